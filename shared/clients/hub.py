@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import time
+
+from shared.contracts.common import Health, Page
+from shared.contracts.hub import RunStatus, StudentOutcome, SyncRun, SyncRunCreate
+from shared.http import BaseClient
+
+
+class HubClient(BaseClient):
+    def health(self) -> Health:
+        return self.request("GET", "/health", Health, idempotent=True)
+
+    def start_run(self, body: SyncRunCreate | None = None) -> SyncRun:
+        """Starting a run is not idempotent: never retried."""
+        body = body or SyncRunCreate()
+        return self.request("POST", "/api/v1/sync-runs", SyncRun, idempotent=False,
+                            content=body.model_dump_json())
+
+    def get_run(self, run_id: str) -> SyncRun:
+        return self.request("GET", f"/api/v1/sync-runs/{run_id}", SyncRun, idempotent=True)
+
+    def list_runs(self, limit: int = 20) -> Page[SyncRun]:
+        return self.request("GET", "/api/v1/sync-runs", Page[SyncRun], idempotent=True, params={"limit": limit})
+
+    def outcomes(self, run_id: str, cursor: str | None = None, limit: int = 1000) -> Page[StudentOutcome]:
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return self.request("GET", f"/api/v1/sync-runs/{run_id}/outcomes", Page[StudentOutcome],
+                            idempotent=True, params=params)
+
+    def wait(self, run_id: str, timeout: float = 3600, poll: float = 0.5) -> SyncRun:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get_run(run_id)
+            if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sync run {run_id} still {run.status} after {timeout:.0f}s")
+            time.sleep(poll)

@@ -1,0 +1,118 @@
+"""Types shared by several contracts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+T = TypeVar("T")
+
+Digits16 = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]
+# Values as education systems hold them: possibly empty, possibly malformed; never trusted.
+RawId = Annotated[str | None, StringConstraints(max_length=64)]
+
+
+class Strict(BaseModel):
+    """Inbound models reject unknown fields so a typo is a 422, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(None, description="Opaque; pass back as `cursor` for the next page")
+
+
+class JenisKelamin(StrEnum):
+    L = "L"
+    P = "P"
+
+
+class Outcome(StrEnum):
+    """Why a student has the PKH value it has. Every student ends a sync run with one."""
+
+    PKH_RECIPIENT = "PKH_RECIPIENT"  # family found by a verified key, PKH active
+    NOT_PKH_RECIPIENT = "NOT_PKH_RECIPIENT"  # family found, not (or no longer) in PKH
+    NOT_REGISTERED = "NOT_REGISTERED"  # valid NIK(s), none in the registry
+    NIK_INVALID = "NIK_INVALID"  # every NIK present breaks a NIK rule (rule named in detail)
+    NIK_MISMATCH = "NIK_MISMATCH"  # NIK found, but the identity there disagrees with the student's
+    NO_NIK = "NO_NIK"  # neither the child nor any parent has a NIK
+    IN_REVIEW = "IN_REVIEW"  # keys point at different families: a person decides
+    PENDING = "PENDING"  # registry unreachable: queued, answered later
+
+
+class MatchKey(StrEnum):
+    """Which key decided a student's family."""
+
+    NIK = "nik"  # the child's own NIK
+    NIK_IBU = "nik_ibu"
+    NIK_AYAH = "nik_ayah"
+    NIK_WALI = "nik_wali"
+    NONE = "none"
+
+
+class Provenance(BaseModel):
+    """Where a value written by the hub came from. Stored at the hub and shown next to the value."""
+
+    provenance_id: str = Field(..., description="The hub's id of this provenance record")
+    sync_run_id: str
+    source_system: str = Field(..., examples=["kemensos.dtsen"])
+    source_record: str = Field(..., examples=["keluarga/3201010101010001"])
+    source_version: int = Field(..., ge=0, description="Version of the source record when read")
+    observed_seq: int = Field(..., ge=0, description="Registry change sequence at retrieval time; a value "
+                              "observed at a lower sequence never overwrites one observed at a higher one")
+    retrieved_at: datetime
+    matched_by: MatchKey
+
+
+class FieldProvenance(Provenance):
+    field: str
+    value: str | bool | int | None
+    written_at: datetime
+
+
+class ResultStatus(StrEnum):
+    APPLIED = "APPLIED"  # at least one value changed
+    UNCHANGED = "UNCHANGED"  # every value already held (a repeated batch)
+    STALE = "STALE"  # observed at an older registry sequence than what the record holds
+    NOT_FOUND = "NOT_FOUND"
+    REJECTED = "REJECTED"
+
+
+class HubResultItem(Strict):
+    """One student's result from the hub; applied all-or-nothing."""
+
+    student_id: str = Field(..., max_length=64, description="siswa_id (EMIS) or peserta_didik_id (Dapodik)")
+    outcome: Outcome | None = Field(None, description="Set on the PKH item; a KIP-only item leaves it out")
+    outcome_detail: str | None = Field(None, max_length=300)
+    values: dict[str, str | bool | int | None] = Field(
+        default_factory=dict, description="Field name (the gateway's own) -> value")
+    provenance: Provenance
+
+
+class HubResultBatch(Strict):
+    sync_run_id: str = Field(..., max_length=64)
+    items: list[HubResultItem] = Field(..., min_length=1, max_length=1000)
+
+
+class HubResultItemStatus(BaseModel):
+    student_id: str
+    status: ResultStatus
+    fields_written: list[str] = []
+    detail: str | None = None
+
+
+class HubResultBatchResponse(BaseModel):
+    results: list[HubResultItemStatus]
+
+    def count(self, status: ResultStatus) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    service: str
+    version: str

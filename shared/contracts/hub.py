@@ -1,0 +1,71 @@
+"""sync_hub: sync runs, per-student outcomes, provenance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from shared.contracts.common import MatchKey, Outcome, Strict
+
+
+class SourceSystem(StrEnum):
+    EMIS = "emis"
+    DAPODIK = "dapodik"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class SyncRunCreate(Strict):
+    systems: list[SourceSystem] = Field(default_factory=lambda: [SourceSystem.EMIS, SourceSystem.DAPODIK],
+                                        min_length=1, max_length=2)
+
+
+class SyncRun(BaseModel):
+    id: str
+    status: RunStatus
+    trigger: str = Field(..., description="Who started it: the authenticated client name")
+    systems: list[SourceSystem]
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    students_read: int = 0
+    outcomes: dict[str, int] = Field(default_factory=dict, description="Students per outcome code")
+    values_written: int = 0
+    values_unchanged: int = 0
+    provenance_records: int = 0
+    kip_linked: int = 0
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase")
+    errors: list[str] = Field(default_factory=list)
+
+
+class StudentOutcome(BaseModel):
+    sync_run_id: str
+    system: SourceSystem
+    student_id: str
+    outcome: Outcome
+    detail: str | None
+    matched_by: MatchKey
+    no_kk: str | None = Field(None, description="Masked unless the caller has the nik:read scope")
+
+
+class ProvenanceRecord(BaseModel):
+    id: str
+    sync_run_id: str
+    target_system: SourceSystem
+    target_record: str
+    field: str
+    value: str | bool | int | None
+    source_system: str
+    source_record: str
+    source_version: int
+    observed_seq: int
+    retrieved_at: datetime
+    matched_by: MatchKey
+    written_at: datetime

@@ -1,0 +1,162 @@
+"""Kemensos SIKS-NG / DTSEN stand-in: registry families, members, PKH, KIP issuances."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from shared.contracts.common import Digits16, JenisKelamin, Page, Strict
+
+
+class HubunganKeluarga(StrEnum):
+    KEPALA_KELUARGA = "KEPALA_KELUARGA"
+    ISTRI = "ISTRI"
+    SUAMI = "SUAMI"
+    ANAK = "ANAK"
+    MENANTU = "MENANTU"
+    CUCU = "CUCU"
+    ORANG_TUA = "ORANG_TUA"
+    FAMILI_LAIN = "FAMILI_LAIN"
+
+
+class StatusPkh(StrEnum):
+    AKTIF = "AKTIF"
+    TIDAK_AKTIF = "TIDAK_AKTIF"
+    GRADUASI = "GRADUASI"
+
+
+class KomponenPkh(StrEnum):
+    IBU_HAMIL = "IBU_HAMIL"
+    ANAK_USIA_DINI = "ANAK_USIA_DINI"
+    SD = "SD"
+    SMP = "SMP"
+    SMA = "SMA"
+    LANSIA = "LANSIA"
+    DISABILITAS_BERAT = "DISABILITAS_BERAT"
+
+
+class Jenjang(StrEnum):
+    SD = "SD"
+    SMP = "SMP"
+    SMA = "SMA"
+    SMK = "SMK"
+
+
+# ---- world file rows (what `kemensos-mock load` reads) ---------------------------------------
+
+
+class KeluargaRecord(Strict):
+    """keluarga.jsonl: one DTSEN family (Kartu Keluarga)."""
+
+    no_kk: Digits16
+    kode_wilayah: str = Field(..., pattern=r"^\d{10}$", description="Kemendagri desa/kelurahan code, 10 digits")
+    alamat: str = Field("", max_length=200)
+    desil: int | None = Field(None, ge=1, le=10)
+    dtsen_triwulan: str = Field(..., pattern=r"^\d{4}-Q[1-4]$", examples=["2026-Q3"])
+    no_kks: str | None = Field(None, pattern=r"^\d{16}$", description="Kartu Keluarga Sejahtera number")
+
+
+class AnggotaKeluargaRecord(Strict):
+    """anggota_keluarga.jsonl: one member of a family."""
+
+    nik: Digits16
+    no_kk: Digits16
+    nama: str = Field(..., min_length=1, max_length=100)
+    jenis_kelamin: JenisKelamin
+    tempat_lahir: str = Field("", max_length=100)
+    tanggal_lahir: date
+    nama_ibu_kandung: str = Field("", max_length=100)
+    hubungan_keluarga: HubunganKeluarga
+
+
+class PkhRecord(Strict):
+    """pkh.jsonl: a family's PKH membership (KPM) for a period."""
+
+    no_kk: Digits16
+    status: StatusPkh
+    komponen: list[KomponenPkh] = Field(default_factory=list, max_length=4)
+    tahun: int = Field(..., ge=2007, le=2100)
+    tahap: int = Field(..., ge=1, le=4, description="Stage I-IV (Jan-Mar ... Oct-Dec)")
+
+
+class KipRecord(Strict):
+    """kip.jsonl: one KIP card issued to a child (NIK often missing or wrong)."""
+
+    no_kip: str = Field(..., pattern=r"^[A-Z0-9]{6}$", description="6-character KIP code")
+    nama: str = Field(..., min_length=1, max_length=100)
+    tanggal_lahir: date
+    nama_ibu_kandung: str = Field("", max_length=100)
+    kode_wilayah: str = Field(..., pattern=r"^\d{10}$")
+    jenjang: Jenjang
+    nik: str | None = Field(None, max_length=32, description="As recorded on the issuance; may be wrong")
+    tahun: int = Field(..., ge=2014, le=2100)
+
+
+# ---- API read models -------------------------------------------------------------------------
+
+
+class Pkh(BaseModel):
+    status: StatusPkh
+    komponen: list[KomponenPkh]
+    periode: str = Field(..., examples=["2026 tahap IV"])
+    tahun: int
+    tahap: int
+
+
+class Anggota(BaseModel):
+    nik: str
+    nama: str
+    jenis_kelamin: JenisKelamin
+    tempat_lahir: str
+    tanggal_lahir: date
+    nama_ibu_kandung: str
+    hubungan_keluarga: HubunganKeluarga
+
+
+class Keluarga(BaseModel):
+    no_kk: str
+    kode_wilayah: str
+    desil: int | None
+    dtsen_triwulan: str
+    no_kks: str | None
+    version: int = Field(..., description="Registry change sequence of this family's last change")
+    updated_at: datetime
+    pkh: Pkh | None = Field(None, description="Latest PKH membership; null when the family never was a KPM")
+
+
+class NikLookupRequest(Strict):
+    niks: list[Digits16] = Field(..., min_length=1, max_length=1000,
+                                 description="Up to 1,000 NIKs (16 digits each)")
+
+
+class NikLookupResult(BaseModel):
+    nik: str
+    found: bool
+    person: Anggota | None = None
+    family: Keluarga | None = None
+
+
+class NikLookupResponse(BaseModel):
+    observed_seq: int = Field(..., description="Registry change sequence this answer reflects")
+    dtsen_triwulan: str
+    retrieved_at: datetime
+    results: list[NikLookupResult]
+
+
+class KipIssuance(BaseModel):
+    no_kip: str
+    nama: str
+    tanggal_lahir: date
+    nama_ibu_kandung: str
+    kode_wilayah: str
+    jenjang: Jenjang
+    nik: str | None
+    tahun: int
+    version: int
+    updated_at: datetime
+
+
+class KipPage(Page[KipIssuance]):
+    observed_seq: int

@@ -1,0 +1,131 @@
+"""One error envelope for every service, and the exception tree that produces it.
+
+Every non-2xx answer has the body ``{"error": "<Name>", "detail": "...", "errors": [{"field", "rule",
+"message"}]}``. Clients in ``shared.clients`` parse it back into typed exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("jembatan.errors")
+
+
+class FieldError(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+    errors: list[FieldError] = []
+
+
+class ApiError(Exception):
+    """Base of every error a route may raise on purpose. Rendered with its class name."""
+
+    status_code = 400
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+    @classmethod
+    def field(cls, field: str, rule: str, message: str) -> ApiError:
+        return cls(message, [FieldError(field=field, rule=rule, message=message)])
+
+
+class InvalidInput(ApiError):
+    status_code = 422
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+
+
+class Forbidden(ApiError):
+    status_code = 403
+
+
+class RateLimited(ApiError):
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class UpstreamFailure(ApiError):
+    """A dependency of this service failed; the caller may retry later."""
+
+    status_code = 503
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (401, "Missing or invalid bearer credential"),
+        (422, "Malformed input; `errors` names each field and the rule it broke"),
+    )
+}
+
+
+def _loc_to_field(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or ".".join(str(p) for p in loc)
+
+
+def _render(name: str, status: int, detail: str, errors: list[FieldError], headers: dict[str, str] | None = None):
+    body = ErrorBody(error=name, detail=detail, errors=errors)
+    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} if isinstance(exc, RateLimited) else None
+        if isinstance(exc, Unauthorized):
+            headers = {"WWW-Authenticate": "Bearer"}
+        return _render(type(exc).__name__, exc.status_code, exc.detail, exc.errors, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(field=_loc_to_field(tuple(e.get("loc", ()))), rule=str(e.get("type", "invalid")),
+                       message=str(e.get("msg", "invalid value")))
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+        return _render("InvalidInput", 422, detail or "invalid input", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}
+        return _render(names.get(exc.status_code, "HTTPError"), exc.status_code, str(exc.detail), [],
+                       getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - safety net
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _render("InternalError", 500, "internal error; see the service log", [])
