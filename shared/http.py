@@ -101,11 +101,16 @@ class BaseClient:
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url, transport=transport, timeout=timeout,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "jembatan-client/0.1"},
-        )
+        """``http`` lets tests pass an existing client, e.g. Starlette's ``TestClient(app)`` for contract
+        tests that run this client against the real app in process."""
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": "jembatan-client/0.1"}
+        if http is None:
+            http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout, headers=headers)
+        else:
+            http.headers.update(headers)
+        self._http = http
         self._retry = retry or RetryPolicy()
 
     def close(self) -> None:

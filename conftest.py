@@ -1,0 +1,38 @@
+"""Fixtures available to every test in the repository.
+
+``db_url`` runs a storage test twice: on SQLite (the embedded default) and on PostgreSQL (production).
+On CI (``CI=true``) an unreachable PostgreSQL fails the PostgreSQL variant; elsewhere it is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from shared.testing import fresh_postgres_database, on_ci
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    try:
+        ctx = fresh_postgres_database()
+        url = ctx.__enter__()
+    except sa.exc.OperationalError as exc:
+        if on_ci():
+            pytest.fail(f"PostgreSQL is required on CI but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    try:
+        yield url
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.db'}"
