@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from shared.clients._gateway import GatewayClient
-from shared.contracts.emis import Madrasah, Siswa
 from shared.contracts.common import Page
+from shared.contracts.emis import Madrasah, Siswa
 
 
 class EmisClient(GatewayClient[Siswa]):

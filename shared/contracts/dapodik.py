@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from shared.contracts.common import FieldProvenance, JenisKelamin, Outcome, RawId, Strict
 from shared.contracts.emis import StatusLembaga

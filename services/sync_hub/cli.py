@@ -1,0 +1,80 @@
+"""sync_hub command line: serve, migrate, and start a sync through the hub's API."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from services.sync_hub.config import get_settings
+from shared.clients import HubClient
+from shared.contracts.hub import SourceSystem, SyncRun, SyncRunCreate
+from shared.db import migrate as run_migrations
+
+app = typer.Typer(help="Jembatan sync hub", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+@app.command()
+def serve() -> None:
+    """Run the hub's HTTP API (HUB_HOST / HUB_PORT)."""
+    from services.sync_hub.main import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the hub's database (HUB_DATABASE_URL) to the newest schema."""
+    from services.sync_hub.main import MIGRATIONS
+
+    run_migrations(MIGRATIONS, get_settings().database_url)
+    console.print("hub database migrated to head")
+
+
+def render_run(run: SyncRun) -> Table:
+    table = Table(title=f"sync run {run.id} — {run.status.value}", show_header=True)
+    table.add_column("outcome")
+    table.add_column("students", justify="right")
+    for outcome, count in sorted(run.outcomes.items(), key=lambda kv: -kv[1]):
+        table.add_row(outcome, f"{count:,}")
+    table.add_section()
+    table.add_row("students read", f"{run.students_read:,}")
+    table.add_row("values written", f"{run.values_written:,}")
+    table.add_row("values already correct", f"{run.values_unchanged:,}")
+    table.add_row("provenance records", f"{run.provenance_records:,}")
+    table.add_row("KIP cards linked", f"{run.kip_linked:,}")
+    if run.started_at and run.finished_at:
+        table.add_row("time taken", f"{(run.finished_at - run.started_at).total_seconds():.1f} s")
+    return table
+
+
+@app.command()
+def sync(
+    url: str = typer.Option("http://127.0.0.1:8100", envvar="JEMBATAN_HUB_URL", help="The hub's base URL"),
+    token: str = typer.Option(..., envvar="JEMBATAN_HUB_TOKEN", help="Bearer credential for the hub"),
+    system: list[SourceSystem] = typer.Option(None, help="Limit to emis or dapodik (default both)"),
+    wait: bool = typer.Option(True, help="Wait for the run to finish and print its summary"),
+) -> None:
+    """Start a sync run through the hub's API (so it is persisted like any other run)."""
+    with HubClient(url, token) as hub:
+        body = SyncRunCreate(systems=system) if system else SyncRunCreate()
+        run = hub.start_run(body)
+        console.print(f"sync run {run.id} {run.status.value}")
+        if not wait:
+            return
+        run = hub.wait(run.id)
+        console.print(render_run(run))
+        for error in run.errors:
+            console.print(f"[red]error:[/red] {error}")
+        if run.status.value != "SUCCEEDED":
+            raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """sync_hub settings, from ``HUB_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", env_nested_delimiter="__")
+
+    database_url: str = "sqlite:///./data/hub.db"
+    port: int = 8100
+    auto_migrate: bool = True
+
+    kemensos_url: str = "http://127.0.0.1:8101"
+    kemensos_token: SecretStr = SecretStr("")
+    emis_url: str = "http://127.0.0.1:8102"
+    emis_token: SecretStr = SecretStr("")
+    dapodik_url: str = "http://127.0.0.1:8103"
+    dapodik_token: SecretStr = SecretStr("")
+
+    page_size: int = Field(500, ge=1, le=1000, description="Students per page read from a gateway")
+    lookup_batch: int = Field(1000, ge=1, le=1000, description="NIKs per bulk lookup")
+    push_batch: int = Field(500, ge=1, le=1000, description="Result items per batch pushed to a gateway")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

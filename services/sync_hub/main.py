@@ -1,0 +1,64 @@
+"""sync_hub: matches students to registry families by NIK and writes PKH / KIP back with provenance."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.sync_hub.config import Settings, get_settings
+from services.sync_hub.provenance.router import router as provenance_router
+from services.sync_hub.runs.router import router as runs_router
+from services.sync_hub.runs.service import RunQueue
+from services.sync_hub.sync.engine import SyncEngine, Upstreams
+from shared import logging as jlog
+from shared.app import create_service_app
+from shared.clients import DapodikClient, EmisClient, KemensosClient
+from shared.db import make_engine, migrate
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_upstreams(settings: Settings) -> Upstreams:
+    return Upstreams(
+        kemensos=KemensosClient(settings.kemensos_url, settings.kemensos_token.get_secret_value()),
+        emis=EmisClient(settings.emis_url, settings.emis_token.get_secret_value()),
+        dapodik=DapodikClient(settings.dapodik_url, settings.dapodik_token.get_secret_value()),
+    )
+
+
+def create_app(settings: Settings | None = None, upstreams: Upstreams | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        jlog.configure("sync_hub", settings.log_level)
+        if settings.auto_migrate:
+            migrate(MIGRATIONS, settings.database_url)
+        engine = make_engine(settings.database_url)
+        ups = upstreams or make_upstreams(settings)
+        queue = RunQueue(engine, SyncEngine(engine, ups, settings))
+        queue.recover()
+        app.state.settings, app.state.engine, app.state.runs = settings, engine, queue
+        try:
+            yield
+        finally:
+            queue.shutdown()
+            if upstreams is None:
+                ups.close()
+            engine.dispose()
+
+    return create_service_app(
+        name="sync_hub",
+        title="Jembatan sync hub",
+        description=(
+            "Matches students in EMIS 4.0 and Dapodik to their families in the Kemensos registry by NIK "
+            "(verified against identity), pulls PKH and KIP status, writes the results back to both "
+            "gateways and records the provenance of every value it writes. Every student ends a run "
+            "with an outcome code that says why."
+        ),
+        routers=[runs_router, provenance_router],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class OutboxItemRow(SQLModel, table=True):
+    """A result item the hub decided to push, written before it is sent (transactional outbox).
+
+    ``id`` is the item's provenance id, so a gateway's provenance always points back here. Status moves
+    from PENDING to the gateway's answer (APPLIED, UNCHANGED, STALE, NOT_FOUND, REJECTED) or FAILED.
+    """
+
+    __tablename__ = "outbox_item"
+
+    id: str = Field(primary_key=True, max_length=36)
+    sync_run_id: str = Field(foreign_key="sync_run.id", index=True, max_length=36)
+    target_system: str = Field(max_length=16)
+    student_id: str = Field(max_length=64)
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(max_length=16, index=True)
+    detail: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class ProvenanceRow(SQLModel, table=True):
+    """One value the hub wrote into a gateway, and where it came from (W3C PROV: entity, activity, agent)."""
+
+    __tablename__ = "provenance"
+    __table_args__ = (sa.Index("ix_provenance_target", "target_system", "target_record"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    provenance_id: str = Field(foreign_key="outbox_item.id", index=True, max_length=36)
+    sync_run_id: str = Field(foreign_key="sync_run.id", index=True, max_length=36)
+    target_system: str = Field(max_length=16)
+    target_record: str = Field(max_length=64)
+    field: str = Field(max_length=40)
+    value_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    source_system: str = Field(max_length=40)
+    source_record: str = Field(max_length=80)
+    source_version: int
+    observed_seq: int
+    retrieved_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    matched_by: str = Field(max_length=16)
+    written_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class SyncRunRow(SQLModel, table=True):
+    __tablename__ = "sync_run"
+
+    id: str = Field(primary_key=True, max_length=36)
+    status: str = Field(max_length=16, index=True)
+    trigger: str = Field(max_length=64)
+    systems: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
+    started_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    students_read: int = 0
+    outcomes: dict[str, int] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    values_written: int = 0
+    values_unchanged: int = 0
+    provenance_records: int = 0
+    kip_linked: int = 0
+    timings: dict[str, float] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    errors: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class StudentOutcomeRow(SQLModel, table=True):
+    """Every student's outcome in every run: what an operator reads to act on a student."""
+
+    __tablename__ = "student_outcome"
+    __table_args__ = (sa.UniqueConstraint("sync_run_id", "system", "student_id", name="uq_outcome_run_student"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sync_run_id: str = Field(foreign_key="sync_run.id", index=True, max_length=36)
+    system: str = Field(max_length=16)
+    student_id: str = Field(max_length=64, index=True)
+    outcome: str = Field(max_length=24, index=True)
+    detail: str | None = Field(default=None, max_length=300)
+    matched_by: str = Field(max_length=16)
+    no_kk: str | None = Field(default=None, max_length=16)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from services.sync_hub.deps import ClientDep, SessionDep
+from services.sync_hub.runs import repository, service
+from shared.clock import as_utc
+from shared.contracts.common import MatchKey, Outcome, Page
+from shared.contracts.hub import SourceSystem, StudentOutcome, SyncRun, SyncRunCreate
+from shared.cursor import Cursor
+from shared.errors import InvalidInput
+from shared.nik import mask
+
+router = APIRouter(prefix="/api/v1/sync-runs", tags=["sync runs"])
+
+
+@router.post("", response_model=SyncRun, status_code=status.HTTP_202_ACCEPTED,
+             summary="Start a sync run (queued; runs one at a time)")
+def start_run(request: Request, client: ClientDep, body: SyncRunCreate | None = None) -> SyncRun:
+    queue: service.RunQueue = request.app.state.runs
+    return queue.submit(body or SyncRunCreate(), trigger=client)
+
+
+@router.get("", response_model=Page[SyncRun], summary="Sync runs, newest first")
+def list_runs(session: SessionDep, _: ClientDep, limit: Annotated[int, Query(ge=1, le=200)] = 20,
+              cursor: str | None = None) -> Page[SyncRun]:
+    before = Cursor.decode(cursor) if cursor else None
+    rows = repository.list_runs(session, limit + 1, before)
+    items = [service.to_contract(r) for r in rows[:limit]]
+    nxt = Cursor(as_utc(rows[limit - 1].created_at), rows[limit - 1].id).encode() if len(rows) > limit else None
+    return Page[SyncRun](items=items, next_cursor=nxt)
+
+
+@router.get("/{run_id}", response_model=SyncRun, summary="One sync run: status, counts per outcome, timings")
+def get_run(run_id: str, session: SessionDep, _: ClientDep) -> SyncRun:
+    return service.to_contract(service.get(session, run_id))
+
+
+@router.get("/{run_id}/outcomes", response_model=Page[StudentOutcome],
+            summary="Every student's outcome in a run, with the key that decided it")
+def list_outcomes(run_id: str, session: SessionDep, _: ClientDep,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 500, cursor: str | None = None) -> Page[StudentOutcome]:
+    service.get(session, run_id)
+    after = 0
+    if cursor:
+        if not cursor.isdigit():
+            raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
+        after = int(cursor)
+    rows = repository.list_outcomes(session, run_id, limit + 1, after)
+    items = [StudentOutcome(sync_run_id=r.sync_run_id, system=SourceSystem(r.system), student_id=r.student_id,
+                            outcome=Outcome(r.outcome), detail=r.detail, matched_by=MatchKey(r.matched_by),
+                            no_kk=mask(r.no_kk) or None) for r in rows[:limit]]
+    nxt = str(rows[limit - 1].id) if len(rows) > limit else None
+    return Page[StudentOutcome](items=items, next_cursor=nxt)

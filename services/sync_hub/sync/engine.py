@@ -1,0 +1,262 @@
+"""One sync run: read students, look up their NIKs in bulk, decide, link KIP, push, record provenance.
+
+Phases are timed and the run row is updated at the end. Every item is written to the outbox before it
+is sent and settled with the gateway's answer after, so a crash leaves a record of what was in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from services.sync_hub.config import Settings
+from services.sync_hub.matching.service import MatchDecision, birth_dates_agree, decide, extract_keys
+from services.sync_hub.provenance import repository as prov_repo
+from services.sync_hub.runs import repository as runs_repo
+from services.sync_hub.sync.plan import PlannedItem, Source, desired_kip, desired_pkh, diff, pkh_source
+from services.sync_hub.sync.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
+from shared import names
+from shared.clients import DapodikClient, EmisClient, KemensosClient
+from shared.clock import utcnow
+from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Provenance, ResultStatus
+from shared.contracts.hub import RunStatus, SourceSystem
+from shared.contracts.kemensos import KipIssuance, NikLookupResult
+from shared.db import session_scope
+from shared.http import ClientError
+from shared.nik import check as check_nik
+
+log = logging.getLogger("jembatan.hub.sync")
+
+
+@dataclass
+class Upstreams:
+    kemensos: KemensosClient
+    emis: EmisClient
+    dapodik: DapodikClient
+
+    def close(self) -> None:
+        for client in (self.kemensos, self.emis, self.dapodik):
+            client.close()
+
+
+@dataclass
+class RunTally:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    values_written: int = 0
+    values_unchanged: int = 0
+    provenance_records: int = 0
+    kip_linked: int = 0
+    errors: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self, tally: RunTally) -> None:
+        self.tally = tally
+
+    def phase(self, name: str) -> _Phase:
+        return _Phase(self.tally, name)
+
+
+class _Phase:
+    def __init__(self, tally: RunTally, name: str) -> None:
+        self.tally, self.name = tally, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.tally.timings[self.name] = round(
+            self.tally.timings.get(self.name, 0.0) + time.perf_counter() - self.start, 3)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:  # type: ignore[type-arg]
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SyncEngine:
+    def __init__(self, db: Engine, upstreams: Upstreams, settings: Settings) -> None:
+        self.db, self.up, self.settings = db, upstreams, settings
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def execute(self, run_id: str) -> None:
+        with session_scope(self.db) as session:
+            row = runs_repo.get_run(session, run_id)
+            if row is None:
+                return
+            row.status, row.started_at = RunStatus.RUNNING.value, utcnow()
+            systems = [SourceSystem(s) for s in row.systems]
+        tally = RunTally()
+        status = RunStatus.SUCCEEDED
+        students: list[StudentView] = []
+        try:
+            self._run(run_id, systems, tally, students)
+        except ClientError as exc:
+            log.error("sync run %s failed: %s", run_id, exc)
+            tally.errors.append(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the run must end in a persisted state whatever happened
+            log.exception("sync run %s crashed", run_id)
+            tally.errors.append(f"internal error: {type(exc).__name__}: {exc}")
+        if tally.errors:
+            status = RunStatus.FAILED
+        with session_scope(self.db) as session:
+            row = runs_repo.get_run(session, run_id)
+            assert row is not None
+            row.status, row.finished_at = status.value, utcnow()
+            row.students_read = len(students)
+            row.outcomes = dict(sorted(tally.outcomes.items()))
+            row.values_written, row.values_unchanged = tally.values_written, tally.values_unchanged
+            row.provenance_records, row.kip_linked = tally.provenance_records, tally.kip_linked
+            row.timings, row.errors = tally.timings, tally.errors[:50]
+        log.info("sync run %s %s: %d students, %d values written", run_id, status.value, len(students),
+                 tally.values_written)
+
+    def _run(self, run_id: str, systems: list[SourceSystem], tally: RunTally, students: list[StudentView]) -> None:
+        timer = _Timer(tally)
+        with timer.phase("read_students"):
+            if SourceSystem.EMIS in systems:
+                students.extend(from_siswa(s) for s in self.up.emis.iter_students(self.settings.page_size))
+            if SourceSystem.DAPODIK in systems:
+                students.extend(from_peserta_didik(p)
+                                for p in self.up.dapodik.iter_students(self.settings.page_size))
+        seq = 0
+        kip_by_nik: dict[str, list[KipIssuance]] = defaultdict(list)
+        if SourceSystem.DAPODIK in systems:
+            with timer.phase("read_kip"):
+                for issuance, page_seq in self.up.kemensos.iter_kip(limit=1000):
+                    seq = max(seq, page_seq)
+                    nik = check_nik(issuance.nik)
+                    if nik.valid:
+                        kip_by_nik[nik.normalised].append(issuance)
+        with timer.phase("lookup"):
+            keys = [extract_keys(s) for s in students]
+            wanted = sorted({nik for k in keys for nik in k.valid.values()})
+            hits: dict[str, NikLookupResult] = {}
+            retrieved_at = utcnow()
+            for chunk in _chunks(wanted, self.settings.lookup_batch):
+                answer = self.up.kemensos.lookup_niks(chunk)
+                seq, retrieved_at = max(seq, answer.observed_seq), answer.retrieved_at
+                hits.update((r.nik, r) for r in answer.results)
+        with timer.phase("match"):
+            decisions = [decide(s, k, hits) for s, k in zip(students, keys, strict=True)]
+            kips = [self._kip_for(s, k.valid.get(MatchKey.NIK), kip_by_nik) if s.system is SourceSystem.DAPODIK
+                    else None for s, k in zip(students, keys, strict=True)]
+            tally.kip_linked = sum(1 for k in kips if k is not None)
+            plans: dict[SourceSystem, list[PlannedItem]] = defaultdict(list)
+            for student, decision, kip in zip(students, decisions, kips, strict=True):
+                tally.outcomes[decision.outcome.value] += 1
+                items, desired = self._plan(student, decision, kip, retrieved_at)
+                plans[student.system].extend(items)
+                tally.values_unchanged += desired - sum(i.field_count for i in items)
+        with timer.phase("push"):
+            for system, items in plans.items():
+                for batch in _chunks(items, self.settings.push_batch):
+                    self._push(run_id, system, batch, seq, tally)
+        with timer.phase("record_outcomes"), session_scope(self.db) as session:
+            runs_repo.insert_outcomes(session, [
+                {"sync_run_id": run_id, "system": s.system.value, "student_id": s.student_id,
+                 "outcome": d.outcome.value, "detail": (d.detail or "")[:300] or None,
+                 "matched_by": d.matched_by.value, "no_kk": d.family.no_kk if d.family else None}
+                for s, d in zip(students, decisions, strict=True)
+            ])
+
+    # -- matching helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _kip_for(student: StudentView, child_nik: str | None,
+                 kip_by_nik: dict[str, list[KipIssuance]]) -> KipIssuance | None:
+        """The KIP issued to this student: same NIK, and the card's identity agrees with the record."""
+        if not child_nik:
+            return None
+        candidates = [k for k in kip_by_nik.get(child_nik, ())
+                      if names.similarity(student.nama, k.nama) >= 0.85
+                      and birth_dates_agree(student.tanggal_lahir, k.tanggal_lahir)]
+        return candidates[0] if len(candidates) == 1 else None
+
+    @staticmethod
+    def _plan(student: StudentView, decision: MatchDecision, kip: KipIssuance | None,
+              retrieved_at: datetime) -> tuple[list[PlannedItem], int]:
+        """The items to push for one student, and how many values it should hold in all."""
+        items: list[PlannedItem] = []
+        wanted = desired_pkh(student.system, decision, kip)
+        desired = len(wanted) + 2  # + outcome and its detail
+        pkh_item = diff(student, decision.outcome, decision.detail, wanted, pkh_source(decision, retrieved_at))
+        if pkh_item:
+            items.append(pkh_item)
+        if kip is not None:
+            source = Source("kemensos.kip", f"kip/{kip.no_kip}", kip.version, retrieved_at, MatchKey.NIK)
+            kip_wanted = desired_kip(kip)
+            desired += len(kip_wanted)
+            kip_item = diff(student, None, None, kip_wanted, source)
+            if kip_item:
+                items.append(kip_item)
+        return items, desired
+
+    # -- pushing ---------------------------------------------------------------------------------
+
+    def _push(self, run_id: str, system: SourceSystem, batch: list[PlannedItem], seq: int, tally: RunTally) -> None:
+        now = utcnow()
+        items = [
+            HubResultItem(
+                student_id=p.student_id, outcome=p.outcome, outcome_detail=p.detail, values=p.values,
+                provenance=Provenance(
+                    provenance_id=str(uuid.uuid4()), sync_run_id=run_id, source_system=p.source.system,
+                    source_record=p.source.record, source_version=p.source.version, observed_seq=seq,
+                    retrieved_at=p.source.retrieved_at, matched_by=p.source.matched_by),
+            )
+            for p in batch
+        ]
+        with session_scope(self.db) as session:  # outbox first: the intent is on disk before it is sent
+            prov_repo.add_outbox(session, [
+                {"id": i.provenance.provenance_id, "sync_run_id": run_id, "target_system": system.value,
+                 "student_id": i.student_id, "payload": i.model_dump_json(), "status": "PENDING",
+                 "created_at": now} for i in items])
+        client = self.up.emis if system is SourceSystem.EMIS else self.up.dapodik
+        try:
+            answer = client.post_results(HubResultBatch(sync_run_id=run_id, items=items))
+        except ClientError as exc:
+            with session_scope(self.db) as session:
+                prov_repo.settle_outbox(session, [{"b_id": i.provenance.provenance_id, "status": "FAILED",
+                                                   "detail": str(exc)[:300], "sent_at": utcnow()} for i in items])
+            tally.errors.append(f"push to {system.value} failed for {len(items)} items: {exc}")
+            return
+        written_at = utcnow()
+        outcome_field, detail_field = OUTCOME_FIELDS[system]
+        settle, provenance = [], []
+        for item, result in zip(items, answer.results, strict=True):
+            pid = item.provenance.provenance_id
+            settle.append({"b_id": pid, "status": result.status.value, "detail": result.detail,
+                           "sent_at": written_at})
+            if result.status is not ResultStatus.APPLIED:
+                if result.status not in (ResultStatus.UNCHANGED,):
+                    tally.errors.append(f"{system.value} {result.status.value}: {result.detail or ''}"[:200])
+                continue
+            values = dict(item.values)
+            if item.outcome is not None:
+                values[outcome_field] = item.outcome.value
+                values[detail_field] = item.outcome_detail
+            for name in result.fields_written:
+                p = item.provenance
+                provenance.append({
+                    "id": str(uuid.uuid4()), "provenance_id": pid, "sync_run_id": run_id,
+                    "target_system": system.value, "target_record": item.student_id, "field": name,
+                    "value_json": json.dumps(values.get(name)), "source_system": p.source_system,
+                    "source_record": p.source_record, "source_version": p.source_version,
+                    "observed_seq": p.observed_seq, "retrieved_at": p.retrieved_at,
+                    "matched_by": p.matched_by.value, "written_at": written_at})
+        with session_scope(self.db) as session:
+            prov_repo.settle_outbox(session, settle)
+            prov_repo.add_provenance(session, provenance)
+        tally.values_written += len(provenance)
+        tally.provenance_records += len(provenance)
+

@@ -1,0 +1,88 @@
+"""What the hub wants each student's record to hold, and the smallest item that gets it there (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.sync_hub.matching.service import MatchDecision
+from services.sync_hub.sync.students import OUTCOME_FIELDS, FieldValue, StudentView
+from shared.contracts.common import MatchKey, Outcome
+from shared.contracts.hub import SourceSystem
+from shared.contracts.kemensos import KipIssuance
+
+KNOWN_NOT_RECIPIENT = {Outcome.NOT_PKH_RECIPIENT, Outcome.NOT_REGISTERED}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    system: str
+    record: str
+    version: int
+    retrieved_at: datetime
+    matched_by: MatchKey
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedItem:
+    """An item to push: only the values that differ from what the gateway holds."""
+
+    student_id: str
+    outcome: Outcome | None
+    detail: str | None
+    values: dict[str, FieldValue]
+    source: Source
+
+    @property
+    def field_count(self) -> int:
+        return len(self.values) + (2 if self.outcome is not None else 0)
+
+
+def pkh_source(decision: MatchDecision, retrieved_at: datetime) -> Source:
+    if decision.family is not None:
+        return Source("kemensos.dtsen", f"keluarga/{decision.family.no_kk}", decision.family.version,
+                      retrieved_at, decision.matched_by)
+    if decision.outcome in (Outcome.NOT_REGISTERED, Outcome.NIK_MISMATCH):
+        return Source("kemensos.dtsen", "nik-lookup", 0, retrieved_at, decision.matched_by)
+    return Source("jembatan.nik-rules", "student-record", 0, retrieved_at, decision.matched_by)
+
+
+def desired_pkh(system: SourceSystem, decision: MatchDecision, kip: KipIssuance | None) -> dict[str, FieldValue]:
+    recipient: bool | None
+    if decision.outcome is Outcome.PKH_RECIPIENT:
+        recipient = True
+    elif decision.outcome in KNOWN_NOT_RECIPIENT:
+        recipient = False
+    else:
+        recipient = None  # unknown: never written as "not a recipient"
+    family = decision.family
+    if system is SourceSystem.EMIS:
+        return {
+            "penerima_pkh": recipient,
+            "periode_pkh": family.pkh.periode if family and family.pkh else None,
+            "no_kks": family.no_kks if family else None,
+        }
+    values: dict[str, FieldValue] = {}
+    if recipient is not None:
+        values["penerima_kps"] = recipient
+        if kip is None:  # once a KIP number is linked, it holds no_kps (it replaced the KPS number)
+            values["no_kps"] = family.no_kks if recipient and family else None
+    return values
+
+
+def desired_kip(kip: KipIssuance) -> dict[str, FieldValue]:
+    return {"penerima_kip": True, "no_kip": kip.no_kip, "nm_kip": kip.nama, "no_kps": kip.no_kip}
+
+
+def diff(student: StudentView, outcome: Outcome | None, detail: str | None, wanted: dict[str, FieldValue],
+         source: Source) -> PlannedItem | None:
+    """The item that brings ``student`` to ``wanted`` (and the outcome), or None if nothing differs."""
+    changed = {f: v for f, v in wanted.items() if student.current.get(f) != v}
+    send_outcome = None
+    if outcome is not None:
+        outcome_field, detail_field = OUTCOME_FIELDS[student.system]
+        if student.current.get(outcome_field) != outcome.value or student.current.get(detail_field) != detail:
+            send_outcome = outcome
+    if not changed and send_outcome is None:
+        return None
+    return PlannedItem(student.student_id, send_outcome, detail if send_outcome else None, changed, source)

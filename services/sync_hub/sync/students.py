@@ -1,0 +1,63 @@
+"""The hub's canonical view of a student, mapped from each gateway's wire model (pure functions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from shared.contracts.common import FieldProvenance
+from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, PesertaDidik
+from shared.contracts.emis import EMIS_HUB_FIELDS, Siswa
+from shared.contracts.hub import SourceSystem
+
+FieldValue = str | bool | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StudentView:
+    system: SourceSystem
+    student_id: str
+    nama: str
+    jenis_kelamin: str
+    tanggal_lahir: date
+    nik: str | None
+    no_kk: str | None
+    nama_ibu_kandung: str
+    nik_ibu: str | None
+    nama_ayah: str
+    nik_ayah: str | None
+    nama_wali: str
+    nik_wali: str | None
+    current: dict[str, FieldValue]  # hub-written fields as the gateway holds them now (incl. outcome)
+    provenance: dict[str, FieldProvenance]
+
+
+def _common(s: Siswa | PesertaDidik) -> dict[str, object]:
+    return {
+        "nama": s.nama, "jenis_kelamin": s.jenis_kelamin.value, "tanggal_lahir": s.tanggal_lahir,
+        "nik": s.nik, "no_kk": s.no_kk, "nama_ibu_kandung": s.nama_ibu_kandung, "nik_ibu": s.nik_ibu,
+        "nama_ayah": s.nama_ayah, "nik_ayah": s.nik_ayah, "nama_wali": s.nama_wali, "nik_wali": s.nik_wali,
+        "provenance": {p.field: p for p in s.provenance},
+    }
+
+
+# Where each gateway keeps the outcome and its detail.
+OUTCOME_FIELDS: dict[SourceSystem, tuple[str, str]] = {
+    SourceSystem.EMIS: ("status_pkh", "keterangan_pkh"),
+    SourceSystem.DAPODIK: ("status_padan", "keterangan_padan"),
+}
+
+
+def from_siswa(s: Siswa) -> StudentView:
+    current: dict[str, FieldValue] = {f: getattr(s.pkh, f) for f in EMIS_HUB_FIELDS}
+    current["status_pkh"] = s.pkh.status_pkh.value if s.pkh.status_pkh else None
+    current["keterangan_pkh"] = s.pkh.keterangan_pkh
+    return StudentView(system=SourceSystem.EMIS, student_id=s.siswa_id, current=current, **_common(s))  # type: ignore[arg-type]
+
+
+def from_peserta_didik(p: PesertaDidik) -> StudentView:
+    current: dict[str, FieldValue] = {f: getattr(p, f) for f in DAPODIK_HUB_FIELDS}
+    current["status_padan"] = p.status_padan.value if p.status_padan else None
+    current["keterangan_padan"] = p.keterangan_padan
+    return StudentView(system=SourceSystem.DAPODIK, student_id=p.peserta_didik_id, current=current,
+                       **_common(p))  # type: ignore[arg-type]
