@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Set up Jembatan in a local virtual environment and run it. Needs only Python 3.11+ and pip.
+
+    python3 run.py demo [--families N] [--keep-running]   # the main job
+    python3 run.py test [pytest args]                     # the full test suite
+
+The virtual environment (.venv) is created on first use and reinstalled when requirements.lock changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+STAMP = VENV / ".jembatan-installed"
+
+
+def ensure_env() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Jembatan needs Python 3.11 or newer")
+    lock = ROOT / "requirements.lock"
+    digest = hashlib.sha256(lock.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest and PY.exists():
+        return
+    if not PY.exists():
+        print("creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    print("installing dependencies from requirements.lock", flush=True)
+    subprocess.run([*pip, "-r", str(lock)], check=True, cwd=ROOT)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, cwd=ROOT)
+    STAMP.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test", "shell"):
+        print(__doc__)
+        return 2
+    ensure_env()
+    command, rest = argv[0], argv[1:]
+    os.chdir(ROOT)
+    if command == "demo":
+        return subprocess.call([str(BIN / "jembatan"), "demo", *rest])
+    if command == "test":
+        return subprocess.call([str(PY), "-m", "pytest", "-n", "2", *rest])
+    return subprocess.call([str(PY), *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
