@@ -1,0 +1,1 @@
+"""Jembatan operator tooling: run the whole system locally (``jembatan demo``), generate worlds, sync."""

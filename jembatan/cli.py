@@ -1,0 +1,97 @@
+"""``jembatan``: the operator's command line.
+
+* ``jembatan demo`` — the README's main job: a synthetic world, the four services as local processes
+  on SQLite, a full sync through the hub's API, a summary checked against ground truth.
+* ``jembatan world generate`` — write a synthetic world (JSON Lines with the real systems' field names).
+* ``jembatan sync`` — start a sync run on a running hub (the same as ``python -m services.sync_hub sync``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from jembatan.evaluate import Evaluation, evaluate_world
+from jembatan.stack import DEFAULT_PORTS, SERVICES, Stack
+from services.sync_hub.cli import render_run
+from services.sync_hub.cli import sync as hub_sync
+from shared.clients import DapodikClient, EmisClient, HubClient
+from shared.contracts.hub import SyncRun
+from worldgen.cli import app as world_app
+from worldgen.config import WorldConfig
+from worldgen.generate import generate_world
+
+app = typer.Typer(help="Jembatan: education data x Kemensos registry integration hub", no_args_is_help=True,
+                  add_completion=False)
+app.add_typer(world_app, name="world", help="Synthetic worlds")
+app.command("sync", help="Start a sync run on a running hub and print its summary")(hub_sync)
+console = Console()
+
+
+def render_evaluation(ev: Evaluation) -> Table:
+    table = Table(title="checked against the world's ground truth", show_header=False)
+    table.add_row("students checked", f"{ev.students:,}")
+    table.add_row("PKH values written", f"{ev.pkh_written:,}")
+    table.add_row("PKH values contradicting the truth", f"{ev.pkh_wrong:,}")
+    table.add_row("students with a correct NIK in the registry", f"{ev.with_correct_key:,}")
+    table.add_row("  of which given the true PKH status", f"{ev.correct_key_right:,} ({ev.coverage:.2%})")
+    table.add_row("  of which given a wrong status", f"{ev.correct_key_wrong:,}")
+    table.add_row("KIP numbers written (right / wrong)", f"{ev.kip_right:,} / {ev.kip_wrong:,} of {ev.kip_truth:,} issued")
+    return table
+
+
+@app.command()
+def demo(
+    families: int = typer.Option(5000, min=10, help="Registry families in the generated world"),
+    seed: int = typer.Option(42, help="World seed (same seed, same world)"),
+    workdir: Path = typer.Option(Path("var/demo"), help="Where the world, databases and logs go"),
+    keep_running: bool = typer.Option(False, "--keep-running", help="Leave the services running (Ctrl-C stops)"),
+) -> None:
+    """Generate a world, start the four services, load, sync through the hub's API, report, stop."""
+    started = time.perf_counter()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    world_dir = workdir / "world"
+    console.rule("[bold]Jembatan demo")
+    with console.status("generating the synthetic world"):
+        summary = generate_world(WorldConfig(seed=seed, n_families=families), world_dir)
+    console.print(f"world: {summary}")
+    stack = Stack(workdir, ports=dict(DEFAULT_PORTS), log_level="WARNING")
+    with console.status("loading the world into the services' databases"):
+        stack.load_world(world_dir)
+    with console.status("starting kemensos_mock, emis_gateway, dapodik_gateway, sync_hub"):
+        stack.start()
+    try:
+        hub = HubClient(stack.url("sync_hub"), stack.creds.operator)
+        with console.status("sync run in progress (hub API)"):
+            run: SyncRun = hub.wait(hub.start_run().id)
+        console.print(render_run(run))
+        for error in run.errors:
+            console.print(f"[red]error:[/red] {error}")
+        with console.status("checking the gateways against ground truth"):
+            ev = evaluate_world(world_dir, EmisClient(stack.url("emis_gateway"), stack.creds.hub_to_emis),
+                                DapodikClient(stack.url("dapodik_gateway"), stack.creds.hub_to_dapodik))
+        console.print(render_evaluation(ev))
+        docs = Table(title="OpenAPI docs", show_header=False)
+        for service in SERVICES:
+            docs.add_row(service, f"{stack.url(service)}/docs")
+        console.print(docs)
+        console.print(f"logs: {workdir / 'logs'}; total time {time.perf_counter() - started:.1f} s")
+        if keep_running:
+            console.print(f"operator token for the hub and gateways: [bold]{stack.creds.operator}[/bold]")
+            console.print("services keep running; press Ctrl-C to stop them")
+            try:
+                while all(p.poll() is None for p in stack.procs.values()):
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+        if run.status.value != "SUCCEEDED":
+            raise typer.Exit(1)
+    finally:
+        codes = stack.stop()
+        console.print("services stopped: " + ", ".join(f"{s} ({c})" for s, c in codes.items()))

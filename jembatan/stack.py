@@ -1,0 +1,154 @@
+"""Run the four services as local processes on 127.0.0.1, each with its own database.
+
+Used by ``jembatan demo`` (the README's main job), by the end-to-end tests and by ``bench/``. Every
+stack gets fresh bearer credentials; nothing secret is written anywhere but the child processes' env.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+SERVICES = ("kemensos_mock", "emis_gateway", "dapodik_gateway", "sync_hub")
+PREFIX = {"kemensos_mock": "KEMENSOS_", "emis_gateway": "EMIS_", "dapodik_gateway": "DAPODIK_", "sync_hub": "HUB_"}
+DEFAULT_PORTS = {"sync_hub": 8100, "kemensos_mock": 8101, "emis_gateway": 8102, "dapodik_gateway": 8103}
+# Which world sub-directory each service loads.
+WORLD_DIRS = {"kemensos_mock": "kemensos", "emis_gateway": "emis", "dapodik_gateway": "dapodik"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Credentials:
+    """One bearer token per calling client: the hub to each upstream, an operator to the hub."""
+
+    hub_to_kemensos: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    hub_to_emis: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    hub_to_dapodik: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    operator: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    database_urls: dict[str, str] = field(default_factory=dict)
+    creds: Credentials = field(default_factory=Credentials)
+    log_level: str = "INFO"
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def database_url(self, service: str) -> str:
+        return self.database_urls.get(service) or f"sqlite:///{self.workdir / 'db' / f'{service}.db'}"
+
+    def env(self, service: str) -> dict[str, str]:
+        p = PREFIX[service]
+        c = self.creds
+        env = dict(os.environ)
+        env.update({
+            f"{p}DATABASE_URL": self.database_url(service),
+            f"{p}HOST": "127.0.0.1",
+            f"{p}PORT": str(self.ports[service]),
+            f"{p}LOG_LEVEL": self.log_level,
+            "PYTHONUNBUFFERED": "1",
+        })
+        tokens = {
+            "kemensos_mock": {"sync_hub": c.hub_to_kemensos, "operator": c.operator},
+            "emis_gateway": {"sync_hub": c.hub_to_emis, "operator": c.operator},
+            "dapodik_gateway": {"sync_hub": c.hub_to_dapodik, "operator": c.operator},
+            "sync_hub": {"operator": c.operator},
+        }[service]
+        env[f"{p}API_TOKENS"] = json.dumps(tokens)
+        if service == "sync_hub":
+            env.update({
+                "HUB_KEMENSOS_URL": self.url("kemensos_mock"), "HUB_KEMENSOS_TOKEN": c.hub_to_kemensos,
+                "HUB_EMIS_URL": self.url("emis_gateway"), "HUB_EMIS_TOKEN": c.hub_to_emis,
+                "HUB_DAPODIK_URL": self.url("dapodik_gateway"), "HUB_DAPODIK_TOKEN": c.hub_to_dapodik,
+            })
+        return env
+
+    def _cli(self, service: str, *args: str) -> None:
+        cmd = [sys.executable, "-m", f"services.{service}", *args]
+        result = subprocess.run(cmd, env=self.env(service), capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[2:])} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+    def load_world(self, world_dir: Path) -> None:
+        """Migrate each service's database and load its part of the world (all-or-nothing per service)."""
+        for service, sub in WORLD_DIRS.items():
+            self._cli(service, "load", str(world_dir / sub), "--replace")
+        self._cli("sync_hub", "migrate")
+
+    def start(self, timeout: float = 60.0) -> None:
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            log = (self.workdir / "logs" / f"{service}.log").open("ab")
+            self.procs[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}", "serve"], env=self.env(service),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        for service in SERVICES:
+            self._wait_healthy(service, deadline)
+
+    def _wait_healthy(self, service: str, deadline: float) -> None:
+        while True:
+            proc = self.procs[service]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{service} exited with {proc.returncode}; see {self.workdir}/logs/{service}.log")
+            try:
+                if httpx.get(f"{self.url(service)}/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{service} not healthy in time; see {self.workdir}/logs/{service}.log")
+            time.sleep(0.1)
+
+    def peak_rss_mib(self) -> dict[str, float]:
+        """Peak resident memory of each running service (Linux ``VmHWM``)."""
+        out: dict[str, float] = {}
+        for service, proc in self.procs.items():
+            try:
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        out[service] = int(line.split()[1]) / 1024
+            except OSError:
+                continue
+        return out
+
+    def stop(self, timeout: float = 15.0) -> dict[str, int | None]:
+        """SIGTERM every service (uvicorn shuts down cleanly), then wait; SIGKILL only as a last resort."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes: dict[str, int | None] = {}
+        for service, proc in self.procs.items():
+            try:
+                codes[service] = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[service] = proc.wait()
+        self.procs.clear()
+        return codes
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,87 @@
+"""docker-compose.yml cannot run here (no Docker engine), so it is checked against the real services:
+names, ports, settings, health paths, dependencies, Dockerfiles and database names."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jembatan.stack import DEFAULT_PORTS, PREFIX, SERVICES
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def settings_class(service: str):  # type: ignore[no-untyped-def]
+    return importlib.import_module(f"services.{service}.config").Settings
+
+
+def test_compose_runs_exactly_the_four_services_and_postgres() -> None:
+    assert set(COMPOSE["services"]) == {*SERVICES, "postgres"}
+    assert "healthcheck" in COMPOSE["services"]["postgres"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_port_matches_settings_and_dockerfile(service: str) -> None:
+    spec = COMPOSE["services"][service]
+    default_port = settings_class(service).model_fields["port"].default
+    assert default_port == DEFAULT_PORTS[service]
+    assert spec["ports"] == [f"{default_port}:{default_port}"]
+    assert spec["environment"][f"{PREFIX[service]}PORT"] == str(default_port)
+    dockerfile = (ROOT / spec["build"]["dockerfile"]).read_text()
+    assert f"EXPOSE {default_port}" in dockerfile
+    assert f'CMD ["python", "-m", "services.{service}", "serve"]' in dockerfile
+    assert spec["build"]["context"] == "."
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_environment_variable_is_a_real_setting(service: str) -> None:
+    prefix = PREFIX[service]
+    fields = set(settings_class(service).model_fields)
+    for name in COMPOSE["services"][service]["environment"]:
+        assert name.startswith(prefix), name
+        assert name[len(prefix):].lower() in fields, f"{name} is not a setting of {service}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_healthcheck_hits_the_real_health_route(service: str) -> None:
+    spec = COMPOSE["services"][service]
+    probe = " ".join(spec["healthcheck"]["test"])
+    match = re.search(r"http://127\.0\.0\.1:(\d+)(/\S+?)'", probe)
+    assert match, probe
+    assert int(match.group(1)) == DEFAULT_PORTS[service]
+    app = importlib.import_module(f"services.{service}.main").create_app(settings_class(service)())
+    assert match.group(2) in {getattr(r, "path", None) for r in app.routes}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_databases_are_separate_and_created(service: str) -> None:
+    init = (ROOT / "deploy" / "postgres-init.sql").read_text()
+    url = COMPOSE["services"][service]["environment"][f"{PREFIX[service]}DATABASE_URL"]
+    assert url.startswith("postgresql+psycopg://")
+    assert f"CREATE DATABASE {url.rsplit('/', 1)[1]};" in init
+    depends = COMPOSE["services"][service]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+
+
+def test_hub_waits_for_and_points_at_the_other_services() -> None:
+    hub = COMPOSE["services"]["sync_hub"]
+    for upstream, key in (("kemensos_mock", "KEMENSOS"), ("emis_gateway", "EMIS"), ("dapodik_gateway", "DAPODIK")):
+        assert hub["depends_on"][upstream]["condition"] == "service_healthy"
+        assert hub["environment"][f"HUB_{key}_URL"] == f"http://{upstream}:{DEFAULT_PORTS[upstream]}"
+        # the hub presents the very token the upstream accepts for client "sync_hub"
+        accepted = COMPOSE["services"][upstream]["environment"][f"{PREFIX[upstream]}API_TOKENS"]
+        variable = re.search(r'"sync_hub": "(\$\{[A-Z_]+)', accepted)
+        assert variable and hub["environment"][f"HUB_{key}_TOKEN"].startswith(variable.group(1))
+
+
+def test_token_settings_are_json_maps_of_client_to_token() -> None:
+    for service in SERVICES:
+        raw = COMPOSE["services"][service]["environment"][f"{PREFIX[service]}API_TOKENS"]
+        parsed = json.loads(re.sub(r"\$\{[^}]+\}", "x" * 20, raw))
+        assert "operator" in parsed
