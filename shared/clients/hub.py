@@ -2,9 +2,15 @@ from __future__ import annotations
 
 import time
 
+from pydantic import RootModel
+
 from shared.contracts.common import Health, Page
-from shared.contracts.hub import RunStatus, StudentOutcome, SyncRun, SyncRunCreate
+from shared.contracts.hub import ProvenanceRecord, RunStatus, SourceSystem, StudentOutcome, SyncRun, SyncRunCreate
 from shared.http import BaseClient
+
+
+class _ProvenanceList(RootModel[list[ProvenanceRecord]]):
+    pass
 
 
 class HubClient(BaseClient):
@@ -29,6 +35,10 @@ class HubClient(BaseClient):
             params["cursor"] = cursor
         return self.request("GET", f"/api/v1/sync-runs/{run_id}/outcomes", Page[StudentOutcome],
                             idempotent=True, params=params)
+
+    def provenance(self, target_system: SourceSystem, target_record: str) -> list[ProvenanceRecord]:
+        return self.request("GET", "/api/v1/provenance", _ProvenanceList, idempotent=True,
+                            params={"target_system": target_system.value, "target_record": target_record}).root
 
     def wait(self, run_id: str, timeout: float = 3600, poll: float = 0.5) -> SyncRun:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,114 @@
+"""The whole system on real sockets: four service processes, a generated world, two sync runs.
+
+The oracle is the world's ground truth: for every student whose own or a parent's NIK is correct and
+present in the registry, the PKH value written must equal the truth (zero wrong values), every written
+value must carry provenance naming its source, and a second run over unchanged data writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jembatan.evaluate import evaluate_world, observe
+from jembatan.stack import SERVICES, Stack, free_port
+from shared.clients import DapodikClient, EmisClient, HubClient
+from shared.contracts.hub import RunStatus, SourceSystem
+from worldgen.config import WorldConfig
+from worldgen.generate import generate_world
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    generate_world(WorldConfig(seed=20261122, n_families=600), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def stack(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(tmp_path_factory.mktemp("stack"), ports={name: free_port() for name in SERVICES}, log_level="WARNING")
+    s.load_world(world)
+    s.start()
+    try:
+        yield s
+    finally:
+        codes = s.stop()
+        assert all(code == 0 for code in codes.values()), f"services did not stop cleanly: {codes}"
+
+
+@pytest.fixture(scope="module")
+def clients(stack: Stack) -> Iterator[tuple[HubClient, EmisClient, DapodikClient]]:
+    hub = HubClient(stack.url("sync_hub"), stack.creds.operator)
+    emis = EmisClient(stack.url("emis_gateway"), stack.creds.hub_to_emis)
+    dapodik = DapodikClient(stack.url("dapodik_gateway"), stack.creds.hub_to_dapodik)
+    yield hub, emis, dapodik
+    for c in (hub, emis, dapodik):
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def first_run(clients: tuple[HubClient, EmisClient, DapodikClient]):  # type: ignore[no-untyped-def]
+    hub, _, _ = clients
+    return hub.wait(hub.start_run().id, timeout=600)
+
+
+def test_every_service_refuses_calls_without_a_credential(stack: Stack) -> None:
+    paths = {"kemensos_mock": "/api/v1/kip", "emis_gateway": "/api/v1/siswa",
+             "dapodik_gateway": "/api/v1/peserta-didik", "sync_hub": "/api/v1/sync-runs"}
+    for service, path in paths.items():
+        assert httpx.get(stack.url(service) + path).status_code == 401
+        assert httpx.get(stack.url(service) + path, headers={"Authorization": "Bearer nope-nope-nope-nope"}
+                         ).status_code == 401
+        assert httpx.get(stack.url(service) + "/health").status_code == 200
+        assert httpx.get(stack.url(service) + "/openapi.json").status_code == 200
+
+
+def test_first_sync_writes_the_true_pkh_status(first_run, world: Path, clients) -> None:  # type: ignore[no-untyped-def]
+    _, emis, dapodik = clients
+    assert first_run.status is RunStatus.SUCCEEDED, first_run.errors
+    ev = evaluate_world(world, emis, dapodik)
+    assert ev.students == first_run.students_read
+    assert sum(first_run.outcomes.values()) == first_run.students_read
+    assert ev.with_correct_key > 100
+    assert ev.correct_key_wrong == 0, ev.wrong_examples
+    assert ev.pkh_wrong == 0, ev.wrong_examples
+    assert ev.coverage >= 0.97, f"only {ev.coverage:.2%} of students with a correct NIK got their status"
+    assert ev.kip_right > 0 and ev.kip_wrong == 0
+    for outcome in ("PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "NOT_REGISTERED", "NIK_INVALID", "NO_NIK"):
+        assert first_run.outcomes.get(outcome, 0) > 0, f"no student ended with {outcome}"
+
+
+def test_every_written_value_has_provenance_naming_its_source(first_run, clients) -> None:  # type: ignore[no-untyped-def]
+    hub, emis, dapodik = clients
+    observed = observe(emis, dapodik)
+    at_gateways = 0
+    sample: list[tuple[str, str]] = []
+    for (system, student_id), o in observed.items():
+        for name, p in o.provenance.items():
+            at_gateways += 1
+            assert p.source_system.startswith(("kemensos.", "jembatan.")) and p.source_record
+            assert p.sync_run_id == first_run.id and p.field == name
+        if o.provenance and len(sample) < 25:
+            sample.append((system, student_id))
+        if o.outcome is not None:
+            assert o.provenance, f"{system}/{student_id} has an outcome but no provenance"
+    assert at_gateways == first_run.provenance_records == first_run.values_written > 0
+    for system, student_id in sample:  # the hub keeps the same records the gateway shows
+        at_hub = {(r.field, r.source_record) for r in hub.provenance(SourceSystem(system), student_id)}
+        shown = {(f, p.source_record) for f, p in observed[(system, student_id)].provenance.items()}
+        assert shown <= at_hub
+
+
+def test_second_sync_over_unchanged_data_writes_nothing(first_run, clients) -> None:  # type: ignore[no-untyped-def]
+    hub, _, _ = clients
+    second = hub.wait(hub.start_run().id, timeout=600)
+    assert second.status is RunStatus.SUCCEEDED, second.errors
+    assert second.values_written == 0 and second.provenance_records == 0
+    assert second.outcomes == first_run.outcomes
+    assert second.values_unchanged > 0
