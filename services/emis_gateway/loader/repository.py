@@ -1,0 +1,45 @@
+"""All SQL of the loader: bulk inserts with SQLAlchemy core, in chunks, on one connection (one transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select
+
+from services.emis_gateway.madrasah.models import MadrasahRow
+from services.emis_gateway.results.models import FieldHistoryRow, FieldProvenanceRow
+from services.emis_gateway.siswa.models import SiswaRow
+
+MADRASAH: Table = MadrasahRow.__table__  # type: ignore[assignment]
+SISWA: Table = SiswaRow.__table__  # type: ignore[assignment]
+_CHILD_FIRST: tuple[Table, ...] = (
+    FieldHistoryRow.__table__,  # type: ignore[has-type]
+    FieldProvenanceRow.__table__,  # type: ignore[has-type]
+    SISWA,
+    MADRASAH,
+)
+
+
+def clear(conn: Connection) -> None:
+    """Delete every row of this service (children first, for the foreign keys)."""
+    for table in _CHILD_FIRST:
+        conn.execute(delete(table))
+
+
+def existing_keys(conn: Connection, table: Table, column: str, keys: Iterable[str] | None = None,
+                  chunk: int = 500) -> set[str]:
+    """Which of ``keys`` are already stored (all stored keys when ``keys`` is None)."""
+    col = table.c[column]
+    if keys is None:
+        return {row[0] for row in conn.execute(select(col))}
+    wanted = list(keys)
+    found: set[str] = set()
+    for start in range(0, len(wanted), chunk):
+        found.update(row[0] for row in conn.execute(select(col).where(col.in_(wanted[start:start + chunk]))))
+    return found
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], chunk: int = 1000) -> None:
+    for start in range(0, len(rows), chunk):
+        conn.execute(insert(table), list(rows[start:start + chunk]))

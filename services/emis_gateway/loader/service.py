@@ -1,0 +1,173 @@
+"""Loading a world directory (``madrasah.jsonl``, ``siswa.jsonl``): every line validated, all or nothing.
+
+Each line must be a JSON object that the contract's ``*Record`` model accepts. Every problem is reported
+with its file, line, field and rule; if there is any, the transaction is rolled back and nothing is
+written. Rows are inserted with SQLAlchemy core in chunks while the files are read, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Engine
+
+from services.emis_gateway.base import utcnow
+from services.emis_gateway.loader import repository
+from shared.contracts.emis import MadrasahRecord, SiswaRecord
+
+MADRASAH_FILE = "madrasah.jsonl"
+SISWA_FILE = "siswa.jsonl"
+MAX_REPORTED = 1000  # errors kept in the report; all are counted
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    file: str
+    line: int
+    field: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.rule}: {self.message}"
+
+
+@dataclass(slots=True)
+class LoadReport:
+    madrasah: int = 0
+    siswa: int = 0
+    errors: list[LineError] = field(default_factory=list)
+    error_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def add(self, error: LineError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED:
+            self.errors.append(error)
+
+
+class _Abort(Exception):
+    """Raised inside the transaction to roll it back when any line was wrong."""
+
+
+def read_records(path: Path, model: type[M], report: LoadReport) -> Iterator[tuple[int, M]]:
+    """Yield ``(line number, record)`` for every valid line; report every invalid one. Blank lines are skipped."""
+    name = path.name
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                report.add(LineError(name, lineno, "-", "utf8", f"line is not UTF-8: {exc.reason}"))
+                continue
+            if not text.strip():
+                continue
+            try:
+                obj: Any = json.loads(text)
+            except json.JSONDecodeError as exc:
+                report.add(LineError(name, lineno, "-", "json_invalid", exc.msg))
+                continue
+            if not isinstance(obj, dict):
+                report.add(LineError(name, lineno, "-", "json_object", "each line must be one JSON object"))
+                continue
+            try:
+                yield lineno, model.model_validate(obj)
+            except ValidationError as exc:
+                for err in exc.errors(include_input=False, include_url=False):
+                    loc = ".".join(str(p) for p in err["loc"]) or "-"
+                    report.add(LineError(name, lineno, loc, err["type"], err["msg"]))
+
+
+def _madrasah_row(rec: MadrasahRecord, now: Any) -> dict[str, Any]:
+    return {**rec.model_dump(), "jenjang": rec.jenjang.value, "status": rec.status.value,
+            "created_at": now, "updated_at": now}
+
+
+def _siswa_row(rec: SiswaRecord, now: Any) -> dict[str, Any]:
+    return {**rec.model_dump(), "jenis_kelamin": rec.jenis_kelamin.value, "created_at": now, "updated_at": now}
+
+
+def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk: int = 1000) -> LoadReport:
+    """Load ``directory`` in one transaction; on any error nothing is written and the report says why."""
+    report = LoadReport()
+    paths = {name: directory / name for name in (MADRASAH_FILE, SISWA_FILE)}
+    for name, path in paths.items():
+        if not path.is_file():
+            report.add(LineError(name, 0, "-", "missing_file", f"{path} does not exist"))
+    if not report.ok:
+        return report
+    try:
+        with engine.begin() as conn:
+            _load(conn, paths[MADRASAH_FILE], paths[SISWA_FILE], replace, chunk, report)
+            if not report.ok:
+                raise _Abort
+    except _Abort:
+        report.madrasah = report.siswa = 0
+    return report
+
+
+def _load(conn: Connection, madrasah_path: Path, siswa_path: Path, replace: bool, chunk: int,
+          report: LoadReport) -> None:
+    now = utcnow()
+    if replace:
+        repository.clear(conn)
+    stored_nsm = repository.existing_keys(conn, repository.MADRASAH, "nsm")
+
+    madrasah_rows: list[dict[str, Any]] = []
+    line_of_nsm: dict[str, int] = {}
+    for lineno, rec in read_records(madrasah_path, MadrasahRecord, report):
+        if rec.nsm in line_of_nsm:
+            report.add(LineError(MADRASAH_FILE, lineno, "nsm", "duplicate",
+                                 f"NSM {rec.nsm} also on line {line_of_nsm[rec.nsm]}"))
+            continue
+        line_of_nsm[rec.nsm] = lineno
+        if rec.nsm in stored_nsm:
+            report.add(LineError(MADRASAH_FILE, lineno, "nsm", "already_loaded",
+                                 f"NSM {rec.nsm} is already stored; load with --replace to start over"))
+            continue
+        madrasah_rows.append(_madrasah_row(rec, now))
+    if report.ok:
+        repository.insert_many(conn, repository.MADRASAH, madrasah_rows, chunk)
+        report.madrasah = len(madrasah_rows)
+    known_nsm = stored_nsm | set(line_of_nsm)
+
+    pending: list[tuple[int, dict[str, Any]]] = []
+    line_of_id: dict[str, int] = {}
+
+    def flush() -> None:
+        if not replace:
+            taken = repository.existing_keys(conn, repository.SISWA, "siswa_id", [r["siswa_id"] for _, r in pending])
+            for lineno, row in pending:
+                if row["siswa_id"] in taken:
+                    report.add(LineError(SISWA_FILE, lineno, "siswa_id", "already_loaded",
+                                         "siswa_id is already stored; load with --replace to start over"))
+        if report.ok:
+            repository.insert_many(conn, repository.SISWA, [row for _, row in pending], chunk)
+            report.siswa += len(pending)
+        pending.clear()
+
+    for lineno, rec in read_records(siswa_path, SiswaRecord, report):
+        if rec.siswa_id in line_of_id:
+            report.add(LineError(SISWA_FILE, lineno, "siswa_id", "duplicate",
+                                 f"siswa_id also on line {line_of_id[rec.siswa_id]}"))
+            continue
+        line_of_id[rec.siswa_id] = lineno
+        if rec.nsm not in known_nsm:
+            report.add(LineError(SISWA_FILE, lineno, "nsm", "unknown_nsm",
+                                 f"no madrasah with NSM {rec.nsm} in {MADRASAH_FILE} or the database"))
+            continue
+        pending.append((lineno, _siswa_row(rec, now)))
+        if len(pending) >= chunk:
+            flush()
+    if pending:
+        flush()

@@ -1,0 +1,45 @@
+"""All SQL of the madrasah domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from services.emis_gateway import paging
+from services.emis_gateway.madrasah.models import MadrasahRow
+from services.emis_gateway.siswa.models import SiswaRow
+from shared.cursor import Cursor
+
+
+@dataclass(frozen=True, slots=True)
+class StudentStats:
+    jumlah_siswa: int = 0
+    last_sync: datetime | None = None
+
+
+def page(session: Session, cursor: Cursor | None, limit: int) -> Sequence[MadrasahRow]:
+    stmt = paging.after(select(MadrasahRow), MadrasahRow.updated_at, MadrasahRow.nsm,  # type: ignore[arg-type]
+                        cursor, limit)
+    return session.exec(stmt).all()
+
+
+def get(session: Session, nsm: str) -> MadrasahRow | None:
+    return session.get(MadrasahRow, nsm)
+
+
+def student_stats(session: Session, nsms: Sequence[str]) -> dict[str, StudentStats]:
+    """Number of students and the latest hub write among them, per madrasah (max() keeps the column type)."""
+    if not nsms:
+        return {}
+    stmt = (select(SiswaRow.nsm, func.count(), func.max(SiswaRow.last_sync))
+            .where(SiswaRow.nsm.in_(nsms))  # type: ignore[attr-defined]
+            .group_by(SiswaRow.nsm))
+    out: dict[str, StudentStats] = {}
+    for nsm, count, last_sync in session.exec(stmt).all():
+        out[nsm] = StudentStats(int(count), last_sync)
+    return out
+

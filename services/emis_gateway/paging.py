@@ -1,0 +1,48 @@
+"""Keyset paging over ``(updated_at, key)``, the same for every list of this service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import Field
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from shared.contracts.common import Strict
+from shared.cursor import Cursor
+
+R = TypeVar("R")
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+
+
+class PageParams(Strict):
+    """Query parameters of a paged list; an unknown parameter is a 422, not silently ignored."""
+
+    cursor: str | None = Field(None, min_length=1, max_length=512,
+                               description="Opaque: the `next_cursor` of the previous page")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+
+def decode(token: str | None) -> Cursor | None:
+    return None if token is None else Cursor.decode(token, field="cursor")
+
+
+def after(stmt: Select[Any], at_col: InstrumentedAttribute[datetime], key_col: InstrumentedAttribute[str],
+          cursor: Cursor | None, limit: int) -> Select[Any]:
+    """Rows strictly after ``cursor`` in ``(at, key)`` order; one more than ``limit`` to know if more follow."""
+    if cursor is not None:
+        stmt = stmt.where(or_(at_col > cursor.at, and_(at_col == cursor.at, key_col > cursor.key)))
+    return stmt.order_by(at_col, key_col).limit(limit + 1)
+
+
+def split(rows: Sequence[R], limit: int, position: Callable[[R], tuple[datetime, str]]) -> tuple[list[R], str | None]:
+    """The page's rows and the cursor of the next page (None on the last page)."""
+    items = list(rows[:limit])
+    if len(rows) <= limit or not items:
+        return items, None
+    at, key = position(items[-1])
+    return items, Cursor(at, key).encode()

@@ -1,0 +1,46 @@
+"""Provenance of every value the hub wrote, and the history of the values it replaced."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, String, Text
+from sqlmodel import Field
+
+from services.emis_gateway.base import EmisTable, UTCDateTime
+
+
+class FieldProvenanceRow(EmisTable, table=True):
+    """One row per field written by one hub result item (the value is JSON text)."""
+
+    __tablename__ = "field_provenance"
+    __table_args__ = (Index("ix_field_provenance_siswa_field", "siswa_id", "field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    siswa_id: str = Field(sa_type=String(64), foreign_key="siswa.siswa_id", nullable=False)
+    field: str = Field(sa_type=String(40))
+    value: str = Field(sa_type=Text, description="JSON text of the value written")
+    provenance_id: str = Field(sa_type=Text)
+    sync_run_id: str = Field(sa_type=Text)
+    source_system: str = Field(sa_type=Text)
+    source_record: str = Field(sa_type=Text)
+    source_version: int = Field(sa_type=BigInteger)
+    observed_seq: int = Field(sa_type=BigInteger)
+    retrieved_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    matched_by: str = Field(sa_type=String(16))
+    written_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class FieldHistoryRow(EmisTable, table=True):
+    """The value a hub write replaced, with the provenance row of the write."""
+
+    __tablename__ = "field_history"
+    __table_args__ = (Index("ix_field_history_siswa_field", "siswa_id", "field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    siswa_id: str = Field(sa_type=String(64), foreign_key="siswa.siswa_id", nullable=False)
+    field: str = Field(sa_type=String(40))
+    old_value: str = Field(sa_type=Text, description="JSON text")
+    new_value: str = Field(sa_type=Text, description="JSON text")
+    changed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    provenance_id: int = Field(foreign_key="field_provenance.id", nullable=False, index=True)

@@ -1,0 +1,17 @@
+"""HTTP route of the results domain: the hub's inbound batch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from services.emis_gateway.deps import ClientDep, SessionDep, require_client
+from services.emis_gateway.results import service
+from shared.contracts.common import HubResultBatch, HubResultBatchResponse
+
+router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(require_client)])
+
+
+@router.post("/results", response_model=HubResultBatchResponse,
+             summary="Apply the hub's PKH results (per-item status in request order; idempotent)")
+def post_results(batch: HubResultBatch, session: SessionDep, client: ClientDep) -> HubResultBatchResponse:
+    return service.apply_batch(session, batch, client)

@@ -1,0 +1,34 @@
+"""HTTP routes of the siswa domain: parse and delegate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import Field
+
+from services.emis_gateway.deps import SessionDep, require_client
+from services.emis_gateway.paging import PageParams
+from services.emis_gateway.siswa import service
+from shared.contracts.common import Page
+from shared.contracts.emis import Siswa
+from shared.errors import ERROR_RESPONSES, ErrorBody
+
+router = APIRouter(prefix="/api/v1/siswa", tags=["siswa"], dependencies=[Depends(require_client)])
+
+
+class SiswaListParams(PageParams):
+    nsm: str | None = Field(None, pattern=r"^\d{12}$", description="Only the students of this madrasah")
+
+
+@router.get("", response_model=Page[Siswa],
+            summary="Students with their PKH data, keyset-paged by (updated_at, siswa_id): the hub's change feed")
+def list_siswa(session: SessionDep, params: Annotated[SiswaListParams, Query()]) -> Page[Siswa]:
+    return service.list_siswa(session, params.cursor, params.limit, params.nsm)
+
+
+@router.get("/{siswa_id}", response_model=Siswa, summary="One student with PKH data and provenance",
+            responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
+def get_siswa(session: SessionDep,
+              siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
+    return service.get_siswa(session, siswa_id)

@@ -1,0 +1,54 @@
+"""Rules of the siswa domain: the read model with the PKH panel and the provenance of its values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from services.emis_gateway import paging
+from services.emis_gateway.results import repository as results_repository
+from services.emis_gateway.results.service import to_field_provenance
+from services.emis_gateway.siswa import repository
+from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
+from shared.contracts.common import FieldProvenance, Outcome, Page
+from shared.contracts.emis import PkhData, Siswa
+from shared.errors import NotFound
+
+# PkhData.sumber of values the hub wrote (from the Kemensos server). Operator-entered data will get its own.
+SUMBER_SERVER = "SERVER_KEMENSOS"
+
+
+def pkh_of(row: SiswaRow) -> PkhData:
+    return PkhData(
+        status_pkh=Outcome(row.status_pkh) if row.status_pkh is not None else None,
+        keterangan_pkh=row.keterangan_pkh,
+        penerima_pkh=row.penerima_pkh,
+        periode_pkh=row.periode_pkh,
+        no_kks=row.no_kks,
+        sumber=SUMBER_SERVER if row.last_sync is not None else None,
+        tanggal_sinkron=row.last_sync,
+    )
+
+
+def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance]) -> Siswa:
+    record = {name: getattr(row, name) for name in RECORD_COLUMNS}
+    return Siswa(**record, updated_at=row.updated_at, pkh=pkh_of(row), provenance=list(provenance))
+
+
+def _read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
+    latest = results_repository.latest_provenance(session, [r.siswa_id for r in rows])
+    return [to_read_model(r, [to_field_provenance(p) for p in latest.get(r.siswa_id, [])]) for r in rows]
+
+
+def list_siswa(session: Session, cursor: str | None, limit: int, nsm: str | None = None) -> Page[Siswa]:
+    rows = repository.page(session, paging.decode(cursor), limit, nsm)
+    items, next_cursor = paging.split(rows, limit, lambda r: (r.updated_at, r.siswa_id))
+    return Page[Siswa](items=_read_models(session, items), next_cursor=next_cursor)
+
+
+def get_siswa(session: Session, siswa_id: str) -> Siswa:
+    row = repository.get(session, siswa_id)
+    if row is None:
+        raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
+    return _read_models(session, [row])[0]

@@ -1,0 +1,213 @@
+"""POST /api/v1/hub/results on SQLite and PostgreSQL: applied, repeated, stale, rejected, not found, per item."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from services.emis_gateway.results import repository as results_repository
+from services.emis_gateway.results.models import FieldHistoryRow, FieldProvenanceRow
+from services.emis_gateway.tests.conftest import AppFactory, batch, item, seed
+from shared.db import make_engine
+
+
+@pytest.fixture
+def hub(app_client: AppFactory, db_url: str, tmp_path: Path, auth: dict[str, str]) -> TestClient:
+    seed(db_url, tmp_path / "world", 4)
+    client = app_client(db_url)
+    client.headers.update(auth)
+    return client
+
+
+def post(client: TestClient, body: dict[str, Any]) -> list[dict[str, Any]]:
+    r = client.post("/api/v1/hub/results", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()["results"]
+
+
+def rows(db_url: str, model: type) -> list[Any]:
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as s:
+            return list(s.exec(select(model)).all())
+    finally:
+        engine.dispose()
+
+
+def test_applied_writes_values_provenance_history_and_last_sync_but_not_updated_at(
+        hub: TestClient, db_url: str) -> None:
+    before = hub.get("/api/v1/siswa/siswa-0001").json()
+    [res] = post(hub, batch(item("siswa-0001", 10, "PKH_RECIPIENT", "KPM aktif 2026",
+                                 penerima_pkh=True, periode_pkh="2026 tahap I", no_kks="3201999999990001")))
+    assert res["status"] == "APPLIED"
+    assert set(res["fields_written"]) == {"status_pkh", "keterangan_pkh", "penerima_pkh", "periode_pkh", "no_kks"}
+
+    after = hub.get("/api/v1/siswa/siswa-0001").json()
+    assert after["pkh"]["status_pkh"] == "PKH_RECIPIENT"
+    assert after["pkh"]["keterangan_pkh"] == "KPM aktif 2026"
+    assert after["pkh"]["penerima_pkh"] is True
+    assert after["pkh"]["periode_pkh"] == "2026 tahap I"
+    assert after["pkh"]["no_kks"] == "3201999999990001"
+    assert after["pkh"]["sumber"] == "SERVER_KEMENSOS"
+    assert after["pkh"]["tanggal_sinkron"] is not None
+    assert after["updated_at"] == before["updated_at"], "hub writes must not move the change feed"
+
+    prov = {p["field"]: p for p in after["provenance"]}
+    assert set(prov) == {"status_pkh", "keterangan_pkh", "penerima_pkh", "periode_pkh", "no_kks"}
+    assert prov["penerima_pkh"]["value"] is True
+    assert prov["status_pkh"]["value"] == "PKH_RECIPIENT"
+    assert prov["periode_pkh"]["observed_seq"] == 10
+    assert prov["periode_pkh"]["matched_by"] == "nik_ibu"
+    assert prov["periode_pkh"]["source_record"] == "keluarga/3201010101010001"
+    assert prov["periode_pkh"]["written_at"] == after["pkh"]["tanggal_sinkron"]
+
+    history = rows(db_url, FieldHistoryRow)
+    assert len(history) == 5
+    assert {h.field: json.loads(h.old_value) for h in history}["penerima_pkh"] is None
+    stored = {p.id for p in rows(db_url, FieldProvenanceRow)}
+    assert {h.provenance_id for h in history} == stored
+
+    # The other students are untouched.
+    assert hub.get("/api/v1/siswa/siswa-0002").json()["pkh"]["status_pkh"] is None
+
+
+def test_repeated_batch_is_unchanged_and_adds_no_provenance(hub: TestClient, db_url: str) -> None:
+    body = batch(item("siswa-0000", 10, penerima_pkh=True), item("siswa-0001", 10, outcome="NOT_REGISTERED",
+                                                                 detail="NIK tidak terdaftar"))
+    assert [r["status"] for r in post(hub, body)] == ["APPLIED", "APPLIED"]
+    n_prov, n_hist = len(rows(db_url, FieldProvenanceRow)), len(rows(db_url, FieldHistoryRow))
+    sync_before = hub.get("/api/v1/siswa/siswa-0000").json()["pkh"]["tanggal_sinkron"]
+
+    again = post(hub, body)
+    assert [r["status"] for r in again] == ["UNCHANGED", "UNCHANGED"]
+    assert all(r["fields_written"] == [] for r in again)
+    assert len(rows(db_url, FieldProvenanceRow)) == n_prov
+    assert len(rows(db_url, FieldHistoryRow)) == n_hist
+    assert hub.get("/api/v1/siswa/siswa-0000").json()["pkh"]["tanggal_sinkron"] == sync_before
+
+
+def test_older_observation_is_stale_and_changes_nothing(hub: TestClient, db_url: str) -> None:
+    post(hub, batch(item("siswa-0002", 20, "PKH_RECIPIENT", "aktif", periode_pkh="2026 tahap II")))
+    before = hub.get("/api/v1/siswa/siswa-0002").json()
+    n_prov = len(rows(db_url, FieldProvenanceRow))
+
+    [res] = post(hub, batch(item("siswa-0002", 15, "NOT_PKH_RECIPIENT", "keluar", periode_pkh="2026 tahap I")))
+    assert res["status"] == "STALE"
+    assert "periode_pkh" in res["detail"]
+    assert hub.get("/api/v1/siswa/siswa-0002").json() == before
+    assert len(rows(db_url, FieldProvenanceRow)) == n_prov
+
+    # A newer observation still wins.
+    [res] = post(hub, batch(item("siswa-0002", 21, "NOT_PKH_RECIPIENT", "keluar", periode_pkh="2026 tahap III")))
+    assert res["status"] == "APPLIED"
+    now = hub.get("/api/v1/siswa/siswa-0002").json()
+    assert now["pkh"]["status_pkh"] == "NOT_PKH_RECIPIENT"
+    assert {p["field"]: p["observed_seq"] for p in now["provenance"]}["periode_pkh"] == 21
+
+
+def test_unknown_field_is_rejected_and_changes_nothing(hub: TestClient, db_url: str) -> None:
+    [res] = post(hub, batch(item("siswa-0000", penerima_pkh=True, nama="Bukan Hak Hub")))
+    assert res["status"] == "REJECTED"
+    assert "nama" in res["detail"]
+    student = hub.get("/api/v1/siswa/siswa-0000").json()
+    assert student["nama"] == "Anak 0"
+    assert student["pkh"]["penerima_pkh"] is None and student["pkh"]["status_pkh"] is None
+    assert rows(db_url, FieldProvenanceRow) == []
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"penerima_pkh": "ya"}, "penerima_pkh"),
+    ({"penerima_pkh": 1}, "penerima_pkh"),
+    ({"periode_pkh": 2026}, "periode_pkh"),
+    ({"no_kks": "9" * 41}, "no_kks"),
+])
+def test_value_of_the_wrong_type_is_rejected(hub: TestClient, db_url: str, values: dict[str, Any],
+                                             field: str) -> None:
+    [res] = post(hub, batch(item("siswa-0000", **values)))
+    assert res["status"] == "REJECTED"
+    assert field in res["detail"]
+    assert rows(db_url, FieldProvenanceRow) == []
+    assert hub.get("/api/v1/siswa/siswa-0000").json()["pkh"]["status_pkh"] is None
+
+
+def test_unknown_student_is_not_found(hub: TestClient, db_url: str) -> None:
+    [res] = post(hub, batch(item("no-such-siswa", penerima_pkh=True)))
+    assert res == {"student_id": "no-such-siswa", "status": "NOT_FOUND", "fields_written": [],
+                   "detail": res["detail"]}
+    assert rows(db_url, FieldProvenanceRow) == []
+
+
+def test_one_bad_item_does_not_undo_the_good_ones_and_order_is_kept(hub: TestClient) -> None:
+    body = batch(item("siswa-0000", penerima_pkh=True), item("siswa-0001", colour="red"), item("ghost"),
+                 item("siswa-0002", penerima_pkh=False, outcome="NOT_PKH_RECIPIENT"))
+    results = post(hub, body)
+    assert [(r["student_id"], r["status"]) for r in results] == [
+        ("siswa-0000", "APPLIED"), ("siswa-0001", "REJECTED"), ("ghost", "NOT_FOUND"), ("siswa-0002", "APPLIED")]
+    assert hub.get("/api/v1/siswa/siswa-0000").json()["pkh"]["penerima_pkh"] is True
+    assert hub.get("/api/v1/siswa/siswa-0001").json()["pkh"]["status_pkh"] is None
+    assert hub.get("/api/v1/siswa/siswa-0002").json()["pkh"]["penerima_pkh"] is False
+
+
+def test_item_failing_in_storage_is_rolled_back_alone(hub: TestClient, db_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item whose write fails half-way leaves none of its values; the items around it are kept."""
+    real = results_repository.write_values
+
+    def flaky(session, student, changes, provenance, now):  # type: ignore[no-untyped-def]
+        if student.siswa_id == "siswa-0001":
+            first = dict(list(changes.items())[:1])
+            real(session, student, first, provenance, now)  # part of the item is written...
+            raise IntegrityError("INSERT", {}, Exception("boom"))  # ...then the storage fails
+        real(session, student, changes, provenance, now)
+
+    monkeypatch.setattr(results_repository, "write_values", flaky)
+    results = post(hub, batch(item("siswa-0000", penerima_pkh=True), item("siswa-0001", penerima_pkh=True),
+                              item("siswa-0002", penerima_pkh=True)))
+    assert [r["status"] for r in results] == ["APPLIED", "REJECTED", "APPLIED"]
+    failed = hub.get("/api/v1/siswa/siswa-0001").json()
+    assert failed["pkh"] == {"status_pkh": None, "keterangan_pkh": None, "penerima_pkh": None,
+                             "periode_pkh": None, "no_kks": None, "sumber": None, "tanggal_sinkron": None}
+    assert failed["provenance"] == []
+    assert {p.siswa_id for p in rows(db_url, FieldProvenanceRow)} == {"siswa-0000", "siswa-0002"}
+    assert {h.siswa_id for h in rows(db_url, FieldHistoryRow)} == {"siswa-0000", "siswa-0002"}
+
+
+def test_same_student_twice_in_one_batch_sees_its_own_first_write(hub: TestClient) -> None:
+    results = post(hub, batch(item("siswa-0003", 30, periode_pkh="2026 tahap I"),
+                              item("siswa-0003", 29, periode_pkh="2025 tahap IV"),
+                              item("siswa-0003", 30, periode_pkh="2026 tahap I")))
+    assert [r["status"] for r in results] == ["APPLIED", "STALE", "UNCHANGED"]
+    assert hub.get("/api/v1/siswa/siswa-0003").json()["pkh"]["periode_pkh"] == "2026 tahap I"
+
+
+def test_only_changed_fields_get_new_provenance(hub: TestClient, db_url: str) -> None:
+    post(hub, batch(item("siswa-0000", 10, penerima_pkh=True, periode_pkh="2026 tahap I")))
+    [res] = post(hub, batch(item("siswa-0000", 11, penerima_pkh=True, periode_pkh="2026 tahap II")))
+    assert res["status"] == "APPLIED" and res["fields_written"] == ["periode_pkh"]
+    prov = {p["field"]: p["observed_seq"] for p in hub.get("/api/v1/siswa/siswa-0000").json()["provenance"]}
+    assert prov == {"penerima_pkh": 10, "periode_pkh": 11, "status_pkh": 10, "keterangan_pkh": 10}
+    history = [h for h in rows(db_url, FieldHistoryRow) if h.field == "periode_pkh"]
+    assert [(json.loads(h.old_value), json.loads(h.new_value)) for h in history] == [
+        (None, "2026 tahap I"), ("2026 tahap I", "2026 tahap II")]
+
+
+def test_kip_style_item_without_outcome_keeps_the_outcome(hub: TestClient) -> None:
+    post(hub, batch(item("siswa-0000", 10, "PKH_RECIPIENT", "aktif")))
+    [res] = post(hub, batch(item("siswa-0000", 12, outcome=None, no_kks="3201999999990002")))
+    assert res["status"] == "APPLIED" and res["fields_written"] == ["no_kks"]
+    pkh = hub.get("/api/v1/siswa/siswa-0000").json()["pkh"]
+    assert pkh["status_pkh"] == "PKH_RECIPIENT" and pkh["keterangan_pkh"] == "aktif"
+
+
+def test_list_shows_provenance_of_each_student(hub: TestClient) -> None:
+    post(hub, batch(item("siswa-0001", 7, penerima_pkh=True)))
+    items = {s["siswa_id"]: s for s in hub.get("/api/v1/siswa").json()["items"]}
+    assert {p["field"] for p in items["siswa-0001"]["provenance"]} == {"penerima_pkh", "status_pkh",
+                                                                       "keterangan_pkh"}
+    assert items["siswa-0000"]["provenance"] == []
