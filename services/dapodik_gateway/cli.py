@@ -1,0 +1,65 @@
+"""``python -m services.dapodik_gateway serve | migrate | load DIR``"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.dapodik_gateway import db
+from services.dapodik_gateway.config import SERVICE_NAME, get_settings
+from services.dapodik_gateway.loader.service import PESERTA_DIDIK_FILE, SEKOLAH_FILE, load_world
+from shared.logging import configure
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Dapodik gateway (settings from DAPODIK_* environment variables).")
+
+
+@app.command()
+def serve() -> None:
+    """Run the HTTP service on DAPODIK_HOST:DAPODIK_PORT (default 127.0.0.1:8103)."""
+    import uvicorn
+
+    from services.dapodik_gateway.main import create_app
+
+    settings = get_settings()
+    configure(SERVICE_NAME, settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head") -> None:
+    """Bring the database at DAPODIK_DATABASE_URL to REVISION (default: the newest)."""
+    settings = get_settings()
+    configure(SERVICE_NAME, settings.log_level)
+    db.migrate(settings.database_url, revision)
+    typer.echo(f"database at revision {revision}")
+
+
+@app.command()
+def load(
+    directory: Annotated[Path, typer.Argument(help=f"World directory with {SEKOLAH_FILE} and {PESERTA_DIDIK_FILE}",
+                                              exists=True, file_okay=False, dir_okay=True)],
+    replace: Annotated[bool, typer.Option("--replace", help="Delete every school, student, provenance "
+                                          "and history row first (in the same transaction)")] = False,
+    max_errors: Annotated[int, typer.Option(min=1, help="Errors to print at most")] = 100,
+) -> None:
+    """Load a world directory: all lines valid, or nothing written and every bad line reported."""
+    settings = get_settings()
+    configure(SERVICE_NAME, settings.log_level)
+    if settings.auto_migrate:
+        db.migrate(settings.database_url)
+    engine = db.make_engine(settings.database_url)
+    try:
+        report = load_world(engine, directory, replace=replace, max_errors=max_errors)
+    finally:
+        engine.dispose()
+    if not report.ok:
+        for error in report.errors:
+            typer.echo(str(error), err=True)
+        more = report.error_count - len(report.errors)
+        typer.echo(f"{report.error_count} error(s){f' ({more} not shown)' if more else ''}; nothing was written",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo(f"loaded {report.sekolah} sekolah and {report.peserta_didik} peserta_didik")

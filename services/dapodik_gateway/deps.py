@@ -1,0 +1,57 @@
+"""Request dependencies: one transaction per request (committed at the edge) and bearer authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, params
+from pydantic import SecretStr
+from sqlmodel import Session
+
+from services.dapodik_gateway.db import SQLITE_IMMEDIATE
+from shared.auth import bearer_client
+from shared.db import session_scope
+from shared.errors import FieldError, InvalidInput
+
+
+def _tokens(request: Request) -> dict[str, SecretStr]:
+    return request.app.state.settings.api_tokens
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A read transaction for the request; committed before the response is sent."""
+    with session_scope(request.app.state.engine) as session:
+        yield session
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """A write transaction: on SQLite it takes the write lock at BEGIN, so concurrent writers queue."""
+    with session_scope(request.app.state.engine) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        yield session
+
+
+# scope="function": the transaction commits before the response goes out, so a failed commit is an
+# error answer rather than a 200 for something that was not stored.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
+authenticate = bearer_client(_tokens)
+ClientDep = Annotated[str, Depends(authenticate)]
+
+
+def only_query_params(*names: str) -> params.Depends:
+    """Reject query parameters a route does not know (a typo such as ``npns=`` must not list everything)."""
+    allowed = frozenset(names)
+
+    def _check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise InvalidInput(
+                f"unknown query parameter(s): {', '.join(unknown)}",
+                [FieldError(field=name, rule="unknown_parameter",
+                            message=f"not a parameter of this route; known: {', '.join(sorted(allowed)) or 'none'}")
+                 for name in unknown],
+            )
+
+    return Depends(_check)

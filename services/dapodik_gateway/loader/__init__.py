@@ -1,0 +1,1 @@
+"""Loading a world directory of JSONL files into the gateway's tables."""

@@ -1,0 +1,41 @@
+"""All SQL of loading: bulk inserts with SQLAlchemy core, existence checks, clearing for ``--replace``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
+from services.dapodik_gateway.results.models import FieldObservationRow, FieldProvenanceRow, ValueHistoryRow
+from services.dapodik_gateway.sekolah.models import SekolahRow
+
+_SEKOLAH: sa.Table = SekolahRow.__table__  # type: ignore[assignment]
+_PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
+
+
+def clear(conn: Connection) -> None:
+    """Every row of this service, children first."""
+    for model in (ValueHistoryRow, FieldProvenanceRow, FieldObservationRow, PesertaDidikRow, SekolahRow):
+        conn.execute(sa.delete(model.__table__))  # type: ignore[arg-type]
+
+
+def existing_sekolah_keys(conn: Connection) -> tuple[set[str], set[str]]:
+    rows = conn.execute(sa.select(_SEKOLAH.c.sekolah_id, _SEKOLAH.c.npsn)).all()
+    return {r.sekolah_id for r in rows}, {r.npsn for r in rows}
+
+
+def existing_peserta_didik_ids(conn: Connection, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    stmt = sa.select(_PESERTA_DIDIK.c.peserta_didik_id).where(_PESERTA_DIDIK.c.peserta_didik_id.in_(ids))
+    return set(conn.execute(stmt).scalars())
+
+
+def insert_sekolah(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(sa.insert(_SEKOLAH), rows)
+
+
+def insert_peserta_didik(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(sa.insert(_PESERTA_DIDIK), rows)

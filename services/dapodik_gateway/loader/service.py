@@ -1,0 +1,199 @@
+"""Loading a world directory (``sekolah.jsonl``, ``peserta_didik.jsonl``): every line validated with the
+contract's ``*Record`` model, all-or-nothing in one transaction, a per-line error report otherwise.
+
+The line checks are independent of the file format, so a later CSV/XLSX import can reuse them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Engine
+
+from services.dapodik_gateway.loader import repository
+from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
+
+SEKOLAH_FILE = "sekolah.jsonl"
+PESERTA_DIDIK_FILE = "peserta_didik.jsonl"
+CHUNK = 1000
+
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    file: str
+    line: int  # 1-based; 0 when the error is about the whole file
+    field: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.rule}: {self.message}"
+
+
+@dataclass
+class LoadReport:
+    sekolah: int = 0
+    peserta_didik: int = 0
+    errors: list[LineError] = field(default_factory=list)
+    error_count: int = 0  # all errors found; ``errors`` keeps the first ``max_errors``
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+class _Rollback(Exception):
+    """Raised inside the load transaction to undo it when any line was wrong."""
+
+
+class _Collector:
+    def __init__(self, report: LoadReport, max_errors: int) -> None:
+        self.report, self.max_errors = report, max_errors
+
+    def add(self, error: LineError) -> None:
+        self.report.error_count += 1
+        if len(self.report.errors) < self.max_errors:
+            self.report.errors.append(error)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            raw = raw.strip()
+            if raw:
+                yield number, raw
+
+
+def _validated(path: Path, model: type[R], errors: _Collector) -> Iterator[tuple[int, R]]:
+    for number, raw in _lines(path):
+        try:
+            yield number, model.model_validate_json(raw)
+        except ValidationError as exc:
+            for e in exc.errors(include_url=False, include_input=False):
+                where = ".".join(str(p) for p in e["loc"]) or "-"
+                errors.add(LineError(path.name, number, where, e["type"], e["msg"]))
+
+
+def _sekolah_row(rec: SekolahRecord, now: datetime) -> dict[str, Any]:
+    return {**rec.model_dump(), "bentuk_pendidikan": rec.bentuk_pendidikan.value,
+            "status_sekolah": rec.status_sekolah.value, "create_date": now, "last_update": now, "soft_delete": False}
+
+
+def _peserta_didik_row(rec: PesertaDidikRecord, now: datetime) -> dict[str, Any]:
+    return {**rec.model_dump(), "jenis_kelamin": rec.jenis_kelamin.value, "status_padan": None,
+            "keterangan_padan": None, "create_date": now, "last_update": now, "last_sync": None,
+            "soft_delete": False}
+
+
+class _Chunked:
+    """Rows waiting to be written; flushed in chunks while the load is still clean."""
+
+    def __init__(self, conn: Connection, write: Callable[[Connection, list[dict[str, Any]]], None],
+                 errors: _Collector) -> None:
+        self.conn, self.write, self.errors = conn, write, errors
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows and self.errors.report.ok:
+            self.write(self.conn, self.rows)
+        self.rows = []
+
+
+def _load_sekolah(conn: Connection, path: Path, now: datetime, errors: _Collector, replace: bool
+                  ) -> tuple[int, set[str]]:
+    ids: dict[str, int] = {}
+    npsns: dict[str, int] = {}
+    taken_ids, taken_npsn = (set(), set()) if replace else repository.existing_sekolah_keys(conn)
+    out = _Chunked(conn, repository.insert_sekolah, errors)
+    for number, rec in _validated(path, SekolahRecord, errors):
+        if rec.sekolah_id in ids:
+            errors.add(LineError(path.name, number, "sekolah_id", "duplicate",
+                                 f"sekolah_id already on line {ids[rec.sekolah_id]}"))
+        elif rec.sekolah_id in taken_ids:
+            errors.add(LineError(path.name, number, "sekolah_id", "exists",
+                                 "sekolah_id already loaded; use --replace to load a new world"))
+        elif rec.npsn in npsns:
+            errors.add(LineError(path.name, number, "npsn", "duplicate", f"npsn already on line {npsns[rec.npsn]}"))
+        elif rec.npsn in taken_npsn:
+            errors.add(LineError(path.name, number, "npsn", "exists", "npsn already loaded"))
+        else:
+            ids[rec.sekolah_id] = number
+            npsns[rec.npsn] = number
+            out.add(_sekolah_row(rec, now))
+    out.flush()
+    return len(ids), set(ids) | taken_ids
+
+
+def _load_peserta_didik(conn: Connection, path: Path, now: datetime, errors: _Collector, replace: bool,
+                        sekolah_ids: set[str]) -> int:
+    seen: dict[str, int] = {}
+    out = _Chunked(conn, repository.insert_peserta_didik, errors)
+    pending: list[tuple[int, PesertaDidikRecord]] = []
+
+    def check_existing() -> None:
+        taken = set() if replace else repository.existing_peserta_didik_ids(conn, [r.peserta_didik_id
+                                                                                   for _, r in pending])
+        for number, rec in pending:
+            if rec.peserta_didik_id in taken:
+                errors.add(LineError(path.name, number, "peserta_didik_id", "exists",
+                                     "peserta_didik_id already loaded; use --replace to load a new world"))
+            else:
+                out.add(_peserta_didik_row(rec, now))
+        pending.clear()
+
+    for number, rec in _validated(path, PesertaDidikRecord, errors):
+        if rec.peserta_didik_id in seen:
+            errors.add(LineError(path.name, number, "peserta_didik_id", "duplicate",
+                                 f"peserta_didik_id already on line {seen[rec.peserta_didik_id]}"))
+            continue
+        seen[rec.peserta_didik_id] = number
+        if rec.sekolah_id not in sekolah_ids:
+            errors.add(LineError(path.name, number, "sekolah_id", "unknown_sekolah",
+                                 f"no sekolah with this sekolah_id in {SEKOLAH_FILE} or the database"))
+            continue
+        pending.append((number, rec))
+        if len(pending) >= CHUNK:
+            check_existing()
+    check_existing()
+    out.flush()
+    return len(seen)
+
+
+def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_errors: int = 1000,
+               now: datetime | None = None) -> LoadReport:
+    """Load ``directory`` into the database at ``engine``: everything, or (on any error) nothing."""
+    report = LoadReport()
+    errors = _Collector(report, max_errors)
+    paths = {name: directory / name for name in (SEKOLAH_FILE, PESERTA_DIDIK_FILE)}
+    for name, path in paths.items():
+        if not path.is_file():
+            errors.add(LineError(name, 0, "-", "missing_file", f"{path} does not exist"))
+    if not report.ok:
+        return report
+    now = now or datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            if replace:
+                repository.clear(conn)
+            report.sekolah, sekolah_ids = _load_sekolah(conn, paths[SEKOLAH_FILE], now, errors, replace)
+            report.peserta_didik = _load_peserta_didik(conn, paths[PESERTA_DIDIK_FILE], now, errors, replace,
+                                                       sekolah_ids)
+            if not report.ok:
+                raise _Rollback
+    except _Rollback:
+        report.sekolah = report.peserta_didik = 0
+    return report

@@ -1,0 +1,42 @@
+"""The app factory: ``create_app(settings)``; engine and migrations in the lifespan, never at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.dapodik_gateway import db
+from services.dapodik_gateway.config import SERVICE_NAME, Settings, get_settings
+from services.dapodik_gateway.peserta_didik.router import router as peserta_didik_router
+from services.dapodik_gateway.results.router import router as results_router
+from services.dapodik_gateway.sekolah.router import router as sekolah_router
+from shared.app import create_service_app
+from shared.logging import configure
+
+DESCRIPTION = """Dapodik (Kemendikdasmen) gateway: schools (`sekolah`) and students (`peserta_didik`) with
+Dapodik's field names, and the hub's PKH/KIP results written back with provenance and a value history.
+Every `/api/...` route needs `Authorization: Bearer <token>`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure(SERVICE_NAME, settings.log_level)
+        if settings.auto_migrate:
+            db.migrate(settings.database_url)
+        engine = db.make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.settings = settings
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    return create_service_app(
+        name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
+        routers=[sekolah_router, peserta_didik_router, results_router], lifespan=lifespan,
+    )

@@ -1,0 +1,52 @@
+"""Keyset paging over ``(last_update, id)`` with ``shared.cursor.Cursor``, shared by every list of this service."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import sqlalchemy as sa
+from fastapi import Query
+
+from shared.cursor import Cursor
+from shared.errors import InvalidInput
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+UUID_PATTERN = r"^[0-9a-f-]{36}$"
+NPSN_PATTERN = r"^\d{8}$"
+_UUID = re.compile(UUID_PATTERN)
+
+CursorParam = Annotated[str | None, Query(max_length=200, description="Opaque; `next_cursor` of the previous page")]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1..1000)")]
+
+
+def parse_cursor(token: str | None) -> Cursor | None:
+    """Decode a cursor this service issued; anything else is a 422 naming ``cursor``."""
+    if token is None:
+        return None
+    cursor = Cursor.decode(token)
+    if cursor.at.tzinfo is None or not _UUID.match(cursor.key):
+        raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
+    return cursor
+
+
+def after(stmt: sa.Select, at_col: sa.ColumnElement[datetime], key_col: sa.ColumnElement[str],
+          cursor: Cursor | None, limit: int) -> sa.Select:
+    """Rows strictly after ``cursor`` in (at, key) order; one extra row tells whether a next page exists."""
+    if cursor is not None:
+        stmt = stmt.where(sa.or_(at_col > cursor.at, sa.and_(at_col == cursor.at, key_col > cursor.key)))
+    return stmt.order_by(at_col, key_col).limit(limit + 1)
+
+
+def cut(rows: Sequence[T], limit: int, key: Callable[[T], tuple[datetime, str]]) -> tuple[list[T], str | None]:
+    """The page and the cursor of its last row, or no cursor when nothing follows."""
+    page = list(rows[:limit])
+    if len(rows) <= limit:
+        return page, None
+    at, k = key(page[-1])
+    return page, Cursor(at, k).encode()

@@ -1,0 +1,1 @@
+"""Students (``peserta_didik``): the record, the hub-written values, their provenance and history."""

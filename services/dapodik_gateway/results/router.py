@@ -1,0 +1,17 @@
+"""``POST /api/v1/hub/results``: parse and delegate."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from services.dapodik_gateway.deps import ClientDep, WriteSessionDep, authenticate, only_query_params
+from services.dapodik_gateway.results import service
+from shared.contracts.common import HubResultBatch, HubResultBatchResponse
+
+router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(authenticate)])
+
+
+@router.post("/results", response_model=HubResultBatchResponse, dependencies=[only_query_params()],
+             summary="Apply the hub's results: per item all-or-nothing, answers in request order")
+def post_results(batch: HubResultBatch, session: WriteSessionDep, client: ClientDep) -> HubResultBatchResponse:
+    return service.apply_batch(session, batch, client)

@@ -1,0 +1,1 @@
+"""Schools (``sekolah``), identified by sekolah_id (UUID) and NPSN."""

@@ -1,0 +1,65 @@
+"""Fixtures of the Dapodik gateway tests: a loaded world and an app client with a bearer token."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():
+    # starlette warns once, at import, that it prefers httpx2 over httpx; the project pins httpx.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from services.dapodik_gateway import db
+from services.dapodik_gateway.config import Settings
+from services.dapodik_gateway.loader.service import load_world
+from services.dapodik_gateway.main import create_app
+from services.dapodik_gateway.tests import factories as f
+from shared.testing import new_token
+
+
+@pytest.fixture
+def token() -> str:
+    return new_token()
+
+
+def load(url: str, directory: Path, schools: list[dict[str, Any]], students: list[dict[str, Any]],
+         now: datetime | None = None) -> None:
+    db.migrate(url)
+    engine = db.make_engine(url)
+    try:
+        report = load_world(engine, f.write_world(directory, schools, students), now=now)
+    finally:
+        engine.dispose()
+    assert report.ok, report.errors
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, token: str) -> Iterator[Callable[..., TestClient]]:
+    """Build an authenticated TestClient over a database loaded with the given world."""
+    opened: list[TestClient] = []
+
+    def _make(schools: list[dict[str, Any]], students: list[dict[str, Any]], url: str | None = None) -> TestClient:
+        url = url or f"sqlite:///{tmp_path / 'api.db'}"
+        load(url, tmp_path / f"world{len(opened)}", schools, students)
+        client = TestClient(create_app(Settings(database_url=url, api_tokens={"sync_hub": token})))
+        client.__enter__()
+        client.headers["Authorization"] = f"Bearer {token}"
+        opened.append(client)
+        return client
+
+    yield _make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """Two schools; students 1-5 in school 1, 6-8 in school 2."""
+    return make_client([f.sekolah(1), f.sekolah(2)],
+                       [f.peserta_didik(n, 1) for n in range(1, 6)] + [f.peserta_didik(n, 2) for n in range(6, 9)])
