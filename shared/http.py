@@ -123,6 +123,8 @@ class BaseClient:
         self.close()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if "content" in kwargs:  # bodies are JSON text; FastAPI (strict_content_type) 422s one without it
+            kwargs["headers"] = {"Content-Type": "application/json", **(kwargs.get("headers") or {})}
         try:
             response = self._http.request(method, path, **kwargs)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
