@@ -53,7 +53,7 @@ def provenance(seq: int, pid: str = "prov-1", source: str = "kemensos.dtsen", ru
 
 def pkh_item(n: int, seq: int, penerima: bool = True, outcome: Outcome = Outcome.PKH_RECIPIENT,
              pid: str = "prov-pkh", **values: Any) -> HubResultItem:
-    return HubResultItem(student_id=uid(n), outcome=outcome, outcome_detail=f"matched at seq {seq}",
+    return HubResultItem(student_id=uid(n), outcome=outcome, outcome_detail="KPM PKH aktif (nik_ibu)",
                          values={"penerima_kps": penerima, **values}, provenance=provenance(seq, pid))
 
 

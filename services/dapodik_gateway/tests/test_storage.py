@@ -1,0 +1,134 @@
+"""Storage on SQLite and PostgreSQL (``db_url``): schema, timestamps, paging, per-item SAVEPOINTs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from services.dapodik_gateway import db
+from services.dapodik_gateway.peserta_didik import repository as pd_repository
+from services.dapodik_gateway.results import service as results_service
+from services.dapodik_gateway.tests import factories as f
+from services.dapodik_gateway.tests.conftest import load
+from shared.contracts.common import ResultStatus
+
+
+@pytest.fixture
+def engine(db_url: str, tmp_path: Path) -> Iterator[Engine]:
+    load(db_url, tmp_path / "world", [f.sekolah(1)], [f.peserta_didik(n) for n in range(1, 4)])
+    engine = db.make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_migration_creates_exactly_the_models(db_url: str) -> None:
+    db.migrate(db_url)
+    engine = db.make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(ctx, db.DapodikTable.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_timestamps_come_back_aware_utc_to_the_microsecond(engine: Engine) -> None:
+    wib = timezone(timedelta(hours=7))
+    at = datetime(2026, 3, 4, 12, 30, 45, 123456, tzinfo=wib)
+    with db.shared_db.session_scope(engine) as session:
+        row = pd_repository.get(session, f.uid(1))
+        assert row is not None
+        pd_repository.write_hub_values(session, row, {"no_kps": "X"}, at)
+    with Session(engine) as session:
+        row = pd_repository.get(session, f.uid(1))
+        assert row is not None and row.last_sync is not None
+        assert row.last_sync.tzinfo is not None and row.last_sync.utcoffset() == timedelta(0)
+        assert row.last_sync == at and row.last_sync.hour == 5
+        assert row.last_update.tzinfo is not None
+
+
+def test_naive_timestamps_are_refused(engine: Engine) -> None:
+    with pytest.raises(sa.exc.StatementError), db.shared_db.session_scope(engine) as session:
+        row = pd_repository.get(session, f.uid(1))
+        assert row is not None
+        pd_repository.write_hub_values(session, row, {}, datetime(2026, 1, 1))
+
+
+def test_a_rolled_back_batch_leaves_nothing_even_after_released_savepoints(engine: Engine) -> None:
+    """On SQLite the driver's own transaction handling would let the first SAVEPOINT's RELEASE commit."""
+    with Session(engine) as session:
+        out = results_service.apply_batch(session, f.batch(f.pkh_item(1, 10), f.pkh_item(2, 10)), "t")
+        assert out.count(ResultStatus.APPLIED) == 2
+        session.rollback()
+    assert _count(engine, "field_provenance") == 0 and _count(engine, "value_history") == 0
+    with Session(engine) as session:
+        assert all(not pd_repository.get(session, f.uid(n)).penerima_kps for n in (1, 2))  # type: ignore[union-attr]
+
+
+def test_a_storage_failure_undoes_only_its_own_item(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = pd_repository.write_hub_values
+
+    def failing(session: Session, row, changes, at) -> None:  # type: ignore[no-untyped-def]
+        if row.peserta_didik_id == f.uid(2):  # after its provenance and history rows were flushed
+            raise sa.exc.IntegrityError("UPDATE peserta_didik", {}, Exception("simulated"))
+        real(session, row, changes, at)
+
+    monkeypatch.setattr(pd_repository, "write_hub_values", failing)
+    with db.shared_db.session_scope(engine) as session:
+        out = results_service.apply_batch(session, f.batch(f.pkh_item(1, 10), f.pkh_item(2, 10),
+                                                           f.pkh_item(3, 10)), "t")
+    assert [r.status for r in out.results] == [ResultStatus.APPLIED, ResultStatus.REJECTED, ResultStatus.APPLIED]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT DISTINCT peserta_didik_id FROM field_provenance")).scalars().all()
+        history = conn.execute(sa.text("SELECT DISTINCT peserta_didik_id FROM value_history")).scalars().all()
+        observed = conn.execute(sa.text("SELECT DISTINCT peserta_didik_id FROM field_observation")).scalars().all()
+    assert set(rows) == set(history) == set(observed) == {f.uid(1), f.uid(3)}
+
+
+def test_api_on_both_databases(db_url: str, make_client: Callable[..., TestClient]) -> None:
+    client = make_client([f.sekolah(1), f.sekolah(2)],
+                         [f.peserta_didik(n, 1 + n % 2) for n in range(1, 24)], url=db_url)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = client.get("/api/v1/peserta-didik", params={"limit": 4, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200
+        seen += [s["peserta_didik_id"] for s in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(f.uid(n) for n in range(1, 24))
+    kps = client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(1, 9, no_kps="KPS-1")))).json()
+    assert kps["results"][0]["status"] == "APPLIED"
+    # once a KIP number is linked, the PKH item leaves no_kps to the KIP item (as the hub does)
+    batch = f.body(f.batch(f.pkh_item(1, 10), f.kip_item(1, 11, "Z9Y8X7"), f.pkh_item(77, 1)))
+    first = client.post("/api/v1/hub/results", json=batch).json()["results"]
+    assert [r["status"] for r in first] == ["UNCHANGED", "APPLIED", "NOT_FOUND"]
+    again = client.post("/api/v1/hub/results", json=batch).json()["results"]
+    assert [r["status"] for r in again] == ["UNCHANGED", "UNCHANGED", "NOT_FOUND"]
+    s = client.get(f"/api/v1/peserta-didik/{f.uid(1)}").json()
+    assert s["no_kps"] == "Z9Y8X7" and len(s["provenance"]) == 7
+    history = client.get(f"/api/v1/peserta-didik/{f.uid(1)}/riwayat").json()
+    assert [(h["old_value"], h["new_value"]) for h in history if h["field"] == "no_kps"] == [
+        (None, "KPS-1"), ("KPS-1", "Z9Y8X7")]
+    sekolah = {s["npsn"]: s for s in client.get("/api/v1/sekolah").json()["items"]}
+    assert sekolah[f.sekolah(2)["npsn"]]["last_sync"] is not None  # student 1 is in school 2
+    assert sekolah[f.sekolah(2)["npsn"]]["jumlah_peserta_didik"] == 12
+    stale = client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(1, 5, penerima=False)))).json()
+    assert stale["results"][0]["status"] == "STALE"
+    assert datetime.fromisoformat(s["last_sync"]) > datetime(2026, 1, 1, tzinfo=UTC)
