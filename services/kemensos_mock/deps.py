@@ -1,0 +1,71 @@
+"""Request dependencies: the session (one transaction per request), bearer auth, fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
+from pydantic import SecretStr
+from sqlmodel import Session
+
+from services.kemensos_mock.faults.service import FaultInjector
+from shared.auth import bearer_client
+from shared.db import session_scope
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed when the route returns (before the answer is sent)."""
+    with session_scope(request.app.state.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _api_tokens(request: Request) -> dict[str, SecretStr]:
+    return request.app.state.settings.api_tokens
+
+
+def _admin_tokens(request: Request) -> dict[str, SecretStr]:
+    token = request.app.state.settings.admin_token
+    return {"admin": token} if token is not None else {}
+
+
+require_client = bearer_client(_api_tokens)
+require_admin = bearer_client(_admin_tokens)
+
+ClientDep = Annotated[str, Depends(require_client)]
+AdminDep = Annotated[str, Depends(require_admin)]
+
+# Documentation only (the checks above do the work): shows the bearer schemes in /docs.
+_api_scheme = HTTPBearer(auto_error=False, scheme_name="ApiToken",
+                         description="A client token from KEMENSOS_API_TOKENS")
+_admin_scheme = HTTPBearer(auto_error=False, scheme_name="AdminToken", description="KEMENSOS_ADMIN_TOKEN")
+
+
+def get_faults(request: Request) -> FaultInjector:
+    injector: FaultInjector = request.app.state.faults
+    return injector
+
+
+async def inject_faults(request: Request) -> None:
+    """Delay and maybe fail the call, as the fault settings say (nothing when they are off)."""
+    injector = get_faults(request)
+    if not injector.config.active:
+        return
+    fault = injector.draw()
+    if fault.delay_s > 0:
+        await asyncio.sleep(fault.delay_s)
+    error = injector.error_for(fault)
+    if error is not None:
+        raise error
+
+
+# Every /api/v1 route (but admin) is authenticated first, then exposed to injected faults.
+API_DEPENDENCIES = [Depends(_api_scheme), Depends(require_client), Depends(inject_faults)]
+ADMIN_DEPENDENCIES = [Depends(_admin_scheme), Depends(require_admin)]
+
+FaultsDep = Annotated[FaultInjector, Depends(get_faults)]

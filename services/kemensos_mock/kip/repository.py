@@ -1,0 +1,44 @@
+"""All SQL of the KIP domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlmodel import Session
+
+from services.kemensos_mock.kip.models import KipRow
+
+
+def prefix_upper_bound(prefix: str) -> str:
+    """The smallest string above every string starting with ``prefix`` (digits only: '9' -> ':')."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def page(session: Session, *, after: tuple[datetime, int] | None, limit: int, kode_wilayah: str | None,
+         jenjang: str | None) -> list[KipRow]:
+    """Up to ``limit`` issuances after ``after`` in (updated_at, id) order.
+
+    The region prefix is a range condition (``>= prefix`` and ``< next prefix``) so a plain B-tree index
+    serves it on both databases.
+    """
+    stmt = select(KipRow)
+    if after is not None:
+        at, key = after
+        stmt = stmt.where(or_(KipRow.updated_at > at, and_(KipRow.updated_at == at, KipRow.id > key)))
+    if kode_wilayah:
+        stmt = stmt.where(KipRow.kode_wilayah >= kode_wilayah,
+                          KipRow.kode_wilayah < prefix_upper_bound(kode_wilayah))
+    if jenjang:
+        stmt = stmt.where(KipRow.jenjang == jenjang)
+    stmt = stmt.order_by(KipRow.updated_at, KipRow.id).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def by_no_kip(session: Session, no_kip: str) -> KipRow | None:
+    return session.scalars(select(KipRow).where(KipRow.no_kip == no_kip)).first()
+
+
+def add(session: Session, row: KipRow) -> None:
+    session.add(row)
+    session.flush()

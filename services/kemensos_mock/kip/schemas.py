@@ -1,0 +1,18 @@
+"""Query parameters of the KIP listing (unknown parameters are rejected, so a typo is a 422)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.contracts.common import Strict
+from shared.contracts.kemensos import Jenjang
+
+
+class KipQuery(Strict):
+    cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page")
+    limit: int = Field(500, ge=1, le=1000, description="Page size, 1..1000")
+    kode_wilayah: str | None = Field(
+        None, pattern=r"^\d{2,10}$",
+        description="Kemendagri code prefix without dots: province (2 digits), kab/kota (4), "
+                    "kecamatan (6) or desa/kelurahan (10)", examples=["32", "3201", "320101", "3201011001"])
+    jenjang: Jenjang | None = Field(None, description="School level of the issuance")

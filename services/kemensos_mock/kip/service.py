@@ -1,0 +1,67 @@
+"""KIP rules: keyset paging over (updated_at, id), admin upsert, row -> contract mapping."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import Session
+
+from services.kemensos_mock.kip import repository as repo
+from services.kemensos_mock.kip.models import KipRow
+from services.kemensos_mock.kip.schemas import KipQuery
+from services.kemensos_mock.registry import repository as registry
+from shared.contracts.kemensos import Jenjang, KipIssuance, KipPage, KipRecord
+from shared.cursor import Cursor
+from shared.errors import InvalidInput
+
+log = logging.getLogger("jembatan.kemensos.kip")
+
+
+def to_issuance(row: KipRow) -> KipIssuance:
+    return KipIssuance(no_kip=row.no_kip, nama=row.nama, tanggal_lahir=row.tanggal_lahir,
+                       nama_ibu_kandung=row.nama_ibu_kandung, kode_wilayah=row.kode_wilayah,
+                       jenjang=Jenjang(row.jenjang), nik=row.nik, tahun=row.tahun, version=row.version,
+                       updated_at=row.updated_at)
+
+
+def decode_cursor(token: str) -> tuple[Cursor, int]:
+    cursor = Cursor.decode(token)
+    if not cursor.key.isdigit():
+        raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
+    return cursor, int(cursor.key)
+
+
+def list_kip(session: Session, query: KipQuery) -> KipPage:
+    """One page of issuances in (updated_at, id) order; rows sharing a timestamp are never skipped
+    because the id breaks the tie."""
+    after = None
+    if query.cursor:
+        cursor, key = decode_cursor(query.cursor)
+        after = (cursor.at, key)
+    seq = registry.observed_seq(session)  # before the rows: they reflect at least this sequence
+    rows = repo.page(session, after=after, limit=query.limit + 1, kode_wilayah=query.kode_wilayah,
+                     jenjang=query.jenjang.value if query.jenjang else None)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = Cursor(last.updated_at, str(last.id)).encode()
+    return KipPage(items=[to_issuance(r) for r in rows], next_cursor=next_cursor, observed_seq=seq)
+
+
+def put_kip(session: Session, record: KipRecord) -> KipIssuance:
+    """Insert or replace the issuance ``no_kip``; takes a new version either way."""
+    versions = registry.take_versions(session, 1)
+    row = repo.by_no_kip(session, record.no_kip)
+    values = record.model_dump(mode="python")
+    values["jenjang"] = record.jenjang.value
+    if row is None:
+        row = KipRow(**values, version=versions.last, created_at=versions.at, updated_at=versions.at)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.version, row.updated_at = versions.last, versions.at
+    repo.add(session, row)
+    log.info("KIP issuance set (version %d)", versions.last)
+    return to_issuance(row)

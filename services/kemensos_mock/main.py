@@ -1,0 +1,61 @@
+"""App factory and lifespan of kemensos_mock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI
+
+from services.kemensos_mock.config import Settings, get_settings
+from services.kemensos_mock.faults.service import FaultInjector
+from services.kemensos_mock.kip import router as kip
+from services.kemensos_mock.registry import router as registry
+from shared.app import create_service_app
+from shared.db import make_engine, migrate
+from shared.logging import configure
+
+SERVICE = "kemensos_mock"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+DESCRIPTION = """\
+A stand-in for the Kemensos social-welfare registry (SIKS-NG / DTSEN): families (Kartu Keluarga) with
+their members, desil and PKH memberships, and KIP card issuances.
+
+* `POST /api/v1/nik/lookup`: up to 1,000 NIKs per call, answered in request order.
+* `GET /api/v1/kip`: KIP issuances, keyset-paged.
+* `GET /api/v1/keluarga/{no_kk}`: one family.
+
+Every `/api/v1` call needs `Authorization: Bearer <token>` (tokens from `KEMENSOS_API_TOKENS`); the admin
+routes take `KEMENSOS_ADMIN_TOKEN` instead. Every change takes the next number of one registry-wide
+sequence; answers carry it as `observed_seq`. Errors have the body `{"error", "detail", "errors": [{"field",
+"rule", "message"}]}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure(SERVICE, settings.log_level)
+        if settings.auto_migrate:
+            await anyio.to_thread.run_sync(migrate, MIGRATIONS, settings.database_url)
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.settings = settings
+        app.state.faults = FaultInjector(settings.faults)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    return create_service_app(
+        name=SERVICE,
+        title="Kemensos registry (mock)",
+        description=DESCRIPTION,
+        routers=[registry.router, kip.router, registry.admin_router, kip.admin_router],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,136 @@
+"""All SQL of the registry domain (and of the change sequence every domain shares)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from services.kemensos_mock.registry.models import AnggotaRow, KeluargaRow, KkLamaRow, PkhRow, RegistrySequence
+from services.kemensos_mock.storage import utcnow
+
+SEQUENCE_ROW = 1
+
+
+# ---- the change sequence ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """A block of sequence numbers ``first..last`` taken by one change, and its timestamp."""
+
+    first: int
+    last: int
+    at: datetime
+
+
+def take_versions(session: Session, count: int, at: datetime | None = None) -> Versions:
+    """Take the next ``count`` sequence numbers.
+
+    The UPDATE locks the counter row until the transaction ends, so writers are serialised and
+    versions and timestamps grow in commit order. The timestamp is taken after the lock, and never
+    earlier than the last one handed out.
+    """
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    table = RegistrySequence.__table__
+    row = session.execute(
+        update(table).where(table.c.id == SEQUENCE_ROW).values(value=table.c.value + count)
+        .returning(table.c.value, table.c.last_at)
+    ).one()
+    moment = at or utcnow()
+    if row.last_at is not None and row.last_at > moment:
+        moment = row.last_at
+    session.execute(update(table).where(table.c.id == SEQUENCE_ROW).values(last_at=moment))
+    return Versions(first=row.value - count + 1, last=row.value, at=moment)
+
+
+def observed_seq(session: Session) -> int:
+    """The current (committed) sequence. Read it before the data it goes with, so the data reflects at
+    least this sequence."""
+    value = session.execute(select(RegistrySequence.value).where(RegistrySequence.id == SEQUENCE_ROW)).scalar()
+    return int(value or 0)
+
+
+# ---- reads -----------------------------------------------------------------------------------
+
+
+def members_with_family(session: Session, niks: Collection[str]) -> list[tuple[AnggotaRow, KeluargaRow]]:
+    """Members whose NIK is in ``niks``, each with their family: one IN query."""
+    if not niks:
+        return []
+    stmt = (select(AnggotaRow, KeluargaRow).join(KeluargaRow, KeluargaRow.no_kk == AnggotaRow.no_kk)
+            .where(AnggotaRow.nik.in_(list(niks))))
+    return [(m, k) for m, k in session.execute(stmt)]
+
+
+def latest_pkh(session: Session, no_kks: Collection[str]) -> dict[str, PkhRow]:
+    """The latest PKH membership (by year, then stage) of each family in ``no_kks``: one IN query."""
+    if not no_kks:
+        return {}
+    rank = func.row_number().over(partition_by=PkhRow.no_kk,
+                                  order_by=(PkhRow.tahun.desc(), PkhRow.tahap.desc())).label("rank")
+    ranked = select(PkhRow.id, rank).where(PkhRow.no_kk.in_(list(no_kks))).subquery()
+    stmt = select(PkhRow).join(ranked, ranked.c.id == PkhRow.id).where(ranked.c.rank == 1)
+    return {row.no_kk: row for row in session.scalars(stmt)}
+
+
+def current_triwulan(session: Session) -> str | None:
+    """The newest DTSEN quarter any family carries (``2026-Q3``); None for an empty registry."""
+    return session.execute(select(func.max(KeluargaRow.dtsen_triwulan))).scalar()
+
+
+def family(session: Session, no_kk: str) -> KeluargaRow | None:
+    return session.scalars(select(KeluargaRow).where(KeluargaRow.no_kk == no_kk)).first()
+
+
+def family_by_past_kk(session: Session, no_kk: str) -> KeluargaRow | None:
+    """The family that held ``no_kk`` before its current number (the latest such, if reused)."""
+    stmt = (select(KeluargaRow).join(KkLamaRow, KkLamaRow.keluarga_id == KeluargaRow.id)
+            .where(KkLamaRow.no_kk == no_kk).order_by(KkLamaRow.version.desc()).limit(1))
+    return session.scalars(stmt).first()
+
+
+def families(session: Session, no_kks: Collection[str]) -> list[KeluargaRow]:
+    if not no_kks:
+        return []
+    return list(session.scalars(select(KeluargaRow).where(KeluargaRow.no_kk.in_(list(no_kks)))))
+
+
+def members_of(session: Session, no_kk: str) -> list[AnggotaRow]:
+    return list(session.scalars(select(AnggotaRow).where(AnggotaRow.no_kk == no_kk).order_by(AnggotaRow.id)))
+
+
+def past_kks(session: Session, keluarga_id: int) -> list[str]:
+    stmt = select(KkLamaRow.no_kk).where(KkLamaRow.keluarga_id == keluarga_id).order_by(KkLamaRow.version)
+    return list(session.scalars(stmt))
+
+
+def pkh_history(session: Session, no_kk: str) -> list[PkhRow]:
+    stmt = select(PkhRow).where(PkhRow.no_kk == no_kk).order_by(PkhRow.tahun.desc(), PkhRow.tahap.desc())
+    return list(session.scalars(stmt))
+
+
+def pkh_of(session: Session, no_kk: str, tahun: int, tahap: int) -> PkhRow | None:
+    stmt = select(PkhRow).where(PkhRow.no_kk == no_kk, PkhRow.tahun == tahun, PkhRow.tahap == tahap)
+    return session.scalars(stmt).first()
+
+
+# ---- writes ----------------------------------------------------------------------------------
+
+
+def add(session: Session, row: KeluargaRow | PkhRow | KkLamaRow | AnggotaRow) -> None:
+    session.add(row)
+    session.flush()
+
+
+def change_kk(session: Session, keluarga: KeluargaRow, new_no_kk: str, version: int, at: datetime) -> None:
+    """Give a family a new KK number, keeping the old one; members and PKH rows follow by cascade."""
+    assert keluarga.id is not None
+    session.add(KkLamaRow(keluarga_id=keluarga.id, no_kk=keluarga.no_kk, replaced_at=at, version=version))
+    keluarga.no_kk = new_no_kk
+    session.flush()
+    session.expire_all()  # members and PKH rows loaded before still hold the old number

@@ -1,0 +1,120 @@
+"""Registry routes: bulk NIK lookup, family read; admin edits. Parse and delegate only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path
+
+from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep
+from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, conflict, invalid, not_found
+from services.kemensos_mock.registry import service
+from services.kemensos_mock.registry.schemas import KeluargaDetail, KeluargaUpdate
+from shared.contracts.kemensos import NikLookupRequest, NikLookupResponse, PkhRecord
+
+router = APIRouter(prefix="/api/v1", tags=["registry"], dependencies=API_DEPENDENCIES,
+                   responses={401: UNAUTHORIZED, **FAULTS})
+admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=ADMIN_DEPENDENCIES,
+                         responses={401: UNAUTHORIZED})
+
+NoKk = Annotated[str, Path(pattern=r"^\d{16}$", description="KK number, 16 digits",
+                           examples=["3201010101260001"])]
+
+_LOOKUP_EXAMPLE = {
+    "observed_seq": 1042,
+    "dtsen_triwulan": "2026-Q3",
+    "retrieved_at": "2026-08-01T03:15:00Z",
+    "results": [
+        {"nik": "3201014705120001", "found": True,
+         "person": {"nik": "3201014705120001", "nama": "SITI RAHAYU", "jenis_kelamin": "P",
+                    "tempat_lahir": "BOGOR", "tanggal_lahir": "2012-05-07", "nama_ibu_kandung": "AMINAH",
+                    "hubungan_keluarga": "ANAK"},
+         "family": {"no_kk": "3201010101260001", "kode_wilayah": "3201011001", "desil": 2,
+                    "dtsen_triwulan": "2026-Q3", "no_kks": None, "version": 1017,
+                    "updated_at": "2026-07-30T10:00:00Z",
+                    "pkh": {"status": "AKTIF", "komponen": ["SD"], "periode": "2026 tahap III",
+                            "tahun": 2026, "tahap": 3}}},
+        {"nik": "3578010101900002", "found": False, "person": None, "family": None},
+    ],
+}
+
+
+@router.post(
+    "/nik/lookup",
+    response_model=NikLookupResponse,
+    summary="Look up to 1,000 NIKs in the registry",
+    description=(
+        "Answers every requested NIK **in request order**; a NIK asked twice is answered twice. A found NIK "
+        "carries the person (`Anggota`) and the family (`Keluarga`) with its latest PKH membership "
+        "(`periode` like `2026 tahap III`). `observed_seq` is the registry change sequence the answer "
+        "reflects; `family.version` is the sequence of the family's last change (its data or its latest "
+        "PKH membership). More than 1,000 NIKs, or any item that is not 16 digits, is a 422 naming "
+        "`niks` or `niks[i]` and the rule."
+    ),
+    responses={200: {"content": {"application/json": {"example": _LOOKUP_EXAMPLE}}},
+               422: invalid("niks[1]", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
+)
+def lookup_niks(
+    session: SessionDep,
+    body: Annotated[NikLookupRequest, Body(openapi_examples={
+        "two": {"summary": "Two NIKs", "value": {"niks": ["3201014705120001", "3578010101900002"]}},
+    })],
+) -> NikLookupResponse:
+    return service.lookup_niks(session, body.niks)
+
+
+@router.get(
+    "/keluarga/{no_kk}",
+    response_model=KeluargaDetail,
+    summary="Read one family (Kartu Keluarga)",
+    description=(
+        "The family with its members, address, PKH history and past KK numbers. A KK number the family "
+        "held before is still found: the answer then has the current number in `no_kk` and the asked one "
+        "in `no_kk_lama`. An unknown number is a 404."
+    ),
+    responses={404: not_found("no_kk", "no family in the registry holds or held this KK number"),
+               422: invalid("no_kk", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
+)
+def get_keluarga(session: SessionDep, no_kk: NoKk) -> KeluargaDetail:
+    return service.get_keluarga(session, no_kk)
+
+
+@admin_router.patch(
+    "/keluarga/{no_kk}",
+    response_model=KeluargaDetail,
+    summary="Edit a family (admin)",
+    description=(
+        "Changes the given fields and gives the family a new version (it then appears in the change feed). "
+        "A new `no_kk` keeps the old one in `no_kk_lama`; members and PKH memberships follow."
+    ),
+    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+               409: conflict("no_kk", "another family already holds the new KK number"),
+               422: invalid("desil", "less_than_equal", "Input should be less than or equal to 10")},
+)
+def update_keluarga(
+    session: SessionDep,
+    no_kk: NoKk,
+    change: Annotated[KeluargaUpdate, Body(openapi_examples={
+        "desil": {"summary": "New desil", "value": {"desil": 3}},
+        "pecah_kk": {"summary": "New KK number", "value": {"no_kk": "3201010101260099"}},
+    })],
+) -> KeluargaDetail:
+    return service.update_keluarga(session, no_kk, change)
+
+
+@admin_router.put(
+    "/pkh",
+    response_model=KeluargaDetail,
+    summary="Set a family's PKH membership for a period (admin)",
+    description="Inserts or replaces the membership of (`no_kk`, `tahun`, `tahap`) with a new version.",
+    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+               422: invalid("tahap", "less_than_equal", "Input should be less than or equal to 4")},
+)
+def put_pkh(
+    session: SessionDep,
+    record: Annotated[PkhRecord, Body(openapi_examples={
+        "graduasi": {"summary": "Family graduates", "value": {
+            "no_kk": "3201010101260001", "status": "GRADUASI", "komponen": [], "tahun": 2026, "tahap": 4}},
+    })],
+) -> KeluargaDetail:
+    return service.put_pkh(session, record)

@@ -1,0 +1,31 @@
+"""Registry models beyond ``shared.contracts.kemensos`` (additions; the contract models are unchanged)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.contracts.common import Digits16, Strict
+from shared.contracts.kemensos import Anggota, Keluarga, Pkh
+
+
+class KeluargaDetail(Keluarga):
+    """A family as `GET /api/v1/keluarga/{no_kk}` answers it: the contract's `Keluarga` plus the address,
+    the members, the PKH history and the family's past KK numbers. A client reading `Keluarga` ignores
+    the extra fields."""
+
+    alamat: str
+    anggota: list[Anggota] = Field(default_factory=list)
+    pkh_riwayat: list[Pkh] = Field(default_factory=list, description="Every PKH period, newest first")
+    no_kk_lama: list[str] = Field(default_factory=list, description="KK numbers this family held before, "
+                                  "oldest first")
+
+
+class KeluargaUpdate(Strict):
+    """Admin edit of a family (drives the change feed in tests and scenarios). Fields left out stay."""
+
+    no_kk: Digits16 | None = Field(None, description="New KK number; the old one is kept in `no_kk_lama`")
+    kode_wilayah: str | None = Field(None, pattern=r"^\d{10}$")
+    alamat: str | None = Field(None, max_length=200)
+    desil: int | None = Field(None, ge=1, le=10, description="null clears the desil")
+    dtsen_triwulan: str | None = Field(None, pattern=r"^\d{4}-Q[1-4]$")
+    no_kks: str | None = Field(None, pattern=r"^\d{16}$", description="null clears the KKS number")

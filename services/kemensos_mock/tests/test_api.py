@@ -1,0 +1,125 @@
+"""API basics: open endpoints, bearer auth on every /api route, the family read."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.kemensos_mock.tests.conftest import ADMIN_TOKEN, API_TOKEN
+from services.kemensos_mock.tests.world import ANAK1, ANAK2, AYAH1, IBU1, KK1, KK3, World
+
+API_CALLS = [
+    ("POST", "/api/v1/nik/lookup", {"niks": [ANAK1]}),
+    ("GET", "/api/v1/kip", None),
+    ("GET", f"/api/v1/keluarga/{KK1}", None),
+]
+ADMIN_CALLS = [
+    ("PUT", "/api/v1/admin/pkh", {"no_kk": KK1, "status": "GRADUASI", "komponen": [], "tahun": 2026, "tahap": 3}),
+    ("PATCH", f"/api/v1/admin/keluarga/{KK1}", {"desil": 9}),
+    ("PUT", "/api/v1/admin/kip", {"no_kip": "ZZ0001", "nama": "X", "tanggal_lahir": "2012-01-01",
+                                  "kode_wilayah": "3201011001", "jenjang": "SD", "tahun": 2025}),
+]
+
+
+def test_health_is_open(anon: TestClient) -> None:
+    response = anon.get("/health")
+    assert response.status_code == 200
+    assert response.json()["service"] == "kemensos_mock"
+
+
+def test_docs_and_openapi_are_open_and_document_the_api(anon: TestClient) -> None:
+    assert anon.get("/docs").status_code == 200
+    spec = anon.get("/openapi.json").json()
+    lookup = spec["paths"]["/api/v1/nik/lookup"]["post"]
+    assert lookup["summary"] and lookup["description"]
+    assert {"401", "422"} <= set(lookup["responses"])
+    assert "example" in lookup["responses"]["200"]["content"]["application/json"]
+    kip = spec["paths"]["/api/v1/kip"]["get"]
+    assert {p["name"] for p in kip["parameters"]} == {"cursor", "limit", "kode_wilayah", "jenjang"}
+    assert "ApiToken" in spec["components"]["securitySchemes"]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), API_CALLS + ADMIN_CALLS)
+def test_no_credential_is_401(anon: TestClient, method: str, path: str, body: dict | None) -> None:
+    response = anon.request(method, path, json=body)
+    assert response.status_code == 401
+    assert response.json()["error"] == "Unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), API_CALLS + ADMIN_CALLS)
+def test_wrong_credential_is_401(anon: TestClient, method: str, path: str, body: dict | None) -> None:
+    response = anon.request(method, path, json=body, headers={"Authorization": "Bearer not-the-right-token-x"})
+    assert response.status_code == 401
+    response = anon.request(method, path, json=body, headers={"Authorization": f"Basic {API_TOKEN}"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)
+def test_api_token_does_not_open_admin_routes_and_nothing_changes(
+    client: TestClient, method: str, path: str, body: dict | None
+) -> None:
+    before = client.get(f"/api/v1/keluarga/{KK1}").json()
+    seq_before = client.get("/api/v1/kip", params={"limit": 1}).json()["observed_seq"]
+    assert client.request(method, path, json=body).status_code == 401
+    assert client.get(f"/api/v1/keluarga/{KK1}").json() == before
+    assert client.get("/api/v1/kip", params={"limit": 1}).json()["observed_seq"] == seq_before
+    assert client.get("/api/v1/kip", params={"limit": 1}).status_code == 200  # no fault was switched on
+
+
+def test_admin_token_does_not_open_api_routes(anon: TestClient) -> None:
+    response = anon.get("/api/v1/kip", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 401
+
+
+def test_admin_routes_are_closed_without_an_admin_token(loaded_url: str) -> None:
+    from services.kemensos_mock.config import Settings
+    from services.kemensos_mock.main import create_app
+
+    settings = Settings(database_url=loaded_url, api_tokens={"sync_hub": API_TOKEN})
+    with TestClient(create_app(settings)) as http:
+        for token in (API_TOKEN, ADMIN_TOKEN):
+            response = http.patch(f"/api/v1/admin/keluarga/{KK1}", json={"desil": 9},
+                                  headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401
+
+
+def test_keluarga_with_members_pkh_history_and_address(client: TestClient, world: World) -> None:
+    response = client.get(f"/api/v1/keluarga/{KK1}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["no_kk"] == KK1
+    assert body["alamat"] == "KP. SUKAMAJU RT 01/02"
+    assert body["desil"] == 1 and body["no_kks"] == "3201019900000123"
+    assert [m["nik"] for m in body["anggota"]] == [AYAH1, IBU1, ANAK1, ANAK2]
+    assert body["pkh"] == {"status": "AKTIF", "komponen": ["SD", "SMP"], "periode": "2026 tahap II",
+                           "tahun": 2026, "tahap": 2}
+    assert [p["periode"] for p in body["pkh_riwayat"]] == ["2026 tahap II", "2026 tahap I", "2025 tahap IV"]
+    assert body["no_kk_lama"] == []
+
+
+def test_keluarga_without_pkh(client: TestClient) -> None:
+    body = client.get(f"/api/v1/keluarga/{KK3}").json()
+    assert body["pkh"] is None and body["pkh_riwayat"] == [] and body["desil"] is None
+
+
+def test_unknown_keluarga_is_404_envelope(client: TestClient) -> None:
+    response = client.get("/api/v1/keluarga/3201019999999999")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["error"] == "NotFound"
+    assert body["errors"] == [{"field": "no_kk", "rule": "not_found", "message": body["detail"]}]
+
+
+@pytest.mark.parametrize("bad", ["320101", "32010101012600011", "32O1010101260001"])
+def test_malformed_no_kk_is_422(client: TestClient, bad: str) -> None:
+    response = client.get(f"/api/v1/keluarga/{bad}")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "no_kk"
+    assert response.json()["errors"][0]["rule"] == "string_pattern_mismatch"
+
+
+def test_unknown_route_is_404_envelope(client: TestClient) -> None:
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"] == "NotFound"

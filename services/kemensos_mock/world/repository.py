@@ -1,0 +1,51 @@
+"""All SQL of the world loader: bulk inserts with SQLAlchemy Core, clearing, key checks in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Table, delete, insert, select
+from sqlmodel import Session
+
+from services.kemensos_mock.kip.models import KipRow
+from services.kemensos_mock.registry.models import AnggotaRow, KeluargaRow, KkLamaRow, PkhRow
+
+
+def table(model: type[Any]) -> Table:
+    t: Table = model.__table__
+    return t
+
+
+KELUARGA, ANGGOTA, PKH, KIP = table(KeluargaRow), table(AnggotaRow), table(PkhRow), table(KipRow)
+
+
+def is_empty(session: Session) -> bool:
+    return all(session.execute(select(t.c.id).limit(1)).first() is None for t in (KELUARGA, KIP))
+
+
+def clear(session: Session) -> None:
+    """Delete every registry row (children first). The sequence keeps counting: versions handed out
+    before are never handed out again."""
+    for t in (PKH, ANGGOTA, table(KkLamaRow), KELUARGA, KIP):
+        session.execute(delete(t))
+
+
+def insert_rows(session: Session, target: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """One executemany INSERT for a chunk of rows."""
+    if rows:
+        session.connection().execute(insert(target), list(rows))
+
+
+def existing(session: Session, column: Any, values: Collection[str]) -> set[str]:
+    """Which of ``values`` the column already holds (one IN query per chunk)."""
+    if not values:
+        return set()
+    return set(session.execute(select(column).where(column.in_(list(values)))).scalars())
+
+
+def existing_pkh_periods(session: Session, no_kks: Collection[str]) -> set[tuple[str, int, int]]:
+    if not no_kks:
+        return set()
+    stmt = select(PKH.c.no_kk, PKH.c.tahun, PKH.c.tahap).where(PKH.c.no_kk.in_(list(no_kks)))
+    return {(r.no_kk, r.tahun, r.tahap) for r in session.execute(stmt)}
