@@ -56,3 +56,25 @@ NAMING_CONVENTION = {
 
 class EmisTable(SQLModel, registry=registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))):
     """Base of every table of the EMIS gateway (``EmisTable.metadata`` is what Alembic compares)."""
+
+
+def storable(text: str) -> bool:
+    """Whether both databases can store ``text``: no NUL (PostgreSQL refuses it) and valid Unicode
+    (a lone surrogate from a JSON ``\\ud800`` escape cannot be encoded)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def as_utc(value: datetime) -> datetime | None:
+    """``value`` in UTC, or None when it has no time zone or falls outside the representable range."""
+    if value.tzinfo is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None

@@ -10,8 +10,10 @@ from pydantic import Field
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from services.emis_gateway.base import as_utc, storable
 from shared.contracts.common import Strict
 from shared.cursor import Cursor
+from shared.errors import InvalidInput
 
 R = TypeVar("R")
 
@@ -27,8 +29,15 @@ class PageParams(Strict):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
-def decode(token: str | None) -> Cursor | None:
-    return None if token is None else Cursor.decode(token, field="cursor")
+def decode(token: str | None, key_length: int = 64) -> Cursor | None:
+    """A cursor this service issued, or a 422 naming ``cursor``."""
+    if token is None:
+        return None
+    cursor = Cursor.decode(token, field="cursor")
+    at = as_utc(cursor.at)
+    if at is None or not 0 < len(cursor.key) <= key_length or not storable(cursor.key):
+        raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
+    return Cursor(at, cursor.key)
 
 
 def after(stmt: Select[Any], at_col: InstrumentedAttribute[datetime], key_col: InstrumentedAttribute[str],

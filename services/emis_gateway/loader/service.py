@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 
-from services.emis_gateway.base import utcnow
+from services.emis_gateway.base import storable, utcnow
 from services.emis_gateway.loader import repository
 from shared.contracts.emis import MadrasahRecord, SiswaRecord
 
@@ -81,11 +81,17 @@ def read_records(path: Path, model: type[M], report: LoadReport) -> Iterator[tup
                 report.add(LineError(name, lineno, "-", "json_object", "each line must be one JSON object"))
                 continue
             try:
-                yield lineno, model.model_validate(obj)
+                record = model.model_validate(obj)
             except ValidationError as exc:
                 for err in exc.errors(include_input=False, include_url=False):
                     loc = ".".join(str(p) for p in err["loc"]) or "-"
                     report.add(LineError(name, lineno, loc, err["type"], err["msg"]))
+                continue
+            unstorable = [key for key, value in record if isinstance(value, str) and not storable(value)]
+            for key in unstorable:
+                report.add(LineError(name, lineno, key, "characters", "contains a NUL character or invalid Unicode"))
+            if not unstorable:
+                yield lineno, record
 
 
 def _madrasah_row(rec: MadrasahRecord, now: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def to_read_model(row: MadrasahRow, stats: repository.StudentStats) -> Madrasah:
 
 
 def list_madrasah(session: Session, cursor: str | None, limit: int) -> Page[Madrasah]:
-    rows = repository.page(session, paging.decode(cursor), limit)
+    rows = repository.page(session, paging.decode(cursor, key_length=12), limit)
     items, next_cursor = paging.split(rows, limit, lambda r: (r.updated_at, r.nsm))
     stats = repository.student_stats(session, [r.nsm for r in items])
     return Page[Madrasah](items=[to_read_model(r, stats.get(r.nsm, repository.StudentStats())) for r in items],

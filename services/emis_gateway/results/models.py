@@ -1,4 +1,4 @@
-"""Provenance of every value the hub wrote, and the history of the values it replaced."""
+"""Provenance of every value the hub wrote, the history of the values it replaced, observed sequences."""
 
 from __future__ import annotations
 
@@ -44,3 +44,20 @@ class FieldHistoryRow(EmisTable, table=True):
     new_value: str = Field(sa_type=Text, description="JSON text")
     changed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     provenance_id: int = Field(foreign_key="field_provenance.id", nullable=False, index=True)
+
+
+class FieldObservationRow(EmisTable, table=True):
+    """The highest registry sequence at which the hub observed each field's value, including observations
+    that confirmed the value without changing it (no provenance row is written then).
+
+    Without it, a value written at seq 10 and confirmed at seq 20 could be overwritten by a delayed result
+    observed at seq 15.
+    """
+
+    __tablename__ = "field_observation"
+
+    siswa_id: str = Field(sa_type=String(64), foreign_key="siswa.siswa_id", primary_key=True)
+    field: str = Field(sa_type=String(40), primary_key=True)
+    observed_seq: int = Field(sa_type=BigInteger)
+    provenance_id: str = Field(sa_type=Text)
+    observed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -1,27 +1,32 @@
-"""All SQL of the results domain: provenance and history of hub-written values."""
+"""All SQL of the results domain: provenance, history and observed sequences of hub-written values."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from services.emis_gateway.results.models import FieldHistoryRow, FieldProvenanceRow
+from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.contracts.common import Provenance
 from shared.inbound import FieldValue
 
+_CHUNK = 500
 
-def latest_provenance(session: Session, siswa_ids: Sequence[str], chunk: int = 500,
-                      ) -> dict[str, list[FieldProvenanceRow]]:
+
+def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start:start + _CHUNK]
+
+
+def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, list[FieldProvenanceRow]]:
     """The newest provenance row of each (student, field), grouped by student, fields in name order."""
     out: dict[str, list[FieldProvenanceRow]] = {}
-    unique = list(dict.fromkeys(siswa_ids))
-    for start in range(0, len(unique), chunk):
-        part = unique[start:start + chunk]
+    for part in _chunks(siswa_ids):
         newest = (select(func.max(FieldProvenanceRow.id))
                   .where(col(FieldProvenanceRow.siswa_id).in_(part))
                   .group_by(FieldProvenanceRow.siswa_id, FieldProvenanceRow.field))
@@ -30,6 +35,42 @@ def latest_provenance(session: Session, siswa_ids: Sequence[str], chunk: int = 5
         for row in session.exec(stmt).all():
             out.setdefault(row.siswa_id, []).append(row)
     return out
+
+
+def observed_seqs(session: Session, siswa_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per student and field, the highest registry sequence its stored value reflects: the newest provenance
+    row's ``observed_seq``, raised by later observations that confirmed the value without changing it."""
+    seqs: dict[str, dict[str, int]] = {}
+    for sid, rows in latest_provenance(session, siswa_ids).items():
+        seqs[sid] = {row.field: row.observed_seq for row in rows}
+    for part in _chunks(siswa_ids):
+        stmt = select(FieldObservationRow).where(col(FieldObservationRow.siswa_id).in_(part))
+        for obs in session.exec(stmt).all():
+            fields = seqs.setdefault(obs.siswa_id, {})
+            fields[obs.field] = max(fields.get(obs.field, -1), obs.observed_seq)
+    return seqs
+
+
+def raise_observations(session: Session, siswa_id: str, fields: Iterable[str], provenance: Provenance,
+                       at: datetime) -> None:
+    """Record that ``fields`` were observed at ``provenance.observed_seq`` (a mark only ever goes up).
+
+    The caller holds the student's row lock, so reading then writing does not race on PostgreSQL."""
+    names = list(dict.fromkeys(fields))
+    stmt = select(FieldObservationRow).where(FieldObservationRow.siswa_id == siswa_id,
+                                             col(FieldObservationRow.field).in_(names))
+    existing = {obs.field: obs for obs in session.exec(stmt).all()}
+    for name in names:
+        obs = existing.get(name)
+        if obs is None:
+            session.add(FieldObservationRow(siswa_id=siswa_id, field=name, observed_seq=provenance.observed_seq,
+                                            provenance_id=provenance.provenance_id, observed_at=at))
+        elif provenance.observed_seq > obs.observed_seq:
+            obs.observed_seq = provenance.observed_seq
+            obs.provenance_id = provenance.provenance_id
+            obs.observed_at = at
+            session.add(obs)
+    session.flush()
 
 
 def write_values(session: Session, student: SiswaRow, changes: Mapping[str, FieldValue],
@@ -56,16 +97,3 @@ def write_values(session: Session, student: SiswaRow, changes: Mapping[str, Fiel
     student.last_sync = now
     session.add(student)
     session.flush()
-
-
-def count_provenance(session: Session, siswa_id: str | None = None) -> int:
-    stmt = select(func.count()).select_from(FieldProvenanceRow)
-    if siswa_id is not None:
-        stmt = stmt.where(FieldProvenanceRow.siswa_id == siswa_id)
-    return int(session.exec(stmt).one())
-
-
-def history(session: Session, siswa_id: str) -> Sequence[FieldHistoryRow]:
-    stmt = (select(FieldHistoryRow).where(FieldHistoryRow.siswa_id == siswa_id)
-            .order_by(col(FieldHistoryRow.id)))
-    return session.exec(stmt).all()

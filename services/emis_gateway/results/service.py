@@ -1,4 +1,10 @@
-"""Rules of the results domain: apply a batch of hub results, each item all-or-nothing."""
+"""Rules of the results domain: apply a batch of hub results, each item all-or-nothing.
+
+The decision (writable fields, STALE, UNCHANGED) is ``shared.inbound.decide``, the rule both gateways
+share. This module adds what is EMIS's own: the value types of the PKH columns, the outcome stored as
+``status_pkh``/``keterangan_pkh``, and the observation marks that keep a delayed older result from
+overwriting a value that a newer observation confirmed.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
-from services.emis_gateway.base import utcnow
+from services.emis_gateway.base import as_utc, storable, utcnow
 from services.emis_gateway.results import repository
 from services.emis_gateway.results.models import FieldProvenanceRow
 from services.emis_gateway.siswa import repository as siswa_repository
@@ -34,7 +40,7 @@ OUTCOME_FIELD = "status_pkh"
 DETAIL_FIELD = "keterangan_pkh"
 # Every column the hub writes, the outcome and its detail included.
 TRACKED_FIELDS = (*EMIS_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
-_MAX_BIGINT = 2**63 - 1
+MAX_BIGINT = 2**63 - 1
 
 
 def _optional_bool(value: FieldValue) -> str | None:
@@ -54,7 +60,7 @@ def _optional_text(max_length: int) -> Callable[[FieldValue], str | None]:
     return check
 
 
-# What each writable field accepts (the column's type and size).
+# What each writable field accepts (the column's type and size); `1` is not `true`.
 VALUE_RULES: dict[str, Callable[[FieldValue], str | None]] = {
     "penerima_pkh": _optional_bool,
     "periode_pkh": _optional_text(40),
@@ -63,13 +69,33 @@ VALUE_RULES: dict[str, Callable[[FieldValue], str | None]] = {
 assert set(VALUE_RULES) == set(EMIS_HUB_FIELDS)
 
 
-def _problems(item: HubResultItem) -> list[str]:
-    out = [f"values.{field}: {problem}" for field, value in item.values.items()
-           if field in VALUE_RULES and (problem := VALUE_RULES[field](value))]
+def _texts(item: HubResultItem) -> list[tuple[str, str]]:
+    p = item.provenance
+    out = [("provenance.provenance_id", p.provenance_id), ("provenance.sync_run_id", p.sync_run_id),
+           ("provenance.source_system", p.source_system), ("provenance.source_record", p.source_record)]
+    if item.outcome_detail is not None:
+        out.append(("outcome_detail", item.outcome_detail))
+    return out + [(f"values.{k}", v) for k, v in item.values.items() if isinstance(v, str)]
+
+
+def problems_of(item: HubResultItem) -> list[str]:
+    """Why an item cannot be stored whatever the record holds (empty when it can)."""
+    problems: list[str] = []
+    if not storable(item.student_id):
+        problems.append("student_id: contains a NUL character or invalid Unicode")
+    unknown = sorted(set(item.values) - set(EMIS_HUB_FIELDS))
+    if unknown:
+        problems.append(f"fields not writable by the hub: {', '.join(unknown)}")
+    problems += [f"values.{field}: {problem}" for field, value in item.values.items()
+                 if field in VALUE_RULES and (problem := VALUE_RULES[field](value))]
+    problems += [f"{where}: contains a NUL character or invalid Unicode"
+                 for where, text in _texts(item) if not storable(text)]
     for name in ("source_version", "observed_seq"):
-        if getattr(item.provenance, name) > _MAX_BIGINT:
-            out.append(f"provenance.{name}: must be at most {_MAX_BIGINT}")
-    return out
+        if getattr(item.provenance, name) > MAX_BIGINT:
+            problems.append(f"provenance.{name}: must be at most {MAX_BIGINT}")
+    if as_utc(item.provenance.retrieved_at) is None:
+        problems.append("provenance.retrieved_at: needs a time zone and a year that UTC can represent")
+    return problems
 
 
 def to_field_provenance(row: FieldProvenanceRow) -> FieldProvenance:
@@ -82,40 +108,46 @@ def to_field_provenance(row: FieldProvenanceRow) -> FieldProvenance:
 
 
 def apply_batch(session: Session, batch: HubResultBatch, client: str = "?") -> HubResultBatchResponse:
-    """Apply every item in request order; each in its own SAVEPOINT, so one bad item undoes only itself."""
-    students = siswa_repository.get_many(session, [item.student_id for item in batch.items])
-    latest = repository.latest_provenance(session, list(students))
-    observed: dict[str, dict[str, int]] = {
-        sid: {p.field: p.observed_seq for p in rows} for sid, rows in latest.items()}
+    """Apply every item in request order, each in its own SAVEPOINT: one bad item undoes only itself, and a
+    later item for the same student sees what an earlier one wrote. The students' rows stay locked
+    (PostgreSQL) until the batch commits, so concurrent batches cannot interleave on one student."""
+    ids = [item.student_id for item in batch.items if storable(item.student_id)]
+    students = siswa_repository.get_many(session, ids, for_update=True)
+    seqs = repository.observed_seqs(session, list(students))
     now = utcnow()
-    results = [_apply_item(session, item, students.get(item.student_id), observed.setdefault(item.student_id, {}),
+    results = [_apply_item(session, item, students.get(item.student_id), seqs.setdefault(item.student_id, {}),
                            now) for item in batch.items]
     counts = Counter(r.status.value for r in results)
     log.info("hub results from %s, run %s: %d items %s", client, batch.sync_run_id, len(results), dict(counts))
     return HubResultBatchResponse(results=results)
 
 
+def _status(item: HubResultItem, status: ResultStatus, fields: list[str] | None = None,
+            detail: str | None = None) -> HubResultItemStatus:
+    return HubResultItemStatus(student_id=item.student_id, status=status, fields_written=fields or [],
+                               detail=detail)
+
+
 def _apply_item(session: Session, item: HubResultItem, student: SiswaRow | None, observed_seq: dict[str, int],
                 now: datetime) -> HubResultItemStatus:
-    sid = item.student_id
+    problems = problems_of(item)
+    if problems:
+        return _status(item, ResultStatus.REJECTED, detail="; ".join(problems))
     if student is None:
-        return HubResultItemStatus(student_id=sid, status=ResultStatus.NOT_FOUND, detail="no student with this id")
+        return _status(item, ResultStatus.NOT_FOUND, detail="no student with this siswa_id")
     current: dict[str, FieldValue] = {f: getattr(student, f) for f in TRACKED_FIELDS}
     decision = decide(item, current, observed_seq, EMIS_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
-    if decision.status is ResultStatus.REJECTED:
-        return HubResultItemStatus(student_id=sid, status=decision.status, detail=decision.detail)
-    problems = _problems(item)
-    if problems:
-        return HubResultItemStatus(student_id=sid, status=ResultStatus.REJECTED, detail="; ".join(problems))
-    if decision.status is not ResultStatus.APPLIED:
-        return HubResultItemStatus(student_id=sid, status=decision.status, detail=decision.detail)
+    if decision.status not in (ResultStatus.APPLIED, ResultStatus.UNCHANGED):
+        return _status(item, decision.status, detail=decision.detail)
+    touched = [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
     try:
         with session.begin_nested():
-            repository.write_values(session, student, decision.changes, item.provenance, now)
+            repository.raise_observations(session, student.siswa_id, touched, item.provenance, now)
+            if decision.status is ResultStatus.APPLIED:
+                repository.write_values(session, student, decision.changes, item.provenance, now)
     except (IntegrityError, DataError) as exc:
-        log.warning("result for one student could not be stored: %s", type(exc).__name__)
-        return HubResultItemStatus(student_id=sid, status=ResultStatus.REJECTED,
-                                   detail=f"could not be stored: {type(exc).__name__}")
-    for field in decision.changes:
-        observed_seq[field] = item.provenance.observed_seq
-    return HubResultItemStatus(student_id=sid, status=ResultStatus.APPLIED, fields_written=list(decision.changes))
+        log.warning("result for one student refused by the database: %s", type(exc).__name__)
+        return _status(item, ResultStatus.REJECTED, detail=f"refused by the database: {type(exc).__name__}")
+    for field in touched:
+        observed_seq[field] = max(observed_seq.get(field, -1), item.provenance.observed_seq)
+    return _status(item, decision.status, list(decision.changes), decision.detail)

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from services.emis_gateway import paging
+from services.emis_gateway.base import storable
 from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.results.service import to_field_provenance
 from services.emis_gateway.siswa import repository
 from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
 from shared.contracts.common import FieldProvenance, Outcome, Page
 from shared.contracts.emis import PkhData, Siswa
-from shared.errors import NotFound
+from shared.errors import InvalidInput, NotFound
 
 # PkhData.sumber of values the hub wrote (from the Kemensos server). Operator-entered data will get its own.
 SUMBER_SERVER = "SERVER_KEMENSOS"
@@ -48,6 +49,8 @@ def list_siswa(session: Session, cursor: str | None, limit: int, nsm: str | None
 
 
 def get_siswa(session: Session, siswa_id: str) -> Siswa:
+    if not storable(siswa_id):
+        raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
     row = repository.get(session, siswa_id)
     if row is None:
         raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")

@@ -58,6 +58,8 @@ def test_get_post_results_and_read_back(client: EmisClient) -> None:
     assert after.updated_at == student.updated_at
     assert {p.field for p in after.provenance} == {"status_pkh", "keterangan_pkh", "penerima_pkh"}
     assert all(p.matched_by is MatchKey.NIK_IBU and p.observed_seq == 5 for p in after.provenance)
+    [madrasah] = [m for m in client.list_madrasah().items if m.nsm == NSM_A]
+    assert madrasah.last_sync == after.pkh.tanggal_sinkron
 
 
 def test_madrasah_list(client: EmisClient) -> None:

@@ -169,3 +169,12 @@ def test_cli_migrate_then_load(cli_env: str, tmp_path: Path) -> None:
         assert count(engine, SiswaRow) == 2
     finally:
         engine.dispose()
+
+
+def test_text_neither_database_can_store_is_a_line_error(engine: Engine, tmp_path: Path) -> None:
+    world = write_world(tmp_path, [madrasah(NSM_A)],
+                        [siswa(0), siswa(1, nama="Anak\x00Satu"), json.dumps(siswa(2)).replace('"Bogor"', '"\\udc80"')])
+    report = load_world(engine, world)
+    assert where(report) == {("siswa.jsonl", 2, "nama", "characters"),
+                             ("siswa.jsonl", 3, "tempat_lahir", "string_unicode")}
+    assert count(engine, SiswaRow) == 0

@@ -26,8 +26,9 @@ def test_head_matches_the_models(db_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
-    assert {"madrasah", "siswa", "field_provenance", "field_history", "alembic_version"} <= tables
+    assert {"madrasah", "siswa", "field_provenance", "field_history", "field_observation", "alembic_version"} <= tables
 
 
 def test_tables_live_in_the_services_own_metadata() -> None:
-    assert set(EmisTable.metadata.tables) == {"madrasah", "siswa", "field_provenance", "field_history"}
+    assert set(EmisTable.metadata.tables) == {"madrasah", "siswa", "field_provenance", "field_history",
+                                             "field_observation"}

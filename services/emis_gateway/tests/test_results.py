@@ -211,3 +211,50 @@ def test_list_shows_provenance_of_each_student(hub: TestClient) -> None:
     assert {p["field"] for p in items["siswa-0001"]["provenance"]} == {"penerima_pkh", "status_pkh",
                                                                        "keterangan_pkh"}
     assert items["siswa-0000"]["provenance"] == []
+
+
+def test_value_confirmed_by_a_newer_observation_is_not_overwritten_by_an_older_one(hub: TestClient,
+                                                                                 db_url: str) -> None:
+    """Written at seq 10, confirmed unchanged at seq 20: a delayed result observed at seq 15 is STALE."""
+    post(hub, batch(item("siswa-0000", 10, penerima_pkh=True, periode_pkh="2026 tahap I")))
+    n_prov = len(rows(db_url, FieldProvenanceRow))
+    [confirm] = post(hub, batch(item("siswa-0000", 20, penerima_pkh=True, periode_pkh="2026 tahap I")))
+    assert confirm["status"] == "UNCHANGED"
+    assert len(rows(db_url, FieldProvenanceRow)) == n_prov, "a confirmation writes no provenance"
+    [late] = post(hub, batch(item("siswa-0000", 15, penerima_pkh=False, periode_pkh="2025 tahap IV")))
+    assert late["status"] == "STALE"
+    pkh = hub.get("/api/v1/siswa/siswa-0000").json()["pkh"]
+    assert (pkh["penerima_pkh"], pkh["periode_pkh"]) == (True, "2026 tahap I")
+
+
+UNSTORABLE = [
+    ({"student_id": "siswa\x00-0000"}, "student_id"),
+    ({"outcome_detail": "KPM\x00aktif"}, "outcome_detail"),
+    ({"values": {"periode_pkh": "2026\x00"}}, "values.periode_pkh"),
+    ({"provenance": {"source_record": "keluarga/\x00"}}, "provenance.source_record"),
+    ({"provenance": {"retrieved_at": "0001-01-01T00:00:00+05:00"}}, "provenance.retrieved_at"),
+    ({"provenance": {"retrieved_at": "2026-01-01T00:00:00"}}, "provenance.retrieved_at"),
+    ({"provenance": {"observed_seq": 2**63}}, "provenance.observed_seq"),
+    ({"provenance": {"source_version": 2**64}}, "provenance.source_version"),
+]
+
+
+def test_values_neither_database_can_store_are_rejected_per_item(hub: TestClient, db_url: str) -> None:
+    for n, (change, where) in enumerate(UNSTORABLE):
+        bad = item("siswa-0000", penerima_pkh=True)
+        for key, value in change.items():
+            bad[key] = {**bad[key], **value} if key == "provenance" else value
+        good = item(f"siswa-{n % 3 + 1:04d}", seq=100 + n, periode_pkh=f"run {n}")
+        results = post(hub, batch(bad, good))
+        assert [r["status"] for r in results] == ["REJECTED", "APPLIED"], (where, results)
+        assert where in results[0]["detail"]
+    assert "siswa-0000" not in {p.siswa_id for p in rows(db_url, FieldProvenanceRow)}
+    assert hub.get("/api/v1/siswa/siswa-0000").json()["pkh"]["penerima_pkh"] is None
+
+
+def test_lone_surrogate_in_the_body_is_never_a_server_error(hub: TestClient) -> None:
+    raw = json.dumps(batch(item("siswa-0000", outcome_detail_placeholder=None))).replace(
+        '"outcome_detail_placeholder": null', '"periode_pkh": "\\ud800"')
+    r = hub.post("/api/v1/hub/results", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code < 500
+    assert hub.get("/api/v1/siswa/siswa-0000").json()["provenance"] == []

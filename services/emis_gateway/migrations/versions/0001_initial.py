@@ -1,8 +1,9 @@
-"""initial schema: madrasah, siswa (with hub-written PKH fields), field_provenance, field_history
+"""initial schema: madrasah, siswa (with the hub-written PKH fields), field_provenance, field_history,
+field_observation
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-22 10:19:40.018302
+Create Date: 2026-11-22 10:25:58.777999
 """
 from collections.abc import Sequence
 
@@ -65,6 +66,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_siswa_nsm_updated_at_id', ['nsm', 'updated_at', 'siswa_id'], unique=False)
         batch_op.create_index('ix_siswa_updated_at_id', ['updated_at', 'siswa_id'], unique=False)
 
+    op.create_table('field_observation',
+    sa.Column('siswa_id', sa.String(length=64), nullable=False),
+    sa.Column('field', sa.String(length=40), nullable=False),
+    sa.Column('observed_seq', sa.BigInteger(), nullable=False),
+    sa.Column('provenance_id', sa.Text(), nullable=False),
+    sa.Column('observed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['siswa_id'], ['siswa.siswa_id'], name=op.f('fk_field_observation_siswa_id_siswa')),
+    sa.PrimaryKeyConstraint('siswa_id', 'field', name=op.f('pk_field_observation'))
+    )
     op.create_table('field_provenance',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('siswa_id', sa.String(length=64), nullable=False),
@@ -113,6 +123,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_field_provenance_siswa_field')
 
     op.drop_table('field_provenance')
+    op.drop_table('field_observation')
     with op.batch_alter_table('siswa', schema=None) as batch_op:
         batch_op.drop_index('ix_siswa_updated_at_id')
         batch_op.drop_index('ix_siswa_nsm_updated_at_id')
