@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,13 +10,17 @@ from pathlib import Path
 import anyio
 from fastapi import FastAPI
 
+from services.kemensos_mock.changes import router as changes
 from services.kemensos_mock.config import Settings, get_settings
+from services.kemensos_mock.faults import router as faults
 from services.kemensos_mock.faults.service import FaultInjector
 from services.kemensos_mock.kip import router as kip
 from services.kemensos_mock.registry import router as registry
 from shared.app import create_service_app
 from shared.db import make_engine, migrate
 from shared.logging import configure
+
+log = logging.getLogger("jembatan.kemensos")
 
 SERVICE = "kemensos_mock"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,6 +32,8 @@ their members, desil and PKH memberships, and KIP card issuances.
 * `POST /api/v1/nik/lookup`: up to 1,000 NIKs per call, answered in request order.
 * `GET /api/v1/kip`: KIP issuances, keyset-paged.
 * `GET /api/v1/keluarga/{no_kk}`: one family.
+* `GET /api/v1/changes`: families and PKH memberships in change order (resume with the last cursor).
+* `/api/v1/admin/...`: registry edits and fault injection (latency, 5xx, 429, timeouts; off by default).
 
 Every `/api/v1` call needs `Authorization: Bearer <token>` (tokens from `KEMENSOS_API_TOKENS`); the admin
 routes take `KEMENSOS_ADMIN_TOKEN` instead. Every change takes the next number of one registry-wide
@@ -47,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.settings = settings
         app.state.faults = FaultInjector(settings.faults)
+        if settings.faults.active:
+            log.warning("fault injection on from start-up: %s", settings.faults.model_dump_json())
         try:
             yield
         finally:
@@ -56,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name=SERVICE,
         title="Kemensos registry (mock)",
         description=DESCRIPTION,
-        routers=[registry.router, kip.router, registry.admin_router, kip.admin_router],
+        routers=[registry.router, kip.router, changes.router, registry.admin_router, kip.admin_router,
+                 faults.router],
         lifespan=lifespan,
     )

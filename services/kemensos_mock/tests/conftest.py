@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 with warnings.catch_warnings():
     # starlette warns once, at import, that it prefers httpx2 over httpx; the project pins httpx.
@@ -68,20 +69,26 @@ def settings(loaded_url: str) -> Settings:
 
 
 @pytest.fixture
-def anon(settings: Settings) -> Iterator[TestClient]:
-    """A client of the running app (lifespan done) without any credential."""
-    with TestClient(create_app(settings)) as client:
-        yield client
+def app(settings: Settings) -> Iterator[FastAPI]:
+    """The app, started (lifespan run) for the length of one test."""
+    app = create_app(settings)
+    with TestClient(app):
+        yield app
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def anon(app: FastAPI) -> TestClient:
+    """A client of the running app without any credential."""
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> TestClient:
     """A client of the running app with a valid API credential."""
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {API_TOKEN}"}) as client:
-        yield client
+    return TestClient(app, headers={"Authorization": f"Bearer {API_TOKEN}"})
 
 
 @pytest.fixture
-def admin(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
-        yield client
+def admin(app: FastAPI) -> TestClient:
+    """A client of the same running app with the admin credential."""
+    return TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})

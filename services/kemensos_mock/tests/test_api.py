@@ -12,12 +12,15 @@ API_CALLS = [
     ("POST", "/api/v1/nik/lookup", {"niks": [ANAK1]}),
     ("GET", "/api/v1/kip", None),
     ("GET", f"/api/v1/keluarga/{KK1}", None),
+    ("GET", "/api/v1/changes", None),
 ]
 ADMIN_CALLS = [
     ("PUT", "/api/v1/admin/pkh", {"no_kk": KK1, "status": "GRADUASI", "komponen": [], "tahun": 2026, "tahap": 3}),
     ("PATCH", f"/api/v1/admin/keluarga/{KK1}", {"desil": 9}),
     ("PUT", "/api/v1/admin/kip", {"no_kip": "ZZ0001", "nama": "X", "tanggal_lahir": "2012-01-01",
                                   "kode_wilayah": "3201011001", "jenjang": "SD", "tahun": 2025}),
+    ("GET", "/api/v1/admin/faults", None),
+    ("PUT", "/api/v1/admin/faults", {"error_rate": 1.0}),
 ]
 
 

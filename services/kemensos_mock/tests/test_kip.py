@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from services.kemensos_mock.tests.conftest import ADMIN_TOKEN
 from services.kemensos_mock.tests.world import KIP_COUNT, World
 from shared.cursor import Cursor
 
@@ -60,15 +59,15 @@ def test_default_limit_and_page_shape(client: TestClient, world: World) -> None:
     assert 1 <= first["version"] <= body["observed_seq"]
 
 
-def test_rows_changed_while_paging_are_seen_again_and_none_are_lost(client: TestClient, world: World) -> None:
+def test_rows_changed_while_paging_are_seen_again_and_none_are_lost(client: TestClient, admin: TestClient,
+                                                                   world: World) -> None:
     first = client.get(KIP, params={"limit": 10}).json()
     seen = [i["no_kip"] for i in first["items"]]
     # an already-seen and a not-yet-seen issuance change between two pages
     changed = [seen[0], sorted({k["no_kip"] for k in world.kip} - set(seen))[5]]
-    with TestClient(client.app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
-        for no_kip in changed:
-            row = next(k for k in world.kip if k["no_kip"] == no_kip)
-            assert admin.put("/api/v1/admin/kip", json={**row, "nama": "NAMA BARU"}).status_code == 200
+    for no_kip in changed:
+        row = next(k for k in world.kip if k["no_kip"] == no_kip)
+        assert admin.put("/api/v1/admin/kip", json={**row, "nama": "NAMA BARU"}).status_code == 200
     rest, _ = all_pages(client, limit=10, cursor=first["next_cursor"])
     numbers = seen + [i["no_kip"] for i in rest]
     assert set(numbers) == {k["no_kip"] for k in world.kip}

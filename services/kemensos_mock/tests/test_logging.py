@@ -23,7 +23,7 @@ class Collect(logging.Handler):
 
 
 def test_no_nik_kk_or_name_in_the_log(client: TestClient, admin: TestClient, world: World, tmp_path: Path) -> None:
-    handler = Collect()  # attached after both apps started (their lifespan reconfigures the root logger)
+    handler = Collect()  # attached after the app started (its lifespan reconfigures the root logger)
     root = logging.getLogger()
     root.addHandler(handler)
     level = root.level

@@ -1,0 +1,64 @@
+"""All SQL of the change feed: families and PKH memberships merged in (updated_at, version) order."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, and_, literal, or_, select, union_all
+from sqlmodel import Session
+
+from services.kemensos_mock.registry.models import KeluargaRow, KkLamaRow, PkhRow
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRef:
+    kind: str
+    id: int
+    version: int
+    updated_at: datetime
+
+
+def page(session: Session, after: tuple[datetime, int] | None, limit: int) -> list[ChangeRef]:
+    """Up to ``limit`` changed records after ``after`` = (updated_at, version).
+
+    The version breaks ties between rows sharing a timestamp; it is unique across both tables because
+    every change takes its own number from one sequence. Each side is filtered and limited on its own
+    (``updated_at, version`` index) before the merge.
+    """
+    sides = []
+    for kind, model in (("keluarga", KeluargaRow), ("pkh", PkhRow)):
+        stmt = select(literal(kind, String).label("kind"), model.id.label("id"), model.version.label("version"),
+                      model.updated_at.label("updated_at"))
+        if after is not None:
+            at, version = after
+            stmt = stmt.where(or_(model.updated_at > at, and_(model.updated_at == at, model.version > version)))
+        sides.append(stmt.order_by(model.updated_at, model.version).limit(limit).subquery().select())
+    merged = union_all(*sides).subquery()
+    stmt = select(merged).order_by(merged.c.updated_at, merged.c.version).limit(limit)
+    return [ChangeRef(r.kind, r.id, r.version, r.updated_at) for r in session.execute(stmt)]
+
+
+def families_by_id(session: Session, ids: Collection[int]) -> dict[int, KeluargaRow]:
+    if not ids:
+        return {}
+    return {r.id: r for r in session.scalars(select(KeluargaRow).where(KeluargaRow.id.in_(list(ids))))
+            if r.id is not None}
+
+
+def pkh_by_id(session: Session, ids: Collection[int]) -> dict[int, PkhRow]:
+    if not ids:
+        return {}
+    return {r.id: r for r in session.scalars(select(PkhRow).where(PkhRow.id.in_(list(ids)))) if r.id is not None}
+
+
+def past_kks(session: Session, keluarga_ids: Collection[int]) -> dict[int, list[str]]:
+    if not keluarga_ids:
+        return {}
+    out: dict[int, list[str]] = {}
+    stmt = (select(KkLamaRow.keluarga_id, KkLamaRow.no_kk).where(KkLamaRow.keluarga_id.in_(list(keluarga_ids)))
+            .order_by(KkLamaRow.version))
+    for keluarga_id, no_kk in session.execute(stmt):
+        out.setdefault(keluarga_id, []).append(no_kk)
+    return out
