@@ -63,6 +63,18 @@ class DapodikTable(SQLModel, registry=registry(metadata=MetaData(naming_conventi
     """Base of every table of this service (``DapodikTable.metadata`` is what Alembic compares)."""
 
 
+def unstorable_text(text: str) -> str | None:
+    """Why neither database can store ``text`` (NUL: PostgreSQL refuses it; lone surrogates: not UTF-8),
+    or None when it can."""
+    if "\x00" in text:
+        return "nul_character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not_utf8"
+    return None
+
+
 def make_engine(url: str) -> Engine:
     """``shared.db.make_engine`` plus correct SAVEPOINTs on SQLite.
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 
+from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.loader import repository
 from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
 
@@ -76,11 +77,17 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 def _validated(path: Path, model: type[R], errors: _Collector) -> Iterator[tuple[int, R]]:
     for number, raw in _lines(path):
         try:
-            yield number, model.model_validate_json(raw)
+            rec = model.model_validate_json(raw)
         except ValidationError as exc:
             for e in exc.errors(include_url=False, include_input=False):
                 where = ".".join(str(p) for p in e["loc"]) or "-"
                 errors.add(LineError(path.name, number, where, e["type"], e["msg"]))
+            continue
+        bad = [(name, rule) for name, value in rec if isinstance(value, str) and (rule := unstorable_text(value))]
+        for name, rule in bad:
+            errors.add(LineError(path.name, number, name, rule, "text neither database can store"))
+        if not bad:
+            yield number, rec
 
 
 def _sekolah_row(rec: SekolahRecord, now: datetime) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from sqlmodel import Session
 
+from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.peserta_didik import repository as pd_repository
 from services.dapodik_gateway.results import repository
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse, HubResultItem, HubResultItemStatus
@@ -67,7 +68,10 @@ def problems_of(item: HubResultItem) -> list[str]:
             except ValidationError as exc:
                 err = exc.errors()[0]
                 problems.append(f"values.{name}: {err['type']}: {err['msg']}")
-    problems += [f"{where}: contains a NUL character" for where, text in _strings(item) if "\x00" in text]
+    for where, text in _strings(item):
+        rule = unstorable_text(text)
+        if rule:
+            problems.append(f"{where}: {rule}: text neither database can store")
     p = item.provenance
     for name, number in (("source_version", p.source_version), ("observed_seq", p.observed_seq)):
         if number > MAX_BIGINT:
@@ -122,5 +126,5 @@ def apply_batch(session: Session, batch: HubResultBatch, client: str) -> HubResu
     now = datetime.now(UTC)
     results = [apply_item(session, item, client, now) for item in batch.items]
     counts = Counter(r.status.value for r in results)
-    log.info("hub batch %s from %s: %d items %s", batch.sync_run_id, client, len(results), dict(counts))
+    log.info("hub batch %r from %s: %d items %s", batch.sync_run_id, client, len(results), dict(counts))
     return HubResultBatchResponse(results=results)

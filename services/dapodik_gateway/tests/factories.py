@@ -69,4 +69,4 @@ def batch(*items: HubResultItem, run: str = "run-1") -> HubResultBatch:
 
 
 def body(b: HubResultBatch) -> dict[str, Any]:
-    return json.loads(b.model_dump_json())
+    return b.model_dump(mode="json")

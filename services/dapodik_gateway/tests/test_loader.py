@@ -63,6 +63,7 @@ def test_every_bad_line_is_reported_and_nothing_is_written(engine: Engine, tmp_p
         "",                                                                     # line 16 (blank: skipped)
         {**f.peserta_didik(17), "kip_extra": 1},                                # line 17
         f.peserta_didik(18, no_kip="12345678901"),                              # line 18
+        f.peserta_didik(19, nama_ayah="Ayah\x00"),                              # line 19
     ]
     f.write_world(tmp_path, [], [])
     _write_lines(tmp_path / "sekolah.jsonl", schools)
@@ -80,8 +81,9 @@ def test_every_bad_line_is_reported_and_nothing_is_written(engine: Engine, tmp_p
         ("peserta_didik.jsonl", 15, "-", "json_invalid"),
         ("peserta_didik.jsonl", 17, "kip_extra", "extra_forbidden"),
         ("peserta_didik.jsonl", 18, "no_kip", "string_too_long"),
+        ("peserta_didik.jsonl", 19, "nama_ayah", "nul_character"),
     }
-    assert report.error_count == 9
+    assert report.error_count == 10
     assert _counts(engine) == dict.fromkeys(_counts(engine), 0)
     # the report never repeats personal data
     text = "\n".join(str(e) for e in report.errors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ RESULTS = "/api/v1/hub/results"
 
 
 def post(client: TestClient, *items: HubResultItem) -> list[dict[str, Any]]:
-    r = client.post(RESULTS, json=f.body(f.batch(*items)))
+    payload = json.dumps(f.body(f.batch(*items)))  # ASCII escapes: lone surrogates survive the trip
+    r = client.post(RESULTS, content=payload, headers={"Content-Type": "application/json"})
     assert r.status_code == 200, r.text
     return r.json()["results"]
 
@@ -114,7 +116,8 @@ def test_a_newer_observation_overwrites(client: TestClient) -> None:
     ({"penerima_kip": "true"}, "values.penerima_kip: bool_type"),
     ({"no_kip": "ABCDEFGHIJK"}, "values.no_kip: string_too_long"),
     ({"no_kps": 12345}, "values.no_kps"),
-    ({"nm_kip": "x\x00y"}, "NUL"),
+    ({"nm_kip": "x\x00y"}, "values.nm_kip: nul_character"),
+    ({"no_kps": "x\ud800y"}, "values.no_kps: not_utf8"),
 ])
 def test_a_bad_item_is_rejected_and_changes_nothing(client: TestClient, values: dict[str, Any], words: str) -> None:
     state = snapshot(client, 1)
@@ -131,11 +134,12 @@ def test_a_bad_item_is_rejected_and_changes_nothing(client: TestClient, values: 
     {"retrieved_at": "2026-01-02T03:04:05"},  # no time zone
     {"observed_seq": 2**63},
     {"provenance_id": "a\x00b"},
+    {"source_record": "a\ud800b"},
 ])
 def test_unstorable_provenance_is_rejected(client: TestClient, change: dict[str, Any]) -> None:
     payload = f.body(f.batch(f.pkh_item(1, 10)))
     payload["items"][0]["provenance"].update(change)
-    r = client.post(RESULTS, json=payload)
+    r = client.post(RESULTS, content=json.dumps(payload), headers={"Content-Type": "application/json"})
     assert r.status_code == 200
     assert r.json()["results"][0]["status"] == "REJECTED"
     assert student(client, 1)["provenance"] == []
