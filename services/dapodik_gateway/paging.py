@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import sqlalchemy as sa
@@ -30,7 +30,11 @@ def parse_cursor(token: str | None) -> Cursor | None:
     if token is None:
         return None
     cursor = Cursor.decode(token)
-    if cursor.at.tzinfo is None or not _UUID.match(cursor.key):
+    try:
+        ok = cursor.at.tzinfo is not None and cursor.at.astimezone(UTC) is not None and _UUID.match(cursor.key)
+    except OverflowError:  # e.g. year 1 at +05:00 has no UTC equivalent
+        ok = False
+    if not ok:
         raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
     return cursor
 

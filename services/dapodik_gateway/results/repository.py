@@ -42,19 +42,21 @@ def latest_provenance(session: Session, peserta_didik_ids: Iterable[str]) -> dic
     return out
 
 
-def observed_seqs(session: Session, peserta_didik_id: str, fields: Iterable[str]) -> dict[str, int]:
-    """Per field, the highest registry sequence the stored value reflects: the latest provenance row's
-    ``observed_seq``, raised by later observations that confirmed the value without changing it."""
+def hub_state(session: Session, peserta_didik_id: str, fields: Iterable[str]) -> tuple[set[str], dict[str, int]]:
+    """The fields whose present value the hub wrote (they have provenance), and per field the highest
+    registry sequence the stored value reflects: the latest provenance row's ``observed_seq``, raised
+    by later observations that confirmed the value without changing it."""
     names = list(fields)
     seqs: dict[str, int] = {}
     for row in latest_provenance(session, [peserta_didik_id]).get(peserta_didik_id, []):
         if row.field in names:
             seqs[row.field] = row.observed_seq
+    attested = set(seqs)
     stmt = select(FieldObservationRow).where(FieldObservationRow.peserta_didik_id == peserta_didik_id,
                                              col(FieldObservationRow.field).in_(names))
     for obs in session.exec(stmt).all():
         seqs[obs.field] = max(seqs.get(obs.field, -1), obs.observed_seq)
-    return seqs
+    return attested, seqs
 
 
 def raise_observations(session: Session, peserta_didik_id: str, fields: Iterable[str], provenance: Provenance,
@@ -82,7 +84,8 @@ def raise_observations(session: Session, peserta_didik_id: str, fields: Iterable
 
 def record_change(session: Session, peserta_didik_id: str, field: str, old: FieldValue, new: FieldValue,
                   provenance: Provenance, at: datetime, client: str) -> None:
-    """One provenance row for the written value and one history row keeping the value it replaced."""
+    """One provenance row for the written value and, when the value differs, one history row keeping the
+    value it replaced (a first attestation of the value the record already held changes no value)."""
     prov = FieldProvenanceRow(
         peserta_didik_id=peserta_didik_id, field=field, value=to_json(new),
         provenance_id=provenance.provenance_id, sync_run_id=provenance.sync_run_id,
@@ -92,6 +95,8 @@ def record_change(session: Session, peserta_didik_id: str, field: str, old: Fiel
     )
     session.add(prov)
     session.flush()
+    if old == new and type(old) is type(new):
+        return
     session.add(ValueHistoryRow(
         peserta_didik_id=peserta_didik_id, field=field, old_value=to_json(old), new_value=to_json(new),
         changed_at=at, source="hub", changed_by=client, provenance_id=provenance.provenance_id,

@@ -35,6 +35,16 @@ MAX_BIGINT = 2**63 - 1
 _UUID = re.compile(r"^[0-9a-f-]{36}$")
 
 
+class _Unattested:
+    """Stands for the value of a field the hub has never written: equal to nothing the hub sends."""
+
+    def __repr__(self) -> str:
+        return "<unattested>"
+
+
+_UNATTESTED = _Unattested()
+
+
 def _adapter(name: str) -> TypeAdapter[Any]:
     """The column's type and limits, taken from the contract (strict: ``1`` is not ``true``)."""
     info = PesertaDidikRecord.model_fields[name]
@@ -104,15 +114,19 @@ def apply_item(session: Session, item: HubResultItem, client: str, now: datetime
             row = pd_repository.get(session, item.student_id, for_update=True)
             if row is None:
                 return _result(item, S.NOT_FOUND, detail="no such peserta_didik")
-            current = {name: getattr(row, name) for name in TRACKED_FIELDS}
-            seqs = repository.observed_seqs(session, item.student_id, TRACKED_FIELDS)
-            decision = decide(item, current, seqs, DAPODIK_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
+            held = {name: getattr(row, name) for name in TRACKED_FIELDS}
+            attested, seqs = repository.hub_state(session, item.student_id, TRACKED_FIELDS)
+            # A value the hub never wrote (e.g. the record's default penerima_kps=False) is not yet the
+            # hub's: the first time the hub sends it, it is recorded with provenance, though not changed.
+            current = {name: held[name] if name in attested else _UNATTESTED for name in TRACKED_FIELDS}
+            decision = decide(item, current, seqs, DAPODIK_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
+                              DETAIL_FIELD)
             if decision.status in (S.APPLIED, S.UNCHANGED):
                 touched = [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
                 repository.raise_observations(session, item.student_id, touched, item.provenance, now)
             if decision.status is S.APPLIED:
                 for name, new in decision.changes.items():
-                    repository.record_change(session, item.student_id, name, current[name], new,
+                    repository.record_change(session, item.student_id, name, held[name], new,
                                              item.provenance, now, client)
                 pd_repository.write_hub_values(session, row, decision.changes, now)
             return _result(item, decision.status, list(decision.changes), decision.detail)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
@@ -164,6 +164,9 @@ def test_default_page_holds_everything_small(client: TestClient) -> None:
     ({"cursor": "not-a-cursor"}, "cursor", "opaque_cursor"),
     ({"cursor": Cursor(datetime(2026, 1, 1), f.uid(1)).encode()}, "cursor", "opaque_cursor"),  # naive time
     ({"cursor": Cursor(datetime(2026, 1, 1, tzinfo=UTC), "x\x00y").encode()}, "cursor", "opaque_cursor"),
+    ({"cursor": Cursor(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))), f.uid(1)).encode()}, "cursor",
+     "opaque_cursor"),
+    ({"cursor": "WyJ4Il0"}, "cursor", "opaque_cursor"),  # valid base64 JSON, wrong shape
     ({"npsn": "123"}, "npsn", "string_pattern_mismatch"),
     ({"npns": "20100001"}, "npns", "unknown_parameter"),
 ])

@@ -244,3 +244,17 @@ def test_too_many_items_is_422(client: TestClient) -> None:
     payload["items"] = payload["items"] * 1001
     r = client.post(RESULTS, json=payload)
     assert r.status_code == 422 and ("items", "too_long") in {(e["field"], e["rule"]) for e in r.json()["errors"]}
+
+
+def test_the_first_time_the_hub_sends_the_value_the_record_holds_it_gets_provenance(client: TestClient) -> None:
+    """penerima_kps=False is the record's default; sent by the hub it becomes the hub's value (provenance),
+    without a history row, since no value changed. Repeated, it is UNCHANGED."""
+    item = f.pkh_item(2, 10, penerima=False, outcome=Outcome.NOT_PKH_RECIPIENT)
+    [res] = post(client, item)
+    assert res["status"] == "APPLIED" and "penerima_kps" in res["fields_written"]
+    s = student(client, 2)
+    assert s["penerima_kps"] is False
+    assert {p["field"]: p["value"] for p in s["provenance"]}["penerima_kps"] is False
+    assert "penerima_kps" not in {h["field"] for h in riwayat(client, 2)}
+    assert {h["field"] for h in riwayat(client, 2)} == {"status_padan", "keterangan_padan"}
+    assert post(client, item)[0]["status"] == "UNCHANGED"
