@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+from shared.errors import InvalidInput
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -29,6 +32,25 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 class Table(SQLModel, registry=registry(metadata=metadata)):
     """Base of every table of kemensos_mock."""
+
+
+def unstorable_fields(record: BaseModel) -> list[str]:
+    """Text fields of ``record`` neither database can store: a NUL character (PostgreSQL) or a lone UTF-16
+    surrogate (not encodable as UTF-8). Both arrive through JSON escapes (``\\u0000``, ``\\ud800``)."""
+    out = []
+    for name in type(record).model_fields:
+        value = getattr(record, name)
+        if isinstance(value, str) and ("\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)):
+            out.append(name)
+    return out
+
+
+def reject_unstorable(record: BaseModel) -> None:
+    """Raise a 422 naming the first field that cannot be stored (instead of a database error, a 500)."""
+    bad = unstorable_fields(record)
+    if bad:
+        raise InvalidInput.field(bad[0], "unstorable_text", "text with a NUL character or a lone surrogate "
+                                 "cannot be stored")
 
 
 def utcnow() -> datetime:

@@ -17,7 +17,7 @@ def list_changes(session: Session, query: ChangesQuery) -> ChangePage:
     resume_from = query.cursor
     if query.cursor:
         cursor = Cursor.decode(query.cursor)
-        if not cursor.key.isdigit():
+        if not (cursor.key.isascii() and cursor.key.isdigit() and len(cursor.key) <= 18):
             raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
         after = (cursor.at, int(cursor.key))
     seq = registry.observed_seq(session)  # before the rows: they reflect at least this sequence

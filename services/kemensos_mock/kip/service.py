@@ -10,6 +10,7 @@ from services.kemensos_mock.kip import repository as repo
 from services.kemensos_mock.kip.models import KipRow
 from services.kemensos_mock.kip.schemas import KipQuery
 from services.kemensos_mock.registry import repository as registry
+from services.kemensos_mock.storage import reject_unstorable
 from shared.contracts.kemensos import Jenjang, KipIssuance, KipPage, KipRecord
 from shared.cursor import Cursor
 from shared.errors import InvalidInput
@@ -26,7 +27,7 @@ def to_issuance(row: KipRow) -> KipIssuance:
 
 def decode_cursor(token: str) -> tuple[Cursor, int]:
     cursor = Cursor.decode(token)
-    if not cursor.key.isdigit():
+    if not (cursor.key.isascii() and cursor.key.isdigit() and len(cursor.key) <= 18):
         raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
     return cursor, int(cursor.key)
 
@@ -52,6 +53,7 @@ def list_kip(session: Session, query: KipQuery) -> KipPage:
 
 def put_kip(session: Session, record: KipRecord) -> KipIssuance:
     """Insert or replace the issuance ``no_kip``; takes a new version either way."""
+    reject_unstorable(record)
     versions = registry.take_versions(session, 1)
     row = repo.by_no_kip(session, record.no_kip)
     values = record.model_dump(mode="python")

@@ -94,12 +94,6 @@ def family_by_past_kk(session: Session, no_kk: str) -> KeluargaRow | None:
     return session.scalars(stmt).first()
 
 
-def families(session: Session, no_kks: Collection[str]) -> list[KeluargaRow]:
-    if not no_kks:
-        return []
-    return list(session.scalars(select(KeluargaRow).where(KeluargaRow.no_kk.in_(list(no_kks)))))
-
-
 def members_of(session: Session, no_kk: str) -> list[AnggotaRow]:
     return list(session.scalars(select(AnggotaRow).where(AnggotaRow.no_kk == no_kk).order_by(AnggotaRow.id)))
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from services.kemensos_mock.registry import repository as repo
 from services.kemensos_mock.registry.models import AnggotaRow, KeluargaRow, PkhRow
 from services.kemensos_mock.registry.schemas import KeluargaDetail, KeluargaUpdate
-from services.kemensos_mock.storage import utcnow
+from services.kemensos_mock.storage import reject_unstorable, utcnow
 from shared.contracts.common import JenisKelamin
 from shared.contracts.kemensos import (
     Anggota,
@@ -126,6 +126,7 @@ def get_keluarga(session: Session, no_kk: str) -> KeluargaDetail:
 
 
 def update_keluarga(session: Session, no_kk: str, change: KeluargaUpdate) -> KeluargaDetail:
+    reject_unstorable(change)
     row = repo.family(session, no_kk)
     if row is None:
         raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")

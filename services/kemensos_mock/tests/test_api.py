@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -126,3 +128,49 @@ def test_unknown_route_is_404_envelope(client: TestClient) -> None:
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"] == "NotFound"
+
+
+@pytest.mark.parametrize(("body", "field", "rule"), [
+    ({"dtsen_triwulan": None}, "", "not_nullable"),
+    ({"desil": 0}, "desil", "greater_than_equal"),
+    ({"no_kk": "123"}, "no_kk", "string_pattern_mismatch"),
+    ({"kepala": "x"}, "kepala", "extra_forbidden"),
+])
+def test_bad_family_edit_is_422_and_changes_nothing(admin: TestClient, client: TestClient, body: dict, field: str,
+                                                    rule: str) -> None:
+    before = client.get(f"/api/v1/keluarga/{KK1}").json()
+    response = admin.patch(f"/api/v1/admin/keluarga/{KK1}", json=body)
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["rule"] == rule and error["field"] in (field, "body")
+    assert client.get(f"/api/v1/keluarga/{KK1}").json() == before
+
+
+def test_family_edit_clears_nullable_fields_and_takes_a_new_version(admin: TestClient, client: TestClient) -> None:
+    before = client.get(f"/api/v1/keluarga/{KK1}").json()
+    response = admin.patch(f"/api/v1/admin/keluarga/{KK1}", json={"desil": None, "no_kks": None, "alamat": "BARU"})
+    assert response.status_code == 200
+    after = client.get(f"/api/v1/keluarga/{KK1}").json()
+    assert (after["desil"], after["no_kks"], after["alamat"]) == (None, None, "BARU")
+    assert after["version"] > before["version"] and after["dtsen_triwulan"] == before["dtsen_triwulan"]
+
+
+def test_editing_an_unknown_family_is_404(admin: TestClient) -> None:
+    assert admin.patch("/api/v1/admin/keluarga/3201019999999999", json={"desil": 2}).status_code == 404
+    response = admin.put("/api/v1/admin/pkh", json={"no_kk": "3201019999999999", "status": "AKTIF",
+                                                    "komponen": [], "tahun": 2026, "tahap": 1})
+    assert response.status_code == 404 and response.json()["errors"][0]["field"] == "no_kk"
+
+
+@pytest.mark.parametrize("text", ["NAMA\u0000X", "NAMA\ud800"])
+def test_text_no_database_can_store_is_422_not_500(admin: TestClient, text: str) -> None:
+    body = {"no_kip": "ZZ0001", "nama": text, "tanggal_lahir": "2012-01-01", "kode_wilayah": "3201011001",
+            "jenjang": "SD", "tahun": 2025}
+    response = admin.put("/api/v1/admin/kip", content=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "nama"
+    assert error["rule"] in ("unstorable_text", "string_unicode")  # a lone surrogate may not even parse
+    response = admin.patch(f"/api/v1/admin/keluarga/{KK1}", content=json.dumps({"alamat": text}),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "alamat"

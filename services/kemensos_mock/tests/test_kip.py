@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -115,9 +117,18 @@ def test_bad_query_is_422_naming_field_and_rule(client: TestClient, params: dict
     assert {"field": field, "rule": rule} in [{"field": e["field"], "rule": e["rule"]} for e in body["errors"]]
 
 
-def test_cursor_with_a_foreign_key_is_422(client: TestClient) -> None:
+@pytest.mark.parametrize("key", ["abc", "1" * 40, "-1", "\u0661\u0662", "1\u0000"])
+def test_cursor_with_a_foreign_key_is_422(client: TestClient, key: str) -> None:
     page = client.get(KIP, params={"limit": 5}).json()
-    forged = Cursor(Cursor.decode(page["next_cursor"]).at, "abc").encode()
-    response = client.get(KIP, params={"cursor": forged})
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "cursor"
+    forged = Cursor(Cursor.decode(page["next_cursor"]).at, key).encode()
+    for path in (KIP, "/api/v1/changes"):
+        response = client.get(path, params={"cursor": forged})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "cursor"
+
+
+def test_cursor_from_far_away_times_is_answered(client: TestClient) -> None:
+    for at in ("0001-01-01T00:00:00", "9999-12-31T23:59:59+14:00", "2026-01-01T00:00:00"):
+        cursor = Cursor(datetime.fromisoformat(at), "1").encode()
+        response = client.get(KIP, params={"cursor": cursor})
+        assert response.status_code == 200, response.text

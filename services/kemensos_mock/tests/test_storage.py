@@ -150,3 +150,15 @@ def test_a_failed_load_leaves_the_database_untouched(engine: Engine, world_dir: 
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(KipRow)).scalar() == len(world.kip)
         assert repository.observed_seq(s) == world.versioned_rows
+
+
+def test_text_no_database_can_store_is_a_line_error(engine: Engine, tmp_path: Path, world: World) -> None:
+    broken = World(keluarga=world.keluarga, anggota_keluarga=[dict(m) for m in world.anggota_keluarga],
+                   pkh=world.pkh, kip=world.kip)
+    broken.anggota_keluarga[3]["nama"] = "AHMAD\u0000FAUZI"
+    with pytest.raises(LoadFailed) as caught:
+        load_world(engine, broken.write(tmp_path / "nul"))
+    assert [(e.file, e.line, e.field, e.rule) for e in caught.value.errors] == [
+        ("anggota_keluarga.jsonl", 4, "nama", "unstorable_text")]
+    with session_scope(engine) as s:
+        assert repository.observed_seq(s) == 0

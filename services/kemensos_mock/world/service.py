@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.kemensos_mock.registry import repository as registry
+from services.kemensos_mock.storage import unstorable_fields
 from services.kemensos_mock.world import repository as repo
 from shared.contracts.kemensos import AnggotaKeluargaRecord, KeluargaRecord, KipRecord, PkhRecord
 from shared.db import session_scope
@@ -127,12 +128,22 @@ class _Loader:
                 if not raw.strip():
                     continue
                 try:
-                    yield number, model.model_validate_json(raw)
+                    record = model.model_validate_json(raw)
                 except ValidationError as exc:
                     for e in exc.errors(include_input=False, include_url=False):
                         self.error(path.name, number, _field(tuple(e["loc"])), e["type"], e["msg"])
                     if on_invalid is not None:
                         on_invalid(number, raw)
+                    continue
+                bad = unstorable_fields(record)
+                for name in bad:
+                    self.error(path.name, number, name, "unstorable_text",
+                               "text with a NUL character or a lone surrogate cannot be stored")
+                if bad:
+                    if on_invalid is not None:
+                        on_invalid(number, raw)
+                    continue
+                yield number, record
 
     # -- writing --------------------------------------------------------------------------------
 
