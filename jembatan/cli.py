@@ -41,7 +41,8 @@ def render_evaluation(ev: Evaluation) -> Table:
     table.add_row("students with a correct NIK in the registry", f"{ev.with_correct_key:,}")
     table.add_row("  of which given the true PKH status", f"{ev.correct_key_right:,} ({ev.coverage:.2%})")
     table.add_row("  of which given a wrong status", f"{ev.correct_key_wrong:,}")
-    table.add_row("KIP numbers written (right / wrong)", f"{ev.kip_right:,} / {ev.kip_wrong:,} of {ev.kip_truth:,} issued")
+    table.add_row("KIP numbers written (right / wrong)",
+                  f"{ev.kip_right:,} / {ev.kip_wrong:,} of {ev.kip_truth:,} issued")
     return table
 
 

@@ -50,6 +50,8 @@ def render_run(run: SyncRun) -> Table:
     table.add_row("KIP cards linked", f"{run.kip_linked:,}")
     if run.started_at and run.finished_at:
         table.add_row("time taken", f"{(run.finished_at - run.started_at).total_seconds():.1f} s")
+    if run.timings:
+        table.add_row("  phases (s)", ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items()))
     return table
 
 

@@ -39,7 +39,8 @@ def stack(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         yield s
     finally:
         codes = s.stop()
-        assert all(code == 0 for code in codes.values()), f"services did not stop cleanly: {codes}"
+        # uvicorn re-raises SIGTERM after a graceful shutdown, so -15 is a clean stop; -9 would be a kill
+        assert all(code in (0, -15) for code in codes.values()), f"services did not stop cleanly: {codes}"
 
 
 @pytest.fixture(scope="module")

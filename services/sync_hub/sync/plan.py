@@ -77,11 +77,16 @@ def desired_kip(kip: KipIssuance) -> dict[str, FieldValue]:
 def diff(student: StudentView, outcome: Outcome | None, detail: str | None, wanted: dict[str, FieldValue],
          source: Source) -> PlannedItem | None:
     """The item that brings ``student`` to ``wanted`` (and the outcome), or None if nothing differs."""
-    changed = {f: v for f, v in wanted.items() if student.current.get(f) != v}
+    def differs(name: str, value: FieldValue) -> bool:
+        # A value the record holds without the hub's provenance (a default, an operator's entry) is not
+        # yet attested: the hub sends it so the gateway records where it comes from.
+        return student.current.get(name) != value or name not in student.provenance
+
+    changed = {f: v for f, v in wanted.items() if differs(f, v)}
     send_outcome = None
     if outcome is not None:
         outcome_field, detail_field = OUTCOME_FIELDS[student.system]
-        if student.current.get(outcome_field) != outcome.value or student.current.get(detail_field) != detail:
+        if differs(outcome_field, outcome.value) or differs(detail_field, detail):
             send_outcome = outcome
     if not changed and send_outcome is None:
         return None
