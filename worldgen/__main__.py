@@ -1,0 +1,3 @@
+from worldgen.cli import app
+
+app(prog_name="worldgen")
