@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select
@@ -28,17 +28,9 @@ def clear(conn: Connection) -> None:
         conn.execute(delete(table))
 
 
-def existing_keys(conn: Connection, table: Table, column: str, keys: Iterable[str] | None = None,
-                  chunk: int = 500) -> set[str]:
-    """Which of ``keys`` are already stored (all stored keys when ``keys`` is None)."""
-    col = table.c[column]
-    if keys is None:
-        return {row[0] for row in conn.execute(select(col))}
-    wanted = list(keys)
-    found: set[str] = set()
-    for start in range(0, len(wanted), chunk):
-        found.update(row[0] for row in conn.execute(select(col).where(col.in_(wanted[start:start + chunk]))))
-    return found
+def existing_keys(conn: Connection, table: Table, column: str) -> set[str]:
+    """Every stored value of ``column`` (the primary keys: small strings)."""
+    return {row[0] for row in conn.execute(select(table.c[column]))}
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], chunk: int = 1000) -> None:

@@ -147,16 +147,13 @@ def _load(conn: Connection, madrasah_path: Path, siswa_path: Path, replace: bool
         report.madrasah = len(madrasah_rows)
     known_nsm = stored_nsm | set(line_of_nsm)
 
+    # One read of the stored ids (not a lookup per chunk: on fresh tables without statistics PostgreSQL
+    # plans those lookups as scans of the rows just inserted).
+    stored_ids = repository.existing_keys(conn, repository.SISWA, "siswa_id")
     pending: list[tuple[int, dict[str, Any]]] = []
     line_of_id: dict[str, int] = {}
 
     def flush() -> None:
-        if not replace:
-            taken = repository.existing_keys(conn, repository.SISWA, "siswa_id", [r["siswa_id"] for _, r in pending])
-            for lineno, row in pending:
-                if row["siswa_id"] in taken:
-                    report.add(LineError(SISWA_FILE, lineno, "siswa_id", "already_loaded",
-                                         "siswa_id is already stored; load with --replace to start over"))
         if report.ok:
             repository.insert_many(conn, repository.SISWA, [row for _, row in pending], chunk)
             report.siswa += len(pending)
@@ -168,6 +165,10 @@ def _load(conn: Connection, madrasah_path: Path, siswa_path: Path, replace: bool
                                  f"siswa_id also on line {line_of_id[rec.siswa_id]}"))
             continue
         line_of_id[rec.siswa_id] = lineno
+        if rec.siswa_id in stored_ids:
+            report.add(LineError(SISWA_FILE, lineno, "siswa_id", "already_loaded",
+                                 "siswa_id is already stored; load with --replace to start over"))
+            continue
         if rec.nsm not in known_nsm:
             report.add(LineError(SISWA_FILE, lineno, "nsm", "unknown_nsm",
                                  f"no madrasah with NSM {rec.nsm} in {MADRASAH_FILE} or the database"))

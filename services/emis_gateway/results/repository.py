@@ -1,4 +1,8 @@
-"""All SQL of the results domain: provenance, history and observed sequences of hub-written values."""
+"""All SQL of the results domain: provenance, history and observation marks of hub-written values.
+
+Writes use SQLAlchemy core (a few statements per result item, inside the item's SAVEPOINT); reads for
+the read models use the ORM rows.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
 
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
-from services.emis_gateway.siswa.models import SiswaRow
 from shared.contracts.common import Provenance
 from shared.inbound import FieldValue
 
+PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
+HISTORY: sa.Table = FieldHistoryRow.__table__  # type: ignore[assignment]
+OBSERVATION: sa.Table = FieldObservationRow.__table__  # type: ignore[assignment]
 _CHUNK = 500
 
 
@@ -37,63 +43,56 @@ def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, l
     return out
 
 
-def observed_seqs(session: Session, siswa_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Per student and field, the highest registry sequence its stored value reflects: the newest provenance
-    row's ``observed_seq``, raised by later observations that confirmed the value without changing it."""
-    seqs: dict[str, dict[str, int]] = {}
+def observed_seqs(session: Session, siswa_ids: Sequence[str]) -> tuple[dict[str, dict[str, int]], dict[str, set[str]]]:
+    """Per student and field, the highest registry sequence the stored value reflects: the newest provenance
+    row's ``observed_seq``, raised by the observation mark (later observations that confirmed the value
+    without changing it); and per student the fields that have a mark. Every student asked for is present."""
+    seqs: dict[str, dict[str, int]] = {sid: {} for sid in siswa_ids}
+    marked: dict[str, set[str]] = {sid: set() for sid in siswa_ids}
     for sid, rows in latest_provenance(session, siswa_ids).items():
-        seqs[sid] = {row.field: row.observed_seq for row in rows}
+        seqs[sid].update({row.field: row.observed_seq for row in rows})
     for part in _chunks(siswa_ids):
-        stmt = select(FieldObservationRow).where(col(FieldObservationRow.siswa_id).in_(part))
-        for obs in session.exec(stmt).all():
-            fields = seqs.setdefault(obs.siswa_id, {})
-            fields[obs.field] = max(fields.get(obs.field, -1), obs.observed_seq)
-    return seqs
+        stmt = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
+            OBSERVATION.c.siswa_id.in_(part))
+        for sid, field, seq in session.execute(stmt):
+            seqs[sid][field] = max(seqs[sid].get(field, -1), seq)
+            marked[sid].add(field)
+    return seqs, marked
 
 
-def raise_observations(session: Session, siswa_id: str, fields: Iterable[str], provenance: Provenance,
-                       at: datetime) -> None:
-    """Record that ``fields`` were observed at ``provenance.observed_seq`` (a mark only ever goes up).
+def raise_observations(session: Session, siswa_id: str, fields: Iterable[str], seqs: Mapping[str, int],
+                       marked: Iterable[str], provenance: Provenance, at: datetime) -> None:
+    """Record that ``fields`` were observed at ``provenance.observed_seq``; a mark only ever goes up.
 
-    The caller holds the student's row lock, so reading then writing does not race on PostgreSQL."""
-    names = list(dict.fromkeys(fields))
-    stmt = select(FieldObservationRow).where(FieldObservationRow.siswa_id == siswa_id,
-                                             col(FieldObservationRow.field).in_(names))
-    existing = {obs.field: obs for obs in session.exec(stmt).all()}
-    for name in names:
-        obs = existing.get(name)
-        if obs is None:
-            session.add(FieldObservationRow(siswa_id=siswa_id, field=name, observed_seq=provenance.observed_seq,
-                                            provenance_id=provenance.provenance_id, observed_at=at))
-        elif provenance.observed_seq > obs.observed_seq:
-            obs.observed_seq = provenance.observed_seq
-            obs.provenance_id = provenance.provenance_id
-            obs.observed_at = at
-            session.add(obs)
-    session.flush()
+    ``seqs`` holds the student's current sequences and ``marked`` the fields that already have a mark
+    (both read under the student's row lock)."""
+    seq = provenance.observed_seq
+    have = set(marked)
+    new = [f for f in dict.fromkeys(fields) if f not in have]
+    higher = [f for f in dict.fromkeys(fields) if f in have and seqs.get(f, -1) < seq]
+    if new:
+        session.execute(sa.insert(OBSERVATION), [
+            {"siswa_id": siswa_id, "field": f, "observed_seq": seq, "provenance_id": provenance.provenance_id,
+             "observed_at": at} for f in new])
+    if higher:
+        session.execute(sa.update(OBSERVATION)
+                        .where(OBSERVATION.c.siswa_id == siswa_id, OBSERVATION.c.field.in_(higher),
+                               OBSERVATION.c.observed_seq < seq)
+                        .values(observed_seq=seq, provenance_id=provenance.provenance_id, observed_at=at))
 
 
-def write_values(session: Session, student: SiswaRow, changes: Mapping[str, FieldValue],
-                 provenance: Provenance, now: datetime) -> None:
-    """Write the changed values, one provenance row per field and one history row per replaced value.
+def record_changes(session: Session, siswa_id: str, old: Mapping[str, FieldValue], new: Mapping[str, FieldValue],
+                   provenance: Provenance, now: datetime) -> None:
+    """One provenance row per changed field, and one history row keeping the value it replaced."""
+    p = provenance
+    rows = [{"siswa_id": siswa_id, "field": field, "value": json.dumps(value), "provenance_id": p.provenance_id,
+             "sync_run_id": p.sync_run_id, "source_system": p.source_system, "source_record": p.source_record,
+             "source_version": p.source_version, "observed_seq": p.observed_seq, "retrieved_at": p.retrieved_at,
+             "matched_by": p.matched_by.value, "written_at": now} for field, value in new.items()]
+    stmt = sa.insert(PROVENANCE).returning(PROVENANCE.c.field, PROVENANCE.c.id, sort_by_parameter_order=True)
+    ids = dict(session.execute(stmt, rows).tuples().all())
+    session.execute(sa.insert(HISTORY), [
+        {"siswa_id": siswa_id, "field": field, "old_value": json.dumps(old.get(field)),
+         "new_value": json.dumps(value), "changed_at": now, "provenance_id": ids[field]}
+        for field, value in new.items()])
 
-    ``updated_at`` is left alone on purpose (hub writes are not record changes); ``last_sync`` moves.
-    """
-    for field, value in changes.items():
-        old = getattr(student, field)
-        setattr(student, field, value)
-        prov = FieldProvenanceRow(
-            siswa_id=student.siswa_id, field=field, value=json.dumps(value),
-            provenance_id=provenance.provenance_id, sync_run_id=provenance.sync_run_id,
-            source_system=provenance.source_system, source_record=provenance.source_record,
-            source_version=provenance.source_version, observed_seq=provenance.observed_seq,
-            retrieved_at=provenance.retrieved_at, matched_by=provenance.matched_by.value, written_at=now,
-        )
-        session.add(prov)
-        session.flush()
-        assert prov.id is not None
-        session.add(FieldHistoryRow(siswa_id=student.siswa_id, field=field, old_value=json.dumps(old),
-                                    new_value=json.dumps(value), changed_at=now, provenance_id=prov.id))
-    student.last_sync = now
-    session.add(student)
-    session.flush()

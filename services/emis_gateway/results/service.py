@@ -21,7 +21,6 @@ from services.emis_gateway.base import as_utc, storable, utcnow
 from services.emis_gateway.results import repository
 from services.emis_gateway.results.models import FieldProvenanceRow
 from services.emis_gateway.siswa import repository as siswa_repository
-from services.emis_gateway.siswa.models import SiswaRow
 from shared.contracts.common import (
     FieldProvenance,
     HubResultBatch,
@@ -112,11 +111,11 @@ def apply_batch(session: Session, batch: HubResultBatch, client: str = "?") -> H
     later item for the same student sees what an earlier one wrote. The students' rows stay locked
     (PostgreSQL) until the batch commits, so concurrent batches cannot interleave on one student."""
     ids = [item.student_id for item in batch.items if storable(item.student_id)]
-    students = siswa_repository.get_many(session, ids, for_update=True)
-    seqs = repository.observed_seqs(session, list(students))
+    values = siswa_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
+    seqs, marked = repository.observed_seqs(session, list(values))
     now = utcnow()
-    results = [_apply_item(session, item, students.get(item.student_id), seqs.setdefault(item.student_id, {}),
-                           now) for item in batch.items]
+    results = [_apply_item(session, item, values.get(item.student_id), seqs.get(item.student_id, {}),
+                           marked.setdefault(item.student_id, set()), now) for item in batch.items]
     counts = Counter(r.status.value for r in results)
     log.info("hub results from %s, run %s: %d items %s", client, batch.sync_run_id, len(results), dict(counts))
     return HubResultBatchResponse(results=results)
@@ -128,26 +127,31 @@ def _status(item: HubResultItem, status: ResultStatus, fields: list[str] | None 
                                detail=detail)
 
 
-def _apply_item(session: Session, item: HubResultItem, student: SiswaRow | None, observed_seq: dict[str, int],
-                now: datetime) -> HubResultItemStatus:
+def _apply_item(session: Session, item: HubResultItem, current: dict[str, FieldValue] | None,
+                seqs: dict[str, int], marked: set[str], now: datetime) -> HubResultItemStatus:
+    """``current``: the student's hub values (None: no such student); ``seqs``: observed sequence per field;
+    ``marked``: fields with an observation mark. All three are updated once the item is stored."""
     problems = problems_of(item)
     if problems:
         return _status(item, ResultStatus.REJECTED, detail="; ".join(problems))
-    if student is None:
+    if current is None:
         return _status(item, ResultStatus.NOT_FOUND, detail="no student with this siswa_id")
-    current: dict[str, FieldValue] = {f: getattr(student, f) for f in TRACKED_FIELDS}
-    decision = decide(item, current, observed_seq, EMIS_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
+    decision = decide(item, current, seqs, EMIS_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
     if decision.status not in (ResultStatus.APPLIED, ResultStatus.UNCHANGED):
         return _status(item, decision.status, detail=decision.detail)
+    sid, prov = item.student_id, item.provenance
     touched = [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
     try:
         with session.begin_nested():
-            repository.raise_observations(session, student.siswa_id, touched, item.provenance, now)
+            repository.raise_observations(session, sid, touched, seqs, marked, prov, now)
             if decision.status is ResultStatus.APPLIED:
-                repository.write_values(session, student, decision.changes, item.provenance, now)
+                repository.record_changes(session, sid, current, decision.changes, prov, now)
+                siswa_repository.set_hub_values(session, sid, decision.changes, now)
     except (IntegrityError, DataError) as exc:
         log.warning("result for one student refused by the database: %s", type(exc).__name__)
         return _status(item, ResultStatus.REJECTED, detail=f"refused by the database: {type(exc).__name__}")
+    current.update(decision.changes)
+    marked.update(touched)
     for field in touched:
-        observed_seq[field] = max(observed_seq.get(field, -1), item.provenance.observed_seq)
+        seqs[field] = max(seqs.get(field, -1), prov.observed_seq)
     return _status(item, decision.status, list(decision.changes), decision.detail)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from services.emis_gateway import paging
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.cursor import Cursor
+from shared.inbound import FieldValue
+
+SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
 
 
 def page(session: Session, cursor: Cursor | None, limit: int, nsm: str | None = None) -> Sequence[SiswaRow]:
@@ -23,16 +28,24 @@ def get(session: Session, siswa_id: str) -> SiswaRow | None:
     return session.get(SiswaRow, siswa_id)
 
 
-def get_many(session: Session, siswa_ids: Sequence[str], *, for_update: bool = False,
-             chunk: int = 500) -> dict[str, SiswaRow]:
-    """The students among ``siswa_ids`` that exist. ``for_update`` locks their rows (PostgreSQL) in id
-    order, so two batches touching the same students wait for each other instead of deadlocking."""
-    out: dict[str, SiswaRow] = {}
+def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence[str],
+                    chunk: int = 500) -> dict[str, dict[str, FieldValue]]:
+    """The hub-written values of the students among ``siswa_ids`` that exist, their rows locked
+    (PostgreSQL) in id order, so that two batches touching the same students wait for each other
+    instead of deadlocking or interleaving."""
+    columns = [SISWA.c[name] for name in fields]
+    out: dict[str, dict[str, FieldValue]] = {}
     unique = sorted(set(siswa_ids))
     for start in range(0, len(unique), chunk):
         part = unique[start:start + chunk]
-        stmt = select(SiswaRow).where(col(SiswaRow.siswa_id).in_(part)).order_by(col(SiswaRow.siswa_id))
-        if for_update:
-            stmt = stmt.with_for_update()
-        out.update({row.siswa_id: row for row in session.exec(stmt).all()})
+        stmt = (sa.select(SISWA.c.siswa_id, *columns).where(SISWA.c.siswa_id.in_(part))
+                .order_by(SISWA.c.siswa_id).with_for_update())
+        for row in session.execute(stmt):
+            out[row[0]] = dict(zip(fields, row[1:], strict=True))
     return out
+
+
+def set_hub_values(session: Session, siswa_id: str, changes: Mapping[str, FieldValue], now: datetime) -> None:
+    """Write hub values and ``last_sync``; ``updated_at`` is left alone on purpose (hub writes are not
+    record changes, and the hub's change feed must not loop on them)."""
+    session.execute(sa.update(SISWA).where(SISWA.c.siswa_id == siswa_id).values(**changes, last_sync=now))

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services.emis_gateway.results import repository as results_repository
-from services.emis_gateway.results.models import FieldHistoryRow, FieldProvenanceRow
+from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
 from services.emis_gateway.tests.conftest import AppFactory, batch, item, seed
 from shared.db import make_engine
 
@@ -157,16 +157,15 @@ def test_one_bad_item_does_not_undo_the_good_ones_and_order_is_kept(hub: TestCli
 def test_item_failing_in_storage_is_rolled_back_alone(hub: TestClient, db_url: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """An item whose write fails half-way leaves none of its values; the items around it are kept."""
-    real = results_repository.write_values
+    real = results_repository.record_changes
 
-    def flaky(session, student, changes, provenance, now):  # type: ignore[no-untyped-def]
-        if student.siswa_id == "siswa-0001":
-            first = dict(list(changes.items())[:1])
-            real(session, student, first, provenance, now)  # part of the item is written...
+    def flaky(session, siswa_id, old, new, provenance, now):  # type: ignore[no-untyped-def]
+        if siswa_id == "siswa-0001":
+            real(session, siswa_id, old, dict(list(new.items())[:1]), provenance, now)  # part is written...
             raise IntegrityError("INSERT", {}, Exception("boom"))  # ...then the storage fails
-        real(session, student, changes, provenance, now)
+        real(session, siswa_id, old, new, provenance, now)
 
-    monkeypatch.setattr(results_repository, "write_values", flaky)
+    monkeypatch.setattr(results_repository, "record_changes", flaky)
     results = post(hub, batch(item("siswa-0000", penerima_pkh=True), item("siswa-0001", penerima_pkh=True),
                               item("siswa-0002", penerima_pkh=True)))
     assert [r["status"] for r in results] == ["APPLIED", "REJECTED", "APPLIED"]
@@ -176,6 +175,11 @@ def test_item_failing_in_storage_is_rolled_back_alone(hub: TestClient, db_url: s
     assert failed["provenance"] == []
     assert {p.siswa_id for p in rows(db_url, FieldProvenanceRow)} == {"siswa-0000", "siswa-0002"}
     assert {h.siswa_id for h in rows(db_url, FieldHistoryRow)} == {"siswa-0000", "siswa-0002"}
+    assert {o.siswa_id for o in rows(db_url, FieldObservationRow)} == {"siswa-0000", "siswa-0002"}
+    # The failed item left nothing behind: sent again, it applies in full.
+    monkeypatch.undo()
+    [again] = post(hub, batch(item("siswa-0001", penerima_pkh=True)))
+    assert again["status"] == "APPLIED" and len(again["fields_written"]) == 3
 
 
 def test_same_student_twice_in_one_batch_sees_its_own_first_write(hub: TestClient) -> None:
