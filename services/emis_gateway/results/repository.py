@@ -90,7 +90,7 @@ def record_changes(session: Session, siswa_id: str, old: Mapping[str, FieldValue
              "source_version": p.source_version, "observed_seq": p.observed_seq, "retrieved_at": p.retrieved_at,
              "matched_by": p.matched_by.value, "written_at": now} for field, value in new.items()]
     stmt = sa.insert(PROVENANCE).returning(PROVENANCE.c.field, PROVENANCE.c.id, sort_by_parameter_order=True)
-    ids = dict(session.execute(stmt, rows).tuples().all())
+    ids: dict[str, int] = {field: pid for field, pid in session.execute(stmt, rows)}
     session.execute(sa.insert(HISTORY), [
         {"siswa_id": siswa_id, "field": field, "old_value": json.dumps(old.get(field)),
          "new_value": json.dumps(value), "changed_at": now, "provenance_id": ids[field]}
