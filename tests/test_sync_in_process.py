@@ -129,3 +129,31 @@ def test_hub_refuses_unknown_credentials(system) -> None:  # type: ignore[no-unt
         intruder.start_run()
     assert exc.value.status == 401
     assert hub.list_runs().items == []
+
+
+def test_on_demand_check_decides_and_writes_in_one_step(system) -> None:  # type: ignore[no-untyped-def]
+    hub, ups, _ = system
+    ids = [s.siswa_id for s in ups.emis.list_students(limit=5).items]
+    answer = hub.check(SourceSystem.EMIS, ids)
+    assert [r.student_id for r in answer.results] == ids
+    for result in answer.results:
+        siswa = ups.emis.get_student(result.student_id)
+        assert siswa.pkh.status_pkh is result.outcome  # saved in the same step: no "Simpan" to forget
+        assert {p.sync_run_id for p in siswa.provenance} == {answer.sync_run_id}
+    run = hub.get_run(answer.sync_run_id)
+    assert run.student_ids == ids and run.students_read == len(ids)
+    # asking again changes nothing
+    again = hub.check(SourceSystem.EMIS, ids)
+    assert hub.get_run(again.sync_run_id).values_written == 0
+
+
+def test_check_names_unknown_students_and_rejects_oversized_requests(system) -> None:  # type: ignore[no-untyped-def]
+    hub, _, _ = system
+    with pytest.raises(Rejected) as exc:
+        hub.check(SourceSystem.DAPODIK, ["00000000-0000-4000-8000-000000000000"])
+    assert exc.value.status == 404 and exc.value.errors[0].field == "student_ids"
+    with pytest.raises(Rejected) as exc:
+        hub.request(  # 101 ids: bounded
+            "POST", "/api/v1/checks", type(hub.list_runs()), idempotent=False,
+            json={"system": "emis", "student_ids": [str(i) for i in range(101)]})
+    assert exc.value.status == 422 and exc.value.errors[0].field == "student_ids"

@@ -5,7 +5,16 @@ import time
 from pydantic import RootModel
 
 from shared.contracts.common import Health, Page
-from shared.contracts.hub import ProvenanceRecord, RunStatus, SourceSystem, StudentOutcome, SyncRun, SyncRunCreate
+from shared.contracts.hub import (
+    CheckRequest,
+    CheckResponse,
+    ProvenanceRecord,
+    RunStatus,
+    SourceSystem,
+    StudentOutcome,
+    SyncRun,
+    SyncRunCreate,
+)
 from shared.http import BaseClient
 
 
@@ -21,6 +30,13 @@ class HubClient(BaseClient):
         """Starting a run is not idempotent: never retried."""
         body = body or SyncRunCreate()
         return self.request("POST", "/api/v1/sync-runs", SyncRun, idempotent=False,
+                            content=body.model_dump_json())
+
+    def check(self, system: SourceSystem, student_ids: list[str]) -> CheckResponse:
+        """Decide and write back up to 100 students now. ``Unavailable`` (503) means the registry could not
+        be reached: the caller keeps the request PENDING and asks again later. Not retried here."""
+        body = CheckRequest(system=system, student_ids=student_ids)
+        return self.request("POST", "/api/v1/checks", CheckResponse, idempotent=False,
                             content=body.model_dump_json())
 
     def get_run(self, run_id: str) -> SyncRun:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from shared.contracts.common import MatchKey, Outcome, Strict
 
@@ -27,11 +28,21 @@ class SyncRunCreate(Strict):
                                         min_length=1, max_length=2)
 
 
+class CheckRequest(Strict):
+    """An on-demand check of a few students (a gateway's "Request Data PKH"): decided and written back
+    in the same call, so there is no separate "save" to forget."""
+
+    system: SourceSystem
+    student_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        ..., min_length=1, max_length=100)
+
+
 class SyncRun(BaseModel):
     id: str
     status: RunStatus
     trigger: str = Field(..., description="Who started it: the authenticated client name")
     systems: list[SourceSystem]
+    student_ids: list[str] | None = Field(None, description="Set for an on-demand check of named students")
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -53,6 +64,11 @@ class StudentOutcome(BaseModel):
     detail: str | None
     matched_by: MatchKey
     no_kk: str | None = Field(None, description="Masked unless the caller has the nik:read scope")
+
+
+class CheckResponse(BaseModel):
+    sync_run_id: str
+    results: list[StudentOutcome]
 
 
 class ProvenanceRecord(BaseModel):

@@ -1,7 +1,6 @@
-from sqlmodel import SQLModel
-
+from services.sync_hub.db import HubTable
 from services.sync_hub.provenance import models as _provenance  # noqa: F401  (register tables)
 from services.sync_hub.runs import models as _runs  # noqa: F401
 from shared.db import run_migrations_env
 
-run_migrations_env(SQLModel.metadata)
+run_migrations_env(HubTable.metadata)

@@ -3,10 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from services.sync_hub.db import HubTable
 
 
-class OutboxItemRow(SQLModel, table=True):
+class OutboxItemRow(HubTable, table=True):
     """A result item the hub decided to push, written before it is sent (transactional outbox).
 
     ``id`` is the item's provenance id, so a gateway's provenance always points back here. Status moves
@@ -26,7 +28,7 @@ class OutboxItemRow(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
 
 
-class ProvenanceRow(SQLModel, table=True):
+class ProvenanceRow(HubTable, table=True):
     """One value the hub wrote into a gateway, and where it came from (W3C PROV: entity, activity, agent)."""
 
     __tablename__ = "provenance"

@@ -4,16 +4,20 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from services.sync_hub.db import HubTable
 
 
-class SyncRunRow(SQLModel, table=True):
+class SyncRunRow(HubTable, table=True):
     __tablename__ = "sync_run"
 
     id: str = Field(primary_key=True, max_length=36)
     status: str = Field(max_length=16, index=True)
     trigger: str = Field(max_length=64)
     systems: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # An on-demand check names its students; a full run leaves this null.
+    student_ids: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
     started_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
@@ -27,7 +31,7 @@ class SyncRunRow(SQLModel, table=True):
     errors: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
 
 
-class StudentOutcomeRow(SQLModel, table=True):
+class StudentOutcomeRow(HubTable, table=True):
     """Every student's outcome in every run: what an operator reads to act on a student."""
 
     __tablename__ = "student_outcome"

@@ -10,12 +10,22 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.sync_hub.runs import repository
-from services.sync_hub.runs.models import SyncRunRow
+from services.sync_hub.runs.models import StudentOutcomeRow, SyncRunRow
 from services.sync_hub.sync.engine import SyncEngine
 from shared.clock import as_utc, utcnow
-from shared.contracts.hub import RunStatus, SyncRun, SyncRunCreate
+from shared.contracts.common import MatchKey, Outcome
+from shared.contracts.hub import (
+    CheckRequest,
+    CheckResponse,
+    RunStatus,
+    SourceSystem,
+    StudentOutcome,
+    SyncRun,
+    SyncRunCreate,
+)
 from shared.db import session_scope
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound, UpstreamFailure
+from shared.nik import mask
 
 log = logging.getLogger("jembatan.hub.runs")
 
@@ -23,6 +33,7 @@ log = logging.getLogger("jembatan.hub.runs")
 def to_contract(row: SyncRunRow) -> SyncRun:
     return SyncRun(
         id=row.id, status=RunStatus(row.status), trigger=row.trigger, systems=row.systems,  # type: ignore[arg-type]
+        student_ids=row.student_ids,
         created_at=as_utc(row.created_at),
         started_at=as_utc(row.started_at) if row.started_at else None,
         finished_at=as_utc(row.finished_at) if row.finished_at else None,
@@ -30,6 +41,12 @@ def to_contract(row: SyncRunRow) -> SyncRun:
         values_unchanged=row.values_unchanged, provenance_records=row.provenance_records,
         kip_linked=row.kip_linked, timings=row.timings, errors=[str(e) for e in row.errors],
     )
+
+
+def outcome_contract(r: StudentOutcomeRow) -> StudentOutcome:
+    return StudentOutcome(sync_run_id=r.sync_run_id, system=SourceSystem(r.system), student_id=r.student_id,
+                          outcome=Outcome(r.outcome), detail=r.detail, matched_by=MatchKey(r.matched_by),
+                          no_kk=mask(r.no_kk) or None)
 
 
 def get(session: Session, run_id: str) -> SyncRunRow:
@@ -63,6 +80,27 @@ class RunQueue:
         self._pool.submit(self.engine.execute, row.id)
         log.info("sync run %s queued by %s", row.id, trigger)
         return to_contract(row)
+
+    def check(self, body: CheckRequest, trigger: str) -> CheckResponse:
+        """Run a check of named students now, in the caller's thread, and return their outcomes."""
+        row = SyncRunRow(id=str(uuid.uuid4()), status=RunStatus.QUEUED.value, trigger=trigger,
+                         systems=[body.system.value], student_ids=list(dict.fromkeys(body.student_ids)),
+                         created_at=utcnow())
+        with session_scope(self.db) as session:
+            repository.add_run(session, row)
+        result = self.engine.execute(row.id)
+        with session_scope(self.db) as session:
+            outcomes = repository.list_outcomes(session, row.id, limit=len(body.student_ids) + 1, after_id=0)
+            run = repository.get_run(session, row.id)
+            errors = list(run.errors) if run else []
+        if result.missing:
+            raise NotFound.field("student_ids", "exists", f"not found at {body.system.value}: "
+                                 + ", ".join(result.missing[:10]))
+        if result.unavailable:
+            raise UpstreamFailure(f"the registry or gateway could not be reached; ask again later (run {row.id})")
+        if result.status is not RunStatus.SUCCEEDED:
+            raise Conflict(f"check {row.id} failed: {'; '.join(str(e) for e in errors[:3])}")
+        return CheckResponse(sync_run_id=row.id, results=[outcome_contract(o) for o in outcomes])
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -30,7 +30,7 @@ from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Pro
 from shared.contracts.hub import RunStatus, SourceSystem
 from shared.contracts.kemensos import KipIssuance, NikLookupResult
 from shared.db import session_scope
-from shared.http import ClientError
+from shared.http import ClientError, Rejected, Unavailable
 from shared.nik import check as check_nik
 
 log = logging.getLogger("jembatan.hub.sync")
@@ -47,6 +47,13 @@ class Upstreams:
             client.close()
 
 
+@dataclass(frozen=True)
+class RunResult:
+    status: RunStatus
+    unavailable: bool  # the run failed because an upstream could not be reached (retry later)
+    missing: tuple[str, ...] = ()  # named students the gateway does not have (checks only)
+
+
 @dataclass
 class RunTally:
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -56,6 +63,7 @@ class RunTally:
     kip_linked: int = 0
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
 
 
 class _Timer:
@@ -89,20 +97,24 @@ class SyncEngine:
 
     # -- the run ---------------------------------------------------------------------------------
 
-    def execute(self, run_id: str) -> None:
+    def execute(self, run_id: str) -> RunResult:
+        """Run a queued run to its end and persist the result. Never raises."""
         with session_scope(self.db) as session:
             row = runs_repo.get_run(session, run_id)
             if row is None:
-                return
+                return RunResult(RunStatus.FAILED, unavailable=False)
             row.status, row.started_at = RunStatus.RUNNING.value, utcnow()
             systems = [SourceSystem(s) for s in row.systems]
+            scope = list(row.student_ids) if row.student_ids else None
         tally = RunTally()
         status = RunStatus.SUCCEEDED
         students: list[StudentView] = []
+        unavailable = False
         try:
-            self._run(run_id, systems, tally, students)
+            self._run(run_id, systems, tally, students, scope)
         except ClientError as exc:
             log.error("sync run %s failed: %s", run_id, exc)
+            unavailable = isinstance(exc, Unavailable)
             tally.errors.append(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # the run must end in a persisted state whatever happened
             log.exception("sync run %s crashed", run_id)
@@ -120,18 +132,37 @@ class SyncEngine:
             row.timings, row.errors = tally.timings, tally.errors[:50]
         log.info("sync run %s %s: %d students, %d values written", run_id, status.value, len(students),
                  tally.values_written)
+        return RunResult(status, unavailable, tuple(tally.missing))
 
-    def _run(self, run_id: str, systems: list[SourceSystem], tally: RunTally, students: list[StudentView]) -> None:
+    def _read(self, systems: list[SourceSystem], scope: list[str] | None, missing: list[str]) -> Iterator[StudentView]:
+        if scope is not None:  # an on-demand check: only these students, of the run's one system
+            for student_id in scope:
+                try:
+                    if systems == [SourceSystem.EMIS]:
+                        yield from_siswa(self.up.emis.get_student(student_id))
+                    else:
+                        yield from_peserta_didik(self.up.dapodik.get_student(student_id))
+                except Rejected as exc:
+                    if exc.status != 404:
+                        raise
+                    missing.append(student_id)
+            return
+        if SourceSystem.EMIS in systems:
+            yield from (from_siswa(s) for s in self.up.emis.iter_students(self.settings.page_size))
+        if SourceSystem.DAPODIK in systems:
+            yield from (from_peserta_didik(p) for p in self.up.dapodik.iter_students(self.settings.page_size))
+
+    def _run(self, run_id: str, systems: list[SourceSystem], tally: RunTally, students: list[StudentView],
+             scope: list[str] | None = None) -> None:
         timer = _Timer(tally)
         with timer.phase("read_students"):
-            if SourceSystem.EMIS in systems:
-                students.extend(from_siswa(s) for s in self.up.emis.iter_students(self.settings.page_size))
-            if SourceSystem.DAPODIK in systems:
-                students.extend(from_peserta_didik(p)
-                                for p in self.up.dapodik.iter_students(self.settings.page_size))
+            students.extend(self._read(systems, scope, tally.missing))
+        if tally.missing:
+            tally.errors.append(f"{len(tally.missing)} named student(s) not found at the gateway")
+            return
         seq = 0
         kip_by_nik: dict[str, list[KipIssuance]] = defaultdict(list)
-        if SourceSystem.DAPODIK in systems:
+        if SourceSystem.DAPODIK in systems and scope is None:  # KIP comes with full runs (and SK batches)
             with timer.phase("read_kip"):
                 for issuance, page_seq in self.up.kemensos.iter_kip(limit=1000):
                     seq = max(seq, page_seq)
