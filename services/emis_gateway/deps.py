@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from sqlmodel import Session
 
 from shared.auth import bearer_client
-from shared.db import session_scope
+from shared.db import SQLITE_IMMEDIATE, session_scope
 
 
 def _tokens(request: Request) -> dict[str, SecretStr]:
@@ -27,4 +27,15 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_write_session(request: Request) -> Iterator[Session]:
+    """A write transaction: on SQLite it takes the write lock at BEGIN, so concurrent writers queue on the
+    busy timeout instead of failing when one upgrades its read snapshot."""
+    with session_scope(request.app.state.engine) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        yield session
+
+
+# scope="function": the transaction commits before the answer goes out, so a failed commit is an error
+# answer rather than a 200 for something that was not stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from services.emis_gateway.base import storable, utcnow
 from services.emis_gateway.loader import repository
 from shared.contracts.emis import MadrasahRecord, SiswaRecord
+from shared.db import SQLITE_IMMEDIATE
 
 MADRASAH_FILE = "madrasah.jsonl"
 SISWA_FILE = "siswa.jsonl"
@@ -113,7 +114,7 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk:
     if not report.ok:
         return report
     try:
-        with engine.begin() as conn:
+        with engine.connect().execution_options(**{SQLITE_IMMEDIATE: True}) as conn, conn.begin():
             _load(conn, paths[MADRASAH_FILE], paths[SISWA_FILE], replace, chunk, report)
             if not report.ok:
                 raise _Abort

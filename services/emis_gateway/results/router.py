@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from services.emis_gateway.deps import ClientDep, SessionDep, require_client
+from services.emis_gateway.deps import ClientDep, WriteSessionDep, require_client
 from services.emis_gateway.results import service
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse
 
@@ -13,5 +13,5 @@ router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(req
 
 @router.post("/results", response_model=HubResultBatchResponse,
              summary="Apply the hub's PKH results (per-item status in request order; idempotent)")
-def post_results(batch: HubResultBatch, session: SessionDep, client: ClientDep) -> HubResultBatchResponse:
+def post_results(batch: HubResultBatch, session: WriteSessionDep, client: ClientDep) -> HubResultBatchResponse:
     return service.apply_batch(session, batch, client)
