@@ -17,7 +17,7 @@ from jembatan.evaluate import evaluate_world, observe
 from jembatan.stack import SERVICES, Stack, free_port
 from shared.clients import DapodikClient, EmisClient, HubClient
 from shared.contracts.hub import RunStatus, SourceSystem
-from worldgen.config import WorldConfig
+from worldgen.config import ErrorRates, WorldConfig
 from worldgen.generate import generate_world
 
 pytestmark = pytest.mark.e2e
@@ -26,13 +26,16 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("world")
-    generate_world(WorldConfig(seed=20261122, n_families=600), out)
+    # The default error model, but with NIKs missing more often so that a world this small still holds
+    # students with no NIK at all (5% x 8% x 12% would leave a 600-family world with none).
+    rates = ErrorRates(child_nik_missing=0.25, mother_nik_missing=0.3, father_nik_missing=0.4)
+    generate_world(WorldConfig(seed=20261122, n_families=600, error_rates=rates), out)
     return out
 
 
 @pytest.fixture(scope="module")
 def stack(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("stack"), ports={name: free_port() for name in SERVICES}, log_level="WARNING")
+    s = Stack(tmp_path_factory.mktemp("stack"), ports={name: free_port() for name in SERVICES}, log_level="INFO")
     s.load_world(world)
     s.start()
     try:
@@ -113,3 +116,17 @@ def test_second_sync_over_unchanged_data_writes_nothing(first_run, clients) -> N
     assert second.values_written == 0 and second.provenance_records == 0
     assert second.outcomes == first_run.outcomes
     assert second.values_unchanged > 0
+
+
+def test_logs_never_hold_a_full_nik_or_kk(stack: Stack, first_run, world: Path) -> None:  # type: ignore[no-untyped-def]
+    """UU PDP: every service logs through the masking formatter; no 16-digit number leaves unmasked."""
+    import re
+
+    from worldgen.truth import read_ground_truth
+
+    secrets = {t.true_nik for t in read_ground_truth(world / "ground_truth.jsonl")}
+    logs = {p.name: p.read_text() for p in (stack.workdir / "logs").glob("*.log")}
+    assert set(logs) == {f"{s}.log" for s in SERVICES} and all(logs.values())
+    for name, text in logs.items():
+        assert not re.search(r"(?<!\d)\d{16}(?!\d)", text), f"{name} holds an unmasked 16-digit number"
+        assert not any(nik in text for nik in secrets)
