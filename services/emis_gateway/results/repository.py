@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -43,21 +44,31 @@ def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, l
     return out
 
 
-def observed_seqs(session: Session, siswa_ids: Sequence[str]) -> tuple[dict[str, dict[str, int]], dict[str, set[str]]]:
-    """Per student and field, the highest registry sequence the stored value reflects: the newest provenance
-    row's ``observed_seq``, raised by the observation mark (later observations that confirmed the value
-    without changing it); and per student the fields that have a mark. Every student asked for is present."""
-    seqs: dict[str, dict[str, int]] = {sid: {} for sid in siswa_ids}
-    marked: dict[str, set[str]] = {sid: set() for sid in siswa_ids}
+@dataclass(slots=True)
+class HubState:
+    """What the hub has told one student so far (read under the student's row lock)."""
+
+    seqs: dict[str, int] = field(default_factory=dict)  # highest registry sequence behind each value
+    marked: set[str] = field(default_factory=set)  # fields with an observation mark
+    attested: set[str] = field(default_factory=set)  # fields with a provenance row (written by the hub)
+
+
+def hub_states(session: Session, siswa_ids: Sequence[str]) -> dict[str, HubState]:
+    """Per student: the observed sequence of each field (the newest provenance row's ``observed_seq``, raised
+    by the observation mark of later observations that confirmed the value without changing it), the
+    marked fields and the attested fields. Every student asked for is present."""
+    states = {sid: HubState() for sid in siswa_ids}
     for sid, rows in latest_provenance(session, siswa_ids).items():
-        seqs[sid].update({row.field: row.observed_seq for row in rows})
+        states[sid].seqs.update({row.field: row.observed_seq for row in rows})
+        states[sid].attested.update(row.field for row in rows)
     for part in _chunks(siswa_ids):
         stmt = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
             OBSERVATION.c.siswa_id.in_(part))
-        for sid, field, seq in session.execute(stmt):
-            seqs[sid][field] = max(seqs[sid].get(field, -1), seq)
-            marked[sid].add(field)
-    return seqs, marked
+        for sid, name, seq in session.execute(stmt):
+            state = states[sid]
+            state.seqs[name] = max(state.seqs.get(name, -1), seq)
+            state.marked.add(name)
+    return states
 
 
 def raise_observations(session: Session, siswa_id: str, fields: Iterable[str], seqs: Mapping[str, int],
@@ -85,14 +96,14 @@ def record_changes(session: Session, siswa_id: str, old: Mapping[str, FieldValue
                    provenance: Provenance, now: datetime) -> None:
     """One provenance row per changed field, and one history row keeping the value it replaced."""
     p = provenance
-    rows = [{"siswa_id": siswa_id, "field": field, "value": json.dumps(value), "provenance_id": p.provenance_id,
+    rows = [{"siswa_id": siswa_id, "field": name, "value": json.dumps(value), "provenance_id": p.provenance_id,
              "sync_run_id": p.sync_run_id, "source_system": p.source_system, "source_record": p.source_record,
              "source_version": p.source_version, "observed_seq": p.observed_seq, "retrieved_at": p.retrieved_at,
-             "matched_by": p.matched_by.value, "written_at": now} for field, value in new.items()]
+             "matched_by": p.matched_by.value, "written_at": now} for name, value in new.items()]
     stmt = sa.insert(PROVENANCE).returning(PROVENANCE.c.field, PROVENANCE.c.id, sort_by_parameter_order=True)
-    ids: dict[str, int] = {field: pid for field, pid in session.execute(stmt, rows)}
+    ids: dict[str, int] = {name: pid for name, pid in session.execute(stmt, rows)}
     session.execute(sa.insert(HISTORY), [
-        {"siswa_id": siswa_id, "field": field, "old_value": json.dumps(old.get(field)),
-         "new_value": json.dumps(value), "changed_at": now, "provenance_id": ids[field]}
-        for field, value in new.items()])
+        {"siswa_id": siswa_id, "field": name, "old_value": json.dumps(old.get(name)),
+         "new_value": json.dumps(value), "changed_at": now, "provenance_id": ids[name]}
+        for name, value in new.items()])
 

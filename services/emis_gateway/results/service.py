@@ -106,16 +106,28 @@ def to_field_provenance(row: FieldProvenanceRow) -> FieldProvenance:
     )
 
 
+class _Unattested:
+    """Stands for the value of a field the hub never wrote: equal to nothing the hub sends, so the first
+    time the hub sends a value the record already holds (say no_kks = null), it is recorded with its
+    provenance. The hub sends values that lack its provenance for exactly that reason."""
+
+    def __repr__(self) -> str:
+        return "<unattested>"
+
+
+_UNATTESTED = _Unattested()
+
+
 def apply_batch(session: Session, batch: HubResultBatch, client: str = "?") -> HubResultBatchResponse:
     """Apply every item in request order, each in its own SAVEPOINT: one bad item undoes only itself, and a
     later item for the same student sees what an earlier one wrote. The students' rows stay locked
     (PostgreSQL) until the batch commits, so concurrent batches cannot interleave on one student."""
     ids = [item.student_id for item in batch.items if storable(item.student_id)]
     values = siswa_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
-    seqs, marked = repository.observed_seqs(session, list(values))
+    states = repository.hub_states(session, list(values))
     now = utcnow()
-    results = [_apply_item(session, item, values.get(item.student_id), seqs.get(item.student_id, {}),
-                           marked.setdefault(item.student_id, set()), now) for item in batch.items]
+    results = [_apply_item(session, item, values.get(item.student_id), states.get(item.student_id), now)
+               for item in batch.items]
     counts = Counter(r.status.value for r in results)
     log.info("hub results from %s, run %s: %d items %s", client, batch.sync_run_id, len(results), dict(counts))
     return HubResultBatchResponse(results=results)
@@ -127,31 +139,34 @@ def _status(item: HubResultItem, status: ResultStatus, fields: list[str] | None 
                                detail=detail)
 
 
-def _apply_item(session: Session, item: HubResultItem, current: dict[str, FieldValue] | None,
-                seqs: dict[str, int], marked: set[str], now: datetime) -> HubResultItemStatus:
-    """``current``: the student's hub values (None: no such student); ``seqs``: observed sequence per field;
-    ``marked``: fields with an observation mark. All three are updated once the item is stored."""
+def _apply_item(session: Session, item: HubResultItem, held: dict[str, FieldValue] | None,
+                state: repository.HubState | None, now: datetime) -> HubResultItemStatus:
+    """``held``: the student's hub-writable values (None: no such student); ``state``: what the hub told it
+    so far. Both are updated once the item is stored, for later items of the batch."""
     problems = problems_of(item)
     if problems:
         return _status(item, ResultStatus.REJECTED, detail="; ".join(problems))
-    if current is None:
+    if held is None or state is None:
         return _status(item, ResultStatus.NOT_FOUND, detail="no student with this siswa_id")
-    decision = decide(item, current, seqs, EMIS_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
+    current = {name: held[name] if name in state.attested else _UNATTESTED for name in TRACKED_FIELDS}
+    decision = decide(item, current, state.seqs, EMIS_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
+                      DETAIL_FIELD)
     if decision.status not in (ResultStatus.APPLIED, ResultStatus.UNCHANGED):
         return _status(item, decision.status, detail=decision.detail)
     sid, prov = item.student_id, item.provenance
     touched = [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
     try:
         with session.begin_nested():
-            repository.raise_observations(session, sid, touched, seqs, marked, prov, now)
+            repository.raise_observations(session, sid, touched, state.seqs, state.marked, prov, now)
             if decision.status is ResultStatus.APPLIED:
-                repository.record_changes(session, sid, current, decision.changes, prov, now)
+                repository.record_changes(session, sid, held, decision.changes, prov, now)
                 siswa_repository.set_hub_values(session, sid, decision.changes, now)
     except (IntegrityError, DataError) as exc:
         log.warning("result for one student refused by the database: %s", type(exc).__name__)
         return _status(item, ResultStatus.REJECTED, detail=f"refused by the database: {type(exc).__name__}")
-    current.update(decision.changes)
-    marked.update(touched)
-    for field in touched:
-        seqs[field] = max(seqs.get(field, -1), prov.observed_seq)
+    held.update(decision.changes)
+    state.attested.update(decision.changes)
+    state.marked.update(touched)
+    for name in touched:
+        state.seqs[name] = max(state.seqs.get(name, -1), prov.observed_seq)
     return _status(item, decision.status, list(decision.changes), decision.detail)

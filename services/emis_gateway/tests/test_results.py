@@ -262,3 +262,17 @@ def test_lone_surrogate_in_the_body_is_never_a_server_error(hub: TestClient) -> 
     r = hub.post("/api/v1/hub/results", content=raw, headers={"content-type": "application/json"})
     assert r.status_code < 500
     assert hub.get("/api/v1/siswa/siswa-0000").json()["provenance"] == []
+
+
+def test_first_value_the_hub_sends_is_recorded_even_when_the_record_already_holds_it(
+        hub: TestClient, db_url: str) -> None:
+    """no_kks and keterangan_pkh are null before any sync; the hub's null still gets its provenance once,
+    so the hub (which sends values lacking its provenance) converges."""
+    first = post(hub, batch(item("siswa-0003", 8, outcome="NO_NIK", detail=None, no_kks=None)))
+    assert first[0]["status"] == "APPLIED"
+    assert set(first[0]["fields_written"]) == {"status_pkh", "keterangan_pkh", "no_kks"}
+    prov = {p["field"]: p["value"] for p in hub.get("/api/v1/siswa/siswa-0003").json()["provenance"]}
+    assert prov == {"status_pkh": "NO_NIK", "keterangan_pkh": None, "no_kks": None}
+    again = post(hub, batch(item("siswa-0003", 8, outcome="NO_NIK", detail=None, no_kks=None)))
+    assert again[0]["status"] == "UNCHANGED"
+    assert len(rows(db_url, FieldProvenanceRow)) == 3
