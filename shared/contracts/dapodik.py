@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from shared.contracts.common import FieldProvenance, JenisKelamin, Outcome, RawId, Strict
 from shared.contracts.emis import StatusLembaga
@@ -63,6 +63,9 @@ DAPODIK_HUB_FIELDS = ("penerima_kps", "no_kps", "penerima_kip", "no_kip", "nm_ki
 
 
 class PesertaDidik(PesertaDidikRecord):
+    # A read model: a newer server may add fields, so clients ignore what they do not know.
+    model_config = ConfigDict(extra="ignore")
+
     status_padan: Outcome | None = Field(None, description="Hub outcome for this student's family link")
     keterangan_padan: str | None = None
     last_update: datetime
@@ -71,5 +74,8 @@ class PesertaDidik(PesertaDidikRecord):
 
 
 class Sekolah(SekolahRecord):
+    # A read model: a newer server may add fields, so clients ignore what they do not know.
+    model_config = ConfigDict(extra="ignore")
+
     jumlah_peserta_didik: int = 0
     last_sync: datetime | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.common import FieldProvenance, JenisKelamin, Outcome, RawId, Strict
 
@@ -73,11 +73,17 @@ class PkhData(BaseModel):
 
 
 class Siswa(SiswaRecord):
+    # A read model: a newer server may add fields, so clients ignore what they do not know.
+    model_config = ConfigDict(extra="ignore")
+
     updated_at: datetime
     pkh: PkhData
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
 
 
 class Madrasah(MadrasahRecord):
+    # A read model: a newer server may add fields, so clients ignore what they do not know.
+    model_config = ConfigDict(extra="ignore")
+
     jumlah_siswa: int = 0
     last_sync: datetime | None = None

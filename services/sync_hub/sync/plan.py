@@ -11,7 +11,9 @@ from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import SourceSystem
 from shared.contracts.kemensos import KipIssuance
 
-KNOWN_NOT_RECIPIENT = {Outcome.NOT_PKH_RECIPIENT, Outcome.NOT_REGISTERED}
+# Only a family found by a verified key says "not a recipient". NOT_REGISTERED does not: the NIK that
+# found nothing may itself be wrong, so writing "false" could take a real recipient's status away.
+KNOWN_NOT_RECIPIENT = {Outcome.NOT_PKH_RECIPIENT}
 
 
 @dataclass(frozen=True, slots=True)
