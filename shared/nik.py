@@ -1,36 +1,58 @@
-"""NIK (Nomor Induk Kependudukan) rules: normalise, validate with a reason, parse, mask.
+"""NIK (Nomor Induk Kependudukan) rules: normalise, validate with a reason, parse, suspect, mask.
 
 Layout ``PP KK CC DD MM YY SSSS`` (DOMAIN.md §1.1): region prefix of the kecamatan of first issuance,
 birth day (+40 for women), month, two-digit year, serial 0001-9999. There is no check digit, so a
 NIK that passes every rule may still belong to somebody else; the hub verifies identity separately.
+
+Two kinds of finding:
+
+* a **rule** (:class:`NikRule`) rejects the value: it cannot be anybody's NIK (wrong length, a
+  placeholder, an unknown region prefix, an impossible date, serial 0000). ``check`` names the first
+  rule broken.
+* a **suspicion** (:class:`NikSuspicion`) does not reject: the value is a well-formed NIK, but the record
+  around it makes it doubtful (it equals the family's KK number, the child and a parent carry the same
+  one, the sex digit or the birth date in it disagrees with the record). ``suspicions`` lists them; the
+  caller decides what to do (the hub still verifies any hit against the identity).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from itertools import pairwise
 
 from shared.regions import known_kabupaten, known_nik_prefixes, provinces
 
-_STRIP = re.compile(r"[\s.\-_/]")
-_DIGITS16 = re.compile(r"^\d{16}$")
+# Separators people type or spreadsheets add: spaces (incl. NBSP via NFKC), dots, dashes, slashes,
+# underscores, and the leading apostrophe Excel uses to keep a number as text.
+_STRIP = re.compile(r"[\s.\-_/'`‘’]")
 
 
 class NikRule(StrEnum):
     """Why a NIK was rejected. The value is what operators and clients see."""
 
     EMPTY = "empty"
-    LENGTH = "length"  # not 16 characters after normalising
+    LENGTH = "length"  # not 16 digits after normalising
     CHARACTERS = "characters"  # something other than digits
-    PLACEHOLDER = "placeholder"  # 1234567890123456, repeated digits, zero padding
+    PLACEHOLDER = "placeholder"  # 1234567890123456, repeated digits or blocks, zero padding
     PROVINCE = "unknown_province"
     KABUPATEN = "unknown_kabupaten"
     KECAMATAN = "unknown_kecamatan"
     BIRTH_DATE = "impossible_birth_date"
     SERIAL = "serial_zero"
+
+
+class NikSuspicion(StrEnum):
+    """Why a well-formed NIK is doubtful in its record. Never a reason to reject on its own."""
+
+    SAME_AS_NO_KK = "same_as_no_kk"  # the KK number typed into the NIK field (same format)
+    SHARED_IN_FAMILY = "shared_with_family_member"  # the same NIK for the child and a parent
+    SEX_DIGIT = "sex_digit_disagrees"  # DD (+40 for women) disagrees with the sex field
+    BIRTH_DATE_FAR = "birth_date_far"  # the NIK's DDMMYY is far from the recorded birth date
 
 
 class Sex(StrEnum):
@@ -43,8 +65,19 @@ class ParsedNik:
     nik: str
     prefix: str
     sex: Sex
-    birth_date: date
+    birth_date: date  # the most recent reading of YY that is not in the future
     serial: str
+
+    @property
+    def birth_dates(self) -> tuple[date, ...]:
+        """Every reading of the two-digit year (19YY and 20YY) that is a real date."""
+        out = []
+        for century in (1900, 2000):
+            try:
+                out.append(date(century + self.birth_date.year % 100, self.birth_date.month, self.birth_date.day))
+            except ValueError:  # 29 February in one century only
+                continue
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,28 +93,36 @@ class NikCheck:
         return self.rule is None
 
 
-_FULLWIDTH = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
-
-
 def normalise(raw: str | None) -> str:
-    """Strip spaces, dots, dashes, slashes; map full-width and other Unicode digits to ASCII."""
+    """Strip spaces, dots, dashes, slashes, apostrophes; map full-width and other Unicode digits to ASCII."""
     if raw is None:
         return ""
-    text = unicodedata.normalize("NFKC", str(raw)).translate(_FULLWIDTH)
-    text = _STRIP.sub("", text)
-    return "".join(str(unicodedata.digit(ch)) if ch.isdigit() and not ch.isascii() else ch for ch in text)
+    text = unicodedata.normalize("NFKC", _STRIP.sub("", unicodedata.normalize("NFKC", str(raw))))
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text)
 
 
-def _is_placeholder(nik: str) -> bool:
-    if nik in ("1234567890123456", "0123456789012345", "6543210987654321"):
-        return True
-    if len(set(nik)) <= 2:  # 1111111111111111, 1212121212121212, 0000000000000000
-        return True
-    if "0000000" in nik:  # Dapodik strips this run before counting digits: zero-padded fillers
-        return True
-    # repeated short blocks such as 1111222233334444
-    blocks = [nik[i : i + 4] for i in range(0, 16, 4)]
-    return all(len(set(b)) == 1 for b in blocks)
+_KNOWN_PLACEHOLDERS = frozenset({
+    "1234567890123456", "0123456789012345", "6543210987654321", "9876543210987654", "1234123412341234",
+})
+
+
+def placeholder_pattern(nik: str) -> str | None:
+    """The placeholder pattern a 16-digit string follows, or None. No real NIK can follow one."""
+    if nik in _KNOWN_PLACEHOLDERS:
+        return "known placeholder"
+    if "0000000" in nik:  # Dapodik strips this run before counting digits: zero-padded fillers.
+        return "zero padding"  # A real NIK has at most six zeros in a row (MM x0, YY 00, serial 000x).
+    for period in (1, 2, 3, 4):  # 1111111111111111, 1212121212121212, 1231231231231231, 1234123412341234
+        if all(nik[i] == nik[i % period] for i in range(16)):
+            return "repeated digits"
+    if all(len(set(nik[i : i + 4])) == 1 for i in range(0, 16, 4)):  # 1111222233334444
+        return "repeated blocks"
+    steps = {(int(b) - int(a)) % 10 for a, b in pairwise(nik)}
+    if steps in ({1}, {9}):  # 2345678901234567, 8765432109876543
+        return "digit sequence"
+    return None
 
 
 def birth_date_of(day_field: int, month: int, yy: int, today: date | None = None) -> date | None:
@@ -102,14 +143,15 @@ def birth_date_of(day_field: int, month: int, yy: int, today: date | None = None
 
 
 def check(raw: str | None, today: date | None = None) -> NikCheck:
+    """Validate one NIK; the first rule broken is named (order: the cheapest and most telling first)."""
     nik = normalise(raw)
     if not nik:
         return NikCheck(nik, NikRule.EMPTY, None)
-    if not nik.isdigit():
+    if not (nik.isascii() and nik.isdigit()):
         return NikCheck(nik, NikRule.CHARACTERS, None)
     if len(nik) != 16:
         return NikCheck(nik, NikRule.LENGTH, None)
-    if _is_placeholder(nik):
+    if placeholder_pattern(nik):
         return NikCheck(nik, NikRule.PLACEHOLDER, None)
     if nik[:2] not in provinces():
         return NikCheck(nik, NikRule.PROVINCE, None)
@@ -130,6 +172,54 @@ def check(raw: str | None, today: date | None = None) -> NikCheck:
 
 def is_valid(raw: str | None) -> bool:
     return check(raw).valid
+
+
+def dates_close(a: date, b: date, days: int) -> bool:
+    """Within ``days`` of each other, or the same date with day and month swapped."""
+    if abs((a - b).days) <= days:
+        return True
+    return a.year == b.year and a.day == b.month and a.month == b.day
+
+
+def suspicions(
+    raw: str | None,
+    *,
+    no_kk: str | None = None,
+    sex: str | None = None,
+    birth_date: date | None = None,
+    family_niks: Iterable[str | None] = (),
+    tolerance_days: int = 31,
+    today: date | None = None,
+) -> tuple[NikSuspicion, ...]:
+    """What makes a NIK doubtful in its record; empty for an invalid NIK (``check`` names that rule).
+
+    ``no_kk`` is the record's KK number, ``sex`` its ``L``/``P``, ``birth_date`` the date of birth the
+    record gives for the NIK's holder, ``family_niks`` the NIKs the record gives for other people
+    (the child's parents, or the child). The birth date is *far* when no reading of the NIK's year
+    lies within ``tolerance_days`` of the recorded date (a day/month swap counts as near): NIK and
+    birth certificate disagree often enough that this is a suspicion, not a rule (DOMAIN.md §1.2).
+    """
+    result = check(raw, today)
+    if result.parsed is None:
+        return ()
+    nik, parsed = result.normalised, result.parsed
+    found: list[NikSuspicion] = []
+    if no_kk and normalise(no_kk) == nik:
+        found.append(NikSuspicion.SAME_AS_NO_KK)
+    if any(other and normalise(other) == nik for other in family_niks):
+        found.append(NikSuspicion.SHARED_IN_FAMILY)
+    if sex in ("L", "P") and parsed.sex.value != sex:
+        found.append(NikSuspicion.SEX_DIGIT)
+    if birth_date is not None and not any(dates_close(d, birth_date, tolerance_days) for d in parsed.birth_dates):
+        found.append(NikSuspicion.BIRTH_DATE_FAR)
+    return tuple(found)
+
+
+def flip_sex(nik: str) -> str:
+    """The same NIK with the other sex encoding of DD (day +/- 40): a common entry error to try."""
+    dd = int(nik[6:8])
+    dd = dd - 40 if dd > 40 else dd + 40
+    return f"{nik[:6]}{dd:02d}{nik[8:]}"
 
 
 def encode(prefix: str, sex: Sex, born: date, serial: int) -> str:
