@@ -202,3 +202,28 @@ def test_mask_hides_the_middle(value: str) -> None:
     masked = mask(value)
     assert len(masked) == len(value) and masked[:6] == value[:6] and masked[-4:] == value[-4:]
     assert set(masked[6:-4]) == {"*"}
+
+
+# ---- the vectorised rules agree with check() ---------------------------------------------------
+
+nik_like = st.one_of(
+    st.from_regex(r"^\d{16}$", fullmatch=True),
+    st.builds(lambda p, s, b, n: encode(p, s, b, n), st.sampled_from(PREFIXES), sexes, dates, st.integers(1, 9999)),
+    st.builds(lambda p, d: p + d, st.sampled_from(PREFIXES), st.from_regex(r"^\d{10}$", fullmatch=True)),
+    st.text(alphabet="0123456789 .-x", max_size=20),
+    st.sampled_from(["1234567890123456", "1111222233334444", "3201010000000017", "", "3201013002120017"]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(nik_like, min_size=1, max_size=30))
+def test_check_frame_names_the_same_rule_as_check(raws: list[str]) -> None:
+    import polars as pl
+
+    from shared.nik import check_frame
+
+    frame = check_frame(pl.Series(raws, dtype=pl.String), TODAY)
+    for raw, nik, rule in zip(raws, frame["nik"].to_list(), frame["rule"].to_list(), strict=True):
+        expected = check(raw, TODAY)
+        assert rule == (expected.rule.value if expected.rule else None), raw
+        assert (nik or "") == expected.normalised
