@@ -40,6 +40,8 @@ class Credentials:
     hub_to_emis: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     hub_to_dapodik: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     operator: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    emis_to_hub: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    dapodik_to_hub: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
 @dataclass
@@ -72,9 +74,12 @@ class Stack:
             "kemensos_mock": {"sync_hub": c.hub_to_kemensos, "operator": c.operator},
             "emis_gateway": {"sync_hub": c.hub_to_emis, "operator": c.operator},
             "dapodik_gateway": {"sync_hub": c.hub_to_dapodik, "operator": c.operator},
-            "sync_hub": {"operator": c.operator},
+            "sync_hub": {"operator": c.operator, "emis_gateway": c.emis_to_hub, "dapodik_gateway": c.dapodik_to_hub},
         }[service]
         env[f"{p}API_TOKENS"] = json.dumps(tokens)
+        if service in ("emis_gateway", "dapodik_gateway"):  # "Request Data PKH" asks the hub
+            env[f"{p}HUB_URL"] = self.url("sync_hub")
+            env[f"{p}HUB_TOKEN"] = c.emis_to_hub if service == "emis_gateway" else c.dapodik_to_hub
         if service == "sync_hub":
             env.update({
                 "HUB_KEMENSOS_URL": self.url("kemensos_mock"), "HUB_KEMENSOS_TOKEN": c.hub_to_kemensos,
