@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from services.kemensos_mock.faults.service import FaultInjector
 from shared.auth import bearer_client
-from shared.db import session_scope
+from shared.db import SQLITE_IMMEDIATE, session_scope
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -22,7 +22,16 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_write_session(request: Request) -> Iterator[Session]:
+    """A write transaction: on SQLite it takes the write lock at BEGIN, so concurrent writers queue on the
+    busy timeout instead of failing when one upgrades its read snapshot."""
+    with session_scope(request.app.state.engine) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        yield session
+
+
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
 def _api_tokens(request: Request) -> dict[str, SecretStr]:

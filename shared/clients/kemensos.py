@@ -3,7 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from shared.contracts.common import Health
-from shared.contracts.kemensos import Jenjang, KipIssuance, KipPage, NikLookupRequest, NikLookupResponse
+from shared.contracts.kemensos import (
+    ChangePage,
+    Jenjang,
+    KeluargaDetail,
+    KipIssuance,
+    KipPage,
+    NikLookupRequest,
+    NikLookupResponse,
+)
 from shared.http import BaseClient
 
 MAX_LOOKUP = 1000
@@ -40,5 +48,32 @@ class KemensosClient(BaseClient):
             for item in page.items:
                 yield item, page.observed_seq
             if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def get_keluarga(self, no_kk: str) -> KeluargaDetail:
+        """One family with members, address, PKH history and past KK numbers. A KK number the family held
+        before finds it too (then ``no_kk`` is the current one). Unknown: ``Rejected`` with status 404."""
+        return self.request("GET", f"/api/v1/keluarga/{no_kk}", KeluargaDetail, idempotent=True)
+
+    def list_changes(self, cursor: str | None = None, limit: int = 500) -> ChangePage:
+        """One page of the change feed after ``cursor`` (None: from the beginning)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return self.request("GET", "/api/v1/changes", ChangePage, idempotent=True, params=params)
+
+    def iter_changes(self, cursor: str | None = None, limit: int = 500) -> Iterator[ChangePage]:
+        """Pages of the change feed from ``cursor`` until the feed is caught up (``has_more`` false).
+
+        Yields pages, not items, so a consumer stores each page's changes together with its
+        ``next_cursor`` (one transaction) and resumes from the last stored cursor after a crash. The
+        last page's ``next_cursor`` is where to resume later; a page with no items is yielded too, so
+        the consumer always learns the current cursor and ``observed_seq``.
+        """
+        while True:
+            page = self.list_changes(cursor, limit)
+            yield page
+            if not page.has_more:
                 return
             cursor = page.next_cursor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -160,3 +161,81 @@ class KipIssuance(BaseModel):
 
 class KipPage(Page[KipIssuance]):
     observed_seq: int
+
+
+# ---- family read -----------------------------------------------------------------------------
+
+
+class KeluargaDetail(Keluarga):
+    """A family as `GET /api/v1/keluarga/{no_kk}` answers it: `Keluarga` plus the address, the members,
+    the PKH history and the family's past KK numbers."""
+
+    alamat: str
+    anggota: list[Anggota] = Field(default_factory=list)
+    pkh_riwayat: list[Pkh] = Field(default_factory=list, description="Every PKH period, newest first")
+    no_kk_lama: list[str] = Field(default_factory=list, description="KK numbers this family held before, "
+                                  "oldest first")
+
+
+# ---- change feed -----------------------------------------------------------------------------
+
+
+class ChangeKind(StrEnum):
+    KELUARGA = "keluarga"
+    PKH = "pkh"
+    KELUARGA_DIHAPUS = "keluarga_dihapus"
+
+
+class _Change(BaseModel):
+    kind: ChangeKind
+    no_kk: str = Field(..., description="The family's KK number (its current one, for kind=keluarga)")
+    version: int = Field(..., description="Registry sequence of this record's last change; unique "
+                         "registry-wide; the feed's order within one `updated_at`")
+    updated_at: datetime
+
+
+class KeluargaChange(_Change):
+    """A family changed (its data, its members, its KK number) or was added: its whole current state.
+
+    `anggota` is the complete member list; `no_kk_lama` lists the KK numbers it held before. A replica
+    applies it by replacing the family's members with `anggota`, taking those NIKs away from any other
+    family it holds (a NIK is in one family at a time; the other family's own change follows later in the
+    feed), and dropping the families it holds under a `no_kk_lama` number. When a member moves between
+    families (a split, a move), the family losing the member takes the lower version."""
+
+    kind: Literal[ChangeKind.KELUARGA] = ChangeKind.KELUARGA
+    keluarga: Keluarga = Field(..., description="The family with its latest PKH membership")
+    anggota: list[Anggota] = Field(default_factory=list, description="Every current member")
+    no_kk_lama: list[str] = Field(default_factory=list, description="KK numbers held before, oldest first")
+
+
+class PkhChange(_Change):
+    """A family's PKH membership of one period was set. `latest` says whether that period is now the
+    family's latest one (then it is what `Keluarga.pkh` shows)."""
+
+    kind: Literal[ChangeKind.PKH] = ChangeKind.PKH
+    pkh: Pkh
+    latest: bool = Field(..., description="This period is the family's latest PKH membership")
+
+
+class KeluargaDihapusChange(_Change):
+    """A family left the registry (a replica drops it and its members). A family that comes back later
+    appears again as `kind=keluarga` with a later version."""
+
+    kind: Literal[ChangeKind.KELUARGA_DIHAPUS] = ChangeKind.KELUARGA_DIHAPUS
+
+
+RegistryChange = Annotated[KeluargaChange | PkhChange | KeluargaDihapusChange, Field(discriminator="kind")]
+
+
+class ChangePage(Page[RegistryChange]):
+    """One page of the change feed. Unlike other pages, `next_cursor` is set on the last page too: it points
+    after the last change seen, so a reader keeps it and resumes from there later. `has_more` says whether
+    to ask again now.
+
+    Every item is the record's *current* state; a record changed again since moves to the feed's end. A
+    reader that follows the cursor therefore sees every record's latest state, at least once. Pages may be
+    delivered again (network retries, injected faults): apply items idempotently, by `version`."""
+
+    has_more: bool = Field(..., description="More changes are waiting: ask again now with `next_cursor`")
+    observed_seq: int = Field(..., description="Registry change sequence this page reflects")

@@ -1,4 +1,5 @@
-"""All SQL of the change feed: families and PKH memberships merged in (updated_at, version) order."""
+"""All SQL of the change feed: families, PKH memberships and family tombstones merged in
+(updated_at, version) order."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from datetime import datetime
 from sqlalchemy import String, and_, literal, or_, select, union_all
 from sqlmodel import Session
 
-from services.kemensos_mock.registry.models import KeluargaRow, KkLamaRow, PkhRow
+from services.kemensos_mock.registry.models import AnggotaRow, KeluargaHapusRow, KeluargaRow, KkLamaRow, PkhRow
+
+KELUARGA, PKH, DIHAPUS = "keluarga", "pkh", "keluarga_dihapus"
+_SIDES = ((KELUARGA, KeluargaRow), (PKH, PkhRow), (DIHAPUS, KeluargaHapusRow))
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,15 +24,22 @@ class ChangeRef:
     updated_at: datetime
 
 
+def snapshot(session: Session) -> None:
+    """Read the page from one snapshot. PostgreSQL: REPEATABLE READ for this transaction (must be the
+    session's first statement). SQLite's read transaction is a snapshot already (WAL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def page(session: Session, after: tuple[datetime, int] | None, limit: int) -> list[ChangeRef]:
     """Up to ``limit`` changed records after ``after`` = (updated_at, version).
 
-    The version breaks ties between rows sharing a timestamp; it is unique across both tables because
+    The version breaks ties between rows sharing a timestamp; it is unique across the tables because
     every change takes its own number from one sequence. Each side is filtered and limited on its own
     (``updated_at, version`` index) before the merge.
     """
     sides = []
-    for kind, model in (("keluarga", KeluargaRow), ("pkh", PkhRow)):
+    for kind, model in _SIDES:
         stmt = select(literal(kind, String).label("kind"), model.id.label("id"), model.version.label("version"),
                       model.updated_at.label("updated_at"))
         if after is not None:
@@ -51,6 +62,24 @@ def pkh_by_id(session: Session, ids: Collection[int]) -> dict[int, PkhRow]:
     if not ids:
         return {}
     return {r.id: r for r in session.scalars(select(PkhRow).where(PkhRow.id.in_(list(ids)))) if r.id is not None}
+
+
+def removed_by_id(session: Session, ids: Collection[int]) -> dict[int, KeluargaHapusRow]:
+    if not ids:
+        return {}
+    stmt = select(KeluargaHapusRow).where(KeluargaHapusRow.id.in_(list(ids)))
+    return {r.id: r for r in session.scalars(stmt) if r.id is not None}
+
+
+def members_by_family(session: Session, no_kks: Collection[str]) -> dict[str, list[AnggotaRow]]:
+    """Every member of each family in ``no_kks``, in insertion order: one IN query."""
+    if not no_kks:
+        return {}
+    out: dict[str, list[AnggotaRow]] = {}
+    stmt = select(AnggotaRow).where(AnggotaRow.no_kk.in_(list(no_kks))).order_by(AnggotaRow.id)
+    for row in session.scalars(stmt):
+        out.setdefault(row.no_kk, []).append(row)
+    return out
 
 
 def past_kks(session: Session, keluarga_ids: Collection[int]) -> dict[int, list[str]]:

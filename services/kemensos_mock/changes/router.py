@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from services.kemensos_mock.changes import service
-from services.kemensos_mock.changes.schemas import ChangePage, ChangesQuery
+from services.kemensos_mock.changes.schemas import ChangesQuery
 from services.kemensos_mock.deps import API_DEPENDENCIES, SessionDep
 from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, invalid
+from shared.contracts.kemensos import ChangePage
 
 router = APIRouter(prefix="/api/v1", tags=["changes"], dependencies=API_DEPENDENCIES,
                    responses={401: UNAUTHORIZED, **FAULTS})
@@ -18,24 +19,46 @@ router = APIRouter(prefix="/api/v1", tags=["changes"], dependencies=API_DEPENDEN
 @router.get(
     "/changes",
     response_model=ChangePage,
-    summary="Feed of changed families and PKH memberships",
+    summary="Feed of changed families, their members and PKH memberships",
     description=(
-        "Every family (`kind=keluarga`) and PKH membership (`kind=pkh`) in (`updated_at`, `version`) order, "
-        "`limit` (1..1000, default 500) per page. Ask again with `next_cursor` while `has_more` is true; "
-        "then keep the last `next_cursor` (it is set on the last page too) and ask again later to get only "
-        "what changed since. A record changed again moves to the end with its new state, and rows sharing a "
-        "timestamp are never skipped (the registry-wide `version` breaks ties). Start without a cursor to "
-        "read the whole registry."
+        "Every family (`kind=keluarga`), PKH membership (`kind=pkh`) and removed family "
+        "(`kind=keluarga_dihapus`) in (`updated_at`, `version`) order, `limit` (1..1000, default 500) per "
+        "page. Ask again with `next_cursor` while `has_more` is true; then keep the last `next_cursor` (it is "
+        "set on the last page too) and ask again later to get only what changed since. Start without a "
+        "cursor to read the whole registry.\n\n"
+        "A family item is its whole current state: the family with its latest PKH (`keluarga`), **every "
+        "member** (`anggota`: NIK, name, sex, birth date, mother's maiden name, relation), and the KK numbers "
+        "it held before (`no_kk_lama`). Any change to a family or its members (an edit, a new KK number, a "
+        "member joining, leaving or moving) moves the family to the feed's end with a new `version`. Apply a "
+        "family item by replacing its members, taking those NIKs away from any other family you hold (a NIK "
+        "is in one family at a time; that family's own item follows), and dropping families held under a "
+        "`no_kk_lama` number. A PKH item says whether its period is the family's latest (`latest`).\n\n"
+        "Rows sharing one timestamp are never skipped: the registry-wide `version` breaks ties, and writers "
+        "take versions one at a time in commit order, so a change committed while a reader pages always "
+        "lands after the reader's cursor. Each page is read from one snapshot. Items may come again (a page "
+        "delivered twice): apply them idempotently by `version`."
     ),
     responses={200: {"content": {"application/json": {"example": {
         "items": [
-            {"kind": "pkh", "no_kk": "3201010101260001", "version": 1043, "updated_at": "2026-08-01T03:15:00Z",
-             "keluarga": None, "no_kk_lama": [],
+            {"kind": "keluarga", "no_kk": "3201010101260001", "version": 1042,
+             "updated_at": "2026-08-01T03:15:00Z",
+             "keluarga": {"no_kk": "3201010101260001", "kode_wilayah": "3201011001", "desil": 2,
+                          "dtsen_triwulan": "2026-Q3", "no_kks": None, "version": 1042,
+                          "updated_at": "2026-08-01T03:15:00Z",
+                          "pkh": {"status": "AKTIF", "komponen": ["SD"], "periode": "2026 tahap III",
+                                  "tahun": 2026, "tahap": 3}},
+             "anggota": [{"nik": "3201014705120001", "nama": "SITI RAHAYU", "jenis_kelamin": "P",
+                          "tempat_lahir": "BOGOR", "tanggal_lahir": "2012-05-07", "nama_ibu_kandung": "AMINAH",
+                          "hubungan_keluarga": "ANAK"}],
+             "no_kk_lama": ["3201010101250007"]},
+            {"kind": "pkh", "no_kk": "3201010202260002", "version": 1043, "updated_at": "2026-08-01T03:15:00Z",
              "pkh": {"status": "GRADUASI", "komponen": [], "periode": "2026 tahap III", "tahun": 2026,
-                     "tahap": 3}},
+                     "tahap": 3}, "latest": True},
+            {"kind": "keluarga_dihapus", "no_kk": "3578010404260004", "version": 1044,
+             "updated_at": "2026-08-01T03:16:00Z"},
         ],
-        "next_cursor": "WyIyMDI2LTA4LTAxVDAzOjE1OjAwKzAwOjAwIiwiMTA0MyJd", "has_more": False,
-        "observed_seq": 1043}}}},
+        "next_cursor": "WyIyMDI2LTA4LTAxVDAzOjE2OjAwKzAwOjAwIiwiMTA0NCJd", "has_more": False,
+        "observed_seq": 1044}}}},
         422: invalid("cursor", "opaque_cursor", "cursor is not one this service issued")},
 )
 def list_changes(session: SessionDep, query: Annotated[ChangesQuery, Query()]) -> ChangePage:

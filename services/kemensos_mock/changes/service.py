@@ -5,40 +5,63 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from services.kemensos_mock.changes import repository as repo
-from services.kemensos_mock.changes.schemas import ChangeKind, ChangePage, ChangesQuery, RegistryChange
+from services.kemensos_mock.changes.schemas import ChangesQuery
 from services.kemensos_mock.registry import repository as registry
-from services.kemensos_mock.registry.service import to_keluarga, to_pkh
+from services.kemensos_mock.registry.service import to_anggota, to_keluarga, to_pkh
+from shared.contracts.kemensos import (
+    ChangePage,
+    KeluargaChange,
+    KeluargaDihapusChange,
+    PkhChange,
+    RegistryChange,
+)
 from shared.cursor import Cursor
 from shared.errors import InvalidInput
 
 
+def decode(token: str) -> tuple[Cursor, int]:
+    cursor = Cursor.decode(token)
+    if not (cursor.key.isascii() and cursor.key.isdigit() and len(cursor.key) <= 18):
+        raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
+    return cursor, int(cursor.key)
+
+
 def list_changes(session: Session, query: ChangesQuery) -> ChangePage:
+    """One page of the feed, read from one snapshot (the observed sequence, the positions and the states
+    all agree). A family's item carries its members and its latest PKH; a PKH item says whether its
+    period is the family's latest."""
     after = None
     resume_from = query.cursor
     if query.cursor:
-        cursor = Cursor.decode(query.cursor)
-        if not (cursor.key.isascii() and cursor.key.isdigit() and len(cursor.key) <= 18):
-            raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
-        after = (cursor.at, int(cursor.key))
-    seq = registry.observed_seq(session)  # before the rows: they reflect at least this sequence
+        cursor, key = decode(query.cursor)
+        after = (cursor.at, key)
+    repo.snapshot(session)
+    seq = registry.observed_seq(session)
     refs = repo.page(session, after, query.limit + 1)
     more = len(refs) > query.limit
     refs = refs[: query.limit]
-    families = repo.families_by_id(session, [r.id for r in refs if r.kind == ChangeKind.KELUARGA])
-    pkhs = repo.pkh_by_id(session, [r.id for r in refs if r.kind == ChangeKind.PKH])
-    latest = registry.latest_pkh(session, {f.no_kk for f in families.values()})
+    families = repo.families_by_id(session, [r.id for r in refs if r.kind == repo.KELUARGA])
+    pkhs = repo.pkh_by_id(session, [r.id for r in refs if r.kind == repo.PKH])
+    removed = repo.removed_by_id(session, [r.id for r in refs if r.kind == repo.DIHAPUS])
+    latest = registry.latest_pkh(session, {f.no_kk for f in families.values()} | {p.no_kk for p in pkhs.values()})
+    members = repo.members_by_family(session, {f.no_kk for f in families.values()})
     past = repo.past_kks(session, families.keys())
     items: list[RegistryChange] = []
     for ref in refs:
-        if ref.kind == ChangeKind.KELUARGA:
+        if ref.kind == repo.KELUARGA:
             fam = families[ref.id]
-            items.append(RegistryChange(kind=ChangeKind.KELUARGA, no_kk=fam.no_kk, version=fam.version,
-                                        updated_at=fam.updated_at, keluarga=to_keluarga(fam, latest.get(fam.no_kk)),
+            items.append(KeluargaChange(no_kk=fam.no_kk, version=fam.version, updated_at=fam.updated_at,
+                                        keluarga=to_keluarga(fam, latest.get(fam.no_kk)),
+                                        anggota=[to_anggota(m) for m in members.get(fam.no_kk, [])],
                                         no_kk_lama=past.get(ref.id, [])))
-        else:
+        elif ref.kind == repo.PKH:
             pkh = pkhs[ref.id]
-            items.append(RegistryChange(kind=ChangeKind.PKH, no_kk=pkh.no_kk, version=pkh.version,
-                                        updated_at=pkh.updated_at, pkh=to_pkh(pkh)))
+            newest = latest.get(pkh.no_kk)
+            items.append(PkhChange(no_kk=pkh.no_kk, version=pkh.version, updated_at=pkh.updated_at,
+                                   pkh=to_pkh(pkh), latest=newest is not None and newest.id == pkh.id))
+        else:
+            gone = removed[ref.id]
+            items.append(KeluargaDihapusChange(no_kk=gone.no_kk, version=gone.version, updated_at=gone.updated_at))
     if refs:  # after the last change of this page; else where the reader already was
         resume_from = Cursor(refs[-1].updated_at, str(refs[-1].version)).encode()
     return ChangePage(items=items, next_cursor=resume_from, has_more=more, observed_seq=seq)

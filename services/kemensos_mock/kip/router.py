@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep
+from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep, WriteSessionDep
 from services.kemensos_mock.kip import service
 from services.kemensos_mock.kip.schemas import KipQuery
 from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, invalid
@@ -49,7 +49,7 @@ def list_kip(session: SessionDep, query: Annotated[KipQuery, Query()]) -> KipPag
     responses={422: invalid("no_kip", "string_pattern_mismatch", "String should match pattern '^[A-Z0-9]{6}$'")},
 )
 def put_kip(
-    session: SessionDep,
+    session: WriteSessionDep,
     record: Annotated[KipRecord, Body(openapi_examples={"sd": {"summary": "An SD issuance", "value": {
         k: v for k, v in _ITEM.items() if k not in ("version", "updated_at")}}})],
 ) -> KipIssuance:

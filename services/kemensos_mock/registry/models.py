@@ -98,3 +98,18 @@ class PkhRow(Table, table=True):
     version: int
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class KeluargaHapusRow(Table, table=True):
+    """A family that left the registry (deleted by an admin or by a replacing load): the change feed's
+    tombstone, so a replica drops it too. Kept; a family that comes back later is a new row."""
+
+    __tablename__ = "keluarga_hapus"
+    __table_args__ = (
+        Index("ix_keluarga_hapus_updated_at_version", "updated_at", "version"),  # change feed order
+    )
+
+    id: int | None = Field(None, primary_key=True)
+    no_kk: str = Field(max_length=16, index=True)
+    version: int
+    updated_at: datetime = Field(sa_type=UtcDateTime)

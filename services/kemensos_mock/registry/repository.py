@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlmodel import Session
 
-from services.kemensos_mock.registry.models import AnggotaRow, KeluargaRow, KkLamaRow, PkhRow, RegistrySequence
-from services.kemensos_mock.storage import utcnow
+from services.kemensos_mock.registry.models import (
+    AnggotaRow,
+    KeluargaHapusRow,
+    KeluargaRow,
+    KkLamaRow,
+    PkhRow,
+    RegistrySequence,
+)
+from services.kemensos_mock.storage import UtcDateTime, utcnow
 
 SEQUENCE_ROW = 1
 
@@ -94,6 +101,10 @@ def family_by_past_kk(session: Session, no_kk: str) -> KeluargaRow | None:
     return session.scalars(stmt).first()
 
 
+def member(session: Session, nik: str) -> AnggotaRow | None:
+    return session.scalars(select(AnggotaRow).where(AnggotaRow.nik == nik)).first()
+
+
 def members_of(session: Session, no_kk: str) -> list[AnggotaRow]:
     return list(session.scalars(select(AnggotaRow).where(AnggotaRow.no_kk == no_kk).order_by(AnggotaRow.id)))
 
@@ -128,3 +139,46 @@ def change_kk(session: Session, keluarga: KeluargaRow, new_no_kk: str, version: 
     keluarga.no_kk = new_no_kk
     session.flush()
     session.expire_all()  # members and PKH rows loaded before still hold the old number
+
+
+def remove_member(session: Session, row: AnggotaRow) -> None:
+    session.execute(delete(AnggotaRow).where(AnggotaRow.id == row.id))
+    session.expire_all()
+
+
+def remove_family(session: Session, row: KeluargaRow, version: int, at: datetime) -> None:
+    """Delete a family (members, PKH rows and past KK numbers go with it by cascade) and leave its
+    tombstone for the change feed."""
+    session.add(KeluargaHapusRow(no_kk=row.no_kk, version=version, updated_at=at))
+    session.execute(delete(PkhRow).where(PkhRow.no_kk == row.no_kk))
+    session.execute(delete(AnggotaRow).where(AnggotaRow.no_kk == row.no_kk))
+    session.execute(delete(KkLamaRow).where(KkLamaRow.keluarga_id == row.id))
+    session.execute(delete(KeluargaRow).where(KeluargaRow.id == row.id))
+    session.flush()
+    session.expire_all()
+
+
+def bump_families(session: Session, no_kks: Sequence[str], first_version: int, at: datetime) -> None:
+    """Give each family in ``no_kks`` (in the given order) the next version from ``first_version``: its
+    members changed, so it moves to the change feed's end. One executemany."""
+    if not no_kks:
+        return
+    table = KeluargaRow.__table__
+    stmt = (update(table).where(table.c.no_kk == bindparam("kk"))
+            .values(version=bindparam("new_version"), updated_at=bindparam("new_at")))
+    session.connection().execute(stmt, [{"kk": kk, "new_version": first_version + i, "new_at": at}
+                                        for i, kk in enumerate(no_kks)])
+    session.expire_all()
+
+
+def count_families(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(KeluargaRow)).scalar_one())
+
+
+def tombstone_all(session: Session, first_version: int, at: datetime) -> None:
+    """A tombstone for every family (before a replacing load empties the registry), versions
+    ``first_version``.. in id order: one INSERT ... SELECT."""
+    fam = KeluargaRow.__table__
+    numbered = select(fam.c.no_kk, func.row_number().over(order_by=fam.c.id) + (first_version - 1),
+                      literal(at, UtcDateTime()))
+    session.execute(insert(KeluargaHapusRow.__table__).from_select(["no_kk", "version", "updated_at"], numbered))

@@ -6,11 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
-from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep
+from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep, WriteSessionDep
 from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, conflict, invalid, not_found
 from services.kemensos_mock.registry import service
-from services.kemensos_mock.registry.schemas import KeluargaDetail, KeluargaUpdate
-from shared.contracts.kemensos import NikLookupRequest, NikLookupResponse, PkhRecord
+from services.kemensos_mock.registry.schemas import KeluargaUpdate
+from shared.contracts.kemensos import (
+    AnggotaKeluargaRecord,
+    KeluargaDetail,
+    KeluargaDihapusChange,
+    NikLookupRequest,
+    NikLookupResponse,
+    PkhRecord,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["registry"], dependencies=API_DEPENDENCIES,
                    responses={401: UNAUTHORIZED, **FAULTS})
@@ -19,6 +26,7 @@ admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=AD
 
 NoKk = Annotated[str, Path(pattern=r"^\d{16}$", description="KK number, 16 digits",
                            examples=["3201010101260001"])]
+Nik = Annotated[str, Path(pattern=r"^\d{16}$", description="NIK, 16 digits", examples=["3201014705120001"])]
 
 _LOOKUP_EXAMPLE = {
     "observed_seq": 1042,
@@ -92,7 +100,7 @@ def get_keluarga(session: SessionDep, no_kk: NoKk) -> KeluargaDetail:
                422: invalid("desil", "less_than_equal", "Input should be less than or equal to 10")},
 )
 def update_keluarga(
-    session: SessionDep,
+    session: WriteSessionDep,
     no_kk: NoKk,
     change: Annotated[KeluargaUpdate, Body(openapi_examples={
         "desil": {"summary": "New desil", "value": {"desil": 3}},
@@ -111,10 +119,56 @@ def update_keluarga(
                422: invalid("tahap", "less_than_equal", "Input should be less than or equal to 4")},
 )
 def put_pkh(
-    session: SessionDep,
+    session: WriteSessionDep,
     record: Annotated[PkhRecord, Body(openapi_examples={
         "graduasi": {"summary": "Family graduates", "value": {
             "no_kk": "3201010101260001", "status": "GRADUASI", "komponen": [], "tahun": 2026, "tahap": 4}},
     })],
 ) -> KeluargaDetail:
     return service.put_pkh(session, record)
+
+
+@admin_router.delete(
+    "/keluarga/{no_kk}",
+    response_model=KeluargaDihapusChange,
+    summary="Remove a family from the registry (admin)",
+    description="Deletes the family with its members and PKH memberships; the change feed carries a "
+                "`keluarga_dihapus` item with the returned version.",
+    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+               422: invalid("no_kk", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
+)
+def delete_keluarga(session: WriteSessionDep, no_kk: NoKk) -> KeluargaDihapusChange:
+    return service.delete_keluarga(session, no_kk)
+
+
+@admin_router.put(
+    "/anggota",
+    response_model=KeluargaDetail,
+    summary="Insert, replace or move a family member (admin)",
+    description=(
+        "Keyed by `nik`. A NIK already in another family moves to `no_kk` (both families take new versions, "
+        "the one losing the member first). Answers the family the member is now in."
+    ),
+    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+               422: invalid("nik", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
+)
+def put_anggota(
+    session: WriteSessionDep,
+    record: Annotated[AnggotaKeluargaRecord, Body(openapi_examples={"bayi": {"summary": "A newborn", "value": {
+        "nik": "3201014101260007", "no_kk": "3201010101260001", "nama": "PUTRI AULIA", "jenis_kelamin": "P",
+        "tempat_lahir": "BOGOR", "tanggal_lahir": "2026-01-01", "nama_ibu_kandung": "SRI WAHYUNI",
+        "hubungan_keluarga": "ANAK"}}})],
+) -> KeluargaDetail:
+    return service.put_anggota(session, record)
+
+
+@admin_router.delete(
+    "/anggota/{nik}",
+    response_model=KeluargaDetail,
+    summary="Remove a family member (admin)",
+    description="The member leaves the registry (death, a move abroad); the family takes a new version.",
+    responses={404: not_found("nik", "no member of the registry has this NIK"),
+               422: invalid("nik", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
+)
+def delete_anggota(session: WriteSessionDep, nik: Nik) -> KeluargaDetail:
+    return service.delete_anggota(session, nik)

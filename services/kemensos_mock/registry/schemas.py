@@ -1,4 +1,4 @@
-"""Registry models beyond ``shared.contracts.kemensos`` (additions; the contract models are unchanged)."""
+"""Inbound models of the registry's admin edits (the read models are in ``shared.contracts.kemensos``)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,6 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.contracts.common import Digits16, Strict
-from shared.contracts.kemensos import Anggota, Keluarga, Pkh
-
-
-class KeluargaDetail(Keluarga):
-    """A family as `GET /api/v1/keluarga/{no_kk}` answers it: the contract's `Keluarga` plus the address,
-    the members, the PKH history and the family's past KK numbers. A client reading `Keluarga` ignores
-    the extra fields."""
-
-    alamat: str
-    anggota: list[Anggota] = Field(default_factory=list)
-    pkh_riwayat: list[Pkh] = Field(default_factory=list, description="Every PKH period, newest first")
-    no_kk_lama: list[str] = Field(default_factory=list, description="KK numbers this family held before, "
-                                  "oldest first")
 
 
 class KeluargaUpdate(Strict):

@@ -10,13 +10,16 @@ from sqlmodel import Session
 
 from services.kemensos_mock.registry import repository as repo
 from services.kemensos_mock.registry.models import AnggotaRow, KeluargaRow, PkhRow
-from services.kemensos_mock.registry.schemas import KeluargaDetail, KeluargaUpdate
+from services.kemensos_mock.registry.schemas import KeluargaUpdate
 from services.kemensos_mock.storage import reject_unstorable, utcnow
 from shared.contracts.common import JenisKelamin
 from shared.contracts.kemensos import (
     Anggota,
+    AnggotaKeluargaRecord,
     HubunganKeluarga,
     Keluarga,
+    KeluargaDetail,
+    KeluargaDihapusChange,
     KomponenPkh,
     NikLookupResponse,
     NikLookupResult,
@@ -132,8 +135,13 @@ def update_keluarga(session: Session, no_kk: str, change: KeluargaUpdate) -> Kel
         raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
     fields = change.model_dump(exclude_unset=True)
     new_kk = fields.pop("no_kk", None)
-    if new_kk is not None and new_kk != row.no_kk and repo.family(session, new_kk) is not None:
-        raise Conflict.field("no_kk", "unique", "another family already holds the new KK number")
+    if new_kk is not None and new_kk != row.no_kk:
+        if repo.family(session, new_kk) is not None:
+            raise Conflict.field("no_kk", "unique", "another family already holds the new KK number")
+        held = repo.family_by_past_kk(session, new_kk)
+        if held is not None and held.id != row.id:
+            raise Conflict.field("no_kk", "unique", "another family held the new KK number before; KK numbers "
+                                 "are never reused")
     versions = repo.take_versions(session, 1)
     if new_kk is not None and new_kk != row.no_kk:
         repo.change_kk(session, row, new_kk, versions.last, versions.at)
@@ -163,3 +171,54 @@ def put_pkh(session: Session, record: PkhRecord) -> KeluargaDetail:
     log.info("PKH %s of family %s set to %s (version %d)", periode(record.tahun, record.tahap),
              mask(record.no_kk), record.status.value, versions.last)
     return _detail(session, row)
+
+
+def put_anggota(session: Session, record: AnggotaKeluargaRecord) -> KeluargaDetail:
+    """Insert or replace the member ``nik`` in family ``no_kk``; a member of another family moves.
+
+    Every family whose member list changes takes a new version (so it moves to the change feed's end with
+    its members); on a move the family losing the member takes the lower one, so a replica following the
+    feed never holds one NIK in two families."""
+    reject_unstorable(record)
+    target = repo.family(session, record.no_kk)
+    if target is None:
+        raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
+    row = repo.member(session, record.nik)
+    values = record.model_dump(mode="python")
+    values["jenis_kelamin"], values["hubungan_keluarga"] = record.jenis_kelamin.value, record.hubungan_keluarga.value
+    changed = [record.no_kk] if row is None or row.no_kk == record.no_kk else [row.no_kk, record.no_kk]
+    versions = repo.take_versions(session, len(changed))
+    if row is None:
+        row = AnggotaRow(**values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    repo.add(session, row)
+    repo.bump_families(session, changed, versions.first, versions.at)
+    log.info("member %s set in family %s (version %d)", mask(record.nik), mask(record.no_kk), versions.last)
+    return _detail(session, target)
+
+
+def delete_anggota(session: Session, nik: str) -> KeluargaDetail:
+    """Remove a member (death, a move out of the registry); the family takes a new version."""
+    row = repo.member(session, nik)
+    if row is None:
+        raise NotFound.field("nik", "not_found", "no member of the registry has this NIK")
+    family = repo.family(session, row.no_kk)
+    assert family is not None  # a member always belongs to a family (foreign key)
+    versions = repo.take_versions(session, 1)
+    repo.remove_member(session, row)
+    repo.bump_families(session, [family.no_kk], versions.first, versions.at)
+    log.info("member %s removed from family %s", mask(nik), mask(family.no_kk))
+    return _detail(session, family)
+
+
+def delete_keluarga(session: Session, no_kk: str) -> KeluargaDihapusChange:
+    """Remove a family with its members and PKH rows; the change feed carries a tombstone."""
+    row = repo.family(session, no_kk)
+    if row is None:
+        raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
+    versions = repo.take_versions(session, 1)
+    repo.remove_family(session, row, versions.last, versions.at)
+    log.info("family %s removed (version %d)", mask(no_kk), versions.last)
+    return KeluargaDihapusChange(no_kk=no_kk, version=versions.last, updated_at=versions.at)

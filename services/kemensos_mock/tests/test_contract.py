@@ -8,18 +8,27 @@ import pytest
 
 from services.kemensos_mock.config import Settings
 from services.kemensos_mock.main import create_app
-from services.kemensos_mock.tests.conftest import API_TOKEN, TestClient
-from services.kemensos_mock.tests.world import ANAK1, KIP_COUNT, STRANGER1, World
+from services.kemensos_mock.tests.conftest import ADMIN_TOKEN, API_TOKEN, TestClient
+from services.kemensos_mock.tests.world import ANAK1, ANAK3, IBU2, KIP_COUNT, KK1, KK2, KK4, STRANGER1, World
 from shared.clients import KemensosClient
-from shared.contracts.kemensos import Jenjang
+from shared.contracts.kemensos import ChangeKind, Jenjang, KeluargaChange, KeluargaDihapusChange, PkhChange
 from shared.http import Rejected, RetryPolicy
 
 
 @pytest.fixture
-def kemensos(settings: Settings) -> Iterator[KemensosClient]:
+def http(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as http:
-        yield KemensosClient(base_url="http://testserver", token=API_TOKEN, http=http,
-                             retry=RetryPolicy(attempts=1))
+        yield http
+
+
+@pytest.fixture
+def kemensos(http: TestClient) -> KemensosClient:
+    return KemensosClient(base_url="http://testserver", token=API_TOKEN, http=http, retry=RetryPolicy(attempts=1))
+
+
+def admin_call(http: TestClient, method: str, path: str, body: dict | None = None) -> None:
+    response = http.request(method, path, json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 200, response.text
 
 
 def test_health(kemensos: KemensosClient) -> None:
@@ -67,3 +76,41 @@ def test_wrong_token_is_rejected_as_401(settings: Settings) -> None:
         with pytest.raises(Rejected) as caught:
             client.lookup_niks([ANAK1])
     assert caught.value.status == 401 and caught.value.body.error == "Unauthorized"
+
+
+def test_get_keluarga(kemensos: KemensosClient, world: World) -> None:
+    family = kemensos.get_keluarga(KK1)
+    assert family.no_kk == KK1 and family.alamat == "KP. SUKAMAJU RT 01/02"
+    assert [m.nik for m in family.anggota] == [m["nik"] for m in world.anggota_keluarga if m["no_kk"] == KK1]
+    assert family.pkh is not None and family.pkh_riwayat[0].periode == family.pkh.periode
+    with pytest.raises(Rejected) as caught:
+        kemensos.get_keluarga("3201019999999999")
+    assert caught.value.status == 404 and [(e.field, e.rule) for e in caught.value.errors] == [("no_kk", "not_found")]
+
+
+def test_iter_changes_then_resume(kemensos: KemensosClient, http: TestClient, world: World) -> None:
+    pages = list(kemensos.iter_changes(limit=4))
+    assert [p.has_more for p in pages] == [True, True, False]
+    items = [i for p in pages for i in p.items]
+    families = {i.no_kk: i for i in items if isinstance(i, KeluargaChange)}
+    assert sorted(families) == sorted(k["no_kk"] for k in world.keluarga)
+    assert {m.nik for f in families.values() for m in f.anggota} == {m["nik"] for m in world.anggota_keluarga}
+    assert sum(isinstance(i, PkhChange) for i in items) == len(world.pkh)
+    cursor = pages[-1].next_cursor
+    assert cursor is not None
+    assert kemensos.list_changes(cursor).items == []  # caught up
+    admin_call(http, "PUT", "/api/v1/admin/anggota", {**world.member(ANAK3), "no_kk": KK1})
+    admin_call(http, "DELETE", f"/api/v1/admin/keluarga/{KK4}")
+    (page,) = list(kemensos.iter_changes(cursor, limit=10))
+    assert [(i.kind, i.no_kk) for i in page.items] == [
+        (ChangeKind.KELUARGA, KK2), (ChangeKind.KELUARGA, KK1), (ChangeKind.KELUARGA_DIHAPUS, KK4)]
+    losing, gaining, gone = page.items
+    assert isinstance(losing, KeluargaChange) and [m.nik for m in losing.anggota] == [IBU2]
+    assert isinstance(gaining, KeluargaChange) and ANAK3 in [m.nik for m in gaining.anggota]
+    assert isinstance(gone, KeluargaDihapusChange) and page.observed_seq == gone.version
+
+
+def test_bad_change_cursor_is_rejected(kemensos: KemensosClient) -> None:
+    with pytest.raises(Rejected) as caught:
+        kemensos.list_changes("bm90LWEtY3Vyc29y")
+    assert [(e.field, e.rule) for e in caught.value.errors] == [("cursor", "opaque_cursor")]

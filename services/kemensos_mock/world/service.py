@@ -110,6 +110,9 @@ class _Loader:
         self.nik_lines: dict[int, int] = {}
         self.pkh_lines: dict[tuple[int, int, int], int] = {}
         self.kip_lines: dict[str, int] = {}
+        # Families already in the registry that this load gives new members: they take new versions at
+        # the end, so the change feed carries them again with their members.
+        self.grown: dict[str, None] = {}
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -205,13 +208,20 @@ class _Loader:
         else:
             self.error(file, line, "no_kk", "unknown_family", "no family with this KK number in keluarga.jsonl")
 
-    def _resolve_families(self, file: str, unresolved: list[tuple[int, str]]) -> None:
+    def _resolve_families(self, file: str, unresolved: list[tuple[int, str]], grows: bool = False) -> None:
         stored = repo.existing(self.session, repo.KELUARGA.c.no_kk, {kk for _, kk in unresolved})
         for line, kk in unresolved:
             if kk not in stored:
                 self.error(file, line, "no_kk", "unknown_family",
                            "no family with this KK number in keluarga.jsonl or the registry")
+            elif grows:
+                self.grown[kk] = None
         unresolved.clear()
+
+    def bump_grown(self) -> None:
+        if self.grown and not self.total_errors:
+            first, at = self.versions(len(self.grown))
+            registry.bump_families(self.session, list(self.grown), first, at)
 
     # -- the four files -------------------------------------------------------------------------
 
@@ -250,7 +260,7 @@ class _Loader:
                                    "hubungan_keluarga": rec.hubungan_keluarga.value})
 
         def check(pending: _Pending) -> None:
-            self._resolve_families(path.name, unresolved)
+            self._resolve_families(path.name, unresolved, grows=True)
             self._in_db(pending, repo.ANGGOTA.c.nik, lambda r: r["nik"], path.name, "nik", "this NIK")
 
         self.stream(path, AnggotaKeluargaRecord, handle, check, versioned=False)
@@ -305,15 +315,20 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk:
     if missing:
         raise LoadFailed(missing, len(missing))
     with session_scope(engine) as session:
+        removed = registry.count_families(session) if replace else 0
+        loader = _Loader(session, registry_had_rows=False, chunk=chunk, max_reported=max_reported)
+        if removed:  # the change feed tells replicas that every family so far is gone
+            first, at = loader.versions(removed)
+            registry.tombstone_all(session, first, at)
         if replace:
             repo.clear(session)
-        loader = _Loader(session, registry_had_rows=not repo.is_empty(session), chunk=chunk,
-                         max_reported=max_reported)
+        loader.check_db = not repo.is_empty(session)
         loader.report.replaced = replace
         loader.keluarga(paths["keluarga"])
         loader.anggota(paths["anggota_keluarga"])
         loader.pkh(paths["pkh"])
         loader.kip(paths["kip"])
+        loader.bump_grown()
         if loader.total_errors:
             log.warning("world load refused: %d error(s)", loader.total_errors)
             raise LoadFailed(loader.errors, loader.total_errors)  # session_scope rolls back
