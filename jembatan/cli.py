@@ -95,4 +95,6 @@ def demo(
             raise typer.Exit(1)
     finally:
         codes = stack.stop()
-        console.print("services stopped: " + ", ".join(f"{s} ({c})" for s, c in codes.items()))
+        # uvicorn exits by re-raising SIGTERM after a graceful shutdown (-15); -9 means it had to be killed
+        words = {0: "stopped", -15: "stopped", -9: "killed"}
+        console.print("services: " + ", ".join(f"{s} {words.get(c, f'exit {c}')}" for s, c in codes.items()))
