@@ -33,10 +33,12 @@ def test_service_port_matches_settings_and_dockerfile(service: str) -> None:
     assert default_port == DEFAULT_PORTS[service]
     assert spec["ports"] == [f"{default_port}:{default_port}"]
     assert spec["environment"][f"{PREFIX[service]}PORT"] == str(default_port)
-    dockerfile = (ROOT / spec["build"]["dockerfile"]).read_text()
-    assert f"EXPOSE {default_port}" in dockerfile
-    assert f'CMD ["python", "-m", "services.{service}", "serve"]' in dockerfile
-    assert spec["build"]["context"] == "."
+    build = spec["build"]
+    assert build["context"] == "." and build["args"] == {"SERVICE": service, "PORT": str(default_port)}
+    dockerfile = (ROOT / build["dockerfile"]).read_text()
+    assert "ARG SERVICE" in dockerfile and "EXPOSE ${PORT}" in dockerfile
+    assert "python -m services.${SERVICE} serve" in dockerfile
+    assert (ROOT / "services" / service / "__main__.py").exists()  # what `python -m services.<name>` runs
 
 
 @pytest.mark.parametrize("service", SERVICES)
