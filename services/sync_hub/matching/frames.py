@@ -1,0 +1,126 @@
+"""Columnar inputs of the matcher: the registry (a minimised replica) and the students, as polars frames.
+
+Everything the matcher compares is prepared once here, vectorised: names normalised
+(``shared.names.normalise_expr``), NIKs normalised and validated (``shared.nik.check_frame``), the NIKs a
+record carries split into usable keys and the rules the others break. Names in these frames are already
+normalised; raw names never reach the matcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from shared import names
+from shared.nik import check_frame
+
+NIK_KEYS = ("nik", "nik_ibu", "nik_ayah", "nik_wali")
+
+PERSON_SCHEMA = {
+    "pid": pl.Int64, "nik": pl.String, "no_kk": pl.String, "nama": pl.String, "sex": pl.String,
+    "dob": pl.Date, "ibu": pl.String, "hub": pl.String,
+}
+FAMILY_SCHEMA = {
+    "no_kk": pl.String, "wil": pl.String, "version": pl.Int64, "pkh_status": pl.String,
+    "pkh_periode": pl.String, "no_kks": pl.String,
+}
+KK_LAMA_SCHEMA = {"old_kk": pl.String, "no_kk": pl.String}
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The registry as the matcher sees it. ``persons`` carry the family's region (``wil``) for blocking."""
+
+    persons: pl.DataFrame
+    families: pl.DataFrame
+    kk_lama: pl.DataFrame
+    observed_seq: int = 0
+    _cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def build(cls, persons: pl.DataFrame, families: pl.DataFrame, kk_lama: pl.DataFrame | None = None,
+              observed_seq: int = 0, *, raw_names: bool = True) -> Registry:
+        """From raw rows: ``persons`` (nik, no_kk, nama, sex, dob, ibu, hub), ``families`` (FAMILY_SCHEMA),
+        ``kk_lama`` (old_kk, no_kk). Names are normalised here unless ``raw_names`` is false."""
+        p = persons
+        if raw_names:
+            p = p.with_columns(names.normalise_expr("nama").alias("nama"), names.normalise_expr("ibu").alias("ibu"))
+        if "pid" not in p.columns:
+            p = p.with_row_index("pid").with_columns(pl.col("pid").cast(pl.Int64))
+        fam = families.select([pl.col(c).cast(t) for c, t in FAMILY_SCHEMA.items()])
+        p = p.select([pl.col(c).cast(t) for c, t in PERSON_SCHEMA.items()]).join(
+            fam.select("no_kk", "wil"), on="no_kk", how="left")
+        lama = kk_lama if kk_lama is not None else pl.DataFrame(schema=KK_LAMA_SCHEMA)
+        return cls(p, fam, lama.select([pl.col(c).cast(t) for c, t in KK_LAMA_SCHEMA.items()]), observed_seq)
+
+    @classmethod
+    def empty(cls) -> Registry:
+        return cls.build(pl.DataFrame(schema={k: v for k, v in PERSON_SCHEMA.items() if k != "pid"}),
+                         pl.DataFrame(schema=FAMILY_SCHEMA), None)
+
+
+@dataclass(frozen=True, slots=True)
+class StudentRow:
+    """One student as the matcher needs it (raw values; normalised in :func:`students_frame`)."""
+
+    nama: str
+    sex: str
+    dob: date
+    nama_ibu: str
+    nama_ayah: str
+    nama_wali: str
+    nik: str | None
+    nik_ibu: str | None
+    nik_ayah: str | None
+    nik_wali: str | None
+    no_kk: str | None
+    wil: str | None  # region of the school (10-digit desa code), the only address a student record has
+
+
+def students_frame(rows: list[StudentRow] | pl.DataFrame, today: date | None = None) -> pl.DataFrame:
+    """The students frame: ``sid`` (position), normalised names, usable NIK keys (null when the NIK breaks a
+    rule), the rule each broke (``rule_<key>``), the child's NIK digits whatever their validity
+    (``nik_digits``, for similarity), a usable ``no_kk``, and the school region ``wil``."""
+    if isinstance(rows, pl.DataFrame):
+        raw = rows
+    else:
+        raw = pl.DataFrame(
+            [{"nama": r.nama, "sex": r.sex, "dob": r.dob, "nama_ibu": r.nama_ibu, "nama_ayah": r.nama_ayah,
+              "nama_wali": r.nama_wali, "nik": r.nik, "nik_ibu": r.nik_ibu, "nik_ayah": r.nik_ayah,
+              "nik_wali": r.nik_wali, "no_kk": r.no_kk, "wil": r.wil} for r in rows],
+            schema={"nama": pl.String, "sex": pl.String, "dob": pl.Date, "nama_ibu": pl.String,
+                    "nama_ayah": pl.String, "nama_wali": pl.String, "nik": pl.String, "nik_ibu": pl.String,
+                    "nik_ayah": pl.String, "nik_wali": pl.String, "no_kk": pl.String, "wil": pl.String})
+    cols: dict[str, pl.Series] = {}
+    for key in NIK_KEYS:
+        checked = check_frame(raw[key], today)
+        cols[key] = checked.select(pl.when(pl.col("rule").is_null()).then(pl.col("nik"))).to_series().rename(key)
+        cols[f"rule_{key}"] = checked["rule"].rename(f"rule_{key}")
+        if key == "nik":
+            cols["nik_digits"] = checked.select(
+                pl.when(pl.col("nik").str.contains(r"^\d{16}$")).then(pl.col("nik"))).to_series().rename("nik_digits")
+    kk = check_frame(raw["no_kk"], today)["nik"]
+    out = raw.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("sid"),
+        names.normalise_series(raw["nama"]).alias("nama"),
+        pl.col("sex").cast(pl.String),
+        pl.col("dob").cast(pl.Date),
+        names.normalise_series(raw["nama_ibu"]).alias("ibu"),
+        names.normalise_series(raw["nama_ayah"]).alias("ayah"),
+        names.normalise_series(raw["nama_wali"]).alias("wali"),
+        pl.col("wil").cast(pl.String),
+    ).with_columns(
+        *cols.values(),
+        kk.str.contains(r"^\d{16}$").fill_null(False).alias("_kk_ok"), kk.alias("_kk"),
+    )
+    # the KK number typed into the NIK field (Dapodik warns about it): a KK key, never a NIK key
+    out = out.with_columns(
+        pl.when(pl.col("_kk_ok")).then(pl.col("_kk")).alias("no_kk"),
+    ).with_columns(
+        pl.when(pl.col("nik") == pl.col("no_kk")).then(pl.lit("same_as_no_kk")).otherwise(pl.col("rule_nik"))
+        .alias("rule_nik"),
+        pl.when(pl.col("nik") == pl.col("no_kk")).then(None).otherwise(pl.col("nik")).alias("nik"),
+    ).drop("_kk_ok", "_kk")
+    return out
