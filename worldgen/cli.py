@@ -1,4 +1,5 @@
-"""Command line: ``python -m worldgen generate --seed 1 --families 5000 --out data/world``."""
+"""Command line: ``python -m worldgen generate --seed 1 --families 5000 --out data/world``
+(or ``--students 1000000`` for a world of exactly that many student records)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def generate(
     out: Path = typer.Option(..., "--out", help="Output directory (created if missing)"),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives byte-identical files"),
     families: int = typer.Option(5000, "--families", min=1, help="Families to generate"),
+    students: int | None = typer.Option(None, "--students", min=1, max=2_000_000,
+                                        help="Student records wanted instead of a number of families: "
+                                        "as many families as it takes, exactly this many records"),
     reference_date: str = typer.Option(REFERENCE_DATE.isoformat(), "--reference-date",
                                        help="'Today' inside the world (YYYY-MM-DD)"),
 ) -> None:
@@ -34,13 +38,14 @@ def generate(
         ref = date.fromisoformat(reference_date)
     except ValueError as exc:
         raise typer.BadParameter(f"not a date: {reference_date}", param_hint="--reference-date") from exc
-    config = WorldConfig(seed=seed, n_families=families, reference_date=ref)
+    config = WorldConfig(seed=seed, n_families=families, n_students=students, reference_date=ref)
     started = time.perf_counter()
     summary = generate_world(config, out)
     elapsed = time.perf_counter() - started
 
     console = Console()
-    table = Table(title=f"World seed={seed} families={families} -> {out}")
+    size = f"students={students}" if students else f"families={families}"
+    table = Table(title=f"World seed={seed} {size} -> {out}")
     table.add_column("file")
     table.add_column("rows", justify="right")
     for name, count in summary.counts.items():
@@ -52,6 +57,12 @@ def generate(
     for code, count in summary.errors.items():
         errors.add_row(code, f"{count:,}")
     console.print(errors)
+    hard = Table(title="Adversarial cases (student records)")
+    hard.add_column("case")
+    hard.add_column("records", justify="right")
+    for tag, count in summary.adversarial.items():
+        hard.add_row(tag, f"{count:,}")
+    console.print(hard)
     console.print(f"{summary.n_registry_families:,} of {summary.n_families:,} families in the registry, "
                   f"{summary.n_persons:,} persons, {summary.n_students:,} student records "
                   f"in {elapsed:.1f} s")

@@ -45,7 +45,9 @@ class ErrorRates(_Frozen):
     birth_date_off_by_one: float = _rate(0.02, "Child's birth date one day early or late.")
     birth_date_day_month_swapped: float = _rate(
         0.01, "Day and month of the child's birth date swapped (only when day <= 12 and day != month).")
-    stale_kk: float = _rate(0.03, "KK number from before a family split; the registry holds the new one.")
+    stale_kk: float = _rate(
+        0.35, "KK number from before the family's KK was reissued (split, move); the registry holds the new one "
+        "and lists the old one in kk_history.jsonl. Rate among records of families with an older KK.")
     duplicate_record: float = _rate(0.005, "The record is a second record of a student in the same system.")
 
 
@@ -75,6 +77,18 @@ class Shares(_Frozen):
     old_kps: float = _rate(0.02, "Dapodik records of desil 1-4 registry families carrying an old KPS number.")
     dapodik_kks: float = _rate(0.25, "Dapodik records of KKS-holding families that carry the KKS number.")
     nisn_missing: float = _rate(0.03, "Student records (above RA) without a NISN.")
+    kk_history: float = _rate(
+        0.12, "Families whose KK number was reissued (pecah KK, move) after their children were enrolled; "
+        "the old number is in kemensos/kk_history.jsonl.")
+    twins: float = _rate(0.015, "Births that are a twin of the previous child (same mother, same birth date).")
+    father_son_same_name: float = _rate(0.003, "Sons on their father's KK who carry their father's name.")
+    homonym: float = _rate(
+        0.004, "School-age children given the name and birth date of a child of another mother in the same "
+        "kecamatan (counted per child of a planted pair).")
+    name_case_emis: float = _rate(0.55, "Madrasah whose operator types names in mixed case (Title Case).")
+    name_case_dapodik: float = _rate(0.20, "Schools whose operator types names in mixed case (Title Case).")
+    dapodik_father_title_dropped: float = _rate(
+        0.80, "Dapodik records whose father's name is typed without titles (Dapodik asks for none).")
 
     @model_validator(mode="after")
     def _kip_nik_sum(self) -> Shares:
@@ -86,7 +100,11 @@ class Shares(_Frozen):
 class WorldConfig(_Frozen):
     seed: int = Field(0, description="Seed of the single random.Random threaded through the generator.")
     n_families: int = Field(5000, ge=1, le=2_000_000,
-                            description="Families generated, registry families and true negatives together.")
+                            description="Families generated, registry families and true negatives together "
+                            "(not used when n_students is set).")
+    n_students: int | None = Field(
+        None, ge=1, le=2_000_000, description="Student records wanted (EMIS + Dapodik, transfers and duplicates "
+        "included): as many families are generated as it takes and the world has exactly this many records.")
     reference_date: date = Field(REFERENCE_DATE, description="'Today' inside the world; never the real clock.")
     families_per_kabupaten: int = Field(
         200, ge=1, description="Cluster size: the world samples about n_families / this many kabupaten "

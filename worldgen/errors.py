@@ -7,7 +7,7 @@ stream does not depend on which errors fire), then the drawn errors are applied 
 below. An error that finds nothing to act on is not applied and not recorded, which defines its
 *eligible* records (``docs/world.md`` lists them):
 
-1. ``stale_kk``          no_kk := the family's KK number from before its split (always eligible)
+1. ``stale_kk``          no_kk := the family's KK number before it was reissued (families with one)
 2. ``placeholder_nik``   nik, nik_ibu, nik_ayah := one dummy value (always eligible)
 3. ``kk_as_nik``         nik := the record's no_kk (eligible without placeholder_nik)
 4. ``child_nik_missing`` nik := null (eligible without placeholder_nik / kk_as_nik)
@@ -26,12 +26,12 @@ the same system carries it (its other errors are drawn independently).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from datetime import date, timedelta
+from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
-from typing import Any
 
+import numpy as np
+
+from worldgen.arrays import BoolArray, IntArray, ObjArray, ymd
 from worldgen.config import ErrorRates
 from worldgen.names import variant
 
@@ -94,93 +94,138 @@ def flip_sex(nik: str) -> str:
     return f"{nik[:6]}{dd:02d}{nik[8:]}"
 
 
-# ---- application -------------------------------------------------------------------------------
+# ---- application (vectorised) ------------------------------------------------------------------
 
 _DRAWN = tuple(c for c in ERROR_ORDER if c is not ErrorCode.DUPLICATE_RECORD)
+BIT = {code: i for i, code in enumerate(ERROR_ORDER)}
+PLACEHOLDER_INTS = np.array([int(p) for p in PLACEHOLDERS], np.int64)
+_POW = 10 ** np.arange(15, -1, -1, dtype=np.int64)
 
 
-@cache
-def _drawn_rates(rates: ErrorRates) -> tuple[tuple[ErrorCode, float], ...]:
-    return tuple((code, rate_of(rates, code)) for code in _DRAWN)
+def codes_of(mask: int) -> list[ErrorCode]:
+    """The error codes of a bit mask, in enum order."""
+    return [code for code in ERROR_ORDER if mask >> BIT[code] & 1]
 
 
-def apply_errors(
-    rng: random.Random,
-    rates: ErrorRates,
-    rec: dict[str, Any],
-    *,
-    child_female: bool,
-    true_dob: date,
-    previous_kk: Callable[[], str],
-) -> list[ErrorCode]:
-    """Corrupt ``rec`` (a student row with true values) in place; return the applied error codes.
+@dataclass
+class StudentFields:
+    """The fields of the student records the error model touches; NIK-like fields are int64, -1 = null."""
 
-    ``rec`` must hold ``nik``, ``nik_ibu``, ``nik_ayah``, ``no_kk``, ``nama``, ``nama_ibu_kandung``
-    and ``tanggal_lahir`` (a ``date``). ``previous_kk`` returns the family's pre-split KK number.
-    """
-    draws = {code: rng.random() < rate for code, rate in _drawn_rates(rates)}
-    applied: list[ErrorCode] = []
+    nik: IntArray
+    nik_ibu: IntArray
+    nik_ayah: IntArray
+    no_kk: IntArray
+    old_kk: IntArray  # the family's KK number before it was reissued, -1 when it never was
+    nama: ObjArray
+    nama_ibu: ObjArray
+    dob: IntArray  # day number
+    female: BoolArray
 
-    if draws[ErrorCode.STALE_KK]:
-        rec["no_kk"] = previous_kk()
-        applied.append(ErrorCode.STALE_KK)
+
+def _kth_true(flags: BoolArray, k: IntArray) -> IntArray:
+    """Column of the k-th (0-based) True in each row of ``flags``."""
+    hit = (np.cumsum(flags, axis=1) - 1 == k[:, None]) & flags
+    return np.argmax(hit, axis=1)
+
+
+def _swap(values: IntArray, u: np.ndarray) -> IntArray:
+    d = (values[:, None] // _POW[None, :]) % 10
+    differs = d[:, :15] != d[:, 1:]
+    k = (u * differs.sum(axis=1)).astype(np.int64)
+    i = _kth_true(differs, k)
+    rows = np.arange(len(values))
+    a, b = d[rows, i], d[rows, i + 1]
+    return values + (b - a) * (_POW[i] - _POW[i + 1])
+
+
+def _typo(values: IntArray, u: np.ndarray, v: np.ndarray) -> IntArray:
+    d = (values[:, None] // _POW[None, :]) % 10
+    i = (u * 16).astype(np.int64)
+    old = d[np.arange(len(values)), i]
+    new = (old + 1 + (v * 9).astype(np.int64)) % 10
+    return values + (new - old) * _POW[i]
+
+
+def _flip_sex(values: IntArray) -> IntArray:
+    dd = values // 10**8 % 100
+    return values + np.where(dd > 40, -40, 40) * 10**8
+
+
+def _date(year: IntArray, month: IntArray, day: IntArray) -> IntArray:
+    months = (year - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (month - 1)
+    return (months.astype("datetime64[D]") + (day - 1)).astype(np.int64)
+
+
+def apply_errors(rng: np.random.Generator, pyrng: random.Random, rates: ErrorRates,
+                 f: StudentFields) -> IntArray:
+    """Corrupt the fields in place; return per record the bit mask of applied errors (``BIT``)."""
+    n = len(f.nik)
+    probs = np.array([rate_of(rates, code) for code in _DRAWN])
+    drawn = rng.random((n, len(_DRAWN))) < probs[None, :]
+    draws = {code: drawn[:, i] for i, code in enumerate(_DRAWN)}
+    x = rng.random((n, 9))
+    mask = np.zeros(n, np.int64)
+
+    def mark(code: ErrorCode, applied: BoolArray) -> None:
+        nonlocal mask
+        mask |= applied.astype(np.int64) << BIT[code]
+
+    stale = draws[ErrorCode.STALE_KK] & (f.old_kk >= 0)
+    f.no_kk[:] = np.where(stale, f.old_kk, f.no_kk)
+    mark(ErrorCode.STALE_KK, stale)
 
     placeholder = draws[ErrorCode.PLACEHOLDER_NIK]
-    intact = {f: rec[f] is not None for f in NIK_FIELDS}  # field still holds its true NIK
-    if placeholder:
-        value = PLACEHOLDERS[int(rng.random() * len(PLACEHOLDERS))]
-        for f in NIK_FIELDS:
-            rec[f] = value
-            intact[f] = False
-        applied.append(ErrorCode.PLACEHOLDER_NIK)
-    else:
-        if draws[ErrorCode.KK_AS_NIK]:
-            rec["nik"] = rec["no_kk"]
-            intact["nik"] = False
-            applied.append(ErrorCode.KK_AS_NIK)
-        elif draws[ErrorCode.CHILD_NIK_MISSING]:
-            rec["nik"] = None
-            intact["nik"] = False
-            applied.append(ErrorCode.CHILD_NIK_MISSING)
-        for code, f in ((ErrorCode.MOTHER_NIK_MISSING, "nik_ibu"), (ErrorCode.FATHER_NIK_MISSING, "nik_ayah")):
-            if draws[code] and intact[f]:
-                rec[f] = None
-                intact[f] = False
-                applied.append(code)
+    value = PLACEHOLDER_INTS[(x[:, 0] * len(PLACEHOLDER_INTS)).astype(np.int64)]
+    fields = np.stack([f.nik, f.nik_ibu, f.nik_ayah], axis=1)
+    intact = (fields >= 0) & ~placeholder[:, None]
+    fields[placeholder] = value[placeholder, None]
+    mark(ErrorCode.PLACEHOLDER_NIK, placeholder)
+    kk = ~placeholder & draws[ErrorCode.KK_AS_NIK]
+    fields[kk, 0] = f.no_kk[kk]
+    missing = ~placeholder & ~kk & draws[ErrorCode.CHILD_NIK_MISSING]
+    fields[missing, 0] = -1
+    intact[:, 0] &= ~(kk | missing)
+    mark(ErrorCode.KK_AS_NIK, kk)
+    mark(ErrorCode.CHILD_NIK_MISSING, missing)
+    for col, code in ((1, ErrorCode.MOTHER_NIK_MISSING), (2, ErrorCode.FATHER_NIK_MISSING)):
+        applied = draws[code] & intact[:, col]
+        fields[applied, col] = -1
+        intact[:, col] &= ~applied
+        mark(code, applied)
 
-    for code in (ErrorCode.NIK_SWAPPED_DIGITS, ErrorCode.NIK_TYPO, ErrorCode.WRONG_SEX_DIGIT):
-        if not draws[code]:
-            continue
-        available = [f for f in NIK_FIELDS if intact[f]]
-        if not available:
-            continue
-        if code is ErrorCode.WRONG_SEX_DIGIT and intact["nik"]:
-            target = "nik"
-        else:
-            target = available[int(rng.random() * len(available))]
-        nik = rec[target]
+    for j, code in enumerate((ErrorCode.NIK_SWAPPED_DIGITS, ErrorCode.NIK_TYPO, ErrorCode.WRONG_SEX_DIGIT)):
+        count = intact.sum(axis=1)
+        rows = np.flatnonzero(draws[code] & (count > 0))
+        target = _kth_true(intact[rows], (x[rows, 1 + j] * count[rows]).astype(np.int64))
+        if code is ErrorCode.WRONG_SEX_DIGIT:
+            target = np.where(intact[rows, 0], 0, target)
+        values = fields[rows, target]
         if code is ErrorCode.NIK_SWAPPED_DIGITS:
-            rec[target] = swap_adjacent(rng, nik)
+            values = _swap(values, x[rows, 4])
         elif code is ErrorCode.NIK_TYPO:
-            rec[target] = typo_digit(rng, nik)
+            values = _typo(values, x[rows, 4], x[rows, 5])
         else:
-            rec[target] = flip_sex(nik)
-        intact[target] = False
-        applied.append(code)
+            values = _flip_sex(values)
+        fields[rows, target] = values
+        intact[rows, target] = False
+        applied = np.zeros(n, np.bool_)
+        applied[rows] = True
+        mark(code, applied)
+    f.nik[:], f.nik_ibu[:], f.nik_ayah[:] = fields[:, 0], fields[:, 1], fields[:, 2]
 
-    if draws[ErrorCode.NAME_VARIANT]:
-        if rng.random() < 0.5:
-            rec["nama"] = variant(rng, rec["nama"], female=child_female)
-        else:
-            rec["nama_ibu_kandung"] = variant(rng, rec["nama_ibu_kandung"], female=True)
-        applied.append(ErrorCode.NAME_VARIANT)
+    named = draws[ErrorCode.NAME_VARIANT]
+    child_side = (x[:, 6] < 0.5) | (f.nama_ibu == "")
+    for i in np.flatnonzero(named & child_side).tolist():
+        f.nama[i] = variant(pyrng, f.nama[i], female=bool(f.female[i]))
+    for i in np.flatnonzero(named & ~child_side).tolist():
+        f.nama_ibu[i] = variant(pyrng, f.nama_ibu[i], female=True)
+    mark(ErrorCode.NAME_VARIANT, named)
 
-    dob: date = rec["tanggal_lahir"]
-    if draws[ErrorCode.BIRTH_DATE_DAY_MONTH_SWAPPED] and true_dob.day <= 12 and true_dob.day != true_dob.month:
-        dob = date(dob.year, dob.day, dob.month)
-        applied.append(ErrorCode.BIRTH_DATE_DAY_MONTH_SWAPPED)
-    if draws[ErrorCode.BIRTH_DATE_OFF_BY_ONE]:
-        dob = dob + timedelta(days=1 if rng.random() < 0.5 else -1)
-        applied.append(ErrorCode.BIRTH_DATE_OFF_BY_ONE)
-    rec["tanggal_lahir"] = dob
-    return sort_codes(applied)
+    year, month, day = ymd(f.dob)
+    swap = draws[ErrorCode.BIRTH_DATE_DAY_MONTH_SWAPPED] & (day <= 12) & (day != month)
+    dob = np.where(swap, _date(year, day, month), f.dob)
+    mark(ErrorCode.BIRTH_DATE_DAY_MONTH_SWAPPED, swap)
+    off = draws[ErrorCode.BIRTH_DATE_OFF_BY_ONE]
+    f.dob[:] = dob + np.where(off, np.where(x[:, 7] < 0.5, 1, -1), 0)
+    mark(ErrorCode.BIRTH_DATE_OFF_BY_ONE, off)
+    return mask

@@ -12,6 +12,7 @@ import random
 import re
 from collections.abc import Callable
 from enum import StrEnum
+from functools import lru_cache
 
 _ALLOWED = re.compile(r"^[A-Za-z ',.-]+$")
 
@@ -114,26 +115,37 @@ def _p(r: Callable[[], float], items: tuple[str, ...]) -> str:
     return items[int(r() * len(items))]
 
 
+def style_shares(province: str) -> tuple[tuple[Style, float], ...]:
+    """Naming traditions of families living in ``province`` (2-digit code) with their shares."""
+    if province == "51":
+        return ((Style.BALI, 0.85), (Style.JAWA, 0.15))
+    if province == "12":
+        return ((Style.BATAK, 0.30), (Style.MANDAILING, 0.20), (Style.MELAYU, 0.50))
+    if province in ("53", "71") or province[0] == "9":
+        return ((Style.TIMUR, 0.70), (Style.UMUM, 0.30))
+    if province == "81":
+        return ((Style.TIMUR, 0.45), (Style.UMUM, 0.55))
+    if province in ("33", "34", "35"):
+        return ((Style.JAWA, 0.92), (Style.UMUM, 0.08))
+    if province in ("32", "36"):
+        return ((Style.SUNDA, 0.70), (Style.JAWA, 0.15), (Style.UMUM, 0.15))
+    if province in ("31", "18"):
+        return ((Style.JAWA, 0.40), (Style.SUNDA, 0.15), (Style.UMUM, 0.45))
+    if province in ("11", "13", "14", "15", "16", "19", "21", "61", "62", "63", "64", "65"):
+        return ((Style.MELAYU, 0.60), (Style.JAWA, 0.20), (Style.UMUM, 0.20))
+    return ((Style.UMUM, 0.85), (Style.JAWA, 0.15))
+
+
 def style_for(rng: random.Random, province: str) -> Style:
     """Naming tradition of a family living in ``province`` (2-digit code)."""
     r = rng.random()
-    if province == "51":
-        return Style.BALI if r < 0.85 else Style.JAWA
-    if province == "12":
-        return Style.BATAK if r < 0.30 else Style.MANDAILING if r < 0.50 else Style.MELAYU
-    if province in ("53", "71") or province[0] == "9":
-        return Style.TIMUR if r < 0.70 else Style.UMUM
-    if province == "81":
-        return Style.TIMUR if r < 0.45 else Style.UMUM
-    if province in ("33", "34", "35"):
-        return Style.JAWA if r < 0.92 else Style.UMUM
-    if province in ("32", "36"):
-        return Style.SUNDA if r < 0.70 else Style.JAWA if r < 0.85 else Style.UMUM
-    if province in ("31", "18"):
-        return Style.JAWA if r < 0.40 else Style.SUNDA if r < 0.55 else Style.UMUM
-    if province in ("11", "13", "14", "15", "16", "19", "21", "61", "62", "63", "64", "65"):
-        return Style.MELAYU if r < 0.60 else Style.JAWA if r < 0.80 else Style.UMUM
-    return Style.UMUM if r < 0.85 else Style.JAWA
+    total = 0.0
+    shares = style_shares(province)
+    for style, share in shares:
+        total += share
+        if r < total:
+            return style
+    return shares[-1][0]
 
 
 def family_name_pool(province: str) -> tuple[str, ...]:
@@ -247,9 +259,10 @@ def _muslim_tokens(rng: random.Random, style: Style, female: bool, old: bool, yo
     return tokens
 
 
+@lru_cache(maxsize=1 << 18)
 def given_token(name: str) -> str:
     """The father's name as used after BIN/BINTI: his first real given name, without titles."""
-    skip = {"H.", "DRS.", "IR.", "MUHAMMAD", "AHMAD", "ABDUL", "I", "NI"}
+    skip = {"H.", "DRS.", "IR.", "ABDUL", "I", "NI", *MUHAMMAD_VARIANTS, *AHMAD_VARIANTS}
     for tok in name.split():
         tok = tok.rstrip(",")
         if tok not in skip and "." not in tok:
@@ -257,6 +270,7 @@ def given_token(name: str) -> str:
     return name.split()[-1].rstrip(",")
 
 
+@lru_cache(maxsize=1 << 18)
 def title_free(name: str) -> str:
     """Drop academic/religious titles (H., Drs., S.Pd. ...) from a canonical name."""
     out = name.split(", ")[0]
@@ -375,3 +389,92 @@ def variant(rng: random.Random, name: str, *, female: bool = False) -> str:
     out = candidates[int(rng.random() * len(candidates))] if use_rule else _typo(rng, name)
     assert out != name
     return out
+
+
+# ---- vectorised names for large worlds --------------------------------------------------------
+#
+# Calling person_name() once per person costs ~10 µs, too slow for millions of people. Instead,
+# canonical names are drawn from pools: for each (style, sex, era, birth-order bucket) a pool of
+# person_name() outputs without the family-dependent parts, generated once from a seeded
+# random.Random; the family-dependent parts (marga / family name, BR, BIN/BINTI + father,
+# titles) are added per person afterwards. A pool of P names drawn from the rule generator has
+# nearly its frequency distribution (two people share a pool name with probability sum p_i^2 + 1/P).
+
+STYLES = tuple(Style)
+STYLE_INDEX = {s: i for i, s in enumerate(STYLES)}
+ERA_YEARS = (1960, 1990, 2012)  # old (< 1975: mononyms, old spelling), middle, young (>= 2003)
+CLAN_STYLES = frozenset({Style.BATAK, Style.TIMUR, Style.MANDAILING})
+BIN_STYLES = frozenset({Style.JAWA, Style.SUNDA, Style.MELAYU, Style.UMUM})
+# Spellings of MUHAMMAD / AHMAD / SITI a Kartu Keluarga itself may carry (the registry's canonical form).
+REGISTRY_MUHAMMAD = ("MUHAMAD", "MOCHAMMAD", "MOCHAMAD", "MOCH.", "MOH.", "M.", "MUH.", "MOHAMMAD")
+
+
+def era_of(born_year: int) -> int:
+    return 0 if born_year < 1975 else 2 if born_year >= 2003 else 1
+
+
+def order_bucket(style: Style, era: int, order: int) -> int:
+    if style is Style.BALI:
+        return order % 4
+    if style is Style.JAWA and era == 2:
+        return min(order, 4)
+    return 0
+
+
+def registry_spelling(rng: random.Random, name: str) -> str:
+    """The spelling a KK may hold: MUHAMMAD written MUHAMAD / MOCH. / M. (25%), AHMAD as ACHMAD (15%),
+    SITI as ST. (3%)."""
+    tokens = name.split(" ")
+    if tokens[0] == "MUHAMMAD" and rng.random() < 0.25:
+        tokens[0] = _pick(rng, REGISTRY_MUHAMMAD)
+    elif tokens[0] == "AHMAD" and rng.random() < 0.15:
+        tokens[0] = _pick(rng, ("ACHMAD", "AKHMAD"))
+    elif tokens[0] == "SITI" and rng.random() < 0.03:
+        tokens[0] = "ST."
+    return " ".join(tokens)
+
+
+class NamePools:
+    """Pools of canonical base names, built lazily and deterministically from ``seed``."""
+
+    def __init__(self, seed: int, size: int) -> None:
+        self.seed = seed
+        self.size = size
+        self._pools: dict[int, list[str]] = {}
+
+    @staticmethod
+    def key(style: int, female: bool, era: int, bucket: int) -> int:
+        return ((style * 2 + int(female)) * 3 + era) * 5 + bucket
+
+    def pool(self, key: int) -> list[str]:
+        pool = self._pools.get(key)
+        if pool is None:
+            rest, bucket = divmod(key, 5)
+            rest, era = divmod(rest, 3)
+            style_i, female = divmod(rest, 2)
+            style = STYLES[style_i]
+            rng = random.Random(f"worldgen-names:{self.seed}:{key}")  # str seeds are stable across runs
+            pool = [registry_spelling(rng, person_name(rng, style, bool(female), ERA_YEARS[era], order=bucket))
+                    for _ in range(self.size)]
+            self._pools[key] = pool
+        return pool
+
+
+def given_of(names: list[str]) -> list[str]:
+    return [given_token(n) for n in names]
+
+
+@lru_cache(maxsize=1 << 18)
+def title_case(name: str) -> str:
+    """How an operator typing in mixed case writes a name: 'H. Ahmad Sujadi, S.Pd.', "Ma'ruf"."""
+    out = []
+    for tok in name.split(" "):
+        if not tok:
+            out.append(tok)
+            continue
+        parts = tok.split("'")
+        first = parts[0][:1] + parts[0][1:].lower()
+        # a title such as S.PD. -> S.Pd.; an apostrophe keeps the rest lower-case (MA'RUF -> Ma'ruf)
+        first = ".".join(p[:1] + p[1:].lower() for p in first.split("."))
+        out.append("'".join([first, *(p.lower() for p in parts[1:])]))
+    return " ".join(out)

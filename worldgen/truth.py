@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from worldgen.errors import ErrorCode
 
 GROUND_TRUTH_FILE = "ground_truth.jsonl"
+
+
+class Adversarial(StrEnum):
+    """Records a matcher must not link to the wrong person although the data invites it."""
+
+    TWIN = "twin"  # a twin: same mother, same birth date, (usually) NIKs one serial apart
+    FATHER_SON_SAME_NAME = "father_son_same_name"  # the child carries his father's name
+    SIBLING_SHARED_PARENT = "sibling_shared_parent"  # a sibling with the same parents' NIKs is enrolled too
+    HOMONYM = "homonym"  # another mother's child in the same kecamatan has the same name and birth date
 
 
 class GroundTruth(BaseModel):
@@ -30,6 +40,15 @@ class GroundTruth(BaseModel):
     pkh_active: bool = Field(..., description="The family's PKH status is AKTIF in pkh.jsonl")
     kip_no: str | None = Field(None, description="The KIP number truly issued to this child (kip.jsonl)")
     errors: list[ErrorCode] = Field(default_factory=list, description="Errors applied to this record")
+    # added in generator 2.0; optional so that older files still read
+    true_nik_wali: str | None = Field(None, description="The guardian's real NIK; null when no guardian")
+    true_no_kk_lama: str | None = Field(None, description="The family's KK number before it was reissued "
+                                        "(kemensos/kk_history.jsonl); null when it never was")
+    adversarial: list[Adversarial] = Field(default_factory=list, description="Why this record is easy to "
+                                           "link to the wrong person")
+    confusable_niks: list[str] = Field(default_factory=list, description="Real NIKs of the people this "
+                                       "record must NOT be linked to as the child (twin, father, homonym, "
+                                       "enrolled siblings)")
 
 
 def read_ground_truth(path: Path | str) -> list[GroundTruth]:

@@ -11,6 +11,7 @@ from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
 from shared.contracts.emis import MadrasahRecord, SiswaRecord
 from shared.contracts.kemensos import AnggotaKeluargaRecord, KeluargaRecord, KipRecord, PkhRecord
 from worldgen.generate import FILES
+from worldgen.records import KkHistoryRecord
 from worldgen.tests.conftest import World
 from worldgen.truth import GroundTruth, read_ground_truth
 from worldgen.version import __version__
@@ -20,6 +21,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "kemensos/anggota_keluarga.jsonl": AnggotaKeluargaRecord,
     "kemensos/pkh.jsonl": PkhRecord,
     "kemensos/kip.jsonl": KipRecord,
+    "kemensos/kk_history.jsonl": KkHistoryRecord,
     "emis/madrasah.jsonl": MadrasahRecord,
     "emis/siswa.jsonl": SiswaRecord,
     "dapodik/sekolah.jsonl": SekolahRecord,

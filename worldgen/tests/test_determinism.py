@@ -57,3 +57,15 @@ def test_reference_date_not_the_clock(tmp_path: Path) -> None:
     pkh_a = (tmp_path / "a/kemensos/pkh.jsonl").read_text()
     assert '"tahun":2025,"tahap":1' in pkh_a
     assert (tmp_path / "a/world.json").read_bytes() != (tmp_path / "b/world.json").read_bytes()
+
+
+def test_students_target_gives_exactly_that_many_records_deterministically(tmp_path: Path) -> None:
+    config = WorldConfig(seed=9, n_students=1234)
+    a = generate_world(config, tmp_path / "a")
+    b = generate_world(config, tmp_path / "b")
+    assert a.n_students == b.n_students == 1234
+    assert a.counts["emis/siswa.jsonl"] + a.counts["dapodik/peserta_didik.jsonl"] == 1234
+    for name in ALL_FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    # families are cut at the last record: every family of a record is whole in the registry
+    assert a.n_families < 1234

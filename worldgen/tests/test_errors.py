@@ -8,10 +8,22 @@ import random
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pytest
 
 from worldgen.config import ErrorRates
-from worldgen.errors import NIK_FIELDS, PLACEHOLDERS, ErrorCode, apply_errors, flip_sex, swap_adjacent, typo_digit
+from worldgen.arrays import day_number
+from worldgen.errors import (
+    NIK_FIELDS,
+    PLACEHOLDERS,
+    ErrorCode,
+    StudentFields,
+    apply_errors,
+    codes_of,
+    flip_sex,
+    swap_adjacent,
+    typo_digit,
+)
 from worldgen.names import is_dapodik_safe, variant
 from worldgen.tests.conftest import World
 from worldgen.truth import GroundTruth
@@ -53,6 +65,8 @@ def eligible(code: ErrorCode, t: GroundTruth, dob: date) -> bool:
         return _intact_after_missing(t) - (E.NIK_SWAPPED_DIGITS in e) - (E.NIK_TYPO in e) >= 1
     if code is E.BIRTH_DATE_DAY_MONTH_SWAPPED:
         return dob.day <= 12 and dob.day != dob.month
+    if code is E.STALE_KK:
+        return t.true_no_kk_lama is not None
     return True
 
 
@@ -154,11 +168,13 @@ def test_kk_and_date_and_name_errors_are_real(raised_world: World) -> None:
         if not t.in_registry:
             continue
         if E.STALE_KK in e:
-            assert r["no_kk"] != t.true_no_kk and r["no_kk"] not in kks and len(r["no_kk"]) == 16
+            assert r["no_kk"] == t.true_no_kk_lama != t.true_no_kk and r["no_kk"] not in kks
         else:
             assert r["no_kk"] == t.true_no_kk
         child = w.members[t.true_nik]
-        differs = (r["nama"] != child["nama"], r["nama_ibu_kandung"] != child["nama_ibu_kandung"])
+        # operators may type in mixed case: only the letters count
+        differs = (r["nama"].upper() != child["nama"],
+                   r["nama_ibu_kandung"].upper() != child["nama_ibu_kandung"])
         if E.NAME_VARIANT in e:
             assert sum(differs) == 1
         else:
@@ -200,24 +216,56 @@ def test_name_variants_differ_and_stay_dapodik_safe() -> None:
         assert len(seen) > 3, (name, seen)
 
 
-def test_apply_errors_with_zero_rates_changes_nothing() -> None:
-    rng = random.Random(3)
-    rec = {"nik": "3201014512100001", "nik_ibu": "3201014507800002", "nik_ayah": None,
-           "no_kk": "3201010101200001", "nama": "SITI AMINAH", "nama_ibu_kandung": "SUMIATI",
-           "tanggal_lahir": date(2010, 12, 5)}
-    before = dict(rec)
+def _fields(n: int = 1) -> StudentFields:
+    return StudentFields(
+        nik=np.full(n, 3201014512100001), nik_ibu=np.full(n, 3201014507800002), nik_ayah=np.full(n, -1),
+        no_kk=np.full(n, 3201010101200001), old_kk=np.full(n, 3201010101150009),
+        nama=np.array(["SITI AMINAH"] * n, dtype=object), nama_ibu=np.array(["SUMIATI"] * n, dtype=object),
+        dob=np.full(n, day_number(date(2010, 12, 5))), female=np.ones(n, np.bool_))
+
+
+def test_apply_errors_with_zero_and_full_rates() -> None:
+    f = _fields()
     zero = ErrorRates(**{c.value: 0.0 for c in ErrorCode})
-    assert apply_errors(rng, zero, rec, child_female=True, true_dob=date(2010, 12, 5),
-                        previous_kk=lambda: "x") == []
-    assert rec == before
+    mask = apply_errors(np.random.default_rng(3), random.Random(3), zero, f)
+    assert mask.tolist() == [0]
+    assert f.nik[0] == 3201014512100001 and f.nama[0] == "SITI AMINAH" and f.no_kk[0] == 3201010101200001
     one = ErrorRates(**{c.value: 1.0 for c in ErrorCode})
-    codes = apply_errors(rng, one, rec, child_female=True, true_dob=date(2010, 12, 5),
-                         previous_kk=lambda: "3201010101150009")
+    mask = apply_errors(np.random.default_rng(3), random.Random(3), one, f)
     # the placeholder wins over every other NIK error; the rest all apply
-    assert set(codes) == {E.STALE_KK, E.PLACEHOLDER_NIK, E.NAME_VARIANT, E.BIRTH_DATE_DAY_MONTH_SWAPPED,
-                          E.BIRTH_DATE_OFF_BY_ONE}
-    assert codes == sorted(codes, key=list(ErrorCode).index)
-    assert rec["no_kk"] == "3201010101150009"
-    assert rec["nik"] == rec["nik_ibu"] == rec["nik_ayah"] in PLACEHOLDERS
-    assert abs((rec["tanggal_lahir"] - date(2010, 5, 12)).days) == 1
-    assert (rec["nama"] != "SITI AMINAH") != (rec["nama_ibu_kandung"] != "SUMIATI")
+    assert set(codes_of(int(mask[0]))) == {E.STALE_KK, E.PLACEHOLDER_NIK, E.NAME_VARIANT,
+                                            E.BIRTH_DATE_DAY_MONTH_SWAPPED, E.BIRTH_DATE_OFF_BY_ONE}
+    assert f.no_kk[0] == 3201010101150009
+    assert f.nik[0] == f.nik_ibu[0] == f.nik_ayah[0] and f"{f.nik[0]:016d}" in PLACEHOLDERS
+    assert abs(f.dob[0] - day_number(date(2010, 5, 12))) == 1
+    assert (f.nama[0] != "SITI AMINAH") != (f.nama_ibu[0] != "SUMIATI")
+
+
+def test_vectorised_corruptions_match_their_definition() -> None:
+    """Swapped digits, one-digit typos and the sex flip on many NIKs at once."""
+    rng = np.random.default_rng(5)
+    n = 2000
+    f = _fields(n)
+    f.nik_ayah[:] = 3201011203750003
+    only = {c.value: 0.0 for c in ErrorCode}
+    for code in (E.NIK_SWAPPED_DIGITS, E.NIK_TYPO, E.WRONG_SEX_DIGIT):
+        g = _fields(n)
+        g.nik_ayah[:] = 3201011203750003
+        mask = apply_errors(rng, random.Random(1), ErrorRates(**{**only, code.value: 1.0}), g)
+        assert all(codes_of(int(m)) == [code] for m in mask)
+        for field, true in (("nik", f.nik), ("nik_ibu", f.nik_ibu), ("nik_ayah", f.nik_ayah)):
+            got = getattr(g, field)
+            changed = np.flatnonzero(got != true)
+            for i in changed[:300].tolist():
+                a, b = f"{got[i]:016d}", f"{true[i]:016d}"
+                if code is E.NIK_SWAPPED_DIGITS:
+                    assert _adjacent_swap(a, b)
+                elif code is E.NIK_TYPO:
+                    assert _one_digit(a, b)
+                else:
+                    assert field == "nik" and abs(int(a[6:8]) - int(b[6:8])) == 40 and a[8:] == b[8:]
+        # exactly one field changed per record, spread over the fields that can be hit
+        n_changed = (g.nik != f.nik).astype(int) + (g.nik_ibu != f.nik_ibu) + (g.nik_ayah != f.nik_ayah)
+        assert (n_changed == 1).all()
+        if code is not E.WRONG_SEX_DIGIT:
+            assert (g.nik_ayah != f.nik_ayah).sum() > n / 5 and (g.nik != f.nik).sum() > n / 5

@@ -205,3 +205,81 @@ def test_kip_issuances(default_world: World) -> None:
             if t.kip_no:
                 issued.add(t.true_nik)
     assert _within(len(issued), len(eligible), sh.kip, slack=0.02)
+
+
+def test_kk_history_holds_the_old_number_of_reissued_families(default_world: World) -> None:
+    w = default_world
+    history = w.rows["kemensos/kk_history.jsonl"]
+    assert history
+    current = set(w.families)
+    old = [h["no_kk_lama"] for h in history]
+    assert len(old) == len(set(old)) and not set(old) & current
+    by_family = {h["no_kk"]: h for h in history}
+    assert set(by_family) <= current
+    share = len(by_family) / len(current)
+    assert _within(len(by_family), len(current), w.config.shares.kk_history), share
+    for h in history:
+        assert h["no_kk_lama"][:6] in current_kecamatan()
+        assert date.fromisoformat(h["diganti_pada"]) <= w.ref
+        recorded = date(2000 + int(h["no_kk"][10:12]), int(h["no_kk"][8:10]), int(h["no_kk"][6:8]))
+        assert recorded.isoformat() == h["diganti_pada"]
+    for t in w.truth:
+        if t.in_registry:
+            assert t.true_no_kk_lama == (by_family[t.true_no_kk]["no_kk_lama"] if t.true_no_kk in by_family
+                                         else None)
+
+
+def test_nik_rules_as_generated(default_world: World) -> None:
+    """Every NIK rule of DOMAIN.md §1.1 on the generated registry: prefix of a real kecamatan, DDMMYY of the
+    birth date with +40 for women, serial 0001-9999, unique, sex agreeing."""
+    w = default_world
+    kecs = current_kecamatan()
+    for m in w.rows["kemensos/anggota_keluarga.jsonl"]:
+        nik = m["nik"]
+        born = date.fromisoformat(m["tanggal_lahir"])
+        assert nik[:6] in kecs
+        day = int(nik[6:8])
+        assert day == born.day + (40 if m["jenis_kelamin"] == "P" else 0)
+        assert (int(nik[8:10]), int(nik[10:12])) == (born.month, born.year % 100)
+        assert 1 <= int(nik[12:]) <= 9999
+
+
+def test_nik_allocation_in_new_provinces() -> None:
+    """Prefixes of Kalimantan Utara (65) and the new Papua provinces (92-96) give valid NIKs."""
+    import numpy as np
+
+    from worldgen.arrays import day_number
+    from worldgen.generate import _regions
+    from worldgen.ids import allocate_serials, nik_keys
+
+    reg = _regions()
+    prefixes = np.array([i for i, c in enumerate(reg.kec_codes) if c[:2] in ("65", "92", "93", "94", "95", "96")])
+    assert {reg.kec_codes[i][:2] for i in prefixes} == {"65", "92", "93", "94", "95", "96"}
+    n = len(prefixes)
+    female = np.arange(n) % 2 == 0
+    born = np.full(n, day_number(date(2011, 3, 9)))
+    keys = nik_keys(reg, np.concatenate([prefixes, prefixes]), np.concatenate([female, female]),
+                    np.concatenate([born, born]))
+    niks = [f"{v:016d}" for v in allocate_serials(np.random.default_rng(0), keys, 25).tolist()]
+    assert len(set(niks)) == 2 * n
+    for nik in niks:
+        result = check(nik, today=date(2026, 7, 15))
+        assert result.valid, (nik, result.rule)
+    assert int(niks[n][12:]) == int(niks[0][12:]) + 1  # same prefix and date: the next serial
+
+
+def test_families_follow_the_population() -> None:
+    """Kabupaten are drawn in proportion to province population x kecamatan share: the province shares
+    of a large sample match the BPS table."""
+    import numpy as np
+
+    from worldgen.arrays import pick_weighted
+    from worldgen.generate import _regions
+
+    reg = _regions()
+    kab = pick_weighted(np.random.default_rng(1), reg.kab_cum, 200_000)
+    prov = reg.kec_prov[reg.kab_start[kab]]
+    observed = np.bincount(prov, minlength=len(reg.prov_codes)) / len(kab)
+    total = sum(PROVINCE_POPULATION.values())
+    for i, code in enumerate(reg.prov_codes):
+        assert abs(observed[i] - PROVINCE_POPULATION[code] / total) < 0.004, code
