@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from worldgen.config import ErrorRates
 from worldgen.arrays import day_number
+from worldgen.config import ErrorRates
 from worldgen.errors import (
     NIK_FIELDS,
     PLACEHOLDERS,
