@@ -14,6 +14,7 @@ from services.kemensos_mock.changes import router as changes
 from services.kemensos_mock.config import Settings, get_settings
 from services.kemensos_mock.faults import router as faults
 from services.kemensos_mock.faults.service import FaultInjector
+from services.kemensos_mock.identity import router as identity
 from services.kemensos_mock.kip import router as kip
 from services.kemensos_mock.registry import router as registry
 from shared.app import create_service_app
@@ -30,6 +31,7 @@ A stand-in for the Kemensos social-welfare registry (SIKS-NG / DTSEN): families 
 their members, desil and PKH memberships, and KIP card issuances.
 
 * `POST /api/v1/nik/lookup`: up to 1,000 NIKs per call, answered in request order.
+* `POST /api/v1/identity/search`: up to 1,000 name + birth + region queries, a short ranked list each.
 * `GET /api/v1/kip`: KIP issuances, keyset-paged.
 * `GET /api/v1/keluarga/{no_kk}`: one family.
 * `GET /api/v1/changes`: families and PKH memberships in change order (resume with the last cursor).
@@ -65,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name=SERVICE,
         title="Kemensos registry (mock)",
         description=DESCRIPTION,
-        routers=[registry.router, kip.router, changes.router, registry.admin_router, kip.admin_router,
+        routers=[registry.router, identity.router, kip.router, changes.router, registry.admin_router, kip.admin_router,
                  faults.router],
         lifespan=lifespan,
     )

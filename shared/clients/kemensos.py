@@ -5,6 +5,9 @@ from collections.abc import Iterator, Sequence
 from shared.contracts.common import Health
 from shared.contracts.kemensos import (
     ChangePage,
+    IdentityQuery,
+    IdentitySearchRequest,
+    IdentitySearchResponse,
     Jenjang,
     KeluargaDetail,
     KipIssuance,
@@ -28,6 +31,14 @@ class KemensosClient(BaseClient):
         body = NikLookupRequest(niks=list(niks))
         return self.request("POST", "/api/v1/nik/lookup", NikLookupResponse, idempotent=True,
                             json=body.model_dump())
+
+    def search_identities(self, queries: Sequence[IdentityQuery], max_candidates: int = 5,
+                          min_score: float = 0.6) -> IdentitySearchResponse:
+        """Up to 1,000 name + birth + region queries; per query at most ``max_candidates`` ranked candidates.
+        A read, so it is retried."""
+        body = IdentitySearchRequest(queries=list(queries), max_candidates=max_candidates, min_score=min_score)
+        return self.request("POST", "/api/v1/identity/search", IdentitySearchResponse, idempotent=True,
+                            json=body.model_dump(mode="json", exclude_none=True))
 
     def list_kip(self, cursor: str | None = None, limit: int = 500, kode_wilayah: str | None = None,
                  jenjang: Jenjang | None = None) -> KipPage:

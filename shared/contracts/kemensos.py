@@ -6,7 +6,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.contracts.common import Digits16, JenisKelamin, Page, Strict
 
@@ -239,3 +240,76 @@ class ChangePage(Page[RegistryChange]):
 
     has_more: bool = Field(..., description="More changes are waiting: ask again now with `next_cursor`")
     observed_seq: int = Field(..., description="Registry change sequence this page reflects")
+
+
+# ---- identity search (fallback matching without a usable NIK) ----------------------------------
+
+
+class IdentityField(StrEnum):
+    """Fields of an identity query a candidate may agree on."""
+
+    NAMA = "nama"
+    TANGGAL_LAHIR = "tanggal_lahir"
+    TAHUN_LAHIR = "tahun_lahir"
+    NAMA_IBU_KANDUNG = "nama_ibu_kandung"
+    JENIS_KELAMIN = "jenis_kelamin"
+    KODE_WILAYAH = "kode_wilayah"
+
+
+class IdentityQuery(Strict):
+    """Who to look for: a name, a birth date (or only the year), a region prefix, and whatever else is known.
+
+    Candidates are people whose family lives under `kode_wilayah` and who were born in the given year
+    (the block); within it they are ranked by name, birth date, mother's name and sex."""
+
+    ref: str | None = Field(None, max_length=64, description="Caller's own key, echoed in the result")
+    nama: str = Field(..., min_length=1, max_length=100, examples=["SITI RAHAYU"])
+    tanggal_lahir: date | None = Field(None, description="Birth date; or give `tahun_lahir` only")
+    tahun_lahir: int | None = Field(None, ge=1900, le=2100, description="Birth year when the date is unknown")
+    nama_ibu_kandung: str | None = Field(None, max_length=100)
+    jenis_kelamin: JenisKelamin | None = None
+    kode_wilayah: str = Field(..., pattern=r"^\d{2,6}$", examples=["320101"],
+                              description="Region prefix of the family's address: province (2 digits), "
+                                          "kab/kota (4) or kecamatan (6)")
+
+    @model_validator(mode="after")
+    def _birth_given(self) -> IdentityQuery:
+        if self.tanggal_lahir is None and self.tahun_lahir is None:
+            raise PydanticCustomError("birth_required", "give tanggal_lahir or tahun_lahir")
+        if self.tanggal_lahir is not None and self.tahun_lahir is not None \
+                and self.tanggal_lahir.year != self.tahun_lahir:
+            raise PydanticCustomError("birth_inconsistent", "tahun_lahir differs from the year of tanggal_lahir")
+        return self
+
+    @property
+    def birth_year(self) -> int:
+        return self.tanggal_lahir.year if self.tanggal_lahir is not None else int(self.tahun_lahir or 0)
+
+
+class IdentitySearchRequest(Strict):
+    queries: list[IdentityQuery] = Field(..., min_length=1, max_length=1000, description="Up to 1,000 queries")
+    max_candidates: int = Field(5, ge=1, le=5, description="Candidates per query, at most 5")
+    min_score: float = Field(0.6, ge=0.5, le=1.0, description="Candidates scoring lower are left out")
+
+
+class IdentityCandidate(BaseModel):
+    score: float = Field(..., ge=0, le=1, description="Weighted agreement over the fields the query gave")
+    agreed: list[IdentityField] = Field(..., description="Fields that agree (names: similarity >= 0.85)")
+    person: Anggota
+    family: Keluarga
+
+
+class IdentitySearchResult(BaseModel):
+    ref: str | None = None
+    candidates: list[IdentityCandidate] = Field(default_factory=list, max_length=5,
+                                                description="Best first; empty when nobody is close enough")
+    block_size: int = Field(..., ge=0, description="People in the query's block (region prefix + birth year); "
+                            "past the service's cap the query is not ranked and `detail` says why")
+    detail: str | None = Field(None, description="Why the query was not ranked (a block too large)")
+
+
+class IdentitySearchResponse(BaseModel):
+    observed_seq: int
+    dtsen_triwulan: str
+    retrieved_at: datetime
+    results: list[IdentitySearchResult] = Field(..., description="One per query, in request order")

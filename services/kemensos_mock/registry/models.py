@@ -68,6 +68,10 @@ class AnggotaRow(Table, table=True):
     """A member of a family, identified by NIK."""
 
     __tablename__ = "anggota_keluarga"
+    __table_args__ = (
+        # identity search blocks on birth year + region prefix: equality, then a range, in one index
+        Index("ix_anggota_keluarga_tahun_lahir_kode_wilayah", "tahun_lahir", "kode_wilayah"),
+    )
 
     id: int | None = Field(None, primary_key=True)
     nik: str = Field(max_length=16, unique=True, index=True)
@@ -78,6 +82,9 @@ class AnggotaRow(Table, table=True):
     tanggal_lahir: date
     nama_ibu_kandung: str = Field("", max_length=100)
     hubungan_keluarga: str = Field(max_length=20)
+    # Search keys kept in step with the data: the year of ``tanggal_lahir`` and the family's kode_wilayah.
+    tahun_lahir: int
+    kode_wilayah: str = Field(max_length=10)
 
 
 class PkhRow(Table, table=True):

@@ -141,6 +141,10 @@ def change_kk(session: Session, keluarga: KeluargaRow, new_no_kk: str, version: 
     session.expire_all()  # members and PKH rows loaded before still hold the old number
 
 
+def set_members_region(session: Session, no_kk: str, kode_wilayah: str) -> None:
+    session.execute(update(AnggotaRow).where(AnggotaRow.no_kk == no_kk).values(kode_wilayah=kode_wilayah))
+
+
 def remove_member(session: Session, row: AnggotaRow) -> None:
     session.execute(delete(AnggotaRow).where(AnggotaRow.id == row.id))
     session.expire_all()

@@ -150,6 +150,8 @@ def update_keluarga(session: Session, no_kk: str, change: KeluargaUpdate) -> Kel
         setattr(row, name, value)
     row.version, row.updated_at = versions.last, versions.at
     repo.add(session, row)
+    if "kode_wilayah" in fields:  # the members' search key follows the family's address
+        repo.set_members_region(session, row.no_kk, row.kode_wilayah)
     return _detail(session, row)
 
 
@@ -186,6 +188,7 @@ def put_anggota(session: Session, record: AnggotaKeluargaRecord) -> KeluargaDeta
     row = repo.member(session, record.nik)
     values = record.model_dump(mode="python")
     values["jenis_kelamin"], values["hubungan_keluarga"] = record.jenis_kelamin.value, record.hubungan_keluarga.value
+    values["tahun_lahir"], values["kode_wilayah"] = record.tanggal_lahir.year, target.kode_wilayah
     changed = [record.no_kk] if row is None or row.no_kk == record.no_kk else [row.no_kk, record.no_kk]
     versions = repo.take_versions(session, len(changed))
     if row is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 
@@ -11,7 +12,15 @@ from services.kemensos_mock.main import create_app
 from services.kemensos_mock.tests.conftest import ADMIN_TOKEN, API_TOKEN, TestClient
 from services.kemensos_mock.tests.world import ANAK1, ANAK3, IBU2, KIP_COUNT, KK1, KK2, KK4, STRANGER1, World
 from shared.clients import KemensosClient
-from shared.contracts.kemensos import ChangeKind, Jenjang, KeluargaChange, KeluargaDihapusChange, PkhChange
+from shared.contracts.kemensos import (
+    ChangeKind,
+    IdentityField,
+    IdentityQuery,
+    Jenjang,
+    KeluargaChange,
+    KeluargaDihapusChange,
+    PkhChange,
+)
 from shared.http import Rejected, RetryPolicy
 
 
@@ -114,3 +123,16 @@ def test_bad_change_cursor_is_rejected(kemensos: KemensosClient) -> None:
     with pytest.raises(Rejected) as caught:
         kemensos.list_changes("bm90LWEtY3Vyc29y")
     assert [(e.field, e.rule) for e in caught.value.errors] == [("cursor", "opaque_cursor")]
+
+
+def test_search_identities(kemensos: KemensosClient, world: World) -> None:
+    queries = [IdentityQuery(ref="a", nama="St. Rahayu", tanggal_lahir=date(2012, 5, 7), kode_wilayah="320101",
+                             nama_ibu_kandung="SRI WAHYUNI"),
+               IdentityQuery(ref="b", nama="NOBODY AT ALL", tahun_lahir=2012, kode_wilayah="32")]
+    answer = kemensos.search_identities(queries, max_candidates=2)
+    assert answer.observed_seq == world.versioned_rows
+    found, nobody = answer.results
+    assert found.ref == "a" and found.candidates[0].person.nik == ANAK1
+    assert IdentityField.NAMA_IBU_KANDUNG in found.candidates[0].agreed
+    assert found.candidates[0].family.no_kk == KK1
+    assert nobody.ref == "b" and nobody.candidates == []

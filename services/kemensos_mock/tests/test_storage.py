@@ -162,3 +162,24 @@ def test_text_no_database_can_store_is_a_line_error(engine: Engine, tmp_path: Pa
         ("anggota_keluarga.jsonl", 4, "nama", "unstorable_text")]
     with session_scope(engine) as s:
         assert repository.observed_seq(s) == 0
+
+
+def test_migration_0003_fills_the_search_keys_of_existing_members(db_url: str) -> None:
+    from sqlalchemy import text
+
+    migrate(MIGRATIONS, db_url, "0002_keluarga_hapus")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO keluarga (no_kk, kode_wilayah, alamat, dtsen_triwulan, version, created_at, "
+                              "updated_at) VALUES (:kk, '3201011001', '', '2026-Q1', 1, :at, :at)"),
+                         {"kk": KK1, "at": datetime(2026, 1, 1, tzinfo=UTC)})
+            conn.execute(text("INSERT INTO anggota_keluarga (nik, no_kk, nama, jenis_kelamin, tempat_lahir, "
+                              "tanggal_lahir, nama_ibu_kandung, hubungan_keluarga) VALUES (:nik, :kk, 'SITI', 'P', '', "
+                              ":born, '', 'ANAK')"), {"nik": ANAK1, "kk": KK1, "born": datetime(2012, 5, 7).date()})
+        migrate(MIGRATIONS, db_url)
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT tahun_lahir, kode_wilayah FROM anggota_keluarga")).one()
+        assert tuple(row) == (2012, "3201011001")
+    finally:
+        engine.dispose()

@@ -49,3 +49,11 @@ def existing_pkh_periods(session: Session, no_kks: Collection[str]) -> set[tuple
         return set()
     stmt = select(PKH.c.no_kk, PKH.c.tahun, PKH.c.tahap).where(PKH.c.no_kk.in_(list(no_kks)))
     return {(r.no_kk, r.tahun, r.tahap) for r in session.execute(stmt)}
+
+
+def wilayah_of(session: Session, no_kks: Collection[str]) -> dict[str, str]:
+    """kode_wilayah of each stored family in ``no_kks``."""
+    if not no_kks:
+        return {}
+    stmt = select(KELUARGA.c.no_kk, KELUARGA.c.kode_wilayah).where(KELUARGA.c.no_kk.in_(list(no_kks)))
+    return {r.no_kk: r.kode_wilayah for r in session.execute(stmt)}

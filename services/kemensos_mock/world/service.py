@@ -110,6 +110,7 @@ class _Loader:
         self.nik_lines: dict[int, int] = {}
         self.pkh_lines: dict[tuple[int, int, int], int] = {}
         self.kip_lines: dict[str, int] = {}
+        self.kk_wilayah: dict[int, str] = {}  # KK number -> kode_wilayah of the families of this load
         # Families already in the registry that this load gives new members: they take new versions at
         # the end, so the change feed carries them again with their members.
         self.grown: dict[str, None] = {}
@@ -228,6 +229,7 @@ class _Loader:
     def keluarga(self, path: Path) -> None:
         def handle(line: int, rec: KeluargaRecord, pending: _Pending) -> None:
             if not self._duplicate(self.kk_lines, int(rec.no_kk), path.name, line, "no_kk", "this KK number"):
+                self.kk_wilayah[int(rec.no_kk)] = rec.kode_wilayah
                 pending.add(line, {"no_kk": rec.no_kk, "kode_wilayah": rec.kode_wilayah, "alamat": rec.alamat,
                                    "desil": rec.desil, "dtsen_triwulan": rec.dtsen_triwulan,
                                    "no_kks": rec.no_kks})
@@ -257,11 +259,17 @@ class _Loader:
                 pending.add(line, {"nik": rec.nik, "no_kk": rec.no_kk, "nama": rec.nama,
                                    "jenis_kelamin": rec.jenis_kelamin.value, "tempat_lahir": rec.tempat_lahir,
                                    "tanggal_lahir": rec.tanggal_lahir, "nama_ibu_kandung": rec.nama_ibu_kandung,
-                                   "hubungan_keluarga": rec.hubungan_keluarga.value})
+                                   "hubungan_keluarga": rec.hubungan_keluarga.value,
+                                   "tahun_lahir": rec.tanggal_lahir.year,
+                                   "kode_wilayah": self.kk_wilayah.get(int(rec.no_kk))})
 
         def check(pending: _Pending) -> None:
             self._resolve_families(path.name, unresolved, grows=True)
             self._in_db(pending, repo.ANGGOTA.c.nik, lambda r: r["nik"], path.name, "nik", "this NIK")
+            stored = repo.wilayah_of(self.session, {r["no_kk"] for r in pending.rows if r["kode_wilayah"] is None})
+            for row in pending.rows:  # members of families already in the registry
+                if row["kode_wilayah"] is None:
+                    row["kode_wilayah"] = stored.get(row["no_kk"])
 
         self.stream(path, AnggotaKeluargaRecord, handle, check, versioned=False)
 
