@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.kemensos_mock.changes import router as changes
 from services.kemensos_mock.config import Settings, get_settings
+from services.kemensos_mock.education import router as education
 from services.kemensos_mock.faults import router as faults
 from services.kemensos_mock.faults.service import FaultInjector
 from services.kemensos_mock.identity import router as identity
@@ -34,6 +35,7 @@ their members, desil and PKH memberships, and KIP card issuances.
 * `POST /api/v1/identity/search`: up to 1,000 name + birth + region queries, a short ranked list each.
 * `GET /api/v1/kip`: KIP issuances, keyset-paged.
 * `GET /api/v1/keluarga/{no_kk}`: one family.
+* `PUT /api/v1/education-verification`: education verifications from the hub, idempotent per (child, period).
 * `GET /api/v1/changes`: families and PKH memberships in change order (resume with the last cursor).
 * `/api/v1/admin/...`: registry edits and fault injection (latency, 5xx, 429, timeouts; off by default).
 
@@ -67,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name=SERVICE,
         title="Kemensos registry (mock)",
         description=DESCRIPTION,
-        routers=[registry.router, identity.router, kip.router, changes.router, registry.admin_router, kip.admin_router,
+        routers=[registry.router, identity.router, kip.router, changes.router, education.router,
+                 registry.admin_router, kip.admin_router,
                  faults.router],
         lifespan=lifespan,
     )

@@ -14,6 +14,10 @@ from shared.contracts.kemensos import (
     KipPage,
     NikLookupRequest,
     NikLookupResponse,
+    VerifikasiPendidikan,
+    VerifikasiPendidikanAnak,
+    VerifikasiPendidikanBatch,
+    VerifikasiPendidikanBatchResponse,
 )
 from shared.http import BaseClient
 
@@ -88,3 +92,14 @@ class KemensosClient(BaseClient):
             if not page.has_more:
                 return
             cursor = page.next_cursor
+
+    def put_education_verification(self, items: Sequence[VerifikasiPendidikan]) -> VerifikasiPendidikanBatchResponse:
+        """Up to 1,000 verifications. Idempotent per (child, period) by contract (a repeated item is
+        ``UNCHANGED``), so it is safe to retry."""
+        body = VerifikasiPendidikanBatch(items=list(items))
+        return self.request("PUT", "/api/v1/education-verification", VerifikasiPendidikanBatchResponse,
+                            idempotent=True, json=body.model_dump(mode="json"))
+
+    def get_education_verification(self, nik_anak: str) -> VerifikasiPendidikanAnak:
+        return self.request("GET", f"/api/v1/education-verification/{nik_anak}", VerifikasiPendidikanAnak,
+                            idempotent=True)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.contracts.common import Digits16, JenisKelamin, Page, Strict
@@ -313,3 +313,87 @@ class IdentitySearchResponse(BaseModel):
     dtsen_triwulan: str
     retrieved_at: datetime
     results: list[IdentitySearchResult] = Field(..., description="One per query, in request order")
+
+
+# ---- education verification received from the hub (PKH education commitment) ------------------
+
+PERIODE_PATTERN = r"^\d{4}-(S[12]|T[1-4])$"
+
+
+class SumberPendidikan(StrEnum):
+    EMIS = "EMIS"
+    DAPODIK = "DAPODIK"
+
+
+class VerifikasiPendidikan(Strict):
+    """Whether a child is enrolled and attending school in a period, as the hub verified it.
+
+    `periode` is a school semester (`2026-S1`, `2026-S2`) or a PKH stage (`2026-T1` .. `2026-T4`). An
+    enrolled child names the school: `npsn` (Dapodik, 8 characters) and/or `nsm` (EMIS madrasah, 12 digits).
+    """
+
+    nik_anak: Digits16 = Field(..., description="The child's NIK (16 digits)")
+    periode: str = Field(..., pattern=PERIODE_PATTERN, examples=["2026-S1", "2026-T3"])
+    enrolled: bool = Field(..., description="Registered at a school or madrasah in the period")
+    active: bool = Field(..., description="Actually attending (not dropped out, not inactive)")
+    npsn: str | None = Field(None, pattern=r"^[0-9A-Z]{8}$", description="NPSN of the school")
+    nsm: str | None = Field(None, pattern=r"^\d{12}$", description="NSM of the madrasah")
+    sumber: SumberPendidikan | None = Field(None, description="The education system the hub read")
+    verified_at: AwareDatetime = Field(..., description="When the hub verified it (timezone-aware)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VerifikasiPendidikan:
+        if self.active and not self.enrolled:
+            raise PydanticCustomError("active_without_enrolment", "a child who is not enrolled cannot be active")
+        if self.enrolled and self.npsn is None and self.nsm is None:
+            raise PydanticCustomError("school_required", "an enrolled child needs the school's npsn or nsm")
+        return self
+
+
+class VerifikasiPendidikanBatch(Strict):
+    items: list[VerifikasiPendidikan] = Field(..., min_length=1, max_length=1000,
+                                              description="Up to 1,000 items, applied in order")
+
+
+class StatusVerifikasi(StrEnum):
+    CREATED = "CREATED"  # the first verification of this child and period
+    UPDATED = "UPDATED"  # a newer verification that differs from the stored one
+    UNCHANGED = "UNCHANGED"  # the same as the stored one (a repeated item): nothing changed
+    STALE = "STALE"  # verified earlier than the stored one: ignored
+    NOT_FOUND = "NOT_FOUND"  # the NIK is no member of the registry: not stored
+
+
+class VerifikasiPendidikanItemStatus(BaseModel):
+    nik_anak: str
+    periode: str
+    status: StatusVerifikasi
+
+
+class VerifikasiPendidikanBatchResponse(BaseModel):
+    results: list[VerifikasiPendidikanItemStatus] = Field(..., description="One per item, in request order")
+
+    def count(self, status: StatusVerifikasi) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+
+class VerifikasiPendidikanTercatat(BaseModel):
+    """A verification as the registry holds it."""
+
+    periode: str
+    enrolled: bool
+    active: bool
+    npsn: str | None
+    nsm: str | None
+    sumber: SumberPendidikan | None
+    verified_at: datetime
+    received_at: datetime
+    client: str = Field(..., description="The API client that sent it")
+
+
+class VerifikasiPendidikanAnak(BaseModel):
+    """`GET /api/v1/education-verification/{nik_anak}`: the current verification per period (newest period
+    first) and every state received before, newest first."""
+
+    nik_anak: str
+    current: list[VerifikasiPendidikanTercatat]
+    history: list[VerifikasiPendidikanTercatat]

@@ -15,12 +15,21 @@ API_CALLS = [
     ("GET", "/api/v1/kip", None),
     ("GET", f"/api/v1/keluarga/{KK1}", None),
     ("GET", "/api/v1/changes", None),
+    ("POST", "/api/v1/identity/search", {"queries": [{"nama": "SITI", "tahun_lahir": 2012, "kode_wilayah": "32"}]}),
+    ("PUT", "/api/v1/education-verification", {"items": [{
+        "nik_anak": ANAK1, "periode": "2026-S1", "enrolled": True, "active": True, "npsn": "20212345",
+        "verified_at": "2026-08-01T00:00:00Z"}]}),
+    ("GET", f"/api/v1/education-verification/{ANAK1}", None),
 ]
 ADMIN_CALLS = [
     ("PUT", "/api/v1/admin/pkh", {"no_kk": KK1, "status": "GRADUASI", "komponen": [], "tahun": 2026, "tahap": 3}),
     ("PATCH", f"/api/v1/admin/keluarga/{KK1}", {"desil": 9}),
     ("PUT", "/api/v1/admin/kip", {"no_kip": "ZZ0001", "nama": "X", "tanggal_lahir": "2012-01-01",
                                   "kode_wilayah": "3201011001", "jenjang": "SD", "tahun": 2025}),
+    ("PUT", "/api/v1/admin/anggota", {"nik": ANAK1, "no_kk": KK1, "nama": "X", "jenis_kelamin": "P",
+                                      "tanggal_lahir": "2012-05-07", "hubungan_keluarga": "ANAK"}),
+    ("DELETE", f"/api/v1/admin/anggota/{ANAK1}", None),
+    ("DELETE", f"/api/v1/admin/keluarga/{KK1}", None),
     ("GET", "/api/v1/admin/faults", None),
     ("PUT", "/api/v1/admin/faults", {"error_rate": 1.0}),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -20,6 +20,9 @@ from shared.contracts.kemensos import (
     KeluargaChange,
     KeluargaDihapusChange,
     PkhChange,
+    StatusVerifikasi,
+    SumberPendidikan,
+    VerifikasiPendidikan,
 )
 from shared.http import Rejected, RetryPolicy
 
@@ -136,3 +139,15 @@ def test_search_identities(kemensos: KemensosClient, world: World) -> None:
     assert IdentityField.NAMA_IBU_KANDUNG in found.candidates[0].agreed
     assert found.candidates[0].family.no_kk == KK1
     assert nobody.ref == "b" and nobody.candidates == []
+
+
+def test_education_verification_round_trip(kemensos: KemensosClient) -> None:
+    item = VerifikasiPendidikan(nik_anak=ANAK1, periode="2026-T3", enrolled=True, active=True, nsm="111232180191",
+                                sumber=SumberPendidikan.EMIS, verified_at=datetime(2026, 8, 1, tzinfo=UTC))
+    first = kemensos.put_education_verification([item])
+    again = kemensos.put_education_verification([item])  # what a retry after a lost answer does
+    assert [r.status for r in first.results] == [StatusVerifikasi.CREATED]
+    assert again.count(StatusVerifikasi.UNCHANGED) == 1
+    held = kemensos.get_education_verification(ANAK1)
+    assert [(c.periode, c.nsm, c.client) for c in held.current] == [("2026-T3", "111232180191", "sync_hub")]
+    assert len(held.history) == 1
