@@ -8,13 +8,15 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kemensos_mock.faults.schemas import FaultConfig
+from services.kemensos_mock.ratelimit.schemas import RateLimits
 from shared.settings import PLACEHOLDER_SECRETS, ServiceSettings
 
 
 class Settings(ServiceSettings):
     """``KEMENSOS_DATABASE_URL``, ``KEMENSOS_HOST``, ``KEMENSOS_PORT``, ``KEMENSOS_LOG_LEVEL``,
     ``KEMENSOS_API_TOKENS`` (JSON client -> token), ``KEMENSOS_ADMIN_TOKEN``, ``KEMENSOS_AUTO_MIGRATE``,
-    ``KEMENSOS_FAULTS`` (JSON) or ``KEMENSOS_FAULTS__ERROR_RATE=0.2`` and friends."""
+    ``KEMENSOS_FAULTS`` (JSON) or ``KEMENSOS_FAULTS__ERROR_RATE=0.2`` and friends, ``KEMENSOS_RATE_LIMITS``
+    (JSON client -> {per_second, burst})."""
 
     model_config = SettingsConfigDict(env_prefix="KEMENSOS_", extra="ignore", env_nested_delimiter="__")
 
@@ -24,6 +26,9 @@ class Settings(ServiceSettings):
     admin_token: SecretStr | None = Field(
         None, description="Bearer credential of /api/v1/admin (fault control, registry edits); unset = closed")
     faults: FaultConfig = Field(default_factory=FaultConfig, description="Fault injection at start-up")
+    rate_limits: RateLimits = Field(default_factory=RateLimits, description=(
+        'Per-client token buckets, JSON: {"sync_hub": {"per_second": 50, "burst": 100}}; "*" for every '
+        "other client; empty (the default): no limit"))
 
     @field_validator("admin_token")
     @classmethod

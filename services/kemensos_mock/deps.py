@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -12,8 +13,10 @@ from pydantic import SecretStr
 from sqlmodel import Session
 
 from services.kemensos_mock.faults.service import FaultInjector
+from services.kemensos_mock.ratelimit.service import RateLimiter
 from shared.auth import bearer_client
 from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.errors import RateLimited
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -73,8 +76,23 @@ async def inject_faults(request: Request) -> None:
         raise error
 
 
-# Every /api/v1 route (but admin) is authenticated first, then exposed to injected faults.
-API_DEPENDENCIES = [Depends(_api_scheme), Depends(require_client), Depends(inject_faults)]
+def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+def enforce_rate_limit(request: Request, client: ClientDep) -> None:
+    """429 with Retry-After when the client is over its token bucket (nothing when no limit applies)."""
+    wait = get_limiter(request).acquire(client)
+    if wait is not None:
+        raise RateLimited(f"client {client} is over its rate limit", retry_after=max(1.0, math.ceil(wait)))
+
+
+# Every /api/v1 route (but admin) is authenticated first, then rate-limited per client, then exposed to
+# injected faults.
+API_DEPENDENCIES = [Depends(_api_scheme), Depends(require_client), Depends(enforce_rate_limit),
+                    Depends(inject_faults)]
 ADMIN_DEPENDENCIES = [Depends(_admin_scheme), Depends(require_admin)]
 
 FaultsDep = Annotated[FaultInjector, Depends(get_faults)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]

@@ -17,6 +17,8 @@ from services.kemensos_mock.faults import router as faults
 from services.kemensos_mock.faults.service import FaultInjector
 from services.kemensos_mock.identity import router as identity
 from services.kemensos_mock.kip import router as kip
+from services.kemensos_mock.ratelimit import router as ratelimit
+from services.kemensos_mock.ratelimit.service import RateLimiter
 from services.kemensos_mock.registry import router as registry
 from shared.app import create_service_app
 from shared.db import make_engine, migrate
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.settings = settings
         app.state.faults = FaultInjector(settings.faults)
+        app.state.limiter = RateLimiter(settings.rate_limits)
         if settings.faults.active:
             log.warning("fault injection on from start-up: %s", settings.faults.model_dump_json())
         try:
@@ -71,6 +74,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         routers=[registry.router, identity.router, kip.router, changes.router, education.router,
                  registry.admin_router, kip.admin_router,
-                 faults.router],
+                 faults.router, ratelimit.router],
         lifespan=lifespan,
     )

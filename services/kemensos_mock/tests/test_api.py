@@ -30,6 +30,8 @@ ADMIN_CALLS = [
                                       "tanggal_lahir": "2012-05-07", "hubungan_keluarga": "ANAK"}),
     ("DELETE", f"/api/v1/admin/anggota/{ANAK1}", None),
     ("DELETE", f"/api/v1/admin/keluarga/{KK1}", None),
+    ("GET", "/api/v1/admin/rate-limits", None),
+    ("PUT", "/api/v1/admin/rate-limits", {"sync_hub": {"per_second": 1, "burst": 1}}),
     ("GET", "/api/v1/admin/faults", None),
     ("PUT", "/api/v1/admin/faults", {"error_rate": 1.0}),
 ]
