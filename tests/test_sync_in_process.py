@@ -89,7 +89,7 @@ def test_sync_through_the_hub_api_and_again(system) -> None:  # type: ignore[no-
         for o in page.items:
             assert o.no_kk is None or "******" in o.no_kk
             if o.outcome is Outcome.PKH_RECIPIENT:
-                assert o.matched_by.value.startswith("nik")
+                assert o.matched_by.value in ("nik", "nik_ibu", "nik_ayah", "nik_wali", "no_kk")  # a verified key
         if not page.next_cursor:
             break
         cursor = page.next_cursor

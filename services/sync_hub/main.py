@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.sync_hub.config import Settings, get_settings
 from services.sync_hub.provenance.router import router as provenance_router
+from services.sync_hub.review.router import router as review_router
 from services.sync_hub.runs.router import checks as checks_router
 from services.sync_hub.runs.router import router as runs_router
 from services.sync_hub.runs.service import RunQueue
@@ -60,6 +61,6 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
             "gateways and records the provenance of every value it writes. Every student ends a run "
             "with an outcome code that says why."
         ),
-        routers=[runs_router, checks_router, provenance_router],
+        routers=[runs_router, checks_router, provenance_router, review_router],
         lifespan=lifespan,
     )

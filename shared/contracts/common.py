@@ -41,6 +41,7 @@ class Outcome(StrEnum):
     NIK_MISMATCH = "NIK_MISMATCH"  # NIK found, but the identity there disagrees with the student's
     NO_NIK = "NO_NIK"  # neither the child nor any parent has a NIK
     IN_REVIEW = "IN_REVIEW"  # keys point at different families: a person decides
+    LINKED_BY_FALLBACK = "LINKED_BY_FALLBACK"  # no usable NIK; linked by name, birth date, mother, region
     PENDING = "PENDING"  # registry unreachable: queued, answered later
 
 
@@ -51,6 +52,9 @@ class MatchKey(StrEnum):
     NIK_IBU = "nik_ibu"
     NIK_AYAH = "nik_ayah"
     NIK_WALI = "nik_wali"
+    NO_KK = "no_kk"  # the KK number (current or former), verified by a member
+    FALLBACK = "fallback"  # probabilistic fallback (no usable key)
+    REVIEW = "review"  # a reviewer's decision
     NONE = "none"
 
 

@@ -35,6 +35,7 @@ _LABEL = {"nik": "nama", "nik_ibu": "nama_ibu_kandung", "nik_ayah": "nama_ayah",
 RESULT_SCHEMA = {
     "sid": pl.Int64, "outcome": pl.String, "matched_by": pl.String, "no_kk": pl.String, "pid": pl.Int64,
     "other_no_kk": pl.String, "invalid": pl.String, "mismatch": pl.String, "notes": pl.String,
+    "nik": pl.String, "nik_ibu": pl.String, "nik_ayah": pl.String, "nik_wali": pl.String,
 }
 
 

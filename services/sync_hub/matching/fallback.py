@@ -223,7 +223,9 @@ def _level_freq(levels: np.ndarray, counts: np.ndarray, smoothing: float) -> lis
 
 
 def estimate_u(codes: np.ndarray) -> list[np.ndarray]:
-    """u per field from the comparison codes of random (non-matching) pairs."""
+    """u per field from the comparison codes of random (non-matching) pairs (uniform when there are none)."""
+    if codes.size == 0:
+        return [np.full(size, 1.0 / size) for size in SIZES]
     counts = np.bincount(codes, minlength=N_PATTERNS).astype(np.float64)
     nz = np.flatnonzero(counts)
     return _level_freq(decode(nz), counts[nz], smoothing=0.5)
@@ -244,6 +246,8 @@ def fit(codes_counts: np.ndarray, u: list[np.ndarray], prior: float = 1e-3, m: l
         iterations: int = 50, tolerance: float = 1e-6) -> Model:
     """EM for m and the prior with u fixed, over pattern counts (``np.bincount`` of candidate codes)."""
     nz = np.flatnonzero(codes_counts)
+    if nz.size == 0:  # nothing to learn from: the defaults
+        return Model(m or _default_m(), u, prior, 0)
     counts = codes_counts[nz].astype(np.float64)
     levels = decode(nz)
     m = [x.copy() for x in (m or _default_m())]
@@ -346,6 +350,21 @@ def candidates(stu: pl.DataFrame, reg: Registry) -> tuple[Candidates, _Side, _Si
         out_r.append(np.tile(ri, len(si)))
         out_c.append(codes.ravel())
         pairs += codes.size
+    # second pass, nationwide: the same name and birth date, or the same mother's name and birth date
+    # (a record with no region at all, a family that moved far); scored pair by pair
+    sdob = stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("srow"), "nama", "ibu", "dob")
+    rdob = rframe.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rrow"), "nama", "ibu", "dob")
+    extra = pl.concat([
+        sdob.filter(pl.col(k) != "").join(rdob.filter(pl.col(k) != ""), on=[k, "dob"]).select("srow", "rrow")
+        for k in ("nama", "ibu")]).unique()
+    if extra.height:
+        si, ri = extra["srow"].to_numpy(), extra["rrow"].to_numpy()
+        sim_n = _sim_pairs([s_side.nama[i] for i in si], [r_side.nama[j] for j in ri])
+        sim_i = _sim_pairs([s_side.ibu[i] for i in si], [r_side.ibu[j] for j in ri])
+        out_s.append(si)
+        out_r.append(ri)
+        out_c.append(_levels(s_side, si, r_side, ri, sim_n, sim_i, s_ibu_missing[si] | r_ibu_missing[ri]))
+        pairs += extra.height
     cand = Candidates(
         np.concatenate(out_s) if out_s else np.zeros(0, np.int64),
         np.concatenate(out_r) if out_r else np.zeros(0, np.int64),

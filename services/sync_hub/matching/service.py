@@ -1,101 +1,62 @@
-"""Deterministic linking by NIK, with identity verification. Pure functions: no I/O.
+"""The matcher as the sync engine uses it: students in, one explained decision per student out.
 
-A student record carries up to four NIKs (child, mother, father, guardian). A NIK that breaks a NIK
-rule is not used. A NIK hit is not trusted on its own: a mistyped digit is often another real
-person's valid NIK, so each hit is checked against the identity the record says it belongs to
-(child: name, birth date, mother's name; parents: name and sex). The first verified key in the order
-child, mother, father, guardian decides the family; if the child's and the mother's verified keys
-point at different families, nobody guesses: the student goes to review.
+1. Deterministic pass (``deterministic.link``): every key, every hit verified against the identity.
+2. Fallback (``fallback``) for students no usable key linked: a Fellegi-Sunter model trained on the run's
+   own students (u from random pairs, m by EM), blocked by kabupaten and birth year. Auto-links become
+   ``LINKED_BY_FALLBACK``; the band in between becomes ``IN_REVIEW`` with the candidates.
+3. Reviewers' decisions (``review``) win over both while neither record changed: a decided student is
+   not asked again until its record or the family's registry record changes.
+
+Every decision carries its evidence: the key and the identity check behind a deterministic link, the
+field-by-field levels, weight and probability behind a fallback link or a review case.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+import polars as pl
+
+from services.sync_hub.matching import deterministic, fallback
+from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
 from services.sync_hub.sync.students import StudentView
-from shared import names
 from shared.contracts.common import MatchKey, Outcome
-from shared.contracts.kemensos import Anggota, Keluarga, NikLookupResult, StatusPkh
-from shared.nik import check as check_nik
 from shared.nik import mask
 
-KEY_FIELDS: tuple[tuple[MatchKey, str], ...] = (
-    (MatchKey.NIK, "nik"),
-    (MatchKey.NIK_IBU, "nik_ibu"),
-    (MatchKey.NIK_AYAH, "nik_ayah"),
-    (MatchKey.NIK_WALI, "nik_wali"),
-)
-NAME_OK = 0.85
-PARENT_NAME_OK = 0.80
+LINKED = {Outcome.PKH_RECIPIENT, Outcome.NOT_PKH_RECIPIENT}
+_KEY = {"nik": MatchKey.NIK, "nik_ibu": MatchKey.NIK_IBU, "nik_ayah": MatchKey.NIK_AYAH, "nik_wali": MatchKey.NIK_WALI,
+        "no_kk": MatchKey.NO_KK}
 
 
 @dataclass(frozen=True, slots=True)
-class Keys:
-    """The NIKs a student record carries, split into usable and rejected (with the rule broken)."""
+class FamilyRef:
+    """What the hub writes from a registry family (and the version it read)."""
 
-    valid: dict[MatchKey, str]
-    invalid: dict[MatchKey, str]
+    no_kk: str
+    version: int
+    pkh_status: str | None
+    pkh_periode: str | None
+    no_kks: str | None
 
     @property
-    def present(self) -> bool:
-        return bool(self.valid or self.invalid)
-
-
-def extract_keys(student: StudentView) -> Keys:
-    valid: dict[MatchKey, str] = {}
-    invalid: dict[MatchKey, str] = {}
-    kk = (student.no_kk or "").strip()
-    for key, attr in KEY_FIELDS:
-        raw = getattr(student, attr)
-        result = check_nik(raw)
-        if result.rule is not None and result.rule.value == "empty":
-            continue
-        if result.rule is not None:
-            invalid[key] = result.rule.value
-        elif kk and result.normalised == kk:
-            invalid[key] = "same_as_no_kk"  # Dapodik's own warning: the KK number typed as NIK
-        else:
-            valid[key] = result.normalised
-    return Keys(valid, invalid)
-
-
-def birth_dates_agree(a: date, b: date) -> bool:
-    """Equal, a day apart, day and month swapped, or same day and month a year apart."""
-    if a == b or abs((a - b).days) <= 1:
-        return True
-    if a.year == b.year and a.day == b.month and a.month == b.day:
-        return True
-    return a.month == b.month and a.day == b.day and abs(a.year - b.year) == 1
+    def recipient(self) -> bool:
+        return self.pkh_status == "AKTIF"
 
 
 @dataclass(frozen=True, slots=True)
-class Verification:
-    ok: bool
-    disagreed: str | None = None  # which identity element disagreed, for NIK_MISMATCH
+class Candidate:
+    """A registry family (and person, when one stands out) offered to a reviewer, with the evidence."""
 
-
-def verify(key: MatchKey, student: StudentView, person: Anggota) -> Verification:
-    if key is MatchKey.NIK:
-        name = names.similarity(student.nama, person.nama)
-        born = birth_dates_agree(student.tanggal_lahir, person.tanggal_lahir)
-        mother = names.similarity(student.nama_ibu_kandung, person.nama_ibu_kandung)
-        if name >= NAME_OK and (born or mother >= NAME_OK):
-            return Verification(True)
-        if name >= 0.70 and student.tanggal_lahir == person.tanggal_lahir and mother >= NAME_OK:
-            return Verification(True)
-        return Verification(False, "nama" if name < NAME_OK else "tanggal_lahir")
-    expected_name, expected_sex = {
-        MatchKey.NIK_IBU: (student.nama_ibu_kandung, "P"),
-        MatchKey.NIK_AYAH: (student.nama_ayah, "L"),
-        MatchKey.NIK_WALI: (student.nama_wali, None),
-    }[key]
-    label = {MatchKey.NIK_IBU: "nama_ibu_kandung", MatchKey.NIK_AYAH: "nama_ayah", MatchKey.NIK_WALI: "nama_wali"}[key]
-    if expected_sex and person.jenis_kelamin.value != expected_sex:
-        return Verification(False, f"jenis_kelamin of {key.value}")
-    if names.similarity(expected_name, person.nama) < PARENT_NAME_OK:
-        return Verification(False, label)
-    return Verification(True)
+    no_kk: str
+    version: int
+    nik: str | None
+    probability: float | None
+    weight: float | None
+    evidence: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,60 +64,173 @@ class MatchDecision:
     outcome: Outcome
     detail: str | None
     matched_by: MatchKey
-    family: Keluarga | None = None
-    person: Anggota | None = None
-    verified_nik: str | None = None  # the child's own NIK when it was verified
+    family: FamilyRef | None = None
+    person_nik: str | None = None  # the child's registry NIK when the child itself was identified
     notes: list[str] = field(default_factory=list)
+    review_reason: str | None = None  # "conflict" | "fallback" when the outcome is IN_REVIEW
+    candidates: tuple[Candidate, ...] = ()
+    evidence: dict[str, object] = field(default_factory=dict)  # fields, levels, weight, probability
 
 
-def _pkh_outcome(family: Keluarga) -> Outcome:
-    return Outcome.PKH_RECIPIENT if family.pkh and family.pkh.status is StatusPkh.AKTIF else Outcome.NOT_PKH_RECIPIENT
+@dataclass(frozen=True, slots=True)
+class ReviewedDecision:
+    """A reviewer's standing decision on one student (from the review queue)."""
+
+    decision_id: str
+    link: bool
+    no_kk: str | None
+    family_version: int | None
+    student_fingerprint: str
+    candidates_fingerprint: str
+    reviewer: str
+    reason: str
 
 
-def decide(student: StudentView, keys: Keys, hits: dict[str, NikLookupResult]) -> MatchDecision:
-    """The outcome of one student, given the registry's answers for its valid NIKs."""
-    if not keys.present:
-        return MatchDecision(Outcome.NO_NIK, "no NIK for the child, mother, father or guardian", MatchKey.NONE)
-    if not keys.valid:
-        detail = "; ".join(f"{k.value}: {rule}" for k, rule in keys.invalid.items())
-        return MatchDecision(Outcome.NIK_INVALID, detail, MatchKey.NONE)
+def fingerprint(student: StudentView) -> str:
+    """What a reviewer looked at on the student's side; a decision stands while this is unchanged."""
+    data = [student.nama, student.jenis_kelamin, student.tanggal_lahir.isoformat(), student.nik, student.no_kk,
+            student.nama_ibu_kandung, student.nik_ibu, student.nama_ayah, student.nik_ayah, student.nama_wali,
+            student.nik_wali]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:32]
 
-    verified: dict[MatchKey, tuple[Anggota, Keluarga]] = {}
-    mismatches: list[str] = []
-    for key, nik in keys.valid.items():
-        hit = hits.get(nik)
-        if hit is None or not hit.found or hit.person is None or hit.family is None:
-            continue
-        check = verify(key, student, hit.person)
-        if check.ok:
-            verified[key] = (hit.person, hit.family)
-        else:
-            mismatches.append(f"{key.value}: {check.disagreed} disagrees")
 
-    child, mother = verified.get(MatchKey.NIK), verified.get(MatchKey.NIK_IBU)
-    if child and mother and child[1].no_kk != mother[1].no_kk:
-        detail = (f"nik is in family {mask(child[1].no_kk)}, nik_ibu in family {mask(mother[1].no_kk)}; "
-                  "a reviewer decides")
-        return MatchDecision(Outcome.IN_REVIEW, detail, MatchKey.NONE)
+def candidates_fingerprint(candidates: tuple[Candidate, ...] | list[Candidate]) -> str:
+    data = sorted((c.no_kk, c.version) for c in candidates)
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:32]
 
-    notes = [f"{k.value}: {rule}" for k, rule in keys.invalid.items()] + mismatches
-    for key, _ in KEY_FIELDS:
-        if key in verified:
-            person, family = verified[key]
-            others = {f.no_kk for k, (_, f) in verified.items() if k is not key}
-            if others - {family.no_kk}:
-                notes.append("another parent is registered in a different family")
-            outcome = _pkh_outcome(family)
+
+def to_rows(students: list[StudentView], regions: Mapping[str, str] | None = None) -> list[StudentRow]:
+    regions = regions or {}
+    return [StudentRow(s.nama, s.jenis_kelamin, s.tanggal_lahir, s.nama_ibu_kandung, s.nama_ayah, s.nama_wali,
+                       s.nik, s.nik_ibu, s.nik_ayah, s.nik_wali, s.no_kk, regions.get(s.student_id))
+            for s in students]
+
+
+@dataclass
+class Matcher:
+    """Runs the passes over one batch of students against one registry snapshot."""
+
+    registry: Registry
+    settings: fallback.Settings = field(default_factory=fallback.Settings)
+    today: date | None = None
+    model: fallback.Model | None = None
+
+    def match(self, students: list[StudentView], regions: Mapping[str, str] | None = None,
+              reviewed: Mapping[tuple[str, str], ReviewedDecision] | None = None) -> list[MatchDecision]:
+        if not students:
+            return []
+        reviewed = reviewed or {}
+        stu = students_frame(to_rows(students, regions), self.today)
+        det = deterministic.link(stu, self.registry)
+        need = det.filter(~pl.col("outcome").is_in(["PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW"]))["sid"]
+        fb = pl.DataFrame(schema=fallback.DECISION_SCHEMA)
+        if need.len() and self.registry.persons.height:
+            if self.model is None:
+                self.model = fallback.train(stu, self.registry, self.settings)
+            fb = fallback.run(stu.filter(pl.col("sid").is_in(need.implode())), self.registry, self.model,
+                              self.settings).decisions
+        families = {r["no_kk"]: FamilyRef(r["no_kk"], r["version"], r["pkh_status"], r["pkh_periode"], r["no_kks"])
+                    for r in self.registry.families.iter_rows(named=True)}
+        nik_of = self.registry.persons["nik"].to_list()
+        det_rows = det.iter_rows(named=True)
+        fb_by_sid = {r["sid"]: r for r in fb.iter_rows(named=True)}
+        out = []
+        for student, row in zip(students, det_rows, strict=True):
+            decision = self._one(row, fb_by_sid.get(row["sid"]), families, nik_of)
+            standing = reviewed.get((student.system.value, student.student_id))
+            if standing is not None:
+                decision = self._apply_review(student, decision, standing, families)
+            out.append(decision)
+        return out
+
+    # -- one student -------------------------------------------------------------------------------------
+
+    def _one(self, row: dict, fb: dict | None, families: dict[str, FamilyRef],  # type: ignore[type-arg]
+             nik_of: list[str]) -> MatchDecision:
+        outcome = Outcome(row["outcome"])
+        notes = [n for n in (row["invalid"], row["mismatch"], row["notes"]) if n]
+        family = families.get(row["no_kk"]) if row["no_kk"] else None
+        person = nik_of[row["pid"]] if row["pid"] is not None else None
+        if outcome in LINKED and family is not None:
+            key = _KEY[row["matched_by"]]
             detail = f"family found by {key.value}"
-            if family.pkh:
-                detail += f"; PKH {family.pkh.status.value} {family.pkh.periode}"
-            return MatchDecision(outcome, detail, key, family, person,
-                                 keys.valid[key] if key is MatchKey.NIK else None, notes)
+            if family.pkh_status:
+                detail += f"; PKH {family.pkh_status} {family.pkh_periode or ''}".rstrip()
+            child = person if key in (MatchKey.NIK, MatchKey.NO_KK) else None
+            return MatchDecision(outcome, detail, key, family, child, notes,
+                                 evidence={"key": key.value, "check": "identity verified"})
+        if outcome is Outcome.IN_REVIEW:
+            a, b = families.get(row["no_kk"]), families.get(row["other_no_kk"] or "")
+            cands = tuple(Candidate(f.no_kk, f.version, None, None, None, {"key": k})
+                          for f, k in ((a, "nik"), (b, "nik_ibu")) if f is not None)
+            detail = (f"nik is in family {mask(row['no_kk'])}, nik_ibu in family {mask(row['other_no_kk'])}; "
+                      "a reviewer decides")
+            return MatchDecision(outcome, detail, MatchKey.NONE, notes=notes, review_reason="conflict",
+                                 candidates=cands)
+        base = self._deterministic_only(outcome, row, notes)
+        if fb is None or fb["band"] == "none":
+            return base
+        fam = families.get(fb["no_kk"])
+        if fam is None:
+            return base
+        ev = fallback.evidence(fb["code"])
+        evidence: dict[str, object] = {"fields": ev, "weight": round(fb["weight"], 2),
+                                       "probability": round(fb["probability"], 6), "margin": round(fb["margin"], 2),
+                                       "base_outcome": base.outcome.value, "base_detail": base.detail}
+        agreed = ", ".join(f"{k} {v}" for k, v in ev.items() if v not in ("missing",))
+        pnik = nik_of[fb["pid"]] if fb["pid"] is not None else None
+        if fb["band"] == "auto":
+            detail = (f"linked by fallback to family {mask(fam.no_kk)} (p={fb['probability']:.4f}, "
+                      f"{fb['weight']:.1f} bits: {agreed}); PKH {fam.pkh_status or 'none'}; confirm the NIK")
+            return MatchDecision(Outcome.LINKED_BY_FALLBACK, detail[:300], MatchKey.FALLBACK, fam, pnik,
+                                 [*notes, base.detail or ""], evidence=evidence)
+        cands = [Candidate(fam.no_kk, fam.version, pnik, fb["probability"], fb["weight"], ev)]
+        other = families.get(fb["other_no_kk"] or "")
+        if other is not None:
+            cands.append(Candidate(other.no_kk, other.version, None, None, None, {}))
+        detail = (f"fallback: possible family {mask(fam.no_kk)} (p={fb['probability']:.3f}: {agreed}); "
+                  "a reviewer decides")
+        return MatchDecision(Outcome.IN_REVIEW, detail[:300], MatchKey.NONE, notes=[*notes, base.detail or ""],
+                             review_reason="fallback", candidates=tuple(cands), evidence=evidence)
 
-    first_valid = next(iter(keys.valid))
-    if mismatches:
-        return MatchDecision(Outcome.NIK_MISMATCH, "; ".join(mismatches), first_valid, notes=notes)
-    detail = "valid NIK(s) not in the registry: " + ", ".join(k.value for k in keys.valid)
-    if keys.invalid:
-        detail += "; invalid: " + ", ".join(f"{k.value} ({r})" for k, r in keys.invalid.items())
-    return MatchDecision(Outcome.NOT_REGISTERED, detail, first_valid)
+    @staticmethod
+    def _deterministic_only(outcome: Outcome, row: dict, notes: list[str]) -> MatchDecision:  # type: ignore[type-arg]
+        if outcome is Outcome.NO_NIK:
+            return MatchDecision(outcome, "no NIK for the child, mother, father or guardian", MatchKey.NONE,
+                                 notes=notes)
+        if outcome is Outcome.NIK_INVALID:
+            return MatchDecision(outcome, row["invalid"], MatchKey.NONE, notes=notes)
+        first_valid = next((_KEY[k] for k in deterministic.NIK_KEYS if row.get(k)), MatchKey.NONE)
+        if outcome is Outcome.NIK_MISMATCH:
+            return MatchDecision(outcome, row["mismatch"], first_valid, notes=notes)
+        keys = ", ".join(k for k in deterministic.NIK_KEYS if row.get(k))
+        detail = f"valid NIK(s) not in the registry: {keys}"
+        if row["invalid"]:
+            detail += f"; invalid: {row['invalid']}"
+        return MatchDecision(outcome, detail, first_valid, notes=notes)
+
+    def _apply_review(self, student: StudentView, decision: MatchDecision, standing: ReviewedDecision,
+                      families: dict[str, FamilyRef]) -> MatchDecision:
+        """A standing reviewer decision replaces the automatic one while neither record changed."""
+        if standing.student_fingerprint != fingerprint(student):
+            return decision
+        if standing.link:
+            fam = families.get(standing.no_kk or "")
+            if fam is None or fam.version != standing.family_version:
+                return decision
+            outcome = Outcome.PKH_RECIPIENT if fam.recipient else Outcome.NOT_PKH_RECIPIENT
+            detail = f"linked to family {mask(fam.no_kk)} by reviewer {standing.reviewer}: {standing.reason}"
+            if fam.pkh_status:
+                detail += f"; PKH {fam.pkh_status} {fam.pkh_periode or ''}".rstrip()
+            return MatchDecision(outcome, detail[:300], MatchKey.REVIEW, fam, None, decision.notes,
+                                 evidence={"review_decision": standing.decision_id, "reviewer": standing.reviewer})
+        if decision.outcome not in (Outcome.IN_REVIEW, Outcome.LINKED_BY_FALLBACK):
+            return decision
+        if decision.candidates and candidates_fingerprint(decision.candidates) != standing.candidates_fingerprint:
+            return decision
+        det_outcome = Outcome(str(decision.evidence.get("base_outcome", Outcome.NIK_MISMATCH.value)))
+        detail = f"no link, decided by reviewer {standing.reviewer}: {standing.reason}"
+        return MatchDecision(det_outcome, detail[:300], MatchKey.REVIEW, notes=decision.notes,
+                             evidence={"review_decision": standing.decision_id, "reviewer": standing.reviewer})
+
+

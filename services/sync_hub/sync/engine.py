@@ -13,13 +13,15 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Engine
 
 from services.sync_hub.config import Settings
-from services.sync_hub.matching.service import MatchDecision, birth_dates_agree, decide, extract_keys
+from services.sync_hub.matching.service import MatchDecision, Matcher
 from services.sync_hub.provenance import repository as prov_repo
+from services.sync_hub.replica import service as replica
+from services.sync_hub.review import service as review_service
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.sync.plan import PlannedItem, Source, desired_kip, desired_pkh, diff, pkh_source
 from services.sync_hub.sync.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
@@ -27,8 +29,10 @@ from shared import names
 from shared.clients import DapodikClient, EmisClient, KemensosClient
 from shared.clock import utcnow
 from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Provenance, ResultStatus
+from shared.contracts.dapodik import PesertaDidik
+from shared.contracts.emis import Siswa
 from shared.contracts.hub import RunStatus, SourceSystem
-from shared.contracts.kemensos import KipIssuance, NikLookupResult
+from shared.contracts.kemensos import KipIssuance
 from shared.db import session_scope
 from shared.http import ClientError, Rejected, Unavailable
 from shared.nik import check as check_nik
@@ -86,6 +90,15 @@ class _Phase:
             self.tally.timings.get(self.name, 0.0) + time.perf_counter() - self.start, 3)
 
 
+def _dates_agree(a: date, b: date) -> bool:
+    """Equal, a day apart, day and month swapped, or same day and month a year apart."""
+    if a == b or abs((a - b).days) <= 1:
+        return True
+    if a.year == b.year and a.day == b.month and a.month == b.day:
+        return True
+    return a.month == b.month and a.day == b.day and abs(a.year - b.year) == 1
+
+
 def _chunks(items: list, size: int) -> Iterator[list]:  # type: ignore[type-arg]
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -94,6 +107,7 @@ def _chunks(items: list, size: int) -> Iterator[list]:  # type: ignore[type-arg]
 class SyncEngine:
     def __init__(self, db: Engine, upstreams: Upstreams, settings: Settings) -> None:
         self.db, self.up, self.settings = db, upstreams, settings
+        self._school_of: dict[str, tuple[str, str]] = {}
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -135,22 +149,32 @@ class SyncEngine:
         return RunResult(status, unavailable, tuple(tally.missing))
 
     def _read(self, systems: list[SourceSystem], scope: list[str] | None, missing: list[str]) -> Iterator[StudentView]:
+        for record in self._read_records(systems, scope, missing):
+            if isinstance(record, Siswa):
+                self._school_of[record.siswa_id] = ("emis", record.nsm)
+                yield from_siswa(record)
+            else:
+                self._school_of[record.peserta_didik_id] = ("dapodik", record.sekolah_id)
+                yield from_peserta_didik(record)
+
+    def _read_records(self, systems: list[SourceSystem], scope: list[str] | None,
+                      missing: list[str]) -> Iterator[Siswa | PesertaDidik]:
         if scope is not None:  # an on-demand check: only these students, of the run's one system
             for student_id in scope:
                 try:
                     if systems == [SourceSystem.EMIS]:
-                        yield from_siswa(self.up.emis.get_student(student_id))
+                        yield self.up.emis.get_student(student_id)
                     else:
-                        yield from_peserta_didik(self.up.dapodik.get_student(student_id))
+                        yield self.up.dapodik.get_student(student_id)
                 except Rejected as exc:
                     if exc.status != 404:
                         raise
                     missing.append(student_id)
             return
         if SourceSystem.EMIS in systems:
-            yield from (from_siswa(s) for s in self.up.emis.iter_students(self.settings.page_size))
+            yield from self.up.emis.iter_students(self.settings.page_size)
         if SourceSystem.DAPODIK in systems:
-            yield from (from_peserta_didik(p) for p in self.up.dapodik.iter_students(self.settings.page_size))
+            yield from self.up.dapodik.iter_students(self.settings.page_size)
 
     def _run(self, run_id: str, systems: list[SourceSystem], tally: RunTally, students: list[StudentView],
              scope: list[str] | None = None) -> None:
@@ -169,19 +193,17 @@ class SyncEngine:
                     nik = check_nik(issuance.nik)
                     if nik.valid:
                         kip_by_nik[nik.normalised].append(issuance)
-        with timer.phase("lookup"):
-            keys = [extract_keys(s) for s in students]
-            wanted = sorted({nik for k in keys for nik in k.valid.values()})
-            hits: dict[str, NikLookupResult] = {}
-            retrieved_at = utcnow()
-            for chunk in _chunks(wanted, self.settings.lookup_batch):
-                answer = self.up.kemensos.lookup_niks(chunk)
-                seq, retrieved_at = max(seq, answer.observed_seq), answer.retrieved_at
-                hits.update((r.nik, r) for r in answer.results)
+        with timer.phase("registry"):
+            refreshed = replica.refresh(self.db, self.up.kemensos)
+            registry = replica.load(self.db)
+            seq, retrieved_at = max(seq, refreshed.observed_seq, registry.observed_seq), utcnow()
         with timer.phase("match"):
-            decisions = [decide(s, k, hits) for s, k in zip(students, keys, strict=True)]
-            kips = [self._kip_for(s, k.valid.get(MatchKey.NIK), kip_by_nik) if s.system is SourceSystem.DAPODIK
-                    else None for s, k in zip(students, keys, strict=True)]
+            reviewed = review_service.standing_decisions(self.db, students)
+            matcher = Matcher(registry)
+            decisions = matcher.match(students, self._regions(students), reviewed)
+            child_niks = [self._valid_nik(s.nik, s.no_kk) for s in students]
+            kips = [self._kip_for(s, nik, kip_by_nik) if s.system is SourceSystem.DAPODIK else None
+                    for s, nik in zip(students, child_niks, strict=True)]
             tally.kip_linked = sum(1 for k in kips if k is not None)
             plans: dict[SourceSystem, list[PlannedItem]] = defaultdict(list)
             for student, decision, kip in zip(students, decisions, kips, strict=True):
@@ -189,6 +211,8 @@ class SyncEngine:
                 items, desired = self._plan(student, decision, kip, retrieved_at)
                 plans[student.system].extend(items)
                 tally.values_unchanged += desired - sum(i.field_count for i in items)
+        with timer.phase("review_queue"):
+            review_service.sync_cases(self.db, run_id, students, decisions)
         with timer.phase("push"):
             for system, items in plans.items():
                 for batch in _chunks(items, self.settings.push_batch):
@@ -203,6 +227,29 @@ class SyncEngine:
 
     # -- matching helpers ------------------------------------------------------------------------
 
+    def _regions(self, students: list[StudentView]) -> dict[str, str]:
+        """The school's region of each student (the only address a student record has), for blocking."""
+        wanted = {self._school_of[s.student_id] for s in students if s.student_id in self._school_of}
+        where: dict[tuple[str, str], str] = {}
+        for system, lister in (("emis", self.up.emis.list_madrasah), ("dapodik", self.up.dapodik.list_sekolah)):
+            if not any(w[0] == system for w in wanted):
+                continue
+            cursor: str | None = None
+            while True:
+                page = lister(cursor, 1000)
+                for school in page.items:
+                    key = school.nsm if system == "emis" else school.sekolah_id  # type: ignore[union-attr]
+                    where[(system, key)] = school.kode_wilayah
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+        return {sid: where[school] for sid, school in self._school_of.items() if school in where}
+
+    @staticmethod
+    def _valid_nik(raw: str | None, no_kk: str | None) -> str | None:
+        nik = check_nik(raw)
+        return nik.normalised if nik.valid and nik.normalised != (no_kk or "").strip() else None
+
     @staticmethod
     def _kip_for(student: StudentView, child_nik: str | None,
                  kip_by_nik: dict[str, list[KipIssuance]]) -> KipIssuance | None:
@@ -211,7 +258,7 @@ class SyncEngine:
             return None
         candidates = [k for k in kip_by_nik.get(child_nik, ())
                       if names.similarity(student.nama, k.nama) >= 0.85
-                      and birth_dates_agree(student.tanggal_lahir, k.tanggal_lahir)]
+                      and _dates_agree(student.tanggal_lahir, k.tanggal_lahir)]
         return candidates[0] if len(candidates) == 1 else None
 
     @staticmethod

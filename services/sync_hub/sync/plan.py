@@ -44,31 +44,43 @@ def pkh_source(decision: MatchDecision, retrieved_at: datetime) -> Source:
     if decision.family is not None:
         return Source("kemensos.dtsen", f"keluarga/{decision.family.no_kk}", decision.family.version,
                       retrieved_at, decision.matched_by)
+    if decision.matched_by is MatchKey.REVIEW:
+        return Source("jembatan.review", f"decision/{decision.evidence.get('review_decision', '')}"[:80], 0,
+                      retrieved_at, decision.matched_by)
     if decision.outcome in (Outcome.NOT_REGISTERED, Outcome.NIK_MISMATCH):
         return Source("kemensos.dtsen", "nik-lookup", 0, retrieved_at, decision.matched_by)
     return Source("jembatan.nik-rules", "student-record", 0, retrieved_at, decision.matched_by)
 
 
 def desired_pkh(system: SourceSystem, decision: MatchDecision, kip: KipIssuance | None) -> dict[str, FieldValue]:
+    """The PKH values for a student. A verified key (or a reviewer) writes the family's status either way.
+
+    ``LINKED_BY_FALLBACK`` is pending confirmation, never "not a recipient": it writes ``true`` (and the
+    period) when the family it found is in PKH, and nothing otherwise; the KKS card number of a family
+    found without a verified key is not copied. ``IN_REVIEW`` and the outcomes without a family write
+    nothing (``NOT_REGISTERED`` neither: the NIK that found nothing may be wrong).
+    """
     recipient: bool | None
-    if decision.outcome is Outcome.PKH_RECIPIENT:
+    family = decision.family
+    fallback = decision.outcome is Outcome.LINKED_BY_FALLBACK
+    if decision.outcome is Outcome.PKH_RECIPIENT or (fallback and family is not None and family.recipient):
         recipient = True
     elif decision.outcome in KNOWN_NOT_RECIPIENT:
         recipient = False
     else:
-        recipient = None  # unknown: never written as "not a recipient"
-    family = decision.family
+        recipient = None  # unknown or pending: never written as "not a recipient"
+    no_kks = family.no_kks if family and not fallback else None
     if system is SourceSystem.EMIS:
         return {
             "penerima_pkh": recipient,
-            "periode_pkh": family.pkh.periode if family and family.pkh else None,
-            "no_kks": family.no_kks if family else None,
+            "periode_pkh": family.pkh_periode if family and recipient is not None else None,
+            "no_kks": no_kks if recipient is not None else None,
         }
     values: dict[str, FieldValue] = {}
     if recipient is not None:
         values["penerima_kps"] = recipient
-        if kip is None:  # once a KIP number is linked, it holds no_kps (it replaced the KPS number)
-            values["no_kps"] = family.no_kks if recipient and family else None
+        if kip is None and not fallback:  # once a KIP number is linked, it holds no_kps (it replaced the KPS number)
+            values["no_kps"] = no_kks if recipient else None
     return values
 
 

@@ -1,51 +1,97 @@
+"""The matcher on small hand-built registries: every key, every outcome, each conflict and review path."""
+
 from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
 import pytest
 
-from services.sync_hub.matching.service import birth_dates_agree, decide, extract_keys
-from services.sync_hub.tests.factories import (
-    CHILD,
-    CHILD_P,
-    FATHER_P,
-    KK,
-    MOTHER,
-    MOTHER_P,
-    OTHER_KK,
-    family,
-    hit,
-    person,
-    student,
-)
+from services.sync_hub.matching import fallback
+from services.sync_hub.matching.frames import Registry
+from services.sync_hub.matching.service import Matcher, ReviewedDecision, candidates_fingerprint, fingerprint
+from services.sync_hub.sync.plan import desired_pkh
+from services.sync_hub.tests.factories import CHILD, CHILD_DOB, FATHER, FATHER_DOB, KK, MOTHER, MOTHER_DOB, OTHER_KK
+from services.sync_hub.tests.factories import student as make_student
 from shared.contracts.common import MatchKey, Outcome
-from shared.contracts.kemensos import NikLookupResult, StatusPkh
+from shared.contracts.hub import SourceSystem
+from shared.nik import Sex, encode
+
+SIBLING = encode("320101", Sex.P, date(2016, 5, 1), 4)
+OTHER_MOTHER = encode("320101", Sex.P, date(1990, 2, 2), 5)
+OTHER_CHILD = encode("320101", Sex.L, CHILD_DOB, 6)  # same day, same kecamatan: shares 12 digits with CHILD
 
 
-def run(s, hits):  # type: ignore[no-untyped-def]
-    return decide(s, extract_keys(s), {h.nik: h for h in hits})
+def registry(*, pkh: str | None = "AKTIF", other_family: bool = True, extra: list[dict] | None = None,
+             kk_lama: list[tuple[str, str]] | None = None) -> Registry:
+    rows = [
+        dict(nik=FATHER, no_kk=KK, nama="Budi Santoso", sex="L", dob=FATHER_DOB, ibu="Sri", hub="KEPALA_KELUARGA"),
+        dict(nik=MOTHER, no_kk=KK, nama="Siti Aminah", sex="P", dob=MOTHER_DOB, ibu="Fatimah", hub="ISTRI"),
+        dict(nik=CHILD, no_kk=KK, nama="M. Rizky", sex="L", dob=CHILD_DOB, ibu="Hj. Siti Aminah", hub="ANAK"),
+        dict(nik=SIBLING, no_kk=KK, nama="Nur Aini", sex="P", dob=date(2016, 5, 1), ibu="Siti Aminah", hub="ANAK"),
+    ]
+    families = [dict(no_kk=KK, wil="3201012001", version=7, pkh_status=pkh, pkh_periode="2026 tahap III",
+                     no_kks="3201019999000001")]
+    if other_family:
+        rows += [
+            dict(nik=OTHER_MOTHER, no_kk=OTHER_KK, nama="Dewi Lestari", sex="P", dob=date(1990, 2, 2), ibu="Ani",
+                 hub="KEPALA_KELUARGA"),
+            dict(nik=OTHER_CHILD, no_kk=OTHER_KK, nama="Agus Salim", sex="L", dob=CHILD_DOB, ibu="Dewi Lestari",
+                 hub="ANAK"),
+        ]
+        families.append(dict(no_kk=OTHER_KK, wil="3201012002", version=3, pkh_status=None, pkh_periode=None,
+                             no_kks=None))
+    rows += extra or []
+    lama = pl.DataFrame(kk_lama or [], schema={"old_kk": pl.String, "no_kk": pl.String}, orient="row")
+    return Registry.build(pl.DataFrame(rows), pl.DataFrame(families), lama)
 
 
-def test_child_nik_verified_gives_pkh_recipient() -> None:
-    d = run(student(), [hit(CHILD_P, family())])
+def decide(reg: Registry, **overrides: object):  # type: ignore[no-untyped-def]
+    return Matcher(reg).match([make_student(**overrides)])[0]
+
+
+# ---- deterministic keys -------------------------------------------------------------------------
+
+def test_child_nik_verified_gives_pkh_recipient_and_names_the_child() -> None:
+    d = decide(registry())
     assert d.outcome is Outcome.PKH_RECIPIENT and d.matched_by is MatchKey.NIK
-    assert d.family is not None and d.family.no_kk == KK
+    assert d.family is not None and d.family.no_kk == KK and d.person_nik == CHILD
 
 
 def test_family_not_in_pkh() -> None:
-    d = run(student(), [hit(CHILD_P, family(pkh=StatusPkh.GRADUASI))])
-    assert d.outcome is Outcome.NOT_PKH_RECIPIENT
-    assert run(student(), [hit(CHILD_P, family(pkh=None))]).outcome is Outcome.NOT_PKH_RECIPIENT
+    assert decide(registry(pkh="GRADUASI")).outcome is Outcome.NOT_PKH_RECIPIENT
+    assert decide(registry(pkh=None)).outcome is Outcome.NOT_PKH_RECIPIENT
 
 
-def test_mother_decides_when_child_nik_missing() -> None:
-    d = run(student(nik=None), [hit(MOTHER_P, family())])
-    assert d.outcome is Outcome.PKH_RECIPIENT and d.matched_by is MatchKey.NIK_IBU
+@pytest.mark.parametrize(("overrides", "key"), [
+    ({"nik": None}, MatchKey.NIK_IBU),
+    ({"nik": None, "nik_ibu": None, "no_kk": None}, MatchKey.NIK_AYAH),
+    ({"nik": None, "nik_ibu": None, "nik_ayah": None}, MatchKey.NO_KK),
+    ({"nik": None, "nik_ibu": None, "nik_ayah": None, "no_kk": None, "nik_wali": FATHER, "nama_wali": "Budi S."},
+     MatchKey.NIK_WALI),
+])
+def test_each_key_decides_in_turn(overrides: dict, key: MatchKey) -> None:
+    d = decide(registry(), **overrides)
+    assert d.outcome is Outcome.PKH_RECIPIENT and d.matched_by is key and d.family is not None
+    assert d.family.no_kk == KK
+
+
+def test_former_kk_number_finds_the_family() -> None:
+    old = "3201010101150009"
+    d = decide(registry(kk_lama=[(old, KK)]), nik=None, nik_ibu=None, nik_ayah=None, no_kk=old)
+    assert d.matched_by is MatchKey.NO_KK and d.family is not None and d.family.no_kk == KK
+    assert d.person_nik == CHILD  # the KK's members include the child
+
+
+def test_kk_of_a_family_without_the_child_does_not_link() -> None:
+    d = decide(registry(), nik=None, nik_ibu=None, nik_ayah=None, no_kk=OTHER_KK)
+    assert d.outcome not in (Outcome.PKH_RECIPIENT, Outcome.NOT_PKH_RECIPIENT)
 
 
 def test_no_nik_at_all() -> None:
-    d = run(student(nik=None, nik_ibu="", nik_ayah=None), [])
-    assert d.outcome is Outcome.NO_NIK
+    d = decide(registry(other_family=False), nik=None, nik_ibu="", nik_ayah=None, no_kk=None,
+               nama="Zainal Abidin", nama_ibu_kandung="Rohani")
+    assert d.outcome is Outcome.NO_NIK and d.matched_by is MatchKey.NONE
 
 
 @pytest.mark.parametrize(("raw", "rule"), [
@@ -53,50 +99,152 @@ def test_no_nik_at_all() -> None:
     ("3201010903140000", "serial_zero"), ("9901010903140001", "unknown_province"),
 ])
 def test_all_invalid_names_the_rule(raw: str, rule: str) -> None:
-    d = run(student(nik=raw, nik_ibu=None, nik_ayah=None), [])
+    d = decide(registry(other_family=False), nik=raw, nik_ibu=None, nik_ayah=None, no_kk=None,
+               nama="Zainal Abidin", nama_ibu_kandung="Rohani")
     assert d.outcome is Outcome.NIK_INVALID and d.detail is not None and rule in d.detail
 
 
-def test_kk_typed_as_nik_is_not_used() -> None:
-    s = student(nik=KK, nik_ibu=None, nik_ayah=None)
-    keys = extract_keys(s)
-    assert keys.invalid == {MatchKey.NIK: "same_as_no_kk"}
-    assert run(s, []).outcome is Outcome.NIK_INVALID
+def test_kk_typed_as_nik_is_not_used_as_a_nik() -> None:
+    d = decide(registry(), nik=KK, nik_ibu=None, nik_ayah=None, no_kk=KK)
+    assert d.matched_by is MatchKey.NO_KK  # used as what it is: the KK number
+    d = decide(registry(other_family=False), nik=KK, nik_ibu=None, nik_ayah=None, no_kk=KK,
+               nama="Zainal Abidin", nama_ibu_kandung="Rohani")
+    assert d.outcome is Outcome.NIK_INVALID and "same_as_no_kk" in (d.detail or "")
 
 
-def test_valid_but_unknown_is_not_registered() -> None:
-    d = run(student(), [NikLookupResult(nik=n, found=False) for n in (CHILD, MOTHER)])
-    assert d.outcome is Outcome.NOT_REGISTERED
+def test_nik_of_someone_else_is_a_mismatch_naming_what_disagreed() -> None:
+    d = decide(registry(), nik=OTHER_CHILD, nik_ibu=None, nik_ayah=None, no_kk=None,
+               nama="Zainal Abidin", nama_ibu_kandung="Rohani", tanggal_lahir=date(2013, 1, 1))
+    assert d.outcome is Outcome.NIK_MISMATCH and d.detail is not None and "nik: nama disagrees" in d.detail
 
 
-def test_hit_on_someone_else_is_a_mismatch_not_a_link() -> None:
-    stranger = person(CHILD, "Agus Salim", "L", date(2014, 3, 9), "Wati")
-    d = run(student(nik_ibu=None, nik_ayah=None), [hit(stranger, family())])
-    assert d.outcome is Outcome.NIK_MISMATCH and d.detail and "nama" in d.detail
-    assert d.family is None
+def test_parent_nik_of_the_wrong_sex_is_a_mismatch() -> None:
+    d = decide(registry(), nik=None, nik_ibu=FATHER, nik_ayah=None, no_kk=None, nama="Zainal Abidin",
+               nama_ibu_kandung="Budi Santoso")
+    assert d.outcome is Outcome.NIK_MISMATCH and "jenis_kelamin of nik_ibu" in (d.detail or "")
 
 
-def test_mother_nik_on_a_man_is_a_mismatch() -> None:
-    man = person(MOTHER, "Siti Aminah", "L", date(1986, 7, 21))
-    d = run(student(nik=None, nik_ayah=None), [hit(man, family())])
-    assert d.outcome is Outcome.NIK_MISMATCH
+def test_valid_nik_not_in_registry() -> None:
+    absent = encode("320101", Sex.L, date(2012, 1, 1), 99)
+    d = decide(registry(other_family=False), nik=absent, nik_ibu=None, nik_ayah=None, no_kk=None,
+               nama="Zainal Abidin", nama_ibu_kandung="Rohani", tanggal_lahir=date(2012, 1, 1))
+    assert d.outcome is Outcome.NOT_REGISTERED and d.matched_by is MatchKey.NIK
 
 
-def test_child_and_mother_in_different_families_go_to_review() -> None:
-    d = run(student(), [hit(CHILD_P, family()), hit(MOTHER_P, family(no_kk=OTHER_KK))])
-    assert d.outcome is Outcome.IN_REVIEW and d.family is None
-    assert d.detail and KK not in d.detail  # masked
+def test_child_and_mother_in_different_families_go_to_review_with_both() -> None:
+    d = decide(registry(), nik_ibu=OTHER_MOTHER, nama_ibu_kandung="Dewi Lestari")
+    assert d.outcome is Outcome.IN_REVIEW and d.review_reason == "conflict" and d.family is None
+    assert {c.no_kk for c in d.candidates} == {KK, OTHER_KK}
 
 
-def test_father_in_another_family_does_not_override_the_child() -> None:
-    d = run(student(), [hit(CHILD_P, family()), hit(FATHER_P, family(no_kk=OTHER_KK, pkh=None))])
-    assert d.outcome is Outcome.PKH_RECIPIENT and d.family and d.family.no_kk == KK
+def test_father_in_another_family_is_a_note_not_a_conflict() -> None:
+    d = decide(registry(extra=[dict(nik=encode("320101", Sex.L, FATHER_DOB, 8), no_kk=OTHER_KK,
+                                    nama="Budi Santoso", sex="L", dob=FATHER_DOB, ibu="Sri", hub="SUAMI")]),
+               nik_ayah=encode("320101", Sex.L, FATHER_DOB, 8))
+    assert d.outcome is Outcome.PKH_RECIPIENT and d.matched_by is MatchKey.NIK
+    assert any("another family" in n for n in d.notes)
 
 
-@pytest.mark.parametrize(("a", "b", "agree"), [
-    (date(2014, 3, 9), date(2014, 3, 9), True), (date(2014, 3, 9), date(2014, 3, 10), True),
-    (date(2014, 3, 9), date(2014, 9, 3), True), (date(2014, 3, 9), date(2015, 3, 9), True),
-    (date(2014, 3, 9), date(2014, 5, 9), False), (date(2014, 3, 9), date(2012, 3, 9), False),
-])
-def test_birth_date_tolerance(a: date, b: date, agree: bool) -> None:
-    assert birth_dates_agree(a, b) is agree
+# ---- fallback ------------------------------------------------------------------------------------
+
+def _crowd(n: int = 60) -> list[dict]:
+    """Unrelated children in the same kabupaten and birth year, so the blocks look like real ones."""
+    out = []
+    for i in range(n):
+        born = date(2014, 1 + i % 12, 1 + i % 27)
+        out.append(dict(nik=encode("320102", Sex.L if i % 2 else Sex.P, born, 100 + i), no_kk=f"32010201012000{i:02d}",
+                        nama=f"Anak {chr(65 + i % 26)}{chr(65 + (i * 7) % 26)}", sex="L" if i % 2 else "P", dob=born,
+                        ibu=f"Ibu {chr(65 + (i * 3) % 26)}", hub="ANAK"))
+    return out
+
+
+def _big_registry() -> Registry:
+    crowd = _crowd()
+    reg = registry()
+    persons = pl.concat([reg.persons.drop("pid", "wil"), pl.DataFrame(crowd).with_columns(pl.col("dob").cast(pl.Date))],
+                        how="diagonal_relaxed")
+    crowd_families = pl.DataFrame([dict(no_kk=c["no_kk"], wil="3201022001", version=1, pkh_status=None,
+                                        pkh_periode=None, no_kks=None) for c in crowd])
+    fams = pl.concat([reg.families, crowd_families], how="diagonal_relaxed")
+    return Registry.build(persons, fams, None, raw_names=False)
+
+
+def test_fallback_links_a_student_without_any_usable_key() -> None:
+    reg = _big_registry()
+    students = [make_student(nik="1234567890123456", nik_ibu="1234567890123456", nik_ayah="1234567890123456",
+                             no_kk=None, nama="Muhammad Rizki")]
+    students += [make_student(student_id=f"s{i}") for i in range(30)]  # the model trains on the run's students
+    d = Matcher(reg).match(students)[0]
+    assert d.outcome is Outcome.LINKED_BY_FALLBACK and d.matched_by is MatchKey.FALLBACK
+    assert d.family is not None and d.family.no_kk == KK
+    assert d.evidence["fields"]["nama"] in ("exact", ">=0.94") and float(d.evidence["probability"]) >= 0.999
+    # pending, never "not a recipient": a PKH family writes true, a non-PKH family writes nothing
+    assert desired_pkh(SourceSystem.EMIS, d, None)["penerima_pkh"] is True
+    assert desired_pkh(SourceSystem.EMIS, d, None)["no_kks"] is None  # no card number on a probable link
+
+
+def test_homonym_with_another_mother_is_never_auto_linked() -> None:
+    reg = _big_registry()
+    students = [make_student(nik=None, nik_ibu=None, nik_ayah=None, no_kk=None, nama="M. Rizky",
+                             nama_ibu_kandung="Kartini Wulandari")]  # same name and birth date, other mother
+    students += [make_student(student_id=f"s{i}") for i in range(30)]
+    d = Matcher(reg).match(students)[0]
+    assert d.outcome is not Outcome.LINKED_BY_FALLBACK and d.family is None
+
+
+def test_vetoes_and_bands() -> None:
+    code = lambda **lv: int(sum(lv.get(f, 0) * fallback.RADIX[i] for i, (f, _, _) in enumerate(fallback.FIELDS)))  # noqa: E731
+    import numpy as np
+
+    vetoed = fallback._vetoed(np.array([
+        code(ibu=3, nik=5, kk=2),  # the mother's name disagrees
+        code(nama=3, nik=5, kk=2),  # the name is far and nothing strong makes up for it
+        code(lahir=2, nik=5, kk=2),  # the birth date is far
+        code(nik=5, kk=2),  # everything agrees
+        code(lahir=2, kk=0),  # the KK number makes up for a far birth date
+    ]))
+    assert vetoed.tolist() == [True, True, True, False, False]
+
+
+def test_twins_link_the_family_but_no_twin() -> None:
+    twin = encode("320101", Sex.L, CHILD_DOB, 2)
+    reg = _big_registry()
+    persons = pl.concat([reg.persons.drop("pid", "wil"), pl.DataFrame([dict(
+        nik=twin, no_kk=KK, nama="muhammad riski", sex="L", dob=CHILD_DOB, ibu="siti aminah", hub="ANAK")])],
+        how="diagonal_relaxed")
+    reg = Registry.build(persons, reg.families, None, raw_names=False)
+    students = [make_student(nik=None, nik_ibu=None, nik_ayah=None, no_kk=None, nama="Muhammad Rizqi")]
+    students += [make_student(student_id=f"s{i}") for i in range(30)]
+    d = Matcher(reg).match(students)[0]
+    assert d.family is None or d.family.no_kk == KK
+    assert d.person_nik is None  # never one twin by a guess
+
+
+# ---- reviewers' decisions --------------------------------------------------------------------------
+
+def test_a_standing_link_decision_wins_until_a_record_changes() -> None:
+    reg = registry()
+    s = make_student(nik_ibu=OTHER_MOTHER, nama_ibu_kandung="Dewi Lestari")
+    first = Matcher(reg).match([s])[0]
+    assert first.outcome is Outcome.IN_REVIEW
+    standing = ReviewedDecision("d1", True, KK, 7, fingerprint(s), candidates_fingerprint(first.candidates), "ana",
+                                "checked the KK scan")
+    key = (s.system.value, s.student_id)
+    d = Matcher(reg).match([s], reviewed={key: standing})[0]
+    assert d.outcome is Outcome.PKH_RECIPIENT and d.matched_by is MatchKey.REVIEW and "ana" in (d.detail or "")
+    changed = make_student(nik_ibu=OTHER_MOTHER, nama_ibu_kandung="Dewi Lestari", nama="Muhammad Rizki Pratama")
+    assert Matcher(reg).match([changed], reviewed={key: standing})[0].matched_by is not MatchKey.REVIEW
+    newer = registry(pkh="GRADUASI")
+    newer = Registry(newer.persons, newer.families.with_columns(pl.lit(8, dtype=pl.Int64).alias("version")),
+                     newer.kk_lama)
+    assert Matcher(newer).match([s], reviewed={key: standing})[0].matched_by is not MatchKey.REVIEW
+
+
+def test_a_no_link_decision_keeps_the_student_unlinked() -> None:
+    reg = registry()
+    s = make_student(nik_ibu=OTHER_MOTHER, nama_ibu_kandung="Dewi Lestari")
+    first = Matcher(reg).match([s])[0]
+    standing = ReviewedDecision("d2", False, None, None, fingerprint(s), candidates_fingerprint(first.candidates),
+                                "ana", "neither family")
+    d = Matcher(reg).match([s], reviewed={(s.system.value, s.student_id): standing})[0]
+    assert d.outcome is Outcome.NIK_MISMATCH and d.matched_by is MatchKey.REVIEW and d.family is None

@@ -1,0 +1,58 @@
+"""The hub's minimised replica of the Kemensos registry, kept current from the registry's change feed.
+
+Only what matching and review need: per family its KK number (and former ones), region, KKS number,
+version and latest PKH status; per member NIK, names, sex, birth date and relation. No address, no desil,
+no PKH history.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from services.sync_hub.db import HubTable
+
+
+class ReplicaKeluargaRow(HubTable, table=True):
+    __tablename__ = "replica_keluarga"
+
+    no_kk: str = Field(primary_key=True, max_length=16)
+    kode_wilayah: str = Field(max_length=10)
+    no_kks: str | None = Field(default=None, max_length=16)
+    version: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    pkh_status: str | None = Field(default=None, max_length=16)
+    pkh_periode: str | None = Field(default=None, max_length=40)
+    pkh_tahun: int | None = None
+    pkh_tahap: int | None = None
+
+
+class ReplicaAnggotaRow(HubTable, table=True):
+    __tablename__ = "replica_anggota"
+
+    nik: str = Field(primary_key=True, max_length=16)
+    no_kk: str = Field(index=True, max_length=16)
+    nama: str = Field(max_length=100)
+    jenis_kelamin: str = Field(max_length=1)
+    tanggal_lahir: date
+    nama_ibu_kandung: str = Field(default="", max_length=100)
+    hubungan_keluarga: str = Field(max_length=20)
+
+
+class ReplicaKkLamaRow(HubTable, table=True):
+    __tablename__ = "replica_kk_lama"
+
+    old_kk: str = Field(primary_key=True, max_length=16)
+    no_kk: str = Field(index=True, max_length=16)
+
+
+class ReplicaStateRow(HubTable, table=True):
+    """One row (id = 1): where the replica is in the change feed."""
+
+    __tablename__ = "replica_state"
+
+    id: int = Field(primary_key=True)
+    cursor: str | None = Field(default=None, max_length=200)
+    observed_seq: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    synced_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))

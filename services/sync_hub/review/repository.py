@@ -1,0 +1,70 @@
+"""All SQL of the review queue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, tuple_
+from sqlmodel import Session
+
+from services.sync_hub.review.models import ReviewCaseRow, ReviewDecisionRow
+
+
+def open_cases(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ReviewCaseRow]:
+    out: dict[tuple[str, str], ReviewCaseRow] = {}
+    for start in range(0, len(keys), 500):
+        chunk = list(keys[start : start + 500])
+        stmt = select(ReviewCaseRow).where(ReviewCaseRow.status == "OPEN",
+                                           tuple_(ReviewCaseRow.system, ReviewCaseRow.student_id).in_(chunk))
+        out.update({(r.system, r.student_id): r for r in session.scalars(stmt)})
+    return out
+
+
+def all_open(session: Session) -> list[ReviewCaseRow]:
+    return list(session.scalars(select(ReviewCaseRow).where(ReviewCaseRow.status == "OPEN")))
+
+
+def standing(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ReviewDecisionRow]:
+    """The latest decision not reversed, per student."""
+    out: dict[tuple[str, str], ReviewDecisionRow] = {}
+    for start in range(0, len(keys), 500):
+        chunk = list(keys[start : start + 500])
+        stmt = (select(ReviewDecisionRow)
+                .where(ReviewDecisionRow.reversed_at.is_(None),
+                       tuple_(ReviewDecisionRow.system, ReviewDecisionRow.student_id).in_(chunk))
+                .order_by(ReviewDecisionRow.decided_at))
+        out.update({(r.system, r.student_id): r for r in session.scalars(stmt)})
+    return out
+
+
+def page_cases(session: Session, status: str, after: tuple[datetime, str] | None, limit: int) -> list[ReviewCaseRow]:
+    stmt = select(ReviewCaseRow).where(ReviewCaseRow.status == status)
+    if after is not None:
+        at, case_id = after
+        stmt = stmt.where(or_(ReviewCaseRow.created_at > at,
+                              and_(ReviewCaseRow.created_at == at, ReviewCaseRow.id > case_id)))
+    return list(session.scalars(stmt.order_by(ReviewCaseRow.created_at, ReviewCaseRow.id).limit(limit)))
+
+
+def get_case(session: Session, case_id: str, lock: bool = False) -> ReviewCaseRow | None:
+    stmt = select(ReviewCaseRow).where(ReviewCaseRow.id == case_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def get_decision(session: Session, decision_id: str) -> ReviewDecisionRow | None:
+    return session.get(ReviewDecisionRow, decision_id)
+
+
+def decisions_for(session: Session, system: str, student_id: str) -> list[ReviewDecisionRow]:
+    stmt = (select(ReviewDecisionRow).where(ReviewDecisionRow.system == system,
+                                            ReviewDecisionRow.student_id == student_id)
+            .order_by(ReviewDecisionRow.decided_at))
+    return list(session.scalars(stmt))
+
+
+def add(session: Session, row: ReviewCaseRow | ReviewDecisionRow) -> None:
+    session.add(row)
+    session.flush()

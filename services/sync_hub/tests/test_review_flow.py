@@ -1,0 +1,162 @@
+"""Clerical review end to end, in process: the hub against the three real apps (as tests/test_sync_in_process.py).
+
+A student whose child NIK and mother NIK point at two families goes to review; a reviewer decides through
+the API; the next sync writes what the reviewer decided, with provenance naming the decision; a reversal
+sends the student back to review.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from jembatan.stack import Stack
+from services.dapodik_gateway.config import Settings as DapodikSettings
+from services.dapodik_gateway.main import create_app as dapodik_app
+from services.emis_gateway.config import Settings as EmisSettings
+from services.emis_gateway.main import create_app as emis_app
+from services.kemensos_mock.config import Settings as KemensosSettings
+from services.kemensos_mock.main import create_app as kemensos_app
+from services.sync_hub.config import Settings as HubSettings
+from services.sync_hub.main import create_app as hub_app
+from services.sync_hub.sync.engine import Upstreams
+from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
+from shared.contracts.hub import RunStatus, SourceSystem
+from worldgen.config import WorldConfig
+from worldgen.generate import generate_world
+
+BASE = "http://testserver"
+
+
+def _plant_conflict(world: Path) -> tuple[str, str, str]:
+    """Give one Dapodik student the NIK and name of a woman of another registry family as its mother.
+    Returns (student id, the student's true KK, the other family's KK)."""
+    members = [json.loads(x) for x in (world / "kemensos" / "anggota_keluarga.jsonl").read_text().splitlines()]
+    truth = [json.loads(x) for x in (world / "ground_truth.jsonl").read_text().splitlines()]
+    path = world / "dapodik" / "peserta_didik.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    by_id = {t["student_id"]: t for t in truth}
+    target = next(r for r in rows if by_id[r["peserta_didik_id"]]["in_registry"] and not by_id[r["peserta_didik_id"]]
+                  ["errors"] and r["nik"] == by_id[r["peserta_didik_id"]]["true_nik"])
+    own_kk = by_id[target["peserta_didik_id"]]["true_no_kk"]
+    other = next(m for m in members if m["jenis_kelamin"] == "P" and m["no_kk"] != own_kk
+                 and m["hubungan_keluarga"] in ("ISTRI", "KEPALA_KELUARGA"))
+    target["nik_ibu"], target["nama_ibu_kandung"] = other["nik"], other["nama"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return target["peserta_didik_id"], own_kk, other["no_kk"]
+
+
+@pytest.fixture
+def system(tmp_path: Path, db_url: str) -> Iterator[tuple[TestClient, HubClient, Upstreams, tuple[str, str, str]]]:
+    generate_world(WorldConfig(seed=11, n_families=60), tmp_path / "world")
+    planted = _plant_conflict(tmp_path / "world")
+    stack = Stack(tmp_path)
+    stack.load_world(tmp_path / "world")
+    c = stack.creds
+    with ExitStack() as ctx:
+        def client(app):  # type: ignore[no-untyped-def]
+            return ctx.enter_context(TestClient(app, base_url=BASE))
+
+        kemensos = client(kemensos_app(KemensosSettings(database_url=stack.database_url("kemensos_mock"),
+                                                        api_tokens={"sync_hub": c.hub_to_kemensos})))
+        emis = client(emis_app(EmisSettings(database_url=stack.database_url("emis_gateway"),
+                                            api_tokens={"sync_hub": c.hub_to_emis})))
+        dapodik = client(dapodik_app(DapodikSettings(database_url=stack.database_url("dapodik_gateway"),
+                                                     api_tokens={"sync_hub": c.hub_to_dapodik})))
+        ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
+                        EmisClient(BASE, c.hub_to_emis, http=emis),
+                        DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
+        hub_http = client(hub_app(HubSettings(database_url=db_url, api_tokens={"reviewer-ana": c.operator}),
+                                  upstreams=ups))
+        hub_http.headers["Authorization"] = f"Bearer {c.operator}"
+        yield hub_http, HubClient(BASE, c.operator, http=hub_http), ups, planted
+
+
+def _sync(hub: HubClient):  # type: ignore[no-untyped-def]
+    run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
+    assert run.status is RunStatus.SUCCEEDED, run.errors
+    return run
+
+
+def test_a_review_decision_changes_what_the_next_sync_writes(system) -> None:  # type: ignore[no-untyped-def]
+    http, hub, ups, (student_id, own_kk, other_kk) = system
+    first = _sync(hub)
+    pd = ups.dapodik.get_student(student_id)
+    assert pd.status_padan is not None and pd.status_padan.value == "IN_REVIEW"
+    assert "penerima_kps" not in {p.field for p in pd.provenance}  # nothing written while in review
+
+    cases = http.get("/api/v1/reviews").json()["items"]
+    case = next(c for c in cases if c["student_id"] == student_id)
+    assert case["reason"] == "conflict" and case["status"] == "OPEN"
+    view = http.get(f"/api/v1/reviews/{case['id']}").json()
+    assert view["student"]["nik_ibu"] is not None
+    assert {c["no_kk"] for c in view["candidate_families"]} == {own_kk, other_kk}
+    mine = next(c for c in view["candidate_families"] if c["no_kk"] == own_kk)
+    assert {f["field"]: f["agreement"] for f in mine["fields"]}["nik"] == "exact"  # side by side, per field
+
+    # a second sync asks nothing new: the same case stays open
+    _sync(hub)
+    assert [c["id"] for c in http.get("/api/v1/reviews").json()["items"] if c["student_id"] == student_id] == [
+        case["id"]]
+
+    bad = http.post(f"/api/v1/reviews/{case['id']}/decision",
+                    json={"verdict": "link", "no_kk": "3201010101010001", "reason": "looks right"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["rule"] == "not_a_candidate"
+    made = http.post(f"/api/v1/reviews/{case['id']}/decision",
+                     json={"verdict": "link", "no_kk": own_kk, "reason": "KK scan shows the child"})
+    assert made.status_code == 201, made.text
+    decision = made.json()
+    assert decision["reviewer"] == "reviewer-ana" and decision["verdict"] == "link"
+    again = http.post(f"/api/v1/reviews/{case['id']}/decision",
+                      json={"verdict": "no_link", "reason": "changed my mind"})
+    assert again.status_code == 409  # a decided case is not decided twice; reverse instead
+
+    second = _sync(hub)
+    assert second.values_written > 0
+    pd = ups.dapodik.get_student(student_id)
+    prov = {p.field: p for p in pd.provenance}
+    assert pd.status_padan is not None and pd.status_padan.value in ("PKH_RECIPIENT", "NOT_PKH_RECIPIENT")
+    assert "reviewer-ana" in (pd.keterangan_padan or "")
+    assert prov["penerima_kps"].matched_by.value == "review"
+    assert prov["penerima_kps"].source_record == f"keluarga/{own_kk}"
+    assert prov["penerima_kps"].sync_run_id == second.id
+    at_hub = hub.provenance(SourceSystem.DAPODIK, student_id)
+    assert any(r.field == "penerima_kps" and r.matched_by.value == "review" for r in at_hub)
+
+    # the decision is reused: the next run writes nothing new and asks nothing
+    third = _sync(hub)
+    assert third.values_written == 0
+    assert not [c for c in http.get("/api/v1/reviews").json()["items"] if c["student_id"] == student_id]
+
+    # reversible: the student goes back to review
+    rev = http.post(f"/api/v1/reviews/decisions/{decision['id']}/reverse", json={"reason": "wrong scan"})
+    assert rev.status_code == 200 and rev.json()["reversed_by"] == "reviewer-ana"
+    assert http.post(f"/api/v1/reviews/decisions/{decision['id']}/reverse",
+                     json={"reason": "again"}).status_code == 409
+    _sync(hub)
+    assert ups.dapodik.get_student(student_id).status_padan.value == "IN_REVIEW"  # type: ignore[union-attr]
+    history = http.get("/api/v1/reviews/decisions", params={"system": "dapodik", "student_id": student_id}).json()
+    assert len(history) == 1 and history[0]["reversed_at"] is not None
+    assert first.outcomes.get("IN_REVIEW", 0) >= 1
+
+
+def test_review_api_needs_a_token_and_names_bad_input(system) -> None:  # type: ignore[no-untyped-def]
+    http, _, _, _ = system
+    assert http.get("/api/v1/reviews", headers={"Authorization": "Bearer nope-nope-nope"}).status_code == 401
+    assert http.get("/api/v1/reviews/no-such-case").status_code == 404
+    r = http.get("/api/v1/reviews", params={"status": "MAYBE"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"].endswith("status")
+    r = http.get("/api/v1/reviews", params={"cursor": "%%%"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
+    r = http.post("/api/v1/reviews/x/decision", json={"verdict": "link", "reason": "x"})
+    assert r.status_code == 422
+    assert http.post("/api/v1/reviews/decisions/nope/reverse", json={"reason": "why not"}).status_code == 404
