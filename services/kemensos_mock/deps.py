@@ -12,7 +12,7 @@ from fastapi.security import HTTPBearer
 from pydantic import SecretStr
 from sqlmodel import Session
 
-from services.kemensos_mock.faults.service import FaultInjector
+from services.kemensos_mock.faults.service import FaultInjector, FaultKind, mark
 from services.kemensos_mock.ratelimit.service import RateLimiter
 from shared.auth import bearer_client
 from shared.db import SQLITE_IMMEDIATE, session_scope
@@ -69,6 +69,8 @@ async def inject_faults(request: Request) -> None:
     if not injector.config.active:
         return
     fault = injector.draw()
+    if fault.delay_s > 0 or fault.kind is not FaultKind.NONE or fault.drip:
+        mark(request.state, fault.describe(), injector.config if fault.drip else None)
     if fault.delay_s > 0:
         await asyncio.sleep(fault.delay_s)
     error = injector.error_for(fault)

@@ -14,7 +14,7 @@ from services.kemensos_mock.changes import router as changes
 from services.kemensos_mock.config import Settings, get_settings
 from services.kemensos_mock.education import router as education
 from services.kemensos_mock.faults import router as faults
-from services.kemensos_mock.faults.service import FaultInjector
+from services.kemensos_mock.faults.service import FaultInjector, FaultMiddleware
 from services.kemensos_mock.identity import router as identity
 from services.kemensos_mock.kip import router as kip
 from services.kemensos_mock.ratelimit import router as ratelimit
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine.dispose()
 
-    return create_service_app(
+    app = create_service_app(
         name=SERVICE,
         title="Kemensos registry (mock)",
         description=DESCRIPTION,
@@ -77,3 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  faults.router, ratelimit.router],
         lifespan=lifespan,
     )
+    app.add_middleware(FaultMiddleware)  # X-Injected-Fault header and slow drip (inert while faults are off)
+    return app

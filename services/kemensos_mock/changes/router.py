@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from services.kemensos_mock.changes import service
 from services.kemensos_mock.changes.schemas import ChangesQuery
-from services.kemensos_mock.deps import API_DEPENDENCIES, SessionDep
+from services.kemensos_mock.deps import API_DEPENDENCIES, ClientDep, FaultsDep, SessionDep
+from services.kemensos_mock.faults.service import FeedFault, mark
 from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, invalid
 from shared.contracts.kemensos import ChangePage
 
@@ -36,7 +37,7 @@ router = APIRouter(prefix="/api/v1", tags=["changes"], dependencies=API_DEPENDEN
         "Rows sharing one timestamp are never skipped: the registry-wide `version` breaks ties, and writers "
         "take versions one at a time in commit order, so a change committed while a reader pages always "
         "lands after the reader's cursor. Each page is read from one snapshot. Items may come again (a page "
-        "delivered twice): apply them idempotently by `version`."
+        "duplicated or re-delivered): apply them idempotently by `version`."
     ),
     responses={200: {"content": {"application/json": {"example": {
         "items": [
@@ -61,5 +62,9 @@ router = APIRouter(prefix="/api/v1", tags=["changes"], dependencies=API_DEPENDEN
         "observed_seq": 1044}}}},
         422: invalid("cursor", "opaque_cursor", "cursor is not one this service issued")},
 )
-def list_changes(session: SessionDep, query: Annotated[ChangesQuery, Query()]) -> ChangePage:
-    return service.list_changes(session, query)
+def list_changes(session: SessionDep, query: Annotated[ChangesQuery, Query()], client: ClientDep,
+                 faults: FaultsDep, request: Request) -> ChangePage:
+    page, fault = service.serve_changes(session, query, faults, client)
+    if fault is not FeedFault.NONE:
+        mark(request.state, fault.value)
+    return page

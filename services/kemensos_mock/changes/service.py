@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from services.kemensos_mock.changes import repository as repo
 from services.kemensos_mock.changes.schemas import ChangesQuery
+from services.kemensos_mock.faults.service import FaultInjector, FeedFault
 from services.kemensos_mock.registry import repository as registry
 from services.kemensos_mock.registry.service import to_anggota, to_keluarga, to_pkh
 from shared.contracts.kemensos import (
@@ -65,3 +66,17 @@ def list_changes(session: Session, query: ChangesQuery) -> ChangePage:
     if refs:  # after the last change of this page; else where the reader already was
         resume_from = Cursor(refs[-1].updated_at, str(refs[-1].version)).encode()
     return ChangePage(items=items, next_cursor=resume_from, has_more=more, observed_seq=seq)
+
+
+def serve_changes(session: Session, query: ChangesQuery, faults: FaultInjector, client: str
+                  ) -> tuple[ChangePage, FeedFault]:
+    """A feed page for ``client`` with the feed faults of the fault settings (none while they are off):
+    a duplicated page keeps ``next_cursor`` at the asked cursor, a re-delivered one is the page of the
+    client's previous request."""
+    if not faults.config.feed_active:
+        return list_changes(session, query), FeedFault.NONE
+    fault, cursor = faults.feed(client, query.cursor)
+    page = list_changes(session, query.model_copy(update={"cursor": cursor}))
+    if fault is FeedFault.DUPLICATE:
+        page = page.model_copy(update={"next_cursor": query.cursor, "has_more": True})
+    return page, fault

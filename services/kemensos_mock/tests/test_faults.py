@@ -100,6 +100,10 @@ def test_a_retrying_client_gets_through_a_flaky_registry(loaded_url: str) -> Non
     ({"retry_after_s": 0}, "retry_after_s", "greater_than_equal"),
     ({"error_rate": "lots"}, "error_rate", "float_parsing"),
     ({"errors": 0.1}, "errors", "extra_forbidden"),
+    ({"latency_median_ms": 5}, "", "value_error"),
+    ({"latency_median_ms": 5, "latency_p99_ms": 2}, "", "value_error"),
+    ({"feed_duplicate_rate": 0.6, "feed_redeliver_rate": 0.6}, "", "value_error"),
+    ({"drip_chunk_bytes": 0}, "drip_chunk_bytes", "greater_than_equal"),
 ])
 def test_bad_fault_settings_are_422_and_change_nothing(admin: TestClient, body: dict, field: str,
                                                        rule: str) -> None:
