@@ -1,0 +1,278 @@
+"""Matching benchmark: accuracy on generated worlds with ground truth, across error rates, against Splink;
+and speed at scale. One command:
+
+    .venv/bin/python -m bench.matching.run                 # worlds x1/x3/x6 errors, Splink, speed; ~15 min
+    .venv/bin/python -m bench.matching.run --quick         # one small world, no Splink, no speed run
+
+Splink is optional (``pip install -e ".[bench]"``); without it the reference columns are left out.
+Figures are printed and written to docs/benchmarks.md (section "Matching") unless ``--no-write``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from bench.matching.world import World, load_world
+from services.sync_hub.matching import deterministic, fallback
+from services.sync_hub.matching.frames import Registry, students_frame
+from worldgen.config import ErrorRates, WorldConfig
+from worldgen.generate import generate_world
+
+TODAY = date(2026, 7, 15)
+LINKED = ("PKH_RECIPIENT", "NOT_PKH_RECIPIENT")
+
+
+def peak_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def world(root: Path, families: int, scale: float, seed: int = 7) -> Path:
+    out = root / f"w{families}_x{scale:g}_s{seed}"
+    if not (out / "ground_truth.jsonl").exists():
+        base = ErrorRates()
+        rates = ErrorRates(**{f: min(0.9, getattr(base, f) * scale) for f in ErrorRates.model_fields
+                              if f != "duplicate_record"})
+        generate_world(WorldConfig(seed=seed, n_families=families, error_rates=rates), out)
+    return out
+
+
+# ---- our pipeline -------------------------------------------------------------------------------------
+
+def pipeline(stu: pl.DataFrame, reg: Registry, settings: fallback.Settings) -> tuple[pl.DataFrame, dict]:
+    """(sid, band, no_kk, pid) per student: deterministic links, then the fallback for the rest."""
+    t = time.perf_counter()
+    det = deterministic.link(stu, reg)
+    t_det = time.perf_counter() - t
+    need = det.filter(~pl.col("outcome").is_in([*LINKED, "IN_REVIEW"]))["sid"]
+    t = time.perf_counter()
+    model = fallback.train(stu, reg, settings)
+    t_train = time.perf_counter() - t
+    t = time.perf_counter()
+    fb = fallback.run(stu.filter(pl.col("sid").is_in(need.implode())), reg, model, settings)
+    t_fb = time.perf_counter() - t
+    d = det.select("sid", pl.when(pl.col("outcome").is_in(LINKED)).then(pl.lit("auto"))
+                   .when(pl.col("outcome") == "IN_REVIEW").then(pl.lit("review")).otherwise(pl.lit("none"))
+                   .alias("band"), "no_kk", "pid", pl.lit("deterministic").alias("by"))
+    f = fb.decisions.select("sid", "band", "no_kk", "pid", pl.lit("fallback").alias("by"))
+    out = pl.concat([d.filter(pl.col("band") != "none"), f.filter(pl.col("band") != "none")])
+    out = stu.select("sid").join(out, on="sid", how="left").with_columns(pl.col("band").fill_null("none"))
+    return out, {"deterministic_s": round(t_det, 3), "train_s": round(t_train, 3), "fallback_s": round(t_fb, 3),
+                 "fallback_students": need.len(), "fallback_pairs": fb.stats["pairs_scored"],
+                 "em_iterations": model.iterations, "model": model.describe()}
+
+
+def fallback_only(stu: pl.DataFrame, reg: Registry, settings: fallback.Settings) -> tuple[pl.DataFrame, dict]:
+    """Every student through the fallback alone (NIK as one comparison): the like-for-like with Splink."""
+    t = time.perf_counter()
+    model = fallback.train(stu, reg, settings)
+    t_train = time.perf_counter() - t
+    t = time.perf_counter()
+    fb = fallback.run(stu, reg, model, settings)
+    t_fb = time.perf_counter() - t
+    out = stu.select("sid").join(fb.decisions.select("sid", "band", "no_kk", "pid"), on="sid", how="left")
+    return out.with_columns(pl.col("band").fill_null("none")), {
+        "train_s": round(t_train, 2), "score_s": round(t_fb, 2), "pairs": fb.stats["pairs_scored"]}
+
+
+# ---- evaluation -------------------------------------------------------------------------------------
+
+def evaluate(w: World, links: pl.DataFrame) -> dict:
+    truth = w.truth.with_row_index("sid").with_columns(pl.col("sid").cast(pl.Int64))
+    nik = w.registry.persons.select("pid", pl.col("nik").alias("p_nik"))
+    d = truth.join(links, on="sid", how="left").join(nik, on="pid", how="left")
+    n, n_true = d.height, d.filter("in_registry").height
+    auto = d.filter(pl.col("band") == "auto")
+    right = auto.filter(pl.col("no_kk") == pl.col("true_no_kk"))
+    review = d.filter(pl.col("band") == "review")
+    review_right = review.filter(pl.col("in_registry"))  # a reviewer sees the true family among the candidates
+    persons = auto.filter(pl.col("p_nik").is_not_null())
+    wrong_person = persons.filter(pl.col("p_nik") != pl.col("true_nik"))
+    confused = persons.filter(pl.col("p_nik").is_in(pl.col("confusable_niks").explode().implode()).fill_null(False)
+                              & (pl.col("p_nik") != pl.col("true_nik")))
+    prec = right.height / max(auto.height, 1)
+    rec = right.height / max(n_true, 1)
+    per_error: dict[str, str] = {}
+    ex = d.filter("in_registry").explode("errors").drop_nulls("errors")
+    for code, grp in sorted(ex.group_by("errors"), key=lambda g: str(g[0][0])):
+        ok = grp.filter((pl.col("band") == "auto") & (pl.col("no_kk") == pl.col("true_no_kk")))
+        per_error[str(code[0])] = f"{ok.height / grp.height:.4f} ({grp.height})"
+    adv = d.explode("adversarial").drop_nulls("adversarial")
+    per_adv = {str(k[0]): int(g.filter((pl.col("band") == "auto") & pl.col("p_nik").is_not_null()
+                                       & (pl.col("p_nik") != pl.col("true_nik"))).height)
+               for k, g in adv.group_by("adversarial")}
+    return {
+        "students": n, "in_registry": n_true, "auto_links": auto.height,
+        "precision": round(prec, 5), "recall_auto": round(rec, 5),
+        "recall_with_review": round((right.height + review_right.height) / max(n_true, 1), 5),
+        "f1": round(2 * prec * rec / max(prec + rec, 1e-9), 5),
+        "review_share": round(review.height / max(n, 1), 5),
+        "person_links": persons.height, "person_precision": round(1 - wrong_person.height / max(persons.height, 1), 5),
+        "wrong_person_adversarial": confused.height, "wrong_person_by_adversarial_kind": per_adv,
+        "recall_per_error": per_error,
+    }
+
+
+def splink_links(w: World, stu: pl.DataFrame, threshold: float) -> tuple[pl.DataFrame, dict]:
+    from bench.matching import splink_ref
+
+    best, timing = splink_ref.run(stu, w.registry.persons)
+    best = best.with_columns(pl.col("sid").cast(pl.Int64)).join(
+        w.registry.persons.select("pid", "no_kk"), on="pid", how="left")
+    ok = (pl.col("probability") >= threshold) & (pl.col("w2").is_null() | (pl.col("w1") - pl.col("w2") >= 1.0))
+    review = (pl.col("probability") >= 0.5) & ~ok
+    links = best.select("sid", pl.when(ok).then(pl.lit("auto")).when(review).then(pl.lit("review"))
+                        .otherwise(pl.lit("none")).alias("band"), "no_kk", "pid")
+    return stu.select("sid").join(links, on="sid", how="left").with_columns(pl.col("band").fill_null("none")), timing
+
+
+# ---- speed at scale ---------------------------------------------------------------------------------
+
+def tile(w: World, copies: int) -> tuple[pl.DataFrame, Registry]:
+    """The world ``copies`` times over: serials (last 4 digits) of every NIK and KK number shifted by 1,000 per
+    copy, so identifiers stay valid and unique and each copy links within itself. Blocks get ``copies`` times
+    denser (every person has ``copies - 1`` exact namesakes in its block: a worst case for the fallback)."""
+    def shift(col: str, c: int) -> pl.Expr:
+        e = pl.col(col)
+        return pl.when(e.str.contains(r"^\d{16}$")).then(
+            pl.concat_str(e.str.slice(0, 12), ((e.str.slice(12, 4).cast(pl.Int64) % 1000) + 1000 * c)
+                          .cast(pl.String).str.zfill(4))).otherwise(e)
+    ids = ["nik", "nik_ibu", "nik_ayah", "nik_wali", "no_kk"]
+    students = pl.concat([w.students.with_columns([shift(c, k).alias(c) for c in ids]) for k in range(copies)])
+    p = w.registry.persons.drop("pid", "wil")
+    persons = pl.concat([p.with_columns(shift("nik", k).alias("nik"), shift("no_kk", k).alias("no_kk"))
+                         for k in range(copies)])
+    fams = pl.concat([w.registry.families.with_columns(shift("no_kk", k).alias("no_kk")) for k in range(copies)])
+    lama = pl.concat([w.registry.kk_lama.with_columns(shift("old_kk", k).alias("old_kk"), shift("no_kk", k)
+                                                      .alias("no_kk")) for k in range(copies)])
+    return students, Registry.build(persons, fams, lama, raw_names=False)
+
+
+def speed(w: World, copies: int, fallback_n: int) -> dict:
+    students, reg = tile(w, copies)
+    t = time.perf_counter()
+    stu = students_frame(students, TODAY)
+    t_prep = time.perf_counter() - t
+    t = time.perf_counter()
+    det = deterministic.link(stu, reg)
+    t_det = time.perf_counter() - t
+    out = {"students": stu.height, "registry_persons": reg.persons.height, "prepare_students_s": round(t_prep, 2),
+           "deterministic_s": round(t_det, 2), "deterministic_students_per_s": int(stu.height / t_det),
+           "outcomes": dict(Counter(det["outcome"].to_list()))}
+    settings = fallback.Settings()
+    sample = stu.sample(min(fallback_n, stu.height), seed=1)
+    rss0 = peak_mb()
+    t = time.perf_counter()
+    model = fallback.train(sample, reg, settings)
+    t_train = time.perf_counter() - t
+    t = time.perf_counter()
+    fb = fallback.run(sample, reg, model, settings)
+    t_fb = time.perf_counter() - t
+    out.update({"fallback_students": sample.height, "fallback_train_s": round(t_train, 2),
+                "fallback_score_s": round(t_fb, 2), "fallback_pairs": fb.stats["pairs_scored"],
+                "fallback_pairs_per_s": int(fb.stats["pairs_scored"] / max(t_fb, 1e-9)),
+                "peak_rss_mb_before_fallback": rss0, "peak_rss_mb": peak_mb()})
+    return out
+
+
+# ---- main --------------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="data/bench_matching")
+    ap.add_argument("--families", type=int, default=20_000)
+    ap.add_argument("--scales", default="1,3,6", help="error-rate multipliers of the default error model")
+    ap.add_argument("--splink", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--splink-families", type=int, default=20_000)
+    ap.add_argument("--speed-families", type=int, default=200_000)
+    ap.add_argument("--speed-copies", type=int, default=5)
+    ap.add_argument("--fallback-n", type=int, default=50_000)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
+    a = ap.parse_args()
+    if a.quick:
+        a.families, a.scales, a.splink, a.speed_families, a.write = 3000, "1,6", False, 0, False
+    root = Path(a.data)
+    root.mkdir(parents=True, exist_ok=True)
+    settings = fallback.Settings()
+    results: dict[str, object] = {"accuracy": {}, "splink": {}, "speed": None}
+    for scale in [float(x) for x in a.scales.split(",")]:
+        w = load_world(world(root, a.families, scale))
+        stu = students_frame(w.students, TODAY)
+        links, timing = pipeline(stu, w.registry, settings)
+        fo, fo_timing = fallback_only(stu, w.registry, settings)
+        entry = {"pipeline": evaluate(w, links), "pipeline_timing": {k: v for k, v in timing.items() if k != "model"},
+                 "fallback_only": evaluate(w, fo), "fallback_only_timing": fo_timing, "model": timing["model"]}
+        if a.splink and a.families == a.splink_families:
+            try:
+                sl, sl_timing = splink_links(w, stu, 0.9)
+                entry["splink_p0.9"] = evaluate(w, sl)
+                entry["splink_timing"] = sl_timing
+            except ImportError as exc:
+                entry["splink"] = f"not installed ({exc}); pip install -e '.[bench]'"
+        results["accuracy"][f"x{scale:g}"] = entry  # type: ignore[index]
+        print(json.dumps({f"x{scale:g}": {k: v for k, v in entry.items() if k != "model"}}, indent=1), flush=True)
+    if a.speed_families:
+        w = load_world(world(root, a.speed_families, 1.0))
+        results["speed"] = speed(w, a.speed_copies, a.fallback_n)
+        print(json.dumps({"speed": results["speed"]}, indent=1), flush=True)
+    (root / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    if a.write:
+        write_docs(results, a)
+
+
+def _row(name: str, m: dict) -> str:
+    return (f"| {name} | {m['auto_links']} | {m['precision']:.4%} | {m['recall_auto']:.4%} | "
+            f"{m['recall_with_review']:.4%} | {m['f1']:.4f} | {m['review_share']:.3%} | "
+            f"{m['person_precision']:.4%} | {m['wrong_person_adversarial']} |")
+
+
+def write_docs(results: dict, a: argparse.Namespace) -> None:
+    lines = ["## Matching (`bench/matching/run.py`)", "",
+             f"`.venv/bin/python -m bench.matching.run` — worlds of {a.families:,} families (seed 7), the default "
+             "error model multiplied by x1/x3/x6; precision and recall of family links per student against the "
+             "ground truth (recall over students whose family is in the registry).", "",
+             "| world / matcher | auto links | precision | recall (auto) | recall (+review) | F1 | review share | "
+             "person precision | adversarial wrong person |", "|---|---|---|---|---|---|---|---|---|"]
+    for scale, e in results["accuracy"].items():
+        lines.append(_row(f"{scale}: jembatan (deterministic + fallback)", e["pipeline"]))
+        lines.append(_row(f"{scale}: jembatan fallback alone (NIK as evidence)", e["fallback_only"]))
+        if "splink_p0.9" in e:
+            lines.append(_row(f"{scale}: Splink 5 + DuckDB, p >= 0.9", e["splink_p0.9"]))
+    lines += ["", "Timings (s):", ""]
+    for scale, e in results["accuracy"].items():
+        lines.append(f"* {scale}: jembatan pipeline {e['pipeline_timing']}; fallback alone {e['fallback_only_timing']}"
+                     + (f"; Splink {e['splink_timing']}" if "splink_timing" in e else ""))
+    lines += ["", "Recall per error type (pipeline, auto-links; students with that error in brackets):", ""]
+    for scale, e in results["accuracy"].items():
+        lines.append(f"* {scale}: " + ", ".join(f"{k} {v}" for k, v in e["pipeline"]["recall_per_error"].items()))
+    if results.get("speed"):
+        s = results["speed"]
+        lines += ["", f"Speed: {s['students']:,} students x {s['registry_persons']:,} registry persons (a "
+                  f"{a.speed_families:,}-family world tiled x{a.speed_copies}): deterministic pass "
+                  f"{s['deterministic_s']} s ({s['deterministic_students_per_s']:,} students/s; preparing the "
+                  f"students frame {s['prepare_students_s']} s); fallback for {s['fallback_students']:,} students: "
+                  f"training {s['fallback_train_s']} s, scoring {s['fallback_score_s']} s "
+                  f"({s['fallback_pairs']:,} pairs, {s['fallback_pairs_per_s']:,} pairs/s), peak RSS "
+                  f"{s['peak_rss_mb']} MB."]
+    section = "\n".join(lines) + "\n"
+    path = Path("docs/benchmarks.md")
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    start = text.find("## Matching (`bench/matching/run.py`)")
+    if start >= 0:
+        end = text.find("\n## ", start + 5)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
