@@ -4,6 +4,7 @@ unique random codes. Every function is deterministic given its inputs and the ge
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -21,8 +22,25 @@ def day_number(d: date) -> int:
     return (d - EPOCH).days
 
 
+_TABLE_LOW, _TABLE_HIGH = -50_000, 50_000  # 1833 .. 2106
+
+
+@cache
+def _ymd_table() -> tuple[IntArray, IntArray, IntArray]:
+    return _ymd_slow(np.arange(_TABLE_LOW, _TABLE_HIGH, dtype=np.int64))
+
+
 def ymd(days: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """Year, month, day of day numbers."""
+    """Year, month, day of day numbers (a table lookup for 1833-2106)."""
+    days = np.asarray(days, np.int64)
+    if len(days) and (days.min() < _TABLE_LOW or days.max() >= _TABLE_HIGH):
+        return _ymd_slow(days)
+    year, month, day = _ymd_table()
+    i = days - _TABLE_LOW
+    return year[i], month[i], day[i]
+
+
+def _ymd_slow(days: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     d = days.astype("datetime64[D]")
     months = d.astype("datetime64[M]")
     year = d.astype("datetime64[Y]").astype(np.int64) + 1970

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,7 +47,7 @@ from worldgen.ids import (
     other_kecamatan,
     uuids,
 )
-from worldgen.names import NamePools, title_case, title_free, variant
+from worldgen.names import NamePools, title_free, variant
 from worldgen.population import (
     CHILD,
     PROVINCE_POPULATION,
@@ -116,6 +117,14 @@ def _masked(name: str, values: pl.Series, keep: np.ndarray) -> pl.Series:
 def _nik_series(name: str, values: IntArray) -> pl.Series:
     """16-digit strings of int64 values; -1 becomes null."""
     return _masked(name, pl.Series(values).cast(pl.String).str.zfill(16), values >= 0)
+
+
+SEXES = ("L", "P")
+
+
+def _pick(name: str, table: list[str] | tuple[str, ...], index: np.ndarray) -> pl.Series:
+    """``table[index]`` as a string column (a gather from a small column: no Python string per row)."""
+    return pl.Series(name, list(table), dtype=pl.String).gather(np.asarray(index, np.int64))
 
 
 def _str_series(name: str, values: ObjArray | list[str | None]) -> pl.Series:
@@ -368,8 +377,8 @@ class _World:
         self.kip_df = pl.DataFrame([
             _str_series("no_kip", codes), _str_series("nama", names),
             _date_series("tanggal_lahir", pop.p_born[child]), _str_series("nama_ibu_kandung", ibu),
-            _str_series("kode_wilayah", [self.reg.desa_codes[i] for i in pop.f_desa[rec.fam[issued]].tolist()]),
-            _str_series("jenjang", [KINDS[k] for k in rec.kind[issued].tolist()]),
+            _pick("kode_wilayah", self.reg.desa_codes, pop.f_desa[rec.fam[issued]]),
+            _pick("jenjang", KINDS, rec.kind[issued]),
             _str_series("nik", nik), pl.Series("tahun", tahun, dtype=pl.Int64),
         ])
         kip_of_child = np.full(len(pop.p_fam), -1, np.int64)
@@ -403,7 +412,7 @@ class _World:
         nisn_child = np.full(len(pop.p_fam), -1, np.int64)
         nisn_child[child[first_of_child]] = np.where(has, numbers, -1)
         self.nisn = nisn_child[child]
-        self.student_id = uuids(rng, n)
+        self.student_id, self.student_rank = uuids(rng, n)
         self.u_rombel = rng.random(n)
         self.u_kps = rng.random(n)
         self.u_kks = rng.random(n)
@@ -412,80 +421,89 @@ class _World:
 
     # -- output ---------------------------------------------------------------------------------
 
-    def _names_as_typed(self) -> tuple[ObjArray, ObjArray, ObjArray, ObjArray]:
-        """Names as the operators typed them: mixed case at some institutions, Dapodik fathers untitled."""
+    def _names_as_typed(self) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
+        """Names as the operators typed them: Title Case at some institutions, Dapodik fathers untitled."""
         pop, rec, f = self.pop, self.rec, self.fields
         nama_ayah = pop.f_father_name[rec.fam].copy()
-        untitled = (rec.system == DAPODIK) & (self.u_father_title < self.cfg.shares.dapodik_father_title_dropped)
-        for i in np.flatnonzero(untitled & (nama_ayah != "")).tolist():
-            nama_ayah[i] = title_free(nama_ayah[i])
+        untitled = np.flatnonzero((rec.system == DAPODIK) & (nama_ayah != "")
+                                  & (self.u_father_title < self.cfg.shares.dapodik_father_title_dropped))
+        nama_ayah[untitled] = [title_free(x) for x in nama_ayah[untitled]]
         wali = self.wali.person
         nama_wali = np.where(wali >= 0, pop.p_name[np.maximum(wali, 0)], "").astype(object)
-        nama, ibu = f.nama.copy(), f.nama_ibu.copy()
-        mixed = np.flatnonzero(self.inst.name_case[self.rec_inst])
-        for arr in (nama, ibu, nama_ayah, nama_wali):
-            arr[mixed] = [title_case(x) for x in arr[mixed]]
-        return nama, ibu, nama_ayah, nama_wali
+        mixed = pl.Series(self.inst.name_case[self.rec_inst])
+        out = []
+        for name, arr in (("nama", f.nama), ("nama_ibu_kandung", f.nama_ibu), ("nama_ayah", nama_ayah),
+                          ("nama_wali", nama_wali)):
+            s = _str_series(name, arr)
+            out.append(pl.select(pl.when(mixed).then(s.str.to_titlecase()).otherwise(s).alias(name)).to_series())
+        return out[0], out[1], out[2], out[3]
 
     def write(self, out: Path) -> WorldSummary:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="worldgen-write") as writer:
+            return self._write_all(out, writer)
+
+    def _write_all(self, out: Path, writer: ThreadPoolExecutor) -> WorldSummary:
+        """Build the frames one by one; a writer thread serialises each (polars releases the GIL) while
+        the next is built."""
         pop, rec, reg, cfg, ref = self.pop, self.rec, self.reg, self.cfg, self.ref
         f = self.fields
-        n = len(rec)
         fam, child = rec.fam, rec.child
         inst = self.inst
         in_registry = pop.f_in_registry
-
         counts: dict[str, int] = {}
+        pending: list[Future[None]] = []
+        places = reg.place.tolist()
 
         def emit(name: str, df: pl.DataFrame) -> None:
-            _write(out / name, df)
             counts[name] = df.height
+            pending.append(writer.submit(_write, out / name, df))
 
         # -- registry files
         reg_f = np.flatnonzero(in_registry)
+        reg_f = reg_f[np.argsort(self.kk[reg_f], kind="stable")]  # rows sorted by no_kk
         kk_s = _nik_series("no_kk", self.kk)
-        street = np.array(STREETS, dtype=object)[pop.f_street[reg_f]]
         alamat = pl.select(pl.concat_str([
-            _str_series("s", street), pl.lit(" RT "), pl.Series(pop.f_rt[reg_f]).cast(pl.String).str.zfill(3),
-            pl.lit(" RW "), pl.Series(pop.f_rw[reg_f]).cast(pl.String).str.zfill(3)]).alias("alamat")).to_series()
-        triwulan = np.array(_triwulans(cfg), dtype=object)[pop.f_triwulan[reg_f]]
+            _pick("s", STREETS, pop.f_street[reg_f]), pl.lit(" RT "),
+            pl.Series(pop.f_rt[reg_f]).cast(pl.String).str.zfill(3), pl.lit(" RW "),
+            pl.Series(pop.f_rw[reg_f]).cast(pl.String).str.zfill(3)]).alias("alamat")).to_series()
         desa = np.array(reg.desa_codes, dtype=object)
         keluarga = pl.DataFrame([
-            kk_s[reg_f], _str_series("kode_wilayah", desa[pop.f_desa[reg_f]]), alamat.alias("alamat"),
+            kk_s[reg_f], _pick("kode_wilayah", reg.desa_codes, pop.f_desa[reg_f]), alamat.alias("alamat"),
             pl.Series("desil", np.where(pop.f_desil[reg_f] > 0, pop.f_desil[reg_f], -1)).replace(-1, None),
-            _str_series("dtsen_triwulan", triwulan), _nik_series("no_kks", self.kks[reg_f]),
-        ]).sort("no_kk")
+            _pick("dtsen_triwulan", _triwulans(cfg), pop.f_triwulan[reg_f]), _nik_series("no_kks", self.kks[reg_f]),
+        ])
         emit("kemensos/keluarga.jsonl", keluarga)
         del keluarga
         members = np.flatnonzero((pop.p_role != WALI) & in_registry[pop.p_fam])
-        rel_names = np.array([r.value for r in REL], dtype=object)
+        members = members[np.lexsort((pop.p_pos[members], self.kk[pop.p_fam[members]]))]  # no_kk, KK order
         anggota = pl.DataFrame([
             _nik_series("nik", self.nik[members]), kk_s[pop.p_fam[members]],
             _str_series("nama", pop.p_name[members]),
-            _str_series("jenis_kelamin", np.where(pop.p_female[members], "P", "L").astype(object)),
-            _str_series("tempat_lahir", reg.place[self.prefix[members]]),
+            _pick("jenis_kelamin", SEXES, pop.p_female[members]),
+            _pick("tempat_lahir", places, self.prefix[members]),
             _date_series("tanggal_lahir", pop.p_born[members]), _str_series("nama_ibu_kandung", pop.p_ibu[members]),
-            _str_series("hubungan_keluarga", rel_names[pop.p_rel[members]]),
-            pl.Series("_pos", pop.p_pos[members]),
-        ]).sort(["no_kk", "_pos"]).drop("_pos")
+            _pick("hubungan_keluarga", [r.value for r in REL], pop.p_rel[members]),
+        ])
         emit("kemensos/anggota_keluarga.jsonl", anggota)
         del anggota
         pkh_f = np.flatnonzero(self.pkh_status >= 0)
+        pkh_f = pkh_f[np.argsort(self.kk[pkh_f], kind="stable")]
         status_names = ("AKTIF", "TIDAK_AKTIF", "GRADUASI")
         pkh = pl.DataFrame([
             kk_s[pkh_f], _str_series("status", [status_names[s] for s in self.pkh_status[pkh_f].tolist()]),
             _list_column("komponen", self.pkh_bits[pkh_f], _KOMPONEN_LISTS),
             pl.Series("tahun", np.full(len(pkh_f), cfg.tahun, np.int64)),
             pl.Series("tahap", np.full(len(pkh_f), cfg.tahap, np.int64)),
-        ]).sort("no_kk")
+        ])
         emit("kemensos/pkh.jsonl", pkh)
         del pkh
         hist_f = np.flatnonzero(in_registry & (self.old_kk >= 0))
+        hist_f = hist_f[np.argsort(self.kk[hist_f], kind="stable")]
         kk_history = pl.DataFrame([
             kk_s[hist_f], _nik_series("no_kk_lama", self.old_kk[hist_f]),
             _date_series("diganti_pada", self.kk_recorded[hist_f]),
             _str_series("alasan", [KK_REASONS[r] for r in self.kk_reason[hist_f].tolist()]),
-        ]).sort(["no_kk", "no_kk_lama"])
+        ])
         emit(KK_HISTORY_FILE, kk_history)
         del kk_history
 
@@ -518,16 +536,18 @@ class _World:
         sid = self.student_id
         common = {
             "nisn": _masked("nisn", pl.Series(self.nisn).cast(pl.String).str.zfill(10), self.nisn >= 0),
-            "nik": _nik_series("nik", f.nik), "nama": _str_series("nama", nama),
-            "jenis_kelamin": _str_series("jenis_kelamin", np.where(pop.p_female[child], "P", "L").astype(object)),
-            "tempat_lahir": _str_series("tempat_lahir", reg.place[self.prefix[child]]),
+            "nik": _nik_series("nik", f.nik), "nama": nama,
+            "jenis_kelamin": _pick("jenis_kelamin", SEXES, pop.p_female[child]),
+            "tempat_lahir": _pick("tempat_lahir", places, self.prefix[child]),
             "tanggal_lahir": _date_series("tanggal_lahir", f.dob), "no_kk": _nik_series("no_kk", f.no_kk),
-            "nama_ayah": _str_series("nama_ayah", nama_ayah), "nik_ayah": _nik_series("nik_ayah", f.nik_ayah),
-            "nama_ibu_kandung": _str_series("nama_ibu_kandung", ibu), "nik_ibu": _nik_series("nik_ibu", f.nik_ibu),
-            "nama_wali": _str_series("nama_wali", nama_wali),
+            "nama_ayah": nama_ayah, "nik_ayah": _nik_series("nik_ayah", f.nik_ayah),
+            "nama_ibu_kandung": ibu, "nik_ibu": _nik_series("nik_ibu", f.nik_ibu),
+            "nama_wali": nama_wali,
             "nik_wali": _nik_series("nik_wali", np.where(wali >= 0, self.nik[np.maximum(wali, 0)], -1)),
         }
+        rank = self.student_rank
         e = np.flatnonzero(rec.system == EMIS)
+        e = e[np.argsort(rank[e])]  # rows sorted by siswa_id
         roman = np.array(ROMAN, dtype=object)
         rombel = pl.select(pl.concat_str([_str_series("r", roman[rec.grade[e]]), pl.lit("-"), _str_series(
             "c", np.array(list("ABC"), dtype=object)[(self.u_rombel[e] * 3).astype(np.int64)])])).to_series()
@@ -539,10 +559,11 @@ class _World:
             "no_kk": common["no_kk"][e], "nama_ayah": common["nama_ayah"][e], "nik_ayah": common["nik_ayah"][e],
             "nama_ibu_kandung": common["nama_ibu_kandung"][e], "nik_ibu": common["nik_ibu"][e],
             "nama_wali": common["nama_wali"][e], "nik_wali": common["nik_wali"][e],
-        }).sort("siswa_id")
+        })
         emit("emis/siswa.jsonl", siswa)
         del siswa
         d = np.flatnonzero(rec.system == DAPODIK)
+        d = d[np.argsort(rank[d])]  # rows sorted by peserta_didik_id
         d_inst = self.rec_inst[d]
         counter = group_rank(d_inst)[0] + 1
         entry = ref.year - (rec.grade[d] - JENJANG_START[rec.kind[d]])
@@ -566,12 +587,15 @@ class _World:
             "penerima_kip": pl.Series(np.zeros(len(d), np.bool_)), "no_kip": nulls, "nm_kip": nulls,
             "layak_pip": pl.Series(np.zeros(len(d), np.bool_)),
             "no_kks": _nik_series("no_kks", np.where(show_kks, kks, -1)),
-        }).sort("peserta_didik_id")
+        })
         emit("dapodik/peserta_didik.jsonl", peserta)
         del peserta
 
         emit("kemensos/kip.jsonl", self.kip_df.sort("no_kip"))
-        emit(GROUND_TRUTH_FILE, self._truth(sid).sort(["system", "student_id"]))
+        truth_order = np.lexsort((rank, rec.system == EMIS))  # system ("dapodik" < "emis"), student_id
+        emit(GROUND_TRUTH_FILE, self._truth(sid)[truth_order])
+        for future in pending:
+            future.result()
         counts = {name: counts[name] for name in FILES}
         errors = {code.value: int(np.count_nonzero(self.error_mask >> BIT[code] & 1)) for code in ERROR_ORDER}
         adversarial = {tag.value: int(np.count_nonzero(self.adv_mask >> i & 1)) for i, tag in enumerate(ADVERSARIAL)}
@@ -587,7 +611,7 @@ class _World:
                                         encoding="utf-8", newline="\n")
         return WorldSummary(
             out_dir=str(out), seed=cfg.seed, n_families=pop.n_families, n_registry_families=n_registry,
-            n_persons=int(np.count_nonzero(pop.p_role != WALI)), n_students=n, counts=counts, errors=errors,
+            n_persons=int(np.count_nonzero(pop.p_role != WALI)), n_students=len(rec), counts=counts, errors=errors,
             adversarial=adversarial,
         )
 
@@ -640,7 +664,7 @@ class _World:
         wali = self.wali.person
         old_kk = self.old_kk[fam]
         df = pl.DataFrame({
-            "system": _str_series("system", np.array(SYSTEMS, dtype=object)[rec.system]),
+            "system": _pick("system", SYSTEMS, rec.system),
             "student_id": sid, "true_nik": _nik_series("true_nik", self.true_nik),
             "in_registry": pl.Series(in_registry),
             "true_no_kk": _nik_series("true_no_kk", np.where(in_registry, self.kk[fam], -1)),

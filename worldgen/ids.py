@@ -49,14 +49,20 @@ def kk_keys(regions: Regions, kec: IntArray, recorded: IntArray) -> IntArray:
     return regions.kec_int[kec] * 1_000_000 + day * 10_000 + month * 100 + year % 100
 
 
-def uuids(rng: np.random.Generator, n: int) -> pl.Series:
-    """``n`` random version-4 UUIDs (lower-case, hyphenated)."""
+def uuids(rng: np.random.Generator, n: int) -> tuple[pl.Series, IntArray]:
+    """``n`` random version-4 UUIDs (lower-case, hyphenated) and the rank of each in string order."""
     raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
     hexes = pl.Series("h", np.frombuffer(raw.tobytes().hex().encode("ascii"), dtype="S32").astype("U32"))
     parts = [hexes.str.slice(a, b - a) for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))]
-    return pl.select(pl.concat_str(parts, separator="-").alias("id")).to_series()
+    text = pl.select(pl.concat_str(parts, separator="-").alias("id")).to_series()
+    # hex order is byte order: sort by the two big-endian halves
+    halves = raw.view(">u8").reshape(n, 2)
+    order = np.lexsort((halves[:, 1], halves[:, 0]))
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    return text, rank
 
 
 def kip_codes(rng: np.random.Generator, n: int) -> list[str]:

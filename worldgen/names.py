@@ -462,19 +462,3 @@ class NamePools:
 
 def given_of(names: list[str]) -> list[str]:
     return [given_token(n) for n in names]
-
-
-@lru_cache(maxsize=1 << 18)
-def title_case(name: str) -> str:
-    """How an operator typing in mixed case writes a name: 'H. Ahmad Sujadi, S.Pd.', "Ma'ruf"."""
-    out = []
-    for tok in name.split(" "):
-        if not tok:
-            out.append(tok)
-            continue
-        parts = tok.split("'")
-        first = parts[0][:1] + parts[0][1:].lower()
-        # a title such as S.PD. -> S.Pd.; an apostrophe keeps the rest lower-case (MA'RUF -> Ma'ruf)
-        first = ".".join(p[:1] + p[1:].lower() for p in first.split("."))
-        out.append("'".join([first, *(p.lower() for p in parts[1:])]))
-    return " ".join(out)

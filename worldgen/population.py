@@ -66,6 +66,7 @@ BINS = np.array([s in BIN_STYLES for s in STYLES])
 BATAK, MELAYU = STYLE_INDEX[Style.BATAK], STYLE_INDEX[Style.MELAYU]
 # person roles (who a person is to the school generation of the family)
 FATHER, MOTHER, CHILD, GRANDPARENT, ELDER, WALI = range(6)
+N_POOL_KEYS = len(STYLES) * 2 * 3 * 5
 
 
 def _place(kab_name: str) -> str:
@@ -181,19 +182,30 @@ class Builder:
         self.rng = rng
         self.pools = pools
         self.ref = cfg.reference_date
-        self._pool_arrays: dict[int, ObjArray] = {}
+        self._pool_offset: dict[int, int] = {}
+        self._pool_list: list[str] = []
+        self._all_pools = np.zeros(0, dtype=object)
+        self._offsets = np.full(N_POOL_KEYS, -1, np.int64)
         self._cols: dict[str, list[np.ndarray]] = {k: [] for k in (
             "fam", "pos", "rel", "role", "female", "born", "name", "ibu", "adult", "order")}
         self._count = 0
 
     # -- names ---------------------------------------------------------------------------------
 
-    def _pool(self, key: int) -> ObjArray:
-        arr = self._pool_arrays.get(key)
-        if arr is None:
-            arr = np.array(self.pools.pool(key), dtype=object)
-            self._pool_arrays[key] = arr
-        return arr
+    def _pooled(self, key: IntArray, u: FloatArray) -> ObjArray:
+        """One name per element from the pool of its key: a gather from all pools laid end to end."""
+        present = np.flatnonzero(np.bincount(key, minlength=N_POOL_KEYS))
+        if any(int(k) not in self._pool_offset for k in present):
+            for k in present.tolist():
+                if k not in self._pool_offset:
+                    self._pool_offset[k] = len(self._pool_list)
+                    self._pool_list += self.pools.pool(k)
+            self._all_pools = np.array(self._pool_list, dtype=object)
+            self._offsets = np.full(N_POOL_KEYS, -1, np.int64)
+            for k, off in self._pool_offset.items():
+                self._offsets[k] = off
+        size = self.pools.size
+        return self._all_pools[self._offsets[key] + (u * size).astype(np.int64)]
 
     def names(self, style: IntArray, female: BoolArray, born: IntArray, *, order: IntArray | None = None,
               clan: ObjArray | None = None, father_name: ObjArray | None = None,
@@ -208,15 +220,7 @@ class Builder:
         bucket = np.where(style == STYLE_INDEX[Style.BALI], order % 4,
                           np.where((style == STYLE_INDEX[Style.JAWA]) & (era == 2), np.minimum(order, 4), 0))
         key = ((style * 2 + female) * 3 + era) * 5 + bucket
-        out = np.empty(n, dtype=object)
-        sort = np.argsort(key, kind="stable")
-        sk = key[sort]
-        bounds = np.flatnonzero(np.diff(sk)) + 1
-        for chunk in np.split(sort, bounds):
-            if not len(chunk):
-                continue
-            pool = self._pool(int(key[chunk[0]]))
-            out[chunk] = pool[(u_pool[chunk] * len(pool)).astype(np.int64)]
+        out = self._pooled(key, u_pool)
         if clan is not None:
             m = CLAN[style] & (clan != "")
             br = m & (style == BATAK) & female & (era < 2) & (u_br < 0.6)

@@ -44,3 +44,30 @@ def test_style_by_province() -> None:
     assert Counter(style_for(rng, "33") for _ in range(200)).most_common(1)[0][0] is Style.JAWA
     assert Counter(style_for(rng, "32") for _ in range(200)).most_common(1)[0][0] is Style.SUNDA
     assert Style.BATAK in {style_for(rng, "12") for _ in range(200)}
+
+
+def test_registry_and_school_spellings(default_world) -> None:  # type: ignore[no-untyped-def]
+    """The registry holds KK spellings (MUHAMMAD, but also M. / MOCH. / MUHAMAD); madrasah and schools
+    type names in upper or Title Case; Dapodik names keep to [A-Za-z ',.-]."""
+    import re
+
+    from worldgen.names import REGISTRY_MUHAMMAD
+
+    w = default_world
+    first = Counter(m["nama"].split()[0] for m in w.rows["kemensos/anggota_keluarga.jsonl"])
+    assert first["MUHAMMAD"] > 0 and sum(first[v] for v in REGISTRY_MUHAMMAD) > 0
+    registry = [m["nama"] for m in w.rows["kemensos/anggota_keluarga.jsonl"]]
+    assert any(" BIN " in n for n in registry) and any(" BINTI " in n for n in registry)
+    assert any("'" in n for n in registry) and any("OE" in n or "DJ" in n or "TJ" in n for n in registry)
+    dapodik = re.compile(r"^[A-Za-z ',.-]*$")
+    for file, share in (("emis/siswa.jsonl", w.config.shares.name_case_emis),
+                        ("dapodik/peserta_didik.jsonl", w.config.shares.name_case_dapodik)):
+        rows = w.rows[file]
+        mixed = sum(r["nama"] != r["nama"].upper() for r in rows) / len(rows)
+        assert abs(mixed - share) < 0.15, (file, mixed)
+        if file.startswith("dapodik"):
+            for r in rows:
+                for f in ("nama", "nama_ayah", "nama_ibu_kandung", "nama_wali"):
+                    assert dapodik.match(r[f]), r[f]
+    titled_fathers = [r for r in w.rows["emis/siswa.jsonl"] if r["nama_ayah"].upper().startswith("H. ")]
+    assert titled_fathers  # EMIS keeps titles; Dapodik mostly drops them
