@@ -451,7 +451,8 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings) -> Model:
     sample = stu_all if stu_all.height <= settings.train_students else stu_all.sample(
         settings.train_students, seed=settings.seed)
     cand, s_side, r_side, _, _ = candidates(sample, reg)
-    u = estimate_u(random_codes(s_side, r_side, settings.u_pairs, settings.seed))
+    n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
+    u = estimate_u(random_codes(s_side, r_side, n_random, settings.seed))
     counts = np.bincount(cand.code, minlength=N_PATTERNS).astype(np.float64)
     prior = max(sample.height / max(cand.code.size, 1), 1e-6) * 0.5
     return fit(counts, u, prior=prior)

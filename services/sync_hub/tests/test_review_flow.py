@@ -8,6 +8,7 @@ sends the student back to review.
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -55,12 +56,23 @@ def _plant_conflict(world: Path) -> tuple[str, str, str]:
     return target["peserta_didik_id"], own_kk, other["no_kk"]
 
 
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stack, tuple[str, str, str]]:
+    """One small world with a planted conflict, loaded once into SQLite files for the three upstreams."""
+    root = tmp_path_factory.mktemp("review")
+    generate_world(WorldConfig(seed=11, n_families=60), root / "world")
+    planted = _plant_conflict(root / "world")
+    stack = Stack(root)
+    stack.load_world(root / "world")
+    return stack, planted
+
+
 @pytest.fixture
-def system(tmp_path: Path, db_url: str) -> Iterator[tuple[TestClient, HubClient, Upstreams, tuple[str, str, str]]]:
-    generate_world(WorldConfig(seed=11, n_families=60), tmp_path / "world")
-    planted = _plant_conflict(tmp_path / "world")
-    stack = Stack(tmp_path)
-    stack.load_world(tmp_path / "world")
+def system(loaded: tuple[Stack, tuple[str, str, str]], tmp_path: Path,
+           db_url: str) -> Iterator[tuple[TestClient, HubClient, Upstreams, tuple[str, str, str]]]:
+    template, planted = loaded
+    shutil.copytree(template.workdir / "db", tmp_path / "db")  # each test syncs its own copy
+    stack = Stack(tmp_path, creds=template.creds)
     c = stack.creds
     with ExitStack() as ctx:
         def client(app):  # type: ignore[no-untyped-def]
