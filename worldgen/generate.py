@@ -276,6 +276,8 @@ class _World:
     def _kks(self) -> None:
         pop, rng, reg = self.pop, self.rng, self.reg
         n = pop.n_families
+        if (pop.f_head < 0).any():
+            raise RuntimeError("a family without a head")
         head_born = pop.p_born[pop.f_head]
         ref_day = self.ref_day
         earliest = np.maximum.reduce([np.full(n, ref_day - 18 * 365), head_born + 17 * 365, np.full(n, KK_EPOCH)])

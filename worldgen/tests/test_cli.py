@@ -44,3 +44,14 @@ def test_config_validation() -> None:
     assert ErrorRates().child_nik_missing == 0.05 and ErrorRates().duplicate_record == 0.005
     with pytest.raises(ValidationError):
         config.seed = 2  # type: ignore[misc]
+
+
+def test_generate_by_students(tmp_path: Path) -> None:
+    out = tmp_path / "world"
+    result = CliRunner().invoke(app, ["generate", "--seed", "4", "--students", "300", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "world.json").read_text())
+    assert manifest["config"]["n_students"] == 300
+    assert manifest["counts"]["emis/siswa.jsonl"] + manifest["counts"]["dapodik/peserta_didik.jsonl"] == 300
+    assert "homonym" in result.output and "300 student records" in result.output
+    assert CliRunner().invoke(app, ["generate", "--students", "0", "--out", str(tmp_path / "x")]).exit_code != 0
