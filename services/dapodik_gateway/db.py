@@ -7,8 +7,12 @@ tables of the same names (``field_provenance``...).
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
@@ -34,3 +38,39 @@ def make_engine(url: str) -> Engine:
 
 def migrate(url: str, revision: str = "head") -> None:
     shared_db.migrate(MIGRATIONS, url, revision)
+
+
+def executemany(conn: sa.Connection, stmt: sa.Insert | sa.Update, rows: Sequence[dict[str, Any]]) -> None:
+    """Run ``stmt`` once per row of ``rows`` (same keys in every row), as fast as the backend allows.
+
+    PostgreSQL: SQLAlchemy's own executemany (an INSERT becomes multi-row VALUES statements). SQLite: the
+    statement is compiled once and every value rendered once by its column type's bind processor (a
+    timestamp shared by the whole batch only once), then handed to the driver's ``executemany``: the
+    per-row parameter handling SQLAlchemy does costs more than the insert itself for batches of
+    thousands of short rows."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(stmt, list(rows))
+        return
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    names = list(compiled.positiontup or ())
+    getter = operator.itemgetter(*names)
+    # Values rendered by column position and object identity (the rows hold them for the whole call, so
+    # ids are not reused): the batch's one "now" is rendered once; hashing an aware datetime costs more.
+    rendered: list[tuple[int, Callable[[Any], Any], dict[int, Any]]] = [
+        (i, process, {}) for i, name in enumerate(names)
+        if (process := compiled.binds[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
+    single = len(names) == 1
+    params: list[Any] = []
+    for row in rows:
+        values = [getter(row)] if single else list(getter(row))
+        for i, process, seen in rendered:
+            raw = values[i]
+            if raw is not None:
+                out = seen.get(id(raw))
+                if out is None:
+                    out = seen[id(raw)] = process(raw)
+                values[i] = out
+        params.append(tuple(values))
+    conn.exec_driver_sql(str(compiled), params)

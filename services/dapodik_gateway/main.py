@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,9 +32,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = db.make_engine(settings.database_url)
         app.state.engine = engine
         app.state.settings = settings
+        # Everything imported and built so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise scan it all every few result batches (~0.1 s each here).
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             engine.dispose()
 
     return create_service_app(

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from services.dapodik_gateway import paging
+from services.dapodik_gateway import db, paging
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from shared.cursor import Cursor
 from shared.inbound import FieldValue
 
+PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
+IN_CHUNK = 1000
+
 
 def list_after(session: Session, cursor: Cursor | None, limit: int, sekolah_id: str | None = None
-               ) -> list[PesertaDidikRow]:
-    stmt = select(PesertaDidikRow).where(col(PesertaDidikRow.soft_delete).is_(False))
+               ) -> list[sa.RowMapping]:
+    """Active students after ``cursor`` in (last_update, id) order, as plain rows (no ORM objects: a page
+    of 1,000 is read in one statement and mapped straight to the contract)."""
+    stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.soft_delete.is_(False))
     if sekolah_id is not None:
-        stmt = stmt.where(PesertaDidikRow.sekolah_id == sekolah_id)
-    stmt = paging.after(stmt, col(PesertaDidikRow.last_update), col(PesertaDidikRow.peserta_didik_id),
-                        cursor, limit)
-    return list(session.exec(stmt).all())
+        stmt = stmt.where(PESERTA_DIDIK.c.sekolah_id == sekolah_id)
+    stmt = paging.after(stmt, PESERTA_DIDIK.c.last_update, PESERTA_DIDIK.c.peserta_didik_id, cursor, limit)
+    return list(session.execute(stmt).mappings().all())
+
+
+def record(session: Session, peserta_didik_id: str) -> sa.RowMapping | None:
+    """One active student as a plain row."""
+    stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.peserta_didik_id == peserta_didik_id,
+                                         PESERTA_DIDIK.c.soft_delete.is_(False))
+    return session.execute(stmt).mappings().first()
 
 
 def get(session: Session, peserta_didik_id: str, *, for_update: bool = False) -> PesertaDidikRow | None:
@@ -31,8 +44,38 @@ def get(session: Session, peserta_didik_id: str, *, for_update: bool = False) ->
     return session.exec(stmt).first()
 
 
+def lock_hub_values(session: Session, peserta_didik_ids: Sequence[str], fields: Sequence[str]
+                    ) -> dict[str, tuple[str, dict[str, FieldValue]]]:
+    """peserta_didik_id -> (sekolah_id, the given fields' values) of the active students among the ids,
+    their rows locked until the transaction ends (PostgreSQL; on SQLite the write transaction holds the
+    database). Locked in id order, so two batches over the same students cannot deadlock."""
+    cols = [PESERTA_DIDIK.c[name] for name in fields]
+    ids = sorted(set(peserta_didik_ids))
+    out: dict[str, tuple[str, dict[str, FieldValue]]] = {}
+    for i in range(0, len(ids), IN_CHUNK):
+        stmt = (sa.select(PESERTA_DIDIK.c.peserta_didik_id, PESERTA_DIDIK.c.sekolah_id, *cols)
+                .where(PESERTA_DIDIK.c.peserta_didik_id.in_(ids[i:i + IN_CHUNK]),
+                       PESERTA_DIDIK.c.soft_delete.is_(False))
+                .order_by(PESERTA_DIDIK.c.peserta_didik_id).with_for_update())
+        for row in session.execute(stmt).all():
+            out[row[0]] = (row[1], {name: row[2 + k] for k, name in enumerate(fields)})
+    return out
+
+
+def set_hub_values(session: Session, values: Mapping[str, Mapping[str, FieldValue]], fields: Sequence[str],
+                   at: datetime) -> None:
+    """Set every given field of each student (``values``: id -> field -> value) and ``last_sync``, in one
+    statement; ``last_update`` stays (a hub write is not a record change)."""
+    if not values:
+        return
+    stmt = (sa.update(PESERTA_DIDIK).where(PESERTA_DIDIK.c.peserta_didik_id == sa.bindparam("b_id"))
+            .values({name: sa.bindparam(f"b_{name}") for name in fields} | {"last_sync": sa.bindparam("b_at")}))
+    db.executemany(session.connection(), stmt, [
+        {"b_id": pid, "b_at": at, **{f"b_{name}": v[name] for name in fields}} for pid, v in values.items()])
+
+
 def write_hub_values(session: Session, row: PesertaDidikRow, changes: dict[str, FieldValue], at: datetime) -> None:
-    """Set hub-written values and ``last_sync``; ``last_update`` stays (a hub write is not a record change)."""
+    """Set hub-written values and ``last_sync`` on one loaded row (ORM path)."""
     for name, value in changes.items():
         setattr(row, name, value)
     row.last_sync = at

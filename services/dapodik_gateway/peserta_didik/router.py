@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.dapodik_gateway import paging
 from services.dapodik_gateway.deps import SessionDep, authenticate, only_query_params
@@ -29,8 +29,8 @@ def list_peserta_didik(
     cursor: paging.CursorParam = None,
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
-) -> Page[PesertaDidik]:
-    return service.list_peserta_didik(session, cursor, limit, npsn)
+) -> Response:
+    return paging.json_response(service.list_peserta_didik(session, cursor, limit, npsn))
 
 
 @router.get("/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,

@@ -2,62 +2,59 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from services.dapodik_gateway import paging
 from services.dapodik_gateway.peserta_didik import repository
-from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from services.dapodik_gateway.peserta_didik.schemas import RiwayatNilai
 from services.dapodik_gateway.results import repository as results_repository
-from services.dapodik_gateway.results.models import FieldProvenanceRow
 from services.dapodik_gateway.sekolah import service as sekolah_service
-from shared.contracts.common import FieldProvenance, Page
+from shared.contracts.common import Page
 from shared.contracts.dapodik import PesertaDidik, PesertaDidikRecord
 from shared.errors import NotFound
 
 RECORD_FIELDS = tuple(PesertaDidikRecord.model_fields)
+READ_FIELDS = (*RECORD_FIELDS, "status_padan", "keterangan_padan", "last_update", "last_sync")
 
 
-def record_of(row: PesertaDidikRow) -> dict[str, object]:
-    return {name: getattr(row, name) for name in RECORD_FIELDS}
+def provenance_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "provenance_id": row["provenance_id"], "sync_run_id": row["sync_run_id"],
+        "source_system": row["source_system"], "source_record": row["source_record"],
+        "source_version": row["source_version"], "observed_seq": row["observed_seq"],
+        "retrieved_at": row["retrieved_at"], "matched_by": row["matched_by"], "field": row["field"],
+        "value": results_repository.from_json(row["value"]), "written_at": row["written_at"],
+    }
 
 
-def provenance_of(row: FieldProvenanceRow) -> FieldProvenance:
-    return FieldProvenance(
-        provenance_id=row.provenance_id, sync_run_id=row.sync_run_id, source_system=row.source_system,
-        source_record=row.source_record, source_version=row.source_version, observed_seq=row.observed_seq,
-        retrieved_at=row.retrieved_at, matched_by=row.matched_by,  # type: ignore[arg-type]
-        field=row.field, value=results_repository.from_json(row.value), written_at=row.written_at,
-    )
-
-
-def to_contract(row: PesertaDidikRow, provenance: list[FieldProvenanceRow]) -> PesertaDidik:
+def to_contract(row: Mapping[str, Any], provenance: list[sa.RowMapping]) -> PesertaDidik:
     return PesertaDidik.model_validate({
-        **record_of(row),
-        "status_padan": row.status_padan,
-        "keterangan_padan": row.keterangan_padan,
-        "last_update": row.last_update,
-        "last_sync": row.last_sync,
+        **{name: row[name] for name in READ_FIELDS},
         "provenance": [provenance_of(p) for p in provenance],
     })
 
 
-def _with_provenance(session: Session, rows: list[PesertaDidikRow]) -> list[PesertaDidik]:
-    prov = results_repository.latest_provenance(session, [r.peserta_didik_id for r in rows])
-    return [to_contract(r, prov.get(r.peserta_didik_id, [])) for r in rows]
+def _with_provenance(session: Session, rows: list[sa.RowMapping]) -> list[PesertaDidik]:
+    prov = results_repository.latest_provenance(session, [r["peserta_didik_id"] for r in rows])
+    return [to_contract(r, prov.get(r["peserta_didik_id"], [])) for r in rows]
 
 
 def list_peserta_didik(session: Session, cursor: str | None, limit: int, npsn: str | None = None
                        ) -> Page[PesertaDidik]:
+    """One page: the students (one statement) and their latest provenance per field (one statement)."""
     after = paging.parse_cursor(cursor)
     sekolah_id = sekolah_service.require_sekolah_id(session, npsn) if npsn is not None else None
     rows = repository.list_after(session, after, limit, sekolah_id)
-    page, next_cursor = paging.cut(rows, limit, lambda r: (r.last_update, r.peserta_didik_id))
+    page, next_cursor = paging.cut(rows, limit, lambda r: (r["last_update"], r["peserta_didik_id"]))
     return Page[PesertaDidik](items=_with_provenance(session, page), next_cursor=next_cursor)
 
 
-def _require(session: Session, peserta_didik_id: str) -> PesertaDidikRow:
-    row = repository.get(session, peserta_didik_id)
+def _require(session: Session, peserta_didik_id: str) -> sa.RowMapping:
+    row = repository.record(session, peserta_didik_id)
     if row is None:
         raise NotFound.field("peserta_didik_id", "not_found", f"no student with peserta_didik_id {peserta_didik_id}")
     return row

@@ -1,21 +1,42 @@
-"""All SQL on what the hub wrote: ``field_provenance``, ``value_history``, ``field_observation``."""
+"""All SQL on what the hub wrote: ``field_provenance``, ``value_history``, ``field_observation``.
+
+Batches are read and written set-wise: the state of every student of a batch in a few queries, and the
+batch's writes as one multi-row statement per table (``executemany`` / multi-row INSERT ... RETURNING).
+"""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from services.dapodik_gateway import db
 from services.dapodik_gateway.results.models import FieldObservationRow, FieldProvenanceRow, ValueHistoryRow
-from shared.contracts.common import Provenance
 from shared.inbound import FieldValue
+
+PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
+HISTORY: sa.Table = ValueHistoryRow.__table__  # type: ignore[assignment]
+OBSERVATION: sa.Table = FieldObservationRow.__table__  # type: ignore[assignment]
+# Bound parameters per statement stay well under SQLite's limit (32,766) and PostgreSQL's (65,535).
+IN_CHUNK = 1000
+
+
+_JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
 
 
 def to_json(value: FieldValue) -> str:
+    """The value as JSON text (``json.dumps(value, ensure_ascii=False)``, with the common cases short)."""
+    if value is None or isinstance(value, bool):
+        return _JSON_CONSTANTS[value]
+    if isinstance(value, str):
+        return encode_basestring(value)
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -24,88 +45,140 @@ def from_json(text: str) -> FieldValue:
     return value
 
 
-def latest_provenance(session: Session, peserta_didik_ids: Iterable[str]) -> dict[str, list[FieldProvenanceRow]]:
-    """peserta_didik_id -> the latest provenance row of each field the hub ever wrote, by field name."""
+def chunked(values: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def latest_provenance(session: Session, peserta_didik_ids: Iterable[str]) -> dict[str, list[sa.RowMapping]]:
+    """peserta_didik_id -> the latest provenance row of each field the hub ever wrote, by field name
+    (one statement per 1,000 students; plain rows)."""
     ids = list(peserta_didik_ids)
-    if not ids:
-        return {}
-    latest = (
-        sa.select(sa.func.max(FieldProvenanceRow.id))
-        .where(col(FieldProvenanceRow.peserta_didik_id).in_(ids))
-        .group_by(FieldProvenanceRow.peserta_didik_id, FieldProvenanceRow.field)
-    )
-    stmt = select(FieldProvenanceRow).where(col(FieldProvenanceRow.id).in_(latest)).order_by(
-        col(FieldProvenanceRow.peserta_didik_id), col(FieldProvenanceRow.field))
-    out: dict[str, list[FieldProvenanceRow]] = defaultdict(list)
-    for row in session.exec(stmt).all():
-        out[row.peserta_didik_id].append(row)
+    out: dict[str, list[sa.RowMapping]] = defaultdict(list)
+    for part in chunked(ids):
+        latest = (
+            sa.select(sa.func.max(PROVENANCE.c.id))
+            .where(PROVENANCE.c.peserta_didik_id.in_(part))
+            .group_by(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field)
+        )
+        stmt = sa.select(PROVENANCE).where(PROVENANCE.c.id.in_(latest)).order_by(
+            PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field)
+        for row in session.execute(stmt).mappings().all():
+            out[row["peserta_didik_id"]].append(row)
     return out
 
 
-def hub_state(session: Session, peserta_didik_id: str, fields: Iterable[str]) -> tuple[set[str], dict[str, int]]:
-    """The fields whose present value the hub wrote (they have provenance), and per field the highest
-    registry sequence the stored value reflects: the latest provenance row's ``observed_seq``, raised
-    by later observations that confirmed the value without changing it."""
-    names = list(fields)
-    seqs: dict[str, int] = {}
-    for row in latest_provenance(session, [peserta_didik_id]).get(peserta_didik_id, []):
-        if row.field in names:
-            seqs[row.field] = row.observed_seq
-    attested = set(seqs)
-    stmt = select(FieldObservationRow).where(FieldObservationRow.peserta_didik_id == peserta_didik_id,
-                                             col(FieldObservationRow.field).in_(names))
-    for obs in session.exec(stmt).all():
-        seqs[obs.field] = max(seqs.get(obs.field, -1), obs.observed_seq)
-    return attested, seqs
+@dataclass
+class HubState:
+    """What the hub has told one student so far.
+
+    ``attested``: fields whose present value the hub wrote (they have provenance); ``seqs``: per field the
+    highest registry sequence the stored value reflects (written at, or confirmed unchanged at);
+    ``marks``: the observation rows (field -> observed_seq): a value confirmed unchanged by a newer
+    observation than the one it was written from gets no provenance row, so the mark keeps that sequence."""
+
+    attested: set[str] = field(default_factory=set)
+    seqs: dict[str, int] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+
+    def copy(self) -> HubState:
+        return HubState(set(self.attested), dict(self.seqs), dict(self.marks))
 
 
-def raise_observations(session: Session, peserta_didik_id: str, fields: Iterable[str], provenance: Provenance,
-                       at: datetime) -> None:
-    """Record that ``fields`` were observed at ``provenance.observed_seq`` (only ever raises the mark).
+def hub_states(session: Session, peserta_didik_ids: Sequence[str], fields: Sequence[str]) -> dict[str, HubState]:
+    """The hub state of every given student (two queries per 1,000 students)."""
+    states: dict[str, HubState] = {pid: HubState() for pid in peserta_didik_ids}
+    for part in chunked(list(peserta_didik_ids)):
+        prov = (
+            sa.select(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field, sa.func.max(PROVENANCE.c.observed_seq))
+            .where(PROVENANCE.c.peserta_didik_id.in_(part), PROVENANCE.c.field.in_(fields))
+            .group_by(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field)
+        )
+        for pid, name, seq in session.execute(prov).all():
+            state = states[pid]
+            state.attested.add(name)
+            state.seqs[name] = max(state.seqs.get(name, -1), seq)
+        obs = sa.select(OBSERVATION.c.peserta_didik_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
+            OBSERVATION.c.peserta_didik_id.in_(part), OBSERVATION.c.field.in_(fields))
+        for pid, name, seq in session.execute(obs).all():
+            state = states[pid]
+            state.marks[name] = seq
+            state.seqs[name] = max(state.seqs.get(name, -1), seq)
+    return states
 
-    Callers hold the student's row lock, so read-then-write does not race on PostgreSQL."""
-    names = list(fields)
-    stmt = select(FieldObservationRow).where(FieldObservationRow.peserta_didik_id == peserta_didik_id,
-                                             col(FieldObservationRow.field).in_(names))
-    existing = {obs.field: obs for obs in session.exec(stmt).all()}
-    for name in names:
-        obs = existing.get(name)
-        if obs is None:
-            session.add(FieldObservationRow(peserta_didik_id=peserta_didik_id, field=name,
-                                            observed_seq=provenance.observed_seq,
-                                            provenance_id=provenance.provenance_id, observed_at=at))
-        elif provenance.observed_seq > obs.observed_seq:
-            obs.observed_seq = provenance.observed_seq
-            obs.provenance_id = provenance.provenance_id
-            obs.observed_at = at
-            session.add(obs)
-    session.flush()
+
+@dataclass
+class Writes:
+    """Rows to write for a set of applied items, in the order they were decided.
+
+    ``history_prov`` names each history row's provenance row by its index in ``provenance``; the ids are
+    known only once the provenance rows are inserted."""
+
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    history_prov: list[int] = field(default_factory=list)
+    observations_new: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    observations_raised: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def confirm(self, state: HubState, pid: str, name: str, seq: int, provenance_id: str, at: datetime) -> None:
+        """``name``'s value was confirmed unchanged at ``seq``: raise its mark when that is news (a value's
+        own provenance row already carries the sequence it was written at)."""
+        if seq <= state.seqs.get(name, -1):
+            return
+        key = (pid, name)
+        row = {"peserta_didik_id": pid, "field": name, "observed_seq": seq, "provenance_id": provenance_id,
+               "observed_at": at}
+        if name in state.marks and key not in self.observations_new:
+            self.observations_raised[key] = row
+        else:
+            self.observations_new[key] = row
+        state.marks[name] = seq
+        state.seqs[name] = seq
 
 
-def record_change(session: Session, peserta_didik_id: str, field: str, old: FieldValue, new: FieldValue,
-                  provenance: Provenance, at: datetime, client: str) -> None:
-    """One provenance row for the written value and, when the value differs, one history row keeping the
-    value it replaced (a first attestation of the value the record already held changes no value)."""
-    prov = FieldProvenanceRow(
-        peserta_didik_id=peserta_didik_id, field=field, value=to_json(new),
-        provenance_id=provenance.provenance_id, sync_run_id=provenance.sync_run_id,
-        source_system=provenance.source_system, source_record=provenance.source_record,
-        source_version=provenance.source_version, observed_seq=provenance.observed_seq,
-        retrieved_at=provenance.retrieved_at, matched_by=provenance.matched_by.value, written_at=at,
-    )
-    session.add(prov)
-    session.flush()
-    if old == new and type(old) is type(new):
-        return
-    session.add(ValueHistoryRow(
-        peserta_didik_id=peserta_didik_id, field=field, old_value=to_json(old), new_value=to_json(new),
-        changed_at=at, source="hub", changed_by=client, provenance_id=provenance.provenance_id,
-        field_provenance_id=prov.id,
-    ))
+def _insert_with_ids(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows``; their new ids, in the order of ``rows``.
+
+    PostgreSQL: multi-row INSERT ... RETURNING in parameter order (SQLAlchemy's ``sort_by_parameter_order``).
+    SQLite: SQLAlchemy would fall back to one statement per row to guarantee that order, so the ids are
+    given here, following the largest: the write transaction holds the database (BEGIN IMMEDIATE; in WAL
+    mode a transaction whose snapshot is stale cannot write), so nobody else takes them in between."""
+    if conn.dialect.name == "sqlite":
+        start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+        ids = list(range(start + 1, start + 1 + len(rows)))
+        for row, new_id in zip(rows, ids, strict=True):
+            row["id"] = new_id
+        db.executemany(conn, sa.insert(table), rows)
+        return ids
+    stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(conn.execute(stmt, rows).scalars())
+
+
+def write(session: Session, writes: Writes) -> None:
+    """Provenance (ids returned in order), history, observation marks: one statement per table."""
+    conn = session.connection()
+    ids: list[int] = []
+    if writes.provenance:
+        ids = _insert_with_ids(conn, PROVENANCE, writes.provenance)
+    if writes.history:
+        for row, index in zip(writes.history, writes.history_prov, strict=True):
+            row["field_provenance_id"] = ids[index]
+        db.executemany(conn, sa.insert(HISTORY), writes.history)
+    if writes.observations_new:
+        db.executemany(conn, sa.insert(OBSERVATION), list(writes.observations_new.values()))
+    if writes.observations_raised:
+        stmt = (sa.update(OBSERVATION)
+                .where(OBSERVATION.c.peserta_didik_id == sa.bindparam("b_pid"),
+                       OBSERVATION.c.field == sa.bindparam("b_field"),
+                       OBSERVATION.c.observed_seq < sa.bindparam("b_seq"))
+                .values(observed_seq=sa.bindparam("b_seq"), provenance_id=sa.bindparam("b_prov"),
+                        observed_at=sa.bindparam("b_at")))
+        db.executemany(conn, stmt, [{"b_pid": r["peserta_didik_id"], "b_field": r["field"], "b_seq": r["observed_seq"],
+                             "b_prov": r["provenance_id"], "b_at": r["observed_at"]}
+                            for r in writes.observations_raised.values()])
 
 
 def history(session: Session, peserta_didik_id: str) -> list[ValueHistoryRow]:
     stmt = select(ValueHistoryRow).where(ValueHistoryRow.peserta_didik_id == peserta_didik_id).order_by(
         col(ValueHistoryRow.id))
     return list(session.exec(stmt).all())
-

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
+from services.dapodik_gateway import paging
 from services.dapodik_gateway.deps import ClientDep, WriteSessionDep, authenticate, only_query_params
 from services.dapodik_gateway.results import service
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse
@@ -13,5 +14,5 @@ router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(aut
 
 @router.post("/results", response_model=HubResultBatchResponse, dependencies=[only_query_params()],
              summary="Apply the hub's results: per item all-or-nothing, answers in request order")
-def post_results(batch: HubResultBatch, session: WriteSessionDep, client: ClientDep) -> HubResultBatchResponse:
-    return service.apply_batch(session, batch, client)
+def post_results(batch: HubResultBatch, session: WriteSessionDep, client: ClientDep) -> Response:
+    return paging.json_response(service.apply_batch(session, batch, client))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from services.dapodik_gateway.results import repository
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse, HubResultItem, HubResultItemStatus
 from shared.contracts.common import ResultStatus as S
 from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, PesertaDidikRecord
-from shared.inbound import decide
+from shared.inbound import FieldValue, decide
 
 log = logging.getLogger("dapodik_gateway.results")
 
@@ -98,47 +99,133 @@ def problems_of(item: HubResultItem) -> list[str]:
 
 def _result(item: HubResultItem, status: S, fields: list[str] | None = None, detail: str | None = None
             ) -> HubResultItemStatus:
-    return HubResultItemStatus(student_id=item.student_id, status=status, fields_written=fields or [],
-                               detail=detail)
+    return HubResultItemStatus.model_construct(student_id=item.student_id, status=status,
+                                               fields_written=fields or [], detail=detail)
 
 
-def apply_item(session: Session, item: HubResultItem, client: str, now: datetime) -> HubResultItemStatus:
-    """Apply one item inside its own SAVEPOINT: every value with its provenance and history, or nothing."""
+@dataclass
+class _Student:
+    """One student of the batch as the items see it: its values and the hub's state, updated item by item."""
+
+    sekolah_id: str
+    held: dict[str, FieldValue]
+    state: repository.HubState
+    changed: bool = False
+
+    def copy(self) -> _Student:
+        return _Student(self.sekolah_id, dict(self.held), self.state.copy(), self.changed)
+
+
+def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, client: str, now: datetime
+            ) -> HubResultItemStatus:
+    """Decide one item against ``student`` (updated in place) and add what it writes to ``writes``."""
+    state, held = student.state, student.held
+    # A value the hub never wrote (e.g. the record's default penerima_kps=False) is not yet the hub's: the
+    # first time the hub sends it, it is recorded with provenance, though not changed.
+    current = {name: held[name] if name in state.attested else _UNATTESTED for name in TRACKED_FIELDS}
+    decision = decide(item, current, state.seqs, DAPODIK_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
+                      DETAIL_FIELD)
+    if decision.status not in (S.APPLIED, S.UNCHANGED):
+        return _result(item, decision.status, detail=decision.detail)
+    pid, prov = item.student_id, item.provenance
+    for name in _touched(item):
+        if name not in decision.changes:
+            writes.confirm(state, pid, name, prov.observed_seq, prov.provenance_id, now)
+    source = {
+        "peserta_didik_id": pid, "provenance_id": prov.provenance_id, "sync_run_id": prov.sync_run_id,
+        "source_system": prov.source_system, "source_record": prov.source_record,
+        "source_version": prov.source_version, "observed_seq": prov.observed_seq,
+        "retrieved_at": prov.retrieved_at, "matched_by": prov.matched_by.value, "written_at": now,
+    }
+    for name, new in decision.changes.items():
+        state.seqs[name] = max(state.seqs.get(name, -1), prov.observed_seq)
+        old = held[name]
+        writes.provenance.append({**source, "field": name, "value": repository.to_json(new)})
+        # A first attestation of the value the record already held changes no value: no history row.
+        if not (old == new and type(old) is type(new)):
+            writes.history.append({
+                "peserta_didik_id": pid, "field": name, "old_value": repository.to_json(old),
+                "new_value": repository.to_json(new), "changed_at": now, "source": "hub", "changed_by": client,
+                "provenance_id": prov.provenance_id,
+            })
+            writes.history_prov.append(len(writes.provenance) - 1)
+        held[name] = new
+        state.attested.add(name)
+        student.changed = True
+    return _result(item, decision.status, list(decision.changes), decision.detail)
+
+
+def _store(session: Session, students: dict[str, _Student], writes: repository.Writes, now: datetime) -> None:
+    repository.write(session, writes)
+    pd_repository.set_hub_values(session, {pid: s.held for pid, s in students.items() if s.changed},
+                                 TRACKED_FIELDS, now)
+
+
+def _precheck(item: HubResultItem, found: dict[str, _Student]) -> HubResultItemStatus | None:
+    """The answer for an item that is decided before looking at the record's values, or None."""
     problems = problems_of(item)
     if problems:
         return _result(item, S.REJECTED, detail="; ".join(problems))
     if not _UUID.match(item.student_id):
         return _result(item, S.NOT_FOUND, detail="not a peserta_didik_id (UUID)")
-    try:
-        with session.begin_nested():
-            row = pd_repository.get(session, item.student_id, for_update=True)
-            if row is None:
-                return _result(item, S.NOT_FOUND, detail="no such peserta_didik")
-            held = {name: getattr(row, name) for name in TRACKED_FIELDS}
-            attested, seqs = repository.hub_state(session, item.student_id, TRACKED_FIELDS)
-            # A value the hub never wrote (e.g. the record's default penerima_kps=False) is not yet the
-            # hub's: the first time the hub sends it, it is recorded with provenance, though not changed.
-            current = {name: held[name] if name in attested else _UNATTESTED for name in TRACKED_FIELDS}
-            decision = decide(item, current, seqs, DAPODIK_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
-                              DETAIL_FIELD)
-            if decision.status in (S.APPLIED, S.UNCHANGED):
-                touched = [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
-                repository.raise_observations(session, item.student_id, touched, item.provenance, now)
-            if decision.status is S.APPLIED:
-                for name, new in decision.changes.items():
-                    repository.record_change(session, item.student_id, name, held[name], new,
-                                             item.provenance, now, client)
-                pd_repository.write_hub_values(session, row, decision.changes, now)
-            return _result(item, decision.status, list(decision.changes), decision.detail)
-    except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
-        log.warning("item for %s refused by storage: %s", item.student_id, type(exc).__name__)
-        return _result(item, S.REJECTED, detail="the database refused these values")
+    if item.student_id not in found:
+        return _result(item, S.NOT_FOUND, detail="no such peserta_didik")
+    return None
+
+
+def _touched(item: HubResultItem) -> list[str]:
+    return [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
+
+
+def _load(session: Session, ids: list[str], fields: list[str]) -> dict[str, _Student]:
+    """The students' values, and the hub's state of ``fields`` (the only ones the batch's items touch, so
+    the only ones their decisions read)."""
+    rows = pd_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
+    states = repository.hub_states(session, list(rows), fields)
+    return {pid: _Student(sekolah_id, held, states[pid]) for pid, (sekolah_id, held) in rows.items()}
 
 
 def apply_batch(session: Session, batch: HubResultBatch, client: str) -> HubResultBatchResponse:
-    """Items in request order: a later item for the same student sees what an earlier one wrote."""
+    """Apply every item, in request order (a later item for a student sees what an earlier one wrote).
+
+    Set-wise: the batch's students are locked and read in a few queries, every item is decided in memory
+    (``shared.inbound.decide``), and the writes go out as one multi-row statement per table inside a
+    SAVEPOINT. Should the database refuse that (a value no check foresaw), the SAVEPOINT is rolled back
+    and the items are applied again one by one, each in its own SAVEPOINT: all or nothing per record, a
+    refused item is REJECTED and the others stand."""
     now = datetime.now(UTC)
-    results = [apply_item(session, item, client, now) for item in batch.items]
+    ids = [item.student_id for item in batch.items if _UUID.match(item.student_id)]
+    fields = sorted({name for item in batch.items for name in _touched(item) if name in TRACKED_FIELDS})
+    students = _load(session, ids, fields)
+    pre = [_precheck(item, students) for item in batch.items]
+    writes = repository.Writes()
+    results = [p or _decide(item, students[item.student_id], writes, client, now)
+               for item, p in zip(batch.items, pre, strict=True)]
+    try:
+        with session.begin_nested():
+            _store(session, students, writes, now)
+    except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+        log.warning("bulk write of a hub batch refused by storage (%s); applying item by item", type(exc).__name__)
+        students = _load(session, ids, fields)  # as they were before the rolled-back SAVEPOINT
+        results = [p or _apply_one(session, item, students, client, now)
+                   for item, p in zip(batch.items, pre, strict=True)]
     counts = Counter(r.status.value for r in results)
     log.info("hub batch %r from %s: %d items %s", batch.sync_run_id, client, len(results), dict(counts))
     return HubResultBatchResponse(results=results)
+
+
+def _apply_one(session: Session, item: HubResultItem, students: dict[str, _Student], client: str, now: datetime
+               ) -> HubResultItemStatus:
+    """The fallback: one item in its own SAVEPOINT; ``students`` takes its effect only once it is stored."""
+    student = students[item.student_id].copy()
+    student.changed = False
+    writes = repository.Writes()
+    result = _decide(item, student, writes, client, now)
+    try:
+        with session.begin_nested():
+            _store(session, {item.student_id: student}, writes, now)
+    except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+        log.warning("item for %s refused by storage: %s", item.student_id, type(exc).__name__)
+        return _result(item, S.REJECTED, detail="the database refused these values")
+    students[item.student_id] = student
+    return result

@@ -81,23 +81,34 @@ def test_a_rolled_back_batch_leaves_nothing_even_after_released_savepoints(engin
 
 
 def test_a_storage_failure_undoes_only_its_own_item(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = pd_repository.write_hub_values
+    """The bulk write fails (student 2's row is refused after its provenance and history rows were written):
+    the batch falls back to one SAVEPOINT per item, and only student 2's item is undone."""
+    real = pd_repository.set_hub_values
+    calls: list[list[str]] = []
 
-    def failing(session: Session, row, changes, at) -> None:  # type: ignore[no-untyped-def]
-        if row.peserta_didik_id == f.uid(2):  # after its provenance and history rows were flushed
+    def failing(session: Session, values, fields, at) -> None:  # type: ignore[no-untyped-def]
+        calls.append(sorted(values))
+        if f.uid(2) in values:
             raise sa.exc.IntegrityError("UPDATE peserta_didik", {}, Exception("simulated"))
-        real(session, row, changes, at)
+        real(session, values, fields, at)
 
-    monkeypatch.setattr(pd_repository, "write_hub_values", failing)
+    monkeypatch.setattr(pd_repository, "set_hub_values", failing)
     with db.shared_db.session_scope(engine) as session:
         out = results_service.apply_batch(session, f.batch(f.pkh_item(1, 10), f.pkh_item(2, 10),
-                                                           f.pkh_item(3, 10)), "t")
-    assert [r.status for r in out.results] == [ResultStatus.APPLIED, ResultStatus.REJECTED, ResultStatus.APPLIED]
+                                                           f.pkh_item(3, 10), f.pkh_item(1, 11, pid="p11")), "t")
+    assert [r.status for r in out.results] == [ResultStatus.APPLIED, ResultStatus.REJECTED, ResultStatus.APPLIED,
+                                               ResultStatus.UNCHANGED]
+    assert calls[0] == sorted(f.uid(n) for n in (1, 2, 3))  # the bulk attempt, then one per item
+    assert calls[1:] == [[f.uid(1)], [f.uid(2)], [f.uid(3)], []]
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT DISTINCT peserta_didik_id FROM field_provenance")).scalars().all()
         history = conn.execute(sa.text("SELECT DISTINCT peserta_didik_id FROM value_history")).scalars().all()
         observed = conn.execute(sa.text("SELECT DISTINCT peserta_didik_id FROM field_observation")).scalars().all()
-    assert set(rows) == set(history) == set(observed) == {f.uid(1), f.uid(3)}
+        seq = conn.execute(sa.text("SELECT max(observed_seq) FROM field_observation WHERE peserta_didik_id = :p"),
+                           {"p": f.uid(1)}).scalar_one()
+    assert set(rows) == set(history) == {f.uid(1), f.uid(3)}
+    # the fourth item, applied after the fallback, confirmed student 1's values at a newer sequence
+    assert set(observed) == {f.uid(1)} and seq == 11
 
 
 def test_api_on_both_databases(db_url: str, make_client: Callable[..., TestClient]) -> None:
