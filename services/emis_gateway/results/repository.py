@@ -1,46 +1,67 @@
 """All SQL of the results domain: provenance, history and observation marks of hub-written values.
 
-Writes use SQLAlchemy core (a few statements per result item, inside the item's SAVEPOINT); reads for
-the read models use the ORM rows.
+A batch is read in a fixed number of statements (the hub state of all its students at once) and written
+with one bulk statement per table (``write``); reads for the read models are SQLAlchemy core too.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
+from services.emis_gateway.bulk import executemany
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
-from shared.contracts.common import Provenance
+from services.emis_gateway.siswa.models import SiswaRow
+from shared.contracts.common import FieldProvenance, Provenance
 from shared.inbound import FieldValue
 
 PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
 HISTORY: sa.Table = FieldHistoryRow.__table__  # type: ignore[assignment]
 OBSERVATION: sa.Table = FieldObservationRow.__table__  # type: ignore[assignment]
-_CHUNK = 500
+SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
+# Ids per IN list: a result batch (<= 1000 items) and a page (<= 1000 students) fit in one statement.
+_CHUNK = 1000
 
 
-def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), _CHUNK):
         yield unique[start:start + _CHUNK]
 
 
-def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, list[FieldProvenanceRow]]:
-    """The newest provenance row of each (student, field), grouped by student, fields in name order."""
-    out: dict[str, list[FieldProvenanceRow]] = {}
+_PROVENANCE_COLUMNS = (
+    PROVENANCE.c.siswa_id, PROVENANCE.c.field, PROVENANCE.c.value, PROVENANCE.c.provenance_id,
+    PROVENANCE.c.sync_run_id, PROVENANCE.c.source_system, PROVENANCE.c.source_record,
+    PROVENANCE.c.source_version, PROVENANCE.c.observed_seq, PROVENANCE.c.retrieved_at, PROVENANCE.c.matched_by,
+    PROVENANCE.c.written_at,
+)
+
+
+def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, list[FieldProvenance]]:
+    """The newest provenance row of each (student, field), grouped by student, fields in name order.
+    One statement for up to 1000 students (a page)."""
+    out: dict[str, list[FieldProvenance]] = {}
+    values: dict[str, FieldValue] = {}  # JSON text -> value: values repeat (true, null, outcome codes)
     for part in _chunks(siswa_ids):
-        newest = (select(func.max(FieldProvenanceRow.id))
-                  .where(col(FieldProvenanceRow.siswa_id).in_(part))
-                  .group_by(FieldProvenanceRow.siswa_id, FieldProvenanceRow.field))
-        stmt = (select(FieldProvenanceRow).where(col(FieldProvenanceRow.id).in_(newest))
-                .order_by(FieldProvenanceRow.siswa_id, FieldProvenanceRow.field))
-        for row in session.exec(stmt).all():
-            out.setdefault(row.siswa_id, []).append(row)
+        newest = (sa.select(sa.func.max(PROVENANCE.c.id)).where(PROVENANCE.c.siswa_id.in_(part))
+                  .group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
+        stmt = (sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
+                .order_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
+        for (sid, name, text, pid, run, system, record, version, seq, retrieved, matched,
+             written) in session.execute(stmt).all():
+            if text not in values:
+                values[text] = json.loads(text)
+            out.setdefault(sid, []).append(FieldProvenance.model_validate({
+                "provenance_id": pid, "sync_run_id": run, "source_system": system, "source_record": record,
+                "source_version": version, "observed_seq": seq, "retrieved_at": retrieved, "matched_by": matched,
+                "field": name, "value": values[text], "written_at": written}))
     return out
 
 
@@ -49,61 +70,115 @@ class HubState:
     """What the hub has told one student so far (read under the student's row lock)."""
 
     seqs: dict[str, int] = field(default_factory=dict)  # highest registry sequence behind each value
-    marked: set[str] = field(default_factory=set)  # fields with an observation mark
+    marks: dict[str, int] = field(default_factory=dict)  # observation mark of each field (its sequence)
     attested: set[str] = field(default_factory=set)  # fields with a provenance row (written by the hub)
 
 
 def hub_states(session: Session, siswa_ids: Sequence[str]) -> dict[str, HubState]:
-    """Per student: the observed sequence of each field (the newest provenance row's ``observed_seq``, raised
-    by the observation mark of later observations that confirmed the value without changing it), the
-    marked fields and the attested fields. Every student asked for is present."""
+    """Per student: the observed sequence of each field (the highest ``observed_seq`` of its provenance rows,
+    raised by the observation mark of later observations that confirmed the value without changing it), the
+    observation marks and the attested fields. Every student asked for is present. Two statements."""
     states = {sid: HubState() for sid in siswa_ids}
-    for sid, rows in latest_provenance(session, siswa_ids).items():
-        states[sid].seqs.update({row.field: row.observed_seq for row in rows})
-        states[sid].attested.update(row.field for row in rows)
     for part in _chunks(siswa_ids):
-        stmt = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
+        written = (sa.select(PROVENANCE.c.siswa_id, PROVENANCE.c.field, sa.func.max(PROVENANCE.c.observed_seq))
+                   .where(PROVENANCE.c.siswa_id.in_(part)).group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
+        for sid, name, seq in session.execute(written):
+            state = states[sid]
+            state.seqs[name] = seq
+            state.attested.add(name)
+        marks = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
             OBSERVATION.c.siswa_id.in_(part))
-        for sid, name, seq in session.execute(stmt):
+        for sid, name, seq in session.execute(marks):
             state = states[sid]
             state.seqs[name] = max(state.seqs.get(name, -1), seq)
-            state.marked.add(name)
+            state.marks[name] = seq
     return states
 
 
-def raise_observations(session: Session, siswa_id: str, fields: Iterable[str], seqs: Mapping[str, int],
-                       marked: Iterable[str], provenance: Provenance, at: datetime) -> None:
-    """Record that ``fields`` were observed at ``provenance.observed_seq``; a mark only ever goes up.
+class Change(NamedTuple):
+    """One field written by one result item: a provenance row and a history row (the value it replaced)."""
 
-    ``seqs`` holds the student's current sequences and ``marked`` the fields that already have a mark
-    (both read under the student's row lock)."""
-    seq = provenance.observed_seq
-    have = set(marked)
-    new = [f for f in dict.fromkeys(fields) if f not in have]
-    higher = [f for f in dict.fromkeys(fields) if f in have and seqs.get(f, -1) < seq]
-    if new:
-        session.execute(sa.insert(OBSERVATION), [
-            {"siswa_id": siswa_id, "field": f, "observed_seq": seq, "provenance_id": provenance.provenance_id,
-             "observed_at": at} for f in new])
-    if higher:
-        session.execute(sa.update(OBSERVATION)
-                        .where(OBSERVATION.c.siswa_id == siswa_id, OBSERVATION.c.field.in_(higher),
-                               OBSERVATION.c.observed_seq < seq)
-                        .values(observed_seq=seq, provenance_id=provenance.provenance_id, observed_at=at))
+    siswa_id: str
+    field: str
+    old: FieldValue
+    new: FieldValue
+    provenance: Provenance
 
 
-def record_changes(session: Session, siswa_id: str, old: Mapping[str, FieldValue], new: Mapping[str, FieldValue],
-                   provenance: Provenance, now: datetime) -> None:
-    """One provenance row per changed field, and one history row keeping the value it replaced."""
-    p = provenance
-    rows = [{"siswa_id": siswa_id, "field": name, "value": json.dumps(value), "provenance_id": p.provenance_id,
-             "sync_run_id": p.sync_run_id, "source_system": p.source_system, "source_record": p.source_record,
-             "source_version": p.source_version, "observed_seq": p.observed_seq, "retrieved_at": p.retrieved_at,
-             "matched_by": p.matched_by.value, "written_at": now} for name, value in new.items()]
-    stmt = sa.insert(PROVENANCE).returning(PROVENANCE.c.field, PROVENANCE.c.id, sort_by_parameter_order=True)
-    ids: dict[str, int] = {name: pid for name, pid in session.execute(stmt, rows)}
-    session.execute(sa.insert(HISTORY), [
-        {"siswa_id": siswa_id, "field": name, "old_value": json.dumps(old.get(name)),
-         "new_value": json.dumps(value), "changed_at": now, "provenance_id": ids[name]}
-        for name, value in new.items()])
+@dataclass(slots=True)
+class Writes:
+    """Everything a batch (or, on the fallback path, one item) writes, collected before any statement."""
 
+    changes: list[Change] = field(default_factory=list)  # in request order
+    # (siswa_id, field) -> (sequence, hub provenance id) the observation mark must end at
+    marks: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    values: dict[str, dict[str, FieldValue]] = field(default_factory=dict)  # siswa_id -> column -> new value
+
+    def __bool__(self) -> bool:
+        return bool(self.changes or self.marks or self.values)
+
+
+def _provenance_ids(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """Insert the provenance rows with ids chosen first (so history rows can point at them without an
+    INSERT ... RETURNING, which SQLite cannot order and psycopg parses slowly); their ids in row order.
+
+    SQLite: after the highest stored id (the batch holds the write lock, taken at BEGIN IMMEDIATE; a
+    concurrent writer could not commit in between). PostgreSQL: from the column's sequence, in one query."""
+    n = len(rows)
+    if session.get_bind().dialect.name == "sqlite":
+        top = session.execute(sa.select(sa.func.coalesce(sa.func.max(PROVENANCE.c.id), 0))).scalar_one()
+        ids = list(range(top + 1, top + 1 + n))
+    else:
+        ids = list(session.execute(sa.text(
+            "SELECT nextval(pg_get_serial_sequence('field_provenance', 'id')) FROM generate_series(1, :n)"),
+            {"n": n}).scalars())
+    executemany(session, sa.insert(PROVENANCE), [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
+    return ids
+
+
+def write(session: Session, writes: Writes, stored_marks: dict[tuple[str, str], int], now: datetime) -> None:
+    """Write a batch's effects with one statement per table (one per column set for the student rows).
+
+    ``stored_marks`` holds the observation marks as stored before these writes: a mark not there is
+    inserted, one there is raised (and only ever raised)."""
+    if writes.changes:
+        texts: dict[tuple[type, FieldValue], str] = {}  # values repeat (true, null, outcome codes): dump once
+
+        def dumps(value: FieldValue) -> str:
+            key = (type(value), value)  # the type too: True == 1, but "true" != "1"
+            if key not in texts:
+                texts[key] = json.dumps(value)
+            return texts[key]
+
+        rows: list[dict[str, object]] = []
+        for c in writes.changes:
+            p = c.provenance
+            rows.append({"siswa_id": c.siswa_id, "field": c.field, "value": dumps(c.new),
+                         "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
+                         "source_system": p.source_system, "source_record": p.source_record,
+                         "source_version": p.source_version, "observed_seq": p.observed_seq,
+                         "retrieved_at": p.retrieved_at, "matched_by": p.matched_by.value, "written_at": now})
+        ids = _provenance_ids(session, rows)
+        executemany(session, sa.insert(HISTORY), [
+            {"siswa_id": c.siswa_id, "field": c.field, "old_value": dumps(c.old), "new_value": dumps(c.new),
+             "changed_at": now, "provenance_id": pid} for c, pid in zip(writes.changes, ids, strict=True)])
+    new_marks = [{"siswa_id": sid, "field": name, "observed_seq": seq, "provenance_id": pid, "observed_at": now}
+                 for (sid, name), (seq, pid) in writes.marks.items() if (sid, name) not in stored_marks]
+    raised = [{"b_siswa_id": sid, "b_field": name, "b_seq": seq, "observed_seq": seq, "provenance_id": pid,
+               "observed_at": now}
+              for (sid, name), (seq, pid) in writes.marks.items()
+              if (sid, name) in stored_marks and stored_marks[(sid, name)] < seq]
+    if new_marks:
+        executemany(session, sa.insert(OBSERVATION), new_marks)
+    if raised:
+        executemany(session, sa.update(OBSERVATION).where(
+            OBSERVATION.c.siswa_id == sa.bindparam("b_siswa_id"), OBSERVATION.c.field == sa.bindparam("b_field"),
+            OBSERVATION.c.observed_seq < sa.bindparam("b_seq")), raised)
+    # Hub values and last_sync; updated_at is left alone on purpose (hub writes are not record changes,
+    # and the hub's change feed must not loop on them). One executemany per set of columns written.
+    by_columns: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
+    for sid, values in writes.values.items():
+        columns = tuple(sorted(values))
+        by_columns[columns].append({"b_siswa_id": sid, **values, "last_sync": now})
+    for params in by_columns.values():
+        executemany(session, sa.update(SISWA).where(SISWA.c.siswa_id == sa.bindparam("b_siswa_id")), params)

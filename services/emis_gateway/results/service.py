@@ -8,7 +8,6 @@ overwriting a value that a newer observation confirmed.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -19,19 +18,16 @@ from sqlmodel import Session
 
 from services.emis_gateway.base import as_utc, storable, utcnow
 from services.emis_gateway.results import repository
-from services.emis_gateway.results.models import FieldProvenanceRow
 from services.emis_gateway.siswa import repository as siswa_repository
 from shared.contracts.common import (
-    FieldProvenance,
     HubResultBatch,
     HubResultBatchResponse,
     HubResultItem,
     HubResultItemStatus,
-    MatchKey,
     ResultStatus,
 )
 from shared.contracts.emis import EMIS_HUB_FIELDS
-from shared.inbound import FieldValue, decide
+from shared.inbound import Decision, FieldValue, decide
 
 log = logging.getLogger("emis_gateway.results")
 
@@ -97,15 +93,6 @@ def problems_of(item: HubResultItem) -> list[str]:
     return problems
 
 
-def to_field_provenance(row: FieldProvenanceRow) -> FieldProvenance:
-    return FieldProvenance(
-        provenance_id=row.provenance_id, sync_run_id=row.sync_run_id, source_system=row.source_system,
-        source_record=row.source_record, source_version=row.source_version, observed_seq=row.observed_seq,
-        retrieved_at=row.retrieved_at, matched_by=MatchKey(row.matched_by), field=row.field,
-        value=json.loads(row.value), written_at=row.written_at,
-    )
-
-
 class _Unattested:
     """Stands for the value of a field the hub never wrote: equal to nothing the hub sends, so the first
     time the hub sends a value the record already holds (say no_kks = null), it is recorded with its
@@ -119,18 +106,70 @@ _UNATTESTED = _Unattested()
 
 
 def apply_batch(session: Session, batch: HubResultBatch, client: str = "?") -> HubResultBatchResponse:
-    """Apply every item in request order, each in its own SAVEPOINT: one bad item undoes only itself, and a
-    later item for the same student sees what an earlier one wrote. The students' rows stay locked
-    (PostgreSQL) until the batch commits, so concurrent batches cannot interleave on one student."""
+    """Apply every item in request order, each all-or-nothing; a later item for the same student sees what
+    an earlier one wrote. The batch is read in a few statements (its students' rows, locked on PostgreSQL
+    in id order until the batch commits, their hub state and observation marks), every item is decided in
+    memory, and the effects are written with one bulk statement per table. If the bulk write fails, it is
+    undone and the batch is applied again item by item, each in its own SAVEPOINT, so one item the
+    database refuses undoes only itself."""
     ids = [item.student_id for item in batch.items if storable(item.student_id)]
     values = siswa_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
     states = repository.hub_states(session, list(values))
+    stored = _stored_marks(states)
     now = utcnow()
-    results = [_apply_item(session, item, values.get(item.student_id), states.get(item.student_id), now)
-               for item in batch.items]
+    writes = repository.Writes()
+    results = []
+    for item in batch.items:
+        status, decision = _decide(item, values.get(item.student_id), states.get(item.student_id))
+        if decision is not None:
+            _absorb(writes, item, decision, values[item.student_id], states[item.student_id])
+        results.append(status)
+    if writes:
+        try:
+            with session.begin_nested():
+                repository.write(session, writes, stored, now)
+        except (IntegrityError, DataError) as exc:
+            log.warning("bulk write of a result batch refused by the database (%s); applying item by item",
+                        type(exc).__name__)
+            results = _apply_one_by_one(session, batch, ids, now)
     counts = Counter(r.status.value for r in results)
     log.info("hub results from %s, run %s: %d items %s", client, batch.sync_run_id, len(results), dict(counts))
     return HubResultBatchResponse(results=results)
+
+
+def _stored_marks(states: dict[str, repository.HubState]) -> dict[tuple[str, str], int]:
+    return {(sid, name): seq for sid, state in states.items() for name, seq in state.marks.items()}
+
+
+def _apply_one_by_one(session: Session, batch: HubResultBatch, ids: list[str],
+                      now: datetime) -> list[HubResultItemStatus]:
+    """The fallback path: the same decisions, each item written in its own SAVEPOINT."""
+    values = siswa_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
+    states = repository.hub_states(session, list(values))
+    stored = _stored_marks(states)
+    results = []
+    for item in batch.items:
+        status, decision = _decide(item, values.get(item.student_id), states.get(item.student_id))
+        if decision is not None:
+            held, state = values[item.student_id], states[item.student_id]
+            one = repository.Writes()
+            _absorb(one, item, decision, dict(held), _copy(state))
+            try:
+                with session.begin_nested():
+                    repository.write(session, one, stored, now)
+            except (IntegrityError, DataError) as exc:
+                log.warning("result for one student refused by the database: %s", type(exc).__name__)
+                results.append(_status(item, ResultStatus.REJECTED,
+                                       detail=f"refused by the database: {type(exc).__name__}"))
+                continue
+            _absorb(repository.Writes(), item, decision, held, state)
+            stored.update({key: seq for key, (seq, _) in one.marks.items()})
+        results.append(status)
+    return results
+
+
+def _copy(state: repository.HubState) -> repository.HubState:
+    return repository.HubState(dict(state.seqs), dict(state.marks), set(state.attested))
 
 
 def _status(item: HubResultItem, status: ResultStatus, fields: list[str] | None = None,
@@ -139,34 +178,42 @@ def _status(item: HubResultItem, status: ResultStatus, fields: list[str] | None 
                                detail=detail)
 
 
-def _apply_item(session: Session, item: HubResultItem, held: dict[str, FieldValue] | None,
-                state: repository.HubState | None, now: datetime) -> HubResultItemStatus:
-    """``held``: the student's hub-writable values (None: no such student); ``state``: what the hub told it
-    so far. Both are updated once the item is stored, for later items of the batch."""
+def _decide(item: HubResultItem, held: dict[str, FieldValue] | None,
+            state: repository.HubState | None) -> tuple[HubResultItemStatus, Decision | None]:
+    """The item's answer, and the decision to write (None when nothing is written: rejected, not found,
+    stale). ``held``: the student's hub-writable values (None: no such student); ``state``: what the hub
+    told it so far."""
     problems = problems_of(item)
     if problems:
-        return _status(item, ResultStatus.REJECTED, detail="; ".join(problems))
+        return _status(item, ResultStatus.REJECTED, detail="; ".join(problems)), None
     if held is None or state is None:
-        return _status(item, ResultStatus.NOT_FOUND, detail="no student with this siswa_id")
+        return _status(item, ResultStatus.NOT_FOUND, detail="no student with this siswa_id"), None
     current = {name: held[name] if name in state.attested else _UNATTESTED for name in TRACKED_FIELDS}
     decision = decide(item, current, state.seqs, EMIS_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
                       DETAIL_FIELD)
     if decision.status not in (ResultStatus.APPLIED, ResultStatus.UNCHANGED):
-        return _status(item, decision.status, detail=decision.detail)
+        return _status(item, decision.status, detail=decision.detail), None
+    return _status(item, decision.status, list(decision.changes), decision.detail), decision
+
+
+def _absorb(writes: repository.Writes, item: HubResultItem, decision: Decision, held: dict[str, FieldValue],
+            state: repository.HubState) -> None:
+    """Add the item's effects to ``writes`` and to the in-memory view (``held``, ``state``) that later
+    items of the batch are decided against."""
     sid, prov = item.student_id, item.provenance
+    seq = prov.observed_seq
     touched = [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
-    try:
-        with session.begin_nested():
-            repository.raise_observations(session, sid, touched, state.seqs, state.marked, prov, now)
-            if decision.status is ResultStatus.APPLIED:
-                repository.record_changes(session, sid, held, decision.changes, prov, now)
-                siswa_repository.set_hub_values(session, sid, decision.changes, now)
-    except (IntegrityError, DataError) as exc:
-        log.warning("result for one student refused by the database: %s", type(exc).__name__)
-        return _status(item, ResultStatus.REJECTED, detail=f"refused by the database: {type(exc).__name__}")
-    held.update(decision.changes)
-    state.attested.update(decision.changes)
-    state.marked.update(touched)
-    for name in touched:
-        state.seqs[name] = max(state.seqs.get(name, -1), prov.observed_seq)
-    return _status(item, decision.status, list(decision.changes), decision.detail)
+    for name in dict.fromkeys(touched):
+        # A changed field's sequence is in its provenance row; a mark is only needed for a field the item
+        # confirmed without changing it, at a sequence higher than the record knows (so a repeated batch
+        # writes nothing at all).
+        if name not in decision.changes and seq > state.seqs.get(name, -1):
+            state.marks[name] = seq
+            writes.marks[(sid, name)] = (seq, prov.provenance_id)
+        state.seqs[name] = max(state.seqs.get(name, -1), seq)
+    if decision.changes:
+        writes.changes.extend(repository.Change(sid, name, held.get(name), value, prov)
+                              for name, value in decision.changes.items())
+        writes.values.setdefault(sid, {}).update(decision.changes)
+        held.update(decision.changes)
+        state.attested.update(decision.changes)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -29,7 +28,7 @@ def get(session: Session, siswa_id: str) -> SiswaRow | None:
 
 
 def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence[str],
-                    chunk: int = 500) -> dict[str, dict[str, FieldValue]]:
+                    chunk: int = 1000) -> dict[str, dict[str, FieldValue]]:
     """The hub-written values of the students among ``siswa_ids`` that exist, their rows locked
     (PostgreSQL) in id order, so that two batches touching the same students wait for each other
     instead of deadlocking or interleaving."""
@@ -43,9 +42,3 @@ def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence
         for row in session.execute(stmt):
             out[row[0]] = dict(zip(fields, row[1:], strict=True))
     return out
-
-
-def set_hub_values(session: Session, siswa_id: str, changes: Mapping[str, FieldValue], now: datetime) -> None:
-    """Write hub values and ``last_sync``; ``updated_at`` is left alone on purpose (hub writes are not
-    record changes, and the hub's change feed must not loop on them)."""
-    session.execute(sa.update(SISWA).where(SISWA.c.siswa_id == siswa_id).values(**changes, last_sync=now))

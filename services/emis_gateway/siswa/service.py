@@ -9,7 +9,6 @@ from sqlmodel import Session
 from services.emis_gateway import paging
 from services.emis_gateway.base import storable
 from services.emis_gateway.results import repository as results_repository
-from services.emis_gateway.results.service import to_field_provenance
 from services.emis_gateway.siswa import repository
 from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
 from shared.contracts.common import FieldProvenance, Outcome, Page
@@ -39,7 +38,7 @@ def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance]) -> Siswa
 
 def _read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
     latest = results_repository.latest_provenance(session, [r.siswa_id for r in rows])
-    return [to_read_model(r, [to_field_provenance(p) for p in latest.get(r.siswa_id, [])]) for r in rows]
+    return [to_read_model(r, latest.get(r.siswa_id, [])) for r in rows]
 
 
 def list_siswa(session: Session, cursor: str | None, limit: int, nsm: str | None = None) -> Page[Siswa]:

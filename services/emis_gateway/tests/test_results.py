@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -156,30 +157,79 @@ def test_one_bad_item_does_not_undo_the_good_ones_and_order_is_kept(hub: TestCli
 
 def test_item_failing_in_storage_is_rolled_back_alone(hub: TestClient, db_url: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """An item whose write fails half-way leaves none of its values; the items around it are kept."""
-    real = results_repository.record_changes
+    """The bulk write fails, so the batch is applied item by item: the item whose write fails half-way
+    leaves none of its values; the items around it are kept."""
+    real = results_repository.write
+    calls: list[set[str]] = []
 
-    def flaky(session, siswa_id, old, new, provenance, now):  # type: ignore[no-untyped-def]
-        if siswa_id == "siswa-0001":
-            real(session, siswa_id, old, dict(list(new.items())[:1]), provenance, now)  # part is written...
+    def flaky(session, writes, stored, now):  # type: ignore[no-untyped-def]
+        students = {c.siswa_id for c in writes.changes}
+        calls.append(students)
+        if "siswa-0001" in students:
+            part = results_repository.Writes(changes=writes.changes[:1], marks=writes.marks)
+            real(session, part, stored, now)  # part is written...
             raise IntegrityError("INSERT", {}, Exception("boom"))  # ...then the storage fails
-        real(session, siswa_id, old, new, provenance, now)
+        real(session, writes, stored, now)
 
-    monkeypatch.setattr(results_repository, "record_changes", flaky)
-    results = post(hub, batch(item("siswa-0000", penerima_pkh=True), item("siswa-0001", penerima_pkh=True),
-                              item("siswa-0002", penerima_pkh=True)))
+    students = ("siswa-0000", "siswa-0001", "siswa-0002")
+    post(hub, batch(*(item(sid, 5, outcome=None, periode_pkh="2026 tahap I") for sid in students)))
+    before = hub.get("/api/v1/siswa/siswa-0001").json()
+    calls.clear()
+    monkeypatch.setattr(results_repository, "write", flaky)
+    # periode_pkh is confirmed (an observation mark), penerima_pkh and the outcome change (provenance, history)
+    results = post(hub, batch(*(item(sid, 10, periode_pkh="2026 tahap I", penerima_pkh=True) for sid in students)))
     assert [r["status"] for r in results] == ["APPLIED", "REJECTED", "APPLIED"]
-    failed = hub.get("/api/v1/siswa/siswa-0001").json()
-    assert failed["pkh"] == {"status_pkh": None, "keterangan_pkh": None, "penerima_pkh": None,
-                             "periode_pkh": None, "no_kks": None, "sumber": None, "tanggal_sinkron": None}
-    assert failed["provenance"] == []
-    assert {p.siswa_id for p in rows(db_url, FieldProvenanceRow)} == {"siswa-0000", "siswa-0002"}
-    assert {h.siswa_id for h in rows(db_url, FieldHistoryRow)} == {"siswa-0000", "siswa-0002"}
+    assert calls == [set(students), {"siswa-0000"}, {"siswa-0001"}, {"siswa-0002"}]
+    assert hub.get("/api/v1/siswa/siswa-0001").json() == before
+    assert {p.siswa_id for p in rows(db_url, FieldProvenanceRow) if p.observed_seq == 10} == {"siswa-0000",
+                                                                                              "siswa-0002"}
+    assert {h.siswa_id for h in rows(db_url, FieldHistoryRow)} == set(students)
+    assert len(rows(db_url, FieldHistoryRow)) == 3 + 2 * 3
     assert {o.siswa_id for o in rows(db_url, FieldObservationRow)} == {"siswa-0000", "siswa-0002"}
     # The failed item left nothing behind: sent again, it applies in full.
     monkeypatch.undo()
     [again] = post(hub, batch(item("siswa-0001", penerima_pkh=True)))
     assert again["status"] == "APPLIED" and len(again["fields_written"]) == 3
+
+
+def test_fallback_keeps_later_items_of_a_student_consistent(hub: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the item-by-item path a later item of the same student is judged against what the earlier item
+    stored (and a refused item's values are not taken as stored)."""
+    real = results_repository.write
+
+    def refuse_bulk(session, writes, stored, now):  # type: ignore[no-untyped-def]
+        if len(writes.changes) > 3:
+            raise IntegrityError("INSERT", {}, Exception("boom"))
+        real(session, writes, stored, now)
+
+    monkeypatch.setattr(results_repository, "write", refuse_bulk)
+    results = post(hub, batch(item("siswa-0003", 30, periode_pkh="2026 tahap I"),
+                              item("siswa-0003", 29, periode_pkh="2025 tahap IV"),
+                              item("siswa-0003", 30, periode_pkh="2026 tahap I"),
+                              item("siswa-0002", 31, periode_pkh="2026 tahap II")))
+    assert [r["status"] for r in results] == ["APPLIED", "STALE", "UNCHANGED", "APPLIED"]
+    assert hub.get("/api/v1/siswa/siswa-0003").json()["pkh"]["periode_pkh"] == "2026 tahap I"
+
+
+def test_a_batch_is_written_with_a_fixed_number_of_statements(hub: TestClient) -> None:
+    """Set-wise: the number of SQL statements of a batch does not grow with its items."""
+    engine = hub.app.state.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+    listener = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        post(hub, batch(item("siswa-0000", 10, penerima_pkh=True)))
+        small = len(seen)
+        seen.clear()
+        post(hub, batch(*(item(f"siswa-{i:04d}", 11, periode_pkh=f"p{i}", no_kks=f"k{i}") for i in (1, 2, 3)),
+                        item("siswa-0000", 11, penerima_pkh=False, outcome="NOT_PKH_RECIPIENT")))
+        assert len(seen) <= small + 2, seen  # a second set of student columns is a second UPDATE
+        seen.clear()
+        post(hub, batch(item("siswa-0000", 10, penerima_pkh=True)))  # older than what the record holds: STALE
+        post(hub, batch(item("siswa-0001", 11, periode_pkh="p1", no_kks="k1")))  # a repeat: UNCHANGED
+        assert not [s for s in seen if s.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")], seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
 
 
 def test_same_student_twice_in_one_batch_sees_its_own_first_write(hub: TestClient) -> None:

@@ -1,0 +1,56 @@
+"""One executemany with less per-row overhead than SQLAlchemy's, for the bulk writes of a result batch.
+
+SQLAlchemy builds each row's parameters through the statement's bind processors: a result batch of 500
+students is ~7,500 rows and ~10,000 timestamps that are nearly all the same few values (the batch's
+``now``, the hub's ``retrieved_at``). Here the statement is compiled once, each column's bind processor
+runs once per *distinct* value, and the rows go to the driver's ``executemany`` as tuples. Used on
+SQLite (``qmark``) and PostgreSQL (psycopg, ``pyformat``: its ``executemany`` sends the rows in pipeline
+mode, with the one short statement parsed once, where SQLAlchemy's multi-row INSERTs are long texts that
+psycopg parses anew each time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.sql.dml import UpdateBase
+from sqlmodel import Session
+
+
+def executemany(session: Session, stmt: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Execute ``stmt`` once per row; every row has the keys of the first (column names, or the names of
+    the ``bindparam``s of a WHERE clause)."""
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    positional = compiled.positiontup is not None
+    names = list(compiled.positiontup if positional else compiled.binds)  # type: ignore[arg-type]
+    columns: list[list[Any]] = []
+    for name in names:  # column by column: one processor lookup per column, C-level loops per row
+        values = [row[name] for row in rows]
+        processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append(values if processor is None else list(map(_memoised(processor), values)))
+    params: list[Any] = (list(zip(*columns, strict=True)) if positional
+                         else [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)])
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def _memoised(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    seen: dict[Hashable, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return processor(value)
+        try:
+            return seen[value]
+        except KeyError:
+            out = seen[value] = processor(value)
+            return out
+        except TypeError:  # unhashable
+            return processor(value)
+
+    return convert
+
