@@ -73,14 +73,98 @@ class AnggotaKeluargaRecord(Strict):
     hubungan_keluarga: HubunganKeluarga
 
 
+MAX_PKH_PENERIMA = 4
+# Per-family caps of PKH components (DOMAIN.md §4.2): at most 2 pregnancies, 2 young children, 1 elderly
+# person, 1 person with a severe disability; at most 4 beneficiaries in all.
+PKH_KOMPONEN_CAP: dict[KomponenPkh, int] = {KomponenPkh.IBU_HAMIL: 2, KomponenPkh.ANAK_USIA_DINI: 2,
+                                             KomponenPkh.LANSIA: 1, KomponenPkh.DISABILITAS_BERAT: 1}
+
+
+class PenerimaPkh(Strict):
+    """One beneficiary of a PKH membership: the member and the component they receive for."""
+
+    nik: Digits16 | None = Field(None, description="The member's NIK (null for a child without one yet)")
+    komponen: KomponenPkh
+
+
+class AlasanGantiKk(StrEnum):
+    """Why a family's KK number changed."""
+
+    PECAH_KK = "PECAH_KK"  # split off from another family
+    PINDAH_DOMISILI = "PINDAH_DOMISILI"  # moved to another region
+    KEPALA_KELUARGA_BARU = "KEPALA_KELUARGA_BARU"  # death of the head, divorce
+    LAINNYA = "LAINNYA"
+
+
+class Program(StrEnum):
+    """Social-assistance programmes a family's status is reported for (cekbansos shows the same three)."""
+
+    PKH = "PKH"
+    BPNT = "BPNT"  # Bantuan Pangan Non Tunai / Program Sembako
+    PBI_JK = "PBI_JK"  # Penerima Bantuan Iuran Jaminan Kesehatan
+
+
+class StatusBansos(StrEnum):
+    AKTIF = "AKTIF"
+    TIDAK_AKTIF = "TIDAK_AKTIF"
+
+
 class PkhRecord(Strict):
-    """pkh.jsonl: a family's PKH membership (KPM) for a period."""
+    """pkh.jsonl: a family's PKH membership (KPM) for a period.
+
+    `komponen` lists the components; `penerima` (optional) the beneficiaries, at most 4, within the
+    per-component caps. When `penerima` is given, `komponen` may be left empty (it is derived) or must
+    list exactly the beneficiaries' components."""
 
     no_kk: Digits16
     status: StatusPkh
-    komponen: list[KomponenPkh] = Field(default_factory=list, max_length=4)
+    komponen: list[KomponenPkh] = Field(default_factory=list, max_length=MAX_PKH_PENERIMA)
+    penerima: list[PenerimaPkh] = Field(default_factory=list, max_length=MAX_PKH_PENERIMA,
+                                        description="Beneficiaries with their component (at most 4)")
     tahun: int = Field(..., ge=2007, le=2100)
     tahap: int = Field(..., ge=1, le=4, description="Stage I-IV (Jan-Mar ... Oct-Dec)")
+
+    @model_validator(mode="after")
+    def _caps(self) -> PkhRecord:
+        counted = [p.komponen for p in self.penerima] or self.komponen
+        for komponen, cap in PKH_KOMPONEN_CAP.items():
+            if counted.count(komponen) > cap:
+                raise PydanticCustomError("pkh_component_cap", "at most {cap} beneficiaries of {komponen} per family",
+                                          {"cap": cap, "komponen": komponen.value})
+        if self.penerima:
+            if self.komponen and sorted(self.komponen) != sorted(counted):
+                raise PydanticCustomError("pkh_komponen_mismatch",
+                                          "komponen must list the components of penerima")
+            niks = [p.nik for p in self.penerima if p.nik]
+            if len(niks) != len(set(niks)):
+                raise PydanticCustomError("pkh_duplicate_beneficiary", "a member is listed twice in penerima")
+            self.komponen = list(counted)
+        return self
+
+
+class BansosRecord(Strict):
+    """bansos.jsonl: a family's BPNT/Sembako or PBI-JK membership for a period (PKH is in pkh.jsonl)."""
+
+    no_kk: Digits16
+    program: Program = Field(..., description="BPNT or PBI_JK")
+    status: StatusBansos
+    tahun: int = Field(..., ge=2007, le=2100)
+    tahap: int = Field(..., ge=1, le=4, description="Quarter I-IV of the year")
+
+    @model_validator(mode="after")
+    def _not_pkh(self) -> BansosRecord:
+        if self.program is Program.PKH:
+            raise PydanticCustomError("program_not_bansos", "PKH memberships go to pkh.jsonl / PUT /admin/pkh")
+        return self
+
+
+class KkHistoryRecord(Strict):
+    """kk_history.jsonl: a KK number a registry family held before its current one (optional file)."""
+
+    no_kk: Digits16 = Field(..., description="The family's current KK number (keluarga.jsonl)")
+    no_kk_lama: Digits16 = Field(..., description="The number it held before")
+    diganti_pada: date = Field(..., description="When the new KK was issued")
+    alasan: AlasanGantiKk
 
 
 class KipRecord(Strict):
@@ -105,6 +189,19 @@ class Pkh(BaseModel):
     periode: str = Field(..., examples=["2026 tahap IV"])
     tahun: int
     tahap: int
+    penerima: list[PenerimaPkh] = Field(default_factory=list, description="Beneficiaries, when recorded")
+    nominal_tahap: int | None = Field(None, description="Rupiah for this stage by the reference amounts in force "
+                                      "(a quarter of the yearly amount per beneficiary); null without reference")
+
+
+class StatusProgram(BaseModel):
+    """A family's status in one programme for one period, as cekbansos shows it (status + periode)."""
+
+    program: Program
+    status: str = Field(..., description="AKTIF / TIDAK_AKTIF (PKH also GRADUASI)")
+    periode: str = Field(..., examples=["2026 tahap II"])
+    tahun: int
+    tahap: int
 
 
 class Anggota(BaseModel):
@@ -126,6 +223,10 @@ class Keluarga(BaseModel):
     version: int = Field(..., description="Registry change sequence of this family's last change")
     updated_at: datetime
     pkh: Pkh | None = Field(None, description="Latest PKH membership; null when the family never was a KPM")
+    program: list[StatusProgram] = Field(default_factory=list, description=(
+        "Latest status in each other programme the family was ever in (BPNT, PBI_JK), with its period; PKH "
+        "is `pkh`"))
+    asal_no_kk: str | None = Field(None, description="KK number of the family this one split off from (pecah KK)")
 
 
 class NikLookupRequest(Strict):
@@ -167,6 +268,12 @@ class KipPage(Page[KipIssuance]):
 # ---- family read -----------------------------------------------------------------------------
 
 
+class RiwayatKk(BaseModel):
+    no_kk_lama: str
+    diganti_pada: datetime
+    alasan: AlasanGantiKk | None
+
+
 class KeluargaDetail(Keluarga):
     """A family as `GET /api/v1/keluarga/{no_kk}` answers it: `Keluarga` plus the address, the members,
     the PKH history and the family's past KK numbers."""
@@ -176,6 +283,30 @@ class KeluargaDetail(Keluarga):
     pkh_riwayat: list[Pkh] = Field(default_factory=list, description="Every PKH period, newest first")
     no_kk_lama: list[str] = Field(default_factory=list, description="KK numbers this family held before, "
                                   "oldest first")
+    riwayat_kk: list[RiwayatKk] = Field(default_factory=list, description="Why and when each number changed")
+    program_riwayat: list[StatusProgram] = Field(default_factory=list, description=(
+        "Every BPNT and PBI_JK period, newest first (PKH: `pkh_riwayat`)"))
+
+
+# ---- reference data --------------------------------------------------------------------------
+
+
+class NominalPkh(BaseModel):
+    """Yearly PKH amounts per component, in force from `berlaku_mulai` to `berlaku_sampai` (inclusive;
+    null: still in force as far as the source knows)."""
+
+    berlaku_mulai: date
+    berlaku_sampai: date | None
+    per_tahun: dict[KomponenPkh, int] = Field(..., description="Rupiah per beneficiary per year")
+    sumber: str
+
+
+class ReferensiPkh(BaseModel):
+    komponen_cap: dict[KomponenPkh, int] = Field(..., description="Beneficiaries per component per family, "
+                                                 "at most")
+    max_penerima: int
+    tahap: dict[int, str] = Field(..., description="Stage -> months")
+    nominal: list[NominalPkh]
 
 
 # ---- change feed -----------------------------------------------------------------------------

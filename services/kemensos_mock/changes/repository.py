@@ -25,9 +25,9 @@ class ChangeRef:
 
 
 def snapshot(session: Session) -> None:
-    """Read the page from one snapshot. PostgreSQL: REPEATABLE READ for this transaction (must be the
-    session's first statement). SQLite's read transaction is a snapshot already (WAL)."""
-    if session.get_bind().dialect.name == "postgresql":
+    """Read the page from one snapshot. PostgreSQL: REPEATABLE READ for this transaction, when the page is
+    the session's first work (as in a request); SQLite's read transaction is a snapshot already (WAL)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 

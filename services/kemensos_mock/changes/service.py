@@ -45,6 +45,7 @@ def list_changes(session: Session, query: ChangesQuery) -> ChangePage:
     pkhs = repo.pkh_by_id(session, [r.id for r in refs if r.kind == repo.PKH])
     removed = repo.removed_by_id(session, [r.id for r in refs if r.kind == repo.DIHAPUS])
     latest = registry.latest_pkh(session, {f.no_kk for f in families.values()} | {p.no_kk for p in pkhs.values()})
+    bansos = registry.latest_bansos(session, {f.no_kk for f in families.values()})
     members = repo.members_by_family(session, {f.no_kk for f in families.values()})
     past = repo.past_kks(session, families.keys())
     items: list[RegistryChange] = []
@@ -52,7 +53,7 @@ def list_changes(session: Session, query: ChangesQuery) -> ChangePage:
         if ref.kind == repo.KELUARGA:
             fam = families[ref.id]
             items.append(KeluargaChange(no_kk=fam.no_kk, version=fam.version, updated_at=fam.updated_at,
-                                        keluarga=to_keluarga(fam, latest.get(fam.no_kk)),
+                                        keluarga=to_keluarga(fam, latest.get(fam.no_kk), bansos.get(fam.no_kk, ())),
                                         anggota=[to_anggota(m) for m in members.get(fam.no_kk, [])],
                                         no_kk_lama=past.get(ref.id, [])))
         elif ref.kind == repo.PKH:

@@ -127,13 +127,15 @@ def search(session: Session, request: IdentitySearchRequest) -> IdentitySearchRe
     no_kks = {row.no_kk for row in rows.values()}
     families = repo.families(session, no_kks)
     latest = registry.latest_pkh(session, no_kks)
+    bansos = registry.latest_bansos(session, no_kks)
     results: list[IdentitySearchResult] = []
     for query, size, winners in zip(request.queries, sizes, ranked, strict=True):
         candidates = []
         for s in winners:
             row = rows[s.member.id]
             candidates.append(IdentityCandidate(score=s.score, agreed=list(s.agreed), person=to_anggota(row),
-                                                family=to_keluarga(families[row.no_kk], latest.get(row.no_kk))))
+                                                family=to_keluarga(families[row.no_kk], latest.get(row.no_kk),
+                                                                   bansos.get(row.no_kk, ()))))
         detail = None
         if size > BLOCK_CAP:
             detail = f"more than {BLOCK_CAP} people in the block: give a longer kode_wilayah prefix"

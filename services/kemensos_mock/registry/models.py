@@ -41,6 +41,8 @@ class KeluargaRow(Table, table=True):
     desil: int | None = None
     dtsen_triwulan: str = Field(max_length=7, index=True)
     no_kks: str | None = Field(None, max_length=16)
+    asal_no_kk: str | None = Field(None, max_length=16, index=True,
+                                   description="KK number of the family this one split off from")
     version: int
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
@@ -56,6 +58,7 @@ class KkLamaRow(Table, table=True):
     no_kk: str = Field(max_length=16, index=True)
     replaced_at: datetime = Field(sa_type=UtcDateTime)
     version: int = Field(description="Sequence of the change that replaced this number")
+    alasan: str | None = Field(None, max_length=30, description="AlasanGantiKk; null when not recorded")
 
 
 def _kk_reference() -> Column[str]:
@@ -102,6 +105,8 @@ class PkhRow(Table, table=True):
     tahap: int
     status: str = Field(max_length=12)
     komponen: list[str] = Field(default_factory=list, sa_type=JSON)
+    penerima: list[dict[str, str | None]] = Field(default_factory=list, sa_type=JSON,
+                                                 description="[{nik, komponen}], at most 4")
     version: int
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
@@ -119,4 +124,22 @@ class KeluargaHapusRow(Table, table=True):
     id: int | None = Field(None, primary_key=True)
     no_kk: str = Field(max_length=16, index=True)
     version: int
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class BansosRow(Table, table=True):
+    """A family's BPNT/Sembako or PBI-JK membership in one period (year + quarter). A change gives the family
+    a new version too, so the change feed carries the family with its new programme statuses."""
+
+    __tablename__ = "bansos_keanggotaan"
+    __table_args__ = (UniqueConstraint("no_kk", "program", "tahun", "tahap"),)
+
+    id: int | None = Field(None, primary_key=True)
+    no_kk: str = Field(sa_column=_kk_reference())
+    program: str = Field(max_length=10)
+    tahun: int
+    tahap: int
+    status: str = Field(max_length=12)
+    version: int
+    created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from services.kemensos_mock.registry.models import (
     AnggotaRow,
+    BansosRow,
     KeluargaHapusRow,
     KeluargaRow,
     KkLamaRow,
@@ -85,6 +86,32 @@ def latest_pkh(session: Session, no_kks: Collection[str]) -> dict[str, PkhRow]:
     return {row.no_kk: row for row in session.scalars(stmt)}
 
 
+def latest_bansos(session: Session, no_kks: Collection[str]) -> dict[str, list[BansosRow]]:
+    """The latest BPNT and PBI-JK membership (by year, then quarter) of each family: one IN query."""
+    if not no_kks:
+        return {}
+    rank = func.row_number().over(partition_by=(BansosRow.no_kk, BansosRow.program),
+                                  order_by=(BansosRow.tahun.desc(), BansosRow.tahap.desc())).label("rank")
+    ranked = select(BansosRow.id, rank).where(BansosRow.no_kk.in_(list(no_kks))).subquery()
+    stmt = select(BansosRow).join(ranked, ranked.c.id == BansosRow.id).where(ranked.c.rank == 1)
+    out: dict[str, list[BansosRow]] = {}
+    for row in session.scalars(stmt):
+        out.setdefault(row.no_kk, []).append(row)
+    return out
+
+
+def bansos_history(session: Session, no_kk: str) -> list[BansosRow]:
+    stmt = (select(BansosRow).where(BansosRow.no_kk == no_kk)
+            .order_by(BansosRow.tahun.desc(), BansosRow.tahap.desc(), BansosRow.program))
+    return list(session.scalars(stmt))
+
+
+def bansos_of(session: Session, no_kk: str, program: str, tahun: int, tahap: int) -> BansosRow | None:
+    stmt = select(BansosRow).where(BansosRow.no_kk == no_kk, BansosRow.program == program,
+                                   BansosRow.tahun == tahun, BansosRow.tahap == tahap)
+    return session.scalars(stmt).first()
+
+
 def current_triwulan(session: Session) -> str | None:
     """The newest DTSEN quarter any family carries (``2026-Q3``); None for an empty registry."""
     return session.execute(select(func.max(KeluargaRow.dtsen_triwulan))).scalar()
@@ -109,9 +136,14 @@ def members_of(session: Session, no_kk: str) -> list[AnggotaRow]:
     return list(session.scalars(select(AnggotaRow).where(AnggotaRow.no_kk == no_kk).order_by(AnggotaRow.id)))
 
 
-def past_kks(session: Session, keluarga_id: int) -> list[str]:
-    stmt = select(KkLamaRow.no_kk).where(KkLamaRow.keluarga_id == keluarga_id).order_by(KkLamaRow.version)
+def past_kk_rows(session: Session, keluarga_id: int) -> list[KkLamaRow]:
+    stmt = select(KkLamaRow).where(KkLamaRow.keluarga_id == keluarga_id).order_by(KkLamaRow.version, KkLamaRow.id)
     return list(session.scalars(stmt))
+
+
+def family_holds_or_held(session: Session, no_kk: str) -> bool:
+    """Whether any family holds ``no_kk`` now or held it before (KK numbers are never reused)."""
+    return family(session, no_kk) is not None or family_by_past_kk(session, no_kk) is not None
 
 
 def pkh_history(session: Session, no_kk: str) -> list[PkhRow]:
@@ -132,10 +164,12 @@ def add(session: Session, row: KeluargaRow | PkhRow | KkLamaRow | AnggotaRow) ->
     session.flush()
 
 
-def change_kk(session: Session, keluarga: KeluargaRow, new_no_kk: str, version: int, at: datetime) -> None:
+def change_kk(session: Session, keluarga: KeluargaRow, new_no_kk: str, version: int, at: datetime,
+              alasan: str | None = None) -> None:
     """Give a family a new KK number, keeping the old one; members and PKH rows follow by cascade."""
     assert keluarga.id is not None
-    session.add(KkLamaRow(keluarga_id=keluarga.id, no_kk=keluarga.no_kk, replaced_at=at, version=version))
+    session.add(KkLamaRow(keluarga_id=keluarga.id, no_kk=keluarga.no_kk, replaced_at=at, version=version,
+                          alasan=alasan))
     keluarga.no_kk = new_no_kk
     session.flush()
     session.expire_all()  # members and PKH rows loaded before still hold the old number
@@ -150,11 +184,18 @@ def remove_member(session: Session, row: AnggotaRow) -> None:
     session.expire_all()
 
 
+def move_members(session: Session, niks: Collection[str], no_kk: str, kode_wilayah: str) -> None:
+    session.execute(update(AnggotaRow).where(AnggotaRow.nik.in_(list(niks)))
+                    .values(no_kk=no_kk, kode_wilayah=kode_wilayah))
+    session.expire_all()
+
+
 def remove_family(session: Session, row: KeluargaRow, version: int, at: datetime) -> None:
     """Delete a family (members, PKH rows and past KK numbers go with it by cascade) and leave its
     tombstone for the change feed."""
     session.add(KeluargaHapusRow(no_kk=row.no_kk, version=version, updated_at=at))
     session.execute(delete(PkhRow).where(PkhRow.no_kk == row.no_kk))
+    session.execute(delete(BansosRow).where(BansosRow.no_kk == row.no_kk))
     session.execute(delete(AnggotaRow).where(AnggotaRow.no_kk == row.no_kk))
     session.execute(delete(KkLamaRow).where(KkLamaRow.keluarga_id == row.id))
     session.execute(delete(KeluargaRow).where(KeluargaRow.id == row.id))

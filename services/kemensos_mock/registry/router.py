@@ -8,15 +8,17 @@ from fastapi import APIRouter, Body, Path
 
 from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep, WriteSessionDep
 from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, conflict, invalid, not_found
-from services.kemensos_mock.registry import service
-from services.kemensos_mock.registry.schemas import KeluargaUpdate
+from services.kemensos_mock.registry import reference, service
+from services.kemensos_mock.registry.schemas import KeluargaUpdate, PecahKk
 from shared.contracts.kemensos import (
     AnggotaKeluargaRecord,
+    BansosRecord,
     KeluargaDetail,
     KeluargaDihapusChange,
     NikLookupRequest,
     NikLookupResponse,
     PkhRecord,
+    ReferensiPkh,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["registry"], dependencies=API_DEPENDENCIES,
@@ -87,6 +89,20 @@ def get_keluarga(session: SessionDep, no_kk: NoKk) -> KeluargaDetail:
     return service.get_keluarga(session, no_kk)
 
 
+@router.get(
+    "/referensi/pkh",
+    response_model=ReferensiPkh,
+    summary="PKH reference data: components, caps, stages, yearly amounts (dated)",
+    description=(
+        "What `Pkh.nominal_tahap` is computed from: yearly rupiah per beneficiary per component, with the "
+        "dates they are in force (DOMAIN.md §4.2: unchanged 2021-2025), the caps per component, at most 4 "
+        "beneficiaries per family, and the months of the four stages."
+    ),
+)
+def get_referensi_pkh() -> ReferensiPkh:
+    return reference.referensi()
+
+
 @admin_router.patch(
     "/keluarga/{no_kk}",
     response_model=KeluargaDetail,
@@ -104,7 +120,8 @@ def update_keluarga(
     no_kk: NoKk,
     change: Annotated[KeluargaUpdate, Body(openapi_examples={
         "desil": {"summary": "New desil", "value": {"desil": 3}},
-        "pecah_kk": {"summary": "New KK number", "value": {"no_kk": "3201010101260099"}},
+        "pindah": {"summary": "New KK number after a move", "value": {
+            "no_kk": "3578010101260099", "kode_wilayah": "3578011001", "alasan_ganti_kk": "PINDAH_DOMISILI"}},
     })],
 ) -> KeluargaDetail:
     return service.update_keluarga(session, no_kk, change)
@@ -114,15 +131,23 @@ def update_keluarga(
     "/pkh",
     response_model=KeluargaDetail,
     summary="Set a family's PKH membership for a period (admin)",
-    description="Inserts or replaces the membership of (`no_kk`, `tahun`, `tahap`) with a new version.",
+    description=(
+        "Inserts or replaces the membership of (`no_kk`, `tahun`, `tahap`) with a new version. `penerima` "
+        "(optional) names the beneficiaries: at most 4, each a member of the family, within the caps per "
+        "component (2 pregnancies, 2 young children, 1 elderly, 1 severe disability; see "
+        "`GET /api/v1/referensi/pkh`)."
+    ),
     responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
-               422: invalid("tahap", "less_than_equal", "Input should be less than or equal to 4")},
+               422: invalid("penerima[0].nik", "not_a_member", "a beneficiary must be a member of the family")},
 )
 def put_pkh(
     session: WriteSessionDep,
     record: Annotated[PkhRecord, Body(openapi_examples={
         "graduasi": {"summary": "Family graduates", "value": {
             "no_kk": "3201010101260001", "status": "GRADUASI", "komponen": [], "tahun": 2026, "tahap": 4}},
+        "penerima": {"summary": "Two beneficiaries", "value": {
+            "no_kk": "3201010101260001", "status": "AKTIF", "tahun": 2026, "tahap": 3, "penerima": [
+                {"nik": "3201014705120003", "komponen": "SD"}, {"nik": "3201012311100004", "komponen": "SMP"}]}},
     })],
 ) -> KeluargaDetail:
     return service.put_pkh(session, record)
@@ -172,3 +197,44 @@ def put_anggota(
 )
 def delete_anggota(session: WriteSessionDep, nik: Nik) -> KeluargaDetail:
     return service.delete_anggota(session, nik)
+
+
+@admin_router.put(
+    "/bansos",
+    response_model=KeluargaDetail,
+    summary="Set a family's BPNT/Sembako or PBI-JK membership for a period (admin)",
+    description="Inserts or replaces the membership of (`no_kk`, `program`, `tahun`, `tahap`); the family takes "
+                "a new version (the change feed carries it with its programme statuses).",
+    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+               422: invalid("program", "enum", "Input should be 'PKH', 'BPNT' or 'PBI_JK'")},
+)
+def put_bansos(
+    session: WriteSessionDep,
+    record: Annotated[BansosRecord, Body(openapi_examples={"bpnt": {"summary": "BPNT active in stage III", "value": {
+        "no_kk": "3201010101260001", "program": "BPNT", "status": "AKTIF", "tahun": 2026, "tahap": 3}}})],
+) -> KeluargaDetail:
+    return service.put_bansos(session, record)
+
+
+@admin_router.post(
+    "/keluarga/{no_kk}/pecah",
+    response_model=KeluargaDetail,
+    summary="Split members off into a new family (pecah KK, admin)",
+    description=(
+        "The listed members leave the family for a new one with `no_kk_baru` (never held by any family), "
+        "headed by `kepala_keluarga`. The family they leave keeps its number and takes a new version first; "
+        "the new family (answered here) records it as `asal_no_kk`."
+    ),
+    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+               409: conflict("no_kk_baru", "a family holds or held this KK number; KK numbers are never reused"),
+               422: invalid("anggota[0]", "not_a_member", "not a member of the family that splits")},
+)
+def pecah_kk(
+    session: WriteSessionDep,
+    no_kk: NoKk,
+    split: Annotated[PecahKk, Body(openapi_examples={"menikah": {"summary": "A son marries and moves out",
+                                                                 "value": {
+        "no_kk_baru": "3201010101260042", "anggota": ["3201012311100004"], "kepala_keluarga": "3201012311100004",
+        "alamat": "KP. SUKAMAJU RT 03/02"}}})],
+) -> KeluargaDetail:
+    return service.pecah_kk(session, no_kk, split)

@@ -8,14 +8,17 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from services.kemensos_mock.registry import reference
 from services.kemensos_mock.registry import repository as repo
-from services.kemensos_mock.registry.models import AnggotaRow, KeluargaRow, PkhRow
-from services.kemensos_mock.registry.schemas import KeluargaUpdate
+from services.kemensos_mock.registry.models import AnggotaRow, BansosRow, KeluargaRow, PkhRow
+from services.kemensos_mock.registry.schemas import KeluargaUpdate, PecahKk
 from services.kemensos_mock.storage import reject_unstorable, utcnow
 from shared.contracts.common import JenisKelamin
 from shared.contracts.kemensos import (
+    AlasanGantiKk,
     Anggota,
     AnggotaKeluargaRecord,
+    BansosRecord,
     HubunganKeluarga,
     Keluarga,
     KeluargaDetail,
@@ -23,11 +26,15 @@ from shared.contracts.kemensos import (
     KomponenPkh,
     NikLookupResponse,
     NikLookupResult,
+    PenerimaPkh,
     Pkh,
     PkhRecord,
+    Program,
+    RiwayatKk,
     StatusPkh,
+    StatusProgram,
 )
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.nik import mask
 
 log = logging.getLogger("jembatan.kemensos.registry")
@@ -44,8 +51,17 @@ def periode(tahun: int, tahap: int) -> str:
 
 
 def to_pkh(row: PkhRow) -> Pkh:
-    return Pkh(status=StatusPkh(row.status), komponen=[KomponenPkh(k) for k in row.komponen],
-               periode=periode(row.tahun, row.tahap), tahun=row.tahun, tahap=row.tahap)
+    komponen = [KomponenPkh(k) for k in row.komponen]
+    return Pkh(status=StatusPkh(row.status), komponen=komponen, periode=periode(row.tahun, row.tahap),
+               tahun=row.tahun, tahap=row.tahap,
+               penerima=[PenerimaPkh.model_validate(p) for p in row.penerima or []],
+               nominal_tahap=reference.nominal_tahap(row.tahun, row.tahap, komponen))
+
+
+def to_status(row: PkhRow | BansosRow) -> StatusProgram:
+    program = Program.PKH if isinstance(row, PkhRow) else Program(row.program)
+    return StatusProgram(program=program, status=row.status, periode=periode(row.tahun, row.tahap),
+                         tahun=row.tahun, tahap=row.tahap)
 
 
 def to_anggota(row: AnggotaRow) -> Anggota:
@@ -63,11 +79,14 @@ def _state(row: KeluargaRow, pkh: PkhRow | None) -> tuple[int, datetime]:
     return row.version, row.updated_at
 
 
-def to_keluarga(row: KeluargaRow, pkh: PkhRow | None) -> Keluarga:
+def to_keluarga(row: KeluargaRow, pkh: PkhRow | None, bansos: Sequence[BansosRow] = ()) -> Keluarga:
+    """``pkh``: the family's latest PKH membership; ``bansos``: its latest BPNT and PBI-JK ones."""
     version, updated_at = _state(row, pkh)
+    program = [to_status(b) for b in sorted(bansos, key=lambda b: b.program)]
     return Keluarga(no_kk=row.no_kk, kode_wilayah=row.kode_wilayah, desil=row.desil,
                     dtsen_triwulan=row.dtsen_triwulan, no_kks=row.no_kks, version=version,
-                    updated_at=updated_at, pkh=to_pkh(pkh) if pkh else None)
+                    updated_at=updated_at, pkh=to_pkh(pkh) if pkh else None, program=program,
+                    asal_no_kk=row.asal_no_kk)
 
 
 def default_triwulan(at: datetime) -> str:
@@ -88,6 +107,7 @@ def lookup_niks(session: Session, niks: Sequence[str]) -> NikLookupResponse:
     wanted = list(dict.fromkeys(niks))
     found = {m.nik: (m, k) for m, k in repo.members_with_family(session, wanted)}
     latest = repo.latest_pkh(session, {k.no_kk for _, k in found.values()})
+    bansos = repo.latest_bansos(session, {k.no_kk for _, k in found.values()})
     families: dict[str, Keluarga] = {}
     results: list[NikLookupResult] = []
     for nik in niks:
@@ -97,7 +117,7 @@ def lookup_niks(session: Session, niks: Sequence[str]) -> NikLookupResponse:
             continue
         member, fam = hit
         if fam.no_kk not in families:
-            families[fam.no_kk] = to_keluarga(fam, latest.get(fam.no_kk))
+            families[fam.no_kk] = to_keluarga(fam, latest.get(fam.no_kk), bansos.get(fam.no_kk, ()))
         results.append(NikLookupResult(nik=nik, found=True, person=to_anggota(member),
                                        family=families[fam.no_kk]))
     log.info("nik lookup: %d asked (%d distinct), %d found, observed_seq=%d",
@@ -109,11 +129,19 @@ def lookup_niks(session: Session, niks: Sequence[str]) -> NikLookupResponse:
 
 def _detail(session: Session, row: KeluargaRow) -> KeluargaDetail:
     history = repo.pkh_history(session, row.no_kk)
-    base = to_keluarga(row, history[0] if history else None)
+    bansos = repo.bansos_history(session, row.no_kk)
+    latest: dict[str, BansosRow] = {}
+    for b in bansos:  # newest first: the first of each programme is its latest
+        latest.setdefault(b.program, b)
+    base = to_keluarga(row, history[0] if history else None, list(latest.values()))
     assert row.id is not None
+    past = repo.past_kk_rows(session, row.id)
     return KeluargaDetail(**base.model_dump(), alamat=row.alamat,
                           anggota=[to_anggota(m) for m in repo.members_of(session, row.no_kk)],
-                          pkh_riwayat=[to_pkh(p) for p in history], no_kk_lama=repo.past_kks(session, row.id))
+                          pkh_riwayat=[to_pkh(p) for p in history], no_kk_lama=[p.no_kk for p in past],
+                          riwayat_kk=[RiwayatKk(no_kk_lama=p.no_kk, diganti_pada=p.replaced_at,
+                                                alasan=AlasanGantiKk(p.alasan) if p.alasan else None) for p in past],
+                          program_riwayat=[to_status(b) for b in bansos])
 
 
 def get_keluarga(session: Session, no_kk: str) -> KeluargaDetail:
@@ -143,8 +171,9 @@ def update_keluarga(session: Session, no_kk: str, change: KeluargaUpdate) -> Kel
             raise Conflict.field("no_kk", "unique", "another family held the new KK number before; KK numbers "
                                  "are never reused")
     versions = repo.take_versions(session, 1)
+    alasan = fields.pop("alasan_ganti_kk", None)
     if new_kk is not None and new_kk != row.no_kk:
-        repo.change_kk(session, row, new_kk, versions.last, versions.at)
+        repo.change_kk(session, row, new_kk, versions.last, versions.at, alasan.value if alasan else None)
         log.info("family %s now has KK %s", mask(no_kk), mask(new_kk))
     for name, value in fields.items():
         setattr(row, name, value)
@@ -160,14 +189,21 @@ def put_pkh(session: Session, record: PkhRecord) -> KeluargaDetail:
     row = repo.family(session, record.no_kk)
     if row is None:
         raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
+    members = {m.nik for m in repo.members_of(session, record.no_kk)}
+    for index, penerima in enumerate(record.penerima):
+        if penerima.nik is not None and penerima.nik not in members:
+            raise InvalidInput.field(f"penerima[{index}].nik", "not_a_member",
+                                     "a beneficiary must be a member of the family")
     versions = repo.take_versions(session, 1)
     pkh = repo.pkh_of(session, record.no_kk, record.tahun, record.tahap)
     komponen = [k.value for k in record.komponen]
+    penerima = [p.model_dump(mode="json") for p in record.penerima]
     if pkh is None:
         pkh = PkhRow(no_kk=record.no_kk, tahun=record.tahun, tahap=record.tahap, status=record.status.value,
-                     komponen=komponen, version=versions.last, created_at=versions.at, updated_at=versions.at)
+                     komponen=komponen, penerima=penerima, version=versions.last, created_at=versions.at,
+                     updated_at=versions.at)
     else:
-        pkh.status, pkh.komponen = record.status.value, komponen
+        pkh.status, pkh.komponen, pkh.penerima = record.status.value, komponen, penerima
         pkh.version, pkh.updated_at = versions.last, versions.at
     repo.add(session, pkh)
     log.info("PKH %s of family %s set to %s (version %d)", periode(record.tahun, record.tahap),
@@ -225,3 +261,62 @@ def delete_keluarga(session: Session, no_kk: str) -> KeluargaDihapusChange:
     repo.remove_family(session, row, versions.last, versions.at)
     log.info("family %s removed (version %d)", mask(no_kk), versions.last)
     return KeluargaDihapusChange(no_kk=no_kk, version=versions.last, updated_at=versions.at)
+
+
+def put_bansos(session: Session, record: BansosRecord) -> KeluargaDetail:
+    """Insert or replace a family's BPNT or PBI-JK membership of one period. The row and the family take
+    one new version together (the change feed carries the family with its new programme statuses)."""
+    row = repo.family(session, record.no_kk)
+    if row is None:
+        raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
+    versions = repo.take_versions(session, 1)
+    bansos = repo.bansos_of(session, record.no_kk, record.program.value, record.tahun, record.tahap)
+    if bansos is None:
+        bansos = BansosRow(no_kk=record.no_kk, program=record.program.value, tahun=record.tahun, tahap=record.tahap,
+                           status=record.status.value, version=versions.last, created_at=versions.at,
+                           updated_at=versions.at)
+    else:
+        bansos.status, bansos.version, bansos.updated_at = record.status.value, versions.last, versions.at
+    repo.add(session, bansos)
+    repo.bump_families(session, [record.no_kk], versions.last, versions.at)
+    log.info("%s %s of family %s set to %s (version %d)", record.program.value,
+             periode(record.tahun, record.tahap), mask(record.no_kk), record.status.value, versions.last)
+    return _detail(session, row)
+
+
+def pecah_kk(session: Session, no_kk: str, split: PecahKk) -> KeluargaDetail:
+    """Members leave a family for a new one of their own (pecah KK).
+
+    The origin keeps its number and takes the lower version (it loses the members first), the new family
+    the next one; the new family's ``asal_no_kk`` names the origin. The members' search region follows the
+    new family's address."""
+    reject_unstorable(split)
+    origin = repo.family(session, no_kk)
+    if origin is None:
+        raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
+    if repo.family_holds_or_held(session, split.no_kk_baru):
+        raise Conflict.field("no_kk_baru", "unique", "a family holds or held this KK number; KK numbers are "
+                             "never reused")
+    members = {m.nik: m for m in repo.members_of(session, no_kk)}
+    for index, nik in enumerate(split.anggota):
+        if nik not in members:
+            raise InvalidInput.field(f"anggota[{index}]", "not_a_member", "not a member of the family that splits")
+    if len(split.anggota) == len(members):
+        raise InvalidInput.field("anggota", "origin_empty", "every member would leave: give the family a new "
+                                 "no_kk instead (PATCH)")
+    versions = repo.take_versions(session, 2)
+    region = split.kode_wilayah or origin.kode_wilayah
+    new = KeluargaRow(no_kk=split.no_kk_baru, kode_wilayah=region,
+                      alamat=split.alamat if split.alamat is not None else origin.alamat,
+                      desil=split.desil if split.desil is not None else origin.desil,
+                      dtsen_triwulan=origin.dtsen_triwulan, asal_no_kk=origin.no_kk, version=versions.last,
+                      created_at=versions.at, updated_at=versions.at)
+    repo.add(session, new)
+    repo.move_members(session, split.anggota, split.no_kk_baru, region)
+    head = repo.member(session, split.kepala_keluarga)
+    assert head is not None
+    head.hubungan_keluarga = HubunganKeluarga.KEPALA_KELUARGA.value
+    repo.add(session, head)
+    repo.bump_families(session, [no_kk], versions.first, versions.at)
+    log.info("family %s: %d member(s) split off into %s", mask(no_kk), len(split.anggota), mask(split.no_kk_baru))
+    return _detail(session, new)

@@ -20,6 +20,7 @@ API_CALLS = [
         "nik_anak": ANAK1, "periode": "2026-S1", "enrolled": True, "active": True, "npsn": "20212345",
         "verified_at": "2026-08-01T00:00:00Z"}]}),
     ("GET", f"/api/v1/education-verification/{ANAK1}", None),
+    ("GET", "/api/v1/referensi/pkh", None),
 ]
 ADMIN_CALLS = [
     ("PUT", "/api/v1/admin/pkh", {"no_kk": KK1, "status": "GRADUASI", "komponen": [], "tahun": 2026, "tahap": 3}),
@@ -30,6 +31,9 @@ ADMIN_CALLS = [
                                       "tanggal_lahir": "2012-05-07", "hubungan_keluarga": "ANAK"}),
     ("DELETE", f"/api/v1/admin/anggota/{ANAK1}", None),
     ("DELETE", f"/api/v1/admin/keluarga/{KK1}", None),
+    ("PUT", "/api/v1/admin/bansos", {"no_kk": KK1, "program": "BPNT", "status": "AKTIF", "tahun": 2026, "tahap": 1}),
+    ("POST", f"/api/v1/admin/keluarga/{KK1}/pecah", {"no_kk_baru": "3201010707260077", "anggota": [ANAK2],
+                                                     "kepala_keluarga": ANAK2}),
     ("GET", "/api/v1/admin/rate-limits", None),
     ("PUT", "/api/v1/admin/rate-limits", {"sync_hub": {"per_second": 1, "burst": 1}}),
     ("GET", "/api/v1/admin/faults", None),
@@ -109,7 +113,8 @@ def test_keluarga_with_members_pkh_history_and_address(client: TestClient, world
     assert body["desil"] == 1 and body["no_kks"] == "3201019900000123"
     assert [m["nik"] for m in body["anggota"]] == [AYAH1, IBU1, ANAK1, ANAK2]
     assert body["pkh"] == {"status": "AKTIF", "komponen": ["SD", "SMP"], "periode": "2026 tahap II",
-                           "tahun": 2026, "tahap": 2}
+                           "tahun": 2026, "tahap": 2, "penerima": [],
+                           "nominal_tahap": (900_000 + 1_500_000) // 4}  # a quarter of SD + SMP a year
     assert [p["periode"] for p in body["pkh_riwayat"]] == ["2026 tahap II", "2026 tahap I", "2025 tahap IV"]
     assert body["no_kk_lama"] == []
 

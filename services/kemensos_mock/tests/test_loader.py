@@ -53,7 +53,7 @@ def append_line(directory: Path, name: str, line: str) -> int:
 
 def test_load_counts_and_versions(engine: Engine, tmp_path: Path, world: World) -> None:
     report = load_world(engine, world_with(tmp_path), chunk=3)  # many small chunks
-    assert report.counts == {"keluarga": 4, "anggota_keluarga": 9, "pkh": 5, "kip": 60}
+    assert report.counts == {"keluarga": 4, "anggota_keluarga": 9, "pkh": 5, "kip": 60, "bansos": 0, "kk_history": 0}
     assert (report.first_version, report.last_version) == (1, world.versioned_rows)
     assert counts(engine) == {"keluarga": 4, "anggota_keluarga": 9, "pkh_keanggotaan": 5,
                               "kip_penerbitan": 60, "seq": world.versioned_rows}

@@ -27,17 +27,20 @@ class World:
     anggota_keluarga: list[dict[str, Any]] = field(default_factory=list)
     pkh: list[dict[str, Any]] = field(default_factory=list)
     kip: list[dict[str, Any]] = field(default_factory=list)
+    bansos: list[dict[str, Any]] = field(default_factory=list)  # optional file, written when not empty
+    kk_history: list[dict[str, Any]] = field(default_factory=list)  # optional file, written when not empty
 
     def write(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        for name in ("keluarga", "anggota_keluarga", "pkh", "kip"):
+        optional = tuple(name for name in ("bansos", "kk_history") if getattr(self, name))
+        for name in ("keluarga", "anggota_keluarga", "pkh", "kip", *optional):
             lines = [json.dumps(row) for row in getattr(self, name)]
             (directory / f"{name}.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return directory
 
     @property
     def versioned_rows(self) -> int:
-        return len(self.keluarga) + len(self.pkh) + len(self.kip)
+        return len(self.keluarga) + len(self.pkh) + len(self.kip) + len(self.bansos)
 
     def member(self, nik_: str) -> dict[str, Any]:
         return next(m for m in self.anggota_keluarga if m["nik"] == nik_)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlmodel import Session
 
 from services.kemensos_mock.kip.models import KipRow
-from services.kemensos_mock.registry.models import AnggotaRow, KeluargaRow, KkLamaRow, PkhRow
+from services.kemensos_mock.registry.models import AnggotaRow, BansosRow, KeluargaRow, KkLamaRow, PkhRow
 
 
 def table(model: type[Any]) -> Table:
@@ -18,6 +18,7 @@ def table(model: type[Any]) -> Table:
 
 
 KELUARGA, ANGGOTA, PKH, KIP = table(KeluargaRow), table(AnggotaRow), table(PkhRow), table(KipRow)
+BANSOS, KK_LAMA = table(BansosRow), table(KkLamaRow)
 
 
 def is_empty(session: Session) -> bool:
@@ -27,7 +28,7 @@ def is_empty(session: Session) -> bool:
 def clear(session: Session) -> None:
     """Delete every registry row (children first). The sequence keeps counting: versions handed out
     before are never handed out again."""
-    for t in (PKH, ANGGOTA, table(KkLamaRow), KELUARGA, KIP):
+    for t in (PKH, BANSOS, ANGGOTA, KK_LAMA, KELUARGA, KIP):
         session.execute(delete(t))
 
 
@@ -57,3 +58,26 @@ def wilayah_of(session: Session, no_kks: Collection[str]) -> dict[str, str]:
         return {}
     stmt = select(KELUARGA.c.no_kk, KELUARGA.c.kode_wilayah).where(KELUARGA.c.no_kk.in_(list(no_kks)))
     return {r.no_kk: r.kode_wilayah for r in session.execute(stmt)}
+
+
+def existing_bansos_periods(session: Session, no_kks: Collection[str]) -> set[tuple[str, str, int, int]]:
+    if not no_kks:
+        return set()
+    stmt = (select(BANSOS.c.no_kk, BANSOS.c.program, BANSOS.c.tahun, BANSOS.c.tahap)
+            .where(BANSOS.c.no_kk.in_(list(no_kks))))
+    return {(r.no_kk, r.program, r.tahun, r.tahap) for r in session.execute(stmt)}
+
+
+def families_by_kk(session: Session, no_kks: Collection[str]) -> dict[str, tuple[int, int]]:
+    """KK number -> (id, version) of the families holding those numbers."""
+    if not no_kks:
+        return {}
+    stmt = select(KELUARGA.c.no_kk, KELUARGA.c.id, KELUARGA.c.version).where(KELUARGA.c.no_kk.in_(list(no_kks)))
+    return {r.no_kk: (r.id, r.version) for r in session.execute(stmt)}
+
+
+def set_split_origins(session: Session, splits: Sequence[dict[str, str]]) -> None:
+    """``asal_no_kk`` of families that split off (one executemany)."""
+    if splits:
+        stmt = update(KELUARGA).where(KELUARGA.c.no_kk == bindparam("kk")).values(asal_no_kk=bindparam("asal"))
+        session.connection().execute(stmt, list(splits))

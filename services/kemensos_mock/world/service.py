@@ -1,7 +1,8 @@
 """Loading a world directory into the registry: validate every line, all-or-nothing, bulk inserts.
 
 A world directory holds ``keluarga.jsonl``, ``anggota_keluarga.jsonl``, ``pkh.jsonl`` and ``kip.jsonl``,
-one ``*Record`` of ``shared.contracts.kemensos`` per line. Every line is validated (shape, duplicates
+and optionally ``bansos.jsonl`` (BPNT / PBI-JK) and ``kk_history.jsonl`` (past KK numbers), one ``*Record``
+of ``shared.contracts.kemensos`` per line. Every line is validated (shape, duplicates
 within the load and against the registry, references to families); the first errors are reported by
 file, line, field and rule, and nothing is written unless every line is good. Rows are inserted in chunks
 with one executemany per chunk inside a single transaction, so a million rows load in one pass with
@@ -14,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,12 +26,21 @@ from sqlmodel import Session
 from services.kemensos_mock.registry import repository as registry
 from services.kemensos_mock.storage import unstorable_fields
 from services.kemensos_mock.world import repository as repo
-from shared.contracts.kemensos import AnggotaKeluargaRecord, KeluargaRecord, KipRecord, PkhRecord
+from shared.contracts.kemensos import (
+    AlasanGantiKk,
+    AnggotaKeluargaRecord,
+    BansosRecord,
+    KeluargaRecord,
+    KipRecord,
+    KkHistoryRecord,
+    PkhRecord,
+)
 from shared.db import session_scope
 
 log = logging.getLogger("jembatan.kemensos.world")
 
 FILES = ("keluarga", "anggota_keluarga", "pkh", "kip")
+OPTIONAL_FILES = ("bansos", "kk_history")
 CHUNK = 5000
 MAX_REPORTED = 50
 
@@ -62,7 +72,7 @@ class LoadFailed(Exception):
 
 @dataclass
 class LoadReport:
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FILES, 0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FILES + OPTIONAL_FILES, 0))
     first_version: int | None = None
     last_version: int | None = None
     replaced: bool = False
@@ -110,6 +120,8 @@ class _Loader:
         self.nik_lines: dict[int, int] = {}
         self.pkh_lines: dict[tuple[int, int, int], int] = {}
         self.kip_lines: dict[str, int] = {}
+        self.bansos_lines: dict[tuple[int, str, int, int], int] = {}
+        self.kk_lama_lines: dict[int, int] = {}
         self.kk_wilayah: dict[int, str] = {}  # KK number -> kode_wilayah of the families of this load
         # Families already in the registry that this load gives new members: they take new versions at
         # the end, so the change feed carries them again with their members.
@@ -237,6 +249,11 @@ class _Loader:
         def check(pending: _Pending) -> None:
             self._in_db(pending, repo.KELUARGA.c.no_kk, lambda r: r["no_kk"], path.name, "no_kk",
                         "this KK number")
+            held = repo.existing(self.session, repo.KK_LAMA.c.no_kk, {r["no_kk"] for r in pending.rows})
+            for line, row in zip(pending.lines, pending.rows, strict=True):
+                if row["no_kk"] in held:
+                    self.error(path.name, line, "no_kk", "held_before", "a registry family held this KK number "
+                               "before; KK numbers are never reused")
 
         def on_invalid(line: int, raw: bytes) -> None:
             # A family line that is broken elsewhere still names its KK: its members are not orphans,
@@ -281,7 +298,8 @@ class _Loader:
             key = (int(rec.no_kk), rec.tahun, rec.tahap)
             if not self._duplicate(self.pkh_lines, key, path.name, line, "tahap", "this family's period"):
                 pending.add(line, {"no_kk": rec.no_kk, "tahun": rec.tahun, "tahap": rec.tahap,
-                                   "status": rec.status.value, "komponen": [k.value for k in rec.komponen]})
+                                   "status": rec.status.value, "komponen": [k.value for k in rec.komponen],
+                                   "penerima": [p.model_dump(mode="json") for p in rec.penerima]})
 
         def check(pending: _Pending) -> None:
             self._resolve_families(path.name, unresolved)
@@ -307,7 +325,74 @@ class _Loader:
         self.stream(path, KipRecord, handle, check, versioned=True)
 
 
-_TABLES = {"keluarga": repo.KELUARGA, "anggota_keluarga": repo.ANGGOTA, "pkh": repo.PKH, "kip": repo.KIP}
+    def bansos(self, path: Path) -> None:
+        unresolved: list[tuple[int, str]] = []
+
+        def handle(line: int, rec: BansosRecord, pending: _Pending) -> None:
+            self._family_known(rec.no_kk, path.name, line, unresolved)
+            key = (int(rec.no_kk), rec.program.value, rec.tahun, rec.tahap)
+            if not self._duplicate(self.bansos_lines, key, path.name, line, "tahap",
+                                   "this family's programme period"):
+                pending.add(line, {"no_kk": rec.no_kk, "program": rec.program.value, "tahun": rec.tahun,
+                                   "tahap": rec.tahap, "status": rec.status.value})
+
+        def check(pending: _Pending) -> None:
+            self._resolve_families(path.name, unresolved, grows=True)
+            stored = repo.existing_bansos_periods(self.session, {r["no_kk"] for r in pending.rows})
+            for line, r in zip(pending.lines, pending.rows, strict=True):
+                if (r["no_kk"], r["program"], r["tahun"], r["tahap"]) in stored:
+                    self.error(path.name, line, "tahap", "exists",
+                               "this family's programme period is already in the registry (use --replace)")
+
+        self.stream(path, BansosRecord, handle, check, versioned=True)
+
+    def kk_history(self, path: Path) -> None:
+        """Past KK numbers of families (of this load or the registry). A past number no family may hold now,
+        nor have held before: KK numbers are never reused. A split's old number is also the family's
+        ``asal_no_kk``."""
+        pending_rows: list[tuple[int, KkHistoryRecord]] = []
+
+        def flush() -> None:
+            if not pending_rows:
+                return
+            current = repo.families_by_kk(self.session, {r.no_kk for _, r in pending_rows}
+                                          | {r.no_kk_lama for _, r in pending_rows})
+            held = repo.existing(self.session, repo.KK_LAMA.c.no_kk, {r.no_kk_lama for _, r in pending_rows})
+            rows, splits = [], []
+            for line, rec in pending_rows:
+                family = current.get(rec.no_kk)
+                if family is None:
+                    self.error(path.name, line, "no_kk", "unknown_family", "no family with this KK number in "
+                               "keluarga.jsonl or the registry")
+                elif rec.no_kk_lama in current or int(rec.no_kk_lama) in self.kk_lines:
+                    self.error(path.name, line, "no_kk_lama", "held_by_a_family",
+                               "a family holds this KK number now; KK numbers are never reused")
+                elif rec.no_kk_lama in held:
+                    self.error(path.name, line, "no_kk_lama", "exists", "this past KK number is already in the "
+                               "registry")
+                else:
+                    rows.append({"keluarga_id": family[0], "no_kk": rec.no_kk_lama, "version": family[1],
+                                 "replaced_at": datetime.combine(rec.diganti_pada, time(), UTC),
+                                 "alasan": rec.alasan.value})
+                    if rec.alasan is AlasanGantiKk.PECAH_KK:
+                        splits.append({"kk": rec.no_kk, "asal": rec.no_kk_lama})
+            if not self.total_errors:
+                repo.insert_rows(self.session, repo.KK_LAMA, rows)
+                repo.set_split_origins(self.session, splits)
+            self.report.counts["kk_history"] += len(pending_rows)
+            pending_rows.clear()
+
+        for line, rec in self.records(path, KkHistoryRecord):
+            if not self._duplicate(self.kk_lama_lines, int(rec.no_kk_lama), path.name, line, "no_kk_lama",
+                                   "this past KK number"):
+                pending_rows.append((line, rec))
+            if len(pending_rows) >= self.chunk:
+                flush()
+        flush()
+
+
+_TABLES = {"keluarga": repo.KELUARGA, "anggota_keluarga": repo.ANGGOTA, "pkh": repo.PKH, "kip": repo.KIP,
+           "bansos": repo.BANSOS}
 
 
 def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk: int = CHUNK,
@@ -336,6 +421,9 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk:
         loader.anggota(paths["anggota_keluarga"])
         loader.pkh(paths["pkh"])
         loader.kip(paths["kip"])
+        for name in OPTIONAL_FILES:
+            if (directory / f"{name}.jsonl").is_file():
+                getattr(loader, name)(directory / f"{name}.jsonl")
         loader.bump_grown()
         if loader.total_errors:
             log.warning("world load refused: %d error(s)", loader.total_errors)
