@@ -16,7 +16,7 @@ from services.kemensos_mock.faults.service import FaultInjector, FaultKind, mark
 from services.kemensos_mock.ratelimit.service import RateLimiter
 from shared.auth import bearer_client
 from shared.db import SQLITE_IMMEDIATE, session_scope
-from shared.errors import RateLimited
+from shared.errors import InvalidInput, RateLimited
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -90,11 +90,21 @@ def enforce_rate_limit(request: Request, client: ClientDep) -> None:
         raise RateLimited(f"client {client} is over its rate limit", retry_after=max(1.0, math.ceil(wait)))
 
 
+def forbid_unknown_query(request: Request) -> None:
+    """A route that takes no query parameters refuses any (a typo is a 422, not silently ignored); routes
+    with query parameters read them into a model that forbids unknown ones."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is not None and not dependant.query_params and request.query_params:
+        name = next(iter(request.query_params))
+        raise InvalidInput.field(name[:64], "extra_forbidden", "this route takes no query parameters")
+
+
 # Every /api/v1 route (but admin) is authenticated first, then rate-limited per client, then exposed to
 # injected faults.
-API_DEPENDENCIES = [Depends(_api_scheme), Depends(require_client), Depends(enforce_rate_limit),
-                    Depends(inject_faults)]
-ADMIN_DEPENDENCIES = [Depends(_admin_scheme), Depends(require_admin)]
+API_DEPENDENCIES = [Depends(_api_scheme), Depends(require_client), Depends(forbid_unknown_query),
+                    Depends(enforce_rate_limit), Depends(inject_faults)]
+ADMIN_DEPENDENCIES = [Depends(_admin_scheme), Depends(require_admin), Depends(forbid_unknown_query)]
 
 FaultsDep = Annotated[FaultInjector, Depends(get_faults)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]

@@ -41,3 +41,8 @@ def not_found(field: str, detail: str) -> dict[str, Any]:
 
 def conflict(field: str, detail: str) -> dict[str, Any]:
     return _error("Conflicts with the registry's state", "Conflict", detail, field, "unique")
+
+
+def ok(example: object) -> dict[str, Any]:
+    """A 200 entry with an example body."""
+    return {"content": {"application/json": {"example": example}}}

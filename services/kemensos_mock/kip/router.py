@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep, WriteSessionDep
 from services.kemensos_mock.kip import service
 from services.kemensos_mock.kip.schemas import KipQuery
-from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, invalid
+from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, invalid, ok
 from shared.contracts.kemensos import KipIssuance, KipPage, KipRecord
 
 router = APIRouter(prefix="/api/v1", tags=["kip"], dependencies=API_DEPENDENCIES,
@@ -46,7 +46,8 @@ def list_kip(session: SessionDep, query: Annotated[KipQuery, Query()]) -> KipPag
     response_model=KipIssuance,
     summary="Insert or replace a KIP issuance (admin)",
     description="Keyed by `no_kip`; the issuance takes a new version and moves to the end of the listing.",
-    responses={422: invalid("no_kip", "string_pattern_mismatch", "String should match pattern '^[A-Z0-9]{6}$'")},
+    responses={200: ok(_ITEM),
+               422: invalid("no_kip", "string_pattern_mismatch", "String should match pattern '^[A-Z0-9]{6}$'")},
 )
 def put_kip(
     session: WriteSessionDep,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, LimiterDep
-from services.kemensos_mock.openapi import UNAUTHORIZED, invalid
+from services.kemensos_mock.openapi import UNAUTHORIZED, invalid, ok
 from services.kemensos_mock.ratelimit.schemas import RateLimits
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=ADMIN_DEPENDENCIES,
@@ -15,7 +15,8 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=ADMIN_DE
 
 
 @router.get("/rate-limits", response_model=RateLimits, summary="Current per-client rate limits (admin)",
-            description="Client name -> token bucket; `*` applies to clients without their own; `{}` means none.")
+            description="Client name -> token bucket; `*` applies to clients without their own; `{}` means none.",
+            responses={200: ok({"sync_hub": {"per_second": 50, "burst": 100}})})
 def get_rate_limits(limiter: LimiterDep) -> RateLimits:
     return limiter.limits
 
@@ -28,7 +29,8 @@ def get_rate_limits(limiter: LimiterDep) -> RateLimits:
         "Replaces the limits (`{}` removes them all); every bucket starts full. A client over its limit is "
         "answered 429 with `Retry-After` (seconds until a call is allowed again), before any work is done."
     ),
-    responses={422: invalid("sync_hub.per_second", "greater_than", "Input should be greater than 0")},
+    responses={200: ok({"sync_hub": {"per_second": 50, "burst": 100}}),
+               422: invalid("sync_hub.per_second", "greater_than", "Input should be greater than 0")},
 )
 def put_rate_limits(
     limiter: LimiterDep,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path
 
 from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep, WriteSessionDep
-from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, conflict, invalid, not_found
+from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, conflict, invalid, not_found, ok
 from services.kemensos_mock.registry import reference, service
 from services.kemensos_mock.registry.schemas import KeluargaUpdate, PecahKk
 from shared.contracts.kemensos import (
@@ -49,6 +49,25 @@ _LOOKUP_EXAMPLE = {
 }
 
 
+_PERSON = _LOOKUP_EXAMPLE["results"][0]["person"]  # type: ignore[index]
+_DETAIL_EXAMPLE = {
+    "no_kk": "3201010101260001", "kode_wilayah": "3201011001", "desil": 2, "dtsen_triwulan": "2026-Q3",
+    "no_kks": "3201019900000123", "version": 1017, "updated_at": "2026-07-30T10:00:00Z",
+    "pkh": {"status": "AKTIF", "komponen": ["SD"], "periode": "2026 tahap III", "tahun": 2026, "tahap": 3,
+            "penerima": [{"nik": "3201014705120001", "komponen": "SD"}], "nominal_tahap": 225000},
+    "program": [{"program": "BPNT", "status": "AKTIF", "periode": "2026 tahap III", "tahun": 2026, "tahap": 3}],
+    "asal_no_kk": None, "alamat": "KP. SUKAMAJU RT 01/02", "anggota": [_PERSON],
+    "pkh_riwayat": [{"status": "AKTIF", "komponen": ["SD"], "periode": "2026 tahap III", "tahun": 2026,
+                     "tahap": 3, "penerima": [{"nik": "3201014705120001", "komponen": "SD"}],
+                     "nominal_tahap": 225000}],
+    "no_kk_lama": ["3201010101200009"],
+    "riwayat_kk": [{"no_kk_lama": "3201010101200009", "diganti_pada": "2020-01-15T00:00:00Z",
+                    "alasan": "PINDAH_DOMISILI"}],
+    "program_riwayat": [{"program": "BPNT", "status": "AKTIF", "periode": "2026 tahap III", "tahun": 2026,
+                         "tahap": 3}],
+}
+
+
 @router.post(
     "/nik/lookup",
     response_model=NikLookupResponse,
@@ -82,7 +101,8 @@ def lookup_niks(
         "held before is still found: the answer then has the current number in `no_kk` and the asked one "
         "in `no_kk_lama`. An unknown number is a 404."
     ),
-    responses={404: not_found("no_kk", "no family in the registry holds or held this KK number"),
+    responses={200: ok(_DETAIL_EXAMPLE),
+               404: not_found("no_kk", "no family in the registry holds or held this KK number"),
                422: invalid("no_kk", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
 )
 def get_keluarga(session: SessionDep, no_kk: NoKk) -> KeluargaDetail:
@@ -98,6 +118,7 @@ def get_keluarga(session: SessionDep, no_kk: NoKk) -> KeluargaDetail:
         "dates they are in force (DOMAIN.md §4.2: unchanged 2021-2025), the caps per component, at most 4 "
         "beneficiaries per family, and the months of the four stages."
     ),
+    responses={200: ok(reference.referensi().model_dump(mode="json"))},
 )
 def get_referensi_pkh() -> ReferensiPkh:
     return reference.referensi()
@@ -111,7 +132,8 @@ def get_referensi_pkh() -> ReferensiPkh:
         "Changes the given fields and gives the family a new version (it then appears in the change feed). "
         "A new `no_kk` keeps the old one in `no_kk_lama`; members and PKH memberships follow."
     ),
-    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+    responses={200: ok(_DETAIL_EXAMPLE),
+               404: not_found("no_kk", "no family in the registry holds this KK number"),
                409: conflict("no_kk", "another family already holds the new KK number"),
                422: invalid("desil", "less_than_equal", "Input should be less than or equal to 10")},
 )
@@ -137,7 +159,8 @@ def update_keluarga(
         "component (2 pregnancies, 2 young children, 1 elderly, 1 severe disability; see "
         "`GET /api/v1/referensi/pkh`)."
     ),
-    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+    responses={200: ok(_DETAIL_EXAMPLE),
+               404: not_found("no_kk", "no family in the registry holds this KK number"),
                422: invalid("penerima[0].nik", "not_a_member", "a beneficiary must be a member of the family")},
 )
 def put_pkh(
@@ -159,7 +182,9 @@ def put_pkh(
     summary="Remove a family from the registry (admin)",
     description="Deletes the family with its members and PKH memberships; the change feed carries a "
                 "`keluarga_dihapus` item with the returned version.",
-    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+    responses={200: ok({"kind": "keluarga_dihapus", "no_kk": "3201010101260001", "version": 1050,
+                        "updated_at": "2026-08-01T03:15:00Z"}),
+               404: not_found("no_kk", "no family in the registry holds this KK number"),
                422: invalid("no_kk", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
 )
 def delete_keluarga(session: WriteSessionDep, no_kk: NoKk) -> KeluargaDihapusChange:
@@ -174,7 +199,8 @@ def delete_keluarga(session: WriteSessionDep, no_kk: NoKk) -> KeluargaDihapusCha
         "Keyed by `nik`. A NIK already in another family moves to `no_kk` (both families take new versions, "
         "the one losing the member first). Answers the family the member is now in."
     ),
-    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+    responses={200: ok(_DETAIL_EXAMPLE),
+               404: not_found("no_kk", "no family in the registry holds this KK number"),
                422: invalid("nik", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
 )
 def put_anggota(
@@ -192,7 +218,8 @@ def put_anggota(
     response_model=KeluargaDetail,
     summary="Remove a family member (admin)",
     description="The member leaves the registry (death, a move abroad); the family takes a new version.",
-    responses={404: not_found("nik", "no member of the registry has this NIK"),
+    responses={200: ok(_DETAIL_EXAMPLE),
+               404: not_found("nik", "no member of the registry has this NIK"),
                422: invalid("nik", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
 )
 def delete_anggota(session: WriteSessionDep, nik: Nik) -> KeluargaDetail:
@@ -205,7 +232,8 @@ def delete_anggota(session: WriteSessionDep, nik: Nik) -> KeluargaDetail:
     summary="Set a family's BPNT/Sembako or PBI-JK membership for a period (admin)",
     description="Inserts or replaces the membership of (`no_kk`, `program`, `tahun`, `tahap`); the family takes "
                 "a new version (the change feed carries it with its programme statuses).",
-    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+    responses={200: ok(_DETAIL_EXAMPLE),
+               404: not_found("no_kk", "no family in the registry holds this KK number"),
                422: invalid("program", "enum", "Input should be 'PKH', 'BPNT' or 'PBI_JK'")},
 )
 def put_bansos(
@@ -225,7 +253,8 @@ def put_bansos(
         "headed by `kepala_keluarga`. The family they leave keeps its number and takes a new version first; "
         "the new family (answered here) records it as `asal_no_kk`."
     ),
-    responses={404: not_found("no_kk", "no family in the registry holds this KK number"),
+    responses={200: ok(_DETAIL_EXAMPLE),
+               404: not_found("no_kk", "no family in the registry holds this KK number"),
                409: conflict("no_kk_baru", "a family holds or held this KK number; KK numbers are never reused"),
                422: invalid("anggota[0]", "not_a_member", "not a member of the family that splits")},
 )
