@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.common import FieldProvenance, JenisKelamin, Outcome, RawId, Strict
 from shared.contracts.emis import StatusLembaga
@@ -62,12 +62,33 @@ class PesertaDidikRecord(Strict):
 DAPODIK_HUB_FIELDS = ("penerima_kps", "no_kps", "penerima_kip", "no_kip", "nm_kip")
 
 
+class StatusValidasi(IntEnum):
+    """Dapodik's classes of a validation finding (``vld_peserta_didik.status_validasi``)."""
+
+    VALID = 0  # no finding
+    WARNING = 1  # peringatan: shown to the operator, the record is synced
+    INVALID = 2  # invalid: the record is held back from sync until fixed
+
+
+# The hub-facing contract (``/api/v1/hub/...``, the hub's credential):
+# - ``GET /api/v1/hub/peserta-didik`` is the feed the hub syncs from. A record with an INVALID finding is
+#   held back: it is absent from the feed (and ``GET /api/v1/hub/peserta-didik/{id}`` answers 404, rule
+#   ``held_back_invalid``) until the operator fixes it; it reappears as a change. Records the feed offers
+#   carry ``status_validasi`` VALID or WARNING, never INVALID. Held-back records are listed per school at
+#   ``GET /api/v1/sekolah/{npsn}/validasi?status_validasi=2``.
+# - ``POST /api/v1/hub/results`` applies the hub's results (``HubResultBatch``).
+HUB_FEED_PATH = "/api/v1/hub/peserta-didik"
+
+
 class PesertaDidik(PesertaDidikRecord):
     # A read model: a newer server may add fields, so clients ignore what they do not know.
     model_config = ConfigDict(extra="ignore")
 
     status_padan: Outcome | None = Field(None, description="Hub outcome for this student's family link")
     keterangan_padan: str | None = None
+    status_validasi: StatusValidasi | None = Field(
+        None, description="Worst validation finding (0 none, 1 warning, 2 invalid: held back from sync); "
+        "null until validated")
     last_update: datetime
     last_sync: datetime | None = None
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
@@ -79,3 +100,27 @@ class Sekolah(SekolahRecord):
 
     jumlah_peserta_didik: int = 0
     last_sync: datetime | None = None
+
+
+class TemuanValidasi(BaseModel):
+    """One validation finding (a ``vld_peserta_didik`` row)."""
+
+    idtype: int = Field(..., description="Rule number (Dapodik's ref.errortype)")
+    kode: str = Field(..., examples=["nik_sama_no_kk"], description="Rule code")
+    status_validasi: StatusValidasi
+    field_error: str = Field(..., examples=["nik"], description="The field that broke the rule")
+    error_message: str
+
+
+class ValidasiPesertaDidik(BaseModel):
+    """A student's validation: the worst class and every finding."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    peserta_didik_id: str
+    sekolah_id: str
+    nipd: str
+    nama: str
+    status_validasi: StatusValidasi
+    temuan: list[TemuanValidasi]
+    last_update: datetime

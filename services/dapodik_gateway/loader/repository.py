@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from services.dapodik_gateway.results.models import FieldObservationRow, FieldProvenanceRow, ValueHistoryRow
 from services.dapodik_gateway.sekolah.models import SekolahRow
+from services.dapodik_gateway.validasi.models import VldPesertaDidikRow
 
 _SEKOLAH: sa.Table = SekolahRow.__table__  # type: ignore[assignment]
 _PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
@@ -17,7 +18,8 @@ _PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 
 def clear(conn: Connection) -> None:
     """Every row of this service, children first."""
-    for model in (ValueHistoryRow, FieldProvenanceRow, FieldObservationRow, PesertaDidikRow, SekolahRow):
+    for model in (VldPesertaDidikRow, ValueHistoryRow, FieldProvenanceRow, FieldObservationRow, PesertaDidikRow,
+                  SekolahRow):
         conn.execute(sa.delete(model.__table__))  # type: ignore[arg-type]
 
 

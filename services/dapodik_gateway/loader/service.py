@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.loader import repository
+from services.dapodik_gateway.validasi import service as validasi_service
 from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
 
 SEKOLAH_FILE = "sekolah.jsonl"
@@ -201,6 +202,7 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_er
                                                        sekolah_ids)
             if not report.ok:
                 raise _Rollback
+            validasi_service.validate_pending(conn)  # findings for every loaded student, same transaction
     except _Rollback:
         report.sekolah = report.peserta_didik = 0
     return report

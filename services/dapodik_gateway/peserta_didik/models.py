@@ -45,6 +45,9 @@ class PesertaDidikRow(DapodikTable, table=True):
     # The hub's outcome for the family link ("padan" = matched) and its detail.
     status_padan: str | None = Field(default=None, max_length=32)
     keterangan_padan: str | None = Field(default=None, max_length=300)
+    # The worst validation finding (vld_peserta_didik): 0 none, 1 warning, 2 invalid (held back from the
+    # hub's feed); null until validated (rows loaded before validation existed are validated at startup).
+    status_validasi: int | None = Field(default=None, sa_type=sa.SmallInteger)
     # Dapodik's row metadata. last_update changes only when the record itself changes (load, import,
     # operator edit), never when the hub writes a result, so the hub's change feed does not loop.
     create_date: datetime = Field(sa_type=UTCDateTime)

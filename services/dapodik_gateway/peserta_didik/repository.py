@@ -17,13 +17,16 @@ PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 IN_CHUNK = 1000
 
 
-def list_after(session: Session, cursor: Cursor | None, limit: int, sekolah_id: str | None = None
-               ) -> list[sa.RowMapping]:
+def list_after(session: Session, cursor: Cursor | None, limit: int, sekolah_id: str | None = None, *,
+               below_status: int | None = None) -> list[sa.RowMapping]:
     """Active students after ``cursor`` in (last_update, id) order, as plain rows (no ORM objects: a page
-    of 1,000 is read in one statement and mapped straight to the contract)."""
+    of 1,000 is read in one statement and mapped straight to the contract). ``below_status``: only those
+    validated with a worst finding below it (not validated yet: left out)."""
     stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.soft_delete.is_(False))
     if sekolah_id is not None:
         stmt = stmt.where(PESERTA_DIDIK.c.sekolah_id == sekolah_id)
+    if below_status is not None:
+        stmt = stmt.where(PESERTA_DIDIK.c.status_validasi < below_status)
     stmt = paging.after(stmt, PESERTA_DIDIK.c.last_update, PESERTA_DIDIK.c.peserta_didik_id, cursor, limit)
     return list(session.execute(stmt).mappings().all())
 

@@ -18,7 +18,7 @@ from shared.contracts.dapodik import PesertaDidik, PesertaDidikRecord
 from shared.errors import NotFound
 
 RECORD_FIELDS = tuple(PesertaDidikRecord.model_fields)
-READ_FIELDS = (*RECORD_FIELDS, "status_padan", "keterangan_padan", "last_update", "last_sync")
+READ_FIELDS = (*RECORD_FIELDS, "status_padan", "keterangan_padan", "status_validasi", "last_update", "last_sync")
 
 
 def provenance_of(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,12 +43,12 @@ def _with_provenance(session: Session, rows: list[sa.RowMapping]) -> list[Pesert
     return [to_contract(r, prov.get(r["peserta_didik_id"], [])) for r in rows]
 
 
-def list_peserta_didik(session: Session, cursor: str | None, limit: int, npsn: str | None = None
-                       ) -> Page[PesertaDidik]:
+def list_peserta_didik(session: Session, cursor: str | None, limit: int, npsn: str | None = None, *,
+                       below_status: int | None = None) -> Page[PesertaDidik]:
     """One page: the students (one statement) and their latest provenance per field (one statement)."""
     after = paging.parse_cursor(cursor)
     sekolah_id = sekolah_service.require_sekolah_id(session, npsn) if npsn is not None else None
-    rows = repository.list_after(session, after, limit, sekolah_id)
+    rows = repository.list_after(session, after, limit, sekolah_id, below_status=below_status)
     page, next_cursor = paging.cut(rows, limit, lambda r: (r["last_update"], r["peserta_didik_id"]))
     return Page[PesertaDidik](items=_with_provenance(session, page), next_cursor=next_cursor)
 
@@ -62,6 +62,15 @@ def _require(session: Session, peserta_didik_id: str) -> sa.RowMapping:
 
 def get_peserta_didik(session: Session, peserta_didik_id: str) -> PesertaDidik:
     return _with_provenance(session, [_require(session, peserta_didik_id)])[0]
+
+
+def require_record(session: Session, peserta_didik_id: str) -> sa.RowMapping:
+    """The student's row (404 naming ``peserta_didik_id`` if there is none)."""
+    return _require(session, peserta_didik_id)
+
+
+def with_provenance(session: Session, row: sa.RowMapping) -> PesertaDidik:
+    return _with_provenance(session, [row])[0]
 
 
 def riwayat(session: Session, peserta_didik_id: str) -> list[RiwayatNilai]:

@@ -24,16 +24,21 @@ def sekolah(n: int, **over: Any) -> dict[str, Any]:
             "bentuk_pendidikan": "SD", "status_sekolah": "NEGERI", "kode_wilayah": "3201010001", **over}
 
 
+def word(n: int) -> str:
+    """``n`` spelled with letters (names may hold only ``[A-Za-z ',.-]``): 0 -> A, 12 -> BC."""
+    return "".join("ABCDEFGHIJ"[int(d)] for d in str(n))
+
+
 def peserta_didik(n: int, sekolah_n: int = 1, **over: Any) -> dict[str, Any]:
     born = date(2014, 1 + n % 12, 1 + n % 28)
     sex = Sex.P if n % 2 else Sex.L
     return {
         "peserta_didik_id": uid(n), "sekolah_id": uid(sekolah_n, "sekolah"), "nipd": f"{n:05d}",
         "nisn": f"{n:010d}", "nik": encode(PREFIX, sex, born, 1 + n % 9000), "no_kk": encode(PREFIX, Sex.L, born, 9001),
-        "nama": f"Siswa Nomor {n}", "jenis_kelamin": sex.value, "tempat_lahir": "Bogor",
+        "nama": f"Siswa Nomor {word(n)}", "jenis_kelamin": sex.value, "tempat_lahir": "Bogor",
         "tanggal_lahir": born.isoformat(), "tingkat_pendidikan_id": 1 + n % 6,
-        "nama_ayah": f"Ayah {n}", "nik_ayah": encode(PREFIX, Sex.L, date(1980, 5, 5), 1 + n % 9000),
-        "nama_ibu_kandung": f"Ibu {n}", "nik_ibu": encode(PREFIX, Sex.P, date(1985, 6, 6), 1 + n % 9000),
+        "nama_ayah": f"Ayah {word(n)}", "nik_ayah": encode(PREFIX, Sex.L, date(1980, 5, 5), 1 + n % 9000),
+        "nama_ibu_kandung": f"Ibu {word(n)}", "nik_ibu": encode(PREFIX, Sex.P, date(1985, 6, 6), 1 + n % 9000),
         **over,
     }
 

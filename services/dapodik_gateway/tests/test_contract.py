@@ -40,7 +40,7 @@ def test_list_iter_and_get_students(dapodik: DapodikClient) -> None:
     everyone = list(dapodik.iter_students(limit=5))
     assert sorted(p.peserta_didik_id for p in everyone) == sorted(f.uid(n) for n in range(1, 13))
     one = dapodik.get_student(f.uid(4))
-    assert one.nama == "Siswa Nomor 4" and one.nama_ibu_kandung == "Ibu 4" and one.status_padan is None
+    assert one.nama == "Siswa Nomor E" and one.nama_ibu_kandung == "Ibu E" and one.status_padan is None
 
 
 def test_post_results_round_trip(dapodik: DapodikClient) -> None:

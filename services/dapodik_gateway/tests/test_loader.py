@@ -45,7 +45,7 @@ def test_a_valid_world_loads(engine: Engine, tmp_path: Path) -> None:
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT nama, nik, no_kps, penerima_kps, status_padan, soft_delete FROM "
                                    "peserta_didik WHERE peserta_didik_id = :i"), {"i": f.uid(3)}).one()
-    assert row.nama == "Siswa Nomor 3" and row.nik == f.peserta_didik(3)["nik"]
+    assert row.nama == "Siswa Nomor D" and row.nik == f.peserta_didik(3)["nik"]
     assert row.no_kps is None and not row.penerima_kps and row.status_padan is None and not row.soft_delete
 
 

@@ -143,3 +143,36 @@ def test_api_on_both_databases(db_url: str, make_client: Callable[..., TestClien
     stale = client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(1, 5, penerima=False)))).json()
     assert stale["results"][0]["status"] == "STALE"
     assert datetime.fromisoformat(s["last_sync"]) > datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_migration_0002_keeps_rows_and_startup_validates_them(db_url: str, tmp_path: Path) -> None:
+    """A database at 0001 with a loaded student: after 0002 the student is 'not validated yet' (NULL) and
+    the app validates it when it starts."""
+    db.migrate(db_url, "0001_initial")
+    engine = db.make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(sa.table("sekolah", *(sa.column(k) for k in (*f.sekolah(1), "create_date",
+                                                                                  "last_update", "soft_delete")))),
+                         [{**f.sekolah(1), "create_date": "2026-01-01 00:00:00.000000",
+                           "last_update": "2026-01-01 00:00:00.000000", "soft_delete": False}])
+            rec = f.peserta_didik(1, nik="1234567890123456")
+            rec["tanggal_lahir"] = datetime.fromisoformat(rec["tanggal_lahir"]).date()
+            extra = {"nama_wali": "", "nik_wali": None, "penerima_kps": False, "no_kps": None, "penerima_kip": False,
+                     "no_kip": None, "nm_kip": None, "layak_pip": False, "no_kks": None, "status_padan": None,
+                     "keterangan_padan": None, "create_date": "2026-01-01 00:00:00.000000",
+                     "last_update": "2026-01-01 00:00:00.000000", "last_sync": None, "soft_delete": False}
+            row = {**rec, **extra}
+            conn.execute(sa.insert(sa.table("peserta_didik", *(sa.column(k) for k in row))), [row])
+        db.migrate(db_url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT status_validasi FROM peserta_didik")).scalar_one() is None
+    finally:
+        engine.dispose()
+    from services.dapodik_gateway.config import Settings
+    from services.dapodik_gateway.main import create_app
+
+    with TestClient(create_app(Settings(database_url=db_url, api_tokens={"sync_hub": "t" * 20}))) as client:
+        client.headers["Authorization"] = "Bearer " + "t" * 20
+        body = client.get(f"/api/v1/peserta-didik/{f.uid(1)}/validasi").json()
+        assert body["status_validasi"] == 2 and [t["kode"] for t in body["temuan"]] == ["nik_placeholder"]

@@ -1,0 +1,1 @@
+"""The hub's feed of students (``/api/v1/hub/peserta-didik``): what the hub syncs from."""

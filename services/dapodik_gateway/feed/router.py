@@ -1,0 +1,38 @@
+"""``GET /api/v1/hub/peserta-didik[/{id}]``: parse and delegate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from services.dapodik_gateway import paging
+from services.dapodik_gateway.deps import SessionDep, authenticate, only_query_params
+from services.dapodik_gateway.feed import service
+from shared.contracts.common import Page
+from shared.contracts.dapodik import PesertaDidik
+from shared.errors import ERROR_RESPONSES, ErrorBody
+
+router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(authenticate)])
+_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student, or held back by validation "
+                    "(rule `held_back_invalid`)"}, **ERROR_RESPONSES}
+
+
+@router.get("/peserta-didik", response_model=Page[PesertaDidik], responses=_NOT_FOUND,
+            summary="The hub's feed: students it may sync (held-back invalid records left out)",
+            dependencies=[only_query_params("cursor", "limit", "npsn")])
+def hub_feed(
+    session: SessionDep,
+    cursor: paging.CursorParam = None,
+    limit: paging.LimitParam = paging.DEFAULT_LIMIT,
+    npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
+) -> Response:
+    return paging.json_response(service.feed(session, cursor, limit, npsn))
+
+
+@router.get("/peserta-didik/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,
+            summary="One student the hub may sync (404 `held_back_invalid` when validation holds it back)",
+            dependencies=[only_query_params()])
+def hub_one(session: SessionDep, peserta_didik_id: Annotated[str, Path(pattern=paging.UUID_PATTERN)]
+            ) -> PesertaDidik:
+    return service.one(session, peserta_didik_id)

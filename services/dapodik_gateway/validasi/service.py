@@ -1,0 +1,96 @@
+"""Validation before sync: findings computed by ``rules.validate`` and stored set-wise whenever records are
+loaded, imported or edited; read per student and per school."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session
+
+from services.dapodik_gateway import paging
+from services.dapodik_gateway.sekolah import service as sekolah_service
+from services.dapodik_gateway.validasi import repository, rules
+from shared.contracts.common import Page
+from shared.contracts.dapodik import StatusValidasi, TemuanValidasi, ValidasiPesertaDidik
+from shared.errors import NotFound
+
+log = logging.getLogger("dapodik_gateway.validasi")
+
+
+def revalidate(conn: Connection, ids: Sequence[str], now: datetime | None = None) -> dict[str, StatusValidasi]:
+    """Validate the given students again (in the caller's transaction); their worst class each."""
+    now = now or datetime.now(UTC)
+    out: dict[str, StatusValidasi] = {}
+    ids = list(ids)
+    for i in range(0, len(ids), repository.CHUNK):
+        status: dict[str, int] = {}
+        rows: list[dict[str, Any]] = []
+        for rec in repository.records(conn, ids[i:i + repository.CHUNK], rules.FIELDS):
+            found = rules.validate(rec)
+            pid = rec["peserta_didik_id"]
+            out[pid] = rules.status_of(found)
+            status[pid] = out[pid].value
+            rows += [{"peserta_didik_id": pid, "idtype": f.rule.idtype, "kode": f.rule.kode,
+                      "status_validasi": f.rule.status.value, "field_error": f.field,
+                      "error_message": f.message[:300], "create_date": now} for f in found]
+        repository.replace(conn, status, rows)
+    return out
+
+
+def validate_pending(conn: Connection) -> int:
+    """Validate every student not validated yet (rows loaded before validation existed); how many."""
+    done = 0
+    while ids := repository.pending_ids(conn, repository.CHUNK):
+        revalidate(conn, ids)
+        done += len(ids)
+    return done
+
+
+def validate_pending_on(engine: Engine) -> int:
+    with engine.begin() as conn:
+        done = validate_pending(conn)
+    if done:
+        log.info("validated %d student(s) that had not been validated yet", done)
+    return done
+
+
+def _temuan(row: sa.RowMapping) -> TemuanValidasi:
+    return TemuanValidasi(idtype=row["idtype"], kode=row["kode"], status_validasi=row["status_validasi"],
+                          field_error=row["field_error"], error_message=row["error_message"])
+
+
+def _contract(student: sa.RowMapping, found: list[sa.RowMapping]) -> ValidasiPesertaDidik:
+    return ValidasiPesertaDidik(
+        peserta_didik_id=student["peserta_didik_id"], sekolah_id=student["sekolah_id"], nipd=student["nipd"],
+        nama=student["nama"], status_validasi=student["status_validasi"] or 0,
+        temuan=[_temuan(f) for f in found], last_update=student["last_update"])
+
+
+def for_school(session: Session, npsn: str, min_status: StatusValidasi, cursor: str | None, limit: int
+               ) -> Page[ValidasiPesertaDidik]:
+    """A school's students with findings of at least ``min_status`` (INVALID: the records held back)."""
+    after = paging.parse_cursor(cursor)
+    sekolah_id = sekolah_service.require_sekolah_id(session, npsn)
+    rows = repository.students_with_findings(session, sekolah_id, max(1, min_status.value), after, limit)
+    page, next_cursor = paging.cut(rows, limit, lambda r: (r["last_update"], r["peserta_didik_id"]))
+    found = repository.findings(session, [r["peserta_didik_id"] for r in page])
+    return Page[ValidasiPesertaDidik](items=[_contract(r, found.get(r["peserta_didik_id"], [])) for r in page],
+                                      next_cursor=next_cursor)
+
+
+def for_student(session: Session, peserta_didik_id: str) -> ValidasiPesertaDidik:
+    row = repository.student(session, peserta_didik_id)
+    if row is None:
+        raise NotFound.field("peserta_didik_id", "not_found", f"no student with peserta_didik_id {peserta_didik_id}")
+    return _contract(row, repository.findings(session, [peserta_didik_id]).get(peserta_didik_id, []))
+
+
+def invalid_findings(session: Session, peserta_didik_id: str) -> list[str]:
+    """The codes of the student's INVALID findings (empty: the record may be synced)."""
+    found = repository.findings(session, [peserta_didik_id]).get(peserta_didik_id, [])
+    return [f["kode"] for f in found if f["status_validasi"] == StatusValidasi.INVALID]
