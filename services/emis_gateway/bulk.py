@@ -30,8 +30,10 @@ def executemany(session: Session, stmt: UpdateBase, rows: Sequence[Mapping[str, 
     names = list(compiled.positiontup if positional else compiled.binds)  # type: ignore[arg-type]
     columns: list[list[Any]] = []
     for name in names:  # column by column: one processor lookup per column, C-level loops per row
-        values = [row[name] for row in rows]
-        processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        bind = compiled.binds[name]
+        # a name not in the rows is a literal of the statement itself (say ``state == 'PENDING'``)
+        values = [row[name] for row in rows] if name in rows[0] else [bind.effective_value] * len(rows)
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
         columns.append(values if processor is None else list(map(_memoised(processor), values)))
     params: list[Any] = (list(zip(*columns, strict=True)) if positional
                          else [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)])

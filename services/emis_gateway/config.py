@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -16,6 +17,19 @@ class Settings(ServiceSettings):
     port: int = 8102
     # Bring the database to the newest Alembic revision when the app starts (and before `load`).
     auto_migrate: bool = True
+
+    # The sync hub, asked for PKH data ("Request Data PKH"): it decides and writes the answer back to this
+    # gateway (POST /api/v1/hub/results) before it answers. The hub must accept the token (HUB_API_TOKENS,
+    # client name "emis_gateway"). Without a token, requests stay PENDING.
+    hub_url: str = "http://127.0.0.1:8100"
+    hub_token: SecretStr = SecretStr("")
+    # The background worker that asks the hub for queued (PENDING) requests.
+    pkh_worker: bool = True
+    pkh_poll_seconds: float = Field(1.0, gt=0, le=60, description="Idle worker: how often it looks for due requests")
+    pkh_retry_base_seconds: float = Field(2.0, gt=0, description="First retry after the registry was unreachable")
+    pkh_retry_cap_seconds: float = Field(60.0, gt=0, description="Longest wait between retries")
+    pkh_lease_seconds: float = Field(300.0, gt=0, description="How long one asker holds a request")
+    pkh_chunk: int = Field(100, ge=1, le=100, description="Students per call to the hub (the hub takes <= 100)")
 
 
 @lru_cache(maxsize=1)

@@ -1,8 +1,9 @@
-"""The EMIS gateway app: ``create_app(settings)``; the engine is made in the lifespan, never at import."""
+"""The EMIS gateway app: ``create_app(settings)``; the engine, the hub client and the PKH worker are made in
+the lifespan, never at import."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,17 +11,31 @@ from fastapi import FastAPI
 
 from services.emis_gateway.config import Settings, get_settings
 from services.emis_gateway.madrasah.router import router as madrasah_router
+from services.emis_gateway.pkh.router import router as pkh_router
+from services.emis_gateway.pkh.service import PkhRequests
+from services.emis_gateway.pkh.worker import PkhWorker
 from services.emis_gateway.results.router import router as results_router
 from services.emis_gateway.siswa.router import router as siswa_router
 from shared.app import create_service_app
+from shared.clients import HubClient
 from shared.db import make_engine, migrate
 from shared.logging import configure
 
 SERVICE = "emis_gateway"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+HubFactory = Callable[[Settings], HubClient | None]
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def make_hub(settings: Settings) -> HubClient | None:
+    """The client this gateway asks the hub with, or None when no credential is configured."""
+    token = settings.hub_token.get_secret_value()
+    return HubClient(settings.hub_url, token) if token else None
+
+
+def create_app(settings: Settings | None = None, hub: HubFactory | None = None) -> FastAPI:
+    """``hub`` makes the hub client at start-up (tests pass one that reaches an in-process hub); by
+    default it comes from ``EMIS_HUB_URL`` / ``EMIS_HUB_TOKEN``."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -29,19 +44,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             migrate(MIGRATIONS, settings.database_url)
         engine = make_engine(settings.database_url)
-        app.state.engine = engine
-        app.state.settings = settings
+        hub_client = (hub or make_hub)(settings)
+        requests = PkhRequests(engine, hub_client, settings)
+        worker = PkhWorker(requests, settings.pkh_poll_seconds) if settings.pkh_worker else None
+        app.state.engine, app.state.settings, app.state.pkh = engine, settings, requests
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
+            if hub is None and hub_client is not None:
+                hub_client.close()
             engine.dispose()
 
     app = create_service_app(
         name=SERVICE,
         title="Jembatan EMIS 4.0 gateway",
         description="Madrasah and their students as EMIS 4.0 (Kemenag) holds them, with the PKH data "
-                    "(server data from Kemensos) that the sync hub writes back, each value with its provenance.",
-        routers=[madrasah_router, siswa_router, results_router],
+                    "(server data from Kemensos) that the sync hub writes back, each value with its provenance. "
+                    "Request Data PKH asks the hub for one student or a whole madrasah and saves the answer in "
+                    "the same step; while the registry is unreachable the request is queued (PENDING).",
+        routers=[madrasah_router, siswa_router, results_router, pkh_router],
         lifespan=lifespan,
     )
     app.state.settings = settings

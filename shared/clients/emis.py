@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from shared.clients._gateway import GatewayClient
 from shared.contracts.common import Page
-from shared.contracts.emis import Madrasah, Siswa
+from shared.contracts.emis import Madrasah, PkhAnswer, PkhRequest, Siswa
 
 
 class EmisClient(GatewayClient[Siswa]):
@@ -14,3 +14,29 @@ class EmisClient(GatewayClient[Siswa]):
         if cursor:
             params["cursor"] = cursor
         return self.request("GET", "/api/v1/madrasah", Page[Madrasah], idempotent=True, params=params)
+
+    def get_madrasah(self, nsm: str) -> Madrasah:
+        return self.request("GET", f"/api/v1/madrasah/{nsm}", Madrasah, idempotent=True)
+
+    # -- Request Data PKH ----------------------------------------------------------------------------
+
+    def request_pkh(self, siswa_id: str) -> PkhRequest:
+        """Ask for one student's PKH data now. ``status`` PENDING (HTTP 202) means the registry could not be
+        reached: the request is queued and completed by the gateway later. Not retried (each call is a
+        new request)."""
+        return self.request("POST", f"/api/v1/siswa/{siswa_id}/pkh-request", PkhRequest, idempotent=False)
+
+    def request_pkh_madrasah(self, nsm: str) -> PkhRequest:
+        """Queue every active student of a madrasah (HTTP 202); follow it with ``get_pkh_request``. Asking
+        again while one is PENDING answers that one, so a retry cannot queue twice."""
+        return self.request("POST", f"/api/v1/madrasah/{nsm}/pkh-request", PkhRequest, idempotent=True)
+
+    def get_pkh_request(self, request_id: str) -> PkhRequest:
+        return self.request("GET", f"/api/v1/pkh-requests/{request_id}", PkhRequest, idempotent=True)
+
+    def pkh_request_results(self, request_id: str, cursor: str | None = None, limit: int = 500) -> Page[PkhAnswer]:
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return self.request("GET", f"/api/v1/pkh-requests/{request_id}/results", Page[PkhAnswer], idempotent=True,
+                            params=params)

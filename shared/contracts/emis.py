@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.common import FieldProvenance, JenisKelamin, Outcome, RawId, Strict
+from shared.contracts.common import FieldProvenance, JenisKelamin, MatchKey, Outcome, RawId, Strict
 
 
 class JenjangMadrasah(StrEnum):
@@ -87,3 +87,63 @@ class Madrasah(MadrasahRecord):
 
     jumlah_siswa: int = 0
     last_sync: datetime | None = None
+
+
+class PkhRequestScope(StrEnum):
+    SISWA = "siswa"  # one student ("Request Data PKH" on the student's page)
+    MADRASAH = "madrasah"  # every active student of one madrasah
+
+
+class PkhRequestStatus(StrEnum):
+    PENDING = "PENDING"  # queued or in progress; the registry may be unreachable (retried with backoff)
+    DONE = "DONE"  # every student answered
+    FAILED = "FAILED"  # finished, but some students could not be asked (see each answer's keterangan)
+
+
+class PkhAnswerState(StrEnum):
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+class PkhAnswer(BaseModel):
+    """One student's answer to a PKH request: why (``status_pkh``) and the PKH data now stored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    siswa_id: str
+    state: PkhAnswerState
+    status_pkh: Outcome | None = Field(None, description="The reason: an outcome code, PENDING while the "
+                                       "registry has not answered; null only when the request FAILED")
+    keterangan_pkh: str | None = Field(None, description="Detail of the reason (the NIK rule broken, ...)")
+    matched_by: MatchKey | None = None
+    sync_run_id: str | None = Field(None, description="The hub's run that answered (and wrote the value)")
+    dijawab_pada: datetime | None = Field(None, description="When the hub answered")
+    pkh: PkhData | None = Field(None, description="The student's PKH data as stored now; "
+                                "pkh.tanggal_sinkron is the sync date of the value")
+
+
+class PkhRequest(BaseModel):
+    """A request for PKH data (one student or a whole madrasah) and its progress."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    scope: PkhRequestScope
+    nsm: str | None = None
+    siswa_id: str | None = None
+    status: PkhRequestStatus
+    requested_by: str
+    total: int = Field(..., description="Students in the request")
+    done: int = Field(..., description="Students answered")
+    failed: int = 0
+    pending: int = Field(..., description="Students still waiting for the registry")
+    outcomes: dict[str, int] = Field(default_factory=dict, description="Answered students per outcome code")
+    attempts: int = Field(0, description="Calls to the hub that could not reach the registry")
+    next_attempt_at: datetime | None = Field(None, description="When a PENDING request is tried again")
+    last_error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    results: list[PkhAnswer] = Field(default_factory=list, description="A one-student request's answer; "
+                                     "for a madrasah see /api/v1/pkh-requests/{id}/results")

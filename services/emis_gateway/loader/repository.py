@@ -8,12 +8,15 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select
 
 from services.emis_gateway.madrasah.models import MadrasahRow
+from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
 from services.emis_gateway.siswa.models import SiswaRow
 
 MADRASAH: Table = MadrasahRow.__table__  # type: ignore[assignment]
 SISWA: Table = SiswaRow.__table__  # type: ignore[assignment]
 _CHILD_FIRST: tuple[Table, ...] = (
+    PkhRequestItemRow.__table__,  # type: ignore[has-type]
+    PkhRequestRow.__table__,  # type: ignore[has-type]
     FieldHistoryRow.__table__,  # type: ignore[has-type]
     FieldObservationRow.__table__,  # type: ignore[has-type]
     FieldProvenanceRow.__table__,  # type: ignore[has-type]

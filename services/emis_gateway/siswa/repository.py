@@ -42,3 +42,13 @@ def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence
         for row in session.execute(stmt):
             out[row[0]] = dict(zip(fields, row[1:], strict=True))
     return out
+
+
+def get_many(session: Session, siswa_ids: Sequence[str]) -> dict[str, SiswaRow]:
+    """The students among ``siswa_ids`` that exist (one statement per 1000 ids)."""
+    out: dict[str, SiswaRow] = {}
+    unique = list(dict.fromkeys(siswa_ids))
+    for start in range(0, len(unique), 1000):
+        stmt = select(SiswaRow).where(SiswaRow.siswa_id.in_(unique[start:start + 1000]))  # type: ignore[attr-defined]
+        out.update({row.siswa_id: row for row in session.exec(stmt).all()})
+    return out

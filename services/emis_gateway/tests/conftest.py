@@ -18,7 +18,7 @@ with warnings.catch_warnings():
 
 from services.emis_gateway.config import Settings
 from services.emis_gateway.loader.service import load_world
-from services.emis_gateway.main import MIGRATIONS, create_app
+from services.emis_gateway.main import MIGRATIONS, HubFactory, create_app
 from shared.db import make_engine, migrate
 from shared.nik import Sex, encode
 from shared.regions import known_nik_prefixes
@@ -100,23 +100,26 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-AppFactory = Callable[[str], TestClient]
+AppFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
 def app_client(token: str) -> Iterator[AppFactory]:
-    """Start the real app (lifespan, migrations) on a database URL; closed at the end of the test."""
+    """Start the real app (lifespan, migrations) on a database URL; closed at the end of the test.
+    ``hub`` makes the app's hub client; other keywords are settings (``api_tokens`` defaults to the hub's)."""
     opened: list[TestClient] = []
 
-    def _open(db_url: str) -> TestClient:
-        client = TestClient(create_app(Settings(database_url=db_url, api_tokens={"sync_hub": token})))
+    def _open(db_url: str, hub: HubFactory | None = None, **settings: Any) -> TestClient:
+        settings.setdefault("api_tokens", {"sync_hub": token})
+        client = TestClient(create_app(Settings(database_url=db_url, **settings), hub=hub))
         client.__enter__()
         opened.append(client)
         return client
 
     yield _open
     for client in opened:
-        client.__exit__(None, None, None)
+        if client.portal is not None:  # not closed by the test itself
+            client.__exit__(None, None, None)
 
 
 @pytest.fixture

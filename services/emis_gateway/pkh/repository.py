@@ -1,0 +1,130 @@
+"""All SQL of the PKH requests: the durable queue, its leases, the answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from services.emis_gateway.bulk import executemany
+from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
+from services.emis_gateway.siswa.models import SiswaRow
+
+REQUEST: sa.Table = PkhRequestRow.__table__  # type: ignore[assignment]
+ITEM: sa.Table = PkhRequestItemRow.__table__  # type: ignore[assignment]
+SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
+
+QUEUED, DONE, FAILED = "PENDING", "DONE", "FAILED"
+
+
+def add(session: Session, row: PkhRequestRow, siswa_ids: Sequence[str]) -> None:
+    session.add(row)
+    session.flush()
+    executemany(session, sa.insert(ITEM), [{"request_id": row.id, "position": n, "siswa_id": sid, "state": QUEUED}
+                                           for n, sid in enumerate(siswa_ids)])
+
+
+def get(session: Session, request_id: str) -> PkhRequestRow | None:
+    return session.get(PkhRequestRow, request_id)
+
+
+def pending_for_madrasah(session: Session, nsm: str) -> PkhRequestRow | None:
+    stmt = (select(PkhRequestRow).where(PkhRequestRow.nsm == nsm, PkhRequestRow.status == QUEUED,
+                                        PkhRequestRow.scope == "madrasah")
+            .order_by(col(PkhRequestRow.created_at)).limit(1))
+    return session.exec(stmt).first()
+
+
+def active_students(session: Session, nsm: str) -> list[str]:
+    stmt = (sa.select(SISWA.c.siswa_id).where(SISWA.c.nsm == nsm, SISWA.c.status_aktif.is_(True))
+            .order_by(SISWA.c.siswa_id))
+    return list(session.execute(stmt).scalars())
+
+
+def outcome_counts(session: Session, request_id: str) -> dict[str, int]:
+    stmt = (sa.select(ITEM.c.outcome, sa.func.count()).where(ITEM.c.request_id == request_id,
+                                                            ITEM.c.state == DONE, ITEM.c.outcome.is_not(None))
+            .group_by(ITEM.c.outcome))
+    return {outcome: int(n) for outcome, n in session.execute(stmt)}
+
+
+def items(session: Session, request_id: str, after: int, limit: int) -> Sequence[PkhRequestItemRow]:
+    stmt = (select(PkhRequestItemRow).where(PkhRequestItemRow.request_id == request_id,
+                                            PkhRequestItemRow.position > after)
+            .order_by(col(PkhRequestItemRow.position)).limit(limit + 1))
+    return session.exec(stmt).all()
+
+
+def queued_items(session: Session, request_id: str, limit: int) -> list[tuple[int, str]]:
+    """The next ``limit`` students still waiting, as (position, siswa_id)."""
+    stmt = (sa.select(ITEM.c.position, ITEM.c.siswa_id).where(ITEM.c.request_id == request_id,
+                                                             ITEM.c.state == QUEUED)
+            .order_by(ITEM.c.position).limit(limit))
+    return [(int(p), str(s)) for p, s in session.execute(stmt)]
+
+
+def due(session: Session, now: datetime, limit: int = 1) -> list[str]:
+    """PENDING requests whose retry time has come and that nobody holds, oldest retry first."""
+    stmt = (sa.select(REQUEST.c.id).where(REQUEST.c.status == QUEUED, REQUEST.c.next_attempt_at <= now,
+                                          sa.or_(REQUEST.c.lease_until.is_(None), REQUEST.c.lease_until < now))
+            .order_by(REQUEST.c.next_attempt_at, REQUEST.c.id).limit(limit))
+    return list(session.execute(stmt).scalars())
+
+
+def claim(session: Session, request_id: str, now: datetime, until: datetime) -> bool:
+    """Take the request's lease if it is PENDING and nobody holds it; whether it was taken."""
+    result = session.execute(
+        sa.update(REQUEST)
+        .where(REQUEST.c.id == request_id, REQUEST.c.status == QUEUED,
+               sa.or_(REQUEST.c.lease_until.is_(None), REQUEST.c.lease_until < now))
+        .values(lease_until=until))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def clear_leases(session: Session) -> int:
+    """Forget every lease (at start: a lease of a stopped process holds nothing)."""
+    result = session.execute(sa.update(REQUEST).where(REQUEST.c.lease_until.is_not(None)).values(lease_until=None))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    position: int
+    state: str  # DONE or FAILED
+    outcome: str | None
+    detail: str | None
+    matched_by: str | None
+    sync_run_id: str | None
+
+
+def record(session: Session, request_id: str, answers: Sequence[Answer], now: datetime, lease: datetime) -> None:
+    """Store the answers of some students (only ones still waiting) and move the request's counters; the
+    request is finished (DONE, or FAILED when some student could not be asked) once nobody waits."""
+    executemany(session, sa.update(ITEM).where(ITEM.c.request_id == sa.bindparam("b_request_id"),
+                                               ITEM.c.position == sa.bindparam("b_position"),
+                                               ITEM.c.state == QUEUED),
+                [{"b_request_id": request_id, "b_position": a.position, "state": a.state, "outcome": a.outcome,
+                  "detail": a.detail, "matched_by": a.matched_by, "sync_run_id": a.sync_run_id,
+                  "answered_at": now} for a in answers])
+    counts = dict(session.execute(sa.select(ITEM.c.state, sa.func.count()).where(ITEM.c.request_id == request_id)
+                                  .group_by(ITEM.c.state)).all())
+    waiting, failed = int(counts.get(QUEUED, 0)), int(counts.get(FAILED, 0))
+    values: dict[str, object] = {"done": int(counts.get(DONE, 0)), "failed": failed, "updated_at": now,
+                                 "lease_until": lease}
+    if waiting == 0:
+        values.update(status=FAILED if failed else DONE, finished_at=now, lease_until=None, last_error=None)
+    session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(**values))
+
+
+def postpone(session: Session, request_id: str, now: datetime, retry_at: datetime, error: str) -> None:
+    """The registry could not be reached: try again at ``retry_at``; the lease is let go."""
+    session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(
+        attempts=REQUEST.c.attempts + 1, next_attempt_at=retry_at, last_error=error[:300], lease_until=None,
+        updated_at=now))
+
+
+def release(session: Session, request_id: str) -> None:
+    session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(lease_until=None))

@@ -1,0 +1,73 @@
+"""HTTP routes of PKH requests: parse and delegate. None of them holds a database session: the service
+opens short transactions of its own around the call to the hub (which calls back into this gateway)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from pydantic import Field
+
+from services.emis_gateway.base import storable
+from services.emis_gateway.deps import ClientDep, require_client
+from services.emis_gateway.madrasah.router import NsmPath
+from services.emis_gateway.pkh.service import PkhRequests
+from shared.contracts.common import Page, Strict
+from shared.contracts.emis import PkhAnswer, PkhRequest, PkhRequestStatus
+from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
+
+router = APIRouter(prefix="/api/v1", tags=["pkh requests"], dependencies=[Depends(require_client)])
+
+_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student, madrasah or request"}, **ERROR_RESPONSES}
+SiswaPath = Annotated[str, Path(min_length=1, max_length=64, description="siswa_id")]
+RequestPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[0-9a-f-]+$",
+                                  description="The request's id")]
+
+
+def get_requests(request: Request) -> PkhRequests:
+    requests: PkhRequests = request.app.state.pkh
+    return requests
+
+
+RequestsDep = Annotated[PkhRequests, Depends(get_requests)]
+
+
+class ResultsParams(Strict):
+    cursor: str | None = Field(None, min_length=1, max_length=9, pattern=r"^\d+$",
+                               description="Opaque: the `next_cursor` of the previous page")
+    limit: int = Field(500, ge=1, le=1000)
+
+
+@router.post("/siswa/{siswa_id}/pkh-request", response_model=PkhRequest, responses=_NOT_FOUND,
+             summary="Request Data PKH for one student: asked now, answer saved in the same step "
+                     "(200); 202 PENDING when the registry is unreachable (queued, completed later)")
+def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, client: ClientDep, response: Response) -> PkhRequest:
+    if not storable(siswa_id):
+        raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
+    answer = requests.request_siswa(siswa_id, client)
+    if answer.status is PkhRequestStatus.PENDING:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return answer
+
+
+@router.post("/madrasah/{nsm}/pkh-request", response_model=PkhRequest, status_code=status.HTTP_202_ACCEPTED,
+             responses=_NOT_FOUND,
+             summary="Request Data PKH for every active student of a madrasah (asynchronous: follow the "
+                     "progress at /api/v1/pkh-requests/{id})")
+def request_madrasah(nsm: NsmPath, requests: RequestsDep, client: ClientDep, response: Response) -> PkhRequest:
+    answer = requests.request_madrasah(nsm, client)
+    response.headers["Location"] = f"/api/v1/pkh-requests/{answer.id}"
+    return answer
+
+
+@router.get("/pkh-requests/{request_id}", response_model=PkhRequest, responses=_NOT_FOUND,
+            summary="A PKH request and its progress (a one-student request with its answer)")
+def get_request(request_id: RequestPath, requests: RequestsDep) -> PkhRequest:
+    return requests.get(request_id)
+
+
+@router.get("/pkh-requests/{request_id}/results", response_model=Page[PkhAnswer], responses=_NOT_FOUND,
+            summary="Each student's answer (reason, PKH data stored, sync date), in request order")
+def get_results(request_id: RequestPath, requests: RequestsDep,
+                params: Annotated[ResultsParams, Query()]) -> Page[PkhAnswer]:
+    return requests.results(request_id, int(params.cursor) if params.cursor else -1, params.limit)

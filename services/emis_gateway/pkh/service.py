@@ -1,0 +1,242 @@
+"""Request PKH data ("Request Data PKH") for one student or a whole madrasah.
+
+The gateway asks the sync hub (``HubClient.check``, <= 100 students per call); the hub decides each
+student's outcome and writes it back to this gateway through ``POST /api/v1/hub/results``, with
+provenance, before it answers: the answer is saved in the same step, there is no separate "save".
+
+Every request is first stored (``pkh_request`` + one ``pkh_request_item`` per student), so nothing is
+lost: when the hub answers 503 (the registry is unreachable) or cannot be reached, the request stays
+PENDING with a retry time (exponential backoff with jitter) and the worker (``worker.py``) asks again.
+No database transaction is open while the hub is called: the hub calls back into this gateway to write
+the results, and on SQLite an open write transaction here would make that call wait for us.
+
+Whoever asks the hub for a request (the request's own HTTP call, or the worker) holds its lease, so the
+two never ask for the same request at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from services.emis_gateway.base import utcnow
+from services.emis_gateway.config import Settings
+from services.emis_gateway.madrasah import repository as madrasah_repository
+from services.emis_gateway.pkh import repository
+from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
+from services.emis_gateway.siswa import repository as siswa_repository
+from services.emis_gateway.siswa.service import pkh_of
+from shared.clients import HubClient
+from shared.contracts.common import MatchKey, Outcome, Page
+from shared.contracts.emis import (
+    PkhAnswer,
+    PkhAnswerState,
+    PkhRequest,
+    PkhRequestScope,
+    PkhRequestStatus,
+)
+from shared.contracts.hub import SourceSystem, StudentOutcome
+from shared.db import session_scope
+from shared.errors import NotFound
+from shared.http import ClientError, ContractError, Rejected, Unavailable
+
+log = logging.getLogger("emis_gateway.pkh")
+
+MAX_PAGE = 1000
+
+
+def to_contract(row: PkhRequestRow, outcomes: dict[str, int],
+                results: list[PkhAnswer] | None = None) -> PkhRequest:
+    return PkhRequest(
+        id=row.id, scope=PkhRequestScope(row.scope), nsm=row.nsm, siswa_id=row.siswa_id,
+        status=PkhRequestStatus(row.status), requested_by=row.requested_by, total=row.total, done=row.done,
+        failed=row.failed, pending=row.total - row.done - row.failed, outcomes=outcomes, attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at if row.status == PkhRequestStatus.PENDING else None,
+        last_error=row.last_error, created_at=row.created_at, updated_at=row.updated_at,
+        finished_at=row.finished_at, results=results or [])
+
+
+class PkhRequests:
+    """The requests of one app: created by the routes, asked by the routes (one student) and the worker."""
+
+    def __init__(self, engine: Engine, hub: HubClient | None, settings: Settings,
+                 rng: random.Random | None = None) -> None:
+        self.engine, self.hub, self.settings = engine, hub, settings
+        self._rng = rng or random.Random()
+        self.wake: Callable[[], None] = lambda: None  # set by the worker: a new request is waiting
+
+    # -- creating ----------------------------------------------------------------------------------
+
+    def request_siswa(self, siswa_id: str, client: str) -> PkhRequest:
+        """Ask the hub for one student now; if the registry cannot be reached, the request stays PENDING
+        (queued) and the worker completes it later."""
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            if siswa_repository.get(session, siswa_id) is None:
+                raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
+            row = self._new(PkhRequestScope.SISWA, client, now, siswa_id=siswa_id)
+            row.lease_until = now + timedelta(seconds=self.settings.pkh_lease_seconds)  # this call asks
+            repository.add(session, row, [siswa_id])
+        self.process(row.id)
+        return self.get(row.id, with_results=True)
+
+    def request_madrasah(self, nsm: str, client: str, student_ids: list[str] | None = None) -> PkhRequest:
+        """Queue every active student of the madrasah (or the given ones); the worker asks the hub in chunks.
+        A request for the madrasah that is still PENDING is answered instead of queueing a second one."""
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            if madrasah_repository.get(session, nsm) is None:
+                raise NotFound.field("nsm", "not_found", f"no madrasah with NSM {nsm}")
+            existing = repository.pending_for_madrasah(session, nsm)
+            if existing is not None:
+                return to_contract(existing, repository.outcome_counts(session, existing.id))
+            ids = student_ids if student_ids is not None else repository.active_students(session, nsm)
+            row = self._new(PkhRequestScope.MADRASAH, client, now, nsm=nsm, total=len(ids))
+            if not ids:
+                row.status, row.finished_at = PkhRequestStatus.DONE.value, now
+            repository.add(session, row, ids)
+            out = to_contract(row, {})
+        self.wake()
+        log.info("PKH request %s for madrasah %s: %d students queued by %s", row.id, nsm, len(ids), client)
+        return out
+
+    @staticmethod
+    def _new(scope: PkhRequestScope, client: str, now: datetime, *, siswa_id: str | None = None,
+             nsm: str | None = None, total: int = 1) -> PkhRequestRow:
+        return PkhRequestRow(id=str(uuid.uuid4()), scope=scope.value, nsm=nsm, siswa_id=siswa_id,
+                             requested_by=client, status=PkhRequestStatus.PENDING.value, total=total,
+                             next_attempt_at=now, created_at=now, updated_at=now)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get(self, request_id: str, *, with_results: bool = False) -> PkhRequest:
+        with session_scope(self.engine) as session:
+            row = repository.get(session, request_id)
+            if row is None:
+                raise NotFound.field("request_id", "not_found", "no PKH request with this id")
+            results = None
+            if with_results or row.scope == PkhRequestScope.SISWA:
+                results = self._answers(session, row, repository.items(session, row.id, -1, MAX_PAGE)[:MAX_PAGE])
+            return to_contract(row, repository.outcome_counts(session, row.id), results)
+
+    def results(self, request_id: str, after: int, limit: int) -> Page[PkhAnswer]:
+        with session_scope(self.engine) as session:
+            row = repository.get(session, request_id)
+            if row is None:
+                raise NotFound.field("request_id", "not_found", "no PKH request with this id")
+            items = repository.items(session, request_id, after, limit)
+            page = list(items[:limit])
+            answers = self._answers(session, row, page)
+        next_cursor = str(page[-1].position) if len(items) > limit and page else None
+        return Page[PkhAnswer](items=answers, next_cursor=next_cursor)
+
+    def _answers(self, session, row: PkhRequestRow,  # type: ignore[no-untyped-def]
+                 items: list[PkhRequestItemRow] | tuple[PkhRequestItemRow, ...]) -> list[PkhAnswer]:
+        students = siswa_repository.get_many(session, [i.siswa_id for i in items])
+        out = []
+        for item in items:
+            student = students.get(item.siswa_id)
+            state = PkhAnswerState(item.state)
+            if state is PkhAnswerState.PENDING:
+                outcome: Outcome | None = Outcome.PENDING
+                detail = "queued: the registry is asked shortly"
+                if row.last_error:
+                    detail = f"{row.last_error}; asked again at {row.next_attempt_at.isoformat()}"
+            else:
+                outcome = Outcome(item.outcome) if item.outcome else None
+                detail = item.detail
+            out.append(PkhAnswer(
+                siswa_id=item.siswa_id, state=state, status_pkh=outcome, keterangan_pkh=detail,
+                matched_by=MatchKey(item.matched_by) if item.matched_by else None, sync_run_id=item.sync_run_id,
+                dijawab_pada=item.answered_at, pkh=pkh_of(student) if student is not None else None))
+        return out
+
+    # -- asking the hub ----------------------------------------------------------------------------
+
+    def run_due(self) -> bool:
+        """Take one due PENDING request (if any) and ask the hub for it; whether there was one."""
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            due = repository.due(session, now, limit=5)
+            claimed = next((rid for rid in due if repository.claim(
+                session, rid, now, now + timedelta(seconds=self.settings.pkh_lease_seconds))), None)
+        if claimed is None:
+            return False
+        self.process(claimed)
+        return True
+
+    def process(self, request_id: str) -> bool:
+        """Ask the hub for the waiting students of a request the caller holds, chunk by chunk; the lease is
+        let go at the end. Whether the request finished (False: postponed, it stays PENDING)."""
+        try:
+            while True:
+                with session_scope(self.engine) as session:
+                    waiting = repository.queued_items(session, request_id, self.settings.pkh_chunk)
+                if not waiting:
+                    return True
+                answers = self._ask(request_id, waiting)  # no transaction is open here
+                if answers is None:
+                    return False
+                now = utcnow()
+                with session_scope(self.engine) as session:
+                    repository.record(session, request_id, answers, now,
+                                      now + timedelta(seconds=self.settings.pkh_lease_seconds))
+        finally:
+            with session_scope(self.engine) as session:
+                repository.release(session, request_id)
+
+    def _ask(self, request_id: str, waiting: list[tuple[int, str]]) -> list[repository.Answer] | None:
+        """The hub's answers for ``waiting``, or None when the request was postponed."""
+        if self.hub is None:
+            self._postpone(request_id, "no credential for the hub is configured (EMIS_HUB_TOKEN)")
+            return None
+        ids = [sid for _, sid in waiting]
+        try:
+            response = self.hub.check(SourceSystem.EMIS, ids)
+        except Unavailable as exc:
+            self._postpone(request_id, f"registry unreachable: {exc}")
+            return None
+        except Rejected as exc:
+            if exc.status in (401, 403, 429):  # our credential or the hub's limits: a person must look
+                self._postpone(request_id, f"the hub refused the request: {exc}")
+                return None
+            log.warning("PKH request %s: the hub rejected %d students: %s", request_id, len(ids), exc.status)
+            with session_scope(self.engine) as session:
+                gone = set(ids) - set(siswa_repository.get_many(session, ids))
+            if exc.status == 404 and gone:  # students deleted since: those fail, the others are asked again
+                return [repository.Answer(pos, repository.FAILED, None, "no student with this siswa_id any more",
+                                          None, None) for pos, sid in waiting if sid in gone]
+            return [repository.Answer(pos, repository.FAILED, None, f"the hub refused the check: {exc}"[:300],
+                                      None, None) for pos, _ in waiting]
+        except (ContractError, ClientError) as exc:
+            self._postpone(request_id, f"unexpected answer from the hub: {type(exc).__name__}")
+            return None
+        by_student: dict[str, StudentOutcome] = {o.student_id: o for o in response.results}
+        answers = []
+        for pos, sid in waiting:
+            outcome = by_student.get(sid)
+            if outcome is None or outcome.outcome is Outcome.PENDING:
+                continue  # not answered: stays waiting for the next round
+            answers.append(repository.Answer(pos, repository.DONE, outcome.outcome.value,
+                                             (outcome.detail or "")[:300] or None, outcome.matched_by.value,
+                                             outcome.sync_run_id))
+        if not answers:
+            self._postpone(request_id, "the hub answered none of the students")
+            return None
+        return answers
+
+    def _postpone(self, request_id: str, error: str) -> None:
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            row = repository.get(session, request_id)
+            attempts = (row.attempts if row else 0) + 1
+            delay = min(self.settings.pkh_retry_cap_seconds,
+                        self.settings.pkh_retry_base_seconds * 2 ** min(attempts - 1, 30))
+            retry_at = now + timedelta(seconds=delay * self._rng.uniform(0.5, 1.0))
+            repository.postpone(session, request_id, now, retry_at, error)
+        log.warning("PKH request %s postponed (attempt %d): %s", request_id, attempts, error)
