@@ -114,12 +114,13 @@ def main() -> None:
     db = "PostgreSQL" if args.postgres else "SQLite"
     students = manifest["counts"]["emis/siswa.jsonl"] + manifest["counts"]["dapodik/peserta_didik.jsonl"]
     flag = " --postgres URL" if args.postgres else ""
+    source = f"--world {args.world}" if args.world else f"--students {args.students}"
     lines = [
         f"### Loading a {students:,}-student world into the upstream services — {db} "
         f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{datetime.now(UTC):%Y-%m-%d}, load average {os.getloadavg()[0]:.1f})",
         "",
-        f"Command: `.venv/bin/python bench/bench_load.py --students {args.students}{flag}` ({gen_note})",
+        f"Command: `.venv/bin/python bench/bench_load.py {source}{flag}` ({gen_note})",
         "",
         "| service (`python -m services.<name> load DIR --replace`) | rows | wall time | rows/s | peak memory |",
         "|---|---|---|---|---|",
