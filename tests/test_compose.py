@@ -87,3 +87,11 @@ def test_token_settings_are_json_maps_of_client_to_token() -> None:
         raw = COMPOSE["services"][service]["environment"][f"{PREFIX[service]}API_TOKENS"]
         parsed = json.loads(re.sub(r"\$\{[^}]+\}", "x" * 20, raw))
         assert "operator" in parsed
+
+
+def test_emis_gateway_asks_the_hub_with_a_token_the_hub_accepts() -> None:
+    emis = COMPOSE["services"]["emis_gateway"]["environment"]
+    assert emis["EMIS_HUB_URL"] == f"http://sync_hub:{DEFAULT_PORTS['sync_hub']}"
+    accepted = COMPOSE["services"]["sync_hub"]["environment"]["HUB_API_TOKENS"]
+    variable = re.search(r'"emis_gateway": "(\$\{[A-Z_]+)', accepted)
+    assert variable and emis["EMIS_HUB_TOKEN"].startswith(variable.group(1))
