@@ -72,12 +72,37 @@ class PkhData(BaseModel):
     tanggal_sinkron: datetime | None = None
 
 
+class PkhManualInput(Strict):
+    """PKH data an operator enters by hand (from a KKS card, a letter...). Kept apart from the server data:
+    it never overwrites it and never decides the status."""
+
+    penerima_pkh: bool | None = None
+    periode_pkh: str | None = Field(None, max_length=40)
+    no_kks: str | None = Field(None, min_length=1, max_length=40, pattern=r"^[0-9A-Za-z./ -]+$")
+    keterangan: str | None = Field(None, max_length=300)
+
+
+class PkhManual(BaseModel):
+    """The operator's manual PKH data of a student, with who entered it and when."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    penerima_pkh: bool | None = None
+    periode_pkh: str | None = None
+    no_kks: str | None = None
+    keterangan: str | None = None
+    diisi_oleh: str = Field(..., description="The credential that entered it")
+    diisi_pada: datetime
+
+
 class Siswa(SiswaRecord):
     # A read model: a newer server may add fields, so clients ignore what they do not know.
     model_config = ConfigDict(extra="ignore")
 
     updated_at: datetime
-    pkh: PkhData
+    pkh: PkhData = Field(..., description="Server data (Kemensos, written by the hub): decides the status")
+    pkh_manual: PkhManual | None = Field(None, description="Operator input, shown apart; never decides")
+    pkh_manual_berbeda: bool = Field(False, description="The manual penerima_pkh contradicts the server's")
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
 
 

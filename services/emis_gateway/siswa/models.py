@@ -43,13 +43,21 @@ class SiswaRow(EmisTable, table=True):
     nama_wali: str = Field(default="", sa_type=String(100))
     nik_wali: str | None = Field(default=None, sa_type=String(64))
 
-    # Written by the hub only (server data from Kemensos). Operator-entered ("manual") PKH data will
-    # live apart from these columns so that it never passes for server data.
+    # Written by the hub only (server data from Kemensos). Operator-entered ("manual") PKH data lives in
+    # the manual_* columns, so that it never passes for server data nor overwrites it.
     status_pkh: str | None = Field(default=None, sa_type=String(32))
     keterangan_pkh: str | None = Field(default=None, sa_type=String(300))
     penerima_pkh: bool | None = None
     periode_pkh: str | None = Field(default=None, sa_type=String(40))
     no_kks: str | None = Field(default=None, sa_type=String(40))
+
+    # Entered by an operator (PUT /api/v1/siswa/{id}/pkh-manual); never written by the hub.
+    manual_penerima_pkh: bool | None = None
+    manual_periode_pkh: str | None = Field(default=None, sa_type=String(40))
+    manual_no_kks: str | None = Field(default=None, sa_type=String(40))
+    manual_keterangan: str | None = Field(default=None, sa_type=String(300))
+    manual_by: str | None = Field(default=None, sa_type=String(64))
+    manual_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     # Moves only when record data changes (load, import, operator edit), never on a hub write, so the

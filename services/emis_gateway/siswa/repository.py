@@ -52,3 +52,14 @@ def get_many(session: Session, siswa_ids: Sequence[str]) -> dict[str, SiswaRow]:
         stmt = select(SiswaRow).where(SiswaRow.siswa_id.in_(unique[start:start + 1000]))  # type: ignore[attr-defined]
         out.update({row.siswa_id: row for row in session.exec(stmt).all()})
     return out
+
+
+MANUAL_COLUMNS = ("manual_penerima_pkh", "manual_periode_pkh", "manual_no_kks", "manual_keterangan", "manual_by",
+                  "manual_at")
+
+
+def set_manual(session: Session, siswa_id: str, values: dict[str, object]) -> None:
+    """Only the manual_* columns; ``updated_at`` stays (the hub does not read manual data)."""
+    assert set(values) <= set(MANUAL_COLUMNS)
+    session.execute(sa.update(SISWA).where(SISWA.c.siswa_id == siswa_id).values(**values))
+    session.expire_all()

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
-from services.emis_gateway.deps import SessionDep, require_client
+from services.emis_gateway.deps import ClientDep, SessionDep, WriteSessionDep, require_client
 from services.emis_gateway.paging import PageParams
 from services.emis_gateway.siswa import service
 from shared.contracts.common import Page
-from shared.contracts.emis import Siswa
+from shared.contracts.emis import PkhManualInput, Siswa
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(prefix="/api/v1/siswa", tags=["siswa"], dependencies=[Depends(require_client)])
@@ -32,3 +32,17 @@ def list_siswa(session: SessionDep, params: Annotated[SiswaListParams, Query()])
 def get_siswa(session: SessionDep,
               siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
     return service.get_siswa(session, siswa_id)
+
+
+@router.put("/{siswa_id}/pkh-manual", response_model=Siswa, summary="Enter manual PKH data (operator input, shown "
+            "apart from the server data; it never overwrites it and never decides the status)",
+            responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
+def put_manual(session: WriteSessionDep, client: ClientDep, body: PkhManualInput,
+               siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
+    return service.set_manual(session, siswa_id, body, client)
+
+
+@router.delete("/{siswa_id}/pkh-manual", response_model=Siswa, summary="Remove the manual PKH data",
+               responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
+def delete_manual(session: WriteSessionDep, siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
+    return service.clear_manual(session, siswa_id)

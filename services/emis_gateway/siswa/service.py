@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from services.emis_gateway import paging
-from services.emis_gateway.base import storable
+from services.emis_gateway.base import storable, utcnow
 from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.siswa import repository
 from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
 from shared.contracts.common import FieldProvenance, Outcome, Page
-from shared.contracts.emis import PkhData, Siswa
+from shared.contracts.emis import PkhData, PkhManual, PkhManualInput, Siswa
+from shared.db import unstorable_text
 from shared.errors import InvalidInput, NotFound
 
 # PkhData.sumber of values the hub wrote (from the Kemensos server). Operator-entered data will get its own.
@@ -31,9 +32,22 @@ def pkh_of(row: SiswaRow) -> PkhData:
     )
 
 
+def manual_of(row: SiswaRow) -> PkhManual | None:
+    if row.manual_at is None or row.manual_by is None:
+        return None
+    return PkhManual(penerima_pkh=row.manual_penerima_pkh, periode_pkh=row.manual_periode_pkh,
+                     no_kks=row.manual_no_kks, keterangan=row.manual_keterangan, diisi_oleh=row.manual_by,
+                     diisi_pada=row.manual_at)
+
+
 def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance]) -> Siswa:
     record = {name: getattr(row, name) for name in RECORD_COLUMNS}
-    return Siswa(**record, updated_at=row.updated_at, pkh=pkh_of(row), provenance=list(provenance))
+    manual = manual_of(row)
+    # The server value decides; a manual answer that contradicts it is flagged for the operator.
+    differs = (manual is not None and manual.penerima_pkh is not None and row.penerima_pkh is not None
+               and manual.penerima_pkh != row.penerima_pkh)
+    return Siswa(**record, updated_at=row.updated_at, pkh=pkh_of(row), pkh_manual=manual,
+                 pkh_manual_berbeda=differs, provenance=list(provenance))
 
 
 def _read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
@@ -54,3 +68,33 @@ def get_siswa(session: Session, siswa_id: str) -> Siswa:
     if row is None:
         raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
     return _read_models(session, [row])[0]
+
+
+def _checked(siswa_id: str) -> str:
+    if not storable(siswa_id):
+        raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
+    return siswa_id
+
+
+def set_manual(session: Session, siswa_id: str, data: PkhManualInput, client: str) -> Siswa:
+    """Store an operator's manual PKH data in its own columns: the server data is not touched (and the
+    hub never touches these), so a manual value never overwrites a server one."""
+    for name in ("periode_pkh", "no_kks", "keterangan"):
+        value = getattr(data, name)
+        if value is not None and (rule := unstorable_text(value)) is not None:
+            raise InvalidInput.field(name, rule, f"{name} contains a NUL character or invalid Unicode")
+    row = repository.get(session, _checked(siswa_id))
+    if row is None:
+        raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
+    repository.set_manual(session, siswa_id, {
+        "manual_penerima_pkh": data.penerima_pkh, "manual_periode_pkh": data.periode_pkh,
+        "manual_no_kks": data.no_kks, "manual_keterangan": data.keterangan, "manual_by": client,
+        "manual_at": utcnow()})
+    return get_siswa(session, siswa_id)
+
+
+def clear_manual(session: Session, siswa_id: str) -> Siswa:
+    if repository.get(session, _checked(siswa_id)) is None:
+        raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
+    repository.set_manual(session, siswa_id, dict.fromkeys(repository.MANUAL_COLUMNS))
+    return get_siswa(session, siswa_id)

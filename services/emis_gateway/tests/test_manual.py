@@ -1,0 +1,78 @@
+"""Manual PKH data (operator input) is kept apart from the server data: both visible, the server decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.emis_gateway.tests.conftest import batch, item
+
+MANUAL = {"penerima_pkh": True, "periode_pkh": "2026 tahap I", "no_kks": "KKS-3201-0007", "keterangan": "kartu KKS"}
+
+
+def put(api: TestClient, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = api.put(f"/api/v1/siswa/{sid}/pkh-manual", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_manual_data_is_shown_apart_and_does_not_pass_for_server_data(api: TestClient) -> None:
+    before = api.get("/api/v1/siswa/siswa-0000").json()
+    student = put(api, "siswa-0000", MANUAL)
+    manual = student["pkh_manual"]
+    assert {k: manual[k] for k in MANUAL} == MANUAL
+    assert manual["diisi_oleh"] == "sync_hub" and manual["diisi_pada"]
+    # the server panel is untouched: no status, no source, no sync date, no provenance
+    assert student["pkh"] == before["pkh"] and student["pkh"]["sumber"] is None
+    assert student["provenance"] == [] and student["pkh_manual_berbeda"] is False
+    assert student["updated_at"] == before["updated_at"]  # the hub's change feed does not see it
+    listed = {s["siswa_id"]: s for s in api.get("/api/v1/siswa").json()["items"]}
+    assert listed["siswa-0000"]["pkh_manual"] == manual and listed["siswa-0001"]["pkh_manual"] is None
+
+
+def test_server_value_decides_and_neither_overwrites_the_other(api: TestClient) -> None:
+    put(api, "siswa-0001", MANUAL)
+    r = api.post("/api/v1/hub/results", json=batch(item("siswa-0001", 10, "NOT_PKH_RECIPIENT", "bukan KPM",
+                                                         penerima_pkh=False, no_kks=None)))
+    assert r.json()["results"][0]["status"] == "APPLIED"
+    student = api.get("/api/v1/siswa/siswa-0001").json()
+    assert student["pkh"]["penerima_pkh"] is False and student["pkh"]["status_pkh"] == "NOT_PKH_RECIPIENT"
+    assert student["pkh"]["sumber"] == "SERVER_KEMENSOS"
+    assert {k: student["pkh_manual"][k] for k in MANUAL} == MANUAL  # the hub's write left the manual data
+    assert student["pkh_manual_berbeda"] is True
+    # a later manual entry does not overwrite the server value either
+    again = put(api, "siswa-0001", {**MANUAL, "no_kks": "KKS-9"})
+    assert again["pkh"] == student["pkh"] and again["pkh_manual"]["no_kks"] == "KKS-9"
+    # and the hub, reading the student, sees only server data: a repeated result is UNCHANGED
+    r = api.post("/api/v1/hub/results", json=batch(item("siswa-0001", 10, "NOT_PKH_RECIPIENT", "bukan KPM",
+                                                         penerima_pkh=False, no_kks=None)))
+    assert r.json()["results"][0]["status"] == "UNCHANGED"
+
+
+def test_manual_data_can_be_removed(api: TestClient) -> None:
+    put(api, "siswa-0002", MANUAL)
+    r = api.delete("/api/v1/siswa/siswa-0002/pkh-manual")
+    assert r.status_code == 200 and r.json()["pkh_manual"] is None
+
+
+@pytest.mark.parametrize(("body", "field", "rule"), [
+    ({"no_kks": "KKS;DROP"}, "no_kks", "string_pattern_mismatch"),
+    ({"periode_pkh": "x" * 41}, "periode_pkh", "string_too_long"),
+    ({"keterangan": "a\x00b"}, "keterangan", "nul_character"),
+    ({"penerima_pkh": "mungkin"}, "penerima_pkh", "bool_parsing"),
+    ({"status_pkh": "PKH_RECIPIENT"}, "status_pkh", "extra_forbidden"),  # the server's field is not writable
+])
+def test_bad_manual_input_is_a_422_naming_field_and_rule(api: TestClient, body: dict[str, Any], field: str,
+                                                         rule: str) -> None:
+    r = api.put("/api/v1/siswa/siswa-0000/pkh-manual", json=body)
+    assert r.status_code == 422, r.text
+    assert (field, rule) in {(e["field"], e["rule"]) for e in r.json()["errors"]}
+    assert api.get("/api/v1/siswa/siswa-0000").json()["pkh_manual"] is None
+
+
+def test_manual_data_of_an_unknown_student_is_404(api: TestClient) -> None:
+    r = api.put("/api/v1/siswa/no-such/pkh-manual", json=MANUAL)
+    assert r.status_code == 404 and r.json()["errors"][0]["field"] == "siswa_id"
+    assert api.delete("/api/v1/siswa/no-such/pkh-manual").status_code == 404
