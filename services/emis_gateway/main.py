@@ -10,6 +10,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.emis_gateway.config import Settings, get_settings
+from services.emis_gateway.ganda.router import router as ganda_router
+from services.emis_gateway.ganda.service import DuplicateIndex
 from services.emis_gateway.madrasah.router import router as madrasah_router
 from services.emis_gateway.pkh.router import router as pkh_router
 from services.emis_gateway.pkh.service import PkhRequests
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
         requests = PkhRequests(engine, hub_client, settings)
         worker = PkhWorker(requests, settings.pkh_poll_seconds) if settings.pkh_worker else None
         app.state.engine, app.state.settings, app.state.pkh = engine, settings, requests
+        app.state.ganda = DuplicateIndex()
         if worker is not None:
             worker.start()
         try:
@@ -66,7 +69,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                     "(server data from Kemensos) that the sync hub writes back, each value with its provenance. "
                     "Request Data PKH asks the hub for one student or a whole madrasah and saves the answer in "
                     "the same step; while the registry is unreachable the request is queued (PENDING).",
-        routers=[madrasah_router, siswa_router, results_router, pkh_router],
+        routers=[madrasah_router, siswa_router, results_router, pkh_router, ganda_router],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -172,3 +172,35 @@ class PkhRequest(BaseModel):
     finished_at: datetime | None = None
     results: list[PkhAnswer] = Field(default_factory=list, description="A one-student request's answer; "
                                      "for a madrasah see /api/v1/pkh-requests/{id}/results")
+
+
+class DasarGanda(StrEnum):
+    NIK = "NIK"  # the same valid NIK
+    IDENTITAS = "IDENTITAS"  # no NIK to tell them apart: same name, birth date and mother's name (normalised)
+
+
+class DataGandaSiswa(BaseModel):
+    """One record of a duplicate: enough to find it, the NIK masked (the records belong to other madrasah)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    siswa_id: str
+    nsm: str
+    nama_madrasah: str | None = None
+    nisn: str | None = None
+    nik: str | None = Field(None, description="Masked: 320101******0001")
+    nama: str
+    tanggal_lahir: date
+    nama_ibu_kandung: str
+    tingkat: int
+    rombel: str
+
+
+class DataGanda(BaseModel):
+    """"Data ganda": one person active in two or more institutions, with every record."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dasar: DasarGanda
+    keterangan: str
+    siswa: list[DataGandaSiswa] = Field(..., min_length=2)
