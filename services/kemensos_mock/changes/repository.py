@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, and_, literal, or_, select, union_all
+from sqlalchemy import Row, String, literal, select, tuple_, union_all
 from sqlmodel import Session
 
 from services.kemensos_mock.registry.models import AnggotaRow, KeluargaHapusRow, KeluargaRow, KkLamaRow, PkhRow
+from services.kemensos_mock.storage import UtcDateTime
 
 KELUARGA, PKH, DIHAPUS = "keluarga", "pkh", "keluarga_dihapus"
 _SIDES = ((KELUARGA, KeluargaRow), (PKH, PkhRow), (DIHAPUS, KeluargaHapusRow))
@@ -44,7 +46,8 @@ def page(session: Session, after: tuple[datetime, int] | None, limit: int) -> li
                       model.updated_at.label("updated_at"))
         if after is not None:
             at, version = after
-            stmt = stmt.where(or_(model.updated_at > at, and_(model.updated_at == at, model.version > version)))
+            # a row-value comparison: both databases seek the (updated_at, version) index to it
+            stmt = stmt.where(tuple_(model.updated_at, model.version) > tuple_(literal(at, UtcDateTime()), version))
         sides.append(stmt.order_by(model.updated_at, model.version).limit(limit).subquery().select())
     merged = union_all(*sides).subquery()
     stmt = select(merged).order_by(merged.c.updated_at, merged.c.version).limit(limit)
@@ -71,13 +74,18 @@ def removed_by_id(session: Session, ids: Collection[int]) -> dict[int, KeluargaH
     return {r.id: r for r in session.scalars(stmt) if r.id is not None}
 
 
-def members_by_family(session: Session, no_kks: Collection[str]) -> dict[str, list[AnggotaRow]]:
-    """Every member of each family in ``no_kks``, in insertion order: one IN query."""
+def members_by_family(session: Session, no_kks: Collection[str]) -> dict[str, list[Row[Any]]]:
+    """Every member of each family in ``no_kks``, in insertion order: one IN query.
+
+    Plain rows (attribute access like the table class), not ORM objects: building thousands of SQLModel
+    instances per page costs more than the query. Sorted here, not in SQL: an ORDER BY id would lead SQLite
+    to walk the primary key instead of the no_kk index."""
     if not no_kks:
         return {}
-    out: dict[str, list[AnggotaRow]] = {}
-    stmt = select(AnggotaRow).where(AnggotaRow.no_kk.in_(list(no_kks))).order_by(AnggotaRow.id)
-    for row in session.scalars(stmt):
+    table = AnggotaRow.__table__
+    out: dict[str, list[Row[Any]]] = {}
+    rows = sorted(session.execute(select(table).where(table.c.no_kk.in_(list(no_kks)))), key=lambda r: r.id)
+    for row in rows:
         out.setdefault(row.no_kk, []).append(row)
     return out
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row
 from sqlmodel import Session
 
 from services.kemensos_mock.registry import reference
@@ -64,14 +66,15 @@ def to_status(row: PkhRow | BansosRow) -> StatusProgram:
                          tahun=row.tahun, tahap=row.tahap)
 
 
-def to_anggota(row: AnggotaRow) -> Anggota:
+def to_anggota(row: AnggotaRow | Row[Any]) -> Anggota:
+    """From a member row: the table class or a plain row of its table (same attribute names)."""
     return Anggota(nik=row.nik, nama=row.nama, jenis_kelamin=JenisKelamin(row.jenis_kelamin),
                    tempat_lahir=row.tempat_lahir, tanggal_lahir=row.tanggal_lahir,
                    nama_ibu_kandung=row.nama_ibu_kandung,
                    hubungan_keluarga=HubunganKeluarga(row.hubungan_keluarga))
 
 
-def _state(row: KeluargaRow, pkh: PkhRow | None) -> tuple[int, datetime]:
+def _state(row: KeluargaRow | Row[Any], pkh: PkhRow | None) -> tuple[int, datetime]:
     """A family's version is its last change *including its latest PKH membership*: the answer a client
     gets changes when either does, so the version it records must too."""
     if pkh is not None and pkh.version > row.version:
@@ -79,8 +82,9 @@ def _state(row: KeluargaRow, pkh: PkhRow | None) -> tuple[int, datetime]:
     return row.version, row.updated_at
 
 
-def to_keluarga(row: KeluargaRow, pkh: PkhRow | None, bansos: Sequence[BansosRow] = ()) -> Keluarga:
-    """``pkh``: the family's latest PKH membership; ``bansos``: its latest BPNT and PBI-JK ones."""
+def to_keluarga(row: KeluargaRow | Row[Any], pkh: PkhRow | None, bansos: Sequence[BansosRow] = ()) -> Keluarga:
+    """From a family row (the table class or a plain row of its table). ``pkh``: the family's latest PKH
+    membership; ``bansos``: its latest BPNT and PBI-JK ones."""
     version, updated_at = _state(row, pkh)
     program = [to_status(b) for b in sorted(bansos, key=lambda b: b.program)]
     return Keluarga(no_kk=row.no_kk, kode_wilayah=row.kode_wilayah, desil=row.desil,
@@ -99,8 +103,8 @@ def default_triwulan(at: datetime) -> str:
 def lookup_niks(session: Session, niks: Sequence[str]) -> NikLookupResponse:
     """Answer each requested NIK in request order (a repeated NIK is answered each time).
 
-    Two IN queries whatever the number of NIKs: members joined with their families, then the latest PKH
-    membership of those families.
+    Four IN queries whatever the number of NIKs: the members, their families, the latest PKH membership
+    and the latest BPNT/PBI-JK memberships of those families.
     """
     seq = repo.observed_seq(session)  # first: the data read below reflects at least this sequence
     retrieved_at = utcnow()
