@@ -18,6 +18,9 @@ class Settings(ServiceSettings):
     port: int = 8103
     # Bring the schema to the newest Alembic revision when the app starts.
     auto_migrate: bool = True
+    # Clients (names in API_TOKENS) that are the hub: their reads of the feed count as the school's records
+    # delivered (the sync screen's "local changes waiting" is what they have not read yet).
+    hub_clients: tuple[str, ...] = ("sync_hub",)
 
 
 @lru_cache(maxsize=1)

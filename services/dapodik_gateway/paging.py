@@ -1,9 +1,13 @@
-"""Keyset paging over ``(last_update, id)`` with ``shared.cursor.Cursor``, shared by every list of this service."""
+"""Keyset paging, shared by every list of this service: over ``(last_update, id)`` with ``shared.cursor.Cursor``,
+and over ``(sequence, id)`` with ``SeqCursor`` (the change feed, lists ordered by row id)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -21,6 +25,7 @@ MAX_LIMIT = 1000
 UUID_PATTERN = r"^[0-9a-f-]{36}$"
 NPSN_PATTERN = r"^\d{8}$"
 _UUID = re.compile(UUID_PATTERN)
+MAX_BIGINT = 2**63 - 1
 
 CursorParam = Annotated[str | None, Query(max_length=200, description="Opaque; `next_cursor` of the previous page")]
 LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1..1000)")]
@@ -62,3 +67,41 @@ def cut(rows: Sequence[T], limit: int, key: Callable[[T], tuple[datetime, str]])
         return page, None
     at, k = key(page[-1])
     return page, Cursor(at, k).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class SeqCursor:
+    """An opaque position in an order by (sequence number, text key): the change feed (change_seq, id) and
+    lists ordered by a row id. Safe under equal sequence numbers (one load or import gives all its
+    records one change_seq): the key breaks the tie."""
+
+    seq: int
+    key: str = ""
+
+    def encode(self) -> str:
+        raw = json.dumps(["s", self.seq, self.key], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, field: str = "cursor") -> SeqCursor:
+        try:
+            kind, seq, key = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+            ok = (kind == "s" and type(seq) is int and 0 <= seq <= MAX_BIGINT and isinstance(key, str)
+                  and (key == "" or _UUID.match(key)))
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            raise InvalidInput.field(field, "opaque_cursor", "cursor is not one this service issued")
+        return cls(seq, key)
+
+
+def parse_seq_cursor(token: str | None, field: str = "cursor") -> SeqCursor | None:
+    return None if token is None else SeqCursor.decode(token, field)
+
+
+def after_seq(stmt: sa.Select, seq_col: sa.ColumnElement[int], key_col: sa.ColumnElement[str],
+              cursor: SeqCursor | None, limit: int) -> sa.Select:
+    """Rows strictly after ``cursor`` in (seq, key) order; one extra row tells whether more follow."""
+    if cursor is not None:
+        stmt = stmt.where(sa.or_(seq_col > cursor.seq, sa.and_(seq_col == cursor.seq, key_col > cursor.key)))
+    return stmt.order_by(seq_col, key_col).limit(limit + 1)

@@ -124,3 +124,73 @@ class ValidasiPesertaDidik(BaseModel):
     status_validasi: StatusValidasi
     temuan: list[TemuanValidasi]
     last_update: datetime
+
+
+class JenisPerubahan(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+
+
+class SyncLogRun(BaseModel):
+    """What one sync run did to one school: the sum of its ``table_sync_log`` rows (one per results batch).
+    Counted per item: ``n_create`` the student's first hub values, ``n_update`` hub values changed,
+    ``n_konflik`` results older than what the record holds (STALE), ``n_unchanged``, ``n_rejected``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sync_run_id: str
+    begin_sync: datetime
+    end_sync: datetime
+    batches: int
+    n_create: int
+    n_update: int
+    n_konflik: int
+    n_unchanged: int
+    n_rejected: int
+
+
+class Sinkronisasi(BaseModel):
+    """A school's sync screen."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    npsn: str
+    sekolah_id: str
+    last_sync: datetime | None = Field(None, description="The later of the hub's last read and last results")
+    last_read_by_hub: datetime | None = Field(None, description="When the hub last read this school's records")
+    last_results_at: datetime | None = Field(None, description="When the hub last applied results here")
+    local_changes_waiting: int = Field(..., description="Records changed since the hub last read them")
+    held_back: int = Field(..., description="Records held back by validation (INVALID findings)")
+    last_run: SyncLogRun | None = Field(None, description="The last sync run that applied results here")
+
+
+class PerubahanKeluar(BaseModel):
+    """A local change waiting to go out: a record the hub has not read since it last changed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    peserta_didik_id: str
+    nipd: str
+    nama: str
+    jenis: JenisPerubahan = Field(..., description="create: new since the hub last read the school")
+    status_validasi: StatusValidasi
+    last_update: datetime
+
+
+class PerubahanMasuk(BaseModel):
+    """An incoming change applied by a sync run: one value the hub wrote."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    peserta_didik_id: str
+    nipd: str
+    nama: str
+    field: str
+    old_value: str | bool | int | None = Field(None, description="The value it replaced")
+    new_value: str | bool | int | None
+    value_changed: bool = Field(..., description="false: the hub attested the value the record already held")
+    jenis: JenisPerubahan = Field(..., description="create: the hub's first value of this field here")
+    provenance_id: str
+    source_system: str
+    source_record: str
+    written_at: datetime

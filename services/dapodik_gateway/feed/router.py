@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.dapodik_gateway import paging
-from services.dapodik_gateway.deps import SessionDep, authenticate, only_query_params
+from services.dapodik_gateway.deps import ClientDep, SessionDep, WriteSessionDep, authenticate, only_query_params
 from services.dapodik_gateway.feed import service
 from shared.contracts.common import Page
 from shared.contracts.dapodik import PesertaDidik
@@ -19,15 +19,19 @@ _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student, or held
 
 
 @router.get("/peserta-didik", response_model=Page[PesertaDidik], responses=_NOT_FOUND,
-            summary="The hub's feed: students it may sync (held-back invalid records left out)",
+            summary="The hub's feed: students it may sync in change order (held-back invalid records left out); "
+                    "the hub's reads move each school's read position",
             dependencies=[only_query_params("cursor", "limit", "npsn")])
 def hub_feed(
-    session: SessionDep,
+    request: Request,
+    session: WriteSessionDep,
+    client: ClientDep,
     cursor: paging.CursorParam = None,
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
 ) -> Response:
-    return paging.json_response(service.feed(session, cursor, limit, npsn))
+    hub = client if client in request.app.state.settings.hub_clients else None
+    return paging.json_response(service.feed(session, cursor, limit, npsn, delivered_to=hub))
 
 
 @router.get("/peserta-didik/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,

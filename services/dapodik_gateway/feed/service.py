@@ -1,19 +1,32 @@
-"""The hub's feed: every student the hub may sync, i.e. validated without an INVALID finding; records held
-back by validation are absent (and 404 when named) until the operator fixes them."""
+"""The hub's feed: every student the hub may sync, i.e. validated without an INVALID finding, in change
+order (change_seq, id); records held back by validation are absent (and 404 when named) until fixed.
+When the hub reads a page, each school's read position moves to its last record in the page."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlmodel import Session
 
+from services.dapodik_gateway import paging
 from services.dapodik_gateway.peserta_didik import service as pd_service
+from services.dapodik_gateway.sekolah import service as sekolah_service
+from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.validasi import service as validasi_service
 from shared.contracts.common import Page
 from shared.contracts.dapodik import PesertaDidik, StatusValidasi
 from shared.errors import NotFound
 
 
-def feed(session: Session, cursor: str | None, limit: int, npsn: str | None = None) -> Page[PesertaDidik]:
-    return pd_service.list_peserta_didik(session, cursor, limit, npsn, below_status=StatusValidasi.INVALID)
+def feed(session: Session, cursor: str | None, limit: int, npsn: str | None = None, *,
+         delivered_to: str | None = None) -> Page[PesertaDidik]:
+    """A page of the feed; ``delivered_to``: the hub client reading it (its read positions move)."""
+    after = paging.parse_seq_cursor(cursor)
+    sekolah_id = sekolah_service.require_sekolah_id(session, npsn) if npsn is not None else None
+    rows, items, next_cursor = pd_service.feed_page(session, after, limit, sekolah_id, StatusValidasi.INVALID)
+    if delivered_to is not None and rows:
+        sync_service.record_delivery(session, rows, delivered_to, datetime.now(UTC))
+    return Page[PesertaDidik](items=items, next_cursor=next_cursor)
 
 
 def one(session: Session, peserta_didik_id: str) -> PesertaDidik:

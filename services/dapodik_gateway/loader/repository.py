@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from services.dapodik_gateway.results.models import FieldObservationRow, FieldProvenanceRow, ValueHistoryRow
 from services.dapodik_gateway.sekolah.models import SekolahRow
+from services.dapodik_gateway.sinkronisasi.models import SyncPositionRow, TableSyncLogRow
 from services.dapodik_gateway.validasi.models import VldPesertaDidikRow
 
 _SEKOLAH: sa.Table = SekolahRow.__table__  # type: ignore[assignment]
@@ -17,9 +18,9 @@ _PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 
 
 def clear(conn: Connection) -> None:
-    """Every row of this service, children first."""
-    for model in (VldPesertaDidikRow, ValueHistoryRow, FieldProvenanceRow, FieldObservationRow, PesertaDidikRow,
-                  SekolahRow):
+    """Every row of this service, children first (the change counter stays: change numbers never go back)."""
+    for model in (VldPesertaDidikRow, ValueHistoryRow, FieldProvenanceRow, FieldObservationRow, TableSyncLogRow,
+                  SyncPositionRow, PesertaDidikRow, SekolahRow):
         conn.execute(sa.delete(model.__table__))  # type: ignore[arg-type]
 
 

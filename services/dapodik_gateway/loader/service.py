@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.loader import repository
+from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.validasi import service as validasi_service
 from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
 
@@ -96,10 +97,10 @@ def _sekolah_row(rec: SekolahRecord, now: datetime) -> dict[str, Any]:
             "status_sekolah": rec.status_sekolah.value, "create_date": now, "last_update": now, "soft_delete": False}
 
 
-def _peserta_didik_row(rec: PesertaDidikRecord, now: datetime) -> dict[str, Any]:
+def _peserta_didik_row(rec: PesertaDidikRecord, now: datetime, seq: int) -> dict[str, Any]:
     return {**rec.model_dump(), "jenis_kelamin": rec.jenis_kelamin.value, "status_padan": None,
             "keterangan_padan": None, "create_date": now, "last_update": now, "last_sync": None,
-            "soft_delete": False}
+            "soft_delete": False, "change_seq": seq}
 
 
 class _Chunked:
@@ -147,7 +148,7 @@ def _load_sekolah(conn: Connection, path: Path, now: datetime, errors: _Collecto
 
 
 def _load_peserta_didik(conn: Connection, path: Path, now: datetime, errors: _Collector, replace: bool,
-                        sekolah_ids: set[str]) -> int:
+                        sekolah_ids: set[str], seq: int) -> int:
     seen: dict[str, int] = {}
     out = _Chunked(conn, repository.insert_peserta_didik, errors)
     pending: list[tuple[int, PesertaDidikRecord]] = []
@@ -160,7 +161,7 @@ def _load_peserta_didik(conn: Connection, path: Path, now: datetime, errors: _Co
                 errors.add(LineError(path.name, number, "peserta_didik_id", "exists",
                                      "peserta_didik_id already loaded; use --replace to load a new world"))
             else:
-                out.add(_peserta_didik_row(rec, now))
+                out.add(_peserta_didik_row(rec, now, seq))
         pending.clear()
 
     for number, rec in _validated(path, PesertaDidikRecord, errors):
@@ -198,8 +199,9 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_er
             if replace:
                 repository.clear(conn)
             report.sekolah, sekolah_ids = _load_sekolah(conn, paths[SEKOLAH_FILE], now, errors, replace)
+            seq = sync_service.next_change_seq(conn)  # one change for the whole load
             report.peserta_didik = _load_peserta_didik(conn, paths[PESERTA_DIDIK_FILE], now, errors, replace,
-                                                       sekolah_ids)
+                                                       sekolah_ids, seq)
             if not report.ok:
                 raise _Rollback
             validasi_service.validate_pending(conn)  # findings for every loaded student, same transaction

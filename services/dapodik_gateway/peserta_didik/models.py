@@ -15,6 +15,8 @@ class PesertaDidikRow(DapodikTable, table=True):
     __table_args__ = (
         sa.Index("ix_peserta_didik_last_update_id", "last_update", "peserta_didik_id"),
         sa.Index("ix_peserta_didik_sekolah_last_update_id", "sekolah_id", "last_update", "peserta_didik_id"),
+        sa.Index("ix_peserta_didik_change_seq_id", "change_seq", "peserta_didik_id"),
+        sa.Index("ix_peserta_didik_sekolah_change_seq_id", "sekolah_id", "change_seq", "peserta_didik_id"),
     )
 
     peserta_didik_id: str = Field(primary_key=True, max_length=36)
@@ -53,4 +55,7 @@ class PesertaDidikRow(DapodikTable, table=True):
     create_date: datetime = Field(sa_type=UTCDateTime)
     last_update: datetime = Field(sa_type=UTCDateTime)
     last_sync: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The change counter's value when the record last changed (load, import, operator edit, KIP SK): the
+    # hub's feed is ordered by (change_seq, id), which is commit order, unlike a timestamp.
+    change_seq: int = Field(default=0, sa_type=sa.BigInteger)
     soft_delete: bool = Field(default=False)

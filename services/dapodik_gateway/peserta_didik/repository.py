@@ -31,6 +31,17 @@ def list_after(session: Session, cursor: Cursor | None, limit: int, sekolah_id: 
     return list(session.execute(stmt).mappings().all())
 
 
+def feed_after(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None,
+               below_status: int) -> list[sa.RowMapping]:
+    """Active students validated below ``below_status``, after ``cursor`` in (change_seq, id) order."""
+    stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.soft_delete.is_(False),
+                                          PESERTA_DIDIK.c.status_validasi < below_status)
+    if sekolah_id is not None:
+        stmt = stmt.where(PESERTA_DIDIK.c.sekolah_id == sekolah_id)
+    stmt = paging.after_seq(stmt, PESERTA_DIDIK.c.change_seq, PESERTA_DIDIK.c.peserta_didik_id, cursor, limit)
+    return list(session.execute(stmt).mappings().all())
+
+
 def record(session: Session, peserta_didik_id: str) -> sa.RowMapping | None:
     """One active student as a plain row."""
     stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.peserta_didik_id == peserta_didik_id,

@@ -53,6 +53,16 @@ def list_peserta_didik(session: Session, cursor: str | None, limit: int, npsn: s
     return Page[PesertaDidik](items=_with_provenance(session, page), next_cursor=next_cursor)
 
 
+def feed_page(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None,
+              below_status: int) -> tuple[list[sa.RowMapping], list[PesertaDidik], str | None]:
+    """A page of the change feed: the rows, the students with provenance, the cursor of the next page."""
+    rows = repository.feed_after(session, cursor, limit, sekolah_id, below_status)
+    page = rows[:limit]
+    next_cursor = (paging.SeqCursor(page[-1]["change_seq"], page[-1]["peserta_didik_id"]).encode()
+                   if len(rows) > limit else None)
+    return page, _with_provenance(session, page), next_cursor
+
+
 def _require(session: Session, peserta_didik_id: str) -> sa.RowMapping:
     row = repository.record(session, peserta_didik_id)
     if row is None:

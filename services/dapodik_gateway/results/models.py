@@ -36,7 +36,8 @@ class ValueHistoryRow(DapodikTable, table=True):
     by the KIP number). ``source`` says who changed it; hub changes carry their provenance."""
 
     __tablename__ = "value_history"
-    __table_args__ = (sa.Index("ix_value_history_pd_id", "peserta_didik_id", "id"),)
+    __table_args__ = (sa.Index("ix_value_history_pd_id", "peserta_didik_id", "id"),
+                      sa.Index("ix_value_history_field_provenance_id", "field_provenance_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     peserta_didik_id: str = Field(foreign_key="peserta_didik.peserta_didik_id", max_length=36)

@@ -22,12 +22,16 @@ from sqlmodel import Session
 from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.peserta_didik import repository as pd_repository
 from services.dapodik_gateway.results import repository
+from services.dapodik_gateway.sinkronisasi import service as sync_service
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse, HubResultItem, HubResultItemStatus
 from shared.contracts.common import ResultStatus as S
 from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, PesertaDidikRecord
 from shared.inbound import FieldValue, decide
 
 log = logging.getLogger("dapodik_gateway.results")
+
+# How table_sync_log counts an item of a known student (APPLIED: n_create or n_update).
+_LOG_COUNT = {S.APPLIED: "", S.UNCHANGED: "n_unchanged", S.STALE: "n_konflik", S.REJECTED: "n_rejected"}
 
 OUTCOME_FIELD = "status_padan"
 DETAIL_FIELD = "keterangan_padan"
@@ -117,8 +121,9 @@ class _Student:
 
 
 def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, client: str, now: datetime
-            ) -> HubResultItemStatus:
-    """Decide one item against ``student`` (updated in place) and add what it writes to ``writes``."""
+            ) -> tuple[HubResultItemStatus, bool]:
+    """Decide one item against ``student`` (updated in place) and add what it writes to ``writes``; whether
+    it gave the student its first hub values (no field it writes had any: ``n_create`` in the sync log)."""
     state, held = student.state, student.held
     # A value the hub never wrote (e.g. the record's default penerima_kps=False) is not yet the hub's: the
     # first time the hub sends it, it is recorded with provenance, though not changed.
@@ -126,7 +131,8 @@ def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, c
     decision = decide(item, current, state.seqs, DAPODIK_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
                       DETAIL_FIELD)
     if decision.status not in (S.APPLIED, S.UNCHANGED):
-        return _result(item, decision.status, detail=decision.detail)
+        return _result(item, decision.status, detail=decision.detail), False
+    first = bool(decision.changes) and not (state.attested & set(decision.changes))
     pid, prov = item.student_id, item.provenance
     for name in _touched(item):
         if name not in decision.changes:
@@ -152,7 +158,7 @@ def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, c
         held[name] = new
         state.attested.add(name)
         student.changed = True
-    return _result(item, decision.status, list(decision.changes), decision.detail)
+    return _result(item, decision.status, list(decision.changes), decision.detail), first
 
 
 def _store(session: Session, students: dict[str, _Student], writes: repository.Writes, now: datetime) -> None:
@@ -197,9 +203,10 @@ def apply_batch(session: Session, batch: HubResultBatch, client: str) -> HubResu
     ids = [item.student_id for item in batch.items if _UUID.match(item.student_id)]
     fields = sorted({name for item in batch.items for name in _touched(item) if name in TRACKED_FIELDS})
     students = _load(session, ids, fields)
+    schools = {pid: s.sekolah_id for pid, s in students.items()}
     pre = [_precheck(item, students) for item in batch.items]
     writes = repository.Writes()
-    results = [p or _decide(item, students[item.student_id], writes, client, now)
+    decided = [(p, False) if p else _decide(item, students[item.student_id], writes, client, now)
                for item, p in zip(batch.items, pre, strict=True)]
     try:
         with session.begin_nested():
@@ -207,25 +214,31 @@ def apply_batch(session: Session, batch: HubResultBatch, client: str) -> HubResu
     except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
         log.warning("bulk write of a hub batch refused by storage (%s); applying item by item", type(exc).__name__)
         students = _load(session, ids, fields)  # as they were before the rolled-back SAVEPOINT
-        results = [p or _apply_one(session, item, students, client, now)
+        decided = [(p, False) if p else _apply_one(session, item, students, client, now)
                    for item, p in zip(batch.items, pre, strict=True)]
+    results = [r for r, _ in decided]
+    sync_service.record_batch(session, batch.sync_run_id, client, now, datetime.now(UTC), [
+        (schools[item.student_id], _LOG_COUNT[r.status] if r.status is not S.APPLIED
+         else sync_service.CREATE if first else sync_service.UPDATE)
+        for item, (r, first) in zip(batch.items, decided, strict=True)
+        if item.student_id in schools and r.status in _LOG_COUNT])
     counts = Counter(r.status.value for r in results)
     log.info("hub batch %r from %s: %d items %s", batch.sync_run_id, client, len(results), dict(counts))
     return HubResultBatchResponse(results=results)
 
 
 def _apply_one(session: Session, item: HubResultItem, students: dict[str, _Student], client: str, now: datetime
-               ) -> HubResultItemStatus:
+               ) -> tuple[HubResultItemStatus, bool]:
     """The fallback: one item in its own SAVEPOINT; ``students`` takes its effect only once it is stored."""
     student = students[item.student_id].copy()
     student.changed = False
     writes = repository.Writes()
-    result = _decide(item, student, writes, client, now)
+    result, first = _decide(item, student, writes, client, now)
     try:
         with session.begin_nested():
             _store(session, {item.student_id: student}, writes, now)
     except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
         log.warning("item for %s refused by storage: %s", item.student_id, type(exc).__name__)
-        return _result(item, S.REJECTED, detail="the database refused these values")
+        return _result(item, S.REJECTED, detail="the database refused these values"), False
     students[item.student_id] = student
-    return result
+    return result, first

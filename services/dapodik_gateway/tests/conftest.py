@@ -44,10 +44,13 @@ def make_client(tmp_path: Path, token: str) -> Iterator[Callable[..., TestClient
     """Build an authenticated TestClient over a database loaded with the given world."""
     opened: list[TestClient] = []
 
-    def _make(schools: list[dict[str, Any]], students: list[dict[str, Any]], url: str | None = None) -> TestClient:
+    def _make(schools: list[dict[str, Any]], students: list[dict[str, Any]], url: str | None = None,
+              **settings: Any) -> TestClient:
+        """``settings``: more Settings fields (e.g. ``api_tokens`` besides the hub's ``token``)."""
         url = url or f"sqlite:///{tmp_path / 'api.db'}"
         load(url, tmp_path / f"world{len(opened)}", schools, students)
-        client = TestClient(create_app(Settings(database_url=url, api_tokens={"sync_hub": token})))
+        tokens = {"sync_hub": token, **settings.pop("api_tokens", {})}
+        client = TestClient(create_app(Settings(database_url=url, api_tokens=tokens, **settings)))
         client.__enter__()
         client.headers["Authorization"] = f"Bearer {token}"
         opened.append(client)

@@ -57,16 +57,16 @@ def provenance(seq: int, pid: str = "prov-1", source: str = "kemensos.dtsen", ru
 
 
 def pkh_item(n: int, seq: int, penerima: bool = True, outcome: Outcome = Outcome.PKH_RECIPIENT,
-             pid: str = "prov-pkh", **values: Any) -> HubResultItem:
+             pid: str = "prov-pkh", run: str = "run-1", **values: Any) -> HubResultItem:
     return HubResultItem(student_id=uid(n), outcome=outcome, outcome_detail="KPM PKH aktif (nik_ibu)",
-                         values={"penerima_kps": penerima, **values}, provenance=provenance(seq, pid))
+                         values={"penerima_kps": penerima, **values}, provenance=provenance(seq, pid, run=run))
 
 
-def kip_item(n: int, seq: int, no_kip: str, pid: str = "prov-kip") -> HubResultItem:
+def kip_item(n: int, seq: int, no_kip: str, pid: str = "prov-kip", run: str = "run-1") -> HubResultItem:
     """A KIP-only item: the KIP number replaces the KPS number (no outcome)."""
     return HubResultItem(student_id=uid(n), values={"penerima_kip": True, "no_kip": no_kip, "no_kps": no_kip,
                                                     "nm_kip": f"SISWA {n}"},
-                         provenance=provenance(seq, pid, source="puslapdik.sk_kip"))
+                         provenance=provenance(seq, pid, source="puslapdik.sk_kip", run=run))
 
 
 def batch(*items: HubResultItem, run: str = "run-1") -> HubResultBatch:

@@ -176,3 +176,25 @@ def test_migration_0002_keeps_rows_and_startup_validates_them(db_url: str, tmp_p
         client.headers["Authorization"] = "Bearer " + "t" * 20
         body = client.get(f"/api/v1/peserta-didik/{f.uid(1)}/validasi").json()
         assert body["status_validasi"] == 2 and [t["kode"] for t in body["temuan"]] == ["nik_placeholder"]
+
+
+def test_feed_positions_sync_log_and_incoming_on_both_databases(db_url: str,
+                                                                make_client: Callable[..., TestClient]) -> None:
+    client = make_client([f.sekolah(1)], [f.peserta_didik(n) for n in range(1, 6)], url=db_url)
+    npsn = f.sekolah(1)["npsn"]
+    ids, cursor = [], None
+    while True:
+        page = client.get("/api/v1/hub/peserta-didik", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        ids += [s["peserta_didik_id"] for s in page.json()["items"]]
+        if not (cursor := page.json()["next_cursor"]):
+            break
+    assert ids == sorted(f.uid(n) for n in range(1, 6))  # one load: one change_seq, ties broken by id
+    post = client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(1, 10), f.pkh_item(2, 10),
+                                                                   f.pkh_item(2, 9, pid="old"))))
+    assert [r["status"] for r in post.json()["results"]] == ["APPLIED", "APPLIED", "STALE"]
+    screen = client.get(f"/api/v1/sekolah/{npsn}/sinkronisasi").json()
+    assert screen["local_changes_waiting"] == 0 and screen["last_run"]["n_create"] == 2
+    assert screen["last_run"]["n_konflik"] == 1
+    incoming = client.get(f"/api/v1/sekolah/{npsn}/sinkronisasi/masuk").json()["items"]
+    assert {(i["peserta_didik_id"], i["jenis"]) for i in incoming} == {(f.uid(1), "create"), (f.uid(2), "create")}

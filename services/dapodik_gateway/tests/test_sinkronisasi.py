@@ -1,0 +1,150 @@
+"""A school's sync screen: last sync, local changes waiting for the hub (moved by the hub's feed reads only),
+records held back, and the incoming changes of the last sync run with n_create / n_update / n_konflik."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.dapodik_gateway.tests import factories as f
+from services.dapodik_gateway.tests.conftest import load
+from shared.contracts.common import Outcome
+
+A, B = f.sekolah(1)["npsn"], f.sekolah(2)["npsn"]
+OPERATOR = "operator-token-0123456789"
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """School A: students 1-5 (5 is held back: placeholder NIK); school B: 6-7."""
+    students = [f.peserta_didik(n, 1) for n in range(1, 5)] + [f.peserta_didik(5, 1, nik="1234567890123456")]
+    return make_client([f.sekolah(1), f.sekolah(2)], students + [f.peserta_didik(n, 2) for n in (6, 7)],
+                       api_tokens={"operator": OPERATOR})
+
+
+def screen(client: TestClient, npsn: str = A) -> dict[str, Any]:
+    r = client.get(f"/api/v1/sekolah/{npsn}/sinkronisasi")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def pages(client: TestClient, path: str, limit: int = 2, headers: dict[str, str] | None = None,
+          **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        r = client.get(path, params={"limit": limit, **params, **({"cursor": cursor} if cursor else {})},
+                       headers=headers or {})
+        assert r.status_code == 200, r.text
+        items += r.json()["items"]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            return items
+
+
+def post(client: TestClient, *items: Any, run: str) -> list[str]:
+    r = client.post("/api/v1/hub/results", json=f.body(f.batch(*items, run=run)))
+    assert r.status_code == 200, r.text
+    return [x["status"] for x in r.json()["results"]]
+
+
+def test_before_any_sync_everything_valid_is_waiting(client: TestClient) -> None:
+    s = screen(client)
+    assert (s["last_sync"], s["last_read_by_hub"], s["last_results_at"], s["last_run"]) == (None, None, None, None)
+    assert s["local_changes_waiting"] == 4 and s["held_back"] == 1
+    out = pages(client, f"/api/v1/sekolah/{A}/sinkronisasi/keluar")
+    assert [o["peserta_didik_id"] for o in out] == sorted(f.uid(n) for n in range(1, 5))
+    assert {o["jenis"] for o in out} == {"create"}
+    assert client.get(f"/api/v1/sekolah/{A}/sinkronisasi/masuk").json() == {"items": [], "next_cursor": None}
+
+
+def test_the_hubs_feed_reads_deliver_the_changes_an_operators_do_not(client: TestClient, tmp_path: Path) -> None:
+    pages(client, "/api/v1/hub/peserta-didik", headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert screen(client)["local_changes_waiting"] == 4  # an operator reading the feed delivers nothing
+    first = client.get("/api/v1/hub/peserta-didik", params={"limit": 3}).json()  # the hub, one page
+    assert len(first["items"]) == 3
+    seen_a = sum(1 for i in first["items"] if i["sekolah_id"] == f.sekolah(1)["sekolah_id"])
+    assert screen(client)["local_changes_waiting"] == 4 - seen_a
+    pages(client, "/api/v1/hub/peserta-didik", cursor=first["next_cursor"])
+    s = screen(client)
+    assert s["local_changes_waiting"] == 0 and s["held_back"] == 1 and s["last_read_by_hub"] is not None
+    assert s["last_sync"] == s["last_read_by_hub"]
+    assert pages(client, f"/api/v1/sekolah/{A}/sinkronisasi/keluar") == []
+    # new records loaded after the read are local changes waiting, as 'create'
+    url = client.app.state.settings.database_url  # type: ignore[attr-defined]
+    load(url, tmp_path / "more", [], [f.peserta_didik(8, 1), f.peserta_didik(9, 2)])
+    assert screen(client)["local_changes_waiting"] == 1 and screen(client, B)["local_changes_waiting"] == 1
+    out = pages(client, f"/api/v1/sekolah/{A}/sinkronisasi/keluar")
+    assert [(o["peserta_didik_id"], o["jenis"]) for o in out] == [(f.uid(8), "create")]
+    # reading from the start again moves nothing back
+    client.get("/api/v1/hub/peserta-didik", params={"limit": 1})
+    assert screen(client)["local_changes_waiting"] == 1
+
+
+def test_the_last_run_counts_created_updated_conflicts_and_lists_its_values(client: TestClient) -> None:
+    assert post(client, f.pkh_item(1, 10, no_kps="KPS-1"), f.pkh_item(2, 10), run="run-1") == ["APPLIED"] * 2
+    assert post(client, f.pkh_item(6, 10), run="run-1") == ["APPLIED"]  # school B
+    no = Outcome.NOT_PKH_RECIPIENT
+    run2 = post(client, f.pkh_item(1, 11, penerima=False, outcome=no, pid="p2", run="run-2", no_kps=None),
+                f.pkh_item(2, 5, penerima=False, outcome=no, pid="old", run="run-2"),
+                f.pkh_item(3, 11, pid="p3", run="run-2"), f.pkh_item(3, 11, pid="p3", run="run-2"),
+                f.pkh_item(404, 11, run="run-2"), run="run-2")
+    assert run2 == ["APPLIED", "STALE", "APPLIED", "UNCHANGED", "NOT_FOUND"]
+    assert post(client, f.kip_item(4, 12, "KIP004", run="run-2"), run="run-2") == ["APPLIED"]  # a second batch
+    s = screen(client)
+    run = s["last_run"]
+    assert run["sync_run_id"] == "run-2" and run["batches"] == 2
+    counts = tuple(run[k] for k in ("n_create", "n_update", "n_konflik", "n_unchanged", "n_rejected"))
+    assert counts == (2, 1, 1, 1, 0)
+    assert s["last_results_at"] == run["end_sync"] and s["last_sync"] == run["end_sync"]
+    b = screen(client, B)["last_run"]
+    assert (b["sync_run_id"], b["n_create"], b["batches"]) == ("run-1", 1, 1)
+
+    incoming = pages(client, f"/api/v1/sekolah/{A}/sinkronisasi/masuk", limit=3)
+    got = {(i["peserta_didik_id"], i["field"]): i for i in incoming}
+    assert {pid for pid, _ in got} == {f.uid(1), f.uid(3), f.uid(4)}
+    kps = got[(f.uid(1), "penerima_kps")]
+    assert (kps["old_value"], kps["new_value"], kps["jenis"], kps["value_changed"]) == (True, False, "update", True)
+    assert got[(f.uid(1), "no_kps")]["old_value"] == "KPS-1" and got[(f.uid(1), "no_kps")]["new_value"] is None
+    first = got[(f.uid(3), "penerima_kps")]
+    assert (first["old_value"], first["new_value"], first["jenis"], first["value_changed"]) == (
+        False, True, "create", True)
+    outcome = got[(f.uid(3), "status_padan")]
+    assert (outcome["old_value"], outcome["new_value"], outcome["jenis"]) == (None, "PKH_RECIPIENT", "create")
+    kip = got[(f.uid(4), "no_kip")]
+    assert (kip["new_value"], kip["provenance_id"], kip["source_system"]) == ("KIP004", "prov-kip", "puslapdik.sk_kip")
+    assert all(i["nama"] and i["nipd"] for i in incoming)
+    earlier = pages(client, f"/api/v1/sekolah/{A}/sinkronisasi/masuk", sync_run_id="run-1")
+    assert {(i["peserta_didik_id"], i["jenis"]) for i in earlier} == {(f.uid(1), "create"), (f.uid(2), "create")}
+    assert pages(client, f"/api/v1/sekolah/{A}/sinkronisasi/masuk", sync_run_id="no-such-run") == []
+
+
+def test_hub_writes_are_not_local_changes(client: TestClient) -> None:
+    pages(client, "/api/v1/hub/peserta-didik")
+    post(client, f.pkh_item(1, 10), run="run-1")
+    assert screen(client)["local_changes_waiting"] == 0
+
+
+@pytest.mark.parametrize(("path", "params", "status", "field", "rule"), [
+    ("/api/v1/sekolah/99999999/sinkronisasi", {}, 404, "npsn", "not_found"),
+    ("/api/v1/sekolah/99999999/sinkronisasi/keluar", {}, 404, "npsn", "not_found"),
+    ("/api/v1/sekolah/99999999/sinkronisasi/masuk", {}, 404, "npsn", "not_found"),
+    ("/api/v1/sekolah/123/sinkronisasi", {}, 422, "npsn", "string_pattern_mismatch"),
+    (f"/api/v1/sekolah/{A}/sinkronisasi", {"x": 1}, 422, "x", "unknown_parameter"),
+    (f"/api/v1/sekolah/{A}/sinkronisasi/keluar", {"cursor": "bm9wZQ"}, 422, "cursor", "opaque_cursor"),
+    (f"/api/v1/sekolah/{A}/sinkronisasi/keluar", {"limit": 0}, 422, "limit", "greater_than_equal"),
+    (f"/api/v1/sekolah/{A}/sinkronisasi/masuk", {"sync_run_id": ""}, 422, "sync_run_id", "string_too_short"),
+    (f"/api/v1/sekolah/{A}/sinkronisasi/masuk", {"sync_run_id": "a\x00b"}, 422, "sync_run_id", "nul_character"),
+    (f"/api/v1/sekolah/{A}/sinkronisasi/masuk", {"sync_run_id": "r" * 65}, 422, "sync_run_id", "string_too_long"),
+    (f"/api/v1/sekolah/{A}/sinkronisasi/masuk", {"cursor": "%%%"}, 422, "cursor", "opaque_cursor"),
+    ("/api/v1/hub/peserta-didik", {"cursor": "WyJzIiwtMSwiIl0"}, 422, "cursor", "opaque_cursor"),  # seq -1
+])
+def test_bad_input_is_4xx_naming_field_and_rule(client: TestClient, path: str, params: dict[str, Any], status: int,
+                                               field: str, rule: str) -> None:
+    r = client.get(path, params=params)
+    assert r.status_code == status, r.text
+    assert (field, rule) in {(e["field"], e["rule"]) for e in r.json()["errors"]}
