@@ -31,20 +31,24 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 DESCRIPTION = """\
 A stand-in for the Kemensos social-welfare registry (SIKS-NG / DTSEN): families (Kartu Keluarga) with
-their members, desil and PKH memberships, and KIP card issuances.
+their members, desil, DTSEN quarter and KK history; PKH, BPNT/Sembako and PBI-JK memberships with periods;
+KIP card issuances; education verifications received from the hub.
 
 * `POST /api/v1/nik/lookup`: up to 1,000 NIKs per call, answered in request order.
 * `POST /api/v1/identity/search`: up to 1,000 name + birth + region queries, a short ranked list each.
-* `GET /api/v1/kip`: KIP issuances, keyset-paged.
 * `GET /api/v1/keluarga/{no_kk}`: one family.
-* `PUT /api/v1/education-verification`: education verifications from the hub, idempotent per (child, period).
-* `GET /api/v1/changes`: families and PKH memberships in change order (resume with the last cursor).
-* `/api/v1/admin/...`: registry edits and fault injection (latency, 5xx, 429, timeouts; off by default).
+* `GET /api/v1/changes`: families (with members) and PKH memberships in change order; resume with the cursor.
+* `PUT /api/v1/education-verification`: verifications from the hub, idempotent per (child, period).
+* `GET /api/v1/kip`: KIP issuances, keyset-paged.
+* `GET /api/v1/referensi/pkh`: PKH caps, stages and dated yearly amounts.
+* `/api/v1/admin/...`: registry edits, fault injection (latency, 5xx, 429, timeouts, slow drip, feed
+  duplicates and re-deliveries; seeded, off by default) and per-client rate limits.
 
 Every `/api/v1` call needs `Authorization: Bearer <token>` (tokens from `KEMENSOS_API_TOKENS`); the admin
-routes take `KEMENSOS_ADMIN_TOKEN` instead. Every change takes the next number of one registry-wide
-sequence; answers carry it as `observed_seq`. Errors have the body `{"error", "detail", "errors": [{"field",
-"rule", "message"}]}`.
+routes take `KEMENSOS_ADMIN_TOKEN` instead. A client over its rate limit gets 429 with `Retry-After`. Every
+change takes the next number of one registry-wide sequence; answers carry it as `observed_seq`. Errors have
+the body `{"error", "detail", "errors": [{"field", "rule", "message"}]}`; bad input to any route is a 422
+naming the field and the rule.
 """
 
 
