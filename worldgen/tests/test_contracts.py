@@ -9,9 +9,8 @@ from pydantic import BaseModel
 
 from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
 from shared.contracts.emis import MadrasahRecord, SiswaRecord
-from shared.contracts.kemensos import AnggotaKeluargaRecord, KeluargaRecord, KipRecord, PkhRecord
+from shared.contracts.kemensos import AnggotaKeluargaRecord, KeluargaRecord, KipRecord, KkHistoryRecord, PkhRecord
 from worldgen.generate import FILES
-from worldgen.records import KkHistoryRecord
 from worldgen.tests.conftest import World
 from worldgen.truth import GroundTruth, read_ground_truth
 from worldgen.version import __version__
