@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from services.dapodik_gateway import db
 from services.dapodik_gateway.config import SERVICE_NAME, Settings, get_settings
 from services.dapodik_gateway.feed.router import router as feed_router
+from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
+from services.dapodik_gateway.kesejahteraan.router import router as kesejahteraan_router
 from services.dapodik_gateway.peserta_didik.router import router as peserta_didik_router
 from services.dapodik_gateway.results.router import router as results_router
 from services.dapodik_gateway.sekolah.router import router as sekolah_router
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.migrate(settings.database_url)
         engine = db.make_engine(settings.database_url)
         validasi_service.validate_pending_on(engine)  # rows loaded before validation existed
+        kesejahteraan_service.reconcile_missing_on(engine)  # ... or before kesejahteraan_pd existed
         app.state.engine = engine
         app.state.settings = settings
         # Everything imported and built so far lives as long as the process: keep it out of the garbage
@@ -48,6 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     return create_service_app(
         name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
-        routers=[sekolah_router, sinkronisasi_router, peserta_didik_router, validasi_router, feed_router,
-                 results_router], lifespan=lifespan,
+        routers=[sekolah_router, sinkronisasi_router, peserta_didik_router, validasi_router, kesejahteraan_router,
+                 feed_router, results_router], lifespan=lifespan,
     )

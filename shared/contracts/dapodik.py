@@ -194,3 +194,36 @@ class PerubahanMasuk(BaseModel):
     source_system: str
     source_record: str
     written_at: datetime
+
+
+class JenisKesejahteraan(IntEnum):
+    """``kesejahteraan_pd.jenis_kesejahteraan_id`` as Dapodik's validator numbers them (DOMAIN.md §2.3)."""
+
+    PIP = 11
+    PKH = 12
+    KPS = 13
+    KKS = 14
+    KIS = 15
+
+
+class KesejahteraanPd(BaseModel):
+    """A student's welfare programme row (``kesejahteraan_pd``), derived from the record's KIP/KPS/PKH/KKS
+    fields and kept consistent with them: PIP from ``penerima_kip``/``no_kip``/``nm_kip``, PKH from
+    ``penerima_kps`` (the hub writes the PKH status there), KPS from ``penerima_kps``/``no_kps``, KKS from
+    ``no_kks``. KIS has no field on the record, so no row is derived for it. A programme that ends keeps its
+    row with ``sampai_tahun`` set."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id_sejahtera_pd: str
+    peserta_didik_id: str
+    jenis_kesejahteraan_id: JenisKesejahteraan
+    nama_jenis: str = Field(..., examples=["PIP"])
+    nomor: str | None = Field(None, description="Card or participant number")
+    nm_di_kartu: str | None = Field(None, description="Name printed on the card")
+    dari_tahun: int
+    sampai_tahun: int | None = Field(None, description="Set when the programme ended")
+    aktif: bool
+    asal_data: str = Field(..., description="Where the deciding value came from: a source system "
+                           "(kemensos.dtsen, kemensos.kip, an SK) or 'sekolah' (the school's own entry)")
+    last_update: datetime

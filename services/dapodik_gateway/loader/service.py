@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 
 from services.dapodik_gateway.db import unstorable_text
+from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
 from services.dapodik_gateway.loader import repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.validasi import service as validasi_service
@@ -205,6 +206,7 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_er
             if not report.ok:
                 raise _Rollback
             validasi_service.validate_pending(conn)  # findings for every loaded student, same transaction
+            kesejahteraan_service.reconcile_missing(conn)  # and the programme rows its fields call for
     except _Rollback:
         report.sekolah = report.peserta_didik = 0
     return report

@@ -20,6 +20,8 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from sqlmodel import Session
 
 from services.dapodik_gateway.db import unstorable_text
+from services.dapodik_gateway.kesejahteraan import rules as kesejahteraan_rules
+from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
 from services.dapodik_gateway.peserta_didik import repository as pd_repository
 from services.dapodik_gateway.results import repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
@@ -36,6 +38,8 @@ _LOG_COUNT = {S.APPLIED: "", S.UNCHANGED: "n_unchanged", S.STALE: "n_konflik", S
 OUTCOME_FIELD = "status_padan"
 DETAIL_FIELD = "keterangan_padan"
 TRACKED_FIELDS = (*DAPODIK_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
+# Read with them: the other fields the programme rows (kesejahteraan_pd) are derived from.
+LOADED_FIELDS = (*TRACKED_FIELDS, *(f for f in kesejahteraan_rules.FIELDS if f not in TRACKED_FIELDS))
 MAX_BIGINT = 2**63 - 1
 _UUID = re.compile(r"^[0-9a-f-]{36}$")
 
@@ -162,9 +166,14 @@ def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, c
 
 
 def _store(session: Session, students: dict[str, _Student], writes: repository.Writes, now: datetime) -> None:
+    """The batch's writes, and the programme rows (kesejahteraan_pd) of the students whose values changed."""
     repository.write(session, writes)
-    pd_repository.set_hub_values(session, {pid: s.held for pid, s in students.items() if s.changed},
-                                 TRACKED_FIELDS, now)
+    changed = {pid: s.held for pid, s in students.items() if s.changed}
+    pd_repository.set_hub_values(session, changed, TRACKED_FIELDS, now)
+    sources: dict[str, dict[str, str]] = {}
+    for row in writes.provenance:
+        sources.setdefault(row["peserta_didik_id"], {})[row["field"]] = row["source_system"]
+    kesejahteraan_service.reconcile(session.connection(), changed, sources, now)
 
 
 def _precheck(item: HubResultItem, found: dict[str, _Student]) -> HubResultItemStatus | None:
@@ -186,7 +195,7 @@ def _touched(item: HubResultItem) -> list[str]:
 def _load(session: Session, ids: list[str], fields: list[str]) -> dict[str, _Student]:
     """The students' values, and the hub's state of ``fields`` (the only ones the batch's items touch, so
     the only ones their decisions read)."""
-    rows = pd_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
+    rows = pd_repository.lock_hub_values(session, ids, LOADED_FIELDS)
     states = repository.hub_states(session, list(rows), fields)
     return {pid: _Student(sekolah_id, held, states[pid]) for pid, (sekolah_id, held) in rows.items()}
 

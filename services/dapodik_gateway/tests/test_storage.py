@@ -198,3 +198,8 @@ def test_feed_positions_sync_log_and_incoming_on_both_databases(db_url: str,
     assert screen["last_run"]["n_konflik"] == 1
     incoming = client.get(f"/api/v1/sekolah/{npsn}/sinkronisasi/masuk").json()["items"]
     assert {(i["peserta_didik_id"], i["jenis"]) for i in incoming} == {(f.uid(1), "create"), (f.uid(2), "create")}
+    programmes = client.get(f"/api/v1/peserta-didik/{f.uid(1)}/kesejahteraan").json()
+    assert [(p["jenis_kesejahteraan_id"], p["aktif"]) for p in programmes] == [(12, True)]
+    client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(1, 11, penerima=False, pid="p11"))))
+    programmes = client.get(f"/api/v1/peserta-didik/{f.uid(1)}/kesejahteraan").json()
+    assert [(p["jenis_kesejahteraan_id"], p["aktif"]) for p in programmes] == [(12, False)]
