@@ -68,6 +68,8 @@ class Shares(_Frozen):
     pkh_inactive: float = _rate(0.05, "Desil 1-4 families not AKTIF but listed as TIDAK_AKTIF.")
     pkh_graduated: float = _rate(0.04, "Desil 1-6 families not AKTIF but listed as GRADUASI.")
     kks: float = _rate(0.60, "Desil 1-4 registry families holding a KKS card number.")
+    bpnt: float = _rate(0.55, "Desil 1-4 registry families in BPNT / Program Sembako (AKTIF).")
+    pbi_jk: float = _rate(0.80, "Desil 1-5 registry families whose health insurance is paid by the state (PBI-JK).")
     kip: float = _rate(0.40, "School-age children of desil 1-4 registry families in Dapodik issued a KIP.")
     kip_nik_missing: float = _rate(0.25, "KIP issuances without a NIK.")
     kip_nik_wrong: float = _rate(0.15, "KIP issuances whose NIK has a one-digit typo (rest: correct).")

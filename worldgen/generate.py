@@ -65,10 +65,11 @@ from worldgen.version import __version__
 __all__ = ["FILES", "PROVINCE_POPULATION", "WorldSummary", "generate_world"]
 
 KK_HISTORY_FILE = "kemensos/kk_history.jsonl"
+BANSOS_FILE = "kemensos/bansos.jsonl"
 FILES = (
     "kemensos/keluarga.jsonl", "kemensos/anggota_keluarga.jsonl", "kemensos/pkh.jsonl",
-    "kemensos/kip.jsonl", KK_HISTORY_FILE, "emis/madrasah.jsonl", "emis/siswa.jsonl", "dapodik/sekolah.jsonl",
-    "dapodik/peserta_didik.jsonl", GROUND_TRUTH_FILE,
+    "kemensos/kip.jsonl", BANSOS_FILE, KK_HISTORY_FILE, "emis/madrasah.jsonl", "emis/siswa.jsonl",
+    "dapodik/sekolah.jsonl", "dapodik/peserta_didik.jsonl", GROUND_TRUTH_FILE,
 )
 STUDENTS_PER_FAMILY = 1.07  # measured on default shares; only used to size a world asked for by students
 KOMPONEN = tuple(KomponenPkh)
@@ -331,6 +332,7 @@ class _World:
         bits |= elderly.astype(np.int64) << KB[KomponenPkh.LANSIA]
         bits |= ((u_preg < 0.03) & woman).astype(np.int64) << KB[KomponenPkh.IBU_HAMIL]
         bits |= (u_dis < 0.015).astype(np.int64) << KB[KomponenPkh.DISABILITAS_BERAT]
+        bits = self._beneficiaries(bits, ages, on_kk, enrolled_child, rng.random(len(pop.p_fam)))
         d = pop.f_desil
         poor = (d >= 1) & (d <= 4)
         aktif = poor & (bits > 0) & (t1 < np.where(school_age, sh.pkh_active, sh.pkh_active_other))
@@ -345,6 +347,51 @@ class _World:
         status[~pop.f_in_registry] = -1
         self.pkh_status = status
         self.pkh_bits = np.where(grad, 0, bits)
+        self.penerima[grad] = -1  # a graduated family receives nothing
+        # BPNT (Sembako) and PBI-JK memberships of the reference period
+        u_bpnt, u_pbi, u_was = rng.random(n), rng.random(n), rng.random(n)
+        self.bpnt = np.where(poor & (u_bpnt < sh.bpnt), 0, np.where((d >= 1) & (d <= 6) & (u_was < 0.08), 1, -1))
+        near_poor = (d >= 1) & (d <= 5)
+        self.pbi = np.where(near_poor & (u_pbi < sh.pbi_jk), 0, np.where((d >= 1) & (d <= 7) & (u_was > 0.92), 1, -1))
+        self.bpnt[~pop.f_in_registry] = -1
+        self.pbi[~pop.f_in_registry] = -1
+
+    def _beneficiaries(self, bits: IntArray, ages: IntArray, on_kk: np.ndarray, enrolled_child: np.ndarray,
+                       u: np.ndarray) -> IntArray:
+        """The member who receives each PKH component (one per component, never one person twice, at most
+        4 components); components nobody can receive are dropped. Sets ``self.penerima`` (F, 7)."""
+        pop, rec = self.pop, self.rec
+        n = pop.n_families
+        benef = np.full((n, len(KOMPONEN)), -1, np.int64)
+        chosen = np.zeros(len(pop.p_fam), np.bool_)
+
+        def first_per_family(persons: IntArray, component: int) -> None:
+            fams = pop.p_fam[persons]
+            take = (benef[fams, component] < 0) & (bits[fams] >> component & 1).astype(np.bool_) & ~chosen[persons]
+            persons, fams = persons[take], fams[take]
+            _, first = np.unique(fams, return_index=True)
+            benef[fams[first], component] = persons[first]
+            chosen[persons[first]] = True
+
+        active = np.flatnonzero(rec.active & ~rec.dup)
+        komp = KOMPONEN_OF_KIND[rec.kind[active]]
+        for component in np.unique(komp).tolist():
+            first_per_family(rec.child[active[komp == component]], component)
+        young = np.flatnonzero((pop.p_role == CHILD) & ~enrolled_child & (ages <= 6))
+        first_per_family(young, KB[KomponenPkh.ANAK_USIA_DINI])
+        first_per_family(np.flatnonzero(on_kk & (ages >= 70)), KB[KomponenPkh.LANSIA])
+        first_per_family(np.flatnonzero(on_kk & pop.p_female & (ages >= 18) & (ages <= 40)),
+                         KB[KomponenPkh.IBU_HAMIL])
+        others = np.flatnonzero(on_kk & ~chosen)
+        others = others[np.lexsort((u[others], pop.p_fam[others]))]  # a random member per family
+        first_per_family(others, KB[KomponenPkh.DISABILITAS_BERAT])
+        found = (benef >= 0).astype(np.int64)
+        bits = (found << np.arange(len(KOMPONEN))[None, :]).sum(axis=1) & bits
+        # at most four components, in enum order
+        keep = np.cumsum(bits[:, None] >> np.arange(len(KOMPONEN))[None, :] & 1, axis=1) <= 4
+        benef[~keep | ((bits[:, None] >> np.arange(len(KOMPONEN))[None, :] & 1) == 0)] = -1
+        self.penerima = benef
+        return (((benef >= 0).astype(np.int64)) << np.arange(len(KOMPONEN))[None, :]).sum(axis=1)
 
     def _kip(self) -> None:
         pop, rec, rng, sh, ref = self.pop, self.rec, self.rng, self.cfg.shares, self.ref
@@ -493,12 +540,26 @@ class _World:
         status_names = ("AKTIF", "TIDAK_AKTIF", "GRADUASI")
         pkh = pl.DataFrame([
             kk_s[pkh_f], _str_series("status", [status_names[s] for s in self.pkh_status[pkh_f].tolist()]),
-            _list_column("komponen", self.pkh_bits[pkh_f], _KOMPONEN_LISTS),
+            _list_column("komponen", self.pkh_bits[pkh_f], _KOMPONEN_LISTS), self._penerima(pkh_f),
             pl.Series("tahun", np.full(len(pkh_f), cfg.tahun, np.int64)),
             pl.Series("tahap", np.full(len(pkh_f), cfg.tahap, np.int64)),
         ])
         emit("kemensos/pkh.jsonl", pkh)
         del pkh
+        fams = np.concatenate([np.flatnonzero(self.bpnt >= 0), np.flatnonzero(self.pbi >= 0)])
+        program = np.concatenate([np.zeros(int((self.bpnt >= 0).sum()), np.int64),
+                                  np.ones(int((self.pbi >= 0).sum()), np.int64)])
+        order = np.lexsort((program, self.kk[fams]))
+        fams, program = fams[order], program[order]
+        bansos_status = np.where(program == 0, self.bpnt[fams], self.pbi[fams])
+        bansos = pl.DataFrame([
+            kk_s[fams], _pick("program", ("BPNT", "PBI_JK"), program),
+            _pick("status", ("AKTIF", "TIDAK_AKTIF"), bansos_status),
+            pl.Series("tahun", np.full(len(fams), cfg.tahun, np.int64)),
+            pl.Series("tahap", np.full(len(fams), cfg.tahap, np.int64)),
+        ])
+        emit(BANSOS_FILE, bansos)
+        del bansos
         hist_f = np.flatnonzero(in_registry & (self.old_kk >= 0))
         hist_f = hist_f[np.argsort(self.kk[hist_f], kind="stable")]
         kk_history = pl.DataFrame([
@@ -616,6 +677,19 @@ class _World:
             n_persons=int(np.count_nonzero(pop.p_role != WALI)), n_students=len(rec), counts=counts, errors=errors,
             adversarial=adversarial,
         )
+
+    def _penerima(self, fams: IntArray) -> pl.Series:
+        """The ``penerima`` column of pkh.jsonl rows ``fams``: [{nik, komponen}] in component order."""
+        benef = self.penerima[fams]
+        row, comp = np.nonzero(benef >= 0)
+        long = pl.DataFrame([
+            pl.Series("row", row), _nik_series("nik", self.nik[benef[row, comp]]),
+            _pick("komponen", [k.value for k in KOMPONEN], comp),
+        ]).group_by("row", maintain_order=True).agg(pl.struct(["nik", "komponen"]).alias("penerima"))
+        empty = pl.lit([], dtype=pl.List(pl.Struct({"nik": pl.String, "komponen": pl.String})))
+        return (pl.DataFrame({"row": np.arange(len(fams))})
+                .join(long, on="row", how="left", maintain_order="left")
+                .with_columns(pl.col("penerima").fill_null(empty))["penerima"])
 
     def _truth(self, sid: pl.Series) -> pl.DataFrame:
         pop, rec = self.pop, self.rec

@@ -9,7 +9,14 @@ from pydantic import BaseModel
 
 from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
 from shared.contracts.emis import MadrasahRecord, SiswaRecord
-from shared.contracts.kemensos import AnggotaKeluargaRecord, KeluargaRecord, KipRecord, KkHistoryRecord, PkhRecord
+from shared.contracts.kemensos import (
+    AnggotaKeluargaRecord,
+    BansosRecord,
+    KeluargaRecord,
+    KipRecord,
+    KkHistoryRecord,
+    PkhRecord,
+)
 from worldgen.generate import FILES
 from worldgen.tests.conftest import World
 from worldgen.truth import GroundTruth, read_ground_truth
@@ -21,6 +28,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "kemensos/pkh.jsonl": PkhRecord,
     "kemensos/kip.jsonl": KipRecord,
     "kemensos/kk_history.jsonl": KkHistoryRecord,
+    "kemensos/bansos.jsonl": BansosRecord,
     "emis/madrasah.jsonl": MadrasahRecord,
     "emis/siswa.jsonl": SiswaRecord,
     "dapodik/sekolah.jsonl": SekolahRecord,

@@ -283,3 +283,39 @@ def test_families_follow_the_population() -> None:
     total = sum(PROVINCE_POPULATION.values())
     for i, code in enumerate(reg.prov_codes):
         assert abs(observed[i] - PROVINCE_POPULATION[code] / total) < 0.004, code
+
+
+def test_pkh_beneficiaries_are_members_of_the_family(default_world: World) -> None:
+    w = default_world
+    rows = w.rows["kemensos/pkh.jsonl"]
+    with_penerima = 0
+    for row in rows:
+        penerima = row["penerima"]
+        assert [p["komponen"] for p in penerima] == row["komponen"]
+        niks = [p["nik"] for p in penerima]
+        assert len(niks) == len(set(niks)) <= 4
+        for p in penerima:
+            member = w.members[p["nik"]]
+            assert member["no_kk"] == row["no_kk"]
+            age = _age(w.ref, date.fromisoformat(member["tanggal_lahir"]))
+            window = {"ANAK_USIA_DINI": (0, 8), "SD": (6, 14), "SMP": (11, 17), "SMA": (14, 19), "LANSIA": (70, 120),
+                      "IBU_HAMIL": (18, 40), "DISABILITAS_BERAT": (0, 120)}[p["komponen"]]
+            assert window[0] <= age <= window[1], (p, age)
+            if p["komponen"] == "IBU_HAMIL":
+                assert member["jenis_kelamin"] == "P"
+        with_penerima += bool(penerima)
+        if row["status"] == "GRADUASI":
+            assert penerima == []
+    assert with_penerima > 0.8 * len(rows)
+
+
+def test_bansos_memberships(default_world: World) -> None:
+    w = default_world
+    rows = w.rows["kemensos/bansos.jsonl"]
+    keys = [(r["no_kk"], r["program"]) for r in rows]
+    assert keys == sorted(keys) and len(keys) == len(set(keys))
+    poor = {kk for kk, f in w.families.items() if f["desil"] is not None and f["desil"] <= 4}
+    bpnt = {r["no_kk"] for r in rows if r["program"] == "BPNT" and r["status"] == "AKTIF"}
+    assert bpnt <= poor and _within(len(bpnt), len(poor), w.config.shares.bpnt)
+    pbi = {r["no_kk"] for r in rows if r["program"] == "PBI_JK" and r["status"] == "AKTIF"}
+    assert pbi <= set(w.families) and len(pbi) > len(bpnt)
