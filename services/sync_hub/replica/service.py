@@ -14,15 +14,18 @@ holds changes nothing.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from services.sync_hub.matching.frames import Registry
 from services.sync_hub.replica import repository as repo
-from services.sync_hub.replica.models import ReplicaAnggotaRow, ReplicaKeluargaRow
 from shared.clients import KemensosClient
 from shared.clock import utcnow
 from shared.contracts.kemensos import ChangePage, KeluargaChange, KeluargaDihapusChange, PkhChange
@@ -38,47 +41,170 @@ class RefreshResult:
     observed_seq: int
 
 
-def _apply(session, page: ChangePage) -> int:  # type: ignore[no-untyped-def]
+class _Page:
+    """One page replayed in memory, item by item, with exactly the semantics of applying the items one after
+    another (later items win by version; a family's change takes its NIKs from any other family and drops
+    the families held under its former KK numbers); then written with a fixed number of statements.
+
+    ``fam`` holds every family the page names (read in one pass beforehand, None when absent) as it stands
+    after the items replayed so far. Members and former KK numbers are only tracked for the families the
+    page writes: the stored rows of a family it replaces or drops are deleted by KK number, the stored rows
+    of a NIK (or former KK number) a family claims are deleted by that key, so the page's own rows never
+    meet a stored one.
+    """
+
+    def __init__(self, stored: dict[str, dict[str, Any]], keys: set[str]) -> None:
+        self.fam: dict[str, dict[str, Any] | None] = {k: stored.get(k) for k in keys}
+        self.rewritten: set[str] = set()  # family rows to delete (and insert again when alive)
+        self.replaced: set[str] = set()  # families whose stored members and former KK numbers go
+        self.claimed_niks: set[str] = set()
+        self.claimed_old: set[str] = set()
+        self.members: dict[str, dict[str, dict[str, Any]]] = {}  # no_kk -> nik -> row (families written)
+        self.owner: dict[str, str] = {}  # nik -> no_kk, over ``members``
+        self.lama: dict[str, list[str]] = {}  # no_kk -> former KK numbers (families written)
+        self.lama_owner: dict[str, str] = {}
+
+    def _forget(self, no_kk: str) -> None:
+        """The family's members and former KK numbers leave (stored ones by key, pending ones here)."""
+        self.replaced.add(no_kk)
+        for nik in self.members.pop(no_kk, {}):
+            self.owner.pop(nik, None)
+        for old in self.lama.pop(no_kk, []):
+            self.lama_owner.pop(old, None)
+
+    def drop(self, no_kk: str) -> None:
+        self._forget(no_kk)
+        self.fam[no_kk] = None
+        self.rewritten.add(no_kk)
+
+    def family(self, change: KeluargaChange) -> bool:
+        current = self.fam.get(change.no_kk)
+        if current is not None and current["version"] >= change.version:
+            return False  # not newer than what the replica holds (a page delivered again)
+        key, f = change.no_kk, change.keluarga
+        self._forget(key)
+        rows = {a.nik: {"nik": a.nik, "no_kk": key, "nama": a.nama, "jenis_kelamin": a.jenis_kelamin.value,
+                        "tanggal_lahir": a.tanggal_lahir, "nama_ibu_kandung": a.nama_ibu_kandung,
+                        "hubungan_keluarga": a.hubungan_keluarga.value} for a in change.anggota}
+        for nik in rows:  # a NIK is in one family at a time: it leaves any other
+            other = self.owner.get(nik)
+            if other is not None and other != key:
+                self.members[other].pop(nik, None)
+        self.claimed_niks.update(rows)
+        old_kks = list(dict.fromkeys(change.no_kk_lama))
+        for old in old_kks:
+            if old != key:
+                self.drop(old)
+        for old in old_kks:  # a former number belongs to this family now
+            holder = self.lama_owner.pop(old, None)
+            if holder is not None:
+                self.lama[holder].remove(old)
+        self.claimed_old.update(old_kks)
+        pkh = f.pkh
+        self.fam[key] = {
+            "no_kk": key, "kode_wilayah": f.kode_wilayah, "no_kks": f.no_kks, "version": change.version,
+            "pkh_status": pkh.status.value if pkh else None, "pkh_periode": pkh.periode if pkh else None,
+            "pkh_tahun": pkh.tahun if pkh else None, "pkh_tahap": pkh.tahap if pkh else None}
+        self.rewritten.add(key)
+        self.members[key] = rows
+        self.owner.update(dict.fromkeys(rows, key))
+        self.lama[key] = [o for o in old_kks if o != key]
+        self.lama_owner.update(dict.fromkeys(self.lama[key], key))
+        return True
+
+    def pkh(self, change: PkhChange) -> bool:
+        current = self.fam.get(change.no_kk)
+        if current is None or not change.latest:
+            return False
+        period = (change.pkh.tahun, change.pkh.tahap)
+        if current["pkh_tahun"] is not None and (current["pkh_tahun"], current["pkh_tahap"] or 0) > period:
+            return False
+        self.fam[change.no_kk] = {
+            **current, "pkh_status": change.pkh.status.value, "pkh_periode": change.pkh.periode,
+            "pkh_tahun": change.pkh.tahun, "pkh_tahap": change.pkh.tahap,
+            "version": max(current["version"], change.version)}
+        self.rewritten.add(change.no_kk)
+        return True
+
+    def removed(self, change: KeluargaDihapusChange) -> None:
+        current = self.fam.get(change.no_kk)
+        if current is not None and current["version"] < change.version:
+            self.drop(change.no_kk)
+
+    def write(self, session: Session) -> int:
+        families = [row for k in sorted(self.rewritten) if (row := self.fam[k]) is not None]
+        members = [row for rows in self.members.values() for row in rows.values()]
+        lama = [{"old_kk": o, "no_kk": k} for k, olds in self.lama.items() for o in olds]
+        return repo.write_page(session, replaced=self.replaced, claimed_niks=self.claimed_niks,
+                               claimed_old_kks=self.claimed_old, rewritten=self.rewritten, families=families,
+                               members=members, kk_lama=lama)
+
+
+def _apply(session: Session, page: ChangePage) -> int:
+    """Apply one page set-wise; returns how many items changed (or confirmed) something."""
+    keys: set[str] = set()
+    for change in page.items:
+        keys.add(change.no_kk)
+        if isinstance(change, KeluargaChange):
+            keys.update(change.no_kk_lama)
+    state = _Page(repo.family_states(session, keys), keys)
     applied = 0
     for change in page.items:
         if isinstance(change, KeluargaChange):
-            current = repo.family(session, change.no_kk)
-            if current is not None and current.version >= change.version:
-                continue
-            fam = change.keluarga
-            row = ReplicaKeluargaRow(
-                no_kk=fam.no_kk, kode_wilayah=fam.kode_wilayah, no_kks=fam.no_kks, version=change.version,
-                pkh_status=fam.pkh.status.value if fam.pkh else None, pkh_periode=fam.pkh.periode if fam.pkh else None,
-                pkh_tahun=fam.pkh.tahun if fam.pkh else None, pkh_tahap=fam.pkh.tahap if fam.pkh else None)
-            members = [ReplicaAnggotaRow(
-                nik=a.nik, no_kk=fam.no_kk, nama=a.nama, jenis_kelamin=a.jenis_kelamin.value,
-                tanggal_lahir=a.tanggal_lahir, nama_ibu_kandung=a.nama_ibu_kandung,
-                hubungan_keluarga=a.hubungan_keluarga.value) for a in change.anggota]
-            repo.put_family(session, row, members, list(change.no_kk_lama))
+            applied += state.family(change)
         elif isinstance(change, PkhChange):
-            current = repo.family(session, change.no_kk)
-            if current is None or not change.latest:
-                continue
-            period = (change.pkh.tahun, change.pkh.tahap)
-            if current.pkh_tahun is not None and (current.pkh_tahun, current.pkh_tahap or 0) > period:
-                continue
-            current.pkh_status, current.pkh_periode = change.pkh.status.value, change.pkh.periode
-            current.pkh_tahun, current.pkh_tahap = change.pkh.tahun, change.pkh.tahap
-            current.version = max(current.version, change.version)
+            applied += state.pkh(change)
         elif isinstance(change, KeluargaDihapusChange):
-            current = repo.family(session, change.no_kk)
-            if current is not None and current.version < change.version:
-                repo.drop_family(session, change.no_kk)
-        applied += 1
+            state.removed(change)
+            applied += 1
+    state.write(session)
     return applied
 
 
+def _read_ahead(pages: Iterator[ChangePage], depth: int = 2) -> Iterator[ChangePage]:
+    """The pages of ``pages`` in order, fetched by a worker thread up to ``depth`` pages ahead, so the next page
+    travels (and kemensos builds it) while this one is applied. An error while fetching is raised here, after
+    the pages before it; when the consumer stops early the worker stops at its next page."""
+    out: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        out.put(("page", page), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            out.put(("error", exc))
+
+    worker = threading.Thread(target=fetch, name="replica-feed", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = out.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
 def refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -> RefreshResult:
-    """Follow the change feed from the stored cursor until it is caught up."""
+    """Follow the change feed from the stored cursor until it is caught up. Each page is applied with its
+    cursor in one transaction, in feed order; the next page is fetched while one is applied."""
     with session_scope(engine) as session:
         cursor = repo.state(session).cursor
     pages = changes = seq = 0
-    for page in client.iter_changes(cursor, limit=page_size):
+    for page in _read_ahead(client.iter_changes(cursor, limit=page_size)):
         with session_scope(engine) as session:
             changes += _apply(session, page)
             repo.save_state(session, page.next_cursor, page.observed_seq, utcnow())
