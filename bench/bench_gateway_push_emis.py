@@ -119,7 +119,7 @@ def run(url: str, n_students: int, n_madrasah: int, batch: int) -> dict[str, Any
     finally:
         engine.dispose()
     app = create_app(Settings(database_url=url, api_tokens={"sync_hub": TOKEN}, log_level="WARNING",
-                              auto_migrate=False))
+                              auto_migrate=False, pkh_worker=False))  # no idle worker in the counts
     phases: dict[str, dict[str, Any]] = {}
     with TestClient(app) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"

@@ -17,6 +17,7 @@ from services.emis_gateway.pkh.router import router as pkh_router
 from services.emis_gateway.pkh.service import PkhRequests
 from services.emis_gateway.pkh.worker import PkhWorker
 from services.emis_gateway.results.router import router as results_router
+from services.emis_gateway.sinkron.router import router as sinkron_router
 from services.emis_gateway.siswa.router import router as siswa_router
 from shared.app import create_service_app
 from shared.clients import HubClient
@@ -69,7 +70,8 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                     "(server data from Kemensos) that the sync hub writes back, each value with its provenance. "
                     "Request Data PKH asks the hub for one student or a whole madrasah and saves the answer in "
                     "the same step; while the registry is unreachable the request is queued (PENDING).",
-        routers=[madrasah_router, siswa_router, results_router, pkh_router, ganda_router],
+        routers=[madrasah_router, siswa_router, results_router, pkh_router, ganda_router,
+                 sinkron_router],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -106,12 +106,50 @@ class Siswa(SiswaRecord):
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
 
 
+class SinkronRingkasan(BaseModel):
+    """What one sync run (or on-demand check) of the hub did to the students of one madrasah."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sync_run_id: str
+    mulai: datetime = Field(..., description="First result batch of the run for this madrasah")
+    selesai: datetime = Field(..., description="Last result batch of the run for this madrasah")
+    siswa: int = Field(..., description="Result items for its students")
+    diubah: int = Field(..., description="Students with at least one value changed (APPLIED)")
+    tetap: int = Field(..., description="Students whose values were already held (UNCHANGED)")
+    usang: int = Field(0, description="Results older than what the record holds (STALE)")
+    ditolak: int = Field(0, description="Results refused (REJECTED)")
+    nilai_diubah: int = Field(..., description="Values changed")
+    per_field: dict[str, int] = Field(default_factory=dict, description="Values changed per field")
+
+
 class Madrasah(MadrasahRecord):
     # A read model: a newer server may add fields, so clients ignore what they do not know.
     model_config = ConfigDict(extra="ignore")
 
     jumlah_siswa: int = 0
+    last_sync: datetime | None = Field(None, description="When the hub last synced its students")
+    sinkron_terakhir: SinkronRingkasan | None = Field(None, description="What the last sync changed")
+
+
+class MadrasahSinkron(BaseModel):
+    """The sync screen of a madrasah: when it last synced, what that sync changed, the runs before."""
+
+    nsm: str
     last_sync: datetime | None = None
+    terakhir: SinkronRingkasan | None = None
+    riwayat: list[SinkronRingkasan] = Field(default_factory=list, description="Recent runs, newest first")
+
+
+class Perubahan(BaseModel):
+    """One value a sync changed: the student, the field, the value before and after."""
+
+    siswa_id: str
+    nama: str
+    field: str
+    nilai_lama: str | bool | int | None
+    nilai_baru: str | bool | int | None
+    waktu: datetime
 
 
 class PkhRequestScope(StrEnum):

@@ -10,11 +10,14 @@ from sqlalchemy import Connection, Table, delete, insert, select
 from services.emis_gateway.madrasah.models import MadrasahRow
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
+from services.emis_gateway.sinkron.models import SyncBatchRow, SyncLogRow
 from services.emis_gateway.siswa.models import SiswaRow
 
 MADRASAH: Table = MadrasahRow.__table__  # type: ignore[assignment]
 SISWA: Table = SiswaRow.__table__  # type: ignore[assignment]
 _CHILD_FIRST: tuple[Table, ...] = (
+    SyncLogRow.__table__,  # type: ignore[has-type]
+    SyncBatchRow.__table__,  # type: ignore[has-type]
     PkhRequestItemRow.__table__,  # type: ignore[has-type]
     PkhRequestRow.__table__,  # type: ignore[has-type]
     FieldHistoryRow.__table__,  # type: ignore[has-type]

@@ -7,28 +7,40 @@ from sqlmodel import Session
 from services.emis_gateway import paging
 from services.emis_gateway.madrasah import repository
 from services.emis_gateway.madrasah.models import MadrasahRow
+from services.emis_gateway.sinkron import repository as sinkron_repository
+from services.emis_gateway.sinkron import service as sinkron_service
 from shared.contracts.common import Page
-from shared.contracts.emis import JenjangMadrasah, Madrasah, StatusLembaga
+from shared.contracts.emis import JenjangMadrasah, Madrasah, SinkronRingkasan, StatusLembaga
 from shared.errors import NotFound
 
 
-def to_read_model(row: MadrasahRow, stats: repository.StudentStats) -> Madrasah:
+def to_read_model(row: MadrasahRow, stats: repository.StudentStats,
+                  last: SinkronRingkasan | None = None) -> Madrasah:
+    """``last``: what the madrasah's last sync did; its end is when the madrasah last synced (also when
+    it changed nothing)."""
     return Madrasah(nsm=row.nsm, npsn=row.npsn, nama=row.nama, jenjang=JenjangMadrasah(row.jenjang),
                     status=StatusLembaga(row.status), kode_wilayah=row.kode_wilayah,
-                    jumlah_siswa=stats.jumlah_siswa, last_sync=stats.last_sync)
+                    jumlah_siswa=stats.jumlah_siswa, last_sync=last.selesai if last else stats.last_sync,
+                    sinkron_terakhir=last)
+
+
+def _read_models(session: Session, rows: list[MadrasahRow]) -> list[Madrasah]:
+    nsms = [r.nsm for r in rows]
+    stats = repository.student_stats(session, nsms)
+    latest = sinkron_repository.latest(session, nsms)
+    return [to_read_model(r, stats.get(r.nsm, repository.StudentStats()),
+                          sinkron_service.summary(session, latest[r.nsm], per_field=False) if r.nsm in latest else None)
+            for r in rows]
 
 
 def list_madrasah(session: Session, cursor: str | None, limit: int) -> Page[Madrasah]:
     rows = repository.page(session, paging.decode(cursor, key_length=12), limit)
     items, next_cursor = paging.split(rows, limit, lambda r: (r.updated_at, r.nsm))
-    stats = repository.student_stats(session, [r.nsm for r in items])
-    return Page[Madrasah](items=[to_read_model(r, stats.get(r.nsm, repository.StudentStats())) for r in items],
-                          next_cursor=next_cursor)
+    return Page[Madrasah](items=_read_models(session, items), next_cursor=next_cursor)
 
 
 def get_madrasah(session: Session, nsm: str) -> Madrasah:
     row = repository.get(session, nsm)
     if row is None:
         raise NotFound.field("nsm", "not_found", f"no madrasah with NSM {nsm}")
-    stats = repository.student_stats(session, [nsm])
-    return to_read_model(row, stats.get(nsm, repository.StudentStats()))
+    return _read_models(session, [row])[0]

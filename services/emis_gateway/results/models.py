@@ -14,7 +14,8 @@ class FieldProvenanceRow(EmisTable, table=True):
     """One row per field written by one hub result item (the value is JSON text)."""
 
     __tablename__ = "field_provenance"
-    __table_args__ = (Index("ix_field_provenance_siswa_field", "siswa_id", "field"),)
+    __table_args__ = (Index("ix_field_provenance_siswa_field", "siswa_id", "field"),
+                      Index("ix_field_provenance_sync_run_id", "sync_run_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     siswa_id: str = Field(sa_type=String(64), foreign_key="siswa.siswa_id", nullable=False)

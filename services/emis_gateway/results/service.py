@@ -8,6 +8,7 @@ overwriting a value that a newer observation confirmed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from sqlmodel import Session
 
 from services.emis_gateway.base import as_utc, storable, utcnow
 from services.emis_gateway.results import repository
+from services.emis_gateway.sinkron import repository as sinkron_repository
 from services.emis_gateway.siswa import repository as siswa_repository
 from shared.contracts.common import (
     HubResultBatch,
@@ -27,6 +29,7 @@ from shared.contracts.common import (
     ResultStatus,
 )
 from shared.contracts.emis import EMIS_HUB_FIELDS
+from shared.errors import InvalidInput
 from shared.inbound import Decision, FieldValue, decide
 
 log = logging.getLogger("emis_gateway.results")
@@ -105,15 +108,20 @@ class _Unattested:
 _UNATTESTED = _Unattested()
 
 
-def apply_batch(session: Session, batch: HubResultBatch, client: str = "?") -> HubResultBatchResponse:
+def apply_batch(session: Session, batch: HubResultBatch, client: str = "?",
+                digest: str | None = None) -> HubResultBatchResponse:
     """Apply every item in request order, each all-or-nothing; a later item for the same student sees what
     an earlier one wrote. The batch is read in a few statements (its students' rows, locked on PostgreSQL
     in id order until the batch commits, their hub state and observation marks), every item is decided in
-    memory, and the effects are written with one bulk statement per table. If the bulk write fails, it is
+    memory, and the effects are written with one bulk statement per table. ``digest`` (of the request
+    body) tells a repeated batch, counted once in the sync log. If the bulk write fails, it is
     undone and the batch is applied again item by item, each in its own SAVEPOINT, so one item the
     database refuses undoes only itself."""
+    if not storable(batch.sync_run_id):
+        raise InvalidInput.field("sync_run_id", "characters", "sync_run_id contains a NUL character or invalid "
+                                 "Unicode")
     ids = [item.student_id for item in batch.items if storable(item.student_id)]
-    values = siswa_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
+    values, nsm_of = siswa_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
     states = repository.hub_states(session, list(values))
     stored = _stored_marks(states)
     now = utcnow()
@@ -132,9 +140,36 @@ def apply_batch(session: Session, batch: HubResultBatch, client: str = "?") -> H
             log.warning("bulk write of a result batch refused by the database (%s); applying item by item",
                         type(exc).__name__)
             results = _apply_one_by_one(session, batch, ids, now)
+    per_madrasah = _per_madrasah(results, nsm_of)
+    if per_madrasah and sinkron_repository.first_time(session, batch.sync_run_id, digest or _digest(batch), now):
+        sinkron_repository.add_counts(session, batch.sync_run_id, per_madrasah, now)
     counts = Counter(r.status.value for r in results)
     log.info("hub results from %s, run %s: %d items %s", client, batch.sync_run_id, len(results), dict(counts))
     return HubResultBatchResponse(results=results)
+
+
+_COUNTER = {ResultStatus.APPLIED: "applied", ResultStatus.UNCHANGED: "unchanged", ResultStatus.STALE: "stale",
+            ResultStatus.REJECTED: "rejected"}
+
+
+def _digest(batch: HubResultBatch) -> str:
+    """The batch's content (a lone surrogate in a rejected item must not break it)."""
+    return hashlib.sha256(repr(batch.model_dump()).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _per_madrasah(results: list[HubResultItemStatus], nsm_of: dict[str, str]) -> dict[str, Counter[str]]:
+    """The batch's counts per madrasah (students that exist only) for the sync log."""
+    out: dict[str, Counter[str]] = {}
+    for r in results:
+        nsm = nsm_of.get(r.student_id)
+        if nsm is None:
+            continue
+        c = out.setdefault(nsm, Counter())
+        c["items"] += 1
+        if r.status in _COUNTER:
+            c[_COUNTER[r.status]] += 1
+        c["values_written"] += len(r.fields_written)
+    return out
 
 
 def _stored_marks(states: dict[str, repository.HubState]) -> dict[tuple[str, str], int]:
@@ -144,7 +179,7 @@ def _stored_marks(states: dict[str, repository.HubState]) -> dict[tuple[str, str
 def _apply_one_by_one(session: Session, batch: HubResultBatch, ids: list[str],
                       now: datetime) -> list[HubResultItemStatus]:
     """The fallback path: the same decisions, each item written in its own SAVEPOINT."""
-    values = siswa_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
+    values, _ = siswa_repository.lock_hub_values(session, ids, TRACKED_FIELDS)
     states = repository.hub_states(session, list(values))
     stored = _stored_marks(states)
     results = []

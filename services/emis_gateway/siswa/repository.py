@@ -28,20 +28,22 @@ def get(session: Session, siswa_id: str) -> SiswaRow | None:
 
 
 def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence[str],
-                    chunk: int = 1000) -> dict[str, dict[str, FieldValue]]:
-    """The hub-written values of the students among ``siswa_ids`` that exist, their rows locked
-    (PostgreSQL) in id order, so that two batches touching the same students wait for each other
-    instead of deadlocking or interleaving."""
+                    chunk: int = 1000) -> tuple[dict[str, dict[str, FieldValue]], dict[str, str]]:
+    """The hub-written values of the students among ``siswa_ids`` that exist, and their madrasah (NSM);
+    their rows locked (PostgreSQL) in id order, so that two batches touching the same students wait for
+    each other instead of deadlocking or interleaving."""
     columns = [SISWA.c[name] for name in fields]
-    out: dict[str, dict[str, FieldValue]] = {}
+    values: dict[str, dict[str, FieldValue]] = {}
+    nsm_of: dict[str, str] = {}
     unique = sorted(set(siswa_ids))
     for start in range(0, len(unique), chunk):
         part = unique[start:start + chunk]
-        stmt = (sa.select(SISWA.c.siswa_id, *columns).where(SISWA.c.siswa_id.in_(part))
+        stmt = (sa.select(SISWA.c.siswa_id, SISWA.c.nsm, *columns).where(SISWA.c.siswa_id.in_(part))
                 .order_by(SISWA.c.siswa_id).with_for_update())
         for row in session.execute(stmt):
-            out[row[0]] = dict(zip(fields, row[1:], strict=True))
-    return out
+            values[row[0]] = dict(zip(fields, row[2:], strict=True))
+            nsm_of[row[0]] = row[1]
+    return values, nsm_of
 
 
 def get_many(session: Session, siswa_ids: Sequence[str]) -> dict[str, SiswaRow]:

@@ -1,0 +1,90 @@
+"""Each madrasah shows when it last synced and what that sync changed (counts and the list)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.emis_gateway.tests.conftest import NSM_A, NSM_B, batch, item
+
+
+def post(api: TestClient, body: dict[str, Any]) -> list[str]:
+    r = api.post("/api/v1/hub/results", json=body)
+    assert r.status_code == 200, r.text
+    return [x["status"] for x in r.json()["results"]]
+
+
+FIRST = batch(item("siswa-0000", 10, "PKH_RECIPIENT", "aktif", penerima_pkh=True, periode_pkh="2026 tahap I"),
+              item("siswa-0001", 10, "NIK_INVALID", "nik: placeholder"), item("ghost", 10), run="run-1")
+
+
+def test_before_any_sync_nothing_is_shown(api: TestClient) -> None:
+    body = api.get(f"/api/v1/madrasah/{NSM_A}/sinkron").json()
+    assert body == {"nsm": NSM_A, "last_sync": None, "terakhir": None, "riwayat": []}
+    assert api.get(f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan").json() == {"items": [], "next_cursor": None}
+
+
+def test_last_sync_counts_and_the_list_of_changes(api: TestClient) -> None:
+    assert post(api, FIRST) == ["APPLIED", "APPLIED", "NOT_FOUND"]
+    body = api.get(f"/api/v1/madrasah/{NSM_A}/sinkron").json()
+    last = body["terakhir"]
+    assert last["sync_run_id"] == "run-1" and body["last_sync"] == last["selesai"]
+    assert (last["siswa"], last["diubah"], last["tetap"], last["nilai_diubah"]) == (2, 2, 0, 6)
+    assert last["per_field"] == {"status_pkh": 2, "keterangan_pkh": 2, "penerima_pkh": 1, "periode_pkh": 1}
+    changes = api.get(f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan").json()["items"]
+    assert len(changes) == 6
+    mine = {(c["siswa_id"], c["field"]): c for c in changes}
+    assert mine[("siswa-0000", "penerima_pkh")]["nilai_lama"] is None
+    assert mine[("siswa-0000", "penerima_pkh")]["nilai_baru"] is True
+    assert mine[("siswa-0001", "status_pkh")]["nilai_baru"] == "NIK_INVALID"
+    assert mine[("siswa-0001", "status_pkh")]["nama"] == "Anak 1"
+    madrasah = api.get(f"/api/v1/madrasah/{NSM_A}").json()
+    assert madrasah["last_sync"] == last["selesai"] and madrasah["sinkron_terakhir"]["sync_run_id"] == "run-1"
+    assert api.get(f"/api/v1/madrasah/{NSM_B}/sinkron").json()["terakhir"] is None
+
+
+def test_a_sync_that_changes_nothing_still_counts_as_the_last_sync(api: TestClient) -> None:
+    post(api, FIRST)
+    again = {**FIRST, "sync_run_id": "run-2"}
+    assert post(api, again) == ["UNCHANGED", "UNCHANGED", "NOT_FOUND"]
+    body = api.get(f"/api/v1/madrasah/{NSM_A}/sinkron").json()
+    assert body["terakhir"]["sync_run_id"] == "run-2"
+    assert (body["terakhir"]["diubah"], body["terakhir"]["tetap"], body["terakhir"]["per_field"]) == (0, 2, {})
+    assert [r["sync_run_id"] for r in body["riwayat"]] == ["run-2", "run-1"]
+    assert api.get(f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan").json()["items"] == []
+    older = api.get(f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", params={"sync_run_id": "run-1"}).json()
+    assert len(older["items"]) == 6
+    # a run spread over several batches adds up
+    post(api, batch(item("siswa-0002", 11, "NO_NIK", None), run="run-2"))
+    last = api.get(f"/api/v1/madrasah/{NSM_A}/sinkron").json()["terakhir"]
+    assert (last["sync_run_id"], last["siswa"], last["diubah"], last["tetap"]) == ("run-2", 3, 1, 2)
+
+
+def test_changes_are_paged(api: TestClient) -> None:
+    post(api, FIRST)
+    first = api.get(f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", params={"limit": 4}).json()
+    rest = api.get(f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", params={"limit": 4,
+                                                                       "cursor": first["next_cursor"]}).json()
+    assert len(first["items"]) == 4 and len(rest["items"]) == 2 and rest["next_cursor"] is None
+
+
+@pytest.mark.parametrize(("path", "params", "status", "field"), [
+    (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"sync_run_id": "no-such-run"}, 404, "sync_run_id"),
+    (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"cursor": "x1"}, 422, "cursor"),
+    (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"limit": 5000}, 422, "limit"),
+    ("/api/v1/madrasah/999999999999/sinkron", None, 404, "nsm"),
+    ("/api/v1/madrasah/12/sinkron", None, 422, "nsm"),
+])
+def test_bad_input_names_the_field(api: TestClient, path: str, params: dict[str, Any] | None, status: int,
+                                   field: str) -> None:
+    r = api.get(path, params=params)
+    assert r.status_code == status, r.text
+    assert field in {e["field"] for e in r.json()["errors"]}
+
+
+def test_a_run_id_no_database_can_store_is_a_422(api: TestClient) -> None:
+    r = api.post("/api/v1/hub/results", json={**FIRST, "sync_run_id": "run\x00"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "sync_run_id"
+    assert api.get(f"/api/v1/madrasah/{NSM_A}/sinkron").json()["terakhir"] is None
