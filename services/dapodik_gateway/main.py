@@ -13,6 +13,7 @@ from services.dapodik_gateway.config import SERVICE_NAME, Settings, get_settings
 from services.dapodik_gateway.feed.router import router as feed_router
 from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
 from services.dapodik_gateway.kesejahteraan.router import router as kesejahteraan_router
+from services.dapodik_gateway.kip.router import router as kip_router
 from services.dapodik_gateway.peserta_didik.router import router as peserta_didik_router
 from services.dapodik_gateway.results.router import router as results_router
 from services.dapodik_gateway.sekolah.router import router as sekolah_router
@@ -52,5 +53,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
         routers=[sekolah_router, sinkronisasi_router, peserta_didik_router, validasi_router, kesejahteraan_router,
-                 feed_router, results_router], lifespan=lifespan,
+                 kip_router, feed_router, results_router], lifespan=lifespan,
     )

@@ -227,3 +227,75 @@ class KesejahteraanPd(BaseModel):
     asal_data: str = Field(..., description="Where the deciding value came from: a source system "
                            "(kemensos.dtsen, kemensos.kip, an SK) or 'sekolah' (the school's own entry)")
     last_update: datetime
+
+
+# -- KIP arrives as an SK (decree) batch ------------------------------------------------------------------
+
+KIP_PATTERN = r"^[A-Z0-9]{6}$"
+
+
+class SkKip(Strict):
+    """The decree's metadata."""
+
+    nomor_sk: str = Field(..., min_length=1, max_length=60, pattern=r"^[^\x00-\x1f]+$",
+                          examples=["SK-1234/PIP/2026"], description="The SK's number: it identifies the decree")
+    tanggal_sk: date
+    sumber: str = Field(..., min_length=1, max_length=40, pattern=r"^[a-z0-9_.-]+$", examples=["puslapdik"],
+                        description="Who issued it")
+
+
+class SkKipItem(Strict):
+    """One KIP issuance of the SK."""
+
+    peserta_didik_id: str = Field(..., pattern=r"^[0-9a-f-]{36}$")
+    no_kip: str = Field(..., pattern=KIP_PATTERN, description="6-character KIP code")
+    nm_kip: str = Field(..., min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$",
+                        description="Name printed on the card")
+    nisn: str | None = Field(None, pattern=r"^\d{10}$", description="If given, must be the record's NISN")
+    npsn: str | None = Field(None, pattern=r"^\d{8}$", description="If given, must be the record's school")
+
+
+class SkKipBatch(Strict):
+    sk: SkKip
+    items: list[SkKipItem] = Field(..., min_length=1, max_length=1000)
+
+
+class SkItemStatus(StrEnum):
+    APPLIED = "APPLIED"  # at least one value changed (or was attested for the first time)
+    UNCHANGED = "UNCHANGED"  # the record already holds this issuance from an SK or the hub
+    UNMATCHED = "UNMATCHED"  # no such student, or the NISN/NPSN given disagree: listed for follow-up
+
+
+class SkKipItemStatus(BaseModel):
+    peserta_didik_id: str
+    no_kip: str
+    status: SkItemStatus
+    fields_written: list[str] = []
+    detail: str | None = None
+
+
+class KipTidakCocok(BaseModel):
+    """A KIP issuance that matched no student, kept for manual follow-up."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    nomor_sk: str
+    tanggal_sk: date
+    peserta_didik_id: str
+    no_kip: str
+    nm_kip: str
+    nisn: str | None
+    npsn: str | None
+    alasan: str = Field(..., examples=["unknown_peserta_didik_id", "nisn_mismatch", "npsn_mismatch"])
+    created_at: datetime
+    resolved_at: datetime | None = Field(None, description="Set when a later SK applied to this student")
+
+
+class SkKipResponse(BaseModel):
+    nomor_sk: str
+    n_applied: int
+    n_unchanged: int
+    n_unmatched: int
+    results: list[SkKipItemStatus] = Field(..., description="One per item, in request order")
+    unmatched: list[KipTidakCocok] = Field(..., description="The issuances of this SK that matched no student")

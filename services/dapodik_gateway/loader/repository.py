@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from services.dapodik_gateway.kesejahteraan.models import KesejahteraanPdRow
+from services.dapodik_gateway.kip.models import KipTidakCocokRow, SkKipRow
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from services.dapodik_gateway.results.models import FieldObservationRow, FieldProvenanceRow, ValueHistoryRow
 from services.dapodik_gateway.sekolah.models import SekolahRow
@@ -20,8 +21,9 @@ _PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 
 def clear(conn: Connection) -> None:
     """Every row of this service, children first (the change counter stays: change numbers never go back)."""
-    for model in (KesejahteraanPdRow, VldPesertaDidikRow, ValueHistoryRow, FieldProvenanceRow, FieldObservationRow,
-                  TableSyncLogRow, SyncPositionRow, PesertaDidikRow, SekolahRow):
+    for model in (KipTidakCocokRow, SkKipRow, KesejahteraanPdRow, VldPesertaDidikRow, ValueHistoryRow,
+                  FieldProvenanceRow, FieldObservationRow, TableSyncLogRow, SyncPositionRow, PesertaDidikRow,
+                  SekolahRow):
         conn.execute(sa.delete(model.__table__))  # type: ignore[arg-type]
 
 

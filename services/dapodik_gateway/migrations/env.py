@@ -2,6 +2,7 @@
 
 from services.dapodik_gateway.db import DapodikTable
 from services.dapodik_gateway.kesejahteraan import models as _kesejahteraan  # noqa: F401
+from services.dapodik_gateway.kip import models as _kip  # noqa: F401
 from services.dapodik_gateway.peserta_didik import models as _peserta_didik  # noqa: F401
 from services.dapodik_gateway.results import models as _results  # noqa: F401
 from services.dapodik_gateway.sekolah import models as _sekolah  # noqa: F401

@@ -95,3 +95,11 @@ def write_hub_values(session: Session, row: PesertaDidikRow, changes: dict[str, 
     row.last_sync = at
     session.add(row)
     session.flush()
+
+
+def mark_changed(session: Session, peserta_didik_ids: Sequence[str], at: datetime, seq: int) -> None:
+    """The records changed (not by the hub): ``last_update`` and the change sequence move, so the hub's feed
+    offers them again."""
+    stmt = (sa.update(PESERTA_DIDIK).where(PESERTA_DIDIK.c.peserta_didik_id == sa.bindparam("b_id"))
+            .values(last_update=sa.bindparam("b_at"), change_seq=sa.bindparam("b_seq")))
+    db.executemany(session.connection(), stmt, [{"b_id": pid, "b_at": at, "b_seq": seq} for pid in peserta_didik_ids])

@@ -34,3 +34,11 @@ def student_stats(session: Session, sekolah_ids: list[str]) -> dict[str, tuple[i
         .group_by(PesertaDidikRow.sekolah_id)
     )
     return {sid: (n, last) for sid, n, last in session.execute(stmt).all()}
+
+
+def npsn_of(session: Session, sekolah_ids: list[str]) -> dict[str, str]:
+    """sekolah_id -> NPSN."""
+    if not sekolah_ids:
+        return {}
+    stmt = sa.select(SekolahRow.sekolah_id, SekolahRow.npsn).where(col(SekolahRow.sekolah_id).in_(sekolah_ids))
+    return {sid: npsn for sid, npsn in session.execute(stmt).all()}

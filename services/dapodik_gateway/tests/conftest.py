@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -9,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 with warnings.catch_warnings():
     # starlette warns once, at import, that it prefers httpx2 over httpx; the project pins httpx.
@@ -28,9 +31,27 @@ def token() -> str:
     return new_token()
 
 
+_TEMPLATE: list[Path] = []
+
+
+def _migrate(url: str) -> None:
+    """Bring the database to head; a new SQLite file is a copy of one migrated once per test process."""
+    parsed = make_url(url)
+    target = Path(parsed.database or "") if parsed.get_backend_name() == "sqlite" else None
+    if target is None or target.exists() or not parsed.database or parsed.database == ":memory:":
+        db.migrate(url)
+        return
+    if not _TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="dapodik-template-")) / "template.db"
+        db.migrate(f"sqlite:///{template}")
+        _TEMPLATE.append(template)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATE[0], target)
+
+
 def load(url: str, directory: Path, schools: list[dict[str, Any]], students: list[dict[str, Any]],
          now: datetime | None = None) -> None:
-    db.migrate(url)
+    _migrate(url)
     engine = db.make_engine(url)
     try:
         report = load_world(engine, f.write_world(directory, schools, students), now=now)
@@ -50,6 +71,7 @@ def make_client(tmp_path: Path, token: str) -> Iterator[Callable[..., TestClient
         url = url or f"sqlite:///{tmp_path / 'api.db'}"
         load(url, tmp_path / f"world{len(opened)}", schools, students)
         tokens = {"sync_hub": token, **settings.pop("api_tokens", {})}
+        settings.setdefault("auto_migrate", False)  # load() migrated it
         client = TestClient(create_app(Settings(database_url=url, api_tokens=tokens, **settings)))
         client.__enter__()
         client.headers["Authorization"] = f"Bearer {token}"

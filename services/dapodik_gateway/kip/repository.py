@@ -1,0 +1,66 @@
+"""All SQL of SK batches: the SK rows and the unmatched issuances."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlmodel import Session
+
+from services.dapodik_gateway import db, paging
+from services.dapodik_gateway.kip.models import KipTidakCocokRow, SkKipRow
+
+SK: sa.Table = SkKipRow.__table__  # type: ignore[assignment]
+UNMATCHED: sa.Table = KipTidakCocokRow.__table__  # type: ignore[assignment]
+
+
+def sk(conn: Connection, nomor_sk: str) -> sa.RowMapping | None:
+    return conn.execute(sa.select(SK).where(SK.c.nomor_sk == nomor_sk).with_for_update()).mappings().first()
+
+
+def save_sk(conn: Connection, row: dict[str, Any], exists: bool) -> None:
+    if exists:
+        conn.execute(sa.update(SK).where(SK.c.nomor_sk == row["nomor_sk"]).values(
+            last_received_at=row["last_received_at"], n_items=row["n_items"], n_applied=row["n_applied"],
+            n_unmatched=row["n_unmatched"]))
+    else:
+        conn.execute(sa.insert(SK).values(**row))
+
+
+def known_unmatched(conn: Connection, nomor_sk: str) -> set[str]:
+    stmt = sa.select(UNMATCHED.c.peserta_didik_id).where(UNMATCHED.c.nomor_sk == nomor_sk)
+    return set(conn.execute(stmt).scalars().all())
+
+
+def add_unmatched(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    db.executemany(conn, sa.insert(UNMATCHED), rows)
+
+
+def resolve(conn: Connection, peserta_didik_ids: Sequence[str], at: datetime) -> None:
+    """Open unmatched issuances of students an SK has now applied to are resolved."""
+    for i in range(0, len(peserta_didik_ids), 1000):
+        conn.execute(sa.update(UNMATCHED).where(UNMATCHED.c.peserta_didik_id.in_(peserta_didik_ids[i:i + 1000]),
+                                                UNMATCHED.c.resolved_at.is_(None)).values(resolved_at=at))
+
+
+def unmatched_of_sk(conn: Connection, nomor_sk: str) -> list[sa.RowMapping]:
+    stmt = (sa.select(UNMATCHED, SK.c.tanggal_sk).join(SK, SK.c.nomor_sk == UNMATCHED.c.nomor_sk)
+            .where(UNMATCHED.c.nomor_sk == nomor_sk).order_by(UNMATCHED.c.id))
+    return list(conn.execute(stmt).mappings().all())
+
+
+def unmatched(session: Session, npsn: str | None, nomor_sk: str | None, include_resolved: bool,
+              cursor: paging.SeqCursor | None, limit: int) -> list[sa.RowMapping]:
+    stmt = sa.select(UNMATCHED, SK.c.tanggal_sk).join(SK, SK.c.nomor_sk == UNMATCHED.c.nomor_sk)
+    if npsn is not None:
+        stmt = stmt.where(UNMATCHED.c.npsn == npsn)
+    if nomor_sk is not None:
+        stmt = stmt.where(UNMATCHED.c.nomor_sk == nomor_sk)
+    if not include_resolved:
+        stmt = stmt.where(UNMATCHED.c.resolved_at.is_(None))
+    if cursor is not None:
+        stmt = stmt.where(UNMATCHED.c.id > cursor.seq)
+    return list(session.execute(stmt.order_by(UNMATCHED.c.id).limit(limit + 1)).mappings().all())
