@@ -39,3 +39,11 @@ def get_write_session(request: Request) -> Iterator[Session]:
 # answer rather than a 200 for something that was not stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body as sent (FastAPI has read it already for a JSON body; a file upload is read here)."""
+    return await request.body()
+
+
+BodyDep = Annotated[bytes, Depends(raw_body)]

@@ -19,6 +19,7 @@ from services.emis_gateway.pkh.worker import PkhWorker
 from services.emis_gateway.results.router import router as results_router
 from services.emis_gateway.sinkron.router import router as sinkron_router
 from services.emis_gateway.siswa.router import router as siswa_router
+from services.emis_gateway.spreadsheet.router import router as spreadsheet_router
 from shared.app import create_service_app
 from shared.clients import HubClient
 from shared.db import make_engine, migrate
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                     "Request Data PKH asks the hub for one student or a whole madrasah and saves the answer in "
                     "the same step; while the registry is unreachable the request is queued (PENDING).",
         routers=[madrasah_router, siswa_router, results_router, pkh_router, ganda_router,
-                 sinkron_router],
+                 sinkron_router, spreadsheet_router],
         lifespan=lifespan,
     )
     app.state.settings = settings

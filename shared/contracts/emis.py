@@ -242,3 +242,35 @@ class DataGanda(BaseModel):
     dasar: DasarGanda
     keterangan: str
     siswa: list[DataGandaSiswa] = Field(..., min_length=2)
+
+
+# Spreadsheet columns (CSV and XLSX, import and export) with the names EMIS operators know, in order.
+SISWA_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ID Siswa", "siswa_id"), ("NSM", "nsm"), ("NISN", "nisn"), ("NIK", "nik"), ("Nama Lengkap", "nama"),
+    ("Jenis Kelamin", "jenis_kelamin"), ("Tempat Lahir", "tempat_lahir"), ("Tanggal Lahir", "tanggal_lahir"),
+    ("Tingkat", "tingkat"), ("Rombel", "rombel"), ("Status Siswa", "status_aktif"), ("No KK", "no_kk"),
+    ("Nama Ayah", "nama_ayah"), ("NIK Ayah", "nik_ayah"), ("Nama Ibu Kandung", "nama_ibu_kandung"),
+    ("NIK Ibu", "nik_ibu"), ("Nama Wali", "nama_wali"), ("NIK Wali", "nik_wali"),
+)
+# Exported for reading only (the server's PKH data and the manual data); ignored on import.
+PKH_COLUMNS: tuple[str, ...] = (
+    "Status PKH", "Keterangan PKH", "Penerima PKH", "Periode PKH", "No KKS", "Sumber Data PKH",
+    "Tanggal Sinkron PKH", "Penerima PKH (Manual)", "Periode PKH (Manual)", "No KKS (Manual)",
+    "Keterangan PKH (Manual)",
+)
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+class ImportReport(BaseModel):
+    """What an import did (or, with ``dry_run``, would do). A file with any bad row imports nothing: the
+    answer is then a 422 whose ``errors`` name each bad row and column (``rows[5].NIK Ibu``) and the rule."""
+
+    rows: int = Field(..., description="Data rows read (blank rows skipped)")
+    created: int
+    updated: int
+    unchanged: int
+    dry_run: bool = False

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from services.emis_gateway.deps import ClientDep, WriteSessionDep, require_client
+from services.emis_gateway.deps import BodyDep, ClientDep, WriteSessionDep, require_client
 from services.emis_gateway.results import service
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse
-
-
-async def raw_body(request: Request) -> bytes:
-    """The request body as sent (already read by FastAPI): its digest tells a repeated batch."""
-    return await request.body()
-
 
 router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(require_client)])
 
@@ -23,5 +16,6 @@ router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(req
 @router.post("/results", response_model=HubResultBatchResponse,
              summary="Apply the hub's PKH results (per-item status in request order; idempotent)")
 def post_results(batch: HubResultBatch, session: WriteSessionDep, client: ClientDep,
-                 body: Annotated[bytes, Depends(raw_body)]) -> HubResultBatchResponse:
+                 body: BodyDep) -> HubResultBatchResponse:
+    # the digest of the body as sent tells a repeated batch (a retry), counted once in the sync log
     return service.apply_batch(session, batch, client, digest=hashlib.sha256(body).hexdigest())
