@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from shared.clients._gateway import GatewayClient
 from shared.contracts.common import Page
-from shared.contracts.dapodik import HUB_FEED_PATH, PesertaDidik, Sekolah
+from shared.contracts.dapodik import HUB_FEED_PATH, PesertaDidik, PesertaDidikFeed, Sekolah
 
 
 class DapodikClient(GatewayClient[PesertaDidik]):
@@ -15,3 +15,23 @@ class DapodikClient(GatewayClient[PesertaDidik]):
         if cursor:
             params["cursor"] = cursor
         return self.request("GET", "/api/v1/sekolah", Page[Sekolah], idempotent=True, params=params)
+
+    def changes(self, since: str | None = None, limit: int = 500, cursor: str | None = None) -> PesertaDidikFeed:
+        """One page of the change feed: after ``cursor`` (the previous page's ``next_cursor``) or, to resume a
+        later run, after ``since`` (the last ``resume_cursor`` kept)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        elif since:
+            params["since"] = since
+        return self.request("GET", HUB_FEED_PATH, PesertaDidikFeed, idempotent=True, params=params)
+
+    def read_changes(self, since: str | None = None, limit: int = 500) -> tuple[list[PesertaDidik], str]:
+        """Every record changed since ``since`` (everything when None), and the ``resume_cursor`` to keep for
+        the next run."""
+        page = self.changes(since, limit)
+        items = list(page.items)
+        while page.next_cursor:
+            page = self.changes(limit=limit, cursor=page.next_cursor)
+            items += page.items
+        return items, page.resume_cursor

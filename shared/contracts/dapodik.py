@@ -71,10 +71,17 @@ class StatusValidasi(IntEnum):
 
 
 # The hub-facing contract (``/api/v1/hub/...``, the hub's credential):
-# - ``GET /api/v1/hub/peserta-didik`` is the feed the hub syncs from. A record with an INVALID finding is
-#   held back: it is absent from the feed (and ``GET /api/v1/hub/peserta-didik/{id}`` answers 404, rule
-#   ``held_back_invalid``) until the operator fixes it; it reappears as a change. Records the feed offers
-#   carry ``status_validasi`` VALID or WARNING, never INVALID. Held-back records are listed per school at
+# - ``GET /api/v1/hub/peserta-didik`` is the change feed the hub syncs from (``PesertaDidikFeed``): every
+#   record in the order it last changed (load, import, operator edit, KIP SK; hub writes are not changes),
+#   a record that changes again moving to the end. Page with ``cursor`` (= ``next_cursor``, null after the
+#   last page); every page also carries ``resume_cursor``, the position after its last record: keep the
+#   last one and pass it as ``since`` next run to read only what changed since. Positions are
+#   (change number, id): many records share one change number (one load) and commit order is kept, so
+#   paging is exact even while records change (a record changed after it was read comes again later).
+# - A record with an INVALID finding is held back: absent from the feed (and
+#   ``GET /api/v1/hub/peserta-didik/{id}`` answers 404, rule ``held_back_invalid``) until the operator fixes
+#   it, which is a change, so it then comes in the feed. Records the feed offers carry ``status_validasi``
+#   VALID or WARNING, never INVALID. Held-back records are listed per school at
 #   ``GET /api/v1/sekolah/{npsn}/validasi?status_validasi=2``.
 # - ``POST /api/v1/hub/results`` applies the hub's results (``HubResultBatch``).
 HUB_FEED_PATH = "/api/v1/hub/peserta-didik"
@@ -100,6 +107,17 @@ class Sekolah(SekolahRecord):
 
     jumlah_peserta_didik: int = 0
     last_sync: datetime | None = None
+
+
+class PesertaDidikFeed(BaseModel):
+    """A page of the hub's change feed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    items: list[PesertaDidik]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null after the last")
+    resume_cursor: str = Field(..., description="The position after this page's last record (or the position "
+                               "asked for, when the page is empty): pass as `since` to read what changed since")
 
 
 class TemuanValidasi(BaseModel):

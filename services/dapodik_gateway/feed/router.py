@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from services.dapodik_gateway import paging
 from services.dapodik_gateway.deps import ClientDep, SessionDep, WriteSessionDep, authenticate, only_query_params
 from services.dapodik_gateway.feed import service
-from shared.contracts.common import Page
-from shared.contracts.dapodik import PesertaDidik
+from shared.contracts.dapodik import PesertaDidik, PesertaDidikFeed
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(authenticate)])
@@ -18,20 +17,23 @@ _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student, or held
                     "(rule `held_back_invalid`)"}, **ERROR_RESPONSES}
 
 
-@router.get("/peserta-didik", response_model=Page[PesertaDidik], responses=_NOT_FOUND,
-            summary="The hub's feed: students it may sync in change order (held-back invalid records left out); "
-                    "the hub's reads move each school's read position",
-            dependencies=[only_query_params("cursor", "limit", "npsn")])
+@router.get("/peserta-didik", response_model=PesertaDidikFeed, responses=_NOT_FOUND,
+            summary="The hub's change feed: students it may sync, in the order they last changed (held-back "
+                    "invalid records left out); `since` = a previous `resume_cursor` reads only what changed "
+                    "since; the hub's reads move each school's read position",
+            dependencies=[only_query_params("cursor", "since", "limit", "npsn")])
 def hub_feed(
     request: Request,
     session: WriteSessionDep,
     client: ClientDep,
     cursor: paging.CursorParam = None,
+    since: Annotated[str | None, Query(max_length=200, description="Opaque; a `resume_cursor` of an earlier read")
+                     ] = None,
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
 ) -> Response:
     hub = client if client in request.app.state.settings.hub_clients else None
-    return paging.json_response(service.feed(session, cursor, limit, npsn, delivered_to=hub))
+    return paging.json_response(service.feed(session, cursor, limit, npsn, since=since, delivered_to=hub))
 
 
 @router.get("/peserta-didik/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,

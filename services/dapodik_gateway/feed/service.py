@@ -13,20 +13,25 @@ from services.dapodik_gateway.peserta_didik import service as pd_service
 from services.dapodik_gateway.sekolah import service as sekolah_service
 from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.validasi import service as validasi_service
-from shared.contracts.common import Page
-from shared.contracts.dapodik import PesertaDidik, StatusValidasi
-from shared.errors import NotFound
+from shared.contracts.dapodik import PesertaDidik, PesertaDidikFeed, StatusValidasi
+from shared.errors import InvalidInput, NotFound
 
 
-def feed(session: Session, cursor: str | None, limit: int, npsn: str | None = None, *,
-         delivered_to: str | None = None) -> Page[PesertaDidik]:
-    """A page of the feed; ``delivered_to``: the hub client reading it (its read positions move)."""
-    after = paging.parse_seq_cursor(cursor)
+def feed(session: Session, cursor: str | None, limit: int, npsn: str | None = None, *, since: str | None = None,
+         delivered_to: str | None = None) -> PesertaDidikFeed:
+    """A page of the feed after ``cursor`` (paging) or ``since`` (resuming; the same kind of position);
+    ``delivered_to``: the hub client reading it (its read positions move)."""
+    if cursor is not None and since is not None:
+        raise InvalidInput.field("since", "exclusive", "give `cursor` (the next page) or `since` (resume), not both")
+    field = "since" if since is not None else "cursor"
+    after = paging.parse_seq_cursor(since if since is not None else cursor, field)
     sekolah_id = sekolah_service.require_sekolah_id(session, npsn) if npsn is not None else None
     rows, items, next_cursor = pd_service.feed_page(session, after, limit, sekolah_id, StatusValidasi.INVALID)
     if delivered_to is not None and rows:
         sync_service.record_delivery(session, rows, delivered_to, datetime.now(UTC))
-    return Page[PesertaDidik](items=items, next_cursor=next_cursor)
+    resume = (paging.SeqCursor(rows[-1]["change_seq"], rows[-1]["peserta_didik_id"]) if rows
+              else after or paging.SeqCursor(0))
+    return PesertaDidikFeed(items=items, next_cursor=next_cursor, resume_cursor=resume.encode())
 
 
 def one(session: Session, peserta_didik_id: str) -> PesertaDidik:
