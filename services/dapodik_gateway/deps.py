@@ -55,3 +55,23 @@ def only_query_params(*names: str) -> params.Depends:
             )
 
     return Depends(_check)
+
+
+MAX_BODY_BYTES = 20 * 1024 * 1024 + 1
+
+
+async def raw_body(request: Request) -> bytes:
+    """An uploaded file (the request body), read up to just past the largest file accepted: a larger one
+    is refused without reading it all."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_BODY_BYTES:
+            raise InvalidInput.field("file", "too_large",
+                                     f"the file is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
+    return b"".join(chunks)
+
+
+BodyDep = Annotated[bytes, Depends(raw_body)]

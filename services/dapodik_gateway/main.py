@@ -18,6 +18,7 @@ from services.dapodik_gateway.peserta_didik.router import router as peserta_didi
 from services.dapodik_gateway.results.router import router as results_router
 from services.dapodik_gateway.sekolah.router import router as sekolah_router
 from services.dapodik_gateway.sinkronisasi.router import router as sinkronisasi_router
+from services.dapodik_gateway.spreadsheet.router import router as spreadsheet_router
 from services.dapodik_gateway.validasi import service as validasi_service
 from services.dapodik_gateway.validasi.router import router as validasi_router
 from shared.app import create_service_app
@@ -52,6 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     return create_service_app(
         name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
-        routers=[sekolah_router, sinkronisasi_router, peserta_didik_router, validasi_router, kesejahteraan_router,
-                 kip_router, feed_router, results_router], lifespan=lifespan,
+        routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, peserta_didik_router, validasi_router,
+                 kesejahteraan_router, kip_router, feed_router, results_router], lifespan=lifespan,
     )

@@ -317,3 +317,32 @@ class SkKipResponse(BaseModel):
     n_unmatched: int
     results: list[SkKipItemStatus] = Field(..., description="One per item, in request order")
     unmatched: list[KipTidakCocok] = Field(..., description="The issuances of this SK that matched no student")
+
+
+# -- spreadsheets -------------------------------------------------------------------------------------------
+
+class ImportStatus(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class ImportRow(BaseModel):
+    row: int = Field(..., description="The spreadsheet's row number (the header is row 1)")
+    peserta_didik_id: str
+    status: ImportStatus
+    fields_changed: list[str] = []
+
+
+class ImportReport(BaseModel):
+    """A successful import. A file with any bad row imports nothing: the answer is a 422 whose ``errors``
+    name each bad cell as ``rows[<row>].<column>`` with the rule it breaks."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: str
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    results: list[ImportRow]

@@ -1,0 +1,228 @@
+"""Import and export of a school's students as CSV or XLSX (Dapodik's export columns, ``columns.py``).
+
+Import is all or nothing: every row is read, matched and validated first; any bad cell makes the whole
+file a 422 whose ``errors`` name each one as ``rows[<row>].<column>`` with its rule, and nothing is written.
+A good file updates the students it names (by ``ID Peserta Didik``, else ``NIPD``; only the columns the file
+has) and creates the others; every changed value is kept in ``value_history`` (source ``import``), the
+changed students are validated again, their programme rows reconciled, and they move in the hub's feed
+(one change number for the whole import). A value the hub wrote (it has provenance) cannot be changed by
+import: such a cell is an error (``hub_written``); the hub's values come from the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import PydanticUndefined
+from sqlmodel import Session
+
+from services.dapodik_gateway.db import unstorable_text
+from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
+from services.dapodik_gateway.results import repository as results_repository
+from services.dapodik_gateway.sekolah import service as sekolah_service
+from services.dapodik_gateway.sinkronisasi import service as sync_service
+from services.dapodik_gateway.spreadsheet import columns, files, repository
+from services.dapodik_gateway.spreadsheet.columns import Column
+from services.dapodik_gateway.spreadsheet.files import FileFormat
+from services.dapodik_gateway.validasi import service as validasi_service
+from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, ImportReport, ImportRow, ImportStatus, PesertaDidikRecord
+from shared.errors import FieldError, InvalidInput
+
+log = logging.getLogger("dapodik_gateway.spreadsheet")
+MAX_ERRORS = 1000
+RECORD_FIELDS = tuple(PesertaDidikRecord.model_fields)
+WRITABLE = tuple(f for f in RECORD_FIELDS if f not in ("peserta_didik_id", "sekolah_id"))
+_BY_FIELD = {c.field: c for c in columns.COLUMNS}
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+        self.count = 0
+        self.rows: set[int] = set()
+
+    def add(self, row: int, where: str, rule: str, message: str) -> None:
+        self.count += 1
+        if row:
+            self.rows.add(row)
+        if len(self.items) < MAX_ERRORS:
+            self.items.append(FieldError(field=f"rows[{row}].{where}" if row else where, rule=rule, message=message))
+
+    def raise_if_any(self) -> None:
+        if self.count:
+            more = f" (the first {MAX_ERRORS} listed)" if self.count > MAX_ERRORS else ""
+            raise InvalidInput(f"{self.count} error(s) in {len(self.rows)} row(s){more}; nothing was imported",
+                               self.items)
+
+
+def _header(header: list[str], rows: list[tuple[int, list[files.Cell]]], errors: _Errors) -> list[Column | None]:
+    """The column of each position (None: a blank header over blank cells, ignored)."""
+    out: list[Column | None] = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        col = columns.column(name) if name else None
+        if not name:
+            if any(i < len(cells) and cells[i] is not None for _, cells in rows):
+                errors.add(0, f"header[{i}]", "unnamed_column", "a column without a name holds values")
+        elif col is None:
+            errors.add(0, f"header.{name}", "unknown_column",
+                       f"not a column of Dapodik's student export; known: {', '.join(columns.EXPORT_HEADER)}")
+        elif col.field in seen:
+            errors.add(0, f"header.{name}", "duplicate_column", f"the same column as header[{seen[col.field]}]")
+        else:
+            seen[col.field] = i
+        out.append(col if col is not None and seen.get(col.field) == i else None)
+    if "peserta_didik_id" not in seen and "nipd" not in seen and not all(
+            f in seen for f in columns.REQUIRED_FOR_NEW):
+        errors.add(0, "header", "no_key", "the file needs ID Peserta Didik or NIPD to name students, or the "
+                   f"columns of a new student ({', '.join(_BY_FIELD[f].label for f in columns.REQUIRED_FOR_NEW)})")
+    return out
+
+
+def _json(value: Any) -> str:
+    return results_repository.to_json(value.isoformat() if isinstance(value, date) else value)
+
+
+def import_students(session: Session, npsn: str, data: bytes, fmt: FileFormat, client: str) -> ImportReport:
+    sekolah_id = sekolah_service.require_sekolah_id(session, npsn)
+    try:
+        header, rows = files.read(data, fmt)
+    except files.FileError as exc:
+        raise InvalidInput.field("file", exc.rule, exc.message) from exc
+    errors = _Errors()
+    cols = _header(header, rows, errors)
+    errors.raise_if_any()
+
+    existing = {r["peserta_didik_id"]: r for r in repository.school_students(session, sekolah_id)}
+    by_nipd = {r["nipd"]: pid for pid, r in existing.items() if r["nipd"]}
+    parsed: list[tuple[int, dict[str, Any]]] = []
+    for number, cells in rows:
+        values: dict[str, Any] = {}
+        for col, cell in zip(cols, cells, strict=False):
+            if col is None or col.read_only:
+                continue
+            try:
+                value = columns.parse(col, cell)
+            except columns.CellError as exc:
+                errors.add(number, col.label, exc.rule, exc.message)
+                continue
+            if isinstance(value, str) and (rule := unstorable_text(value)):
+                errors.add(number, col.label, rule, "text no database can store")
+                continue
+            values[col.field] = value
+        parsed.append((number, values))
+
+    # Which student each row names.
+    given = [v["peserta_didik_id"] for _, v in parsed if v.get("peserta_didik_id")]
+    elsewhere = repository.schools_of(session, [pid for pid in given if pid not in existing])
+    targets: list[tuple[int, dict[str, Any], str | None]] = []
+    seen_id: dict[str, int] = {}
+    seen_nipd: dict[str, int] = {}
+    for number, values in parsed:
+        pid = values.get("peserta_didik_id")
+        nipd = values.get("nipd")
+        if pid is not None and pid not in existing:
+            rule = "not_in_school" if pid in elsewhere else "unknown_peserta_didik_id"
+            errors.add(number, "ID Peserta Didik", rule, f"no student with this id in school {npsn}")
+            continue
+        target = pid or (by_nipd.get(nipd) if nipd else None)
+        if target is not None and target in seen_id:
+            errors.add(number, "ID Peserta Didik" if pid else "NIPD", "duplicate",
+                       f"the file names this student already on row {seen_id[target]}")
+            continue
+        if nipd and nipd in seen_nipd:
+            errors.add(number, "NIPD", "duplicate", f"NIPD already on row {seen_nipd[nipd]}")
+            continue
+        if target is not None and nipd and by_nipd.get(nipd, target) != target:
+            errors.add(number, "NIPD", "taken", "another student of the school has this NIPD")
+            continue
+        if target is not None:
+            seen_id[target] = number
+        if nipd:
+            seen_nipd[nipd] = number
+        targets.append((number, values, target))
+
+    attested = results_repository.hub_states(session, [t for _, _, t in targets if t], DAPODIK_HUB_FIELDS)
+    now = datetime.now(UTC)
+    creates: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    changed_fields: dict[str, list[str]] = {}
+    results: list[ImportRow] = []
+    for number, values, target in targets:
+        old = existing.get(target) if target else None
+        if old is None:
+            missing = [f for f in columns.REQUIRED_FOR_NEW if values.get(f) is None]
+            for f in missing:
+                errors.add(number, _BY_FIELD[f].label, "missing", "a new student needs this column filled")
+            if missing:
+                continue
+        record: dict[str, Any] = ({f: old[f] for f in RECORD_FIELDS} if old is not None
+                                  else {"peserta_didik_id": str(uuid.uuid4()), "sekolah_id": sekolah_id})
+        for field, value in values.items():
+            if field == "peserta_didik_id":
+                continue
+            if value is None:
+                default = PesertaDidikRecord.model_fields[field].default
+                value = None if default is PydanticUndefined else default
+            record[field] = value
+        try:
+            rec = PesertaDidikRecord.model_validate(record)
+        except ValidationError as exc:
+            for e in exc.errors(include_url=False, include_input=False):
+                field = str(e["loc"][0]) if e["loc"] else "-"
+                errors.add(number, _BY_FIELD[field].label if field in _BY_FIELD else field, e["type"], e["msg"])
+            continue
+        new = {**rec.model_dump(), "jenis_kelamin": rec.jenis_kelamin.value}
+        if old is None:
+            creates.append(new)
+            results.append(ImportRow(row=number, peserta_didik_id=new["peserta_didik_id"], status=ImportStatus.CREATED,
+                                     fields_changed=[f for f in WRITABLE if f in values]))
+            continue
+        diff = [f for f in WRITABLE if new[f] != old[f]]
+        hub = attested[target].attested if target in attested else set()
+        blocked = [f for f in diff if f in hub]
+        for f in blocked:
+            errors.add(number, _BY_FIELD[f].label, "hub_written",
+                       "the hub wrote this value (see the student's provenance); import does not change it")
+        if blocked:
+            continue
+        results.append(ImportRow(row=number, peserta_didik_id=target,
+                                 status=ImportStatus.UPDATED if diff else ImportStatus.UNCHANGED, fields_changed=diff))
+        if diff:
+            updates.append(new)
+            changed_fields[target] = diff
+            history += [{"peserta_didik_id": target, "field": f, "old_value": _json(old[f]), "new_value": _json(new[f]),
+                         "changed_at": now, "source": "import", "changed_by": client, "provenance_id": None,
+                         "field_provenance_id": None} for f in diff]
+    errors.raise_if_any()
+
+    if creates or updates:
+        conn = session.connection()
+        seq = sync_service.next_change_seq(conn)
+        repository.insert(conn, [{**c, "status_padan": None, "keterangan_padan": None, "status_validasi": None,
+                                  "create_date": now, "last_update": now, "last_sync": None, "soft_delete": False,
+                                  "change_seq": seq} for c in creates])
+        repository.update(conn, WRITABLE, [{**u, "last_update": now, "change_seq": seq} for u in updates])
+        repository.add_history(conn, history)
+        ids = [c["peserta_didik_id"] for c in creates] + [u["peserta_didik_id"] for u in updates]
+        validasi_service.revalidate(conn, ids, now)
+        kesejahteraan_service.reconcile_ids(
+            conn, ids, {pid: dict.fromkeys(fields, "sekolah") for pid, fields in changed_fields.items()}, now)
+    log.info("import into %s by %s: %d rows, %d created, %d updated", npsn, client, len(rows), len(creates),
+             len(updates))
+    return ImportReport(format=fmt.value, rows=len(rows), created=len(creates), updated=len(updates),
+                        unchanged=len(results) - len(creates) - len(updates), results=results)
+
+
+def export_students(session: Session, npsn: str, fmt: FileFormat) -> tuple[bytes, str, str]:
+    """The school's students as a file: (content, media type, file name)."""
+    sekolah_id = sekolah_service.require_sekolah_id(session, npsn)
+    rows = repository.school_students(session, sekolah_id)
+    body = files.write(fmt, columns.EXPORT_HEADER,
+                       ([columns.render(c, r[c.field]) for c in columns.COLUMNS] for r in rows), sheet="Peserta Didik")
+    return body, files.MEDIA_TYPES[fmt], f"peserta_didik_{npsn}_{datetime.now(UTC):%Y%m%d}.{fmt.value}"
