@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from pydantic import SecretStr
 from sqlmodel import Session
 
+from services.emis_gateway.access import Principal
 from shared.auth import bearer_client
 from shared.db import SQLITE_IMMEDIATE, session_scope
 
@@ -19,6 +20,35 @@ def _tokens(request: Request) -> dict[str, SecretStr]:
 
 require_client = bearer_client(_tokens)
 ClientDep = Annotated[str, Depends(require_client)]
+
+
+def get_principal(request: Request, client: ClientDep) -> Principal:
+    """The authenticated client with its scope (``EMIS_API_SCOPES``) and whether it writes results."""
+    settings = request.app.state.settings
+    scope = settings.api_scopes.get(client)
+    return Principal(client, frozenset(scope) if scope is not None else None, client in settings.results_clients)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+NsmPath = Annotated[str, Path(pattern=r"^\d{12}$", description="Nomor Statistik Madrasah (12 digits)")]
+
+
+def institution_in_scope(nsm: NsmPath, principal: PrincipalDep) -> str:
+    """The path's NSM, if the client may see it (403 otherwise)."""
+    principal.ensure_institution(nsm)
+    return nsm
+
+
+InstitutionDep = Annotated[str, Depends(institution_in_scope)]
+
+
+def results_writer(principal: PrincipalDep) -> Principal:
+    """The client, if it may write results (the hub); 403 before the body is even read otherwise."""
+    principal.ensure_writes_results()
+    return principal
+
+
+ResultsWriterDep = Annotated[Principal, Depends(results_writer)]
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.emis_gateway.deps import SessionDep, require_client
+from services.emis_gateway.deps import InstitutionDep, PrincipalDep, SessionDep, require_client
 from services.emis_gateway.ganda import service
 from services.emis_gateway.madrasah import service as madrasah_service
-from services.emis_gateway.madrasah.router import NsmPath
 from services.emis_gateway.paging import PageParams
 from shared.contracts.common import Page
 from shared.contracts.emis import DataGanda
@@ -29,14 +28,16 @@ IndexDep = Annotated[service.DuplicateIndex, Depends(get_index)]
 @router.get("/data-ganda", response_model=Page[DataGanda],
             summary="Data ganda: people active in two or more madrasah (same valid NIK, else same name, birth "
                     "date and mother's name), each with every record")
-def list_all(session: SessionDep, index: IndexDep, params: Annotated[PageParams, Query()]) -> Page[DataGanda]:
-    return service.page(session, index, params.cursor, params.limit)
+def list_all(session: SessionDep, index: IndexDep, principal: PrincipalDep,
+             params: Annotated[PageParams, Query()]) -> Page[DataGanda]:
+    # a scoped operator sees the groups touching its institutions (with the other records: that is the point)
+    return service.page(session, index, params.cursor, params.limit, principal.scope)
 
 
 @router.get("/madrasah/{nsm}/data-ganda", response_model=Page[DataGanda],
             responses={404: {"model": ErrorBody, "description": "No such madrasah"}, **ERROR_RESPONSES},
             summary="Data ganda of one madrasah: its active students also active elsewhere, with both records")
-def list_madrasah(session: SessionDep, index: IndexDep, nsm: NsmPath,
+def list_madrasah(session: SessionDep, index: IndexDep, nsm: InstitutionDep,
                   params: Annotated[PageParams, Query()]) -> Page[DataGanda]:
     madrasah_service.get_madrasah(session, nsm)  # 404 when unknown
     return service.page(session, index, params.cursor, params.limit, frozenset({nsm}))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.emis_gateway import paging
 from services.emis_gateway.madrasah.models import MadrasahRow
@@ -21,8 +21,12 @@ class StudentStats:
     last_sync: datetime | None = None
 
 
-def page(session: Session, cursor: Cursor | None, limit: int) -> Sequence[MadrasahRow]:
-    stmt = paging.after(select(MadrasahRow), MadrasahRow.updated_at, MadrasahRow.nsm,  # type: ignore[arg-type]
+def page(session: Session, cursor: Cursor | None, limit: int,
+         scope: frozenset[str] | None = None) -> Sequence[MadrasahRow]:
+    stmt = select(MadrasahRow)
+    if scope is not None:
+        stmt = stmt.where(col(MadrasahRow.nsm).in_(sorted(scope)))
+    stmt = paging.after(stmt, MadrasahRow.updated_at, MadrasahRow.nsm,  # type: ignore[arg-type]
                         cursor, limit)
     return session.exec(stmt).all()
 

@@ -33,8 +33,10 @@ def _read_models(session: Session, rows: list[MadrasahRow]) -> list[Madrasah]:
             for r in rows]
 
 
-def list_madrasah(session: Session, cursor: str | None, limit: int) -> Page[Madrasah]:
-    rows = repository.page(session, paging.decode(cursor, key_length=12), limit)
+def list_madrasah(session: Session, cursor: str | None, limit: int,
+                  scope: frozenset[str] | None = None) -> Page[Madrasah]:
+    """``scope``: the institutions the caller may see (None: all)."""
+    rows = repository.page(session, paging.decode(cursor, key_length=12), limit, scope)
     items, next_cursor = paging.split(rows, limit, lambda r: (r.updated_at, r.nsm))
     return Page[Madrasah](items=_read_models(session, items), next_cursor=next_cursor)
 

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import Field
 
 from services.emis_gateway.base import storable
-from services.emis_gateway.deps import ClientDep, require_client
-from services.emis_gateway.madrasah.router import NsmPath
+from services.emis_gateway.deps import InstitutionDep, PrincipalDep, require_client
 from services.emis_gateway.pkh.service import PkhRequests
 from shared.contracts.common import Page, Strict
 from shared.contracts.emis import PkhAnswer, PkhRequest, PkhRequestStatus
@@ -41,10 +40,11 @@ class ResultsParams(Strict):
 @router.post("/siswa/{siswa_id}/pkh-request", response_model=PkhRequest, responses=_NOT_FOUND,
              summary="Request Data PKH for one student: asked now, answer saved in the same step "
                      "(200); 202 PENDING when the registry is unreachable (queued, completed later)")
-def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, client: ClientDep, response: Response) -> PkhRequest:
+def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, principal: PrincipalDep,
+                  response: Response) -> PkhRequest:
     if not storable(siswa_id):
         raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
-    answer = requests.request_siswa(siswa_id, client)
+    answer = requests.request_siswa(siswa_id, principal)
     if answer.status is PkhRequestStatus.PENDING:
         response.status_code = status.HTTP_202_ACCEPTED
     return answer
@@ -54,20 +54,21 @@ def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, client: ClientDep,
              responses=_NOT_FOUND,
              summary="Request Data PKH for every active student of a madrasah (asynchronous: follow the "
                      "progress at /api/v1/pkh-requests/{id})")
-def request_madrasah(nsm: NsmPath, requests: RequestsDep, client: ClientDep, response: Response) -> PkhRequest:
-    answer = requests.request_madrasah(nsm, client)
+def request_madrasah(nsm: InstitutionDep, requests: RequestsDep, principal: PrincipalDep,
+                     response: Response) -> PkhRequest:
+    answer = requests.request_madrasah(nsm, principal.name)
     response.headers["Location"] = f"/api/v1/pkh-requests/{answer.id}"
     return answer
 
 
 @router.get("/pkh-requests/{request_id}", response_model=PkhRequest, responses=_NOT_FOUND,
             summary="A PKH request and its progress (a one-student request with its answer)")
-def get_request(request_id: RequestPath, requests: RequestsDep) -> PkhRequest:
-    return requests.get(request_id)
+def get_request(request_id: RequestPath, requests: RequestsDep, principal: PrincipalDep) -> PkhRequest:
+    return requests.get(request_id, principal)
 
 
 @router.get("/pkh-requests/{request_id}/results", response_model=Page[PkhAnswer], responses=_NOT_FOUND,
             summary="Each student's answer (reason, PKH data stored, sync date), in request order")
-def get_results(request_id: RequestPath, requests: RequestsDep,
+def get_results(request_id: RequestPath, requests: RequestsDep, principal: PrincipalDep,
                 params: Annotated[ResultsParams, Query()]) -> Page[PkhAnswer]:
-    return requests.results(request_id, int(params.cursor) if params.cursor else -1, params.limit)
+    return requests.results(request_id, int(params.cursor) if params.cursor else -1, params.limit, principal)

@@ -23,7 +23,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
+from services.emis_gateway.access import SYSTEM, Principal
 from services.emis_gateway.base import utcnow
 from services.emis_gateway.config import Settings
 from services.emis_gateway.madrasah import repository as madrasah_repository
@@ -72,18 +74,20 @@ class PkhRequests:
 
     # -- creating ----------------------------------------------------------------------------------
 
-    def request_siswa(self, siswa_id: str, client: str) -> PkhRequest:
+    def request_siswa(self, siswa_id: str, principal: Principal) -> PkhRequest:
         """Ask the hub for one student now; if the registry cannot be reached, the request stays PENDING
         (queued) and the worker completes it later."""
         now = utcnow()
         with session_scope(self.engine) as session:
-            if siswa_repository.get(session, siswa_id) is None:
+            student = siswa_repository.get(session, siswa_id)
+            if student is None:
                 raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
-            row = self._new(PkhRequestScope.SISWA, client, now, siswa_id=siswa_id)
+            principal.ensure_student(student.nsm)
+            row = self._new(PkhRequestScope.SISWA, principal.name, now, siswa_id=siswa_id, nsm=student.nsm)
             row.lease_until = now + timedelta(seconds=self.settings.pkh_lease_seconds)  # this call asks
             repository.add(session, row, [siswa_id])
         self.process(row.id)
-        return self.get(row.id, with_results=True)
+        return self.get(row.id, principal, with_results=True)
 
     def request_madrasah(self, nsm: str, client: str, student_ids: list[str] | None = None) -> PkhRequest:
         """Queue every active student of the madrasah (or the given ones); the worker asks the hub in chunks.
@@ -114,21 +118,24 @@ class PkhRequests:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    def get(self, request_id: str, *, with_results: bool = False) -> PkhRequest:
+    @staticmethod
+    def _visible(session: Session, request_id: str, principal: Principal) -> PkhRequestRow:
+        row = repository.get(session, request_id)
+        if row is None or not principal.sees(row.nsm):
+            raise NotFound.field("request_id", "not_found", "no PKH request with this id")
+        return row
+
+    def get(self, request_id: str, principal: Principal = SYSTEM, *, with_results: bool = False) -> PkhRequest:
         with session_scope(self.engine) as session:
-            row = repository.get(session, request_id)
-            if row is None:
-                raise NotFound.field("request_id", "not_found", "no PKH request with this id")
+            row = self._visible(session, request_id, principal)
             results = None
             if with_results or row.scope == PkhRequestScope.SISWA:
                 results = self._answers(session, row, repository.items(session, row.id, -1, MAX_PAGE)[:MAX_PAGE])
             return to_contract(row, repository.outcome_counts(session, row.id), results)
 
-    def results(self, request_id: str, after: int, limit: int) -> Page[PkhAnswer]:
+    def results(self, request_id: str, after: int, limit: int, principal: Principal = SYSTEM) -> Page[PkhAnswer]:
         with session_scope(self.engine) as session:
-            row = repository.get(session, request_id)
-            if row is None:
-                raise NotFound.field("request_id", "not_found", "no PKH request with this id")
+            row = self._visible(session, request_id, principal)
             items = repository.items(session, request_id, after, limit)
             page = list(items[:limit])
             answers = self._answers(session, row, page)

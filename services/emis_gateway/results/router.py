@@ -6,7 +6,7 @@ import hashlib
 
 from fastapi import APIRouter, Depends
 
-from services.emis_gateway.deps import BodyDep, ClientDep, WriteSessionDep, require_client
+from services.emis_gateway.deps import BodyDep, ResultsWriterDep, WriteSessionDep, require_client
 from services.emis_gateway.results import service
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(req
 
 @router.post("/results", response_model=HubResultBatchResponse,
              summary="Apply the hub's PKH results (per-item status in request order; idempotent)")
-def post_results(batch: HubResultBatch, session: WriteSessionDep, client: ClientDep,
+def post_results(principal: ResultsWriterDep, batch: HubResultBatch, session: WriteSessionDep,
                  body: BodyDep) -> HubResultBatchResponse:
     # the digest of the body as sent tells a repeated batch (a retry), counted once in the sync log
-    return service.apply_batch(session, batch, client, digest=hashlib.sha256(body).hexdigest())
+    return service.apply_batch(session, batch, principal.name, digest=hashlib.sha256(body).hexdigest())

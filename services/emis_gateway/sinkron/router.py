@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
-from services.emis_gateway.deps import SessionDep, require_client
-from services.emis_gateway.madrasah.router import NsmPath
+from services.emis_gateway.deps import InstitutionDep, SessionDep, require_client
 from services.emis_gateway.sinkron import service
 from shared.contracts.common import Page, Strict
 from shared.contracts.emis import MadrasahSinkron, Perubahan
@@ -29,13 +28,13 @@ class PerubahanParams(Strict):
 @router.get("/{nsm}/sinkron", response_model=MadrasahSinkron, responses=_NOT_FOUND,
             summary="When the madrasah last synced, what that sync changed (counts per outcome and field), and "
                     "the runs before")
-def get_sinkron(session: SessionDep, nsm: NsmPath) -> MadrasahSinkron:
+def get_sinkron(session: SessionDep, nsm: InstitutionDep) -> MadrasahSinkron:
     return service.sinkron(session, nsm)
 
 
 @router.get("/{nsm}/sinkron/perubahan", response_model=Page[Perubahan], responses=_NOT_FOUND,
             summary="The values a sync run (default: the last) changed on the madrasah's students: before and after")
-def get_perubahan(session: SessionDep, nsm: NsmPath,
+def get_perubahan(session: SessionDep, nsm: InstitutionDep,
                   params: Annotated[PerubahanParams, Query()]) -> Page[Perubahan]:
     after = int(params.cursor) if params.cursor else 0
     return service.perubahan(session, nsm, params.sync_run_id, after, params.limit)

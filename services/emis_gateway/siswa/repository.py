@@ -15,10 +15,13 @@ from shared.inbound import FieldValue
 SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
 
 
-def page(session: Session, cursor: Cursor | None, limit: int, nsm: str | None = None) -> Sequence[SiswaRow]:
+def page(session: Session, cursor: Cursor | None, limit: int, nsm: str | None = None,
+         scope: frozenset[str] | None = None) -> Sequence[SiswaRow]:
     stmt = select(SiswaRow)
     if nsm is not None:
         stmt = stmt.where(SiswaRow.nsm == nsm)
+    if scope is not None:
+        stmt = stmt.where(SiswaRow.nsm.in_(sorted(scope)))  # type: ignore[attr-defined]
     stmt = paging.after(stmt, SiswaRow.updated_at, SiswaRow.siswa_id, cursor, limit)  # type: ignore[arg-type]
     return session.exec(stmt).all()
 

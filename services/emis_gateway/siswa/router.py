@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
-from services.emis_gateway.deps import ClientDep, SessionDep, WriteSessionDep, require_client
+from services.emis_gateway.deps import PrincipalDep, SessionDep, WriteSessionDep, require_client
 from services.emis_gateway.paging import PageParams
 from services.emis_gateway.siswa import service
 from shared.contracts.common import Page
@@ -23,26 +23,28 @@ class SiswaListParams(PageParams):
 
 @router.get("", response_model=Page[Siswa],
             summary="Students with their PKH data, keyset-paged by (updated_at, siswa_id): the hub's change feed")
-def list_siswa(session: SessionDep, params: Annotated[SiswaListParams, Query()]) -> Page[Siswa]:
-    return service.list_siswa(session, params.cursor, params.limit, params.nsm)
+def list_siswa(session: SessionDep, principal: PrincipalDep,
+               params: Annotated[SiswaListParams, Query()]) -> Page[Siswa]:
+    return service.list_siswa(session, params.cursor, params.limit, params.nsm, principal)
 
 
 @router.get("/{siswa_id}", response_model=Siswa, summary="One student with PKH data and provenance",
             responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
-def get_siswa(session: SessionDep,
+def get_siswa(session: SessionDep, principal: PrincipalDep,
               siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
-    return service.get_siswa(session, siswa_id)
+    return service.get_siswa(session, siswa_id, principal)
 
 
 @router.put("/{siswa_id}/pkh-manual", response_model=Siswa, summary="Enter manual PKH data (operator input, shown "
             "apart from the server data; it never overwrites it and never decides the status)",
             responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
-def put_manual(session: WriteSessionDep, client: ClientDep, body: PkhManualInput,
+def put_manual(session: WriteSessionDep, principal: PrincipalDep, body: PkhManualInput,
                siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
-    return service.set_manual(session, siswa_id, body, client)
+    return service.set_manual(session, siswa_id, body, principal)
 
 
 @router.delete("/{siswa_id}/pkh-manual", response_model=Siswa, summary="Remove the manual PKH data",
                responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
-def delete_manual(session: WriteSessionDep, siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
-    return service.clear_manual(session, siswa_id)
+def delete_manual(session: WriteSessionDep, principal: PrincipalDep,
+                  siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
+    return service.clear_manual(session, siswa_id, principal)

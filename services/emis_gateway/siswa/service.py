@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from services.emis_gateway import paging
+from services.emis_gateway.access import SYSTEM, Principal
 from services.emis_gateway.base import storable, utcnow
 from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.siswa import repository
@@ -55,46 +56,49 @@ def _read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
     return [to_read_model(r, latest.get(r.siswa_id, [])) for r in rows]
 
 
-def list_siswa(session: Session, cursor: str | None, limit: int, nsm: str | None = None) -> Page[Siswa]:
-    rows = repository.page(session, paging.decode(cursor), limit, nsm)
+def list_siswa(session: Session, cursor: str | None, limit: int, nsm: str | None = None,
+               principal: Principal = SYSTEM) -> Page[Siswa]:
+    """The change feed (``nsm``: one madrasah's students); a scoped caller sees only its institutions'."""
+    if nsm is not None:
+        principal.ensure_institution(nsm)
+    rows = repository.page(session, paging.decode(cursor), limit, nsm, principal.scope)
     items, next_cursor = paging.split(rows, limit, lambda r: (r.updated_at, r.siswa_id))
     return Page[Siswa](items=_read_models(session, items), next_cursor=next_cursor)
 
 
-def get_siswa(session: Session, siswa_id: str) -> Siswa:
+def _row(session: Session, siswa_id: str, principal: Principal) -> SiswaRow:
+    """The student, if it exists and the caller may see it (404 otherwise, alike)."""
     if not storable(siswa_id):
         raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
     row = repository.get(session, siswa_id)
     if row is None:
         raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
-    return _read_models(session, [row])[0]
+    principal.ensure_student(row.nsm)
+    return row
 
 
-def _checked(siswa_id: str) -> str:
-    if not storable(siswa_id):
-        raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
-    return siswa_id
+def get_siswa(session: Session, siswa_id: str, principal: Principal = SYSTEM) -> Siswa:
+    return _read_models(session, [_row(session, siswa_id, principal)])[0]
 
 
-def set_manual(session: Session, siswa_id: str, data: PkhManualInput, client: str) -> Siswa:
+def set_manual(session: Session, siswa_id: str, data: PkhManualInput, principal: Principal) -> Siswa:
     """Store an operator's manual PKH data in its own columns: the server data is not touched (and the
     hub never touches these), so a manual value never overwrites a server one."""
     for name in ("periode_pkh", "no_kks", "keterangan"):
         value = getattr(data, name)
         if value is not None and (rule := unstorable_text(value)) is not None:
             raise InvalidInput.field(name, rule, f"{name} contains a NUL character or invalid Unicode")
-    row = repository.get(session, _checked(siswa_id))
-    if row is None:
-        raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
+    principal.ensure_operator()
+    _row(session, siswa_id, principal)
     repository.set_manual(session, siswa_id, {
         "manual_penerima_pkh": data.penerima_pkh, "manual_periode_pkh": data.periode_pkh,
-        "manual_no_kks": data.no_kks, "manual_keterangan": data.keterangan, "manual_by": client,
+        "manual_no_kks": data.no_kks, "manual_keterangan": data.keterangan, "manual_by": principal.name,
         "manual_at": utcnow()})
     return get_siswa(session, siswa_id)
 
 
-def clear_manual(session: Session, siswa_id: str) -> Siswa:
-    if repository.get(session, _checked(siswa_id)) is None:
-        raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
+def clear_manual(session: Session, siswa_id: str, principal: Principal) -> Siswa:
+    principal.ensure_operator()
+    _row(session, siswa_id, principal)
     repository.set_manual(session, siswa_id, dict.fromkeys(repository.MANUAL_COLUMNS))
     return get_siswa(session, siswa_id)

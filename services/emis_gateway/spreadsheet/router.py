@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import Field
 
-from services.emis_gateway.deps import BodyDep, SessionDep, WriteSessionDep, require_client
-from services.emis_gateway.madrasah.router import NsmPath
+from services.emis_gateway.deps import BodyDep, InstitutionDep, SessionDep, WriteSessionDep, require_client
 from services.emis_gateway.spreadsheet import service
 from shared.contracts.common import Strict
 from shared.contracts.emis import FileFormat, ImportReport
@@ -32,7 +31,7 @@ class ExportParams(Strict):
 @router.post("/{nsm}/siswa/import", response_model=ImportReport, responses=_RESPONSES,
              summary="Import students from a CSV or XLSX file (EMIS column names; the body is the file). Any bad "
                      "row: 422 naming each row, column and rule, and nothing is imported")
-def import_siswa(nsm: NsmPath, session: WriteSessionDep, body: BodyDep, params: Annotated[ImportParams, Query()],
+def import_siswa(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep, params: Annotated[ImportParams, Query()],
                  content_type: Annotated[str | None, Header()] = None) -> ImportReport:
     fmt = params.format or _BY_TYPE.get((content_type or "").split(";")[0].strip().lower())
     if fmt is None:
@@ -46,7 +45,7 @@ def import_siswa(nsm: NsmPath, session: WriteSessionDep, body: BodyDep, params: 
             response_class=Response, status_code=status.HTTP_200_OK,
             summary="Export the madrasah's students as CSV or XLSX (EMIS column names, with the server's and the "
                     "manual PKH data as read-only columns)")
-def export_siswa(nsm: NsmPath, session: SessionDep, params: Annotated[ExportParams, Query()]) -> Response:
+def export_siswa(nsm: InstitutionDep, session: SessionDep, params: Annotated[ExportParams, Query()]) -> Response:
     content, media_type, filename = service.export_siswa(session, nsm, params.format)
     return Response(content, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

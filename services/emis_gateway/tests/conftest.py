@@ -26,6 +26,7 @@ from shared.testing import new_token
 
 NSM_A = "111232010001"
 NSM_B = "121232010002"
+OPERATOR_TOKEN = "operator-token-0123456789abcdef"  # an operator of every madrasah
 
 
 def nik(serial: int, sex: Sex = Sex.P, born: date = date(1984, 5, 6)) -> str:
@@ -110,7 +111,7 @@ def app_client(token: str) -> Iterator[AppFactory]:
     opened: list[TestClient] = []
 
     def _open(db_url: str, hub: HubFactory | None = None, **settings: Any) -> TestClient:
-        settings.setdefault("api_tokens", {"sync_hub": token})
+        settings.setdefault("api_tokens", {"sync_hub": token, "operator": OPERATOR_TOKEN})
         client = TestClient(create_app(Settings(database_url=db_url, **settings), hub=hub))
         client.__enter__()
         opened.append(client)
@@ -129,3 +130,9 @@ def api(app_client: AppFactory, sqlite_url: str, tmp_path: Path, auth: dict[str,
     client = app_client(sqlite_url)
     client.headers.update(auth)
     return client
+
+
+@pytest.fixture
+def op(api: TestClient) -> TestClient:
+    """The same app as ``api``, called by an operator of every madrasah (not the hub)."""
+    return TestClient(api.app, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})

@@ -12,18 +12,18 @@ from services.emis_gateway.tests.conftest import batch, item
 MANUAL = {"penerima_pkh": True, "periode_pkh": "2026 tahap I", "no_kks": "KKS-3201-0007", "keterangan": "kartu KKS"}
 
 
-def put(api: TestClient, sid: str, body: dict[str, Any]) -> dict[str, Any]:
-    r = api.put(f"/api/v1/siswa/{sid}/pkh-manual", json=body)
+def put(op: TestClient, sid: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = op.put(f"/api/v1/siswa/{sid}/pkh-manual", json=body)
     assert r.status_code == 200, r.text
     return r.json()
 
 
-def test_manual_data_is_shown_apart_and_does_not_pass_for_server_data(api: TestClient) -> None:
+def test_manual_data_is_shown_apart_and_does_not_pass_for_server_data(api: TestClient, op: TestClient) -> None:
     before = api.get("/api/v1/siswa/siswa-0000").json()
-    student = put(api, "siswa-0000", MANUAL)
+    student = put(op, "siswa-0000", MANUAL)
     manual = student["pkh_manual"]
     assert {k: manual[k] for k in MANUAL} == MANUAL
-    assert manual["diisi_oleh"] == "sync_hub" and manual["diisi_pada"]
+    assert manual["diisi_oleh"] == "operator" and manual["diisi_pada"]
     # the server panel is untouched: no status, no source, no sync date, no provenance
     assert student["pkh"] == before["pkh"] and student["pkh"]["sumber"] is None
     assert student["provenance"] == [] and student["pkh_manual_berbeda"] is False
@@ -32,8 +32,8 @@ def test_manual_data_is_shown_apart_and_does_not_pass_for_server_data(api: TestC
     assert listed["siswa-0000"]["pkh_manual"] == manual and listed["siswa-0001"]["pkh_manual"] is None
 
 
-def test_server_value_decides_and_neither_overwrites_the_other(api: TestClient) -> None:
-    put(api, "siswa-0001", MANUAL)
+def test_server_value_decides_and_neither_overwrites_the_other(api: TestClient, op: TestClient) -> None:
+    put(op, "siswa-0001", MANUAL)
     r = api.post("/api/v1/hub/results", json=batch(item("siswa-0001", 10, "NOT_PKH_RECIPIENT", "bukan KPM",
                                                          penerima_pkh=False, no_kks=None)))
     assert r.json()["results"][0]["status"] == "APPLIED"
@@ -43,7 +43,7 @@ def test_server_value_decides_and_neither_overwrites_the_other(api: TestClient) 
     assert {k: student["pkh_manual"][k] for k in MANUAL} == MANUAL  # the hub's write left the manual data
     assert student["pkh_manual_berbeda"] is True
     # a later manual entry does not overwrite the server value either
-    again = put(api, "siswa-0001", {**MANUAL, "no_kks": "KKS-9"})
+    again = put(op, "siswa-0001", {**MANUAL, "no_kks": "KKS-9"})
     assert again["pkh"] == student["pkh"] and again["pkh_manual"]["no_kks"] == "KKS-9"
     # and the hub, reading the student, sees only server data: a repeated result is UNCHANGED
     r = api.post("/api/v1/hub/results", json=batch(item("siswa-0001", 10, "NOT_PKH_RECIPIENT", "bukan KPM",
@@ -51,9 +51,9 @@ def test_server_value_decides_and_neither_overwrites_the_other(api: TestClient) 
     assert r.json()["results"][0]["status"] == "UNCHANGED"
 
 
-def test_manual_data_can_be_removed(api: TestClient) -> None:
-    put(api, "siswa-0002", MANUAL)
-    r = api.delete("/api/v1/siswa/siswa-0002/pkh-manual")
+def test_manual_data_can_be_removed(op: TestClient) -> None:
+    put(op, "siswa-0002", MANUAL)
+    r = op.delete("/api/v1/siswa/siswa-0002/pkh-manual")
     assert r.status_code == 200 and r.json()["pkh_manual"] is None
 
 
@@ -64,15 +64,21 @@ def test_manual_data_can_be_removed(api: TestClient) -> None:
     ({"penerima_pkh": "mungkin"}, "penerima_pkh", "bool_parsing"),
     ({"status_pkh": "PKH_RECIPIENT"}, "status_pkh", "extra_forbidden"),  # the server's field is not writable
 ])
-def test_bad_manual_input_is_a_422_naming_field_and_rule(api: TestClient, body: dict[str, Any], field: str,
+def test_bad_manual_input_is_a_422_naming_field_and_rule(op: TestClient, body: dict[str, Any], field: str,
                                                          rule: str) -> None:
-    r = api.put("/api/v1/siswa/siswa-0000/pkh-manual", json=body)
+    r = op.put("/api/v1/siswa/siswa-0000/pkh-manual", json=body)
     assert r.status_code == 422, r.text
     assert (field, rule) in {(e["field"], e["rule"]) for e in r.json()["errors"]}
-    assert api.get("/api/v1/siswa/siswa-0000").json()["pkh_manual"] is None
+    assert op.get("/api/v1/siswa/siswa-0000").json()["pkh_manual"] is None
 
 
-def test_manual_data_of_an_unknown_student_is_404(api: TestClient) -> None:
-    r = api.put("/api/v1/siswa/no-such/pkh-manual", json=MANUAL)
+def test_manual_data_of_an_unknown_student_is_404(op: TestClient) -> None:
+    r = op.put("/api/v1/siswa/no-such/pkh-manual", json=MANUAL)
     assert r.status_code == 404 and r.json()["errors"][0]["field"] == "siswa_id"
-    assert api.delete("/api/v1/siswa/no-such/pkh-manual").status_code == 404
+    assert op.delete("/api/v1/siswa/no-such/pkh-manual").status_code == 404
+
+
+def test_the_hub_cannot_enter_manual_data(api: TestClient) -> None:
+    r = api.put("/api/v1/siswa/siswa-0000/pkh-manual", json=MANUAL)
+    assert r.status_code == 403 and r.json()["errors"][0]["rule"] == "operator_only"
+    assert api.get("/api/v1/siswa/siswa-0000").json()["pkh_manual"] is None
