@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import PLACEHOLDER_SECRETS, ServiceSettings
 
 SERVICE_NAME = "dapodik_gateway"
+
+
+class ScopedOperator(BaseModel):
+    """A school operator's credential: it reads and changes only the students of one school."""
+
+    token: SecretStr
+    npsn: str = Field(..., pattern=r"^\d{8}$")
 
 
 class Settings(ServiceSettings):
@@ -18,9 +26,34 @@ class Settings(ServiceSettings):
     port: int = 8103
     # Bring the schema to the newest Alembic revision when the app starts.
     auto_migrate: bool = True
-    # Clients (names in API_TOKENS) that are the hub: their reads of the feed count as the school's records
-    # delivered (the sync screen's "local changes waiting" is what they have not read yet).
+    # Clients (names in API_TOKENS) that are the hub: they write results, and their reads of the feed count
+    # as the school's records delivered (the sync screen's "local changes waiting" is what they have not read).
     hub_clients: tuple[str, ...] = ("sync_hub",)
+    # Who may call the API. API_TOKENS (client -> token): the hub's clients (HUB_CLIENTS) read everything and
+    # write results; every other client there is an operator of all schools. OPERATORS (client -> {"token",
+    # "npsn"}), e.g. DAPODIK_OPERATORS='{"op-sdn1": {"token": "...", "npsn": "20100001"}}': an operator
+    # scoped to one school; anything outside it is 403 and changes nothing.
+    operators: dict[str, ScopedOperator] = Field(default_factory=dict)
+
+    @field_validator("operators")
+    @classmethod
+    def _real_tokens(cls, operators: dict[str, ScopedOperator]) -> dict[str, ScopedOperator]:
+        for client, op in operators.items():
+            value = op.token.get_secret_value()
+            if value.lower() in PLACEHOLDER_SECRETS or len(value) < 16:
+                raise ValueError(f"token for operator {client!r} is a placeholder or shorter than 16 characters")
+        return operators
+
+    @model_validator(mode="after")
+    def _one_name_one_token(self) -> Settings:
+        clash = sorted(set(self.operators) & set(self.api_tokens))
+        if clash:
+            raise ValueError(f"client names in both API_TOKENS and OPERATORS: {', '.join(clash)}")
+        tokens = [t.get_secret_value() for t in self.api_tokens.values()]
+        tokens += [op.token.get_secret_value() for op in self.operators.values()]
+        if len(tokens) != len(set(tokens)):
+            raise ValueError("two clients share one token: every client needs its own")
+        return self
 
 
 @lru_cache(maxsize=1)

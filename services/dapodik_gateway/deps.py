@@ -1,4 +1,4 @@
-"""Request dependencies: one transaction per request (committed at the edge) and bearer authentication."""
+"""Request dependencies: one transaction per request (committed at the edge), the caller (``access``), uploads."""
 
 from __future__ import annotations
 
@@ -6,17 +6,12 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, params
-from pydantic import SecretStr
 from sqlmodel import Session
 
+from services.dapodik_gateway import access
 from services.dapodik_gateway.db import SQLITE_IMMEDIATE
-from shared.auth import bearer_client
 from shared.db import session_scope
 from shared.errors import FieldError, InvalidInput
-
-
-def _tokens(request: Request) -> dict[str, SecretStr]:
-    return request.app.state.settings.api_tokens
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -36,8 +31,10 @@ def get_write_session(request: Request) -> Iterator[Session]:
 # error answer rather than a 200 for something that was not stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
-authenticate = bearer_client(_tokens)
-ClientDep = Annotated[str, Depends(authenticate)]
+# Authentication and object-level access live in ``access``; re-exported for the routers.
+authenticate = access.authenticate
+ClientDep = access.ClientDep
+PrincipalDep = access.PrincipalDep
 
 
 def only_query_params(*names: str) -> params.Depends:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.dapodik_gateway import db
 from services.dapodik_gateway.config import SERVICE_NAME, Settings, get_settings
+from services.dapodik_gateway.edits.router import router as edits_router
 from services.dapodik_gateway.feed.router import router as feed_router
 from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
 from services.dapodik_gateway.kesejahteraan.router import router as kesejahteraan_router
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     return create_service_app(
         name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
-        routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, peserta_didik_router, validasi_router,
+        routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, peserta_didik_router, edits_router,
+                 validasi_router,
                  kesejahteraan_router, kip_router, feed_router, results_router], lifespan=lifespan,
     )

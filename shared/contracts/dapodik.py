@@ -58,6 +58,33 @@ class PesertaDidikRecord(Strict):
     no_kks: str | None = Field(None, max_length=40)
 
 
+class PesertaDidikEdit(Strict):
+    """An operator's change to a student's record: only the fields given change (null empties a field)."""
+
+    nipd: str | None = Field(None, max_length=30)
+    nisn: RawId = None
+    nik: RawId = None
+    no_kk: RawId = None
+    nama: str | None = Field(None, min_length=1, max_length=100)
+    jenis_kelamin: JenisKelamin | None = None
+    tempat_lahir: str | None = Field(None, max_length=100)
+    tanggal_lahir: date | None = None
+    tingkat_pendidikan_id: int | None = Field(None, ge=1, le=13)
+    nama_ayah: str | None = Field(None, max_length=100)
+    nik_ayah: RawId = None
+    nama_ibu_kandung: str | None = Field(None, max_length=100)
+    nik_ibu: RawId = None
+    nama_wali: str | None = Field(None, max_length=100)
+    nik_wali: RawId = None
+    penerima_kps: bool | None = None
+    no_kps: str | None = Field(None, max_length=40)
+    penerima_kip: bool | None = None
+    no_kip: str | None = Field(None, max_length=10)
+    nm_kip: str | None = Field(None, max_length=100)
+    layak_pip: bool | None = None
+    no_kks: str | None = Field(None, max_length=40)
+
+
 # Fields the hub may write on a peserta_didik (HubResultItem.values keys) besides the outcome.
 DAPODIK_HUB_FIELDS = ("penerima_kps", "no_kps", "penerima_kip", "no_kip", "nm_kip")
 

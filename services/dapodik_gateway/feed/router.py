@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.dapodik_gateway import paging
-from services.dapodik_gateway.deps import ClientDep, SessionDep, WriteSessionDep, authenticate, only_query_params
+from services.dapodik_gateway.access import Role, require_roles
+from services.dapodik_gateway.deps import PrincipalDep, SessionDep, WriteSessionDep, authenticate, only_query_params
 from services.dapodik_gateway.feed import service
 from shared.contracts.dapodik import PesertaDidik, PesertaDidikFeed
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
-router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(authenticate)])
+router = APIRouter(prefix="/api/v1/hub", tags=["hub"],
+                   dependencies=[Depends(authenticate), require_roles(Role.HUB, Role.OPERATOR)])
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student, or held back by validation "
                     "(rule `held_back_invalid`)"}, **ERROR_RESPONSES}
 
@@ -23,16 +25,15 @@ _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student, or held
                     "since; the hub's reads move each school's read position",
             dependencies=[only_query_params("cursor", "since", "limit", "npsn")])
 def hub_feed(
-    request: Request,
     session: WriteSessionDep,
-    client: ClientDep,
+    principal: PrincipalDep,
     cursor: paging.CursorParam = None,
     since: Annotated[str | None, Query(max_length=200, description="Opaque; a `resume_cursor` of an earlier read")
                      ] = None,
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
 ) -> Response:
-    hub = client if client in request.app.state.settings.hub_clients else None
+    hub = principal.client if principal.role is Role.HUB else None
     return paging.json_response(service.feed(session, cursor, limit, npsn, since=since, delivered_to=hub))
 
 

@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from services.dapodik_gateway import paging
+from services.dapodik_gateway.access import student_scope
 from services.dapodik_gateway.deps import SessionDep, authenticate, only_query_params
 from services.dapodik_gateway.kesejahteraan import service
 from shared.contracts.dapodik import KesejahteraanPd
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
-router = APIRouter(prefix="/api/v1/peserta-didik", tags=["kesejahteraan"], dependencies=[Depends(authenticate)])
+router = APIRouter(prefix="/api/v1/peserta-didik", tags=["kesejahteraan"],
+                   dependencies=[Depends(authenticate), Depends(student_scope)])
 
 
 @router.get("/{peserta_didik_id}/kesejahteraan", response_model=list[KesejahteraanPd],

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from services.dapodik_gateway import paging
-from services.dapodik_gateway.deps import ClientDep, SessionDep, WriteSessionDep, authenticate, only_query_params
+from services.dapodik_gateway.access import Role, limit_npsn, require_roles
+from services.dapodik_gateway.deps import (
+    ClientDep,
+    PrincipalDep,
+    SessionDep,
+    WriteSessionDep,
+    authenticate,
+    only_query_params,
+)
 from services.dapodik_gateway.kip import service
 from shared.contracts.common import Page
 from shared.contracts.dapodik import KipTidakCocok, SkKipBatch, SkKipResponse
@@ -16,7 +24,8 @@ from shared.errors import ERROR_RESPONSES, ErrorBody
 router = APIRouter(prefix="/api/v1/kip", tags=["kip"], dependencies=[Depends(authenticate)])
 
 
-@router.post("/sk", response_model=SkKipResponse, dependencies=[only_query_params()],
+@router.post("/sk", response_model=SkKipResponse,
+             dependencies=[require_roles(Role.HUB, Role.OPERATOR), only_query_params()],
              responses={409: {"model": ErrorBody, "description": "The SK number was applied before with another "
                                                                  "date or issuer"}, **ERROR_RESPONSES},
              summary="Apply a KIP SK: sets penerima_kip, no_kip, nm_kip and replaces the KPS number (history "
@@ -30,10 +39,12 @@ def post_sk(batch: SkKipBatch, session: WriteSessionDep, client: ClientDep) -> S
             summary="KIP issuances that matched no student, for manual follow-up (open ones by default)")
 def unmatched(
     session: SessionDep,
+    principal: PrincipalDep,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="As the SK gave it")] = None,
     nomor_sk: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
     include_resolved: bool = False,
     cursor: paging.CursorParam = None,
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
 ) -> Response:
-    return paging.json_response(service.unmatched(session, npsn, nomor_sk, include_resolved, cursor, limit))
+    return paging.json_response(service.unmatched(session, limit_npsn(principal, npsn), nomor_sk, include_resolved,
+                                                  cursor, limit))

@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.dapodik_gateway import paging
-from services.dapodik_gateway.deps import SessionDep, authenticate, only_query_params
+from services.dapodik_gateway.access import limit_npsn, student_scope
+from services.dapodik_gateway.deps import PrincipalDep, SessionDep, authenticate, only_query_params
 from services.dapodik_gateway.peserta_didik import service
 from services.dapodik_gateway.peserta_didik.schemas import RiwayatNilai
 from shared.contracts.common import Page
 from shared.contracts.dapodik import PesertaDidik
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
-router = APIRouter(prefix="/api/v1/peserta-didik", tags=["peserta_didik"], dependencies=[Depends(authenticate)])
+router = APIRouter(prefix="/api/v1/peserta-didik", tags=["peserta_didik"],
+                   dependencies=[Depends(authenticate), Depends(student_scope)])
 
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student (or school, for `npsn`)"},
               **ERROR_RESPONSES}
@@ -26,11 +28,12 @@ PesertaDidikId = Annotated[str, Path(pattern=paging.UUID_PATTERN, description="U
             dependencies=[only_query_params("cursor", "limit", "npsn")])
 def list_peserta_didik(
     session: SessionDep,
+    principal: PrincipalDep,
     cursor: paging.CursorParam = None,
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
 ) -> Response:
-    return paging.json_response(service.list_peserta_didik(session, cursor, limit, npsn))
+    return paging.json_response(service.list_peserta_didik(session, cursor, limit, limit_npsn(principal, npsn)))
 
 
 @router.get("/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 
 from services.dapodik_gateway import paging
+from services.dapodik_gateway.access import Role, require_roles
 from services.dapodik_gateway.deps import ClientDep, WriteSessionDep, authenticate, only_query_params
 from services.dapodik_gateway.results import service
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse
 
-router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(authenticate)])
+router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(authenticate), require_roles(Role.HUB)])
 
 
 @router.post("/results", response_model=HubResultBatchResponse, dependencies=[only_query_params()],

@@ -13,8 +13,10 @@ from services.dapodik_gateway.sekolah.models import SekolahRow
 from shared.cursor import Cursor
 
 
-def list_after(session: Session, cursor: Cursor | None, limit: int) -> list[SekolahRow]:
+def list_after(session: Session, cursor: Cursor | None, limit: int, npsn: str | None = None) -> list[SekolahRow]:
     stmt = select(SekolahRow).where(col(SekolahRow.soft_delete).is_(False))
+    if npsn is not None:
+        stmt = stmt.where(SekolahRow.npsn == npsn)
     stmt = paging.after(stmt, col(SekolahRow.last_update), col(SekolahRow.sekolah_id), cursor, limit)
     return list(session.exec(stmt).all())
 

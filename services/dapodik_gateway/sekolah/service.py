@@ -27,8 +27,9 @@ def _with_stats(session: Session, rows: list[SekolahRow]) -> list[Sekolah]:
     return [to_contract(r, *stats.get(r.sekolah_id, (0, None))) for r in rows]
 
 
-def list_sekolah(session: Session, cursor: str | None, limit: int) -> Page[Sekolah]:
-    rows = repository.list_after(session, paging.parse_cursor(cursor), limit)
+def list_sekolah(session: Session, cursor: str | None, limit: int, only_npsn: str | None = None) -> Page[Sekolah]:
+    """Schools in (last_update, id) order; ``only_npsn``: just that one (a school operator's list)."""
+    rows = repository.list_after(session, paging.parse_cursor(cursor), limit, only_npsn)
     page, next_cursor = paging.cut(rows, limit, lambda r: (r.last_update, r.sekolah_id))
     return Page[Sekolah](items=_with_stats(session, page), next_cursor=next_cursor)
 

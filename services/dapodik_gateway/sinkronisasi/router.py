@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.dapodik_gateway import paging
+from services.dapodik_gateway.access import school_scope
 from services.dapodik_gateway.deps import SessionDep, authenticate, only_query_params
 from services.dapodik_gateway.sinkronisasi import service
 from shared.contracts.common import Page
@@ -14,7 +15,7 @@ from shared.contracts.dapodik import PerubahanKeluar, PerubahanMasuk, Sinkronisa
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(prefix="/api/v1/sekolah/{npsn}/sinkronisasi", tags=["sinkronisasi"],
-                   dependencies=[Depends(authenticate)])
+                   dependencies=[Depends(authenticate), Depends(school_scope)])
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such school"}, **ERROR_RESPONSES}
 Npsn = Annotated[str, Path(pattern=paging.NPSN_PATTERN)]
 

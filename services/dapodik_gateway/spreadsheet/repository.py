@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection
 from sqlmodel import Session
 
-from services.dapodik_gateway import db
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
-from services.dapodik_gateway.results.models import ValueHistoryRow
 
 PD: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
-HISTORY: sa.Table = ValueHistoryRow.__table__  # type: ignore[assignment]
 
 
 def school_students(session: Session, sekolah_id: str) -> list[sa.RowMapping]:
@@ -31,22 +26,3 @@ def schools_of(session: Session, ids: Sequence[str]) -> dict[str, str]:
         stmt = sa.select(PD.c.peserta_didik_id, PD.c.sekolah_id).where(PD.c.peserta_didik_id.in_(ids[i:i + 1000]))
         out.update({pid: sid for pid, sid in session.execute(stmt).all()})
     return out
-
-
-def insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    db.executemany(conn, sa.insert(PD), rows)
-
-
-def update(conn: Connection, fields: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    """Set ``fields`` (and ``last_update``, ``change_seq``) of each row's student."""
-    if not rows:
-        return
-    stmt = (sa.update(PD).where(PD.c.peserta_didik_id == sa.bindparam("b_id"))
-            .values({f: sa.bindparam(f"b_{f}") for f in (*fields, "last_update", "change_seq")}))
-    db.executemany(conn, stmt, [{"b_id": r["peserta_didik_id"], **{f"b_{f}": r[f] for f in
-                                                                   (*fields, "last_update", "change_seq")}}
-                                for r in rows])
-
-
-def add_history(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    db.executemany(conn, sa.insert(HISTORY), rows)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.dapodik_gateway import paging
+from services.dapodik_gateway.access import Role, require_roles, school_scope
 from services.dapodik_gateway.deps import (
     BodyDep,
     ClientDep,
@@ -21,7 +22,7 @@ from shared.contracts.dapodik import ImportReport
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
 
 router = APIRouter(prefix="/api/v1/sekolah/{npsn}/peserta-didik", tags=["spreadsheet"],
-                   dependencies=[Depends(authenticate)])
+                   dependencies=[Depends(authenticate), Depends(school_scope)])
 Npsn = Annotated[str, Path(pattern=paging.NPSN_PATTERN)]
 _RESPONSES = {404: {"model": ErrorBody, "description": "No such school"}, **ERROR_RESPONSES}
 
@@ -41,7 +42,7 @@ def export_students(session: SessionDep, npsn: Npsn, format: FileFormat) -> Resp
                  t: {"schema": {"type": "string", "format": "binary"}} for t in files.MEDIA_TYPES.values()}}},
              summary="Upload a CSV or XLSX of the school's students (the file is the request body): all rows or "
                      "none; a bad file is a 422 naming each bad cell as rows[<row>].<column>",
-             dependencies=[only_query_params("format")])
+             dependencies=[require_roles(Role.OPERATOR, Role.SCHOOL), only_query_params("format")])
 def import_students(
     request: Request, session: WriteSessionDep, client: ClientDep, npsn: Npsn, body: BodyDep,
     format: Annotated[FileFormat | None, Query(description="Default: from the Content-Type")] = None,

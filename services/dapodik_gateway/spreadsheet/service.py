@@ -5,37 +5,31 @@ file a 422 whose ``errors`` name each one as ``rows[<row>].<column>`` with its r
 A good file updates the students it names (by ``ID Peserta Didik``, else ``NIPD``; only the columns the file
 has) and creates the others; every changed value is kept in ``value_history`` (source ``import``), the
 changed students are validated again, their programme rows reconciled, and they move in the hub's feed
-(one change number for the whole import). A value the hub wrote (it has provenance) cannot be changed by
-import: such a cell is an error (``hub_written``); the hub's values come from the registry.
+(one change number for the whole import): the rules of ``edits``, which an operator's edit shares. A value
+the hub wrote (it has provenance) cannot be changed by import: such a cell is an error (``hub_written``).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import PydanticUndefined
 from sqlmodel import Session
 
 from services.dapodik_gateway.db import unstorable_text
-from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
-from services.dapodik_gateway.results import repository as results_repository
+from services.dapodik_gateway.edits import service as edits
 from services.dapodik_gateway.sekolah import service as sekolah_service
-from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.spreadsheet import columns, files, repository
 from services.dapodik_gateway.spreadsheet.columns import Column
 from services.dapodik_gateway.spreadsheet.files import FileFormat
-from services.dapodik_gateway.validasi import service as validasi_service
-from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, ImportReport, ImportRow, ImportStatus, PesertaDidikRecord
+from shared.contracts.dapodik import ImportReport, ImportRow, ImportStatus
 from shared.errors import FieldError, InvalidInput
 
 log = logging.getLogger("dapodik_gateway.spreadsheet")
 MAX_ERRORS = 1000
-RECORD_FIELDS = tuple(PesertaDidikRecord.model_fields)
-WRITABLE = tuple(f for f in RECORD_FIELDS if f not in ("peserta_didik_id", "sekolah_id"))
 _BY_FIELD = {c.field: c for c in columns.COLUMNS}
 
 
@@ -81,10 +75,6 @@ def _header(header: list[str], rows: list[tuple[int, list[files.Cell]]], errors:
         errors.add(0, "header", "no_key", "the file needs ID Peserta Didik or NIPD to name students, or the "
                    f"columns of a new student ({', '.join(_BY_FIELD[f].label for f in columns.REQUIRED_FOR_NEW)})")
     return out
-
-
-def _json(value: Any) -> str:
-    return results_repository.to_json(value.isoformat() if isinstance(value, date) else value)
 
 
 def import_students(session: Session, npsn: str, data: bytes, fmt: FileFormat, client: str) -> ImportReport:
@@ -146,12 +136,10 @@ def import_students(session: Session, npsn: str, data: bytes, fmt: FileFormat, c
             seen_nipd[nipd] = number
         targets.append((number, values, target))
 
-    attested = results_repository.hub_states(session, [t for _, _, t in targets if t], DAPODIK_HUB_FIELDS)
+    hub = edits.hub_written(session, [t for _, _, t in targets if t])
     now = datetime.now(UTC)
     creates: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    changed_fields: dict[str, list[str]] = {}
+    updates: list[tuple[Mapping[str, Any], Mapping[str, Any], list[str]]] = []
     results: list[ImportRow] = []
     for number, values, target in targets:
         old = existing.get(target) if target else None
@@ -161,58 +149,32 @@ def import_students(session: Session, npsn: str, data: bytes, fmt: FileFormat, c
                 errors.add(number, _BY_FIELD[f].label, "missing", "a new student needs this column filled")
             if missing:
                 continue
-        record: dict[str, Any] = ({f: old[f] for f in RECORD_FIELDS} if old is not None
-                                  else {"peserta_didik_id": str(uuid.uuid4()), "sekolah_id": sekolah_id})
-        for field, value in values.items():
-            if field == "peserta_didik_id":
-                continue
-            if value is None:
-                default = PesertaDidikRecord.model_fields[field].default
-                value = None if default is PydanticUndefined else default
-            record[field] = value
         try:
-            rec = PesertaDidikRecord.model_validate(record)
+            new = edits.merge(old, values, sekolah_id)
         except ValidationError as exc:
             for e in exc.errors(include_url=False, include_input=False):
                 field = str(e["loc"][0]) if e["loc"] else "-"
                 errors.add(number, _BY_FIELD[field].label if field in _BY_FIELD else field, e["type"], e["msg"])
             continue
-        new = {**rec.model_dump(), "jenis_kelamin": rec.jenis_kelamin.value}
         if old is None:
             creates.append(new)
             results.append(ImportRow(row=number, peserta_didik_id=new["peserta_didik_id"], status=ImportStatus.CREATED,
-                                     fields_changed=[f for f in WRITABLE if f in values]))
+                                     fields_changed=[f for f in edits.WRITABLE if f in values]))
             continue
-        diff = [f for f in WRITABLE if new[f] != old[f]]
-        hub = attested[target].attested if target in attested else set()
-        blocked = [f for f in diff if f in hub]
+        changed = edits.diff(old, new)
+        blocked = [f for f in changed if f in hub.get(target, set())]  # type: ignore[arg-type]
         for f in blocked:
             errors.add(number, _BY_FIELD[f].label, "hub_written",
                        "the hub wrote this value (see the student's provenance); import does not change it")
         if blocked:
             continue
-        results.append(ImportRow(row=number, peserta_didik_id=target,
-                                 status=ImportStatus.UPDATED if diff else ImportStatus.UNCHANGED, fields_changed=diff))
-        if diff:
-            updates.append(new)
-            changed_fields[target] = diff
-            history += [{"peserta_didik_id": target, "field": f, "old_value": _json(old[f]), "new_value": _json(new[f]),
-                         "changed_at": now, "source": "import", "changed_by": client, "provenance_id": None,
-                         "field_provenance_id": None} for f in diff]
+        results.append(ImportRow(row=number, peserta_didik_id=old["peserta_didik_id"],
+                                 status=ImportStatus.UPDATED if changed else ImportStatus.UNCHANGED,
+                                 fields_changed=changed))
+        if changed:
+            updates.append((new, old, changed))
     errors.raise_if_any()
-
-    if creates or updates:
-        conn = session.connection()
-        seq = sync_service.next_change_seq(conn)
-        repository.insert(conn, [{**c, "status_padan": None, "keterangan_padan": None, "status_validasi": None,
-                                  "create_date": now, "last_update": now, "last_sync": None, "soft_delete": False,
-                                  "change_seq": seq} for c in creates])
-        repository.update(conn, WRITABLE, [{**u, "last_update": now, "change_seq": seq} for u in updates])
-        repository.add_history(conn, history)
-        ids = [c["peserta_didik_id"] for c in creates] + [u["peserta_didik_id"] for u in updates]
-        validasi_service.revalidate(conn, ids, now)
-        kesejahteraan_service.reconcile_ids(
-            conn, ids, {pid: dict.fromkeys(fields, "sekolah") for pid, fields in changed_fields.items()}, now)
+    edits.save(session, creates, updates, "import", client, now)
     log.info("import into %s by %s: %d rows, %d created, %d updated", npsn, client, len(rows), len(creates),
              len(updates))
     return ImportReport(format=fmt.value, rows=len(rows), created=len(creates), updated=len(updates),

@@ -25,6 +25,10 @@ from services.dapodik_gateway.main import create_app
 from services.dapodik_gateway.tests import factories as f
 from shared.testing import new_token
 
+# An operator of all schools (API_TOKENS "operator", as jembatan.stack configures it).
+OPERATOR = "operator-token-0123456789"
+AS_OPERATOR = {"Authorization": f"Bearer {OPERATOR}"}
+
 
 @pytest.fixture
 def token() -> str:
@@ -62,7 +66,8 @@ def load(url: str, directory: Path, schools: list[dict[str, Any]], students: lis
 
 @pytest.fixture
 def make_client(tmp_path: Path, token: str) -> Iterator[Callable[..., TestClient]]:
-    """Build an authenticated TestClient over a database loaded with the given world."""
+    """Build a TestClient over a database loaded with the given world, authenticated as the hub (``token``);
+    ``AS_OPERATOR`` headers act as the operator of all schools."""
     opened: list[TestClient] = []
 
     def _make(schools: list[dict[str, Any]], students: list[dict[str, Any]], url: str | None = None,
@@ -70,7 +75,7 @@ def make_client(tmp_path: Path, token: str) -> Iterator[Callable[..., TestClient
         """``settings``: more Settings fields (e.g. ``api_tokens`` besides the hub's ``token``)."""
         url = url or f"sqlite:///{tmp_path / 'api.db'}"
         load(url, tmp_path / f"world{len(opened)}", schools, students)
-        tokens = {"sync_hub": token, **settings.pop("api_tokens", {})}
+        tokens = {"sync_hub": token, "operator": OPERATOR, **settings.pop("api_tokens", {})}
         settings.setdefault("auto_migrate", False)  # load() migrated it
         client = TestClient(create_app(Settings(database_url=url, api_tokens=tokens, **settings)))
         client.__enter__()

@@ -15,6 +15,7 @@ from openpyxl import Workbook, load_workbook
 
 from services.dapodik_gateway.spreadsheet.columns import EXPORT_HEADER
 from services.dapodik_gateway.tests import factories as f
+from services.dapodik_gateway.tests.conftest import AS_OPERATOR
 
 A, B = f.sekolah(1)["npsn"], f.sekolah(2)["npsn"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -23,8 +24,11 @@ TABLES = ("peserta_didik", "value_history", "vld_peserta_didik", "kesejahteraan_
 
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client([f.sekolah(1), f.sekolah(2)], [f.peserta_didik(n, 1) for n in range(1, 5)]
-                       + [f.peserta_didik(9, 2)])
+    """As the operator of all schools (the hub may not import)."""
+    c = make_client([f.sekolah(1), f.sekolah(2)], [f.peserta_didik(n, 1) for n in range(1, 5)]
+                    + [f.peserta_didik(9, 2)])
+    c.headers.update(AS_OPERATOR)
+    return c
 
 
 def export(client: TestClient, fmt: str, npsn: str = A) -> bytes:
@@ -128,7 +132,7 @@ def test_an_edited_file_updates_creates_revalidates_and_moves_the_feed(client: T
     assert now[f.uid(2)]["status_validasi"] == 2
     history = client.get(f"/api/v1/peserta-didik/{f.uid(1)}/riwayat").json()
     assert [(h["field"], h["old_value"], h["new_value"], h["source"], h["changed_by"]) for h in history] == [
-        ("nama", f.peserta_didik(1)["nama"], "Siswa Nomor Satu", "import", "sync_hub")]
+        ("nama", f.peserta_didik(1)["nama"], "Siswa Nomor Satu", "import", "operator")]
     kks = client.get(f"/api/v1/peserta-didik/{f.uid(3)}/kesejahteraan").json()
     assert [(k["nama_jenis"], k["nomor"], k["asal_data"]) for k in kks] == [("KKS", "KKS-3", "sekolah")]
     changed = {s["peserta_didik_id"] for s in client.get("/api/v1/hub/peserta-didik", params={"since": resume}
@@ -144,8 +148,9 @@ def test_a_file_with_some_columns_changes_only_those(client: TestClient) -> None
     assert s["nama"] == "Siswa Empat" and s["nik"] == f.peserta_didik(4)["nik"]
 
 
-def test_bad_rows_are_all_reported_and_nothing_is_imported(client: TestClient) -> None:
-    client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(4, 10))))
+def test_bad_rows_are_all_reported_and_nothing_is_imported(client: TestClient, token: str) -> None:
+    client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(4, 10))),
+                headers={"Authorization": f"Bearer {token}"})  # the hub writes penerima_kps
     state = counts(client), students(client), students(client, B)
     header = ["ID Peserta Didik", "Nama", "NIPD", "JK", "NISN", "Tanggal Lahir", "Tingkat Pendidikan", "Nama Ibu",
               "Penerima KPS"]

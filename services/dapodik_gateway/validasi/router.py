@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.dapodik_gateway import paging
+from services.dapodik_gateway.access import school_scope, student_scope
 from services.dapodik_gateway.deps import SessionDep, authenticate, only_query_params
 from services.dapodik_gateway.validasi import service
 from shared.contracts.common import Page
 from shared.contracts.dapodik import StatusValidasi, ValidasiPesertaDidik
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
-router = APIRouter(prefix="/api/v1", tags=["validasi"], dependencies=[Depends(authenticate)])
+router = APIRouter(prefix="/api/v1", tags=["validasi"],
+                   dependencies=[Depends(authenticate), Depends(school_scope), Depends(student_scope)])
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such school or student"}, **ERROR_RESPONSES}
 
 

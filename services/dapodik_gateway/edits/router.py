@@ -1,0 +1,29 @@
+"""``PATCH /api/v1/peserta-didik/{id}``: parse and delegate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from services.dapodik_gateway import paging
+from services.dapodik_gateway.access import Role, require_roles, student_scope
+from services.dapodik_gateway.deps import ClientDep, WriteSessionDep, authenticate, only_query_params
+from services.dapodik_gateway.edits import service
+from shared.contracts.dapodik import PesertaDidik, PesertaDidikEdit
+from shared.errors import ERROR_RESPONSES, ErrorBody
+
+router = APIRouter(prefix="/api/v1/peserta-didik", tags=["peserta_didik"],
+                   dependencies=[Depends(authenticate), require_roles(Role.OPERATOR, Role.SCHOOL),
+                                 Depends(student_scope)])
+
+
+@router.patch("/{peserta_didik_id}", response_model=PesertaDidik,
+              responses={404: {"model": ErrorBody, "description": "No such student"},
+                         403: {"model": ErrorBody, "description": "Not this credential's school, or the hub's"},
+                         **ERROR_RESPONSES},
+              summary="An operator's edit of a student's record: the fields given, all or nothing; validated "
+                      "again; values the hub wrote are refused (hub_written)", dependencies=[only_query_params()])
+def edit_peserta_didik(session: WriteSessionDep, client: ClientDep, change: PesertaDidikEdit,
+                       peserta_didik_id: Annotated[str, Path(pattern=paging.UUID_PATTERN)]) -> PesertaDidik:
+    return service.edit(session, peserta_didik_id, change, client)
