@@ -61,4 +61,5 @@ def load(
             typer.echo(f"... and {more} more", err=True)
         typer.echo(f"{report.error_count} error(s); nothing was written", err=True)
         raise typer.Exit(code=1)
-    typer.echo(f"loaded {report.madrasah} madrasah and {report.siswa} siswa")
+    extra = f", {report.pesantren} pesantren and {report.santri} santri" if report.pesantren else ""
+    typer.echo(f"loaded {report.madrasah} madrasah and {report.siswa} siswa{extra}")

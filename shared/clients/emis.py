@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from shared.clients._gateway import GatewayClient
 from shared.contracts.common import Page
-from shared.contracts.emis import Madrasah, PkhAnswer, PkhRequest, Siswa
+from shared.contracts.emis import Madrasah, Pesantren, PkhAnswer, PkhRequest, Siswa
 
 
 class EmisClient(GatewayClient[Siswa]):
@@ -17,6 +17,15 @@ class EmisClient(GatewayClient[Siswa]):
 
     def get_madrasah(self, nsm: str) -> Madrasah:
         return self.request("GET", f"/api/v1/madrasah/{nsm}", Madrasah, idempotent=True)
+
+    def list_pesantren(self, cursor: str | None = None, limit: int = 500) -> Page[Pesantren]:
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return self.request("GET", "/api/v1/pesantren", Page[Pesantren], idempotent=True, params=params)
+
+    def get_pesantren(self, nspp: str) -> Pesantren:
+        return self.request("GET", f"/api/v1/pesantren/{nspp}", Pesantren, idempotent=True)
 
     # -- Request Data PKH ----------------------------------------------------------------------------
 

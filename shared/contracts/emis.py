@@ -56,6 +56,23 @@ class SiswaRecord(Strict):
     nik_wali: RawId = None
 
 
+class PesantrenRecord(Strict):
+    """pesantren.jsonl: a pondok pesantren (EMIS PD-Pontren), numbered by its NSPP."""
+
+    nspp: str = Field(..., pattern=r"^\d{12}$", description="Nomor Statistik Pondok Pesantren")
+    npsn: str | None = Field(None, pattern=r"^\d{8}$")
+    nama: str = Field(..., min_length=1, max_length=150)
+    status: StatusLembaga = StatusLembaga.SWASTA
+    kode_wilayah: str = Field(..., pattern=r"^\d{10}$")
+
+
+class SantriRecord(SiswaRecord):
+    """santri.jsonl: a santri of a pesantren, as a siswa whose institution is an NSPP (``nsm`` left out)."""
+
+    nsm: None = Field(None, description="Leave out: a santri belongs to an NSPP")  # type: ignore[assignment]
+    nspp: str = Field(..., pattern=r"^\d{12}$")
+
+
 # Fields the hub may write on a siswa (HubResultItem.values keys) besides the outcome.
 EMIS_HUB_FIELDS = ("penerima_pkh", "periode_pkh", "no_kks")
 
@@ -103,6 +120,7 @@ class Siswa(SiswaRecord):
     pkh: PkhData = Field(..., description="Server data (Kemensos, written by the hub): decides the status")
     pkh_manual: PkhManual | None = Field(None, description="Operator input, shown apart; never decides")
     pkh_manual_berbeda: bool = Field(False, description="The manual penerima_pkh contradicts the server's")
+    nspp: str | None = Field(None, description="Set for a santri: the pesantren's NSPP (then nsm repeats it)")
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
 
 
@@ -129,6 +147,15 @@ class Madrasah(MadrasahRecord):
 
     jumlah_siswa: int = 0
     last_sync: datetime | None = Field(None, description="When the hub last synced its students")
+    sinkron_terakhir: SinkronRingkasan | None = Field(None, description="What the last sync changed")
+
+
+class Pesantren(PesantrenRecord):
+    # A read model: a newer server may add fields, so clients ignore what they do not know.
+    model_config = ConfigDict(extra="ignore")
+
+    jumlah_santri: int = 0
+    last_sync: datetime | None = Field(None, description="When the hub last synced its santri")
     sinkron_terakhir: SinkronRingkasan | None = Field(None, description="What the last sync changed")
 
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from services.emis_gateway.deps import InstitutionDep, PrincipalDep, SessionDep, require_client
 from services.emis_gateway.ganda import service
-from services.emis_gateway.madrasah import service as madrasah_service
 from services.emis_gateway.paging import PageParams
 from shared.contracts.common import Page
 from shared.contracts.emis import DataGanda
@@ -39,5 +38,5 @@ def list_all(session: SessionDep, index: IndexDep, principal: PrincipalDep,
             summary="Data ganda of one madrasah: its active students also active elsewhere, with both records")
 def list_madrasah(session: SessionDep, index: IndexDep, nsm: InstitutionDep,
                   params: Annotated[PageParams, Query()]) -> Page[DataGanda]:
-    madrasah_service.get_madrasah(session, nsm)  # 404 when unknown
+    service.ensure_institution(session, nsm)  # 404 when unknown
     return service.page(session, index, params.cursor, params.limit, frozenset({nsm}))

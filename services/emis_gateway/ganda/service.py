@@ -20,10 +20,11 @@ import polars as pl
 from sqlmodel import Session
 
 from services.emis_gateway.ganda import repository
+from services.emis_gateway.madrasah import repository as madrasah_repository
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.contracts.common import Page
 from shared.contracts.emis import DasarGanda, DataGanda, DataGandaSiswa
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NotFound
 from shared.names import normalise_series
 from shared.nik import check_frame, mask
 
@@ -85,6 +86,11 @@ class DuplicateIndex:
                 self._groups = detect(repository.active_identities(session))
                 self._signature = signature
             return self._groups
+
+
+def ensure_institution(session: Session, nsm: str) -> None:
+    if madrasah_repository.get(session, nsm) is None:
+        raise NotFound.field("nsm", "not_found", f"no madrasah or pesantren numbered {nsm}")
 
 
 def _encode(group: Group) -> str:

@@ -42,3 +42,7 @@ def existing_keys(conn: Connection, table: Table, column: str) -> set[str]:
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], chunk: int = 1000) -> None:
     for start in range(0, len(rows), chunk):
         conn.execute(insert(table), list(rows[start:start + chunk]))
+
+
+def existing_pesantren(conn: Connection) -> set[str]:
+    return {row[0] for row in conn.execute(select(MADRASAH.c.nsm).where(MADRASAH.c.jenis_lembaga == "PESANTREN"))}

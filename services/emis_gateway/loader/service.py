@@ -18,11 +18,15 @@ from sqlalchemy import Connection, Engine
 
 from services.emis_gateway.base import storable, utcnow
 from services.emis_gateway.loader import repository
-from shared.contracts.emis import MadrasahRecord, SiswaRecord
+from services.emis_gateway.madrasah.models import PESANTREN
+from shared.contracts.emis import MadrasahRecord, PesantrenRecord, SantriRecord, SiswaRecord
 from shared.db import SQLITE_IMMEDIATE
 
 MADRASAH_FILE = "madrasah.jsonl"
 SISWA_FILE = "siswa.jsonl"
+# Optional: pesantren (NSPP) and their santri, loaded when present.
+PESANTREN_FILE = "pesantren.jsonl"
+SANTRI_FILE = "santri.jsonl"
 MAX_REPORTED = 1000  # errors kept in the report; all are counted
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,6 +48,8 @@ class LineError:
 class LoadReport:
     madrasah: int = 0
     siswa: int = 0
+    pesantren: int = 0
+    santri: int = 0
     errors: list[LineError] = field(default_factory=list)
     error_count: int = 0
 
@@ -100,8 +106,17 @@ def _madrasah_row(rec: MadrasahRecord, now: Any) -> dict[str, Any]:
             "created_at": now, "updated_at": now}
 
 
+def _pesantren_row(rec: PesantrenRecord, now: Any) -> dict[str, Any]:
+    return {"nsm": rec.nspp, "jenis_lembaga": PESANTREN, "npsn": rec.npsn or "", "nama": rec.nama,
+            "jenjang": "PP", "status": rec.status.value, "kode_wilayah": rec.kode_wilayah,
+            "created_at": now, "updated_at": now}
+
+
 def _siswa_row(rec: SiswaRecord, now: Any) -> dict[str, Any]:
-    return {**rec.model_dump(), "jenis_kelamin": rec.jenis_kelamin.value, "created_at": now, "updated_at": now}
+    row = {**rec.model_dump(), "jenis_kelamin": rec.jenis_kelamin.value, "created_at": now, "updated_at": now}
+    if isinstance(rec, SantriRecord):
+        row["nsm"] = row.pop("nspp")  # a santri belongs to its pesantren's NSPP
+    return row
 
 
 def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk: int = 1000) -> LoadReport:
@@ -116,10 +131,11 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk:
     try:
         with engine.connect().execution_options(**{SQLITE_IMMEDIATE: True}) as conn, conn.begin():
             _load(conn, paths[MADRASAH_FILE], paths[SISWA_FILE], replace, chunk, report)
+            _load_pesantren(conn, directory / PESANTREN_FILE, directory / SANTRI_FILE, chunk, report)
             if not report.ok:
                 raise _Abort
     except _Abort:
-        report.madrasah = report.siswa = 0
+        report.madrasah = report.siswa = report.pesantren = report.santri = 0
     return report
 
 
@@ -179,3 +195,47 @@ def _load(conn: Connection, madrasah_path: Path, siswa_path: Path, replace: bool
             flush()
     if pending:
         flush()
+
+
+def _load_pesantren(conn: Connection, pesantren_path: Path, santri_path: Path, chunk: int, report: LoadReport) -> None:
+    """pesantren.jsonl and santri.jsonl, when present (after madrasah and siswa: the numbers share a table)."""
+    now = utcnow()
+    if santri_path.is_file() and not pesantren_path.is_file():
+        report.add(LineError(PESANTREN_FILE, 0, "-", "missing_file", f"{santri_path.name} needs {pesantren_path}"))
+        return
+    if not pesantren_path.is_file():
+        return
+    stored = repository.existing_keys(conn, repository.MADRASAH, "nsm")
+    rows: list[dict[str, Any]] = []
+    line_of: dict[str, int] = {}
+    for lineno, rec in read_records(pesantren_path, PesantrenRecord, report):
+        if rec.nspp in line_of:
+            report.add(LineError(PESANTREN_FILE, lineno, "nspp", "duplicate", f"NSPP also on line {line_of[rec.nspp]}"))
+            continue
+        line_of[rec.nspp] = lineno
+        if rec.nspp in stored:
+            report.add(LineError(PESANTREN_FILE, lineno, "nspp", "already_loaded",
+                                 f"{rec.nspp} is already stored (as a madrasah or pesantren)"))
+            continue
+        rows.append(_pesantren_row(rec, now))
+    if report.ok:
+        repository.insert_many(conn, repository.MADRASAH, rows, chunk)
+        report.pesantren = len(rows)
+    if not santri_path.is_file():
+        return
+    pesantren = set(line_of) | repository.existing_pesantren(conn)
+    stored_ids = repository.existing_keys(conn, repository.SISWA, "siswa_id")
+    santri: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for lineno, srec in read_records(santri_path, SantriRecord, report):
+        if srec.siswa_id in seen or srec.siswa_id in stored_ids:
+            report.add(LineError(SANTRI_FILE, lineno, "siswa_id", "duplicate", "siswa_id is already used"))
+            continue
+        seen[srec.siswa_id] = lineno
+        if srec.nspp not in pesantren:
+            report.add(LineError(SANTRI_FILE, lineno, "nspp", "unknown_nspp", f"no pesantren with NSPP {srec.nspp}"))
+            continue
+        santri.append(_siswa_row(srec, now))
+    if report.ok:
+        repository.insert_many(conn, repository.SISWA, santri, chunk)
+        report.santri = len(santri)

@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.emis_gateway import paging
-from services.emis_gateway.madrasah.models import MadrasahRow
+from services.emis_gateway.madrasah.models import MADRASAH, PESANTREN, MadrasahRow
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.cursor import Cursor
 
@@ -21,9 +21,9 @@ class StudentStats:
     last_sync: datetime | None = None
 
 
-def page(session: Session, cursor: Cursor | None, limit: int,
-         scope: frozenset[str] | None = None) -> Sequence[MadrasahRow]:
-    stmt = select(MadrasahRow)
+def page(session: Session, cursor: Cursor | None, limit: int, scope: frozenset[str] | None = None,
+         jenis: str = MADRASAH) -> Sequence[MadrasahRow]:
+    stmt = select(MadrasahRow).where(MadrasahRow.jenis_lembaga == jenis)
     if scope is not None:
         stmt = stmt.where(col(MadrasahRow.nsm).in_(sorted(scope)))
     stmt = paging.after(stmt, MadrasahRow.updated_at, MadrasahRow.nsm,  # type: ignore[arg-type]
@@ -31,8 +31,19 @@ def page(session: Session, cursor: Cursor | None, limit: int,
     return session.exec(stmt).all()
 
 
-def get(session: Session, nsm: str) -> MadrasahRow | None:
-    return session.get(MadrasahRow, nsm)
+def get(session: Session, nsm: str, jenis: str | None = None) -> MadrasahRow | None:
+    """The institution numbered ``nsm`` (NSM or NSPP); with ``jenis``, only of that kind."""
+    row = session.get(MadrasahRow, nsm)
+    return row if row is not None and (jenis is None or row.jenis_lembaga == jenis) else None
+
+
+def pesantren_among(session: Session, numbers: Sequence[str]) -> set[str]:
+    """Which of ``numbers`` are pesantren (NSPP)."""
+    if not numbers:
+        return set()
+    stmt = select(MadrasahRow.nsm).where(col(MadrasahRow.nsm).in_(sorted(set(numbers))),
+                                         MadrasahRow.jenis_lembaga == PESANTREN)
+    return set(session.exec(stmt).all())
 
 
 def student_stats(session: Session, nsms: Sequence[str]) -> dict[str, StudentStats]:

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from services.emis_gateway import paging
 from services.emis_gateway.madrasah import repository
-from services.emis_gateway.madrasah.models import MadrasahRow
+from services.emis_gateway.madrasah.models import MADRASAH, MadrasahRow
 from services.emis_gateway.sinkron import repository as sinkron_repository
 from services.emis_gateway.sinkron import service as sinkron_service
 from shared.contracts.common import Page
@@ -24,13 +24,19 @@ def to_read_model(row: MadrasahRow, stats: repository.StudentStats,
                     sinkron_terakhir=last)
 
 
-def _read_models(session: Session, rows: list[MadrasahRow]) -> list[Madrasah]:
+def stats_and_last_sync(session: Session, rows: list[MadrasahRow]) -> list[tuple[MadrasahRow, repository.StudentStats,
+                                                                              SinkronRingkasan | None]]:
+    """Per institution: its student counts and what its last sync did (a fixed number of statements)."""
     nsms = [r.nsm for r in rows]
     stats = repository.student_stats(session, nsms)
     latest = sinkron_repository.latest(session, nsms)
-    return [to_read_model(r, stats.get(r.nsm, repository.StudentStats()),
-                          sinkron_service.summary(session, latest[r.nsm], per_field=False) if r.nsm in latest else None)
+    return [(r, stats.get(r.nsm, repository.StudentStats()),
+             sinkron_service.summary(session, latest[r.nsm], per_field=False) if r.nsm in latest else None)
             for r in rows]
+
+
+def _read_models(session: Session, rows: list[MadrasahRow]) -> list[Madrasah]:
+    return [to_read_model(r, stats, last) for r, stats, last in stats_and_last_sync(session, rows)]
 
 
 def list_madrasah(session: Session, cursor: str | None, limit: int,
@@ -42,7 +48,7 @@ def list_madrasah(session: Session, cursor: str | None, limit: int,
 
 
 def get_madrasah(session: Session, nsm: str) -> Madrasah:
-    row = repository.get(session, nsm)
+    row = repository.get(session, nsm, MADRASAH)
     if row is None:
         raise NotFound.field("nsm", "not_found", f"no madrasah with NSM {nsm}")
     return _read_models(session, [row])[0]

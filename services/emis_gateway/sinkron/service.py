@@ -25,7 +25,7 @@ def summary(session: Session, row: SyncLogRow, *, per_field: bool = True) -> Sin
 
 def _madrasah(session: Session, nsm: str) -> None:
     if madrasah_repository.get(session, nsm) is None:
-        raise NotFound.field("nsm", "not_found", f"no madrasah with NSM {nsm}")
+        raise NotFound.field("nsm", "not_found", f"no madrasah or pesantren numbered {nsm}")
 
 
 def sinkron(session: Session, nsm: str) -> MadrasahSinkron:

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from services.emis_gateway import paging
 from services.emis_gateway.access import SYSTEM, Principal
 from services.emis_gateway.base import storable, utcnow
+from services.emis_gateway.madrasah import repository as madrasah_repository
 from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.siswa import repository
 from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
@@ -41,19 +42,21 @@ def manual_of(row: SiswaRow) -> PkhManual | None:
                      diisi_pada=row.manual_at)
 
 
-def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance]) -> Siswa:
+def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance], *, santri: bool = False) -> Siswa:
+    """``santri``: the student belongs to a pesantren (``nsm`` holds its NSPP)."""
     record = {name: getattr(row, name) for name in RECORD_COLUMNS}
     manual = manual_of(row)
     # The server value decides; a manual answer that contradicts it is flagged for the operator.
     differs = (manual is not None and manual.penerima_pkh is not None and row.penerima_pkh is not None
                and manual.penerima_pkh != row.penerima_pkh)
     return Siswa(**record, updated_at=row.updated_at, pkh=pkh_of(row), pkh_manual=manual,
-                 pkh_manual_berbeda=differs, provenance=list(provenance))
+                 pkh_manual_berbeda=differs, nspp=row.nsm if santri else None, provenance=list(provenance))
 
 
 def _read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
     latest = results_repository.latest_provenance(session, [r.siswa_id for r in rows])
-    return [to_read_model(r, latest.get(r.siswa_id, [])) for r in rows]
+    pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in rows])
+    return [to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren) for r in rows]
 
 
 def list_siswa(session: Session, cursor: str | None, limit: int, nsm: str | None = None,
