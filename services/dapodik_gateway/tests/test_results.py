@@ -258,3 +258,26 @@ def test_the_first_time_the_hub_sends_the_value_the_record_holds_it_gets_provena
     assert "penerima_kps" not in {h["field"] for h in riwayat(client, 2)}
     assert {h["field"] for h in riwayat(client, 2)} == {"status_padan", "keterangan_padan"}
     assert post(client, item)[0]["status"] == "UNCHANGED"
+
+
+def test_an_out_of_order_batch_changes_nothing(client: TestClient) -> None:
+    """Run 2's batch (registry seq 20) arrives before run 1's (seq 10): every item of the late batch is STALE
+    and no value, provenance, history, mark or programme row moves (the sync log records the conflicts)."""
+    newer = [f.pkh_item(n, 20, pid=f"new{n}", run="run-2", no_kps=f"KKS-{n}") for n in (1, 2, 3)]
+    newer.append(f.kip_item(1, 20, "NEW001", pid="newkip", run="run-2"))
+    assert [r["status"] for r in post(client, *newer)] == ["APPLIED"] * 4
+    tables = ("field_provenance", "value_history", "field_observation", "kesejahteraan_pd")
+    rows = {t: count(client, t) for t in tables}
+    state = [(snapshot(client, n), client.get(f"/api/v1/peserta-didik/{f.uid(n)}/kesejahteraan").json())
+             for n in (1, 2, 3)]
+    older = [f.pkh_item(n, 10, penerima=False, outcome=Outcome.NOT_PKH_RECIPIENT, pid=f"old{n}", no_kps=None)
+             for n in (1, 2, 3)]
+    older.append(f.kip_item(1, 10, "OLD001", pid="oldkip"))
+    late = post(client, *older)
+    assert [r["status"] for r in late] == ["STALE"] * 4 and all(r["fields_written"] == [] for r in late)
+    assert {t: count(client, t) for t in tables} == rows
+    assert [(snapshot(client, n), client.get(f"/api/v1/peserta-didik/{f.uid(n)}/kesejahteraan").json())
+            for n in (1, 2, 3)] == state
+    assert post(client, *older) == late  # and again: the same answers, still nothing
+    log = client.get(f"/api/v1/sekolah/{f.sekolah(1)['npsn']}/sinkronisasi").json()["last_run"]
+    assert (log["sync_run_id"], log["n_konflik"]) == ("run-1", 8)
