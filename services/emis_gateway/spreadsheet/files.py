@@ -60,6 +60,8 @@ def _read_csv(data: bytes) -> Iterable[Row]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileError("utf8", f"the file is not UTF-8 (byte {exc.start}); save it as 'CSV UTF-8'") from exc
+    if "\x00" in text:
+        raise FileError("nul_character", "the file holds NUL characters: it is not a text (CSV) file")
     first = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first.count)
     try:
