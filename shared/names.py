@@ -11,6 +11,7 @@ read the same way; a property test holds them equal.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from functools import lru_cache
@@ -67,6 +68,10 @@ def _python_steps() -> list[tuple[re.Pattern[str], str]]:
 
 
 _PY_STEPS = _python_steps()
+
+# Identifies the normalisation rules: stored normal forms (the hub's replica) made under other rules are
+# recomputed. Derived from the rules themselves, so changing a rule changes it.
+VERSION = hashlib.sha256(repr([(p.pattern, r) for p, r in _PY_STEPS]).encode()).hexdigest()[:16]
 
 
 def _ascii_lower(name: str) -> str:

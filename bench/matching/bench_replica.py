@@ -3,9 +3,9 @@
     .venv/bin/python -m bench.matching.bench_replica [--families 5000] [--db sqlite|postgres]
                                                     [--data data/bench_replica] [--label after] [--write]
 
-Generates a world (``worldgen``, seed 7) and loads its registry into kemensos_mock (its CLI, SQLite), then,
-with kemensos in process (FastAPI TestClient, so request parsing, the page query and the JSON both ways
-are included):
+Generates a world (``worldgen``, seed 7) and loads its registry into kemensos_mock (its CLI, SQLite), then
+runs kemensos as its own process (uvicorn on a free port, as ``jembatan demo`` does; ``--kemensos
+inprocess`` uses a FastAPI TestClient in this process instead) and measures:
 
 * ``feed``     pages of ``GET /api/v1/changes`` (limit 1000) read to the end, nothing applied: what kemensos
                and the transport cost; and the same pages built by ``changes.service.list_changes`` directly
@@ -17,8 +17,8 @@ are included):
                (every item older than what the replica holds).
 
 "registry phase" = refresh + load, what a sync run's ``registry`` phase costs on a first run. The machine
-is shared: the process CPU time is given next to the wall time. Figures are printed, and appended to
-docs/benchmarks.md with ``--write``. No test asserts any figure.
+is shared: the CPU time of the hub's process (and of kemensos's) is given next to the wall time. Figures
+are printed, and appended to docs/benchmarks.md with ``--write``. No test asserts any figure.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+import httpx
 from sqlmodel import Session
 
+from jembatan.stack import Stack, free_port
 from services.kemensos_mock.changes import service as feed_service
 from services.kemensos_mock.changes.schemas import ChangesQuery
 from services.kemensos_mock.config import Settings as KemensosSettings
@@ -54,14 +56,6 @@ from shared.testing import fresh_postgres_database
 TOKEN = "bench-token-0123456789abcdef"
 BASE = "http://testserver"
 PAGE = 1000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-
-    def read(self) -> tuple[float, float]:
-        return round(time.perf_counter() - self.wall, 2), round(time.process_time() - self.cpu, 2)
 
 
 def world(root: Path, families: int) -> Path:
@@ -95,38 +89,94 @@ def hub_db(kind: str, root: Path) -> Iterator[str]:
     yield f"sqlite:///{path}"
 
 
-def run(families: int, db_kind: str, root: Path) -> dict[str, object]:
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def kemensos(kdb: Path, mode: str) -> Iterator[tuple[KemensosClient, int | None]]:
+    """A client of kemensos serving ``kdb``, and the pid of its process (None in process)."""
+    if mode == "inprocess":
+        app = kemensos_app(KemensosSettings(database_url=f"sqlite:///{kdb}", api_tokens={"sync_hub": TOKEN},
+                                            log_level="WARNING"))
+        with TestClient(app, base_url=BASE) as http:
+            yield KemensosClient(BASE, TOKEN, http=http), None
+        return
+    stack = Stack(kdb.parent, ports={"kemensos_mock": free_port()}, database_urls={"kemensos_mock": f"sqlite:///{kdb}"},
+                  log_level="WARNING")
+    env = stack.env("kemensos_mock")
+    proc = subprocess.Popen([sys.executable, "-m", "services.kemensos_mock", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    stack.procs["kemensos_mock"] = proc
+    try:
+        url = stack.url("kemensos_mock")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("kemensos_mock did not start")
+            time.sleep(0.2)
+        client = KemensosClient(url, stack.creds.hub_to_kemensos)
+        try:
+            yield client, proc.pid
+        finally:
+            client.close()
+    finally:
+        stack.stop()
+
+
+class Clock:
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.other = _cpu_of(pid) if pid else 0.0
+
+    def read(self) -> dict[str, float]:
+        out = {"wall_s": round(time.perf_counter() - self.wall, 2),
+               "hub_cpu_s": round(time.process_time() - self.cpu, 2)}
+        if self.pid:
+            out["kemensos_cpu_s"] = round(_cpu_of(self.pid) - self.other, 2)
+        return out
+
+
+def server_side(kdb: Path) -> dict[str, float]:
+    """kemensos building every page (``changes.service.list_changes``) and its JSON, without HTTP."""
+    engine = make_engine(f"sqlite:///{kdb}")
+    cursor, built, serialise, cpu = None, 0.0, 0.0, time.process_time()
+    while True:
+        with Session(engine) as session:
+            t = time.perf_counter()
+            page = feed_service.list_changes(session, ChangesQuery(cursor=cursor, limit=PAGE))
+            t2 = time.perf_counter()
+            page.model_dump_json()
+            built, serialise = built + t2 - t, serialise + time.perf_counter() - t2
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    engine.dispose()
+    return {"list_changes_s": round(built, 2), "to_json_s": round(serialise, 2),
+            "cpu_s": round(time.process_time() - cpu, 2)}
+
+
+def run(families: int, db_kind: str, root: Path, mode: str) -> dict[str, object]:
     root.mkdir(parents=True, exist_ok=True)
     w = world(root, families)
     kdb = kemensos_db(root, w, families)
-    out: dict[str, object] = {"families": families, "db": db_kind}
-    app = kemensos_app(KemensosSettings(database_url=f"sqlite:///{kdb}", api_tokens={"sync_hub": TOKEN},
-                                        log_level="WARNING"))
-    with TestClient(app, base_url=BASE) as http:
-        client = KemensosClient(BASE, TOKEN, http=http)
-
-        c = Clock()
+    out: dict[str, object] = {"families": families, "db": db_kind, "kemensos": mode,
+                              "load_average": round(os.getloadavg()[0], 1)}
+    out["feed_server_side"] = server_side(kdb)
+    with kemensos(kdb, mode) as (client, pid):
+        c = Clock(pid)
         pages = items = 0
         for page in client.iter_changes(None, limit=PAGE):
             pages, items = pages + 1, items + len(page.items)
-        out["feed"] = {"pages": pages, "items": items, "wall_s_cpu_s": c.read()}
-
-        engine = make_engine(f"sqlite:///{kdb}")
-        c = Clock()
-        cursor, built, serialise = None, 0.0, 0.0
-        while True:
-            with Session(engine) as session:
-                t = time.perf_counter()
-                page = feed_service.list_changes(session, ChangesQuery(cursor=cursor, limit=PAGE))
-                t2 = time.perf_counter()
-                page.model_dump_json()
-                built, serialise = built + t2 - t, serialise + time.perf_counter() - t2
-            if not page.has_more:
-                break
-            cursor = page.next_cursor
-        engine.dispose()
-        out["feed_server_side"] = {"list_changes_s": round(built, 2), "to_json_s": round(serialise, 2),
-                                   "wall_s_cpu_s": c.read()}
+        out["feed"] = {"pages": pages, "items": items, **c.read()}
 
         with hub_db(db_kind, root) as url:
             migrate(MIGRATIONS, url)
@@ -134,55 +184,57 @@ def run(families: int, db_kind: str, root: Path) -> dict[str, object]:
             applying = [0.0]
             original = replica._apply
 
-            def timed(session, page):  # type: ignore[no-untyped-def]
+            def timed(session, page, normal=None):  # type: ignore[no-untyped-def]
                 t = time.perf_counter()
                 try:
-                    return original(session, page)
+                    return original(session, page, normal)
                 finally:
                     applying[0] += time.perf_counter() - t
 
             replica._apply = timed  # type: ignore[assignment]
             try:
-                c = Clock()
+                c = Clock(pid)
                 result = replica.refresh(hub, client, page_size=PAGE)
-                refresh = c.read()
-                c = Clock()
-                registry = replica.load(hub)
-                load = c.read()
-                out["refresh"] = {"pages": result.pages, "changes": result.changes, "wall_s_cpu_s": refresh,
+                out["refresh"] = {"pages": result.pages, "changes": result.changes, **c.read(),
                                   "apply_s": round(applying[0], 2)}
-                out["load"] = {"persons": registry.persons.height, "families": registry.families.height,
-                               "wall_s_cpu_s": load}
-                out["registry_phase_s"] = round(refresh[0] + load[0], 2)
-                c = Clock()
+                c = Clock(None)
+                registry = replica.load(hub)
+                out["load"] = {"persons": registry.persons.height, "families": registry.families.height, **c.read()}
+                out["registry_phase_s"] = round(out["refresh"]["wall_s"] + out["load"]["wall_s"], 2)  # type: ignore[index]
+                c = Clock(None)
                 replica.refresh(hub, client, page_size=PAGE)
-                out["again_caught_up_s"] = c.read()[0]
+                out["again_caught_up_s"] = c.read()["wall_s"]
                 first = next(client.iter_changes(None, limit=PAGE))
                 with replica.session_scope(hub) as session:
-                    applying[0] = 0.0
-                    c = Clock()
+                    c = Clock(None)
                     replica._apply(session, first)
-                    out["page_delivered_again_s"] = c.read()[0]
+                    out["page_delivered_again_s"] = c.read()["wall_s"]
             finally:
                 replica._apply = original  # type: ignore[assignment]
                 hub.dispose()
     return out
 
 
+def _t(m: dict) -> str:  # type: ignore[type-arg]
+    cpu = f"hub {m['hub_cpu_s']}" + (f", kemensos {m['kemensos_cpu_s']}" if "kemensos_cpu_s" in m else "")
+    return f"{m['wall_s']} ({cpu})"
+
+
 def markdown(results: list[dict], label: str) -> str:  # type: ignore[type-arg]
-    lines = [f"#### Replica from an empty hub ({label})", "",
-             f"`.venv/bin/python -m bench.matching.bench_replica` — in process, {platform.machine()}, Python "
-             f"{platform.python_version()}, {date.today().isoformat()}; load average at the start "
-             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. Times are wall (process CPU) in seconds.", "",
-             "| families (registry persons) | hub DB | feed pages | feed only (HTTP) | kemensos building the pages "
-             "| refresh | of which applying | load (frames) | registry phase | caught up | page again |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"#### Replica from an empty hub ({label})", "",
+        f"`.venv/bin/python -m bench.matching.bench_replica` — {platform.machine()}, Python "
+        f"{platform.python_version()}, {date.today().isoformat()}, {os.cpu_count()} CPUs shared with other work "
+        "(load average at the start of each run in the table). Seconds: wall (CPU of each process).", "",
+        "| families (registry persons) | hub DB | kemensos | load avg | pages | feed only | kemensos building the "
+        "pages (no HTTP) | refresh | of which applying | load (frames) | **registry phase** | caught up | page again |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         f, s, rf, ld = r["feed"], r["feed_server_side"], r["refresh"], r["load"]
         lines.append(
-            f"| {r['families']:,} ({ld['persons']:,}) | {r['db']} | {f['pages']} | {f['wall_s_cpu_s'][0]} "
-            f"({f['wall_s_cpu_s'][1]}) | {s['list_changes_s']} + {s['to_json_s']} JSON | {rf['wall_s_cpu_s'][0]} "
-            f"({rf['wall_s_cpu_s'][1]}) | {rf['apply_s']} | {ld['wall_s_cpu_s'][0]} ({ld['wall_s_cpu_s'][1]}) | "
+            f"| {r['families']:,} ({ld['persons']:,}) | {r['db']} | {r['kemensos']} | {r['load_average']} | "
+            f"{f['pages']} | {_t(f)} | "
+            f"{s['list_changes_s']} + {s['to_json_s']} JSON | {_t(rf)} | {rf['apply_s']} | {_t(ld)} | "
             f"**{r['registry_phase_s']}** | {r['again_caught_up_s']} | {r['page_delivered_again_s']} |")
     return "\n".join(lines) + "\n"
 
@@ -192,13 +244,14 @@ def main() -> None:
     ap.add_argument("--families", default="5000", help="comma-separated world sizes")
     ap.add_argument("--db", default="sqlite", help="comma-separated: sqlite, postgres")
     ap.add_argument("--data", default="data/bench_replica")
+    ap.add_argument("--kemensos", default="process", choices=["process", "inprocess"])
     ap.add_argument("--label", default="after: set-wise pages")
     ap.add_argument("--write", action="store_true", help="append the table to docs/benchmarks.md")
     a = ap.parse_args()
     results = []
     for families in [int(x) for x in a.families.split(",")]:
         for db in a.db.split(","):
-            r = run(families, db, Path(a.data))
+            r = run(families, db, Path(a.data), a.kemensos)
             print(r, flush=True)
             results.append(r)
     text = markdown(results, a.label)

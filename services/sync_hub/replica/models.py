@@ -2,7 +2,7 @@
 
 Only what matching and review need: per family its KK number (and former ones), region, KKS number,
 version and latest PKH status; per member NIK, names, sex, birth date and relation. No address, no desil,
-no PKH history.
+no PKH history. Names are stored as given and in their normal form (``shared.names``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ class ReplicaAnggotaRow(HubTable, table=True):
     tanggal_lahir: date
     nama_ibu_kandung: str = Field(default="", max_length=100)
     hubungan_keluarga: str = Field(max_length=20)
+    # normal forms (shared.names) computed once when the row is written, so loading the replica for the
+    # matcher reads them instead of normalising every registry name on every run
+    nama_norm: str = Field(default="", max_length=100)
+    ibu_norm: str = Field(default="", max_length=100)
 
 
 class ReplicaKkLamaRow(HubTable, table=True):
@@ -56,3 +60,5 @@ class ReplicaStateRow(HubTable, table=True):
     cursor: str | None = Field(default=None, max_length=200)
     observed_seq: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     synced_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    # shared.names.VERSION the stored normal forms were made with; another one empties the replica
+    names_version: str | None = Field(default=None, max_length=32)

@@ -8,7 +8,7 @@ statements per family.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     literal_column,
     select,
 )
@@ -40,8 +39,6 @@ CHUNK = 5_000
 
 FAMILY_COLUMNS = ("no_kk", "kode_wilayah", "no_kks", "version", "pkh_status", "pkh_periode", "pkh_tahun",
                   "pkh_tahap")
-MEMBER_COLUMNS = ("nik", "no_kk", "nama", "jenis_kelamin", "tanggal_lahir", "nama_ibu_kandung",
-                  "hubungan_keluarga")
 
 
 def _chunks(values: Collection[str]) -> Iterator[list[str]]:
@@ -97,45 +94,46 @@ def _delete_in(session: Session, column: InstrumentedAttribute[str], values: Col
 
 
 def write_page(session: Session, *, replaced: Collection[str], claimed_niks: Collection[str],
-               claimed_old_kks: Collection[str], rewritten: Collection[str], families: Sequence[dict[str, Any]],
-               members: Sequence[dict[str, Any]], kk_lama: Sequence[dict[str, Any]]) -> int:
+               claimed_old_kks: Collection[str], rewritten: Collection[str], families: dict[str, list[Any]],
+               members: dict[str, list[Any]], kk_lama: dict[str, list[Any]]) -> int:
     """Apply a page's net effect; returns the number of statements.
 
     Deletes: members and former KK numbers of every family ``replaced`` (replaced or dropped), members
     whose NIK a family claimed, former KK numbers a family claimed, the family rows ``rewritten``. Then
-    inserts the final rows. Every inserted key was deleted first, so no insert meets an existing key.
+    inserts the final rows (given column by column). Every inserted key was deleted first, so no insert
+    meets an existing key.
     """
-    statements = _delete_in(session, ReplicaAnggotaRow.no_kk, replaced)
-    statements += _delete_in(session, ReplicaAnggotaRow.nik, claimed_niks)
+    statements = _delete_in(session, ReplicaAnggotaRow.nik, claimed_niks)
+    statements += _delete_in(session, ReplicaAnggotaRow.no_kk, replaced)
     statements += _delete_in(session, ReplicaKkLamaRow.no_kk, replaced)
     statements += _delete_in(session, ReplicaKkLamaRow.old_kk, claimed_old_kks)
     statements += _delete_in(session, ReplicaKeluargaRow.no_kk, rewritten)
-    for table, rows in ((ReplicaKeluargaRow, families), (ReplicaAnggotaRow, members), (ReplicaKkLamaRow, kk_lama)):
-        if rows:
-            _insert_many(session, table.__table__, rows)  # type: ignore[attr-defined]
+    for table, columns in ((ReplicaKeluargaRow, families), (ReplicaAnggotaRow, members), (ReplicaKkLamaRow, kk_lama)):
+        if columns and next(iter(columns.values())):
+            _insert_many(session, table.__table__, columns)  # type: ignore[attr-defined]
             statements += 1
     return statements
 
 
-def _insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """One executemany of plain tuples: the statement compiled once, each column's bind processor (dates on
-    SQLite) applied column by column, the rows handed to the driver as they are. SQLAlchemy's own
-    executemany builds every row's parameters through the compiled statement (~10 us a row), and the ORM's
-    bulk insert splits a batch wherever the pattern of NULLs changes."""
+def _insert_many(session: Session, table: Table, columns: dict[str, list[Any]]) -> None:
+    """One executemany of plain tuples: the statement written once for the driver's parameter style, each
+    column's bind processor (dates on SQLite) applied once per distinct value, the rows handed to the
+    driver as they are. SQLAlchemy's own executemany builds every row's parameters through the compiled
+    statement, and the ORM's bulk insert splits a batch wherever the pattern of NULLs changes."""
     conn = session.connection()
     dialect = conn.dialect
-    keys = list(rows[0])
-    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    positional = compiled.positiontup is not None
-    names = list(compiled.positiontup if positional else compiled.binds)  # type: ignore[arg-type]
-    columns = []
-    for name in names:
-        values = [row[name] for row in rows]
-        processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        columns.append(values if processor is None else [None if v is None else processor(v) for v in values])
-    params: list[Any] = (list(zip(*columns, strict=True)) if positional
-                         else [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)])
-    conn.exec_driver_sql(compiled.string, params)
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{}"}[dialect.paramstyle]
+    names = list(columns)
+    sql = (f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+           f"({', '.join(marker.format(i + 1) for i in range(len(names)))})")
+    converted = []
+    for name, values in columns.items():
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            seen: dict[Any, Any] = {}
+            values = [v if v is None else seen[v] if v in seen else seen.setdefault(v, processor(v)) for v in values]
+        converted.append(values)
+    conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
 
 
 # ---- reads --------------------------------------------------------------------------------------------
@@ -144,21 +142,42 @@ def family(session: Session, no_kk: str) -> ReplicaKeluargaRow | None:
     return session.get(ReplicaKeluargaRow, no_kk)
 
 
-def families(session: Session) -> Iterable[tuple[str, str, int, str | None, str | None, str | None]]:
-    return session.execute(select(  # type: ignore[return-value]
-        ReplicaKeluargaRow.no_kk, ReplicaKeluargaRow.kode_wilayah, ReplicaKeluargaRow.version,
-        ReplicaKeluargaRow.pkh_status, ReplicaKeluargaRow.pkh_periode, ReplicaKeluargaRow.no_kks)).all()
+def reset(session: Session, names_version: str) -> None:
+    """Empty the replica and its cursor (the next refresh reads the feed from the start)."""
+    for table in (ReplicaAnggotaRow, ReplicaKkLamaRow, ReplicaKeluargaRow):
+        session.execute(delete(table.__table__))  # type: ignore[attr-defined]
+    row = state(session)
+    row.cursor, row.observed_seq, row.synced_at, row.names_version = None, 0, None, names_version
 
 
-def members(session: Session) -> Iterable[tuple[str, str, str, str, object, str, str]]:
-    return session.execute(select(
-        ReplicaAnggotaRow.nik, ReplicaAnggotaRow.no_kk, ReplicaAnggotaRow.nama, ReplicaAnggotaRow.jenis_kelamin,
-        ReplicaAnggotaRow.tanggal_lahir, ReplicaAnggotaRow.nama_ibu_kandung, ReplicaAnggotaRow.hubungan_keluarga,
-    )).all()  # type: ignore[return-value]
+def _columns(session: Session, sql: str) -> list[tuple[Any, ...]]:
+    """Every row of ``sql`` as the driver gives it, column by column (no Row objects, no type processing:
+    dates come back as ISO text on SQLite and as ``date`` on PostgreSQL)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    width = len(cursor.description or ())
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
 
 
-def kk_lama(session: Session) -> Iterable[tuple[str, str]]:
-    return session.execute(select(ReplicaKkLamaRow.old_kk, ReplicaKkLamaRow.no_kk)).all()  # type: ignore[return-value]
+def family_columns(session: Session) -> list[tuple[Any, ...]]:
+    """no_kk, kode_wilayah, version, pkh_status, pkh_periode, no_kks of every family."""
+    return _columns(session, "SELECT no_kk, kode_wilayah, version, pkh_status, pkh_periode, no_kks "
+                             "FROM replica_keluarga")
+
+
+def person_columns(session: Session) -> list[tuple[Any, ...]]:
+    """nik, no_kk, nama (normal form), jenis_kelamin, tanggal_lahir, nama_ibu_kandung (normal form),
+    hubungan_keluarga of every member, in no particular order."""
+    return _columns(session, "SELECT nik, no_kk, nama_norm, jenis_kelamin, tanggal_lahir, ibu_norm, hubungan_keluarga "
+                             "FROM replica_anggota")
+
+
+def kk_lama_columns(session: Session) -> list[tuple[Any, ...]]:
+    return _columns(session, "SELECT old_kk, no_kk FROM replica_kk_lama")
 
 
 def members_of(session: Session, no_kks: list[str]) -> list[ReplicaAnggotaRow]:

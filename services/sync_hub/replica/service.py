@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from sqlalchemy import Engine
@@ -26,12 +26,15 @@ from sqlmodel import Session
 
 from services.sync_hub.matching.frames import Registry
 from services.sync_hub.replica import repository as repo
+from shared import names
 from shared.clients import KemensosClient
 from shared.clock import utcnow
-from shared.contracts.kemensos import ChangePage, KeluargaChange, KeluargaDihapusChange, PkhChange
+from shared.contracts.kemensos import Anggota, ChangePage, KeluargaChange, KeluargaDihapusChange, PkhChange
 from shared.db import session_scope
 
 log = logging.getLogger("jembatan.hub.replica")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class _Page:
         self.replaced: set[str] = set()  # families whose stored members and former KK numbers go
         self.claimed_niks: set[str] = set()
         self.claimed_old: set[str] = set()
-        self.members: dict[str, dict[str, dict[str, Any]]] = {}  # no_kk -> nik -> row (families written)
+        self.members: dict[str, dict[str, Anggota]] = {}  # no_kk -> nik -> member (families written)
         self.owner: dict[str, str] = {}  # nik -> no_kk, over ``members``
         self.lama: dict[str, list[str]] = {}  # no_kk -> former KK numbers (families written)
         self.lama_owner: dict[str, str] = {}
@@ -83,9 +86,7 @@ class _Page:
             return False  # not newer than what the replica holds (a page delivered again)
         key, f = change.no_kk, change.keluarga
         self._forget(key)
-        rows = {a.nik: {"nik": a.nik, "no_kk": key, "nama": a.nama, "jenis_kelamin": a.jenis_kelamin.value,
-                        "tanggal_lahir": a.tanggal_lahir, "nama_ibu_kandung": a.nama_ibu_kandung,
-                        "hubungan_keluarga": a.hubungan_keluarga.value} for a in change.anggota}
+        rows = {a.nik: a for a in change.anggota}
         for nik in rows:  # a NIK is in one family at a time: it leaves any other
             other = self.owner.get(nik)
             if other is not None and other != key:
@@ -131,17 +132,39 @@ class _Page:
         if current is not None and current["version"] < change.version:
             self.drop(change.no_kk)
 
-    def write(self, session: Session) -> int:
+    def write(self, session: Session, normal: dict[str, str]) -> int:
+        """``normal``: the normal form of every name of the page's members (``page_names``)."""
         families = [row for k in sorted(self.rewritten) if (row := self.fam[k]) is not None]
-        members = [row for rows in self.members.values() for row in rows.values()]
-        lama = [{"old_kk": o, "no_kk": k} for k, olds in self.lama.items() for o in olds]
-        return repo.write_page(session, replaced=self.replaced, claimed_niks=self.claimed_niks,
-                               claimed_old_kks=self.claimed_old, rewritten=self.rewritten, families=families,
-                               members=members, kk_lama=lama)
+        pairs = [(no_kk, a) for no_kk, rows in self.members.items() for a in rows.values()]
+        members = {
+            "nik": [a.nik for _, a in pairs], "no_kk": [k for k, _ in pairs], "nama": [a.nama for _, a in pairs],
+            "jenis_kelamin": [a.jenis_kelamin.value for _, a in pairs],
+            "tanggal_lahir": [a.tanggal_lahir for _, a in pairs],
+            "nama_ibu_kandung": [a.nama_ibu_kandung for _, a in pairs],
+            "hubungan_keluarga": [a.hubungan_keluarga.value for _, a in pairs],
+            "nama_norm": [normal[a.nama] for _, a in pairs], "ibu_norm": [normal[a.nama_ibu_kandung] for _, a in pairs],
+        }
+        lama = {"old_kk": [o for olds in self.lama.values() for o in olds],
+                "no_kk": [k for k, olds in self.lama.items() for _ in olds]}
+        return repo.write_page(
+            session, replaced=self.replaced, claimed_niks=self.claimed_niks, claimed_old_kks=self.claimed_old,
+            rewritten=self.rewritten, families={c: [f[c] for f in families] for c in repo.FAMILY_COLUMNS},
+            members=members, kk_lama=lama)
 
 
-def _apply(session: Session, page: ChangePage) -> int:
-    """Apply one page set-wise; returns how many items changed (or confirmed) something."""
+def page_names(page: ChangePage) -> dict[str, str]:
+    """The normal form (``shared.names``) of every member name and mother's name in ``page``, normalised once
+    per distinct name, vectorised."""
+    raw = list({n: None for c in page.items if isinstance(c, KeluargaChange)
+                for a in c.anggota for n in (a.nama, a.nama_ibu_kandung)})
+    if not raw:
+        return {}
+    return dict(zip(raw, names.normalise_series(pl.Series(raw, dtype=pl.String)).to_list(), strict=True))
+
+
+def _apply(session: Session, page: ChangePage, normal: dict[str, str] | None = None) -> int:
+    """Apply one page set-wise; returns how many items changed (or confirmed) something. ``normal``: the
+    page's ``page_names`` when already computed."""
     keys: set[str] = set()
     for change in page.items:
         keys.add(change.no_kk)
@@ -157,14 +180,15 @@ def _apply(session: Session, page: ChangePage) -> int:
         elif isinstance(change, KeluargaDihapusChange):
             state.removed(change)
             applied += 1
-    state.write(session)
+    state.write(session, page_names(page) if normal is None else normal)
     return applied
 
 
-def _read_ahead(pages: Iterator[ChangePage], depth: int = 2) -> Iterator[ChangePage]:
-    """The pages of ``pages`` in order, fetched by a worker thread up to ``depth`` pages ahead, so the next page
-    travels (and kemensos builds it) while this one is applied. An error while fetching is raised here, after
-    the pages before it; when the consumer stops early the worker stops at its next page."""
+def _read_ahead(pages: Iterator[T], prepare: Callable[[T], R], depth: int = 2) -> Iterator[tuple[T, R]]:
+    """``(page, prepare(page))`` for the pages of ``pages`` in order, fetched and prepared by a worker thread up
+    to ``depth`` pages ahead, so the next page travels (and kemensos builds it) while this one is applied. An
+    error while fetching or preparing is raised here, after the pages before it; when the consumer stops
+    early the worker stops at its next page."""
     out: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -173,7 +197,7 @@ def _read_ahead(pages: Iterator[ChangePage], depth: int = 2) -> Iterator[ChangeP
             for page in pages:
                 while not stop.is_set():
                     try:
-                        out.put(("page", page), timeout=0.1)
+                        out.put(("page", (page, prepare(page))), timeout=0.1)
                         break
                     except queue.Full:
                         continue
@@ -202,11 +226,17 @@ def refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -> Re
     """Follow the change feed from the stored cursor until it is caught up. Each page is applied with its
     cursor in one transaction, in feed order; the next page is fetched while one is applied."""
     with session_scope(engine) as session:
-        cursor = repo.state(session).cursor
+        current = repo.state(session)
+        if current.names_version != names.VERSION:  # normal forms made under other rules: read it all again
+            if current.cursor is not None:
+                log.info("replica: name normalisation changed; reading the registry again from the start")
+            repo.reset(session, names.VERSION)
+        cursor = current.cursor
     pages = changes = seq = 0
-    for page in _read_ahead(client.iter_changes(cursor, limit=page_size)):
+    # names are normalised by the reading thread (polars runs outside the GIL) while a page is written
+    for page, normal in _read_ahead(client.iter_changes(cursor, limit=page_size), page_names):
         with session_scope(engine) as session:
-            changes += _apply(session, page)
+            changes += _apply(session, page, normal)
             repo.save_state(session, page.next_cursor, page.observed_seq, utcnow())
         pages += 1
         seq = max(seq, page.observed_seq)
@@ -221,7 +251,8 @@ _cache: dict[str, tuple[int, Registry]] = {}
 
 
 def load(engine: Engine) -> Registry:
-    """The replica as the matcher's frames (cached per database and registry sequence)."""
+    """The replica as the matcher's frames (cached per database and registry sequence). Names come in their
+    stored normal forms: nothing is normalised here."""
     with session_scope(engine) as session:
         seq = repo.state(session).observed_seq
         key = f"{engine.url}#{id(engine)}"  # one cache entry per engine (tests reuse database URLs)
@@ -229,18 +260,26 @@ def load(engine: Engine) -> Registry:
             hit = _cache.get(key)
             if hit is not None and hit[0] == seq:
                 return hit[1]
-        fams = [(f.no_kk, f.kode_wilayah, f.version, f.pkh_status, f.pkh_periode, f.no_kks)
-                for f in repo.families(session)]
-        members = [tuple(m) for m in repo.members(session)]
-        lama = [tuple(k) for k in repo.kk_lama(session)]
-    persons = pl.DataFrame(members, schema={"nik": pl.String, "no_kk": pl.String, "nama": pl.String,
-                                            "sex": pl.String, "dob": pl.Date, "ibu": pl.String, "hub": pl.String},
-                           orient="row")
-    families = pl.DataFrame(fams, schema={"no_kk": pl.String, "wil": pl.String, "version": pl.Int64,
-                                          "pkh_status": pl.String, "pkh_periode": pl.String, "no_kks": pl.String},
-                            orient="row")
-    kk = pl.DataFrame(lama, schema={"old_kk": pl.String, "no_kk": pl.String}, orient="row")
-    registry = Registry.build(persons.sort("nik"), families, kk, seq)
+        fams = repo.family_columns(session)
+        members = repo.person_columns(session)
+        lama = repo.kk_lama_columns(session)
+    persons = _frame(members, {"nik": pl.String, "no_kk": pl.String, "nama": pl.String, "sex": pl.String,
+                               "dob": pl.Date, "ibu": pl.String, "hub": pl.String}).sort("nik")  # pid = position
+    families = _frame(fams, {"no_kk": pl.String, "wil": pl.String, "version": pl.Int64, "pkh_status": pl.String,
+                             "pkh_periode": pl.String, "no_kks": pl.String})
+    kk = _frame(lama, {"old_kk": pl.String, "no_kk": pl.String})
+    registry = Registry.build(persons, families, kk, seq, raw_names=False)
     with _cache_lock:
         _cache[key] = (seq, registry)
     return registry
+
+
+def _frame(columns: list[tuple[Any, ...]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """A frame from the driver's columns; a date column arrives as ISO text (SQLite) or as dates."""
+    series = []
+    for (name, dtype), values in zip(schema.items(), columns, strict=True):
+        if dtype == pl.Date and values and isinstance(values[0], str):
+            series.append(pl.Series(name, values, dtype=pl.String).str.to_date("%Y-%m-%d"))
+        else:
+            series.append(pl.Series(name, values, dtype=dtype))
+    return pl.DataFrame(series)

@@ -216,9 +216,9 @@ def test_read_ahead_keeps_the_order_and_raises_after_the_pages_before_the_error(
 
     seen = []
     with pytest.raises(RuntimeError, match="feed broke"):
-        for p in replica._read_ahead(feed()):
-            seen.append(p.observed_seq)
-    assert seen == [1, 2, 3, 4, 5]
+        for p, prepared in replica._read_ahead(feed(), lambda p: p.observed_seq * 10):
+            seen.append((p.observed_seq, prepared))
+    assert seen == [(1, 10), (2, 20), (3, 30), (4, 40), (5, 50)]
 
 
 def test_read_ahead_stops_fetching_when_the_consumer_stops() -> None:
@@ -229,7 +229,48 @@ def test_read_ahead_stops_fetching_when_the_consumer_stops() -> None:
             fetched.append(seq)
             yield page(seq=seq)
 
-    reader = replica._read_ahead(feed(), depth=2)
-    assert next(reader).observed_seq == 1
+    reader = replica._read_ahead(feed(), replica.page_names, depth=2)
+    assert next(reader)[0].observed_seq == 1
     reader.close()
     assert len(fetched) <= 5
+
+
+# ---- names stored in normal form; the matcher's frames --------------------------------------------------
+
+class FakeFeed:
+    """Stands in for KemensosClient.iter_changes: the pages given, whatever the cursor; records the cursor."""
+
+    def __init__(self, *pages: ChangePage) -> None:
+        self.pages, self.asked = list(pages), []  # type: ignore[var-annotated]
+
+    def iter_changes(self, cursor: str | None = None, limit: int = 500) -> Iterator[ChangePage]:
+        self.asked.append(cursor)
+        yield from self.pages
+
+
+def test_load_gives_the_frames_with_names_in_normal_form(engine: Engine) -> None:
+    item = fam_change(KKS[0], 2, NIKS[:1], old=[KKS[1]], pkh=(2026, 3))
+    item.anggota[0].nama, item.anggota[0].nama_ibu_kandung = "Hj. St. Aminah binti Umar", "Moch. Soekarno"
+    replica.refresh(engine, FakeFeed(page(item, seq=9)))  # type: ignore[arg-type]
+    reg = replica.load(engine)
+    person = reg.persons.row(0, named=True)
+    assert (person["nik"], person["nama"], person["ibu"], person["dob"], person["wil"]) == (
+        NIKS[0], "siti aminah", "muhammad sukarno", date(1990, 1, 1), "3201010001")
+    assert reg.families.row(0, named=True)["pkh_periode"] == "2026 tahap 3" and reg.observed_seq == 9
+    assert reg.kk_lama.rows() == [(KKS[1], KKS[0])]
+    with session_scope(engine) as s:
+        assert repo.person(s, NIKS[0]).nama == "Hj. St. Aminah binti Umar"  # type: ignore[union-attr]
+
+
+def test_other_normalisation_rules_read_the_registry_again_from_the_start(engine: Engine) -> None:
+    feed = FakeFeed(page(fam_change(KKS[0], 2, NIKS[:2]), seq=3))
+    replica.refresh(engine, feed)  # type: ignore[arg-type]
+    replica.refresh(engine, feed)  # type: ignore[arg-type]
+    assert feed.asked == [None, "c"]  # the stored cursor
+    with session_scope(engine) as s:
+        repo.state(s).names_version = "made-by-older-rules"
+    again = FakeFeed(page(fam_change(KKS[1], 1, NIKS[2:3]), seq=4))
+    replica.refresh(engine, again)  # type: ignore[arg-type]
+    assert again.asked == [None]
+    got = stored(engine)
+    assert set(got.fam) == {KKS[1]} and set(got.mem) == {NIKS[2]}  # emptied first, then read from the start
