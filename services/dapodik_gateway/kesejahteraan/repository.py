@@ -18,12 +18,18 @@ PD: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 CHUNK = 1000
 
 
-def existing(conn: Connection, ids: Sequence[str]) -> dict[tuple[str, int], sa.RowMapping]:
-    out: dict[tuple[str, int], sa.RowMapping] = {}
+COMPARED = ("id_sejahtera_pd", "nomor", "nm_di_kartu", "dari_tahun", "sampai_tahun", "asal_data")
+
+
+def existing(conn: Connection, ids: Sequence[str]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(student, programme) -> the row's columns that reconciling compares and keeps."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    cols = [ROWS.c[c] for c in COMPARED]
     for i in range(0, len(ids), CHUNK):
-        stmt = sa.select(ROWS).where(ROWS.c.peserta_didik_id.in_(ids[i:i + CHUNK]))
-        for row in conn.execute(stmt).mappings().all():
-            out[(row["peserta_didik_id"], row["jenis_kesejahteraan_id"])] = row
+        stmt = sa.select(ROWS.c.peserta_didik_id, ROWS.c.jenis_kesejahteraan_id, *cols).where(
+            ROWS.c.peserta_didik_id.in_(ids[i:i + CHUNK]))
+        for pid, jenis, *values in conn.execute(stmt).all():
+            out[(pid, jenis)] = dict(zip(COMPARED, values, strict=True))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,8 +29,13 @@ class Programme:
 
 
 def row_id(peserta_didik_id: str, jenis: int) -> str:
-    """One row per (student, programme), with an id that is the same wherever it is derived."""
-    return str(uuid.uuid5(_NAMESPACE, f"{peserta_didik_id}/{jenis}"))
+    """One row per (student, programme), with an id that is the same wherever it is derived: the UUID
+    version 5 of "<student>/<programme>" (``uuid.uuid5``, computed without building UUID objects)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE.bytes + f"{peserta_didik_id}/{jenis}".encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def derive(rec: Mapping[str, Any]) -> dict[J, Programme]:

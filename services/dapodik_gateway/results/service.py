@@ -172,8 +172,10 @@ def _store(session: Session, students: dict[str, _Student], writes: repository.W
     pd_repository.set_hub_values(session, changed, TRACKED_FIELDS, now)
     sources: dict[str, dict[str, str]] = {}
     for row in writes.provenance:
-        sources.setdefault(row["peserta_didik_id"], {})[row["field"]] = row["source_system"]
-    kesejahteraan_service.reconcile(session.connection(), changed, sources, now)
+        if row["field"] in kesejahteraan_rules.FIELDS:
+            sources.setdefault(row["peserta_didik_id"], {})[row["field"]] = row["source_system"]
+    # Only students whose programme fields were written (not those whose outcome alone changed).
+    kesejahteraan_service.reconcile(session.connection(), {pid: changed[pid] for pid in sources}, sources, now)
 
 
 def _precheck(item: HubResultItem, found: dict[str, _Student]) -> HubResultItemStatus | None:
