@@ -32,8 +32,9 @@ class FieldProvenanceRow(DapodikTable, table=True):
 
 
 class ValueHistoryRow(DapodikTable, table=True):
-    """Every change of a hub-writable value: the old value is never lost (e.g. a KPS number replaced
-    by the KIP number). ``source`` says who changed it; hub changes carry their provenance."""
+    """Every change of a record's value: the old value is never lost (e.g. a KPS number replaced by the KIP
+    number). ``source`` says who changed it (hub, sk, import, operator); hub and SK changes carry their
+    provenance."""
 
     __tablename__ = "value_history"
     __table_args__ = (sa.Index("ix_value_history_pd_id", "peserta_didik_id", "id"),
@@ -45,7 +46,7 @@ class ValueHistoryRow(DapodikTable, table=True):
     old_value: str = Field(sa_type=sa.Text, description="JSON text")
     new_value: str = Field(sa_type=sa.Text, description="JSON text")
     changed_at: datetime = Field(sa_type=UTCDateTime)
-    source: str = Field(default="hub", max_length=16, description="hub (later: operator, import)")
+    source: str = Field(default="hub", max_length=16, description="hub, sk, import, operator")
     changed_by: str | None = Field(default=None, max_length=64, description="Authenticated client name")
     provenance_id: str | None = Field(default=None, sa_type=sa.Text, description="The hub's provenance id")
     field_provenance_id: int | None = Field(default=None, foreign_key="field_provenance.id")
