@@ -53,7 +53,8 @@ def pipeline(stu: pl.DataFrame, reg: Registry, settings: fallback.Settings) -> t
     t_det = time.perf_counter() - t
     need = det.filter(~pl.col("outcome").is_in([*LINKED, "IN_REVIEW"]))["sid"]
     t = time.perf_counter()
-    model = fallback.train(stu, reg, settings)
+    share = det.filter(pl.col("outcome").is_in(LINKED)).height / max(det.height, 1)
+    model = fallback.train(stu, reg, settings, share=share)
     t_train = time.perf_counter() - t
     t = time.perf_counter()
     fb = fallback.run(stu.filter(pl.col("sid").is_in(need.implode())), reg, model, settings)

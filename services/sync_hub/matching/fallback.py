@@ -18,8 +18,9 @@ kk         equal (current or former KK number) / other / missing
 =========  =============================================================================================
 
 Weights are Fellegi-Sunter log2(m/u): ``u`` from random student-registry pairs (what agreement looks like
-by chance), ``m`` and the prior by expectation-maximisation over the candidate pairs' comparison patterns
-(unsupervised, as Splink does; the deterministic links only seed it). A missing value weighs nothing.
+by chance), the prior (the chance that a random pair matches) from the deterministic links, ``m`` by
+expectation-maximisation over the candidate pairs' comparison patterns with u and the prior fixed
+(unsupervised, as Splink does). A missing value weighs nothing.
 
 Scoring runs block by block: names with rapidfuzz ``cdist`` (one matrix per block), the rest with numpy
 broadcasting; pairs never become Python objects. Each student keeps its best candidate, the best one in
@@ -28,8 +29,9 @@ another family and the best one in the same family.
 Bands: ``auto`` (link) when the match probability is at least ``auto_p``, the best candidate beats every
 other family's by ``margin`` bits and no veto holds (the mother's name disagrees; the name or the birth
 date is far without a near NIK to make up for it); ``review`` when the probability is at least
-``review_p``; otherwise no link. A person (not only the family) is named only when it also beats its own
-family's other members by the margin: twins are linked to their family, never to one twin by a guess.
+``review_p`` and at least ``review_min_fields`` identity fields agree; otherwise no link. A person (not
+only the family) is named only when it also beats its own family's other members by the margin: twins are
+linked to their family, never to one twin by a guess.
 """
 
 from __future__ import annotations
@@ -243,8 +245,15 @@ def _default_m() -> list[np.ndarray]:
 
 
 def fit(codes_counts: np.ndarray, u: list[np.ndarray], prior: float = 1e-3, m: list[np.ndarray] | None = None,
-        iterations: int = 50, tolerance: float = 1e-6) -> Model:
-    """EM for m and the prior with u fixed, over pattern counts (``np.bincount`` of candidate codes)."""
+        iterations: int = 50, tolerance: float = 1e-6, fixed_prior: bool = True) -> Model:
+    """EM for m with u fixed, over pattern counts (``np.bincount`` of candidate codes).
+
+    ``prior`` is the probability that a *random* student-registry pair matches (as Splink's lambda), with
+    ``u`` from random pairs: then a candidate pair's posterior odds are exactly prior odds x m/u, the
+    evidence that blocking selected the pair (same kabupaten, same birth year) being counted once, in the
+    wilayah and lahir levels. It stays fixed (``fixed_prior``): left free, EM on candidate pairs (all in one
+    block) can take "in the same block" for "a match" and drift to a prior near 0.5 at high error rates,
+    where a stranger of the same kabupaten and birth year then looks like a possible match."""
     nz = np.flatnonzero(codes_counts)
     if nz.size == 0:  # nothing to learn from: the defaults
         return Model(m or _default_m(), u, prior, 0)
@@ -263,10 +272,11 @@ def fit(codes_counts: np.ndarray, u: list[np.ndarray], prior: float = 1e-3, m: l
         b = np.log1p(-prior) + lu
         p = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
         w = counts * p
-        new_prior = float(w.sum() / counts.sum())
         new_m = _level_freq(levels, w, smoothing=1e-3)
         delta = max(float(np.max(np.abs(nm - om))) for nm, om in zip(new_m, m, strict=True))
-        m, prior = new_m, min(max(new_prior, 1e-9), 0.5)
+        m = new_m
+        if not fixed_prior:
+            prior = min(max(float(w.sum() / counts.sum()), 1e-9), 0.5)
         if delta < tolerance:
             break
     for f, (_, _, has_missing) in enumerate(FIELDS):  # a missing value is not evidence either way
@@ -282,6 +292,7 @@ class Settings:
     auto_p: float = 0.999
     review_p: float = 0.5
     margin: float = 6.0  # bits the best candidate must beat other families (and, for a person, siblings) by
+    review_min_fields: int = 2  # identity fields that must agree for the review band (see ``agreeing_fields``)
     u_pairs: int = 200_000
     train_students: int = 20_000
     seed: int = 1
@@ -416,6 +427,18 @@ def _vetoed(codes: np.ndarray) -> np.ndarray:
             | ((lahir >= 2) & ~strong) | ((nama >= 4) & (lahir >= 3)))
 
 
+def agreeing_fields(codes: np.ndarray) -> np.ndarray:
+    """How many identity fields agree in each pattern: the name (>= 0.88), the birth date (equal or near),
+    the mother's name (>= 0.92), the NIK (equal or one edit), the KK number; 0 when neither name agrees.
+    Region and sex are left out (every candidate of a block shares the kabupaten, half of them the sex),
+    and so is a NIK differing in the serial or the sex digit only (it says the same birth date and
+    kecamatan again)."""
+    lv = decode(codes.astype(np.int64))
+    name, mother = lv[:, 0] <= 2, lv[:, 2] <= 1
+    count = (name.astype(np.int8) + mother + (lv[:, 1] <= 1) + (lv[:, 5] <= 1) + (lv[:, 6] == 0))
+    return np.where(name | mother, count, 0)
+
+
 def decide(cand: Candidates, rframe: pl.DataFrame, model: Model, settings: Settings) -> pl.DataFrame:
     """Best candidate per student, the runner-up in another family and in the same family, and the band."""
     if cand.sid.size == 0:
@@ -435,26 +458,45 @@ def decide(cand: Candidates, rframe: pl.DataFrame, model: Model, settings: Setti
     veto = pl.Series(_vetoed(d["code"].to_numpy()))
     prob = 1.0 / (1.0 + np.exp2(-d["w"].to_numpy()))
     d = d.with_columns(pl.Series("probability", prob), veto.alias("veto"),
+                       pl.Series("agreeing", agreeing_fields(d["code"].to_numpy())),
                        (pl.col("w") - pl.col("w_other")).fill_null(99.0).alias("margin"),
                        (pl.col("w") - pl.col("w_sibling")).fill_null(99.0).alias("margin_sibling"))
     auto = (pl.col("probability") >= settings.auto_p) & (pl.col("margin") >= settings.margin) & ~pl.col("veto")
-    band = pl.when(auto).then(pl.lit("auto")).when(pl.col("probability") >= settings.review_p).then(
-        pl.lit("review")).otherwise(pl.lit("none"))
+    # review only for a candidate a person could confirm: probable, and agreeing on at least two identity
+    # fields (whatever the fitted model says, a stranger of the same block agreeing on none is no case)
+    review = (pl.col("probability") >= settings.review_p) & (pl.col("agreeing") >= settings.review_min_fields)
+    band = pl.when(auto).then(pl.lit("auto")).when(review).then(pl.lit("review")).otherwise(pl.lit("none"))
     d = d.with_columns(band.alias("band")).with_columns(
         pl.when(pl.col("margin_sibling") >= settings.margin).then(pl.col("pid")).alias("pid"))
     return d.select("sid", "band", "no_kk", "pid", "probability", pl.col("w").alias("weight"), "margin", "code",
                     "other_no_kk", "other_pid").select([pl.col(c).cast(t) for c, t in DECISION_SCHEMA.items()])
 
 
-def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings) -> Model:
-    """u from random pairs, m and the prior by EM over the candidate pairs of a sample of students."""
+def match_share(stu: pl.DataFrame, reg: Registry) -> float:
+    """The share of students whose family the deterministic pass finds (verified keys), bounded to
+    [MIN_SHARE, 1]: the lower bound keeps a run whose NIKs are mostly unusable from ruling the fallback out."""
+    from services.sync_hub.matching import deterministic
+
+    det = deterministic.link(stu, reg)
+    linked = det.filter(pl.col("outcome").is_in(["PKH_RECIPIENT", "NOT_PKH_RECIPIENT"])).height
+    return min(1.0, max(MIN_SHARE, linked / max(det.height, 1)))
+
+
+MIN_SHARE = 0.25
+
+
+def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float | None = None) -> Model:
+    """u from random pairs; the prior from the deterministic links (``share`` of students with a family in
+    the registry, one person each among the registry's: share / persons); m by EM over the candidate pairs
+    of a sample of students."""
     sample = stu_all if stu_all.height <= settings.train_students else stu_all.sample(
         settings.train_students, seed=settings.seed)
     cand, s_side, r_side, _, _ = candidates(sample, reg)
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
     u = estimate_u(random_codes(s_side, r_side, n_random, settings.seed))
     counts = np.bincount(cand.code, minlength=N_PATTERNS).astype(np.float64)
-    prior = max(sample.height / max(cand.code.size, 1), 1e-6) * 0.5
+    share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
+    prior = min(share / max(reg.persons.height, 1), 0.5)
     return fit(counts, u, prior=prior)
 
 

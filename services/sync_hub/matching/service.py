@@ -2,7 +2,8 @@
 
 1. Deterministic pass (``deterministic.link``): every key, every hit verified against the identity.
 2. Fallback (``fallback``) for students no usable key linked: a Fellegi-Sunter model trained on the run's
-   own students (u from random pairs, m by EM), blocked by kabupaten and birth year. Auto-links become
+   own students (u from random pairs, the prior from the share of students the deterministic pass linked,
+   m by EM), blocked by kabupaten and birth year. Auto-links become
    ``LINKED_BY_FALLBACK``; the band in between becomes ``IN_REVIEW`` with the candidates.
 3. Reviewers' decisions (``review``) win over both while neither record changed: a decided student is
    not asked again until its record or the family's registry record changes.
@@ -125,8 +126,9 @@ class Matcher:
         need = det.filter(~pl.col("outcome").is_in(["PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW"]))["sid"]
         fb = pl.DataFrame(schema=fallback.DECISION_SCHEMA)
         if need.len() and self.registry.persons.height:
-            if self.model is None:
-                self.model = fallback.train(stu, self.registry, self.settings)
+            if self.model is None:  # the prior: the share of this run's students a verified key linked
+                share = det.filter(pl.col("outcome").is_in(["PKH_RECIPIENT", "NOT_PKH_RECIPIENT"])).height / det.height
+                self.model = fallback.train(stu, self.registry, self.settings, share=share)
             fb = fallback.run(stu.filter(pl.col("sid").is_in(need.implode())), self.registry, self.model,
                               self.settings).decisions
         families = {r["no_kk"]: FamilyRef(r["no_kk"], r["version"], r["pkh_status"], r["pkh_periode"], r["no_kks"])

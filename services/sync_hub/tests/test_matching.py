@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
 
 from services.sync_hub.matching import fallback
-from services.sync_hub.matching.frames import Registry
-from services.sync_hub.matching.service import Matcher, ReviewedDecision, candidates_fingerprint, fingerprint
+from services.sync_hub.matching.frames import Registry, students_frame
+from services.sync_hub.matching.service import (
+    Matcher,
+    ReviewedDecision,
+    candidates_fingerprint,
+    fingerprint,
+    to_rows,
+)
 from services.sync_hub.sync.plan import desired_pkh
 from services.sync_hub.tests.factories import CHILD, CHILD_DOB, FATHER, FATHER_DOB, KK, MOTHER, MOTHER_DOB, OTHER_KK
 from services.sync_hub.tests.factories import student as make_student
@@ -204,6 +211,72 @@ def test_vetoes_and_bands() -> None:
         code(lahir=2, kk=0),  # the KK number makes up for a far birth date
     ]))
     assert vetoed.tolist() == [True, True, True, False, False]
+
+
+def _code(**lv: int) -> int:
+    return int(sum(lv.get(f, 0) * fallback.RADIX[i] for i, (f, _, _) in enumerate(fallback.FIELDS)))
+
+
+# a stranger of the same block: names, mother's name, NIK and KK disagree; same kabupaten, same birth month
+STRANGER = _code(nama=4, lahir=2, ibu=3, jk=0, wilayah=1, nik=4, kk=1)
+MATCH = _code(nama=0, lahir=0, ibu=0, jk=0, wilayah=0, nik=5, kk=2)
+
+
+def _block_counts(strangers: int, matches: int) -> np.ndarray:
+    counts = np.zeros(fallback.N_PATTERNS)
+    counts[STRANGER], counts[MATCH] = strangers, matches
+    return counts
+
+
+def _random_u() -> list[np.ndarray]:
+    """u as random pairs give it: nearly everything disagrees, regions mostly differ."""
+    rng = np.random.default_rng(3)
+    codes = [_code(nama=4, lahir=3, ibu=3, jk=int(rng.integers(0, 2)), wilayah=int(rng.choice([1, 2], p=[.02, .98])),
+                   nik=4, kk=1) for _ in range(5000)]
+    return fallback.estimate_u(np.array(codes))
+
+
+def test_the_prior_stays_where_the_deterministic_links_put_it() -> None:
+    # candidate pairs are nearly all strangers of one block: a free prior drifts up and takes "in the same
+    # block" for "a match"; the fixed one keeps a stranger improbable
+    u, counts = _random_u(), _block_counts(strangers=20_000, matches=300)
+    fixed = fallback.fit(counts, u, prior=1e-5)
+    free = fallback.fit(counts, u, prior=1e-5, fixed_prior=False)
+    assert fixed.prior == 1e-5 and free.prior > 1e-3
+
+    def p(model: fallback.Model, code: int) -> float:
+        return float(1 / (1 + np.exp2(-(model.pattern_weights()[code] + model.prior_weight()))))
+
+    assert p(fixed, STRANGER) < 0.01 < 0.999 < p(fixed, MATCH)
+    assert p(free, STRANGER) > p(fixed, STRANGER) * 100
+
+
+def test_train_takes_the_prior_from_the_share_the_deterministic_pass_links() -> None:
+    reg = _big_registry()
+    stu = students_frame(to_rows([make_student(student_id=f"s{i}") for i in range(20)]))
+    assert fallback.match_share(stu, reg) == 1.0  # every one of them links by its NIK
+    model = fallback.train(stu, reg, fallback.Settings())
+    assert model.prior == pytest.approx(1.0 / reg.persons.height)
+    assert fallback.train(stu, reg, fallback.Settings(), share=0.0).prior == pytest.approx(
+        fallback.MIN_SHARE / reg.persons.height)
+
+
+def test_review_needs_two_agreeing_identity_fields_one_of_them_a_name() -> None:
+    assert fallback.agreeing_fields(np.array([
+        STRANGER,
+        _code(nama=0, lahir=0, ibu=3, nik=3, kk=1, wilayah=1),  # name and birth date: a homonym, two fields
+        _code(nama=4, lahir=0, ibu=3, nik=3, kk=1, wilayah=1),  # birth date and serial-only NIK: no name agrees
+        _code(nama=4, lahir=0, ibu=3, nik=1, kk=0, wilayah=1),  # NIK and KK but no name: 0
+        _code(nama=2, lahir=3, ibu=1, nik=4, kk=1, wilayah=1),  # both names
+    ])).tolist() == [0, 2, 0, 0, 2]
+    # a model fitted wrongly (a prior near 0.5) would send the stranger to review; the guard does not
+    u = _random_u()
+    bad = fallback.Model(m=[x.copy() for x in u], u=u, prior=0.5)
+    bad.m[4] = np.array([0.1, 0.9, 1e-6, 1e-6])  # "same kabupaten" taken for a match
+    cand = fallback.Candidates(sid=np.array([0, 1]), pid=np.array([0, 1]), code=np.array([STRANGER, MATCH], np.int32))
+    rframe = pl.DataFrame({"pid": [0, 1], "no_kk": [KK, OTHER_KK]})
+    d = fallback.decide(cand, rframe, bad, fallback.Settings())
+    assert d["probability"][0] >= 0.5 and d["band"].to_list()[0] == "none"
 
 
 def test_twins_link_the_family_but_no_twin() -> None:
