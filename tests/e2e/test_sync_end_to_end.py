@@ -130,3 +130,37 @@ def test_logs_never_hold_a_full_nik_or_kk(stack: Stack, first_run, world: Path) 
     for name, text in logs.items():
         assert not re.search(r"(?<!\d)\d{16}(?!\d)", text), f"{name} holds an unmasked 16-digit number"
         assert not any(nik in text for nik in secrets)
+
+
+def test_kip_numbers_replace_kps_numbers_with_history_kept(first_run, stack: Stack, clients) -> None:  # type: ignore[no-untyped-def]
+    """Issue 4: on sync the KIP number replaces the KPS number, and the replaced value stays in history."""
+    _, _, dapodik = clients
+    with_kip = [p for p in dapodik.iter_students(1000) if p.no_kip and any(x.field == "no_kip" for x in p.provenance)]
+    assert with_kip, "no KIP number was written"
+    for p in with_kip[:40]:
+        assert p.penerima_kip and p.no_kps == p.no_kip
+        riwayat = httpx.get(f"{stack.url('dapodik_gateway')}/api/v1/peserta-didik/{p.peserta_didik_id}/riwayat",
+                            headers={"Authorization": f"Bearer {stack.creds.operator}"})
+        assert riwayat.status_code == 200, riwayat.text
+        changes = [r for r in riwayat.json() if r["field"] == "no_kps" and r["new_value"] == p.no_kip]
+        assert changes and changes[-1]["provenance_id"], "the replaced KPS number is not in the history"
+
+
+def test_emis_reasons_match_the_ground_truth(first_run, world: Path, clients) -> None:  # type: ignore[no-untyped-def]
+    """Issue 4: the reason EMIS shows for each student agrees with the world's truth."""
+    from worldgen.truth import read_ground_truth
+
+    _, emis, _ = clients
+    truth = {t.student_id: t for t in read_ground_truth(world / "ground_truth.jsonl") if t.system == "emis"}
+    checked = 0
+    for s in emis.iter_students(1000):
+        t, reason = truth[s.siswa_id], s.pkh.status_pkh
+        assert reason is not None, f"{s.siswa_id} has no reason"
+        if reason.value == "PKH_RECIPIENT":
+            assert t.in_registry and t.pkh_active
+        elif reason.value == "NOT_PKH_RECIPIENT":
+            assert t.in_registry and not t.pkh_active
+        elif reason.value == "NO_NIK":
+            assert not (s.nik or s.nik_ibu or s.nik_ayah or s.nik_wali)
+        checked += 1
+    assert checked == len(truth) > 0
