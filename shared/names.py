@@ -100,15 +100,25 @@ def normalise_expr(column: str | pl.Expr) -> pl.Expr:
 
 
 def normalise_series(values: pl.Series) -> pl.Series:
-    """Normalise a column of names: vectorised for ASCII, folded one by one (per distinct value) otherwise."""
-    frame = pl.DataFrame({"v": values.cast(pl.String)})
+    """Normalise a column of names: each distinct name once (names repeat: a mother's name over siblings, common
+    names everywhere), vectorised for ASCII, folded one by one otherwise; null becomes ``""``."""
+    v = values.cast(pl.String).fill_null("")
+    if v.len() <= 1_000:
+        return _normalise_distinct(v).rename(values.name)
+    distinct = v.unique()
+    mapping = pl.DataFrame({"v": distinct, "n": _normalise_distinct(distinct)})
+    return pl.DataFrame({"v": v}).join(mapping, on="v", how="left", maintain_order="left")["n"].rename(values.name)
+
+
+def _normalise_distinct(v: pl.Series) -> pl.Series:
+    frame = pl.DataFrame({"v": v})
     out = frame.select(normalise_expr("v").alias("n"), pl.col("v").str.contains(r"^[\x00-\x7f]*$").alias("a"))
-    if out["a"].fill_null(True).all():
-        return out["n"].rename(values.name)
-    odd = frame.filter(~out["a"].fill_null(True))["v"].unique()
-    mapping = pl.DataFrame({"v": odd, "m": [normalise(v) for v in odd.to_list()]})
+    if out["a"].all():
+        return out["n"]
+    odd = frame.filter(~out["a"])["v"].unique()
+    mapping = pl.DataFrame({"v": odd, "m": [normalise(x) for x in odd.to_list()]})
     fixed = frame.join(mapping, on="v", how="left", maintain_order="left")["m"]
-    return pl.select(pl.when(out["a"].fill_null(True)).then(out["n"]).otherwise(fixed)).to_series().rename(values.name)
+    return pl.select(pl.when(out["a"]).then(out["n"]).otherwise(fixed)).to_series()
 
 
 def similarity(a: str | None, b: str | None) -> float:

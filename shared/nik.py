@@ -259,46 +259,80 @@ def normalise_expr(column: str | pl.Expr) -> pl.Expr:
     return e.str.replace_all(r"[\s.\-_/'`]", "")
 
 
-def rule_expr(column: str | pl.Expr, today: date | None = None) -> pl.Expr:
-    """The ``NikRule`` value a column of *normalised ASCII* NIKs breaks (null when valid), as ``check`` would
-    name it. Vectorised: millions of NIKs per second."""
-    today = today or date.today()
-    n = column if isinstance(column, pl.Expr) else pl.col(column)
-    periodic = [n == pl.concat_str([n.str.slice(0, p)] * (16 // p + 1)).str.slice(0, 16) for p in (1, 2, 3, 4)]
-    blocks = pl.lit(True)
-    for i in range(0, 16, 4):
-        blocks = blocks & (n.str.slice(i, 4) == pl.concat_str([n.str.slice(i, 1)] * 4))
-    placeholder = (n.is_in(sorted(_KNOWN_PLACEHOLDERS)) | n.str.contains("0000000", literal=True)
-                   | pl.any_horizontal(periodic) | blocks | n.is_in(_sequences()))
-    dd = n.str.slice(6, 2).cast(pl.Int32, strict=False)
-    day = pl.when(dd > 40).then(dd - 40).otherwise(dd)
-    mm = n.str.slice(8, 2).cast(pl.Int32, strict=False)
-    ddmm = pl.concat_str(n.str.slice(8, 2), day.cast(pl.String).str.zfill(2))
-    d20 = pl.concat_str(pl.lit("20"), n.str.slice(10, 2), ddmm).str.to_date("%Y%m%d", strict=False)
-    d19 = pl.concat_str(pl.lit("19"), n.str.slice(10, 2), ddmm).str.to_date("%Y%m%d", strict=False)
-    real = ((d20 <= pl.lit(today)) | d19.is_not_null()).fill_null(False) & day.is_between(1, 31) & mm.is_between(1, 12)
-    return (
+def _as_int(n: pl.Expr) -> pl.Expr:
+    """A 16-digit NIK as an unsigned 64-bit integer (null for anything else)."""
+    return pl.when(n.str.contains(r"^[0-9]{16}$")).then(n.cast(pl.UInt64, strict=False))
+
+
+def _date_parts(x: pl.Expr) -> list[pl.Expr]:
+    """``_day`` (DD less 40 for women), ``_mm``, ``_yy`` of the integer NIK ``x``."""
+    dd = (x // 10**8 % 100).cast(pl.Int32)
+    return [pl.when(dd > 40).then(dd - 40).otherwise(dd).alias("_day"), (x // 10**6 % 100).cast(pl.Int32).alias("_mm"),
+            (x // 10**4 % 100).cast(pl.Int32).alias("_yy")]
+
+
+def _rules(n: pl.Expr, x: pl.Expr, day: pl.Expr, mm: pl.Expr, yy: pl.Expr, today: date) -> pl.Expr:
+    def head(k: int) -> pl.Expr:  # the first k digits, as an integer
+        return x // 10 ** (16 - k)
+
+    periodic = [
+        x % 1111111111111111 == 0,  # one digit repeated
+        x == head(2) * 101010101010101,  # 1212121212121212
+        x == head(3) * 10010010010010 + head(1),  # 1231231231231231
+        x == head(4) * 1000100010001,  # 1234123412341234
+    ]
+    blocks = pl.all_horizontal([(x // 10 ** (12 - 4 * i)) % 10000 % 1111 == 0 for i in range(4)])  # 1111222233334444
+    placeholder = (x.is_in(sorted(int(v) for v in _KNOWN_PLACEHOLDERS)) | n.str.contains("0000000", literal=True)
+                   | pl.any_horizontal(periodic) | blocks | x.is_in(sorted(int(v) for v in _sequences())))
+    feb = pl.lit(28, dtype=pl.Int32)
+    days_in = pl.when(mm == 2).then(None).when(mm.is_in([4, 6, 9, 11])).then(30).otherwise(31).cast(pl.Int32)
+    fits20 = day <= pl.coalesce(days_in, feb + (yy % 4 == 0).cast(pl.Int32))  # 2000..2099
+    fits19 = day <= pl.coalesce(days_in, feb + ((yy % 4 == 0) & (yy != 0)).cast(pl.Int32))  # 1900 was no leap year
+    not_future20 = (2000 + yy) * 10000 + mm * 100 + day <= today.year * 10000 + today.month * 100 + today.day
+    real = day.is_between(1, 31) & mm.is_between(1, 12) & ((fits20 & not_future20) | fits19)
+    rule = (
         pl.when(n.is_null() | (n == "")).then(pl.lit(NikRule.EMPTY.value))
         .when(~n.str.contains(r"^[0-9]+$")).then(pl.lit(NikRule.CHARACTERS.value))
-        .when(n.str.len_chars() != 16).then(pl.lit(NikRule.LENGTH.value))
+        .when(n.str.len_bytes() != 16).then(pl.lit(NikRule.LENGTH.value))
         .when(placeholder).then(pl.lit(NikRule.PLACEHOLDER.value))
-        .when(~n.str.slice(0, 2).is_in(sorted(provinces()))).then(pl.lit(NikRule.PROVINCE.value))
-        .when(~n.str.slice(0, 4).is_in(sorted(known_kabupaten()))).then(pl.lit(NikRule.KABUPATEN.value))
-        .when(~n.str.slice(0, 6).is_in(sorted(known_nik_prefixes()))).then(pl.lit(NikRule.KECAMATAN.value))
-        .when(~real).then(pl.lit(NikRule.BIRTH_DATE.value))
-        .when(n.str.slice(12, 4) == "0000").then(pl.lit(NikRule.SERIAL.value))
+    )
+    for name, k, known in ((NikRule.PROVINCE, 2, provinces()), (NikRule.KABUPATEN, 4, known_kabupaten()),
+                           (NikRule.KECAMATAN, 6, known_nik_prefixes())):
+        rule = rule.when(~head(k).is_in(sorted(int(v) for v in known))).then(pl.lit(name.value))
+    return (
+        rule.when(~real).then(pl.lit(NikRule.BIRTH_DATE.value))
+        .when(x % 10000 == 0).then(pl.lit(NikRule.SERIAL.value))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
 
 
-def check_frame(values: pl.Series, today: date | None = None) -> pl.DataFrame:
-    """Normalise and validate a column of raw NIKs: columns ``nik`` (normalised) and ``rule`` (null if valid)."""
+def rule_expr(column: str | pl.Expr, today: date | None = None) -> pl.Expr:
+    """The ``NikRule`` value a column of *normalised ASCII* NIKs breaks (null when valid), as ``check`` would
+    name it. Arithmetic: a 16-digit NIK is read as an unsigned 64-bit integer and every later rule
+    (placeholder patterns, region prefixes, the birth date, the serial) is integer arithmetic on it.
+    :func:`check_frame` computes the integer and the date parts once as columns first (an expression that
+    repeats them is evaluated again at each use), ~5 M NIKs/s."""
+    n = column if isinstance(column, pl.Expr) else pl.col(column)
+    x = _as_int(n)
+    day, mm, yy = _date_parts(x)
+    return _rules(n, x, day, mm, yy, today or date.today())
+
+
+def normalise_column(values: pl.Series) -> pl.Series:
+    """``normalise`` over a column (``nik``): vectorised when it is ASCII, value by value otherwise."""
     raw = values.cast(pl.String)
     frame = pl.DataFrame({"raw": raw})
     ascii_ok = frame.select(pl.col("raw").fill_null("").str.contains(r"^[\x00-\x7f]*$")).to_series()
     if ascii_ok.all():
-        norm = frame.select(normalise_expr("raw").alias("nik")).to_series()
-    else:
-        norm = pl.Series("nik", [normalise(v) if v is not None else None for v in raw.to_list()], dtype=pl.String)
-    out = pl.DataFrame({"nik": norm}).with_columns(rule_expr("nik", today).alias("rule"))
+        return frame.select(normalise_expr("raw").alias("nik")).to_series()
+    return pl.Series("nik", [normalise(v) if v is not None else None for v in raw.to_list()], dtype=pl.String)
+
+
+def check_frame(values: pl.Series, today: date | None = None) -> pl.DataFrame:
+    """Normalise and validate a column of raw NIKs: columns ``nik`` (normalised) and ``rule`` (null if valid)."""
+    norm = normalise_column(values)
+    out = pl.DataFrame({"nik": norm}).with_columns(_as_int(pl.col("nik")).alias("_x"))
+    out = out.with_columns(_date_parts(pl.col("_x")))
+    out = out.select("nik", _rules(pl.col("nik"), pl.col("_x"), pl.col("_day"), pl.col("_mm"), pl.col("_yy"),
+                                   today or date.today()).alias("rule"))
     return out.with_columns(pl.when(pl.col("nik") == "").then(None).otherwise(pl.col("nik")).alias("nik"))

@@ -14,7 +14,7 @@ from datetime import date
 import polars as pl
 
 from shared import names
-from shared.nik import check_frame
+from shared.nik import check_frame, normalise_column
 
 NIK_KEYS = ("nik", "nik_ibu", "nik_ayah", "nik_wali")
 
@@ -31,7 +31,8 @@ KK_LAMA_SCHEMA = {"old_kk": pl.String, "no_kk": pl.String}
 
 @dataclass(frozen=True)
 class Registry:
-    """The registry as the matcher sees it. ``persons`` carry the family's region (``wil``) for blocking."""
+    """The registry as the matcher sees it. ``persons`` carry the family's region (``wil``) for blocking; a
+    person's ``pid`` is its row position (the passes gather by it)."""
 
     persons: pl.DataFrame
     families: pl.DataFrame
@@ -47,11 +48,10 @@ class Registry:
         p = persons
         if raw_names:
             p = p.with_columns(names.normalise_expr("nama").alias("nama"), names.normalise_expr("ibu").alias("ibu"))
-        if "pid" not in p.columns:
-            p = p.with_row_index("pid").with_columns(pl.col("pid").cast(pl.Int64))
+        p = p.drop("pid", strict=False).with_row_index("pid").with_columns(pl.col("pid").cast(pl.Int64))
         fam = families.select([pl.col(c).cast(t) for c, t in FAMILY_SCHEMA.items()])
         p = p.select([pl.col(c).cast(t) for c, t in PERSON_SCHEMA.items()]).join(
-            fam.select("no_kk", "wil"), on="no_kk", how="left")
+            fam.select("no_kk", "wil"), on="no_kk", how="left", maintain_order="left")
         lama = kk_lama if kk_lama is not None else pl.DataFrame(schema=KK_LAMA_SCHEMA)
         return cls(p, fam, lama.select([pl.col(c).cast(t) for c, t in KK_LAMA_SCHEMA.items()]), observed_seq)
 
@@ -101,7 +101,7 @@ def students_frame(rows: list[StudentRow] | pl.DataFrame, today: date | None = N
         if key == "nik":
             cols["nik_digits"] = checked.select(
                 pl.when(pl.col("nik").str.contains(r"^\d{16}$")).then(pl.col("nik"))).to_series().rename("nik_digits")
-    kk = check_frame(raw["no_kk"], today)["nik"]
+    kk = normalise_column(raw["no_kk"])  # only its digits matter: a KK number has no NIK rules
     out = raw.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("sid"),
         names.normalise_series(raw["nama"]).alias("nama"),
