@@ -36,6 +36,7 @@ linked to their family, never to one twin by a guess.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,106 +77,138 @@ def decode(codes: np.ndarray) -> np.ndarray:
 
 # ---- arrays ------------------------------------------------------------------------------------------
 
+_DD_MASK = np.uint64(0xFF << 32)  # the nibbles of NIK digits 7-8 (DD) in the packed form
+_NIBBLE_LOW = np.uint64(0x1111111111111111)
+
+
 @dataclass
 class _Side:
-    """One side's columns as numpy arrays (and name lists), indexed by row position."""
+    """One side's comparison columns, row-aligned: names as a polars column (the registry: sliced and turned
+    into lists block by block) or as Python lists (the students: few), everything else as numpy arrays."""
 
-    nama: list[str]
-    ibu: list[str]
-    dob: np.ndarray  # days since epoch, int32
+    nama: pl.Series | list[str]
+    ibu: pl.Series | list[str]
+    ibu_missing: np.ndarray
+    days: np.ndarray  # days since epoch (int32; a sentinel where missing)
+    yr: np.ndarray  # int16
+    mon: np.ndarray  # int8
+    day: np.ndarray  # int8
     sex: np.ndarray  # int8 (0 L, 1 P, -1 unknown)
     kec: np.ndarray  # int64 6-digit region or -1
     kab: np.ndarray
-    nik: np.ndarray  # (n, 16) uint8, 255 where missing
+    nik: np.ndarray  # uint64: the 16 digits packed one per nibble (first digit highest), 0 where missing
     has_nik: np.ndarray
+    dd: np.ndarray  # int16: NIK digits 7-8 (day, +40 for women)
     kk: np.ndarray  # int64, -1 missing
     kk_old: np.ndarray  # int64, -1 missing (registry side only)
 
+    def __len__(self) -> int:
+        return len(self.days)
 
-def _digits(col: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    s = col.fill_null("").to_list()
-    ok = np.array([len(v) == 16 and v.isdigit() for v in s], dtype=bool)
-    buf = np.full((len(s), 16), 255, dtype=np.uint8)
-    if ok.any():
-        joined = "".join(v for v, k in zip(s, ok, strict=True) if k).encode()
-        buf[ok] = (np.frombuffer(joined, dtype=np.uint8) - 48).reshape(-1, 16)
-    return buf, ok
+    def take(self, rows: np.ndarray | slice) -> _Side:
+        arrays = {f: getattr(self, f)[rows] for f in _ARRAYS}
+        return _Side(nama=_pick(self.nama, rows), ibu=_pick(self.ibu, rows), **arrays)
 
-
-def _int_or(col: pl.Series, default: int = -1) -> np.ndarray:
-    return col.cast(pl.Int64, strict=False).fill_null(default).to_numpy()
+    def names(self) -> tuple[list[str], list[str]]:
+        return _as_list(self.nama), _as_list(self.ibu)
 
 
-def _side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None) -> _Side:
-    nik, has = _digits(frame[nik_col])
-    wil = frame["wil"].fill_null("")
-    return _Side(
-        nama=frame["nama"].fill_null("").to_list(), ibu=frame["ibu"].fill_null("").to_list(),
-        dob=frame["dob"].cast(pl.Int32).fill_null(-10**6).to_numpy(),
-        sex=frame.select(pl.when(pl.col("sex") == "L").then(0).when(pl.col("sex") == "P").then(1).otherwise(-1)
-                         .cast(pl.Int8)).to_series().to_numpy(),
-        kec=_int_or(wil.str.slice(0, 6)), kab=_int_or(wil.str.slice(0, 4)),
-        nik=nik, has_nik=has,
-        kk=_int_or(frame[kk_col]), kk_old=_int_or(frame[kk_old_col]) if kk_old_col else np.full(frame.height, -1),
+_ARRAYS = ("ibu_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd", "kk", "kk_old")
+
+
+def _pick(names: pl.Series | list[str], rows: np.ndarray | slice) -> pl.Series | list[str]:
+    if isinstance(names, list):
+        return names[rows] if isinstance(rows, slice) else [names[i] for i in rows.tolist()]
+    return names.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else names.gather(rows)
+
+
+def _as_list(names: pl.Series | list[str]) -> list[str]:
+    return names if isinstance(names, list) else names.to_list()
+
+
+def _side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None, missing_day: int,
+          name_lists: bool = False) -> _Side:
+    """Columns ``nama``, ``ibu``, ``dob``, ``sex``, ``wil``, ``nik_col``, ``kk_col`` (and ``kk_old_col``),
+    vectorised: the NIK is packed from its digits by integer arithmetic, never character by character."""
+    frame = frame.with_columns(  # computed once as a column: an expression used twice is evaluated twice
+        pl.when(pl.col(nik_col).str.contains(r"^[0-9]{16}$")).then(pl.col(nik_col).cast(pl.UInt64, strict=False))
+        .alias("_x"))
+    x = pl.col("_x")
+    packed = pl.sum_horizontal([((x // 10 ** (15 - i)) % 10) * (1 << (4 * (15 - i))) for i in range(16)])
+    wil = pl.col("wil").fill_null("")
+    f = frame.select(
+        pl.col("nama").fill_null(""), pl.col("ibu").fill_null(""),
+        (pl.col("ibu").fill_null("") == "").alias("ibu_missing"),
+        pl.col("dob").cast(pl.Int32).fill_null(missing_day).alias("days"),
+        pl.col("dob").dt.year().cast(pl.Int16).fill_null(-1).alias("yr"),
+        pl.col("dob").dt.month().cast(pl.Int8).fill_null(-1).alias("mon"),
+        pl.col("dob").dt.day().cast(pl.Int8).fill_null(-1).alias("day"),
+        pl.when(pl.col("sex") == "L").then(0).when(pl.col("sex") == "P").then(1).otherwise(-1).cast(pl.Int8)
+        .alias("sex"),
+        wil.str.slice(0, 6).cast(pl.Int64, strict=False).fill_null(-1).alias("kec"),
+        wil.str.slice(0, 4).cast(pl.Int64, strict=False).fill_null(-1).alias("kab"),
+        pl.when(x.is_not_null()).then(packed).otherwise(0).cast(pl.UInt64).alias("nik"),
+        x.is_not_null().alias("has_nik"),
+        (x // 10**8 % 100).fill_null(0).cast(pl.Int16).alias("dd"),
+        pl.col(kk_col).cast(pl.Int64, strict=False).fill_null(-1).alias("kk"),
+        (pl.col(kk_old_col).cast(pl.Int64, strict=False).fill_null(-1) if kk_old_col else pl.lit(-1, pl.Int64))
+        .alias("kk_old"),
     )
+    names = (f["nama"].to_list(), f["ibu"].to_list()) if name_lists else (f["nama"], f["ibu"])
+    return _Side(nama=names[0], ibu=names[1], **{c: f[c].to_numpy() for c in _ARRAYS})
 
 
 # ---- levels ------------------------------------------------------------------------------------------
 
-def _name_level(sim: np.ndarray) -> np.ndarray:
-    return np.select([sim >= 0.999, sim >= 0.94, sim >= 0.88, sim >= 0.80], [0, 1, 2, 3], 4)
-
-
 def _sim_matrix(a: list[str], b: list[str]) -> np.ndarray:
-    jw = process.cdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1)
-    return jw
+    return process.cdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=-1)
 
 
 def _sim_pairs(a: list[str], b: list[str]) -> np.ndarray:
     """The same scorer as ``_sim_matrix``, on aligned pairs (u sampling): the levels must mean the same."""
-    return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1)
+    return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=-1)
 
 
-def _levels(s: _Side, si: np.ndarray, r: _Side, ri: np.ndarray, sim_nama: np.ndarray,
-            sim_ibu: np.ndarray, ibu_missing: np.ndarray) -> np.ndarray:
-    """Pattern codes for student rows ``si`` against registry rows ``ri`` (broadcastable index arrays)."""
-    nama = _name_level(sim_nama)
-    da, db = s.dob[si], r.dob[ri]
+def _grid(a: np.ndarray, b: np.ndarray, pairwise: bool) -> tuple[np.ndarray, np.ndarray]:
+    return (a, b) if pairwise else (a[:, None], b[None, :])
+
+
+def _levels(s: _Side, r: _Side, sim_nama: np.ndarray, sim_ibu: np.ndarray, pairwise: bool = False) -> np.ndarray:
+    """Pattern codes (int16) of every student of ``s`` against every person of ``r`` (a matrix), or of aligned
+    pairs (``pairwise``). Integer arithmetic throughout; the NIK compares its packed digits (one nibble each):
+    XOR, then a count of the differing nibbles."""
+    def g(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return _grid(getattr(s, name), getattr(r, name), pairwise)
+
+    nama = (4 - (sim_nama >= 0.80).astype(np.int16) - (sim_nama >= 0.88) - (sim_nama >= 0.94) - (sim_nama >= 0.999))
+    (da, db), (ya, yb), (ma, mb), (xa, xb) = g("days"), g("yr"), g("mon"), g("day")
     diff = np.abs(da - db)
-    # calendar parts via numpy datetime64
-    ya, yb = da.astype("datetime64[D]"), db.astype("datetime64[D]")
-    ma, mb = ya.astype("datetime64[M]"), yb.astype("datetime64[M]")
-    day_a = (ya - ma).astype(np.int32) + 1
-    day_b = (yb - mb).astype(np.int32) + 1
-    mon_a = ma.astype(np.int32) % 12 + 1
-    mon_b = mb.astype(np.int32) % 12 + 1
-    yr_a = ma.astype(np.int32) // 12
-    yr_b = mb.astype(np.int32) // 12
-    swapped = (yr_a == yr_b) & (day_a == mon_b) & (mon_a == day_b)
-    year_off = (mon_a == mon_b) & (day_a == day_b) & (np.abs(yr_a - yr_b) == 1)
-    lahir = np.select([diff == 0, (diff <= 1) | swapped | year_off, (yr_a == yr_b) & (mon_a == mon_b)], [0, 1, 2], 3)
-    ibu = np.where(ibu_missing, 4, np.select([sim_ibu >= 0.999, sim_ibu >= 0.92, sim_ibu >= 0.80], [0, 1, 2], 3))
-    jk = (s.sex[si] != r.sex[ri]).astype(np.int8)
-    kec_a, kec_b = s.kec[si], r.kec[ri]
-    wil = np.select([(kec_a < 0) | (kec_b < 0), kec_a == kec_b, s.kab[si] == r.kab[ri]], [3, 0, 1], 2)
-    # NIK digits
-    na, nb = s.nik[si], r.nik[ri]  # (..., 16)
-    neq = na != nb
-    ndiff = neq.sum(axis=-1)
-    adj = (na[..., :-1] == nb[..., 1:]) & (na[..., 1:] == nb[..., :-1]) & neq[..., :-1] & neq[..., 1:]
-    transposed = (ndiff == 2) & adj.any(axis=-1)
-    dd_a = na[..., 6].astype(np.int16) * 10 + na[..., 7]
-    dd_b = nb[..., 6].astype(np.int16) * 10 + nb[..., 7]
-    rest_eq = (neq[..., :6].sum(axis=-1) + neq[..., 8:].sum(axis=-1)) == 0
-    flipped = rest_eq & (np.abs(dd_a - dd_b) == 40)
-    same12 = neq[..., :12].sum(axis=-1) == 0
-    nik_missing = ~(s.has_nik[si] & r.has_nik[ri])
-    nik = np.where(nik_missing, 5, np.select(
-        [ndiff == 0, ((ndiff == 1) | transposed) & ~same12, flipped, same12], [0, 1, 2, 3], 4))
-    kk_a = s.kk[si]
-    kk = np.where(kk_a < 0, 2, np.where((kk_a == r.kk[ri]) | (kk_a == r.kk_old[ri]), 0, 1))
+    same_month = (ya == yb) & (ma == mb)
+    swapped = (ya == yb) & (xa == mb) & (ma == xb)
+    year_off = (ma == mb) & (xa == xb) & (np.abs(ya - yb) == 1)
+    lahir = np.where(diff == 0, 0, np.where((diff <= 1) | swapped | year_off, 1, np.where(same_month, 2, 3)))
+    ia, ib = g("ibu_missing")
+    ibu = np.where(ia | ib, 4, 3 - (sim_ibu >= 0.80).astype(np.int16) - (sim_ibu >= 0.92) - (sim_ibu >= 0.999))
+    sa, sb = g("sex")
+    jk = sa != sb
+    (ka, kb), (ba, bb) = g("kec"), g("kab")
+    wil = np.where((ka < 0) | (kb < 0), 3, np.where(ka == kb, 0, np.where(ba == bb, 1, 2)))
+    (na, nb), (ha, hb), (dda, ddb) = g("nik"), g("has_nik"), g("dd")
+    d = na ^ nb
+    y = (d | (d >> np.uint64(1)) | (d >> np.uint64(2)) | (d >> np.uint64(3))) & _NIBBLE_LOW  # a bit per differing digit
+    ndiff = np.bitwise_count(y)
+    pair = y & (y >> np.uint64(4))  # the lower of two adjacent differing digits
+    spread = pair * np.uint64(0xF)
+    transposed = ((ndiff == 2) & (pair != 0) & (((na >> np.uint64(4)) & spread) == (nb & spread))
+                  & (((nb >> np.uint64(4)) & spread) == (na & spread)))
+    same12 = (d >> np.uint64(16)) == 0
+    flipped = ((d & ~_DD_MASK) == 0) & (np.abs(dda - ddb) == 40)
+    nik = np.where(~(ha & hb), 5, np.where(d == 0, 0, np.where(((ndiff == 1) | transposed) & ~same12, 1,
+                                                               np.where(flipped, 2, np.where(same12, 3, 4)))))
+    (kka, kkb), (_, kob) = g("kk"), g("kk_old")
+    kk = np.where(kka < 0, 2, np.where((kka == kkb) | (kka == kob), 0, 1))
     return ((((((nama * SIZES[1] + lahir) * SIZES[2] + ibu) * SIZES[3] + jk) * SIZES[4] + wil) * SIZES[5] + nik)
-            * SIZES[6] + kk).astype(np.int32)
+            * SIZES[6] + kk).astype(np.int16)
 
 
 # ---- model -------------------------------------------------------------------------------------------
@@ -299,22 +332,43 @@ class Settings:
 
 
 @dataclass
-class Candidates:
-    sid: np.ndarray
-    pid: np.ndarray
-    code: np.ndarray
-    pairs_scored: int = 0
-    blocks: int = 0
+class _Registry:
+    """The registry sorted by block (kabupaten, birth year), once per registry (cached on it): a block is a
+    contiguous slice, so scoring one takes views, not copies."""
+
+    side: _Side
+    pid: np.ndarray  # sorted position -> the person's pid
+    fid: np.ndarray  # sorted position -> family id (int64)
+    blocks: pl.DataFrame  # kab, yr, start, end
+    frame: pl.DataFrame  # pid, nama, ibu, dob, kab, yr (sorted), for the nationwide pass
+
+
+def _registry(reg: Registry) -> _Registry:
+    cached = reg._cache.get("fallback_registry")
+    if isinstance(cached, _Registry):
+        return cached
+    old = reg.kk_lama.group_by("no_kk").agg(pl.col("old_kk").last())
+    frame = reg.persons.join(old, on="no_kk", how="left", maintain_order="left").with_columns(
+        pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"),
+        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid")).sort("kab", "yr", "pid", nulls_last=True)
+    blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
+        pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end"))
+    out = _Registry(_side(frame, "nik", "no_kk", "old_kk", -(2 * 10**6)), frame["pid"].to_numpy(),
+                    frame["fid"].fill_null(-1).to_numpy(), blocks,
+                    frame.select("pid", "nama", "ibu", "dob", "kab", "yr"))
+    reg._cache["fallback_registry"] = out
+    return out
 
 
 def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
-    """(sid, kab, yr) for every kabupaten the record names: school region, KK prefix, NIK prefix."""
+    """(row, kab, yr) for every kabupaten the record names: school region, KK prefix, NIK prefix."""
+    rows = stu.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
     kab = pl.concat([
-        stu.select("sid", pl.col("wil").str.slice(0, 4).alias("kab")),
-        stu.select("sid", pl.col("no_kk").str.slice(0, 4).alias("kab")),
-        stu.select("sid", pl.col("nik_digits").str.slice(0, 4).alias("kab")),
+        rows.select("row", pl.col("wil").str.slice(0, 4).alias("kab")),
+        rows.select("row", pl.col("no_kk").str.slice(0, 4).alias("kab")),
+        rows.select("row", pl.col("nik_digits").str.slice(0, 4).alias("kab")),
     ]).drop_nulls().filter(pl.col("kab").str.len_chars() == 4).unique()
-    return kab.join(stu.select("sid", pl.col("dob").dt.year().alias("yr")), on="sid")
+    return kab.join(rows.select("row", pl.col("dob").dt.year().alias("yr")), on="row")
 
 
 def _prepare_students(stu: pl.DataFrame) -> pl.DataFrame:
@@ -322,84 +376,74 @@ def _prepare_students(stu: pl.DataFrame) -> pl.DataFrame:
     return stu.with_columns(pl.when(placeholder).then(None).otherwise(pl.col("nik_digits")).alias("nik_digits"))
 
 
-def _registry_frame(reg: Registry) -> pl.DataFrame:
-    cached = reg._cache.get("fallback_frame")
-    if isinstance(cached, pl.DataFrame):
-        return cached
-    old = reg.kk_lama.group_by("no_kk").agg(pl.col("old_kk").last())
-    frame = reg.persons.join(old, on="no_kk", how="left").with_columns(
-        pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"))
-    reg._cache["fallback_frame"] = frame
-    return frame
+@dataclass
+class _Blocks:
+    """The candidate pairs of a set of students, produced block by block (never all at once)."""
+
+    stu: pl.DataFrame
+    s: _Side
+    r: _Registry
+    groups: list[tuple[np.ndarray, int, int]]  # (student rows, registry start, registry end)
+    extra: tuple[np.ndarray, np.ndarray]  # nationwide pairs (student row, registry sorted position)
+    pairs: int = 0
+
+    def each(self) -> Iterator[tuple[np.ndarray, int, np.ndarray]]:
+        """(student rows, registry start, codes matrix) per block."""
+        for rows, start, end in self.groups:
+            s, r = self.s.take(rows), self.r.side.take(slice(start, end))
+            (sn, si), (rn, ri) = s.names(), r.names()
+            sim_n, sim_i = _sim_matrix(sn, rn), _sim_matrix(si, ri)
+            codes = _levels(s, r, sim_n, sim_i)
+            self.pairs += codes.size
+            yield rows, start, codes
+
+    def extra_codes(self) -> np.ndarray:
+        si, ri = self.extra
+        if not si.size:
+            return np.zeros(0, dtype=np.int16)
+        s, r = self.s.take(si), self.r.side.take(ri)
+        self.pairs += si.size
+        (sn, s_ibu), (rn, r_ibu) = s.names(), r.names()
+        return _levels(s, r, _sim_pairs(sn, rn), _sim_pairs(s_ibu, r_ibu), pairwise=True)
 
 
-def candidates(stu: pl.DataFrame, reg: Registry) -> tuple[Candidates, _Side, _Side, pl.DataFrame, pl.DataFrame]:
-    """Every candidate pair's pattern code, block by block."""
+def _blocks(stu: pl.DataFrame, reg: Registry) -> _Blocks:
     stu = _prepare_students(stu)
-    rframe = _registry_frame(reg)
-    s_side = _side(stu, "nik_digits", "no_kk", None)
-    r_side = _side(rframe, "nik", "no_kk", "old_kk")
-    blocks = _student_blocks(stu).with_columns(pl.col("sid").alias("srow"))
-    srow = stu.select("sid").with_row_index("srow").with_columns(pl.col("srow").cast(pl.Int64))
-    blocks = blocks.drop("srow").join(srow, on="sid")
-    rblocks = rframe.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rrow"), "kab", "yr").drop_nulls()
-    s_groups = blocks.group_by("kab", "yr").agg(pl.col("srow"))
-    r_groups = rblocks.group_by("kab", "yr").agg(pl.col("rrow"))
-    joined = s_groups.join(r_groups, on=["kab", "yr"])
-    out_s, out_r, out_c = [], [], []
-    pairs = 0
-    s_ibu_missing = np.array([not v for v in s_side.ibu])
-    r_ibu_missing = np.array([not v for v in r_side.ibu])
-    for srows, rrows in zip(joined["srow"].to_list(), joined["rrow"].to_list(), strict=True):
-        si = np.asarray(srows, dtype=np.int64)
-        ri = np.asarray(rrows, dtype=np.int64)
-        sim_n = _sim_matrix([s_side.nama[i] for i in si], [r_side.nama[j] for j in ri])
-        sim_i = _sim_matrix([s_side.ibu[i] for i in si], [r_side.ibu[j] for j in ri])
-        missing = s_ibu_missing[si][:, None] | r_ibu_missing[ri][None, :]
-        codes = _levels(s_side, si[:, None], r_side, ri[None, :], sim_n, sim_i, missing)
-        out_s.append(np.repeat(si, len(ri)))
-        out_r.append(np.tile(ri, len(si)))
-        out_c.append(codes.ravel())
-        pairs += codes.size
-    # second pass, nationwide: the same name and birth date, or the same mother's name and birth date
-    # (a record with no region at all, a family that moved far); scored pair by pair
-    sdob = stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("srow"), "nama", "ibu", "dob")
-    rdob = rframe.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rrow"), "nama", "ibu", "dob")
+    r = _registry(reg)
+    s = _side(stu, "nik_digits", "no_kk", None, -(10**6), name_lists=True)
+    member = _student_blocks(stu)
+    joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
+    groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
+              zip(joined["row"].to_list(), joined["start"].to_list(), joined["end"].to_list(), strict=True)]
+    # second pass, nationwide: the same name and birth date, or the same mother's name and birth date (a record
+    # with no region at all, a family that moved far); pairs a block already holds are left out
+    sdob = stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "nama", "ibu", "dob")
+    rdob = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "nama", "ibu", "dob", "kab", "yr")
     extra = pl.concat([
-        sdob.filter(pl.col(k) != "").join(rdob.filter(pl.col(k) != ""), on=[k, "dob"]).select("srow", "rrow")
-        for k in ("nama", "ibu")]).unique()
-    if extra.height:
-        si, ri = extra["srow"].to_numpy(), extra["rrow"].to_numpy()
-        sim_n = _sim_pairs([s_side.nama[i] for i in si], [r_side.nama[j] for j in ri])
-        sim_i = _sim_pairs([s_side.ibu[i] for i in si], [r_side.ibu[j] for j in ri])
-        out_s.append(si)
-        out_r.append(ri)
-        out_c.append(_levels(s_side, si, r_side, ri, sim_n, sim_i, s_ibu_missing[si] | r_ibu_missing[ri]))
-        pairs += extra.height
-    cand = Candidates(
-        np.concatenate(out_s) if out_s else np.zeros(0, np.int64),
-        np.concatenate(out_r) if out_r else np.zeros(0, np.int64),
-        np.concatenate(out_c) if out_c else np.zeros(0, np.int32), pairs, joined.height)
-    # a student met in two blocks (school kabupaten = KK kabupaten) scores the same pair twice: keep one
-    if cand.sid.size:
-        key = cand.sid * (rframe.height + 1) + cand.pid
-        _, first = np.unique(key, return_index=True)
-        cand = Candidates(cand.sid[first], cand.pid[first], cand.code[first], pairs, joined.height)
-    cand.sid = stu["sid"].to_numpy()[cand.sid]  # row positions -> student ids
-    return cand, s_side, r_side, stu, rframe
+        sdob.filter(pl.col(k) != "").join(rdob.filter(pl.col(k) != ""), on=[k, "dob"]).select(
+            "row", "rpos", "kab", "yr") for k in ("nama", "ibu")]).unique(["row", "rpos"])
+    extra = extra.join(member, on=["row", "kab", "yr"], how="anti").sort("row", "rpos")
+    return _Blocks(stu, s, r, groups, (extra["row"].to_numpy(), extra["rpos"].to_numpy()))
 
 
-def random_codes(s_side: _Side, r_side: _Side, n: int, seed: int) -> np.ndarray:
+def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Blocks]:
+    """How often each comparison pattern occurs among the candidate pairs of ``stu`` (for EM)."""
+    b = _blocks(stu, reg)
+    counts = np.zeros(N_PATTERNS, dtype=np.float64)
+    for _, _, codes in b.each():
+        counts += np.bincount(codes.ravel(), minlength=N_PATTERNS)
+    counts += np.bincount(b.extra_codes(), minlength=N_PATTERNS)
+    return counts, b
+
+
+def random_codes(s: _Side, r: _Side, n: int, seed: int) -> np.ndarray:
     """Pattern codes of ``n`` random student-registry pairs (for u)."""
     rng = np.random.default_rng(seed)
-    if not s_side.nama or not r_side.nama:
-        return np.zeros(0, dtype=np.int32)
-    si = rng.integers(0, len(s_side.nama), n)
-    ri = rng.integers(0, len(r_side.nama), n)
-    sim_n = _sim_pairs([s_side.nama[i] for i in si], [r_side.nama[j] for j in ri])
-    sim_i = _sim_pairs([s_side.ibu[i] for i in si], [r_side.ibu[j] for j in ri])
-    missing = np.array([not s_side.ibu[i] or not r_side.ibu[j] for i, j in zip(si, ri, strict=True)])
-    return _levels(s_side, si, r_side, ri, sim_n, sim_i, missing)
+    if not len(s) or not len(r):
+        return np.zeros(0, dtype=np.int16)
+    a, b = s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n))
+    (an, ai), (bn, bi) = a.names(), b.names()
+    return _levels(a, b, _sim_pairs(an, bn), _sim_pairs(ai, bi), pairwise=True)
 
 
 # ---- decisions ---------------------------------------------------------------------------------------
@@ -415,6 +459,10 @@ DECISION_SCHEMA = {
     "sid": pl.Int64, "band": pl.String, "no_kk": pl.String, "pid": pl.Int64, "probability": pl.Float64,
     "weight": pl.Float64, "margin": pl.Float64, "code": pl.Int32, "other_no_kk": pl.String, "other_pid": pl.Int64,
 }
+# per student and block (or the nationwide pass): the best candidate, the best of another family, the best
+# other member of the best one's family
+SUMMARY_SCHEMA = {"row": pl.Int64, "rpos": pl.Int64, "fid": pl.Int64, "w": pl.Float64, "code": pl.Int32,
+                  "o_rpos": pl.Int64, "o_fid": pl.Int64, "w_other": pl.Float64, "w_sibling": pl.Float64}
 
 
 def _vetoed(codes: np.ndarray) -> np.ndarray:
@@ -439,37 +487,91 @@ def agreeing_fields(codes: np.ndarray) -> np.ndarray:
     return np.where(name | mother, count, 0)
 
 
-def decide(cand: Candidates, rframe: pl.DataFrame, model: Model, settings: Settings) -> pl.DataFrame:
-    """Best candidate per student, the runner-up in another family and in the same family, and the band."""
-    if cand.sid.size == 0:
+def _summarise(w: np.ndarray, codes: np.ndarray, fid: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row of the weight matrix ``w`` (students x a block's persons, ``fid`` their families): the best
+    column, the best column of another family, the best weight among the best one's other family members."""
+    rows = np.arange(w.shape[0])
+    best = w.argmax(axis=1)
+    same = fid[None, :] == fid[best][:, None]
+    other_w = np.where(same, -np.inf, w)
+    other = other_w.argmax(axis=1)
+    sibling = np.where(same & (np.arange(w.shape[1])[None, :] != best[:, None]), w, -np.inf).max(axis=1)
+    return {"best": best, "w": w[rows, best], "code": codes[rows, best].astype(np.int32), "other": other,
+            "w_other": other_w[rows, other], "w_sibling": sibling}
+
+
+def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
+    """SUMMARY_SCHEMA rows for every (student, block), scored block by block with the model's weights."""
+    table = model.pattern_weights() + model.prior_weight()
+    parts: list[dict[str, np.ndarray]] = []
+    fid = b.r.fid
+    for rows, start, codes in b.each():
+        s = _summarise(table[codes], codes, fid[start:start + codes.shape[1]])
+        parts.append({"row": rows, "rpos": start + s["best"], "w": s["w"], "code": s["code"],
+                      "o_rpos": start + s["other"], "w_other": s["w_other"], "w_sibling": s["w_sibling"]})
+    si, ri = b.extra
+    codes = b.extra_codes()
+    if si.size:  # nationwide pairs: few, summarised per student through polars
+        pairs = pl.DataFrame({"row": si, "rpos": ri, "fid": fid[ri], "w": table[codes], "code": codes.astype(np.int32)})
+        pairs = pairs.sort(["row", "w"], descending=[False, True])
+        top = pairs.group_by("row", maintain_order=True).first()
+        rest = pairs.join(top.select("row", pl.col("fid").alias("b_fid"), pl.col("rpos").alias("b_rpos")), on="row")
+        other = rest.filter(pl.col("fid") != pl.col("b_fid")).group_by("row", maintain_order=True).agg(
+            pl.col("rpos").first().alias("o_rpos"), pl.col("w").first().alias("w_other"))
+        sib = rest.filter((pl.col("fid") == pl.col("b_fid")) & (pl.col("rpos") != pl.col("b_rpos"))).group_by(
+            "row").agg(pl.col("w").max().alias("w_sibling"))
+        top = top.join(other, on="row", how="left").join(sib, on="row", how="left").with_columns(
+            pl.col("o_rpos").fill_null(0), pl.col("w_other", "w_sibling").fill_null(-np.inf))  # none: ignored
+        parts.append({c: top[c].to_numpy() for c in ("row", "rpos", "w", "code", "o_rpos", "w_other", "w_sibling")})
+    if not parts:
+        return pl.DataFrame(schema=SUMMARY_SCHEMA)
+    out = pl.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})
+    return out.with_columns(pl.Series("fid", fid[out["rpos"].to_numpy()]),
+                            pl.Series("o_fid", fid[out["o_rpos"].to_numpy()])).select(
+        [pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items()])
+
+
+def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings) -> pl.DataFrame:
+    """Per student, from its summaries: the best candidate over every block, the best one of another family
+    (another block's best, or the best one's block's other family), and the band."""
+    if summary.is_empty():
         return pl.DataFrame(schema=DECISION_SCHEMA)
-    weights = model.pattern_weights()[cand.code] + model.prior_weight()
-    pairs = pl.DataFrame({"sid": cand.sid, "rrow": cand.pid, "w": weights, "code": cand.code}).join(
-        rframe.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rrow"), "pid", "no_kk"), on="rrow")
-    pairs = pairs.sort(["sid", "w"], descending=[False, True])
-    best = pairs.group_by("sid", maintain_order=True).first()
-    rest = pairs.join(best.select("sid", pl.col("no_kk").alias("b_kk"), pl.col("pid").alias("b_pid")), on="sid")
-    other_family = rest.filter(pl.col("no_kk") != pl.col("b_kk")).group_by("sid", maintain_order=True).agg(
-        pl.col("w").first().alias("w_other"), pl.col("no_kk").first().alias("other_no_kk"),
-        pl.col("pid").first().alias("other_pid"))
-    same_family = rest.filter((pl.col("no_kk") == pl.col("b_kk")) & (pl.col("pid") != pl.col("b_pid"))).group_by(
-        "sid", maintain_order=True).agg(pl.col("w").first().alias("w_sibling"))
-    d = best.join(other_family, on="sid", how="left").join(same_family, on="sid", how="left")
-    veto = pl.Series(_vetoed(d["code"].to_numpy()))
+    inf = float("inf")
+    ranked = summary.sort(["row", "w"], descending=[False, True])
+    best = ranked.group_by("row", maintain_order=True).first()
+    # candidates of another family: the best one's own runner-up, and every other block's best
+    others = pl.concat([
+        best.select("row", pl.col("o_rpos").alias("rpos"), pl.col("o_fid").alias("fid"), pl.col("w_other").alias("w")),
+        ranked.join(best.select("row", pl.col("rpos").alias("b_rpos")), on="row").filter(
+            pl.col("rpos") != pl.col("b_rpos")).select("row", "rpos", "fid", "w"),
+    ]).join(best.select("row", pl.col("fid").alias("b_fid")), on="row").filter(
+        (pl.col("fid") != pl.col("b_fid")) & (pl.col("w") > -inf))
+    other = others.sort(["row", "w"], descending=[False, True]).group_by("row", maintain_order=True).first()
+    d = best.select("row", "rpos", "w", "code", "w_sibling").join(
+        other.select("row", pl.col("rpos").alias("o_rpos"), pl.col("w").alias("w_other")), on="row", how="left")
+    codes = d["code"].to_numpy()
     prob = 1.0 / (1.0 + np.exp2(-d["w"].to_numpy()))
-    d = d.with_columns(pl.Series("probability", prob), veto.alias("veto"),
-                       pl.Series("agreeing", agreeing_fields(d["code"].to_numpy())),
+    d = d.with_columns(pl.Series("probability", prob), pl.Series("veto", _vetoed(codes)),
+                       pl.Series("agreeing", agreeing_fields(codes)),
                        (pl.col("w") - pl.col("w_other")).fill_null(99.0).alias("margin"),
-                       (pl.col("w") - pl.col("w_sibling")).fill_null(99.0).alias("margin_sibling"))
+                       pl.when(pl.col("w_sibling") > -inf).then(pl.col("w") - pl.col("w_sibling")).otherwise(99.0)
+                       .alias("margin_sibling"))
     auto = (pl.col("probability") >= settings.auto_p) & (pl.col("margin") >= settings.margin) & ~pl.col("veto")
     # review only for a candidate a person could confirm: probable, and agreeing on at least two identity
     # fields (whatever the fitted model says, a stranger of the same block agreeing on none is no case)
     review = (pl.col("probability") >= settings.review_p) & (pl.col("agreeing") >= settings.review_min_fields)
     band = pl.when(auto).then(pl.lit("auto")).when(review).then(pl.lit("review")).otherwise(pl.lit("none"))
-    d = d.with_columns(band.alias("band")).with_columns(
-        pl.when(pl.col("margin_sibling") >= settings.margin).then(pl.col("pid")).alias("pid"))
-    return d.select("sid", "band", "no_kk", "pid", "probability", pl.col("w").alias("weight"), "margin", "code",
-                    "other_no_kk", "other_pid").select([pl.col(c).cast(t) for c, t in DECISION_SCHEMA.items()])
+    pid, kk = b.r.pid, reg.persons["no_kk"]
+    p_best = pid[d["rpos"].to_numpy()]
+    o = d["o_rpos"]
+    p_other = pl.Series(pid[o.fill_null(0).to_numpy()]).set(o.is_null(), None)  # type: ignore[arg-type]
+    d = d.with_columns(band.alias("band"), pl.Series("sid", b.stu["sid"].to_numpy()[d["row"].to_numpy()]),
+                       pl.Series("_pid", p_best), kk.gather(p_best).alias("no_kk"), p_other.alias("other_pid"),
+                       kk.gather(p_other).alias("other_no_kk"))
+    d = d.with_columns(pl.when(pl.col("margin_sibling") >= settings.margin).then(pl.col("_pid")).alias("pid"))
+    out = d.select("sid", "band", "no_kk", "pid", "probability", pl.col("w").alias("weight"), "margin", "code",
+                   "other_no_kk", "other_pid")
+    return out.select([pl.col(c).cast(t) for c, t in DECISION_SCHEMA.items()]).sort("sid")
 
 
 def match_share(stu: pl.DataFrame, reg: Registry) -> float:
@@ -485,27 +587,32 @@ def match_share(stu: pl.DataFrame, reg: Registry) -> float:
 MIN_SHARE = 0.25
 
 
+MIN_SHARE = 0.25
+
+
 def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float | None = None) -> Model:
     """u from random pairs; the prior from the deterministic links (``share`` of students with a family in
-    the registry, one person each among the registry's: share / persons); m by EM over the candidate pairs
-    of a sample of students."""
+    the registry, one person each among the registry's: share / persons); m by EM over the pattern counts of
+    the candidate pairs of a sample of students (counted block by block, never materialised)."""
     sample = stu_all if stu_all.height <= settings.train_students else stu_all.sample(
         settings.train_students, seed=settings.seed)
-    cand, s_side, r_side, _, _ = candidates(sample, reg)
+    counts, b = pattern_counts(sample, reg)
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
-    u = estimate_u(random_codes(s_side, r_side, n_random, settings.seed))
-    counts = np.bincount(cand.code, minlength=N_PATTERNS).astype(np.float64)
+    u = estimate_u(random_codes(b.s, b.r.side, n_random, settings.seed))
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
     prior = min(share / max(reg.persons.height, 1), 0.5)
     return fit(counts, u, prior=prior)
 
 
 def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | None = None) -> FallbackResult:
+    """Score ``stu`` block by block with ``model`` and decide: only a few numbers per student and block are
+    kept, so memory does not grow with the number of candidate pairs."""
     settings = settings or Settings()
-    cand, _, _, _, rframe = candidates(stu, reg)
-    decisions = decide(cand, rframe, model, settings)
-    return FallbackResult(decisions, model, {"pairs_scored": cand.pairs_scored, "blocks": cand.blocks,
-                                             "candidate_pairs": int(cand.sid.size)})
+    b = _blocks(stu, reg)
+    summary = summarise(b, model)
+    decisions = decide(summary, b, reg, settings)
+    return FallbackResult(decisions, model, {"pairs_scored": b.pairs, "blocks": len(b.groups),
+                                             "candidate_pairs": b.pairs})
 
 
 def evidence(code: int) -> dict[str, str]:

@@ -269,14 +269,17 @@ def test_review_needs_two_agreeing_identity_fields_one_of_them_a_name() -> None:
         _code(nama=4, lahir=0, ibu=3, nik=1, kk=0, wilayah=1),  # NIK and KK but no name: 0
         _code(nama=2, lahir=3, ibu=1, nik=4, kk=1, wilayah=1),  # both names
     ])).tolist() == [0, 2, 0, 0, 2]
-    # a model fitted wrongly (a prior near 0.5) would send the stranger to review; the guard does not
+    # a model fitted wrongly (a prior near 0.5, "same kabupaten" taken for a match) finds a stranger of the
+    # block probable; the guard keeps it out of review
     u = _random_u()
     bad = fallback.Model(m=[x.copy() for x in u], u=u, prior=0.5)
-    bad.m[4] = np.array([0.1, 0.9, 1e-6, 1e-6])  # "same kabupaten" taken for a match
-    cand = fallback.Candidates(sid=np.array([0, 1]), pid=np.array([0, 1]), code=np.array([STRANGER, MATCH], np.int32))
-    rframe = pl.DataFrame({"pid": [0, 1], "no_kk": [KK, OTHER_KK]})
-    d = fallback.decide(cand, rframe, bad, fallback.Settings())
-    assert d["probability"][0] >= 0.5 and d["band"].to_list()[0] == "none"
+    bad.m[4] = np.array([0.1, 0.9, 1e-6, 1e-6])
+    stranger = make_student(nik=None, nik_ibu=None, nik_ayah=None, no_kk=None, nama="Zulkarnain Harahap",
+                            nama_ibu_kandung="Rosmawati", tanggal_lahir=date(2014, 3, 9))
+    stu = students_frame(to_rows([stranger], {stranger.student_id: "3201022001"}))
+    d = fallback.run(stu, _big_registry(), bad).decisions
+    assert d.height == 1 and d["probability"][0] >= 0.5
+    assert fallback.agreeing_fields(d["code"].to_numpy()).tolist() == [0] and d["band"][0] == "none"
 
 
 def test_twins_link_the_family_but_no_twin() -> None:
