@@ -105,8 +105,10 @@ class _Side:
     def __len__(self) -> int:
         return len(self.days)
 
-    def take(self, rows: np.ndarray | slice) -> _Side:
+    def take(self, rows: np.ndarray | slice, names: bool = True) -> _Side:
         arrays = {f: getattr(self, f)[rows] for f in _ARRAYS}
+        if not names:
+            return _Side(nama=[], ibu=[], **arrays)
         return _Side(nama=_pick(self.nama, rows), ibu=_pick(self.ibu, rows), **arrays)
 
     def names(self) -> tuple[list[str], list[str]]:
@@ -160,13 +162,18 @@ def _side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None
 
 # ---- levels ------------------------------------------------------------------------------------------
 
+_PARALLEL_FROM = 100_000  # pairs: below this rapidfuzz's threads cost more than they save
+
+
 def _sim_matrix(a: list[str], b: list[str]) -> np.ndarray:
-    return process.cdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=-1)
+    workers = -1 if len(a) * len(b) >= _PARALLEL_FROM else 1
+    return process.cdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
 
 
 def _sim_pairs(a: list[str], b: list[str]) -> np.ndarray:
     """The same scorer as ``_sim_matrix``, on aligned pairs (u sampling): the levels must mean the same."""
-    return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=-1)
+    workers = -1 if len(a) >= _PARALLEL_FROM else 1
+    return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
 
 
 def _grid(a: np.ndarray, b: np.ndarray, pairwise: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +200,16 @@ def _levels(s: _Side, r: _Side, sim_nama: np.ndarray, sim_ibu: np.ndarray, pairw
     jk = sa != sb
     (ka, kb), (ba, bb) = g("kec"), g("kab")
     wil = np.where((ka < 0) | (kb < 0), 3, np.where(ka == kb, 0, np.where(ba == bb, 1, 2)))
-    (na, nb), (ha, hb), (dda, ddb) = g("nik"), g("has_nik"), g("dd")
+    nik = _nik_level(s, r, pairwise) if s.has_nik.any() else np.int16(5)  # no student NIK: all "missing"
+    (kka, kkb), (_, kob) = g("kk"), g("kk_old")
+    kk = np.where(kka < 0, 2, np.where((kka == kkb) | (kka == kob), 0, 1)) if (s.kk >= 0).any() else np.int16(2)
+    codes = ((((((nama * SIZES[1] + lahir) * SIZES[2] + ibu) * SIZES[3] + jk) * SIZES[4] + wil) * SIZES[5] + nik)
+             * SIZES[6] + kk)
+    return np.broadcast_to(codes, np.broadcast_shapes(sim_nama.shape, codes.shape)).astype(np.int16)
+
+
+def _nik_level(s: _Side, r: _Side, pairwise: bool) -> np.ndarray:
+    (na, nb), (ha, hb), (dda, ddb) = (_grid(getattr(s, f), getattr(r, f), pairwise) for f in ("nik", "has_nik", "dd"))
     d = na ^ nb
     y = (d | (d >> np.uint64(1)) | (d >> np.uint64(2)) | (d >> np.uint64(3))) & _NIBBLE_LOW  # a bit per differing digit
     ndiff = np.bitwise_count(y)
@@ -203,12 +219,8 @@ def _levels(s: _Side, r: _Side, sim_nama: np.ndarray, sim_ibu: np.ndarray, pairw
                   & (((nb >> np.uint64(4)) & spread) == (na & spread)))
     same12 = (d >> np.uint64(16)) == 0
     flipped = ((d & ~_DD_MASK) == 0) & (np.abs(dda - ddb) == 40)
-    nik = np.where(~(ha & hb), 5, np.where(d == 0, 0, np.where(((ndiff == 1) | transposed) & ~same12, 1,
-                                                               np.where(flipped, 2, np.where(same12, 3, 4)))))
-    (kka, kkb), (_, kob) = g("kk"), g("kk_old")
-    kk = np.where(kka < 0, 2, np.where((kka == kkb) | (kka == kob), 0, 1))
-    return ((((((nama * SIZES[1] + lahir) * SIZES[2] + ibu) * SIZES[3] + jk) * SIZES[4] + wil) * SIZES[5] + nik)
-            * SIZES[6] + kk).astype(np.int16)
+    return np.where(~(ha & hb), 5, np.where(d == 0, 0, np.where(((ndiff == 1) | transposed) & ~same12, 1,
+                                                                np.where(flipped, 2, np.where(same12, 3, 4)))))
 
 
 # ---- model -------------------------------------------------------------------------------------------
@@ -376,6 +388,10 @@ def _prepare_students(stu: pl.DataFrame) -> pl.DataFrame:
     return stu.with_columns(pl.when(placeholder).then(None).otherwise(pl.col("nik_digits")).alias("nik_digits"))
 
 
+_SMALL = 5_000  # pairs: a block smaller than this is scored with others as explicit pairs
+_BATCH = 500_000  # pairs per unit of small blocks
+
+
 @dataclass
 class _Blocks:
     """The candidate pairs of a set of students, produced block by block (never all at once)."""
@@ -387,15 +403,48 @@ class _Blocks:
     extra: tuple[np.ndarray, np.ndarray]  # nationwide pairs (student row, registry sorted position)
     pairs: int = 0
 
-    def each(self) -> Iterator[tuple[np.ndarray, int, np.ndarray]]:
-        """(student rows, registry start, codes matrix) per block."""
+    def each(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """The pairs in units of segments: ``(student row per segment, segment starts, registry position per
+        pair, codes per pair)``, a segment being one student against one whole block. A large block is one
+        unit, scored as a matrix (rapidfuzz ``cdist``); small blocks are gathered into units of about
+        ``_BATCH`` explicit pairs (``cpdist``), so that numpy's per-call cost is paid per unit, not per block."""
+        small: list[tuple[np.ndarray, int, int]] = []
+        size = 0
         for rows, start, end in self.groups:
+            nr = end - start
+            if rows.size * nr >= _SMALL:
+                s, r = self.s.take(rows), self.r.side.take(slice(start, end))
+                (sn, si), (rn, ri) = s.names(), r.names()
+                codes = _levels(s, r, _sim_matrix(sn, rn), _sim_matrix(si, ri))
+                self.pairs += codes.size
+                yield (rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel())
+                continue
+            small.append((rows, start, end))
+            size += rows.size * nr
+            if size >= _BATCH:
+                yield self._pairs(small)
+                small, size = [], 0
+        if small:
+            yield self._pairs(small)
+
+    def _pairs(self, blocks: list[tuple[np.ndarray, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                           np.ndarray]:
+        """Small blocks as one unit: names compared per block (``cdist``, cheap on one thread), every other
+        comparison on the unit's explicit pairs at once."""
+        sim_n, sim_i = [], []
+        for rows, start, end in blocks:
             s, r = self.s.take(rows), self.r.side.take(slice(start, end))
             (sn, si), (rn, ri) = s.names(), r.names()
-            sim_n, sim_i = _sim_matrix(sn, rn), _sim_matrix(si, ri)
-            codes = _levels(s, r, sim_n, sim_i)
-            self.pairs += codes.size
-            yield rows, start, codes
+            sim_n.append(_sim_matrix(sn, rn).ravel())
+            sim_i.append(_sim_matrix(si, ri).ravel())
+        srows = np.concatenate([np.repeat(rows, end - start) for rows, start, end in blocks])
+        rpos = np.concatenate([np.tile(np.arange(start, end), rows.size) for rows, start, end in blocks])
+        lens = np.concatenate([np.full(rows.size, end - start) for rows, start, end in blocks])
+        codes = _levels(self.s.take(srows, names=False), self.r.side.take(rpos, names=False), np.concatenate(sim_n),
+                        np.concatenate(sim_i), pairwise=True)
+        self.pairs += codes.size
+        starts = np.r_[0, np.cumsum(lens)[:-1]]  # a segment: one student against one whole block
+        return np.concatenate([rows for rows, _, _ in blocks]), starts, rpos, codes
 
     def extra_codes(self) -> np.ndarray:
         si, ri = self.extra
@@ -430,8 +479,8 @@ def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Block
     """How often each comparison pattern occurs among the candidate pairs of ``stu`` (for EM)."""
     b = _blocks(stu, reg)
     counts = np.zeros(N_PATTERNS, dtype=np.float64)
-    for _, _, codes in b.each():
-        counts += np.bincount(codes.ravel(), minlength=N_PATTERNS)
+    for _, _, _, codes in b.each():
+        counts += np.bincount(codes, minlength=N_PATTERNS)
     counts += np.bincount(b.extra_codes(), minlength=N_PATTERNS)
     return counts, b
 
@@ -487,17 +536,25 @@ def agreeing_fields(codes: np.ndarray) -> np.ndarray:
     return np.where(name | mother, count, 0)
 
 
-def _summarise(w: np.ndarray, codes: np.ndarray, fid: np.ndarray) -> dict[str, np.ndarray]:
-    """Per row of the weight matrix ``w`` (students x a block's persons, ``fid`` their families): the best
-    column, the best column of another family, the best weight among the best one's other family members."""
-    rows = np.arange(w.shape[0])
-    best = w.argmax(axis=1)
-    same = fid[None, :] == fid[best][:, None]
-    other_w = np.where(same, -np.inf, w)
-    other = other_w.argmax(axis=1)
-    sibling = np.where(same & (np.arange(w.shape[1])[None, :] != best[:, None]), w, -np.inf).max(axis=1)
-    return {"best": best, "w": w[rows, best], "code": codes[rows, best].astype(np.int32), "other": other,
-            "w_other": other_w[rows, other], "w_sibling": sibling}
+def _summarise(w: np.ndarray, codes: np.ndarray, fid: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per segment of the flat weights ``w`` (one student against one block; ``fid``: each pair's family): the
+    best pair, the best pair of another family, the best weight among the best one's other family members.
+    Segment reductions (``reduceat``); ties go to the first pair, as ``argmax`` would."""
+    lens = np.diff(np.r_[starts, w.size])
+    idx = np.arange(w.size)
+    far = np.iinfo(np.int64).max
+
+    def first_max(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        top = np.maximum.reduceat(values, starts)
+        at = np.minimum.reduceat(np.where(values == np.repeat(top, lens), idx, far), starts)
+        return top, at
+
+    w_best, best = first_max(w)
+    same = fid == np.repeat(fid[best], lens)
+    w_other, other = first_max(np.where(same, -np.inf, w))
+    sibling = np.maximum.reduceat(np.where(same & (idx != np.repeat(best, lens)), w, -np.inf), starts)
+    return {"best": best, "w": w_best, "code": codes[best].astype(np.int32), "other": other, "w_other": w_other,
+            "w_sibling": sibling}
 
 
 def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
@@ -505,10 +562,10 @@ def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
     table = model.pattern_weights() + model.prior_weight()
     parts: list[dict[str, np.ndarray]] = []
     fid = b.r.fid
-    for rows, start, codes in b.each():
-        s = _summarise(table[codes], codes, fid[start:start + codes.shape[1]])
-        parts.append({"row": rows, "rpos": start + s["best"], "w": s["w"], "code": s["code"],
-                      "o_rpos": start + s["other"], "w_other": s["w_other"], "w_sibling": s["w_sibling"]})
+    for rows, starts, rpos, codes in b.each():
+        s = _summarise(table[codes], codes, fid[rpos], starts)
+        parts.append({"row": rows, "rpos": rpos[s["best"]], "w": s["w"], "code": s["code"],
+                      "o_rpos": rpos[s["other"]], "w_other": s["w_other"], "w_sibling": s["w_sibling"]})
     si, ri = b.extra
     codes = b.extra_codes()
     if si.size:  # nationwide pairs: few, summarised per student through polars
