@@ -1,4 +1,4 @@
-"""The app factory every service uses: error envelope, open /health, masked logging, OpenAPI metadata."""
+"""The app factory every service uses: error envelope, credential gate, open /health, OpenAPI metadata."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, FastAPI
 
+from shared.auth import CredentialGate, TokensOf
 from shared.contracts.common import Health
 from shared.errors import ERROR_RESPONSES, install_error_handlers
 
@@ -20,10 +21,15 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | Callable[[FastAPI], AsyncIterator[None]],
+    credentials: TokensOf,
 ) -> FastAPI:
+    """``credentials`` gives every credential the service accepts (any role): calls without one of them are
+    answered 401 before their body is read; the routes' own dependencies then check roles and scopes."""
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan,  # type: ignore[arg-type]
                   responses=ERROR_RESPONSES)
     install_error_handlers(app)
+    open_paths = {"/health", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    app.add_middleware(CredentialGate, tokens_of=credentials, open_paths={p for p in open_paths if p})
 
     @app.get("/health", response_model=Health, tags=["ops"], summary="Liveness (no credential needed)")
     def health() -> Health:

@@ -1,28 +1,60 @@
-"""Bearer authentication between services: each client has its own credential, from settings."""
+"""Bearer authentication between services: each client has its own credential, from settings.
+
+Two layers. ``CredentialGate`` (installed by ``shared.app.create_service_app``) turns away, before the
+request body is read, any call to a non-open path that does not present a credential known to the
+service — so a malformed body from an unknown caller is answered 401, not 422, and nothing about the
+input is echoed to it. The per-route dependencies made by ``bearer_client`` then decide *which* client
+it is and what it may do (admin routes, school scopes, the hub's write role).
+"""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 
 from fastapi import Request
 from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.errors import Unauthorized
+from shared.errors import Unauthorized, error_response
+
+TokensOf = Callable[[Request], Mapping[str, SecretStr]]
 
 
-def bearer_client(tokens_of: Callable[[Request], dict[str, SecretStr]]) -> Callable[[Request], str]:
+def identify(request: Request, tokens_of: TokensOf) -> str:
+    """The name of the client whose credential the request presents, or raises 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        raise Unauthorized("a bearer credential is required (Authorization: Bearer <token>)")
+    for client, token in tokens_of(request).items():
+        if hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+            return client
+    raise Unauthorized("the bearer credential is not valid for this service")
+
+
+def bearer_client(tokens_of: TokensOf) -> Callable[[Request], str]:
     """A dependency that returns the authenticated client's name, or raises 401."""
 
     def _dependency(request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented:
-            raise Unauthorized("a bearer credential is required (Authorization: Bearer <token>)")
-        for client, token in tokens_of(request).items():
-            if hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
-                request.state.client = client
-                return client
-        raise Unauthorized("the bearer credential is not valid for this service")
+        client = identify(request, tokens_of)
+        request.state.client = client
+        return client
 
     return _dependency
+
+
+class CredentialGate:
+    """ASGI middleware: every path but ``open_paths`` needs a credential of this service (any client)."""
+
+    def __init__(self, app: ASGIApp, tokens_of: TokensOf, open_paths: Collection[str]) -> None:
+        self.app, self.tokens_of, self.open_paths = app, tokens_of, frozenset(open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.open_paths:
+            try:
+                identify(Request(scope), self.tokens_of)
+            except Unauthorized as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

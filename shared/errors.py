@@ -101,13 +101,18 @@ def _render(name: str, status: int, detail: str, errors: list[FieldError], heade
     return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
 
 
+def error_response(exc: ApiError) -> JSONResponse:
+    """The envelope for an error raised on purpose (also used by middleware, outside the handlers)."""
+    headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} if isinstance(exc, RateLimited) else None
+    if isinstance(exc, Unauthorized):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return _render(type(exc).__name__, exc.status_code, exc.detail, exc.errors, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} if isinstance(exc, RateLimited) else None
-        if isinstance(exc, Unauthorized):
-            headers = {"WWW-Authenticate": "Bearer"}
-        return _render(type(exc).__name__, exc.status_code, exc.detail, exc.errors, headers)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -42,12 +42,12 @@ class Principal:
         return self.role is not Role.SCHOOL or npsn == self.npsn
 
 
-def _tokens(request: Request) -> dict[str, SecretStr]:
+def every_token(request: Request) -> dict[str, SecretStr]:
     settings: Settings = request.app.state.settings
     return {**settings.api_tokens, **{name: op.token for name, op in settings.operators.items()}}
 
 
-_bearer = bearer_client(_tokens)
+_bearer = bearer_client(every_token)
 
 
 def authenticate(request: Request) -> Principal:

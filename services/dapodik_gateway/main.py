@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.dapodik_gateway import db
+from services.dapodik_gateway.access import every_token
 from services.dapodik_gateway.config import SERVICE_NAME, Settings, get_settings
 from services.dapodik_gateway.edits.router import router as edits_router
 from services.dapodik_gateway.feed.router import router as feed_router
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, peserta_didik_router, edits_router,
                  validasi_router,
                  kesejahteraan_router, kip_router, feed_router, results_router], lifespan=lifespan,
+        credentials=every_token,
     )

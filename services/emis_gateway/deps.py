@@ -14,11 +14,11 @@ from shared.auth import bearer_client
 from shared.db import SQLITE_IMMEDIATE, session_scope
 
 
-def _tokens(request: Request) -> dict[str, SecretStr]:
+def every_token(request: Request) -> dict[str, SecretStr]:
     return request.app.state.settings.api_tokens
 
 
-require_client = bearer_client(_tokens)
+require_client = bearer_client(every_token)
 ClientDep = Annotated[str, Depends(require_client)]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.emis_gateway.config import Settings, get_settings
+from services.emis_gateway.deps import every_token
 from services.emis_gateway.ganda.router import router as ganda_router
 from services.emis_gateway.ganda.service import DuplicateIndex
 from services.emis_gateway.madrasah.router import router as madrasah_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
         routers=[madrasah_router, siswa_router, results_router, pkh_router, ganda_router,
                  sinkron_router, spreadsheet_router, pesantren_router],
         lifespan=lifespan,
+        credentials=every_token,
     )
     app.state.settings = settings
     return app

@@ -46,6 +46,11 @@ def _admin_tokens(request: Request) -> dict[str, SecretStr]:
     return {"admin": token} if token is not None else {}
 
 
+def every_token(request: Request) -> dict[str, SecretStr]:
+    """Every credential this service accepts (the gate in front of all routes)."""
+    return {**_api_tokens(request), **_admin_tokens(request)}
+
+
 require_client = bearer_client(_api_tokens)
 require_admin = bearer_client(_admin_tokens)
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.kemensos_mock.changes import router as changes
 from services.kemensos_mock.config import Settings, get_settings
+from services.kemensos_mock.deps import every_token
 from services.kemensos_mock.education import router as education
 from services.kemensos_mock.faults import router as faults
 from services.kemensos_mock.faults.service import FaultInjector, FaultMiddleware
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  registry.admin_router, kip.admin_router,
                  faults.router, ratelimit.router],
         lifespan=lifespan,
+        credentials=every_token,
     )
     app.add_middleware(FaultMiddleware)  # X-Injected-Fault header and slow drip (inert while faults are off)
     return app

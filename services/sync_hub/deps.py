@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import SecretStr
 from sqlmodel import Session
 
 from services.sync_hub.config import Settings
@@ -23,4 +24,10 @@ def get_settings(request: Request) -> Settings:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ClientDep = Annotated[str, Depends(bearer_client(lambda r: r.app.state.settings.api_tokens))]
+
+
+def every_token(request: Request) -> dict[str, SecretStr]:
+    return request.app.state.settings.api_tokens  # type: ignore[no-any-return]
+
+
+ClientDep = Annotated[str, Depends(bearer_client(every_token))]

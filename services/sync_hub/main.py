@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.sync_hub.config import Settings, get_settings
+from services.sync_hub.deps import every_token
 from services.sync_hub.provenance.router import router as provenance_router
 from services.sync_hub.review.router import router as review_router
 from services.sync_hub.runs.router import checks as checks_router
@@ -63,4 +64,5 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         ),
         routers=[runs_router, checks_router, provenance_router, review_router],
         lifespan=lifespan,
+        credentials=every_token,
     )
