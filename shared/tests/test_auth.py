@@ -76,7 +76,8 @@ def test_unknown_paths_need_a_credential_too(api: TestClient) -> None:
 
 
 def test_a_known_caller_gets_the_validation_error(api: TestClient) -> None:
-    answer = api.post("/api/v1/things", content=b"{not json", headers={**_bearer("hub"), "content-type": "application/json"})
+    headers = {**_bearer("hub"), "content-type": "application/json"}
+    answer = api.post("/api/v1/things", content=b"{not json", headers=headers)
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["rule"] == "json_invalid"
     assert api.post("/api/v1/things", json={"n": 3}, headers=_bearer("hub")).json() == {"client": "hub", "n": 3}
