@@ -50,7 +50,14 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Stack]:
 
 
 @pytest.fixture
-def system(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path) -> Iterator[tuple[HubClient, Upstreams, Path]]:
+def system(apps: tuple[HubClient, Upstreams, Path, dict[str, TestClient]]) -> tuple[HubClient, Upstreams, Path]:
+    return apps[:3]
+
+
+@pytest.fixture
+def apps(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path
+         ) -> Iterator[tuple[HubClient, Upstreams, Path, dict[str, TestClient]]]:
+    """The four apps in process; also the upstream apps' test clients (registry admin, school operator)."""
     world, template = loaded
     shutil.copytree(template.workdir / "db", tmp_path / "db")  # each test syncs its own copy
     stack = Stack(tmp_path, creds=template.creds)
@@ -60,16 +67,18 @@ def system(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path) -> Iterator[
             return stack_ctx.enter_context(TestClient(app, base_url=BASE))
 
         kemensos = client(kemensos_app(KemensosSettings(database_url=stack.database_url("kemensos_mock"),
-                                                        api_tokens={"sync_hub": c.hub_to_kemensos})))
+                                                        api_tokens={"sync_hub": c.hub_to_kemensos},
+                                                        admin_token=c.kemensos_admin)))
         emis = client(emis_app(EmisSettings(database_url=stack.database_url("emis_gateway"),
                                             api_tokens={"sync_hub": c.hub_to_emis})))
         dapodik = client(dapodik_app(DapodikSettings(database_url=stack.database_url("dapodik_gateway"),
-                                                     api_tokens={"sync_hub": c.hub_to_dapodik})))
+                                                     api_tokens={"sync_hub": c.hub_to_dapodik,
+                                                                 "operator": c.operator})))
         ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
                         EmisClient(BASE, c.hub_to_emis, http=emis),
                         DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
         hub = client(hub_app(HubSettings(database_url=db_url, api_tokens={"operator": c.operator}), upstreams=ups))
-        yield HubClient(BASE, c.operator, http=hub), ups, world
+        yield HubClient(BASE, c.operator, http=hub), ups, world, {"kemensos": kemensos, "dapodik": dapodik, "hub": hub}
 
 
 def test_sync_through_the_hub_api_and_again(system) -> None:  # type: ignore[no-untyped-def]
