@@ -14,14 +14,13 @@ forced full re-read (``full``) for comparison. No figure here is asserted by any
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
-
-import os
 
 from jembatan.changes import edit_peserta_didik, graduate_family, pkh_family_of_an_emis_recipient
 from jembatan.stack import SERVICES, Stack, free_port

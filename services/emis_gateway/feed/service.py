@@ -56,8 +56,10 @@ def feed(session: Session, cursor: str | None, limit: int, *, since: str | None 
     items = [siswa_service.to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren) for r in page]
     last = Cursor(as_utc(page[-1].updated_at), page[-1].siswa_id) if page else None  # type: ignore[arg-type]
     next_cursor = last.encode() if last is not None and len(rows) > limit else None
-    floor = after or _START
-    resume = last or floor
+    # never behind the ``since`` asked for; a page read with ``cursor`` has no such floor (the previous page's
+    # position may itself be past an open transaction: the resume position then steps back before it)
+    floor = after if since is not None and after is not None else _START
+    resume = last or after or _START
     open_since = repository.oldest_open_transaction(session)
     if open_since is not None:
         bound = Cursor(as_utc(open_since) - OPEN_TRANSACTION_MARGIN, "")  # type: ignore[operator]

@@ -10,7 +10,6 @@ from sqlmodel import Session
 
 from services.sync_hub.review.models import ReviewCaseRow, ReviewDecisionRow
 
-
 # Above this many students a run reads the (small) table's relevant rows whole and picks its students in
 # memory, instead of hundreds of tuple-IN statements: review cases and decisions concern a few students in a
 # thousand, while a run names every student it decides.
