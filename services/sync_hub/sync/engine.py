@@ -258,7 +258,7 @@ class SyncEngine:
                         kip_by_nik[nik.normalised].append(issuance)
         with timer.phase("registry"):
             refreshed = replica.refresh(self.db, self.up.kemensos)
-            registry = replica.load(self.db)
+            registry = replica.load(self.db, refreshed)
             seq, retrieved_at = max(seq, refreshed.observed_seq, registry.observed_seq), utcnow()
         with timer.phase("match"):
             reviewed = review_service.standing_decisions(self.db, students)
