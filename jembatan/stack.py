@@ -42,6 +42,7 @@ class Credentials:
     operator: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     emis_to_hub: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     dapodik_to_hub: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    kemensos_admin: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # registry edits (tests, bench)
 
 
 @dataclass
@@ -77,6 +78,8 @@ class Stack:
             "sync_hub": {"operator": c.operator, "emis_gateway": c.emis_to_hub, "dapodik_gateway": c.dapodik_to_hub},
         }[service]
         env[f"{p}API_TOKENS"] = json.dumps(tokens)
+        if service == "kemensos_mock":
+            env["KEMENSOS_ADMIN_TOKEN"] = c.kemensos_admin
         if service in ("emis_gateway", "dapodik_gateway"):  # "Request Data PKH" asks the hub
             env[f"{p}HUB_URL"] = self.url("sync_hub")
             env[f"{p}HUB_TOKEN"] = c.emis_to_hub if service == "emis_gateway" else c.dapodik_to_hub

@@ -6,6 +6,7 @@ Faster than the e2e tests (no processes), so it also covers the hub API's error 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette prefers httpx2 at import; the project pins httpx
@@ -28,10 +30,11 @@ from services.kemensos_mock.config import Settings as KemensosSettings
 from services.kemensos_mock.main import create_app as kemensos_app
 from services.sync_hub.config import Settings as HubSettings
 from services.sync_hub.main import create_app as hub_app
+from services.sync_hub.mirror import service as mirror
 from services.sync_hub.sync.engine import Upstreams
 from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
 from shared.contracts.common import Outcome
-from shared.contracts.hub import RunStatus, SourceSystem, SyncRunCreate
+from shared.contracts.hub import RunStatus, SourceSystem, SyncRun, SyncRunCreate
 from shared.http import Rejected
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
@@ -50,7 +53,14 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Stack]:
 
 
 @pytest.fixture
-def system(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path) -> Iterator[tuple[HubClient, Upstreams, Path]]:
+def system(apps: tuple[HubClient, Upstreams, Path, dict[str, TestClient]]) -> tuple[HubClient, Upstreams, Path]:
+    return apps[:3]
+
+
+@pytest.fixture
+def apps(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path
+         ) -> Iterator[tuple[HubClient, Upstreams, Path, dict[str, TestClient]]]:
+    """The four apps in process; also the upstream apps' test clients (registry admin, school operator)."""
     world, template = loaded
     shutil.copytree(template.workdir / "db", tmp_path / "db")  # each test syncs its own copy
     stack = Stack(tmp_path, creds=template.creds)
@@ -60,16 +70,18 @@ def system(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path) -> Iterator[
             return stack_ctx.enter_context(TestClient(app, base_url=BASE))
 
         kemensos = client(kemensos_app(KemensosSettings(database_url=stack.database_url("kemensos_mock"),
-                                                        api_tokens={"sync_hub": c.hub_to_kemensos})))
+                                                        api_tokens={"sync_hub": c.hub_to_kemensos},
+                                                        admin_token=c.kemensos_admin)))
         emis = client(emis_app(EmisSettings(database_url=stack.database_url("emis_gateway"),
                                             api_tokens={"sync_hub": c.hub_to_emis})))
         dapodik = client(dapodik_app(DapodikSettings(database_url=stack.database_url("dapodik_gateway"),
-                                                     api_tokens={"sync_hub": c.hub_to_dapodik})))
+                                                     api_tokens={"sync_hub": c.hub_to_dapodik,
+                                                                 "operator": c.operator})))
         ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
                         EmisClient(BASE, c.hub_to_emis, http=emis),
                         DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
         hub = client(hub_app(HubSettings(database_url=db_url, api_tokens={"operator": c.operator}), upstreams=ups))
-        yield HubClient(BASE, c.operator, http=hub), ups, world
+        yield HubClient(BASE, c.operator, http=hub), ups, world, {"kemensos": kemensos, "dapodik": dapodik, "hub": hub}
 
 
 def test_sync_through_the_hub_api_and_again(system) -> None:  # type: ignore[no-untyped-def]
@@ -157,3 +169,134 @@ def test_check_names_unknown_students_and_rejects_oversized_requests(system) -> 
             "POST", "/api/v1/checks", type(hub.list_runs()), idempotent=False,
             json={"system": "emis", "student_ids": [str(i) for i in range(101)]})
     assert exc.value.status == 422 and exc.value.errors[0].field == "student_ids"
+
+
+# -- incremental sync: each run reads only what changed at the gateways since the stored feed position, decides
+# every student of the hub's copy again (a registry change reaches students whose record did not change) and
+# writes only differences.
+
+def run(hub, body: SyncRunCreate | None = None) -> SyncRun:  # type: ignore[no-untyped-def]
+    return hub.wait(hub.start_run(body).id, timeout=300, poll=0.05)
+
+
+def positions(hub_app) -> dict[str, str | None]:  # type: ignore[no-untyped-def]
+    engine = hub_app.app.state.engine
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text("SELECT system, cursor FROM feed_state")).all())  # type: ignore[arg-type]
+
+
+def as_operator(clients: dict[str, TestClient]) -> dict[str, str]:
+    token = clients["hub"].app.state.settings.api_tokens["operator"].get_secret_value()  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def recipient_family(ups) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """(siswa_id, no_kk) of an EMIS student written as a PKH recipient, and the family it came from."""
+    for page in ups.emis.iter_changes(limit=1000):
+        for s in page.items:
+            source = {p.field: p.source_record for p in s.provenance}.get("penerima_pkh", "")
+            if s.pkh.penerima_pkh and source.startswith("keluarga/"):
+                return s.siswa_id, source.removeprefix("keluarga/")
+    raise AssertionError("no PKH recipient in EMIS")
+
+
+def test_second_run_reads_nothing_and_a_registry_change_reaches_unchanged_students(apps) -> None:  # type: ignore[no-untyped-def]
+    hub, ups, _, clients = apps
+    first = run(hub)
+    assert first.status is RunStatus.SUCCEEDED, first.errors
+    assert first.full and first.students_from_feed >= first.students_read > 0
+    stored = positions(clients["hub"])
+    assert set(stored) == {"emis", "dapodik"} and all(stored.values())
+
+    second = run(hub)
+    assert second.status is RunStatus.SUCCEEDED, second.errors
+    assert not second.full and second.students_from_feed == 0 and second.students_removed == 0
+    assert second.students_read == first.students_read and second.outcomes == first.outcomes
+    assert second.values_written == 0 and second.values_unchanged == first.values_unchanged + first.values_written
+
+    # the registry changes one family (it leaves PKH); no student record changes
+    siswa_id, no_kk = recipient_family(ups)
+    admin = clients["kemensos"].app.state.settings.admin_token.get_secret_value()  # type: ignore[attr-defined]
+    r = clients["kemensos"].put("/api/v1/admin/pkh", json={"no_kk": no_kk, "status": "GRADUASI", "komponen": [],
+                                                           "tahun": 2099, "tahap": 1},
+                                headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+    third = run(hub)
+    assert third.status is RunStatus.SUCCEEDED, third.errors
+    assert third.students_from_feed == 0 and third.values_written > 0
+    siswa = ups.emis.get_student(siswa_id)
+    assert siswa.pkh.penerima_pkh is False and siswa.pkh.status_pkh.value == "NOT_PKH_RECIPIENT"
+    written = [p for p in hub.provenance(SourceSystem.EMIS, siswa_id) if p.sync_run_id == third.id]
+    assert {p.field for p in written} >= {"penerima_pkh", "status_pkh"}
+    assert all(p.source_record == f"keluarga/{no_kk}" and p.source_version == version for p in written)
+    assert run(hub).values_written == 0  # and then nothing again
+
+
+def test_a_record_held_back_leaves_the_working_set_and_comes_back_when_fixed(apps) -> None:  # type: ignore[no-untyped-def]
+    hub, ups, _, clients = apps
+    first = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK]))
+    assert first.status is RunStatus.SUCCEEDED, first.errors
+    student = next(p for p in ups.dapodik.iter_students(1000) if p.nik)
+    operator = as_operator(clients)
+    r = clients["dapodik"].patch(f"/api/v1/peserta-didik/{student.peserta_didik_id}", json={"nik": "1234567890123456"},
+                                 headers=operator)
+    assert r.status_code == 200, r.text
+    held = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK]))
+    assert held.status is RunStatus.SUCCEEDED, held.errors
+    assert held.students_removed == 1 and held.students_from_feed == 0
+    assert held.students_read == first.students_read - 1 and held.values_written == 0
+    assert held.outcomes != first.outcomes or sum(held.outcomes.values()) == first.students_read - 1
+    r = clients["dapodik"].patch(f"/api/v1/peserta-didik/{student.peserta_didik_id}", json={"nik": student.nik},
+                                 headers=operator)
+    assert r.status_code == 200, r.text
+    back = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK]))
+    assert back.students_from_feed == 1 and back.students_removed == 0
+    assert back.students_read == first.students_read and back.outcomes == first.outcomes
+
+
+def test_a_run_that_fails_before_its_end_keeps_the_old_position_and_the_next_reads_again(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    hub, ups, _, clients = apps
+    assert run(hub).status is RunStatus.SUCCEEDED
+    before = positions(clients["hub"])
+    student = next(iter(ups.dapodik.iter_students(1000)))
+    operator = as_operator(clients)
+    assert clients["dapodik"].patch(f"/api/v1/peserta-didik/{student.peserta_didik_id}",
+                                    json={"tempat_lahir": "Sukabumi"}, headers=operator).status_code == 200
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the hub stopped here")
+
+    monkeypatch.setattr(mirror, "commit", crash)
+    failed = run(hub)
+    assert failed.status is RunStatus.FAILED and failed.students_from_feed == 1
+    assert positions(clients["hub"]) == before  # nothing stored: the change is read again
+    monkeypatch.undo()
+    again = run(hub)
+    assert again.status is RunStatus.SUCCEEDED and again.students_from_feed == 1 and again.values_written == 0
+    assert positions(clients["hub"])["dapodik"] != before["dapodik"]
+    assert run(hub).students_from_feed == 0
+
+
+def test_full_run_rereads_everything_and_a_check_makes_the_next_run_read_its_students(apps) -> None:  # type: ignore[no-untyped-def]
+    hub, ups, _, clients = apps
+    first = run(hub)
+    full = run(hub, SyncRunCreate(full=True))
+    assert full.status is RunStatus.SUCCEEDED and full.full
+    assert full.students_from_feed == first.students_from_feed and full.values_written == 0
+    assert full.outcomes == first.outcomes
+    ids = [s.siswa_id for s in ups.emis.list_students(limit=3).items]
+    hub.check(SourceSystem.EMIS, ids)
+    after = run(hub)
+    assert after.students_from_feed == len(ids) and after.values_written == 0
+    assert run(hub).students_from_feed == 0
+    # the copy a fresh process loads from the database is the one the running process holds
+    engine = clients["hub"].app.state.engine
+    held = mirror.load(engine, SourceSystem.EMIS)
+    mirror._cache.clear()
+    fresh = mirror.load(engine, SourceSystem.EMIS)
+    def same(view):  # type: ignore[no-untyped-def]  # the copy keeps which fields are attested, not the detail
+        return dataclasses.replace(view, provenance=dict.fromkeys(view.provenance))
+
+    assert {k: same(v) for k, v in fresh.views.items()} == {k: same(v) for k, v in held.views.items()}
+    assert fresh.school == held.school and fresh.cursor == held.cursor

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from shared.clients._gateway import GatewayClient
 from shared.contracts.common import Page
 from shared.contracts.dapodik import HUB_FEED_PATH, PesertaDidik, PesertaDidikFeed, Sekolah
@@ -16,15 +18,29 @@ class DapodikClient(GatewayClient[PesertaDidik]):
             params["cursor"] = cursor
         return self.request("GET", "/api/v1/sekolah", Page[Sekolah], idempotent=True, params=params)
 
-    def changes(self, since: str | None = None, limit: int = 500, cursor: str | None = None) -> PesertaDidikFeed:
+    def changes(self, since: str | None = None, limit: int = 500, cursor: str | None = None, *,
+                removed: bool = False) -> PesertaDidikFeed:
         """One page of the change feed: after ``cursor`` (the previous page's ``next_cursor``) or, to resume a
-        later run, after ``since`` (the last ``resume_cursor`` kept)."""
+        later run, after ``since`` (the last ``resume_cursor`` kept). ``removed``: also the tombstones of
+        records that left the feed (held back, deleted) in the page's range."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
         elif since:
             params["since"] = since
+        if removed:
+            params["removed"] = "true"
         return self.request("GET", HUB_FEED_PATH, PesertaDidikFeed, idempotent=True, params=params)
+
+    def iter_changes(self, since: str | None = None, limit: int = 500, *, removed: bool = True
+                     ) -> Iterator[PesertaDidikFeed]:
+        """The pages of the feed after ``since`` (everything when None) until the last; the last page's
+        ``resume_cursor`` is where to resume next run."""
+        page = self.changes(since, limit, removed=removed)
+        yield page
+        while page.next_cursor:
+            page = self.changes(limit=limit, cursor=page.next_cursor, removed=removed)
+            yield page
 
     def read_changes(self, since: str | None = None, limit: int = 500) -> tuple[list[PesertaDidik], str]:
         """Every record changed since ``since`` (everything when None), and the ``resume_cursor`` to keep for

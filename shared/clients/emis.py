@@ -1,13 +1,34 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from shared.clients._gateway import GatewayClient
 from shared.contracts.common import Page
-from shared.contracts.emis import Madrasah, Pesantren, PkhAnswer, PkhRequest, Siswa
+from shared.contracts.emis import HUB_SISWA_FEED_PATH, Madrasah, Pesantren, PkhAnswer, PkhRequest, Siswa, SiswaFeed
 
 
 class EmisClient(GatewayClient[Siswa]):
     students_path = "/api/v1/siswa"
     student_model = Siswa
+
+    def changes(self, since: str | None = None, limit: int = 500, cursor: str | None = None) -> SiswaFeed:
+        """One page of the hub's change feed: after ``cursor`` (the previous page's ``next_cursor``) or, to
+        resume a later run, after ``since`` (the last ``resume_cursor`` kept)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        elif since:
+            params["since"] = since
+        return self.request("GET", HUB_SISWA_FEED_PATH, SiswaFeed, idempotent=True, params=params)
+
+    def iter_changes(self, since: str | None = None, limit: int = 500) -> Iterator[SiswaFeed]:
+        """The pages of the feed after ``since`` (everything when None) until the last; the last page's
+        ``resume_cursor`` is where to resume next run."""
+        page = self.changes(since, limit)
+        yield page
+        while page.next_cursor:
+            page = self.changes(limit=limit, cursor=page.next_cursor)
+            yield page
 
     def list_madrasah(self, cursor: str | None = None, limit: int = 500) -> Page[Madrasah]:
         params: dict[str, str | int] = {"limit": limit}

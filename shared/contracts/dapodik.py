@@ -136,12 +136,33 @@ class Sekolah(SekolahRecord):
     last_sync: datetime | None = None
 
 
+class AlasanKeluar(StrEnum):
+    """Why a record left the hub's working set (a tombstone in the feed)."""
+
+    HELD_BACK_INVALID = "held_back_invalid"  # an INVALID validation finding holds it back until fixed
+    NOT_VALIDATED = "not_validated"  # not validated yet
+    DELETED = "deleted"  # soft-deleted (no longer enrolled here)
+
+
+class PesertaDidikKeluar(BaseModel):
+    """A tombstone of the hub's feed: a record that is (now) outside the feed, at the position where it last
+    changed. Only sent when the hub asks with ``removed=true``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    peserta_didik_id: str
+    alasan: AlasanKeluar
+
+
 class PesertaDidikFeed(BaseModel):
     """A page of the hub's change feed."""
 
     model_config = ConfigDict(extra="ignore")
 
     items: list[PesertaDidik]
+    removed: list[PesertaDidikKeluar] = Field(
+        default_factory=list, description="With `removed=true`: records in this page's range that are held back "
+        "or deleted (tombstones), so a reader holding a copy drops them")
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null after the last")
     resume_cursor: str = Field(..., description="The position after this page's last record (or the position "
                                "asked for, when the page is empty): pass as `since` to read what changed since")

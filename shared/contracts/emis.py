@@ -124,6 +124,26 @@ class Siswa(SiswaRecord):
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
 
 
+# The hub's change feed of students (``GET /api/v1/hub/siswa``): every student in the order it last changed
+# (load, import; hub writes and manual PKH input are not changes), paged with ``cursor`` (= ``next_cursor``);
+# every page carries ``resume_cursor``, the position after its last record: keep the last one and pass it as
+# ``since`` next run to read only what changed since. Positions are (updated_at, siswa_id), opaque; ties on
+# updated_at (one load gives all its students one timestamp) are broken by the id. A resume position never
+# passes a write transaction still in flight (PostgreSQL), so a late commit is read on the next run.
+HUB_SISWA_FEED_PATH = "/api/v1/hub/siswa"
+
+
+class SiswaFeed(BaseModel):
+    """A page of the hub's change feed of students."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    items: list[Siswa]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null after the last")
+    resume_cursor: str = Field(..., description="The position after this page's last record (or the position "
+                               "asked for, when the page is empty): pass as `since` to read what changed since")
+
+
 class SinkronRingkasan(BaseModel):
     """What one sync run (or on-demand check) of the hub did to the students of one madrasah."""
 

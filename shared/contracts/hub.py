@@ -26,6 +26,8 @@ class RunStatus(StrEnum):
 class SyncRunCreate(Strict):
     systems: list[SourceSystem] = Field(default_factory=lambda: [SourceSystem.EMIS, SourceSystem.DAPODIK],
                                         min_length=1, max_length=2)
+    full: bool = Field(False, description="Read every student again from the gateways instead of only what "
+                       "changed since the last run (the hub's copy of each system is rebuilt)")
 
 
 class CheckRequest(Strict):
@@ -46,7 +48,11 @@ class SyncRun(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    students_read: int = 0
+    students_read: int = Field(0, description="Students decided in this run (the whole working set of its systems)")
+    students_from_feed: int = Field(0, description="Student records read from the gateways in this run (changed "
+                                    "since the last run, or all of them in a full run)")
+    students_removed: int = Field(0, description="Students that left the working set (held back, deleted)")
+    full: bool = Field(False, description="Every student was read again (asked for, or no earlier run)")
     outcomes: dict[str, int] = Field(default_factory=dict, description="Students per outcome code")
     values_written: int = 0
     values_unchanged: int = 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from jembatan.changes import edit_peserta_didik, graduate_family, pkh_family_of_an_emis_recipient
 from jembatan.evaluate import evaluate_world, observe
 from jembatan.stack import SERVICES, Stack, free_port
 from shared.clients import DapodikClient, EmisClient, HubClient
@@ -116,6 +117,9 @@ def test_second_sync_over_unchanged_data_writes_nothing(first_run, clients) -> N
     assert second.values_written == 0 and second.provenance_records == 0
     assert second.outcomes == first_run.outcomes
     assert second.values_unchanged > 0
+    # incremental: nothing changed at the gateways, so nothing is read from them; every student is decided
+    assert second.students_from_feed == 0 and second.students_removed == 0 and not second.full
+    assert second.students_read == first_run.students_read
 
 
 def test_logs_never_hold_a_full_nik_or_kk(stack: Stack, first_run, world: Path) -> None:  # type: ignore[no-untyped-def]
@@ -164,3 +168,48 @@ def test_emis_reasons_match_the_ground_truth(first_run, world: Path, clients) ->
             assert not (s.nik or s.nik_ibu or s.nik_ayah or s.nik_wali)
         checked += 1
     assert checked == len(truth) > 0
+
+
+def test_after_small_changes_the_next_run_reads_only_them_and_writes_only_what_follows(  # type: ignore[no-untyped-def]
+        first_run, stack: Stack, clients) -> None:
+    """Issue 4: a change feed with a resume cursor. One family leaves PKH in the registry, one Dapodik record is
+    edited, another is held back by validation: the next run reads one record, drops one, and writes exactly the
+    values the registry change implies, each with provenance naming the family at its new version.
+    (Last in this module: it changes the world the tests above check against its ground truth.)"""
+    hub, emis, dapodik = clients
+    quiet = hub.wait(hub.start_run().id, timeout=600)
+    assert quiet.status is RunStatus.SUCCEEDED and quiet.students_from_feed == 0 and quiet.values_written == 0
+
+    siswa_id, no_kk = pkh_family_of_an_emis_recipient(emis)
+    family_students = {(o_sys, sid) for (o_sys, sid), o in observe(emis, dapodik).items()
+                       if any(p.source_record == f"keluarga/{no_kk}" for p in o.provenance.values())}
+    version = graduate_family(stack, no_kk)
+    others = [p for p in dapodik.iter_students(1000)
+              if p.nik and (SourceSystem.DAPODIK.value, p.peserta_didik_id) not in family_students][:2]
+    edited, held = others[0], others[1]
+    edit_peserta_didik(stack, edited.peserta_didik_id, {"tempat_lahir": "Bogor Barat"})
+    edit_peserta_didik(stack, held.peserta_didik_id, {"nik": "1234567890123456"})  # INVALID: held back
+
+    run = hub.wait(hub.start_run().id, timeout=600)
+    assert run.status is RunStatus.SUCCEEDED, run.errors
+    assert run.students_from_feed == 1 and run.students_removed == 1
+    assert run.students_read == quiet.students_read - 1
+    assert run.values_written == run.provenance_records > 0
+    after = observe(emis, dapodik)
+    written = {(system, sid): {f: p for f, p in o.provenance.items() if p.sync_run_id == run.id}
+               for (system, sid), o in after.items()}
+    written = {k: v for k, v in written.items() if v}
+    assert set(written) <= family_students and (SourceSystem.EMIS.value, siswa_id) in written
+    assert sum(len(v) for v in written.values()) == run.values_written
+    for fields in written.values():
+        for p in fields.values():
+            assert p.source_record == f"keluarga/{no_kk}" and p.source_version == version
+    siswa = emis.get_student(siswa_id)
+    assert siswa.pkh.penerima_pkh is False and siswa.pkh.status_pkh is not None
+    assert siswa.pkh.status_pkh.value == "NOT_PKH_RECIPIENT"
+    for sid_at_hub in hub.provenance(SourceSystem.EMIS, siswa_id):  # the hub keeps the same records
+        if sid_at_hub.sync_run_id == run.id:
+            assert sid_at_hub.source_version == version
+
+    again = hub.wait(hub.start_run().id, timeout=600)
+    assert again.students_from_feed == 0 and again.values_written == 0

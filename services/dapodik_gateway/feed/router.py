@@ -23,7 +23,7 @@ _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student, or held
             summary="The hub's change feed: students it may sync, in the order they last changed (held-back "
                     "invalid records left out); `since` = a previous `resume_cursor` reads only what changed "
                     "since; the hub's reads move each school's read position",
-            dependencies=[only_query_params("cursor", "since", "limit", "npsn")])
+            dependencies=[only_query_params("cursor", "since", "limit", "npsn", "removed")])
 def hub_feed(
     session: WriteSessionDep,
     principal: PrincipalDep,
@@ -32,9 +32,13 @@ def hub_feed(
                      ] = None,
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
+    removed: Annotated[bool, Query(description="Also list, in `removed`, the records of the page's range that are "
+                                               "held back or deleted (tombstones for a reader keeping a copy)")
+                       ] = False,
 ) -> Response:
     hub = principal.client if principal.role is Role.HUB else None
-    return paging.json_response(service.feed(session, cursor, limit, npsn, since=since, delivered_to=hub))
+    return paging.json_response(service.feed(session, cursor, limit, npsn, since=since, delivered_to=hub,
+                                             removed=removed))
 
 
 @router.get("/peserta-didik/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,

@@ -157,27 +157,46 @@ def _columns(session: Session, sql: str) -> list[tuple[Any, ...]]:
     try:
         cursor.execute(sql)
         rows = cursor.fetchall()
+        width = len(cursor.description or ())  # read before closing (psycopg forgets it)
     finally:
         cursor.close()
-    width = len(cursor.description or ())
     return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
 
 
-def family_columns(session: Session) -> list[tuple[Any, ...]]:
-    """no_kk, kode_wilayah, version, pkh_status, pkh_periode, no_kks of every family."""
-    return _columns(session, "SELECT no_kk, kode_wilayah, version, pkh_status, pkh_periode, no_kks "
-                             "FROM replica_keluarga")
+def _columns_of(session: Session, sql: str, width: int, column: str, no_kks: Collection[str] | None
+                ) -> list[tuple[Any, ...]]:
+    """``_columns`` of ``sql`` (``width`` columns) — of every row, or of the rows whose ``column`` is one of
+    ``no_kks`` (the keys bound as one array / JSON parameter per chunk)."""
+    if no_kks is None:
+        return _columns(session, sql)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    where = f" WHERE {column} = ANY(%(keys)s)" if postgres else f" WHERE {column} IN (SELECT value FROM json_each(?))"
+    rows: list[tuple[Any, ...]] = []
+    for chunk in _chunks(no_kks):
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.execute(sql + where, {"keys": chunk} if postgres else (json.dumps(chunk),))
+            rows += cursor.fetchall()
+        finally:
+            cursor.close()
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
 
 
-def person_columns(session: Session) -> list[tuple[Any, ...]]:
+def family_columns(session: Session, no_kks: Collection[str] | None = None) -> list[tuple[Any, ...]]:
+    """no_kk, kode_wilayah, version, pkh_status, pkh_periode, no_kks of every family (or of ``no_kks``)."""
+    return _columns_of(session, "SELECT no_kk, kode_wilayah, version, pkh_status, pkh_periode, no_kks "
+                                "FROM replica_keluarga", 6, "no_kk", no_kks)
+
+
+def person_columns(session: Session, no_kks: Collection[str] | None = None) -> list[tuple[Any, ...]]:
     """nik, no_kk, nama (normal form), jenis_kelamin, tanggal_lahir, nama_ibu_kandung (normal form),
-    hubungan_keluarga of every member, in no particular order."""
-    return _columns(session, "SELECT nik, no_kk, nama_norm, jenis_kelamin, tanggal_lahir, ibu_norm, hubungan_keluarga "
-                             "FROM replica_anggota")
+    hubungan_keluarga of every member (or of the members of ``no_kks``), in no particular order."""
+    return _columns_of(session, "SELECT nik, no_kk, nama_norm, jenis_kelamin, tanggal_lahir, ibu_norm, "
+                                "hubungan_keluarga FROM replica_anggota", 7, "no_kk", no_kks)
 
 
-def kk_lama_columns(session: Session) -> list[tuple[Any, ...]]:
-    return _columns(session, "SELECT old_kk, no_kk FROM replica_kk_lama")
+def kk_lama_columns(session: Session, no_kks: Collection[str] | None = None) -> list[tuple[Any, ...]]:
+    return _columns_of(session, "SELECT old_kk, no_kk FROM replica_kk_lama", 2, "no_kk", no_kks)
 
 
 def members_of(session: Session, no_kks: list[str]) -> list[ReplicaAnggotaRow]:

@@ -10,9 +10,18 @@ from sqlmodel import Session
 
 from services.sync_hub.review.models import ReviewCaseRow, ReviewDecisionRow
 
+# Above this many students a run reads the (small) table's relevant rows whole and picks its students in
+# memory, instead of hundreds of tuple-IN statements: review cases and decisions concern a few students in a
+# thousand, while a run names every student it decides.
+WHOLE_TABLE_ABOVE = 2_000
+
 
 def open_cases(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ReviewCaseRow]:
     out: dict[tuple[str, str], ReviewCaseRow] = {}
+    if len(keys) > WHOLE_TABLE_ABOVE:
+        wanted = set(keys)
+        rows = session.scalars(select(ReviewCaseRow).where(ReviewCaseRow.status == "OPEN"))
+        return {k: r for r in rows if (k := (r.system, r.student_id)) in wanted}
     for start in range(0, len(keys), 500):
         chunk = list(keys[start : start + 500])
         stmt = select(ReviewCaseRow).where(ReviewCaseRow.status == "OPEN",
@@ -28,11 +37,16 @@ def all_open(session: Session) -> list[ReviewCaseRow]:
 def standing(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ReviewDecisionRow]:
     """The latest decision not reversed, per student."""
     out: dict[tuple[str, str], ReviewDecisionRow] = {}
+    base = select(ReviewDecisionRow).where(ReviewDecisionRow.reversed_at.is_(None))
+    if len(keys) > WHOLE_TABLE_ABOVE:
+        wanted = set(keys)
+        for r in session.scalars(base.order_by(ReviewDecisionRow.decided_at)):
+            if (k := (r.system, r.student_id)) in wanted:
+                out[k] = r
+        return out
     for start in range(0, len(keys), 500):
         chunk = list(keys[start : start + 500])
-        stmt = (select(ReviewDecisionRow)
-                .where(ReviewDecisionRow.reversed_at.is_(None),
-                       tuple_(ReviewDecisionRow.system, ReviewDecisionRow.student_id).in_(chunk))
+        stmt = (base.where(tuple_(ReviewDecisionRow.system, ReviewDecisionRow.student_id).in_(chunk))
                 .order_by(ReviewDecisionRow.decided_at))
         out.update({(r.system, r.student_id): r for r in session.scalars(stmt)})
     return out

@@ -21,7 +21,10 @@ class SyncRunRow(HubTable, table=True):
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
     started_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
-    students_read: int = 0
+    students_read: int = 0  # students decided (the run's working set)
+    students_from_feed: int = 0  # records read from the gateways in this run
+    students_removed: int = 0  # students that left the working set (held back, deleted)
+    full: bool = False  # every student read again (asked for, or the first run of a system)
     outcomes: dict[str, int] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     values_written: int = 0
     values_unchanged: int = 0

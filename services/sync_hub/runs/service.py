@@ -37,7 +37,8 @@ def to_contract(row: SyncRunRow) -> SyncRun:
         created_at=as_utc(row.created_at),
         started_at=as_utc(row.started_at) if row.started_at else None,
         finished_at=as_utc(row.finished_at) if row.finished_at else None,
-        students_read=row.students_read, outcomes=row.outcomes, values_written=row.values_written,
+        students_read=row.students_read, students_from_feed=row.students_from_feed,
+        students_removed=row.students_removed, full=row.full, outcomes=row.outcomes, values_written=row.values_written,
         values_unchanged=row.values_unchanged, provenance_records=row.provenance_records,
         kip_linked=row.kip_linked, timings=row.timings, errors=[str(e) for e in row.errors],
     )
@@ -74,7 +75,7 @@ class RunQueue:
 
     def submit(self, body: SyncRunCreate, trigger: str) -> SyncRun:
         row = SyncRunRow(id=str(uuid.uuid4()), status=RunStatus.QUEUED.value, trigger=trigger,
-                         systems=[s.value for s in body.systems], created_at=utcnow())
+                         systems=[s.value for s in body.systems], full=body.full, created_at=utcnow())
         with session_scope(self.db) as session:
             repository.add_run(session, row)
         self._pool.submit(self.engine.execute, row.id)

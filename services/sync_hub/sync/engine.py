@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from services.sync_hub.config import Settings
 from services.sync_hub.matching.service import MatchDecision, Matcher
+from services.sync_hub.mirror import service as mirror
 from services.sync_hub.provenance import repository as prov_repo
 from services.sync_hub.replica import service as replica
 from services.sync_hub.review import service as review_service
@@ -29,8 +30,8 @@ from shared import names
 from shared.clients import DapodikClient, EmisClient, KemensosClient
 from shared.clock import utcnow
 from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Provenance, ResultStatus
-from shared.contracts.dapodik import PesertaDidik
-from shared.contracts.emis import Siswa
+from shared.contracts.dapodik import PesertaDidik, PesertaDidikFeed
+from shared.contracts.emis import Siswa, SiswaFeed
 from shared.contracts.hub import RunStatus, SourceSystem
 from shared.contracts.kemensos import KipIssuance
 from shared.db import session_scope
@@ -68,6 +69,22 @@ class RunTally:
     errors: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    from_feed: int = 0  # records read from the gateways
+    removed: int = 0  # students that left the working set
+    full: bool = False  # some system was read in full
+    push_failed: bool = False  # a batch got no answer (the run's work is not done)
+
+
+@dataclass
+class _SystemRead:
+    """What a run read of one system: its working copy, and what to store when the run's work is done."""
+
+    copy: mirror.SystemCopy
+    full: bool
+    cursor: str | None
+    touched: set[str] = field(default_factory=set)  # students read, dropped or written in this run
+    refetch_served: dict[str, datetime] = field(default_factory=dict)
+    refetch_asked: set[str] = field(default_factory=set)
 
 
 class _Timer:
@@ -107,7 +124,6 @@ def _chunks(items: list, size: int) -> Iterator[list]:  # type: ignore[type-arg]
 class SyncEngine:
     def __init__(self, db: Engine, upstreams: Upstreams, settings: Settings) -> None:
         self.db, self.up, self.settings = db, upstreams, settings
-        self._school_of: dict[str, tuple[str, str]] = {}
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -120,12 +136,13 @@ class SyncEngine:
             row.status, row.started_at = RunStatus.RUNNING.value, utcnow()
             systems = [SourceSystem(s) for s in row.systems]
             scope = list(row.student_ids) if row.student_ids else None
+            full = bool(row.full)
         tally = RunTally()
         status = RunStatus.SUCCEEDED
         students: list[StudentView] = []
         unavailable = False
         try:
-            self._run(run_id, systems, tally, students, scope)
+            self._run(run_id, systems, tally, students, scope, full)
         except ClientError as exc:
             log.error("sync run %s failed: %s", run_id, exc)
             unavailable = isinstance(exc, Unavailable)
@@ -140,47 +157,93 @@ class SyncEngine:
             assert row is not None
             row.status, row.finished_at = status.value, utcnow()
             row.students_read = len(students)
+            row.students_from_feed, row.students_removed = tally.from_feed, tally.removed
+            row.full = tally.full
             row.outcomes = dict(sorted(tally.outcomes.items()))
             row.values_written, row.values_unchanged = tally.values_written, tally.values_unchanged
             row.provenance_records, row.kip_linked = tally.provenance_records, tally.kip_linked
             row.timings, row.errors = tally.timings, tally.errors[:50]
-        log.info("sync run %s %s: %d students, %d values written", run_id, status.value, len(students),
-                 tally.values_written)
+        log.info("sync run %s %s: %d students (%d read from the gateways), %d values written", run_id,
+                 status.value, len(students), tally.from_feed, tally.values_written)
         return RunResult(status, unavailable, tuple(tally.missing))
 
-    def _read(self, systems: list[SourceSystem], scope: list[str] | None, missing: list[str]) -> Iterator[StudentView]:
-        for record in self._read_records(systems, scope, missing):
-            if isinstance(record, Siswa):
-                self._school_of[record.siswa_id] = ("emis", record.nsm)
-                yield from_siswa(record)
-            else:
-                self._school_of[record.peserta_didik_id] = ("dapodik", record.sekolah_id)
-                yield from_peserta_didik(record)
+    @staticmethod
+    def _view(record: Siswa | PesertaDidik) -> tuple[StudentView, str]:
+        """The hub's view of a gateway record, and its school (NSM / NSPP, or sekolah_id)."""
+        if isinstance(record, Siswa):
+            return from_siswa(record), record.nsm
+        return from_peserta_didik(record), record.sekolah_id
 
-    def _read_records(self, systems: list[SourceSystem], scope: list[str] | None,
-                      missing: list[str]) -> Iterator[Siswa | PesertaDidik]:
-        if scope is not None:  # an on-demand check: only these students, of the run's one system
-            for student_id in scope:
-                try:
-                    if systems == [SourceSystem.EMIS]:
-                        yield self.up.emis.get_student(student_id)
-                    else:
-                        yield self.up.dapodik.get_student(student_id)
-                except Rejected as exc:
-                    if exc.status != 404:
-                        raise
-                    missing.append(student_id)
-            return
-        if SourceSystem.EMIS in systems:
-            yield from self.up.emis.iter_students(self.settings.page_size)
-        if SourceSystem.DAPODIK in systems:
-            yield from self.up.dapodik.iter_students(self.settings.page_size)
+    def _read_named(self, system: SourceSystem, student_ids: list[str], missing: list[str]
+                    ) -> Iterator[Siswa | PesertaDidik]:
+        """The named students of one system, read directly; those the gateway does not offer go to ``missing``."""
+        for student_id in student_ids:
+            try:
+                if system is SourceSystem.EMIS:
+                    yield self.up.emis.get_student(student_id)
+                else:
+                    yield self.up.dapodik.get_student(student_id)
+            except Rejected as exc:
+                if exc.status != 404:
+                    raise
+                missing.append(student_id)
+
+    def _read_changes(self, system: SourceSystem, full: bool, tally: RunTally) -> _SystemRead:
+        """The system's working copy brought up to date: the feed read since the stored position (from the
+        start when ``full`` or when there is none), tombstones dropped, requested refetches read directly."""
+        copy = mirror.load(self.db, system)
+        full = full or copy.cursor is None
+        read = _SystemRead(copy, full, None if full else copy.cursor)
+        if full:
+            copy.views.clear()
+            copy.school.clear()
+            tally.full = True
+        pages: Iterator[SiswaFeed | PesertaDidikFeed] = (
+            self.up.emis.iter_changes(read.cursor, self.settings.page_size) if system is SourceSystem.EMIS
+            else self.up.dapodik.iter_changes(read.cursor, self.settings.page_size, removed=True))
+        for page in pages:
+            for record in page.items:
+                view, school = self._view(record)
+                copy.put(view, school)
+                read.touched.add(view.student_id)
+            tally.from_feed += len(page.items)
+            for gone in getattr(page, "removed", ()):
+                if copy.drop(gone.peserta_didik_id):
+                    tally.removed += 1
+                    read.touched.add(gone.peserta_didik_id)
+            read.cursor = page.resume_cursor
+        read.refetch_served = mirror.refetch_wanted(self.db, system)
+        wanted = sorted(k for k in read.refetch_served if k not in read.touched)
+        missing: list[str] = []
+        for record in self._read_named(system, wanted, missing):
+            view, school = self._view(record)
+            copy.put(view, school)
+            read.touched.add(view.student_id)
+            tally.from_feed += 1
+        for student_id in missing:  # gone from the gateway (or held back) since
+            if copy.drop(student_id):
+                tally.removed += 1
+                read.touched.add(student_id)
+        return read
 
     def _run(self, run_id: str, systems: list[SourceSystem], tally: RunTally, students: list[StudentView],
-             scope: list[str] | None = None) -> None:
+             scope: list[str] | None = None, full: bool = False) -> None:
         timer = _Timer(tally)
+        school_of: dict[str, tuple[str, str]] = {}
+        reads: dict[SourceSystem, _SystemRead] = {}
         with timer.phase("read_students"):
-            students.extend(self._read(systems, scope, tally.missing))
+            if scope is not None:  # an on-demand check: only these students, of the run's one system
+                for record in self._read_named(systems[0], scope, tally.missing):
+                    view, school = self._view(record)
+                    students.append(view)
+                    school_of[view.student_id] = (systems[0].value, school)
+                tally.from_feed = len(students)
+            else:  # a run: what changed since the last one, over the hub's copy of every student
+                for system in systems:
+                    read = reads[system] = self._read_changes(system, full, tally)
+                    for student_id in sorted(read.copy.views):
+                        students.append(read.copy.views[student_id])
+                        school_of[student_id] = (system.value, read.copy.school[student_id])
         if tally.missing:
             tally.errors.append(f"{len(tally.missing)} named student(s) not found at the gateway")
             return
@@ -195,12 +258,12 @@ class SyncEngine:
                         kip_by_nik[nik.normalised].append(issuance)
         with timer.phase("registry"):
             refreshed = replica.refresh(self.db, self.up.kemensos)
-            registry = replica.load(self.db)
+            registry = replica.load(self.db, refreshed)
             seq, retrieved_at = max(seq, refreshed.observed_seq, registry.observed_seq), utcnow()
         with timer.phase("match"):
             reviewed = review_service.standing_decisions(self.db, students)
             matcher = Matcher(registry)
-            decisions = matcher.match(students, self._regions(students), reviewed)
+            decisions = matcher.match(students, self._regions(school_of), reviewed)
             child_niks = [self._valid_nik(s.nik, s.no_kk) for s in students]
             kips = [self._kip_for(s, nik, kip_by_nik) if s.system is SourceSystem.DAPODIK else None
                     for s, nik in zip(students, child_niks, strict=True)]
@@ -216,7 +279,7 @@ class SyncEngine:
         with timer.phase("push"):
             for system, items in plans.items():
                 for batch in _chunks(items, self.settings.push_batch):
-                    self._push(run_id, system, batch, seq, tally)
+                    self._push(run_id, system, batch, seq, tally, reads.get(system))
         with timer.phase("record_outcomes"), session_scope(self.db) as session:
             runs_repo.insert_outcomes(session, [
                 {"sync_run_id": run_id, "system": s.system.value, "student_id": s.student_id,
@@ -224,12 +287,22 @@ class SyncEngine:
                  "matched_by": d.matched_by.value, "no_kk": d.family.no_kk if d.family else None}
                 for s, d in zip(students, decisions, strict=True)
             ])
+        if scope is not None:  # the check wrote values the hub's copy does not know yet: read them next run
+            mirror.ask_refetch(self.db, systems[0], {s.student_id for s in students}, utcnow())
+            return
+        if tally.push_failed:  # the work is not done: keep the old position, the next run reads it all again
+            return
+        with timer.phase("commit"):
+            now = utcnow()
+            for read in reads.values():
+                mirror.commit(self.db, read.copy, everything=read.full, touched=read.touched, cursor=read.cursor,
+                              at=now, refetch_served=read.refetch_served, refetch_asked=read.refetch_asked)
 
     # -- matching helpers ------------------------------------------------------------------------
 
-    def _regions(self, students: list[StudentView]) -> dict[str, str]:
+    def _regions(self, school_of: dict[str, tuple[str, str]]) -> dict[str, str]:
         """The school's region of each student (the only address a student record has), for blocking."""
-        wanted = {self._school_of[s.student_id] for s in students if s.student_id in self._school_of}
+        wanted = set(school_of.values())
         where: dict[tuple[str, str], str] = {}
         for system, lister in (("emis", self.up.emis.list_madrasah), ("dapodik", self.up.dapodik.list_sekolah)):
             if not any(w[0] == system for w in wanted):
@@ -243,7 +316,7 @@ class SyncEngine:
                 if not page.next_cursor:
                     break
                 cursor = page.next_cursor
-        return {sid: where[school] for sid, school in self._school_of.items() if school in where}
+        return {sid: where[school] for sid, school in school_of.items() if school in where}
 
     @staticmethod
     def _valid_nik(raw: str | None, no_kk: str | None) -> str | None:
@@ -282,7 +355,10 @@ class SyncEngine:
 
     # -- pushing ---------------------------------------------------------------------------------
 
-    def _push(self, run_id: str, system: SourceSystem, batch: list[PlannedItem], seq: int, tally: RunTally) -> None:
+    def _push(self, run_id: str, system: SourceSystem, batch: list[PlannedItem], seq: int, tally: RunTally,
+              read: _SystemRead | None = None) -> None:
+        """Send one batch (outbox first) and settle it; ``read``: the run's working copy of the system, which
+        learns what the gateway now holds (or which students to read again next run)."""
         now = utcnow()
         items = [
             HubResultItem(
@@ -307,6 +383,7 @@ class SyncEngine:
                 prov_repo.settle_outbox(session, [{"b_id": i.provenance.provenance_id, "status": "FAILED",
                                                    "detail": str(exc)[:300], "sent_at": utcnow()} for i in items])
             tally.errors.append(f"push to {system.value} failed for {len(items)} items: {exc}")
+            tally.push_failed = True
             return
         written_at = utcnow()
         outcome_field, detail_field = OUTCOME_FIELDS[system]
@@ -315,14 +392,20 @@ class SyncEngine:
             pid = item.provenance.provenance_id
             settle.append({"b_id": pid, "status": result.status.value, "detail": result.detail,
                            "sent_at": written_at})
-            if result.status is not ResultStatus.APPLIED:
-                if result.status not in (ResultStatus.UNCHANGED,):
-                    tally.errors.append(f"{system.value} {result.status.value}: {result.detail or ''}"[:200])
-                continue
             values = dict(item.values)
             if item.outcome is not None:
                 values[outcome_field] = item.outcome.value
                 values[detail_field] = item.outcome_detail
+            if read is not None:
+                if result.status in (ResultStatus.APPLIED, ResultStatus.UNCHANGED):  # the gateway holds them now
+                    read.copy.holds(item.student_id, values)
+                    read.touched.add(item.student_id)
+                elif result.status in (ResultStatus.STALE, ResultStatus.NOT_FOUND):  # it knows better: read again
+                    read.refetch_asked.add(item.student_id)
+            if result.status is not ResultStatus.APPLIED:
+                if result.status not in (ResultStatus.UNCHANGED,):
+                    tally.errors.append(f"{system.value} {result.status.value}: {result.detail or ''}"[:200])
+                continue
             for name in result.fields_written:
                 p = item.provenance
                 provenance.append({

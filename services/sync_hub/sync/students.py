@@ -29,7 +29,9 @@ class StudentView:
     nama_wali: str
     nik_wali: str | None
     current: dict[str, FieldValue]  # hub-written fields as the gateway holds them now (incl. outcome)
-    provenance: dict[str, FieldProvenance]
+    # the hub-written fields the gateway holds with the hub's provenance (what each one is, when read from the
+    # gateway; None in the hub's copy, which keeps only which fields are attested)
+    provenance: dict[str, FieldProvenance | None]
 
 
 def _common(s: Siswa | PesertaDidik) -> dict[str, object]:

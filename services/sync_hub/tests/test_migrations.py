@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 
 from services.sync_hub.db import HubTable
 from services.sync_hub.main import MIGRATIONS
+from services.sync_hub.mirror import models as _mirror  # noqa: F401
 from services.sync_hub.provenance import models as _provenance  # noqa: F401
 from services.sync_hub.runs import models as _runs  # noqa: F401
 from shared.db import make_engine, migrate
@@ -20,7 +21,8 @@ def test_migrations_reach_the_models(db_url: str) -> None:
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), HubTable.metadata) == []
             tables = set(sa.inspect(conn).get_table_names())
-        assert {"sync_run", "student_outcome", "outbox_item", "provenance", "alembic_version"} <= tables
+        assert {"sync_run", "student_outcome", "outbox_item", "provenance", "alembic_version", "student_mirror",
+                "feed_state", "mirror_refetch"} <= tables
     finally:
         engine.dispose()
 

@@ -1,0 +1,27 @@
+"""``GET /api/v1/hub/siswa``: parse and delegate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
+
+from services.emis_gateway.deps import PrincipalDep, SessionDep, require_client
+from services.emis_gateway.feed import service
+from services.emis_gateway.paging import PageParams
+from shared.contracts.emis import SiswaFeed
+
+router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(require_client)])
+
+
+class FeedParams(PageParams):
+    since: str | None = Field(None, min_length=1, max_length=512,
+                              description="Opaque: a `resume_cursor` of an earlier read; only what changed since")
+
+
+@router.get("/siswa", response_model=SiswaFeed,
+            summary="The hub's change feed: students in the order they last changed, (updated_at, siswa_id); "
+                    "`since` = a previous `resume_cursor` reads only what changed since")
+def hub_feed(session: SessionDep, principal: PrincipalDep, params: Annotated[FeedParams, Query()]) -> SiswaFeed:
+    return service.feed(session, params.cursor, params.limit, since=params.since, principal=principal)

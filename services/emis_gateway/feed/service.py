@@ -1,0 +1,79 @@
+"""The hub's change feed of students: every student in the order it last changed, (updated_at, siswa_id).
+
+``updated_at`` moves only when the record itself changes (load, import), never when the hub writes results
+or an operator enters manual PKH data, so the hub's own writes do not come back to it. A page after ``cursor``
+(paging) or ``since`` (resuming) holds the students strictly after that position; ties on ``updated_at`` (one
+load gives all its students one timestamp) are broken by the id, so nothing is read twice or skipped while
+paging.
+
+Resuming is exact only if no record can still appear *before* a position already handed out. Timestamps are
+taken before commit, so a write transaction still open could commit a record with an earlier timestamp than
+one already read. On SQLite that cannot happen (writers take the write lock before their timestamp). On
+PostgreSQL every ``resume_cursor`` is held back to just before the oldest transaction still open (less a
+margin for the gap between taking a timestamp and the transaction's first statement): records after that are
+read again next time — read twice is harmless to the hub (it compares), read never would lose a change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session
+
+from services.emis_gateway.access import SYSTEM, Principal
+from services.emis_gateway.base import as_utc
+from services.emis_gateway.feed import repository
+from services.emis_gateway.madrasah import repository as madrasah_repository
+from services.emis_gateway.results import repository as results_repository
+from services.emis_gateway.siswa import repository as siswa_repository
+from services.emis_gateway.siswa import service as siswa_service
+from shared.contracts.emis import SiswaFeed
+from shared.cursor import Cursor
+from shared.errors import InvalidInput
+
+# How far before the oldest open transaction a resume position stays (timestamp taken before the first
+# statement, clocks of the app and the database server).
+OPEN_TRANSACTION_MARGIN = timedelta(seconds=5)
+# The position before every record (a resume position with nothing read yet).
+_START = Cursor(datetime(1970, 1, 1, tzinfo=UTC), "")
+
+
+def _key(c: Cursor) -> tuple[datetime, str]:
+    return c.at, c.key
+
+
+def feed(session: Session, cursor: str | None, limit: int, *, since: str | None = None,
+         principal: Principal = SYSTEM) -> SiswaFeed:
+    """A page after ``cursor`` (the previous page's ``next_cursor``) or ``since`` (a ``resume_cursor``); a
+    scoped client reads only its institutions' students."""
+    if cursor is not None and since is not None:
+        raise InvalidInput.field("since", "exclusive", "give `cursor` (the next page) or `since` (resume), not both")
+    after = _decode(since, "since") if since is not None else _decode(cursor, "cursor")
+    rows = siswa_repository.page(session, after, limit, None, principal.scope)
+    page = list(rows[:limit])
+    latest = results_repository.latest_provenance(session, [r.siswa_id for r in page])
+    pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in page])
+    items = [siswa_service.to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren) for r in page]
+    last = Cursor(as_utc(page[-1].updated_at), page[-1].siswa_id) if page else None  # type: ignore[arg-type]
+    next_cursor = last.encode() if last is not None and len(rows) > limit else None
+    # never behind the ``since`` asked for; a page read with ``cursor`` has no such floor (the previous page's
+    # position may itself be past an open transaction: the resume position then steps back before it)
+    floor = after if since is not None and after is not None else _START
+    resume = last or after or _START
+    open_since = repository.oldest_open_transaction(session)
+    if open_since is not None:
+        bound = Cursor(as_utc(open_since) - OPEN_TRANSACTION_MARGIN, "")  # type: ignore[operator]
+        if _key(bound) < _key(resume):
+            resume = max(bound, floor, key=_key)
+    return SiswaFeed(items=items, next_cursor=next_cursor, resume_cursor=resume.encode())
+
+
+def _decode(token: str | None, field: str) -> Cursor | None:
+    """A position this feed issued (``next_cursor`` or ``resume_cursor``; a resume position may have an empty key)."""
+    if token is None:
+        return None
+    cursor = Cursor.decode(token, field)
+    at = as_utc(cursor.at)
+    if at is None or len(cursor.key) > 64 or "\x00" in cursor.key:
+        raise InvalidInput.field(field, "opaque_cursor", "cursor is not one this service issued")
+    return Cursor(at, cursor.key)

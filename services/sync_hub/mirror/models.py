@@ -1,0 +1,60 @@
+"""The hub's minimised copy of the students it has read from each gateway, and where it is in each feed.
+
+Only what matching, review and diffing need: the identity fields of the student and its parents, the school
+(for the region), and the hub-written values the gateway holds (with the fields the hub has attested). No
+address, no class, no NISN.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from services.sync_hub.db import HubTable
+
+
+class StudentMirrorRow(HubTable, table=True):
+    __tablename__ = "student_mirror"
+
+    system: str = Field(primary_key=True, max_length=16)
+    student_id: str = Field(primary_key=True, max_length=64)
+    school: str = Field(max_length=64)  # NSM / NSPP (EMIS) or sekolah_id (Dapodik)
+    nama: str = Field(max_length=100)
+    jenis_kelamin: str = Field(max_length=1)
+    tanggal_lahir: date
+    nik: str | None = Field(default=None, max_length=64)
+    no_kk: str | None = Field(default=None, max_length=64)
+    nama_ibu_kandung: str = Field(default="", max_length=100)
+    nik_ibu: str | None = Field(default=None, max_length=64)
+    nama_ayah: str = Field(default="", max_length=100)
+    nik_ayah: str | None = Field(default=None, max_length=64)
+    nama_wali: str = Field(default="", max_length=100)
+    nik_wali: str | None = Field(default=None, max_length=64)
+    # hub-written fields (and the outcome) as the gateway holds them, and those the hub has attested
+    current_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    attested_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+
+
+class FeedStateRow(HubTable, table=True):
+    """Per source system: the feed position to resume from, kept only once a run's work is done."""
+
+    __tablename__ = "feed_state"
+
+    system: str = Field(primary_key=True, max_length=16)
+    cursor: str | None = Field(default=None, max_length=600)
+    # moves with every commit of this system's mirror: a process's in-memory copy is current while equal
+    generation: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    updated_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class MirrorRefetchRow(HubTable, table=True):
+    """A student whose copy may be behind the gateway without a feed change (an on-demand check wrote it, a
+    result came back STALE or NOT_FOUND): the next run reads it directly."""
+
+    __tablename__ = "mirror_refetch"
+
+    system: str = Field(primary_key=True, max_length=16)
+    student_id: str = Field(primary_key=True, max_length=64)
+    requested_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

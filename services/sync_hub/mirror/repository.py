@@ -1,0 +1,80 @@
+"""All SQL of the mirror: set-wise (one executemany per table, deletes by key in chunks)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from services.sync_hub.mirror.models import FeedStateRow, MirrorRefetchRow, StudentMirrorRow
+
+MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
+REFETCH: sa.Table = MirrorRefetchRow.__table__  # type: ignore[assignment]
+CHUNK = 1000
+COLUMNS = tuple(c.name for c in MIRROR.columns)
+
+
+def feed_state(session: Session, system: str) -> FeedStateRow:
+    row = session.get(FeedStateRow, system)
+    if row is None:
+        row = FeedStateRow(system=system, cursor=None, generation=0)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def generation(session: Session, system: str) -> int:
+    value = session.execute(sa.select(FeedStateRow.generation).where(FeedStateRow.system == system)).scalar()
+    return int(value or 0)
+
+
+def rows_of(session: Session, system: str) -> list[sa.Row[Any]]:
+    """Every stored student of ``system`` (all columns, COLUMNS order)."""
+    return list(session.execute(sa.select(MIRROR).where(MIRROR.c.system == system)).all())
+
+
+def replace(session: Session, system: str, *, everything: bool, gone: Collection[str],
+            rows: Sequence[dict[str, Any]]) -> None:
+    """Delete the rows of ``gone`` (or every row of the system), then insert ``rows`` (whose keys are in
+    ``gone`` or new)."""
+    if everything:
+        session.execute(sa.delete(MIRROR).where(MIRROR.c.system == system))
+    else:
+        keys = sorted(gone)
+        for start in range(0, len(keys), CHUNK):
+            session.execute(sa.delete(MIRROR).where(MIRROR.c.system == system,
+                                                    MIRROR.c.student_id.in_(keys[start:start + CHUNK])))
+    if rows:
+        session.execute(sa.insert(MIRROR), list(rows))
+
+
+def save_position(session: Session, system: str, cursor: str | None, at: datetime) -> int:
+    row = feed_state(session, system)
+    row.cursor, row.generation, row.updated_at = cursor, row.generation + 1, at
+    session.flush()
+    return row.generation
+
+
+def refetch_wanted(session: Session, system: str) -> dict[str, datetime]:
+    stmt = sa.select(REFETCH.c.student_id, REFETCH.c.requested_at).where(REFETCH.c.system == system)
+    return {r[0]: r[1] for r in session.execute(stmt)}
+
+
+def refetch_done(session: Session, system: str, taken: dict[str, datetime]) -> None:
+    """Forget the requests a run has served: those it read, unless asked again since."""
+    stmt = sa.delete(REFETCH).where(REFETCH.c.system == system, REFETCH.c.student_id == sa.bindparam("b_id"),
+                                    REFETCH.c.requested_at <= sa.bindparam("b_at"))
+    if taken:
+        session.connection().execute(stmt, [{"b_id": k, "b_at": v} for k, v in taken.items()])
+
+
+def ask_refetch(session: Session, system: str, student_ids: Collection[str], at: datetime) -> None:
+    ids = sorted(set(student_ids))
+    for start in range(0, len(ids), CHUNK):
+        session.execute(sa.delete(REFETCH).where(REFETCH.c.system == system,
+                                                 REFETCH.c.student_id.in_(ids[start:start + CHUNK])))
+    if ids:
+        session.execute(sa.insert(REFETCH), [{"system": system, "student_id": i, "requested_at": at} for i in ids])
