@@ -36,6 +36,8 @@ linked to their family, never to one twin by a guess.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -57,6 +59,8 @@ FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("kk", ("equal", "other", "missing"), True),
 )
 SIZES = tuple(len(levels) for _, levels, _ in FIELDS)
+# what a stored model was fitted over: another list of comparisons or levels makes it unusable
+FIELDS_SCHEMA = hashlib.sha256(json.dumps(FIELDS).encode()).hexdigest()[:16]
 N_PATTERNS = int(np.prod(SIZES))
 
 
@@ -233,6 +237,7 @@ class Model:
     u: list[np.ndarray]
     prior: float
     iterations: int = 0
+    stats: dict[str, float] = field(default_factory=dict)  # how it was fitted (students, pairs, u pairs)
 
     def weights(self) -> list[np.ndarray]:
         out = []
@@ -253,6 +258,21 @@ class Model:
 
     def prior_weight(self) -> float:
         return float(np.log2(self.prior / (1 - self.prior)))
+
+    def to_json(self) -> dict[str, object]:
+        return {"schema": FIELDS_SCHEMA, "m": [x.tolist() for x in self.m], "u": [x.tolist() for x in self.u],
+                "prior": self.prior, "iterations": self.iterations}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Model:
+        """The inverse of ``to_json``; ValueError when it was fitted over other comparisons or levels."""
+        if data.get("schema") != FIELDS_SCHEMA:
+            raise ValueError("the model was fitted over other comparisons or levels")
+        m = [np.asarray(x, dtype=np.float64) for x in data["m"]]  # type: ignore[attr-defined]
+        u = [np.asarray(x, dtype=np.float64) for x in data["u"]]  # type: ignore[attr-defined]
+        if [len(x) for x in m] != list(SIZES) or [len(x) for x in u] != list(SIZES):
+            raise ValueError("the model's levels do not match the comparisons")
+        return cls(m, u, float(data["prior"]), int(data.get("iterations", 0)))  # type: ignore[arg-type]
 
     def describe(self) -> list[dict[str, object]]:
         return [{"field": name, "levels": [
@@ -658,7 +678,9 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     u = estimate_u(random_codes(b.s, b.r.side, n_random, settings.seed))
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
     prior = min(share / max(reg.persons.height, 1), 0.5)
-    return fit(counts, u, prior=prior)
+    model = fit(counts, u, prior=prior)
+    model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random}
+    return model
 
 
 def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | None = None) -> FallbackResult:
