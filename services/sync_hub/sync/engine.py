@@ -18,6 +18,7 @@ from datetime import date, datetime
 from sqlalchemy import Engine
 
 from services.sync_hub.config import Settings
+from services.sync_hub.matching.model_store import ModelStore
 from services.sync_hub.matching.service import MatchDecision, Matcher
 from services.sync_hub.provenance import repository as prov_repo
 from services.sync_hub.replica import service as replica
@@ -199,7 +200,7 @@ class SyncEngine:
             seq, retrieved_at = max(seq, refreshed.observed_seq, registry.observed_seq), utcnow()
         with timer.phase("match"):
             reviewed = review_service.standing_decisions(self.db, students)
-            matcher = Matcher(registry)
+            matcher = Matcher(registry, store=ModelStore(self.db))
             decisions = matcher.match(students, self._regions(students), reviewed)
             child_niks = [self._valid_nik(s.nik, s.no_kk) for s in students]
             kips = [self._kip_for(s, nik, kip_by_nik) if s.system is SourceSystem.DAPODIK else None
