@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from bench.matching.world import World, load_world
-from services.sync_hub.matching import deterministic, fallback
+from services.sync_hub.matching import deterministic, fallback, kip
 from services.sync_hub.matching.frames import Registry, students_frame
 from worldgen.config import ErrorRates, Shares, WorldConfig
 from worldgen.generate import generate_world
@@ -142,6 +142,35 @@ def splink_links(w: World, stu: pl.DataFrame, threshold: float) -> tuple[pl.Data
     links = best.select("sid", pl.when(ok).then(pl.lit("auto")).when(review).then(pl.lit("review"))
                         .otherwise(pl.lit("none")).alias("band"), "no_kk", "pid")
     return stu.select("sid").join(links, on="sid", how="left").with_columns(pl.col("band").fill_null("none")), timing
+
+
+# ---- KIP cards ---------------------------------------------------------------------------------------
+
+def kip_eval(w: World, model: fallback.Model | None) -> dict:
+    """KIP cards to Dapodik students: the NIK pass alone (what the hub did before) and NIK + identity, against
+    the ground truth (the card each student was truly issued)."""
+    dap = w.students.with_row_index("i").filter(pl.col("system") == "dapodik")
+    truth = w.truth.with_row_index("i").filter(pl.col("system") == "dapodik")["kip_no"]
+    stu = students_frame(dap.drop("i"), TODAY)
+    raw = w.kip.select("no_kip", "nama", pl.col("nama_ibu_kandung").alias("ibu"),
+                       pl.col("tanggal_lahir").str.to_date().alias("dob"), pl.col("kode_wilayah").alias("wil"),
+                       "jenjang", "nik")
+    t = _clock()
+    cards = kip.prepare_cards(raw)
+    links = kip.link(stu, dap["jenjang"].to_list(), cards, model)
+    elapsed = _since(t)
+    no_kip = cards["no_kip"]
+    d = links.with_columns(no_kip.gather(links["card"]).alias("no_kip"), truth.gather(links["sid"]).alias("truth"))
+    out: dict[str, object] = {"cards_issued": cards.height, "dapodik_students": stu.height,
+                              "students_with_a_card_truly": int(truth.is_not_null().sum()), "time_s": elapsed}
+    for name, part in (("nik_only", d.filter(pl.col("by") == "nik")), ("nik_and_identity", d)):
+        right = part.filter(pl.col("no_kip") == pl.col("truth")).height
+        out[name] = {"students_written": part.height, "cards_written": part["card"].n_unique(), "right": right,
+                     "wrong": part.height - right}
+    ident = d.filter(pl.col("by") == "identity")
+    out["identity_pass"] = {"links": ident.height, "wrong": ident.filter(
+        pl.col("no_kip") != pl.col("truth").fill_null("")).height}
+    return out
 
 
 # ---- speed at scale ---------------------------------------------------------------------------------

@@ -13,20 +13,22 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from services.sync_hub.config import Settings
+from services.sync_hub.matching import fallback, kip
+from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching.kip import LinkedKip
 from services.sync_hub.matching.model_store import ModelStore
-from services.sync_hub.matching.service import MatchDecision, Matcher
+from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
 from services.sync_hub.provenance import repository as prov_repo
 from services.sync_hub.replica import service as replica
 from services.sync_hub.review import service as review_service
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.sync.plan import PlannedItem, Source, desired_kip, desired_pkh, diff, pkh_source
 from services.sync_hub.sync.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
-from shared import names
 from shared.clients import DapodikClient, EmisClient, KemensosClient
 from shared.clock import utcnow
 from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Provenance, ResultStatus
@@ -36,7 +38,6 @@ from shared.contracts.hub import RunStatus, SourceSystem
 from shared.contracts.kemensos import KipIssuance
 from shared.db import session_scope
 from shared.http import ClientError, Rejected, Unavailable
-from shared.nik import check as check_nik
 
 log = logging.getLogger("jembatan.hub.sync")
 
@@ -89,15 +90,6 @@ class _Phase:
     def __exit__(self, *exc: object) -> None:
         self.tally.timings[self.name] = round(
             self.tally.timings.get(self.name, 0.0) + time.perf_counter() - self.start, 3)
-
-
-def _dates_agree(a: date, b: date) -> bool:
-    """Equal, a day apart, day and month swapped, or same day and month a year apart."""
-    if a == b or abs((a - b).days) <= 1:
-        return True
-    if a.year == b.year and a.day == b.month and a.month == b.day:
-        return True
-    return a.month == b.month and a.day == b.day and abs(a.year - b.year) == 1
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:  # type: ignore[type-arg]
@@ -186,14 +178,12 @@ class SyncEngine:
             tally.errors.append(f"{len(tally.missing)} named student(s) not found at the gateway")
             return
         seq = 0
-        kip_by_nik: dict[str, list[KipIssuance]] = defaultdict(list)
+        issuances: list[KipIssuance] = []
         if SourceSystem.DAPODIK in systems and scope is None:  # KIP comes with full runs (and SK batches)
             with timer.phase("read_kip"):
                 for issuance, page_seq in self.up.kemensos.iter_kip(limit=1000):
                     seq = max(seq, page_seq)
-                    nik = check_nik(issuance.nik)
-                    if nik.valid:
-                        kip_by_nik[nik.normalised].append(issuance)
+                    issuances.append(issuance)
         with timer.phase("registry"):
             refreshed = replica.refresh(self.db, self.up.kemensos)
             registry = replica.load(self.db)
@@ -202,9 +192,7 @@ class SyncEngine:
             reviewed = review_service.standing_decisions(self.db, students)
             matcher = Matcher(registry, store=ModelStore(self.db))
             decisions = matcher.match(students, self._regions(students), reviewed)
-            child_niks = [self._valid_nik(s.nik, s.no_kk) for s in students]
-            kips = [self._kip_for(s, nik, kip_by_nik) if s.system is SourceSystem.DAPODIK else None
-                    for s, nik in zip(students, child_niks, strict=True)]
+            kips = self._kips(students, issuances, matcher.model)
             tally.kip_linked = sum(1 for k in kips if k is not None)
             plans: dict[SourceSystem, list[PlannedItem]] = defaultdict(list)
             for student, decision, kip in zip(students, decisions, kips, strict=True):
@@ -246,21 +234,34 @@ class SyncEngine:
                 cursor = page.next_cursor
         return {sid: where[school] for sid, school in self._school_of.items() if school in where}
 
-    @staticmethod
-    def _valid_nik(raw: str | None, no_kk: str | None) -> str | None:
-        nik = check_nik(raw)
-        return nik.normalised if nik.valid and nik.normalised != (no_kk or "").strip() else None
+    def _kips(self, students: list[StudentView], issuances: list[KipIssuance],
+              model: fallback.Model | None) -> list[LinkedKip | None]:
+        """The KIP card of each Dapodik student (``matching.kip``): by the card's valid NIK with the identity
+        checked, else by name, birth date, mother's name, region and jenjang (auto-link band only; one card per
+        student, one student per card). Row-aligned with ``students``; None: no card."""
+        out: list[LinkedKip | None] = [None] * len(students)
+        dap = [i for i, s in enumerate(students) if s.system is SourceSystem.DAPODIK]
+        if not dap or not issuances:
+            return out
+        schools = self._dapodik_schools()
+        where = [schools.get(self._school_of.get(students[i].student_id, ("", ""))[1]) for i in dap]
+        regions = {students[i].student_id: w[0] for i, w in zip(dap, where, strict=True) if w is not None}
+        stu = students_frame(to_rows([students[i] for i in dap], regions))
+        links = kip.link(stu, [w[1] if w is not None else None for w in where], kip.cards_frame(issuances), model)
+        for i, card in zip(dap, kip.to_students(links, issuances, len(dap)), strict=True):
+            out[i] = card
+        return out
 
-    @staticmethod
-    def _kip_for(student: StudentView, child_nik: str | None,
-                 kip_by_nik: dict[str, list[KipIssuance]]) -> KipIssuance | None:
-        """The KIP issued to this student: same NIK, and the card's identity agrees with the record."""
-        if not child_nik:
-            return None
-        candidates = [k for k in kip_by_nik.get(child_nik, ())
-                      if names.similarity(student.nama, k.nama) >= 0.85
-                      and _dates_agree(student.tanggal_lahir, k.tanggal_lahir)]
-        return candidates[0] if len(candidates) == 1 else None
+    def _dapodik_schools(self) -> dict[str, tuple[str, str]]:
+        """sekolah_id -> (kode_wilayah, bentuk_pendidikan): a KIP card names the region and the jenjang."""
+        out: dict[str, tuple[str, str]] = {}
+        cursor: str | None = None
+        while True:
+            page = self.up.dapodik.list_sekolah(cursor, 1000)
+            out.update({s.sekolah_id: (s.kode_wilayah, s.bentuk_pendidikan.value) for s in page.items})
+            if not page.next_cursor:
+                return out
+            cursor = page.next_cursor
 
     @staticmethod
     def _plan(student: StudentView, decision: MatchDecision, kip: KipIssuance | None,
@@ -273,7 +274,8 @@ class SyncEngine:
         if pkh_item:
             items.append(pkh_item)
         if kip is not None:
-            source = Source("kemensos.kip", f"kip/{kip.no_kip}", kip.version, retrieved_at, MatchKey.NIK)
+            source = Source("kemensos.kip", f"kip/{kip.no_kip}", kip.version, retrieved_at,
+                            kip.matched_by if isinstance(kip, LinkedKip) else MatchKey.NIK)
             kip_wanted = desired_kip(kip)
             desired += len(kip_wanted)
             kip_item = diff(student, None, None, kip_wanted, source)
