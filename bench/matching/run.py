@@ -77,7 +77,7 @@ def pipeline(stu: pl.DataFrame, reg: Registry, settings: fallback.Settings) -> t
     out = stu.select("sid").join(out, on="sid", how="left").with_columns(pl.col("band").fill_null("none"))
     return out, {"deterministic_s": round(t_det, 3), "train_s": round(t_train, 3), "fallback_s": round(t_fb, 3),
                  "fallback_students": need.len(), "fallback_pairs": fb.stats["pairs_scored"],
-                 "em_iterations": model.iterations, "model": model.describe()}
+                 "em_iterations": model.iterations, "model": model.describe(), "fitted": model}
 
 
 def fallback_only(stu: pl.DataFrame, reg: Registry, settings: fallback.Settings) -> tuple[pl.DataFrame, dict]:
@@ -252,8 +252,8 @@ def end_to_end(w: World, splink: bool) -> dict:
     links, timing = pipeline(stu, reg, settings)
     out: dict[str, object] = {"students": stu.height, "registry_persons": reg.persons.height,
                               "pipeline_s": _since(t), "pipeline_timing": {k: v for k, v in timing.items()
-                                                                           if k != "model"},
-                              "pipeline": evaluate(w, links)}
+                                                                           if k not in ("model", "fitted")},
+                              "pipeline": evaluate(w, links), "kip": kip_eval(w, timing["fitted"])}
     t = _clock()
     fo, fo_timing = fallback_only(stu, reg, settings)
     out.update({"fallback_only_s": _since(t), "fallback_only_timing": fo_timing, "fallback_only": evaluate(w, fo)})
@@ -298,8 +298,10 @@ def main() -> None:
         stu = students_frame(w.students, TODAY)
         links, timing = pipeline(stu, w.registry, settings)
         fo, fo_timing = fallback_only(stu, w.registry, settings)
-        entry = {"pipeline": evaluate(w, links), "pipeline_timing": {k: v for k, v in timing.items() if k != "model"},
-                 "fallback_only": evaluate(w, fo), "fallback_only_timing": fo_timing, "model": timing["model"]}
+        entry = {"pipeline": evaluate(w, links),
+                 "pipeline_timing": {k: v for k, v in timing.items() if k not in ("model", "fitted")},
+                 "fallback_only": evaluate(w, fo), "fallback_only_timing": fo_timing, "model": timing["model"],
+                 "kip": kip_eval(w, timing["fitted"])}
         if a.splink and a.families == a.splink_families:
             try:
                 sl, sl_timing = splink_links(w, stu, 0.9)
@@ -347,6 +349,22 @@ def write_docs(results: dict, a: argparse.Namespace) -> None:
     lines += ["", "Recall per error type (pipeline, auto-links; students with that error in brackets):", ""]
     for scale, e in results["accuracy"].items():
         lines.append(f"* {scale}: " + ", ".join(f"{k} {v}" for k, v in e["pipeline"]["recall_per_error"].items()))
+    kips = [(scale, e["kip"]) for scale, e in results["accuracy"].items() if "kip" in e]
+    if results.get("end_to_end") and "kip" in results["end_to_end"]:
+        kips.append((f"end to end ({results['end_to_end']['students']:,} students)", results["end_to_end"]["kip"]))
+    if kips:
+        lines += ["", "KIP cards to Dapodik students (`matching/kip.py`; truth: the card each student was issued). "
+                  "Before: the card's NIK only; now: NIK, then name / birth date / mother / region / jenjang for the "
+                  "cards left. A card written to a student it was not issued to is *wrong*.", "",
+                  "| world | cards issued | students holding one (truth) | NIK only: students written / wrong | "
+                  "NIK + identity: students written / cards / wrong | identity pass: links / wrong | time s |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, k in kips:
+            n, b = k["nik_only"], k["nik_and_identity"]
+            lines.append(f"| {name} | {k['cards_issued']:,} | {k['students_with_a_card_truly']:,} | "
+                         f"{n['students_written']:,} / {n['wrong']} | {b['students_written']:,} / "
+                         f"{b['cards_written']:,} / {b['wrong']} | {k['identity_pass']['links']:,} / "
+                         f"{k['identity_pass']['wrong']} | {k['time_s'][0]} |")
     if results.get("speed"):
         sp = results["speed"]
         lines += ["", f"Speed (wall s / CPU s of the process, both cores): {sp['students']:,} students x "

@@ -180,6 +180,37 @@ def _sim_pairs(a: list[str], b: list[str]) -> np.ndarray:
     return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
 
 
+_SHARED_START = 0.92  # a mother's name this close may owe it to shared leading words ("ni gede s...", "siti ...")
+
+
+def _last_words_apart(sim: np.ndarray, idx: tuple[np.ndarray, ...], a: list[str], b: list[str],
+                      pairwise: bool) -> np.ndarray:
+    """Demote to the ">= 0.80" level the pairs of ``sim`` at ``idx`` whose last words disagree (< 0.80):
+    Jaro-Winkler rewards a long common prefix, and mothers' names share theirs ("ni gede sriasih" / "ni gede
+    suastini" score 0.92); the given name at the end is what tells two mothers apart."""
+    ia, ib = (idx[0], idx[0]) if pairwise else idx
+    la = [a[i].rsplit(" ", 1)[-1] for i in ia.tolist()]
+    lb = [b[i].rsplit(" ", 1)[-1] for i in ib.tolist()]
+    last = process.cpdist(la, lb, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1)
+    out = sim.copy()
+    out[idx] = np.where(last < 0.80, np.minimum(sim[idx], 0.90), sim[idx])
+    return out
+
+
+def ibu_matrix(a: list[str], b: list[str]) -> np.ndarray:
+    """Mothers' names compared (``_sim_matrix``), a close score owed to shared leading words demoted."""
+    sim = _sim_matrix(a, b)
+    idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
+    return _last_words_apart(sim, idx, a, b, pairwise=False) if idx[0].size else sim
+
+
+def ibu_pairs(a: list[str], b: list[str]) -> np.ndarray:
+    """``ibu_matrix`` on aligned pairs."""
+    sim = _sim_pairs(a, b)
+    idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
+    return _last_words_apart(sim, idx, a, b, pairwise=True) if idx[0].size else sim
+
+
 def _grid(a: np.ndarray, b: np.ndarray, pairwise: bool) -> tuple[np.ndarray, np.ndarray]:
     return (a, b) if pairwise else (a[:, None], b[None, :])
 
@@ -435,7 +466,7 @@ class _Blocks:
             if rows.size * nr >= _SMALL:
                 s, r = self.s.take(rows), self.r.side.take(slice(start, end))
                 (sn, si), (rn, ri) = s.names(), r.names()
-                codes = _levels(s, r, _sim_matrix(sn, rn), _sim_matrix(si, ri))
+                codes = _levels(s, r, _sim_matrix(sn, rn), ibu_matrix(si, ri))
                 self.pairs += codes.size
                 yield (rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel())
                 continue
@@ -456,7 +487,7 @@ class _Blocks:
             s, r = self.s.take(rows), self.r.side.take(slice(start, end))
             (sn, si), (rn, ri) = s.names(), r.names()
             sim_n.append(_sim_matrix(sn, rn).ravel())
-            sim_i.append(_sim_matrix(si, ri).ravel())
+            sim_i.append(ibu_matrix(si, ri).ravel())
         srows = np.concatenate([np.repeat(rows, end - start) for rows, start, end in blocks])
         rpos = np.concatenate([np.tile(np.arange(start, end), rows.size) for rows, start, end in blocks])
         lens = np.concatenate([np.full(rows.size, end - start) for rows, start, end in blocks])
@@ -473,7 +504,7 @@ class _Blocks:
         s, r = self.s.take(si), self.r.side.take(ri)
         self.pairs += si.size
         (sn, s_ibu), (rn, r_ibu) = s.names(), r.names()
-        return _levels(s, r, _sim_pairs(sn, rn), _sim_pairs(s_ibu, r_ibu), pairwise=True)
+        return _levels(s, r, _sim_pairs(sn, rn), ibu_pairs(s_ibu, r_ibu), pairwise=True)
 
 
 def _blocks(stu: pl.DataFrame, reg: Registry) -> _Blocks:
@@ -512,7 +543,7 @@ def random_codes(s: _Side, r: _Side, n: int, seed: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int16)
     a, b = s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n))
     (an, ai), (bn, bi) = a.names(), b.names()
-    return _levels(a, b, _sim_pairs(an, bn), _sim_pairs(ai, bi), pairwise=True)
+    return _levels(a, b, _sim_pairs(an, bn), ibu_pairs(ai, bi), pairwise=True)
 
 
 # ---- decisions ---------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def _sides(stu: pl.DataFrame, cards: pl.DataFrame) -> tuple[fallback._Side, fall
 def _codes(s: fallback._Side, c: fallback._Side, si: np.ndarray, ci: np.ndarray) -> np.ndarray:
     a, b = s.take(si), c.take(ci)
     (an, ai), (bn, bi) = a.names(), b.names()
-    return fallback._levels(a, b, fallback._sim_pairs(an, bn), fallback._sim_pairs(ai, bi), pairwise=True)
+    return fallback._levels(a, b, fallback._sim_pairs(an, bn), fallback.ibu_pairs(ai, bi), pairwise=True)
 
 
 def _field_weights(m: list[np.ndarray], u: list[np.ndarray]) -> list[np.ndarray]:
