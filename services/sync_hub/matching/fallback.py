@@ -8,7 +8,8 @@ Each candidate pair gets one level per comparison:
 =========  =============================================================================================
 nama       exact / Jaro-Winkler-or-token-sort >= 0.94 / >= 0.88 / >= 0.80 / other (normalised names)
 lahir      same date / a day off, day-month swapped or a year off / same year and month / other
-ibu        exact / >= 0.92 / >= 0.80 / other / missing (mother's maiden name)
+ibu        exact / >= 0.92 / >= 0.80 / other / missing (mother's maiden name; 0.92+ owed to shared leading words
+           only, the last words disagreeing, counts as >= 0.80: ``ibu_matrix``)
 jk         same sex / other
 wilayah    same kecamatan / same kabupaten / other / missing (school region vs family region)
 nik        equal / one digit changed or two adjacent digits swapped (outside the serial) / sex digit
@@ -117,6 +118,10 @@ class _Side:
 
     def names(self) -> tuple[list[str], list[str]]:
         return _as_list(self.nama), _as_list(self.ibu)
+
+    def names_at(self, rows: np.ndarray | slice) -> tuple[list[str], list[str]]:
+        """The names of ``rows`` only (``take(rows).names()`` without gathering every array)."""
+        return _as_list(_pick(self.nama, rows)), _as_list(_pick(self.ibu, rows))
 
 
 _ARRAYS = ("ibu_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd", "kk", "kk_old")
@@ -484,8 +489,7 @@ class _Blocks:
         comparison on the unit's explicit pairs at once."""
         sim_n, sim_i = [], []
         for rows, start, end in blocks:
-            s, r = self.s.take(rows), self.r.side.take(slice(start, end))
-            (sn, si), (rn, ri) = s.names(), r.names()
+            (sn, si), (rn, ri) = self.s.names_at(rows), self.r.side.names_at(slice(start, end))
             sim_n.append(_sim_matrix(sn, rn).ravel())
             sim_i.append(ibu_matrix(si, ri).ravel())
         srows = np.concatenate([np.repeat(rows, end - start) for rows, start, end in blocks])
