@@ -91,6 +91,11 @@ class Shares(_Frozen):
     name_case_dapodik: float = _rate(0.20, "Schools whose operator types names in mixed case (Title Case).")
     dapodik_father_title_dropped: float = _rate(
         0.80, "Dapodik records whose father's name is typed without titles (Dapodik asks for none).")
+    registry_only: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Families drawn into the registry whose children are enrolled nowhere "
+        "(no student record): a registry several times the size of the student population, as the real one is "
+        "(~1,000,000 registry persons per 200,000 students at 0.42). Drawn from a generator of its own, so 0 "
+        "(the default) leaves every other draw, and so every file, unchanged.")
 
     @model_validator(mode="after")
     def _kip_nik_sum(self) -> Shares:

@@ -32,6 +32,7 @@ from worldgen.education import (
     JENJANG_START,
     KINDS,
     SYSTEMS,
+    Records,
     enrol,
     institutions,
 )
@@ -173,13 +174,14 @@ class _World:
         if cfg.n_students is None:
             n_families = cfg.n_families
         else:
-            n_families = math.ceil(cfg.n_students / STUDENTS_PER_FAMILY * 1.03) + 60
+            n_families = math.ceil(cfg.n_students / STUDENTS_PER_FAMILY * 1.03 / (1 - cfg.shares.registry_only)) + 60
         while True:
             rng = np.random.default_rng(seed)
             pools = NamePools(cfg.seed, int(np.clip(n_families // 8, 200, 2048)))
             builder = Builder(cfg, self.reg, rng, pools)
             pop = builder.build(n_families)
             rec = enrol(cfg, pop, rng)
+            rec = _registry_only(cfg, seed, pop, rec)
             if cfg.n_students is None or len(rec) >= cfg.n_students:
                 break
             n_families = int(n_families * 1.1) + 100
@@ -787,6 +789,17 @@ def _triwulans(cfg: WorldConfig) -> list[str]:
         if q == 0:
             y, q = y - 1, 4
     return out
+
+
+def _registry_only(cfg: WorldConfig, seed: int, pop: Population, rec: Records) -> Records:
+    """``shares.registry_only``: a share of families put in the registry with none of their children enrolled.
+    Its own generator (seeded from the world's seed), so a world without it is drawn exactly as before."""
+    share = cfg.shares.registry_only
+    if share <= 0:
+        return rec
+    flag = np.random.default_rng([seed, 0x5E61]).random(pop.n_families) < share
+    pop.f_in_registry[flag] = True
+    return rec.take(np.flatnonzero(~flag[rec.fam]))
 
 
 def _truncate(pop: Population, n_families: int) -> tuple[Population, IntArray]:

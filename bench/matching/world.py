@@ -15,6 +15,7 @@ class World:
     registry: Registry
     students: pl.DataFrame  # raw student rows (students_frame input) in ground-truth order
     truth: pl.DataFrame  # one row per student: true_nik, true_no_kk, in_registry, errors, adversarial, ...
+    kip: pl.DataFrame  # kemensos/kip.jsonl: the KIP issuances (truth: ``truth["kip_no"]``)
 
 
 def _ndjson(path: Path, schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
@@ -46,12 +47,14 @@ def load_world(root: Path) -> World:
     siswa = _ndjson(root / "emis" / "siswa.jsonl", text)
     madrasah = _ndjson(root / "emis" / "madrasah.jsonl")
     emis = siswa.join(madrasah.select("nsm", pl.col("kode_wilayah").alias("wil")), on="nsm", how="left").select(
-        pl.lit("emis").alias("system"), pl.col("siswa_id").alias("student_id"), *cols, "wil")
+        pl.lit("emis").alias("system"), pl.col("siswa_id").alias("student_id"), *cols, "wil",
+        pl.lit(None, pl.String).alias("jenjang"))
     pd_ = _ndjson(root / "dapodik" / "peserta_didik.jsonl", text)
     sekolah = _ndjson(root / "dapodik" / "sekolah.jsonl")
-    dapodik = pd_.join(sekolah.select("sekolah_id", pl.col("kode_wilayah").alias("wil")), on="sekolah_id",
+    dapodik = pd_.join(sekolah.select("sekolah_id", pl.col("kode_wilayah").alias("wil"),
+                                      pl.col("bentuk_pendidikan").alias("jenjang")), on="sekolah_id",
                        how="left").select(pl.lit("dapodik").alias("system"),
-                                          pl.col("peserta_didik_id").alias("student_id"), *cols, "wil")
+                                          pl.col("peserta_didik_id").alias("student_id"), *cols, "wil", "jenjang")
     truth = _ndjson(root / "ground_truth.jsonl")
     raw = pl.concat([emis, dapodik])
     students = truth.select("system", "student_id").join(raw, on=["system", "student_id"], how="left",
@@ -59,5 +62,6 @@ def load_world(root: Path) -> World:
     students = students.select(
         "system", "student_id", "nama", pl.col("jenis_kelamin").alias("sex"),
         pl.col("tanggal_lahir").str.to_date().alias("dob"), pl.col("nama_ibu_kandung").alias("nama_ibu"),
-        "nama_ayah", "nama_wali", "nik", "nik_ibu", "nik_ayah", "nik_wali", "no_kk", "wil")
-    return World(registry, students, truth)
+        "nama_ayah", "nama_wali", "nik", "nik_ibu", "nik_ayah", "nik_wali", "no_kk", "wil", "jenjang")
+    kip = _ndjson(k / "kip.jsonl", {"nik": pl.String})
+    return World(registry, students, truth, kip)

@@ -54,6 +54,7 @@ class MatchKey(StrEnum):
     NIK_WALI = "nik_wali"
     NO_KK = "no_kk"  # the KK number (current or former), verified by a member
     FALLBACK = "fallback"  # probabilistic fallback (no usable key)
+    KIP_IDENTITY = "kip_identity"  # a KIP card without a usable NIK, linked by name, birth date, mother, region
     REVIEW = "review"  # a reviewer's decision
     NONE = "none"
 

@@ -162,9 +162,16 @@ def _kk_hits(stu: pl.DataFrame, reg: Registry) -> pl.DataFrame:
                                 person["nama"].gather(mp), person["dob"].gather(mp), person["ibu"].gather(mp))
     mother_ok = (person["sex"].gather(mp) == "P").fill_null(False) & pl.Series(
         name_similarity(stu["ibu"].gather(pos), person["nama"].gather(mp)) >= CHILD_NAME_OK)
-    members = members.with_columns(ok.alias("ok"), mother_ok.alias("mother_ok"), pl.Series("sim", sim_name))
+    # the child is named only by a member whose name and birth date both agree, and only when that member is
+    # the only one: a sibling of the same name (or a parent whose name the child carries) passes the check
+    # on the mother's name alone, and names the family, never the child
+    dob_ok = pl.DataFrame({"a": stu["dob"].gather(pos), "b": person["dob"].gather(mp)}).select(
+        birth_dates_agree(pl.col("a"), pl.col("b"))).to_series()
+    members = members.with_columns(ok.alias("ok"), mother_ok.alias("mother_ok"), pl.Series("sim", sim_name),
+                                   (ok & dob_ok).alias("person_ok"))
     per_family = members.sort("sim", descending=True).group_by("sid", "fid").agg(
-        pl.col("pid").filter(pl.col("ok")).first().alias("pid"),
+        pl.when(pl.col("person_ok").sum() == 1).then(pl.col("pid").filter(pl.col("person_ok")).first())
+        .alias("pid"),
         (pl.col("ok").any() | pl.col("mother_ok").any()).alias("ok"))
     return per_family.select(
         "sid", pl.lit(_CODE["no_kk"], dtype=pl.Int8).alias("key"), "pid", "fid", "ok",

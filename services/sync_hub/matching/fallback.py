@@ -8,7 +8,8 @@ Each candidate pair gets one level per comparison:
 =========  =============================================================================================
 nama       exact / Jaro-Winkler-or-token-sort >= 0.94 / >= 0.88 / >= 0.80 / other (normalised names)
 lahir      same date / a day off, day-month swapped or a year off / same year and month / other
-ibu        exact / >= 0.92 / >= 0.80 / other / missing (mother's maiden name)
+ibu        exact / >= 0.92 / >= 0.80 / other / missing (mother's maiden name; 0.92+ owed to shared leading words
+           only, the last words disagreeing, counts as >= 0.80: ``ibu_matrix``)
 jk         same sex / other
 wilayah    same kecamatan / same kabupaten / other / missing (school region vs family region)
 nik        equal / one digit changed or two adjacent digits swapped (outside the serial) / sex digit
@@ -36,6 +37,8 @@ linked to their family, never to one twin by a guess.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -57,6 +60,8 @@ FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("kk", ("equal", "other", "missing"), True),
 )
 SIZES = tuple(len(levels) for _, levels, _ in FIELDS)
+# what a stored model was fitted over: another list of comparisons or levels makes it unusable
+FIELDS_SCHEMA = hashlib.sha256(json.dumps(FIELDS).encode()).hexdigest()[:16]
 N_PATTERNS = int(np.prod(SIZES))
 
 
@@ -113,6 +118,10 @@ class _Side:
 
     def names(self) -> tuple[list[str], list[str]]:
         return _as_list(self.nama), _as_list(self.ibu)
+
+    def names_at(self, rows: np.ndarray | slice) -> tuple[list[str], list[str]]:
+        """The names of ``rows`` only (``take(rows).names()`` without gathering every array)."""
+        return _as_list(_pick(self.nama, rows)), _as_list(_pick(self.ibu, rows))
 
 
 _ARRAYS = ("ibu_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd", "kk", "kk_old")
@@ -176,6 +185,37 @@ def _sim_pairs(a: list[str], b: list[str]) -> np.ndarray:
     return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
 
 
+_SHARED_START = 0.92  # a mother's name this close may owe it to shared leading words ("ni gede s...", "siti ...")
+
+
+def _last_words_apart(sim: np.ndarray, idx: tuple[np.ndarray, ...], a: list[str], b: list[str],
+                      pairwise: bool) -> np.ndarray:
+    """Demote to the ">= 0.80" level the pairs of ``sim`` at ``idx`` whose last words disagree (< 0.80):
+    Jaro-Winkler rewards a long common prefix, and mothers' names share theirs ("ni gede sriasih" / "ni gede
+    suastini" score 0.92); the given name at the end is what tells two mothers apart."""
+    ia, ib = (idx[0], idx[0]) if pairwise else idx
+    la = [a[i].rsplit(" ", 1)[-1] for i in ia.tolist()]
+    lb = [b[i].rsplit(" ", 1)[-1] for i in ib.tolist()]
+    last = process.cpdist(la, lb, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1)
+    out = sim.copy()
+    out[idx] = np.where(last < 0.80, np.minimum(sim[idx], 0.90), sim[idx])
+    return out
+
+
+def ibu_matrix(a: list[str], b: list[str]) -> np.ndarray:
+    """Mothers' names compared (``_sim_matrix``), a close score owed to shared leading words demoted."""
+    sim = _sim_matrix(a, b)
+    idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
+    return _last_words_apart(sim, idx, a, b, pairwise=False) if idx[0].size else sim
+
+
+def ibu_pairs(a: list[str], b: list[str]) -> np.ndarray:
+    """``ibu_matrix`` on aligned pairs."""
+    sim = _sim_pairs(a, b)
+    idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
+    return _last_words_apart(sim, idx, a, b, pairwise=True) if idx[0].size else sim
+
+
 def _grid(a: np.ndarray, b: np.ndarray, pairwise: bool) -> tuple[np.ndarray, np.ndarray]:
     return (a, b) if pairwise else (a[:, None], b[None, :])
 
@@ -233,6 +273,7 @@ class Model:
     u: list[np.ndarray]
     prior: float
     iterations: int = 0
+    stats: dict[str, float] = field(default_factory=dict)  # how it was fitted (students, pairs, u pairs)
 
     def weights(self) -> list[np.ndarray]:
         out = []
@@ -253,6 +294,21 @@ class Model:
 
     def prior_weight(self) -> float:
         return float(np.log2(self.prior / (1 - self.prior)))
+
+    def to_json(self) -> dict[str, object]:
+        return {"schema": FIELDS_SCHEMA, "m": [x.tolist() for x in self.m], "u": [x.tolist() for x in self.u],
+                "prior": self.prior, "iterations": self.iterations}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Model:
+        """The inverse of ``to_json``; ValueError when it was fitted over other comparisons or levels."""
+        if data.get("schema") != FIELDS_SCHEMA:
+            raise ValueError("the model was fitted over other comparisons or levels")
+        m = [np.asarray(x, dtype=np.float64) for x in data["m"]]  # type: ignore[attr-defined]
+        u = [np.asarray(x, dtype=np.float64) for x in data["u"]]  # type: ignore[attr-defined]
+        if [len(x) for x in m] != list(SIZES) or [len(x) for x in u] != list(SIZES):
+            raise ValueError("the model's levels do not match the comparisons")
+        return cls(m, u, float(data["prior"]), int(data.get("iterations", 0)))  # type: ignore[arg-type]
 
     def describe(self) -> list[dict[str, object]]:
         return [{"field": name, "levels": [
@@ -339,7 +395,7 @@ class Settings:
     margin: float = 6.0  # bits the best candidate must beat other families (and, for a person, siblings) by
     review_min_fields: int = 2  # identity fields that must agree for the review band (see ``agreeing_fields``)
     u_pairs: int = 200_000
-    train_students: int = 20_000
+    train_students: int = 6_000  # EM needs pattern counts, not every student: 6,000 give ~0.7M candidate pairs
     seed: int = 1
 
 
@@ -415,7 +471,7 @@ class _Blocks:
             if rows.size * nr >= _SMALL:
                 s, r = self.s.take(rows), self.r.side.take(slice(start, end))
                 (sn, si), (rn, ri) = s.names(), r.names()
-                codes = _levels(s, r, _sim_matrix(sn, rn), _sim_matrix(si, ri))
+                codes = _levels(s, r, _sim_matrix(sn, rn), ibu_matrix(si, ri))
                 self.pairs += codes.size
                 yield (rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel())
                 continue
@@ -433,10 +489,9 @@ class _Blocks:
         comparison on the unit's explicit pairs at once."""
         sim_n, sim_i = [], []
         for rows, start, end in blocks:
-            s, r = self.s.take(rows), self.r.side.take(slice(start, end))
-            (sn, si), (rn, ri) = s.names(), r.names()
+            (sn, si), (rn, ri) = self.s.names_at(rows), self.r.side.names_at(slice(start, end))
             sim_n.append(_sim_matrix(sn, rn).ravel())
-            sim_i.append(_sim_matrix(si, ri).ravel())
+            sim_i.append(ibu_matrix(si, ri).ravel())
         srows = np.concatenate([np.repeat(rows, end - start) for rows, start, end in blocks])
         rpos = np.concatenate([np.tile(np.arange(start, end), rows.size) for rows, start, end in blocks])
         lens = np.concatenate([np.full(rows.size, end - start) for rows, start, end in blocks])
@@ -453,7 +508,7 @@ class _Blocks:
         s, r = self.s.take(si), self.r.side.take(ri)
         self.pairs += si.size
         (sn, s_ibu), (rn, r_ibu) = s.names(), r.names()
-        return _levels(s, r, _sim_pairs(sn, rn), _sim_pairs(s_ibu, r_ibu), pairwise=True)
+        return _levels(s, r, _sim_pairs(sn, rn), ibu_pairs(s_ibu, r_ibu), pairwise=True)
 
 
 def _blocks(stu: pl.DataFrame, reg: Registry) -> _Blocks:
@@ -492,7 +547,7 @@ def random_codes(s: _Side, r: _Side, n: int, seed: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int16)
     a, b = s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n))
     (an, ai), (bn, bi) = a.names(), b.names()
-    return _levels(a, b, _sim_pairs(an, bn), _sim_pairs(ai, bi), pairwise=True)
+    return _levels(a, b, _sim_pairs(an, bn), ibu_pairs(ai, bi), pairwise=True)
 
 
 # ---- decisions ---------------------------------------------------------------------------------------
@@ -658,7 +713,9 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     u = estimate_u(random_codes(b.s, b.r.side, n_random, settings.seed))
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
     prior = min(share / max(reg.persons.height, 1), 0.5)
-    return fit(counts, u, prior=prior)
+    model = fit(counts, u, prior=prior)
+    model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random}
+    return model
 
 
 def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | None = None) -> FallbackResult:

@@ -24,6 +24,7 @@ import polars as pl
 
 from services.sync_hub.matching import deterministic, fallback
 from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
+from services.sync_hub.matching.model_store import ModelStore
 from services.sync_hub.sync.students import StudentView
 from shared.contracts.common import MatchKey, Outcome
 from shared.nik import mask
@@ -115,6 +116,8 @@ class Matcher:
     settings: fallback.Settings = field(default_factory=fallback.Settings)
     today: date | None = None
     model: fallback.Model | None = None
+    store: ModelStore | None = None  # the hub's stored model (reused while the registry holds still)
+    model_version: str | None = None  # named in every fallback decision's evidence
 
     def match(self, students: list[StudentView], regions: Mapping[str, str] | None = None,
               reviewed: Mapping[tuple[str, str], ReviewedDecision] | None = None) -> list[MatchDecision]:
@@ -128,7 +131,15 @@ class Matcher:
         if need.len() and self.registry.persons.height:
             if self.model is None:  # the prior: the share of this run's students a verified key linked
                 share = det.filter(pl.col("outcome").is_in(["PKH_RECIPIENT", "NOT_PKH_RECIPIENT"])).height / det.height
-                self.model = fallback.train(stu, self.registry, self.settings, share=share)
+
+                def fit() -> fallback.Model:
+                    return fallback.train(stu, self.registry, self.settings, share=share)
+
+                if self.store is not None:
+                    chosen = self.store.obtain(self.registry, fit)
+                    self.model, self.model_version = chosen.model, chosen.version
+                else:
+                    self.model, self.model_version = fit(), "fitted for this run (not stored)"
             fb = fallback.run(stu.filter(pl.col("sid").is_in(need.implode())), self.registry, self.model,
                               self.settings).decisions
         families = {r["no_kk"]: FamilyRef(r["no_kk"], r["version"], r["pkh_status"], r["pkh_periode"], r["no_kks"])
@@ -178,7 +189,8 @@ class Matcher:
         ev = fallback.evidence(fb["code"])
         evidence: dict[str, object] = {"fields": ev, "weight": round(fb["weight"], 2),
                                        "probability": round(fb["probability"], 6), "margin": round(fb["margin"], 2),
-                                       "base_outcome": base.outcome.value, "base_detail": base.detail}
+                                       "base_outcome": base.outcome.value, "base_detail": base.detail,
+                                       "model": self.model_version}
         agreed = ", ".join(f"{k} {v}" for k, v in ev.items() if v not in ("missing",))
         pnik = nik_of[fb["pid"]] if fb["pid"] is not None else None
         if fb["band"] == "auto":

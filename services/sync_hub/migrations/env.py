@@ -1,4 +1,5 @@
 from services.sync_hub.db import HubTable
+from services.sync_hub.matching import model_store as _matching  # noqa: F401  (register tables)
 from services.sync_hub.mirror import models as _mirror  # noqa: F401
 from services.sync_hub.provenance import models as _provenance  # noqa: F401  (register tables)
 from services.sync_hub.replica import models as _replica  # noqa: F401

@@ -11,14 +11,19 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Engine
 
 from services.sync_hub.config import Settings
-from services.sync_hub.matching.service import MatchDecision, Matcher
+from services.sync_hub.matching import fallback, kip
+from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching.kip import LinkedKip
+from services.sync_hub.matching.model_store import ModelStore
+from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.provenance import repository as prov_repo
 from services.sync_hub.replica import service as replica
@@ -26,18 +31,17 @@ from services.sync_hub.review import service as review_service
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.sync.plan import PlannedItem, Source, desired_kip, desired_pkh, diff, pkh_source
 from services.sync_hub.sync.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
-from shared import names
 from shared.clients import DapodikClient, EmisClient, KemensosClient
 from shared.clock import utcnow
-from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Provenance, ResultStatus
+from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Page, Provenance, ResultStatus
 from shared.contracts.dapodik import PesertaDidik, PesertaDidikFeed
 from shared.contracts.emis import Siswa, SiswaFeed
 from shared.contracts.hub import RunStatus, SourceSystem
 from shared.contracts.kemensos import KipIssuance
 from shared.db import session_scope
 from shared.http import ClientError, Rejected, Unavailable
-from shared.nik import check as check_nik
 
+T = TypeVar("T")
 log = logging.getLogger("jembatan.hub.sync")
 
 
@@ -105,15 +109,6 @@ class _Phase:
     def __exit__(self, *exc: object) -> None:
         self.tally.timings[self.name] = round(
             self.tally.timings.get(self.name, 0.0) + time.perf_counter() - self.start, 3)
-
-
-def _dates_agree(a: date, b: date) -> bool:
-    """Equal, a day apart, day and month swapped, or same day and month a year apart."""
-    if a == b or abs((a - b).days) <= 1:
-        return True
-    if a.year == b.year and a.day == b.month and a.month == b.day:
-        return True
-    return a.month == b.month and a.day == b.day and abs(a.year - b.year) == 1
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:  # type: ignore[type-arg]
@@ -248,25 +243,23 @@ class SyncEngine:
             tally.errors.append(f"{len(tally.missing)} named student(s) not found at the gateway")
             return
         seq = 0
-        kip_by_nik: dict[str, list[KipIssuance]] = defaultdict(list)
+        issuances: list[KipIssuance] = []
         if SourceSystem.DAPODIK in systems and scope is None:  # KIP comes with full runs (and SK batches)
             with timer.phase("read_kip"):
                 for issuance, page_seq in self.up.kemensos.iter_kip(limit=1000):
                     seq = max(seq, page_seq)
-                    nik = check_nik(issuance.nik)
-                    if nik.valid:
-                        kip_by_nik[nik.normalised].append(issuance)
+                    issuances.append(issuance)
         with timer.phase("registry"):
             refreshed = replica.refresh(self.db, self.up.kemensos)
             registry = replica.load(self.db, refreshed)
             seq, retrieved_at = max(seq, refreshed.observed_seq, registry.observed_seq), utcnow()
         with timer.phase("match"):
             reviewed = review_service.standing_decisions(self.db, students)
-            matcher = Matcher(registry)
-            decisions = matcher.match(students, self._regions(school_of), reviewed)
-            child_niks = [self._valid_nik(s.nik, s.no_kk) for s in students]
-            kips = [self._kip_for(s, nik, kip_by_nik) if s.system is SourceSystem.DAPODIK else None
-                    for s, nik in zip(students, child_niks, strict=True)]
+            schools = self._schools(school_of)
+            regions = {sid: schools[school][0] for sid, school in school_of.items() if school in schools}
+            matcher = Matcher(registry, store=ModelStore(self.db))
+            decisions = matcher.match(students, regions, reviewed)
+            kips = self._kips(students, school_of, schools, issuances, matcher.model)
             tally.kip_linked = sum(1 for k in kips if k is not None)
             plans: dict[SourceSystem, list[PlannedItem]] = defaultdict(list)
             for student, decision, kip in zip(students, decisions, kips, strict=True):
@@ -300,39 +293,47 @@ class SyncEngine:
 
     # -- matching helpers ------------------------------------------------------------------------
 
-    def _regions(self, school_of: dict[str, tuple[str, str]]) -> dict[str, str]:
-        """The school's region of each student (the only address a student record has), for blocking."""
-        wanted = set(school_of.values())
-        where: dict[tuple[str, str], str] = {}
-        for system, lister in (("emis", self.up.emis.list_madrasah), ("dapodik", self.up.dapodik.list_sekolah)):
-            if not any(w[0] == system for w in wanted):
-                continue
-            cursor: str | None = None
-            while True:
-                page = lister(cursor, 1000)
-                for school in page.items:
-                    key = school.nsm if system == "emis" else school.sekolah_id  # type: ignore[union-attr]
-                    where[(system, key)] = school.kode_wilayah
-                if not page.next_cursor:
-                    break
-                cursor = page.next_cursor
-        return {sid: where[school] for sid, school in school_of.items() if school in where}
+    def _schools(self, school_of: dict[str, tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """(system, school key) -> (kode_wilayah, Dapodik bentuk_pendidikan) of the schools of these students: the
+        school's region is the only address a student record has (blocking), and a KIP card names the jenjang."""
+        wanted = {system for system, _ in school_of.values()}
+        out: dict[tuple[str, str], tuple[str, str | None]] = {}
+        if "emis" in wanted:
+            for madrasah in self._pages(self.up.emis.list_madrasah):
+                out[("emis", madrasah.nsm)] = (madrasah.kode_wilayah, None)
+        if "dapodik" in wanted:
+            for sekolah in self._pages(self.up.dapodik.list_sekolah):
+                out[("dapodik", sekolah.sekolah_id)] = (sekolah.kode_wilayah, sekolah.bentuk_pendidikan.value)
+        return out
 
     @staticmethod
-    def _valid_nik(raw: str | None, no_kk: str | None) -> str | None:
-        nik = check_nik(raw)
-        return nik.normalised if nik.valid and nik.normalised != (no_kk or "").strip() else None
+    def _pages(lister: Callable[[str | None, int], Page[T]]) -> Iterator[T]:
+        cursor: str | None = None
+        while True:
+            page = lister(cursor, 1000)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
     @staticmethod
-    def _kip_for(student: StudentView, child_nik: str | None,
-                 kip_by_nik: dict[str, list[KipIssuance]]) -> KipIssuance | None:
-        """The KIP issued to this student: same NIK, and the card's identity agrees with the record."""
-        if not child_nik:
-            return None
-        candidates = [k for k in kip_by_nik.get(child_nik, ())
-                      if names.similarity(student.nama, k.nama) >= 0.85
-                      and _dates_agree(student.tanggal_lahir, k.tanggal_lahir)]
-        return candidates[0] if len(candidates) == 1 else None
+    def _kips(students: list[StudentView], school_of: dict[str, tuple[str, str]],
+              schools: dict[tuple[str, str], tuple[str, str | None]], issuances: list[KipIssuance],
+              model: fallback.Model | None) -> list[LinkedKip | None]:
+        """The KIP card of each Dapodik student (``matching.kip``): by the card's valid NIK with the identity
+        checked, else by name, birth date, mother's name, region and jenjang (auto-link band only; one card per
+        student, one student per card). Row-aligned with ``students``; None: no card."""
+        out: list[LinkedKip | None] = [None] * len(students)
+        dap = [i for i, s in enumerate(students) if s.system is SourceSystem.DAPODIK]
+        if not dap or not issuances:
+            return out
+        where = [schools.get(school_of.get(students[i].student_id, ("", ""))) for i in dap]
+        regions = {students[i].student_id: w[0] for i, w in zip(dap, where, strict=True) if w is not None}
+        stu = students_frame(to_rows([students[i] for i in dap], regions))
+        links = kip.link(stu, [w[1] if w is not None else None for w in where], kip.cards_frame(issuances), model)
+        for i, card in zip(dap, kip.to_students(links, issuances, len(dap)), strict=True):
+            out[i] = card
+        return out
 
     @staticmethod
     def _plan(student: StudentView, decision: MatchDecision, kip: KipIssuance | None,
@@ -345,7 +346,8 @@ class SyncEngine:
         if pkh_item:
             items.append(pkh_item)
         if kip is not None:
-            source = Source("kemensos.kip", f"kip/{kip.no_kip}", kip.version, retrieved_at, MatchKey.NIK)
+            source = Source("kemensos.kip", f"kip/{kip.no_kip}", kip.version, retrieved_at,
+                            kip.matched_by if isinstance(kip, LinkedKip) else MatchKey.NIK)
             kip_wanted = desired_kip(kip)
             desired += len(kip_wanted)
             kip_item = diff(student, None, None, kip_wanted, source)

@@ -90,6 +90,24 @@ def test_former_kk_number_finds_the_family() -> None:
     assert d.person_nik == CHILD  # the KK's members include the child
 
 
+def test_kk_key_names_no_child_when_only_a_namesake_sibling_passes() -> None:
+    # the child is not on the KK; an older sister carries the record's name: the family (by the mother's name)
+    # is linked, the sister is never named as the child
+    namesake = dict(nik=encode("320101", Sex.P, date(2009, 8, 3), 7), no_kk=KK, nama="Nur Aini", sex="P",
+                    dob=date(2009, 8, 3), ibu="Siti Aminah", hub="ANAK")
+    reg = registry(extra=[namesake])
+    d = decide(reg, nik=None, nik_ibu=None, nik_ayah=None, no_kk=KK, nama="Nur Aini", jenis_kelamin="P",
+               tanggal_lahir=date(2013, 2, 1))
+    assert d.matched_by is MatchKey.NO_KK and d.family is not None and d.family.no_kk == KK
+    assert d.person_nik is None
+
+
+def test_mothers_names_alike_only_by_their_first_words_are_not_close() -> None:
+    sim = fallback.ibu_pairs(["ni gede sriasih", "siti aminah", "ni made ayu"],
+                             ["ni gede suastini", "siti aminnah", "ni made ayu"])
+    assert sim[0] < 0.92 <= sim[1] and sim[2] == 1.0
+
+
 def test_kk_of_a_family_without_the_child_does_not_link() -> None:
     d = decide(registry(), nik=None, nik_ibu=None, nik_ayah=None, no_kk=OTHER_KK)
     assert d.outcome not in (Outcome.PKH_RECIPIENT, Outcome.NOT_PKH_RECIPIENT)
