@@ -64,6 +64,27 @@ def _adapter(name: str) -> TypeAdapter[Any]:
 _VALUE_TYPES = {name: _adapter(name) for name in DAPODIK_HUB_FIELDS}
 
 
+_CHECKED: dict[tuple[str, type, FieldValue], str | None] = {}  # values repeat batch after batch (true, null)
+
+
+def _value_problem(name: str, value: FieldValue) -> str | None:
+    """Why ``value`` does not fit column ``name`` (None when it does); remembered for the values seen most."""
+    key = (name, type(value), value)  # the type too: True == 1, but 1 is not a boolean
+    try:
+        return _CHECKED[key]
+    except KeyError:
+        pass
+    try:
+        _VALUE_TYPES[name].validate_python(value)
+        problem = None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        problem = f"values.{name}: {err['type']}: {err['msg']}"
+    if len(_CHECKED) < 10_000:
+        _CHECKED[key] = problem
+    return problem
+
+
 def _strings(item: HubResultItem) -> list[tuple[str, str]]:
     p = item.provenance
     out = [("provenance.provenance_id", p.provenance_id), ("provenance.sync_run_id", p.sync_run_id),
@@ -82,11 +103,9 @@ def problems_of(item: HubResultItem) -> list[str]:
         problems.append(f"fields not writable by the hub: {', '.join(unknown)}")
     for name, value in item.values.items():
         if name in _VALUE_TYPES:
-            try:
-                _VALUE_TYPES[name].validate_python(value)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                problems.append(f"values.{name}: {err['type']}: {err['msg']}")
+            problem = _value_problem(name, value)
+            if problem:
+                problems.append(problem)
     for where, text in _strings(item):
         rule = unstorable_text(text)
         if rule:
