@@ -43,7 +43,7 @@ def records(conn: Connection, ids: Sequence[str], fields: Sequence[str]) -> list
 
 
 def write(conn: Connection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
-    db.executemany(conn, sa.insert(ROWS), inserts)
+    db.bulk_insert(conn, ROWS, inserts)
     stmt = sa.update(ROWS).where(ROWS.c.id_sejahtera_pd == sa.bindparam("b_id")).values(
         nomor=sa.bindparam("b_nomor"), nm_di_kartu=sa.bindparam("b_nm"), dari_tahun=sa.bindparam("b_dari"),
         sampai_tahun=sa.bindparam("b_sampai"), asal_data=sa.bindparam("b_asal"), last_update=sa.bindparam("b_at"))

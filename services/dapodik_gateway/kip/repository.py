@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,13 +12,29 @@ from sqlmodel import Session
 
 from services.dapodik_gateway import db, paging
 from services.dapodik_gateway.kip.models import KipTidakCocokRow, SkKipRow
+from services.dapodik_gateway.results.models import FieldProvenanceRow
 
 SK: sa.Table = SkKipRow.__table__  # type: ignore[assignment]
 UNMATCHED: sa.Table = KipTidakCocokRow.__table__  # type: ignore[assignment]
+PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
 
 
 def sk(conn: Connection, nomor_sk: str) -> sa.RowMapping | None:
     return conn.execute(sa.select(SK).where(SK.c.nomor_sk == nomor_sk).with_for_update()).mappings().first()
+
+
+def latest_sk_dates(conn: Connection, peserta_didik_ids: Sequence[str], fields: Sequence[str]) -> dict[str, date]:
+    """peserta_didik_id -> the date of the newest SK that wrote any of ``fields`` of the student (its
+    provenance rows name the SK as run ``sk:<nomor_sk>``); students no SK wrote to are absent."""
+    out: dict[str, date] = {}
+    ids = list(peserta_didik_ids)
+    for i in range(0, len(ids), 1000):
+        stmt = (sa.select(PROVENANCE.c.peserta_didik_id, sa.func.max(SK.c.tanggal_sk))
+                .join(SK, PROVENANCE.c.sync_run_id == sa.literal("sk:") + SK.c.nomor_sk)
+                .where(PROVENANCE.c.peserta_didik_id.in_(ids[i:i + 1000]), PROVENANCE.c.field.in_(fields))
+                .group_by(PROVENANCE.c.peserta_didik_id))
+        out.update({pid: day for pid, day in conn.execute(stmt).all()})
+    return out
 
 
 def save_sk(conn: Connection, row: dict[str, Any], exists: bool) -> None:

@@ -9,9 +9,13 @@ exist here, or whose NISN/NPSN (when given) disagree with the record, is not app
 UNMATCHED and kept in ``kip_tidak_cocok`` for manual follow-up (resolved when a later SK applies to the
 student).
 
-SKs apply in the order they are posted. Against the hub's own KIP results an SK counts as the newest news:
-its provenance carries a registry sequence one above the highest the fields reflect, so a hub result
-observed before the SK is STALE, and one observed after the registry moved on applies.
+SKs are ordered by their date (``tanggal_sk``), not by when they are posted: an issuance of an SK dated
+before the newest SK that already wrote the student's KIP fields is not applied (answered UNCHANGED, with
+a ``detail`` naming the newer SK's date, and counted as a conflict in the sync log), so a delayed older
+decree never overwrites a newer one; SKs of the same date apply in posting order. Against the hub's own
+KIP results an SK counts as the newest news: its provenance carries a registry sequence one above the
+highest the fields reflect, so a hub result observed before the SK is STALE, and one observed after the
+registry moved on applies.
 
 Like a school's own edit, an SK is a change of the record: ``last_update`` and ``change_seq`` move (the
 hub's feed offers the student again) and the programme rows (``kesejahteraan_pd``) are reconciled.
@@ -100,6 +104,7 @@ def apply_sk(session: Session, batch: SkKipBatch, client: str) -> SkKipResponse:
     fields = (*results_service.LOADED_FIELDS, "nisn")
     rows = pd_repository.lock_hub_values(session, ids, fields)
     states = results_repository.hub_states(session, list(rows), KIP_FIELDS)
+    newest_sk = repository.latest_sk_dates(conn, list(rows), KIP_FIELDS)
     npsn_of = sekolah_repository.npsn_of(session, sorted({sid for sid, _ in rows.values()}))
     run_id = f"sk:{meta.nomor_sk}"
     source = {"sync_run_id": run_id, "source_system": f"{meta.sumber}.sk_kip", "source_record": f"sk/{meta.nomor_sk}",
@@ -127,6 +132,12 @@ def apply_sk(session: Session, batch: SkKipBatch, client: str) -> SkKipResponse:
             continue
         sekolah_id, held = rows[pid]
         state = states[pid]
+        if (newer := newest_sk.get(pid)) is not None and newer > meta.tanggal_sk:
+            results.append(SkKipItemStatus(peserta_didik_id=pid, no_kip=item.no_kip, status=SkItemStatus.UNCHANGED,
+                                           detail=f"superseded: the KIP values come from an SK dated {newer}, "
+                                                  f"after this SK ({meta.tanggal_sk})"))
+            log_outcomes.append((sekolah_id, sync_service.KONFLIK))
+            continue
         changes = {f: v for f, v in _wanted(item).items() if f not in state.attested or held[f] != v}
         if not changes:
             results.append(SkKipItemStatus(peserta_didik_id=pid, no_kip=item.no_kip, status=SkItemStatus.UNCHANGED))

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from services.dapodik_gateway import db
 from services.dapodik_gateway.kesejahteraan.models import KesejahteraanPdRow
 from services.dapodik_gateway.kip.models import KipTidakCocokRow, SkKipRow
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
@@ -17,6 +18,7 @@ from services.dapodik_gateway.validasi.models import VldPesertaDidikRow
 
 _SEKOLAH: sa.Table = SekolahRow.__table__  # type: ignore[assignment]
 _PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
+_VLD: sa.Table = VldPesertaDidikRow.__table__  # type: ignore[assignment]
 
 
 def clear(conn: Connection) -> None:
@@ -40,8 +42,12 @@ def existing_peserta_didik_ids(conn: Connection, ids: list[str]) -> set[str]:
 
 
 def insert_sekolah(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(sa.insert(_SEKOLAH), rows)
+    db.bulk_insert(conn, _SEKOLAH, rows)
 
 
 def insert_peserta_didik(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(sa.insert(_PESERTA_DIDIK), rows)
+    db.bulk_insert(conn, _PESERTA_DIDIK, rows)
+
+
+def insert_findings(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    db.bulk_insert(conn, _VLD, rows)

@@ -137,21 +137,14 @@ class Writes:
 
 
 def _insert_with_ids(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows``; their new ids, in the order of ``rows``.
-
-    PostgreSQL: multi-row INSERT ... RETURNING in parameter order (SQLAlchemy's ``sort_by_parameter_order``).
-    SQLite: SQLAlchemy would fall back to one statement per row to guarantee that order, so the ids are
-    given here, following the largest: the write transaction holds the database (BEGIN IMMEDIATE; in WAL
-    mode a transaction whose snapshot is stale cannot write), so nobody else takes them in between."""
-    if conn.dialect.name == "sqlite":
-        start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
-        ids = list(range(start + 1, start + 1 + len(rows)))
-        for row, new_id in zip(rows, ids, strict=True):
-            row["id"] = new_id
-        db.executemany(conn, sa.insert(table), rows)
-        return ids
-    stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(conn.execute(stmt, rows).scalars())
+    """Insert ``rows``; their new ids, increasing in the order of ``rows`` (a later row for the same field is
+    the newer one). The ids are taken first (``db.next_ids``), the rows then written in one go
+    (``db.bulk_insert``: COPY on PostgreSQL, one prepared executemany on SQLite)."""
+    ids = db.next_ids(conn, table, len(rows))
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+    db.bulk_insert(conn, table, rows)
+    return ids
 
 
 def write(session: Session, writes: Writes) -> None:
@@ -163,9 +156,9 @@ def write(session: Session, writes: Writes) -> None:
     if writes.history:
         for row, index in zip(writes.history, writes.history_prov, strict=True):
             row["field_provenance_id"] = ids[index]
-        db.executemany(conn, sa.insert(HISTORY), writes.history)
+        db.bulk_insert(conn, HISTORY, writes.history)
     if writes.observations_new:
-        db.executemany(conn, sa.insert(OBSERVATION), list(writes.observations_new.values()))
+        db.bulk_insert(conn, OBSERVATION, list(writes.observations_new.values()))
     if writes.observations_raised:
         stmt = (sa.update(OBSERVATION)
                 .where(OBSERVATION.c.peserta_didik_id == sa.bindparam("b_pid"),

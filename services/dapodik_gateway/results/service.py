@@ -62,6 +62,28 @@ def _adapter(name: str) -> TypeAdapter[Any]:
 
 
 _VALUE_TYPES = {name: _adapter(name) for name in DAPODIK_HUB_FIELDS}
+_HUB_FIELDS = frozenset(DAPODIK_HUB_FIELDS)
+
+
+_CHECKED: dict[tuple[str, type, FieldValue], str | None] = {}  # values repeat batch after batch (true, null)
+
+
+def _value_problem(name: str, value: FieldValue) -> str | None:
+    """Why ``value`` does not fit column ``name`` (None when it does); remembered for the values seen most."""
+    key = (name, type(value), value)  # the type too: True == 1, but 1 is not a boolean
+    try:
+        return _CHECKED[key]
+    except KeyError:
+        pass
+    try:
+        _VALUE_TYPES[name].validate_python(value)
+        problem = None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        problem = f"values.{name}: {err['type']}: {err['msg']}"
+    if len(_CHECKED) < 10_000:
+        _CHECKED[key] = problem
+    return problem
 
 
 def _strings(item: HubResultItem) -> list[tuple[str, str]]:
@@ -77,20 +99,20 @@ def _strings(item: HubResultItem) -> list[tuple[str, str]]:
 def problems_of(item: HubResultItem) -> list[str]:
     """Why an item cannot be stored, whatever the record holds (empty when it can)."""
     problems: list[str] = []
-    unknown = sorted(set(item.values) - set(DAPODIK_HUB_FIELDS))
+    unknown = sorted(set(item.values) - _HUB_FIELDS)
     if unknown:
         problems.append(f"fields not writable by the hub: {', '.join(unknown)}")
     for name, value in item.values.items():
         if name in _VALUE_TYPES:
-            try:
-                _VALUE_TYPES[name].validate_python(value)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                problems.append(f"values.{name}: {err['type']}: {err['msg']}")
-    for where, text in _strings(item):
-        rule = unstorable_text(text)
-        if rule:
-            problems.append(f"{where}: {rule}: text neither database can store")
+            problem = _value_problem(name, value)
+            if problem:
+                problems.append(problem)
+    strings = _strings(item)
+    if unstorable_text("".join(text for _, text in strings)):  # one look at all texts; each only if needed
+        for where, text in strings:
+            rule = unstorable_text(text)
+            if rule:
+                problems.append(f"{where}: {rule}: text neither database can store")
     p = item.provenance
     for name, number in (("source_version", p.source_version), ("observed_seq", p.observed_seq)):
         if number > MAX_BIGINT:
@@ -129,16 +151,19 @@ def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, c
     """Decide one item against ``student`` (updated in place) and add what it writes to ``writes``; whether
     it gave the student its first hub values (no field it writes had any: ``n_create`` in the sync log)."""
     state, held = student.state, student.held
+    touched = _touched(item)
     # A value the hub never wrote (e.g. the record's default penerima_kps=False) is not yet the hub's: the
-    # first time the hub sends it, it is recorded with provenance, though not changed.
-    current = {name: held[name] if name in state.attested else _UNATTESTED for name in TRACKED_FIELDS}
+    # first time the hub sends it, it is recorded with provenance, though not changed. (``decide`` reads the
+    # fields the item touches; a field outside TRACKED_FIELDS rejects the item before any is read.)
+    attested = state.attested
+    current = {name: held[name] if name in attested else _UNATTESTED for name in touched if name in held}
     decision = decide(item, current, state.seqs, DAPODIK_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
                       DETAIL_FIELD)
     if decision.status not in (S.APPLIED, S.UNCHANGED):
         return _result(item, decision.status, detail=decision.detail), False
     first = bool(decision.changes) and not (state.attested & set(decision.changes))
     pid, prov = item.student_id, item.provenance
-    for name in _touched(item):
+    for name in touched:
         if name not in decision.changes:
             writes.confirm(state, pid, name, prov.observed_seq, prov.provenance_id, now)
     source = {

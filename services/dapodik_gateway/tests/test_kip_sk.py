@@ -205,3 +205,23 @@ def test_a_pkh_result_after_the_sk_leaves_the_kip_number(client: TestClient) -> 
     item = f.pkh_item(1, 20, penerima=False, outcome=Outcome.NOT_PKH_RECIPIENT)
     assert client.post("/api/v1/hub/results", json=f.body(f.batch(item))).json()["results"][0]["status"] == "APPLIED"
     assert student(client, 1)["no_kps"] == "AB12CD" and student(client, 1)["no_kip"] == "AB12CD"
+
+
+def test_an_older_sk_posted_after_a_newer_one_does_not_overwrite_it(client: TestClient) -> None:
+    newer = post_sk(client, sk(issuance(3, "NEW222"), nomor="SK-0009/PIP/2026", tanggal="2026-06-01"))
+    assert newer["results"][0]["status"] == "APPLIED"
+    state = (counts(client), student(client, 3))
+    # The older decree arrives late: student 3 keeps the newer KIP number; student 2 (no newer SK) takes it.
+    older = post_sk(client, sk(issuance(3, "OLD111"), issuance(2, "OLD222"), nomor="SK-0001/PIP/2026",
+                               tanggal="2026-03-01"))
+    assert [r["status"] for r in older["results"]] == ["UNCHANGED", "APPLIED"]
+    assert "2026-06-01" in older["results"][0]["detail"] and older["results"][0]["fields_written"] == []
+    assert (older["n_applied"], older["n_unchanged"]) == (1, 1)
+    assert student(client, 3) == state[1] and student(client, 2)["no_kip"] == "OLD222"
+    history = client.get(f"/api/v1/peserta-didik/{f.uid(3)}/riwayat").json()
+    assert [(h["old_value"], h["new_value"]) for h in history if h["field"] == "no_kip"] == [(None, "NEW222")]
+    # Posting the older SK again changes nothing; an SK of the same date as the newest still applies.
+    again = post_sk(client, sk(issuance(3, "OLD111"), nomor="SK-0001/PIP/2026", tanggal="2026-03-01"))
+    assert again["results"][0]["status"] == "UNCHANGED" and student(client, 3)["no_kip"] == "NEW222"
+    same_day = post_sk(client, sk(issuance(3, "NEW333"), nomor="SK-0010/PIP/2026", tanggal="2026-06-01"))
+    assert same_day["results"][0]["status"] == "APPLIED" and student(client, 3)["no_kip"] == "NEW333"

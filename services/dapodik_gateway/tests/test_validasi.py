@@ -144,3 +144,29 @@ def test_records_loaded_before_validation_existed_are_validated_at_startup(clien
         assert _findings(again, 3) == CASES[3][1]
         feed = again.get("/api/v1/hub/peserta-didik", params={"npsn": NPSN}).json()["items"]
         assert {s["peserta_didik_id"] for s in feed} == {f.uid(n) for n in OK}
+
+
+def test_records_validated_together_get_the_findings_each_gets_alone() -> None:
+    """``validate_many`` (the loader's: NIK checks of a whole chunk at once) answers as ``validate`` does,
+    including NIKs that are not plain digits, Unicode digits, placeholders and impossible dates."""
+    from services.dapodik_gateway.validasi import rules
+
+    odd = ["", " ", "1234567890123456", "32.0101.420214.0001", "３２０１０１４２０２１４０００１", "0000000000000000",
+           "3201019999990001", "9901014202140001", "32010142021400001", "320101420214000", "abc", "3201010000000000",
+           "1111222233334444", "3201012902000001", "3201012902010001", "3201016902000001", "3201014202140000",
+           "3201017102000001", "3201010101990001", "2345678901234567"]
+    records: list[dict[str, Any]] = []
+    for n in range(1, 60):
+        rec = f.peserta_didik(n)
+        rec["tanggal_lahir"] = date.fromisoformat(rec["tanggal_lahir"])
+        for k, name in enumerate(("nik", "no_kk", "nik_ayah", "nik_ibu", "nik_wali")):
+            pick = (n * 7 + k * 3) % (len(odd) + 4)
+            if pick < len(odd):
+                rec[name] = odd[pick]
+            elif pick == len(odd):
+                rec[name] = rec["nik_ibu"]  # shared with the mother
+        records.append(rec)
+    together = rules.validate_many(records)
+    assert together == [rules.validate(rec) for rec in records]
+    assert {f.rule.kode for found in together for f in found} >= {
+        "nik_format", "nik_placeholder", "nik_tidak_terbaca", "nik_orang_tua_tidak_valid", "no_kk_format"}

@@ -21,13 +21,15 @@ holding the record back would cost the child's PKH link through a parent's NIK.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
+
+import polars as pl
 
 from shared.contracts.dapodik import StatusValidasi
-from shared.nik import NikRule, check, normalise
+from shared.nik import NikCheck, NikRule, Sex, birth_date_of, check, check_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,10 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _child_nik(rec: Mapping[str, Any], out: list[Finding]) -> None:
+Checker = Callable[[str], "NikCheck | _Checked"]
+
+
+def _child_nik(rec: Mapping[str, Any], out: list[Finding], check: Checker) -> None:
     raw = rec.get("nik")
     if _blank(raw):
         out.append(Finding(RULES["nik_kosong"], "nik"))
@@ -104,9 +109,9 @@ def _child_nik(rec: Mapping[str, Any], out: list[Finding]) -> None:
     elif nik.rule is not None:
         out.append(Finding(RULES["nik_tidak_terbaca"], "nik", f"aturan {nik.rule.value}"))
     key = nik.normalised
-    if not _blank(rec.get("no_kk")) and key == normalise(rec["no_kk"]):
+    if not _blank(rec.get("no_kk")) and key == check(rec["no_kk"]).normalised:
         out.append(Finding(RULES["nik_sama_no_kk"], "nik"))
-    same = [f for f in PARENT_NIKS if not _blank(rec.get(f)) and normalise(rec[f]) == key]
+    same = [f for f in PARENT_NIKS if not _blank(rec.get(f)) and check(rec[f]).normalised == key]
     if same:
         out.append(Finding(RULES["nik_sama_orang_tua"], "nik", f"sama dengan {', '.join(same)}"))
     if nik.parsed is not None:
@@ -118,10 +123,10 @@ def _child_nik(rec: Mapping[str, Any], out: list[Finding]) -> None:
             out.append(Finding(RULES["nik_jenis_kelamin_beda"], "nik"))
 
 
-def _parent_niks(rec: Mapping[str, Any], out: list[Finding]) -> None:
+def _parent_niks(rec: Mapping[str, Any], out: list[Finding], check: Checker) -> None:
     if _blank(rec.get("nik_ibu")):
         out.append(Finding(RULES["nik_ibu_kosong"], "nik_ibu"))
-    kk = None if _blank(rec.get("no_kk")) else normalise(rec["no_kk"])
+    kk = None if _blank(rec.get("no_kk")) else check(rec["no_kk"]).normalised
     for name in PARENT_NIKS:
         if _blank(rec.get(name)):
             continue
@@ -131,15 +136,15 @@ def _parent_niks(rec: Mapping[str, Any], out: list[Finding]) -> None:
         if kk is not None and nik.normalised == kk:
             out.append(Finding(RULES["nik_orang_tua_sama_no_kk"], name))
     ayah, ibu = rec.get("nik_ayah"), rec.get("nik_ibu")
-    if not _blank(ayah) and not _blank(ibu) and normalise(ayah) == normalise(ibu):
+    if not _blank(ayah) and not _blank(ibu) and check(ayah).normalised == check(ibu).normalised:
         out.append(Finding(RULES["nik_ayah_sama_nik_ibu"], "nik_ayah"))
 
 
-def _kk(rec: Mapping[str, Any], out: list[Finding]) -> None:
+def _kk(rec: Mapping[str, Any], out: list[Finding], check: Checker) -> None:
     raw = rec.get("no_kk")
     if _blank(raw):
         out.append(Finding(RULES["no_kk_kosong"], "no_kk"))
-    elif not _DIGITS16.match(normalise(raw)):
+    elif not _DIGITS16.match(check(raw).normalised):
         out.append(Finding(RULES["no_kk_format"], "no_kk"))
 
 
@@ -156,17 +161,84 @@ def _names(rec: Mapping[str, Any], out: list[Finding]) -> None:
             out.append(Finding(RULES[kode], field))
 
 
-def validate(rec: Mapping[str, Any]) -> list[Finding]:
-    """Every finding of one record (the fields of ``FIELDS``), in a stable order."""
+def _memo_check() -> Checker:
+    """``shared.nik.check``, each value checked once."""
+    memo: dict[str, NikCheck] = {}
+
+    def checker(raw: str) -> NikCheck:
+        found = memo.get(raw)
+        if found is None:
+            found = memo[raw] = check(raw)
+        return found
+
+    return checker
+
+
+def validate(rec: Mapping[str, Any], checker: Checker | None = None) -> list[Finding]:
+    """Every finding of one record (the fields of ``FIELDS``), in a stable order. ``checker`` answers as
+    ``shared.nik.check`` does (default: it; ``validate_many`` passes precomputed checks)."""
+    checker = checker or _memo_check()
     out: list[Finding] = []
-    _child_nik(rec, out)
+    _child_nik(rec, out, checker)
     nisn = rec.get("nisn")
     if not _blank(nisn) and not _NISN.match(nisn):
         out.append(Finding(RULES["nisn_format"], "nisn"))
     _names(rec, out)
-    _parent_niks(rec, out)
-    _kk(rec, out)
+    _parent_niks(rec, out, checker)
+    _kk(rec, out, checker)
     return out
+
+
+NIK_FIELDS = ("nik", "no_kk", *PARENT_NIKS)
+_PLAIN16 = re.compile(r"[0-9]{16}")
+_NIK_RULES = {r.value: r for r in NikRule}
+
+
+class _Parsed(NamedTuple):
+    """What ``validate`` reads of a ``shared.nik.ParsedNik`` (a tuple: cheap to make by the hundred thousand)."""
+
+    sex: Sex
+    birth_date: date
+
+
+class _Checked(NamedTuple):
+    """What ``validate`` reads of a ``shared.nik.NikCheck``."""
+
+    normalised: str
+    rule: NikRule | None
+    parsed: _Parsed | None
+
+
+def checks_of(values: Iterable[str], today: date | None = None) -> dict[str, NikCheck | _Checked]:
+    """``shared.nik.check`` of every distinct value, the plain 16-digit ones at once (``check_frame``: integer
+    arithmetic over the column, held equal to ``check`` by its property test; sex and birth date of a valid
+    NIK read off its digits as ``check`` does), any other value one by one with ``check``."""
+    distinct = set(values)
+    plain = [v for v in distinct if _PLAIN16.fullmatch(v)]
+    out: dict[str, NikCheck | _Checked] = {v: check(v, today) for v in distinct if not _PLAIN16.fullmatch(v)}
+    if plain:
+        today = today or date.today()
+        found = check_frame(pl.Series("nik", plain, dtype=pl.String), today)["rule"].to_list()
+        births: dict[str, _Parsed] = {}  # DDMMYY -> sex and birth date (few distinct ones)
+        for nik, rule in zip(plain, found, strict=True):
+            if rule is not None:
+                out[nik] = _Checked(nik, _NIK_RULES[rule], None)
+                continue
+            ddmmyy = nik[6:12]
+            birth = births.get(ddmmyy)
+            if birth is None:
+                dd = int(nik[6:8])
+                born = birth_date_of(dd - 40 if dd > 40 else dd, int(nik[8:10]), int(nik[10:12]), today)
+                assert born is not None  # check_frame found the date real
+                birth = births[ddmmyy] = _Parsed(Sex.P if dd > 40 else Sex.L, born)
+            out[nik] = _Checked(nik, None, birth)
+    return out
+
+
+def validate_many(records: Sequence[Mapping[str, Any]]) -> list[list[Finding]]:
+    """``validate`` of each record, the NIK and KK checks of all of them computed together first."""
+    checks = checks_of(v for rec in records for name in NIK_FIELDS if isinstance(v := rec.get(name), str))
+    return [validate(rec, checks.__getitem__) for rec in records]
 
 
 def status_of(findings: list[Finding]) -> StatusValidasi:

@@ -4,7 +4,7 @@ loaded, imported or edited; read per student and per school."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,23 +22,29 @@ from shared.errors import NotFound
 log = logging.getLogger("dapodik_gateway.validasi")
 
 
+def findings(records: Sequence[Mapping[str, Any]], now: datetime) -> tuple[dict[str, StatusValidasi], list[dict[str, Any]]]:
+    """The worst class of each record (by ``peserta_didik_id``) and its ``vld_peserta_didik`` rows, the
+    records validated together (``rules.validate_many``)."""
+    status: dict[str, StatusValidasi] = {}
+    rows: list[dict[str, Any]] = []
+    for rec, found in zip(records, rules.validate_many(records), strict=True):
+        pid = rec["peserta_didik_id"]
+        status[pid] = rules.status_of(found)
+        rows += [{"peserta_didik_id": pid, "idtype": f.rule.idtype, "kode": f.rule.kode,
+                  "status_validasi": f.rule.status.value, "field_error": f.field,
+                  "error_message": f.message[:300], "create_date": now} for f in found]
+    return status, rows
+
+
 def revalidate(conn: Connection, ids: Sequence[str], now: datetime | None = None) -> dict[str, StatusValidasi]:
     """Validate the given students again (in the caller's transaction); their worst class each."""
     now = now or datetime.now(UTC)
     out: dict[str, StatusValidasi] = {}
     ids = list(ids)
     for i in range(0, len(ids), repository.CHUNK):
-        status: dict[str, int] = {}
-        rows: list[dict[str, Any]] = []
-        for rec in repository.records(conn, ids[i:i + repository.CHUNK], rules.FIELDS):
-            found = rules.validate(rec)
-            pid = rec["peserta_didik_id"]
-            out[pid] = rules.status_of(found)
-            status[pid] = out[pid].value
-            rows += [{"peserta_didik_id": pid, "idtype": f.rule.idtype, "kode": f.rule.kode,
-                      "status_validasi": f.rule.status.value, "field_error": f.field,
-                      "error_message": f.message[:300], "create_date": now} for f in found]
-        repository.replace(conn, status, rows)
+        status, rows = findings(repository.records(conn, ids[i:i + repository.CHUNK], rules.FIELDS), now)
+        out.update(status)
+        repository.replace(conn, {pid: s.value for pid, s in status.items()}, rows)
     return out
 
 

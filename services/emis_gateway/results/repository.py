@@ -16,7 +16,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from services.emis_gateway.bulk import executemany
+from services.emis_gateway.bulk import executemany, insert
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.contracts.common import FieldProvenance, Provenance
@@ -129,10 +129,10 @@ def _provenance_ids(session: Session, rows: list[dict[str, object]]) -> list[int
         top = session.execute(sa.select(sa.func.coalesce(sa.func.max(PROVENANCE.c.id), 0))).scalar_one()
         ids = list(range(top + 1, top + 1 + n))
     else:
-        ids = list(session.execute(sa.text(
+        ids = sorted(session.execute(sa.text(
             "SELECT nextval(pg_get_serial_sequence('field_provenance', 'id')) FROM generate_series(1, :n)"),
             {"n": n}).scalars())
-    executemany(session, sa.insert(PROVENANCE), [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
+    insert(session, PROVENANCE, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
     return ids
 
 
@@ -159,7 +159,7 @@ def write(session: Session, writes: Writes, stored_marks: dict[tuple[str, str], 
                          "source_version": p.source_version, "observed_seq": p.observed_seq,
                          "retrieved_at": p.retrieved_at, "matched_by": p.matched_by.value, "written_at": now})
         ids = _provenance_ids(session, rows)
-        executemany(session, sa.insert(HISTORY), [
+        insert(session, HISTORY, [
             {"siswa_id": c.siswa_id, "field": c.field, "old_value": dumps(c.old), "new_value": dumps(c.new),
              "changed_at": now, "provenance_id": pid} for c, pid in zip(writes.changes, ids, strict=True)])
     new_marks = [{"siswa_id": sid, "field": name, "observed_seq": seq, "provenance_id": pid, "observed_at": now}
@@ -169,7 +169,7 @@ def write(session: Session, writes: Writes, stored_marks: dict[tuple[str, str], 
               for (sid, name), (seq, pid) in writes.marks.items()
               if (sid, name) in stored_marks and stored_marks[(sid, name)] < seq]
     if new_marks:
-        executemany(session, sa.insert(OBSERVATION), new_marks)
+        insert(session, OBSERVATION, new_marks)
     if raised:
         executemany(session, sa.update(OBSERVATION).where(
             OBSERVATION.c.siswa_id == sa.bindparam("b_siswa_id"), OBSERVATION.c.field == sa.bindparam("b_field"),

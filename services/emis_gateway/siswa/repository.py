@@ -43,7 +43,7 @@ def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence
         part = unique[start:start + chunk]
         stmt = (sa.select(SISWA.c.siswa_id, SISWA.c.nsm, *columns).where(SISWA.c.siswa_id.in_(part))
                 .order_by(SISWA.c.siswa_id).with_for_update())
-        for row in session.execute(stmt):
+        for row in session.execute(stmt).all():  # fetched at once (row by row costs a driver call each)
             values[row[0]] = dict(zip(fields, row[2:], strict=True))
             nsm_of[row[0]] = row[1]
     return values, nsm_of
