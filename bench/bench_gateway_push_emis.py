@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_gateway_push  # noqa: E402
+import bench_gateway_push
 
 if __name__ == "__main__":
     sys.argv[1:1] = ["--gateway", "emis"]

@@ -104,14 +104,16 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
     statement = f"COPY {target} ({columns}) FROM STDIN"
     dbapi = conn.dialect.loaded_dbapi
     try:
-        with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(statement) as copy:
-                for row in rows:
-                    values = [getter(row)] if len(names) == 1 else list(getter(row))
-                    for i, process in processors:
-                        if values[i] is not None:
-                            values[i] = process(values[i])
-                    copy.write_row(values)
+        with (
+            conn.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
+            cursor.copy(statement) as copy,
+        ):
+            for row in rows:
+                values = [getter(row)] if len(names) == 1 else list(getter(row))
+                for i, process in processors:
+                    if values[i] is not None:
+                        values[i] = process(values[i])
+                copy.write_row(values)
     except dbapi.Error as exc:  # as SQLAlchemy raises it for a statement it runs (DataError, IntegrityError...)
         raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
 

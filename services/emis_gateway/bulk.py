@@ -81,9 +81,11 @@ def insert(session: Session, table: sa.Table, rows: Sequence[Mapping[str, Any]])
                  f"({', '.join(quote(n) for n in names)}) FROM STDIN")
     dbapi = dialect.loaded_dbapi
     try:
-        with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(statement) as copy:
-                for values in zip(*columns, strict=True):
-                    copy.write_row(values)
+        with (
+            conn.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
+            cursor.copy(statement) as copy,
+        ):
+            for values in zip(*columns, strict=True):
+                copy.write_row(values)
     except dbapi.Error as exc:  # raised as SQLAlchemy raises it for its own statements (DataError, ...)
         raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc

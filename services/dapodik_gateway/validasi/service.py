@@ -22,7 +22,8 @@ from shared.errors import NotFound
 log = logging.getLogger("dapodik_gateway.validasi")
 
 
-def findings(records: Sequence[Mapping[str, Any]], now: datetime) -> tuple[dict[str, StatusValidasi], list[dict[str, Any]]]:
+def findings(records: Sequence[Mapping[str, Any]], now: datetime
+             ) -> tuple[dict[str, StatusValidasi], list[dict[str, Any]]]:
     """The worst class of each record (by ``peserta_didik_id``) and its ``vld_peserta_didik`` rows, the
     records validated together (``rules.validate_many``)."""
     status: dict[str, StatusValidasi] = {}
