@@ -20,6 +20,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
+    yield from _postgres()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, for tests of what only PostgreSQL does (row locks between sessions)."""
+    yield from _postgres()
+
+
+def _postgres() -> Iterator[str]:
     try:
         ctx = fresh_postgres_database()
         url = ctx.__enter__()

@@ -11,7 +11,6 @@ The line checks are independent of the file format, so a later CSV/XLSX import c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +25,12 @@ from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_serv
 from services.dapodik_gateway.loader import repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.validasi import service as validasi_service
+from shared.bulk import load_page_cache
 from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
 
 SEKOLAH_FILE = "sekolah.jsonl"
 PESERTA_DIDIK_FILE = "peserta_didik.jsonl"
 CHUNK = 5000
-LOAD_CACHE_KIB = 256 * 1024
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -205,20 +204,6 @@ def _load_peserta_didik(conn: Connection, path: Path, now: datetime, errors: _Co
     return len(seen)
 
 
-@contextmanager
-def _page_cache(conn: Connection) -> Iterator[None]:
-    """SQLite: a page cache of up to ``LOAD_CACHE_KIB`` for the load (the default 2 MiB thrashes once the
-    random-keyed indexes outgrow it: a 1M-student load slows down several times), restored afterwards."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{LOAD_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
-
 
 def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_errors: int = 1000,
                now: datetime | None = None) -> LoadReport:
@@ -233,7 +218,7 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_er
         return report
     now = now or datetime.now(UTC)
     try:
-        with engine.begin() as conn, _page_cache(conn):
+        with engine.begin() as conn, load_page_cache(conn):
             if replace:
                 repository.clear(conn)
             report.sekolah, sekolah_ids = _load_sekolah(conn, paths[SEKOLAH_FILE], now, errors, replace)

@@ -9,9 +9,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from services.emis_gateway.bulk import executemany
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.siswa.models import SiswaRow
+from shared.bulk import executemany
 
 REQUEST: sa.Table = PkhRequestRow.__table__  # type: ignore[assignment]
 ITEM: sa.Table = PkhRequestItemRow.__table__  # type: ignore[assignment]

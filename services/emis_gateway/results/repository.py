@@ -16,9 +16,9 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from services.emis_gateway.bulk import executemany, insert
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
 from services.emis_gateway.siswa.models import SiswaRow
+from shared.bulk import executemany, insert
 from shared.contracts.common import FieldProvenance, Provenance
 from shared.inbound import FieldValue
 

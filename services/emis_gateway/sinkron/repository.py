@@ -9,10 +9,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from services.emis_gateway.bulk import executemany
 from services.emis_gateway.results.models import FieldHistoryRow, FieldProvenanceRow
 from services.emis_gateway.sinkron.models import SyncBatchRow, SyncLogRow
 from services.emis_gateway.siswa.models import SiswaRow
+from shared.bulk import executemany
 
 LOG: sa.Table = SyncLogRow.__table__  # type: ignore[assignment]
 BATCH: sa.Table = SyncBatchRow.__table__  # type: ignore[assignment]

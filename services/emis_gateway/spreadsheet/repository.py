@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from services.emis_gateway.bulk import executemany
 from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
+from shared.bulk import executemany
 
 SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
 

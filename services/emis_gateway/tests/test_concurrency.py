@@ -17,9 +17,9 @@ from shared.contracts.common import HubResultBatch, HubResultBatchResponse
 from shared.db import make_engine
 
 
-def test_second_batch_waits_for_the_first_and_sees_its_values(db_url: str, tmp_path: Path) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks matter on PostgreSQL; SQLite serialises writers anyway")
+@pytest.mark.postgres  # row locks matter on PostgreSQL; SQLite serialises writers anyway
+def test_second_batch_waits_for_the_first_and_sees_its_values(postgres_url: str, tmp_path: Path) -> None:
+    db_url = postgres_url
     seed(db_url, tmp_path / "world", 2)
     engine = make_engine(db_url)
     newer = HubResultBatch.model_validate(batch(item("siswa-0000", 20, periode_pkh="2026 tahap II")))

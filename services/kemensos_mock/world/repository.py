@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlmodel import Session
 
 from services.kemensos_mock.kip.models import KipRow
 from services.kemensos_mock.registry.models import AnggotaRow, BansosRow, KeluargaRow, KkLamaRow, PkhRow
+from shared import bulk
 
 
 def table(model: type[Any]) -> Table:
@@ -33,45 +33,7 @@ def clear(session: Session) -> None:
         session.execute(delete(t))
 
 
-def insert_rows(session: Session, target: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """A chunk of rows in one go: ``COPY ... FROM STDIN`` on PostgreSQL, the statement compiled once and the
-    driver's ``executemany`` on SQLite; each value first rendered by its column's bind processor, as an
-    INSERT would (rows whose keys differ take SQLAlchemy's executemany)."""
-    if not rows:
-        return
-    conn = session.connection()
-    keys = rows[0].keys()
-    if any(row.keys() != keys for row in rows):
-        conn.execute(insert(target), list(rows))
-        return
-    names = list(keys)
-    dialect = conn.dialect
-    columns: list[list[Any]] = []
-    for name in names:
-        values = [row[name] for row in rows]
-        process = target.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        columns.append(values if process is None else [None if v is None else process(v) for v in values])
-    if dialect.name == "postgresql":
-        quote = dialect.identifier_preparer.quote
-        statement = (f"COPY {dialect.identifier_preparer.format_table(target)} "
-                     f"({', '.join(quote(n) for n in names)}) FROM STDIN")
-        dbapi = dialect.loaded_dbapi
-        try:
-            with (
-                conn.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
-                cursor.copy(statement) as copy,
-            ):
-                for values in zip(*columns, strict=True):
-                    copy.write_row(values)
-        except dbapi.Error as exc:  # raised as SQLAlchemy raises it for its own statements
-            raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
-        return
-    compiled = insert(target).compile(dialect=dialect, column_keys=names)
-    if compiled.positiontup is None:  # a driver with named parameters
-        conn.execute(insert(target), list(rows))
-        return
-    order = [names.index(name) for name in compiled.positiontup]
-    conn.exec_driver_sql(str(compiled), [tuple(values[i] for i in order) for values in zip(*columns, strict=True)])
+insert_rows = bulk.insert  # a chunk of rows in one go (COPY on PostgreSQL, one executemany on SQLite)
 
 
 def existing(session: Session, column: Any, values: Collection[str]) -> set[str]:

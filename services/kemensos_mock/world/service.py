@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -27,6 +26,7 @@ from sqlmodel import Session
 from services.kemensos_mock.registry import repository as registry
 from services.kemensos_mock.storage import unstorable_fields
 from services.kemensos_mock.world import repository as repo
+from shared.bulk import load_page_cache
 from shared.contracts.kemensos import (
     AlasanGantiKk,
     AnggotaKeluargaRecord,
@@ -396,23 +396,7 @@ _TABLES = {"keluarga": repo.KELUARGA, "anggota_keluarga": repo.ANGGOTA, "pkh": r
            "bansos": repo.BANSOS}
 
 
-LOAD_CACHE_KIB = 256 * 1024
 
-
-@contextmanager
-def _page_cache(session: Session) -> Iterator[None]:
-    """SQLite: a page cache of up to ``LOAD_CACHE_KIB`` for the load (the default 2 MiB thrashes once the
-    indexes outgrow it), restored afterwards."""
-    conn = session.connection()
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{LOAD_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
 def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk: int = CHUNK,
@@ -427,7 +411,7 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk:
                for p in paths.values() if not p.is_file()]
     if missing:
         raise LoadFailed(missing, len(missing))
-    with session_scope(engine) as session, _page_cache(session):
+    with session_scope(engine) as session, load_page_cache(session):
         removed = registry.count_families(session) if replace else 0
         loader = _Loader(session, registry_had_rows=False, chunk=chunk, max_reported=max_reported)
         if removed:  # the change feed tells replicas that every family so far is gone

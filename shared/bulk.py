@@ -1,0 +1,136 @@
+"""Set-wise writes with less per-row overhead than SQLAlchemy's, for loaders and result batches.
+
+SQLAlchemy builds each row's parameters through the statement's bind processors: a result batch of 500
+students is ~7,500 rows and ~10,000 timestamps that are nearly all the same few values (the batch's
+``now``, the hub's ``retrieved_at``), and a world load is millions of rows. Here the statement is compiled
+once, each column's bind processor runs once per *distinct* value, and the rows go to the driver as
+tuples: SQLite's ``executemany`` (``qmark``), psycopg's ``executemany`` (``pyformat``: pipeline mode, the one
+short statement parsed once, where SQLAlchemy's multi-row INSERTs are long texts parsed anew each time), or
+PostgreSQL ``COPY ... FROM STDIN`` for plain inserts.
+
+Every function takes a ``Session`` (its transaction) or a ``Connection``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
+
+Target = Session | sa.Connection
+Row = Mapping[str, Any]
+
+
+def _connection(target: Target) -> sa.Connection:
+    return target.connection() if isinstance(target, Session) else target
+
+
+def executemany(target: Target, stmt: UpdateBase, rows: Sequence[Row]) -> None:
+    """Execute ``stmt`` once per row; every row has the keys of the first (column names, or the names of
+    the ``bindparam``s of a WHERE clause)."""
+    if not rows:
+        return
+    conn = _connection(target)
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    positional = compiled.positiontup is not None
+    names = list(compiled.positiontup if positional else compiled.binds)  # type: ignore[arg-type]
+    columns: list[list[Any]] = []
+    for name in names:  # column by column: one processor lookup per column, C-level loops per row
+        bind = compiled.binds[name]
+        # a name not in the rows is a literal of the statement itself (say ``state == 'PENDING'``)
+        values = [row[name] for row in rows] if name in rows[0] else [bind.effective_value] * len(rows)
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append(values if processor is None else list(map(_memoised(processor), values)))
+    params: list[Any] = (list(zip(*columns, strict=True)) if positional
+                         else [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)])
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def insert(target: Target, table: sa.Table, rows: Sequence[Row]) -> None:
+    """Insert ``rows`` into ``table`` as fast as the backend allows: PostgreSQL ``COPY ... FROM STDIN`` in the
+    transaction, each value first rendered by its column's bind processor as an INSERT would (no statement
+    text to parse, no per-row protocol round); elsewhere :func:`executemany`. Rows whose keys differ from
+    the first row's take SQLAlchemy's own executemany (their missing columns get their defaults)."""
+    if not rows:
+        return
+    conn = _connection(target)
+    keys = rows[0].keys()
+    if any(row.keys() != keys for row in rows):
+        conn.execute(sa.insert(table), [dict(row) for row in rows])
+        return
+    dialect = conn.dialect
+    if dialect.name != "postgresql":
+        executemany(conn, sa.insert(table), rows)
+        return
+    names = list(keys)
+    columns: list[list[Any]] = []
+    for name in names:
+        values = [row[name] for row in rows]
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append(values if processor is None else list(map(_memoised(processor), values)))
+    quote = dialect.identifier_preparer.quote
+    statement = (f"COPY {dialect.identifier_preparer.format_table(table)} "
+                 f"({', '.join(quote(n) for n in names)}) FROM STDIN")
+    dbapi = dialect.loaded_dbapi
+    try:
+        with (
+            conn.connection.driver_connection.cursor() as cursor,  # type: ignore[union-attr]
+            cursor.copy(statement) as copy,
+        ):
+            for values in zip(*columns, strict=True):
+                copy.write_row(values)
+    except dbapi.Error as exc:  # raised as SQLAlchemy raises it for its own statements (DataError, ...)
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+
+
+def next_ids(target: Target, table: sa.Table, count: int) -> list[int]:
+    """``count`` new ids of ``table``'s integer key ``id``, increasing: from its sequence on PostgreSQL; on
+    SQLite following the largest (the write transaction holds the database, BEGIN IMMEDIATE, so nobody
+    else takes them in between)."""
+    conn = _connection(target)
+    if conn.dialect.name == "postgresql":
+        stmt = sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+        return sorted(conn.execute(stmt, {"t": table.name, "n": count}).scalars())
+    start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + 1 + count))
+
+
+LOAD_CACHE_KIB = 256 * 1024
+
+
+@contextmanager
+def load_page_cache(target: Target, kib: int = LOAD_CACHE_KIB) -> Iterator[None]:
+    """SQLite: a page cache of up to ``kib`` for a bulk load (the default 2 MiB thrashes once random-keyed
+    indexes outgrow it: a 1M-student load slows down several times), restored afterwards. Elsewhere a no-op."""
+    conn = _connection(target)
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{kib}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+
+
+def _memoised(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    seen: dict[Hashable, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return processor(value)
+        try:
+            return seen[value]
+        except KeyError:
+            out = seen[value] = processor(value)
+            return out
+        except TypeError:  # unhashable
+            return processor(value)
+
+    return convert
