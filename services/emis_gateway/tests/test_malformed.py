@@ -34,6 +34,9 @@ BAD: list[tuple[str, str, dict[str, Any] | None, Any]] = [
     ("GET", f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"sync_run_id": "run\x00"}, None),
     ("GET", f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"cursor": "9" * 19}, None),
     ("GET", f"/api/v1/madrasah/{NSM_A}/siswa/export", {"format": "pdf"}, None),
+    ("GET", "/api/v1/hub/siswa", {"since": "not-a-position"}, None),
+    ("GET", "/api/v1/hub/siswa", {"cursor": "W10"}, None),
+    ("GET", "/api/v1/hub/siswa", {"limit": 0}, None),
     ("POST", "/api/v1/hub/results", None, {"sync_run_id": "r", "items": []}),
     ("POST", "/api/v1/hub/results", None, {"sync_run_id": "r", "items": [{"student_id": "x"}]}),
 ]
