@@ -1,8 +1,12 @@
 """Small changes to a running system, as its users make them: an operator's edit of one student at Dapodik,
-and a registry change of one family's PKH membership at Kemensos (admin). Used by the end-to-end tests and the
-benchmark of incremental sync."""
+and a registry change of one family's PKH membership at Kemensos (admin); and one edit of a generated world
+before it is loaded (a planted conflict for clerical review). Used by the end-to-end tests and the benchmark of
+incremental sync."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import httpx
 
@@ -36,3 +40,21 @@ def pkh_family_of_an_emis_recipient(emis: EmisClient) -> tuple[str, str]:
                     and source.startswith("keluarga/"):
                 return s.siswa_id, source.removeprefix("keluarga/")
     raise LookupError("no EMIS student is a PKH recipient")
+
+
+def plant_parent_conflict(world: Path) -> tuple[str, str, str]:
+    """Edit a generated world (before loading): one Dapodik student, otherwise error-free and with its true NIK,
+    gets the NIK and name of a woman of another registry family as its mother, so its child NIK and its mother
+    NIK point at two families (a case for clerical review). Returns (student id, its true KK, the other KK)."""
+    members = [json.loads(x) for x in (world / "kemensos" / "anggota_keluarga.jsonl").read_text().splitlines()]
+    truth = {t["student_id"]: t for t in map(json.loads, (world / "ground_truth.jsonl").read_text().splitlines())}
+    path = world / "dapodik" / "peserta_didik.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    target = next(r for r in rows if (t := truth[r["peserta_didik_id"]])["in_registry"] and not t["errors"]
+                  and r["nik"] == t["true_nik"])
+    own_kk = truth[target["peserta_didik_id"]]["true_no_kk"]
+    other = next(m for m in members if m["jenis_kelamin"] == "P" and m["no_kk"] != own_kk
+                 and m["hubungan_keluarga"] in ("ISTRI", "KEPALA_KELUARGA"))
+    target["nik_ibu"], target["nama_ibu_kandung"] = other["nik"], other["nama"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return target["peserta_didik_id"], own_kk, other["no_kk"]

@@ -7,7 +7,6 @@ sends the student back to review.
 
 from __future__ import annotations
 
-import json
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from jembatan.changes import plant_parent_conflict
 from jembatan.stack import Stack
 from services.dapodik_gateway.config import Settings as DapodikSettings
 from services.dapodik_gateway.main import create_app as dapodik_app
@@ -38,30 +38,12 @@ from worldgen.generate import generate_world
 BASE = "http://testserver"
 
 
-def _plant_conflict(world: Path) -> tuple[str, str, str]:
-    """Give one Dapodik student the NIK and name of a woman of another registry family as its mother.
-    Returns (student id, the student's true KK, the other family's KK)."""
-    members = [json.loads(x) for x in (world / "kemensos" / "anggota_keluarga.jsonl").read_text().splitlines()]
-    truth = [json.loads(x) for x in (world / "ground_truth.jsonl").read_text().splitlines()]
-    path = world / "dapodik" / "peserta_didik.jsonl"
-    rows = [json.loads(x) for x in path.read_text().splitlines()]
-    by_id = {t["student_id"]: t for t in truth}
-    target = next(r for r in rows if by_id[r["peserta_didik_id"]]["in_registry"] and not by_id[r["peserta_didik_id"]]
-                  ["errors"] and r["nik"] == by_id[r["peserta_didik_id"]]["true_nik"])
-    own_kk = by_id[target["peserta_didik_id"]]["true_no_kk"]
-    other = next(m for m in members if m["jenis_kelamin"] == "P" and m["no_kk"] != own_kk
-                 and m["hubungan_keluarga"] in ("ISTRI", "KEPALA_KELUARGA"))
-    target["nik_ibu"], target["nama_ibu_kandung"] = other["nik"], other["nama"]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return target["peserta_didik_id"], own_kk, other["no_kk"]
-
-
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stack, tuple[str, str, str]]:
     """One small world with a planted conflict, loaded once into SQLite files for the three upstreams."""
     root = tmp_path_factory.mktemp("review")
     generate_world(WorldConfig(seed=11, n_families=60), root / "world")
-    planted = _plant_conflict(root / "world")
+    planted = plant_parent_conflict(root / "world")
     stack = Stack(root)
     stack.load_world(root / "world")
     return stack, planted
