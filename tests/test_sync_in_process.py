@@ -300,3 +300,34 @@ def test_full_run_rereads_everything_and_a_check_makes_the_next_run_read_its_stu
 
     assert {k: same(v) for k, v in fresh.views.items()} == {k: same(v) for k, v in held.views.items()}
     assert fresh.school == held.school and fresh.cursor == held.cursor
+
+
+def test_a_family_member_registered_later_links_a_student_whose_record_did_not_change(apps) -> None:  # type: ignore[no-untyped-def]
+    """The registry learns a child a run found NOT_REGISTERED (entered into an existing family, the same identity
+    as the school record): the next run reads no student from the gateways, yet links the child through its
+    NIK and writes its family's values, with provenance naming that family."""
+    hub, ups, _, clients = apps
+    first = run(hub)
+    assert first.status is RunStatus.SUCCEEDED, first.errors
+    outcomes = hub.outcomes(first.id, limit=1000).items  # the whole small world in one page
+    lonely = next(o for o in outcomes if o.outcome is Outcome.NOT_REGISTERED and o.system is SourceSystem.EMIS
+                  and ups.emis.get_student(o.student_id).nik)
+    siswa = ups.emis.get_student(lonely.student_id)
+    _, no_kk = recipient_family(ups)  # a PKH family: the child's new values are visible
+    admin = clients["kemensos"].app.state.settings.admin_token.get_secret_value()  # type: ignore[attr-defined]
+    r = clients["kemensos"].put("/api/v1/admin/anggota", headers={"Authorization": f"Bearer {admin}"}, json={
+        "nik": siswa.nik, "no_kk": no_kk, "nama": siswa.nama, "jenis_kelamin": siswa.jenis_kelamin.value,
+        "tanggal_lahir": siswa.tanggal_lahir.isoformat(), "nama_ibu_kandung": siswa.nama_ibu_kandung,
+        "hubungan_keluarga": "ANAK"})
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+
+    after = run(hub)
+    assert after.status is RunStatus.SUCCEEDED, after.errors
+    assert after.students_from_feed == 0 and after.values_written > 0
+    now = ups.emis.get_student(lonely.student_id)
+    assert now.pkh.status_pkh is not None and now.pkh.status_pkh.value == "PKH_RECIPIENT"
+    written = [p for p in hub.provenance(SourceSystem.EMIS, lonely.student_id) if p.sync_run_id == after.id]
+    assert {p.field for p in written} >= {"penerima_pkh", "status_pkh"}
+    assert all(p.source_record == f"keluarga/{no_kk}" and p.source_version == version for p in written)
+    assert all(p.matched_by.value == "nik" for p in written)
