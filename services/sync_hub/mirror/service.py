@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from services.sync_hub.mirror import repository as repo
-from services.sync_hub.sync.students import FieldValue, StudentView
+from services.sync_hub.domain.students import FieldValue, StudentView
 from shared.contracts.hub import SourceSystem
 from shared.db import session_scope
 

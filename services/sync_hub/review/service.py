@@ -42,7 +42,7 @@ from services.sync_hub.review.schemas import (
     StudentSnapshot,
     Verdict,
 )
-from services.sync_hub.sync.students import StudentView
+from services.sync_hub.domain.students import StudentView
 from shared import names
 from shared.clock import as_utc, utcnow
 from shared.contracts.common import Outcome

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.sync_hub.matching.service import MatchDecision
-from services.sync_hub.sync.students import OUTCOME_FIELDS, FieldValue, StudentView
+from services.sync_hub.domain.students import OUTCOME_FIELDS, FieldValue, StudentView
 from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import SourceSystem
 from shared.contracts.kemensos import KipIssuance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from services.sync_hub.sync.students import StudentView
+from services.sync_hub.domain.students import StudentView
 from shared.contracts.hub import SourceSystem
 from shared.contracts.kemensos import (
     Anggota,
