@@ -36,6 +36,18 @@ def migrate() -> None:
     console.print("hub database migrated to head")
 
 
+@app.command()
+def worker(concurrency: int = typer.Option(1, min=1, help="Jobs this process runs at once (CPU-bound: keep 1 "
+                                           "and start one process per core)")) -> None:
+    """Run a worker: take the hub's jobs (plans, work units) from the queue in HUB_DATABASE_URL (PostgreSQL)."""
+    from services.sync_hub.jobs import worker as jobs_worker
+    from shared import logging as jlog
+
+    settings = get_settings()
+    jlog.configure("sync_hub.worker", settings.log_level)
+    jobs_worker.main(settings, concurrency)
+
+
 def render_run(run: SyncRun) -> Table:
     table = Table(title=f"sync run {run.id} — {run.status.value}", show_header=True)
     table.add_column("outcome")

@@ -28,6 +28,17 @@ class Settings(ServiceSettings):
     lookup_batch: int = Field(1000, ge=1, le=1000, description="NIKs per bulk lookup")
     push_batch: int = Field(500, ge=1, le=1000, description="Result items per batch pushed to a gateway")
 
+    unit_max_students: int = Field(20_000, ge=1, description="A province with more students than this is cut "
+                                   "into one work unit per kabupaten")
+    local_workers: int = Field(1, ge=1, le=16, description="SQLite (embedded) only: threads of the hub's own "
+                               "process that run jobs (PostgreSQL: separate `worker` processes)")
+    in_process_worker: bool = Field(False, description="PostgreSQL only: the API process also runs a worker "
+                                    "(convenient on one machine; production runs `worker` processes)")
+    job_attempts: int = Field(6, ge=1, le=50, description="Attempts of a job whose upstream cannot be reached")
+    job_retry_wait: float = Field(2.0, ge=0, description="Seconds before the 2nd attempt; doubles each time")
+    stalled_after: float = Field(30.0, ge=5, description="Seconds without a worker heartbeat after which its "
+                                 "jobs are handed to another worker")
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -10,26 +10,21 @@ from fastapi import FastAPI
 
 from services.sync_hub.config import Settings, get_settings
 from services.sync_hub.deps import every_token
+from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.jobs.queue import make_queue
+from services.sync_hub.jobs.worker import InProcessWorker
 from services.sync_hub.provenance.router import router as provenance_router
 from services.sync_hub.review.router import router as review_router
 from services.sync_hub.runs.router import checks as checks_router
 from services.sync_hub.runs.router import router as runs_router
 from services.sync_hub.runs.service import RunQueue
-from services.sync_hub.sync.engine import SyncEngine, Upstreams
+from services.sync_hub.sync.engine import SyncEngine
+from services.sync_hub.upstreams import Upstreams, make_upstreams
 from shared import logging as jlog
 from shared.app import create_service_app
-from shared.clients import DapodikClient, EmisClient, KemensosClient
 from shared.db import make_engine, migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def make_upstreams(settings: Settings) -> Upstreams:
-    return Upstreams(
-        kemensos=KemensosClient(settings.kemensos_url, settings.kemensos_token.get_secret_value()),
-        emis=EmisClient(settings.emis_url, settings.emis_token.get_secret_value()),
-        dapodik=DapodikClient(settings.dapodik_url, settings.dapodik_token.get_secret_value()),
-    )
 
 
 def create_app(settings: Settings | None = None, upstreams: Upstreams | None = None) -> FastAPI:
@@ -42,12 +37,19 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
             migrate(MIGRATIONS, settings.database_url)
         engine = make_engine(settings.database_url)
         ups = upstreams or make_upstreams(settings)
-        queue = RunQueue(engine, SyncEngine(engine, ups, settings))
-        queue.recover()
+        jobs = make_queue(JobContext(engine, ups, settings))
+        queue = RunQueue(engine, jobs, SyncEngine(engine, ups, settings))
+        jobs.start()
+        worker = InProcessWorker(JobContext(engine, ups, settings)) if (
+            settings.in_process_worker and engine.dialect.name == "postgresql") else None
+        if worker is not None:
+            worker.start()
         app.state.settings, app.state.engine, app.state.runs = settings, engine, queue
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             queue.shutdown()
             if upstreams is None:
                 ups.close()

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from shared.contracts.common import MatchKey, Outcome, Strict
 
@@ -21,6 +21,15 @@ class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class UnitStatus(StrEnum):
+    WAITING = "WAITING"  # planned, its job queued (or retried after an error it can recover from)
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
 
 class SyncRunCreate(Strict):
@@ -28,6 +37,13 @@ class SyncRunCreate(Strict):
                                         min_length=1, max_length=2)
     full: bool = Field(False, description="Read every student again from the gateways instead of only what "
                        "changed since the last run (the hub's copy of each system is rebuilt)")
+
+    @field_validator("systems")
+    @classmethod
+    def _once_each(cls, systems: list[SourceSystem]) -> list[SourceSystem]:
+        if len(set(systems)) != len(systems):
+            raise ValueError("each system may be named once")
+        return systems
 
 
 class CheckRequest(Strict):
@@ -60,6 +76,35 @@ class SyncRun(BaseModel):
     kip_linked: int = 0
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase")
     errors: list[str] = Field(default_factory=list)
+    stale: int = Field(0, description="Students a gateway answered STALE (it holds a newer fact): read again by "
+                       "the next run, not a failure")
+    progress: RunProgress | None = Field(None, description="Work units of the run (planned once its students are "
+                                         "read): done, failed, waiting, running, students decided so far")
+
+
+class UnitProgress(BaseModel):
+    id: str
+    system: SourceSystem
+    region: str = Field(..., description="Province (2 digits) or kabupaten (4 digits) of the students' schools")
+    status: UnitStatus
+    attempts: int
+    students: int
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    values_written: int = 0
+    stale: int = 0
+    errors: list[str] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunProgress(BaseModel):
+    units_total: int
+    units_done: int
+    units_failed: int
+    units_waiting: int
+    units_running: int
+    units_cancelled: int = 0
+    students_done: int = Field(..., description="Students decided by the units done so far")
 
 
 class StudentOutcome(BaseModel):

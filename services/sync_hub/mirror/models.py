@@ -17,10 +17,18 @@ from services.sync_hub.db import HubTable
 
 class StudentMirrorRow(HubTable, table=True):
     __tablename__ = "student_mirror"
+    __table_args__ = (sa.Index("ix_student_mirror_region", "system", "region"),
+                      sa.Index("ix_student_mirror_nik", "nik"), sa.Index("ix_student_mirror_nik_ibu", "nik_ibu"),
+                      sa.Index("ix_student_mirror_nik_ayah", "nik_ayah"),
+                      sa.Index("ix_student_mirror_nik_wali", "nik_wali"), sa.Index("ix_student_mirror_no_kk", "no_kk"))
 
     system: str = Field(primary_key=True, max_length=16)
     student_id: str = Field(primary_key=True, max_length=64)
     school: str = Field(max_length=64)  # NSM / NSPP (EMIS) or sekolah_id (Dapodik)
+    # the school's kode_wilayah (the student's work unit) and Dapodik bentuk_pendidikan (a KIP card's jenjang)
+    region: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
+    bentuk: str | None = Field(default=None, max_length=16)
+    read_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     nama: str = Field(max_length=100)
     jenis_kelamin: str = Field(max_length=1)
     tanggal_lahir: date

@@ -31,9 +31,62 @@ def generation(session: Session, system: str) -> int:
     return int(value or 0)
 
 
-def rows_of(session: Session, system: str) -> list[sa.Row[Any]]:
-    """Every stored student of ``system`` (all columns, COLUMNS order)."""
-    return list(session.execute(sa.select(MIRROR).where(MIRROR.c.system == system)).all())
+def rows_in_region(session: Session, system: str, region: str) -> list[sa.Row[Any]]:
+    """The stored students of ``system`` whose region starts with ``region`` (all columns), by student id."""
+    where = MIRROR.c.region.startswith(region, autoescape=True) if region else MIRROR.c.region == ""
+    stmt = sa.select(MIRROR).where(MIRROR.c.system == system, where).order_by(MIRROR.c.student_id)
+    return list(session.execute(stmt).all())
+
+
+def regions_of(session: Session, system: str, student_ids: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    ids = sorted(set(student_ids))
+    for start in range(0, len(ids), CHUNK):
+        stmt = sa.select(MIRROR.c.student_id, MIRROR.c.region).where(
+            MIRROR.c.system == system, MIRROR.c.student_id.in_(ids[start:start + CHUNK]))
+        out.update({r[0]: r[1] for r in session.execute(stmt)})
+    return out
+
+
+def unread_since(session: Session, system: str, since: datetime) -> dict[str, str]:
+    stmt = sa.select(MIRROR.c.student_id, MIRROR.c.region).where(
+        MIRROR.c.system == system, sa.or_(MIRROR.c.read_at.is_(None), MIRROR.c.read_at < since))
+    return {r[0]: r[1] for r in session.execute(stmt)}
+
+
+def current_of(session: Session, system: str, student_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    ids = sorted(set(student_ids))
+    for start in range(0, len(ids), CHUNK):
+        stmt = sa.select(MIRROR.c.student_id, MIRROR.c.current_json, MIRROR.c.attested_json).where(
+            MIRROR.c.system == system, MIRROR.c.student_id.in_(ids[start:start + CHUNK]))
+        out.update({r[0]: (r[1], r[2]) for r in session.execute(stmt)})
+    return out
+
+
+def update_current(session: Session, updates: list[dict[str, Any]]) -> None:
+    """``updates``: dicts of ``b_system``, ``b_id``, ``current_json``, ``attested_json``."""
+    if updates:
+        stmt = (sa.update(MIRROR).where(MIRROR.c.system == sa.bindparam("b_system"),
+                                        MIRROR.c.student_id == sa.bindparam("b_id"))
+                .values(current_json=sa.bindparam("current_json"), attested_json=sa.bindparam("attested_json")))
+        session.connection().execute(stmt, updates)
+
+
+def regions_by_keys(session: Session, niks: Sequence[str], kks: Sequence[str]) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for column, keys in ((MIRROR.c.nik, niks), (MIRROR.c.nik_ibu, niks), (MIRROR.c.nik_ayah, niks),
+                         (MIRROR.c.nik_wali, niks), (MIRROR.c.no_kk, kks)):
+        for start in range(0, len(keys), CHUNK):
+            stmt = sa.select(MIRROR.c.system, MIRROR.c.region).where(column.in_(keys[start:start + CHUNK])).distinct()
+            out.update((r[0], r[1]) for r in session.execute(stmt))
+    return out
+
+
+def region_counts(session: Session, system: str, width: int) -> dict[str, int]:
+    prefix = sa.func.substr(MIRROR.c.region, 1, width)
+    stmt = sa.select(prefix, sa.func.count()).where(MIRROR.c.system == system).group_by(prefix)
+    return {r[0]: int(r[1]) for r in session.execute(stmt)}
 
 
 def replace(session: Session, system: str, *, everything: bool, gone: Collection[str],

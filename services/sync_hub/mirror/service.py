@@ -1,130 +1,148 @@
-"""The hub's copy of each gateway's students, kept current from the gateways' change feeds.
+"""The hub's copy of each gateway's students, kept current from the gateways' change feeds, in the database.
 
-Why a copy: a run decides every student again (the registry may have changed under a student whose record
-did not), but reads from the gateways only the records that changed since the last run. The copy holds what
-matching, review and diffing need (``StudentView``), and the feed position to resume from.
+Why a copy: a run decides students again when the registry changes under them although their records did
+not, but reads from the gateways only the records that changed since the last run. The copy holds what
+matching, review and diffing need (``StudentView``), the student's school, its region (which work unit it
+belongs to) and the feed position to resume from.
 
-Crash safety: a run changes a working copy in memory and commits it — the rows of the students it read or
-wrote, and the feed position — in one transaction at its end, and only when its work is done (every result
-pushed and settled). A run that fails commits nothing: the next one reads the same changes again. Values the
-failed run did write are then only sent again and answered UNCHANGED, which brings the copy up to date.
-
-The copy of a process is kept in memory between runs while its generation (moved by every commit) matches
-the database's, so a run does not reload 100,000 rows it already holds.
+A run's planner reads each feed page and stores its records with the feed position in one transaction, so a
+planner killed mid-way resumes from the last page stored; the regions it touched become the run's work units,
+which are durable jobs (``services.sync_hub.jobs``): once a record is in the copy, a unit will decide it.
+Nothing of the copy is held in memory between runs: a unit reads the students of its region.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
+import sqlalchemy as sa
+from sqlmodel import Session
 
-from services.sync_hub.mirror import repository as repo
 from services.sync_hub.domain.students import FieldValue, StudentView
+from services.sync_hub.mirror import repository as repo
 from shared.contracts.hub import SourceSystem
-from shared.db import session_scope
 
 IDENTITY = ("nama", "jenis_kelamin", "tanggal_lahir", "nik", "no_kk", "nama_ibu_kandung", "nik_ibu", "nama_ayah",
             "nik_ayah", "nama_wali", "nik_wali")
 
 
-@dataclass
-class SystemCopy:
-    """One system's students as the hub last knew them (a working copy while a run changes it)."""
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A student as the copy holds it, with where it studies."""
 
-    system: SourceSystem
-    generation: int
-    cursor: str | None
-    views: dict[str, StudentView] = field(default_factory=dict)
-    school: dict[str, str] = field(default_factory=dict)
-
-    def working(self) -> SystemCopy:
-        """A copy a run may change (the stored one stays as it is until the run commits)."""
-        return SystemCopy(self.system, self.generation, self.cursor, dict(self.views), dict(self.school))
-
-    def put(self, view: StudentView, school: str) -> None:
-        self.views[view.student_id] = view
-        self.school[view.student_id] = school
-
-    def drop(self, student_id: str) -> bool:
-        self.school.pop(student_id, None)
-        return self.views.pop(student_id, None) is not None
-
-    def holds(self, student_id: str, values: dict[str, FieldValue]) -> None:
-        """The gateway now holds ``values`` for the student, attested by the hub."""
-        view = self.views.get(student_id)
-        if view is None:
-            return
-        self.views[student_id] = dataclasses.replace(
-            view, current={**view.current, **values}, provenance={**view.provenance, **dict.fromkeys(values)})
+    view: StudentView
+    school: str
+    region: str  # the school's 10-digit kode_wilayah ('' when the school is unknown)
+    bentuk: str | None = None  # Dapodik bentuk_pendidikan (SD, SMP, ...)
 
 
-_lock = threading.Lock()
-_cache: dict[str, SystemCopy] = {}
+def _row(s: Stored, at: datetime) -> dict[str, object]:
+    v = s.view
+    return {"system": v.system.value, "student_id": v.student_id, "school": s.school, "region": s.region,
+            "bentuk": s.bentuk, "read_at": at, **{k: getattr(v, k) for k in IDENTITY},
+            "current_json": json.dumps(v.current, sort_keys=True), "attested_json": json.dumps(sorted(v.provenance))}
 
 
-def _key(engine: Engine, system: SourceSystem) -> str:
-    return f"{engine.url}#{id(engine)}#{system.value}"
+def store(session: Session, rows: Iterable[Stored], at: datetime) -> dict[str, str]:
+    """Store (insert or replace) these students; returns the region each one had before (for those known)."""
+    rows = list(rows)
+    if not rows:
+        return {}
+    system = rows[0].view.system.value
+    before = repo.regions_of(session, system, [s.view.student_id for s in rows])
+    repo.replace(session, system, everything=False, gone=[s.view.student_id for s in rows],
+                 rows=[_row(s, at) for s in rows])
+    return before
 
 
-def load(engine: Engine, system: SourceSystem) -> SystemCopy:
-    """A working copy of ``system``'s students (from memory when the stored generation is the one held)."""
-    with session_scope(engine) as session:
-        state = repo.feed_state(session, system.value)
-        generation, cursor = state.generation, state.cursor
-        with _lock:
-            hit = _cache.get(_key(engine, system))
-        if hit is not None and hit.generation == generation:
-            return hit.working()
-        rows = repo.rows_of(session, system.value)
-    copy = SystemCopy(system, generation, cursor)
-    for r in rows:
+def drop(session: Session, system: SourceSystem, student_ids: Iterable[str]) -> dict[str, str]:
+    """Forget these students; returns the region of each one that was known."""
+    ids = sorted(set(student_ids))
+    regions = repo.regions_of(session, system.value, ids)
+    repo.replace(session, system.value, everything=False, gone=ids, rows=[])
+    return regions
+
+
+def drop_unread(session: Session, system: SourceSystem, since: datetime) -> dict[str, str]:
+    """After a full read: forget the students not read since ``since`` (gone from the gateway)."""
+    gone = repo.unread_since(session, system.value, since)
+    repo.replace(session, system.value, everything=False, gone=list(gone), rows=[])
+    return gone
+
+
+def in_region(session: Session, system: SourceSystem, region: str) -> list[Stored]:
+    """The students of ``system`` whose school lies in ``region`` (a code prefix: province or kabupaten; '' for the
+    students whose school's region is unknown)."""
+    out = []
+    for r in repo.rows_in_region(session, system.value, region):
         m = r._mapping
-        current = json.loads(m["current_json"])
-        copy.put(StudentView(system=system, student_id=m["student_id"], current=current,
-                             provenance=dict.fromkeys(json.loads(m["attested_json"])),
-                             **{k: m[k] for k in IDENTITY}), m["school"])
-    with _lock:
-        _cache[_key(engine, system)] = copy
-    return copy.working()
+        view = StudentView(system=system, student_id=m["student_id"], current=json.loads(m["current_json"]),
+                           provenance=dict.fromkeys(json.loads(m["attested_json"])), **{k: m[k] for k in IDENTITY})
+        out.append(Stored(view, m["school"], m["region"], m["bentuk"]))
+    return out
 
 
-def _row(view: StudentView, school: str) -> dict[str, object]:
-    return {"system": view.system.value, "student_id": view.student_id, "school": school,
-            **{k: getattr(view, k) for k in IDENTITY},
-            "current_json": json.dumps(view.current, sort_keys=True),
-            "attested_json": json.dumps(sorted(view.provenance))}
+def holds(session: Session, system: SourceSystem, values: dict[str, dict[str, FieldValue]]) -> None:
+    """The gateway now holds ``values[student_id]``, attested by the hub: the copy learns them."""
+    if not values:
+        return
+    updates = []
+    for student_id, (current_json, attested_json) in repo.current_of(session, system.value, list(values)).items():
+        current = {**json.loads(current_json), **values[student_id]}
+        attested = sorted({*json.loads(attested_json), *values[student_id]})
+        updates.append({"b_system": system.value, "b_id": student_id,
+                        "current_json": json.dumps(current, sort_keys=True), "attested_json": json.dumps(attested)})
+    repo.update_current(session, updates)
 
 
-def commit(engine: Engine, copy: SystemCopy, *, everything: bool, touched: set[str], cursor: str | None,
-           at: datetime, refetch_served: dict[str, datetime], refetch_asked: set[str]) -> None:
-    """Store the working copy's changes (the students ``touched``: read, written or dropped; or every student)
-    with the feed position, in one transaction; then it is the copy held in memory."""
-    if everything:
-        rows = [_row(v, copy.school[k]) for k, v in copy.views.items()]
-    else:
-        rows = [_row(copy.views[k], copy.school[k]) for k in sorted(touched) if k in copy.views]
-    with session_scope(engine) as session:
-        repo.replace(session, copy.system.value, everything=everything, gone=touched, rows=rows)
-        repo.refetch_done(session, copy.system.value, refetch_served)
-        repo.ask_refetch(session, copy.system.value, refetch_asked, at)
-        generation = repo.save_position(session, copy.system.value, cursor, at)
-    stored = SystemCopy(copy.system, generation, cursor, copy.views, copy.school)
-    with _lock:
-        _cache[_key(engine, copy.system)] = stored
+def with_values(view: StudentView, values: dict[str, FieldValue]) -> StudentView:
+    return dataclasses.replace(view, current={**view.current, **values},
+                               provenance={**view.provenance, **dict.fromkeys(values)})
 
 
-def ask_refetch(engine: Engine, system: SourceSystem, student_ids: set[str], at: datetime) -> None:
+def position(session: Session, system: SourceSystem) -> str | None:
+    return repo.feed_state(session, system.value).cursor
+
+
+def save_position(session: Session, system: SourceSystem, cursor: str | None, at: datetime) -> None:
+    repo.save_position(session, system.value, cursor, at)
+
+
+def regions_of_keys(session: Session, niks: Iterable[str], kks: Iterable[str]) -> set[tuple[str, str]]:
+    """(system, region) of every student whose own, mother's, father's or guardian's NIK is in ``niks`` or
+    whose KK number is in ``kks`` (through the copy's indexes)."""
+    return repo.regions_by_keys(session, sorted(set(niks)), sorted(set(kks)))
+
+
+def region_counts(session: Session, system: SourceSystem, width: int) -> dict[str, int]:
+    """Students per region prefix of ``width`` digits (2: province, 4: kabupaten)."""
+    return repo.region_counts(session, system.value, width)
+
+
+def ask_refetch(session: Session, system: SourceSystem, student_ids: set[str], at: datetime) -> None:
     """The next run reads these students directly (their copy may be behind the gateway)."""
     if student_ids:
-        with session_scope(engine) as session:
-            repo.ask_refetch(session, system.value, student_ids, at)
+        repo.ask_refetch(session, system.value, student_ids, at)
 
 
-def refetch_wanted(engine: Engine, system: SourceSystem) -> dict[str, datetime]:
-    with session_scope(engine) as session:
-        return repo.refetch_wanted(session, system.value)
+def refetch_wanted(session: Session, system: SourceSystem) -> dict[str, datetime]:
+    return repo.refetch_wanted(session, system.value)
+
+
+def refetch_done(session: Session, system: SourceSystem, taken: dict[str, datetime]) -> None:
+    repo.refetch_done(session, system.value, taken)
+
+
+def all_regions(session: Session, system: SourceSystem) -> set[str]:
+    return {r for (r,) in session.execute(sa.select(repo.MIRROR.c.region)
+                                          .where(repo.MIRROR.c.system == system.value).distinct())}
+
+
+def regions_read_since(session: Session, since: datetime) -> set[tuple[str, str]]:
+    """(system, region) of the students stored since ``since``."""
+    stmt = sa.select(repo.MIRROR.c.system, repo.MIRROR.c.region).where(repo.MIRROR.c.read_at >= since).distinct()
+    return {(r[0], r[1]) for r in session.execute(stmt)}

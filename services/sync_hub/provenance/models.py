@@ -21,6 +21,7 @@ class OutboxItemRow(HubTable, table=True):
     sync_run_id: str = Field(foreign_key="sync_run.id", index=True, max_length=36)
     target_system: str = Field(max_length=16)
     student_id: str = Field(max_length=64)
+    unit_id: str | None = Field(default=None, index=True, max_length=36)  # the work unit that sent it
     payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     status: str = Field(max_length=16, index=True)
     detail: str | None = Field(default=None, max_length=300)

@@ -62,3 +62,26 @@ class ReplicaStateRow(HubTable, table=True):
     synced_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     # shared.names.VERSION the stored normal forms were made with; another one empties the replica
     names_version: str | None = Field(default=None, max_length=32)
+
+
+class ReplicaTouchRow(HubTable, table=True):
+    """The registry sequence at which each family was last written, replaced or dropped in the replica: a run's
+    planner finds here the families changed since the run before, and from them the students concerned."""
+
+    __tablename__ = "replica_touch"
+
+    no_kk: str = Field(primary_key=True, max_length=16)
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+
+
+class ReplicaKipRow(HubTable, table=True):
+    """The registry's KIP issuances as last read (the whole card, for linking), with the keys a unit selects by:
+    the card's region and NIK."""
+
+    __tablename__ = "replica_kip"
+
+    no_kip: str = Field(primary_key=True, max_length=32)
+    kode_wilayah: str = Field(max_length=10, index=True)
+    nik: str | None = Field(default=None, max_length=64, index=True)
+    version: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

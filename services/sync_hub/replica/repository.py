@@ -211,3 +211,36 @@ def person(session: Session, nik: str) -> ReplicaAnggotaRow | None:
 
 def kk_lama_of(session: Session, no_kk: str) -> list[ReplicaKkLamaRow]:
     return list(session.scalars(select(ReplicaKkLamaRow).where(ReplicaKkLamaRow.no_kk == no_kk)))
+
+
+def touch(session: Session, no_kks: Collection[str], seq: int) -> None:
+    """Record that these families were written, replaced or dropped at registry sequence ``seq``."""
+    from services.sync_hub.replica.models import ReplicaTouchRow
+
+    table = ReplicaTouchRow.__table__  # type: ignore[attr-defined]
+    for chunk in _chunks(no_kks):
+        session.execute(table.delete().where(table.c.no_kk.in_(chunk)))
+        session.execute(table.insert(), [{"no_kk": k, "seq": seq} for k in chunk])
+
+
+def touched_since(session: Session, seq: int) -> list[str]:
+    from services.sync_hub.replica.models import ReplicaTouchRow
+
+    table = ReplicaTouchRow.__table__  # type: ignore[attr-defined]
+    return [r[0] for r in session.execute(select(table.c.no_kk).where(table.c.seq > seq))]
+
+
+def family_keys(session: Session, no_kks: Collection[str]) -> tuple[set[str], set[str], set[str]]:
+    """For these families as the replica holds them: their members' NIKs, their former KK numbers, and their
+    regions (kode_wilayah)."""
+    niks: set[str] = set()
+    old: set[str] = set()
+    regions: set[str] = set()
+    for chunk in _chunks(no_kks):
+        niks.update(r[0] for r in session.execute(select(ReplicaAnggotaRow.nik).where(
+            ReplicaAnggotaRow.no_kk.in_(chunk))))  # type: ignore[attr-defined]
+        old.update(r[0] for r in session.execute(select(ReplicaKkLamaRow.old_kk).where(
+            ReplicaKkLamaRow.no_kk.in_(chunk))))  # type: ignore[attr-defined]
+        regions.update(r[0] for r in session.execute(select(ReplicaKeluargaRow.kode_wilayah).where(
+            ReplicaKeluargaRow.no_kk.in_(chunk))))  # type: ignore[attr-defined]
+    return niks, old, regions

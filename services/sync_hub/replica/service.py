@@ -251,6 +251,7 @@ def refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -> Re
     for page, normal in _read_ahead(client.iter_changes(cursor, limit=page_size), page_names):
         with session_scope(engine) as session:
             applied, state = _apply_page(session, page, normal)
+            repo.touch(session, state.rewritten | state.replaced, page.observed_seq)
             repo.save_state(session, page.next_cursor, page.observed_seq, utcnow())
         changes += applied
         families |= state.rewritten | state.replaced
@@ -331,3 +332,8 @@ def _frame(columns: list[tuple[Any, ...]], schema: dict[str, pl.DataType]) -> pl
         else:
             series.append(pl.Series(name, values, dtype=dtype))
     return pl.DataFrame(series)
+
+
+def registry_for_students(engine: Engine, stu: pl.DataFrame) -> Registry:
+    """The registry a unit's students can reach (``stu``: ``matching.frames.students_frame``)."""
+    return load(engine)

@@ -32,6 +32,11 @@ class SyncRunRow(HubTable, table=True):
     kip_linked: int = 0
     timings: dict[str, float] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     errors: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    stale: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # answered STALE: read again next run
+    cancel_requested: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    planned_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    # the registry sequence the run's plan observed: the next run looks for registry changes after it
+    registry_seq: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
 
 
 class StudentOutcomeRow(HubTable, table=True):
@@ -48,3 +53,47 @@ class StudentOutcomeRow(HubTable, table=True):
     detail: str | None = Field(default=None, max_length=300)
     matched_by: str = Field(max_length=16)
     no_kk: str | None = Field(default=None, max_length=16)
+
+
+class SyncUnitRow(HubTable, table=True):
+    """One work unit of a run: the students of one source system in one province (or, for a large province,
+    one kabupaten), decided, pushed and recorded by one job. A unit's job may run again after a crash: it
+    replays its outbox first, then decides its students again (docs/architecture.md)."""
+
+    __tablename__ = "sync_unit"
+    __table_args__ = (sa.UniqueConstraint("sync_run_id", "system", "region", name="uq_unit_run_system_region"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    sync_run_id: str = Field(foreign_key="sync_run.id", index=True, max_length=36)
+    system: str = Field(max_length=16)
+    region: str = Field(max_length=10)  # 2-digit province or 4-digit kabupaten code of the students' schools
+    status: str = Field(max_length=16, index=True)
+    attempts: int = 0
+    students: int = 0
+    outcomes: dict[str, int] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    values_written: int = 0
+    values_unchanged: int = 0
+    provenance_records: int = 0
+    kip_linked: int = 0
+    stale: int = 0
+    timings: dict[str, float] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    errors: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class StudentStatusRow(HubTable, table=True):
+    """Each student's latest outcome and the family it is linked to: what a later run's planner reads to find
+    the students a registry change concerns, and what reports read without scanning every run."""
+
+    __tablename__ = "student_status"
+    __table_args__ = (sa.Index("ix_student_status_region", "system", "region"),)
+
+    system: str = Field(primary_key=True, max_length=16)
+    student_id: str = Field(primary_key=True, max_length=64)
+    region: str = Field(max_length=10)
+    outcome: str = Field(max_length=24)
+    no_kk: str | None = Field(default=None, max_length=16, index=True)
+    sync_run_id: str = Field(max_length=36)
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

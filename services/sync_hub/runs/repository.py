@@ -5,7 +5,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from services.sync_hub.runs.models import StudentOutcomeRow, SyncRunRow
+from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow, SyncRunRow, SyncUnitRow
+from shared.clock import utcnow
 from shared.cursor import Cursor
 
 
@@ -13,7 +14,9 @@ def add_run(session: Session, row: SyncRunRow) -> None:
     session.add(row)
 
 
-def get_run(session: Session, run_id: str) -> SyncRunRow | None:
+def get_run(session: Session, run_id: str, lock: bool = False) -> SyncRunRow | None:
+    if lock:
+        return session.exec(select(SyncRunRow).where(SyncRunRow.id == run_id).with_for_update()).first()
     return session.get(SyncRunRow, run_id)
 
 
@@ -40,3 +43,101 @@ def list_outcomes(session: Session, run_id: str, limit: int, after_id: int) -> S
     query = (select(StudentOutcomeRow).where(StudentOutcomeRow.sync_run_id == run_id)
              .where(StudentOutcomeRow.id > after_id).order_by(StudentOutcomeRow.id).limit(limit))  # type: ignore[arg-type,operator]
     return session.exec(query).all()
+
+
+def get_unit(session: Session, unit_id: str, lock: bool = False) -> SyncUnitRow | None:
+    stmt = select(SyncUnitRow).where(SyncUnitRow.id == unit_id)
+    return session.exec(stmt.with_for_update() if lock else stmt).first()
+
+
+def units_of(session: Session, run_id: str) -> Sequence[SyncUnitRow]:
+    stmt = select(SyncUnitRow).where(SyncUnitRow.sync_run_id == run_id)
+    return session.exec(stmt.order_by(SyncUnitRow.system, SyncUnitRow.region)).all()  # type: ignore[arg-type]
+
+
+def active_run(session: Session) -> SyncRunRow | None:
+    """The sync run queued or running, if any (checks are not runs)."""
+    stmt = select(SyncRunRow).where(SyncRunRow.status.in_(["QUEUED", "RUNNING"]),  # type: ignore[attr-defined]
+                                    SyncRunRow.student_ids.is_(None))  # type: ignore[union-attr]
+    return session.exec(stmt.order_by(SyncRunRow.created_at).limit(1)).first()  # type: ignore[arg-type]
+
+
+def previous_planned(session: Session, run_id: str) -> SyncRunRow | None:
+    """The latest run planned before ``run_id`` (its registry sequence is where this run looks from)."""
+    stmt = (select(SyncRunRow).where(SyncRunRow.planned_at.is_not(None), SyncRunRow.id != run_id,  # type: ignore[union-attr]
+                                     SyncRunRow.student_ids.is_(None))  # type: ignore[union-attr]
+            .order_by(SyncRunRow.planned_at.desc()).limit(1))  # type: ignore[union-attr]
+    return session.exec(stmt).first()
+
+
+def unfinished_units(session: Session, run_id: str) -> Sequence[SyncUnitRow]:
+    """Units of ``run_id`` that did not succeed (failed, cancelled): the next run plans their regions again."""
+    stmt = select(SyncUnitRow).where(SyncUnitRow.sync_run_id == run_id,
+                                     SyncUnitRow.status != "SUCCEEDED")
+    return session.exec(stmt).all()
+
+
+def replace_outcomes(session: Session, run_id: str, system: str, rows: list[dict[str, object]]) -> None:
+    """A unit's outcomes in its run (those of an earlier attempt replaced)."""
+    table = StudentOutcomeRow.__table__  # type: ignore[attr-defined]
+    ids = [str(r["student_id"]) for r in rows]
+    for start in range(0, len(ids), 1000):
+        session.execute(table.delete().where(table.c.sync_run_id == run_id, table.c.system == system,
+                                             table.c.student_id.in_(ids[start:start + 1000])))
+    insert_outcomes(session, rows)
+
+
+def upsert_status(session: Session, rows: list[dict[str, object]]) -> None:
+    table = StudentStatusRow.__table__  # type: ignore[attr-defined]
+    if not rows:
+        return
+    system = rows[0]["system"]
+    ids = [str(r["student_id"]) for r in rows]
+    for start in range(0, len(ids), 1000):
+        session.execute(table.delete().where(table.c.system == system, table.c.student_id.in_(ids[start:start + 1000])))
+    conn = session.connection()
+    for start in range(0, len(rows), 5000):
+        conn.execute(table.insert(), rows[start : start + 5000])
+
+
+def unit_counts(session: Session, run_id: str) -> dict[str, tuple[int, int]]:
+    """Per unit status: (units, students decided)."""
+    stmt = (sa.select(SyncUnitRow.status, sa.func.count(), sa.func.coalesce(sa.func.sum(SyncUnitRow.students), 0))
+            .where(SyncUnitRow.sync_run_id == run_id).group_by(SyncUnitRow.status))
+    return {r[0]: (int(r[1]), int(r[2])) for r in session.execute(stmt)}
+
+
+def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
+    """The run ends with the sum of its units: SUCCEEDED when every unit did, CANCELLED when asked, else FAILED."""
+    from collections import Counter
+
+    outcomes: Counter[str] = Counter()
+    for u in units:
+        outcomes.update(u.outcomes)
+    statuses = {u.status for u in units}
+    if run.cancel_requested and statuses - {"SUCCEEDED"}:
+        run.status = "CANCELLED"
+    elif statuses <= {"SUCCEEDED"}:
+        run.status = "SUCCEEDED"
+    else:
+        run.status = "FAILED"
+    run.finished_at = utcnow()
+    run.students_read = sum(u.students for u in units)
+    run.outcomes = dict(sorted(outcomes.items()))
+    run.values_written = sum(u.values_written for u in units)
+    run.values_unchanged = sum(u.values_unchanged for u in units)
+    run.provenance_records = sum(u.provenance_records for u in units)
+    run.kip_linked = sum(u.kip_linked for u in units)
+    run.stale = sum(u.stale for u in units)
+    timings = dict(run.timings)
+    for u in units:
+        for k, v in u.timings.items():
+            if isinstance(v, int | float):
+                timings[f"units.{k}"] = round(timings.get(f"units.{k}", 0.0) + v, 3)
+    run.timings = timings
+    failed = [f"unit {u.system} {u.region}: {e}" for u in units if u.status == "FAILED" for e in u.errors[-1:]]
+    run.errors = [*run.errors, *failed][:50]
+
+
+def units_by_id(session: Session, unit_ids: list[str]) -> Sequence[SyncUnitRow]:
+    return session.exec(select(SyncUnitRow).where(SyncUnitRow.id.in_(unit_ids))).all()  # type: ignore[attr-defined]

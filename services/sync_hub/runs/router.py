@@ -8,7 +8,7 @@ from services.sync_hub.deps import ClientDep, SessionDep
 from services.sync_hub.runs import repository, service
 from shared.clock import as_utc
 from shared.contracts.common import Page
-from shared.contracts.hub import CheckRequest, CheckResponse, StudentOutcome, SyncRun, SyncRunCreate
+from shared.contracts.hub import CheckRequest, CheckResponse, StudentOutcome, SyncRun, SyncRunCreate, UnitProgress
 from shared.cursor import Cursor
 from shared.errors import InvalidInput
 
@@ -16,10 +16,25 @@ router = APIRouter(prefix="/api/v1/sync-runs", tags=["sync runs"])
 
 
 @router.post("", response_model=SyncRun, status_code=status.HTTP_202_ACCEPTED,
-             summary="Start a sync run (queued; runs one at a time)")
+             summary="Start a sync run (planned into work units run by the hub's workers)",
+             responses={409: {"description": "A run is already queued or running: its id is named"}})
 def start_run(request: Request, client: ClientDep, body: SyncRunCreate | None = None) -> SyncRun:
     queue: service.RunQueue = request.app.state.runs
     return queue.submit(body or SyncRunCreate(), trigger=client)
+
+
+@router.post("/{run_id}/cancel", response_model=SyncRun, summary="Cancel a queued or running sync run",
+             responses={404: {"description": "No such run"}, 409: {"description": "The run has already ended"}})
+def cancel_run(run_id: str, request: Request, client: ClientDep) -> SyncRun:
+    queue: service.RunQueue = request.app.state.runs
+    return queue.cancel(run_id, by=client)
+
+
+@router.get("/{run_id}/units", response_model=list[UnitProgress],
+            summary="The work units of a run: system, region, status, attempts, counts, errors")
+def list_units(run_id: str, session: SessionDep, _: ClientDep) -> list[UnitProgress]:
+    service.get(session, run_id)
+    return [service.unit_contract(u) for u in repository.units_of(session, run_id)]
 
 
 @router.get("", response_model=Page[SyncRun], summary="Sync runs, newest first")
@@ -27,14 +42,14 @@ def list_runs(session: SessionDep, _: ClientDep, limit: Annotated[int, Query(ge=
               cursor: str | None = None) -> Page[SyncRun]:
     before = Cursor.decode(cursor) if cursor else None
     rows = repository.list_runs(session, limit + 1, before)
-    items = [service.to_contract(r) for r in rows[:limit]]
+    items = [service.with_progress(session, r) for r in rows[:limit]]
     nxt = Cursor(as_utc(rows[limit - 1].created_at), rows[limit - 1].id).encode() if len(rows) > limit else None
     return Page[SyncRun](items=items, next_cursor=nxt)
 
 
 @router.get("/{run_id}", response_model=SyncRun, summary="One sync run: status, counts per outcome, timings")
 def get_run(run_id: str, session: SessionDep, _: ClientDep) -> SyncRun:
-    return service.to_contract(service.get(session, run_id))
+    return service.with_progress(session, service.get(session, run_id))
 
 
 @router.get("/{run_id}/outcomes", response_model=Page[StudentOutcome],

@@ -1,33 +1,38 @@
-"""Sync runs: create (queued), execute one at a time in a worker thread, read back."""
+"""Sync runs: create (queued, with its plan job), cancel, read back with the progress of its work units."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.sync_hub.jobs.queue import JobQueue
 from services.sync_hub.runs import repository
-from services.sync_hub.runs.models import StudentOutcomeRow, SyncRunRow
+from services.sync_hub.runs.models import StudentOutcomeRow, SyncRunRow, SyncUnitRow
 from services.sync_hub.sync.engine import SyncEngine
 from shared.clock import as_utc, utcnow
 from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import (
     CheckRequest,
     CheckResponse,
+    RunProgress,
     RunStatus,
     SourceSystem,
     StudentOutcome,
     SyncRun,
     SyncRunCreate,
+    UnitProgress,
+    UnitStatus,
 )
-from shared.db import session_scope
+from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.errors import Conflict, NotFound, UpstreamFailure
 from shared.nik import mask
 
 log = logging.getLogger("jembatan.hub.runs")
+TERMINAL = {UnitStatus.SUCCEEDED.value, UnitStatus.FAILED.value, UnitStatus.CANCELLED.value}
 
 
 def to_contract(row: SyncRunRow) -> SyncRun:
@@ -40,7 +45,7 @@ def to_contract(row: SyncRunRow) -> SyncRun:
         students_read=row.students_read, students_from_feed=row.students_from_feed,
         students_removed=row.students_removed, full=row.full, outcomes=row.outcomes, values_written=row.values_written,
         values_unchanged=row.values_unchanged, provenance_records=row.provenance_records,
-        kip_linked=row.kip_linked, timings=row.timings, errors=[str(e) for e in row.errors],
+        kip_linked=row.kip_linked, timings=row.timings, errors=[str(e) for e in row.errors], stale=row.stale,
     )
 
 
@@ -48,6 +53,32 @@ def outcome_contract(r: StudentOutcomeRow) -> StudentOutcome:
     return StudentOutcome(sync_run_id=r.sync_run_id, system=SourceSystem(r.system), student_id=r.student_id,
                           outcome=Outcome(r.outcome), detail=r.detail, matched_by=MatchKey(r.matched_by),
                           no_kk=mask(r.no_kk) or None)
+
+
+def with_progress(session: Session, row: SyncRunRow) -> SyncRun:
+    """The run with the progress of its units (once planned)."""
+    run = to_contract(row)
+    if row.planned_at is None:
+        return run
+    counts = repository.unit_counts(session, row.id)
+
+    def n(status: UnitStatus) -> int:
+        return counts.get(status.value, (0, 0))[0]
+
+    run.progress = RunProgress(
+        units_total=sum(c for c, _ in counts.values()), units_done=n(UnitStatus.SUCCEEDED),
+        units_failed=n(UnitStatus.FAILED), units_waiting=n(UnitStatus.WAITING), units_running=n(UnitStatus.RUNNING),
+        units_cancelled=n(UnitStatus.CANCELLED),
+        students_done=sum(s for st, (_, s) in counts.items() if st in TERMINAL))
+    return run
+
+
+def unit_contract(u: SyncUnitRow) -> UnitProgress:
+    return UnitProgress(id=u.id, system=SourceSystem(u.system), region=u.region, status=UnitStatus(u.status),
+                        attempts=u.attempts, students=u.students, outcomes=u.outcomes,
+                        values_written=u.values_written, stale=u.stale, errors=[str(e) for e in u.errors],
+                        started_at=as_utc(u.started_at) if u.started_at else None,
+                        finished_at=as_utc(u.finished_at) if u.finished_at else None)
 
 
 def get(session: Session, run_id: str) -> SyncRunRow:
@@ -58,29 +89,55 @@ def get(session: Session, run_id: str) -> SyncRunRow:
 
 
 class RunQueue:
-    """Runs execute one at a time, in order, on a worker thread owned by the app's lifespan."""
+    """Sync runs: created with their plan job in one transaction; planned into units by a job; ended by the last
+    unit (``services.sync_hub.jobs``). At most one run is queued or running at a time."""
 
-    def __init__(self, db: Engine, engine: SyncEngine) -> None:
-        self.db, self.engine = db, engine
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-run")
-
-    def recover(self) -> int:
-        """Runs left QUEUED or RUNNING by a previous process are marked FAILED (resume comes later)."""
-        with session_scope(self.db) as session:
-            rows = repository.runs_in_state(session, [RunStatus.QUEUED.value, RunStatus.RUNNING.value])
-            for row in rows:
-                row.status, row.finished_at = RunStatus.FAILED.value, utcnow()
-                row.errors = [*row.errors, "interrupted: the hub stopped before the run finished"]
-            return len(rows)
+    def __init__(self, db: Engine, jobs: JobQueue, engine: SyncEngine | None = None) -> None:
+        self.db, self.jobs, self.engine = db, jobs, engine
 
     def submit(self, body: SyncRunCreate, trigger: str) -> SyncRun:
+        """Queue a run; a run already queued or running is a 409 naming it (a second run would read the same
+        changes: ask again when it has ended, or cancel it)."""
         row = SyncRunRow(id=str(uuid.uuid4()), status=RunStatus.QUEUED.value, trigger=trigger,
                          systems=[s.value for s in body.systems], full=body.full, created_at=utcnow())
         with session_scope(self.db) as session:
+            session.connection(execution_options={SQLITE_IMMEDIATE: True})
+            if self.db.dialect.name == "postgresql":  # one submitter at a time decides "is one running?"
+                session.execute(sa.text("SELECT pg_advisory_xact_lock(7304501)"))
+            active = repository.active_run(session)
+            if active is not None:
+                raise Conflict.field("run_id", "one_run_at_a_time", f"sync run {active.id} is "
+                                     f"{active.status.lower()}; wait for it to end or cancel it")
             repository.add_run(session, row)
-        self._pool.submit(self.engine.execute, row.id)
+            session.flush()
+            self.jobs.defer_plan(session, row.id)
         log.info("sync run %s queued by %s", row.id, trigger)
         return to_contract(row)
+
+    def cancel(self, run_id: str, by: str) -> SyncRun:
+        """Units not started end CANCELLED; a unit running stops before its next batch; the run ends when its
+        units have."""
+        with session_scope(self.db) as session:
+            session.connection(execution_options={SQLITE_IMMEDIATE: True})
+            row = repository.get_run(session, run_id, lock=True)
+            if row is None:
+                raise NotFound.field("run_id", "exists", f"no sync run {run_id}")
+            if row.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+                raise Conflict.field("run_id", "still_running", f"sync run {run_id} has already ended ({row.status})")
+            row.cancel_requested = True
+            units = repository.units_of(session, run_id)
+            now = utcnow()
+            for unit in units:
+                if unit.status == UnitStatus.WAITING.value:
+                    unit.status, unit.finished_at = UnitStatus.CANCELLED.value, now
+            if row.planned_at is None and row.status == RunStatus.QUEUED.value:
+                row.status, row.finished_at = RunStatus.CANCELLED.value, now
+            elif row.planned_at is not None and all(u.status in TERMINAL for u in units):
+                repository.close_run(row, units)
+            row.errors = [*row.errors, f"cancelled by {by}"][:50]
+        log.info("sync run %s: cancel asked by %s", run_id, by)
+        with session_scope(self.db) as session:
+            return with_progress(session, get(session, run_id))
 
     def check(self, body: CheckRequest, trigger: str) -> CheckResponse:
         """Run a check of named students now, in the caller's thread, and return their outcomes."""
@@ -89,6 +146,7 @@ class RunQueue:
                          created_at=utcnow())
         with session_scope(self.db) as session:
             repository.add_run(session, row)
+        assert self.engine is not None
         result = self.engine.execute(row.id)
         with session_scope(self.db) as session:
             outcomes = repository.list_outcomes(session, row.id, limit=len(body.student_ids) + 1, after_id=0)
@@ -104,4 +162,4 @@ class RunQueue:
         return CheckResponse(sync_run_id=row.id, results=[outcome_contract(o) for o in outcomes])
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.jobs.shutdown()

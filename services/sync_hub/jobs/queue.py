@@ -1,0 +1,205 @@
+"""Where the hub's jobs go.
+
+**PostgreSQL: procrastinate.** Jobs live in the hub's own database (schema applied by migration 0008) and are
+enqueued on the caller's connection, so a run row and its plan job, or a plan's units and their jobs, are
+committed together or not at all. Workers (``python -m services.sync_hub worker``, any number, on any machine
+that reaches the database) take them; a job runs once at a time per lock (one plan at a time; one job per
+system and region at a time), is tried again with exponential back-off while an upstream cannot be reached,
+and is handed to another worker when its worker stops sending heartbeats (``jobs.worker``).
+
+**SQLite (the embedded default): the hub's own threads.** The same job functions run on a small thread pool of
+the API process, submitted when the transaction that asks for them commits. What makes this durable is the
+hub's own tables: a hub that stops mid-run finds its runs and units on restart and submits them again
+(``recover``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import procrastinate
+from procrastinate import RetryStrategy
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from services.sync_hub.jobs import tasks
+from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.runs import repository as runs_repo
+from shared.contracts.hub import RunStatus, UnitStatus
+from shared.db import normalise_url, session_scope
+
+log = logging.getLogger("jembatan.hub.jobs")
+
+QUEUE = "sync"
+
+
+class JobQueue(Protocol):
+    def defer_plan(self, session: Session, run_id: str) -> None:
+        """Enqueue the planning of ``run_id`` as part of ``session``'s transaction."""
+
+    def defer_units(self, session: Session, unit_ids: list[str]) -> None:
+        """Enqueue these units' jobs as part of ``session``'s transaction."""
+
+    def start(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+def libpq_url(database_url: str) -> str:
+    """The hub's SQLAlchemy URL as a libpq connection string (for procrastinate's psycopg pool)."""
+    return make_url(normalise_url(database_url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------------------------
+
+blueprint = procrastinate.Blueprint()
+_context: dict[str, Any] = {}  # the worker process's JobContext and App (set by ``bind``)
+
+
+def bind(ctx: JobContext, app: procrastinate.App) -> None:
+    """Give the job functions of this process their context (a worker does this once at start)."""
+    _context["ctx"], _context["app"] = ctx, app
+
+
+# procrastinate waits 2**(attempt+1) s between attempts; ``_last`` ends a job FAILED at settings.job_attempts,
+# before procrastinate's own limit (set above any sensible setting) is reached.
+RETRY = RetryStrategy(max_attempts=49, exponential_wait=2, retry_exceptions={tasks.Retry})
+
+
+def _last(job_context: procrastinate.JobContext) -> bool:
+    ctx: JobContext = _context["ctx"]
+    job = job_context.job
+    return job.attempts + 1 >= ctx.settings.job_attempts
+
+
+@blueprint.task(name="plan_run", queue=QUEUE, pass_context=True,
+                retry=RETRY)
+def plan_run(job_context: procrastinate.JobContext, run_id: str) -> None:
+    ctx: JobContext = _context["ctx"]
+    queue = ProcrastinateQueue(_context["app"])
+    tasks.plan_run(ctx, run_id, queue.defer_units, _last(job_context))
+
+
+@blueprint.task(name="work_unit", queue=QUEUE, pass_context=True,
+                retry=RETRY)
+def work_unit(job_context: procrastinate.JobContext, unit_id: str) -> None:
+    tasks.work_unit(_context["ctx"], unit_id, _last(job_context))
+
+
+def make_app(database_url: str) -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq_url(database_url)))
+    app.add_tasks_from(blueprint, namespace="hub")
+    return app
+
+
+def _raw(session: Session) -> Any:
+    """The psycopg connection under ``session``'s transaction (procrastinate enqueues on it)."""
+    return session.connection().connection.driver_connection
+
+
+class ProcrastinateQueue:
+    def __init__(self, app: procrastinate.App) -> None:
+        self.app = app
+
+    def defer_plan(self, session: Session, run_id: str) -> None:
+        self.app.configure_task("hub:plan_run", connection=_raw(session), lock="hub:plan",
+                                queueing_lock=f"plan:{run_id}").defer(run_id=run_id)
+
+    def defer_units(self, session: Session, unit_ids: list[str]) -> None:
+        units = {u.id: u for u in runs_repo.units_by_id(session, unit_ids)}
+        raw = _raw(session)
+        for unit_id in unit_ids:
+            u = units[unit_id]
+            self.app.configure_task("hub:work_unit", connection=raw, lock=f"unit:{u.system}:{u.region}",
+                                    queueing_lock=f"unit:{unit_id}").defer(unit_id=unit_id)
+
+    def start(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+# -- SQLite (embedded) --------------------------------------------------------------------------------------------
+
+
+class LocalQueue:
+    """The same jobs on the hub's own threads, with the same retry policy; recovered from the hub's tables."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self._pool = ThreadPoolExecutor(max_workers=ctx.settings.local_workers, thread_name_prefix="hub-job")
+        self._stopping = threading.Event()
+        self._plan_lock = threading.Lock()  # one plan at a time, as procrastinate's "hub:plan" lock
+
+    def defer_plan(self, session: Session, run_id: str) -> None:
+        event.listen(session, "after_commit", lambda _s: self._submit(self._plan, run_id), once=True)
+
+    def defer_units(self, session: Session, unit_ids: list[str]) -> None:
+        ids = list(unit_ids)
+        event.listen(session, "after_commit", lambda _s: [self._submit(self._unit, i) for i in ids], once=True)
+
+    def _submit(self, fn: Any, key: str) -> None:
+        if not self._stopping.is_set():
+            self._pool.submit(fn, key)
+
+    def _attempts(self, body: Any) -> None:
+        wait = self.ctx.settings.job_retry_wait
+        for attempt in range(1, self.ctx.settings.job_attempts + 1):
+            try:
+                body(attempt >= self.ctx.settings.job_attempts)
+                return
+            except tasks.Retry:
+                if self._stopping.wait(wait * 2 ** (attempt - 1)):
+                    return
+            except Exception:  # never lose the pool thread
+                log.exception("job crashed")
+                return
+
+    def _plan(self, run_id: str) -> None:
+        with self._plan_lock:
+            self._attempts(lambda last: tasks.plan_run(self.ctx, run_id, self.defer_units, last))
+
+    def _unit(self, unit_id: str) -> None:
+        self._attempts(lambda last: tasks.work_unit(self.ctx, unit_id, last))
+
+    def start(self) -> None:
+        """Runs and units a previous process left unfinished are submitted again."""
+        with session_scope(self.ctx.db) as session:
+            runs = runs_repo.runs_in_state(session, [RunStatus.QUEUED.value, RunStatus.RUNNING.value])
+            plans = [r.id for r in runs if r.planned_at is None and r.student_ids is None]
+            units = [u.id for r in runs if r.planned_at is not None for u in runs_repo.units_of(session, r.id)
+                     if u.status in (UnitStatus.WAITING.value, UnitStatus.RUNNING.value)]
+        tasks.close_finished_runs(self.ctx.db)
+        for run_id in plans:
+            self._submit(self._plan, run_id)
+        for unit_id in units:
+            self._submit(self._unit, unit_id)
+        if plans or units:
+            log.info("resuming %d plan(s) and %d unit(s) left by a previous process", len(plans), len(units))
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_queue(ctx: JobContext) -> JobQueue:
+    if ctx.db.dialect.name == "postgresql":
+        return ProcrastinateQueue(make_app(ctx.settings.database_url))
+    return LocalQueue(ctx)
+
+
+def wait_idle(engine: Engine, timeout: float) -> bool:
+    """True once no run is queued or running (tests and benchmarks)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(engine) as session:
+            if runs_repo.active_run(session) is None:
+                return True
+        time.sleep(0.1)
+    return False

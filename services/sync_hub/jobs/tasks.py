@@ -1,0 +1,71 @@
+"""The job functions, the same whoever runs them (a procrastinate worker, or the embedded thread pool).
+
+Each returns normally when the job is done (or has nothing left to do) and raises ``Retry`` when an upstream
+could not be reached and the job should be tried again later; on its last attempt the job ends FAILED
+instead, saying why. Any other error ends the job FAILED at once (it is a bug, logged with its traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.sync import planner, unit
+from shared.http import Unavailable
+
+log = logging.getLogger("jembatan.hub.jobs")
+
+
+class Retry(Exception):
+    """Try this job again later (an upstream could not be reached)."""
+
+
+def plan_run(ctx: JobContext, run_id: str, defer_units: Callable[[sa.orm.Session, list[str]], None],
+             last_attempt: bool) -> None:
+    try:
+        planner.plan(ctx, run_id, defer_units)
+    except Unavailable as exc:
+        if last_attempt:
+            planner.fail(ctx.db, run_id, f"planning gave up: an upstream could not be reached: {exc}")
+            return
+        log.warning("sync run %s: planning will be tried again: %s", run_id, exc)
+        raise Retry(str(exc)) from exc
+    except Exception as exc:
+        log.exception("sync run %s: planning failed", run_id)
+        planner.fail(ctx.db, run_id, f"internal error while planning: {type(exc).__name__}: {exc}")
+
+
+def work_unit(ctx: JobContext, unit_id: str, last_attempt: bool) -> None:
+    try:
+        unit.work(ctx, unit_id)
+    except Unavailable as exc:
+        if last_attempt:
+            unit.fail(ctx.db, unit_id, f"gave up: an upstream could not be reached: {exc}")
+            return
+        unit.retry_later(ctx.db, unit_id, str(exc))
+        log.warning("unit %s will be tried again: %s", unit_id, exc)
+        raise Retry(str(exc)) from exc
+    except Exception as exc:
+        log.exception("unit %s failed", unit_id)
+        unit.fail(ctx.db, unit_id, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def close_finished_runs(db: sa.Engine) -> int:
+    """Runs whose units have all ended but which are still open (the process died between a unit's last write
+    and the run's closing) are closed. Returns how many."""
+    from services.sync_hub.runs import repository as runs_repo
+    from shared.contracts.hub import RunStatus
+    from shared.db import session_scope
+
+    with session_scope(db) as session:
+        open_runs = [r.id for r in runs_repo.runs_in_state(session, [RunStatus.RUNNING.value]) if r.planned_at]
+        first_units = [[u.id for u in runs_repo.units_of(session, run_id)][:1] for run_id in open_runs]
+    closed = 0
+    for units in first_units:
+        if units:
+            unit.finish_run_if_done(db, units[0])
+            closed += 1
+    return closed

@@ -1,0 +1,313 @@
+"""Planning a run: read what changed, then cut the work into units (one job each).
+
+1. Each system's change feed is read from the stored position (from the start for a full run or the first
+   one) into the hub's copy (``mirror``), page by page, each page stored with the position in one transaction;
+   students a gateway asked to be read again (STALE answers, checks) are read directly.
+2. The KIP issuances are read into the hub's KIP replica (cards new or changed mark their region).
+3. The registry replica is brought up to date; the families changed since the previous run's plan name the
+   students concerned: by their members' NIKs and KK numbers (the copy's indexes), by the students linked to
+   them (``student_status``), and by region (the fallback compares students with the persons of their
+   kabupaten).
+4. Every region something changed in becomes a unit of work: one per source system and province, or per
+   kabupaten when the province has more than ``unit_max_students`` students. Units of the previous run that
+   did not succeed are planned again. A full run plans every region.
+5. The fallback model the units will use is chosen (the stored one while the registry holds still, else
+   fitted once, here).
+6. The units are written and their jobs enqueued in one transaction (``jobs.queue``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from services.sync_hub.domain.students import StudentView, from_peserta_didik, from_siswa
+from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.matching import fallback
+from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching.model_store import ModelStore
+from services.sync_hub.matching.service import to_rows
+from services.sync_hub.mirror import service as mirror
+from services.sync_hub.mirror.models import StudentMirrorRow
+from services.sync_hub.replica import repository as replica_repo
+from services.sync_hub.replica import service as replica
+from services.sync_hub.replica.models import ReplicaKipRow
+from services.sync_hub.runs import repository as runs_repo
+from services.sync_hub.runs.models import StudentStatusRow, SyncUnitRow
+from shared.clock import utcnow
+from shared.contracts.common import Page
+from shared.contracts.dapodik import PesertaDidik
+from shared.contracts.emis import Siswa
+from shared.contracts.hub import RunStatus, SourceSystem, UnitStatus
+from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.http import Rejected
+
+log = logging.getLogger("jembatan.hub.plan")
+T = TypeVar("T")
+
+Schools = dict[str, tuple[str, str | None]]  # school key -> (kode_wilayah, bentuk_pendidikan)
+
+
+class Planner:
+    def __init__(self, ctx: JobContext, defer_units: Callable[[sa.orm.Session, list[str]], None]) -> None:
+        self.ctx, self.db, self.up, self.settings = ctx, ctx.db, ctx.upstreams, ctx.settings
+        self.defer_units = defer_units
+        self.dirty: set[tuple[str, str]] = set()  # (system, region or region prefix)
+        self.from_feed = self.removed = 0
+        self.timings: dict[str, float] = {}
+
+    def _phase(self, name: str, start: float) -> None:
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+
+    def plan(self, run_id: str) -> None:
+        with session_scope(self.db) as session:
+            session.connection(execution_options={SQLITE_IMMEDIATE: True})
+            run = runs_repo.get_run(session, run_id, lock=True)
+            if run is None or run.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+                return
+            if run.planned_at is not None:  # planned already (its units carry the run on)
+                return
+            if run.cancel_requested:
+                run.status, run.finished_at = RunStatus.CANCELLED.value, utcnow()
+                return
+            run.status, run.started_at = RunStatus.RUNNING.value, run.started_at or utcnow()
+            started = run.started_at
+            systems, full = [SourceSystem(s) for s in run.systems], bool(run.full)
+            previous = runs_repo.previous_planned(session, run_id)
+            baseline = previous.registry_seq if previous is not None else 0
+            carried = ([(u.system, u.region) for u in runs_repo.unfinished_units(session, previous.id)]
+                       if previous is not None else [])
+        read_full = False
+        for system in systems:
+            read_full |= self._read_system(system, full)
+        if SourceSystem.DAPODIK in systems:
+            t = time.perf_counter()
+            self._read_kip()
+            self._phase("read_kip", t)
+        t = time.perf_counter()
+        refreshed = replica.refresh(self.db, self.up.kemensos)
+        self._registry_changes(baseline, systems)
+        self._phase("registry", t)
+        self.dirty.update((s, r) for s, r in carried if SourceSystem(s) in systems)
+        with session_scope(self.db) as session:  # what an earlier attempt of this plan stored before it stopped
+            self.dirty.update(mirror.regions_read_since(session, started))
+        t = time.perf_counter()
+        units = self._units(systems)
+        if units:
+            self._ensure_model()
+        self._phase("model", t)
+        now = utcnow()
+        with session_scope(self.db) as session:
+            session.connection(execution_options={SQLITE_IMMEDIATE: True})
+            run = runs_repo.get_run(session, run_id, lock=True)
+            assert run is not None
+            rows = [SyncUnitRow(id=str(uuid.uuid4()), sync_run_id=run_id, system=system, region=region,
+                                status=UnitStatus.WAITING.value, created_at=now) for system, region in units]
+            session.add_all(rows)
+            run.planned_at, run.registry_seq = now, refreshed.observed_seq
+            run.students_from_feed, run.students_removed, run.full = self.from_feed, self.removed, read_full
+            run.timings = {f"plan.{k}": v for k, v in self.timings.items()}
+            session.flush()
+            if rows:
+                self.defer_units(session, [r.id for r in rows])
+            else:
+                runs_repo.close_run(run, [])
+        log.info("sync run %s planned: %d unit(s), %d record(s) read from the gateways, %d removed", run_id,
+                 len(units), self.from_feed, self.removed)
+
+    # -- 1. the gateways' feeds ------------------------------------------------------------------------------
+
+    def _read_system(self, system: SourceSystem, full: bool) -> bool:
+        t = time.perf_counter()
+        schools = self._schools(system)
+        self._phase("read_schools", t)
+        t = time.perf_counter()
+        with session_scope(self.db) as session:
+            cursor = mirror.position(session, system)
+        full = full or cursor is None
+        started = utcnow()
+        pages = (self.up.emis.iter_changes(None if full else cursor, self.settings.page_size)
+                 if system is SourceSystem.EMIS
+                 else self.up.dapodik.iter_changes(None if full else cursor, self.settings.page_size, removed=True))
+        for page in pages:
+            stored = [self._stored(record, schools) for record in page.items]
+            gone = [g.peserta_didik_id for g in getattr(page, "removed", ())]
+            with session_scope(self.db) as session:
+                before = mirror.store(session, stored, utcnow())
+                dropped = mirror.drop(session, system, gone) if gone else {}
+                mirror.save_position(session, system, page.resume_cursor, utcnow())
+            self.from_feed += len(stored)
+            self.removed += len(dropped)
+            self.dirty.update((system.value, s.region) for s in stored)
+            self.dirty.update((system.value, r) for r in (*before.values(), *dropped.values()))
+        with session_scope(self.db) as session:
+            if full:
+                gone_regions = mirror.drop_unread(session, system, started)
+                self.removed += len(gone_regions)
+                self.dirty.update((system.value, r) for r in gone_regions.values())
+                self.dirty.update((system.value, r) for r in mirror.all_regions(session, system))
+            wanted = mirror.refetch_wanted(session, system)
+        if wanted:
+            self._refetch(system, wanted, schools)
+        self._phase(f"read_{system.value}", t)
+        return full
+
+    def _refetch(self, system: SourceSystem, wanted: dict, schools: Schools) -> None:  # type: ignore[type-arg]
+        """Students the hub asked to read again (a gateway answered STALE or NOT_FOUND), read directly."""
+        client = self.up.emis if system is SourceSystem.EMIS else self.up.dapodik
+        stored, missing = [], []
+        for student_id in sorted(wanted):
+            try:
+                stored.append(self._stored(client.get_student(student_id), schools))
+            except Rejected as exc:
+                if exc.status != 404:
+                    raise
+                missing.append(student_id)
+        with session_scope(self.db) as session:
+            before = mirror.store(session, stored, utcnow())
+            dropped = mirror.drop(session, system, missing) if missing else {}
+            mirror.refetch_done(session, system, wanted)
+        self.from_feed += len(stored)
+        self.removed += len(dropped)
+        self.dirty.update((system.value, s.region) for s in stored)
+        self.dirty.update((system.value, r) for r in (*before.values(), *dropped.values()))
+
+    @staticmethod
+    def _stored(record: Siswa | PesertaDidik, schools: Schools) -> mirror.Stored:
+        view: StudentView
+        if isinstance(record, Siswa):
+            view, school = from_siswa(record), record.nsm
+        else:
+            view, school = from_peserta_didik(record), record.sekolah_id
+        region, bentuk = schools.get(school, ("", None))
+        return mirror.Stored(view, school, region, bentuk)
+
+    def _schools(self, system: SourceSystem) -> Schools:
+        """School key -> (kode_wilayah, bentuk_pendidikan): a student's region is its school's."""
+        if system is SourceSystem.EMIS:
+            return {m.nsm: (m.kode_wilayah, None) for m in _pages(self.up.emis.list_madrasah)}
+        return {s.sekolah_id: (s.kode_wilayah, s.bentuk_pendidikan.value) for s in _pages(self.up.dapodik.list_sekolah)}
+
+    # -- 2. KIP -------------------------------------------------------------------------------------------------
+
+    def _read_kip(self) -> None:
+        """The registry's KIP issuances into the hub's KIP replica; a card new or changed marks its region and
+        the students carrying its NIK."""
+        table = ReplicaKipRow.__table__  # type: ignore[attr-defined]
+        with session_scope(self.db) as session:
+            held = {r[0]: r[1] for r in session.execute(sa.select(table.c.no_kip, table.c.version))}
+        changed = []
+        for card, _seq in self.up.kemensos.iter_kip(limit=1000):
+            if held.get(card.no_kip) != card.version:
+                changed.append(card)
+        if not changed:
+            return
+        with session_scope(self.db) as session:
+            keys = [c.no_kip for c in changed]
+            for start in range(0, len(keys), 1000):
+                session.execute(table.delete().where(table.c.no_kip.in_(keys[start:start + 1000])))
+            session.execute(table.insert(), [{"no_kip": c.no_kip, "kode_wilayah": c.kode_wilayah, "nik": c.nik,
+                                              "version": c.version, "payload": c.model_dump_json()} for c in changed])
+            self.dirty.update(("dapodik", c.kode_wilayah) for c in changed)
+            self.dirty.update(mirror.regions_of_keys(session, [c.nik for c in changed if c.nik], []))
+
+    # -- 3. the registry ------------------------------------------------------------------------------------
+
+    def _registry_changes(self, baseline: int, systems: list[SourceSystem]) -> None:
+        with session_scope(self.db) as session:
+            touched = replica_repo.touched_since(session, baseline)
+            if not touched:
+                return
+            niks, old_kks, regions = replica_repo.family_keys(session, touched)
+            self.dirty.update((s.value, r) for s in systems for r in regions)
+            self.dirty.update(mirror.regions_of_keys(session, niks, {*touched, *old_kks}))
+            status = StudentStatusRow.__table__  # type: ignore[attr-defined]
+            keys = sorted(touched)
+            for start in range(0, len(keys), 1000):
+                self.dirty.update((r[0], r[1]) for r in session.execute(
+                    sa.select(status.c.system, status.c.region).where(status.c.no_kk.in_(keys[start:start + 1000]))
+                    .distinct()))
+        log.info("registry: %d famil(ies) changed since sequence %d", len(touched), baseline)
+
+    # -- 4. units -------------------------------------------------------------------------------------------
+
+    def _units(self, systems: list[SourceSystem]) -> list[tuple[str, str]]:
+        """(system, region) of every unit: a province, or a kabupaten of a province above ``unit_max_students``,
+        or '' for the students whose school's region is unknown; only where the copy has students."""
+        units: set[tuple[str, str]] = set()
+        with session_scope(self.db) as session:
+            for system in systems:
+                provinces = mirror.region_counts(session, system, 2)
+                kabupaten = mirror.region_counts(session, system, 4)
+                for s, region in self.dirty:
+                    if s != system.value:
+                        continue
+                    if not region:
+                        if provinces.get("", 0):
+                            units.add((s, ""))
+                        continue
+                    province = region[:2]
+                    if provinces.get(province, 0) <= self.settings.unit_max_students:
+                        if provinces.get(province, 0):
+                            units.add((s, province))
+                    elif len(region) >= 4:
+                        if kabupaten.get(region[:4], 0):
+                            units.add((s, region[:4]))
+                    else:  # a large province named whole (a unit carried over): each of its kabupaten
+                        units.update((s, k) for k, n in kabupaten.items() if k.startswith(province) and n)
+        return sorted(units)
+
+    # -- 5. the model ---------------------------------------------------------------------------------------
+
+    def _ensure_model(self) -> None:
+        """The fallback model the units use: the stored one while the registry holds still, else one fitted
+        here on a sample of students (so that units never fit one each)."""
+        registry = replica.load(self.db)
+        if registry.persons.height == 0:
+            return
+
+        def fit() -> fallback.Model:
+            stu = students_frame(to_rows(self._sample(fallback.Settings().train_students)))
+            return fallback.train(stu, registry, fallback.Settings())
+
+        ModelStore(self.db).obtain(registry, fit)
+
+    def _sample(self, n: int) -> list[StudentView]:
+        from services.sync_hub.mirror.service import IDENTITY
+
+        table = StudentMirrorRow.__table__  # type: ignore[attr-defined]
+        with session_scope(self.db) as session:
+            rows = session.execute(sa.select(table).order_by(sa.func.random()).limit(n)).all()
+        return [StudentView(system=SourceSystem(r._mapping["system"]), student_id=r._mapping["student_id"],
+                            current={}, provenance={}, **{k: r._mapping[k] for k in IDENTITY}) for r in rows]
+
+
+def _pages(lister: Callable[[str | None, int], Page[T]]) -> Iterator[T]:
+    cursor: str | None = None
+    while True:
+        page = lister(cursor, 1000)
+        yield from page.items
+        if not page.next_cursor:
+            return
+        cursor = page.next_cursor
+
+
+def plan(ctx: JobContext, run_id: str, defer_units: Callable[[sa.orm.Session, list[str]], None]) -> None:
+    Planner(ctx, defer_units).plan(run_id)
+
+
+def fail(db: Engine, run_id: str, error: str) -> None:
+    """The plan could not finish (an internal error, or an upstream unreachable at its last attempt)."""
+    with session_scope(db) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        run = runs_repo.get_run(session, run_id, lock=True)
+        if run is None or run.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+            return
+        run.status, run.finished_at = RunStatus.FAILED.value, utcnow()
+        run.errors = [*run.errors, error[:300]][:50]

@@ -1,0 +1,264 @@
+"""One work unit: the students of one source system in one region, decided, pushed and recorded.
+
+A unit reads its students from the hub's copy (``mirror``), the part of the registry they can reach
+(``replica.slice``: their keys, their fallback blocks, through the database's indexes), the KIP cards of its
+region, and the fallback model the run's plan chose. It sends again any outbox item of its region whose
+answer was never recorded, decides every student, opens or closes review cases, pushes only what differs from
+what the gateway holds, and records outcomes, the students' current status and its own counts. Running it
+again (a retry, a worker killed mid-way) is safe: the outbox replay settles what was sent, and what the gateway
+already holds is answered UNCHANGED and not written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from services.sync_hub.domain.students import StudentView
+from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.matching import fallback, kip
+from services.sync_hub.matching import model_store as models
+from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching.kip import LinkedKip
+from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
+from services.sync_hub.mirror import service as mirror
+from services.sync_hub.replica import service as replica
+from services.sync_hub.replica.models import ReplicaKipRow
+from services.sync_hub.review import service as review_service
+from services.sync_hub.runs import repository as runs_repo
+from services.sync_hub.runs.models import SyncRunRow, SyncUnitRow
+from services.sync_hub.sync.plan import PlannedItem, Source, desired_kip, desired_pkh, diff, pkh_source
+from services.sync_hub.sync.push import Pusher
+from shared.clock import utcnow
+from shared.contracts.common import MatchKey
+from shared.contracts.hub import RunStatus, SourceSystem, UnitStatus
+from shared.contracts.kemensos import KipIssuance
+from shared.db import SQLITE_IMMEDIATE, session_scope
+
+log = logging.getLogger("jembatan.hub.unit")
+
+TERMINAL = {UnitStatus.SUCCEEDED.value, UnitStatus.FAILED.value, UnitStatus.CANCELLED.value}
+
+
+@dataclass
+class UnitTally:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    values_unchanged: int = 0
+    kip_linked: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def phase(self, name: str, start: float) -> None:
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def begin(db: Engine, unit_id: str) -> tuple[SyncUnitRow, SyncRunRow] | None:
+    """Mark the unit RUNNING (one more attempt); None when there is nothing to do (finished, or cancelled)."""
+    with session_scope(db) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        unit = runs_repo.get_unit(session, unit_id, lock=True)
+        if unit is None or unit.status in TERMINAL:
+            return None
+        run = runs_repo.get_run(session, unit.sync_run_id)
+        assert run is not None
+        if run.cancel_requested:
+            unit.status, unit.finished_at = UnitStatus.CANCELLED.value, utcnow()
+            return None
+        unit.status, unit.attempts = UnitStatus.RUNNING.value, unit.attempts + 1
+        unit.started_at = unit.started_at or utcnow()
+        return unit, run
+
+
+def work(ctx: JobContext, unit_id: str) -> None:
+    """Run one unit to its end (raises ``shared.http.Unavailable`` when an upstream cannot be reached: the
+    queue tries the unit again later)."""
+    started = begin(ctx.db, unit_id)
+    if started is None:
+        finish_run_if_done(ctx.db, unit_id)
+        return
+    unit, run = started
+    system = SourceSystem(unit.system)
+    tally = UnitTally()
+
+    def cancelled() -> bool:
+        with session_scope(ctx.db) as session:
+            return bool(session.execute(sa.select(SyncRunRow.cancel_requested).where(
+                SyncRunRow.id == run.id)).scalar())
+
+    pusher = Pusher(ctx.db, ctx.upstreams, system, unit.id, cancelled)
+    t = time.perf_counter()
+    pusher.replay(unit.region, ctx.settings.push_batch)
+    tally.phase("replay", t)
+
+    t = time.perf_counter()
+    with session_scope(ctx.db) as session:
+        stored = mirror.in_region(session, system, unit.region)
+    students = [s.view for s in stored]
+    regions = {s.view.student_id: s.region for s in stored if s.region}
+    tally.phase("read", t)
+
+    t = time.perf_counter()
+    decisions, kips, model_version = _decide(ctx, stored, students, regions)
+    tally.phase("match", t)
+    t = time.perf_counter()
+    review_service.sync_cases(ctx.db, run.id, students, decisions)
+    tally.phase("review_queue", t)
+
+    retrieved_at = utcnow()
+    planned: list[PlannedItem] = []
+    for student, decision, card in zip(students, decisions, kips, strict=True):
+        tally.outcomes[decision.outcome.value] += 1
+        items, desired = _plan(student, decision, card, retrieved_at)
+        planned.extend(items)
+        tally.values_unchanged += desired - sum(i.field_count for i in items)
+    tally.kip_linked = sum(1 for k in kips if k is not None)
+
+    t = time.perf_counter()
+    complete = pusher.push(run.id, planned, run.registry_seq, ctx.settings.push_batch)
+    tally.phase("push", t)
+
+    t = time.perf_counter()
+    now = utcnow()
+    with session_scope(ctx.db) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        runs_repo.replace_outcomes(session, run.id, system.value, [
+            {"sync_run_id": run.id, "system": system.value, "student_id": s.student_id,
+             "outcome": d.outcome.value, "detail": (d.detail or "")[:300] or None, "matched_by": d.matched_by.value,
+             "no_kk": d.family.no_kk if d.family else None}
+            for s, d in zip(students, decisions, strict=True)])
+        runs_repo.upsert_status(session, [
+            {"system": system.value, "student_id": s.student_id, "region": regions.get(s.student_id, ""),
+             "outcome": d.outcome.value, "no_kk": d.family.no_kk if d.family else None, "sync_run_id": run.id,
+             "updated_at": now} for s, d in zip(students, decisions, strict=True)])
+        row = runs_repo.get_unit(session, unit.id, lock=True)
+        assert row is not None
+        tally.phase("record", t)
+        row.status = (UnitStatus.CANCELLED if not complete else UnitStatus.FAILED if pusher.tally.rejected
+                      else UnitStatus.SUCCEEDED).value
+        row.finished_at = now
+        row.students = len(students)
+        row.outcomes = dict(sorted(tally.outcomes.items()))
+        row.values_written, row.values_unchanged = pusher.tally.values_written, tally.values_unchanged
+        row.provenance_records = pusher.tally.provenance_records + pusher.tally.reconciled
+        row.kip_linked, row.stale = tally.kip_linked, len(pusher.tally.stale)
+        row.timings = {**tally.timings, "model": model_version or "none"}  # type: ignore[dict-item]
+        row.errors = pusher.tally.rejected[:20]
+    log.info("unit %s (%s %s) %s: %d students, %d values written, %d stale", unit.id, system.value, unit.region,
+             row.status, len(students), pusher.tally.values_written, len(pusher.tally.stale))
+    finish_run_if_done(ctx.db, unit.id)
+
+
+def fail(db: Engine, unit_id: str, error: str) -> None:
+    """The unit ends FAILED with ``error`` (an internal error, or the last attempt could not reach an upstream)."""
+    with session_scope(db) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        unit = runs_repo.get_unit(session, unit_id, lock=True)
+        if unit is None or unit.status in TERMINAL:
+            return
+        unit.status, unit.finished_at = UnitStatus.FAILED.value, utcnow()
+        unit.errors = [*unit.errors, error[:300]][-20:]
+    finish_run_if_done(db, unit_id)
+
+
+def retry_later(db: Engine, unit_id: str, error: str) -> None:
+    """An upstream could not be reached: the unit waits for its next attempt, saying why."""
+    with session_scope(db) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        unit = runs_repo.get_unit(session, unit_id, lock=True)
+        if unit is not None and unit.status not in TERMINAL:
+            unit.status = UnitStatus.WAITING.value
+            unit.errors = [*unit.errors, f"attempt {unit.attempts}: {error}"[:300]][-20:]
+
+
+def finish_run_if_done(db: Engine, unit_id: str) -> None:
+    """When every unit of the unit's run has ended, the run ends: its counts are the sum of its units'."""
+    with session_scope(db) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        unit = runs_repo.get_unit(session, unit_id)
+        if unit is None:
+            return
+        run = runs_repo.get_run(session, unit.sync_run_id, lock=True)
+        if run is None or run.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+            return
+        units = runs_repo.units_of(session, run.id)
+        if any(u.status not in TERMINAL for u in units):
+            return
+        runs_repo.close_run(run, units)
+
+
+# -- deciding ---------------------------------------------------------------------------------------------------
+
+
+def _decide(ctx: JobContext, stored: list[mirror.Stored], students: list[StudentView], regions: dict[str, str]
+            ) -> tuple[list[MatchDecision], list[LinkedKip | KipIssuance | None], str | None]:
+    if not students:
+        return [], [], None
+    with session_scope(ctx.db) as session:
+        row = models.current(session)
+        model = fallback.Model.from_json(row.params) if row is not None else None
+        version = models.version(row.id or 0) if row is not None else None
+    registry = replica.registry_for_students(ctx.db, students_frame(to_rows(students, regions)))
+    reviewed = review_service.standing_decisions(ctx.db, students)
+    matcher = Matcher(registry, model=model, model_version=version,
+                      store=None if model is not None else models.ModelStore(ctx.db))
+    decisions = matcher.match(students, regions, reviewed)
+    kips: list[LinkedKip | KipIssuance | None] = [None] * len(students)
+    if students[0].system is SourceSystem.DAPODIK:
+        kips = list(_kips(ctx.db, stored, regions, matcher.model))
+    return decisions, kips, matcher.model_version
+
+
+def _kips(db: Engine, stored: list[mirror.Stored], regions: dict[str, str], model: fallback.Model | None
+          ) -> list[LinkedKip | None]:
+    """The KIP card of each student (``matching.kip``): the cards issued in the unit's province and those whose NIK
+    is one of its students'. Row-aligned with ``stored``."""
+    students = [s.view for s in stored]
+    provinces = sorted({s.region[:2] for s in stored if s.region})
+    niks = sorted({s.view.nik for s in stored if s.view.nik})
+    with session_scope(db) as session:
+        cards = _cards(session, provinces, niks)
+    if not cards:
+        return [None] * len(stored)
+    stu = students_frame(to_rows(students, regions))
+    links = kip.link(stu, [s.bentuk for s in stored], kip.cards_frame(cards), model)
+    return kip.to_students(links, cards, len(stored))
+
+
+def _cards(session: sa.orm.Session, provinces: list[str], niks: list[str]) -> list[KipIssuance]:
+    table = ReplicaKipRow.__table__  # type: ignore[attr-defined]
+    found: dict[str, str] = {}
+    for province in provinces:
+        stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.kode_wilayah.startswith(province))
+        found.update({r[0]: r[1] for r in session.execute(stmt)})
+    for start in range(0, len(niks), 1000):
+        stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.nik.in_(niks[start:start + 1000]))
+        found.update({r[0]: r[1] for r in session.execute(stmt)})
+    return [KipIssuance.model_validate_json(found[k]) for k in sorted(found)]
+
+
+def _plan(student: StudentView, decision: MatchDecision, card: KipIssuance | None, retrieved_at: datetime
+          ) -> tuple[list[PlannedItem], int]:
+    """The items to push for one student, and how many values it should hold in all."""
+    items: list[PlannedItem] = []
+    wanted = desired_pkh(student.system, decision, card)
+    desired = len(wanted) + 2  # + outcome and its detail
+    pkh_item = diff(student, decision.outcome, decision.detail, wanted, pkh_source(decision, retrieved_at))
+    if pkh_item:
+        items.append(pkh_item)
+    if card is not None:
+        source = Source("kemensos.kip", f"kip/{card.no_kip}", card.version, retrieved_at,
+                        card.matched_by if isinstance(card, LinkedKip) else MatchKey.NIK)
+        kip_wanted = desired_kip(card)
+        desired += len(kip_wanted)
+        kip_item = diff(student, None, None, kip_wanted, source)
+        if kip_item:
+            items.append(kip_item)
+    return items, desired
+
+
+__all__ = ["fail", "finish_run_if_done", "retry_later", "work"]
