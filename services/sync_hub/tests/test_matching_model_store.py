@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from services.sync_hub.main import MIGRATIONS
-from services.sync_hub.matching import fallback, model_store
+from services.sync_hub.matching import fallback, levels, model_store
 from services.sync_hub.matching.frames import Registry
 from services.sync_hub.matching.model_store import MatchingModelRow, ModelStore
 from services.sync_hub.matching.service import Matcher
@@ -32,8 +32,8 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 def _model(prior: float = 1e-4) -> fallback.Model:
-    m = [np.linspace(1, 2, n) / np.linspace(1, 2, n).sum() for n in fallback.SIZES]
-    u = [np.full(n, 1 / n) for n in fallback.SIZES]
+    m = [np.linspace(1, 2, n) / np.linspace(1, 2, n).sum() for n in levels.SIZES]
+    u = [np.full(n, 1 / n) for n in levels.SIZES]
     return fallback.Model(m, u, prior, 7, {"students": 30, "pairs": 900})
 
 
