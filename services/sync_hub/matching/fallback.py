@@ -11,6 +11,11 @@ by chance), the prior (the chance that a random pair matches) from the determini
 expectation-maximisation over the candidate pairs' comparison patterns with u and the prior fixed
 (unsupervised, as Splink does). A missing value weighs nothing.
 
+The model can be fitted without the whole registry in memory (``train``): the candidate pairs need only the
+persons the sampled students' blocks and keys reach (a slice of the registry), the prior the registry's true
+size (``RegistryStats``), and u a uniform random sample of registry persons (``replica.sample``), not the
+slice, which holds the students' own kabupaten and birth years and so would make agreement look common.
+
 Scoring runs block by block: names with rapidfuzz ``cdist`` (one matrix per block), the rest with numpy
 broadcasting; pairs never become Python objects. Each student keeps its best candidate, the best one in
 another family and the best one in the same family.
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from services.sync_hub.matching.frames import Registry
+from services.sync_hub.matching.frames import Registry, RegistryStats
 from services.sync_hub.matching.levels import (
     FIELDS,
     FIELDS_SCHEMA,
@@ -455,19 +460,39 @@ def match_share(stu: pl.DataFrame, reg: Registry) -> float:
 MIN_SHARE = 0.25
 
 
-def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float | None = None) -> Model:
+def training_sample(stu: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """The students ``train`` fits on: all of ``stu`` up to ``settings.train_students``, else a seeded sample
+    (a planner draws it first, then reads the registry slice these students reach)."""
+    if stu.height <= settings.train_students:
+        return stu
+    return stu.sample(settings.train_students, seed=settings.seed)
+
+
+def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float | None = None, *,
+          stats: RegistryStats | None = None, population: pl.DataFrame | None = None) -> Model:
     """u from random pairs; the prior from the deterministic links (``share`` of students with a family in
     the registry, one person each among the registry's: share / persons); m by EM over the pattern counts of
-    the candidate pairs of a sample of students (counted block by block, never materialised)."""
-    sample = stu_all if stu_all.height <= settings.train_students else stu_all.sample(
-        settings.train_students, seed=settings.seed)
+    the candidate pairs of a sample of students (``training_sample``; counted block by block, never
+    materialised).
+
+    ``reg`` may be a slice of the registry holding at least the persons the sample's blocks (every
+    (kabupaten, birth year) a student names), nationwide same-name or same-mother's-name-and-birth-date
+    pairs and keys reach (whole families): the candidate pairs and the deterministic links are then those
+    of the whole registry. A slice then needs ``stats`` (the whole registry's size, for the prior; default:
+    ``reg`` is the whole registry) and ``population`` (a uniform random sample of registry persons,
+    ``frames.SAMPLE_SCHEMA``, for u; default: ``reg``'s own persons, which a slice would bias towards the
+    students' own kabupaten and birth years)."""
+    sample = training_sample(stu_all, settings)
+    stats = reg.stats() if stats is None else stats
     counts, b = pattern_counts(sample, reg)
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
-    u = estimate_u(random_codes(b.s, b.r.side, n_random, settings.seed))
+    others = b.r.side if population is None else registry_side(population)
+    u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
-    prior = min(share / max(reg.persons.height, 1), 0.5)
+    prior = min(share / max(stats.persons, 1), 0.5)
     model = fit(counts, u, prior=prior)
-    model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random}
+    model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random,
+                   "u_persons": len(others), "registry_persons": stats.persons}
     return model
 
 

@@ -136,7 +136,7 @@ class Matcher:
                     return fallback.train(stu, self.registry, self.settings, share=share)
 
                 if self.store is not None:
-                    chosen = self.store.obtain(self.registry, fit)
+                    chosen = self.store.obtain(self.registry.stats(), fit)  # the registry held whole
                     self.model, self.model_version = chosen.model, chosen.version
                 else:
                     self.model, self.model_version = fit(), "fitted for this run (not stored)"
