@@ -3,25 +3,18 @@
 Candidates are registry persons in the same block: (kabupaten, birth year), where a student's kabupaten
 is taken from every place its record names (the school's region, the KK number's prefix, the NIK's
 prefix even when the NIK is invalid), so a family that moved or a wrong prefix still meets its block.
-Each candidate pair gets one level per comparison:
-
-=========  =============================================================================================
-nama       exact / Jaro-Winkler-or-token-sort >= 0.94 / >= 0.88 / >= 0.80 / other (normalised names)
-lahir      same date / a day off, day-month swapped or a year off / same year and month / other
-ibu        exact / >= 0.92 / >= 0.80 / other / missing (mother's maiden name; 0.92+ owed to shared leading words
-           only, the last words disagreeing, counts as >= 0.80: ``ibu_matrix``)
-jk         same sex / other
-wilayah    same kecamatan / same kabupaten / other / missing (school region vs family region)
-nik        equal / one digit changed or two adjacent digits swapped (outside the serial) / sex digit
-           flipped / only the serial differs (twins, and anyone born that day in that kecamatan) / other /
-           missing
-kk         equal (current or former KK number) / other / missing
-=========  =============================================================================================
+Each candidate pair gets one level per comparison (``levels``: the name and the mother's name by Jaro-Winkler,
+the birth date, sex, region, NIK and KK number; the table of levels is in that module's docstring).
 
 Weights are Fellegi-Sunter log2(m/u): ``u`` from random student-registry pairs (what agreement looks like
 by chance), the prior (the chance that a random pair matches) from the deterministic links, ``m`` by
 expectation-maximisation over the candidate pairs' comparison patterns with u and the prior fixed
 (unsupervised, as Splink does). A missing value weighs nothing.
+
+The model can be fitted without the whole registry in memory (``train``): the candidate pairs need only the
+persons the sampled students' blocks and keys reach (a slice of the registry), the prior the registry's true
+size (``RegistryStats``), and u a uniform random sample of registry persons (``replica.sample``), not the
+slice, which holds the students' own kabupaten and birth years and so would make agreement look common.
 
 Scoring runs block by block: names with rapidfuzz ``cdist`` (one matrix per block), the rest with numpy
 broadcasting; pairs never become Python objects. Each student keeps its best candidate, the best one in
@@ -37,231 +30,31 @@ linked to their family, never to one twin by a guess.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from rapidfuzz import process
-from rapidfuzz.distance import JaroWinkler
 
-from services.sync_hub.matching.frames import Registry
-
-FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    # name, level labels, whether the last level means "missing" (weight 0)
-    ("nama", ("exact", ">=0.94", ">=0.88", ">=0.80", "other"), False),
-    ("lahir", ("exact", "near", "same month", "other"), False),
-    ("ibu", ("exact", ">=0.92", ">=0.80", "other", "missing"), True),
-    ("jk", ("same", "other"), False),
-    ("wilayah", ("kecamatan", "kabupaten", "other", "missing"), True),
-    ("nik", ("equal", "one edit", "sex digit", "serial only", "other", "missing"), True),
-    ("kk", ("equal", "other", "missing"), True),
+from services.sync_hub.matching.frames import Registry, RegistryStats
+from services.sync_hub.matching.levels import (
+    FIELDS,
+    FIELDS_SCHEMA,
+    N_PATTERNS,
+    SIZES,
+    Side,
+    agreeing_fields,
+    decode,
+    ibu_matrix,
+    matrix_codes,
+    pair_codes,
+    pattern_codes,
+    prepare_students,
+    registry_side,
+    sim_matrix,
+    student_side,
+    vetoed,
 )
-SIZES = tuple(len(levels) for _, levels, _ in FIELDS)
-# what a stored model was fitted over: another list of comparisons or levels makes it unusable
-FIELDS_SCHEMA = hashlib.sha256(json.dumps(FIELDS).encode()).hexdigest()[:16]
-N_PATTERNS = int(np.prod(SIZES))
-
-
-def _radix() -> np.ndarray:
-    out = np.ones(len(SIZES), dtype=np.int64)
-    for i in range(len(SIZES) - 2, -1, -1):
-        out[i] = out[i + 1] * SIZES[i + 1]
-    return out
-
-
-RADIX = _radix()
-
-
-def decode(codes: np.ndarray) -> np.ndarray:
-    """Pattern codes -> (n, fields) level matrix."""
-    return (codes[:, None] // RADIX[None, :]) % np.array(SIZES)[None, :]
-
-
-# ---- arrays ------------------------------------------------------------------------------------------
-
-_DD_MASK = np.uint64(0xFF << 32)  # the nibbles of NIK digits 7-8 (DD) in the packed form
-_NIBBLE_LOW = np.uint64(0x1111111111111111)
-
-
-@dataclass
-class _Side:
-    """One side's comparison columns, row-aligned: names as a polars column (the registry: sliced and turned
-    into lists block by block) or as Python lists (the students: few), everything else as numpy arrays."""
-
-    nama: pl.Series | list[str]
-    ibu: pl.Series | list[str]
-    ibu_missing: np.ndarray
-    days: np.ndarray  # days since epoch (int32; a sentinel where missing)
-    yr: np.ndarray  # int16
-    mon: np.ndarray  # int8
-    day: np.ndarray  # int8
-    sex: np.ndarray  # int8 (0 L, 1 P, -1 unknown)
-    kec: np.ndarray  # int64 6-digit region or -1
-    kab: np.ndarray
-    nik: np.ndarray  # uint64: the 16 digits packed one per nibble (first digit highest), 0 where missing
-    has_nik: np.ndarray
-    dd: np.ndarray  # int16: NIK digits 7-8 (day, +40 for women)
-    kk: np.ndarray  # int64, -1 missing
-    kk_old: np.ndarray  # int64, -1 missing (registry side only)
-
-    def __len__(self) -> int:
-        return len(self.days)
-
-    def take(self, rows: np.ndarray | slice, names: bool = True) -> _Side:
-        arrays = {f: getattr(self, f)[rows] for f in _ARRAYS}
-        if not names:
-            return _Side(nama=[], ibu=[], **arrays)
-        return _Side(nama=_pick(self.nama, rows), ibu=_pick(self.ibu, rows), **arrays)
-
-    def names(self) -> tuple[list[str], list[str]]:
-        return _as_list(self.nama), _as_list(self.ibu)
-
-    def names_at(self, rows: np.ndarray | slice) -> tuple[list[str], list[str]]:
-        """The names of ``rows`` only (``take(rows).names()`` without gathering every array)."""
-        return _as_list(_pick(self.nama, rows)), _as_list(_pick(self.ibu, rows))
-
-
-_ARRAYS = ("ibu_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd", "kk", "kk_old")
-
-
-def _pick(names: pl.Series | list[str], rows: np.ndarray | slice) -> pl.Series | list[str]:
-    if isinstance(names, list):
-        return names[rows] if isinstance(rows, slice) else [names[i] for i in rows.tolist()]
-    return names.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else names.gather(rows)
-
-
-def _as_list(names: pl.Series | list[str]) -> list[str]:
-    return names if isinstance(names, list) else names.to_list()
-
-
-def _side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None, missing_day: int,
-          name_lists: bool = False) -> _Side:
-    """Columns ``nama``, ``ibu``, ``dob``, ``sex``, ``wil``, ``nik_col``, ``kk_col`` (and ``kk_old_col``),
-    vectorised: the NIK is packed from its digits by integer arithmetic, never character by character."""
-    frame = frame.with_columns(  # computed once as a column: an expression used twice is evaluated twice
-        pl.when(pl.col(nik_col).str.contains(r"^[0-9]{16}$")).then(pl.col(nik_col).cast(pl.UInt64, strict=False))
-        .alias("_x"))
-    x = pl.col("_x")
-    packed = pl.sum_horizontal([((x // 10 ** (15 - i)) % 10) * (1 << (4 * (15 - i))) for i in range(16)])
-    wil = pl.col("wil").fill_null("")
-    f = frame.select(
-        pl.col("nama").fill_null(""), pl.col("ibu").fill_null(""),
-        (pl.col("ibu").fill_null("") == "").alias("ibu_missing"),
-        pl.col("dob").cast(pl.Int32).fill_null(missing_day).alias("days"),
-        pl.col("dob").dt.year().cast(pl.Int16).fill_null(-1).alias("yr"),
-        pl.col("dob").dt.month().cast(pl.Int8).fill_null(-1).alias("mon"),
-        pl.col("dob").dt.day().cast(pl.Int8).fill_null(-1).alias("day"),
-        pl.when(pl.col("sex") == "L").then(0).when(pl.col("sex") == "P").then(1).otherwise(-1).cast(pl.Int8)
-        .alias("sex"),
-        wil.str.slice(0, 6).cast(pl.Int64, strict=False).fill_null(-1).alias("kec"),
-        wil.str.slice(0, 4).cast(pl.Int64, strict=False).fill_null(-1).alias("kab"),
-        pl.when(x.is_not_null()).then(packed).otherwise(0).cast(pl.UInt64).alias("nik"),
-        x.is_not_null().alias("has_nik"),
-        (x // 10**8 % 100).fill_null(0).cast(pl.Int16).alias("dd"),
-        pl.col(kk_col).cast(pl.Int64, strict=False).fill_null(-1).alias("kk"),
-        (pl.col(kk_old_col).cast(pl.Int64, strict=False).fill_null(-1) if kk_old_col else pl.lit(-1, pl.Int64))
-        .alias("kk_old"),
-    )
-    names = (f["nama"].to_list(), f["ibu"].to_list()) if name_lists else (f["nama"], f["ibu"])
-    return _Side(nama=names[0], ibu=names[1], **{c: f[c].to_numpy() for c in _ARRAYS})
-
-
-# ---- levels ------------------------------------------------------------------------------------------
-
-_PARALLEL_FROM = 100_000  # pairs: below this rapidfuzz's threads cost more than they save
-
-
-def _sim_matrix(a: list[str], b: list[str]) -> np.ndarray:
-    workers = -1 if len(a) * len(b) >= _PARALLEL_FROM else 1
-    return process.cdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
-
-
-def _sim_pairs(a: list[str], b: list[str]) -> np.ndarray:
-    """The same scorer as ``_sim_matrix``, on aligned pairs (u sampling): the levels must mean the same."""
-    workers = -1 if len(a) >= _PARALLEL_FROM else 1
-    return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
-
-
-_SHARED_START = 0.92  # a mother's name this close may owe it to shared leading words ("ni gede s...", "siti ...")
-
-
-def _last_words_apart(sim: np.ndarray, idx: tuple[np.ndarray, ...], a: list[str], b: list[str],
-                      pairwise: bool) -> np.ndarray:
-    """Demote to the ">= 0.80" level the pairs of ``sim`` at ``idx`` whose last words disagree (< 0.80):
-    Jaro-Winkler rewards a long common prefix, and mothers' names share theirs ("ni gede sriasih" / "ni gede
-    suastini" score 0.92); the given name at the end is what tells two mothers apart."""
-    ia, ib = (idx[0], idx[0]) if pairwise else idx
-    la = [a[i].rsplit(" ", 1)[-1] for i in ia.tolist()]
-    lb = [b[i].rsplit(" ", 1)[-1] for i in ib.tolist()]
-    last = process.cpdist(la, lb, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1)
-    out = sim.copy()
-    out[idx] = np.where(last < 0.80, np.minimum(sim[idx], 0.90), sim[idx])
-    return out
-
-
-def ibu_matrix(a: list[str], b: list[str]) -> np.ndarray:
-    """Mothers' names compared (``_sim_matrix``), a close score owed to shared leading words demoted."""
-    sim = _sim_matrix(a, b)
-    idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
-    return _last_words_apart(sim, idx, a, b, pairwise=False) if idx[0].size else sim
-
-
-def ibu_pairs(a: list[str], b: list[str]) -> np.ndarray:
-    """``ibu_matrix`` on aligned pairs."""
-    sim = _sim_pairs(a, b)
-    idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
-    return _last_words_apart(sim, idx, a, b, pairwise=True) if idx[0].size else sim
-
-
-def _grid(a: np.ndarray, b: np.ndarray, pairwise: bool) -> tuple[np.ndarray, np.ndarray]:
-    return (a, b) if pairwise else (a[:, None], b[None, :])
-
-
-def _levels(s: _Side, r: _Side, sim_nama: np.ndarray, sim_ibu: np.ndarray, pairwise: bool = False) -> np.ndarray:
-    """Pattern codes (int16) of every student of ``s`` against every person of ``r`` (a matrix), or of aligned
-    pairs (``pairwise``). Integer arithmetic throughout; the NIK compares its packed digits (one nibble each):
-    XOR, then a count of the differing nibbles."""
-    def g(name: str) -> tuple[np.ndarray, np.ndarray]:
-        return _grid(getattr(s, name), getattr(r, name), pairwise)
-
-    nama = (4 - (sim_nama >= 0.80).astype(np.int16) - (sim_nama >= 0.88) - (sim_nama >= 0.94) - (sim_nama >= 0.999))
-    (da, db), (ya, yb), (ma, mb), (xa, xb) = g("days"), g("yr"), g("mon"), g("day")
-    diff = np.abs(da - db)
-    same_month = (ya == yb) & (ma == mb)
-    swapped = (ya == yb) & (xa == mb) & (ma == xb)
-    year_off = (ma == mb) & (xa == xb) & (np.abs(ya - yb) == 1)
-    lahir = np.where(diff == 0, 0, np.where((diff <= 1) | swapped | year_off, 1, np.where(same_month, 2, 3)))
-    ia, ib = g("ibu_missing")
-    ibu = np.where(ia | ib, 4, 3 - (sim_ibu >= 0.80).astype(np.int16) - (sim_ibu >= 0.92) - (sim_ibu >= 0.999))
-    sa, sb = g("sex")
-    jk = sa != sb
-    (ka, kb), (ba, bb) = g("kec"), g("kab")
-    wil = np.where((ka < 0) | (kb < 0), 3, np.where(ka == kb, 0, np.where(ba == bb, 1, 2)))
-    nik = _nik_level(s, r, pairwise) if s.has_nik.any() else np.int16(5)  # no student NIK: all "missing"
-    (kka, kkb), (_, kob) = g("kk"), g("kk_old")
-    kk = np.where(kka < 0, 2, np.where((kka == kkb) | (kka == kob), 0, 1)) if (s.kk >= 0).any() else np.int16(2)
-    codes = ((((((nama * SIZES[1] + lahir) * SIZES[2] + ibu) * SIZES[3] + jk) * SIZES[4] + wil) * SIZES[5] + nik)
-             * SIZES[6] + kk)
-    return np.broadcast_to(codes, np.broadcast_shapes(sim_nama.shape, codes.shape)).astype(np.int16)
-
-
-def _nik_level(s: _Side, r: _Side, pairwise: bool) -> np.ndarray:
-    (na, nb), (ha, hb), (dda, ddb) = (_grid(getattr(s, f), getattr(r, f), pairwise) for f in ("nik", "has_nik", "dd"))
-    d = na ^ nb
-    y = (d | (d >> np.uint64(1)) | (d >> np.uint64(2)) | (d >> np.uint64(3))) & _NIBBLE_LOW  # a bit per differing digit
-    ndiff = np.bitwise_count(y)
-    pair = y & (y >> np.uint64(4))  # the lower of two adjacent differing digits
-    spread = pair * np.uint64(0xF)
-    transposed = ((ndiff == 2) & (pair != 0) & (((na >> np.uint64(4)) & spread) == (nb & spread))
-                  & (((nb >> np.uint64(4)) & spread) == (na & spread)))
-    same12 = (d >> np.uint64(16)) == 0
-    flipped = ((d & ~_DD_MASK) == 0) & (np.abs(dda - ddb) == 40)
-    return np.where(~(ha & hb), 5, np.where(d == 0, 0, np.where(((ndiff == 1) | transposed) & ~same12, 1,
-                                                                np.where(flipped, 2, np.where(same12, 3, 4)))))
-
 
 # ---- model -------------------------------------------------------------------------------------------
 
@@ -334,7 +127,7 @@ def estimate_u(codes: np.ndarray) -> list[np.ndarray]:
     return _level_freq(decode(nz), counts[nz], smoothing=0.5)
 
 
-def _default_m() -> list[np.ndarray]:
+def default_m() -> list[np.ndarray]:
     m = []
     for _, levels, has_missing in FIELDS:
         n = len(levels) - (1 if has_missing else 0)
@@ -357,10 +150,10 @@ def fit(codes_counts: np.ndarray, u: list[np.ndarray], prior: float = 1e-3, m: l
     where a stranger of the same kabupaten and birth year then looks like a possible match."""
     nz = np.flatnonzero(codes_counts)
     if nz.size == 0:  # nothing to learn from: the defaults
-        return Model(m or _default_m(), u, prior, 0)
+        return Model(m or default_m(), u, prior, 0)
     counts = codes_counts[nz].astype(np.float64)
     levels = decode(nz)
-    m = [x.copy() for x in (m or _default_m())]
+    m = [x.copy() for x in (m or default_m())]
     lu = np.zeros(len(nz))
     for f in range(len(SIZES)):
         lu += np.log(u[f][levels[:, f]])
@@ -404,7 +197,7 @@ class _Registry:
     """The registry sorted by block (kabupaten, birth year), once per registry (cached on it): a block is a
     contiguous slice, so scoring one takes views, not copies."""
 
-    side: _Side
+    side: Side
     pid: np.ndarray  # sorted position -> the person's pid
     fid: np.ndarray  # sorted position -> family id (int64)
     blocks: pl.DataFrame  # kab, yr, start, end
@@ -421,7 +214,7 @@ def _registry(reg: Registry) -> _Registry:
         pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid")).sort("kab", "yr", "pid", nulls_last=True)
     blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
         pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end"))
-    out = _Registry(_side(frame, "nik", "no_kk", "old_kk", -(2 * 10**6)), frame["pid"].to_numpy(),
+    out = _Registry(registry_side(frame), frame["pid"].to_numpy(),
                     frame["fid"].fill_null(-1).to_numpy(), blocks,
                     frame.select("pid", "nama", "ibu", "dob", "kab", "yr"))
     reg._cache["fallback_registry"] = out
@@ -439,11 +232,6 @@ def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
     return kab.join(rows.select("row", pl.col("dob").dt.year().alias("yr")), on="row")
 
 
-def _prepare_students(stu: pl.DataFrame) -> pl.DataFrame:
-    placeholder = pl.col("rule_nik").is_in(["placeholder", "same_as_no_kk"]).fill_null(False)
-    return stu.with_columns(pl.when(placeholder).then(None).otherwise(pl.col("nik_digits")).alias("nik_digits"))
-
-
 _SMALL = 5_000  # pairs: a block smaller than this is scored with others as explicit pairs
 _BATCH = 500_000  # pairs per unit of small blocks
 
@@ -453,7 +241,7 @@ class _Blocks:
     """The candidate pairs of a set of students, produced block by block (never all at once)."""
 
     stu: pl.DataFrame
-    s: _Side
+    s: Side
     r: _Registry
     groups: list[tuple[np.ndarray, int, int]]  # (student rows, registry start, registry end)
     extra: tuple[np.ndarray, np.ndarray]  # nationwide pairs (student row, registry sorted position)
@@ -469,9 +257,7 @@ class _Blocks:
         for rows, start, end in self.groups:
             nr = end - start
             if rows.size * nr >= _SMALL:
-                s, r = self.s.take(rows), self.r.side.take(slice(start, end))
-                (sn, si), (rn, ri) = s.names(), r.names()
-                codes = _levels(s, r, _sim_matrix(sn, rn), ibu_matrix(si, ri))
+                codes = matrix_codes(self.s.take(rows), self.r.side.take(slice(start, end)))
                 self.pairs += codes.size
                 yield (rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel())
                 continue
@@ -490,13 +276,13 @@ class _Blocks:
         sim_n, sim_i = [], []
         for rows, start, end in blocks:
             (sn, si), (rn, ri) = self.s.names_at(rows), self.r.side.names_at(slice(start, end))
-            sim_n.append(_sim_matrix(sn, rn).ravel())
+            sim_n.append(sim_matrix(sn, rn).ravel())
             sim_i.append(ibu_matrix(si, ri).ravel())
         srows = np.concatenate([np.repeat(rows, end - start) for rows, start, end in blocks])
         rpos = np.concatenate([np.tile(np.arange(start, end), rows.size) for rows, start, end in blocks])
         lens = np.concatenate([np.full(rows.size, end - start) for rows, start, end in blocks])
-        codes = _levels(self.s.take(srows, names=False), self.r.side.take(rpos, names=False), np.concatenate(sim_n),
-                        np.concatenate(sim_i), pairwise=True)
+        codes = pattern_codes(self.s.take(srows, names=False), self.r.side.take(rpos, names=False),
+                              np.concatenate(sim_n), np.concatenate(sim_i), pairwise=True)
         self.pairs += codes.size
         starts = np.r_[0, np.cumsum(lens)[:-1]]  # a segment: one student against one whole block
         return np.concatenate([rows for rows, _, _ in blocks]), starts, rpos, codes
@@ -505,16 +291,14 @@ class _Blocks:
         si, ri = self.extra
         if not si.size:
             return np.zeros(0, dtype=np.int16)
-        s, r = self.s.take(si), self.r.side.take(ri)
         self.pairs += si.size
-        (sn, s_ibu), (rn, r_ibu) = s.names(), r.names()
-        return _levels(s, r, _sim_pairs(sn, rn), ibu_pairs(s_ibu, r_ibu), pairwise=True)
+        return pair_codes(self.s.take(si), self.r.side.take(ri))
 
 
 def _blocks(stu: pl.DataFrame, reg: Registry) -> _Blocks:
-    stu = _prepare_students(stu)
+    stu = prepare_students(stu)
     r = _registry(reg)
-    s = _side(stu, "nik_digits", "no_kk", None, -(10**6), name_lists=True)
+    s = student_side(stu)
     member = _student_blocks(stu)
     joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
     groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
@@ -540,14 +324,12 @@ def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Block
     return counts, b
 
 
-def random_codes(s: _Side, r: _Side, n: int, seed: int) -> np.ndarray:
+def random_codes(s: Side, r: Side, n: int, seed: int) -> np.ndarray:
     """Pattern codes of ``n`` random student-registry pairs (for u)."""
     rng = np.random.default_rng(seed)
     if not len(s) or not len(r):
         return np.zeros(0, dtype=np.int16)
-    a, b = s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n))
-    (an, ai), (bn, bi) = a.names(), b.names()
-    return _levels(a, b, _sim_pairs(an, bn), ibu_pairs(ai, bi), pairwise=True)
+    return pair_codes(s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n)))
 
 
 # ---- decisions ---------------------------------------------------------------------------------------
@@ -568,27 +350,6 @@ DECISION_SCHEMA = {
 SUMMARY_SCHEMA = {"row": pl.Int64, "rpos": pl.Int64, "fid": pl.Int64, "w": pl.Float64, "code": pl.Int32,
                   "o_rpos": pl.Int64, "o_fid": pl.Int64, "w_other": pl.Float64, "w_sibling": pl.Float64}
 
-
-def _vetoed(codes: np.ndarray) -> np.ndarray:
-    """Patterns that never auto-link whatever their weight (the model assumes independent fields; these
-    combinations are where that fails: a homonym, a parent, a sibling)."""
-    lv = decode(codes.astype(np.int64))
-    nama, lahir, ibu, nik, kk = lv[:, 0], lv[:, 1], lv[:, 2], lv[:, 5], lv[:, 6]
-    strong = (nik <= 2) | (kk == 0)  # a near NIK or the family's KK number
-    return (((ibu == 3) & ~((nik <= 1) & (kk == 0))) | ((ibu == 2) & ~strong) | ((nama >= 3) & ~strong)
-            | ((lahir >= 2) & ~strong) | ((nama >= 4) & (lahir >= 3)))
-
-
-def agreeing_fields(codes: np.ndarray) -> np.ndarray:
-    """How many identity fields agree in each pattern: the name (>= 0.88), the birth date (equal or near),
-    the mother's name (>= 0.92), the NIK (equal or one edit), the KK number; 0 when neither name agrees.
-    Region and sex are left out (every candidate of a block shares the kabupaten, half of them the sex),
-    and so is a NIK differing in the serial or the sex digit only (it says the same birth date and
-    kecamatan again)."""
-    lv = decode(codes.astype(np.int64))
-    name, mother = lv[:, 0] <= 2, lv[:, 2] <= 1
-    count = (name.astype(np.int8) + mother + (lv[:, 1] <= 1) + (lv[:, 5] <= 1) + (lv[:, 6] == 0))
-    return np.where(name | mother, count, 0)
 
 
 def _summarise(w: np.ndarray, codes: np.ndarray, fid: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
@@ -663,7 +424,7 @@ def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings)
         other.select("row", pl.col("rpos").alias("o_rpos"), pl.col("w").alias("w_other")), on="row", how="left")
     codes = d["code"].to_numpy()
     prob = 1.0 / (1.0 + np.exp2(-d["w"].to_numpy()))
-    d = d.with_columns(pl.Series("probability", prob), pl.Series("veto", _vetoed(codes)),
+    d = d.with_columns(pl.Series("probability", prob), pl.Series("veto", vetoed(codes)),
                        pl.Series("agreeing", agreeing_fields(codes)),
                        (pl.col("w") - pl.col("w_other")).fill_null(99.0).alias("margin"),
                        pl.when(pl.col("w_sibling") > -inf).then(pl.col("w") - pl.col("w_sibling")).otherwise(99.0)
@@ -699,22 +460,39 @@ def match_share(stu: pl.DataFrame, reg: Registry) -> float:
 MIN_SHARE = 0.25
 
 
-MIN_SHARE = 0.25
+def training_sample(stu: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """The students ``train`` fits on: all of ``stu`` up to ``settings.train_students``, else a seeded sample
+    (a planner draws it first, then reads the registry slice these students reach)."""
+    if stu.height <= settings.train_students:
+        return stu
+    return stu.sample(settings.train_students, seed=settings.seed)
 
 
-def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float | None = None) -> Model:
+def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float | None = None, *,
+          stats: RegistryStats | None = None, population: pl.DataFrame | None = None) -> Model:
     """u from random pairs; the prior from the deterministic links (``share`` of students with a family in
     the registry, one person each among the registry's: share / persons); m by EM over the pattern counts of
-    the candidate pairs of a sample of students (counted block by block, never materialised)."""
-    sample = stu_all if stu_all.height <= settings.train_students else stu_all.sample(
-        settings.train_students, seed=settings.seed)
+    the candidate pairs of a sample of students (``training_sample``; counted block by block, never
+    materialised).
+
+    ``reg`` may be a slice of the registry holding at least the persons the sample's blocks (every
+    (kabupaten, birth year) a student names), nationwide same-name or same-mother's-name-and-birth-date
+    pairs and keys reach (whole families): the candidate pairs and the deterministic links are then those
+    of the whole registry. A slice then needs ``stats`` (the whole registry's size, for the prior; default:
+    ``reg`` is the whole registry) and ``population`` (a uniform random sample of registry persons,
+    ``frames.SAMPLE_SCHEMA``, for u; default: ``reg``'s own persons, which a slice would bias towards the
+    students' own kabupaten and birth years)."""
+    sample = training_sample(stu_all, settings)
+    stats = reg.stats() if stats is None else stats
     counts, b = pattern_counts(sample, reg)
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
-    u = estimate_u(random_codes(b.s, b.r.side, n_random, settings.seed))
+    others = b.r.side if population is None else registry_side(population)
+    u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
-    prior = min(share / max(reg.persons.height, 1), 0.5)
+    prior = min(share / max(stats.persons, 1), 0.5)
     model = fit(counts, u, prior=prior)
-    model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random}
+    model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random,
+                   "u_persons": len(others), "registry_persons": stats.persons}
     return model
 
 
@@ -727,9 +505,3 @@ def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | Non
     decisions = decide(summary, b, reg, settings)
     return FallbackResult(decisions, model, {"pairs_scored": b.pairs, "blocks": len(b.groups),
                                              "candidate_pairs": b.pairs})
-
-
-def evidence(code: int) -> dict[str, str]:
-    """The level of every comparison in a pattern code: which fields agreed, and how strongly."""
-    levels = decode(np.array([code], dtype=np.int64))[0]
-    return {name: labels[lv] for (name, labels, _), lv in zip(FIELDS, levels, strict=True)}

@@ -27,6 +27,20 @@ FAMILY_SCHEMA = {
     "pkh_periode": pl.String, "no_kks": pl.String,
 }
 KK_LAMA_SCHEMA = {"old_kk": pl.String, "no_kk": pl.String}
+# a random sample of registry persons (``replica.sample.random_persons``; u of the fallback model): a person
+# with the family's region and one of its former KK numbers, names in normal form
+SAMPLE_SCHEMA = {**{k: v for k, v in PERSON_SCHEMA.items() if k != "pid"}, "wil": pl.String, "old_kk": pl.String}
+
+
+@dataclass(frozen=True)
+class RegistryStats:
+    """The whole registry's size at a registry sequence: what the fallback's prior and a stored model's drift
+    need, known without the registry in memory (``replica.sample.stats``), while the frames a worker holds
+    may be a slice of it."""
+
+    observed_seq: int
+    persons: int
+    families: int
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,10 @@ class Registry:
             fam.select("no_kk", "wil"), on="no_kk", how="left", maintain_order="left")
         lama = kk_lama if kk_lama is not None else pl.DataFrame(schema=KK_LAMA_SCHEMA)
         return cls(p, fam, lama.select([pl.col(c).cast(t) for c, t in KK_LAMA_SCHEMA.items()]), observed_seq)
+
+    def stats(self) -> RegistryStats:
+        """The size of these frames, for when they are the whole registry (not a slice)."""
+        return RegistryStats(self.observed_seq, self.persons.height, self.families.height)
 
     @classmethod
     def empty(cls) -> Registry:

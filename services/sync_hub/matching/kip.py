@@ -7,7 +7,7 @@ maiden name, the family's region and the jenjang it was issued for. Two passes:
    (equal, a day off, day/month swapped, a year off) agree with the record, goes to that student when it is
    the only such card of the student. Records carrying the same NIK are one child (data ganda): each gets it.
 2. **Identity** (cards the NIK pass left, students it gave nothing): Fellegi-Sunter over the fallback's own
-   comparisons (``fallback._levels``: name, birth date, mother's name, region, NIK similarity - a card's
+   comparisons (``levels.pattern_codes``: name, birth date, mother's name, region, NIK similarity - a card's
    mistyped NIK one edit from the student's counts), plus jenjang. Sex and KK number are not on a card and
    weigh nothing. Candidates: students in the card's (kabupaten, birth year) block, the student's kabupaten
    taken from its school, KK number and NIK prefix; and nationwide the same name or mother's name with the
@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from services.sync_hub.matching import fallback
+from services.sync_hub.matching import fallback, levels
 from services.sync_hub.matching.compare import birth_dates_agree, name_similarity
 from shared import names
 from shared.contracts.common import MatchKey
@@ -108,17 +108,15 @@ def _candidates(stu: pl.DataFrame, cards: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts).unique().sort("card", "sid")
 
 
-def _sides(stu: pl.DataFrame, cards: pl.DataFrame) -> tuple[fallback._Side, fallback._Side]:
-    s = fallback._side(fallback._prepare_students(stu), "nik_digits", "no_kk", None, -(10**6), name_lists=True)
-    c = fallback._side(cards.with_columns(pl.lit(None, pl.String).alias("sex"), pl.lit(None, pl.String).alias("kk")),
-                       "nik_digits", "kk", None, -(2 * 10**6), name_lists=True)
+def _sides(stu: pl.DataFrame, cards: pl.DataFrame) -> tuple[levels.Side, levels.Side]:
+    s = levels.student_side(levels.prepare_students(stu))
+    c = levels.side(cards.with_columns(pl.lit(None, pl.String).alias("sex"), pl.lit(None, pl.String).alias("kk")),
+                    "nik_digits", "kk", None, levels.OTHER_MISSING_DAY, name_lists=True)
     return s, c
 
 
-def _codes(s: fallback._Side, c: fallback._Side, si: np.ndarray, ci: np.ndarray) -> np.ndarray:
-    a, b = s.take(si), c.take(ci)
-    (an, ai), (bn, bi) = a.names(), b.names()
-    return fallback._levels(a, b, fallback._sim_pairs(an, bn), fallback.ibu_pairs(ai, bi), pairwise=True)
+def _codes(s: levels.Side, c: levels.Side, si: np.ndarray, ci: np.ndarray) -> np.ndarray:
+    return levels.pair_codes(s.take(si), c.take(ci))
 
 
 def _field_weights(m: list[np.ndarray], u: list[np.ndarray]) -> list[np.ndarray]:
@@ -163,9 +161,9 @@ def _identity(stu: pl.DataFrame, cards: pl.DataFrame, rest_s: pl.DataFrame, rest
     rs = rest_s["sid"].to_numpy()[rng.integers(0, rest_s.height, settings.u_pairs)]
     rc = rest_c["card"].to_numpy()[rng.integers(0, rest_c.height, settings.u_pairs)]
     u = fallback.estimate_u(_codes(s_side, c_side, rs, rc))
-    m = model.m if model is not None else fallback._default_m()
+    m = model.m if model is not None else fallback.default_m()
     weights = _field_weights(m, u)
-    lv = fallback.decode(codes.astype(np.int64))
+    lv = levels.decode(codes.astype(np.int64))
     w = np.zeros(len(codes))
     for f, wf in enumerate(weights):
         w += wf[lv[:, f]]
@@ -182,7 +180,7 @@ def _identity(stu: pl.DataFrame, cards: pl.DataFrame, rest_s: pl.DataFrame, rest
     prior = 1.0 / max(stu.height, 2)
     w += np.log2(prior / (1 - prior))
     d = pl.DataFrame({"sid": si, "card": ci, "w": w, "code": codes.astype(np.int32),
-                      "veto": fallback._vetoed(codes)})
+                      "veto": levels.vetoed(codes)})
 
     def best_two(key: str) -> pl.DataFrame:
         ranked = d.sort([key, "w"], descending=[False, True])
@@ -212,7 +210,7 @@ def to_students(links: pl.DataFrame, cards: list[KipIssuance], n_students: int) 
         if row["by"] == "nik":
             out[row["sid"]] = LinkedKip(**card.model_dump(), matched_by=MatchKey.NIK)
             continue
-        evidence = {"fields": {k: v for k, v in fallback.evidence(row["code"]).items() if k not in ("jk", "kk")},
+        evidence = {"fields": {k: v for k, v in levels.evidence(row["code"]).items() if k not in ("jk", "kk")},
                     "weight": round(row["weight"], 2), "probability": round(row["probability"], 6),
                     "margin": round(row["margin"], 2)}
         out[row["sid"]] = LinkedKip(**card.model_dump(), matched_by=MatchKey.KIP_IDENTITY, evidence=evidence)

@@ -8,6 +8,11 @@ persons, and the change-feed items read since, per family) and while it was fitt
 comparisons; otherwise, or when an operator retires it (``python -m services.sync_hub.matching.model_store
 refit``), the next run that needs the fallback fits a new one. Every fallback decision names the model's
 version (``fs-<id>``) in its evidence.
+
+The registry is described by its size (``RegistryStats``: persons, families, sequence), not by frames in memory:
+a planner fits the model once per run from ``replica.sample`` and a slice of the registry, and every work unit
+then reads that version (``ModelStore.get``) and uses it unchanged. A whole registry in memory describes itself
+(``Registry.stats()``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from sqlmodel import Field, Session, select
 
 from services.sync_hub.db import HubTable
 from services.sync_hub.matching import fallback
-from services.sync_hub.matching.frames import Registry
+from services.sync_hub.matching.frames import Registry, RegistryStats
+from services.sync_hub.matching.levels import FIELDS_SCHEMA
 from shared.clock import utcnow
 from shared.db import session_scope
 
@@ -56,6 +62,11 @@ def version(row_id: int) -> str:
     return f"fs-{row_id}"
 
 
+def _row_id(model_version: str) -> int | None:
+    prefix, _, digits = model_version.partition("-")
+    return int(digits) if prefix == "fs" and digits.isdigit() else None
+
+
 @dataclass(frozen=True)
 class Chosen:
     model: fallback.Model
@@ -64,14 +75,14 @@ class Chosen:
     reason: str
 
 
-def drift(row: MatchingModelRow, registry: Registry) -> float:
+def drift(row: MatchingModelRow, stats: RegistryStats) -> float:
     """How far the registry moved since ``row`` was fitted, as a share: the change in persons, or the
     change-feed items read since per family, whichever is larger (a replica read again from the start, with a
     sequence behind the model's, counts as everything changed)."""
-    seq_delta = registry.observed_seq - row.registry_seq
+    seq_delta = stats.observed_seq - row.registry_seq
     if seq_delta < 0:
         return 1.0
-    persons = abs(registry.persons.height - row.registry_persons) / max(row.registry_persons, 1)
+    persons = abs(stats.persons - row.registry_persons) / max(row.registry_persons, 1)
     return max(persons, seq_delta / max(row.registry_families, 1))
 
 
@@ -88,13 +99,16 @@ class ModelStore:
     db: Engine
     threshold: float = THRESHOLD
 
-    def obtain(self, registry: Registry, fit: Callable[[], fallback.Model]) -> Chosen:
+    def obtain(self, registry: RegistryStats | Registry, fit: Callable[[], fallback.Model]) -> Chosen:
+        """The model in use while the registry described by ``registry`` (its size; a ``Registry`` held whole
+        gives its own) moved by at most ``threshold`` since it was fitted, else ``fit()``'s, stored."""
+        stats = registry.stats() if isinstance(registry, Registry) else registry
         with session_scope(self.db) as session:
             row = current(session)
             reason = "no stored model"
             if row is not None:
-                moved = drift(row, registry)
-                if row.fields_schema != fallback.FIELDS_SCHEMA:
+                moved = drift(row, stats)
+                if row.fields_schema != FIELDS_SCHEMA:
                     reason = f"{version(row.id or 0)} was fitted over other comparisons"
                 elif moved > self.threshold:
                     reason = f"registry moved {moved:.1%} since {version(row.id or 0)} (threshold {self.threshold:.0%})"
@@ -112,8 +126,8 @@ class ModelStore:
                     MatchingModelRow.retired_at.is_(None))).all():  # type: ignore[union-attr]
                 old.retired_at, old.retired_reason = now, f"replaced: {reason}"[:200]
             new = MatchingModelRow(
-                created_at=now, fields_schema=fallback.FIELDS_SCHEMA, registry_seq=registry.observed_seq,
-                registry_persons=registry.persons.height, registry_families=registry.families.height,
+                created_at=now, fields_schema=FIELDS_SCHEMA, registry_seq=stats.observed_seq,
+                registry_persons=stats.persons, registry_families=stats.families,
                 reason=reason[:200], stats={**model.stats, "em_iterations": model.iterations,
                                             "prior": model.prior}, params=model.to_json())
             session.add(new)
@@ -122,6 +136,19 @@ class ModelStore:
             chosen = Chosen(model, version(new.id), True, reason)
         log.info("fallback model %s fitted (%s)", chosen.version, reason)
         return chosen
+
+    def get(self, model_version: str) -> Chosen:
+        """The stored model ``model_version`` (``fs-<id>``), retired or not: what a run's work units use, so
+        that every unit decides with the model its run was planned with. LookupError when there is none by
+        that version or it was fitted over other comparisons."""
+        row_id = _row_id(model_version)
+        with session_scope(self.db) as session:
+            row = session.get(MatchingModelRow, row_id) if row_id is not None else None
+            if row is None:
+                raise LookupError(f"no stored model {model_version!r}")
+            if row.fields_schema != FIELDS_SCHEMA:
+                raise LookupError(f"{model_version} was fitted over other comparisons")
+            return Chosen(fallback.Model.from_json(row.params), model_version, False, "the run's model")
 
 
 def retire(db: Engine, reason: str) -> list[str]:

@@ -23,7 +23,7 @@ from datetime import date
 import polars as pl
 
 from services.sync_hub.domain.students import StudentView
-from services.sync_hub.matching import deterministic, fallback
+from services.sync_hub.matching import deterministic, fallback, levels
 from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
 from services.sync_hub.matching.model_store import ModelStore
 from shared.contracts.common import MatchKey, Outcome
@@ -136,7 +136,7 @@ class Matcher:
                     return fallback.train(stu, self.registry, self.settings, share=share)
 
                 if self.store is not None:
-                    chosen = self.store.obtain(self.registry, fit)
+                    chosen = self.store.obtain(self.registry.stats(), fit)  # the registry held whole
                     self.model, self.model_version = chosen.model, chosen.version
                 else:
                     self.model, self.model_version = fit(), "fitted for this run (not stored)"
@@ -186,7 +186,7 @@ class Matcher:
         fam = families.get(fb["no_kk"])
         if fam is None:
             return base
-        ev = fallback.evidence(fb["code"])
+        ev = levels.evidence(fb["code"])
         evidence: dict[str, object] = {"fields": ev, "weight": round(fb["weight"], 2),
                                        "probability": round(fb["probability"], 6), "margin": round(fb["margin"], 2),
                                        "base_outcome": base.outcome.value, "base_detail": base.detail,

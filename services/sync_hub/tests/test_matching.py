@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from services.sync_hub.matching import fallback
+from services.sync_hub.matching import fallback, levels
 from services.sync_hub.matching.frames import Registry, students_frame
 from services.sync_hub.matching.service import (
     Matcher,
@@ -103,7 +103,7 @@ def test_kk_key_names_no_child_when_only_a_namesake_sibling_passes() -> None:
 
 
 def test_mothers_names_alike_only_by_their_first_words_are_not_close() -> None:
-    sim = fallback.ibu_pairs(["ni gede sriasih", "siti aminah", "ni made ayu"],
+    sim = levels.ibu_pairs(["ni gede sriasih", "siti aminah", "ni made ayu"],
                              ["ni gede suastini", "siti aminnah", "ni made ayu"])
     assert sim[0] < 0.92 <= sim[1] and sim[2] == 1.0
 
@@ -218,10 +218,10 @@ def test_homonym_with_another_mother_is_never_auto_linked() -> None:
 
 
 def test_vetoes_and_bands() -> None:
-    code = lambda **lv: int(sum(lv.get(f, 0) * fallback.RADIX[i] for i, (f, _, _) in enumerate(fallback.FIELDS)))  # noqa: E731
+    code = lambda **lv: int(sum(lv.get(f, 0) * levels.RADIX[i] for i, (f, _, _) in enumerate(levels.FIELDS)))  # noqa: E731
     import numpy as np
 
-    vetoed = fallback._vetoed(np.array([
+    vetoed = levels.vetoed(np.array([
         code(ibu=3, nik=5, kk=2),  # the mother's name disagrees
         code(nama=3, nik=5, kk=2),  # the name is far and nothing strong makes up for it
         code(lahir=2, nik=5, kk=2),  # the birth date is far
@@ -232,7 +232,7 @@ def test_vetoes_and_bands() -> None:
 
 
 def _code(**lv: int) -> int:
-    return int(sum(lv.get(f, 0) * fallback.RADIX[i] for i, (f, _, _) in enumerate(fallback.FIELDS)))
+    return int(sum(lv.get(f, 0) * levels.RADIX[i] for i, (f, _, _) in enumerate(levels.FIELDS)))
 
 
 # a stranger of the same block: names, mother's name, NIK and KK disagree; same kabupaten, same birth month
@@ -241,7 +241,7 @@ MATCH = _code(nama=0, lahir=0, ibu=0, jk=0, wilayah=0, nik=5, kk=2)
 
 
 def _block_counts(strangers: int, matches: int) -> np.ndarray:
-    counts = np.zeros(fallback.N_PATTERNS)
+    counts = np.zeros(levels.N_PATTERNS)
     counts[STRANGER], counts[MATCH] = strangers, matches
     return counts
 
@@ -280,7 +280,7 @@ def test_train_takes_the_prior_from_the_share_the_deterministic_pass_links() -> 
 
 
 def test_review_needs_two_agreeing_identity_fields_one_of_them_a_name() -> None:
-    assert fallback.agreeing_fields(np.array([
+    assert levels.agreeing_fields(np.array([
         STRANGER,
         _code(nama=0, lahir=0, ibu=3, nik=3, kk=1, wilayah=1),  # name and birth date: a homonym, two fields
         _code(nama=4, lahir=0, ibu=3, nik=3, kk=1, wilayah=1),  # birth date and serial-only NIK: no name agrees
@@ -297,7 +297,7 @@ def test_review_needs_two_agreeing_identity_fields_one_of_them_a_name() -> None:
     stu = students_frame(to_rows([stranger], {stranger.student_id: "3201022001"}))
     d = fallback.run(stu, _big_registry(), bad).decisions
     assert d.height == 1 and d["probability"][0] >= 0.5
-    assert fallback.agreeing_fields(d["code"].to_numpy()).tolist() == [0] and d["band"][0] == "none"
+    assert levels.agreeing_fields(d["code"].to_numpy()).tolist() == [0] and d["band"][0] == "none"
 
 
 def test_twins_link_the_family_but_no_twin() -> None:

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from services.sync_hub.main import MIGRATIONS
-from services.sync_hub.matching import fallback, model_store
-from services.sync_hub.matching.frames import Registry
+from services.sync_hub.matching import fallback, levels, model_store
+from services.sync_hub.matching.frames import Registry, RegistryStats
 from services.sync_hub.matching.model_store import MatchingModelRow, ModelStore
 from services.sync_hub.matching.service import Matcher
 from services.sync_hub.tests.factories import student as make_student
@@ -32,8 +32,8 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 def _model(prior: float = 1e-4) -> fallback.Model:
-    m = [np.linspace(1, 2, n) / np.linspace(1, 2, n).sum() for n in fallback.SIZES]
-    u = [np.full(n, 1 / n) for n in fallback.SIZES]
+    m = [np.linspace(1, 2, n) / np.linspace(1, 2, n).sum() for n in levels.SIZES]
+    u = [np.full(n, 1 / n) for n in levels.SIZES]
     return fallback.Model(m, u, prior, 7, {"students": 30, "pairs": 900})
 
 
@@ -85,6 +85,38 @@ def test_reused_until_the_registry_moves_past_the_threshold(engine: Engine) -> N
     assert [r["retired_at"] is None for r in rows] == [True, False, False, False]
     assert rows[0]["registry_seq"] == 5 and rows[0]["registry_persons"] == 440
     assert rows[-1]["stats"]["pairs"] == 900 and rows[-1]["stats"]["em_iterations"] == 7
+
+
+def test_the_registry_is_described_by_its_size_not_its_frames(engine: Engine) -> None:
+    store, fits = ModelStore(engine), Fits()
+    first = store.obtain(RegistryStats(observed_seq=100, persons=400, families=100), fits)
+    assert first.fitted and fits.calls == 1
+    # a registry held whole describes itself: frames of 408 persons at sequence 104 are 2% / 4% away
+    assert not store.obtain(_registry(408, seq=104), fits).fitted
+    again = store.obtain(RegistryStats(104, 408, 102), fits)
+    assert not again.fitted and again.version == first.version and fits.calls == 1
+    moved = store.obtain(RegistryStats(104, 440, 110), fits)
+    assert moved.fitted and "registry moved 10.0%" in moved.reason
+    newest = model_store.describe(engine)[0]
+    assert (newest["registry_seq"], newest["registry_persons"], newest["registry_families"]) == (104, 440, 110)
+
+
+def test_a_runs_model_is_read_back_by_its_version_even_when_retired(engine: Engine) -> None:
+    store = ModelStore(engine)
+    first = store.obtain(RegistryStats(1, 400, 100), Fits())
+    model_store.retire(engine, "operator request")
+    got = store.get(first.version)
+    assert got.version == first.version and not got.fitted and got.model.prior == first.model.prior
+    assert all(np.array_equal(a, b) for a, b in zip(got.model.m + got.model.u, first.model.m + first.model.u,
+                                                    strict=True))
+    for unknown in ("fs-999", "nonsense", "fs-"):
+        with pytest.raises(LookupError):
+            store.get(unknown)
+    with session_scope(engine) as s:
+        row = s.exec(select(MatchingModelRow)).one()
+        row.fields_schema = "old-levels"
+    with pytest.raises(LookupError, match="other comparisons"):
+        store.get(first.version)
 
 
 def test_operator_request_and_other_comparisons_refit(engine: Engine) -> None:

@@ -1,0 +1,316 @@
+"""Comparison levels: how a student and a registry person (or a KIP card) compare, field by field, as one
+pattern code per pair. Shared by the fallback (``fallback``: blocks, the Fellegi-Sunter model, the bands) and
+the KIP identity pass (``kip``).
+
+=========  =============================================================================================
+nama       exact / Jaro-Winkler >= 0.94 / >= 0.88 / >= 0.80 / other (normalised names)
+lahir      same date / a day off, day-month swapped or a year off / same year and month / other
+ibu        exact / >= 0.92 / >= 0.80 / other / missing (mother's maiden name, Jaro-Winkler; 0.92+ owed to shared
+           leading words only, the last words disagreeing, counts as >= 0.80: ``ibu_matrix``)
+jk         same sex / other
+wilayah    same kecamatan / same kabupaten / other / missing (school region vs family region)
+nik        equal / one digit changed or two adjacent digits swapped (outside the serial) / sex digit
+           flipped / only the serial differs (twins, and anyone born that day in that kecamatan) / other /
+           missing
+kk         equal (current or former KK number) / other / missing
+=========  =============================================================================================
+
+(The deterministic pass's identity check, ``compare.name_similarity``, takes the larger of Jaro-Winkler and
+token sort; these levels use Jaro-Winkler alone.)
+
+A side (``Side``) holds one side's comparison columns row-aligned, built once per frame (``side``); levels are
+integer arithmetic on them (``pattern_codes``), for a block as a matrix or for aligned pairs. A pattern code
+packs one level per field (``FIELDS``; ``decode`` unpacks it); ``vetoed``, ``agreeing_fields`` and
+``evidence`` read codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from rapidfuzz import process
+from rapidfuzz.distance import JaroWinkler
+
+FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    # name, level labels, whether the last level means "missing" (weight 0)
+    ("nama", ("exact", ">=0.94", ">=0.88", ">=0.80", "other"), False),
+    ("lahir", ("exact", "near", "same month", "other"), False),
+    ("ibu", ("exact", ">=0.92", ">=0.80", "other", "missing"), True),
+    ("jk", ("same", "other"), False),
+    ("wilayah", ("kecamatan", "kabupaten", "other", "missing"), True),
+    ("nik", ("equal", "one edit", "sex digit", "serial only", "other", "missing"), True),
+    ("kk", ("equal", "other", "missing"), True),
+)
+SIZES = tuple(len(levels) for _, levels, _ in FIELDS)
+# what a stored model was fitted over: another list of comparisons or levels makes it unusable
+FIELDS_SCHEMA = hashlib.sha256(json.dumps(FIELDS).encode()).hexdigest()[:16]
+N_PATTERNS = int(np.prod(SIZES))
+
+
+def _radix() -> np.ndarray:
+    out = np.ones(len(SIZES), dtype=np.int64)
+    for i in range(len(SIZES) - 2, -1, -1):
+        out[i] = out[i + 1] * SIZES[i + 1]
+    return out
+
+
+RADIX = _radix()
+
+
+def decode(codes: np.ndarray) -> np.ndarray:
+    """Pattern codes -> (n, fields) level matrix."""
+    return (codes[:, None] // RADIX[None, :]) % np.array(SIZES)[None, :]
+
+
+# ---- arrays ------------------------------------------------------------------------------------------
+
+_DD_MASK = np.uint64(0xFF << 32)  # the nibbles of NIK digits 7-8 (DD) in the packed form
+_NIBBLE_LOW = np.uint64(0x1111111111111111)
+
+
+@dataclass
+class Side:
+    """One side's comparison columns, row-aligned: names as a polars column (the registry: sliced and turned
+    into lists block by block) or as Python lists (the students: few), everything else as numpy arrays."""
+
+    nama: pl.Series | list[str]
+    ibu: pl.Series | list[str]
+    ibu_missing: np.ndarray
+    days: np.ndarray  # days since epoch (int32; a sentinel where missing)
+    yr: np.ndarray  # int16
+    mon: np.ndarray  # int8
+    day: np.ndarray  # int8
+    sex: np.ndarray  # int8 (0 L, 1 P, -1 unknown)
+    kec: np.ndarray  # int64 6-digit region or -1
+    kab: np.ndarray
+    nik: np.ndarray  # uint64: the 16 digits packed one per nibble (first digit highest), 0 where missing
+    has_nik: np.ndarray
+    dd: np.ndarray  # int16: NIK digits 7-8 (day, +40 for women)
+    kk: np.ndarray  # int64, -1 missing
+    kk_old: np.ndarray  # int64, -1 missing (registry side only)
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def take(self, rows: np.ndarray | slice, names: bool = True) -> Side:
+        arrays = {f: getattr(self, f)[rows] for f in _ARRAYS}
+        if not names:
+            return Side(nama=[], ibu=[], **arrays)
+        return Side(nama=_pick(self.nama, rows), ibu=_pick(self.ibu, rows), **arrays)
+
+    def names(self) -> tuple[list[str], list[str]]:
+        return _as_list(self.nama), _as_list(self.ibu)
+
+    def names_at(self, rows: np.ndarray | slice) -> tuple[list[str], list[str]]:
+        """The names of ``rows`` only (``take(rows).names()`` without gathering every array)."""
+        return _as_list(_pick(self.nama, rows)), _as_list(_pick(self.ibu, rows))
+
+
+_ARRAYS = ("ibu_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd", "kk", "kk_old")
+
+
+def _pick(names: pl.Series | list[str], rows: np.ndarray | slice) -> pl.Series | list[str]:
+    if isinstance(names, list):
+        return names[rows] if isinstance(rows, slice) else [names[i] for i in rows.tolist()]
+    return names.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else names.gather(rows)
+
+
+def _as_list(names: pl.Series | list[str]) -> list[str]:
+    return names if isinstance(names, list) else names.to_list()
+
+
+def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None, missing_day: int,
+         name_lists: bool = False) -> Side:
+    """Columns ``nama``, ``ibu``, ``dob``, ``sex``, ``wil``, ``nik_col``, ``kk_col`` (and ``kk_old_col``),
+    vectorised: the NIK is packed from its digits by integer arithmetic, never character by character."""
+    frame = frame.with_columns(  # computed once as a column: an expression used twice is evaluated twice
+        pl.when(pl.col(nik_col).str.contains(r"^[0-9]{16}$")).then(pl.col(nik_col).cast(pl.UInt64, strict=False))
+        .alias("_x"))
+    x = pl.col("_x")
+    packed = pl.sum_horizontal([((x // 10 ** (15 - i)) % 10) * (1 << (4 * (15 - i))) for i in range(16)])
+    wil = pl.col("wil").fill_null("")
+    f = frame.select(
+        pl.col("nama").fill_null(""), pl.col("ibu").fill_null(""),
+        (pl.col("ibu").fill_null("") == "").alias("ibu_missing"),
+        pl.col("dob").cast(pl.Int32).fill_null(missing_day).alias("days"),
+        pl.col("dob").dt.year().cast(pl.Int16).fill_null(-1).alias("yr"),
+        pl.col("dob").dt.month().cast(pl.Int8).fill_null(-1).alias("mon"),
+        pl.col("dob").dt.day().cast(pl.Int8).fill_null(-1).alias("day"),
+        pl.when(pl.col("sex") == "L").then(0).when(pl.col("sex") == "P").then(1).otherwise(-1).cast(pl.Int8)
+        .alias("sex"),
+        wil.str.slice(0, 6).cast(pl.Int64, strict=False).fill_null(-1).alias("kec"),
+        wil.str.slice(0, 4).cast(pl.Int64, strict=False).fill_null(-1).alias("kab"),
+        pl.when(x.is_not_null()).then(packed).otherwise(0).cast(pl.UInt64).alias("nik"),
+        x.is_not_null().alias("has_nik"),
+        (x // 10**8 % 100).fill_null(0).cast(pl.Int16).alias("dd"),
+        pl.col(kk_col).cast(pl.Int64, strict=False).fill_null(-1).alias("kk"),
+        (pl.col(kk_old_col).cast(pl.Int64, strict=False).fill_null(-1) if kk_old_col else pl.lit(-1, pl.Int64))
+        .alias("kk_old"),
+    )
+    names = (f["nama"].to_list(), f["ibu"].to_list()) if name_lists else (f["nama"], f["ibu"])
+    return Side(nama=names[0], ibu=names[1], **{c: f[c].to_numpy() for c in _ARRAYS})
+
+
+# a missing birth date: a different sentinel on each side, so that two missing dates never agree
+STUDENT_MISSING_DAY = -(10**6)
+OTHER_MISSING_DAY = -(2 * 10**6)  # a registry person's or a KIP card's
+
+
+def prepare_students(stu: pl.DataFrame) -> pl.DataFrame:
+    """``frames.students_frame`` with a placeholder NIK (or the KK number typed as NIK) dropped from
+    ``nik_digits``: such a NIK is similar to nothing."""
+    placeholder = pl.col("rule_nik").is_in(["placeholder", "same_as_no_kk"]).fill_null(False)
+    return stu.with_columns(pl.when(placeholder).then(None).otherwise(pl.col("nik_digits")).alias("nik_digits"))
+
+
+def student_side(stu: pl.DataFrame) -> Side:
+    """The students' side of ``prepare_students(stu)`` (names as lists: students are few per block)."""
+    return side(stu, "nik_digits", "no_kk", None, STUDENT_MISSING_DAY, name_lists=True)
+
+
+def registry_side(persons: pl.DataFrame) -> Side:
+    """The registry's side of persons with the family's region (``wil``) and a former KK number (``old_kk``)."""
+    return side(persons, "nik", "no_kk", "old_kk", OTHER_MISSING_DAY)
+
+
+# ---- levels ------------------------------------------------------------------------------------------
+
+_PARALLEL_FROM = 100_000  # pairs: below this rapidfuzz's threads cost more than they save
+
+
+def sim_matrix(a: list[str], b: list[str]) -> np.ndarray:
+    workers = -1 if len(a) * len(b) >= _PARALLEL_FROM else 1
+    return process.cdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
+
+
+def sim_pairs(a: list[str], b: list[str]) -> np.ndarray:
+    """The same scorer as ``sim_matrix``, on aligned pairs (u sampling): the levels must mean the same."""
+    workers = -1 if len(a) >= _PARALLEL_FROM else 1
+    return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
+
+
+_SHARED_START = 0.92  # a mother's name this close may owe it to shared leading words ("ni gede s...", "siti ...")
+
+
+def _last_words_apart(sim: np.ndarray, idx: tuple[np.ndarray, ...], a: list[str], b: list[str],
+                      pairwise: bool) -> np.ndarray:
+    """Demote to the ">= 0.80" level the pairs of ``sim`` at ``idx`` whose last words disagree (< 0.80):
+    Jaro-Winkler rewards a long common prefix, and mothers' names share theirs ("ni gede sriasih" / "ni gede
+    suastini" score 0.92); the given name at the end is what tells two mothers apart."""
+    ia, ib = (idx[0], idx[0]) if pairwise else idx
+    la = [a[i].rsplit(" ", 1)[-1] for i in ia.tolist()]
+    lb = [b[i].rsplit(" ", 1)[-1] for i in ib.tolist()]
+    last = process.cpdist(la, lb, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=1)
+    out = sim.copy()
+    out[idx] = np.where(last < 0.80, np.minimum(sim[idx], 0.90), sim[idx])
+    return out
+
+
+def ibu_matrix(a: list[str], b: list[str]) -> np.ndarray:
+    """Mothers' names compared (``sim_matrix``), a close score owed to shared leading words demoted."""
+    sim = sim_matrix(a, b)
+    idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
+    return _last_words_apart(sim, idx, a, b, pairwise=False) if idx[0].size else sim
+
+
+def ibu_pairs(a: list[str], b: list[str]) -> np.ndarray:
+    """``ibu_matrix`` on aligned pairs."""
+    sim = sim_pairs(a, b)
+    idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
+    return _last_words_apart(sim, idx, a, b, pairwise=True) if idx[0].size else sim
+
+
+def _grid(a: np.ndarray, b: np.ndarray, pairwise: bool) -> tuple[np.ndarray, np.ndarray]:
+    return (a, b) if pairwise else (a[:, None], b[None, :])
+
+
+def pattern_codes(s: Side, r: Side, sim_nama: np.ndarray, sim_ibu: np.ndarray, pairwise: bool = False) -> np.ndarray:
+    """Pattern codes (int16) of every student of ``s`` against every person of ``r`` (a matrix), or of aligned
+    pairs (``pairwise``). Integer arithmetic throughout; the NIK compares its packed digits (one nibble each):
+    XOR, then a count of the differing nibbles."""
+    def g(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return _grid(getattr(s, name), getattr(r, name), pairwise)
+
+    nama = (4 - (sim_nama >= 0.80).astype(np.int16) - (sim_nama >= 0.88) - (sim_nama >= 0.94) - (sim_nama >= 0.999))
+    (da, db), (ya, yb), (ma, mb), (xa, xb) = g("days"), g("yr"), g("mon"), g("day")
+    diff = np.abs(da - db)
+    same_month = (ya == yb) & (ma == mb)
+    swapped = (ya == yb) & (xa == mb) & (ma == xb)
+    year_off = (ma == mb) & (xa == xb) & (np.abs(ya - yb) == 1)
+    lahir = np.where(diff == 0, 0, np.where((diff <= 1) | swapped | year_off, 1, np.where(same_month, 2, 3)))
+    ia, ib = g("ibu_missing")
+    ibu = np.where(ia | ib, 4, 3 - (sim_ibu >= 0.80).astype(np.int16) - (sim_ibu >= 0.92) - (sim_ibu >= 0.999))
+    sa, sb = g("sex")
+    jk = sa != sb
+    (ka, kb), (ba, bb) = g("kec"), g("kab")
+    wil = np.where((ka < 0) | (kb < 0), 3, np.where(ka == kb, 0, np.where(ba == bb, 1, 2)))
+    nik = _nik_level(s, r, pairwise) if s.has_nik.any() else np.int16(5)  # no student NIK: all "missing"
+    (kka, kkb), (_, kob) = g("kk"), g("kk_old")
+    kk = np.where(kka < 0, 2, np.where((kka == kkb) | (kka == kob), 0, 1)) if (s.kk >= 0).any() else np.int16(2)
+    codes = ((((((nama * SIZES[1] + lahir) * SIZES[2] + ibu) * SIZES[3] + jk) * SIZES[4] + wil) * SIZES[5] + nik)
+             * SIZES[6] + kk)
+    return np.broadcast_to(codes, np.broadcast_shapes(sim_nama.shape, codes.shape)).astype(np.int16)
+
+
+def _nik_level(s: Side, r: Side, pairwise: bool) -> np.ndarray:
+    (na, nb), (ha, hb), (dda, ddb) = (_grid(getattr(s, f), getattr(r, f), pairwise) for f in ("nik", "has_nik", "dd"))
+    d = na ^ nb
+    y = (d | (d >> np.uint64(1)) | (d >> np.uint64(2)) | (d >> np.uint64(3))) & _NIBBLE_LOW  # a bit per differing digit
+    ndiff = np.bitwise_count(y)
+    pair = y & (y >> np.uint64(4))  # the lower of two adjacent differing digits
+    spread = pair * np.uint64(0xF)
+    transposed = ((ndiff == 2) & (pair != 0) & (((na >> np.uint64(4)) & spread) == (nb & spread))
+                  & (((nb >> np.uint64(4)) & spread) == (na & spread)))
+    same12 = (d >> np.uint64(16)) == 0
+    flipped = ((d & ~_DD_MASK) == 0) & (np.abs(dda - ddb) == 40)
+    return np.where(~(ha & hb), 5, np.where(d == 0, 0, np.where(((ndiff == 1) | transposed) & ~same12, 1,
+                                                                np.where(flipped, 2, np.where(same12, 3, 4)))))
+
+
+
+
+def matrix_codes(s: Side, r: Side) -> np.ndarray:
+    """Pattern codes of every row of ``s`` against every row of ``r`` (a matrix), names compared here."""
+    (sn, si), (rn, ri) = s.names(), r.names()
+    return pattern_codes(s, r, sim_matrix(sn, rn), ibu_matrix(si, ri))
+
+
+def pair_codes(s: Side, r: Side) -> np.ndarray:
+    """Pattern codes of the aligned pairs (row i of ``s`` with row i of ``r``), names compared here."""
+    (sn, si), (rn, ri) = s.names(), r.names()
+    return pattern_codes(s, r, sim_pairs(sn, rn), ibu_pairs(si, ri), pairwise=True)
+
+
+# ---- reading codes -----------------------------------------------------------------------------------
+
+
+def vetoed(codes: np.ndarray) -> np.ndarray:
+    """Patterns that never auto-link whatever their weight (the model assumes independent fields; these
+    combinations are where that fails: a homonym, a parent, a sibling)."""
+    lv = decode(codes.astype(np.int64))
+    nama, lahir, ibu, nik, kk = lv[:, 0], lv[:, 1], lv[:, 2], lv[:, 5], lv[:, 6]
+    strong = (nik <= 2) | (kk == 0)  # a near NIK or the family's KK number
+    return (((ibu == 3) & ~((nik <= 1) & (kk == 0))) | ((ibu == 2) & ~strong) | ((nama >= 3) & ~strong)
+            | ((lahir >= 2) & ~strong) | ((nama >= 4) & (lahir >= 3)))
+
+
+def agreeing_fields(codes: np.ndarray) -> np.ndarray:
+    """How many identity fields agree in each pattern: the name (>= 0.88), the birth date (equal or near),
+    the mother's name (>= 0.92), the NIK (equal or one edit), the KK number; 0 when neither name agrees.
+    Region and sex are left out (every candidate of a block shares the kabupaten, half of them the sex),
+    and so is a NIK differing in the serial or the sex digit only (it says the same birth date and
+    kecamatan again)."""
+    lv = decode(codes.astype(np.int64))
+    name, mother = lv[:, 0] <= 2, lv[:, 2] <= 1
+    count = (name.astype(np.int8) + mother + (lv[:, 1] <= 1) + (lv[:, 5] <= 1) + (lv[:, 6] == 0))
+    return np.where(name | mother, count, 0)
+
+
+def evidence(code: int) -> dict[str, str]:
+    """The level of every comparison in a pattern code: which fields agreed, and how strongly."""
+    levels = decode(np.array([code], dtype=np.int64))[0]
+    return {name: labels[lv] for (name, labels, _), lv in zip(FIELDS, levels, strict=True)}
