@@ -140,7 +140,7 @@ def test_value_of_the_wrong_type_is_rejected(hub: TestClient, db_url: str, value
 def test_unknown_student_is_not_found(hub: TestClient, db_url: str) -> None:
     [res] = post(hub, batch(item("no-such-siswa", penerima_pkh=True)))
     assert res == {"student_id": "no-such-siswa", "status": "NOT_FOUND", "fields_written": [],
-                   "detail": res["detail"]}
+                   "detail": res["detail"], "held": {}}
     assert rows(db_url, FieldProvenanceRow) == []
 
 
