@@ -108,6 +108,16 @@ class HubResultItemStatus(BaseModel):
     status: ResultStatus
     fields_written: list[str] = []
     detail: str | None = None
+    held: dict[str, str] = Field(default_factory=dict, description=(
+        "Field name -> the `provenance_id` of the provenance the gateway holds for that field after this item: "
+        "for every field the item names (its `values`, and the outcome and its detail when the item carries an "
+        "outcome: EMIS `status_pkh`/`keterangan_pkh`, Dapodik `status_padan`/`keterangan_padan`). A field "
+        "written by this item (`fields_written`) names the item's own `provenance.provenance_id`; a field that "
+        "already held the value names the provenance it was written with earlier, which may be a provenance "
+        "the hub sent before and lost (it crashed after the gateway applied the batch): the hub reconciles "
+        "an UNCHANGED item by these ids. A field is absent when its value carries no provenance from the hub "
+        "(never written by the hub, or last written by a Dapodik KIP SK). STALE: the provenance of the newer "
+        "values the record holds. NOT_FOUND and REJECTED: empty."))
 
 
 class HubResultBatchResponse(BaseModel):

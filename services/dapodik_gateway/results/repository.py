@@ -26,6 +26,8 @@ HISTORY: sa.Table = ValueHistoryRow.__table__  # type: ignore[assignment]
 OBSERVATION: sa.Table = FieldObservationRow.__table__  # type: ignore[assignment]
 # Bound parameters per statement stay well under SQLite's limit (32,766) and PostgreSQL's (65,535).
 IN_CHUNK = 1000
+# The sync_run_id of provenance a KIP SK wrote (``sk:<nomor_sk>``, see ``kip.service``): not the hub's.
+SK_RUN_PREFIX = "sk:"
 
 
 _JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
@@ -75,29 +77,38 @@ class HubState:
     ``attested``: fields whose present value the hub wrote (they have provenance); ``seqs``: per field the
     highest registry sequence the stored value reflects (written at, or confirmed unchanged at);
     ``marks``: the observation rows (field -> observed_seq): a value confirmed unchanged by a newer
-    observation than the one it was written from gets no provenance row, so the mark keeps that sequence."""
+    observation than the one it was written from gets no provenance row, so the mark keeps that sequence;
+    ``held_ids``: per field the hub's provenance id of its newest provenance row (the one shown next to the
+    value), absent when a KIP SK wrote that row (its id is the gateway's, not the hub's)."""
 
     attested: set[str] = field(default_factory=set)
     seqs: dict[str, int] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)
+    held_ids: dict[str, str] = field(default_factory=dict)
 
     def copy(self) -> HubState:
-        return HubState(set(self.attested), dict(self.seqs), dict(self.marks))
+        return HubState(set(self.attested), dict(self.seqs), dict(self.marks), dict(self.held_ids))
 
 
 def hub_states(session: Session, peserta_didik_ids: Sequence[str], fields: Sequence[str]) -> dict[str, HubState]:
     """The hub state of every given student (two queries per 1,000 students)."""
     states: dict[str, HubState] = {pid: HubState() for pid in peserta_didik_ids}
     for part in chunked(list(peserta_didik_ids)):
-        prov = (
-            sa.select(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field, sa.func.max(PROVENANCE.c.observed_seq))
+        grouped = (
+            sa.select(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field,
+                      sa.func.max(PROVENANCE.c.observed_seq).label("seq"), sa.func.max(PROVENANCE.c.id).label("newest"))
             .where(PROVENANCE.c.peserta_didik_id.in_(part), PROVENANCE.c.field.in_(fields))
             .group_by(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field)
+            .subquery()
         )
-        for pid, name, seq in session.execute(prov).all():
+        prov = sa.select(grouped.c.peserta_didik_id, grouped.c.field, grouped.c.seq, PROVENANCE.c.provenance_id,
+                         PROVENANCE.c.sync_run_id).join(PROVENANCE, PROVENANCE.c.id == grouped.c.newest)
+        for pid, name, seq, provenance_id, run in session.execute(prov).all():
             state = states[pid]
             state.attested.add(name)
             state.seqs[name] = max(state.seqs.get(name, -1), seq)
+            if not run.startswith(SK_RUN_PREFIX):
+                state.held_ids[name] = provenance_id
         obs = sa.select(OBSERVATION.c.peserta_didik_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
             OBSERVATION.c.peserta_didik_id.in_(part), OBSERVATION.c.field.in_(fields))
         for pid, name, seq in session.execute(obs).all():

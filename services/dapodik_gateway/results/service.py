@@ -127,10 +127,15 @@ def problems_of(item: HubResultItem) -> list[str]:
     return problems
 
 
-def _result(item: HubResultItem, status: S, fields: list[str] | None = None, detail: str | None = None
-            ) -> HubResultItemStatus:
+def _result(item: HubResultItem, status: S, fields: list[str] | None = None, detail: str | None = None,
+            held: dict[str, str] | None = None) -> HubResultItemStatus:
     return HubResultItemStatus.model_construct(student_id=item.student_id, status=status,
-                                               fields_written=fields or [], detail=detail)
+                                               fields_written=fields or [], detail=detail, held=held or {})
+
+
+def _held(state: repository.HubState, touched: list[str]) -> dict[str, str]:
+    """The hub provenance id of each field the item names, as the record holds it now."""
+    return {name: state.held_ids[name] for name in touched if name in state.held_ids}
 
 
 @dataclass
@@ -160,7 +165,8 @@ def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, c
     decision = decide(item, current, state.seqs, DAPODIK_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
                       DETAIL_FIELD)
     if decision.status not in (S.APPLIED, S.UNCHANGED):
-        return _result(item, decision.status, detail=decision.detail), False
+        held_ids = _held(state, touched) if decision.status is S.STALE else None
+        return _result(item, decision.status, detail=decision.detail, held=held_ids), False
     first = bool(decision.changes) and not (state.attested & set(decision.changes))
     pid, prov = item.student_id, item.provenance
     for name in touched:
@@ -186,8 +192,9 @@ def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, c
             writes.history_prov.append(len(writes.provenance) - 1)
         held[name] = new
         state.attested.add(name)
+        state.held_ids[name] = prov.provenance_id
         student.changed = True
-    return _result(item, decision.status, list(decision.changes), decision.detail), first
+    return _result(item, decision.status, list(decision.changes), decision.detail, _held(state, touched)), first
 
 
 def _store(session: Session, students: dict[str, _Student], writes: repository.Writes, now: datetime) -> None:
@@ -216,6 +223,7 @@ def _precheck(item: HubResultItem, found: dict[str, _Student]) -> HubResultItemS
 
 
 def _touched(item: HubResultItem) -> list[str]:
+    """The fields an item names: its values, and the outcome and its detail when it carries an outcome."""
     return [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -281,3 +282,78 @@ def test_an_out_of_order_batch_changes_nothing(client: TestClient) -> None:
     assert post(client, *older) == late  # and again: the same answers, still nothing
     log = client.get(f"/api/v1/sekolah/{f.sekolah(1)['npsn']}/sinkronisasi").json()["last_run"]
     assert (log["sync_run_id"], log["n_konflik"]) == ("run-1", 8)
+
+
+# --- held: the provenance the gateway holds for each field the item names (the hub reconciles by it) ----------
+
+PKH_FIELDS = {"penerima_kps", "no_kps", "status_padan", "keterangan_padan"}
+KIP_FIELDS = {"penerima_kip", "no_kip", "nm_kip", "no_kps"}
+
+
+@pytest.fixture
+def both(db_url: str, make_client: Callable[..., TestClient]) -> TestClient:
+    """The ``client`` world on SQLite and on PostgreSQL."""
+    return make_client([f.sekolah(1), f.sekolah(2)],
+                       [f.peserta_didik(n, 1) for n in range(1, 6)] + [f.peserta_didik(n, 2) for n in range(6, 9)],
+                       url=db_url)
+
+
+def shown(client: TestClient, n: int) -> dict[str, str]:
+    """field -> provenance_id as the gateway shows it next to the value."""
+    return {p["field"]: p["provenance_id"] for p in student(client, n)["provenance"]}
+
+
+def test_a_resent_item_is_unchanged_and_names_the_provenance_it_was_first_written_with(both: TestClient) -> None:
+    """The hub sent a batch, the gateway applied it, the hub died before recording provenance: the re-run
+    sends the same values under new ids and learns from ``held`` which ids the gateway holds."""
+    first = post(both, f.pkh_item(1, 10, pid="first-pkh", no_kps="KPS-0001"),
+                 f.kip_item(2, 10, "AB12CD", pid="first-kip"))
+    assert [r["status"] for r in first] == ["APPLIED", "APPLIED"]
+    assert first[0]["held"] == dict.fromkeys(PKH_FIELDS, "first-pkh")
+    assert first[1]["held"] == dict.fromkeys(KIP_FIELDS, "first-kip"), "a KIP item names only its values"
+    rows = count(both, "field_provenance")
+
+    for seq, run in ((10, "run-2"), (12, "run-3")):  # the same observation again, and a newer one
+        again = post(both, f.pkh_item(1, seq, pid=f"second-pkh-{seq}", run=run, no_kps="KPS-0001"),
+                     f.kip_item(2, seq, "AB12CD", pid=f"second-kip-{seq}", run=run))
+        assert [(r["status"], r["fields_written"]) for r in again] == [("UNCHANGED", [])] * 2
+        assert again[0]["held"] == dict.fromkeys(PKH_FIELDS, "first-pkh")
+        assert again[1]["held"] == dict.fromkeys(KIP_FIELDS, "first-kip")
+    assert count(both, "field_provenance") == rows
+    assert shown(both, 1) == dict.fromkeys(PKH_FIELDS, "first-pkh")
+
+
+def test_a_partly_changed_item_names_its_own_id_for_written_fields_and_the_held_one_for_the_rest(
+        both: TestClient) -> None:
+    post(both, f.pkh_item(3, 10, pid="p-10", no_kps="KPS-0003"))
+    post(both, f.kip_item(3, 11, "CD34EF", pid="k-11"))  # the KIP number replaces the KPS number
+    [res] = post(both, f.pkh_item(3, 12, pid="p-12", outcome=Outcome.NOT_PKH_RECIPIENT, no_kps="CD34EF"))
+    assert res["status"] == "APPLIED" and res["fields_written"] == ["status_padan"]
+    assert res["held"] == {"penerima_kps": "p-10", "no_kps": "k-11", "status_padan": "p-12",
+                           "keterangan_padan": "p-10"}
+    assert shown(both, 3) == {**res["held"], "penerima_kip": "k-11", "no_kip": "k-11", "nm_kip": "k-11"}
+
+
+def test_held_within_one_batch_stale_not_found_and_rejected(both: TestClient) -> None:
+    results = post(both, f.pkh_item(4, 30, pid="a"), f.pkh_item(4, 30, pid="b"),
+                   f.pkh_item(4, 29, pid="c", penerima=False), f.pkh_item(99, 30, pid="d"),
+                   f.pkh_item(4, 31, pid="e", nama="Bukan Hak Hub"))
+    assert [r["status"] for r in results] == ["APPLIED", "UNCHANGED", "STALE", "NOT_FOUND", "REJECTED"]
+    expected = {"penerima_kps": "a", "status_padan": "a", "keterangan_padan": "a"}
+    assert results[0]["held"] == results[1]["held"] == expected
+    assert results[2]["held"] == expected, "STALE: the provenance of the newer values held"
+    assert results[3]["held"] == {} and results[4]["held"] == {}
+
+
+def test_values_a_kip_sk_wrote_are_not_named_as_the_hubs(both: TestClient) -> None:
+    """An SK's provenance id is the gateway's own: a hub item confirming the SK's values names none of them,
+    and once the hub writes a field it names the hub's id again."""
+    body = {"sk": {"nomor_sk": "SK-0001/PIP/2026", "tanggal_sk": "2026-03-01", "sumber": "puslapdik"},
+            "items": [{"peserta_didik_id": f.uid(5), "no_kip": "GH56IJ", "nm_kip": "SISWA 5"}]}
+    r = both.post("/api/v1/kip/sk", json=body)
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "APPLIED", r.text
+    [same] = post(both, f.kip_item(5, 40, "GH56IJ", pid="hub-kip"))
+    assert (same["status"], same["held"]) == ("UNCHANGED", {})
+    [res] = post(both, f.pkh_item(5, 41, pid="hub-pkh", no_kps="GH56IJ"))
+    assert res["status"] == "APPLIED" and "no_kps" not in res["fields_written"]
+    assert res["held"] == {"penerima_kps": "hub-pkh", "status_padan": "hub-pkh", "keterangan_padan": "hub-pkh"}

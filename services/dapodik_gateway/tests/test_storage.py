@@ -100,6 +100,9 @@ def test_a_storage_failure_undoes_only_its_own_item(engine: Engine, monkeypatch:
                                                ResultStatus.UNCHANGED]
     assert calls[0] == sorted(f.uid(n) for n in (1, 2, 3))  # the bulk attempt, then one per item
     assert calls[1:] == [[f.uid(1)], [f.uid(2)], [f.uid(3)], []]
+    fields = ("penerima_kps", "status_padan", "keterangan_padan")
+    assert [r.held for r in out.results] == [dict.fromkeys(fields, "prov-pkh"), {}, dict.fromkeys(fields, "prov-pkh"),
+                                             dict.fromkeys(fields, "prov-pkh")]  # p11 confirmed what prov-pkh wrote
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT DISTINCT peserta_didik_id FROM field_provenance")).scalars().all()
         history = conn.execute(sa.text("SELECT DISTINCT peserta_didik_id FROM value_history")).scalars().all()

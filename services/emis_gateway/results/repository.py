@@ -72,20 +72,28 @@ class HubState:
     seqs: dict[str, int] = field(default_factory=dict)  # highest registry sequence behind each value
     marks: dict[str, int] = field(default_factory=dict)  # observation mark of each field (its sequence)
     attested: set[str] = field(default_factory=set)  # fields with a provenance row (written by the hub)
+    held_ids: dict[str, str] = field(default_factory=dict)  # field -> provenance_id of its newest provenance row
 
 
 def hub_states(session: Session, siswa_ids: Sequence[str]) -> dict[str, HubState]:
     """Per student: the observed sequence of each field (the highest ``observed_seq`` of its provenance rows,
     raised by the observation mark of later observations that confirmed the value without changing it), the
-    observation marks and the attested fields. Every student asked for is present. Two statements."""
+    observation marks, the attested fields and the provenance id of each field's newest provenance row (the
+    one shown next to the value). Every student asked for is present. Two statements."""
     states = {sid: HubState() for sid in siswa_ids}
     for part in _chunks(siswa_ids):
-        written = (sa.select(PROVENANCE.c.siswa_id, PROVENANCE.c.field, sa.func.max(PROVENANCE.c.observed_seq))
-                   .where(PROVENANCE.c.siswa_id.in_(part)).group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
-        for sid, name, seq in session.execute(written):
+        grouped = (sa.select(PROVENANCE.c.siswa_id, PROVENANCE.c.field,
+                             sa.func.max(PROVENANCE.c.observed_seq).label("seq"),
+                             sa.func.max(PROVENANCE.c.id).label("newest"))
+                   .where(PROVENANCE.c.siswa_id.in_(part)).group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field)
+                   .subquery())
+        written = sa.select(grouped.c.siswa_id, grouped.c.field, grouped.c.seq, PROVENANCE.c.provenance_id).join(
+            PROVENANCE, PROVENANCE.c.id == grouped.c.newest)
+        for sid, name, seq, pid in session.execute(written):
             state = states[sid]
             state.seqs[name] = seq
             state.attested.add(name)
+            state.held_ids[name] = pid
         marks = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
             OBSERVATION.c.siswa_id.in_(part))
         for sid, name, seq in session.execute(marks):

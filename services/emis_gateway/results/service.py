@@ -128,9 +128,11 @@ def apply_batch(session: Session, batch: HubResultBatch, client: str = "?",
     writes = repository.Writes()
     results = []
     for item in batch.items:
-        status, decision = _decide(item, values.get(item.student_id), states.get(item.student_id))
+        state = states.get(item.student_id)
+        status, decision = _decide(item, values.get(item.student_id), state)
         if decision is not None:
             _absorb(writes, item, decision, values[item.student_id], states[item.student_id])
+        _name_held(status, item, state)
         results.append(status)
     if writes:
         try:
@@ -199,12 +201,28 @@ def _apply_one_by_one(session: Session, batch: HubResultBatch, ids: list[str],
                 continue
             _absorb(repository.Writes(), item, decision, held, state)
             stored.update({key: seq for key, (seq, _) in one.marks.items()})
+        _name_held(status, item, states.get(item.student_id))
         results.append(status)
     return results
 
 
 def _copy(state: repository.HubState) -> repository.HubState:
-    return repository.HubState(dict(state.seqs), dict(state.marks), set(state.attested))
+    return repository.HubState(dict(state.seqs), dict(state.marks), set(state.attested), dict(state.held_ids))
+
+
+def _touched(item: HubResultItem) -> list[str]:
+    """The fields an item names: its values, and the outcome and its detail when it carries an outcome."""
+    return list(dict.fromkeys([*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]))
+
+
+_HOLDING = (ResultStatus.APPLIED, ResultStatus.UNCHANGED, ResultStatus.STALE)
+
+
+def _name_held(status: HubResultItemStatus, item: HubResultItem, state: repository.HubState | None) -> None:
+    """``status.held``: the hub provenance id of each field the item names, as the record holds it after the
+    item (``state`` already took the item's writes). Left empty for items not applied to a record."""
+    if state is not None and status.status in _HOLDING:
+        status.held = {name: state.held_ids[name] for name in _touched(item) if name in state.held_ids}
 
 
 def _status(item: HubResultItem, status: ResultStatus, fields: list[str] | None = None,
@@ -237,8 +255,7 @@ def _absorb(writes: repository.Writes, item: HubResultItem, decision: Decision, 
     items of the batch are decided against."""
     sid, prov = item.student_id, item.provenance
     seq = prov.observed_seq
-    touched = [*item.values, *((OUTCOME_FIELD, DETAIL_FIELD) if item.outcome is not None else ())]
-    for name in dict.fromkeys(touched):
+    for name in _touched(item):
         # A changed field's sequence is in its provenance row; a mark is only needed for a field the item
         # confirmed without changing it, at a sequence higher than the record knows (so a repeated batch
         # writes nothing at all).
@@ -252,3 +269,4 @@ def _absorb(writes: repository.Writes, item: HubResultItem, decision: Decision, 
         writes.values.setdefault(sid, {}).update(decision.changes)
         held.update(decision.changes)
         state.attested.update(decision.changes)
+        state.held_ids.update(dict.fromkeys(decision.changes, prov.provenance_id))

@@ -140,7 +140,7 @@ def test_value_of_the_wrong_type_is_rejected(hub: TestClient, db_url: str, value
 def test_unknown_student_is_not_found(hub: TestClient, db_url: str) -> None:
     [res] = post(hub, batch(item("no-such-siswa", penerima_pkh=True)))
     assert res == {"student_id": "no-such-siswa", "status": "NOT_FOUND", "fields_written": [],
-                   "detail": res["detail"]}
+                   "detail": res["detail"], "held": {}}
     assert rows(db_url, FieldProvenanceRow) == []
 
 
@@ -330,3 +330,86 @@ def test_first_value_the_hub_sends_is_recorded_even_when_the_record_already_hold
     again = post(hub, batch(item("siswa-0003", 8, outcome="NO_NIK", detail=None, no_kks=None)))
     assert again[0]["status"] == "UNCHANGED"
     assert len(rows(db_url, FieldProvenanceRow)) == 3
+
+
+# --- held: the provenance the gateway holds for each field the item names (the hub reconciles by it) ----------
+
+ALL_FIELDS = {"status_pkh", "keterangan_pkh", "penerima_pkh", "periode_pkh", "no_kks"}
+
+
+def item_as(pid: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``item`` with its own provenance id (a re-run of the hub mints new ids for the same values)."""
+    body = item(*args, **kwargs)
+    body["provenance"]["provenance_id"] = pid
+    return body
+
+
+def shown(hub: TestClient, siswa_id: str) -> dict[str, str]:
+    """field -> provenance_id as the gateway shows it next to the value."""
+    return {p["field"]: p["provenance_id"] for p in hub.get(f"/api/v1/siswa/{siswa_id}").json()["provenance"]}
+
+
+def test_a_resent_item_is_unchanged_and_names_the_provenance_it_was_first_written_with(
+        hub: TestClient, db_url: str) -> None:
+    """The hub sent a batch, the gateway applied it, the hub died before recording provenance: the re-run
+    sends the same values under new ids and learns from ``held`` which ids the gateway holds."""
+    values = {"penerima_pkh": True, "periode_pkh": "2026 tahap I", "no_kks": "3201999999990001"}
+    [first, other] = post(hub, batch(item_as("first-0", "siswa-0000", 10, **values),
+                                     item_as("first-1", "siswa-0001", 10, outcome=None, no_kks=None)))
+    assert (first["status"], other["status"]) == ("APPLIED", "APPLIED")
+    assert first["held"] == dict.fromkeys(ALL_FIELDS, "first-0")
+    assert other["held"] == {"no_kks": "first-1"}, "an item without an outcome names only its values"
+    n_prov = len(rows(db_url, FieldProvenanceRow))
+
+    for seq in (10, 12):  # the same observation again, and a newer one confirming the values
+        [again, other_again] = post(hub, batch(item_as(f"second-{seq}", "siswa-0000", seq, **values),
+                                               item_as(f"second-{seq}", "siswa-0001", seq, outcome=None,
+                                                       no_kks=None), run=f"run-{seq}"))
+        assert (again["status"], again["fields_written"]) == ("UNCHANGED", [])
+        assert again["held"] == dict.fromkeys(ALL_FIELDS, "first-0")
+        assert (other_again["status"], other_again["held"]) == ("UNCHANGED", {"no_kks": "first-1"})
+    assert len(rows(db_url, FieldProvenanceRow)) == n_prov
+    assert shown(hub, "siswa-0000") == dict.fromkeys(ALL_FIELDS, "first-0")
+
+
+def test_a_partly_changed_item_names_its_own_id_for_written_fields_and_the_held_one_for_the_rest(
+        hub: TestClient) -> None:
+    post(hub, batch(item_as("p-10", "siswa-0002", 10, penerima_pkh=True, periode_pkh="2026 tahap I")))
+    post(hub, batch(item_as("p-11", "siswa-0002", 11, outcome=None, no_kks="3201999999990002")))
+    [res] = post(hub, batch(item_as("p-12", "siswa-0002", 12, penerima_pkh=True, periode_pkh="2026 tahap II",
+                                    no_kks="3201999999990002")))
+    assert res["status"] == "APPLIED" and res["fields_written"] == ["periode_pkh"]
+    assert res["held"] == {"penerima_pkh": "p-10", "periode_pkh": "p-12", "no_kks": "p-11",
+                           "status_pkh": "p-10", "keterangan_pkh": "p-10"}
+    assert res["held"] == shown(hub, "siswa-0002")
+
+
+def test_held_within_one_batch_stale_not_found_and_rejected(hub: TestClient) -> None:
+    results = post(hub, batch(item_as("a", "siswa-0003", 30, periode_pkh="2026 tahap I"),
+                              item_as("b", "siswa-0003", 30, periode_pkh="2026 tahap I"),
+                              item_as("c", "siswa-0003", 29, outcome=None, periode_pkh="2025 tahap IV"),
+                              item_as("d", "no-such-siswa", 30, periode_pkh="x"),
+                              item_as("e", "siswa-0003", 31, nama="Bukan Hak Hub")))
+    assert [r["status"] for r in results] == ["APPLIED", "UNCHANGED", "STALE", "NOT_FOUND", "REJECTED"]
+    assert results[0]["held"] == results[1]["held"] == {"periode_pkh": "a", "status_pkh": "a",
+                                                          "keterangan_pkh": "a"}
+    assert results[2]["held"] == {"periode_pkh": "a"}, "STALE: the provenance of the newer value held"
+    assert results[3]["held"] == {} and results[4]["held"] == {}
+
+
+def test_held_on_the_item_by_item_path(hub: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    post(hub, batch(item_as("old", "siswa-0001", 5, periode_pkh="2026 tahap I")))
+    real = results_repository.write
+
+    def refuse_bulk(session, writes, stored, now):  # type: ignore[no-untyped-def]
+        if len(writes.changes) > 1 or any(c.siswa_id == "siswa-0002" for c in writes.changes):
+            raise IntegrityError("INSERT", {}, Exception("boom"))
+        real(session, writes, stored, now)
+
+    monkeypatch.setattr(results_repository, "write", refuse_bulk)
+    results = post(hub, batch(item_as("new", "siswa-0001", 6, periode_pkh="2026 tahap I"),
+                              item_as("new", "siswa-0000", 6, outcome=None, periode_pkh="2026 tahap II"),
+                              item_as("new", "siswa-0002", 6, outcome=None, periode_pkh="2026 tahap III")))
+    assert [r["status"] for r in results] == ["UNCHANGED", "APPLIED", "REJECTED"]
+    assert [r["held"] for r in results] == [{"periode_pkh": "old", "status_pkh": "old", "keterangan_pkh": "old"},
+                                            {"periode_pkh": "new"}, {}]
