@@ -31,7 +31,7 @@ from services.kemensos_mock.config import Settings as KemensosSettings
 from services.kemensos_mock.main import create_app as kemensos_app
 from services.sync_hub.config import Settings as HubSettings
 from services.sync_hub.main import create_app as hub_app
-from services.sync_hub.sync.engine import Upstreams
+from services.sync_hub.upstreams import Upstreams
 from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
 from shared.contracts.emis import PkhAnswerState, PkhRequest, PkhRequestStatus
 from shared.http import RetryPolicy

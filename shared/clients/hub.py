@@ -60,7 +60,7 @@ class HubClient(BaseClient):
         deadline = time.monotonic() + timeout
         while True:
             run = self.get_run(run_id)
-            if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
                 return run
             if time.monotonic() > deadline:
                 raise TimeoutError(f"sync run {run_id} still {run.status} after {timeout:.0f}s")

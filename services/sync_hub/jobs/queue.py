@@ -57,43 +57,42 @@ def libpq_url(database_url: str) -> str:
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------------------
 
-blueprint = procrastinate.Blueprint()
-_context: dict[str, Any] = {}  # the worker process's JobContext and App (set by ``bind``)
-
-
-def bind(ctx: JobContext, app: procrastinate.App) -> None:
-    """Give the job functions of this process their context (a worker does this once at start)."""
-    _context["ctx"], _context["app"] = ctx, app
-
+_context: dict[str, Any] = {}  # the worker process's JobContext and deferring app (set by ``bind``)
 
 # procrastinate waits 2**(attempt+1) s between attempts; ``_last`` ends a job FAILED at settings.job_attempts,
 # before procrastinate's own limit (set above any sensible setting) is reached.
 RETRY = RetryStrategy(max_attempts=49, exponential_wait=2, retry_exceptions={tasks.Retry})
 
 
+def bind(ctx: JobContext) -> None:
+    """Give the job functions of this process their context (a worker does this once at start)."""
+    _context["ctx"] = ctx
+    _context["queue"] = ProcrastinateQueue(make_app(ctx.settings.database_url))
+
+
 def _last(job_context: procrastinate.JobContext) -> bool:
     ctx: JobContext = _context["ctx"]
-    job = job_context.job
-    return job.attempts + 1 >= ctx.settings.job_attempts
+    return job_context.job.attempts + 1 >= ctx.settings.job_attempts
 
 
-@blueprint.task(name="plan_run", queue=QUEUE, pass_context=True,
-                retry=RETRY)
 def plan_run(job_context: procrastinate.JobContext, run_id: str) -> None:
     ctx: JobContext = _context["ctx"]
-    queue = ProcrastinateQueue(_context["app"])
-    tasks.plan_run(ctx, run_id, queue.defer_units, _last(job_context))
+    tasks.plan_run(ctx, run_id, _context["queue"].defer_units, _last(job_context))
 
 
-@blueprint.task(name="work_unit", queue=QUEUE, pass_context=True,
-                retry=RETRY)
 def work_unit(job_context: procrastinate.JobContext, unit_id: str) -> None:
     tasks.work_unit(_context["ctx"], unit_id, _last(job_context))
 
 
-def make_app(database_url: str) -> procrastinate.App:
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq_url(database_url)))
-    app.add_tasks_from(blueprint, namespace="hub")
+def make_app(database_url: str, *, worker: bool = False) -> procrastinate.App:
+    """A worker's app (asynchronous pool) or a deferring app: the API process enqueues on the connection of its
+    own transaction, synchronously, and never opens a pool. Each app has its own task objects (a task is bound
+    to one app)."""
+    connector = (procrastinate.PsycopgConnector(conninfo=libpq_url(database_url)) if worker
+                 else procrastinate.SyncPsycopgConnector(conninfo=libpq_url(database_url)))
+    app = procrastinate.App(connector=connector)
+    app.task(name="hub:plan_run", queue=QUEUE, pass_context=True, retry=RETRY)(plan_run)
+    app.task(name="hub:work_unit", queue=QUEUE, pass_context=True, retry=RETRY)(work_unit)
     return app
 
 
@@ -104,7 +103,7 @@ def _raw(session: Session) -> Any:
 
 class ProcrastinateQueue:
     def __init__(self, app: procrastinate.App) -> None:
-        self.app = app
+        self.app = app  # only its tasks' configuration is used: jobs are enqueued on the caller's connection
 
     def defer_plan(self, session: Session, run_id: str) -> None:
         self.app.configure_task("hub:plan_run", connection=_raw(session), lock="hub:plan",

@@ -14,7 +14,8 @@ from procrastinate.schema import SchemaManager
 def apply_queue_schema(conn: sa.Connection) -> None:
     exists = conn.exec_driver_sql("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").scalar()
     if not exists:
-        conn.exec_driver_sql(SchemaManager.get_schema())
+        # on the driver's own connection, without parameters: the schema's PL/pgSQL holds '%' placeholders
+        conn.connection.driver_connection.execute(SchemaManager.get_schema())  # type: ignore[union-attr]
 
 
 def drop_queue_schema(conn: sa.Connection) -> None:

@@ -41,8 +41,8 @@ async def sweep(app: procrastinate.App, ctx: JobContext) -> None:
 
 
 async def run(ctx: JobContext, concurrency: int = 1, install_signal_handlers: bool = True) -> None:
-    app = queue.make_app(ctx.settings.database_url)
-    queue.bind(ctx, app)
+    app = queue.make_app(ctx.settings.database_url, worker=True)
+    queue.bind(ctx)
     async with app.open_async():
         sweeper = asyncio.create_task(sweep(app, ctx))
         try:

@@ -57,15 +57,13 @@ def units_of(session: Session, run_id: str) -> Sequence[SyncUnitRow]:
 
 def active_run(session: Session) -> SyncRunRow | None:
     """The sync run queued or running, if any (checks are not runs)."""
-    stmt = select(SyncRunRow).where(SyncRunRow.status.in_(["QUEUED", "RUNNING"]),  # type: ignore[attr-defined]
-                                    SyncRunRow.student_ids.is_(None))  # type: ignore[union-attr]
-    return session.exec(stmt.order_by(SyncRunRow.created_at).limit(1)).first()  # type: ignore[arg-type]
+    stmt = select(SyncRunRow).where(SyncRunRow.status.in_(["QUEUED", "RUNNING"]))  # type: ignore[attr-defined]
+    return next((r for r in session.exec(stmt.order_by(SyncRunRow.created_at)) if not r.student_ids), None)  # type: ignore[arg-type]
 
 
 def previous_planned(session: Session, run_id: str) -> SyncRunRow | None:
     """The latest run planned before ``run_id`` (its registry sequence is where this run looks from)."""
-    stmt = (select(SyncRunRow).where(SyncRunRow.planned_at.is_not(None), SyncRunRow.id != run_id,  # type: ignore[union-attr]
-                                     SyncRunRow.student_ids.is_(None))  # type: ignore[union-attr]
+    stmt = (select(SyncRunRow).where(SyncRunRow.planned_at.is_not(None), SyncRunRow.id != run_id)  # type: ignore[union-attr]
             .order_by(SyncRunRow.planned_at.desc()).limit(1))  # type: ignore[union-attr]
     return session.exec(stmt).first()
 

@@ -281,7 +281,8 @@ class SyncEngine:
                 for s, d in zip(students, decisions, strict=True)
             ])
         if scope is not None:  # the check wrote values the hub's copy does not know yet: read them next run
-            mirror.ask_refetch(self.db, systems[0], {s.student_id for s in students}, utcnow())
+            with session_scope(self.db) as session:
+                mirror.ask_refetch(session, systems[0], {s.student_id for s in students}, utcnow())
             return
         if tally.push_failed:  # the work is not done: keep the old position, the next run reads it all again
             return

@@ -29,7 +29,7 @@ from services.kemensos_mock.config import Settings as KemensosSettings
 from services.kemensos_mock.main import create_app as kemensos_app
 from services.sync_hub.config import Settings as HubSettings
 from services.sync_hub.main import create_app as hub_app
-from services.sync_hub.sync.engine import Upstreams
+from services.sync_hub.upstreams import Upstreams
 from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
 from shared.contracts.hub import RunStatus, SourceSystem
 from worldgen.config import WorldConfig
@@ -69,7 +69,8 @@ def system(loaded: tuple[Stack, tuple[str, str, str]], tmp_path: Path,
         ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
                         EmisClient(BASE, c.hub_to_emis, http=emis),
                         DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
-        hub_http = client(hub_app(HubSettings(database_url=db_url, api_tokens={"reviewer-ana": c.operator}),
+        hub_http = client(hub_app(HubSettings(database_url=db_url, api_tokens={"reviewer-ana": c.operator},
+                                              in_process_worker=True),
                                   upstreams=ups))
         hub_http.headers["Authorization"] = f"Bearer {c.operator}"
         yield hub_http, HubClient(BASE, c.operator, http=hub_http), ups, planted
