@@ -53,6 +53,9 @@ class Stack:
     creds: Credentials = field(default_factory=Credentials)
     log_level: str = "INFO"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # worker processes of the hub (PostgreSQL only: the embedded SQLite hub runs its jobs itself)
+    hub_workers: int = 1
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. {"sync_hub": {...}}
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -89,6 +92,7 @@ class Stack:
                 "HUB_EMIS_URL": self.url("emis_gateway"), "HUB_EMIS_TOKEN": c.hub_to_emis,
                 "HUB_DAPODIK_URL": self.url("dapodik_gateway"), "HUB_DAPODIK_TOKEN": c.hub_to_dapodik,
             })
+        env.update(self.extra_env.get(service, {}))
         return env
 
     def _cli(self, service: str, *args: str) -> None:
@@ -113,6 +117,37 @@ class Stack:
         deadline = time.monotonic() + timeout
         for service in SERVICES:
             self._wait_healthy(service, deadline)
+        if self.hub_on_postgres:
+            for _ in range(self.hub_workers):
+                self.start_worker()
+
+    @property
+    def hub_on_postgres(self) -> bool:
+        return self.database_url("sync_hub").startswith("postgres")
+
+    def start_worker(self) -> str:
+        """Start one more hub worker process (``python -m services.sync_hub worker``); returns its name."""
+        n = 1 + sum(1 for name in self.procs if name.startswith("sync_hub_worker"))
+        name = f"sync_hub_worker_{n}"
+        log = (self.workdir / "logs" / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "services.sync_hub", "worker"],
+                                            env=self.env("sync_hub"), stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        return name
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (a crash: no clean shutdown) and forget it."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+
+    def restart(self, service: str, timeout: float = 60.0) -> None:
+        """Start a service again (after ``kill``) and wait until it is healthy."""
+        log = (self.workdir / "logs" / f"{service}.log").open("ab")
+        self.procs[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}", "serve"], env=self.env(service),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_healthy(service, time.monotonic() + timeout)
 
     def _wait_healthy(self, service: str, deadline: float) -> None:
         while True:

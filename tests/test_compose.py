@@ -21,9 +21,23 @@ def settings_class(service: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"services.{service}.config").Settings
 
 
-def test_compose_runs_exactly_the_four_services_and_postgres() -> None:
-    assert set(COMPOSE["services"]) == {*SERVICES, "postgres"}
+def test_compose_runs_exactly_the_four_services_the_hub_workers_and_postgres() -> None:
+    assert set(COMPOSE["services"]) == {*SERVICES, "sync_hub_worker", "postgres"}
     assert "healthcheck" in COMPOSE["services"]["postgres"]
+
+
+def test_hub_workers_run_the_real_worker_command_against_the_hubs_database() -> None:
+    from typer.main import get_command
+
+    from services.sync_hub.cli import app
+
+    worker, hub = COMPOSE["services"]["sync_hub_worker"], COMPOSE["services"]["sync_hub"]
+    assert worker["command"] == ["python", "-m", "services.sync_hub", "worker"]
+    assert "worker" in get_command(app).commands  # type: ignore[attr-defined]
+    assert worker["build"] == hub["build"] and worker["environment"] == hub["environment"]
+    assert worker["depends_on"]["sync_hub"]["condition"] == "service_healthy"  # the API migrated the database
+    assert worker["deploy"]["replicas"] >= 2
+    assert "ports" not in worker
 
 
 @pytest.mark.parametrize("service", SERVICES)
