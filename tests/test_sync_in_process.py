@@ -330,3 +330,34 @@ def test_a_family_member_registered_later_links_a_student_whose_record_did_not_c
     assert {p.field for p in written} >= {"penerima_pkh", "status_pkh"}
     assert all(p.source_record == f"keluarga/{no_kk}" and p.source_version == version for p in written)
     assert all(p.matched_by.value == "nik" for p in written)
+
+
+def test_values_a_gateway_applied_before_the_hub_died_get_their_provenance_at_the_hub(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The hub sends a batch, the gateway applies it, the hub dies before it records the answer (here: the
+    transaction that settles it fails). The next run sends the outbox rows again, the gateway answers UNCHANGED
+    naming the provenance it holds, and the hub rebuilds the provenance rows it never wrote; nothing stays
+    PENDING and every value the gateway holds has its provenance at the hub."""
+    hub, ups, _, clients = apps
+    from services.sync_hub.sync import push as push_module
+
+    def died(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the hub died before recording the answer")
+
+    monkeypatch.setattr(push_module.prov_repo, "settle_outbox", died)
+    failed = run(hub, SyncRunCreate(systems=[SourceSystem.EMIS]))
+    assert failed.status is RunStatus.FAILED and failed.provenance_records == 0
+    engine = clients["hub"].app.state.engine
+    with engine.connect() as conn:
+        pending = conn.execute(sa.text("SELECT count(*) FROM outbox_item WHERE status = 'PENDING'")).scalar()
+        assert pending and not conn.execute(sa.text("SELECT count(*) FROM provenance")).scalar()
+    shown = {(s.siswa_id, p.field): p.provenance_id for s in ups.emis.iter_students(1000) for p in s.provenance}
+    assert shown  # the gateway applied them
+    monkeypatch.undo()
+    again = run(hub, SyncRunCreate(systems=[SourceSystem.EMIS]))
+    assert again.status is RunStatus.SUCCEEDED, again.errors
+    assert again.values_written == 0 and again.provenance_records >= len(shown)  # rebuilt, not written again
+    with engine.connect() as conn:
+        assert not conn.execute(sa.text("SELECT count(*) FROM outbox_item WHERE status = 'PENDING'")).scalar()
+        rows = {(r[0], r[1]): r[2] for r in conn.execute(sa.text(
+            "SELECT target_record, field, provenance_id FROM provenance"))}
+    assert {k: v for k, v in rows.items() if k in shown} == shown

@@ -37,6 +37,7 @@ class SyncRunRow(HubTable, table=True):
     planned_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     # the registry sequence the run's plan observed: the next run looks for registry changes after it
     registry_seq: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    model_version: str | None = Field(default=None, max_length=32)  # the fallback model every unit uses
 
 
 class StudentOutcomeRow(HubTable, table=True):

@@ -36,6 +36,7 @@ from services.sync_hub.matching.service import to_rows
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.mirror.models import StudentMirrorRow
 from services.sync_hub.replica import repository as replica_repo
+from services.sync_hub.replica import sample
 from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaKipRow
 from services.sync_hub.runs import repository as runs_repo
@@ -52,6 +53,7 @@ log = logging.getLogger("jembatan.hub.plan")
 T = TypeVar("T")
 
 Schools = dict[str, tuple[str, str | None]]  # school key -> (kode_wilayah, bentuk_pendidikan)
+POPULATION = 50_000  # registry persons sampled uniformly for the fallback's u (what agreement is by chance)
 
 
 class Planner:
@@ -99,8 +101,7 @@ class Planner:
             self.dirty.update(mirror.regions_read_since(session, started))
         t = time.perf_counter()
         units = self._units(systems)
-        if units:
-            self._ensure_model()
+        model_version = self._ensure_model() if units else None
         self._phase("model", t)
         now = utcnow()
         with session_scope(self.db) as session:
@@ -110,7 +111,7 @@ class Planner:
             rows = [SyncUnitRow(id=str(uuid.uuid4()), sync_run_id=run_id, system=system, region=region,
                                 status=UnitStatus.WAITING.value, created_at=now) for system, region in units]
             session.add_all(rows)
-            run.planned_at, run.registry_seq = now, refreshed.observed_seq
+            run.planned_at, run.registry_seq, run.model_version = now, refreshed.observed_seq, model_version
             run.students_from_feed, run.students_removed, run.full = self.from_feed, self.removed, read_full
             run.timings = {f"plan.{k}": v for k, v in self.timings.items()}
             session.flush()
@@ -265,18 +266,25 @@ class Planner:
 
     # -- 5. the model ---------------------------------------------------------------------------------------
 
-    def _ensure_model(self) -> None:
-        """The fallback model the units use: the stored one while the registry holds still, else one fitted
-        here on a sample of students (so that units never fit one each)."""
-        registry = replica.load(self.db)
-        if registry.persons.height == 0:
-            return
+    def _ensure_model(self) -> str | None:
+        """The fallback model every unit of the run uses (its version is kept on the run): the stored one while
+        the registry holds still, else one fitted here, once, without the whole registry in memory: on a sample
+        of students, the registry rows they reach, a uniform sample of registry persons (for u) and the
+        registry's true size (for the prior)."""
+        with session_scope(self.db) as session:
+            stats = sample.stats(session)
+        if stats.persons == 0:
+            return None
+        settings = fallback.Settings()
 
         def fit() -> fallback.Model:
-            stu = students_frame(to_rows(self._sample(fallback.Settings().train_students)))
-            return fallback.train(stu, registry, fallback.Settings())
+            stu = fallback.training_sample(students_frame(to_rows(self._sample(settings.train_students))), settings)
+            with session_scope(self.db) as session:
+                population = sample.random_persons(session, POPULATION, settings.seed)
+            part = replica.registry_for_students(self.db, stu)
+            return fallback.train(stu, part, settings, stats=stats, population=population)
 
-        ModelStore(self.db).obtain(registry, fit)
+        return ModelStore(self.db).obtain(stats, fit).version
 
     def _sample(self, n: int) -> list[StudentView]:
         from services.sync_hub.mirror.service import IDENTITY

@@ -103,7 +103,7 @@ def work(ctx: JobContext, unit_id: str) -> None:
     tally.phase("read", t)
 
     t = time.perf_counter()
-    decisions, kips, model_version = _decide(ctx, stored, students, regions)
+    decisions, kips, model_version = _decide(ctx, run.model_version, stored, students, regions)
     tally.phase("match", t)
     t = time.perf_counter()
     review_service.sync_cases(ctx.db, run.id, students, decisions)
@@ -194,18 +194,17 @@ def finish_run_if_done(db: Engine, unit_id: str) -> None:
 # -- deciding ---------------------------------------------------------------------------------------------------
 
 
-def _decide(ctx: JobContext, stored: list[mirror.Stored], students: list[StudentView], regions: dict[str, str]
-            ) -> tuple[list[MatchDecision], list[LinkedKip | KipIssuance | None], str | None]:
+def _decide(ctx: JobContext, model_version: str | None, stored: list[mirror.Stored], students: list[StudentView],
+            regions: dict[str, str]) -> tuple[list[MatchDecision], list[LinkedKip | KipIssuance | None], str | None]:
+    """Decide with the run's model (pinned by its plan: a refit during the run changes nothing); a run planned on
+    an empty registry has none, and its students have no fallback candidate either."""
     if not students:
         return [], [], None
-    with session_scope(ctx.db) as session:
-        row = models.current(session)
-        model = fallback.Model.from_json(row.params) if row is not None else None
-        version = models.version(row.id or 0) if row is not None else None
+    chosen = models.ModelStore(ctx.db).get(model_version) if model_version else None
     registry = replica.registry_for_students(ctx.db, students_frame(to_rows(students, regions)))
     reviewed = review_service.standing_decisions(ctx.db, students)
-    matcher = Matcher(registry, model=model, model_version=version,
-                      store=None if model is not None else models.ModelStore(ctx.db))
+    matcher = Matcher(registry, model=chosen.model if chosen else None,
+                      model_version=chosen.version if chosen else None)
     decisions = matcher.match(students, regions, reviewed)
     kips: list[LinkedKip | KipIssuance | None] = [None] * len(students)
     if students[0].system is SourceSystem.DAPODIK:

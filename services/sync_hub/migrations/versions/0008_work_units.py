@@ -103,6 +103,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('cancel_requested', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('planned_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('registry_seq', sa.BigInteger(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('model_version', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
 
     op.execute("UPDATE feed_state SET cursor = NULL")
     if op.get_bind().dialect.name == "postgresql":
@@ -119,6 +120,7 @@ def downgrade() -> None:
 
         drop_queue_schema(op.get_bind())
     with op.batch_alter_table('sync_run', schema=None) as batch_op:
+        batch_op.drop_column('model_version')
         batch_op.drop_column('registry_seq')
         batch_op.drop_column('planned_at')
         batch_op.drop_column('cancel_requested')
