@@ -361,3 +361,52 @@ def test_values_a_gateway_applied_before_the_hub_died_get_their_provenance_at_th
         rows = {(r[0], r[1]): r[2] for r in conn.execute(sa.text(
             "SELECT target_record, field, provenance_id FROM provenance"))}
     assert {k: v for k, v in rows.items() if k in shown} == shown
+
+
+def test_one_run_at_a_time_progress_per_unit_and_cancel(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """While a run works, a second is refused (409 naming it); the run shows its units' progress; a cancel
+    drops the units not started and the run ends CANCELLED once the running unit has stopped."""
+    import threading
+
+    from services.sync_hub.jobs import tasks as job_tasks
+
+    hub, _, _, clients = apps
+    release, started = threading.Event(), threading.Event()
+    real = job_tasks.unit.work
+
+    def held(ctx, unit_id):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+        return real(ctx, unit_id)
+
+    monkeypatch.setattr(job_tasks.unit, "work", held)
+    operator = as_operator(clients)
+    run_id = hub.start_run(SyncRunCreate(full=True)).id
+    assert started.wait(60)
+    second = clients["hub"].post("/api/v1/sync-runs", json={}, headers=operator)
+    assert second.status_code == 409, second.text
+    assert second.json()["errors"][0]["field"] == "run_id" and run_id in second.json()["detail"]
+    progress = hub.get_run(run_id).progress
+    assert progress is not None and progress.units_total >= 2 and progress.units_running >= 1
+    assert progress.units_waiting + progress.units_running == progress.units_total
+    cancelled = clients["hub"].post(f"/api/v1/sync-runs/{run_id}/cancel", headers=operator)
+    assert cancelled.status_code == 200, cancelled.text
+    release.set()
+    done = hub.wait(run_id, timeout=120, poll=0.05)
+    assert done.status is RunStatus.CANCELLED and done.progress is not None
+    assert done.progress.units_cancelled >= 1 and done.progress.units_waiting == 0
+    units = clients["hub"].get(f"/api/v1/sync-runs/{run_id}/units", headers=operator).json()
+    assert {u["status"] for u in units} <= {"SUCCEEDED", "CANCELLED"} and len(units) == done.progress.units_total
+    again = clients["hub"].post(f"/api/v1/sync-runs/{run_id}/cancel", headers=operator)
+    assert again.status_code == 409
+    monkeypatch.undo()
+    assert run(hub).status is RunStatus.SUCCEEDED  # the next run plans the cancelled units' regions again
+
+
+def test_a_system_named_twice_is_refused_and_changes_nothing(apps) -> None:  # type: ignore[no-untyped-def]
+    hub, _, _, clients = apps
+    operator = as_operator(clients)
+    r = clients["hub"].post("/api/v1/sync-runs", json={"systems": ["emis", "emis"]}, headers=operator)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"].endswith("systems")
+    assert hub.list_runs().items == []

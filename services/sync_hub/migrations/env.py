@@ -5,6 +5,7 @@ from services.sync_hub.provenance import models as _provenance  # noqa: F401  (r
 from services.sync_hub.replica import models as _replica  # noqa: F401
 from services.sync_hub.review import models as _review  # noqa: F401
 from services.sync_hub.runs import models as _runs  # noqa: F401
+from services.sync_hub.jobs.schema import hub_owns
 from shared.db import run_migrations_env
 
-run_migrations_env(HubTable.metadata)
+run_migrations_env(HubTable.metadata, include_name=hub_owns)
