@@ -372,14 +372,14 @@ def test_one_run_at_a_time_progress_per_unit_and_cancel(apps, monkeypatch) -> No
 
     hub, _, _, clients = apps
     release, started = threading.Event(), threading.Event()
-    real = job_tasks.unit.work
+    real = job_tasks.unit._decide
 
-    def held(ctx, unit_id):  # type: ignore[no-untyped-def]
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]  # a unit RUNNING, deciding its students
         started.set()
         release.wait(60)
-        return real(ctx, unit_id)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(job_tasks.unit, "work", held)
+    monkeypatch.setattr(job_tasks.unit, "_decide", held)
     operator = as_operator(clients)
     run_id = hub.start_run(SyncRunCreate(full=True)).id
     assert started.wait(60)
