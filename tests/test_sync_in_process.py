@@ -410,3 +410,31 @@ def test_a_system_named_twice_is_refused_and_changes_nothing(apps) -> None:  # t
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"].endswith("systems")
     assert hub.list_runs().items == []
+
+
+def test_a_gateway_holding_a_newer_fact_is_not_a_failure(apps) -> None:  # type: ignore[no-untyped-def]
+    """A gateway answers STALE when it holds a value observed at a newer registry sequence than the hub's (an SK
+    batch entered at the school, say): the run succeeds, counts the student as stale, and reads it again next
+    run instead of failing every later run."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Provenance
+
+    hub, ups, _, _ = apps
+    first = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK]))
+    assert first.status is RunStatus.SUCCEEDED, first.errors
+    student = next(p for p in ups.dapodik.iter_students(1000) if p.penerima_kps is not None)
+    newer = HubResultItem(student_id=student.peserta_didik_id, values={"penerima_kps": not student.penerima_kps},
+                          provenance=Provenance(provenance_id=str(uuid.uuid4()), sync_run_id="elsewhere",
+                                                source_system="kemensos.dtsen", source_record="keluarga/newer",
+                                                source_version=1, observed_seq=10**12,
+                                                retrieved_at=datetime.now(UTC), matched_by=MatchKey.NIK))
+    assert ups.dapodik.post_results(HubResultBatch(sync_run_id="elsewhere", items=[newer])).results[0].status.value \
+        == "APPLIED"
+    full = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK], full=True))
+    assert full.status is RunStatus.SUCCEEDED, full.errors
+    assert full.stale == 1 and not full.errors
+    following = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK]))
+    assert following.status is RunStatus.SUCCEEDED and following.students_from_feed >= 1  # read again
+    assert following.stale == 1
