@@ -8,11 +8,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.sync_hub.checks.router import router as checks_router
+from services.sync_hub.checks.service import Checks
 from services.sync_hub.config import Settings, get_settings
 from services.sync_hub.deps import every_token
 from services.sync_hub.provenance.router import router as provenance_router
+from services.sync_hub.replica.follower import ReplicaFollower
 from services.sync_hub.review.router import router as review_router
-from services.sync_hub.runs.router import checks as checks_router
 from services.sync_hub.runs.router import router as runs_router
 from services.sync_hub.runs.service import RunQueue
 from services.sync_hub.sync.engine import SyncEngine, Upstreams
@@ -45,9 +47,16 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         queue = RunQueue(engine, SyncEngine(engine, ups, settings))
         queue.recover()
         app.state.settings, app.state.engine, app.state.runs = settings, engine, queue
+        app.state.checks = Checks(engine)
+        follower = None
+        if settings.replica_follow_seconds > 0:
+            follower = ReplicaFollower(engine, ups.kemensos, settings.replica_follow_seconds)
+            follower.start()
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             queue.shutdown()
             if upstreams is None:
                 ups.close()

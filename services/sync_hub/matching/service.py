@@ -22,10 +22,10 @@ from datetime import date
 
 import polars as pl
 
+from services.sync_hub.domain.students import StudentView
 from services.sync_hub.matching import deterministic, fallback
 from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
 from services.sync_hub.matching.model_store import ModelStore
-from services.sync_hub.domain.students import StudentView
 from shared.contracts.common import MatchKey, Outcome
 from shared.nik import mask
 

@@ -23,8 +23,8 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from services.sync_hub.mirror import repository as repo
 from services.sync_hub.domain.students import FieldValue, StudentView
+from services.sync_hub.mirror import repository as repo
 from shared.contracts.hub import SourceSystem
 from shared.db import session_scope
 

@@ -18,6 +18,7 @@ import uuid
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.sync_hub.domain.students import StudentView
 from services.sync_hub.matching.service import (
     Candidate,
     MatchDecision,
@@ -42,7 +43,6 @@ from services.sync_hub.review.schemas import (
     StudentSnapshot,
     Verdict,
 )
-from services.sync_hub.domain.students import StudentView
 from shared import names
 from shared.clock import as_utc, utcnow
 from shared.contracts.common import Outcome

@@ -15,8 +15,6 @@ from services.sync_hub.sync.engine import SyncEngine
 from shared.clock import as_utc, utcnow
 from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import (
-    CheckRequest,
-    CheckResponse,
     RunStatus,
     SourceSystem,
     StudentOutcome,
@@ -24,7 +22,7 @@ from shared.contracts.hub import (
     SyncRunCreate,
 )
 from shared.db import session_scope
-from shared.errors import Conflict, NotFound, UpstreamFailure
+from shared.errors import NotFound
 from shared.nik import mask
 
 log = logging.getLogger("jembatan.hub.runs")
@@ -81,27 +79,6 @@ class RunQueue:
         self._pool.submit(self.engine.execute, row.id)
         log.info("sync run %s queued by %s", row.id, trigger)
         return to_contract(row)
-
-    def check(self, body: CheckRequest, trigger: str) -> CheckResponse:
-        """Run a check of named students now, in the caller's thread, and return their outcomes."""
-        row = SyncRunRow(id=str(uuid.uuid4()), status=RunStatus.QUEUED.value, trigger=trigger,
-                         systems=[body.system.value], student_ids=list(dict.fromkeys(body.student_ids)),
-                         created_at=utcnow())
-        with session_scope(self.db) as session:
-            repository.add_run(session, row)
-        result = self.engine.execute(row.id)
-        with session_scope(self.db) as session:
-            outcomes = repository.list_outcomes(session, row.id, limit=len(body.student_ids) + 1, after_id=0)
-            run = repository.get_run(session, row.id)
-            errors = list(run.errors) if run else []
-        if result.missing:
-            raise NotFound.field("student_ids", "exists", f"not found at {body.system.value}: "
-                                 + ", ".join(result.missing[:10]))
-        if result.unavailable:
-            raise UpstreamFailure(f"the registry or gateway could not be reached; ask again later (run {row.id})")
-        if result.status is not RunStatus.SUCCEEDED:
-            raise Conflict(f"check {row.id} failed: {'; '.join(str(e) for e in errors[:3])}")
-        return CheckResponse(sync_run_id=row.id, results=[outcome_contract(o) for o in outcomes])
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

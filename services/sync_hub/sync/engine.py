@@ -19,6 +19,7 @@ from typing import TypeVar
 from sqlalchemy import Engine
 
 from services.sync_hub.config import Settings
+from services.sync_hub.domain.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
 from services.sync_hub.matching import fallback, kip
 from services.sync_hub.matching.frames import students_frame
 from services.sync_hub.matching.kip import LinkedKip
@@ -30,7 +31,6 @@ from services.sync_hub.replica import service as replica
 from services.sync_hub.review import service as review_service
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.sync.plan import PlannedItem, Source, desired_kip, desired_pkh, diff, pkh_source
-from services.sync_hub.domain.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
 from shared.clients import DapodikClient, EmisClient, KemensosClient
 from shared.clock import utcnow
 from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Page, Provenance, ResultStatus

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.sync_hub.matching.service import MatchDecision
 from services.sync_hub.domain.students import OUTCOME_FIELDS, FieldValue, StudentView
+from services.sync_hub.matching.service import MatchDecision
 from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import SourceSystem
 from shared.contracts.kemensos import KipIssuance
