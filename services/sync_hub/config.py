@@ -29,7 +29,6 @@ class Settings(ServiceSettings):
     replica_follow_seconds: float = Field(
         5.0, ge=0, description="Seconds between the replica follower's reads of the registry's change feed (0: no "
         "follower; the replica then moves only with sync runs)")
-    workers: int = Field(1, ge=1, le=32, description="uvicorn worker processes serving the API (`serve`)")
     push_batch: int = Field(500, ge=1, le=1000, description="Result items per batch pushed to a gateway")
 
 

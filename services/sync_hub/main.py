@@ -21,7 +21,7 @@ from services.sync_hub.sync.engine import SyncEngine, Upstreams
 from shared import logging as jlog
 from shared.app import create_service_app
 from shared.clients import DapodikClient, EmisClient, KemensosClient
-from shared.db import make_engine, migrate
+from shared.db import SQLITE_IMMEDIATE, make_engine, migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -42,12 +42,17 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         jlog.configure("sync_hub", settings.log_level)
         if settings.auto_migrate:
             migrate(MIGRATIONS, settings.database_url)
-        engine = make_engine(settings.database_url)
+        base = make_engine(settings.database_url)
+        # On SQLite every hub transaction begins IMMEDIATE (takes the write lock at BEGIN): the run, the
+        # replica follower and the checks write concurrently, and a deferred transaction that read before
+        # another one committed could not write any more ("database is locked", no waiting). Checks read their
+        # slice through ``base`` (snapshots, concurrent) and write through ``engine``. No effect on PostgreSQL.
+        engine = base.execution_options(**{SQLITE_IMMEDIATE: True})
         ups = upstreams or make_upstreams(settings)
         queue = RunQueue(engine, SyncEngine(engine, ups, settings))
         queue.recover()
         app.state.settings, app.state.engine, app.state.runs = settings, engine, queue
-        app.state.checks = Checks(engine)
+        app.state.checks = Checks(base)
         follower = None
         if settings.replica_follow_seconds > 0:
             follower = ReplicaFollower(engine, ups.kemensos, settings.replica_follow_seconds)
@@ -60,7 +65,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
             queue.shutdown()
             if upstreams is None:
                 ups.close()
-            engine.dispose()
+            base.dispose()
 
     return create_service_app(
         name="sync_hub",

@@ -73,6 +73,9 @@ class PkhRequests:
     def __init__(self, engine: Engine, hub: HubClient | None, settings: Settings,
                  rng: random.Random | None = None) -> None:
         self.engine, self.hub, self.settings = engine, hub, settings
+        # transactions that write begin with BEGIN IMMEDIATE on SQLite: writers queue on the busy timeout
+        # instead of failing ("database is locked") when a read snapshot is upgraded to a write
+        self.writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._rng = rng or random.Random()
         self.wake: Callable[[], None] = lambda: None  # set by the worker: a new request is waiting
 
@@ -82,7 +85,7 @@ class PkhRequests:
         """Ask the hub for one student now; if the registry cannot be reached, the request stays PENDING
         (queued) and the worker completes it later."""
         now = utcnow()
-        with session_scope(self.engine) as session:
+        with session_scope(self.writer) as session:
             student = siswa_repository.get(session, siswa_id)
             if student is None:
                 raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
@@ -97,7 +100,7 @@ class PkhRequests:
         """Queue every active student of the madrasah (or the given ones); the worker asks the hub in chunks.
         A request for the madrasah that is still PENDING is answered instead of queueing a second one."""
         now = utcnow()
-        with session_scope(self.engine) as session:
+        with session_scope(self.writer) as session:
             if madrasah_repository.get(session, nsm) is None:
                 raise NotFound.field("nsm", "not_found", f"no madrasah with NSM {nsm}")
             existing = repository.pending_for_madrasah(session, nsm)
@@ -172,7 +175,7 @@ class PkhRequests:
     def run_due(self) -> bool:
         """Take one due PENDING request (if any) and ask the hub for it; whether there was one."""
         now = utcnow()
-        with session_scope(self.engine) as session:
+        with session_scope(self.writer) as session:
             due = repository.due(session, now, limit=5)
             claimed = next((rid for rid in due if repository.claim(
                 session, rid, now, now + timedelta(seconds=self.settings.pkh_lease_seconds))), None)
@@ -195,15 +198,14 @@ class PkhRequests:
                     return False
                 answers, response = asked
                 now = utcnow()
-                with session_scope(self.engine) as session:  # the values and the answers, together
-                    session.connection(execution_options={SQLITE_IMMEDIATE: True})
+                with session_scope(self.writer) as session:  # the values and the answers, together
                     if response is not None and response.items:
                         results_service.apply_batch(session, HubResultBatch(
                             sync_run_id=response.check_id, items=response.items), CHECK_CLIENT)
                     repository.record(session, request_id, answers, now,
                                       now + timedelta(seconds=self.settings.pkh_lease_seconds))
         finally:
-            with session_scope(self.engine) as session:
+            with session_scope(self.writer) as session:
                 repository.release(session, request_id)
 
     def _ask(self, request_id: str, waiting: list[tuple[int, str]]
@@ -254,7 +256,7 @@ class PkhRequests:
 
     def _postpone(self, request_id: str, error: str) -> None:
         now = utcnow()
-        with session_scope(self.engine) as session:
+        with session_scope(self.writer) as session:
             row = repository.get(session, request_id)
             attempts = (row.attempts if row else 0) + 1
             delay = min(self.settings.pkh_retry_cap_seconds,
