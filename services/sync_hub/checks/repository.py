@@ -26,6 +26,7 @@ def record(session: Session, check: dict[str, Any], outcomes: list[dict[str, Any
     if provenance:
         session.execute(sa.insert(PROVENANCE), provenance)
     if refetch:  # the next sync run reads these students again (the check's values are not in its copy)
+        refetch = sorted(refetch, key=lambda r: r["student_id"])  # one lock order: concurrent checks never deadlock
         dialect = session.get_bind().dialect.name
         insert = (sa.dialects.postgresql.insert(REFETCH) if dialect == "postgresql"
                   else sa.dialects.sqlite.insert(REFETCH))
