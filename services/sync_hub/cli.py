@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
@@ -21,10 +20,9 @@ console = Console()
 @app.command()
 def serve() -> None:
     """Run the hub's HTTP API (HUB_HOST / HUB_PORT)."""
-    from services.sync_hub.main import create_app
+    from shared.settings import serve_app
 
-    settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve_app("services.sync_hub.main", get_settings())
 
 
 @app.command()

@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 import uuid
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -54,7 +54,7 @@ from shared.db import session_scope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.nik import normalise as normalise_nik
 
-# ---- used by the sync engine ------------------------------------------------------------------------
+# ---- used by the work units --------------------------------------------------------------------------
 
 
 def standing_decisions(engine: Engine, students: list[StudentView]) -> dict[tuple[str, str], ReviewedDecision]:

@@ -6,11 +6,13 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from services.sync_hub.checks import models as _checks  # noqa: F401
 from services.sync_hub.db import HubTable
 from services.sync_hub.jobs.schema import hub_owns
 from services.sync_hub.main import MIGRATIONS
 from services.sync_hub.mirror import models as _mirror  # noqa: F401
 from services.sync_hub.provenance import models as _provenance  # noqa: F401
+from services.sync_hub.replica import models as _replica  # noqa: F401
 from services.sync_hub.runs import models as _runs  # noqa: F401
 from shared.db import make_engine, migrate
 
