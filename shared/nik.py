@@ -18,7 +18,6 @@ Two kinds of finding:
 from __future__ import annotations
 
 import functools
-
 import re
 import unicodedata
 from collections.abc import Iterable
