@@ -17,6 +17,7 @@ Two kinds of finding:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -271,6 +272,15 @@ def _date_parts(x: pl.Expr) -> list[pl.Expr]:
             (x // 10**4 % 100).cast(pl.Int32).alias("_yy")]
 
 
+@functools.cache
+def _int_set(name: str) -> pl.Series:
+    """A set of codes the rules test membership in, as one sorted integer column, built once per process (it is
+    the same for every call: building it again cost most of a small call)."""
+    known = {"placeholders": lambda: _KNOWN_PLACEHOLDERS, "sequences": _sequences, "provinces": provinces,
+             "kabupaten": known_kabupaten, "kecamatan": known_nik_prefixes}[name]()
+    return pl.Series(name, sorted(int(v) for v in known), dtype=pl.UInt64)
+
+
 def _rules(n: pl.Expr, x: pl.Expr, day: pl.Expr, mm: pl.Expr, yy: pl.Expr, today: date) -> pl.Expr:
     def head(k: int) -> pl.Expr:  # the first k digits, as an integer
         return x // 10 ** (16 - k)
@@ -282,8 +292,8 @@ def _rules(n: pl.Expr, x: pl.Expr, day: pl.Expr, mm: pl.Expr, yy: pl.Expr, today
         x == head(4) * 1000100010001,  # 1234123412341234
     ]
     blocks = pl.all_horizontal([(x // 10 ** (12 - 4 * i)) % 10000 % 1111 == 0 for i in range(4)])  # 1111222233334444
-    placeholder = (x.is_in(sorted(int(v) for v in _KNOWN_PLACEHOLDERS)) | n.str.contains("0000000", literal=True)
-                   | pl.any_horizontal(periodic) | blocks | x.is_in(sorted(int(v) for v in _sequences())))
+    placeholder = (x.is_in(_int_set("placeholders").implode()) | n.str.contains("0000000", literal=True)
+                   | pl.any_horizontal(periodic) | blocks | x.is_in(_int_set("sequences").implode()))
     feb = pl.lit(28, dtype=pl.Int32)
     days_in = pl.when(mm == 2).then(None).when(mm.is_in([4, 6, 9, 11])).then(30).otherwise(31).cast(pl.Int32)
     fits20 = day <= pl.coalesce(days_in, feb + (yy % 4 == 0).cast(pl.Int32))  # 2000..2099
@@ -296,9 +306,9 @@ def _rules(n: pl.Expr, x: pl.Expr, day: pl.Expr, mm: pl.Expr, yy: pl.Expr, today
         .when(n.str.len_bytes() != 16).then(pl.lit(NikRule.LENGTH.value))
         .when(placeholder).then(pl.lit(NikRule.PLACEHOLDER.value))
     )
-    for name, k, known in ((NikRule.PROVINCE, 2, provinces()), (NikRule.KABUPATEN, 4, known_kabupaten()),
-                           (NikRule.KECAMATAN, 6, known_nik_prefixes())):
-        rule = rule.when(~head(k).is_in(sorted(int(v) for v in known))).then(pl.lit(name.value))
+    for name, k, known in ((NikRule.PROVINCE, 2, "provinces"), (NikRule.KABUPATEN, 4, "kabupaten"),
+                           (NikRule.KECAMATAN, 6, "kecamatan")):
+        rule = rule.when(~head(k).is_in(_int_set(known).implode())).then(pl.lit(name.value))
     return (
         rule.when(~real).then(pl.lit(NikRule.BIRTH_DATE.value))
         .when(x % 10000 == 0).then(pl.lit(NikRule.SERIAL.value))
