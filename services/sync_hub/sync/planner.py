@@ -279,7 +279,8 @@ class Planner:
         settings = fallback.Settings()
 
         def fit() -> fallback.Model:
-            stu = fallback.training_sample(students_frame(to_rows(self._sample(settings.train_students))), settings)
+            students, regions = self._sample(settings.train_students)
+            stu = fallback.training_sample(students_frame(to_rows(students, regions)), settings)
             with session_scope(self.db) as session:
                 population = sample.random_persons(session, POPULATION, settings.seed)
             part = replica.registry_for_students(self.db, stu, every_block=True)
@@ -287,7 +288,7 @@ class Planner:
 
         return ModelStore(self.db).obtain(stats, fit).version
 
-    def _sample(self, n: int) -> list[StudentView]:
+    def _sample(self, n: int) -> tuple[list[StudentView], dict[str, str]]:
         """About ``n`` students to fit the model on, from whole kabupaten drawn at random (students of a few
         kabupaten reach a few blocks of the registry; ``n`` students drawn nationwide would reach most of it)."""
         from services.sync_hub.mirror.service import IDENTITY
@@ -305,8 +306,10 @@ class Planner:
                 total += c
             rows = session.execute(sa.select(table).where(kab.in_(chosen)).order_by(table.c.system, table.c.student_id)
                                    ).all() if chosen else []
-        return [StudentView(system=SourceSystem(r._mapping["system"]), student_id=r._mapping["student_id"],
-                            current={}, provenance={}, **{k: r._mapping[k] for k in IDENTITY}) for r in rows]
+        students = [StudentView(system=SourceSystem(r._mapping["system"]), student_id=r._mapping["student_id"],
+                                current={}, provenance={}, **{k: r._mapping[k] for k in IDENTITY}) for r in rows]
+        # the school's region is the only address a student record has: blocking and the wilayah comparison
+        return students, {r._mapping["student_id"]: r._mapping["region"] for r in rows if r._mapping["region"]}
 
 
 def _pages(lister: Callable[[str | None, int], Page[T]]) -> Iterator[T]:
