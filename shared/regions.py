@@ -88,3 +88,16 @@ def desa_by_kecamatan() -> dict[str, list[str]]:
 
 def is_known_desa(code: str) -> bool:
     return len(code) == 10 and code in set(desa_by_kecamatan().get(code[:6], ()))
+
+
+def code_range(column, prefix: str):  # type: ignore[no-untyped-def]
+    """``column`` starts with the region code ``prefix`` (digits), as a range a btree index serves on every
+    database and collation (``LIKE 'xx%'`` is served by PostgreSQL's indexes only under the C collation)."""
+    import sqlalchemy as sa
+
+    if not prefix.isdigit():
+        raise ValueError(f"a region code is digits, not {prefix!r}")
+    if set(prefix) == {"9"}:
+        return column >= prefix
+    upper = str(int(prefix) + 1).zfill(len(prefix))
+    return sa.and_(column >= prefix, column < upper)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from services.sync_hub.mirror.models import FeedStateRow, MirrorRefetchRow, StudentMirrorRow
+from shared.regions import code_range
 
 MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
 REFETCH: sa.Table = MirrorRefetchRow.__table__  # type: ignore[assignment]
@@ -33,7 +34,7 @@ def generation(session: Session, system: str) -> int:
 
 def rows_in_region(session: Session, system: str, region: str) -> list[sa.Row[Any]]:
     """The stored students of ``system`` whose region starts with ``region`` (all columns), by student id."""
-    where = MIRROR.c.region.startswith(region, autoescape=True) if region else MIRROR.c.region == ""
+    where = code_range(MIRROR.c.region, region) if region else MIRROR.c.region == ""
     stmt = sa.select(MIRROR).where(MIRROR.c.system == system, where).order_by(MIRROR.c.student_id)
     return list(session.execute(stmt).all())
 

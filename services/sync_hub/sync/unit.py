@@ -40,6 +40,7 @@ from shared.contracts.common import MatchKey
 from shared.contracts.hub import RunStatus, SourceSystem, UnitStatus
 from shared.contracts.kemensos import KipIssuance
 from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.regions import code_range
 
 log = logging.getLogger("jembatan.hub.unit")
 
@@ -232,7 +233,7 @@ def _cards(session: sa.orm.Session, provinces: list[str], niks: list[str]) -> li
     table = ReplicaKipRow.__table__  # type: ignore[attr-defined]
     found: dict[str, str] = {}
     for province in provinces:
-        stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.kode_wilayah.startswith(province))
+        stmt = sa.select(table.c.no_kip, table.c.payload).where(code_range(table.c.kode_wilayah, province))
         found.update({r[0]: r[1] for r in session.execute(stmt)})
     for start in range(0, len(niks), 1000):
         stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.nik.in_(niks[start:start + 1000]))
