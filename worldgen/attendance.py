@@ -17,8 +17,8 @@ and its days absent without notice (*alpa*), excused (*izin*) and sick (*sakit*)
   (uniform) on a school day drawn uniformly among that month's effective days; the days after it are
   *alpa*, and they have no attendance after that month. Their record is marked as left
   (``emis/siswa_keluar.jsonl``, ``dapodik/registrasi_keluar.jsonl``) with a date in that month;
-* days absent are split sakit 40 %, izin 30 % of the rest's half, alpa the remainder (Binomial chain:
-  sakit ~ B(absent, 0.4), izin ~ B(absent - sakit, 0.5)).
+* days absent are split by a Binomial chain: sakit ~ B(absent, 0.4), izin ~ B(absent - sakit, 0.5), alpa the
+  rest (40 / 30 / 30 % on average).
 
 It draws from a generator of its own (seeded from the world's seed), so adding it changed no other file.
 """
