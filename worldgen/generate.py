@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 from shared.contracts.kemensos import HubunganKeluarga as Rel
 from shared.contracts.kemensos import KomponenPkh
 from worldgen.arrays import IntArray, ObjArray, age_at, day_number, group_rank, unique_draws, ymd
+from worldgen.attendance import Attendance, attendance
 from worldgen.config import WorldConfig
 from worldgen.education import (
     DAPODIK,
@@ -66,11 +68,16 @@ from worldgen.version import __version__
 __all__ = ["FILES", "PROVINCE_POPULATION", "WorldSummary", "generate_world"]
 
 KK_HISTORY_FILE = "kemensos/kk_history.jsonl"
+KEHADIRAN_SISWA_FILE = "emis/kehadiran_siswa.jsonl"
+SISWA_KELUAR_FILE = "emis/siswa_keluar.jsonl"
+KEHADIRAN_PD_FILE = "dapodik/kehadiran_pd.jsonl"
+REGISTRASI_KELUAR_FILE = "dapodik/registrasi_keluar.jsonl"
 BANSOS_FILE = "kemensos/bansos.jsonl"
 FILES = (
     "kemensos/keluarga.jsonl", "kemensos/anggota_keluarga.jsonl", "kemensos/pkh.jsonl",
     "kemensos/kip.jsonl", BANSOS_FILE, KK_HISTORY_FILE, "emis/madrasah.jsonl", "emis/siswa.jsonl",
     "dapodik/sekolah.jsonl", "dapodik/peserta_didik.jsonl", GROUND_TRUTH_FILE,
+    KEHADIRAN_SISWA_FILE, SISWA_KELUAR_FILE, KEHADIRAN_PD_FILE, REGISTRASI_KELUAR_FILE,
 )
 STUDENTS_PER_FAMILY = 1.07  # measured on default shares; only used to size a world asked for by students
 KOMPONEN = tuple(KomponenPkh)
@@ -656,9 +663,12 @@ class _World:
         emit("dapodik/peserta_didik.jsonl", peserta)
         del peserta
 
+        att = attendance(cfg, rec.active, self.rec_inst, len(inst.system))
+        self._emit_attendance(att, emit)
+
         emit("kemensos/kip.jsonl", self.kip_df.sort("no_kip"))
         truth_order = np.lexsort((rank, rec.system == EMIS))  # system ("dapodik" < "emis"), student_id
-        emit(GROUND_TRUTH_FILE, self._truth(sid)[truth_order])
+        emit(GROUND_TRUTH_FILE, self._truth(sid, att)[truth_order])
         for future in pending:
             future.result()
         counts = {name: counts[name] for name in FILES}
@@ -680,6 +690,38 @@ class _World:
             adversarial=adversarial,
         )
 
+    def _emit_attendance(self, att: Attendance, emit: Callable[[str, pl.DataFrame], None]) -> None:
+        """Monthly attendance and the records that left, per system with its own field names, sorted by the
+        student's id (then month)."""
+        rec, sid, rank = self.rec, self.student_id, self.student_rank
+        year = np.array([y for y, _ in att.months], np.int64)
+        month = np.array([m for _, m in att.months], np.int64)
+        left = np.flatnonzero(att.left_month >= 0)
+        for system, id_name, file, names in (
+                (EMIS, "siswa_id", KEHADIRAN_SISWA_FILE, ("hari_efektif", "sakit", "izin", "alpa")),
+                (DAPODIK, "peserta_didik_id", KEHADIRAN_PD_FILE,
+                 ("jml_hari_efektif", "jml_sakit", "jml_izin", "jml_tanpa_keterangan"))):
+            rows = np.flatnonzero(rec.system[att.rec] == system)
+            rows = rows[np.lexsort((att.month[rows], rank[att.rec[rows]]))]
+            emit(file, pl.DataFrame([
+                sid[att.rec[rows]].alias(id_name), pl.Series("tahun", year[att.month[rows]]),
+                pl.Series("bulan", month[att.month[rows]]), pl.Series(names[0], att.hari_efektif[rows]),
+                pl.Series(names[1], att.sakit[rows]), pl.Series(names[2], att.izin[rows]),
+                pl.Series(names[3], att.alpa[rows]),
+            ]))
+        e = left[rec.system[left] == EMIS]
+        e = e[np.argsort(rank[e])]
+        emit(SISWA_KELUAR_FILE, pl.DataFrame([
+            sid[e].alias("siswa_id"), _date_series("tanggal_keluar", att.left_day[e]),
+            pl.Series("alasan_keluar", ["PUTUS_SEKOLAH"] * len(e), dtype=pl.String),
+        ]))
+        d = left[rec.system[left] == DAPODIK]
+        d = d[np.argsort(rank[d])]
+        emit(REGISTRASI_KELUAR_FILE, pl.DataFrame([
+            sid[d].alias("peserta_didik_id"), pl.Series("jenis_keluar_id", np.full(len(d), 5, np.int64)),
+            _date_series("tanggal_keluar", att.left_day[d]),
+        ]))
+
     def _penerima(self, fams: IntArray) -> pl.Series:
         """The ``penerima`` column of pkh.jsonl rows ``fams``: [{nik, komponen}] in component order."""
         benef = self.penerima[fams]
@@ -693,7 +735,7 @@ class _World:
                 .join(long, on="row", how="left", maintain_order="left")
                 .with_columns(pl.col("penerima").fill_null(empty))["penerima"])
 
-    def _truth(self, sid: pl.Series) -> pl.DataFrame:
+    def _truth(self, sid: pl.Series, att: Attendance) -> pl.DataFrame:
         pop, rec = self.pop, self.rec
         n = len(rec)
         fam, child = rec.fam, rec.child
@@ -757,8 +799,26 @@ class _World:
             "rec": pl.Series(np.arange(n)),
         })
         empty = pl.lit([], dtype=pl.List(pl.String))
+        year = np.array([y for y, _ in att.months], np.int64)
+        month = np.array([m for _, m in att.months], np.int64)
+        present = att.hari_efektif - att.alpa - att.izin - att.sakit
+        months = (pl.DataFrame({
+            "rec": att.rec, "year": year[att.month], "month": month[att.month], "effective_days": att.hari_efektif,
+            "alpa": att.alpa, "izin": att.izin, "sakit": att.sakit, "present": present, "meets_85": att.meets,
+        }).group_by("rec", maintain_order=True)
+            .agg(pl.struct(["year", "month", "effective_days", "alpa", "izin", "sakit", "present", "meets_85"])
+                 .alias("attendance")))
+        no_months = pl.lit([], dtype=months.schema["attendance"])
+        left = np.where(att.left_day >= 0, att.left_day, 0)
+        df = df.with_columns(pl.Series("dropped_out_on", left.astype(np.int32)).cast(pl.Date)
+                             .alias("dropped_out_on"))
+        df = df.with_columns(pl.when(pl.Series(att.left_day >= 0)).then(pl.col("dropped_out_on")).otherwise(None)
+                             .alias("dropped_out_on"))
         return (df.join(conf, on="rec", how="left", maintain_order="left")
-                .with_columns(pl.col("confusable_niks").fill_null(empty)).drop("rec"))
+                .with_columns(pl.col("confusable_niks").fill_null(empty))
+                .join(months, on="rec", how="left", maintain_order="left")
+                .with_columns(pl.col("attendance").fill_null(no_months))
+                .select(pl.exclude("dropped_out_on", "rec"), pl.col("dropped_out_on")))
 
 
 class _ErrorLists(dict[int, list[str]]):

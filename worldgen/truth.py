@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,21 @@ class Adversarial(StrEnum):
     FATHER_SON_SAME_NAME = "father_son_same_name"  # the child carries his father's name
     SIBLING_SHARED_PARENT = "sibling_shared_parent"  # a sibling with the same parents' NIKs is enrolled too
     HOMONYM = "homonym"  # another mother's child in the same kecamatan has the same name and birth date
+
+
+class MonthAttendance(BaseModel):
+    """One month of a record's attendance in the PKH period (``worldgen.attendance``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    year: int
+    month: int = Field(..., ge=1, le=12)
+    effective_days: int = Field(..., description="hari efektif of the institution that month")
+    alpa: int
+    izin: int
+    sakit: int
+    present: int = Field(..., description="effective_days - alpa - izin - sakit")
+    meets_85: bool = Field(..., description="Present on at least 85% of the effective days (PKH commitment)")
 
 
 class GroundTruth(BaseModel):
@@ -49,6 +65,12 @@ class GroundTruth(BaseModel):
     confusable_niks: list[str] = Field(default_factory=list, description="Real NIKs of the people this "
                                        "record must NOT be linked to as the child (twin, father, homonym, "
                                        "enrolled siblings)")
+    # added in generator 2.1
+    attendance: list[MonthAttendance] = Field(
+        default_factory=list, description="Monthly attendance in the PKH period of the reference date, oldest "
+        "first; empty for a record that is not active (a transfer's record left behind)")
+    dropped_out_on: date | None = Field(None, description="The record's student dropped out on this day of the "
+                                        "period (no attendance after that month); null otherwise")
 
 
 def read_ground_truth(path: Path | str) -> list[GroundTruth]:

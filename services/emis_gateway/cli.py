@@ -61,4 +61,6 @@ def load(
         typer.echo(f"{report.error_count} error(s); nothing was written", err=True)
         raise typer.Exit(code=1)
     extra = f", {report.pesantren} pesantren and {report.santri} santri" if report.pesantren else ""
+    if report.kehadiran or report.keluar:
+        extra += f", {report.kehadiran} months of attendance, {report.keluar} siswa keluar"
     typer.echo(f"loaded {report.madrasah} madrasah and {report.siswa} siswa{extra}")

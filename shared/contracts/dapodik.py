@@ -58,6 +58,50 @@ class PesertaDidikRecord(Strict):
     no_kks: str | None = Field(None, max_length=40)
 
 
+class JenisKeluar(IntEnum):
+    """``registrasi_peserta_didik.jenis_keluar_id``: why a student left the school (Dapodik's reference list)."""
+
+    LULUS = 1
+    MUTASI = 2
+    DIKELUARKAN = 3
+    MENGUNDURKAN_DIRI = 4
+    PUTUS_SEKOLAH = 5
+    WAFAT = 6
+    HILANG = 7
+    LAINNYA = 99
+
+
+class KehadiranPdRecord(Strict):
+    """kehadiran_pd.jsonl and the attendance import: a student's attendance in one month, as the school
+    records it (the report card's *sakit / izin / tanpa keterangan*), for PKH's education commitment."""
+
+    peserta_didik_id: str = Field(..., pattern=r"^[0-9a-f-]{36}$", description="UUID")
+    tahun: int = Field(..., ge=2000, le=2100, description="Calendar year of the month")
+    bulan: int = Field(..., ge=1, le=12, description="Month 1-12")
+    jml_hari_efektif: int = Field(..., ge=1, le=31, description="Effective school days of the month")
+    jml_sakit: int = Field(..., ge=0, le=31, description="Days absent, sick")
+    jml_izin: int = Field(..., ge=0, le=31, description="Days absent, excused")
+    jml_tanpa_keterangan: int = Field(..., ge=0, le=31, description="Days absent without notice (alpa)")
+
+
+class RegistrasiKeluarRecord(Strict):
+    """registrasi_keluar.jsonl: a student who left the school (``registrasi_peserta_didik``)."""
+
+    peserta_didik_id: str = Field(..., pattern=r"^[0-9a-f-]{36}$", description="UUID")
+    jenis_keluar_id: JenisKeluar
+    tanggal_keluar: date = Field(..., description="Last day at the school")
+
+
+class KehadiranPd(KehadiranPdRecord):
+    """A month of a student's attendance with what PKH reads from it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    jml_tidak_hadir: int = Field(..., description="jml_sakit + jml_izin + jml_tanpa_keterangan (VERKOM `Jml`)")
+    persen_hadir: float = Field(..., description="Days present over jml_hari_efektif, percent, one decimal")
+    memenuhi_85_persen: bool = Field(..., description="Present on at least 85% of the effective days")
+
+
 class PesertaDidikEdit(Strict):
     """An operator's change to a student's record: only the fields given change (null empties a field)."""
 
@@ -126,6 +170,11 @@ class PesertaDidik(PesertaDidikRecord):
     last_update: datetime
     last_sync: datetime | None = None
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
+    jenis_keluar_id: JenisKeluar | None = Field(None, description="Set when the student left the school")
+    tanggal_keluar: date | None = Field(None, description="Last day at the school")
+    kehadiran_pd: list[KehadiranPd] = Field(
+        default_factory=list, description="Monthly attendance, oldest month first; a change to it moves the "
+        "record in the hub's feed")
 
 
 class Sekolah(SekolahRecord):

@@ -56,6 +56,45 @@ class SiswaRecord(Strict):
     nik_wali: RawId = None
 
 
+class AlasanKeluarSiswa(StrEnum):
+    """Why a siswa left the madrasah (EMIS mutasi keluar)."""
+
+    PUTUS_SEKOLAH = "PUTUS_SEKOLAH"  # dropped out
+    PINDAH = "PINDAH"  # moved to another institution
+    LULUS = "LULUS"  # graduated
+
+
+class KehadiranSiswaRecord(Strict):
+    """kehadiran_siswa.jsonl and the attendance import: one student's attendance in one month, as the
+    madrasah records it for PKH's education commitment (``shared.kehadiran``)."""
+
+    siswa_id: str = Field(..., min_length=1, max_length=64)
+    tahun: int = Field(..., ge=2000, le=2100, description="Calendar year of the month")
+    bulan: int = Field(..., ge=1, le=12, description="Month 1-12")
+    hari_efektif: int = Field(..., ge=1, le=31, description="Effective school days of the month at the madrasah")
+    sakit: int = Field(..., ge=0, le=31, description="Days absent, sick")
+    izin: int = Field(..., ge=0, le=31, description="Days absent, excused")
+    alpa: int = Field(..., ge=0, le=31, description="Days absent without notice")
+
+
+class SiswaKeluarRecord(Strict):
+    """siswa_keluar.jsonl: a siswa who left the madrasah (the record stays, ``status_aktif`` false)."""
+
+    siswa_id: str = Field(..., min_length=1, max_length=64)
+    tanggal_keluar: date = Field(..., description="Last day at the madrasah")
+    alasan_keluar: AlasanKeluarSiswa
+
+
+class KehadiranSiswa(KehadiranSiswaRecord):
+    """A month of a student's attendance with what PKH reads from it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    jumlah_tidak_hadir: int = Field(..., description="sakit + izin + alpa (the VERKOM `Jml`)")
+    persentase_kehadiran: float = Field(..., description="Days present over hari_efektif, percent, one decimal")
+    memenuhi_syarat_pkh: bool = Field(..., description="Present on at least 85% of the effective days")
+
+
 class PesantrenRecord(Strict):
     """pesantren.jsonl: a pondok pesantren (EMIS PD-Pontren), numbered by its NSPP."""
 
@@ -122,6 +161,11 @@ class Siswa(SiswaRecord):
     pkh_manual_berbeda: bool = Field(False, description="The manual penerima_pkh contradicts the server's")
     nspp: str | None = Field(None, description="Set for a santri: the pesantren's NSPP (then nsm repeats it)")
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
+    tanggal_keluar: date | None = Field(None, description="Set when the siswa left the madrasah")
+    alasan_keluar: AlasanKeluarSiswa | None = Field(None, description="Why the siswa left")
+    kehadiran: list[KehadiranSiswa] = Field(
+        default_factory=list, description="Monthly attendance, oldest month first; a change to it moves the "
+        "student in the hub's feed")
 
 
 # The hub's change feed of students (``GET /api/v1/hub/siswa``): every student in the order it last changed

@@ -7,8 +7,8 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
-from shared.contracts.emis import MadrasahRecord, SiswaRecord
+from shared.contracts.dapodik import KehadiranPdRecord, PesertaDidikRecord, RegistrasiKeluarRecord, SekolahRecord
+from shared.contracts.emis import KehadiranSiswaRecord, MadrasahRecord, SiswaKeluarRecord, SiswaRecord
 from shared.contracts.kemensos import (
     AnggotaKeluargaRecord,
     BansosRecord,
@@ -34,6 +34,10 @@ MODELS: dict[str, type[BaseModel]] = {
     "dapodik/sekolah.jsonl": SekolahRecord,
     "dapodik/peserta_didik.jsonl": PesertaDidikRecord,
     "ground_truth.jsonl": GroundTruth,
+    "emis/kehadiran_siswa.jsonl": KehadiranSiswaRecord,
+    "emis/siswa_keluar.jsonl": SiswaKeluarRecord,
+    "dapodik/kehadiran_pd.jsonl": KehadiranPdRecord,
+    "dapodik/registrasi_keluar.jsonl": RegistrasiKeluarRecord,
 }
 
 

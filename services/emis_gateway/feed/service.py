@@ -23,8 +23,6 @@ from sqlmodel import Session
 from services.emis_gateway.access import SYSTEM, Principal
 from services.emis_gateway.base import as_utc
 from services.emis_gateway.feed import repository
-from services.emis_gateway.madrasah import repository as madrasah_repository
-from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.siswa import repository as siswa_repository
 from services.emis_gateway.siswa import service as siswa_service
 from shared.contracts.emis import SiswaFeed
@@ -51,9 +49,7 @@ def feed(session: Session, cursor: str | None, limit: int, *, since: str | None 
     after = _decode(since, "since") if since is not None else _decode(cursor, "cursor")
     rows = siswa_repository.page(session, after, limit, None, principal.scope)
     page = list(rows[:limit])
-    latest = results_repository.latest_provenance(session, [r.siswa_id for r in page])
-    pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in page])
-    items = [siswa_service.to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren) for r in page]
+    items = siswa_service.read_models(session, page)
     last = Cursor(as_utc(page[-1].updated_at), page[-1].siswa_id) if page else None  # type: ignore[arg-type]
     next_cursor = last.encode() if last is not None and len(rows) > limit else None
     # never behind the ``since`` asked for; a page read with ``cursor`` has no such floor (the previous page's

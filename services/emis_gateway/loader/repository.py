@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 
+from services.emis_gateway.kehadiran.models import KehadiranSiswaRow
 from services.emis_gateway.madrasah.models import MadrasahRow
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
@@ -15,7 +16,9 @@ from services.emis_gateway.siswa.models import SiswaRow
 
 MADRASAH: Table = MadrasahRow.__table__  # type: ignore[assignment]
 SISWA: Table = SiswaRow.__table__  # type: ignore[assignment]
+KEHADIRAN: Table = KehadiranSiswaRow.__table__  # type: ignore[assignment]
 _CHILD_FIRST: tuple[Table, ...] = (
+    KEHADIRAN,
     SyncLogRow.__table__,  # type: ignore[has-type]
     SyncBatchRow.__table__,  # type: ignore[has-type]
     PkhRequestItemRow.__table__,  # type: ignore[has-type]
@@ -46,3 +49,12 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 def existing_pesantren(conn: Connection) -> set[str]:
     return {row[0] for row in conn.execute(select(MADRASAH.c.nsm).where(MADRASAH.c.jenis_lembaga == "PESANTREN"))}
+
+
+def mark_keluar(conn: Connection, updates: Sequence[Mapping[str, Any]]) -> None:
+    """Students who left: status_aktif false, the date and the reason (keys ``b_siswa_id`` and the columns)."""
+    if updates:
+        conn.execute(SISWA.update().where(SISWA.c.siswa_id == bindparam("b_siswa_id"))
+                     .values(tanggal_keluar=bindparam("tanggal_keluar"), alasan_keluar=bindparam("alasan_keluar"),
+                             status_aktif=bindparam("status_aktif"), updated_at=bindparam("updated_at")),
+                     list(updates))

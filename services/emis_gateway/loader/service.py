@@ -17,9 +17,17 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 
 from services.emis_gateway.base import storable, utcnow
+from services.emis_gateway.kehadiran import service as kehadiran_service
 from services.emis_gateway.loader import repository
 from services.emis_gateway.madrasah.models import PESANTREN
-from shared.contracts.emis import MadrasahRecord, PesantrenRecord, SantriRecord, SiswaRecord
+from shared.contracts.emis import (
+    KehadiranSiswaRecord,
+    MadrasahRecord,
+    PesantrenRecord,
+    SantriRecord,
+    SiswaKeluarRecord,
+    SiswaRecord,
+)
 from shared.db import SQLITE_IMMEDIATE
 
 MADRASAH_FILE = "madrasah.jsonl"
@@ -27,6 +35,9 @@ SISWA_FILE = "siswa.jsonl"
 # Optional: pesantren (NSPP) and their santri, loaded when present.
 PESANTREN_FILE = "pesantren.jsonl"
 SANTRI_FILE = "santri.jsonl"
+# Optional: monthly attendance and the students who left (worldgen 2.1), loaded when present.
+KEHADIRAN_FILE = "kehadiran_siswa.jsonl"
+KELUAR_FILE = "siswa_keluar.jsonl"
 MAX_REPORTED = 1000  # errors kept in the report; all are counted
 
 M = TypeVar("M", bound=BaseModel)
@@ -50,6 +61,8 @@ class LoadReport:
     siswa: int = 0
     pesantren: int = 0
     santri: int = 0
+    kehadiran: int = 0
+    keluar: int = 0
     errors: list[LineError] = field(default_factory=list)
     error_count: int = 0
 
@@ -132,10 +145,11 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, chunk:
         with engine.connect().execution_options(**{SQLITE_IMMEDIATE: True}) as conn, conn.begin():
             _load(conn, paths[MADRASAH_FILE], paths[SISWA_FILE], replace, chunk, report)
             _load_pesantren(conn, directory / PESANTREN_FILE, directory / SANTRI_FILE, chunk, report)
+            _load_kehadiran(conn, directory / KEHADIRAN_FILE, directory / KELUAR_FILE, chunk, report)
             if not report.ok:
                 raise _Abort
     except _Abort:
-        report.madrasah = report.siswa = report.pesantren = report.santri = 0
+        report.madrasah = report.siswa = report.pesantren = report.santri = report.kehadiran = report.keluar = 0
     return report
 
 
@@ -239,3 +253,57 @@ def _load_pesantren(conn: Connection, pesantren_path: Path, santri_path: Path, c
     if report.ok:
         repository.insert_many(conn, repository.SISWA, santri, chunk)
         report.santri = len(santri)
+
+
+def _load_kehadiran(conn: Connection, kehadiran_path: Path, keluar_path: Path, chunk: int, report: LoadReport) -> None:
+    """kehadiran_siswa.jsonl and siswa_keluar.jsonl, when present: months of stored students, one line per
+    (siswa_id, tahun, bulan), each month within the rules of ``shared.kehadiran``; a student who left gets
+    ``status_aktif`` false with the date and the reason."""
+    if not kehadiran_path.is_file() and not keluar_path.is_file():
+        return
+    stored = repository.existing_keys(conn, repository.SISWA, "siswa_id")
+    now = utcnow()
+    if keluar_path.is_file():
+        seen: dict[str, int] = {}
+        updates: list[dict[str, Any]] = []
+        for lineno, krec in read_records(keluar_path, SiswaKeluarRecord, report):
+            if krec.siswa_id in seen:
+                report.add(LineError(KELUAR_FILE, lineno, "siswa_id", "duplicate",
+                                     f"siswa_id also on line {seen[krec.siswa_id]}"))
+                continue
+            seen[krec.siswa_id] = lineno
+            if krec.siswa_id not in stored:
+                report.add(LineError(KELUAR_FILE, lineno, "siswa_id", "unknown_siswa", "no such siswa_id"))
+                continue
+            updates.append({"b_siswa_id": krec.siswa_id, "tanggal_keluar": krec.tanggal_keluar,
+                            "alasan_keluar": krec.alasan_keluar.value, "status_aktif": False, "updated_at": now})
+        if report.ok:
+            repository.mark_keluar(conn, updates)
+            report.keluar = len(updates)
+    if not kehadiran_path.is_file():
+        return
+    rows: list[dict[str, Any]] = []
+    line_of: dict[tuple[str, int, int], int] = {}
+    for lineno, rec in read_records(kehadiran_path, KehadiranSiswaRecord, report):
+        key = (rec.siswa_id, rec.tahun, rec.bulan)
+        if key in line_of:
+            report.add(LineError(KEHADIRAN_FILE, lineno, "bulan", "duplicate",
+                                 f"this student's {rec.tahun}-{rec.bulan:02d} is also on line {line_of[key]}"))
+            continue
+        line_of[key] = lineno
+        if rec.siswa_id not in stored:
+            report.add(LineError(KEHADIRAN_FILE, lineno, "siswa_id", "unknown_siswa",
+                                 f"no siswa with this siswa_id in {SISWA_FILE} or the database"))
+            continue
+        bad = kehadiran_service.violations(rec)
+        for v in bad:
+            report.add(LineError(KEHADIRAN_FILE, lineno, v.field, v.rule, v.message))
+        if not bad:
+            rows.append({**rec.model_dump(), "updated_at": now})
+        if len(rows) >= chunk and report.ok:
+            repository.insert_many(conn, repository.KEHADIRAN, rows, chunk)
+            report.kehadiran += len(rows)
+            rows = []
+    if report.ok:
+        repository.insert_many(conn, repository.KEHADIRAN, rows, chunk)
+        report.kehadiran += len(rows)

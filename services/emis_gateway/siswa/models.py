@@ -59,6 +59,10 @@ class SiswaRow(EmisTable, table=True):
     manual_by: str | None = Field(default=None, sa_type=String(64))
     manual_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
+    # Set when the student left the madrasah (siswa_keluar.jsonl); status_aktif is then false.
+    tanggal_keluar: date | None = None
+    alasan_keluar: str | None = Field(default=None, sa_type=String(20))
+
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     # Moves only when record data changes (load, import, operator edit), never on a hub write, so the
     # hub's change feed does not loop on its own writes.

@@ -9,12 +9,13 @@ from sqlmodel import Session
 from services.emis_gateway import paging
 from services.emis_gateway.access import SYSTEM, Principal
 from services.emis_gateway.base import storable, utcnow
+from services.emis_gateway.kehadiran import service as kehadiran_service
 from services.emis_gateway.madrasah import repository as madrasah_repository
 from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.siswa import repository
 from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
 from shared.contracts.common import FieldProvenance, Outcome, Page
-from shared.contracts.emis import PkhData, PkhManual, PkhManualInput, Siswa
+from shared.contracts.emis import AlasanKeluarSiswa, KehadiranSiswa, PkhData, PkhManual, PkhManualInput, Siswa
 from shared.db import unstorable_text
 from shared.errors import InvalidInput, NotFound
 
@@ -42,15 +43,19 @@ def manual_of(row: SiswaRow) -> PkhManual | None:
                      diisi_pada=row.manual_at)
 
 
-def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance], *, santri: bool = False) -> Siswa:
-    """``santri``: the student belongs to a pesantren (``nsm`` holds its NSPP)."""
+def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance], *, santri: bool = False,
+                  kehadiran: Sequence[KehadiranSiswa] = ()) -> Siswa:
+    """``santri``: the student belongs to a pesantren (``nsm`` holds its NSPP); ``kehadiran``: its months."""
     record = {name: getattr(row, name) for name in RECORD_COLUMNS}
     manual = manual_of(row)
     # The server value decides; a manual answer that contradicts it is flagged for the operator.
     differs = (manual is not None and manual.penerima_pkh is not None and row.penerima_pkh is not None
                and manual.penerima_pkh != row.penerima_pkh)
     return Siswa(**record, updated_at=row.updated_at, pkh=pkh_of(row), pkh_manual=manual,
-                 pkh_manual_berbeda=differs, nspp=row.nsm if santri else None, provenance=list(provenance))
+                 pkh_manual_berbeda=differs, nspp=row.nsm if santri else None, provenance=list(provenance),
+                 tanggal_keluar=row.tanggal_keluar,
+                 alasan_keluar=AlasanKeluarSiswa(row.alasan_keluar) if row.alasan_keluar else None,
+                 kehadiran=list(kehadiran))
 
 
 def read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
@@ -61,7 +66,9 @@ def read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
 def _read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
     latest = results_repository.latest_provenance(session, [r.siswa_id for r in rows])
     pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in rows])
-    return [to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren) for r in rows]
+    months = kehadiran_service.of_students(session, [r.siswa_id for r in rows])
+    return [to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren,
+                          kehadiran=months.get(r.siswa_id, [])) for r in rows]
 
 
 def list_siswa(session: Session, cursor: str | None, limit: int, nsm: str | None = None,

@@ -11,7 +11,7 @@ from services.emis_gateway.tables import EmisTable
 from shared.db import make_engine, migrate
 
 EMIS_TABLES = {"madrasah", "siswa", "field_provenance", "field_history", "field_observation", "pkh_request",
-               "pkh_request_item", "sync_log", "sync_batch"}
+               "pkh_request_item", "sync_log", "sync_batch", "kehadiran_siswa"}
 
 
 def test_head_matches_the_models(db_url: str) -> None:
