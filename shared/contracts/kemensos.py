@@ -536,8 +536,16 @@ class VerifikasiPendidikan(Strict):
                                             description="Attendance per month of the period (VERKOM)")
     keterangan: str | None = Field(None, max_length=200, description="Remark (VERKOM `Ket`)")
     provenance: ProvenansiHub
-    observed_at: AwareDatetime = Field(..., description="When the hub observed these facts (timezone-aware)")
+    observed_at: AwareDatetime = Field(..., description="When the hub observed these facts (ISO 8601, "
+                                                         "timezone-aware)")
     version: int = Field(0, ge=0, description="The hub's version of these facts; orders equal observed_at")
+
+    @field_validator("observed_at", mode="before")
+    @classmethod
+    def _a_date_time_not_a_number(cls, value: object) -> object:
+        if isinstance(value, int | float):  # pydantic would read a number as seconds since 1970
+            raise PydanticCustomError("datetime_type", "observed_at must be an ISO 8601 date-time, not a number")
+        return value
 
     @field_validator("kehadiran")
     @classmethod
