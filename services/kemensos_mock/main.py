@@ -39,7 +39,9 @@ KIP card issuances; education verifications received from the hub.
 * `POST /api/v1/identity/search`: up to 1,000 name + birth + region queries, a short ranked list each.
 * `GET /api/v1/keluarga/{no_kk}`: one family.
 * `GET /api/v1/changes`: families (with members) and PKH memberships in change order; resume with the cursor.
-* `PUT /api/v1/education-verification`: verifications from the hub, idempotent per (child, period).
+* `PUT /api/v1/education-verification` (`/item` for one): verifications from the hub with monthly attendance,
+  idempotent per (child, period), history kept; `POST .../search` (one child, NIK in the body) and
+  `POST .../family-commitment` (PKH education commitment per family, KK numbers in the body).
 * `GET /api/v1/kip`: KIP issuances, keyset-paged.
 * `GET /api/v1/referensi/pkh`: PKH caps, stages and dated yearly amounts.
 * `/api/v1/admin/...`: registry edits, fault injection (latency, 5xx, 429, timeouts, slow drip, feed

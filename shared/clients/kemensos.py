@@ -12,12 +12,16 @@ from shared.contracts.kemensos import (
     KeluargaDetail,
     KipIssuance,
     KipPage,
+    KomitmenPendidikanRequest,
+    KomitmenPendidikanResponse,
     NikLookupRequest,
     NikLookupResponse,
     VerifikasiPendidikan,
     VerifikasiPendidikanAnak,
     VerifikasiPendidikanBatch,
     VerifikasiPendidikanBatchResponse,
+    VerifikasiPendidikanItemStatus,
+    VerifikasiPendidikanSearch,
 )
 from shared.http import BaseClient
 
@@ -94,12 +98,26 @@ class KemensosClient(BaseClient):
             cursor = page.next_cursor
 
     def put_education_verification(self, items: Sequence[VerifikasiPendidikan]) -> VerifikasiPendidikanBatchResponse:
-        """Up to 1,000 verifications. Idempotent per (child, period) by contract (a repeated item is
-        ``UNCHANGED``), so it is safe to retry."""
+        """Up to 1,000 verifications, validated together (a bad one refuses the batch: nothing stored).
+        Idempotent per (child, period) by contract (a repeated item is ``UNCHANGED``, an older one
+        ``STALE``), so it is safe to retry."""
         body = VerifikasiPendidikanBatch(items=list(items))
         return self.request("PUT", "/api/v1/education-verification", VerifikasiPendidikanBatchResponse,
                             idempotent=True, json=body.model_dump(mode="json"))
 
+    def put_education_verification_item(self, item: VerifikasiPendidikan) -> VerifikasiPendidikanItemStatus:
+        """One verification; same rules as the batch."""
+        return self.request("PUT", "/api/v1/education-verification/item", VerifikasiPendidikanItemStatus,
+                            idempotent=True, json=item.model_dump(mode="json"))
+
     def get_education_verification(self, nik_anak: str) -> VerifikasiPendidikanAnak:
-        return self.request("GET", f"/api/v1/education-verification/{nik_anak}", VerifikasiPendidikanAnak,
-                            idempotent=True)
+        """What the registry holds for one child. A POST search: the NIK travels in the body, never in a URL."""
+        body = VerifikasiPendidikanSearch(nik_anak=nik_anak)
+        return self.request("POST", "/api/v1/education-verification/search", VerifikasiPendidikanAnak,
+                            idempotent=True, json=body.model_dump(mode="json"))
+
+    def education_commitment(self, periode: str, no_kk: Sequence[str]) -> KomitmenPendidikanResponse:
+        """The PKH education commitment of up to 1,000 families (KK numbers in the body) for a period."""
+        body = KomitmenPendidikanRequest(periode=periode, no_kk=list(no_kk))
+        return self.request("POST", "/api/v1/education-verification/family-commitment", KomitmenPendidikanResponse,
+                            idempotent=True, json=body.model_dump(mode="json"))

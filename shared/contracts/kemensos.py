@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.contracts.common import Digits16, JenisKelamin, Page, Strict
@@ -447,8 +447,19 @@ class IdentitySearchResponse(BaseModel):
 
 
 # ---- education verification received from the hub (PKH education commitment) ------------------
+#
+# One verification per child (NIK, in the body) and PKH period (year + tahap I-IV): enrolled / active, the
+# school, and the month-by-month attendance of the VERKOM form (effective days, alpa, izin, sakit, %),
+# judged by the 85% rule. Facts are ordered by (observed_at, version); the registry keeps every state.
 
-PERIODE_PATTERN = r"^\d{4}-(S[12]|T[1-4])$"
+PERIODE_PATTERN = r"^\d{4}-T[1-4]$"
+KEHADIRAN_MINIMUM = 85.0  # PKH: at least 85% of the effective school days of each month
+TAHAP_BULAN: dict[int, tuple[int, int, int]] = {1: (1, 2, 3), 2: (4, 5, 6), 3: (7, 8, 9), 4: (10, 11, 12)}
+
+
+def bulan_periode(periode: str) -> tuple[int, int, int]:
+    """The three months (1..12) of a PKH period such as ``2026-T2`` (April, May, June)."""
+    return TAHAP_BULAN[int(periode[-1])]
 
 
 class SumberPendidikan(StrEnum):
@@ -456,21 +467,105 @@ class SumberPendidikan(StrEnum):
     DAPODIK = "DAPODIK"
 
 
-class VerifikasiPendidikan(Strict):
-    """Whether a child is enrolled and attending school in a period, as the hub verified it.
+def persen_hadir(hari_efektif: int, absen: int) -> float:
+    """Attendance % of a month: days present over effective days, 2 decimals (VERKOM's `%`)."""
+    return round((hari_efektif - absen) * 100 / hari_efektif, 2)
 
-    `periode` is a school semester (`2026-S1`, `2026-S2`) or a PKH stage (`2026-T1` .. `2026-T4`). An
-    enrolled child names the school: `npsn` (Dapodik, 8 characters) and/or `nsm` (EMIS madrasah, 12 digits).
+
+class KehadiranBulan(Strict):
+    """One month of a child's attendance, as the VERKOM form has it (Alpa / Izin / Sakit / Jml / %).
+
+    `persen_hadir` and `memenuhi_85` are computed by the contract from the counts: a sender may leave them
+    out, and one that sends them must send the computed values (else `attendance_mismatch`).
+    """
+
+    bulan: int = Field(..., ge=1, le=12, description="Month 1..12 of the period's year; within the period")
+    hari_efektif: int = Field(..., ge=1, le=31, description="Effective school days of the month")
+    alpa: int = Field(..., ge=0, le=31, description="Days absent without leave")
+    izin: int = Field(..., ge=0, le=31, description="Days absent with leave")
+    sakit: int = Field(..., ge=0, le=31, description="Days absent sick")
+    persen_hadir: float | None = Field(None, ge=0, le=100,
+                                       description="Computed: (hari_efektif - alpa - izin - sakit) / hari_efektif")
+    memenuhi_85: bool | None = Field(None, description="Computed: persen_hadir >= 85 (the PKH education rule)")
+
+    @model_validator(mode="after")
+    def _computed(self) -> KehadiranBulan:
+        absen = self.alpa + self.izin + self.sakit
+        if absen > self.hari_efektif:
+            raise PydanticCustomError("absences_exceed_effective_days",
+                                      "alpa + izin + sakit ({absen}) exceed the effective days ({hari})",
+                                      {"absen": absen, "hari": self.hari_efektif})
+        persen = persen_hadir(self.hari_efektif, absen)
+        meets = persen >= KEHADIRAN_MINIMUM
+        if (self.persen_hadir is not None and abs(self.persen_hadir - persen) > 0.01) or \
+                (self.memenuhi_85 is not None and self.memenuhi_85 is not meets):
+            raise PydanticCustomError("attendance_mismatch",
+                                      "persen_hadir / memenuhi_85 disagree with the counts ({persen}%)",
+                                      {"persen": persen})
+        self.persen_hadir, self.memenuhi_85 = persen, meets
+        return self
+
+
+class ProvenansiHub(Strict):
+    """Where the hub took the facts from: its provenance record, the gateway record and its version, and
+    the registry sequence the hub had observed."""
+
+    provenance_id: str = Field(..., min_length=1, max_length=64, description="The hub's provenance record id")
+    source_system: SumberPendidikan = Field(..., description="The education system the facts were read from")
+    source_record: str = Field(..., min_length=1, max_length=64, description="The record id in that system")
+    source_version: int = Field(..., ge=0, description="The version of that record the hub read")
+    observed_seq: int = Field(..., ge=0, description="The registry change sequence the hub had observed")
+
+
+class VerifikasiPendidikan(Strict):
+    """Whether a child is enrolled and attending school in a PKH period, with the monthly attendance.
+
+    `periode` is a PKH stage (`2026-T1` .. `2026-T4`: Jan-Mar .. Oct-Dec). An enrolled child names the
+    school: `npsn` (Dapodik, 8 characters) and/or `nsm` (EMIS madrasah, 12 digits). `kehadiran` holds at
+    most one entry per month of the period. Facts are ordered by (`observed_at`, `version`).
     """
 
     nik_anak: Digits16 = Field(..., description="The child's NIK (16 digits)")
-    periode: str = Field(..., pattern=PERIODE_PATTERN, examples=["2026-S1", "2026-T3"])
+    periode: str = Field(..., pattern=PERIODE_PATTERN, examples=["2026-T3"])
     enrolled: bool = Field(..., description="Registered at a school or madrasah in the period")
     active: bool = Field(..., description="Actually attending (not dropped out, not inactive)")
     npsn: str | None = Field(None, pattern=r"^[0-9A-Z]{8}$", description="NPSN of the school")
     nsm: str | None = Field(None, pattern=r"^\d{12}$", description="NSM of the madrasah")
-    sumber: SumberPendidikan | None = Field(None, description="The education system the hub read")
-    verified_at: AwareDatetime = Field(..., description="When the hub verified it (timezone-aware)")
+    sumber: SumberPendidikan | None = Field(None, description="The education system the school is in")
+    kehadiran: list[KehadiranBulan] = Field(default_factory=list, max_length=3,
+                                            description="Attendance per month of the period (VERKOM)")
+    keterangan: str | None = Field(None, max_length=200, description="Remark (VERKOM `Ket`)")
+    provenance: ProvenansiHub
+    observed_at: AwareDatetime = Field(..., description="When the hub observed these facts (ISO 8601, "
+                                                         "timezone-aware)")
+    version: int = Field(0, ge=0, description="The hub's version of these facts; orders equal observed_at")
+
+    @field_validator("observed_at", mode="before")
+    @classmethod
+    def _a_date_time_not_a_number(cls, value: object) -> object:
+        if isinstance(value, int | float):  # pydantic would read a number as seconds since 1970
+            raise PydanticCustomError("datetime_type", "observed_at must be an ISO 8601 date-time, not a number")
+        return value
+
+    @field_validator("kehadiran")
+    @classmethod
+    def _months_in_period(cls, value: list[KehadiranBulan], info: ValidationInfo) -> list[KehadiranBulan]:
+        periode = info.data.get("periode")
+        if periode is None:  # the period itself is malformed: that error is reported
+            return value
+        allowed = bulan_periode(periode)
+        seen: set[int] = set()
+        for index, month in enumerate(value):
+            if month.bulan not in allowed:
+                raise PydanticCustomError("month_outside_period",
+                                          "kehadiran[{index}].bulan {bulan} is outside {periode} (months {allowed})",
+                                          {"index": index, "bulan": month.bulan, "periode": periode,
+                                           "allowed": ", ".join(map(str, allowed))})
+            if month.bulan in seen:
+                raise PydanticCustomError("duplicate_month", "kehadiran[{index}].bulan {bulan} is given twice",
+                                          {"index": index, "bulan": month.bulan})
+            seen.add(month.bulan)
+        return sorted(value, key=lambda m: m.bulan)
 
     @model_validator(mode="after")
     def _consistent(self) -> VerifikasiPendidikan:
@@ -487,10 +582,9 @@ class VerifikasiPendidikanBatch(Strict):
 
 
 class StatusVerifikasi(StrEnum):
-    CREATED = "CREATED"  # the first verification of this child and period
-    UPDATED = "UPDATED"  # a newer verification that differs from the stored one
-    UNCHANGED = "UNCHANGED"  # the same as the stored one (a repeated item): nothing changed
-    STALE = "STALE"  # verified earlier than the stored one: ignored
+    APPLIED = "APPLIED"  # new facts for this child and period (the first, or newer and different): stored
+    UNCHANGED = "UNCHANGED"  # the same facts as the stored ones (a repeated item): nothing stored
+    STALE = "STALE"  # observed before the stored facts: nothing stored
     NOT_FOUND = "NOT_FOUND"  # the NIK is no member of the registry: not stored
 
 
@@ -507,8 +601,27 @@ class VerifikasiPendidikanBatchResponse(BaseModel):
         return sum(1 for r in self.results if r.status is status)
 
 
+class KehadiranTercatat(BaseModel):
+    bulan: int
+    hari_efektif: int
+    alpa: int
+    izin: int
+    sakit: int
+    persen_hadir: float
+    memenuhi_85: bool
+
+
+class ProvenansiTercatat(BaseModel):
+    provenance_id: str | None
+    source_system: SumberPendidikan | None
+    source_record: str | None
+    source_version: int | None
+    observed_seq: int | None
+
+
 class VerifikasiPendidikanTercatat(BaseModel):
-    """A verification as the registry holds it."""
+    """A verification as the registry holds it (rows received before attendance have no months and no
+    provenance)."""
 
     periode: str
     enrolled: bool
@@ -516,15 +629,67 @@ class VerifikasiPendidikanTercatat(BaseModel):
     npsn: str | None
     nsm: str | None
     sumber: SumberPendidikan | None
-    verified_at: datetime
+    kehadiran: list[KehadiranTercatat]
+    keterangan: str | None
+    provenance: ProvenansiTercatat
+    observed_at: datetime
+    version: int
     received_at: datetime
     client: str = Field(..., description="The API client that sent it")
 
 
+class VerifikasiPendidikanSearch(Strict):
+    """`POST /api/v1/education-verification/search`: one child, the NIK in the body (never in a URL)."""
+
+    nik_anak: Digits16 = Field(..., description="The child's NIK (16 digits)")
+
+
 class VerifikasiPendidikanAnak(BaseModel):
-    """`GET /api/v1/education-verification/{nik_anak}`: the current verification per period (newest period
-    first) and every state received before, newest first."""
+    """The current verification per period (newest period first) and every state received, newest first."""
 
     nik_anak: str
     current: list[VerifikasiPendidikanTercatat]
     history: list[VerifikasiPendidikanTercatat]
+
+
+class KomitmenPendidikan(StrEnum):
+    MET = "MET"  # every education child of the family verified: enrolled, active, each month >= 85%
+    NOT_MET = "NOT_MET"  # a child not enrolled, not active or under 85% in a month: the component is at risk
+    NO_VERIFICATION = "NO_VERIFICATION"  # a child (or month) with nothing verified, none failing
+    NOT_APPLICABLE = "NOT_APPLICABLE"  # no PKH education component in the period
+    NOT_FOUND = "NOT_FOUND"  # no family with this KK number
+
+
+class AlasanKomitmen(StrEnum):
+    NOT_ENROLLED = "NOT_ENROLLED"
+    NOT_ACTIVE = "NOT_ACTIVE"
+    ATTENDANCE_BELOW_85 = "ATTENDANCE_BELOW_85"
+    NO_ATTENDANCE = "NO_ATTENDANCE"  # enrolled and active, but no month reported
+    NO_VERIFICATION = "NO_VERIFICATION"
+
+
+class KomitmenAnak(BaseModel):
+    nik_anak: str
+    komponen: KomponenPkh | None = Field(None, description="The PKH component the child is counted in, if named")
+    status: KomitmenPendidikan
+    reasons: list[AlasanKomitmen]
+    bulan_di_bawah_85: list[int] = Field(..., description="Months of the period under 85%")
+    observed_at: datetime | None
+
+
+class KomitmenKeluarga(BaseModel):
+    no_kk: str
+    status: KomitmenPendidikan
+    anak: list[KomitmenAnak]
+
+
+class KomitmenPendidikanRequest(Strict):
+    """`POST /api/v1/education-verification/family-commitment`: families by KK number, in the body."""
+
+    periode: str = Field(..., pattern=PERIODE_PATTERN, examples=["2026-T2"])
+    no_kk: list[Digits16] = Field(..., min_length=1, max_length=1000, description="Up to 1,000 KK numbers")
+
+
+class KomitmenPendidikanResponse(BaseModel):
+    periode: str
+    results: list[KomitmenKeluarga] = Field(..., description="One per KK number, in request order")

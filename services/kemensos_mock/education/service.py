@@ -1,16 +1,25 @@
-"""Education verification rules: idempotent per (child, period), newest verification wins, history kept.
+"""Education verification rules: idempotent per (child, period), newest facts win, history kept; the PKH
+education commitment of a family read from them.
 
-An item is compared with what the registry holds for its (nik_anak, periode): nothing stored -> CREATED;
-the same facts and the same ``verified_at`` -> UNCHANGED (a repeated item changes nothing); verified
-earlier than the stored one -> STALE (ignored); otherwise UPDATED. CREATED and UPDATED items are also
-appended to the history. A NIK that is no member of the registry is NOT_FOUND and not stored. Items are
-applied in request order, so a batch naming the same child and period twice behaves like two batches.
+An item is compared with what the registry holds for its (nik_anak, periode). Facts are ordered by
+``(observed_at, version)``: an item ordered before the stored one is STALE (nothing stored); an item with
+the same facts as the stored one is UNCHANGED (nothing stored, whatever its order: a repeated item, or
+the same facts observed again); otherwise it is APPLIED: it becomes the current verification and is
+appended to the history (an item ordered equal to the stored one but with other facts is applied too:
+the hub gives changed facts a new ``version``). The facts are enrolled, active, the school, the months of
+attendance and the remark; the provenance is kept with them but does not make facts differ. A NIK that
+is no member of the registry is NOT_FOUND and not stored. Items are applied in request order, so a batch
+naming the same child and period twice behaves like two batches.
+
+The commitment (PKH, 85% rule): a child meets it when the current verification of the period says
+enrolled and active with at least one month reported and every month at 85% or more.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -18,6 +27,16 @@ from services.kemensos_mock.education import repository as repo
 from services.kemensos_mock.education.models import VerifikasiRiwayatRow, VerifikasiRow
 from services.kemensos_mock.storage import utcnow
 from shared.contracts.kemensos import (
+    AlasanKomitmen,
+    KehadiranTercatat,
+    KomitmenAnak,
+    KomitmenKeluarga,
+    KomitmenPendidikan,
+    KomitmenPendidikanRequest,
+    KomitmenPendidikanResponse,
+    KomponenPkh,
+    ProvenansiTercatat,
+    StatusPkh,
     StatusVerifikasi,
     SumberPendidikan,
     VerifikasiPendidikan,
@@ -32,31 +51,40 @@ from shared.nik import mask
 
 log = logging.getLogger("jembatan.kemensos.education")
 
-CLOCK_SKEW = timedelta(minutes=5)  # a verified_at further in the future than this is refused
-_FACTS = ("enrolled", "active", "npsn", "nsm", "sumber")
+CLOCK_SKEW = timedelta(minutes=5)  # an observed_at further in the future than this is refused
+_FACTS = ("enrolled", "active", "npsn", "nsm", "sumber", "kehadiran", "keterangan")
+EDUCATION = {KomponenPkh.SD.value, KomponenPkh.SMP.value, KomponenPkh.SMA.value}
+SCHOOL_AGE = (6, 21)  # PKH education: children 6-21 who have not completed 12 years of schooling
 
 
-def _facts(item: VerifikasiPendidikan) -> dict[str, object]:
+def _values(item: VerifikasiPendidikan) -> dict[str, Any]:
+    p = item.provenance
     return {"enrolled": item.enrolled, "active": item.active, "npsn": item.npsn, "nsm": item.nsm,
-            "sumber": item.sumber.value if item.sumber else None}
+            "sumber": item.sumber.value if item.sumber else None,
+            "kehadiran": [m.model_dump() for m in item.kehadiran], "keterangan": item.keterangan,
+            "provenance_id": p.provenance_id, "source_system": p.source_system.value,
+            "source_record": p.source_record, "source_version": p.source_version, "observed_seq": p.observed_seq,
+            "observed_at": item.observed_at, "version": item.version}
 
 
-def put_batch(session: Session, batch: VerifikasiPendidikanBatch, client: str) -> VerifikasiPendidikanBatchResponse:
+def put_batch(session: Session, batch: VerifikasiPendidikanBatch, client: str,
+              prefix: str = "items") -> VerifikasiPendidikanBatchResponse:
+    """Check every item, then apply them in order. ``prefix`` names the items in a 422 (``items[i]``, or
+    nothing for the single-item route)."""
     now = utcnow()
     for index, item in enumerate(batch.items):  # checked before anything is written
-        if item.verified_at > now + CLOCK_SKEW:
-            raise InvalidInput.field(f"items[{index}].verified_at", "in_future",
-                                     "verified_at is in the future")
-    niks = {i.nik_anak for i in batch.items}
-    known = repo.known_niks(session, niks)
-    stored = repo.current(session, niks)
+        if item.observed_at > now + CLOCK_SKEW:
+            field = f"{prefix}[{index}].observed_at" if prefix else "observed_at"
+            raise InvalidInput.field(field, "in_future", "observed_at is in the future")
+    known = repo.known_niks(session, {i.nik_anak for i in batch.items})
+    stored = repo.current(session, {(i.nik_anak, i.periode) for i in batch.items})
     results: list[VerifikasiPendidikanItemStatus] = []
     for item in batch.items:
         status = _apply(session, item, known, stored, client, now)
         results.append(VerifikasiPendidikanItemStatus(nik_anak=item.nik_anak, periode=item.periode, status=status))
     response = VerifikasiPendidikanBatchResponse(results=results)
-    log.info("education verification from %s: %d items, %d created, %d updated, %d unchanged, %d stale, "
-             "%d not found", client, len(results), *(response.count(s) for s in StatusVerifikasi))
+    log.info("education verification from %s: %d items, %d applied, %d unchanged, %d stale, %d not found",
+             client, len(results), *(response.count(s) for s in StatusVerifikasi))
     return response
 
 
@@ -66,32 +94,34 @@ def _apply(session: Session, item: VerifikasiPendidikan, known: set[str],
         log.info("education verification for %s: not in the registry", mask(item.nik_anak))
         return StatusVerifikasi.NOT_FOUND
     key = (item.nik_anak, item.periode)
-    facts = _facts(item)
+    values = _values(item)
     row = stored.get(key)
     if row is not None:
-        if row.verified_at > item.verified_at:
+        if (row.observed_at, row.version) > (item.observed_at, item.version):
             return StatusVerifikasi.STALE
-        if row.verified_at == item.verified_at and all(getattr(row, f) == facts[f] for f in _FACTS):
+        if all(getattr(row, f) == values[f] for f in _FACTS):
             return StatusVerifikasi.UNCHANGED
-    values = {**facts, "verified_at": item.verified_at, "received_at": now, "client": client}
+    values.update(received_at=now, client=client)
     if row is None:
         row = VerifikasiRow(nik_anak=item.nik_anak, periode=item.periode, **values)
         stored[key] = row
-        status = StatusVerifikasi.CREATED
     else:
         for name, value in values.items():
             setattr(row, name, value)
-        status = StatusVerifikasi.UPDATED
     repo.add(session, row, VerifikasiRiwayatRow(nik_anak=item.nik_anak, periode=item.periode, **values))
-    return status
+    return StatusVerifikasi.APPLIED
 
 
 def _public(row: VerifikasiRow | VerifikasiRiwayatRow) -> VerifikasiPendidikanTercatat:
-    return VerifikasiPendidikanTercatat(periode=row.periode, enrolled=row.enrolled, active=row.active,
-                                        npsn=row.npsn, nsm=row.nsm,
-                                        sumber=SumberPendidikan(row.sumber) if row.sumber else None,
-                                        verified_at=row.verified_at, received_at=row.received_at,
-                                        client=row.client)
+    return VerifikasiPendidikanTercatat(
+        periode=row.periode, enrolled=row.enrolled, active=row.active, npsn=row.npsn, nsm=row.nsm,
+        sumber=SumberPendidikan(row.sumber) if row.sumber else None,
+        kehadiran=[KehadiranTercatat.model_validate(m) for m in row.kehadiran or []], keterangan=row.keterangan,
+        provenance=ProvenansiTercatat(
+            provenance_id=row.provenance_id, source_record=row.source_record,
+            source_system=SumberPendidikan(row.source_system) if row.source_system else None,
+            source_version=row.source_version, observed_seq=row.observed_seq),
+        observed_at=row.observed_at, version=row.version, received_at=row.received_at, client=row.client)
 
 
 def of_child(session: Session, nik: str) -> VerifikasiPendidikanAnak:
@@ -99,3 +129,76 @@ def of_child(session: Session, nik: str) -> VerifikasiPendidikanAnak:
     rows, history = repo.of_child(session, nik)
     return VerifikasiPendidikanAnak(nik_anak=nik, current=[_public(r) for r in rows],
                                     history=[_public(r) for r in history])
+
+
+# ---- the family's PKH education commitment -------------------------------------------------------
+
+
+def _child(nik: str, komponen: str | None, row: VerifikasiRow | None) -> KomitmenAnak:
+    komponen_ = KomponenPkh(komponen) if komponen else None
+    if row is None:
+        return KomitmenAnak(nik_anak=nik, komponen=komponen_, status=KomitmenPendidikan.NO_VERIFICATION,
+                            reasons=[AlasanKomitmen.NO_VERIFICATION], bulan_di_bawah_85=[], observed_at=None)
+    below = [m["bulan"] for m in row.kehadiran or [] if not m["memenuhi_85"]]
+    reasons = []
+    if not row.enrolled:
+        reasons.append(AlasanKomitmen.NOT_ENROLLED)
+    elif not row.active:
+        reasons.append(AlasanKomitmen.NOT_ACTIVE)
+    if below:
+        reasons.append(AlasanKomitmen.ATTENDANCE_BELOW_85)
+    if reasons:
+        status = KomitmenPendidikan.NOT_MET
+    elif not row.kehadiran:
+        status, reasons = KomitmenPendidikan.NO_VERIFICATION, [AlasanKomitmen.NO_ATTENDANCE]
+    else:
+        status = KomitmenPendidikan.MET
+    return KomitmenAnak(nik_anak=nik, komponen=komponen_, status=status, reasons=reasons,
+                        bulan_di_bawah_85=below, observed_at=row.observed_at)
+
+
+def _family(no_kk: str, children: list[KomitmenAnak]) -> KomitmenKeluarga:
+    statuses = {c.status for c in children}
+    if KomitmenPendidikan.NOT_MET in statuses:
+        status = KomitmenPendidikan.NOT_MET
+    elif KomitmenPendidikan.NO_VERIFICATION in statuses or not children:
+        status = KomitmenPendidikan.NO_VERIFICATION
+    else:
+        status = KomitmenPendidikan.MET
+    return KomitmenKeluarga(no_kk=no_kk, status=status, anak=children)
+
+
+def family_commitment(session: Session, request: KomitmenPendidikanRequest) -> KomitmenPendidikanResponse:
+    """Per family: is the PKH education commitment of the period met? The children counted are the
+    family's PKH beneficiaries of an education component (SD/SMP/SMA) in the period; when the PKH record
+    names none (components only), the family's children (ANAK) of school age (6-21) that year."""
+    tahun, tahap = int(request.periode[:4]), int(request.periode[-1])
+    current_kk = repo.current_kk(session, set(request.no_kk))
+    pkh = repo.pkh_of(session, set(current_kk.values()), tahun, tahap)
+    by_komponen: dict[str, list[tuple[str, str | None]]] = {}
+    unnamed: set[str] = set()
+    for kk, row in pkh.items():
+        if row.status != StatusPkh.AKTIF.value or not EDUCATION & set(row.komponen):
+            continue
+        named = [(p["nik"], p["komponen"]) for p in row.penerima or []
+                 if p.get("komponen") in EDUCATION and p.get("nik")]
+        if named:
+            by_komponen[kk] = named
+        else:
+            unnamed.add(kk)
+    for kk, nik in repo.children_of(session, unnamed, tahun - SCHOOL_AGE[1], tahun - SCHOOL_AGE[0]):
+        by_komponen.setdefault(kk, []).append((nik, None))
+    for kk in unnamed:
+        by_komponen.setdefault(kk, [])
+    rows = repo.current_for(session, {nik for children in by_komponen.values() for nik, _ in children},
+                            request.periode)
+    results = []
+    for asked in request.no_kk:
+        kk = current_kk.get(asked)
+        if kk is None:
+            results.append(KomitmenKeluarga(no_kk=asked, status=KomitmenPendidikan.NOT_FOUND, anak=[]))
+        elif kk not in by_komponen:
+            results.append(KomitmenKeluarga(no_kk=asked, status=KomitmenPendidikan.NOT_APPLICABLE, anak=[]))
+        else:
+            results.append(_family(asked, [_child(nik, k, rows.get(nik)) for nik, k in by_komponen[kk]]))
+    return KomitmenPendidikanResponse(periode=request.periode, results=results)

@@ -17,9 +17,17 @@ API_CALLS = [
     ("GET", "/api/v1/changes", None),
     ("POST", "/api/v1/identity/search", {"queries": [{"nama": "SITI", "tahun_lahir": 2012, "kode_wilayah": "32"}]}),
     ("PUT", "/api/v1/education-verification", {"items": [{
-        "nik_anak": ANAK1, "periode": "2026-S1", "enrolled": True, "active": True, "npsn": "20212345",
-        "verified_at": "2026-08-01T00:00:00Z"}]}),
-    ("GET", f"/api/v1/education-verification/{ANAK1}", None),
+        "nik_anak": ANAK1, "periode": "2026-T3", "enrolled": True, "active": True, "npsn": "20212345",
+        "provenance": {"provenance_id": "p1", "source_system": "DAPODIK", "source_record": "pd-1",
+                       "source_version": 1, "observed_seq": 1},
+        "observed_at": "2026-08-01T00:00:00Z"}]}),
+    ("PUT", "/api/v1/education-verification/item", {
+        "nik_anak": ANAK1, "periode": "2026-T3", "enrolled": False, "active": False,
+        "provenance": {"provenance_id": "p1", "source_system": "DAPODIK", "source_record": "pd-1",
+                       "source_version": 1, "observed_seq": 1},
+        "observed_at": "2026-08-01T00:00:00Z"}),
+    ("POST", "/api/v1/education-verification/search", {"nik_anak": ANAK1}),
+    ("POST", "/api/v1/education-verification/family-commitment", {"periode": "2026-T2", "no_kk": [KK1]}),
     ("GET", "/api/v1/referensi/pkh", None),
 ]
 ADMIN_CALLS = [

@@ -4,8 +4,11 @@ The cases are generated from the app's own OpenAPI document, so a new route is s
 listing it: each path parameter malformed, an unknown query parameter, each typed query parameter with a
 wrong value, and for a body: not JSON, the wrong JSON type, required fields left out, an unknown field,
 each top-level field with a value of the wrong type, a list one over its limit (1,001 items), and each
-16-digit number (NIK, KK) malformed, at the top and inside list items. The valid base of a body is the
-route's own documented example, which is checked to be accepted, too.
+16-digit number (NIK, KK) malformed, at the top and inside list items; and at every depth below the top
+(``items[0].kehadiran[0].alpa``, ``items[0].provenance.source_system``): each field with a value of the
+wrong type, each number one below its minimum and one above its maximum, each 16-digit number
+malformed, an unknown field in each strict object. The valid base of a body is the route's own
+documented example, which is checked to be accepted, too.
 """
 
 from __future__ import annotations
@@ -121,6 +124,52 @@ def body_cases(method: str, path: str, op: dict[str, Any]) -> Iterator[Case]:
                         bad = copy.deepcopy(base)
                         bad[name] = [item, {**item, inner: "123"}]
                         yield case(bad, f"{name}[1].{inner}", "string_pattern_mismatch", f"{name}[1].{inner} malformed")
+    for where, value, rule, what in nested(schema, base, ()):
+        field = field_name(where)
+        yield case(put_at(base, where, value), field, rule, what)
+
+
+def field_name(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+def nested(schema: dict[str, Any] | None, value: Any, path: tuple[str | int, ...]) -> Iterator[
+        tuple[tuple[str | int, ...], Any, str | None, str]]:
+    """(where, bad value, rule, what) for every field below the top level of the example ``value``."""
+    target = resolve(schema)
+    if target.get("type") == "array" and isinstance(value, list) and value:
+        yield from nested(target.get("items"), value[0], (*path, 0))
+    if target.get("type") != "object" or not isinstance(value, dict):
+        return
+    if len(path) > 1 and target.get("additionalProperties") is False:
+        yield (*path, "bogus_field"), 1, "extra_forbidden", f"{field_name(path)} with an unknown field"
+    for name, prop in target.get("properties", {}).items():
+        if name not in value:
+            continue
+        where, inner = (*path, name), resolve(prop)
+        if len(where) > 2 or (len(where) == 2 and isinstance(where[1], str)):
+            kind = inner.get("type")
+            if kind in WRONG:
+                yield where, WRONG[kind], None, f"{field_name(where)} of the wrong type"
+            if kind == "integer" and "minimum" in inner:
+                yield where, inner["minimum"] - 1, "greater_than_equal", f"{field_name(where)} below its minimum"
+            if kind == "integer" and "maximum" in inner:
+                yield where, inner["maximum"] + 1, "less_than_equal", f"{field_name(where)} above its maximum"
+            if is_digits16(prop):
+                yield where, "32010147051200O1", "string_pattern_mismatch", f"{field_name(where)} malformed"
+        yield from nested(prop, value[name], where)
+
+
+def put_at(body: Any, where: tuple[str | int, ...], value: Any) -> Any:
+    out = copy.deepcopy(body)
+    node = out
+    for step in where[:-1]:
+        node = node[step]
+    node[where[-1]] = value
+    return out
 
 
 def cases() -> list[Case]:

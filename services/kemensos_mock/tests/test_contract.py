@@ -6,20 +6,24 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from services.kemensos_mock.config import Settings
 from services.kemensos_mock.main import create_app
 from services.kemensos_mock.tests.conftest import ADMIN_TOKEN, API_TOKEN, TestClient
-from services.kemensos_mock.tests.world import ANAK1, ANAK3, IBU2, KIP_COUNT, KK1, KK2, KK4, STRANGER1, World
+from services.kemensos_mock.tests.world import ANAK1, ANAK2, ANAK3, IBU2, KIP_COUNT, KK1, KK2, KK4, STRANGER1, World
 from shared.clients import KemensosClient
 from shared.contracts.kemensos import (
     ChangeKind,
     IdentityField,
     IdentityQuery,
     Jenjang,
+    KehadiranBulan,
     KeluargaChange,
     KeluargaDihapusChange,
+    KomitmenPendidikan,
     PkhChange,
+    ProvenansiHub,
     StatusVerifikasi,
     SumberPendidikan,
     VerifikasiPendidikan,
@@ -142,12 +146,32 @@ def test_search_identities(kemensos: KemensosClient, world: World) -> None:
 
 
 def test_education_verification_round_trip(kemensos: KemensosClient) -> None:
-    item = VerifikasiPendidikan(nik_anak=ANAK1, periode="2026-T3", enrolled=True, active=True, nsm="111232180191",
-                                sumber=SumberPendidikan.EMIS, verified_at=datetime(2026, 8, 1, tzinfo=UTC))
+    provenance = ProvenansiHub(provenance_id="prov-1", source_system=SumberPendidikan.EMIS,
+                               source_record="siswa-9", source_version=2, observed_seq=40)
+    item = VerifikasiPendidikan(nik_anak=ANAK1, periode="2026-T2", enrolled=True, active=True, nsm="111232180191",
+                                sumber=SumberPendidikan.EMIS, provenance=provenance,
+                                kehadiran=[KehadiranBulan(bulan=4, hari_efektif=20, alpa=4, izin=0, sakit=0)],
+                                observed_at=datetime(2026, 7, 1, tzinfo=UTC), version=1)
     first = kemensos.put_education_verification([item])
     again = kemensos.put_education_verification([item])  # what a retry after a lost answer does
-    assert [r.status for r in first.results] == [StatusVerifikasi.CREATED]
+    assert [r.status for r in first.results] == [StatusVerifikasi.APPLIED]
     assert again.count(StatusVerifikasi.UNCHANGED) == 1
+    older = item.model_copy(update={"observed_at": datetime(2026, 6, 30, tzinfo=UTC), "active": False})
+    assert kemensos.put_education_verification_item(older).status is StatusVerifikasi.STALE
     held = kemensos.get_education_verification(ANAK1)
-    assert [(c.periode, c.nsm, c.client) for c in held.current] == [("2026-T3", "111232180191", "sync_hub")]
+    (current,) = held.current
+    assert (current.periode, current.nsm, current.client, current.version) == ("2026-T2", "111232180191", "sync_hub", 1)
+    assert [(m.bulan, m.persen_hadir, m.memenuhi_85) for m in current.kehadiran] == [(4, 80.0, False)]
+    assert current.provenance.provenance_id == "prov-1" and current.provenance.observed_seq == 40
     assert len(held.history) == 1
+    commitment = kemensos.education_commitment("2026-T2", [KK1, KK2, "3201019999999999"])
+    assert [r.status for r in commitment.results] == [
+        KomitmenPendidikan.NOT_MET, KomitmenPendidikan.NOT_APPLICABLE, KomitmenPendidikan.NOT_FOUND]
+    assert {(a.nik_anak, a.status) for a in commitment.results[0].anak} == {
+        (ANAK1, KomitmenPendidikan.NOT_MET), (ANAK2, KomitmenPendidikan.NO_VERIFICATION)}
+
+
+def test_a_malformed_verification_is_refused_before_it_is_sent() -> None:
+    with pytest.raises(ValidationError) as caught:
+        KehadiranBulan(bulan=4, hari_efektif=5, alpa=3, izin=2, sakit=1)
+    assert caught.value.errors()[0]["type"] == "absences_exceed_effective_days"
