@@ -54,6 +54,7 @@ log = logging.getLogger("jembatan.hub.plan")
 T = TypeVar("T")
 
 Schools = dict[str, tuple[str, str | None]]  # school key -> (kode_wilayah, bentuk_pendidikan)
+ANALYZE_AFTER = 5_000  # records stored by a plan above which PostgreSQL's statistics are refreshed
 POPULATION = 50_000  # registry persons sampled uniformly for the fallback's u (what agreement is by chance)
 
 
@@ -86,17 +87,18 @@ class Planner:
             baseline = previous.registry_seq if previous is not None else 0
             carried = ([(u.system, u.region) for u in runs_repo.unfinished_units(session, previous.id)]
                        if previous is not None else [])
-        read_full = False
-        for system in systems:
-            read_full |= self._read_system(system, full)
+        read_whole = [self._read_system(system, full) for system in systems]
+        read_full = any(read_whole)
         if SourceSystem.DAPODIK in systems:
             t = time.perf_counter()
             self._read_kip()
             self._phase("read_kip", t)
         t = time.perf_counter()
         refreshed = replica.refresh(self.db, self.up.kemensos)
-        self._registry_changes(baseline, systems)
+        if not all(read_whole):  # a system read whole plans every region of it: no registry change to look for
+            self._registry_changes(baseline, [s for s, whole in zip(systems, read_whole, strict=True) if not whole])
         self._phase("registry", t)
+        self._analyze(refreshed.changes)
         self.dirty.update((s, r) for s, r in carried if SourceSystem(s) in systems)
         with session_scope(self.db) as session:  # what an earlier attempt of this plan stored before it stopped
             self.dirty.update(mirror.regions_read_since(session, started))
@@ -236,6 +238,19 @@ class Planner:
                     sa.select(status.c.system, status.c.region).where(status.c.no_kk.in_(keys[start:start + 1000]))
                     .distinct()))
         log.info("registry: %d famil(ies) changed since sequence %d", len(touched), baseline)
+
+    def _analyze(self, registry_changes: int) -> None:
+        """After bulk writes, PostgreSQL's statistics are refreshed before the units read through the indexes
+        (autovacuum's ANALYZE comes later, or never where it is off: a table filled since keeps the plan of an
+        empty one and is scanned whole)."""
+        if self.db.dialect.name != "postgresql" or self.from_feed + registry_changes < ANALYZE_AFTER:
+            return
+        t = time.perf_counter()
+        with self.db.connect() as conn:
+            for table in ("student_mirror", "replica_anggota", "replica_keluarga", "replica_kk_lama", "replica_kip"):
+                conn.exec_driver_sql(f"ANALYZE {table}")
+            conn.commit()
+        self._phase("analyze", t)
 
     # -- 4. units -------------------------------------------------------------------------------------------
 
