@@ -135,6 +135,39 @@ def pg_create(names: list[str]) -> None:
             conn.execute(f'CREATE DATABASE "{n}"')
 
 
+class Analyzer(threading.Thread):
+    """``ANALYZE`` the bench's databases every ``period`` seconds: what autovacuum does on a production server.
+    The shared test server runs with ``autovacuum = off``, so tables filled by a run keep the statistics of an
+    empty table and the planner picks plans that scan the whole table per lookup."""
+
+    def __init__(self, urls: list[str], period: float) -> None:
+        super().__init__(daemon=True)
+        self.urls, self.period = urls, period
+        self.seconds = 0.0
+        self._halt = threading.Event()
+
+    def once(self) -> None:
+        import psycopg
+
+        t = time.perf_counter()
+        for url in self.urls:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("ANALYZE")
+        self.seconds += time.perf_counter() - t
+
+    def run(self) -> None:
+        while not self._halt.wait(self.period):
+            try:
+                self.once()
+            except Exception as exc:  # a database being dropped at the end
+                print(f"analyze: {exc}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+
 def pg_drop(names: list[str]) -> None:
     import psycopg
 
@@ -235,11 +268,15 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
     stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, database_urls=urls, log_level="WARNING",
                   hub_workers=args.workers, extra_env={"sync_hub": hub_env})
     sampler = CoreSampler()
+    analyzer = Analyzer([f"postgresql://postgres@127.0.0.1:5432/{n}" for n in dbs], args.analyze_every)
     result: dict[str, Any] = {}
     try:
         t = time.perf_counter()
         stack.load_world(world)
         result["load_s"] = time.perf_counter() - t
+        if dbs and args.analyze_every > 0:
+            analyzer.once()  # after the load, as autovacuum would
+            analyzer.start()
         stack.start()
         sampler.start()
         hub = Hub(stack)
@@ -264,7 +301,9 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
             result["change"] = timed_run(hub, stack, dbs, sampler)
             result["full"] = timed_run(hub, stack, dbs, sampler, full=True)
         result["peak"] = stack.peak_rss_mib()
+        result["analyze_s"] = analyzer.seconds
     finally:
+        analyzer.stop()
         sampler.stop()
         stack.stop()
         if dbs:
@@ -302,6 +341,7 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
             peaks[k] = max(peaks.get(k, 0.0), v)
     cmd = (f"`.venv/bin/python bench/bench_sync_e2e.py --families {args.families} --db {args.db} "
            f"--workers {args.workers}" + (f" --unit-max {args.unit_max}" if args.unit_max else "")
+           + (f" --analyze-every {args.analyze_every:g}" if args.analyze_every else "")
            + (f" --repeat {args.repeat}" if args.repeat > 1 else "") + (" --first-only" if args.first_only else "")
            + "`")
     lines = [
@@ -351,6 +391,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="hub worker processes (PostgreSQL) / HUB_LOCAL_WORKERS")
     ap.add_argument("--unit-max", type=int, help="HUB_UNIT_MAX_STUDENTS")
     ap.add_argument("--world", type=Path, help="a generated world to use (its --families must be given too)")
+    ap.add_argument("--analyze-every", type=float, default=0.0,
+                    help="PostgreSQL: ANALYZE the databases after the load and every this many seconds (the shared "
+                    "server runs with autovacuum off); 0: never")
     ap.add_argument("--first-only", action="store_true", help="only the first sync")
     ap.add_argument("--py-spy", type=Path, help="record the hub's processes with py-spy during the units phase here")
     ap.add_argument("--py-spy-seconds", type=int, default=60)
