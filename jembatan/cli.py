@@ -18,7 +18,7 @@ from rich.table import Table
 
 from jembatan.evaluate import Evaluation, evaluate_world
 from jembatan.stack import DEFAULT_PORTS, SERVICES, Stack
-from services.sync_hub.cli import render_run
+from services.sync_hub.cli import follow, render_run
 from services.sync_hub.cli import sync as hub_sync
 from shared.clients import DapodikClient, EmisClient, HubClient
 from shared.contracts.hub import SyncRun
@@ -69,8 +69,7 @@ def demo(
         stack.start()
     try:
         hub = HubClient(stack.url("sync_hub"), stack.creds.operator)
-        with console.status("sync run in progress (hub API)"):
-            run: SyncRun = hub.wait(hub.start_run().id)
+        run: SyncRun = follow(hub, hub.start_run().id, poll=0.5)
         console.print(render_run(run))
         for error in run.errors:
             console.print(f"[red]error:[/red] {error}")

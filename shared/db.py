@@ -140,20 +140,24 @@ def migrate(script_location: Path, url: str, revision: str = "head") -> None:
         engine.dispose()
 
 
-def run_migrations_env(target_metadata) -> None:  # type: ignore[no-untyped-def]
-    """Body of every service's ``migrations/env.py`` (online mode, with an optional passed-in connection)."""
+def run_migrations_env(target_metadata, include_name=None) -> None:  # type: ignore[no-untyped-def]
+    """Body of every service's ``migrations/env.py`` (online mode, with an optional passed-in connection).
+    ``include_name``: Alembic's filter of the database objects autogenerate compares (objects the service does
+    not own, such as a job queue's tables, are left out)."""
     from alembic import context
 
     config = context.config
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                          include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
+                          include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -16,6 +16,9 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    # uvicorn worker processes serving the API (`serve`): each is the whole app (lifespan, background
+    # threads); 1 keeps one process. The bench of "Request Data PKH" (docs/benchmarks.md) uses 2 on 2 cores.
+    workers: int = Field(1, ge=1, le=32)
     # Bearer credentials accepted by this service: client name -> token. JSON in the environment,
     # e.g. KEMENSOS_API_TOKENS='{"sync_hub": "..."}'. Empty means every authenticated call gets 401.
     api_tokens: dict[str, SecretStr] = Field(default_factory=dict)
@@ -28,3 +31,18 @@ class ServiceSettings(BaseSettings):
             if value.lower() in PLACEHOLDER_SECRETS or len(value) < 16:
                 raise ValueError(f"token for client {client!r} is a placeholder or shorter than 16 characters")
         return tokens
+
+
+def serve_app(module: str, settings: ServiceSettings, **kwargs: object) -> None:
+    """``uvicorn.run`` of ``<module>:create_app``: the app built here with ``settings`` for one worker, or by
+    each of ``settings.workers`` processes (which read the same environment) when more than one."""
+    import importlib
+
+    import uvicorn
+
+    if settings.workers > 1:
+        uvicorn.run(f"{module}:create_app", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, log_config=None, **kwargs)  # type: ignore[arg-type]
+        return
+    app = importlib.import_module(module).create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, **kwargs)  # type: ignore[arg-type]

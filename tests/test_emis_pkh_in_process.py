@@ -1,7 +1,8 @@
-"""Request Data PKH end to end, in process: the EMIS gateway asks the real hub, which reads the student from
-the gateway, looks the NIKs up in the real Kemensos mock and writes the answer back to the gateway before it
-answers. While the registry is unreachable the request is PENDING, and it is completed once the registry is
-back. Answers are checked against the world's ground truth.
+"""Request Data PKH end to end, in process: the EMIS gateway sends the student's record to the real hub, which
+decides from its replica of the real Kemensos mock (kept current by its follower) and answers with the values
+to write; the gateway writes them with their provenance before it answers. While the hub is unreachable the
+request is PENDING, and it is completed once the hub is back; the registry being down does not stop a check.
+Answers are checked against the world's ground truth.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from services.kemensos_mock.config import Settings as KemensosSettings
 from services.kemensos_mock.main import create_app as kemensos_app
 from services.sync_hub.config import Settings as HubSettings
 from services.sync_hub.main import create_app as hub_app
+from services.sync_hub.replica import service as replica
 from services.sync_hub.upstreams import Upstreams
 from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
 from shared.contracts.emis import PkhAnswerState, PkhRequest, PkhRequestStatus
@@ -43,15 +45,17 @@ from worldgen.truth import read_ground_truth
 BASE = "http://testserver"
 
 
-class Registry(httpx.BaseTransport):
-    """The hub's way to the Kemensos mock, with a switch that makes it unreachable."""
+class Switch(httpx.BaseTransport):
+    """A way to an in-process app (the hub's to the Kemensos mock, the gateway's to the hub), with a switch
+    that makes it unreachable."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient | None = None) -> None:
         self.client, self.down = client, False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.down:
-            raise httpx.ConnectError("registry unreachable (test)", request=request)
+            raise httpx.ConnectError("unreachable (test)", request=request)
+        assert self.client is not None
         r = self.client.send(request)
         return httpx.Response(r.status_code, headers=r.headers, content=r.content)
 
@@ -59,7 +63,8 @@ class Registry(httpx.BaseTransport):
 @dataclass
 class System:
     operator: EmisClient  # the operator's view of the EMIS gateway
-    registry: Registry
+    registry: Switch
+    hub: Switch  # the gateway's way to the hub
     world: Path
 
 
@@ -85,24 +90,26 @@ def system(loaded: tuple[Path, Stack], tmp_path: Path) -> Iterator[System]:
         dapodik = ctx.enter_context(TestClient(dapodik_app(DapodikSettings(
             database_url=stack.database_url("dapodik_gateway"), api_tokens={"sync_hub": c.hub_to_dapodik})),
             base_url=BASE))
-        hub_http: dict[str, TestClient] = {}
+        to_hub = Switch()
         gateway_app = emis_app(
             EmisSettings(database_url=stack.database_url("emis_gateway"), pkh_poll_seconds=0.05,
                          pkh_retry_base_seconds=0.05, pkh_retry_cap_seconds=0.3,
                          api_tokens={"sync_hub": c.hub_to_emis, "operator": c.operator}),
-            hub=lambda _: HubClient(BASE, emis_to_hub, http=hub_http["hub"]))
+            hub=lambda _: HubClient(BASE, emis_to_hub, http=httpx.Client(base_url=BASE, transport=to_hub),
+                                    retry=RetryPolicy(attempts=1)))
         gateway = TestClient(gateway_app, base_url=BASE)
-        registry = Registry(kemensos)
+        registry = Switch(kemensos)
         ups = Upstreams(
             KemensosClient(BASE, c.hub_to_kemensos, http=httpx.Client(base_url=BASE, transport=registry),
                            retry=RetryPolicy(attempts=1)),
             EmisClient(BASE, c.hub_to_emis, http=gateway), DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
-        hub_http["hub"] = ctx.enter_context(TestClient(hub_app(HubSettings(
+        to_hub.client = ctx.enter_context(TestClient(hub_app(HubSettings(
             database_url=f"sqlite:///{tmp_path / 'hub.db'}",
             api_tokens={"operator": c.operator, "emis_gateway": emis_to_hub}), upstreams=ups), base_url=BASE))
+        replica.refresh(to_hub.client.app.state.engine, ups.kemensos)  # the follower's first round, done now
         ctx.enter_context(gateway)
         operator = EmisClient(BASE, c.operator, http=TestClient(gateway_app, base_url=BASE))
-        yield System(operator, registry, world)
+        yield System(operator, registry, to_hub, world)
 
 
 def wait(client: EmisClient, request_id: str, timeout: float = 120.0) -> PkhRequest:
@@ -114,17 +121,17 @@ def wait(client: EmisClient, request_id: str, timeout: float = 120.0) -> PkhRequ
         time.sleep(0.05)
 
 
-def test_request_while_the_registry_is_down_is_pending_then_completed(system: System) -> None:
+def test_request_while_the_hub_is_unreachable_is_pending_then_completed(system: System) -> None:
     op = system.operator
     student = next(s for s in op.iter_students() if s.nik or s.nik_ibu)
-    system.registry.down = True
+    system.hub.down = True
     pending = op.request_pkh(student.siswa_id)
     assert pending.status is PkhRequestStatus.PENDING and pending.last_error
     [answer] = pending.results
     assert answer.state is PkhAnswerState.PENDING and answer.status_pkh is not None
     assert answer.status_pkh.value == "PENDING"
     assert op.get_student(student.siswa_id).pkh.status_pkh is None  # nothing written while down
-    system.registry.down = False
+    system.hub.down = False
     done = wait(op, pending.id)
     assert done.status is PkhRequestStatus.DONE, done
     [answer] = done.results
@@ -166,3 +173,16 @@ def test_request_for_a_madrasah_answers_every_student_as_the_ground_truth_says(s
 class _NoDapodik:
     def iter_students(self, limit: int = 500) -> Iterator[object]:
         return iter(())
+
+
+def test_the_registry_being_down_does_not_stop_a_check(system: System) -> None:
+    """A check decides from the hub's replica as stored: it never reads the registry itself."""
+    op = system.operator
+    student = next(s for s in op.iter_students() if s.nik or s.nik_ibu)
+    system.registry.down = True
+    answer = op.request_pkh(student.siswa_id)
+    assert answer.status is PkhRequestStatus.DONE, answer
+    [result] = answer.results
+    stored = op.get_student(student.siswa_id)
+    assert stored.pkh.status_pkh == result.status_pkh and result.sync_run_id
+    assert {p.sync_run_id for p in stored.provenance} <= {result.sync_run_id}

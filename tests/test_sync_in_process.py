@@ -32,8 +32,8 @@ from services.sync_hub.main import create_app as hub_app
 from services.sync_hub.sync import unit as unit_module
 from services.sync_hub.upstreams import Upstreams
 from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
-from shared.contracts.common import Outcome
-from shared.contracts.hub import RunStatus, SourceSystem, SyncRun, SyncRunCreate
+from shared.contracts.common import HubResultBatch, Outcome
+from shared.contracts.hub import CheckRequest, CheckResponse, RunStatus, SourceSystem, SyncRun, SyncRunCreate
 from shared.http import Rejected
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
@@ -143,32 +143,49 @@ def test_hub_refuses_unknown_credentials(system) -> None:  # type: ignore[no-unt
     assert hub.list_runs().items == []
 
 
-def test_on_demand_check_decides_and_writes_in_one_step(system) -> None:  # type: ignore[no-untyped-def]
+def check_emis(hub, ups, ids: list[str]) -> CheckResponse:  # type: ignore[no-untyped-def]
+    """What the EMIS gateway does on "Request Data PKH": send the records, apply the items the hub returns."""
+    records = [ups.emis.get_student(i) for i in ids]
+    regions = {m.nsm: m.kode_wilayah for m in ups.emis.list_madrasah(None, 1000).items}
+    answer = hub.check(CheckRequest(system=SourceSystem.EMIS, siswa=records,
+                                    kode_wilayah={r.siswa_id: regions[r.nsm] for r in records if r.nsm in regions}))
+    if answer.items:
+        ups.emis.post_results(HubResultBatch(sync_run_id=answer.check_id, items=answer.items))
+    return answer
+
+
+def test_on_demand_check_decides_and_the_gateway_writes_in_one_step(system) -> None:  # type: ignore[no-untyped-def]
     hub, ups, _ = system
+    run(hub)  # the replica is filled (and a fallback model stored)
     ids = [s.siswa_id for s in ups.emis.list_students(limit=5).items]
-    answer = hub.check(SourceSystem.EMIS, ids)
-    assert [r.student_id for r in answer.results] == ids
+    before = {r.id for r in hub.list_runs().items}
+    answer = check_emis(hub, ups, ids)
+    assert [r.student_id for r in answer.results] == ids and {r.sync_run_id for r in answer.results} == {
+        answer.check_id}
+    assert {r.id for r in hub.list_runs().items} == before  # a check is not a sync run
     for result in answer.results:
         siswa = ups.emis.get_student(result.student_id)
-        assert siswa.pkh.status_pkh is result.outcome  # saved in the same step: no "Simpan" to forget
-        assert {p.sync_run_id for p in siswa.provenance} == {answer.sync_run_id}
-    run = hub.get_run(answer.sync_run_id)
-    assert run.student_ids == ids and run.students_read == len(ids)
-    # asking again changes nothing
-    again = hub.check(SourceSystem.EMIS, ids)
-    assert hub.get_run(again.sync_run_id).values_written == 0
+        assert siswa.pkh.status_pkh is result.outcome
+    for item in answer.items:  # the hub holds the provenance of every value it returned
+        held = {p.field for p in hub.provenance(SourceSystem.EMIS, item.student_id) if p.sync_run_id == answer.check_id}
+        assert set(item.values) <= held and ("status_pkh" in held) == (item.outcome is not None)
+    # asking again returns nothing to write
+    assert check_emis(hub, ups, ids).items == []
 
 
-def test_check_names_unknown_students_and_rejects_oversized_requests(system) -> None:  # type: ignore[no-untyped-def]
-    hub, _, _ = system
-    with pytest.raises(Rejected) as exc:
-        hub.check(SourceSystem.DAPODIK, ["00000000-0000-4000-8000-000000000000"])
-    assert exc.value.status == 404 and exc.value.errors[0].field == "student_ids"
-    with pytest.raises(Rejected) as exc:
-        hub.request(  # 101 ids: bounded
-            "POST", "/api/v1/checks", type(hub.list_runs()), idempotent=False,
-            json={"system": "emis", "student_ids": [str(i) for i in range(101)]})
-    assert exc.value.status == 422 and exc.value.errors[0].field == "student_ids"
+def test_check_rejects_records_of_another_system_and_oversized_requests(system) -> None:  # type: ignore[no-untyped-def]
+    hub, ups, _ = system
+    record = ups.emis.get_student(ups.emis.list_students(limit=1).items[0].siswa_id).model_dump(mode="json")
+    for body, field in (({"system": "dapodik", "siswa": [record]}, "siswa"),
+                        ({"system": "emis", "siswa": [record] * 101}, "siswa"),
+                        ({"system": "emis", "siswa": [record] * 2}, "siswa"),
+                        ({"system": "emis"}, "siswa"),
+                        ({"system": "emis", "student_ids": ["x"]}, "student_ids"),
+                        ({"system": "emis", "siswa": [record], "kode_wilayah": {record["siswa_id"]: "x"}},
+                         "kode_wilayah")):
+        with pytest.raises(Rejected) as exc:
+            hub.request("POST", "/api/v1/checks", type(hub.list_runs()), idempotent=False, json=body)
+        assert exc.value.status == 422 and any(e.field.startswith(field) for e in exc.value.errors), exc.value.errors
 
 
 # -- incremental sync: each run reads only what changed at the gateways since the stored feed position, decides
@@ -295,9 +312,9 @@ def test_full_run_rereads_everything_and_a_check_makes_the_next_run_read_its_stu
     assert full.students_from_feed == first.students_from_feed and full.values_written == 0
     assert full.outcomes == first.outcomes
     ids = [s.siswa_id for s in ups.emis.list_students(limit=3).items]
-    hub.check(SourceSystem.EMIS, ids)
-    after = run(hub)
-    assert after.students_from_feed == len(ids) and after.values_written == 0
+    checked = check_emis(hub, ups, ids)
+    after = run(hub)  # the students whose values the check changed are read again
+    assert after.students_from_feed == len({i.student_id for i in checked.items}) and after.values_written == 0
     assert run(hub).students_from_feed == 0
 
 
@@ -361,3 +378,80 @@ def test_values_a_gateway_applied_before_the_hub_died_get_their_provenance_at_th
         rows = {(r[0], r[1]): r[2] for r in conn.execute(sa.text(
             "SELECT target_record, field, provenance_id FROM provenance"))}
     assert {k: v for k, v in rows.items() if k in shown} == shown
+
+
+def test_one_run_at_a_time_progress_per_unit_and_cancel(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """While a run works, a second is refused (409 naming it); the run shows its units' progress; a cancel
+    drops the units not started and the run ends CANCELLED once the running unit has stopped."""
+    import threading
+
+    from services.sync_hub.jobs import tasks as job_tasks
+
+    hub, _, _, clients = apps
+    release, started = threading.Event(), threading.Event()
+    real = job_tasks.unit._decide
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]  # a unit RUNNING, deciding its students
+        started.set()
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job_tasks.unit, "_decide", held)
+    operator = as_operator(clients)
+    run_id = hub.start_run(SyncRunCreate(full=True)).id
+    assert started.wait(60)
+    second = clients["hub"].post("/api/v1/sync-runs", json={}, headers=operator)
+    assert second.status_code == 409, second.text
+    assert second.json()["errors"][0]["field"] == "run_id" and run_id in second.json()["detail"]
+    progress = hub.get_run(run_id).progress
+    assert progress is not None and progress.units_total >= 2 and progress.units_running >= 1
+    assert progress.units_waiting + progress.units_running == progress.units_total
+    cancelled = clients["hub"].post(f"/api/v1/sync-runs/{run_id}/cancel", headers=operator)
+    assert cancelled.status_code == 200, cancelled.text
+    release.set()
+    done = hub.wait(run_id, timeout=120, poll=0.05)
+    assert done.status is RunStatus.CANCELLED and done.progress is not None
+    assert done.progress.units_cancelled >= 1 and done.progress.units_waiting == 0
+    units = clients["hub"].get(f"/api/v1/sync-runs/{run_id}/units", headers=operator).json()
+    assert {u["status"] for u in units} <= {"SUCCEEDED", "CANCELLED"} and len(units) == done.progress.units_total
+    again = clients["hub"].post(f"/api/v1/sync-runs/{run_id}/cancel", headers=operator)
+    assert again.status_code == 409
+    monkeypatch.undo()
+    assert run(hub).status is RunStatus.SUCCEEDED  # the next run plans the cancelled units' regions again
+
+
+def test_a_system_named_twice_is_refused_and_changes_nothing(apps) -> None:  # type: ignore[no-untyped-def]
+    hub, _, _, clients = apps
+    operator = as_operator(clients)
+    r = clients["hub"].post("/api/v1/sync-runs", json={"systems": ["emis", "emis"]}, headers=operator)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"].endswith("systems")
+    assert hub.list_runs().items == []
+
+
+def test_a_gateway_holding_a_newer_fact_is_not_a_failure(apps) -> None:  # type: ignore[no-untyped-def]
+    """A gateway answers STALE when it holds a value observed at a newer registry sequence than the hub's (an SK
+    batch entered at the school, say): the run succeeds, counts the student as stale, and reads it again next
+    run instead of failing every later run."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Provenance
+
+    hub, ups, _, _ = apps
+    first = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK]))
+    assert first.status is RunStatus.SUCCEEDED, first.errors
+    student = next(p for p in ups.dapodik.iter_students(1000) if p.penerima_kps is not None)
+    newer = HubResultItem(student_id=student.peserta_didik_id, values={"penerima_kps": not student.penerima_kps},
+                          provenance=Provenance(provenance_id=str(uuid.uuid4()), sync_run_id="elsewhere",
+                                                source_system="kemensos.dtsen", source_record="keluarga/newer",
+                                                source_version=1, observed_seq=10**12,
+                                                retrieved_at=datetime.now(UTC), matched_by=MatchKey.NIK))
+    assert ups.dapodik.post_results(HubResultBatch(sync_run_id="elsewhere", items=[newer])).results[0].status.value \
+        == "APPLIED"
+    full = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK], full=True))
+    assert full.status is RunStatus.SUCCEEDED, full.errors
+    assert full.stale == 1 and not full.errors
+    following = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK]))
+    assert following.status is RunStatus.SUCCEEDED and following.students_from_feed >= 1  # read again
+    assert following.stale == 1

@@ -19,13 +19,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 @app.command()
 def serve() -> None:
     """Run the HTTP service on DAPODIK_HOST:DAPODIK_PORT (default 127.0.0.1:8103)."""
-    import uvicorn
-
-    from services.dapodik_gateway.main import create_app
+    from shared.settings import serve_app
 
     settings = get_settings()
     configure(SERVICE_NAME, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve_app("services.dapodik_gateway.main", settings)
 
 
 @app.command()

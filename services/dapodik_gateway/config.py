@@ -34,6 +34,10 @@ class Settings(ServiceSettings):
     # "npsn"}), e.g. DAPODIK_OPERATORS='{"op-sdn1": {"token": "...", "npsn": "20100001"}}': an operator
     # scoped to one school; anything outside it is 403 and changes nothing.
     operators: dict[str, ScopedOperator] = Field(default_factory=dict)
+    # The sync hub, asked for PKH data ("Request Data PKH" on a student): it decides from the record sent and
+    # answers with the values to write (applied here with their provenance). The hub must accept the token.
+    hub_url: str = "http://127.0.0.1:8100"
+    hub_token: SecretStr = SecretStr("")
 
     @field_validator("operators")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,6 +17,7 @@ from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_serv
 from services.dapodik_gateway.kesejahteraan.router import router as kesejahteraan_router
 from services.dapodik_gateway.kip.router import router as kip_router
 from services.dapodik_gateway.peserta_didik.router import router as peserta_didik_router
+from services.dapodik_gateway.pkh.router import router as pkh_router
 from services.dapodik_gateway.results.router import router as results_router
 from services.dapodik_gateway.sekolah.router import router as sekolah_router
 from services.dapodik_gateway.sinkronisasi.router import router as sinkronisasi_router
@@ -24,6 +25,7 @@ from services.dapodik_gateway.spreadsheet.router import router as spreadsheet_ro
 from services.dapodik_gateway.validasi import service as validasi_service
 from services.dapodik_gateway.validasi.router import router as validasi_router
 from shared.app import create_service_app
+from shared.clients import HubClient
 from shared.logging import configure
 
 DESCRIPTION = """Dapodik (Kemendikdasmen) gateway: schools (`sekolah`) and students (`peserta_didik`) with
@@ -31,7 +33,18 @@ Dapodik's field names, and the hub's PKH/KIP results written back with provenanc
 Every `/api/...` route needs `Authorization: Bearer <token>`."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+HubFactory = Callable[[Settings], HubClient | None]
+
+
+def make_hub(settings: Settings) -> HubClient | None:
+    """The client "Request Data PKH" asks the hub with, or None when no credential is configured."""
+    token = settings.hub_token.get_secret_value()
+    return HubClient(settings.hub_url, token) if token else None
+
+
+def create_app(settings: Settings | None = None, hub: HubFactory | None = None) -> FastAPI:
+    """``hub`` makes the hub client at start-up (tests pass one reaching an in-process hub); by default it
+    comes from ``DAPODIK_HUB_URL`` / ``DAPODIK_HUB_TOKEN``."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -44,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kesejahteraan_service.reconcile_missing_on(engine)  # ... or before kesejahteraan_pd existed
         app.state.engine = engine
         app.state.settings = settings
+        app.state.hub = (hub or make_hub)(settings)
         # Everything imported and built so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise scan it all every few result batches (~0.1 s each here).
         gc.freeze()
@@ -51,11 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            if app.state.hub is not None:
+                app.state.hub.close()
             engine.dispose()
 
     return create_service_app(
         name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
-        routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, peserta_didik_router, edits_router,
+        routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, peserta_didik_router, pkh_router,
+                 edits_router,
                  validasi_router,
                  kesejahteraan_router, kip_router, feed_router, results_router], lifespan=lifespan,
         credentials=every_token,

@@ -9,7 +9,7 @@ import typer
 
 from services.emis_gateway.config import get_settings
 from services.emis_gateway.loader.service import load_world
-from services.emis_gateway.main import MIGRATIONS, SERVICE, create_app
+from services.emis_gateway.main import MIGRATIONS, SERVICE
 from shared.db import make_engine, migrate
 from shared.logging import configure
 
@@ -21,11 +21,10 @@ SHOWN_ERRORS = 50
 @app.command()
 def serve() -> None:
     """Run the HTTP API on EMIS_HOST:EMIS_PORT (default 127.0.0.1:8102)."""
-    import uvicorn
+    from shared.settings import serve_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), log_config=None)
+    serve_app("services.emis_gateway.main", settings, log_level=settings.log_level.lower())
 
 
 @app.command("migrate")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
@@ -21,10 +20,9 @@ console = Console()
 @app.command()
 def serve() -> None:
     """Run the hub's HTTP API (HUB_HOST / HUB_PORT)."""
-    from services.sync_hub.main import create_app
+    from shared.settings import serve_app
 
-    settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve_app("services.sync_hub.main", get_settings())
 
 
 @app.command()
@@ -55,7 +53,13 @@ def render_run(run: SyncRun) -> Table:
     for outcome, count in sorted(run.outcomes.items(), key=lambda kv: -kv[1]):
         table.add_row(outcome, f"{count:,}")
     table.add_section()
-    table.add_row("students read", f"{run.students_read:,}")
+    table.add_row("students decided", f"{run.students_read:,}")
+    table.add_row("records read from the gateways", f"{run.students_from_feed:,}")
+    if run.progress is not None:
+        table.add_row("work units (done / failed / total)",
+                      f"{run.progress.units_done} / {run.progress.units_failed} / {run.progress.units_total}")
+    if run.stale:
+        table.add_row("stale (read again next run)", f"{run.stale:,}")
     table.add_row("values written", f"{run.values_written:,}")
     table.add_row("values already correct", f"{run.values_unchanged:,}")
     table.add_row("provenance records", f"{run.provenance_records:,}")
@@ -65,6 +69,23 @@ def render_run(run: SyncRun) -> Table:
     if run.timings:
         table.add_row("  phases (s)", ", ".join(f"{k} {v:.1f}" for k, v in run.timings.items()))
     return table
+
+
+def follow(hub: HubClient, run_id: str, poll: float = 1.0) -> SyncRun:
+    """Wait for the run to end, showing its units' progress as it goes."""
+    import time
+
+    with console.status(f"sync run {run_id}: queued") as status:
+        while True:
+            run = hub.get_run(run_id)
+            if run.status.value not in ("QUEUED", "RUNNING"):
+                return run
+            p = run.progress
+            status.update(f"sync run {run_id}: " + ("planning (reading what changed)" if p is None else
+                          f"units {p.units_done + p.units_failed + p.units_cancelled}/{p.units_total} "
+                          f"({p.units_running} running, {p.units_failed} failed), "
+                          f"{p.students_done:,} students decided"))
+            time.sleep(poll)
 
 
 @app.command()
@@ -81,7 +102,7 @@ def sync(
         console.print(f"sync run {run.id} {run.status.value}")
         if not wait:
             return
-        run = hub.wait(run.id)
+        run = follow(hub, run.id)
         console.print(render_run(run))
         for error in run.errors:
             console.print(f"[red]error:[/red] {error}")

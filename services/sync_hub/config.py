@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
 
     page_size: int = Field(500, ge=1, le=1000, description="Students per page read from a gateway")
     lookup_batch: int = Field(1000, ge=1, le=1000, description="NIKs per bulk lookup")
+    replica_follow_seconds: float = Field(
+        5.0, ge=0, description="Seconds between the replica follower's reads of the registry's change feed (0: no "
+        "follower; the replica then moves only with sync runs)")
     push_batch: int = Field(500, ge=1, le=1000, description="Result items per batch pushed to a gateway")
 
     unit_max_students: int = Field(20_000, ge=1, description="A province with more students than this is cut "

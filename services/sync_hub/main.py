@@ -8,21 +8,22 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.sync_hub.checks.router import router as checks_router
+from services.sync_hub.checks.service import Checks
 from services.sync_hub.config import Settings, get_settings
 from services.sync_hub.deps import every_token
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.jobs.queue import make_queue
 from services.sync_hub.jobs.worker import InProcessWorker
 from services.sync_hub.provenance.router import router as provenance_router
+from services.sync_hub.replica.follower import ReplicaFollower
 from services.sync_hub.review.router import router as review_router
-from services.sync_hub.runs.router import checks as checks_router
 from services.sync_hub.runs.router import router as runs_router
 from services.sync_hub.runs.service import RunQueue
-from services.sync_hub.sync.engine import SyncEngine
 from services.sync_hub.upstreams import Upstreams, make_upstreams
 from shared import logging as jlog
 from shared.app import create_service_app
-from shared.db import make_engine, migrate
+from shared.db import SQLITE_IMMEDIATE, make_engine, migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,25 +36,37 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         jlog.configure("sync_hub", settings.log_level)
         if settings.auto_migrate:
             migrate(MIGRATIONS, settings.database_url)
-        engine = make_engine(settings.database_url)
+        base = make_engine(settings.database_url)
+        # On SQLite every hub transaction begins IMMEDIATE (takes the write lock at BEGIN): the run, the
+        # replica follower and the checks write concurrently, and a deferred transaction that read before
+        # another one committed could not write any more ("database is locked", no waiting). Checks read their
+        # slice through ``base`` (snapshots, concurrent) and write through ``engine``. No effect on PostgreSQL.
+        engine = base.execution_options(**{SQLITE_IMMEDIATE: True})
         ups = upstreams or make_upstreams(settings)
         jobs = make_queue(JobContext(engine, ups, settings))
-        queue = RunQueue(engine, jobs, SyncEngine(engine, ups, settings))
+        queue = RunQueue(engine, jobs)
         jobs.start()
         worker = InProcessWorker(JobContext(engine, ups, settings)) if (
             settings.in_process_worker and engine.dialect.name == "postgresql") else None
         if worker is not None:
             worker.start()
         app.state.settings, app.state.engine, app.state.runs = settings, engine, queue
+        app.state.checks = Checks(base)
+        follower = None
+        if settings.replica_follow_seconds > 0:
+            follower = ReplicaFollower(engine, ups.kemensos, settings.replica_follow_seconds)
+            follower.start()
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             if worker is not None:
                 worker.stop()
             queue.shutdown()
             if upstreams is None:
                 ups.close()
-            engine.dispose()
+            base.dispose()
 
     return create_service_app(
         name="sync_hub",

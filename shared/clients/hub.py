@@ -32,10 +32,10 @@ class HubClient(BaseClient):
         return self.request("POST", "/api/v1/sync-runs", SyncRun, idempotent=False,
                             content=body.model_dump_json())
 
-    def check(self, system: SourceSystem, student_ids: list[str]) -> CheckResponse:
-        """Decide and write back up to 100 students now. ``Unavailable`` (503) means the registry could not
-        be reached: the caller keeps the request PENDING and asks again later. Not retried here."""
-        body = CheckRequest(system=system, student_ids=student_ids)
+    def check(self, body: CheckRequest) -> CheckResponse:
+        """Decide up to 100 students now, from the records sent; the answer carries the result items to apply.
+        ``Unavailable`` (503) means the hub cannot decide yet (its registry replica is not ready): the caller
+        keeps the request PENDING and asks again later. Not retried here."""
         return self.request("POST", "/api/v1/checks", CheckResponse, idempotent=False,
                             content=body.model_dump_json())
 

@@ -7,7 +7,7 @@ from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.common import FieldProvenance, JenisKelamin, Outcome, RawId, Strict
+from shared.contracts.common import FieldProvenance, JenisKelamin, MatchKey, Outcome, RawId, Strict
 from shared.contracts.emis import StatusLembaga
 
 
@@ -394,3 +394,17 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     results: list[ImportRow]
+
+
+class PermintaanPkh(BaseModel):
+    """The answer to "Request Data PKH" for one student: the hub's outcome, saved in the same step (the values
+    it brings are written with their provenance), and the record as it stands now."""
+
+    peserta_didik_id: str
+    status_padan: Outcome
+    keterangan_padan: str | None = None
+    matched_by: MatchKey
+    check_id: str = Field(..., description="The hub's check that decided it (its provenance names it)")
+    nilai_ditulis: list[str] = Field(default_factory=list, description="Fields written by this answer")
+    dijawab_pada: datetime
+    peserta_didik: PesertaDidik

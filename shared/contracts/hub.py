@@ -6,9 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 
-from shared.contracts.common import MatchKey, Outcome, Strict
+from shared.contracts.common import HubResultItem, MatchKey, Outcome, Strict
+from shared.contracts.dapodik import PesertaDidik
+from shared.contracts.emis import Siswa
 
 
 class SourceSystem(StrEnum):
@@ -46,13 +48,47 @@ class SyncRunCreate(Strict):
         return systems
 
 
+MAX_CHECK = 100
+KodeWilayah = Annotated[str, StringConstraints(pattern=r"^\d{2,10}$")]
+
+
 class CheckRequest(Strict):
-    """An on-demand check of a few students (a gateway's "Request Data PKH"): decided and written back
-    in the same call, so there is no separate "save" to forget."""
+    """An on-demand check of a few students (a gateway's "Request Data PKH"). The gateway sends the records
+    themselves (EMIS ``siswa`` or Dapodik ``peserta_didik``, as its own read API gives them, with the hub
+    fields and their provenance) and each one's school region; the hub decides from its replica of the
+    registry and answers with the outcomes and the result items, which the gateway applies itself. (Until
+    issue 9 a check named ``student_ids`` and the hub read the records back and pushed the results: that
+    field is gone, an unknown field is a 422.)"""
 
     system: SourceSystem
-    student_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        ..., min_length=1, max_length=100)
+    siswa: list[Siswa] = Field(default_factory=list, max_length=MAX_CHECK, validate_default=True,
+                               description="The EMIS records to check (system emis)")
+    peserta_didik: list[PesertaDidik] = Field(default_factory=list, max_length=MAX_CHECK, validate_default=True,
+                                              description="The Dapodik records to check (system dapodik)")
+    kode_wilayah: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], KodeWilayah] = Field(
+        default_factory=dict, description="Student id -> the region of the student's school (kode_wilayah): the "
+        "only address a student record has (the fallback's blocks)")
+
+    @field_validator("siswa", "peserta_didik")
+    @classmethod
+    def _of_the_system(cls, records: list[Siswa] | list[PesertaDidik], info: ValidationInfo
+                       ) -> list[Siswa] | list[PesertaDidik]:
+        system = info.data.get("system")
+        mine = {SourceSystem.EMIS: "siswa", SourceSystem.DAPODIK: "peserta_didik"}.get(system)  # type: ignore[arg-type]
+        if mine is None:  # the system itself is invalid: reported on its own
+            return records
+        if info.field_name != mine and records:
+            raise ValueError(f"records of another system than {system.value}")  # type: ignore[union-attr]
+        if info.field_name == mine:
+            if not records:
+                raise ValueError("at least one record is needed")
+            ids = [r.siswa_id if isinstance(r, Siswa) else r.peserta_didik_id for r in records]
+            if len(set(ids)) != len(ids):
+                raise ValueError("a student is named twice")
+        return records
+
+    def student_ids(self) -> list[str]:
+        return [s.siswa_id for s in self.siswa] + [p.peserta_didik_id for p in self.peserta_didik]
 
 
 class SyncRun(BaseModel):
@@ -118,8 +154,14 @@ class StudentOutcome(BaseModel):
 
 
 class CheckResponse(BaseModel):
-    sync_run_id: str
+    """A check's answer: each student's outcome (``sync_run_id`` holds the check's id) and the result items
+    that bring the records to it (only values that differ, with their provenance, already recorded at the
+    hub): the gateway applies them in its own transaction, as it applies a sync run's batch."""
+
+    check_id: str
+    observed_seq: int = Field(..., description="The registry sequence the replica stood at when decided")
     results: list[StudentOutcome]
+    items: list[HubResultItem] = Field(default_factory=list)
 
 
 class ProvenanceRecord(BaseModel):

@@ -11,12 +11,14 @@ run stays RUNNING.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -44,18 +46,35 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _stack(workdir: Path, world: Path, hub_url: str) -> Stack:
+def _stack(workdir: Path, world: Path, hub_url: str, registry_faults: dict[str, object] | None = None) -> Stack:
+    extra = {"sync_hub": HUB_ENV}
+    if registry_faults:
+        extra["kemensos_mock"] = {"KEMENSOS_FAULTS": json.dumps(registry_faults)}
     s = Stack(workdir, ports={name: free_port() for name in SERVICES}, database_urls={"sync_hub": hub_url},
-              hub_workers=2, extra_env={"sync_hub": HUB_ENV})
+              hub_workers=2, extra_env=extra)
     s.load_world(world)
     s.start()
     return s
 
 
 @pytest.fixture(scope="module")
-def hub_databases() -> Iterator[tuple[str, str]]:
-    with fresh_postgres_database() as reference, fresh_postgres_database() as chaos:
-        yield reference, chaos
+def hub_databases() -> Iterator[tuple[str, str, str]]:
+    with fresh_postgres_database() as reference, fresh_postgres_database() as chaos, \
+            fresh_postgres_database() as faults:
+        yield reference, chaos, faults
+
+
+@pytest.fixture(scope="module")
+def reference(world: Path, hub_databases, tmp_path_factory) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The final state of a system that syncs the world without interruption."""
+    url = hub_databases[0]
+    with _stack(tmp_path_factory.mktemp("reference"), world, url) as ref:
+        with HubClient(ref.url("sync_hub"), ref.creds.operator) as hub:
+            _until_success(hub)
+            _until_success(hub)
+        state = {"held": _held(ref), **_hub_state(url)}
+    assert state["outcomes"] and state["held"]
+    return state
 
 
 def _held(stack: Stack) -> dict[tuple[str, str, str], tuple[Any, str | None]]:
@@ -113,7 +132,6 @@ def _compare(stack: Stack, hub_url: str, reference: dict[str, Any]) -> None:
     assert state["open_runs"] == 0, "runs left QUEUED or RUNNING"
     assert state["outcomes"] == reference["outcomes"]
     assert {k: v for k, (v, _) in held.items()} == {k: v for k, (v, _) in reference["held"].items()}
-    import json
 
     lost = [(k, pid) for k, (v, pid) in held.items() if json.loads(state["provenance"].get((pid, k[2]), "null"
                                                                                           ) or "null") != v
@@ -121,16 +139,9 @@ def _compare(stack: Stack, hub_url: str, reference: dict[str, Any]) -> None:
     assert not lost, f"{len(lost)} value(s) held at a gateway without their provenance at the hub: {lost[:5]}"
 
 
-def test_killed_workers_and_hub_lose_nothing_and_do_nothing_twice(world: Path, hub_databases, tmp_path_factory
-                                                                   ) -> None:  # type: ignore[no-untyped-def]
-    reference_url, chaos_url = hub_databases
-    with _stack(tmp_path_factory.mktemp("reference"), world, reference_url) as ref:
-        with HubClient(ref.url("sync_hub"), ref.creds.operator) as hub:
-            _until_success(hub)
-            _until_success(hub)
-        reference = {"held": _held(ref), **_hub_state(reference_url)}
-    assert reference["outcomes"] and reference["held"]
-
+def test_killed_workers_and_hub_lose_nothing_and_do_nothing_twice(world: Path, hub_databases, reference,
+                                                                   tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    chaos_url = hub_databases[1]
     rng = random.Random(20261203)
     kills: list[str] = []
     with _stack(tmp_path_factory.mktemp("chaos"), world, chaos_url) as s, \
@@ -160,6 +171,23 @@ def test_killed_workers_and_hub_lose_nothing_and_do_nothing_twice(world: Path, h
         _compare(s, chaos_url, reference)
     phases = {k.split("@")[1] for k in kills}
     assert len(phases) >= 2, f"kills did not cover the phases of a run: {kills}"
+
+
+def test_a_registry_failing_often_changes_nothing_in_the_end(world: Path, hub_databases, reference,
+                                                             tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    """The registry answers 20 % 5xx, 5 % timeouts (504 after hanging) and 429 bursts: calls are retried, jobs
+    are tried again later, and the final state equals the uninterrupted system's."""
+    faults = {"error_rate": 0.2, "timeout_rate": 0.05, "timeout_s": 0.5, "rate_limit_rate": 0.1,
+              "retry_after_s": 1, "seed": 7}
+    url = hub_databases[2]
+    with _stack(tmp_path_factory.mktemp("faults"), world, url, registry_faults=faults) as s, \
+            HubClient(s.url("sync_hub"), s.creds.operator) as hub:
+        _until_success(hub)
+        _until_success(hub)
+        _compare(s, url, reference)
+        answers = [httpx.get(f"{s.url('kemensos_mock')}/api/v1/kip", params={"limit": 1}, timeout=5,
+                             headers={"Authorization": f"Bearer {s.creds.hub_to_kemensos}"}) for _ in range(30)]
+        assert any("X-Injected-Fault" in r.headers for r in answers)  # the registry was failing all along
 
 
 def _phase(hub: HubClient, run_id: str) -> str:

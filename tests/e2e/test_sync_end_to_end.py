@@ -17,7 +17,7 @@ from jembatan.changes import edit_peserta_didik, graduate_family, pkh_family_of_
 from jembatan.evaluate import evaluate_world, observe
 from jembatan.stack import SERVICES, Stack, free_port
 from shared.clients import DapodikClient, EmisClient, HubClient
-from shared.contracts.hub import RunStatus, SourceSystem
+from shared.contracts.hub import RunStatus, SourceSystem, SyncRunCreate
 from worldgen.config import ErrorRates, WorldConfig
 from worldgen.generate import generate_world
 
@@ -115,11 +115,13 @@ def test_second_sync_over_unchanged_data_writes_nothing(first_run, clients) -> N
     second = hub.wait(hub.start_run().id, timeout=600)
     assert second.status is RunStatus.SUCCEEDED, second.errors
     assert second.values_written == 0 and second.provenance_records == 0
-    assert second.outcomes == first_run.outcomes
-    assert second.values_unchanged > 0
-    # incremental: nothing changed at the gateways, so nothing is read from them; every student is decided
+    # incremental: nothing changed at the gateways or the registry, so nothing is read and no work unit planned
     assert second.students_from_feed == 0 and second.students_removed == 0 and not second.full
-    assert second.students_read == first_run.students_read
+    assert second.progress is not None and second.progress.units_total == 0 and second.students_read == 0
+    # a forced full run decides every student again: the same outcomes, nothing to write
+    full = hub.wait(hub.start_run(SyncRunCreate(full=True)).id, timeout=600)
+    assert full.status is RunStatus.SUCCEEDED, full.errors
+    assert full.outcomes == first_run.outcomes and full.values_written == 0 and full.values_unchanged > 0
 
 
 def test_logs_never_hold_a_full_nik_or_kk(stack: Stack, first_run, world: Path) -> None:  # type: ignore[no-untyped-def]
@@ -193,7 +195,10 @@ def test_after_small_changes_the_next_run_reads_only_them_and_writes_only_what_f
     run = hub.wait(hub.start_run().id, timeout=600)
     assert run.status is RunStatus.SUCCEEDED, run.errors
     assert run.students_from_feed == 1 and run.students_removed == 1
-    assert run.students_read == quiet.students_read - 1
+    # only the regions of what changed are decided again, without the student held back
+    decided = {(o.system.value, o.student_id) for o in hub.outcomes(run.id, limit=1000).items}
+    assert 0 < run.students_read == len(decided) and ("dapodik", held.peserta_didik_id) not in decided
+    assert {("dapodik", edited.peserta_didik_id), *family_students} <= decided
     assert run.values_written == run.provenance_records > 0
     after = observe(emis, dapodik)
     written = {(system, sid): {f: p for f, p in o.provenance.items() if p.sync_run_id == run.id}

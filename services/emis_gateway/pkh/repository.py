@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from services.emis_gateway.madrasah.models import MadrasahRow
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.bulk import executemany
@@ -16,6 +17,7 @@ from shared.bulk import executemany
 REQUEST: sa.Table = PkhRequestRow.__table__  # type: ignore[assignment]
 ITEM: sa.Table = PkhRequestItemRow.__table__  # type: ignore[assignment]
 SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
+MADRASAH: sa.Table = MadrasahRow.__table__  # type: ignore[assignment]
 
 QUEUED, DONE, FAILED = "PENDING", "DONE", "FAILED"
 
@@ -128,3 +130,11 @@ def postpone(session: Session, request_id: str, now: datetime, retry_at: datetim
 
 def release(session: Session, request_id: str) -> None:
     session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(lease_until=None))
+
+
+def regions_of(session: Session, nsms: Sequence[str]) -> dict[str, str]:
+    """NSM -> kode_wilayah of the madrasah among ``nsms`` (a school's region: the hub blocks by it)."""
+    if not nsms:
+        return {}
+    stmt = sa.select(MADRASAH.c.nsm, MADRASAH.c.kode_wilayah).where(MADRASAH.c.nsm.in_(sorted(set(nsms))))
+    return {str(n): str(k) for n, k in session.execute(stmt)}

@@ -1,14 +1,16 @@
 """Request PKH data ("Request Data PKH") for one student or a whole madrasah.
 
-The gateway asks the sync hub (``HubClient.check``, <= 100 students per call); the hub decides each
-student's outcome and writes it back to this gateway through ``POST /api/v1/hub/results``, with
-provenance, before it answers: the answer is saved in the same step, there is no separate "save".
+The gateway asks the sync hub (``HubClient.check``, <= 100 students per call), sending the records
+themselves and each one's madrasah region; the hub decides each student's outcome from its registry replica
+and answers with the outcomes and the result items (values with their provenance, recorded at the hub).
+The gateway applies the items with its results service (as it applies a sync run's batch) and stores the
+answers in one transaction: the answer is saved in the same step, there is no separate "save".
 
 Every request is first stored (``pkh_request`` + one ``pkh_request_item`` per student), so nothing is
 lost: when the hub answers 503 (the registry is unreachable) or cannot be reached, the request stays
 PENDING with a retry time (exponential backoff with jitter) and the worker (``worker.py``) asks again.
-No database transaction is open while the hub is called: the hub calls back into this gateway to write
-the results, and on SQLite an open write transaction here would make that call wait for us.
+No database transaction is open while the hub is called (a write lock held across a network call would
+make every other writer of this database wait for it).
 
 Whoever asks the hub for a request (the request's own HTTP call, or the worker) holds its lease, so the
 two never ask for the same request at once.
@@ -31,10 +33,11 @@ from services.emis_gateway.config import Settings
 from services.emis_gateway.madrasah import repository as madrasah_repository
 from services.emis_gateway.pkh import repository
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
+from services.emis_gateway.results import service as results_service
 from services.emis_gateway.siswa import repository as siswa_repository
-from services.emis_gateway.siswa.service import pkh_of
+from services.emis_gateway.siswa.service import pkh_of, read_models
 from shared.clients import HubClient
-from shared.contracts.common import MatchKey, Outcome, Page
+from shared.contracts.common import HubResultBatch, MatchKey, Outcome, Page
 from shared.contracts.emis import (
     PkhAnswer,
     PkhAnswerState,
@@ -42,14 +45,15 @@ from shared.contracts.emis import (
     PkhRequestScope,
     PkhRequestStatus,
 )
-from shared.contracts.hub import SourceSystem, StudentOutcome
-from shared.db import session_scope
+from shared.contracts.hub import CheckRequest, CheckResponse, SourceSystem, StudentOutcome
+from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.errors import NotFound
 from shared.http import ClientError, ContractError, Rejected, Unavailable
 
 log = logging.getLogger("emis_gateway.pkh")
 
 MAX_PAGE = 1000
+CHECK_CLIENT = "hub-check"  # how a check's items are named in the sync log (applied here, not posted by the hub)
 
 
 def to_contract(row: PkhRequestRow, outcomes: dict[str, int],
@@ -69,6 +73,9 @@ class PkhRequests:
     def __init__(self, engine: Engine, hub: HubClient | None, settings: Settings,
                  rng: random.Random | None = None) -> None:
         self.engine, self.hub, self.settings = engine, hub, settings
+        # transactions that write begin with BEGIN IMMEDIATE on SQLite: writers queue on the busy timeout
+        # instead of failing ("database is locked") when a read snapshot is upgraded to a write
+        self.writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._rng = rng or random.Random()
         self.wake: Callable[[], None] = lambda: None  # set by the worker: a new request is waiting
 
@@ -78,7 +85,7 @@ class PkhRequests:
         """Ask the hub for one student now; if the registry cannot be reached, the request stays PENDING
         (queued) and the worker completes it later."""
         now = utcnow()
-        with session_scope(self.engine) as session:
+        with session_scope(self.writer) as session:
             student = siswa_repository.get(session, siswa_id)
             if student is None:
                 raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
@@ -93,7 +100,7 @@ class PkhRequests:
         """Queue every active student of the madrasah (or the given ones); the worker asks the hub in chunks.
         A request for the madrasah that is still PENDING is answered instead of queueing a second one."""
         now = utcnow()
-        with session_scope(self.engine) as session:
+        with session_scope(self.writer) as session:
             if madrasah_repository.get(session, nsm) is None:
                 raise NotFound.field("nsm", "not_found", f"no madrasah with NSM {nsm}")
             existing = repository.pending_for_madrasah(session, nsm)
@@ -168,7 +175,7 @@ class PkhRequests:
     def run_due(self) -> bool:
         """Take one due PENDING request (if any) and ask the hub for it; whether there was one."""
         now = utcnow()
-        with session_scope(self.engine) as session:
+        with session_scope(self.writer) as session:
             due = repository.due(session, now, limit=5)
             claimed = next((rid for rid in due if repository.claim(
                 session, rid, now, now + timedelta(seconds=self.settings.pkh_lease_seconds))), None)
@@ -186,25 +193,40 @@ class PkhRequests:
                     waiting = repository.queued_items(session, request_id, self.settings.pkh_chunk)
                 if not waiting:
                     return True
-                answers = self._ask(request_id, waiting)  # no transaction is open here
-                if answers is None:
+                asked = self._ask(request_id, waiting)  # no transaction is open here
+                if asked is None:
                     return False
+                answers, response = asked
                 now = utcnow()
-                with session_scope(self.engine) as session:
+                with session_scope(self.writer) as session:  # the values and the answers, together
+                    if response is not None and response.items:
+                        results_service.apply_batch(session, HubResultBatch(
+                            sync_run_id=response.check_id, items=response.items), CHECK_CLIENT)
                     repository.record(session, request_id, answers, now,
                                       now + timedelta(seconds=self.settings.pkh_lease_seconds))
         finally:
-            with session_scope(self.engine) as session:
+            with session_scope(self.writer) as session:
                 repository.release(session, request_id)
 
-    def _ask(self, request_id: str, waiting: list[tuple[int, str]]) -> list[repository.Answer] | None:
-        """The hub's answers for ``waiting``, or None when the request was postponed."""
+    def _ask(self, request_id: str, waiting: list[tuple[int, str]]
+             ) -> tuple[list[repository.Answer], CheckResponse | None] | None:
+        """The hub's answers for ``waiting`` and the check's answer (its items to apply), or None when the
+        request was postponed. Students deleted since they were queued fail without asking."""
         if self.hub is None:
             self._postpone(request_id, "no credential for the hub is configured (EMIS_HUB_TOKEN)")
             return None
-        ids = [sid for _, sid in waiting]
+        with session_scope(self.engine) as session:
+            rows = siswa_repository.get_many(session, [sid for _, sid in waiting])
+            records = read_models(session, [rows[sid] for _, sid in waiting if sid in rows])
+            regions = repository.regions_of(session, [r.nsm for r in records])
+        gone = [repository.Answer(pos, repository.FAILED, None, "no student with this siswa_id any more", None, None)
+                for pos, sid in waiting if sid not in rows]
+        if not records:
+            return gone, None
+        body = CheckRequest(system=SourceSystem.EMIS, siswa=records,
+                            kode_wilayah={r.siswa_id: regions[r.nsm] for r in records if r.nsm in regions})
         try:
-            response = self.hub.check(SourceSystem.EMIS, ids)
+            response = self.hub.check(body)
         except Unavailable as exc:
             self._postpone(request_id, f"registry unreachable: {exc}")
             return None
@@ -212,19 +234,14 @@ class PkhRequests:
             if exc.status in (401, 403, 429):  # our credential or the hub's limits: a person must look
                 self._postpone(request_id, f"the hub refused the request: {exc}")
                 return None
-            log.warning("PKH request %s: the hub rejected %d students: %s", request_id, len(ids), exc.status)
-            with session_scope(self.engine) as session:
-                gone = set(ids) - set(siswa_repository.get_many(session, ids))
-            if exc.status == 404 and gone:  # students deleted since: those fail, the others are asked again
-                return [repository.Answer(pos, repository.FAILED, None, "no student with this siswa_id any more",
-                                          None, None) for pos, sid in waiting if sid in gone]
-            return [repository.Answer(pos, repository.FAILED, None, f"the hub refused the check: {exc}"[:300],
-                                      None, None) for pos, _ in waiting]
+            log.warning("PKH request %s: the hub rejected %d students: %s", request_id, len(records), exc.status)
+            return gone + [repository.Answer(pos, repository.FAILED, None, f"the hub refused the check: {exc}"[:300],
+                                             None, None) for pos, sid in waiting if sid in rows], None
         except (ContractError, ClientError) as exc:
             self._postpone(request_id, f"unexpected answer from the hub: {type(exc).__name__}")
             return None
         by_student: dict[str, StudentOutcome] = {o.student_id: o for o in response.results}
-        answers = []
+        answers = list(gone)
         for pos, sid in waiting:
             outcome = by_student.get(sid)
             if outcome is None or outcome.outcome is Outcome.PENDING:
@@ -235,11 +252,11 @@ class PkhRequests:
         if not answers:
             self._postpone(request_id, "the hub answered none of the students")
             return None
-        return answers
+        return answers, response
 
     def _postpone(self, request_id: str, error: str) -> None:
         now = utcnow()
-        with session_scope(self.engine) as session:
+        with session_scope(self.writer) as session:
             row = repository.get(session, request_id)
             attempts = (row.attempts if row else 0) + 1
             delay = min(self.settings.pkh_retry_cap_seconds,

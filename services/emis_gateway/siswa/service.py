@@ -53,6 +53,11 @@ def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance], *, santr
                  pkh_manual_berbeda=differs, nspp=row.nsm if santri else None, provenance=list(provenance))
 
 
+def read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
+    """The read models of ``rows`` (with the latest provenance of each hub field), as the API gives them."""
+    return _read_models(session, rows)
+
+
 def _read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
     latest = results_repository.latest_provenance(session, [r.siswa_id for r in rows])
     pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in rows])

@@ -1,6 +1,7 @@
 """Request Data PKH through the HTTP API, with a stand-in hub (httpx.MockTransport) that behaves like the real
-one: it writes each answer back through this gateway's results endpoint, with provenance, before it answers
-(or answers 503 while the registry is "down"). The real hub in process: tests/test_emis_pkh_in_process.py."""
+one: it receives the records, answers each student's outcome with the result items (values with their
+provenance) that the gateway applies itself (or answers 503 while the registry is "down"). The real hub in
+process: tests/test_emis_pkh_in_process.py."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class StandInHub:
         assert request.headers["authorization"] == "Bearer hub-token-0123456789"
         body = json.loads(request.content)
         with self.lock:
-            self.calls.append(body["student_ids"])
+            self.calls.append([r["siswa_id"] for r in body["siswa"]])
+            assert set(body["kode_wilayah"]) <= set(self.calls[-1])
             self.seq += 1
             seq = self.seq
         if self.down:
@@ -56,21 +58,18 @@ class StandInHub:
                                              "errors": []})
         if self.status != 200:
             return httpx.Response(self.status, json={"error": "Unauthorized", "detail": "no", "errors": []})
-        assert self.gateway is not None
         run = f"check-{seq}"
         items = []
-        for sid in body["student_ids"]:
+        for sid in self.calls[-1]:
             outcome, detail, values = REASONS.get(sid, REASONS["siswa-0002"])
             items.append({"student_id": sid, "outcome": outcome, "outcome_detail": detail, "values": values,
                           "provenance": {"provenance_id": f"p-{seq}-{sid}", "sync_run_id": run,
                                          "source_system": "kemensos.dtsen", "source_record": "keluarga/x",
                                          "source_version": 1, "observed_seq": seq,
                                          "retrieved_at": datetime.now(UTC).isoformat(), "matched_by": "nik_ibu"}})
-        written = self.gateway.post("/api/v1/hub/results", json={"sync_run_id": run, "items": items})
-        assert written.status_code == 200, written.text
         results = [{"sync_run_id": run, "system": "emis", "student_id": i["student_id"], "outcome": i["outcome"],
                     "detail": i["outcome_detail"], "matched_by": "nik_ibu", "no_kk": None} for i in items]
-        return httpx.Response(200, json={"sync_run_id": run, "results": results})
+        return httpx.Response(200, json={"check_id": run, "observed_seq": seq, "results": results, "items": items})
 
 
 @pytest.fixture

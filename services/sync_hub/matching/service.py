@@ -1,4 +1,4 @@
-"""The matcher as the sync engine uses it: students in, one explained decision per student out.
+"""The matcher as the work units and checks use it: students in, one explained decision per student out.
 
 1. Deterministic pass (``deterministic.link``): every key, every hit verified against the identity.
 2. Fallback (``fallback``) for students no usable key linked: a Fellegi-Sunter model trained on the run's

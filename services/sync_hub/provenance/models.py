@@ -36,8 +36,10 @@ class ProvenanceRow(HubTable, table=True):
     __table_args__ = (sa.Index("ix_provenance_target", "target_system", "target_record"),)
 
     id: str = Field(primary_key=True, max_length=36)
-    provenance_id: str = Field(foreign_key="outbox_item.id", index=True, max_length=36)
-    sync_run_id: str = Field(foreign_key="sync_run.id", index=True, max_length=36)
+    # the item's id: an outbox row of a sync run, or an item a check returned (no outbox: the gateway applies
+    # the check's answer itself); the activity: a sync run or a check (``hub_check``)
+    provenance_id: str = Field(index=True, max_length=36)
+    sync_run_id: str = Field(index=True, max_length=36)
     target_system: str = Field(max_length=16)
     target_record: str = Field(max_length=64)
     field: str = Field(max_length=40)

@@ -30,6 +30,13 @@ class ReplicaKeluargaRow(HubTable, table=True):
 
 class ReplicaAnggotaRow(HubTable, table=True):
     __tablename__ = "replica_anggota"
+    # what ``replica.slice`` reads a matcher's slice by: the fallback's blocks (kabupaten, birth date range)
+    # and its nationwide pass (name or mother's name, with the birth date)
+    __table_args__ = (
+        sa.Index("ix_replica_anggota_kab_tanggal_lahir", "kab", "tanggal_lahir"),
+        sa.Index("ix_replica_anggota_nama_norm_tanggal_lahir", "nama_norm", "tanggal_lahir"),
+        sa.Index("ix_replica_anggota_ibu_norm_tanggal_lahir", "ibu_norm", "tanggal_lahir"),
+    )
 
     nik: str = Field(primary_key=True, max_length=16)
     no_kk: str = Field(index=True, max_length=16)
@@ -42,6 +49,10 @@ class ReplicaAnggotaRow(HubTable, table=True):
     # matcher reads them instead of normalising every registry name on every run
     nama_norm: str = Field(default="", max_length=100)
     ibu_norm: str = Field(default="", max_length=100)
+    # the family's kabupaten (its kode_wilayah's first 4 digits), denormalised from replica_keluarga so a
+    # fallback block (kabupaten, birth year) is one index range; written with the member (a family's region
+    # changes only with a family change, which rewrites its members)
+    kab: str | None = Field(default=None, max_length=4)
 
 
 class ReplicaKkLamaRow(HubTable, table=True):

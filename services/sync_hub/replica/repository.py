@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    tuple_,
 )
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session
@@ -101,8 +102,12 @@ def write_page(session: Session, *, replaced: Collection[str], claimed_niks: Col
     Deletes: members and former KK numbers of every family ``replaced`` (replaced or dropped), members
     whose NIK a family claimed, former KK numbers a family claimed, the family rows ``rewritten``. Then
     inserts the final rows (given column by column). Every inserted key was deleted first, so no insert
-    meets an existing key.
+    meets an existing key. Each member is written with its family's kabupaten (``kab``, the first 4 digits of
+    the family's kode_wilayah): every member written belongs to a family written in the same page.
     """
+    if members and "kab" not in members and members.get("nik"):
+        region = dict(zip(families.get("no_kk", []), families.get("kode_wilayah", []), strict=True))
+        members = {**members, "kab": [(region.get(k) or "")[:4] or None for k in members["no_kk"]]}
     statements = _delete_in(session, ReplicaAnggotaRow.nik, claimed_niks)
     statements += _delete_in(session, ReplicaAnggotaRow.no_kk, replaced)
     statements += _delete_in(session, ReplicaKkLamaRow.no_kk, replaced)
@@ -244,3 +249,73 @@ def family_keys(session: Session, no_kks: Collection[str]) -> tuple[set[str], se
         regions.update(r[0] for r in session.execute(select(ReplicaKeluargaRow.kode_wilayah).where(
             ReplicaKeluargaRow.no_kk.in_(chunk))))  # type: ignore[attr-defined]
     return niks, old, regions
+
+
+# ---- slices (``replica.slice``): the rows a matcher can touch for some students, read through indexes ----
+
+_PERSON = ("nik", "no_kk", "nama_norm", "jenis_kelamin", "tanggal_lahir", "ibu_norm", "hubungan_keluarga")
+PAIR_CHUNK = 2_000  # (text, date) pairs per statement: two parameters each
+
+
+def _anggota() -> Table:
+    return ReplicaAnggotaRow.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+def _rows(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in session.execute(stmt, params or {})]
+
+
+def person_rows_by_nik(session: Session, niks: Collection[str]) -> list[tuple[Any, ...]]:
+    """The members (``_PERSON`` columns) whose NIK is one of ``niks``."""
+    t = _anggota()
+    out: list[tuple[Any, ...]] = []
+    for chunk in _chunks(niks):
+        out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(t.c.nik.in_(chunk)))
+    return out
+
+
+def person_rows_of_families(session: Session, no_kks: Collection[str]) -> list[tuple[Any, ...]]:
+    """Every member of the families ``no_kks``."""
+    t = _anggota()
+    out: list[tuple[Any, ...]] = []
+    for chunk in _chunks(no_kks):
+        out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(t.c.no_kk.in_(chunk)))
+    return out
+
+
+def person_rows_in_blocks(session: Session, blocks: Collection[tuple[str, int]]) -> list[tuple[Any, ...]]:
+    """Every member whose family's kabupaten and birth year are one of ``blocks`` ((kab, year)): one index
+    range (kab, tanggal_lahir) per block."""
+    t = _anggota()
+    stmt = select(*(t.c[c] for c in _PERSON)).where(
+        t.c.kab == bindparam("kab"), t.c.tanggal_lahir >= bindparam("lo", type_=t.c.tanggal_lahir.type),
+        t.c.tanggal_lahir < bindparam("hi", type_=t.c.tanggal_lahir.type))
+    out: list[tuple[Any, ...]] = []
+    for kab, year in sorted(blocks):
+        if 1 <= year < 9999:
+            out += _rows(session, stmt, {"kab": kab, "lo": date(year, 1, 1), "hi": date(year + 1, 1, 1)})
+    return out
+
+
+def person_rows_by_name_and_birth(session: Session, column: str, pairs: Collection[tuple[str, date]]
+                                  ) -> list[tuple[Any, ...]]:
+    """Every member whose ``column`` (``nama_norm`` or ``ibu_norm``) and birth date are one of ``pairs``."""
+    t = _anggota()
+    ordered = sorted(set(pairs))
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(ordered), PAIR_CHUNK):
+        chunk = ordered[start : start + PAIR_CHUNK]
+        out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(
+            tuple_(t.c[column], t.c.tanggal_lahir).in_(chunk)))
+    return out
+
+
+def family_ids_by_kk(session: Session, kks: Collection[str]) -> set[str]:
+    """The families a KK number names: its own (current number) or the one that held it before."""
+    fam: Table = ReplicaKeluargaRow.__table__  # type: ignore[attr-defined]
+    lama: Table = ReplicaKkLamaRow.__table__  # type: ignore[attr-defined]
+    out: set[str] = set()
+    for chunk in _chunks(kks):
+        out.update(session.execute(select(fam.c.no_kk).where(fam.c.no_kk.in_(chunk))).scalars())
+        out.update(session.execute(select(lama.c.no_kk).where(lama.c.old_kk.in_(chunk))).scalars())
+    return out

@@ -232,9 +232,28 @@ def _read_ahead(pages: Iterator[T], prepare: Callable[[T], R], depth: int = 2) -
         worker.join(timeout=30)
 
 
+_refresh_lock = threading.Lock()  # one refresh at a time in a process (a run's and the follower's)
+
+
 def refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -> RefreshResult:
     """Follow the change feed from the stored cursor until it is caught up. Each page is applied with its
-    cursor in one transaction, in feed order; the next page is fetched while one is applied."""
+    cursor in one transaction, in feed order; the next page is fetched while one is applied. One refresh runs
+    at a time in a process: a second caller waits for the first (then reads what is left)."""
+    with _refresh_lock:
+        return _refresh(engine, client, page_size)
+
+
+def try_refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -> RefreshResult | None:
+    """``refresh`` unless one is running in this process already (then None, at once)."""
+    if not _refresh_lock.acquire(blocking=False):
+        return None
+    try:
+        return _refresh(engine, client, page_size)
+    finally:
+        _refresh_lock.release()
+
+
+def _refresh(engine: Engine, client: KemensosClient, page_size: int) -> RefreshResult:
     with session_scope(engine) as session:
         current = repo.state(session)
         reset = current.names_version != names.VERSION
@@ -334,6 +353,10 @@ def _frame(columns: list[tuple[Any, ...]], schema: dict[str, pl.DataType]) -> pl
     return pl.DataFrame(series)
 
 
-def registry_for_students(engine: Engine, stu: pl.DataFrame) -> Registry:
-    """The registry a unit's students can reach (``stu``: ``matching.frames.students_frame``)."""
-    return load(engine)
+def registry_for_students(engine: Engine, stu: pl.DataFrame, *, every_block: bool = False) -> Registry:
+    """The registry rows some students can reach (``stu``: ``matching.frames.students_frame``), read through the
+    replica's indexes (``replica.slice``), never the whole replica."""
+    from services.sync_hub.replica.slice import registry_for
+
+    with session_scope(engine) as session:
+        return registry_for(session, stu, every_block=every_block)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -26,6 +27,7 @@ from services.sync_hub.matching.service import (
     candidates_fingerprint,
     fingerprint,
 )
+from services.sync_hub.mirror import repository as mirror_repo
 from services.sync_hub.replica import repository as replica_repo
 from services.sync_hub.review import repository as repo
 from services.sync_hub.review.models import ReviewCaseRow, ReviewDecisionRow
@@ -52,7 +54,7 @@ from shared.db import session_scope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.nik import normalise as normalise_nik
 
-# ---- used by the sync engine ------------------------------------------------------------------------
+# ---- used by the work units --------------------------------------------------------------------------
 
 
 def standing_decisions(engine: Engine, students: list[StudentView]) -> dict[tuple[str, str], ReviewedDecision]:
@@ -228,7 +230,13 @@ def decide(session: Session, case_id: str, reviewer: str, body: DecisionCreate) 
         reviewer=reviewer, reason=body.reason, decided_at=now)
     repo.add(session, decision)
     row.status, row.updated_at = CaseStatus.DECIDED.value, now
+    _decide_again(session, row.system, row.student_id, now)
     return _decision_view(decision)
+
+
+def _decide_again(session: Session, system: str, student_id: str, at: datetime) -> None:
+    """The next run plans the student's region again (a decision, or its reversal, changes its outcome)."""
+    mirror_repo.ask_refetch(session, system, {student_id}, at)
 
 
 def reverse(session: Session, decision_id: str, reviewer: str, body: ReversalCreate) -> DecisionView:
@@ -238,6 +246,7 @@ def reverse(session: Session, decision_id: str, reviewer: str, body: ReversalCre
     if row.reversed_at is not None:
         raise Conflict(f"review decision {decision_id} was already reversed")
     row.reversed_at, row.reversed_by, row.reversal_reason = utcnow(), reviewer, body.reason
+    _decide_again(session, row.system, row.student_id, row.reversed_at)
     session.flush()
     return _decision_view(row)
 

@@ -8,7 +8,7 @@ from services.sync_hub.deps import ClientDep, SessionDep
 from services.sync_hub.runs import repository, service
 from shared.clock import as_utc
 from shared.contracts.common import Page
-from shared.contracts.hub import CheckRequest, CheckResponse, StudentOutcome, SyncRun, SyncRunCreate, UnitProgress
+from shared.contracts.hub import StudentOutcome, SyncRun, SyncRunCreate, UnitProgress
 from shared.cursor import Cursor
 from shared.errors import InvalidInput
 
@@ -66,19 +66,3 @@ def list_outcomes(run_id: str, session: SessionDep, _: ClientDep,
     items = [service.outcome_contract(r) for r in rows[:limit]]
     nxt = str(rows[limit - 1].id) if len(rows) > limit else None
     return Page[StudentOutcome](items=items, next_cursor=nxt)
-
-
-checks = APIRouter(prefix="/api/v1/checks", tags=["checks"])
-
-
-@checks.post("", response_model=CheckResponse, summary="Check up to 100 students now and write the results back",
-             responses={503: {"description": "Registry or gateway unreachable: keep the request PENDING, ask later"}})
-def check_students(request: Request, client: ClientDep, body: CheckRequest) -> CheckResponse:
-    """What a gateway calls when an operator presses "Request Data PKH" for a student or an institution.
-
-    The hub reads the named students from the gateway, looks their NIKs up in the registry, decides
-    each outcome and writes the result back to the gateway with provenance before answering: there is
-    no separate "save" step. Each check is recorded as a sync run with ``student_ids`` set.
-    """
-    queue: service.RunQueue = request.app.state.runs
-    return queue.check(body, trigger=client)

@@ -12,12 +12,9 @@ from sqlmodel import Session
 from services.sync_hub.jobs.queue import JobQueue
 from services.sync_hub.runs import repository
 from services.sync_hub.runs.models import StudentOutcomeRow, SyncRunRow, SyncUnitRow
-from services.sync_hub.sync.engine import SyncEngine
 from shared.clock import as_utc, utcnow
 from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import (
-    CheckRequest,
-    CheckResponse,
     RunProgress,
     RunStatus,
     SourceSystem,
@@ -28,7 +25,7 @@ from shared.contracts.hub import (
     UnitStatus,
 )
 from shared.db import SQLITE_IMMEDIATE, session_scope
-from shared.errors import Conflict, NotFound, UpstreamFailure
+from shared.errors import Conflict, NotFound
 from shared.nik import mask
 
 log = logging.getLogger("jembatan.hub.runs")
@@ -92,8 +89,8 @@ class RunQueue:
     """Sync runs: created with their plan job in one transaction; planned into units by a job; ended by the last
     unit (``services.sync_hub.jobs``). At most one run is queued or running at a time."""
 
-    def __init__(self, db: Engine, jobs: JobQueue, engine: SyncEngine | None = None) -> None:
-        self.db, self.jobs, self.engine = db, jobs, engine
+    def __init__(self, db: Engine, jobs: JobQueue) -> None:
+        self.db, self.jobs = db, jobs
 
     def submit(self, body: SyncRunCreate, trigger: str) -> SyncRun:
         """Queue a run; a run already queued or running is a 409 naming it (a second run would read the same
@@ -138,28 +135,6 @@ class RunQueue:
         log.info("sync run %s: cancel asked by %s", run_id, by)
         with session_scope(self.db) as session:
             return with_progress(session, get(session, run_id))
-
-    def check(self, body: CheckRequest, trigger: str) -> CheckResponse:
-        """Run a check of named students now, in the caller's thread, and return their outcomes."""
-        row = SyncRunRow(id=str(uuid.uuid4()), status=RunStatus.QUEUED.value, trigger=trigger,
-                         systems=[body.system.value], student_ids=list(dict.fromkeys(body.student_ids)),
-                         created_at=utcnow())
-        with session_scope(self.db) as session:
-            repository.add_run(session, row)
-        assert self.engine is not None
-        result = self.engine.execute(row.id)
-        with session_scope(self.db) as session:
-            outcomes = repository.list_outcomes(session, row.id, limit=len(body.student_ids) + 1, after_id=0)
-            run = repository.get_run(session, row.id)
-            errors = list(run.errors) if run else []
-        if result.missing:
-            raise NotFound.field("student_ids", "exists", f"not found at {body.system.value}: "
-                                 + ", ".join(result.missing[:10]))
-        if result.unavailable:
-            raise UpstreamFailure(f"the registry or gateway could not be reached; ask again later (run {row.id})")
-        if result.status is not RunStatus.SUCCEEDED:
-            raise Conflict(f"check {row.id} failed: {'; '.join(str(e) for e in errors[:3])}")
-        return CheckResponse(sync_run_id=row.id, results=[outcome_contract(o) for o in outcomes])
 
     def shutdown(self) -> None:
         self.jobs.shutdown()

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -281,17 +282,29 @@ class Planner:
             stu = fallback.training_sample(students_frame(to_rows(self._sample(settings.train_students))), settings)
             with session_scope(self.db) as session:
                 population = sample.random_persons(session, POPULATION, settings.seed)
-            part = replica.registry_for_students(self.db, stu)
+            part = replica.registry_for_students(self.db, stu, every_block=True)
             return fallback.train(stu, part, settings, stats=stats, population=population)
 
         return ModelStore(self.db).obtain(stats, fit).version
 
     def _sample(self, n: int) -> list[StudentView]:
+        """About ``n`` students to fit the model on, from whole kabupaten drawn at random (students of a few
+        kabupaten reach a few blocks of the registry; ``n`` students drawn nationwide would reach most of it)."""
         from services.sync_hub.mirror.service import IDENTITY
 
         table = StudentMirrorRow.__table__  # type: ignore[attr-defined]
         with session_scope(self.db) as session:
-            rows = session.execute(sa.select(table).order_by(sa.func.random()).limit(n)).all()
+            kab = sa.func.substr(table.c.region, 1, 4)
+            counts = sorted((k, c) for k, c in session.execute(sa.select(kab, sa.func.count()).group_by(kab)) if k)
+            random.Random(fallback.Settings().seed).shuffle(counts)
+            chosen, total = [], 0
+            for k, c in counts:
+                if total >= n:
+                    break
+                chosen.append(k)
+                total += c
+            rows = session.execute(sa.select(table).where(kab.in_(chosen)).order_by(table.c.system, table.c.student_id)
+                                   ).all() if chosen else []
         return [StudentView(system=SourceSystem(r._mapping["system"]), student_id=r._mapping["student_id"],
                             current={}, provenance={}, **{k: r._mapping[k] for k in IDENTITY}) for r in rows]
 

@@ -4,7 +4,7 @@ The mirror learns each student's region; rows stored before have none, so every 
 the next run reads every student again. On PostgreSQL the job queue's schema (procrastinate) is created here.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 05:11:29.900963
 """
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision: str = '0008'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,209 @@
+"""Load benchmark of "Request Data PKH": operators pressing the button at once, through both gateways.
+
+    .venv/bin/python bench/bench_checks_load.py [--families 5000] [--db sqlite --db postgres]
+        [--levels 1,10,100,200] [--seconds 10] [--workers 2] [--write docs/benchmarks.md]
+
+One generated world (``worldgen``, seed 7), the four services started as processes (``jembatan.stack``; on
+PostgreSQL each service gets a fresh ``jembatan_bench_*`` database on 127.0.0.1:5432, dropped at the end),
+one full sync to warm up (``POST /api/v1/sync-runs``, waited for), then for each gateway and each level a
+closed loop: N operator threads, each pressing Request Data PKH for a random student (EMIS ``POST
+/api/v1/siswa/{id}/pkh-request``, Dapodik ``POST /api/v1/peserta-didik/{id}/pkh-request``) and pressing
+again as soon as it is answered, for ``--seconds``. Reported per level: requests, errors (any non-2xx or
+transport error, and any EMIS answer not DONE), p50 / p95 / p99 latency, requests/s, load average before and
+after. The load generator shares the machine's cores with the services. No test asserts any figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from jembatan.stack import SERVICES, Stack, free_port
+from shared.clients import DapodikClient, EmisClient, HubClient
+from shared.testing import PG_ADMIN_URL
+from worldgen.config import WorldConfig
+from worldgen.generate import generate_world
+
+
+@contextmanager
+def postgres_databases() -> Iterator[dict[str, str]]:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    names = {s: f"jembatan_bench_{s}_{uuid.uuid4().hex[:8]}" for s in SERVICES}
+    try:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        base = sa.engine.make_url(PG_ADMIN_URL)
+        yield {s: base.set(database=n).render_as_string(hide_password=False) for s, n in names.items()}
+    finally:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Level:
+    gateway: str
+    operators: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+    load_before: float
+    load_after: float
+    error_kinds: dict[str, int]
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds: float, emis: bool) -> Level:
+    lock = threading.Lock()
+    latencies: list[float] = []
+    kinds: dict[str, int] = {}
+    count = [0, 0]
+    start = threading.Barrier(operators + 1)
+    go = threading.Event()  # the window opens once every operator is ready
+    stop_at = [0.0]
+
+    def operator(seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+            start.wait()
+            go.wait()
+            while time.monotonic() < stop_at[0]:
+                path = rng.choice(paths)
+                t0 = time.perf_counter()
+                kind = None
+                try:
+                    r = client.post(path)
+                    if r.status_code >= 300:
+                        kind = f"HTTP {r.status_code}"
+                    elif emis and r.json().get("status") != "DONE":
+                        kind = f"EMIS {r.json().get('status')}"
+                except httpx.HTTPError as exc:
+                    kind = type(exc).__name__
+                took = time.perf_counter() - t0
+                with lock:
+                    count[0] += 1
+                    latencies.append(took)
+                    if kind:
+                        count[1] += 1
+                        kinds[kind] = kinds.get(kind, 0) + 1
+
+    threads = [threading.Thread(target=operator, args=(i,), daemon=True) for i in range(operators)]
+    for t in threads:
+        t.start()
+    start.wait()
+    load_before = os.getloadavg()[0]
+    stop_at[0] = time.monotonic() + seconds
+    t0 = time.perf_counter()
+    go.set()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - t0
+    return Level("emis" if emis else "dapodik", operators, count[0], count[1], took, latencies, load_before,
+                 os.getloadavg()[0], kinds)
+
+
+def run_db(db: str, world: Path, families: int, levels: list[int], seconds: float, workers: int) -> list[Level]:
+    out: list[Level] = []
+    with ExitStack() as ctx:
+        urls = ctx.enter_context(postgres_databases()) if db == "postgres" else {}
+        workdir = Path(ctx.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-checks-{db}-")))
+        stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, database_urls=urls, log_level="WARNING")
+        stack.load_world(world)
+        for prefix in ("HUB_", "EMIS_", "DAPODIK_"):
+            os.environ[f"{prefix}WORKERS"] = str(workers)
+        stack.start()
+        keep = Path(tempfile.gettempdir()) / f"bench-checks-logs-{db}"
+        ctx.callback(lambda: shutil.copytree(workdir / "logs", keep, dirs_exist_ok=True))  # after stop
+        ctx.callback(stack.stop)
+        with HubClient(stack.url("sync_hub"), stack.creds.operator) as hub:
+            t0 = time.perf_counter()
+            run = hub.wait(hub.start_run().id, timeout=7200, poll=0.5)
+            print(f"[{db}] warm-up sync {run.status.value}: {run.students_read} students, "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+        with EmisClient(stack.url("emis_gateway"), stack.creds.operator) as emis:
+            siswa = [s.siswa_id for s in emis.iter_students()]
+        with DapodikClient(stack.url("dapodik_gateway"), stack.creds.operator) as dapodik:
+            pd = [p.peserta_didik_id for p in dapodik.iter_students()]
+        targets = {
+            "emis": (stack.url("emis_gateway"), [f"/api/v1/siswa/{i}/pkh-request" for i in siswa], True),
+            "dapodik": (stack.url("dapodik_gateway"), [f"/api/v1/peserta-didik/{i}/pkh-request" for i in pd], False),
+        }
+        for gateway, (url, paths, is_emis) in targets.items():
+            for n in levels:
+                level = closed_loop(url, stack.creds.operator, paths, n, seconds, is_emis)
+                out.append(level)
+                print(f"[{db}] {gateway:7s} {n:4d} operators: {level.requests:6d} requests, {level.errors} errors "
+                      f"{level.error_kinds or ''}, p50 {level.pct(0.5):.0f} ms, p95 {level.pct(0.95):.0f} ms, "
+                      f"p99 {level.pct(0.99):.0f} ms, {level.requests / level.seconds:.0f} req/s, "
+                      f"load {level.load_before:.1f} -> {level.load_after:.1f}", flush=True)
+    print(f"[{db}] service logs kept in {Path(tempfile.gettempdir()) / f'bench-checks-logs-{db}'}")
+    return out
+
+
+def table(results: dict[str, list[Level]]) -> str:
+    lines = ["| database | gateway | operators | requests | errors | p50 ms | p95 ms | p99 ms | req/s "
+             "| load before → after |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for db, levels in results.items():
+        for lv in levels:
+            lines.append(f"| {db} | {lv.gateway} | {lv.operators} | {lv.requests} | {lv.errors} | {lv.pct(0.5):.0f} | "
+                         f"{lv.pct(0.95):.0f} | {lv.pct(0.99):.0f} | {lv.requests / lv.seconds:.0f} | "
+                         f"{lv.load_before:.1f} → {lv.load_after:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", type=int, default=5000)
+    parser.add_argument("--db", action="append", choices=["sqlite", "postgres"])
+    parser.add_argument("--levels", default="1,10,100,200")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    root = Path(tempfile.mkdtemp(prefix="bench-checks-world-"))
+    try:
+        world = root / "world"
+        generate_world(WorldConfig(seed=7, n_families=args.families), world)
+        results = {db: run_db(db, world, args.families, levels, args.seconds, args.workers)
+                   for db in (args.db or ["sqlite", "postgres"])}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    text = table(results)
+    print(text)
+    if args.write:
+        with args.write.open("a") as f:
+            f.write(f"\n## Request Data PKH under load (issue 9, part 4)\n\n"
+                    f"`.venv/bin/python bench/bench_checks_load.py --families {args.families} "
+                    f"{' '.join('--db ' + d for d in results)} --levels {args.levels} --seconds {args.seconds:g} "
+                    f"--workers {args.workers} --write docs/benchmarks.md` — {platform.node()}, "
+                    f"{os.cpu_count()} cores; each level a closed loop of {args.seconds:g} s, operators = "
+                    f"threads of the load generator on the same machine; {args.workers} uvicorn workers per "
+                    f"service (hub, EMIS, Dapodik).\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()

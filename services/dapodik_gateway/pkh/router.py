@@ -1,0 +1,31 @@
+"""``POST /api/v1/peserta-didik/{id}/pkh-request``: parse and delegate (no session held: the service opens
+short transactions around the call to the hub)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from services.dapodik_gateway import paging
+from services.dapodik_gateway.access import Role, require_roles, student_scope
+from services.dapodik_gateway.deps import ClientDep, authenticate, only_query_params
+from services.dapodik_gateway.pkh import service
+from shared.contracts.dapodik import PermintaanPkh
+from shared.errors import ERROR_RESPONSES, ErrorBody
+
+router = APIRouter(prefix="/api/v1/peserta-didik", tags=["pkh requests"],
+                   dependencies=[Depends(authenticate), Depends(student_scope)])
+
+PesertaDidikId = Annotated[str, Path(pattern=paging.UUID_PATTERN, description="UUID")]
+_RESPONSES = {404: {"model": ErrorBody, "description": "No such student"},
+              403: {"model": ErrorBody, "description": "A student of another school (school operators)"},
+              503: {"model": ErrorBody, "description": "The hub cannot decide now: nothing written, ask again later"},
+              **ERROR_RESPONSES}
+
+
+@router.post("/{peserta_didik_id}/pkh-request", response_model=PermintaanPkh, responses=_RESPONSES,
+             summary="Request Data PKH for one student: decided by the hub now, saved in the same step",
+             dependencies=[only_query_params(), require_roles(Role.OPERATOR, Role.SCHOOL)])
+def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client: ClientDep) -> PermintaanPkh:
+    return service.request_student(request.app.state.engine, request.app.state.hub, peserta_didik_id, client)

@@ -1,0 +1,158 @@
+"""On-demand checks: decide named students now, from the records the gateway sends and the replica as stored.
+
+A check never calls another service and never refreshes the replica (a follower keeps it current in the
+background, ``replica.follower``). It reads only the slice of the replica its students can touch
+(``replica.slice.registry_for``) with the stored fallback model, plans the result items against each record's
+current values (``sync.plan``, as a run does), and records the check, its outcomes and the provenance of every
+value it returns in one short write transaction. The gateway applies the items itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from services.sync_hub.checks import repository
+from services.sync_hub.domain.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
+from services.sync_hub.matching import fallback
+from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching.model_store import ModelStore, current, version
+from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
+from services.sync_hub.replica import service as replica
+from services.sync_hub.replica.models import ReplicaStateRow
+from services.sync_hub.replica.slice import registry_for
+from services.sync_hub.review import service as review_service
+from services.sync_hub.sync.plan import desired_pkh, diff, pkh_source
+from shared.clock import utcnow
+from shared.contracts.common import HubResultItem, Provenance
+from shared.contracts.hub import CheckRequest, CheckResponse, StudentOutcome
+from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.errors import UpstreamFailure
+from shared.nik import mask
+
+log = logging.getLogger("jembatan.hub.checks")
+
+MODEL_TTL = 5.0  # seconds a looked-up stored model is reused before the store is asked again
+
+
+@dataclass(frozen=True)
+class _Stored:
+    model: fallback.Model
+    version: str
+    at: float
+
+
+class Checks:
+    """What ``POST /api/v1/checks`` runs; one per app, safe to call from many request threads at once."""
+
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        self._writer = db.execution_options(**{SQLITE_IMMEDIATE: True})  # BEGIN IMMEDIATE on SQLite
+        self._model: _Stored | None = None
+        self._model_lock = threading.Lock()
+
+    def check(self, body: CheckRequest, client: str) -> CheckResponse:
+        students = [from_siswa(s) for s in body.siswa] + [from_peserta_didik(p) for p in body.peserta_didik]
+        regions = dict(body.kode_wilayah)
+        reviewed = review_service.standing_decisions(self.db, students)
+        with session_scope(self.db) as session:  # reads only: the slice and the replica's position
+            state = session.get(ReplicaStateRow, 1)
+            if state is None or state.synced_at is None:
+                raise UpstreamFailure("the hub's registry replica is not ready yet; ask again later")
+            seq = state.observed_seq
+            registry = registry_for(session, students_frame(to_rows(students, regions)))
+        stored = self._stored_model(students, regions)
+        decisions = Matcher(registry, model=stored.model, model_version=stored.version).match(
+            students, regions, reviewed)
+        check_id, now = str(uuid.uuid4()), utcnow()
+        items = [item for s, d in zip(students, decisions, strict=True)
+                 if (item := self._item(check_id, s, d, seq, now)) is not None]
+        outcomes = [{"check_id": check_id, "student_id": s.student_id, "outcome": d.outcome.value,
+                     "matched_by": d.matched_by.value, "detail": (d.detail or "")[:300] or None}
+                    for s, d in zip(students, decisions, strict=True)]
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            # one short write transaction: the check, its outcomes, the provenance of what it returns
+            repository.record(
+                session,
+                {"id": check_id, "system": body.system.value, "client": client[:64], "created_at": now,
+                 "observed_seq": seq, "students": len(students), "items": len(items)},
+                outcomes, self._provenance(body, items, now),
+                [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items])
+        log.info("check %s by %s: %d %s students decided at registry sequence %d, %d items", check_id, client,
+                 len(students), body.system.value, seq, len(items))
+        return CheckResponse(check_id=check_id, observed_seq=seq, items=items, results=[
+            StudentOutcome(sync_run_id=check_id, system=body.system, student_id=s.student_id, outcome=d.outcome,
+                           detail=(d.detail or "")[:300] or None, matched_by=d.matched_by,
+                           no_kk=mask(d.family.no_kk) if d.family else None)
+            for s, d in zip(students, decisions, strict=True)])
+
+    @staticmethod
+    def _item(check_id: str, student: StudentView, decision: MatchDecision, seq: int, at: datetime
+              ) -> HubResultItem | None:
+        """The item that brings the record to the decision (only values that differ), or None."""
+        planned = diff(student, decision.outcome, decision.detail, desired_pkh(student.system, decision, None),
+                       pkh_source(decision, at))
+        if planned is None:
+            return None
+        src = planned.source
+        return HubResultItem(
+            student_id=planned.student_id, outcome=planned.outcome, outcome_detail=planned.detail,
+            values=planned.values, provenance=Provenance(
+                provenance_id=str(uuid.uuid4()), sync_run_id=check_id, source_system=src.system,
+                source_record=src.record, source_version=src.version, observed_seq=seq,
+                retrieved_at=src.retrieved_at, matched_by=src.matched_by))
+
+    @staticmethod
+    def _provenance(body: CheckRequest, items: list[HubResultItem], at: datetime) -> list[dict[str, object]]:
+        outcome_field, detail_field = OUTCOME_FIELDS[body.system]
+        rows: list[dict[str, object]] = []
+        for item in items:
+            values = dict(item.values)
+            if item.outcome is not None:
+                values[outcome_field], values[detail_field] = item.outcome.value, item.outcome_detail
+            p = item.provenance
+            rows += [{"id": str(uuid.uuid4()), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
+                      "target_system": body.system.value, "target_record": item.student_id, "field": name,
+                      "value_json": json.dumps(value), "source_system": p.source_system,
+                      "source_record": p.source_record, "source_version": p.source_version,
+                      "observed_seq": p.observed_seq, "retrieved_at": p.retrieved_at,
+                      "matched_by": p.matched_by.value, "written_at": at} for name, value in values.items()]
+        return rows
+
+    def _stored_model(self, students: list[StudentView], regions: dict[str, str]) -> _Stored:
+        """The fallback model the sync runs stored (looked up at most every ``MODEL_TTL`` seconds). With none
+        stored yet (no run has needed the fallback), one is fitted once over the whole replica, under a lock,
+        and stored for every later check and run."""
+        held = self._model
+        if held is not None and time.monotonic() - held.at < MODEL_TTL:
+            return held
+        with self._model_lock:
+            held = self._model
+            if held is not None and time.monotonic() - held.at < MODEL_TTL:
+                return held
+            with session_scope(self.db) as session:
+                row = current(session)
+                if row is not None and row.fields_schema == fallback.FIELDS_SCHEMA:
+                    name = version(row.id or 0)
+                    if held is not None and held.version == name:
+                        self._model = _Stored(held.model, name, time.monotonic())
+                        return self._model
+                    try:
+                        self._model = _Stored(fallback.Model.from_json(row.params), name, time.monotonic())
+                        return self._model
+                    except (ValueError, KeyError, TypeError):
+                        log.warning("stored fallback model %s unreadable; fitting one", name)
+            whole = replica.load(self.db)
+            stu = students_frame(to_rows(students, regions))
+            chosen = ModelStore(self.db, threshold=float("inf")).obtain(
+                whole, lambda: fallback.train(stu, whole, fallback.Settings()))
+            self._model = _Stored(chosen.model, chosen.version, time.monotonic())
+            return self._model

@@ -1,0 +1,87 @@
+"""The replica's follower: a background thread that reads the registry's change feed every few seconds, so
+requests (on-demand checks) decide from a current replica without ever refreshing it themselves.
+
+One refresh at a time: within a process ``replica.service.refresh`` holds a lock (a sync run's own refresh
+waits for the follower's); across processes (several uvicorn workers) only the holder of a lease follows —
+a PostgreSQL advisory lock, or on SQLite an exclusive lock on a file next to the database — the others skip
+their turn.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from services.sync_hub.replica import service as replica
+from shared.clients import KemensosClient
+from shared.http import ClientError
+
+log = logging.getLogger("jembatan.hub.replica.follower")
+ADVISORY_KEY = 0x4A424654  # "JBFT": the follower's lease in PostgreSQL
+
+
+@contextmanager
+def _lease(engine: Engine) -> Iterator[bool]:
+    """Whether this process may follow now (held for the block)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield True
+        return
+    with open(Path(database).with_suffix(".follower.lock"), "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class ReplicaFollower:
+    def __init__(self, engine: Engine, client: KemensosClient, every_seconds: float) -> None:
+        self.engine, self.client, self.every = engine, client, every_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="replica-follower", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def follow_once(self) -> replica.RefreshResult | None:
+        """One refresh if this process holds the lease and no refresh runs here; None when skipped."""
+        with _lease(self.engine) as mine:
+            if not mine:
+                return None
+            return replica.try_refresh(self.engine, self.client)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.follow_once()
+            except ClientError as exc:  # the registry is down: the replica stays as it is, try again later
+                log.warning("replica follower: the registry could not be read: %s", type(exc).__name__)
+            except Exception:  # the follower must survive anything
+                log.exception("replica follower: a refresh failed")
+            self._stop.wait(self.every)

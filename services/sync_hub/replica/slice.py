@@ -1,0 +1,94 @@
+"""The part of the replica a matcher can touch for some students, read through the database's indexes.
+
+``registry_for(session, stu)`` returns a ``matching.frames.Registry`` holding every registry row the
+deterministic pass (``matching/deterministic.py``) and the fallback (``matching/fallback.py``) could use for
+the students of ``stu`` (a ``matching.frames.students_frame``), so that ``Matcher(registry_for(...),
+model=...)`` decides exactly what it decides over the whole replica (``replica.service.load``), without the
+whole replica in memory:
+
+1. **keys**: the persons each usable NIK key names (child, mother, father, guardian), the families the KK
+   number names (current number, or one a family held before: ``replica_kk_lama``), every member of those
+   families (the KK key checks members), their family rows and former KK numbers.
+2. **fallback** (only for the students step 1 leaves undecided, as the matcher runs the fallback only for
+   them; step 1 is decided with the deterministic pass on the rows of step 1, which are all it reads): every
+   person of each block (kabupaten, birth year) the student meets — its kabupaten from the school region,
+   the KK number's prefix and the NIK's prefix — one index range on (kab, tanggal_lahir) each; and the
+   nationwide pass: persons with the student's name and birth date, or the student's mother's name and birth
+   date ((nama_norm, tanggal_lahir), (ibu_norm, tanggal_lahir)); their family rows and former KK numbers.
+
+A block is read whole, so a student meets the same candidates as over the whole replica; persons read for
+another reason sit in blocks no student of the slice meets. Persons are in NIK order, as in a whole load, so
+ties between candidates fall the same way. The fitted fallback model must be passed to the ``Matcher``
+(``model=``): a slice is not what a model is fitted on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+from sqlmodel import Session
+
+from services.sync_hub.matching import deterministic
+from services.sync_hub.matching.frames import NIK_KEYS, Registry
+from services.sync_hub.replica import repository as repo
+from services.sync_hub.replica.models import ReplicaStateRow
+from services.sync_hub.replica.service import FAMILIES, KK_LAMA, PERSONS, _frame
+
+_SETTLED = ("PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW")  # the matcher runs no fallback for these
+
+
+def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = False) -> Registry:
+    """The slice of the replica the matcher can touch for the students ``stu`` (see the module's text).
+    ``every_block``: the fallback's rows for every student, not only those the keys leave undecided (what
+    fitting a model on these students counts: the candidate pairs of all of them)."""
+    state = session.get(ReplicaStateRow, 1)  # read only: a missing state row is an empty replica
+    seq = state.observed_seq if state is not None else 0
+    persons: dict[str, tuple[Any, ...]] = {}
+    niks = {v for k in NIK_KEYS for v in stu[k].drop_nulls().to_list()}
+    _add(persons, repo.person_rows_by_nik(session, niks))
+    families = {row[1] for row in persons.values()} | repo.family_ids_by_kk(
+        session, set(stu["no_kk"].drop_nulls().to_list()))
+    _add(persons, repo.person_rows_of_families(session, families))
+    keys = _registry(session, persons, seq)
+    need = stu if every_block else _undecided(stu, keys)
+    if need.is_empty():
+        return keys
+    _add(persons, repo.person_rows_in_blocks(session, _blocks(need)))
+    for column, name in (("nama_norm", "nama"), ("ibu_norm", "ibu")):
+        pairs = need.filter((pl.col(name) != "") & pl.col("dob").is_not_null()).select(name, "dob")
+        _add(persons, repo.person_rows_by_name_and_birth(session, column, list(pairs.iter_rows())))
+    return _registry(session, persons, seq)
+
+
+def _add(persons: dict[str, tuple[Any, ...]], rows: Iterable[tuple[Any, ...]]) -> None:
+    for row in rows:
+        persons[row[0]] = row
+
+
+def _registry(session: Session, persons: dict[str, tuple[Any, ...]], seq: int) -> Registry:
+    rows = [persons[k] for k in sorted(persons)]  # NIK order, as a whole load (pid = position)
+    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in PERSONS]
+    no_kks = {row[1] for row in rows}
+    return Registry.build(_frame(columns, PERSONS), _frame(repo.family_columns(session, no_kks), FAMILIES),
+                          _frame(repo.kk_lama_columns(session, no_kks), KK_LAMA), seq, raw_names=False)
+
+
+def _undecided(stu: pl.DataFrame, keys: Registry) -> pl.DataFrame:
+    """The students the deterministic pass leaves to the fallback (decided on the key rows, all it reads)."""
+    if stu.is_empty():
+        return stu
+    det = deterministic.link(stu, keys)
+    return stu.filter(pl.col("sid").is_in(det.filter(~pl.col("outcome").is_in(_SETTLED))["sid"].implode()))
+
+
+def _blocks(stu: pl.DataFrame) -> set[tuple[str, int]]:
+    """(kabupaten, birth year) of every place a record names: the school region, the KK number's and the
+    NIK's prefixes (as the fallback's ``_student_blocks``; a superset does no harm)."""
+    places = [pl.col("wil").str.slice(0, 4), pl.col("no_kk").str.slice(0, 4), pl.col("nik_digits").str.slice(0, 4)]
+    out: set[tuple[str, int]] = set()
+    for place in places:
+        found = stu.select(place.alias("kab"), pl.col("dob").dt.year().alias("yr")).drop_nulls()
+        out.update((k, int(y)) for k, y in found.iter_rows() if len(k) == 4 and k.isdigit())
+    return out

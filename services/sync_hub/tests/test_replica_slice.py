@@ -1,0 +1,144 @@
+"""``replica.slice.registry_for`` holds everything the matcher can touch: for random sets of students, the
+decisions over the slice equal the decisions over the whole replica (same fitted model), on SQLite and
+PostgreSQL.
+
+The world is generated (``worldgen``) and written into the replica through its own writer
+(``repository.write_page``, which also fills the denormalised ``kab``); hypothesis draws the students and
+erases some of their keys (NIKs, KK number) so the fallback's blocks and nationwide pass are exercised too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, select
+
+from bench.matching.world import load_world
+from services.sync_hub.domain.students import StudentView
+from services.sync_hub.main import MIGRATIONS
+from services.sync_hub.matching import fallback
+from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching.service import Matcher, to_rows
+from services.sync_hub.replica import repository as repo
+from services.sync_hub.replica import service as replica
+from services.sync_hub.replica.models import ReplicaAnggotaRow
+from services.sync_hub.replica.slice import registry_for
+from shared import names
+from shared.clock import utcnow
+from shared.contracts.hub import SourceSystem
+from shared.db import make_engine, migrate, session_scope
+
+KEYS = ("nik", "nik_ibu", "nik_ayah", "nik_wali", "no_kk")
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from worldgen.config import WorldConfig
+    from worldgen.generate import generate_world
+
+    out = tmp_path_factory.mktemp("slice_world")
+    generate_world(WorldConfig(seed=11, n_families=400), out)
+    return out
+
+
+def _write_replica(engine: Engine, root: Path) -> None:
+    k = root / "kemensos"
+    fam = pl.read_ndjson(k / "keluarga.jsonl")
+    pkh = pl.read_ndjson(k / "pkh.jsonl")
+    latest = pkh.sort("tahun", "tahap", descending=True).group_by("no_kk", maintain_order=True).first()
+    fam = fam.join(latest.select("no_kk", "status", "tahun", "tahap"), on="no_kk", how="left")
+    members = pl.read_ndjson(k / "anggota_keluarga.jsonl", infer_schema_length=None).with_columns(
+        pl.col("tanggal_lahir").str.to_date())
+    raw = pl.concat([members["nama"], members["nama_ibu_kandung"]]).unique()
+    normal = dict(zip(raw.to_list(), names.normalise_series(raw).to_list(), strict=True))
+    hist_path = k / "kk_history.jsonl"
+    hist = pl.read_ndjson(hist_path) if hist_path.stat().st_size else pl.DataFrame(
+        schema={"no_kk_lama": pl.String, "no_kk": pl.String})
+    with session_scope(engine) as session:
+        repo.write_page(
+            session, replaced=[], claimed_niks=[], claimed_old_kks=[], rewritten=[],
+            families={"no_kk": fam["no_kk"].to_list(), "kode_wilayah": fam["kode_wilayah"].to_list(),
+                      "no_kks": fam["no_kks"].to_list(), "version": [3] * fam.height,
+                      "pkh_status": fam["status"].to_list(),
+                      "pkh_periode": [f"{t} tahap {p}" if t else None for t, p in zip(fam["tahun"], fam["tahap"],
+                                                                                        strict=True)],
+                      "pkh_tahun": fam["tahun"].to_list(), "pkh_tahap": fam["tahap"].to_list()},
+            members={"nik": members["nik"].to_list(), "no_kk": members["no_kk"].to_list(),
+                     "nama": members["nama"].to_list(), "jenis_kelamin": members["jenis_kelamin"].to_list(),
+                     "tanggal_lahir": members["tanggal_lahir"].to_list(),
+                     "nama_ibu_kandung": members["nama_ibu_kandung"].to_list(),
+                     "hubungan_keluarga": members["hubungan_keluarga"].to_list(),
+                     "nama_norm": [normal[n] for n in members["nama"].to_list()],
+                     "ibu_norm": [normal[n] for n in members["nama_ibu_kandung"].to_list()]},
+            kk_lama={"old_kk": hist["no_kk_lama"].to_list(), "no_kk": hist["no_kk"].to_list()})
+        repo.save_state(session, "c", 42, utcnow())
+
+
+@dataclass
+class Loaded:
+    engine: Engine
+    students: list[StudentView]
+    regions: dict[str, str]
+    model: fallback.Model
+
+
+def _views(students: pl.DataFrame) -> tuple[list[StudentView], dict[str, str]]:
+    views, regions = [], {}
+    for r in students.iter_rows(named=True):
+        sid = f"{r['system']}:{r['student_id']}"
+        views.append(StudentView(
+            system=SourceSystem(r["system"]), student_id=sid, nama=r["nama"] or "", jenis_kelamin=r["sex"],
+            tanggal_lahir=r["dob"], nik=r["nik"], no_kk=r["no_kk"], nama_ibu_kandung=r["nama_ibu"] or "",
+            nik_ibu=r["nik_ibu"], nama_ayah=r["nama_ayah"] or "", nik_ayah=r["nik_ayah"],
+            nama_wali=r["nama_wali"] or "", nik_wali=r["nik_wali"], current={}, provenance={}))
+        if r["wil"]:
+            regions[sid] = r["wil"]
+    return views, regions
+
+
+@pytest.fixture
+def loaded(db_url: str, world_dir: Path) -> Loaded:
+    migrate(MIGRATIONS, db_url)
+    engine = make_engine(db_url)
+    _write_replica(engine, world_dir)
+    students, regions = _views(load_world(world_dir).students)
+    whole = replica.load(engine)
+    model = fallback.train(students_frame(to_rows(students, regions)), whole, fallback.Settings())
+    return Loaded(engine, students, regions, model)
+
+
+def _erase(view: StudentView, keys: frozenset[str]) -> StudentView:
+    data = {f: getattr(view, f) for f in StudentView.__dataclass_fields__}
+    data.update(dict.fromkeys(keys))
+    return StudentView(**data)
+
+
+def test_every_member_carries_its_familys_kabupaten(loaded: Loaded) -> None:
+    with session_scope(loaded.engine) as session:
+        missing = session.scalar(select(func.count()).select_from(ReplicaAnggotaRow).where(
+            ReplicaAnggotaRow.kab.is_(None)))  # type: ignore[union-attr]
+        assert missing == 0
+    whole = replica.load(loaded.engine)
+    assert whole.persons.height > 1000
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_decisions_over_the_slice_equal_those_over_the_whole_replica(loaded: Loaded, data: st.DataObject) -> None:
+    n = len(loaded.students)
+    picks = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=40, unique=True))
+    erased = data.draw(st.lists(st.frozensets(st.sampled_from(KEYS)), min_size=len(picks), max_size=len(picks)))
+    students = [_erase(loaded.students[i], keys) for i, keys in zip(picks, erased, strict=True)]
+    whole = Matcher(replica.load(loaded.engine), model=loaded.model).match(students, loaded.regions)
+    stu = students_frame(to_rows(students, loaded.regions))
+    with session_scope(loaded.engine) as session:
+        part = registry_for(session, stu)
+    assert part.persons.height < replica.load(loaded.engine).persons.height
+    sliced = Matcher(part, model=loaded.model).match(students, loaded.regions)
+    assert sliced == whole
