@@ -50,8 +50,8 @@ def main() -> None:
     top = sorted(units, key=lambda u: -u[2])[:3]
     print(f"provinces {len(r.prov_codes)}, kabupaten {len(r.kab_codes)}, units {len(units)} "
           f"(province units {sum(1 for u in units if len(u[1]) == 2)})")
-    print("largest provinces:", ", ".join(f"{p} {s / 1e6:.2f} M" for p, s in
-                                          sorted(zip(r.prov_codes, prov_students), key=lambda x: -x[1])[:4]))
+    biggest = sorted(zip(r.prov_codes, prov_students, strict=True), key=lambda x: -x[1])[:4]
+    print("largest provinces:", ", ".join(f"{p} {s / 1e6:.2f} M" for p, s in biggest))
     print("largest units:", ", ".join(f"{s} {c} {n:,.0f}" for s, c, n in top))
     print(f"unit size: median {np.median(sizes):,.0f}, p90 {np.percentile(sizes, 90):,.0f}, max {sizes.max():,.0f}")
     plan_h = args.students / args.plan_rate / 3600
