@@ -1,70 +1,385 @@
 """End-to-end sync throughput: the main job on a larger world, measured.
 
-    .venv/bin/python bench/bench_sync_e2e.py --families 60000 [--repeat 3] [--write docs/benchmarks.md]
+    .venv/bin/python bench/bench_sync_e2e.py --families 93000 --db postgres --workers 2 [--repeat 3]
+        [--world DIR] [--unit-max N] [--first-only] [--py-spy DIR] [--json OUT] [--write docs/benchmarks.md]
 
-Starts the four services as processes on SQLite (as the demo does), loads a generated world, runs a
-full sync through the hub's API and reports students synced per second (end to end, from the API call
-to the run's end), the run's phase timings, and the peak resident memory of each process. With
-``--repeat`` the sync is repeated on fresh databases and the median is reported. Then, on the same data: a
-second run with nothing changed (incremental: reads ~0 students from the gateways, rematches the hub's copy),
-and a third after a small change — one student edited at Dapodik, one registry family leaving PKH — and a
-forced full re-read (``full``) for comparison. No figure here is asserted by any test.
+Starts the four services as processes (SQLite files, or with ``--db postgres`` a fresh PostgreSQL database per
+service on 127.0.0.1:5432, user postgres, dropped afterwards), loads a generated world (``--world`` reuses one
+written by ``jembatan world generate``), runs a full sync through the hub's API and reports students synced per
+second (end to end, from the API call to the run's end), the run's phase timings (``plan.*`` and the sum over
+units of ``units.*``), the wall time of the plan and of the units phase (first unit started -> last unit
+finished, from ``GET /sync-runs/{id}/units``), per-core CPU busy % (``/proc/stat`` sampled every 0.5 s) over
+each phase, the CPU seconds each process used in each phase (``/proc/<pid>/stat``; PostgreSQL: the backends
+connected to the bench's databases), the peak resident memory of each process (each hub worker included) and
+the load average before and after. ``--workers N``: hub worker processes on PostgreSQL, ``HUB_LOCAL_WORKERS``
+on SQLite. Then, unless ``--first-only``, on the same data: a run with nothing changed (plans no unit), a run
+after a small change (one student edited at Dapodik, one registry family leaving PKH) and a forced full re-read.
+With ``--repeat`` everything is repeated on fresh databases; medians are reported. No test asserts any figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+import uuid
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from jembatan.changes import edit_peserta_didik, graduate_family, pkh_family_of_an_emis_recipient
 from jembatan.stack import SERVICES, Stack, free_port
-from shared.clients import DapodikClient, EmisClient, HubClient
-from shared.contracts.hub import SyncRunCreate
+from shared.clients import DapodikClient, EmisClient
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TICK = os.sysconf("SC_CLK_TCK")
 
-def one_run(world: Path, workdir: Path) -> dict[str, object]:
-    stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, log_level="WARNING")
-    t0 = time.perf_counter()
-    stack.load_world(world)
-    load_s = time.perf_counter() - t0
-    stack.start()
+
+# -- measuring the machine ----------------------------------------------------------------------------------------
+
+
+class CoreSampler(threading.Thread):
+    """``/proc/stat`` per core every ``period`` seconds: (wall time, [(busy jiffies, total jiffies) per core])."""
+
+    def __init__(self, period: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.period = period
+        self.samples: list[tuple[float, list[tuple[int, int]]]] = []
+        self._halt = threading.Event()
+
+    @staticmethod
+    def read() -> list[tuple[int, int]]:
+        out = []
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("cpu") and line[3].isdigit():
+                v = [int(x) for x in line.split()[1:]]
+                idle = v[3] + v[4]  # idle + iowait
+                out.append((sum(v) - idle, sum(v)))
+        return out
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.samples.append((time.time(), self.read()))
+            self._halt.wait(self.period)
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+    def busy(self, t0: float, t1: float) -> list[float]:
+        """Busy % of each core between the samples nearest to t0 and t1."""
+        if not self.samples:
+            return []
+        a = min(self.samples, key=lambda s: abs(s[0] - t0))[1]
+        b = min(self.samples, key=lambda s: abs(s[0] - t1))[1]
+        return [100.0 * (bb[0] - aa[0]) / max(1, bb[1] - aa[1]) for aa, bb in zip(a, b, strict=True)]
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of a process, in seconds (0 when it is gone)."""
     try:
-        with HubClient(stack.url("sync_hub"), stack.creds.operator) as hub:
-            t1 = time.perf_counter()
-            run = hub.wait(hub.start_run().id, timeout=7200, poll=0.2)
-            first_s = time.perf_counter() - t1
-            t2 = time.perf_counter()
-            again = hub.wait(hub.start_run().id, timeout=7200, poll=0.2)
-            second_s = time.perf_counter() - t2
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pg_backends(dbs: list[str]) -> list[int]:
+    if not dbs:
+        return []
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s)", (dbs,)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def cpu_snapshot(stack: Stack, dbs: list[str]) -> dict[str, Any]:
+    procs = {name: proc_cpu(p.pid) for name, p in stack.procs.items()}
+    backends = {pid: proc_cpu(pid) for pid in pg_backends(dbs)}
+    return {"procs": procs, "pg": backends, "t": time.time()}
+
+
+def cpu_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+    out = {name: round(b["procs"][name] - a["procs"].get(name, 0.0), 1) for name in b["procs"]}
+    # backends alive at the end: their CPU since the start (a backend opened during the phase counts whole)
+    out["postgres"] = round(sum(v - a["pg"].get(pid, 0.0) for pid, v in b["pg"].items()), 1)
+    return out
+
+
+def load_avg() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# -- databases ------------------------------------------------------------------------------------------------------
+
+
+def pg_create(names: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for n in names:
+            conn.execute(f'CREATE DATABASE "{n}"')
+
+
+class Analyzer(threading.Thread):
+    """``ANALYZE`` the bench's databases every ``period`` seconds: what autovacuum does on a production server.
+    The shared test server runs with ``autovacuum = off``, so tables filled by a run keep the statistics of an
+    empty table and the planner picks plans that scan the whole table per lookup."""
+
+    def __init__(self, urls: list[str], period: float) -> None:
+        super().__init__(daemon=True)
+        self.urls, self.period = urls, period
+        self.seconds = 0.0
+        self._halt = threading.Event()
+
+    def once(self) -> None:
+        import psycopg
+
+        t = time.perf_counter()
+        for url in self.urls:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("ANALYZE")
+        self.seconds += time.perf_counter() - t
+
+    def run(self) -> None:
+        while not self._halt.wait(self.period):
+            try:
+                self.once()
+            except Exception as exc:  # a database being dropped at the end
+                print(f"analyze: {exc}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+
+def pg_drop(names: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for n in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+
+
+# -- one run ---------------------------------------------------------------------------------------------------------
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+class Hub:
+    def __init__(self, stack: Stack) -> None:
+        self.http = httpx.Client(base_url=stack.url("sync_hub"), timeout=60.0,
+                                 headers={"Authorization": f"Bearer {stack.creds.operator}"})
+
+    def start(self, full: bool = False) -> str:
+        r = self.http.post("/api/v1/sync-runs", json={"full": True} if full else {})
+        r.raise_for_status()
+        return str(r.json()["id"])
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        r = self.http.get(f"/api/v1/sync-runs/{run_id}")
+        r.raise_for_status()
+        return dict(r.json())
+
+    def units(self, run_id: str) -> list[dict[str, Any]]:
+        r = self.http.get(f"/api/v1/sync-runs/{run_id}/units")
+        r.raise_for_status()
+        return list(r.json())
+
+
+def timed_run(hub: Hub, stack: Stack, dbs: list[str], sampler: CoreSampler, full: bool = False,
+              on_units: Any = None, timeout: float = 7200) -> dict[str, Any]:
+    """Start a run and wait for it; CPU snapshots at the start, when its first unit starts and at its end."""
+    la0 = load_avg()
+    snap0 = cpu_snapshot(stack, dbs)
+    t0 = time.time()
+    run_id = hub.start(full)
+    snap_units = None
+    while True:
+        run = hub.get(run_id)
+        prog = run.get("progress") or {}
+        if snap_units is None and (prog.get("units_running") or prog.get("units_done") or prog.get("units_failed")):
+            snap_units = cpu_snapshot(stack, dbs)
+            if on_units:
+                on_units()
+        if run["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            break
+        if time.time() - t0 > timeout:
+            raise RuntimeError(f"run {run_id} not done in {timeout} s")
+        time.sleep(0.2)
+    t1 = time.time()
+    snap1 = cpu_snapshot(stack, dbs)
+    units = hub.units(run_id)
+    starts = [s for s in (_ts(u.get("started_at")) for u in units) if s]
+    ends = [e for e in (_ts(u.get("finished_at")) for u in units) if e]
+    u0, u1 = (min(starts), max(ends)) if starts and ends else (t1, t1)
+    sizes = sorted((u["students"] for u in units), reverse=True)
+    return {
+        "id": run_id, "status": run["status"], "wall_s": t1 - t0, "students": run["students_read"],
+        "from_feed": run["students_from_feed"], "written": run["values_written"], "timings": run["timings"],
+        "units": len(units), "unit_sizes_top": sizes[:5], "plan_wall_s": max(0.0, u0 - t0),
+        "units_wall_s": u1 - u0, "tail_s": max(0.0, t1 - u1),
+        "busy_run": sampler.busy(t0, t1), "busy_plan": sampler.busy(t0, u0), "busy_units": sampler.busy(u0, u1),
+        "cpu_plan": cpu_delta(snap0, snap_units) if snap_units else None,
+        "cpu_units": cpu_delta(snap_units, snap1) if snap_units else None,
+        "cpu_run": cpu_delta(snap0, snap1), "load_before": la0, "load_after": load_avg(),
+        "errors": run.get("errors", [])[:3],
+    }
+
+
+def py_spy(pids: dict[str, int], out: Path, seconds: int) -> list[subprocess.Popen[bytes]]:
+    exe = Path(sys.executable).parent / "py-spy"
+    out.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([str(exe), "record", "--pid", str(pid), "--format", "raw", "--rate", "50",
+                              "--duration", str(seconds), "--nonblocking", "-o", str(out / f"{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in pids.items()]
+
+
+def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    dbs: list[str] = []
+    urls: dict[str, str] = {}
+    if args.db == "postgres":
+        tag = uuid.uuid4().hex[:8]
+        for s in SERVICES:
+            name = f"jb_bench_{s}_{tag}"
+            dbs.append(name)
+            urls[s] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        pg_create(dbs)
+    hub_env = {"HUB_LOCAL_WORKERS": str(args.workers)}
+    if args.unit_max:
+        hub_env["HUB_UNIT_MAX_STUDENTS"] = str(args.unit_max)
+    stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, database_urls=urls, log_level="WARNING",
+                  hub_workers=args.workers, extra_env={"sync_hub": hub_env})
+    sampler = CoreSampler()
+    analyzer = Analyzer([f"postgresql://postgres@127.0.0.1:5432/{n}" for n in dbs], args.analyze_every)
+    result: dict[str, Any] = {}
+    try:
+        t = time.perf_counter()
+        stack.load_world(world)
+        result["load_s"] = time.perf_counter() - t
+        if dbs and args.analyze_every > 0:
+            analyzer.once()  # after the load, as autovacuum would
+            analyzer.start()
+        stack.start()
+        sampler.start()
+        hub = Hub(stack)
+        spies: list[subprocess.Popen[bytes]] = []
+
+        def profile() -> None:
+            if args.py_spy:
+                pids = {n: p.pid for n, p in stack.procs.items() if n.startswith("sync_hub")}
+                spies.extend(py_spy(pids, args.py_spy, args.py_spy_seconds))
+
+        result["first"] = timed_run(hub, stack, dbs, sampler, on_units=profile)
+        for p in spies:
+            p.wait()
+        if not args.first_only:
+            result["noop"] = timed_run(hub, stack, dbs, sampler)
             with EmisClient(stack.url("emis_gateway"), stack.creds.hub_to_emis) as emis, \
                     DapodikClient(stack.url("dapodik_gateway"), stack.creds.hub_to_dapodik) as dapodik:
                 _, no_kk = pkh_family_of_an_emis_recipient(emis)
                 student = dapodik.changes(limit=1).items[0]
             graduate_family(stack, no_kk)
             edit_peserta_didik(stack, student.peserta_didik_id, {"tempat_lahir": "Bogor Barat"})
-            t3 = time.perf_counter()
-            third = hub.wait(hub.start_run().id, timeout=7200, poll=0.2)
-            third_s = time.perf_counter() - t3
-            t4 = time.perf_counter()
-            full = hub.wait(hub.start_run(SyncRunCreate(full=True)).id, timeout=7200, poll=0.2)
-            full_s = time.perf_counter() - t4
-        peak = stack.peak_rss_mib()
+            result["change"] = timed_run(hub, stack, dbs, sampler)
+            result["full"] = timed_run(hub, stack, dbs, sampler, full=True)
+        result["peak"] = stack.peak_rss_mib()
+        result["analyze_s"] = analyzer.seconds
     finally:
+        analyzer.stop()
+        sampler.stop()
         stack.stop()
-    return {"students": run.students_read, "load_s": load_s, "first_s": first_s, "second_s": second_s,
-            "timings": run.timings, "peak": peak, "status": run.status.value, "second_written": again.values_written,
-            "second_read": again.students_from_feed, "second_timings": again.timings,
-            "third_s": third_s, "third_read": third.students_from_feed, "third_written": third.values_written,
-            "third_timings": third.timings, "full_s": full_s, "full_written": full.values_written,
-            "full_timings": full.timings, "statuses": [r.status.value for r in (run, again, third, full)]}
+        if dbs:
+            pg_drop(dbs)
+    return result
+
+
+# -- report -----------------------------------------------------------------------------------------------------------
+
+
+def _fmt_cpu(d: dict[str, float] | None) -> str:
+    if not d:
+        return "-"
+    short = {"kemensos_mock": "kemensos", "emis_gateway": "emis", "dapodik_gateway": "dapodik", "sync_hub": "hub API"}
+    return ", ".join(f"{short.get(k, k.replace('sync_hub_worker_', 'worker '))} {v:.1f}" for k, v in d.items())
+
+
+def _fmt_busy(b: list[float]) -> str:
+    return " / ".join(f"{x:.0f} %" for x in b) if b else "-"
+
+
+def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> str:
+    med = statistics.median
+    first = [r["first"] for r in rounds]
+    f0 = first[0]
+    students = int(f0["students"])
+    wall = med(f["wall_s"] for f in first)
+    units_wall = med(f["units_wall_s"] for f in first)
+    plan_wall = med(f["plan_wall_s"] for f in first)
+    each = ", ".join(f"{f['wall_s']:.1f}" for f in first)
+    statuses = ", ".join(rounds[0][k]["status"] for k in ("first", "noop", "change", "full") if k in rounds[0])
+    peaks: dict[str, float] = {}
+    for r in rounds:
+        for k, v in r["peak"].items():
+            peaks[k] = max(peaks.get(k, 0.0), v)
+    cmd = (f"`.venv/bin/python bench/bench_sync_e2e.py --families {args.families} --db {args.db} "
+           f"--workers {args.workers}" + (f" --unit-max {args.unit_max}" if args.unit_max else "")
+           + (f" --analyze-every {args.analyze_every:g}" if args.analyze_every else "")
+           + (f" --repeat {args.repeat}" if args.repeat > 1 else "") + (" --first-only" if args.first_only else "")
+           + "`")
+    lines = [
+        f"#### {args.db}, {args.workers} worker(s) — {args.families:,} families, {students:,} students "
+        f"(median of {len(rounds)})",
+        "",
+        f"Command: {cmd}",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| world | {gen} |",
+        f"| load into the three upstream databases | {med(r['load_s'] for r in rounds):.1f} s |",
+        f"| first sync (API call to run end) | {wall:.1f} s — **{students / wall:,.0f} students/s** "
+        f"(each round: {each} s) |",
+        f"| first sync: plan / units phase wall | {plan_wall:.1f} s / {units_wall:.1f} s "
+        f"(units: {f0['units']}, largest {f0['unit_sizes_top']}) |",
+        "| first sync phases, s (plan.*; units.* = sum over units) | "
+        + ", ".join(f"{k} {v:.1f}" for k, v in f0["timings"].items() if isinstance(v, int | float)) + " |",
+        f"| core busy % over run / plan / units | {_fmt_busy(f0['busy_run'])} ; {_fmt_busy(f0['busy_plan'])} ; "
+        f"{_fmt_busy(f0['busy_units'])} |",
+        f"| CPU s per process, plan phase | {_fmt_cpu(f0['cpu_plan'])} |",
+        f"| CPU s per process, units phase | {_fmt_cpu(f0['cpu_units'])} |",
+        f"| load average before / after first sync | {f0['load_before']} / {f0['load_after']} |",
+    ]
+    for key, label in (("noop", "run with nothing changed"), ("change", "after 1 student edit + 1 family leaving PKH"),
+                       ("full", "forced full re-read (`full`)")):
+        if key in rounds[0]:
+            x = rounds[0][key]
+            lines.append(f"| {label} | {med(r[key]['wall_s'] for r in rounds):.1f} s (units {x['units']}, read from "
+                         f"feeds {x['from_feed']}, written {x['written']}; "
+                         + ", ".join(f"{k} {v:.1f}" for k, v in x["timings"].items() if isinstance(v, int | float))
+                         + f"; load {x['load_before']}) |")
+    lines += [
+        f"| run statuses | {statuses} |",
+        "| peak RSS per process (MiB) | " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()) + " |",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -72,52 +387,36 @@ def main() -> None:
     ap.add_argument("--families", type=int, default=60000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    ap.add_argument("--workers", type=int, default=1, help="hub worker processes (PostgreSQL) / HUB_LOCAL_WORKERS")
+    ap.add_argument("--unit-max", type=int, help="HUB_UNIT_MAX_STUDENTS")
+    ap.add_argument("--world", type=Path, help="a generated world to use (its --families must be given too)")
+    ap.add_argument("--analyze-every", type=float, default=0.0,
+                    help="PostgreSQL: ANALYZE the databases after the load and every this many seconds (the shared "
+                    "server runs with autovacuum off); 0: never")
+    ap.add_argument("--first-only", action="store_true", help="only the first sync")
+    ap.add_argument("--py-spy", type=Path, help="record the hub's processes with py-spy during the units phase here")
+    ap.add_argument("--py-spy-seconds", type=int, default=60)
+    ap.add_argument("--json", type=Path, help="write the raw measurements here")
     ap.add_argument("--write", type=Path, help="Append a results section to this markdown file")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="jembatan-bench-"))
     try:
-        world = base / "world"
-        t = time.perf_counter()
-        summary = generate_world(WorldConfig(seed=args.seed, n_families=args.families), world)
-        gen_s = time.perf_counter() - t
-        runs = [one_run(world, base / f"run{i}") for i in range(args.repeat)]
+        world = args.world
+        if world is None:
+            world = base / "world"
+            t = time.perf_counter()
+            s = generate_world(WorldConfig(seed=args.seed, n_families=args.families), world)
+            gen = f"generated in {time.perf_counter() - t:.1f} s, {s.n_students:,} students, {s.n_persons:,} persons"
+        else:
+            gen = f"{world.name} (seed {args.seed})"
+        rounds = [one_round(world, base / f"run{i}", args) for i in range(args.repeat)]
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    students = int(runs[0]["students"])  # type: ignore[call-overload]
-    first = statistics.median(float(r["first_s"]) for r in runs)  # type: ignore[arg-type]
-    second = statistics.median(float(r["second_s"]) for r in runs)  # type: ignore[arg-type]
-    third = statistics.median(float(r["third_s"]) for r in runs)  # type: ignore[arg-type]
-    full = statistics.median(float(r["full_s"]) for r in runs)  # type: ignore[arg-type]
-    r0 = runs[0]
-    load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    load = statistics.median(float(r["load_s"]) for r in runs)  # type: ignore[arg-type]
-    peaks = {s: max(float(r["peak"].get(s, 0)) for r in runs) for s in SERVICES}  # type: ignore[union-attr]
-    lines = [
-        f"### Sync end to end — {args.families:,} families, {students:,} students "
-        f"({platform.machine()}, {platform.python_version()}, median of {len(runs)})",
-        "",
-        f"Command: `.venv/bin/python bench/bench_sync_e2e.py --families {args.families} --repeat {args.repeat}`",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| world generation | {gen_s:.1f} s ({summary}) |",
-        f"| load into the three upstream databases (SQLite) | {load:.1f} s |",
-        f"| first sync (API call to run end) | {first:.1f} s — **{students / first:,.0f} students/s** |",
-        f"| second sync, nothing changed (incremental) | {second:.1f} s (students read from the gateways: "
-        f"{r0['second_read']}, values written: {r0['second_written']}) |",
-        f"| third sync after 1 student edit + 1 family leaving PKH | {third:.1f} s (students read: "
-        f"{r0['third_read']}, values written: {r0['third_written']}) |",
-        f"| forced full re-read (`full`), nothing to write | {full:.1f} s (values written: {r0['full_written']}) |",
-        f"| first sync phases (s) | {', '.join(f'{k} {v:.1f}' for k, v in r0['timings'].items())} |",  # type: ignore[union-attr]
-        f"| second sync phases (s) | {', '.join(f'{k} {v:.1f}' for k, v in r0['second_timings'].items())} |",  # type: ignore[union-attr]
-        f"| third sync phases (s) | {', '.join(f'{k} {v:.1f}' for k, v in r0['third_timings'].items())} |",  # type: ignore[union-attr]
-        f"| full re-read phases (s) | {', '.join(f'{k} {v:.1f}' for k, v in r0['full_timings'].items())} |",  # type: ignore[union-attr]
-        f"| run statuses | {', '.join(r0['statuses'])} |",  # type: ignore[arg-type]
-        f"| load average at the end (1, 5, 15 min) | {load_avg} |",
-        "| peak RSS per process (MiB) | " + ", ".join(f"{s} {peaks[s]:.0f}" for s in SERVICES) + " |",
-        "",
-    ]
-    text = "\n".join(lines)
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rounds": rounds},
+                                        indent=1, default=str))
+    text = report(args, rounds, gen) + f"\n({platform.machine()}, Python {platform.python_version()})\n"
     print(text)
     if args.write:
         with args.write.open("a") as fh:
