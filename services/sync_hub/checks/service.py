@@ -26,10 +26,10 @@ from services.sync_hub.matching import fallback
 from services.sync_hub.matching.frames import students_frame
 from services.sync_hub.matching.model_store import ModelStore, current, version
 from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
-from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaStateRow
 from services.sync_hub.replica.slice import registry_for
 from services.sync_hub.review import service as review_service
+from services.sync_hub.sync import training
 from services.sync_hub.sync.plan import desired_pkh, diff, pkh_source
 from shared.clock import utcnow
 from shared.contracts.common import HubResultItem, Provenance
@@ -129,8 +129,8 @@ class Checks:
 
     def _stored_model(self, students: list[StudentView], regions: dict[str, str]) -> _Stored:
         """The fallback model the sync runs stored (looked up at most every ``MODEL_TTL`` seconds). With none
-        stored yet (no run has needed the fallback), one is fitted once over the whole replica, under a lock,
-        and stored for every later check and run."""
+        stored yet (no run has needed the fallback), one is fitted once, under a lock, as a run's plan fits it
+        (``sync.training``), and stored for every later check and run."""
         held = self._model
         if held is not None and time.monotonic() - held.at < MODEL_TTL:
             return held
@@ -150,9 +150,8 @@ class Checks:
                         return self._model
                     except (ValueError, KeyError, TypeError):
                         log.warning("stored fallback model %s unreadable; fitting one", name)
-            whole = replica.load(self.db)
-            stu = students_frame(to_rows(students, regions))
-            chosen = ModelStore(self.db, threshold=float("inf")).obtain(
-                whole, lambda: fallback.train(stu, whole, fallback.Settings()))
+            fitted = training.ensure_model(self.db, fallback_students=(students, regions))
+            assert fitted is not None  # a check is answered only once the replica holds the registry
+            chosen = ModelStore(self.db).get(fitted)
             self._model = _Stored(chosen.model, chosen.version, time.monotonic())
             return self._model

@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,18 +29,13 @@ from sqlalchemy import Engine
 
 from services.sync_hub.domain.students import StudentView, from_peserta_didik, from_siswa
 from services.sync_hub.jobs.context import JobContext
-from services.sync_hub.matching import fallback
-from services.sync_hub.matching.frames import students_frame
-from services.sync_hub.matching.model_store import ModelStore
-from services.sync_hub.matching.service import to_rows
 from services.sync_hub.mirror import service as mirror
-from services.sync_hub.mirror.models import StudentMirrorRow
 from services.sync_hub.replica import repository as replica_repo
-from services.sync_hub.replica import sample
 from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaKipRow
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import StudentStatusRow, SyncUnitRow
+from services.sync_hub.sync import training
 from shared.clock import utcnow
 from shared.contracts.common import Page
 from shared.contracts.dapodik import PesertaDidik
@@ -55,7 +49,6 @@ T = TypeVar("T")
 
 Schools = dict[str, tuple[str, str | None]]  # school key -> (kode_wilayah, bentuk_pendidikan)
 ANALYZE_AFTER = 5_000  # records stored by a plan above which PostgreSQL's statistics are refreshed
-POPULATION = 50_000  # registry persons sampled uniformly for the fallback's u (what agreement is by chance)
 
 
 class Planner:
@@ -283,48 +276,7 @@ class Planner:
     # -- 5. the model ---------------------------------------------------------------------------------------
 
     def _ensure_model(self) -> str | None:
-        """The fallback model every unit of the run uses (its version is kept on the run): the stored one while
-        the registry holds still, else one fitted here, once, without the whole registry in memory: on a sample
-        of students, the registry rows they reach, a uniform sample of registry persons (for u) and the
-        registry's true size (for the prior)."""
-        with session_scope(self.db) as session:
-            stats = sample.stats(session)
-        if stats.persons == 0:
-            return None
-        settings = fallback.Settings()
-
-        def fit() -> fallback.Model:
-            students, regions = self._sample(settings.train_students)
-            stu = fallback.training_sample(students_frame(to_rows(students, regions)), settings)
-            with session_scope(self.db) as session:
-                population = sample.random_persons(session, POPULATION, settings.seed)
-            part = replica.registry_for_students(self.db, stu, every_block=True)
-            return fallback.train(stu, part, settings, stats=stats, population=population)
-
-        return ModelStore(self.db).obtain(stats, fit).version
-
-    def _sample(self, n: int) -> tuple[list[StudentView], dict[str, str]]:
-        """About ``n`` students to fit the model on, from whole kabupaten drawn at random (students of a few
-        kabupaten reach a few blocks of the registry; ``n`` students drawn nationwide would reach most of it)."""
-        from services.sync_hub.mirror.service import IDENTITY
-
-        table = StudentMirrorRow.__table__  # type: ignore[attr-defined]
-        with session_scope(self.db) as session:
-            kab = sa.func.substr(table.c.region, 1, 4)
-            counts = sorted((k, c) for k, c in session.execute(sa.select(kab, sa.func.count()).group_by(kab)) if k)
-            random.Random(fallback.Settings().seed).shuffle(counts)
-            chosen, total = [], 0
-            for k, c in counts:
-                if total >= n:
-                    break
-                chosen.append(k)
-                total += c
-            rows = session.execute(sa.select(table).where(kab.in_(chosen)).order_by(table.c.system, table.c.student_id)
-                                   ).all() if chosen else []
-        students = [StudentView(system=SourceSystem(r._mapping["system"]), student_id=r._mapping["student_id"],
-                                current={}, provenance={}, **{k: r._mapping[k] for k in IDENTITY}) for r in rows]
-        # the school's region is the only address a student record has: blocking and the wilayah comparison
-        return students, {r._mapping["student_id"]: r._mapping["region"] for r in rows if r._mapping["region"]}
+        return training.ensure_model(self.db)
 
 
 def _pages(lister: Callable[[str | None, int], Page[T]]) -> Iterator[T]:
