@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -84,3 +84,14 @@ def mark_changed(conn: Connection, ids: list[str], at: datetime, seq: int) -> No
         stmt = (sa.update(_PESERTA_DIDIK).where(_PESERTA_DIDIK.c.peserta_didik_id == sa.bindparam("b_id"))
                 .values(last_update=sa.bindparam("b_at"), change_seq=sa.bindparam("b_seq")))
         db.executemany(conn, stmt, [{"b_id": pid, "b_at": at, "b_seq": seq} for pid in ids])
+
+
+def keluar_dates(conn: Connection, ids: list[str]) -> dict[str, date]:
+    """``tanggal_keluar`` of the students among ``ids`` who left."""
+    out: dict[str, date] = {}
+    for start in range(0, len(ids), 1000):
+        stmt = sa.select(_PESERTA_DIDIK.c.peserta_didik_id, _PESERTA_DIDIK.c.tanggal_keluar).where(
+            _PESERTA_DIDIK.c.peserta_didik_id.in_(ids[start:start + 1000]),
+            _PESERTA_DIDIK.c.tanggal_keluar.is_not(None))
+        out.update((r[0], r[1]) for r in conn.execute(stmt))
+    return out

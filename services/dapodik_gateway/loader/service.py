@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -224,11 +224,10 @@ def _stored(conn: Connection, ids: set[str], loaded: set[str]) -> set[str]:
     return found
 
 
-def _load_keluar(conn: Connection, path: Path, errors: _Collector, loaded: set[str]) -> tuple[int, set[str]]:
-    """registrasi_keluar.jsonl: one line per student who left; returns the count and the students stored
-    before this load that it changed."""
+def _load_keluar(conn: Connection, path: Path, errors: _Collector, loaded: set[str]) -> dict[str, date]:
+    """registrasi_keluar.jsonl: one line per student who left; returns each one's ``tanggal_keluar``."""
     if not path.is_file():
-        return 0, set()
+        return {}
     seen: dict[str, int] = {}
     lines: list[tuple[int, RegistrasiKeluarRecord]] = []
     for number, rec in _validated(path, RegistrasiKeluarRecord, errors):
@@ -250,12 +249,13 @@ def _load_keluar(conn: Connection, path: Path, errors: _Collector, loaded: set[s
                             "b_tanggal": rec.tanggal_keluar})
     if errors.report.ok:
         repository.mark_keluar(conn, updates)
-    return len(updates), {u["b_id"] for u in updates} - loaded
+    return {u["b_id"]: u["b_tanggal"] for u in updates}
 
 
-def _load_kehadiran(conn: Connection, path: Path, now: datetime, errors: _Collector, loaded: set[str]
-                    ) -> tuple[int, set[str]]:
-    """kehadiran_pd.jsonl: one line per (student, tahun, bulan), each within the rules of ``shared.kehadiran``;
+def _load_kehadiran(conn: Connection, path: Path, now: datetime, errors: _Collector, loaded: set[str],
+                    keluar: dict[str, date]) -> tuple[int, set[str]]:
+    """kehadiran_pd.jsonl: one line per (student, tahun, bulan), each within the rules of ``shared.kehadiran``
+    and none after the month the student left (``keluar``: this load's leavers; the database's are looked up);
     returns the months written and the students stored before this load that it changed."""
     if not path.is_file():
         return 0, set()
@@ -271,12 +271,16 @@ def _load_kehadiran(conn: Connection, path: Path, now: datetime, errors: _Collec
         stored = _stored(conn, ids, loaded)
         old = sorted(stored - loaded)
         taken = repository.existing_kehadiran(conn, old) if old else set()
+        left = {**(repository.keluar_dates(conn, old) if old else {}), **keluar}
         for number, rec in pending:
             pid = rec.peserta_didik_id
             if pid not in stored:
                 errors.add(LineError(path.name, number, "peserta_didik_id", "unknown_peserta_didik",
                                      f"no peserta_didik with this peserta_didik_id in {PESERTA_DIDIK_FILE} or the "
                                      "database"))
+            elif pid in left and (rec.tahun, rec.bulan) > (left[pid].year, left[pid].month):
+                errors.add(LineError(path.name, number, "bulan", "after_keluar",
+                                     f"{rec.tahun}-{rec.bulan:02d} is after the student left on {left[pid]}"))
             elif (pid, rec.tahun, rec.bulan) in taken:
                 errors.add(LineError(path.name, number, "bulan", "exists",
                                      f"this student's {rec.tahun}-{rec.bulan:02d} is already loaded"))
@@ -328,8 +332,10 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_er
             seq = sync_service.next_change_seq(conn)  # one change for the whole load
             loaded = _load_peserta_didik(conn, paths[PESERTA_DIDIK_FILE], now, errors, replace, sekolah_ids, seq)
             report.peserta_didik = len(loaded)
-            report.keluar, left = _load_keluar(conn, directory / KELUAR_FILE, errors, loaded)
-            report.kehadiran, attended = _load_kehadiran(conn, directory / KEHADIRAN_FILE, now, errors, loaded)
+            keluar = _load_keluar(conn, directory / KELUAR_FILE, errors, loaded)
+            report.keluar, left = len(keluar), set(keluar) - loaded
+            report.kehadiran, attended = _load_kehadiran(conn, directory / KEHADIRAN_FILE, now, errors, loaded,
+                                                         keluar)
             if not report.ok:
                 raise _Rollback
             # students loaded before whose attendance or leaving came now move in the hub's feed

@@ -108,7 +108,7 @@ def test_loaded_shown_on_the_record_and_in_the_feed(db_url: str, tmp_path: Path,
 def test_bad_lines_load_nothing_and_are_named(db_url: str, tmp_path: Path) -> None:
     months: list[dict[str, Any] | str] = [
         _month(1, 7), _month(1, 7), _month(2, 8, jml_tanpa_keterangan=15, jml_izin=6), _month(3, 9, jml_sakit=-1),
-        _month(9, 7), "not json", _month(3, 13)]
+        _month(9, 7), "not json", _month(3, 13), _month(1, 8)]
     keluar: list[dict[str, Any] | str] = [_keluar(1), _keluar(1), _keluar(9), _keluar(2, jenis=42),
                                           _keluar(3, tanggal="2026-02-30")]
     report = _load(db_url, tmp_path / "w", [f.peserta_didik(n) for n in range(1, 4)], months, keluar)
@@ -117,7 +117,7 @@ def test_bad_lines_load_nothing_and_are_named(db_url: str, tmp_path: Path) -> No
     k, r = "kehadiran_pd.jsonl", "registrasi_keluar.jsonl"
     assert {(k, 2, "bulan", "duplicate"), (k, 3, "jml_tanpa_keterangan", "exceeds_hari_efektif"),
             (k, 4, "jml_sakit", "greater_than_equal"), (k, 5, "peserta_didik_id", "unknown_peserta_didik"),
-            (k, 6, "-", "json_invalid"), (k, 7, "bulan", "less_than_equal"),
+            (k, 6, "-", "json_invalid"), (k, 7, "bulan", "less_than_equal"), (k, 8, "bulan", "after_keluar"),
             (r, 2, "peserta_didik_id", "duplicate"), (r, 3, "peserta_didik_id", "unknown_peserta_didik"),
             (r, 4, "jenis_keluar_id", "enum"), (r, 5, "tanggal_keluar", "date_from_datetime_parsing")} <= found, found
     assert _count(db_url, "peserta_didik") == _count(db_url, "kehadiran_pd") == 0
@@ -134,7 +134,7 @@ def test_a_later_load_moves_stored_students_in_the_feed(db_url: str, tmp_path: P
     since = client.get(FEED, params={"limit": 10, "since": first["resume_cursor"]}).json()
     assert {s["peserta_didik_id"]: (len(s["kehadiran_pd"]), s["jenis_keluar_id"]) for s in since["items"]} == {
         f.uid(1): (2, None), f.uid(3): (0, 4)}
-    # a month already held is not loaded twice
-    again = _load(db_url, tmp_path / "w3", [], [_month(1, 8)], None, schools=[])
-    assert [(e.line, e.field, e.rule) for e in again.errors] == [(1, "bulan", "exists")]
+    # a month already held is not loaded twice; none after the month the student left
+    again = _load(db_url, tmp_path / "w3", [], [_month(1, 8), _month(3, 7), _month(3, 8)], None, schools=[])
+    assert [(e.line, e.field, e.rule) for e in again.errors] == [(1, "bulan", "exists"), (3, "bulan", "after_keluar")]
     assert _count(db_url, "kehadiran_pd") == 2 and _count(db_url, "peserta_didik", "WHERE jenis_keluar_id = 4") == 1
