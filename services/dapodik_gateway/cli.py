@@ -9,7 +9,13 @@ import typer
 
 from services.dapodik_gateway import db
 from services.dapodik_gateway.config import SERVICE_NAME, get_settings
-from services.dapodik_gateway.loader.service import PESERTA_DIDIK_FILE, SEKOLAH_FILE, load_world
+from services.dapodik_gateway.loader.service import (
+    KEHADIRAN_FILE,
+    KELUAR_FILE,
+    PESERTA_DIDIK_FILE,
+    SEKOLAH_FILE,
+    load_world,
+)
 from shared.logging import configure
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -37,7 +43,8 @@ def migrate(revision: Annotated[str, typer.Argument(help="Alembic revision")] = 
 
 @app.command()
 def load(
-    directory: Annotated[Path, typer.Argument(help=f"World directory with {SEKOLAH_FILE} and {PESERTA_DIDIK_FILE}",
+    directory: Annotated[Path, typer.Argument(help=f"World directory with {SEKOLAH_FILE} and {PESERTA_DIDIK_FILE} "
+                                              f"(and, when present, {KEHADIRAN_FILE} and {KELUAR_FILE})",
                                               exists=True, file_okay=False, dir_okay=True)],
     replace: Annotated[bool, typer.Option("--replace", help="Delete every school, student, provenance "
                                           "and history row first (in the same transaction)")] = False,
@@ -60,4 +67,6 @@ def load(
         typer.echo(f"{report.error_count} error(s){f' ({more} not shown)' if more else ''}; nothing was written",
                    err=True)
         raise typer.Exit(1)
-    typer.echo(f"loaded {report.sekolah} sekolah and {report.peserta_didik} peserta_didik")
+    extra = (f", {report.kehadiran} months of attendance, {report.keluar} students who left"
+             if report.kehadiran or report.keluar else "")
+    typer.echo(f"loaded {report.sekolah} sekolah and {report.peserta_didik} peserta_didik{extra}")

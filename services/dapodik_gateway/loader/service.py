@@ -5,6 +5,11 @@ Rows go out in chunks while the load is clean: on PostgreSQL by ``COPY``, on SQL
 ``executemany``; each chunk of students is validated (``vld_peserta_didik``) and given its programme rows
 (``kesejahteraan_pd``) as it is written, the NIK checks of the whole chunk computed together.
 
+Optional, when present (worldgen 2.1): ``kehadiran_pd.jsonl`` (monthly attendance, each month within the rules
+of ``shared.kehadiran``) and ``registrasi_keluar.jsonl`` (students who left: ``jenis_keluar_id`` and
+``tanggal_keluar`` set on the record, which stays active and in the hub's feed). A student stored before the
+load whose attendance or leaving is loaded moves in the hub's feed.
+
 The line checks are independent of the file format, so a later CSV/XLSX import can reuse them.
 """
 
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,16 +25,20 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 
 from services.dapodik_gateway.db import unstorable_text
+from services.dapodik_gateway.kehadiran import service as kehadiran_service
 from services.dapodik_gateway.kesejahteraan import rules as kesejahteraan_rules
 from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
 from services.dapodik_gateway.loader import repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.validasi import service as validasi_service
 from shared.bulk import load_page_cache
-from shared.contracts.dapodik import PesertaDidikRecord, SekolahRecord
+from shared.contracts.dapodik import KehadiranPdRecord, PesertaDidikRecord, RegistrasiKeluarRecord, SekolahRecord
 
 SEKOLAH_FILE = "sekolah.jsonl"
 PESERTA_DIDIK_FILE = "peserta_didik.jsonl"
+# Optional: monthly attendance and the students who left, loaded when present.
+KEHADIRAN_FILE = "kehadiran_pd.jsonl"
+KELUAR_FILE = "registrasi_keluar.jsonl"
 CHUNK = 5000
 
 R = TypeVar("R", bound=BaseModel)
@@ -51,6 +60,8 @@ class LineError:
 class LoadReport:
     sekolah: int = 0
     peserta_didik: int = 0
+    kehadiran: int = 0  # months of attendance
+    keluar: int = 0  # students who left
     errors: list[LineError] = field(default_factory=list)
     error_count: int = 0  # all errors found; ``errors`` keeps the first ``max_errors``
 
@@ -170,7 +181,7 @@ def _write_peserta_didik(conn: Connection, rows: list[dict[str, Any]], now: date
 
 
 def _load_peserta_didik(conn: Connection, path: Path, now: datetime, errors: _Collector, replace: bool,
-                        sekolah_ids: set[str], seq: int) -> int:
+                        sekolah_ids: set[str], seq: int) -> set[str]:
     seen: dict[str, int] = {}
     out = _Chunked(conn, lambda c, rows: _write_peserta_didik(c, rows, now), errors)
     pending: list[tuple[int, PesertaDidikRecord]] = []
@@ -201,7 +212,103 @@ def _load_peserta_didik(conn: Connection, path: Path, now: datetime, errors: _Co
             check_existing()
     check_existing()
     out.flush()
-    return len(seen)
+    return set(seen)
+
+
+def _stored(conn: Connection, ids: set[str], loaded: set[str]) -> set[str]:
+    """The ids among ``ids`` of students loaded now or already in the database."""
+    others = sorted(ids - loaded)
+    found = ids & loaded
+    for start in range(0, len(others), CHUNK):
+        found |= repository.existing_peserta_didik_ids(conn, others[start:start + CHUNK])
+    return found
+
+
+def _load_keluar(conn: Connection, path: Path, errors: _Collector, loaded: set[str]) -> dict[str, date]:
+    """registrasi_keluar.jsonl: one line per student who left; returns each one's ``tanggal_keluar``."""
+    if not path.is_file():
+        return {}
+    seen: dict[str, int] = {}
+    lines: list[tuple[int, RegistrasiKeluarRecord]] = []
+    for number, rec in _validated(path, RegistrasiKeluarRecord, errors):
+        if rec.peserta_didik_id in seen:
+            errors.add(LineError(path.name, number, "peserta_didik_id", "duplicate",
+                                 f"peserta_didik_id already on line {seen[rec.peserta_didik_id]}"))
+            continue
+        seen[rec.peserta_didik_id] = number
+        lines.append((number, rec))
+    stored = _stored(conn, set(seen), loaded)
+    updates: list[dict[str, Any]] = []
+    for number, rec in lines:
+        if rec.peserta_didik_id not in stored:
+            errors.add(LineError(path.name, number, "peserta_didik_id", "unknown_peserta_didik",
+                                 f"no peserta_didik with this peserta_didik_id in {PESERTA_DIDIK_FILE} or the "
+                                 "database"))
+        else:
+            updates.append({"b_id": rec.peserta_didik_id, "b_jenis": rec.jenis_keluar_id.value,
+                            "b_tanggal": rec.tanggal_keluar})
+    if errors.report.ok:
+        repository.mark_keluar(conn, updates)
+    return {u["b_id"]: u["b_tanggal"] for u in updates}
+
+
+def _load_kehadiran(conn: Connection, path: Path, now: datetime, errors: _Collector, loaded: set[str],
+                    keluar: dict[str, date]) -> tuple[int, set[str]]:
+    """kehadiran_pd.jsonl: one line per (student, tahun, bulan), each within the rules of ``shared.kehadiran``
+    and none after the month the student left (``keluar``: this load's leavers; the database's are looked up);
+    returns the months written and the students stored before this load that it changed."""
+    if not path.is_file():
+        return 0, set()
+    seen: dict[tuple[str, int, int], int] = {}
+    out = _Chunked(conn, repository.insert_kehadiran, errors)
+    pending: list[tuple[int, KehadiranPdRecord]] = []
+    earlier: set[str] = set()
+    written = 0
+
+    def check_pending() -> None:
+        nonlocal written
+        ids = {r.peserta_didik_id for _, r in pending}
+        stored = _stored(conn, ids, loaded)
+        old = sorted(stored - loaded)
+        taken = repository.existing_kehadiran(conn, old) if old else set()
+        left = {**(repository.keluar_dates(conn, old) if old else {}), **keluar}
+        for number, rec in pending:
+            pid = rec.peserta_didik_id
+            if pid not in stored:
+                errors.add(LineError(path.name, number, "peserta_didik_id", "unknown_peserta_didik",
+                                     f"no peserta_didik with this peserta_didik_id in {PESERTA_DIDIK_FILE} or the "
+                                     "database"))
+            elif pid in left and (rec.tahun, rec.bulan) > (left[pid].year, left[pid].month):
+                errors.add(LineError(path.name, number, "bulan", "after_keluar",
+                                     f"{rec.tahun}-{rec.bulan:02d} is after the student left on {left[pid]}"))
+            elif (pid, rec.tahun, rec.bulan) in taken:
+                errors.add(LineError(path.name, number, "bulan", "exists",
+                                     f"this student's {rec.tahun}-{rec.bulan:02d} is already loaded"))
+            else:
+                out.add({**rec.model_dump(), "last_update": now})
+                written += 1
+                if pid not in loaded:
+                    earlier.add(pid)
+        pending.clear()
+
+    for number, rec in _validated(path, KehadiranPdRecord, errors):
+        key = (rec.peserta_didik_id, rec.tahun, rec.bulan)
+        if key in seen:
+            errors.add(LineError(path.name, number, "bulan", "duplicate",
+                                 f"this student's {rec.tahun}-{rec.bulan:02d} is also on line {seen[key]}"))
+            continue
+        seen[key] = number
+        bad = kehadiran_service.violations(rec)
+        for v in bad:
+            errors.add(LineError(path.name, number, v.field, v.rule, v.message))
+        if bad:
+            continue
+        pending.append((number, rec))
+        if len(pending) >= CHUNK:
+            check_pending()
+    check_pending()
+    out.flush()
+    return written, earlier
 
 
 
@@ -223,14 +330,20 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_er
                 repository.clear(conn)
             report.sekolah, sekolah_ids = _load_sekolah(conn, paths[SEKOLAH_FILE], now, errors, replace)
             seq = sync_service.next_change_seq(conn)  # one change for the whole load
-            report.peserta_didik = _load_peserta_didik(conn, paths[PESERTA_DIDIK_FILE], now, errors, replace,
-                                                       sekolah_ids, seq)
+            loaded = _load_peserta_didik(conn, paths[PESERTA_DIDIK_FILE], now, errors, replace, sekolah_ids, seq)
+            report.peserta_didik = len(loaded)
+            keluar = _load_keluar(conn, directory / KELUAR_FILE, errors, loaded)
+            report.keluar, left = len(keluar), set(keluar) - loaded
+            report.kehadiran, attended = _load_kehadiran(conn, directory / KEHADIRAN_FILE, now, errors, loaded,
+                                                         keluar)
             if not report.ok:
                 raise _Rollback
+            # students loaded before whose attendance or leaving came now move in the hub's feed
+            repository.mark_changed(conn, sorted(left | attended), now, seq)
             # Every student loaded now was validated and given its programme rows chunk by chunk; these
             # find the students of the database that still lack either (loaded before they existed).
             validasi_service.validate_pending(conn)
             kesejahteraan_service.reconcile_missing(conn)
     except _Rollback:
-        report.sekolah = report.peserta_didik = 0
+        report.sekolah = report.peserta_didik = report.kehadiran = report.keluar = 0
     return report

@@ -1,6 +1,7 @@
 """Alembic environment of the Dapodik gateway: the tables of every domain, one shared runner."""
 
 from services.dapodik_gateway.db import DapodikTable
+from services.dapodik_gateway.kehadiran import models as _kehadiran  # noqa: F401
 from services.dapodik_gateway.kesejahteraan import models as _kesejahteraan  # noqa: F401
 from services.dapodik_gateway.kip import models as _kip  # noqa: F401
 from services.dapodik_gateway.peserta_didik import models as _peserta_didik  # noqa: F401

@@ -59,3 +59,7 @@ class PesertaDidikRow(DapodikTable, table=True):
     # hub's feed is ordered by (change_seq, id), which is commit order, unlike a timestamp.
     change_seq: int = Field(default=0, sa_type=sa.BigInteger)
     soft_delete: bool = Field(default=False)
+    # Set when the student left the school (registrasi_keluar.jsonl; Dapodik's registrasi_peserta_didik). The
+    # record stays active and in the hub's feed (not a soft delete): the hub reports it as no longer enrolled.
+    jenis_keluar_id: int | None = Field(default=None, sa_type=sa.SmallInteger)
+    tanggal_keluar: date | None = Field(default=None)

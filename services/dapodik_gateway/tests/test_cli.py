@@ -52,3 +52,17 @@ def test_load_then_replace(env: dict[str, str], tmp_path: Path) -> None:
 def test_migrate_and_missing_directory(env: dict[str, str], tmp_path: Path) -> None:
     assert _run(env, "migrate").exit_code == 0
     assert _run(env, "load", str(tmp_path / "nope")).exit_code == 2
+
+
+def test_load_with_attendance_and_replace(env: dict[str, str], tmp_path: Path) -> None:
+    world = f.write_world(tmp_path / "w", [f.sekolah(1)], [f.peserta_didik(n) for n in range(3)])
+    (world / "kehadiran_pd.jsonl").write_text("".join(
+        f'{{"peserta_didik_id":"{f.uid(n)}","tahun":2026,"bulan":7,"jml_hari_efektif":20,"jml_sakit":0,'
+        f'"jml_izin":1,"jml_tanpa_keterangan":0}}\n' for n in range(3)), encoding="utf-8")
+    (world / "registrasi_keluar.jsonl").write_text(
+        f'{{"peserta_didik_id":"{f.uid(2)}","jenis_keluar_id":5,"tanggal_keluar":"2026-07-20"}}\n', encoding="utf-8")
+    first = _run(env, "load", str(world))
+    assert first.exit_code == 0, first.output
+    assert "loaded 1 sekolah and 3 peserta_didik, 3 months of attendance, 1 students who left" in first.stdout
+    again = _run(env, "load", "--replace", str(world))  # the months go with the students they belong to
+    assert again.exit_code == 0, again.output

@@ -1,0 +1,1 @@
+"""Monthly attendance (kehadiran_pd) of a student, for PKH's education commitment."""
