@@ -77,3 +77,19 @@ def check_month(*, tahun: int, bulan: int, hari_efektif: int, alpa: int, izin: i
         out.append(Violation(worst, "exceeds_hari_efektif",
                              f"{alpa} + {izin} + {sakit} days absent exceed the {hari_efektif} effective days"))
     return out
+
+
+def rows_by_student(session, table, key: str, student_ids, chunk: int = 1000):  # type: ignore[no-untyped-def]
+    """Every stored month of these students from a gateway's attendance ``table`` (its student column ``key``),
+    oldest first, grouped by student: one statement per ``chunk`` students, whatever the page's size."""
+    import sqlalchemy as sa
+
+    out: dict[str, list[sa.RowMapping]] = {}
+    ids = sorted(set(student_ids))
+    column = table.c[key]
+    for start in range(0, len(ids), chunk):
+        stmt = (sa.select(table).where(column.in_(ids[start:start + chunk]))
+                .order_by(column, table.c.tahun, table.c.bulan))
+        for row in session.execute(stmt).mappings():
+            out.setdefault(row[key], []).append(row)
+    return out
