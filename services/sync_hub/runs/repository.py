@@ -98,11 +98,12 @@ def upsert_status(session: Session, rows: list[dict[str, object]]) -> None:
         conn.execute(table.insert(), rows[start : start + 5000])
 
 
-def unit_counts(session: Session, run_id: str) -> dict[str, tuple[int, int]]:
-    """Per unit status: (units, students decided)."""
-    stmt = (sa.select(SyncUnitRow.status, sa.func.count(), sa.func.coalesce(sa.func.sum(SyncUnitRow.students), 0))
-            .where(SyncUnitRow.sync_run_id == run_id).group_by(SyncUnitRow.status))
-    return {r[0]: (int(r[1]), int(r[2])) for r in session.execute(stmt)}
+def unit_counts(session: Session, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per unit kind and status: (units, students decided or children verified)."""
+    stmt = (sa.select(SyncUnitRow.kind, SyncUnitRow.status, sa.func.count(),
+                      sa.func.coalesce(sa.func.sum(SyncUnitRow.students), 0))
+            .where(SyncUnitRow.sync_run_id == run_id).group_by(SyncUnitRow.kind, SyncUnitRow.status))
+    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in session.execute(stmt)}
 
 
 def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
@@ -110,9 +111,15 @@ def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
     from collections import Counter
 
     outcomes: Counter[str] = Counter()
+    verified: Counter[str] = Counter()
+    statuses = {u.status for u in units}
+    verifying = [u for u in units if u.kind == "verify"]
+    for u in verifying:
+        verified.update(u.outcomes)
+    run.verifications = dict(sorted(verified.items()))
+    units = [u for u in units if u.kind != "verify"]
     for u in units:
         outcomes.update(u.outcomes)
-    statuses = {u.status for u in units}
     if run.cancel_requested and statuses - {"SUCCEEDED"}:
         run.status = "CANCELLED"
     elif statuses <= {"SUCCEEDED"}:
@@ -134,6 +141,7 @@ def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
                 timings[f"units.{k}"] = round(timings.get(f"units.{k}", 0.0) + v, 3)
     run.timings = timings
     failed = [f"unit {u.system} {u.region}: {e}" for u in units if u.status == "FAILED" for e in u.errors[-1:]]
+    failed += [f"verification {u.region}: {e}" for u in verifying if u.status == "FAILED" for e in u.errors[-1:]]
     run.errors = [*run.errors, *failed][:50]
 
 
