@@ -2,7 +2,8 @@
 are split by the province of their NIK into verification units, each a job like any other unit.
 
 A child is verified when its verification for the run's PKH period is missing, was never answered, or one of
-its school records was decided again by this run. Each verification unit reads its children's linked records
+its school records was decided since the last run that verified the period in full (so a run whose verification
+failed leaves its children to the next). Each verification unit reads its children's linked records
 and attendance from the hub's copy, decides their facts (``verification.service``), writes every verification
 whose facts differ from the ones last sent (a new version, observed now, with a new provenance id) as PENDING,
 sends them to the registry in batches and records the answers. Facts equal to those sent are not sent again, so
@@ -45,7 +46,8 @@ def work(ctx: JobContext, unit_id: str) -> None:
     unit, run = started
     period = Period.parse(run.periode)
     with session_scope(ctx.db) as session:
-        children = repo.candidates(session, run.id, period.periode, unit.region)
+        since = runs_repo.verified_through(session, run.id, period.periode)
+        children = repo.candidates(session, since, period.periode, unit.region)
     tally: Counter[str] = Counter()
     batch = min(ctx.settings.verification_batch, 1000)
     for start in range(0, len(children), batch):
