@@ -24,15 +24,17 @@ def of_students(session: Session, peserta_didik_ids: Sequence[str]) -> dict[str,
     return rows_by_student(session, KEHADIRAN, "peserta_didik_id", peserta_didik_ids)
 
 
-def students_of(session: Session, sekolah_id: str) -> list[sa.RowMapping]:
+def students_of(session: Session, sekolah_id: str, *, lock: bool = False) -> list[sa.RowMapping]:
     """Every student of the school (not soft-deleted) with what the attendance files show of it, in the form's
-    order (level, name, id)."""
+    order (level, name, id). ``lock`` (an import): the rows are locked in id order on PostgreSQL, as a results
+    batch locks them, so two imports of one school take turns instead of both inserting the same month."""
     p = PD
     stmt = (sa.select(p.c.peserta_didik_id, p.c.nisn, p.c.nik, p.c.nama, p.c.tingkat_pendidikan_id,
                       p.c.jenis_keluar_id, p.c.tanggal_keluar, p.c.nik_ibu, p.c.nama_ibu_kandung, p.c.nik_wali,
                       p.c.nama_wali)
-            .where(p.c.sekolah_id == sekolah_id, p.c.soft_delete.is_(False))
-            .order_by(p.c.tingkat_pendidikan_id, p.c.nama, p.c.peserta_didik_id))
+            .where(p.c.sekolah_id == sekolah_id, p.c.soft_delete.is_(False)))
+    stmt = (stmt.order_by(p.c.peserta_didik_id).with_for_update() if lock
+            else stmt.order_by(p.c.tingkat_pendidikan_id, p.c.nama, p.c.peserta_didik_id))
     return list(session.execute(stmt).mappings())
 
 

@@ -31,6 +31,8 @@ Tahap = Annotated[int, Query(ge=1, le=4, description="PKH stage: 1 Jan-Mar, 2 Ap
 _RESPONSES = {404: {"model": ErrorBody, "description": "No such school"}, **ERROR_RESPONSES}
 _UPLOAD = {"requestBody": {"required": True, "content": {
     t: {"schema": {"type": "string", "format": "binary"}} for t in files.MEDIA_TYPES.values()}}}
+_VERKOM_UPLOAD = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "format": "binary"}}}}}
 _IMPORTERS = require_roles(Role.OPERATOR, Role.SCHOOL)
 
 
@@ -39,7 +41,7 @@ def _download(content: bytes, media_type: str, filename: str, headers: dict[str,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})})
 
 
-@router.post("/verkom/import", response_model=KehadiranImportReport, responses=_RESPONSES, openapi_extra=_UPLOAD,
+@router.post("/verkom/import", response_model=KehadiranImportReport, responses=_RESPONSES, openapi_extra=_VERKOM_UPLOAD,
              summary="Import the period's attendance from a VERKOM CSV (the body): rows matched by NISN, else NIK "
                      "Siswa; any problem is a 422 naming each row, column and rule, and nothing is imported",
              dependencies=[_IMPORTERS, only_query_params("tahun", "tahap")])

@@ -71,8 +71,9 @@ def _sekolah(session: Session, npsn: str) -> SekolahRow:
     return row
 
 
-def _students(session: Session, sekolah_id: str) -> tuple[list[sa.RowMapping], ki.Directory]:
-    rows = repository.students_of(session, sekolah_id)
+def _students(session: Session, sekolah_id: str, *, lock: bool = False
+              ) -> tuple[list[sa.RowMapping], ki.Directory]:
+    rows = repository.students_of(session, sekolah_id, lock=lock)
     return rows, ki.Directory(ki.Student(r["peserta_didik_id"], r["nisn"], r["nik"], r["tanggal_keluar"])
                               for r in rows)
 
@@ -114,7 +115,7 @@ def import_verkom(session: Session, npsn: str, data: bytes, tahun: int, tahap: i
     problems = ki.Problems()
     if sheet.npsn != npsn:
         problems.add(0, "NPSN", "other_school", f"the form is of NPSN {sheet.npsn}, not of {npsn}")
-    _, directory = _students(session, sekolah.sekolah_id)
+    _, directory = _students(session, sekolah.sekolah_id, lock=True)
     incoming = ki.from_verkom(sheet, directory, problems)
     problems.raise_if_any()
     return _apply(session, npsn, incoming, "verkom", len(sheet.rows), tahun, tahap, client)
@@ -145,7 +146,7 @@ def import_table(session: Session, npsn: str, data: bytes, fmt: FileFormat, tahu
     except files.FileError as exc:
         raise InvalidInput.field("file", exc.rule, exc.message) from exc
     problems = ki.Problems()
-    _, directory = _students(session, sekolah.sekolah_id)
+    _, directory = _students(session, sekolah.sekolah_id, lock=True)
     incoming = ki.from_table(header, rows, LAYOUT, directory, tahun, tahap, problems)
     problems.raise_if_any()
     return _apply(session, npsn, incoming, fmt.value, len(rows), tahun, tahap, client)

@@ -23,13 +23,15 @@ def of_students(session: Session, siswa_ids: Sequence[str]) -> dict[str, list[sa
     return rows_by_student(session, KEHADIRAN, "siswa_id", siswa_ids)
 
 
-def students_of(session: Session, nsm: str) -> list[sa.RowMapping]:
+def students_of(session: Session, nsm: str, *, lock: bool = False) -> list[sa.RowMapping]:
     """Every student of the madrasah with what the attendance files show of it, in the form's order (level,
-    name, id)."""
+    name, id). ``lock`` (an import): the rows are locked in id order on PostgreSQL, so two imports of one
+    madrasah take turns instead of both inserting the same month (SQLite: the write lock is taken at BEGIN)."""
     s = SISWA
     stmt = (sa.select(s.c.siswa_id, s.c.nisn, s.c.nik, s.c.nama, s.c.tingkat, s.c.status_aktif, s.c.tanggal_keluar,
-                      s.c.nik_ibu, s.c.nama_ibu_kandung, s.c.nik_wali, s.c.nama_wali)
-            .where(s.c.nsm == nsm).order_by(s.c.tingkat, s.c.nama, s.c.siswa_id))
+                      s.c.nik_ibu, s.c.nama_ibu_kandung, s.c.nik_wali, s.c.nama_wali).where(s.c.nsm == nsm))
+    stmt = (stmt.order_by(s.c.siswa_id).with_for_update() if lock
+            else stmt.order_by(s.c.tingkat, s.c.nama, s.c.siswa_id))
     return list(session.execute(stmt).mappings())
 
 

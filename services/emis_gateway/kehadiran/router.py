@@ -23,6 +23,8 @@ _BY_TYPE = {"text/csv": FileFormat.CSV, "application/csv": FileFormat.CSV,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": FileFormat.XLSX}
 _UPLOAD = {"requestBody": {"required": True, "content": {
     t: {"schema": {"type": "string", "format": "binary"}} for t in files.MEDIA_TYPES.values()}}}
+_VERKOM_UPLOAD = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 class Periode(Strict):
@@ -48,7 +50,7 @@ def _download(content: bytes, media_type: str, filename: str, headers: dict[str,
 
 
 @router.post("/{nsm}/kehadiran/verkom/import", response_model=KehadiranImportReport,
-             responses={**_RESPONSES, **_CONFLICT}, openapi_extra=_UPLOAD,
+             responses={**_RESPONSES, **_CONFLICT}, openapi_extra=_VERKOM_UPLOAD,
              summary="Import the period's attendance from a VERKOM CSV (the body): rows matched by NISN, else NIK "
                      "Siswa; any problem is a 422 naming each row, column and rule, and nothing is imported")
 def import_verkom(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep,

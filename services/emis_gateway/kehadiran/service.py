@@ -72,8 +72,8 @@ def _npsn(row: MadrasahRow) -> str:
     return row.npsn
 
 
-def _students(session: Session, nsm: str) -> tuple[list[sa.RowMapping], ki.Directory]:
-    rows = repository.students_of(session, nsm)
+def _students(session: Session, nsm: str, *, lock: bool = False) -> tuple[list[sa.RowMapping], ki.Directory]:
+    rows = repository.students_of(session, nsm, lock=lock)
     return rows, ki.Directory(ki.Student(r["siswa_id"], r["nisn"], r["nik"]) for r in rows)
 
 
@@ -110,7 +110,7 @@ def import_verkom(session: Session, nsm: str, data: bytes, tahun: int, tahap: in
     problems = ki.Problems()
     if sheet.npsn != npsn:
         problems.add(0, "NPSN", "other_school", f"the form is of NPSN {sheet.npsn}, this madrasah's is {npsn}")
-    _, directory = _students(session, nsm)
+    _, directory = _students(session, nsm, lock=True)
     incoming = ki.from_verkom(sheet, directory, problems)
     problems.raise_if_any()
     return _apply(session, nsm, incoming, "verkom", len(sheet.rows), tahun, tahap, dry_run)
@@ -141,7 +141,7 @@ def import_table(session: Session, nsm: str, data: bytes, fmt: FileFormat, tahun
     except files.FileError as exc:
         raise InvalidInput.field("file", exc.rule, exc.message) from exc
     problems = ki.Problems()
-    _, directory = _students(session, nsm)
+    _, directory = _students(session, nsm, lock=True)
     incoming = ki.from_table(header, rows, LAYOUT, directory, tahun, tahap, problems)
     problems.raise_if_any()
     return _apply(session, nsm, incoming, fmt.value, sum(1 for _, cells in rows if any(cells)), tahun, tahap,
