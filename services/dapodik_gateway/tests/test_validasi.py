@@ -120,7 +120,7 @@ def test_the_hubs_results_apply_to_a_held_back_record_with_provenance(client: Te
     """A held-back record's outcome is applied like any other (linked by its KK number here, and one decided
     NIK_INVALID); the record then shows the outcome next to the findings that say what to fix."""
     linked = f.pkh_item(3, 10, outcome=Outcome.PKH_RECIPIENT)
-    linked = linked.model_copy(update={"outcome_detail": "family found by no_kk; not used: nik: placeholder"})
+    linked = linked.model_copy(update={"outcome_detail": "family found by no_kk; invalid: nik: placeholder"})
     invalid = HubResultItem(student_id=f.uid(2), outcome=Outcome.NIK_INVALID, outcome_detail="nik: length",
                             values={}, provenance=f.provenance(10, "prov-invalid"))
     r = client.post("/api/v1/hub/results", json=f.body(f.batch(linked, invalid)))

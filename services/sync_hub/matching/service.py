@@ -169,8 +169,10 @@ class Matcher:
             detail = f"family found by {key.value}"
             if family.pkh_status:
                 detail += f"; PKH {family.pkh_status} {family.pkh_periode or ''}".rstrip()
+            if row["invalid"]:  # a NIK of the record that was not used: what the school has to fix
+                detail += f"; invalid: {row['invalid']}"
             child = person if key in (MatchKey.NIK, MatchKey.NO_KK) else None
-            return MatchDecision(outcome, detail, key, family, child, notes,
+            return MatchDecision(outcome, detail[:300], key, family, child, notes,
                                  evidence={"key": key.value, "check": "identity verified"})
         if outcome is Outcome.IN_REVIEW:
             a, b = families.get(row["no_kk"]), families.get(row["other_no_kk"] or "")
@@ -216,7 +218,8 @@ class Matcher:
             return MatchDecision(outcome, row["invalid"], MatchKey.NONE, notes=notes)
         first_valid = next((_KEY[k] for k in deterministic.NIK_KEYS if row.get(k)), MatchKey.NONE)
         if outcome is Outcome.NIK_MISMATCH:
-            return MatchDecision(outcome, row["mismatch"], first_valid, notes=notes)
+            detail = row["mismatch"] + (f"; invalid: {row['invalid']}" if row["invalid"] else "")
+            return MatchDecision(outcome, detail[:300], first_valid, notes=notes)
         keys = ", ".join(k for k in deterministic.NIK_KEYS if row.get(k))
         detail = f"valid NIK(s) not in the registry: {keys}"
         if row["invalid"]:
