@@ -31,6 +31,13 @@ class Settings(ServiceSettings):
         "follower; the replica then moves only with sync runs)")
     push_batch: int = Field(500, ge=1, le=1000, description="Result items per batch pushed to a gateway")
 
+    verify_education: bool = Field(True, description="Each run sends Kemensos an education verification for every "
+                                   "PKH child it linked (enrolled, active, school, monthly attendance)")
+    verification_period: str | None = Field(None, pattern=r"^\d{4}-T[1-4]$", description="The PKH period runs "
+                                            "verify (2026-T3); default: the period of the newest attendance month "
+                                            "the schools reported")
+    verification_batch: int = Field(500, ge=1, le=1000, description="Verifications per request to Kemensos")
+
     unit_max_students: int = Field(20_000, ge=1, description="A province with more students than this is cut "
                                    "into one work unit per kabupaten")
     local_workers: int = Field(1, ge=1, le=16, description="SQLite (embedded) only: threads of the hub's own "

@@ -39,6 +39,9 @@ class SyncRunCreate(Strict):
                                         min_length=1, max_length=2)
     full: bool = Field(False, description="Read every student again from the gateways instead of only what "
                        "changed since the last run (the hub's copy of each system is rebuilt)")
+    periode: str | None = Field(None, pattern=r"^\d{4}-T[1-4]$", examples=["2026-T3"],
+                                description="The PKH period to send education verifications for (default: "
+                                "HUB_VERIFICATION_PERIOD, else the period of the newest attendance month reported)")
 
     @field_validator("systems")
     @classmethod
@@ -114,14 +117,26 @@ class SyncRun(BaseModel):
     errors: list[str] = Field(default_factory=list)
     stale: int = Field(0, description="Students a gateway answered STALE (it holds a newer fact): read again by "
                        "the next run, not a failure")
+    periode: str | None = Field(None, description="The PKH period the run verifies education for (null: none)")
+    verifications: dict[str, int] = Field(
+        default_factory=dict, description="Education verifications of PKH children by the registry's answer "
+        "(APPLIED, UNCHANGED, STALE, NOT_FOUND, REJECTED) and not_sent_unchanged (facts as already sent), NO_SCHOOL "
+        "(enrolled at a school the hub does not know)")
     progress: RunProgress | None = Field(None, description="Work units of the run (planned once its students are "
                                          "read): done, failed, waiting, running, students decided so far")
 
 
+class UnitKind(StrEnum):
+    DECIDE = "decide"  # the students of one system in one region: decided, pushed, recorded
+    VERIFY = "verify"  # education verifications of PKH children, by the province of their NIK
+
+
 class UnitProgress(BaseModel):
     id: str
-    system: SourceSystem
-    region: str = Field(..., description="Province (2 digits) or kabupaten (4 digits) of the students' schools")
+    kind: UnitKind = UnitKind.DECIDE
+    system: SourceSystem | None = Field(..., description="The students' system (null for a verification unit)")
+    region: str = Field(..., description="Province (2 digits) or kabupaten (4 digits) of the students' schools; for "
+                        "a verification unit the 2-digit province prefix of the children's NIKs")
     status: UnitStatus
     attempts: int
     students: int
@@ -141,6 +156,10 @@ class RunProgress(BaseModel):
     units_running: int
     units_cancelled: int = 0
     students_done: int = Field(..., description="Students decided by the units done so far")
+    verification_units_total: int = Field(0, description="Verification units (planned once every deciding unit "
+                                          "has ended)")
+    verification_units_done: int = 0
+    children_verified: int = Field(0, description="PKH children whose verification the ended units settled")
 
 
 class StudentOutcome(BaseModel):

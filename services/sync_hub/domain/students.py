@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from shared.contracts.common import FieldProvenance
-from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, PesertaDidik
+from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, JenisKeluar, PesertaDidik
 from shared.contracts.emis import EMIS_HUB_FIELDS, Siswa
 from shared.contracts.hub import SourceSystem
 
@@ -63,3 +63,50 @@ def from_peserta_didik(p: PesertaDidik) -> StudentView:
     current["keterangan_padan"] = p.keterangan_padan
     return StudentView(system=SourceSystem.DAPODIK, student_id=p.peserta_didik_id, current=current,
                        **_common(p))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """A month of attendance as the gateway records it (``shared.kehadiran``)."""
+
+    tahun: int
+    bulan: int
+    hari_efektif: int
+    alpa: int
+    izin: int
+    sakit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """What an education verification says of a record: the school's NPSN, whether the record is active,
+    when and why the student left, the record's version at the gateway and its monthly attendance."""
+
+    npsn: str | None = None
+    aktif: bool = True
+    keluar_on: date | None = None
+    keluar_reason: str | None = None  # EMIS alasan_keluar, or the name of Dapodik's jenis_keluar
+    source_version: int = 0
+    months: tuple[Month, ...] = ()
+
+
+def version_of(changed_at: datetime) -> int:
+    """A gateway record's version as a verification's provenance names it: its last change, in microseconds
+    since 1970 (both gateways move a record's timestamp with every change the hub reads)."""
+    at = changed_at if changed_at.tzinfo else changed_at.replace(tzinfo=UTC)
+    return int(at.timestamp() * 1_000_000)
+
+
+def enrolment_of(record: Siswa | PesertaDidik, npsn: str | None) -> Enrolment:
+    """What an education verification reads from a gateway record (``npsn``: its school's, from the school
+    directory)."""
+    if isinstance(record, Siswa):
+        months = tuple(Month(k.tahun, k.bulan, k.hari_efektif, k.alpa, k.izin, k.sakit) for k in record.kehadiran)
+        return Enrolment(npsn=npsn, aktif=record.status_aktif, keluar_on=record.tanggal_keluar,
+                         keluar_reason=record.alasan_keluar.value if record.alasan_keluar else None,
+                         source_version=version_of(record.updated_at), months=months)
+    months = tuple(Month(k.tahun, k.bulan, k.jml_hari_efektif, k.jml_tanpa_keterangan, k.jml_izin, k.jml_sakit)
+                   for k in record.kehadiran_pd)
+    keluar = JenisKeluar(record.jenis_keluar_id).name if record.jenis_keluar_id is not None else None
+    return Enrolment(npsn=npsn, aktif=record.jenis_keluar_id is None, keluar_on=record.tanggal_keluar,
+                     keluar_reason=keluar, source_version=version_of(record.last_update), months=months)

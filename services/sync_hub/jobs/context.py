@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from services.sync_hub.config import Settings
 from services.sync_hub.upstreams import Upstreams
@@ -15,3 +17,6 @@ class JobContext:
     db: Engine
     upstreams: Upstreams
     settings: Settings
+    # enqueues units as part of a session's transaction (the process's queue sets it): how a unit that ends a
+    # run's deciding stage enqueues its verification units
+    defer_units: Callable[[Session, list[str]], None] | None = None

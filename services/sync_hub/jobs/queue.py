@@ -68,6 +68,7 @@ def bind(ctx: JobContext) -> None:
     """Give the job functions of this process their context (a worker does this once at start)."""
     _context["ctx"] = ctx
     _context["queue"] = ProcrastinateQueue(make_app(ctx.settings.database_url))
+    ctx.defer_units = _context["queue"].defer_units
 
 
 def _last(job_context: procrastinate.JobContext) -> bool:
@@ -132,6 +133,7 @@ class LocalQueue:
 
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
+        ctx.defer_units = self.defer_units
         self._pool = ThreadPoolExecutor(max_workers=ctx.settings.local_workers, thread_name_prefix="hub-job")
         self._stopping = threading.Event()
         self._plan_lock = threading.Lock()  # one plan at a time, as procrastinate's "hub:plan" lock
@@ -174,7 +176,7 @@ class LocalQueue:
             plans = [r.id for r in runs if r.planned_at is None and r.student_ids is None]
             units = [u.id for r in runs if r.planned_at is not None for u in runs_repo.units_of(session, r.id)
                      if u.status in (UnitStatus.WAITING.value, UnitStatus.RUNNING.value)]
-        tasks.close_finished_runs(self.ctx.db)
+        tasks.close_finished_runs(self.ctx)
         for run_id in plans:
             self._submit(self._plan, run_id)
         for unit_id in units:
@@ -189,7 +191,9 @@ class LocalQueue:
 
 def make_queue(ctx: JobContext) -> JobQueue:
     if ctx.db.dialect.name == "postgresql":
-        return ProcrastinateQueue(make_app(ctx.settings.database_url))
+        queue = ProcrastinateQueue(make_app(ctx.settings.database_url))
+        ctx.defer_units = queue.defer_units
+        return queue
     return LocalQueue(ctx)
 
 

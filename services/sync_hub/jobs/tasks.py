@@ -13,7 +13,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from services.sync_hub.jobs.context import JobContext
-from services.sync_hub.sync import planner, unit
+from services.sync_hub.sync import lifecycle, planner, unit, verify
 from shared.http import Unavailable
 
 log = logging.getLogger("jembatan.hub.jobs")
@@ -39,33 +39,45 @@ def plan_run(ctx: JobContext, run_id: str, defer_units: Callable[[sa.orm.Session
 
 
 def work_unit(ctx: JobContext, unit_id: str, last_attempt: bool) -> None:
+    """A deciding unit (``sync.unit``) or a verification unit (``sync.verify``)."""
     try:
-        unit.work(ctx, unit_id)
+        if _kind(ctx.db, unit_id) == lifecycle.VERIFY:
+            verify.work(ctx, unit_id)
+        else:
+            unit.work(ctx, unit_id)
     except Unavailable as exc:
         if last_attempt:
-            unit.fail(ctx.db, unit_id, f"gave up: an upstream could not be reached: {exc}")
+            lifecycle.fail(ctx, unit_id, f"gave up: an upstream could not be reached: {exc}")
             return
-        unit.retry_later(ctx.db, unit_id, str(exc))
+        lifecycle.retry_later(ctx.db, unit_id, str(exc))
         log.warning("unit %s will be tried again: %s", unit_id, exc)
         raise Retry(str(exc)) from exc
     except Exception as exc:
         log.exception("unit %s failed", unit_id)
-        unit.fail(ctx.db, unit_id, f"internal error: {type(exc).__name__}: {exc}")
+        lifecycle.fail(ctx, unit_id, f"internal error: {type(exc).__name__}: {exc}")
 
 
-def close_finished_runs(db: sa.Engine) -> int:
+def _kind(db: sa.Engine, unit_id: str) -> str | None:
+    from services.sync_hub.runs.models import SyncUnitRow
+    from shared.db import session_scope
+
+    with session_scope(db) as session:
+        return session.execute(sa.select(SyncUnitRow.kind).where(SyncUnitRow.id == unit_id)).scalar()
+
+
+def close_finished_runs(ctx: JobContext) -> int:
     """Runs whose units have all ended but which are still open (the process died between a unit's last write
-    and the run's closing) are closed. Returns how many."""
+    and the run's closing, or before its verification units were planned) move on. Returns how many."""
     from services.sync_hub.runs import repository as runs_repo
     from shared.contracts.hub import RunStatus
     from shared.db import session_scope
 
-    with session_scope(db) as session:
+    with session_scope(ctx.db) as session:
         open_runs = [r.id for r in runs_repo.runs_in_state(session, [RunStatus.RUNNING.value]) if r.planned_at]
         first_units = [[u.id for u in runs_repo.units_of(session, run_id)][:1] for run_id in open_runs]
     closed = 0
     for units in first_units:
         if units:
-            unit.finish_run_if_done(db, units[0])
+            lifecycle.finish_run_if_done(ctx, units[0])
             closed += 1
     return closed

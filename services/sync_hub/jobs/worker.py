@@ -35,7 +35,7 @@ async def sweep(app: procrastinate.App, ctx: JobContext) -> None:
                 log.warning("job %s (%s) was left by a worker that stopped; queued again", job.id, job.task_name)
                 await app.job_manager.retry_job(job)
             await app.job_manager.prune_stalled_workers(ctx.settings.stalled_after)
-            await asyncio.to_thread(tasks.close_finished_runs, ctx.db)
+            await asyncio.to_thread(tasks.close_finished_runs, ctx)
         except Exception:  # the sweeper must outlive a lost connection
             log.exception("sweeping stalled jobs failed; trying again")
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import polars as pl
 
 from services.sync_hub.domain.students import StudentView
-from services.sync_hub.matching import deterministic, fallback, levels
+from services.sync_hub.matching import deterministic, fallback, levels, members
 from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
 from services.sync_hub.matching.model_store import ModelStore
 from shared.contracts.common import MatchKey, Outcome
@@ -163,6 +163,11 @@ class Matcher:
             if standing is not None:
                 decision = self._apply_review(student, decision, standing, families)
             out.append(decision)
+        # a family found by a parent's NIK or by a reviewer: which member the student is
+        wanted = {i: d.family.no_kk for i, d in enumerate(out)
+                  if d.family is not None and d.person_nik is None and d.outcome in LINKED}
+        for i, nik in members.find_children(stu, wanted, self.registry.persons).items():
+            out[i] = replace(out[i], person_nik=nik)
         return out
 
     # -- one student -------------------------------------------------------------------------------------

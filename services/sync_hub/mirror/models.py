@@ -28,6 +28,14 @@ class StudentMirrorRow(HubTable, table=True):
     # the school's kode_wilayah (the student's work unit) and Dapodik bentuk_pendidikan (a KIP card's jenjang)
     region: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
     bentuk: str | None = Field(default=None, max_length=16)
+    # what an education verification says of the record (``verification``): the school's NPSN, whether the
+    # record is active, when and why the student left, and the record's version at the gateway (its last
+    # change, in microseconds since 1970: what a verification's provenance names)
+    npsn: str | None = Field(default=None, max_length=8)
+    aktif: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    keluar_on: date | None = None
+    keluar_reason: str | None = Field(default=None, max_length=32)
+    source_version: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     read_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     nama: str = Field(max_length=100)
     jenis_kelamin: str = Field(max_length=1)
@@ -66,3 +74,19 @@ class MirrorRefetchRow(HubTable, table=True):
     system: str = Field(primary_key=True, max_length=16)
     student_id: str = Field(primary_key=True, max_length=64)
     requested_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class MirrorKehadiranRow(HubTable, table=True):
+    """A student's attendance in one month, as the gateway records it (what an education verification reports
+    against PKH's 85 % rule). Replaced with the student's row whenever the student is stored again."""
+
+    __tablename__ = "mirror_kehadiran"
+
+    system: str = Field(primary_key=True, max_length=16)
+    student_id: str = Field(primary_key=True, max_length=64)
+    tahun: int = Field(primary_key=True)
+    bulan: int = Field(primary_key=True)
+    hari_efektif: int
+    alpa: int
+    izin: int
+    sakit: int

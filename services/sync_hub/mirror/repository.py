@@ -9,11 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from services.sync_hub.mirror.models import FeedStateRow, MirrorRefetchRow, StudentMirrorRow
+from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
 from shared.regions import code_range
 
 MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
 REFETCH: sa.Table = MirrorRefetchRow.__table__  # type: ignore[assignment]
+KEHADIRAN: sa.Table = MirrorKehadiranRow.__table__  # type: ignore[assignment]
 CHUNK = 1000
 COLUMNS = tuple(c.name for c in MIRROR.columns)
 
@@ -91,18 +92,21 @@ def region_counts(session: Session, system: str, width: int) -> dict[str, int]:
 
 
 def replace(session: Session, system: str, *, everything: bool, gone: Collection[str],
-            rows: Sequence[dict[str, Any]]) -> None:
-    """Delete the rows of ``gone`` (or every row of the system), then insert ``rows`` (whose keys are in
-    ``gone`` or new)."""
-    if everything:
-        session.execute(sa.delete(MIRROR).where(MIRROR.c.system == system))
-    else:
+            rows: Sequence[dict[str, Any]], months: Sequence[dict[str, Any]] = ()) -> None:
+    """Delete the rows of ``gone`` (or every row of the system) with their attendance, then insert ``rows``
+    (whose keys are in ``gone`` or new) and their attendance ``months``."""
+    for table in (MIRROR, KEHADIRAN):
+        if everything:
+            session.execute(sa.delete(table).where(table.c.system == system))
+            continue
         keys = sorted(gone)
         for start in range(0, len(keys), CHUNK):
-            session.execute(sa.delete(MIRROR).where(MIRROR.c.system == system,
-                                                    MIRROR.c.student_id.in_(keys[start:start + CHUNK])))
+            session.execute(sa.delete(table).where(table.c.system == system,
+                                                   table.c.student_id.in_(keys[start:start + CHUNK])))
     if rows:
         session.execute(sa.insert(MIRROR), list(rows))
+    if months:
+        session.execute(sa.insert(KEHADIRAN), list(months))
 
 
 def save_position(session: Session, system: str, cursor: str | None, at: datetime) -> int:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from services.sync_hub.domain.students import FieldValue, StudentView
+from services.sync_hub.domain.students import Enrolment, FieldValue, StudentView
 from services.sync_hub.mirror import repository as repo
 from shared.contracts.hub import SourceSystem
 
@@ -38,13 +38,22 @@ class Stored:
     school: str
     region: str  # the school's 10-digit kode_wilayah ('' when the school is unknown)
     bentuk: str | None = None  # Dapodik bentuk_pendidikan (SD, SMP, ...)
+    enrolment: Enrolment = field(default_factory=Enrolment)
 
 
 def _row(s: Stored, at: datetime) -> dict[str, object]:
-    v = s.view
+    v, e = s.view, s.enrolment
     return {"system": v.system.value, "student_id": v.student_id, "school": s.school, "region": s.region,
             "bentuk": s.bentuk, "read_at": at, **{k: getattr(v, k) for k in IDENTITY},
+            "npsn": e.npsn, "aktif": e.aktif, "keluar_on": e.keluar_on, "keluar_reason": e.keluar_reason,
+            "source_version": e.source_version,
             "current_json": json.dumps(v.current, sort_keys=True), "attested_json": json.dumps(sorted(v.provenance))}
+
+
+def _months(s: Stored) -> list[dict[str, object]]:
+    return [{"system": s.view.system.value, "student_id": s.view.student_id, "tahun": m.tahun, "bulan": m.bulan,
+             "hari_efektif": m.hari_efektif, "alpa": m.alpa, "izin": m.izin, "sakit": m.sakit}
+            for m in s.enrolment.months]
 
 
 def store(session: Session, rows: Iterable[Stored], at: datetime) -> dict[str, str]:
@@ -55,7 +64,7 @@ def store(session: Session, rows: Iterable[Stored], at: datetime) -> dict[str, s
     system = rows[0].view.system.value
     before = repo.regions_of(session, system, [s.view.student_id for s in rows])
     repo.replace(session, system, everything=False, gone=[s.view.student_id for s in rows],
-                 rows=[_row(s, at) for s in rows])
+                 rows=[_row(s, at) for s in rows], months=[m for s in rows for m in _months(s)])
     return before
 
 

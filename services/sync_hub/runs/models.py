@@ -38,6 +38,12 @@ class SyncRunRow(HubTable, table=True):
     # the registry sequence the run's plan observed: the next run looks for registry changes after it
     registry_seq: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     model_version: str | None = Field(default=None, max_length=32)  # the fallback model every unit uses
+    # the PKH period (``2026-T3``) the run verifies education for, and when its verification units were planned
+    # (once every deciding unit has ended); null: the run sends no verification
+    periode: str | None = Field(default=None, max_length=8)
+    verify_planned_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    verifications: dict[str, int] = Field(default_factory=dict, sa_column=sa.Column(
+        sa.JSON, nullable=False, server_default="{}"))
 
 
 class StudentOutcomeRow(HubTable, table=True):
@@ -66,8 +72,11 @@ class SyncUnitRow(HubTable, table=True):
 
     id: str = Field(primary_key=True, max_length=36)
     sync_run_id: str = Field(foreign_key="sync_run.id", index=True, max_length=36)
-    system: str = Field(max_length=16)
-    region: str = Field(max_length=10)  # 2-digit province or 4-digit kabupaten code of the students' schools
+    system: str = Field(max_length=16)  # emis | dapodik; "kemensos" for a verification unit
+    # decide: 2-digit province or 4-digit kabupaten code of the students' schools; verify: the 2-digit province
+    # prefix of the children's NIKs
+    region: str = Field(max_length=10)
+    kind: str = Field(default="decide", max_length=8, sa_column_kwargs={"server_default": "decide"})
     status: str = Field(max_length=16, index=True)
     attempts: int = 0
     students: int = 0
@@ -96,5 +105,8 @@ class StudentStatusRow(HubTable, table=True):
     region: str = Field(max_length=10)
     outcome: str = Field(max_length=24)
     no_kk: str | None = Field(default=None, max_length=16, index=True)
-    sync_run_id: str = Field(max_length=36)
+    # the child as the registry knows it (a member of the linked family), when identified: whom an education
+    # verification is about; one child may have a record in both systems
+    child_nik: str | None = Field(default=None, max_length=16, index=True)
+    sync_run_id: str = Field(max_length=36, index=True)
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

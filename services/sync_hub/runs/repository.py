@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -70,9 +71,21 @@ def previous_planned(session: Session, run_id: str) -> SyncRunRow | None:
 
 def unfinished_units(session: Session, run_id: str) -> Sequence[SyncUnitRow]:
     """Units of ``run_id`` that did not succeed (failed, cancelled): the next run plans their regions again."""
-    stmt = select(SyncUnitRow).where(SyncUnitRow.sync_run_id == run_id,
+    stmt = select(SyncUnitRow).where(SyncUnitRow.sync_run_id == run_id, SyncUnitRow.kind == "decide",
                                      SyncUnitRow.status != "SUCCEEDED")
     return session.exec(stmt).all()
+
+
+def verified_through(session: Session, run_id: str, periode: str) -> datetime | None:
+    """When the latest other run that verified ``periode`` in full planned its verification: every student
+    decided before it was considered then (none: no run did)."""
+    failed = (sa.select(SyncUnitRow.id).where(SyncUnitRow.sync_run_id == SyncRunRow.id, SyncUnitRow.kind == "verify",
+                                              SyncUnitRow.status != "SUCCEEDED").exists())
+    stmt = (sa.select(SyncRunRow.verify_planned_at)
+            .where(SyncRunRow.id != run_id, SyncRunRow.periode == periode, SyncRunRow.verify_planned_at.is_not(None),
+                   ~failed)
+            .order_by(SyncRunRow.verify_planned_at.desc()).limit(1))
+    return session.execute(stmt).scalar()
 
 
 def replace_outcomes(session: Session, run_id: str, system: str, rows: list[dict[str, object]]) -> None:
@@ -98,11 +111,12 @@ def upsert_status(session: Session, rows: list[dict[str, object]]) -> None:
         conn.execute(table.insert(), rows[start : start + 5000])
 
 
-def unit_counts(session: Session, run_id: str) -> dict[str, tuple[int, int]]:
-    """Per unit status: (units, students decided)."""
-    stmt = (sa.select(SyncUnitRow.status, sa.func.count(), sa.func.coalesce(sa.func.sum(SyncUnitRow.students), 0))
-            .where(SyncUnitRow.sync_run_id == run_id).group_by(SyncUnitRow.status))
-    return {r[0]: (int(r[1]), int(r[2])) for r in session.execute(stmt)}
+def unit_counts(session: Session, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per unit kind and status: (units, students decided or children verified)."""
+    stmt = (sa.select(SyncUnitRow.kind, SyncUnitRow.status, sa.func.count(),
+                      sa.func.coalesce(sa.func.sum(SyncUnitRow.students), 0))
+            .where(SyncUnitRow.sync_run_id == run_id).group_by(SyncUnitRow.kind, SyncUnitRow.status))
+    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in session.execute(stmt)}
 
 
 def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
@@ -110,9 +124,15 @@ def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
     from collections import Counter
 
     outcomes: Counter[str] = Counter()
+    verified: Counter[str] = Counter()
+    statuses = {u.status for u in units}
+    verifying = [u for u in units if u.kind == "verify"]
+    for u in verifying:
+        verified.update(u.outcomes)
+    run.verifications = dict(sorted(verified.items()))
+    units = [u for u in units if u.kind != "verify"]
     for u in units:
         outcomes.update(u.outcomes)
-    statuses = {u.status for u in units}
     if run.cancel_requested and statuses - {"SUCCEEDED"}:
         run.status = "CANCELLED"
     elif statuses <= {"SUCCEEDED"}:
@@ -134,6 +154,7 @@ def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
                 timings[f"units.{k}"] = round(timings.get(f"units.{k}", 0.0) + v, 3)
     run.timings = timings
     failed = [f"unit {u.system} {u.region}: {e}" for u in units if u.status == "FAILED" for e in u.errors[-1:]]
+    failed += [f"verification {u.region}: {e}" for u in verifying if u.status == "FAILED" for e in u.errors[-1:]]
     run.errors = [*run.errors, *failed][:50]
 
 

@@ -21,6 +21,7 @@ from shared.contracts.hub import (
     StudentOutcome,
     SyncRun,
     SyncRunCreate,
+    UnitKind,
     UnitProgress,
     UnitStatus,
 )
@@ -43,6 +44,7 @@ def to_contract(row: SyncRunRow) -> SyncRun:
         students_removed=row.students_removed, full=row.full, outcomes=row.outcomes, values_written=row.values_written,
         values_unchanged=row.values_unchanged, provenance_records=row.provenance_records,
         kip_linked=row.kip_linked, timings=row.timings, errors=[str(e) for e in row.errors], stale=row.stale,
+        periode=row.periode, verifications=row.verifications or {},
     )
 
 
@@ -58,20 +60,27 @@ def with_progress(session: Session, row: SyncRunRow) -> SyncRun:
     if row.planned_at is None:
         return run
     counts = repository.unit_counts(session, row.id)
+    decide = {status: v for (kind, status), v in counts.items() if kind == UnitKind.DECIDE.value}
+    verify = {status: v for (kind, status), v in counts.items() if kind == UnitKind.VERIFY.value}
 
     def n(status: UnitStatus) -> int:
-        return counts.get(status.value, (0, 0))[0]
+        return decide.get(status.value, (0, 0))[0]
 
     run.progress = RunProgress(
-        units_total=sum(c for c, _ in counts.values()), units_done=n(UnitStatus.SUCCEEDED),
+        units_total=sum(c for c, _ in decide.values()), units_done=n(UnitStatus.SUCCEEDED),
         units_failed=n(UnitStatus.FAILED), units_waiting=n(UnitStatus.WAITING), units_running=n(UnitStatus.RUNNING),
         units_cancelled=n(UnitStatus.CANCELLED),
-        students_done=sum(s for st, (_, s) in counts.items() if st in TERMINAL))
+        students_done=sum(s for st, (_, s) in decide.items() if st in TERMINAL),
+        verification_units_total=sum(c for c, _ in verify.values()),
+        verification_units_done=sum(c for st, (c, _) in verify.items() if st in TERMINAL),
+        children_verified=sum(s for st, (_, s) in verify.items() if st in TERMINAL))
     return run
 
 
 def unit_contract(u: SyncUnitRow) -> UnitProgress:
-    return UnitProgress(id=u.id, system=SourceSystem(u.system), region=u.region, status=UnitStatus(u.status),
+    kind = UnitKind(u.kind)
+    return UnitProgress(id=u.id, kind=kind, system=SourceSystem(u.system) if kind is UnitKind.DECIDE else None,
+                        region=u.region, status=UnitStatus(u.status),
                         attempts=u.attempts, students=u.students, outcomes=u.outcomes,
                         values_written=u.values_written, stale=u.stale, errors=[str(e) for e in u.errors],
                         started_at=as_utc(u.started_at) if u.started_at else None,
@@ -96,7 +105,8 @@ class RunQueue:
         """Queue a run; a run already queued or running is a 409 naming it (a second run would read the same
         changes: ask again when it has ended, or cancel it)."""
         row = SyncRunRow(id=str(uuid.uuid4()), status=RunStatus.QUEUED.value, trigger=trigger,
-                         systems=[s.value for s in body.systems], full=body.full, created_at=utcnow())
+                         systems=[s.value for s in body.systems], full=body.full, periode=body.periode,
+                         created_at=utcnow())
         with session_scope(self.db) as session:
             session.connection(execution_options={SQLITE_IMMEDIATE: True})
             if self.db.dialect.name == "postgresql":  # one submitter at a time decides "is one running?"

@@ -27,7 +27,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from services.sync_hub.domain.students import StudentView, from_peserta_didik, from_siswa
+from services.sync_hub.domain.students import StudentView, enrolment_of, from_peserta_didik, from_siswa
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.replica import repository as replica_repo
@@ -35,7 +35,9 @@ from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaKipRow
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import StudentStatusRow, SyncUnitRow
-from services.sync_hub.sync import training
+from services.sync_hub.sync import lifecycle, training
+from services.sync_hub.verification import repository as verification_repo
+from services.sync_hub.verification.service import Period
 from shared.clock import utcnow
 from shared.contracts.common import Page
 from shared.contracts.dapodik import PesertaDidik
@@ -47,7 +49,7 @@ from shared.http import Rejected
 log = logging.getLogger("jembatan.hub.plan")
 T = TypeVar("T")
 
-Schools = dict[str, tuple[str, str | None]]  # school key -> (kode_wilayah, bentuk_pendidikan)
+Schools = dict[str, tuple[str, str | None, str | None]]  # school key -> (kode_wilayah, bentuk_pendidikan, npsn)
 ANALYZE_AFTER = 5_000  # records stored by a plan above which PostgreSQL's statistics are refreshed
 
 
@@ -109,12 +111,13 @@ class Planner:
             session.add_all(rows)
             run.planned_at, run.registry_seq, run.model_version = now, refreshed.observed_seq, model_version
             run.students_from_feed, run.students_removed, run.full = self.from_feed, self.removed, read_full
+            run.periode = self._periode(session, run.periode)
             run.timings = {f"plan.{k}": v for k, v in self.timings.items()}
             session.flush()
             if rows:
                 self.defer_units(session, [r.id for r in rows])
             else:
-                runs_repo.close_run(run, [])
+                lifecycle.move_on(self.ctx, session, run, [], self.defer_units)
         log.info("sync run %s planned: %d unit(s), %d record(s) read from the gateways, %d removed", run_id,
                  len(units), self.from_feed, self.removed)
 
@@ -182,14 +185,15 @@ class Planner:
             view, school = from_siswa(record), record.nsm
         else:
             view, school = from_peserta_didik(record), record.sekolah_id
-        region, bentuk = schools.get(school, ("", None))
-        return mirror.Stored(view, school, region, bentuk)
+        region, bentuk, npsn = schools.get(school, ("", None, None))
+        return mirror.Stored(view, school, region, bentuk, enrolment_of(record, npsn))
 
     def _schools(self, system: SourceSystem) -> Schools:
-        """School key -> (kode_wilayah, bentuk_pendidikan): a student's region is its school's."""
+        """School key -> (kode_wilayah, bentuk_pendidikan, npsn): a student's region is its school's."""
         if system is SourceSystem.EMIS:
-            return {m.nsm: (m.kode_wilayah, None) for m in _pages(self.up.emis.list_madrasah)}
-        return {s.sekolah_id: (s.kode_wilayah, s.bentuk_pendidikan.value) for s in _pages(self.up.dapodik.list_sekolah)}
+            return {m.nsm: (m.kode_wilayah, None, m.npsn) for m in _pages(self.up.emis.list_madrasah)}
+        return {s.sekolah_id: (s.kode_wilayah, s.bentuk_pendidikan.value, s.npsn)
+                for s in _pages(self.up.dapodik.list_sekolah)}
 
     # -- 2. KIP -------------------------------------------------------------------------------------------------
 
@@ -231,6 +235,20 @@ class Planner:
                     sa.select(status.c.system, status.c.region).where(status.c.no_kk.in_(keys[start:start + 1000]))
                     .distinct()))
         log.info("registry: %d famil(ies) changed since sequence %d", len(touched), baseline)
+
+    def _periode(self, session: sa.orm.Session, asked: str | None) -> str | None:
+        """The PKH period the run verifies education for: the one asked for, else ``HUB_VERIFICATION_PERIOD``,
+        else the period of the newest month of attendance the schools reported, else the current one; none when
+        verification is off (``HUB_VERIFY_EDUCATION``)."""
+        if not self.settings.verify_education:
+            return None
+        if asked or self.settings.verification_period:
+            return asked or self.settings.verification_period
+        latest = verification_repo.latest_month(session)
+        if latest is None:
+            today = utcnow().date()
+            latest = (today.year, today.month)
+        return Period.of_month(*latest).periode
 
     def _analyze(self, registry_changes: int) -> None:
         """After bulk writes, PostgreSQL's statistics are refreshed before the units read through the indexes

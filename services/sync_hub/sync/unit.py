@@ -26,26 +26,24 @@ from services.sync_hub.matching import fallback, kip
 from services.sync_hub.matching import model_store as models
 from services.sync_hub.matching.frames import students_frame
 from services.sync_hub.matching.kip import LinkedKip
-from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
+from services.sync_hub.matching.service import LINKED, MatchDecision, Matcher, to_rows
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaKipRow
 from services.sync_hub.review import service as review_service
 from services.sync_hub.runs import repository as runs_repo
-from services.sync_hub.runs.models import SyncRunRow, SyncUnitRow
+from services.sync_hub.runs.models import SyncRunRow
+from services.sync_hub.sync import lifecycle
 from services.sync_hub.sync.plan import PlannedItem, Source, desired_kip, desired_pkh, diff, pkh_source
 from services.sync_hub.sync.push import Pusher
 from shared.clock import utcnow
 from shared.contracts.common import MatchKey
-from shared.contracts.hub import RunStatus, SourceSystem, UnitStatus
+from shared.contracts.hub import SourceSystem, UnitStatus
 from shared.contracts.kemensos import KipIssuance
 from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.regions import code_range
 
 log = logging.getLogger("jembatan.hub.unit")
-
-TERMINAL = {UnitStatus.SUCCEEDED.value, UnitStatus.FAILED.value, UnitStatus.CANCELLED.value}
-
 
 @dataclass
 class UnitTally:
@@ -58,29 +56,12 @@ class UnitTally:
         self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
-def begin(db: Engine, unit_id: str) -> tuple[SyncUnitRow, SyncRunRow] | None:
-    """Mark the unit RUNNING (one more attempt); None when there is nothing to do (finished, or cancelled)."""
-    with session_scope(db) as session:
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        unit = runs_repo.get_unit(session, unit_id, lock=True)
-        if unit is None or unit.status in TERMINAL:
-            return None
-        run = runs_repo.get_run(session, unit.sync_run_id)
-        assert run is not None
-        if run.cancel_requested:
-            unit.status, unit.finished_at = UnitStatus.CANCELLED.value, utcnow()
-            return None
-        unit.status, unit.attempts = UnitStatus.RUNNING.value, unit.attempts + 1
-        unit.started_at = unit.started_at or utcnow()
-        return unit, run
-
-
 def work(ctx: JobContext, unit_id: str) -> None:
     """Run one unit to its end (raises ``shared.http.Unavailable`` when an upstream cannot be reached: the
     queue tries the unit again later)."""
-    started = begin(ctx.db, unit_id)
+    started = lifecycle.begin(ctx.db, unit_id)
     if started is None:
-        finish_run_if_done(ctx.db, unit_id)
+        lifecycle.finish_run_if_done(ctx, unit_id)
         return
     unit, run = started
     system = SourceSystem(unit.system)
@@ -134,7 +115,8 @@ def work(ctx: JobContext, unit_id: str) -> None:
             for s, d in zip(students, decisions, strict=True)])
         runs_repo.upsert_status(session, [
             {"system": system.value, "student_id": s.student_id, "region": regions.get(s.student_id, ""),
-             "outcome": d.outcome.value, "no_kk": d.family.no_kk if d.family else None, "sync_run_id": run.id,
+             "outcome": d.outcome.value, "no_kk": d.family.no_kk if d.family else None,
+             "child_nik": d.person_nik if d.outcome in LINKED else None, "sync_run_id": run.id,
              "updated_at": now} for s, d in zip(students, decisions, strict=True)])
         row = runs_repo.get_unit(session, unit.id, lock=True)
         assert row is not None
@@ -151,45 +133,7 @@ def work(ctx: JobContext, unit_id: str) -> None:
         row.errors = pusher.tally.rejected[:20]
     log.info("unit %s (%s %s) %s: %d students, %d values written, %d stale", unit.id, system.value, unit.region,
              row.status, len(students), pusher.tally.values_written, len(pusher.tally.stale))
-    finish_run_if_done(ctx.db, unit.id)
-
-
-def fail(db: Engine, unit_id: str, error: str) -> None:
-    """The unit ends FAILED with ``error`` (an internal error, or the last attempt could not reach an upstream)."""
-    with session_scope(db) as session:
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        unit = runs_repo.get_unit(session, unit_id, lock=True)
-        if unit is None or unit.status in TERMINAL:
-            return
-        unit.status, unit.finished_at = UnitStatus.FAILED.value, utcnow()
-        unit.errors = [*unit.errors, error[:300]][-20:]
-    finish_run_if_done(db, unit_id)
-
-
-def retry_later(db: Engine, unit_id: str, error: str) -> None:
-    """An upstream could not be reached: the unit waits for its next attempt, saying why."""
-    with session_scope(db) as session:
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        unit = runs_repo.get_unit(session, unit_id, lock=True)
-        if unit is not None and unit.status not in TERMINAL:
-            unit.status = UnitStatus.WAITING.value
-            unit.errors = [*unit.errors, f"attempt {unit.attempts}: {error}"[:300]][-20:]
-
-
-def finish_run_if_done(db: Engine, unit_id: str) -> None:
-    """When every unit of the unit's run has ended, the run ends: its counts are the sum of its units'."""
-    with session_scope(db) as session:
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        unit = runs_repo.get_unit(session, unit_id)
-        if unit is None:
-            return
-        run = runs_repo.get_run(session, unit.sync_run_id, lock=True)
-        if run is None or run.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
-            return
-        units = runs_repo.units_of(session, run.id)
-        if any(u.status not in TERMINAL for u in units):
-            return
-        runs_repo.close_run(run, units)
+    lifecycle.finish_run_if_done(ctx, unit.id)
 
 
 # -- deciding ---------------------------------------------------------------------------------------------------
@@ -261,4 +205,4 @@ def _plan(student: StudentView, decision: MatchDecision, card: KipIssuance | Non
     return items, desired
 
 
-__all__ = ["fail", "finish_run_if_done", "retry_later", "work"]
+__all__ = ["work"]
