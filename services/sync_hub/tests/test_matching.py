@@ -150,9 +150,10 @@ def test_a_childs_nik_equal_to_a_parents_is_not_the_childs_key() -> None:
     base = str(d.evidence.get("base_detail", d.detail))
     assert d.evidence.get("base_outcome", d.outcome.value) == Outcome.NIK_MISMATCH.value
     assert "nik_ibu: jenis_kelamin of nik_ibu disagrees" in base and "nik: shared_with_family_member" in base
-    # the mother's NIK typed as the child's too: the mother's key, verified as the mother, links; no child
+    # the mother's NIK typed as the child's too: the mother's key, verified as the mother, links; the child is
+    # the family's member who is the child (never the mother, whose NIK the record gave as the child's)
     d = decide(registry(), nik=MOTHER, nik_ibu=MOTHER, nik_ayah=None, no_kk=None)
-    assert (d.outcome, d.matched_by, d.person_nik) == (Outcome.PKH_RECIPIENT, MatchKey.NIK_IBU, None)
+    assert (d.outcome, d.matched_by, d.person_nik) == (Outcome.PKH_RECIPIENT, MatchKey.NIK_IBU, CHILD)
     assert "nik: shared_with_family_member" in (d.detail or "") and "nik: nama disagrees" not in str(d.notes)
     # a placeholder typed for all three (the synthetic world's placeholder_nik): linked by KK, the rule named
     d = decide(registry(), nik="1234567890123456", nik_ibu="1234567890123456", nik_ayah="1234567890123456")
