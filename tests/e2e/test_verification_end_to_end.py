@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from jembatan.stack import SERVICES, Stack, free_port
@@ -73,6 +74,24 @@ def test_a_run_verifies_every_linked_pkh_child_as_the_truth_says(first_run, worl
     assert first_run.verifications.get("APPLIED") == vc.verified
     assert vc.dropped_out > 0 and vc.dropped_out_reported == vc.dropped_out
     assert first_run.progress is not None and first_run.progress.verification_units_done > 0
+
+
+def test_the_hub_lists_what_it_sent_with_provenance_and_masked_identities(first_run, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    url = stack.url("sync_hub") + "/api/v1/education-verifications"
+    auth = {"Authorization": f"Bearer {stack.creds.operator}"}
+    seen, cursor = [], None
+    while True:
+        page = httpx.get(url, params={"periode": PERIODE, "limit": 300, **({"cursor": cursor} if cursor else {})},
+                         headers=auth).json()
+        seen.extend(page["items"])
+        if not (cursor := page["next_cursor"]):
+            break
+    assert len(seen) == first_run.verifications["APPLIED"] == len({v["provenance_id"] for v in seen})
+    assert all("******" in v["nik_anak"] and v["status"] == "APPLIED" and v["source_record"] for v in seen)
+    assert any(v["months_below_85"] for v in seen) and any(not v["active"] for v in seen)
+    bad = httpx.get(url, params={"periode": "2026-Q3"}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"].endswith("periode")
+    assert httpx.get(url, params={"periode": PERIODE}).status_code == 401
 
 
 def test_a_child_in_both_systems_is_verified_once_from_its_current_record(first_run, world: Path,  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow, SyncRunRow, SyncUnitRow
-from shared.clock import utcnow
+from shared.clock import as_utc, utcnow
 from shared.cursor import Cursor
 
 
@@ -152,6 +152,11 @@ def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
         for k, v in u.timings.items():
             if isinstance(v, int | float):
                 timings[f"units.{k}"] = round(timings.get(f"units.{k}", 0.0) + v, 3)
+    for u in verifying:
+        for k, v in u.timings.items():
+            timings[f"verify.{k}"] = round(timings.get(f"verify.{k}", 0.0) + v, 3)
+    if run.verify_planned_at is not None and verifying:
+        timings["verify.wall"] = round((run.finished_at - as_utc(run.verify_planned_at)).total_seconds(), 3)
     run.timings = timings
     failed = [f"unit {u.system} {u.region}: {e}" for u in units if u.status == "FAILED" for e in u.errors[-1:]]
     failed += [f"verification {u.region}: {e}" for u in verifying if u.status == "FAILED" for e in u.errors[-1:]]

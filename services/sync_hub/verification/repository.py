@@ -125,3 +125,17 @@ def latest_month(session: Session) -> tuple[int, int] | None:
     row = session.execute(sa.select(MONTHS.c.tahun, MONTHS.c.bulan)
                           .order_by(MONTHS.c.tahun.desc(), MONTHS.c.bulan.desc()).limit(1)).first()
     return (int(row[0]), int(row[1])) if row else None
+
+
+def page(session: Session, periode: str, status: str | None, province: str | None, after: str | None,
+         limit: int) -> list[dict[str, Any]]:
+    """A page of ``periode``'s verifications in provenance id order (keyset: no NIK ever in a cursor)."""
+    stmt = sa.select(VERIFIED).where(VERIFIED.c.periode == periode)
+    if status:
+        stmt = stmt.where(VERIFIED.c.status == status)
+    if province:
+        stmt = stmt.where(code_range(VERIFIED.c.region, province))
+    if after:
+        stmt = stmt.where(VERIFIED.c.provenance_id > after)
+    stmt = stmt.order_by(VERIFIED.c.provenance_id).limit(limit)
+    return [dict(r) for r in session.execute(stmt).mappings()]
