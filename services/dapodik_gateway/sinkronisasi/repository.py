@@ -66,7 +66,7 @@ def _after_position(position: sa.RowMapping | None) -> sa.ColumnElement[bool]:
 
 
 def _waiting(sekolah_id: str, position: sa.RowMapping | None) -> list[sa.ColumnElement[bool]]:
-    return [PD.c.sekolah_id == sekolah_id, PD.c.soft_delete.is_(False), PD.c.status_validasi < INVALID,
+    return [PD.c.sekolah_id == sekolah_id, PD.c.soft_delete.is_(False), PD.c.status_validasi.is_not(None),
             _after_position(position)]
 
 
@@ -77,7 +77,8 @@ def count_waiting(session: Session, sekolah_id: str, position: sa.RowMapping | N
 
 def waiting(session: Session, sekolah_id: str, position: sa.RowMapping | None, cursor: paging.SeqCursor | None,
             limit: int) -> list[sa.RowMapping]:
-    """The school's syncable records the hub has not read since they last changed, in feed order."""
+    """The school's records in the hub's feed (validated, held back or not) the hub has not read since they last
+    changed, in feed order."""
     stmt = sa.select(PD.c.peserta_didik_id, PD.c.nipd, PD.c.nama, PD.c.status_validasi, PD.c.create_date,
                      PD.c.last_update, PD.c.change_seq).where(*_waiting(sekolah_id, position))
     stmt = paging.after_seq(stmt, PD.c.change_seq, PD.c.peserta_didik_id, cursor, limit)
