@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -141,3 +142,19 @@ def test_every_writer_at_once_never_fails_with_5xx(apps: dict[str, TestClient], 
         engine.dispose()
     assert max(seqs) <= counter
 
+
+def test_a_deadlock_that_still_happens_is_a_503_to_send_again(client: TestClient,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should PostgreSQL still give a transaction up (deadlock 40P01, serialization failure 40001), the caller
+    gets a structured 503 ``Contention`` with ``Retry-After``, not a 500."""
+    from services.dapodik_gateway.edits import service as edits_service
+
+    for error in (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+        def give_up(*_: Any, error: type[Exception] = error) -> Any:
+            raise sa.exc.OperationalError("UPDATE peserta_didik ...", {}, error("given up"))
+
+        monkeypatch.setattr(edits_service, "edit", give_up)
+        r = client.patch(f"/api/v1/peserta-didik/{f.uid(1)}", json={"nama_ayah": "Ayah Baru"}, headers=AS_OPERATOR)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "Contention"
+        assert r.headers["Retry-After"] == "1"
