@@ -58,6 +58,25 @@ def get(session: Session, peserta_didik_id: str, *, for_update: bool = False) ->
     return session.exec(stmt).first()
 
 
+def lock(session: Session, peserta_didik_ids: Sequence[str]) -> None:
+    """Lock the students' rows until the transaction ends, in id order (PostgreSQL; on SQLite the write
+    transaction holds the database): the order every writer takes student rows in (README, *Locks*)."""
+    ids = sorted(set(peserta_didik_ids))
+    for i in range(0, len(ids), IN_CHUNK):
+        stmt = (sa.select(PESERTA_DIDIK.c.peserta_didik_id)
+                .where(PESERTA_DIDIK.c.peserta_didik_id.in_(ids[i:i + IN_CHUNK]))
+                .order_by(PESERTA_DIDIK.c.peserta_didik_id).with_for_update())
+        session.execute(stmt).all()
+
+
+def lock_all(conn: sa.Connection) -> None:
+    """Every student row at once, for a load (which may touch any of them): on PostgreSQL the table is locked
+    against other writers (``EXCLUSIVE``: plain reads go on, row locks wait); SQLite's write transaction holds
+    the database already."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {PESERTA_DIDIK.name} IN EXCLUSIVE MODE")
+
+
 def lock_hub_values(session: Session, peserta_didik_ids: Sequence[str], fields: Sequence[str]
                     ) -> dict[str, tuple[str, dict[str, FieldValue]]]:
     """peserta_didik_id -> (sekolah_id, the given fields' values) of the active students among the ids,
