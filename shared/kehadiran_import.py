@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from shared import kehadiran, verkom
+from shared import kehadiran, spreadsheet, verkom
 from shared.errors import Conflict, FieldError, InvalidInput
 
 MAX_REPORTED = 1000
@@ -371,11 +371,11 @@ def _student(number: int, id_cell: Any, nisn_cell: Any, layout: Layout, director
             problems.add(number, layout.id, "not_in_school", f"no student of this school has this {layout.id}")
             return None
         return sid
-    if isinstance(nisn_cell, int | float) and not isinstance(nisn_cell, bool):
-        problems.add(number, layout.nisn, "numeric_cell", "the cell is a number, which loses leading zeros: "
-                     "format the column as Text and type the NISN again")
+    try:
+        nisn = spreadsheet.identifier(nisn_cell)  # a NISN Excel made a number lost its leading zeros: refused
+    except spreadsheet.CellError as exc:
+        problems.add(number, layout.nisn, exc.rule, exc.message)
         return None
-    nisn = _text(nisn_cell)
     if nisn is None:
         problems.add(number, layout.id, "required", f"a row names its student by {layout.id!r}, else {layout.nisn!r}")
         return None

@@ -26,6 +26,13 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(None, description="Opaque; pass back as `cursor` for the next page")
 
 
+class FileFormat(StrEnum):
+    """A spreadsheet's format (``shared.spreadsheet``)."""
+
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
 class JenisKelamin(StrEnum):
     L = "L"
     P = "P"

@@ -351,11 +351,6 @@ PKH_COLUMNS: tuple[str, ...] = (
 )
 
 
-class FileFormat(StrEnum):
-    CSV = "csv"
-    XLSX = "xlsx"
-
-
 class ImportReport(BaseModel):
     """What an import did (or, with ``dry_run``, would do). A file with any bad row imports nothing: the
     answer is then a 422 whose ``errors`` name each bad row and column (``rows[5].NIK Ibu``) and the rule."""

@@ -18,10 +18,10 @@ from services.dapodik_gateway.deps import (
     only_query_params,
 )
 from services.dapodik_gateway.kehadiran import service
-from services.dapodik_gateway.spreadsheet import files
-from services.dapodik_gateway.spreadsheet.files import FileFormat
+from shared import spreadsheet as sheets
 from shared.contracts.common import KehadiranImportReport
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
+from shared.spreadsheet import FileFormat
 
 router = APIRouter(prefix="/api/v1/sekolah/{npsn}/kehadiran", tags=["kehadiran"],
                    dependencies=[Depends(authenticate), Depends(school_scope)])
@@ -30,7 +30,7 @@ Tahun = Annotated[int, Query(ge=2000, le=2100, description="Year of the PKH peri
 Tahap = Annotated[int, Query(ge=1, le=4, description="PKH stage: 1 Jan-Mar, 2 Apr-Jun, 3 Jul-Sep, 4 Oct-Dec")]
 _RESPONSES = {404: {"model": ErrorBody, "description": "No such school"}, **ERROR_RESPONSES}
 _UPLOAD = {"requestBody": {"required": True, "content": {
-    t: {"schema": {"type": "string", "format": "binary"}} for t in files.MEDIA_TYPES.values()}}}
+    t: {"schema": {"type": "string", "format": "binary"}} for t in sheets.MEDIA_TYPES.values()}}}
 _VERKOM_UPLOAD = {"requestBody": {"required": True, "content": {
     "text/csv": {"schema": {"type": "string", "format": "binary"}}}}}
 _IMPORTERS = require_roles(Role.OPERATOR, Role.SCHOOL)
@@ -71,7 +71,7 @@ def import_table(
     request: Request, session: WriteSessionDep, client: ClientDep, npsn: Npsn, body: BodyDep, tahun: Tahun,
     tahap: Tahap, format: Annotated[FileFormat | None, Query(description="Default: from the Content-Type")] = None,
 ) -> KehadiranImportReport:
-    fmt = format or files.format_of(request.headers.get("content-type"))
+    fmt = format or sheets.format_of(request.headers.get("content-type"))
     if fmt is None:
         raise InvalidInput.field("format", "missing", "say format=csv or format=xlsx, or send the file with "
                                  "Content-Type text/csv or the XLSX media type")
@@ -79,7 +79,7 @@ def import_table(
 
 
 @router.get("/export", response_class=Response,
-            responses={200: {"content": {t: {} for t in files.MEDIA_TYPES.values()}, "description": "The file"},
+            responses={200: {"content": {t: {} for t in sheets.MEDIA_TYPES.values()}, "description": "The file"},
                        **_RESPONSES},
             summary="Export the period's attendance as CSV or XLSX: one row per student and month held, Dapodik "
                     "field names", dependencies=[only_query_params("tahun", "tahap", "format")])

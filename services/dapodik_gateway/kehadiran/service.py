@@ -23,13 +23,13 @@ from services.dapodik_gateway.kehadiran import repository
 from services.dapodik_gateway.sekolah import repository as sekolah_repository
 from services.dapodik_gateway.sekolah.models import SekolahRow
 from services.dapodik_gateway.sinkronisasi import service as sync_service
-from services.dapodik_gateway.spreadsheet import files
-from services.dapodik_gateway.spreadsheet.files import FileFormat
 from shared import kehadiran, verkom
 from shared import kehadiran_import as ki
+from shared import spreadsheet as sheets
 from shared.contracts.common import KehadiranImportReport
 from shared.contracts.dapodik import KehadiranPd, KehadiranPdRecord
 from shared.errors import InvalidInput, NotFound
+from shared.spreadsheet import FileFormat
 
 log = logging.getLogger("dapodik_gateway.kehadiran")
 VERKOM_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -146,8 +146,8 @@ def import_table(session: Session, npsn: str, data: bytes, fmt: FileFormat, tahu
     """The own layout (CSV or XLSX, one row per student and month, Dapodik field names) for the period."""
     sekolah = _sekolah(session, npsn)
     try:
-        header, rows = files.read(data, fmt)
-    except files.FileError as exc:
+        header, rows = sheets.read(data, fmt)
+    except sheets.FileError as exc:
         raise InvalidInput.field("file", exc.rule, exc.message) from exc
     problems = ki.Problems()
     _, directory = _students(session, sekolah.sekolah_id, lock=True)
@@ -163,5 +163,5 @@ def export_table(session: Session, npsn: str, fmt: FileFormat, tahun: int, tahap
     held = _held(session, [r["peserta_didik_id"] for r in rows], tahun, tahap)
     header, table = ki.to_table(LAYOUT, [(r["peserta_didik_id"], r["nisn"], r["nama"]) for r in rows], held,
                                 tahun, tahap)
-    content = files.write(fmt, header, table, sheet="Kehadiran")
-    return content, files.MEDIA_TYPES[fmt], f"kehadiran_{npsn}_{tahun}_tahap{tahap}.{fmt.value}"
+    content = sheets.write(fmt, header, table, sheet="Kehadiran")
+    return content, sheets.MEDIA_TYPES[fmt], f"kehadiran_{npsn}_{tahun}_tahap{tahap}.{fmt.value}"

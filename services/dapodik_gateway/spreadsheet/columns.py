@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
-from services.dapodik_gateway.spreadsheet.files import Cell
+from shared.spreadsheet import Cell, CellError, identifier
 
 
 class Kind(StrEnum):
     TEXT = "text"  # free text
-    CODE = "code"  # an identifier typed as digits (NIK, KK, NISN...): must be text, never a number cell
+    CODE = "code"  # an identifier typed as digits (NIK, KK, NISN...): text only (shared.spreadsheet.identifier)
     BOOL = "bool"  # Ya / Tidak
     DATE = "date"
     INT = "int"
@@ -76,12 +76,6 @@ _TIDAK = {"tidak", "t", "0", "false", "no", "n"}
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 
 
-class CellError(Exception):
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.rule, self.message = rule, message
-
-
 def column(name: str) -> Column | None:
     return BY_NAME.get(" ".join(name.split()).casefold())
 
@@ -122,12 +116,11 @@ def parse(col: Column, cell: Cell) -> Any:
             return int(str(cell).strip())
         except ValueError as exc:
             raise CellError("int_parsing", "write a whole number") from exc
+    if col.kind is Kind.CODE:
+        return identifier(cell)  # the one rule of both gateways: a number cell (or its 3.2E+15 text) is refused
     if isinstance(cell, int | float) and not isinstance(cell, bool):
-        if col.kind is Kind.CODE:
-            raise CellError("numeric_cell", "the cell is a number, which loses leading zeros and digits past the "
-                                            "15th: format the column as Text and type the number again")
         return str(int(cell)) if isinstance(cell, float) and cell.is_integer() else str(cell)
-    if isinstance(cell, date | datetime | bool):
+    if isinstance(cell, date | datetime | time | bool):
         raise CellError("string_type", "write text")
     text = str(cell).strip()
     return text or None

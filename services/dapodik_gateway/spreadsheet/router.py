@@ -16,10 +16,11 @@ from services.dapodik_gateway.deps import (
     authenticate,
     only_query_params,
 )
-from services.dapodik_gateway.spreadsheet import files, service
-from services.dapodik_gateway.spreadsheet.files import FileFormat
+from services.dapodik_gateway.spreadsheet import service
+from shared import spreadsheet as sheets
 from shared.contracts.dapodik import ImportReport
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
+from shared.spreadsheet import FileFormat
 
 router = APIRouter(prefix="/api/v1/sekolah/{npsn}/peserta-didik", tags=["spreadsheet"],
                    dependencies=[Depends(authenticate), Depends(school_scope)])
@@ -27,7 +28,7 @@ Npsn = Annotated[str, Path(pattern=paging.NPSN_PATTERN)]
 _RESPONSES = {404: {"model": ErrorBody, "description": "No such school"}, **ERROR_RESPONSES}
 
 
-@router.get("/export", responses={200: {"content": {t: {} for t in files.MEDIA_TYPES.values()},
+@router.get("/export", responses={200: {"content": {t: {} for t in sheets.MEDIA_TYPES.values()},
                                         "description": "The school's students, Dapodik's export columns"},
                                   **_RESPONSES},
             summary="Download the school's students as CSV or XLSX", dependencies=[only_query_params("format")])
@@ -39,7 +40,7 @@ def export_students(session: SessionDep, npsn: Npsn, format: FileFormat) -> Resp
 
 @router.post("/import", response_model=ImportReport, responses=_RESPONSES,
              openapi_extra={"requestBody": {"required": True, "content": {
-                 t: {"schema": {"type": "string", "format": "binary"}} for t in files.MEDIA_TYPES.values()}}},
+                 t: {"schema": {"type": "string", "format": "binary"}} for t in sheets.MEDIA_TYPES.values()}}},
              summary="Upload a CSV or XLSX of the school's students (the file is the request body): all rows or "
                      "none; a bad file is a 422 naming each bad cell as rows[<row>].<column>",
              dependencies=[require_roles(Role.OPERATOR, Role.SCHOOL), only_query_params("format")])
@@ -47,7 +48,7 @@ def import_students(
     request: Request, session: WriteSessionDep, client: ClientDep, npsn: Npsn, body: BodyDep,
     format: Annotated[FileFormat | None, Query(description="Default: from the Content-Type")] = None,
 ) -> ImportReport:
-    fmt = format or files.format_of(request.headers.get("content-type"))
+    fmt = format or sheets.format_of(request.headers.get("content-type"))
     if fmt is None:
         raise InvalidInput.field("format", "missing", "say format=csv or format=xlsx, or send the file with "
                                  "Content-Type text/csv or the XLSX media type")

@@ -23,11 +23,12 @@ from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.edits import service as edits
 from services.dapodik_gateway.sekolah import service as sekolah_service
 from services.dapodik_gateway.sinkronisasi import service as sync_service
-from services.dapodik_gateway.spreadsheet import columns, files, repository
+from services.dapodik_gateway.spreadsheet import columns, repository
 from services.dapodik_gateway.spreadsheet.columns import Column
-from services.dapodik_gateway.spreadsheet.files import FileFormat
+from shared import spreadsheet as sheets
 from shared.contracts.dapodik import ImportReport, ImportRow, ImportStatus
 from shared.errors import FieldError, InvalidInput
+from shared.spreadsheet import FileFormat
 
 log = logging.getLogger("dapodik_gateway.spreadsheet")
 MAX_ERRORS = 1000
@@ -54,7 +55,7 @@ class _Errors:
                                self.items)
 
 
-def _header(header: list[str], rows: list[tuple[int, list[files.Cell]]], errors: _Errors) -> list[Column | None]:
+def _header(header: list[str], rows: list[tuple[int, list[sheets.Cell]]], errors: _Errors) -> list[Column | None]:
     """The column of each position (None: a blank header over blank cells, ignored)."""
     out: list[Column | None] = []
     seen: dict[str, int] = {}
@@ -81,8 +82,8 @@ def _header(header: list[str], rows: list[tuple[int, list[files.Cell]]], errors:
 def import_students(session: Session, npsn: str, data: bytes, fmt: FileFormat, client: str) -> ImportReport:
     sekolah_id = sekolah_service.require_sekolah_id(session, npsn)
     try:
-        header, rows = files.read(data, fmt)
-    except files.FileError as exc:
+        header, rows = sheets.read(data, fmt)
+    except sheets.FileError as exc:
         raise InvalidInput.field("file", exc.rule, exc.message) from exc
     errors = _Errors()
     cols = _header(header, rows, errors)
@@ -101,7 +102,7 @@ def import_students(session: Session, npsn: str, data: bytes, fmt: FileFormat, c
                 continue
             try:
                 value = columns.parse(col, cell)
-            except columns.CellError as exc:
+            except sheets.CellError as exc:
                 errors.add(number, col.label, exc.rule, exc.message)
                 continue
             if isinstance(value, str) and (rule := unstorable_text(value)):
@@ -189,6 +190,6 @@ def export_students(session: Session, npsn: str, fmt: FileFormat) -> tuple[bytes
     """The school's students as a file: (content, media type, file name)."""
     sekolah_id = sekolah_service.require_sekolah_id(session, npsn)
     rows = repository.school_students(session, sekolah_id)
-    body = files.write(fmt, columns.EXPORT_HEADER,
+    body = sheets.write(fmt, columns.EXPORT_HEADER,
                        ([columns.render(c, r[c.field]) for c in columns.COLUMNS] for r in rows), sheet="Peserta Didik")
-    return body, files.MEDIA_TYPES[fmt], f"peserta_didik_{npsn}_{datetime.now(UTC):%Y%m%d}.{fmt.value}"
+    return body, sheets.MEDIA_TYPES[fmt], f"peserta_didik_{npsn}_{datetime.now(UTC):%Y%m%d}.{fmt.value}"

@@ -184,6 +184,36 @@ def test_bad_rows_are_all_reported_and_nothing_is_imported(client: TestClient, t
     assert (counts(client), students(client), students(client, B)) == state
 
 
+# What Excel keeps of the NIK 3172065511870016 typed into a Number cell: 15 significant digits.
+DAMAGED = 3172065511870020.0
+
+
+@pytest.mark.parametrize(("column", "cell"), [
+    ("NIK Ibu", DAMAGED), ("NIK", DAMAGED), ("No KK", 3172065511870016), ("NISN", 12345678)])
+def test_a_numeric_identifier_cell_is_refused_and_text_is_accepted(client: TestClient, column: str,
+                                                                   cell: Any) -> None:
+    state = counts(client), students(client)
+    header = ["ID Peserta Didik", "Nama", column]
+    r = upload(client, to_xlsx(header, [[f.uid(1), "Siswa Satu", None], [f.uid(2), "Siswa Dua", cell]]), XLSX)
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [(f"rows[3].{column}", "numeric_cell")]
+    assert "317206551187" not in r.text  # the message does not repeat the value
+    assert (counts(client), students(client)) == state
+    typed = f"{cell:.0f}" if isinstance(cell, float) else str(cell)
+    ok = upload(client, to_xlsx(header, [[f.uid(1), "Siswa Satu", None], [f.uid(2), "Siswa Dua", typed]]), XLSX)
+    assert ok.status_code == 200, ok.text
+    field = {"NIK Ibu": "nik_ibu", "NIK": "nik", "No KK": "no_kk", "NISN": "nisn"}[column]
+    assert students(client)[f.uid(2)][field] == typed
+
+
+def test_a_nik_excel_saved_in_scientific_notation_in_a_csv_is_refused(client: TestClient) -> None:
+    state = counts(client), students(client)
+    r = upload(client, to_csv([{"ID Peserta Didik": f.uid(2), "NIK Ibu": "3.17207E+15"}]))
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("rows[2].NIK Ibu", "excel_scientific")]
+    assert (counts(client), students(client)) == state
+
+
 @pytest.mark.parametrize(("data", "content_type", "params", "field", "rule"), [
     (b"Nama,Kelas\nA,1\n", "text/csv", {}, "header.Kelas", "unknown_column"),
     (b"Nama,Nama\nA,B\n", "text/csv", {}, "header.Nama", "duplicate_column"),

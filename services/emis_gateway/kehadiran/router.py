@@ -10,19 +10,17 @@ from pydantic import Field
 
 from services.emis_gateway.deps import BodyDep, InstitutionDep, SessionDep, WriteSessionDep, require_client
 from services.emis_gateway.kehadiran import service
-from services.emis_gateway.spreadsheet import files
+from shared import spreadsheet as sheets
 from shared.contracts.common import KehadiranImportReport, Strict
-from shared.contracts.emis import FileFormat
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
+from shared.spreadsheet import FileFormat
 
 router = APIRouter(prefix="/api/v1/madrasah", tags=["kehadiran"], dependencies=[Depends(require_client)])
 _RESPONSES = {404: {"model": ErrorBody, "description": "No such madrasah"}, **ERROR_RESPONSES}
 _CONFLICT = {409: {"model": ErrorBody, "description": "The institution has no NPSN, or (export) its students' "
                                                       "effective days of a month differ"}}
-_BY_TYPE = {"text/csv": FileFormat.CSV, "application/csv": FileFormat.CSV,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": FileFormat.XLSX}
 _UPLOAD = {"requestBody": {"required": True, "content": {
-    t: {"schema": {"type": "string", "format": "binary"}} for t in files.MEDIA_TYPES.values()}}}
+    t: {"schema": {"type": "string", "format": "binary"}} for t in sheets.MEDIA_TYPES.values()}}}
 _VERKOM_UPLOAD = {"requestBody": {"required": True, "content": {
     "text/csv": {"schema": {"type": "string", "format": "binary"}}}}}
 
@@ -76,7 +74,7 @@ def export_verkom(nsm: InstitutionDep, session: SessionDep, params: Annotated[Pe
                      "is imported")
 def import_table(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep, params: Annotated[ImportParams, Query()],
                  content_type: Annotated[str | None, Header()] = None) -> KehadiranImportReport:
-    fmt = params.format or _BY_TYPE.get((content_type or "").split(";")[0].strip().lower())
+    fmt = params.format or sheets.format_of(content_type)
     if fmt is None:
         raise InvalidInput.field("format", "required", "say format=csv or format=xlsx (or send Content-Type "
                                  "text/csv or the XLSX media type)")
@@ -84,7 +82,7 @@ def import_table(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep, p
 
 
 @router.get("/{nsm}/kehadiran/export", response_class=Response,
-            responses={200: {"content": {t: {} for t in files.MEDIA_TYPES.values()}, "description": "The file"},
+            responses={200: {"content": {t: {} for t in sheets.MEDIA_TYPES.values()}, "description": "The file"},
                        **_RESPONSES},
             summary="Export the period's attendance as CSV or XLSX: one row per student and month held, EMIS "
                     "field names")

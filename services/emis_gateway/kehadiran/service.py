@@ -21,12 +21,13 @@ from services.emis_gateway.base import utcnow
 from services.emis_gateway.kehadiran import repository
 from services.emis_gateway.madrasah import repository as madrasah_repository
 from services.emis_gateway.madrasah.models import MadrasahRow
-from services.emis_gateway.spreadsheet import files
 from shared import kehadiran, verkom
 from shared import kehadiran_import as ki
+from shared import spreadsheet as sheets
 from shared.contracts.common import KehadiranImportReport
-from shared.contracts.emis import FileFormat, KehadiranSiswa, KehadiranSiswaRecord
+from shared.contracts.emis import KehadiranSiswa, KehadiranSiswaRecord
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.spreadsheet import FileFormat
 
 log = logging.getLogger("emis_gateway.kehadiran")
 VERKOM_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -137,8 +138,8 @@ def import_table(session: Session, nsm: str, data: bytes, fmt: FileFormat, tahun
     """The own layout (CSV or XLSX, one row per student and month, EMIS field names) for the period."""
     _madrasah(session, nsm)
     try:
-        header, rows = files.read_table(data, fmt)
-    except files.FileError as exc:
+        header, rows = sheets.read(data, fmt)
+    except sheets.FileError as exc:
         raise InvalidInput.field("file", exc.rule, exc.message) from exc
     problems = ki.Problems()
     _, directory = _students(session, nsm, lock=True)
@@ -154,5 +155,5 @@ def export_table(session: Session, nsm: str, fmt: FileFormat, tahun: int, tahap:
     rows, _ = _students(session, nsm)
     held = _held(session, [r["siswa_id"] for r in rows], tahun, tahap)
     header, table = ki.to_table(LAYOUT, [(r["siswa_id"], r["nisn"], r["nama"]) for r in rows], held, tahun, tahap)
-    content = files.write(fmt, header, table, sheet="Kehadiran")
-    return content, files.MEDIA_TYPES[fmt], f"kehadiran_{nsm}_{tahun}_tahap{tahap}.{fmt.value}"
+    content = sheets.write(fmt, header, table, sheet="Kehadiran")
+    return content, sheets.MEDIA_TYPES[fmt], f"kehadiran_{nsm}_{tahun}_tahap{tahap}.{fmt.value}"

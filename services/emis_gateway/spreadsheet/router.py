@@ -9,14 +9,14 @@ from pydantic import Field
 
 from services.emis_gateway.deps import BodyDep, InstitutionDep, SessionDep, WriteSessionDep, require_client
 from services.emis_gateway.spreadsheet import service
+from shared import spreadsheet as sheets
 from shared.contracts.common import Strict
-from shared.contracts.emis import FileFormat, ImportReport
+from shared.contracts.emis import ImportReport
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
+from shared.spreadsheet import FileFormat
 
 router = APIRouter(prefix="/api/v1/madrasah", tags=["import / export"], dependencies=[Depends(require_client)])
 _RESPONSES = {404: {"model": ErrorBody, "description": "No such madrasah"}, **ERROR_RESPONSES}
-_BY_TYPE = {"text/csv": FileFormat.CSV, "application/csv": FileFormat.CSV,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": FileFormat.XLSX}
 
 
 class ImportParams(Strict):
@@ -33,7 +33,7 @@ class ExportParams(Strict):
                      "row: 422 naming each row, column and rule, and nothing is imported")
 def import_siswa(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep, params: Annotated[ImportParams, Query()],
                  content_type: Annotated[str | None, Header()] = None) -> ImportReport:
-    fmt = params.format or _BY_TYPE.get((content_type or "").split(";")[0].strip().lower())
+    fmt = params.format or sheets.format_of(content_type)
     if fmt is None:
         raise InvalidInput.field("format", "required", "say format=csv or format=xlsx (or send Content-Type "
                                  "text/csv or the XLSX media type)")

@@ -1,15 +1,16 @@
 """Rules of import and export of a madrasah's students as CSV or XLSX, with EMIS's column names.
 
-Import: every row is read and checked first (the ``SiswaRecord`` contract, plus what spreadsheets do
-to data: NIKs turned into ``3.2E+15``, dates as ``dd/mm/yyyy``, ``Laki-laki``, ``Aktif``); a file with
-any bad row imports nothing and the answer names each bad row, column and rule. A row names its student
-by ``ID Siswa``; without one, by NISN within the madrasah; otherwise it is a new student. The server's
-PKH columns of an export are read-only: they are ignored on import (a file never writes server data).
+Import: every row is read and checked first (the ``SiswaRecord`` contract, plus what spreadsheets do to
+data: an identifier cell Excel made a number, or its ``3.2E+15`` text, is refused (``numeric_cell``,
+``excel_scientific``: ``shared.spreadsheet.identifier``, the rule Dapodik's import shares), dates as
+``dd/mm/yyyy``, ``Laki-laki``, ``Aktif``); a file with any bad row imports nothing and the answer names each
+bad row, column and rule. A row names its student by ``ID Siswa``; without one, by NISN within the madrasah;
+otherwise it is a new student. The server's PKH columns of an export are read-only: they are ignored on import
+(a file never writes server data).
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -21,18 +22,20 @@ from services.emis_gateway.base import utcnow
 from services.emis_gateway.madrasah import repository as madrasah_repository
 from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
 from services.emis_gateway.siswa.service import SUMBER_SERVER
-from services.emis_gateway.spreadsheet import files, repository
-from shared.contracts.emis import PKH_COLUMNS, SISWA_COLUMNS, FileFormat, ImportReport, SiswaRecord
+from services.emis_gateway.spreadsheet import repository
+from shared import spreadsheet as sheets
+from shared.contracts.emis import PKH_COLUMNS, SISWA_COLUMNS, ImportReport, SiswaRecord
 from shared.db import unstorable_text
 from shared.errors import FieldError, InvalidInput, NotFound
+from shared.spreadsheet import FileFormat
 
 MAX_REPORTED = 1000
-MEDIA_TYPES = files.MEDIA_TYPES
+MEDIA_TYPES = sheets.MEDIA_TYPES
 REQUIRED = ("nama", "jenis_kelamin", "tanggal_lahir", "tingkat")
 COLUMN_OF = dict((f, h) for h, f in SISWA_COLUMNS)
-ID_FIELDS = ("nisn", "nik", "no_kk", "nik_ayah", "nik_ibu", "nik_wali")
+# Identifiers typed as digits: a number cell or Excel's scientific text is refused (shared.spreadsheet.identifier).
+ID_FIELDS = ("nsm", "nisn", "nik", "no_kk", "nik_ayah", "nik_ibu", "nik_wali")
 TEXT_DEFAULTS = ("tempat_lahir", "rombel", "nama_ayah", "nama_ibu_kandung", "nama_wali")
-_SCIENTIFIC = re.compile(r"^\d+([.,]\d+)?[eE][+]?\d+$")
 _SEX = {"l": "L", "lk": "L", "laki-laki": "L", "laki laki": "L", "p": "P", "pr": "P", "perempuan": "P"}
 _ACTIVE = {"aktif": True, "ya": True, "y": True, "true": True, "1": True,
            "tidak aktif": False, "nonaktif": False, "non aktif": False, "tidak": False, "t": False, "false": False,
@@ -69,16 +72,14 @@ def _madrasah(session: Session, nsm: str) -> None:
 def import_siswa(session: Session, nsm: str, data: bytes, fmt: FileFormat, *, dry_run: bool = False) -> ImportReport:
     _madrasah(session, nsm)
     try:
-        header, rows = files.read_table(data, fmt)
-    except files.FileError as exc:
+        header, rows = sheets.read(data, fmt)
+    except sheets.FileError as exc:
         raise InvalidInput.field("file", exc.rule, exc.message) from exc
     report = _Report()
     fields = _columns(header, report)
     records: list[tuple[int, dict[str, Any]]] = []
     if report.count == 0:
         for number, cells in rows:
-            if not any(cells):
-                continue  # a blank row
             record = _row(number, cells, fields, nsm, report)
             if record is not None:
                 records.append((number, record))
@@ -122,15 +123,20 @@ def _columns(header: list[str], report: _Report) -> list[str | None]:
     return out
 
 
-def _row(number: int, cells: list[files.Cell], fields: list[str | None], nsm: str,
+def _row(number: int, cells: list[sheets.Cell], fields: list[str | None], nsm: str,
          report: _Report) -> dict[str, Any] | None:
     """One row as a checked record (``siswa_id`` possibly None), or None when it is bad (reported)."""
     raw: dict[str, Any] = {}
     before = report.count
     for i, name in enumerate(fields):
-        if name is not None:
-            raw[name] = cells[i] if i < len(cells) else None
-    extra = [c for c in cells[len(fields):] if c]
+        if name is None:
+            continue
+        cell = cells[i] if i < len(cells) else None
+        try:
+            raw[name] = sheets.identifier(cell) if name in ID_FIELDS else sheets.text(cell)
+        except sheets.CellError as exc:
+            report.add(number, COLUMN_OF[name], exc.rule, exc.message)
+    extra = [c for c in cells[len(fields):] if c is not None]
     if extra:
         report.add(number, f"column {len(fields) + 1}", "unexpected_cell", "a value outside the header's columns")
     for name, value in raw.items():
@@ -138,11 +144,6 @@ def _row(number: int, cells: list[files.Cell], fields: list[str | None], nsm: st
             report.add(number, COLUMN_OF[name], rule, "contains a NUL character or invalid Unicode")
     if report.count > before:
         return None
-    for name in ID_FIELDS:
-        value = raw.get(name)
-        if value is not None and _SCIENTIFIC.match(value):
-            report.add(number, COLUMN_OF[name], "excel_scientific", f"{value} lost its digits (Excel wrote the "
-                       "number in scientific notation); format the column as text and type it again")
     if (given := raw.get("nsm")) is not None and given != nsm:
         report.add(number, COLUMN_OF["nsm"], "other_madrasah", f"the row belongs to NSM {given}, not {nsm}")
     raw["nsm"] = nsm
@@ -233,7 +234,7 @@ def export_siswa(session: Session, nsm: str, fmt: FileFormat) -> tuple[bytes, st
     _madrasah(session, nsm)
     header = [h for h, _ in SISWA_COLUMNS] + list(PKH_COLUMNS)
     rows = [_export_row(r) for r in repository.students_of(session, nsm)]
-    return files.write(fmt, header, rows), MEDIA_TYPES[fmt], f"siswa_{nsm}.{fmt.value}"
+    return sheets.write(fmt, header, rows, sheet="Siswa"), MEDIA_TYPES[fmt], f"siswa_{nsm}.{fmt.value}"
 
 
 def _yes_no(value: bool | None) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 
 from services.emis_gateway.loader.service import load_world
 from services.emis_gateway.main import MIGRATIONS
@@ -262,6 +262,27 @@ def test_own_layout_rules_are_named_by_row_and_field(gw: TestClient) -> None:
     found = errors_of(gw.post(f"{BASE}/import", params={**Q3, "format": "csv"},
                               content=to_csv([["siswa_id", "tahun", "bulan", "hari", "sakit", "izin", "alpa"]])))
     assert {("rows[1].hari", "unknown_column"), ("rows[1].hari_efektif", "missing_column")} <= found
+
+
+def test_own_layout_xlsx_refuses_a_nisn_excel_made_a_number(gw: TestClient) -> None:
+    """The rule Dapodik's import and EMIS's student import share (shared.spreadsheet.identifier)."""
+    header = ["siswa_id", "nisn", "tahun", "bulan", "hari_efektif", "sakit", "izin", "alpa"]
+
+    def xlsx(nisn_cell: Any) -> bytes:
+        book = Workbook()
+        book.active.append(header)
+        book.active.append([None, nisn_cell, 2026, 7, 20, 0, 0, 1])
+        buffer = io.BytesIO()
+        book.save(buffer)
+        return buffer.getvalue()
+
+    before = snapshot(gw)
+    found = errors_of(gw.post(f"{BASE}/import", params={**Q3, "format": "xlsx"}, content=xlsx(int(nisn(2)))))
+    assert found == {("rows[2].nisn", "numeric_cell")}
+    assert snapshot(gw) == before
+    ok = gw.post(f"{BASE}/import", params={**Q3, "format": "xlsx"}, content=xlsx(nisn(2)))
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["inserted"] + ok.json()["updated"] == 1
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])

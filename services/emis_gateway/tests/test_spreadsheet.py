@@ -146,14 +146,45 @@ def test_a_student_of_another_madrasah_cannot_be_written_through_an_import(api: 
     assert students(api, NSM_B) == {}
 
 
-def test_xlsx_with_numbers_and_dates_as_excel_types(api: TestClient) -> None:
-    row = new_row(1, NIK=int(nik(8001, Sex.P, date(2015, 3, 4))), **{"Tanggal Lahir": date(2015, 3, 4),
-                                                                       "Tingkat": 3, "NISN": 990000001})
+def test_xlsx_with_dates_and_numbers_as_excel_types_and_identifiers_as_text(api: TestClient) -> None:
+    row = new_row(1, NIK=nik(8001, Sex.P, date(2015, 3, 4)), **{"Tanggal Lahir": date(2015, 3, 4), "Tingkat": 3,
+                                                                  "NISN": "0990000001"})
     r = api.post(f"/api/v1/madrasah/{NSM_B}/siswa/import", content=to_xlsx(table([row])), headers=XLSX_TYPE)
     assert r.status_code == 200, r.text
     [made] = students(api, NSM_B).values()
-    assert made["nik"] == nik(8001, Sex.P, date(2015, 3, 4)) and made["nisn"] == "990000001"
+    assert made["nik"] == nik(8001, Sex.P, date(2015, 3, 4)) and made["nisn"] == "0990000001"
     assert made["tanggal_lahir"] == "2015-03-04" and made["tingkat"] == 3
+
+
+# What Excel keeps of the NIK 3172065511870016 typed into a Number cell: 15 significant digits.
+DAMAGED = 3172065511870020.0
+
+
+@pytest.mark.parametrize(("column", "cell"), [
+    ("NIK Ibu", DAMAGED), ("NIK", DAMAGED), ("No KK", DAMAGED), ("NIK Ayah", 3172065511870016),
+    ("NISN", 990000001), ("NSM", 121232010002)])
+def test_a_numeric_identifier_cell_is_refused_and_nothing_changes(api: TestClient, column: str, cell: Any) -> None:
+    rows = [new_row(1), new_row(2, **{column: cell})]
+    header = [*new_row(0), *([column] if column not in new_row(0) else [])]
+    r = api.post(f"/api/v1/madrasah/{NSM_B}/siswa/import", content=to_xlsx(table(rows, header)), headers=XLSX_TYPE)
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [(f"rows[3].{column}", "numeric_cell")]
+    assert students(api, NSM_B) == {}
+    # the same row with the identifier typed as text is imported
+    rows[1][column] = NSM_B if column == "NSM" else (f"{cell:.0f}" if isinstance(cell, float) else str(cell))
+    ok = api.post(f"/api/v1/madrasah/{NSM_B}/siswa/import", content=to_xlsx(table(rows, header)), headers=XLSX_TYPE)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["created"] == 2
+
+
+def test_the_damaged_nik_of_the_review_is_never_stored(api: TestClient) -> None:
+    """The review's case: nik_ibu 3172065511870016 typed as a number reaches the file as 3172065511870020.0."""
+    body = to_xlsx(table([new_row(1, **{"NIK Ibu": DAMAGED})]))
+    r = api.post(f"/api/v1/madrasah/{NSM_B}/siswa/import", content=body, headers=XLSX_TYPE)
+    assert r.status_code == 422
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("rows[2].NIK Ibu", "numeric_cell")]
+    assert "317206551187" not in r.text  # the message does not repeat the value
+    assert students(api, NSM_B) == {}
 
 
 def test_dry_run_reports_and_writes_nothing(api: TestClient) -> None:
@@ -165,7 +196,7 @@ def test_dry_run_reports_and_writes_nothing(api: TestClient) -> None:
 
 @pytest.mark.parametrize(("body", "params", "headers", "field", "rule"), [
     (b"PK\x03\x04 not really", {"format": "xlsx"}, {}, "file", "xlsx_invalid"),
-    ("Nama Lengkap\nSiti\xe9".encode("latin-1"), {"format": "csv"}, {}, "file", "utf8"),
+    ("Nama Lengkap\nSiti\xe9".encode("latin-1"), {"format": "csv"}, {}, "file", "not_utf8"),
     (b"", {"format": "csv"}, {}, "file", "empty"),
     (b"Nama Lengkap\nSiti", {}, {"content-type": "application/json"}, "format", "required"),
     (b"Nama Lengkap\nSiti", {"format": "ods"}, {}, "format", "enum"),
