@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -12,11 +13,13 @@ from sqlmodel import Session
 
 from services.dapodik_gateway import db, paging
 from services.dapodik_gateway.kip.models import KipTidakCocokRow, SkKipRow
+from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from services.dapodik_gateway.results.models import FieldProvenanceRow
 
 SK: sa.Table = SkKipRow.__table__  # type: ignore[assignment]
 UNMATCHED: sa.Table = KipTidakCocokRow.__table__  # type: ignore[assignment]
 PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
+PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 
 
 def sk(conn: Connection, nomor_sk: str) -> sa.RowMapping | None:
@@ -34,6 +37,41 @@ def latest_sk_dates(conn: Connection, peserta_didik_ids: Sequence[str], fields: 
                 .where(PROVENANCE.c.peserta_didik_id.in_(ids[i:i + 1000]), PROVENANCE.c.field.in_(fields))
                 .group_by(PROVENANCE.c.peserta_didik_id))
         out.update({pid: day for pid, day in conn.execute(stmt).all()})
+    return out
+
+
+def cards_of_sk(conn: Connection, nomor_sk: str, peserta_didik_ids: Sequence[str]) -> dict[str, str]:
+    """peserta_didik_id -> the KIP number the SK gave the student before: the number it wrote (its provenance,
+    run ``sk:<nomor_sk>``), else the one of its unmatched issuance."""
+    out: dict[str, str] = {}
+    ids = sorted(set(peserta_didik_ids))
+    for i in range(0, len(ids), 1000):
+        chunk = ids[i:i + 1000]
+        unmatched = (sa.select(UNMATCHED.c.peserta_didik_id, UNMATCHED.c.no_kip)
+                     .where(UNMATCHED.c.nomor_sk == nomor_sk, UNMATCHED.c.peserta_didik_id.in_(chunk))
+                     .order_by(UNMATCHED.c.id))
+        out.update({pid: card for pid, card in conn.execute(unmatched).all()})
+        written = (sa.select(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.value)
+                   .where(PROVENANCE.c.sync_run_id == f"sk:{nomor_sk}", PROVENANCE.c.field == "no_kip",
+                          PROVENANCE.c.peserta_didik_id.in_(chunk))
+                   .order_by(PROVENANCE.c.id))
+        for pid, value in conn.execute(written).all():
+            card = json.loads(value)
+            if isinstance(card, str):
+                out[pid] = card
+    return out
+
+
+def holders_of_cards(conn: Connection, cards: Sequence[str]) -> dict[str, list[str]]:
+    """KIP number -> the active students holding it (``no_kip``), in id order."""
+    out: dict[str, list[str]] = {}
+    wanted = sorted(set(cards))
+    for i in range(0, len(wanted), 1000):
+        stmt = (sa.select(PESERTA_DIDIK.c.no_kip, PESERTA_DIDIK.c.peserta_didik_id)
+                .where(PESERTA_DIDIK.c.no_kip.in_(wanted[i:i + 1000]), PESERTA_DIDIK.c.soft_delete.is_(False))
+                .order_by(PESERTA_DIDIK.c.peserta_didik_id))
+        for card, pid in conn.execute(stmt).all():
+            out.setdefault(card, []).append(pid)
     return out
 
 

@@ -17,6 +17,11 @@ KIP results an SK counts as the newest news: its provenance carries a registry s
 highest the fields reflect, so a hub result observed before the SK is STALE, and one observed after the
 registry moved on applies.
 
+One decree, one content; one card, one student: the same SK (number, date, source) giving a student another
+card than it did before is 409 ``sk_card_changed``; an SK giving one card to two students is 422
+``card_for_two_students``, and one giving a card another student holds (and keeps) is 409
+``card_held_by_other_student``. Students are named by id, never by NIK; a refused SK changes nothing.
+
 Like a school's own edit, an SK is a change of the record: ``last_update`` and ``change_seq`` move (the
 hub's feed offers the student again) and the programme rows (``kesejahteraan_pd``) are reconciled.
 """
@@ -28,6 +33,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from services.dapodik_gateway import paging
@@ -62,8 +68,8 @@ def _wanted(item: SkKipItem) -> dict[str, FieldValue]:
 
 
 def _check(batch: SkKipBatch) -> None:
-    """Refuse an SK that names a student twice, gives one KIP number to two students, or holds text no
-    database can store: 422 naming each offending field."""
+    """Refuse an SK that names a student twice, gives one KIP number to two students (both named by id), or
+    holds text no database can store: 422 naming each offending field."""
     errors: list[FieldError] = []
     seen_pd: dict[str, int] = {}
     seen_kip: dict[str, int] = {}
@@ -72,9 +78,12 @@ def _check(batch: SkKipBatch) -> None:
             errors.append(FieldError(field=f"items[{i}].peserta_didik_id", rule="duplicate",
                                      message=f"the SK names this student already at items[{first}]"))
         seen_pd.setdefault(item.peserta_didik_id, i)
-        if (first := seen_kip.get(item.no_kip)) is not None:
-            errors.append(FieldError(field=f"items[{i}].no_kip", rule="duplicate",
-                                     message=f"the SK gives this KIP number already at items[{first}]"))
+        if (first := seen_kip.get(item.no_kip)) is not None and \
+                batch.items[first].peserta_didik_id != item.peserta_didik_id:
+            errors.append(FieldError(field=f"items[{i}].no_kip", rule="card_for_two_students",
+                                     message=f"the SK gives KIP card {item.no_kip} to student "
+                                             f"{batch.items[first].peserta_didik_id} (items[{first}]) and to student "
+                                             f"{item.peserta_didik_id}: one card, one student"))
         seen_kip.setdefault(item.no_kip, i)
         if rule := unstorable_text(item.nm_kip):
             errors.append(FieldError(field=f"items[{i}].nm_kip", rule=rule, message="text no database can store"))
@@ -89,6 +98,44 @@ def _unmatched_contract(row: Any) -> KipTidakCocok:
                          peserta_didik_id=row["peserta_didik_id"], no_kip=row["no_kip"], nm_kip=row["nm_kip"],
                          nisn=row["nisn"], npsn=row["npsn"], alasan=row["alasan"], created_at=row["created_at"],
                          resolved_at=row["resolved_at"])
+
+
+def _refuse_changed_cards(conn: Connection, batch: SkKipBatch, seen_before: bool) -> None:
+    """409 when an SK received before (same number, date and source) now gives a student another card than it
+    did: one decree cannot say two things; both cards and the student (by id) are named."""
+    if not seen_before:
+        return
+    meta = batch.sk
+    before = repository.cards_of_sk(conn, meta.nomor_sk, [item.peserta_didik_id for item in batch.items])
+    errors = [FieldError(field=f"items[{i}].no_kip", rule="sk_card_changed",
+                         message=f"SK {meta.nomor_sk} of {meta.tanggal_sk} gave student {item.peserta_didik_id} the "
+                                 f"KIP card {before[item.peserta_didik_id]}; this copy gives {item.no_kip}. An SK "
+                                 "with another card needs its own number")
+              for i, item in enumerate(batch.items)
+              if before.get(item.peserta_didik_id, item.no_kip) != item.no_kip]
+    if errors:
+        raise Conflict(f"{len(errors)} issuance(s) contradict SK {meta.nomor_sk} as received before; nothing "
+                       "was applied", errors)
+
+
+def _refuse_shared_cards(conn: Connection, batch: SkKipBatch, changed: dict[str, dict[str, FieldValue]]) -> None:
+    """409 when applying the SK would leave one KIP card with two students: a card it gives is held by
+    another student (given by an earlier SK or any other way) who keeps it; both students are named by id."""
+    card_of = {pid: values["no_kip"] for pid, values in changed.items()}
+    holders = repository.holders_of_cards(conn, [c for c in card_of.values() if isinstance(c, str)])
+    errors: list[FieldError] = []
+    for i, item in enumerate(batch.items):
+        if card_of.get(item.peserta_didik_id) != item.no_kip:
+            continue  # not written by this SK
+        others = [pid for pid in holders.get(item.no_kip, []) if pid != item.peserta_didik_id
+                  and card_of.get(pid, item.no_kip) == item.no_kip]  # (a holder this SK gives another card lets go)
+        if others:
+            errors.append(FieldError(field=f"items[{i}].no_kip", rule="card_held_by_other_student",
+                                     message=f"KIP card {item.no_kip} is held by student {', '.join(others)}; this "
+                                             f"SK gives it to student {item.peserta_didik_id}: one card, one student"))
+    if errors:
+        raise Conflict(f"{len(errors)} issuance(s) give a KIP card another student holds; nothing was applied",
+                       errors)
 
 
 def apply_sk(session: Session, batch: SkKipBatch, client: str) -> SkKipResponse:
@@ -111,6 +158,7 @@ def apply_sk(session: Session, batch: SkKipBatch, client: str) -> SkKipResponse:
     run_id = f"sk:{meta.nomor_sk}"
     source = {"sync_run_id": run_id, "source_system": f"{meta.sumber}.sk_kip", "source_record": f"sk/{meta.nomor_sk}",
               "source_version": 0, "retrieved_at": now, "matched_by": MatchKey.NONE.value, "written_at": now}
+    _refuse_changed_cards(conn, batch, stored is not None)
     writes = results_repository.Writes()
     results: list[SkKipItemStatus] = []
     unmatched: list[dict[str, Any]] = []
@@ -166,6 +214,7 @@ def apply_sk(session: Session, batch: SkKipBatch, client: str) -> SkKipResponse:
                                        fields_written=list(changes)))
         log_outcomes.append((sekolah_id, sync_service.CREATE if first else sync_service.UPDATE))
 
+    _refuse_shared_cards(conn, batch, changed)
     new_unmatched = [u for u in unmatched if u["peserta_didik_id"] not in
                      (repository.known_unmatched(conn, meta.nomor_sk) if stored is not None else set())]
     n_applied = sum(1 for r in results if r.status is SkItemStatus.APPLIED)
