@@ -37,7 +37,7 @@ KIP card issuances; education verifications received from the hub.
 
 * `POST /api/v1/nik/lookup`: up to 1,000 NIKs per call, answered in request order.
 * `POST /api/v1/identity/search`: up to 1,000 name + birth + region queries, a short ranked list each.
-* `GET /api/v1/keluarga/{no_kk}`: one family.
+* `POST /api/v1/keluarga/search`: one family (the KK number in the body: no NIK or KK ever goes in a URL).
 * `GET /api/v1/changes`: families (with members) and PKH memberships in change order; resume with the cursor.
 * `PUT /api/v1/education-verification` (`/item` for one): verifications from the hub with monthly attendance,
   idempotent per (child, period), history kept; `POST .../search` (one child, NIK in the body) and

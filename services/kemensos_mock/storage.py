@@ -45,11 +45,12 @@ def unstorable_fields(record: BaseModel) -> list[str]:
     return out
 
 
-def reject_unstorable(record: BaseModel) -> None:
-    """Raise a 422 naming the first field that cannot be stored (instead of a database error, a 500)."""
+def reject_unstorable(record: BaseModel, prefix: str = "") -> None:
+    """Raise a 422 naming the first field that cannot be stored (instead of a database error, a 500);
+    ``prefix``: where ``record`` sits in the request body (``change.``)."""
     bad = unstorable_fields(record)
     if bad:
-        raise InvalidInput.field(bad[0], "unstorable_text", "text with a NUL character or a lone surrogate "
+        raise InvalidInput.field(prefix + bad[0], "unstorable_text", "text with a NUL character or a lone surrogate "
                                  "cannot be stored")
 
 

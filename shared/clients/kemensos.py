@@ -10,6 +10,7 @@ from shared.contracts.kemensos import (
     IdentitySearchResponse,
     Jenjang,
     KeluargaDetail,
+    KeluargaSearch,
     KipIssuance,
     KipPage,
     KomitmenPendidikanRequest,
@@ -72,8 +73,11 @@ class KemensosClient(BaseClient):
 
     def get_keluarga(self, no_kk: str) -> KeluargaDetail:
         """One family with members, address, PKH history and past KK numbers. A KK number the family held
-        before finds it too (then ``no_kk`` is the current one). Unknown: ``Rejected`` with status 404."""
-        return self.request("GET", f"/api/v1/keluarga/{no_kk}", KeluargaDetail, idempotent=True)
+        before finds it too (then ``no_kk`` is the current one). Unknown: ``Rejected`` with status 404. A POST
+        search: the KK number travels in the body, never in a URL."""
+        body = KeluargaSearch(no_kk=no_kk)
+        return self.request("POST", "/api/v1/keluarga/search", KeluargaDetail, idempotent=True,
+                            json=body.model_dump(mode="json"))
 
     def list_changes(self, cursor: str | None = None, limit: int = 500) -> ChangePage:
         """One page of the change feed after ``cursor`` (None: from the beginning)."""

@@ -275,7 +275,7 @@ class RiwayatKk(BaseModel):
 
 
 class KeluargaDetail(Keluarga):
-    """A family as `GET /api/v1/keluarga/{no_kk}` answers it: `Keluarga` plus the address, the members,
+    """A family as `POST /api/v1/keluarga/search` answers it: `Keluarga` plus the address, the members,
     the PKH history and the family's past KK numbers."""
 
     alamat: str
@@ -636,6 +636,12 @@ class VerifikasiPendidikanTercatat(BaseModel):
     version: int
     received_at: datetime
     client: str = Field(..., description="The API client that sent it")
+
+
+class KeluargaSearch(Strict):
+    """`POST /api/v1/keluarga/search`: one family, the KK number in the body (never in a URL)."""
+
+    no_kk: Digits16 = Field(..., description="The family's KK number, current or held before")
 
 
 class VerifikasiPendidikanSearch(Strict):

@@ -1,20 +1,23 @@
-"""Registry routes: bulk NIK lookup, family read; admin edits. Parse and delegate only."""
+"""Registry routes: bulk NIK lookup, family read; admin edits. Parse and delegate only. NIKs and KK numbers
+travel in JSON bodies, never in a path or query string."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body
 
 from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep, WriteSessionDep
 from services.kemensos_mock.openapi import FAULTS, UNAUTHORIZED, conflict, invalid, not_found, ok
 from services.kemensos_mock.registry import reference, service
-from services.kemensos_mock.registry.schemas import KeluargaUpdate, PecahKk
+from services.kemensos_mock.registry.schemas import AnggotaRef, KeluargaEdit, KeluargaRef, PecahKk
+from services.kemensos_mock.storage import reject_unstorable
 from shared.contracts.kemensos import (
     AnggotaKeluargaRecord,
     BansosRecord,
     KeluargaDetail,
     KeluargaDihapusChange,
+    KeluargaSearch,
     NikLookupRequest,
     NikLookupResponse,
     PkhRecord,
@@ -26,9 +29,9 @@ router = APIRouter(prefix="/api/v1", tags=["registry"], dependencies=API_DEPENDE
 admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=ADMIN_DEPENDENCIES,
                          responses={401: UNAUTHORIZED})
 
-NoKk = Annotated[str, Path(pattern=r"^\d{16}$", description="KK number, 16 digits",
-                           examples=["3201010101260001"])]
-Nik = Annotated[str, Path(pattern=r"^\d{16}$", description="NIK, 16 digits", examples=["3201014705120001"])]
+# A NIK or KK number is never put in a URL (paths and query strings end up in access logs, proxies and
+# browser histories): every route naming a person or a family takes it in the JSON body.
+KK_EXAMPLE = "3201010101260001"
 
 _LOOKUP_EXAMPLE = {
     "observed_seq": 1042,
@@ -92,21 +95,22 @@ def lookup_niks(
     return service.lookup_niks(session, body.niks)
 
 
-@router.get(
-    "/keluarga/{no_kk}",
+@router.post(
+    "/keluarga/search",
     response_model=KeluargaDetail,
-    summary="Read one family (Kartu Keluarga)",
+    summary="Read one family (Kartu Keluarga; the KK number in the body)",
     description=(
         "The family with its members, address, PKH history and past KK numbers. A KK number the family "
         "held before is still found: the answer then has the current number in `no_kk` and the asked one "
-        "in `no_kk_lama`. An unknown number is a 404."
+        "in `no_kk_lama`. An unknown number is a 404. A search, not a GET: a KK number is never put in a URL."
     ),
     responses={200: ok(_DETAIL_EXAMPLE),
                404: not_found("no_kk", "no family in the registry holds or held this KK number"),
                422: invalid("no_kk", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
 )
-def get_keluarga(session: SessionDep, no_kk: NoKk) -> KeluargaDetail:
-    return service.get_keluarga(session, no_kk)
+def get_keluarga(session: SessionDep, query: Annotated[KeluargaSearch, Body(openapi_examples={
+        "kk": {"summary": "One family", "value": {"no_kk": KK_EXAMPLE}}})]) -> KeluargaDetail:
+    return service.get_keluarga(session, query.no_kk)
 
 
 @router.get(
@@ -125,28 +129,29 @@ def get_referensi_pkh() -> ReferensiPkh:
 
 
 @admin_router.patch(
-    "/keluarga/{no_kk}",
+    "/keluarga",
     response_model=KeluargaDetail,
-    summary="Edit a family (admin)",
+    summary="Edit a family (admin; its KK number in the body)",
     description=(
-        "Changes the given fields and gives the family a new version (it then appears in the change feed). "
-        "A new `no_kk` keeps the old one in `no_kk_lama`; members and PKH memberships follow."
+        "Changes the fields given in `change` of the family `no_kk` and gives it a new version (it then "
+        "appears in the change feed). A new `change.no_kk` keeps the old one in `no_kk_lama`; members and "
+        "PKH memberships follow."
     ),
     responses={200: ok(_DETAIL_EXAMPLE),
                404: not_found("no_kk", "no family in the registry holds this KK number"),
-               409: conflict("no_kk", "another family already holds the new KK number"),
-               422: invalid("desil", "less_than_equal", "Input should be less than or equal to 10")},
+               409: conflict("change.no_kk", "another family already holds the new KK number"),
+               422: invalid("change.desil", "less_than_equal", "Input should be less than or equal to 10")},
 )
 def update_keluarga(
     session: WriteSessionDep,
-    no_kk: NoKk,
-    change: Annotated[KeluargaUpdate, Body(openapi_examples={
-        "desil": {"summary": "New desil", "value": {"desil": 3}},
-        "pindah": {"summary": "New KK number after a move", "value": {
-            "no_kk": "3578010101260099", "kode_wilayah": "3578011001", "alasan_ganti_kk": "PINDAH_DOMISILI"}},
+    edit: Annotated[KeluargaEdit, Body(openapi_examples={
+        "desil": {"summary": "New desil", "value": {"no_kk": KK_EXAMPLE, "change": {"desil": 3}}},
+        "pindah": {"summary": "New KK number after a move", "value": {"no_kk": KK_EXAMPLE, "change": {
+            "no_kk": "3578010101260099", "kode_wilayah": "3578011001", "alasan_ganti_kk": "PINDAH_DOMISILI"}}},
     })],
 ) -> KeluargaDetail:
-    return service.update_keluarga(session, no_kk, change)
+    reject_unstorable(edit.change, prefix="change.")
+    return service.update_keluarga(session, edit.no_kk, edit.change)
 
 
 @admin_router.put(
@@ -177,9 +182,9 @@ def put_pkh(
 
 
 @admin_router.delete(
-    "/keluarga/{no_kk}",
+    "/keluarga",
     response_model=KeluargaDihapusChange,
-    summary="Remove a family from the registry (admin)",
+    summary="Remove a family from the registry (admin; its KK number in the body)",
     description="Deletes the family with its members and PKH memberships; the change feed carries a "
                 "`keluarga_dihapus` item with the returned version.",
     responses={200: ok({"kind": "keluarga_dihapus", "no_kk": "3201010101260001", "version": 1050,
@@ -187,8 +192,9 @@ def put_pkh(
                404: not_found("no_kk", "no family in the registry holds this KK number"),
                422: invalid("no_kk", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
 )
-def delete_keluarga(session: WriteSessionDep, no_kk: NoKk) -> KeluargaDihapusChange:
-    return service.delete_keluarga(session, no_kk)
+def delete_keluarga(session: WriteSessionDep, ref: Annotated[KeluargaRef, Body(openapi_examples={
+        "kk": {"summary": "One family", "value": {"no_kk": KK_EXAMPLE}}})]) -> KeluargaDihapusChange:
+    return service.delete_keluarga(session, ref.no_kk)
 
 
 @admin_router.put(
@@ -214,16 +220,17 @@ def put_anggota(
 
 
 @admin_router.delete(
-    "/anggota/{nik}",
+    "/anggota",
     response_model=KeluargaDetail,
-    summary="Remove a family member (admin)",
+    summary="Remove a family member (admin; the NIK in the body)",
     description="The member leaves the registry (death, a move abroad); the family takes a new version.",
     responses={200: ok(_DETAIL_EXAMPLE),
                404: not_found("nik", "no member of the registry has this NIK"),
                422: invalid("nik", "string_pattern_mismatch", "String should match pattern '^\\d{16}$'")},
 )
-def delete_anggota(session: WriteSessionDep, nik: Nik) -> KeluargaDetail:
-    return service.delete_anggota(session, nik)
+def delete_anggota(session: WriteSessionDep, ref: Annotated[AnggotaRef, Body(openapi_examples={
+        "anggota": {"summary": "One member", "value": {"nik": "3201014705120001"}}})]) -> KeluargaDetail:
+    return service.delete_anggota(session, ref.nik)
 
 
 @admin_router.put(
@@ -245,7 +252,7 @@ def put_bansos(
 
 
 @admin_router.post(
-    "/keluarga/{no_kk}/pecah",
+    "/keluarga/pecah",
     response_model=KeluargaDetail,
     summary="Split members off into a new family (pecah KK, admin)",
     description=(
@@ -260,10 +267,9 @@ def put_bansos(
 )
 def pecah_kk(
     session: WriteSessionDep,
-    no_kk: NoKk,
     split: Annotated[PecahKk, Body(openapi_examples={"menikah": {"summary": "A son marries and moves out",
-                                                                 "value": {
+                                                                 "value": {"no_kk": KK_EXAMPLE,
         "no_kk_baru": "3201010101260042", "anggota": ["3201012311100004"], "kepala_keluarga": "3201012311100004",
         "alamat": "KP. SUKAMAJU RT 03/02"}}})],
 ) -> KeluargaDetail:
-    return service.pecah_kk(session, no_kk, split)
+    return service.pecah_kk(session, split)

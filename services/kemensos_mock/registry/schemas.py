@@ -30,10 +30,30 @@ class KeluargaUpdate(Strict):
         return self
 
 
+class KeluargaEdit(Strict):
+    """`PATCH /api/v1/admin/keluarga`: which family (its KK number in the body, never in a URL) and the edit."""
+
+    no_kk: Digits16 = Field(..., description="The family's current KK number")
+    change: KeluargaUpdate
+
+
+class KeluargaRef(Strict):
+    """One family by its current KK number, in the body (never in a URL)."""
+
+    no_kk: Digits16 = Field(..., description="The family's current KK number")
+
+
+class AnggotaRef(Strict):
+    """One member by NIK, in the body (never in a URL)."""
+
+    nik: Digits16 = Field(..., description="The member's NIK")
+
+
 class PecahKk(Strict):
     """Admin: members split off into a family of their own (pecah KK). The family they leave keeps its
     number; the new one records it as `asal_no_kk`."""
 
+    no_kk: Digits16 = Field(..., description="KK number of the family the members leave")
     no_kk_baru: Digits16 = Field(..., description="KK number of the new family (never held by any family)")
     anggota: list[Digits16] = Field(..., min_length=1, max_length=20, description="NIKs of the members who leave")
     kepala_keluarga: Digits16 = Field(..., description="Which of them heads the new family")

@@ -169,10 +169,10 @@ def update_keluarga(session: Session, no_kk: str, change: KeluargaUpdate) -> Kel
     new_kk = fields.pop("no_kk", None)
     if new_kk is not None and new_kk != row.no_kk:
         if repo.family(session, new_kk) is not None:
-            raise Conflict.field("no_kk", "unique", "another family already holds the new KK number")
+            raise Conflict.field("change.no_kk", "unique", "another family already holds the new KK number")
         held = repo.family_by_past_kk(session, new_kk)
         if held is not None and held.id != row.id:
-            raise Conflict.field("no_kk", "unique", "another family held the new KK number before; KK numbers "
+            raise Conflict.field("change.no_kk", "unique", "another family held the new KK number before; KK numbers "
                                  "are never reused")
     versions = repo.take_versions(session, 1)
     alasan = fields.pop("alasan_ganti_kk", None)
@@ -288,13 +288,14 @@ def put_bansos(session: Session, record: BansosRecord) -> KeluargaDetail:
     return _detail(session, row)
 
 
-def pecah_kk(session: Session, no_kk: str, split: PecahKk) -> KeluargaDetail:
+def pecah_kk(session: Session, split: PecahKk) -> KeluargaDetail:
     """Members leave a family for a new one of their own (pecah KK).
 
     The origin keeps its number and takes the lower version (it loses the members first), the new family
     the next one; the new family's ``asal_no_kk`` names the origin. The members' search region follows the
     new family's address."""
     reject_unstorable(split)
+    no_kk = split.no_kk
     origin = repo.family(session, no_kk)
     if origin is None:
         raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")

@@ -13,7 +13,7 @@ from services.kemensos_mock.tests.world import ANAK1, ANAK2, AYAH1, IBU1, KK1, K
 API_CALLS = [
     ("POST", "/api/v1/nik/lookup", {"niks": [ANAK1]}),
     ("GET", "/api/v1/kip", None),
-    ("GET", f"/api/v1/keluarga/{KK1}", None),
+    ("POST", "/api/v1/keluarga/search", {"no_kk": KK1}),
     ("GET", "/api/v1/changes", None),
     ("POST", "/api/v1/identity/search", {"queries": [{"nama": "SITI", "tahun_lahir": 2012, "kode_wilayah": "32"}]}),
     ("PUT", "/api/v1/education-verification", {"items": [{
@@ -32,16 +32,16 @@ API_CALLS = [
 ]
 ADMIN_CALLS = [
     ("PUT", "/api/v1/admin/pkh", {"no_kk": KK1, "status": "GRADUASI", "komponen": [], "tahun": 2026, "tahap": 3}),
-    ("PATCH", f"/api/v1/admin/keluarga/{KK1}", {"desil": 9}),
+    ("PATCH", "/api/v1/admin/keluarga", {"no_kk": KK1, "change": {"desil": 9}}),
     ("PUT", "/api/v1/admin/kip", {"no_kip": "ZZ0001", "nama": "X", "tanggal_lahir": "2012-01-01",
                                   "kode_wilayah": "3201011001", "jenjang": "SD", "tahun": 2025}),
     ("PUT", "/api/v1/admin/anggota", {"nik": ANAK1, "no_kk": KK1, "nama": "X", "jenis_kelamin": "P",
                                       "tanggal_lahir": "2012-05-07", "hubungan_keluarga": "ANAK"}),
-    ("DELETE", f"/api/v1/admin/anggota/{ANAK1}", None),
-    ("DELETE", f"/api/v1/admin/keluarga/{KK1}", None),
+    ("DELETE", "/api/v1/admin/anggota", {"nik": ANAK1}),
+    ("DELETE", "/api/v1/admin/keluarga", {"no_kk": KK1}),
     ("PUT", "/api/v1/admin/bansos", {"no_kk": KK1, "program": "BPNT", "status": "AKTIF", "tahun": 2026, "tahap": 1}),
-    ("POST", f"/api/v1/admin/keluarga/{KK1}/pecah", {"no_kk_baru": "3201010707260077", "anggota": [ANAK2],
-                                                     "kepala_keluarga": ANAK2}),
+    ("POST", "/api/v1/admin/keluarga/pecah", {"no_kk": KK1, "no_kk_baru": "3201010707260077", "anggota": [ANAK2],
+                                              "kepala_keluarga": ANAK2}),
     ("GET", "/api/v1/admin/rate-limits", None),
     ("PUT", "/api/v1/admin/rate-limits", {"sync_hub": {"per_second": 1, "burst": 1}}),
     ("GET", "/api/v1/admin/faults", None),
@@ -87,10 +87,10 @@ def test_wrong_credential_is_401(anon: TestClient, method: str, path: str, body:
 def test_api_token_does_not_open_admin_routes_and_nothing_changes(
     client: TestClient, method: str, path: str, body: dict | None
 ) -> None:
-    before = client.get(f"/api/v1/keluarga/{KK1}").json()
+    before = client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json()
     seq_before = client.get("/api/v1/kip", params={"limit": 1}).json()["observed_seq"]
     assert client.request(method, path, json=body).status_code == 401
-    assert client.get(f"/api/v1/keluarga/{KK1}").json() == before
+    assert client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json() == before
     assert client.get("/api/v1/kip", params={"limit": 1}).json()["observed_seq"] == seq_before
     assert client.get("/api/v1/kip", params={"limit": 1}).status_code == 200  # no fault was switched on
 
@@ -107,13 +107,13 @@ def test_admin_routes_are_closed_without_an_admin_token(loaded_url: str) -> None
     settings = Settings(database_url=loaded_url, api_tokens={"sync_hub": API_TOKEN})
     with TestClient(create_app(settings)) as http:
         for token in (API_TOKEN, ADMIN_TOKEN):
-            response = http.patch(f"/api/v1/admin/keluarga/{KK1}", json={"desil": 9},
+            response = http.patch("/api/v1/admin/keluarga", json={"no_kk": KK1, "change": {"desil": 9}},
                                   headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 401
 
 
 def test_keluarga_with_members_pkh_history_and_address(client: TestClient, world: World) -> None:
-    response = client.get(f"/api/v1/keluarga/{KK1}")
+    response = client.post("/api/v1/keluarga/search", json={"no_kk": KK1})
     assert response.status_code == 200
     body = response.json()
     assert body["no_kk"] == KK1
@@ -128,12 +128,12 @@ def test_keluarga_with_members_pkh_history_and_address(client: TestClient, world
 
 
 def test_keluarga_without_pkh(client: TestClient) -> None:
-    body = client.get(f"/api/v1/keluarga/{KK3}").json()
+    body = client.post("/api/v1/keluarga/search", json={"no_kk": KK3}).json()
     assert body["pkh"] is None and body["pkh_riwayat"] == [] and body["desil"] is None
 
 
 def test_unknown_keluarga_is_404_envelope(client: TestClient) -> None:
-    response = client.get("/api/v1/keluarga/3201019999999999")
+    response = client.post("/api/v1/keluarga/search", json={"no_kk": "3201019999999999"})
     assert response.status_code == 404
     body = response.json()
     assert body["error"] == "NotFound"
@@ -142,7 +142,7 @@ def test_unknown_keluarga_is_404_envelope(client: TestClient) -> None:
 
 @pytest.mark.parametrize("bad", ["320101", "32010101012600011", "32O1010101260001"])
 def test_malformed_no_kk_is_422(client: TestClient, bad: str) -> None:
-    response = client.get(f"/api/v1/keluarga/{bad}")
+    response = client.post("/api/v1/keluarga/search", json={"no_kk": bad})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "no_kk"
     assert response.json()["errors"][0]["rule"] == "string_pattern_mismatch"
@@ -155,32 +155,34 @@ def test_unknown_route_is_404_envelope(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(("body", "field", "rule"), [
-    ({"dtsen_triwulan": None}, "", "not_nullable"),
-    ({"desil": 0}, "desil", "greater_than_equal"),
-    ({"no_kk": "123"}, "no_kk", "string_pattern_mismatch"),
-    ({"kepala": "x"}, "kepala", "extra_forbidden"),
+    ({"dtsen_triwulan": None}, "change", "not_nullable"),
+    ({"desil": 0}, "change.desil", "greater_than_equal"),
+    ({"no_kk": "123"}, "change.no_kk", "string_pattern_mismatch"),
+    ({"kepala": "x"}, "change.kepala", "extra_forbidden"),
 ])
 def test_bad_family_edit_is_422_and_changes_nothing(admin: TestClient, client: TestClient, body: dict, field: str,
                                                     rule: str) -> None:
-    before = client.get(f"/api/v1/keluarga/{KK1}").json()
-    response = admin.patch(f"/api/v1/admin/keluarga/{KK1}", json=body)
+    before = client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json()
+    response = admin.patch("/api/v1/admin/keluarga", json={"no_kk": KK1, "change": body})
     assert response.status_code == 422
     (error,) = response.json()["errors"]
     assert error["rule"] == rule and error["field"] in (field, "body")
-    assert client.get(f"/api/v1/keluarga/{KK1}").json() == before
+    assert client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json() == before
 
 
 def test_family_edit_clears_nullable_fields_and_takes_a_new_version(admin: TestClient, client: TestClient) -> None:
-    before = client.get(f"/api/v1/keluarga/{KK1}").json()
-    response = admin.patch(f"/api/v1/admin/keluarga/{KK1}", json={"desil": None, "no_kks": None, "alamat": "BARU"})
+    before = client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json()
+    response = admin.patch("/api/v1/admin/keluarga",
+                           json={"no_kk": KK1, "change": {"desil": None, "no_kks": None, "alamat": "BARU"}})
     assert response.status_code == 200
-    after = client.get(f"/api/v1/keluarga/{KK1}").json()
+    after = client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json()
     assert (after["desil"], after["no_kks"], after["alamat"]) == (None, None, "BARU")
     assert after["version"] > before["version"] and after["dtsen_triwulan"] == before["dtsen_triwulan"]
 
 
 def test_editing_an_unknown_family_is_404(admin: TestClient) -> None:
-    assert admin.patch("/api/v1/admin/keluarga/3201019999999999", json={"desil": 2}).status_code == 404
+    unknown = {"no_kk": "3201019999999999", "change": {"desil": 2}}
+    assert admin.patch("/api/v1/admin/keluarga", json=unknown).status_code == 404
     response = admin.put("/api/v1/admin/pkh", json={"no_kk": "3201019999999999", "status": "AKTIF",
                                                     "komponen": [], "tahun": 2026, "tahap": 1})
     assert response.status_code == 404 and response.json()["errors"][0]["field"] == "no_kk"
@@ -195,6 +197,6 @@ def test_text_no_database_can_store_is_422_not_500(admin: TestClient, text: str)
     (error,) = response.json()["errors"]
     assert error["field"] == "nama"
     assert error["rule"] in ("unstorable_text", "string_unicode")  # a lone surrogate may not even parse
-    response = admin.patch(f"/api/v1/admin/keluarga/{KK1}", content=json.dumps({"alamat": text}),
+    response = admin.patch("/api/v1/admin/keluarga", content=json.dumps({"no_kk": KK1, "change": {"alamat": text}}),
                            headers={"Content-Type": "application/json"})
-    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "alamat"
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "change.alamat"

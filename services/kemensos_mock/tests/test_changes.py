@@ -82,8 +82,9 @@ def test_resuming_gives_only_what_changed_in_change_order(client: TestClient, ad
     cursor = _feed_with_cursor(client)
     assert admin.put("/api/v1/admin/pkh", json={"no_kk": KK2, "status": "AKTIF", "komponen": ["SD"],
                                                 "tahun": 2026, "tahap": 3}).status_code == 200
-    assert admin.patch(f"/api/v1/admin/keluarga/{KK1}", json={"no_kk": NEW_KK, "desil": 3}).status_code == 200
-    assert admin.patch(f"/api/v1/admin/keluarga/{KK3}", json={"desil": 5}).status_code == 200
+    edit = {"no_kk": KK1, "change": {"no_kk": NEW_KK, "desil": 3}}
+    assert admin.patch("/api/v1/admin/keluarga", json=edit).status_code == 200
+    assert admin.patch("/api/v1/admin/keluarga", json={"no_kk": KK3, "change": {"desil": 5}}).status_code == 200
     assert admin.put("/api/v1/admin/kip", json={"no_kip": "NEW001", "nama": "X", "tanggal_lahir": "2012-01-01",
                                                 "kode_wilayah": "3201011001", "jenjang": "SD",
                                                 "tahun": 2026}).status_code == 200  # KIP is not in this feed
@@ -114,16 +115,16 @@ def test_a_member_moving_puts_the_losing_family_first(client: TestClient, admin:
 
 def test_a_member_leaving_and_a_family_leaving(client: TestClient, admin: TestClient) -> None:
     cursor = _feed_with_cursor(client)
-    assert admin.delete(f"/api/v1/admin/anggota/{ANAK3}").status_code == 200
-    gone = admin.delete(f"/api/v1/admin/keluarga/{KK4}")
+    assert admin.request("DELETE", "/api/v1/admin/anggota", json={"nik": ANAK3}).status_code == 200
+    gone = admin.request("DELETE", "/api/v1/admin/keluarga", json={"no_kk": KK4})
     assert gone.status_code == 200 and gone.json()["kind"] == "keluarga_dihapus"
     items, _, _ = read_feed(client, cursor)
     assert [(i["kind"], i["no_kk"]) for i in items] == [("keluarga", KK2), ("keluarga_dihapus", KK4)]
     assert [m["nik"] for m in items[0]["anggota"]] == [IBU2]
     assert items[1] == gone.json()
-    assert client.get(f"/api/v1/keluarga/{KK4}").status_code == 404
-    assert admin.delete(f"/api/v1/admin/keluarga/{KK4}").status_code == 404
-    assert admin.delete(f"/api/v1/admin/anggota/{ANAK3}").status_code == 404
+    assert client.post("/api/v1/keluarga/search", json={"no_kk": KK4}).status_code == 404
+    assert admin.request("DELETE", "/api/v1/admin/keluarga", json={"no_kk": KK4}).status_code == 404
+    assert admin.request("DELETE", "/api/v1/admin/anggota", json={"nik": ANAK3}).status_code == 404
 
 
 def test_nothing_changed_means_an_empty_page_and_the_same_cursor(client: TestClient) -> None:

@@ -116,7 +116,7 @@ def test_iter_changes_then_resume(kemensos: KemensosClient, http: TestClient, wo
     assert cursor is not None
     assert kemensos.list_changes(cursor).items == []  # caught up
     admin_call(http, "PUT", "/api/v1/admin/anggota", {**world.member(ANAK3), "no_kk": KK1})
-    admin_call(http, "DELETE", f"/api/v1/admin/keluarga/{KK4}")
+    admin_call(http, "DELETE", "/api/v1/admin/keluarga", {"no_kk": KK4})
     (page,) = list(kemensos.iter_changes(cursor, limit=10))
     assert [(i.kind, i.no_kk) for i in page.items] == [
         (ChangeKind.KELUARGA, KK2), (ChangeKind.KELUARGA, KK1), (ChangeKind.KELUARGA_DIHAPUS, KK4)]

@@ -31,8 +31,9 @@ def test_no_nik_kk_or_name_in_the_log(client: TestClient, admin: TestClient, wor
     try:
         niks = [m["nik"] for m in world.anggota_keluarga]
         assert client.post("/api/v1/nik/lookup", json={"niks": [*niks, STRANGER1]}).status_code == 200
-        assert client.get(f"/api/v1/keluarga/{KK1}").status_code == 200
-        assert admin.patch(f"/api/v1/admin/keluarga/{KK1}", json={"no_kk": "3201010909260009"}).status_code == 200
+        assert client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).status_code == 200
+        edit = {"no_kk": KK1, "change": {"no_kk": "3201010909260009"}}
+        assert admin.patch("/api/v1/admin/keluarga", json=edit).status_code == 200
         assert admin.put("/api/v1/admin/pkh", json={"no_kk": "3201010909260009", "status": "AKTIF",
                                                     "komponen": [], "tahun": 2026, "tahap": 4}).status_code == 200
         broken = tiny_world()

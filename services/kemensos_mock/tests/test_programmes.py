@@ -133,8 +133,8 @@ def test_a_family_under_a_number_held_before_is_refused(sqlite_engine: Engine, t
 def test_pecah_kk_on_both_databases(engine: Engine) -> None:
     with session_scope(engine) as s:
         cursor = changes.list_changes(s, ChangesQuery(limit=1000)).next_cursor
-        new = registry.pecah_kk(s, KK1, PecahKk(no_kk_baru=NEW_KK, anggota=[ANAK2], kepala_keluarga=ANAK2,
-                                                alamat="BARU"))
+        new = registry.pecah_kk(s, PecahKk(no_kk=KK1, no_kk_baru=NEW_KK, anggota=[ANAK2], kepala_keluarga=ANAK2,
+                                           alamat="BARU"))
     assert new.asal_no_kk == KK1 and new.alamat == "BARU" and new.kode_wilayah == "3201011001"
     assert [(m.nik, m.hubungan_keluarga.value) for m in new.anggota] == [(ANAK2, "KEPALA_KELUARGA")]
     with session_scope(engine) as s:
@@ -148,7 +148,7 @@ def test_pecah_kk_on_both_databases(engine: Engine) -> None:
 
 
 def test_bansos_edit_moves_the_family_in_the_feed(client: TestClient, admin: TestClient) -> None:
-    before = client.get(f"/api/v1/keluarga/{KK2}").json()
+    before = client.post("/api/v1/keluarga/search", json={"no_kk": KK2}).json()
     response = admin.put("/api/v1/admin/bansos", json={"no_kk": KK2, "program": "PBI_JK", "status": "AKTIF",
                                                        "tahun": 2026, "tahap": 3})
     assert response.status_code == 200
@@ -184,23 +184,23 @@ def test_pkh_beneficiaries_amounts_and_caps(client: TestClient, admin: TestClien
 ])
 def test_bad_beneficiaries_are_422_and_change_nothing(client: TestClient, admin: TestClient, penerima: list,
                                                       extra: dict, field: str, rule: str) -> None:
-    before = client.get(f"/api/v1/keluarga/{KK1}").json()
+    before = client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json()
     response = admin.put("/api/v1/admin/pkh", json={"no_kk": KK1, "status": "AKTIF", "tahun": 2026, "tahap": 3,
                                                     "penerima": penerima, **extra})
     assert response.status_code == 422
     assert any(e["rule"] == rule and e["field"] in (field, "body") for e in response.json()["errors"])
-    assert client.get(f"/api/v1/keluarga/{KK1}").json() == before
+    assert client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json() == before
 
 
 def test_kk_change_keeps_the_reason(admin: TestClient, client: TestClient) -> None:
-    response = admin.patch(f"/api/v1/admin/keluarga/{KK3}", json={"no_kk": NEW_KK, "kode_wilayah": "3578021001",
-                                                                 "alasan_ganti_kk": "PINDAH_DOMISILI"})
+    response = admin.patch("/api/v1/admin/keluarga", json={"no_kk": KK3, "change": {
+        "no_kk": NEW_KK, "kode_wilayah": "3578021001", "alasan_ganti_kk": "PINDAH_DOMISILI"}})
     assert response.status_code == 200
     assert [(r["no_kk_lama"], r["alasan"]) for r in response.json()["riwayat_kk"]] == [(KK3, "PINDAH_DOMISILI")]
-    assert client.get(f"/api/v1/keluarga/{KK3}").json()["no_kk"] == NEW_KK
-    bad = admin.patch(f"/api/v1/admin/keluarga/{NEW_KK}", json={"alasan_ganti_kk": "LAINNYA"})
+    assert client.post("/api/v1/keluarga/search", json={"no_kk": KK3}).json()["no_kk"] == NEW_KK
+    bad = admin.patch("/api/v1/admin/keluarga", json={"no_kk": NEW_KK, "change": {"alasan_ganti_kk": "LAINNYA"}})
     assert bad.status_code == 422 and bad.json()["errors"][0]["rule"] == "alasan_without_new_kk"
-    again = admin.patch(f"/api/v1/admin/keluarga/{KK2}", json={"no_kk": KK3})  # KK3 was held before
+    again = admin.patch("/api/v1/admin/keluarga", json={"no_kk": KK2, "change": {"no_kk": KK3}})  # KK3 was held before
     assert again.status_code == 409
 
 
@@ -217,11 +217,11 @@ def test_kk_change_keeps_the_reason(admin: TestClient, client: TestClient) -> No
 ])
 def test_bad_splits_are_refused_and_change_nothing(admin: TestClient, client: TestClient, body: dict, status: int,
                                                    field: str, rule: str) -> None:
-    before = client.get(f"/api/v1/keluarga/{KK1}").json()
-    response = admin.post(f"/api/v1/admin/keluarga/{KK1}/pecah", json=body)
+    before = client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json()
+    response = admin.post("/api/v1/admin/keluarga/pecah", json={"no_kk": KK1, **body})
     assert response.status_code == status
     assert any(e["rule"] == rule and e["field"] in (field, "body") for e in response.json()["errors"])
-    assert client.get(f"/api/v1/keluarga/{KK1}").json() == before
+    assert client.post("/api/v1/keluarga/search", json={"no_kk": KK1}).json() == before
 
 
 def test_reference_data(client: TestClient) -> None:
