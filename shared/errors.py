@@ -2,11 +2,17 @@
 
 Every non-2xx answer has the body ``{"error": "<Name>", "detail": "...", "errors": [{"field", "rule",
 "message"}]}``. Clients in ``shared.clients`` parse it back into typed exceptions.
+
+Personal data never goes back in an error: a validation error names the field and the rule, never the value
+the caller sent (pydantic's ``input`` is not rendered), messages are written without NIK, KK numbers or
+names, and as a safety net every run of 15 or more digits in an error body (a NIK, a KK number, one with a
+digit too many) is masked to its first six and last four digits (``scrub``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +22,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("jembatan.errors")
+_LONG_DIGITS = re.compile(r"(?<!\d)(\d{6})(\d{5,})(\d{4})(?!\d)")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every run of 15 or more digits (NIK- or KK-shaped) masked as ``PPKKCC******SSSS``."""
+    return _LONG_DIGITS.sub(lambda m: f"{m.group(1)}******{m.group(3)}", text)
 
 
 class FieldError(BaseModel):
@@ -97,7 +109,8 @@ def _loc_to_field(loc: tuple[int | str, ...]) -> str:
 
 
 def _render(name: str, status: int, detail: str, errors: list[FieldError], headers: dict[str, str] | None = None):
-    body = ErrorBody(error=name, detail=detail, errors=errors)
+    body = ErrorBody(error=name, detail=scrub(detail),
+                     errors=[FieldError(field=scrub(e.field), rule=e.rule, message=scrub(e.message)) for e in errors])
     return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
 
 
@@ -116,6 +129,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # field, rule and pydantic's message only: the offending ``input`` (FastAPI's default body has it) is
+        # never echoed, whatever the field holds
         errors = [
             FieldError(field=_loc_to_field(tuple(e.get("loc", ()))), rule=str(e.get("type", "invalid")),
                        message=str(e.get("msg", "invalid value")))

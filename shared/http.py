@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from shared.errors import ErrorBody, FieldError
+from shared.errors import ErrorBody, FieldError, scrub
 
 log = logging.getLogger("jembatan.http")
 
@@ -27,7 +27,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ClientError(Exception):
-    """Base of every error a typed client raises."""
+    """Base of every error a typed client raises. Its message never holds a NIK or KK number in full (it ends
+    up in a sync run's errors and in logs): NIK-shaped digit runs are masked (``shared.errors.scrub``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 class Unavailable(ClientError):
@@ -147,5 +151,7 @@ class BaseClient:
             response = self._send(method, path, **kwargs)
         try:
             return model.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise ContractError(f"{method} {path}: answer does not match {model.__name__}: {exc}") from exc
+        except ValidationError as exc:  # the problems without pydantic's input values (personal data)
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                 for e in exc.errors(include_input=False, include_url=False)[:5])
+            raise ContractError(f"{method} {path}: answer does not match {model.__name__}: {problems}") from exc

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -40,3 +42,30 @@ def fresh_postgres_database() -> Iterator[str]:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
             admin.dispose()
+
+
+# -- personal data never echoed (issue "Trust": no NIK in any error body or URL) ----------------------------
+
+NIK_PROBE = "3172065511870016"  # a well-formed NIK no generated world holds
+NIK_PROBE_VARIANTS = (NIK_PROBE, NIK_PROBE + "1", NIK_PROBE + "X", "X" + NIK_PROBE)  # unknown; malformed ones
+
+
+def with_digits16(value: Any, replacement: str) -> Any:
+    """``value`` (a JSON body) with every 16-digit string in it, at any depth, replaced by ``replacement``."""
+    if isinstance(value, str):
+        return replacement if len(value) == 16 and value.isdigit() else value
+    if isinstance(value, list):
+        return [with_digits16(v, replacement) for v in value]
+    if isinstance(value, dict):
+        return {k: with_digits16(v, replacement) for k, v in value.items()}
+    return value
+
+
+def path_probes(spec: dict[str, Any], value: str = NIK_PROBE) -> list[tuple[str, str]]:
+    """(method, url) of every ``/api/`` operation with path parameters, each parameter filled with ``value``."""
+    out: list[tuple[str, str]] = []
+    for path, ops in spec["paths"].items():
+        if path.startswith("/api/") and "{" in path:
+            url = re.sub(r"\{[^}]+\}", value, path)
+            out += [(method.upper(), url) for method in ops if method in ("get", "post", "put", "patch", "delete")]
+    return out

@@ -34,7 +34,9 @@ from services.sync_hub.upstreams import Upstreams
 from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
 from shared.contracts.common import HubResultBatch, MatchKey, Outcome
 from shared.contracts.hub import CheckRequest, CheckResponse, RunStatus, SourceSystem, SyncRun, SyncRunCreate
+from shared.errors import ErrorBody
 from shared.http import Rejected
+from shared.testing import NIK_PROBE, path_probes
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
@@ -560,3 +562,39 @@ def test_a_verification_unit_that_cannot_reach_the_registry_leaves_its_children_
     again = run(hub)
     assert again.status is RunStatus.SUCCEEDED, again.errors
     assert again.students_from_feed == 0 and again.verifications.get("APPLIED", 0) > 0
+
+
+def test_no_nik_a_caller_sent_comes_back_or_is_kept_in_a_run_error(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue "Trust": the hub never repeats a NIK it was sent, in a check's answer or an error body (a field,
+    a path), and keeps none in full in a run's errors or anything else it stores."""
+    hub, ups, _, clients = apps
+    http = clients["hub"]
+    run(hub)  # the replica is filled
+    record = ups.emis.get_student(ups.emis.list_students(limit=1).items[0].siswa_id).model_dump(mode="json")
+    for value, rule in ((int(NIK_PROBE), "string_type"), (NIK_PROBE * 5, "string_too_long")):
+        r = http.post("/api/v1/checks", json={"system": "emis", "siswa": [{**record, "nik": value}]})
+        assert r.status_code == 422 and NIK_PROBE not in r.text, r.text
+        assert any(e["rule"] == rule for e in r.json()["errors"]), r.text
+    r = http.post("/api/v1/checks", json={"system": "emis", "siswa": [record], NIK_PROBE: 1})
+    assert r.status_code == 422 and NIK_PROBE not in r.text, r.text
+    unknown = http.post("/api/v1/checks", json={"system": "emis", "siswa": [{**record, "nik": NIK_PROBE}]})
+    assert unknown.status_code == 200 and NIK_PROBE not in unknown.text, unknown.text
+    for method, url in path_probes(http.app.openapi()):
+        r = http.request(method, url, json={})
+        assert r.status_code < 500 and NIK_PROBE not in r.text, (method, url, r.text)
+
+    def refused(*args: object, **kwargs: object) -> None:  # the registry refuses, naming a NIK in its answer
+        raise Rejected(422, ErrorBody(error="InvalidInput", detail=f"NIK {NIK_PROBE} is not valid"))
+
+    monkeypatch.setattr(type(ups.kemensos), "list_changes", refused)
+    monkeypatch.setattr(type(ups.kemensos), "lookup_niks", refused)
+    failed = run(hub, SyncRunCreate(full=True))
+    monkeypatch.undo()
+    said = " ".join(failed.errors) + http.get(f"/api/v1/sync-runs/{failed.id}/units").text
+    assert f"NIK {NIK_PROBE[:6]}******{NIK_PROBE[-4:]}" in said, said  # the error is kept, masked
+    assert NIK_PROBE not in said
+    engine = http.app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            rows = conn.execute(sa.text(f'SELECT * FROM "{table}"')).all()
+            assert NIK_PROBE not in repr(rows), table

@@ -28,7 +28,7 @@ class Principal:
 
     def ensure_institution(self, institution: str, field: str = "nsm") -> None:
         if not self.sees(institution):
-            raise Forbidden.field(field, "scope", f"this credential may not read or change {field} {institution}")
+            raise Forbidden.field(field, "scope", f"this credential may not read or change this {field}")
 
     def ensure_student(self, institution: str | None, field: str = "siswa_id") -> None:
         """A student outside the scope is answered as if it did not exist."""

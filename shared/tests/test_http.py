@@ -92,3 +92,22 @@ def test_retry_after_is_honoured_but_capped() -> None:
     State.outcome.exception = staticmethod(lambda: Unavailable("x", 503))  # type: ignore[method-assign]
     waits = [policy.wait(State()) for _ in range(50)]  # type: ignore[arg-type]
     assert all(0 <= w <= 1.0 for w in waits) and len(set(waits)) > 1  # full jitter up to base * 2^0
+
+
+NIK = "3172065511870016"
+
+
+@respx.mock
+def test_no_client_error_holds_a_nik_in_full() -> None:
+    """A client error's text ends up in a sync run's errors and in logs: a NIK in the upstream's error body, or
+    in an answer that breaks the contract, is masked there (and pydantic's input value is not repeated)."""
+    respx.post(f"{BASE}/refused").mock(return_value=httpx.Response(
+        404, json={"error": "NotFound", "detail": f"no member {NIK}", "errors": []}))
+    respx.get(f"{BASE}/odd").mock(return_value=httpx.Response(200, json={"ok": NIK}))
+    with pytest.raises(Rejected) as refused:
+        client().request("POST", "/refused", Answer, idempotent=False)
+    with pytest.raises(ContractError) as odd:
+        client().request("GET", "/odd", Answer, idempotent=True)
+    assert "no member 317206******0016" in str(refused.value)
+    assert "ok: Input should be a valid boolean" in str(odd.value)
+    assert NIK not in str(refused.value) + str(odd.value)

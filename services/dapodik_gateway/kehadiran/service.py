@@ -67,7 +67,7 @@ def of_students(session: Session, peserta_didik_ids: Sequence[str]) -> dict[str,
 def _sekolah(session: Session, npsn: str) -> SekolahRow:
     row = sekolah_repository.by_npsn(session, npsn)
     if row is None:
-        raise NotFound.field("npsn", "not_found", f"no school with NPSN {npsn}")
+        raise NotFound.field("npsn", "not_found", "no school with this NPSN")
     return row
 
 

@@ -79,7 +79,7 @@ def feed_page(session: Session, cursor: paging.SeqCursor | None, limit: int, sek
 def _require(session: Session, peserta_didik_id: str) -> sa.RowMapping:
     row = repository.record(session, peserta_didik_id)
     if row is None:
-        raise NotFound.field("peserta_didik_id", "not_found", f"no student with peserta_didik_id {peserta_didik_id}")
+        raise NotFound.field("peserta_didik_id", "not_found", "no student with this peserta_didik_id")
     return row
 
 

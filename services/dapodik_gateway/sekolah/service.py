@@ -37,7 +37,7 @@ def list_sekolah(session: Session, cursor: str | None, limit: int, only_npsn: st
 def get_sekolah(session: Session, npsn: str) -> Sekolah:
     row = repository.by_npsn(session, npsn)
     if row is None:
-        raise NotFound.field("npsn", "not_found", f"no school with NPSN {npsn}")
+        raise NotFound.field("npsn", "not_found", "no school with this NPSN")
     return _with_stats(session, [row])[0]
 
 
@@ -45,5 +45,5 @@ def require_sekolah_id(session: Session, npsn: str) -> str:
     """The sekolah_id of an NPSN (404 naming ``npsn`` if there is none)."""
     row = repository.by_npsn(session, npsn)
     if row is None:
-        raise NotFound.field("npsn", "not_found", f"no school with NPSN {npsn}")
+        raise NotFound.field("npsn", "not_found", "no school with this NPSN")
     return row.sekolah_id

@@ -94,7 +94,7 @@ def for_school(session: Session, npsn: str, min_status: StatusValidasi, cursor: 
 def for_student(session: Session, peserta_didik_id: str) -> ValidasiPesertaDidik:
     row = repository.student(session, peserta_didik_id)
     if row is None:
-        raise NotFound.field("peserta_didik_id", "not_found", f"no student with peserta_didik_id {peserta_didik_id}")
+        raise NotFound.field("peserta_didik_id", "not_found", "no student with this peserta_didik_id")
     return _contract(row, repository.findings(session, [peserta_didik_id]).get(peserta_didik_id, []))
 
 

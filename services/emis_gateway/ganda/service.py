@@ -90,7 +90,7 @@ class DuplicateIndex:
 
 def ensure_institution(session: Session, nsm: str) -> None:
     if madrasah_repository.get(session, nsm) is None:
-        raise NotFound.field("nsm", "not_found", f"no madrasah or pesantren numbered {nsm}")
+        raise NotFound.field("nsm", "not_found", "no madrasah or pesantren with this number")
 
 
 def _encode(group: Group) -> str:

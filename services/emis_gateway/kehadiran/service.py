@@ -62,7 +62,7 @@ def of_students(session: Session, siswa_ids: Sequence[str]) -> dict[str, list[Ke
 def _madrasah(session: Session, nsm: str) -> MadrasahRow:
     row = madrasah_repository.get(session, nsm)
     if row is None:
-        raise NotFound.field("nsm", "not_found", f"no madrasah or pesantren numbered {nsm}")
+        raise NotFound.field("nsm", "not_found", "no madrasah or pesantren with this number")
     return row
 
 

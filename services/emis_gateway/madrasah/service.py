@@ -50,5 +50,5 @@ def list_madrasah(session: Session, cursor: str | None, limit: int,
 def get_madrasah(session: Session, nsm: str) -> Madrasah:
     row = repository.get(session, nsm, MADRASAH)
     if row is None:
-        raise NotFound.field("nsm", "not_found", f"no madrasah with NSM {nsm}")
+        raise NotFound.field("nsm", "not_found", "no madrasah with this NSM")
     return _read_models(session, [row])[0]

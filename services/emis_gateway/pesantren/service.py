@@ -35,5 +35,5 @@ def list_pesantren(session: Session, cursor: str | None, limit: int,
 def get_pesantren(session: Session, nspp: str) -> Pesantren:
     row = repository.get(session, nspp, PESANTREN)
     if row is None:
-        raise NotFound.field("nspp", "not_found", f"no pesantren with NSPP {nspp}")
+        raise NotFound.field("nspp", "not_found", "no pesantren with this NSPP")
     return to_read_model(*stats_and_last_sync(session, [row])[0])

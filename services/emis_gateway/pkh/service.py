@@ -102,7 +102,7 @@ class PkhRequests:
         now = utcnow()
         with session_scope(self.writer) as session:
             if madrasah_repository.get(session, nsm) is None:
-                raise NotFound.field("nsm", "not_found", f"no madrasah with NSM {nsm}")
+                raise NotFound.field("nsm", "not_found", "no madrasah with this NSM")
             existing = repository.pending_for_madrasah(session, nsm)
             if existing is not None:
                 return to_contract(existing, repository.outcome_counts(session, existing.id))

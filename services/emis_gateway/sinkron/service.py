@@ -25,7 +25,7 @@ def summary(session: Session, row: SyncLogRow, *, per_field: bool = True) -> Sin
 
 def _madrasah(session: Session, nsm: str) -> None:
     if madrasah_repository.get(session, nsm) is None:
-        raise NotFound.field("nsm", "not_found", f"no madrasah or pesantren numbered {nsm}")
+        raise NotFound.field("nsm", "not_found", "no madrasah or pesantren with this number")
 
 
 def sinkron(session: Session, nsm: str) -> MadrasahSinkron:

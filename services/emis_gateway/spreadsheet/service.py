@@ -64,7 +64,7 @@ class _Report:
 
 def _madrasah(session: Session, nsm: str) -> None:
     if madrasah_repository.get(session, nsm) is None:
-        raise NotFound.field("nsm", "not_found", f"no madrasah or pesantren numbered {nsm}")
+        raise NotFound.field("nsm", "not_found", "no madrasah or pesantren with this number")
 
 
 # -- import -------------------------------------------------------------------------------------------

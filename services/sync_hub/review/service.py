@@ -186,7 +186,7 @@ def _decision_view(r: ReviewDecisionRow) -> DecisionView:
 def get_case(session: Session, case_id: str) -> CaseView:
     row = repo.get_case(session, case_id)
     if row is None:
-        raise NotFound(f"no review case {case_id}")
+        raise NotFound("no review case with this id")
     student = StudentSnapshot.model_validate_json(row.student_json)
     cands = json.loads(row.candidates_json)
     members = replica_repo.members_of(session, [c["no_kk"] for c in cands])
@@ -209,9 +209,9 @@ def get_case(session: Session, case_id: str) -> CaseView:
 def decide(session: Session, case_id: str, reviewer: str, body: DecisionCreate) -> DecisionView:
     row = repo.get_case(session, case_id, lock=True)
     if row is None:
-        raise NotFound(f"no review case {case_id}")
+        raise NotFound("no review case with this id")
     if row.status != CaseStatus.OPEN.value:
-        raise Conflict(f"review case {case_id} is {row.status}, not OPEN")
+        raise Conflict(f"the review case is {row.status}, not OPEN")
     cands = {c["no_kk"]: c for c in json.loads(row.candidates_json)}
     version = None
     if body.verdict is Verdict.LINK:
@@ -242,9 +242,9 @@ def _decide_again(session: Session, system: str, student_id: str, at: datetime) 
 def reverse(session: Session, decision_id: str, reviewer: str, body: ReversalCreate) -> DecisionView:
     row = repo.get_decision(session, decision_id)
     if row is None:
-        raise NotFound(f"no review decision {decision_id}")
+        raise NotFound("no review decision with this id")
     if row.reversed_at is not None:
-        raise Conflict(f"review decision {decision_id} was already reversed")
+        raise Conflict("the review decision was already reversed")
     row.reversed_at, row.reversed_by, row.reversal_reason = utcnow(), reviewer, body.reason
     _decide_again(session, row.system, row.student_id, row.reversed_at)
     session.flush()

@@ -90,7 +90,7 @@ def unit_contract(u: SyncUnitRow) -> UnitProgress:
 def get(session: Session, run_id: str) -> SyncRunRow:
     row = repository.get_run(session, run_id)
     if row is None:
-        raise NotFound.field("run_id", "exists", f"no sync run {run_id}")
+        raise NotFound.field("run_id", "exists", "no sync run with this id")
     return row
 
 
@@ -128,9 +128,9 @@ class RunQueue:
             session.connection(execution_options={SQLITE_IMMEDIATE: True})
             row = repository.get_run(session, run_id, lock=True)
             if row is None:
-                raise NotFound.field("run_id", "exists", f"no sync run {run_id}")
+                raise NotFound.field("run_id", "exists", "no sync run with this id")
             if row.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
-                raise Conflict.field("run_id", "still_running", f"sync run {run_id} has already ended ({row.status})")
+                raise Conflict.field("run_id", "still_running", f"the sync run has already ended ({row.status})")
             row.cancel_requested = True
             units = repository.units_of(session, run_id)
             now = utcnow()

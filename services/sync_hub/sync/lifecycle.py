@@ -16,6 +16,7 @@ from services.sync_hub.verification import repository as verification
 from shared.clock import utcnow
 from shared.contracts.hub import RunStatus, UnitStatus
 from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.errors import scrub
 
 TERMINAL = {UnitStatus.SUCCEEDED.value, UnitStatus.FAILED.value, UnitStatus.CANCELLED.value}
 
@@ -45,7 +46,7 @@ def fail(ctx: JobContext, unit_id: str, error: str) -> None:
         if unit is None or unit.status in TERMINAL:
             return
         unit.status, unit.finished_at = UnitStatus.FAILED.value, utcnow()
-        unit.errors = [*unit.errors, error[:300]][-20:]
+        unit.errors = [*unit.errors, scrub(error)[:300]][-20:]  # (an exception's text may hold a NIK)
     finish_run_if_done(ctx, unit_id)
 
 
@@ -56,7 +57,7 @@ def retry_later(db: Engine, unit_id: str, error: str) -> None:
         unit = runs_repo.get_unit(session, unit_id, lock=True)
         if unit is not None and unit.status not in TERMINAL:
             unit.status = UnitStatus.WAITING.value
-            unit.errors = [*unit.errors, f"attempt {unit.attempts}: {error}"[:300]][-20:]
+            unit.errors = [*unit.errors, scrub(f"attempt {unit.attempts}: {error}")[:300]][-20:]
 
 
 def finish_run_if_done(ctx: JobContext, unit_id: str) -> None:

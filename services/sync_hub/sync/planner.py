@@ -44,6 +44,7 @@ from shared.contracts.dapodik import PesertaDidik
 from shared.contracts.emis import Siswa
 from shared.contracts.hub import RunStatus, SourceSystem, UnitStatus
 from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.errors import scrub
 from shared.http import Rejected
 
 log = logging.getLogger("jembatan.hub.plan")
@@ -319,4 +320,4 @@ def fail(db: Engine, run_id: str, error: str) -> None:
         if run is None or run.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
             return
         run.status, run.finished_at = RunStatus.FAILED.value, utcnow()
-        run.errors = [*run.errors, error[:300]][:50]
+        run.errors = [*run.errors, scrub(error)[:300]][:50]  # (an exception's text may hold a NIK)
