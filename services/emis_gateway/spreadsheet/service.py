@@ -145,7 +145,7 @@ def _row(number: int, cells: list[sheets.Cell], fields: list[str | None], nsm: s
     if report.count > before:
         return None
     if (given := raw.get("nsm")) is not None and given != nsm:
-        report.add(number, COLUMN_OF["nsm"], "other_madrasah", f"the row belongs to NSM {given}, not {nsm}")
+        report.add(number, COLUMN_OF["nsm"], "other_madrasah", f"the row belongs to another NSM than {nsm}")
     raw["nsm"] = nsm
     sex = raw.get("jenis_kelamin")
     if sex is not None:
