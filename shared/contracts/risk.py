@@ -41,6 +41,7 @@ class RiskActor(StrEnum):
 class ChildAtRisk(BaseModel):
     nik: str | None = Field(None, description="The child's registry NIK, masked; null when the record cannot be "
                             "pinned to a member")
+    age: int | None = Field(None, description="The child's age on the period's first day (null: not known)")
     reason: RiskReason
     actor: RiskActor = Field(..., description="Who can fix it")
     error: bool = Field(..., description="False: not an error (the education component ends)")

@@ -44,6 +44,7 @@ class FamilyRiskRow(HubTable, table=True):
     # the school's region for a row about a school record, else the family's: what province / kabupaten filter
     region: str = Field(max_length=10)
     child_nik: str | None = Field(default=None, max_length=16)  # the registry member, when known
+    age: int | None = None  # the member's age on the period's first day (tells siblings apart when masked)
     reason: str = Field(max_length=24)
     actor: str = Field(max_length=24)  # who can fix it
     error: bool  # false: not an error (the component ends: left school, graduated)

@@ -30,8 +30,8 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.nik import mask
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-COLUMNS = ("periode", "no_kk", "kode_wilayah", "nik", "reason", "actor", "error", "system", "student_id", "school",
-           "npsn", "region", "months_below", "evidence", "detail")
+COLUMNS = ("periode", "no_kk", "kode_wilayah", "nik", "age", "reason", "actor", "error", "system", "student_id",
+           "school", "npsn", "region", "months_below", "evidence", "detail")
 
 
 def the_report(session: Session, periode: str | None) -> FamilyRiskReportRow:
@@ -68,7 +68,8 @@ def _decode(token: str, build_id: str) -> int:
 
 
 def child(r: dict[str, Any]) -> ChildAtRisk:
-    return ChildAtRisk(nik=mask(r["child_nik"]) or None, reason=RiskReason(r["reason"]), actor=RiskActor(r["actor"]),
+    return ChildAtRisk(nik=mask(r["child_nik"]) or None, age=r["age"], reason=RiskReason(r["reason"]),
+                       actor=RiskActor(r["actor"]),
                        error=bool(r["error"]), system=SourceSystem(r["system"]) if r["system"] else None,
                        student_id=r["student_id"], school=r["school"], npsn=r["npsn"], region=r["region"],
                        months_below=list(r["months_below"] or []), evidence=r["evidence"], detail=r["detail"])
@@ -106,7 +107,8 @@ def summary(session: Session, periode: str | None) -> RiskSummary:
 
 
 def _line(periode: str, r: dict[str, Any]) -> list[str]:
-    return [periode, mask(r["no_kk"]), r["family_region"], mask(r["child_nik"]), r["reason"], r["actor"],
+    return [periode, mask(r["no_kk"]), r["family_region"], mask(r["child_nik"]),
+            "" if r["age"] is None else str(r["age"]), r["reason"], r["actor"],
             "true" if r["error"] else "false", r["system"] or "", r["student_id"] or "", r["school"] or "",
             r["npsn"] or "", r["region"], " ".join(str(m) for m in r["months_below"] or []), r["evidence"] or "",
             r["detail"] or ""]

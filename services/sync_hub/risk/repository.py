@@ -127,7 +127,7 @@ def replace(session: Session, periode: str, rows: pl.DataFrame, counts: dict[str
     build id."""
     session.execute(RISK.delete().where(RISK.c.periode == periode))
     records = rows.with_columns(pl.lit(periode).alias("periode"), pl.lit(run_id).alias("sync_run_id")).select(
-        "periode", "family_seq", "no_kk", "family_region", "region", "child_nik", "reason", "actor", "error",
+        "periode", "family_seq", "no_kk", "family_region", "region", "child_nik", "age", "reason", "actor", "error",
         "system", "student_id", "school", "npsn", "months_below", "evidence", "detail", "sync_run_id").to_dicts()
     conn = session.connection()
     for start in range(0, len(records), 5000):

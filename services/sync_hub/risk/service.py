@@ -115,6 +115,13 @@ def build(period: Period, members: pl.DataFrame, linked: pl.Series, verified: pl
     rows = pl.concat([p.select(list(ROW_SCHEMA)).cast(ROW_SCHEMA) for p in parts], how="vertical")  # type: ignore[arg-type]
     rows = rows.unique(subset=["no_kk", "reason", "child_nik", "system", "student_id"], keep="first",
                        maintain_order=True)
+    start = period.start
+    ages = members.select(pl.col("nik").alias("child_nik"), (
+        start.year - pl.col("dob").dt.year()
+        - ((pl.col("dob").dt.month().cast(pl.Int32) * 100 + pl.col("dob").dt.day().cast(pl.Int32))
+           > start.month * 100 + start.day).cast(pl.Int32)
+    ).cast(pl.Int64).alias("age")).unique(subset=["child_nik"])
+    rows = rows.join(ages, on="child_nik", how="left")
     seq = (rows.select("family_region", "no_kk").unique().sort("family_region", "no_kk")
            .with_row_index("family_seq", offset=1).with_columns(pl.col("family_seq").cast(pl.Int64)))
     return (rows.join(seq, on=["family_region", "no_kk"])

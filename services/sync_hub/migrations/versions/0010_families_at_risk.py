@@ -39,6 +39,7 @@ def upgrade() -> None:
     sa.Column('family_region', S(length=10), nullable=False),
     sa.Column('region', S(length=10), nullable=False),
     sa.Column('child_nik', S(length=16), nullable=True),
+    sa.Column('age', sa.Integer(), nullable=True),
     sa.Column('reason', S(length=24), nullable=False),
     sa.Column('actor', S(length=24), nullable=False),
     sa.Column('error', sa.Boolean(), nullable=False),
