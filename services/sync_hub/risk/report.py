@@ -12,10 +12,9 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import IO, Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.sync_hub.risk import repository
@@ -25,7 +24,6 @@ from shared.clock import as_utc
 from shared.contracts.common import Page
 from shared.contracts.hub import SourceSystem
 from shared.contracts.risk import ChildAtRisk, FamilyAtRisk, RiskActor, RiskReason, RiskSummary
-from shared.db import session_scope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.nik import mask
 
@@ -119,19 +117,18 @@ def export_target(session: Session, q: RiskFilters) -> tuple[str, repository.Fil
     return the_report(session, q.periode).periode, _filters(q)
 
 
-def csv_chunks(engine: Engine, periode: str, filters: repository.Filters) -> Iterator[bytes]:
-    """The CSV file, a batch of families at a time, read in a session of its own (it outlives the request's)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+def csv_file(session: Session, periode: str, filters: repository.Filters) -> IO[bytes]:
+    """The CSV file, written in the request's transaction to a spooled temporary file (a batch of families at a
+    time), then streamed: a reader that stops half-way holds no transaction open."""
+    out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115  (closed by file_chunks)
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text, lineterminator="\n")
     writer.writerow(COLUMNS)
-    with session_scope(engine) as session:
-        for i, r in enumerate(repository.iter_rows(session, periode, filters), start=1):
-            writer.writerow(_line(periode, r))
-            if i % 2000 == 0:
-                yield buf.getvalue().encode()
-                buf.seek(0)
-                buf.truncate()
-    yield buf.getvalue().encode()
+    for r in repository.iter_rows(session, periode, filters):
+        writer.writerow(_line(periode, r))
+    text.detach()
+    out.seek(0)
+    return out
 
 
 def xlsx_file(session: Session, periode: str, filters: repository.Filters) -> IO[bytes]:

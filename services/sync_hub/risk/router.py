@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from services.sync_hub.deps import ClientDep, SessionDep
@@ -31,7 +31,7 @@ def summary(session: SessionDep, _: ClientDep, query: Annotated[SummaryQuery, Qu
 
 @router.get("/export", responses={**_ERRORS, 200: {"content": {"text/csv": {}, report.XLSX_TYPE: {}}}},
             summary="The report's rows (the filters of the list) as a CSV or XLSX file")
-def export(request: Request, session: SessionDep, _: ClientDep,
+def export(session: SessionDep, _: ClientDep,
            query: Annotated[ExportQuery, Query()]) -> StreamingResponse:
     periode, filters = report.export_target(session, query)
     name = f"families-at-risk-{periode}.{query.format.value}"
@@ -39,5 +39,5 @@ def export(request: Request, session: SessionDep, _: ClientDep,
     if query.format is ExportFormat.XLSX:
         return StreamingResponse(report.file_chunks(report.xlsx_file(session, periode, filters)),
                                  media_type=report.XLSX_TYPE, headers=headers)
-    return StreamingResponse(report.csv_chunks(request.app.state.engine, periode, filters),
+    return StreamingResponse(report.file_chunks(report.csv_file(session, periode, filters)),
                              media_type="text/csv; charset=utf-8", headers=headers)
