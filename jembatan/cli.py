@@ -76,6 +76,8 @@ def render_risk_evaluation(ev: RiskEvaluation) -> Table:
                   f"{ev.link_linked_anyway:,}")
     table.add_row("families whose children all attend and link, reported (must be 0)",
                   f"{ev.clean_reported:,} of {ev.clean_families:,}")
+    table.add_row("children reported without a school record although the world has one (a record the hub "
+                  "never received: Dapodik holds it back)", f"{ev.record_not_received:,}")
     if ev.unmatched_rows:
         table.add_row("report rows the world could not place", f"{ev.unmatched_rows:,}")
     return table

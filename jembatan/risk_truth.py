@@ -59,6 +59,9 @@ class RiskEvaluation:
     link_reported: int = 0  # reported with a link reason
     link_linked_anyway: int = 0  # not reported with a link reason (the hub linked the record)
     unmatched_rows: int = 0  # report rows the world could not place
+    # reported NO_SCHOOL_RECORD although the world has a record: one the hub never received (on main, a record
+    # Dapodik holds back is not in its feed)
+    record_not_received: int = 0
     examples: list[str] = field(default_factory=list)
     reported_reasons: Counter[str] = field(default_factory=Counter)
 
@@ -156,6 +159,8 @@ def evaluate_report(world: Path, periode: str, report: Iterable[FamilyAtRisk]) -
                 ev.unmatched_rows += 1
                 continue
             said[nik].add(row.reason.value)
+            if row.reason.value == "NO_SCHOOL_RECORD" and records.get(nik):
+                ev.record_not_received += 1
             if nik in family_of:
                 reported.add(family_of[nik])
             if family_of.get(nik) in clean and len(ev.examples) < 10:
