@@ -226,7 +226,9 @@ def timed_run(hub: Hub, stack: Stack, dbs: list[str], sampler: CoreSampler, full
         time.sleep(0.2)
     t1 = time.time()
     snap1 = cpu_snapshot(stack, dbs)
-    units = hub.units(run_id)
+    every = hub.units(run_id)
+    units = [u for u in every if u.get("kind", "decide") == "decide"]
+    verifying = [u for u in every if u.get("kind") == "verify"]
     starts = [s for s in (_ts(u.get("started_at")) for u in units) if s]
     ends = [e for e in (_ts(u.get("finished_at")) for u in units) if e]
     u0, u1 = (min(starts), max(ends)) if starts and ends else (t1, t1)
@@ -241,6 +243,8 @@ def timed_run(hub: Hub, stack: Stack, dbs: list[str], sampler: CoreSampler, full
         "cpu_units": cpu_delta(snap_units, snap1) if snap_units else None,
         "cpu_run": cpu_delta(snap0, snap1), "load_before": la0, "load_after": load_avg(),
         "errors": run.get("errors", [])[:3],
+        "verifications": run.get("verifications") or {}, "verify_units": len(verifying),
+        "verify_wall_s": (run.get("timings") or {}).get("verify.wall"),
     }
 
 
@@ -366,6 +370,13 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
         f"| CPU s per process, units phase | {_fmt_cpu(f0['cpu_units'])} |",
         f"| load average before / after first sync | {f0['load_before']} / {f0['load_after']} |",
     ]
+    sent = f0.get("verifications", {}).get("APPLIED", 0)
+    if sent and f0.get("verify_wall_s"):
+        walls = [f["verify_wall_s"] for f in first if f.get("verify_wall_s")]
+        lines.append(f"| education verifications, first sync: stage wall (after the last deciding unit) | "
+                     f"{sent:,} sent in {med(walls):.1f} s — **{sent / med(walls):,.0f} verifications/s** "
+                     f"({f0['verify_units']} units; " + ", ".join(
+                         f"{k} {v:.1f}" for k, v in f0["timings"].items() if k.startswith("verify.")) + ") |")
     for key, label in (("noop", "run with nothing changed"), ("change", "after 1 student edit + 1 family leaving PKH"),
                        ("full", "forced full re-read (`full`)")):
         if key in rounds[0]:
@@ -373,7 +384,7 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
             lines.append(f"| {label} | {med(r[key]['wall_s'] for r in rounds):.1f} s (units {x['units']}, read from "
                          f"feeds {x['from_feed']}, written {x['written']}; "
                          + ", ".join(f"{k} {v:.1f}" for k, v in x["timings"].items() if isinstance(v, int | float))
-                         + f"; load {x['load_before']}) |")
+                         + f"; verifications {x.get('verifications') or {}}; load {x['load_before']}) |")
     lines += [
         f"| run statuses | {statuses} |",
         "| peak RSS per process (MiB) | " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()) + " |",

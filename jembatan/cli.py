@@ -19,9 +19,10 @@ from rich.table import Table
 from jembatan.evaluate import Evaluation, evaluate_world
 from jembatan.risk_truth import RiskEvaluation, evaluate_report
 from jembatan.stack import DEFAULT_PORTS, SERVICES, Stack, free_port
+from jembatan.verifications import VerificationCheck, check_world
 from services.sync_hub.cli import follow, render_run
 from services.sync_hub.cli import sync as hub_sync
-from shared.clients import DapodikClient, EmisClient, HubClient
+from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
 from shared.contracts.hub import SyncRun
 from worldgen.cli import app as world_app
 from worldgen.config import WorldConfig
@@ -44,6 +45,19 @@ def render_evaluation(ev: Evaluation) -> Table:
     table.add_row("  of which given a wrong status", f"{ev.correct_key_wrong:,}")
     table.add_row("KIP numbers written (right / wrong)",
                   f"{ev.kip_right:,} / {ev.kip_wrong:,} of {ev.kip_truth:,} issued")
+    return table
+
+
+def render_verifications(vc: VerificationCheck) -> Table:
+    table = Table(title=f"education verifications {vc.periode} at Kemensos, checked against the ground truth",
+                  show_header=False)
+    table.add_row("PKH children the world enrolled", f"{vc.children:,}")
+    table.add_row("  verified by the hub", f"{vc.verified:,}")
+    table.add_row("    agreeing with the truth", f"{vc.agreeing:,}")
+    table.add_row("    disagreeing", f"{vc.disagreeing:,}" + (f" ({dict(vc.disagreements)})" if vc.disagreeing else ""))
+    table.add_row("  dropped out mid-quarter (reported enrolled, not active)",
+                  f"{vc.dropped_out:,} ({vc.dropped_out_reported:,})")
+    table.add_row("  not verified (records not linked: see families at risk)", f"{vc.not_verified:,}")
     return table
 
 
@@ -117,6 +131,11 @@ def demo(
             ev = evaluate_world(world_dir, EmisClient(stack.url("emis_gateway"), stack.creds.hub_to_emis),
                                 DapodikClient(stack.url("dapodik_gateway"), stack.creds.hub_to_dapodik))
         console.print(render_evaluation(ev))
+        if run.periode:
+            with console.status("checking the registry's education verifications against ground truth"):
+                vc = check_world(world_dir, KemensosClient(stack.url("kemensos_mock"), stack.creds.hub_to_kemensos),
+                                 run.periode)
+            console.print(render_verifications(vc))
         console.print(render_at_risk(run))
         if run.at_risk is not None and run.periode:
             with console.status("checking the families-at-risk report against ground truth"):

@@ -16,8 +16,10 @@ Quirks read: a UTF-8 BOM, a ``sep=`` first line, ``;`` or ``,`` (sniffed from th
 ``sep=`` line), label case and trailing colons, month names as forms spell them (``PEBRUARI``, ``NOPEMBER``,
 ``AGUSTUS``, ``Juli``...) with or without a year (without one, the caller's year), ``%`` written ``95,5`` or
 ``95.5`` (a ``,`` decimal needs a ``;`` delimiter or quotes), ``Jml`` and ``%`` may be empty. Whatever is
-written in ``Jml`` / ``%`` must agree with the counts. Every problem is collected (row, column, rule);
-nothing is returned unless the whole file is clean. NIKs are never put into a message.
+written in ``Jml`` / ``%`` must agree with the counts. A month a row does not report (a student who left
+before it, a month not yet recorded) is a blank block: its five cells all empty (``None`` in ``bulan``); a
+month no row reports may leave its ``HARI EFEKTIF`` empty too (``None``). Every problem is collected (row,
+column, rule); nothing is returned unless the whole file is clean. NIKs are never put into a message.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class VerkomBaris:
     nama_siswa: str
     bentuk_pendidikan: str
     tingkat_pendidikan: str
-    bulan: tuple[VerkomBulan, ...]  # one per month of the sheet
+    bulan: tuple[VerkomBulan | None, ...]  # one per month of the sheet; None: not reported (a blank block)
     ket: str = ""
     nama_pendamping: str = ""
     row: int = 0  # line of the file it was read from (0 when built in code)
@@ -96,7 +98,7 @@ class VerkomSheet:
     npsn: str
     nama_sekolah: str
     months: tuple[tuple[int, int], ...]  # three (year, month)
-    hari_efektif: tuple[int, ...]
+    hari_efektif: tuple[int | None, ...]  # None: blank (only when no row reports that month)
     rows: tuple[VerkomBaris, ...] = field(default_factory=tuple)
 
 
@@ -131,7 +133,7 @@ def write(sheet: VerkomSheet, *, delimiter: str = ";", bom: bool = True, sep_lin
     days = ["HARI EFEKTIF"] + [""] * (len(FRONT) - 1)
     for (y, m), he in zip(sheet.months, sheet.hari_efektif, strict=True):
         months += [month_label(y, m), "", "", "", ""]
-        days += [str(he), "", "", "", ""]
+        days += ["" if he is None else str(he), "", "", "", ""]
     w.writerow([*months, "", ""])
     w.writerow([*days, "", ""])
     w.writerow([*FRONT, *(PER_MONTH * len(sheet.months)), *BACK])
@@ -140,6 +142,11 @@ def write(sheet: VerkomSheet, *, delimiter: str = ";", bom: bool = True, sep_lin
         cells = [str(i), r.nik_pengurus, r.nama_pengurus, r.nik_siswa, r.nisn, r.nama_siswa, r.bentuk_pendidikan,
                  r.tingkat_pendidikan]
         for b, he in zip(r.bulan, sheet.hari_efektif, strict=True):
+            if b is None:
+                cells += ["", "", "", "", ""]
+                continue
+            if he is None:
+                raise ValueError("a month a row reports needs its HARI EFEKTIF")
             pct = f"{persen(he, b.alpa, b.izin, b.sakit):.1f}".replace(".", decimal)
             cells += [str(b.alpa), str(b.izin), str(b.sakit), str(b.jml), pct]
         w.writerow([*cells, r.ket, r.nama_pendamping])
@@ -223,7 +230,8 @@ def read(data: bytes, *, year: int | None = None, period: Sequence[tuple[int, in
                                          f"the header row must be the {N_COLUMNS} VERKOM columns: "
                                          + ", ".join(expected))])
     months: list[tuple[int, int]] = []
-    days: list[int] = []
+    days: list[int | None] = []  # None: blank, or bad (reported)
+    blank_days: set[int] = set()
     for k in range(3):
         j = len(FRONT) + 5 * k
         raw = cell(by_label["BULAN"], j)
@@ -239,16 +247,20 @@ def read(data: bytes, *, year: int | None = None, period: Sequence[tuple[int, in
                              f"{ym[0]}-{ym[1]:02d} is not a month of the period "
                              + ", ".join(f"{y}-{m:02d}" for y, m in period))
             months.append(ym)
-        he = _int(cell(by_label["HARI EFEKTIF"], j), first + by_label["HARI EFEKTIF"], f"HARI EFEKTIF {k + 1}",
-                  problems)
+        raw_he = cell(by_label["HARI EFEKTIF"], j)
+        he = (_int(raw_he, first + by_label["HARI EFEKTIF"], f"HARI EFEKTIF {k + 1}", problems)
+              if raw_he else None)
+        if not raw_he:
+            blank_days.add(k)
         if he is not None and not 1 <= he <= MAX_HARI_EFEKTIF:
             problems.add(first + by_label["HARI EFEKTIF"], f"HARI EFEKTIF {k + 1}", "hari_efektif_range",
                          f"effective days must be 1-{MAX_HARI_EFEKTIF}, got {he}")
             he = None
-        days.append(he or 0)
+        days.append(he)
     if len(set(months)) != 3 and all(m != (0, 0) for m in months):
         problems.add(first + by_label["BULAN"], "BULAN", "duplicate_month", "the three months must differ")
     rows: list[VerkomBaris] = []
+    reported: set[int] = set()  # months some row reports
     for i in range(i_head + 1, len(table)):
         cells = [c.strip() for c in table[i]]
         if not any(cells):
@@ -267,10 +279,14 @@ def read(data: bytes, *, year: int | None = None, period: Sequence[tuple[int, in
             problems.add(line, "NISN", "pattern", "NISN must be 10 digits")
         if not nik and not nisn:
             problems.add(line, "NISN", "required", "a row needs the student's NISN or NIK")
-        bulan: list[VerkomBulan] = []
+        bulan: list[VerkomBulan | None] = []
         for k in range(3):
             j = len(FRONT) + 5 * k
             label = MONTH_NAMES[months[k][1] - 1] if months[k] != (0, 0) else f"BULAN {k + 1}"
+            if not any(cells[j:j + 5]):
+                bulan.append(None)  # a blank block: this month is not reported for this student
+                continue
+            reported.add(k)
             counts = [_int(cells[j + c], line, f"{label} {PER_MONTH[c]}", problems) for c in range(3)]
             if any(c is None for c in counts):
                 continue
@@ -295,6 +311,9 @@ def read(data: bytes, *, year: int | None = None, period: Sequence[tuple[int, in
         if len(bulan) == 3:
             rows.append(VerkomBaris(cells[1], cells[2], nik, nisn, cells[5], cells[6], cells[7], tuple(bulan),
                                     cells[23], cells[24], row=line))
+    for k in sorted(reported & blank_days):
+        problems.add(first + by_label["HARI EFEKTIF"], f"HARI EFEKTIF {k + 1}", "required",
+                     "rows report this month: give its effective days")
     if problems.count:
         raise VerkomError(problems.items)
     return VerkomSheet(npsn, nama_sekolah, tuple(months), tuple(days), tuple(rows))

@@ -458,3 +458,62 @@ def test_a_gateway_holding_a_newer_fact_is_not_a_failure(apps) -> None:  # type:
     following = run(hub, SyncRunCreate(systems=[SourceSystem.DAPODIK]))
     assert following.status is RunStatus.SUCCEEDED and following.students_from_feed >= 1  # read again
     assert following.stale == 1
+
+
+def test_verifications_sent_before_the_hub_died_are_sent_again_and_settled_once(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A verification unit writes its verifications, sends them, and dies before it records the answers (here:
+    the transaction that settles them fails). The registry holds them; the hub holds them PENDING. The next run
+    sends the same ones again (same provenance, same version): the registry answers UNCHANGED, nothing stays
+    PENDING, and the registry keeps one state per child, not two."""
+    hub, ups, _, clients = apps
+    from services.sync_hub.sync import verify as verify_module
+
+    def died(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the hub died before recording the registry's answers")
+
+    monkeypatch.setattr(verify_module.repo, "settle", died)
+    failed = run(hub)
+    assert failed.status is RunStatus.FAILED and failed.periode == "2026-T3"
+    assert any("died before recording" in e for e in failed.errors)
+    engine = clients["hub"].app.state.engine
+    with engine.connect() as conn:
+        pending = conn.execute(sa.text("SELECT nik_anak, provenance_id FROM education_verification "
+                                       "WHERE status = 'PENDING'")).all()
+    assert pending
+    nik, provenance_id = pending[0]
+    held = ups.kemensos.get_education_verification(nik)
+    assert [v.provenance.provenance_id for v in held.history] == [provenance_id]  # the registry applied it
+    monkeypatch.undo()
+
+    again = run(hub)
+    assert again.status is RunStatus.SUCCEEDED, again.errors
+    assert again.values_written == 0 and set(again.verifications) <= {"UNCHANGED", "not_sent_unchanged"}
+    assert again.verifications["UNCHANGED"] == len(pending)
+    with engine.connect() as conn:
+        assert not conn.execute(sa.text("SELECT count(*) FROM education_verification "
+                                        "WHERE status = 'PENDING'")).scalar()
+    assert [v.provenance.provenance_id for v in ups.kemensos.get_education_verification(nik).history] == [
+        provenance_id]
+    assert set(run(hub).verifications) <= {"not_sent_unchanged"}  # and then nothing to send
+
+
+def test_a_verification_unit_that_cannot_reach_the_registry_leaves_its_children_to_the_next_run(
+        apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The registry is down for the verification stage of a run (every attempt): its units fail, the run fails
+    saying why, and the next run verifies those children, although none of their records changed."""
+    hub, ups, _, clients = apps
+    from shared.http import Unavailable
+
+    clients["hub"].app.state.settings.job_attempts = 1  # type: ignore[attr-defined]
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise Unavailable("kemensos is down")
+
+    monkeypatch.setattr(type(ups.kemensos), "put_education_verification", down)
+    failed = run(hub)
+    assert failed.status is RunStatus.FAILED and any("kemensos is down" in e for e in failed.errors)
+    assert not failed.verifications.get("APPLIED")
+    monkeypatch.undo()
+    again = run(hub)
+    assert again.status is RunStatus.SUCCEEDED, again.errors
+    assert again.students_from_feed == 0 and again.verifications.get("APPLIED", 0) > 0

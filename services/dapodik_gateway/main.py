@@ -13,6 +13,7 @@ from services.dapodik_gateway.access import every_token
 from services.dapodik_gateway.config import SERVICE_NAME, Settings, get_settings
 from services.dapodik_gateway.edits.router import router as edits_router
 from services.dapodik_gateway.feed.router import router as feed_router
+from services.dapodik_gateway.kehadiran.router import router as kehadiran_router
 from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
 from services.dapodik_gateway.kesejahteraan.router import router as kesejahteraan_router
 from services.dapodik_gateway.kip.router import router as kip_router
@@ -71,8 +72,8 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
 
     return create_service_app(
         name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
-        routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, peserta_didik_router, pkh_router,
-                 edits_router,
+        routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, kehadiran_router, peserta_didik_router,
+                 pkh_router, edits_router,
                  validasi_router,
                  kesejahteraan_router, kip_router, feed_router, results_router], lifespan=lifespan,
         credentials=every_token,

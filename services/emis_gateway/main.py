@@ -14,6 +14,7 @@ from services.emis_gateway.deps import every_token
 from services.emis_gateway.feed.router import router as feed_router
 from services.emis_gateway.ganda.router import router as ganda_router
 from services.emis_gateway.ganda.service import DuplicateIndex
+from services.emis_gateway.kehadiran.router import router as kehadiran_router
 from services.emis_gateway.madrasah.router import router as madrasah_router
 from services.emis_gateway.pesantren.router import router as pesantren_router
 from services.emis_gateway.pkh.router import router as pkh_router
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                     "Request Data PKH asks the hub for one student or a whole madrasah and saves the answer in "
                     "the same step; while the registry is unreachable the request is queued (PENDING).",
         routers=[madrasah_router, siswa_router, results_router, pkh_router, ganda_router,
-                 sinkron_router, spreadsheet_router, pesantren_router, feed_router],
+                 sinkron_router, spreadsheet_router, kehadiran_router, pesantren_router, feed_router],
         lifespan=lifespan,
         credentials=every_token,
     )

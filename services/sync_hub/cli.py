@@ -64,6 +64,12 @@ def render_run(run: SyncRun) -> Table:
     table.add_row("values already correct", f"{run.values_unchanged:,}")
     table.add_row("provenance records", f"{run.provenance_records:,}")
     table.add_row("KIP cards linked", f"{run.kip_linked:,}")
+    if run.periode:
+        sent = {k: v for k, v in run.verifications.items() if k != "not_sent_unchanged"}
+        table.add_row(f"education verifications {run.periode}",
+                      ", ".join(f"{k} {v:,}" for k, v in sorted(sent.items())) or "none sent")
+        if run.verifications.get("not_sent_unchanged"):
+            table.add_row("  already sent, unchanged", f"{run.verifications['not_sent_unchanged']:,}")
     if run.started_at and run.finished_at:
         table.add_row("time taken", f"{(run.finished_at - run.started_at).total_seconds():.1f} s")
     if run.timings:
@@ -81,10 +87,13 @@ def follow(hub: HubClient, run_id: str, poll: float = 1.0) -> SyncRun:
             if run.status.value not in ("QUEUED", "RUNNING"):
                 return run
             p = run.progress
-            status.update(f"sync run {run_id}: " + ("planning (reading what changed)" if p is None else
-                          f"units {p.units_done + p.units_failed + p.units_cancelled}/{p.units_total} "
-                          f"({p.units_running} running, {p.units_failed} failed), "
-                          f"{p.students_done:,} students decided"))
+            text = ("planning (reading what changed)" if p is None else
+                    f"units {p.units_done + p.units_failed + p.units_cancelled}/{p.units_total} "
+                    f"({p.units_running} running, {p.units_failed} failed), {p.students_done:,} students decided")
+            if p is not None and p.verification_units_total:
+                text += (f"; verification units {p.verification_units_done}/{p.verification_units_total}, "
+                         f"{p.children_verified:,} children")
+            status.update(f"sync run {run_id}: {text}")
             time.sleep(poll)
 
 

@@ -22,6 +22,7 @@ from services.sync_hub.risk.router import router as risk_router
 from services.sync_hub.runs.router import router as runs_router
 from services.sync_hub.runs.service import RunQueue
 from services.sync_hub.upstreams import Upstreams, make_upstreams
+from services.sync_hub.verification.router import router as verification_router
 from shared import logging as jlog
 from shared.app import create_service_app
 from shared.db import SQLITE_IMMEDIATE, make_engine, migrate
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
             "gateways and records the provenance of every value it writes. Every student ends a run "
             "with an outcome code that says why."
         ),
-        routers=[runs_router, checks_router, provenance_router, review_router, risk_router],
+        routers=[runs_router, checks_router, provenance_router, review_router, verification_router, risk_router],
         lifespan=lifespan,
         credentials=every_token,
     )

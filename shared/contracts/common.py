@@ -131,3 +131,21 @@ class Health(BaseModel):
     status: str = "ok"
     service: str
     version: str
+
+
+class KehadiranImportReport(BaseModel):
+    """What an attendance import of one school and PKH period did (both gateways; VERKOM CSV or the gateway's
+    own CSV/XLSX). A file with any bad row changes nothing: the answer is then a 422 whose ``errors`` name each
+    problem as ``rows[<row>].<column>`` with its rule."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: str = Field(..., description="verkom, csv or xlsx")
+    tahun: int
+    tahap: int = Field(..., description="PKH stage 1-4 (quarter)")
+    rows: int = Field(..., description="Data rows read")
+    inserted: int = Field(..., description="Months stored that were not held before")
+    updated: int = Field(..., description="Months held before whose counts changed")
+    unchanged: int = Field(..., description="Months the file gives as they are already held")
+    students_changed: int = Field(..., description="Students whose attendance changed: they move in the hub's feed")
+    dry_run: bool = False

@@ -211,3 +211,38 @@ class ProvenanceRecord(BaseModel):
     retrieved_at: datetime
     matched_by: MatchKey
     written_at: datetime
+
+
+class VerificationStatus(StrEnum):
+    PENDING = "PENDING"  # written, sent or about to be, answer not recorded yet
+    APPLIED = "APPLIED"
+    UNCHANGED = "UNCHANGED"
+    STALE = "STALE"  # the registry holds newer facts for the child
+    NOT_FOUND = "NOT_FOUND"  # the registry has no such member
+    REJECTED = "REJECTED"  # the registry refused the item (the reason is in ``detail``)
+
+
+class EducationVerification(BaseModel):
+    """An education verification the hub sent Kemensos for one PKH child and period, with its provenance."""
+
+    provenance_id: str = Field(..., description="What the registry keeps as the hub's provenance of these facts")
+    periode: str
+    nik_anak: str = Field(..., description="The child's NIK, masked")
+    no_kk: str | None = Field(None, description="The family's KK number, masked")
+    enrolled: bool
+    active: bool
+    months_below_85: list[int] = Field(..., description="Months of the period under 85 % attendance")
+    source_system: SourceSystem = Field(..., description="The gateway record the facts were read from ...")
+    source_record: str
+    source_version: int = Field(..., description="... and its version (its last change, microseconds since 1970)")
+    school: str = Field(..., description="NSM (EMIS) or sekolah_id (Dapodik) of that record")
+    region: str = Field(..., description="The school's kode_wilayah")
+    other_records: list[dict[str, str]] = Field(default_factory=list, description="The child's other records: "
+                                                "system, student_id, state in the period")
+    status: VerificationStatus
+    detail: str | None = None
+    version: int
+    observed_at: datetime
+    sync_run_id: str
+    decided_at: datetime
+    sent_at: datetime | None = None

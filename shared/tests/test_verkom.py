@@ -21,10 +21,15 @@ def sheets(draw: st.DrawFn) -> verkom.VerkomSheet:
     tahap = draw(st.integers(1, 4))
     months = tuple(months_of(year, tahap))
     days = tuple(draw(st.lists(st.integers(1, 31), min_size=3, max_size=3)))
+    unreported = draw(st.sets(st.integers(0, 2), max_size=3))  # months no row reports: HARI EFEKTIF blank
+    days = tuple(None if k in unreported else he for k, he in enumerate(days))
     rows = []
     for _ in range(draw(st.integers(0, 6))):
-        bulan = []
+        bulan: list[verkom.VerkomBulan | None] = []
         for he in days:
+            if he is None or draw(st.integers(0, 5)) == 0:  # a blank block: not reported for this student
+                bulan.append(None)
+                continue
             alpa = draw(st.integers(0, he))
             izin = draw(st.integers(0, he - alpa))
             sakit = draw(st.integers(0, he - alpa - izin))
@@ -103,3 +108,33 @@ def test_clean_row_reads_and_header_must_be_verkom() -> None:
     with pytest.raises(verkom.VerkomError) as exc:
         verkom.read(b"\xff\xfe")
     assert exc.value.problems[0].rule == "utf8"
+
+
+def _set_cells(data: bytes, line: int, cells: dict[int, str]) -> bytes:
+    """``data`` (a ``;`` sheet) with cells of 1-based ``line`` replaced (0-based column -> text)."""
+    lines = data.decode("utf-8-sig").split("\r\n")
+    row = lines[line - 1].split(";")
+    for j, text in cells.items():
+        row[j] = text
+    lines[line - 1] = ";".join(row)
+    return "\r\n".join(lines).encode()
+
+
+def test_blank_blocks_are_months_not_reported() -> None:
+    """A student who left in July has blank August and September blocks; a month no row reports may leave its
+    HARI EFEKTIF blank; but a month a row reports needs it, and a half-filled block is refused."""
+    left = verkom.VerkomBaris("", "", "", "0141234568", "KELUAR", "SD", "3", (verkom.VerkomBulan(2, 0, 0), None, None))
+    sheet = verkom.VerkomSheet("12345678", "SD 1", tuple(months_of(2026, 3)), (20, 21, None), (left,))
+    data = verkom.write(sheet)
+    back = verkom.read(data, period=months_of(2026, 3))
+    assert back.hari_efektif == (20, 21, None) and back.rows[0].bulan == (verkom.VerkomBulan(2, 0, 0), None, None)
+    september = len(verkom.FRONT) + 2 * len(verkom.PER_MONTH)
+    with pytest.raises(verkom.VerkomError) as exc:  # the row now reports September: its HARI EFEKTIF is blank
+        verkom.read(_set_cells(data, 8, {september: "0", september + 1: "0", september + 2: "0"}),
+                    period=months_of(2026, 3))
+    assert [(p.row, p.column, p.rule) for p in exc.value.problems] == [(6, "HARI EFEKTIF 3", "required")]
+    half = _set_cells(_set_cells(data, 6, {september: "20"}), 8, {september: "1"})  # Izin, Sakit left empty
+    with pytest.raises(verkom.VerkomError) as exc:
+        verkom.read(half, period=months_of(2026, 3))
+    assert {(p.column, p.rule) for p in exc.value.problems} == {("SEPTEMBER Izin", "integer"),
+                                                               ("SEPTEMBER Sakit", "integer")}

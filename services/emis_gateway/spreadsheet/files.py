@@ -21,6 +21,8 @@ from shared.contracts.emis import FileFormat
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
+MEDIA_TYPES = {FileFormat.CSV: "text/csv; charset=utf-8",
+               FileFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 Cell = str | None
 Row = tuple[int, list[Cell]]

@@ -27,8 +27,7 @@ from shared.db import unstorable_text
 from shared.errors import FieldError, InvalidInput, NotFound
 
 MAX_REPORTED = 1000
-MEDIA_TYPES = {FileFormat.CSV: "text/csv; charset=utf-8",
-               FileFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MEDIA_TYPES = files.MEDIA_TYPES
 REQUIRED = ("nama", "jenis_kelamin", "tanggal_lahir", "tingkat")
 COLUMN_OF = dict((f, h) for h, f in SISWA_COLUMNS)
 ID_FIELDS = ("nisn", "nik", "no_kk", "nik_ayah", "nik_ibu", "nik_wali")

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow, SyncRunRow, SyncUnitRow
-from shared.clock import utcnow
+from shared.clock import as_utc, utcnow
 from shared.cursor import Cursor
 
 
@@ -70,9 +71,21 @@ def previous_planned(session: Session, run_id: str) -> SyncRunRow | None:
 
 def unfinished_units(session: Session, run_id: str) -> Sequence[SyncUnitRow]:
     """Units of ``run_id`` that did not succeed (failed, cancelled): the next run plans their regions again."""
-    stmt = select(SyncUnitRow).where(SyncUnitRow.sync_run_id == run_id,
+    stmt = select(SyncUnitRow).where(SyncUnitRow.sync_run_id == run_id, SyncUnitRow.kind == "decide",
                                      SyncUnitRow.status != "SUCCEEDED")
     return session.exec(stmt).all()
+
+
+def verified_through(session: Session, run_id: str, periode: str) -> datetime | None:
+    """When the latest other run that verified ``periode`` in full planned its verification: every student
+    decided before it was considered then (none: no run did)."""
+    failed = (sa.select(SyncUnitRow.id).where(SyncUnitRow.sync_run_id == SyncRunRow.id, SyncUnitRow.kind == "verify",
+                                              SyncUnitRow.status != "SUCCEEDED").exists())
+    stmt = (sa.select(SyncRunRow.verify_planned_at)
+            .where(SyncRunRow.id != run_id, SyncRunRow.periode == periode, SyncRunRow.verify_planned_at.is_not(None),
+                   ~failed)
+            .order_by(SyncRunRow.verify_planned_at.desc()).limit(1))
+    return session.execute(stmt).scalar()
 
 
 def replace_outcomes(session: Session, run_id: str, system: str, rows: list[dict[str, object]]) -> None:
@@ -139,6 +152,11 @@ def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:
         for k, v in u.timings.items():
             if isinstance(v, int | float):
                 timings[f"units.{k}"] = round(timings.get(f"units.{k}", 0.0) + v, 3)
+    for u in verifying:
+        for k, v in u.timings.items():
+            timings[f"verify.{k}"] = round(timings.get(f"verify.{k}", 0.0) + v, 3)
+    if run.verify_planned_at is not None and verifying:
+        timings["verify.wall"] = round((run.finished_at - as_utc(run.verify_planned_at)).total_seconds(), 3)
     run.timings = timings
     failed = [f"unit {u.system} {u.region}: {e}" for u in units if u.status == "FAILED" for e in u.errors[-1:]]
     failed += [f"verification {u.region}: {e}" for u in verifying if u.status == "FAILED" for e in u.errors[-1:]]

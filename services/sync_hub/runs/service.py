@@ -45,7 +45,8 @@ def to_contract(row: SyncRunRow) -> SyncRun:
         students_removed=row.students_removed, full=row.full, outcomes=row.outcomes, values_written=row.values_written,
         values_unchanged=row.values_unchanged, provenance_records=row.provenance_records,
         kip_linked=row.kip_linked, timings=row.timings, errors=[str(e) for e in row.errors], stale=row.stale,
-        periode=row.periode, verifications=row.verifications or {}, at_risk=RunRiskCounts.model_validate(row.at_risk) if row.at_risk else None,
+        periode=row.periode, verifications=row.verifications or {},
+        at_risk=RunRiskCounts.model_validate(row.at_risk) if row.at_risk else None,
     )
 
 

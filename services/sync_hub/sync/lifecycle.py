@@ -123,7 +123,8 @@ def plan_verification(session: Session, run: SyncRunRow) -> list[SyncUnitRow]:
         return []
     rows = [SyncUnitRow(id=str(uuid.uuid4()), sync_run_id=run.id, system=KEMENSOS, region=prefix, kind=VERIFY,
                         status=UnitStatus.WAITING.value, created_at=run.verify_planned_at)
-            for prefix in verification.partitions(session, run.id, run.periode)]
+            for prefix in verification.partitions(session, runs_repo.verified_through(session, run.id, run.periode),
+                                                  run.periode)]
     session.add_all(rows)
     session.flush()
     return rows

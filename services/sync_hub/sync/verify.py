@@ -2,7 +2,8 @@
 are split by the province of their NIK into verification units, each a job like any other unit.
 
 A child is verified when its verification for the run's PKH period is missing, was never answered, or one of
-its school records was decided again by this run. Each verification unit reads its children's linked records
+its school records was decided since the last run that verified the period in full (so a run whose verification
+failed leaves its children to the next). Each verification unit reads its children's linked records
 and attendance from the hub's copy, decides their facts (``verification.service``), writes every verification
 whose facts differ from the ones last sent (a new version, observed now, with a new provenance id) as PENDING,
 sends them to the registry in batches and records the answers. Facts equal to those sent are not sent again, so
@@ -14,6 +15,7 @@ NOT_FOUND (no such member) are recorded, not retried.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -45,28 +47,38 @@ def work(ctx: JobContext, unit_id: str) -> None:
     unit, run = started
     period = Period.parse(run.periode)
     with session_scope(ctx.db) as session:
-        children = repo.candidates(session, run.id, period.periode, unit.region)
+        since = runs_repo.verified_through(session, run.id, period.periode)
+        children = repo.candidates(session, since, period.periode, unit.region)
     tally: Counter[str] = Counter()
+    timings: dict[str, float] = {}
     batch = min(ctx.settings.verification_batch, 1000)
     for start in range(0, len(children), batch):
-        _one_batch(ctx, run, unit.id, period, children[start:start + batch], tally)
+        _one_batch(ctx, run, unit.id, period, children[start:start + batch], tally, timings)
     with session_scope(ctx.db) as session:
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
         row = runs_repo.get_unit(session, unit.id, lock=True)
         assert row is not None
         row.status = UnitStatus.FAILED.value if tally.get("REJECTED") else UnitStatus.SUCCEEDED.value
         row.finished_at, row.students, row.outcomes = utcnow(), len(children), dict(sorted(tally.items()))
+        row.timings = {k: round(v, 3) for k, v in timings.items()}
     log.info("verification unit %s (NIK prefix %s, %s): %d children, %s", unit.id, unit.region, period.periode,
              len(children), dict(tally))
     lifecycle.finish_run_if_done(ctx, unit.id)
 
 
 def _one_batch(ctx: JobContext, run: SyncRunRow, unit_id: str, period: Period, children: list[str],
-               tally: Counter[str]) -> None:
+               tally: Counter[str], timings: dict[str, float]) -> None:
+    def phase(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - since
+        return now
+
+    t = time.perf_counter()
     now = utcnow()
     with session_scope(ctx.db) as session:
         records = repo.records_of(session, children, period)
         before = repo.sent(session, children, period.periode)
+    t = phase("read", t)
     to_write: list[dict[str, Any]] = []
     to_send: list[VerifikasiPendidikan] = []
     for nik in children:
@@ -88,13 +100,16 @@ def _one_batch(ctx: JobContext, run: SyncRunRow, unit_id: str, period: Period, c
         item = _item(facts, version, now, run.registry_seq)
         to_send.append(item)
         to_write.append(_row(facts, item, digest, run.id, unit_id, now))
+    t = phase("decide", t)
     if to_write:
         with session_scope(ctx.db) as session:
             session.connection(execution_options={SQLITE_IMMEDIATE: True})
             repo.write(session, period.periode, to_write)
+    t = phase("write", t)
     if not to_send:
         return
     answers = _send(ctx, to_send)
+    t = phase("send", t)
     sent_at = utcnow()
     with session_scope(ctx.db) as session:
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
@@ -102,6 +117,7 @@ def _one_batch(ctx: JobContext, run: SyncRunRow, unit_id: str, period: Period, c
             {"b_nik": item.nik_anak, "b_provenance": item.provenance.provenance_id, "status": status,
              "detail": detail, "sent_at": sent_at} for item, (status, detail) in zip(to_send, answers, strict=True)])
     tally.update(status for status, _ in answers)
+    phase("record", t)
 
 
 def _item(facts: Facts, version: int, observed_at: Any, observed_seq: int) -> VerifikasiPendidikan:

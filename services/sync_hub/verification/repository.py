@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,26 +25,26 @@ RECIPIENT = "PKH_RECIPIENT"
 RESEND = ("PENDING", "FAILED")  # sent, but the answer never recorded (or the registry could not take it)
 
 
-def _wanted(run_id: str, periode: str) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
-    """PKH children (linked, member identified) whose verification for ``periode`` is missing, unanswered, or
-    whose records a unit of ``run_id`` decided again."""
+def _wanted(since: datetime | None, periode: str) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
+    """PKH children (linked, member identified) whose verification for ``periode`` is missing or unanswered, or
+    one of whose records was decided after ``since`` (``runs.repository.verified_through``; None: all)."""
     joined = STATUS.outerjoin(VERIFIED, sa.and_(VERIFIED.c.nik_anak == STATUS.c.child_nik,
                                                 VERIFIED.c.periode == periode))
+    changed = sa.true() if since is None else STATUS.c.updated_at > since
     where = sa.and_(STATUS.c.child_nik.is_not(None), STATUS.c.outcome == RECIPIENT,
-                    sa.or_(STATUS.c.sync_run_id == run_id, VERIFIED.c.nik_anak.is_(None),
-                           VERIFIED.c.status.in_(RESEND)))
+                    sa.or_(changed, VERIFIED.c.nik_anak.is_(None), VERIFIED.c.status.in_(RESEND)))
     return joined, where
 
 
-def partitions(session: Session, run_id: str, periode: str) -> list[str]:
+def partitions(session: Session, since: datetime | None, periode: str) -> list[str]:
     """The NIK province prefixes (2 digits) of the children a run has to verify."""
-    joined, where = _wanted(run_id, periode)
+    joined, where = _wanted(since, periode)
     prefix = sa.func.substr(STATUS.c.child_nik, 1, 2)
     return sorted(r[0] for r in session.execute(sa.select(prefix).select_from(joined).where(where).distinct()))
 
 
-def candidates(session: Session, run_id: str, periode: str, prefix: str) -> list[str]:
-    joined, where = _wanted(run_id, periode)
+def candidates(session: Session, since: datetime | None, periode: str, prefix: str) -> list[str]:
+    joined, where = _wanted(since, periode)
     stmt = (sa.select(STATUS.c.child_nik).select_from(joined)
             .where(where, code_range(STATUS.c.child_nik, prefix)).distinct())
     return sorted(r[0] for r in session.execute(stmt))
@@ -124,3 +125,17 @@ def latest_month(session: Session) -> tuple[int, int] | None:
     row = session.execute(sa.select(MONTHS.c.tahun, MONTHS.c.bulan)
                           .order_by(MONTHS.c.tahun.desc(), MONTHS.c.bulan.desc()).limit(1)).first()
     return (int(row[0]), int(row[1])) if row else None
+
+
+def page(session: Session, periode: str, status: str | None, province: str | None, after: str | None,
+         limit: int) -> list[dict[str, Any]]:
+    """A page of ``periode``'s verifications in provenance id order (keyset: no NIK ever in a cursor)."""
+    stmt = sa.select(VERIFIED).where(VERIFIED.c.periode == periode)
+    if status:
+        stmt = stmt.where(VERIFIED.c.status == status)
+    if province:
+        stmt = stmt.where(code_range(VERIFIED.c.region, province))
+    if after:
+        stmt = stmt.where(VERIFIED.c.provenance_id > after)
+    stmt = stmt.order_by(VERIFIED.c.provenance_id).limit(limit)
+    return [dict(r) for r in session.execute(stmt).mappings()]
