@@ -6,7 +6,8 @@ it (relation ANAK or CUCU, ``services.sync_hub.risk.service``'s school-age rule)
 
 * ``NO_SCHOOL_RECORD`` — a school-age child with no school record at all (not enrolled);
 * ``LEFT_SCHOOL`` — every record of the child active in the period dropped out during it;
-* ``ATTENDANCE_BELOW_85`` — an active record with a month under 85 %;
+* ``ATTENDANCE_BELOW_85`` — an active record with a month under 85 % (a planted duplicate record is not the
+  child's schooling: its attendance is not counted);
 * a *link problem* — a record carrying an error that can stop it linking the child (a wrong or missing NIK,
   a name or birth-date variant): the hub may still link it by a parent's NIK or the KK number, so this is counted
   (reported with a link reason, or linked anyway), not scored as found / missed.
@@ -121,7 +122,9 @@ def evaluate_report(world: Path, periode: str, report: Iterable[FamilyAtRisk]) -
         dirty = False
         for nik in niks:
             recs = records.get(nik, [])
-            active = [t for t in recs if t.attendance]
+            # a planted duplicate (``duplicate_record``) is a copy of the enrolment, not the child's schooling
+            own = [t for t in recs if "duplicate_record" not in t.errors] or recs
+            active = [t for t in own if t.attendance]
             if not recs:
                 if nik in school_age:
                     planted[nik].add("NO_SCHOOL_RECORD")

@@ -13,7 +13,7 @@ age when 7 to 18 years old on the first day of the period (``school_age_bounds``
   mistyped NIK can hit an unrelated person of the same kecamatan and birth date). Its reason comes from its
   outcome (``REASON_OF_OUTCOME``) or from Dapodik holding it back (``HELD_BACK``); the school named fixes it, a
   hub reviewer decides ``IN_REVIEW``. It stands for the member it pins (``_pin``), who is then not
-  ``NO_SCHOOL_RECORD``; a record pinned to a child linked through another record is not listed (its verification
+  ``NO_SCHOOL_RECORD`` (unless only a review case attributes it: the candidate may be a homonym); a record pinned to a child linked through another record is not listed (its verification
   is made from that one);
 * ``ATTENDANCE_BELOW_85`` — the child's verification of the period has a month under 85 %: school and family;
 * ``LEFT_SCHOOL`` / ``GRADUATED`` — the verification says the child no longer attends (``keluar_reason``
@@ -105,7 +105,9 @@ def build(period: Period, members: pl.DataFrame, linked: pl.Series, verified: pl
     parts = [_from_verification(verified)]
     records = _records(period, unlinked, attributions, members)
     parts.append(records.select(list(ROW_SCHEMA)))
-    pinned = records["child_nik"].drop_nulls()
+    # a record only a review case attributes may be another family's child (a homonym): it does not stand for a
+    # member until a reviewer links it
+    pinned = records.filter(pl.col("evidence") != "review")["child_nik"].drop_nulls()
     missing = members.filter(pl.col("school_age") & ~pl.col("linked") & ~pl.col("nik").is_in(pinned.implode()))
     parts.append(missing.select(
         "no_kk", "family_region", pl.col("family_region").alias("region"), pl.col("nik").alias("child_nik"),

@@ -118,11 +118,12 @@ def test_reasons_of_unlinked_records() -> None:
                    (BUDI, KK, "budi santoso", date(2012, 2, 2), "ANAK"),
                    (CICI, KK2, "cici", date(2011, 1, 1), "ANAK"))
     rows = build(kids, u=u, a=attributed(("a", KK, "nik_ibu"), ("b", KK, "review"), ("c", KK2, "no_kk_lama")))
-    got = {r["student_id"]: (r["child_nik"], r["reason"], r["actor"]) for r in rows}
+    got = {r["student_id"]: (r["child_nik"], r["reason"], r["actor"]) for r in rows if r["student_id"]}
     assert got == {"a": (ANI, rs.NIK_INVALID, rs.SCHOOL),  # pinned by birth date alone
                    "b": (BUDI, rs.IN_REVIEW, rs.REVIEWER),
                    "c": (CICI, rs.HELD_BACK, rs.SCHOOL)}  # the family's one unlinked school-age child
-    assert not any(r["reason"] == rs.NO_SCHOOL_RECORD for r in rows)
+    # a review case's candidate may be a homonym: until a reviewer links the record, the child has none
+    assert [r["child_nik"] for r in rows if r["reason"] == rs.NO_SCHOOL_RECORD] == [BUDI]
 
 
 def test_a_record_keeps_only_the_families_of_its_strongest_evidence() -> None:
