@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -35,9 +36,22 @@ app.command("sync", help="Start a sync run on a running hub and print its summar
 console = Console()
 
 
+def _counts(counts: Counter[str]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in counts.most_common())
+
+
 def render_evaluation(ev: Evaluation) -> Table:
     table = Table(title="checked against the world's ground truth", show_header=False)
-    table.add_row("students checked", f"{ev.students:,}")
+    table.add_row("students checked (every record of both gateways)", f"{ev.students:,}")
+    table.add_row("students without an outcome", f"{ev.without_outcome:,}"
+                  + (f" (+ {ev.not_listed:,} not listed by their gateway)" if ev.not_listed else ""))
+    for system, counts in sorted(ev.outcomes_by_system.items()):
+        table.add_row(f"  outcomes, {system}", _counts(counts))
+    if ev.held_back:
+        table.add_row("Dapodik records held back by validation",
+                      f"{sum(ev.held_back.values()):,}: {_counts(ev.held_back)}")
+        table.add_row("  of which with their true KK number: given the true PKH status",
+                      f"{ev.held_back_linked_right:,} of {ev.held_back_linkable:,}")
     table.add_row("PKH values written", f"{ev.pkh_written:,}")
     table.add_row("PKH values contradicting the truth", f"{ev.pkh_wrong:,}")
     table.add_row("students with a correct NIK in the registry", f"{ev.with_correct_key:,}")

@@ -2,6 +2,11 @@
 
 Used by ``jembatan demo`` to print an honest accuracy line and by the end-to-end tests as the oracle.
 A value counts as *written* only when the gateway shows hub provenance for it.
+
+Every student record of both gateways is observed through the gateways' own paged lists (EMIS
+``/api/v1/siswa``, Dapodik ``/api/v1/peserta-didik``: every active record, held back by validation or not), not
+through the hub's feeds, so a record the hub never reads is counted as a record without an outcome instead of
+being skipped (and reading moves no feed position).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 
 from shared.clients import DapodikClient, EmisClient
 from shared.contracts.common import FieldProvenance
+from shared.contracts.dapodik import StatusValidasi
 from shared.nik import normalise
 from worldgen.truth import GroundTruth, read_ground_truth
 
@@ -27,6 +33,8 @@ class Observed:
     pkh: bool | None  # the PKH value the hub wrote (None: none written)
     no_kip: str | None  # the KIP number the hub wrote
     provenance: dict[str, FieldProvenance]
+    held_back: bool = False  # Dapodik validation holds the record back (an INVALID finding)
+    no_kk: str | None = None
 
 
 @dataclass
@@ -43,6 +51,13 @@ class Evaluation:
     kip_wrong: int = 0
     written_without_provenance: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    outcomes_by_system: dict[str, Counter[str]] = field(default_factory=dict)
+    not_listed: int = 0  # ground-truth records their gateway does not list (not counted in ``students``)
+    without_outcome: int = 0  # records their gateway lists without an outcome (after a run: must be 0)
+    without_outcome_examples: list[str] = field(default_factory=list)
+    held_back: Counter[str] = field(default_factory=Counter)  # outcomes of records Dapodik holds back
+    held_back_linkable: int = 0  # held back, the family in the registry and the true KK number on the record
+    held_back_linked_right: int = 0  # of those: given the true PKH status
     wrong_examples: list[str] = field(default_factory=list)
 
     @property
@@ -51,18 +66,20 @@ class Evaluation:
 
 
 def observe(emis: EmisClient, dapodik: DapodikClient) -> dict[tuple[str, str], Observed]:
+    """Every student record of both gateways, through their paged lists (not the hub's feeds)."""
     out: dict[tuple[str, str], Observed] = {}
     for s in emis.iter_students(1000):
         prov = {p.field: p for p in s.provenance}
         out[("emis", s.siswa_id)] = Observed(
             "emis", s.siswa_id, s.nik, s.nik_ibu, s.nik_ayah, s.pkh.status_pkh.value if s.pkh.status_pkh else None,
-            s.pkh.penerima_pkh if "penerima_pkh" in prov else None, None, prov)
-    for p in dapodik.iter_students(1000):
+            s.pkh.penerima_pkh if "penerima_pkh" in prov else None, None, prov, no_kk=s.no_kk)
+    for p in dapodik.iter_peserta_didik(1000):
         prov = {x.field: x for x in p.provenance}
         out[("dapodik", p.peserta_didik_id)] = Observed(
             "dapodik", p.peserta_didik_id, p.nik, p.nik_ibu, p.nik_ayah,
             p.status_padan.value if p.status_padan else None,
-            p.penerima_kps if "penerima_kps" in prov else None, p.no_kip if "no_kip" in prov else None, prov)
+            p.penerima_kps if "penerima_kps" in prov else None, p.no_kip if "no_kip" in prov else None, prov,
+            held_back=p.status_validasi == StatusValidasi.INVALID, no_kk=p.no_kk)
     return out
 
 
@@ -75,10 +92,22 @@ def evaluate(truth: list[GroundTruth], observed: dict[tuple[str, str], Observed]
     for t in truth:
         o = observed.get((t.system, t.student_id))
         if o is None:
+            ev.not_listed += 1
             continue
         ev.students += 1
         ev.outcomes[o.outcome or "NONE"] += 1
+        ev.outcomes_by_system.setdefault(t.system, Counter())[o.outcome or "NONE"] += 1
+        if o.outcome is None:
+            ev.without_outcome += 1
+            if len(ev.without_outcome_examples) < 10:
+                ev.without_outcome_examples.append(f"{t.system}/{t.student_id} (errors {','.join(t.errors) or 'none'}"
+                                                   f"{'; held back' if o.held_back else ''})")
         expected = t.pkh_active if t.in_registry else False
+        if o.held_back:
+            ev.held_back[o.outcome or "NONE"] += 1
+            if t.in_registry and (_eq(o.no_kk, t.true_no_kk) or _eq(o.no_kk, t.true_no_kk_lama)):
+                ev.held_back_linkable += 1
+                ev.held_back_linked_right += o.pkh is not None and o.pkh == expected
         if o.pkh is not None:
             ev.pkh_written += 1
             if o.pkh != expected:

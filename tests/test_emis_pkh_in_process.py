@@ -171,7 +171,7 @@ def test_request_for_a_madrasah_answers_every_student_as_the_ground_truth_says(s
 
 
 class _NoDapodik:
-    def iter_students(self, limit: int = 500) -> Iterator[object]:
+    def iter_peserta_didik(self, limit: int = 500) -> Iterator[object]:
         return iter(())
 
 

@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                 app.state.hub.close()
             engine.dispose()
 
-    return create_service_app(
+    app = create_service_app(
         name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
         routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, kehadiran_router, peserta_didik_router,
                  pkh_router, edits_router,
@@ -78,3 +78,5 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                  kesejahteraan_router, kip_router, feed_router, results_router], lifespan=lifespan,
         credentials=every_token,
     )
+    db.install_contention_handler(app)
+    return app

@@ -8,7 +8,7 @@ from shared.contracts.dapodik import HUB_FEED_PATH, PesertaDidik, PesertaDidikFe
 
 
 class DapodikClient(GatewayClient[PesertaDidik]):
-    # The hub syncs from its feed: records held back by validation (INVALID findings) are not in it.
+    # The hub syncs from its feed: every validated record, held-back ones (INVALID findings) with their findings.
     students_path = HUB_FEED_PATH
     student_model = PesertaDidik
 
@@ -18,11 +18,28 @@ class DapodikClient(GatewayClient[PesertaDidik]):
             params["cursor"] = cursor
         return self.request("GET", "/api/v1/sekolah", Page[Sekolah], idempotent=True, params=params)
 
+    def list_peserta_didik(self, cursor: str | None = None, limit: int = 500) -> Page[PesertaDidik]:
+        """A page of every active student as the operators see them (``/api/v1/peserta-didik``): not the hub's
+        feed, so reading it moves no school's read position."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return self.request("GET", "/api/v1/peserta-didik", Page[PesertaDidik], idempotent=True, params=params)
+
+    def iter_peserta_didik(self, limit: int = 500) -> Iterator[PesertaDidik]:
+        cursor: str | None = None
+        while True:
+            page = self.list_peserta_didik(cursor, limit)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
     def changes(self, since: str | None = None, limit: int = 500, cursor: str | None = None, *,
                 removed: bool = False) -> PesertaDidikFeed:
         """One page of the change feed: after ``cursor`` (the previous page's ``next_cursor``) or, to resume a
         later run, after ``since`` (the last ``resume_cursor`` kept). ``removed``: also the tombstones of
-        records that left the feed (held back, deleted) in the page's range."""
+        records that left the feed (not validated, deleted) in the page's range."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor

@@ -141,20 +141,36 @@ class StatusValidasi(IntEnum):
     INVALID = 2  # invalid: the record is held back from sync until fixed
 
 
+class TemuanValidasi(BaseModel):
+    """One validation finding (a ``vld_peserta_didik`` row): the rule and the field, never the field's value."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    idtype: int = Field(..., description="Rule number (Dapodik's ref.errortype)")
+    kode: str = Field(..., examples=["nik_sama_no_kk"], description="Rule code")
+    status_validasi: StatusValidasi
+    field_error: str = Field(..., examples=["nik"], description="The field that broke the rule")
+    error_message: str = Field(..., description="Why, in words (what was seen, never the value)")
+
+
 # The hub-facing contract (``/api/v1/hub/...``, the hub's credential):
 # - ``GET /api/v1/hub/peserta-didik`` is the change feed the hub syncs from (``PesertaDidikFeed``): every
-#   record in the order it last changed (load, import, operator edit, KIP SK; hub writes are not changes),
-#   a record that changes again moving to the end. Page with ``cursor`` (= ``next_cursor``, null after the
-#   last page); every page also carries ``resume_cursor``, the position after its last record: keep the
-#   last one and pass it as ``since`` next run to read only what changed since. Positions are
+#   validated record in the order it last changed (load, import, operator edit, KIP SK; hub writes are not
+#   changes), a record that changes again moving to the end. Page with ``cursor`` (= ``next_cursor``, null
+#   after the last page); every page also carries ``resume_cursor``, the position after its last record: keep
+#   the last one and pass it as ``since`` next run to read only what changed since. Positions are
 #   (change number, id): many records share one change number (one load) and commit order is kept, so
 #   paging is exact even while records change (a record changed after it was read comes again later).
-# - A record with an INVALID finding is held back: absent from the feed (and
-#   ``GET /api/v1/hub/peserta-didik/{id}`` answers 404, rule ``held_back_invalid``) until the operator fixes
-#   it, which is a change, so it then comes in the feed. Records the feed offers carry ``status_validasi``
-#   VALID or WARNING, never INVALID. Held-back records are listed per school at
-#   ``GET /api/v1/sekolah/{npsn}/validasi?status_validasi=2``.
-# - ``POST /api/v1/hub/results`` applies the hub's results (``HubResultBatch``).
+# - A record with an INVALID finding is *held back* (Dapodik's word), not left out: it is in the feed like any
+#   other, with ``status_validasi`` 2 and its findings in ``temuan_validasi`` (rule code and field, never the
+#   value), so that every student ends a run with an outcome. The hub does not use a key a finding names as
+#   broken (a placeholder NIK, the KK number or a parent's NIK typed as the child's) and decides the record on
+#   the keys that remain, each verified like any other; fixing the record is a change, so it comes again.
+#   ``GET /api/v1/hub/peserta-didik/{id}`` answers held-back records too (404 only for no such record, rule
+#   ``not_found``, or one not validated yet, rule ``not_validated``). Held-back records are still listed per
+#   school at ``GET /api/v1/sekolah/{npsn}/validasi?status_validasi=2`` for the operator to fix.
+# - ``POST /api/v1/hub/results`` applies the hub's results (``HubResultBatch``) to any active record, held
+#   back or not.
 HUB_FEED_PATH = "/api/v1/hub/peserta-didik"
 
 
@@ -165,8 +181,8 @@ class PesertaDidik(PesertaDidikRecord):
     status_padan: Outcome | None = Field(None, description="Hub outcome for this student's family link")
     keterangan_padan: str | None = None
     status_validasi: StatusValidasi | None = Field(
-        None, description="Worst validation finding (0 none, 1 warning, 2 invalid: held back from sync); "
-        "null until validated")
+        None, description="Worst validation finding (0 none, 1 warning, 2 invalid: held back, synced with its "
+        "findings in `temuan_validasi`); null until validated")
     last_update: datetime
     last_sync: datetime | None = None
     provenance: list[FieldProvenance] = Field(default_factory=list, description="Latest per hub-written field")
@@ -175,6 +191,10 @@ class PesertaDidik(PesertaDidikRecord):
     kehadiran_pd: list[KehadiranPd] = Field(
         default_factory=list, description="Monthly attendance, oldest month first; a change to it moves the "
         "record in the hub's feed")
+    temuan_validasi: list[TemuanValidasi] = Field(
+        default_factory=list, description="Every validation finding (warnings and invalid), rule and field, "
+        "never the value; with `status_validasi` 2 the record is held back and the hub does not use the keys "
+        "its INVALID findings name")
 
 
 class Sekolah(SekolahRecord):
@@ -188,7 +208,9 @@ class Sekolah(SekolahRecord):
 class AlasanKeluar(StrEnum):
     """Why a record left the hub's working set (a tombstone in the feed)."""
 
-    HELD_BACK_INVALID = "held_back_invalid"  # an INVALID validation finding holds it back until fixed
+    # No longer sent: a held-back record is in the feed with its findings (``PesertaDidik.temuan_validasi``).
+    # Kept so that a reader of an older gateway still parses its tombstones.
+    HELD_BACK_INVALID = "held_back_invalid"
     NOT_VALIDATED = "not_validated"  # not validated yet
     DELETED = "deleted"  # soft-deleted (no longer enrolled here)
 
@@ -210,21 +232,11 @@ class PesertaDidikFeed(BaseModel):
 
     items: list[PesertaDidik]
     removed: list[PesertaDidikKeluar] = Field(
-        default_factory=list, description="With `removed=true`: records in this page's range that are held back "
-        "or deleted (tombstones), so a reader holding a copy drops them")
+        default_factory=list, description="With `removed=true`: records in this page's range that are not "
+        "validated yet or deleted (tombstones), so a reader holding a copy drops them")
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null after the last")
     resume_cursor: str = Field(..., description="The position after this page's last record (or the position "
                                "asked for, when the page is empty): pass as `since` to read what changed since")
-
-
-class TemuanValidasi(BaseModel):
-    """One validation finding (a ``vld_peserta_didik`` row)."""
-
-    idtype: int = Field(..., description="Rule number (Dapodik's ref.errortype)")
-    kode: str = Field(..., examples=["nik_sama_no_kk"], description="Rule code")
-    status_validasi: StatusValidasi
-    field_error: str = Field(..., examples=["nik"], description="The field that broke the rule")
-    error_message: str
 
 
 class ValidasiPesertaDidik(BaseModel):
@@ -275,7 +287,8 @@ class Sinkronisasi(BaseModel):
     last_read_by_hub: datetime | None = Field(None, description="When the hub last read this school's records")
     last_results_at: datetime | None = Field(None, description="When the hub last applied results here")
     local_changes_waiting: int = Field(..., description="Records changed since the hub last read them")
-    held_back: int = Field(..., description="Records held back by validation (INVALID findings)")
+    held_back: int = Field(..., description="Records held back by validation (INVALID findings) or not validated "
+                           "yet; a held-back record reaches the hub with its findings, which name what to fix")
     last_run: SyncLogRun | None = Field(None, description="The last sync run that applied results here")
 
 

@@ -106,7 +106,7 @@ class SyncRun(BaseModel):
     students_read: int = Field(0, description="Students decided in this run (the whole working set of its systems)")
     students_from_feed: int = Field(0, description="Student records read from the gateways in this run (changed "
                                     "since the last run, or all of them in a full run)")
-    students_removed: int = Field(0, description="Students that left the working set (held back, deleted)")
+    students_removed: int = Field(0, description="Students that left the working set (deleted, not validated)")
     full: bool = Field(False, description="Every student was read again (asked for, or no earlier run)")
     outcomes: dict[str, int] = Field(default_factory=dict, description="Students per outcome code")
     values_written: int = 0

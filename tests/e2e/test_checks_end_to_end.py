@@ -120,7 +120,8 @@ def test_operators_pressing_at_once_get_true_answers_with_provenance(stack: Stac
     with EmisClient(stack.url("emis_gateway"), op) as emis, DapodikClient(stack.url("dapodik_gateway"), op) as dap, \
             HubClient(stack.url("sync_hub"), op) as hub:
         ev = evaluate_world(world, emis, dap)
-        assert ev.students == len(siswa) + len(pd)
+        assert ev.students == len(siswa) + len(pd)  # the feed's records: held back by validation or not
+        assert ev.without_outcome == 0 and ev.not_listed == 0, ev.without_outcome_examples
         assert ev.pkh_wrong == 0 and ev.correct_key_wrong == 0, ev.wrong_examples
         assert ev.written_without_provenance == 0 and ev.pkh_written > 0
         assert hub.list_runs().items == []  # no sync run: every value came from a check

@@ -6,7 +6,9 @@ process (a worker, or the hub's API) is killed at a random moment, again and aga
 planning, units deciding and units pushing), and started again; then runs until one succeeds. Its final state
 must equal the reference: every student's outcome, every value the hub wrote at both gateways, and for every
 value a gateway holds, the hub's provenance row under the id the gateway shows. No outbox row stays PENDING, no
-run stays RUNNING.
+run stays RUNNING. The education verifications the hub sent Kemensos are the reference's (the same facts for the
+same children, none left PENDING), and the registry received each one once: a verification unit killed after
+sending and before recording the answer sends the same item again, which the registry answers UNCHANGED.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from jembatan.stack import SERVICES, Stack, free_port
-from shared.clients import DapodikClient, EmisClient, HubClient
+from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
 from shared.contracts.dapodik import DAPODIK_HUB_FIELDS
 from shared.contracts.emis import EMIS_HUB_FIELDS
 from shared.contracts.hub import RunStatus, SyncRunCreate
@@ -108,11 +110,14 @@ def _hub_state(url: str) -> dict[str, Any]:
             provenance = {(r[0], r[1]): r[2] for r in conn.execute(sa.text(
                 "SELECT provenance_id, field, value_json FROM provenance"))}
             pending = conn.execute(sa.text("SELECT count(*) FROM outbox_item WHERE status = 'PENDING'")).scalar()
+            verified = {(r[0], r[1]): (r[2], r[3]) for r in conn.execute(sa.text(
+                "SELECT nik_anak, periode, facts_hash, status FROM education_verification"))}
             open_runs = conn.execute(sa.text(
                 "SELECT count(*) FROM sync_run WHERE status IN ('QUEUED', 'RUNNING')")).scalar()
     finally:
         engine.dispose()
-    return {"outcomes": outcomes, "provenance": provenance, "pending": pending, "open_runs": open_runs}
+    return {"outcomes": outcomes, "provenance": provenance, "pending": pending, "open_runs": open_runs,
+            "verified": verified}
 
 
 def _until_success(hub: HubClient, first: str | None = None, timeout: float = 600) -> None:
@@ -137,6 +142,13 @@ def _compare(stack: Stack, hub_url: str, reference: dict[str, Any]) -> None:
                                                                                           ) or "null") != v
             or (pid, k[2]) not in state["provenance"]]
     assert not lost, f"{len(lost)} value(s) held at a gateway without their provenance at the hub: {lost[:5]}"
+
+    assert state["verified"], "no education verification sent"
+    assert {k: h for k, (h, _) in state["verified"].items()} == {k: h for k, (h, _) in reference["verified"].items()}
+    assert {st for _, st in state["verified"].values()} == {"APPLIED"}, "verifications not settled"
+    with KemensosClient(stack.url("kemensos_mock"), stack.creds.hub_to_kemensos) as kemensos:
+        twice = [nik for nik, _ in state["verified"] if len(kemensos.get_education_verification(nik).history) != 1]
+    assert not twice, f"{len(twice)} child(ren) verified more than once"
 
 
 def test_killed_workers_and_hub_lose_nothing_and_do_nothing_twice(world: Path, hub_databases, reference,
@@ -196,4 +208,6 @@ def _phase(hub: HubClient, run_id: str) -> str:
         return "planning"
     if run.progress.units_done == 0:
         return "units-started"
+    if run.progress.verification_units_total:
+        return "verifying"
     return "units-half" if run.progress.units_done < run.progress.units_total else "closing"

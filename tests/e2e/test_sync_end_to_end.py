@@ -17,6 +17,7 @@ from jembatan.changes import edit_peserta_didik, graduate_family, pkh_family_of_
 from jembatan.evaluate import evaluate_world, observe
 from jembatan.stack import SERVICES, Stack, free_port
 from shared.clients import DapodikClient, EmisClient, HubClient
+from shared.contracts.common import MatchKey
 from shared.contracts.hub import RunStatus, SourceSystem, SyncRunCreate
 from worldgen.config import ErrorRates, WorldConfig
 from worldgen.generate import generate_world
@@ -79,6 +80,9 @@ def test_first_sync_writes_the_true_pkh_status(first_run, world: Path, clients) 
     assert first_run.status is RunStatus.SUCCEEDED, first_run.errors
     ev = evaluate_world(world, emis, dapodik)
     assert ev.students == first_run.students_read
+    # every student record of both gateways ends the run with an outcome, those Dapodik holds back too
+    assert ev.without_outcome == 0 and ev.not_listed == 0, ev.without_outcome_examples
+    assert sum(ev.held_back.values()) > 0 and ev.held_back_linked_right == ev.held_back_linkable > 0
     assert sum(first_run.outcomes.values()) == first_run.students_read
     assert ev.with_correct_key > 100
     assert ev.correct_key_wrong == 0, ev.wrong_examples
@@ -175,8 +179,9 @@ def test_emis_reasons_match_the_ground_truth(first_run, world: Path, clients) ->
 def test_after_small_changes_the_next_run_reads_only_them_and_writes_only_what_follows(  # type: ignore[no-untyped-def]
         first_run, stack: Stack, clients) -> None:
     """Issue 4: a change feed with a resume cursor. One family leaves PKH in the registry, one Dapodik record is
-    edited, another is held back by validation: the next run reads one record, drops one, and writes exactly the
-    values the registry change implies, each with provenance naming the family at its new version.
+    edited, another is held back by validation: the next run reads the two records (the held-back one with its
+    findings, decided on its other keys) and writes exactly the values the registry change implies, each with
+    provenance naming the family at its new version, and the held-back record's outcome naming its rule.
     (Last in this module: it changes the world the tests above check against its ground truth.)"""
     hub, emis, dapodik = clients
     quiet = hub.wait(hub.start_run().id, timeout=600)
@@ -194,18 +199,25 @@ def test_after_small_changes_the_next_run_reads_only_them_and_writes_only_what_f
 
     run = hub.wait(hub.start_run().id, timeout=600)
     assert run.status is RunStatus.SUCCEEDED, run.errors
-    assert run.students_from_feed == 1 and run.students_removed == 1
-    # only the regions of what changed are decided again, without the student held back
-    decided = {(o.system.value, o.student_id) for o in hub.outcomes(run.id, limit=1000).items}
-    assert 0 < run.students_read == len(decided) and ("dapodik", held.peserta_didik_id) not in decided
-    assert {("dapodik", edited.peserta_didik_id), *family_students} <= decided
+    assert run.students_from_feed == 2 and run.students_removed == 0
+    # only the regions of what changed are decided again, the student held back among them
+    decided = {(o.system.value, o.student_id): o for o in hub.outcomes(run.id, limit=1000).items}
+    assert 0 < run.students_read == len(decided)
+    assert {("dapodik", edited.peserta_didik_id), ("dapodik", held.peserta_didik_id), *family_students} <= set(decided)
+    held_outcome = decided[("dapodik", held.peserta_didik_id)]
+    assert "nik: placeholder" in (held_outcome.detail or "") and held_outcome.matched_by is not MatchKey.NIK
     assert run.values_written == run.provenance_records > 0
     after = observe(emis, dapodik)
     written = {(system, sid): {f: p for f, p in o.provenance.items() if p.sync_run_id == run.id}
                for (system, sid), o in after.items()}
     written = {k: v for k, v in written.items() if v}
+    held_key = (SourceSystem.DAPODIK.value, held.peserta_didik_id)
+    held_written = written.pop(held_key, {})
+    # the held-back record: its outcome now names the NIK not used (its family, found by another key, is unchanged)
+    assert set(held_written) <= {"status_padan", "keterangan_padan", "penerima_kps", "no_kps"}
+    assert after[held_key].outcome == held_outcome.outcome.value
     assert set(written) <= family_students and (SourceSystem.EMIS.value, siswa_id) in written
-    assert sum(len(v) for v in written.values()) == run.values_written
+    assert sum(len(v) for v in written.values()) + len(held_written) == run.values_written
     for fields in written.values():
         for p in fields.values():
             assert p.source_record == f"keluarga/{no_kk}" and p.source_version == version

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.edits import repository
 from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
+from services.dapodik_gateway.peserta_didik import repository as pd_repository
 from services.dapodik_gateway.peserta_didik import service as pd_service
 from services.dapodik_gateway.results import repository as results_repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
@@ -67,7 +68,8 @@ def _json(value: Any) -> str:
 def save(session: Session, creates: list[dict[str, Any]],
          updates: list[tuple[Mapping[str, Any], Mapping[str, Any], list[str]]], source: str, client: str,
          now: datetime | None = None) -> None:
-    """Write new students and changed ones (``(new, old, changed fields)``) with everything that follows."""
+    """Write new students and changed ones (``(new, old, changed fields)``) with everything that follows.
+    The caller began the change (``sync_service.begin_change``) and locked the changed students."""
     if not creates and not updates:
         return
     now = now or datetime.now(UTC)
@@ -89,7 +91,10 @@ def save(session: Session, creates: list[dict[str, Any]],
 
 
 def edit(session: Session, peserta_didik_id: str, change: PesertaDidikEdit, client: str) -> PesertaDidik:
-    """An operator's edit of one student: the fields the body gives, all or nothing."""
+    """An operator's edit of one student: the fields the body gives, all or nothing. The counter, then the
+    student's row, are locked before the record is read (the gateway's lock order, README *Locks*)."""
+    sync_service.begin_change(session.connection())
+    pd_repository.lock(session, [peserta_didik_id])
     old = pd_service.require_record(session, peserta_didik_id)
     values = {f: getattr(change, f) for f in change.model_fields_set}
     bad = [FieldError(field=f, rule=rule, message="text no database can store") for f, v in values.items()

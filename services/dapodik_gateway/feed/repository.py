@@ -12,12 +12,12 @@ PD: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 
 
 def left_out_after(session: Session, after: paging.SeqCursor | None, upto: paging.SeqCursor | None, limit: int,
-                   sekolah_id: str | None, invalid: int) -> list[sa.RowMapping]:
+                   sekolah_id: str | None) -> list[sa.RowMapping]:
     """Records after ``after`` and up to ``upto`` (inclusive; None: to the end) in (change_seq, id) order that
-    the feed leaves out — soft-deleted, not validated, or validated with a finding at ``invalid`` or worse —
-    at most ``limit + 1`` (one more tells whether more follow)."""
+    the feed leaves out — soft-deleted or not validated yet (a held-back record is in the feed) — at most
+    ``limit + 1`` (one more tells whether more follow)."""
     stmt = sa.select(PD.c.peserta_didik_id, PD.c.change_seq, PD.c.status_validasi, PD.c.soft_delete).where(
-        sa.or_(PD.c.soft_delete.is_(True), PD.c.status_validasi.is_(None), PD.c.status_validasi >= invalid))
+        sa.or_(PD.c.soft_delete.is_(True), PD.c.status_validasi.is_(None)))
     if sekolah_id is not None:
         stmt = stmt.where(PD.c.sekolah_id == sekolah_id)
     if upto is not None:

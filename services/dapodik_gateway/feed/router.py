@@ -15,14 +15,15 @@ from shared.errors import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(prefix="/api/v1/hub", tags=["hub"],
                    dependencies=[Depends(authenticate), require_roles(Role.HUB, Role.OPERATOR)])
-_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student, or held back by validation "
-                    "(rule `held_back_invalid`)"}, **ERROR_RESPONSES}
+_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student (rule `not_found`), or not validated yet "
+                    "(rule `not_validated`)"}, **ERROR_RESPONSES}
 
 
 @router.get("/peserta-didik", response_model=PesertaDidikFeed, responses=_NOT_FOUND,
-            summary="The hub's change feed: students it may sync, in the order they last changed (held-back "
-                    "invalid records left out); `since` = a previous `resume_cursor` reads only what changed "
-                    "since; the hub's reads move each school's read position",
+            summary="The hub's change feed: every validated student in the order it last changed, held-back "
+                    "records (an INVALID finding) included with their findings (`temuan_validasi`); `since` = a "
+                    "previous `resume_cursor` reads only what changed since; the hub's reads move each school's "
+                    "read position",
             dependencies=[only_query_params("cursor", "since", "limit", "npsn", "removed")])
 def hub_feed(
     session: WriteSessionDep,
@@ -33,7 +34,8 @@ def hub_feed(
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
     removed: Annotated[bool, Query(description="Also list, in `removed`, the records of the page's range that are "
-                                               "held back or deleted (tombstones for a reader keeping a copy)")
+                                               "not validated yet or deleted (tombstones for a reader keeping a "
+                                               "copy)")
                        ] = False,
 ) -> Response:
     hub = principal.client if principal.role is Role.HUB else None
@@ -42,7 +44,8 @@ def hub_feed(
 
 
 @router.get("/peserta-didik/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,
-            summary="One student the hub may sync (404 `held_back_invalid` when validation holds it back)",
+            summary="One student of the feed, held back or not, with its validation findings (404 "
+                    "`not_validated` until it is validated)",
             dependencies=[only_query_params()])
 def hub_one(session: SessionDep, peserta_didik_id: Annotated[str, Path(pattern=paging.UUID_PATTERN)]
             ) -> PesertaDidik:

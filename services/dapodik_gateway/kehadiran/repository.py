@@ -26,8 +26,9 @@ def of_students(session: Session, peserta_didik_ids: Sequence[str]) -> dict[str,
 
 def students_of(session: Session, sekolah_id: str, *, lock: bool = False) -> list[sa.RowMapping]:
     """Every student of the school (not soft-deleted) with what the attendance files show of it, in the form's
-    order (level, name, id). ``lock`` (an import): the rows are locked in id order on PostgreSQL, as a results
-    batch locks them, so two imports of one school take turns instead of both inserting the same month."""
+    order (level, name, id). ``lock`` (an import, after the change counter): the rows are locked in id order on
+    PostgreSQL, as every writer locks them, so two imports of one school take turns instead of both inserting
+    the same month."""
     p = PD
     stmt = (sa.select(p.c.peserta_didik_id, p.c.nisn, p.c.nik, p.c.nama, p.c.tingkat_pendidikan_id,
                       p.c.jenis_keluar_id, p.c.tanggal_keluar, p.c.nik_ibu, p.c.nama_ibu_kandung, p.c.nik_wali,

@@ -73,6 +73,10 @@ def _sekolah(session: Session, npsn: str) -> SekolahRow:
 
 def _students(session: Session, sekolah_id: str, *, lock: bool = False
               ) -> tuple[list[sa.RowMapping], ki.Directory]:
+    """The school's students; ``lock`` (an import, which changes records): the gateway's lock order (README,
+    *Locks*), the change counter first, then the school's students in id order, then their months."""
+    if lock:
+        sync_service.begin_change(session.connection())
     rows = repository.students_of(session, sekolah_id, lock=lock)
     return rows, ki.Directory(ki.Student(r["peserta_didik_id"], r["nisn"], r["nik"], r["tanggal_keluar"])
                               for r in rows)

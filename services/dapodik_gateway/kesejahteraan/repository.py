@@ -54,11 +54,12 @@ def write(conn: Connection, inserts: list[dict[str, Any]], updates: list[dict[st
 
 def missing(conn: Connection, limit: int) -> list[str]:
     """Students whose record calls for a programme row but who have none (rows that existed before
-    kesejahteraan_pd did)."""
+    kesejahteraan_pd did), locked in id order (PostgreSQL) as every writer locks students."""
     has_row = sa.select(ROWS.c.id_sejahtera_pd).where(ROWS.c.peserta_didik_id == PD.c.peserta_didik_id).exists()
     stmt = sa.select(PD.c.peserta_didik_id).where(
         sa.or_(PD.c.penerima_kip.is_(True), PD.c.penerima_kps.is_(True),
-               sa.and_(PD.c.no_kks.is_not(None), PD.c.no_kks != "")), ~has_row).limit(limit)
+               sa.and_(PD.c.no_kks.is_not(None), PD.c.no_kks != "")), ~has_row)
+    stmt = stmt.order_by(PD.c.peserta_didik_id).limit(limit).with_for_update(of=PD)
     return list(conn.execute(stmt).scalars().all())
 
 

@@ -95,6 +95,8 @@ def apply_sk(session: Session, batch: SkKipBatch, client: str) -> SkKipResponse:
     _check(batch)
     now = datetime.now(UTC)
     meta, conn = batch.sk, session.connection()
+    # The gateway's lock order (README, *Locks*): the change counter, the SK's row, the students in id order.
+    sync_service.begin_change(conn)
     stored = repository.sk(conn, meta.nomor_sk)
     if stored is not None and (stored["tanggal_sk"], stored["sumber"]) != (meta.tanggal_sk, meta.sumber):
         raise Conflict.field("sk.nomor_sk", "conflicts_with_stored_sk",

@@ -29,6 +29,7 @@ from services.dapodik_gateway.kehadiran import service as kehadiran_service
 from services.dapodik_gateway.kesejahteraan import rules as kesejahteraan_rules
 from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
 from services.dapodik_gateway.loader import repository
+from services.dapodik_gateway.peserta_didik import repository as pd_repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.validasi import service as validasi_service
 from shared.bulk import load_page_cache
@@ -326,6 +327,9 @@ def load_world(engine: Engine, directory: Path, *, replace: bool = False, max_er
     now = now or datetime.now(UTC)
     try:
         with engine.begin() as conn, load_page_cache(conn):
+            # The gateway's lock order (README, *Locks*): the change counter, then the students (all of them).
+            sync_service.begin_change(conn)
+            pd_repository.lock_all(conn)
             if replace:
                 repository.clear(conn)
             report.sekolah, sekolah_ids = _load_sekolah(conn, paths[SEKOLAH_FILE], now, errors, replace)

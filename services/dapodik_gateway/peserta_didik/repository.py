@@ -31,11 +31,11 @@ def list_after(session: Session, cursor: Cursor | None, limit: int, sekolah_id: 
     return list(session.execute(stmt).mappings().all())
 
 
-def feed_after(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None,
-               below_status: int) -> list[sa.RowMapping]:
-    """Active students validated below ``below_status``, after ``cursor`` in (change_seq, id) order."""
+def feed_after(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None
+               ) -> list[sa.RowMapping]:
+    """Active validated students (held back or not), after ``cursor`` in (change_seq, id) order."""
     stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.soft_delete.is_(False),
-                                          PESERTA_DIDIK.c.status_validasi < below_status)
+                                          PESERTA_DIDIK.c.status_validasi.is_not(None))
     if sekolah_id is not None:
         stmt = stmt.where(PESERTA_DIDIK.c.sekolah_id == sekolah_id)
     stmt = paging.after_seq(stmt, PESERTA_DIDIK.c.change_seq, PESERTA_DIDIK.c.peserta_didik_id, cursor, limit)
@@ -56,6 +56,25 @@ def get(session: Session, peserta_didik_id: str, *, for_update: bool = False) ->
     if for_update:
         stmt = stmt.with_for_update()
     return session.exec(stmt).first()
+
+
+def lock(session: Session, peserta_didik_ids: Sequence[str]) -> None:
+    """Lock the students' rows until the transaction ends, in id order (PostgreSQL; on SQLite the write
+    transaction holds the database): the order every writer takes student rows in (README, *Locks*)."""
+    ids = sorted(set(peserta_didik_ids))
+    for i in range(0, len(ids), IN_CHUNK):
+        stmt = (sa.select(PESERTA_DIDIK.c.peserta_didik_id)
+                .where(PESERTA_DIDIK.c.peserta_didik_id.in_(ids[i:i + IN_CHUNK]))
+                .order_by(PESERTA_DIDIK.c.peserta_didik_id).with_for_update())
+        session.execute(stmt).all()
+
+
+def lock_all(conn: sa.Connection) -> None:
+    """Every student row at once, for a load (which may touch any of them): on PostgreSQL the table is locked
+    against other writers (``EXCLUSIVE``: plain reads go on, row locks wait); SQLite's write transaction holds
+    the database already."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {PESERTA_DIDIK.name} IN EXCLUSIVE MODE")
 
 
 def lock_hub_values(session: Session, peserta_didik_ids: Sequence[str], fields: Sequence[str]

@@ -1,4 +1,5 @@
-"""Rules for reading students: paging (optionally per school), the read model with provenance, history."""
+"""Rules for reading students: paging (optionally per school), the read model with provenance, attendance and
+validation findings, history."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from services.dapodik_gateway.peserta_didik import repository
 from services.dapodik_gateway.peserta_didik.schemas import RiwayatNilai
 from services.dapodik_gateway.results import repository as results_repository
 from services.dapodik_gateway.sekolah import service as sekolah_service
+from services.dapodik_gateway.validasi import service as validasi_service
 from shared.contracts.common import Page
-from shared.contracts.dapodik import KehadiranPd, PesertaDidik, PesertaDidikRecord
+from shared.contracts.dapodik import KehadiranPd, PesertaDidik, PesertaDidikRecord, TemuanValidasi
 from shared.errors import NotFound
 
 RECORD_FIELDS = tuple(PesertaDidikRecord.model_fields)
@@ -34,20 +36,24 @@ def provenance_of(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_contract(row: Mapping[str, Any], provenance: list[sa.RowMapping],
-                kehadiran_pd: Sequence[KehadiranPd] = ()) -> PesertaDidik:
+                kehadiran_pd: Sequence[KehadiranPd] = (), temuan: Sequence[TemuanValidasi] = ()) -> PesertaDidik:
     return PesertaDidik.model_validate({
         **{name: row[name] for name in READ_FIELDS},
         "provenance": [provenance_of(p) for p in provenance],
         "kehadiran_pd": list(kehadiran_pd),
+        "temuan_validasi": list(temuan),
     })
 
 
 def _with_provenance(session: Session, rows: list[sa.RowMapping]) -> list[PesertaDidik]:
-    """The read models of a page: its provenance and its months of attendance each read in one statement."""
+    """The read models of a page: its provenance, its months of attendance and its validation findings, each
+    read in one statement."""
     ids = [r["peserta_didik_id"] for r in rows]
     prov = results_repository.latest_provenance(session, ids)
     months = kehadiran_service.of_students(session, ids)
-    return [to_contract(r, prov.get(r["peserta_didik_id"], []), months.get(r["peserta_didik_id"], [])) for r in rows]
+    found = validasi_service.temuan_of(session, ids)
+    return [to_contract(r, prov.get(pid, []), months.get(pid, []), found.get(pid, []))
+            for r in rows for pid in (r["peserta_didik_id"],)]
 
 
 def list_peserta_didik(session: Session, cursor: str | None, limit: int, npsn: str | None = None, *,
@@ -60,10 +66,10 @@ def list_peserta_didik(session: Session, cursor: str | None, limit: int, npsn: s
     return Page[PesertaDidik](items=_with_provenance(session, page), next_cursor=next_cursor)
 
 
-def feed_page(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None,
-              below_status: int) -> tuple[list[sa.RowMapping], list[PesertaDidik], str | None]:
+def feed_page(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None
+              ) -> tuple[list[sa.RowMapping], list[PesertaDidik], str | None]:
     """A page of the change feed: the rows, the students with provenance, the cursor of the next page."""
-    rows = repository.feed_after(session, cursor, limit, sekolah_id, below_status)
+    rows = repository.feed_after(session, cursor, limit, sekolah_id)
     page = rows[:limit]
     next_cursor = (paging.SeqCursor(page[-1]["change_seq"], page[-1]["peserta_didik_id"]).encode()
                    if len(rows) > limit else None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from services.dapodik_gateway import db, paging
@@ -24,6 +25,14 @@ POSITION: sa.Table = SyncPositionRow.__table__  # type: ignore[assignment]
 LOG: sa.Table = TableSyncLogRow.__table__  # type: ignore[assignment]
 COUNTER_NAME = "peserta_didik"
 INVALID = 2
+
+
+def lock_change_counter(conn: Connection) -> None:
+    """Take the change counter's row without moving it (``SELECT ... FOR UPDATE``; on SQLite the write
+    transaction holds the whole database already): the first lock of every transaction that changes records."""
+    stmt = sa.select(COUNTER.c.value).where(COUNTER.c.name == COUNTER_NAME).with_for_update()
+    if conn.execute(stmt).scalar_one_or_none() is None:  # a database created by metadata rather than the migrations
+        conn.execute(sa.insert(COUNTER).values(name=COUNTER_NAME, value=0))
 
 
 def next_change_seq(conn: Connection) -> int:
@@ -47,14 +56,21 @@ def positions(session: Session, sekolah_ids: Sequence[str]) -> dict[str, sa.RowM
     return {r["sekolah_id"]: r for r in session.execute(stmt).mappings().all()}
 
 
-def save_positions(session: Session, new: list[dict[str, Any]], raised: list[dict[str, Any]]) -> None:
+def raise_positions(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Each school's read position set to the row's, unless it is already there or further: one upsert per
+    school (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``), so two readers at once neither collide on a new
+    school's row nor move a position back; schools in id order, the order their rows are locked in."""
     conn = session.connection()
-    db.executemany(conn, sa.insert(POSITION), new)
-    stmt = (sa.update(POSITION).where(POSITION.c.sekolah_id == sa.bindparam("b_sid"))
-            .values(change_seq=sa.bindparam("b_seq"), peserta_didik_id=sa.bindparam("b_pid"),
-                    delivered_at=sa.bindparam("b_at"), client=sa.bindparam("b_client")))
-    db.executemany(conn, stmt, [{"b_sid": r["sekolah_id"], "b_seq": r["change_seq"], "b_pid": r["peserta_didik_id"],
-                                 "b_at": r["delivered_at"], "b_client": r["client"]} for r in raised])
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(POSITION)
+    new = insert.excluded
+    stmt = insert.on_conflict_do_update(
+        index_elements=[POSITION.c.sekolah_id],
+        set_={"change_seq": new.change_seq, "peserta_didik_id": new.peserta_didik_id,
+              "delivered_at": new.delivered_at, "client": new.client},
+        where=sa.tuple_(POSITION.c.change_seq, POSITION.c.peserta_didik_id)
+        < sa.tuple_(new.change_seq, new.peserta_didik_id))
+    for row in sorted(rows, key=lambda r: r["sekolah_id"]):
+        conn.execute(stmt, row)
 
 
 def _after_position(position: sa.RowMapping | None) -> sa.ColumnElement[bool]:
@@ -66,7 +82,7 @@ def _after_position(position: sa.RowMapping | None) -> sa.ColumnElement[bool]:
 
 
 def _waiting(sekolah_id: str, position: sa.RowMapping | None) -> list[sa.ColumnElement[bool]]:
-    return [PD.c.sekolah_id == sekolah_id, PD.c.soft_delete.is_(False), PD.c.status_validasi < INVALID,
+    return [PD.c.sekolah_id == sekolah_id, PD.c.soft_delete.is_(False), PD.c.status_validasi.is_not(None),
             _after_position(position)]
 
 
@@ -77,7 +93,8 @@ def count_waiting(session: Session, sekolah_id: str, position: sa.RowMapping | N
 
 def waiting(session: Session, sekolah_id: str, position: sa.RowMapping | None, cursor: paging.SeqCursor | None,
             limit: int) -> list[sa.RowMapping]:
-    """The school's syncable records the hub has not read since they last changed, in feed order."""
+    """The school's records in the hub's feed (validated, held back or not) the hub has not read since they last
+    changed, in feed order."""
     stmt = sa.select(PD.c.peserta_didik_id, PD.c.nipd, PD.c.nama, PD.c.status_validasi, PD.c.create_date,
                      PD.c.last_update, PD.c.change_seq).where(*_waiting(sekolah_id, position))
     stmt = paging.after_seq(stmt, PD.c.change_seq, PD.c.peserta_didik_id, cursor, limit)

@@ -25,7 +25,16 @@ from shared.errors import InvalidInput
 CREATE, UPDATE, KONFLIK, UNCHANGED, REJECTED = "n_create", "n_update", "n_konflik", "n_unchanged", "n_rejected"
 
 
+def begin_change(conn: Connection) -> None:
+    """The first step of a transaction that will change records (load, import, operator edit, KIP SK), before it
+    reads or locks anything it decides on: take the change counter. Changes then take turns, and every other
+    lock comes after it (students in id order, see the README's *Locks*), so no two writers wait on each other
+    in a circle. The number itself is taken later (``next_change_seq``), only when something changed."""
+    repository.lock_change_counter(conn)
+
+
 def next_change_seq(conn: Connection) -> int:
+    """The next change number (``begin_change`` took the counter already; this moves it)."""
     return repository.next_change_seq(conn)
 
 
@@ -36,16 +45,9 @@ def record_delivery(session: Session, rows: Iterable[sa.RowMapping], client: str
         key = (r["change_seq"], r["peserta_didik_id"])
         if key > last.get(r["sekolah_id"], (-1, "")):
             last[r["sekolah_id"]] = key
-    known = repository.positions(session, list(last))
-    new, raised = [], []
-    for sid, (seq, pid) in last.items():
-        row = {"sekolah_id": sid, "change_seq": seq, "peserta_didik_id": pid, "delivered_at": at, "client": client}
-        old = known.get(sid)
-        if old is None:
-            new.append(row)
-        elif (seq, pid) > (old["change_seq"], old["peserta_didik_id"]):
-            raised.append(row)
-    repository.save_positions(session, new, raised)
+    repository.raise_positions(session, [
+        {"sekolah_id": sid, "change_seq": seq, "peserta_didik_id": pid, "delivered_at": at, "client": client}
+        for sid, (seq, pid) in last.items()])
 
 
 def record_batch(session: Session, sync_run_id: str, client: str, begin: datetime, end: datetime,

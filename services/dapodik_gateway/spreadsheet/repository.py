@@ -12,10 +12,12 @@ from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 PD: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 
 
-def school_students(session: Session, sekolah_id: str) -> list[sa.RowMapping]:
-    """Every active student of the school, whole rows, in the export's order (name, then id)."""
-    stmt = (sa.select(PD).where(PD.c.sekolah_id == sekolah_id, PD.c.soft_delete.is_(False))
-            .order_by(PD.c.nama, PD.c.peserta_didik_id))
+def school_students(session: Session, sekolah_id: str, *, lock: bool = False) -> list[sa.RowMapping]:
+    """Every active student of the school, whole rows, in the export's order (name, then id); ``lock`` (an
+    import): in id order, each row locked until the transaction ends (PostgreSQL)."""
+    stmt = sa.select(PD).where(PD.c.sekolah_id == sekolah_id, PD.c.soft_delete.is_(False))
+    stmt = (stmt.order_by(PD.c.peserta_didik_id).with_for_update() if lock
+            else stmt.order_by(PD.c.nama, PD.c.peserta_didik_id))
     return list(session.execute(stmt).mappings().all())
 
 

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.edits import service as edits
 from services.dapodik_gateway.sekolah import service as sekolah_service
+from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.spreadsheet import columns, files, repository
 from services.dapodik_gateway.spreadsheet.columns import Column
 from services.dapodik_gateway.spreadsheet.files import FileFormat
@@ -87,7 +88,10 @@ def import_students(session: Session, npsn: str, data: bytes, fmt: FileFormat, c
     cols = _header(header, rows, errors)
     errors.raise_if_any()
 
-    existing = {r["peserta_didik_id"]: r for r in repository.school_students(session, sekolah_id)}
+    # The file is read; now the gateway's lock order (README, *Locks*): the change counter, then every student
+    # of the school in id order, before the students are read and matched.
+    sync_service.begin_change(session.connection())
+    existing = {r["peserta_didik_id"]: r for r in repository.school_students(session, sekolah_id, lock=True)}
     by_nipd = {r["nipd"]: pid for pid, r in existing.items() if r["nipd"]}
     parsed: list[tuple[int, dict[str, Any]]] = []
     for number, cells in rows:

@@ -1,5 +1,6 @@
-"""An operator's edit of a student (PATCH): all or nothing, history kept, validated again (a fix brings a
-held-back record back to the hub's feed), programme rows reconciled, values the hub wrote protected."""
+"""An operator's edit of a student (PATCH): all or nothing, history kept, validated again (a fix moves a
+held-back record in the hub's feed, without its findings), programme rows reconciled, values the hub wrote
+protected."""
 
 from __future__ import annotations
 
@@ -36,19 +37,17 @@ def state(client: TestClient) -> tuple[Any, ...]:
     return counts, rows
 
 
-def feed_since(client: TestClient, since: str) -> list[str]:
-    return [s["peserta_didik_id"] for s in client.get("/api/v1/hub/peserta-didik", params={"since": since}).json()[
-        "items"]]
-
-
-def test_fixing_a_held_back_record_brings_it_back_to_the_feed(client: TestClient) -> None:
-    resume = client.get("/api/v1/hub/peserta-didik").json()["resume_cursor"]
-    assert client.get(f"/api/v1/peserta-didik/{f.uid(1)}/validasi").json()["status_validasi"] == 2
+def test_fixing_a_held_back_record_sends_it_again_without_its_findings(client: TestClient) -> None:
+    first = client.get("/api/v1/hub/peserta-didik").json()
+    held = next(s for s in first["items"] if s["peserta_didik_id"] == f.uid(1))
+    assert held["status_validasi"] == 2 and [(t["kode"], t["field_error"]) for t in held["temuan_validasi"]] == [
+        ("nik_placeholder", "nik")]
     good = f.peserta_didik(1)["nik"]
     r = patch(client, 1, {"nik": good})
     assert r.status_code == 200 and r.json()["nik"] == good and r.json()["status_validasi"] == 0
     assert client.get(f"/api/v1/peserta-didik/{f.uid(1)}/validasi").json()["temuan"] == []
-    assert feed_since(client, resume) == [f.uid(1)]
+    [fixed] = client.get("/api/v1/hub/peserta-didik", params={"since": first["resume_cursor"]}).json()["items"]
+    assert fixed["peserta_didik_id"] == f.uid(1) and fixed["status_validasi"] == 0 and fixed["temuan_validasi"] == []
     history = client.get(f"/api/v1/peserta-didik/{f.uid(1)}/riwayat").json()
     assert [(h["field"], h["old_value"], h["new_value"], h["source"], h["changed_by"]) for h in history] == [
         ("nik", "1234567890123456", good, "operator", "operator")]
@@ -59,7 +58,12 @@ def test_a_mistake_holds_a_record_back(client: TestClient) -> None:
     assert r.status_code == 200 and r.json()["status_validasi"] == 2
     kodes = {t["kode"] for t in client.get(f"/api/v1/peserta-didik/{f.uid(2)}/validasi").json()["temuan"]}
     assert kodes == {"nisn_format", "nama_ibu_kosong"}
-    assert f.uid(2) not in [s["peserta_didik_id"] for s in client.get("/api/v1/hub/peserta-didik").json()["items"]]
+    # held back: in the hub's feed with its findings (rule and field, never the value), not left out
+    fed = {s["peserta_didik_id"]: s for s in client.get("/api/v1/hub/peserta-didik").json()["items"]}
+    assert fed[f.uid(2)]["status_validasi"] == 2
+    assert {(t["kode"], t["field_error"], t["status_validasi"]) for t in fed[f.uid(2)]["temuan_validasi"]} == {
+        ("nisn_format", "nisn", 2), ("nama_ibu_kosong", "nama_ibu_kandung", 2)}
+    assert "12345" not in json.dumps(fed[f.uid(2)]["temuan_validasi"])
 
 
 def test_an_edit_reconciles_the_programme_rows(client: TestClient) -> None:

@@ -1,14 +1,17 @@
-"""Tombstones in the hub's feed (``removed=true``), on SQLite and PostgreSQL: a record that an edit holds back
-(an INVALID finding) comes as removed at its new position, so a reader keeping a copy drops it; fixed, it comes
-back as an item; a page never holds more than ``limit`` tombstones and paging stays exact."""
+"""Tombstones in the hub's feed (``removed=true``), on SQLite and PostgreSQL: a record deleted or not validated
+comes as removed at its new position, so a reader keeping a copy drops it; a record an edit holds back (an
+INVALID finding) is no tombstone: it comes as an item with its findings; a page never holds more than ``limit``
+tombstones and paging stays exact."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from services.dapodik_gateway.sinkronisasi.repository import next_change_seq
 from services.dapodik_gateway.tests import factories as f
 from services.dapodik_gateway.tests.conftest import AS_OPERATOR
 
@@ -36,32 +39,45 @@ def edit(client: TestClient, n: int, body: dict[str, Any]) -> None:
     assert r.status_code == 200, r.text
 
 
-def test_held_back_records_come_as_tombstones_and_return_when_fixed(make_client: Callable[..., TestClient],
-                                                                    db_url: str) -> None:
+def retire(client: TestClient, ns: list[int], how: str) -> None:
+    """Records leaving the feed as Dapodik's own processes make them (no route does): soft-deleted
+    (``deleted``) or not validated (``not_validated``, as rows loaded before validation existed), each a change."""
+    values = "soft_delete = :yes" if how == "deleted" else "status_validasi = NULL"
+    with client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+        for n in ns:
+            conn.execute(sa.text(f"UPDATE peserta_didik SET {values}, change_seq = :seq WHERE peserta_didik_id = :id"),
+                         {"yes": True, "seq": next_change_seq(conn), "id": f.uid(n)})
+
+
+def test_a_held_back_record_stays_an_item_deleted_and_unvalidated_ones_are_tombstones(
+        make_client: Callable[..., TestClient], db_url: str) -> None:
     client = make_client([f.sekolah(1)], [f.peserta_didik(n) for n in range(1, 11)], url=db_url)
     ids, gone, resume = read(client)
     assert sorted(ids) == sorted(f.uid(n) for n in range(1, 11)) and gone == []
     assert client.get(FEED, params={"since": resume}).json()["removed"] == []  # not asked for: never sent
 
-    edit(client, 4, {"nik": "1234567890123456"})  # placeholder NIK: INVALID, held back
-    ids, gone, resume2 = read(client, since=resume)
-    assert ids == [] and gone == [(f.uid(4), "held_back_invalid")] and resume2 != resume
-    assert read(client, since=resume2)[:2] == ([], [])
-    # a full read from the start sees it as removed too, in its place
-    ids, gone, _ = read(client, limit=4)
-    assert f.uid(4) not in ids and gone == [(f.uid(4), "held_back_invalid")] and len(ids) == 9
+    edit(client, 4, {"nik": "1234567890123456"})  # placeholder NIK: INVALID, held back, still an item
+    page = client.get(FEED, params={"since": resume, "removed": "true"}).json()
+    assert [(s["peserta_didik_id"], s["status_validasi"]) for s in page["items"]] == [(f.uid(4), 2)]
+    assert [t["kode"] for t in page["items"][0]["temuan_validasi"] if t["status_validasi"] == 2] == [
+        "nik_placeholder"] and page["removed"] == []
+    resume = page["resume_cursor"]
 
-    edit(client, 4, {"nik": f.peserta_didik(4)["nik"]})  # fixed: back in the feed
-    ids, gone, _ = read(client, since=resume2)
-    assert ids == [f.uid(4)] and gone == []
+    retire(client, [5], "deleted")
+    retire(client, [6], "not_validated")
+    ids, gone, resume2 = read(client, since=resume)
+    assert ids == [] and gone == [(f.uid(5), "deleted"), (f.uid(6), "not_validated")] and resume2 != resume
+    assert read(client, since=resume2)[:2] == ([], [])
+    # a full read from the start sees them as removed too, in their place; the held-back record as an item
+    ids, gone, _ = read(client, limit=4)
+    assert f.uid(4) in ids and len(ids) == 8 and gone == [(f.uid(5), "deleted"), (f.uid(6), "not_validated")]
 
 
 def test_a_run_of_tombstones_longer_than_a_page_is_paged_exactly(make_client: Callable[..., TestClient],
                                                                 db_url: str) -> None:
     client = make_client([f.sekolah(1)], [f.peserta_didik(n) for n in range(1, 13)], url=db_url)
     _, _, resume = read(client)
-    for n in range(1, 9):
-        edit(client, n, {"nama_ibu_kandung": ""})  # INVALID: mother's name required
+    retire(client, list(range(1, 9)), "deleted")
     edit(client, 12, {"tempat_lahir": "Depok"})
     ids, gone, _ = read(client, limit=3, since=resume)
     assert ids == [f.uid(12)]

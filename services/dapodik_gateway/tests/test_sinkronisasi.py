@@ -1,5 +1,6 @@
-"""A school's sync screen: last sync, local changes waiting for the hub (moved by the hub's feed reads only),
-records held back, and the incoming changes of the last sync run with n_create / n_update / n_konflik."""
+"""A school's sync screen: last sync, local changes waiting for the hub (moved by the hub's feed reads only;
+held-back records are waiting too: they reach the hub with their findings), records held back, and the
+incoming changes of the last sync run with n_create / n_update / n_konflik."""
 
 from __future__ import annotations
 
@@ -52,23 +53,24 @@ def post(client: TestClient, *items: Any, run: str) -> list[str]:
     return [x["status"] for x in r.json()["results"]]
 
 
-def test_before_any_sync_everything_valid_is_waiting(client: TestClient) -> None:
+def test_before_any_sync_everything_is_waiting_held_back_records_too(client: TestClient) -> None:
     s = screen(client)
     assert (s["last_sync"], s["last_read_by_hub"], s["last_results_at"], s["last_run"]) == (None, None, None, None)
-    assert s["local_changes_waiting"] == 4 and s["held_back"] == 1
+    assert s["local_changes_waiting"] == 5 and s["held_back"] == 1
     out = pages(client, f"/api/v1/sekolah/{A}/sinkronisasi/keluar")
-    assert [o["peserta_didik_id"] for o in out] == sorted(f.uid(n) for n in range(1, 5))
+    assert [o["peserta_didik_id"] for o in out] == sorted(f.uid(n) for n in range(1, 6))
     assert {o["jenis"] for o in out} == {"create"}
+    assert {o["peserta_didik_id"]: o["status_validasi"] for o in out}[f.uid(5)] == 2
     assert client.get(f"/api/v1/sekolah/{A}/sinkronisasi/masuk").json() == {"items": [], "next_cursor": None}
 
 
 def test_the_hubs_feed_reads_deliver_the_changes_an_operators_do_not(client: TestClient, tmp_path: Path) -> None:
     pages(client, "/api/v1/hub/peserta-didik", headers={"Authorization": f"Bearer {OPERATOR}"})
-    assert screen(client)["local_changes_waiting"] == 4  # an operator reading the feed delivers nothing
+    assert screen(client)["local_changes_waiting"] == 5  # an operator reading the feed delivers nothing
     first = client.get("/api/v1/hub/peserta-didik", params={"limit": 3}).json()  # the hub, one page
     assert len(first["items"]) == 3
     seen_a = sum(1 for i in first["items"] if i["sekolah_id"] == f.sekolah(1)["sekolah_id"])
-    assert screen(client)["local_changes_waiting"] == 4 - seen_a
+    assert screen(client)["local_changes_waiting"] == 5 - seen_a
     pages(client, "/api/v1/hub/peserta-didik", cursor=first["next_cursor"])
     s = screen(client)
     assert s["local_changes_waiting"] == 0 and s["held_back"] == 1 and s["last_read_by_hub"] is not None

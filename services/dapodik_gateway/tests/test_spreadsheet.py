@@ -135,9 +135,12 @@ def test_an_edited_file_updates_creates_revalidates_and_moves_the_feed(client: T
         ("nama", f.peserta_didik(1)["nama"], "Siswa Nomor Satu", "import", "operator")]
     kks = client.get(f"/api/v1/peserta-didik/{f.uid(3)}/kesejahteraan").json()
     assert [(k["nama_jenis"], k["nomor"], k["asal_data"]) for k in kks] == [("KKS", "KKS-3", "sekolah")]
-    changed = {s["peserta_didik_id"] for s in client.get("/api/v1/hub/peserta-didik", params={"since": resume}
-                                                          ).json()["items"]}
-    assert changed == {f.uid(1), f.uid(3), created["peserta_didik_id"]}  # student 2 is held back now
+    changed = {s["peserta_didik_id"]: s for s in client.get("/api/v1/hub/peserta-didik", params={"since": resume}
+                                                             ).json()["items"]}
+    assert set(changed) == {f.uid(1), f.uid(2), f.uid(3), created["peserta_didik_id"]}
+    # student 2 is held back now: it comes with the finding that names what to fix
+    assert [(t["kode"], t["field_error"]) for t in changed[f.uid(2)]["temuan_validasi"]
+            if t["status_validasi"] == 2] == [("nik_placeholder", "nik")]
 
 
 def test_a_file_with_some_columns_changes_only_those(client: TestClient) -> None:

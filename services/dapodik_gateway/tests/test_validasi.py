@@ -1,5 +1,6 @@
 """Validation before sync: findings classed warning/invalid per record, listed per school and per student;
-invalid records held back from the hub's feed (absent, 404 when named) and listed."""
+invalid records held back: listed for the operator, and in the hub's feed with their findings (rule and field,
+never the value), so that the hub decides them on the keys that remain usable."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from services.dapodik_gateway.config import Settings
 from services.dapodik_gateway.main import create_app
 from services.dapodik_gateway.tests import factories as f
 from shared.clients import DapodikClient
+from shared.contracts.common import HubResultItem, Outcome
 from shared.http import RetryPolicy
 from shared.nik import Sex, encode
 
@@ -42,7 +44,6 @@ CASES: dict[int, tuple[dict[str, Any], set[tuple[str, str, int]]]] = {
     17: ({"nik": " ".join(f.peserta_didik(17)["nik"][i:i + 4] for i in range(0, 16, 4))}, set()),  # spaced
 }
 INVALID = {n for n, (_, expected) in CASES.items() if any(s == 2 for *_, s in expected)}
-OK = set(CASES) - INVALID
 
 
 @pytest.fixture
@@ -84,24 +85,55 @@ def test_a_school_lists_its_findings_and_the_records_held_back(client: TestClien
     assert [s["peserta_didik_id"] for s in other] == [f.uid(40)]
 
 
-def test_invalid_records_are_held_back_from_the_hubs_feed(client: TestClient) -> None:
-    feed = client.get("/api/v1/hub/peserta-didik", params={"npsn": NPSN}).json()["items"]
-    assert {s["peserta_didik_id"] for s in feed} == {f.uid(n) for n in OK}
-    assert all(s["status_validasi"] in (0, 1) for s in feed)
+def test_held_back_records_reach_the_hubs_feed_with_their_findings(client: TestClient) -> None:
+    feed = {s["peserta_didik_id"]: s for s in
+            client.get("/api/v1/hub/peserta-didik", params={"npsn": NPSN}).json()["items"]}
+    assert set(feed) == {f.uid(n) for n in CASES}  # held back or not: every validated record
+    for n, (_, expected) in CASES.items():
+        s = feed[f.uid(n)]
+        assert s["status_validasi"] == max((c for *_, c in expected), default=0), n
+        assert {(t["field_error"], t["kode"], t["status_validasi"]) for t in s["temuan_validasi"]} == expected, n
+    # the findings name the rule and the field, never the value (case 5: the mother's NIK typed as the child's)
+    assert f.peserta_didik(5)["nik_ibu"] not in str(feed[f.uid(5)]["temuan_validasi"])
+    assert any("nik_ibu" in t["error_message"] for t in feed[f.uid(5)]["temuan_validasi"])
     everyone = client.get("/api/v1/peserta-didik", params={"npsn": NPSN}).json()["items"]
-    assert len(everyone) == len(CASES)  # the operator's list shows every record
-    r = client.get(f"/api/v1/hub/peserta-didik/{f.uid(3)}")
-    assert r.status_code == 404
-    assert r.json()["errors"] == [{"field": "peserta_didik_id", "rule": "held_back_invalid",
-                                   "message": r.json()["errors"][0]["message"]}]
-    assert "nik_placeholder" in r.json()["errors"][0]["message"]
+    assert len(everyone) == len(CASES)  # the operator's list shows every record, with the same findings
+    assert {s["peserta_didik_id"]: s["temuan_validasi"] for s in everyone} == {
+        k: v["temuan_validasi"] for k, v in feed.items()}
+    r = client.get(f"/api/v1/hub/peserta-didik/{f.uid(3)}")  # named: answered like any other record
+    assert r.status_code == 200 and r.json()["status_validasi"] == 2
+    assert [(t["kode"], t["field_error"]) for t in r.json()["temuan_validasi"]] == [("nik_placeholder", "nik")]
     assert client.get(f"/api/v1/hub/peserta-didik/{f.uid(9)}").json()["nik"] is None  # a warning is synced
 
 
 def test_the_hubs_client_reads_the_feed(client: TestClient, token: str) -> None:
     dapodik = DapodikClient("http://testserver", token, http=client, retry=RetryPolicy(attempts=1))
-    ids = {s.peserta_didik_id for s in dapodik.iter_students(limit=4)}
-    assert ids == {f.uid(n) for n in OK}  # student 40 (school 2) has an invalid NIK too
+    read = {s.peserta_didik_id: s for s in dapodik.iter_students(limit=4)}
+    assert set(read) == {f.uid(n) for n in (*CASES, 40)}  # student 40 (school 2, an invalid NIK) too
+    assert read[f.uid(40)].status_validasi == 2
+    assert [(t.kode, t.field_error) for t in read[f.uid(40)].temuan_validasi] == [("nik_format", "nik")]
+    listed = {s.peserta_didik_id for s in dapodik.iter_peserta_didik(limit=4)}  # the operators' list: the same
+    assert listed == set(read)
+
+
+def test_the_hubs_results_apply_to_a_held_back_record_with_provenance(client: TestClient) -> None:
+    """A held-back record's outcome is applied like any other (linked by its KK number here, and one decided
+    NIK_INVALID); the record then shows the outcome next to the findings that say what to fix."""
+    linked = f.pkh_item(3, 10, outcome=Outcome.PKH_RECIPIENT)
+    linked = linked.model_copy(update={"outcome_detail": "family found by no_kk; invalid: nik: placeholder"})
+    invalid = HubResultItem(student_id=f.uid(2), outcome=Outcome.NIK_INVALID, outcome_detail="nik: length",
+                            values={}, provenance=f.provenance(10, "prov-invalid"))
+    r = client.post("/api/v1/hub/results", json=f.body(f.batch(linked, invalid)))
+    assert r.status_code == 200, r.text
+    assert [(x["status"], sorted(x["fields_written"])) for x in r.json()["results"]] == [
+        ("APPLIED", ["keterangan_padan", "penerima_kps", "status_padan"]),
+        ("APPLIED", ["keterangan_padan", "status_padan"])]
+    s = client.get(f"/api/v1/peserta-didik/{f.uid(3)}").json()
+    assert (s["status_padan"], s["penerima_kps"], s["status_validasi"]) == ("PKH_RECIPIENT", True, 2)
+    assert {p["field"]: p["provenance_id"] for p in s["provenance"]}["penerima_kps"] == "prov-pkh"
+    assert [t["kode"] for t in s["temuan_validasi"]] == ["nik_placeholder"]
+    s = client.get(f"/api/v1/peserta-didik/{f.uid(2)}").json()
+    assert (s["status_padan"], s["keterangan_padan"], s["penerima_kps"]) == ("NIK_INVALID", "nik: length", False)
 
 
 @pytest.mark.parametrize(("path", "params", "field", "rule"), [
@@ -137,13 +169,18 @@ def test_records_loaded_before_validation_existed_are_validated_at_startup(clien
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM vld_peserta_didik"))
         conn.execute(sa.text("UPDATE peserta_didik SET status_validasi = NULL"))
-    assert client.get("/api/v1/hub/peserta-didik").json()["items"] == []  # not validated: not offered
+    unvalidated = client.get("/api/v1/hub/peserta-didik", params={"removed": "true", "limit": 1000}).json()
+    assert unvalidated["items"] == []  # not validated: not offered, tombstones for a reader keeping a copy
+    assert {g["alasan"] for g in unvalidated["removed"]} == {"not_validated"}
+    r = client.get(f"/api/v1/hub/peserta-didik/{f.uid(1)}")
+    assert r.status_code == 404 and r.json()["errors"][0]["rule"] == "not_validated"
     url = client.app.state.settings.database_url  # type: ignore[attr-defined]
     with TestClient(create_app(Settings(database_url=url, api_tokens={"sync_hub": token}))) as again:
         again.headers["Authorization"] = f"Bearer {token}"
         assert _findings(again, 3) == CASES[3][1]
         feed = again.get("/api/v1/hub/peserta-didik", params={"npsn": NPSN}).json()["items"]
-        assert {s["peserta_didik_id"] for s in feed} == {f.uid(n) for n in OK}
+        assert {s["peserta_didik_id"] for s in feed} == {f.uid(n) for n in CASES}
+        assert {s["peserta_didik_id"] for s in feed if s["status_validasi"] == 2} == {f.uid(n) for n in INVALID}
 
 
 def test_records_validated_together_get_the_findings_each_gets_alone() -> None:

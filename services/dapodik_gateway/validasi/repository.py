@@ -27,8 +27,9 @@ def records(conn: Connection, ids: Sequence[str], fields: Sequence[str]) -> list
 
 
 def pending_ids(conn: Connection, limit: int) -> list[str]:
-    """Students not validated yet."""
-    stmt = sa.select(PD.c.peserta_didik_id).where(PD.c.status_validasi.is_(None)).limit(limit)
+    """Students not validated yet, locked in id order (PostgreSQL) as every writer locks students."""
+    stmt = (sa.select(PD.c.peserta_didik_id).where(PD.c.status_validasi.is_(None))
+            .order_by(PD.c.peserta_didik_id).limit(limit).with_for_update())
     return list(conn.execute(stmt).scalars().all())
 
 

@@ -3,9 +3,11 @@ its class, like Dapodik's validator (``vld_peserta_didik`` rows referencing ``re
 
 Classes (``status_validasi``): 1 = warning, 2 = invalid. The line between them is drawn by one question:
 could sending the record to the hub *link the child to the wrong family or write a wrong value*? Then it is
-invalid and held back until the operator fixes it. Otherwise it is a warning: the hub checks every NIK
-itself and verifies the identity of every hit, so an empty or doubtful NIK only costs a match, and
-holding the record back would cost the child's PKH link through a parent's NIK.
+invalid and the record is held back until the operator fixes it: it still reaches the hub, with its findings,
+and the hub links it only on the keys no INVALID finding names (its own NIK rules drop exactly those keys:
+``tests/test_held_back_keys.py``), so the child still gets an outcome, and its PKH status through the KK number
+or a parent's NIK. Otherwise it is a warning: the hub checks every NIK itself and verifies the identity of
+every hit, so an empty or doubtful NIK only costs a match.
 
 * invalid: a child's NIK that is not a NIK at all (not 16 digits, a placeholder such as
   1234567890123456), the KK number typed as the child's NIK, the child's NIK equal to a parent's, a NISN

@@ -1,5 +1,6 @@
 """Validation before sync: findings computed by ``rules.validate`` and stored set-wise whenever records are
-loaded, imported or edited; read per student and per school."""
+loaded, imported or edited; read per student and per school, and carried on every read of a record (the hub's
+feed included: a held-back record reaches the hub with its findings)."""
 
 from __future__ import annotations
 
@@ -97,7 +98,6 @@ def for_student(session: Session, peserta_didik_id: str) -> ValidasiPesertaDidik
     return _contract(row, repository.findings(session, [peserta_didik_id]).get(peserta_didik_id, []))
 
 
-def invalid_findings(session: Session, peserta_didik_id: str) -> list[str]:
-    """The codes of the student's INVALID findings (empty: the record may be synced)."""
-    found = repository.findings(session, [peserta_didik_id]).get(peserta_didik_id, [])
-    return [f["kode"] for f in found if f["status_validasi"] == StatusValidasi.INVALID]
+def temuan_of(session: Session, ids: Sequence[str]) -> dict[str, list[TemuanValidasi]]:
+    """Every finding of each student (by id), in the order they were found; students without any are absent."""
+    return {pid: [_temuan(f) for f in found] for pid, found in repository.findings(session, ids).items()}

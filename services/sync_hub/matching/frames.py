@@ -14,9 +14,15 @@ from datetime import date
 import polars as pl
 
 from shared import names
-from shared.nik import check_frame, normalise_column
+from shared.nik import NikSuspicion, check_frame, normalise_column
 
 NIK_KEYS = ("nik", "nik_ibu", "nik_ayah", "nik_wali")
+# Rules of a child's well-formed NIK that its record makes unusable (``rule_nik``), besides shared.nik's.
+SAME_AS_NO_KK = NikSuspicion.SAME_AS_NO_KK.value
+SHARED_WITH_PARENT = NikSuspicion.SHARED_IN_FAMILY.value
+# Rules under which the child's NIK digits are someone else's number (the family's, a parent's) or none at all:
+# similar to nothing in the fallback.
+NOT_THE_CHILDS = ("placeholder", SAME_AS_NO_KK, SHARED_WITH_PARENT)
 
 PERSON_SCHEMA = {
     "pid": pl.Int64, "nik": pl.String, "no_kk": pl.String, "nama": pl.String, "sex": pl.String,
@@ -99,8 +105,9 @@ class StudentRow:
 
 def students_frame(rows: list[StudentRow] | pl.DataFrame, today: date | None = None) -> pl.DataFrame:
     """The students frame: ``sid`` (position), normalised names, usable NIK keys (null when the NIK breaks a
-    rule), the rule each broke (``rule_<key>``), the child's NIK digits whatever their validity
-    (``nik_digits``, for similarity), a usable ``no_kk``, and the school region ``wil``."""
+    rule), the rule each broke (``rule_<key>``; the child's also ``same_as_no_kk`` and
+    ``shared_with_family_member``), the child's NIK digits whatever their validity (``nik_digits``, for
+    similarity), a usable ``no_kk``, and the school region ``wil``."""
     if isinstance(rows, pl.DataFrame):
         raw = rows
     else:
@@ -133,12 +140,16 @@ def students_frame(rows: list[StudentRow] | pl.DataFrame, today: date | None = N
         *cols.values(),
         kk.str.contains(r"^\d{16}$").fill_null(False).alias("_kk_ok"), kk.alias("_kk"),
     )
-    # the KK number typed into the NIK field (Dapodik warns about it): a KK key, never a NIK key
+    # the KK number typed into the NIK field (Dapodik holds the record back: nik_sama_no_kk): a KK key, never a
+    # NIK key; the child's NIK equal to a parent's (Dapodik: nik_sama_orang_tua) is nobody's NIK for sure, so it
+    # is not the child's key (it stays the parent's key, verified as that parent: sex and name)
+    same_kk = (pl.col("nik") == pl.col("no_kk")).fill_null(False)
+    shared = pl.any_horizontal([(pl.col("nik") == pl.col(k)).fill_null(False) for k in NIK_KEYS if k != "nik"])
     out = out.with_columns(
         pl.when(pl.col("_kk_ok")).then(pl.col("_kk")).alias("no_kk"),
     ).with_columns(
-        pl.when(pl.col("nik") == pl.col("no_kk")).then(pl.lit("same_as_no_kk")).otherwise(pl.col("rule_nik"))
-        .alias("rule_nik"),
-        pl.when(pl.col("nik") == pl.col("no_kk")).then(None).otherwise(pl.col("nik")).alias("nik"),
+        pl.when(same_kk).then(pl.lit(SAME_AS_NO_KK)).when(shared).then(pl.lit(SHARED_WITH_PARENT))
+        .otherwise(pl.col("rule_nik")).alias("rule_nik"),
+        pl.when(same_kk | shared).then(None).otherwise(pl.col("nik")).alias("nik"),
     ).drop("_kk_ok", "_kk")
     return out

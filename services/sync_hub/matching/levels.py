@@ -35,6 +35,8 @@ import polars as pl
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
+from services.sync_hub.matching import frames
+
 FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     # name, level labels, whether the last level means "missing" (weight 0)
     ("nama", ("exact", ">=0.94", ">=0.88", ">=0.80", "other"), False),
@@ -161,9 +163,9 @@ OTHER_MISSING_DAY = -(2 * 10**6)  # a registry person's or a KIP card's
 
 
 def prepare_students(stu: pl.DataFrame) -> pl.DataFrame:
-    """``frames.students_frame`` with a placeholder NIK (or the KK number typed as NIK) dropped from
-    ``nik_digits``: such a NIK is similar to nothing."""
-    placeholder = pl.col("rule_nik").is_in(["placeholder", "same_as_no_kk"]).fill_null(False)
+    """``frames.students_frame`` with a placeholder NIK (or the KK number or a parent's NIK typed as the child's)
+    dropped from ``nik_digits``: such a NIK is similar to nothing."""
+    placeholder = pl.col("rule_nik").is_in(list(frames.NOT_THE_CHILDS)).fill_null(False)
     return stu.with_columns(pl.when(placeholder).then(None).otherwise(pl.col("nik_digits")).alias("nik_digits"))
 
 

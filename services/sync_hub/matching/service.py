@@ -101,6 +101,15 @@ def candidates_fingerprint(candidates: tuple[Candidate, ...] | list[Candidate]) 
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:32]
 
 
+def _naming_invalid(detail: str, row: dict) -> str:  # type: ignore[type-arg]
+    """``detail`` (cut to fit) followed by the NIKs of the record that broke a rule and were not used, each with
+    its rule: what the school has to fix, kept whole within the 300 characters a gateway stores."""
+    if not row["invalid"]:
+        return detail[:300]
+    tail = f"; invalid: {row['invalid']}"[:300]
+    return detail[:300 - len(tail)] + tail
+
+
 def to_rows(students: list[StudentView], regions: Mapping[str, str] | None = None) -> list[StudentRow]:
     regions = regions or {}
     return [StudentRow(s.nama, s.jenis_kelamin, s.tanggal_lahir, s.nama_ibu_kandung, s.nama_ayah, s.nama_wali,
@@ -175,7 +184,7 @@ class Matcher:
             if family.pkh_status:
                 detail += f"; PKH {family.pkh_status} {family.pkh_periode or ''}".rstrip()
             child = person if key in (MatchKey.NIK, MatchKey.NO_KK) else None
-            return MatchDecision(outcome, detail, key, family, child, notes,
+            return MatchDecision(outcome, _naming_invalid(detail, row), key, family, child, notes,
                                  evidence={"key": key.value, "check": "identity verified"})
         if outcome is Outcome.IN_REVIEW:
             a, b = families.get(row["no_kk"]), families.get(row["other_no_kk"] or "")
@@ -183,8 +192,8 @@ class Matcher:
                           for f, k in ((a, "nik"), (b, "nik_ibu")) if f is not None)
             detail = (f"nik is in family {mask(row['no_kk'])}, nik_ibu in family {mask(row['other_no_kk'])}; "
                       "a reviewer decides")
-            return MatchDecision(outcome, detail, MatchKey.NONE, notes=notes, review_reason="conflict",
-                                 candidates=cands)
+            return MatchDecision(outcome, _naming_invalid(detail, row), MatchKey.NONE, notes=notes,
+                                 review_reason="conflict", candidates=cands)
         base = self._deterministic_only(outcome, row, notes)
         if fb is None or fb["band"] == "none":
             return base
@@ -201,15 +210,16 @@ class Matcher:
         if fb["band"] == "auto":
             detail = (f"linked by fallback to family {mask(fam.no_kk)} (p={fb['probability']:.4f}, "
                       f"{fb['weight']:.1f} bits: {agreed}); PKH {fam.pkh_status or 'none'}; confirm the NIK")
-            return MatchDecision(Outcome.LINKED_BY_FALLBACK, detail[:300], MatchKey.FALLBACK, fam, pnik,
-                                 [*notes, base.detail or ""], evidence=evidence)
+            return MatchDecision(Outcome.LINKED_BY_FALLBACK, _naming_invalid(detail, row), MatchKey.FALLBACK, fam,
+                                 pnik, [*notes, base.detail or ""], evidence=evidence)
         cands = [Candidate(fam.no_kk, fam.version, pnik, fb["probability"], fb["weight"], ev)]
         other = families.get(fb["other_no_kk"] or "")
         if other is not None:
             cands.append(Candidate(other.no_kk, other.version, None, None, None, {}))
         detail = (f"fallback: possible family {mask(fam.no_kk)} (p={fb['probability']:.3f}: {agreed}); "
                   "a reviewer decides")
-        return MatchDecision(Outcome.IN_REVIEW, detail[:300], MatchKey.NONE, notes=[*notes, base.detail or ""],
+        return MatchDecision(Outcome.IN_REVIEW, _naming_invalid(detail, row), MatchKey.NONE,
+                             notes=[*notes, base.detail or ""],
                              review_reason="fallback", candidates=tuple(cands), evidence=evidence)
 
     @staticmethod
@@ -221,7 +231,7 @@ class Matcher:
             return MatchDecision(outcome, row["invalid"], MatchKey.NONE, notes=notes)
         first_valid = next((_KEY[k] for k in deterministic.NIK_KEYS if row.get(k)), MatchKey.NONE)
         if outcome is Outcome.NIK_MISMATCH:
-            return MatchDecision(outcome, row["mismatch"], first_valid, notes=notes)
+            return MatchDecision(outcome, _naming_invalid(row["mismatch"], row), first_valid, notes=notes)
         keys = ", ".join(k for k in deterministic.NIK_KEYS if row.get(k))
         detail = f"valid NIK(s) not in the registry: {keys}"
         if row["invalid"]:

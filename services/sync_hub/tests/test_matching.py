@@ -137,6 +137,34 @@ def test_kk_typed_as_nik_is_not_used_as_a_nik() -> None:
     assert d.outcome is Outcome.NIK_INVALID and "same_as_no_kk" in (d.detail or "")
 
 
+def test_a_childs_nik_equal_to_a_parents_is_not_the_childs_key() -> None:
+    """Dapodik holds such a record back (``nik_sama_orang_tua``); the hub decides it on the other keys. One NIK
+    typed for the child and both parents (here the child's own): never the child's key, and as a parent's key
+    it names the child, whom the parent's check (sex, name) refuses; the KK number links the family."""
+    d = decide(registry(), nik=CHILD, nik_ibu=CHILD, nik_ayah=CHILD)
+    assert (d.outcome, d.matched_by, d.person_nik) == (Outcome.PKH_RECIPIENT, MatchKey.NO_KK, CHILD)
+    assert "invalid: nik: shared_with_family_member" in (d.detail or "")
+    # no KK number: no key links (the fallback may offer the family to a reviewer, never link it by itself)
+    d = decide(registry(), nik=CHILD, nik_ibu=CHILD, nik_ayah=CHILD, no_kk=None)
+    assert d.outcome in (Outcome.NIK_MISMATCH, Outcome.IN_REVIEW) and d.family is None
+    base = str(d.evidence.get("base_detail", d.detail))
+    assert d.evidence.get("base_outcome", d.outcome.value) == Outcome.NIK_MISMATCH.value
+    assert "nik_ibu: jenis_kelamin of nik_ibu disagrees" in base and "nik: shared_with_family_member" in base
+    # the mother's NIK typed as the child's too: the mother's key, verified as the mother, links; the child is
+    # the family's member who is the child (never the mother, whose NIK the record gave as the child's)
+    d = decide(registry(), nik=MOTHER, nik_ibu=MOTHER, nik_ayah=None, no_kk=None)
+    assert (d.outcome, d.matched_by, d.person_nik) == (Outcome.PKH_RECIPIENT, MatchKey.NIK_IBU, CHILD)
+    assert "nik: shared_with_family_member" in (d.detail or "") and "nik: nama disagrees" not in str(d.notes)
+    # a placeholder typed for all three (the synthetic world's placeholder_nik): linked by KK, the rule named
+    d = decide(registry(), nik="1234567890123456", nik_ibu="1234567890123456", nik_ayah="1234567890123456")
+    assert (d.outcome, d.matched_by) == (Outcome.PKH_RECIPIENT, MatchKey.NO_KK)
+    assert "nik: placeholder" in (d.detail or "")
+    d = decide(registry(), nik="1234567890123456", nik_ibu="1234567890123456", nik_ayah="1234567890123456",
+               no_kk=None)
+    assert d.family is None and d.evidence.get("base_outcome", d.outcome.value) == Outcome.NIK_INVALID.value
+    assert "nik_ibu: placeholder" in str(d.evidence.get("base_detail", d.detail))
+
+
 def test_nik_of_someone_else_is_a_mismatch_naming_what_disagreed() -> None:
     d = decide(registry(), nik=OTHER_CHILD, nik_ibu=None, nik_ayah=None, no_kk=None,
                nama="Zainal Abidin", nama_ibu_kandung="Rohani", tanggal_lahir=date(2013, 1, 1))
