@@ -5,7 +5,8 @@ school records as typed; ``ground_truth.jsonl``) it computes, for every PKH fami
 it (relation ANAK or CUCU, ``services.sync_hub.risk.service``'s school-age rule), what the world planted:
 
 * ``NO_SCHOOL_RECORD`` — a school-age child with no school record at all (not enrolled);
-* ``LEFT_SCHOOL`` — every record of the child active in the period dropped out during it;
+* ``LEFT_SCHOOL`` — every record of the child active in the period dropped out during it, and no other record
+  is listed as enrolled by its gateway;
 * ``ATTENDANCE_BELOW_85`` — an active record with a month under 85 % (a planted duplicate record is not the
   child's schooling: its attendance is not counted);
 * a *link problem* — a record carrying an error that can stop it linking the child (a wrong or missing NIK,
@@ -74,13 +75,22 @@ def _jsonl(path: Path) -> Iterable[dict]:  # type: ignore[type-arg]
                 yield json.loads(line)
 
 
-def _typed_niks(world: Path) -> dict[tuple[str, str], str | None]:
+def _typed_niks(world: Path) -> tuple[dict[tuple[str, str], str | None], set[tuple[str, str]]]:
+    """The child's NIK as each record types it, and the records their gateway lists as enrolled (not marked as
+    left, EMIS ``status_aktif``)."""
     out: dict[tuple[str, str], str | None] = {}
+    listed: set[tuple[str, str]] = set()
+    left = {r["siswa_id"] for r in _jsonl(world / "emis" / "siswa_keluar.jsonl")}
     for r in _jsonl(world / "emis" / "siswa.jsonl"):
         out[("emis", r["siswa_id"])] = r.get("nik")
+        if r.get("status_aktif", True) and r["siswa_id"] not in left:
+            listed.add(("emis", r["siswa_id"]))
+    left = {r["peserta_didik_id"] for r in _jsonl(world / "dapodik" / "registrasi_keluar.jsonl")}
     for r in _jsonl(world / "dapodik" / "peserta_didik.jsonl"):
         out[("dapodik", r["peserta_didik_id"])] = r.get("nik")
-    return out
+        if r["peserta_didik_id"] not in left:
+            listed.add(("dapodik", r["peserta_didik_id"]))
+    return out, listed
 
 
 def _age(dob: date, on: date) -> int:
@@ -110,7 +120,7 @@ def evaluate_report(world: Path, periode: str, report: Iterable[FamilyAtRisk]) -
     records: dict[str, list[GroundTruth]] = defaultdict(list)
     for t in truth:
         records[t.true_nik].append(t)
-    typed = _typed_niks(world)
+    typed, listed = _typed_niks(world)
     family_of = {nik: kk for kk, niks in children.items() for nik in niks}
     by_record = {(t.system, t.student_id): t for t in truth}
 
@@ -130,7 +140,10 @@ def evaluate_report(world: Path, periode: str, report: Iterable[FamilyAtRisk]) -
                     planted[nik].add("NO_SCHOOL_RECORD")
                     dirty = True
                 continue
-            if active and all(t.dropped_out_on is not None for t in active):
+            # left: every record active in the period dropped out, and the gateways list no other as enrolled
+            # (a transfer's record left behind in Dapodik stays listed: the hub reads the child as enrolled there)
+            still = [t for t in own if t.dropped_out_on is None and (t.system, t.student_id) in listed]
+            if active and all(t.dropped_out_on is not None for t in active) and not still:
                 planted[nik].add("LEFT_SCHOOL")
             elif any(_below(t) for t in active):
                 planted[nik].add("ATTENDANCE_BELOW_85")

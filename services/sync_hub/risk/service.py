@@ -13,8 +13,8 @@ age when 7 to 18 years old on the first day of the period (``school_age_bounds``
   mistyped NIK can hit an unrelated person of the same kecamatan and birth date). Its reason comes from its
   outcome (``REASON_OF_OUTCOME``) or from Dapodik holding it back (``HELD_BACK``); the school named fixes it, a
   hub reviewer decides ``IN_REVIEW``. It stands for the member it pins (``_pin``), who is then not
-  ``NO_SCHOOL_RECORD`` (unless only a review case attributes it: the candidate may be a homonym); a record pinned to a child linked through another record is not listed (its verification
-  is made from that one);
+  ``NO_SCHOOL_RECORD`` (unless only a review case attributes it: the candidate may be a homonym); a record
+  pinned to a child linked through another record is not listed (its verification is made from that one);
 * ``ATTENDANCE_BELOW_85`` — the child's verification of the period has a month under 85 %: school and family;
 * ``LEFT_SCHOOL`` / ``GRADUATED`` — the verification says the child no longer attends (``keluar_reason``
   ``LULUS``: graduated): the education component ends; listed with ``error`` false, not as an error.
