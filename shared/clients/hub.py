@@ -15,6 +15,14 @@ from shared.contracts.hub import (
     SyncRun,
     SyncRunCreate,
 )
+from shared.contracts.ledger import (
+    LedgerCheckpoint,
+    LedgerLookup,
+    LedgerLookupAnswer,
+    LedgerProof,
+    LedgerPublicKey,
+    LedgerReport,
+)
 from shared.http import BaseClient
 
 
@@ -55,6 +63,25 @@ class HubClient(BaseClient):
     def provenance(self, target_system: SourceSystem, target_record: str) -> list[ProvenanceRecord]:
         return self.request("GET", "/api/v1/provenance", _ProvenanceList, idempotent=True,
                             params={"target_system": target_system.value, "target_record": target_record}).root
+
+    def ledger_public_key(self) -> LedgerPublicKey:
+        return self.request("GET", "/api/v1/ledger/public-key", LedgerPublicKey, idempotent=True)
+
+    def ledger_verify(self) -> LedgerReport:
+        return self.request("GET", "/api/v1/ledger/verify", LedgerReport, idempotent=True, timeout=600)
+
+    def ledger_checkpoint(self) -> LedgerCheckpoint:
+        """Sign a checkpoint over what is not covered yet (idempotent: nothing new, the newest is answered)."""
+        return self.request("POST", "/api/v1/ledger/checkpoints", LedgerCheckpoint, idempotent=True)
+
+    def ledger_proof(self, provenance_id: str, field: str) -> LedgerProof:
+        return self.request("GET", "/api/v1/ledger/proof", LedgerProof, idempotent=True,
+                            params={"provenance_id": provenance_id, "field": field})
+
+    def ledger_lookup(self, record_hashes: list[str]) -> dict[str, int]:
+        """Which of these record hashes the ledger holds (hash -> seq); at most 1000 per call."""
+        return self.request("POST", "/api/v1/ledger/lookup", LedgerLookupAnswer, idempotent=True,
+                            content=LedgerLookup(record_hashes=record_hashes).model_dump_json()).found
 
     def wait(self, run_id: str, timeout: float = 3600, poll: float = 0.5) -> SyncRun:
         deadline = time.monotonic() + timeout

@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -70,6 +71,13 @@ def append_provenance(session: Session, rows: Iterable[Mapping[str, object]]) ->
                         "chain_hash": chain.hex(), "appended_at": now})
     repo.add_entries(session, entries, seq, chain.hex())
     return seq
+
+
+def record_hash_of_row(session: Session, record_id: str) -> str:
+    """The record hash of the provenance row as it is stored now (hex)."""
+    row = session.execute(sa.select(*(repo.PROVENANCE.c[c] for c in repo.RECORD_COLUMNS)).where(
+        repo.PROVENANCE.c.id == record_id)).one()
+    return lh.record_hash(record_of(row._mapping)).hex()
 
 
 def pending(engine: Engine) -> int:
