@@ -68,7 +68,7 @@ class HubClient(BaseClient):
         return self.request("GET", "/api/v1/ledger/public-key", LedgerPublicKey, idempotent=True)
 
     def ledger_verify(self) -> LedgerReport:
-        return self.request("GET", "/api/v1/ledger/verify", LedgerReport, idempotent=True, timeout=600)
+        return self.request("GET", "/api/v1/ledger/verify", LedgerReport, idempotent=True)
 
     def ledger_checkpoint(self) -> LedgerCheckpoint:
         """Sign a checkpoint over what is not covered yet (idempotent: nothing new, the newest is answered)."""
