@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _encode  # type: ignore[attr-defined]
 
 VERSION = 1
 LOG_NAME = "jembatan-hub-ledger"
@@ -49,6 +50,32 @@ def field_record(*, provenance_id: str, sync_run_id: str, target_system: str, ta
             "target_system": target_system, "target_record": target_record, "field": field, "value": value,
             "source_system": source_system, "source_record": source_record, "source_version": int(source_version),
             "observed_seq": int(observed_seq), "retrieved_at": utc_text(retrieved_at), "matched_by": matched_by}
+
+
+_TEMPLATE = ('{"field":%s,"kind":"provenance","matched_by":%s,"observed_seq":%d,"provenance_id":%s,'
+             '"retrieved_at":"%s","source_record":%s,"source_system":%s,"source_version":%d,"sync_run_id":%s,'
+             '"target_record":%s,"target_system":%s,"v":1,"value":%s}')
+_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
+def field_record_hash(provenance_id: str, sync_run_id: str, target_system: str, target_record: str, field: str,
+                      value: FieldValue, source_system: str, source_record: str, source_version: int,
+                      observed_seq: int, retrieved_at_text: str, matched_by: str) -> bytes:
+    """``record_hash(field_record(...))`` without building the dict: the same bytes, written directly (for
+    verifying millions of records; ``retrieved_at_text`` is ``utc_text(retrieved_at)``). Tested equal."""
+    enc = _encode
+    if value is None or value is True or value is False:
+        value_text = _CONSTANTS[value]
+    elif isinstance(value, str):
+        value_text = enc(value)
+    elif isinstance(value, int):
+        value_text = str(int(value))
+    else:
+        raise TypeError("the ledger's records hold strings, integers, booleans or null")
+    text = _TEMPLATE % (enc(field), enc(matched_by), observed_seq, enc(provenance_id), retrieved_at_text,
+                        enc(source_record), enc(source_system), source_version, enc(sync_run_id), enc(target_record),
+                        enc(target_system), value_text)
+    return hashlib.sha256(b"\x00" + text.encode("utf-8")).digest()
 
 
 def leaf_hash(data: bytes) -> bytes:

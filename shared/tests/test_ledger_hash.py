@@ -52,3 +52,14 @@ def test_record_hash_is_canonical_and_independent_of_time_zone_and_key_order() -
     assert lh.record_hash({**a, "value": "NOT_PKH_RECIPIENT"}) != lh.record_hash(a)
     assert lh.record_hash({**a, "value": True}) != lh.record_hash({**a, "value": 1})
     assert lh.canonical({"x": "é"}) == '{"x":"é"}'.encode()
+
+
+@pytest.mark.parametrize("value", [None, True, False, 0, 12, -3, "", "PKH_RECIPIENT",
+                                   'é "quoted" \\ \n\t ☃', "a\u2028b"])
+def test_the_direct_record_hash_is_the_canonical_one(value: object) -> None:
+    at = datetime(2026, 3, 1, 8, 30, 0, 5, tzinfo=UTC)
+    kwargs = dict(provenance_id="p-1", sync_run_id="r", target_system="dapodik", target_record="é/ü", field="no_kip",
+                  value=value, source_system="kemensos.dtsen", source_record='keluarga/"x"', source_version=3,
+                  observed_seq=7, matched_by="no_kk")
+    expected = lh.record_hash(lh.field_record(retrieved_at=at, **kwargs))  # type: ignore[arg-type]
+    assert lh.field_record_hash(retrieved_at_text=lh.utc_text(at), **kwargs) == expected  # type: ignore[arg-type]

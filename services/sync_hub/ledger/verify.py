@@ -43,6 +43,8 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey]) -> LedgerRepo
     chain = lh.ZERO
     expected = 1
     values: dict[str, object] = {}
+    times: dict[object, str] = {}
+    record_hash = lh.field_record_hash
     sha = hashlib.sha256
     entries = 0
     last_chain_hex = ZERO_HEX
@@ -70,11 +72,12 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey]) -> LedgerRepo
                 value = values.get(text)
                 if value is None and text not in values:
                     value = values[text] = json.loads(text)
-                record = lh.field_record(
-                    provenance_id=row[5], sync_run_id=row[6], target_system=row[7], target_record=row[8],
-                    field=row[9], value=value, source_system=row[11], source_record=row[12],  # type: ignore[arg-type]
-                    source_version=row[13], observed_seq=row[14], retrieved_at=row[15], matched_by=row[16])
-                if lh.record_hash(record) != rh:
+                at = row[15]
+                at_text = times.get(at)
+                if at_text is None:
+                    at_text = times[at] = lh.utc_text(at)
+                if record_hash(row[5], row[6], row[7], row[8], row[9], value, row[11], row[12],  # type: ignore[arg-type]
+                               row[13], row[14], at_text, row[16]) != rh:
                     out.add(LedgerProblem(seq=seq, what="record", rule="record_hash", record_id=record_id,
                                           provenance_id=row[5], field=row[9], message=(
                                               f"entry {seq}: provenance {row[5]} ({row[9]}) differs from what was "
