@@ -163,7 +163,8 @@ def bench_push(url: str, batches: int, size: int, with_ledger: bool) -> dict[str
     wall = time.perf_counter() - start
     engine.dispose()
     return {"ledger": with_ledger, "items_per_s": round(batches * size / wall),
-            "values_per_s": round(batches * size * 3 / wall), "median_batch_ms": round(statistics.median(times) * 1000, 1),
+            "values_per_s": round(batches * size * 3 / wall),
+            "median_batch_ms": round(statistics.median(times) * 1000, 1),
             "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
 
 
