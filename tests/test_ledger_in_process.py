@@ -15,7 +15,7 @@ from tests.test_sync_in_process import apps, check_emis, loaded  # noqa: F401  (
 
 
 def test_ledger_verifies_after_a_sync_and_a_check_and_a_value_edited_at_a_gateway_is_found(apps) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    hub, ups, _, clients = apps
+    hub, ups, _, _ = apps
     run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
     assert run.status is RunStatus.SUCCEEDED, run.errors
     ids = [s.siswa_id for s in ups.emis.list_students(limit=20).items]

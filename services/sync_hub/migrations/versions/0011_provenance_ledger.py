@@ -1,10 +1,10 @@
 """provenance ledger: hash chain entries, signed Merkle checkpoints, the head row appends lock
 
-Provenance rows written before this revision are not ledgered: verification counts them as ``unledgered``
+Provenance rows written before this revision (0011) are not ledgered: verification counts them as ``unledgered``
 (docs/ledger.md).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-10 09:00:00
 """
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '0010'
-down_revision: str | None = '0009'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
