@@ -121,10 +121,11 @@ def to_contract(row: LedgerCheckpointRow) -> LedgerCheckpoint:
 def proof(session: Session, signer: Signer, provenance_id: str, field: str) -> LedgerProof:
     row = repo.provenance_row(session, provenance_id, field)
     if row is None:
-        raise NotFound(f"no provenance {provenance_id} for field {field}")
+        raise NotFound.field("provenance_id", "not_found", "no provenance with this id for this field")
     entry = repo.entry_for(session, row.id)
     if entry is None:
-        raise NotFound(f"provenance {provenance_id} ({field}) is not in the ledger (written before it?)")
+        raise NotFound.field("provenance_id", "not_in_ledger",
+                             "this provenance is not in the ledger (written before it?)")
     cp = repo.checkpoint_covering(session, entry.seq)
     if cp is None:
         raise Conflict(f"ledger entry {entry.seq} is not covered by a signed checkpoint yet; "
