@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.sync_hub.audit.router import router as audit_router
 from services.sync_hub.checks.router import router as checks_router
 from services.sync_hub.checks.service import Checks
 from services.sync_hub.config import Settings, get_settings
-from services.sync_hub.deps import every_token
+from services.sync_hub.deps import HubAuthenticator, authenticate, deny_undeclared, every_token
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.jobs.queue import make_queue
 from services.sync_hub.jobs.worker import InProcessWorker
@@ -25,6 +27,9 @@ from services.sync_hub.verification.router import router as verification_router
 from shared import logging as jlog
 from shared.app import create_service_app
 from shared.db import SQLITE_IMMEDIATE, make_engine, migrate
+from shared.oidc import JwtVerifier, LocalIssuer
+
+log = logging.getLogger("jembatan.hub")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,6 +40,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         jlog.configure("sync_hub", settings.log_level)
+        app.state.authenticator = make_authenticator(settings)
         if settings.auto_migrate:
             migrate(MIGRATIONS, settings.database_url)
         base = make_engine(settings.database_url)
@@ -69,7 +75,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
                 ups.close()
             base.dispose()
 
-    return create_service_app(
+    app = create_service_app(
         name="sync_hub",
         title="Jembatan sync hub",
         description=(
@@ -78,7 +84,21 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
             "gateways and records the provenance of every value it writes. Every student ends a run "
             "with an outcome code that says why."
         ),
-        routers=[runs_router, checks_router, provenance_router, review_router, verification_router],
+        routers=[runs_router, checks_router, provenance_router, review_router, verification_router, audit_router],
         lifespan=lifespan,
         credentials=every_token,
+        authenticate=authenticate,
     )
+    for route in deny_undeclared(app):  # deny by default: a route nobody declared roles for stays closed
+        log.error("route %s declares no role: every call is answered 403", route)
+    return app
+
+
+def make_authenticator(settings: Settings) -> HubAuthenticator:
+    """Machine clients from ``api_tokens``; people's tokens verified against the OIDC issuer's JWKS, or the
+    local issuer's (its key made on first use) when no JWKS URL is configured."""
+    jwks_url = settings.oidc_jwks_url or LocalIssuer(settings.local_key_dir, settings.oidc_issuer,
+                                                     settings.oidc_audience).ensure()
+    return HubAuthenticator(settings, JwtVerifier(
+        issuer=settings.oidc_issuer, audience=settings.oidc_audience, jwks_url=jwks_url,
+        roles_claim=settings.oidc_roles_claim, refetch_seconds=settings.oidc_jwks_refetch_seconds))
