@@ -190,6 +190,23 @@ def test_on_demand_check_decides_and_the_gateway_writes_in_one_step(system) -> N
     assert check_emis(hub, ups, ids).items == []
 
 
+def test_a_gateway_may_check_only_its_own_systems_students(system) -> None:  # type: ignore[no-untyped-def]
+    """The finding: the Dapodik gateway's credential could check EMIS students. Now a 403 naming the field, and
+    nothing is decided or recorded; the EMIS gateway's own check of the same records goes through."""
+    hub, ups, _ = system
+    run(hub)
+    records = [ups.emis.get_student(s.siswa_id) for s in ups.emis.list_students(limit=2).items]
+    held = {r.siswa_id: hub.provenance(SourceSystem.EMIS, r.siswa_id) for r in records}
+    with pytest.raises(Rejected) as exc:
+        as_gateway(hub, "dapodik_gateway").check(CheckRequest(system=SourceSystem.EMIS, siswa=records))
+    assert exc.value.status == 403 and [(e.field, e.rule) for e in exc.value.errors] == [("system", "own_system")]
+    assert {r.siswa_id: hub.provenance(SourceSystem.EMIS, r.siswa_id) for r in records} == held
+    assert as_gateway(hub, "emis_gateway").check(CheckRequest(system=SourceSystem.EMIS, siswa=records)).results
+    with pytest.raises(Rejected) as exc:  # a person, even an admin, does not ask checks: the gateways do
+        hub.check(CheckRequest(system=SourceSystem.EMIS, siswa=records))
+    assert exc.value.status == 403
+
+
 def test_check_rejects_records_of_another_system_and_oversized_requests(system) -> None:  # type: ignore[no-untyped-def]
     hub, ups, _ = system
     gateway = as_gateway(hub)

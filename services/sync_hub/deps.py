@@ -1,8 +1,9 @@
 """The hub's request dependencies: the session, the settings, and who may call what.
 
 Every ``/api`` route declares the roles that may call it with ``require(...)`` (through the aliases below).
-``deny_undeclared`` answers 403 on any ``/api`` route that declares none, and the role matrix test
-(``tests/test_roles.py``) fails on it: a new route is closed until someone decides who may call it.
+``enforce_declared`` (an app-wide dependency) answers 403 on any ``/api`` route that declares none, and the role
+matrix test (``services/sync_hub/tests/test_roles.py``) fails on it: a new route is closed until someone
+decides who may call it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
 from sqlmodel import Session
-from starlette.types import Receive, Scope, Send
 
 from services.sync_hub.config import Settings
 from shared.auth import Principal
 from shared.db import session_scope
-from shared.errors import Forbidden, Unauthorized, error_response
+from shared.errors import Forbidden, Unauthorized
 from shared.oidc import JwtVerifier
 
 
@@ -140,20 +140,34 @@ def declared_roles(route: APIRoute) -> frozenset[Role] | None:
     return frozenset(found) if declared else None
 
 
-def deny_undeclared(app: FastAPI) -> list[str]:
-    """Close every ``/api`` route that declares no role (403); returns them (for the startup log)."""
-    closed = []
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/api/") and declared_roles(route) is None:
-            closed.append(f"{sorted(route.methods)} {route.path}")
+def api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
+    """Every ``/api`` route of the app as (method, full path, route), through included routers."""
+    out: list[tuple[str, str, APIRoute]] = []
 
-            async def _deny(scope: Scope, receive: Receive, send: Send, path: str = route.path) -> None:
-                exc = Forbidden.field("authorization", "no_declared_role",
-                                      f"{path} declares no role: closed until it does")
-                await error_response(exc)(scope, receive, send)  # type: ignore[arg-type]
+    def walk(routes: list[Any], prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                path = prefix + route.path
+                if path.startswith("/api/"):
+                    out.extend((method, path, route) for method in sorted(route.methods))
+            elif hasattr(route, "original_router"):  # FastAPI >= 0.16x keeps included routers as such
+                walk(route.original_router.routes, prefix + (route.include_context.prefix or ""))
 
-            route.app = _deny
-    return closed
+    walk(app.routes, "")
+    return out
+
+
+def undeclared(app: FastAPI) -> list[str]:
+    """The ``/api`` routes that declare no role (each answered 403 by ``enforce_declared``)."""
+    return [f"{method} {path}" for method, path, route in api_routes(app) if declared_roles(route) is None]
+
+
+def enforce_declared(request: Request) -> None:
+    """An app-wide dependency: a ``/api`` route that declares no role is closed (403), whoever calls it."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and route.path.startswith("/api/") and declared_roles(route) is None:
+        raise Forbidden.field("authorization", "no_declared_role", f"{route.path} declares no role: closed until "
+                              "it does")
 
 
 def route_of(request: Request) -> str:

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.sync_hub.audit.router import router as audit_router
 from services.sync_hub.checks.router import router as checks_router
 from services.sync_hub.checks.service import Checks
 from services.sync_hub.config import Settings, get_settings
-from services.sync_hub.deps import HubAuthenticator, authenticate, deny_undeclared, every_token
+from services.sync_hub.deps import HubAuthenticator, authenticate, enforce_declared, every_token, undeclared
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.jobs.queue import make_queue
 from services.sync_hub.jobs.worker import InProcessWorker
@@ -88,8 +88,9 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         lifespan=lifespan,
         credentials=every_token,
         authenticate=authenticate,
+        dependencies=[Depends(enforce_declared)],
     )
-    for route in deny_undeclared(app):  # deny by default: a route nobody declared roles for stays closed
+    for route in undeclared(app):  # deny by default: a route nobody declared roles for stays closed
         log.error("route %s declares no role: every call is answered 403", route)
     return app
 
