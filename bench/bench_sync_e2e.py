@@ -185,8 +185,9 @@ def _ts(value: str | None) -> float | None:
 
 class Hub:
     def __init__(self, stack: Stack) -> None:
+        token = stack.hub_token("operator", "admin", ttl_seconds=12 * 3600)  # a long bench outlives an hour
         self.http = httpx.Client(base_url=stack.url("sync_hub"), timeout=60.0,
-                                 headers={"Authorization": f"Bearer {stack.creds.operator}"})
+                                 headers={"Authorization": f"Bearer {token}"})
 
     def start(self, full: bool = False) -> str:
         r = self.http.post("/api/v1/sync-runs", json={"full": True} if full else {})
