@@ -182,8 +182,7 @@ class LocalIssuer:
     def rotate(self) -> Ed25519PrivateKey:
         """A new signing key; the previous public keys stay published (up to ``KEEP_RETIRED``) so the tokens
         they signed remain valid until they expire."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

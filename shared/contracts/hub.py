@@ -98,7 +98,7 @@ class SyncRun(BaseModel):
     id: str
     status: RunStatus
     trigger: str = Field(..., description="Who started it: `person:<subject>` (an admin's token), or "
-                         "`client:<name>` for runs started before people had identities")
+                         "the bare client name for runs started before people had identities")
     systems: list[SourceSystem]
     student_ids: list[str] | None = Field(None, description="Set for an on-demand check of named students")
     created_at: datetime
