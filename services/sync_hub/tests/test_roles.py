@@ -60,6 +60,9 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/education-verifications"): frozenset({V, R, A}),
     ("POST", "/api/v1/audit/who-read"): frozenset({AU}),
     ("GET", "/api/v1/audit/verify"): frozenset({A, AU}),
+    ("GET", "/api/v1/families-at-risk"): frozenset({V, R, A}),
+    ("GET", "/api/v1/families-at-risk/summary"): frozenset({V, R, A}),
+    ("GET", "/api/v1/families-at-risk/export"): frozenset({V, R, A}),
 }
 
 
@@ -174,6 +177,13 @@ def requests_for(h: Hub) -> dict[tuple[str, str], tuple[str, dict[str, object], 
                                                      {"params": {"periode": "2026-T3"}}, 200),
         ("POST", "/api/v1/audit/who-read"): ("/api/v1/audit/who-read", {"json": {"nik": STUDENT_NIK}}, 200),
         ("GET", "/api/v1/audit/verify"): ("/api/v1/audit/verify", {}, 200),
+        # no report built for the period here: past the role check, a 404 naming the period (test_risk_api.py
+        # has the 200s on a seeded report)
+        ("GET", "/api/v1/families-at-risk"): ("/api/v1/families-at-risk", {"params": {"periode": "2026-T3"}}, 404),
+        ("GET", "/api/v1/families-at-risk/summary"): ("/api/v1/families-at-risk/summary",
+                                                      {"params": {"periode": "2026-T3"}}, 404),
+        ("GET", "/api/v1/families-at-risk/export"): ("/api/v1/families-at-risk/export",
+                                                     {"params": {"periode": "2026-T3"}}, 404),
     }
 
 
