@@ -158,7 +158,7 @@ def test_unknown_period_404_rebuilt_report_409_no_credential_401(hub: TestClient
     seed(hub.app.state.engine, "run-2")  # type: ignore[attr-defined]
     r = get(hub, limit=1, cursor=cursor)
     assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "report_rebuilt"
-    assert hub.get("/api/v1/families-at-risk").status_code == 401
+    assert hub.get("/api/v1/families-at-risk", headers={"Authorization": ""}).status_code == 401
 
 
 def test_summary(hub: TestClient) -> None:
