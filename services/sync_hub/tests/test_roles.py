@@ -28,6 +28,7 @@ with warnings.catch_warnings():
 from services.sync_hub.audit.service import verify_rows
 from services.sync_hub.config import Settings
 from services.sync_hub.deps import Role, api_routes, declared_roles, undeclared
+from services.sync_hub.ledger import keys as ledger_keys
 from services.sync_hub.main import create_app
 from services.sync_hub.review.models import ReviewCaseRow, ReviewDecisionRow
 from services.sync_hub.review.schemas import StudentSnapshot
@@ -63,6 +64,11 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/families-at-risk"): frozenset({V, R, A}),
     ("GET", "/api/v1/families-at-risk/summary"): frozenset({V, R, A}),
     ("GET", "/api/v1/families-at-risk/export"): frozenset({V, R, A}),
+    ("GET", "/api/v1/ledger/public-key"): frozenset({V, R, A, AU}),
+    ("GET", "/api/v1/ledger/verify"): frozenset({A, AU}),
+    ("POST", "/api/v1/ledger/checkpoints"): frozenset({A}),
+    ("GET", "/api/v1/ledger/proof"): frozenset({V, R, A, AU}),
+    ("POST", "/api/v1/ledger/lookup"): frozenset({V, R, A, AU}),
 }
 
 
@@ -123,7 +129,9 @@ def seed(engine: sa.Engine) -> tuple[str, str, str]:
 
 @pytest.fixture
 def hub(db_url: str, tmp_path: Path) -> Iterator[Hub]:
+    ledger_keys.generate(tmp_path / "ledger.pem")
     settings = Settings(database_url=db_url, local_key_dir=tmp_path / "keys", replica_follow_seconds=0,
+                        ledger_key_file=tmp_path / "ledger.pem",
                         oidc_jwks_refetch_seconds=0,
                         api_tokens={"emis_gateway": EMIS_TOKEN, "dapodik_gateway": DAPODIK_TOKEN})
     with TestClient(create_app(settings), base_url=BASE) as http:
@@ -184,6 +192,13 @@ def requests_for(h: Hub) -> dict[tuple[str, str], tuple[str, dict[str, object], 
                                                       {"params": {"periode": "2026-T3"}}, 404),
         ("GET", "/api/v1/families-at-risk/export"): ("/api/v1/families-at-risk/export",
                                                      {"params": {"periode": "2026-T3"}}, 404),
+        # the ledger is empty here: a checkpoint is a 409, a proof of an unknown value a 404 (past the role check)
+        ("GET", "/api/v1/ledger/public-key"): ("/api/v1/ledger/public-key", {}, 200),
+        ("GET", "/api/v1/ledger/verify"): ("/api/v1/ledger/verify", {}, 200),
+        ("POST", "/api/v1/ledger/checkpoints"): ("/api/v1/ledger/checkpoints", {}, 409),
+        ("GET", "/api/v1/ledger/proof"): ("/api/v1/ledger/proof", {"params": {"provenance_id": "p", "field": "f"}},
+                                          404),
+        ("POST", "/api/v1/ledger/lookup"): ("/api/v1/ledger/lookup", {"json": {"record_hashes": ["0" * 64]}}, 200),
     }
 
 
