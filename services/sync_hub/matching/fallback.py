@@ -47,11 +47,11 @@ from services.sync_hub.matching.levels import (
     decode,
     ibu_matrix,
     matrix_codes,
+    name_matrix,
     pair_codes,
     pattern_codes,
     prepare_students,
     registry_side,
-    sim_matrix,
     student_side,
     vetoed,
 )
@@ -275,9 +275,9 @@ class _Blocks:
         comparison on the unit's explicit pairs at once."""
         sim_n, sim_i = [], []
         for rows, start, end in blocks:
-            (sn, si), (rn, ri) = self.s.names_at(rows), self.r.side.names_at(slice(start, end))
-            sim_n.append(sim_matrix(sn, rn).ravel())
-            sim_i.append(ibu_matrix(si, ri).ravel())
+            a, r = self.s.names_at(rows), self.r.side.names_at(slice(start, end))
+            sim_n.append(name_matrix(a, r).ravel())
+            sim_i.append(ibu_matrix(a.ibu, r.ibu).ravel())
         srows = np.concatenate([np.repeat(rows, end - start) for rows, start, end in blocks])
         rpos = np.concatenate([np.tile(np.arange(start, end), rows.size) for rows, start, end in blocks])
         lens = np.concatenate([np.full(rows.size, end - start) for rows, start, end in blocks])
@@ -290,7 +290,7 @@ class _Blocks:
     def extra_codes(self) -> np.ndarray:
         si, ri = self.extra
         if not si.size:
-            return np.zeros(0, dtype=np.int16)
+            return np.zeros(0, dtype=np.int32)
         self.pairs += si.size
         return pair_codes(self.s.take(si), self.r.side.take(ri))
 
@@ -328,7 +328,7 @@ def random_codes(s: Side, r: Side, n: int, seed: int) -> np.ndarray:
     """Pattern codes of ``n`` random student-registry pairs (for u)."""
     rng = np.random.default_rng(seed)
     if not len(s) or not len(r):
-        return np.zeros(0, dtype=np.int16)
+        return np.zeros(0, dtype=np.int32)
     return pair_codes(s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n)))
 
 
