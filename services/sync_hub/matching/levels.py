@@ -127,8 +127,8 @@ class Names:
     ibu: list[str]
 
 
-_ARRAYS = ("ibu_missing", "nama_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd", "ymd", "kk",
-           "kk_old")
+_ARRAYS = ("ibu_missing", "nama_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd",
+           "ymd", "kk", "kk_old")
 
 
 def _pick(names: pl.Series | list[str], rows: np.ndarray | slice) -> pl.Series | list[str]:

@@ -63,7 +63,7 @@ def test_a_name_in_another_order_is_close_but_not_exact() -> None:
     assert _levels({**PERSON, "nama": "rizki muhammad"}, {**PERSON, "nama": m})["nama"] == ">=0.94"
     # siblings keep their distance: sorting the words brings no two given names closer than as written
     for a, b in (("andi santoso", "budi santoso"), ("muhammad rizki", "muhammad fajar"), ("siti aminah", "siti nur")):
-        sa, sb = levels.Names([a], [" ".join(sorted(a.split()))], [""]), levels.Names([b], [" ".join(sorted(b.split()))], [""])
+        sa, sb = (levels.Names([x], [" ".join(sorted(x.split()))], [""]) for x in (a, b))
         assert levels.name_pairs(sa, sb)[0] == levels.sim_pairs([a], [b])[0]
 
 
