@@ -52,6 +52,7 @@ from services.sync_hub.matching.levels import (
     pattern_codes,
     prepare_students,
     registry_side,
+    sorted_words,
     student_side,
     vetoed,
 )
@@ -201,7 +202,7 @@ class _Registry:
     pid: np.ndarray  # sorted position -> the person's pid
     fid: np.ndarray  # sorted position -> family id (int64)
     blocks: pl.DataFrame  # kab, yr, start, end
-    frame: pl.DataFrame  # pid, nama, ibu, dob, kab, yr (sorted), for the nationwide pass
+    frame: pl.DataFrame  # pid, words, ibu, dob, kab, yr (sorted), for the other blocking rules
 
 
 def _registry(reg: Registry) -> _Registry:
@@ -211,14 +212,34 @@ def _registry(reg: Registry) -> _Registry:
     old = reg.kk_lama.group_by("no_kk").agg(pl.col("old_kk").last())
     frame = reg.persons.join(old, on="no_kk", how="left", maintain_order="left").with_columns(
         pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"),
-        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid")).sort("kab", "yr", "pid", nulls_last=True)
+        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid"), name_words(pl.col("nama")).alias("words")
+    ).sort("kab", "yr", "pid", nulls_last=True)
     blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
         pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end"))
     out = _Registry(registry_side(frame), frame["pid"].to_numpy(),
                     frame["fid"].fill_null(-1).to_numpy(), blocks,
-                    frame.select("pid", "nama", "ibu", "dob", "kab", "yr"))
+                    frame.select("pid", "words", "ibu", "dob", "kab", "yr"))
     reg._cache["fallback_registry"] = out
     return out
+
+
+MAX_WORDS = 5  # a name of more words has no ``name_words`` key (its permutations are what a slice looks up)
+
+
+def name_words(name: pl.Expr) -> pl.Expr:
+    """The blocking key of a normalised name: its words in alphabetical order (a name written in another order
+    has the same key); null for an empty name or one of more than ``MAX_WORDS`` words."""
+    n = name.fill_null("")
+    return pl.when((n != "") & (n.str.count_matches(" ") < MAX_WORDS)).then(sorted_words(n))
+
+
+# The blocking rules (their union is the candidate set; a pair several rules find is scored once):
+RULES = {
+    "kabupaten x birth year": "every person of the (kabupaten, birth year) block of each kabupaten the record names",
+    "kabupaten x name": "the same name's words (any order) in a kabupaten the record names, any birth date",
+    "name x birth date": "the same name's words (any order) and birth date, nationwide",
+    "mother x birth year": "the same mother's name and birth year, nationwide",
+}
 
 
 def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
@@ -303,15 +324,53 @@ def _blocks(stu: pl.DataFrame, reg: Registry) -> _Blocks:
     joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
     groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
               zip(joined["row"].to_list(), joined["start"].to_list(), joined["end"].to_list(), strict=True)]
-    # second pass, nationwide: the same name and birth date, or the same mother's name and birth date (a record
-    # with no region at all, a family that moved far); pairs a block already holds are left out
-    sdob = stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "nama", "ibu", "dob")
-    rdob = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "nama", "ibu", "dob", "kab", "yr")
-    extra = pl.concat([
-        sdob.filter(pl.col(k) != "").join(rdob.filter(pl.col(k) != ""), on=[k, "dob"]).select(
-            "row", "rpos", "kab", "yr") for k in ("nama", "ibu")]).unique(["row", "rpos"])
-    extra = extra.join(member, on=["row", "kab", "yr"], how="anti").sort("row", "rpos")
+    # the other rules as explicit pairs (few: keys far more selective than a block), those a block of the first
+    # rule already holds left out, each pair once
+    extra = pl.concat([p.select("row", "rpos", "kab", "yr") for p in _rule_pairs(stu, r, member).values()])
+    extra = extra.unique(["row", "rpos"]).join(member, on=["row", "kab", "yr"], how="anti").sort("row", "rpos")
     return _Blocks(stu, s, r, groups, (extra["row"].to_numpy(), extra["rpos"].to_numpy()))
+
+
+def _keys(stu: pl.DataFrame) -> pl.DataFrame:
+    return stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), name_words(pl.col("nama")).alias("words"),
+                      pl.when(pl.col("ibu") != "").then(pl.col("ibu")).alias("ibu"), "dob",
+                      pl.col("dob").dt.year().alias("yr"))
+
+
+def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """(row, rpos, kab, yr) of the candidate pairs of every rule but the first (the person's kab and yr)."""
+    sk = _keys(stu)
+    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "ibu", "dob", "kab", "yr")
+    cols = ("row", "rpos", "kab", "yr")
+    return {
+        "kabupaten x name": member.select("row", "kab").unique().join(sk.select("row", "words"), on="row").join(
+            rk, on=["kab", "words"]).select(cols),
+        "name x birth date": sk.join(rk, on=["words", "dob"]).select(cols),
+        "mother x birth year": sk.join(rk.rename({"yr": "r_yr"}).with_columns(pl.col("r_yr").alias("yr")),
+                                       on=["ibu", "yr"]).select("row", "rpos", "kab", pl.col("r_yr").alias("yr")),
+    }
+
+
+def rule_recall(stu: pl.DataFrame, reg: Registry, true_pid: pl.Series) -> dict[str, float]:
+    """Blocking recall per rule and of their union: the share of (student, its true registry person) pairs each
+    rule makes candidates. ``true_pid`` is aligned with ``stu`` (null: no true person, left out)."""
+    stu = prepare_students(stu)
+    r = _registry(reg)
+    rpos = np.full(int(reg.persons.height), -1, dtype=np.int64)
+    rpos[r.pid] = np.arange(len(r.pid))
+    truth = pl.DataFrame({"row": np.arange(stu.height, dtype=np.int64), "pid": true_pid}).drop_nulls().with_columns(
+        pl.Series("rpos", rpos[true_pid.drop_nulls().to_numpy()]) if true_pid.null_count() < len(true_pid)
+        else pl.lit(0, pl.Int64).alias("rpos"))
+    member = _student_blocks(stu)
+    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "kab", "yr")
+    first = truth.join(rk, on="rpos").join(member, on=["row", "kab", "yr"], how="semi")
+    found = {"kabupaten x birth year": first.select("row", "rpos")}
+    found |= {k: v.select("row", "rpos").join(truth, on=["row", "rpos"], how="semi")
+              for k, v in _rule_pairs(stu, r, member).items()}
+    n = max(truth.height, 1)
+    out = {k: v.unique().height / n for k, v in found.items()}
+    out["union"] = pl.concat(found.values()).unique().height / n
+    return out
 
 
 def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Blocks]:
