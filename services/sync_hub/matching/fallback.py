@@ -530,9 +530,10 @@ def training_sample(stu: pl.DataFrame, settings: Settings) -> pl.DataFrame:
 def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float | None = None, *,
           stats: RegistryStats | None = None, population: pl.DataFrame | None = None) -> Model:
     """u from random pairs; the prior from the deterministic links (``share`` of students with a family in
-    the registry, one person each among the registry's: share / persons); m by EM over the pattern counts of
-    the candidate pairs of a sample of students (``training_sample``; counted block by block, never
-    materialised).
+    the registry, one person each among the registry's: share / persons) as a start, raised to the share of
+    students the fitted model itself expects a match for when that is larger (``expected_matches``; m
+    refitted each time); m by EM over the pattern counts of the candidate pairs of a sample of students
+    (``training_sample``; counted block by block, never materialised).
 
     ``reg`` may be a slice of the registry holding at least the persons the sample's blocks (every
     (kabupaten, birth year) a student names), nationwide same-name or same-mother's-name-and-birth-date
@@ -548,11 +549,31 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     others = b.r.side if population is None else registry_side(population)
     u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
-    prior = min(share / max(stats.persons, 1), 0.5)
-    model = fit(counts, u, prior=prior)
+    persons = max(stats.persons, 1)
+    model = fit(counts, u, prior=min(share / persons, 0.5))
+    # the prior, estimated: when the deterministic pass links few (no NIKs), its share is a floor, not the
+    # truth; the share of sampled students the fitted model itself finds a match for (expected matches among
+    # the candidate pairs) is taken when larger, and m refitted with it, until it settles
+    det_share, rounds = share, 0
+    for rounds in range(1, PRIOR_ROUNDS + 1):  # noqa: B007 - reported in the model's stats
+        found = min(1.0, expected_matches(counts, model) / max(sample.height, 1))
+        if found <= share * 1.01:
+            break
+        share = found
+        model = fit(counts, u, prior=min(share / persons, 0.5), m=model.m)
     model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random,
-                   "u_persons": len(others), "registry_persons": stats.persons}
+                   "u_persons": len(others), "registry_persons": stats.persons, "share_deterministic": det_share,
+                   "share": share, "prior_rounds": rounds}
     return model
+
+
+PRIOR_ROUNDS = 5
+
+
+def expected_matches(counts: np.ndarray, model: Model) -> float:
+    """The number of matches the model expects among candidate pairs with these pattern counts."""
+    w = model.pattern_weights() + model.prior_weight()
+    return float(np.sum(counts / (1.0 + np.exp2(-np.clip(w, -1000, 1000)))))
 
 
 def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | None = None) -> FallbackResult:

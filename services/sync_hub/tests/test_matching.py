@@ -307,8 +307,12 @@ def test_train_takes_the_prior_from_the_share_the_deterministic_pass_links() -> 
     assert fallback.match_share(stu, reg) == 1.0  # every one of them links by its NIK
     model = fallback.train(stu, reg, fallback.Settings())
     assert model.prior == pytest.approx(1.0 / reg.persons.height)
-    assert fallback.train(stu, reg, fallback.Settings(), share=0.0).prior == pytest.approx(
-        fallback.MIN_SHARE / reg.persons.height)
+    # told that the keys linked none, it starts from the floor and finds the share itself: every one of these
+    # students has its child in the registry
+    estimated = fallback.train(stu, reg, fallback.Settings(), share=0.0)
+    assert estimated.stats["share_deterministic"] == fallback.MIN_SHARE
+    assert estimated.stats["share"] > 0.9 and estimated.prior == pytest.approx(
+        estimated.stats["share"] / reg.persons.height)
 
 
 def test_review_needs_two_agreeing_identity_fields_one_of_them_a_name() -> None:
