@@ -1,13 +1,17 @@
 """Fallback linking when no usable NIK links: blocking, a Fellegi-Sunter model, three bands.
 
-Candidates are registry persons in the same block: (kabupaten, birth year), where a student's kabupaten
-is taken from every place its record names (the school's region, the KK number's prefix, the NIK's
-prefix even when the NIK is invalid), so a family that moved or a wrong prefix still meets its block.
-Each candidate pair gets one level per comparison (``levels``: the name and the mother's name by Jaro-Winkler,
-the birth date, sex, region, NIK and KK number; the table of levels is in that module's docstring).
+Candidates are the union of the blocking rules (``RULES``): registry persons in the same block (kabupaten,
+birth year), where a student's kabupaten is taken from every place its record names (the school's region, the
+KK number's prefix, the NIK's prefix even when the NIK is invalid), so a family that moved or a wrong prefix
+still meets its block; persons of such a kabupaten with the same name words in any order (a missing or
+mistyped birth date); nationwide, the same name words and birth date (a school in another kabupaten), and the
+same mother's name and birth year. A pair several rules find is scored once. Each candidate pair gets one level
+per comparison (``levels``: the name (token-insensitive) and the mother's name, the birth date, sex, region,
+NIK and KK number, each with a "missing" level; the table of levels is in that module's docstring).
 
 Weights are Fellegi-Sunter log2(m/u): ``u`` from random student-registry pairs (what agreement looks like
-by chance), the prior (the chance that a random pair matches) from the deterministic links, ``m`` by
+by chance), the prior (the chance that a random pair matches) from the deterministic links or, when larger,
+the share of students the fitted model expects a match for, ``m`` by
 expectation-maximisation over the candidate pairs' comparison patterns with u and the prior fixed
 (unsupervised, as Splink does). A missing value weighs nothing.
 
