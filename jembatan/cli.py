@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from jembatan.evaluate import Evaluation, evaluate_world
-from jembatan.stack import DEFAULT_PORTS, SERVICES, Stack
+from jembatan.risk_truth import RiskEvaluation, evaluate_report
+from jembatan.stack import DEFAULT_PORTS, SERVICES, Stack, free_port
 from jembatan.verifications import VerificationCheck, check_world
 from services.sync_hub.cli import follow, render_run
 from services.sync_hub.cli import sync as hub_sync
@@ -74,12 +75,50 @@ def render_verifications(vc: VerificationCheck) -> Table:
     return table
 
 
+def render_at_risk(run: SyncRun) -> Table:
+    """The run's families-at-risk counts (its last stage): by reason, by province."""
+    risk = run.at_risk
+    table = Table(title=f"families at risk {run.periode or ''} (GET /api/v1/families-at-risk)", show_header=False)
+    if risk is None:
+        table.add_row("not built", "the run did not succeed or has no PKH period")
+        return table
+    table.add_row("PKH families at risk", f"{risk.families:,}")
+    table.add_row("families whose education component ends (not an error)", f"{risk.families_component_ends:,}")
+    for reason, n in risk.by_reason.items():
+        table.add_row(f"  {reason}", f"{n:,}")
+    table.add_row("by province (families at risk)",
+                  ", ".join(f"{p}: {c.families:,}" for p, c in risk.by_province.items() if c.families))
+    return table
+
+
+def render_risk_evaluation(ev: RiskEvaluation) -> Table:
+    table = Table(title="families at risk checked against the world's ground truth", show_header=False)
+    table.add_row("PKH families in the world", f"{ev.pkh_families:,}")
+    table.add_row("at-risk families planted / found by the report",
+                  f"{ev.planted_families:,} / {ev.found_families:,}")
+    for reason, t in ev.reasons.items():
+        table.add_row(f"  {reason}: children planted", f"{t.planted:,}: found {t.found:,}, reported for another "
+                      f"reason {t.other_reason:,}, missed {t.missed:,}")
+    table.add_row("children whose record carries a NIK / identity error",
+                  f"{ev.link_planted:,}: reported as not linking {ev.link_reported:,}, linked anyway "
+                  f"{ev.link_linked_anyway:,}")
+    table.add_row("families whose children all attend and link, reported (must be 0)",
+                  f"{ev.clean_reported:,} of {ev.clean_families:,}")
+    table.add_row("children reported without a school record although the world has one (a record the hub "
+                  "never received: Dapodik holds it back)", f"{ev.record_not_received:,}")
+    if ev.unmatched_rows:
+        table.add_row("report rows the world could not place", f"{ev.unmatched_rows:,}")
+    return table
+
+
 @app.command()
 def demo(
     families: int = typer.Option(5000, min=10, help="Registry families in the generated world"),
     seed: int = typer.Option(42, help="World seed (same seed, same world)"),
     workdir: Path = typer.Option(Path("var/demo"), help="Where the world, databases and logs go"),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the services running (Ctrl-C stops)"),
+    free_ports: bool = typer.Option(False, "--free-ports", help="Any free ports instead of 8100-8103 (another stack "
+                                    "runs on this machine)"),
 ) -> None:
     """Generate a world, start the four services, load, sync through the hub's API, report, stop."""
     started = time.perf_counter()
@@ -90,7 +129,8 @@ def demo(
     with console.status("generating the synthetic world"):
         summary = generate_world(WorldConfig(seed=seed, n_families=families), world_dir)
     console.print(f"world: {summary}")
-    stack = Stack(workdir, ports=dict(DEFAULT_PORTS), log_level="WARNING")
+    ports = {name: free_port() for name in SERVICES} if free_ports else dict(DEFAULT_PORTS)
+    stack = Stack(workdir, ports=ports, log_level="WARNING")
     with console.status("loading the world into the services' databases"):
         stack.load_world(world_dir)
     with console.status("starting kemensos_mock, emis_gateway, dapodik_gateway, sync_hub"):
@@ -110,6 +150,13 @@ def demo(
                 vc = check_world(world_dir, KemensosClient(stack.url("kemensos_mock"), stack.creds.hub_to_kemensos),
                                  run.periode)
             console.print(render_verifications(vc))
+        console.print(render_at_risk(run))
+        if run.at_risk is not None and run.periode:
+            with console.status("checking the families-at-risk report against ground truth"):
+                rev = evaluate_report(world_dir, run.periode, hub.iter_families_at_risk(run.periode))
+            console.print(render_risk_evaluation(rev))
+            for example in rev.examples:
+                console.print(f"[red]{example}[/red]")
         docs = Table(title="OpenAPI docs", show_header=False)
         for service in SERVICES:
             docs.add_row(service, f"{stack.url(service)}/docs")

@@ -93,3 +93,17 @@ def rows_by_student(session, table, key: str, student_ids, chunk: int = 1000):  
         for row in session.execute(stmt).mappings():
             out.setdefault(row[key], []).append(row)
     return out
+
+
+def stored_months(session, table, key: str, student_ids, months, chunk: int = 1000):  # type: ignore[no-untyped-def]
+    """The rows of a gateway's attendance ``table`` (student column ``key``) for these students in these
+    (year, month) pairs: what an import compares its file with."""
+    import sqlalchemy as sa
+
+    ids = sorted(set(student_ids))
+    which = sa.or_(*(sa.and_(table.c.tahun == y, table.c.bulan == m) for y, m in months))
+    out: list[sa.RowMapping] = []
+    for start in range(0, len(ids), chunk):
+        stmt = sa.select(table).where(table.c[key].in_(ids[start:start + chunk]), which)
+        out.extend(session.execute(stmt).mappings())
+    return out

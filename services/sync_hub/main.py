@@ -18,6 +18,7 @@ from services.sync_hub.jobs.worker import InProcessWorker
 from services.sync_hub.provenance.router import router as provenance_router
 from services.sync_hub.replica.follower import ReplicaFollower
 from services.sync_hub.review.router import router as review_router
+from services.sync_hub.risk.router import router as risk_router
 from services.sync_hub.runs.router import router as runs_router
 from services.sync_hub.runs.service import RunQueue
 from services.sync_hub.upstreams import Upstreams, make_upstreams
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
             "gateways and records the provenance of every value it writes. Every student ends a run "
             "with an outcome code that says why."
         ),
-        routers=[runs_router, checks_router, provenance_router, review_router, verification_router],
+        routers=[runs_router, checks_router, provenance_router, review_router, verification_router, risk_router],
         lifespan=lifespan,
         credentials=every_token,
     )

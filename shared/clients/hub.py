@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from pydantic import RootModel
 
@@ -15,6 +16,7 @@ from shared.contracts.hub import (
     SyncRun,
     SyncRunCreate,
 )
+from shared.contracts.risk import FamilyAtRisk, RiskSummary
 from shared.http import BaseClient
 
 
@@ -55,6 +57,30 @@ class HubClient(BaseClient):
     def provenance(self, target_system: SourceSystem, target_record: str) -> list[ProvenanceRecord]:
         return self.request("GET", "/api/v1/provenance", _ProvenanceList, idempotent=True,
                             params={"target_system": target_system.value, "target_record": target_record}).root
+
+    def families_at_risk(self, periode: str | None = None, cursor: str | None = None, limit: int = 500,
+                         **filters: str) -> Page[FamilyAtRisk]:
+        """A page of the families-at-risk report (filters: province, kabupaten, school, reason)."""
+        params: dict[str, str | int] = {"limit": limit, **filters}
+        if periode:
+            params["periode"] = periode
+        if cursor:
+            params["cursor"] = cursor
+        return self.request("GET", "/api/v1/families-at-risk", Page[FamilyAtRisk], idempotent=True, params=params)
+
+    def iter_families_at_risk(self, periode: str | None = None, limit: int = 500, **filters: str
+                              ) -> Iterator[FamilyAtRisk]:
+        cursor: str | None = None
+        while True:
+            page = self.families_at_risk(periode, cursor, limit, **filters)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def risk_summary(self, periode: str | None = None) -> RiskSummary:
+        params = {"periode": periode} if periode else {}
+        return self.request("GET", "/api/v1/families-at-risk/summary", RiskSummary, idempotent=True, params=params)
 
     def wait(self, run_id: str, timeout: float = 3600, poll: float = 0.5) -> SyncRun:
         deadline = time.monotonic() + timeout

@@ -124,6 +124,20 @@ class SyncRun(BaseModel):
         "(enrolled at a school the hub does not know)")
     progress: RunProgress | None = Field(None, description="Work units of the run (planned once its students are "
                                          "read): done, failed, waiting, running, students decided so far")
+    at_risk: RunRiskCounts | None = Field(
+        None, description="The period's families-at-risk report as this run built it, its last stage (null: not "
+        "built; GET /api/v1/families-at-risk/summary)")
+
+
+class RiskCounts(BaseModel):
+    families: int = Field(0, description="Families with at least one reason that is an error")
+    families_component_ends: int = Field(0, description="Families listed only because a child left school or "
+                                         "graduated (the education component ends: not an error)")
+    by_reason: dict[str, int] = Field(default_factory=dict, description="Children / school records per reason")
+
+
+class RunRiskCounts(RiskCounts):
+    by_province: dict[str, RiskCounts] = Field(default_factory=dict, description="By the family's province")
 
 
 class UnitKind(StrEnum):

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from services.dapodik_gateway import db
 from services.dapodik_gateway.kehadiran.models import KehadiranPdRow
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
+from shared import kehadiran
 from shared.kehadiran import rows_by_student
 
 KEHADIRAN: sa.Table = KehadiranPdRow.__table__  # type: ignore[assignment]
@@ -41,14 +42,7 @@ def students_of(session: Session, sekolah_id: str, *, lock: bool = False) -> lis
 
 def held(session: Session, ids: Sequence[str], months: Sequence[tuple[int, int]]) -> list[sa.RowMapping]:
     """The stored months among ``months`` of the students ``ids``."""
-    k = KEHADIRAN
-    unique = sorted(set(ids))
-    which = sa.or_(*(sa.and_(k.c.tahun == y, k.c.bulan == m) for y, m in months))
-    out: list[sa.RowMapping] = []
-    for start in range(0, len(unique), 1000):
-        stmt = sa.select(k).where(k.c.peserta_didik_id.in_(unique[start:start + 1000]), which)
-        out.extend(session.execute(stmt).mappings())
-    return out
+    return kehadiran.stored_months(session, KEHADIRAN, "peserta_didik_id", ids, months)
 
 
 def insert_months(conn: Connection, rows: list[dict[str, Any]]) -> None:

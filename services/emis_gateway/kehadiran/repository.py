@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from services.emis_gateway.kehadiran.models import KehadiranSiswaRow
 from services.emis_gateway.siswa.models import SiswaRow
+from shared import kehadiran
 from shared.bulk import executemany
 from shared.kehadiran import rows_by_student
 
@@ -37,14 +38,7 @@ def students_of(session: Session, nsm: str, *, lock: bool = False) -> list[sa.Ro
 
 def held(session: Session, siswa_ids: Sequence[str], months: Sequence[tuple[int, int]]) -> list[sa.RowMapping]:
     """The stored months among ``months`` of the students ``siswa_ids``."""
-    k = KEHADIRAN
-    ids = sorted(set(siswa_ids))
-    which = sa.or_(*(sa.and_(k.c.tahun == y, k.c.bulan == m) for y, m in months))
-    out: list[sa.RowMapping] = []
-    for start in range(0, len(ids), 1000):
-        stmt = sa.select(k).where(k.c.siswa_id.in_(ids[start:start + 1000]), which)
-        out.extend(session.execute(stmt).mappings())
-    return out
+    return kehadiran.stored_months(session, KEHADIRAN, "siswa_id", siswa_ids, months)
 
 
 def insert_months(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:

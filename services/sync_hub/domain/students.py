@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from shared.contracts.common import FieldProvenance
-from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, JenisKeluar, PesertaDidik
+from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, JenisKeluar, PesertaDidik, StatusValidasi
 from shared.contracts.emis import EMIS_HUB_FIELDS, Siswa
 from shared.contracts.hub import SourceSystem
 
@@ -88,6 +88,9 @@ class Enrolment:
     keluar_reason: str | None = None  # EMIS alasan_keluar, or the name of Dapodik's jenis_keluar
     source_version: int = 0
     months: tuple[Month, ...] = ()
+    # Dapodik holds the record back (an INVALID validation finding, status_validasi 2): the school has to fix it
+    # (read by the families-at-risk report, ``risk``)
+    held_back: bool = False
 
 
 def version_of(changed_at: datetime) -> int:
@@ -109,4 +112,5 @@ def enrolment_of(record: Siswa | PesertaDidik, npsn: str | None) -> Enrolment:
                    for k in record.kehadiran_pd)
     keluar = JenisKeluar(record.jenis_keluar_id).name if record.jenis_keluar_id is not None else None
     return Enrolment(npsn=npsn, aktif=record.jenis_keluar_id is None, keluar_on=record.tanggal_keluar,
-                     keluar_reason=keluar, source_version=version_of(record.last_update), months=months)
+                     keluar_reason=keluar, source_version=version_of(record.last_update), months=months,
+                     held_back=record.status_validasi == StatusValidasi.INVALID)

@@ -6,6 +6,7 @@ from services.sync_hub.mirror import models as _mirror  # noqa: F401
 from services.sync_hub.provenance import models as _provenance  # noqa: F401  (register tables)
 from services.sync_hub.replica import models as _replica  # noqa: F401
 from services.sync_hub.review import models as _review  # noqa: F401
+from services.sync_hub.risk import models as _risk  # noqa: F401
 from services.sync_hub.runs import models as _runs  # noqa: F401
 from services.sync_hub.verification import models as _verification  # noqa: F401
 from shared.db import run_migrations_env

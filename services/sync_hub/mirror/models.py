@@ -36,6 +36,9 @@ class StudentMirrorRow(HubTable, table=True):
     keluar_on: date | None = None
     keluar_reason: str | None = Field(default=None, max_length=32)
     source_version: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    # Dapodik holds the record back (status_validasi 2, an INVALID finding): the families-at-risk report names
+    # the school that has to fix it
+    held_back: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     read_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     nama: str = Field(max_length=100)
     jenis_kelamin: str = Field(max_length=1)

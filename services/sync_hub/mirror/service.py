@@ -46,7 +46,7 @@ def _row(s: Stored, at: datetime) -> dict[str, object]:
     return {"system": v.system.value, "student_id": v.student_id, "school": s.school, "region": s.region,
             "bentuk": s.bentuk, "read_at": at, **{k: getattr(v, k) for k in IDENTITY},
             "npsn": e.npsn, "aktif": e.aktif, "keluar_on": e.keluar_on, "keluar_reason": e.keluar_reason,
-            "source_version": e.source_version,
+            "source_version": e.source_version, "held_back": e.held_back,
             "current_json": json.dumps(v.current, sort_keys=True), "attested_json": json.dumps(sorted(v.provenance))}
 
 

@@ -44,6 +44,9 @@ class SyncRunRow(HubTable, table=True):
     verify_planned_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     verifications: dict[str, int] = Field(default_factory=dict, sa_column=sa.Column(
         sa.JSON, nullable=False, server_default="{}"))
+    # the period's families-at-risk report as this run built it (``risk``): families, by reason, by province
+    at_risk: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(
+        sa.JSON, nullable=False, server_default="{}"))
 
 
 class StudentOutcomeRow(HubTable, table=True):

@@ -16,6 +16,7 @@ from shared.clock import as_utc, utcnow
 from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import (
     RunProgress,
+    RunRiskCounts,
     RunStatus,
     SourceSystem,
     StudentOutcome,
@@ -45,6 +46,7 @@ def to_contract(row: SyncRunRow) -> SyncRun:
         values_unchanged=row.values_unchanged, provenance_records=row.provenance_records,
         kip_linked=row.kip_linked, timings=row.timings, errors=[str(e) for e in row.errors], stale=row.stale,
         periode=row.periode, verifications=row.verifications or {},
+        at_risk=RunRiskCounts.model_validate(row.at_risk) if row.at_risk else None,
     )
 
 

@@ -3,6 +3,7 @@ the last unit of a run: its verification units (``sync/verify.py``), then its en
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.risk import build as risk_build
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import SyncRunRow, SyncUnitRow
 from services.sync_hub.verification import repository as verification
@@ -17,6 +19,7 @@ from shared.clock import utcnow
 from shared.contracts.hub import RunStatus, UnitStatus
 from shared.db import SQLITE_IMMEDIATE, session_scope
 
+log = logging.getLogger("jembatan.hub.lifecycle")
 TERMINAL = {UnitStatus.SUCCEEDED.value, UnitStatus.FAILED.value, UnitStatus.CANCELLED.value}
 
 
@@ -80,7 +83,8 @@ def finish_run_if_done(ctx: JobContext, unit_id: str) -> None:
 def move_on(ctx: JobContext, session: Session, run: SyncRunRow, units: list[SyncUnitRow],
             defer_units: Callable[[Session, list[str]], None] | None = None) -> None:
     """``run``'s units (``units``) have all ended, in ``session`` (which holds the run's lock): plan its
-    verification units and enqueue them (``defer_units``, else the process's queue), or close the run."""
+    verification units and enqueue them (``defer_units``, else the process's queue), or close the run (a run that
+    succeeded builds its period's families-at-risk report first: ``build_report``)."""
     defer = defer_units or ctx.defer_units
     if run.verify_planned_at is None and not run.cancel_requested and defer is not None:
         verifying = plan_verification(session, run)
@@ -88,6 +92,24 @@ def move_on(ctx: JobContext, session: Session, run: SyncRunRow, units: list[Sync
             defer(session, [u.id for u in verifying])
             return
     runs_repo.close_run(run, units)
+    build_report(session, run)
+
+
+def build_report(session: Session, run: SyncRunRow) -> None:
+    """Decide -> verify -> **report** -> closed: a run that succeeded with a PKH period rebuilds that period's
+    families-at-risk report (``risk.build``) in the transaction that closes it, and keeps its counts. A build that
+    fails is rolled back to its savepoint and named in the run's errors; the run stays as its units made it."""
+    if run.status != RunStatus.SUCCEEDED.value or not run.periode:
+        return
+    try:
+        with session.begin_nested():
+            built = risk_build.rebuild(session, run.periode, run.id)
+    except Exception as exc:  # a bug: the report of the period stays as the previous run built it
+        log.exception("sync run %s: the families-at-risk report could not be built", run.id)
+        run.errors = [*run.errors, f"families-at-risk report: {type(exc).__name__}: {exc}"[:300]][:50]
+        return
+    run.at_risk = built.counts
+    run.timings = {**run.timings, **{f"report.{k}": v for k, v in built.seconds.items()}}
 
 
 VERIFY, KEMENSOS = "verify", "kemensos"  # a verification unit's kind and system

@@ -1,0 +1,41 @@
+"""A build of a period's families-at-risk report: read (``repository.inputs``), decide (``service.build``), write
+(``repository.replace``), in the caller's transaction. The last stage of a run (``sync.lifecycle.move_on``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from services.sync_hub.risk import repository, service
+from services.sync_hub.verification.service import Period
+from shared.clock import utcnow
+
+log = logging.getLogger("jembatan.hub.risk")
+
+
+@dataclass(frozen=True)
+class Built:
+    build_id: str
+    counts: dict[str, Any]
+    seconds: dict[str, float]
+
+
+def rebuild(session: Session, periode: str, run_id: str) -> Built:
+    """Replace ``periode``'s report with one built from the hub's tables as they stand in ``session``."""
+    period = Period.parse(periode)
+    t0 = time.perf_counter()
+    got = repository.inputs(session, period)
+    t1 = time.perf_counter()
+    rows = service.build(period, got.members, got.linked, got.verified, got.unlinked, got.attributions)
+    counts = service.counts(rows)
+    t2 = time.perf_counter()
+    build_id = repository.replace(session, periode, rows, counts, run_id, utcnow())
+    t3 = time.perf_counter()
+    seconds = {"read": round(t1 - t0, 3), "rules": round(t2 - t1, 3), "write": round(t3 - t2, 3)}
+    log.info("families at risk %s (run %s): %s families, %s rows, %s", periode, run_id, counts["families"],
+             rows.height, seconds)
+    return Built(build_id, counts, seconds)
