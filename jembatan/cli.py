@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jembatan.evaluate import Evaluation, evaluate_world
+from jembatan.ledger_audit import check_gateways
 from jembatan.risk_truth import RiskEvaluation, evaluate_report
 from jembatan.stack import DEFAULT_PORTS, SERVICES, Stack, free_port
 from jembatan.verifications import VerificationCheck, check_world
@@ -33,6 +34,46 @@ app = typer.Typer(help="Jembatan: education data x Kemensos registry integration
                   add_completion=False)
 app.add_typer(world_app, name="world", help="Synthetic worlds")
 app.command("sync", help="Start a sync run on a running hub and print its summary")(hub_sync)
+
+
+@app.command()
+def verify(
+    hub: str = typer.Option("http://127.0.0.1:8100", "--hub", envvar="JEMBATAN_HUB_URL", help="The hub's base URL"),
+    token: str = typer.Option(..., envvar="JEMBATAN_HUB_TOKEN", help="Bearer credential for the hub"),
+    emis: str | None = typer.Option(None, envvar="JEMBATAN_EMIS_URL", help="Also check the values EMIS holds"),
+    emis_token: str | None = typer.Option(None, envvar="JEMBATAN_EMIS_TOKEN"),
+    dapodik: str | None = typer.Option(None, envvar="JEMBATAN_DAPODIK_URL", help="Also check Dapodik's values"),
+    dapodik_token: str | None = typer.Option(None, envvar="JEMBATAN_DAPODIK_TOKEN"),
+    public_key: str | None = typer.Option(None, help="The hub's Ed25519 public key (hex) as you know it; "
+                                          "default: the one the hub shows"),
+) -> None:
+    """Verify the hub's provenance ledger (chain, records, signed checkpoints: the first problem is named) and,
+    with gateway URLs, that every value a gateway holds is the value the hub ledgered."""
+    from services.sync_hub.cli import print_ledger_report
+
+    with HubClient(hub, token) as client:
+        key = client.ledger_public_key()
+        if public_key and public_key.lower() != key.public_key:
+            console.print(f"[red]the hub signs with key {key.key_id}, not the key given[/red]")
+            raise typer.Exit(1)
+        report = client.ledger_verify()
+        print_ledger_report(report)
+        ok = report.ok
+        gateways = [(EmisClient(emis, emis_token or token) if emis else None),
+                    (DapodikClient(dapodik, dapodik_token or token) if dapodik else None)]
+        if any(gateways):
+            audit = check_gateways(client, gateways[0], gateways[1])  # type: ignore[arg-type]
+            console.print(f"gateway values: {audit.values} checked, {len(audit.changed)} changed behind the hub's "
+                          f"back, {len(audit.not_in_ledger)} not in the ledger, {audit.without_hash} without a "
+                          "record hash")
+            for line in (audit.changed + audit.not_in_ledger)[:20]:
+                console.print(f"[red]{line}[/red]")
+            ok = ok and audit.ok
+            for g in gateways:
+                if g is not None:
+                    g.close()
+    if not ok:
+        raise typer.Exit(1)
 console = Console()
 
 

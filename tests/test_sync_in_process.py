@@ -28,6 +28,7 @@ from services.emis_gateway.main import create_app as emis_app
 from services.kemensos_mock.config import Settings as KemensosSettings
 from services.kemensos_mock.main import create_app as kemensos_app
 from services.sync_hub.config import Settings as HubSettings
+from services.sync_hub.ledger import keys as ledger_keys
 from services.sync_hub.main import create_app as hub_app
 from services.sync_hub.sync import unit as unit_module
 from services.sync_hub.upstreams import Upstreams
@@ -79,8 +80,10 @@ def apps(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path
         ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
                         EmisClient(BASE, c.hub_to_emis, http=emis),
                         DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
+        ledger_keys.generate(tmp_path / "ledger.pem")
         hub = client(hub_app(HubSettings(database_url=db_url, api_tokens={"operator": c.operator},
-                                         in_process_worker=True), upstreams=ups))
+                                         in_process_worker=True, ledger_key_file=tmp_path / "ledger.pem"),
+                             upstreams=ups))
         yield HubClient(BASE, c.operator, http=hub), ups, world, {"kemensos": kemensos, "dapodik": dapodik, "hub": hub}
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from services.sync_hub.config import get_settings
 from shared.clients import HubClient
 from shared.contracts.hub import SourceSystem, SyncRun, SyncRunCreate
+from shared.contracts.ledger import LedgerReport
 from shared.db import migrate as run_migrations
 
 app = typer.Typer(help="Jembatan sync hub", no_args_is_help=True, add_completion=False)
@@ -117,6 +118,39 @@ def sync(
             console.print(f"[red]error:[/red] {error}")
         if run.status.value != "SUCCEEDED":
             raise typer.Exit(1)
+
+
+@app.command("verify-ledger")
+def verify_ledger(checkpoint: bool = typer.Option(False, help="Sign a checkpoint over the tail first")) -> None:
+    """Verify the provenance ledger offline, against the database (HUB_DATABASE_URL) and the signing key
+    (HUB_LEDGER_KEY_FILE): the chain, every record, every signed checkpoint; the first problem is named."""
+    from services.sync_hub.ledger import keys
+    from services.sync_hub.ledger import service as ledger
+    from services.sync_hub.ledger.verify import verify
+    from shared.db import make_engine, session_scope
+
+    settings = get_settings()
+    signer = keys.signer(settings.ledger_key_file, settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        if checkpoint:
+            ledger.checkpoint(engine, signer)
+        with session_scope(engine) as session:
+            report = verify(session, {signer.key_id: keys.public_key(signer.public.public_key)})
+    finally:
+        engine.dispose()
+    print_ledger_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def print_ledger_report(report: LedgerReport) -> None:
+    state = "[green]ok[/green]" if report.ok else "[red]BROKEN[/red]"
+    console.print(f"ledger {state}: {report.entries} entries, {report.checkpoints} checkpoints covering "
+                  f"1..{report.checkpointed_seq}, {report.unchecked_tail} not signed yet, {report.unledgered} "
+                  f"provenance rows unledgered ({report.seconds:.2f} s)")
+    for p in report.problems[:20]:
+        console.print(f"[red]{p.what} {p.rule}[/red] seq {p.seq}: {p.message}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -48,6 +49,11 @@ class Settings(ServiceSettings):
     job_retry_wait: float = Field(2.0, ge=0, description="Seconds before the 2nd attempt; doubles each time")
     stalled_after: float = Field(30.0, ge=5, description="Seconds without a worker heartbeat after which its "
                                  "jobs are handed to another worker")
+    ledger_key_file: Path | None = Field(None, description="PEM file of the Ed25519 key that signs the provenance "
+                                         "ledger's checkpoints; unset: <data dir>/hub_ledger_ed25519.pem, made on "
+                                         "first use (0600). Every process of one hub must use the same key")
+    ledger_checkpoint_every: int = Field(10_000, ge=1, description="A checkpoint is signed once this many ledger "
+                                         "entries are not covered by one, and at the end of every unit")
 
 
 @lru_cache

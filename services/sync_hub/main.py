@@ -15,6 +15,8 @@ from services.sync_hub.deps import every_token
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.jobs.queue import make_queue
 from services.sync_hub.jobs.worker import InProcessWorker
+from services.sync_hub.ledger import keys as ledger_keys
+from services.sync_hub.ledger.router import router as ledger_router
 from services.sync_hub.provenance.router import router as provenance_router
 from services.sync_hub.replica.follower import ReplicaFollower
 from services.sync_hub.review.router import router as review_router
@@ -53,7 +55,9 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         if worker is not None:
             worker.start()
         app.state.settings, app.state.engine, app.state.runs = settings, engine, queue
-        app.state.checks = Checks(base)
+        # the ledger's signing key: made now on first start of the embedded default, refused when a set path is missing
+        signer = ledger_keys.signer(settings.ledger_key_file, settings.database_url)
+        app.state.checks = Checks(base, signer, settings.ledger_checkpoint_every)
         follower = None
         if settings.replica_follow_seconds > 0:
             follower = ReplicaFollower(engine, ups.kemensos, settings.replica_follow_seconds)
@@ -79,7 +83,8 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
             "gateways and records the provenance of every value it writes. Every student ends a run "
             "with an outcome code that says why."
         ),
-        routers=[runs_router, checks_router, provenance_router, review_router, verification_router, risk_router],
+        routers=[runs_router, checks_router, provenance_router, review_router, verification_router, risk_router,
+                 ledger_router],
         lifespan=lifespan,
         credentials=every_token,
     )

@@ -16,6 +16,14 @@ from shared.contracts.hub import (
     SyncRun,
     SyncRunCreate,
 )
+from shared.contracts.ledger import (
+    LedgerCheckpoint,
+    LedgerLookup,
+    LedgerLookupAnswer,
+    LedgerProof,
+    LedgerPublicKey,
+    LedgerReport,
+)
 from shared.contracts.risk import FamilyAtRisk, RiskSummary
 from shared.http import BaseClient
 
@@ -58,6 +66,24 @@ class HubClient(BaseClient):
         return self.request("GET", "/api/v1/provenance", _ProvenanceList, idempotent=True,
                             params={"target_system": target_system.value, "target_record": target_record}).root
 
+    def ledger_public_key(self) -> LedgerPublicKey:
+        return self.request("GET", "/api/v1/ledger/public-key", LedgerPublicKey, idempotent=True)
+
+    def ledger_verify(self) -> LedgerReport:
+        return self.request("GET", "/api/v1/ledger/verify", LedgerReport, idempotent=True)
+
+    def ledger_checkpoint(self) -> LedgerCheckpoint:
+        """Sign a checkpoint over what is not covered yet (idempotent: nothing new, the newest is answered)."""
+        return self.request("POST", "/api/v1/ledger/checkpoints", LedgerCheckpoint, idempotent=True)
+
+    def ledger_proof(self, provenance_id: str, field: str) -> LedgerProof:
+        return self.request("GET", "/api/v1/ledger/proof", LedgerProof, idempotent=True,
+                            params={"provenance_id": provenance_id, "field": field})
+
+    def ledger_lookup(self, record_hashes: list[str]) -> dict[str, int]:
+        """Which of these record hashes the ledger holds (hash -> seq); at most 1000 per call."""
+        return self.request("POST", "/api/v1/ledger/lookup", LedgerLookupAnswer, idempotent=True,
+                            content=LedgerLookup(record_hashes=record_hashes).model_dump_json()).found
     def families_at_risk(self, periode: str | None = None, cursor: str | None = None, limit: int = 500,
                          **filters: str) -> Page[FamilyAtRisk]:
         """A page of the families-at-risk report (filters: province, kabupaten, school, reason)."""

@@ -71,12 +71,17 @@ class Provenance(BaseModel):
                               "observed at a lower sequence never overwrites one observed at a higher one")
     retrieved_at: datetime
     matched_by: MatchKey
+    record_hashes: dict[str, str] = Field(default_factory=dict, description=(
+        "Field name -> the hex record hash of the value in the hub's provenance ledger "
+        "(`shared.ledger_hash.field_record`): the gateway keeps it with the value, so anyone can check that the "
+        "value it holds is the one the hub wrote and ledgered (docs/ledger.md). Empty from a hub without a ledger."))
 
 
 class FieldProvenance(Provenance):
     field: str
     value: str | bool | int | None
     written_at: datetime
+    record_hash: str | None = Field(None, description="The value's record hash in the hub's ledger, as received")
 
 
 class ResultStatus(StrEnum):

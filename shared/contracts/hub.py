@@ -211,6 +211,8 @@ class ProvenanceRecord(BaseModel):
     retrieved_at: datetime
     matched_by: MatchKey
     written_at: datetime
+    record_hash: str | None = Field(None, description="Its record hash in the hub's provenance ledger")
+    ledger_seq: int | None = Field(None, description="Its position in the ledger (null: not ledgered)")
 
 
 class VerificationStatus(StrEnum):

@@ -15,6 +15,7 @@ import pytest
 
 from jembatan.changes import edit_peserta_didik, graduate_family, pkh_family_of_an_emis_recipient
 from jembatan.evaluate import evaluate_world, observe
+from jembatan.ledger_audit import check_gateways, check_proof
 from jembatan.stack import SERVICES, Stack, free_port
 from shared.clients import DapodikClient, EmisClient, HubClient
 from shared.contracts.common import MatchKey
@@ -112,6 +113,21 @@ def test_every_written_value_has_provenance_naming_its_source(first_run, clients
         at_hub = {(r.field, r.source_record) for r in hub.provenance(SourceSystem(system), student_id)}
         shown = {(f, p.source_record) for f, p in observed[(system, student_id)].provenance.items()}
         assert shown <= at_hub
+
+
+def test_the_ledger_verifies_after_the_run_and_every_gateway_value_is_in_it(first_run, clients) -> None:  # type: ignore[no-untyped-def]
+    """The hub's provenance ledger after the run: chain, records and signed checkpoints verify; every value the
+    gateways hold with a record hash is the value ledgered; one value's inclusion proof checks out independently."""
+    hub, emis, dapodik = clients
+    report = hub.ledger_verify()
+    assert report.ok, report.problems
+    assert report.entries == first_run.provenance_records > 0 and report.unchecked_tail == 0
+    audit = check_gateways(hub, emis, dapodik)
+    assert audit.ok and audit.values == report.entries and audit.without_hash == 0, (audit.changed[:3],
+                                                                                      audit.not_in_ledger[:3])
+    siswa = next(s for s in emis.iter_students(500) if s.provenance)
+    proof = hub.ledger_proof(siswa.provenance[0].provenance_id, siswa.provenance[0].field)
+    assert check_proof(proof, hub.ledger_public_key().public_key) == []
 
 
 def test_second_sync_over_unchanged_data_writes_nothing(first_run, clients) -> None:  # type: ignore[no-untyped-def]

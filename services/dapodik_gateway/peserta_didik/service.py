@@ -32,6 +32,7 @@ def provenance_of(row: Mapping[str, Any]) -> dict[str, Any]:
         "source_version": row["source_version"], "observed_seq": row["observed_seq"],
         "retrieved_at": row["retrieved_at"], "matched_by": row["matched_by"], "field": row["field"],
         "value": results_repository.from_json(row["value"]), "written_at": row["written_at"],
+        "record_hash": row.get("record_hash"),
     }
 
 

@@ -29,6 +29,8 @@ class FieldProvenanceRow(DapodikTable, table=True):
     retrieved_at: datetime = Field(sa_type=UTCDateTime)
     matched_by: str = Field(max_length=16)
     written_at: datetime = Field(sa_type=UTCDateTime)
+    # the value's record hash in the hub's provenance ledger, as the hub sent it (null: a KIP SK, an older hub)
+    record_hash: str | None = Field(default=None, max_length=64)
 
 
 class ValueHistoryRow(DapodikTable, table=True):

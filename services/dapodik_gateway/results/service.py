@@ -181,7 +181,8 @@ def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, c
     for name, new in decision.changes.items():
         state.seqs[name] = max(state.seqs.get(name, -1), prov.observed_seq)
         old = held[name]
-        writes.provenance.append({**source, "field": name, "value": repository.to_json(new)})
+        writes.provenance.append({**source, "field": name, "value": repository.to_json(new),
+                                  "record_hash": prov.record_hashes.get(name)})
         # A first attestation of the value the record already held changes no value: no history row.
         if not (old == new and type(old) is type(new)):
             writes.history.append({

@@ -30,6 +30,8 @@ class FieldProvenanceRow(EmisTable, table=True):
     retrieved_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     matched_by: str = Field(sa_type=String(16))
     written_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # the value's record hash in the hub's provenance ledger, as the hub sent it (null: from an older hub)
+    record_hash: str | None = Field(default=None, sa_type=String(64))
 
 
 class FieldHistoryRow(EmisTable, table=True):

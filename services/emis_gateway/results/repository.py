@@ -40,7 +40,7 @@ _PROVENANCE_COLUMNS = (
     PROVENANCE.c.siswa_id, PROVENANCE.c.field, PROVENANCE.c.value, PROVENANCE.c.provenance_id,
     PROVENANCE.c.sync_run_id, PROVENANCE.c.source_system, PROVENANCE.c.source_record,
     PROVENANCE.c.source_version, PROVENANCE.c.observed_seq, PROVENANCE.c.retrieved_at, PROVENANCE.c.matched_by,
-    PROVENANCE.c.written_at,
+    PROVENANCE.c.written_at, PROVENANCE.c.record_hash,
 )
 
 
@@ -55,13 +55,13 @@ def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, l
         stmt = (sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
                 .order_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
         for (sid, name, text, pid, run, system, record, version, seq, retrieved, matched,
-             written) in session.execute(stmt).all():
+             written, record_hash) in session.execute(stmt).all():
             if text not in values:
                 values[text] = json.loads(text)
             out.setdefault(sid, []).append(FieldProvenance.model_validate({
                 "provenance_id": pid, "sync_run_id": run, "source_system": system, "source_record": record,
                 "source_version": version, "observed_seq": seq, "retrieved_at": retrieved, "matched_by": matched,
-                "field": name, "value": values[text], "written_at": written}))
+                "field": name, "value": values[text], "written_at": written, "record_hash": record_hash}))
     return out
 
 
@@ -165,7 +165,8 @@ def write(session: Session, writes: Writes, stored_marks: dict[tuple[str, str], 
                          "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
                          "source_system": p.source_system, "source_record": p.source_record,
                          "source_version": p.source_version, "observed_seq": p.observed_seq,
-                         "retrieved_at": p.retrieved_at, "matched_by": p.matched_by.value, "written_at": now})
+                         "retrieved_at": p.retrieved_at, "matched_by": p.matched_by.value, "written_at": now,
+                         "record_hash": p.record_hashes.get(c.field)})
         ids = _provenance_ids(session, rows)
         insert(session, HISTORY, [
             {"siswa_id": c.siswa_id, "field": c.field, "old_value": dumps(c.old), "new_value": dumps(c.new),

@@ -22,6 +22,8 @@ from sqlmodel import Session
 
 from services.sync_hub.checks import repository
 from services.sync_hub.domain.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
+from services.sync_hub.ledger import service as ledger
+from services.sync_hub.ledger.keys import Signer
 from services.sync_hub.matching import fallback
 from services.sync_hub.matching.frames import students_frame
 from services.sync_hub.matching.model_store import ModelStore, current, version
@@ -53,8 +55,9 @@ class _Stored:
 class Checks:
     """What ``POST /api/v1/checks`` runs; one per app, safe to call from many request threads at once."""
 
-    def __init__(self, db: Engine) -> None:
+    def __init__(self, db: Engine, signer: Signer | None = None, checkpoint_every: int = 0) -> None:
         self.db = db
+        self.signer, self.checkpoint_every = signer, checkpoint_every  # the ledger's checkpoints (docs/ledger.md)
         self._writer = db.execution_options(**{SQLITE_IMMEDIATE: True})  # BEGIN IMMEDIATE on SQLite
         self._model: _Stored | None = None
         self._model_lock = threading.Lock()
@@ -78,14 +81,18 @@ class Checks:
         outcomes = [{"check_id": check_id, "student_id": s.student_id, "outcome": d.outcome.value,
                      "matched_by": d.matched_by.value, "detail": (d.detail or "")[:300] or None}
                     for s, d in zip(students, decisions, strict=True)]
+        provenance = self._provenance(body, items, now)
         with Session(self._writer, expire_on_commit=False) as session, session.begin():
-            # one short write transaction: the check, its outcomes, the provenance of what it returns
+            # one short write transaction: the check, its outcomes, the provenance of what it returns, its ledger
+            # entries (last: the ledger's lock until the commit)
             repository.record(
                 session,
                 {"id": check_id, "system": body.system.value, "client": client[:64], "created_at": now,
                  "observed_seq": seq, "students": len(students), "items": len(items)},
-                outcomes, self._provenance(body, items, now),
+                outcomes, provenance,
                 [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items])
+            ledger.append_provenance(session, provenance)
+        ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every)
         log.info("check %s by %s: %d %s students decided at registry sequence %d, %d items", check_id, client,
                  len(students), body.system.value, seq, len(items))
         return CheckResponse(check_id=check_id, observed_seq=seq, items=items, results=[
@@ -118,6 +125,7 @@ class Checks:
             values = dict(item.values)
             if item.outcome is not None:
                 values[outcome_field], values[detail_field] = item.outcome.value, item.outcome_detail
+            ledger.stamp(item, body.system.value, values)
             p = item.provenance
             rows += [{"id": str(uuid.uuid4()), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
                       "target_system": body.system.value, "target_record": item.student_id, "field": name,

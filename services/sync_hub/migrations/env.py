@@ -1,6 +1,7 @@
 from services.sync_hub.checks import models as _checks  # noqa: F401
 from services.sync_hub.db import HubTable
 from services.sync_hub.jobs.schema import hub_owns
+from services.sync_hub.ledger import models as _ledger  # noqa: F401
 from services.sync_hub.matching import model_store as _matching  # noqa: F401  (register tables)
 from services.sync_hub.mirror import models as _mirror  # noqa: F401
 from services.sync_hub.provenance import models as _provenance  # noqa: F401  (register tables)

@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from services.sync_hub.domain.students import OUTCOME_FIELDS, FieldValue
+from services.sync_hub.ledger import service as ledger
+from services.sync_hub.ledger.keys import Signer
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.provenance import repository as prov_repo
 from services.sync_hub.provenance.models import OutboxItemRow, ProvenanceRow
@@ -56,8 +58,10 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def to_items(run_id: str, batch: list[PlannedItem], seq: int) -> list[HubResultItem]:
-    return [
+def to_items(run_id: str, batch: list[PlannedItem], seq: int, system: SourceSystem | None = None
+             ) -> list[HubResultItem]:
+    """The batch's result items; with ``system``, each carries the ledger's record hash of every value."""
+    items = [
         HubResultItem(
             student_id=p.student_id, outcome=p.outcome, outcome_detail=p.detail, values=p.values,
             provenance=Provenance(
@@ -66,6 +70,10 @@ def to_items(run_id: str, batch: list[PlannedItem], seq: int) -> list[HubResultI
                 retrieved_at=p.source.retrieved_at, matched_by=p.source.matched_by))
         for p in batch
     ]
+    if system is not None:
+        for item in items:
+            ledger.stamp(item, system.value, _values(system, item))
+    return items
 
 
 def _values(system: SourceSystem, item: HubResultItem) -> dict[str, FieldValue]:
@@ -93,8 +101,11 @@ class Pusher:
     """Sends one unit's items to one gateway and records what the gateway answered."""
 
     def __init__(self, db: Engine, upstreams: Upstreams, system: SourceSystem, unit_id: str,
-                 cancelled: Callable[[], bool] = lambda: False) -> None:
+                 cancelled: Callable[[], bool] = lambda: False, signer: Signer | None = None,
+                 checkpoint_every: int = 0) -> None:
         self.db, self.system, self.unit_id, self.cancelled = db, system, unit_id, cancelled
+        # the ledger's checkpoints: signed once ``checkpoint_every`` entries are not covered (None: never here)
+        self.signer, self.checkpoint_every = signer, checkpoint_every
         self.client = upstreams.emis if system is SourceSystem.EMIS else upstreams.dapodik
         self.tally = PushTally()
 
@@ -103,7 +114,7 @@ class Pusher:
         for batch in chunks(planned, batch_size):
             if self.cancelled():
                 return False
-            items = to_items(run_id, batch, seq)
+            items = to_items(run_id, batch, seq, self.system)
             now = utcnow()
             with session_scope(self.db) as session:  # outbox first: the intent is on disk before it is sent
                 prov_repo.add_outbox(session, [
@@ -165,25 +176,28 @@ class Pusher:
         with session_scope(self.db) as session:
             prov_repo.settle_outbox(session, settle)
             prov_repo.add_provenance(session, provenance)
-            self.tally.reconciled += self._reconcile(session, held_ids, {i.provenance.provenance_id for i in items})
+            rebuilt = self._reconcile(session, held_ids, {i.provenance.provenance_id for i in items})
             mirror.holds(session, self.system, holds)
             if self.tally.stale:
                 mirror.ask_refetch(session, self.system, self.tally.stale, written_at)
+            ledger.append_provenance(session, provenance + rebuilt)  # last: the ledger's lock until the commit
+        self.tally.reconciled += len(rebuilt)
         self.tally.values_written += len(provenance)
         self.tally.provenance_records += len(provenance)
+        ledger.maybe_checkpoint(self.db, self.signer, self.checkpoint_every)
 
     def _reconcile(self, session: sa.orm.Session, held: dict[str, list[tuple[HubResultItem, str]]],
-                   sent: set[str]) -> int:
+                   sent: set[str]) -> list[dict[str, object]]:
         """Provenance rows for values the gateway holds under a provenance id the hub has no row for: rebuilt
         from that id's outbox row (the item the hub had sent before it died), which is settled APPLIED."""
         if not held:
-            return 0
+            return []
         ids = sorted(held)
         known = {r[0] for r in session.execute(sa.select(ProvenanceRow.provenance_id).where(
             ProvenanceRow.provenance_id.in_(ids)).distinct())}  # type: ignore[attr-defined]
         missing = [i for i in ids if i not in known]
         if not missing:
-            return 0
+            return []
         outbox = {r[0]: (r[1], r[2]) for r in session.execute(sa.select(
             OutboxItemRow.id, OutboxItemRow.payload, OutboxItemRow.sent_at).where(OutboxItemRow.id.in_(missing)))}  # type: ignore[attr-defined]
         rows: list[dict[str, object]] = []
@@ -201,4 +215,4 @@ class Pusher:
                                "sent_at": sent_at or utcnow()})
         prov_repo.add_provenance(session, rows)
         prov_repo.settle_outbox(session, settle)
-        return len(rows)
+        return rows

@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.ledger import keys as ledger_keys
+from services.sync_hub.ledger import service as ledger
 from services.sync_hub.matching import fallback, kip
 from services.sync_hub.matching import model_store as models
 from services.sync_hub.matching.frames import students_frame
@@ -72,7 +74,8 @@ def work(ctx: JobContext, unit_id: str) -> None:
             return bool(session.execute(sa.select(SyncRunRow.cancel_requested).where(
                 SyncRunRow.id == run.id)).scalar())
 
-    pusher = Pusher(ctx.db, ctx.upstreams, system, unit.id, cancelled)
+    signer = ledger_keys.signer(ctx.settings.ledger_key_file, ctx.settings.database_url)
+    pusher = Pusher(ctx.db, ctx.upstreams, system, unit.id, cancelled, signer, ctx.settings.ledger_checkpoint_every)
     t = time.perf_counter()
     pusher.replay(unit.region, ctx.settings.push_batch)
     tally.phase("replay", t)
@@ -131,6 +134,7 @@ def work(ctx: JobContext, unit_id: str) -> None:
         row.kip_linked, row.stale = tally.kip_linked, len(pusher.tally.stale)
         row.timings = {**tally.timings, "model": model_version or "none"}  # type: ignore[dict-item]
         row.errors = pusher.tally.rejected[:20]
+    ledger.checkpoint(ctx.db, signer)  # what the unit ledgered is covered by a signed checkpoint
     log.info("unit %s (%s %s) %s: %d students, %d values written, %d stale", unit.id, system.value, unit.region,
              row.status, len(students), pusher.tally.values_written, len(pusher.tally.stale))
     lifecycle.finish_run_if_done(ctx, unit.id)

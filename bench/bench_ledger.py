@@ -1,0 +1,189 @@
+"""The provenance ledger: verifying a large ledger, and what appending costs the hub's push.
+
+    .venv/bin/python bench/bench_ledger.py verify [--records 1000000] [--db sqlite|postgres|URL]
+    .venv/bin/python bench/bench_ledger.py push [--batches 40] [--batch 500] [--db sqlite|postgres|URL]
+
+``verify``: fills a fresh hub database with N synthetic provenance rows (3 fields per item, as a PKH item), appended
+to the ledger in batches of 1,500 with a signed checkpoint every 10,000 entries (the real code:
+``ledger.service.append_provenance`` / ``checkpoint``), then times ``ledger.verify.verify`` (every record
+recomputed from its provenance row, the chain, every checkpoint's Merkle root and signature, the head, unledgered
+rows) and, apart, the chain and Merkle roots alone over the stored hashes.
+
+``push``: the hub side of a push, per batch of ``--batch`` items of 3 values each, in the transactions the pusher
+uses (``sync/push.py``): the outbox rows written, then the answer settled (outbox updated, provenance rows
+inserted) — without the ledger, and with it (record hashes stamped on the items, the entries appended in the
+settling transaction under the head lock). Figures: items/s over all batches (wall), median batch. The gateway's
+side (``bench_gateway_push.py``) and the network are not included. Load average before and after. No test asserts
+any figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from services.sync_hub.ledger import keys
+from services.sync_hub.ledger import repository as repo
+from services.sync_hub.ledger import service as ledger
+from services.sync_hub.ledger.verify import verify
+from services.sync_hub.main import MIGRATIONS
+from services.sync_hub.provenance import repository as prov_repo
+from services.sync_hub.runs.models import SyncRunRow
+from shared import ledger_hash as lh
+from shared.contracts.common import HubResultItem, MatchKey, Outcome, Provenance
+from shared.db import SQLITE_IMMEDIATE, make_engine, migrate, session_scope
+from shared.testing import fresh_postgres_database
+
+AT = datetime(2026, 5, 1, 3, 4, 5, 678901, tzinfo=UTC)
+FIELDS = (("status_pkh", "PKH_RECIPIENT"), ("penerima_pkh", True), ("periode_pkh", "2026-T2"))
+
+
+def items(n: int) -> list[HubResultItem]:
+    return [HubResultItem(student_id=f"S-{uuid.uuid4().hex[:12]}", outcome=Outcome.PKH_RECIPIENT,
+                          outcome_detail="family found by nik; PKH AKTIF", values={"penerima_pkh": True,
+                                                                                    "periode_pkh": "2026-T2"},
+                          provenance=Provenance(provenance_id=str(uuid.uuid4()), sync_run_id="run-bench",
+                                                source_system="kemensos.dtsen", source_record=f"keluarga/{i}",
+                                                source_version=i, observed_seq=99, retrieved_at=AT,
+                                                matched_by=MatchKey.NIK)) for i in range(n)]
+
+
+def rows_of(batch: list[HubResultItem], written_at: datetime) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for item in batch:
+        p = item.provenance
+        values = {**item.values, "status_pkh": item.outcome.value if item.outcome else None}
+        out += [{"id": str(uuid.uuid4()), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
+                 "target_system": "emis", "target_record": item.student_id, "field": name,
+                 "value_json": json.dumps(value), "source_system": p.source_system, "source_record": p.source_record,
+                 "source_version": p.source_version, "observed_seq": p.observed_seq, "retrieved_at": p.retrieved_at,
+                 "matched_by": p.matched_by.value, "written_at": written_at} for name, value in values.items()]
+    return out
+
+
+def database(spec: str):  # type: ignore[no-untyped-def]
+    if spec == "postgres":
+        return fresh_postgres_database()
+    if spec == "sqlite":
+        from contextlib import contextmanager
+
+        @contextmanager
+        def tmp():  # type: ignore[no-untyped-def]
+            with tempfile.TemporaryDirectory() as d:
+                yield f"sqlite:///{Path(d) / 'hub.db'}"
+        return tmp()
+    from contextlib import nullcontext
+    return nullcontext(spec)
+
+
+def bench_verify(url: str, records: int) -> dict[str, object]:
+    migrate(MIGRATIONS, url)
+    with tempfile.TemporaryDirectory() as d:
+        keys.generate(Path(d) / "k.pem")
+        signer = keys.signer(Path(d) / "k.pem", url)
+    engine = make_engine(url).execution_options(**{SQLITE_IMMEDIATE: True})
+    t = time.perf_counter()
+    per_batch = 500
+    written = 0
+    while written < records:
+        batch = items(min(per_batch, (records - written + 2) // 3))
+        rows = rows_of(batch, AT)[: records - written]
+        with session_scope(engine) as session:
+            prov_repo.add_provenance(session, rows)
+            ledger.append_provenance(session, rows)
+        written += len(rows)
+        ledger.maybe_checkpoint(engine, signer, 10_000)
+    ledger.checkpoint(engine, signer)
+    fill = time.perf_counter() - t
+    load = os.getloadavg()[0]
+    with session_scope(engine) as session:
+        report = verify(session, {signer.key_id: keys.public_key(signer.public.public_key)})
+    assert report.ok and report.entries == records, report.problems[:3]
+    # the chain and the roots alone, over the stored hashes (what an auditor with an export of the ledger does)
+    t = time.perf_counter()
+    with session_scope(engine) as session:
+        hashes = [bytes.fromhex(h) for h in session.execute(sa.select(repo.ENTRY.c.record_hash)
+                                                             .order_by(repo.ENTRY.c.seq)).scalars()]
+        read = time.perf_counter() - t
+        chain = lh.ZERO
+        for h in hashes:
+            chain = lh.chain_step(chain, h)
+        for cp in repo.checkpoints(session):
+            lh.merkle_root(hashes[cp.first_seq - 1:cp.last_seq])
+    chain_only = time.perf_counter() - t
+    engine.dispose()
+    return {"records": records, "fill_s": round(fill, 1), "verify_s": report.seconds, "checkpoints": report.checkpoints,
+            "hashes_read_s": round(read, 2), "chain_and_roots_s": round(chain_only, 2),
+            "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
+
+
+def bench_push(url: str, batches: int, size: int, with_ledger: bool) -> dict[str, object]:
+    migrate(MIGRATIONS, url)
+    with tempfile.TemporaryDirectory() as d:
+        keys.generate(Path(d) / "k.pem")
+        signer = keys.signer(Path(d) / "k.pem", url)
+    engine = make_engine(url).execution_options(**{SQLITE_IMMEDIATE: True})
+    with session_scope(engine) as session:  # a run row for the outbox's foreign key
+        session.add(SyncRunRow(id="run-bench", status="RUNNING", trigger="bench", systems=[], created_at=AT))
+    load = os.getloadavg()[0]
+    times: list[float] = []
+    start = time.perf_counter()
+    for _ in range(batches):
+        t = time.perf_counter()
+        batch = items(size)
+        if with_ledger:
+            for item in batch:
+                values = {**item.values, "status_pkh": item.outcome.value if item.outcome else None}
+                ledger.stamp(item, "emis", values)
+        now = datetime.now(UTC)
+        with session_scope(engine) as session:
+            prov_repo.add_outbox(session, [
+                {"id": i.provenance.provenance_id, "sync_run_id": "run-bench", "unit_id": None,
+                 "target_system": "emis", "student_id": i.student_id, "payload": i.model_dump_json(),
+                 "status": "PENDING", "created_at": now} for i in batch])
+        rows = rows_of(batch, now)
+        with session_scope(engine) as session:
+            prov_repo.settle_outbox(session, [{"b_id": i.provenance.provenance_id, "status": "APPLIED",
+                                               "detail": None, "sent_at": now} for i in batch])
+            prov_repo.add_provenance(session, rows)
+            if with_ledger:
+                ledger.append_provenance(session, rows)
+        if with_ledger:
+            ledger.maybe_checkpoint(engine, signer, 10_000)
+        times.append(time.perf_counter() - t)
+    wall = time.perf_counter() - start
+    engine.dispose()
+    return {"ledger": with_ledger, "items_per_s": round(batches * size / wall),
+            "values_per_s": round(batches * size * 3 / wall),
+            "median_batch_ms": round(statistics.median(times) * 1000, 1),
+            "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=("verify", "push"))
+    parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    if args.what == "verify":
+        with database(args.db) as url:
+            print(json.dumps({"db": args.db, **bench_verify(url, args.records)}))
+        return
+    for with_ledger in (False, True, False, True):
+        with database(args.db) as url:
+            print(json.dumps({"db": args.db, **bench_push(url, args.batches, args.batch, with_ledger)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

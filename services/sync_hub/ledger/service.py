@@ -1,0 +1,137 @@
+"""Appending to the ledger, signing checkpoints, inclusion proofs.
+
+Appends happen inside the transaction that writes the provenance rows (so a row and its entry commit together or
+not at all), as that transaction's last statements: the head row's lock is held only from the append to the
+commit. One head update per batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from services.sync_hub.ledger import repository as repo
+from services.sync_hub.ledger.keys import Signer
+from services.sync_hub.ledger.models import LedgerCheckpointRow
+from shared import ledger_hash as lh
+from shared.clock import utcnow
+from shared.contracts.common import HubResultItem
+from shared.contracts.ledger import LedgerCheckpoint, LedgerProof
+from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.errors import Conflict, NotFound
+
+log = logging.getLogger("jembatan.hub.ledger")
+
+FieldValue = str | bool | int | None
+
+
+def record_of(row: Mapping[str, object], value: FieldValue | None = None, *, parsed: bool = False
+              ) -> dict[str, object]:
+    """The ledger record of a provenance row (a dict with the ``provenance`` table's columns)."""
+    return lh.field_record(
+        provenance_id=str(row["provenance_id"]), sync_run_id=str(row["sync_run_id"]),
+        target_system=str(row["target_system"]), target_record=str(row["target_record"]), field=str(row["field"]),
+        value=value if parsed else json.loads(str(row["value_json"])), source_system=str(row["source_system"]),
+        source_record=str(row["source_record"]), source_version=int(row["source_version"]),  # type: ignore[call-overload]
+        observed_seq=int(row["observed_seq"]), retrieved_at=row["retrieved_at"],  # type: ignore[call-overload, arg-type]
+        matched_by=str(row["matched_by"]))
+
+
+def stamp(item: HubResultItem, target_system: str, values: Mapping[str, FieldValue]) -> HubResultItem:
+    """Set the item's ``provenance.record_hashes``: the record hash of each value it carries, as the ledger will
+    hold it (the gateway keeps it with the value)."""
+    p = item.provenance
+    p.record_hashes = {name: lh.record_hash(lh.field_record(
+        provenance_id=p.provenance_id, sync_run_id=p.sync_run_id, target_system=target_system,
+        target_record=item.student_id, field=name, value=value, source_system=p.source_system,
+        source_record=p.source_record, source_version=p.source_version, observed_seq=p.observed_seq,
+        retrieved_at=p.retrieved_at, matched_by=p.matched_by.value)).hex() for name, value in values.items()}
+    return item
+
+
+def append_provenance(session: Session, rows: Iterable[Mapping[str, object]]) -> int:
+    """Append the provenance rows just written in this transaction; returns the last seq (0: nothing)."""
+    hashes = [(str(r["id"]), lh.record_hash(record_of(r))) for r in rows]
+    if not hashes:
+        return 0
+    head = repo.lock_head(session)
+    seq, chain = int(head.seq), bytes.fromhex(head.chain_hash)
+    now = utcnow()
+    entries: list[dict[str, object]] = []
+    for record_id, rh in hashes:
+        seq += 1
+        chain = hashlib.sha256(chain + rh).digest()
+        entries.append({"seq": seq, "kind": lh.KIND_PROVENANCE, "record_id": record_id, "record_hash": rh.hex(),
+                        "chain_hash": chain.hex(), "appended_at": now})
+    repo.add_entries(session, entries, seq, chain.hex())
+    return seq
+
+
+def record_hash_of_row(session: Session, record_id: str) -> str:
+    """The record hash of the provenance row as it is stored now (hex)."""
+    row = session.execute(sa.select(*(repo.PROVENANCE.c[c] for c in repo.RECORD_COLUMNS)).where(
+        repo.PROVENANCE.c.id == record_id)).one()
+    return lh.record_hash(record_of(row._mapping)).hex()
+
+
+def pending(engine: Engine) -> int:
+    """Entries not covered by a checkpoint yet."""
+    with session_scope(engine) as session:
+        head = repo.head(session)
+        return int(head.seq) - int(head.checkpoint_seq)
+
+
+def checkpoint(engine: Engine, signer: Signer, min_entries: int = 1) -> LedgerCheckpointRow | None:
+    """Sign a checkpoint over the entries since the last one, when there are at least ``min_entries``."""
+    with session_scope(engine) as session:
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        head = repo.lock_head(session)
+        first, last = int(head.checkpoint_seq) + 1, int(head.seq)
+        if last - first + 1 < max(1, min_entries):
+            return None
+        leaves = [bytes.fromhex(h) for h in repo.record_hashes(session, first, last)]
+        created_at = utcnow()
+        body = lh.checkpoint_body(first_seq=first, last_seq=last, root=lh.merkle_root(leaves).hex(),
+                                  chain_hash=head.chain_hash, previous=head.checkpoint_hash, created_at=created_at,
+                                  key_id=signer.key_id)
+        row = {**body, "created_at": created_at, "signature": signer.sign(lh.checkpoint_message(body))}
+        del row["v"], row["log"]
+        repo.add_checkpoint(session, row, lh.checkpoint_hash(body))
+    log.info("ledger checkpoint %d..%d signed (key %s)", first, last, signer.key_id)
+    return LedgerCheckpointRow(**row)
+
+
+def maybe_checkpoint(engine: Engine, signer: Signer | None, every: int) -> None:
+    if signer is not None and every > 0 and pending(engine) >= every:
+        checkpoint(engine, signer, every)
+
+
+def to_contract(row: LedgerCheckpointRow) -> LedgerCheckpoint:
+    return LedgerCheckpoint(first_seq=row.first_seq, last_seq=row.last_seq, root=row.root, chain_hash=row.chain_hash,
+                            previous=row.previous, created_at=row.created_at, key_id=row.key_id,
+                            signature=row.signature)
+
+
+def proof(session: Session, signer: Signer, provenance_id: str, field: str) -> LedgerProof:
+    row = repo.provenance_row(session, provenance_id, field)
+    if row is None:
+        raise NotFound(f"no provenance {provenance_id} for field {field}")
+    entry = repo.entry_for(session, row.id)
+    if entry is None:
+        raise NotFound(f"provenance {provenance_id} ({field}) is not in the ledger (written before it?)")
+    cp = repo.checkpoint_covering(session, entry.seq)
+    if cp is None:
+        raise Conflict(f"ledger entry {entry.seq} is not covered by a signed checkpoint yet; "
+                       "POST /api/v1/ledger/checkpoints signs one")
+    leaves = [bytes.fromhex(h) for h in repo.record_hashes(session, cp.first_seq, cp.last_seq)]
+    index = int(entry.seq) - cp.first_seq
+    record = record_of(row._mapping)
+    return LedgerProof(record=record, record_hash=entry.record_hash, seq=entry.seq, leaf_index=index,  # type: ignore[arg-type]
+                       tree_size=len(leaves), audit_path=[h.hex() for h in lh.inclusion_path(leaves, index)],
+                       checkpoint=to_contract(cp), public_key=signer.public)

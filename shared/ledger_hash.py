@@ -1,0 +1,175 @@
+"""The hashing rules of the hub's provenance ledger: the only code the writer and any verifier share.
+
+Standard library only, no storage, no service: a gateway, an auditor or ``jembatan verify`` import it to check what
+the hub wrote without trusting the hub's code or database. Rules (docs/ledger.md):
+
+- **canonical JSON**: keys sorted, no whitespace, UTF-8 (not ``\\u`` escapes); values are strings, integers,
+  booleans or null (no floats); times are UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``.
+- **record hash** = RFC 6962 leaf hash of the canonical record: ``SHA-256(0x00 || canonical)``.
+- **chain**: ``chain[0]`` = 32 zero bytes; ``chain[n] = SHA-256(chain[n-1] || record_hash[n])``.
+- **checkpoint root**: RFC 6962 Merkle tree hash over the record hashes (the leaves) of the entries it covers;
+  interior nodes ``SHA-256(0x01 || left || right)``, split at the largest power of two below n.
+- **checkpoint message** (what Ed25519 signs) = canonical JSON of the checkpoint's fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from json.encoder import encode_basestring as _encode  # type: ignore[attr-defined]
+
+VERSION = 1
+LOG_NAME = "jembatan-hub-ledger"
+ZERO = bytes(32)
+KIND_PROVENANCE = "provenance"
+
+FieldValue = str | bool | int | None
+
+
+def canonical(obj: Mapping[str, object]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def utc_text(at: datetime) -> str:
+    """A time as the rules write it. A naive time is taken as UTC (how SQLite hands stored UTC times back)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def field_record(*, provenance_id: str, sync_run_id: str, target_system: str, target_record: str, field: str,
+                 value: FieldValue, source_system: str, source_record: str, source_version: int,
+                 observed_seq: int, retrieved_at: datetime, matched_by: str) -> dict[str, object]:
+    """The ledger record of one value the hub wrote into one gateway record: everything the gateway receives
+    with it, so the gateway can recompute the hash of the value it holds."""
+    if isinstance(value, float):
+        raise TypeError("the ledger's records hold no floats")
+    return {"v": VERSION, "kind": KIND_PROVENANCE, "provenance_id": provenance_id, "sync_run_id": sync_run_id,
+            "target_system": target_system, "target_record": target_record, "field": field, "value": value,
+            "source_system": source_system, "source_record": source_record, "source_version": int(source_version),
+            "observed_seq": int(observed_seq), "retrieved_at": utc_text(retrieved_at), "matched_by": matched_by}
+
+
+_TEMPLATE = ('{"field":%s,"kind":"provenance","matched_by":%s,"observed_seq":%d,"provenance_id":%s,'
+             '"retrieved_at":"%s","source_record":%s,"source_system":%s,"source_version":%d,"sync_run_id":%s,'
+             '"target_record":%s,"target_system":%s,"v":1,"value":%s}')
+_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
+def field_record_hash(provenance_id: str, sync_run_id: str, target_system: str, target_record: str, field: str,
+                      value: FieldValue, source_system: str, source_record: str, source_version: int,
+                      observed_seq: int, retrieved_at_text: str, matched_by: str) -> bytes:
+    """``record_hash(field_record(...))`` without building the dict: the same bytes, written directly (for
+    verifying millions of records; ``retrieved_at_text`` is ``utc_text(retrieved_at)``). Tested equal."""
+    enc = _encode
+    if value is None or value is True or value is False:
+        value_text = _CONSTANTS[value]
+    elif isinstance(value, str):
+        value_text = enc(value)
+    elif isinstance(value, int):
+        value_text = str(int(value))
+    else:
+        raise TypeError("the ledger's records hold strings, integers, booleans or null")
+    text = _TEMPLATE % (enc(field), enc(matched_by), observed_seq, enc(provenance_id), retrieved_at_text,
+                        enc(source_record), enc(source_system), source_version, enc(sync_run_id), enc(target_record),
+                        enc(target_system), value_text)
+    return hashlib.sha256(b"\x00" + text.encode("utf-8")).digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def record_hash(record: Mapping[str, object]) -> bytes:
+    return leaf_hash(canonical(record))
+
+
+def chain_step(previous: bytes, record: bytes) -> bytes:
+    return hashlib.sha256(previous + record).digest()
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """RFC 6962 MTH over already-hashed leaves. Level by level, an odd last node carried up unchanged: the same
+    tree as the RFC's split at the largest power of two below n. The empty tree is SHA-256 of nothing."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    level = list(leaves)
+    sha = hashlib.sha256
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly below n (n >= 2)."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def inclusion_path(leaves: Sequence[bytes], index: int) -> list[bytes]:
+    """RFC 6962 §2.1.1 PATH(m, D[n]): the audit path of leaf ``index``, leaf side first."""
+    if not 0 <= index < len(leaves):
+        raise IndexError(index)
+    if len(leaves) == 1:
+        return []
+    k = _split(len(leaves))
+    if index < k:
+        return [*inclusion_path(leaves[:k], index), merkle_root(leaves[k:])]
+    return [*inclusion_path(leaves[k:], index - k), merkle_root(leaves[:k])]
+
+
+def root_from_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
+    """RFC 9162 §2.1.3.2: the root an inclusion proof leads to, or None when the proof's shape is wrong."""
+    if not 0 <= index < size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn % 2 == 1 or fn == sn:
+            r = node_hash(p, r)
+            if fn % 2 == 0:
+                while fn % 2 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes) -> bool:
+    return root_from_inclusion(leaf, index, size, path) == root
+
+
+def checkpoint_body(*, first_seq: int, last_seq: int, root: str, chain_hash: str, previous: str,
+                    created_at: datetime, key_id: str) -> dict[str, object]:
+    """The fields a checkpoint signs (hex hashes). ``previous``: the hash of the previous checkpoint's message
+    (zeros for the first), so checkpoints form a chain of their own."""
+    return {"v": VERSION, "log": LOG_NAME, "first_seq": int(first_seq), "last_seq": int(last_seq), "root": root,
+            "chain_hash": chain_hash, "previous": previous, "created_at": utc_text(created_at), "key_id": key_id}
+
+
+def checkpoint_message(body: Mapping[str, object]) -> bytes:
+    return canonical(body)
+
+
+def checkpoint_hash(body: Mapping[str, object]) -> str:
+    return hashlib.sha256(checkpoint_message(body)).hexdigest()
+
+
+def key_id(raw_public_key: bytes) -> str:
+    """A short name of an Ed25519 public key: the first 16 hex digits of SHA-256 of its 32 raw bytes."""
+    return hashlib.sha256(raw_public_key).hexdigest()[:16]
