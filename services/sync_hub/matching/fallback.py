@@ -5,7 +5,7 @@ birth year), where a student's kabupaten is taken from every place its record na
 KK number's prefix, the NIK's prefix even when the NIK is invalid), so a family that moved or a wrong prefix
 still meets its block; persons of such a kabupaten with the same name words in any order (a missing or
 mistyped birth date); nationwide, the same name words and birth date (a school in another kabupaten), and the
-same mother's name and birth year. A pair several rules find is scored once. Each candidate pair gets one level
+same mother's name and birth date. A pair several rules find is scored once. Each candidate pair gets one level
 per comparison (``levels``: the name (token-insensitive) and the mother's name, the birth date, sex, region,
 NIK and KK number, each with a "missing" level; the table of levels is in that module's docstring).
 
@@ -34,6 +34,7 @@ linked to their family, never to one twin by a guess.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -242,7 +243,7 @@ RULES = {
     "kabupaten x birth year": "every person of the (kabupaten, birth year) block of each kabupaten the record names",
     "kabupaten x name": "the same name's words (any order) in a kabupaten the record names, any birth date",
     "name x birth date": "the same name's words (any order) and birth date, nationwide",
-    "mother x birth year": "the same mother's name and birth year, nationwide",
+    "mother x birth date": "the same mother's name and birth date, nationwide",
 }
 
 
@@ -293,6 +294,26 @@ class _Blocks:
                 small, size = [], 0
         if small:
             yield self._pairs(small)
+        yield from self._extra_units()
+
+    def _extra_units(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """The other rules' pairs (sorted by student) in units of about ``_BATCH`` pairs cut at student
+        boundaries, a segment being one student against all its pairs of these rules."""
+        si, ri = self.extra
+        if not si.size:
+            return
+        first = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])  # each student's first pair
+        bounds = [0]
+        for at in first[np.searchsorted(first, np.arange(_BATCH, si.size, _BATCH))].tolist():
+            if at > bounds[-1]:
+                bounds.append(at)
+        bounds.append(si.size)
+        for lo, hi in itertools.pairwise(bounds):
+            rows, rpos = si[lo:hi], ri[lo:hi]
+            codes = pair_codes(self.s.take(rows), self.r.side.take(rpos))
+            self.pairs += codes.size
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            yield rows[starts], starts, rpos, codes
 
     def _pairs(self, blocks: list[tuple[np.ndarray, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                            np.ndarray]:
@@ -312,12 +333,6 @@ class _Blocks:
         starts = np.r_[0, np.cumsum(lens)[:-1]]  # a segment: one student against one whole block
         return np.concatenate([rows for rows, _, _ in blocks]), starts, rpos, codes
 
-    def extra_codes(self) -> np.ndarray:
-        si, ri = self.extra
-        if not si.size:
-            return np.zeros(0, dtype=np.int32)
-        self.pairs += si.size
-        return pair_codes(self.s.take(si), self.r.side.take(ri))
 
 
 def _blocks(stu: pl.DataFrame, reg: Registry) -> _Blocks:
@@ -350,8 +365,7 @@ def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[s
         "kabupaten x name": member.select("row", "kab").unique().join(sk.select("row", "words"), on="row").join(
             rk, on=["kab", "words"]).select(cols),
         "name x birth date": sk.join(rk, on=["words", "dob"]).select(cols),
-        "mother x birth year": sk.join(rk.rename({"yr": "r_yr"}).with_columns(pl.col("r_yr").alias("yr")),
-                                       on=["ibu", "yr"]).select("row", "rpos", "kab", pl.col("r_yr").alias("yr")),
+        "mother x birth date": sk.join(rk, on=["ibu", "dob"]).select(cols),
     }
 
 
@@ -383,7 +397,6 @@ def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Block
     counts = np.zeros(N_PATTERNS, dtype=np.float64)
     for _, _, _, codes in b.each():
         counts += np.bincount(codes, minlength=N_PATTERNS)
-    counts += np.bincount(b.extra_codes(), minlength=N_PATTERNS)
     return counts, b
 
 
@@ -408,8 +421,8 @@ DECISION_SCHEMA = {
     "sid": pl.Int64, "band": pl.String, "no_kk": pl.String, "pid": pl.Int64, "probability": pl.Float64,
     "weight": pl.Float64, "margin": pl.Float64, "code": pl.Int32, "other_no_kk": pl.String, "other_pid": pl.Int64,
 }
-# per student and block (or the nationwide pass): the best candidate, the best of another family, the best
-# other member of the best one's family
+# per student and block (or all its pairs of the other blocking rules): the best candidate, the best of another
+# family, the best other member of the best one's family
 SUMMARY_SCHEMA = {"row": pl.Int64, "rpos": pl.Int64, "fid": pl.Int64, "w": pl.Float64, "code": pl.Int32,
                   "o_rpos": pl.Int64, "o_fid": pl.Int64, "w_other": pl.Float64, "w_sibling": pl.Float64}
 
@@ -445,20 +458,6 @@ def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
         s = _summarise(table[codes], codes, fid[rpos], starts)
         parts.append({"row": rows, "rpos": rpos[s["best"]], "w": s["w"], "code": s["code"],
                       "o_rpos": rpos[s["other"]], "w_other": s["w_other"], "w_sibling": s["w_sibling"]})
-    si, ri = b.extra
-    codes = b.extra_codes()
-    if si.size:  # nationwide pairs: few, summarised per student through polars
-        pairs = pl.DataFrame({"row": si, "rpos": ri, "fid": fid[ri], "w": table[codes], "code": codes.astype(np.int32)})
-        pairs = pairs.sort(["row", "w"], descending=[False, True])
-        top = pairs.group_by("row", maintain_order=True).first()
-        rest = pairs.join(top.select("row", pl.col("fid").alias("b_fid"), pl.col("rpos").alias("b_rpos")), on="row")
-        other = rest.filter(pl.col("fid") != pl.col("b_fid")).group_by("row", maintain_order=True).agg(
-            pl.col("rpos").first().alias("o_rpos"), pl.col("w").first().alias("w_other"))
-        sib = rest.filter((pl.col("fid") == pl.col("b_fid")) & (pl.col("rpos") != pl.col("b_rpos"))).group_by(
-            "row").agg(pl.col("w").max().alias("w_sibling"))
-        top = top.join(other, on="row", how="left").join(sib, on="row", how="left").with_columns(
-            pl.col("o_rpos").fill_null(0), pl.col("w_other", "w_sibling").fill_null(-np.inf))  # none: ignored
-        parts.append({c: top[c].to_numpy() for c in ("row", "rpos", "w", "code", "o_rpos", "w_other", "w_sibling")})
     if not parts:
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
     out = pl.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})

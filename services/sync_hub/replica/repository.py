@@ -322,27 +322,6 @@ def person_rows_by_name_in_kab(session: Session, pairs: Collection[tuple[str, st
     return out
 
 
-def person_rows_by_name_and_year(session: Session, column: str, pairs: Collection[tuple[str, int]]
-                                 ) -> list[tuple[Any, ...]]:
-    """Every member whose ``column`` (``ibu_norm``) and birth year are one of ``pairs``: the name through its
-    index, the year checked here."""
-    t = _anggota()
-    want = set(pairs)
-    names = sorted({name for name, _ in want})
-    out: list[tuple[Any, ...]] = []
-    at = _PERSON.index(column)
-    born = _PERSON.index("tanggal_lahir")
-    for chunk in _chunks(names):
-        for row in _rows(session, select(*(t.c[c] for c in _PERSON)).where(t.c[column].in_(chunk))):
-            if row[born] is not None and (row[at], _as_date(row[born]).year) in want:
-                out.append(row)
-    return out
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
 def family_ids_by_kk(session: Session, kks: Collection[str]) -> set[str]:
     """The families a KK number names: its own (current number) or the one that held it before."""
     fam: Table = ReplicaKeluargaRow.__table__  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ whole replica in memory:
    fallback's other blocking rules (``fallback.RULES``): persons of such a kabupaten with the student's name
    in any order of its words (every permutation looked up on (nama_norm, ...), kab checked), nationwide persons
    with the student's name in any order and its birth date ((nama_norm, tanggal_lahir)), or the mother's name
-   and the birth year ((ibu_norm, ...), the year checked); their family rows and former KK numbers.
+   and the birth date ((ibu_norm, tanggal_lahir)); their family rows and former KK numbers.
 
 A block is read whole, so a student meets the same candidates as over the whole replica; persons read for
 another reason sit in blocks no student of the slice meets. Persons are in NIK order, as in a whole load, so
@@ -62,7 +62,7 @@ def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = Fal
     _add(persons, repo.person_rows_in_blocks(session, _blocks(need)))
     # the fallback's other blocking rules (``fallback.RULES``): a name's key is its words in any order, so the
     # persons it reaches are those whose name is one of the permutations of the student's words
-    words = need.select(name_words(pl.col("nama")).alias("w"), "dob", pl.col("dob").dt.year().alias("yr"), "ibu")
+    words = need.select(name_words(pl.col("nama")).alias("w"), "dob")
     perms = {w: _permutations(w) for w in words["w"].drop_nulls().unique().to_list()}
     kabs = _kabs(need)
     by_kab = {(n, k) for w, ks in zip(words["w"].to_list(), kabs, strict=True) if w is not None
@@ -71,8 +71,8 @@ def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = Fal
     by_dob = {(n, d) for w, d in zip(words["w"].to_list(), words["dob"].to_list(), strict=True)
               if w is not None and d is not None for n in perms[w]}
     _add(persons, repo.person_rows_by_name_and_birth(session, "nama_norm", by_dob))
-    mothers = words.filter((pl.col("ibu") != "") & pl.col("yr").is_not_null()).select("ibu", "yr")
-    _add(persons, repo.person_rows_by_name_and_year(session, "ibu_norm", set(mothers.iter_rows())))
+    mothers = need.filter((pl.col("ibu") != "") & pl.col("dob").is_not_null()).select("ibu", "dob")
+    _add(persons, repo.person_rows_by_name_and_birth(session, "ibu_norm", list(mothers.iter_rows())))
     return _registry(session, persons, seq)
 
 

@@ -32,7 +32,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def slice_for(reg: Registry, stu: pl.DataFrame) -> Registry:
     """Whole families of every person the students reach: their blocks (every kabupaten a record names x birth
     year), the other blocking rules (``fallback.RULES``: name words in such a kabupaten, name words and birth
-    date, mother's name and birth year), and their NIK and KK keys."""
+    date, mother's name and birth date), and their NIK and KK keys."""
     words = fallback.name_words(pl.col("nama")).alias("words")
     s = levels.prepare_students(stu).with_columns(pl.col("dob").dt.year().alias("yr"), words)
     places = pl.concat([s.select(pl.col(c).str.slice(0, 4).alias("kab"), "yr", "words")
@@ -42,7 +42,7 @@ def slice_for(reg: Registry, stu: pl.DataFrame) -> Registry:
                                  words)
     named = [p.join(places.select("kab", "words").drop_nulls().unique(), on=["kab", "words"], how="semi"),
              p.join(s.select("words", "dob").drop_nulls().unique(), on=["words", "dob"], how="semi"),
-             p.join(s.filter(pl.col("ibu") != "").select("ibu", "yr").drop_nulls().unique(), on=["ibu", "yr"],
+             p.join(s.filter(pl.col("ibu") != "").select("ibu", "dob").drop_nulls().unique(), on=["ibu", "dob"],
                     how="semi")]
     niks = pl.concat([s.select(pl.col(k).alias("nik")) for k in NIK_KEYS]).drop_nulls()
     kks = s.select("no_kk").drop_nulls()
