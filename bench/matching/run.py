@@ -318,7 +318,8 @@ def main() -> None:
     root = Path(a.data)
     root.mkdir(parents=True, exist_ok=True)
     settings = fallback.Settings()
-    results: dict[str, object] = {"accuracy": {}, "splink": {}, "speed": None, "end_to_end": None}
+    results: dict[str, object] = {"accuracy": {}, "splink": {}, "speed": None, "end_to_end": None,
+                                  "load_start": os.getloadavg()[0]}
     for scale in [float(x) for x in a.scales.split(",")]:
         w = load_world(world(root, a.families, scale))
         stu = students_frame(w.students, TODAY)
@@ -468,14 +469,15 @@ def write_matching_doc(results: dict, a: argparse.Namespace) -> None:
     """The figures of docs/matching.md's generated blocks (field errors, external benchmark)."""
     path = Path("docs/matching.md")
     text = path.read_text()
-    load = results.get("load_end", os.getloadavg()[0])
+    load = (f"{results.get('load_start', 0.0):.1f} at the start of the run, "
+            f"{results.get('load_end', os.getloadavg()[0]):.1f} at its end")
     fe = results.get("field_errors")
     if isinstance(fe, dict):
         kinds = ("name_parts_reordered", "birth_year_typo", "birth_date_missing", "school_in_other_kabupaten")
         hdr = ("| matcher | auto links | precision | recall (auto) | recall (+review) | F1 | review share | "
                "person precision | adversarial wrong person |")
         body = [f"World: {a.families:,} families, seed 7, the default error model plus "
-                + ", ".join(f"`{k}` {v:.0%}" for k, v in fe["rates"].items()) + f" (load average {load:.1f}).", "",
+                + ", ".join(f"`{k}` {v:.0%}" for k, v in fe["rates"].items()) + f" (load average {load}).", "",
                 hdr, "|---|---|---|---|---|---|---|---|---|",
                 _row("jembatan (deterministic + fallback)", fe["pipeline"]),
                 _row("jembatan fallback alone (NIK as evidence)", fe["fallback_only"]), "",
@@ -494,7 +496,7 @@ def write_matching_doc(results: dict, a: argparse.Namespace) -> None:
             return (f"| {name} | {m['links']:,} | {m['precision']:.2%} | {m['recall']:.2%} | {m['f1']:.4f} | "
                     f"{pairs:,} | {blocking:.2%} | {wall} |")
         body = [f"FEBRL 4 ({ex['records'][0]:,} + {ex['records'][1]:,} records, {ex['true_pairs']:,} true pairs), "
-                f"load average {load:.1f}:", "",
+                f"load average {load}:", "",
                 "| matcher (same fields: name, birth date, postcode/suburb) | links | precision | recall | F1 | "
                 "candidate pairs | blocking recall | wall s |", "|---|---|---|---|---|---|---|---|",
                 row("jembatan fallback alone, auto", h["auto"], h["candidate_pairs"], h["blocking_recall"]["union"],
