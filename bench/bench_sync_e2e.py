@@ -185,8 +185,9 @@ def _ts(value: str | None) -> float | None:
 
 class Hub:
     def __init__(self, stack: Stack) -> None:
+        token = stack.hub_token("operator", "admin", ttl_seconds=12 * 3600)  # a long bench outlives an hour
         self.http = httpx.Client(base_url=stack.url("sync_hub"), timeout=60.0,
-                                 headers={"Authorization": f"Bearer {stack.creds.operator}"})
+                                 headers={"Authorization": f"Bearer {token}"})
 
     def start(self, full: bool = False) -> str:
         r = self.http.post("/api/v1/sync-runs", json={"full": True} if full else {})
@@ -202,6 +203,37 @@ class Hub:
         r = self.http.get(f"/api/v1/sync-runs/{run_id}/units")
         r.raise_for_status()
         return list(r.json())
+
+
+def risk_api(hub: Hub, periode: str, repeat: int = 5) -> dict[str, Any]:
+    """Median wall time of the families-at-risk routes on the run's period: first page, a page filtered by the
+    largest province, the next page, the summary, and the CSV and XLSX exports of that province."""
+    def timed(path: str, params: dict[str, Any]) -> tuple[float, httpx.Response]:
+        times, r = [], None
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = hub.http.get(path, params={"periode": periode, **params})
+            times.append(time.perf_counter() - t)
+            r.raise_for_status()
+        assert r is not None
+        return statistics.median(times), r
+
+    out: dict[str, Any] = {}
+    out["summary_s"], summary = timed("/api/v1/families-at-risk/summary", {})
+    body = summary.json()
+    provinces = {k: v.get("families", 0) for k, v in (body.get("by_province") or {}).items()}
+    province = max(provinces, key=lambda k: provinces[k]) if provinces else None
+    out["page_s"], first = timed("/api/v1/families-at-risk", {"limit": 100})
+    cursor = first.json().get("next_cursor")
+    if cursor:
+        out["next_page_s"], _ = timed("/api/v1/families-at-risk", {"limit": 100, "cursor": cursor})
+    if province:
+        out["province"] = province
+        out["province_page_s"], _ = timed("/api/v1/families-at-risk", {"limit": 100, "province": province})
+        out["csv_s"], csv = timed("/api/v1/families-at-risk/export", {"format": "csv", "province": province}, 3)
+        out["csv_rows"] = csv.text.count("\n") - 1
+        out["xlsx_s"], _ = timed("/api/v1/families-at-risk/export", {"format": "xlsx", "province": province}, 3)
+    return out
 
 
 def timed_run(hub: Hub, stack: Stack, dbs: list[str], sampler: CoreSampler, full: bool = False,
@@ -292,6 +324,9 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
                 spies.extend(py_spy(pids, args.py_spy, args.py_spy_seconds))
 
         result["first"] = timed_run(hub, stack, dbs, sampler, on_units=profile)
+        periode = hub.get(result["first"]["id"]).get("periode")
+        if periode and result["first"]["status"] == "SUCCEEDED":
+            result["risk_api"] = {"load": load_avg(), **risk_api(hub, periode)}
         for p in spies:
             p.wait()
         if not args.first_only:
@@ -370,6 +405,18 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
         f"| CPU s per process, units phase | {_fmt_cpu(f0['cpu_units'])} |",
         f"| load average before / after first sync | {f0['load_before']} / {f0['load_after']} |",
     ]
+    api = rounds[0].get("risk_api")
+    if api:
+        rep = {k: v for k, v in f0["timings"].items() if k.startswith("report.")}
+        lines.append("| families-at-risk report: build in the run's closing transaction | "
+                     + ", ".join(f"{k} {v:.1f} s" for k, v in rep.items()) + " |")
+        lines.append(f"| families-at-risk API, median of 5 (load {api['load']}) | "
+                     f"summary {api['summary_s'] * 1000:.0f} ms, first page of 100 {api['page_s'] * 1000:.0f} ms, "
+                     f"next page "
+                     f"{api.get('next_page_s', 0) * 1000:.0f} ms, page of province {api.get('province')} "
+                     f"{api.get('province_page_s', 0) * 1000:.0f} ms; export of that province "
+                     f"({api.get('csv_rows', 0):,} rows): CSV {api.get('csv_s', 0):.2f} s, "
+                     f"XLSX {api.get('xlsx_s', 0):.2f} s |")
     sent = f0.get("verifications", {}).get("APPLIED", 0)
     if sent and f0.get("verify_wall_s"):
         walls = [f["verify_wall_s"] for f in first if f.get("verify_wall_s")]
