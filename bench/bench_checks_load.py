@@ -137,7 +137,7 @@ def run_db(db: str, world: Path, families: int, levels: list[int], seconds: floa
         keep = Path(tempfile.gettempdir()) / f"bench-checks-logs-{db}"
         ctx.callback(lambda: shutil.copytree(workdir / "logs", keep, dirs_exist_ok=True))  # after stop
         ctx.callback(stack.stop)
-        with HubClient(stack.url("sync_hub"), stack.creds.operator) as hub:
+        with HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:
             t0 = time.perf_counter()
             run = hub.wait(hub.start_run().id, timeout=7200, poll=0.5)
             print(f"[{db}] warm-up sync {run.status.value}: {run.students_read} students, "

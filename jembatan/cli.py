@@ -4,6 +4,7 @@
   on SQLite, a full sync through the hub's API, a summary checked against ground truth.
 * ``jembatan world generate`` — write a synthetic world (JSON Lines with the real systems' field names).
 * ``jembatan sync`` — start a sync run on a running hub (the same as ``python -m services.sync_hub sync``).
+* ``jembatan token`` — a short-lived token for a person at the hub, from the local issuer (embedded default).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -24,8 +26,10 @@ from jembatan.stack import DEFAULT_PORTS, SERVICES, Stack, free_port
 from jembatan.verifications import VerificationCheck, check_world
 from services.sync_hub.cli import follow, render_run
 from services.sync_hub.cli import sync as hub_sync
+from services.sync_hub.config import Settings as HubSettings
 from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
 from shared.contracts.hub import SyncRun
+from shared.oidc import LocalIssuer
 from worldgen.cli import app as world_app
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
@@ -177,7 +181,7 @@ def demo(
     with console.status("starting kemensos_mock, emis_gateway, dapodik_gateway, sync_hub"):
         stack.start()
     try:
-        hub = HubClient(stack.url("sync_hub"), stack.creds.operator)
+        hub = HubClient(stack.url("sync_hub"), stack.hub_operator)
         run: SyncRun = follow(hub, hub.start_run().id, poll=0.5)
         console.print(render_run(run))
         for error in run.errors:
@@ -204,7 +208,9 @@ def demo(
         console.print(docs)
         console.print(f"logs: {workdir / 'logs'}; total time {time.perf_counter() - started:.1f} s")
         if keep_running:
-            console.print(f"operator token for the hub and gateways: [bold]{stack.creds.operator}[/bold]")
+            console.print(f"operator token for the gateways and the registry: [bold]{stack.creds.operator}[/bold]")
+            console.print(f"people at the hub: jembatan token --key-dir {workdir / 'keys'} --user NAME --role ROLE "
+                          "(viewer, reviewer, admin, auditor)")
             console.print("services keep running; press Ctrl-C to stop them")
             try:
                 while all(p.poll() is None for p in stack.procs.values()):
@@ -218,3 +224,29 @@ def demo(
         # uvicorn exits by re-raising SIGTERM after a graceful shutdown (-15); -9 means it had to be killed
         words = {0: "stopped", -15: "stopped", -9: "killed"}
         console.print("services: " + ", ".join(f"{s} {words.get(c, f'exit {c}')}" for s, c in codes.items()))
+
+
+class PersonRole(StrEnum):
+    viewer = "viewer"
+    reviewer = "reviewer"
+    admin = "admin"
+    auditor = "auditor"
+
+
+@app.command()
+def token(
+    user: str = typer.Option(..., "--user", help="The person (the token's subject)"),
+    role: list[PersonRole] = typer.Option(..., "--role", help="viewer, reviewer, admin or auditor (repeatable)"),
+    ttl: int = typer.Option(3600, min=60, max=12 * 3600, help="Seconds the token is valid"),
+    key_dir: Path | None = typer.Option(None, help="The local issuer's key directory (default: HUB_LOCAL_KEY_DIR, "
+                                        "./data/keys); the key is made on first use"),
+    rotate: bool = typer.Option(False, "--rotate", help="Sign with a new key first (the old one stays "
+                                "published, so the tokens it signed stay valid until they expire)"),
+) -> None:
+    """Print a short-lived bearer token for a person at the hub, signed by the local issuer (the embedded
+    default: no identity provider needed). Production uses the OIDC provider's tokens (docs/security.md)."""
+    settings = HubSettings()
+    issuer = LocalIssuer(key_dir or settings.local_key_dir, settings.oidc_issuer, settings.oidc_audience)
+    if rotate:
+        issuer.rotate()
+    typer.echo(issuer.issue(user, [r.value for r in role], ttl_seconds=ttl))

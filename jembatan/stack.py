@@ -1,7 +1,9 @@
 """Run the four services as local processes on 127.0.0.1, each with its own database.
 
 Used by ``jembatan demo`` (the README's main job), by the end-to-end tests and by ``bench/``. Every
-stack gets fresh bearer credentials; nothing secret is written anywhere but the child processes' env.
+stack gets fresh bearer credentials; nothing secret is written anywhere but the child processes' env and
+the local issuer's signing key (``<workdir>/keys``, 0600): people reach the hub with short-lived tokens it
+signs (``Stack.hub_token``; the operator is an admin person), machines with their own credentials.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from shared.oidc import LocalIssuer
+
 SERVICES = ("kemensos_mock", "emis_gateway", "dapodik_gateway", "sync_hub")
 PREFIX = {"kemensos_mock": "KEMENSOS_", "emis_gateway": "EMIS_", "dapodik_gateway": "DAPODIK_", "sync_hub": "HUB_"}
 DEFAULT_PORTS = {"sync_hub": 8100, "kemensos_mock": 8101, "emis_gateway": 8102, "dapodik_gateway": 8103}
@@ -34,7 +38,8 @@ def free_port() -> int:
 
 @dataclass
 class Credentials:
-    """One bearer token per calling client: the hub to each upstream, an operator to the hub."""
+    """One bearer token per calling client: the hub to each upstream, the gateways to the hub, an operator to the
+    gateways and the registry. (At the hub the operator is a person: ``Stack.hub_token``.)"""
 
     hub_to_kemensos: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     hub_to_emis: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -57,6 +62,21 @@ class Stack:
     hub_workers: int = 1
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. {"sync_hub": {...}}
 
+    @property
+    def issuer(self) -> LocalIssuer:
+        """The hub's local identity provider (the embedded default): its key in ``<workdir>/keys``."""
+        return LocalIssuer(self.workdir / "keys")
+
+    def hub_token(self, user: str = "operator", *roles: str, ttl_seconds: int = 3600) -> str:
+        """A fresh token for a person at the hub (default: the operator, an admin), valid an hour."""
+        return self.issuer.issue(user, roles or ("admin",), ttl_seconds=ttl_seconds)
+
+    @property
+    def hub_operator(self) -> str:
+        """The operator's token at the hub: the person ``operator`` with the admin role (start and cancel runs,
+        read runs and outcomes). Issued afresh on each use; reviewing takes a reviewer's token."""
+        return self.hub_token("operator", "admin")
+
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
@@ -78,7 +98,7 @@ class Stack:
             "kemensos_mock": {"sync_hub": c.hub_to_kemensos, "operator": c.operator},
             "emis_gateway": {"sync_hub": c.hub_to_emis, "operator": c.operator},
             "dapodik_gateway": {"sync_hub": c.hub_to_dapodik, "operator": c.operator},
-            "sync_hub": {"operator": c.operator, "emis_gateway": c.emis_to_hub, "dapodik_gateway": c.dapodik_to_hub},
+            "sync_hub": {"emis_gateway": c.emis_to_hub, "dapodik_gateway": c.dapodik_to_hub},
         }[service]
         env[f"{p}API_TOKENS"] = json.dumps(tokens)
         if service == "kemensos_mock":
@@ -91,6 +111,7 @@ class Stack:
                 "HUB_KEMENSOS_URL": self.url("kemensos_mock"), "HUB_KEMENSOS_TOKEN": c.hub_to_kemensos,
                 "HUB_EMIS_URL": self.url("emis_gateway"), "HUB_EMIS_TOKEN": c.hub_to_emis,
                 "HUB_DAPODIK_URL": self.url("dapodik_gateway"), "HUB_DAPODIK_TOKEN": c.hub_to_dapodik,
+                "HUB_LOCAL_KEY_DIR": str(self.workdir / "keys"),
             })
         env.update(self.extra_env.get(service, {}))
         return env

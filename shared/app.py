@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from shared.auth import CredentialGate, TokensOf
+from shared.auth import Authenticate, CredentialGate, TokensOf
 from shared.contracts.common import Health
 from shared.errors import ERROR_RESPONSES, install_error_handlers
 
@@ -22,14 +23,17 @@ def create_service_app(
     routers: Sequence[APIRouter],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | Callable[[FastAPI], AsyncIterator[None]],
     credentials: TokensOf,
+    authenticate: Authenticate | None = None,
+    dependencies: Sequence[Any] | None = None,
 ) -> FastAPI:
     """``credentials`` gives every credential the service accepts (any role): calls without one of them are
     answered 401 before their body is read; the routes' own dependencies then check roles and scopes."""
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan,  # type: ignore[arg-type]
-                  responses=ERROR_RESPONSES)
+                  responses=ERROR_RESPONSES, dependencies=list(dependencies or []))
     install_error_handlers(app)
     open_paths = {"/health", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
-    app.add_middleware(CredentialGate, tokens_of=credentials, open_paths={p for p in open_paths if p})
+    app.add_middleware(CredentialGate, tokens_of=credentials, open_paths={p for p in open_paths if p},
+                       authenticate=authenticate)
 
     @app.get("/health", response_model=Health, tags=["ops"], summary="Liveness (no credential needed)")
     def health() -> Health:

@@ -5,12 +5,18 @@ request body is read, any call to a non-open path that does not present a creden
 service — so a malformed body from an unknown caller is answered 401, not 422, and nothing about the
 input is echoed to it. The per-route dependencies made by ``bearer_client`` then decide *which* client
 it is and what it may do (admin routes, school scopes, the hub's write role).
+
+The hub also serves people: ``Principal`` is who a request comes from — a machine ``client`` (a static
+credential from ``<PREFIX>API_TOKENS``) or a ``person`` (an OIDC bearer token, ``shared.oidc``) — with the
+roles it holds. The hub's ``deps.require`` turns roles into per-route decisions.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 from fastapi import Request
 from pydantic import SecretStr
@@ -19,6 +25,27 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.errors import Unauthorized, error_response
 
 TokensOf = Callable[[Request], Mapping[str, SecretStr]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request comes from. ``name`` is the client's name or the person's subject (``sub``); a person's
+    ``display`` is the name the identity provider gives; ``system`` is the system a machine client speaks for."""
+
+    kind: Literal["client", "person"]
+    name: str
+    roles: frozenset[str] = frozenset()
+    display: str = ""
+    system: str | None = None
+    issuer: str | None = None
+
+    @property
+    def who(self) -> str:
+        """How logs and records name it: ``client:emis_gateway``, ``person:ana``."""
+        return f"{self.kind}:{self.name}"
+
+
+Authenticate = Callable[[Request], object]
 
 
 def identify(request: Request, tokens_of: TokensOf) -> str:
@@ -45,15 +72,19 @@ def bearer_client(tokens_of: TokensOf) -> Callable[[Request], str]:
 
 
 class CredentialGate:
-    """ASGI middleware: every path but ``open_paths`` needs a credential of this service (any client)."""
+    """ASGI middleware: every path but ``open_paths`` needs a credential of this service (any client), or, when
+    ``authenticate`` is given, whatever it accepts (it raises ``Unauthorized`` otherwise; the hub's accepts
+    machine clients' credentials and people's tokens, and keeps the ``Principal`` in ``request.state``)."""
 
-    def __init__(self, app: ASGIApp, tokens_of: TokensOf, open_paths: Collection[str]) -> None:
+    def __init__(self, app: ASGIApp, tokens_of: TokensOf, open_paths: Collection[str],
+                 authenticate: Authenticate | None = None) -> None:
         self.app, self.tokens_of, self.open_paths = app, tokens_of, frozenset(open_paths)
+        self.authenticate = authenticate or (lambda request: identify(request, self.tokens_of))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in self.open_paths:
             try:
-                identify(Request(scope), self.tokens_of)
+                self.authenticate(Request(scope))
             except Unauthorized as exc:
                 await error_response(exc)(scope, receive, send)
                 return

@@ -21,8 +21,8 @@ def settings_class(service: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"services.{service}.config").Settings
 
 
-def test_compose_runs_exactly_the_four_services_the_hub_workers_and_postgres() -> None:
-    assert set(COMPOSE["services"]) == {*SERVICES, "sync_hub_worker", "postgres"}
+def test_compose_runs_exactly_the_four_services_the_hub_workers_postgres_and_the_identity_provider() -> None:
+    assert set(COMPOSE["services"]) == {*SERVICES, "sync_hub_worker", "postgres", "oidc"}
     assert "healthcheck" in COMPOSE["services"]["postgres"]
 
 
@@ -96,11 +96,51 @@ def test_hub_waits_for_and_points_at_the_other_services() -> None:
         assert variable and hub["environment"][f"HUB_{key}_TOKEN"].startswith(variable.group(1))
 
 
+def _tokens(service: str) -> dict[str, str]:
+    raw = COMPOSE["services"][service]["environment"][f"{PREFIX[service]}API_TOKENS"]
+    return json.loads(re.sub(r"\$\{[^}]+\}", "x" * 20, raw))  # type: ignore[no-any-return]
+
+
 def test_token_settings_are_json_maps_of_client_to_token() -> None:
     for service in SERVICES:
-        raw = COMPOSE["services"][service]["environment"][f"{PREFIX[service]}API_TOKENS"]
-        parsed = json.loads(re.sub(r"\$\{[^}]+\}", "x" * 20, raw))
-        assert "operator" in parsed
+        if service != "sync_hub":
+            assert "operator" in _tokens(service)
+    # at the hub only machine clients hold static tokens, each speaking for one system; people use OIDC
+    hub = settings_class("sync_hub")
+    assert "operator" not in _tokens("sync_hub")
+    assert set(_tokens("sync_hub")) <= set(hub.model_fields["client_systems"].default_factory())
+
+
+def test_hub_trusts_the_compose_identity_provider_with_its_real_settings() -> None:
+    """The hub's OIDC settings are real Settings fields and agree with the provider's realm: issuer, JWKS,
+    audience, roles claim, the hub's roles; tokens are short-lived; the realm holds no users or secrets."""
+    from services.sync_hub.deps import PERSON_ROLES
+
+    env = COMPOSE["services"]["sync_hub"]["environment"]
+    oidc = COMPOSE["services"]["oidc"]
+    realm = json.loads((ROOT / "deploy" / "keycloak" / "jembatan-realm.json").read_text())
+    mount = next(v for v in oidc["volumes"] if "jembatan-realm.json" in v)
+    assert mount.startswith("./deploy/keycloak/jembatan-realm.json:/opt/keycloak/data/import/")
+    assert "--import-realm" in oidc["command"]
+    port = oidc["command"][-1].removeprefix("--http-port=")
+    issuer = f"http://oidc:{port}/realms/{realm['realm']}"
+    assert oidc["environment"]["KC_HOSTNAME"] == f"http://oidc:{port}"  # the `iss` every token carries
+    assert env["HUB_OIDC_ISSUER"] == issuer
+    assert env["HUB_OIDC_JWKS_URL"] == f"{issuer}/protocol/openid-connect/certs"
+    mappers = {m["protocolMapper"]: m["config"] for c in realm["clients"] for m in c.get("protocolMappers", [])}
+    assert mappers["oidc-audience-mapper"]["included.custom.audience"] == env["HUB_OIDC_AUDIENCE"]
+    assert mappers["oidc-usermodel-realm-role-mapper"]["claim.name"] == env["HUB_OIDC_ROLES_CLAIM"]
+    assert mappers["oidc-usermodel-realm-role-mapper"]["access.token.claim"] == "true"
+    assert {r["name"] for r in realm["roles"]["realm"]} == set(PERSON_ROLES)
+    assert realm["accessTokenLifespan"] <= 3600
+    assert "users" not in realm and all(c.get("publicClient") and "secret" not in c for c in realm["clients"])
+    assert COMPOSE["services"]["sync_hub"]["depends_on"]["oidc"]["condition"] == "service_healthy"
+    hub = settings_class("sync_hub")
+    for name in ("HUB_OIDC_ISSUER", "HUB_OIDC_AUDIENCE", "HUB_OIDC_JWKS_URL", "HUB_OIDC_ROLES_CLAIM"):
+        assert name.removeprefix("HUB_").lower() in hub.model_fields
+    settings = hub(**{k.removeprefix("HUB_").lower(): v for k, v in env.items() if k.startswith("HUB_OIDC_")},
+                   api_tokens=_tokens("sync_hub"))  # the compose configuration validates
+    assert settings.oidc_jwks_url == env["HUB_OIDC_JWKS_URL"]
 
 
 def test_emis_gateway_asks_the_hub_with_a_token_the_hub_accepts() -> None:

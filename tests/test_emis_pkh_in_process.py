@@ -104,8 +104,8 @@ def system(loaded: tuple[Path, Stack], tmp_path: Path) -> Iterator[System]:
                            retry=RetryPolicy(attempts=1)),
             EmisClient(BASE, c.hub_to_emis, http=gateway), DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
         to_hub.client = ctx.enter_context(TestClient(hub_app(HubSettings(
-            database_url=f"sqlite:///{tmp_path / 'hub.db'}",
-            api_tokens={"operator": c.operator, "emis_gateway": emis_to_hub}), upstreams=ups), base_url=BASE))
+            database_url=f"sqlite:///{tmp_path / 'hub.db'}", local_key_dir=tmp_path / "keys",
+            api_tokens={"emis_gateway": emis_to_hub}), upstreams=ups), base_url=BASE))
         replica.refresh(to_hub.client.app.state.engine, ups.kemensos)  # the follower's first round, done now
         ctx.enter_context(gateway)
         operator = EmisClient(BASE, c.operator, http=TestClient(gateway_app, base_url=BASE))

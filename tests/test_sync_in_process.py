@@ -37,6 +37,7 @@ from shared.contracts.common import HubResultBatch, MatchKey, Outcome
 from shared.contracts.hub import CheckRequest, CheckResponse, RunStatus, SourceSystem, SyncRun, SyncRunCreate
 from shared.errors import ErrorBody
 from shared.http import Rejected
+from shared.oidc import LocalIssuer
 from shared.testing import NIK_PROBE, path_probes
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
@@ -83,17 +84,20 @@ def apps(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path
                         EmisClient(BASE, c.hub_to_emis, http=emis),
                         DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
         ledger_keys.generate(tmp_path / "ledger.pem")
-        hub = client(hub_app(HubSettings(database_url=db_url, api_tokens={"operator": c.operator},
+        hub = client(hub_app(HubSettings(database_url=db_url, local_key_dir=tmp_path / "keys",
+                                         api_tokens={"emis_gateway": c.emis_to_hub,
+                                                     "dapodik_gateway": c.dapodik_to_hub},
                                          in_process_worker=True, ledger_key_file=tmp_path / "ledger.pem"),
                              upstreams=ups))
-        yield HubClient(BASE, c.operator, http=hub), ups, world, {"kemensos": kemensos, "dapodik": dapodik, "hub": hub}
+        yield (HubClient(BASE, stack.hub_operator, http=hub), ups, world,
+               {"kemensos": kemensos, "dapodik": dapodik, "hub": hub})
 
 
 def test_sync_through_the_hub_api_and_again(system) -> None:  # type: ignore[no-untyped-def]
     hub, ups, world = system
     run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
     assert run.status is RunStatus.SUCCEEDED, run.errors
-    assert run.trigger == "operator" and run.students_read == sum(run.outcomes.values()) > 0
+    assert run.trigger == "person:operator" and run.students_read == sum(run.outcomes.values()) > 0
     assert run.values_written == run.provenance_records > 0
     ev = evaluate_world(world, ups.emis, ups.dapodik)
     assert ev.pkh_wrong == 0 and ev.correct_key_wrong == 0, ev.wrong_examples
@@ -154,11 +158,18 @@ def test_hub_refuses_unknown_credentials(system) -> None:  # type: ignore[no-unt
     assert hub.list_runs().items == []
 
 
+def as_gateway(hub: HubClient, client: str = "emis_gateway") -> HubClient:
+    """The hub as a gateway (a machine client) calls it, with its own credential."""
+    app = hub._http.app  # type: ignore[attr-defined]
+    token = app.state.settings.api_tokens[client].get_secret_value()
+    return HubClient(BASE, token, http=hub._http.__class__(app, base_url=BASE))
+
+
 def check_emis(hub, ups, ids: list[str]) -> CheckResponse:  # type: ignore[no-untyped-def]
     """What the EMIS gateway does on "Request Data PKH": send the records, apply the items the hub returns."""
     records = [ups.emis.get_student(i) for i in ids]
     regions = {m.nsm: m.kode_wilayah for m in ups.emis.list_madrasah(None, 1000).items}
-    answer = hub.check(CheckRequest(system=SourceSystem.EMIS, siswa=records,
+    answer = as_gateway(hub).check(CheckRequest(system=SourceSystem.EMIS, siswa=records,
                                     kode_wilayah={r.siswa_id: regions[r.nsm] for r in records if r.nsm in regions}))
     if answer.items:
         ups.emis.post_results(HubResultBatch(sync_run_id=answer.check_id, items=answer.items))
@@ -184,8 +195,26 @@ def test_on_demand_check_decides_and_the_gateway_writes_in_one_step(system) -> N
     assert check_emis(hub, ups, ids).items == []
 
 
+def test_a_gateway_may_check_only_its_own_systems_students(system) -> None:  # type: ignore[no-untyped-def]
+    """The finding: the Dapodik gateway's credential could check EMIS students. Now a 403 naming the field, and
+    nothing is decided or recorded; the EMIS gateway's own check of the same records goes through."""
+    hub, ups, _ = system
+    run(hub)
+    records = [ups.emis.get_student(s.siswa_id) for s in ups.emis.list_students(limit=2).items]
+    held = {r.siswa_id: hub.provenance(SourceSystem.EMIS, r.siswa_id) for r in records}
+    with pytest.raises(Rejected) as exc:
+        as_gateway(hub, "dapodik_gateway").check(CheckRequest(system=SourceSystem.EMIS, siswa=records))
+    assert exc.value.status == 403 and [(e.field, e.rule) for e in exc.value.errors] == [("system", "own_system")]
+    assert {r.siswa_id: hub.provenance(SourceSystem.EMIS, r.siswa_id) for r in records} == held
+    assert as_gateway(hub, "emis_gateway").check(CheckRequest(system=SourceSystem.EMIS, siswa=records)).results
+    with pytest.raises(Rejected) as exc:  # a person, even an admin, does not ask checks: the gateways do
+        hub.check(CheckRequest(system=SourceSystem.EMIS, siswa=records))
+    assert exc.value.status == 403
+
+
 def test_check_rejects_records_of_another_system_and_oversized_requests(system) -> None:  # type: ignore[no-untyped-def]
     hub, ups, _ = system
+    gateway = as_gateway(hub)
     record = ups.emis.get_student(ups.emis.list_students(limit=1).items[0].siswa_id).model_dump(mode="json")
     for body, field in (({"system": "dapodik", "siswa": [record]}, "siswa"),
                         ({"system": "emis", "siswa": [record] * 101}, "siswa"),
@@ -195,7 +224,7 @@ def test_check_rejects_records_of_another_system_and_oversized_requests(system) 
                         ({"system": "emis", "siswa": [record], "kode_wilayah": {record["siswa_id"]: "x"}},
                          "kode_wilayah")):
         with pytest.raises(Rejected) as exc:
-            hub.request("POST", "/api/v1/checks", type(hub.list_runs()), idempotent=False, json=body)
+            gateway.request("POST", "/api/v1/checks", type(hub.list_runs()), idempotent=False, json=body)
         assert exc.value.status == 422 and any(e.field.startswith(field) for e in exc.value.errors), exc.value.errors
 
 
@@ -214,8 +243,15 @@ def positions(hub_app) -> dict[str, str | None]:  # type: ignore[no-untyped-def]
 
 
 def as_operator(clients: dict[str, TestClient]) -> dict[str, str]:
-    token = clients["hub"].app.state.settings.api_tokens["operator"].get_secret_value()  # type: ignore[attr-defined]
+    """The school operator at the Dapodik gateway (a static credential there)."""
+    token = clients["dapodik"].app.state.settings.api_tokens["operator"].get_secret_value()  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {token}"}
+
+
+def as_hub_admin(clients: dict[str, TestClient]) -> dict[str, str]:
+    """The operator at the hub: a person with the admin role, with a token from the hub's local issuer."""
+    keys = clients["hub"].app.state.settings.local_key_dir  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {LocalIssuer(keys).issue('operator', ['admin'])}"}
 
 
 def recipient_family(ups) -> tuple[str, str]:  # type: ignore[no-untyped-def]
@@ -448,7 +484,7 @@ def test_one_run_at_a_time_progress_per_unit_and_cancel(apps, monkeypatch) -> No
         return real(*args, **kwargs)
 
     monkeypatch.setattr(job_tasks.unit, "_decide", held)
-    operator = as_operator(clients)
+    operator = as_hub_admin(clients)
     run_id = hub.start_run(SyncRunCreate(full=True)).id
     assert started.wait(60)
     second = clients["hub"].post("/api/v1/sync-runs", json={}, headers=operator)
@@ -473,7 +509,7 @@ def test_one_run_at_a_time_progress_per_unit_and_cancel(apps, monkeypatch) -> No
 
 def test_a_system_named_twice_is_refused_and_changes_nothing(apps) -> None:  # type: ignore[no-untyped-def]
     hub, _, _, clients = apps
-    operator = as_operator(clients)
+    operator = as_hub_admin(clients)
     r = clients["hub"].post("/api/v1/sync-runs", json={"systems": ["emis", "emis"]}, headers=operator)
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"].endswith("systems")
@@ -571,19 +607,21 @@ def test_no_nik_a_caller_sent_comes_back_or_is_kept_in_a_run_error(apps, monkeyp
     """Issue "Trust": the hub never repeats a NIK it was sent, in a check's answer or an error body (a field,
     a path), and keeps none in full in a run's errors or anything else it stores."""
     hub, ups, _, clients = apps
-    http = clients["hub"]
+    http = clients["hub"]  # as the operator (a person)
+    gateway = as_gateway(hub)._http  # /checks: as the EMIS gateway
     run(hub)  # the replica is filled
     record = ups.emis.get_student(ups.emis.list_students(limit=1).items[0].siswa_id).model_dump(mode="json")
     for value, rule in ((int(NIK_PROBE), "string_type"), (NIK_PROBE * 5, "string_too_long")):
-        r = http.post("/api/v1/checks", json={"system": "emis", "siswa": [{**record, "nik": value}]})
+        r = gateway.post("/api/v1/checks", json={"system": "emis", "siswa": [{**record, "nik": value}]})
         assert r.status_code == 422 and NIK_PROBE not in r.text, r.text
         assert any(e["rule"] == rule for e in r.json()["errors"]), r.text
-    r = http.post("/api/v1/checks", json={"system": "emis", "siswa": [record], NIK_PROBE: 1})
+    r = gateway.post("/api/v1/checks", json={"system": "emis", "siswa": [record], NIK_PROBE: 1})
     assert r.status_code == 422 and NIK_PROBE not in r.text, r.text
-    unknown = http.post("/api/v1/checks", json={"system": "emis", "siswa": [{**record, "nik": NIK_PROBE}]})
+    unknown = gateway.post("/api/v1/checks", json={"system": "emis", "siswa": [{**record, "nik": NIK_PROBE}]})
     assert unknown.status_code == 200 and NIK_PROBE not in unknown.text, unknown.text
+    admin = as_hub_admin(clients)
     for method, url in path_probes(http.app.openapi()):
-        r = http.request(method, url, json={})
+        r = http.request(method, url, json={}, headers=admin)
         assert r.status_code < 500 and NIK_PROBE not in r.text, (method, url, r.text)
 
     def refused(*args: object, **kwargs: object) -> None:  # the registry refuses, naming a NIK in its answer

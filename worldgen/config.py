@@ -49,6 +49,19 @@ class ErrorRates(_Frozen):
         0.35, "KK number from before the family's KK was reissued (split, move); the registry holds the new one "
         "and lists the old one in kk_history.jsonl. Rate among records of families with an older KK.")
     duplicate_record: float = _rate(0.005, "The record is a second record of a student in the same system.")
+    # field errors (issue 14): 0 by default, so that a world generated before them is generated the same; the
+    # matching benchmark turns them on at the rates of ``FIELD_ERROR_RATES``
+    name_parts_reordered: float = _rate(0.0, "The child's name written in another order of its words.")
+    birth_year_typo: float = _rate(
+        0.0, "One digit of the birth year mistyped or its last two digits swapped (more than a year off).")
+    birth_date_missing: float = _rate(0.0, "The child's birth date left empty (the files only: the hub's "
+                                      "contracts require one).")
+    school_in_other_kabupaten: float = _rate(
+        0.0, "The record is held by an institution of the same system and kind in another kabupaten.")
+
+
+FIELD_ERROR_RATES = {"name_parts_reordered": 0.03, "birth_year_typo": 0.02, "birth_date_missing": 0.02,
+                     "school_in_other_kabupaten": 0.05}
 
 
 class Shares(_Frozen):

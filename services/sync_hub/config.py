@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -15,6 +16,26 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", env_nested_delimiter="__")
 
     database_url: str = "sqlite:///./data/hub.db"
+
+    # Who may call the hub (docs/security.md). Machine clients: ``api_tokens`` (client -> token), each one a
+    # gateway speaking for one system, named here; it may only ask checks of that system's students.
+    client_systems: dict[str, Literal["emis", "dapodik"]] = Field(
+        default_factory=lambda: {"emis_gateway": "emis", "dapodik_gateway": "dapodik"},
+        description="Machine client name -> the system whose students it may check (every client of "
+        "api_tokens must be named here: a machine client is never a person and holds no person's role)")
+    # People: OIDC access tokens (JWT) with a role claim, verified against the issuer's JWKS. Without
+    # ``oidc_jwks_url`` the hub trusts the local issuer (``local_key_dir``: an Ed25519 key made on first use,
+    # whose tokens ``jembatan token`` issues) -- the embedded default, needing no identity provider.
+    oidc_issuer: str = Field("jembatan-local", description="The `iss` people's tokens must carry")
+    oidc_audience: str = Field("jembatan-hub", description="The `aud` people's tokens must carry")
+    oidc_jwks_url: str | None = Field(None, description="The issuer's JWKS (https://..., or file://); unset: the "
+                                      "local issuer's jwks.json in local_key_dir")
+    oidc_roles_claim: str = Field("roles", description="Claim holding the person's roles (dotted path, e.g. "
+                                  "realm_access.roles)")
+    oidc_jwks_refetch_seconds: float = Field(30.0, ge=0, description="At most one JWKS fetch per this many "
+                                             "seconds for a token naming an unknown key (rotation)")
+    local_key_dir: Path = Field(Path("./data/keys"), description="The local issuer's signing key and JWKS")
+
     port: int = 8100
     auto_migrate: bool = True
 
@@ -54,6 +75,14 @@ class Settings(ServiceSettings):
                                          "first use (0600). Every process of one hub must use the same key")
     ledger_checkpoint_every: int = Field(10_000, ge=1, description="A checkpoint is signed once this many ledger "
                                          "entries are not covered by one, and at the end of every unit")
+
+    @model_validator(mode="after")
+    def _clients_are_gateways(self) -> Settings:
+        for client in self.api_tokens:
+            if client not in self.client_systems:
+                raise ValueError(f"machine client {client!r} speaks for no system (client_systems); people "
+                                 "authenticate with OIDC tokens (docs/security.md)")
+        return self
 
 
 @lru_cache

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from services.sync_hub.audit.router import router as audit_router
 from services.sync_hub.checks.router import router as checks_router
 from services.sync_hub.checks.service import Checks
 from services.sync_hub.config import Settings, get_settings
-from services.sync_hub.deps import every_token
+from services.sync_hub.deps import HubAuthenticator, authenticate, enforce_declared, every_token, undeclared
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.jobs.queue import make_queue
 from services.sync_hub.jobs.worker import InProcessWorker
@@ -28,6 +30,9 @@ from services.sync_hub.verification.router import router as verification_router
 from shared import logging as jlog
 from shared.app import create_service_app
 from shared.db import SQLITE_IMMEDIATE, make_engine, migrate
+from shared.oidc import JwtVerifier, LocalIssuer
+
+log = logging.getLogger("jembatan.hub")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -38,6 +43,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         jlog.configure("sync_hub", settings.log_level)
+        app.state.authenticator = make_authenticator(settings)
         if settings.auto_migrate:
             migrate(MIGRATIONS, settings.database_url)
         base = make_engine(settings.database_url)
@@ -74,7 +80,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
                 ups.close()
             base.dispose()
 
-    return create_service_app(
+    app = create_service_app(
         name="sync_hub",
         title="Jembatan sync hub",
         description=(
@@ -84,7 +90,22 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
             "with an outcome code that says why."
         ),
         routers=[runs_router, checks_router, provenance_router, review_router, verification_router, risk_router,
-                 ledger_router],
+                 ledger_router, audit_router],
         lifespan=lifespan,
         credentials=every_token,
+        authenticate=authenticate,
+        dependencies=[Depends(enforce_declared)],
     )
+    for route in undeclared(app):  # deny by default: a route nobody declared roles for stays closed
+        log.error("route %s declares no role: every call is answered 403", route)
+    return app
+
+
+def make_authenticator(settings: Settings) -> HubAuthenticator:
+    """Machine clients from ``api_tokens``; people's tokens verified against the OIDC issuer's JWKS, or the
+    local issuer's (its key made on first use) when no JWKS URL is configured."""
+    jwks_url = settings.oidc_jwks_url or LocalIssuer(settings.local_key_dir, settings.oidc_issuer,
+                                                     settings.oidc_audience).ensure()
+    return HubAuthenticator(settings, JwtVerifier(
+        issuer=settings.oidc_issuer, audience=settings.oidc_audience, jwks_url=jwks_url,
+        roles_claim=settings.oidc_roles_claim, refetch_seconds=settings.oidc_jwks_refetch_seconds))

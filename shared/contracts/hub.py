@@ -97,7 +97,8 @@ class CheckRequest(Strict):
 class SyncRun(BaseModel):
     id: str
     status: RunStatus
-    trigger: str = Field(..., description="Who started it: the authenticated client name")
+    trigger: str = Field(..., description="Who started it: `person:<subject>` (an admin's token), or "
+                         "the bare client name for runs started before people had identities")
     systems: list[SourceSystem]
     student_ids: list[str] | None = Field(None, description="Set for an on-demand check of named students")
     created_at: datetime
@@ -183,7 +184,8 @@ class StudentOutcome(BaseModel):
     outcome: Outcome
     detail: str | None
     matched_by: MatchKey
-    no_kk: str | None = Field(None, description="Masked unless the caller has the nik:read scope")
+    no_kk: str | None = Field(None, description="The family's KK number, always masked (the full number is shown "
+                              "only to a reviewer, in a review case, and that read is logged: docs/security.md)")
 
 
 class CheckResponse(BaseModel):

@@ -118,7 +118,7 @@ def test_operators_pressing_at_once_get_true_answers_with_provenance(stack: Stac
         settled.append((s, sid, code, body))
     answers = settled
     with EmisClient(stack.url("emis_gateway"), op) as emis, DapodikClient(stack.url("dapodik_gateway"), op) as dap, \
-            HubClient(stack.url("sync_hub"), op) as hub:
+            HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:
         ev = evaluate_world(world, emis, dap)
         assert ev.students == len(siswa) + len(pd)  # the feed's records: held back by validation or not
         assert ev.without_outcome == 0 and ev.not_listed == 0, ev.without_outcome_examples

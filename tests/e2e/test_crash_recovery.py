@@ -71,7 +71,7 @@ def reference(world: Path, hub_databases, tmp_path_factory) -> dict[str, Any]:  
     """The final state of a system that syncs the world without interruption."""
     url = hub_databases[0]
     with _stack(tmp_path_factory.mktemp("reference"), world, url) as ref:
-        with HubClient(ref.url("sync_hub"), ref.creds.operator) as hub:
+        with HubClient(ref.url("sync_hub"), ref.hub_operator) as hub:
             _until_success(hub)
             _until_success(hub)
         state = {"held": _held(ref), **_hub_state(url)}
@@ -164,7 +164,7 @@ def test_killed_workers_and_hub_lose_nothing_and_do_nothing_twice(world: Path, h
     rng = random.Random(20261203)
     kills: list[str] = []
     with _stack(tmp_path_factory.mktemp("chaos"), world, chaos_url) as s, \
-            HubClient(s.url("sync_hub"), s.creds.operator) as hub:
+            HubClient(s.url("sync_hub"), s.hub_operator) as hub:
         run_id = hub.start_run().id
         deadline = time.monotonic() + 900
         while len(kills) < KILLS and time.monotonic() < deadline:
@@ -200,7 +200,7 @@ def test_a_registry_failing_often_changes_nothing_in_the_end(world: Path, hub_da
               "retry_after_s": 1, "seed": 7}
     url = hub_databases[2]
     with _stack(tmp_path_factory.mktemp("faults"), world, url, registry_faults=faults) as s, \
-            HubClient(s.url("sync_hub"), s.creds.operator) as hub:
+            HubClient(s.url("sync_hub"), s.hub_operator) as hub:
         _until_success(hub)
         _until_success(hub)
         _compare(s, url, reference)

@@ -35,7 +35,7 @@ def run(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     stack = Stack(tmp_path_factory.mktemp("stack"), ports={name: free_port() for name in SERVICES}, log_level="INFO")
     stack.load_world(world)
     stack.start()
-    hub = HubClient(stack.url("sync_hub"), stack.creds.operator)
+    hub = HubClient(stack.url("sync_hub"), stack.hub_operator)
     try:
         yield hub, hub.wait(hub.start_run().id, timeout=600)
     finally:

@@ -44,9 +44,9 @@ def _sync(hub: HubClient):  # type: ignore[no-untyped-def]
 
 def test_a_review_decision_made_through_the_api_changes_what_the_next_sync_writes(system) -> None:  # type: ignore[no-untyped-def]
     stack, (student_id, own_kk, other_kk) = system
-    auth = {"Authorization": f"Bearer {stack.creds.operator}"}
+    auth = {"Authorization": f"Bearer {stack.hub_token('ana', 'reviewer')}"}  # a person reviews
     with (httpx.Client(base_url=stack.url("sync_hub"), headers=auth, timeout=60) as http,
-          HubClient(stack.url("sync_hub"), stack.creds.operator) as hub,
+          HubClient(stack.url("sync_hub"), stack.hub_operator) as hub,
           DapodikClient(stack.url("dapodik_gateway"), stack.creds.hub_to_dapodik) as dapodik):
         first = _sync(hub)
         assert first.outcomes.get("IN_REVIEW", 0) >= 1
@@ -60,7 +60,12 @@ def test_a_review_decision_made_through_the_api_changes_what_the_next_sync_write
         made = http.post(f"/api/v1/reviews/{case['id']}/decision",
                          json={"verdict": "link", "no_kk": own_kk, "reason": "KK scan shows the child"})
         assert made.status_code == 201, made.text
-        assert made.json()["reviewer"] == "operator"
+        assert made.json()["reviewer"] == "ana"
+        # the reviewer's read of the case is in the access log, for an auditor asking about the child's mother
+        nik_ibu = view["student"]["nik_ibu"]
+        who = httpx.post(stack.url("sync_hub") + "/api/v1/audit/who-read", json={"nik": nik_ibu}, timeout=60,
+                         headers={"Authorization": f"Bearer {stack.hub_token('aud', 'auditor')}"}).json()
+        assert [(r["actor"], r["route"]) for r in who["reads"]][:1] == [("ana", "GET /api/v1/reviews/{case_id}")]
 
         second = _sync(hub)
         assert second.values_written > 0

@@ -51,7 +51,7 @@ def stack(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
 
 @pytest.fixture(scope="module")
 def clients(stack: Stack) -> Iterator[tuple[HubClient, EmisClient, DapodikClient]]:
-    hub = HubClient(stack.url("sync_hub"), stack.creds.operator)
+    hub = HubClient(stack.url("sync_hub"), stack.hub_operator)
     emis = EmisClient(stack.url("emis_gateway"), stack.creds.hub_to_emis)
     dapodik = DapodikClient(stack.url("dapodik_gateway"), stack.creds.hub_to_dapodik)
     yield hub, emis, dapodik

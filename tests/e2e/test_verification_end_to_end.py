@@ -47,7 +47,7 @@ def stack(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
 
 @pytest.fixture(scope="module")
 def hub(stack: Stack) -> Iterator[HubClient]:
-    with HubClient(stack.url("sync_hub"), stack.creds.operator) as client:
+    with HubClient(stack.url("sync_hub"), stack.hub_operator) as client:
         yield client
 
 
@@ -78,7 +78,7 @@ def test_a_run_verifies_every_linked_pkh_child_as_the_truth_says(first_run, worl
 
 def test_the_hub_lists_what_it_sent_with_provenance_and_masked_identities(first_run, stack: Stack) -> None:  # type: ignore[no-untyped-def]
     url = stack.url("sync_hub") + "/api/v1/education-verifications"
-    auth = {"Authorization": f"Bearer {stack.creds.operator}"}
+    auth = {"Authorization": f"Bearer {stack.hub_token('vic', 'viewer')}"}
     seen, cursor = [], None
     while True:
         page = httpx.get(url, params={"periode": PERIODE, "limit": 300, **({"cursor": cursor} if cursor else {})},

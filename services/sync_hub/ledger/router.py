@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.sync_hub.deps import ClientDep, SessionDep
+from services.sync_hub.deps import Admin, ChainChecker, ProvenanceReader, SessionDep
 from services.sync_hub.ledger import keys, service
 from services.sync_hub.ledger import repository as repo
 from services.sync_hub.ledger.verify import verify
@@ -31,18 +31,18 @@ SignerDep = Annotated[keys.Signer, Depends(get_signer)]
 
 
 @router.get("/public-key", response_model=LedgerPublicKey, summary="The key the ledger's checkpoints are signed with")
-def public_key(_: ClientDep, signer: SignerDep) -> LedgerPublicKey:
+def public_key(_: ProvenanceReader, signer: SignerDep) -> LedgerPublicKey:
     return signer.public
 
 
 @router.get("/verify", response_model=LedgerReport, summary="Verify the whole ledger (chain, records, checkpoints)")
-def verify_ledger(session: SessionDep, _: ClientDep, signer: SignerDep) -> LedgerReport:
+def verify_ledger(session: SessionDep, _: ChainChecker, signer: SignerDep) -> LedgerReport:
     return verify(session, {signer.key_id: keys.public_key(signer.public.public_key)})
 
 
 @router.post("/checkpoints", response_model=LedgerCheckpoint,
              summary="Sign a checkpoint over the entries not covered yet (answers the newest one when none are)")
-def sign_checkpoint(request: Request, _: ClientDep, signer: SignerDep) -> LedgerCheckpoint:
+def sign_checkpoint(request: Request, _: Admin, signer: SignerDep) -> LedgerCheckpoint:
     engine = request.app.state.engine
     row = service.checkpoint(engine, signer)
     if row is None:
@@ -56,12 +56,12 @@ def sign_checkpoint(request: Request, _: ClientDep, signer: SignerDep) -> Ledger
 
 @router.get("/proof", response_model=LedgerProof,
             summary="Inclusion proof of one value the hub wrote: its record, audit path and signed checkpoint")
-def inclusion_proof(session: SessionDep, _: ClientDep, signer: SignerDep,
+def inclusion_proof(session: SessionDep, _: ProvenanceReader, signer: SignerDep,
                     provenance_id: Annotated[str, Query(min_length=1, max_length=36)],
                     field: Annotated[str, Query(min_length=1, max_length=40)]) -> LedgerProof:
     return service.proof(session, signer, provenance_id, field)
 
 
 @router.post("/lookup", response_model=LedgerLookupAnswer, summary="Which of these record hashes the ledger holds")
-def lookup(body: LedgerLookup, session: SessionDep, _: ClientDep) -> LedgerLookupAnswer:
+def lookup(body: LedgerLookup, session: SessionDep, _: ProvenanceReader) -> LedgerLookupAnswer:
     return LedgerLookupAnswer(found=repo.seqs_of_hashes(session, body.record_hashes))

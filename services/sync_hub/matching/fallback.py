@@ -1,13 +1,17 @@
 """Fallback linking when no usable NIK links: blocking, a Fellegi-Sunter model, three bands.
 
-Candidates are registry persons in the same block: (kabupaten, birth year), where a student's kabupaten
-is taken from every place its record names (the school's region, the KK number's prefix, the NIK's
-prefix even when the NIK is invalid), so a family that moved or a wrong prefix still meets its block.
-Each candidate pair gets one level per comparison (``levels``: the name and the mother's name by Jaro-Winkler,
-the birth date, sex, region, NIK and KK number; the table of levels is in that module's docstring).
+Candidates are the union of the blocking rules (``RULES``): registry persons in the same block (kabupaten,
+birth year), where a student's kabupaten is taken from every place its record names (the school's region, the
+KK number's prefix, the NIK's prefix even when the NIK is invalid), so a family that moved or a wrong prefix
+still meets its block; persons of such a kabupaten with the same name words in any order (a missing or
+mistyped birth date); nationwide, the same name words and birth date (a school in another kabupaten), and the
+same mother's name and birth date. A pair several rules find is scored once. Each candidate pair gets one level
+per comparison (``levels``: the name (token-insensitive) and the mother's name, the birth date, sex, region,
+NIK and KK number, each with a "missing" level; the table of levels is in that module's docstring).
 
 Weights are Fellegi-Sunter log2(m/u): ``u`` from random student-registry pairs (what agreement looks like
-by chance), the prior (the chance that a random pair matches) from the deterministic links, ``m`` by
+by chance), the prior (the chance that a random pair matches) from the deterministic links or, when larger,
+the share of students the fitted model expects a match for, ``m`` by
 expectation-maximisation over the candidate pairs' comparison patterns with u and the prior fixed
 (unsupervised, as Splink does). A missing value weighs nothing.
 
@@ -30,6 +34,7 @@ linked to their family, never to one twin by a guess.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -47,11 +52,12 @@ from services.sync_hub.matching.levels import (
     decode,
     ibu_matrix,
     matrix_codes,
+    name_matrix,
     pair_codes,
     pattern_codes,
     prepare_students,
     registry_side,
-    sim_matrix,
+    sorted_words,
     student_side,
     vetoed,
 )
@@ -201,7 +207,7 @@ class _Registry:
     pid: np.ndarray  # sorted position -> the person's pid
     fid: np.ndarray  # sorted position -> family id (int64)
     blocks: pl.DataFrame  # kab, yr, start, end
-    frame: pl.DataFrame  # pid, nama, ibu, dob, kab, yr (sorted), for the nationwide pass
+    frame: pl.DataFrame  # pid, words, ibu, dob, kab, yr (sorted), for the other blocking rules
 
 
 def _registry(reg: Registry) -> _Registry:
@@ -211,14 +217,34 @@ def _registry(reg: Registry) -> _Registry:
     old = reg.kk_lama.group_by("no_kk").agg(pl.col("old_kk").last())
     frame = reg.persons.join(old, on="no_kk", how="left", maintain_order="left").with_columns(
         pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"),
-        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid")).sort("kab", "yr", "pid", nulls_last=True)
+        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid"), name_words(pl.col("nama")).alias("words")
+    ).sort("kab", "yr", "pid", nulls_last=True)
     blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
         pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end"))
     out = _Registry(registry_side(frame), frame["pid"].to_numpy(),
                     frame["fid"].fill_null(-1).to_numpy(), blocks,
-                    frame.select("pid", "nama", "ibu", "dob", "kab", "yr"))
+                    frame.select("pid", "words", "ibu", "dob", "kab", "yr"))
     reg._cache["fallback_registry"] = out
     return out
+
+
+MAX_WORDS = 5  # a name of more words has no ``name_words`` key (its permutations are what a slice looks up)
+
+
+def name_words(name: pl.Expr) -> pl.Expr:
+    """The blocking key of a normalised name: its words in alphabetical order (a name written in another order
+    has the same key); null for an empty name or one of more than ``MAX_WORDS`` words."""
+    n = name.fill_null("")
+    return pl.when((n != "") & (n.str.count_matches(" ") < MAX_WORDS)).then(sorted_words(n))
+
+
+# The blocking rules (their union is the candidate set; a pair several rules find is scored once):
+RULES = {
+    "kabupaten x birth year": "every person of the (kabupaten, birth year) block of each kabupaten the record names",
+    "kabupaten x name": "the same name's words (any order) in a kabupaten the record names, any birth date",
+    "name x birth date": "the same name's words (any order) and birth date, nationwide",
+    "mother x birth date": "the same mother's name and birth date, nationwide",
+}
 
 
 def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
@@ -268,6 +294,26 @@ class _Blocks:
                 small, size = [], 0
         if small:
             yield self._pairs(small)
+        yield from self._extra_units()
+
+    def _extra_units(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """The other rules' pairs (sorted by student) in units of about ``_BATCH`` pairs cut at student
+        boundaries, a segment being one student against all its pairs of these rules."""
+        si, ri = self.extra
+        if not si.size:
+            return
+        first = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])  # each student's first pair
+        bounds = [0]
+        for at in first[np.searchsorted(first, np.arange(_BATCH, si.size, _BATCH))].tolist():
+            if at > bounds[-1]:
+                bounds.append(at)
+        bounds.append(si.size)
+        for lo, hi in itertools.pairwise(bounds):
+            rows, rpos = si[lo:hi], ri[lo:hi]
+            codes = pair_codes(self.s.take(rows), self.r.side.take(rpos))
+            self.pairs += codes.size
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            yield rows[starts], starts, rpos, codes
 
     def _pairs(self, blocks: list[tuple[np.ndarray, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                            np.ndarray]:
@@ -275,9 +321,9 @@ class _Blocks:
         comparison on the unit's explicit pairs at once."""
         sim_n, sim_i = [], []
         for rows, start, end in blocks:
-            (sn, si), (rn, ri) = self.s.names_at(rows), self.r.side.names_at(slice(start, end))
-            sim_n.append(sim_matrix(sn, rn).ravel())
-            sim_i.append(ibu_matrix(si, ri).ravel())
+            a, r = self.s.names_at(rows), self.r.side.names_at(slice(start, end))
+            sim_n.append(name_matrix(a, r).ravel())
+            sim_i.append(ibu_matrix(a.ibu, r.ibu).ravel())
         srows = np.concatenate([np.repeat(rows, end - start) for rows, start, end in blocks])
         rpos = np.concatenate([np.tile(np.arange(start, end), rows.size) for rows, start, end in blocks])
         lens = np.concatenate([np.full(rows.size, end - start) for rows, start, end in blocks])
@@ -287,12 +333,6 @@ class _Blocks:
         starts = np.r_[0, np.cumsum(lens)[:-1]]  # a segment: one student against one whole block
         return np.concatenate([rows for rows, _, _ in blocks]), starts, rpos, codes
 
-    def extra_codes(self) -> np.ndarray:
-        si, ri = self.extra
-        if not si.size:
-            return np.zeros(0, dtype=np.int16)
-        self.pairs += si.size
-        return pair_codes(self.s.take(si), self.r.side.take(ri))
 
 
 def _blocks(stu: pl.DataFrame, reg: Registry) -> _Blocks:
@@ -303,15 +343,52 @@ def _blocks(stu: pl.DataFrame, reg: Registry) -> _Blocks:
     joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
     groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
               zip(joined["row"].to_list(), joined["start"].to_list(), joined["end"].to_list(), strict=True)]
-    # second pass, nationwide: the same name and birth date, or the same mother's name and birth date (a record
-    # with no region at all, a family that moved far); pairs a block already holds are left out
-    sdob = stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "nama", "ibu", "dob")
-    rdob = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "nama", "ibu", "dob", "kab", "yr")
-    extra = pl.concat([
-        sdob.filter(pl.col(k) != "").join(rdob.filter(pl.col(k) != ""), on=[k, "dob"]).select(
-            "row", "rpos", "kab", "yr") for k in ("nama", "ibu")]).unique(["row", "rpos"])
-    extra = extra.join(member, on=["row", "kab", "yr"], how="anti").sort("row", "rpos")
+    # the other rules as explicit pairs (few: keys far more selective than a block), those a block of the first
+    # rule already holds left out, each pair once
+    extra = pl.concat([p.select("row", "rpos", "kab", "yr") for p in _rule_pairs(stu, r, member).values()])
+    extra = extra.unique(["row", "rpos"]).join(member, on=["row", "kab", "yr"], how="anti").sort("row", "rpos")
     return _Blocks(stu, s, r, groups, (extra["row"].to_numpy(), extra["rpos"].to_numpy()))
+
+
+def _keys(stu: pl.DataFrame) -> pl.DataFrame:
+    return stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), name_words(pl.col("nama")).alias("words"),
+                      pl.when(pl.col("ibu") != "").then(pl.col("ibu")).alias("ibu"), "dob",
+                      pl.col("dob").dt.year().alias("yr"))
+
+
+def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """(row, rpos, kab, yr) of the candidate pairs of every rule but the first (the person's kab and yr)."""
+    sk = _keys(stu)
+    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "ibu", "dob", "kab", "yr")
+    cols = ("row", "rpos", "kab", "yr")
+    return {
+        "kabupaten x name": member.select("row", "kab").unique().join(sk.select("row", "words"), on="row").join(
+            rk, on=["kab", "words"]).select(cols),
+        "name x birth date": sk.join(rk, on=["words", "dob"]).select(cols),
+        "mother x birth date": sk.join(rk, on=["ibu", "dob"]).select(cols),
+    }
+
+
+def rule_recall(stu: pl.DataFrame, reg: Registry, true_pid: pl.Series) -> dict[str, float]:
+    """Blocking recall per rule and of their union: the share of (student, its true registry person) pairs each
+    rule makes candidates. ``true_pid`` is aligned with ``stu`` (null: no true person, left out)."""
+    stu = prepare_students(stu)
+    r = _registry(reg)
+    rpos = np.full(int(reg.persons.height), -1, dtype=np.int64)
+    rpos[r.pid] = np.arange(len(r.pid))
+    truth = pl.DataFrame({"row": np.arange(stu.height, dtype=np.int64), "pid": true_pid}).drop_nulls().with_columns(
+        pl.Series("rpos", rpos[true_pid.drop_nulls().to_numpy()]) if true_pid.null_count() < len(true_pid)
+        else pl.lit(0, pl.Int64).alias("rpos"))
+    member = _student_blocks(stu)
+    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "kab", "yr")
+    first = truth.join(rk, on="rpos").join(member, on=["row", "kab", "yr"], how="semi")
+    found = {"kabupaten x birth year": first.select("row", "rpos")}
+    found |= {k: v.select("row", "rpos").join(truth, on=["row", "rpos"], how="semi")
+              for k, v in _rule_pairs(stu, r, member).items()}
+    n = max(truth.height, 1)
+    out = {k: v.unique().height / n for k, v in found.items()}
+    out["union"] = pl.concat(found.values()).unique().height / n
+    return out
 
 
 def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Blocks]:
@@ -320,7 +397,6 @@ def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Block
     counts = np.zeros(N_PATTERNS, dtype=np.float64)
     for _, _, _, codes in b.each():
         counts += np.bincount(codes, minlength=N_PATTERNS)
-    counts += np.bincount(b.extra_codes(), minlength=N_PATTERNS)
     return counts, b
 
 
@@ -328,7 +404,7 @@ def random_codes(s: Side, r: Side, n: int, seed: int) -> np.ndarray:
     """Pattern codes of ``n`` random student-registry pairs (for u)."""
     rng = np.random.default_rng(seed)
     if not len(s) or not len(r):
-        return np.zeros(0, dtype=np.int16)
+        return np.zeros(0, dtype=np.int32)
     return pair_codes(s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n)))
 
 
@@ -345,8 +421,8 @@ DECISION_SCHEMA = {
     "sid": pl.Int64, "band": pl.String, "no_kk": pl.String, "pid": pl.Int64, "probability": pl.Float64,
     "weight": pl.Float64, "margin": pl.Float64, "code": pl.Int32, "other_no_kk": pl.String, "other_pid": pl.Int64,
 }
-# per student and block (or the nationwide pass): the best candidate, the best of another family, the best
-# other member of the best one's family
+# per student and block (or all its pairs of the other blocking rules): the best candidate, the best of another
+# family, the best other member of the best one's family
 SUMMARY_SCHEMA = {"row": pl.Int64, "rpos": pl.Int64, "fid": pl.Int64, "w": pl.Float64, "code": pl.Int32,
                   "o_rpos": pl.Int64, "o_fid": pl.Int64, "w_other": pl.Float64, "w_sibling": pl.Float64}
 
@@ -382,20 +458,6 @@ def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
         s = _summarise(table[codes], codes, fid[rpos], starts)
         parts.append({"row": rows, "rpos": rpos[s["best"]], "w": s["w"], "code": s["code"],
                       "o_rpos": rpos[s["other"]], "w_other": s["w_other"], "w_sibling": s["w_sibling"]})
-    si, ri = b.extra
-    codes = b.extra_codes()
-    if si.size:  # nationwide pairs: few, summarised per student through polars
-        pairs = pl.DataFrame({"row": si, "rpos": ri, "fid": fid[ri], "w": table[codes], "code": codes.astype(np.int32)})
-        pairs = pairs.sort(["row", "w"], descending=[False, True])
-        top = pairs.group_by("row", maintain_order=True).first()
-        rest = pairs.join(top.select("row", pl.col("fid").alias("b_fid"), pl.col("rpos").alias("b_rpos")), on="row")
-        other = rest.filter(pl.col("fid") != pl.col("b_fid")).group_by("row", maintain_order=True).agg(
-            pl.col("rpos").first().alias("o_rpos"), pl.col("w").first().alias("w_other"))
-        sib = rest.filter((pl.col("fid") == pl.col("b_fid")) & (pl.col("rpos") != pl.col("b_rpos"))).group_by(
-            "row").agg(pl.col("w").max().alias("w_sibling"))
-        top = top.join(other, on="row", how="left").join(sib, on="row", how="left").with_columns(
-            pl.col("o_rpos").fill_null(0), pl.col("w_other", "w_sibling").fill_null(-np.inf))  # none: ignored
-        parts.append({c: top[c].to_numpy() for c in ("row", "rpos", "w", "code", "o_rpos", "w_other", "w_sibling")})
     if not parts:
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
     out = pl.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})
@@ -471,9 +533,10 @@ def training_sample(stu: pl.DataFrame, settings: Settings) -> pl.DataFrame:
 def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float | None = None, *,
           stats: RegistryStats | None = None, population: pl.DataFrame | None = None) -> Model:
     """u from random pairs; the prior from the deterministic links (``share`` of students with a family in
-    the registry, one person each among the registry's: share / persons); m by EM over the pattern counts of
-    the candidate pairs of a sample of students (``training_sample``; counted block by block, never
-    materialised).
+    the registry, one person each among the registry's: share / persons) as a start, raised to the share of
+    students the fitted model itself expects a match for when that is larger (``expected_matches``; m
+    refitted each time); m by EM over the pattern counts of the candidate pairs of a sample of students
+    (``training_sample``; counted block by block, never materialised).
 
     ``reg`` may be a slice of the registry holding at least the persons the sample's blocks (every
     (kabupaten, birth year) a student names), nationwide same-name or same-mother's-name-and-birth-date
@@ -489,11 +552,31 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     others = b.r.side if population is None else registry_side(population)
     u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
-    prior = min(share / max(stats.persons, 1), 0.5)
-    model = fit(counts, u, prior=prior)
+    persons = max(stats.persons, 1)
+    model = fit(counts, u, prior=min(share / persons, 0.5))
+    # the prior, estimated: when the deterministic pass links few (no NIKs), its share is a floor, not the
+    # truth; the share of sampled students the fitted model itself finds a match for (expected matches among
+    # the candidate pairs) is taken when larger, and m refitted with it, until it settles
+    det_share, rounds = share, 0
+    for rounds in range(1, PRIOR_ROUNDS + 1):  # noqa: B007 - reported in the model's stats
+        found = min(1.0, expected_matches(counts, model) / max(sample.height, 1))
+        if found <= share * 1.01:
+            break
+        share = found
+        model = fit(counts, u, prior=min(share / persons, 0.5), m=model.m)
     model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random,
-                   "u_persons": len(others), "registry_persons": stats.persons}
+                   "u_persons": len(others), "registry_persons": stats.persons, "share_deterministic": det_share,
+                   "share": share, "prior_rounds": rounds}
     return model
+
+
+PRIOR_ROUNDS = 5
+
+
+def expected_matches(counts: np.ndarray, model: Model) -> float:
+    """The number of matches the model expects among candidate pairs with these pattern counts."""
+    w = model.pattern_weights() + model.prior_weight()
+    return float(np.sum(counts / (1.0 + np.exp2(-np.clip(w, -1000, 1000)))))
 
 
 def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | None = None) -> FallbackResult:

@@ -3,11 +3,15 @@ pattern code per pair. Shared by the fallback (``fallback``: blocks, the Fellegi
 the KIP identity pass (``kip``).
 
 =========  =============================================================================================
-nama       exact / Jaro-Winkler >= 0.94 / >= 0.88 / >= 0.80 / other (normalised names)
-lahir      same date / a day off, day-month swapped or a year off / same year and month / other
+nama       exact / >= 0.94 / >= 0.88 / >= 0.80 / other / missing (normalised names; the larger of Jaro-Winkler
+           on the names as written and on their words sorted, the latter capped below "exact": a name written
+           in another order is ">= 0.94"; ``name_matrix``)
+lahir      same date / a day off, day-month swapped or a year off / one digit of YYYYMMDD mistyped or two
+           adjacent digits swapped (a birth-year typo: 2012 -> 2002, 2012 -> 2021) / same year and month /
+           other / missing
 ibu        exact / >= 0.92 / >= 0.80 / other / missing (mother's maiden name, Jaro-Winkler; 0.92+ owed to shared
            leading words only, the last words disagreeing, counts as >= 0.80: ``ibu_matrix``)
-jk         same sex / other
+jk         same sex / other / missing
 wilayah    same kecamatan / same kabupaten / other / missing (school region vs family region)
 nik        equal / one digit changed or two adjacent digits swapped (outside the serial) / sex digit
            flipped / only the serial differs (twins, and anyone born that day in that kecamatan) / other /
@@ -15,8 +19,9 @@ nik        equal / one digit changed or two adjacent digits swapped (outside the
 kk         equal (current or former KK number) / other / missing
 =========  =============================================================================================
 
-(The deterministic pass's identity check, ``compare.name_similarity``, takes the larger of Jaro-Winkler and
-token sort; these levels use Jaro-Winkler alone.)
+Every comparison has a "missing" level (the last): m = u there, so a missing value weighs nothing either way
+(``fallback.Model.weights``), as Splink's null levels do. (The deterministic pass's identity check,
+``compare.name_similarity``, takes the larger of Jaro-Winkler and token sort ratio.)
 
 A side (``Side``) holds one side's comparison columns row-aligned, built once per frame (``side``); levels are
 integer arithmetic on them (``pattern_codes``), for a block as a matrix or for aligned pairs. A pattern code
@@ -39,10 +44,10 @@ from services.sync_hub.matching import frames
 
 FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     # name, level labels, whether the last level means "missing" (weight 0)
-    ("nama", ("exact", ">=0.94", ">=0.88", ">=0.80", "other"), False),
-    ("lahir", ("exact", "near", "same month", "other"), False),
+    ("nama", ("exact", ">=0.94", ">=0.88", ">=0.80", "other", "missing"), True),
+    ("lahir", ("exact", "near", "one digit", "same month", "other", "missing"), True),
     ("ibu", ("exact", ">=0.92", ">=0.80", "other", "missing"), True),
-    ("jk", ("same", "other"), False),
+    ("jk", ("same", "other", "missing"), True),
     ("wilayah", ("kecamatan", "kabupaten", "other", "missing"), True),
     ("nik", ("equal", "one edit", "sex digit", "serial only", "other", "missing"), True),
     ("kk", ("equal", "other", "missing"), True),
@@ -80,8 +85,10 @@ class Side:
     into lists block by block) or as Python lists (the students: few), everything else as numpy arrays."""
 
     nama: pl.Series | list[str]
+    nsort: pl.Series | list[str]  # the name's words sorted (token sort)
     ibu: pl.Series | list[str]
     ibu_missing: np.ndarray
+    nama_missing: np.ndarray
     days: np.ndarray  # days since epoch (int32; a sentinel where missing)
     yr: np.ndarray  # int16
     mon: np.ndarray  # int8
@@ -92,6 +99,7 @@ class Side:
     nik: np.ndarray  # uint64: the 16 digits packed one per nibble (first digit highest), 0 where missing
     has_nik: np.ndarray
     dd: np.ndarray  # int16: NIK digits 7-8 (day, +40 for women)
+    ymd: np.ndarray  # uint64: YYYYMMDD packed one digit per nibble, 0 where missing
     kk: np.ndarray  # int64, -1 missing
     kk_old: np.ndarray  # int64, -1 missing (registry side only)
 
@@ -101,18 +109,26 @@ class Side:
     def take(self, rows: np.ndarray | slice, names: bool = True) -> Side:
         arrays = {f: getattr(self, f)[rows] for f in _ARRAYS}
         if not names:
-            return Side(nama=[], ibu=[], **arrays)
-        return Side(nama=_pick(self.nama, rows), ibu=_pick(self.ibu, rows), **arrays)
+            return Side(nama=[], nsort=[], ibu=[], **arrays)
+        return Side(nama=_pick(self.nama, rows), nsort=_pick(self.nsort, rows), ibu=_pick(self.ibu, rows), **arrays)
 
-    def names(self) -> tuple[list[str], list[str]]:
-        return _as_list(self.nama), _as_list(self.ibu)
+    def names(self) -> Names:
+        return Names(_as_list(self.nama), _as_list(self.nsort), _as_list(self.ibu))
 
-    def names_at(self, rows: np.ndarray | slice) -> tuple[list[str], list[str]]:
+    def names_at(self, rows: np.ndarray | slice) -> Names:
         """The names of ``rows`` only (``take(rows).names()`` without gathering every array)."""
-        return _as_list(_pick(self.nama, rows)), _as_list(_pick(self.ibu, rows))
+        return Names(*(_as_list(_pick(c, rows)) for c in (self.nama, self.nsort, self.ibu)))
 
 
-_ARRAYS = ("ibu_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd", "kk", "kk_old")
+@dataclass
+class Names:
+    nama: list[str]
+    nsort: list[str]
+    ibu: list[str]
+
+
+_ARRAYS = ("ibu_missing", "nama_missing", "days", "yr", "mon", "day", "sex", "kec", "kab", "nik", "has_nik", "dd",
+           "ymd", "kk", "kk_old")
 
 
 def _pick(names: pl.Series | list[str], rows: np.ndarray | slice) -> pl.Series | list[str]:
@@ -134,10 +150,15 @@ def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None,
         .alias("_x"))
     x = pl.col("_x")
     packed = pl.sum_horizontal([((x // 10 ** (15 - i)) % 10) * (1 << (4 * (15 - i))) for i in range(16)])
+    ymd = (pl.col("dob").dt.year().cast(pl.UInt64) * 10_000 + pl.col("dob").dt.month().cast(pl.UInt64) * 100
+           + pl.col("dob").dt.day().cast(pl.UInt64))
+    ymd_packed = pl.sum_horizontal([((ymd // 10 ** (7 - i)) % 10) * (1 << (4 * (7 - i))) for i in range(8)])
     wil = pl.col("wil").fill_null("")
     f = frame.select(
-        pl.col("nama").fill_null(""), pl.col("ibu").fill_null(""),
+        pl.col("nama").fill_null(""), sorted_words(pl.col("nama").fill_null("")).alias("nsort"),
+        pl.col("ibu").fill_null(""),
         (pl.col("ibu").fill_null("") == "").alias("ibu_missing"),
+        (pl.col("nama").fill_null("") == "").alias("nama_missing"),
         pl.col("dob").cast(pl.Int32).fill_null(missing_day).alias("days"),
         pl.col("dob").dt.year().cast(pl.Int16).fill_null(-1).alias("yr"),
         pl.col("dob").dt.month().cast(pl.Int8).fill_null(-1).alias("mon"),
@@ -149,12 +170,19 @@ def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None,
         pl.when(x.is_not_null()).then(packed).otherwise(0).cast(pl.UInt64).alias("nik"),
         x.is_not_null().alias("has_nik"),
         (x // 10**8 % 100).fill_null(0).cast(pl.Int16).alias("dd"),
+        ymd_packed.fill_null(0).cast(pl.UInt64).alias("ymd"),
         pl.col(kk_col).cast(pl.Int64, strict=False).fill_null(-1).alias("kk"),
         (pl.col(kk_old_col).cast(pl.Int64, strict=False).fill_null(-1) if kk_old_col else pl.lit(-1, pl.Int64))
         .alias("kk_old"),
     )
-    names = (f["nama"].to_list(), f["ibu"].to_list()) if name_lists else (f["nama"], f["ibu"])
-    return Side(nama=names[0], ibu=names[1], **{c: f[c].to_numpy() for c in _ARRAYS})
+    cols = ("nama", "nsort", "ibu")
+    named = {c: (f[c].to_list() if name_lists else f[c]) for c in cols}
+    return Side(**named, **{c: f[c].to_numpy() for c in _ARRAYS})
+
+
+def sorted_words(name: pl.Expr) -> pl.Expr:
+    """The words of a (normalised) name in alphabetical order: ``sorted_words("santoso budi") == "budi santoso"``."""
+    return name.str.split(" ").list.sort().list.join(" ")
 
 
 # a missing birth date: a different sentinel on each side, so that two missing dates never agree
@@ -195,6 +223,25 @@ def sim_pairs(a: list[str], b: list[str]) -> np.ndarray:
     return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
 
 
+REORDERED = 0.99  # a name equal or close only with its words sorted: ">= 0.94", never "exact"
+
+
+def _token_sort(raw: np.ndarray, by_sorted: np.ndarray) -> np.ndarray:
+    return np.maximum(raw, np.minimum(by_sorted, REORDERED))
+
+
+def name_matrix(a: Names, b: Names) -> np.ndarray:
+    """Names of ``a`` against names of ``b``: the larger of Jaro-Winkler on the names as written and on their
+    words sorted (token sort), the latter capped at ``REORDERED`` ("santoso budi" / "budi santoso": 0.99).
+    Jaro-Winkler alone rewards a common start, which a name written in another order does not have."""
+    return _token_sort(sim_matrix(a.nama, b.nama), sim_matrix(a.nsort, b.nsort))
+
+
+def name_pairs(a: Names, b: Names) -> np.ndarray:
+    """``name_matrix`` on aligned pairs."""
+    return _token_sort(sim_pairs(a.nama, b.nama), sim_pairs(a.nsort, b.nsort))
+
+
 _SHARED_START = 0.92  # a mother's name this close may owe it to shared leading words ("ni gede s...", "siti ...")
 
 
@@ -231,23 +278,29 @@ def _grid(a: np.ndarray, b: np.ndarray, pairwise: bool) -> tuple[np.ndarray, np.
 
 
 def pattern_codes(s: Side, r: Side, sim_nama: np.ndarray, sim_ibu: np.ndarray, pairwise: bool = False) -> np.ndarray:
-    """Pattern codes (int16) of every student of ``s`` against every person of ``r`` (a matrix), or of aligned
+    """Pattern codes (int32) of every student of ``s`` against every person of ``r`` (a matrix), or of aligned
     pairs (``pairwise``). Integer arithmetic throughout; the NIK compares its packed digits (one nibble each):
     XOR, then a count of the differing nibbles."""
     def g(name: str) -> tuple[np.ndarray, np.ndarray]:
         return _grid(getattr(s, name), getattr(r, name), pairwise)
 
-    nama = (4 - (sim_nama >= 0.80).astype(np.int16) - (sim_nama >= 0.88) - (sim_nama >= 0.94) - (sim_nama >= 0.999))
+    nama = (4 - (sim_nama >= 0.80).astype(np.int32) - (sim_nama >= 0.88) - (sim_nama >= 0.94) - (sim_nama >= 0.999))
+    if s.nama_missing.any() or r.nama_missing.any():
+        na, nb = g("nama_missing")
+        nama = np.where(na | nb, 5, nama)
     (da, db), (ya, yb), (ma, mb), (xa, xb) = g("days"), g("yr"), g("mon"), g("day")
     diff = np.abs(da - db)
     same_month = (ya == yb) & (ma == mb)
     swapped = (ya == yb) & (xa == mb) & (ma == xb)
     year_off = (ma == mb) & (xa == xb) & (np.abs(ya - yb) == 1)
-    lahir = np.where(diff == 0, 0, np.where((diff <= 1) | swapped | year_off, 1, np.where(same_month, 2, 3)))
+    (pa, pb) = g("ymd")
+    lahir = np.where(diff == 0, 0, np.where((diff <= 1) | swapped | year_off, 1, np.where(
+        _one_digit(pa, pb), 2, np.where(same_month, 3, 4))))
+    lahir = np.where((pa == 0) | (pb == 0), 5, lahir)
     ia, ib = g("ibu_missing")
     ibu = np.where(ia | ib, 4, 3 - (sim_ibu >= 0.80).astype(np.int16) - (sim_ibu >= 0.92) - (sim_ibu >= 0.999))
     sa, sb = g("sex")
-    jk = sa != sb
+    jk = np.where((sa < 0) | (sb < 0), 2, (sa != sb).astype(np.int32))
     (ka, kb), (ba, bb) = g("kec"), g("kab")
     wil = np.where((ka < 0) | (kb < 0), 3, np.where(ka == kb, 0, np.where(ba == bb, 1, 2)))
     nik = _nik_level(s, r, pairwise) if s.has_nik.any() else np.int16(5)  # no student NIK: all "missing"
@@ -255,18 +308,34 @@ def pattern_codes(s: Side, r: Side, sim_nama: np.ndarray, sim_ibu: np.ndarray, p
     kk = np.where(kka < 0, 2, np.where((kka == kkb) | (kka == kob), 0, 1)) if (s.kk >= 0).any() else np.int16(2)
     codes = ((((((nama * SIZES[1] + lahir) * SIZES[2] + ibu) * SIZES[3] + jk) * SIZES[4] + wil) * SIZES[5] + nik)
              * SIZES[6] + kk)
-    return np.broadcast_to(codes, np.broadcast_shapes(sim_nama.shape, codes.shape)).astype(np.int16)
+    return np.broadcast_to(codes, np.broadcast_shapes(sim_nama.shape, codes.shape)).astype(np.int32)
+
+
+def _nibbles_apart(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Digits packed one per nibble: (XOR, a bit per differing digit, the count of differing digits)."""
+    d = a ^ b
+    y = (d | (d >> np.uint64(1)) | (d >> np.uint64(2)) | (d >> np.uint64(3))) & _NIBBLE_LOW
+    return d, y, np.bitwise_count(y)
+
+
+def _transposed(a: np.ndarray, b: np.ndarray, y: np.ndarray, ndiff: np.ndarray) -> np.ndarray:
+    """Exactly two adjacent digits differ, and they are swapped."""
+    pair = y & (y >> np.uint64(4))  # the lower of two adjacent differing digits
+    spread = pair * np.uint64(0xF)
+    return ((ndiff == 2) & (pair != 0) & (((a >> np.uint64(4)) & spread) == (b & spread))
+            & (((b >> np.uint64(4)) & spread) == (a & spread)))
+
+
+def _one_digit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two packed dates (YYYYMMDD) one typing error apart: one digit changed, or two adjacent digits swapped."""
+    _, y, ndiff = _nibbles_apart(a, b)
+    return (ndiff == 1) | _transposed(a, b, y, ndiff)
 
 
 def _nik_level(s: Side, r: Side, pairwise: bool) -> np.ndarray:
     (na, nb), (ha, hb), (dda, ddb) = (_grid(getattr(s, f), getattr(r, f), pairwise) for f in ("nik", "has_nik", "dd"))
-    d = na ^ nb
-    y = (d | (d >> np.uint64(1)) | (d >> np.uint64(2)) | (d >> np.uint64(3))) & _NIBBLE_LOW  # a bit per differing digit
-    ndiff = np.bitwise_count(y)
-    pair = y & (y >> np.uint64(4))  # the lower of two adjacent differing digits
-    spread = pair * np.uint64(0xF)
-    transposed = ((ndiff == 2) & (pair != 0) & (((na >> np.uint64(4)) & spread) == (nb & spread))
-                  & (((nb >> np.uint64(4)) & spread) == (na & spread)))
+    d, y, ndiff = _nibbles_apart(na, nb)
+    transposed = _transposed(na, nb, y, ndiff)
     same12 = (d >> np.uint64(16)) == 0
     flipped = ((d & ~_DD_MASK) == 0) & (np.abs(dda - ddb) == 40)
     return np.where(~(ha & hb), 5, np.where(d == 0, 0, np.where(((ndiff == 1) | transposed) & ~same12, 1,
@@ -277,14 +346,14 @@ def _nik_level(s: Side, r: Side, pairwise: bool) -> np.ndarray:
 
 def matrix_codes(s: Side, r: Side) -> np.ndarray:
     """Pattern codes of every row of ``s`` against every row of ``r`` (a matrix), names compared here."""
-    (sn, si), (rn, ri) = s.names(), r.names()
-    return pattern_codes(s, r, sim_matrix(sn, rn), ibu_matrix(si, ri))
+    a, b = s.names(), r.names()
+    return pattern_codes(s, r, name_matrix(a, b), ibu_matrix(a.ibu, b.ibu))
 
 
 def pair_codes(s: Side, r: Side) -> np.ndarray:
     """Pattern codes of the aligned pairs (row i of ``s`` with row i of ``r``), names compared here."""
-    (sn, si), (rn, ri) = s.names(), r.names()
-    return pattern_codes(s, r, sim_pairs(sn, rn), ibu_pairs(si, ri), pairwise=True)
+    a, b = s.names(), r.names()
+    return pattern_codes(s, r, name_pairs(a, b), ibu_pairs(a.ibu, b.ibu), pairwise=True)
 
 
 # ---- reading codes -----------------------------------------------------------------------------------
@@ -296,8 +365,9 @@ def vetoed(codes: np.ndarray) -> np.ndarray:
     lv = decode(codes.astype(np.int64))
     nama, lahir, ibu, nik, kk = lv[:, 0], lv[:, 1], lv[:, 2], lv[:, 5], lv[:, 6]
     strong = (nik <= 2) | (kk == 0)  # a near NIK or the family's KK number
+    far = (lahir == 3) | (lahir == 4)  # same month or other; a missing date (5) is no evidence either way
     return (((ibu == 3) & ~((nik <= 1) & (kk == 0))) | ((ibu == 2) & ~strong) | ((nama >= 3) & ~strong)
-            | ((lahir >= 2) & ~strong) | ((nama >= 4) & (lahir >= 3)))
+            | (far & ~strong) | ((nama == 4) & (lahir == 4)))
 
 
 def agreeing_fields(codes: np.ndarray) -> np.ndarray:
@@ -308,7 +378,7 @@ def agreeing_fields(codes: np.ndarray) -> np.ndarray:
     kecamatan again)."""
     lv = decode(codes.astype(np.int64))
     name, mother = lv[:, 0] <= 2, lv[:, 2] <= 1
-    count = (name.astype(np.int8) + mother + (lv[:, 1] <= 1) + (lv[:, 5] <= 1) + (lv[:, 6] == 0))
+    count = (name.astype(np.int8) + mother + (lv[:, 1] <= 2) + (lv[:, 5] <= 1) + (lv[:, 6] == 0))
     return np.where(name | mother, count, 0)
 
 

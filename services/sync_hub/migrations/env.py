@@ -1,3 +1,4 @@
+from services.sync_hub.audit import models as _audit  # noqa: F401  (register tables)
 from services.sync_hub.checks import models as _checks  # noqa: F401
 from services.sync_hub.db import HubTable
 from services.sync_hub.jobs.schema import hub_owns

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.sync_hub.deps import ClientDep, SessionDep
+from services.sync_hub.deps import ProvenanceReader, SessionDep
 from services.sync_hub.ledger import repository as ledger_repo
 from services.sync_hub.provenance import repository
 from shared.clock import as_utc
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/provenance", tags=["provenance"])
 
 
 @router.get("", response_model=list[ProvenanceRecord], summary="Every value the hub wrote into one record")
-def for_record(session: SessionDep, _: ClientDep, target_system: SourceSystem,
+def for_record(session: SessionDep, _: ProvenanceReader, target_system: SourceSystem,
                target_record: Annotated[str, Query(min_length=1, max_length=64)]) -> list[ProvenanceRecord]:
     rows = repository.for_target(session, target_system.value, target_record)
     ledgered = ledger_repo.entries_for(session, [r.id for r in rows])

@@ -310,6 +310,18 @@ def person_rows_by_name_and_birth(session: Session, column: str, pairs: Collecti
     return out
 
 
+def person_rows_by_name_in_kab(session: Session, pairs: Collection[tuple[str, str]]) -> list[tuple[Any, ...]]:
+    """Every member whose (``nama_norm``, family's kabupaten) is one of ``pairs`` (the index on
+    (nama_norm, tanggal_lahir) finds the name)."""
+    t = _anggota()
+    ordered = sorted(set(pairs))
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(ordered), PAIR_CHUNK):
+        chunk = ordered[start : start + PAIR_CHUNK]
+        out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(tuple_(t.c.nama_norm, t.c.kab).in_(chunk)))
+    return out
+
+
 def family_ids_by_kk(session: Session, kks: Collection[str]) -> set[str]:
     """The families a KK number names: its own (current number) or the one that held it before."""
     fam: Table = ReplicaKeluargaRow.__table__  # type: ignore[attr-defined]

@@ -13,8 +13,10 @@ whole replica in memory:
    them; step 1 is decided with the deterministic pass on the rows of step 1, which are all it reads): every
    person of each block (kabupaten, birth year) the student meets — its kabupaten from the school region,
    the KK number's prefix and the NIK's prefix — one index range on (kab, tanggal_lahir) each; and the
-   nationwide pass: persons with the student's name and birth date, or the student's mother's name and birth
-   date ((nama_norm, tanggal_lahir), (ibu_norm, tanggal_lahir)); their family rows and former KK numbers.
+   fallback's other blocking rules (``fallback.RULES``): persons of such a kabupaten with the student's name
+   in any order of its words (every permutation looked up on (nama_norm, ...), kab checked), nationwide persons
+   with the student's name in any order and its birth date ((nama_norm, tanggal_lahir)), or the mother's name
+   and the birth date ((ibu_norm, tanggal_lahir)); their family rows and former KK numbers.
 
 A block is read whole, so a student meets the same candidates as over the whole replica; persons read for
 another reason sit in blocks no student of the slice meets. Persons are in NIK order, as in a whole load, so
@@ -24,6 +26,7 @@ ties between candidates fall the same way. The fitted fallback model must be pas
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +34,7 @@ import polars as pl
 from sqlmodel import Session
 
 from services.sync_hub.matching import deterministic
+from services.sync_hub.matching.fallback import name_words
 from services.sync_hub.matching.frames import NIK_KEYS, Registry
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica.models import ReplicaStateRow
@@ -56,10 +60,31 @@ def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = Fal
     if need.is_empty():
         return keys
     _add(persons, repo.person_rows_in_blocks(session, _blocks(need)))
-    for column, name in (("nama_norm", "nama"), ("ibu_norm", "ibu")):
-        pairs = need.filter((pl.col(name) != "") & pl.col("dob").is_not_null()).select(name, "dob")
-        _add(persons, repo.person_rows_by_name_and_birth(session, column, list(pairs.iter_rows())))
+    # the fallback's other blocking rules (``fallback.RULES``): a name's key is its words in any order, so the
+    # persons it reaches are those whose name is one of the permutations of the student's words
+    words = need.select(name_words(pl.col("nama")).alias("w"), "dob")
+    perms = {w: _permutations(w) for w in words["w"].drop_nulls().unique().to_list()}
+    kabs = _kabs(need)
+    by_kab = {(n, k) for w, ks in zip(words["w"].to_list(), kabs, strict=True) if w is not None
+              for n in perms[w] for k in ks}
+    _add(persons, repo.person_rows_by_name_in_kab(session, by_kab))
+    by_dob = {(n, d) for w, d in zip(words["w"].to_list(), words["dob"].to_list(), strict=True)
+              if w is not None and d is not None for n in perms[w]}
+    _add(persons, repo.person_rows_by_name_and_birth(session, "nama_norm", by_dob))
+    mothers = need.filter((pl.col("ibu") != "") & pl.col("dob").is_not_null()).select("ibu", "dob")
+    _add(persons, repo.person_rows_by_name_and_birth(session, "ibu_norm", list(mothers.iter_rows())))
     return _registry(session, persons, seq)
+
+
+def _permutations(words: str) -> set[str]:
+    return {" ".join(p) for p in itertools.permutations(words.split(" "))}
+
+
+def _kabs(stu: pl.DataFrame) -> list[set[str]]:
+    """Per student, every kabupaten its record names (as the fallback's ``_student_blocks``)."""
+    places = [pl.col("wil").str.slice(0, 4), pl.col("no_kk").str.slice(0, 4), pl.col("nik_digits").str.slice(0, 4)]
+    cols = stu.select([p.alias(f"k{i}") for i, p in enumerate(places)])
+    return [{k for k in row if k is not None and len(k) == 4} for row in cols.iter_rows()]
 
 
 def _add(persons: dict[str, tuple[Any, ...]], rows: Iterable[tuple[Any, ...]]) -> None:

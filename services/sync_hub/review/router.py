@@ -1,12 +1,18 @@
-"""Clerical review API: open cases, one case side by side, decisions (with the reviewer) and reversals."""
+"""Clerical review API: open cases, one case side by side, decisions (with the reviewer) and reversals.
+
+Only people with the reviewer role read cases and decide them; the decision names the person (the subject of
+their token), never a client. Every response that shows a full NIK, KK number or name is written to the
+access log (audit/) in the same transaction.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
-from services.sync_hub.deps import ClientDep, SessionDep
+from services.sync_hub.audit import service as audit
+from services.sync_hub.deps import PURPOSE, Reader, Reviewer, Role, SessionDep, route_of
 from services.sync_hub.review import service
 from services.sync_hub.review.schemas import (
     CasePage,
@@ -16,36 +22,54 @@ from services.sync_hub.review.schemas import (
     DecisionView,
     ReversalCreate,
 )
+from shared.auth import Principal
 from shared.contracts.hub import SourceSystem
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["review"])
 CaseId = Annotated[str, Path(min_length=1, max_length=36)]
 
 
-@router.get("", response_model=CasePage, summary="Review cases (default: open), oldest first")
-def list_cases(session: SessionDep, _: ClientDep, query: Annotated[CasesQuery, Query()]) -> CasePage:
+def _logged(request: Request, session: SessionDep, principal: Principal, access: audit.Access,
+            names: bool = False) -> None:
+    """Log the response if it shows a full NIK or KK number (or names: a case view always does)."""
+    if names or access.niks or access.kks:
+        audit.record(session, principal, route_of(request), PURPOSE[Role.REVIEWER], access)
+
+
+@router.get("", response_model=CasePage, summary="Review cases (default: open), oldest first (no personal data)")
+def list_cases(session: SessionDep, _: Reader, query: Annotated[CasesQuery, Query()]) -> CasePage:
     return service.list_cases(session, query)
 
 
 @router.get("/decisions", response_model=list[DecisionView], summary="Every review decision on one student")
-def decisions(session: SessionDep, _: ClientDep, system: SourceSystem,
+def decisions(request: Request, session: SessionDep, principal: Reviewer, system: SourceSystem,
               student_id: Annotated[str, Query(min_length=1, max_length=64)]) -> list[DecisionView]:
-    return service.decisions_for(session, system, student_id)
+    views = service.decisions_for(session, system, student_id)
+    _logged(request, session, principal, service.decisions_access(views))
+    return views
 
 
 @router.get("/{case_id}", response_model=CaseView,
             summary="One case: the student and each candidate family side by side, field by field")
-def get_case(session: SessionDep, _: ClientDep, case_id: CaseId) -> CaseView:
-    return service.get_case(session, case_id)
+def get_case(request: Request, session: SessionDep, principal: Reviewer, case_id: CaseId) -> CaseView:
+    view = service.get_case(session, case_id)
+    _logged(request, session, principal, service.case_access(view), names=True)
+    return view
 
 
 @router.post("/{case_id}/decision", response_model=DecisionView, status_code=201,
-             summary="Decide a case: link to one candidate family, or no link; the reviewer is the caller")
-def decide(session: SessionDep, client: ClientDep, case_id: CaseId, body: DecisionCreate) -> DecisionView:
-    return service.decide(session, case_id, client, body)
+             summary="Decide a case: link to one candidate family, or no link; the reviewer is the person calling")
+def decide(request: Request, session: SessionDep, principal: Reviewer, case_id: CaseId,
+           body: DecisionCreate) -> DecisionView:
+    view = service.decide(session, case_id, principal.name, body)
+    _logged(request, session, principal, service.decisions_access([view]))
+    return view
 
 
 @router.post("/decisions/{decision_id}/reverse", response_model=DecisionView,
              summary="Reverse a decision: the next run matches the student afresh")
-def reverse(session: SessionDep, client: ClientDep, decision_id: CaseId, body: ReversalCreate) -> DecisionView:
-    return service.reverse(session, decision_id, client, body)
+def reverse(request: Request, session: SessionDep, principal: Reviewer, decision_id: CaseId,
+            body: ReversalCreate) -> DecisionView:
+    view = service.reverse(session, decision_id, principal.name, body)
+    _logged(request, session, principal, service.decisions_access([view]))
+    return view

@@ -4,7 +4,7 @@
   or a fallback match in the band between "link" and "no link"), with the candidates and their evidence.
   The same question is not asked twice: an open case for the same student and the same candidates stays;
   one whose student or candidates changed is superseded by a new one.
-* A decision (link to candidate X / no link) names the reviewer (the authenticated client) and a reason.
+* A decision (link to candidate X / no link) names the reviewer (the person: their token's subject) and a reason.
   It is provenance: later runs apply it (``matched_by=review``) while neither the student's record nor the
   chosen family's registry record changed; then the student is matched afresh (and asked again if needed).
 * A decision can be reversed (who, when, why are kept); the next run matches the student afresh.
@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.sync_hub.audit.service import Access
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.matching.service import (
     Candidate,
@@ -249,6 +250,22 @@ def reverse(session: Session, decision_id: str, reviewer: str, body: ReversalCre
     _decide_again(session, row.system, row.student_id, row.reversed_at)
     session.flush()
     return _decision_view(row)
+
+
+def case_access(view: CaseView) -> Access:
+    """What a case view shows of people: the student's and parents' NIKs, KK numbers, the candidates'."""
+    access = Access(records=[("review_case", view.id), (f"{view.system.value}_student", view.student_id)])
+    s = view.student
+    access.nik(s.nik, s.nik_ibu, s.nik_ayah, *(c.person_nik for c in view.candidate_families))
+    access.kk(s.no_kk, *(c.no_kk for c in view.candidate_families), *(d.no_kk for d in view.decisions))
+    return access
+
+
+def decisions_access(views: list[DecisionView]) -> Access:
+    access = Access(records=[("review_decision", v.id) for v in views]
+                    + sorted({(f"{v.system.value}_student", v.student_id) for v in views}))
+    access.kk(*(v.no_kk for v in views))
+    return access
 
 
 def decisions_for(session: Session, system: SourceSystem, student_id: str) -> list[DecisionView]:

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from services.sync_hub.deps import ClientDep, SessionDep
+from services.sync_hub.deps import Reader, SessionDep
 from services.sync_hub.risk import report
 from services.sync_hub.risk.schemas import ExportFormat, ExportQuery, RiskQuery, SummaryQuery
 from shared.contracts.common import Page
@@ -19,19 +19,19 @@ _ERRORS = {404: {"description": "No report for the period (a sync run with it bu
 @router.get("", response_model=Page[FamilyAtRisk], responses=_ERRORS,
             summary="PKH families whose education component is at risk in a period, each with its reasons and who "
                     "can fix each; NIKs and KK numbers masked")
-def list_families(session: SessionDep, _: ClientDep, query: Annotated[RiskQuery, Query()]) -> Page[FamilyAtRisk]:
+def list_families(session: SessionDep, _: Reader, query: Annotated[RiskQuery, Query()]) -> Page[FamilyAtRisk]:
     return report.page(session, query)
 
 
 @router.get("/summary", response_model=RiskSummary, responses=_ERRORS,
             summary="The period's counts: families at risk, by reason, by province")
-def summary(session: SessionDep, _: ClientDep, query: Annotated[SummaryQuery, Query()]) -> RiskSummary:
+def summary(session: SessionDep, _: Reader, query: Annotated[SummaryQuery, Query()]) -> RiskSummary:
     return report.summary(session, query.periode)
 
 
 @router.get("/export", responses={**_ERRORS, 200: {"content": {"text/csv": {}, report.XLSX_TYPE: {}}}},
             summary="The report's rows (the filters of the list) as a CSV or XLSX file")
-def export(session: SessionDep, _: ClientDep,
+def export(session: SessionDep, _: Reader,
            query: Annotated[ExportQuery, Query()]) -> StreamingResponse:
     periode, filters = report.export_target(session, query)
     name = f"families-at-risk-{periode}.{query.format.value}"

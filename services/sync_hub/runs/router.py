@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from services.sync_hub.deps import ClientDep, SessionDep
+from services.sync_hub.deps import Admin, Reader, SessionDep
 from services.sync_hub.runs import repository, service
 from shared.clock import as_utc
 from shared.contracts.common import Page
@@ -18,27 +18,27 @@ router = APIRouter(prefix="/api/v1/sync-runs", tags=["sync runs"])
 @router.post("", response_model=SyncRun, status_code=status.HTTP_202_ACCEPTED,
              summary="Start a sync run (planned into work units run by the hub's workers)",
              responses={409: {"description": "A run is already queued or running: its id is named"}})
-def start_run(request: Request, client: ClientDep, body: SyncRunCreate | None = None) -> SyncRun:
+def start_run(request: Request, principal: Admin, body: SyncRunCreate | None = None) -> SyncRun:
     queue: service.RunQueue = request.app.state.runs
-    return queue.submit(body or SyncRunCreate(), trigger=client)
+    return queue.submit(body or SyncRunCreate(), trigger=principal.who)
 
 
 @router.post("/{run_id}/cancel", response_model=SyncRun, summary="Cancel a queued or running sync run",
              responses={404: {"description": "No such run"}, 409: {"description": "The run has already ended"}})
-def cancel_run(run_id: str, request: Request, client: ClientDep) -> SyncRun:
+def cancel_run(run_id: str, request: Request, principal: Admin) -> SyncRun:
     queue: service.RunQueue = request.app.state.runs
-    return queue.cancel(run_id, by=client)
+    return queue.cancel(run_id, by=principal.who)
 
 
 @router.get("/{run_id}/units", response_model=list[UnitProgress],
             summary="The work units of a run: system, region, status, attempts, counts, errors")
-def list_units(run_id: str, session: SessionDep, _: ClientDep) -> list[UnitProgress]:
+def list_units(run_id: str, session: SessionDep, _: Reader) -> list[UnitProgress]:
     service.get(session, run_id)
     return [service.unit_contract(u) for u in repository.units_of(session, run_id)]
 
 
 @router.get("", response_model=Page[SyncRun], summary="Sync runs, newest first")
-def list_runs(session: SessionDep, _: ClientDep, limit: Annotated[int, Query(ge=1, le=200)] = 20,
+def list_runs(session: SessionDep, _: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 20,
               cursor: str | None = None) -> Page[SyncRun]:
     before = Cursor.decode(cursor) if cursor else None
     rows = repository.list_runs(session, limit + 1, before)
@@ -48,13 +48,13 @@ def list_runs(session: SessionDep, _: ClientDep, limit: Annotated[int, Query(ge=
 
 
 @router.get("/{run_id}", response_model=SyncRun, summary="One sync run: status, counts per outcome, timings")
-def get_run(run_id: str, session: SessionDep, _: ClientDep) -> SyncRun:
+def get_run(run_id: str, session: SessionDep, _: Reader) -> SyncRun:
     return service.with_progress(session, service.get(session, run_id))
 
 
 @router.get("/{run_id}/outcomes", response_model=Page[StudentOutcome],
             summary="Every student's outcome in a run, with the key that decided it")
-def list_outcomes(run_id: str, session: SessionDep, _: ClientDep,
+def list_outcomes(run_id: str, session: SessionDep, _: Reader,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 500, cursor: str | None = None) -> Page[StudentOutcome]:
     service.get(session, run_id)
     after = 0

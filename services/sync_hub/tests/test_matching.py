@@ -252,11 +252,15 @@ def test_vetoes_and_bands() -> None:
     vetoed = levels.vetoed(np.array([
         code(ibu=3, nik=5, kk=2),  # the mother's name disagrees
         code(nama=3, nik=5, kk=2),  # the name is far and nothing strong makes up for it
-        code(lahir=2, nik=5, kk=2),  # the birth date is far
+        code(lahir=3, nik=5, kk=2),  # the birth date is far
         code(nik=5, kk=2),  # everything agrees
-        code(lahir=2, kk=0),  # the KK number makes up for a far birth date
+        code(lahir=3, kk=0),  # the KK number makes up for a far birth date
+        code(lahir=5, nik=5, kk=2),  # the birth date is missing: no evidence either way, no veto
+        code(lahir=2, nik=5, kk=2),  # one digit of the birth date mistyped (a birth-year typo): no veto
+        code(nama=5, nik=5, kk=2),  # no name: never an auto-link on the other fields alone
+        code(nama=4, lahir=4, kk=0),  # neither name nor birth date: not even the KK number makes up for it
     ]))
-    assert vetoed.tolist() == [True, True, True, False, False]
+    assert vetoed.tolist() == [True, True, True, False, False, False, False, True, True]
 
 
 def _code(**lv: int) -> int:
@@ -264,7 +268,7 @@ def _code(**lv: int) -> int:
 
 
 # a stranger of the same block: names, mother's name, NIK and KK disagree; same kabupaten, same birth month
-STRANGER = _code(nama=4, lahir=2, ibu=3, jk=0, wilayah=1, nik=4, kk=1)
+STRANGER = _code(nama=4, lahir=3, ibu=3, jk=0, wilayah=1, nik=4, kk=1)
 MATCH = _code(nama=0, lahir=0, ibu=0, jk=0, wilayah=0, nik=5, kk=2)
 
 
@@ -277,7 +281,7 @@ def _block_counts(strangers: int, matches: int) -> np.ndarray:
 def _random_u() -> list[np.ndarray]:
     """u as random pairs give it: nearly everything disagrees, regions mostly differ."""
     rng = np.random.default_rng(3)
-    codes = [_code(nama=4, lahir=3, ibu=3, jk=int(rng.integers(0, 2)), wilayah=int(rng.choice([1, 2], p=[.02, .98])),
+    codes = [_code(nama=4, lahir=4, ibu=3, jk=int(rng.integers(0, 2)), wilayah=int(rng.choice([1, 2], p=[.02, .98])),
                    nik=4, kk=1) for _ in range(5000)]
     return fallback.estimate_u(np.array(codes))
 
@@ -303,8 +307,12 @@ def test_train_takes_the_prior_from_the_share_the_deterministic_pass_links() -> 
     assert fallback.match_share(stu, reg) == 1.0  # every one of them links by its NIK
     model = fallback.train(stu, reg, fallback.Settings())
     assert model.prior == pytest.approx(1.0 / reg.persons.height)
-    assert fallback.train(stu, reg, fallback.Settings(), share=0.0).prior == pytest.approx(
-        fallback.MIN_SHARE / reg.persons.height)
+    # told that the keys linked none, it starts from the floor and finds the share itself: every one of these
+    # students has its child in the registry
+    estimated = fallback.train(stu, reg, fallback.Settings(), share=0.0)
+    assert estimated.stats["share_deterministic"] == fallback.MIN_SHARE
+    assert estimated.stats["share"] > 0.9 and estimated.prior == pytest.approx(
+        estimated.stats["share"] / reg.persons.height)
 
 
 def test_review_needs_two_agreeing_identity_fields_one_of_them_a_name() -> None:
@@ -313,7 +321,7 @@ def test_review_needs_two_agreeing_identity_fields_one_of_them_a_name() -> None:
         _code(nama=0, lahir=0, ibu=3, nik=3, kk=1, wilayah=1),  # name and birth date: a homonym, two fields
         _code(nama=4, lahir=0, ibu=3, nik=3, kk=1, wilayah=1),  # birth date and serial-only NIK: no name agrees
         _code(nama=4, lahir=0, ibu=3, nik=1, kk=0, wilayah=1),  # NIK and KK but no name: 0
-        _code(nama=2, lahir=3, ibu=1, nik=4, kk=1, wilayah=1),  # both names
+        _code(nama=2, lahir=4, ibu=1, nik=4, kk=1, wilayah=1),  # both names
     ])).tolist() == [0, 2, 0, 0, 2]
     # a model fitted wrongly (a prior near 0.5, "same kabupaten" taken for a match) finds a stranger of the
     # block probable; the guard keeps it out of review

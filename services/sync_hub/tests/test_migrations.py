@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from services.sync_hub.audit import models as _audit  # noqa: F401
 from services.sync_hub.checks import models as _checks  # noqa: F401
 from services.sync_hub.db import HubTable
 from services.sync_hub.jobs.schema import hub_owns
@@ -26,7 +27,8 @@ def test_migrations_reach_the_models(db_url: str) -> None:
             assert compare_metadata(context, HubTable.metadata) == []
             tables = set(sa.inspect(conn).get_table_names())
         assert {"sync_run", "student_outcome", "outbox_item", "provenance", "alembic_version", "student_mirror",
-                "feed_state", "mirror_refetch", "sync_unit", "student_status", "replica_touch", "replica_kip"} <= tables
+                "feed_state", "mirror_refetch", "sync_unit", "student_status", "replica_touch", "replica_kip",
+                "access_log", "access_log_subject"} <= tables
         if engine.dialect.name == "postgresql":  # the job queue's schema comes with the hub's migrations
             assert {"procrastinate_jobs", "procrastinate_workers"} <= tables
     finally:

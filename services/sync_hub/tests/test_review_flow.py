@@ -69,11 +69,13 @@ def system(loaded: tuple[Stack, tuple[str, str, str]], tmp_path: Path,
         ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
                         EmisClient(BASE, c.hub_to_emis, http=emis),
                         DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
-        hub_http = client(hub_app(HubSettings(database_url=db_url, api_tokens={"reviewer-ana": c.operator},
+        hub_http = client(hub_app(HubSettings(database_url=db_url, local_key_dir=tmp_path / "keys",
                                               in_process_worker=True),
                                   upstreams=ups))
-        hub_http.headers["Authorization"] = f"Bearer {c.operator}"
-        yield hub_http, HubClient(BASE, c.operator, http=hub_http), ups, planted
+        # the reviewer is a person (a token from the hub's local issuer); runs are started by an admin
+        hub_http.headers["Authorization"] = f"Bearer {stack.hub_token('reviewer-ana', 'reviewer')}"
+        admin = HubClient(BASE, stack.hub_operator, http=TestClient(hub_http.app, base_url=BASE))
+        yield hub_http, admin, ups, planted
 
 
 def _sync(hub: HubClient):  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -39,9 +40,8 @@ from services.sync_hub.tests.test_risk_service import (
 from services.sync_hub.verification.service import Period
 from shared.clock import utcnow
 from shared.db import session_scope
+from shared.oidc import LocalIssuer
 
-TOKEN = "families-at-risk-test-token-1"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 P = Period.parse("2026-T3")
 ALL_NIKS = (ANI, BUDI, CICI, DEDI, KK, KK2, KK3)
 
@@ -64,17 +64,19 @@ def seed(engine, run_id: str = "run-1") -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def hub(db_url: str) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=db_url, api_tokens={"operator": TOKEN}, replica_follow_seconds=0))
+def hub(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(Settings(database_url=db_url, local_key_dir=tmp_path / "keys", replica_follow_seconds=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with TestClient(app) as client:
+            # a viewer: the report is for people watching the period (the role matrix covers the other roles)
+            client.headers["Authorization"] = f"Bearer {LocalIssuer(tmp_path / 'keys').issue('vic', ['viewer'])}"
             seed(app.state.engine)
             yield client
 
 
 def get(hub: TestClient, path: str = "", **params: object):  # type: ignore[no-untyped-def]
-    return hub.get(f"/api/v1/families-at-risk{path}", params=params, headers=AUTH)
+    return hub.get(f"/api/v1/families-at-risk{path}", params=params)
 
 
 def no_personal_numbers(text: str) -> None:
@@ -156,7 +158,7 @@ def test_unknown_period_404_rebuilt_report_409_no_credential_401(hub: TestClient
     seed(hub.app.state.engine, "run-2")  # type: ignore[attr-defined]
     r = get(hub, limit=1, cursor=cursor)
     assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "report_rebuilt"
-    assert hub.get("/api/v1/families-at-risk").status_code == 401
+    assert hub.get("/api/v1/families-at-risk", headers={"Authorization": ""}).status_code == 401
 
 
 def test_summary(hub: TestClient) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.sync_hub.deps import ClientDep, SessionDep
+from services.sync_hub.deps import Reader, SessionDep
 from services.sync_hub.verification import repository
 from shared.clock import as_utc
 from shared.contracts.common import Page
@@ -22,7 +22,7 @@ _UUID = re.compile(r"^[0-9a-f-]{36}$")
 @router.get("", response_model=Page[EducationVerification],
             summary="Education verifications sent to Kemensos for one PKH period, with where each came from")
 def list_verifications(
-    session: SessionDep, _: ClientDep,
+    session: SessionDep, _: Reader,
     periode: Annotated[str, Query(pattern=r"^\d{4}-T[1-4]$", examples=["2026-T3"])],
     status: VerificationStatus | None = None,
     province: Annotated[str | None, Query(pattern=r"^\d{2}$", description="School province (2 digits)")] = None,

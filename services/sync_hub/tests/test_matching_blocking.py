@@ -1,0 +1,80 @@
+"""The fallback's blocking rules (``fallback.RULES``): each one finds the true person of a record the others
+miss, pairs are scored once whichever rules find them, and the fallback then links the record."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from services.sync_hub.matching import fallback, levels
+from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching.service import Matcher, to_rows
+from services.sync_hub.tests.factories import CHILD, CHILD_DOB, KK
+from services.sync_hub.tests.factories import student as make_student
+from services.sync_hub.tests.test_matching import _big_registry
+from shared.contracts.common import MatchKey, Outcome
+
+NO_KEYS = dict(nik=None, nik_ibu=None, nik_ayah=None, no_kk=None)
+HOME, AWAY = "3201012001", "3301012001"  # the family's kecamatan, and a school in another province
+
+CASES = {
+    # the record and its school's region -> the one rule that finds the child
+    "kabupaten x birth year": (dict(nama="Rizky Muhamad Salim", tanggal_lahir=date(CHILD_DOB.year, 12, 30),
+                                    nama_ibu_kandung="Aminah"), HOME),
+    "kabupaten x name": (dict(nama="Rizky Muhammad", tanggal_lahir=None), HOME),  # no birth date, reordered
+    "name x birth date": (dict(nama="Rizky Muhammad", nama_ibu_kandung="Aminah"), AWAY),  # school elsewhere
+    "mother x birth date": (dict(nama="Muhamad Risky"), AWAY),  # a name variant, the school elsewhere
+}
+
+
+def _frame(overrides: dict[str, object], wil: str, others: int = 0) -> pl.DataFrame:
+    """A student frame (the record, then ``others`` students every key links); ``tanggal_lahir=None``: the
+    record's birth date is missing."""
+    born = overrides.get("tanggal_lahir", CHILD_DOB)
+    s = make_student(**{**NO_KEYS, **overrides, "tanggal_lahir": born or CHILD_DOB})
+    rest = [make_student(student_id=f"s{i}") for i in range(others)]
+    frame = students_frame(to_rows([s, *rest], {s.student_id: wil}))
+    return frame if born else frame.with_columns(pl.when(pl.col("sid") == 0).then(None).otherwise(pl.col("dob"))
+                                                 .alias("dob"))
+
+
+@pytest.mark.parametrize("rule", list(CASES))
+def test_each_rule_finds_a_record_the_others_miss(rule: str) -> None:
+    reg = _big_registry()
+    stu = _frame(*CASES[rule])
+    pid = reg.persons.filter(pl.col("nik") == CHILD)["pid"]
+    recall = fallback.rule_recall(stu, reg, pid)
+    assert recall == {**dict.fromkeys(fallback.RULES, 0.0), rule: 1.0, "union": 1.0}
+
+
+def test_a_pair_several_rules_find_is_scored_once() -> None:
+    reg = _big_registry()
+    stu = _frame({"nama": "M. Rizky"}, HOME)  # every rule finds the child
+    pid = reg.persons.filter(pl.col("nik") == CHILD)["pid"]
+    assert set(fallback.rule_recall(stu, reg, pid).values()) == {1.0}
+    b = fallback._blocks(stu, reg)
+    pairs = sum(codes.size for _, _, _, codes in b.each())
+    block = reg.persons.filter(pl.col("dob").dt.year() == CHILD_DOB.year).height  # kab 3201 holds them all
+    assert pairs == block
+
+
+@pytest.mark.parametrize("case", ["kabupaten x name", "name x birth date"])
+def test_the_fallback_scores_what_only_a_new_rule_finds(case: str) -> None:
+    # (whether it links depends on the fitted model: measured on generated worlds, bench/matching)
+    reg = _big_registry()
+    stu = _frame(*CASES[case], others=30)
+    model = fallback.train(stu, reg, fallback.Settings())
+    d = fallback.run(stu.head(1), reg, model).decisions
+    assert d["no_kk"].to_list() == [KK]
+    assert d["pid"].to_list() == reg.persons.filter(pl.col("nik") == CHILD)["pid"].to_list()
+    assert levels.evidence(d["code"][0])["nama"] == ">=0.94"  # the name in another order
+
+
+def test_a_birth_date_missing_or_a_name_reordered_links_through_the_matcher() -> None:
+    students = [make_student(**NO_KEYS, nama="Rizky Muhammad")]
+    students += [make_student(student_id=f"s{i}") for i in range(30)]
+    d = Matcher(_big_registry()).match(students, {students[0].student_id: AWAY})[0]
+    assert d.outcome is Outcome.LINKED_BY_FALLBACK and d.matched_by is MatchKey.FALLBACK
+    assert d.family is not None and d.family.no_kk == KK
