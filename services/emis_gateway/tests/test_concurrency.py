@@ -36,8 +36,8 @@ def test_second_batch_waits_for_the_first_and_sees_its_values(postgres_url: str,
         apply_batch(first, newer)  # holds the student's row lock until it commits
         worker = threading.Thread(target=second)
         worker.start()
-        with engine.connect() as probe:  # wait (bounded) until the second batch is blocked on a lock
-            for _ in range(200):
+        with engine.connect() as probe:  # wait (bounded; generous for a loaded machine) until it blocks on a lock
+            for _ in range(1200):
                 waiting = probe.execute(sa.text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND wait_event_type = 'Lock'")).scalar_one()
