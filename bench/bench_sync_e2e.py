@@ -1,7 +1,7 @@
 """End-to-end sync throughput: the main job on a larger world, measured.
 
     .venv/bin/python bench/bench_sync_e2e.py --families 93000 --db postgres --workers 2 [--repeat 3]
-        [--world DIR] [--unit-max N] [--first-only] [--py-spy DIR] [--json OUT] [--write docs/benchmarks.md]
+        [--world DIR] [--unit-max N] [--first-only] [--py-spy DIR] [--py-spy-phase plan|units] [--json OUT] [--write docs/benchmarks.md]
 
 Starts the four services as processes (SQLite files, or with ``--db postgres`` a fresh PostgreSQL database per
 service on 127.0.0.1:5432, user postgres, dropped afterwards), loads a generated world (``--world`` reuses one
@@ -237,12 +237,14 @@ def risk_api(hub: Hub, periode: str, repeat: int = 5) -> dict[str, Any]:
 
 
 def timed_run(hub: Hub, stack: Stack, dbs: list[str], sampler: CoreSampler, full: bool = False,
-              on_units: Any = None, timeout: float = 7200) -> dict[str, Any]:
+              on_units: Any = None, on_start: Any = None, timeout: float = 7200) -> dict[str, Any]:
     """Start a run and wait for it; CPU snapshots at the start, when its first unit starts and at its end."""
     la0 = load_avg()
     snap0 = cpu_snapshot(stack, dbs)
     t0 = time.time()
     run_id = hub.start(full)
+    if on_start:
+        on_start()
     snap_units = None
     while True:
         run = hub.get(run_id)
@@ -323,7 +325,8 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
                 pids = {n: p.pid for n, p in stack.procs.items() if n.startswith("sync_hub")}
                 spies.extend(py_spy(pids, args.py_spy, args.py_spy_seconds))
 
-        result["first"] = timed_run(hub, stack, dbs, sampler, on_units=profile)
+        hooks = {"on_start" if args.py_spy_phase == "plan" else "on_units": profile}
+        result["first"] = timed_run(hub, stack, dbs, sampler, **hooks)
         periode = hub.get(result["first"]["id"]).get("periode")
         if periode and result["first"]["status"] == "SUCCEEDED":
             result["risk_api"] = {"load": load_avg(), **risk_api(hub, periode)}
@@ -455,6 +458,8 @@ def main() -> None:
     ap.add_argument("--first-only", action="store_true", help="only the first sync")
     ap.add_argument("--py-spy", type=Path, help="record the hub's processes with py-spy during the units phase here")
     ap.add_argument("--py-spy-seconds", type=int, default=60)
+    ap.add_argument("--py-spy-phase", choices=("plan", "units"), default="units",
+                    help="start recording when the run starts (plan) or when its first unit starts (units)")
     ap.add_argument("--json", type=Path, help="write the raw measurements here")
     ap.add_argument("--write", type=Path, help="Append a results section to this markdown file")
     args = ap.parse_args()

@@ -310,15 +310,16 @@ def person_rows_by_name_and_birth(session: Session, column: str, pairs: Collecti
     return out
 
 
-def person_rows_by_name_in_kab(session: Session, pairs: Collection[tuple[str, str]]) -> list[tuple[Any, ...]]:
-    """Every member whose (``nama_norm``, family's kabupaten) is one of ``pairs`` (the index on
-    (nama_norm, tanggal_lahir) finds the name)."""
+def person_rows_by_name_in_kab(session: Session, pairs: Collection[tuple[str, str]], column: str = "nama_norm"
+                               ) -> list[tuple[Any, ...]]:
+    """Every member whose (``column``: ``nama_norm`` or ``ibu_norm``, family's kabupaten) is one of ``pairs`` (the
+    index on (``column``, tanggal_lahir) finds the name)."""
     t = _anggota()
     ordered = sorted(set(pairs))
     out: list[tuple[Any, ...]] = []
     for start in range(0, len(ordered), PAIR_CHUNK):
         chunk = ordered[start : start + PAIR_CHUNK]
-        out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(tuple_(t.c.nama_norm, t.c.kab).in_(chunk)))
+        out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(tuple_(t.c[column], t.c.kab).in_(chunk)))
     return out
 
 

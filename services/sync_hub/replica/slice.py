@@ -16,7 +16,8 @@ whole replica in memory:
    fallback's other blocking rules (``fallback.RULES``): persons of such a kabupaten with the student's name
    in any order of its words (every permutation looked up on (nama_norm, ...), kab checked), nationwide persons
    with the student's name in any order and its birth date ((nama_norm, tanggal_lahir)), or the mother's name
-   and the birth date ((ibu_norm, tanggal_lahir)); their family rows and former KK numbers.
+   and the birth date ((ibu_norm, tanggal_lahir)), and persons of such a kabupaten with the student's mother's
+   name (the same index, kab checked); their family rows and former KK numbers.
 
 A block is read whole, so a student meets the same candidates as over the whole replica; persons read for
 another reason sit in blocks no student of the slice meets. Persons are in NIK order, as in a whole load, so
@@ -73,6 +74,8 @@ def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = Fal
     _add(persons, repo.person_rows_by_name_and_birth(session, "nama_norm", by_dob))
     mothers = need.filter((pl.col("ibu") != "") & pl.col("dob").is_not_null()).select("ibu", "dob")
     _add(persons, repo.person_rows_by_name_and_birth(session, "ibu_norm", list(mothers.iter_rows())))
+    by_mother_kab = {(m, k) for m, ks in zip(need["ibu"].to_list(), kabs, strict=True) if m for k in ks}
+    _add(persons, repo.person_rows_by_name_in_kab(session, by_mother_kab, column="ibu_norm"))
     return _registry(session, persons, seq)
 
 

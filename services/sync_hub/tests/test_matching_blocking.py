@@ -23,9 +23,11 @@ CASES = {
     # the record and its school's region -> the one rule that finds the child
     "kabupaten x birth year": (dict(nama="Rizky Muhamad Salim", tanggal_lahir=date(CHILD_DOB.year, 12, 30),
                                     nama_ibu_kandung="Aminah"), HOME),
-    "kabupaten x name": (dict(nama="Rizky Muhammad", tanggal_lahir=None), HOME),  # no birth date, reordered
+    "kabupaten x name": (dict(nama="Rizky Muhammad", tanggal_lahir=None, nama_ibu_kandung="Aminah"),
+                         HOME),  # no birth date, reordered
     "name x birth date": (dict(nama="Rizky Muhammad", nama_ibu_kandung="Aminah"), AWAY),  # school elsewhere
     "mother x birth date": (dict(nama="Muhamad Risky"), AWAY),  # a name variant, the school elsewhere
+    "kabupaten x mother": (dict(nama="Muhamad Risky", tanggal_lahir=None), HOME),  # a name variant, no birth date
 }
 
 
@@ -57,7 +59,10 @@ def test_a_pair_several_rules_find_is_scored_once() -> None:
     b = fallback._blocks(stu, reg)
     pairs = sum(codes.size for _, _, _, codes in b.each())
     block = reg.persons.filter(pl.col("dob").dt.year() == CHILD_DOB.year).height  # kab 3201 holds them all
-    assert pairs == block
+    mother = reg.persons.filter(pl.col("nik") == CHILD)["ibu"][0]
+    # "kabupaten x mother" adds the persons of the kabupaten with the child's mother's name born another year
+    siblings = reg.persons.filter((pl.col("ibu") == mother) & (pl.col("dob").dt.year() != CHILD_DOB.year)).height
+    assert pairs == block + siblings
 
 
 @pytest.mark.parametrize("case", ["kabupaten x name", "name x birth date"])

@@ -32,10 +32,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def slice_for(reg: Registry, stu: pl.DataFrame) -> Registry:
     """Whole families of every person the students reach: their blocks (every kabupaten a record names x birth
     year), the other blocking rules (``fallback.RULES``: name words in such a kabupaten, name words and birth
-    date, mother's name and birth date), and their NIK and KK keys."""
+    date, mother's name and birth date, mother's name in such a kabupaten), and their NIK and KK keys."""
     words = fallback.name_words(pl.col("nama")).alias("words")
     s = levels.prepare_students(stu).with_columns(pl.col("dob").dt.year().alias("yr"), words)
-    places = pl.concat([s.select(pl.col(c).str.slice(0, 4).alias("kab"), "yr", "words")
+    places = pl.concat([s.select(pl.col(c).str.slice(0, 4).alias("kab"), "yr", "words",
+                                 pl.when(pl.col("ibu") != "").then(pl.col("ibu")).alias("ibu"))
                         for c in ("wil", "no_kk", "nik_digits")]).drop_nulls("kab").unique()
     blocks = places.select("kab", "yr").drop_nulls().unique()
     p = reg.persons.with_columns(pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"),
@@ -43,7 +44,8 @@ def slice_for(reg: Registry, stu: pl.DataFrame) -> Registry:
     named = [p.join(places.select("kab", "words").drop_nulls().unique(), on=["kab", "words"], how="semi"),
              p.join(s.select("words", "dob").drop_nulls().unique(), on=["words", "dob"], how="semi"),
              p.join(s.filter(pl.col("ibu") != "").select("ibu", "dob").drop_nulls().unique(), on=["ibu", "dob"],
-                    how="semi")]
+                    how="semi"),
+             p.join(places.select("kab", "ibu").drop_nulls().unique(), on=["kab", "ibu"], how="semi")]
     niks = pl.concat([s.select(pl.col(k).alias("nik")) for k in NIK_KEYS]).drop_nulls()
     kks = s.select("no_kk").drop_nulls()
     fams = pl.concat([p.join(blocks, on=["kab", "yr"], how="semi").select("no_kk"), *[n.select("no_kk") for n in named],
