@@ -25,6 +25,8 @@ class FamilyRiskReportRow(HubTable, table=True):
     sync_run_id: str = Field(max_length=36)
     built_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     counts: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    # where the build's inputs stood (``repository.inputs_stamp``): a run whose stamp is equal keeps this build
+    inputs: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
 
 
 class FamilyRiskRow(HubTable, table=True):

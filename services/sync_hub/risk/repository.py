@@ -121,8 +121,38 @@ def _attributions(session: Session, sm: sa.Join, unlinked_where: sa.ColumnElemen
 # -- writing ------------------------------------------------------------------------------------------------------
 
 
+def inputs_stamp(session: Session, period: Period) -> dict[str, Any]:
+    """What a build of ``period`` reads, summarised by where each of its inputs stands: the registry replica's
+    feed sequence, each mirror's generation (it moves with every commit of that system's students and attendance),
+    the number and the latest write of the students' statuses, of the period's verifications and of the open
+    review cases. Equal stamps, equal inputs: a build would give the report it replaces (``build.rebuild`` then
+    keeps it). Each part is one indexed aggregate, whatever the number of students."""
+    from services.sync_hub.mirror.models import FeedStateRow
+    from services.sync_hub.replica.models import ReplicaStateRow
+
+    def at(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    state = session.get(ReplicaStateRow, 1)
+    feeds = {r[0]: int(r[1]) for r in session.execute(sa.select(FeedStateRow.system, FeedStateRow.generation))}
+    n_status, status_at = session.execute(sa.select(sa.func.count(), sa.func.max(S.c.updated_at))).one()
+    n_verified, verified_at = session.execute(sa.select(sa.func.count(), sa.func.max(V.c.decided_at))
+                                              .where(V.c.periode == period.periode)).one()
+    n_open, review_at = session.execute(sa.select(sa.func.count(), sa.func.max(R.c.updated_at))
+                                        .where(R.c.status == "OPEN")).one()
+    return {"replica_seq": state.observed_seq if state is not None else 0, "feeds": dict(sorted(feeds.items())),
+            "status": [int(n_status), at(status_at)], "verifications": [int(n_verified), at(verified_at)],
+            "open_reviews": [int(n_open), at(review_at)]}
+
+
+def current_build(session: Session, periode: str) -> sa.Row[Any] | None:
+    """The period's report row (build id, counts, the inputs stamp it was built from), if any."""
+    return session.execute(sa.select(REPORT.c.build_id, REPORT.c.counts, REPORT.c.inputs)
+                           .where(REPORT.c.periode == periode)).one_or_none()
+
+
 def replace(session: Session, periode: str, rows: pl.DataFrame, counts: dict[str, Any], run_id: str,
-            now: datetime) -> str:
+            now: datetime, stamp: dict[str, Any] | None = None) -> str:
     """The period's rows replaced by ``rows`` (``service.build``) and its report row by a new build; returns the
     build id."""
     session.execute(RISK.delete().where(RISK.c.periode == periode))
@@ -135,7 +165,7 @@ def replace(session: Session, periode: str, rows: pl.DataFrame, counts: dict[str
     build_id = str(uuid.uuid4())
     session.execute(REPORT.delete().where(REPORT.c.periode == periode))
     session.execute(REPORT.insert().values(periode=periode, build_id=build_id, sync_run_id=run_id, built_at=now,
-                                           counts=counts))
+                                           counts=counts, inputs=stamp))
     return build_id
 
 

@@ -101,7 +101,8 @@ class StudentStatusRow(HubTable, table=True):
     the students a registry change concerns, and what reports read without scanning every run."""
 
     __tablename__ = "student_status"
-    __table_args__ = (sa.Index("ix_student_status_region", "system", "region"),)
+    __table_args__ = (sa.Index("ix_student_status_region", "system", "region"),
+                      sa.Index("ix_student_status_updated_at", "updated_at"))
 
     system: str = Field(primary_key=True, max_length=16)
     student_id: str = Field(primary_key=True, max_length=64)
