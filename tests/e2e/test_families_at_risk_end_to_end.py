@@ -74,3 +74,15 @@ def test_the_report_finds_the_planted_families_and_no_clean_one(world: Path, run
         if row.reason in (RiskReason.LEFT_SCHOOL, RiskReason.GRADUATED):
             assert not row.error and "not an error" in (row.detail or "")
     assert any(r.reason.value in LINK_REASONS for r in rows)  # this world plants records that do not link
+
+
+def test_a_run_that_changes_nothing_keeps_the_report(run: tuple[HubClient, SyncRun]) -> None:
+    hub, done = run
+    before = hub.risk_summary(done.periode)
+    again = hub.wait(hub.start_run().id, timeout=600)
+    assert again.status is RunStatus.SUCCEEDED, again.errors
+    assert sum(again.outcomes.values()) == 0  # nothing read, nothing decided
+    assert again.timings.get("report.kept") == 1.0 and "report.read" not in again.timings, again.timings
+    after = hub.risk_summary(done.periode)
+    assert after.sync_run_id == done.id and after.built_at == before.built_at  # the first run's build, kept
+    assert again.at_risk == done.at_risk

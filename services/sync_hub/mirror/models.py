@@ -20,7 +20,8 @@ class StudentMirrorRow(HubTable, table=True):
     __table_args__ = (sa.Index("ix_student_mirror_region", "system", "region"),
                       sa.Index("ix_student_mirror_nik", "nik"), sa.Index("ix_student_mirror_nik_ibu", "nik_ibu"),
                       sa.Index("ix_student_mirror_nik_ayah", "nik_ayah"),
-                      sa.Index("ix_student_mirror_nik_wali", "nik_wali"), sa.Index("ix_student_mirror_no_kk", "no_kk"))
+                      sa.Index("ix_student_mirror_nik_wali", "nik_wali"), sa.Index("ix_student_mirror_no_kk", "no_kk"),
+                      sa.Index("ix_student_mirror_read_at", "read_at"))
 
     system: str = Field(primary_key=True, max_length=16)
     student_id: str = Field(primary_key=True, max_length=64)

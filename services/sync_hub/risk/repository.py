@@ -123,24 +123,22 @@ def _attributions(session: Session, sm: sa.Join, unlinked_where: sa.ColumnElemen
 
 def inputs_stamp(session: Session, period: Period) -> dict[str, Any]:
     """What a build of ``period`` reads, summarised by where each of its inputs stands: the registry replica's
-    feed sequence, each mirror's generation (it moves with every commit of that system's students and attendance),
-    the number and the latest write of the students' statuses, of the period's verifications and of the open
-    review cases. Equal stamps, equal inputs: a build would give the report it replaces (``build.rebuild`` then
+    feed sequence; the number and the latest write of the hub's copies of the students (a copy and its attendance
+    are stored together), of their statuses, of the period's verifications and of the open review cases. Equal stamps, equal inputs: a build would give the report it replaces (``build.rebuild`` then
     keeps it). Each part is one indexed aggregate, whatever the number of students."""
-    from services.sync_hub.mirror.models import FeedStateRow
     from services.sync_hub.replica.models import ReplicaStateRow
 
     def at(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
 
     state = session.get(ReplicaStateRow, 1)
-    feeds = {r[0]: int(r[1]) for r in session.execute(sa.select(FeedStateRow.system, FeedStateRow.generation))}
+    n_mirror, mirror_at = session.execute(sa.select(sa.func.count(), sa.func.max(M.c.read_at))).one()
     n_status, status_at = session.execute(sa.select(sa.func.count(), sa.func.max(S.c.updated_at))).one()
     n_verified, verified_at = session.execute(sa.select(sa.func.count(), sa.func.max(V.c.decided_at))
                                               .where(V.c.periode == period.periode)).one()
     n_open, review_at = session.execute(sa.select(sa.func.count(), sa.func.max(R.c.updated_at))
                                         .where(R.c.status == "OPEN")).one()
-    return {"replica_seq": state.observed_seq if state is not None else 0, "feeds": dict(sorted(feeds.items())),
+    return {"replica_seq": state.observed_seq if state is not None else 0, "mirror": [int(n_mirror), at(mirror_at)],
             "status": [int(n_status), at(status_at)], "verifications": [int(n_verified), at(verified_at)],
             "open_reviews": [int(n_open), at(review_at)]}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ with warnings.catch_warnings():
 
 from services.sync_hub.config import Settings
 from services.sync_hub.main import create_app
-from services.sync_hub.mirror.models import FeedStateRow
+from services.sync_hub.mirror.models import StudentMirrorRow
 from services.sync_hub.replica.models import ReplicaStateRow
 from services.sync_hub.risk import build
 from services.sync_hub.runs.models import StudentStatusRow
@@ -64,11 +65,11 @@ def test_a_build_is_kept_while_nothing_it_reads_moves(engine: sa.Engine) -> None
     assert replica.build_id != moved.build_id
     assert rebuild(engine, "run-6").build_id == replica.build_id
 
-    # a school system's mirror moved (students or attendance read from its feed)
+    # the hub's copy of a student stored (read from a school system's feed, with its attendance)
     with session_scope(engine) as session:
-        feed = session.get(FeedStateRow, "dapodik") or FeedStateRow(system="dapodik")
-        feed.generation += 1
-        session.add(feed)
+        session.add(StudentMirrorRow(system="dapodik", student_id="pd-1", school="sek-1", nama="Ani",
+                                     jenis_kelamin="P", tanggal_lahir=date(2014, 1, 1), current_json="{}",
+                                     attested_json="{}", read_at=utcnow()))
     assert rebuild(engine, "run-7").build_id != replica.build_id
 
     # a student's status removed (a record gone from its school system)
