@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("world")
-    # NIKs missing more often than by default, so that a small world also holds records that do not link
+    # NIKs missing more often than by default: more records linked by the fallback, more families to report
     rates = ErrorRates(child_nik_missing=0.25, mother_nik_missing=0.3, father_nik_missing=0.4)
     generate_world(WorldConfig(seed=20261203, n_families=800, error_rates=rates), out)
     return out
@@ -73,7 +73,9 @@ def test_the_report_finds_the_planted_families_and_no_clean_one(world: Path, run
             assert row.actor is (RiskActor.HUB_REVIEWER if row.reason is RiskReason.IN_REVIEW else RiskActor.SCHOOL)
         if row.reason in (RiskReason.LEFT_SCHOOL, RiskReason.GRADUATED):
             assert not row.error and "not an error" in (row.detail or "")
-    assert any(r.reason.value in LINK_REASONS for r in rows)  # this world plants records that do not link
+    # (records that do not link: since the fallback's "kabupaten x mother" rule this world has none left — every
+    # record of a PKH family links; the reasons of those that do not are covered by test_risk_service and, on a
+    # run, by the loop above whenever a world holds one)
 
 
 def test_a_run_that_changes_nothing_keeps_the_report(run: tuple[HubClient, SyncRun]) -> None:
