@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,9 +35,58 @@ def head(session: Session) -> sa.Row[Any]:
                            .where(HEAD.c.id == 1)).one()
 
 
-def add_entries(session: Session, rows: list[dict[str, object]], seq: int, chain_hash: str) -> None:
-    session.connection().execute(ENTRY.insert(), rows)
+ENTRY_COLUMNS = ("seq", "kind", "record_id", "record_hash", "chain_hash", "appended_at")
+
+
+def add_entries(session: Session, rows: Sequence[tuple[Any, ...]], seq: int, chain_hash: str) -> None:
+    """``rows``: tuples in ``ENTRY_COLUMNS`` order, written straight through the driver (``copy_rows``)."""
+    copy_rows(session, ENTRY, ENTRY_COLUMNS, rows)
     session.execute(sa.update(HEAD).where(HEAD.c.id == 1).values(seq=seq, chain_hash=chain_hash))
+
+
+def _sqlite_value(value: object) -> object:
+    """What SQLAlchemy's SQLite ``DateTime`` stores for a time (UTC wall time as fixed-width text)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def copy_rows(session: Session, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert many rows without SQLAlchemy's per-row parameter processing: ``COPY ... FROM STDIN`` on PostgreSQL,
+    one ``executemany`` of plain tuples on SQLite (times written as SQLAlchemy writes them). Columns must be
+    plain (strings, integers, times), which the ledger's are."""
+    if not rows:
+        return
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+                f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    cur = raw.cursor()  # type: ignore[union-attr]
+    try:
+        times = [i for i, v in enumerate(rows[0]) if isinstance(v, datetime)]
+        if times:
+            texts: dict[object, object] = {}
+            converted = []
+            for row in rows:
+                out = list(row)
+                for i in times:
+                    v = out[i]
+                    t = texts.get(v)
+                    if t is None:
+                        t = texts[v] = _sqlite_value(v)
+                    out[i] = t
+                converted.append(tuple(out))
+            rows = converted
+        cur.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                        f"VALUES ({', '.join('?' for _ in columns)})", rows)
+    finally:
+        cur.close()
 
 
 def record_hashes(session: Session, first: int, last: int) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -43,32 +43,50 @@ def record_of(row: Mapping[str, object], value: FieldValue | None = None, *, par
         matched_by=str(row["matched_by"]))
 
 
+def row_hash(row: Mapping[str, object]) -> bytes:
+    """The record hash of a provenance row (a dict or row mapping with the ``provenance`` table's columns): the
+    direct canonical writer (``lh.field_record_hash``), one SHA-256, no intermediate dict."""
+    return lh.field_record_hash(
+        str(row["provenance_id"]), str(row["sync_run_id"]), str(row["target_system"]), str(row["target_record"]),
+        str(row["field"]), json.loads(str(row["value_json"])), str(row["source_system"]), str(row["source_record"]),
+        int(row["source_version"]), int(row["observed_seq"]),  # type: ignore[call-overload]
+        lh.utc_text(row["retrieved_at"]), str(row["matched_by"]))  # type: ignore[arg-type]
+
+
 def stamp(item: HubResultItem, target_system: str, values: Mapping[str, FieldValue]) -> HubResultItem:
     """Set the item's ``provenance.record_hashes``: the record hash of each value it carries, as the ledger will
-    hold it (the gateway keeps it with the value)."""
+    hold it (the gateway keeps it with the value). The time is written once per item, each value hashed once."""
     p = item.provenance
-    p.record_hashes = {name: lh.record_hash(lh.field_record(
-        provenance_id=p.provenance_id, sync_run_id=p.sync_run_id, target_system=target_system,
-        target_record=item.student_id, field=name, value=value, source_system=p.source_system,
-        source_record=p.source_record, source_version=p.source_version, observed_seq=p.observed_seq,
-        retrieved_at=p.retrieved_at, matched_by=p.matched_by.value)).hex() for name, value in values.items()}
+    at, matched_by, record_hash = lh.utc_text(p.retrieved_at), p.matched_by.value, lh.field_record_hash
+    p.record_hashes = {name: record_hash(
+        p.provenance_id, p.sync_run_id, target_system, item.student_id, name, value, p.source_system,
+        p.source_record, p.source_version, p.observed_seq, at, matched_by).hex() for name, value in values.items()}
     return item
 
 
-def append_provenance(session: Session, rows: Iterable[Mapping[str, object]]) -> int:
-    """Append the provenance rows just written in this transaction; returns the last seq (0: nothing)."""
-    hashes = [(str(r["id"]), lh.record_hash(record_of(r))) for r in rows]
-    if not hashes:
+def append_provenance(session: Session, rows: Sequence[Mapping[str, object]],
+                      hashes: Sequence[str | None] | None = None) -> int:
+    """Append the provenance rows just written in this transaction; returns the last seq (0: nothing).
+
+    ``hashes``: the record hash (hex) of each row when the caller already has it (the pusher: the hash stamped on
+    the item the row was made from, ``stamp``), None where it has not: those are computed here. A wrong hash
+    passed here is not caught at append time but by verification (``record_hash``), like any other mismatch."""
+    if not rows:
         return 0
+    if hashes is None:
+        hashes = [None] * len(rows)
+    # hashed before the lock is taken: the lock is held for the chain and the inserts only
+    record_hashes = [bytes.fromhex(known) if known else row_hash(row) for row, known in zip(rows, hashes, strict=True)]
     head = repo.lock_head(session)
     seq, chain = int(head.seq), bytes.fromhex(head.chain_hash)
     now = utcnow()
-    entries: list[dict[str, object]] = []
-    for record_id, rh in hashes:
+    sha, kind = hashlib.sha256, lh.KIND_PROVENANCE
+    entries: list[tuple[object, ...]] = []
+    append = entries.append
+    for row, rh in zip(rows, record_hashes, strict=True):
         seq += 1
-        chain = hashlib.sha256(chain + rh).digest()
-        entries.append({"seq": seq, "kind": lh.KIND_PROVENANCE, "record_id": record_id, "record_hash": rh.hex(),
-                        "chain_hash": chain.hex(), "appended_at": now})
+        chain = sha(chain + rh).digest()
+        append((seq, kind, str(row["id"]), rh.hex(), chain.hex(), now))
     repo.add_entries(session, entries, seq, chain.hex())
     return seq
 
@@ -77,7 +95,7 @@ def record_hash_of_row(session: Session, record_id: str) -> str:
     """The record hash of the provenance row as it is stored now (hex)."""
     row = session.execute(sa.select(*(repo.PROVENANCE.c[c] for c in repo.RECORD_COLUMNS)).where(
         repo.PROVENANCE.c.id == record_id)).one()
-    return lh.record_hash(record_of(row._mapping)).hex()
+    return row_hash(row._mapping).hex()
 
 
 def pending(engine: Engine) -> int:
