@@ -9,13 +9,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from services.sync_hub.ledger.models import LedgerCheckpointRow, LedgerEntryRow, LedgerHeadRow
+from services.sync_hub.ledger.models import (
+    LedgerCheckpointRow,
+    LedgerEntryRow,
+    LedgerHeadRow,
+    LedgerVerificationRow,
+)
 from services.sync_hub.provenance.models import ProvenanceRow
 
 HEAD: sa.Table = LedgerHeadRow.__table__  # type: ignore[assignment]
 ENTRY: sa.Table = LedgerEntryRow.__table__  # type: ignore[assignment]
 CHECKPOINT: sa.Table = LedgerCheckpointRow.__table__  # type: ignore[assignment]
 PROVENANCE: sa.Table = ProvenanceRow.__table__  # type: ignore[assignment]
+VERIFICATION: sa.Table = LedgerVerificationRow.__table__  # type: ignore[assignment]
+VERIFICATION_COLUMNS = ("id", "provenance_id", "sync_run_id", "nik_anak", "periode", "version", "observed_at",
+                        "facts_hash", "payload_hash", "status", "detail", "answered_at")
 
 # the columns of a provenance row the ledger record is made of, in this order
 RECORD_COLUMNS = ("provenance_id", "sync_run_id", "target_system", "target_record", "field", "value_json",
@@ -118,7 +126,7 @@ def provenance_row(session: Session, provenance_id: str, field: str) -> sa.Row[A
 
 
 def entry_for(session: Session, record_id: str) -> sa.Row[Any] | None:
-    return session.execute(sa.select(ENTRY.c.seq, ENTRY.c.record_hash).where(
+    return session.execute(sa.select(ENTRY.c.seq, ENTRY.c.record_hash, ENTRY.c.kind).where(
         ENTRY.c.record_id == record_id).order_by(ENTRY.c.seq)).first()
 
 
@@ -132,26 +140,60 @@ def entries_for(session: Session, record_ids: Sequence[str]) -> dict[str, tuple[
     return out
 
 
+# the indexed expression, written as the index is (constants, not bound parameters, so both databases use it)
+HASH_PREFIX = sa.func.substr(ENTRY.c.record_hash, sa.literal_column("1"), sa.literal_column("16"))
+
+
 def seqs_of_hashes(session: Session, hashes: Sequence[str]) -> dict[str, int]:
+    hashes = [h.lower() for h in hashes]
     stmt = sa.select(ENTRY.c.record_hash, sa.func.min(ENTRY.c.seq)).where(
-        ENTRY.c.record_hash.in_(list(hashes))).group_by(ENTRY.c.record_hash)
+        HASH_PREFIX.in_(sorted({h[:16] for h in hashes})), ENTRY.c.record_hash.in_(hashes)).group_by(
+        ENTRY.c.record_hash)
     return {h: int(s) for h, s in session.execute(stmt)}
 
 
-def stream_entries(session: Session, batch: int = 20_000) -> Iterator[Sequence[sa.Row[Any]]]:
-    """Every entry in seq order with the provenance row it names (None columns when the row is gone)."""
-    stmt = (sa.select(ENTRY.c.seq, ENTRY.c.kind, ENTRY.c.record_id, ENTRY.c.record_hash, ENTRY.c.chain_hash,
-                      *(PROVENANCE.c[c] for c in RECORD_COLUMNS), PROVENANCE.c.id)
-            .select_from(ENTRY.outerjoin(PROVENANCE, PROVENANCE.c.id == ENTRY.c.record_id))
-            .order_by(ENTRY.c.seq))
-    result = session.connection().execution_options(stream_results=True, yield_per=batch).execute(stmt)
-    yield from result.partitions(batch)
+def stream_entries(session: Session, batch: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+    """Every entry in seq order with the provenance row it names (None columns when the row is gone, or when the
+    entry is of another kind), as plain driver tuples: ``seq, kind, record_id, record_hash, chain_hash``, the
+    ``RECORD_COLUMNS`` (``retrieved_at`` as the driver returns it: text on SQLite, a time on PostgreSQL), then the
+    provenance row's id. A server-side cursor on PostgreSQL; batches of ``batch`` rows."""
+    cols = ", ".join(f"p.{c}" for c in RECORD_COLUMNS)
+    sql = (f"SELECT e.seq, e.kind, e.record_id, e.record_hash, e.chain_hash, {cols}, p.id "
+           "FROM ledger_entry e LEFT JOIN provenance p ON p.id = e.record_id ORDER BY e.seq")
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cur = raw.cursor(name="ledger_verify")  # type: ignore[union-attr]
+        cur.itersize = batch
+    else:
+        cur = raw.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql)
+        while part := cur.fetchmany(batch):
+            yield part
+    finally:
+        cur.close()
 
 
-def unledgered(session: Session) -> tuple[int, str | None]:
-    """Provenance rows no ledger entry names: how many, and one of them."""
-    missing = sa.select(PROVENANCE.c.id).where(~sa.exists().where(ENTRY.c.record_id == PROVENANCE.c.id))
+def verification_rows(session: Session, ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
+    out: dict[str, sa.Row[Any]] = {}
+    for start in range(0, len(ids), 1000):
+        stmt = sa.select(*(VERIFICATION.c[c] for c in VERIFICATION_COLUMNS)).where(
+            VERIFICATION.c.id.in_(list(ids[start:start + 1000])))
+        out.update({r.id: r for r in session.execute(stmt)})
+    return out
+
+
+def add_verifications(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        session.connection().execute(VERIFICATION.insert(), rows)
+
+
+def unledgered(session: Session, table: sa.Table | None = None) -> tuple[int, str | None]:
+    """Rows of ``table`` (provenance, or ledgered verifications) no ledger entry names: how many, and one."""
+    table = PROVENANCE if table is None else table
+    missing = sa.select(table.c.id).where(~sa.exists().where(ENTRY.c.record_id == table.c.id))
     count = session.execute(sa.select(sa.func.count()).select_from(missing.subquery())).scalar_one()
-    first = session.execute(missing.order_by(PROVENANCE.c.written_at, PROVENANCE.c.id).limit(1)).scalar() \
-        if count else None
+    order = (PROVENANCE.c.written_at, PROVENANCE.c.id) if table is PROVENANCE else (table.c.answered_at, table.c.id)
+    first = session.execute(missing.order_by(*order).limit(1)).scalar() if count else None
     return int(count), first

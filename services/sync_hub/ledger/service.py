@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
+
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -31,10 +34,11 @@ log = logging.getLogger("jembatan.hub.ledger")
 FieldValue = str | bool | int | None
 
 
-def record_of(row: Mapping[str, object], value: FieldValue | None = None, *, parsed: bool = False
-              ) -> dict[str, object]:
-    """The ledger record of a provenance row (a dict with the ``provenance`` table's columns)."""
-    return lh.field_record(
+def record_of(row: Mapping[str, object], value: FieldValue | None = None, *, parsed: bool = False,
+              kind: str = lh.KIND_PROVENANCE) -> dict[str, object]:
+    """The ledger record of a provenance row (a dict with the ``provenance`` table's columns); ``kind``: the
+    entry's (``provenance``, or ``provenance_backfill`` for a row backfilled after it was written)."""
+    return lh.field_record(kind=kind,
         provenance_id=str(row["provenance_id"]), sync_run_id=str(row["sync_run_id"]),
         target_system=str(row["target_system"]), target_record=str(row["target_record"]), field=str(row["field"]),
         value=value if parsed else json.loads(str(row["value_json"])), source_system=str(row["source_system"]),
@@ -43,14 +47,14 @@ def record_of(row: Mapping[str, object], value: FieldValue | None = None, *, par
         matched_by=str(row["matched_by"]))
 
 
-def row_hash(row: Mapping[str, object]) -> bytes:
+def row_hash(row: Mapping[str, object], kind: str = lh.KIND_PROVENANCE) -> bytes:
     """The record hash of a provenance row (a dict or row mapping with the ``provenance`` table's columns): the
     direct canonical writer (``lh.field_record_hash``), one SHA-256, no intermediate dict."""
     return lh.field_record_hash(
         str(row["provenance_id"]), str(row["sync_run_id"]), str(row["target_system"]), str(row["target_record"]),
         str(row["field"]), json.loads(str(row["value_json"])), str(row["source_system"]), str(row["source_record"]),
         int(row["source_version"]), int(row["observed_seq"]),  # type: ignore[call-overload]
-        lh.utc_text(row["retrieved_at"]), str(row["matched_by"]))  # type: ignore[arg-type]
+        lh.utc_text(row["retrieved_at"]), str(row["matched_by"]), kind)  # type: ignore[arg-type]
 
 
 def stamp(item: HubResultItem, target_system: str, values: Mapping[str, FieldValue]) -> HubResultItem:
@@ -76,19 +80,51 @@ def append_provenance(session: Session, rows: Sequence[Mapping[str, object]],
     if hashes is None:
         hashes = [None] * len(rows)
     # hashed before the lock is taken: the lock is held for the chain and the inserts only
-    record_hashes = [bytes.fromhex(known) if known else row_hash(row) for row, known in zip(rows, hashes, strict=True)]
+    return _append(session, lh.KIND_PROVENANCE, [
+        (str(row["id"]), bytes.fromhex(known) if known else row_hash(row)) for row, known in zip(rows, hashes, strict=True)])
+
+
+def _append(session: Session, kind: str, records: Sequence[tuple[str, bytes]]) -> int:
+    """Chain ``records`` (record id, record hash) after the head, under its lock, in one pass and one insert."""
+    if not records:
+        return 0
     head = repo.lock_head(session)
     seq, chain = int(head.seq), bytes.fromhex(head.chain_hash)
     now = utcnow()
-    sha, kind = hashlib.sha256, lh.KIND_PROVENANCE
+    sha = hashlib.sha256
     entries: list[tuple[object, ...]] = []
     append = entries.append
-    for row, rh in zip(rows, record_hashes, strict=True):
+    for record_id, rh in records:
         seq += 1
         chain = sha(chain + rh).digest()
-        append((seq, kind, str(row["id"]), rh.hex(), chain.hex(), now))
+        append((seq, kind, record_id, rh.hex(), chain.hex(), now))
     repo.add_entries(session, entries, seq, chain.hex())
     return seq
+
+
+def verification_record(row: Mapping[str, object]) -> dict[str, object]:
+    """The ledger record of a ``ledger_verification`` row."""
+    return lh.education_verification_record(**{c: row[c] for c in repo.VERIFICATION_COLUMNS if c != "id"})  # type: ignore[arg-type]
+
+
+def append_verifications(session: Session, sent: Sequence[Mapping[str, object]], answered_at: datetime
+                         ) -> list[dict[str, object]]:
+    """Ledger what the hub sent to the welfare registry and what it answered, in the transaction that records the
+    answers (last: the ledger's lock until the commit). ``sent``: dicts of ``provenance_id``, ``sync_run_id``,
+    ``nik_anak``, ``periode``, ``version``, ``observed_at``, ``facts_hash``, ``payload`` (the verification as
+    serialised and sent), ``status``, ``detail``. Returns the ``ledger_verification`` rows written."""
+    rows: list[dict[str, object]] = []
+    for s in sent:
+        row = {c: s[c] for c in repo.VERIFICATION_COLUMNS if c not in ("id", "payload_hash", "answered_at")}
+        row.update(id=str(uuid.uuid4()), answered_at=answered_at,
+                   payload_hash=hashlib.sha256(str(s["payload"]).encode("utf-8")).hexdigest())
+        rows.append(row)
+    if not rows:
+        return rows
+    repo.add_verifications(session, rows)
+    _append(session, lh.KIND_EDUCATION_VERIFICATION,
+            [(str(r["id"]), lh.record_hash(verification_record(r))) for r in rows])
+    return rows
 
 
 def record_hash_of_row(session: Session, record_id: str) -> str:
@@ -150,7 +186,7 @@ def proof(session: Session, signer: Signer, provenance_id: str, field: str) -> L
                        "POST /api/v1/ledger/checkpoints signs one")
     leaves = [bytes.fromhex(h) for h in repo.record_hashes(session, cp.first_seq, cp.last_seq)]
     index = int(entry.seq) - cp.first_seq
-    record = record_of(row._mapping)
+    record = record_of(row._mapping, kind=entry.kind)
     return LedgerProof(record=record, record_hash=entry.record_hash, seq=entry.seq, leaf_index=index,  # type: ignore[arg-type]
                        tree_size=len(leaves), audit_path=[h.hex() for h in lh.inclusion_path(leaves, index)],
                        checkpoint=to_contract(cp), public_key=signer.public)
