@@ -4,6 +4,7 @@ processes keep one valid chain."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import uuid
@@ -195,3 +196,69 @@ def test_two_processes_appending_at_once_keep_one_valid_chain(hub, db_url: str) 
     report = check(engine, signer)
     assert report.ok, report.problems
     assert report.entries == 2 * 15 * 7 and report.unledgered == 0 and report.unchecked_tail == 0
+
+
+def _sent(n: int) -> list[dict[str, object]]:
+    at = datetime(2026, 6, 1, 2, 0, 0, 1, tzinfo=UTC)
+    return [{"provenance_id": str(uuid.uuid4()), "sync_run_id": "run-2", "nik_anak": f"31720655118700{i:02d}",
+             "periode": "2026-T2", "version": 1, "observed_at": at, "facts_hash": f"{i:064x}",
+             "payload": json.dumps({"nik_anak": f"31720655118700{i:02d}", "enrolled": True}),
+             "status": "APPLIED" if i else "STALE", "detail": None} for i in range(n)]
+
+
+def test_education_verifications_are_ledgered_and_a_changed_answer_or_deleted_row_is_named(ledgered) -> None:  # type: ignore[no-untyped-def]
+    engine, signer, _ = ledgered
+    sent = _sent(3)
+    with session_scope(engine) as session:
+        written = ledger.append_verifications(session, sent, datetime(2026, 6, 1, 2, 0, 5, tzinfo=UTC))
+    ledger.checkpoint(engine, signer)
+    report = check(engine, signer)
+    assert report.ok, report.problems
+    assert (report.entries, report.checkpointed_seq, report.unchecked_tail) == (28, 28, 0)
+    with session_scope(engine) as session:
+        kinds = dict(session.execute(sa.text("SELECT seq, kind FROM ledger_entry WHERE seq > 25")).all())
+        entry = session.execute(sa.text("SELECT record_hash FROM ledger_entry WHERE seq = 26")).scalar_one()
+        assert ledger.repo.seqs_of_hashes(session, [entry.upper()]) == {entry: 26}  # the prefix index lookup
+    assert set(kinds.values()) == {lh.KIND_EDUCATION_VERIFICATION}
+    # the record holds the payload's SHA-256, not the payload: an auditor re-hashes what the registry stored
+    record = ledger.verification_record(written[0])
+    assert record["payload_hash"] == hashlib.sha256(str(sent[0]["payload"]).encode()).hexdigest()
+    assert lh.record_hash(record).hex() == entry
+
+    exec_(engine, "UPDATE ledger_verification SET status = 'APPLIED' WHERE id = :id", id=written[0]["id"])
+    p = check(engine, signer).first_problem
+    assert p is not None and (p.seq, p.rule, p.record_id, p.provenance_id) == (
+        26, "record_hash", written[0]["id"], sent[0]["provenance_id"])
+    assert "3172" not in p.message  # named by provenance id, never by NIK
+
+    exec_(engine, "DELETE FROM ledger_verification WHERE id = :id", id=written[1]["id"])
+    problems = {(p.seq, p.rule) for p in check(engine, signer).problems}
+    assert (27, "record_missing") in problems
+
+
+def test_provenance_written_before_the_ledger_is_backfilled_and_marked(db_url: str, tmp_path: Path) -> None:
+    migrate(MIGRATIONS, db_url, "0012")  # the ledger exists (0011) but these rows were never appended
+    engine = make_engine(db_url).execution_options(**{SQLITE_IMMEDIATE: True})
+    try:
+        old = provenance_rows(4, "old")
+        with session_scope(engine) as session:
+            prov_repo.add_provenance(session, old)
+        migrate(MIGRATIONS, db_url)  # 0013 backfills them
+        keys.generate(tmp_path / "k.pem")
+        signer = keys.signer(tmp_path / "k.pem", db_url)
+        write(engine, provenance_rows(2, "new"))
+        ledger.checkpoint(engine, signer)
+        report = check(engine, signer)
+        assert report.ok and (report.entries, report.unledgered) == (6, 0), report.problems
+        with session_scope(engine) as session:
+            kinds = [k for (k,) in session.execute(sa.text("SELECT kind FROM ledger_entry ORDER BY seq"))]
+            proof = ledger.proof(session, signer, str(old[2]["provenance_id"]), "status_pkh")
+        assert kinds == [lh.KIND_PROVENANCE_BACKFILL] * 4 + [lh.KIND_PROVENANCE] * 2
+        assert proof.record["kind"] == lh.KIND_PROVENANCE_BACKFILL  # the mark is inside the hashed record
+        assert lh.record_hash(proof.record).hex() == proof.record_hash
+        # relabelling a backfilled entry as an original write breaks its record hash
+        exec_(engine, "UPDATE ledger_entry SET kind = 'provenance' WHERE seq = 2")
+        p = check(engine, signer).first_problem
+        assert p is not None and (p.seq, p.rule) == (2, "record_hash")
+    finally:
+        engine.dispose()
