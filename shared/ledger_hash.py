@@ -30,6 +30,8 @@ KIND_PROVENANCE_BACKFILL = "provenance_backfill"
 FIELD_KINDS = (KIND_PROVENANCE, KIND_PROVENANCE_BACKFILL)
 # what the hub sent to the welfare registry about a child's schooling, and the registry's answer
 KIND_EDUCATION_VERIFICATION = "education_verification"
+# the access log's chain head (seq and hash of its last entry), anchored when a checkpoint is signed
+KIND_ACCESS_LOG_HEAD = "access_log_head"
 
 FieldValue = str | bool | int | None
 
@@ -102,6 +104,11 @@ def education_verification_record(*, provenance_id: str, sync_run_id: str, nik_a
             "sync_run_id": sync_run_id, "nik_anak": nik_anak, "periode": periode, "version": int(version),
             "observed_at": utc_text(observed_at), "facts_hash": facts_hash, "payload_hash": payload_hash,
             "status": status, "detail": detail, "answered_at": utc_text(answered_at)}
+
+
+def access_log_head_record(*, seq: int, hash: str) -> dict[str, object]:
+    """The ledger record anchoring the access log's chain at its entry ``seq`` (whose chain hash is ``hash``)."""
+    return {"v": VERSION, "kind": KIND_ACCESS_LOG_HEAD, "seq": int(seq), "hash": hash}
 
 
 def leaf_hash(data: bytes) -> bytes:

@@ -21,6 +21,8 @@ HEAD: sa.Table = LedgerHeadRow.__table__  # type: ignore[assignment]
 ENTRY: sa.Table = LedgerEntryRow.__table__  # type: ignore[assignment]
 CHECKPOINT: sa.Table = LedgerCheckpointRow.__table__  # type: ignore[assignment]
 PROVENANCE: sa.Table = ProvenanceRow.__table__  # type: ignore[assignment]
+# the access log's chain (audit/), read only: its head is anchored in the ledger at each checkpoint
+ACCESS_LOG = sa.table("access_log", sa.column("seq", sa.BigInteger), sa.column("hash", sa.String))
 VERIFICATION: sa.Table = LedgerVerificationRow.__table__  # type: ignore[assignment]
 VERIFICATION_COLUMNS = ("id", "provenance_id", "sync_run_id", "nik_anak", "periode", "version", "observed_at",
                         "facts_hash", "payload_hash", "status", "detail", "answered_at")
@@ -197,3 +199,23 @@ def unledgered(session: Session, table: sa.Table | None = None) -> tuple[int, st
     order = (PROVENANCE.c.written_at, PROVENANCE.c.id) if table is PROVENANCE else (table.c.answered_at, table.c.id)
     first = session.execute(missing.order_by(*order).limit(1)).scalar() if count else None
     return int(count), first
+
+
+def access_log_head(session: Session) -> tuple[int, str] | None:
+    row = session.execute(sa.select(ACCESS_LOG.c.seq, ACCESS_LOG.c.hash).order_by(ACCESS_LOG.c.seq.desc())
+                          .limit(1)).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def access_log_hashes(session: Session, seqs: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for start in range(0, len(seqs), 1000):
+        out.update({int(s): str(h) for s, h in session.execute(sa.select(ACCESS_LOG.c.seq, ACCESS_LOG.c.hash).where(
+            ACCESS_LOG.c.seq.in_(list(seqs[start:start + 1000]))))})
+    return out
+
+
+def last_anchored_access_seq(session: Session) -> int:
+    rid = session.execute(sa.select(ENTRY.c.record_id).where(ENTRY.c.kind == "access_log_head")
+                          .order_by(ENTRY.c.seq.desc()).limit(1)).scalar()
+    return int(rid) if rid is not None else 0

@@ -134,6 +134,16 @@ def record_hash_of_row(session: Session, record_id: str) -> str:
     return row_hash(row._mapping).hex()
 
 
+def _anchor_access_log(session: Session) -> bool:
+    """Append the access log's chain head when it moved since it was last anchored (True: appended)."""
+    at = repo.access_log_head(session)
+    if at is None or at[0] <= repo.last_anchored_access_seq(session):
+        return False
+    _append(session, lh.KIND_ACCESS_LOG_HEAD, [(str(at[0]), lh.record_hash(lh.access_log_head_record(
+        seq=at[0], hash=at[1])))])
+    return True
+
+
 def pending(engine: Engine) -> int:
     """Entries not covered by a checkpoint yet."""
     with session_scope(engine) as session:
@@ -149,6 +159,9 @@ def checkpoint(engine: Engine, signer: Signer, min_entries: int = 1) -> LedgerCh
         first, last = int(head.checkpoint_seq) + 1, int(head.seq)
         if last - first + 1 < max(1, min_entries):
             return None
+        if _anchor_access_log(session):  # the access log's head, covered by this checkpoint
+            head = repo.lock_head(session)
+            last = int(head.seq)
         leaves = [bytes.fromhex(h) for h in repo.record_hashes(session, first, last)]
         created_at = utcnow()
         body = lh.checkpoint_body(first_seq=first, last_seq=last, root=lh.merkle_root(leaves).hex(),

@@ -151,9 +151,22 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey]) -> LedgerRepo
 
 
 def _check_deferred(session: Session, out: _Report, deferred: list[tuple[int, str, str, bytes]]) -> None:
-    """Entries that are not provenance: each education verification's record recomputed from its row."""
+    """Entries that are not provenance: each education verification's record recomputed from its row, each
+    anchored access log head from the access log entry it names."""
     rows = repo.verification_rows(session, [d[2] for d in deferred if d[1] == lh.KIND_EDUCATION_VERIFICATION])
+    access = repo.access_log_hashes(session, [int(d[2]) for d in deferred
+                                              if d[1] == lh.KIND_ACCESS_LOG_HEAD and d[2].isdigit()])
     for seq, kind, record_id, rh in deferred:
+        if kind == lh.KIND_ACCESS_LOG_HEAD:
+            held = access.get(int(record_id)) if record_id.isdigit() else None
+            if held is None:
+                out.add(LedgerProblem(seq=seq, what="record", rule="record_missing", record_id=record_id, message=(
+                    f"entry {seq}: access log entry {record_id}, anchored here, is gone (deleted)")))
+            elif lh.record_hash(lh.access_log_head_record(seq=int(record_id), hash=held)) != rh:
+                out.add(LedgerProblem(seq=seq, what="record", rule="record_hash", record_id=record_id, message=(
+                    f"entry {seq}: access log entry {record_id} no longer has the chain hash anchored here "
+                    "(the access log was rewritten up to it)")))
+            continue
         if kind != lh.KIND_EDUCATION_VERIFICATION:
             out.add(LedgerProblem(seq=seq, what="entry", rule="kind", record_id=record_id, message=(
                 f"entry {seq}: kind {kind!r} is not a kind of this ledger")))

@@ -262,3 +262,29 @@ def test_provenance_written_before_the_ledger_is_backfilled_and_marked(db_url: s
         assert p is not None and (p.seq, p.rule) == (2, "record_hash")
     finally:
         engine.dispose()
+
+
+def test_the_access_logs_head_is_anchored_at_each_checkpoint_and_a_rewrite_named(hub) -> None:  # type: ignore[no-untyped-def]
+    from services.sync_hub.audit import service as audit
+    from shared.auth import Principal
+
+    engine, signer = hub
+    reviewer = Principal(kind="person", name="sub-1", roles=frozenset({"reviewer"}), display="Rina")
+    with session_scope(engine) as session:
+        for _ in range(2):
+            audit.record(session, reviewer, "GET /api/v1/reviews/{case_id}", "review", audit.Access(
+                records=[("review_case", "c1")], niks={"3172065511870016"}))
+    write(engine, provenance_rows(3))
+    ledger.checkpoint(engine, signer)  # anchors access log entry 2, after the 3 provenance entries
+    write(engine, provenance_rows(2, "b"))
+    ledger.checkpoint(engine, signer)  # the access log has not moved: nothing anchored again
+    report = check(engine, signer)
+    assert report.ok and (report.entries, report.checkpointed_seq) == (6, 6), report.problems
+    with session_scope(engine) as session:
+        anchored = session.execute(sa.text(
+            "SELECT seq, record_id FROM ledger_entry WHERE kind = 'access_log_head'")).all()
+    assert [tuple(a) for a in anchored] == [(4, "2")]
+    # the access log rewritten consistently up to its head (its own chain still verifies): the anchor names it
+    exec_(engine, "UPDATE access_log SET hash = :h WHERE seq = 2", h="ab" * 32)
+    p = check(engine, signer).first_problem
+    assert p is not None and (p.seq, p.rule, p.record_id) == (4, "record_hash", "2")
