@@ -1,7 +1,7 @@
 """The provenance ledger: verifying a large ledger, and what appending costs the hub's push.
 
     .venv/bin/python bench/bench_ledger.py verify [--records 1000000] [--db sqlite|postgres|URL] [--key PEM]
-    .venv/bin/python bench/bench_ledger.py push [--batches 40] [--batch 500] [--db sqlite|postgres|URL]
+    .venv/bin/python bench/bench_ledger.py push [--batches 40] [--batch 500] [--pairs 2] [--db sqlite|postgres|URL]
 
 ``verify``: fills a fresh hub database with N synthetic provenance rows (3 fields per item, as a PKH item), appended
 to the ledger in batches of 1,500 with a signed checkpoint every 10,000 entries (the real code:
@@ -12,7 +12,9 @@ rows) and, apart, the chain and Merkle roots alone over the stored hashes.
 ``push``: the hub side of a push, per batch of ``--batch`` items of 3 values each, in the transactions the pusher
 uses (``sync/push.py``): the outbox rows written, then the answer settled (outbox updated, provenance rows
 inserted) — without the ledger, and with it (record hashes stamped on the items, the entries appended in the
-settling transaction under the head lock). Figures: items/s over all batches (wall), median batch. The gateway's
+settling transaction under the head lock, with the stamped hashes as the pusher passes them). Figures: items/s
+over all batches (wall), median batch; ``--pairs`` alternating runs without/with, and the median of the pairs'
+ratios. The gateway's
 side (``bench_gateway_push.py``) and the network are not included. Load average before and after. No test asserts
 any figure.
 """
@@ -183,6 +185,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--pairs", type=int, default=2, help="push: runs without then with the ledger")
     parser.add_argument("--key", type=Path, default=None,
                         help="verify: the signing key file, kept (with --db URL of a filled database: no refill)")
     args = parser.parse_args()
@@ -190,9 +193,20 @@ def main() -> None:
         with database(args.db) as url:
             print(json.dumps({"db": args.db, **bench_verify(url, args.records, args.key)}))
         return
-    for with_ledger in (False, True, False, True):
-        with database(args.db) as url:
-            print(json.dumps({"db": args.db, **bench_push(url, args.batches, args.batch, with_ledger)}), flush=True)
+    rates: dict[bool, list[int]] = {False: [], True: []}
+    ratios: list[float] = []
+    for _ in range(args.pairs):  # alternating, so a load change on the shared machine hits both alike
+        for with_ledger in (False, True):
+            with database(args.db) as url:
+                result = bench_push(url, args.batches, args.batch, with_ledger)
+            rates[with_ledger].append(int(result["items_per_s"]))  # type: ignore[call-overload]
+            print(json.dumps({"db": args.db, **result}), flush=True)
+        ratios.append(rates[True][-1] / rates[False][-1])
+    print(json.dumps({"db": args.db, "summary": True, "pairs": args.pairs,
+                      "median_items_per_s_without": statistics.median(rates[False]),
+                      "median_items_per_s_with": statistics.median(rates[True]),
+                      "median_ratio_with_over_without": round(statistics.median(ratios), 2),
+                      "ratios": [round(r, 2) for r in ratios]}), flush=True)
 
 
 if __name__ == "__main__":
