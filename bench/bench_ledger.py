@@ -167,8 +167,9 @@ def bench_push(url: str, batches: int, size: int, with_ledger: bool) -> dict[str
                 stamped = {i.provenance.provenance_id: i.provenance.record_hashes for i in batch}
                 ledger.append_provenance(session, rows, [stamped[str(r["provenance_id"])].get(str(r["field"]))
                                                          for r in rows])
+                uncovered = ledger.appended_pending(session)
         if with_ledger:
-            ledger.maybe_checkpoint(engine, signer, 10_000)
+            ledger.maybe_checkpoint(engine, signer, 10_000, uncovered)
         times.append(time.perf_counter() - t)
     wall = time.perf_counter() - start
     engine.dispose()

@@ -32,6 +32,7 @@ from shared.errors import Conflict, NotFound
 log = logging.getLogger("jembatan.hub.ledger")
 
 FieldValue = str | bool | int | None
+PENDING = "ledger_pending"  # session.info key: uncovered entries after this session's last append
 
 
 def record_of(row: Mapping[str, object], value: FieldValue | None = None, *, parsed: bool = False,
@@ -99,6 +100,7 @@ def _append(session: Session, kind: str, records: Sequence[tuple[str, bytes]]) -
         chain = sha(chain + rh).digest()
         append((seq, kind, record_id, rh.hex(), chain.hex(), now))
     repo.add_entries(session, entries, seq, chain.hex())
+    session.info[PENDING] = seq - int(head.checkpoint_seq)  # for maybe_checkpoint, without reading the head again
     return seq
 
 
@@ -174,9 +176,19 @@ def checkpoint(engine: Engine, signer: Signer, min_entries: int = 1) -> LedgerCh
     return LedgerCheckpointRow(**row)
 
 
-def maybe_checkpoint(engine: Engine, signer: Signer | None, every: int) -> None:
-    if signer is not None and every > 0 and pending(engine) >= every:
+def maybe_checkpoint(engine: Engine, signer: Signer | None, every: int, pending_now: int | None = None) -> None:
+    """Sign a checkpoint when ``every`` entries are not covered. ``pending_now``: how many the caller's append
+    left uncovered (``appended_pending``), so the head need not be read again (None: it is read)."""
+    if signer is None or every <= 0:
+        return
+    if (pending(engine) if pending_now is None else pending_now) >= every:
         checkpoint(engine, signer, every)
+
+
+def appended_pending(session: Session) -> int | None:
+    """After an append in ``session``: the entries not covered by a checkpoint (None: nothing appended)."""
+    value = session.info.get(PENDING)
+    return int(value) if value is not None else None
 
 
 def to_contract(row: LedgerCheckpointRow) -> LedgerCheckpoint:

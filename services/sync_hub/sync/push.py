@@ -191,10 +191,11 @@ class Pusher:
                 mirror.ask_refetch(session, self.system, self.tally.stale, written_at)
             # last: the ledger's lock until the commit
             ledger.append_provenance(session, provenance + rebuilt, hashes + rebuilt_hashes)
+            uncovered = ledger.appended_pending(session) if provenance or rebuilt else 0
         self.tally.reconciled += len(rebuilt)
         self.tally.values_written += len(provenance)
         self.tally.provenance_records += len(provenance)
-        ledger.maybe_checkpoint(self.db, self.signer, self.checkpoint_every)
+        ledger.maybe_checkpoint(self.db, self.signer, self.checkpoint_every, uncovered)
 
     def _reconcile(self, session: sa.orm.Session, held: dict[str, list[tuple[HubResultItem, str]]],
                    sent: set[str]) -> tuple[list[dict[str, object]], list[str | None]]:
