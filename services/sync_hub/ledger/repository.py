@@ -154,14 +154,16 @@ def seqs_of_hashes(session: Session, hashes: Sequence[str]) -> dict[str, int]:
     return {h: int(s) for h, s in session.execute(stmt)}
 
 
-def stream_entries(session: Session, batch: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+def stream_entries(session: Session, batch: int = 50_000, *, lo: int = 1, hi: int | None = None
+                   ) -> Iterator[list[tuple[Any, ...]]]:
     """Every entry in seq order with the provenance row it names (None columns when the row is gone, or when the
     entry is of another kind), as plain driver tuples: ``seq, kind, record_id, record_hash, chain_hash``, the
     ``RECORD_COLUMNS`` (``retrieved_at`` as the driver returns it: text on SQLite, a time on PostgreSQL), then the
-    provenance row's id. A server-side cursor on PostgreSQL; batches of ``batch`` rows."""
+    provenance row's id, for the seqs ``lo..hi``. A server-side cursor on PostgreSQL; batches of ``batch`` rows."""
     cols = ", ".join(f"p.{c}" for c in RECORD_COLUMNS)
     sql = (f"SELECT e.seq, e.kind, e.record_id, e.record_hash, e.chain_hash, {cols}, p.id "
-           "FROM ledger_entry e LEFT JOIN provenance p ON p.id = e.record_id ORDER BY e.seq")
+           "FROM ledger_entry e LEFT JOIN provenance p ON p.id = e.record_id "
+           f"WHERE e.seq >= {int(lo)}{'' if hi is None else f' AND e.seq <= {int(hi)}'} ORDER BY e.seq")
     conn = session.connection()
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
@@ -219,3 +221,14 @@ def last_anchored_access_seq(session: Session) -> int:
     rid = session.execute(sa.select(ENTRY.c.record_id).where(ENTRY.c.kind == "access_log_head")
                           .order_by(ENTRY.c.seq.desc()).limit(1)).scalar()
     return int(rid) if rid is not None else 0
+
+
+def chain_hash_before(session: Session, seq: int) -> str:
+    """The stored chain hash of the last entry before ``seq`` (zeros: none)."""
+    value = session.execute(sa.select(ENTRY.c.chain_hash).where(ENTRY.c.seq < seq).order_by(ENTRY.c.seq.desc())
+                            .limit(1)).scalar()
+    return str(value) if value is not None else "0" * 64
+
+
+def max_seq(session: Session) -> int:
+    return int(session.execute(sa.select(sa.func.coalesce(sa.func.max(ENTRY.c.seq), 0))).scalar_one())

@@ -8,7 +8,11 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing import get_context
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -44,35 +48,44 @@ def _time_text(value: object) -> str:
     return lh.utc_text(value)  # type: ignore[arg-type]
 
 
-def verify(session: Session, keys: Mapping[str, Ed25519PublicKey]) -> LedgerReport:
-    """``keys``: key id -> public key the checkpoints may be signed with.
+@dataclass
+class _Range:
+    """What one pass over entries ``lo..hi`` found: problems, entries read, the entries of other kinds, where the
+    chain and the seqs ended."""
 
-    One pass over the entries in seq order, as plain driver tuples (a server-side cursor on PostgreSQL): each
-    provenance entry's record hash recomputed from the row it names with the direct canonical writer (values and
-    times parsed once per distinct text), each chain link checked, each checkpoint's Merkle root computed from the
-    leaves gathered while passing. Entries of other kinds (education verifications) are checked against their rows
-    after the pass."""
-    started = time.perf_counter()
+    problems: list[LedgerProblem] = field(default_factory=list)
+    count: int = 0
+    entries: int = 0
+    deferred: list[tuple[int, str, str, bytes]] = field(default_factory=list)
+    last_chain_hex: str = ZERO_HEX
+    expected: int = 1
+
+
+def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: list[Any], lo: int, hi: int,
+          chain: bytes, expected_first: int, previous_hash: str, final: bool) -> _Range:
+    """One pass over the entries ``lo..hi`` in seq order (``final``: the last range, whose missing last entries
+    the head names), as plain driver tuples (a
+    server-side cursor on PostgreSQL): each provenance entry's record hash recomputed from the row it names with
+    the direct canonical writer (values and times parsed once per distinct text), each chain link checked (from
+    ``chain``, the stored chain hash before ``lo``), each checkpoint of ``checkpoints`` (those inside the range)
+    checked with its Merkle root computed from the leaves gathered while passing. Entries of other kinds are left in
+    ``deferred``."""
     out = _Report()
-    checkpoints = repo.checkpoints(session)
     cps = iter(checkpoints)
     cp = next(cps, None)
     cp_first, cp_last = (cp.first_seq, cp.last_seq) if cp is not None else (0, -1)
-    expected_first, previous_hash = 1, ZERO_HEX
     leaves: list[bytes] = []
-    chain = lh.ZERO
-    expected = 1
+    expected = lo
     values: dict[str, object] = {}
     times: dict[object, str] = {}
     record_hash = lh.field_record_hash
     sha = hashlib.sha256
     fromhex = bytes.fromhex
     field_kinds = lh.FIELD_KINDS
-    deferred: list[tuple[int, str, str, bytes]] = []  # entries of other kinds: seq, kind, record id, record hash
-    entries = 0
-    last_chain_hex = ZERO_HEX
-    for part in repo.stream_entries(session):
-        entries += len(part)
+    result = _Range(last_chain_hex=chain.hex())
+    deferred = result.deferred
+    for part in repo.stream_entries(session, lo=lo, hi=hi):
+        result.entries += len(part)
         for row in part:
             seq, kind, record_id, rh_hex, chain_hex = row[0], row[1], row[2], row[3], row[4]
             if seq != expected:
@@ -107,7 +120,7 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey]) -> LedgerRepo
                                           provenance_id=row[5], field=row[9], message=(
                                               f"entry {seq}: provenance {row[5]} ({row[9]}) differs from what was "
                                               "ledgered (its value or provenance was changed)")))
-            last_chain_hex = chain_hex
+            result.last_chain_hex = chain_hex
             if cp_first <= seq <= cp_last:
                 leaves.append(rh)
                 if seq == cp_last:
@@ -120,16 +133,84 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey]) -> LedgerRepo
             times.clear()
         if len(values) > 100_000:
             values.clear()
+    if not final and expected <= hi:
+        out.add(LedgerProblem(seq=expected, what="entry", rule="seq_gap", message=(
+            f"entries {expected}..{hi} are missing (deleted?)")))
+        expected = hi + 1
     while cp is not None:  # checkpoints beyond the last entry
         out.add(LedgerProblem(seq=cp.last_seq, what="checkpoint", rule="entries_missing", message=(
             f"checkpoint {cp.first_seq}..{cp.last_seq} covers entries that are not there")))
         cp = next(cps, None)
+    result.problems, result.count, result.expected = out.problems, out.count, expected
+    return result
+
+
+def _second_half(url: str, keys_hex: dict[str, str], lo: int, hi: int, checkpoint_seqs: list[int], chain_hex: str,
+                 expected_first: int, previous_hash: str) -> _Range:
+    """The pass over ``lo..hi`` in another process (its own connection)."""
+    from services.sync_hub.ledger.keys import public_key
+    from shared.db import make_engine, session_scope
+
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            wanted = set(checkpoint_seqs)
+            cps = [cp for cp in repo.checkpoints(session) if cp.last_seq in wanted]
+            return _pass(session, {k: public_key(v) for k, v in keys_hex.items()}, cps, lo, hi,
+                         bytes.fromhex(chain_hex), expected_first, previous_hash, True)
+    finally:
+        engine.dispose()
+
+
+PARALLEL_FROM = 200_000  # entries: below, one process is faster than starting a second one
+
+
+def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: int = 2,
+           parallel_from: int = PARALLEL_FROM) -> LedgerReport:
+    """``keys``: key id -> public key the checkpoints may be signed with.
+
+    From ``parallel_from`` entries on (and ``workers`` 2), the entries are split at the checkpoint nearest their
+    middle: the second half is verified in another process while this one verifies the first (each link checked
+    against the stored hash before it, so the halves are independent; the second half's checkpoint link starts from
+    the hash of the first half's last checkpoint, which the first half checks). Entries of other kinds (education
+    verifications, access log anchors) are checked against their rows after the pass."""
+    started = time.perf_counter()
+    head = repo.head(session)  # first read: the snapshot (SQLite) the first half is read in; the bound of the second
+    checkpoints = repo.checkpoints(session)
+    split = _split_at(checkpoints, int(head.seq)) if workers > 1 and int(head.seq) >= parallel_from else None
+    if split is None:
+        halves = [_pass(session, keys, checkpoints, 1, int(head.seq), lh.ZERO, 1, ZERO_HEX, True)]
+    else:
+        cp = checkpoints[split]
+        body = lh.checkpoint_body(first_seq=cp.first_seq, last_seq=cp.last_seq, root=cp.root,
+                                  chain_hash=cp.chain_hash, previous=cp.previous, created_at=cp.created_at,
+                                  key_id=cp.key_id)
+        before = repo.chain_hash_before(session, cp.last_seq + 1)
+        url = session.get_bind().url.render_as_string(hide_password=False)
+        keys_hex = {k: v.public_bytes_raw().hex() for k, v in keys.items()}
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            second = pool.submit(_second_half, url, keys_hex, cp.last_seq + 1, int(head.seq),
+                                 [c.last_seq for c in checkpoints[split + 1:]], before, cp.last_seq + 1,
+                                 lh.checkpoint_hash(body))
+            halves = [_pass(session, keys, checkpoints[:split + 1], 1, cp.last_seq, lh.ZERO, 1, ZERO_HEX, False),
+                      second.result()]
+    out = _Report()
+    deferred: list[tuple[int, str, str, bytes]] = []
+    for half in halves:
+        for problem in half.problems:
+            out.add(problem)
+        out.count += half.count - len(half.problems)
+        deferred += half.deferred
+    entries, last_chain_hex, expected = sum(h.entries for h in halves), halves[-1].last_chain_hex, halves[-1].expected
     _check_deferred(session, out, deferred)
-    head = repo.head(session)
     last_seq = expected - 1
     if int(head.seq) != last_seq or head.chain_hash != last_chain_hex:
         out.add(LedgerProblem(seq=int(head.seq), what="entry", rule="head", message=(
             f"the ledger head says {head.seq} entries; {last_seq} are there (the last ones deleted?)")))
+    beyond = repo.max_seq(session)  # entries past the head read first: appended since, or behind the head's back
+    if beyond > int(head.seq) and beyond != int(repo.head(session).seq):
+        out.add(LedgerProblem(seq=beyond, what="entry", rule="head", message=(
+            f"entries up to {beyond} are there but the ledger head does not name them (inserted behind its back?)")))
     checkpointed = checkpoints[-1].last_seq if checkpoints else 0
     if int(head.checkpoint_seq) != checkpointed:
         out.add(LedgerProblem(seq=int(head.checkpoint_seq), what="checkpoint", rule="head", message=(
@@ -148,6 +229,14 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey]) -> LedgerRepo
                         checkpointed_seq=checkpointed, unchecked_tail=max(0, last_seq - checkpointed),
                         unledgered=unledgered + unledgered_v, first_problem=problems[0] if problems else None,
                         problems=problems, seconds=round(time.perf_counter() - started, 3))
+
+
+def _split_at(checkpoints: list[Any], last: int) -> int | None:
+    """The index of the checkpoint whose end is nearest the middle of the entries (None: no useful split)."""
+    inner = [i for i, cp in enumerate(checkpoints) if 0 < cp.last_seq < last]
+    if not inner:
+        return None
+    return min(inner, key=lambda i: abs(checkpoints[i].last_seq - last / 2))
 
 
 def _check_deferred(session: Session, out: _Report, deferred: list[tuple[int, str, str, bytes]]) -> None:

@@ -288,3 +288,31 @@ def test_the_access_logs_head_is_anchored_at_each_checkpoint_and_a_rewrite_named
     exec_(engine, "UPDATE access_log SET hash = :h WHERE seq = 2", h="ab" * 32)
     p = check(engine, signer).first_problem
     assert p is not None and (p.seq, p.rule, p.record_id) == (4, "record_hash", "2")
+
+
+@pytest.mark.parametrize("tamper", [
+    None,
+    "UPDATE provenance SET value_json = '\"PKH_RECIPIENS\"' WHERE target_record = 'S-16'",  # entry 17
+    "DELETE FROM ledger_entry WHERE seq = 10",  # the first half's last entry
+    "DELETE FROM ledger_entry WHERE seq = 11",  # the second half's first entry
+    "UPDATE ledger_checkpoint SET signature = '00' || substr(signature, 3) WHERE last_seq = 20",
+    "DELETE FROM provenance WHERE target_record = 'S-21'",  # entry 22
+])
+def test_two_processes_verify_as_one_does(ledgered, tamper: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Split at the checkpoint nearest the middle (10: entries 1..10 here, 11..25 in a second process), the report
+    names the same first problem as one pass."""
+    engine, signer, _ = ledgered
+    if tamper:
+        exec_(engine, tamper)
+    keyset = {signer.key_id: keys.public_key(signer.public.public_key)}
+    with session_scope(engine) as session:
+        one = verify(session, keyset, workers=1)
+    with session_scope(engine) as session:
+        two = verify(session, keyset, workers=2, parallel_from=0)
+    assert (two.ok, two.entries, two.checkpoints, two.unchecked_tail) == (one.ok, one.entries, one.checkpoints,
+                                                                          one.unchecked_tail)
+    assert one.ok is (tamper is None), one.problems
+    assert two.first_problem is not None or tamper is None
+    if tamper:
+        assert one.first_problem is not None and two.first_problem is not None
+        assert (two.first_problem.seq, two.first_problem.rule) == (one.first_problem.seq, one.first_problem.rule)
