@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
@@ -22,6 +24,8 @@ from services.sync_hub.ledger import repository as repo
 from services.sync_hub.ledger.service import verification_record
 from shared import ledger_hash as lh
 from shared.contracts.ledger import LedgerProblem, LedgerReport
+
+log = logging.getLogger("jembatan.hub.ledger")
 
 MAX_PROBLEMS = 50
 ZERO_HEX = lh.ZERO.hex()
@@ -188,12 +192,16 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
         before = repo.chain_hash_before(session, cp.last_seq + 1)
         url = session.get_bind().url.render_as_string(hide_password=False)
         keys_hex = {k: v.public_bytes_raw().hex() for k, v in keys.items()}
+        args = (cp.last_seq + 1, int(head.seq), [c.last_seq for c in checkpoints[split + 1:]], before,
+                cp.last_seq + 1, lh.checkpoint_hash(body))
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            second = pool.submit(_second_half, url, keys_hex, cp.last_seq + 1, int(head.seq),
-                                 [c.last_seq for c in checkpoints[split + 1:]], before, cp.last_seq + 1,
-                                 lh.checkpoint_hash(body))
-            halves = [_pass(session, keys, checkpoints[:split + 1], 1, cp.last_seq, lh.ZERO, 1, ZERO_HEX, False),
-                      second.result()]
+            second = pool.submit(_second_half, url, keys_hex, *args)
+            halves = [_pass(session, keys, checkpoints[:split + 1], 1, cp.last_seq, lh.ZERO, 1, ZERO_HEX, False)]
+            try:
+                halves.append(second.result())
+            except (BrokenProcessPool, OSError) as exc:  # no second process here: the second half in this one
+                log.warning("ledger verification: second process unavailable (%s); verifying in one", exc)
+                halves.append(_second_half(url, keys_hex, *args))
     out = _Report()
     deferred: list[tuple[int, str, str, bytes]] = []
     for half in halves:
