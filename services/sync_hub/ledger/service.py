@@ -12,7 +12,6 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -81,8 +80,8 @@ def append_provenance(session: Session, rows: Sequence[Mapping[str, object]],
     if hashes is None:
         hashes = [None] * len(rows)
     # hashed before the lock is taken: the lock is held for the chain and the inserts only
-    return _append(session, lh.KIND_PROVENANCE, [
-        (str(row["id"]), bytes.fromhex(known) if known else row_hash(row)) for row, known in zip(rows, hashes, strict=True)])
+    return _append(session, lh.KIND_PROVENANCE, [(str(row["id"]), bytes.fromhex(known) if known else row_hash(row))
+                                                 for row, known in zip(rows, hashes, strict=True)])
 
 
 def _append(session: Session, kind: str, records: Sequence[tuple[str, bytes]]) -> int:
