@@ -63,6 +63,7 @@ class _Range:
     deferred: list[tuple[int, str, str, bytes]] = field(default_factory=list)
     last_chain_hex: str = ZERO_HEX
     expected: int = 1
+    backfilled: int = 0  # entries of kind provenance_backfill
 
 
 def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: list[Any], lo: int, hi: int,
@@ -86,6 +87,8 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
     sha = hashlib.sha256
     fromhex = bytes.fromhex
     field_kinds = lh.FIELD_KINDS
+    provenance_kind = lh.KIND_PROVENANCE
+    backfilled = 0
     result = _Range(last_chain_hex=chain.hex())
     deferred = result.deferred
     for part in repo.stream_entries(session, lo=lo, hi=hi):
@@ -110,6 +113,8 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
                 out.add(LedgerProblem(seq=seq, what="record", rule="record_missing", record_id=record_id, message=(
                     f"entry {seq}: the {kind} row {record_id} it names is gone (deleted)")))
             else:
+                if kind != provenance_kind:
+                    backfilled += 1
                 text = row[10]
                 value = values.get(text)
                 if value is None and text not in values:
@@ -145,7 +150,7 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
         out.add(LedgerProblem(seq=cp.last_seq, what="checkpoint", rule="entries_missing", message=(
             f"checkpoint {cp.first_seq}..{cp.last_seq} covers entries that are not there")))
         cp = next(cps, None)
-    result.problems, result.count, result.expected = out.problems, out.count, expected
+    result.problems, result.count, result.expected, result.backfilled = out.problems, out.count, expected, backfilled
     return result
 
 
@@ -210,6 +215,13 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
         out.count += half.count - len(half.problems)
         deferred += half.deferred
     entries, last_chain_hex, expected = sum(h.entries for h in halves), halves[-1].last_chain_hex, halves[-1].expected
+    by_kind: dict[str, int] = {}
+    for _, kind, _, _ in deferred:
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    backfilled = sum(h.backfilled for h in halves)
+    by_kind[lh.KIND_PROVENANCE] = entries - len(deferred) - backfilled
+    if backfilled:
+        by_kind[lh.KIND_PROVENANCE_BACKFILL] = backfilled
     _check_deferred(session, out, deferred)
     last_seq = expected - 1
     if int(head.seq) != last_seq or head.chain_hash != last_chain_hex:
@@ -233,7 +245,8 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
             f"{unledgered_v} ledgered verification row(s) have no ledger entry (written behind the hub's back), "
             f"first {first_v}")))
     problems = sorted(out.problems, key=lambda p: (p.seq is None, p.seq or 0))
-    return LedgerReport(ok=not out.count, entries=entries, checkpoints=len(checkpoints),
+    return LedgerReport(ok=not out.count, entries=entries, by_kind=dict(sorted(by_kind.items())),
+                        checkpoints=len(checkpoints),
                         checkpointed_seq=checkpointed, unchecked_tail=max(0, last_seq - checkpointed),
                         unledgered=unledgered + unledgered_v, first_problem=problems[0] if problems else None,
                         problems=problems, seconds=round(time.perf_counter() - started, 3))
