@@ -24,6 +24,14 @@ VERSION = 1
 LOG_NAME = "jembatan-hub-ledger"
 ZERO = bytes(32)
 KIND_PROVENANCE = "provenance"
+# a provenance row written before the ledger existed, appended afterwards by the backfill: the hash proves the row
+# has not changed since the backfill, not when the hub wrote it (docs/ledger.md)
+KIND_PROVENANCE_BACKFILL = "provenance_backfill"
+FIELD_KINDS = (KIND_PROVENANCE, KIND_PROVENANCE_BACKFILL)
+# what the hub sent to the welfare registry about a child's schooling, and the registry's answer
+KIND_EDUCATION_VERIFICATION = "education_verification"
+# the access log's chain head (seq and hash of its last entry), anchored when a checkpoint is signed
+KIND_ACCESS_LOG_HEAD = "access_log_head"
 
 FieldValue = str | bool | int | None
 
@@ -41,18 +49,22 @@ def utc_text(at: datetime) -> str:
 
 def field_record(*, provenance_id: str, sync_run_id: str, target_system: str, target_record: str, field: str,
                  value: FieldValue, source_system: str, source_record: str, source_version: int,
-                 observed_seq: int, retrieved_at: datetime, matched_by: str) -> dict[str, object]:
+                 observed_seq: int, retrieved_at: datetime, matched_by: str, kind: str = KIND_PROVENANCE
+                 ) -> dict[str, object]:
     """The ledger record of one value the hub wrote into one gateway record: everything the gateway receives
-    with it, so the gateway can recompute the hash of the value it holds."""
+    with it, so the gateway can recompute the hash of the value it holds. ``kind`` is ``provenance``, or
+    ``provenance_backfill`` for a row written before the ledger existed and appended later."""
     if isinstance(value, float):
         raise TypeError("the ledger's records hold no floats")
-    return {"v": VERSION, "kind": KIND_PROVENANCE, "provenance_id": provenance_id, "sync_run_id": sync_run_id,
+    if kind not in FIELD_KINDS:
+        raise ValueError(kind)
+    return {"v": VERSION, "kind": kind, "provenance_id": provenance_id, "sync_run_id": sync_run_id,
             "target_system": target_system, "target_record": target_record, "field": field, "value": value,
             "source_system": source_system, "source_record": source_record, "source_version": int(source_version),
             "observed_seq": int(observed_seq), "retrieved_at": utc_text(retrieved_at), "matched_by": matched_by}
 
 
-_TEMPLATE = ('{"field":%s,"kind":"provenance","matched_by":%s,"observed_seq":%d,"provenance_id":%s,'
+_TEMPLATE = ('{"field":%s,"kind":"%s","matched_by":%s,"observed_seq":%d,"provenance_id":%s,'
              '"retrieved_at":"%s","source_record":%s,"source_system":%s,"source_version":%d,"sync_run_id":%s,'
              '"target_record":%s,"target_system":%s,"v":1,"value":%s}')
 _CONSTANTS = {None: "null", True: "true", False: "false"}
@@ -60,9 +72,12 @@ _CONSTANTS = {None: "null", True: "true", False: "false"}
 
 def field_record_hash(provenance_id: str, sync_run_id: str, target_system: str, target_record: str, field: str,
                       value: FieldValue, source_system: str, source_record: str, source_version: int,
-                      observed_seq: int, retrieved_at_text: str, matched_by: str) -> bytes:
+                      observed_seq: int, retrieved_at_text: str, matched_by: str, kind: str = KIND_PROVENANCE
+                      ) -> bytes:
     """``record_hash(field_record(...))`` without building the dict: the same bytes, written directly (for
     verifying millions of records; ``retrieved_at_text`` is ``utc_text(retrieved_at)``). Tested equal."""
+    if kind not in FIELD_KINDS:
+        raise ValueError(kind)
     enc = _encode
     if value is None or value is True or value is False:
         value_text = _CONSTANTS[value]
@@ -72,10 +87,28 @@ def field_record_hash(provenance_id: str, sync_run_id: str, target_system: str, 
         value_text = str(int(value))
     else:
         raise TypeError("the ledger's records hold strings, integers, booleans or null")
-    text = _TEMPLATE % (enc(field), enc(matched_by), observed_seq, enc(provenance_id), retrieved_at_text,
+    text = _TEMPLATE % (enc(field), kind, enc(matched_by), observed_seq, enc(provenance_id), retrieved_at_text,
                         enc(source_record), enc(source_system), source_version, enc(sync_run_id), enc(target_record),
                         enc(target_system), value_text)
     return hashlib.sha256(b"\x00" + text.encode("utf-8")).digest()
+
+
+def education_verification_record(*, provenance_id: str, sync_run_id: str, nik_anak: str, periode: str,
+                                  version: int, observed_at: datetime, facts_hash: str, payload_hash: str,
+                                  status: str, detail: str | None, answered_at: datetime) -> dict[str, object]:
+    """The ledger record of one education verification the hub sent to the welfare registry and the registry's
+    answer: the child, the period, the version and provenance id sent, the digest of the facts decided
+    (``facts_hash``) and SHA-256 of the verification as serialised and sent (``payload_hash``), the answer
+    (``status``, ``detail``) and when the hub recorded it."""
+    return {"v": VERSION, "kind": KIND_EDUCATION_VERIFICATION, "provenance_id": provenance_id,
+            "sync_run_id": sync_run_id, "nik_anak": nik_anak, "periode": periode, "version": int(version),
+            "observed_at": utc_text(observed_at), "facts_hash": facts_hash, "payload_hash": payload_hash,
+            "status": status, "detail": detail, "answered_at": utc_text(answered_at)}
+
+
+def access_log_head_record(*, seq: int, hash: str) -> dict[str, object]:
+    """The ledger record anchoring the access log's chain at its entry ``seq`` (whose chain hash is ``hash``)."""
+    return {"v": VERSION, "kind": KIND_ACCESS_LOG_HEAD, "seq": int(seq), "hash": hash}
 
 
 def leaf_hash(data: bytes) -> bytes:

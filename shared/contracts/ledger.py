@@ -63,10 +63,12 @@ class LedgerProblem(BaseModel):
 class LedgerReport(BaseModel):
     ok: bool
     entries: int = Field(..., description="Ledger entries read")
+    by_kind: dict[str, int] = Field(default_factory=dict, description=(
+        "Entries read per kind: provenance, provenance_backfill, education_verification, access_log_head"))
     checkpoints: int
     checkpointed_seq: int = Field(..., description="Entries up to this seq are covered by signed checkpoints")
     unchecked_tail: int = Field(..., description="Entries after the last checkpoint: chained, not yet signed")
-    unledgered: int = Field(0, description="Provenance rows without a ledger entry")
+    unledgered: int = Field(0, description="Provenance (or ledgered verification) rows without a ledger entry")
     first_problem: LedgerProblem | None = None
     problems: list[LedgerProblem] = Field(default_factory=list, description="The first problems found (at most 50)")
     seconds: float = 0.0

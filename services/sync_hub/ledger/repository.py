@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from services.sync_hub.ledger.models import LedgerCheckpointRow, LedgerEntryRow, LedgerHeadRow
+from services.sync_hub.ledger.models import (
+    LedgerCheckpointRow,
+    LedgerEntryRow,
+    LedgerHeadRow,
+    LedgerVerificationRow,
+)
 from services.sync_hub.provenance.models import ProvenanceRow
 
 HEAD: sa.Table = LedgerHeadRow.__table__  # type: ignore[assignment]
 ENTRY: sa.Table = LedgerEntryRow.__table__  # type: ignore[assignment]
 CHECKPOINT: sa.Table = LedgerCheckpointRow.__table__  # type: ignore[assignment]
 PROVENANCE: sa.Table = ProvenanceRow.__table__  # type: ignore[assignment]
+# the access log's chain (audit/), read only: its head is anchored in the ledger at each checkpoint
+ACCESS_LOG = sa.table("access_log", sa.column("seq", sa.BigInteger), sa.column("hash", sa.String))
+VERIFICATION: sa.Table = LedgerVerificationRow.__table__  # type: ignore[assignment]
+VERIFICATION_COLUMNS = ("id", "provenance_id", "sync_run_id", "nik_anak", "periode", "version", "observed_at",
+                        "facts_hash", "payload_hash", "status", "detail", "answered_at")
 
 # the columns of a provenance row the ledger record is made of, in this order
 RECORD_COLUMNS = ("provenance_id", "sync_run_id", "target_system", "target_record", "field", "value_json",
@@ -34,9 +45,58 @@ def head(session: Session) -> sa.Row[Any]:
                            .where(HEAD.c.id == 1)).one()
 
 
-def add_entries(session: Session, rows: list[dict[str, object]], seq: int, chain_hash: str) -> None:
-    session.connection().execute(ENTRY.insert(), rows)
+ENTRY_COLUMNS = ("seq", "kind", "record_id", "record_hash", "chain_hash", "appended_at")
+
+
+def add_entries(session: Session, rows: Sequence[tuple[Any, ...]], seq: int, chain_hash: str) -> None:
+    """``rows``: tuples in ``ENTRY_COLUMNS`` order, written straight through the driver (``copy_rows``)."""
+    copy_rows(session, ENTRY, ENTRY_COLUMNS, rows)
     session.execute(sa.update(HEAD).where(HEAD.c.id == 1).values(seq=seq, chain_hash=chain_hash))
+
+
+def _sqlite_value(value: object) -> object:
+    """What SQLAlchemy's SQLite ``DateTime`` stores for a time (UTC wall time as fixed-width text)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def copy_rows(session: Session, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert many rows without SQLAlchemy's per-row parameter processing: ``COPY ... FROM STDIN`` on PostgreSQL,
+    one ``executemany`` of plain tuples on SQLite (times written as SQLAlchemy writes them). Columns must be
+    plain (strings, integers, times), which the ledger's are."""
+    if not rows:
+        return
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+                f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    cur = raw.cursor()  # type: ignore[union-attr]
+    try:
+        times = [i for i, v in enumerate(rows[0]) if isinstance(v, datetime)]
+        if times:
+            texts: dict[object, object] = {}
+            converted = []
+            for row in rows:
+                out = list(row)
+                for i in times:
+                    v = out[i]
+                    t = texts.get(v)
+                    if t is None:
+                        t = texts[v] = _sqlite_value(v)
+                    out[i] = t
+                converted.append(tuple(out))
+            rows = converted
+        cur.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                        f"VALUES ({', '.join('?' for _ in columns)})", rows)
+    finally:
+        cur.close()
 
 
 def record_hashes(session: Session, first: int, last: int) -> list[str]:
@@ -68,7 +128,7 @@ def provenance_row(session: Session, provenance_id: str, field: str) -> sa.Row[A
 
 
 def entry_for(session: Session, record_id: str) -> sa.Row[Any] | None:
-    return session.execute(sa.select(ENTRY.c.seq, ENTRY.c.record_hash).where(
+    return session.execute(sa.select(ENTRY.c.seq, ENTRY.c.record_hash, ENTRY.c.kind).where(
         ENTRY.c.record_id == record_id).order_by(ENTRY.c.seq)).first()
 
 
@@ -82,26 +142,93 @@ def entries_for(session: Session, record_ids: Sequence[str]) -> dict[str, tuple[
     return out
 
 
+# the indexed expression, written as the index is (constants, not bound parameters, so both databases use it)
+HASH_PREFIX = sa.func.substr(ENTRY.c.record_hash, sa.literal_column("1"), sa.literal_column("16"))
+
+
 def seqs_of_hashes(session: Session, hashes: Sequence[str]) -> dict[str, int]:
+    hashes = [h.lower() for h in hashes]
     stmt = sa.select(ENTRY.c.record_hash, sa.func.min(ENTRY.c.seq)).where(
-        ENTRY.c.record_hash.in_(list(hashes))).group_by(ENTRY.c.record_hash)
+        HASH_PREFIX.in_(sorted({h[:16] for h in hashes})), ENTRY.c.record_hash.in_(hashes)).group_by(
+        ENTRY.c.record_hash)
     return {h: int(s) for h, s in session.execute(stmt)}
 
 
-def stream_entries(session: Session, batch: int = 20_000) -> Iterator[Sequence[sa.Row[Any]]]:
-    """Every entry in seq order with the provenance row it names (None columns when the row is gone)."""
-    stmt = (sa.select(ENTRY.c.seq, ENTRY.c.kind, ENTRY.c.record_id, ENTRY.c.record_hash, ENTRY.c.chain_hash,
-                      *(PROVENANCE.c[c] for c in RECORD_COLUMNS), PROVENANCE.c.id)
-            .select_from(ENTRY.outerjoin(PROVENANCE, PROVENANCE.c.id == ENTRY.c.record_id))
-            .order_by(ENTRY.c.seq))
-    result = session.connection().execution_options(stream_results=True, yield_per=batch).execute(stmt)
-    yield from result.partitions(batch)
+def stream_entries(session: Session, batch: int = 50_000, *, lo: int = 1, hi: int | None = None
+                   ) -> Iterator[list[tuple[Any, ...]]]:
+    """Every entry in seq order with the provenance row it names (None columns when the row is gone, or when the
+    entry is of another kind), as plain driver tuples: ``seq, kind, record_id, record_hash, chain_hash``, the
+    ``RECORD_COLUMNS`` (``retrieved_at`` as the driver returns it: text on SQLite, a time on PostgreSQL), then the
+    provenance row's id, for the seqs ``lo..hi``. A server-side cursor on PostgreSQL; batches of ``batch`` rows."""
+    cols = ", ".join(f"p.{c}" for c in RECORD_COLUMNS)
+    sql = (f"SELECT e.seq, e.kind, e.record_id, e.record_hash, e.chain_hash, {cols}, p.id "
+           "FROM ledger_entry e LEFT JOIN provenance p ON p.id = e.record_id "
+           f"WHERE e.seq >= {int(lo)}{'' if hi is None else f' AND e.seq <= {int(hi)}'} ORDER BY e.seq")
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cur = raw.cursor(name="ledger_verify")  # type: ignore[union-attr]
+        cur.itersize = batch
+    else:
+        cur = raw.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql)
+        while part := cur.fetchmany(batch):
+            yield part
+    finally:
+        cur.close()
 
 
-def unledgered(session: Session) -> tuple[int, str | None]:
-    """Provenance rows no ledger entry names: how many, and one of them."""
-    missing = sa.select(PROVENANCE.c.id).where(~sa.exists().where(ENTRY.c.record_id == PROVENANCE.c.id))
+def verification_rows(session: Session, ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
+    out: dict[str, sa.Row[Any]] = {}
+    for start in range(0, len(ids), 1000):
+        stmt = sa.select(*(VERIFICATION.c[c] for c in VERIFICATION_COLUMNS)).where(
+            VERIFICATION.c.id.in_(list(ids[start:start + 1000])))
+        out.update({r.id: r for r in session.execute(stmt)})
+    return out
+
+
+def add_verifications(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        session.connection().execute(VERIFICATION.insert(), rows)
+
+
+def unledgered(session: Session, table: sa.Table | None = None) -> tuple[int, str | None]:
+    """Rows of ``table`` (provenance, or ledgered verifications) no ledger entry names: how many, and one."""
+    table = PROVENANCE if table is None else table
+    missing = sa.select(table.c.id).where(~sa.exists().where(ENTRY.c.record_id == table.c.id))
     count = session.execute(sa.select(sa.func.count()).select_from(missing.subquery())).scalar_one()
-    first = session.execute(missing.order_by(PROVENANCE.c.written_at, PROVENANCE.c.id).limit(1)).scalar() \
-        if count else None
+    order = (PROVENANCE.c.written_at, PROVENANCE.c.id) if table is PROVENANCE else (table.c.answered_at, table.c.id)
+    first = session.execute(missing.order_by(*order).limit(1)).scalar() if count else None
     return int(count), first
+
+
+def access_log_head(session: Session) -> tuple[int, str] | None:
+    row = session.execute(sa.select(ACCESS_LOG.c.seq, ACCESS_LOG.c.hash).order_by(ACCESS_LOG.c.seq.desc())
+                          .limit(1)).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def access_log_hashes(session: Session, seqs: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for start in range(0, len(seqs), 1000):
+        out.update({int(s): str(h) for s, h in session.execute(sa.select(ACCESS_LOG.c.seq, ACCESS_LOG.c.hash).where(
+            ACCESS_LOG.c.seq.in_(list(seqs[start:start + 1000]))))})
+    return out
+
+
+def last_anchored_access_seq(session: Session) -> int:
+    rid = session.execute(sa.select(ENTRY.c.record_id).where(ENTRY.c.kind == "access_log_head")
+                          .order_by(ENTRY.c.seq.desc()).limit(1)).scalar()
+    return int(rid) if rid is not None else 0
+
+
+def chain_hash_before(session: Session, seq: int) -> str:
+    """The stored chain hash of the last entry before ``seq`` (zeros: none)."""
+    value = session.execute(sa.select(ENTRY.c.chain_hash).where(ENTRY.c.seq < seq).order_by(ENTRY.c.seq.desc())
+                            .limit(1)).scalar()
+    return str(value) if value is not None else "0" * 64
+
+
+def max_seq(session: Session) -> int:
+    return int(session.execute(sa.select(sa.func.coalesce(sa.func.max(ENTRY.c.seq), 0))).scalar_one())

@@ -97,6 +97,13 @@ def _provenance_rows(system: SourceSystem, item: HubResultItem, fields: Iterable
             for name in fields]
 
 
+def _stamped(item: HubResultItem, fields: Iterable[str]) -> list[str | None]:
+    """The record hash stamped on the item for each field (``ledger.stamp``; None for a field it has none of):
+    the ledger appends it as is instead of hashing the value a second time."""
+    stamped = item.provenance.record_hashes
+    return [stamped.get(name) for name in fields]
+
+
 class Pusher:
     """Sends one unit's items to one gateway and records what the gateway answered."""
 
@@ -156,6 +163,7 @@ class Pusher:
         written_at = utcnow()
         settle: list[dict[str, object]] = []
         provenance: list[dict[str, object]] = []
+        hashes: list[str | None] = []
         held_ids: dict[str, list[tuple[HubResultItem, str]]] = {}  # provenance id held -> (item, field)
         holds: dict[str, dict[str, FieldValue]] = {}
         for item, result in zip(items, answer.results, strict=True):
@@ -170,37 +178,41 @@ class Pusher:
                 self.tally.rejected.append(f"{self.system.value} {result.status.value}: {result.detail or ''}"[:200])
             if result.status is ResultStatus.APPLIED:
                 provenance.extend(_provenance_rows(self.system, item, result.fields_written, written_at))
+                hashes.extend(_stamped(item, result.fields_written))
             for name, held in (getattr(result, "held", None) or {}).items():
                 if held != pid or result.status is not ResultStatus.APPLIED:
                     held_ids.setdefault(held, []).append((item, name))
         with session_scope(self.db) as session:
             prov_repo.settle_outbox(session, settle)
             prov_repo.add_provenance(session, provenance)
-            rebuilt = self._reconcile(session, held_ids, {i.provenance.provenance_id for i in items})
+            rebuilt, rebuilt_hashes = self._reconcile(session, held_ids, {i.provenance.provenance_id for i in items})
             mirror.holds(session, self.system, holds)
             if self.tally.stale:
                 mirror.ask_refetch(session, self.system, self.tally.stale, written_at)
-            ledger.append_provenance(session, provenance + rebuilt)  # last: the ledger's lock until the commit
+            # last: the ledger's lock until the commit
+            ledger.append_provenance(session, provenance + rebuilt, hashes + rebuilt_hashes)
+            uncovered = ledger.appended_pending(session) if provenance or rebuilt else 0
         self.tally.reconciled += len(rebuilt)
         self.tally.values_written += len(provenance)
         self.tally.provenance_records += len(provenance)
-        ledger.maybe_checkpoint(self.db, self.signer, self.checkpoint_every)
+        ledger.maybe_checkpoint(self.db, self.signer, self.checkpoint_every, uncovered)
 
     def _reconcile(self, session: sa.orm.Session, held: dict[str, list[tuple[HubResultItem, str]]],
-                   sent: set[str]) -> list[dict[str, object]]:
+                   sent: set[str]) -> tuple[list[dict[str, object]], list[str | None]]:
         """Provenance rows for values the gateway holds under a provenance id the hub has no row for: rebuilt
         from that id's outbox row (the item the hub had sent before it died), which is settled APPLIED."""
         if not held:
-            return []
+            return [], []
         ids = sorted(held)
         known = {r[0] for r in session.execute(sa.select(ProvenanceRow.provenance_id).where(
             ProvenanceRow.provenance_id.in_(ids)).distinct())}  # type: ignore[attr-defined]
         missing = [i for i in ids if i not in known]
         if not missing:
-            return []
+            return [], []
         outbox = {r[0]: (r[1], r[2]) for r in session.execute(sa.select(
             OutboxItemRow.id, OutboxItemRow.payload, OutboxItemRow.sent_at).where(OutboxItemRow.id.in_(missing)))}  # type: ignore[attr-defined]
         rows: list[dict[str, object]] = []
+        hashes: list[str | None] = []
         settle: list[dict[str, object]] = []
         for pid in missing:
             if pid not in outbox:
@@ -209,10 +221,11 @@ class Pusher:
             original = HubResultItem.model_validate_json(payload)
             fields = sorted({name for _, name in held[pid]})
             rows.extend(_provenance_rows(self.system, original, fields, sent_at or utcnow()))
+            hashes.extend(_stamped(original, fields))
             if pid not in sent:
                 settle.append({"b_id": pid, "status": ResultStatus.APPLIED.value,
                                "detail": "applied before an interruption; confirmed by the gateway",
                                "sent_at": sent_at or utcnow()})
         prov_repo.add_provenance(session, rows)
         prov_repo.settle_outbox(session, settle)
-        return rows
+        return rows, hashes

@@ -21,6 +21,8 @@ from collections import Counter
 from typing import Any
 
 from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.ledger import keys as ledger_keys
+from services.sync_hub.ledger import service as ledger
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import SyncRunRow
 from services.sync_hub.sync import lifecycle
@@ -54,6 +56,8 @@ def work(ctx: JobContext, unit_id: str) -> None:
     batch = min(ctx.settings.verification_batch, 1000)
     for start in range(0, len(children), batch):
         _one_batch(ctx, run, unit.id, period, children[start:start + batch], tally, timings)
+    if children:  # what the unit ledgered is covered by a signed checkpoint
+        ledger.checkpoint(ctx.db, ledger_keys.signer(ctx.settings.ledger_key_file, ctx.settings.database_url))
     with session_scope(ctx.db) as session:
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
         row = runs_repo.get_unit(session, unit.id, lock=True)
@@ -111,11 +115,19 @@ def _one_batch(ctx: JobContext, run: SyncRunRow, unit_id: str, period: Period, c
     answers = _send(ctx, to_send)
     t = phase("send", t)
     sent_at = utcnow()
+    digests = {r["provenance_id"]: r["facts_hash"] for r in to_write}
     with session_scope(ctx.db) as session:
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
         repo.settle(session, period.periode, [
             {"b_nik": item.nik_anak, "b_provenance": item.provenance.provenance_id, "status": status,
              "detail": detail, "sent_at": sent_at} for item, (status, detail) in zip(to_send, answers, strict=True)])
+        # what was sent and what the registry answered, into the provenance ledger (last: its lock until the commit)
+        ledger.append_verifications(session, [
+            {"provenance_id": item.provenance.provenance_id, "sync_run_id": run.id, "nik_anak": item.nik_anak,
+             "periode": period.periode, "version": item.version, "observed_at": item.observed_at,
+             "facts_hash": digests.get(item.provenance.provenance_id) or before[item.nik_anak]["facts_hash"],
+             "payload": item.model_dump_json(), "status": status, "detail": detail}
+            for item, (status, detail) in zip(to_send, answers, strict=True)], sent_at)
     tally.update(status for status, _ in answers)
     phase("record", t)
 

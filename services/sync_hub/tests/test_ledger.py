@@ -4,6 +4,7 @@ processes keep one valid chain."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import uuid
@@ -195,3 +196,123 @@ def test_two_processes_appending_at_once_keep_one_valid_chain(hub, db_url: str) 
     report = check(engine, signer)
     assert report.ok, report.problems
     assert report.entries == 2 * 15 * 7 and report.unledgered == 0 and report.unchecked_tail == 0
+
+
+def _sent(n: int) -> list[dict[str, object]]:
+    at = datetime(2026, 6, 1, 2, 0, 0, 1, tzinfo=UTC)
+    return [{"provenance_id": str(uuid.uuid4()), "sync_run_id": "run-2", "nik_anak": f"31720655118700{i:02d}",
+             "periode": "2026-T2", "version": 1, "observed_at": at, "facts_hash": f"{i:064x}",
+             "payload": json.dumps({"nik_anak": f"31720655118700{i:02d}", "enrolled": True}),
+             "status": "APPLIED" if i else "STALE", "detail": None} for i in range(n)]
+
+
+def test_education_verifications_are_ledgered_and_a_changed_answer_or_deleted_row_is_named(ledgered) -> None:  # type: ignore[no-untyped-def]
+    engine, signer, _ = ledgered
+    sent = _sent(3)
+    with session_scope(engine) as session:
+        written = ledger.append_verifications(session, sent, datetime(2026, 6, 1, 2, 0, 5, tzinfo=UTC))
+    ledger.checkpoint(engine, signer)
+    report = check(engine, signer)
+    assert report.ok, report.problems
+    assert (report.entries, report.checkpointed_seq, report.unchecked_tail) == (28, 28, 0)
+    with session_scope(engine) as session:
+        kinds = dict(session.execute(sa.text("SELECT seq, kind FROM ledger_entry WHERE seq > 25")).all())
+        entry = session.execute(sa.text("SELECT record_hash FROM ledger_entry WHERE seq = 26")).scalar_one()
+        assert ledger.repo.seqs_of_hashes(session, [entry.upper()]) == {entry: 26}  # the prefix index lookup
+    assert set(kinds.values()) == {lh.KIND_EDUCATION_VERIFICATION}
+    # the record holds the payload's SHA-256, not the payload: an auditor re-hashes what the registry stored
+    record = ledger.verification_record(written[0])
+    assert record["payload_hash"] == hashlib.sha256(str(sent[0]["payload"]).encode()).hexdigest()
+    assert lh.record_hash(record).hex() == entry
+
+    exec_(engine, "UPDATE ledger_verification SET status = 'APPLIED' WHERE id = :id", id=written[0]["id"])
+    p = check(engine, signer).first_problem
+    assert p is not None and (p.seq, p.rule, p.record_id, p.provenance_id) == (
+        26, "record_hash", written[0]["id"], sent[0]["provenance_id"])
+    assert "3172" not in p.message  # named by provenance id, never by NIK
+
+    exec_(engine, "DELETE FROM ledger_verification WHERE id = :id", id=written[1]["id"])
+    problems = {(p.seq, p.rule) for p in check(engine, signer).problems}
+    assert (27, "record_missing") in problems
+
+
+def test_provenance_written_before_the_ledger_is_backfilled_and_marked(db_url: str, tmp_path: Path) -> None:
+    migrate(MIGRATIONS, db_url, "0012")  # the ledger exists (0011) but these rows were never appended
+    engine = make_engine(db_url).execution_options(**{SQLITE_IMMEDIATE: True})
+    try:
+        old = provenance_rows(4, "old")
+        with session_scope(engine) as session:
+            prov_repo.add_provenance(session, old)
+        migrate(MIGRATIONS, db_url)  # 0013 backfills them
+        keys.generate(tmp_path / "k.pem")
+        signer = keys.signer(tmp_path / "k.pem", db_url)
+        write(engine, provenance_rows(2, "new"))
+        ledger.checkpoint(engine, signer)
+        report = check(engine, signer)
+        assert report.ok and (report.entries, report.unledgered) == (6, 0), report.problems
+        with session_scope(engine) as session:
+            kinds = [k for (k,) in session.execute(sa.text("SELECT kind FROM ledger_entry ORDER BY seq"))]
+            proof = ledger.proof(session, signer, str(old[2]["provenance_id"]), "status_pkh")
+        assert kinds == [lh.KIND_PROVENANCE_BACKFILL] * 4 + [lh.KIND_PROVENANCE] * 2
+        assert proof.record["kind"] == lh.KIND_PROVENANCE_BACKFILL  # the mark is inside the hashed record
+        assert lh.record_hash(proof.record).hex() == proof.record_hash
+        # relabelling a backfilled entry as an original write breaks its record hash
+        exec_(engine, "UPDATE ledger_entry SET kind = 'provenance' WHERE seq = 2")
+        p = check(engine, signer).first_problem
+        assert p is not None and (p.seq, p.rule) == (2, "record_hash")
+    finally:
+        engine.dispose()
+
+
+def test_the_access_logs_head_is_anchored_at_each_checkpoint_and_a_rewrite_named(hub) -> None:  # type: ignore[no-untyped-def]
+    from services.sync_hub.audit import service as audit
+    from shared.auth import Principal
+
+    engine, signer = hub
+    reviewer = Principal(kind="person", name="sub-1", roles=frozenset({"reviewer"}), display="Rina")
+    with session_scope(engine) as session:
+        for _ in range(2):
+            audit.record(session, reviewer, "GET /api/v1/reviews/{case_id}", "review", audit.Access(
+                records=[("review_case", "c1")], niks={"3172065511870016"}))
+    write(engine, provenance_rows(3))
+    ledger.checkpoint(engine, signer)  # anchors access log entry 2, after the 3 provenance entries
+    write(engine, provenance_rows(2, "b"))
+    ledger.checkpoint(engine, signer)  # the access log has not moved: nothing anchored again
+    report = check(engine, signer)
+    assert report.ok and (report.entries, report.checkpointed_seq) == (6, 6), report.problems
+    with session_scope(engine) as session:
+        anchored = session.execute(sa.text(
+            "SELECT seq, record_id FROM ledger_entry WHERE kind = 'access_log_head'")).all()
+    assert [tuple(a) for a in anchored] == [(4, "2")]
+    # the access log rewritten consistently up to its head (its own chain still verifies): the anchor names it
+    exec_(engine, "UPDATE access_log SET hash = :h WHERE seq = 2", h="ab" * 32)
+    p = check(engine, signer).first_problem
+    assert p is not None and (p.seq, p.rule, p.record_id) == (4, "record_hash", "2")
+
+
+@pytest.mark.parametrize("tamper", [
+    None,
+    "UPDATE provenance SET value_json = '\"PKH_RECIPIENS\"' WHERE target_record = 'S-16'",  # entry 17
+    "DELETE FROM ledger_entry WHERE seq = 10",  # the first half's last entry
+    "DELETE FROM ledger_entry WHERE seq = 11",  # the second half's first entry
+    "UPDATE ledger_checkpoint SET signature = '00' || substr(signature, 3) WHERE last_seq = 20",
+    "DELETE FROM provenance WHERE target_record = 'S-21'",  # entry 22
+])
+def test_two_processes_verify_as_one_does(ledgered, tamper: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Split at the checkpoint nearest the middle (10: entries 1..10 here, 11..25 in a second process), the report
+    names the same first problem as one pass."""
+    engine, signer, _ = ledgered
+    if tamper:
+        exec_(engine, tamper)
+    keyset = {signer.key_id: keys.public_key(signer.public.public_key)}
+    with session_scope(engine) as session:
+        one = verify(session, keyset, workers=1)
+    with session_scope(engine) as session:
+        two = verify(session, keyset, workers=2, parallel_from=0)
+    assert (two.ok, two.entries, two.checkpoints, two.unchecked_tail) == (one.ok, one.entries, one.checkpoints,
+                                                                          one.unchecked_tail)
+    assert one.ok is (tamper is None), one.problems
+    assert two.first_problem is not None or tamper is None
+    if tamper:
+        assert one.first_problem is not None and two.first_problem is not None
+        assert (two.first_problem.seq, two.first_problem.rule) == (one.first_problem.seq, one.first_problem.rule)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -24,11 +26,14 @@ def test_migrations_reach_the_models(db_url: str) -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"include_name": hub_owns})
-            assert compare_metadata(context, HubTable.metadata) == []
+            with warnings.catch_warnings():  # SQLite cannot reflect the ledger's expression index (hash prefix)
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+                warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
+                assert compare_metadata(context, HubTable.metadata) == []
             tables = set(sa.inspect(conn).get_table_names())
         assert {"sync_run", "student_outcome", "outbox_item", "provenance", "alembic_version", "student_mirror",
                 "feed_state", "mirror_refetch", "sync_unit", "student_status", "replica_touch", "replica_kip",
-                "access_log", "access_log_subject"} <= tables
+                "access_log", "access_log_subject", "ledger_verification"} <= tables
         if engine.dialect.name == "postgresql":  # the job queue's schema comes with the hub's migrations
             assert {"procrastinate_jobs", "procrastinate_workers"} <= tables
     finally:
