@@ -10,8 +10,8 @@ signs them.
 Downgrade deletes the entries this revision's kinds wrote (backfilled rows, verifications): the chain then no longer
 verifies past the first of them.
 
-Revision ID: 0013_ledger_more
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 12:00:00
 """
 import hashlib
@@ -25,8 +25,8 @@ from alembic import op
 
 from shared import ledger_hash as lh
 
-revision: str = '0013_ledger_more'
-down_revision: str | None = '0012'
+revision: str = '0014'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
