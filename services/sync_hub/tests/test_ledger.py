@@ -243,7 +243,7 @@ def test_provenance_written_before_the_ledger_is_backfilled_and_marked(db_url: s
         old = provenance_rows(4, "old")
         with session_scope(engine) as session:
             prov_repo.add_provenance(session, old)
-        migrate(MIGRATIONS, db_url)  # 0013 backfills them
+        migrate(MIGRATIONS, db_url)  # 0014 backfills them
         keys.generate(tmp_path / "k.pem")
         signer = keys.signer(tmp_path / "k.pem", db_url)
         write(engine, provenance_rows(2, "new"))
