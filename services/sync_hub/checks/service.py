@@ -25,11 +25,12 @@ from services.sync_hub.domain.students import OUTCOME_FIELDS, StudentView, from_
 from services.sync_hub.ledger import service as ledger
 from services.sync_hub.ledger.keys import Signer
 from services.sync_hub.matching import fallback
-from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching import scalar
+from services.sync_hub.matching.frames import Registry
 from services.sync_hub.matching.model_store import ModelStore, current, version
 from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
 from services.sync_hub.replica.models import ReplicaStateRow
-from services.sync_hub.replica.slice import registry_for
+from services.sync_hub.replica.slice import keys_for
 from services.sync_hub.review import service as review_service
 from services.sync_hub.sync import training
 from services.sync_hub.sync.plan import desired_pkh, diff, pkh_source
@@ -61,20 +62,23 @@ class Checks:
         self._writer = db.execution_options(**{SQLITE_IMMEDIATE: True})  # BEGIN IMMEDIATE on SQLite
         self._model: _Stored | None = None
         self._model_lock = threading.Lock()
+        self._empty = Registry.empty()  # the Matcher's batch registry, unused by ``match_few``
 
     def check(self, body: CheckRequest, client: str) -> CheckResponse:
         students = [from_siswa(s) for s in body.siswa] + [from_peserta_didik(p) for p in body.peserta_didik]
         regions = dict(body.kode_wilayah)
         reviewed = review_service.standing_decisions(self.db, students)
+        stored = self._stored_model(students, regions)
         with session_scope(self.db) as session:  # reads only: the slice and the replica's position
             state = session.get(ReplicaStateRow, 1)
             if state is None or state.synced_at is None:
                 raise UpstreamFailure("the hub's registry replica is not ready yet; ask again later")
             seq = state.observed_seq
-            registry = registry_for(session, students_frame(to_rows(students, regions)))
-        stored = self._stored_model(students, regions)
-        decisions = Matcher(registry, model=stored.model, model_version=stored.version).match(
-            students, regions, reviewed)
+            # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch path;
+            # the fallback's rows are read (``widen``) only for students the keys leave undecided
+            keys, widen = keys_for(session, scalar.students(to_rows(students, regions)))
+            decisions = Matcher(self._empty, model=stored.model, model_version=stored.version).match_few(
+                students, regions, reviewed, keys, widen)
         check_id, now = str(uuid.uuid4()), utcnow()
         items = [item for s, d in zip(students, decisions, strict=True)
                  if (item := self._item(check_id, s, d, seq, now)) is not None]
