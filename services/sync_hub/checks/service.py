@@ -67,13 +67,13 @@ class Checks:
     def check(self, body: CheckRequest, client: str) -> CheckResponse:
         students = [from_siswa(s) for s in body.siswa] + [from_peserta_didik(p) for p in body.peserta_didik]
         regions = dict(body.kode_wilayah)
-        reviewed = review_service.standing_decisions(self.db, students)
-        stored = self._stored_model(students, regions)
         with session_scope(self.db) as session:  # reads only: the slice and the replica's position
             state = session.get(ReplicaStateRow, 1)
             if state is None or state.synced_at is None:
                 raise UpstreamFailure("the hub's registry replica is not ready yet; ask again later")
             seq = state.observed_seq
+            reviewed = review_service.standing_decisions_in(session, students)
+            stored = self._stored_model(students, regions)  # held in memory (looked up every MODEL_TTL seconds)
             # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch path;
             # the fallback's rows are read (``widen``) only for students the keys leave undecided
             keys, widen = keys_for(session, scalar.students(to_rows(students, regions)))
@@ -96,7 +96,8 @@ class Checks:
                 outcomes, provenance,
                 [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items])
             ledger.append_provenance(session, provenance)
-        ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every)
+        if provenance:  # only a check that appended to the ledger can make a checkpoint due
+            ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every)
         log.info("check %s by %s: %d %s students decided at registry sequence %d, %d items", check_id, client,
                  len(students), body.system.value, seq, len(items))
         return CheckResponse(check_id=check_id, observed_seq=seq, items=items, results=[

@@ -3,7 +3,7 @@ path (``frames.students_frame``, ``deterministic.link``, ``Matcher.match``: what
 
 Generated worlds (``worldgen``); hypothesis draws students, erases some of their keys and garbles others (NIKs
 with separators, typos, letters, full-width digits, the KK number or a parent's NIK in the child's field; names
-with titles, patronyms, accents, other case), and for some students a reviewer's standing decision. Equal:
+with titles, patronyms, accents, other case, typos, cut short), and for some students a reviewer's standing decision. Equal:
 every student's row, every deterministic row (outcome, key, family, child, texts), every decision (outcome,
 matched_by, family, child, detail, evidence, candidates, review).
 """
@@ -64,7 +64,8 @@ def _garble_nik(value: str | None, other: str | None, how: int) -> str | None:
 
 def _garble_name(value: str, how: int) -> str:
     return {0: value, 1: value.upper(), 2: f"Hj. {value}, S.Pd", 3: f"{value} bin Ahmad", 4: value.replace("a", "á"),
-            5: "", 6: value.replace("u", "oe")}[how]
+            5: "", 6: value.replace("u", "oe"), 7: value[: len(value) // 2] + value[len(value) // 2 + 1:],  # typos
+            8: value[:2] + value[3:4] + value[2:3] + value[4:], 9: value[: len(value) * 2 // 3]}[how]
 
 
 @st.composite
@@ -78,7 +79,7 @@ def _students(draw: st.DrawFn, pool: list[StudentView]) -> list[StudentView]:
             other = data[draw(st.sampled_from([f for f in NIK_FIELDS if f != field]))]
             data[field] = _garble_nik(data[field], other, draw(st.sampled_from([0] * 8 + list(range(1, 10)))))
         for field in NAME_FIELDS:
-            data[field] = _garble_name(data[field], draw(st.sampled_from([0] * 6 + list(range(1, 7)))))
+            data[field] = _garble_name(data[field], draw(st.sampled_from([0] * 6 + list(range(1, 10)))))
         out.append(StudentView(**data))
     return out
 
