@@ -139,7 +139,8 @@ def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds:
                  os.getloadavg()[0], kinds, busy)
 
 
-def run_db(db: str, world: Path, families: int, levels: list[int], seconds: float, workers: int) -> list[Level]:
+def run_db(db: str, world: Path, families: int, levels: list[int], seconds: float, workers: int,
+           start_timeout: float = 300.0) -> list[Level]:
     out: list[Level] = []
     with ExitStack() as ctx:
         urls = ctx.enter_context(postgres_databases()) if db == "postgres" else {}
@@ -148,10 +149,10 @@ def run_db(db: str, world: Path, families: int, levels: list[int], seconds: floa
         stack.load_world(world)
         for prefix in ("HUB_", "EMIS_", "DAPODIK_"):
             os.environ[f"{prefix}WORKERS"] = str(workers)
-        stack.start()
         keep = Path(tempfile.gettempdir()) / f"bench-checks-logs-{db}"
         ctx.callback(lambda: shutil.copytree(workdir / "logs", keep, dirs_exist_ok=True))  # after stop
-        ctx.callback(stack.stop)
+        ctx.callback(stack.stop)  # also when a service does not come up in time
+        stack.start(timeout=start_timeout)  # a shared machine can take minutes
         with HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:
             t0 = time.perf_counter()
             run = hub.wait(hub.start_run().id, timeout=7200, poll=0.5)
@@ -196,6 +197,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,10,100,200")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds for the services to come up")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -203,7 +205,7 @@ def main() -> None:
     try:
         world = root / "world"
         generate_world(WorldConfig(seed=7, n_families=args.families), world)
-        results = {db: run_db(db, world, args.families, levels, args.seconds, args.workers)
+        results = {db: run_db(db, world, args.families, levels, args.seconds, args.workers, args.start_timeout)
                    for db in (args.db or ["sqlite", "postgres"])}
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     literal_column,
     select,
     tuple_,
+    union_all,
 )
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session
@@ -331,3 +332,23 @@ def family_ids_by_kk(session: Session, kks: Collection[str]) -> set[str]:
         out.update(session.execute(select(fam.c.no_kk).where(fam.c.no_kk.in_(chunk))).scalars())
         out.update(session.execute(select(lama.c.no_kk).where(lama.c.old_kk.in_(chunk))).scalars())
     return out
+
+
+def family_ids_by_keys(session: Session, niks: Collection[str], kks: Collection[str]) -> set[str]:
+    """The families of the members ``niks`` names and those the KK numbers ``kks`` name (current number or one
+    held before), in one statement per chunk (what a check reads first: few keys, one round trip)."""
+    t = _anggota()
+    fam: Table = ReplicaKeluargaRow.__table__  # type: ignore[attr-defined]
+    lama: Table = ReplicaKkLamaRow.__table__  # type: ignore[attr-defined]
+    out: set[str] = set()
+    nik_chunks, kk_chunks = list(_chunks(niks)), list(_chunks(kks))
+    for i in range(max(len(nik_chunks), len(kk_chunks))):
+        parts = []
+        if i < len(nik_chunks):
+            parts.append(select(t.c.no_kk).where(t.c.nik.in_(nik_chunks[i])))
+        if i < len(kk_chunks):
+            parts += [select(fam.c.no_kk).where(fam.c.no_kk.in_(kk_chunks[i])),
+                      select(lama.c.no_kk).where(lama.c.old_kk.in_(kk_chunks[i]))]
+        out.update(session.execute(union_all(*parts) if len(parts) > 1 else parts[0]).scalars())
+    return out
+
