@@ -87,7 +87,7 @@ def _seq(session: Session) -> int:
 def _key_persons(session: Session, niks: set[str], kks: set[str]) -> dict[str, tuple[Any, ...]]:
     """Step 1: the persons the NIK keys name and every member of their families and of the KK numbers'."""
     persons: dict[str, tuple[Any, ...]] = {}  # a person a NIK names is a member of its family
-    _add(persons, repo.person_rows_of_families(session, repo.family_ids_by_keys(session, niks, kks)))
+    _add(persons, repo.person_rows_of(session, repo.family_ids_by_keys(session, niks, kks)))
     return persons
 
 
