@@ -62,18 +62,21 @@ class Checks:
         self._writer = db.execution_options(**{SQLITE_IMMEDIATE: True})  # BEGIN IMMEDIATE on SQLite
         self._model: _Stored | None = None
         self._model_lock = threading.Lock()
+        self._ready = False  # the replica has been seen ready (its state row says it was read whole)
         self._empty = Registry.empty()  # the Matcher's batch registry, unused by ``match_few``
 
     def check(self, body: CheckRequest, client: str) -> CheckResponse:
         students = [from_siswa(s) for s in body.siswa] + [from_peserta_didik(p) for p in body.peserta_didik]
         regions = dict(body.kode_wilayah)
+        if not self._ready:  # once the replica has been read whole it stays ready (checked again below)
+            with session_scope(self.db) as session:
+                self._ensure_ready(session)
+        # never inside the read session below: it may take a second pooled connection (a thread holding one
+        # connection while waiting for another starves the pool under load)
+        stored = self._stored_model(students, regions)  # held in memory (looked up every MODEL_TTL seconds)
         with session_scope(self.db) as session:  # reads only: the slice and the replica's position
-            state = session.get(ReplicaStateRow, 1)
-            if state is None or state.synced_at is None:
-                raise UpstreamFailure("the hub's registry replica is not ready yet; ask again later")
-            seq = state.observed_seq
+            seq = self._ensure_ready(session)
             reviewed = review_service.standing_decisions_in(session, students)
-            stored = self._stored_model(students, regions)  # held in memory (looked up every MODEL_TTL seconds)
             # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch path;
             # the fallback's rows are read (``widen``) only for students the keys leave undecided
             keys, widen = keys_for(session, scalar.students(to_rows(students, regions)))
@@ -105,6 +108,15 @@ class Checks:
                            detail=(d.detail or "")[:300] or None, matched_by=d.matched_by,
                            no_kk=mask(d.family.no_kk) if d.family else None)
             for s, d in zip(students, decisions, strict=True)])
+
+    def _ensure_ready(self, session: Session) -> int:
+        """The replica's registry sequence; 503 while the replica has not been read whole yet."""
+        state = session.get(ReplicaStateRow, 1)
+        if state is None or state.synced_at is None:
+            self._ready = False
+            raise UpstreamFailure("the hub's registry replica is not ready yet; ask again later")
+        self._ready = True
+        return state.observed_seq
 
     @staticmethod
     def _item(check_id: str, student: StudentView, decision: MatchDecision, seq: int, at: datetime
