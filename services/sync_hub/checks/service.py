@@ -24,8 +24,7 @@ from services.sync_hub.checks import repository
 from services.sync_hub.domain.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
 from services.sync_hub.ledger import service as ledger
 from services.sync_hub.ledger.keys import Signer
-from services.sync_hub.matching import fallback
-from services.sync_hub.matching import scalar
+from services.sync_hub.matching import fallback, scalar
 from services.sync_hub.matching.frames import Registry
 from services.sync_hub.matching.model_store import ModelStore, current, version
 from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows

@@ -3,9 +3,9 @@ path (``frames.students_frame``, ``deterministic.link``, ``Matcher.match``: what
 
 Generated worlds (``worldgen``); hypothesis draws students, erases some of their keys and garbles others (NIKs
 with separators, typos, letters, full-width digits, the KK number or a parent's NIK in the child's field; names
-with titles, patronyms, accents, other case, typos, cut short), and for some students a reviewer's standing decision. Equal:
-every student's row, every deterministic row (outcome, key, family, child, texts), every decision (outcome,
-matched_by, family, child, detail, evidence, candidates, review).
+with titles, patronyms, accents, other case, typos, cut short), and for some students a reviewer's standing
+decision. Equal: every student's row, every deterministic row (outcome, key, family, child, texts), every
+decision (outcome, matched_by, family, child, detail, evidence, candidates, review).
 """
 
 from __future__ import annotations
