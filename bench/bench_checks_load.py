@@ -67,12 +67,24 @@ class Level:
     load_before: float
     load_after: float
     error_kinds: dict[str, int]
+    busy: float  # share of the machine's CPU time (all cores) not idle during the window, 0..1
+
 
     def pct(self, q: float) -> float:
         if not self.latencies:
             return float("nan")
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot (``/proc/stat``); (0, 0) where there is none."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds: float, emis: bool) -> Level:
@@ -114,17 +126,21 @@ def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds:
         t.start()
     start.wait()
     load_before = os.getloadavg()[0]
+    cpu_before = cpu_times()
     stop_at[0] = time.monotonic() + seconds
     t0 = time.perf_counter()
     go.set()
     for t in threads:
         t.join()
     took = time.perf_counter() - t0
+    cpu_after = cpu_times()
+    busy = (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1])
     return Level("emis" if emis else "dapodik", operators, count[0], count[1], took, latencies, load_before,
-                 os.getloadavg()[0], kinds)
+                 os.getloadavg()[0], kinds, busy)
 
 
-def run_db(db: str, world: Path, families: int, levels: list[int], seconds: float, workers: int) -> list[Level]:
+def run_db(db: str, world: Path, families: int, levels: list[int], seconds: float, workers: int,
+           start_timeout: float = 300.0) -> list[Level]:
     out: list[Level] = []
     with ExitStack() as ctx:
         urls = ctx.enter_context(postgres_databases()) if db == "postgres" else {}
@@ -133,10 +149,10 @@ def run_db(db: str, world: Path, families: int, levels: list[int], seconds: floa
         stack.load_world(world)
         for prefix in ("HUB_", "EMIS_", "DAPODIK_"):
             os.environ[f"{prefix}WORKERS"] = str(workers)
-        stack.start()
         keep = Path(tempfile.gettempdir()) / f"bench-checks-logs-{db}"
         ctx.callback(lambda: shutil.copytree(workdir / "logs", keep, dirs_exist_ok=True))  # after stop
-        ctx.callback(stack.stop)
+        ctx.callback(stack.stop)  # also when a service does not come up in time
+        stack.start(timeout=start_timeout)  # a shared machine can take minutes
         with HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:
             t0 = time.perf_counter()
             run = hub.wait(hub.start_run().id, timeout=7200, poll=0.5)
@@ -157,20 +173,20 @@ def run_db(db: str, world: Path, families: int, levels: list[int], seconds: floa
                 print(f"[{db}] {gateway:7s} {n:4d} operators: {level.requests:6d} requests, {level.errors} errors "
                       f"{level.error_kinds or ''}, p50 {level.pct(0.5):.0f} ms, p95 {level.pct(0.95):.0f} ms, "
                       f"p99 {level.pct(0.99):.0f} ms, {level.requests / level.seconds:.0f} req/s, "
-                      f"load {level.load_before:.1f} -> {level.load_after:.1f}", flush=True)
+                      f"load {level.load_before:.1f} -> {level.load_after:.1f}, CPU busy {level.busy:.0%}", flush=True)
     print(f"[{db}] service logs kept in {Path(tempfile.gettempdir()) / f'bench-checks-logs-{db}'}")
     return out
 
 
 def table(results: dict[str, list[Level]]) -> str:
     lines = ["| database | gateway | operators | requests | errors | p50 ms | p95 ms | p99 ms | req/s "
-             "| load before → after |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| load before → after | CPU busy |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for db, levels in results.items():
         for lv in levels:
             lines.append(f"| {db} | {lv.gateway} | {lv.operators} | {lv.requests} | {lv.errors} | {lv.pct(0.5):.0f} | "
                          f"{lv.pct(0.95):.0f} | {lv.pct(0.99):.0f} | {lv.requests / lv.seconds:.0f} | "
-                         f"{lv.load_before:.1f} → {lv.load_after:.1f} |")
+                         f"{lv.load_before:.1f} → {lv.load_after:.1f} | {lv.busy:.0%} |")
     return "\n".join(lines)
 
 
@@ -181,6 +197,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,10,100,200")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds for the services to come up")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -188,7 +205,7 @@ def main() -> None:
     try:
         world = root / "world"
         generate_world(WorldConfig(seed=7, n_families=args.families), world)
-        results = {db: run_db(db, world, args.families, levels, args.seconds, args.workers)
+        results = {db: run_db(db, world, args.families, levels, args.seconds, args.workers, args.start_timeout)
                    for db in (args.db or ["sqlite", "postgres"])}
     finally:
         shutil.rmtree(root, ignore_errors=True)

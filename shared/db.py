@@ -79,6 +79,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
+POOL_SIZE, POOL_OVERFLOW, POOL_TIMEOUT = 5, 5, 120.0
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
@@ -106,7 +109,11 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # PostgreSQL: at most POOL_SIZE + POOL_OVERFLOW connections per process (a stack is ~7 processes against a
+    # server's default 100 connections: 15 each ran it out at 200 concurrent operators, "too many clients");
+    # a request beyond that waits for a connection (up to POOL_TIMEOUT, the clients' own timeout) rather than fail
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                         pool_timeout=POOL_TIMEOUT)
 
 
 @contextmanager

@@ -106,6 +106,15 @@ def normalise(raw: str | None) -> str:
     return "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text)
 
 
+_STRIP_ASCII = re.compile(r"[\s.\-_/'`]", re.ASCII)
+
+
+def normalise_ascii(raw: str) -> str:
+    """:func:`normalise_expr` of one ASCII value (what :func:`normalise_column` does to a column of ASCII text:
+    the ASCII separators dropped, nothing else)."""
+    return _STRIP_ASCII.sub("", raw)
+
+
 _KNOWN_PLACEHOLDERS = frozenset({
     "1234567890123456", "0123456789012345", "6543210987654321", "9876543210987654", "1234123412341234",
 })
@@ -147,7 +156,11 @@ def birth_date_of(day_field: int, month: int, yy: int, today: date | None = None
 
 def check(raw: str | None, today: date | None = None) -> NikCheck:
     """Validate one NIK; the first rule broken is named (order: the cheapest and most telling first)."""
-    nik = normalise(raw)
+    return check_normalised(normalise(raw), today)
+
+
+def check_normalised(nik: str, today: date | None = None) -> NikCheck:
+    """:func:`check` of a value already normalised (``normalise``, or ``normalise_ascii`` for ASCII text)."""
     if not nik:
         return NikCheck(nik, NikRule.EMPTY, None)
     if not (nik.isascii() and nik.isdigit()):

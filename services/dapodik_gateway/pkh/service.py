@@ -49,13 +49,13 @@ def request_student(engine: Engine, hub: HubClient | None, peserta_didik_id: str
         raise UpstreamFailure(f"unexpected answer from the hub: {type(exc).__name__}") from exc
     [outcome] = [o for o in answer.results if o.student_id == peserta_didik_id]
     written: list[str] = []
-    with session_scope(engine) as session:  # the values and their provenance, in one transaction
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        if answer.items:
+    if answer.items:  # nothing to write (the values are already held): no write transaction, no write lock
+        with session_scope(engine) as session:  # the values and their provenance, in one transaction
+            session.connection(execution_options={SQLITE_IMMEDIATE: True})
             applied = results_service.apply_batch(
                 session, HubResultBatch(sync_run_id=answer.check_id, items=answer.items), CHECK_CLIENT)
             written = [f for r in applied.results for f in r.fields_written]
-        now = utcnow()
+    now = utcnow()
     with session_scope(engine) as session:
         record = peserta_didik_service.get_peserta_didik(session, peserta_didik_id)
     log.info("Request Data PKH by %s: check %s, %s, %d values written", client, answer.check_id,

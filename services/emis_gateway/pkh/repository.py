@@ -102,9 +102,10 @@ class Answer:
     sync_run_id: str | None
 
 
-def record(session: Session, request_id: str, answers: Sequence[Answer], now: datetime, lease: datetime) -> None:
+def record(session: Session, request_id: str, answers: Sequence[Answer], now: datetime, lease: datetime) -> bool:
     """Store the answers of some students (only ones still waiting) and move the request's counters; the
-    request is finished (DONE, or FAILED when some student could not be asked) once nobody waits."""
+    request is finished (DONE, or FAILED when some student could not be asked, its lease let go) once nobody
+    waits. Whether it is finished."""
     executemany(session, sa.update(ITEM).where(ITEM.c.request_id == sa.bindparam("b_request_id"),
                                                ITEM.c.position == sa.bindparam("b_position"),
                                                ITEM.c.state == QUEUED),
@@ -119,6 +120,7 @@ def record(session: Session, request_id: str, answers: Sequence[Answer], now: da
     if waiting == 0:
         values.update(status=FAILED if failed else DONE, finished_at=now, lease_until=None, last_error=None)
     session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(**values))
+    return waiting == 0
 
 
 def postpone(session: Session, request_id: str, now: datetime, retry_at: datetime, error: str) -> None:

@@ -187,6 +187,7 @@ class PkhRequests:
     def process(self, request_id: str) -> bool:
         """Ask the hub for the waiting students of a request the caller holds, chunk by chunk; the lease is
         let go at the end. Whether the request finished (False: postponed, it stays PENDING)."""
+        finished = False  # the answers that finish the request also let its lease go, in their transaction
         try:
             while True:
                 with session_scope(self.engine) as session:
@@ -202,11 +203,14 @@ class PkhRequests:
                     if response is not None and response.items:
                         results_service.apply_batch(session, HubResultBatch(
                             sync_run_id=response.check_id, items=response.items), CHECK_CLIENT)
-                    repository.record(session, request_id, answers, now,
-                                      now + timedelta(seconds=self.settings.pkh_lease_seconds))
+                    finished = repository.record(session, request_id, answers, now,
+                                                 now + timedelta(seconds=self.settings.pkh_lease_seconds))
+                if finished:
+                    return True
         finally:
-            with session_scope(self.writer) as session:
-                repository.release(session, request_id)
+            if not finished:
+                with session_scope(self.writer) as session:
+                    repository.release(session, request_id)
 
     def _ask(self, request_id: str, waiting: list[tuple[int, str]]
              ) -> tuple[list[repository.Answer], CheckResponse | None] | None:

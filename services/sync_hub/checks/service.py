@@ -24,12 +24,12 @@ from services.sync_hub.checks import repository
 from services.sync_hub.domain.students import OUTCOME_FIELDS, StudentView, from_peserta_didik, from_siswa
 from services.sync_hub.ledger import service as ledger
 from services.sync_hub.ledger.keys import Signer
-from services.sync_hub.matching import fallback
-from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching import fallback, scalar
+from services.sync_hub.matching.frames import Registry
 from services.sync_hub.matching.model_store import ModelStore, current, version
 from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
 from services.sync_hub.replica.models import ReplicaStateRow
-from services.sync_hub.replica.slice import registry_for
+from services.sync_hub.replica.slice import keys_for
 from services.sync_hub.review import service as review_service
 from services.sync_hub.sync import training
 from services.sync_hub.sync.plan import desired_pkh, diff, pkh_source
@@ -61,20 +61,26 @@ class Checks:
         self._writer = db.execution_options(**{SQLITE_IMMEDIATE: True})  # BEGIN IMMEDIATE on SQLite
         self._model: _Stored | None = None
         self._model_lock = threading.Lock()
+        self._ready = False  # the replica has been seen ready (its state row says it was read whole)
+        self._empty = Registry.empty()  # the Matcher's batch registry, unused by ``match_few``
 
     def check(self, body: CheckRequest, client: str) -> CheckResponse:
         students = [from_siswa(s) for s in body.siswa] + [from_peserta_didik(p) for p in body.peserta_didik]
         regions = dict(body.kode_wilayah)
-        reviewed = review_service.standing_decisions(self.db, students)
+        if not self._ready:  # once the replica has been read whole it stays ready (checked again below)
+            with session_scope(self.db) as session:
+                self._ensure_ready(session)
+        # never inside the read session below: it may take a second pooled connection (a thread holding one
+        # connection while waiting for another starves the pool under load)
+        stored = self._stored_model(students, regions)  # held in memory (looked up every MODEL_TTL seconds)
         with session_scope(self.db) as session:  # reads only: the slice and the replica's position
-            state = session.get(ReplicaStateRow, 1)
-            if state is None or state.synced_at is None:
-                raise UpstreamFailure("the hub's registry replica is not ready yet; ask again later")
-            seq = state.observed_seq
-            registry = registry_for(session, students_frame(to_rows(students, regions)))
-        stored = self._stored_model(students, regions)
-        decisions = Matcher(registry, model=stored.model, model_version=stored.version).match(
-            students, regions, reviewed)
+            seq = self._ensure_ready(session)
+            reviewed = review_service.standing_decisions_in(session, students)
+            # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch path;
+            # the fallback's rows are read (``widen``) only for students the keys leave undecided
+            keys, widen = keys_for(session, scalar.students(to_rows(students, regions)))
+            decisions = Matcher(self._empty, model=stored.model, model_version=stored.version).match_few(
+                students, regions, reviewed, keys, widen)
         check_id, now = str(uuid.uuid4()), utcnow()
         items = [item for s, d in zip(students, decisions, strict=True)
                  if (item := self._item(check_id, s, d, seq, now)) is not None]
@@ -92,7 +98,8 @@ class Checks:
                 outcomes, provenance,
                 [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items])
             ledger.append_provenance(session, provenance)
-        ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every)
+        if provenance:  # only a check that appended to the ledger can make a checkpoint due
+            ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every)
         log.info("check %s by %s: %d %s students decided at registry sequence %d, %d items", check_id, client,
                  len(students), body.system.value, seq, len(items))
         return CheckResponse(check_id=check_id, observed_seq=seq, items=items, results=[
@@ -100,6 +107,15 @@ class Checks:
                            detail=(d.detail or "")[:300] or None, matched_by=d.matched_by,
                            no_kk=mask(d.family.no_kk) if d.family else None)
             for s, d in zip(students, decisions, strict=True)])
+
+    def _ensure_ready(self, session: Session) -> int:
+        """The replica's registry sequence; 503 while the replica has not been read whole yet."""
+        state = session.get(ReplicaStateRow, 1)
+        if state is None or state.synced_at is None:
+            self._ready = False
+            raise UpstreamFailure("the hub's registry replica is not ready yet; ask again later")
+        self._ready = True
+        return state.observed_seq
 
     @staticmethod
     def _item(check_id: str, student: StudentView, decision: MatchDecision, seq: int, at: datetime

@@ -16,20 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 
 import polars as pl
 
 from services.sync_hub.domain.students import StudentView
-from services.sync_hub.matching import deterministic, fallback, levels, members
+from services.sync_hub.matching import deterministic, fallback, levels, members, scalar
 from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
 from services.sync_hub.matching.model_store import ModelStore
 from shared.contracts.common import MatchKey, Outcome
 from shared.nik import mask
 
 LINKED = {Outcome.PKH_RECIPIENT, Outcome.NOT_PKH_RECIPIENT}
+_SETTLED = ("PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW")  # no fallback for these
 _KEY = {"nik": MatchKey.NIK, "nik_ibu": MatchKey.NIK_IBU, "nik_ayah": MatchKey.NIK_AYAH, "nik_wali": MatchKey.NIK_WALI,
         "no_kk": MatchKey.NO_KK}
 
@@ -110,6 +111,22 @@ def _naming_invalid(detail: str, row: dict) -> str:  # type: ignore[type-arg]
     return detail[:300 - len(tail)] + tail
 
 
+def family_refs(registry: Registry) -> dict[str, FamilyRef]:
+    return {r["no_kk"]: FamilyRef(r["no_kk"], r["version"], r["pkh_status"], r["pkh_periode"], r["no_kks"])
+            for r in registry.families.iter_rows(named=True)}
+
+
+def _person_named(row: dict, nik_of: list[str]) -> dict:  # type: ignore[type-arg]
+    """``row`` with ``person_nik``: the NIK of its ``pid`` (a position in the persons it was decided over)."""
+    return {**row, "person_nik": nik_of[row["pid"]] if row["pid"] is not None else None}
+
+
+def _wanted(out: list[MatchDecision]) -> dict[int, str]:
+    """The students linked to a family without being named in it (by a parent's NIK, or by a reviewer)."""
+    return {i: d.family.no_kk for i, d in enumerate(out)
+            if d.family is not None and d.person_nik is None and d.outcome in LINKED}
+
+
 def to_rows(students: list[StudentView], regions: Mapping[str, str] | None = None) -> list[StudentRow]:
     regions = regions or {}
     return [StudentRow(s.nama, s.jenis_kelamin, s.tanggal_lahir, s.nama_ibu_kandung, s.nama_ayah, s.nama_wali,
@@ -151,33 +168,68 @@ class Matcher:
                     self.model, self.model_version = fit(), "fitted for this run (not stored)"
             fb = fallback.run(stu.filter(pl.col("sid").is_in(need.implode())), self.registry, self.model,
                               self.settings).decisions
-        families = {r["no_kk"]: FamilyRef(r["no_kk"], r["version"], r["pkh_status"], r["pkh_periode"], r["no_kks"])
-                    for r in self.registry.families.iter_rows(named=True)}
         nik_of = self.registry.persons["nik"].to_list()
-        det_rows = det.iter_rows(named=True)
-        fb_by_sid = {r["sid"]: r for r in fb.iter_rows(named=True)}
+        fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb.iter_rows(named=True)}
+        det_rows = [_person_named(r, nik_of) for r in det.iter_rows(named=True)]
+        out = self._decide(students, det_rows, fb_by_sid, family_refs(self.registry), reviewed)
+        # a family found by a parent's NIK or by a reviewer: which member the student is
+        for i, nik in members.find_children(stu, _wanted(out), self.registry.persons).items():
+            out[i] = replace(out[i], person_nik=nik)
+        return out
+
+    def match_few(self, students: list[StudentView], regions: Mapping[str, str] | None,
+                  reviewed: Mapping[tuple[str, str], ReviewedDecision] | None, keys: scalar.Keys,
+                  widen: Callable[[pl.DataFrame], Registry]) -> list[MatchDecision]:
+        """:meth:`match` for a handful of students (a check), with the same decisions: the students and the
+        deterministic pass one student at a time (``scalar``) over ``keys`` (the registry rows their keys
+        reach); only when some are left to the fallback, ``widen(their frame)`` gives the registry the fallback
+        reads (``self.registry`` is not used), and the batch fallback runs for them. Needs ``self.model``."""
+        if not students:
+            return []
+        assert self.model is not None, "a check decides with the stored model"
+        reviewed = reviewed or {}
+        stu = scalar.students(to_rows(students, regions), self.today)
+        det_rows = scalar.link(stu, keys)
+        need = [r["sid"] for r in det_rows if r["outcome"] not in _SETTLED]
+        fb_by_sid: dict[int, dict] = {}  # type: ignore[type-arg]
+        held = keys
+        if need:
+            frame = scalar.frame([stu[i] for i in need])
+            registry = widen(frame)
+            held = scalar.Keys.of(registry)  # the persons, families and members the batch path would read
+            if registry.persons.height:
+                nik_of = registry.persons["nik"].to_list()
+                fb = fallback.run(frame, registry, self.model, self.settings).decisions
+                fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb.iter_rows(named=True)}
+        key_niks = [p.nik for p in keys.persons]
+        det_rows = [_person_named(r, key_niks) for r in det_rows]
+        families = {f.no_kk: FamilyRef(f.no_kk, f.version, f.pkh_status, f.pkh_periode, f.no_kks)
+                    for f in held.families.values()}
+        out = self._decide(students, det_rows, fb_by_sid, families, reviewed)
+        for i, nik in scalar.find_children(stu, _wanted(out), held).items():
+            out[i] = replace(out[i], person_nik=nik)
+        return out
+
+    def _decide(self, students: list[StudentView], det_rows: list[dict], fb_by_sid: dict[int, dict],  # type: ignore[type-arg]
+                families: dict[str, FamilyRef], reviewed: Mapping[tuple[str, str], ReviewedDecision]
+                ) -> list[MatchDecision]:
         out = []
         for student, row in zip(students, det_rows, strict=True):
-            decision = self._one(row, fb_by_sid.get(row["sid"]), families, nik_of)
+            decision = self._one(row, fb_by_sid.get(row["sid"]), families)
             standing = reviewed.get((student.system.value, student.student_id))
             if standing is not None:
                 decision = self._apply_review(student, decision, standing, families)
             out.append(decision)
-        # a family found by a parent's NIK or by a reviewer: which member the student is
-        wanted = {i: d.family.no_kk for i, d in enumerate(out)
-                  if d.family is not None and d.person_nik is None and d.outcome in LINKED}
-        for i, nik in members.find_children(stu, wanted, self.registry.persons).items():
-            out[i] = replace(out[i], person_nik=nik)
         return out
 
     # -- one student -------------------------------------------------------------------------------------
 
-    def _one(self, row: dict, fb: dict | None, families: dict[str, FamilyRef],  # type: ignore[type-arg]
-             nik_of: list[str]) -> MatchDecision:
+    def _one(self, row: dict, fb: dict | None, families: dict[str, FamilyRef]  # type: ignore[type-arg]
+             ) -> MatchDecision:
         outcome = Outcome(row["outcome"])
         notes = [n for n in (row["invalid"], row["mismatch"], row["notes"]) if n]
         family = families.get(row["no_kk"]) if row["no_kk"] else None
-        person = nik_of[row["pid"]] if row["pid"] is not None else None
+        person = row["person_nik"]
         if outcome in LINKED and family is not None:
             key = _KEY[row["matched_by"]]
             detail = f"family found by {key.value}"
@@ -206,7 +258,7 @@ class Matcher:
                                        "base_outcome": base.outcome.value, "base_detail": base.detail,
                                        "model": self.model_version}
         agreed = ", ".join(f"{k} {v}" for k, v in ev.items() if v not in ("missing",))
-        pnik = nik_of[fb["pid"]] if fb["pid"] is not None else None
+        pnik = fb["person_nik"]
         if fb["band"] == "auto":
             detail = (f"linked by fallback to family {mask(fam.no_kk)} (p={fb['probability']:.4f}, "
                       f"{fb['weight']:.1f} bits: {agreed}); PKH {fam.pkh_status or 'none'}; confirm the NIK")

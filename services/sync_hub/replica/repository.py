@@ -332,3 +332,34 @@ def family_ids_by_kk(session: Session, kks: Collection[str]) -> set[str]:
         out.update(session.execute(select(fam.c.no_kk).where(fam.c.no_kk.in_(chunk))).scalars())
         out.update(session.execute(select(lama.c.no_kk).where(lama.c.old_kk.in_(chunk))).scalars())
     return out
+
+
+def family_ids_by_keys(session: Session, niks: Collection[str], kks: Collection[str]) -> set[str]:
+    """The families of the members ``niks`` names and those the KK numbers ``kks`` name (current number or one
+    held before): one statement, keys bound as one array / JSON parameter each, through the driver (what a
+    check reads first: a few keys; the statement building of the ORM cost more than the query)."""
+    if not niks and not kks:
+        return set()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    keys = "= ANY(%(niks)s)", "= ANY(%(kks)s)"
+    if not postgres:
+        keys = "IN (SELECT value FROM json_each(?))", "IN (SELECT value FROM json_each(?))"
+    sql = (f"SELECT no_kk FROM replica_anggota WHERE nik {keys[0]} "
+           f"UNION SELECT no_kk FROM replica_keluarga WHERE no_kk {keys[1]} "
+           f"UNION SELECT no_kk FROM replica_kk_lama WHERE old_kk {keys[1]}")
+    params: Any = ({"niks": sorted(niks), "kks": sorted(kks)} if postgres
+                   else (json.dumps(sorted(niks)), json.dumps(sorted(kks)), json.dumps(sorted(kks))))
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return {str(row[0]) for row in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
+def person_rows_of(session: Session, no_kks: Collection[str]) -> list[tuple[Any, ...]]:
+    """:func:`person_rows_of_families` through the driver (``_PERSON`` columns, the birth date as a ``date``)."""
+    columns = person_columns(session, no_kks)
+    if columns[4] and isinstance(columns[4][0], str):
+        columns[4] = tuple(date.fromisoformat(d) if d is not None else None for d in columns[4])
+    return list(zip(*columns, strict=True))

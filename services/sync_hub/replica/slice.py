@@ -28,13 +28,13 @@ ties between candidates fall the same way. The fitted fallback model must be pas
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import polars as pl
 from sqlmodel import Session
 
-from services.sync_hub.matching import deterministic
+from services.sync_hub.matching import deterministic, scalar
 from services.sync_hub.matching.fallback import name_words
 from services.sync_hub.matching.frames import NIK_KEYS, Registry
 from services.sync_hub.replica import repository as repo
@@ -48,18 +48,52 @@ def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = Fal
     """The slice of the replica the matcher can touch for the students ``stu`` (see the module's text).
     ``every_block``: the fallback's rows for every student, not only those the keys leave undecided (what
     fitting a model on these students counts: the candidate pairs of all of them)."""
-    state = session.get(ReplicaStateRow, 1)  # read only: a missing state row is an empty replica
-    seq = state.observed_seq if state is not None else 0
-    persons: dict[str, tuple[Any, ...]] = {}
-    niks = {v for k in NIK_KEYS for v in stu[k].drop_nulls().to_list()}
-    _add(persons, repo.person_rows_by_nik(session, niks))
-    families = {row[1] for row in persons.values()} | repo.family_ids_by_kk(
-        session, set(stu["no_kk"].drop_nulls().to_list()))
-    _add(persons, repo.person_rows_of_families(session, families))
+    seq = _seq(session)
+    persons = _key_persons(session, {v for k in NIK_KEYS for v in stu[k].drop_nulls().to_list()},
+                           set(stu["no_kk"].drop_nulls().to_list()))
     keys = _registry(session, persons, seq)
     need = stu if every_block else _undecided(stu, keys)
     if need.is_empty():
         return keys
+    _add_fallback_rows(session, persons, need)
+    return _registry(session, persons, seq)
+
+
+def keys_for(session: Session, stu: list[dict[str, Any]]) -> tuple[scalar.Keys, Callable[[pl.DataFrame], Registry]]:
+    """For a handful of students (``matching.scalar.students``): the rows of step 1 (the module's text) as the
+    scalar pass reads them, and ``widen(need)``: the slice with step 2 for the students ``need`` (a
+    ``students_frame`` of those the keys leave undecided) — the registry ``registry_for`` returns for the same
+    students. ``widen`` reads through ``session``: call it while the session is open."""
+    seq = _seq(session)
+    persons = _key_persons(session, {s[k] for s in stu for k in NIK_KEYS if s[k] is not None},
+                           {s["no_kk"] for s in stu if s["no_kk"] is not None})
+    rows = [persons[k] for k in sorted(persons)]  # NIK order, as ``_registry``
+    no_kks = {row[1] for row in rows}
+    keys = scalar.Keys(rows, zip(*repo.family_columns(session, no_kks), strict=True),
+                       zip(*repo.kk_lama_columns(session, no_kks), strict=True))
+
+    def widen(need: pl.DataFrame) -> Registry:
+        wider = dict(persons)
+        _add_fallback_rows(session, wider, need)
+        return _registry(session, wider, seq)
+
+    return keys, widen
+
+
+def _seq(session: Session) -> int:
+    state = session.get(ReplicaStateRow, 1)  # read only: a missing state row is an empty replica
+    return state.observed_seq if state is not None else 0
+
+
+def _key_persons(session: Session, niks: set[str], kks: set[str]) -> dict[str, tuple[Any, ...]]:
+    """Step 1: the persons the NIK keys name and every member of their families and of the KK numbers'."""
+    persons: dict[str, tuple[Any, ...]] = {}  # a person a NIK names is a member of its family
+    _add(persons, repo.person_rows_of(session, repo.family_ids_by_keys(session, niks, kks)))
+    return persons
+
+
+def _add_fallback_rows(session: Session, persons: dict[str, tuple[Any, ...]], need: pl.DataFrame) -> None:
+    """Step 2 for the students ``need``: the fallback's blocks and its other blocking rules."""
     _add(persons, repo.person_rows_in_blocks(session, _blocks(need)))
     # the fallback's other blocking rules (``fallback.RULES``): a name's key is its words in any order, so the
     # persons it reaches are those whose name is one of the permutations of the student's words
@@ -76,7 +110,6 @@ def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = Fal
     _add(persons, repo.person_rows_by_name_and_birth(session, "ibu_norm", list(mothers.iter_rows())))
     by_mother_kab = {(m, k) for m, ks in zip(need["ibu"].to_list(), kabs, strict=True) if m for k in ks}
     _add(persons, repo.person_rows_by_name_in_kab(session, by_mother_kab, column="ibu_norm"))
-    return _registry(session, persons, seq)
 
 
 def _permutations(words: str) -> set[str]:

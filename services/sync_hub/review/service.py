@@ -59,11 +59,15 @@ from shared.nik import normalise as normalise_nik
 
 
 def standing_decisions(engine: Engine, students: list[StudentView]) -> dict[tuple[str, str], ReviewedDecision]:
-    keys = [(s.system.value, s.student_id) for s in students]
     with session_scope(engine) as session:
-        rows = repo.standing(session, keys)
-        return {k: ReviewedDecision(r.id, r.link, r.no_kk, r.family_version, r.student_fingerprint,
-                                    r.candidates_fingerprint, r.reviewer, r.reason) for k, r in rows.items()}
+        return standing_decisions_in(session, students)
+
+
+def standing_decisions_in(session: Session, students: list[StudentView]) -> dict[tuple[str, str], ReviewedDecision]:
+    """:func:`standing_decisions` read in the caller's session."""
+    rows = repo.standing(session, [(s.system.value, s.student_id) for s in students])
+    return {k: ReviewedDecision(r.id, r.link, r.no_kk, r.family_version, r.student_fingerprint,
+                                r.candidates_fingerprint, r.reviewer, r.reason) for k, r in rows.items()}
 
 
 def _snapshot(s: StudentView) -> str:
