@@ -43,7 +43,7 @@ def worker(concurrency: int = typer.Option(1, min=1, help="Jobs this process run
     from shared import logging as jlog
 
     settings = get_settings()
-    jlog.configure("sync_hub.worker", settings.log_level)
+    jlog.configure("sync_hub.worker", settings.log_level, settings.log_format)
     jobs_worker.main(settings, concurrency)
 
 
