@@ -21,9 +21,9 @@ class HubCollector(DbCollector):
         self.app = app
 
     def read(self) -> Iterable[Metric]:
-        with self.app.state.engine.connect() as conn:
-            s = repository.read(conn)
         now = datetime.now(UTC)
+        with self.app.state.engine.connect() as conn:
+            s = repository.read(conn, now)
         yield gauge("jembatan_hub_runs", "Sync runs by status (checks excluded)", ["status"],
                     [([k], v) for k, v in sorted(s.runs.items())])
         yield gauge("jembatan_hub_active_run_age_seconds", "Seconds since the queued or running run started (0: "
@@ -35,8 +35,11 @@ class HubCollector(DbCollector):
                     ["outcome"], [([k], v) for k, v in sorted(s.last_run_outcomes.items())])
         yield gauge("jembatan_hub_units", "Work units of the newest run, by kind (decide, verify) and status",
                     ["kind", "status"], [([k, st], v) for (k, st), v in sorted(s.units.items())])
-        yield gauge("jembatan_hub_students", "Students by their latest outcome (runs and checks), per system",
+        yield gauge("jembatan_hub_students", "Students by their latest outcome in a sync run, per system",
                     ["system", "outcome"], [([sy, o], v) for (sy, o), v in sorted(s.students.items())])
+        yield gauge("jembatan_hub_checked_students_last_hour", "Students decided by checks (Request Data PKH) in "
+                    "the last hour, by system and outcome", ["system", "outcome"],
+                    [([sy, o], v) for (sy, o), v in sorted(s.checked.items())])
         yield gauge("jembatan_hub_outbox_items", "Result items pushed to the gateways (transactional outbox), by "
                     "target system and result (PENDING: not answered yet)", ["system", "result"],
                     [([sy, st], v) for (sy, st), v in sorted(s.outbox.items())])

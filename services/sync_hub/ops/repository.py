@@ -3,8 +3,9 @@ reads an indexed status column or one small table; none reads personal data."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,6 +21,7 @@ class HubState:
     last_run_outcomes: dict[str, int] = field(default_factory=dict)  # the newest finished run's students
     units: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, status) -> units of the newest run
     students: dict[tuple[str, str], int] = field(default_factory=dict)  # (system, outcome) -> students now
+    checked: dict[tuple[str, str], int] = field(default_factory=dict)  # (system, outcome) -> checked last hour
     outbox: dict[tuple[str, str], int] = field(default_factory=dict)  # (system, status) -> items
     jobs: dict[str, int] = field(default_factory=dict)  # procrastinate status -> jobs (PostgreSQL)
     replica_synced: datetime | None = None
@@ -33,8 +35,6 @@ def _aware(value: object) -> datetime | None:
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     if value.tzinfo is None:
-        from datetime import UTC
-
         value = value.replace(tzinfo=UTC)
     return value
 
@@ -44,7 +44,7 @@ def replica_synced_at(conn: Connection) -> datetime | None:
     return _aware(row[0]) if row else None
 
 
-def read(conn: Connection) -> HubState:
+def read(conn: Connection, now: datetime) -> HubState:
     state = HubState()
     state.runs = {s: n for s, n in conn.execute(sa.text("SELECT status, COUNT(*) FROM sync_run GROUP BY status"))}
     row = conn.execute(sa.text(
@@ -57,8 +57,6 @@ def read(conn: Connection) -> HubState:
         state.last_finished = _aware(last[1])
         outcomes = last[2]
         if isinstance(outcomes, str):
-            import json
-
             outcomes = json.loads(outcomes)
         state.last_run_outcomes = {str(k): int(v) for k, v in (outcomes or {}).items()}
     newest = conn.execute(sa.text("SELECT id FROM sync_run WHERE student_ids IS NULL "
@@ -69,6 +67,9 @@ def read(conn: Connection) -> HubState:
             {"run": newest[0]})}
     state.students = {(sy, o): n for sy, o, n in conn.execute(sa.text(
         "SELECT system, outcome, COUNT(*) FROM student_status GROUP BY system, outcome"))}
+    state.checked = {(sy, o): n for sy, o, n in conn.execute(sa.text(
+        "SELECT c.system, o.outcome, COUNT(*) FROM hub_check c JOIN hub_check_outcome o ON o.check_id = c.id "
+        "WHERE c.created_at >= :since GROUP BY c.system, o.outcome"), {"since": now - timedelta(hours=1)})}
     state.outbox = {(sy, s): n for sy, s, n in conn.execute(sa.text(
         "SELECT target_system, status, COUNT(*) FROM outbox_item GROUP BY target_system, status"))}
     if conn.dialect.name == "postgresql" and conn.execute(sa.text(
