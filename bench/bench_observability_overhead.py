@@ -121,15 +121,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--write", type=Path)
+    ap.add_argument("--keep", type=Path, help="keep the loaded world's databases here and reuse them next time")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-obs-"))
+    template = args.keep or base / "template"
     try:
-        generate_world(WorldConfig(seed=7, n_families=args.families), base / "world")
-        template = Stack(base / "template")
-        t = time.perf_counter()
-        template.load_world(base / "world")
-        print(f"world of {args.families} families loaded in {time.perf_counter() - t:.0f} s", flush=True)
-        rounds = [one_round(mode, base / "template", base / f"round{i}", args)
+        if not (template / "db").exists():
+            generate_world(WorldConfig(seed=7, n_families=args.families), base / "world")
+            t = time.perf_counter()
+            Stack(template).load_world(base / "world")
+            print(f"world of {args.families} families loaded in {time.perf_counter() - t:.0f} s", flush=True)
+        rounds = [one_round(mode, template, base / f"round{i}", args)
                   for i, mode in enumerate(["on", "off"] * args.rounds)]
     finally:
         shutil.rmtree(base, ignore_errors=True)

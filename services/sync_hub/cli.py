@@ -44,6 +44,10 @@ def worker(concurrency: int = typer.Option(1, min=1, help="Jobs this process run
 
     settings = get_settings()
     jlog.configure("sync_hub.worker", settings.log_level, settings.log_format)
+    if settings.telemetry:  # its calls to the gateways and the registry carry the job's trace (docs/operations.md)
+        from shared.observability import tracing
+
+        tracing.instrument_process("sync_hub.worker")
     jobs_worker.main(settings, concurrency)
 
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -81,16 +84,34 @@ def add_span_processor(processor: SpanProcessor) -> None:
 def instrument_app(app: Any, service: str) -> None:
     """Server spans for the app's requests; client spans (and ``traceparent``) for every httpx call made in
     this process."""
-    global _httpx_done
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     tp = provider(service)
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tp, excluded_urls=EXCLUDED_URLS)
+    instrument_process(service)
+
+
+def instrument_process(service: str) -> None:
+    """Client spans (and ``traceparent``) for every httpx call made in this process; the process's global
+    tracer provider is the service's. A process that serves no HTTP (the hub's ``worker``) calls only this."""
+    global _httpx_done
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    tp = provider(service)
     with _lock:
         if not _httpx_done:
             HTTPXClientInstrumentor().instrument(tracer_provider=tp)
             _httpx_done = True
+
+
+@contextmanager
+def job_span(name: str, **attributes: str) -> Iterator[None]:
+    """A background job (a sync run's plan, a unit) as the root span of its own trace: the calls it makes to
+    the gateways and the registry are its children. Ids only in attributes (run and unit ids), never personal
+    data. No span when this process has no tracer provider (telemetry off)."""
+    tracer = trace.get_tracer("jembatan.jobs")
+    with tracer.start_as_current_span(name, context=Context(), attributes=attributes):
+        yield
 
 
 def outbound_headers() -> dict[str, str]:
