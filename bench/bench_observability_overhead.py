@@ -65,8 +65,8 @@ def one_round(mode: str, template: Path, workdir: Path, args: argparse.Namespace
     stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, log_level="INFO",
                   extra_env=env_for(mode, args.workers))
     out = Round(mode, os.getloadavg()[0])
-    stack.start()
     try:
+        stack.start(timeout=600)  # a shared machine under load starts 2 x 3 uvicorn workers slowly
         with HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:
             run = hub.wait(hub.start_run().id, timeout=7200, poll=0.5)
             assert run.status.value == "SUCCEEDED", run.errors
