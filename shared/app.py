@@ -1,8 +1,9 @@
-"""The app factory every service uses: error envelope, credential gate, open /health, OpenAPI metadata."""
+"""The app factory every service uses: error envelope, credential gate, open /health, /ready and /metrics,
+observability (shared.observability), OpenAPI metadata."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -11,6 +12,8 @@ from fastapi import APIRouter, FastAPI
 from shared.auth import Authenticate, CredentialGate, TokensOf
 from shared.contracts.common import Health
 from shared.errors import ERROR_RESPONSES, install_error_handlers
+from shared.observability import install as install_observability
+from shared.observability.install import OPEN_PATHS, ReadyCheck
 
 VERSION = "0.1.0"
 
@@ -25,15 +28,21 @@ def create_service_app(
     credentials: TokensOf,
     authenticate: Authenticate | None = None,
     dependencies: Sequence[Any] | None = None,
+    telemetry: bool = True,
+    ready_checks: Mapping[str, ReadyCheck] | None = None,
+    collectors: Sequence[Callable[[FastAPI], Any]] = (),
 ) -> FastAPI:
     """``credentials`` gives every credential the service accepts (any role): calls without one of them are
     answered 401 before their body is read; the routes' own dependencies then check roles and scopes."""
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan,  # type: ignore[arg-type]
                   responses=ERROR_RESPONSES, dependencies=list(dependencies or []))
     install_error_handlers(app)
-    open_paths = {"/health", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    open_paths = {"/health", *OPEN_PATHS, app.openapi_url, app.docs_url, app.redoc_url,
+                  app.swagger_ui_oauth2_redirect_url}
     app.add_middleware(CredentialGate, tokens_of=credentials, open_paths={p for p in open_paths if p},
                        authenticate=authenticate)
+    # outside the credential gate (its 401s are counted and carry a request id): docs/operations.md
+    install_observability(app, name, telemetry=telemetry, ready_checks=ready_checks, collectors=collectors)
 
     @app.get("/health", response_model=Health, tags=["ops"], summary="Liveness (no credential needed)")
     def health() -> Health:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from shared.errors import ErrorBody, FieldError, scrub
+from shared.observability.tracing import outbound_headers
 
 log = logging.getLogger("jembatan.http")
 
@@ -129,6 +130,11 @@ class BaseClient:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if "content" in kwargs:  # bodies are JSON text; FastAPI (strict_content_type) 422s one without it
             kwargs["headers"] = {"Content-Type": "application/json", **(kwargs.get("headers") or {})}
+        # the trace (W3C traceparent) and request id of the request being served go on with the call; the httpx
+        # instrumentation, when on, replaces traceparent with its client span's
+        carried = outbound_headers()
+        if carried:
+            kwargs["headers"] = {**carried, **(kwargs.get("headers") or {})}
         try:
             response = self._http.request(method, path, **kwargs)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,6 +18,11 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    # JSON lines with service, request and trace ids (docs/operations.md), or the plain text of before
+    log_format: Literal["json", "text"] = "json"
+    # metrics (/metrics) and traces (OpenTelemetry; exported only when OTEL_* says where): off only to measure
+    # their cost (bench/) or where nobody scrapes
+    telemetry: bool = True
     # uvicorn worker processes serving the API (`serve`): each is the whole app (lifespan, background
     # threads); 1 keeps one process. The bench of "Request Data PKH" (docs/benchmarks.md) uses 2 on 2 cores.
     workers: int = Field(1, ge=1, le=32)
@@ -40,7 +47,10 @@ def serve_app(module: str, settings: ServiceSettings, **kwargs: object) -> None:
 
     import uvicorn
 
+    from shared.observability.metrics import prepare_multiprocess
+
     if settings.workers > 1:
+        prepare_multiprocess(settings.workers)
         uvicorn.run(f"{module}:create_app", factory=True, workers=settings.workers, host=settings.host,
                     port=settings.port, log_config=None, **kwargs)  # type: ignore[arg-type]
         return

@@ -21,8 +21,8 @@ def settings_class(service: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"services.{service}.config").Settings
 
 
-def test_compose_runs_exactly_the_four_services_the_hub_workers_postgres_and_the_identity_provider() -> None:
-    assert set(COMPOSE["services"]) == {*SERVICES, "sync_hub_worker", "postgres", "oidc"}
+def test_compose_runs_exactly_the_four_services_the_hub_workers_postgres_the_identity_provider_and_monitoring() -> None:
+    assert set(COMPOSE["services"]) == {*SERVICES, "sync_hub_worker", "postgres", "oidc", "prometheus", "grafana"}
     assert "healthcheck" in COMPOSE["services"]["postgres"]
 
 

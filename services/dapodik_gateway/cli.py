@@ -28,7 +28,7 @@ def serve() -> None:
     from shared.settings import serve_app
 
     settings = get_settings()
-    configure(SERVICE_NAME, settings.log_level)
+    configure(SERVICE_NAME, settings.log_level, settings.log_format)
     serve_app("services.dapodik_gateway.main", settings)
 
 
@@ -36,7 +36,7 @@ def serve() -> None:
 def migrate(revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head") -> None:
     """Bring the database at DAPODIK_DATABASE_URL to REVISION (default: the newest)."""
     settings = get_settings()
-    configure(SERVICE_NAME, settings.log_level)
+    configure(SERVICE_NAME, settings.log_level, settings.log_format)
     db.migrate(settings.database_url, revision)
     typer.echo(f"database at revision {revision}")
 
@@ -52,7 +52,7 @@ def load(
 ) -> None:
     """Load a world directory: all lines valid, or nothing written and every bad line reported."""
     settings = get_settings()
-    configure(SERVICE_NAME, settings.log_level)
+    configure(SERVICE_NAME, settings.log_level, settings.log_format)
     if settings.auto_migrate:
         db.migrate(settings.database_url)
     engine = db.make_engine(settings.database_url)

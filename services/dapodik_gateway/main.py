@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure(SERVICE_NAME, settings.log_level)
+        configure(SERVICE_NAME, settings.log_level, settings.log_format)
         if settings.auto_migrate:
             db.migrate(settings.database_url)
         engine = db.make_engine(settings.database_url)
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
             engine.dispose()
 
     app = create_service_app(
+        telemetry=settings.telemetry,
         name=SERVICE_NAME, title="Jembatan — Dapodik gateway", description=DESCRIPTION,
         routers=[sekolah_router, sinkronisasi_router, spreadsheet_router, kehadiran_router, peserta_didik_router,
                  pkh_router, edits_router,

@@ -31,7 +31,7 @@ def serve() -> None:
 def migrate_cmd() -> None:
     """Bring the database (EMIS_DATABASE_URL) to the newest schema revision."""
     settings = get_settings()
-    configure(SERVICE, settings.log_level)
+    configure(SERVICE, settings.log_level, settings.log_format)
     migrate(MIGRATIONS, settings.database_url)
     typer.echo("database is at the newest revision")
 
@@ -44,7 +44,7 @@ def load(
 ) -> None:
     """Load madrasah.jsonl and siswa.jsonl: every line validated, all or nothing in one transaction."""
     settings = get_settings()
-    configure(SERVICE, settings.log_level)
+    configure(SERVICE, settings.log_level, settings.log_format)
     if settings.auto_migrate:
         migrate(MIGRATIONS, settings.database_url)
     engine = make_engine(settings.database_url)

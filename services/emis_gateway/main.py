@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure(SERVICE, settings.log_level)
+        configure(SERVICE, settings.log_level, settings.log_format)
         if settings.auto_migrate:
             migrate(MIGRATIONS, settings.database_url)
         engine = make_engine(settings.database_url)
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
             engine.dispose()
 
     app = create_service_app(
+        telemetry=settings.telemetry,
         name=SERVICE,
         title="Jembatan EMIS 4.0 gateway",
         description="Madrasah and their students as EMIS 4.0 (Kemenag) holds them, with the PKH data "

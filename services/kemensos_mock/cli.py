@@ -32,7 +32,7 @@ def serve() -> None:
 def migrate(revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head") -> None:
     """Bring the database (KEMENSOS_DATABASE_URL) to a schema revision."""
     settings = get_settings()
-    configure(SERVICE, settings.log_level)
+    configure(SERVICE, settings.log_level, settings.log_format)
     migrate_db(MIGRATIONS, settings.database_url, revision)
     typer.echo(f"database at {revision}")
 
@@ -46,7 +46,7 @@ def load(
 ) -> None:
     """Load a world into the registry: every line validated, all or nothing, in one transaction."""
     settings = get_settings()
-    configure(SERVICE, settings.log_level)
+    configure(SERVICE, settings.log_level, settings.log_format)
     if settings.auto_migrate:
         migrate_db(MIGRATIONS, settings.database_url)
     engine = make_engine(settings.database_url)

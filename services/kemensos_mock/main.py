@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure(SERVICE, settings.log_level)
+        configure(SERVICE, settings.log_level, settings.log_format)
         if settings.auto_migrate:
             await anyio.to_thread.run_sync(migrate, MIGRATIONS, settings.database_url)
         engine = make_engine(settings.database_url)
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
 
     app = create_service_app(
+        telemetry=settings.telemetry,
         name=SERVICE,
         title="Kemensos registry (mock)",
         description=DESCRIPTION,

@@ -43,7 +43,11 @@ def worker(concurrency: int = typer.Option(1, min=1, help="Jobs this process run
     from shared import logging as jlog
 
     settings = get_settings()
-    jlog.configure("sync_hub.worker", settings.log_level)
+    jlog.configure("sync_hub.worker", settings.log_level, settings.log_format)
+    if settings.telemetry:  # its calls to the gateways and the registry carry the job's trace (docs/operations.md)
+        from shared.observability import tracing
+
+        tracing.instrument_process("sync_hub.worker")
     jobs_worker.main(settings, concurrency)
 
 

@@ -19,6 +19,7 @@ from services.sync_hub.jobs.queue import make_queue
 from services.sync_hub.jobs.worker import InProcessWorker
 from services.sync_hub.ledger import keys as ledger_keys
 from services.sync_hub.ledger.router import router as ledger_router
+from services.sync_hub.ops.metrics import HubCollector, replica_ready
 from services.sync_hub.provenance.router import router as provenance_router
 from services.sync_hub.replica.follower import ReplicaFollower
 from services.sync_hub.review.router import router as review_router
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        jlog.configure("sync_hub", settings.log_level)
+        jlog.configure("sync_hub", settings.log_level, settings.log_format)
         app.state.authenticator = make_authenticator(settings)
         if settings.auto_migrate:
             migrate(MIGRATIONS, settings.database_url)
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         credentials=every_token,
         authenticate=authenticate,
         dependencies=[Depends(enforce_declared)],
+        telemetry=settings.telemetry, ready_checks={"replica": replica_ready}, collectors=[HubCollector],
     )
     for route in undeclared(app):  # deny by default: a route nobody declared roles for stays closed
         log.error("route %s declares no role: every call is answered 403", route)

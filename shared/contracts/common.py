@@ -145,6 +145,14 @@ class Health(BaseModel):
     version: str
 
 
+class Readiness(BaseModel):
+    """``/ready``: whether the service can answer, and each check's result ("ok" or why not)."""
+
+    status: str = Field(description="ready | not_ready")
+    service: str
+    checks: dict[str, str] = Field(description="check -> ok, or what is wrong (database, replica...)")
+
+
 class KehadiranImportReport(BaseModel):
     """What an attendance import of one school and PKH period did (both gateways; VERKOM CSV or the gateway's
     own CSV/XLSX). A file with any bad row changes nothing: the answer is then a 422 whose ``errors`` name each

@@ -12,7 +12,8 @@ from services.dapodik_gateway.access import Role, require_roles, student_scope
 from services.dapodik_gateway.deps import ClientDep, authenticate, only_query_params
 from services.dapodik_gateway.pkh import service
 from shared.contracts.dapodik import PermintaanPkh
-from shared.errors import ERROR_RESPONSES, ErrorBody
+from shared.errors import ERROR_RESPONSES, ErrorBody, UpstreamFailure
+from shared.observability import metrics
 
 router = APIRouter(prefix="/api/v1/peserta-didik", tags=["pkh requests"],
                    dependencies=[Depends(authenticate), Depends(student_scope)])
@@ -28,4 +29,10 @@ _RESPONSES = {404: {"model": ErrorBody, "description": "No such student"},
              summary="Request Data PKH for one student: decided by the hub now, saved in the same step",
              dependencies=[only_query_params(), require_roles(Role.OPERATOR, Role.SCHOOL)])
 def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client: ClientDep) -> PermintaanPkh:
-    return service.request_student(request.app.state.engine, request.app.state.hub, peserta_didik_id, client)
+    try:
+        answer = service.request_student(request.app.state.engine, request.app.state.hub, peserta_didik_id, client)
+    except UpstreamFailure:
+        metrics.pkh_request("dapodik_gateway", "FAILED")
+        raise
+    metrics.pkh_request("dapodik_gateway", "DONE")
+    return answer

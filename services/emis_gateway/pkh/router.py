@@ -14,6 +14,7 @@ from services.emis_gateway.pkh.service import PkhRequests
 from shared.contracts.common import Page, Strict
 from shared.contracts.emis import PkhAnswer, PkhRequest, PkhRequestStatus
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
+from shared.observability import metrics
 
 router = APIRouter(prefix="/api/v1", tags=["pkh requests"], dependencies=[Depends(require_client)])
 
@@ -45,6 +46,7 @@ def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, principal: Princip
     if not storable(siswa_id):
         raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
     answer = requests.request_siswa(siswa_id, principal)
+    metrics.pkh_request("emis_gateway", answer.status.value)
     if answer.status is PkhRequestStatus.PENDING:
         response.status_code = status.HTTP_202_ACCEPTED
     return answer
@@ -57,6 +59,7 @@ def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, principal: Princip
 def request_madrasah(nsm: InstitutionDep, requests: RequestsDep, principal: PrincipalDep,
                      response: Response) -> PkhRequest:
     answer = requests.request_madrasah(nsm, principal.name)
+    metrics.pkh_request("emis_gateway", answer.status.value)
     response.headers["Location"] = f"/api/v1/pkh-requests/{answer.id}"
     return answer
 

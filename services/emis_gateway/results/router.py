@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from services.emis_gateway.deps import BodyDep, ResultsWriterDep, WriteSessionDep, require_client
 from services.emis_gateway.results import service
 from shared.contracts.common import HubResultBatch, HubResultBatchResponse
+from shared.observability import metrics
 
 router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(require_client)])
 
@@ -18,4 +19,6 @@ router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(req
 def post_results(principal: ResultsWriterDep, batch: HubResultBatch, session: WriteSessionDep,
                  body: BodyDep) -> HubResultBatchResponse:
     # the digest of the body as sent tells a repeated batch (a retry), counted once in the sync log
-    return service.apply_batch(session, batch, principal.name, digest=hashlib.sha256(body).hexdigest())
+    answer = service.apply_batch(session, batch, principal.name, digest=hashlib.sha256(body).hexdigest())
+    metrics.result_batch("emis_gateway", answer)
+    return answer

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.sync import lifecycle, planner, unit, verify
 from shared.http import Unavailable
+from shared.observability.tracing import job_span
 
 log = logging.getLogger("jembatan.hub.jobs")
 
@@ -25,36 +26,38 @@ class Retry(Exception):
 
 def plan_run(ctx: JobContext, run_id: str, defer_units: Callable[[sa.orm.Session, list[str]], None],
              last_attempt: bool) -> None:
-    try:
-        planner.plan(ctx, run_id, defer_units)
-    except Unavailable as exc:
-        if last_attempt:
-            planner.fail(ctx.db, run_id, f"planning gave up: an upstream could not be reached: {exc}")
-            return
-        log.warning("sync run %s: planning will be tried again: %s", run_id, exc)
-        raise Retry(str(exc)) from exc
-    except Exception as exc:
-        log.exception("sync run %s: planning failed", run_id)
-        planner.fail(ctx.db, run_id, f"internal error while planning: {type(exc).__name__}: {exc}")
+    with job_span("job plan", run_id=run_id):
+        try:
+            planner.plan(ctx, run_id, defer_units)
+        except Unavailable as exc:
+            if last_attempt:
+                planner.fail(ctx.db, run_id, f"planning gave up: an upstream could not be reached: {exc}")
+                return
+            log.warning("sync run %s: planning will be tried again: %s", run_id, exc)
+            raise Retry(str(exc)) from exc
+        except Exception as exc:
+            log.exception("sync run %s: planning failed", run_id)
+            planner.fail(ctx.db, run_id, f"internal error while planning: {type(exc).__name__}: {exc}")
 
 
 def work_unit(ctx: JobContext, unit_id: str, last_attempt: bool) -> None:
     """A deciding unit (``sync.unit``) or a verification unit (``sync.verify``)."""
-    try:
-        if _kind(ctx.db, unit_id) == lifecycle.VERIFY:
-            verify.work(ctx, unit_id)
-        else:
-            unit.work(ctx, unit_id)
-    except Unavailable as exc:
-        if last_attempt:
-            lifecycle.fail(ctx, unit_id, f"gave up: an upstream could not be reached: {exc}")
-            return
-        lifecycle.retry_later(ctx.db, unit_id, str(exc))
-        log.warning("unit %s will be tried again: %s", unit_id, exc)
-        raise Retry(str(exc)) from exc
-    except Exception as exc:
-        log.exception("unit %s failed", unit_id)
-        lifecycle.fail(ctx, unit_id, f"internal error: {type(exc).__name__}: {exc}")
+    with job_span("job unit", unit_id=unit_id):
+        try:
+            if _kind(ctx.db, unit_id) == lifecycle.VERIFY:
+                verify.work(ctx, unit_id)
+            else:
+                unit.work(ctx, unit_id)
+        except Unavailable as exc:
+            if last_attempt:
+                lifecycle.fail(ctx, unit_id, f"gave up: an upstream could not be reached: {exc}")
+                return
+            lifecycle.retry_later(ctx.db, unit_id, str(exc))
+            log.warning("unit %s will be tried again: %s", unit_id, exc)
+            raise Retry(str(exc)) from exc
+        except Exception as exc:
+            log.exception("unit %s failed", unit_id)
+            lifecycle.fail(ctx, unit_id, f"internal error: {type(exc).__name__}: {exc}")
 
 
 def _kind(db: sa.Engine, unit_id: str) -> str | None:
