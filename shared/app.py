@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from shared.auth import Authenticate, CredentialGate, TokensOf
 from shared.contracts.common import Health
+from shared import openapi
 from shared.errors import ERROR_RESPONSES, install_error_handlers
 
 VERSION = "0.1.0"
@@ -25,11 +26,15 @@ def create_service_app(
     credentials: TokensOf,
     authenticate: Authenticate | None = None,
     dependencies: Sequence[Any] | None = None,
+    scoped: bool = False,
+    security: str = "A bearer token: `Authorization: Bearer <token>`",
 ) -> FastAPI:
     """``credentials`` gives every credential the service accepts (any role): calls without one of them are
-    answered 401 before their body is read; the routes' own dependencies then check roles and scopes."""
+    answered 401 before their body is read; the routes' own dependencies then check roles and scopes (``scoped``:
+the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the bearer scheme in the OpenAPI."""
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan,  # type: ignore[arg-type]
-                  responses=ERROR_RESPONSES, dependencies=list(dependencies or []))
+                  responses=ERROR_RESPONSES, dependencies=list(dependencies or []),
+                  generate_unique_id_function=openapi.operation_id)
     install_error_handlers(app)
     open_paths = {"/health", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
     app.add_middleware(CredentialGate, tokens_of=credentials, open_paths={p for p in open_paths if p},
@@ -37,8 +42,10 @@ def create_service_app(
 
     @app.get("/health", response_model=Health, tags=["ops"], summary="Liveness (no credential needed)")
     def health() -> Health:
+        """Answers 200 while the process serves requests (a liveness probe: no database is touched)."""
         return Health(service=name, version=VERSION)
 
     for router in routers:
         app.include_router(router)
+    openapi.install(app, scoped=scoped, security_description=security)
     return app

@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                  validasi_router,
                  kesejahteraan_router, kip_router, feed_router, results_router], lifespan=lifespan,
         credentials=every_token,
+        scoped=True,
+        security="A client token from `DAPODIK_API_TOKENS` (operators scoped to their schools, the hub's own token)",
     )
     db.install_contention_handler(app)
     return app

@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                  sinkron_router, spreadsheet_router, kehadiran_router, pesantren_router, feed_router],
         lifespan=lifespan,
         credentials=every_token,
+        scoped=True,
+        security="A client token from `EMIS_API_TOKENS` (operators scoped to their madrasah, the hub's own token)",
     )
     app.state.settings = settings
     return app

@@ -26,4 +26,9 @@ router = APIRouter(prefix="/api/v1/peserta-didik", tags=["peserta_didik"],
                       "again; values the hub wrote are refused (hub_written)", dependencies=[only_query_params()])
 def edit_peserta_didik(session: WriteSessionDep, client: ClientDep, change: PesertaDidikEdit,
                        peserta_didik_id: Annotated[str, Path(pattern=paging.UUID_PATTERN)]) -> PesertaDidik:
+    """An operator's edit of a student's record: only the fields given, all or nothing, validated again as on import;
+    values the hub wrote are refused (`hub_written`). Optimistic concurrency: send the `ETag` of your last read as
+    `If-Match`; a stale version is 412 and nothing changes. `If-Match` may be left out (the edit then applies to the
+    current version), but `*` and the ETag are the documented way.
+    """
     return service.edit(session, peserta_didik_id, change, client)

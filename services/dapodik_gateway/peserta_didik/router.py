@@ -33,12 +33,18 @@ def list_peserta_didik(
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
     npsn: Annotated[str | None, Query(pattern=paging.NPSN_PATTERN, description="Only this school")] = None,
 ) -> Response:
+    """Students (peserta didik) with the values the hub wrote and their provenance, keyset-paged on (last_update, id);
+    `npsn` filters one school.
+    """
     return paging.json_response(service.list_peserta_didik(session, cursor, limit, limit_npsn(principal, npsn)))
 
 
 @router.get("/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,
             summary="One student", dependencies=[only_query_params()])
 def get_peserta_didik(session: SessionDep, peserta_didik_id: PesertaDidikId) -> PesertaDidik:
+    """One student with the hub's values and their provenance. The answer's `ETag` header is the record's version: send
+    it back as `If-Match` on `PATCH` so a concurrent edit is refused (412) instead of overwritten.
+    """
     return service.get_peserta_didik(session, peserta_didik_id)
 
 
@@ -46,4 +52,7 @@ def get_peserta_didik(session: SessionDep, peserta_didik_id: PesertaDidikId) -> 
             summary="History of the hub-writable values: every old value, the new one, when and from where",
             dependencies=[only_query_params()])
 def riwayat(session: SessionDep, peserta_didik_id: PesertaDidikId) -> list[RiwayatNilai]:
+    """The history of the hub-writable values of one student: every old value, the new one, when and from which source
+    (sync run, KIP SK, operator).
+    """
     return service.riwayat(session, peserta_didik_id)

@@ -28,4 +28,8 @@ _RESPONSES = {404: {"model": ErrorBody, "description": "No such student"},
              summary="Request Data PKH for one student: decided by the hub now, saved in the same step",
              dependencies=[only_query_params(), require_roles(Role.OPERATOR, Role.SCHOOL)])
 def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client: ClientDep) -> PermintaanPkh:
+    """Request Data PKH for one student: the gateway asks the hub, which decides from the registry now; the answer is
+    saved on the record in the same step. 503 when the hub or the registry is unreachable. Send an `Idempotency-Key`
+    to make a retry safe.
+    """
     return service.request_student(request.app.state.engine, request.app.state.hub, peserta_didik_id, client)

@@ -25,6 +25,9 @@ class SiswaListParams(PageParams):
             summary="Students with their PKH data, keyset-paged by (updated_at, siswa_id): the hub's change feed")
 def list_siswa(session: SessionDep, principal: PrincipalDep,
                params: Annotated[SiswaListParams, Query()]) -> Page[Siswa]:
+    """Students with their PKH data (the server's, from Kemensos through the hub, and any manual entry) and the
+    provenance of each value, keyset-paged by (updated_at, siswa_id); `nsm` filters one madrasah.
+    """
     return service.list_siswa(session, params.cursor, params.limit, params.nsm, principal)
 
 
@@ -32,6 +35,7 @@ def list_siswa(session: SessionDep, principal: PrincipalDep,
             responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
 def get_siswa(session: SessionDep, principal: PrincipalDep,
               siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
+    """One student with PKH data and provenance."""
     return service.get_siswa(session, siswa_id, principal)
 
 
@@ -40,6 +44,9 @@ def get_siswa(session: SessionDep, principal: PrincipalDep,
             responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
 def put_manual(session: WriteSessionDep, principal: PrincipalDep, body: PkhManualInput,
                siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
+    """An operator enters PKH data by hand (e.g. from a family's card). It is kept apart from the server data, shown
+    beside it, never overwrites it and never decides the PKH status. Operators only (403 for the hub's credential).
+    """
     return service.set_manual(session, siswa_id, body, principal)
 
 
@@ -47,4 +54,5 @@ def put_manual(session: WriteSessionDep, principal: PrincipalDep, body: PkhManua
                responses={404: {"model": ErrorBody, "description": "No such student"}, **ERROR_RESPONSES})
 def delete_manual(session: WriteSessionDep, principal: PrincipalDep,
                   siswa_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Siswa:
+    """Removes the manual PKH data of a student; the server data stays as it is."""
     return service.clear_manual(session, siswa_id, principal)
