@@ -5,6 +5,7 @@
 * ``jembatan world generate`` — write a synthetic world (JSON Lines with the real systems' field names).
 * ``jembatan sync`` — start a sync run on a running hub (the same as ``python -m services.sync_hub sync``).
 * ``jembatan token`` — a short-lived token for a person at the hub, from the local issuer (embedded default).
+* ``jembatan openapi`` — write the four services' OpenAPI specs to ``docs/openapi/`` (``--check``: fail on drift).
 """
 
 from __future__ import annotations
@@ -250,3 +251,23 @@ def token(
     if rotate:
         issuer.rotate()
     typer.echo(issuer.issue(user, [r.value for r in role], ttl_seconds=ttl))
+
+
+@app.command()
+def openapi(
+    out: Path = typer.Option(None, help="Directory to write <service>.json to (default: docs/openapi)"),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a published spec is stale"),
+) -> None:
+    """Write the OpenAPI spec of every service (generated from the code) to docs/openapi/."""
+    from jembatan import openapi as specs
+
+    target = out or specs.DOCS
+    if check:
+        stale = specs.stale(target)
+        if stale:
+            console.print(f"[red]stale OpenAPI in {target}: {', '.join(stale)}[/red] (run: jembatan openapi)")
+            raise typer.Exit(1)
+        console.print("OpenAPI specs are up to date")
+        return
+    for path in specs.write(target):
+        console.print(f"wrote {path}")

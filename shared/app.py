@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from shared import openapi
 from shared.auth import Authenticate, CredentialGate, TokensOf
 from shared.contracts.common import Health
-from shared import openapi
 from shared.errors import ERROR_RESPONSES, install_error_handlers
 
 VERSION = "0.1.0"

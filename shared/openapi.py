@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from shared.errors import PROBLEM_JSON, problem_type
 
@@ -64,11 +65,38 @@ def problem_example(error: str, status: int, detail: str, field_rule: tuple[str,
 def _resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
-        schema = spec["components"]["schemas"][name]
+        schema = spec["components"]["schemas"][name] if "components" in spec else spec["$defs"][name]
     return schema
 
 
 _PATTERN_DIGITS = re.compile(r"^\^\\d\{(\d+)\}\$$")
+
+
+_ATOM = re.compile(r"(\\d|\\w|\[(?:\\.|[^\]])+\]|\\.|[^\\\[\](){}+*?|^$])(\{\d+(?:,\d*)?\}|[+*?])?")
+
+
+def _from_pattern(pattern: str) -> str | None:
+    """A string matching a simple anchored pattern (literals, ``\\d``, classes, quantifiers), or None."""
+    body = pattern.removeprefix("^").removesuffix("$")
+    out, pos = "", 0
+    while pos < len(body):
+        m = _ATOM.match(body, pos)
+        if not m:
+            return None
+        atom, quant = m.group(1), m.group(2) or ""
+        if atom in ("\\d", "\\w"):
+            char = "1"
+        elif atom.startswith("["):
+            inner = atom[1:-1]
+            char = "1" if inner.startswith("\\d") else inner[1] if inner.startswith("\\") else inner[0]
+        elif atom.startswith("\\"):
+            char = atom[1]
+        else:
+            char = atom
+        count = int(quant[1:-1].split(",")[0]) if quant.startswith("{") else {"": 1, "+": 1, "*": 0, "?": 0}[quant]
+        out += char * count
+        pos = m.end()
+    return out if re.fullmatch(pattern, out) else None
 
 
 def _string_example(s: dict[str, Any], name: str) -> str:
@@ -80,12 +108,14 @@ def _string_example(s: dict[str, Any], name: str) -> str:
     if fmt == "uuid":
         return "3fa85f64-5717-4562-b3fc-2c963f66afa6"
     pattern = s.get("pattern", "")
+    if pattern == r"^[0-9a-f-]{36}$":
+        return "3fa85f64-5717-4562-b3fc-2c963f66afa6"
     m = _PATTERN_DIGITS.match(pattern)
     if m:
         n = int(m.group(1))
         return ("3201" + "0" * 20)[: n - 1] + "1" if n > 4 else "1" * n
-    if m := re.match(r"^\^\(?(\d{4})-(T|S)\[?", pattern):
-        return f"{m.group(1)}-{m.group(2)}1"
+    if pattern and (made := _from_pattern(pattern)) is not None:
+        return made
     length = s.get("minLength", 0)
     base = name or "string"
     return base if len(base) >= length else base + "x" * (length - len(base))
@@ -137,7 +167,7 @@ def finish(spec: dict[str, Any], app: FastAPI, *, scoped: bool, security_descrip
         schemes[BEARER] = {"type": "http", "scheme": "bearer", "description": security_description}
     default_security = [{name: []} for name in schemes][:1]
     for path, ops in spec.get("paths", {}).items():
-        for method, op in ops.items():
+        for op in ops.values():
             is_api = path.startswith("/api/")
             if is_api and "security" not in op:
                 op["security"] = default_security
@@ -219,3 +249,16 @@ def errors(**by_status: str) -> dict[int | str, dict[str, Any]]:
     from shared.errors import ErrorBody
 
     return {int(key.lstrip("e")): {"model": ErrorBody, "description": text} for key, text in by_status.items()}
+
+
+def body_example(model: type[BaseModel], **fields: Any) -> dict[str, Any]:
+    """``openapi_extra`` giving a route's JSON body an example built from ``model``'s schema, with ``fields``
+    set (``None`` drops the field): for bodies whose fields depend on each other."""
+    schema = model.model_json_schema()
+    example = example_of(schema, schema)
+    for key, value in fields.items():
+        if value is None:
+            example.pop(key, None)
+        else:
+            example[key] = value
+    return {"requestBody": {"content": {"application/json": {"example": example}}}}

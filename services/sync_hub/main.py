@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         lifespan=lifespan,
         credentials=every_token,
         scoped=True,
-        security="A person's OIDC access token (roles viewer, reviewer, admin, auditor) or a gateway's static token from `HUB_API_TOKENS`",
+        security="A person's OIDC access token (roles viewer, reviewer, admin, auditor) or a gateway's static "
+                 "token from `HUB_API_TOKENS`",
         authenticate=authenticate,
         dependencies=[Depends(enforce_declared)],
     )

@@ -62,7 +62,8 @@ def import_verkom(session: WriteSessionDep, client: ClientDep, npsn: Npsn, body:
             summary="Export the period's attendance as a VERKOM CSV (one row per student, a blank block for a "
                     "month not held)", dependencies=[only_query_params("tahun", "tahap")])
 def export_verkom(session: SessionDep, npsn: Npsn, tahun: Tahun, tahap: Tahap) -> Response:
-    """The period's attendance in the VERKOM layout, one row per student; a month the school did not hold is a blank block.
+    """The period's attendance in the VERKOM layout, one row per student; a month the school did not hold is a blank
+    block.
     """
     content, media_type, filename, omitted = service.export_verkom(session, npsn, tahun, tahap)
     return _download(content, media_type, filename, {"X-Students-Omitted": str(omitted)})

@@ -34,7 +34,8 @@ def post_sk(batch: SkKipBatch, session: WriteSessionDep, client: ClientDep) -> S
     """Apply a KIP decree (SK): for each issuance matched to a student sets penerima_kip, no_kip and nm_kip and
     replaces the KPS number, with history and provenance = the SK. Applying the same SK again changes nothing;
     issuances that match no student are listed (`GET /api/v1/kip/unmatched`). Send an `Idempotency-Key` to make a
-    retry return the first answer. 409 when the SK contradicts the same SK as received before, or gives a KIP card another student holds: nothing is applied.
+    retry return the first answer. 409 when the SK contradicts the same SK as received before, or gives a KIP card
+    another student holds: nothing is applied.
     """
     return service.apply_sk(session, batch, client)
 

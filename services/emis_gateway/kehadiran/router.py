@@ -54,7 +54,8 @@ def _download(content: bytes, media_type: str, filename: str, headers: dict[str,
 def import_verkom(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep,
                   params: Annotated[VerkomImportParams, Query()]) -> KehadiranImportReport:
     """The body is a VERKOM CSV for one period (`tahun`, `tahap`): rows matched by NISN, else by NIK Siswa. All rows or
-    none: any problem is a 422 naming each row, column and rule. 409 when the institution has no NPSN (the VERKOM form names a school by its NPSN).
+    none: any problem is a 422 naming each row, column and rule. 409 when the institution has no NPSN (the VERKOM
+    form names a school by its NPSN).
     """
     return service.import_verkom(session, nsm, body, params.tahun, params.tahap, dry_run=params.dry_run)
 

@@ -21,7 +21,8 @@ _ERRORS = {404: {"description": "No report for the period (a sync run with it bu
                     "can fix each; NIKs and KK numbers masked")
 def list_families(session: SessionDep, _: Reader, query: Annotated[RiskQuery, Query()]) -> Page[FamilyAtRisk]:
     """PKH families whose education component is at risk in a period, each with its reasons and who can fix each
-    (school, madrasah, registry); NIKs and KK numbers masked. 409 when a cursor outlived a rebuild of the report (start again from the first page).
+    (school, madrasah, registry); NIKs and KK numbers masked. 409 when a cursor outlived a rebuild of the report
+    (start again from the first page).
     """
     return report.page(session, query)
 
