@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 
 from shared import openapi
 from shared.auth import Authenticate, CredentialGate, TokensOf
 from shared.contracts.common import Health
 from shared.errors import ERROR_RESPONSES, install_error_handlers
+from shared.idempotency import IdempotencyMiddleware
 
 VERSION = "0.1.0"
 
@@ -28,14 +30,19 @@ def create_service_app(
     dependencies: Sequence[Any] | None = None,
     scoped: bool = False,
     security: str = "A bearer token: `Authorization: Bearer <token>`",
+    idempotency_table: sa.Table | None = None,
 ) -> FastAPI:
     """``credentials`` gives every credential the service accepts (any role): calls without one of them are
     answered 401 before their body is read; the routes' own dependencies then check roles and scopes (``scoped``:
-the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the bearer scheme in the OpenAPI."""
+the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the bearer scheme in the OpenAPI.
+``idempotency_table``: the service's ``idempotency_key`` table; routes taking ``Idempotency-Key`` then honour it
+(``shared.idempotency``)."""
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan,  # type: ignore[arg-type]
                   responses=ERROR_RESPONSES, dependencies=list(dependencies or []),
                   generate_unique_id_function=openapi.operation_id)
     install_error_handlers(app)
+    if idempotency_table is not None:  # added before the gate, so it runs inside it (it knows the caller)
+        app.add_middleware(IdempotencyMiddleware, fastapi_app=app, tbl=idempotency_table)
     open_paths = {"/health", app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
     app.add_middleware(CredentialGate, tokens_of=credentials, open_paths={p for p in open_paths if p},
                        authenticate=authenticate)

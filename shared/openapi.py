@@ -181,6 +181,8 @@ def finish(spec: dict[str, Any], app: FastAPI, *, scoped: bool, security_descrip
                 statuses.add(404)
             if op.get("parameters") or op.get("requestBody"):
                 statuses.add(422)
+            if any(p.get("in") == "header" and p.get("name") == "Idempotency-Key" for p in op.get("parameters", [])):
+                statuses.add(409)  # the first request with this key is still being answered
             elif not is_api:
                 responses.pop("422", None)
                 responses.pop("401", None)

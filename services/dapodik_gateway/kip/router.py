@@ -20,6 +20,7 @@ from services.dapodik_gateway.kip import service
 from shared.contracts.common import Page
 from shared.contracts.dapodik import KipTidakCocok, SkKipBatch, SkKipResponse
 from shared.errors import ERROR_RESPONSES, ErrorBody
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1/kip", tags=["kip"], dependencies=[Depends(authenticate)])
 
@@ -30,7 +31,8 @@ router = APIRouter(prefix="/api/v1/kip", tags=["kip"], dependencies=[Depends(aut
                                                                  "date or issuer"}, **ERROR_RESPONSES},
              summary="Apply a KIP SK: sets penerima_kip, no_kip, nm_kip and replaces the KPS number (history "
                      "kept, provenance = the SK); idempotent; unmatched issuances are listed for follow-up")
-def post_sk(batch: SkKipBatch, session: WriteSessionDep, client: ClientDep) -> SkKipResponse:
+def post_sk(batch: SkKipBatch, session: WriteSessionDep, client: ClientDep,
+            _key: IdempotencyKey = None) -> SkKipResponse:
     """Apply a KIP decree (SK): for each issuance matched to a student sets penerima_kip, no_kip and nm_kip and
     replaces the KPS number, with history and provenance = the SK. Applying the same SK again changes nothing;
     issuances that match no student are listed (`GET /api/v1/kip/unmatched`). Send an `Idempotency-Key` to make a

@@ -14,6 +14,7 @@ from services.emis_gateway.pkh.service import PkhRequests
 from shared.contracts.common import Page, Strict
 from shared.contracts.emis import PkhAnswer, PkhRequest, PkhRequestStatus
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1", tags=["pkh requests"], dependencies=[Depends(require_client)])
 
@@ -41,7 +42,7 @@ class ResultsParams(Strict):
              summary="Request Data PKH for one student: asked now, answer saved in the same step "
                      "(200); 202 PENDING when the registry is unreachable (queued, completed later)")
 def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, principal: PrincipalDep,
-                  response: Response) -> PkhRequest:
+                  response: Response, _key: IdempotencyKey = None) -> PkhRequest:
     """Request Data PKH for one student: the gateway asks the hub now and saves the answer on the student in the same
     step (200). While the hub or the registry is unreachable the request is queued and answered 202 PENDING; the
     gateway's worker completes it later. Send an `Idempotency-Key` to make a retry return the first answer.
@@ -59,7 +60,7 @@ def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, principal: Princip
              summary="Request Data PKH for every active student of a madrasah (asynchronous: follow the "
                      "progress at /api/v1/pkh-requests/{id})")
 def request_madrasah(nsm: InstitutionDep, requests: RequestsDep, principal: PrincipalDep,
-                     response: Response) -> PkhRequest:
+                     response: Response, _key: IdempotencyKey = None) -> PkhRequest:
     """Request Data PKH for every active student of a madrasah: answered 202 at once with the request; follow its
     progress at `GET /api/v1/pkh-requests/{id}` and read the answers at `.../results`. Send an `Idempotency-Key` so
     a retry does not start a second request.

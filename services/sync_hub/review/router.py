@@ -24,6 +24,7 @@ from services.sync_hub.review.schemas import (
 )
 from shared.auth import Principal
 from shared.contracts.hub import SourceSystem
+from shared.idempotency import IdempotencyKey
 from shared.openapi import errors
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["review"])
@@ -69,7 +70,7 @@ def get_case(request: Request, session: SessionDep, principal: Reviewer, case_id
              summary="Decide a case: link to one candidate family, or no link; the reviewer is the person calling",
              responses=errors(e409="The case is not open any more (already decided)"))
 def decide(request: Request, session: SessionDep, principal: Reviewer, case_id: CaseId,
-           body: DecisionCreate) -> DecisionView:
+           body: DecisionCreate, _key: IdempotencyKey = None) -> DecisionView:
     """Decide a case (reviewer role): link the student to one candidate family, or record that none is the same people;
     the decision carries the reviewer. 409 when the case is already decided. Send an `Idempotency-Key` so a retry
     answers the first decision.
@@ -83,7 +84,7 @@ def decide(request: Request, session: SessionDep, principal: Reviewer, case_id: 
              summary="Reverse a decision: the next run matches the student afresh",
              responses=errors(e409="The decision was already reversed"))
 def reverse(request: Request, session: SessionDep, principal: Reviewer, decision_id: CaseId,
-            body: ReversalCreate) -> DecisionView:
+            body: ReversalCreate, _key: IdempotencyKey = None) -> DecisionView:
     """Reverse a decision (reviewer role): the link is dropped and the next run matches the student afresh. 409 when it
     is already reversed.
     """

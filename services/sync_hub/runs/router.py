@@ -11,6 +11,7 @@ from shared.contracts.common import Page
 from shared.contracts.hub import StudentOutcome, SyncRun, SyncRunCreate, UnitProgress
 from shared.cursor import Cursor
 from shared.errors import InvalidInput
+from shared.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1/sync-runs", tags=["sync runs"])
 
@@ -18,7 +19,8 @@ router = APIRouter(prefix="/api/v1/sync-runs", tags=["sync runs"])
 @router.post("", response_model=SyncRun, status_code=status.HTTP_202_ACCEPTED,
              summary="Start a sync run (planned into work units run by the hub's workers)",
              responses={409: {"description": "A run is already queued or running: its id is named"}})
-def start_run(request: Request, principal: Admin, body: SyncRunCreate | None = None) -> SyncRun:
+def start_run(request: Request, principal: Admin, body: SyncRunCreate | None = None,
+              _key: IdempotencyKey = None) -> SyncRun:
     """Queues a sync run (admin role): the hub plans it into work units (system x region) that its workers run; follow
     it with `GET /api/v1/sync-runs/{run_id}`. 409 names the run already queued or running. Send an `Idempotency-
     Key`: a retry with the same key and body answers the first run instead of queueing another; the same key with
