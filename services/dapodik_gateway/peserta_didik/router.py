@@ -14,6 +14,7 @@ from services.dapodik_gateway.peserta_didik.schemas import RiwayatNilai
 from shared.contracts.common import Page
 from shared.contracts.dapodik import PesertaDidik
 from shared.errors import ERROR_RESPONSES, ErrorBody
+from shared.etag import etag_of
 
 router = APIRouter(prefix="/api/v1/peserta-didik", tags=["peserta_didik"],
                    dependencies=[Depends(authenticate), Depends(student_scope)])
@@ -41,11 +42,13 @@ def list_peserta_didik(
 
 @router.get("/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,
             summary="One student", dependencies=[only_query_params()])
-def get_peserta_didik(session: SessionDep, peserta_didik_id: PesertaDidikId) -> PesertaDidik:
+def get_peserta_didik(session: SessionDep, peserta_didik_id: PesertaDidikId, response: Response) -> PesertaDidik:
     """One student with the hub's values and their provenance. The answer's `ETag` header is the record's version: send
     it back as `If-Match` on `PATCH` so a concurrent edit is refused (412) instead of overwritten.
     """
-    return service.get_peserta_didik(session, peserta_didik_id)
+    record = service.get_peserta_didik(session, peserta_didik_id)
+    response.headers["ETag"] = etag_of(record)
+    return record
 
 
 @router.get("/{peserta_didik_id}/riwayat", response_model=list[RiwayatNilai], responses=_NOT_FOUND,
