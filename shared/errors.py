@@ -154,7 +154,7 @@ def _loc_to_field(loc: tuple[int | str, ...]) -> str:
 def _render(name: str, status: int, detail: str, errors: list[FieldError], headers: dict[str, str] | None = None,
             instance: str | None = None) -> JSONResponse:
     body = ErrorBody(type=problem_type(name), title=_TITLES.get(name, name), status=status, error=name,
-                     detail=scrub(detail), instance=instance,
+                     detail=scrub(detail), instance=scrub(instance) if instance else None,
                      errors=[FieldError(field=scrub(e.field), rule=e.rule, message=scrub(e.message)) for e in errors])
     return JSONResponse(status_code=status, content=body.model_dump(exclude_none=True), headers=headers,
                         media_type=PROBLEM_JSON)
