@@ -12,7 +12,6 @@ from services.sync_hub.config import get_settings
 from shared.clients import HubClient
 from shared.contracts.hub import SourceSystem, SyncRun, SyncRunCreate
 from shared.contracts.ledger import LedgerReport
-from shared.db import migrate as run_migrations
 
 app = typer.Typer(help="Jembatan sync hub", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -27,12 +26,12 @@ def serve() -> None:
 
 
 @app.command()
-def migrate() -> None:
-    """Bring the hub's database (HUB_DATABASE_URL) to the newest schema."""
+def migrate(revision: str = typer.Argument("head", help="Alembic revision")) -> None:
+    """Bring the hub's database (HUB_DATABASE_URL) to REVISION (default: the newest; an older one downgrades)."""
     from services.sync_hub.main import MIGRATIONS
+    from shared.db import migrate_command
 
-    run_migrations(MIGRATIONS, get_settings().database_url)
-    console.print("hub database migrated to head")
+    migrate_command(MIGRATIONS, get_settings().database_url, revision)
 
 
 @app.command()
