@@ -5,6 +5,8 @@
 * ``jembatan world generate`` — write a synthetic world (JSON Lines with the real systems' field names).
 * ``jembatan sync`` — start a sync run on a running hub (the same as ``python -m services.sync_hub sync``).
 * ``jembatan token`` — a short-lived token for a person at the hub, from the local issuer (embedded default).
+* ``jembatan runs | outcomes RUN [--export FILE] | review list|show|decide`` — the operator's common tasks.
+* Any error ends with one line naming the fix (exit 1); ``--debug`` shows the traceback.
 * ``jembatan openapi`` — write the four services' OpenAPI specs to ``docs/openapi/`` (``--check``: fail on drift).
 """
 
@@ -20,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jembatan import operator
 from jembatan.evaluate import Evaluation, evaluate_world
 from jembatan.ledger_audit import check_gateways
 from jembatan.risk_truth import RiskEvaluation, evaluate_report
@@ -35,10 +38,18 @@ from worldgen.cli import app as world_app
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
-app = typer.Typer(help="Jembatan: education data x Kemensos registry integration hub", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(help="Jembatan: education data x Kemensos registry integration hub (--debug: tracebacks)",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(world_app, name="world", help="Synthetic worlds")
-app.command("sync", help="Start a sync run on a running hub and print its summary")(hub_sync)
+app.command("sync", help="Start a sync run on a running hub and follow it with a progress bar")(hub_sync)
+app.command("runs")(operator.runs)
+app.command("outcomes")(operator.outcomes)
+app.add_typer(operator.review, name="review")
+
+
+def main() -> None:
+    """The ``jembatan`` console script: errors end with one line and the fix; ``--debug`` for the traceback."""
+    operator.run_cli(app)
 
 
 @app.command()

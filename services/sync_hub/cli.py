@@ -78,22 +78,33 @@ def render_run(run: SyncRun) -> Table:
 
 
 def follow(hub: HubClient, run_id: str, poll: float = 1.0) -> SyncRun:
-    """Wait for the run to end, showing its units' progress as it goes."""
+    """Wait for the run to end, with a progress bar over its work units (``GET /api/v1/sync-runs/{id}``: units
+    done, failed, running and waiting; students decided; verification units once planned)."""
     import time
 
-    with console.status(f"sync run {run_id}: queued") as status:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("[bold]sync run[/bold] {task.fields[run]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("units"), TimeElapsedColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("queued", total=None, run=run_id[:8])
         while True:
             run = hub.get_run(run_id)
-            if run.status.value not in ("QUEUED", "RUNNING"):
-                return run
             p = run.progress
-            text = ("planning (reading what changed)" if p is None else
-                    f"units {p.units_done + p.units_failed + p.units_cancelled}/{p.units_total} "
-                    f"({p.units_running} running, {p.units_failed} failed), {p.students_done:,} students decided")
-            if p is not None and p.verification_units_total:
-                text += (f"; verification units {p.verification_units_done}/{p.verification_units_total}, "
-                         f"{p.children_verified:,} children")
-            status.update(f"sync run {run_id}: {text}")
+            if p is None:
+                bar.update(task, description="queued" if run.status.value == "QUEUED"
+                           else "planning (reading what changed)")
+            else:
+                ended = p.units_done + p.units_failed + p.units_cancelled
+                text = (f"{p.units_running} running, {p.units_waiting} waiting, {p.units_failed} failed; "
+                        f"{p.students_done:,} students decided")
+                if p.verification_units_total:
+                    text += (f"; verification {p.verification_units_done}/{p.verification_units_total}, "
+                             f"{p.children_verified:,} children")
+                bar.update(task, total=p.units_total or None, completed=ended, description=text)
+            if run.status.value not in ("QUEUED", "RUNNING"):
+                bar.update(task, description=f"{run.status.value.lower()}; " + bar.tasks[0].description)
+                return run
             time.sleep(poll)
 
 
