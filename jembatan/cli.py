@@ -15,6 +15,8 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -168,6 +170,18 @@ def render_risk_evaluation(ev: RiskEvaluation) -> Table:
     return table
 
 
+@contextmanager
+def _steps(title: str, total: int | None) -> Iterator[Callable[[str], None]]:
+    """A progress bar that advances one step per call of the function it yields (files written, services
+    loaded), showing the last step; ``total`` None: the bar counts without a known end."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(f"[bold]{title}[/bold]"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.description}"), console=console) as bar:
+        task = bar.add_task("", total=total)
+        yield lambda text: bar.update(task, advance=1, description=text)
+
+
 @app.command()
 def demo(
     families: int = typer.Option(5000, min=10, help="Registry families in the generated world"),
@@ -183,13 +197,14 @@ def demo(
         shutil.rmtree(workdir)
     world_dir = workdir / "world"
     console.rule("[bold]Jembatan demo")
-    with console.status("generating the synthetic world"):
-        summary = generate_world(WorldConfig(seed=seed, n_families=families), world_dir)
+    with _steps("generating the synthetic world", None) as step:
+        summary = generate_world(WorldConfig(seed=seed, n_families=families), world_dir,
+                                 on_file=lambda name, rows: step(f"{name} ({rows:,} rows)"))
     console.print(f"world: {summary}")
     ports = {name: free_port() for name in SERVICES} if free_ports else dict(DEFAULT_PORTS)
     stack = Stack(workdir, ports=ports, log_level="WARNING")
-    with console.status("loading the world into the services' databases"):
-        stack.load_world(world_dir)
+    with _steps("loading the world into the services' databases", len(SERVICES)) as step:
+        stack.load_world(world_dir, on_step=lambda service: step(f"{service} loaded"))
     with console.status("starting kemensos_mock, emis_gateway, dapodik_gateway, sync_hub"):
         stack.start()
     try:

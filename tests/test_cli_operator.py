@@ -74,3 +74,18 @@ def test_runs_outcomes_export_and_review_against_the_hub(hub: Hub, monkeypatch: 
     decided = runner.invoke(app, ["review", "decide", hub.case_id, "--verdict", "no_link", "--reason", "bukan dia",
                                   "--token", reviewer])
     assert decided.exit_code == 0 and "no_link by rev" in decided.output
+
+
+def test_world_generation_reports_each_file_as_it_is_written(tmp_path: Path) -> None:
+    """What the demo's progress bar follows: one call per file written, with its rows, once it is on disk."""
+    from worldgen.config import WorldConfig
+    from worldgen.generate import generate_world
+
+    seen: list[tuple[str, int]] = []
+    generate_world(WorldConfig(seed=7, n_families=40), tmp_path, on_file=lambda name, rows: seen.append((name, rows)))
+    names = {name for name, _ in seen}
+    assert {"kemensos/keluarga.jsonl", "emis/siswa.jsonl", "dapodik/peserta_didik.jsonl"} <= names
+    for name, rows in seen:
+        assert (tmp_path / name).exists()
+        if name.endswith(".jsonl"):
+            assert sum(1 for _ in (tmp_path / name).open()) == rows
