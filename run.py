@@ -27,7 +27,9 @@ def ensure_env() -> None:
     if sys.version_info < (3, 11):
         sys.exit("Jembatan needs Python 3.11 or newer")
     lock = ROOT / "requirements.lock"
-    digest = hashlib.sha256(lock.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    sdk = ROOT / "clients" / "python"  # the client SDK (jembatan-client), installed beside the services
+    digest = hashlib.sha256(lock.read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+                            + (sdk / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest and PY.exists():
         return
     if not PY.exists():
@@ -36,7 +38,7 @@ def ensure_env() -> None:
     pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     print("installing dependencies from requirements.lock", flush=True)
     subprocess.run([*pip, "-r", str(lock)], check=True, cwd=ROOT)
-    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, cwd=ROOT)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT), "-e", str(sdk)], check=True, cwd=ROOT)
     STAMP.write_text(digest)
 
 

@@ -5,6 +5,9 @@
 * ``jembatan world generate`` — write a synthetic world (JSON Lines with the real systems' field names).
 * ``jembatan sync`` — start a sync run on a running hub (the same as ``python -m services.sync_hub sync``).
 * ``jembatan token`` — a short-lived token for a person at the hub, from the local issuer (embedded default).
+* ``jembatan runs | outcomes RUN [--export FILE] | review list|show|decide`` — the operator's common tasks.
+* Any error ends with one line naming the fix (exit 1); ``--debug`` shows the traceback.
+* ``jembatan openapi`` — write the four services' OpenAPI specs to ``docs/openapi/`` (``--check``: fail on drift).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -19,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jembatan import operator
 from jembatan.evaluate import Evaluation, evaluate_world
 from jembatan.ledger_audit import check_gateways
 from jembatan.risk_truth import RiskEvaluation, evaluate_report
@@ -34,10 +40,18 @@ from worldgen.cli import app as world_app
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
-app = typer.Typer(help="Jembatan: education data x Kemensos registry integration hub", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(help="Jembatan: education data x Kemensos registry integration hub (--debug: tracebacks)",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(world_app, name="world", help="Synthetic worlds")
-app.command("sync", help="Start a sync run on a running hub and print its summary")(hub_sync)
+app.command("sync", help="Start a sync run on a running hub and follow it with a progress bar")(hub_sync)
+app.command("runs")(operator.runs)
+app.command("outcomes")(operator.outcomes)
+app.add_typer(operator.review, name="review")
+
+
+def main() -> None:
+    """The ``jembatan`` console script: errors end with one line and the fix; ``--debug`` for the traceback."""
+    operator.run_cli(app)
 
 
 @app.command()
@@ -156,6 +170,18 @@ def render_risk_evaluation(ev: RiskEvaluation) -> Table:
     return table
 
 
+@contextmanager
+def _steps(title: str, total: int | None) -> Iterator[Callable[[str], None]]:
+    """A progress bar that advances one step per call of the function it yields (files written, services
+    loaded), showing the last step; ``total`` None: the bar counts without a known end."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(f"[bold]{title}[/bold]"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.description}"), console=console) as bar:
+        task = bar.add_task("", total=total)
+        yield lambda text: bar.update(task, advance=1, description=text)
+
+
 @app.command()
 def demo(
     families: int = typer.Option(5000, min=10, help="Registry families in the generated world"),
@@ -171,13 +197,14 @@ def demo(
         shutil.rmtree(workdir)
     world_dir = workdir / "world"
     console.rule("[bold]Jembatan demo")
-    with console.status("generating the synthetic world"):
-        summary = generate_world(WorldConfig(seed=seed, n_families=families), world_dir)
+    with _steps("generating the synthetic world", None) as step:
+        summary = generate_world(WorldConfig(seed=seed, n_families=families), world_dir,
+                                 on_file=lambda name, rows: step(f"{name} ({rows:,} rows)"))
     console.print(f"world: {summary}")
     ports = {name: free_port() for name in SERVICES} if free_ports else dict(DEFAULT_PORTS)
     stack = Stack(workdir, ports=ports, log_level="WARNING")
-    with console.status("loading the world into the services' databases"):
-        stack.load_world(world_dir)
+    with _steps("loading the world into the services' databases", len(SERVICES)) as step:
+        stack.load_world(world_dir, on_step=lambda service: step(f"{service} loaded"))
     with console.status("starting kemensos_mock, emis_gateway, dapodik_gateway, sync_hub"):
         stack.start()
     try:
@@ -250,3 +277,23 @@ def token(
     if rotate:
         issuer.rotate()
     typer.echo(issuer.issue(user, [r.value for r in role], ttl_seconds=ttl))
+
+
+@app.command()
+def openapi(
+    out: Path = typer.Option(None, help="Directory to write <service>.json to (default: docs/openapi)"),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a published spec is stale"),
+) -> None:
+    """Write the OpenAPI spec of every service (generated from the code) to docs/openapi/."""
+    from jembatan import openapi as specs
+
+    target = out or specs.DOCS
+    if check:
+        stale = specs.stale(target)
+        if stale:
+            console.print(f"[red]stale OpenAPI in {target}: {', '.join(stale)}[/red] (run: jembatan openapi)")
+            raise typer.Exit(1)
+        console.print("OpenAPI specs are up to date")
+        return
+    for path in specs.write(target):
+        console.print(f"wrote {path}")

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,11 +123,16 @@ class Stack:
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[2:])} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
-    def load_world(self, world_dir: Path) -> None:
-        """Migrate each service's database and load its part of the world (all-or-nothing per service)."""
+    def load_world(self, world_dir: Path, on_step: Callable[[str], None] | None = None) -> None:
+        """Migrate each service's database and load its part of the world (all-or-nothing per service).
+        ``on_step(service)`` is called as each service has been loaded (a progress bar follows it)."""
         for service, sub in WORLD_DIRS.items():
             self._cli(service, "load", str(world_dir / sub), "--replace")
+            if on_step is not None:
+                on_step(service)
         self._cli("sync_hub", "migrate")
+        if on_step is not None:
+            on_step("sync_hub")
 
     def start(self, timeout: float = 60.0) -> None:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)

@@ -84,8 +84,10 @@ class CredentialGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in self.open_paths:
             try:
-                self.authenticate(Request(scope))
+                caller = self.authenticate(Request(scope))
             except Unauthorized as exc:
                 await error_response(exc)(scope, receive, send)
                 return
+            # who is calling, for what runs inside the gate (the Idempotency-Key store keys by it)
+            scope.setdefault("state", {})["caller"] = str(getattr(caller, "who", caller))
         await self.app(scope, receive, send)

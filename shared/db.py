@@ -147,6 +147,81 @@ def migrate(script_location: Path, url: str, revision: str = "head") -> None:
         engine.dispose()
 
 
+class RevisionError(ValueError):
+    """A revision the service's migrations do not have (or name ambiguously)."""
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is really at (``None``: not migrated at all)."""
+    from alembic.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def migrate_to(script_location: Path, url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the database to ``revision``, upgrading or **downgrading** (an older revision than the database's
+    is a downgrade, which ``migrate`` would silently skip); ``base`` drops every table. Returns the revision before
+    and the revision the database is really at afterwards. Raises ``RevisionError`` for a revision the scripts
+    do not have (a unique prefix of one is accepted, as in Alembic)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(alembic_config(script_location, url))
+    before = current_revision(url)
+    if revision in ("head", "heads"):
+        target: str | None = script.get_current_head()
+    elif revision == "base":
+        target = None
+    else:
+        try:
+            found = script.get_revision(revision)
+        except CommandError as exc:
+            raise RevisionError(str(exc)) from exc
+        if found is None:
+            raise RevisionError(f"no revision {revision!r}")
+        target = found.revision
+    if target == before:
+        return before, before
+    older = before is not None and (target is None or target in {
+        r.revision for r in script.iterate_revisions(before, "base")})
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            cfg = alembic_config(script_location, url)
+            cfg.attributes["connection"] = connection
+            if older:
+                command.downgrade(cfg, target or "base")
+            else:
+                command.upgrade(cfg, target or "head")
+    finally:
+        engine.dispose()
+    return before, current_revision(url)
+
+
+def migrate_command(script_location: Path, url: str, revision: str) -> None:
+    """The ``migrate [REVISION]`` command every service's CLI has: says where the database was and where it
+    really is now; an unknown revision exits 2 naming the revisions there are."""
+    import typer
+
+    try:
+        before, after = migrate_to(script_location, url, revision)
+    except RevisionError as exc:
+        from alembic.script import ScriptDirectory
+
+        known = [r.revision for r in ScriptDirectory.from_config(alembic_config(script_location, url)).walk_revisions()]
+        typer.echo(f"error: {exc}; the revisions are: {', '.join(reversed(known))} (or head, base)", err=True)
+        raise typer.Exit(2) from exc
+    if before == after:
+        typer.echo(f"database already at {after or 'base (empty)'}; nothing to do")
+    else:
+        typer.echo(f"database migrated from {before or 'base (empty)'} to {after or 'base (empty)'}")
+
+
 def run_migrations_env(target_metadata, include_name=None) -> None:  # type: ignore[no-untyped-def]
     """Body of every service's ``migrations/env.py`` (online mode, with an optional passed-in connection).
     ``include_name``: Alembic's filter of the database objects autogenerate compares (objects the service does

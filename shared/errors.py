@@ -1,7 +1,10 @@
 """One error envelope for every service, and the exception tree that produces it.
 
-Every non-2xx answer has the body ``{"error": "<Name>", "detail": "...", "errors": [{"field", "rule",
-"message"}]}``. Clients in ``shared.clients`` parse it back into typed exceptions.
+Every non-2xx answer is an RFC 9457 problem (``Content-Type: application/problem+json``) with the body
+``{"type": "urn:jembatan:problem:<name>", "title", "status", "detail", "instance", "error": "<Name>",
+"errors": [{"field", "rule", "message"}]}``: the RFC's members plus the envelope every client already reads
+(``error``, ``detail``, ``errors``). docs/errors.md lists the problem types. Clients parse it back into typed
+exceptions.
 
 Personal data never goes back in an error: a validation error names the field and the rule, never the value
 the caller sent (pydantic's ``input`` is not rendered), messages are written without NIK, KK numbers or
@@ -18,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("jembatan.errors")
@@ -36,10 +39,34 @@ class FieldError(BaseModel):
     message: str
 
 
+PROBLEM_JSON = "application/problem+json"
+_TITLES = {
+    "InvalidInput": "Malformed input", "NotFound": "No such record", "Conflict": "Conflicts with the current state",
+    "Unauthorized": "Missing or invalid bearer credential", "Forbidden": "Not allowed for this caller",
+    "RateLimited": "Too many requests", "UpstreamFailure": "A dependency failed",
+    "MethodNotAllowed": "Method not allowed", "PreconditionFailed": "The record changed since it was read",
+    "PreconditionRequired": "If-Match is required", "IdempotencyConflict": "Idempotency-Key reused with another body",
+    "InternalError": "Internal error",
+}
+
+
+def problem_type(error: str) -> str:
+    """The RFC 9457 ``type`` of an error name: ``InvalidInput`` -> ``urn:jembatan:problem:invalid-input``."""
+    return "urn:jembatan:problem:" + re.sub(r"(?<!^)(?=[A-Z])", "-", error).lower()
+
+
 class ErrorBody(BaseModel):
-    error: str
-    detail: str
-    errors: list[FieldError] = []
+    """The error envelope, an RFC 9457 problem. ``type``/``title``/``status``/``instance`` are the RFC's members
+    (optional here so that a client still reads answers of older servers); ``error``, ``detail`` and ``errors``
+    are the envelope every Jembatan client reads."""
+
+    type: str | None = Field(None, description="Problem type URI (urn:jembatan:problem:<name>; docs/errors.md)")
+    title: str | None = Field(None, description="Short, fixed summary of the problem type")
+    status: int | None = Field(None, description="The HTTP status code")
+    error: str = Field(..., description="The error's name (InvalidInput, NotFound, Conflict, ...)")
+    detail: str = Field(..., description="What went wrong in this occurrence (never repeats personal data)")
+    instance: str | None = Field(None, description="The path of the request that failed")
+    errors: list[FieldError] = Field([], description="Each field that broke a rule, and the rule")
 
 
 class ApiError(Exception):
@@ -85,6 +112,22 @@ class RateLimited(ApiError):
         self.retry_after = retry_after
 
 
+class PreconditionFailed(ApiError):
+    """``If-Match`` names a version the record no longer has (someone else edited it)."""
+
+    status_code = 412
+
+
+class PreconditionRequired(ApiError):
+    status_code = 428
+
+
+class IdempotencyConflict(ApiError):
+    """An ``Idempotency-Key`` reused with another request body (or still being answered)."""
+
+    status_code = 422
+
+
 class UpstreamFailure(ApiError):
     """A dependency of this service failed; the caller may retry later."""
 
@@ -108,27 +151,30 @@ def _loc_to_field(loc: tuple[int | str, ...]) -> str:
     return out or ".".join(str(p) for p in loc)
 
 
-def _render(name: str, status: int, detail: str, errors: list[FieldError], headers: dict[str, str] | None = None):
-    body = ErrorBody(error=name, detail=scrub(detail),
+def _render(name: str, status: int, detail: str, errors: list[FieldError], headers: dict[str, str] | None = None,
+            instance: str | None = None) -> JSONResponse:
+    body = ErrorBody(type=problem_type(name), title=_TITLES.get(name, name), status=status, error=name,
+                     detail=scrub(detail), instance=scrub(instance) if instance else None,
                      errors=[FieldError(field=scrub(e.field), rule=e.rule, message=scrub(e.message)) for e in errors])
-    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
+    return JSONResponse(status_code=status, content=body.model_dump(exclude_none=True), headers=headers,
+                        media_type=PROBLEM_JSON)
 
 
-def error_response(exc: ApiError) -> JSONResponse:
+def error_response(exc: ApiError, instance: str | None = None) -> JSONResponse:
     """The envelope for an error raised on purpose (also used by middleware, outside the handlers)."""
     headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} if isinstance(exc, RateLimited) else None
     if isinstance(exc, Unauthorized):
         headers = {"WWW-Authenticate": "Bearer"}
-    return _render(type(exc).__name__, exc.status_code, exc.detail, exc.errors, headers)
+    return _render(type(exc).__name__, exc.status_code, exc.detail, exc.errors, headers, instance)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         # field, rule and pydantic's message only: the offending ``input`` (FastAPI's default body has it) is
         # never echoed, whatever the field holds
         errors = [
@@ -137,15 +183,15 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
-        return _render("InvalidInput", 422, detail or "invalid input", errors)
+        return _render("InvalidInput", 422, detail or "invalid input", errors, instance=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}
         return _render(names.get(exc.status_code, "HTTPError"), exc.status_code, str(exc.detail), [],
-                       getattr(exc, "headers", None))
+                       getattr(exc, "headers", None), request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - safety net
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _render("InternalError", 500, "internal error; see the service log", [])
+        return _render("InternalError", 500, "internal error; see the service log", [], instance=request.url.path)

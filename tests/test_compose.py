@@ -149,3 +149,31 @@ def test_emis_gateway_asks_the_hub_with_a_token_the_hub_accepts() -> None:
     accepted = COMPOSE["services"]["sync_hub"]["environment"]["HUB_API_TOKENS"]
     variable = re.search(r'"emis_gateway": "(\$\{[A-Z_]+)', accepted)
     assert variable and emis["EMIS_HUB_TOKEN"].startswith(variable.group(1))
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split("==", 1)
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_the_image_installs_the_production_lock_without_dev_tools_at_the_tested_versions() -> None:
+    """Issue 13 point 9: requirements.prod.lock is pyproject's runtime dependencies (no ``--extra dev``), pinned
+    to the versions requirements.lock (what the tests ran with) holds; the Dockerfile installs it, not the dev lock.
+    Regenerate: uv pip compile pyproject.toml -c requirements.lock -o requirements.prod.lock --python-version 3.11"""
+    import tomllib
+
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "requirements.prod.lock" in dockerfile and "requirements.lock" not in dockerfile.replace(
+        "requirements.prod.lock", "")
+    prod, dev = _pins(ROOT / "requirements.prod.lock"), _pins(ROOT / "requirements.lock")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dev_only = {re.split(r"[<>=\[ ]", d)[0].lower() for d in project["optional-dependencies"]["dev"]}
+    runtime = {re.split(r"[<>=\[ ]", d)[0].lower() for d in project["dependencies"]}
+    assert not dev_only & set(prod), "dev tools in the production lock"
+    assert {"pytest", "hypothesis", "ruff", "respx"}.isdisjoint(prod)
+    assert {n.replace("_", "-") for n in runtime} <= set(prod)
+    assert {n: v for n, v in prod.items() if dev.get(n) != v} == {}, "prod pins differ from the tested lock"

@@ -122,9 +122,11 @@ def _regions() -> Regions:
     return Regions()
 
 
-def generate_world(config: WorldConfig, out_dir: Path) -> WorldSummary:
-    """Generate the world described by ``config`` into ``out_dir`` (created if needed)."""
-    return _World(config).write(Path(out_dir))
+def generate_world(config: WorldConfig, out_dir: Path,
+                   on_file: Callable[[str, int], None] | None = None) -> WorldSummary:
+    """Generate the world described by ``config`` into ``out_dir`` (created if needed). ``on_file(name, rows)`` is
+    called as each file has been written (from the writer thread): what a progress bar follows."""
+    return _World(config).write(Path(out_dir), on_file)
 
 
 # ---- helpers for the columns --------------------------------------------------------------------
@@ -534,11 +536,12 @@ class _World:
             out.append(pl.select(pl.when(mixed).then(s.str.to_titlecase()).otherwise(s).alias(name)).to_series())
         return out[0], out[1], out[2], out[3]
 
-    def write(self, out: Path) -> WorldSummary:
+    def write(self, out: Path, on_file: Callable[[str, int], None] | None = None) -> WorldSummary:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="worldgen-write") as writer:
-            return self._write_all(out, writer)
+            return self._write_all(out, writer, on_file)
 
-    def _write_all(self, out: Path, writer: ThreadPoolExecutor) -> WorldSummary:
+    def _write_all(self, out: Path, writer: ThreadPoolExecutor,
+                   on_file: Callable[[str, int], None] | None = None) -> WorldSummary:
         """Build the frames one by one; a writer thread serialises each (polars releases the GIL) while
         the next is built."""
         pop, rec, reg, cfg, ref = self.pop, self.rec, self.reg, self.cfg, self.ref
@@ -552,7 +555,11 @@ class _World:
 
         def emit(name: str, df: pl.DataFrame) -> None:
             counts[name] = df.height
-            pending.append(writer.submit(_write, out / name, df))
+            future = writer.submit(_write, out / name, df)
+            if on_file is not None:
+                rows = df.height
+                future.add_done_callback(lambda done: done.exception() is None and on_file(name, rows))
+            pending.append(future)
 
         # -- registry files
         reg_f = np.flatnonzero(in_registry)

@@ -16,6 +16,7 @@ from services.dapodik_gateway.loader.service import (
     SEKOLAH_FILE,
     load_world,
 )
+from shared.db import migrate_command
 from shared.logging import configure
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -34,11 +35,10 @@ def serve() -> None:
 
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head") -> None:
-    """Bring the database at DAPODIK_DATABASE_URL to REVISION (default: the newest)."""
+    """Bring the database at DAPODIK_DATABASE_URL to REVISION (default: the newest; an older one downgrades)."""
     settings = get_settings()
     configure(SERVICE_NAME, settings.log_level, settings.log_format)
-    db.migrate(settings.database_url, revision)
-    typer.echo(f"database at revision {revision}")
+    migrate_command(db.MIGRATIONS, settings.database_url, revision)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
 
-from shared import bulk
+from shared import bulk, idempotency
 from shared import db as shared_db
 from shared.errors import ApiError, error_response
 
@@ -38,6 +38,9 @@ NAMING_CONVENTION = shared_db.NAMING_CONVENTION
 
 class DapodikTable(SQLModel, registry=registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))):
     """Base of every table of this service (``DapodikTable.metadata`` is what Alembic compares)."""
+
+
+IDEMPOTENCY = idempotency.table(DapodikTable.metadata)  # answers of POSTs sent with an Idempotency-Key
 
 
 def make_engine(url: str) -> Engine:

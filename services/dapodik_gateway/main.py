@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.dapodik_gateway import db
 from services.dapodik_gateway.access import every_token
 from services.dapodik_gateway.config import SERVICE_NAME, Settings, get_settings
+from services.dapodik_gateway.db import IDEMPOTENCY
 from services.dapodik_gateway.edits.router import router as edits_router
 from services.dapodik_gateway.feed.router import router as feed_router
 from services.dapodik_gateway.kehadiran.router import router as kehadiran_router
@@ -78,6 +79,9 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                  validasi_router,
                  kesejahteraan_router, kip_router, feed_router, results_router], lifespan=lifespan,
         credentials=every_token,
+        scoped=True,
+        idempotency_table=IDEMPOTENCY,
+        security="A client token from `DAPODIK_API_TOKENS` (operators scoped to their schools, the hub's own token)",
     )
     db.install_contention_handler(app)
     return app

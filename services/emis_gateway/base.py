@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
 
+from shared import idempotency
 from shared.db import NAMING_CONVENTION, UTCDateTime, unstorable_text
 
 __all__ = ["EmisTable", "UTCDateTime", "as_utc", "storable", "utcnow"]
@@ -20,6 +21,9 @@ __all__ = ["EmisTable", "UTCDateTime", "as_utc", "storable", "utcnow"]
 
 class EmisTable(SQLModel, registry=registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))):
     """Base of every table of the EMIS gateway (``EmisTable.metadata`` is what Alembic compares)."""
+
+
+IDEMPOTENCY = idempotency.table(EmisTable.metadata)  # answers of POSTs sent with an Idempotency-Key
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,7 @@ import typer
 from services.emis_gateway.config import get_settings
 from services.emis_gateway.loader.service import load_world
 from services.emis_gateway.main import MIGRATIONS, SERVICE
-from shared.db import make_engine, migrate
+from shared.db import make_engine, migrate, migrate_command
 from shared.logging import configure
 
 app = typer.Typer(help="EMIS 4.0 gateway (settings from EMIS_* environment variables)", no_args_is_help=True,
@@ -28,12 +28,11 @@ def serve() -> None:
 
 
 @app.command("migrate")
-def migrate_cmd() -> None:
-    """Bring the database (EMIS_DATABASE_URL) to the newest schema revision."""
+def migrate_cmd(revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head") -> None:
+    """Bring the database (EMIS_DATABASE_URL) to REVISION (default: the newest; an older one downgrades)."""
     settings = get_settings()
     configure(SERVICE, settings.log_level, settings.log_format)
-    migrate(MIGRATIONS, settings.database_url)
-    typer.echo("database is at the newest revision")
+    migrate_command(MIGRATIONS, settings.database_url, revision)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.emis_gateway.base import IDEMPOTENCY
 from services.emis_gateway.config import Settings, get_settings
 from services.emis_gateway.deps import every_token
 from services.emis_gateway.feed.router import router as feed_router
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
                  sinkron_router, spreadsheet_router, kehadiran_router, pesantren_router, feed_router],
         lifespan=lifespan,
         credentials=every_token,
+        scoped=True,
+        idempotency_table=IDEMPOTENCY,
+        security="A client token from `EMIS_API_TOKENS` (operators scoped to their madrasah, the hub's own token)",
     )
     app.state.settings = settings
     return app

@@ -10,7 +10,7 @@ import typer
 from services.kemensos_mock.config import get_settings
 from services.kemensos_mock.main import MIGRATIONS, SERVICE, create_app
 from services.kemensos_mock.world.service import CHUNK, LoadFailed, load_world
-from shared.db import make_engine
+from shared.db import make_engine, migrate_command
 from shared.db import migrate as migrate_db
 from shared.logging import configure
 
@@ -30,11 +30,10 @@ def serve() -> None:
 
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head") -> None:
-    """Bring the database (KEMENSOS_DATABASE_URL) to a schema revision."""
+    """Bring the database (KEMENSOS_DATABASE_URL) to REVISION (default: the newest; an older one downgrades)."""
     settings = get_settings()
     configure(SERVICE, settings.log_level, settings.log_format)
-    migrate_db(MIGRATIONS, settings.database_url, revision)
-    typer.echo(f"database at {revision}")
+    migrate_command(MIGRATIONS, settings.database_url, revision)
 
 
 @app.command()

@@ -12,7 +12,6 @@ from services.sync_hub.config import get_settings
 from shared.clients import HubClient
 from shared.contracts.hub import SourceSystem, SyncRun, SyncRunCreate
 from shared.contracts.ledger import LedgerReport
-from shared.db import migrate as run_migrations
 
 app = typer.Typer(help="Jembatan sync hub", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -27,12 +26,12 @@ def serve() -> None:
 
 
 @app.command()
-def migrate() -> None:
-    """Bring the hub's database (HUB_DATABASE_URL) to the newest schema."""
+def migrate(revision: str = typer.Argument("head", help="Alembic revision")) -> None:
+    """Bring the hub's database (HUB_DATABASE_URL) to REVISION (default: the newest; an older one downgrades)."""
     from services.sync_hub.main import MIGRATIONS
+    from shared.db import migrate_command
 
-    run_migrations(MIGRATIONS, get_settings().database_url)
-    console.print("hub database migrated to head")
+    migrate_command(MIGRATIONS, get_settings().database_url, revision)
 
 
 @app.command()
@@ -83,22 +82,33 @@ def render_run(run: SyncRun) -> Table:
 
 
 def follow(hub: HubClient, run_id: str, poll: float = 1.0) -> SyncRun:
-    """Wait for the run to end, showing its units' progress as it goes."""
+    """Wait for the run to end, with a progress bar over its work units (``GET /api/v1/sync-runs/{id}``: units
+    done, failed, running and waiting; students decided; verification units once planned)."""
     import time
 
-    with console.status(f"sync run {run_id}: queued") as status:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("[bold]sync run[/bold] {task.fields[run]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("units"), TimeElapsedColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("queued", total=None, run=run_id[:8])
         while True:
             run = hub.get_run(run_id)
-            if run.status.value not in ("QUEUED", "RUNNING"):
-                return run
             p = run.progress
-            text = ("planning (reading what changed)" if p is None else
-                    f"units {p.units_done + p.units_failed + p.units_cancelled}/{p.units_total} "
-                    f"({p.units_running} running, {p.units_failed} failed), {p.students_done:,} students decided")
-            if p is not None and p.verification_units_total:
-                text += (f"; verification units {p.verification_units_done}/{p.verification_units_total}, "
-                         f"{p.children_verified:,} children")
-            status.update(f"sync run {run_id}: {text}")
+            if p is None:
+                bar.update(task, description="queued" if run.status.value == "QUEUED"
+                           else "planning (reading what changed)")
+            else:
+                ended = p.units_done + p.units_failed + p.units_cancelled
+                text = (f"{p.units_running} running, {p.units_waiting} waiting, {p.units_failed} failed; "
+                        f"{p.students_done:,} students decided")
+                if p.verification_units_total:
+                    text += (f"; verification {p.verification_units_done}/{p.verification_units_total}, "
+                             f"{p.children_verified:,} children")
+                bar.update(task, total=p.units_total or None, completed=ended, description=text)
+            if run.status.value not in ("QUEUED", "RUNNING"):
+                bar.update(task, description=f"{run.status.value.lower()}; " + bar.tasks[0].description)
+                return run
             time.sleep(poll)
 
 

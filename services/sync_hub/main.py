@@ -13,6 +13,7 @@ from services.sync_hub.audit.router import router as audit_router
 from services.sync_hub.checks.router import router as checks_router
 from services.sync_hub.checks.service import Checks
 from services.sync_hub.config import Settings, get_settings
+from services.sync_hub.db import IDEMPOTENCY
 from services.sync_hub.deps import HubAuthenticator, authenticate, enforce_declared, every_token, undeclared
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.jobs.queue import make_queue
@@ -94,6 +95,10 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
                  ledger_router, audit_router],
         lifespan=lifespan,
         credentials=every_token,
+        scoped=True,
+        idempotency_table=IDEMPOTENCY,
+        security="A person's OIDC access token (roles viewer, reviewer, admin, auditor) or a gateway's static "
+                 "token from `HUB_API_TOKENS`",
         authenticate=authenticate,
         dependencies=[Depends(enforce_declared)],
         telemetry=settings.telemetry, ready_checks={"replica": replica_ready}, collectors=[HubCollector],

@@ -28,6 +28,7 @@ from services.dapodik_gateway.peserta_didik import service as pd_service
 from services.dapodik_gateway.results import repository as results_repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
 from services.dapodik_gateway.validasi import service as validasi_service
+from shared import etag
 from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, PesertaDidik, PesertaDidikEdit, PesertaDidikRecord
 from shared.errors import FieldError, InvalidInput
 
@@ -90,12 +91,16 @@ def save(session: Session, creates: list[dict[str, Any]],
         conn, ids, {new["peserta_didik_id"]: dict.fromkeys(fields, "sekolah") for new, _, fields in updates}, now)
 
 
-def edit(session: Session, peserta_didik_id: str, change: PesertaDidikEdit, client: str) -> PesertaDidik:
+def edit(session: Session, peserta_didik_id: str, change: PesertaDidikEdit, client: str,
+         if_match: str | None = None) -> PesertaDidik:
     """An operator's edit of one student: the fields the body gives, all or nothing. The counter, then the
-    student's row, are locked before the record is read (the gateway's lock order, README *Locks*)."""
+    student's row, are locked before the record is read (the gateway's lock order, README *Locks*). ``if_match``:
+    the ETag the operator read; 412 when the record has changed since (``shared.etag``)."""
     sync_service.begin_change(session.connection())
     pd_repository.lock(session, [peserta_didik_id])
     old = pd_service.require_record(session, peserta_didik_id)
+    if if_match is not None:
+        etag.check(if_match, pd_service.get_peserta_didik(session, peserta_didik_id))
     values = {f: getattr(change, f) for f in change.model_fields_set}
     bad = [FieldError(field=f, rule=rule, message="text no database can store") for f, v in values.items()
            if isinstance(v, str) and (rule := unstorable_text(v))]

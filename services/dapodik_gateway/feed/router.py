@@ -38,6 +38,10 @@ def hub_feed(
                                                "copy)")
                        ] = False,
 ) -> Response:
+    """The sync hub's change feed (the hub's credential only): every validated student in the order it last changed;
+    held-back records (an INVALID finding) are included with their findings (`temuan_validasi`). Pass a previous
+    `resume_cursor` as `since` to read only what changed since; the hub's reads move each school's read position.
+    """
     hub = principal.client if principal.role is Role.HUB else None
     return paging.json_response(service.feed(session, cursor, limit, npsn, since=since, delivered_to=hub,
                                              removed=removed))
@@ -49,4 +53,7 @@ def hub_feed(
             dependencies=[only_query_params()])
 def hub_one(session: SessionDep, peserta_didik_id: Annotated[str, Path(pattern=paging.UUID_PATTERN)]
             ) -> PesertaDidik:
+    """One student of the feed, held back or not, with its validation findings; 404 `not_validated` until the record
+    has been validated.
+    """
     return service.one(session, peserta_didik_id)

@@ -47,6 +47,9 @@ def _download(content: bytes, media_type: str, filename: str, headers: dict[str,
              dependencies=[_IMPORTERS, only_query_params("tahun", "tahap")])
 def import_verkom(session: WriteSessionDep, client: ClientDep, npsn: Npsn, body: BodyDep, tahun: Tahun,
                   tahap: Tahap) -> KehadiranImportReport:
+    """The body is a VERKOM CSV for one period (`tahun`, `tahap`): rows matched by NISN, else by NIK Siswa. All rows or
+    none: any problem is a 422 naming each row, column and rule.
+    """
     return service.import_verkom(session, npsn, body, tahun, tahap, client)
 
 
@@ -59,6 +62,9 @@ def import_verkom(session: WriteSessionDep, client: ClientDep, npsn: Npsn, body:
             summary="Export the period's attendance as a VERKOM CSV (one row per student, a blank block for a "
                     "month not held)", dependencies=[only_query_params("tahun", "tahap")])
 def export_verkom(session: SessionDep, npsn: Npsn, tahun: Tahun, tahap: Tahap) -> Response:
+    """The period's attendance in the VERKOM layout, one row per student; a month the school did not hold is a blank
+    block.
+    """
     content, media_type, filename, omitted = service.export_verkom(session, npsn, tahun, tahap)
     return _download(content, media_type, filename, {"X-Students-Omitted": str(omitted)})
 
@@ -71,6 +77,9 @@ def import_table(
     request: Request, session: WriteSessionDep, client: ClientDep, npsn: Npsn, body: BodyDep, tahun: Tahun,
     tahap: Tahap, format: Annotated[FileFormat | None, Query(description="Default: from the Content-Type")] = None,
 ) -> KehadiranImportReport:
+    """The body is a CSV or XLSX with one row per student and month, Dapodik field names. All rows or none: any problem
+    is a 422 naming each row, column and rule.
+    """
     fmt = format or sheets.format_of(request.headers.get("content-type"))
     if fmt is None:
         raise InvalidInput.field("format", "missing", "say format=csv or format=xlsx, or send the file with "
@@ -84,4 +93,5 @@ def import_table(
             summary="Export the period's attendance as CSV or XLSX: one row per student and month held, Dapodik "
                     "field names", dependencies=[only_query_params("tahun", "tahap", "format")])
 def export_table(session: SessionDep, npsn: Npsn, tahun: Tahun, tahap: Tahap, format: FileFormat) -> Response:
+    """The period's attendance as CSV or XLSX (`format`), one row per student and month held, Dapodik field names."""
     return _download(*service.export_table(session, npsn, format, tahun, tahap))

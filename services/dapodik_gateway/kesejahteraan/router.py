@@ -23,4 +23,7 @@ router = APIRouter(prefix="/api/v1/peserta-didik", tags=["kesejahteraan"],
                     "from and kept consistent with the record", dependencies=[only_query_params()])
 def kesejahteraan(session: SessionDep, peserta_didik_id: Annotated[str, Path(pattern=paging.UUID_PATTERN)]
                   ) -> list[KesejahteraanPd]:
+    """The student's welfare programme rows as Dapodik lists them (11 PIP, 12 PKH, 13 KPS, 14 KKS, 15 KIS), derived
+    from the record and kept consistent with it.
+    """
     return service.of_student(session, peserta_didik_id)

@@ -13,6 +13,7 @@ from services.dapodik_gateway.deps import ClientDep, authenticate, only_query_pa
 from services.dapodik_gateway.pkh import service
 from shared.contracts.dapodik import PermintaanPkh
 from shared.errors import ERROR_RESPONSES, ErrorBody, UpstreamFailure
+from shared.idempotency import IdempotencyKey
 from shared.observability import metrics
 
 router = APIRouter(prefix="/api/v1/peserta-didik", tags=["pkh requests"],
@@ -28,7 +29,12 @@ _RESPONSES = {404: {"model": ErrorBody, "description": "No such student"},
 @router.post("/{peserta_didik_id}/pkh-request", response_model=PermintaanPkh, responses=_RESPONSES,
              summary="Request Data PKH for one student: decided by the hub now, saved in the same step",
              dependencies=[only_query_params(), require_roles(Role.OPERATOR, Role.SCHOOL)])
-def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client: ClientDep) -> PermintaanPkh:
+def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client: ClientDep,
+                _key: IdempotencyKey = None) -> PermintaanPkh:
+    """Request Data PKH for one student: the gateway asks the hub, which decides from the registry now; the answer is
+    saved on the record in the same step. 503 when the hub or the registry is unreachable. Send an `Idempotency-Key`
+    to make a retry safe.
+    """
     try:
         answer = service.request_student(request.app.state.engine, request.app.state.hub, peserta_didik_id, client)
     except UpstreamFailure:

@@ -17,6 +17,9 @@ router = APIRouter(prefix="/api/v1/hub", tags=["hub"], dependencies=[Depends(aut
 @router.post("/results", response_model=HubResultBatchResponse, dependencies=[only_query_params()],
              summary="Apply the hub's results: per item all-or-nothing, answers in request order")
 def post_results(batch: HubResultBatch, session: WriteSessionDep, client: ClientDep) -> Response:
+    """The hub writes its results (PKH / KIP values with provenance): each item applied all or nothing, answers in
+    request order; re-sending an item already applied changes nothing (idempotent per item).
+    """
     answer = service.apply_batch(session, batch, client)
     metrics.result_batch("dapodik_gateway", answer)
     return paging.json_response(answer)

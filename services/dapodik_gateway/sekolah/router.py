@@ -21,6 +21,9 @@ router = APIRouter(prefix="/api/v1/sekolah", tags=["sekolah"], dependencies=[Dep
             dependencies=[only_query_params("cursor", "limit")])
 def list_sekolah(session: SessionDep, principal: PrincipalDep, cursor: paging.CursorParam = None,
                  limit: paging.LimitParam = paging.DEFAULT_LIMIT) -> Page[Sekolah]:
+    """Schools as Dapodik holds them, keyset-paged on (last_update, sekolah_id); an operator's credential sees only its
+    own schools.
+    """
     return service.list_sekolah(session, cursor, limit, only_npsn=principal.npsn)
 
 
@@ -28,4 +31,5 @@ def list_sekolah(session: SessionDep, principal: PrincipalDep, cursor: paging.Cu
             responses={404: {"model": ErrorBody, "description": "No such school"}, **ERROR_RESPONSES},
             dependencies=[Depends(school_scope), only_query_params()])
 def get_sekolah(session: SessionDep, npsn: Annotated[str, Path(pattern=paging.NPSN_PATTERN)]) -> Sekolah:
+    """One school by its NPSN (8 characters)."""
     return service.get_sekolah(session, npsn)

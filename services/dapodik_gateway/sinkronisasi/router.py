@@ -24,6 +24,9 @@ Npsn = Annotated[str, Path(pattern=paging.NPSN_PATTERN)]
             summary="The school's sync screen: last sync, counts of local changes waiting and records held "
                     "back, and what the last sync run did (n_create / n_update / n_konflik)")
 def sinkronisasi(session: SessionDep, npsn: Npsn) -> Sinkronisasi:
+    """The school's sync screen as Dapodik's operators know it: last sync, counts of local changes waiting to go out
+    and of records held back by validation, and what the last sync run did (n_create / n_update / n_konflik).
+    """
     return service.screen(session, npsn)
 
 
@@ -32,6 +35,7 @@ def sinkronisasi(session: SessionDep, npsn: Npsn) -> Sinkronisasi:
             summary="Local changes waiting to go out: records the hub has not read since they changed")
 def keluar(session: SessionDep, npsn: Npsn, cursor: paging.CursorParam = None,
            limit: paging.LimitParam = paging.DEFAULT_LIMIT) -> Response:
+    """Local changes the hub has not read yet (records changed after the school's read position). Keyset-paged."""
     return paging.json_response(service.outgoing(session, npsn, cursor, limit))
 
 
@@ -42,4 +46,7 @@ def keluar(session: SessionDep, npsn: Npsn, cursor: paging.CursorParam = None,
 def masuk(session: SessionDep, npsn: Npsn,
           sync_run_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
           cursor: paging.CursorParam = None, limit: paging.LimitParam = paging.DEFAULT_LIMIT) -> Response:
+    """Every value the last sync run (or the run named by `run_id`) wrote on this school's students, with the value it
+    replaced, and whether the record was created or updated. Keyset-paged.
+    """
     return paging.json_response(service.incoming(session, npsn, sync_run_id, cursor, limit))

@@ -33,6 +33,9 @@ _RESPONSES = {404: {"model": ErrorBody, "description": "No such school"}, **ERRO
                                   **_RESPONSES},
             summary="Download the school's students as CSV or XLSX", dependencies=[only_query_params("format")])
 def export_students(session: SessionDep, npsn: Npsn, format: FileFormat) -> Response:
+    """A CSV or XLSX (`format`) of the school's students with Dapodik column names; hub-written values are read-only
+    columns.
+    """
     content, media_type, filename = service.export_students(session, npsn, format)
     return Response(content, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -48,6 +51,9 @@ def import_students(
     request: Request, session: WriteSessionDep, client: ClientDep, npsn: Npsn, body: BodyDep,
     format: Annotated[FileFormat | None, Query(description="Default: from the Content-Type")] = None,
 ) -> ImportReport:
+    """The request body is the file itself (CSV or XLSX). All rows or none: a bad file is a 422 naming each bad cell as
+    `rows[<row>].<column>` and the rule; hub-written columns are refused.
+    """
     fmt = format or sheets.format_of(request.headers.get("content-type"))
     if fmt is None:
         raise InvalidInput.field("format", "missing", "say format=csv or format=xlsx, or send the file with "

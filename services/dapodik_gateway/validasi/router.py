@@ -30,6 +30,9 @@ def validasi_sekolah(
     cursor: paging.CursorParam = None,
     limit: paging.LimitParam = paging.DEFAULT_LIMIT,
 ) -> Response:
+    """A school's students with their validation findings (Dapodik's 'validasi'); `status_validasi=2` lists only those
+    held back from sync (an INVALID finding). Keyset-paged.
+    """
     return paging.json_response(service.for_school(session, npsn, status_validasi, cursor, limit))
 
 
@@ -38,4 +41,7 @@ def validasi_sekolah(
 def validasi_peserta_didik(
     session: SessionDep, peserta_didik_id: Annotated[str, Path(pattern=paging.UUID_PATTERN)]
 ) -> ValidasiPesertaDidik:
+    """One student's validation findings: each rule, its level (INVALID holds the record back, WARNING does not) and
+    the field.
+    """
     return service.for_student(session, peserta_didik_id)

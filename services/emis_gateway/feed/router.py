@@ -24,4 +24,7 @@ class FeedParams(PageParams):
             summary="The hub's change feed: students in the order they last changed, (updated_at, siswa_id); "
                     "`since` = a previous `resume_cursor` reads only what changed since")
 def hub_feed(session: SessionDep, principal: PrincipalDep, params: Annotated[FeedParams, Query()]) -> SiswaFeed:
+    """The sync hub's change feed (the hub's credential only): students in the order they last changed, keyset on
+    (updated_at, siswa_id). Pass a previous answer's `resume_cursor` as `since` to read only what changed since.
+    """
     return service.feed(session, params.cursor, params.limit, since=params.since, principal=principal)

@@ -29,6 +29,9 @@ IndexDep = Annotated[service.DuplicateIndex, Depends(get_index)]
                     "date and mother's name), each with every record")
 def list_all(session: SessionDep, index: IndexDep, principal: PrincipalDep,
              params: Annotated[PageParams, Query()]) -> Page[DataGanda]:
+    """Data ganda across EMIS: people active in two or more madrasah (same valid NIK, else same name, birth date and
+    mother's name), each with every record, so operators can settle the current enrolment. Keyset-paged.
+    """
     # a scoped operator sees the groups touching its institutions (with the other records: that is the point)
     return service.page(session, index, params.cursor, params.limit, principal.scope)
 
@@ -38,5 +41,8 @@ def list_all(session: SessionDep, index: IndexDep, principal: PrincipalDep,
             summary="Data ganda of one madrasah: its active students also active elsewhere, with both records")
 def list_madrasah(session: SessionDep, index: IndexDep, nsm: InstitutionDep,
                   params: Annotated[PageParams, Query()]) -> Page[DataGanda]:
+    """Each active student of this madrasah who is also active in another madrasah or pesantren, with both records side
+    by side so the operator can settle which enrolment is current. Keyset-paged.
+    """
     service.ensure_institution(session, nsm)  # 404 when unknown
     return service.page(session, index, params.cursor, params.limit, frozenset({nsm}))

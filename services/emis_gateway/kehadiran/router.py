@@ -53,6 +53,10 @@ def _download(content: bytes, media_type: str, filename: str, headers: dict[str,
                      "Siswa; any problem is a 422 naming each row, column and rule, and nothing is imported")
 def import_verkom(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep,
                   params: Annotated[VerkomImportParams, Query()]) -> KehadiranImportReport:
+    """The body is a VERKOM CSV for one period (`tahun`, `tahap`): rows matched by NISN, else by NIK Siswa. All rows or
+    none: any problem is a 422 naming each row, column and rule. 409 when the institution has no NPSN (the VERKOM
+    form names a school by its NPSN).
+    """
     return service.import_verkom(session, nsm, body, params.tahun, params.tahap, dry_run=params.dry_run)
 
 
@@ -63,6 +67,9 @@ def import_verkom(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep,
             summary="Export the period's attendance as a VERKOM CSV (one row per student, a blank block for a "
                     "month not held)")
 def export_verkom(nsm: InstitutionDep, session: SessionDep, params: Annotated[Periode, Query()]) -> Response:
+    """The period's attendance in the VERKOM layout, one row per student; a month the madrasah did not hold is a blank
+    block. 409 when the institution has no NPSN (the VERKOM form names a school by its NPSN).
+    """
     content, media_type, filename, omitted = service.export_verkom(session, nsm, params.tahun, params.tahap)
     return _download(content, media_type, filename, {"X-Students-Omitted": str(omitted)})
 
@@ -74,6 +81,9 @@ def export_verkom(nsm: InstitutionDep, session: SessionDep, params: Annotated[Pe
                      "is imported")
 def import_table(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep, params: Annotated[ImportParams, Query()],
                  content_type: Annotated[str | None, Header()] = None) -> KehadiranImportReport:
+    """The body is a CSV or XLSX with one row per student and month, EMIS field names. All rows or none: any problem is
+    a 422 naming each row, column and rule.
+    """
     fmt = params.format or sheets.format_of(content_type)
     if fmt is None:
         raise InvalidInput.field("format", "required", "say format=csv or format=xlsx (or send Content-Type "
@@ -87,4 +97,5 @@ def import_table(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep, p
             summary="Export the period's attendance as CSV or XLSX: one row per student and month held, EMIS "
                     "field names")
 def export_table(nsm: InstitutionDep, session: SessionDep, params: Annotated[ExportParams, Query()]) -> Response:
+    """The period's attendance as CSV or XLSX (`format`), one row per student and month held, EMIS field names."""
     return _download(*service.export_table(session, nsm, params.format, params.tahun, params.tahap))

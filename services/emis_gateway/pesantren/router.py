@@ -22,11 +22,15 @@ NsppPath = Annotated[str, Path(pattern=r"^\d{12}$", description="Nomor Statistik
             "santri are in /api/v1/siswa?nsm={nspp}")
 def list_pesantren(session: SessionDep, principal: PrincipalDep,
                    params: Annotated[PageParams, Query()]) -> Page[Pesantren]:
+    """Pesantren (Islamic boarding schools) as EMIS holds them, keyset-paged by (updated_at, nspp). Their santri are
+    students too: `GET /api/v1/siswa?nsm={nspp}`.
+    """
     return service.list_pesantren(session, params.cursor, params.limit, principal.scope)
 
 
 @router.get("/{nspp}", response_model=Pesantren, summary="One pesantren",
             responses={404: {"model": ErrorBody, "description": "No such pesantren"}, **ERROR_RESPONSES})
 def get_pesantren(session: SessionDep, principal: PrincipalDep, nspp: NsppPath) -> Pesantren:
+    """One pesantren by its NSPP (12 digits)."""
     principal.ensure_institution(nspp, "nspp")
     return service.get_pesantren(session, nspp)

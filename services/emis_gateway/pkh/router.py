@@ -14,6 +14,7 @@ from services.emis_gateway.pkh.service import PkhRequests
 from shared.contracts.common import Page, Strict
 from shared.contracts.emis import PkhAnswer, PkhRequest, PkhRequestStatus
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
+from shared.idempotency import IdempotencyKey
 from shared.observability import metrics
 
 router = APIRouter(prefix="/api/v1", tags=["pkh requests"], dependencies=[Depends(require_client)])
@@ -42,7 +43,11 @@ class ResultsParams(Strict):
              summary="Request Data PKH for one student: asked now, answer saved in the same step "
                      "(200); 202 PENDING when the registry is unreachable (queued, completed later)")
 def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, principal: PrincipalDep,
-                  response: Response) -> PkhRequest:
+                  response: Response, _key: IdempotencyKey = None) -> PkhRequest:
+    """Request Data PKH for one student: the gateway asks the hub now and saves the answer on the student in the same
+    step (200). While the hub or the registry is unreachable the request is queued and answered 202 PENDING; the
+    gateway's worker completes it later. Send an `Idempotency-Key` to make a retry return the first answer.
+    """
     if not storable(siswa_id):
         raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
     answer = requests.request_siswa(siswa_id, principal)
@@ -57,7 +62,11 @@ def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, principal: Princip
              summary="Request Data PKH for every active student of a madrasah (asynchronous: follow the "
                      "progress at /api/v1/pkh-requests/{id})")
 def request_madrasah(nsm: InstitutionDep, requests: RequestsDep, principal: PrincipalDep,
-                     response: Response) -> PkhRequest:
+                     response: Response, _key: IdempotencyKey = None) -> PkhRequest:
+    """Request Data PKH for every active student of a madrasah: answered 202 at once with the request; follow its
+    progress at `GET /api/v1/pkh-requests/{id}` and read the answers at `.../results`. Send an `Idempotency-Key` so
+    a retry does not start a second request.
+    """
     answer = requests.request_madrasah(nsm, principal.name)
     metrics.pkh_request("emis_gateway", answer.status.value)
     response.headers["Location"] = f"/api/v1/pkh-requests/{answer.id}"
@@ -67,6 +76,7 @@ def request_madrasah(nsm: InstitutionDep, requests: RequestsDep, principal: Prin
 @router.get("/pkh-requests/{request_id}", response_model=PkhRequest, responses=_NOT_FOUND,
             summary="A PKH request and its progress (a one-student request with its answer)")
 def get_request(request_id: RequestPath, requests: RequestsDep, principal: PrincipalDep) -> PkhRequest:
+    """A PKH request: status (PENDING, DONE, FAILED), counts, and for a one-student request its answer."""
     return requests.get(request_id, principal)
 
 
@@ -74,4 +84,5 @@ def get_request(request_id: RequestPath, requests: RequestsDep, principal: Princ
             summary="Each student's answer (reason, PKH data stored, sync date), in request order")
 def get_results(request_id: RequestPath, requests: RequestsDep, principal: PrincipalDep,
                 params: Annotated[ResultsParams, Query()]) -> Page[PkhAnswer]:
+    """Each student's answer of a request (reason, the PKH data stored, sync date), in request order; keyset-paged."""
     return requests.results(request_id, int(params.cursor) if params.cursor else -1, params.limit, principal)

@@ -29,6 +29,9 @@ class PerubahanParams(Strict):
             summary="When the madrasah last synced, what that sync changed (counts per outcome and field), and "
                     "the runs before")
 def get_sinkron(session: SessionDep, nsm: InstitutionDep) -> MadrasahSinkron:
+    """The madrasah's sync screen: the time of the last sync run that touched it, what that run changed (counts per
+    outcome and per field) and the earlier runs, newest first.
+    """
     return service.sinkron(session, nsm)
 
 
@@ -36,5 +39,8 @@ def get_sinkron(session: SessionDep, nsm: InstitutionDep) -> MadrasahSinkron:
             summary="The values a sync run (default: the last) changed on the madrasah's students: before and after")
 def get_perubahan(session: SessionDep, nsm: InstitutionDep,
                   params: Annotated[PerubahanParams, Query()]) -> Page[Perubahan]:
+    """Every value a sync run wrote on this madrasah's students, with the value it replaced and the field; `run_id`
+    names a run (default: the last one). Keyset-paged.
+    """
     after = int(params.cursor) if params.cursor else 0
     return service.perubahan(session, nsm, params.sync_run_id, after, params.limit)

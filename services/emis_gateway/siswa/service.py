@@ -14,6 +14,7 @@ from services.emis_gateway.madrasah import repository as madrasah_repository
 from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.siswa import repository
 from services.emis_gateway.siswa.models import RECORD_COLUMNS, SiswaRow
+from shared import etag
 from shared.contracts.common import FieldProvenance, Outcome, Page
 from shared.contracts.emis import AlasanKeluarSiswa, KehadiranSiswa, PkhData, PkhManual, PkhManualInput, Siswa
 from shared.db import unstorable_text
@@ -96,7 +97,8 @@ def get_siswa(session: Session, siswa_id: str, principal: Principal = SYSTEM) ->
     return _read_models(session, [_row(session, siswa_id, principal)])[0]
 
 
-def set_manual(session: Session, siswa_id: str, data: PkhManualInput, principal: Principal) -> Siswa:
+def set_manual(session: Session, siswa_id: str, data: PkhManualInput, principal: Principal,
+               if_match: str | None = None) -> Siswa:
     """Store an operator's manual PKH data in its own columns: the server data is not touched (and the
     hub never touches these), so a manual value never overwrites a server one."""
     for name in ("periode_pkh", "no_kks", "keterangan"):
@@ -105,6 +107,7 @@ def set_manual(session: Session, siswa_id: str, data: PkhManualInput, principal:
             raise InvalidInput.field(name, rule, f"{name} contains a NUL character or invalid Unicode")
     principal.ensure_operator()
     _row(session, siswa_id, principal)
+    etag.check(if_match, get_siswa(session, siswa_id, principal))
     repository.set_manual(session, siswa_id, {
         "manual_penerima_pkh": data.penerima_pkh, "manual_periode_pkh": data.periode_pkh,
         "manual_no_kks": data.no_kks, "manual_keterangan": data.keterangan, "manual_by": principal.name,
@@ -112,8 +115,9 @@ def set_manual(session: Session, siswa_id: str, data: PkhManualInput, principal:
     return get_siswa(session, siswa_id)
 
 
-def clear_manual(session: Session, siswa_id: str, principal: Principal) -> Siswa:
+def clear_manual(session: Session, siswa_id: str, principal: Principal, if_match: str | None = None) -> Siswa:
     principal.ensure_operator()
     _row(session, siswa_id, principal)
+    etag.check(if_match, get_siswa(session, siswa_id, principal))
     repository.set_manual(session, siswa_id, dict.fromkeys(repository.MANUAL_COLUMNS))
     return get_siswa(session, siswa_id)

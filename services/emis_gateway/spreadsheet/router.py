@@ -33,6 +33,10 @@ class ExportParams(Strict):
                      "row: 422 naming each row, column and rule, and nothing is imported")
 def import_siswa(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep, params: Annotated[ImportParams, Query()],
                  content_type: Annotated[str | None, Header()] = None) -> ImportReport:
+    """The request body is the file itself (`text/csv` or the XLSX media type) with EMIS column names. All rows or
+    none: any bad row is a 422 naming each `rows[<n>].<column>` and the rule, and nothing is written. `dry_run=true`
+    validates and counts without writing.
+    """
     fmt = params.format or sheets.format_of(content_type)
     if fmt is None:
         raise InvalidInput.field("format", "required", "say format=csv or format=xlsx (or send Content-Type "
@@ -46,6 +50,9 @@ def import_siswa(nsm: InstitutionDep, session: WriteSessionDep, body: BodyDep, p
             summary="Export the madrasah's students as CSV or XLSX (EMIS column names, with the server's and the "
                     "manual PKH data as read-only columns)")
 def export_siswa(nsm: InstitutionDep, session: SessionDep, params: Annotated[ExportParams, Query()]) -> Response:
+    """A CSV or XLSX (`format`) of the madrasah's students with EMIS column names; the server's and the manual PKH data
+    are read-only columns an import ignores. NIKs are exported only to credentials scoped to this madrasah.
+    """
     content, media_type, filename = service.export_siswa(session, nsm, params.format)
     return Response(content, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

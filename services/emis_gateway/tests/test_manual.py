@@ -82,3 +82,17 @@ def test_the_hub_cannot_enter_manual_data(api: TestClient) -> None:
     r = api.put("/api/v1/siswa/siswa-0000/pkh-manual", json=MANUAL)
     assert r.status_code == 403 and r.json()["errors"][0]["rule"] == "operator_only"
     assert api.get("/api/v1/siswa/siswa-0000").json()["pkh_manual"] is None
+
+
+def test_a_stale_manual_entry_is_412_and_changes_nothing(op: TestClient) -> None:
+    """ETag / If-Match (issue 13 point 7): two operators editing the same student cannot overwrite each other."""
+    etag = op.get("/api/v1/siswa/siswa-0002").headers["etag"]
+    first = op.put("/api/v1/siswa/siswa-0002/pkh-manual", json=MANUAL, headers={"If-Match": etag})
+    assert first.status_code == 200 and first.headers["etag"] == op.get("/api/v1/siswa/siswa-0002").headers["etag"]
+    stale = op.put("/api/v1/siswa/siswa-0002/pkh-manual", json={**MANUAL, "keterangan": "lain"},
+                   headers={"If-Match": etag})
+    assert stale.status_code == 412 and stale.json()["errors"][0]["rule"] == "stale"
+    assert op.get("/api/v1/siswa/siswa-0002").json()["pkh_manual"]["keterangan"] == MANUAL["keterangan"]
+    assert op.delete("/api/v1/siswa/siswa-0002/pkh-manual", headers={"If-Match": etag}).status_code == 412
+    cleared = op.delete("/api/v1/siswa/siswa-0002/pkh-manual", headers={"If-Match": first.headers["etag"]})
+    assert cleared.status_code == 200 and cleared.json()["pkh_manual"] is None

@@ -10,8 +10,8 @@ from services.emis_gateway.main import MIGRATIONS
 from services.emis_gateway.tables import EmisTable
 from shared.db import make_engine, migrate
 
-EMIS_TABLES = {"madrasah", "siswa", "field_provenance", "field_history", "field_observation", "pkh_request",
-               "pkh_request_item", "sync_log", "sync_batch", "kehadiran_siswa"}
+EMIS_TABLES = {"idempotency_key", "madrasah", "siswa", "field_provenance", "field_history", "field_observation",
+               "pkh_request", "pkh_request_item", "sync_log", "sync_batch", "kehadiran_siswa"}
 
 
 def test_head_matches_the_models(db_url: str) -> None:

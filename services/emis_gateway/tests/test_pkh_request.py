@@ -243,3 +243,19 @@ def test_a_madrasah_without_active_students_is_done_at_once(gateway: TestClient,
     r = gateway.post(f"/api/v1/madrasah/{NSM_B}/pkh-request")
     assert r.status_code == 202 and r.json()["status"] == "DONE" and r.json()["total"] == 0
     assert hub.calls == []
+
+
+def test_a_retried_request_with_the_same_idempotency_key_asks_the_hub_once(gateway: TestClient,
+                                                                            hub: StandInHub) -> None:
+    """Issue 13 point 7: a client retrying Request Data PKH (its first answer lost) gets the first answer; the hub
+    is asked once; the same key on another student is 422."""
+    key = {"Idempotency-Key": "pkh-siswa-0000-1"}
+    first = gateway.post("/api/v1/siswa/siswa-0000/pkh-request", headers=key)
+    again = gateway.post("/api/v1/siswa/siswa-0000/pkh-request", headers=key)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true" and hub.calls == [["siswa-0000"]]
+    other = gateway.post("/api/v1/siswa/siswa-0001/pkh-request", headers=key)
+    assert other.status_code == 422 and other.json()["errors"][0]["rule"] == "reused_with_another_request"
+    assert hub.calls == [["siswa-0000"]]
+    assert gateway.post("/api/v1/siswa/siswa-0000/pkh-request").status_code == 200  # no key: asked again
+    assert hub.calls == [["siswa-0000"], ["siswa-0000"]]

@@ -26,4 +26,5 @@ def who_read(request: Request, session: SessionDep, principal: Auditor, body: Wh
 @router.get("/verify", response_model=ChainReport,
             summary="Check the access log's hash chain; names the first entry that was edited, removed or moved")
 def verify(session: SessionDep, _: ChainChecker) -> ChainReport:
+    """Checks the access log's hash chain and names the first entry that was edited, removed or moved (auditor role)."""
     return service.verify(session)

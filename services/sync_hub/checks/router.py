@@ -6,12 +6,14 @@ from services.sync_hub.checks.service import Checks
 from services.sync_hub.deps import Gateway
 from shared.contracts.hub import CheckRequest, CheckResponse
 from shared.errors import ERROR_RESPONSES, Forbidden
+from shared.openapi import body_example
 
 router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
 
 
 @router.post("", response_model=CheckResponse, responses=ERROR_RESPONSES,
-             summary="Decide up to 100 students now, from the records sent; answer with the items to apply")
+             summary="Decide up to 100 students now, from the records sent; answer with the items to apply",
+             openapi_extra=body_example(CheckRequest, system="emis", peserta_didik=None))
 def check_students(request: Request, principal: Gateway, body: CheckRequest) -> CheckResponse:
     """What a gateway calls when an operator presses "Request Data PKH" for a student or an institution.
 

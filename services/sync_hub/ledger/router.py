@@ -32,17 +32,26 @@ SignerDep = Annotated[keys.Signer, Depends(get_signer)]
 
 @router.get("/public-key", response_model=LedgerPublicKey, summary="The key the ledger's checkpoints are signed with")
 def public_key(_: ProvenanceReader, signer: SignerDep) -> LedgerPublicKey:
+    """The Ed25519 public key the ledger's checkpoints are signed with (PEM and key id), for verifying checkpoints
+    offline.
+    """
     return signer.public
 
 
 @router.get("/verify", response_model=LedgerReport, summary="Verify the whole ledger (chain, records, checkpoints)")
 def verify_ledger(session: SessionDep, _: ChainChecker, signer: SignerDep) -> LedgerReport:
+    """Walks the whole provenance ledger: the hash chain, every record against its entry, every checkpoint's signature;
+    names the first break.
+    """
     return verify(session, {signer.key_id: keys.public_key(signer.public.public_key)})
 
 
 @router.post("/checkpoints", response_model=LedgerCheckpoint,
              summary="Sign a checkpoint over the entries not covered yet (answers the newest one when none are)")
 def sign_checkpoint(request: Request, _: Admin, signer: SignerDep) -> LedgerCheckpoint:
+    """Signs a checkpoint over the ledger entries not covered yet; answers the newest checkpoint when every entry is
+    covered already (so it is safe to repeat).
+    """
     engine = request.app.state.engine
     row = service.checkpoint(engine, signer)
     if row is None:
@@ -59,9 +68,13 @@ def sign_checkpoint(request: Request, _: Admin, signer: SignerDep) -> LedgerChec
 def inclusion_proof(session: SessionDep, _: ProvenanceReader, signer: SignerDep,
                     provenance_id: Annotated[str, Query(min_length=1, max_length=36)],
                     field: Annotated[str, Query(min_length=1, max_length=40)]) -> LedgerProof:
+    """An inclusion proof of one value the hub wrote: its ledger record, the audit path to a signed checkpoint's root,
+    and the checkpoint.
+    """
     return service.proof(session, signer, provenance_id, field)
 
 
 @router.post("/lookup", response_model=LedgerLookupAnswer, summary="Which of these record hashes the ledger holds")
 def lookup(body: LedgerLookup, session: SessionDep, _: ProvenanceReader) -> LedgerLookupAnswer:
+    """Which of the given record hashes the ledger holds (hashes in the body, up to the documented limit)."""
     return LedgerLookupAnswer(found=repo.seqs_of_hashes(session, body.record_hashes))

@@ -18,6 +18,9 @@ router = APIRouter(prefix="/api/v1/provenance", tags=["provenance"])
 @router.get("", response_model=list[ProvenanceRecord], summary="Every value the hub wrote into one record")
 def for_record(session: SessionDep, _: ProvenanceReader, target_system: SourceSystem,
                target_record: Annotated[str, Query(min_length=1, max_length=64)]) -> list[ProvenanceRecord]:
+    """Every value the hub wrote into one gateway record (`system`, `record_id`): old and new value, source, run and
+    time.
+    """
     rows = repository.for_target(session, target_system.value, target_record)
     ledgered = ledger_repo.entries_for(session, [r.id for r in rows])
     return [

@@ -20,12 +20,17 @@ _ERRORS = {404: {"description": "No report for the period (a sync run with it bu
             summary="PKH families whose education component is at risk in a period, each with its reasons and who "
                     "can fix each; NIKs and KK numbers masked")
 def list_families(session: SessionDep, _: Reader, query: Annotated[RiskQuery, Query()]) -> Page[FamilyAtRisk]:
+    """PKH families whose education component is at risk in a period, each with its reasons and who can fix each
+    (school, madrasah, registry); NIKs and KK numbers masked. 409 when a cursor outlived a rebuild of the report
+    (start again from the first page).
+    """
     return report.page(session, query)
 
 
 @router.get("/summary", response_model=RiskSummary, responses=_ERRORS,
             summary="The period's counts: families at risk, by reason, by province")
 def summary(session: SessionDep, _: Reader, query: Annotated[SummaryQuery, Query()]) -> RiskSummary:
+    """The period's counts: families at risk, by reason and by province."""
     return report.summary(session, query.periode)
 
 
@@ -33,6 +38,7 @@ def summary(session: SessionDep, _: Reader, query: Annotated[SummaryQuery, Query
             summary="The report's rows (the filters of the list) as a CSV or XLSX file")
 def export(session: SessionDep, _: Reader,
            query: Annotated[ExportQuery, Query()]) -> StreamingResponse:
+    """The report's rows with the same filters as the list, as a CSV or XLSX file (`format`)."""
     periode, filters = report.export_target(session, query)
     name = f"families-at-risk-{periode}.{query.format.value}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}

@@ -29,6 +29,9 @@ def list_verifications(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> Page[EducationVerification]:
+    """The education verifications the hub sent to Kemensos for one PKH period (`periode`), each with its attendance
+    and the gateway record it came from; KK numbers masked. Keyset-paged.
+    """
     if cursor is not None and not _UUID.match(cursor):
         raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
     rows = repository.page(session, periode, status.value if status else None, province, cursor, limit + 1)

@@ -1,0 +1,116 @@
+"""The client SDK (clients/python, issue 13 point 6): installable on its own (httpx and pydantic only), the
+project's version, models that match the services' OpenAPI, and contract tests calling the real apps through it
+(in process), so SDK and services cannot drift apart."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+import tomllib
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+import jembatan_client
+from jembatan_client import ApiError, Conflict, DapodikClient, HubClient, InvalidInput, NotFound, PreconditionFailed
+from jembatan_client.models import MIRRORS
+
+from services.dapodik_gateway.tests import factories as f
+from services.dapodik_gateway.tests.conftest import OPERATOR, make_client, token  # noqa: F401  (fixtures)
+from services.sync_hub.tests.test_roles import Hub, StubRuns, hub  # noqa: F401  (fixture)
+from shared.app import VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+SDK = ROOT / "clients" / "python"
+
+
+def test_the_sdk_depends_on_httpx_and_pydantic_only_and_imports_nothing_else() -> None:
+    project = tomllib.loads((SDK / "pyproject.toml").read_text())["project"]
+    assert sorted(d.split(">")[0] for d in project["dependencies"]) == ["httpx", "pydantic"]
+    allowed = {"httpx", "pydantic", "jembatan_client", "__future__"} | set(sys.stdlib_module_names)
+    for module in (SDK / "jembatan_client").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{module.name} imports {name}"
+
+
+def test_the_sdk_has_the_projects_version_and_a_changelog_entry() -> None:
+    version = tomllib.loads((SDK / "pyproject.toml").read_text())["project"]["version"]
+    assert version == jembatan_client.__version__ == VERSION == tomllib.loads(
+        (ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f"## {version}" in (SDK / "CHANGELOG.md").read_text()
+
+
+@pytest.mark.parametrize("model", list(MIRRORS), ids=lambda m: m.__name__)
+def test_sdk_models_match_the_published_openapi(model: type) -> None:
+    service, name = MIRRORS[model]
+    schema = json.loads((ROOT / "docs" / "openapi" / f"{service}.json").read_text())["components"]["schemas"][name]
+    props, required = set(schema["properties"]), set(schema.get("required", []))
+    fields = model.model_fields  # type: ignore[attr-defined]
+    assert set(fields) <= props, f"{model.__name__} has fields the service does not: {set(fields) - props}"
+    sdk_required = {n for n, fi in fields.items() if fi.is_required()}
+    assert sdk_required <= required, f"{model.__name__} requires what the service may leave out"
+    assert required - {n for n in required if n not in fields} <= set(fields)
+
+
+def _client(cls: Callable[..., jembatan_client.HubClient], http: TestClient, bearer: str):  # type: ignore[no-untyped-def]
+    return cls("http://testserver", bearer, transport=http._transport, backoff=0.01)
+
+
+def test_hub_contract_runs_review_and_typed_errors(hub: Hub) -> None:  # noqa: F811
+    class Counting(StubRuns):
+        submitted = 0
+
+        def submit(self, body: object, trigger: str):  # type: ignore[no-untyped-def]
+            Counting.submitted += 1
+            return super().submit(body, trigger)
+
+    hub.http.app.state.runs = Counting()  # type: ignore[attr-defined]
+    admin = hub.person("ops", "admin")["Authorization"].split()[1]
+    with _client(HubClient, hub.http, admin) as client:
+        run = client.start_run(["emis"], idempotency_key="contract-1")
+        again = client.start_run(["emis"], idempotency_key="contract-1")
+        assert again.id == run.id and Counting.submitted == 1
+        with pytest.raises(InvalidInput) as bad:
+            client.start_run(["dapodik"], idempotency_key="contract-1")
+        assert bad.value.problem.errors[0].field == "Idempotency-Key"  # type: ignore[union-attr]
+        with pytest.raises(NotFound) as missing:
+            client.get_run("no-such-run")
+        assert missing.value.status == 404 and missing.value.problem.type == "urn:jembatan:problem:not-found"  # type: ignore[union-attr]
+        seeded = client.get_run(hub.run_id)
+        assert seeded.status == "SUCCEEDED" and [r.id for r in client.iter_runs(limit=1)] == [hub.run_id]
+        assert list(client.iter_outcomes(hub.run_id, limit=1)) == []
+        assert client.list_units(hub.run_id) == []
+    reviewer = hub.person("rev", "reviewer")["Authorization"].split()[1]
+    with _client(HubClient, hub.http, reviewer) as client:
+        case = next(c for c in client.iter_cases() if c.id == hub.case_id)
+        assert client.get_case(case.id).student["nama"] == "Siti Aminah"
+        decision = client.decide(case.id, "no_link", "not them")
+        assert decision.reviewer == "rev"
+        with pytest.raises(Conflict):
+            client.decide(case.id, "no_link", "not them")  # a fresh key: a real second decision, refused
+        with pytest.raises(ApiError) as forbidden:
+            client.start_run(["emis"])
+        assert forbidden.value.status == 403
+
+
+def test_dapodik_contract_etag_edit_and_stale_edit(make_client: Callable[..., TestClient]) -> None:  # noqa: F811
+    http = make_client([f.sekolah(1)], [f.peserta_didik(1, 1), f.peserta_didik(2, 1)])
+    with _client(DapodikClient, http, OPERATOR) as client:
+        ids = [p.peserta_didik_id for p in client.iter_peserta_didik(limit=1)]
+        assert sorted(ids) == sorted([f.uid(1), f.uid(2)])  # two pages of one, followed for the caller
+        read = client.get_peserta_didik(f.uid(1))
+        edited = client.edit_peserta_didik(f.uid(1), {"nama": "Nama Baru"}, if_match=read.etag)
+        assert edited.record.nama == "Nama Baru" and edited.etag != read.etag
+        with pytest.raises(PreconditionFailed):
+            client.edit_peserta_didik(f.uid(1), {"nama": "Nama Lain"}, if_match=read.etag)
+        assert client.get_peserta_didik(f.uid(1)).record.nama == "Nama Baru"
