@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from services.sync_hub.audit.router import router as audit_router
 from services.sync_hub.checks.router import router as checks_router
 from services.sync_hub.checks.service import Checks
+from services.sync_hub import console
 from services.sync_hub.config import Settings, get_settings
 from services.sync_hub.deps import HubAuthenticator, authenticate, enforce_declared, every_token, undeclared
 from services.sync_hub.jobs.context import JobContext
@@ -93,9 +94,10 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
                  ledger_router, audit_router],
         lifespan=lifespan,
         credentials=every_token,
-        authenticate=authenticate,
+        authenticate=console.gate(authenticate),  # the console checks its own (cookie) sign-in
         dependencies=[Depends(enforce_declared)],
     )
+    console.install(app)
     for route in undeclared(app):  # deny by default: a route nobody declared roles for stays closed
         log.error("route %s declares no role: every call is answered 403", route)
     return app
