@@ -9,10 +9,10 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 
+from services.sync_hub import console
 from services.sync_hub.audit.router import router as audit_router
 from services.sync_hub.checks.router import router as checks_router
 from services.sync_hub.checks.service import Checks
-from services.sync_hub import console
 from services.sync_hub.config import Settings, get_settings
 from services.sync_hub.deps import HubAuthenticator, authenticate, enforce_declared, every_token, undeclared
 from services.sync_hub.jobs.context import JobContext

@@ -33,17 +33,17 @@ LOGIN_COOKIE = "jembatan_console_login"  # the login form's double-submit CSRF v
 CSRF_FIELD = "csrf"
 
 
-class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, rendered as a redirect to the login page
+class LoginRequired(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
 
-class NotAllowed(Exception):  # noqa: N818 - rendered as a 403 page
+class NotAllowed(Exception):
     def __init__(self, needed: frozenset[Role], held: frozenset[str]) -> None:
         self.needed, self.held = needed, held
 
 
-class BadCsrf(Exception):  # noqa: N818 - rendered as a 403 page
+class BadCsrf(Exception):
     pass
 
 
@@ -135,10 +135,10 @@ def check_csrf(request: Request, form: Any) -> None:
         raise BadCsrf()
 
 
-def declared(route: APIRoute) -> frozenset[Role] | None | str:
+def declared(route: APIRoute) -> frozenset[Role] | str | None:
     """The roles a console route declares; ``"open"`` for an open one; ``None`` when it declares neither."""
     roles: set[Role] = set()
-    found: frozenset[Role] | None | str = None
+    found: frozenset[Role] | str | None = None
     stack = list(route.dependant.dependencies)
     while stack:
         dep = stack.pop()
@@ -199,4 +199,4 @@ def safe_next(value: str | None) -> str:
     return f"{PREFIX}/runs"
 
 
-assert PERSON_ROLES == frozenset(ALL)
+assert frozenset(ALL) == PERSON_ROLES

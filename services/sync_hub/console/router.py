@@ -118,7 +118,7 @@ REASONS = {
 def login_page(request: Request, next: str | None = None, reason: str | None = None) -> HTMLResponse:
     nonce = auth.new_login_nonce()
     response = render(request, "login.html", next=auth.safe_next(next), nonce=nonce,
-                      notice=REASONS.get(reason or "", None))
+                      notice=REASONS.get(reason or ""))
     response.set_cookie(auth.LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path=auth.PREFIX,
                         secure=request.url.scheme == "https", max_age=1800)
     return response
@@ -265,7 +265,8 @@ def cancel_run(request: Request, run_id: str, principal: Operator, form: FormDep
 def _filters(form: OutcomeForm) -> OutcomeFilters:
     return OutcomeFilters(run_id=form.run, system=form.system.value if form.system else None, province=form.province,
                           kabupaten=form.kabupaten, school=form.school,
-                          outcome=form.outcome.value if form.outcome else None, key=form.key.value if form.key else None)
+                          outcome=form.outcome.value if form.outcome else None,
+                          key=form.key.value if form.key else None)
 
 
 def _link_base(q: dict[str, str], drop: tuple[str, ...]) -> str:
@@ -304,8 +305,11 @@ def outcomes_page(request: Request, session: SessionDep, _: Watcher) -> HTMLResp
 @router.get("/outcomes/export")
 def outcomes_export(request: Request, session: SessionDep, _: Watcher) -> Response:
     form, problems = ExportForm.parse(query(request), ignore=("after",))
+    if not problems and form.run and runs_repo.get_run(session, form.run) is None:
+        problems = [Problem("run", "exists", "run: there is no sync run with this id")]
     if problems:
-        return render(request, "outcomes.html", status=422, problems=problems, nav="outcomes", q=query(request),
+        status = 404 if problems[0].rule == "exists" else 422
+        return render(request, "outcomes.html", status=status, problems=problems, nav="outcomes", q=query(request),
                       rows=[], total=None, chart="", rates=[], level="province", next_after=None)
     f = _filters(form)
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")

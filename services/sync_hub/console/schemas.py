@@ -4,7 +4,6 @@ form with a bad field changes nothing and reads nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
