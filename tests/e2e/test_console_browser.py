@@ -96,10 +96,12 @@ def test_the_console_in_a_browser(system, browser: chromium.Browser) -> None:  #
     d.execute_script("window.__sameDocument = true;")
     seen_units = set()
 
-    def ended() -> bool:
-        status = d.find_element(By.ID, "run-status").text
-        if d.find_elements(By.ID, "units-done"):
-            seen_units.add(d.find_element(By.ID, "units-done").text)
+    def ended() -> bool:  # read in one script: htmx replaces the block every second
+        status, units = d.execute_script(
+            "const t = id => (document.getElementById(id) || {}).textContent || '';"
+            "return [t('run-status').trim(), t('units-done').trim()];")
+        if units:
+            seen_units.add(units)
         return status in ("SUCCEEDED", "FAILED", "CANCELLED")
 
     wait_for(ended, timeout=300)
@@ -156,7 +158,7 @@ def test_the_console_in_a_browser(system, browser: chromium.Browser) -> None:  #
     d.find_element(By.TAG_NAME, "body").send_keys(key)
     d.switch_to.active_element.send_keys(Keys.CONTROL, "a")
     d.switch_to.active_element.send_keys("KK scan shows the child", Keys.ENTER)
-    wait_for(lambda: "/console/review" in d.current_url and not d.find_elements(By.ID, "case-status")
+    wait_for(lambda: ("/console/review" in d.current_url and not d.find_elements(By.ID, "case-status"))
              or d.find_element(By.ID, "case-status").text != "OPEN" or student_id not in d.page_source)
     d.get(f"{base}/console/review/history")
     assert student_id in d.find_element(By.ID, "decisions").text and "rudi" in d.find_element(By.ID, "decisions").text

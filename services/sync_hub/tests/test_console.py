@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the ``hub`` fixture is imported from test_roles)
 """The console's forms and sign-in, in process (the browser story is tests/e2e/test_console_browser.py; who may
 open what is test_roles.py's console matrix): every bad input is a visible, specific message, a 4xx, and changes
 nothing; the session cookie is HttpOnly and SameSite=Strict; a form without its CSRF token is refused."""

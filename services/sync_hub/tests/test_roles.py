@@ -369,7 +369,8 @@ CONSOLE_EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
 
 def test_every_console_route_declares_its_roles(tmp_path: Path) -> None:
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'hub.db'}", local_key_dir=tmp_path / "keys"))
-    declared = {(method, path): console_auth.declared(route) for method, path, route in console_auth.console_routes(app)}
+    declared = {(method, path): console_auth.declared(route)
+                for method, path, route in console_auth.console_routes(app)}
     assert [k for k, roles in declared.items() if roles is None] == [], "console routes without a declaration"
     assert declared == CONSOLE_EXPECTED
 
