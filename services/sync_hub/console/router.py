@@ -478,7 +478,7 @@ def student_provenance(request: Request, system: str, student_id: str, session: 
                       "a student with this id.")
     values = [{"row": r, "value": json.loads(r.value_json), "ledger": ledgered.get(r.id)} for r in rows]
     return render(request, "student.html", nav="provenance", system=system, student_id=student_id,
-                  student=mirror[0] if mirror else None, status=status, outcome=outcome, values=values)
+                  student=mirror[0] if mirror else None, current=status, outcome=outcome, values=values)
 
 
 # ---- families at risk ---------------------------------------------------------------------------------

@@ -157,3 +157,37 @@ def test_signing_out_clears_the_cookie_and_an_expired_session_goes_back_to_sign_
     r = hub.http.get("/console/runs", headers={"Cookie": f"{auth.COOKIE}={expired}", "HX-Request": "true"},
                      follow_redirects=False)
     assert r.status_code == 401 and r.headers["hx-redirect"].startswith("/console/login")
+
+
+def test_a_students_provenance_page_shows_every_value_with_its_source_masked(hub: Hub) -> None:
+    import json
+    import uuid
+    from datetime import date
+
+    from services.sync_hub.mirror.models import StudentMirrorRow
+    from services.sync_hub.provenance.models import ProvenanceRow
+    from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow
+    from shared.clock import utcnow
+
+    kk, now = "3201010101100003", utcnow()
+    with session_scope(hub.http.app.state.engine) as s:  # type: ignore[attr-defined]
+        s.add(StudentMirrorRow(system="dapodik", student_id="pd-7", school="sek-1", region="3201010001", nama="Siti",
+                               jenis_kelamin="P", tanggal_lahir=date(2010, 1, 1), nik=STUDENT_NIK, current_json="{}",
+                               attested_json="{}"))
+        s.add(StudentStatusRow(system="dapodik", student_id="pd-7", region="3201010001", outcome="PKH_RECIPIENT",
+                               no_kk=kk, sync_run_id=hub.run_id, updated_at=now))
+        s.add(StudentOutcomeRow(sync_run_id=hub.run_id, system="dapodik", student_id="pd-7", outcome="PKH_RECIPIENT",
+                                matched_by="review", no_kk=kk))
+        s.add(ProvenanceRow(id=str(uuid.uuid4()), provenance_id=str(uuid.uuid4()), sync_run_id=hub.run_id,
+                            target_system="dapodik", target_record="pd-7", field="penerima_kps",
+                            value_json=json.dumps(True), source_system="kemensos", source_record=f"keluarga/{kk}",
+                            source_version=3, observed_seq=41, retrieved_at=now, matched_by="review", written_at=now))
+    cookie, csrf = signed_in(hub, "viewer")
+    found = hub.http.get("/console/provenance?student_id=pd-7", headers=cookie)
+    assert found.status_code == 200 and "/console/provenance/dapodik/pd-7" in found.text
+    by_nik = hub.http.post("/console/provenance", headers=cookie, data={"csrf": csrf, "nik": STUDENT_NIK})
+    assert "/console/provenance/dapodik/pd-7" in by_nik.text and STUDENT_NIK not in by_nik.text
+    page = hub.http.get("/console/provenance/dapodik/pd-7", headers=cookie)
+    assert page.status_code == 200, page.text[-2000:]
+    assert 'id="values"' in page.text and "penerima_kps" in page.text and "review" in page.text
+    assert kk not in page.text and "320101******0003" in page.text and STUDENT_NIK not in page.text
