@@ -10,6 +10,7 @@ a reviewer decides the planted review case with the keyboard; the next sync writ
 from __future__ import annotations
 
 import csv
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -63,6 +64,18 @@ def wait_for(condition, timeout: float = 120.0, every: float = 0.25):  # type: i
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout} s")
         time.sleep(every)
+
+
+def snap(driver, name: str) -> None:  # type: ignore[no-untyped-def]
+    """With JEMBATAN_CONSOLE_SHOTS=DIR, a full-page screenshot for docs/console.md (the planted review case is only
+    in this test's world)."""
+    folder = os.environ.get("JEMBATAN_CONSOLE_SHOTS")
+    if not folder:
+        return
+    height = driver.execute_script("return Math.min(document.body.scrollHeight, 2400)")
+    driver.set_window_size(1366, max(900, int(height)))
+    driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+    driver.set_window_size(1366, 900)
 
 
 def all_outcomes(http: httpx.Client, run_id: str) -> list[dict[str, object]]:
@@ -145,7 +158,12 @@ def test_the_console_in_a_browser(system, browser: chromium.Browser) -> None:  #
     # -- review: a reviewer decides the planted case with the keyboard ----------------------------------------
     browser.sign_in(base, stack.hub_token("rudi", "reviewer"))
     d.get(f"{base}/console/review")
+    snap(d, "review")
     d.find_element(By.LINK_TEXT, student_id).click()
+    snap(d, "review-case")
+    d.find_element(By.ID, "toggle-blind").click()
+    snap(d, "review-case-blind")
+    assert "p = " not in d.find_element(By.ID, "side-by-side").text  # blind: no score shown
     radio = d.find_element(By.CSS_SELECTOR, f"input[type=radio][value='link:{own_kk}']")
     key = radio.get_attribute("data-key")
     # a decision without a reason is refused, visibly, and changes nothing
@@ -161,6 +179,7 @@ def test_the_console_in_a_browser(system, browser: chromium.Browser) -> None:  #
     wait_for(lambda: ("/console/review" in d.current_url and not d.find_elements(By.ID, "case-status"))
              or d.find_element(By.ID, "case-status").text != "OPEN" or student_id not in d.page_source)
     d.get(f"{base}/console/review/history")
+    snap(d, "review-history")
     assert student_id in d.find_element(By.ID, "decisions").text and "rudi" in d.find_element(By.ID, "decisions").text
 
     # -- the next sync writes the reviewer's value, with matched_by=review --------------------------------------
@@ -175,12 +194,12 @@ def test_the_console_in_a_browser(system, browser: chromium.Browser) -> None:  #
     browser.sign_in(base, stack.hub_token("vina", "viewer"))
     d.get(f"{base}/console/provenance")
     d.find_element(By.ID, "s-student").send_keys(student_id, Keys.ENTER)
-    d.find_element(By.LINK_TEXT, student_id).click()
-    table = d.find_element(By.ID, "values").text
+    wait_for(lambda: d.find_elements(By.LINK_TEXT, student_id))[0].click()
+    table = wait_for(lambda: d.find_elements(By.ID, "values"))[0].text
     assert "penerima_kps" in table and "review" in table and second.id[:8] in table
     assert not re.search(r"\d{16}", d.find_element(By.TAG_NAME, "main").text)  # KK numbers masked for a viewer
     # a NIK search goes in a POST body: the URL never carries it
     d.get(f"{base}/console/provenance")
     d.find_element(By.ID, "s-nik").send_keys("12345", Keys.ENTER)
-    alert = d.find_element(By.CSS_SELECTOR, ".problems[role=alert]")
+    alert = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".problems[role=alert]"))[0]
     assert "nik" in alert.text and "12345" not in d.current_url

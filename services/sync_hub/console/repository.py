@@ -36,53 +36,65 @@ o = sa.table("student_outcome", sa.column("id"), sa.column("sync_run_id"), sa.co
              sa.column("student_id"), sa.column("outcome"), sa.column("detail"), sa.column("matched_by"),
              sa.column("no_kk"))
 s = sa.table("student_status", sa.column("system"), sa.column("student_id"), sa.column("region"),
-             sa.column("sync_run_id"))
+             sa.column("outcome"), sa.column("sync_run_id"))
 m = sa.table("student_mirror", sa.column("system"), sa.column("student_id"), sa.column("school"),
              sa.column("region"))
 
 COLUMNS = ("system", "student_id", "school", "region", "outcome", "matched_by", "detail", "no_kk", "sync_run_id")
 
 
-def _base(f: OutcomeFilters, columns: Sequence[Any]) -> Any:
-    """Outcomes joined with the school (and region) of the student's record."""
+def _base(f: OutcomeFilters, columns: Sequence[Any], rows: bool = False, ignore_outcome: bool = False,
+          by_region: bool = False) -> Any:
+    """The students the filters keep, joining only the tables a filter (or, with ``rows``, the listing) needs.
+
+    Current outcomes (no run named) are driven by ``student_status`` (one row per student: its region and latest
+    outcome), so counts and the chart read one narrow table; one run's by ``student_outcome`` (its unique index
+    on run, system, student), with the student's region from ``student_status``. The school comes from the
+    hub's copy of the student (``student_mirror``), joined only to filter by school or to list rows."""
+    need_o = rows or f.key is not None
+    need_m = rows or f.school is not None
     if f.run_id is None:
-        region = s.c.region
-        q = (sa.select(*columns).select_from(s)
-             .join(o, sa.and_(o.c.sync_run_id == s.c.sync_run_id, o.c.system == s.c.system,
-                              o.c.student_id == s.c.student_id))
-             .outerjoin(m, sa.and_(m.c.system == s.c.system, m.c.student_id == s.c.student_id)))
+        system, student, outcome = s.c.system, s.c.student_id, s.c.outcome
+        src: Any = s
+        if need_o:
+            src = src.join(o, sa.and_(o.c.sync_run_id == s.c.sync_run_id, o.c.system == s.c.system,
+                                      o.c.student_id == s.c.student_id))
+        q = sa.select(*columns)
     else:
-        region = m.c.region
-        q = (sa.select(*columns).select_from(o)
-             .outerjoin(m, sa.and_(m.c.system == o.c.system, m.c.student_id == o.c.student_id))
-             .where(o.c.sync_run_id == f.run_id))
+        system, student, outcome = o.c.system, o.c.student_id, o.c.outcome
+        src = o
+        if rows or by_region or f.province or f.kabupaten:
+            src = src.outerjoin(s, sa.and_(s.c.system == o.c.system, s.c.student_id == o.c.student_id))
+        q = sa.select(*columns).where(o.c.sync_run_id == f.run_id)
+    if need_m:
+        src = src.outerjoin(m, sa.and_(m.c.system == system, m.c.student_id == student))
+    q = q.select_from(src)
+    region = s.c.region
     if f.system:
-        q = q.where(o.c.system == f.system)
+        q = q.where(system == f.system)
     if f.kabupaten:
         q = q.where(code_range(region, f.kabupaten))
     elif f.province:
         q = q.where(code_range(region, f.province))
     if f.school:
         q = q.where(m.c.school == f.school)
-    if f.outcome:
-        q = q.where(o.c.outcome == f.outcome)
+    if f.outcome and not ignore_outcome:
+        q = q.where(outcome == f.outcome)
     if f.key:
         q = q.where(o.c.matched_by == f.key)
-    return q, region
+    return q, (system, student), outcome
 
 
-def _row_columns(region: Any) -> list[Any]:
-    return [o.c.system, o.c.student_id, m.c.school, region.label("region"), o.c.outcome, o.c.matched_by,
-            o.c.detail, o.c.no_kk, o.c.sync_run_id]
+ROW_COLUMNS = [o.c.system, o.c.student_id, m.c.school, s.c.region.label("region"), o.c.outcome, o.c.matched_by,
+               o.c.detail, o.c.no_kk, o.c.sync_run_id]
 
 
 def outcomes_page(session: Session, f: OutcomeFilters, after: tuple[str, str] | None, limit: int) -> list[Any]:
     """A page of outcomes ordered by (system, student_id), after the keyset ``after``."""
-    _, region = _base(f, [o.c.id])
-    q, _ = _base(f, _row_columns(region))
-    if after is not None:
-        q = q.where(sa.tuple_(o.c.system, o.c.student_id) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
-    q = q.order_by(o.c.system, o.c.student_id).limit(limit)
+    q, (system, student), _ = _base(f, ROW_COLUMNS, rows=True)
+    if after is not None:  # keyset on the driving table's own key: its primary key (or unique index) serves it
+        q = q.where(sa.tuple_(system, student) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
+    q = q.order_by(system, student).limit(limit)
     return list(session.execute(q).all())
 
 
@@ -98,17 +110,16 @@ def outcomes_all(session: Session, f: OutcomeFilters, batch: int = 5000) -> Iter
 
 
 def count_outcomes(session: Session, f: OutcomeFilters) -> int:
-    q, _ = _base(f, [sa.func.count()])
+    q, _, _ = _base(f, [sa.func.count()])
     return int(session.execute(q).scalar_one())
 
 
 def rates_by_region(session: Session, f: OutcomeFilters, digits: int) -> list[tuple[str, int, int]]:
-    """(region code of ``digits`` digits, students, students linked to a family), over the filters but outcome."""
-    unfiltered = OutcomeFilters(**{**f.__dict__, "outcome": None})
-    _, region = _base(unfiltered, [o.c.id])
-    code = sa.func.substr(region, 1, digits).label("code")
-    linked = sa.func.sum(sa.case((o.c.outcome.in_(LINKED), 1), else_=0))
-    q, _ = _base(unfiltered, [code, sa.func.count(), linked])
+    """(region code of ``digits`` digits, students, students linked to a family), over every filter but outcome."""
+    _, _, outcome = _base(f, [], ignore_outcome=True)
+    code = sa.func.substr(s.c.region, 1, digits).label("code")
+    linked = sa.func.sum(sa.case((outcome.in_(LINKED), 1), else_=0))
+    q, _, _ = _base(f, [code, sa.func.count(), linked], ignore_outcome=True, by_region=True)
     q = q.group_by(code).order_by(code)
     return [(r[0] or "", int(r[1]), int(r[2] or 0)) for r in session.execute(q).all()]
 
