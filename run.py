@@ -55,8 +55,10 @@ def ensure_browser() -> None:
     print("installing chromium and chromium-driver (Debian) for the console's browser tests", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=False, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver"],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver"],
+                          check=False, env=env, stdout=subprocess.DEVNULL)
+    if done.returncode != 0:
+        print("apt-get could not install chromium: the console's browser tests will fail on CI and say why", flush=True)
 
 
 def main(argv: list[str]) -> int:

@@ -7,10 +7,13 @@ with the same headless Chromium as the browser tests. PNGs go to docs/console/.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.e2e.browser: the tests' own Chromium
 
 from shared.oidc import LocalIssuer
 from tests.e2e.browser import Browser
