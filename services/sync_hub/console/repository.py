@@ -128,13 +128,6 @@ def rates_by_region(session: Session, f: OutcomeFilters, digits: int) -> list[tu
     return [(r[0] or "", int(r[1]), int(r[2] or 0)) for r in session.execute(q).all()]
 
 
-def schools_in(session: Session, prefix: str | None, limit: int = 200) -> list[str]:
-    q = select(StudentMirrorRow.school).distinct()
-    if prefix:
-        q = q.where(code_range(col(StudentMirrorRow.region), prefix))
-    return list(session.exec(q.order_by(StudentMirrorRow.school).limit(limit)).all())
-
-
 # ---- review --------------------------------------------------------------------------------------------
 
 

@@ -11,8 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from services.sync_hub.risk.schemas import RiskFilters
 from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import SourceSystem
-from shared.contracts.kemensos import PERIODE_PATTERN
-from shared.contracts.risk import RiskReason
 
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -133,5 +131,3 @@ def parse_with(model: type[BaseModel], data: dict[str, Any]) -> tuple[Any, list[
     except ValidationError as exc:
         return None, [problem(e) for e in exc.errors(include_input=False, include_url=False)]
 
-
-__all__ = ["PERIODE_PATTERN", "RiskReason"]
