@@ -42,6 +42,27 @@ def ensure_env() -> None:
     STAMP.write_text(digest)
 
 
+BROWSER = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+
+
+def ensure_browser() -> None:
+    """The console's browser tests drive Debian's chromium through its chromedriver: install both when missing
+    (as root, with apt-get; nothing is downloaded at test time). Elsewhere those tests say what is missing."""
+    if all(p.exists() for p in BROWSER) or sys.platform != "linux":
+        return
+    if os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        print("chromium / chromedriver missing (apt-get install chromium chromium-driver): the console's browser "
+              "tests will say so", flush=True)
+        return
+    print("installing chromium and chromium-driver (Debian) for the console's browser tests", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=False, env=env, stdout=subprocess.DEVNULL)
+    done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver"],
+                          check=False, env=env, stdout=subprocess.DEVNULL)
+    if done.returncode != 0:
+        print("apt-get could not install chromium: the console's browser tests will fail on CI and say why", flush=True)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test", "shell"):
         print(__doc__)
@@ -52,6 +73,7 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         return subprocess.call([str(BIN / "jembatan"), "demo", *rest])
     if command == "test":
+        ensure_browser()
         return subprocess.call([str(PY), "-m", "pytest", "-n", "2", *rest])
     return subprocess.call([str(PY), *rest])
 

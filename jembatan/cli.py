@@ -238,6 +238,11 @@ def demo(
             console.print(f"operator token for the gateways and the registry: [bold]{stack.creds.operator}[/bold]")
             console.print(f"people at the hub: jembatan token --key-dir {workdir / 'keys'} --user NAME --role ROLE "
                           "(viewer, reviewer, admin, auditor)")
+            console.print(f"\n[bold]operator console:[/bold] {stack.url('sync_hub')}/console — sign in with one of "
+                          "these tokens (valid 8 h; paste it on the sign-in page):")
+            for user, role in (("vina", "viewer"), ("rudi", "reviewer"), ("ayu", "admin"), ("aldi", "auditor")):
+                console.print(f"  {role:<8} ({user}): {stack.hub_token(user, role, ttl_seconds=8 * 3600)}",
+                              soft_wrap=True)
             console.print("services keep running; press Ctrl-C to stop them")
             try:
                 while all(p.poll() is None for p in stack.procs.values()):

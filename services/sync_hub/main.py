@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 
+from services.sync_hub import console
 from services.sync_hub.audit.router import router as audit_router
 from services.sync_hub.checks.router import router as checks_router
 from services.sync_hub.checks.service import Checks
@@ -99,10 +100,11 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         idempotency_table=IDEMPOTENCY,
         security="A person's OIDC access token (roles viewer, reviewer, admin, auditor) or a gateway's static "
                  "token from `HUB_API_TOKENS`",
-        authenticate=authenticate,
+        authenticate=console.gate(authenticate),  # the console checks its own (cookie) sign-in
         dependencies=[Depends(enforce_declared)],
         telemetry=settings.telemetry, ready_checks={"replica": replica_ready}, collectors=[HubCollector],
     )
+    console.install(app)
     for route in undeclared(app):  # deny by default: a route nobody declared roles for stays closed
         log.error("route %s declares no role: every call is answered 403", route)
     return app

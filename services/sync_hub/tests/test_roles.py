@@ -334,3 +334,120 @@ def test_chain_verification_finds_removed_and_relinked_entries(hub: Hub) -> None
     rows[2].seq = 2
     relinked = verify_rows([rows[0], rows[2]])
     assert (relinked.ok, relinked.first_broken) == (False, 2)
+
+
+# ---- the console (/console): the same deny-by-default, for people in a browser -----------------------------
+
+from services.sync_hub.console import auth as console_auth  # noqa: E402
+
+# Every console route -> the roles that may open it ("open": anyone, the sign-in pages). A route not here fails.
+CONSOLE_EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
+    ("GET", "/console/login"): "open",
+    ("POST", "/console/login"): "open",
+    ("POST", "/console/logout"): "open",
+    ("GET", "/console"): frozenset({V, R, A, AU}),
+    ("GET", "/console/runs"): frozenset({V, R, A}),
+    ("POST", "/console/runs"): frozenset({A}),
+    ("GET", "/console/runs/{run_id}"): frozenset({V, R, A}),
+    ("GET", "/console/runs/{run_id}/progress"): frozenset({V, R, A}),
+    ("POST", "/console/runs/{run_id}/cancel"): frozenset({A}),
+    ("GET", "/console/outcomes"): frozenset({V, R, A}),
+    ("GET", "/console/outcomes/export"): frozenset({V, R, A}),
+    ("GET", "/console/review"): frozenset({V, R, A}),
+    ("GET", "/console/review/history"): frozenset({R}),
+    ("GET", "/console/review/{case_id}"): frozenset({R}),
+    ("POST", "/console/review/{case_id}"): frozenset({R}),
+    ("POST", "/console/review/decisions/{decision_id}/reverse"): frozenset({R}),
+    ("GET", "/console/provenance"): frozenset({V, R, A, AU}),
+    ("POST", "/console/provenance"): frozenset({V, R, A, AU}),
+    ("GET", "/console/provenance/{system}/{student_id}"): frozenset({V, R, A, AU}),
+    ("GET", "/console/families"): frozenset({V, R, A}),
+    ("GET", "/console/families/export"): frozenset({V, R, A}),
+    ("GET", "/console/health"): frozenset({V, R, A, AU}),
+}
+
+
+def test_every_console_route_declares_its_roles(tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'hub.db'}", local_key_dir=tmp_path / "keys"))
+    declared = {(method, path): console_auth.declared(route)
+                for method, path, route in console_auth.console_routes(app)}
+    assert [k for k, roles in declared.items() if roles is None] == [], "console routes without a declaration"
+    assert declared == CONSOLE_EXPECTED
+
+
+def test_a_console_route_without_a_declaration_is_closed(tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'hub.db'}", local_key_dir=tmp_path / "keys",
+                              replica_follow_seconds=0))
+    from fastapi import APIRouter, Depends
+
+    forgotten = APIRouter(prefix="/console", dependencies=[Depends(console_auth.enforce_console_declared)])
+    forgotten.add_api_route("/forgotten", lambda: {"open": True}, methods=["GET"])
+    app.include_router(forgotten)
+    with TestClient(app, base_url=BASE) as http:
+        assert http.get("/console/forgotten").status_code == 403
+        # a console cookie opens no API route: the API still wants a bearer credential
+        token = LocalIssuer(tmp_path / "keys").issue("root", ["admin", "viewer"])
+        r = http.get("/api/v1/sync-runs", headers={"Cookie": f"{console_auth.COOKIE}={token}"})
+        assert r.status_code == 401
+
+
+def console_requests(h: Hub) -> dict[tuple[str, str], tuple[str, dict[str, object], int]]:
+    """A request per console route and the status a principal allowed by CONSOLE_EXPECTED gets."""
+    return {
+        ("GET", "/console/login"): ("/console/login", {}, 200),
+        ("POST", "/console/login"): ("/console/login", {"data": {"token": "x"}}, 403),  # no login CSRF nonce
+        ("POST", "/console/logout"): ("/console/logout", {"data": {}}, 303),
+        ("GET", "/console"): ("/console", {}, 303),
+        ("GET", "/console/runs"): ("/console/runs", {}, 200),
+        ("POST", "/console/runs"): ("/console/runs", {"data": {}}, 303),
+        ("GET", "/console/runs/{run_id}"): (f"/console/runs/{h.run_id}", {}, 200),
+        ("GET", "/console/runs/{run_id}/progress"): (f"/console/runs/{h.run_id}/progress", {}, 200),
+        ("POST", "/console/runs/{run_id}/cancel"): (f"/console/runs/{h.run_id}/cancel", {"data": {}}, 303),
+        ("GET", "/console/outcomes"): ("/console/outcomes", {}, 200),
+        ("GET", "/console/outcomes/export"): ("/console/outcomes/export", {"params": {"format": "csv"}}, 200),
+        ("GET", "/console/review"): ("/console/review", {}, 200),
+        ("GET", "/console/review/history"): ("/console/review/history", {}, 200),
+        ("GET", "/console/review/{case_id}"): (f"/console/review/{h.case_id}", {}, 200),
+        ("POST", "/console/review/{case_id}"): (f"/console/review/{h.case_id}",
+                                               {"data": {"choice": "no_link", "reason": "not them"}}, 303),
+        ("POST", "/console/review/decisions/{decision_id}/reverse"): (
+            f"/console/review/decisions/{h.decision_id}/reverse", {"data": {"reason": "wrong scan"}}, 303),
+        ("GET", "/console/provenance"): ("/console/provenance", {}, 200),
+        ("POST", "/console/provenance"): ("/console/provenance", {"data": {"nik": STUDENT_NIK}}, 200),
+        # no student read yet: past the role check, a 404 page naming none
+        ("GET", "/console/provenance/{system}/{student_id}"): ("/console/provenance/dapodik/pd-9", {}, 404),
+        # no report built: past the role check, a 404 page saying so (test_console.py has the 200s)
+        ("GET", "/console/families"): ("/console/families", {}, 404),
+        ("GET", "/console/families/export"): ("/console/families/export", {}, 404),
+        ("GET", "/console/health"): ("/console/health", {}, 200),
+    }
+
+
+def test_console_matrix_every_route_by_every_role(hub: Hub) -> None:
+    tokens = {role.value: hub.issuer.issue(f"p-{role.value}", [role.value]) for role in (V, R, A, AU)}
+    tokens["person without a role"] = hub.issuer.issue("nobody", [])
+    principals: dict[str, tuple[frozenset[Role], str | None]] = {
+        **{role.value: (frozenset({role}), tokens[role.value]) for role in (V, R, A, AU)},
+        "person without a role": (frozenset(), tokens["person without a role"]),
+        "no cookie": (frozenset(), None)}
+    samples = console_requests(hub)
+    assert set(samples) == set(CONSOLE_EXPECTED)
+    got, want = {}, {}
+    for (method, path), allowed in CONSOLE_EXPECTED.items():
+        url, kwargs, ok = samples[(method, path)]
+        for name, (roles, token) in principals.items():
+            headers = {"Cookie": f"{console_auth.COOKIE}={token}"} if token else {}
+            args = dict(kwargs)
+            if method == "POST" and token and path != "/console/login":
+                args["data"] = {**args["data"], "csrf": console_auth.csrf_token(token)}  # type: ignore[dict-item]
+            r = hub.http.request(method, url, headers=headers, follow_redirects=False, **args)  # type: ignore[arg-type]
+            got[(method, path, name)] = r.status_code
+            if allowed == "open":
+                want[(method, path, name)] = ok
+            elif token is None:
+                want[(method, path, name)] = 303  # to the sign-in page
+            else:
+                want[(method, path, name)] = ok if roles & allowed else 403  # type: ignore[operator]
+            if r.status_code == 303 and token is None and allowed != "open":
+                assert r.headers["location"].startswith("/console/login?next=")
+    assert got == want

@@ -1,0 +1,193 @@
+# ruff: noqa: F811  (the ``hub`` fixture is imported from test_roles)
+"""The console's forms and sign-in, in process (the browser story is tests/e2e/test_console_browser.py; who may
+open what is test_roles.py's console matrix): every bad input is a visible, specific message, a 4xx, and changes
+nothing; the session cookie is HttpOnly and SameSite=Strict; a form without its CSRF token is refused."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from services.sync_hub.console import auth
+from services.sync_hub.review.models import ReviewCaseRow, ReviewDecisionRow
+from services.sync_hub.tests.test_roles import EMIS_TOKEN, STUDENT_NIK, Hub, hub  # noqa: F401  (the fixture)
+from shared.db import session_scope
+
+
+def signed_in(h: Hub, *roles: str, user: str = "ana") -> tuple[dict[str, str], str]:
+    token = h.issuer.issue(user, list(roles))
+    return {"Cookie": f"{auth.COOKIE}={token}"}, auth.csrf_token(token)
+
+
+def problems(html: str) -> set[tuple[str, str]]:
+    return set(re.findall(r'data-field="([^"]+)" data-rule="([^"]+)"', html))
+
+
+def test_sign_in_sets_an_httponly_strict_cookie_and_refuses_bad_tokens(hub: Hub) -> None:
+    page = hub.http.get("/console/login")
+    nonce = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert page.status_code == 200 and nonce is not None
+    token = hub.issuer.issue("ana", ["viewer"])
+    ok = hub.http.post("/console/login", data={"csrf": nonce.group(1), "token": token, "next": "/console/outcomes"},
+                       follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/console/outcomes"
+    cookie = next(v for k, v in ok.headers.multi_items() if k == "set-cookie" and v.startswith(auth.COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    hub.http.cookies.clear()
+    for bad, status, rule in ((hub.issuer.issue("ana", ["viewer"], ttl_seconds=-120), 401, "expired"),
+                              ("not.a.jwt", 401, "malformed"), (EMIS_TOKEN, 403, "machine"), ("", 422, "required"),
+                              (hub.issuer.issue("ana", []), 403, "role")):
+        page = hub.http.get("/console/login")
+        nonce = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        r = hub.http.post("/console/login", data={"csrf": nonce, "token": bad}, follow_redirects=False)
+        assert r.status_code == status and ("token" if rule != "expired" and rule != "malformed" else
+                                            "authorization", rule) in problems(r.text), (rule, r.text[-600:])
+        assert f"{auth.COOKIE}=" not in r.headers.get("set-cookie", "")
+    # an open redirect is not possible: only console paths follow a sign-in
+    assert auth.safe_next("https://evil.example/") == "/console/runs"
+    assert auth.safe_next("/console//evil.example") == "/console/runs"
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(hub: Hub) -> None:
+    cookie, _ = signed_in(hub, "reviewer")
+    r = hub.http.post(f"/console/review/{hub.case_id}", headers=cookie,
+                      data={"choice": "no_link", "reason": "not them"}, follow_redirects=False)
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = hub.http.post(f"/console/review/{hub.case_id}", headers=cookie,
+                      data={"choice": "no_link", "reason": "not them", "csrf": "0" * 64}, follow_redirects=False)
+    assert r.status_code == 403
+    with session_scope(hub.http.app.state.engine) as s:  # type: ignore[attr-defined]
+        assert s.get(ReviewCaseRow, hub.case_id).status == "OPEN"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("province=3x", {("province", "string_pattern_mismatch")}),
+    ("kabupaten=32", {("kabupaten", "string_pattern_mismatch")}),
+    ("school=a%20b", {("school", "string_pattern_mismatch")}),
+    ("outcome=MAYBE&key=guess", {("outcome", "enum"), ("key", "enum")}),
+    ("system=sikdes", {("system", "enum")}),
+    ("run=not-a-run", {("run", "string_pattern_mismatch")}),
+    ("run=00000000-0000-0000-0000-000000000000", {("run", "exists")}),
+    ("colour=red", {("colour", "extra_forbidden")}),
+    ("after=x", {("after", "string_pattern_mismatch")}),
+])
+def test_bad_outcome_filters_get_a_specific_message(hub: Hub, query: str, expected: set[tuple[str, str]]) -> None:
+    cookie, _ = signed_in(hub, "viewer")
+    r = hub.http.get(f"/console/outcomes?{query}", headers=cookie)
+    assert 400 <= r.status_code < 500 and problems(r.text) == expected, r.text[-800:]
+    assert 'role="alert"' in r.text
+    if query.startswith("after="):
+        return  # an export is the whole filtered view: it takes no page position
+    export = hub.http.get(f"/console/outcomes/export?{query}&format=csv", headers=cookie)
+    assert 400 <= export.status_code < 500 and export.headers["content-type"].startswith("text/html")
+
+
+def test_bad_review_input_is_refused_visibly_and_changes_nothing(hub: Hub) -> None:
+    cookie, csrf = signed_in(hub, "reviewer")
+    cases = [({"reason": "not them"}, ("choice", "required")),
+             ({"choice": "no_link", "reason": "x"}, ("reason", "string_too_short")),
+             ({"choice": "no_link", "reason": "y" * 301}, ("reason", "string_too_long")),
+             ({"choice": "link:123", "reason": "a good reason"}, ("no_kk", "string_pattern_mismatch")),
+             ({"choice": "link:3201010101100099", "reason": "a good reason"}, ("no_kk", "not_a_candidate")),
+             ({"choice": "no_link", "reason": "a good reason", "extra": "1"}, ("extra", "extra_forbidden"))]
+    for data, expected in cases:
+        r = hub.http.post(f"/console/review/{hub.case_id}", headers=cookie, data={**data, "csrf": csrf},
+                          follow_redirects=False)
+        assert 400 <= r.status_code < 500 and expected in problems(r.text), (data, r.text[-800:])
+    r = hub.http.post(f"/console/review/decisions/{hub.decision_id}/reverse", headers=cookie,
+                      data={"csrf": csrf, "reason": ""}, follow_redirects=False)
+    assert r.status_code == 422 and ("reason", "missing") in problems(r.text)
+    r = hub.http.post("/console/review/decisions/nope/reverse", headers=cookie,
+                      data={"csrf": csrf, "reason": "a good reason"}, follow_redirects=False)
+    assert r.status_code == 404
+    with session_scope(hub.http.app.state.engine) as s:  # type: ignore[attr-defined]
+        assert s.get(ReviewCaseRow, hub.case_id).status == "OPEN"  # type: ignore[union-attr]
+        assert s.get(ReviewDecisionRow, hub.decision_id).reversed_at is None  # type: ignore[union-attr]
+        assert s.execute(sa.select(sa.func.count()).select_from(ReviewDecisionRow)).scalar_one() == 1
+    # and a good one is taken, named after the person
+    r = hub.http.post(f"/console/review/{hub.case_id}", headers=cookie,
+                      data={"csrf": csrf, "choice": "no_link", "reason": "not the same child"}, follow_redirects=False)
+    assert r.status_code == 303
+    history = hub.http.get("/console/review/history", headers=cookie)
+    assert "not the same child" in history.text and ">ana<" in history.text
+
+
+def test_searches_refuse_bad_input_and_a_nik_never_travels_in_a_url(hub: Hub) -> None:
+    cookie, csrf = signed_in(hub, "viewer")
+    r = hub.http.get("/console/provenance?student_id=a%20b", headers=cookie)
+    assert r.status_code == 422 and ("student_id", "string_pattern_mismatch") in problems(r.text)
+    r = hub.http.get("/console/provenance?system=emis", headers=cookie)
+    assert r.status_code == 422 and ("student_id", "required") in problems(r.text)
+    r = hub.http.get(f"/console/provenance?nik={STUDENT_NIK}", headers=cookie)
+    assert r.status_code == 422 and ("nik", "extra_forbidden") in problems(r.text)
+    for nik in ("9876543", "32010141011000011", "abcdefghijklmnop"):  # none can occur in a hex CSRF token
+        r = hub.http.post("/console/provenance", headers=cookie, data={"csrf": csrf, "nik": nik})
+        assert r.status_code == 422 and ("nik", "string_pattern_mismatch") in problems(r.text)
+        assert nik not in r.text  # the input is not echoed
+    r = hub.http.post("/console/provenance", headers=cookie, data={"csrf": csrf, "nik": STUDENT_NIK})
+    assert r.status_code == 200 and STUDENT_NIK not in r.text
+    for path in ("/console/provenance/sikdes/x", "/console/provenance/emis/a%20b", "/console/runs/nope",
+                 "/console/review/nope", "/console/families?periode=2026-T9", "/console/families?reason=LAZY"):
+        r = hub.http.get(path, headers=signed_in(hub, "viewer", "reviewer")[0])
+        assert 400 <= r.status_code < 500, path
+
+
+def test_a_viewer_sees_masked_numbers_and_a_reviewer_reads_are_logged(hub: Hub) -> None:
+    viewer, _ = signed_in(hub, "viewer")
+    assert hub.http.get(f"/console/review/{hub.case_id}", headers=viewer).status_code == 403
+    queue = hub.http.get("/console/review", headers=viewer).text
+    assert "pd-2" in queue and not re.search(r"\d{16}", queue)
+    reviewer, _ = signed_in(hub, "reviewer", user="rina")
+    case = hub.http.get(f"/console/review/{hub.case_id}", headers=reviewer)
+    assert case.status_code == 200 and STUDENT_NIK in case.text  # a reviewer needs the NIK
+    auditor = {"Authorization": f"Bearer {hub.issuer.issue('aud', ['auditor'])}"}
+    reads = hub.http.post("/api/v1/audit/who-read", json={"nik": STUDENT_NIK}, headers=auditor).json()["reads"]
+    assert [(r["actor"], r["route"]) for r in reads] == [("rina", "GET /console/review/{case_id}")]
+
+
+def test_signing_out_clears_the_cookie_and_an_expired_session_goes_back_to_sign_in(hub: Hub) -> None:
+    cookie, csrf = signed_in(hub, "viewer")
+    r = hub.http.post("/console/logout", headers=cookie, data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and 'jembatan_console=""' in r.headers["set-cookie"]
+    expired = hub.issuer.issue("ana", ["viewer"], ttl_seconds=-120)
+    r = hub.http.get("/console/outcomes", headers={"Cookie": f"{auth.COOKIE}={expired}"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login?next=/console/outcomes&reason=expired"
+    r = hub.http.get("/console/runs", headers={"Cookie": f"{auth.COOKIE}={expired}", "HX-Request": "true"},
+                     follow_redirects=False)
+    assert r.status_code == 401 and r.headers["hx-redirect"].startswith("/console/login")
+
+
+def test_a_students_provenance_page_shows_every_value_with_its_source_masked(hub: Hub) -> None:
+    import json
+    import uuid
+    from datetime import date
+
+    from services.sync_hub.mirror.models import StudentMirrorRow
+    from services.sync_hub.provenance.models import ProvenanceRow
+    from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow
+    from shared.clock import utcnow
+
+    kk, now = "3201010101100003", utcnow()
+    with session_scope(hub.http.app.state.engine) as s:  # type: ignore[attr-defined]
+        s.add(StudentMirrorRow(system="dapodik", student_id="pd-7", school="sek-1", region="3201010001", nama="Siti",
+                               jenis_kelamin="P", tanggal_lahir=date(2010, 1, 1), nik=STUDENT_NIK, current_json="{}",
+                               attested_json="{}"))
+        s.add(StudentStatusRow(system="dapodik", student_id="pd-7", region="3201010001", outcome="PKH_RECIPIENT",
+                               no_kk=kk, sync_run_id=hub.run_id, updated_at=now))
+        s.add(StudentOutcomeRow(sync_run_id=hub.run_id, system="dapodik", student_id="pd-7", outcome="PKH_RECIPIENT",
+                                matched_by="review", no_kk=kk))
+        s.add(ProvenanceRow(id=str(uuid.uuid4()), provenance_id=str(uuid.uuid4()), sync_run_id=hub.run_id,
+                            target_system="dapodik", target_record="pd-7", field="penerima_kps",
+                            value_json=json.dumps(True), source_system="kemensos", source_record=f"keluarga/{kk}",
+                            source_version=3, observed_seq=41, retrieved_at=now, matched_by="review", written_at=now))
+    cookie, csrf = signed_in(hub, "viewer")
+    found = hub.http.get("/console/provenance?student_id=pd-7", headers=cookie)
+    assert found.status_code == 200 and "/console/provenance/dapodik/pd-7" in found.text
+    by_nik = hub.http.post("/console/provenance", headers=cookie, data={"csrf": csrf, "nik": STUDENT_NIK})
+    assert "/console/provenance/dapodik/pd-7" in by_nik.text and STUDENT_NIK not in by_nik.text
+    page = hub.http.get("/console/provenance/dapodik/pd-7", headers=cookie)
+    assert page.status_code == 200, page.text[-2000:]
+    assert 'id="values"' in page.text and "penerima_kps" in page.text and "review" in page.text
+    assert kk not in page.text and "320101******0003" in page.text and STUDENT_NIK not in page.text
