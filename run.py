@@ -42,25 +42,33 @@ def ensure_env() -> None:
     STAMP.write_text(digest)
 
 
-BROWSER = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+# Debian packages the tests need, by the file each provides: Debian's chromium and its chromedriver for the console's
+# browser tests; promtool (package prometheus) checks deploy/prometheus/alerts.yml. Nothing is downloaded at test time.
+TEST_PACKAGES = {
+    "chromium": Path("/usr/bin/chromium"),
+    "chromium-driver": Path("/usr/bin/chromedriver"),
+    "prometheus": Path("/usr/bin/promtool"),
+}
 
 
-def ensure_browser() -> None:
-    """The console's browser tests drive Debian's chromium through its chromedriver: install both when missing
-    (as root, with apt-get; nothing is downloaded at test time). Elsewhere those tests say what is missing."""
-    if all(p.exists() for p in BROWSER) or sys.platform != "linux":
+def ensure_test_packages() -> None:
+    """Install the Debian packages the tests need when missing (as root, with apt-get). Elsewhere the tests that
+    need them say what is missing."""
+    missing = [pkg for pkg, path in TEST_PACKAGES.items() if not path.exists()]
+    if not missing or sys.platform != "linux":
         return
     if os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
-        print("chromium / chromedriver missing (apt-get install chromium chromium-driver): the console's browser "
-              "tests will say so", flush=True)
+        print(f"missing Debian packages (apt-get install {' '.join(missing)}): the tests that need them will say so",
+              flush=True)
         return
-    print("installing chromium and chromium-driver (Debian) for the console's browser tests", flush=True)
+    print(f"installing {', '.join(missing)} (Debian) for the tests", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=False, env=env, stdout=subprocess.DEVNULL)
-    done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver"],
+    done = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
                           check=False, env=env, stdout=subprocess.DEVNULL)
     if done.returncode != 0:
-        print("apt-get could not install chromium: the console's browser tests will fail on CI and say why", flush=True)
+        print(f"apt-get could not install {', '.join(missing)}: the tests that need them will fail and say why",
+              flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -73,7 +81,7 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         return subprocess.call([str(BIN / "jembatan"), "demo", *rest])
     if command == "test":
-        ensure_browser()
+        ensure_test_packages()
         return subprocess.call([str(PY), "-m", "pytest", "-n", "2", *rest])
     return subprocess.call([str(PY), *rest])
 

@@ -26,8 +26,8 @@ def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
         if on_ci():
-            pytest.fail("promtool missing: .ci/run installs it (deploy/prometheus/install-promtool.sh)")
-        pytest.skip("promtool missing: run deploy/prometheus/install-promtool.sh (Debian's prometheus package)")
+            pytest.fail("promtool missing: `python3 run.py test` installs it (Debian's prometheus package)")
+        pytest.skip("promtool missing: `python3 run.py test` installs it as root (apt-get install prometheus)")
     return found
 
 
