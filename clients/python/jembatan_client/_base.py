@@ -6,7 +6,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -14,7 +14,37 @@ from pydantic import BaseModel, TypeAdapter
 from jembatan_client.errors import RateLimited, Unavailable, error_for
 
 M = TypeVar("M")
+F = TypeVar("F", bound=Callable[..., Any])
 RETRIED_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+FileFormat = Literal["csv", "xlsx"]
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def operation(operation_id: str) -> Callable[[F], F]:
+    """Mark the method that calls the route with this OpenAPI ``operationId``: ``tests/test_sdk.py`` fails when a
+    route of the hub or a gateway has no marked method, so the SDK cannot fall behind the services."""
+
+    def mark(fn: F) -> F:
+        fn.operation_id = operation_id  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def query(**params: Any) -> dict[str, Any]:
+    """The query of a call: parameters left at None are not sent (the service's default applies)."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def if_match_header(etag: str | None) -> dict[str, str] | None:
+    return {"If-Match": etag} if etag else None
+
+
+def upload(data: bytes | BinaryIO) -> bytes:
+    return data if isinstance(data, bytes) else data.read()
 
 
 class BaseClient:
@@ -35,14 +65,16 @@ class BaseClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, *, idempotency_key: str | bool = False,
+    def request(self, method: str, path: str, *, idempotency_key: str | bool = False, retry: bool | None = None,
                 **kwargs: Any) -> httpx.Response:
         """Send; raise the typed error of a non-2xx answer. A POST is retried only when it carries an
-        ``Idempotency-Key`` (``idempotency_key=True`` makes one), so a retry cannot execute it twice."""
+        ``Idempotency-Key`` (``idempotency_key=True`` makes one), so a retry cannot execute it twice, or when the
+        route is idempotent by contract (``retry=True``: a read sent as a POST, a result batch that changes
+        nothing the second time); PATCH never is."""
         headers = dict(kwargs.pop("headers", None) or {})
         if idempotency_key:
             headers["Idempotency-Key"] = str(uuid.uuid4()) if idempotency_key is True else idempotency_key
-        retried = method in RETRIED_METHODS or "Idempotency-Key" in headers
+        retried = (method in RETRIED_METHODS or "Idempotency-Key" in headers) if retry is None else retry
         attempts = self.attempts if retried else 1
         for attempt in range(1, attempts + 1):
             try:
@@ -71,6 +103,38 @@ class BaseClient:
                    **kwargs: Any) -> M:
         payload = body.model_dump(mode="json", exclude_unset=True) if isinstance(body, BaseModel) else body
         response = self.request(method, path, json=payload, **kwargs)
+        return TypeAdapter(model).validate_json(response.content)  # type: ignore[no-any-return]
+
+    def download(self, path: str, params: dict[str, Any], into: BinaryIO | None) -> bytes | None:
+        """A file the service makes: its bytes, or (``into`` given) streamed into ``into`` chunk by chunk, so a
+        large export is never held in memory; None then. A download is retried only before its first byte."""
+        if into is None:
+            return self.request("GET", path, params=params, headers={"Accept": "*/*"}).content
+        written = False
+        for attempt in range(1, self.attempts + 1):
+            try:
+                with self.http.stream("GET", path, params=params, headers={"Accept": "*/*"}) as response:
+                    if not response.is_success:
+                        error = error_for(response.status_code, response.read(), response.headers.get("retry-after"))
+                        if isinstance(error, Unavailable | RateLimited) and attempt < self.attempts:
+                            self._sleep(attempt, getattr(error, "retry_after", None))
+                            continue
+                        raise error
+                    for chunk in response.iter_bytes():
+                        written = True
+                        into.write(chunk)
+                    return None
+            except httpx.TransportError as exc:
+                if written or attempt == self.attempts:
+                    raise Unavailable(None, None, f"{self.http.base_url} did not answer: {exc}") from exc
+                self._sleep(attempt, None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def send_file(self, path: str, model: type[M], data: bytes | BinaryIO, media_type: str,
+                  params: dict[str, Any]) -> M:
+        """Upload a file as the request body (not retried: an import is not declared idempotent)."""
+        response = self.request("POST", path, content=upload(data), params=params,
+                                headers={"Content-Type": media_type})
         return TypeAdapter(model).validate_json(response.content)  # type: ignore[no-any-return]
 
     def iterate(self, path: str, item: type[M], params: dict[str, Any] | None = None,
