@@ -5,6 +5,7 @@ project's version, models that match the services' OpenAPI, and contract tests c
 from __future__ import annotations
 
 import ast
+import io
 import json
 import sys
 import tomllib
@@ -19,12 +20,33 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 import jembatan_client
-from jembatan_client import ApiError, Conflict, DapodikClient, HubClient, InvalidInput, NotFound, PreconditionFailed
-from jembatan_client.models import MIRRORS
+from jembatan_client import (
+    ApiError,
+    Conflict,
+    DapodikClient,
+    Forbidden,
+    HubClient,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+)
+from jembatan_client.models import (
+    MIRRORS,
+    AccessEntry,
+    ChainReport,
+    CheckRequest,
+    CheckResponse,
+    ChildAtRisk,
+    LedgerPublicKey,
+    LedgerReport,
+    RiskSummary,
+    Siswa,
+)
 
 from services.dapodik_gateway.tests import factories as f
 from services.dapodik_gateway.tests.conftest import OPERATOR, make_client, token  # noqa: F401  (fixtures)
-from services.sync_hub.tests.test_roles import Hub, StubRuns, hub  # noqa: F401  (fixture)
+from services.sync_hub.tests.test_risk_api import seed as seed_risk_report
+from services.sync_hub.tests.test_roles import EMIS_TOKEN, MOTHER_NIK, Hub, StubRuns, hub  # noqa: F401  (fixture)
 from shared.app import VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,3 +167,62 @@ def test_dapodik_contract_etag_edit_and_stale_edit(make_client: Callable[..., Te
         with pytest.raises(PreconditionFailed):
             client.edit_peserta_didik(f.uid(1), {"nama": "Nama Lain"}, if_match=read.etag)
         assert client.get_peserta_didik(f.uid(1)).record.nama == "Nama Baru"
+
+
+def test_hub_contract_checks_provenance_risk_ledger_and_audit(hub: Hub) -> None:  # noqa: F811
+    """A call through the SDK for each of the hub's other route families: answers parse into the SDK's models,
+    refusals into its exceptions."""
+    engine = hub.http.app.state.engine  # type: ignore[attr-defined]
+    seed_risk_report(engine)
+    with _client(HubClient, hub.http, EMIS_TOKEN) as gateway:
+        record = Siswa(siswa_id="siswa-0001", nsm="111232010001", nama="Anak 1", jenis_kelamin="L",
+                       tanggal_lahir="2014-01-02", tingkat=4, updated_at="2026-03-01T00:00:00Z", pkh={})
+        answer = gateway.check(CheckRequest(system="emis", siswa=[record]))  # the stub decides nothing
+        assert isinstance(answer, CheckResponse) and answer.check_id == "emis_gateway" and answer.results == []
+        with pytest.raises(InvalidInput) as bad:
+            gateway.check({"system": "emis"})  # no records to check
+        assert bad.value.problem.errors  # type: ignore[union-attr]
+    admin = hub.person("ops", "admin")["Authorization"].split()[1]
+    with _client(HubClient, hub.http, admin) as client:
+        assert client.cancel_run(hub.run_id).status == "QUEUED"  # the stub's answer, typed
+        assert client.provenance("emis", "siswa-0001") == []
+        assert list(client.iter_verifications("2026-T3", limit=5)) == []
+        families = list(client.iter_families_at_risk("2026-T3", limit=1))  # one per page, followed
+        assert len(families) == 3 and len({f.no_kk for f in families}) == 3
+        assert all(isinstance(c, ChildAtRisk) for f in families for c in f.children)
+        summary = client.families_at_risk_summary("2026-T3")
+        assert isinstance(summary, RiskSummary) and summary.periode == "2026-T3" and summary.families >= 1
+        csv_file = client.export_families_at_risk("2026-T3")
+        assert csv_file is not None and csv_file.count(b"\n") > 1
+        streamed = io.BytesIO()
+        assert client.export_families_at_risk("2026-T3", format="xlsx", into=streamed) is None
+        assert streamed.getvalue().startswith(b"PK")  # an XLSX is a zip
+        with pytest.raises(NotFound):
+            client.families_at_risk_summary("2025-T1")
+        with pytest.raises(InvalidInput) as bad:
+            client.export_families_at_risk("2026-T9", into=io.BytesIO())  # the streamed path raises typed too
+        assert bad.value.problem.errors[0].field == "periode"  # type: ignore[union-attr]
+        key = client.ledger_public_key()
+        assert isinstance(key, LedgerPublicKey) and key.algorithm == "Ed25519"
+        report = client.ledger_verify()
+        assert isinstance(report, LedgerReport) and report.ok and report.entries == 0
+        with pytest.raises(Conflict):
+            client.ledger_checkpoint()  # nothing to sign in an empty ledger
+        with pytest.raises(NotFound):
+            client.ledger_proof("no-such-provenance", "penerima_pkh")
+        assert client.ledger_lookup(["0" * 64]).found == {}
+        chain = client.audit_verify()
+        assert isinstance(chain, ChainReport) and chain.ok
+    reviewer = hub.person("rev", "reviewer")["Authorization"].split()[1]
+    with _client(HubClient, hub.http, reviewer) as client:
+        client.get_case(hub.case_id)  # a read of the mother's data, logged
+        [earlier] = client.decisions("dapodik", "pd-1")
+        reversed_ = client.reverse(earlier.id, "wrong scan")
+        assert reversed_.id == earlier.id and reversed_.reversed_by == "rev"
+        with pytest.raises(Forbidden):
+            client.who_read(MOTHER_NIK)  # auditors only
+    auditor = hub.person("aud", "auditor")["Authorization"].split()[1]
+    with _client(HubClient, hub.http, auditor) as client:
+        answer = client.who_read(MOTHER_NIK)
+        assert MOTHER_NIK not in answer.nik and [r.actor for r in answer.reads] == ["rev"]
+        assert isinstance(answer.reads[0], AccessEntry)
