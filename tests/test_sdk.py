@@ -10,9 +10,11 @@ import json
 import sys
 import tomllib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 with warnings.catch_warnings():
@@ -29,6 +31,7 @@ from jembatan_client import (
     InvalidInput,
     NotFound,
     PreconditionFailed,
+    Unavailable,
 )
 from jembatan_client.models import (
     MIRRORS,
@@ -37,17 +40,37 @@ from jembatan_client.models import (
     CheckRequest,
     CheckResponse,
     ChildAtRisk,
+    HubResultBatch,
+    HubResultItem,
+    KehadiranImportReport,
+    KesejahteraanPd,
+    KipTidakCocok,
     LedgerPublicKey,
     LedgerReport,
+    PermintaanPkh,
+    PerubahanKeluar,
+    PerubahanMasuk,
+    PesertaDidikFeed,
     RiskSummary,
+    RiwayatNilai,
+    Sinkronisasi,
     Siswa,
+    SkKip,
+    SkKipBatch,
+    SkKipItem,
+    SpreadsheetImportReport,
 )
 
+from services.dapodik_gateway.config import Settings as DapodikSettings
+from services.dapodik_gateway.main import create_app as create_dapodik
 from services.dapodik_gateway.tests import factories as f
-from services.dapodik_gateway.tests.conftest import OPERATOR, make_client, token  # noqa: F401  (fixtures)
+from services.dapodik_gateway.tests import test_kehadiran_files as kehadiran
+from services.dapodik_gateway.tests.conftest import OPERATOR, load, make_client, token  # noqa: F401  (fixtures)
 from services.sync_hub.tests.test_risk_api import seed as seed_risk_report
 from services.sync_hub.tests.test_roles import EMIS_TOKEN, MOTHER_NIK, Hub, StubRuns, hub  # noqa: F401  (fixture)
 from shared.app import VERSION
+from shared.clients import HubClient as ServiceHubClient
+from shared.http import RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 SDK = ROOT / "clients" / "python"
@@ -167,6 +190,9 @@ def test_dapodik_contract_etag_edit_and_stale_edit(make_client: Callable[..., Te
         with pytest.raises(PreconditionFailed):
             client.edit_peserta_didik(f.uid(1), {"nama": "Nama Lain"}, if_match=read.etag)
         assert client.get_peserta_didik(f.uid(1)).record.nama == "Nama Baru"
+        with pytest.raises(Unavailable) as down:  # no hub configured: retried (it has a key), then raised
+            client.request_pkh(f.uid(1))
+        assert down.value.status in (502, 503) and "hub" in down.value.problem.detail  # type: ignore[union-attr]
 
 
 def test_hub_contract_checks_provenance_risk_ledger_and_audit(hub: Hub) -> None:  # noqa: F811
@@ -226,3 +252,111 @@ def test_hub_contract_checks_provenance_risk_ledger_and_audit(hub: Hub) -> None:
         answer = client.who_read(MOTHER_NIK)
         assert MOTHER_NIK not in answer.nik and [r.actor for r in answer.reads] == ["rev"]
         assert isinstance(answer.reads[0], AccessEntry)
+
+
+def _stand_in_hub(request: httpx.Request) -> httpx.Response:
+    """``POST /api/v1/checks`` as the hub answers it for a student it finds in no family: an outcome, no values."""
+    [record] = json.loads(request.content)["peserta_didik"]
+    outcome = {"sync_run_id": "check-1", "system": "dapodik", "student_id": record["peserta_didik_id"],
+               "outcome": "NOT_REGISTERED", "detail": "NIK valid, tidak terdaftar di DTSEN", "matched_by": "none"}
+    return httpx.Response(200, json={"check_id": "check-1", "observed_seq": 7, "results": [outcome], "items": []})
+
+
+@pytest.fixture
+def dapodik(tmp_path: Path, token: str) -> Iterator[TestClient]:  # noqa: F811
+    """School 1 with students 1-4, school 2 with student 5; a stand-in hub answers Request Data PKH."""
+    url = f"sqlite:///{tmp_path / 'dapodik.db'}"
+    load(url, tmp_path / "world", [f.sekolah(1), f.sekolah(2)],
+         [f.peserta_didik(n, 1) for n in range(1, 5)] + [f.peserta_didik(5, 2)])
+    stand_in = lambda _: ServiceHubClient(  # noqa: E731
+        "http://hub.test", "hub-token-0123456789", transport=httpx.MockTransport(_stand_in_hub),
+        retry=RetryPolicy(attempts=1))
+    app = create_dapodik(DapodikSettings(database_url=url, auto_migrate=False,
+                                         api_tokens={"sync_hub": token, "operator": OPERATOR}), hub=stand_in)
+    with TestClient(app) as http:
+        yield http
+
+
+def test_dapodik_contract_schools_students_kip_spreadsheets_attendance_and_the_hub_routes(
+        dapodik: TestClient, token: str) -> None:  # noqa: F811
+    npsn = f.sekolah(1)["npsn"]
+    with _client(DapodikClient, dapodik, OPERATOR) as op:
+        schools = list(op.iter_sekolah(limit=1))
+        assert sorted(s.npsn for s in schools) == sorted([npsn, f.sekolah(2)["npsn"]])
+        assert op.get_sekolah(npsn).jumlah_peserta_didik == 4
+        with pytest.raises(NotFound):
+            op.get_sekolah("99999999")
+        with pytest.raises(InvalidInput) as bad:
+            op.get_sekolah("12")
+        assert bad.value.problem.errors[0].field.endswith("npsn")  # type: ignore[union-attr]
+        screen = op.get_sinkronisasi(npsn)
+        assert isinstance(screen, Sinkronisasi) and screen.npsn == npsn
+        assert all(isinstance(c, PerubahanKeluar) for c in op.iter_perubahan_keluar(npsn, limit=1))
+        assert list(op.iter_perubahan_masuk(npsn)) == []
+        assert list(op.iter_validasi(npsn, limit=1)) == []  # a clean world: no findings
+        assert op.get_validasi(f.uid(1)).temuan == []
+        assert all(isinstance(k, KesejahteraanPd) for k in op.kesejahteraan(f.uid(1)))
+
+        # Request Data PKH (the stand-in hub answers), then the value history and the change log
+        answer = op.request_pkh(f.uid(1))
+        assert isinstance(answer, PermintaanPkh) and answer.status_padan == "NOT_REGISTERED"
+
+        # KIP: an SK applied, an issuance that matched nobody listed until resolved
+        sk = SkKipBatch(sk=SkKip(nomor_sk="SK-0001/PIP/2026", tanggal_sk="2026-03-01", sumber="puslapdik"),
+                        items=[SkKipItem(peserta_didik_id=f.uid(1), no_kip="AB12CD", nm_kip=f"SISWA {f.word(1)}"),
+                               SkKipItem(peserta_didik_id=f.uid(1, "zz"), no_kip="EF34GH", nm_kip="SISWA LAIN")])
+        applied = op.apply_kip_sk(sk, idempotency_key="sk-1")
+        assert (applied.n_applied, applied.n_unmatched) == (1, 1)
+        assert op.apply_kip_sk(sk, idempotency_key="sk-1") == applied  # the retry answers the same
+        [unmatched] = op.iter_kip_unmatched(nomor_sk="SK-0001/PIP/2026")
+        assert isinstance(unmatched, KipTidakCocok) and unmatched.no_kip == "EF34GH"
+        history = op.riwayat(f.uid(1))
+        assert {h.field for h in history} >= {"no_kip"} and all(isinstance(h, RiwayatNilai) for h in history)
+
+        # spreadsheets: export, import back (nothing changes), a bad file named cell by cell
+        exported = op.export_peserta_didik(npsn)
+        assert exported is not None
+        report = op.import_peserta_didik(npsn, exported)
+        assert isinstance(report, SpreadsheetImportReport) and (report.rows, report.unchanged) == (4, 4)
+        xlsx = io.BytesIO()
+        assert op.export_peserta_didik(npsn, "xlsx", into=xlsx) is None
+        xlsx.seek(0)
+        assert op.import_peserta_didik(npsn, xlsx, "xlsx").unchanged == 4  # uploaded from a file object
+        with pytest.raises(InvalidInput) as bad:
+            op.import_peserta_didik(npsn, exported.replace(b"\n", b"\n,,,\n", 1)[:-1] + b"x")
+        assert bad.value.problem.errors  # type: ignore[union-attr]
+
+        # attendance: a VERKOM file in, the same out and in again (nothing changes), the school's own table
+        verkom = kehadiran.verkom_file(kehadiran.good_rows()[:3])
+        first = op.import_kehadiran_verkom(npsn, verkom, 2026, 3)
+        assert isinstance(first, KehadiranImportReport) and (first.rows, first.inserted) == (3, 9)
+        again = op.export_kehadiran_verkom(npsn, 2026, 3)
+        assert again is not None and op.import_kehadiran_verkom(npsn, again, 2026, 3).inserted == 0
+        table = op.export_kehadiran(npsn, 2026, 3)
+        assert table is not None and op.import_kehadiran(npsn, table, 2026, 3).updated == 0
+        with pytest.raises(InvalidInput):
+            op.import_kehadiran_verkom(npsn, verkom, 2026, 5)
+
+    with _client(DapodikClient, dapodik, token) as as_hub:
+        page = as_hub.hub_feed(limit=2)
+        assert isinstance(page, PesertaDidikFeed) and len(page.items) == 2 and page.next_cursor
+        rest = as_hub.hub_feed(cursor=page.next_cursor, limit=10)
+        assert len(page.items) + len(rest.items) == 5 and rest.next_cursor is None
+        assert as_hub.hub_feed(since=rest.resume_cursor).items == []
+        assert as_hub.hub_one(f.uid(2)).peserta_didik_id == f.uid(2)
+        item = HubResultItem(student_id=f.uid(2), outcome="PKH_RECIPIENT", outcome_detail="KPM PKH aktif",
+                             values={"penerima_kps": True},
+                             provenance={"provenance_id": "prov-9", "sync_run_id": "run-9",
+                                         "source_system": "kemensos.dtsen", "source_record": "keluarga/x",
+                                         "source_version": 1, "observed_seq": 9, "matched_by": "nik_ibu",
+                                         "retrieved_at": datetime(2026, 3, 1, tzinfo=UTC).isoformat()})
+        [result] = as_hub.post_results(HubResultBatch(sync_run_id="run-9", items=[item])).results
+        assert result.student_id == f.uid(2) and "penerima_kps" in result.fields_written
+        [result] = as_hub.post_results({"sync_run_id": "run-9", "items": [item.model_dump(mode="json")]}).results
+        assert result.fields_written == []  # the same batch again changes nothing
+    with _client(DapodikClient, dapodik, OPERATOR) as op:
+        incoming = list(op.iter_perubahan_masuk(npsn, limit=1))  # what the KIP SK and the hub's batch wrote
+        assert all(isinstance(c, PerubahanMasuk) for c in incoming)
+        assert "penerima_kps" in {c.field for c in incoming if c.provenance_id == "prov-9"}
+        with pytest.raises(Forbidden):
+            op.post_results(HubResultBatch(sync_run_id="run-9", items=[item]))  # the hub's credential only
