@@ -31,7 +31,9 @@ from jembatan_client import (
     InvalidInput,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     Unavailable,
+    UnexpectedAnswer,
 )
 from jembatan_client.models import (
     MIRRORS,
@@ -360,3 +362,100 @@ def test_dapodik_contract_schools_students_kip_spreadsheets_attendance_and_the_h
         assert "penerima_kps" in {c.field for c in incoming if c.provenance_id == "prov-9"}
         with pytest.raises(Forbidden):
             op.post_results(HubResultBatch(sync_run_id="run-9", items=[item]))  # the hub's credential only
+
+
+# one body that parses as every answer the scripted calls expect (the models keep unknown fields)
+ANY_ANSWER = {"found": {}, "check_id": "c", "observed_seq": 1, "results": [], "key_id": "k", "public_key": "p",
+              "ok": True, "entries": 0, "checkpoints": 0, "checkpointed_seq": 0, "unchecked_tail": 0, "id": "r",
+              "status": "QUEUED", "trigger": "t", "systems": ["emis"], "created_at": "2026-03-01T00:00:00Z"}
+
+
+class Scripted:
+    """A transport answering from a script (status codes, or an exception to raise), recording each request."""
+
+    def __init__(self, *script: int | Exception) -> None:
+        self.script, self.seen = list(script), []  # type: ignore[var-annotated]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        if step >= 400:
+            return httpx.Response(step, headers={"Retry-After": "0"},
+                                  json={"error": "UpstreamFailure", "detail": "later", "errors": []})
+        return httpx.Response(step, json=ANY_ANSWER)
+
+
+def _scripted(cls, *script: int | Exception, **kwargs: object):  # type: ignore[no-untyped-def]
+    transport = Scripted(*script)
+    return cls("http://hub.test", "t", transport=httpx.MockTransport(transport), backoff=0.001,
+               **kwargs), transport
+
+
+@pytest.mark.parametrize(("call", "retried"), [
+    (lambda c: c.ledger_public_key(), True),                                 # GET
+    (lambda c: c.ledger_lookup(["0" * 64]), True),                           # a read sent as a POST
+    (lambda c: c.start_run(["emis"]), True),                                 # POST with an Idempotency-Key
+    (lambda c: c.check({"system": "emis"}), False),                          # POST: each call a new check
+    (lambda c: c.ledger_checkpoint(), False),                                # POST: a retry could sign twice
+    (lambda c: c.cancel_run("r"), False),                                    # POST without a key
+    (lambda c: c.start_run(["emis"], idempotency_key=False), False),         # the caller gave up the key
+], ids=["get", "lookup", "keyed-post", "check", "checkpoint", "cancel", "unkeyed-post"])
+def test_only_idempotent_calls_are_retried_and_a_retry_is_the_same_request(call, retried: bool) -> None:  # type: ignore[no-untyped-def]
+    client, transport = _scripted(HubClient, 503, 503, 200)
+    if retried:
+        call(client)
+        assert len(transport.seen) == 3
+        first, *rest = transport.seen
+        for again in rest:  # the same request id and Idempotency-Key on every attempt
+            assert again.headers["x-request-id"] == first.headers["x-request-id"]
+            assert again.headers.get("idempotency-key") == first.headers.get("idempotency-key")
+    else:
+        with pytest.raises(Unavailable) as down:
+            call(client)
+        assert len(transport.seen) == 1 and down.value.status == 503
+        assert down.value.request_id == transport.seen[0].headers["x-request-id"]
+
+
+def test_a_patch_and_a_connection_failure_on_it_are_not_retried_a_get_is() -> None:
+    client, transport = _scripted(DapodikClient, httpx.ConnectError("refused"), 200)
+    with pytest.raises(Unavailable) as down:
+        client.edit_peserta_didik("pd-1", {"nama": "X"}, if_match='"e"')
+    assert len(transport.seen) == 1 and down.value.status is None and down.value.problem is None
+    assert transport.seen[0].headers["if-match"] == '"e"'
+    client, transport = _scripted(HubClient, httpx.ReadTimeout("slow"), 429, 200)
+    client.ledger_public_key()
+    assert len(transport.seen) == 3
+
+
+def test_rate_limited_carries_retry_after_and_the_callers_headers_join_its_trace() -> None:
+    trace = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "X-Request-ID": "caller-1"}
+    client, transport = _scripted(HubClient, 429, attempts=1, headers=lambda: trace)
+    with pytest.raises(RateLimited) as limited:
+        client.ledger_verify()
+    assert limited.value.retry_after == 0.0 and limited.value.request_id == "caller-1"
+    assert transport.seen[0].headers["traceparent"] == trace["traceparent"]
+    assert transport.seen[0].headers["x-request-id"] == "caller-1"
+
+
+def test_a_streamed_download_is_retried_before_its_first_byte_and_raises_typed_errors() -> None:
+    client, transport = _scripted(HubClient, 503, 200)
+    into = io.BytesIO()
+    assert client.export_families_at_risk("2026-T3", into=into) is None
+    assert len(transport.seen) == 2 and into.getvalue().startswith(b'{"found"')
+    client, transport = _scripted(HubClient, 503, 503, attempts=2)
+    with pytest.raises(Unavailable):
+        client.export_families_at_risk("2026-T3", into=io.BytesIO())
+    assert len(transport.seen) == 2
+
+
+def test_an_answer_that_does_not_fit_the_model_is_a_typed_error_not_a_pydantic_one() -> None:
+    bodies = iter([{"algorithm": "Ed25519"}, {"items": [{"id": "r"}], "next_cursor": None}])
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=next(bodies)))
+    client = HubClient("http://hub.test", "t", transport=transport)
+    with pytest.raises(UnexpectedAnswer) as wrong:
+        client.ledger_public_key()
+    assert wrong.value.status == 200 and "/api/v1/ledger/public-key" in str(wrong.value)
+    with pytest.raises(UnexpectedAnswer):
+        list(client.iter_runs())

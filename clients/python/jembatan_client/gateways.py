@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
-from jembatan_client._base import MEDIA_TYPES, BaseClient, FileFormat, if_match_header, operation, query
+from jembatan_client._base import MEDIA_TYPES, BaseClient, FileFormat, if_match_header, operation, parse, query
 from jembatan_client.models import (
     DataGanda,
     HubResultBatch,
@@ -57,7 +57,7 @@ class Versioned(Generic[R]):
 
 
 def _versioned(model: type[R], response: httpx.Response) -> Versioned[R]:
-    return Versioned(TypeAdapter(model).validate_json(response.content), response.headers.get("etag"))
+    return Versioned(parse(model, response), response.headers.get("etag"))
 
 
 def _json(body: BaseModel | dict[str, Any]) -> dict[str, Any]:
