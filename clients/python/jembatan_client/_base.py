@@ -54,7 +54,7 @@ def parse(model: type[M] | Any, response: httpx.Response, raw: Any = None) -> M:
         error = UnexpectedAnswer(response.status_code, None, f"{response.request.method} {response.request.url.path}"
                                  f" answered {response.status_code} with a body that is not {model}: "
                                  f"{exc.error_count()} error(s), first at {exc.errors()[0]['loc']}")
-        error.request_id = response.request.headers.get(REQUEST_ID)
+        error.request_id = response.headers.get(REQUEST_ID) or response.request.headers.get(REQUEST_ID)
         raise error from None
 
 
