@@ -271,7 +271,7 @@ def test_second_run_reads_nothing_and_a_registry_change_reaches_unchanged_studen
     assert first.status is RunStatus.SUCCEEDED, first.errors
     assert first.full and first.students_from_feed >= first.students_read > 0
     stored = positions(clients["hub"])
-    assert set(stored) == {"emis", "dapodik"} and all(stored.values())
+    assert set(stored) == {"emis", "dapodik", "kip"} and all(stored.values())  # kip: the registry's KIP listing
 
     second = run(hub)
     assert second.status is RunStatus.SUCCEEDED, second.errors
@@ -421,6 +421,46 @@ def test_two_attempts_of_one_plan_at_once_leave_one_set_of_units(apps, monkeypat
     assert units and len(units) == len(set(units))
     p = done.progress
     assert p is not None and p.units_done + p.verification_units_done == len(units) and not p.units_failed
+
+
+def test_an_incremental_run_reads_no_school_list_and_only_the_kip_issuances_put_since(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9: an incremental run costs what changed. With nothing changed it reads no school list and no KIP
+    issuance (one empty page from the stored position); one issuance put since is the only one read, and marks its
+    region; a full run reads every issuance again."""
+    hub, ups, _, clients = apps
+    assert run(hub).status is RunStatus.SUCCEEDED
+    cards = [card for card, _ in ups.kemensos.iter_kip(limit=1000)]
+    assert cards
+    read = {"schools": 0, "kip": 0}
+    list_kip = KemensosClient.list_kip
+
+    def counting_kip(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        page = list_kip(self, *args, **kwargs)
+        read["kip"] += len(page.items)
+        return page
+
+    monkeypatch.setattr(KemensosClient, "list_kip", counting_kip)
+    for cls, name in ((EmisClient, "list_madrasah"), (DapodikClient, "list_sekolah")):
+        def counting(self, *args, _original=getattr(cls, name), **kwargs):  # type: ignore[no-untyped-def]
+            read["schools"] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counting)
+    quiet = run(hub)
+    assert quiet.status is RunStatus.SUCCEEDED and quiet.students_from_feed == 0
+    assert read == {"schools": 0, "kip": 0}
+    assert quiet.progress is not None and quiet.progress.units_total == 0
+    card = cards[0]
+    admin = clients["kemensos"].app.state.settings.admin_token.get_secret_value()  # type: ignore[attr-defined]
+    body = {**card.model_dump(mode="json", exclude={"version", "updated_at"}), "tahun": card.tahun + 1}
+    assert clients["kemensos"].put("/api/v1/admin/kip", json=body,
+                                   headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+    again = run(hub)
+    assert again.status is RunStatus.SUCCEEDED, again.errors
+    assert read == {"schools": 0, "kip": 1}
+    assert again.progress is not None and again.progress.units_total >= 1  # the card's region is decided again
+    full = run(hub, SyncRunCreate(full=True))
+    assert full.status is RunStatus.SUCCEEDED and read["kip"] == 1 + len(cards) and read["schools"] == 2
 
 
 def test_full_run_rereads_everything_and_a_check_makes_the_next_run_read_its_students(apps) -> None:  # type: ignore[no-untyped-def]

@@ -263,6 +263,10 @@ class KipIssuance(BaseModel):
 
 class KipPage(Page[KipIssuance]):
     observed_seq: int
+    resume_cursor: str | None = Field(None, description=(
+        "The position after this page's last issuance (or the position asked from, when the page is empty): keep "
+        "the last page's and pass it back as `cursor` to read only the issuances put since (a changed issuance "
+        "moves to the end of the listing). None: nothing listed yet"))
 
 
 # ---- family read -----------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from services.kemensos_mock.storage import Table, UtcDateTime
 
 
 class KipRow(Table, table=True):
-    """A KIP issuance. ``nik`` is as recorded on the issuance (often missing or wrong), never trusted."""
+    """A KIP issuance. ``nik`` is as recorded on the issuance (often missing or wrong), never trusted. ``version``
+    is the registry sequence number of its last write: unique, and growing in commit order (the listing's order)."""
 
     __tablename__ = "kip_penerbitan"
-    __table_args__ = (Index("ix_kip_penerbitan_updated_at_id", "updated_at", "id"),)
+    __table_args__ = (Index("ix_kip_penerbitan_version", "version", unique=True),)
 
     id: int | None = Field(None, primary_key=True)
     no_kip: str = Field(max_length=6, unique=True, index=True)

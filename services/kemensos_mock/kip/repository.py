@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from services.kemensos_mock.kip.models import KipRow
@@ -15,23 +13,24 @@ def prefix_upper_bound(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def page(session: Session, *, after: tuple[datetime, int] | None, limit: int, kode_wilayah: str | None,
+def page(session: Session, *, after: int | None, limit: int, kode_wilayah: str | None,
          jenjang: str | None) -> list[KipRow]:
-    """Up to ``limit`` issuances after ``after`` in (updated_at, id) order.
+    """Up to ``limit`` issuances whose version is above ``after``, in version order: the registry sequence grows in
+    commit order and every write takes a new number, so a reader resuming after the last version it saw misses no
+    later write (a timestamp can repeat; a version cannot).
 
     The region prefix is a range condition (``>= prefix`` and ``< next prefix``) so a plain B-tree index
     serves it on both databases.
     """
     stmt = select(KipRow)
     if after is not None:
-        at, key = after
-        stmt = stmt.where(or_(KipRow.updated_at > at, and_(KipRow.updated_at == at, KipRow.id > key)))
+        stmt = stmt.where(KipRow.version > after)
     if kode_wilayah:
         stmt = stmt.where(KipRow.kode_wilayah >= kode_wilayah,
                           KipRow.kode_wilayah < prefix_upper_bound(kode_wilayah))
     if jenjang:
         stmt = stmt.where(KipRow.jenjang == jenjang)
-    stmt = stmt.order_by(KipRow.updated_at, KipRow.id).limit(limit)
+    stmt = stmt.order_by(KipRow.version).limit(limit)
     return list(session.scalars(stmt))
 
 

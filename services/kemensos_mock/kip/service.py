@@ -1,4 +1,4 @@
-"""KIP rules: keyset paging over (updated_at, id), admin upsert, row -> contract mapping."""
+"""KIP rules: keyset paging over the registry version (a resumable listing), admin upsert, row -> contract mapping."""
 
 from __future__ import annotations
 
@@ -33,22 +33,18 @@ def decode_cursor(token: str) -> tuple[Cursor, int]:
 
 
 def list_kip(session: Session, query: KipQuery) -> KipPage:
-    """One page of issuances in (updated_at, id) order; rows sharing a timestamp are never skipped
-    because the id breaks the tie."""
-    after = None
-    if query.cursor:
-        cursor, key = decode_cursor(query.cursor)
-        after = (cursor.at, key)
+    """One page of issuances in version order (each write takes a new registry version, so a changed issuance
+    moves to the end); ``resume_cursor`` is the position after the page's last issuance, from which a later read
+    returns only what was put since."""
+    after = decode_cursor(query.cursor)[1] if query.cursor else None
     seq = registry.observed_seq(session)  # before the rows: they reflect at least this sequence
     rows = repo.page(session, after=after, limit=query.limit + 1, kode_wilayah=query.kode_wilayah,
                      jenjang=query.jenjang.value if query.jenjang else None)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        next_cursor = Cursor(last.updated_at, str(last.id)).encode()
-    return KipPage(items=[to_issuance(r) for r in rows], next_cursor=next_cursor, observed_seq=seq)
+    end = Cursor(rows[-1].updated_at, str(rows[-1].version)).encode() if rows else query.cursor
+    return KipPage(items=[to_issuance(r) for r in rows], next_cursor=end if more else None, observed_seq=seq,
+                   resume_cursor=end)
 
 
 def put_kip(session: Session, record: KipRecord) -> KipIssuance:

@@ -121,6 +121,17 @@ def save_position(session: Session, system: SourceSystem, cursor: str | None, at
     repo.save_position(session, system.value, cursor, at)
 
 
+KIP_FEED = "kip"  # the registry's KIP listing, read like a feed (``feed_state`` row of its own)
+
+
+def kip_position(session: Session) -> str | None:
+    return repo.feed_state(session, KIP_FEED).cursor
+
+
+def save_kip_position(session: Session, cursor: str, at: datetime) -> None:
+    repo.save_position(session, KIP_FEED, cursor, at)
+
+
 def regions_of_keys(session: Session, niks: Iterable[str], kks: Iterable[str]) -> set[tuple[str, str]]:
     """(system, region) of every student whose own, mother's, father's or guardian's NIK is in ``niks`` or
     whose KK number is in ``kks`` (through the copy's indexes)."""

@@ -3,7 +3,8 @@
 1. Each system's change feed is read from the stored position (from the start for a full run or the first
    one) into the hub's copy (``mirror``), page by page, each page stored with the position in one transaction;
    students a gateway asked to be read again (STALE answers, checks) are read directly.
-2. The KIP issuances are read into the hub's KIP replica (cards new or changed mark their region).
+2. The KIP issuances put since the stored position (every one for a full run) are read into the hub's KIP replica
+   (cards new or changed mark their region); the position is stored with the plan's units.
 3. The registry replica is brought up to date; the families changed since the previous run's plan name the
    students concerned: by their members' NIKs and KK numbers (the copy's indexes), by the students linked to
    them (``student_status``), and by region (the fallback compares students with the persons of their
@@ -59,6 +60,7 @@ class Planner:
         self.ctx, self.db, self.up, self.settings = ctx, ctx.db, ctx.upstreams, ctx.settings
         self.defer_units = defer_units
         self.dirty: set[tuple[str, str]] = set()  # (system, region or region prefix)
+        self.kip_position: str | None = None  # where the KIP listing was read up to (stored with the units)
         self.from_feed = self.removed = 0
         self.timings: dict[str, float] = {}
 
@@ -87,7 +89,7 @@ class Planner:
         read_full = any(read_whole)
         if SourceSystem.DAPODIK in systems:
             t = time.perf_counter()
-            self._read_kip()
+            self._read_kip(full)
             self._phase("read_kip", t)
         t = time.perf_counter()
         refreshed = replica.refresh(self.db, self.up.kemensos)
@@ -120,6 +122,8 @@ class Planner:
             run.planned_at, run.registry_seq, run.model_version = now, refreshed.observed_seq, model_version
             run.students_from_feed, run.students_removed, run.full = self.from_feed, self.removed, read_full
             run.periode = self._periode(session, run.periode)
+            if self.kip_position is not None:
+                mirror.save_kip_position(session, self.kip_position, now)
             run.timings = {f"plan.{k}": v for k, v in self.timings.items()}
             session.flush()
             if rows:
@@ -132,9 +136,7 @@ class Planner:
     # -- 1. the gateways' feeds ------------------------------------------------------------------------------
 
     def _read_system(self, system: SourceSystem, full: bool) -> bool:
-        t = time.perf_counter()
-        schools = self._schools(system)
-        self._phase("read_schools", t)
+        schools = _LazySchools(lambda: self._schools(system), self._phase)
         t = time.perf_counter()
         with session_scope(self.db) as session:
             cursor = mirror.position(session, system)
@@ -166,7 +168,7 @@ class Planner:
         self._phase(f"read_{system.value}", t)
         return full
 
-    def _refetch(self, system: SourceSystem, wanted: dict, schools: Schools) -> None:  # type: ignore[type-arg]
+    def _refetch(self, system: SourceSystem, wanted: dict, schools: _LazySchools) -> None:  # type: ignore[type-arg]
         """Students the hub asked to read again (a gateway answered STALE or NOT_FOUND), read directly."""
         client = self.up.emis if system is SourceSystem.EMIS else self.up.dapodik
         stored, missing = [], []
@@ -187,7 +189,7 @@ class Planner:
         self.dirty.update((system.value, r) for r in (*before.values(), *dropped.values()))
 
     @staticmethod
-    def _stored(record: Siswa | PesertaDidik, schools: Schools) -> mirror.Stored:
+    def _stored(record: Siswa | PesertaDidik, schools: _LazySchools) -> mirror.Stored:
         view: StudentView
         if isinstance(record, Siswa):
             view, school = from_siswa(record), record.nsm
@@ -205,16 +207,30 @@ class Planner:
 
     # -- 2. KIP -------------------------------------------------------------------------------------------------
 
-    def _read_kip(self) -> None:
-        """The registry's KIP issuances into the hub's KIP replica; a card new or changed marks its region and
-        the students carrying its NIK."""
+    def _read_kip(self, full: bool) -> None:
+        """The registry's KIP issuances put since the stored position (every one when ``full``) into the hub's KIP
+        replica; a card new or changed marks its region and the students carrying its NIK. An incremental run with
+        no new issuance reads one empty page."""
         table = ReplicaKipRow.__table__  # type: ignore[attr-defined]
         with session_scope(self.db) as session:
-            held = {r[0]: r[1] for r in session.execute(sa.select(table.c.no_kip, table.c.version))}
-        changed = []
-        for card, _seq in self.up.kemensos.iter_kip(limit=1000):
-            if held.get(card.no_kip) != card.version:
-                changed.append(card)
+            position = None if full else mirror.kip_position(session)
+        read = []
+        while True:
+            page = self.up.kemensos.list_kip(position, 1000)
+            read += page.items
+            if page.resume_cursor is not None:
+                position = page.resume_cursor
+            if not page.next_cursor:
+                break
+        self.kip_position = position
+        if not read:
+            return
+        with session_scope(self.db) as session:
+            keys = sorted({c.no_kip for c in read})
+            held = {r[0]: r[1] for start in range(0, len(keys), 1000) for r in session.execute(
+                sa.select(table.c.no_kip, table.c.version).where(table.c.no_kip.in_(keys[start:start + 1000])))}
+        latest = {c.no_kip: c for c in read}  # in version order: the last one read is the card's latest
+        changed = [c for c in latest.values() if held.get(c.no_kip) != c.version]
         if not changed:
             return
         with session_scope(self.db) as session:
@@ -303,6 +319,21 @@ class Planner:
 
     def _ensure_model(self) -> str | None:
         return training.ensure_model(self.db)
+
+
+class _LazySchools:
+    """A system's schools, read from its gateway the first time a student needs its school's region: a run in which
+    no student of that system changed reads none."""
+
+    def __init__(self, load: Callable[[], Schools], phase: Callable[[str, float], None]) -> None:
+        self._load, self._phase, self._schools = load, phase, None  # type: ignore[var-annotated]
+
+    def get(self, key: str, default: tuple[str, str | None, str | None]) -> tuple[str, str | None, str | None]:
+        if self._schools is None:
+            t = time.perf_counter()
+            self._schools = self._load()
+            self._phase("read_schools", t)
+        return self._schools.get(key, default)
 
 
 def _pages(lister: Callable[[str | None, int], Page[T]]) -> Iterator[T]:
