@@ -29,6 +29,7 @@ from services.sync_hub.console.schemas import (
     FamiliesExportForm,
     FamiliesForm,
     NikSearchForm,
+    NisnSearchForm,
     OutcomeForm,
     Problem,
     ReversalForm,
@@ -445,13 +446,19 @@ def provenance_page(request: Request, session: SessionDep, _: Anyone) -> HTMLRes
 
 
 @router.post("/provenance")
-def provenance_by_nik(request: Request, _: Anyone, form: FormDep, session: SessionDep) -> HTMLResponse:
-    """Search by NIK: POST only (a NIK is never put in a URL); the answer names students, never the NIK."""
+def provenance_by_number(request: Request, _: Anyone, form: FormDep, session: SessionDep) -> HTMLResponse:
+    """Search by NISN or NIK: POST only (neither is ever put in a URL, where logs, traces and browser history would
+    keep it); the answer names students, never the number."""
     auth.check_csrf(request, form)
-    parsed, problems = NikSearchForm.parse(form)
-    students = [] if problems else repo.students_by_nik(session, parsed.nik)
+    by = "nisn" if "nisn" in form else "nik"
+    if by == "nisn":
+        parsed, problems = NisnSearchForm.parse(form)
+        students = [] if problems else repo.students_by_nisn(session, parsed.nisn)
+    else:
+        parsed, problems = NikSearchForm.parse(form)
+        students = [] if problems else repo.students_by_nik(session, parsed.nik)
     return render(request, "provenance.html", status=422 if problems else 200, nav="provenance", q={},
-                  students=_with_status(session, students), problems=problems, searched=not problems, by_nik=True)
+                  students=_with_status(session, students), problems=problems, searched=not problems, by=by)
 
 
 def _with_status(session: SessionDep, students: list[Any]) -> list[dict[str, Any]]:
