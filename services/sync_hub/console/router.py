@@ -281,8 +281,8 @@ def _link_base(q: dict[str, str], drop: tuple[str, ...]) -> str:
 def outcomes_page(request: Request, session: SessionDep, _: Watcher) -> HTMLResponse:
     q = query(request)
     form, problems = OutcomeForm.parse(q)
-    ctx: dict[str, Any] = {"nav": "outcomes", "q": q, "rows": [], "total": None, "chart": "", "rates": [],
-                           "level": "province", "next_after": None}
+    ctx: dict[str, Any] = {"nav": "outcomes", "q": q, "rows": [], "total": None, "chart": "", "map": "",
+                           "rates": [], "level": "province", "next_after": None}
     if problems:
         return render(request, "outcomes.html", status=422, problems=problems, **ctx)
     if form.run and runs_repo.get_run(session, form.run) is None:
@@ -295,8 +295,9 @@ def outcomes_page(request: Request, session: SessionDep, _: Watcher) -> HTMLResp
     ctx["rows"] = rows[:PAGE]
     ctx["total"] = repo.count_outcomes(session, f)
     rates, level = service.region_rates(session, f)
-    ctx.update(rates=rates, level=level,
-               chart=service.rate_chart(rates, level, _link_base(q, ("province", "kabupaten", "after"))))
+    region_link = _link_base(q, ("province", "kabupaten", "after"))
+    ctx.update(rates=rates, level=level, chart=service.rate_chart(rates, level, region_link),
+               map=service.province_map(rates, region_link) if level == "province" else "")
     ctx["page_link"] = _link_base(q, ("after",))
     ctx["export_link"] = _link_base(q, ("after",)).replace("/outcomes?", "/outcomes/export?")
     ctx["runs"] = runs_repo.list_runs(session, 20, None)

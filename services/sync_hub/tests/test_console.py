@@ -230,3 +230,41 @@ def test_a_student_read_from_a_gateway_is_found_by_its_nisn_in_a_post_form(hub: 
     assert r.status_code == 403  # no CSRF token: refused
     r = hub.http.get(f"/console/provenance?nisn={NISN}", headers=cookie)
     assert r.status_code == 422 and ("nisn", "extra_forbidden") in problems(r.text)  # never in a URL
+
+
+def _luminance(colour: str) -> float:
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def test_the_province_tile_map_places_every_province_once_and_names_its_figures() -> None:
+    from services.sync_hub.console.service import NO_DATA, PROVINCE_TILES, RATE_CLASSES, RegionRate, province_map
+    from shared.regions import provinces
+
+    assert set(PROVINCE_TILES) == set(provinces())  # a new province fails here until it is placed
+    assert len(set(PROVINCE_TILES.values())) == len(PROVINCE_TILES)
+    for _, fill, ink, _ in (*RATE_CLASSES, (None, *NO_DATA[:2], None)):
+        light, dark = sorted((_luminance(fill), _luminance(ink)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, (fill, ink)
+    svg = province_map([RegionRate("32", "Jawa Barat", 100, 95), RegionRate("11", "Aceh", 20, 2),
+                        RegionRate("", "?", 5, 5)], "/console/outcomes?system=emis&")
+    tiles = dict(re.findall(r'class="tile" data-province="(\d\d)"[^>]*>(.*?)</(?:a|g)>', svg))
+    assert set(tiles) == set(provinces())
+    assert "<title>Jawa Barat (32): 95.0% padan · linked, 95 / 100 siswa · students</title>" in tiles["32"]
+    assert 'fill="#08306b"' in tiles["32"] and 'fill="#eff3ff"' in tiles["11"] and ">10%<" in tiles["11"]
+    assert "no students" in tiles["51"] and 'fill="#e6e6e6"' in tiles["51"]
+    links = re.findall(r'href="([^"]+)"', svg)
+    assert sorted(links) == [f"/console/outcomes?system=emis&amp;province={p}" for p in ("11", "32")]
+    assert "<script" not in svg and "http" not in svg.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_the_outcomes_page_shows_the_province_map_until_a_province_is_chosen(hub: Hub) -> None:
+    cookie, _ = signed_in(hub, "viewer")
+    page = hub.http.get("/console/outcomes", headers=cookie)
+    assert page.status_code == 200 and 'id="province-map"' in page.text and 'id="rates"' in page.text
+    assert page.text.count('class="tile" data-province=') == 38
+    one = hub.http.get("/console/outcomes?province=32", headers=cookie)
+    assert one.status_code == 200 and 'id="province-map"' not in one.text and 'id="rates"' in one.text
