@@ -78,12 +78,22 @@ def main(argv: list[str]) -> int:
     ensure_env()
     command, rest = argv[0], argv[1:]
     os.chdir(ROOT)
+    # The command replaces this process (exec), so a signal sent to it (Ctrl-C, `kill`) reaches the command itself.
     if command == "demo":
-        return subprocess.call([str(BIN / "jembatan"), "demo", *rest])
+        return run([str(BIN / "jembatan"), "demo", *rest])
     if command == "test":
         ensure_test_packages()
-        return subprocess.call([str(PY), "-m", "pytest", "-n", "2", *rest])
-    return subprocess.call([str(PY), *rest])
+        return run([str(PY), "-m", "pytest", "-n", "2", *rest])
+    return run([str(PY), *rest])
+
+
+def run(args: list[str]) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name != "posix":
+        return subprocess.call(args)
+    os.execv(args[0], args)
+    return 127  # not reached
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -182,6 +183,11 @@ def _steps(title: str, total: int | None) -> Iterator[Callable[[str], None]]:
         yield lambda text: bar.update(task, advance=1, description=text)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the ``finally`` that stops the services runs, instead of leaving them behind."""
+    raise KeyboardInterrupt
+
+
 @app.command()
 def demo(
     families: int = typer.Option(5000, min=10, help="Registry families in the generated world"),
@@ -205,6 +211,7 @@ def demo(
     stack = Stack(workdir, ports=ports, log_level="WARNING")
     with _steps("loading the world into the services' databases", len(SERVICES)) as step:
         stack.load_world(world_dir, on_step=lambda service: step(f"{service} loaded"))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` (a service manager, a closed terminal) stops the stack too
     with console.status("starting kemensos_mock, emis_gateway, dapodik_gateway, sync_hub"):
         stack.start()
     try:
@@ -243,8 +250,8 @@ def demo(
             for user, role in (("vina", "viewer"), ("rudi", "reviewer"), ("ayu", "admin"), ("aldi", "auditor")):
                 console.print(f"  {role:<8} ({user}): {stack.hub_token(user, role, ttl_seconds=8 * 3600)}",
                               soft_wrap=True)
-            console.print("services keep running; press Ctrl-C to stop them")
             try:
+                console.print("services keep running; press Ctrl-C to stop them")
                 while all(p.poll() is None for p in stack.procs.values()):
                     time.sleep(1)
             except KeyboardInterrupt:

@@ -128,3 +128,20 @@ def test_a_check_while_the_hub_is_down_is_counted_pending_and_traced_without_the
     assert not servers(recorder.spans, "sync_hub")
     client = [s for s in recorder.spans if s.kind is SpanKind.CLIENT and s.context.trace_id == gateway.context.trace_id]
     assert all(service_of(s) == "emis_gateway" for s in client)
+
+
+def test_the_metrics_directory_made_for_several_workers_is_removed_when_the_server_ends(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``prepare_multiprocess`` makes a fresh directory for the workers' metric files; the process that made it
+    removes it when it ends, instead of leaving one per start in the temporary directory."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import os; from shared.observability.metrics import MULTIPROC_ENV, prepare_multiprocess; "
+              "prepare_multiprocess(2); d = os.environ[MULTIPROC_ENV]; open(os.path.join(d, 'x.db'), 'w').close(); "
+              "print(d)")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    made = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env,
+                          cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    assert made and "jembatan-metrics-" in made and not Path(made).exists()

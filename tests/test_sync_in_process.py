@@ -30,6 +30,7 @@ from services.kemensos_mock.main import create_app as kemensos_app
 from services.sync_hub.config import Settings as HubSettings
 from services.sync_hub.ledger import keys as ledger_keys
 from services.sync_hub.main import create_app as hub_app
+from services.sync_hub.sync import planner as planner_module
 from services.sync_hub.sync import unit as unit_module
 from services.sync_hub.upstreams import Upstreams
 from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
@@ -389,6 +390,37 @@ def test_a_unit_that_fails_is_planned_again_by_the_next_run(apps, monkeypatch) -
     assert again.status is RunStatus.SUCCEEDED and again.students_from_feed == 0 and again.values_written == 0
     assert student.peserta_didik_id in {o.student_id for o in hub.outcomes(again.id, limit=1000).items}
     assert run(hub).students_read == 0
+
+
+def test_two_attempts_of_one_plan_at_once_leave_one_set_of_units(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two attempts of one run's plan overlap (an embedded hub with several API processes: one starting up resumes
+    the plan another has just queued): the one that finishes second finds the run planned and stops; the run
+    succeeds with one unit per region, as without the race (it ended FAILED on the units' uniqueness before)."""
+    hub, _, _, clients = apps
+    original_plan = planner_module.Planner.plan
+    raced: list[str] = []
+
+    def plan_overtaken(self, run_id: str) -> None:  # type: ignore[no-untyped-def]
+        ensure = self._ensure_model
+
+        def other_attempt_first() -> str | None:
+            raced.append(run_id)
+            original_plan(planner_module.Planner(self.ctx, self.defer_units), run_id)
+            return ensure()
+
+        self._ensure_model = other_attempt_first
+        original_plan(self, run_id)
+
+    monkeypatch.setattr(planner_module.Planner, "plan", plan_overtaken)
+    done = run(hub)
+    assert raced == [done.id]
+    assert done.status is RunStatus.SUCCEEDED, done.errors
+    with clients["hub"].app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        units = conn.execute(sa.text("SELECT system, region FROM sync_unit WHERE sync_run_id = :r"),
+                             {"r": done.id}).all()
+    assert units and len(units) == len(set(units))
+    p = done.progress
+    assert p is not None and p.units_done + p.verification_units_done == len(units) and not p.units_failed
 
 
 def test_full_run_rereads_everything_and_a_check_makes_the_next_run_read_its_students(apps) -> None:  # type: ignore[no-untyped-def]

@@ -16,8 +16,10 @@ route is the template (``/api/v1/sync-runs/{run_id}``), requests that match no r
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -59,7 +61,10 @@ def prepare_multiprocess(workers: int) -> None:
     """Before uvicorn starts ``workers`` processes: give them a fresh multiprocess directory unless one is set
     (an operator's directory must be emptied by the operator at start, as prometheus-client documents)."""
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
-        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="jembatan-metrics-")
+        directory = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="jembatan-metrics-")
+        # removed when the process that made it (uvicorn's supervisor) ends; its workers are spawned, not forked,
+        # so they do not inherit this handler
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
 
 
 def multiprocess() -> bool:

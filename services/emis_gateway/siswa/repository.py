@@ -26,8 +26,10 @@ def page(session: Session, cursor: Cursor | None, limit: int, nsm: str | None = 
     return session.exec(stmt).all()
 
 
-def get(session: Session, siswa_id: str) -> SiswaRow | None:
-    return session.get(SiswaRow, siswa_id)
+def get(session: Session, siswa_id: str, *, lock: bool = False) -> SiswaRow | None:
+    """``lock``: the row is locked until the transaction ends (PostgreSQL; SQLite's write transaction holds the
+    database's lock from BEGIN)."""
+    return session.get(SiswaRow, siswa_id, with_for_update=lock)
 
 
 def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence[str],

@@ -82,11 +82,12 @@ def list_siswa(session: Session, cursor: str | None, limit: int, nsm: str | None
     return Page[Siswa](items=_read_models(session, items), next_cursor=next_cursor)
 
 
-def _row(session: Session, siswa_id: str, principal: Principal) -> SiswaRow:
-    """The student, if it exists and the caller may see it (404 otherwise, alike)."""
+def _row(session: Session, siswa_id: str, principal: Principal, *, lock: bool = False) -> SiswaRow:
+    """The student, if it exists and the caller may see it (404 otherwise, alike). ``lock``: an edit's row, locked
+    before its ETag is compared, so two operators sending the same ``If-Match`` at once cannot both pass."""
     if not storable(siswa_id):
         raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
-    row = repository.get(session, siswa_id)
+    row = repository.get(session, siswa_id, lock=lock)
     if row is None:
         raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
     principal.ensure_student(row.nsm)
@@ -106,7 +107,7 @@ def set_manual(session: Session, siswa_id: str, data: PkhManualInput, principal:
         if value is not None and (rule := unstorable_text(value)) is not None:
             raise InvalidInput.field(name, rule, f"{name} contains a NUL character or invalid Unicode")
     principal.ensure_operator()
-    _row(session, siswa_id, principal)
+    _row(session, siswa_id, principal, lock=True)
     etag.check(if_match, get_siswa(session, siswa_id, principal))
     repository.set_manual(session, siswa_id, {
         "manual_penerima_pkh": data.penerima_pkh, "manual_periode_pkh": data.periode_pkh,
@@ -117,7 +118,7 @@ def set_manual(session: Session, siswa_id: str, data: PkhManualInput, principal:
 
 def clear_manual(session: Session, siswa_id: str, principal: Principal, if_match: str | None = None) -> Siswa:
     principal.ensure_operator()
-    _row(session, siswa_id, principal)
+    _row(session, siswa_id, principal, lock=True)
     etag.check(if_match, get_siswa(session, siswa_id, principal))
     repository.set_manual(session, siswa_id, dict.fromkeys(repository.MANUAL_COLUMNS))
     return get_siswa(session, siswa_id)

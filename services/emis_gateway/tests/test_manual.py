@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
-from services.emis_gateway.tests.conftest import batch, item
+from services.emis_gateway.access import Principal
+from services.emis_gateway.siswa import service
+from services.emis_gateway.tests.conftest import batch, item, seed
+from shared.contracts.emis import PkhManualInput
+from shared.db import make_engine, session_scope
+from shared.errors import ApiError
+from shared.etag import etag_of
 
 MANUAL = {"penerima_pkh": True, "periode_pkh": "2026 tahap I", "no_kks": "KKS-3201-0007", "keterangan": "kartu KKS"}
 
@@ -96,3 +105,41 @@ def test_a_stale_manual_entry_is_412_and_changes_nothing(op: TestClient) -> None
     assert op.delete("/api/v1/siswa/siswa-0002/pkh-manual", headers={"If-Match": etag}).status_code == 412
     cleared = op.delete("/api/v1/siswa/siswa-0002/pkh-manual", headers={"If-Match": first.headers["etag"]})
     assert cleared.status_code == 200 and cleared.json()["pkh_manual"] is None
+
+
+def test_two_operators_sending_one_etag_at_once_one_wins_the_other_gets_412(postgres_url: str, tmp_path: Path
+                                                                               ) -> None:
+    """PostgreSQL, two transactions: the first has checked its ETag and written, not yet committed; the second
+    sends the same ETag. The row is locked before the ETag is compared, so the second waits, then sees the first's
+    write and is refused (without the lock it read the old version, passed, and overwrote the first)."""
+    seed(postgres_url, tmp_path / "world", 1)
+    engine = make_engine(postgres_url)
+    operator = Principal(name="operator")
+    try:
+        with session_scope(engine) as session:
+            tag = etag_of(service.get_siswa(session, "siswa-0000"))
+        first = Session(engine)
+        service.set_manual(first, "siswa-0000", PkhManualInput(**MANUAL), operator, tag)  # locked, uncommitted
+        outcome: list[object] = []
+
+        def second() -> None:
+            try:
+                with session_scope(engine) as session:
+                    service.set_manual(session, "siswa-0000", PkhManualInput(**{**MANUAL, "no_kks": "KKS-OTHER"}),
+                                       operator, tag)
+                outcome.append("applied")
+            except ApiError as exc:
+                outcome.append(exc.status_code)
+
+        racer = threading.Thread(target=second)
+        racer.start()
+        racer.join(1.0)
+        assert racer.is_alive(), "the second edit did not wait for the first's row lock"
+        first.commit()
+        first.close()
+        racer.join(30)
+        assert outcome == [412]
+        with session_scope(engine) as session:
+            assert service.get_siswa(session, "siswa-0000").pkh_manual.no_kks == MANUAL["no_kks"]  # type: ignore[union-attr]
+    finally:
+        engine.dispose()

@@ -10,12 +10,17 @@ and is handed to another worker when its worker stops sending heartbeats (``jobs
 **SQLite (the embedded default): the hub's own threads.** The same job functions run on a small thread pool of
 the API process, submitted when the transaction that asks for them commits. What makes this durable is the
 hub's own tables: a hub that stops mid-run finds its runs and units on restart and submits them again
-(``recover``).
+(``LocalQueue.start``). With several API processes on one SQLite file (``HUB_WORKERS``), one of them runs the
+jobs: the holder of an exclusive lock on a file beside the database (the kernel releases it when that process
+ends, and another takes over and resumes what was left). A run queued through another process is found by the
+runner's sweep within ``SWEEP_SECONDS``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -128,8 +133,20 @@ class ProcrastinateQueue:
 # -- SQLite (embedded) --------------------------------------------------------------------------------------------
 
 
+SWEEP_SECONDS = 1.0  # how often the runner looks for runs queued by the hub's other processes
+
+
+def runner_lock_path(engine: Engine) -> str | None:
+    """The file whose lock elects the process that runs an SQLite hub's jobs (None: an in-memory database)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}.jobs.lock"
+
+
 class LocalQueue:
-    """The same jobs on the hub's own threads, with the same retry policy; recovered from the hub's tables."""
+    """The same jobs on the hub's own threads, with the same retry policy; recovered from the hub's tables. One
+    process of a hub runs them (``runner``): the others only queue runs in the database."""
 
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
@@ -137,9 +154,23 @@ class LocalQueue:
         self._pool = ThreadPoolExecutor(max_workers=ctx.settings.local_workers, thread_name_prefix="hub-job")
         self._stopping = threading.Event()
         self._plan_lock = threading.Lock()  # one plan at a time, as procrastinate's "hub:plan" lock
+        self._lock_path = runner_lock_path(ctx.db)
+        self._lock_fd: int | None = None
+        self.runner = False
+        self._planned: set[str] = set()  # runs whose plan this process has submitted
+        self._guard = threading.Lock()
+        self._sweeper = threading.Thread(target=self._sweep, name="hub-job-sweep", daemon=True)
 
     def defer_plan(self, session: Session, run_id: str) -> None:
-        event.listen(session, "after_commit", lambda _s: self._submit(self._plan, run_id), once=True)
+        if self.runner:
+            event.listen(session, "after_commit", lambda _s: self._submit_plan(run_id), once=True)
+
+    def _submit_plan(self, run_id: str) -> None:
+        with self._guard:
+            if run_id in self._planned:
+                return
+            self._planned.add(run_id)
+        self._submit(self._plan, run_id)
 
     def defer_units(self, session: Session, unit_ids: list[str]) -> None:
         ids = list(unit_ids)
@@ -170,7 +201,24 @@ class LocalQueue:
         self._attempts(lambda last: tasks.work_unit(self.ctx, unit_id, last))
 
     def start(self) -> None:
-        """Runs and units a previous process left unfinished are submitted again."""
+        """Become the runner if no other process of this hub is (then resume what a previous one left), and sweep:
+        a process that is not the runner tries again to become it; the runner plans runs queued elsewhere."""
+        self._take_over()
+        self._sweeper.start()
+
+    def _take_over(self) -> bool:
+        """Try to become the runner; as it, submit again the runs and units a previous runner left unfinished."""
+        if self.runner:
+            return True
+        if self._lock_path is not None:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._lock_fd = fd
+        self.runner = True
         with session_scope(self.ctx.db) as session:
             runs = runs_repo.runs_in_state(session, [RunStatus.QUEUED.value, RunStatus.RUNNING.value])
             plans = [r.id for r in runs if r.planned_at is None and r.student_ids is None]
@@ -178,15 +226,34 @@ class LocalQueue:
                      if u.status in (UnitStatus.WAITING.value, UnitStatus.RUNNING.value)]
         tasks.close_finished_runs(self.ctx)
         for run_id in plans:
-            self._submit(self._plan, run_id)
+            self._submit_plan(run_id)
         for unit_id in units:
             self._submit(self._unit, unit_id)
         if plans or units:
             log.info("resuming %d plan(s) and %d unit(s) left by a previous process", len(plans), len(units))
+        return True
+
+    def _sweep(self) -> None:
+        while not self._stopping.wait(SWEEP_SECONDS):
+            try:
+                if not self._take_over():
+                    continue
+                with session_scope(self.ctx.db) as session:
+                    queued = [r.id for r in runs_repo.runs_in_state(session, [RunStatus.QUEUED.value])
+                              if r.planned_at is None and r.student_ids is None]
+                for run_id in queued:  # queued through another process of this hub
+                    self._submit_plan(run_id)
+            except Exception:  # the sweeper must outlive a locked or lost database
+                log.exception("sweeping the hub's queued runs failed; trying again")
 
     def shutdown(self) -> None:
         self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._sweeper.is_alive():
+            self._sweeper.join()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock: another process of this hub takes over
+            self._lock_fd, self.runner = None, False
 
 
 def make_queue(ctx: JobContext) -> JobQueue:

@@ -107,6 +107,13 @@ class Planner:
             session.connection(execution_options={SQLITE_IMMEDIATE: True})
             run = runs_repo.get_run(session, run_id, lock=True)
             assert run is not None
+            if run.planned_at is not None or run.status != RunStatus.RUNNING.value:
+                # Another attempt of this plan finished first (an API process starting up resumes the plans it
+                # finds queued, while the process that queued it plans it too), or the run was closed meanwhile:
+                # its units are written and carry the run; writing them again would break their uniqueness.
+                log.info("sync run %s: planned by another attempt meanwhile (%s); this one stops", run_id,
+                         run.status)
+                return
             rows = [SyncUnitRow(id=str(uuid.uuid4()), sync_run_id=run_id, system=system, region=region,
                                 status=UnitStatus.WAITING.value, created_at=now) for system, region in units]
             session.add_all(rows)
