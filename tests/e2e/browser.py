@@ -63,6 +63,12 @@ class Browser:
         d.get(f"{base}/console/login")
         d.find_element(By.ID, "token").send_keys(token)
         d.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+        # the sign-in's POST and redirect must land before the caller's next page load (on a loaded machine a
+        # `get` right after the click can overtake them and be sent without the session cookie)
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(d, 60).until(lambda drv: "/console/login" not in drv.current_url
+                                   and drv.get_cookie("jembatan_console") is not None)
 
     def close(self) -> None:
         try:

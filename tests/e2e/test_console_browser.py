@@ -4,7 +4,7 @@ One story, in order (one test: the steps depend on each other and must not be sp
 an admin starts a run from the Runs page and watches it progress to its end without reloading; a viewer filters
 the outcomes, downloads the CSV and finds exactly the rows the hub's API gives; bad filters get a visible message;
 a reviewer decides the planted review case with the keyboard; the next sync writes the value with
-``matched_by=review``; the student's provenance page shows it.
+``matched_by=review``; the student's provenance page shows it; a NISN search finds the student.
 """
 
 from __future__ import annotations
@@ -129,6 +129,12 @@ def test_the_console_in_a_browser(system, browser: chromium.Browser) -> None:  #
     browser.sign_in(base, stack.hub_token("vina", "viewer"))
     d.get(f"{base}/console/outcomes")
     assert d.find_element(By.CSS_SELECTOR, "svg.chart")  # the match-rate chart
+    # the tile map of the provinces: every province a tile, those with students a link naming their figures
+    tiles = d.find_elements(By.CSS_SELECTOR, "#province-map .tile")
+    linked = d.find_elements(By.CSS_SELECTOR, "#province-map a.tile")
+    assert len(tiles) == 38 and linked
+    assert re.search(r"\(\d\d\): \d+\.\d% padan · linked, [\d,]+ / [\d,]+",
+                     linked[0].find_element(By.TAG_NAME, "title").get_attribute("textContent"))
     Select(d.find_element(By.ID, "f-system")).select_by_value("dapodik")
     wait_for(lambda: "system=dapodik" in d.current_url)  # htmx: the filter applies on change
     Select(d.find_element(By.ID, "f-outcome")).select_by_value("NOT_PKH_RECIPIENT")
@@ -199,6 +205,19 @@ def test_the_console_in_a_browser(system, browser: chromium.Browser) -> None:  #
     table = wait_for(lambda: d.find_elements(By.ID, "values"))[0].text
     assert "penerima_kps" in table and "review" in table and second.id[:8] in table
     assert not re.search(r"\d{16}", d.find_element(By.TAG_NAME, "main").text)  # KK numbers masked for a viewer
+    # a NISN search (a POST body, like a NIK) finds the student; a bad NISN is refused visibly
+    with DapodikClient(stack.url("dapodik_gateway"), stack.creds.hub_to_dapodik) as dapodik:
+        everyone = list(dapodik.iter_peserta_didik())
+    with_nisn = [p for p in everyone if p.nisn and re.fullmatch(r"\d{10}", p.nisn)]
+    nisn = next((p.nisn for p in with_nisn if p.peserta_didik_id == student_id), with_nisn[0].nisn)
+    holders = {p.peserta_didik_id for p in with_nisn if p.nisn == nisn}
+    d.get(f"{base}/console/provenance")
+    d.find_element(By.ID, "s-nisn").send_keys(nisn, Keys.ENTER)
+    found = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#students tbody a"))
+    assert {a.text for a in found} >= holders and nisn not in d.current_url
+    d.find_element(By.ID, "s-nisn").send_keys("12345", Keys.ENTER)
+    alert = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".problems[role=alert]"))[0]
+    assert "nisn" in alert.text and "10 digits" in alert.text and "12345" not in d.current_url
     # a NIK search goes in a POST body: the URL never carries it
     d.get(f"{base}/console/provenance")
     d.find_element(By.ID, "s-nik").send_keys("12345", Keys.ENTER)

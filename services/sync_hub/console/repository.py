@@ -1,5 +1,5 @@
 """The console's own reads (all its SQL): students' outcomes with their school and region, match rates by region,
-review decisions, students found by id, school or NIK, and the counts the health page shows."""
+review decisions, students found by id, school, NISN or NIK, and the counts the health page shows."""
 
 from __future__ import annotations
 
@@ -155,6 +155,13 @@ def students_of_school(session: Session, system: str | None, school: str, limit:
     if system:
         q = q.where(StudentMirrorRow.system == system)
     return list(session.exec(q.order_by(StudentMirrorRow.system, StudentMirrorRow.student_id).limit(limit)).all())
+
+
+def students_by_nisn(session: Session, nisn: str) -> list[StudentMirrorRow]:
+    """Students whose record holds this NISN (through its index; one child may be a student of both systems, and
+    a NISN typed twice by schools names several records)."""
+    q = select(StudentMirrorRow).where(StudentMirrorRow.nisn == nisn)
+    return list(session.exec(q.order_by(StudentMirrorRow.system, StudentMirrorRow.student_id).limit(50)).all())
 
 
 def students_by_nik(session: Session, nik: str) -> list[StudentMirrorRow]:

@@ -29,6 +29,7 @@ from services.sync_hub.console.schemas import (
     FamiliesExportForm,
     FamiliesForm,
     NikSearchForm,
+    NisnSearchForm,
     OutcomeForm,
     Problem,
     ReversalForm,
@@ -280,8 +281,8 @@ def _link_base(q: dict[str, str], drop: tuple[str, ...]) -> str:
 def outcomes_page(request: Request, session: SessionDep, _: Watcher) -> HTMLResponse:
     q = query(request)
     form, problems = OutcomeForm.parse(q)
-    ctx: dict[str, Any] = {"nav": "outcomes", "q": q, "rows": [], "total": None, "chart": "", "rates": [],
-                           "level": "province", "next_after": None}
+    ctx: dict[str, Any] = {"nav": "outcomes", "q": q, "rows": [], "total": None, "chart": "", "map": "",
+                           "rates": [], "level": "province", "next_after": None}
     if problems:
         return render(request, "outcomes.html", status=422, problems=problems, **ctx)
     if form.run and runs_repo.get_run(session, form.run) is None:
@@ -294,8 +295,9 @@ def outcomes_page(request: Request, session: SessionDep, _: Watcher) -> HTMLResp
     ctx["rows"] = rows[:PAGE]
     ctx["total"] = repo.count_outcomes(session, f)
     rates, level = service.region_rates(session, f)
-    ctx.update(rates=rates, level=level,
-               chart=service.rate_chart(rates, level, _link_base(q, ("province", "kabupaten", "after"))))
+    region_link = _link_base(q, ("province", "kabupaten", "after"))
+    ctx.update(rates=rates, level=level, chart=service.rate_chart(rates, level, region_link),
+               map=service.province_map(rates, region_link) if level == "province" else "")
     ctx["page_link"] = _link_base(q, ("after",))
     ctx["export_link"] = _link_base(q, ("after",)).replace("/outcomes?", "/outcomes/export?")
     ctx["runs"] = runs_repo.list_runs(session, 20, None)
@@ -445,13 +447,19 @@ def provenance_page(request: Request, session: SessionDep, _: Anyone) -> HTMLRes
 
 
 @router.post("/provenance")
-def provenance_by_nik(request: Request, _: Anyone, form: FormDep, session: SessionDep) -> HTMLResponse:
-    """Search by NIK: POST only (a NIK is never put in a URL); the answer names students, never the NIK."""
+def provenance_by_number(request: Request, _: Anyone, form: FormDep, session: SessionDep) -> HTMLResponse:
+    """Search by NISN or NIK: POST only (neither is ever put in a URL, where logs, traces and browser history would
+    keep it); the answer names students, never the number."""
     auth.check_csrf(request, form)
-    parsed, problems = NikSearchForm.parse(form)
-    students = [] if problems else repo.students_by_nik(session, parsed.nik)
+    by = "nisn" if "nisn" in form else "nik"
+    if by == "nisn":
+        parsed, problems = NisnSearchForm.parse(form)
+        students = [] if problems else repo.students_by_nisn(session, parsed.nisn)
+    else:
+        parsed, problems = NikSearchForm.parse(form)
+        students = [] if problems else repo.students_by_nik(session, parsed.nik)
     return render(request, "provenance.html", status=422 if problems else 200, nav="provenance", q={},
-                  students=_with_status(session, students), problems=problems, searched=not problems, by_nik=True)
+                  students=_with_status(session, students), problems=problems, searched=not problems, by=by)
 
 
 def _with_status(session: SessionDep, students: list[Any]) -> list[dict[str, Any]]:

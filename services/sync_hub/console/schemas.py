@@ -3,10 +3,12 @@ form with a bad field changes nothing and reads nothing."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from services.sync_hub.risk.schemas import RiskFilters
 from shared.contracts.common import MatchKey, Outcome
@@ -53,6 +55,7 @@ HINTS = {
     "periode": "a PKH period looks like 2026-T3",
     "reason": "write why, in 3 to 300 characters",
     "nik": "a NIK is 16 digits",
+    "nisn": "a NISN is 10 digits, leading zeros included (for example 0071234567)",
     "student_id": "a student id is up to 64 letters, digits, '-' or '_'",
     "cursor": "use the page's own Next link",
 }
@@ -112,6 +115,21 @@ class NikSearchForm(Form):
 
     csrf: str
     nik: str = Field(..., pattern=r"^\d{16}$")
+
+
+class NisnSearchForm(Form):
+    """Search a student by NISN (POST, like a NIK: a NISN names one child, so it stays out of URLs, logs and
+    traces)."""
+
+    csrf: str
+    nisn: str = Field(..., pattern=r"^\d{10}$")
+
+    @field_validator("nisn", mode="before")
+    @classmethod
+    def _not_a_nik(cls, value: Any) -> Any:
+        if isinstance(value, str) and re.fullmatch(r"\d{16}", value.strip()):
+            raise PydanticCustomError("nik_not_nisn", "has 16 digits, like a NIK (search a NIK with the NIK form)")
+        return value
 
 
 class FamiliesForm(RiskFilters):

@@ -1,5 +1,6 @@
 """What the console's pages show, built from the hub's own services and repositories: run progress, outcomes and
-their export, the match-rate chart (server-rendered SVG), what to do about a unit's error, and upstream health."""
+their export, the match-rate chart and the tile map of provinces (server-rendered SVG), what to do about a unit's
+error, and upstream health."""
 
 from __future__ import annotations
 
@@ -157,6 +158,74 @@ def rate_chart(rates: list[RegionRate], level: str, link_base: str) -> str:
             f'{escape(r.name[:34])}</text><rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
             f'class="bar {"low" if r.rate < 0.8 else "ok"}"/><text x="{label_w + bar_w + 8}" y="{y + 16}" '
             f'class="value">{r.rate:.1%} · {r.linked:,}/{r.students:,}</text></g></a>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# Each province (its two-digit code) as one equal tile on a grid, placed roughly where it lies: columns west to
+# east, rows north to south (a tile-grid cartogram: no region boundary file ships in a package we can use, and
+# equal tiles let Jakarta count as much as Papua). Sumatra runs down the left, Java and Nusa Tenggara along the
+# bottom, Kalimantan, Sulawesi and Maluku in the middle, the six Papua provinces on the right.
+PROVINCE_TILES: dict[str, tuple[int, int]] = {
+    "11": (0, 0), "12": (1, 1), "14": (2, 1), "21": (3, 1), "13": (1, 2), "15": (2, 2), "17": (2, 3),
+    "16": (3, 3), "19": (4, 3), "18": (3, 4), "31": (4, 4), "36": (3, 5), "32": (4, 5), "33": (5, 5),
+    "34": (5, 6), "35": (6, 5), "51": (7, 5), "52": (8, 5), "53": (9, 5),
+    "65": (7, 1), "61": (5, 2), "62": (6, 2), "64": (7, 2), "63": (7, 3),
+    "75": (9, 1), "71": (10, 1), "72": (9, 2), "76": (8, 3), "73": (8, 4), "74": (9, 4),
+    "82": (11, 1), "81": (11, 3),
+    "96": (12, 2), "92": (13, 2), "94": (14, 3), "91": (15, 2), "95": (15, 3), "93": (15, 4),
+}
+# Match-rate classes, lowest first: (lower bound, fill, text colour, legend). A blue sequential scale that reads in
+# greyscale and for colour-blind people; every text colour has at least 4.5:1 contrast on its fill.
+RATE_CLASSES = ((0.0, "#eff3ff", "#1b1f24", "< 60%"), (0.6, "#c6dbef", "#1b1f24", "60–70%"),
+                (0.7, "#6baed6", "#1b1f24", "70–80%"), (0.8, "#2171b5", "#ffffff", "80–90%"),
+                (0.9, "#08306b", "#ffffff", "≥ 90%"))
+NO_DATA = ("#e6e6e6", "#1b1f24", "tanpa siswa · no students")
+
+
+def rate_class(rate: float) -> tuple[float, str, str, str]:
+    return next(c for c in reversed(RATE_CLASSES) if rate >= c[0])
+
+
+def province_map(rates: list[RegionRate], link_base: str) -> str:
+    """A tile-grid map of Indonesia's provinces as inline SVG (no script, no external asset): one tile per province
+    where it roughly lies, coloured by its match rate, with a legend; each tile's ``<title>`` names the province and
+    its figures (a screen reader reads them; the table beside carries the same), and links to its outcomes."""
+    by_code = {r.code: r for r in rates if r.code in PROVINCE_TILES}
+    names = provinces()
+    tile, gap, top = 52, 4, 4
+    cols = max(c for c, _ in PROVINCE_TILES.values()) + 1
+    rows = max(r for _, r in PROVINCE_TILES.values()) + 1
+    width, grid_h = cols * (tile + gap), rows * (tile + gap) + top
+    height = grid_h + 34
+    title = "Peta tingkat padanan per provinsi · Match rate by province, as a tile map"
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="tilemap" id="province-map" role="group" '
+             f'aria-labelledby="map-title" viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">',
+             f'<title id="map-title">{escape(title)}</title>']
+    for code, (col, row) in sorted(PROVINCE_TILES.items()):
+        x, y = col * (tile + gap), top + row * (tile + gap)
+        name = names.get(code, code)
+        r = by_code.get(code)
+        if r is None or not r.students:
+            fill, ink, label = NO_DATA[0], NO_DATA[1], "–"
+            text = f"{name} ({code}): tanpa siswa · no students"
+        else:
+            _, fill, ink, _ = rate_class(r.rate)
+            label = f"{r.rate:.0%}"
+            text = f"{name} ({code}): {r.rate:.1%} padan · linked, {r.linked:,} / {r.students:,} siswa · students"
+        mid = f'x="{x + tile / 2:.0f}" text-anchor="middle" fill="{ink}"'
+        body = (f'<title>{escape(text)}</title>'
+                f'<rect x="{x}" y="{y}" width="{tile}" height="{tile}" rx="4" fill="{fill}" stroke="#8a949e"/>'
+                f'<text {mid} y="{y + 20}" class="code">{code}</text><text {mid} y="{y + 40}" class="rate">{label}'
+                f'</text>')
+        attrs = f'class="tile" data-province="{code}"'
+        parts.append(f'<a {attrs} href="{escape(link_base)}province={code}">{body}</a>' if r is not None
+                     else f'<g {attrs}>{body}</g>')
+    x = 0
+    for _, fill, _, legend in (*RATE_CLASSES, (None, NO_DATA[0], None, NO_DATA[2])):
+        parts.append(f'<rect x="{x}" y="{grid_h + 8}" width="18" height="18" fill="{fill}" stroke="#8a949e"/>'
+                     f'<text x="{x + 24}" y="{grid_h + 22}" class="legend">{escape(legend)}</text>')
+        x += 24 + 8 * len(legend) + 16
     parts.append("</svg>")
     return "".join(parts)
 

@@ -32,12 +32,14 @@ class StudentView:
     # the hub-written fields the gateway holds with the hub's provenance (what each one is, when read from the
     # gateway; None in the hub's copy, which keeps only which fields are attested)
     provenance: dict[str, FieldProvenance | None]
+    # the student's NISN as the gateway holds it (not a matching key: kept so an operator can find the student)
+    nisn: str | None = None
 
 
 def _common(s: Siswa | PesertaDidik) -> dict[str, object]:
     return {
         "nama": s.nama, "jenis_kelamin": s.jenis_kelamin.value, "tanggal_lahir": s.tanggal_lahir,
-        "nik": s.nik, "no_kk": s.no_kk, "nama_ibu_kandung": s.nama_ibu_kandung, "nik_ibu": s.nik_ibu,
+        "nisn": s.nisn, "nik": s.nik, "no_kk": s.no_kk, "nama_ibu_kandung": s.nama_ibu_kandung, "nik_ibu": s.nik_ibu,
         "nama_ayah": s.nama_ayah, "nik_ayah": s.nik_ayah, "nama_wali": s.nama_wali, "nik_wali": s.nik_wali,
         "provenance": {p.field: p for p in s.provenance},
     }

@@ -1,8 +1,9 @@
 """The hub's minimised copy of the students it has read from each gateway, and where it is in each feed.
 
 Only what matching, review and diffing need: the identity fields of the student and its parents, the school
-(for the region), and the hub-written values the gateway holds (with the fields the hub has attested). No
-address, no class, no NISN.
+(for the region), and the hub-written values the gateway holds (with the fields the hub has attested); and the
+student's NISN, which matching does not use but an operator needs to find a student on the console (schools and
+the registry name students by NISN; the gateways' ids are theirs alone). No address, no class.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class StudentMirrorRow(HubTable, table=True):
                       sa.Index("ix_student_mirror_nik", "nik"), sa.Index("ix_student_mirror_nik_ibu", "nik_ibu"),
                       sa.Index("ix_student_mirror_nik_ayah", "nik_ayah"),
                       sa.Index("ix_student_mirror_nik_wali", "nik_wali"), sa.Index("ix_student_mirror_no_kk", "no_kk"),
-                      sa.Index("ix_student_mirror_read_at", "read_at"))
+                      sa.Index("ix_student_mirror_nisn", "nisn"), sa.Index("ix_student_mirror_read_at", "read_at"))
 
     system: str = Field(primary_key=True, max_length=16)
     student_id: str = Field(primary_key=True, max_length=64)
@@ -44,6 +45,8 @@ class StudentMirrorRow(HubTable, table=True):
     nama: str = Field(max_length=100)
     jenis_kelamin: str = Field(max_length=1)
     tanggal_lahir: date
+    # as the gateway holds it (a raw value: missing or malformed in some records), searched by equality
+    nisn: str | None = Field(default=None, max_length=64)
     nik: str | None = Field(default=None, max_length=64)
     no_kk: str | None = Field(default=None, max_length=64)
     nama_ibu_kandung: str = Field(default="", max_length=100)

@@ -26,8 +26,8 @@ from services.sync_hub.domain.students import Enrolment, FieldValue, StudentView
 from services.sync_hub.mirror import repository as repo
 from shared.contracts.hub import SourceSystem
 
-IDENTITY = ("nama", "jenis_kelamin", "tanggal_lahir", "nik", "no_kk", "nama_ibu_kandung", "nik_ibu", "nama_ayah",
-            "nik_ayah", "nama_wali", "nik_wali")
+IDENTITY = ("nama", "jenis_kelamin", "tanggal_lahir", "nisn", "nik", "no_kk", "nama_ibu_kandung", "nik_ibu",
+            "nama_ayah", "nik_ayah", "nama_wali", "nik_wali")
 
 
 @dataclass(frozen=True, slots=True)

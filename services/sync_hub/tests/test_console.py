@@ -191,3 +191,80 @@ def test_a_students_provenance_page_shows_every_value_with_its_source_masked(hub
     assert page.status_code == 200, page.text[-2000:]
     assert 'id="values"' in page.text and "penerima_kps" in page.text and "review" in page.text
     assert kk not in page.text and "320101******0003" in page.text and STUDENT_NIK not in page.text
+
+
+NISN = "0141234567"
+
+
+def test_a_student_read_from_a_gateway_is_found_by_its_nisn_in_a_post_form(hub: Hub) -> None:
+    """The NISN travels from the gateway's read model through the hub's copy to the console's search; it is
+    taken only in a form body (never a URL), never echoed, and bad input is a visible, specific 422."""
+    from datetime import date
+
+    from services.sync_hub.mirror import service as mirror
+    from services.sync_hub.sync.planner import Planner
+    from shared.clock import utcnow
+    from shared.contracts.emis import PkhData, Siswa
+
+    def siswa(sid: str, nisn: str | None) -> Siswa:
+        return Siswa(siswa_id=sid, nsm="111232010001", nisn=nisn, nama="Siti", jenis_kelamin="P",
+                     tanggal_lahir=date(2014, 3, 3), tingkat=4, updated_at=utcnow(), pkh=PkhData())
+
+    schools = {"111232010001": ("3201010001", None, "20200001")}
+    with session_scope(hub.http.app.state.engine) as s:  # type: ignore[attr-defined]
+        mirror.store(s, [Planner._stored(siswa("s-41", NISN), schools), Planner._stored(siswa("s-42", None), schools),
+                         Planner._stored(siswa("s-43", "0141234568"), schools)], utcnow())
+    cookie, csrf = signed_in(hub, "viewer")
+    found = hub.http.post("/console/provenance", headers=cookie, data={"csrf": csrf, "nisn": NISN})
+    assert found.status_code == 200 and "Students found</span> (NISN): 1" in found.text, found.text[-1500:]
+    assert "/console/provenance/emis/s-41" in found.text and "s-43" not in found.text and NISN not in found.text
+    unknown = hub.http.post("/console/provenance", headers=cookie, data={"csrf": csrf, "nisn": "0999999999"})
+    assert unknown.status_code == 200 and "(NISN): 0" in unknown.text and "No student found" in unknown.text
+    for bad, rule in (("98765", "string_pattern_mismatch"), ("98765432109", "string_pattern_mismatch"),
+                      ("987654321x", "string_pattern_mismatch"), ("", "missing"), (STUDENT_NIK, "nik_not_nisn")):
+        r = hub.http.post("/console/provenance", headers=cookie, data={"csrf": csrf, "nisn": bad})
+        assert r.status_code == 422 and problems(r.text) == {("nisn", rule)}, (bad, r.text[-800:])
+        assert 'role="alert"' in r.text and "a NISN is 10 digits" in r.text
+        assert not bad or bad not in r.text.replace(csrf, "")  # the input is not echoed
+    r = hub.http.post("/console/provenance", headers=cookie, data={"nisn": NISN})
+    assert r.status_code == 403  # no CSRF token: refused
+    r = hub.http.get(f"/console/provenance?nisn={NISN}", headers=cookie)
+    assert r.status_code == 422 and ("nisn", "extra_forbidden") in problems(r.text)  # never in a URL
+
+
+def _luminance(colour: str) -> float:
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def test_the_province_tile_map_places_every_province_once_and_names_its_figures() -> None:
+    from services.sync_hub.console.service import NO_DATA, PROVINCE_TILES, RATE_CLASSES, RegionRate, province_map
+    from shared.regions import provinces
+
+    assert set(PROVINCE_TILES) == set(provinces())  # a new province fails here until it is placed
+    assert len(set(PROVINCE_TILES.values())) == len(PROVINCE_TILES)
+    for _, fill, ink, _ in (*RATE_CLASSES, (None, *NO_DATA[:2], None)):
+        light, dark = sorted((_luminance(fill), _luminance(ink)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, (fill, ink)
+    svg = province_map([RegionRate("32", "Jawa Barat", 100, 95), RegionRate("11", "Aceh", 20, 2),
+                        RegionRate("", "?", 5, 5)], "/console/outcomes?system=emis&")
+    tiles = dict(re.findall(r'class="tile" data-province="(\d\d)"[^>]*>(.*?)</(?:a|g)>', svg))
+    assert set(tiles) == set(provinces())
+    assert "<title>Jawa Barat (32): 95.0% padan · linked, 95 / 100 siswa · students</title>" in tiles["32"]
+    assert 'fill="#08306b"' in tiles["32"] and 'fill="#eff3ff"' in tiles["11"] and ">10%<" in tiles["11"]
+    assert "no students" in tiles["51"] and 'fill="#e6e6e6"' in tiles["51"]
+    links = re.findall(r'href="([^"]+)"', svg)
+    assert sorted(links) == [f"/console/outcomes?system=emis&amp;province={p}" for p in ("11", "32")]
+    assert "<script" not in svg and "http" not in svg.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_the_outcomes_page_shows_the_province_map_until_a_province_is_chosen(hub: Hub) -> None:
+    cookie, _ = signed_in(hub, "viewer")
+    page = hub.http.get("/console/outcomes", headers=cookie)
+    assert page.status_code == 200 and 'id="province-map"' in page.text and 'id="rates"' in page.text
+    assert page.text.count('class="tile" data-province=') == 38
+    one = hub.http.get("/console/outcomes?province=32", headers=cookie)
+    assert one.status_code == 200 and 'id="province-map"' not in one.text and 'id="rates"' in one.text

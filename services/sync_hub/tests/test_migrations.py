@@ -54,3 +54,33 @@ def test_migrations_downgrade_to_base_and_up_again(db_url: str) -> None:
     finally:
         engine.dispose()
     migrate(MIGRATIONS, db_url)
+
+
+def test_0016_adds_nisn_to_the_students_already_mirrored_and_takes_it_back(db_url: str) -> None:
+    """A mirror written before 0016 keeps its students (without a NISN until read again); the NISN is indexed for
+    the console's search; the downgrade drops column and index and keeps the students."""
+    from services.sync_hub.main import MIGRATIONS as scripts
+    from shared.db import migrate_to
+
+    migrate(scripts, db_url, "0015")
+    engine = make_engine(db_url)
+    row = {"system": "emis", "student_id": "s-1", "school": "111232010001", "region": "3201010001", "aktif": True,
+           "source_version": 0, "held_back": False, "nama": "Siti", "jenis_kelamin": "P",
+           "tanggal_lahir": "2014-03-03", "nama_ibu_kandung": "", "nama_ayah": "", "nama_wali": "",
+           "current_json": "{}", "attested_json": "[]"}
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(sa.table("student_mirror", *(sa.column(k) for k in row))), [row])
+        migrate(scripts, db_url, "0016")
+        with engine.begin() as conn:
+            assert "ix_student_mirror_nisn" in {i["name"] for i in sa.inspect(conn).get_indexes("student_mirror")}
+            assert conn.execute(sa.text("SELECT student_id, nisn FROM student_mirror")).all() == [("s-1", None)]
+            conn.execute(sa.text("UPDATE student_mirror SET nisn = '0141234567'"))
+            found = conn.execute(sa.text("SELECT student_id FROM student_mirror WHERE nisn = '0141234567'")).all()
+            assert found == [("s-1",)]
+        migrate_to(scripts, db_url, "0015")
+        with engine.connect() as conn:
+            assert "nisn" not in {c["name"] for c in sa.inspect(conn).get_columns("student_mirror")}
+            assert conn.execute(sa.text("SELECT student_id FROM student_mirror")).all() == [("s-1",)]
+    finally:
+        engine.dispose()
