@@ -225,7 +225,7 @@ class _Registry:
     pid: np.ndarray  # sorted position -> the person's pid
     fid: np.ndarray  # sorted position -> family id (int64)
     blocks: pl.DataFrame  # kab, yr, start, end
-    frame: pl.DataFrame  # pid, words, ibu, dob, kab, yr (sorted), for the other blocking rules
+    frame: pl.DataFrame  # pid, words, ini, ibu, dob, kab, yr (sorted), for the other blocking rules
 
 
 def _registry(reg: Registry) -> _Registry:
@@ -235,13 +235,14 @@ def _registry(reg: Registry) -> _Registry:
     old = reg.kk_lama.group_by("no_kk").agg(pl.col("old_kk").last())
     frame = reg.persons.join(old, on="no_kk", how="left", maintain_order="left").with_columns(
         pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"),
-        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid"), name_words(pl.col("nama")).alias("words")
+        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid"), name_words(pl.col("nama")).alias("words"),
+        name_initials(pl.col("nama")).alias("ini")
     ).sort("kab", "yr", "pid", nulls_last=True)
     blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
         pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end"))
     out = _Registry(registry_side(frame), frame["pid"].to_numpy(),
                     frame["fid"].fill_null(-1).to_numpy(), blocks,
-                    frame.select("pid", "words", "ibu", "dob", "kab", "yr"))
+                    frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"))
     reg._cache["fallback_registry"] = out
     return out
 
@@ -256,6 +257,21 @@ def name_words(name: pl.Expr) -> pl.Expr:
     return pl.when((n != "") & (n.str.count_matches(" ") < MAX_WORDS)).then(sorted_words(n))
 
 
+def initials(name: str) -> str | None:
+    """The initials blocking key of a normalised name: the first letters of its first and last words, in
+    alphabetical order (``initials("santoso budi") == initials("budi santoso") == "bs"``); None for an empty
+    name. A typo rarely hits a word's first letter: two names a typo apart keep their initials."""
+    words = name.split()
+    return "".join(sorted((words[0][0], words[-1][0]))) if words else None
+
+
+def name_initials(name: pl.Expr) -> pl.Expr:
+    """``initials`` as a polars expression."""
+    words = name.fill_null("").str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
+    key = pl.concat_list([words.list.first().str.slice(0, 1), words.list.last().str.slice(0, 1)]).list.sort()
+    return pl.when(words.list.len() > 0).then(key.list.join(""))
+
+
 # The blocking rules (their union is the candidate set; a pair several rules find is scored once):
 RULES = {
     "kabupaten x birth year": "every person of the (kabupaten, birth year) block of each kabupaten the record names",
@@ -264,13 +280,20 @@ RULES = {
     "mother x birth date": "the same mother's name and birth date, nationwide",
     "kabupaten x mother": "the same mother's name in a kabupaten the record names, any birth date: a child's name "
                           "and birth date both mistyped or missing",
+    "birth date x initials": "the same birth date and initials (``initials``), nationwide: a name mistyped and a "
+                             "school in another kabupaten",
+    "kabupaten x initials": "for a record without a birth date, the same initials in a kabupaten the record "
+                            "names: a name mistyped and the birth date missing",
 }
 # The rules whose pairs EM learns m from (``pattern_counts``). "kabupaten x mother" finds candidates for scoring
 # only: most of its pairs are a child's siblings (same mother, KK number and kecamatan), which agree on what a
 # match agrees on but the child's own name and birth date; counted, EM takes them for matches and learns that a
 # name or a birth date that disagrees costs next to nothing (measured: "other" name and birth date weighing
 # -0.6 bits instead of -6 and -7.6).
-TRAINING_RULES = tuple(r for r in RULES if r != "kabupaten x mother")
+# The initials rules are scoring-only too: their pairs are mostly strangers who share a birth date or a kabupaten
+# and two letters, which u already describes, and siblings (one family name's initial).
+TRAINING_RULES = tuple(r for r in RULES if r not in ("kabupaten x mother", "birth date x initials",
+                                                     "kabupaten x initials"))
 
 
 def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
@@ -380,6 +403,7 @@ def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES
 
 def _keys(stu: pl.DataFrame) -> pl.DataFrame:
     return stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), name_words(pl.col("nama")).alias("words"),
+                      name_initials(pl.col("nama")).alias("ini"),
                       pl.when(pl.col("ibu") != "").then(pl.col("ibu")).alias("ibu"), "dob",
                       pl.col("dob").dt.year().alias("yr"))
 
@@ -387,7 +411,8 @@ def _keys(stu: pl.DataFrame) -> pl.DataFrame:
 def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """(row, rpos, kab, yr) of the candidate pairs of every rule but the first (the person's kab and yr)."""
     sk = _keys(stu)
-    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "ibu", "dob", "kab", "yr")
+    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "ini", "ibu", "dob", "kab",
+                        "yr")
     cols = ("row", "rpos", "kab", "yr")
     return {
         "kabupaten x name": member.select("row", "kab").unique().join(sk.select("row", "words"), on="row").join(
@@ -396,6 +421,10 @@ def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[s
         "mother x birth date": sk.join(rk, on=["ibu", "dob"]).select(cols),
         "kabupaten x mother": member.select("row", "kab").unique().join(
             sk.select("row", "ibu").drop_nulls(), on="row").join(rk, on=["kab", "ibu"]).select(cols),
+        "birth date x initials": sk.join(rk, on=["ini", "dob"]).select(cols),
+        "kabupaten x initials": member.select("row", "kab").unique().join(
+            sk.filter(pl.col("dob").is_null()).select("row", "ini").drop_nulls(), on="row").join(
+            rk, on=["kab", "ini"]).select(cols),
     }
 
 
