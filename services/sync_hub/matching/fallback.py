@@ -267,9 +267,8 @@ def initials(name: str) -> str | None:
 
 def name_initials(name: pl.Expr) -> pl.Expr:
     """``initials`` as a polars expression."""
-    words = name.fill_null("").str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
-    key = pl.concat_list([words.list.first().str.slice(0, 1), words.list.last().str.slice(0, 1)]).list.sort()
-    return pl.when(words.list.len() > 0).then(key.list.join(""))
+    first, last = name.str.extract(r"^\s*(\S)"), name.str.extract(r"(\S)\S*\s*$")
+    return pl.when(first <= last).then(first + last).otherwise(last + first)
 
 
 # The blocking rules (their union is the candidate set; a pair several rules find is scored once):
