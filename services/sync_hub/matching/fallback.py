@@ -5,7 +5,9 @@ birth year), where a student's kabupaten is taken from every place its record na
 KK number's prefix, the NIK's prefix even when the NIK is invalid), so a family that moved or a wrong prefix
 still meets its block; persons of such a kabupaten with the same name words in any order (a missing or
 mistyped birth date); nationwide, the same name words and birth date (a school in another kabupaten), and the
-same mother's name and birth date. A pair several rules find is scored once. Each candidate pair gets one level
+same mother's name and birth date; nationwide, the same birth date and initials (first letters of the first
+and last name words: a name typo and a school elsewhere), and for a record without a birth date the same
+initials in its kabupaten. A pair several rules find is scored once. Each candidate pair gets one level
 per comparison (``levels``: the name (token-insensitive) and the mother's name, the birth date, sex, region,
 NIK and KK number, each with a "missing" level; the table of levels is in that module's docstring).
 
@@ -13,7 +15,9 @@ Weights are Fellegi-Sunter log2(m/u): ``u`` from random student-registry pairs (
 by chance), the prior (the chance that a random pair matches) from the deterministic links or, when larger,
 the share of students the fitted model expects a match for, ``m`` by
 expectation-maximisation over the candidate pairs' comparison patterns with u and the prior fixed
-(unsupervised, as Splink does). A missing value weighs nothing.
+(unsupervised, as Splink does). A missing value weighs nothing. A pair is decided with the odds that its
+record has a person in the registry spread over the registry's persons (``record_prior``) when they are larger
+than the per-pair prior's: when the deterministic pass links few, as without NIKs.
 
 The model can be fitted without the whole registry in memory (``train``): the candidate pairs need only the
 persons the sampled students' blocks and keys reach (a slice of the registry), the prior the registry's true
