@@ -56,12 +56,12 @@ def test_migrations_downgrade_to_base_and_up_again(db_url: str) -> None:
     migrate(MIGRATIONS, db_url)
 
 
-def test_0016_backfills_the_initials_of_every_members_name(db_url: str) -> None:
-    """Members written before 0016 get ``inisial`` from their ``nama_norm`` (as the writer computes it), so the
+def test_0017_backfills_the_initials_of_every_members_name(db_url: str) -> None:
+    """Members written before 0017 get ``inisial`` from their ``nama_norm`` (as the writer computes it), so the
     fallback's initials rules find them through the slice."""
     from services.sync_hub.matching.fallback import initials
 
-    migrate(MIGRATIONS, db_url, "0015")
+    migrate(MIGRATIONS, db_url, "0016")
     engine = make_engine(db_url)
     names = ["muhammad rizky", "santoso budi", "siti", ""]
     try:

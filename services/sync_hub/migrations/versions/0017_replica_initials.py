@@ -1,7 +1,7 @@
 """replica members' name initials, indexed for the fallback's initials blocking rules
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-03 15:00:00.000000
 
 * ``replica_anggota.inisial``: the first letters of the first and last words of ``nama_norm``, sorted
@@ -18,8 +18,8 @@ from alembic import op
 
 from services.sync_hub.matching.fallback import initials
 
-revision: str = '0016'
-down_revision: str | None = '0015'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
