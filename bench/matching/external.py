@@ -104,7 +104,9 @@ def run_hub(a: pl.DataFrame, b: pl.DataFrame, truth: pl.DataFrame) -> dict[str, 
                            "wall_s": round(wall, 2), "candidate_pairs": res.stats["candidate_pairs"],
                            "blocking_recall": fallback.rule_recall(stu, reg, true_pid),
                            "prior_share": model.stats.get("share"),
-                           "share_deterministic": model.stats.get("share_deterministic")}
+                           "share_deterministic": model.stats.get("share_deterministic"),
+                           "record_share": model.stats.get("record_share"),
+                           "decision_prior_bits": round(model.decision_prior_weight() - model.prior_weight(), 2)}
     out["by_error"] = _by_error(stu, reg, true_pid, auto)
     return out
 

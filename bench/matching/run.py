@@ -512,7 +512,9 @@ def write_matching_doc(results: dict, a: argparse.Namespace) -> None:
                 "Recall of jembatan's auto-links by what differs within a true pair: " + ", ".join(
                     f"{k} {v['recall']:.1%} ({v['pairs']})" for k, v in h["by_error"].items() if v["pairs"])
                 + f". Prior: the deterministic pass links none (share floor {h['share_deterministic']:.2f}); "
-                f"estimated share {h['prior_share']:.2f}."]
+                f"estimated share {h['prior_share']:.2f}; share of the records the fallback decides that have a "
+                f"person (`fallback.record_prior`) {h.get('record_share') or 0:.3f}, which raises the prior a pair "
+                f"is decided with by {h.get('decision_prior_bits') or 0:.2f} bits."]
         text = _block(text, "external", "\n".join(body) + "\n")
     path.write_text(text)
 

@@ -5,7 +5,9 @@ birth year), where a student's kabupaten is taken from every place its record na
 KK number's prefix, the NIK's prefix even when the NIK is invalid), so a family that moved or a wrong prefix
 still meets its block; persons of such a kabupaten with the same name words in any order (a missing or
 mistyped birth date); nationwide, the same name words and birth date (a school in another kabupaten), and the
-same mother's name and birth date. A pair several rules find is scored once. Each candidate pair gets one level
+same mother's name and birth date; nationwide, the same birth date and initials (first letters of the first
+and last name words: a name typo and a school elsewhere), and for a record without a birth date the same
+initials in its kabupaten. A pair several rules find is scored once. Each candidate pair gets one level
 per comparison (``levels``: the name (token-insensitive) and the mother's name, the birth date, sex, region,
 NIK and KK number, each with a "missing" level; the table of levels is in that module's docstring).
 
@@ -13,7 +15,9 @@ Weights are Fellegi-Sunter log2(m/u): ``u`` from random student-registry pairs (
 by chance), the prior (the chance that a random pair matches) from the deterministic links or, when larger,
 the share of students the fitted model expects a match for, ``m`` by
 expectation-maximisation over the candidate pairs' comparison patterns with u and the prior fixed
-(unsupervised, as Splink does). A missing value weighs nothing.
+(unsupervised, as Splink does). A missing value weighs nothing. A pair is decided with the odds that its
+record has a person in the registry spread over the registry's persons (``record_prior``) when they are larger
+than the per-pair prior's: when the deterministic pass links few, as without NIKs.
 
 The model can be fitted without the whole registry in memory (``train``): the candidate pairs need only the
 persons the sampled students' blocks and keys reach (a slice of the registry), the prior the registry's true
@@ -73,6 +77,9 @@ class Model:
     prior: float
     iterations: int = 0
     stats: dict[str, float] = field(default_factory=dict)  # how it was fitted (students, pairs, u pairs)
+    # the chance that a record the fallback decides has its person in the registry (``record_prior``); None:
+    # decide with ``prior`` (a model stored before it existed)
+    record_share: float | None = None
 
     def weights(self) -> list[np.ndarray]:
         out = []
@@ -94,9 +101,20 @@ class Model:
     def prior_weight(self) -> float:
         return float(np.log2(self.prior / (1 - self.prior)))
 
+    def decision_prior_weight(self) -> float:
+        """The prior (bits) a candidate pair is decided with: the odds that the record has its person in the
+        registry, spread over the registry's persons (``record_prior``), when that is known and larger than
+        ``prior``'s; else ``prior``'s odds."""
+        own = self.prior_weight()
+        persons = self.stats.get("registry_persons")
+        if self.record_share is None or not persons:
+            return own
+        return max(own, record_weight(self.record_share, persons))
+
     def to_json(self) -> dict[str, object]:
         return {"schema": FIELDS_SCHEMA, "m": [x.tolist() for x in self.m], "u": [x.tolist() for x in self.u],
-                "prior": self.prior, "iterations": self.iterations}
+                "prior": self.prior, "iterations": self.iterations, "record_share": self.record_share,
+                "registry_persons": self.stats.get("registry_persons")}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Model:
@@ -107,7 +125,11 @@ class Model:
         u = [np.asarray(x, dtype=np.float64) for x in data["u"]]  # type: ignore[attr-defined]
         if [len(x) for x in m] != list(SIZES) or [len(x) for x in u] != list(SIZES):
             raise ValueError("the model's levels do not match the comparisons")
-        return cls(m, u, float(data["prior"]), int(data.get("iterations", 0)))  # type: ignore[arg-type]
+        model = cls(m, u, float(data["prior"]), int(data.get("iterations", 0)))  # type: ignore[arg-type]
+        if data.get("record_share") is not None and data.get("registry_persons"):
+            model.record_share = float(data["record_share"])  # type: ignore[arg-type]
+            model.stats["registry_persons"] = int(data["registry_persons"])  # type: ignore[arg-type,call-overload]
+        return model
 
     def describe(self) -> list[dict[str, object]]:
         return [{"field": name, "levels": [
@@ -207,7 +229,7 @@ class _Registry:
     pid: np.ndarray  # sorted position -> the person's pid
     fid: np.ndarray  # sorted position -> family id (int64)
     blocks: pl.DataFrame  # kab, yr, start, end
-    frame: pl.DataFrame  # pid, words, ibu, dob, kab, yr (sorted), for the other blocking rules
+    frame: pl.DataFrame  # pid, words, ini, ibu, dob, kab, yr (sorted), for the other blocking rules
 
 
 def _registry(reg: Registry) -> _Registry:
@@ -217,13 +239,14 @@ def _registry(reg: Registry) -> _Registry:
     old = reg.kk_lama.group_by("no_kk").agg(pl.col("old_kk").last())
     frame = reg.persons.join(old, on="no_kk", how="left", maintain_order="left").with_columns(
         pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"),
-        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid"), name_words(pl.col("nama")).alias("words")
+        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid"), name_words(pl.col("nama")).alias("words"),
+        name_initials(pl.col("nama")).alias("ini")
     ).sort("kab", "yr", "pid", nulls_last=True)
     blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
         pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end"))
     out = _Registry(registry_side(frame), frame["pid"].to_numpy(),
                     frame["fid"].fill_null(-1).to_numpy(), blocks,
-                    frame.select("pid", "words", "ibu", "dob", "kab", "yr"))
+                    frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"))
     reg._cache["fallback_registry"] = out
     return out
 
@@ -238,6 +261,20 @@ def name_words(name: pl.Expr) -> pl.Expr:
     return pl.when((n != "") & (n.str.count_matches(" ") < MAX_WORDS)).then(sorted_words(n))
 
 
+def initials(name: str) -> str | None:
+    """The initials blocking key of a normalised name: the first letters of its first and last words, in
+    alphabetical order (``initials("santoso budi") == initials("budi santoso") == "bs"``); None for an empty
+    name. A typo rarely hits a word's first letter: two names a typo apart keep their initials."""
+    words = name.split()
+    return "".join(sorted((words[0][0], words[-1][0]))) if words else None
+
+
+def name_initials(name: pl.Expr) -> pl.Expr:
+    """``initials`` as a polars expression."""
+    first, last = name.str.extract(r"^\s*(\S)"), name.str.extract(r"(\S)\S*\s*$")
+    return pl.when(first <= last).then(first + last).otherwise(last + first)
+
+
 # The blocking rules (their union is the candidate set; a pair several rules find is scored once):
 RULES = {
     "kabupaten x birth year": "every person of the (kabupaten, birth year) block of each kabupaten the record names",
@@ -246,13 +283,20 @@ RULES = {
     "mother x birth date": "the same mother's name and birth date, nationwide",
     "kabupaten x mother": "the same mother's name in a kabupaten the record names, any birth date: a child's name "
                           "and birth date both mistyped or missing",
+    "birth date x initials": "the same birth date and initials (``initials``), nationwide: a name mistyped and a "
+                             "school in another kabupaten",
+    "kabupaten x initials": "for a record without a birth date, the same initials in a kabupaten the record "
+                            "names: a name mistyped and the birth date missing",
 }
 # The rules whose pairs EM learns m from (``pattern_counts``). "kabupaten x mother" finds candidates for scoring
 # only: most of its pairs are a child's siblings (same mother, KK number and kecamatan), which agree on what a
 # match agrees on but the child's own name and birth date; counted, EM takes them for matches and learns that a
 # name or a birth date that disagrees costs next to nothing (measured: "other" name and birth date weighing
 # -0.6 bits instead of -6 and -7.6).
-TRAINING_RULES = tuple(r for r in RULES if r != "kabupaten x mother")
+# The initials rules are scoring-only too: their pairs are mostly strangers who share a birth date or a kabupaten
+# and two letters, which u already describes, and siblings (one family name's initial).
+TRAINING_RULES = tuple(r for r in RULES if r not in ("kabupaten x mother", "birth date x initials",
+                                                     "kabupaten x initials"))
 
 
 def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
@@ -362,6 +406,7 @@ def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES
 
 def _keys(stu: pl.DataFrame) -> pl.DataFrame:
     return stu.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), name_words(pl.col("nama")).alias("words"),
+                      name_initials(pl.col("nama")).alias("ini"),
                       pl.when(pl.col("ibu") != "").then(pl.col("ibu")).alias("ibu"), "dob",
                       pl.col("dob").dt.year().alias("yr"))
 
@@ -369,7 +414,8 @@ def _keys(stu: pl.DataFrame) -> pl.DataFrame:
 def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """(row, rpos, kab, yr) of the candidate pairs of every rule but the first (the person's kab and yr)."""
     sk = _keys(stu)
-    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "ibu", "dob", "kab", "yr")
+    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "ini", "ibu", "dob", "kab",
+                        "yr")
     cols = ("row", "rpos", "kab", "yr")
     return {
         "kabupaten x name": member.select("row", "kab").unique().join(sk.select("row", "words"), on="row").join(
@@ -378,6 +424,10 @@ def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[s
         "mother x birth date": sk.join(rk, on=["ibu", "dob"]).select(cols),
         "kabupaten x mother": member.select("row", "kab").unique().join(
             sk.select("row", "ibu").drop_nulls(), on="row").join(rk, on=["kab", "ibu"]).select(cols),
+        "birth date x initials": sk.join(rk, on=["ini", "dob"]).select(cols),
+        "kabupaten x initials": member.select("row", "kab").unique().join(
+            sk.filter(pl.col("dob").is_null()).select("row", "ini").drop_nulls(), on="row").join(
+            rk, on=["kab", "ini"]).select(cols),
     }
 
 
@@ -406,11 +456,23 @@ def rule_recall(stu: pl.DataFrame, reg: Registry, true_pid: pl.Series) -> dict[s
 def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Blocks]:
     """How often each comparison pattern occurs among the candidate pairs of ``stu`` that EM learns from (those of
     ``TRAINING_RULES``)."""
+    counts, b, _ = _pattern_counts(stu, reg)
+    return counts, b
+
+
+def _pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Blocks, tuple[np.ndarray, np.ndarray]]:
+    """``pattern_counts`` and, per student row of ``stu``, the pattern codes of its candidate pairs (what
+    ``record_prior`` reads): the distinct ``row * N_PATTERNS + code`` (int64) and how many pairs have each."""
     b = _blocks(stu, reg, TRAINING_RULES)
     counts = np.zeros(N_PATTERNS, dtype=np.float64)
-    for _, _, _, codes in b.each():
+    keys: list[np.ndarray] = []
+    for rows, starts, _, codes in b.each():
         counts += np.bincount(codes, minlength=N_PATTERNS)
-    return counts, b
+        per_pair = np.repeat(rows.astype(np.int64), np.diff(np.r_[starts, codes.size]))
+        keys.append(per_pair * N_PATTERNS + codes)
+    if not keys:
+        return counts, b, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    return counts, b, np.unique(np.concatenate(keys), return_counts=True)
 
 
 def random_codes(s: Side, r: Side, n: int, seed: int) -> np.ndarray:
@@ -464,7 +526,7 @@ def _summarise(w: np.ndarray, codes: np.ndarray, fid: np.ndarray, starts: np.nda
 
 def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
     """SUMMARY_SCHEMA rows for every (student, block), scored block by block with the model's weights."""
-    table = model.pattern_weights() + model.prior_weight()
+    table = model.pattern_weights() + model.decision_prior_weight()
     parts: list[dict[str, np.ndarray]] = []
     fid = b.r.fid
     for rows, starts, rpos, codes in b.each():
@@ -560,7 +622,7 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     students' own kabupaten and birth years)."""
     sample = training_sample(stu_all, settings)
     stats = reg.stats() if stats is None else stats
-    counts, b = pattern_counts(sample, reg)
+    counts, b, row_codes = _pattern_counts(sample, reg)
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
     others = b.r.side if population is None else registry_side(population)
     u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
@@ -580,10 +642,66 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random,
                    "u_persons": len(others), "registry_persons": stats.persons, "share_deterministic": det_share,
                    "share": share, "prior_rounds": rounds}
+    estimated, unkeyed = record_prior(row_codes, sample.height, model, persons, share)
+    model.record_share = max(estimated, share / (1.0 + share))  # raised, never lowered
+    model.stats |= {"record_share": model.record_share, "record_share_estimated": estimated,
+                    "record_students": unkeyed}
     return model
 
 
 PRIOR_ROUNDS = 5
+MAX_RECORD_SHARE = 0.99  # the record prior's odds stay finite (at most 99 : 1) whatever the sample says
+# fewer records than this leave the record prior where ``prior`` puts it: a share estimated from a handful of
+# records is noise (at 500 and a share of 0.9, its standard error is 0.013)
+MIN_RECORDS = 500
+
+
+def record_prior(row_codes: tuple[np.ndarray, np.ndarray], students: int, model: Model, persons: int,
+                 share: float) -> tuple[float, int]:
+    """The chance that a record the fallback decides has its person in the registry, by EM over the sampled
+    records: each record's chance given its candidate pairs, (o * S) / (1 + o * S) with S the sum of its
+    candidates' likelihood ratios m/u and o the prior odds per registry person, pi / ((1 - pi) * persons); pi
+    the mean of those chances, until it settles. It starts where ``model.prior`` stands (pi / (1 - pi) = the
+    share of students with a person, ``share``); ``train`` keeps the larger of the two (as it does with
+    ``share``), so a run whose unlinked records are mostly not in the registry decides as before.
+
+    Why: ``model.prior`` is the chance that a *random pair* matches, share / persons; the odds a pair is decided
+    with are then share / persons against 1, while a record whose candidates are all the registry holds for it
+    has "no person in the registry" (1 - pi) as its only alternative. When the deterministic pass links few
+    (no NIKs, as on FEBRL 4) pi is near 1 and the pair's odds are 1 / (1 - pi) times larger than the per-pair
+    prior says. Records with a candidate of equal NIK or KK number are left out of the mean: those the
+    deterministic pass links, which never reach the fallback (what the fallback decides is the rest). A record
+    with no candidate counts, with chance 0. Fewer than ``MIN_RECORDS`` such records: the start is kept.
+    Returns (pi, the number of records it was estimated over)."""
+    keys, n = row_codes
+    start = share / (1.0 + share)
+    rows, codes = keys // N_PATTERNS, keys % N_PATTERNS
+    lv = decode(codes)
+    keyed = np.unique(rows[(lv[:, 5] == 0) | (lv[:, 6] == 0)])
+    keep = ~np.isin(rows, keyed)
+    records = students - keyed.size
+    if records < MIN_RECORDS or not keep.any():
+        return start, max(records, 0)
+    rows, lr_bits = rows[keep], model.pattern_weights()[codes[keep]] + np.log2(n[keep])
+    _, at = np.unique(rows, return_index=True)
+    top = np.maximum.reduceat(lr_bits, at)
+    s_bits = top + np.log2(np.add.reduceat(np.exp2(lr_bits - np.repeat(top, np.diff(np.r_[at, rows.size]))), at))
+    pi = start
+    for _ in range(200):
+        odds_bits = np.log2(pi / ((1.0 - pi) * persons)) + s_bits
+        chance = 1.0 / (1.0 + np.exp2(-np.clip(odds_bits, -1000, 1000)))
+        new = min(float(chance.sum()) / records, MAX_RECORD_SHARE)
+        if abs(new - pi) < 1e-7:
+            pi = new
+            break
+        pi = new
+    return pi, records
+
+
+def record_weight(share: float, persons: int) -> float:
+    """Bits of the prior odds per registry person when a record has its person in the registry with chance
+    ``share``: share / ((1 - share) * persons)."""
+    return float(np.log2(share / ((1.0 - share) * max(persons, 1))))
 
 
 def expected_matches(counts: np.ndarray, model: Model) -> float:

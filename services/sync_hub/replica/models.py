@@ -31,11 +31,14 @@ class ReplicaKeluargaRow(HubTable, table=True):
 class ReplicaAnggotaRow(HubTable, table=True):
     __tablename__ = "replica_anggota"
     # what ``replica.slice`` reads a matcher's slice by: the fallback's blocks (kabupaten, birth date range)
-    # and its nationwide pass (name or mother's name, with the birth date)
+    # and its nationwide pass (name or mother's name, with the birth date), the initials with the birth date or
+    # the kabupaten
     __table_args__ = (
         sa.Index("ix_replica_anggota_kab_tanggal_lahir", "kab", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_nama_norm_tanggal_lahir", "nama_norm", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_ibu_norm_tanggal_lahir", "ibu_norm", "tanggal_lahir"),
+        sa.Index("ix_replica_anggota_inisial_tanggal_lahir", "inisial", "tanggal_lahir"),
+        sa.Index("ix_replica_anggota_kab_inisial", "kab", "inisial"),
     )
 
     nik: str = Field(primary_key=True, max_length=16)
@@ -53,6 +56,9 @@ class ReplicaAnggotaRow(HubTable, table=True):
     # fallback block (kabupaten, birth year) is one index range; written with the member (a family's region
     # changes only with a family change, which rewrites its members)
     kab: str | None = Field(default=None, max_length=4)
+    # the initials of nama_norm (``matching.fallback.initials``: first letters of its first and last words,
+    # sorted), written with the member: the fallback's initials blocking rules read by it
+    inisial: str | None = Field(default=None, max_length=2)
 
 
 class ReplicaKkLamaRow(HubTable, table=True):

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session
 
+from services.sync_hub.matching.fallback import initials
 from services.sync_hub.replica.models import (
     ReplicaAnggotaRow,
     ReplicaKeluargaRow,
@@ -103,11 +104,14 @@ def write_page(session: Session, *, replaced: Collection[str], claimed_niks: Col
     whose NIK a family claimed, former KK numbers a family claimed, the family rows ``rewritten``. Then
     inserts the final rows (given column by column). Every inserted key was deleted first, so no insert
     meets an existing key. Each member is written with its family's kabupaten (``kab``, the first 4 digits of
-    the family's kode_wilayah): every member written belongs to a family written in the same page.
+    the family's kode_wilayah): every member written belongs to a family written in the same page; and with the
+    initials of its normalised name (``inisial``).
     """
     if members and "kab" not in members and members.get("nik"):
         region = dict(zip(families.get("no_kk", []), families.get("kode_wilayah", []), strict=True))
         members = {**members, "kab": [(region.get(k) or "")[:4] or None for k in members["no_kk"]]}
+    if members and "inisial" not in members and "nama_norm" in members:
+        members = {**members, "inisial": [initials(n or "") for n in members["nama_norm"]]}
     statements = _delete_in(session, ReplicaAnggotaRow.nik, claimed_niks)
     statements += _delete_in(session, ReplicaAnggotaRow.no_kk, replaced)
     statements += _delete_in(session, ReplicaKkLamaRow.no_kk, replaced)
@@ -320,6 +324,30 @@ def person_rows_by_name_in_kab(session: Session, pairs: Collection[tuple[str, st
     for start in range(0, len(ordered), PAIR_CHUNK):
         chunk = ordered[start : start + PAIR_CHUNK]
         out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(tuple_(t.c[column], t.c.kab).in_(chunk)))
+    return out
+
+
+def person_rows_by_initials_and_birth(session: Session, pairs: Collection[tuple[str, date]]
+                                      ) -> list[tuple[Any, ...]]:
+    """Every member whose initials and birth date are one of ``pairs`` (index (inisial, tanggal_lahir))."""
+    t = _anggota()
+    ordered = sorted(set(pairs))
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(ordered), PAIR_CHUNK):
+        chunk = ordered[start : start + PAIR_CHUNK]
+        out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(
+            tuple_(t.c.inisial, t.c.tanggal_lahir).in_(chunk)))
+    return out
+
+
+def person_rows_by_initials_in_kab(session: Session, pairs: Collection[tuple[str, str]]) -> list[tuple[Any, ...]]:
+    """Every member whose (family's kabupaten, initials) is one of ``pairs`` (index (kab, inisial))."""
+    t = _anggota()
+    ordered = sorted(set(pairs))
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(ordered), PAIR_CHUNK):
+        chunk = ordered[start : start + PAIR_CHUNK]
+        out += _rows(session, select(*(t.c[c] for c in _PERSON)).where(tuple_(t.c.kab, t.c.inisial).in_(chunk)))
     return out
 
 

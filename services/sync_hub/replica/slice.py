@@ -17,7 +17,9 @@ whole replica in memory:
    in any order of its words (every permutation looked up on (nama_norm, ...), kab checked), nationwide persons
    with the student's name in any order and its birth date ((nama_norm, tanggal_lahir)), or the mother's name
    and the birth date ((ibu_norm, tanggal_lahir)), and persons of such a kabupaten with the student's mother's
-   name (the same index, kab checked); their family rows and former KK numbers.
+   name (the same index, kab checked); nationwide persons with the name's initials and the birth date
+   ((inisial, tanggal_lahir)), and, for a student without a birth date, persons of such a kabupaten with the
+   name's initials ((kab, inisial)); their family rows and former KK numbers.
 
 A block is read whole, so a student meets the same candidates as over the whole replica; persons read for
 another reason sit in blocks no student of the slice meets. Persons are in NIK order, as in a whole load, so
@@ -35,7 +37,7 @@ import polars as pl
 from sqlmodel import Session
 
 from services.sync_hub.matching import deterministic, scalar
-from services.sync_hub.matching.fallback import name_words
+from services.sync_hub.matching.fallback import name_initials, name_words
 from services.sync_hub.matching.frames import NIK_KEYS, Registry
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica.models import ReplicaStateRow
@@ -110,6 +112,11 @@ def _add_fallback_rows(session: Session, persons: dict[str, tuple[Any, ...]], ne
     _add(persons, repo.person_rows_by_name_and_birth(session, "ibu_norm", list(mothers.iter_rows())))
     by_mother_kab = {(m, k) for m, ks in zip(need["ibu"].to_list(), kabs, strict=True) if m for k in ks}
     _add(persons, repo.person_rows_by_name_in_kab(session, by_mother_kab, column="ibu_norm"))
+    keys = need.select(name_initials(pl.col("nama")).alias("ini"), "dob")
+    _add(persons, repo.person_rows_by_initials_and_birth(session, {
+        (i, d) for i, d in keys.iter_rows() if i is not None and d is not None}))
+    _add(persons, repo.person_rows_by_initials_in_kab(session, {
+        (k, i) for (i, d), ks in zip(keys.iter_rows(), kabs, strict=True) if i is not None and d is None for k in ks}))
 
 
 def _permutations(words: str) -> set[str]:

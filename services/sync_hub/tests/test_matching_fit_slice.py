@@ -101,6 +101,9 @@ def test_a_model_fitted_from_a_slice_a_random_sample_and_the_true_counts_decides
     assert np.array_equal(fallback.pattern_counts(sample, part)[0], fallback.pattern_counts(sample, reg)[0])
     assert fitted.stats["share_deterministic"] == whole.stats["share_deterministic"]
     assert fitted.prior == pytest.approx(whole.prior, rel=0.01) and fitted.stats["pairs"] == whole.stats["pairs"]
+    # the record prior: estimated over the same records' candidates (those without a key-equal one)
+    assert fitted.stats["record_students"] == whole.stats["record_students"] > 0
+    assert fitted.stats["record_share_estimated"] == pytest.approx(whole.stats["record_share_estimated"], rel=0.02)
     # u from other random pairs: within sampling error; m within 0.01 on every level
     assert u_apart(whole, fitted, int(whole.stats["u_pairs"])) < 4.0
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(whole.m, fitted.m, strict=True)) < 0.01

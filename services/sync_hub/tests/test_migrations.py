@@ -84,3 +84,27 @@ def test_0016_adds_nisn_to_the_students_already_mirrored_and_takes_it_back(db_ur
             assert conn.execute(sa.text("SELECT student_id FROM student_mirror")).all() == [("s-1",)]
     finally:
         engine.dispose()
+
+
+def test_0017_backfills_the_initials_of_every_members_name(db_url: str) -> None:
+    """Members written before 0017 get ``inisial`` from their ``nama_norm`` (as the writer computes it), so the
+    fallback's initials rules find them through the slice."""
+    from services.sync_hub.matching.fallback import initials
+
+    migrate(MIGRATIONS, db_url, "0016")
+    engine = make_engine(db_url)
+    names = ["muhammad rizky", "santoso budi", "siti", ""]
+    try:
+        with engine.begin() as conn:
+            for i, name in enumerate(names):
+                conn.execute(sa.text(
+                    "INSERT INTO replica_anggota (nik, no_kk, nama, jenis_kelamin, tanggal_lahir, nama_ibu_kandung, "
+                    "hubungan_keluarga, nama_norm, ibu_norm, kab) VALUES (:nik, '3201010101200001', :n, 'L', "
+                    "'2014-03-09', '', 'ANAK', :n, '', '3201')"), {"nik": f"32010109031400{i:02d}", "n": name})
+        migrate(MIGRATIONS, db_url)
+        with engine.connect() as conn:
+            got = dict(conn.execute(sa.text("SELECT nama_norm, inisial FROM replica_anggota")).all())
+        assert got == {n: initials(n) for n in names} == {"muhammad rizky": "mr", "santoso budi": "bs", "siti": "ss",
+                                                          "": None}
+    finally:
+        engine.dispose()
