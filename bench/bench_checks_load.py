@@ -108,35 +108,43 @@ def _proc_stats() -> dict[int, tuple[int, int]]:
     return out
 
 
-def role_cpu(roots: dict[str, int], databases: dict[str, str]) -> dict[str, int]:
-    """CPU jiffies used so far by each role: a service's process tree (uvicorn and its workers, from ``roots``),
-    the PostgreSQL backends serving that service's bench database (``postgres`` in total), and this process
-    (``loadgen``: the operators' threads). A process that ended during the window is not counted."""
+def role_cpu(roots: dict[str, int], databases: dict[str, str]) -> dict[tuple[str, int], int]:
+    """(role, pid) -> CPU jiffies used so far: a service's process tree (uvicorn and its workers, from ``roots``),
+    the PostgreSQL backends serving the bench's databases (role ``postgres``), and this process (``loadgen``:
+    the operators' threads)."""
     stats = _proc_stats()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
-    out: dict[str, int] = {}
+    out: dict[tuple[str, int], int] = {}
     for role, root in roots.items():
-        todo, total = [root], 0
+        todo = [root]
         while todo:
             pid = todo.pop()
-            total += stats.get(pid, (0, 0))[1]
+            if pid in stats:
+                out[role, pid] = stats[pid][1]
             todo += children.get(pid, [])
-        out[role] = out.get(role, 0) + total
     names = tuple(str(sa.engine.make_url(u).database) for u in databases.values())
-    pg = 0
     for pid, (_, jiffies) in stats.items():
-        if names and jiffies:
+        if names:
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
             if cmdline.startswith(b"postgres:") and any(n.encode() in cmdline for n in names):
-                pg += jiffies
-    out["postgres"] = pg
-    out["loadgen"] = stats.get(os.getpid(), (0, 0))[1]
+                out["postgres", pid] = jiffies
+    out["loadgen", os.getpid()] = stats.get(os.getpid(), (0, 0))[1]
     return out
+
+
+def cpu_ms_per(before: dict[tuple[str, int], int], after: dict[tuple[str, int], int], requests: int
+               ) -> dict[str, float]:
+    """CPU ms per request by role between two ``role_cpu`` readings. A process started in the window counts from
+    zero; one that ended in it (a pooled connection closed) is not counted, so a figure can only be low."""
+    per: dict[str, float] = {}
+    for (role, pid), jiffies in after.items():
+        per[role] = per.get(role, 0.0) + (jiffies - before.get((role, pid), 0))
+    return {role: j * 1000 / CLOCK_TICK / max(1, requests) for role, j in per.items()}
 
 
 def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds: float, emis: bool,
@@ -189,8 +197,7 @@ def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds:
     took = time.perf_counter() - t0
     cpu_after = cpu_times()
     roles_after = role_cpu(roots or {}, databases or {})
-    cpu_ms = {role: (roles_after[role] - roles_before.get(role, 0)) * 1000 / CLOCK_TICK / max(1, count[0])
-              for role in roles_after}
+    cpu_ms = cpu_ms_per(roles_before, roles_after, count[0])
     busy = (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1])
     return Level("emis" if emis else "dapodik", operators, count[0], count[1], took, latencies, load_before,
                  os.getloadavg()[0], kinds, busy, cpu_ms)
