@@ -36,6 +36,7 @@ from services.emis_gateway.pkh import repository
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.results import service as results_service
 from services.emis_gateway.siswa import repository as siswa_repository
+from services.emis_gateway.siswa.models import SiswaRow
 from services.emis_gateway.siswa.service import pkh_of, read_models
 from shared.clients import HubClient
 from shared.contracts.common import HubResultBatch, MatchKey, Outcome, Page
@@ -107,7 +108,7 @@ class PkhRequests:
             repository.add(session, row, [siswa_id])
             # what the hub is sent, read in the transaction that stores the request (committed before the hub
             # is called): one transaction, not three, before the call
-            first = self._chunk(session, [(0, siswa_id)])
+            first = self._chunk(session, [(0, siswa_id)], {siswa_id: student})
         answered: list[PkhRequest] = []
         self.process(row.id, first, then=lambda s: answered.append(self._read(s, row.id, principal, True)))
         return answered[0] if answered else self.get(row.id, principal, with_results=True)
@@ -243,9 +244,11 @@ class PkhRequests:
                     repository.release(session, request_id)
 
     @staticmethod
-    def _chunk(session: Session, waiting: list[tuple[int, str]]) -> _Chunk:
-        """The records of ``waiting`` as the hub is sent them, with their madrasah's regions."""
-        rows = siswa_repository.get_many(session, [sid for _, sid in waiting])
+    def _chunk(session: Session, waiting: list[tuple[int, str]], rows: dict[str, SiswaRow] | None = None) -> _Chunk:
+        """The records of ``waiting`` as the hub is sent them, with their madrasah's regions (``rows``: the
+        students' rows when the caller has read them in this session)."""
+        if rows is None:
+            rows = siswa_repository.get_many(session, [sid for _, sid in waiting])
         records = read_models(session, [rows[sid] for _, sid in waiting if sid in rows])
         return _Chunk(waiting, frozenset(rows), records, repository.regions_of(session, [r.nsm for r in records]))
 
