@@ -10,7 +10,10 @@ closed loop: N operator threads, each pressing Request Data PKH for a random stu
 /api/v1/siswa/{id}/pkh-request``, Dapodik ``POST /api/v1/peserta-didik/{id}/pkh-request``) and pressing
 again as soon as it is answered, for ``--seconds``. Reported per level: requests, errors (any non-2xx or
 transport error, and any EMIS answer not DONE), p50 / p95 / p99 latency, requests/s, load average before and
-after. The load generator shares the machine's cores with the services. No test asserts any figure.
+after, and the CPU time per request of each process (the hub, its worker, each gateway, the Kemensos mock,
+the PostgreSQL backends of the bench's databases, the load generator), read from ``/proc``: on a shared
+machine the steadier figure. The load generator shares the machine's cores with the services. No test asserts
+any figure.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class Level:
     load_after: float
     error_kinds: dict[str, int]
     busy: float  # share of the machine's CPU time (all cores) not idle during the window, 0..1
+    cpu_ms: dict[str, float]  # CPU ms per request by role (``role_cpu``): steadier than wall time on a shared machine
 
 
     def pct(self, q: float) -> float:
@@ -87,7 +91,64 @@ def cpu_times() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds: float, emis: bool) -> Level:
+CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, user + system jiffies) of every process (``/proc``; empty where there is none)."""
+    out: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        out[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return out
+
+
+def role_cpu(roots: dict[str, int], databases: dict[str, str]) -> dict[tuple[str, int], int]:
+    """(role, pid) -> CPU jiffies used so far: a service's process tree (uvicorn and its workers, from ``roots``),
+    the PostgreSQL backends serving the bench's databases (role ``postgres``), and this process (``loadgen``:
+    the operators' threads)."""
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[tuple[str, int], int] = {}
+    for role, root in roots.items():
+        todo = [root]
+        while todo:
+            pid = todo.pop()
+            if pid in stats:
+                out[role, pid] = stats[pid][1]
+            todo += children.get(pid, [])
+    names = tuple(str(sa.engine.make_url(u).database) for u in databases.values())
+    for pid, (_, jiffies) in stats.items():
+        if names:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"postgres:") and any(n.encode() in cmdline for n in names):
+                out["postgres", pid] = jiffies
+    out["loadgen", os.getpid()] = stats.get(os.getpid(), (0, 0))[1]
+    return out
+
+
+def cpu_ms_per(before: dict[tuple[str, int], int], after: dict[tuple[str, int], int], requests: int
+               ) -> dict[str, float]:
+    """CPU ms per request by role between two ``role_cpu`` readings. A process started in the window counts from
+    zero; one that ended in it (a pooled connection closed) is not counted, so a figure can only be low."""
+    per: dict[str, float] = {}
+    for (role, pid), jiffies in after.items():
+        per[role] = per.get(role, 0.0) + (jiffies - before.get((role, pid), 0))
+    return {role: j * 1000 / CLOCK_TICK / max(1, requests) for role, j in per.items()}
+
+
+def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds: float, emis: bool,
+                roots: dict[str, int] | None = None, databases: dict[str, str] | None = None) -> Level:
     lock = threading.Lock()
     latencies: list[float] = []
     kinds: dict[str, int] = {}
@@ -127,6 +188,7 @@ def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds:
     start.wait()
     load_before = os.getloadavg()[0]
     cpu_before = cpu_times()
+    roles_before = role_cpu(roots or {}, databases or {})
     stop_at[0] = time.monotonic() + seconds
     t0 = time.perf_counter()
     go.set()
@@ -134,9 +196,11 @@ def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds:
         t.join()
     took = time.perf_counter() - t0
     cpu_after = cpu_times()
+    roles_after = role_cpu(roots or {}, databases or {})
+    cpu_ms = cpu_ms_per(roles_before, roles_after, count[0])
     busy = (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1])
     return Level("emis" if emis else "dapodik", operators, count[0], count[1], took, latencies, load_before,
-                 os.getloadavg()[0], kinds, busy)
+                 os.getloadavg()[0], kinds, busy, cpu_ms)
 
 
 def run_db(db: str, world: Path, families: int, levels: list[int], seconds: float, workers: int,
@@ -166,27 +230,33 @@ def run_db(db: str, world: Path, families: int, levels: list[int], seconds: floa
             "emis": (stack.url("emis_gateway"), [f"/api/v1/siswa/{i}/pkh-request" for i in siswa], True),
             "dapodik": (stack.url("dapodik_gateway"), [f"/api/v1/peserta-didik/{i}/pkh-request" for i in pd], False),
         }
+        roots = {"hub": stack.procs["sync_hub"].pid, "emis": stack.procs["emis_gateway"].pid,
+                 "dapodik": stack.procs["dapodik_gateway"].pid, "kemensos": stack.procs["kemensos_mock"].pid}
+        roots |= {name: p.pid for name, p in stack.procs.items() if name.startswith("sync_hub_worker")}
         for gateway, (url, paths, is_emis) in targets.items():
             for n in levels:
-                level = closed_loop(url, stack.creds.operator, paths, n, seconds, is_emis)
+                level = closed_loop(url, stack.creds.operator, paths, n, seconds, is_emis, roots, urls)
                 out.append(level)
                 print(f"[{db}] {gateway:7s} {n:4d} operators: {level.requests:6d} requests, {level.errors} errors "
                       f"{level.error_kinds or ''}, p50 {level.pct(0.5):.0f} ms, p95 {level.pct(0.95):.0f} ms, "
                       f"p99 {level.pct(0.99):.0f} ms, {level.requests / level.seconds:.0f} req/s, "
-                      f"load {level.load_before:.1f} -> {level.load_after:.1f}, CPU busy {level.busy:.0%}", flush=True)
+                      f"load {level.load_before:.1f} -> {level.load_after:.1f}, CPU busy {level.busy:.0%}; "
+                      "CPU ms per request: "
+                      + ", ".join(f"{k} {v:.1f}" for k, v in level.cpu_ms.items() if v), flush=True)
     print(f"[{db}] service logs kept in {Path(tempfile.gettempdir()) / f'bench-checks-logs-{db}'}")
     return out
 
 
 def table(results: dict[str, list[Level]]) -> str:
     lines = ["| database | gateway | operators | requests | errors | p50 ms | p95 ms | p99 ms | req/s "
-             "| load before → after | CPU busy |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| load before → after | CPU busy | CPU ms per request |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for db, levels in results.items():
         for lv in levels:
             lines.append(f"| {db} | {lv.gateway} | {lv.operators} | {lv.requests} | {lv.errors} | {lv.pct(0.5):.0f} | "
                          f"{lv.pct(0.95):.0f} | {lv.pct(0.99):.0f} | {lv.requests / lv.seconds:.0f} | "
-                         f"{lv.load_before:.1f} → {lv.load_after:.1f} | {lv.busy:.0%} |")
+                         f"{lv.load_before:.1f} → {lv.load_after:.1f} | {lv.busy:.0%} | "
+                         + ", ".join(f"{k} {v:.1f}" for k, v in lv.cpu_ms.items() if v) + " |")
     return "\n".join(lines)
 
 

@@ -47,8 +47,10 @@ def serve_app(module: str, settings: ServiceSettings, **kwargs: object) -> None:
 
     import uvicorn
 
+    from shared.http_server import NoDelayHTTPProtocol
     from shared.observability.metrics import prepare_multiprocess
 
+    kwargs.setdefault("http", NoDelayHTTPProtocol)  # no 40 ms wait for a delayed ACK per response (workers > 1)
     if settings.workers > 1:
         prepare_multiprocess(settings.workers)
         uvicorn.run(f"{module}:create_app", factory=True, workers=settings.workers, host=settings.host,

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from services.dapodik_gateway.config import Settings
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from services.dapodik_gateway.sekolah.models import SekolahRow
-from shared.auth import bearer_client
+from shared.auth import identify
 from shared.errors import Forbidden
 
 
@@ -47,12 +47,10 @@ def every_token(request: Request) -> dict[str, SecretStr]:
     return {**settings.api_tokens, **{name: op.token for name, op in settings.operators.items()}}
 
 
-_bearer = bearer_client(every_token)
-
-
-def authenticate(request: Request) -> Principal:
-    """The caller, or 401."""
-    client = _bearer(request)
+async def authenticate(request: Request) -> Principal:
+    """The caller, or 401 (asynchronous: no I/O, so no hop to the thread pool)."""
+    client = identify(request, every_token)
+    request.state.client = client
     settings: Settings = request.app.state.settings
     if client in settings.operators:
         principal = Principal(client, Role.SCHOOL, settings.operators[client].npsn)
@@ -67,7 +65,7 @@ def authenticate(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-def client_name(principal: PrincipalDep) -> str:
+async def client_name(principal: PrincipalDep) -> str:
     return principal.client
 
 
@@ -82,7 +80,7 @@ def require_roles(*roles: Role) -> params.Depends:
     """Only these roles may call the route (403 ``role`` before the request is read)."""
     allowed = frozenset(roles)
 
-    def _check(principal: PrincipalDep) -> None:
+    async def _check(principal: PrincipalDep) -> None:
         if principal.role not in allowed:
             raise Forbidden.field("authorization", "role",
                                   f"a {principal.role.value} credential may not do this; needs: "

@@ -22,8 +22,9 @@ require_client = bearer_client(every_token)
 ClientDep = Annotated[str, Depends(require_client)]
 
 
-def get_principal(request: Request, client: ClientDep) -> Principal:
-    """The authenticated client with its scope (``EMIS_API_SCOPES``) and whether it writes results."""
+async def get_principal(request: Request, client: ClientDep) -> Principal:
+    """The authenticated client with its scope (``EMIS_API_SCOPES``) and whether it writes results (asynchronous:
+    no I/O, so no hop to the thread pool)."""
     settings = request.app.state.settings
     scope = settings.api_scopes.get(client)
     return Principal(client, frozenset(scope) if scope is not None else None, client in settings.results_clients)
@@ -33,7 +34,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 NsmPath = Annotated[str, Path(pattern=r"^\d{12}$", description="Nomor Statistik Madrasah (12 digits)")]
 
 
-def institution_in_scope(nsm: NsmPath, principal: PrincipalDep) -> str:
+async def institution_in_scope(nsm: NsmPath, principal: PrincipalDep) -> str:
     """The path's NSM, if the client may see it (403 otherwise)."""
     principal.ensure_institution(nsm)
     return nsm
@@ -42,7 +43,7 @@ def institution_in_scope(nsm: NsmPath, principal: PrincipalDep) -> str:
 InstitutionDep = Annotated[str, Depends(institution_in_scope)]
 
 
-def results_writer(principal: PrincipalDep) -> Principal:
+async def results_writer(principal: PrincipalDep) -> Principal:
     """The client, if it may write results (the hub); 403 before the body is even read otherwise."""
     principal.ensure_writes_results()
     return principal

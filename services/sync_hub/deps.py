@@ -104,7 +104,9 @@ class Require:
     def __init__(self, roles: frozenset[Role]) -> None:
         self.roles = roles
 
-    def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: Request) -> Principal:
+        """Asynchronous: the principal is the one the credential gate authenticated (``request.state``), so no
+        hop to the thread pool."""
         principal = authenticate(request)
         if not principal.roles & self.roles:
             held, needed = ", ".join(sorted(principal.roles)) or "none", " or ".join(sorted(self.roles))

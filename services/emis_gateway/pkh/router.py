@@ -25,7 +25,7 @@ RequestPath = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[0-9a-
                                   description="The request's id")]
 
 
-def get_requests(request: Request) -> PkhRequests:
+async def get_requests(request: Request) -> PkhRequests:
     requests: PkhRequests = request.app.state.pkh
     return requests
 

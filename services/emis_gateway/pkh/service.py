@@ -22,6 +22,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -35,6 +36,7 @@ from services.emis_gateway.pkh import repository
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.results import service as results_service
 from services.emis_gateway.siswa import repository as siswa_repository
+from services.emis_gateway.siswa.models import SiswaRow
 from services.emis_gateway.siswa.service import pkh_of, read_models
 from shared.clients import HubClient
 from shared.contracts.common import HubResultBatch, MatchKey, Outcome, Page
@@ -44,6 +46,7 @@ from shared.contracts.emis import (
     PkhRequest,
     PkhRequestScope,
     PkhRequestStatus,
+    Siswa,
 )
 from shared.contracts.hub import CheckRequest, CheckResponse, SourceSystem, StudentOutcome
 from shared.db import SQLITE_IMMEDIATE, session_scope
@@ -54,6 +57,16 @@ log = logging.getLogger("emis_gateway.pkh")
 
 MAX_PAGE = 1000
 CHECK_CLIENT = "hub-check"  # how a check's items are named in the sync log (applied here, not posted by the hub)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Students of a request asked in one call to the hub: (position, siswa_id) each, which of them still exist,
+    their records as sent and their madrasah's regions (NSM -> kode_wilayah)."""
+    waiting: list[tuple[int, str]]
+    present: frozenset[str]
+    records: list[Siswa]
+    regions: dict[str, str]
 
 
 def to_contract(row: PkhRequestRow, outcomes: dict[str, int],
@@ -93,8 +106,12 @@ class PkhRequests:
             row = self._new(PkhRequestScope.SISWA, principal.name, now, siswa_id=siswa_id, nsm=student.nsm)
             row.lease_until = now + timedelta(seconds=self.settings.pkh_lease_seconds)  # this call asks
             repository.add(session, row, [siswa_id])
-        self.process(row.id)
-        return self.get(row.id, principal, with_results=True)
+            # what the hub is sent, read in the transaction that stores the request (committed before the hub
+            # is called): one transaction, not three, before the call
+            first = self._chunk(session, [(0, siswa_id)], {siswa_id: student})
+        answered: list[PkhRequest] = []
+        self.process(row.id, first, then=lambda s: answered.append(self._read(s, row.id, principal, True)))
+        return answered[0] if answered else self.get(row.id, principal, with_results=True)
 
     def request_madrasah(self, nsm: str, client: str, student_ids: list[str] | None = None) -> PkhRequest:
         """Queue every active student of the madrasah (or the given ones); the worker asks the hub in chunks.
@@ -134,11 +151,14 @@ class PkhRequests:
 
     def get(self, request_id: str, principal: Principal = SYSTEM, *, with_results: bool = False) -> PkhRequest:
         with session_scope(self.engine) as session:
-            row = self._visible(session, request_id, principal)
-            results = None
-            if with_results or row.scope == PkhRequestScope.SISWA:
-                results = self._answers(session, row, repository.items(session, row.id, -1, MAX_PAGE)[:MAX_PAGE])
-            return to_contract(row, repository.outcome_counts(session, row.id), results)
+            return self._read(session, request_id, principal, with_results)
+
+    def _read(self, session: Session, request_id: str, principal: Principal, with_results: bool) -> PkhRequest:
+        row = self._visible(session, request_id, principal)
+        results = None
+        if with_results or row.scope == PkhRequestScope.SISWA:
+            results = self._answers(session, row, repository.items(session, row.id, -1, MAX_PAGE)[:MAX_PAGE])
+        return to_contract(row, repository.outcome_counts(session, row.id), results)
 
     def results(self, request_id: str, after: int, limit: int, principal: Principal = SYSTEM) -> Page[PkhAnswer]:
         with session_scope(self.engine) as session:
@@ -184,17 +204,25 @@ class PkhRequests:
         self.process(claimed)
         return True
 
-    def process(self, request_id: str) -> bool:
+    def process(self, request_id: str, first: _Chunk | None = None,
+                then: Callable[[Session], None] | None = None) -> bool:
         """Ask the hub for the waiting students of a request the caller holds, chunk by chunk; the lease is
-        let go at the end. Whether the request finished (False: postponed, it stays PENDING)."""
+        let go at the end. Whether the request finished (False: postponed, it stays PENDING).
+
+        ``first``: the first chunk when the caller has read it already. ``then`` runs in the transaction of the
+        answers that finish the request, after they are written (the one-student route reads its answer there
+        instead of in one more transaction)."""
         finished = False  # the answers that finish the request also let its lease go, in their transaction
         try:
             while True:
-                with session_scope(self.engine) as session:
-                    waiting = repository.queued_items(session, request_id, self.settings.pkh_chunk)
-                if not waiting:
+                chunk, first = first, None
+                if chunk is None:
+                    with session_scope(self.engine) as session:
+                        waiting = repository.queued_items(session, request_id, self.settings.pkh_chunk)
+                        chunk = self._chunk(session, waiting) if waiting else None
+                if chunk is None:
                     return True
-                asked = self._ask(request_id, waiting)  # no transaction is open here
+                asked = self._ask(request_id, chunk)  # no transaction is open here
                 if asked is None:
                     return False
                 answers, response = asked
@@ -205,6 +233,9 @@ class PkhRequests:
                             sync_run_id=response.check_id, items=response.items), CHECK_CLIENT)
                     finished = repository.record(session, request_id, answers, now,
                                                  now + timedelta(seconds=self.settings.pkh_lease_seconds))
+                    if finished and then is not None:
+                        session.expire_all()  # read what was just written, not rows held from before it
+                        then(session)
                 if finished:
                     return True
         finally:
@@ -212,19 +243,24 @@ class PkhRequests:
                 with session_scope(self.writer) as session:
                     repository.release(session, request_id)
 
-    def _ask(self, request_id: str, waiting: list[tuple[int, str]]
-             ) -> tuple[list[repository.Answer], CheckResponse | None] | None:
-        """The hub's answers for ``waiting`` and the check's answer (its items to apply), or None when the
-        request was postponed. Students deleted since they were queued fail without asking."""
+    @staticmethod
+    def _chunk(session: Session, waiting: list[tuple[int, str]], rows: dict[str, SiswaRow] | None = None) -> _Chunk:
+        """The records of ``waiting`` as the hub is sent them, with their madrasah's regions (``rows``: the
+        students' rows when the caller has read them in this session)."""
+        if rows is None:
+            rows = siswa_repository.get_many(session, [sid for _, sid in waiting])
+        records = read_models(session, [rows[sid] for _, sid in waiting if sid in rows])
+        return _Chunk(waiting, frozenset(rows), records, repository.regions_of(session, [r.nsm for r in records]))
+
+    def _ask(self, request_id: str, chunk: _Chunk) -> tuple[list[repository.Answer], CheckResponse | None] | None:
+        """The hub's answers for the chunk's students and the check's answer (its items to apply), or None when
+        the request was postponed. Students deleted since they were queued fail without asking."""
         if self.hub is None:
             self._postpone(request_id, "no credential for the hub is configured (EMIS_HUB_TOKEN)")
             return None
-        with session_scope(self.engine) as session:
-            rows = siswa_repository.get_many(session, [sid for _, sid in waiting])
-            records = read_models(session, [rows[sid] for _, sid in waiting if sid in rows])
-            regions = repository.regions_of(session, [r.nsm for r in records])
+        waiting, present, records, regions = chunk.waiting, chunk.present, chunk.records, chunk.regions
         gone = [repository.Answer(pos, repository.FAILED, None, "no student with this siswa_id any more", None, None)
-                for pos, sid in waiting if sid not in rows]
+                for pos, sid in waiting if sid not in present]
         if not records:
             return gone, None
         body = CheckRequest(system=SourceSystem.EMIS, siswa=records,
@@ -240,7 +276,7 @@ class PkhRequests:
                 return None
             log.warning("PKH request %s: the hub rejected %d students: %s", request_id, len(records), exc.status)
             return gone + [repository.Answer(pos, repository.FAILED, None, f"the hub refused the check: {exc}"[:300],
-                                             None, None) for pos, sid in waiting if sid in rows], None
+                                             None, None) for pos, sid in waiting if sid in present], None
         except (ContractError, ClientError) as exc:
             self._postpone(request_id, f"unexpected answer from the hub: {type(exc).__name__}")
             return None

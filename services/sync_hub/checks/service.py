@@ -98,8 +98,9 @@ class Checks:
                 outcomes, provenance,
                 [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items])
             ledger.append_provenance(session, provenance)
-        if provenance:  # only a check that appended to the ledger can make a checkpoint due
-            ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every)
+            uncovered = ledger.appended_pending(session)  # from the head the append read: no second read
+        if uncovered is not None:  # only a check that appended to the ledger can make a checkpoint due
+            ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every, uncovered)
         log.info("check %s by %s: %d %s students decided at registry sequence %d, %d items", check_id, client,
                  len(students), body.system.value, seq, len(items))
         return CheckResponse(check_id=check_id, observed_seq=seq, items=items, results=[

@@ -33,11 +33,11 @@ RECORD_COLUMNS = ("provenance_id", "sync_run_id", "target_system", "target_recor
 
 
 def lock_head(session: Session) -> sa.Row[Any]:
-    """Take the ledger's one lock and read the head: a no-op UPDATE of the head row holds its row lock until commit
-    on PostgreSQL and the database's write lock on SQLite, so appends from any process queue here."""
-    session.execute(sa.update(HEAD).where(HEAD.c.id == 1).values(seq=HEAD.c.seq))
-    return session.execute(sa.select(HEAD.c.seq, HEAD.c.chain_hash, HEAD.c.checkpoint_seq, HEAD.c.checkpoint_hash)
-                           .where(HEAD.c.id == 1)).one()
+    """Take the ledger's one lock and read the head, in one statement: a no-op UPDATE of the head row (RETURNING
+    it) holds its row lock until commit on PostgreSQL and the database's write lock on SQLite, so appends from any
+    process queue here."""
+    return session.execute(sa.update(HEAD).where(HEAD.c.id == 1).values(seq=HEAD.c.seq).returning(
+        HEAD.c.seq, HEAD.c.chain_hash, HEAD.c.checkpoint_seq, HEAD.c.checkpoint_hash)).one()
 
 
 def head(session: Session) -> sa.Row[Any]:

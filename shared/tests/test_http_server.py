@@ -1,0 +1,54 @@
+"""The services' HTTP protocol turns Nagle's algorithm off on connections accepted from a socket uvicorn bound
+itself (``workers > 1``), where asyncio does not: a response's body then does not wait for a delayed ACK."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import uvicorn
+
+from shared.http_server import NoDelayHTTPProtocol
+
+
+async def _app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _nodelay_of_served_connections(http: object) -> list[int]:
+    config = uvicorn.Config(_app, host="127.0.0.1", port=0, http=http, log_level="warning", lifespan="off")  # type: ignore[arg-type]
+    sock = config.bind_socket()  # as uvicorn binds it for several workers: proto 0
+    assert sock.proto == 0
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        port = sock.getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:  # keep-alive: the connection stays open
+            assert client.get("/").text == "ok"
+            return [conn.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                    for conn in server.server_state.connections]
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def test_connections_accepted_from_uvicorns_own_socket_have_nagle_off() -> None:
+    flags = _nodelay_of_served_connections(NoDelayHTTPProtocol)
+    assert flags and all(flags)
+
+
+def test_without_it_asyncio_leaves_nagle_on_for_such_a_socket() -> None:
+    """Why the protocol exists (if uvicorn or asyncio ever set it themselves, this tells that it is no longer
+    needed)."""
+    flags = _nodelay_of_served_connections("h11")
+    assert flags and not any(flags)
