@@ -81,20 +81,22 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
     cp_first, cp_last = (cp.first_seq, cp.last_seq) if cp is not None else (0, -1)
     leaves: list[bytes] = []
     expected = lo
-    values: dict[str, object] = {}
+    values: dict[str, str] = {}
     times: dict[object, str] = {}
-    record_hash = lh.field_record_hash
+    record_hash = lh.field_record_hasher()
+    result = _Range()
     sha = hashlib.sha256
     fromhex = bytes.fromhex
     field_kinds = lh.FIELD_KINDS
     provenance_kind = lh.KIND_PROVENANCE
     backfilled = 0
-    result = _Range(last_chain_hex=chain.hex())
+    chain_hex = chain.hex()
     deferred = result.deferred
     for part in repo.stream_entries(session, lo=lo, hi=hi):
         result.entries += len(part)
-        for row in part:
-            seq, kind, record_id, rh_hex, chain_hex = row[0], row[1], row[2], row[3], row[4]
+        for (seq, kind, record_id, rh_hex, chain_hex, provenance_id, sync_run_id, target_system, target_record,
+             field_name, value_json, source_system, source_record, source_version, observed_seq, at,
+             matched_by) in part:
             if seq != expected:
                 out.add(LedgerProblem(seq=expected, what="entry", rule="seq_gap", message=(
                     f"entries {expected}..{seq - 1} are missing (deleted?); the next one is {seq}")
@@ -109,27 +111,25 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
                 chain = fromhex(chain_hex)  # go on from what is stored: one break, one problem
             if kind not in field_kinds:
                 deferred.append((seq, kind, record_id, rh))
-            elif row[17] is None:
+            elif provenance_id is None:  # a column the provenance table holds no NULL in: the row is gone
                 out.add(LedgerProblem(seq=seq, what="record", rule="record_missing", record_id=record_id, message=(
                     f"entry {seq}: the {kind} row {record_id} it names is gone (deleted)")))
             else:
                 if kind != provenance_kind:
                     backfilled += 1
-                text = row[10]
-                value = values.get(text)
-                if value is None and text not in values:
-                    value = values[text] = json.loads(text)
-                at = row[15]
+                value = values.get(value_json)
+                if value is None:
+                    value = values[value_json] = lh.value_text(json.loads(value_json))
                 at_text = times.get(at)
                 if at_text is None:
                     at_text = times[at] = _time_text(at)
-                if record_hash(row[5], row[6], row[7], row[8], row[9], value, row[11], row[12],
-                               row[13], row[14], at_text, row[16], kind) != rh:
+                if record_hash(provenance_id, sync_run_id, target_system, target_record, field_name, value,
+                               source_system, source_record, source_version, observed_seq, at_text, matched_by,
+                               kind) != rh:
                     out.add(LedgerProblem(seq=seq, what="record", rule="record_hash", record_id=record_id,
-                                          provenance_id=row[5], field=row[9], message=(
-                                              f"entry {seq}: provenance {row[5]} ({row[9]}) differs from what was "
-                                              "ledgered (its value or provenance was changed)")))
-            result.last_chain_hex = chain_hex
+                                          provenance_id=provenance_id, field=field_name, message=(
+                                              f"entry {seq}: provenance {provenance_id} ({field_name}) differs "
+                                              "from what was ledgered (its value or provenance was changed)")))
             if cp_first <= seq <= cp_last:
                 leaves.append(rh)
                 if seq == cp_last:
@@ -142,6 +142,7 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
             times.clear()
         if len(values) > 100_000:
             values.clear()
+    result.last_chain_hex = chain_hex
     if not final and expected <= hi:
         out.add(LedgerProblem(seq=expected, what="entry", rule="seq_gap", message=(
             f"entries {expected}..{hi} are missing (deleted?)")))
