@@ -190,6 +190,7 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
     split = _split_at(checkpoints, int(head.seq)) if workers > 1 and int(head.seq) >= parallel_from else None
     if split is None:
         halves = [_pass(session, keys, checkpoints, 1, int(head.seq), lh.ZERO, 1, ZERO_HEX, True)]
+        unledgered = _unledgered(session)
     else:
         cp = checkpoints[split]
         body = lh.checkpoint_body(first_seq=cp.first_seq, last_seq=cp.last_seq, root=cp.root,
@@ -200,14 +201,18 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
         keys_hex = {k: v.public_bytes_raw().hex() for k, v in keys.items()}
         args = (cp.last_seq + 1, int(head.seq), [c.last_seq for c in checkpoints[split + 1:]], before,
                 cp.last_seq + 1, lh.checkpoint_hash(body))
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        try:
             second = pool.submit(_second_half, url, keys_hex, *args)
             halves = [_pass(session, keys, checkpoints[:split + 1], 1, cp.last_seq, lh.ZERO, 1, ZERO_HEX, False)]
+            unledgered = _unledgered(session)  # while the second process finishes its half
             try:
                 halves.append(second.result())
             except (BrokenProcessPool, OSError) as exc:  # no second process here: the second half in this one
                 log.warning("ledger verification: second process unavailable (%s); verifying in one", exc)
                 halves.append(_second_half(url, keys_hex, *args))
+        finally:
+            pool.shutdown(wait=False)  # its exit is not waited for: it has closed its connection
     out = _Report()
     deferred: list[tuple[int, str, str, bytes]] = []
     for half in halves:
@@ -236,11 +241,10 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
     if int(head.checkpoint_seq) != checkpointed:
         out.add(LedgerProblem(seq=int(head.checkpoint_seq), what="checkpoint", rule="head", message=(
             f"the ledger head says checkpoints cover up to {head.checkpoint_seq}; they cover {checkpointed}")))
-    unledgered, first = repo.unledgered(session)
+    (unledgered, first), (unledgered_v, first_v) = unledgered
     if unledgered:
         out.add(LedgerProblem(what="provenance", rule="unledgered", record_id=first, message=(
             f"{unledgered} provenance row(s) have no ledger entry (written behind the hub's back), first {first}")))
-    unledgered_v, first_v = repo.unledgered(session, repo.VERIFICATION)
     if unledgered_v:
         out.add(LedgerProblem(what="education_verification", rule="unledgered", record_id=first_v, message=(
             f"{unledgered_v} ledgered verification row(s) have no ledger entry (written behind the hub's back), "
@@ -251,6 +255,12 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
                         checkpointed_seq=checkpointed, unchecked_tail=max(0, last_seq - checkpointed),
                         unledgered=unledgered + unledgered_v, first_problem=problems[0] if problems else None,
                         problems=problems, seconds=round(time.perf_counter() - started, 3))
+
+
+def _unledgered(session: Session) -> tuple[tuple[int, str | None], tuple[int, str | None]]:
+    """Provenance rows and ledgered verification rows no entry names (the anti-joins: a full pass over each table
+    against the entries' record id index)."""
+    return repo.unledgered(session), repo.unledgered(session, repo.VERIFICATION)
 
 
 def _split_at(checkpoints: list[Any], last: int) -> int | None:
