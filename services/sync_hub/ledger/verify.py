@@ -71,7 +71,8 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
     """One pass over the entries ``lo..hi`` in seq order (``final``: the last range, whose missing last entries
     the head names), as plain driver tuples (a
     server-side cursor on PostgreSQL): each provenance entry's record hash recomputed from the row it names with
-    the direct canonical writer (values and times parsed once per distinct text), each chain link checked (from
+    the direct canonical writer (``lh.field_record_hasher``: values and times parsed once per distinct text, the
+    JSON text of repeated strings kept), each chain link checked (from
     ``chain``, the stored chain hash before ``lo``), each checkpoint of ``checkpoints`` (those inside the range)
     checked with its Merkle root computed from the leaves gathered while passing. Entries of other kinds are left in
     ``deferred``."""
@@ -182,8 +183,9 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
     From ``parallel_from`` entries on (and ``workers`` 2), the entries are split at the checkpoint nearest their
     middle: the second half is verified in another process while this one verifies the first (each link checked
     against the stored hash before it, so the halves are independent; the second half's checkpoint link starts from
-    the hash of the first half's last checkpoint, which the first half checks). Entries of other kinds (education
-    verifications, access log anchors) are checked against their rows after the pass."""
+    the hash of the first half's last checkpoint, which the first half checks); this one runs the unledgered
+    anti-joins while the second process finishes (it starts later: a new interpreter). Entries of other kinds
+    (education verifications, access log anchors) are checked against their rows after the pass."""
     started = time.perf_counter()
     head = repo.head(session)  # first read: the snapshot (SQLite) the first half is read in; the bound of the second
     checkpoints = repo.checkpoints(session)
