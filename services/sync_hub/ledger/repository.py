@@ -159,14 +159,25 @@ def seqs_of_hashes(session: Session, hashes: Sequence[str]) -> dict[str, int]:
 SQLITE_VERIFY_MMAP = 1 << 34
 
 
+# the record columns whose values repeat from row to row (a run, the systems, a field name, the match key): read as
+# one JSON array (one text per row for the driver to turn into a Python object, not five; JSON is exact for text)
+REPEATED_COLUMNS = ("sync_run_id", "target_system", "field", "source_system", "matched_by")
+OTHER_COLUMNS = ("provenance_id", "target_record", "value_json", "source_record", "source_version", "observed_seq",
+                 "retrieved_at")
+
+
 def stream_entries(session: Session, batch: int = 50_000, *, lo: int = 1, hi: int | None = None
                    ) -> Iterator[list[tuple[Any, ...]]]:
     """Every entry in seq order with the provenance row it names (None columns when the row is gone, or when the
-    entry is of another kind), as plain driver tuples: ``seq, kind, record_id, record_hash, chain_hash``, then the
-    ``RECORD_COLUMNS`` (``retrieved_at`` as the driver returns it: text on SQLite, a time on PostgreSQL), for the
-    seqs ``lo..hi``. A server-side cursor on PostgreSQL; batches of ``batch`` rows."""
-    cols = ", ".join(f"p.{c}" for c in RECORD_COLUMNS)
-    sql = (f"SELECT e.seq, e.kind, e.record_id, e.record_hash, e.chain_hash, {cols} "
+    entry is of another kind), as plain driver tuples: ``seq, record_id, record_hash, chain_hash``, the JSON array
+    text of the entry's ``kind`` and the row's ``REPEATED_COLUMNS``, then the row's ``OTHER_COLUMNS``
+    (``retrieved_at`` as the driver returns it: text on SQLite, a time on PostgreSQL), for the seqs ``lo..hi``. A
+    server-side cursor on PostgreSQL; batches of ``batch`` rows."""
+    dialect = session.get_bind().dialect.name
+    array = "json_build_array({})::text" if dialect == "postgresql" else "json_array({})"
+    repeated = array.format(", ".join(["e.kind", *(f"p.{c}" for c in REPEATED_COLUMNS)]))
+    cols = ", ".join(f"p.{c}" for c in OTHER_COLUMNS)
+    sql = (f"SELECT e.seq, e.record_id, e.record_hash, e.chain_hash, {repeated}, {cols} "
            "FROM ledger_entry e LEFT JOIN provenance p ON p.id = e.record_id "
            f"WHERE e.seq >= {int(lo)}{'' if hi is None else f' AND e.seq <= {int(hi)}'} ORDER BY e.seq")
     conn = session.connection()

@@ -84,6 +84,7 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
     expected = lo
     values: dict[str, str] = {}
     times: dict[object, str] = {}
+    repeats: dict[str, tuple[Any, ...]] = {}
     record_hash = lh.field_record_hasher()
     result = _Range()
     sha = hashlib.sha256
@@ -95,9 +96,12 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
     deferred = result.deferred
     for part in repo.stream_entries(session, lo=lo, hi=hi):
         result.entries += len(part)
-        for (seq, kind, record_id, rh_hex, chain_hex, provenance_id, sync_run_id, target_system, target_record,
-             field_name, value_json, source_system, source_record, source_version, observed_seq, at,
-             matched_by) in part:
+        for (seq, record_id, rh_hex, chain_hex, repeated_json, provenance_id, target_record, value_json,
+             source_record, source_version, observed_seq, at) in part:
+            repeated = repeats.get(repeated_json)
+            if repeated is None:
+                repeated = repeats[repeated_json] = tuple(json.loads(repeated_json))
+            kind, sync_run_id, target_system, field_name, source_system, matched_by = repeated
             if seq != expected:
                 out.add(LedgerProblem(seq=expected, what="entry", rule="seq_gap", message=(
                     f"entries {expected}..{seq - 1} are missing (deleted?); the next one is {seq}")
@@ -143,6 +147,8 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
             times.clear()
         if len(values) > 100_000:
             values.clear()
+        if len(repeats) > 100_000:
+            repeats.clear()
     result.last_chain_hex = chain_hex
     if not final and expected <= hi:
         out.add(LedgerProblem(seq=expected, what="entry", rule="seq_gap", message=(
