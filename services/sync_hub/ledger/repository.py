@@ -154,8 +154,8 @@ def seqs_of_hashes(session: Session, hashes: Sequence[str]) -> dict[str, int]:
     return {h: int(s) for h, s in session.execute(stmt)}
 
 
-# SQLite reads the verification's join (a random index probe per entry) through a memory map: the pages are read
-# without a system call and a copy each (the setting is the connection's, put back after)
+# SQLite reads the verification's join (a random index probe per entry) through a memory map, as large as its build
+# allows: the pages are read without a system call and a copy each (the setting is the connection's, put back after)
 SQLITE_VERIFY_MMAP = 1 << 34
 
 
@@ -173,14 +173,13 @@ def stream_entries(session: Session, batch: int = 50_000, *, lo: int = 1, hi: in
     text of the entry's ``kind`` and the row's ``REPEATED_COLUMNS``, then the row's ``OTHER_COLUMNS``
     (``retrieved_at`` as the driver returns it: text on SQLite, a time on PostgreSQL), for the seqs ``lo..hi``. A
     server-side cursor on PostgreSQL; batches of ``batch`` rows."""
-    dialect = session.get_bind().dialect.name
-    array = "json_build_array({})::text" if dialect == "postgresql" else "json_array({})"
+    conn = session.connection()
+    array = "json_build_array({})::text" if conn.dialect.name == "postgresql" else "json_array({})"
     repeated = array.format(", ".join(["e.kind", *(f"p.{c}" for c in REPEATED_COLUMNS)]))
     cols = ", ".join(f"p.{c}" for c in OTHER_COLUMNS)
     sql = (f"SELECT e.seq, e.record_id, e.record_hash, e.chain_hash, {repeated}, {cols} "
            "FROM ledger_entry e LEFT JOIN provenance p ON p.id = e.record_id "
            f"WHERE e.seq >= {int(lo)}{'' if hi is None else f' AND e.seq <= {int(hi)}'} ORDER BY e.seq")
-    conn = session.connection()
     raw = conn.connection.driver_connection
     mmap = None
     if conn.dialect.name == "postgresql":
