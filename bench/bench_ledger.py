@@ -37,13 +37,11 @@ from services.sync_hub.ledger import keys
 from services.sync_hub.ledger import repository as repo
 from services.sync_hub.ledger import service as ledger
 from services.sync_hub.ledger.verify import verify
-from services.sync_hub.main import MIGRATIONS
 from services.sync_hub.provenance import repository as prov_repo
 from services.sync_hub.runs.models import SyncRunRow
 from shared import ledger_hash as lh
 from shared.contracts.common import HubResultItem, MatchKey, Outcome, Provenance
 from shared.db import SQLITE_IMMEDIATE, make_engine, migrate, session_scope
-from shared.testing import fresh_postgres_database
 
 AT = datetime(2026, 5, 1, 3, 4, 5, 678901, tzinfo=UTC)
 FIELDS = (("status_pkh", "PKH_RECIPIENT"), ("penerima_pkh", True), ("periode_pkh", "2026-T2"))
@@ -74,6 +72,7 @@ def rows_of(batch: list[HubResultItem], written_at: datetime) -> list[dict[str, 
 
 def database(spec: str):  # type: ignore[no-untyped-def]
     if spec == "postgres":
+        from shared.testing import fresh_postgres_database
         return fresh_postgres_database()
     if spec == "sqlite":
         from contextlib import contextmanager
@@ -87,10 +86,18 @@ def database(spec: str):  # type: ignore[no-untyped-def]
     return nullcontext(spec)
 
 
+def _migrations():  # type: ignore[no-untyped-def]
+    """Imported here, not at the top: verification's second process imports this script again (spawn), and the
+    hub app this pulls in would delay its start by more than a second, which the hub itself does not pay."""
+    from services.sync_hub.main import MIGRATIONS
+
+    return MIGRATIONS
+
+
 def bench_verify(url: str, records: int, key_file: Path | None = None) -> dict[str, object]:
     """With ``key_file`` (kept across runs) and a database already holding ``records`` entries, the fill is
     skipped: the same ledger is verified again."""
-    migrate(MIGRATIONS, url)
+    migrate(_migrations(), url)
     with tempfile.TemporaryDirectory() as d:
         key = key_file or Path(d) / "k.pem"
         if not key.exists():
@@ -135,7 +142,7 @@ def bench_verify(url: str, records: int, key_file: Path | None = None) -> dict[s
 
 
 def bench_push(url: str, batches: int, size: int, with_ledger: bool) -> dict[str, object]:
-    migrate(MIGRATIONS, url)
+    migrate(_migrations(), url)
     with tempfile.TemporaryDirectory() as d:
         keys.generate(Path(d) / "k.pem")
         signer = keys.signer(Path(d) / "k.pem", url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -63,3 +64,31 @@ def test_the_direct_record_hash_is_the_canonical_one(value: object) -> None:
                   observed_seq=7, matched_by="no_kk")
     expected = lh.record_hash(lh.field_record(retrieved_at=at, **kwargs))  # type: ignore[arg-type]
     assert lh.field_record_hash(retrieved_at_text=lh.utc_text(at), **kwargs) == expected  # type: ignore[arg-type]
+    assert lh.value_text(value) == json.dumps(value, ensure_ascii=False)  # type: ignore[arg-type]
+    hasher = lh.field_record_hasher()
+    kwargs["value_text"] = lh.value_text(kwargs.pop("value"))  # type: ignore[arg-type]
+    for _ in range(2):  # the second time from the texts it kept
+        assert hasher(retrieved_at_text=lh.utc_text(at), kind=lh.KIND_PROVENANCE, **kwargs) == expected  # type: ignore[arg-type]
+
+
+def test_the_hasher_keeps_no_text_of_one_record_for_another() -> None:
+    """Records that differ in one repeated field each hash as their own canonical record, in any order."""
+    at = datetime(2026, 3, 1, 8, 30, 0, 5, tzinfo=UTC)
+    hasher = lh.field_record_hasher()
+    records = [dict(provenance_id=f"p-{i}", sync_run_id=f"run-{i % 3}", target_system=("emis", "dapodik")[i % 2],
+                    target_record="S-1", field=("status_pkh", "no_kip", "é\"")[i % 3],
+                    value=(None, True, 1, "1", "PKH")[i % 5], source_system=("kemensos.dtsen", "x\n")[i % 2],
+                    source_record="keluarga/1", source_version=i, observed_seq=i % 4,
+                    matched_by=("nik", "no_kk", "")[i % 3]) for i in range(30)]
+    for kind in lh.FIELD_KINDS:
+        for r in records + records[::-1]:
+            expected = lh.record_hash(lh.field_record(retrieved_at=at, kind=kind, **r))  # type: ignore[arg-type]
+            args = {k: v for k, v in r.items() if k != "value"}
+            assert hasher(value_text=lh.value_text(r["value"]), retrieved_at_text=lh.utc_text(at), kind=kind,  # type: ignore[arg-type]
+                          **args) == expected
+
+
+@pytest.mark.parametrize("value", [1.5, [1], {"a": 1}])
+def test_a_value_of_no_ledger_type_is_refused(value: object) -> None:
+    with pytest.raises(TypeError):
+        lh.value_text(value)  # type: ignore[arg-type]

@@ -154,28 +154,48 @@ def seqs_of_hashes(session: Session, hashes: Sequence[str]) -> dict[str, int]:
     return {h: int(s) for h, s in session.execute(stmt)}
 
 
+# SQLite reads the verification's join (a random index probe per entry) through a memory map, as large as its build
+# allows: the pages are read without a system call and a copy each (the setting is the connection's, put back after)
+SQLITE_VERIFY_MMAP = 1 << 34
+
+
+# the record columns whose values repeat from row to row (a run, the systems, a field name, the match key): read as
+# one JSON array (one text per row for the driver to turn into a Python object, not five; JSON is exact for text)
+REPEATED_COLUMNS = ("sync_run_id", "target_system", "field", "source_system", "matched_by")
+OTHER_COLUMNS = ("provenance_id", "target_record", "value_json", "source_record", "source_version", "observed_seq",
+                 "retrieved_at")
+
+
 def stream_entries(session: Session, batch: int = 50_000, *, lo: int = 1, hi: int | None = None
                    ) -> Iterator[list[tuple[Any, ...]]]:
     """Every entry in seq order with the provenance row it names (None columns when the row is gone, or when the
-    entry is of another kind), as plain driver tuples: ``seq, kind, record_id, record_hash, chain_hash``, the
-    ``RECORD_COLUMNS`` (``retrieved_at`` as the driver returns it: text on SQLite, a time on PostgreSQL), then the
-    provenance row's id, for the seqs ``lo..hi``. A server-side cursor on PostgreSQL; batches of ``batch`` rows."""
-    cols = ", ".join(f"p.{c}" for c in RECORD_COLUMNS)
-    sql = (f"SELECT e.seq, e.kind, e.record_id, e.record_hash, e.chain_hash, {cols}, p.id "
+    entry is of another kind), as plain driver tuples: ``seq, record_id, record_hash, chain_hash``, the JSON array
+    text of the entry's ``kind`` and the row's ``REPEATED_COLUMNS``, then the row's ``OTHER_COLUMNS``
+    (``retrieved_at`` as the driver returns it: text on SQLite, a time on PostgreSQL), for the seqs ``lo..hi``. A
+    server-side cursor on PostgreSQL; batches of ``batch`` rows."""
+    conn = session.connection()
+    array = "json_build_array({})::text" if conn.dialect.name == "postgresql" else "json_array({})"
+    repeated = array.format(", ".join(["e.kind", *(f"p.{c}" for c in REPEATED_COLUMNS)]))
+    cols = ", ".join(f"p.{c}" for c in OTHER_COLUMNS)
+    sql = (f"SELECT e.seq, e.record_id, e.record_hash, e.chain_hash, {repeated}, {cols} "
            "FROM ledger_entry e LEFT JOIN provenance p ON p.id = e.record_id "
            f"WHERE e.seq >= {int(lo)}{'' if hi is None else f' AND e.seq <= {int(hi)}'} ORDER BY e.seq")
-    conn = session.connection()
     raw = conn.connection.driver_connection
+    mmap = None
     if conn.dialect.name == "postgresql":
         cur = raw.cursor(name="ledger_verify")  # type: ignore[union-attr]
         cur.itersize = batch
     else:
         cur = raw.cursor()  # type: ignore[union-attr]
+        mmap = cur.execute("PRAGMA mmap_size").fetchone()[0]
+        cur.execute(f"PRAGMA mmap_size = {SQLITE_VERIFY_MMAP}")
     try:
         cur.execute(sql)
         while part := cur.fetchmany(batch):
             yield part
     finally:
+        if mmap is not None:
+            cur.execute(f"PRAGMA mmap_size = {int(mmap)}")
         cur.close()
 
 

@@ -71,7 +71,8 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
     """One pass over the entries ``lo..hi`` in seq order (``final``: the last range, whose missing last entries
     the head names), as plain driver tuples (a
     server-side cursor on PostgreSQL): each provenance entry's record hash recomputed from the row it names with
-    the direct canonical writer (values and times parsed once per distinct text), each chain link checked (from
+    the direct canonical writer (``lh.field_record_hasher``: values and times parsed once per distinct text, the
+    JSON text of repeated strings kept), each chain link checked (from
     ``chain``, the stored chain hash before ``lo``), each checkpoint of ``checkpoints`` (those inside the range)
     checked with its Merkle root computed from the leaves gathered while passing. Entries of other kinds are left in
     ``deferred``."""
@@ -81,20 +82,26 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
     cp_first, cp_last = (cp.first_seq, cp.last_seq) if cp is not None else (0, -1)
     leaves: list[bytes] = []
     expected = lo
-    values: dict[str, object] = {}
+    values: dict[str, str] = {}
     times: dict[object, str] = {}
-    record_hash = lh.field_record_hash
+    repeats: dict[str, tuple[Any, ...]] = {}
+    record_hash = lh.field_record_hasher()
+    result = _Range()
     sha = hashlib.sha256
     fromhex = bytes.fromhex
     field_kinds = lh.FIELD_KINDS
     provenance_kind = lh.KIND_PROVENANCE
     backfilled = 0
-    result = _Range(last_chain_hex=chain.hex())
+    chain_hex = chain.hex()
     deferred = result.deferred
     for part in repo.stream_entries(session, lo=lo, hi=hi):
         result.entries += len(part)
-        for row in part:
-            seq, kind, record_id, rh_hex, chain_hex = row[0], row[1], row[2], row[3], row[4]
+        for (seq, record_id, rh_hex, chain_hex, repeated_json, provenance_id, target_record, value_json,
+             source_record, source_version, observed_seq, at) in part:
+            repeated = repeats.get(repeated_json)
+            if repeated is None:
+                repeated = repeats[repeated_json] = tuple(json.loads(repeated_json))
+            kind, sync_run_id, target_system, field_name, source_system, matched_by = repeated
             if seq != expected:
                 out.add(LedgerProblem(seq=expected, what="entry", rule="seq_gap", message=(
                     f"entries {expected}..{seq - 1} are missing (deleted?); the next one is {seq}")
@@ -109,27 +116,25 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
                 chain = fromhex(chain_hex)  # go on from what is stored: one break, one problem
             if kind not in field_kinds:
                 deferred.append((seq, kind, record_id, rh))
-            elif row[17] is None:
+            elif provenance_id is None:  # a column the provenance table holds no NULL in: the row is gone
                 out.add(LedgerProblem(seq=seq, what="record", rule="record_missing", record_id=record_id, message=(
                     f"entry {seq}: the {kind} row {record_id} it names is gone (deleted)")))
             else:
                 if kind != provenance_kind:
                     backfilled += 1
-                text = row[10]
-                value = values.get(text)
-                if value is None and text not in values:
-                    value = values[text] = json.loads(text)
-                at = row[15]
+                value = values.get(value_json)
+                if value is None:
+                    value = values[value_json] = lh.value_text(json.loads(value_json))
                 at_text = times.get(at)
                 if at_text is None:
                     at_text = times[at] = _time_text(at)
-                if record_hash(row[5], row[6], row[7], row[8], row[9], value, row[11], row[12],
-                               row[13], row[14], at_text, row[16], kind) != rh:
+                if record_hash(provenance_id, sync_run_id, target_system, target_record, field_name, value,
+                               source_system, source_record, source_version, observed_seq, at_text, matched_by,
+                               kind) != rh:
                     out.add(LedgerProblem(seq=seq, what="record", rule="record_hash", record_id=record_id,
-                                          provenance_id=row[5], field=row[9], message=(
-                                              f"entry {seq}: provenance {row[5]} ({row[9]}) differs from what was "
-                                              "ledgered (its value or provenance was changed)")))
-            result.last_chain_hex = chain_hex
+                                          provenance_id=provenance_id, field=field_name, message=(
+                                              f"entry {seq}: provenance {provenance_id} ({field_name}) differs "
+                                              "from what was ledgered (its value or provenance was changed)")))
             if cp_first <= seq <= cp_last:
                 leaves.append(rh)
                 if seq == cp_last:
@@ -142,6 +147,9 @@ def _pass(session: Session, keys: Mapping[str, Ed25519PublicKey], checkpoints: l
             times.clear()
         if len(values) > 100_000:
             values.clear()
+        if len(repeats) > 100_000:
+            repeats.clear()
+    result.last_chain_hex = chain_hex
     if not final and expected <= hi:
         out.add(LedgerProblem(seq=expected, what="entry", rule="seq_gap", message=(
             f"entries {expected}..{hi} are missing (deleted?)")))
@@ -181,14 +189,16 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
     From ``parallel_from`` entries on (and ``workers`` 2), the entries are split at the checkpoint nearest their
     middle: the second half is verified in another process while this one verifies the first (each link checked
     against the stored hash before it, so the halves are independent; the second half's checkpoint link starts from
-    the hash of the first half's last checkpoint, which the first half checks). Entries of other kinds (education
-    verifications, access log anchors) are checked against their rows after the pass."""
+    the hash of the first half's last checkpoint, which the first half checks); this one runs the unledgered
+    anti-joins while the second process finishes (it starts later: a new interpreter). Entries of other kinds
+    (education verifications, access log anchors) are checked against their rows after the pass."""
     started = time.perf_counter()
     head = repo.head(session)  # first read: the snapshot (SQLite) the first half is read in; the bound of the second
     checkpoints = repo.checkpoints(session)
     split = _split_at(checkpoints, int(head.seq)) if workers > 1 and int(head.seq) >= parallel_from else None
     if split is None:
         halves = [_pass(session, keys, checkpoints, 1, int(head.seq), lh.ZERO, 1, ZERO_HEX, True)]
+        unledgered = _unledgered(session)
     else:
         cp = checkpoints[split]
         body = lh.checkpoint_body(first_seq=cp.first_seq, last_seq=cp.last_seq, root=cp.root,
@@ -199,14 +209,18 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
         keys_hex = {k: v.public_bytes_raw().hex() for k, v in keys.items()}
         args = (cp.last_seq + 1, int(head.seq), [c.last_seq for c in checkpoints[split + 1:]], before,
                 cp.last_seq + 1, lh.checkpoint_hash(body))
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        try:
             second = pool.submit(_second_half, url, keys_hex, *args)
             halves = [_pass(session, keys, checkpoints[:split + 1], 1, cp.last_seq, lh.ZERO, 1, ZERO_HEX, False)]
+            unledgered = _unledgered(session)  # while the second process finishes its half
             try:
                 halves.append(second.result())
             except (BrokenProcessPool, OSError) as exc:  # no second process here: the second half in this one
                 log.warning("ledger verification: second process unavailable (%s); verifying in one", exc)
                 halves.append(_second_half(url, keys_hex, *args))
+        finally:
+            pool.shutdown(wait=False)  # its exit is not waited for: it has closed its connection
     out = _Report()
     deferred: list[tuple[int, str, str, bytes]] = []
     for half in halves:
@@ -235,11 +249,10 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
     if int(head.checkpoint_seq) != checkpointed:
         out.add(LedgerProblem(seq=int(head.checkpoint_seq), what="checkpoint", rule="head", message=(
             f"the ledger head says checkpoints cover up to {head.checkpoint_seq}; they cover {checkpointed}")))
-    unledgered, first = repo.unledgered(session)
+    (unledgered, first), (unledgered_v, first_v) = unledgered
     if unledgered:
         out.add(LedgerProblem(what="provenance", rule="unledgered", record_id=first, message=(
             f"{unledgered} provenance row(s) have no ledger entry (written behind the hub's back), first {first}")))
-    unledgered_v, first_v = repo.unledgered(session, repo.VERIFICATION)
     if unledgered_v:
         out.add(LedgerProblem(what="education_verification", rule="unledgered", record_id=first_v, message=(
             f"{unledgered_v} ledgered verification row(s) have no ledger entry (written behind the hub's back), "
@@ -250,6 +263,12 @@ def verify(session: Session, keys: Mapping[str, Ed25519PublicKey], *, workers: i
                         checkpointed_seq=checkpointed, unchecked_tail=max(0, last_seq - checkpointed),
                         unledgered=unledgered + unledgered_v, first_problem=problems[0] if problems else None,
                         problems=problems, seconds=round(time.perf_counter() - started, 3))
+
+
+def _unledgered(session: Session) -> tuple[tuple[int, str | None], tuple[int, str | None]]:
+    """Provenance rows and ledgered verification rows no entry names (the anti-joins: a full pass over each table
+    against the entries' record id index)."""
+    return repo.unledgered(session), repo.unledgered(session, repo.VERIFICATION)
 
 
 def _split_at(checkpoints: list[Any], last: int) -> int | None:

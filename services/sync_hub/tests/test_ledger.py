@@ -101,6 +101,29 @@ def test_a_flipped_byte_of_a_value_is_named(ledgered) -> None:  # type: ignore[n
     assert "PKH" not in p.message  # problems name records, never values
 
 
+def test_values_of_every_type_and_text_that_needs_escaping_verify_and_one_changed_field_is_named(hub) -> None:  # type: ignore[no-untyped-def]
+    """Verification writes each record as the appender did, whatever the value's type and however the strings
+    escape (the JSON text of repeated strings is kept from record to record), then a field that repeats in every
+    row changed in one row is named there and only there."""
+    engine, signer = hub
+    values = [None, True, False, 0, -7, "", 'é "kutip" \\ \n\t ☃', "a\u2028b", "PKH_RECIPIENT"]
+    rows = provenance_rows(2 * len(values), tag='é"')
+    for i, row in enumerate(rows):
+        row.update(value_json=json.dumps(values[i % len(values)]), sync_run_id=f"run-{i % 2}",
+                   source_system=("kemensos.dtsen", 'x"\t')[i % 2], matched_by=("nik", "no_kk")[i % 2],
+                   field=("status_pkh", "no_kip", "ü")[i % 3])
+    rows[3]["value_json"] = ' true '  # stored as written by hand: its canonical text is what is ledgered
+    write(engine, rows[:10])
+    ledger.checkpoint(engine, signer)
+    write(engine, rows[10:])
+    report = check(engine, signer)
+    assert report.ok and report.entries == len(rows), report.problems
+    exec_(engine, "UPDATE provenance SET source_system = 'kemensos.dtsen ' WHERE id = :id", id=rows[12]["id"])
+    report = check(engine, signer)
+    assert report.first_problem is not None and len(report.problems) == 1
+    assert (report.first_problem.seq, report.first_problem.rule) == (13, "record_hash")
+
+
 def test_a_deleted_entry_a_deleted_provenance_row_and_a_deleted_tail_are_named(ledgered) -> None:  # type: ignore[no-untyped-def]
     engine, signer, rows = ledgered
     exec_(engine, "DELETE FROM ledger_entry WHERE seq = 12")
