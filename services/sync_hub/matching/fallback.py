@@ -547,16 +547,19 @@ def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings)
     if summary.is_empty():
         return pl.DataFrame(schema=DECISION_SCHEMA)
     inf = float("inf")
-    ranked = summary.sort(["row", "w"], descending=[False, True])
+    # ties: the first in the summary's order (blocks by position, then the other rules' pairs; a stable sort and
+    # order-keeping joins), as ``scalar_fallback.run`` breaks them
+    ranked = summary.sort(["row", "w"], descending=[False, True], maintain_order=True)
     best = ranked.group_by("row", maintain_order=True).first()
     # candidates of another family: the best one's own runner-up, and every other block's best
     others = pl.concat([
         best.select("row", pl.col("o_rpos").alias("rpos"), pl.col("o_fid").alias("fid"), pl.col("w_other").alias("w")),
-        ranked.join(best.select("row", pl.col("rpos").alias("b_rpos")), on="row").filter(
+        ranked.join(best.select("row", pl.col("rpos").alias("b_rpos")), on="row", maintain_order="left").filter(
             pl.col("rpos") != pl.col("b_rpos")).select("row", "rpos", "fid", "w"),
-    ]).join(best.select("row", pl.col("fid").alias("b_fid")), on="row").filter(
+    ]).join(best.select("row", pl.col("fid").alias("b_fid")), on="row", maintain_order="left").filter(
         (pl.col("fid") != pl.col("b_fid")) & (pl.col("w") > -inf))
-    other = others.sort(["row", "w"], descending=[False, True]).group_by("row", maintain_order=True).first()
+    other = others.sort(["row", "w"], descending=[False, True], maintain_order=True).group_by(
+        "row", maintain_order=True).first()
     d = best.select("row", "rpos", "w", "code", "w_sibling").join(
         other.select("row", pl.col("rpos").alias("o_rpos"), pl.col("w").alias("w_other")), on="row", how="left")
     codes = d["code"].to_numpy()

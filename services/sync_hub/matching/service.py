@@ -23,7 +23,7 @@ from datetime import date
 import polars as pl
 
 from services.sync_hub.domain.students import StudentView
-from services.sync_hub.matching import deterministic, fallback, levels, members, scalar
+from services.sync_hub.matching import deterministic, fallback, levels, members, scalar, scalar_fallback
 from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
 from services.sync_hub.matching.model_store import ModelStore
 from shared.contracts.common import MatchKey, Outcome
@@ -31,6 +31,9 @@ from shared.nik import mask
 
 LINKED = {Outcome.PKH_RECIPIENT, Outcome.NOT_PKH_RECIPIENT}
 _SETTLED = ("PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW")  # no fallback for these
+# undecided students a check's fallback decides without polars (``scalar_fallback``); more go to ``fallback.run``
+# (measured: docs/benchmarks.md, "Request Data PKH")
+SCALAR_FALLBACK_MAX = 50
 _KEY = {"nik": MatchKey.NIK, "nik_ibu": MatchKey.NIK_IBU, "nik_ayah": MatchKey.NIK_AYAH, "nik_wali": MatchKey.NIK_WALI,
         "no_kk": MatchKey.NO_KK}
 
@@ -183,7 +186,8 @@ class Matcher:
         """:meth:`match` for a handful of students (a check), with the same decisions: the students and the
         deterministic pass one student at a time (``scalar``) over ``keys`` (the registry rows their keys
         reach); only when some are left to the fallback, ``widen(their frame)`` gives the registry the fallback
-        reads (``self.registry`` is not used), and the batch fallback runs for them. Needs ``self.model``."""
+        reads (``self.registry`` is not used), and the fallback decides them: one student at a time
+        (``scalar_fallback``) up to ``SCALAR_FALLBACK_MAX`` of them, the batch fallback beyond. Needs ``self.model``."""
         if not students:
             return []
         assert self.model is not None, "a check decides with the stored model"
@@ -199,8 +203,12 @@ class Matcher:
             held = scalar.Keys.of(registry)  # the persons, families and members the batch path would read
             if registry.persons.height:
                 nik_of = registry.persons["nik"].to_list()
-                fb = fallback.run(frame, registry, self.model, self.settings).decisions
-                fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb.iter_rows(named=True)}
+                if len(need) <= SCALAR_FALLBACK_MAX:
+                    fb_rows = scalar_fallback.run([stu[i] for i in need], registry, self.model, self.settings)
+                else:
+                    fb_rows = list(fallback.run(frame, registry, self.model, self.settings).decisions.iter_rows(
+                        named=True))
+                fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb_rows}
         key_niks = [p.nik for p in keys.persons]
         det_rows = [_person_named(r, key_niks) for r in det_rows]
         families = {f.no_kk: FamilyRef(f.no_kk, f.version, f.pkh_status, f.pkh_periode, f.no_kks)
