@@ -356,7 +356,8 @@ class _Blocks:
             return
         first = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])  # each student's first pair
         bounds = [0]
-        for at in first[np.searchsorted(first, np.arange(_BATCH, si.size, _BATCH))].tolist():
+        cuts = np.searchsorted(first, np.arange(_BATCH, si.size, _BATCH))
+        for at in first[cuts[cuts < first.size]].tolist():  # past the last student's first pair: no cut
             if at > bounds[-1]:
                 bounds.append(at)
         bounds.append(si.size)
