@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 import polars as pl
 
@@ -182,10 +183,10 @@ class Matcher:
 
     def match_few(self, students: list[StudentView], regions: Mapping[str, str] | None,
                   reviewed: Mapping[tuple[str, str], ReviewedDecision] | None, keys: scalar.Keys,
-                  widen: Callable[[pl.DataFrame], Registry]) -> list[MatchDecision]:
+                  widen: Callable[[list[dict[str, Any]]], Registry]) -> list[MatchDecision]:
         """:meth:`match` for a handful of students (a check), with the same decisions: the students and the
         deterministic pass one student at a time (``scalar``) over ``keys`` (the registry rows their keys
-        reach); only when some are left to the fallback, ``widen(their frame)`` gives the registry the fallback
+        reach); only when some are left to the fallback, ``widen(their rows)`` gives the registry the fallback
         reads (``self.registry`` is not used), and the fallback decides them: one student at a time
         (``scalar_fallback``) up to ``SCALAR_FALLBACK_MAX`` of them, the batch fallback beyond. Needs ``self.model``."""
         if not students:
@@ -198,16 +199,16 @@ class Matcher:
         fb_by_sid: dict[int, dict] = {}  # type: ignore[type-arg]
         held = keys
         if need:
-            frame = scalar.frame([stu[i] for i in need])
-            registry = widen(frame)
+            undecided = [stu[i] for i in need]
+            registry = widen(undecided)
             held = scalar.Keys.of(registry)  # the persons, families and members the batch path would read
             if registry.persons.height:
                 nik_of = registry.persons["nik"].to_list()
                 if len(need) <= SCALAR_FALLBACK_MAX:
-                    fb_rows = scalar_fallback.run([stu[i] for i in need], registry, self.model, self.settings)
+                    fb_rows = scalar_fallback.run(undecided, registry, self.model, self.settings)
                 else:
-                    fb_rows = list(fallback.run(frame, registry, self.model, self.settings).decisions.iter_rows(
-                        named=True))
+                    fb_rows = fallback.run(scalar.frame(undecided), registry, self.model, self.settings
+                                           ).decisions.to_dicts()
                 fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb_rows}
         key_niks = [p.nik for p in keys.persons]
         det_rows = [_person_named(r, key_niks) for r in det_rows]
