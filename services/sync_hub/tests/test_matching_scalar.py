@@ -28,6 +28,7 @@ from bench.matching.world import World, load_world
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.main import MIGRATIONS
 from services.sync_hub.matching import deterministic, fallback, scalar, scalar_fallback
+from services.sync_hub.matching import service as matching_service
 from services.sync_hub.matching.frames import Registry, students_frame
 from services.sync_hub.matching.service import Matcher, ReviewedDecision, fingerprint, to_rows
 from services.sync_hub.replica import service as replica
@@ -273,10 +274,12 @@ def test_a_checks_fallback_decisions_equal_a_runs(error_engine: Engine, error_wo
         link = data.draw(st.booleans())
         reviewed[(s.system.value, s.student_id)] = ReviewedDecision(
             "d", link, no_kk if link else None, version if link else None, fingerprint(s), "", "reviewer", "papers")
-    with session_scope(error_engine) as session:
+    with session_scope(error_engine) as session, pytest.MonkeyPatch.context() as mp:
         batch = Matcher(registry_for(session, students_frame(to_rows(students, regions))), model=model,
                         model_version="m").match(students, regions, reviewed)
         keys, widen = keys_for(session, scalar.students(to_rows(students, regions)))
+        if data.draw(st.integers(0, 4)) == 0:  # more undecided students than the scalar fallback takes
+            mp.setattr(matching_service, "SCALAR_FALLBACK_MAX", 0)
         few = Matcher(Registry.empty(), model=model, model_version="m").match_few(
             students, regions, reviewed, keys, widen)
     assert few == batch
