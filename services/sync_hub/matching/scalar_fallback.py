@@ -249,8 +249,8 @@ def run(stu: list[dict[str, Any]], reg: Registry, model: fallback.Model,
         top = max(seg[2] for seg in segs)
         b_rpos, b_fid, w, code, o_rpos, w_other_own, w_sibling = next(seg for seg in segs if seg[2] == top)
         # another family's best: the best one's own runner-up first, then every other segment's best (by weight)
-        others = [(o_rpos, s.fid[o_rpos], w_other_own)] + sorted(
-            ((seg[0], seg[1], seg[2]) for seg in segs if seg[0] != b_rpos), key=lambda o: -o[2])
+        others = [(o_rpos, s.fid[o_rpos], w_other_own), *sorted(
+            ((seg[0], seg[1], seg[2]) for seg in segs if seg[0] != b_rpos), key=lambda o: -o[2])]
         others = [o for o in others if o[1] != b_fid and o[2] > -inf]
         other = max(others, key=lambda o: o[2]) if others else None  # the first of the largest
         probability = float(1.0 / (1.0 + np.exp2(-np.array([w])))[0])
