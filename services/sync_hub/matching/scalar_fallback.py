@@ -30,6 +30,7 @@ import numpy as np
 
 from services.sync_hub.matching import fallback, levels
 from services.sync_hub.matching.frames import NOT_THE_CHILDS, Registry
+from services.sync_hub.matching.scalar import _digits16
 
 _EPOCH = date(1970, 1, 1)
 _INT = re.compile(r"[+-]?[0-9]+")  # what polars casts to an integer (strict=False): ASCII digits, one sign
@@ -42,10 +43,6 @@ def as_int64(value: str | None) -> int | None:
         return None
     number = int(value)
     return number if -_I64 <= number < _I64 else None
-
-
-def _digits16(value: str | None) -> bool:
-    return value is not None and len(value) == 16 and value.isascii() and value.isdigit()
 
 
 def sorted_words(name: str) -> str:
@@ -61,7 +58,8 @@ def name_words(name: str | None) -> str | None:
 
 
 def name_initials(name: str | None) -> str | None:
-    """``fallback.name_initials`` of one name: the first non-space character and that of the last word, in order."""
+    """``fallback.name_initials`` of one name: the first letters of its first and last words, in alphabetical
+    order."""
     if name is None:
         return None
     words = re.findall(r"\S+", name)
@@ -91,8 +89,8 @@ def side(rows: Iterable[tuple[Any, ...]], missing_day: int) -> levels.Side:
         kec, kab = as_int64(wil[:6]), as_int64(wil[:4])
         cols["kec"].append(-1 if kec is None else kec)
         cols["kab"].append(-1 if kab is None else kab)
-        has = _digits16(nik)
-        cols["nik"].append(int(nik, 16) if has else 0)
+        has = _digits16(nik)  # polars: ``^[0-9]{16}$``
+        cols["nik"].append(int(nik, 16) if nik is not None and has else 0)
         cols["has_nik"].append(has)
         cols["dd"].append(int(nik[6:8]) if has else 0)
         k, ko = as_int64(kk), as_int64(kk_old)
