@@ -8,7 +8,8 @@ through an in-process transport, as ``tests/test_emis_pkh_in_process.py`` wires 
 whole first. Then ``--presses`` presses of Request Data PKH (EMIS ``POST /api/v1/siswa/{id}/pkh-request``), one
 after another, each for a random student, ``--repeat`` times; reported: the process's CPU time per press
 (``time.process_time``: every thread, so the gateway's and the hub's work and the SQLite engine's, not the
-PostgreSQL server's) and wall time per press, median of the repeats. Less sensitive to other load on the machine
+PostgreSQL server's) and wall time per press, median of the repeats; then CPU per press split by whether the hub's
+fallback ran for it (the student's keys left it undecided) or not. Less sensitive to other load on the machine
 than the load benchmark's wall times (``bench_checks_load.py``). With ``--db postgres`` the gateway and the hub
 each get a fresh database on 127.0.0.1:5432 (dropped at the end). Run it under ``py-spy record -- ...`` to see
 where the time goes. No test asserts any figure.
@@ -86,6 +87,7 @@ def databases(db: str, root: Path) -> Iterator[dict[str, str]]:
 
 
 def main() -> None:
+    _count_fallback_calls()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", type=int, default=1000)
     parser.add_argument("--presses", type=int, default=300)
@@ -121,11 +123,14 @@ def main() -> None:
         for _ in range(20):  # warm-up: imports, caches, the stored model
             operator.request_pkh(rng.choice(students))
         cpu, wall = [], []
+        split: dict[bool, list[float]] = {False: [], True: []}  # CPU ms of each press, by "the fallback ran"
         for _ in range(args.repeat):
             picks = [rng.choice(students) for _ in range(args.presses)]
             c0, w0 = time.process_time(), time.perf_counter()
             for siswa_id in picks:
+                p0, before = time.process_time(), FALLBACK_CALLS[0]
                 answer = operator.request_pkh(siswa_id)
+                split[FALLBACK_CALLS[0] > before].append((time.process_time() - p0) * 1000)
                 if answer.status.value != "DONE":
                     raise SystemExit(f"press for a student answered {answer.status.value}")
             cpu.append((time.process_time() - c0) / args.presses * 1000)
@@ -134,6 +139,31 @@ def main() -> None:
               f"{args.repeat}: CPU per press {statistics.median(cpu):.1f} ms "
               f"(runs {', '.join(f'{x:.1f}' for x in cpu)}), wall per press {statistics.median(wall):.1f} ms, "
               f"load average {os.getloadavg()[0]:.1f}")
+        for ran, label in ((False, "keys decide"), (True, "fallback needed")):
+            if split[ran]:
+                print(f"  {label}: {len(split[ran])} presses, CPU per press median "
+                      f"{statistics.median(split[ran]):.1f} ms, mean {statistics.fmean(split[ran]):.1f} ms")
+
+
+FALLBACK_CALLS = [0]  # calls of the fallback (either path) so far: which presses needed it
+
+
+def _count_fallback_calls() -> None:
+    """Wrap the fallbacks a check may call (``matching.service`` looks them up on their modules at each call)."""
+    from importlib import import_module
+
+    for name in ("fallback", "scalar_fallback"):
+        try:
+            module = import_module(f"services.sync_hub.matching.{name}")
+        except ImportError:  # a checkout before the scalar fallback
+            continue
+        inner = module.run
+
+        def counted(*a, _inner=inner, **k):  # type: ignore[no-untyped-def]
+            FALLBACK_CALLS[0] += 1
+            return _inner(*a, **k)
+
+        module.run = counted
 
 
 if __name__ == "__main__":

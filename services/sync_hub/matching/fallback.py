@@ -356,7 +356,8 @@ class _Blocks:
             return
         first = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])  # each student's first pair
         bounds = [0]
-        for at in first[np.searchsorted(first, np.arange(_BATCH, si.size, _BATCH))].tolist():
+        cuts = np.searchsorted(first, np.arange(_BATCH, si.size, _BATCH))
+        for at in first[cuts[cuts < first.size]].tolist():  # past the last student's first pair: no cut
             if at > bounds[-1]:
                 bounds.append(at)
         bounds.append(si.size)
@@ -547,16 +548,19 @@ def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings)
     if summary.is_empty():
         return pl.DataFrame(schema=DECISION_SCHEMA)
     inf = float("inf")
-    ranked = summary.sort(["row", "w"], descending=[False, True])
+    # ties: the first in the summary's order (blocks by position, then the other rules' pairs; a stable sort and
+    # order-keeping joins), as ``scalar_fallback.run`` breaks them
+    ranked = summary.sort(["row", "w"], descending=[False, True], maintain_order=True)
     best = ranked.group_by("row", maintain_order=True).first()
     # candidates of another family: the best one's own runner-up, and every other block's best
     others = pl.concat([
         best.select("row", pl.col("o_rpos").alias("rpos"), pl.col("o_fid").alias("fid"), pl.col("w_other").alias("w")),
-        ranked.join(best.select("row", pl.col("rpos").alias("b_rpos")), on="row").filter(
+        ranked.join(best.select("row", pl.col("rpos").alias("b_rpos")), on="row", maintain_order="left").filter(
             pl.col("rpos") != pl.col("b_rpos")).select("row", "rpos", "fid", "w"),
-    ]).join(best.select("row", pl.col("fid").alias("b_fid")), on="row").filter(
+    ]).join(best.select("row", pl.col("fid").alias("b_fid")), on="row", maintain_order="left").filter(
         (pl.col("fid") != pl.col("b_fid")) & (pl.col("w") > -inf))
-    other = others.sort(["row", "w"], descending=[False, True]).group_by("row", maintain_order=True).first()
+    other = others.sort(["row", "w"], descending=[False, True], maintain_order=True).group_by(
+        "row", maintain_order=True).first()
     d = best.select("row", "rpos", "w", "code", "w_sibling").join(
         other.select("row", pl.col("rpos").alias("o_rpos"), pl.col("w").alias("w_other")), on="row", how="left")
     codes = d["code"].to_numpy()

@@ -19,11 +19,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 import polars as pl
 
 from services.sync_hub.domain.students import StudentView
-from services.sync_hub.matching import deterministic, fallback, levels, members, scalar
+from services.sync_hub.matching import deterministic, fallback, levels, members, scalar, scalar_fallback
 from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
 from services.sync_hub.matching.model_store import ModelStore
 from shared.contracts.common import MatchKey, Outcome
@@ -31,6 +32,10 @@ from shared.nik import mask
 
 LINKED = {Outcome.PKH_RECIPIENT, Outcome.NOT_PKH_RECIPIENT}
 _SETTLED = ("PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW")  # no fallback for these
+# undecided students a check's fallback decides without polars (``scalar_fallback``); more go to ``fallback.run``.
+# Measured (docs/benchmarks.md, "The scalar fallback"): the scalar path is cheaper at every size up to 200 (at 200,
+# 20 vs 31 ms); a check holds at most 100 students, beyond that the batch path's vectorised blocks are the safer bet
+SCALAR_FALLBACK_MAX = 100
 _KEY = {"nik": MatchKey.NIK, "nik_ibu": MatchKey.NIK_IBU, "nik_ayah": MatchKey.NIK_AYAH, "nik_wali": MatchKey.NIK_WALI,
         "no_kk": MatchKey.NO_KK}
 
@@ -179,11 +184,12 @@ class Matcher:
 
     def match_few(self, students: list[StudentView], regions: Mapping[str, str] | None,
                   reviewed: Mapping[tuple[str, str], ReviewedDecision] | None, keys: scalar.Keys,
-                  widen: Callable[[pl.DataFrame], Registry]) -> list[MatchDecision]:
+                  widen: Callable[[list[dict[str, Any]]], Registry]) -> list[MatchDecision]:
         """:meth:`match` for a handful of students (a check), with the same decisions: the students and the
         deterministic pass one student at a time (``scalar``) over ``keys`` (the registry rows their keys
-        reach); only when some are left to the fallback, ``widen(their frame)`` gives the registry the fallback
-        reads (``self.registry`` is not used), and the batch fallback runs for them. Needs ``self.model``."""
+        reach); only when some are left to the fallback, ``widen(their rows)`` gives the registry the fallback
+        reads (``self.registry`` is not used), and the fallback decides them: one student at a time
+        (``scalar_fallback``) up to ``SCALAR_FALLBACK_MAX`` of them, the batch fallback beyond. Needs ``self.model``."""
         if not students:
             return []
         assert self.model is not None, "a check decides with the stored model"
@@ -194,13 +200,17 @@ class Matcher:
         fb_by_sid: dict[int, dict] = {}  # type: ignore[type-arg]
         held = keys
         if need:
-            frame = scalar.frame([stu[i] for i in need])
-            registry = widen(frame)
+            undecided = [stu[i] for i in need]
+            registry = widen(undecided)
             held = scalar.Keys.of(registry)  # the persons, families and members the batch path would read
             if registry.persons.height:
                 nik_of = registry.persons["nik"].to_list()
-                fb = fallback.run(frame, registry, self.model, self.settings).decisions
-                fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb.iter_rows(named=True)}
+                if len(need) <= SCALAR_FALLBACK_MAX:
+                    fb_rows = scalar_fallback.run(undecided, registry, self.model, self.settings)
+                else:
+                    fb_rows = fallback.run(scalar.frame(undecided), registry, self.model, self.settings
+                                           ).decisions.to_dicts()
+                fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb_rows}
         key_niks = [p.nik for p in keys.persons]
         det_rows = [_person_named(r, key_niks) for r in det_rows]
         families = {f.no_kk: FamilyRef(f.no_kk, f.version, f.pkh_status, f.pkh_periode, f.no_kks)

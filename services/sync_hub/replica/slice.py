@@ -36,8 +36,7 @@ from typing import Any
 import polars as pl
 from sqlmodel import Session
 
-from services.sync_hub.matching import deterministic, scalar
-from services.sync_hub.matching.fallback import name_initials, name_words
+from services.sync_hub.matching import deterministic, scalar, scalar_fallback
 from services.sync_hub.matching.frames import NIK_KEYS, Registry
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica.models import ReplicaStateRow
@@ -57,14 +56,15 @@ def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = Fal
     need = stu if every_block else _undecided(stu, keys)
     if need.is_empty():
         return keys
-    _add_fallback_rows(session, persons, need)
+    _add_fallback_rows(session, persons, need.to_dicts())
     return _registry(session, persons, seq)
 
 
-def keys_for(session: Session, stu: list[dict[str, Any]]) -> tuple[scalar.Keys, Callable[[pl.DataFrame], Registry]]:
+def keys_for(session: Session, stu: list[dict[str, Any]]
+             ) -> tuple[scalar.Keys, Callable[[list[dict[str, Any]]], Registry]]:
     """For a handful of students (``matching.scalar.students``): the rows of step 1 (the module's text) as the
-    scalar pass reads them, and ``widen(need)``: the slice with step 2 for the students ``need`` (a
-    ``students_frame`` of those the keys leave undecided) — the registry ``registry_for`` returns for the same
+    scalar pass reads them, and ``widen(need)``: the slice with step 2 for the students ``need`` (the
+    ``scalar.students`` rows of those the keys leave undecided) — the registry ``registry_for`` returns for the same
     students. ``widen`` reads through ``session``: call it while the session is open."""
     seq = _seq(session)
     persons = _key_persons(session, {s[k] for s in stu for k in NIK_KEYS if s[k] is not None},
@@ -74,7 +74,7 @@ def keys_for(session: Session, stu: list[dict[str, Any]]) -> tuple[scalar.Keys, 
     keys = scalar.Keys(rows, zip(*repo.family_columns(session, no_kks), strict=True),
                        zip(*repo.kk_lama_columns(session, no_kks), strict=True))
 
-    def widen(need: pl.DataFrame) -> Registry:
+    def widen(need: list[dict[str, Any]]) -> Registry:
         wider = dict(persons)
         _add_fallback_rows(session, wider, need)
         return _registry(session, wider, seq)
@@ -94,40 +94,41 @@ def _key_persons(session: Session, niks: set[str], kks: set[str]) -> dict[str, t
     return persons
 
 
-def _add_fallback_rows(session: Session, persons: dict[str, tuple[Any, ...]], need: pl.DataFrame) -> None:
-    """Step 2 for the students ``need``: the fallback's blocks and its other blocking rules."""
+def _add_fallback_rows(session: Session, persons: dict[str, tuple[Any, ...]], need: list[dict[str, Any]]) -> None:
+    """Step 2 for the students ``need`` (rows of a ``students_frame``): the fallback's blocks and its other
+    blocking rules. Keys made one student at a time (``matching.scalar_fallback``'s twins of the fallback's key
+    expressions): a check widens for one or a few students, where polars' per-call cost would dominate."""
     _add(persons, repo.person_rows_in_blocks(session, _blocks(need)))
     # the fallback's other blocking rules (``fallback.RULES``): a name's key is its words in any order, so the
     # persons it reaches are those whose name is one of the permutations of the student's words
-    words = need.select(name_words(pl.col("nama")).alias("w"), "dob")
-    perms = {w: _permutations(w) for w in words["w"].drop_nulls().unique().to_list()}
+    words = [scalar_fallback.name_words(s["nama"]) for s in need]
+    perms = {w: _permutations(w) for w in set(words) if w is not None}
     kabs = _kabs(need)
-    by_kab = {(n, k) for w, ks in zip(words["w"].to_list(), kabs, strict=True) if w is not None
-              for n in perms[w] for k in ks}
+    by_kab = {(n, k) for w, ks in zip(words, kabs, strict=True) if w is not None for n in perms[w] for k in ks}
     _add(persons, repo.person_rows_by_name_in_kab(session, by_kab))
-    by_dob = {(n, d) for w, d in zip(words["w"].to_list(), words["dob"].to_list(), strict=True)
-              if w is not None and d is not None for n in perms[w]}
+    by_dob = {(n, s["dob"]) for w, s in zip(words, need, strict=True) if w is not None and s["dob"] is not None
+              for n in perms[w]}
     _add(persons, repo.person_rows_by_name_and_birth(session, "nama_norm", by_dob))
-    mothers = need.filter((pl.col("ibu") != "") & pl.col("dob").is_not_null()).select("ibu", "dob")
-    _add(persons, repo.person_rows_by_name_and_birth(session, "ibu_norm", list(mothers.iter_rows())))
-    by_mother_kab = {(m, k) for m, ks in zip(need["ibu"].to_list(), kabs, strict=True) if m for k in ks}
+    mothers = list(dict.fromkeys((s["ibu"], s["dob"]) for s in need if s["ibu"] != "" and s["dob"] is not None))
+    _add(persons, repo.person_rows_by_name_and_birth(session, "ibu_norm", mothers))
+    by_mother_kab = {(s["ibu"], k) for s, ks in zip(need, kabs, strict=True) if s["ibu"] for k in ks}
     _add(persons, repo.person_rows_by_name_in_kab(session, by_mother_kab, column="ibu_norm"))
-    keys = need.select(name_initials(pl.col("nama")).alias("ini"), "dob")
+    initials = [scalar_fallback.name_initials(s["nama"]) for s in need]
     _add(persons, repo.person_rows_by_initials_and_birth(session, {
-        (i, d) for i, d in keys.iter_rows() if i is not None and d is not None}))
+        (i, s["dob"]) for i, s in zip(initials, need, strict=True) if i is not None and s["dob"] is not None}))
     _add(persons, repo.person_rows_by_initials_in_kab(session, {
-        (k, i) for (i, d), ks in zip(keys.iter_rows(), kabs, strict=True) if i is not None and d is None for k in ks}))
+        (k, i) for i, s, ks in zip(initials, need, kabs, strict=True) if i is not None and s["dob"] is None
+        for k in ks}))
 
 
 def _permutations(words: str) -> set[str]:
     return {" ".join(p) for p in itertools.permutations(words.split(" "))}
 
 
-def _kabs(stu: pl.DataFrame) -> list[set[str]]:
+def _kabs(stu: list[dict[str, Any]]) -> list[set[str]]:
     """Per student, every kabupaten its record names (as the fallback's ``_student_blocks``)."""
-    places = [pl.col("wil").str.slice(0, 4), pl.col("no_kk").str.slice(0, 4), pl.col("nik_digits").str.slice(0, 4)]
-    cols = stu.select([p.alias(f"k{i}") for i, p in enumerate(places)])
-    return [{k for k in row if k is not None and len(k) == 4} for row in cols.iter_rows()]
+    return [{v[:4] for v in (s["wil"], s["no_kk"], s["nik_digits"]) if v is not None and len(v[:4]) == 4}
+            for s in stu]
 
 
 def _add(persons: dict[str, tuple[Any, ...]], rows: Iterable[tuple[Any, ...]]) -> None:
@@ -151,12 +152,8 @@ def _undecided(stu: pl.DataFrame, keys: Registry) -> pl.DataFrame:
     return stu.filter(pl.col("sid").is_in(det.filter(~pl.col("outcome").is_in(_SETTLED))["sid"].implode()))
 
 
-def _blocks(stu: pl.DataFrame) -> set[tuple[str, int]]:
+def _blocks(stu: list[dict[str, Any]]) -> set[tuple[str, int]]:
     """(kabupaten, birth year) of every place a record names: the school region, the KK number's and the
     NIK's prefixes (as the fallback's ``_student_blocks``; a superset does no harm)."""
-    places = [pl.col("wil").str.slice(0, 4), pl.col("no_kk").str.slice(0, 4), pl.col("nik_digits").str.slice(0, 4)]
-    out: set[tuple[str, int]] = set()
-    for place in places:
-        found = stu.select(place.alias("kab"), pl.col("dob").dt.year().alias("yr")).drop_nulls()
-        out.update((k, int(y)) for k, y in found.iter_rows() if len(k) == 4 and k.isdigit())
-    return out
+    return {(k, s["dob"].year) for s, ks in zip(stu, _kabs(stu), strict=True) if s["dob"] is not None
+            for k in ks if k.isdigit()}

@@ -6,6 +6,12 @@ with separators, typos, letters, full-width digits, the KK number or a parent's 
 with titles, patronyms, accents, other case, typos, cut short), and for some students a reviewer's standing
 decision. Equal: every student's row, every deterministic row (outcome, key, family, child, texts), every
 decision (outcome, matched_by, family, child, detail, evidence, candidates, review).
+
+The fallback (``scalar_fallback`` for a check, ``fallback.run`` for a run) is exercised on a second world with
+worldgen's field errors raised (birth dates missing, name variants, names in another order, birth-year typos,
+schools in another kabupaten) and students whose NIKs and KK number are erased or garbled, so that most of them
+reach it: same candidates, bands, persons, pattern codes and scores (within 1e-9), with the batch path's
+block sizes also shrunk so that its matrix blocks and batched units are both taken.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from sqlalchemy import Engine
 from bench.matching.world import World, load_world
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.main import MIGRATIONS
-from services.sync_hub.matching import deterministic, fallback, scalar
+from services.sync_hub.matching import deterministic, fallback, scalar, scalar_fallback
+from services.sync_hub.matching import service as matching_service
 from services.sync_hub.matching.frames import Registry, students_frame
 from services.sync_hub.matching.service import Matcher, ReviewedDecision, fingerprint, to_rows
 from services.sync_hub.replica import service as replica
@@ -134,6 +141,145 @@ def test_a_checks_decisions_equal_a_runs(engine: Engine, world, model: fallback.
         batch = Matcher(registry_for(session, students_frame(to_rows(students, regions))), model=model,
                         model_version="m").match(students, regions, reviewed)
         keys, widen = keys_for(session, scalar.students(to_rows(students, regions)))
+        few = Matcher(Registry.empty(), model=model, model_version="m").match_few(
+            students, regions, reviewed, keys, widen)
+    assert few == batch
+
+
+# -- the fallback ------------------------------------------------------------------------------------------------
+
+FIELD_ERRORS = {"name_parts_reordered": 0.2, "birth_year_typo": 0.15, "birth_date_missing": 0.15,
+                "school_in_other_kabupaten": 0.2, "name_variant": 0.3, "birth_date_off_by_one": 0.1,
+                "birth_date_day_month_swapped": 0.1}
+
+
+@pytest.fixture(scope="module")
+def error_world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from worldgen.config import FIELD_ERROR_RATES, ErrorRates, WorldConfig
+    from worldgen.generate import generate_world
+
+    assert set(FIELD_ERROR_RATES) <= set(FIELD_ERRORS)  # every field error worldgen makes
+    out = tmp_path_factory.mktemp("scalar_fallback_world")
+    generate_world(WorldConfig(seed=31, n_families=300, error_rates=ErrorRates(**FIELD_ERRORS)), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def error_world(error_world_dir: Path) -> tuple[World, list[StudentView], dict[str, str], fallback.Model]:
+    w = load_world(error_world_dir)
+    students, regions = _views(w.students)
+    model = fallback.train(students_frame(to_rows(students, regions)), w.registry, fallback.Settings())
+    return w, students, regions, model
+
+
+def _reorder(value: str) -> str:
+    words = value.split()
+    return " ".join(words[1:] + words[:1])
+
+
+@st.composite
+def _undecided(draw: st.DrawFn, pool: list[StudentView]) -> list[StudentView]:
+    """Students most of whom the keys leave to the fallback: NIKs and KK number erased (no NIK at all) or
+    garbled, names garbled or in another order, birth dates moved or erased."""
+    out = []
+    for s in draw(_students(pool)):
+        data = {f: getattr(s, f) for f in StudentView.__dataclass_fields__}
+        if draw(st.integers(0, 3)):  # three in four: no usable key
+            erase = draw(st.sampled_from(["all", "all", "child_and_kk", "garbled"]))
+            for field in NIK_FIELDS:
+                if erase == "all" or (erase == "child_and_kk" and field in ("nik", "no_kk")):
+                    data[field] = None
+                elif erase == "garbled" and data[field]:
+                    data[field] = _garble_nik(data[field], None, draw(st.sampled_from([4, 5, 8, 9])))
+        if draw(st.integers(0, 4)) == 0:
+            data["nama"] = _reorder(data["nama"])
+        if data["tanggal_lahir"] is not None:
+            move = draw(st.sampled_from([0, 0, 0, 1, -1, 366, "none"]))
+            data["tanggal_lahir"] = None if move == "none" else date.fromordinal(data["tanggal_lahir"].toordinal()
+                                                                                 + move)
+        out.append(StudentView(**data))
+    return out
+
+
+def _assert_same_decisions(few: list[dict], batch: list[dict]) -> None:  # type: ignore[type-arg]
+    assert [r["sid"] for r in few] == [r["sid"] for r in batch]
+    for a, b in zip(few, batch, strict=True):
+        assert {k: v for k, v in a.items() if not isinstance(v, float)} == {
+            k: v for k, v in b.items() if not isinstance(v, float)}
+        for k in ("probability", "weight", "margin"):
+            assert a[k] == pytest.approx(b[k], abs=1e-9, rel=0)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_scalar_fallback_decides_as_the_batch_fallback(error_world, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    w, pool, regions, model = error_world
+    students = data.draw(_undecided(pool))
+    stu = scalar.students(to_rows(students, regions), TODAY)
+    w.registry._cache.pop("scalar_fallback", None)
+    with pytest.MonkeyPatch.context() as mp:
+        if data.draw(st.booleans()):  # the batch path's matrix blocks and batched units (the sizes a run reaches)
+            mp.setattr(fallback, "_SMALL", data.draw(st.sampled_from([1, 40, 200])))
+            mp.setattr(fallback, "_BATCH", data.draw(st.sampled_from([1, 300, 2_000])))
+        batch = fallback.run(scalar.frame(stu), w.registry, model).decisions.to_dicts()
+        _assert_same_decisions(scalar_fallback.run(stu, w.registry, model), batch)
+
+
+def test_the_fallback_worlds_reach_every_band(error_world) -> None:  # type: ignore[no-untyped-def]
+    """The property tests above are not vacuous: their students reach the fallback and all three bands, ties
+    between candidates of equal weight included."""
+    import random
+
+    w, pool, regions, model = error_world
+    rng = random.Random(3)
+    bands: dict[str, int] = {}
+    tied = 0
+    for _ in range(60):
+        stu = scalar.students(to_rows([_erased(s) for s in rng.sample(pool, 8)], regions), TODAY)
+        for r in scalar_fallback.run(stu, w.registry, model):
+            bands[r["band"]] = bands.get(r["band"], 0) + 1
+            tied += r["margin"] == 0.0
+    assert set(bands) == {"auto", "review", "none"}, bands
+    assert tied, "no student with two families of equal weight"
+
+
+def _erased(s: StudentView) -> StudentView:
+    return StudentView(**{f: None if f in NIK_FIELDS else getattr(s, f) for f in StudentView.__dataclass_fields__})
+
+
+@pytest.fixture
+def error_engine(db_url: str, error_world_dir: Path) -> Engine:
+    migrate(MIGRATIONS, db_url)
+    out = make_engine(db_url)
+    _write_replica(out, error_world_dir)
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_checks_fallback_decisions_equal_a_runs(error_engine: Engine, error_world,  # type: ignore[no-untyped-def]
+                                                 data: st.DataObject) -> None:
+    """``match_few`` (the scalar fallback over the widened slice) against ``match`` (the batch fallback over the
+    run's slice), on students most of whom need the fallback."""
+    _, pool, regions, model = error_world
+    students = data.draw(_undecided(pool))
+    families = replica.load(error_engine).families.select("no_kk", "version").rows()
+    reviewed = {}
+    for s in students:
+        if s.tanggal_lahir is None or data.draw(st.integers(0, 3)):
+            continue
+        no_kk, version = data.draw(st.sampled_from(families))
+        link = data.draw(st.booleans())
+        reviewed[(s.system.value, s.student_id)] = ReviewedDecision(
+            "d", link, no_kk if link else None, version if link else None, fingerprint(s), "", "reviewer", "papers")
+    with session_scope(error_engine) as session, pytest.MonkeyPatch.context() as mp:
+        batch = Matcher(registry_for(session, students_frame(to_rows(students, regions))), model=model,
+                        model_version="m").match(students, regions, reviewed)
+        keys, widen = keys_for(session, scalar.students(to_rows(students, regions)))
+        if data.draw(st.integers(0, 4)) == 0:  # more undecided students than the scalar fallback takes
+            mp.setattr(matching_service, "SCALAR_FALLBACK_MAX", 0)
         few = Matcher(Registry.empty(), model=model, model_version="m").match_few(
             students, regions, reviewed, keys, widen)
     assert few == batch

@@ -1,0 +1,271 @@
+"""The fallback (``fallback.run``) for a handful of students, without polars: what a check runs for the students
+its keys leave undecided.
+
+``fallback.run`` pays a fixed cost of hundreds of small polars operations (~45 ms) whatever the number of
+students: a check's one to few students against a slice of a few hundred persons spend nearly all of it there.
+Here the same steps run over Python rows and small numpy arrays, with the same decisions:
+
+* the candidates: the same blocking rules (``fallback.RULES``) as dict lookups over the slice's persons, each
+  pair once, in the segments ``fallback._Blocks.each`` scores (one student against one (kabupaten, birth year)
+  block, or against all its pairs of the other rules) and in the same order, so ties are broken alike;
+* the comparison columns (``levels.Side``) built from Python values by :func:`side` (the twin of the polars
+  ``levels.side``: NIK and birth date packed one digit per nibble, regions read as polars casts them), then the
+  very same level arithmetic (``levels.pair_codes``) and weights (the model's pattern weights and decision prior);
+* per segment the best candidate, the best of another family and the best sibling (``fallback._summarise``),
+  and per student the band, margin, veto and tie rules of ``fallback.decide``, in Python.
+
+A property test (``services/sync_hub/tests/test_matching_scalar.py``) holds :func:`run` equal to ``fallback.run``
+on generated worlds with every field error worldgen makes; ``test_scalar_fallback.py`` holds each twin equal to
+its polars expression on awkward inputs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from services.sync_hub.matching import fallback, levels
+from services.sync_hub.matching.frames import NOT_THE_CHILDS, Registry
+from services.sync_hub.matching.scalar import _digits16
+
+_EPOCH = date(1970, 1, 1)
+_INT = re.compile(r"[+-]?[0-9]+")  # what polars casts to an integer (strict=False): ASCII digits, one sign
+_I64 = 2**63
+
+
+def as_int64(value: str | None) -> int | None:
+    """A text cast to Int64 as polars casts it (``strict=False``): an optional sign and ASCII digits, in range."""
+    if value is None or not _INT.fullmatch(value):
+        return None
+    number = int(value)
+    return number if -_I64 <= number < _I64 else None
+
+
+def sorted_words(name: str) -> str:
+    """``levels.sorted_words`` of one name."""
+    return " ".join(sorted(name.split(" ")))
+
+
+def name_words(name: str | None) -> str | None:
+    """``fallback.name_words`` of one name."""
+    if not name or name.count(" ") >= fallback.MAX_WORDS:
+        return None
+    return sorted_words(name)
+
+
+def name_initials(name: str | None) -> str | None:
+    """``fallback.name_initials`` of one name: the first letters of its first and last words, in alphabetical
+    order."""
+    if name is None:
+        return None
+    words = re.findall(r"\S+", name)
+    if not words:
+        return None
+    return "".join(sorted((words[0][0], words[-1][0])))
+
+
+def side(rows: Iterable[tuple[Any, ...]], missing_day: int) -> levels.Side:
+    """``levels.side`` of rows (nama, ibu, dob, sex, wil, nik, kk, kk_old), built in Python: the same arrays."""
+    cols: dict[str, list[Any]] = {f: [] for f in ("nama", "nsort", "ibu", *levels._ARRAYS)}
+    for nama, ibu, dob, sex, wil, nik, kk, kk_old in rows:
+        nama, ibu, wil = nama or "", ibu or "", wil or ""
+        cols["nama"].append(nama)
+        cols["nsort"].append(sorted_words(nama))
+        cols["ibu"].append(ibu)
+        cols["ibu_missing"].append(ibu == "")
+        cols["nama_missing"].append(nama == "")
+        if dob is None:
+            cols["days"].append(missing_day)
+            cols["yr"].append(-1), cols["mon"].append(-1), cols["day"].append(-1), cols["ymd"].append(0)
+        else:
+            cols["days"].append((dob - _EPOCH).days)
+            cols["yr"].append(dob.year), cols["mon"].append(dob.month), cols["day"].append(dob.day)
+            cols["ymd"].append(int(str(dob.year * 10_000 + dob.month * 100 + dob.day)[-8:], 16))  # digits as nibbles
+        cols["sex"].append(0 if sex == "L" else 1 if sex == "P" else -1)
+        kec, kab = as_int64(wil[:6]), as_int64(wil[:4])
+        cols["kec"].append(-1 if kec is None else kec)
+        cols["kab"].append(-1 if kab is None else kab)
+        has = _digits16(nik)  # polars: ``^[0-9]{16}$``
+        cols["nik"].append(int(nik, 16) if nik is not None and has else 0)
+        cols["has_nik"].append(has)
+        cols["dd"].append(int(nik[6:8]) if has else 0)
+        k, ko = as_int64(kk), as_int64(kk_old)
+        cols["kk"].append(-1 if k is None else k)
+        cols["kk_old"].append(-1 if ko is None else ko)
+    types = {"ibu_missing": np.bool_, "nama_missing": np.bool_, "days": np.int32, "yr": np.int16, "mon": np.int8,
+             "day": np.int8, "sex": np.int8, "kec": np.int64, "kab": np.int64, "nik": np.uint64, "has_nik": np.bool_,
+             "dd": np.int16, "ymd": np.uint64, "kk": np.int64, "kk_old": np.int64}
+    return levels.Side(nama=cols["nama"], nsort=cols["nsort"], ibu=cols["ibu"],
+                       **{f: np.array(cols[f], dtype=types[f]) for f in levels._ARRAYS})
+
+
+class Slice:
+    """The registry's persons as the fallback reads them (``fallback._registry``): in block order (kabupaten,
+    birth year, pid; missing last), with their comparison columns and blocking keys."""
+
+    def __init__(self, reg: Registry) -> None:
+        old: dict[str, str | None] = {}
+        for old_kk, no_kk in reg.kk_lama.select("old_kk", "no_kk").iter_rows():
+            old[no_kk] = old_kk  # the last one (``group_by("no_kk").agg(last)``)
+        rows = list(reg.persons.select("pid", "nik", "no_kk", "nama", "sex", "dob", "ibu", "wil").iter_rows())
+
+        def block(r: tuple[Any, ...]) -> tuple[Any, ...]:
+            kab, yr = (r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None)
+            return kab is None, kab or "", yr is None, yr or 0, r[0]
+
+        rows.sort(key=block)
+        self.pid = np.array([r[0] for r in rows], dtype=np.int64)
+        self.no_kk: list[str | None] = [r[2] for r in rows]
+        families: dict[str | None, int] = {None: -1}
+        self.fid = np.array([families.setdefault(r[2], len(families)) for r in rows], dtype=np.int64)
+        self.side = side(((r[3], r[6], r[5], r[4], r[7], r[1], r[2], old.get(r[2]) if r[2] is not None else None)
+                          for r in rows), levels.OTHER_MISSING_DAY)
+        self.blocks: dict[tuple[str, int], tuple[int, int]] = {}
+        self.keys: dict[str, dict[tuple[Any, Any], list[int]]] = {k: {} for k in (
+            "kab_words", "words_dob", "ibu_dob", "kab_ibu", "ini_dob", "kab_ini")}
+        self.kab_yr: list[tuple[str | None, int | None]] = []
+        for pos, r in enumerate(rows):
+            kab, yr = (r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None)
+            self.kab_yr.append((kab, yr))
+            if kab is not None and yr is not None:
+                start, _ = self.blocks.get((kab, yr), (pos, pos))
+                self.blocks[(kab, yr)] = (start, pos + 1)
+            words, ini, ibu, dob = name_words(r[3] or ""), name_initials(r[3]), r[6], r[5]
+            for rule, a, b in (("kab_words", kab, words), ("words_dob", words, dob), ("ibu_dob", ibu, dob),
+                               ("kab_ibu", kab, ibu), ("ini_dob", ini, dob), ("kab_ini", kab, ini)):
+                if a is not None and b is not None:
+                    self.keys[rule].setdefault((a, b), []).append(pos)
+
+
+def _slice(reg: Registry) -> Slice:
+    cached = reg._cache.get("scalar_fallback")
+    if isinstance(cached, Slice):
+        return cached
+    out = Slice(reg)
+    reg._cache["scalar_fallback"] = out
+    return out
+
+
+_TABLES: list[tuple[fallback.Model, tuple[Any, ...], np.ndarray]] = []
+
+
+def _table(model: fallback.Model) -> np.ndarray:
+    """The model's weight (bits, decision prior included) of every pattern code, as ``fallback.summarise``
+    computes it, kept for the model object while its parameters hold still (a check reuses the stored model)."""
+    state = (model.prior, model.record_share, model.stats.get("registry_persons"), id(model.m), id(model.u))
+    for held, held_state, table in _TABLES:
+        if held is model and held_state == state:
+            return table
+    table = model.pattern_weights() + model.decision_prior_weight()
+    _TABLES[:] = [(model, state, table)]
+    return table
+
+
+def _segments(stu: list[dict[str, Any]], s: Slice) -> list[tuple[int, list[int]]]:
+    """(student row, registry positions) per segment, in the order ``fallback._Blocks.each`` yields them: the
+    (kabupaten, birth year) blocks by position, a block of ``_SMALL`` pairs or more at once and smaller ones
+    gathered into units of ``_BATCH`` pairs, then each student's pairs of the other rules."""
+    kabs_of: list[set[str]] = []
+    blocked: list[set[tuple[str, int]]] = []  # the blocks a student meets (none without a birth year)
+    groups: dict[tuple[str, int], list[int]] = {}
+    for row, st in enumerate(stu):
+        kabs = {v[:4] for v in (st["wil"], st["no_kk"], st["nik_digits"]) if v is not None and len(v[:4]) == 4}
+        yr = st["dob"].year if st["dob"] is not None else None
+        kabs_of.append(kabs)
+        blocked.append({(k, yr) for k in kabs} if yr is not None else set())
+        for key in blocked[-1]:
+            if key in s.blocks:
+                groups.setdefault(key, []).append(row)
+    out: list[tuple[int, list[int]]] = []
+    small: list[tuple[list[int], int, int]] = []
+    size = 0
+
+    def flush() -> None:
+        for rows, start, end in small:
+            out.extend((row, list(range(start, end))) for row in rows)
+
+    for key in sorted(groups, key=lambda k: s.blocks[k][0]):
+        rows, (start, end) = groups[key], s.blocks[key]
+        if len(rows) * (end - start) >= fallback._SMALL:
+            out.extend((row, list(range(start, end))) for row in rows)
+            continue
+        small.append((rows, start, end))
+        size += len(rows) * (end - start)
+        if size >= fallback._BATCH:
+            flush()
+            small, size = [], 0
+    flush()
+    for row, st in enumerate(stu):
+        kabs = kabs_of[row]
+        words, ini, dob = name_words(st["nama"]), name_initials(st["nama"]), st["dob"]
+        ibu = st["ibu"] or None
+        found: set[int] = set()
+        for rule, key in (("kab_words", [(k, words) for k in kabs]), ("words_dob", [(words, dob)]),
+                          ("ibu_dob", [(ibu, dob)]), ("kab_ibu", [(k, ibu) for k in kabs]),
+                          ("ini_dob", [(ini, dob)]), ("kab_ini", [(k, ini) for k in kabs] if dob is None else [])):
+            for a, b in key:
+                if a is not None and b is not None:
+                    found.update(s.keys[rule].get((a, b), ()))
+        extra = sorted(p for p in found if s.kab_yr[p] not in blocked[row])  # a block already holds the rest
+        if extra:
+            out.append((row, extra))
+    return out
+
+
+def run(stu: list[dict[str, Any]], reg: Registry, model: fallback.Model,
+        settings: fallback.Settings | None = None) -> list[dict[str, Any]]:
+    """``fallback.run(frame(stu), reg, model, settings).decisions`` as rows (``fallback.DECISION_SCHEMA``'s
+    columns, ``sid`` order; ``stu``: ``scalar.students`` rows, ``sid`` their position in the frame)."""
+    settings = settings or fallback.Settings()
+    if not stu or not reg.persons.height:
+        return []
+    stu = [{**st, "nik_digits": None if st["rule_nik"] in NOT_THE_CHILDS else st["nik_digits"]} for st in stu]
+    s = _slice(reg)
+    segments = _segments(stu, s)
+    if not segments:
+        return []
+    students = side(((st["nama"], st["ibu"], st["dob"], st["sex"], st["wil"], st["nik_digits"], st["no_kk"], None)
+                     for st in stu), levels.STUDENT_MISSING_DAY)
+    srow = np.concatenate([np.full(len(p), row, dtype=np.int64) for row, p in segments])
+    rpos = np.concatenate([np.asarray(p, dtype=np.int64) for _, p in segments])
+    codes = levels.pair_codes(students.take(srow), s.side.take(rpos))
+    starts = np.r_[0, np.cumsum([len(p) for _, p in segments])[:-1]].astype(np.int64)
+    summary = fallback._summarise(_table(model)[codes], codes, s.fid[rpos], starts)
+    inf = float("inf")
+    per_row: dict[int, list[tuple[int, int, float, int, int, float, float]]] = {}
+    for i, (row, _) in enumerate(segments):
+        best, other = int(rpos[summary["best"][i]]), int(rpos[summary["other"][i]])
+        per_row.setdefault(row, []).append((best, int(s.fid[best]), float(summary["w"][i]), int(summary["code"][i]),
+                                            other, float(summary["w_other"][i]), float(summary["w_sibling"][i])))
+    out = []
+    for row in sorted(per_row, key=lambda r: stu[r]["sid"]):
+        segs = per_row[row]
+        top = max(seg[2] for seg in segs)
+        b_rpos, b_fid, w, code, o_rpos, w_other_own, w_sibling = next(seg for seg in segs if seg[2] == top)
+        # another family's best: the best one's own runner-up first, then every other segment's best (by weight)
+        others = [(o_rpos, s.fid[o_rpos], w_other_own), *sorted(
+            ((seg[0], seg[1], seg[2]) for seg in segs if seg[0] != b_rpos), key=lambda o: -o[2])]
+        others = [o for o in others if o[1] != b_fid and o[2] > -inf]
+        other = max(others, key=lambda o: o[2]) if others else None  # the first of the largest
+        probability = float(1.0 / (1.0 + np.exp2(-np.array([w])))[0])
+        margin = w - other[2] if other is not None else 99.0
+        margin_sibling = w - w_sibling if w_sibling > -inf else 99.0
+        veto = bool(levels.vetoed(np.array([code]))[0])
+        agreeing = int(levels.agreeing_fields(np.array([code]))[0])
+        if probability >= settings.auto_p and margin >= settings.margin and not veto:
+            band = "auto"
+        elif probability >= settings.review_p and agreeing >= settings.review_min_fields:
+            band = "review"
+        else:
+            band = "none"
+        o_pos = other[0] if other is not None else None
+        out.append({"sid": stu[row]["sid"], "band": band, "no_kk": s.no_kk[b_rpos],
+                    "pid": int(s.pid[b_rpos]) if margin_sibling >= settings.margin else None,
+                    "probability": probability, "weight": w, "margin": margin, "code": code,
+                    "other_no_kk": s.no_kk[o_pos] if o_pos is not None else None,
+                    "other_pid": int(s.pid[o_pos]) if o_pos is not None else None})
+    return out
