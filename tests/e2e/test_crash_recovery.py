@@ -145,7 +145,9 @@ def _compare(stack: Stack, hub_url: str, reference: dict[str, Any]) -> None:
 
     assert state["verified"], "no education verification sent"
     assert {k: h for k, (h, _) in state["verified"].items()} == {k: h for k, (h, _) in reference["verified"].items()}
-    assert {st for _, st in state["verified"].values()} == {"APPLIED"}, "verifications not settled"
+    # settled: a unit killed between sending and recording sends its rows again and the registry answers UNCHANGED
+    # for what it already stored (sync/verify.py); what it holds is the same facts (the hashes above)
+    assert {st for _, st in state["verified"].values()} <= {"APPLIED", "UNCHANGED"}, "verifications not settled"
     # what the registry stored (read from its database: its API may be the one failing on purpose)
     registry = make_engine(stack.database_url("kemensos_mock"))
     try:

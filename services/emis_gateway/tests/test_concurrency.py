@@ -41,6 +41,7 @@ def test_second_batch_waits_for_the_first_and_sees_its_values(postgres_url: str,
                 waiting = probe.execute(sa.text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND wait_event_type = 'Lock'")).scalar_one()
+                probe.rollback()  # pg_stat_activity is a snapshot held for the transaction: look again in a new one
                 if waiting:
                     break
                 time.sleep(0.05)
