@@ -16,9 +16,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -62,6 +64,27 @@ class Stack:
     # worker processes of the hub (PostgreSQL only: the embedded SQLite hub runs its jobs itself)
     hub_workers: int = 1
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. {"sync_hub": {...}}
+
+    @classmethod
+    def on_free_ports(cls, workdir: Path, **options: Any) -> Stack:
+        """A stack whose services listen on ports nobody holds now (tests and benchmarks: several stacks, one
+        machine). ``options`` are the other fields (``database_urls``, ``log_level``, ``extra_env``, ...)."""
+        return cls(workdir, ports={name: free_port() for name in SERVICES}, **options)
+
+    @contextmanager
+    def serving(self, world_dir: Path, clean_stop: bool = False) -> Iterator[Stack]:
+        """Load ``world_dir`` into the upstream services, start every service, yield, stop them all.
+
+        ``clean_stop``: raise unless every process ended by itself on SIGTERM (0, or -15: uvicorn re-raises
+        SIGTERM after a graceful shutdown; -9 means it had to be killed). Not checked when the body raised."""
+        self.load_world(world_dir)
+        self.start()
+        try:
+            yield self
+        finally:
+            codes = self.stop()
+        if clean_stop and not all(code in (0, -15) for code in codes.values()):
+            raise RuntimeError(f"services did not stop cleanly: {codes}")
 
     @property
     def issuer(self) -> LocalIssuer:

@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from jembatan.evaluate import evaluate_world
-from jembatan.stack import SERVICES, Stack, free_port
+from jembatan.stack import SERVICES, Stack
 from shared.clients import DapodikClient, EmisClient, HubClient
 from shared.contracts.hub import SourceSystem
 from shared.testing import fresh_postgres_database, on_ci
@@ -52,14 +52,8 @@ def stack(request: pytest.FixtureRequest, world: Path, tmp_path: Path) -> Iterat
                 if on_ci():
                     pytest.fail(f"PostgreSQL is required on CI but unreachable: {exc}")
                 pytest.skip(f"PostgreSQL unreachable: {exc}")
-        s = Stack(tmp_path, ports={name: free_port() for name in SERVICES}, database_urls=urls, log_level="INFO")
-        s.load_world(world)
-        s.start()
-        try:
-            yield s
-        finally:
-            codes = s.stop()
-            assert all(code in (0, -15) for code in codes.values()), f"services did not stop cleanly: {codes}"
+        yield ctx.enter_context(Stack.on_free_ports(tmp_path, database_urls=urls, log_level="INFO")
+                                .serving(world, clean_stop=True))
 
 
 def _ready(stack: Stack, siswa_id: str, timeout: float = 120.0) -> None:

@@ -24,7 +24,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from jembatan.stack import SERVICES, Stack, free_port
+from jembatan.stack import Stack
 from shared.clients import DapodikClient, EmisClient, HubClient
 from shared.contracts.dapodik import DAPODIK_HUB_FIELDS
 from shared.contracts.emis import EMIS_HUB_FIELDS
@@ -52,8 +52,7 @@ def _stack(workdir: Path, world: Path, hub_url: str, registry_faults: dict[str, 
     extra = {"sync_hub": HUB_ENV}
     if registry_faults:
         extra["kemensos_mock"] = {"KEMENSOS_FAULTS": json.dumps(registry_faults)}
-    s = Stack(workdir, ports={name: free_port() for name in SERVICES}, database_urls={"sync_hub": hub_url},
-              hub_workers=2, extra_env=extra)
+    s = Stack.on_free_ports(workdir, database_urls={"sync_hub": hub_url}, hub_workers=2, extra_env=extra)
     s.load_world(world)
     s.start()
     return s

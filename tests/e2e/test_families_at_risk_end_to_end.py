@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jembatan.risk_truth import evaluate_report
-from jembatan.stack import SERVICES, Stack, free_port
+from jembatan.stack import Stack
 from services.sync_hub.risk.service import LINK_REASONS
 from shared.clients import HubClient
 from shared.contracts.hub import RunStatus, SyncRun
@@ -32,15 +32,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def run(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubClient, SyncRun]]:
-    stack = Stack(tmp_path_factory.mktemp("stack"), ports={name: free_port() for name in SERVICES}, log_level="INFO")
-    stack.load_world(world)
-    stack.start()
-    hub = HubClient(stack.url("sync_hub"), stack.hub_operator)
-    try:
+    with Stack.on_free_ports(tmp_path_factory.mktemp("stack"), log_level="INFO").serving(world) as stack, \
+            HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:
         yield hub, hub.wait(hub.start_run().id, timeout=600)
-    finally:
-        hub.close()
-        stack.stop()
 
 
 def test_the_report_finds_the_planted_families_and_no_clean_one(world: Path, run: tuple[HubClient, SyncRun]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jembatan.stack import SERVICES, Stack, free_port
+from jembatan.stack import SERVICES, Stack
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
@@ -30,14 +30,9 @@ SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("observability")
     generate_world(WorldConfig(seed=13, n_families=40), root / "world")
-    s = Stack(root, ports={name: free_port() for name in SERVICES}, log_level="INFO",
-              extra_env={"sync_hub": {"HUB_REPLICA_FOLLOW_SECONDS": "0.5"}})
-    s.load_world(root / "world")
-    s.start()
-    try:
+    s = Stack.on_free_ports(root, log_level="INFO", extra_env={"sync_hub": {"HUB_REPLICA_FOLLOW_SECONDS": "0.5"}})
+    with s.serving(root / "world"):
         yield s
-    finally:
-        s.stop()
 
 
 def wait_ready(stack: Stack, timeout: float = 120.0) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from jembatan.changes import plant_parent_conflict
-from jembatan.stack import SERVICES, Stack, free_port
+from jembatan.stack import Stack
 from shared.clients import DapodikClient, HubClient
 from shared.contracts.hub import RunStatus, SourceSystem
 from worldgen.config import WorldConfig
@@ -27,13 +27,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, tu
     root = tmp_path_factory.mktemp("review-e2e")
     generate_world(WorldConfig(seed=11, n_families=60), root / "world")
     planted = plant_parent_conflict(root / "world")
-    stack = Stack(root / "stack", ports={name: free_port() for name in SERVICES})
-    stack.load_world(root / "world")
-    stack.start()
-    try:
+    with Stack.on_free_ports(root / "stack").serving(root / "world") as stack:
         yield stack, planted
-    finally:
-        stack.stop()
 
 
 def _sync(hub: HubClient):  # type: ignore[no-untyped-def]

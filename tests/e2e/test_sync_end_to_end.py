@@ -16,7 +16,7 @@ import pytest
 from jembatan.changes import edit_peserta_didik, graduate_family, pkh_family_of_an_emis_recipient
 from jembatan.evaluate import evaluate_world, observe
 from jembatan.ledger_audit import check_gateways, check_proof
-from jembatan.stack import SERVICES, Stack, free_port
+from jembatan.stack import SERVICES, Stack
 from shared.clients import DapodikClient, EmisClient, HubClient
 from shared.contracts.common import MatchKey
 from shared.contracts.hub import RunStatus, SourceSystem, SyncRunCreate
@@ -38,15 +38,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("stack"), ports={name: free_port() for name in SERVICES}, log_level="INFO")
-    s.load_world(world)
-    s.start()
-    try:
+    with Stack.on_free_ports(tmp_path_factory.mktemp("stack"), log_level="INFO").serving(world, clean_stop=True) as s:
         yield s
-    finally:
-        codes = s.stop()
-        # uvicorn re-raises SIGTERM after a graceful shutdown, so -15 is a clean stop; -9 would be a kill
-        assert all(code in (0, -15) for code in codes.values()), f"services did not stop cleanly: {codes}"
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +61,13 @@ def first_run(clients: tuple[HubClient, EmisClient, DapodikClient]):  # type: ig
 def test_every_service_refuses_calls_without_a_credential(stack: Stack) -> None:
     paths = {"kemensos_mock": "/api/v1/kip", "emis_gateway": "/api/v1/siswa",
              "dapodik_gateway": "/api/v1/peserta-didik", "sync_hub": "/api/v1/sync-runs"}
-    for service, path in paths.items():
-        assert httpx.get(stack.url(service) + path).status_code == 401
-        assert httpx.get(stack.url(service) + path, headers={"Authorization": "Bearer nope-nope-nope-nope"}
-                         ).status_code == 401
-        assert httpx.get(stack.url(service) + "/health").status_code == 200
-        assert httpx.get(stack.url(service) + "/openapi.json").status_code == 200
+    with httpx.Client(timeout=60) as http:  # the first /openapi.json builds the schema: slow on a busy machine
+        for service, path in paths.items():
+            assert http.get(stack.url(service) + path).status_code == 401
+            assert http.get(stack.url(service) + path, headers={"Authorization": "Bearer nope-nope-nope-nope"}
+                            ).status_code == 401
+            assert http.get(stack.url(service) + "/health").status_code == 200
+            assert http.get(stack.url(service) + "/openapi.json").status_code == 200
 
 
 def test_first_sync_writes_the_true_pkh_status(first_run, world: Path, clients) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jembatan.stack import SERVICES, Stack, free_port
+from jembatan.stack import Stack
 from jembatan.verifications import check_world, expected_children
 from shared.clients import HubClient, KemensosClient
 from shared.contracts.hub import RunStatus, SyncRunCreate
@@ -36,13 +36,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("stack"), ports={name: free_port() for name in SERVICES}, log_level="INFO")
-    s.load_world(world)
-    s.start()
-    try:
+    with Stack.on_free_ports(tmp_path_factory.mktemp("stack"), log_level="INFO").serving(world) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -175,6 +175,16 @@ PROVINCE_TILES: dict[str, tuple[int, int]] = {
     "82": (11, 1), "81": (11, 3),
     "96": (12, 2), "92": (13, 2), "94": (14, 3), "91": (15, 2), "95": (15, 3), "93": (15, 4),
 }
+# The label on each tile: the short name Indonesians write for the province (as on BPS and ministry tile maps), at
+# most six letters so that it fits a tile; the full name is in the tile's <title> and in the table beside the map.
+PROVINCE_SHORT: dict[str, str] = {
+    "11": "ACEH", "12": "SUMUT", "13": "SUMBAR", "14": "RIAU", "15": "JAMBI", "16": "SUMSEL", "17": "BKL",
+    "18": "LPG", "19": "BABEL", "21": "KEPRI", "31": "DKI", "32": "JABAR", "33": "JATENG", "34": "DIY",
+    "35": "JATIM", "36": "BANTEN", "51": "BALI", "52": "NTB", "53": "NTT", "61": "KALBAR", "62": "KALTEN",
+    "63": "KALSEL", "64": "KALTIM", "65": "KALTAR", "71": "SULUT", "72": "SULTEN", "73": "SULSEL", "74": "SULTRA",
+    "75": "GTLO", "76": "SULBAR", "81": "MALUKU", "82": "MALUT", "91": "PAPUA", "92": "PABAR", "93": "PASEL",
+    "94": "PATENG", "95": "PAPEG", "96": "PBD",
+}
 # Match-rate classes, lowest first: (lower bound, fill, text colour, legend). A blue sequential scale that reads in
 # greyscale and for colour-blind people; every text colour has at least 4.5:1 contrast on its fill.
 RATE_CLASSES = ((0.0, "#eff3ff", "#1b1f24", "< 60%"), (0.6, "#c6dbef", "#1b1f24", "60–70%"),
@@ -216,8 +226,8 @@ def province_map(rates: list[RegionRate], link_base: str) -> str:
         mid = f'x="{x + tile / 2:.0f}" text-anchor="middle" fill="{ink}"'
         body = (f'<title>{escape(text)}</title>'
                 f'<rect x="{x}" y="{y}" width="{tile}" height="{tile}" rx="4" fill="{fill}" stroke="#8a949e"/>'
-                f'<text {mid} y="{y + 20}" class="code">{code}</text><text {mid} y="{y + 40}" class="rate">{label}'
-                f'</text>')
+                f'<text {mid} y="{y + 20}" class="code">{PROVINCE_SHORT.get(code, code)}</text>'
+                f'<text {mid} y="{y + 40}" class="rate">{label}</text>')
         attrs = f'class="tile" data-province="{code}"'
         parts.append(f'<a {attrs} href="{escape(link_base)}province={code}">{body}</a>' if r is not None
                      else f'<g {attrs}>{body}</g>')

@@ -124,8 +124,9 @@ def _attributions(session: Session, sm: sa.Join, unlinked_where: sa.ColumnElemen
 def inputs_stamp(session: Session, period: Period) -> dict[str, Any]:
     """What a build of ``period`` reads, summarised by where each of its inputs stands: the registry replica's
     feed sequence; the number and the latest write of the hub's copies of the students (a copy and its attendance
-    are stored together), of their statuses, of the period's verifications and of the open review cases. Equal stamps, equal inputs: a build would give the report it replaces (``build.rebuild`` then
-    keeps it). Each part is one indexed aggregate, whatever the number of students."""
+    are stored together), of their statuses, of the period's verifications and of the open review cases. Equal
+    stamps, equal inputs: a build would give the report it replaces (``build.rebuild`` then keeps it).
+    Each part is one indexed aggregate, whatever the number of students."""
     from services.sync_hub.replica.models import ReplicaStateRow
 
     def at(value: Any) -> str | None:

@@ -241,11 +241,20 @@ def _luminance(colour: str) -> float:
 
 
 def test_the_province_tile_map_places_every_province_once_and_names_its_figures() -> None:
-    from services.sync_hub.console.service import NO_DATA, PROVINCE_TILES, RATE_CLASSES, RegionRate, province_map
+    from services.sync_hub.console.service import (
+        NO_DATA,
+        PROVINCE_SHORT,
+        PROVINCE_TILES,
+        RATE_CLASSES,
+        RegionRate,
+        province_map,
+    )
     from shared.regions import provinces
 
     assert set(PROVINCE_TILES) == set(provinces())  # a new province fails here until it is placed
     assert len(set(PROVINCE_TILES.values())) == len(PROVINCE_TILES)
+    assert set(PROVINCE_SHORT) == set(provinces()) and len(set(PROVINCE_SHORT.values())) == len(PROVINCE_SHORT)
+    assert all(len(label) <= 6 for label in PROVINCE_SHORT.values())  # what fits a tile
     for _, fill, ink, _ in (*RATE_CLASSES, (None, *NO_DATA[:2], None)):
         light, dark = sorted((_luminance(fill), _luminance(ink)), reverse=True)
         assert (light + 0.05) / (dark + 0.05) >= 4.5, (fill, ink)
@@ -254,6 +263,7 @@ def test_the_province_tile_map_places_every_province_once_and_names_its_figures(
     tiles = dict(re.findall(r'class="tile" data-province="(\d\d)"[^>]*>(.*?)</(?:a|g)>', svg))
     assert set(tiles) == set(provinces())
     assert "<title>Jawa Barat (32): 95.0% padan · linked, 95 / 100 siswa · students</title>" in tiles["32"]
+    assert 'class="code">JABAR</text>' in tiles["32"] and 'class="code">ACEH</text>' in tiles["11"]
     assert 'fill="#08306b"' in tiles["32"] and 'fill="#eff3ff"' in tiles["11"] and ">10%<" in tiles["11"]
     assert "no students" in tiles["51"] and 'fill="#e6e6e6"' in tiles["51"]
     links = re.findall(r'href="([^"]+)"', svg)
