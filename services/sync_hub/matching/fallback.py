@@ -748,9 +748,9 @@ def lookalikes(reg: Registry, settings: Settings) -> tuple[np.ndarray, int]:
     pair counts per (name level, birth date level, region level) (``LOOKALIKE_SHAPE``) and the persons sampled.
 
     The registry's persons are a sample of non-matches that holds what the independence assumption misses: twins,
-    siblings, fathers of the same name, near-namesakes born the same day in the same kecamatan. Every pair a
-    name-or-date veto guards (name close or exact, and birth date equal or the region shared) is within these
-    rules' reach, so the counts are those of the whole registry for the sampled persons, not of a block."""
+    siblings, fathers of the same name, near-namesakes born the same day in the same kecamatan. The pairs of the
+    patterns a veto may be lifted for (``counted``: same kabupaten, and birth date or name exact) are all within
+    these rules' reach, so their counts are those of the whole registry for the sampled persons."""
     persons = reg.persons
     n = min(settings.lookalike_persons, persons.height)
     if n == 0:
@@ -797,7 +797,8 @@ def lifted(model: Model, settings: Settings) -> np.ndarray:
     pair's weight is then the decision prior + log2(m / u_joint) + that evidence against, and the veto is lifted
     when it reaches ``settings.auto_p``. The auto band's other conditions still apply to a lifted pair: the
     marginal probability, the margin over every other family (another candidate close still refuses) and over
-    the person's siblings. The mother's-name vetoes and a name and birth date both "other" are never lifted.
+    the person's siblings. The mother's-name vetoes and a name and birth date both "other" are never lifted, nor
+    a pattern whose lookalikes the blocking rules do not all reach (``counted``).
 
     Where the registry holds twins, siblings, namesakes and fathers of one name (Indonesian families, the
     ``worldgen`` worlds), the joint u is thousands of times the product of the marginals and the pair stays
@@ -825,8 +826,17 @@ def lifted(model: Model, settings: Settings) -> np.ndarray:
             against += np.minimum(weights[f][lv[:, f]], 0.0)
     joint = model.decision_prior_weight() + log_m - log_u + against
     threshold = np.log2(settings.auto_p / (1.0 - settings.auto_p))
-    name_missing = lv[:, 0] == SIZES[0] - 1
-    return name_date_vetoed(codes) & ~standing_vetoed(codes) & ~name_missing & (joint >= threshold)
+    return name_date_vetoed(codes) & ~standing_vetoed(codes) & counted(lv) & (joint >= threshold)
+
+
+def counted(lv: np.ndarray) -> np.ndarray:
+    """Per level row (``decode``): whether ``lookalikes`` counts *every* registry pair at least as close as the
+    pattern on name, birth date and region, so that its joint u is measured, not bounded from below. Region the
+    kecamatan or the kabupaten, all three fields present, and the birth date exact (every such pair shares a
+    (kabupaten, birth year) block) or the name exact (every such pair shares the kabupaten and the name's words:
+    the "kabupaten x name" rule). A near birth date can be a year off, a near name other words: another block."""
+    nama, lahir, wil = lv[:, 0], lv[:, 1], lv[:, 4]
+    return (wil <= 1) & (nama < SIZES[0] - 1) & (lahir < SIZES[1] - 1) & ((lahir == 0) | (nama == 0))
 
 
 def expected_matches(counts: np.ndarray, model: Model) -> float:

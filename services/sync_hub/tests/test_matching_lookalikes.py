@@ -93,6 +93,15 @@ def test_the_standing_vetoes_never_lift() -> None:
     assert fallback.veto_table(_model(_none_seen()), fallback.Settings())[standing].all()
 
 
+def test_patterns_whose_lookalikes_are_not_all_counted_never_lift() -> None:
+    # the blocking rules reach every registry pair of the same kabupaten with the birth date or the name exact;
+    # a near birth date may be a year off (another block), a near name other words, a missing field anything
+    uncounted = [_code(nama=3, lahir=5), _code(nama=3, wilayah=2), _code(nama=3, wilayah=3), _code(nama=1, lahir=3)]
+    model = _model(_none_seen())
+    assert levels.vetoed(np.array(uncounted)).all()
+    assert fallback.veto_table(model, fallback.Settings())[uncounted].all()
+
+
 def test_evidence_against_still_counts() -> None:
     # a NIK that differs ("other") or another sex weighs against the pair: with it, the same pattern stays vetoed
     model = _model(_none_seen())
