@@ -30,7 +30,8 @@ another family and the best one in the same family.
 
 Bands: ``auto`` (link) when the match probability is at least ``auto_p``, the best candidate beats every
 other family's by ``margin`` bits and no veto holds (the mother's name disagrees; the name or the birth
-date is far without a near NIK to make up for it); ``review`` when the probability is at least
+date is far without a near NIK to make up for it — the latter lifted where the registry's own persons show such
+lookalikes rare: ``lookalikes``, ``veto_table``); ``review`` when the probability is at least
 ``review_p`` and at least ``review_min_fields`` identity fields agree; otherwise no link. A person (not
 only the family) is named only when it also beats its own family's other members by the margin: twins are
 linked to their family, never to one twin by a guess.
