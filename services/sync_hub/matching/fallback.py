@@ -742,31 +742,36 @@ def record_weight(share: float, persons: int) -> float:
 # ---- vetoes, measured -------------------------------------------------------------------------------
 
 def lookalikes(reg: Registry, settings: Settings) -> tuple[np.ndarray, int]:
-    """How often two *different* registry persons look alike: a sample of ``settings.lookalike_persons`` registry
-    persons (all of them when fewer), each taken as a record (name, birth date, sex, mother's name, the family's
-    region; no NIK or KK number) and put through the fallback's own blocking rules against the whole registry;
-    every candidate pair but the person with itself is a pair of distinct persons, a sure non-match. Returns the
-    pair counts per (name level, birth date level, region level) (``LOOKALIKE_SHAPE``) and the persons sampled.
+    """How often two *different* registry persons look alike: for a sample of ``settings.lookalike_persons``
+    registry persons (all of them when fewer), every other registry person of the same kabupaten born the same day
+    or bearing the same name's words (the pairs the "kabupaten x birth year" and "kabupaten x name" rules make
+    candidates), compared as a record and a candidate are (``levels.pair_codes``). Every such pair is a pair of
+    distinct persons, a sure non-match. Returns the pair counts per (name level, birth date level, region level)
+    (``LOOKALIKE_SHAPE``) and the persons sampled.
 
     The registry's persons are a sample of non-matches that holds what the independence assumption misses: twins,
-    siblings, fathers of the same name, near-namesakes born the same day in the same kecamatan. The pairs of the
-    patterns a veto may be lifted for (``counted``: same kabupaten, and birth date or name exact) are all within
-    these rules' reach, so their counts are those of the whole registry for the sampled persons."""
-    persons = reg.persons
-    n = min(settings.lookalike_persons, persons.height)
+    siblings, fathers of the same name, near-namesakes born the same day in the same kecamatan. These two joins
+    reach every pair at least as close as a pattern a veto may be lifted for (``counted``: same kabupaten, and
+    birth date or name exact), so those patterns' counts are the whole registry's for the sampled persons; the
+    other cells are not read (and are undercounted)."""
+    r = _registry(reg)
+    total = len(r.pid)
+    n = min(settings.lookalike_persons, total)
     if n == 0:
         return np.zeros(LOOKALIKE_SHAPE), 0
-    sample = persons if n == persons.height else persons.sample(n, seed=settings.seed)
-    none = pl.lit(None, pl.String)
-    frame = sample.select(pl.col("pid").alias("sid"), "nama", pl.col("sex").cast(pl.String), "dob", "ibu", "wil",
-                          none.alias("nik_digits"), none.alias("no_kk"), none.alias("rule_nik"))
-    b = _blocks(frame, reg)
-    own = frame["sid"].to_numpy()
+    keys = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "dob", "kab")
+    picked = np.arange(total) if n == total else np.random.default_rng(settings.seed).choice(total, n, replace=False)
+    me = keys[np.sort(picked)].rename({"rpos": "row"})
+    pairs = pl.concat([
+        me.drop_nulls(["kab", "dob"]).join(keys.drop_nulls(["kab", "dob"]), on=["kab", "dob"]).select("row", "rpos"),
+        me.drop_nulls(["kab", "words"]).join(keys.drop_nulls(["kab", "words"]), on=["kab", "words"]).select(
+            "row", "rpos"),
+    ]).unique().filter(pl.col("row") != pl.col("rpos"))
     counts = np.zeros(int(np.prod(LOOKALIKE_SHAPE)), dtype=np.float64)
-    for rows, starts, rpos, codes in b.each():
-        row = np.repeat(rows, np.diff(np.r_[starts, codes.size]))
-        other = b.r.pid[rpos] != own[row]
-        lv = decode(codes[other].astype(np.int64))[:, list(LOOKALIKE_FIELDS)]
+    rows, rpos = pairs["row"].to_numpy(), pairs["rpos"].to_numpy()
+    for lo in range(0, rows.size, _BATCH):
+        codes = pair_codes(r.side.take(rows[lo:lo + _BATCH]), r.side.take(rpos[lo:lo + _BATCH]))
+        lv = decode(codes.astype(np.int64))[:, list(LOOKALIKE_FIELDS)]
         counts += np.bincount(np.ravel_multi_index(lv.T, LOOKALIKE_SHAPE), minlength=counts.size)
     return counts.reshape(LOOKALIKE_SHAPE), n
 
