@@ -30,7 +30,8 @@ another family and the best one in the same family.
 
 Bands: ``auto`` (link) when the match probability is at least ``auto_p``, the best candidate beats every
 other family's by ``margin`` bits and no veto holds (the mother's name disagrees; the name or the birth
-date is far without a near NIK to make up for it); ``review`` when the probability is at least
+date is far without a near NIK to make up for it — the latter lifted where the registry's own persons show such
+lookalikes rare: ``lookalikes``, ``veto_table``); ``review`` when the probability is at least
 ``review_p`` and at least ``review_min_fields`` identity fields agree; otherwise no link. A person (not
 only the family) is named only when it also beats its own family's other members by the margin: twins are
 linked to their family, never to one twin by a guess.
@@ -56,15 +57,22 @@ from services.sync_hub.matching.levels import (
     decode,
     ibu_matrix,
     matrix_codes,
+    name_date_vetoed,
     name_matrix,
     pair_codes,
     pattern_codes,
     prepare_students,
     registry_side,
     sorted_words,
+    standing_vetoed,
     student_side,
     vetoed,
 )
+
+# the comparisons whose joint chance among non-matches is measured on the registry itself (``lookalikes``): name,
+# birth date, region (indexes into ``FIELDS``)
+LOOKALIKE_FIELDS = (0, 1, 4)
+LOOKALIKE_SHAPE = tuple(SIZES[f] for f in LOOKALIKE_FIELDS)
 
 # ---- model -------------------------------------------------------------------------------------------
 
@@ -80,6 +88,11 @@ class Model:
     # the chance that a record the fallback decides has its person in the registry (``record_prior``); None:
     # decide with ``prior`` (a model stored before it existed)
     record_share: float | None = None
+    # how often distinct registry persons look alike (``lookalikes``): pair counts per (name, birth date, region)
+    # level, over ``lookalike_persons`` sampled persons; None: not measured, every veto holds (``veto_table``)
+    lookalikes: np.ndarray | None = None
+    lookalike_persons: int = 0
+    _veto: tuple[tuple[object, ...], np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     def weights(self) -> list[np.ndarray]:
         out = []
@@ -114,7 +127,9 @@ class Model:
     def to_json(self) -> dict[str, object]:
         return {"schema": FIELDS_SCHEMA, "m": [x.tolist() for x in self.m], "u": [x.tolist() for x in self.u],
                 "prior": self.prior, "iterations": self.iterations, "record_share": self.record_share,
-                "registry_persons": self.stats.get("registry_persons")}
+                "registry_persons": self.stats.get("registry_persons"),
+                "lookalikes": None if self.lookalikes is None else self.lookalikes.astype(int).tolist(),
+                "lookalike_persons": self.lookalike_persons}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Model:
@@ -129,6 +144,13 @@ class Model:
         if data.get("record_share") is not None and data.get("registry_persons"):
             model.record_share = float(data["record_share"])  # type: ignore[arg-type]
             model.stats["registry_persons"] = int(data["registry_persons"])  # type: ignore[arg-type,call-overload]
+        looks = data.get("lookalikes")
+        if looks is not None and data.get("lookalike_persons") and data.get("registry_persons"):
+            counts = np.asarray(looks, dtype=np.float64)
+            if counts.shape != LOOKALIKE_SHAPE:
+                raise ValueError("the model's lookalike counts do not match the comparisons")
+            model.lookalikes, model.lookalike_persons = counts, int(data["lookalike_persons"])  # type: ignore[call-overload]
+            model.stats["registry_persons"] = int(data["registry_persons"])  # type: ignore[call-overload]
         return model
 
     def describe(self) -> list[dict[str, object]]:
@@ -217,6 +239,8 @@ class Settings:
     review_min_fields: int = 2  # identity fields that must agree for the review band (see ``agreeing_fields``)
     u_pairs: int = 200_000
     train_students: int = 6_000  # EM needs pattern counts, not every student: 6,000 give ~0.7M candidate pairs
+    # registry persons whose lookalikes among the other persons are counted (``lookalikes``); 0: not measured
+    lookalike_persons: int = 5_000
     seed: int = 1
 
 
@@ -542,9 +566,11 @@ def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
         [pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items()])
 
 
-def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings) -> pl.DataFrame:
+def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings,
+           veto: np.ndarray | None = None) -> pl.DataFrame:
     """Per student, from its summaries: the best candidate over every block, the best one of another family
-    (another block's best, or the best one's block's other family), and the band."""
+    (another block's best, or the best one's block's other family), and the band. ``veto``: per pattern code,
+    whether it is vetoed (``veto_table``; default ``levels.vetoed``)."""
     if summary.is_empty():
         return pl.DataFrame(schema=DECISION_SCHEMA)
     inf = float("inf")
@@ -565,7 +591,8 @@ def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings)
         other.select("row", pl.col("rpos").alias("o_rpos"), pl.col("w").alias("w_other")), on="row", how="left")
     codes = d["code"].to_numpy()
     prob = 1.0 / (1.0 + np.exp2(-d["w"].to_numpy()))
-    d = d.with_columns(pl.Series("probability", prob), pl.Series("veto", vetoed(codes)),
+    d = d.with_columns(pl.Series("probability", prob),
+                       pl.Series("veto", vetoed(codes) if veto is None else veto[codes]),
                        pl.Series("agreeing", agreeing_fields(codes)),
                        (pl.col("w") - pl.col("w_other")).fill_null(99.0).alias("margin"),
                        pl.when(pl.col("w_sibling") > -inf).then(pl.col("w") - pl.col("w_sibling")).otherwise(99.0)
@@ -650,6 +677,10 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     model.record_share = max(estimated, share / (1.0 + share))  # raised, never lowered
     model.stats |= {"record_share": model.record_share, "record_share_estimated": estimated,
                     "record_students": unkeyed}
+    if population is None and settings.lookalike_persons > 0:  # the whole registry is here: measure its lookalikes
+        model.lookalikes, model.lookalike_persons = lookalikes(reg, settings)
+        model.stats |= {"lookalike_persons": model.lookalike_persons,
+                        "lookalike_pairs": int(model.lookalikes.sum())}
     return model
 
 
@@ -708,6 +739,112 @@ def record_weight(share: float, persons: int) -> float:
     return float(np.log2(share / ((1.0 - share) * max(persons, 1))))
 
 
+# ---- vetoes, measured -------------------------------------------------------------------------------
+
+def lookalikes(reg: Registry, settings: Settings) -> tuple[np.ndarray, int]:
+    """How often two *different* registry persons look alike: for a sample of ``settings.lookalike_persons``
+    registry persons (all of them when fewer), every other registry person of the same kabupaten born the same day
+    or bearing the same name's words (the pairs the "kabupaten x birth year" and "kabupaten x name" rules make
+    candidates), compared as a record and a candidate are (``levels.pair_codes``). Every such pair is a pair of
+    distinct persons, a sure non-match. Returns the pair counts per (name level, birth date level, region level)
+    (``LOOKALIKE_SHAPE``) and the persons sampled.
+
+    The registry's persons are a sample of non-matches that holds what the independence assumption misses: twins,
+    siblings, fathers of the same name, near-namesakes born the same day in the same kecamatan. These two joins
+    reach every pair at least as close as a pattern a veto may be lifted for (``counted``: same kabupaten, and
+    birth date or name exact), so those patterns' counts are the whole registry's for the sampled persons; the
+    other cells are not read (and are undercounted)."""
+    r = _registry(reg)
+    total = len(r.pid)
+    n = min(settings.lookalike_persons, total)
+    if n == 0:
+        return np.zeros(LOOKALIKE_SHAPE), 0
+    keys = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "dob", "kab")
+    picked = np.arange(total) if n == total else np.random.default_rng(settings.seed).choice(total, n, replace=False)
+    me = keys[np.sort(picked)].rename({"rpos": "row"})
+    pairs = pl.concat([
+        me.drop_nulls(["kab", "dob"]).join(keys.drop_nulls(["kab", "dob"]), on=["kab", "dob"]).select("row", "rpos"),
+        me.drop_nulls(["kab", "words"]).join(keys.drop_nulls(["kab", "words"]), on=["kab", "words"]).select(
+            "row", "rpos"),
+    ]).unique().filter(pl.col("row") != pl.col("rpos"))
+    counts = np.zeros(int(np.prod(LOOKALIKE_SHAPE)), dtype=np.float64)
+    rows, rpos = pairs["row"].to_numpy(), pairs["rpos"].to_numpy()
+    for lo in range(0, rows.size, _BATCH):
+        codes = pair_codes(r.side.take(rows[lo:lo + _BATCH]), r.side.take(rpos[lo:lo + _BATCH]))
+        lv = decode(codes.astype(np.int64))[:, list(LOOKALIKE_FIELDS)]
+        counts += np.bincount(np.ravel_multi_index(lv.T, LOOKALIKE_SHAPE), minlength=counts.size)
+    return counts.reshape(LOOKALIKE_SHAPE), n
+
+
+def veto_table(model: Model, settings: Settings) -> np.ndarray:
+    """Per pattern code, whether it is vetoed (never auto-linked). ``levels.vetoed``, less the name-or-date vetoes
+    (``levels.name_date_vetoed``) the registry's own lookalikes lift (``lifted``); a model without measured
+    lookalikes (fitted on a slice, or stored before) lifts none."""
+    key = (settings.auto_p, model.prior, model.record_share, model.stats.get("registry_persons"),
+           model.lookalike_persons, id(model.lookalikes), id(model.m), id(model.u))
+    if model._veto is not None and model._veto[0] == key:
+        return model._veto[1]
+    codes = np.arange(N_PATTERNS)
+    table = vetoed(codes) & ~lifted(model, settings)
+    model._veto = (key, table)
+    return table
+
+
+def lifted(model: Model, settings: Settings) -> np.ndarray:
+    """Per pattern code: a name-or-date veto lifted, because the pair clears the auto band with the *measured*
+    joint chance of its name, birth date and region levels among non-matches in place of the product of their
+    marginal u's.
+
+    u of the joint pattern: the registry persons' lookalikes per person (``lookalikes``: distinct persons at
+    least as close as the pattern on each of the three fields; +0.5 when none were seen) over the registry's
+    persons. m of the three: the product of the fitted m's (a record's typing errors are independent; a missing
+    field drops out of both). Of the other comparisons only the evidence *against* counts (their correlation with
+    the pattern is not measured: a NIK differing only in its serial says the birth date and kecamatan again). The
+    pair's weight is then the decision prior + log2(m / u_joint) + that evidence against, and the veto is lifted
+    when it reaches ``settings.auto_p``. The auto band's other conditions still apply to a lifted pair: the
+    marginal probability, the margin over every other family (another candidate close still refuses) and over
+    the person's siblings. The mother's-name vetoes and a name and birth date both "other" are never lifted, nor
+    a pattern whose lookalikes the blocking rules do not all reach (``counted``).
+
+    Where the registry holds twins, siblings, namesakes and fathers of one name (Indonesian families, the
+    ``worldgen`` worlds), the joint u is thousands of times the product of the marginals and the pair stays
+    vetoed; where it holds almost none, the joint u is measured tiny and the pair is decided by its weight."""
+    persons = model.stats.get("registry_persons")
+    out = np.zeros(N_PATTERNS, dtype=bool)
+    if model.lookalikes is None or not model.lookalike_persons or not persons:
+        return out
+    codes = np.arange(N_PATTERNS)
+    lv = decode(codes)
+    # at least as close on each field: levels are ordered closest first, a field's "missing" last (so the
+    # cumulative count at "missing" is every pair: a missing field is not compared)
+    closer = model.lookalikes.cumsum(0).cumsum(1).cumsum(2)
+    idx = tuple(lv[:, f] for f in LOOKALIKE_FIELDS)
+    per_person = (closer[idx] + 0.5) / model.lookalike_persons
+    log_u = np.log2(per_person) - np.log2(float(persons))
+    log_m = np.zeros(N_PATTERNS)
+    against = np.zeros(N_PATTERNS)
+    weights = model.weights()
+    for f, (_, labels, has_missing) in enumerate(FIELDS):
+        if f in LOOKALIKE_FIELDS:
+            missing = (lv[:, f] == len(labels) - 1) if has_missing else np.zeros(N_PATTERNS, dtype=bool)
+            log_m += np.where(missing, 0.0, np.log2(np.maximum(model.m[f][lv[:, f]], 1e-12)))
+        else:
+            against += np.minimum(weights[f][lv[:, f]], 0.0)
+    joint = model.decision_prior_weight() + log_m - log_u + against
+    threshold = np.log2(settings.auto_p / (1.0 - settings.auto_p))
+    return name_date_vetoed(codes) & ~standing_vetoed(codes) & counted(lv) & (joint >= threshold)
+
+
+def counted(lv: np.ndarray) -> np.ndarray:
+    """Per level row (``decode``): whether ``lookalikes`` counts *every* registry pair at least as close as the
+    pattern on name, birth date and region, so that its joint u is measured, not bounded from below. Region the
+    kecamatan or the kabupaten, all three fields present, and the birth date exact (every such pair shares a
+    (kabupaten, birth year) block) or the name exact (every such pair shares the kabupaten and the name's words:
+    the "kabupaten x name" rule). A near birth date can be a year off, a near name other words: another block."""
+    nama, lahir, wil = lv[:, 0], lv[:, 1], lv[:, 4]
+    return (wil <= 1) & (nama < SIZES[0] - 1) & (lahir < SIZES[1] - 1) & ((lahir == 0) | (nama == 0))
+
+
 def expected_matches(counts: np.ndarray, model: Model) -> float:
     """The number of matches the model expects among candidate pairs with these pattern counts."""
     w = model.pattern_weights() + model.prior_weight()
@@ -720,6 +857,6 @@ def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | Non
     settings = settings or Settings()
     b = _blocks(stu, reg)
     summary = summarise(b, model)
-    decisions = decide(summary, b, reg, settings)
+    decisions = decide(summary, b, reg, settings, veto_table(model, settings))
     return FallbackResult(decisions, model, {"pairs_scored": b.pairs, "blocks": len(b.groups),
                                              "candidate_pairs": b.pairs})

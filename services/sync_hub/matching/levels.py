@@ -360,14 +360,36 @@ def pair_codes(s: Side, r: Side) -> np.ndarray:
 
 
 def vetoed(codes: np.ndarray) -> np.ndarray:
-    """Patterns that never auto-link whatever their weight (the model assumes independent fields; these
-    combinations are where that fails: a homonym, a parent, a sibling)."""
+    """Patterns that never auto-link on their marginal weights (the model assumes independent fields; these
+    combinations are where that fails: a homonym, a parent, a sibling): ``standing_vetoed | name_date_vetoed``.
+    The fallback lifts the second kind only where the registry measures such lookalikes rare
+    (``fallback.veto_table``)."""
+    return standing_vetoed(codes) | name_date_vetoed(codes)
+
+
+def _strong(lv: np.ndarray) -> np.ndarray:
+    return (lv[:, 5] <= 2) | (lv[:, 6] == 0)  # a near NIK or the family's KK number
+
+
+def standing_vetoed(codes: np.ndarray) -> np.ndarray:
+    """Vetoes never lifted: the mother's name disagrees (< 0.92) without a near NIK or the family's KK number
+    behind the pair (another mother is another person, whatever the rest says); the name and the birth date
+    both "other" (nothing of the person agrees)."""
     lv = decode(codes.astype(np.int64))
     nama, lahir, ibu, nik, kk = lv[:, 0], lv[:, 1], lv[:, 2], lv[:, 5], lv[:, 6]
-    strong = (nik <= 2) | (kk == 0)  # a near NIK or the family's KK number
+    return (((ibu == 3) & ~((nik <= 1) & (kk == 0))) | ((ibu == 2) & ~_strong(lv))
+            | ((nama == 4) & (lahir == 4)))
+
+
+def name_date_vetoed(codes: np.ndarray) -> np.ndarray:
+    """The name is far (< 0.88) or missing, or the birth date is far (same month or other), without a near NIK or
+    the family's KK number: what a twin, a sibling, a near-namesake or a father of the same name looks like. A
+    missing date is no evidence either way."""
+    lv = decode(codes.astype(np.int64))
+    nama, lahir = lv[:, 0], lv[:, 1]
+    strong = _strong(lv)
     far = (lahir == 3) | (lahir == 4)  # same month or other; a missing date (5) is no evidence either way
-    return (((ibu == 3) & ~((nik <= 1) & (kk == 0))) | ((ibu == 2) & ~strong) | ((nama >= 3) & ~strong)
-            | (far & ~strong) | ((nama == 4) & (lahir == 4)))
+    return ((nama >= 3) & ~strong) | (far & ~strong)
 
 
 def agreeing_fields(codes: np.ndarray) -> np.ndarray:

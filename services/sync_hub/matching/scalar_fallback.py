@@ -235,6 +235,7 @@ def run(stu: list[dict[str, Any]], reg: Registry, model: fallback.Model,
     codes = levels.pair_codes(students.take(srow), s.side.take(rpos))
     starts = np.r_[0, np.cumsum([len(p) for _, p in segments])[:-1]].astype(np.int64)
     summary = fallback._summarise(_table(model)[codes], codes, s.fid[rpos], starts)
+    vetoes = fallback.veto_table(model, settings)
     inf = float("inf")
     per_row: dict[int, list[tuple[int, int, float, int, int, float, float]]] = {}
     for i, (row, _) in enumerate(segments):
@@ -254,7 +255,7 @@ def run(stu: list[dict[str, Any]], reg: Registry, model: fallback.Model,
         probability = float(1.0 / (1.0 + np.exp2(-np.array([w])))[0])
         margin = w - other[2] if other is not None else 99.0
         margin_sibling = w - w_sibling if w_sibling > -inf else 99.0
-        veto = bool(levels.vetoed(np.array([code]))[0])
+        veto = bool(vetoes[code])
         agreeing = int(levels.agreeing_fields(np.array([code]))[0])
         if probability >= settings.auto_p and margin >= settings.margin and not veto:
             band = "auto"
