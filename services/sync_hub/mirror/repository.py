@@ -1,4 +1,5 @@
-"""All SQL of the mirror: set-wise (one executemany per table, deletes by key in chunks)."""
+"""All SQL of the mirror: set-wise (``COPY`` on PostgreSQL, else one executemany per table; deletes by key in
+chunks)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
+from shared import bulk
 from shared.regions import code_range
 
 MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
@@ -103,10 +105,8 @@ def replace(session: Session, system: str, *, everything: bool, gone: Collection
         for start in range(0, len(keys), CHUNK):
             session.execute(sa.delete(table).where(table.c.system == system,
                                                    table.c.student_id.in_(keys[start:start + CHUNK])))
-    if rows:
-        session.execute(sa.insert(MIRROR), list(rows))
-    if months:
-        session.execute(sa.insert(KEHADIRAN), list(months))
+    bulk.insert(session, MIRROR, rows)  # (no key of them is left: deleted above)
+    bulk.insert(session, KEHADIRAN, months)
 
 
 def save_position(session: Session, system: str, cursor: str | None, at: datetime) -> int:
