@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import Field
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from services.emis_gateway.base import as_utc, storable
@@ -44,7 +44,11 @@ def after(stmt: Select[Any], at_col: InstrumentedAttribute[datetime], key_col: I
           cursor: Cursor | None, limit: int) -> Select[Any]:
     """Rows strictly after ``cursor`` in ``(at, key)`` order; one more than ``limit`` to know if more follow."""
     if cursor is not None:
-        stmt = stmt.where(or_(at_col > cursor.at, and_(at_col == cursor.at, key_col > cursor.key)))
+        # A row-value comparison: both databases seek the (at, key) index to it. Written as ``at > a OR (at = a AND
+        # key > k)`` neither does: every page scanned the index from its start (a load gives its records one
+        # ``updated_at``), so reading a feed of n records cost n²/2 rows.
+        stmt = stmt.where(tuple_(at_col, key_col) > tuple_(literal(cursor.at, at_col.type),
+                                                           literal(cursor.key, key_col.type)))
     return stmt.order_by(at_col, key_col).limit(limit + 1)
 
 

@@ -46,7 +46,8 @@ class Settings(ServiceSettings):
     dapodik_url: str = "http://127.0.0.1:8103"
     dapodik_token: SecretStr = SecretStr("")
 
-    page_size: int = Field(500, ge=1, le=1000, description="Students per page read from a gateway")
+    page_size: int = Field(1000, ge=1, le=1000, description="Students per page read from a gateway (the feeds allow "
+                           "1,000)")
     lookup_batch: int = Field(1000, ge=1, le=1000, description="NIKs per bulk lookup")
     replica_follow_seconds: float = Field(
         5.0, ge=0, description="Seconds between the replica follower's reads of the registry's change feed (0: no "

@@ -12,6 +12,7 @@ from sqlalchemy import Row, String, literal, select, tuple_, union_all
 from sqlmodel import Session
 
 from services.kemensos_mock.registry.models import AnggotaRow, KeluargaHapusRow, KeluargaRow, KkLamaRow, PkhRow
+from services.kemensos_mock.registry.repository import among
 from services.kemensos_mock.storage import UtcDateTime
 
 KELUARGA, PKH, DIHAPUS = "keluarga", "pkh", "keluarga_dihapus"
@@ -57,20 +58,20 @@ def page(session: Session, after: tuple[datetime, int] | None, limit: int) -> li
 def families_by_id(session: Session, ids: Collection[int]) -> dict[int, KeluargaRow]:
     if not ids:
         return {}
-    return {r.id: r for r in session.scalars(select(KeluargaRow).where(KeluargaRow.id.in_(list(ids))))
+    return {r.id: r for r in session.scalars(select(KeluargaRow).where(among(session, KeluargaRow.id, ids)))
             if r.id is not None}
 
 
 def pkh_by_id(session: Session, ids: Collection[int]) -> dict[int, PkhRow]:
     if not ids:
         return {}
-    return {r.id: r for r in session.scalars(select(PkhRow).where(PkhRow.id.in_(list(ids)))) if r.id is not None}
+    return {r.id: r for r in session.scalars(select(PkhRow).where(among(session, PkhRow.id, ids))) if r.id is not None}
 
 
 def removed_by_id(session: Session, ids: Collection[int]) -> dict[int, KeluargaHapusRow]:
     if not ids:
         return {}
-    stmt = select(KeluargaHapusRow).where(KeluargaHapusRow.id.in_(list(ids)))
+    stmt = select(KeluargaHapusRow).where(among(session, KeluargaHapusRow.id, ids))
     return {r.id: r for r in session.scalars(stmt) if r.id is not None}
 
 
@@ -84,7 +85,7 @@ def members_by_family(session: Session, no_kks: Collection[str]) -> dict[str, li
         return {}
     table = AnggotaRow.__table__
     out: dict[str, list[Row[Any]]] = {}
-    rows = sorted(session.execute(select(table).where(table.c.no_kk.in_(list(no_kks)))), key=lambda r: r.id)
+    rows = sorted(session.execute(select(table).where(among(session, table.c.no_kk, no_kks))), key=lambda r: r.id)
     for row in rows:
         out.setdefault(row.no_kk, []).append(row)
     return out
@@ -94,7 +95,7 @@ def past_kks(session: Session, keluarga_ids: Collection[int]) -> dict[int, list[
     if not keluarga_ids:
         return {}
     out: dict[int, list[str]] = {}
-    stmt = (select(KkLamaRow.keluarga_id, KkLamaRow.no_kk).where(KkLamaRow.keluarga_id.in_(list(keluarga_ids)))
+    stmt = (select(KkLamaRow.keluarga_id, KkLamaRow.no_kk).where(among(session, KkLamaRow.keluarga_id, keluarga_ids))
             .order_by(KkLamaRow.version))
     for keluarga_id, no_kk in session.execute(stmt):
         out.setdefault(keluarga_id, []).append(no_kk)

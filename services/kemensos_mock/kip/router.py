@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 
 from services.kemensos_mock.deps import ADMIN_DEPENDENCIES, API_DEPENDENCIES, SessionDep, WriteSessionDep
 from services.kemensos_mock.kip import service
@@ -37,8 +37,9 @@ _ITEM = {"no_kip": "K7Q2ZP", "nama": "SITI RAHAYU", "tanggal_lahir": "2012-05-07
         "items": [_ITEM], "next_cursor": "WyIyMDI2LTA3LTMwVDEwOjAwOjAwKzAwOjAwIiwiNDIiXQ", "observed_seq": 1042}}}},
         422: invalid("limit", "less_than_equal", "Input should be less than or equal to 1000")},
 )
-def list_kip(session: SessionDep, query: Annotated[KipQuery, Query()]) -> KipPage:
-    return service.list_kip(session, query)
+def list_kip(session: SessionDep, query: Annotated[KipQuery, Query()]) -> Response:
+    # serialised once (``response_model`` stays for the schema), not dumped, validated and serialised again
+    return Response(content=service.list_kip(session, query).model_dump_json(), media_type="application/json")
 
 
 @admin_router.put(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import ARRAY, ColumnElement, Row, Table, any_, bindparam, delete, func, insert, literal, select, update
 from sqlmodel import Session
 
 from services.kemensos_mock.registry.models import (
@@ -69,6 +69,14 @@ def observed_seq(session: Session) -> int:
 # ---- reads -----------------------------------------------------------------------------------
 
 
+def among(session: Session, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, the values bound as one parameter: a page's
+    thousand keys are neither rendered into the statement nor parsed by the driver one by one."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
+
+
 def members_with_family(session: Session, niks: Collection[str]) -> list[tuple[Row[Any], Row[Any]]]:
     """Members whose NIK is in ``niks``, each with their family: two IN queries (members, then their
     families) returning plain rows with the tables' attribute names; ORM instances would cost more than the
@@ -89,7 +97,7 @@ def latest_pkh(session: Session, no_kks: Collection[str]) -> dict[str, PkhRow]:
         return {}
     rank = func.row_number().over(partition_by=PkhRow.no_kk,
                                   order_by=(PkhRow.tahun.desc(), PkhRow.tahap.desc())).label("rank")
-    ranked = select(PkhRow.id, rank).where(PkhRow.no_kk.in_(list(no_kks))).subquery()
+    ranked = select(PkhRow.id, rank).where(among(session, PkhRow.no_kk, no_kks)).subquery()
     stmt = select(PkhRow).join(ranked, ranked.c.id == PkhRow.id).where(ranked.c.rank == 1)
     return {row.no_kk: row for row in session.scalars(stmt)}
 
@@ -100,7 +108,7 @@ def latest_bansos(session: Session, no_kks: Collection[str]) -> dict[str, list[B
         return {}
     rank = func.row_number().over(partition_by=(BansosRow.no_kk, BansosRow.program),
                                   order_by=(BansosRow.tahun.desc(), BansosRow.tahap.desc())).label("rank")
-    ranked = select(BansosRow.id, rank).where(BansosRow.no_kk.in_(list(no_kks))).subquery()
+    ranked = select(BansosRow.id, rank).where(among(session, BansosRow.no_kk, no_kks)).subquery()
     stmt = select(BansosRow).join(ranked, ranked.c.id == BansosRow.id).where(ranked.c.rank == 1)
     out: dict[str, list[BansosRow]] = {}
     for row in session.scalars(stmt):

@@ -1,15 +1,19 @@
-"""All SQL of the mirror: set-wise (one executemany per table, deletes by key in chunks)."""
+"""All SQL of the mirror: set-wise (``COPY`` on PostgreSQL, else one executemany per table; deletes by key in
+chunks)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
+from shared import bulk
 from shared.regions import code_range
 
 MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
@@ -40,13 +44,23 @@ def rows_in_region(session: Session, system: str, region: str) -> list[sa.Row[An
     return list(session.execute(stmt).all())
 
 
+def _in_ids(session: Session, column: sa.ColumnElement[str]
+            ) -> tuple[sa.ColumnElement[bool], Callable[[list[str]], Any]]:
+    """``column IN (ids)`` with the ids bound as ONE parameter (an array on PostgreSQL, a JSON array on SQLite):
+    a chunk of 1,000 ids is neither rendered into the statement nor parsed by the driver id by id."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.String))), lambda ids: ids
+    members = sa.select(sa.literal_column("value")).select_from(sa.func.json_each(sa.bindparam("ids", type_=sa.String)))
+    return column.in_(members.scalar_subquery()), json.dumps
+
+
 def regions_of(session: Session, system: str, student_ids: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     ids = sorted(set(student_ids))
+    where, bind = _in_ids(session, MIRROR.c.student_id)
+    stmt = sa.select(MIRROR.c.student_id, MIRROR.c.region).where(MIRROR.c.system == system, where)
     for start in range(0, len(ids), CHUNK):
-        stmt = sa.select(MIRROR.c.student_id, MIRROR.c.region).where(
-            MIRROR.c.system == system, MIRROR.c.student_id.in_(ids[start:start + CHUNK]))
-        out.update({r[0]: r[1] for r in session.execute(stmt)})
+        out.update({r[0]: r[1] for r in session.execute(stmt, {"ids": bind(ids[start:start + CHUNK])})})
     return out
 
 
@@ -100,13 +114,12 @@ def replace(session: Session, system: str, *, everything: bool, gone: Collection
             session.execute(sa.delete(table).where(table.c.system == system))
             continue
         keys = sorted(gone)
+        where, bind = _in_ids(session, table.c.student_id)
+        stmt = sa.delete(table).where(table.c.system == system, where)
         for start in range(0, len(keys), CHUNK):
-            session.execute(sa.delete(table).where(table.c.system == system,
-                                                   table.c.student_id.in_(keys[start:start + CHUNK])))
-    if rows:
-        session.execute(sa.insert(MIRROR), list(rows))
-    if months:
-        session.execute(sa.insert(KEHADIRAN), list(months))
+            session.execute(stmt, {"ids": bind(keys[start:start + CHUNK])})
+    bulk.insert(session, MIRROR, rows)  # (no key of them is left: deleted above)
+    bulk.insert(session, KEHADIRAN, months)
 
 
 def save_position(session: Session, system: str, cursor: str | None, at: datetime) -> int:

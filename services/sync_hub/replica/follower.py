@@ -4,7 +4,9 @@ requests (on-demand checks) decide from a current replica without ever refreshin
 One refresh at a time: within a process ``replica.service.refresh`` holds a lock (a sync run's own refresh
 waits for the follower's); across processes (several uvicorn workers) only the holder of a lease follows —
 a PostgreSQL advisory lock, or on SQLite an exclusive lock on a file next to the database — the others skip
-their turn.
+their turn. A run's plan, in a worker process, takes the same lease and waits for it (``refresh``): it never
+reads the feed while the follower reads the same pages (which would make the registry build and the hub parse
+every page twice), and reads only what is left after the follower's round.
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ ADVISORY_KEY = 0x4A424654  # "JBFT": the follower's lease in PostgreSQL
 
 
 @contextmanager
-def _lease(engine: Engine) -> Iterator[bool]:
-    """Whether this process may follow now (held for the block)."""
+def _lease(engine: Engine, *, wait: bool = False) -> Iterator[bool]:
+    """Whether this process may follow now (held for the block); ``wait``: until the holder lets it go."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
+            if wait:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_KEY})
+                got = True
+            else:
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
             try:
                 yield got
             finally:
@@ -45,7 +51,7 @@ def _lease(engine: Engine) -> Iterator[bool]:
         return
     with open(Path(database).with_suffix(".follower.lock"), "a+b") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             yield False
             return
@@ -53,6 +59,13 @@ def _lease(engine: Engine) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def refresh(engine: Engine, client: KemensosClient) -> replica.RefreshResult:
+    """``replica.service.refresh`` under the follower's lease, waited for: a run's plan brings the replica up to
+    date from where the follower (in another process, or a thread of this one) left it, never beside it."""
+    with _lease(engine, wait=True):
+        return replica.refresh(engine, client)
 
 
 class ReplicaFollower:

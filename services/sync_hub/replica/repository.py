@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
@@ -125,10 +126,11 @@ def write_page(session: Session, *, replaced: Collection[str], claimed_niks: Col
 
 
 def _insert_many(session: Session, table: Table, columns: dict[str, list[Any]]) -> None:
-    """One executemany of plain tuples: the statement written once for the driver's parameter style, each
-    column's bind processor (dates on SQLite) applied once per distinct value, the rows handed to the
-    driver as they are. SQLAlchemy's own executemany builds every row's parameters through the compiled
-    statement, and the ORM's bulk insert splits a batch wherever the pattern of NULLs changes."""
+    """One ``COPY ... FROM STDIN`` (PostgreSQL) or one executemany of plain tuples: the statement written once
+    for the driver's parameter style, each column's bind processor (dates on SQLite) applied once per distinct
+    value, the rows handed to the driver as they are. SQLAlchemy's own executemany builds every row's
+    parameters through the compiled statement, and the ORM's bulk insert splits a batch wherever the pattern of
+    NULLs changes."""
     conn = session.connection()
     dialect = conn.dialect
     marker = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{}"}[dialect.paramstyle]
@@ -142,6 +144,15 @@ def _insert_many(session: Session, table: Table, columns: dict[str, list[Any]]) 
             seen: dict[Any, Any] = {}
             values = [v if v is None else seen[v] if v in seen else seen.setdefault(v, processor(v)) for v in values]
         converted.append(values)
+    if dialect.name == "postgresql":  # COPY: no statement per row to bind and run
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        try:
+            with conn.connection.driver_connection.cursor() as cur, cur.copy(statement) as copy:  # type: ignore[union-attr]
+                for row in zip(*converted, strict=True):
+                    copy.write_row(row)
+        except dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy raises it for its own statements
+            raise sa.exc.DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+        return
     conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
 
 

@@ -31,8 +31,8 @@ from sqlalchemy import Engine
 from services.sync_hub.domain.students import StudentView, enrolment_of, from_peserta_didik, from_siswa
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.mirror import service as mirror
+from services.sync_hub.replica import follower
 from services.sync_hub.replica import repository as replica_repo
-from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaKipRow
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import StudentStatusRow, SyncUnitRow
@@ -92,11 +92,12 @@ class Planner:
             self._read_kip(full)
             self._phase("read_kip", t)
         t = time.perf_counter()
-        refreshed = replica.refresh(self.db, self.up.kemensos)
+        refreshed = follower.refresh(self.db, self.up.kemensos)  # after the follower's round, never beside it
         if not all(read_whole):  # a system read whole plans every region of it: no registry change to look for
             self._registry_changes(baseline, [s for s, whole in zip(systems, read_whole, strict=True) if not whole])
         self._phase("registry", t)
-        self._analyze(refreshed.changes)
+        # (the follower may have applied the changes: the sequence's advance counts them too)
+        self._analyze(max(refreshed.changes, refreshed.observed_seq - baseline))
         self.dirty.update((s, r) for s, r in carried if SourceSystem(s) in systems)
         with session_scope(self.db) as session:  # what an earlier attempt of this plan stored before it stopped
             self.dirty.update(mirror.regions_read_since(session, started))

@@ -1,0 +1,68 @@
+"""The hub's copy of the students (``mirror``): a page stored, stored again (replaced, attendance too), students
+dropped, on SQLite and PostgreSQL (rows written with COPY there, ids bound as one array)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from services.sync_hub.config import Settings
+from services.sync_hub.domain.students import Enrolment, Month, StudentView
+from services.sync_hub.main import create_app
+from services.sync_hub.mirror import service as mirror
+from services.sync_hub.mirror.repository import CHUNK, KEHADIRAN
+from shared.contracts.hub import SourceSystem
+from shared.db import session_scope
+
+AT = datetime(2026, 8, 1, 3, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(db_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
+    app = create_app(Settings(database_url=db_url, local_key_dir=tmp_path / "keys", replica_follow_seconds=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with TestClient(app):
+            yield app.state.engine
+
+
+def stored(i: int, region: str, months: int = 2) -> mirror.Stored:
+    view = StudentView(system=SourceSystem.DAPODIK, student_id=f"pd-{i:05d}", nama=f"SISWA {i}", jenis_kelamin="P",
+                       tanggal_lahir=date(2014, 1, 1 + i % 28), nik=None if i % 3 else f"32010147051{i:05d}",
+                       no_kk=None, nama_ibu_kandung="AMINAH", nik_ibu=None, nama_ayah="", nik_ayah=None,
+                       nama_wali="", nik_wali=None, current={"status_padan": "PADAN", "no_kip": None},
+                       provenance=dict.fromkeys(["status_padan"]))
+    return mirror.Stored(view, "sekolah-1", region, "SD", Enrolment(
+        npsn="20200001", aktif=i % 5 != 0, keluar_on=None if i % 5 else date(2026, 7, 1),
+        keluar_reason=None if i % 5 else "LULUS", source_version=i,
+        months=tuple(Month(2026, m, 20, i % 2, 0, 1) for m in range(1, months + 1))))
+
+
+def test_a_page_is_stored_replaced_and_dropped(engine: sa.Engine) -> None:
+    many = CHUNK + 7  # more ids than one bound array: two chunks
+    with session_scope(engine) as session:
+        assert mirror.store(session, [stored(i, "3201011001") for i in range(many)], AT) == {}
+    with session_scope(engine) as session:  # again, some elsewhere now: the regions they had come back
+        before = mirror.store(session, [stored(i, "3301011001", months=1) for i in range(0, many, 2)], AT)
+        assert before == {f"pd-{i:05d}": "3201011001" for i in range(0, many, 2)}
+    with session_scope(engine) as session:
+        assert mirror.region_counts(session, SourceSystem.DAPODIK, 2) == {"32": many // 2, "33": many - many // 2}
+        students = {s.view.student_id: s for s in mirror.in_region(session, SourceSystem.DAPODIK, "33")}
+        assert students["pd-00000"].view.nik == "3201014705100000" and students["pd-00002"].view.nik is None
+        assert students["pd-00004"].view.current == {"status_padan": "PADAN", "no_kip": None}
+        months = session.execute(sa.select(KEHADIRAN.c.student_id, sa.func.count()).group_by(KEHADIRAN.c.student_id))
+        assert dict(months.all()) == {f"pd-{i:05d}": 1 if i % 2 == 0 else 2 for i in range(many)}
+    with session_scope(engine) as session:
+        gone = mirror.drop(session, SourceSystem.DAPODIK, [f"pd-{i:05d}" for i in range(many)] + ["pd-missing"])
+        assert len(gone) == many and gone["pd-00001"] == "3201011001"
+        assert mirror.region_counts(session, SourceSystem.DAPODIK, 2) == {}
+        assert session.execute(sa.select(sa.func.count()).select_from(KEHADIRAN)).scalar() == 0
