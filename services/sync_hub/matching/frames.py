@@ -119,8 +119,11 @@ def students_frame(rows: list[StudentRow] | pl.DataFrame, today: date | None = N
                     "nama_ayah": pl.String, "nama_wali": pl.String, "nik": pl.String, "nik_ibu": pl.String,
                     "nik_ayah": pl.String, "nik_wali": pl.String, "no_kk": pl.String, "wil": pl.String})
     cols: dict[str, pl.Series] = {}
-    for key in NIK_KEYS:
-        checked = check_frame(raw[key], today)
+    # the four NIK columns checked in one call (row by row: the same rules as one call per column, a quarter
+    # of the per-call cost that dominates a unit's few hundred students)
+    every = check_frame(pl.concat([raw[key].cast(pl.String) for key in NIK_KEYS]), today)
+    for i, key in enumerate(NIK_KEYS):
+        checked = every.slice(i * raw.height, raw.height)
         cols[key] = checked.select(pl.when(pl.col("rule").is_null()).then(pl.col("nik"))).to_series().rename(key)
         cols[f"rule_{key}"] = checked["rule"].rename(f"rule_{key}")
         if key == "nik":

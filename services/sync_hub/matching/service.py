@@ -151,11 +151,13 @@ class Matcher:
     model_version: str | None = None  # named in every fallback decision's evidence
 
     def match(self, students: list[StudentView], regions: Mapping[str, str] | None = None,
-              reviewed: Mapping[tuple[str, str], ReviewedDecision] | None = None) -> list[MatchDecision]:
+              reviewed: Mapping[tuple[str, str], ReviewedDecision] | None = None,
+              frame: pl.DataFrame | None = None) -> list[MatchDecision]:
+        """``frame``: ``students_frame(to_rows(students, regions), self.today)`` when the caller has made it."""
         if not students:
             return []
         reviewed = reviewed or {}
-        stu = students_frame(to_rows(students, regions), self.today)
+        stu = frame if frame is not None else students_frame(to_rows(students, regions), self.today)
         det = deterministic.link(stu, self.registry)
         need = det.filter(~pl.col("outcome").is_in(["PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW"]))["sid"]
         fb = pl.DataFrame(schema=fallback.DECISION_SCHEMA)

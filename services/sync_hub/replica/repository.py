@@ -391,3 +391,53 @@ def person_rows_of(session: Session, no_kks: Collection[str]) -> list[tuple[Any,
     if columns[4] and isinstance(columns[4][0], str):
         columns[4] = tuple(date.fromisoformat(d) if d is not None else None for d in columns[4])
     return list(zip(*columns, strict=True))
+
+
+# ---- a unit's slice (``replica.slice.registry_for``): one statement per kind of key, the keys bound as arrays ----
+
+# how a person meets a key of each kind (``k.c0``, ``k.c1``, ``k.c2``: the key's parts): the same conditions as
+# person_rows_in_blocks, person_rows_by_name_and_birth, person_rows_by_name_in_kab, person_rows_by_initials_*
+PERSON_MEETS = {
+    "block": ("a.kab = k.c0 AND a.tanggal_lahir >= k.c1 AND a.tanggal_lahir < k.c2", ("text", "date", "date")),
+    "nama_birth": ("a.nama_norm = k.c0 AND a.tanggal_lahir = k.c1", ("text", "date")),
+    "ibu_birth": ("a.ibu_norm = k.c0 AND a.tanggal_lahir = k.c1", ("text", "date")),
+    "nama_kab": ("a.nama_norm = k.c0 AND a.kab = k.c1", ("text", "text")),
+    "ibu_kab": ("a.ibu_norm = k.c0 AND a.kab = k.c1", ("text", "text")),
+    "initials_birth": ("a.inisial = k.c0 AND a.tanggal_lahir = k.c1", ("text", "date")),
+    "kab_initials": ("a.kab = k.c0 AND a.inisial = k.c1", ("text", "text")),
+}
+KEY_CHUNK = 20_000  # keys per statement (one array / JSON parameter per part: no limit on bound parameters)
+
+
+def person_columns_meeting(session: Session, kind: str, keys: Collection[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``person_columns`` of every member meeting one of ``keys`` of ``kind`` (``PERSON_MEETS``), in no particular
+    order, a member once per key it meets: one statement per ``KEY_CHUNK`` keys, through the driver, the keys
+    bound as one array per part (PostgreSQL: ``unnest``) or one JSON parameter (SQLite: ``json_each``), each key
+    an index lookup (the indexes the ``person_rows_*`` readers use)."""
+    on, types = PERSON_MEETS[kind]
+    width = len(types)
+    ordered = sorted({key for key in keys if None not in key})  # a null part meets nobody
+    postgres = session.get_bind().dialect.name == "postgresql"
+    cols = ", ".join(f"a.{c}" for c in _PERSON)
+    if postgres:
+        parts = ", ".join(f"%(p{i})s::{t}[]" for i, t in enumerate(types))
+        names = ", ".join(f"c{i}" for i in range(width))
+        sql = f"SELECT {cols} FROM unnest({parts}) AS k({names}) JOIN replica_anggota a ON {on}"
+    else:
+        parts = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(width))
+        sql = (f"WITH k AS (SELECT {parts} FROM json_each(?)) "
+               f"SELECT {cols} FROM k CROSS JOIN replica_anggota a ON {on}")
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ordered), KEY_CHUNK):
+        chunk = ordered[start : start + KEY_CHUNK]
+        if postgres:
+            params: Any = {f"p{i}": [key[i] for key in chunk] for i in range(width)}
+        else:
+            params = (json.dumps([[v.isoformat() if isinstance(v, date) else v for v in key] for key in chunk]),)
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            rows += cursor.fetchall()
+        finally:
+            cursor.close()
+    return list(zip(*rows, strict=True)) if rows else [() for _ in _PERSON]
