@@ -158,7 +158,8 @@ class Matcher:
             return []
         reviewed = reviewed or {}
         stu = frame if frame is not None else students_frame(to_rows(students, regions), self.today)
-        det = deterministic.link(stu, self.registry)
+        nik_of = self.registry.persons["nik"].to_list()
+        det, det_niks = self._first_pass(stu, nik_of)
         need = det.filter(~pl.col("outcome").is_in(["PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW"]))["sid"]
         fb = pl.DataFrame(schema=fallback.DECISION_SCHEMA)
         if need.len() and self.registry.persons.height:
@@ -175,14 +176,21 @@ class Matcher:
                     self.model, self.model_version = fit(), "fitted for this run (not stored)"
             fb = fallback.run(stu.filter(pl.col("sid").is_in(need.implode())), self.registry, self.model,
                               self.settings).decisions
-        nik_of = self.registry.persons["nik"].to_list()
         fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb.iter_rows(named=True)}
-        det_rows = [_person_named(r, nik_of) for r in det.iter_rows(named=True)]
+        det_rows = [_person_named(r, det_niks) for r in det.iter_rows(named=True)]
         out = self._decide(students, det_rows, fb_by_sid, family_refs(self.registry), reviewed)
         # a family found by a parent's NIK or by a reviewer: which member the student is
         for i, nik in members.find_children(stu, _wanted(out), self.registry.persons).items():
             out[i] = replace(out[i], person_nik=nik)
         return out
+
+    def _first_pass(self, stu: pl.DataFrame, nik_of: list[str]) -> tuple[pl.DataFrame, list[str]]:
+        """The deterministic pass over ``stu`` and the NIKs its ``pid`` index: the one a slice already ran for
+        these very students (``deterministic.KEY_ROWS_LINK``), else run here."""
+        held = self.registry._cache.get(deterministic.KEY_ROWS_LINK)
+        if isinstance(held, tuple) and held[0] is stu:
+            return held[1], held[2].to_list()
+        return deterministic.link(stu, self.registry), nik_of
 
     def match_few(self, students: list[StudentView], regions: Mapping[str, str] | None,
                   reviewed: Mapping[tuple[str, str], ReviewedDecision] | None, keys: scalar.Keys,

@@ -406,37 +406,34 @@ PERSON_MEETS = {
     "initials_birth": ("a.inisial = k.c0 AND a.tanggal_lahir = k.c1", ("text", "date")),
     "kab_initials": ("a.kab = k.c0 AND a.inisial = k.c1", ("text", "text")),
 }
-KEY_CHUNK = 20_000  # keys per statement (one array / JSON parameter per part: no limit on bound parameters)
+KEY_CHUNK = 20_000  # keys per statement (one JSON parameter: no limit on bound parameters)
 
 
 def person_columns_meeting(session: Session, kind: str, keys: Collection[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """``person_columns`` of every member meeting one of ``keys`` of ``kind`` (``PERSON_MEETS``), in no particular
     order, a member once per key it meets: one statement per ``KEY_CHUNK`` keys, through the driver, the keys
-    bound as one array per part (PostgreSQL: ``unnest``) or one JSON parameter (SQLite: ``json_each``), each key
-    an index lookup (the indexes the ``person_rows_*`` readers use)."""
+    bound as one JSON parameter (an array of arrays: ``json_array_elements`` on PostgreSQL, ``json_each`` on
+    SQLite; one ``json.dumps``, no adapter per value), each key an index lookup (the indexes the
+    ``person_rows_*`` readers use)."""
     on, types = PERSON_MEETS[kind]
-    width = len(types)
     ordered = sorted({key for key in keys if None not in key})  # a null part meets nobody
     postgres = session.get_bind().dialect.name == "postgresql"
     cols = ", ".join(f"a.{c}" for c in _PERSON)
     if postgres:
-        parts = ", ".join(f"%(p{i})s::{t}[]" for i, t in enumerate(types))
-        names = ", ".join(f"c{i}" for i in range(width))
-        sql = f"SELECT {cols} FROM unnest({parts}) AS k({names}) JOIN replica_anggota a ON {on}"
+        parts = ", ".join(f"(v ->> {i})::{t} AS c{i}" for i, t in enumerate(types))
+        sql = (f"SELECT {cols} FROM (SELECT {parts} FROM json_array_elements(%s::json) AS v) AS k "
+               f"JOIN replica_anggota a ON {on}")
     else:
-        parts = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(width))
+        parts = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(types)))
         sql = (f"WITH k AS (SELECT {parts} FROM json_each(?)) "
                f"SELECT {cols} FROM k CROSS JOIN replica_anggota a ON {on}")
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(ordered), KEY_CHUNK):
         chunk = ordered[start : start + KEY_CHUNK]
-        if postgres:
-            params: Any = {f"p{i}": [key[i] for key in chunk] for i in range(width)}
-        else:
-            params = (json.dumps([[v.isoformat() if isinstance(v, date) else v for v in key] for key in chunk]),)
         cursor = session.connection().connection.cursor()
         try:
-            cursor.execute(sql, params)
+            cursor.execute(sql, (json.dumps([[v.isoformat() if isinstance(v, date) else v for v in key]
+                                             for key in chunk]),))
             rows += cursor.fetchall()
         finally:
             cursor.close()

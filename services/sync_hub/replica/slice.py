@@ -59,12 +59,17 @@ def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = Fal
                                    set(stu["no_kk"].drop_nulls().to_list()))
     persons = _frame(repo.person_columns(session, fams), PERSONS)
     keys = _slice(session, persons, seq)
-    need = stu if every_block else _undecided(stu, keys)
-    if need.is_empty():
-        return keys
-    found = [persons, *(_frame(repo.person_columns_meeting(session, kind, wanted), PERSONS)
-                        for kind, wanted in _fallback_keys(need.to_dicts()).items() if wanted)]
-    return _slice(session, pl.concat(found), seq)
+    det = None if every_block or stu.is_empty() else deterministic.link(stu, keys)
+    need = stu if det is None else stu.filter(
+        pl.col("sid").is_in(det.filter(~pl.col("outcome").is_in(_SETTLED))["sid"].implode()))
+    out = keys
+    if not need.is_empty():
+        found = [persons, *(_frame(repo.person_columns_meeting(session, kind, wanted), PERSONS)
+                            for kind, wanted in _fallback_keys(need.to_dicts()).items() if wanted)]
+        out = _slice(session, pl.concat(found), seq)
+    if det is not None:  # the matcher's first pass over ``stu``: the key rows are all it reads (the module's text)
+        out._cache[deterministic.KEY_ROWS_LINK] = (stu, det, keys.persons["nik"])
+    return out
 
 
 def _slice(session: Session, persons: pl.DataFrame, seq: int) -> Registry:
