@@ -179,12 +179,14 @@ def _columns_of(session: Session, sql: str, width: int, column: str, no_kks: Col
     if no_kks is None:
         return _columns(session, sql)
     postgres = session.get_bind().dialect.name == "postgresql"
-    where = f" WHERE {column} = ANY(%(keys)s)" if postgres else f" WHERE {column} IN (SELECT value FROM json_each(?))"
+    # the keys as one JSON text (one json.dumps; psycopg adapts a list value by value in Python)
+    where = (f" WHERE {column} = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))" if postgres
+             else f" WHERE {column} IN (SELECT value FROM json_each(?))")
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(no_kks):
         cursor = session.connection().connection.cursor()
         try:
-            cursor.execute(sql + where, {"keys": chunk} if postgres else (json.dumps(chunk),))
+            cursor.execute(sql + where, (json.dumps(chunk),))
             rows += cursor.fetchall()
         finally:
             cursor.close()
@@ -369,13 +371,15 @@ def family_ids_by_keys(session: Session, niks: Collection[str], kks: Collection[
     if not niks and not kks:
         return set()
     postgres = session.get_bind().dialect.name == "postgresql"
-    keys = "= ANY(%(niks)s)", "= ANY(%(kks)s)"
+    # the keys as JSON text (one json.dumps; psycopg adapts a list value by value in Python)
+    keys = ("= ANY(ARRAY(SELECT json_array_elements_text(%(niks)s::json)))",
+            "= ANY(ARRAY(SELECT json_array_elements_text(%(kks)s::json)))")
     if not postgres:
         keys = "IN (SELECT value FROM json_each(?))", "IN (SELECT value FROM json_each(?))"
     sql = (f"SELECT no_kk FROM replica_anggota WHERE nik {keys[0]} "
            f"UNION SELECT no_kk FROM replica_keluarga WHERE no_kk {keys[1]} "
            f"UNION SELECT no_kk FROM replica_kk_lama WHERE old_kk {keys[1]}")
-    params: Any = ({"niks": sorted(niks), "kks": sorted(kks)} if postgres
+    params: Any = ({"niks": json.dumps(sorted(niks)), "kks": json.dumps(sorted(kks))} if postgres
                    else (json.dumps(sorted(niks)), json.dumps(sorted(kks)), json.dumps(sorted(kks))))
     cursor = session.connection().connection.cursor()
     try:

@@ -11,6 +11,7 @@ already holds is answered UNCHANGED and not written twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from datetime import datetime
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import JSON
 
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.jobs.context import JobContext
@@ -184,8 +186,12 @@ def _cards(session: sa.orm.Session, provinces: list[str], niks: list[str]) -> li
     for province in provinces:
         stmt = sa.select(table.c.no_kip, table.c.payload).where(code_range(table.c.kode_wilayah, province))
         found.update({r[0]: r[1] for r in session.execute(stmt)})
-    for start in range(0, len(niks), 1000):
-        stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.nik.in_(niks[start:start + 1000]))
+    for start in range(0, len(niks), 20_000):  # the NIKs bound as one JSON text, not one parameter each
+        data = sa.literal(json.dumps(niks[start:start + 20_000]), sa.String)
+        listed = (sa.select(sa.func.json_array_elements_text(sa.cast(data, JSON)))
+                  if session.get_bind().dialect.name == "postgresql"
+                  else sa.select(sa.literal_column("value")).select_from(sa.func.json_each(data)))
+        stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.nik.in_(listed))
         found.update({r[0]: r[1] for r in session.execute(stmt)})
     return [found[k] for k in sorted(found)]
 
