@@ -117,8 +117,9 @@ def _naming_invalid(detail: str, row: dict) -> str:  # type: ignore[type-arg]
 
 
 def family_refs(registry: Registry) -> dict[str, FamilyRef]:
-    return {r["no_kk"]: FamilyRef(r["no_kk"], r["version"], r["pkh_status"], r["pkh_periode"], r["no_kks"])
-            for r in registry.families.iter_rows(named=True)}
+    f = registry.families
+    return {r[0]: FamilyRef(*r) for r in zip(*(f[c].to_list() for c in ("no_kk", "version", "pkh_status",
+                                                                         "pkh_periode", "no_kks")), strict=True)}
 
 
 def _person_named(row: dict, nik_of: list[str]) -> dict:  # type: ignore[type-arg]
