@@ -348,8 +348,10 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
         analyzer.stop()
         sampler.stop()
         stack.stop()
-        if dbs:
+        if dbs and not args.keep:
             pg_drop(dbs)
+        elif dbs:
+            print("kept databases: " + ", ".join(dbs), file=sys.stderr)
     return result
 
 
@@ -460,6 +462,9 @@ def main() -> None:
     ap.add_argument("--py-spy-seconds", type=int, default=60)
     ap.add_argument("--py-spy-phase", choices=("plan", "units"), default="units",
                     help="start recording when the run starts (plan) or when its first unit starts (units)")
+    ap.add_argument("--keep", action="store_true",
+                    help="PostgreSQL: keep the databases (named on stderr; drop them yourself), e.g. for "
+                    "bench/bench_unit_decide.py")
     ap.add_argument("--json", type=Path, help="write the raw measurements here")
     ap.add_argument("--write", type=Path, help="Append a results section to this markdown file")
     args = ap.parse_args()

@@ -351,11 +351,17 @@ def normalise_column(values: pl.Series) -> pl.Series:
     return pl.Series("nik", [normalise(v) if v is not None else None for v in raw.to_list()], dtype=pl.String)
 
 
+@functools.lru_cache(maxsize=4)
+def _column_rules(today: date) -> pl.Expr:
+    """``_rules`` over ``check_frame``'s columns, built once per day: building the expression (hundreds of
+    literals) cost more than evaluating it on a work unit's few hundred NIKs."""
+    return _rules(pl.col("nik"), pl.col("_x"), pl.col("_day"), pl.col("_mm"), pl.col("_yy"), today).alias("rule")
+
+
 def check_frame(values: pl.Series, today: date | None = None) -> pl.DataFrame:
     """Normalise and validate a column of raw NIKs: columns ``nik`` (normalised) and ``rule`` (null if valid)."""
     norm = normalise_column(values)
     out = pl.DataFrame({"nik": norm}).with_columns(_as_int(pl.col("nik")).alias("_x"))
     out = out.with_columns(_date_parts(pl.col("_x")))
-    out = out.select("nik", _rules(pl.col("nik"), pl.col("_x"), pl.col("_day"), pl.col("_mm"), pl.col("_yy"),
-                                   today or date.today()).alias("rule"))
+    out = out.select("nik", _column_rules(today or date.today()))
     return out.with_columns(pl.when(pl.col("nik") == "").then(None).otherwise(pl.col("nik")).alias("nik"))

@@ -43,6 +43,12 @@ _PARENT = {"nik_ibu": ("ibu", "P", "nama_ibu_kandung"), "nik_ayah": ("ayah", "L"
            "nik_wali": ("wali", None, "nama_wali")}
 _MISMATCH_ORDER = ("nik", "nik_ibu", "nik_ayah", "nik_wali", "no_kk")  # how the disagreements are listed
 
+# a slice's cache entry (``Registry._cache``): (students frame, ``link`` of it over the slice's key rows, the
+# NIKs of those rows by ``pid``), left by ``replica.slice.registry_for``, which runs the pass to know which students
+# the fallback needs; ``link`` over the whole slice decides the same (its key rows are all the pass reads), only
+# its ``pid`` count positions in the key rows
+KEY_ROWS_LINK = "deterministic_link_over_key_rows"
+
 RESULT_SCHEMA = {
     "sid": pl.Int64, "outcome": pl.String, "matched_by": pl.String, "no_kk": pl.String, "pid": pl.Int64,
     "other_no_kk": pl.String, "invalid": pl.String, "mismatch": pl.String, "notes": pl.String,

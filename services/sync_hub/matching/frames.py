@@ -103,6 +103,10 @@ class StudentRow:
     wil: str | None  # region of the school (10-digit desa code), the only address a student record has
 
 
+_RAW_COLUMNS = ("nama", "sex", "dob", "nama_ibu", "nama_ayah", "nama_wali", "nik", "nik_ibu", "nik_ayah", "nik_wali",
+                "no_kk", "wil")
+
+
 def students_frame(rows: list[StudentRow] | pl.DataFrame, today: date | None = None) -> pl.DataFrame:
     """The students frame: ``sid`` (position), normalised names, usable NIK keys (null when the NIK breaks a
     rule), the rule each broke (``rule_<key>``; the child's also ``same_as_no_kk`` and
@@ -111,16 +115,17 @@ def students_frame(rows: list[StudentRow] | pl.DataFrame, today: date | None = N
     if isinstance(rows, pl.DataFrame):
         raw = rows
     else:
-        raw = pl.DataFrame(
-            [{"nama": r.nama, "sex": r.sex, "dob": r.dob, "nama_ibu": r.nama_ibu, "nama_ayah": r.nama_ayah,
-              "nama_wali": r.nama_wali, "nik": r.nik, "nik_ibu": r.nik_ibu, "nik_ayah": r.nik_ayah,
-              "nik_wali": r.nik_wali, "no_kk": r.no_kk, "wil": r.wil} for r in rows],
+        raw = pl.DataFrame(  # column by column: no dict per student
+            {c: [getattr(r, c) for r in rows] for c in _RAW_COLUMNS},
             schema={"nama": pl.String, "sex": pl.String, "dob": pl.Date, "nama_ibu": pl.String,
                     "nama_ayah": pl.String, "nama_wali": pl.String, "nik": pl.String, "nik_ibu": pl.String,
                     "nik_ayah": pl.String, "nik_wali": pl.String, "no_kk": pl.String, "wil": pl.String})
     cols: dict[str, pl.Series] = {}
-    for key in NIK_KEYS:
-        checked = check_frame(raw[key], today)
+    # the four NIK columns checked in one call (row by row: the same rules as one call per column, a quarter
+    # of the per-call cost that dominates a unit's few hundred students)
+    every = check_frame(pl.concat([raw[key].cast(pl.String) for key in NIK_KEYS]), today)
+    for i, key in enumerate(NIK_KEYS):
+        checked = every.slice(i * raw.height, raw.height)
         cols[key] = checked.select(pl.when(pl.col("rule").is_null()).then(pl.col("nik"))).to_series().rename(key)
         cols[f"rule_{key}"] = checked["rule"].rename(f"rule_{key}")
         if key == "nik":

@@ -22,6 +22,7 @@ maiden name, the family's region and the jenjang it was issued for. Two passes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,19 @@ def cards_frame(cards: list[KipIssuance]) -> pl.DataFrame:
                          "wil": c.kode_wilayah, "jenjang": c.jenjang.value, "nik": c.nik} for c in cards],
                        schema=CARD_SCHEMA)
     return prepare_cards(raw)
+
+
+def cards_frame_json(payloads: list[str]) -> pl.DataFrame:
+    """``cards_frame`` of the cards' JSON (``KipIssuance.model_dump_json``, as the replica stores them), parsed by
+    polars: no model per card (a unit reads every card of its province; only the linked ones become models)."""
+    if not payloads:
+        return prepare_cards(pl.DataFrame(schema=CARD_SCHEMA))
+    dtype = pl.Struct({"no_kip": pl.String, "nama": pl.String, "nama_ibu_kandung": pl.String,
+                       "tanggal_lahir": pl.String, "kode_wilayah": pl.String, "jenjang": pl.String, "nik": pl.String})
+    parsed = pl.Series("card", payloads, dtype=pl.String).str.json_decode(dtype).struct.unnest()
+    return prepare_cards(parsed.select(
+        "no_kip", "nama", pl.col("nama_ibu_kandung").alias("ibu"), pl.col("tanggal_lahir").str.to_date("%Y-%m-%d")
+        .alias("dob"), pl.col("kode_wilayah").alias("wil"), "jenjang", "nik"))
 
 
 def prepare_cards(raw: pl.DataFrame) -> pl.DataFrame:
@@ -109,14 +123,24 @@ def _candidates(stu: pl.DataFrame, cards: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sides(stu: pl.DataFrame, cards: pl.DataFrame) -> tuple[levels.Side, levels.Side]:
-    s = levels.student_side(levels.prepare_students(stu))
+    """Both sides with their names as polars columns (``levels.student_side``'s arrays, names not turned into
+    lists): ``_codes`` gathers the rows of 100,000 pairs and more, which polars does without a Python loop."""
+    s = levels.side(levels.prepare_students(stu), "nik_digits", "no_kk", None, levels.STUDENT_MISSING_DAY)
     c = levels.side(cards.with_columns(pl.lit(None, pl.String).alias("sex"), pl.lit(None, pl.String).alias("kk")),
-                    "nik_digits", "kk", None, levels.OTHER_MISSING_DAY, name_lists=True)
+                    "nik_digits", "kk", None, levels.OTHER_MISSING_DAY)
     return s, c
 
 
 def _codes(s: levels.Side, c: levels.Side, si: np.ndarray, ci: np.ndarray) -> np.ndarray:
-    return levels.pair_codes(s.take(si), c.take(ci))
+    """Pattern codes of the pairs (``si[i]``, ``ci[i]``); a pair drawn twice is compared once."""
+    if len(si) == 0:
+        return levels.pair_codes(s.take(si), c.take(ci))
+    key = si.astype(np.int64) * max(len(c), 1) + ci.astype(np.int64)
+    unique, inverse = np.unique(key, return_inverse=True)
+    if len(unique) == len(key):
+        return levels.pair_codes(s.take(si), c.take(ci))
+    n = max(len(c), 1)
+    return levels.pair_codes(s.take(unique // n), c.take(unique % n))[inverse.reshape(-1)]
 
 
 def _field_weights(m: list[np.ndarray], u: list[np.ndarray]) -> list[np.ndarray]:
@@ -202,11 +226,14 @@ def _identity(stu: pl.DataFrame, cards: pl.DataFrame, rest_s: pl.DataFrame, rest
                        "margin", "code")
 
 
-def to_students(links: pl.DataFrame, cards: list[KipIssuance], n_students: int) -> list[LinkedKip | None]:
-    """Row-aligned with the students: the card each got (``LinkedKip``, with how and the evidence) or None."""
+def to_students(links: pl.DataFrame, cards: Sequence[KipIssuance] | Sequence[str], n_students: int
+                ) -> list[LinkedKip | None]:
+    """Row-aligned with the students: the card each got (``LinkedKip``, with how and the evidence) or None.
+    ``cards``: the cards of ``link``'s frame, as models or as their JSON (``cards_frame_json``)."""
     out: list[LinkedKip | None] = [None] * n_students
     for row in links.iter_rows(named=True):
-        card = cards[row["card"]]
+        held = cards[row["card"]]
+        card = KipIssuance.model_validate_json(held) if isinstance(held, str) else held
         if row["by"] == "nik":
             out[row["sid"]] = LinkedKip(**card.model_dump(), matched_by=MatchKey.NIK)
             continue

@@ -117,8 +117,9 @@ def _naming_invalid(detail: str, row: dict) -> str:  # type: ignore[type-arg]
 
 
 def family_refs(registry: Registry) -> dict[str, FamilyRef]:
-    return {r["no_kk"]: FamilyRef(r["no_kk"], r["version"], r["pkh_status"], r["pkh_periode"], r["no_kks"])
-            for r in registry.families.iter_rows(named=True)}
+    f = registry.families
+    return {r[0]: FamilyRef(*r) for r in zip(*(f[c].to_list() for c in ("no_kk", "version", "pkh_status",
+                                                                         "pkh_periode", "no_kks")), strict=True)}
 
 
 def _person_named(row: dict, nik_of: list[str]) -> dict:  # type: ignore[type-arg]
@@ -151,12 +152,15 @@ class Matcher:
     model_version: str | None = None  # named in every fallback decision's evidence
 
     def match(self, students: list[StudentView], regions: Mapping[str, str] | None = None,
-              reviewed: Mapping[tuple[str, str], ReviewedDecision] | None = None) -> list[MatchDecision]:
+              reviewed: Mapping[tuple[str, str], ReviewedDecision] | None = None,
+              frame: pl.DataFrame | None = None) -> list[MatchDecision]:
+        """``frame``: ``students_frame(to_rows(students, regions), self.today)`` when the caller has made it."""
         if not students:
             return []
         reviewed = reviewed or {}
-        stu = students_frame(to_rows(students, regions), self.today)
-        det = deterministic.link(stu, self.registry)
+        stu = frame if frame is not None else students_frame(to_rows(students, regions), self.today)
+        nik_of = self.registry.persons["nik"].to_list()
+        det, det_niks = self._first_pass(stu, nik_of)
         need = det.filter(~pl.col("outcome").is_in(["PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW"]))["sid"]
         fb = pl.DataFrame(schema=fallback.DECISION_SCHEMA)
         if need.len() and self.registry.persons.height:
@@ -173,14 +177,21 @@ class Matcher:
                     self.model, self.model_version = fit(), "fitted for this run (not stored)"
             fb = fallback.run(stu.filter(pl.col("sid").is_in(need.implode())), self.registry, self.model,
                               self.settings).decisions
-        nik_of = self.registry.persons["nik"].to_list()
         fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb.iter_rows(named=True)}
-        det_rows = [_person_named(r, nik_of) for r in det.iter_rows(named=True)]
+        det_rows = [_person_named(r, det_niks) for r in det.iter_rows(named=True)]
         out = self._decide(students, det_rows, fb_by_sid, family_refs(self.registry), reviewed)
         # a family found by a parent's NIK or by a reviewer: which member the student is
         for i, nik in members.find_children(stu, _wanted(out), self.registry.persons).items():
             out[i] = replace(out[i], person_nik=nik)
         return out
+
+    def _first_pass(self, stu: pl.DataFrame, nik_of: list[str]) -> tuple[pl.DataFrame, list[str]]:
+        """The deterministic pass over ``stu`` and the NIKs its ``pid`` index: the one a slice already ran for
+        these very students (``deterministic.KEY_ROWS_LINK``), else run here."""
+        held = self.registry._cache.get(deterministic.KEY_ROWS_LINK)
+        if isinstance(held, tuple) and held[0] is stu:
+            return held[1], held[2].to_list()
+        return deterministic.link(stu, self.registry), nik_of
 
     def match_few(self, students: list[StudentView], regions: Mapping[str, str] | None,
                   reviewed: Mapping[tuple[str, str], ReviewedDecision] | None, keys: scalar.Keys,

@@ -190,12 +190,14 @@ def _columns_of(session: Session, sql: str, width: int, column: str, no_kks: Col
     if no_kks is None:
         return _columns(session, sql)
     postgres = session.get_bind().dialect.name == "postgresql"
-    where = f" WHERE {column} = ANY(%(keys)s)" if postgres else f" WHERE {column} IN (SELECT value FROM json_each(?))"
+    # the keys as one JSON text (one json.dumps; psycopg adapts a list value by value in Python)
+    where = (f" WHERE {column} = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))" if postgres
+             else f" WHERE {column} IN (SELECT value FROM json_each(?))")
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(no_kks):
         cursor = session.connection().connection.cursor()
         try:
-            cursor.execute(sql + where, {"keys": chunk} if postgres else (json.dumps(chunk),))
+            cursor.execute(sql + where, (json.dumps(chunk),))
             rows += cursor.fetchall()
         finally:
             cursor.close()
@@ -380,13 +382,15 @@ def family_ids_by_keys(session: Session, niks: Collection[str], kks: Collection[
     if not niks and not kks:
         return set()
     postgres = session.get_bind().dialect.name == "postgresql"
-    keys = "= ANY(%(niks)s)", "= ANY(%(kks)s)"
+    # the keys as JSON text (one json.dumps; psycopg adapts a list value by value in Python)
+    keys = ("= ANY(ARRAY(SELECT json_array_elements_text(%(niks)s::json)))",
+            "= ANY(ARRAY(SELECT json_array_elements_text(%(kks)s::json)))")
     if not postgres:
         keys = "IN (SELECT value FROM json_each(?))", "IN (SELECT value FROM json_each(?))"
     sql = (f"SELECT no_kk FROM replica_anggota WHERE nik {keys[0]} "
            f"UNION SELECT no_kk FROM replica_keluarga WHERE no_kk {keys[1]} "
            f"UNION SELECT no_kk FROM replica_kk_lama WHERE old_kk {keys[1]}")
-    params: Any = ({"niks": sorted(niks), "kks": sorted(kks)} if postgres
+    params: Any = ({"niks": json.dumps(sorted(niks)), "kks": json.dumps(sorted(kks))} if postgres
                    else (json.dumps(sorted(niks)), json.dumps(sorted(kks)), json.dumps(sorted(kks))))
     cursor = session.connection().connection.cursor()
     try:
@@ -402,3 +406,50 @@ def person_rows_of(session: Session, no_kks: Collection[str]) -> list[tuple[Any,
     if columns[4] and isinstance(columns[4][0], str):
         columns[4] = tuple(date.fromisoformat(d) if d is not None else None for d in columns[4])
     return list(zip(*columns, strict=True))
+
+
+# ---- a unit's slice (``replica.slice.registry_for``): one statement per kind of key, the keys bound as arrays ----
+
+# how a person meets a key of each kind (``k.c0``, ``k.c1``, ``k.c2``: the key's parts): the same conditions as
+# person_rows_in_blocks, person_rows_by_name_and_birth, person_rows_by_name_in_kab, person_rows_by_initials_*
+PERSON_MEETS = {
+    "block": ("a.kab = k.c0 AND a.tanggal_lahir >= k.c1 AND a.tanggal_lahir < k.c2", ("text", "date", "date")),
+    "nama_birth": ("a.nama_norm = k.c0 AND a.tanggal_lahir = k.c1", ("text", "date")),
+    "ibu_birth": ("a.ibu_norm = k.c0 AND a.tanggal_lahir = k.c1", ("text", "date")),
+    "nama_kab": ("a.nama_norm = k.c0 AND a.kab = k.c1", ("text", "text")),
+    "ibu_kab": ("a.ibu_norm = k.c0 AND a.kab = k.c1", ("text", "text")),
+    "initials_birth": ("a.inisial = k.c0 AND a.tanggal_lahir = k.c1", ("text", "date")),
+    "kab_initials": ("a.kab = k.c0 AND a.inisial = k.c1", ("text", "text")),
+}
+KEY_CHUNK = 20_000  # keys per statement (one JSON parameter: no limit on bound parameters)
+
+
+def person_columns_meeting(session: Session, kind: str, keys: Collection[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``person_columns`` of every member meeting one of ``keys`` of ``kind`` (``PERSON_MEETS``), in no particular
+    order, a member once per key it meets: one statement per ``KEY_CHUNK`` keys, through the driver, the keys
+    bound as one JSON parameter (an array of arrays: ``json_array_elements`` on PostgreSQL, ``json_each`` on
+    SQLite; one ``json.dumps``, no adapter per value), each key an index lookup (the indexes the
+    ``person_rows_*`` readers use)."""
+    on, types = PERSON_MEETS[kind]
+    ordered = sorted({key for key in keys if None not in key})  # a null part meets nobody
+    postgres = session.get_bind().dialect.name == "postgresql"
+    cols = ", ".join(f"a.{c}" for c in _PERSON)
+    if postgres:
+        parts = ", ".join(f"(v ->> {i})::{t} AS c{i}" for i, t in enumerate(types))
+        sql = (f"SELECT {cols} FROM (SELECT {parts} FROM json_array_elements(%s::json) AS v) AS k "
+               f"JOIN replica_anggota a ON {on}")
+    else:
+        parts = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(types)))
+        sql = (f"WITH k AS (SELECT {parts} FROM json_each(?)) "
+               f"SELECT {cols} FROM k CROSS JOIN replica_anggota a ON {on}")
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ordered), KEY_CHUNK):
+        chunk = ordered[start : start + KEY_CHUNK]
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.execute(sql, (json.dumps([[v.isoformat() if isinstance(v, date) else v for v in key]
+                                             for key in chunk]),))
+            rows += cursor.fetchall()
+        finally:
+            cursor.close()
+    return list(zip(*rows, strict=True)) if rows else [() for _ in _PERSON]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -48,16 +49,58 @@ _SETTLED = ("PKH_RECIPIENT", "NOT_PKH_RECIPIENT", "IN_REVIEW")  # the matcher ru
 def registry_for(session: Session, stu: pl.DataFrame, *, every_block: bool = False) -> Registry:
     """The slice of the replica the matcher can touch for the students ``stu`` (see the module's text).
     ``every_block``: the fallback's rows for every student, not only those the keys leave undecided (what
-    fitting a model on these students counts: the candidate pairs of all of them)."""
+    fitting a model on these students counts: the candidate pairs of all of them).
+
+    Read set-wise, for a unit's thousands of students: one statement per kind of key (its keys bound as arrays,
+    ``repository.person_columns_meeting``), the driver's rows straight into polars columns (no Python object
+    per registry row); a person read for two reasons is kept once."""
     seq = _seq(session)
-    persons = _key_persons(session, {v for k in NIK_KEYS for v in stu[k].drop_nulls().to_list()},
-                           set(stu["no_kk"].drop_nulls().to_list()))
-    keys = _registry(session, persons, seq)
-    need = stu if every_block else _undecided(stu, keys)
-    if need.is_empty():
-        return keys
-    _add_fallback_rows(session, persons, need.to_dicts())
-    return _registry(session, persons, seq)
+    fams = repo.family_ids_by_keys(session, {v for k in NIK_KEYS for v in stu[k].drop_nulls().to_list()},
+                                   set(stu["no_kk"].drop_nulls().to_list()))
+    persons = _frame(repo.person_columns(session, fams), PERSONS)
+    keys = _slice(session, persons, seq)
+    det = None if every_block or stu.is_empty() else deterministic.link(stu, keys)
+    need = stu if det is None else stu.filter(
+        pl.col("sid").is_in(det.filter(~pl.col("outcome").is_in(_SETTLED))["sid"].implode()))
+    out = keys
+    if not need.is_empty():
+        found = [persons, *(_frame(repo.person_columns_meeting(session, kind, wanted), PERSONS)
+                            for kind, wanted in _fallback_keys(need.to_dicts()).items() if wanted)]
+        out = _slice(session, pl.concat(found), seq)
+    if det is not None:  # the matcher's first pass over ``stu``: the key rows are all it reads (the module's text)
+        out._cache[deterministic.KEY_ROWS_LINK] = (stu, det, keys.persons["nik"])
+    return out
+
+
+def _slice(session: Session, persons: pl.DataFrame, seq: int) -> Registry:
+    """``_registry`` of the persons of a frame (a person once, in NIK order) and their families."""
+    persons = persons.unique("nik", keep="first").sort("nik")  # NIK order, as a whole load (pid = position)
+    no_kks = set(persons["no_kk"].drop_nulls().to_list())
+    return Registry.build(persons, _frame(repo.family_columns(session, no_kks), FAMILIES),
+                          _frame(repo.kk_lama_columns(session, no_kks), KK_LAMA), seq, raw_names=False)
+
+
+def _fallback_keys(need: list[dict[str, Any]]) -> dict[str, set[tuple[Any, ...]]]:
+    """Step 2's keys for the students ``need`` by kind (``repository.PERSON_MEETS``): the keys
+    ``_add_fallback_rows`` looks up one reader at a time."""
+    blocks = {(k, date(y, 1, 1), date(y + 1, 1, 1)) for k, y in _blocks(need) if 1 <= y < 9999}
+    words = [scalar_fallback.name_words(s["nama"]) for s in need]
+    perms = {w: _permutations(w) for w in set(words) if w is not None}
+    kabs = _kabs(need)
+    initials = [scalar_fallback.name_initials(s["nama"]) for s in need]
+    return {
+        "block": blocks,
+        "nama_kab": {(n, k) for w, ks in zip(words, kabs, strict=True) if w is not None for n in perms[w]
+                     for k in ks},
+        "nama_birth": {(n, s["dob"]) for w, s in zip(words, need, strict=True) if w is not None
+                       and s["dob"] is not None for n in perms[w]},
+        "ibu_birth": {(s["ibu"], s["dob"]) for s in need if s["ibu"] != "" and s["dob"] is not None},
+        "ibu_kab": {(s["ibu"], k) for s, ks in zip(need, kabs, strict=True) if s["ibu"] for k in ks},
+        "initials_birth": {(i, s["dob"]) for i, s in zip(initials, need, strict=True) if i is not None
+                           and s["dob"] is not None},
+        "kab_initials": {(k, i) for i, s, ks in zip(initials, need, kabs, strict=True) if i is not None
+                         and s["dob"] is None for k in ks},
+    }
 
 
 def keys_for(session: Session, stu: list[dict[str, Any]]

@@ -11,14 +11,17 @@ already holds is answered UNCHANGED and not written twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import JSON
 
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.jobs.context import JobContext
@@ -150,43 +153,47 @@ def _decide(ctx: JobContext, model_version: str | None, stored: list[mirror.Stor
     if not students:
         return [], [], None
     chosen = models.ModelStore(ctx.db).get(model_version) if model_version else None
-    registry = replica.registry_for_students(ctx.db, students_frame(to_rows(students, regions)))
+    stu = students_frame(to_rows(students, regions))  # made once: the slice, the matcher and the KIP cards read it
+    registry = replica.registry_for_students(ctx.db, stu)
     reviewed = review_service.standing_decisions(ctx.db, students)
     matcher = Matcher(registry, model=chosen.model if chosen else None,
                       model_version=chosen.version if chosen else None)
-    decisions = matcher.match(students, regions, reviewed)
+    decisions = matcher.match(students, regions, reviewed, frame=stu)
     kips: list[LinkedKip | KipIssuance | None] = [None] * len(students)
     if students[0].system is SourceSystem.DAPODIK:
-        kips = list(_kips(ctx.db, stored, regions, matcher.model))
+        kips = list(_kips(ctx.db, stored, stu, matcher.model))
     return decisions, kips, matcher.model_version
 
 
-def _kips(db: Engine, stored: list[mirror.Stored], regions: dict[str, str], model: fallback.Model | None
+def _kips(db: Engine, stored: list[mirror.Stored], stu: pl.DataFrame, model: fallback.Model | None
           ) -> list[LinkedKip | None]:
     """The KIP card of each student (``matching.kip``): the cards issued in the unit's province and those whose NIK
-    is one of its students'. Row-aligned with ``stored``."""
-    students = [s.view for s in stored]
+    is one of its students'. Row-aligned with ``stored`` (and ``stu``, their ``students_frame``)."""
     provinces = sorted({s.region[:2] for s in stored if s.region})
     niks = sorted({s.view.nik for s in stored if s.view.nik})
     with session_scope(db) as session:
         cards = _cards(session, provinces, niks)
     if not cards:
         return [None] * len(stored)
-    stu = students_frame(to_rows(students, regions))
-    links = kip.link(stu, [s.bentuk for s in stored], kip.cards_frame(cards), model)
+    links = kip.link(stu, [s.bentuk for s in stored], kip.cards_frame_json(cards), model)
     return kip.to_students(links, cards, len(stored))
 
 
-def _cards(session: sa.orm.Session, provinces: list[str], niks: list[str]) -> list[KipIssuance]:
+def _cards(session: sa.orm.Session, provinces: list[str], niks: list[str]) -> list[str]:
+    """The cards' JSON (``KipIssuance``), in ``no_kip`` order."""
     table = ReplicaKipRow.__table__  # type: ignore[attr-defined]
     found: dict[str, str] = {}
     for province in provinces:
         stmt = sa.select(table.c.no_kip, table.c.payload).where(code_range(table.c.kode_wilayah, province))
         found.update({r[0]: r[1] for r in session.execute(stmt)})
-    for start in range(0, len(niks), 1000):
-        stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.nik.in_(niks[start:start + 1000]))
+    for start in range(0, len(niks), 20_000):  # the NIKs bound as one JSON text, not one parameter each
+        data = sa.literal(json.dumps(niks[start:start + 20_000]), sa.String)
+        listed = (sa.select(sa.func.json_array_elements_text(sa.cast(data, JSON)))
+                  if session.get_bind().dialect.name == "postgresql"
+                  else sa.select(sa.literal_column("value")).select_from(sa.func.json_each(data)))
+        stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.nik.in_(listed))
         found.update({r[0]: r[1] for r in session.execute(stmt)})
-    return [KipIssuance.model_validate_json(found[k]) for k in sorted(found)]
+    return [found[k] for k in sorted(found)]
 
 
 def _plan(student: StudentView, decision: MatchDecision, card: KipIssuance | None, retrieved_at: datetime

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from bench.matching.world import load_world
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.main import MIGRATIONS
-from services.sync_hub.matching import fallback
+from services.sync_hub.matching import deterministic, fallback
 from services.sync_hub.matching.frames import students_frame
 from services.sync_hub.matching.service import Matcher, to_rows
 from services.sync_hub.replica import repository as repo
@@ -142,6 +142,10 @@ def test_decisions_over_the_slice_equal_those_over_the_whole_replica(loaded: Loa
     assert part.persons.height < replica.load(loaded.engine).persons.height
     sliced = Matcher(part, model=loaded.model).match(students, loaded.regions)
     assert sliced == whole
+    # as a unit runs it: the matcher given the very frame the slice was read for takes the slice's first pass
+    # over its key rows (``deterministic.KEY_ROWS_LINK``) instead of running it again
+    assert part._cache[deterministic.KEY_ROWS_LINK][0] is stu
+    assert Matcher(part, model=loaded.model).match(students, loaded.regions, frame=stu) == whole
 
 
 def test_every_member_carries_the_initials_of_its_name(loaded: Loaded) -> None:
