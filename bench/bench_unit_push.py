@@ -1,6 +1,6 @@
 """A unit's push and record alone, CPU per process: the hub's side in this process, the gateways as processes.
 
-    .venv/bin/python bench/bench_unit_push.py [--db postgres|sqlite] [--students 10000] [--batch 500] [--repeat 3]
+    .venv/bin/python bench/bench_unit_push.py [--db postgres|sqlite] [--students 10000] [--batch 1000] [--repeat 3]
         [--system emis --system dapodik] [--json OUT]
 
 For each round, on fresh databases (PostgreSQL: one per service on 127.0.0.1:5432, dropped afterwards; SQLite:
@@ -279,7 +279,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="postgres")
     ap.add_argument("--students", type=int, default=10_000)
-    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=1000, help="items per result batch (the hub's default)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--system", action="append", choices=("emis", "dapodik"))
     ap.add_argument("--json", type=Path)
