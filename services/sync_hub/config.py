@@ -52,7 +52,8 @@ class Settings(ServiceSettings):
     replica_follow_seconds: float = Field(
         5.0, ge=0, description="Seconds between the replica follower's reads of the registry's change feed (0: no "
         "follower; the replica then moves only with sync runs)")
-    push_batch: int = Field(500, ge=1, le=1000, description="Result items per batch pushed to a gateway")
+    push_batch: int = Field(1000, ge=1, le=1000,
+                            description="Result items per batch pushed to a gateway (the contract's most)")
 
     verify_education: bool = Field(True, description="Each run sends Kemensos an education verification for every "
                                    "PKH child it linked (enrolled, active, school, monthly attendance)")

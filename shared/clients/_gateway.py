@@ -41,5 +41,9 @@ class GatewayClient(BaseClient, Generic[S]):
 
     def post_results(self, batch: HubResultBatch) -> HubResultBatchResponse:
         """Idempotent by contract (a repeated batch changes nothing), so it is safe to retry."""
-        return self.request("POST", "/api/v1/hub/results", HubResultBatchResponse, idempotent=True,
-                            content=batch.model_dump_json())
+        return self.post_results_json(batch.model_dump_json().encode("utf-8"))
+
+    def post_results_json(self, body: bytes) -> HubResultBatchResponse:
+        """``post_results`` of a batch already serialised (a ``HubResultBatch`` as JSON: the hub makes it of the
+        items' JSON its outbox keeps, rather than serialising them again)."""
+        return self.request("POST", "/api/v1/hub/results", HubResultBatchResponse, idempotent=True, content=body)

@@ -88,6 +88,23 @@ def test_the_hasher_keeps_no_text_of_one_record_for_another() -> None:
                           **args) == expected
 
 
+def test_the_item_hasher_hashes_each_value_as_its_own_canonical_record() -> None:
+    """One item's values (text that needs escaping in every shared part too) hash as their canonical records."""
+    at = datetime(2026, 3, 1, 8, 30, 0, 5, tzinfo=UTC)
+    shared = dict(provenance_id="p-\x02", sync_run_id='r"\x03', target_system="dapodik", target_record="é/ü\n",
+                  source_system="kemensos.dtsen", source_record='keluarga/"x"', source_version=3, observed_seq=7,
+                  matched_by="no_kk")
+    for kind in lh.FIELD_KINDS:
+        hasher = lh.item_record_hasher(retrieved_at_text=lh.utc_text(at), kind=kind, **shared)  # type: ignore[arg-type]
+        for field, value in (("status_pkh", "PKH"), ("no_kip", None), ("penerima_kip", True), ("é\"\x02", 0),
+                             ("x", 'é "quoted" \\ \n\t ☃ \x03'), ("n", -12)):
+            expected = lh.record_hash(lh.field_record(retrieved_at=at, kind=kind, field=field, value=value,  # type: ignore[arg-type]
+                                                      **shared))
+            assert hasher(field, value) == expected
+    with pytest.raises(ValueError):
+        lh.item_record_hasher(retrieved_at_text="t", kind="other", **shared)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("value", [1.5, [1], {"a": 1}])
 def test_a_value_of_no_ledger_type_is_refused(value: object) -> None:
     with pytest.raises(TypeError):

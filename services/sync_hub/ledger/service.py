@@ -57,14 +57,17 @@ def row_hash(row: Mapping[str, object], kind: str = lh.KIND_PROVENANCE) -> bytes
         lh.utc_text(row["retrieved_at"]), str(row["matched_by"]), kind)  # type: ignore[arg-type]
 
 
-def stamp(item: HubResultItem, target_system: str, values: Mapping[str, FieldValue]) -> HubResultItem:
+def stamp(item: HubResultItem, target_system: str, values: Mapping[str, FieldValue],
+          retrieved_at_text: str | None = None) -> HubResultItem:
     """Set the item's ``provenance.record_hashes``: the record hash of each value it carries, as the ledger will
-    hold it (the gateway keeps it with the value). The time is written once per item, each value hashed once."""
+    hold it (the gateway keeps it with the value). The parts the values share are written once per item
+    (``lh.item_record_hasher``), each value hashed once; ``retrieved_at_text``: ``lh.utc_text`` of the item's
+    ``retrieved_at`` when the caller has it (items of one batch share it)."""
     p = item.provenance
-    at, matched_by, record_hash = lh.utc_text(p.retrieved_at), p.matched_by.value, lh.field_record_hash
-    p.record_hashes = {name: record_hash(
-        p.provenance_id, p.sync_run_id, target_system, item.student_id, name, value, p.source_system,
-        p.source_record, p.source_version, p.observed_seq, at, matched_by).hex() for name, value in values.items()}
+    field_hash = lh.item_record_hasher(
+        p.provenance_id, p.sync_run_id, target_system, item.student_id, p.source_system, p.source_record,
+        p.source_version, p.observed_seq, retrieved_at_text or lh.utc_text(p.retrieved_at), p.matched_by.value)
+    p.record_hashes = {name: field_hash(name, value).hex() for name, value in values.items()}
     return item
 
 

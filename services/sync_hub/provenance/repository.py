@@ -6,25 +6,33 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
 from services.sync_hub.provenance.models import OutboxItemRow, ProvenanceRow
+from shared import bulk
+
+OUTBOX: sa.Table = OutboxItemRow.__table__  # type: ignore[assignment]
+PROVENANCE: sa.Table = ProvenanceRow.__table__  # type: ignore[assignment]
+_IN_LIST = 500  # ids per UPDATE ... WHERE id IN (...)
 
 
 def add_outbox(session: Session, rows: list[dict[str, object]]) -> None:
-    if rows:
-        session.execute(sa.insert(OutboxItemRow), rows)
+    """Set-wise (``shared.bulk.insert``: COPY on PostgreSQL); every row has the keys of the first."""
+    bulk.insert(session, OUTBOX, rows)
 
 
 def settle_outbox(session: Session, updates: list[dict[str, object]]) -> None:
-    """``updates``: dicts with ``b_id``, ``status``, ``detail``, ``sent_at``."""
-    if updates:
-        table = OutboxItemRow.__table__  # type: ignore[attr-defined]
-        stmt = (sa.update(table).where(table.c.id == sa.bindparam("b_id"))
-                .values(status=sa.bindparam("status"), detail=sa.bindparam("detail"), sent_at=sa.bindparam("sent_at")))
-        session.connection().execute(stmt, updates)
+    """``updates``: dicts with ``b_id``, ``status``, ``detail``, ``sent_at``. One UPDATE per distinct answer
+    (status, detail, time) and up to ``_IN_LIST`` ids, not one per row: a batch's answers are nearly all the same."""
+    groups: dict[tuple[object, object, object], list[object]] = {}
+    for u in updates:
+        groups.setdefault((u["status"], u["detail"], u["sent_at"]), []).append(u["b_id"])
+    for (status, detail, sent_at), ids in groups.items():
+        for start in range(0, len(ids), _IN_LIST):
+            session.execute(sa.update(OUTBOX).where(OUTBOX.c.id.in_(ids[start:start + _IN_LIST]))
+                            .values(status=status, detail=detail, sent_at=sent_at))
 
 
 def add_provenance(session: Session, rows: list[dict[str, object]]) -> None:
-    if rows:
-        session.execute(sa.insert(ProvenanceRow), rows)
+    """Set-wise (``shared.bulk.insert``: COPY on PostgreSQL); every row has the keys of the first."""
+    bulk.insert(session, PROVENANCE, rows)
 
 
 def count_provenance(session: Session, run_id: str | None = None) -> int:

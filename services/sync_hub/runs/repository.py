@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow, SyncRunRow, SyncUnitRow
+from shared import bulk
 from shared.clock import as_utc, utcnow
 from shared.cursor import Cursor
 
@@ -33,11 +34,8 @@ def runs_in_state(session: Session, states: Sequence[str]) -> Sequence[SyncRunRo
 
 
 def insert_outcomes(session: Session, rows: list[dict[str, object]]) -> None:
-    """Core executemany (no ORM bulk path: one row of 100,000 costs a few microseconds, not tens)."""
-    table = StudentOutcomeRow.__table__  # type: ignore[attr-defined]
-    conn = session.connection()
-    for start in range(0, len(rows), 5000):
-        conn.execute(table.insert(), rows[start : start + 5000])
+    """Set-wise, without SQLAlchemy's per-row parameter processing (``shared.bulk.insert``: COPY on PostgreSQL)."""
+    bulk.insert(session, StudentOutcomeRow.__table__, rows)  # type: ignore[attr-defined]
 
 
 def list_outcomes(session: Session, run_id: str, limit: int, after_id: int) -> Sequence[StudentOutcomeRow]:
@@ -106,9 +104,7 @@ def upsert_status(session: Session, rows: list[dict[str, object]]) -> None:
     ids = [str(r["student_id"]) for r in rows]
     for start in range(0, len(ids), 1000):
         session.execute(table.delete().where(table.c.system == system, table.c.student_id.in_(ids[start:start + 1000])))
-    conn = session.connection()
-    for start in range(0, len(rows), 5000):
-        conn.execute(table.insert(), rows[start : start + 5000])
+    bulk.insert(session, table, rows)
 
 
 def unit_counts(session: Session, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from services.sync_hub.domain.students import StudentView
 from services.sync_hub.jobs.context import JobContext
+from services.sync_hub.matching.service import LINKED, MatchDecision
 from services.sync_hub.risk import build as risk_build
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import SyncRunRow, SyncUnitRow
 from services.sync_hub.verification import repository as verification
 from shared.clock import utcnow
-from shared.contracts.hub import RunStatus, UnitStatus
+from shared.contracts.hub import RunStatus, SourceSystem, UnitStatus
 from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.errors import scrub
 
@@ -39,6 +42,23 @@ def begin(db: Engine, unit_id: str) -> tuple[SyncUnitRow, SyncRunRow] | None:
         unit.status, unit.attempts = UnitStatus.RUNNING.value, unit.attempts + 1
         unit.started_at = unit.started_at or utcnow()
         return unit, run
+
+
+def record(session: Session, run_id: str, system: SourceSystem, students: Sequence[StudentView],
+           decisions: Sequence[MatchDecision], regions: dict[str, str], now: datetime) -> None:
+    """A unit's students as decided, in the transaction that ends the unit: their outcomes in the run (an
+    earlier attempt's replaced) and their current status (``student_status``: region, outcome, family, the
+    child's registry NIK when linked)."""
+    runs_repo.replace_outcomes(session, run_id, system.value, [
+        {"sync_run_id": run_id, "system": system.value, "student_id": s.student_id,
+         "outcome": d.outcome.value, "detail": (d.detail or "")[:300] or None, "matched_by": d.matched_by.value,
+         "no_kk": d.family.no_kk if d.family else None}
+        for s, d in zip(students, decisions, strict=True)])
+    runs_repo.upsert_status(session, [
+        {"system": system.value, "student_id": s.student_id, "region": regions.get(s.student_id, ""),
+         "outcome": d.outcome.value, "no_kk": d.family.no_kk if d.family else None,
+         "child_nik": d.person_nik if d.outcome in LINKED else None, "sync_run_id": run_id,
+         "updated_at": now} for s, d in zip(students, decisions, strict=True)])
 
 
 def fail(ctx: JobContext, unit_id: str, error: str) -> None:

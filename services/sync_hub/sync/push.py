@@ -34,10 +34,11 @@ from services.sync_hub.runs.models import SyncUnitRow
 from services.sync_hub.sync.plan import PlannedItem
 from services.sync_hub.upstreams import Upstreams
 from shared.clock import utcnow
-from shared.contracts.common import HubResultBatch, HubResultItem, Provenance, ResultStatus
+from shared.contracts.common import HubResultItem, Provenance, ResultStatus
 from shared.contracts.hub import SourceSystem
 from shared.db import session_scope
 from shared.http import ClientError
+from shared.ledger_hash import utc_text
 
 log = logging.getLogger("jembatan.hub.push")
 
@@ -71,8 +72,11 @@ def to_items(run_id: str, batch: list[PlannedItem], seq: int, system: SourceSyst
         for p in batch
     ]
     if system is not None:
+        times: dict[datetime, str] = {}  # the items of a unit share their retrieval time: written once
         for item in items:
-            ledger.stamp(item, system.value, _values(system, item))
+            at = item.provenance.retrieved_at
+            text = times.get(at) or times.setdefault(at, utc_text(at))
+            ledger.stamp(item, system.value, _values(system, item), text)
     return items
 
 
@@ -86,12 +90,23 @@ def _values(system: SourceSystem, item: HubResultItem) -> dict[str, FieldValue]:
     return values
 
 
-def _provenance_rows(system: SourceSystem, item: HubResultItem, fields: Iterable[str], written_at: datetime
-                     ) -> list[dict[str, object]]:
+def _json(value: FieldValue, texts: dict[tuple[type, FieldValue], str] | None = None) -> str:
+    """``json.dumps(value)``, each distinct value dumped once per ``texts`` (values repeat: true, null, outcomes)."""
+    if texts is None:
+        return json.dumps(value)
+    key = (type(value), value)  # the type too: True == 1, but "true" != "1"
+    text = texts.get(key)
+    if text is None:
+        text = texts[key] = json.dumps(value)
+    return text
+
+
+def _provenance_rows(system: SourceSystem, item: HubResultItem, fields: Iterable[str], written_at: datetime,
+                     texts: dict[tuple[type, FieldValue], str] | None = None) -> list[dict[str, object]]:
     values, p = _values(system, item), item.provenance
     return [{"id": str(uuid.uuid4()), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
              "target_system": system.value, "target_record": item.student_id, "field": name,
-             "value_json": json.dumps(values.get(name)), "source_system": p.source_system,
+             "value_json": _json(values.get(name), texts), "source_system": p.source_system,
              "source_record": p.source_record, "source_version": p.source_version, "observed_seq": p.observed_seq,
              "retrieved_at": p.retrieved_at, "matched_by": p.matched_by.value, "written_at": written_at}
             for name in fields]
@@ -122,13 +137,15 @@ class Pusher:
             if self.cancelled():
                 return False
             items = to_items(run_id, batch, seq, self.system)
+            payloads = [i.model_dump_json() for i in items]
             now = utcnow()
             with session_scope(self.db) as session:  # outbox first: the intent is on disk before it is sent
                 prov_repo.add_outbox(session, [
                     {"id": i.provenance.provenance_id, "sync_run_id": run_id, "unit_id": self.unit_id,
                      "target_system": self.system.value, "student_id": i.student_id,
-                     "payload": i.model_dump_json(), "status": "PENDING", "created_at": now} for i in items])
-            self._send(run_id, items)
+                     "payload": payload, "status": "PENDING", "created_at": now}
+                    for i, payload in zip(items, payloads, strict=True)])
+            self._send(run_id, items, payloads)
         return True
 
     def replay(self, region: str, batch_size: int) -> int:
@@ -141,20 +158,23 @@ class Pusher:
                     .where(OutboxItemRow.unit_id.in_(units),  # type: ignore[union-attr]
                            OutboxItemRow.status.in_(REPLAY))  # type: ignore[attr-defined]
                     .order_by(OutboxItemRow.created_at))
-            pending = [(HubResultItem.model_validate_json(r[0]), r[1]) for r in session.execute(stmt)]
+            pending = [(HubResultItem.model_validate_json(r[0]), r[1], r[0]) for r in session.execute(stmt)]
         for batch in chunks(pending, batch_size):
-            by_run: dict[str, list[HubResultItem]] = {}
-            for item, run_id in batch:
-                by_run.setdefault(run_id, []).append(item)
-            for run_id, items in by_run.items():
-                self._send(run_id, items)
+            by_run: dict[str, list[tuple[HubResultItem, str]]] = {}
+            for item, run_id, payload in batch:
+                by_run.setdefault(run_id, []).append((item, payload))
+            for run_id, sent in by_run.items():
+                self._send(run_id, [i for i, _ in sent], [p for _, p in sent])
         if pending:
             log.info("unit %s: %d outbox item(s) sent again after an interruption", self.unit_id, len(pending))
         return len(pending)
 
-    def _send(self, run_id: str, items: list[HubResultItem]) -> None:
+    def _send(self, run_id: str, items: list[HubResultItem], payloads: list[str]) -> None:
+        """POST ``items`` (``payloads``: each one's JSON, as the outbox holds it: the batch's body is made of them
+        rather than serialised again) and record the answer."""
+        body = f'{{"sync_run_id":{json.dumps(run_id)},"items":[{",".join(payloads)}]}}'
         try:
-            answer = self.client.post_results(HubResultBatch(sync_run_id=run_id, items=items))
+            answer = self.client.post_results_json(body.encode("utf-8"))
         except ClientError as exc:
             with session_scope(self.db) as session:
                 prov_repo.settle_outbox(session, [{"b_id": i.provenance.provenance_id, "status": "FAILED",
@@ -165,6 +185,7 @@ class Pusher:
         provenance: list[dict[str, object]] = []
         hashes: list[str | None] = []
         held_ids: dict[str, list[tuple[HubResultItem, str]]] = {}  # provenance id held -> (item, field)
+        texts: dict[tuple[type, FieldValue], str] = {}
         holds: dict[str, dict[str, FieldValue]] = {}
         for item, result in zip(items, answer.results, strict=True):
             pid = item.provenance.provenance_id
@@ -177,7 +198,7 @@ class Pusher:
             else:
                 self.tally.rejected.append(f"{self.system.value} {result.status.value}: {result.detail or ''}"[:200])
             if result.status is ResultStatus.APPLIED:
-                provenance.extend(_provenance_rows(self.system, item, result.fields_written, written_at))
+                provenance.extend(_provenance_rows(self.system, item, result.fields_written, written_at, texts))
                 hashes.extend(_stamped(item, result.fields_written))
             for name, held in (getattr(result, "held", None) or {}).items():
                 if held != pid or result.status is not ResultStatus.APPLIED:

@@ -31,7 +31,7 @@ from services.sync_hub.matching import fallback, kip
 from services.sync_hub.matching import model_store as models
 from services.sync_hub.matching.frames import students_frame
 from services.sync_hub.matching.kip import LinkedKip
-from services.sync_hub.matching.service import LINKED, MatchDecision, Matcher, to_rows
+from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaKipRow
@@ -114,16 +114,7 @@ def work(ctx: JobContext, unit_id: str) -> None:
     now = utcnow()
     with session_scope(ctx.db) as session:
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        runs_repo.replace_outcomes(session, run.id, system.value, [
-            {"sync_run_id": run.id, "system": system.value, "student_id": s.student_id,
-             "outcome": d.outcome.value, "detail": (d.detail or "")[:300] or None, "matched_by": d.matched_by.value,
-             "no_kk": d.family.no_kk if d.family else None}
-            for s, d in zip(students, decisions, strict=True)])
-        runs_repo.upsert_status(session, [
-            {"system": system.value, "student_id": s.student_id, "region": regions.get(s.student_id, ""),
-             "outcome": d.outcome.value, "no_kk": d.family.no_kk if d.family else None,
-             "child_nik": d.person_nik if d.outcome in LINKED else None, "sync_run_id": run.id,
-             "updated_at": now} for s, d in zip(students, decisions, strict=True)])
+        lifecycle.record(session, run.id, system, students, decisions, regions, now)
         row = runs_repo.get_unit(session, unit.id, lock=True)
         assert row is not None
         tally.phase("record", t)
