@@ -1,13 +1,24 @@
-"""SQL of Request Data PKH: the school region the hub blocks by."""
+"""SQL of Request Data PKH: the student's record with the school region the hub blocks by."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from services.dapodik_gateway.peserta_didik.repository import PESERTA_DIDIK
 from services.dapodik_gateway.sekolah.models import SekolahRow
 
 SEKOLAH: sa.Table = SekolahRow.__table__  # type: ignore[assignment]
+REGION = "kode_wilayah_sekolah"  # the school's region, as the record's row names it here
+
+
+def record_with_region(session: Session, peserta_didik_id: str) -> sa.RowMapping | None:
+    """One active student as a plain row (as ``peserta_didik.repository.record`` reads it) with its school's region
+    under ``REGION`` (None when the school is unknown): one statement."""
+    stmt = (sa.select(PESERTA_DIDIK, SEKOLAH.c.kode_wilayah.label(REGION))
+            .select_from(PESERTA_DIDIK.outerjoin(SEKOLAH, SEKOLAH.c.sekolah_id == PESERTA_DIDIK.c.sekolah_id))
+            .where(PESERTA_DIDIK.c.peserta_didik_id == peserta_didik_id, PESERTA_DIDIK.c.soft_delete.is_(False)))
+    return session.execute(stmt).mappings().first()
 
 
 def region_of(session: Session, sekolah_id: str) -> str | None:

@@ -2,9 +2,9 @@
 from its registry replica and answers with the outcome and the values to write (result items with
 provenance); they are applied here with the results service, in one transaction, before the answer goes out.
 
-No transaction is open while the hub is asked. Unlike EMIS (which queues a request and retries it), Dapodik
-keeps no queue: when the hub cannot decide (its replica not ready, the hub unreachable) the operator gets 503
-and presses again later; nothing was written.
+No transaction is open while the hub is asked; a press that writes nothing opens no write transaction. Unlike
+EMIS (which queues a request and retries it), Dapodik keeps no queue: when the hub cannot decide (its replica not
+ready, the hub unreachable) the operator gets 503 and presses again later; nothing was written.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from shared.contracts.common import HubResultBatch
 from shared.contracts.dapodik import PermintaanPkh
 from shared.contracts.hub import CheckRequest, SourceSystem
 from shared.db import SQLITE_IMMEDIATE, session_scope
-from shared.errors import UpstreamFailure
+from shared.errors import NotFound, UpstreamFailure
 from shared.http import ClientError, Rejected, Unavailable
 
 log = logging.getLogger("dapodik_gateway.pkh")
@@ -30,12 +30,17 @@ CHECK_CLIENT = "hub-check"  # how a check's items are named in the sync log (app
 
 
 def request_student(engine: Engine, hub: HubClient | None, peserta_didik_id: str, client: str) -> PermintaanPkh:
+    """Two transactions at most: one reads the record the hub is sent (with its school's region); after the hub
+    has answered, one applies its items and reads the record back as written. When the hub sends no items (the
+    record holds its values already) nothing is written and the answer shows the record as it was sent."""
     if hub is None:
         raise UpstreamFailure("no credential for the hub is configured (DAPODIK_HUB_TOKEN); ask an administrator")
     with session_scope(engine) as session:
-        record = peserta_didik_service.with_provenance(
-            session, peserta_didik_service.require_record(session, peserta_didik_id))
-        region = repository.region_of(session, record.sekolah_id)
+        row = repository.record_with_region(session, peserta_didik_id)
+        if row is None:
+            raise NotFound.field("peserta_didik_id", "not_found", "no student with this peserta_didik_id")
+        record = peserta_didik_service.with_provenance(session, row)
+        region = row[repository.REGION]
     body = CheckRequest(system=SourceSystem.DAPODIK, peserta_didik=[record],
                         kode_wilayah={record.peserta_didik_id: region} if region else {})
     try:
@@ -55,9 +60,8 @@ def request_student(engine: Engine, hub: HubClient | None, peserta_didik_id: str
             applied = results_service.apply_batch(
                 session, HubResultBatch(sync_run_id=answer.check_id, items=answer.items), CHECK_CLIENT)
             written = [f for r in applied.results for f in r.fields_written]
+            record = peserta_didik_service.get_peserta_didik(session, peserta_didik_id)  # as just written
     now = utcnow()
-    with session_scope(engine) as session:
-        record = peserta_didik_service.get_peserta_didik(session, peserta_didik_id)
     log.info("Request Data PKH by %s: check %s, %s, %d values written", client, answer.check_id,
              outcome.outcome.value, len(written))
     return PermintaanPkh(peserta_didik_id=peserta_didik_id, status_padan=outcome.outcome,

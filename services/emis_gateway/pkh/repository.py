@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -27,6 +28,13 @@ def add(session: Session, row: PkhRequestRow, siswa_ids: Sequence[str]) -> None:
     session.flush()
     executemany(session, sa.insert(ITEM), [{"request_id": row.id, "position": n, "siswa_id": sid, "state": QUEUED}
                                            for n, sid in enumerate(siswa_ids)])
+
+
+def add_one(session: Session, values: dict[str, object], siswa_id: str) -> None:
+    """A request for one student (``values``: the request's columns) and its one item: two plain INSERTs (no
+    ORM unit of work, statements compiled once per process)."""
+    session.execute(sa.insert(REQUEST).values(values))
+    session.execute(sa.insert(ITEM).values(request_id=values["id"], position=0, siswa_id=siswa_id, state=QUEUED))
 
 
 def get(session: Session, request_id: str) -> PkhRequestRow | None:
@@ -123,6 +131,26 @@ def record(session: Session, request_id: str, answers: Sequence[Answer], now: da
     return waiting == 0
 
 
+def record_one(session: Session, request_id: str, answer: Answer, now: datetime) -> sa.Row[Any] | None:
+    """``record`` for a request of exactly one student (``add_one``): its item answered, the request finished
+    (DONE, or FAILED when the student could not be asked) and its lease let go, in two statements; the request's
+    row as now stored. None when the item was answered already (by the worker, once this caller's lease ran
+    out): nothing is written and the caller takes ``record``'s way."""
+    answered = session.execute(
+        sa.update(ITEM).where(ITEM.c.request_id == request_id, ITEM.c.position == answer.position,
+                              ITEM.c.state == QUEUED)
+        .values(state=answer.state, outcome=answer.outcome, detail=answer.detail, matched_by=answer.matched_by,
+                sync_run_id=answer.sync_run_id, answered_at=now))
+    if answered.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    failed = answer.state == FAILED
+    return session.execute(
+        sa.update(REQUEST).where(REQUEST.c.id == request_id)
+        .values(status=FAILED if failed else DONE, done=0 if failed else 1, failed=1 if failed else 0, updated_at=now,
+                finished_at=now, lease_until=None, last_error=None)
+        .returning(*REQUEST.c)).one()
+
+
 def postpone(session: Session, request_id: str, now: datetime, retry_at: datetime, error: str) -> None:
     """The registry could not be reached: try again at ``retry_at``; the lease is let go."""
     session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(
@@ -132,6 +160,16 @@ def postpone(session: Session, request_id: str, now: datetime, retry_at: datetim
 
 def release(session: Session, request_id: str) -> None:
     session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(lease_until=None))
+
+
+def institutions_of(session: Session, nsms: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """NSM -> (jenis_lembaga, kode_wilayah) of the institutions among ``nsms``: in one statement, which of them are
+    pesantren (a record's ``nspp``) and each one's region (the hub blocks by it)."""
+    if not nsms:
+        return {}
+    stmt = (sa.select(MADRASAH.c.nsm, MADRASAH.c.jenis_lembaga, MADRASAH.c.kode_wilayah)
+            .where(MADRASAH.c.nsm.in_(sorted(set(nsms)))))
+    return {str(n): (str(j), str(k)) for n, j, k in session.execute(stmt)}
 
 
 def regions_of(session: Session, nsms: Sequence[str]) -> dict[str, str]:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -32,6 +34,7 @@ from services.emis_gateway.access import SYSTEM, Principal
 from services.emis_gateway.base import utcnow
 from services.emis_gateway.config import Settings
 from services.emis_gateway.madrasah import repository as madrasah_repository
+from services.emis_gateway.madrasah.models import PESANTREN
 from services.emis_gateway.pkh import repository
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.results import service as results_service
@@ -80,6 +83,19 @@ def to_contract(row: PkhRequestRow, outcomes: dict[str, int],
         finished_at=row.finished_at, results=results or [])
 
 
+def _one_answer(row: sa.Row[Any], answer: repository.Answer, student: SiswaRow | sa.Row[Any] | None,
+                now: datetime) -> PkhRequest:
+    """A finished one-student request as ``PkhRequests.get(..., with_results=True)`` reads it, made from what its
+    answer's transaction wrote (``row``: the request's row as stored, ``student``: the student's row now)."""
+    result = PkhAnswer(
+        siswa_id=row.siswa_id, state=PkhAnswerState(answer.state),
+        status_pkh=Outcome(answer.outcome) if answer.outcome else None, keterangan_pkh=answer.detail,
+        matched_by=MatchKey(answer.matched_by) if answer.matched_by else None, sync_run_id=answer.sync_run_id,
+        dijawab_pada=now, pkh=pkh_of(student) if student is not None else None)  # type: ignore[arg-type]
+    outcomes = {answer.outcome: 1} if answer.state == repository.DONE and answer.outcome else {}
+    return to_contract(row, outcomes, [result])  # type: ignore[arg-type]
+
+
 class PkhRequests:
     """The requests of one app: created by the routes, asked by the routes (one student) and the worker."""
 
@@ -96,22 +112,54 @@ class PkhRequests:
 
     def request_siswa(self, siswa_id: str, principal: Principal) -> PkhRequest:
         """Ask the hub for one student now; if the registry cannot be reached, the request stays PENDING
-        (queued) and the worker completes it later."""
+        (queued) and the worker completes it later.
+
+        Two transactions: the first stores the request (PENDING, held by this call) and reads the record the hub
+        is sent; it commits before the hub is called, so a crash leaves the request for the worker. The second
+        applies the hub's items, stores the answer, finishes the request and lets its lease go; the operator's
+        answer is made from what it wrote (the record read again only when the items changed it)."""
         now = utcnow()
+        lease = now + timedelta(seconds=self.settings.pkh_lease_seconds)  # this call asks
+        request_id = str(uuid.uuid4())
         with session_scope(self.writer) as session:
-            student = siswa_repository.get(session, siswa_id)
+            student = siswa_repository.get_record(session, siswa_id)
             if student is None:
                 raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
             principal.ensure_student(student.nsm)
-            row = self._new(PkhRequestScope.SISWA, principal.name, now, siswa_id=siswa_id, nsm=student.nsm)
-            row.lease_until = now + timedelta(seconds=self.settings.pkh_lease_seconds)  # this call asks
-            repository.add(session, row, [siswa_id])
+            repository.add_one(session, {
+                "id": request_id, "scope": PkhRequestScope.SISWA.value, "nsm": student.nsm, "siswa_id": siswa_id,
+                "requested_by": principal.name, "status": PkhRequestStatus.PENDING.value, "total": 1, "done": 0,
+                "failed": 0, "attempts": 0, "next_attempt_at": now, "lease_until": lease, "created_at": now,
+                "updated_at": now}, siswa_id)
             # what the hub is sent, read in the transaction that stores the request (committed before the hub
             # is called): one transaction, not three, before the call
             first = self._chunk(session, [(0, siswa_id)], {siswa_id: student})
-        answered: list[PkhRequest] = []
-        self.process(row.id, first, then=lambda s: answered.append(self._read(s, row.id, principal, True)))
-        return answered[0] if answered else self.get(row.id, principal, with_results=True)
+        finished = False
+        try:
+            asked = self._ask(request_id, first)  # no transaction is open here
+            if asked is None:  # postponed: PENDING, the lease let go
+                return self.get(request_id, principal, with_results=True)
+            answers, response = asked
+            now = utcnow()
+            with session_scope(self.writer) as session:  # the values and the answer, together
+                written = self._apply(session, response)
+                [answer] = answers
+                row = repository.record_one(session, request_id, answer, now)
+                if row is not None:
+                    finished = True
+                    if written:
+                        student = siswa_repository.get_record(session, siswa_id)
+                    return _one_answer(row, answer, student, now)
+                # answered meanwhile (this call's lease ran out and the worker asked): the general way
+                finished = repository.record(session, request_id, answers, now, lease)
+                if finished:
+                    session.expire_all()
+                    return self._read(session, request_id, principal, True)
+            return self.get(request_id, principal, with_results=True)
+        finally:
+            if not finished:
+                with session_scope(self.writer) as session:
+                    repository.release(session, request_id)
 
     def request_madrasah(self, nsm: str, client: str, student_ids: list[str] | None = None) -> PkhRequest:
         """Queue every active student of the madrasah (or the given ones); the worker asks the hub in chunks.
@@ -204,14 +252,11 @@ class PkhRequests:
         self.process(claimed)
         return True
 
-    def process(self, request_id: str, first: _Chunk | None = None,
-                then: Callable[[Session], None] | None = None) -> bool:
+    def process(self, request_id: str, first: _Chunk | None = None) -> bool:
         """Ask the hub for the waiting students of a request the caller holds, chunk by chunk; the lease is
         let go at the end. Whether the request finished (False: postponed, it stays PENDING).
 
-        ``first``: the first chunk when the caller has read it already. ``then`` runs in the transaction of the
-        answers that finish the request, after they are written (the one-student route reads its answer there
-        instead of in one more transaction)."""
+        ``first``: the first chunk when the caller has read it already."""
         finished = False  # the answers that finish the request also let its lease go, in their transaction
         try:
             while True:
@@ -228,14 +273,9 @@ class PkhRequests:
                 answers, response = asked
                 now = utcnow()
                 with session_scope(self.writer) as session:  # the values and the answers, together
-                    if response is not None and response.items:
-                        results_service.apply_batch(session, HubResultBatch(
-                            sync_run_id=response.check_id, items=response.items), CHECK_CLIENT)
+                    self._apply(session, response)
                     finished = repository.record(session, request_id, answers, now,
                                                  now + timedelta(seconds=self.settings.pkh_lease_seconds))
-                    if finished and then is not None:
-                        session.expire_all()  # read what was just written, not rows held from before it
-                        then(session)
                 if finished:
                     return True
         finally:
@@ -244,13 +284,28 @@ class PkhRequests:
                     repository.release(session, request_id)
 
     @staticmethod
-    def _chunk(session: Session, waiting: list[tuple[int, str]], rows: dict[str, SiswaRow] | None = None) -> _Chunk:
+    def _apply(session: Session, response: CheckResponse | None) -> bool:
+        """Apply the check's items (values with their provenance) as a sync run's batch is applied; whether there
+        were any."""
+        if response is None or not response.items:
+            return False
+        results_service.apply_batch(session, HubResultBatch(sync_run_id=response.check_id, items=response.items),
+                                    CHECK_CLIENT)
+        return True
+
+    @staticmethod
+    def _chunk(session: Session, waiting: list[tuple[int, str]],
+               rows: Mapping[str, SiswaRow | sa.Row[Any]] | None = None) -> _Chunk:
         """The records of ``waiting`` as the hub is sent them, with their madrasah's regions (``rows``: the
         students' rows when the caller has read them in this session)."""
         if rows is None:
             rows = siswa_repository.get_many(session, [sid for _, sid in waiting])
-        records = read_models(session, [rows[sid] for _, sid in waiting if sid in rows])
-        return _Chunk(waiting, frozenset(rows), records, repository.regions_of(session, [r.nsm for r in records]))
+        found = [rows[sid] for _, sid in waiting if sid in rows]
+        # which institutions are pesantren (a record's nspp) and their regions: one statement
+        institutions = repository.institutions_of(session, [r.nsm for r in found])
+        records = read_models(session, found,  # type: ignore[arg-type]
+                              pesantren={n for n, (jenis, _) in institutions.items() if jenis == PESANTREN})
+        return _Chunk(waiting, frozenset(rows), records, {n: region for n, (_, region) in institutions.items()})
 
     def _ask(self, request_id: str, chunk: _Chunk) -> tuple[list[repository.Answer], CheckResponse | None] | None:
         """The hub's answers for the chunk's students and the check's answer (its items to apply), or None when

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -30,6 +31,12 @@ def get(session: Session, siswa_id: str, *, lock: bool = False) -> SiswaRow | No
     """``lock``: the row is locked until the transaction ends (PostgreSQL; SQLite's write transaction holds the
     database's lock from BEGIN)."""
     return session.get(SiswaRow, siswa_id, with_for_update=lock)
+
+
+def get_record(session: Session, siswa_id: str) -> sa.Row[Any] | None:
+    """The student's row as a plain row (every column, read by attribute like a ``SiswaRow``: no ORM identity
+    map or instance state), or None."""
+    return session.execute(sa.select(SISWA).where(SISWA.c.siswa_id == siswa_id)).first()
 
 
 def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence[str],

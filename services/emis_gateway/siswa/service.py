@@ -59,14 +59,16 @@ def to_read_model(row: SiswaRow, provenance: Sequence[FieldProvenance], *, santr
                  kehadiran=list(kehadiran))
 
 
-def read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
-    """The read models of ``rows`` (with the latest provenance of each hub field), as the API gives them."""
-    return _read_models(session, rows)
+def read_models(session: Session, rows: Sequence[SiswaRow], pesantren: set[str] | None = None) -> list[Siswa]:
+    """The read models of ``rows`` (with the latest provenance of each hub field), as the API gives them.
+    ``pesantren``: which of the rows' institutions are pesantren, when the caller has read it already."""
+    return _read_models(session, rows, pesantren)
 
 
-def _read_models(session: Session, rows: Sequence[SiswaRow]) -> list[Siswa]:
+def _read_models(session: Session, rows: Sequence[SiswaRow], pesantren: set[str] | None = None) -> list[Siswa]:
     latest = results_repository.latest_provenance(session, [r.siswa_id for r in rows])
-    pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in rows])
+    if pesantren is None:
+        pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in rows])
     months = kehadiran_service.of_students(session, [r.siswa_id for r in rows])
     return [to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren,
                           kehadiran=months.get(r.siswa_id, [])) for r in rows]

@@ -15,16 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.emis_gateway.config import Settings
 from services.emis_gateway.loader.service import load_world
 from services.emis_gateway.main import MIGRATIONS
-from services.emis_gateway.tests.conftest import NSM_A, NSM_B, AppFactory, seed, siswa, write_world
+from services.emis_gateway.pkh.repository import ITEM
+from services.emis_gateway.tests.conftest import NSM_A, NSM_B, AppFactory, madrasah, seed, siswa, write_world
 from shared.clients import HubClient
 from shared.db import make_engine, migrate
 from shared.http import RetryPolicy
 
+NSPP = "510032010001"
 FAST = {"pkh_poll_seconds": 0.05, "pkh_retry_base_seconds": 0.05, "pkh_retry_cap_seconds": 0.2}
 REASONS = {  # what the stand-in hub decides for each student
     "siswa-0000": ("PKH_RECIPIENT", "KPM PKH aktif (nik_ibu)", {"penerima_pkh": True, "periode_pkh": "2026 tahap I"}),
@@ -41,6 +44,8 @@ class StandInHub:
         self.status = 200
         self.gateway: TestClient | None = None
         self.calls: list[list[str]] = []
+        self.bodies: list[dict[str, Any]] = []  # every body received
+        self.meanwhile: Callable[[], None] | None = None  # runs as a call arrives (while the gateway waits)
         self.lock = threading.Lock()
         self.seq = 100
 
@@ -48,7 +53,10 @@ class StandInHub:
         assert request.url.path == "/api/v1/checks"
         assert request.headers["authorization"] == "Bearer hub-token-0123456789"
         body = json.loads(request.content)
+        if self.meanwhile is not None:
+            self.meanwhile()
         with self.lock:
+            self.bodies.append(body)
             self.calls.append([r["siswa_id"] for r in body["siswa"]])
             assert set(body["kode_wilayah"]) <= set(self.calls[-1])
             self.seq += 1
@@ -259,3 +267,60 @@ def test_a_retried_request_with_the_same_idempotency_key_asks_the_hub_once(gatew
     assert hub.calls == [["siswa-0000"]]
     assert gateway.post("/api/v1/siswa/siswa-0000/pkh-request").status_code == 200  # no key: asked again
     assert hub.calls == [["siswa-0000"], ["siswa-0000"]]
+
+
+@pytest.fixture
+def mixed(app_client: AppFactory, hub: StandInHub, db_url: str, tmp_path: Path) -> TestClient:
+    """The app on either database: three students of a madrasah and a santri of a pesantren in another region;
+    the stand-in hub keeps every body it is sent."""
+    world = write_world(tmp_path / "world", [madrasah(NSM_A), madrasah(NSM_B, jenjang="MTs")],
+                        [siswa(i) for i in range(3)])
+    (world / "pesantren.jsonl").write_text(json.dumps({"nspp": NSPP, "nama": "PP Al-Hikmah", "status": "SWASTA",
+                                                       "kode_wilayah": "3301020003"}) + "\n")
+    santri = {**siswa(20), "nspp": NSPP}
+    santri.pop("nsm")
+    (world / "santri.jsonl").write_text(json.dumps(santri) + "\n")
+    migrate(MIGRATIONS, db_url)
+    engine = make_engine(db_url)
+    assert load_world(engine, world).ok
+    engine.dispose()
+    client = app_client(db_url, hub=hub_factory(hub), pkh_worker=False,
+                        api_tokens={"operator": "operator-token-0123456789"})
+    client.headers["Authorization"] = "Bearer operator-token-0123456789"
+    return client
+
+
+def test_the_answer_of_a_press_is_what_the_request_reads_back(mixed: TestClient, hub: StandInHub) -> None:
+    """The one-student press answers from what its transaction wrote (not a read after it): the same body as
+    ``GET /api/v1/pkh-requests/{id}`` then, whether values were written, were already held, or the hub refused;
+    the hub was sent each record as the API shows it, with its institution's region (a santri's pesantren)."""
+    for sid, status in (("siswa-0000", 200), ("siswa-0000", 200), ("siswa-0020", 200), ("siswa-0001", 400)):
+        before = mixed.get(f"/api/v1/siswa/{sid}").json()
+        hub.status = status
+        r = mixed.post(f"/api/v1/siswa/{sid}/pkh-request")
+        assert r.status_code == 200, r.text
+        assert r.json() == mixed.get(f"/api/v1/pkh-requests/{r.json()['id']}").json()
+        assert r.json()["status"] == ("DONE" if status == 200 else "FAILED")
+        [sent] = hub.bodies[-1]["siswa"]
+        assert sent == before
+        assert hub.bodies[-1]["kode_wilayah"] == {sid: "3301020003" if sid == "siswa-0020" else "3201010001"}
+    assert mixed.get("/api/v1/siswa/siswa-0020").json()["nspp"] == NSPP
+
+
+def test_a_press_whose_student_the_worker_answered_meanwhile_reads_the_request_back(
+        mixed: TestClient, hub: StandInHub) -> None:
+    """While the press asks the hub its lease can run out and the worker answer the student first: the press
+    then writes nothing over that answer and reads the finished request back."""
+    def worker_answers_first() -> None:
+        with mixed.app.state.engine.begin() as conn:
+            conn.execute(sa.update(ITEM).values(state="DONE", outcome="NOT_REGISTERED", detail="by the worker",
+                                                matched_by="nik_ibu", sync_run_id="check-worker",
+                                                answered_at=datetime.now(UTC)))
+
+    hub.meanwhile = worker_answers_first
+    r = mixed.post("/api/v1/siswa/siswa-0000/pkh-request")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "DONE" and body["done"] == 1 and body["outcomes"] == {"NOT_REGISTERED": 1}
+    assert body["results"][0]["keterangan_pkh"] == "by the worker"
+    assert body == mixed.get(f"/api/v1/pkh-requests/{body['id']}").json()
