@@ -579,6 +579,30 @@ def test_one_run_at_a_time_progress_per_unit_and_cancel(apps, monkeypatch) -> No
     assert run(hub).status is RunStatus.SUCCEEDED  # the next run plans the cancelled units' regions again
 
 
+def test_a_runs_progress_is_read_while_a_writer_holds_the_database(apps) -> None:  # type: ignore[no-untyped-def]
+    """Polling a run (API and console) never waits for a writer: on SQLite a unit, the replica follower or a check
+    holds the one write lock while it writes (its transaction begins IMMEDIATE); a read route begins deferred and
+    reads the last committed state. Before, every hub transaction began IMMEDIATE and a poll waited the 30 s busy
+    timeout behind a long writer, then answered 500."""
+    import sqlalchemy as sa
+
+    hub, _, _, clients = apps
+    done = run(hub)
+    operator = as_hub_admin(clients)
+    engine = clients["hub"].app.state.engine
+    with engine.connect() as writer:
+        tx = writer.begin()  # SQLite: BEGIN IMMEDIATE (the hub's engine); PostgreSQL: the run's row locked below
+        writer.execute(sa.text("UPDATE sync_run SET values_written = values_written WHERE id = :id"), {"id": done.id})
+        try:
+            for path in (f"/api/v1/sync-runs/{done.id}", f"/api/v1/sync-runs/{done.id}/units", "/api/v1/sync-runs",
+                         f"/api/v1/sync-runs/{done.id}/outcomes"):
+                r = clients["hub"].get(path, headers=operator)
+                assert r.status_code == 200, (path, r.status_code)
+        finally:
+            tx.rollback()
+    assert hub.get_run(done.id).status is RunStatus.SUCCEEDED
+
+
 def test_a_system_named_twice_is_refused_and_changes_nothing(apps) -> None:  # type: ignore[no-untyped-def]
     hub, _, _, clients = apps
     operator = as_hub_admin(clients)

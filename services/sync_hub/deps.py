@@ -54,7 +54,17 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A transaction for a route that only reads. On SQLite it begins deferred: in WAL mode it reads a snapshot and
+    neither waits for the writers (the run's jobs, the replica follower, the checks: their transactions begin
+    IMMEDIATE) nor holds them up, so a page polling a run's progress answers while a unit writes. The same as
+    ``SessionDep`` on PostgreSQL, where readers never wait for writers anyway."""
+    with session_scope(request.app.state.reader) as session:
+        yield session
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         if worker is not None:
             worker.start()
         app.state.settings, app.state.engine, app.state.runs = settings, engine, queue
+        app.state.reader = base  # routes that only read (``deps.ReadSessionDep``): deferred BEGIN on SQLite
         # the ledger's signing key: made now on first start of the embedded default, refused when a set path is missing
         signer = ledger_keys.signer(settings.ledger_key_file, settings.database_url)
         app.state.checks = Checks(base, signer, settings.ledger_checkpoint_every)

@@ -37,7 +37,7 @@ from services.sync_hub.console.schemas import (
     StartRunForm,
     parse_with,
 )
-from services.sync_hub.deps import PURPOSE, Role, SessionDep
+from services.sync_hub.deps import PURPOSE, ReadSessionDep, Role, SessionDep
 from services.sync_hub.ledger import repository as ledger_repo
 from services.sync_hub.provenance import repository as provenance_repo
 from services.sync_hub.review import repository as review_repo
@@ -187,7 +187,7 @@ def home(_: Anyone) -> RedirectResponse:
 
 
 @router.get("/runs")
-def runs_page(request: Request, session: SessionDep, _: Watcher) -> HTMLResponse:
+def runs_page(request: Request, session: ReadSessionDep, _: Watcher) -> HTMLResponse:
     rows = runs_repo.list_runs(session, 50, None)
     items = [runs.with_progress(session, r) for r in rows]
     active = next((r for r in items if r.status.value in ACTIVE), None)
@@ -223,7 +223,7 @@ def _run_or_404(request: Request, session: SessionDep, run_id: str) -> Any:
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, run_id: str, session: SessionDep, _: Watcher) -> HTMLResponse:
+def run_page(request: Request, run_id: str, session: ReadSessionDep, _: Watcher) -> HTMLResponse:
     row, missing = _run_or_404(request, session, run_id)
     if missing:
         return missing  # type: ignore[no-any-return]
@@ -237,7 +237,7 @@ def _run_view(session: SessionDep, row: Any) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}/progress")
-def run_progress(request: Request, run_id: str, session: SessionDep, _: Watcher) -> HTMLResponse:
+def run_progress(request: Request, run_id: str, session: ReadSessionDep, _: Watcher) -> HTMLResponse:
     """The live part of a run's page (htmx polls it every second while the run is queued or running)."""
     row, missing = _run_or_404(request, session, run_id)
     if missing:
@@ -278,7 +278,7 @@ def _link_base(q: dict[str, str], drop: tuple[str, ...]) -> str:
 
 
 @router.get("/outcomes")
-def outcomes_page(request: Request, session: SessionDep, _: Watcher) -> HTMLResponse:
+def outcomes_page(request: Request, session: ReadSessionDep, _: Watcher) -> HTMLResponse:
     q = query(request)
     form, problems = OutcomeForm.parse(q)
     ctx: dict[str, Any] = {"nav": "outcomes", "q": q, "rows": [], "total": None, "chart": "", "map": "",
@@ -305,7 +305,7 @@ def outcomes_page(request: Request, session: SessionDep, _: Watcher) -> HTMLResp
 
 
 @router.get("/outcomes/export")
-def outcomes_export(request: Request, session: SessionDep, _: Watcher) -> Response:
+def outcomes_export(request: Request, session: ReadSessionDep, _: Watcher) -> Response:
     form, problems = ExportForm.parse(query(request), ignore=("after",))
     if not problems and form.run and runs_repo.get_run(session, form.run) is None:
         problems = [Problem("run", "exists", "run: there is no sync run with this id")]

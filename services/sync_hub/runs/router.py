@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from services.sync_hub.deps import Admin, Reader, SessionDep
+from services.sync_hub.deps import Admin, Reader, ReadSessionDep
 from services.sync_hub.runs import repository, service
 from shared.clock import as_utc
 from shared.contracts.common import Page
@@ -42,7 +42,7 @@ def cancel_run(run_id: str, request: Request, principal: Admin) -> SyncRun:
 
 @router.get("/{run_id}/units", response_model=list[UnitProgress],
             summary="The work units of a run: system, region, status, attempts, counts, errors")
-def list_units(run_id: str, session: SessionDep, _: Reader) -> list[UnitProgress]:
+def list_units(run_id: str, session: ReadSessionDep, _: Reader) -> list[UnitProgress]:
     """The work units of a run with system, region, status, attempts, counts and errors: how far a run has come, unit
     by unit.
     """
@@ -51,7 +51,7 @@ def list_units(run_id: str, session: SessionDep, _: Reader) -> list[UnitProgress
 
 
 @router.get("", response_model=Page[SyncRun], summary="Sync runs, newest first")
-def list_runs(session: SessionDep, _: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 20,
+def list_runs(session: ReadSessionDep, _: Reader, limit: Annotated[int, Query(ge=1, le=200)] = 20,
               cursor: str | None = None) -> Page[SyncRun]:
     """Sync runs, newest first, each with its unit progress; keyset-paged (`next_cursor`)."""
     before = Cursor.decode(cursor) if cursor else None
@@ -62,14 +62,14 @@ def list_runs(session: SessionDep, _: Reader, limit: Annotated[int, Query(ge=1, 
 
 
 @router.get("/{run_id}", response_model=SyncRun, summary="One sync run: status, counts per outcome, timings")
-def get_run(run_id: str, session: SessionDep, _: Reader) -> SyncRun:
+def get_run(run_id: str, session: ReadSessionDep, _: Reader) -> SyncRun:
     """One sync run: status, counts per outcome, unit progress (done / failed / waiting) and timings."""
     return service.with_progress(session, service.get(session, run_id))
 
 
 @router.get("/{run_id}/outcomes", response_model=Page[StudentOutcome],
             summary="Every student's outcome in a run, with the key that decided it")
-def list_outcomes(run_id: str, session: SessionDep, _: Reader,
+def list_outcomes(run_id: str, session: ReadSessionDep, _: Reader,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 500, cursor: str | None = None) -> Page[StudentOutcome]:
     """Every student's outcome in a run (matched, no NIK, not in the registry, review...) with the key that decided it;
     KK numbers masked. Paged with the opaque `next_cursor`.
