@@ -54,7 +54,7 @@ def add_entries(session: Session, rows: Sequence[tuple[Any, ...]], seq: int, cha
     session.execute(sa.update(HEAD).where(HEAD.c.id == 1).values(seq=seq, chain_hash=chain_hash))
 
 
-def _sqlite_value(value: object) -> object:
+def sqlite_value(value: object) -> object:
     """What SQLAlchemy's SQLite ``DateTime`` stores for a time (UTC wall time as fixed-width text)."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
@@ -89,7 +89,7 @@ def copy_rows(session: Session, table: sa.Table, columns: Sequence[str], rows: S
                     v = out[i]
                     t = texts.get(v)
                     if t is None:
-                        t = texts[v] = _sqlite_value(v)
+                        t = texts[v] = sqlite_value(v)
                     out[i] = t
                 converted.append(tuple(out))
             rows = converted
