@@ -81,9 +81,10 @@ class Checks:
                                                                 [s.student_id for s in students])
                 # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch
                 # path; the fallback's rows are read (``widen``) only for students the keys leave undecided
-                keys, widen = keys_for(session, scalar.students(to_rows(students, regions)), seq)
+                stu = scalar.students(to_rows(students, regions))
+                keys, widen = keys_for(session, stu, seq)
                 decisions = Matcher(self._empty, model=stored.model, model_version=stored.version).match_few(
-                    students, regions, reviewed, keys, widen)
+                    students, regions, reviewed, keys, widen, stu)
                 session.commit()
             check_id, now = str(uuid.uuid4()), utcnow()
             items = [item for s, d in zip(students, decisions, strict=True)

@@ -184,17 +184,20 @@ class Matcher:
 
     def match_few(self, students: list[StudentView], regions: Mapping[str, str] | None,
                   reviewed: Mapping[tuple[str, str], ReviewedDecision] | None, keys: scalar.Keys,
-                  widen: Callable[[list[dict[str, Any]]], scalar.Rows]) -> list[MatchDecision]:
+                  widen: Callable[[list[dict[str, Any]]], scalar.Rows], stu: list[dict[str, Any]] | None = None
+                  ) -> list[MatchDecision]:
         """:meth:`match` for a handful of students (a check), with the same decisions: the students and the
         deterministic pass one student at a time (``scalar``) over ``keys`` (the registry rows their keys
         reach); only when some are left to the fallback, ``widen(their rows)`` gives the registry rows the fallback
         reads (``self.registry`` is not used), and the fallback decides them: one student at a time
-        (``scalar_fallback``) up to ``SCALAR_FALLBACK_MAX`` of them, the batch fallback beyond. Needs ``self.model``."""
+        (``scalar_fallback``) up to ``SCALAR_FALLBACK_MAX`` of them, the batch fallback beyond. Needs ``self.model``.
+        ``stu``: ``scalar.students`` of the students when the caller has made them (with this matcher's ``today``)."""
         if not students:
             return []
         assert self.model is not None, "a check decides with the stored model"
         reviewed = reviewed or {}
-        stu = scalar.students(to_rows(students, regions), self.today)
+        if stu is None:
+            stu = scalar.students(to_rows(students, regions), self.today)
         det_rows = scalar.link(stu, keys)
         need = [r["sid"] for r in det_rows if r["outcome"] not in _SETTLED]
         fb_by_sid: dict[int, dict] = {}  # type: ignore[type-arg]

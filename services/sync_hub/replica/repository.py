@@ -278,7 +278,7 @@ def _anggota() -> Table:
 
 
 def _rows(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in session.execute(stmt, params or {})]
+    return [tuple(r) for r in session.connection().execute(stmt, params or {})]  # Core rows: no ORM layer
 
 
 def person_rows_by_nik(session: Session, niks: Collection[str]) -> list[tuple[Any, ...]]:
