@@ -196,6 +196,35 @@ def test_on_demand_check_decides_and_the_gateway_writes_in_one_step(system) -> N
     assert check_emis(hub, ups, ids).items == []
 
 
+def test_a_checks_values_are_ledgered_with_the_record_hashes_it_returned(apps, db_url: str,  # type: ignore[no-untyped-def]
+                                                                       tmp_path: Path) -> None:
+    """A check writes its provenance and ledger entries straight through the driver and hashes each value once (the
+    hash stamped on the item is the one appended): every entry holds the record hash the gateway keeps with the
+    value, and the ledger verifies (chain, record hashes against the stored rows)."""
+    from services.sync_hub.ledger import repository as ledger_repo
+    from services.sync_hub.ledger.verify import verify
+    from services.sync_hub.provenance.models import ProvenanceRow
+    from services.sync_hub.replica import service as replica
+    from shared.db import session_scope
+
+    hub, ups, _, clients = apps
+    engine = clients["hub"].app.state.engine
+    replica.refresh(engine, ups.kemensos)  # the replica only: the gateway holds no value yet, the check writes some
+    ids = [s.siswa_id for s in ups.emis.list_students(limit=5).items]
+    answer = check_emis(hub, ups, ids)
+    stamped = {(i.provenance.provenance_id, name): h for i in answer.items
+               for name, h in i.provenance.record_hashes.items()}
+    assert stamped
+    signer = ledger_keys.signer(tmp_path / "ledger.pem", db_url)
+    p = ProvenanceRow.__table__.c  # type: ignore[attr-defined]
+    with session_scope(engine) as session:
+        rows = session.execute(sa.select(p.id, p.provenance_id, p.field).where(p.sync_run_id == answer.check_id)).all()
+        entries = ledger_repo.entries_for(session, [r.id for r in rows])
+        report = verify(session, {signer.key_id: ledger_keys.public_key(signer.public.public_key)})
+    assert {(r.provenance_id, r.field): entries[r.id][1] for r in rows} == stamped
+    assert report.ok, report.problems
+
+
 def test_a_gateway_may_check_only_its_own_systems_students(system) -> None:  # type: ignore[no-untyped-def]
     """The finding: the Dapodik gateway's credential could check EMIS students. Now a 403 naming the field, and
     nothing is decided or recorded; the EMIS gateway's own check of the same records goes through."""

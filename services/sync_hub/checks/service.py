@@ -28,7 +28,7 @@ from services.sync_hub.matching import fallback, scalar
 from services.sync_hub.matching.frames import Registry
 from services.sync_hub.matching.model_store import ModelStore, current, version
 from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
-from services.sync_hub.replica.models import ReplicaStateRow
+from services.sync_hub.replica import repository as replica_repo
 from services.sync_hub.replica.slice import keys_for
 from services.sync_hub.review import service as review_service
 from services.sync_hub.sync import training
@@ -73,32 +73,40 @@ class Checks:
         # never inside the read session below: it may take a second pooled connection (a thread holding one
         # connection while waiting for another starves the pool under load)
         stored = self._stored_model(students, regions)  # held in memory (looked up every MODEL_TTL seconds)
-        with session_scope(self.db) as session:  # reads only: the slice and the replica's position
-            seq = self._ensure_ready(session)
-            reviewed = review_service.standing_decisions_in(session, students)
-            # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch path;
-            # the fallback's rows are read (``widen``) only for students the keys leave undecided
-            keys, widen = keys_for(session, scalar.students(to_rows(students, regions)))
-            decisions = Matcher(self._empty, model=stored.model, model_version=stored.version).match_few(
-                students, regions, reviewed, keys, widen)
-        check_id, now = str(uuid.uuid4()), utcnow()
-        items = [item for s, d in zip(students, decisions, strict=True)
-                 if (item := self._item(check_id, s, d, seq, now)) is not None]
-        outcomes = [{"check_id": check_id, "student_id": s.student_id, "outcome": d.outcome.value,
-                     "matched_by": d.matched_by.value, "detail": (d.detail or "")[:300] or None}
-                    for s, d in zip(students, decisions, strict=True)]
-        provenance = self._provenance(body, items, now)
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
-            # one short write transaction: the check, its outcomes, the provenance of what it returns, its ledger
-            # entries (last: the ledger's lock until the commit)
-            repository.record(
-                session,
-                {"id": check_id, "system": body.system.value, "client": client[:64], "created_at": now,
-                 "observed_seq": seq, "students": len(students), "items": len(items)},
-                outcomes, provenance,
-                [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items])
-            ledger.append_provenance(session, provenance)
-            uncovered = ledger.appended_pending(session)  # from the head the append read: no second read
+        # one pooled connection for the read and the write transaction (one checkout, one liveness ping)
+        with self.db.connect() as conn:
+            with Session(conn, expire_on_commit=False) as session:  # reads only: the slice and the replica's position
+                seq = self._ensure_ready(session)
+                reviewed = review_service.standing_decisions_of(session, body.system.value,
+                                                                [s.student_id for s in students])
+                # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch
+                # path; the fallback's rows are read (``widen``) only for students the keys leave undecided
+                stu = scalar.students(to_rows(students, regions))
+                keys, widen = keys_for(session, stu, seq)
+                decisions = Matcher(self._empty, model=stored.model, model_version=stored.version).match_few(
+                    students, regions, reviewed, keys, widen, stu)
+                session.commit()
+            check_id, now = str(uuid.uuid4()), utcnow()
+            items = [item for s, d in zip(students, decisions, strict=True)
+                     if (item := self._item(check_id, s, d, seq, now)) is not None]
+            outcomes = [{"check_id": check_id, "student_id": s.student_id, "outcome": d.outcome.value,
+                         "matched_by": d.matched_by.value, "detail": (d.detail or "")[:300] or None}
+                        for s, d in zip(students, decisions, strict=True)]
+            provenance, hashes = self._provenance(body, items, now)
+            # BEGIN IMMEDIATE on SQLite (the write lock at once; the reads above ran in a deferred transaction)
+            writer = conn.execution_options(**{SQLITE_IMMEDIATE: True})
+            with Session(writer, expire_on_commit=False) as session, session.begin():
+                # one short write transaction: the check, its outcomes, the provenance of what it returns, its
+                # ledger entries (last: the ledger's lock until the commit)
+                repository.record(
+                    session,
+                    {"id": check_id, "system": body.system.value, "client": client[:64], "created_at": now,
+                     "observed_seq": seq, "students": len(students), "items": len(items)},
+                    outcomes, provenance,
+                    [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items])
+                # the record hashes stamped on the items (``ledger.stamp``): each value hashed once
+                ledger.append_provenance(session, provenance, hashes)
+                uncovered = ledger.appended_pending(session)  # from the head the append read: no second read
         if uncovered is not None:  # only a check that appended to the ledger can make a checkpoint due
             ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every, uncovered)
         log.info("check %s by %s: %d %s students decided at registry sequence %d, %d items", check_id, client,
@@ -111,12 +119,12 @@ class Checks:
 
     def _ensure_ready(self, session: Session) -> int:
         """The replica's registry sequence; 503 while the replica has not been read whole yet."""
-        state = session.get(ReplicaStateRow, 1)
-        if state is None or state.synced_at is None:
+        state = replica_repo.state_seq(session)
+        if state is None or not state[1]:
             self._ready = False
             raise UpstreamFailure("the hub's registry replica is not ready yet; ask again later")
         self._ready = True
-        return state.observed_seq
+        return state[0]
 
     @staticmethod
     def _item(check_id: str, student: StudentView, decision: MatchDecision, seq: int, at: datetime
@@ -135,9 +143,12 @@ class Checks:
                 retrieved_at=src.retrieved_at, matched_by=src.matched_by))
 
     @staticmethod
-    def _provenance(body: CheckRequest, items: list[HubResultItem], at: datetime) -> list[dict[str, object]]:
+    def _provenance(body: CheckRequest, items: list[HubResultItem], at: datetime
+                    ) -> tuple[list[dict[str, object]], list[str | None]]:
+        """The provenance rows of the items' values, and each one's record hash (stamped on its item)."""
         outcome_field, detail_field = OUTCOME_FIELDS[body.system]
         rows: list[dict[str, object]] = []
+        hashes: list[str | None] = []
         for item in items:
             values = dict(item.values)
             if item.outcome is not None:
@@ -150,7 +161,8 @@ class Checks:
                       "source_record": p.source_record, "source_version": p.source_version,
                       "observed_seq": p.observed_seq, "retrieved_at": p.retrieved_at,
                       "matched_by": p.matched_by.value, "written_at": at} for name, value in values.items()]
-        return rows
+            hashes += [p.record_hashes[name] for name in values]
+        return rows, hashes
 
     def _stored_model(self, students: list[StudentView], regions: dict[str, str]) -> _Stored:
         """The fallback model the sync runs stored (looked up at most every ``MODEL_TTL`` seconds). With none

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -32,12 +32,37 @@ RECORD_COLUMNS = ("provenance_id", "sync_run_id", "target_system", "target_recor
                   "source_system", "source_record", "source_version", "observed_seq", "retrieved_at", "matched_by")
 
 
-def lock_head(session: Session) -> sa.Row[Any]:
+class Head(NamedTuple):
+    seq: int
+    chain_hash: str
+    checkpoint_seq: int
+    checkpoint_hash: str | None
+
+
+def _driver(session: Session, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """One statement straight through the driver (``%s`` placeholders; ``?`` on SQLite), its rows if any: the
+    ledger's few statements per append, without SQLAlchemy's statement processing."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        sql = sql.replace("%s", "?")
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, tuple(params))
+        return list(cur.fetchall()) if cur.description else []
+    finally:
+        cur.close()
+
+
+def lock_head(session: Session) -> Head:
     """Take the ledger's one lock and read the head, in one statement: a no-op UPDATE of the head row (RETURNING
     it) holds its row lock until commit on PostgreSQL and the database's write lock on SQLite, so appends from any
-    process queue here."""
-    return session.execute(sa.update(HEAD).where(HEAD.c.id == 1).values(seq=HEAD.c.seq).returning(
-        HEAD.c.seq, HEAD.c.chain_hash, HEAD.c.checkpoint_seq, HEAD.c.checkpoint_hash)).one()
+    process queue here. The session's pending objects are flushed first, as a statement through it would."""
+    session.flush()
+    rows = _driver(session, f"UPDATE {HEAD.name} SET seq = seq WHERE id = 1 "
+                            "RETURNING seq, chain_hash, checkpoint_seq, checkpoint_hash")
+    if len(rows) != 1:
+        raise sa.exc.NoResultFound("the ledger has no head row")
+    return Head(*rows[0])
 
 
 def head(session: Session) -> sa.Row[Any]:
@@ -51,10 +76,10 @@ ENTRY_COLUMNS = ("seq", "kind", "record_id", "record_hash", "chain_hash", "appen
 def add_entries(session: Session, rows: Sequence[tuple[Any, ...]], seq: int, chain_hash: str) -> None:
     """``rows``: tuples in ``ENTRY_COLUMNS`` order, written straight through the driver (``copy_rows``)."""
     copy_rows(session, ENTRY, ENTRY_COLUMNS, rows)
-    session.execute(sa.update(HEAD).where(HEAD.c.id == 1).values(seq=seq, chain_hash=chain_hash))
+    _driver(session, f"UPDATE {HEAD.name} SET seq = %s, chain_hash = %s WHERE id = 1", (seq, chain_hash))
 
 
-def _sqlite_value(value: object) -> object:
+def sqlite_value(value: object) -> object:
     """What SQLAlchemy's SQLite ``DateTime`` stores for a time (UTC wall time as fixed-width text)."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
@@ -63,14 +88,24 @@ def _sqlite_value(value: object) -> object:
     return value
 
 
+FEW_ROWS = 64  # up to this many rows, ``copy_rows`` writes one multi-row INSERT on PostgreSQL instead of a COPY
+
+
 def copy_rows(session: Session, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert many rows without SQLAlchemy's per-row parameter processing: ``COPY ... FROM STDIN`` on PostgreSQL,
-    one ``executemany`` of plain tuples on SQLite (times written as SQLAlchemy writes them). Columns must be
-    plain (strings, integers, times), which the ledger's are."""
+    """Insert many rows without SQLAlchemy's per-row parameter processing: ``COPY ... FROM STDIN`` on PostgreSQL
+    (up to ``FEW_ROWS`` rows one multi-row ``INSERT``), one ``executemany`` of plain tuples on SQLite (times written
+    as SQLAlchemy writes them). Columns must be plain (strings, integers, times), which the ledger's are."""
     if not rows:
         return
     conn = session.connection()
     raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql" and len(rows) <= FEW_ROWS:
+        # a few rows (a check's): one multi-row INSERT, one round trip (COPY's handshake takes two)
+        values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}",
+                        [v for row in rows for v in row])
+        return
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
                 f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -89,7 +124,7 @@ def copy_rows(session: Session, table: sa.Table, columns: Sequence[str], rows: S
                     v = out[i]
                     t = texts.get(v)
                     if t is None:
-                        t = texts[v] = _sqlite_value(v)
+                        t = texts[v] = sqlite_value(v)
                     out[i] = t
                 converted.append(tuple(out))
             rows = converted

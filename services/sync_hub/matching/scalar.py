@@ -32,7 +32,15 @@ from services.sync_hub.matching.deterministic import (
     PARENT_NAME_OK,
     PRECEDENCE,
 )
-from services.sync_hub.matching.frames import NIK_KEYS, SAME_AS_NO_KK, SHARED_WITH_PARENT, Registry
+from services.sync_hub.matching.frames import (
+    FAMILY_SCHEMA,
+    KK_LAMA_SCHEMA,
+    NIK_KEYS,
+    PERSON_SCHEMA,
+    SAME_AS_NO_KK,
+    SHARED_WITH_PARENT,
+    Registry,
+)
 from shared import names
 from shared import nik as niks
 
@@ -153,12 +161,53 @@ class Keys:
                 held.append(no_kk)
 
     @classmethod
+    def of_rows(cls, rows: Rows) -> Keys:
+        """The rows a :class:`Rows` holds (persons in NIK order), as :meth:`of` reads them from its frames."""
+        return cls(rows.persons, rows.families, rows.kk_lama)
+
+    @classmethod
     def of(cls, registry: Registry) -> Keys:
         """The rows of a registry frame (persons already in its ``pid`` order)."""
         p, f = registry.persons, registry.families
         return cls(p.select("nik", "no_kk", "nama", "sex", "dob", "ibu").iter_rows(),
                    f.select("no_kk", "wil", "version", "pkh_status", "pkh_periode", "no_kks").iter_rows(),
                    registry.kk_lama.select("old_kk", "no_kk").iter_rows())
+
+
+class Rows:
+    """A slice of the replica as plain rows: what ``frames.Registry.build`` makes frames of, kept as the database
+    gave them for a check's few students (building the frames costs more than the scalar fallback itself).
+    ``persons``: (nik, no_kk, nama normal form, sex, birth date, mother's name normal form, hubungan) in NIK order
+    (``pid`` = position, as in the frame); ``families``: (no_kk, wil, version, pkh_status, pkh_periode, no_kks);
+    ``kk_lama``: (old_kk, no_kk). :meth:`registry` builds the frames (once) for the batch path."""
+
+    __slots__ = ("_registry", "families", "kk_lama", "observed_seq", "persons")
+
+    def __init__(self, persons: list[tuple[Any, ...]], families: list[tuple[Any, ...]],
+                 kk_lama: list[tuple[Any, ...]], observed_seq: int = 0) -> None:
+        self.persons, self.families, self.kk_lama, self.observed_seq = persons, families, kk_lama, observed_seq
+        self._registry: Registry | None = None
+
+    def registry(self) -> Registry:
+        """The same rows as the matcher's frames (what ``replica.slice.registry_for`` builds of them)."""
+        if self._registry is None:
+            def frame(rows: list[tuple[Any, ...]], schema: dict[str, Any]) -> pl.DataFrame:
+                columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+                return pl.DataFrame([pl.Series(name, values, dtype=dtype)
+                                     for (name, dtype), values in zip(schema.items(), columns, strict=True)])
+
+            self._registry = Registry.build(
+                frame(self.persons, {k: v for k, v in PERSON_SCHEMA.items() if k != "pid"}),
+                frame(self.families, FAMILY_SCHEMA), frame(self.kk_lama, KK_LAMA_SCHEMA), self.observed_seq,
+                raw_names=False)
+        return self._registry
+
+    def with_region(self) -> list[tuple[Any, ...]]:
+        """The persons as ``Registry.persons`` holds them: (pid, nik, no_kk, nama, sex, dob, ibu, wil), ``wil``
+        the region of the person's family (None without one: the frame's left join)."""
+        wil = {f[0]: f[1] for f in self.families}
+        return [(pid, p[0], p[1], p[2], p[3], p[4], p[5], wil.get(p[1]) if p[1] is not None else None)
+                for pid, p in enumerate(self.persons)]
 
 
 def _child_ok(s: dict[str, Any], p: Person) -> tuple[bool, str, np.float32]:

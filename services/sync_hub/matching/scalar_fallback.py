@@ -30,7 +30,7 @@ import numpy as np
 
 from services.sync_hub.matching import fallback, levels
 from services.sync_hub.matching.frames import NOT_THE_CHILDS, Registry
-from services.sync_hub.matching.scalar import _digits16
+from services.sync_hub.matching.scalar import Rows, _digits16
 
 _EPOCH = date(1970, 1, 1)
 _INT = re.compile(r"[+-]?[0-9]+")  # what polars casts to an integer (strict=False): ASCII digits, one sign
@@ -107,11 +107,16 @@ class Slice:
     """The registry's persons as the fallback reads them (``fallback._registry``): in block order (kabupaten,
     birth year, pid; missing last), with their comparison columns and blocking keys."""
 
-    def __init__(self, reg: Registry) -> None:
+    def __init__(self, reg: Registry | Rows) -> None:
+        if isinstance(reg, Rows):  # the same values as the frames of ``reg.registry()`` hold
+            lama: Iterable[tuple[Any, ...]] = reg.kk_lama
+            rows = reg.with_region()
+        else:
+            lama = reg.kk_lama.select("old_kk", "no_kk").iter_rows()
+            rows = list(reg.persons.select("pid", "nik", "no_kk", "nama", "sex", "dob", "ibu", "wil").iter_rows())
         old: dict[str, str | None] = {}
-        for old_kk, no_kk in reg.kk_lama.select("old_kk", "no_kk").iter_rows():
+        for old_kk, no_kk in lama:
             old[no_kk] = old_kk  # the last one (``group_by("no_kk").agg(last)``)
-        rows = list(reg.persons.select("pid", "nik", "no_kk", "nama", "sex", "dob", "ibu", "wil").iter_rows())
 
         def block(r: tuple[Any, ...]) -> tuple[Any, ...]:
             kab, yr = (r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None)
@@ -141,7 +146,9 @@ class Slice:
                     self.keys[rule].setdefault((a, b), []).append(pos)
 
 
-def _slice(reg: Registry) -> Slice:
+def _slice(reg: Registry | Rows) -> Slice:
+    if isinstance(reg, Rows):  # a check's rows: made for this one call
+        return Slice(reg)
     cached = reg._cache.get("scalar_fallback")
     if isinstance(cached, Slice):
         return cached
@@ -216,12 +223,13 @@ def _segments(stu: list[dict[str, Any]], s: Slice) -> list[tuple[int, list[int]]
     return out
 
 
-def run(stu: list[dict[str, Any]], reg: Registry, model: fallback.Model,
+def run(stu: list[dict[str, Any]], reg: Registry | Rows, model: fallback.Model,
         settings: fallback.Settings | None = None) -> list[dict[str, Any]]:
     """``fallback.run(frame(stu), reg, model, settings).decisions`` as rows (``fallback.DECISION_SCHEMA``'s
-    columns, ``sid`` order; ``stu``: ``scalar.students`` rows, ``sid`` their position in the frame)."""
+    columns, ``sid`` order; ``stu``: ``scalar.students`` rows, ``sid`` their position in the frame). ``reg``: the
+    registry's frames, or its rows (``scalar.Rows``: ``reg.registry()``'s decisions, without building frames)."""
     settings = settings or fallback.Settings()
-    if not stu or not reg.persons.height:
+    if not stu or not (len(reg.persons) if isinstance(reg, Rows) else reg.persons.height):
         return []
     stu = [{**st, "nik_digits": None if st["rule_nik"] in NOT_THE_CHILDS else st["nik_digits"]} for st in stu]
     s = _slice(reg)

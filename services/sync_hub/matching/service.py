@@ -195,31 +195,34 @@ class Matcher:
 
     def match_few(self, students: list[StudentView], regions: Mapping[str, str] | None,
                   reviewed: Mapping[tuple[str, str], ReviewedDecision] | None, keys: scalar.Keys,
-                  widen: Callable[[list[dict[str, Any]]], Registry]) -> list[MatchDecision]:
+                  widen: Callable[[list[dict[str, Any]]], scalar.Rows], stu: list[dict[str, Any]] | None = None
+                  ) -> list[MatchDecision]:
         """:meth:`match` for a handful of students (a check), with the same decisions: the students and the
         deterministic pass one student at a time (``scalar``) over ``keys`` (the registry rows their keys
-        reach); only when some are left to the fallback, ``widen(their rows)`` gives the registry the fallback
+        reach); only when some are left to the fallback, ``widen(their rows)`` gives the registry rows the fallback
         reads (``self.registry`` is not used), and the fallback decides them: one student at a time
-        (``scalar_fallback``) up to ``SCALAR_FALLBACK_MAX`` of them, the batch fallback beyond. Needs ``self.model``."""
+        (``scalar_fallback``) up to ``SCALAR_FALLBACK_MAX`` of them, the batch fallback beyond. Needs ``self.model``.
+        ``stu``: ``scalar.students`` of the students when the caller has made them (with this matcher's ``today``)."""
         if not students:
             return []
         assert self.model is not None, "a check decides with the stored model"
         reviewed = reviewed or {}
-        stu = scalar.students(to_rows(students, regions), self.today)
+        if stu is None:
+            stu = scalar.students(to_rows(students, regions), self.today)
         det_rows = scalar.link(stu, keys)
         need = [r["sid"] for r in det_rows if r["outcome"] not in _SETTLED]
         fb_by_sid: dict[int, dict] = {}  # type: ignore[type-arg]
         held = keys
         if need:
             undecided = [stu[i] for i in need]
-            registry = widen(undecided)
-            held = scalar.Keys.of(registry)  # the persons, families and members the batch path would read
-            if registry.persons.height:
-                nik_of = registry.persons["nik"].to_list()
-                if len(need) <= SCALAR_FALLBACK_MAX:
-                    fb_rows = scalar_fallback.run(undecided, registry, self.model, self.settings)
+            rows = widen(undecided)
+            held = scalar.Keys.of_rows(rows)  # the persons, families and members the batch path would read
+            if rows.persons:
+                nik_of = [p[0] for p in rows.persons]
+                if len(need) <= SCALAR_FALLBACK_MAX:  # over the rows: no frames built
+                    fb_rows = scalar_fallback.run(undecided, rows, self.model, self.settings)
                 else:
-                    fb_rows = fallback.run(scalar.frame(undecided), registry, self.model, self.settings
+                    fb_rows = fallback.run(scalar.frame(undecided), rows.registry(), self.model, self.settings
                                            ).decisions.to_dicts()
                 fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb_rows}
         key_niks = [p.nik for p in keys.persons]

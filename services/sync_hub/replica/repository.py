@@ -204,6 +204,18 @@ def _columns_of(session: Session, sql: str, width: int, column: str, no_kks: Col
     return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
 
 
+def state_seq(session: Session) -> tuple[int, bool] | None:
+    """The replica's registry sequence and whether it has been read whole (``synced_at`` set), through the driver
+    (what every check reads first); None: no state row yet."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute("SELECT observed_seq, synced_at IS NOT NULL FROM replica_state WHERE id = 1")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return (int(row[0]), bool(row[1])) if row is not None else None
+
+
 def family_columns(session: Session, no_kks: Collection[str] | None = None) -> list[tuple[Any, ...]]:
     """no_kk, kode_wilayah, version, pkh_status, pkh_periode, no_kks of every family (or of ``no_kks``)."""
     return _columns_of(session, "SELECT no_kk, kode_wilayah, version, pkh_status, pkh_periode, no_kks "
@@ -279,7 +291,7 @@ def _anggota() -> Table:
 
 
 def _rows(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in session.execute(stmt, params or {})]
+    return [tuple(r) for r in session.connection().execute(stmt, params or {})]  # Core rows: no ORM layer
 
 
 def person_rows_by_nik(session: Session, niks: Collection[str]) -> list[tuple[Any, ...]]:

@@ -103,13 +103,15 @@ def _fallback_keys(need: list[dict[str, Any]]) -> dict[str, set[tuple[Any, ...]]
     }
 
 
-def keys_for(session: Session, stu: list[dict[str, Any]]
-             ) -> tuple[scalar.Keys, Callable[[list[dict[str, Any]]], Registry]]:
+def keys_for(session: Session, stu: list[dict[str, Any]], seq: int | None = None
+             ) -> tuple[scalar.Keys, Callable[[list[dict[str, Any]]], scalar.Rows]]:
     """For a handful of students (``matching.scalar.students``): the rows of step 1 (the module's text) as the
     scalar pass reads them, and ``widen(need)``: the slice with step 2 for the students ``need`` (the
-    ``scalar.students`` rows of those the keys leave undecided) — the registry ``registry_for`` returns for the same
-    students. ``widen`` reads through ``session``: call it while the session is open."""
-    seq = _seq(session)
+    ``scalar.students`` rows of those the keys leave undecided) as rows (``scalar.Rows``: its ``registry()`` is the
+    registry ``registry_for`` returns for the same students; no frames are built unless asked for). ``widen``
+    reads through ``session``: call it while the session is open. ``seq``: the replica's registry sequence when
+    the caller has read it (read here otherwise)."""
+    seq = _seq(session) if seq is None else seq
     persons = _key_persons(session, {s[k] for s in stu for k in NIK_KEYS if s[k] is not None},
                            {s["no_kk"] for s in stu if s["no_kk"] is not None})
     rows = [persons[k] for k in sorted(persons)]  # NIK order, as ``_registry``
@@ -117,10 +119,13 @@ def keys_for(session: Session, stu: list[dict[str, Any]]
     keys = scalar.Keys(rows, zip(*repo.family_columns(session, no_kks), strict=True),
                        zip(*repo.kk_lama_columns(session, no_kks), strict=True))
 
-    def widen(need: list[dict[str, Any]]) -> Registry:
+    def widen(need: list[dict[str, Any]]) -> scalar.Rows:
         wider = dict(persons)
         _add_fallback_rows(session, wider, need)
-        return _registry(session, wider, seq)
+        rows = [wider[k] for k in sorted(wider)]  # NIK order, as ``_registry``
+        no_kks = {row[1] for row in rows}
+        return scalar.Rows(rows, list(zip(*repo.family_columns(session, no_kks), strict=True)),
+                           list(zip(*repo.kk_lama_columns(session, no_kks), strict=True)), seq)
 
     return keys, widen
 

@@ -70,6 +70,13 @@ def standing_decisions_in(session: Session, students: list[StudentView]) -> dict
                                 r.candidates_fingerprint, r.reviewer, r.reason) for k, r in rows.items()}
 
 
+def standing_decisions_of(session: Session, system: str, student_ids: list[str]
+                          ) -> dict[tuple[str, str], ReviewedDecision]:
+    """:func:`standing_decisions_in` for a few students of one system (a check): one statement through the driver."""
+    rows = repo.standing_of(session, system, student_ids)
+    return {(system, sid): ReviewedDecision(*row) for sid, row in rows.items()}
+
+
 def _snapshot(s: StudentView) -> str:
     return StudentSnapshot(nama=s.nama, jenis_kelamin=s.jenis_kelamin, tanggal_lahir=s.tanggal_lahir, nik=s.nik,
                            no_kk=s.no_kk, nama_ibu_kandung=s.nama_ibu_kandung, nik_ibu=s.nik_ibu,
