@@ -1,7 +1,8 @@
 """End-to-end sync throughput: the main job on a larger world, measured.
 
     .venv/bin/python bench/bench_sync_e2e.py --families 93000 --db postgres --workers 2 [--repeat 3]
-        [--world DIR] [--unit-max N] [--first-only] [--py-spy DIR] [--py-spy-phase plan|units] [--json OUT] [--write docs/benchmarks.md]
+        [--world DIR] [--unit-max N] [--first-only] [--py-spy DIR] [--py-spy-phase plan|units] [--json OUT]
+        [--write docs/benchmarks.md]
 
 Starts the four services as processes (SQLite files, or with ``--db postgres`` a fresh PostgreSQL database per
 service on 127.0.0.1:5432, user postgres, dropped afterwards), loads a generated world (``--world`` reuses one
