@@ -7,10 +7,12 @@ setting the service's ``*_DATABASE_URL`` (``postgresql+psycopg://...``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -114,6 +116,21 @@ def make_engine(url: str) -> Engine:
     # a request beyond that waits for a connection (up to POOL_TIMEOUT, the clients' own timeout) rather than fail
     return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
                          pool_timeout=POOL_TIMEOUT)
+
+
+def one_of(session: Session, column: sa.ColumnElement[Any], name: str = "one_of"
+           ) -> tuple[sa.ColumnElement[bool], Callable[[Collection[str]], str]]:
+    """``column IN (values)`` with the values bound as ONE parameter ``name``: a JSON array, read by ``json_each`` on
+    SQLite and ``json_array_elements_text`` on PostgreSQL. A chunk of thousands of keys is then neither rendered into
+    the statement (compiled and parsed key by key) nor adapted by the driver value by value; the column's index is
+    still used. Returns the condition and the function that makes the parameter's value from the keys:
+    ``where, bind = one_of(session, col, "ids")``, then ``session.execute(stmt.where(where), {"ids": bind(keys)})``."""
+    param = sa.bindparam(name, type_=sa.String)
+    if session.get_bind().dialect.name == "postgresql":
+        listed = sa.select(sa.func.json_array_elements_text(sa.cast(param, sa.JSON)))
+    else:
+        listed = sa.select(sa.literal_column("value")).select_from(sa.func.json_each(param))
+    return column.in_(listed.scalar_subquery()), lambda values: json.dumps(list(values))
 
 
 @contextmanager

@@ -3,17 +3,16 @@ chunks)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
 from shared import bulk
+from shared.db import one_of
 from shared.regions import code_range
 
 MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
@@ -44,20 +43,10 @@ def rows_in_region(session: Session, system: str, region: str) -> list[sa.Row[An
     return list(session.execute(stmt).all())
 
 
-def _in_ids(session: Session, column: sa.ColumnElement[str]
-            ) -> tuple[sa.ColumnElement[bool], Callable[[list[str]], Any]]:
-    """``column IN (ids)`` with the ids bound as ONE parameter (an array on PostgreSQL, a JSON array on SQLite):
-    a chunk of 1,000 ids is neither rendered into the statement nor parsed by the driver id by id."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.String))), lambda ids: ids
-    members = sa.select(sa.literal_column("value")).select_from(sa.func.json_each(sa.bindparam("ids", type_=sa.String)))
-    return column.in_(members.scalar_subquery()), json.dumps
-
-
 def regions_of(session: Session, system: str, student_ids: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     ids = sorted(set(student_ids))
-    where, bind = _in_ids(session, MIRROR.c.student_id)
+    where, bind = one_of(session, MIRROR.c.student_id, "ids")
     stmt = sa.select(MIRROR.c.student_id, MIRROR.c.region).where(MIRROR.c.system == system, where)
     for start in range(0, len(ids), CHUNK):
         out.update({r[0]: r[1] for r in session.execute(stmt, {"ids": bind(ids[start:start + CHUNK])})})
@@ -114,7 +103,7 @@ def replace(session: Session, system: str, *, everything: bool, gone: Collection
             session.execute(sa.delete(table).where(table.c.system == system))
             continue
         keys = sorted(gone)
-        where, bind = _in_ids(session, table.c.student_id)
+        where, bind = one_of(session, table.c.student_id, "ids")
         stmt = sa.delete(table).where(table.c.system == system, where)
         for start in range(0, len(keys), CHUNK):
             session.execute(stmt, {"ids": bind(keys[start:start + CHUNK])})

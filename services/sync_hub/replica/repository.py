@@ -8,21 +8,15 @@ statements per family.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import (
-    ARRAY,
-    ColumnElement,
-    String,
     Table,
-    any_,
     bindparam,
     delete,
-    func,
-    literal_column,
     select,
     tuple_,
 )
@@ -36,6 +30,7 @@ from services.sync_hub.replica.models import (
     ReplicaKkLamaRow,
     ReplicaStateRow,
 )
+from shared.db import one_of
 
 # Bound parameters per IN list: well under SQLite's 32,766 and PostgreSQL's 65,535.
 CHUNK = 5_000
@@ -68,7 +63,7 @@ def family_states(session: Session, no_kks: Collection[str]) -> dict[str, dict[s
     """The stored family rows (FAMILY_COLUMNS) of ``no_kks`` that exist, by KK number."""
     cols = [getattr(ReplicaKeluargaRow, c) for c in FAMILY_COLUMNS]
     out: dict[str, dict[str, Any]] = {}
-    where, bind = _in_keys(session, ReplicaKeluargaRow.no_kk)  # type: ignore[arg-type]
+    where, bind = one_of(session, ReplicaKeluargaRow.no_kk, "keys")  # type: ignore[arg-type]
     stmt = select(*cols).where(where)
     for chunk in _chunks(no_kks):
         for row in session.execute(stmt, {"keys": bind(chunk)}):
@@ -76,19 +71,10 @@ def family_states(session: Session, no_kks: Collection[str]) -> dict[str, dict[s
     return out
 
 
-def _in_keys(session: Session, column: ColumnElement[str]) -> tuple[ColumnElement[bool], Callable[[list[str]], Any]]:
-    """``column IN (keys)`` with the keys bound as ONE parameter (a JSON array on SQLite, an array on
-    PostgreSQL), so a chunk of thousands of keys is neither rendered nor processed key by key."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("keys", type_=ARRAY(String))), lambda keys: keys
-    members = select(literal_column("value")).select_from(func.json_each(bindparam("keys", type_=String)))
-    return column.in_(members.scalar_subquery()), json.dumps
-
-
 def _delete_in(session: Session, column: InstrumentedAttribute[str], values: Collection[str]) -> int:
     statements = 0
     table = column.class_.__table__
-    where, bind = _in_keys(session, table.c[column.key])
+    where, bind = one_of(session, table.c[column.key], "keys")
     stmt = delete(table).where(where)
     for chunk in _chunks(values):
         session.execute(stmt, {"keys": bind(chunk)})

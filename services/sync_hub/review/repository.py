@@ -8,14 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
-    ColumnElement,
-    String,
     and_,
-    any_,
-    bindparam,
-    func,
-    literal_column,
     or_,
     select,
     tuple_,
@@ -23,6 +16,7 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from services.sync_hub.review.models import ReviewCaseRow, ReviewDecisionRow
+from shared.db import one_of
 
 # Above this many students a run reads the (small) table's relevant rows whole and picks its students in
 # memory, instead of hundreds of tuple-IN statements: review cases and decisions concern a few students in a
@@ -62,19 +56,10 @@ def standing(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[st
     for system, student_id in keys:
         by_system.setdefault(system, []).append(student_id)
     for system, ids in sorted(by_system.items()):  # a student's decisions all fall in one statement
-        stmt = (base.where(ReviewDecisionRow.system == system, _one_of(session, ReviewDecisionRow.student_id, ids))
-                .order_by(ReviewDecisionRow.decided_at))
-        out.update({(r.system, r.student_id): r for r in session.scalars(stmt)})
+        where, bind = one_of(session, ReviewDecisionRow.student_id, "ids")  # type: ignore[arg-type]
+        stmt = base.where(ReviewDecisionRow.system == system, where).order_by(ReviewDecisionRow.decided_at)
+        out.update({(r.system, r.student_id): r for r in session.scalars(stmt, {"ids": bind(set(ids))})})
     return out
-
-
-def _one_of(session: Session, column: Any, values: list[str]) -> ColumnElement[bool]:
-    """``column`` is one of ``values``, the values bound as one parameter (PostgreSQL: an array; SQLite: JSON):
-    a unit names thousands of students, and a tuple IN of that many costs more to compile than to run."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("one_of", sorted(set(values)), type_=ARRAY(String)))
-    listed = select(literal_column("value")).select_from(func.json_each(json.dumps(sorted(set(values)))))
-    return column.in_(listed)
 
 
 STANDING_COLUMNS = ("id", "link", "no_kk", "family_version", "student_fingerprint", "candidates_fingerprint",

@@ -11,7 +11,6 @@ already holds is answered UNCHANGED and not written twice.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -21,7 +20,6 @@ from datetime import datetime
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import JSON
 
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.jobs.context import JobContext
@@ -45,7 +43,7 @@ from shared.clock import utcnow
 from shared.contracts.common import MatchKey
 from shared.contracts.hub import SourceSystem, UnitStatus
 from shared.contracts.kemensos import KipIssuance
-from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.db import SQLITE_IMMEDIATE, one_of, session_scope
 from shared.regions import code_range
 
 log = logging.getLogger("jembatan.hub.unit")
@@ -177,13 +175,10 @@ def _cards(session: sa.orm.Session, provinces: list[str], niks: list[str]) -> li
     for province in provinces:
         stmt = sa.select(table.c.no_kip, table.c.payload).where(code_range(table.c.kode_wilayah, province))
         found.update({r[0]: r[1] for r in session.execute(stmt)})
-    for start in range(0, len(niks), 20_000):  # the NIKs bound as one JSON text, not one parameter each
-        data = sa.literal(json.dumps(niks[start:start + 20_000]), sa.String)
-        listed = (sa.select(sa.func.json_array_elements_text(sa.cast(data, JSON)))
-                  if session.get_bind().dialect.name == "postgresql"
-                  else sa.select(sa.literal_column("value")).select_from(sa.func.json_each(data)))
-        stmt = sa.select(table.c.no_kip, table.c.payload).where(table.c.nik.in_(listed))
-        found.update({r[0]: r[1] for r in session.execute(stmt)})
+    where, bind = one_of(session, table.c.nik, "niks")  # the NIKs bound as one JSON text, not one parameter each
+    stmt = sa.select(table.c.no_kip, table.c.payload).where(where)
+    for start in range(0, len(niks), 20_000):
+        found.update({r[0]: r[1] for r in session.execute(stmt, {"niks": bind(niks[start:start + 20_000])})})
     return [found[k] for k in sorted(found)]
 
 
