@@ -252,8 +252,9 @@ class _Registry:
     side: Side
     pid: np.ndarray  # sorted position -> the person's pid
     fid: np.ndarray  # sorted position -> family id (int64)
-    blocks: pl.DataFrame  # kab, yr, start, end
+    blocks: pl.DataFrame  # kab, yr, start, end, bid (the block's id)
     frame: pl.DataFrame  # pid, words, ini, ibu, dob, kab, yr (sorted), for the other blocking rules
+    bid: np.ndarray  # sorted position -> its block's id (int64), -1 outside every block (no kabupaten or year)
 
 
 def _registry(reg: Registry) -> _Registry:
@@ -267,10 +268,17 @@ def _registry(reg: Registry) -> _Registry:
         name_initials(pl.col("nama")).alias("ini")
     ).sort("kab", "yr", "pid", nulls_last=True)
     blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
-        pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end"))
+        pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end")).sort("start").with_row_index(
+        "bid").with_columns(pl.col("bid").cast(pl.Int64))
+    bid = np.full(frame.height, -1, dtype=np.int64)
+    starts = blocks["start"].to_numpy().astype(np.int64)
+    lens = blocks["end"].to_numpy().astype(np.int64) - starts
+    if lens.size:  # a block is a contiguous run of positions
+        bid[np.arange(int(lens.sum())) + np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)] = np.repeat(
+            blocks["bid"].to_numpy(), lens)
     out = _Registry(registry_side(frame), frame["pid"].to_numpy(),
                     frame["fid"].fill_null(-1).to_numpy(), blocks,
-                    frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"))
+                    frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"), bid)
     reg._cache["fallback_registry"] = out
     return out
 
@@ -421,12 +429,32 @@ def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES
     joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
     groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
               zip(joined["row"].to_list(), joined["start"].to_list(), joined["end"].to_list(), strict=True)]
-    # the other rules as explicit pairs (few: keys far more selective than a block), those a block of the first
-    # rule already holds left out, each pair once
-    extra = pl.concat([p.select("row", "rpos", "kab", "yr") for rule, p in _rule_pairs(stu, r, member).items()
-                       if rule in rules])
-    extra = extra.unique(["row", "rpos"]).join(member, on=["row", "kab", "yr"], how="anti").sort("row", "rpos")
-    return _Blocks(stu, s, r, groups, (extra["row"].to_numpy(), extra["rpos"].to_numpy()))
+    return _Blocks(stu, s, r, groups, _extra_pairs(stu, r, member, rules))
+
+
+def _extra_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame, rules: Iterable[str]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The other rules' pairs as (student row, registry position), sorted, each pair once, those a block of the
+    first rule already holds left out (the person's block is one the student names). Integer arithmetic on one
+    int64 key per pair (row * persons + position), never a frame of pairs: at 50,000 students x 2.8M persons
+    they are millions, and a polars unique / anti-join / sort over them held over a gigabyte at once."""
+    n = max(len(r.pid), 1)
+    parts = [p["row"].to_numpy() * n + p["rpos"].to_numpy() for rule, p in _rule_pairs(stu, r, member).items()
+             if rule in rules and p.height]
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    key = np.unique(np.concatenate(parts))  # sorted by (row, rpos), each pair once
+    del parts
+    row, rpos = np.divmod(key, n)
+    del key
+    nb = max(r.blocks.height, 1)
+    met = member.join(r.blocks.select("kab", "yr", "bid"), on=["kab", "yr"])  # the blocks each student meets
+    held = np.unique(met["row"].to_numpy() * nb + met["bid"].to_numpy())
+    pb = r.bid[rpos]
+    at = row * nb + pb
+    i = np.minimum(np.searchsorted(held, at), max(held.size - 1, 0))
+    inside = (pb >= 0) & (held[i] == at) if held.size else np.zeros(row.size, dtype=bool)
+    return row[~inside], rpos[~inside]
 
 
 def _keys(stu: pl.DataFrame) -> pl.DataFrame:
@@ -437,22 +465,23 @@ def _keys(stu: pl.DataFrame) -> pl.DataFrame:
 
 
 def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """(row, rpos, kab, yr) of the candidate pairs of every rule but the first (the person's kab and yr)."""
+    """(row, rpos) of the candidate pairs of every rule but the first (each join takes only its keys: a wide join
+    output over millions of pairs is what costs memory)."""
     sk = _keys(stu)
-    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "ini", "ibu", "dob", "kab",
-                        "yr")
-    cols = ("row", "rpos", "kab", "yr")
+    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "words", "ini", "ibu", "dob", "kab")
+    kabs = member.select("row", "kab").unique()
+
+    def pairs(left: pl.DataFrame, on: list[str]) -> pl.DataFrame:
+        return left.join(rk.select("rpos", *on), on=on).select("row", "rpos")
+
     return {
-        "kabupaten x name": member.select("row", "kab").unique().join(sk.select("row", "words"), on="row").join(
-            rk, on=["kab", "words"]).select(cols),
-        "name x birth date": sk.join(rk, on=["words", "dob"]).select(cols),
-        "mother x birth date": sk.join(rk, on=["ibu", "dob"]).select(cols),
-        "kabupaten x mother": member.select("row", "kab").unique().join(
-            sk.select("row", "ibu").drop_nulls(), on="row").join(rk, on=["kab", "ibu"]).select(cols),
-        "birth date x initials": sk.join(rk, on=["ini", "dob"]).select(cols),
-        "kabupaten x initials": member.select("row", "kab").unique().join(
-            sk.filter(pl.col("dob").is_null()).select("row", "ini").drop_nulls(), on="row").join(
-            rk, on=["kab", "ini"]).select(cols),
+        "kabupaten x name": pairs(kabs.join(sk.select("row", "words"), on="row"), ["kab", "words"]),
+        "name x birth date": pairs(sk.select("row", "words", "dob"), ["words", "dob"]),
+        "mother x birth date": pairs(sk.select("row", "ibu", "dob"), ["ibu", "dob"]),
+        "kabupaten x mother": pairs(kabs.join(sk.select("row", "ibu").drop_nulls(), on="row"), ["kab", "ibu"]),
+        "birth date x initials": pairs(sk.select("row", "ini", "dob"), ["ini", "dob"]),
+        "kabupaten x initials": pairs(kabs.join(sk.filter(pl.col("dob").is_null()).select("row", "ini").drop_nulls(),
+                                                on="row"), ["kab", "ini"]),
     }
 
 
