@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_gateway_push import _dapodik_world, _emis_world  # noqa: E402
+from bench.bench_sync_e2e import proc_cpu  # noqa: E402
 from jembatan.stack import Stack, free_port  # noqa: E402
 from services.sync_hub.domain.students import StudentView  # noqa: E402
 from services.sync_hub.ledger import keys as ledger_keys  # noqa: E402
@@ -61,16 +62,9 @@ from shared.contracts.kemensos import Jenjang  # noqa: E402
 from shared.db import make_engine, migrate, session_scope  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-TICK = os.sysconf("SC_CLK_TCK")
 GATEWAYS = {"emis": "emis_gateway", "dapodik": "dapodik_gateway"}
 
 
-def proc_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def pg_backends(dbs: list[str]) -> dict[int, tuple[str, float]]:
