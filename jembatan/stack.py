@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -51,6 +52,9 @@ class Credentials:
     emis_to_hub: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     dapodik_to_hub: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     kemensos_admin: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # registry edits (tests, bench)
+
+
+_PROBLEM = re.compile(r'"level": "(WARNING|ERROR|CRITICAL)"|^\S+ \S+ (WARNING|ERROR|CRITICAL) ')
 
 
 @dataclass
@@ -212,6 +216,16 @@ class Stack:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{service} not healthy in time; see {self.workdir}/logs/{service}.log")
             time.sleep(0.1)
+
+    def problems(self, limit: int = 40) -> list[str]:
+        """The WARNING, ERROR and CRITICAL lines of every process's log (JSON lines or text), oldest first per
+        log, at most ``limit`` in all: what a test shows when the services answered something unexpected."""
+        out: list[str] = []
+        for path in sorted((self.workdir / "logs").glob("*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                if _PROBLEM.search(line[:120]):
+                    out.append(f"{path.stem}: {line[:600]}")
+        return out[:limit]
 
     def peak_rss_mib(self) -> dict[str, float]:
         """Peak resident memory of each running service (Linux ``VmHWM``)."""

@@ -1,4 +1,5 @@
-"""The HTTP protocol the services are served with: uvicorn's own, with Nagle's algorithm off on every connection.
+"""How the services are served: uvicorn's HTTP protocol with Nagle's algorithm off on every connection, and an idle
+connection kept open longer than any of our clients keeps one.
 
 With ``workers > 1`` uvicorn binds the listening socket itself as ``socket.socket(AF_INET, SOCK_STREAM)``, whose
 ``proto`` is 0, and asyncio sets ``TCP_NODELAY`` on an accepted connection only when its ``proto`` is
@@ -14,6 +15,13 @@ import asyncio
 import socket
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+# An idle keep-alive connection is closed by the server after this many seconds. httpx (every client of ours: the
+# gateways' hub client, the hub's upstream clients) reuses an idle connection for up to 5 s; with uvicorn's own
+# default, also 5 s, a request sent on a connection just as the server closes it fails with "server disconnected
+# without sending a response", and a POST that is not retried (a "Request Data PKH" check) became a 503 for the
+# operator. The server must hold the connection longer than the client reuses it.
+KEEP_ALIVE_SECONDS = 30
 
 
 class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]

@@ -47,10 +47,11 @@ def serve_app(module: str, settings: ServiceSettings, **kwargs: object) -> None:
 
     import uvicorn
 
-    from shared.http_server import NoDelayHTTPProtocol
+    from shared.http_server import KEEP_ALIVE_SECONDS, NoDelayHTTPProtocol
     from shared.observability.metrics import prepare_multiprocess
 
     kwargs.setdefault("http", NoDelayHTTPProtocol)  # no 40 ms wait for a delayed ACK per response (workers > 1)
+    kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE_SECONDS)  # longer than a client reuses an idle connection
     if settings.workers > 1:
         prepare_multiprocess(settings.workers)
         uvicorn.run(f"{module}:create_app", factory=True, workers=settings.workers, host=settings.host,

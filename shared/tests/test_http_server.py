@@ -52,3 +52,24 @@ def test_without_it_asyncio_leaves_nagle_on_for_such_a_socket() -> None:
     needed)."""
     flags = _nodelay_of_served_connections("h11")
     assert flags and not any(flags)
+
+
+def test_the_services_hold_an_idle_connection_longer_than_our_clients_reuse_one(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """uvicorn's default (5 s) equals httpx's reuse of an idle connection (5 s): a request sent as the server closes
+    the connection fails without an answer, and a check (a POST, not retried) was a 503 for the operator."""
+    from services.kemensos_mock import cli as kemensos_cli
+    from shared.http import BaseClient
+    from shared.http_server import KEEP_ALIVE_SECONDS
+    from shared.settings import ServiceSettings, serve_app
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    serve_app("services.emis_gateway.main", ServiceSettings())
+    kemensos_cli.serve()
+    client = BaseClient("http://127.0.0.1:1", "t" * 16)
+    try:
+        expiry = client._http._transport._pool._keepalive_expiry  # type: ignore[attr-defined]
+    finally:
+        client.close()
+    assert len(calls) == 2 and all(kw["timeout_keep_alive"] == KEEP_ALIVE_SECONDS for kw in calls)
+    assert expiry + 5 < KEEP_ALIVE_SECONDS

@@ -96,8 +96,8 @@ def test_operators_pressing_at_once_get_true_answers_with_provenance(stack: Stac
     finally:
         for c in clients + dclients:
             c.close()
-    failed = [(s, i, code) for s, i, code, body in answers if code not in (200, 202)]
-    assert failed == [], failed[:5]
+    failed = [(s, i, code, body) for s, i, code, body in answers if code not in (200, 202)]
+    assert failed == [], (failed[:5], stack.problems())
     # EMIS keeps a request PENDING (202) when the hub did not answer in time (a loaded machine) and its worker asks
     # again: pressed again later, it is answered; Dapodik has no queue, every press is answered (200) or refused
     assert all(code == 200 for s, _, code, _ in answers if s == "dapodik")
