@@ -98,26 +98,53 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def pg_backends(dbs: list[str]) -> list[int]:
-    if not dbs:
-        return []
-    import psycopg
+class PgCpu(threading.Thread):
+    """CPU seconds of the PostgreSQL backends serving the bench's databases, sampled every ``period`` seconds: a
+    backend that connects and leaves within a phase (a job's pooled connection, a worker's session) is counted up
+    to its last sample, where snapshots taken only at a phase's ends missed it (the first quiet re-measure of
+    session 8 named about half of the busy cores' CPU; docs/benchmarks.md)."""
 
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s)", (dbs,)).fetchall()
-    return [int(r[0]) for r in rows]
+    def __init__(self, dbs: list[str], period: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.dbs, self.period = dbs, period
+        self.seen: dict[int, float] = {}  # pid -> the most CPU seen (a pid gone keeps its last sample)
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+
+    def sample(self) -> float:
+        """Sample now; the CPU seconds of every backend seen so far."""
+        if self.dbs:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                pids = [int(r[0]) for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s)", (self.dbs,)).fetchall()]
+            with self._lock:
+                for pid in pids:
+                    self.seen[pid] = max(self.seen.get(pid, 0.0), proc_cpu(pid))
+        with self._lock:
+            return sum(self.seen.values())
+
+    def run(self) -> None:
+        while not self._halt.wait(self.period):
+            try:
+                self.sample()
+            except Exception as exc:  # the databases being dropped at the end
+                print(f"pg cpu: {exc}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
 
 
-def cpu_snapshot(stack: Stack, dbs: list[str]) -> dict[str, Any]:
-    procs = {name: proc_cpu(p.pid) for name, p in stack.procs.items()}
-    backends = {pid: proc_cpu(pid) for pid in pg_backends(dbs)}
-    return {"procs": procs, "pg": backends, "t": time.time()}
+def cpu_snapshot(stack: Stack, pg: PgCpu) -> dict[str, Any]:
+    return {"procs": {name: proc_cpu(p.pid) for name, p in stack.procs.items()}, "pg": pg.sample(), "t": time.time()}
 
 
 def cpu_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
     out = {name: round(b["procs"][name] - a["procs"].get(name, 0.0), 1) for name in b["procs"]}
-    # backends alive at the end: their CPU since the start (a backend opened during the phase counts whole)
-    out["postgres"] = round(sum(v - a["pg"].get(pid, 0.0) for pid, v in b["pg"].items()), 1)
+    out["postgres"] = round(b["pg"] - a["pg"], 1)
     return out
 
 
@@ -237,11 +264,11 @@ def risk_api(hub: Hub, periode: str, repeat: int = 5) -> dict[str, Any]:
     return out
 
 
-def timed_run(hub: Hub, stack: Stack, dbs: list[str], sampler: CoreSampler, full: bool = False,
+def timed_run(hub: Hub, stack: Stack, pg: PgCpu, sampler: CoreSampler, full: bool = False,
               on_units: Any = None, on_start: Any = None, timeout: float = 7200) -> dict[str, Any]:
     """Start a run and wait for it; CPU snapshots at the start, when its first unit starts and at its end."""
     la0 = load_avg()
-    snap0 = cpu_snapshot(stack, dbs)
+    snap0 = cpu_snapshot(stack, pg)
     t0 = time.time()
     run_id = hub.start(full)
     if on_start:
@@ -251,7 +278,7 @@ def timed_run(hub: Hub, stack: Stack, dbs: list[str], sampler: CoreSampler, full
         run = hub.get(run_id)
         prog = run.get("progress") or {}
         if snap_units is None and (prog.get("units_running") or prog.get("units_done") or prog.get("units_failed")):
-            snap_units = cpu_snapshot(stack, dbs)
+            snap_units = cpu_snapshot(stack, pg)
             if on_units:
                 on_units()
         if run["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
@@ -260,7 +287,7 @@ def timed_run(hub: Hub, stack: Stack, dbs: list[str], sampler: CoreSampler, full
             raise RuntimeError(f"run {run_id} not done in {timeout} s")
         time.sleep(0.2)
     t1 = time.time()
-    snap1 = cpu_snapshot(stack, dbs)
+    snap1 = cpu_snapshot(stack, pg)
     every = hub.units(run_id)
     units = [u for u in every if u.get("kind", "decide") == "decide"]
     verifying = [u for u in every if u.get("kind") == "verify"]
@@ -307,6 +334,7 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
     stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, database_urls=urls, log_level="WARNING",
                   hub_workers=args.workers, extra_env={"sync_hub": hub_env})
     sampler = CoreSampler()
+    pg = PgCpu(dbs)
     analyzer = Analyzer([f"postgresql://postgres@127.0.0.1:5432/{n}" for n in dbs], args.analyze_every)
     result: dict[str, Any] = {}
     try:
@@ -318,6 +346,7 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
             analyzer.start()
         stack.start()
         sampler.start()
+        pg.start()
         hub = Hub(stack)
         spies: list[subprocess.Popen[bytes]] = []
 
@@ -327,26 +356,27 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
                 spies.extend(py_spy(pids, args.py_spy, args.py_spy_seconds))
 
         hooks = {"on_start" if args.py_spy_phase == "plan" else "on_units": profile}
-        result["first"] = timed_run(hub, stack, dbs, sampler, **hooks)
+        result["first"] = timed_run(hub, stack, pg, sampler, **hooks)
         periode = hub.get(result["first"]["id"]).get("periode")
         if periode and result["first"]["status"] == "SUCCEEDED":
             result["risk_api"] = {"load": load_avg(), **risk_api(hub, periode)}
         for p in spies:
             p.wait()
         if not args.first_only:
-            result["noop"] = timed_run(hub, stack, dbs, sampler)
+            result["noop"] = timed_run(hub, stack, pg, sampler)
             with EmisClient(stack.url("emis_gateway"), stack.creds.hub_to_emis) as emis, \
                     DapodikClient(stack.url("dapodik_gateway"), stack.creds.hub_to_dapodik) as dapodik:
                 _, no_kk = pkh_family_of_an_emis_recipient(emis)
                 student = dapodik.changes(limit=1).items[0]
             graduate_family(stack, no_kk)
             edit_peserta_didik(stack, student.peserta_didik_id, {"tempat_lahir": "Bogor Barat"})
-            result["change"] = timed_run(hub, stack, dbs, sampler)
-            result["full"] = timed_run(hub, stack, dbs, sampler, full=True)
+            result["change"] = timed_run(hub, stack, pg, sampler)
+            result["full"] = timed_run(hub, stack, pg, sampler, full=True)
         result["peak"] = stack.peak_rss_mib()
         result["analyze_s"] = analyzer.seconds
     finally:
         analyzer.stop()
+        pg.stop()
         sampler.stop()
         stack.stop()
         if dbs and not args.keep:
@@ -364,6 +394,15 @@ def _fmt_cpu(d: dict[str, float] | None) -> str:
         return "-"
     short = {"kemensos_mock": "kemensos", "emis_gateway": "emis", "dapodik_gateway": "dapodik", "sync_hub": "hub API"}
     return ", ".join(f"{short.get(k, k.replace('sync_hub_worker_', 'worker '))} {v:.1f}" for k, v in d.items())
+
+
+def _named(cpu: dict[str, float] | None, busy: list[float], wall: float) -> str:
+    """The named processes' CPU against what the busy cores spent over the same wall time (the rest: PostgreSQL's
+    background processes, the benchmark, the kernel, other jobs on the machine)."""
+    if not cpu or not busy:
+        return ""
+    spent = sum(busy) / 100.0 * wall
+    return f"; named {sum(cpu.values()):.1f} of {spent:.1f} CPU-s the cores spent"
 
 
 def _fmt_busy(b: list[float]) -> str:
@@ -407,8 +446,10 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
         + ", ".join(f"{k} {v:.1f}" for k, v in f0["timings"].items() if isinstance(v, int | float)) + " |",
         f"| core busy % over run / plan / units | {_fmt_busy(f0['busy_run'])} ; {_fmt_busy(f0['busy_plan'])} ; "
         f"{_fmt_busy(f0['busy_units'])} |",
-        f"| CPU s per process, plan phase | {_fmt_cpu(f0['cpu_plan'])} |",
-        f"| CPU s per process, units phase | {_fmt_cpu(f0['cpu_units'])} |",
+        f"| CPU s per process, plan phase | {_fmt_cpu(f0['cpu_plan'])}"
+        f"{_named(f0['cpu_plan'], f0['busy_plan'], f0['plan_wall_s'])} |",
+        f"| CPU s per process, units phase | {_fmt_cpu(f0['cpu_units'])}"
+        f"{_named(f0['cpu_units'], f0['busy_units'], f0['units_wall_s'])} |",
         f"| load average before / after first sync | {f0['load_before']} / {f0['load_after']} |",
     ]
     api = rounds[0].get("risk_api")
