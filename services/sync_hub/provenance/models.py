@@ -46,8 +46,8 @@ class ProvenanceRow(HubTable, table=True):
     value_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     source_system: str = Field(max_length=40)
     source_record: str = Field(max_length=80)
-    source_version: int
-    observed_seq: int
+    source_version: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # the registry's numbers: 64-bit
+    observed_seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     retrieved_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     matched_by: str = Field(max_length=16)
     written_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

@@ -69,7 +69,8 @@ def test_provenance_rows_read_back_as_written(engine: Engine) -> None:
     rows = [{"id": str(uuid.uuid4()), "provenance_id": str(uuid.uuid4()), "sync_run_id": "run-1",
              "target_system": "dapodik", "target_record": f"pd-{n}", "field": ("no_kip", "penerima_kip")[n % 2],
              "value_json": json.dumps((f"K{n}", True, None)[n % 3]), "source_system": "kemensos.kip",
-             "source_record": f"kip/K{n}", "source_version": n, "observed_seq": 1000 + n,
+             "source_record": f"kip/K{n}", "source_version": n + (n % 2) * 2**40,
+             "observed_seq": 1000 + n + (n % 3) * 2**33,  # the registry's numbers pass 32 bits
              "retrieved_at": AT, "matched_by": "nik", "written_at": AT + timedelta(microseconds=n)}
             for n in range(50)]
     with session_scope(engine) as session:
