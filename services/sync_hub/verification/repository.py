@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -112,12 +113,30 @@ def write(session: Session, periode: str, rows: list[dict[str, Any]]) -> None:
 
 def settle(session: Session, periode: str, answers: list[dict[str, Any]]) -> None:
     """``answers``: dicts of ``b_nik``, ``b_provenance``, ``status``, ``detail``, ``sent_at`` (a row replaced by a
-    newer decision since is left alone: its provenance differs)."""
-    if answers:
-        stmt = (VERIFIED.update().where(VERIFIED.c.periode == periode, VERIFIED.c.nik_anak == sa.bindparam("b_nik"),
-                                        VERIFIED.c.provenance_id == sa.bindparam("b_provenance"))
-                .values(status=sa.bindparam("status"), detail=sa.bindparam("detail"), sent_at=sa.bindparam("sent_at")))
-        session.connection().execute(stmt, answers)
+    newer decision since is left alone: its provenance differs).
+
+    One UPDATE per distinct answer (status, detail, time) and ``CHUNK`` rows, the (NIK, provenance id) pairs bound
+    as one JSON parameter, not one statement per row: a batch's answers are nearly all the same, and the per-row
+    statement was planned on ``(periode, region)`` whenever the table's statistics were older than its rows (every
+    row of the period read per answer: n² in a first sync)."""
+    groups: dict[tuple[Any, Any, Any], list[tuple[str, str]]] = {}
+    for a in answers:
+        groups.setdefault((a["status"], a["detail"], a["sent_at"]), []).append((a["b_nik"], a["b_provenance"]))
+    if not groups:
+        return
+    param = sa.bindparam("pairs", type_=sa.String)
+    if session.get_bind().dialect.name == "postgresql":
+        v = sa.func.json_array_elements(sa.cast(param, sa.JSON)).table_valued("value").alias("v")
+        pairs = sa.select(v.c.value.op("->>")(0), v.c.value.op("->>")(1))
+    else:
+        pairs = sa.select(sa.func.json_extract(sa.literal_column("value"), "$[0]"),
+                          sa.func.json_extract(sa.literal_column("value"), "$[1]")).select_from(sa.func.json_each(param))
+    named = sa.tuple_(VERIFIED.c.nik_anak, VERIFIED.c.provenance_id).in_(pairs)
+    for (status, detail, sent_at), keys in groups.items():
+        stmt = VERIFIED.update().where(VERIFIED.c.periode == periode, named).values(
+            status=status, detail=detail, sent_at=sent_at)
+        for start in range(0, len(keys), CHUNK):
+            session.execute(stmt, {"pairs": json.dumps(keys[start:start + CHUNK])})
 
 
 def latest_month(session: Session) -> tuple[int, int] | None:
