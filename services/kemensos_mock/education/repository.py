@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from services.kemensos_mock.education.models import VerifikasiRiwayatRow, VerifikasiRow
 from services.kemensos_mock.registry.models import AnggotaRow, KeluargaRow, KkLamaRow, PkhRow
+from shared import bulk
 
 
 def known_niks(session: Session, niks: Collection[str]) -> set[str]:
@@ -36,8 +38,14 @@ def of_child(session: Session, nik: str) -> tuple[list[VerifikasiRow], list[Veri
     return rows, history
 
 
-def add(session: Session, *rows: VerifikasiRow | VerifikasiRiwayatRow) -> None:
-    session.add_all(rows)
+def insert_current(session: Session, rows: list[dict[str, Any]]) -> None:
+    """New current verifications (keys not stored yet), set-wise (``shared.bulk.insert``: COPY on PostgreSQL)."""
+    bulk.insert(session, VerifikasiRow.__table__, rows)  # type: ignore[arg-type]
+
+
+def insert_history(session: Session, rows: list[dict[str, Any]]) -> None:
+    """States accepted, in the order they were accepted (``id`` follows it), set-wise."""
+    bulk.insert(session, VerifikasiRiwayatRow.__table__, rows)  # type: ignore[arg-type]
 
 
 def current_kk(session: Session, numbers: Collection[str]) -> dict[str, str]:

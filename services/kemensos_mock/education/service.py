@@ -70,26 +70,34 @@ def _values(item: VerifikasiPendidikan) -> dict[str, Any]:
 def put_batch(session: Session, batch: VerifikasiPendidikanBatch, client: str,
               prefix: str = "items") -> VerifikasiPendidikanBatchResponse:
     """Check every item, then apply them in order. ``prefix`` names the items in a 422 (``items[i]``, or
-    nothing for the single-item route)."""
+    nothing for the single-item route). Written set-wise: the batch's new current rows and its history rows in
+    one bulk insert each (``shared.bulk``: COPY on PostgreSQL), a stored row that changes by the ORM."""
     now = utcnow()
     for index, item in enumerate(batch.items):  # checked before anything is written
         if item.observed_at > now + CLOCK_SKEW:
             field = f"{prefix}[{index}].observed_at" if prefix else "observed_at"
             raise InvalidInput.field(field, "in_future", "observed_at is in the future")
     known = repo.known_niks(session, {i.nik_anak for i in batch.items})
-    stored = repo.current(session, {(i.nik_anak, i.periode) for i in batch.items})
+    stored: dict[tuple[str, str], Any] = dict(repo.current(session, {(i.nik_anak, i.periode) for i in batch.items}))
+    created: dict[tuple[str, str], dict[str, Any]] = {}  # current rows this batch adds (a later item may replace)
+    history: list[dict[str, Any]] = []
     results: list[VerifikasiPendidikanItemStatus] = []
     for item in batch.items:
-        status = _apply(session, item, known, stored, client, now)
+        status = _apply(item, known, stored, created, history, client, now)
         results.append(VerifikasiPendidikanItemStatus(nik_anak=item.nik_anak, periode=item.periode, status=status))
+    repo.insert_current(session, list(created.values()))
+    repo.insert_history(session, history)
     response = VerifikasiPendidikanBatchResponse(results=results)
     log.info("education verification from %s: %d items, %d applied, %d unchanged, %d stale, %d not found",
              client, len(results), *(response.count(s) for s in StatusVerifikasi))
     return response
 
 
-def _apply(session: Session, item: VerifikasiPendidikan, known: set[str],
-           stored: dict[tuple[str, str], VerifikasiRow], client: str, now: datetime) -> StatusVerifikasi:
+def _apply(item: VerifikasiPendidikan, known: set[str], stored: dict[tuple[str, str], Any],
+           created: dict[tuple[str, str], dict[str, Any]], history: list[dict[str, Any]], client: str,
+           now: datetime) -> StatusVerifikasi:
+    """``stored``: the current row of each key, a ``VerifikasiRow`` of the session or the values of one this batch
+    created (also in ``created``, inserted after the batch); an APPLIED item appends its history row."""
     if item.nik_anak not in known:
         log.info("education verification for %s: not in the registry", mask(item.nik_anak))
         return StatusVerifikasi.NOT_FOUND
@@ -97,18 +105,18 @@ def _apply(session: Session, item: VerifikasiPendidikan, known: set[str],
     values = _values(item)
     row = stored.get(key)
     if row is not None:
-        if (row.observed_at, row.version) > (item.observed_at, item.version):
+        held = row if isinstance(row, dict) else {f: getattr(row, f) for f in (*_FACTS, "observed_at", "version")}
+        if (held["observed_at"], held["version"]) > (item.observed_at, item.version):
             return StatusVerifikasi.STALE
-        if all(getattr(row, f) == values[f] for f in _FACTS):
+        if all(held[f] == values[f] for f in _FACTS):
             return StatusVerifikasi.UNCHANGED
-    values.update(received_at=now, client=client)
-    if row is None:
-        row = VerifikasiRow(nik_anak=item.nik_anak, periode=item.periode, **values)
-        stored[key] = row
+    values.update(nik_anak=item.nik_anak, periode=item.periode, received_at=now, client=client)
+    if row is None or isinstance(row, dict):  # new in this batch
+        stored[key] = created[key] = dict(values)
     else:
         for name, value in values.items():
             setattr(row, name, value)
-    repo.add(session, row, VerifikasiRiwayatRow(nik_anak=item.nik_anak, periode=item.periode, **values))
+    history.append(values)
     return StatusVerifikasi.APPLIED
 
 
