@@ -129,8 +129,9 @@ def settle(session: Session, periode: str, answers: list[dict[str, Any]]) -> Non
         v = sa.func.json_array_elements(sa.cast(param, sa.JSON)).table_valued("value").alias("v")
         pairs = sa.select(v.c.value.op("->>")(0), v.c.value.op("->>")(1))
     else:
-        pairs = sa.select(sa.func.json_extract(sa.literal_column("value"), "$[0]"),
-                          sa.func.json_extract(sa.literal_column("value"), "$[1]")).select_from(sa.func.json_each(param))
+        value = sa.literal_column("value")
+        pairs = sa.select(sa.func.json_extract(value, "$[0]"), sa.func.json_extract(value, "$[1]")).select_from(
+            sa.func.json_each(param))
     named = sa.tuple_(VERIFIED.c.nik_anak, VERIFIED.c.provenance_id).in_(pairs)
     for (status, detail, sent_at), keys in groups.items():
         stmt = VERIFIED.update().where(VERIFIED.c.periode == periode, named).values(
