@@ -108,22 +108,31 @@ class PgCpu(threading.Thread):
         super().__init__(daemon=True)
         self.dbs, self.period = dbs, period
         self.seen: dict[int, float] = {}  # pid -> the most CPU seen (a pid gone keeps its last sample)
+        self.db_of: dict[int, str] = {}  # pid -> its database
         self._lock = threading.Lock()
         self._halt = threading.Event()
 
     def sample(self) -> float:
         """Sample now; the CPU seconds of every backend seen so far."""
+        return sum(self.by_db().values())
+
+    def by_db(self) -> dict[str, float]:
+        """Sample now; the CPU seconds of every backend seen so far, per database."""
         if self.dbs:
             import psycopg
 
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                pids = [int(r[0]) for r in conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s)", (self.dbs,)).fetchall()]
+                rows = conn.execute("SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY(%s)",
+                                    (self.dbs,)).fetchall()
             with self._lock:
-                for pid in pids:
+                for pid, db in rows:
                     self.seen[pid] = max(self.seen.get(pid, 0.0), proc_cpu(pid))
+                    self.db_of[pid] = db
+        out: dict[str, float] = {}
         with self._lock:
-            return sum(self.seen.values())
+            for pid, cpu in self.seen.items():
+                out[self.db_of.get(pid, "")] = out.get(self.db_of.get(pid, ""), 0.0) + cpu
+        return out
 
     def run(self) -> None:
         while not self._halt.wait(self.period):
@@ -139,12 +148,19 @@ class PgCpu(threading.Thread):
 
 
 def cpu_snapshot(stack: Stack, pg: PgCpu) -> dict[str, Any]:
-    return {"procs": {name: proc_cpu(p.pid) for name, p in stack.procs.items()}, "pg": pg.sample(), "t": time.time()}
+    dbs = pg.by_db()
+    return {"procs": {name: proc_cpu(p.pid) for name, p in stack.procs.items()}, "pg": sum(dbs.values()),
+            "pg_db": dbs, "t": time.time()}
 
 
 def cpu_delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds per process between two snapshots; ``postgres`` the backends' sum, and the same split per
+    service's database (``pg sync_hub``, ...: not counted again in the sums)."""
     out = {name: round(b["procs"][name] - a["procs"].get(name, 0.0), 1) for name in b["procs"]}
     out["postgres"] = round(b["pg"] - a["pg"], 1)
+    for db, cpu in sorted(b.get("pg_db", {}).items()):
+        service = next((s for s in SERVICES if f"_{s}_" in db), "other")
+        out[f"pg {service}"] = round(out.get(f"pg {service}", 0.0) + cpu - a.get("pg_db", {}).get(db, 0.0), 1)
     return out
 
 
@@ -352,7 +368,7 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
 
         def profile() -> None:
             if args.py_spy:
-                pids = {n: p.pid for n, p in stack.procs.items() if n.startswith("sync_hub")}
+                pids = {n: p.pid for n, p in stack.procs.items()}  # every service: the gateways' side too
                 spies.extend(py_spy(pids, args.py_spy, args.py_spy_seconds))
 
         hooks = {"on_start" if args.py_spy_phase == "plan" else "on_units": profile}
@@ -393,7 +409,9 @@ def _fmt_cpu(d: dict[str, float] | None) -> str:
     if not d:
         return "-"
     short = {"kemensos_mock": "kemensos", "emis_gateway": "emis", "dapodik_gateway": "dapodik", "sync_hub": "hub API"}
-    return ", ".join(f"{short.get(k, k.replace('sync_hub_worker_', 'worker '))} {v:.1f}" for k, v in d.items())
+    split = ", ".join(f"{k} {v:.1f}" for k, v in d.items() if k.startswith("pg "))
+    return ", ".join(f"{short.get(k, k.replace('sync_hub_worker_', 'worker '))} {v:.1f}" for k, v in d.items()
+                     if not k.startswith("pg ")) + (f" ({split})" if split else "")
 
 
 def _named(cpu: dict[str, float] | None, busy: list[float], wall: float) -> str:
@@ -402,7 +420,8 @@ def _named(cpu: dict[str, float] | None, busy: list[float], wall: float) -> str:
     if not cpu or not busy:
         return ""
     spent = sum(busy) / 100.0 * wall
-    return f"; named {sum(cpu.values()):.1f} of {spent:.1f} CPU-s the cores spent"
+    named = sum(v for k, v in cpu.items() if not k.startswith("pg "))
+    return f"; named {named:.1f} of {spent:.1f} CPU-s the cores spent"
 
 
 def _fmt_busy(b: list[float]) -> str:
@@ -500,7 +519,8 @@ def main() -> None:
                     help="PostgreSQL: ANALYZE the databases after the load and every this many seconds (the shared "
                     "server runs with autovacuum off); 0: never")
     ap.add_argument("--first-only", action="store_true", help="only the first sync")
-    ap.add_argument("--py-spy", type=Path, help="record the hub's processes with py-spy during the units phase here")
+    ap.add_argument("--py-spy", type=Path,
+                    help="record every service process with py-spy here (from --py-spy-phase on)")
     ap.add_argument("--py-spy-seconds", type=int, default=60)
     ap.add_argument("--py-spy-phase", choices=("plan", "units"), default="units",
                     help="start recording when the run starts (plan) or when its first unit starts (units)")
