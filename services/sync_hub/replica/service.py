@@ -14,9 +14,7 @@ holds changes nothing.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,6 +29,7 @@ from shared.clients import KemensosClient
 from shared.clock import utcnow
 from shared.contracts.kemensos import Anggota, ChangePage, KeluargaChange, KeluargaDihapusChange, PkhChange
 from shared.db import session_scope
+from shared.readahead import read_ahead
 
 log = logging.getLogger("jembatan.hub.replica")
 T = TypeVar("T")
@@ -194,42 +193,7 @@ def _apply_page(session: Session, page: ChangePage, normal: dict[str, str] | Non
     return applied, state
 
 
-def _read_ahead(pages: Iterator[T], prepare: Callable[[T], R], depth: int = 2) -> Iterator[tuple[T, R]]:
-    """``(page, prepare(page))`` for the pages of ``pages`` in order, fetched and prepared by a worker thread up
-    to ``depth`` pages ahead, so the next page travels (and kemensos builds it) while this one is applied. An
-    error while fetching or preparing is raised here, after the pages before it; when the consumer stops
-    early the worker stops at its next page."""
-    out: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def fetch() -> None:
-        try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        out.put(("page", (page, prepare(page))), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            out.put(("end", None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            out.put(("error", exc))
-
-    worker = threading.Thread(target=fetch, name="replica-feed", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = out.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value  # type: ignore[misc]
-            yield value  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join(timeout=30)
+_read_ahead = read_ahead  # (its home is shared.readahead: the plan reads the gateways' feeds the same way)
 
 
 _refresh_lock = threading.Lock()  # one refresh at a time in a process (a run's and the follower's)

@@ -1,7 +1,8 @@
 """Planning a run: read what changed, then cut the work into units (one job each).
 
 1. Each system's change feed is read from the stored position (from the start for a full run or the first
-   one) into the hub's copy (``mirror``), page by page, each page stored with the position in one transaction;
+   one) into the hub's copy (``mirror``), page by page, each page stored with the position in one transaction
+   (the next page is read by a thread while one is stored: ``shared.readahead``);
    students a gateway asked to be read again (STALE answers, checks) are read directly.
 2. The KIP issuances put since the stored position (every one for a full run) are read into the hub's KIP replica
    (cards new or changed mark their region); the position is stored with the plan's units.
@@ -47,6 +48,7 @@ from shared.contracts.hub import RunStatus, SourceSystem, UnitStatus
 from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.errors import scrub
 from shared.http import Rejected
+from shared.readahead import read_ahead
 
 log = logging.getLogger("jembatan.hub.plan")
 T = TypeVar("T")
@@ -146,8 +148,8 @@ class Planner:
         pages = (self.up.emis.iter_changes(None if full else cursor, self.settings.page_size)
                  if system is SourceSystem.EMIS
                  else self.up.dapodik.iter_changes(None if full else cursor, self.settings.page_size, removed=True))
-        for page in pages:
-            stored = [self._stored(record, schools) for record in page.items]
+        # the next page is read (the gateway builds it, the hub parses and maps it) while this one is stored
+        for page, stored in read_ahead(pages, lambda page: [self._stored(record, schools) for record in page.items]):
             gone = [g.peserta_didik_id for g in getattr(page, "removed", ())]
             with session_scope(self.db) as session:
                 before = mirror.store(session, stored, utcnow())
