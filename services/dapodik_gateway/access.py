@@ -18,6 +18,7 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import Depends, Request, params
 from pydantic import SecretStr
+from starlette.concurrency import run_in_threadpool
 
 from services.dapodik_gateway.config import Settings
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
@@ -89,11 +90,19 @@ def require_roles(*roles: Role) -> params.Depends:
     return Depends(_check)
 
 
-def school_scope(request: Request, principal: PrincipalDep) -> None:
-    """A route under ``/sekolah/{npsn}``: a school operator only for its own school."""
+async def school_scope(request: Request, principal: PrincipalDep) -> None:
+    """A route under ``/sekolah/{npsn}``: a school operator only for its own school (asynchronous: no I/O)."""
     npsn = request.path_params.get("npsn")
     if npsn is not None and not principal.may_see(npsn):
         raise out_of_scope("npsn", f"school {npsn}")
+
+
+def _school_of(engine: sa.Engine, pid: str) -> str | None:
+    stmt = (sa.select(SekolahRow.npsn).join(PesertaDidikRow, PesertaDidikRow.sekolah_id == SekolahRow.sekolah_id)
+            .where(PesertaDidikRow.peserta_didik_id == pid))
+    with engine.connect() as conn:
+        npsn: str | None = conn.execute(stmt).scalar_one_or_none()
+    return npsn
 
 
 def limit_npsn(principal: Principal, npsn: str | None) -> str | None:
@@ -105,16 +114,14 @@ def limit_npsn(principal: Principal, npsn: str | None) -> str | None:
     return principal.npsn
 
 
-def student_scope(request: Request, principal: PrincipalDep) -> None:
+async def student_scope(request: Request, principal: PrincipalDep) -> None:
     """A route under ``/peserta-didik/{id}``: a school operator only for its school's students (an id that
-    does not exist is left to the route's 404)."""
+    does not exist is left to the route's 404). Asynchronous: only a school operator's call reads the database
+    (in the thread pool); every other caller costs no hop to it."""
     pid = request.path_params.get("peserta_didik_id")
     if pid is None or principal.role is not Role.SCHOOL:
         return
-    stmt = (sa.select(SekolahRow.npsn).join(PesertaDidikRow, PesertaDidikRow.sekolah_id == SekolahRow.sekolah_id)
-            .where(PesertaDidikRow.peserta_didik_id == pid))
-    with request.app.state.engine.connect() as conn:
-        npsn = conn.execute(stmt).scalar_one_or_none()
+    npsn = await run_in_threadpool(_school_of, request.app.state.engine, pid)
     if npsn is not None and npsn != principal.npsn:
         raise out_of_scope("peserta_didik_id", f"student {pid}")
 

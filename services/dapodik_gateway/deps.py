@@ -38,10 +38,11 @@ PrincipalDep = access.PrincipalDep
 
 
 def only_query_params(*names: str) -> params.Depends:
-    """Reject query parameters a route does not know (a typo such as ``npns=`` must not list everything)."""
+    """Reject query parameters a route does not know (a typo such as ``npns=`` must not list everything).
+    Asynchronous: no I/O, so no hop to the thread pool."""
     allowed = frozenset(names)
 
-    def _check(request: Request) -> None:
+    async def _check(request: Request) -> None:
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             raise InvalidInput(

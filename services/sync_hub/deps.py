@@ -174,10 +174,22 @@ def undeclared(app: FastAPI) -> list[str]:
     return [f"{method} {path}" for method, path, route in api_routes(app) if declared_roles(route) is None]
 
 
-def enforce_declared(request: Request) -> None:
-    """An app-wide dependency: a ``/api`` route that declares no role is closed (403), whoever calls it."""
+_CLOSED = "_jembatan_closed"  # kept on the route: it is an /api route that declares no role
+
+
+def _closed(route: APIRoute) -> bool:
+    found: bool | None = getattr(route, _CLOSED, None)
+    if found is None:
+        found = route.path.startswith("/api/") and declared_roles(route) is None
+        setattr(route, _CLOSED, found)
+    return found
+
+
+async def enforce_declared(request: Request) -> None:
+    """An app-wide dependency: a ``/api`` route that declares no role is closed (403), whoever calls it.
+    Asynchronous (no I/O: no hop to the thread pool on every request); a route's roles are walked once."""
     route = request.scope.get("route")
-    if isinstance(route, APIRoute) and route.path.startswith("/api/") and declared_roles(route) is None:
+    if isinstance(route, APIRoute) and _closed(route):
         raise Forbidden.field("authorization", "no_declared_role", f"{route.path} declares no role: closed until "
                               "it does")
 

@@ -12,13 +12,18 @@ SEKOLAH: sa.Table = SekolahRow.__table__  # type: ignore[assignment]
 REGION = "kode_wilayah_sekolah"  # the school's region, as the record's row names it here
 
 
+# built once per process (a statement built per call costs its construction and its cache key every time)
+_RECORD_WITH_REGION = (
+    sa.select(PESERTA_DIDIK, SEKOLAH.c.kode_wilayah.label(REGION))
+    .select_from(PESERTA_DIDIK.outerjoin(SEKOLAH, SEKOLAH.c.sekolah_id == PESERTA_DIDIK.c.sekolah_id))
+    .where(PESERTA_DIDIK.c.peserta_didik_id == sa.bindparam("b_peserta_didik_id"),
+           PESERTA_DIDIK.c.soft_delete.is_(False)))
+
+
 def record_with_region(session: Session, peserta_didik_id: str) -> sa.RowMapping | None:
     """One active student as a plain row (as ``peserta_didik.repository.record`` reads it) with its school's region
     under ``REGION`` (None when the school is unknown): one statement."""
-    stmt = (sa.select(PESERTA_DIDIK, SEKOLAH.c.kode_wilayah.label(REGION))
-            .select_from(PESERTA_DIDIK.outerjoin(SEKOLAH, SEKOLAH.c.sekolah_id == PESERTA_DIDIK.c.sekolah_id))
-            .where(PESERTA_DIDIK.c.peserta_didik_id == peserta_didik_id, PESERTA_DIDIK.c.soft_delete.is_(False)))
-    return session.execute(stmt).mappings().first()
+    return session.execute(_RECORD_WITH_REGION, {"b_peserta_didik_id": peserta_didik_id}).mappings().first()
 
 
 def region_of(session: Session, sekolah_id: str) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from services.dapodik_gateway import paging
 from services.dapodik_gateway.access import Role, require_roles, student_scope
@@ -29,14 +30,17 @@ _RESPONSES = {404: {"model": ErrorBody, "description": "No such student"},
 @router.post("/{peserta_didik_id}/pkh-request", response_model=PermintaanPkh, responses=_RESPONSES,
              summary="Request Data PKH for one student: decided by the hub now, saved in the same step",
              dependencies=[only_query_params(), require_roles(Role.OPERATOR, Role.SCHOOL)])
-def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client: ClientDep,
-                _key: IdempotencyKey = None) -> PermintaanPkh:
+async def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client: ClientDep,
+                      _key: IdempotencyKey = None) -> PermintaanPkh:
     """Request Data PKH for one student: the gateway asks the hub, which decides from the registry now; the answer is
     saved on the record in the same step. 503 when the hub or the registry is unreachable. Send an `Idempotency-Key`
     to make a retry safe.
     """
     try:
-        answer = service.request_student(request.app.state.engine, request.app.state.hub, peserta_didik_id, client)
+        # the blocking work in one hop to the thread pool; the answer is validated and serialised on the event loop
+        # (a ``def`` route costs a second hop for that)
+        answer = await run_in_threadpool(service.request_student, request.app.state.engine, request.app.state.hub,
+                                         peserta_didik_id, client)
     except UpstreamFailure:
         metrics.pkh_request("dapodik_gateway", "FAILED")
         raise

@@ -22,6 +22,33 @@ MADRASAH: sa.Table = MadrasahRow.__table__  # type: ignore[assignment]
 
 QUEUED, DONE, FAILED = "PENDING", "DONE", "FAILED"
 
+# The statements of a one-student press, built once per process: a statement built per call costs its
+# construction and its cache key each time (SQLAlchemy memoises the key of a statement object), ~a third of the
+# SQL layer's CPU for these small statements. Bound parameters are named b_* (a SET clause reserves the columns').
+_INSERT_REQUEST = sa.insert(REQUEST)
+_INSERT_ITEM = sa.insert(ITEM)
+_ANSWER_ONE = (
+    sa.update(ITEM)
+    .where(ITEM.c.request_id == sa.bindparam("b_request_id"), ITEM.c.position == sa.bindparam("b_position"),
+           ITEM.c.state == QUEUED)
+    .values(state=sa.bindparam("b_state", type_=ITEM.c.state.type),
+            outcome=sa.bindparam("b_outcome", type_=ITEM.c.outcome.type),
+            detail=sa.bindparam("b_detail", type_=ITEM.c.detail.type),
+            matched_by=sa.bindparam("b_matched_by", type_=ITEM.c.matched_by.type),
+            sync_run_id=sa.bindparam("b_sync_run_id", type_=ITEM.c.sync_run_id.type),
+            answered_at=sa.bindparam("b_now", type_=ITEM.c.answered_at.type)))
+_FINISH_ONE = (
+    sa.update(REQUEST).where(REQUEST.c.id == sa.bindparam("b_request_id"))
+    .values(status=sa.bindparam("b_status", type_=REQUEST.c.status.type),
+            done=sa.bindparam("b_done", type_=REQUEST.c.done.type),
+            failed=sa.bindparam("b_failed", type_=REQUEST.c.failed.type),
+            updated_at=sa.bindparam("b_now", type_=REQUEST.c.updated_at.type),
+            finished_at=sa.bindparam("b_now", type_=REQUEST.c.finished_at.type),
+            lease_until=None, last_error=None)
+    .returning(*REQUEST.c))
+_INSTITUTIONS = (sa.select(MADRASAH.c.nsm, MADRASAH.c.jenis_lembaga, MADRASAH.c.kode_wilayah)
+                 .where(MADRASAH.c.nsm.in_(sa.bindparam("b_nsms", expanding=True))))
+
 
 def add(session: Session, row: PkhRequestRow, siswa_ids: Sequence[str]) -> None:
     session.add(row)
@@ -33,8 +60,8 @@ def add(session: Session, row: PkhRequestRow, siswa_ids: Sequence[str]) -> None:
 def add_one(session: Session, values: dict[str, object], siswa_id: str) -> None:
     """A request for one student (``values``: the request's columns) and its one item: two plain INSERTs (no
     ORM unit of work, statements compiled once per process)."""
-    session.execute(sa.insert(REQUEST).values(values))
-    session.execute(sa.insert(ITEM).values(request_id=values["id"], position=0, siswa_id=siswa_id, state=QUEUED))
+    session.execute(_INSERT_REQUEST, values)
+    session.execute(_INSERT_ITEM, {"request_id": values["id"], "position": 0, "siswa_id": siswa_id, "state": QUEUED})
 
 
 def get(session: Session, request_id: str) -> PkhRequestRow | None:
@@ -136,19 +163,16 @@ def record_one(session: Session, request_id: str, answer: Answer, now: datetime)
     (DONE, or FAILED when the student could not be asked) and its lease let go, in two statements; the request's
     row as now stored. None when the item was answered already (by the worker, once this caller's lease ran
     out): nothing is written and the caller takes ``record``'s way."""
-    answered = session.execute(
-        sa.update(ITEM).where(ITEM.c.request_id == request_id, ITEM.c.position == answer.position,
-                              ITEM.c.state == QUEUED)
-        .values(state=answer.state, outcome=answer.outcome, detail=answer.detail, matched_by=answer.matched_by,
-                sync_run_id=answer.sync_run_id, answered_at=now))
+    answered = session.execute(_ANSWER_ONE, {
+        "b_request_id": request_id, "b_position": answer.position, "b_state": answer.state, "b_outcome": answer.outcome,
+        "b_detail": answer.detail, "b_matched_by": answer.matched_by, "b_sync_run_id": answer.sync_run_id,
+        "b_now": now})
     if answered.rowcount != 1:  # type: ignore[attr-defined]
         return None
     failed = answer.state == FAILED
-    return session.execute(
-        sa.update(REQUEST).where(REQUEST.c.id == request_id)
-        .values(status=FAILED if failed else DONE, done=0 if failed else 1, failed=1 if failed else 0, updated_at=now,
-                finished_at=now, lease_until=None, last_error=None)
-        .returning(*REQUEST.c)).one()
+    return session.execute(_FINISH_ONE, {"b_request_id": request_id, "b_status": FAILED if failed else DONE,
+                                         "b_done": 0 if failed else 1, "b_failed": 1 if failed else 0,
+                                         "b_now": now}).one()
 
 
 def postpone(session: Session, request_id: str, now: datetime, retry_at: datetime, error: str) -> None:
@@ -167,9 +191,7 @@ def institutions_of(session: Session, nsms: Sequence[str]) -> dict[str, tuple[st
     pesantren (a record's ``nspp``) and each one's region (the hub blocks by it)."""
     if not nsms:
         return {}
-    stmt = (sa.select(MADRASAH.c.nsm, MADRASAH.c.jenis_lembaga, MADRASAH.c.kode_wilayah)
-            .where(MADRASAH.c.nsm.in_(sorted(set(nsms)))))
-    return {str(n): (str(j), str(k)) for n, j, k in session.execute(stmt)}
+    return {str(n): (str(j), str(k)) for n, j, k in session.execute(_INSTITUTIONS, {"b_nsms": sorted(set(nsms))})}
 
 
 def regions_of(session: Session, nsms: Sequence[str]) -> dict[str, str]:

@@ -33,10 +33,13 @@ def get(session: Session, siswa_id: str, *, lock: bool = False) -> SiswaRow | No
     return session.get(SiswaRow, siswa_id, with_for_update=lock)
 
 
+_RECORD = sa.select(SISWA).where(SISWA.c.siswa_id == sa.bindparam("b_siswa_id"))  # built once: no per-call cache key
+
+
 def get_record(session: Session, siswa_id: str) -> sa.Row[Any] | None:
     """The student's row as a plain row (every column, read by attribute like a ``SiswaRow``: no ORM identity
     map or instance state), or None."""
-    return session.execute(sa.select(SISWA).where(SISWA.c.siswa_id == siswa_id)).first()
+    return session.execute(_RECORD, {"b_siswa_id": siswa_id}).first()
 
 
 def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence[str],

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from services.sync_hub.checks.service import Checks
 from services.sync_hub.deps import Gateway
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/api/v1/checks", tags=["checks"])
 @router.post("", response_model=CheckResponse, responses=ERROR_RESPONSES,
              summary="Decide up to 100 students now, from the records sent; answer with the items to apply",
              openapi_extra=body_example(CheckRequest, system="emis", peserta_didik=None))
-def check_students(request: Request, principal: Gateway, body: CheckRequest) -> CheckResponse:
+async def check_students(request: Request, principal: Gateway, body: CheckRequest) -> CheckResponse:
     """What a gateway calls when an operator presses "Request Data PKH" for a student or an institution.
 
     The gateway sends the records (with their current hub fields) and each one's school region; the hub
@@ -27,4 +28,6 @@ def check_students(request: Request, principal: Gateway, body: CheckRequest) -> 
         raise Forbidden.field("system", "own_system", f"client {principal.name} may check only "
                               f"{principal.system} students, not {body.system.value}")
     checks: Checks = request.app.state.checks
-    return checks.check(body, principal.name)
+    # the blocking work in one hop to the thread pool; the answer is validated and serialised on the event loop
+    # (a ``def`` route costs a second hop for that)
+    return await run_in_threadpool(checks.check, body, principal.name)

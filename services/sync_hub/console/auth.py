@@ -179,7 +179,9 @@ def gate(authenticate: Callable[[Request], object]) -> Callable[[Request], objec
     sends a cookie, not a bearer header; every console route declares its roles or is open, see above)."""
 
     def _gate(request: Request) -> object:
-        path = request.url.path
+        # the path as served (``request.url`` would build and parse the whole URL on every request; its path differs
+        # only by escaping ?, # and \, none of which is in the prefix, so both give the same answer here)
+        path = request.scope["path"]
         if path == PREFIX or path.startswith(PREFIX + "/"):
             return None
         return authenticate(request)
