@@ -262,10 +262,12 @@ def _registry(reg: Registry) -> _Registry:
     if isinstance(cached, _Registry):
         return cached
     old = reg.kk_lama.group_by("no_kk").agg(pl.col("old_kk").last())
+    # the name's words sorted once: the blocking key (``name_words``) and the side's token-sort names
     frame = reg.persons.join(old, on="no_kk", how="left", maintain_order="left").with_columns(
+        sorted_words(pl.col("nama").fill_null("")).alias("nsort")).with_columns(
         pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"),
-        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid"), name_words(pl.col("nama")).alias("words"),
-        name_initials(pl.col("nama")).alias("ini")
+        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid"),
+        name_words(pl.col("nama"), pl.col("nsort")).alias("words"), name_initials(pl.col("nama")).alias("ini")
     ).sort("kab", "yr", "pid", nulls_last=True)
     blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
         pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end")).sort("start").with_row_index(
@@ -286,11 +288,13 @@ def _registry(reg: Registry) -> _Registry:
 MAX_WORDS = 5  # a name of more words has no ``name_words`` key (its permutations are what a slice looks up)
 
 
-def name_words(name: pl.Expr) -> pl.Expr:
+def name_words(name: pl.Expr, words: pl.Expr | None = None) -> pl.Expr:
     """The blocking key of a normalised name: its words in alphabetical order (a name written in another order
-    has the same key); null for an empty name or one of more than ``MAX_WORDS`` words."""
+    has the same key); null for an empty name or one of more than ``MAX_WORDS`` words. ``words``: the name's
+    ``sorted_words`` when already computed."""
     n = name.fill_null("")
-    return pl.when((n != "") & (n.str.count_matches(" ") < MAX_WORDS)).then(sorted_words(n))
+    return pl.when((n != "") & (n.str.count_matches(" ") < MAX_WORDS)).then(sorted_words(n) if words is None
+                                                                           else words)
 
 
 def initials(name: str) -> str | None:
