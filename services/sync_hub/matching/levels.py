@@ -143,19 +143,21 @@ def _as_list(names: pl.Series | list[str]) -> list[str]:
 
 def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None, missing_day: int,
          name_lists: bool = False) -> Side:
-    """Columns ``nama``, ``ibu``, ``dob``, ``sex``, ``wil``, ``nik_col``, ``kk_col`` (and ``kk_old_col``),
-    vectorised: the NIK is packed from its digits by integer arithmetic, never character by character."""
+    """Columns ``nama``, ``ibu``, ``dob``, ``sex``, ``wil``, ``nik_col``, ``kk_col`` (and ``kk_old_col``; and
+    ``nsort``, the name's ``sorted_words``, when the frame has it already), vectorised: the NIK is packed from
+    its digits by integer arithmetic, never character by character."""
     frame = frame.with_columns(  # computed once as a column: an expression used twice is evaluated twice
         pl.when(pl.col(nik_col).str.contains(r"^[0-9]{16}$")).then(pl.col(nik_col).cast(pl.UInt64, strict=False))
-        .alias("_x"))
-    x = pl.col("_x")
+        .alias("_x"),
+        (pl.col("dob").dt.year().cast(pl.UInt64) * 10_000 + pl.col("dob").dt.month().cast(pl.UInt64) * 100
+         + pl.col("dob").dt.day().cast(pl.UInt64)).alias("_ymd"))
+    x, ymd = pl.col("_x"), pl.col("_ymd")
     packed = pl.sum_horizontal([((x // 10 ** (15 - i)) % 10) * (1 << (4 * (15 - i))) for i in range(16)])
-    ymd = (pl.col("dob").dt.year().cast(pl.UInt64) * 10_000 + pl.col("dob").dt.month().cast(pl.UInt64) * 100
-           + pl.col("dob").dt.day().cast(pl.UInt64))
     ymd_packed = pl.sum_horizontal([((ymd // 10 ** (7 - i)) % 10) * (1 << (4 * (7 - i))) for i in range(8)])
     wil = pl.col("wil").fill_null("")
     f = frame.select(
-        pl.col("nama").fill_null(""), sorted_words(pl.col("nama").fill_null("")).alias("nsort"),
+        pl.col("nama").fill_null(""),
+        (pl.col("nsort") if "nsort" in frame.columns else sorted_words(pl.col("nama").fill_null(""))).alias("nsort"),
         pl.col("ibu").fill_null(""),
         (pl.col("ibu").fill_null("") == "").alias("ibu_missing"),
         (pl.col("nama").fill_null("") == "").alias("nama_missing"),
