@@ -354,8 +354,10 @@ def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
     return kab.join(rows.select("row", pl.col("dob").dt.year().alias("yr")), on="row")
 
 
-_SMALL = 5_000  # pairs: a block smaller than this is scored with others as explicit pairs
-_BATCH = 500_000  # pairs per unit of small blocks
+# How the candidate pairs are cut into segments and scoring units; the scalar path (``scalar_fallback``) cuts a
+# check's pairs the same way, so that both break ties alike (public for that reason)
+SMALL_BLOCK_PAIRS = 5_000  # pairs: a block smaller than this is scored with others as explicit pairs
+BATCH_PAIRS = 500_000  # pairs per unit of small blocks
 
 
 @dataclass
@@ -373,19 +375,19 @@ class _Blocks:
         """The pairs in units of segments: ``(student row per segment, segment starts, registry position per
         pair, codes per pair)``, a segment being one student against one whole block. A large block is one
         unit, scored as a matrix (rapidfuzz ``cdist``); small blocks are gathered into units of about
-        ``_BATCH`` explicit pairs (``cpdist``), so that numpy's per-call cost is paid per unit, not per block."""
+        ``BATCH_PAIRS`` explicit pairs (``cpdist``), so that numpy's per-call cost is paid per unit, not per block."""
         small: list[tuple[np.ndarray, int, int]] = []
         size = 0
         for rows, start, end in self.groups:
             nr = end - start
-            if rows.size * nr >= _SMALL:
+            if rows.size * nr >= SMALL_BLOCK_PAIRS:
                 codes = matrix_codes(self.s.take(rows), self.r.side.take(slice(start, end)))
                 self.pairs += codes.size
                 yield (rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel())
                 continue
             small.append((rows, start, end))
             size += rows.size * nr
-            if size >= _BATCH:
+            if size >= BATCH_PAIRS:
                 yield self._pairs(small)
                 small, size = [], 0
         if small:
@@ -393,14 +395,14 @@ class _Blocks:
         yield from self._extra_units()
 
     def _extra_units(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        """The other rules' pairs (sorted by student) in units of about ``_BATCH`` pairs cut at student
+        """The other rules' pairs (sorted by student) in units of about ``BATCH_PAIRS`` pairs cut at student
         boundaries, a segment being one student against all its pairs of these rules."""
         si, ri = self.extra
         if not si.size:
             return
         first = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])  # each student's first pair
         bounds = [0]
-        cuts = np.searchsorted(first, np.arange(_BATCH, si.size, _BATCH))
+        cuts = np.searchsorted(first, np.arange(BATCH_PAIRS, si.size, BATCH_PAIRS))
         for at in first[cuts[cuts < first.size]].tolist():  # past the last student's first pair: no cut
             if at > bounds[-1]:
                 bounds.append(at)
@@ -577,9 +579,11 @@ SUMMARY_SCHEMA = {"row": pl.Int64, "rpos": pl.Int64, "fid": pl.Int64, "w": pl.Fl
 
 
 
-def _summarise(w: np.ndarray, codes: np.ndarray, fid: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+def segment_summary(w: np.ndarray, codes: np.ndarray, fid: np.ndarray, starts: np.ndarray
+                    ) -> dict[str, np.ndarray]:
     """Per segment of the flat weights ``w`` (one student against one block; ``fid``: each pair's family): the
-    best pair, the best pair of another family, the best weight among the best one's other family members.
+    best pair, the best pair of another family, the best weight among the best one's other family members (the
+    scalar path, ``scalar_fallback``, summarises a check's segments with it too).
     Segment reductions (``reduceat``); ties go to the first pair, as ``argmax`` would."""
     lens = np.diff(np.r_[starts, w.size])
     idx = np.arange(w.size)
@@ -604,7 +608,7 @@ def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
     parts: list[dict[str, np.ndarray]] = []
     fid = b.r.fid
     for rows, starts, rpos, codes in b.each():
-        s = _summarise(table[codes], codes, fid[rpos], starts)
+        s = segment_summary(table[codes], codes, fid[rpos], starts)
         parts.append({"row": rows, "rpos": rpos[s["best"]], "w": s["w"], "code": s["code"],
                       "o_rpos": rpos[s["other"]], "w_other": s["w_other"], "w_sibling": s["w_sibling"]})
     if not parts:
@@ -818,8 +822,8 @@ def lookalikes(reg: Registry, settings: Settings) -> tuple[np.ndarray, int]:
     ]).unique().filter(pl.col("row") != pl.col("rpos"))
     counts = np.zeros(int(np.prod(LOOKALIKE_SHAPE)), dtype=np.float64)
     rows, rpos = pairs["row"].to_numpy(), pairs["rpos"].to_numpy()
-    for lo in range(0, rows.size, _BATCH):
-        codes = pair_codes(r.side.take(rows[lo:lo + _BATCH]), r.side.take(rpos[lo:lo + _BATCH]))
+    for lo in range(0, rows.size, BATCH_PAIRS):
+        codes = pair_codes(r.side.take(rows[lo:lo + BATCH_PAIRS]), r.side.take(rpos[lo:lo + BATCH_PAIRS]))
         lv = decode(codes.astype(np.int64))[:, list(LOOKALIKE_FIELDS)]
         counts += np.bincount(np.ravel_multi_index(lv.T, LOOKALIKE_SHAPE), minlength=counts.size)
     return counts.reshape(LOOKALIKE_SHAPE), n

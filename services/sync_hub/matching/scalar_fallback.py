@@ -6,12 +6,13 @@ students: a check's one to few students against a slice of a few hundred persons
 Here the same steps run over Python rows and small numpy arrays, with the same decisions:
 
 * the candidates: the same blocking rules (``fallback.RULES``) as dict lookups over the slice's persons, each
-  pair once, in the segments ``fallback._Blocks.each`` scores (one student against one (kabupaten, birth year)
-  block, or against all its pairs of the other rules) and in the same order, so ties are broken alike;
+  pair once, in the segments the batch path's blocks score (``fallback.summarise``: one student against one
+  (kabupaten, birth year) block, or against all its pairs of the other rules; cut by ``fallback.SMALL_BLOCK_PAIRS``
+  and ``fallback.BATCH_PAIRS``) and in the same order, so ties are broken alike;
 * the comparison columns (``levels.Side``) built from Python values by :func:`side` (the twin of the polars
   ``levels.side``: NIK and birth date packed one digit per nibble, regions read as polars casts them), then the
   very same level arithmetic (``levels.pair_codes``) and weights (the model's pattern weights and decision prior);
-* per segment the best candidate, the best of another family and the best sibling (``fallback._summarise``),
+* per segment the best candidate, the best of another family and the best sibling (``fallback.segment_summary``),
   and per student the band, margin, veto and tie rules of ``fallback.decide``, in Python.
 
 A property test (``services/sync_hub/tests/test_matching_scalar.py``) holds :func:`run` equal to ``fallback.run``
@@ -104,7 +105,7 @@ def side(rows: Iterable[tuple[Any, ...]], missing_day: int) -> levels.Side:
 
 
 class Slice:
-    """The registry's persons as the fallback reads them (``fallback._registry``): in block order (kabupaten,
+    """The registry's persons as the fallback reads them (``fallback.summarise``'s registry): in block order (kabupaten,
     birth year, pid; missing last), with their comparison columns and blocking keys."""
 
     def __init__(self, reg: Registry | Rows) -> None:
@@ -173,9 +174,10 @@ def _table(model: fallback.Model) -> np.ndarray:
 
 
 def _segments(stu: list[dict[str, Any]], s: Slice) -> list[tuple[int, list[int]]]:
-    """(student row, registry positions) per segment, in the order ``fallback._Blocks.each`` yields them: the
-    (kabupaten, birth year) blocks by position, a block of ``_SMALL`` pairs or more at once and smaller ones
-    gathered into units of ``_BATCH`` pairs, then each student's pairs of the other rules."""
+    """(student row, registry positions) per segment, in the order the batch path scores them
+    (``fallback.summarise``): the (kabupaten, birth year) blocks by position, a block of
+    ``fallback.SMALL_BLOCK_PAIRS`` pairs or more at once and smaller ones gathered into units of
+    ``fallback.BATCH_PAIRS`` pairs, then each student's pairs of the other rules."""
     kabs_of: list[set[str]] = []
     blocked: list[set[tuple[str, int]]] = []  # the blocks a student meets (none without a birth year)
     groups: dict[tuple[str, int], list[int]] = {}
@@ -197,12 +199,12 @@ def _segments(stu: list[dict[str, Any]], s: Slice) -> list[tuple[int, list[int]]
 
     for key in sorted(groups, key=lambda k: s.blocks[k][0]):
         rows, (start, end) = groups[key], s.blocks[key]
-        if len(rows) * (end - start) >= fallback._SMALL:
+        if len(rows) * (end - start) >= fallback.SMALL_BLOCK_PAIRS:
             out.extend((row, list(range(start, end))) for row in rows)
             continue
         small.append((rows, start, end))
         size += len(rows) * (end - start)
-        if size >= fallback._BATCH:
+        if size >= fallback.BATCH_PAIRS:
             flush()
             small, size = [], 0
     flush()
@@ -242,7 +244,7 @@ def run(stu: list[dict[str, Any]], reg: Registry | Rows, model: fallback.Model,
     rpos = np.concatenate([np.asarray(p, dtype=np.int64) for _, p in segments])
     codes = levels.pair_codes(students.take(srow), s.side.take(rpos))
     starts = np.r_[0, np.cumsum([len(p) for _, p in segments])[:-1]].astype(np.int64)
-    summary = fallback._summarise(_table(model)[codes], codes, s.fid[rpos], starts)
+    summary = fallback.segment_summary(_table(model)[codes], codes, s.fid[rpos], starts)
     vetoes = fallback.veto_table(model, settings)
     inf = float("inf")
     per_row: dict[int, list[tuple[int, int, float, int, int, float, float]]] = {}

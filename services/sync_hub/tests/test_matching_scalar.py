@@ -220,8 +220,8 @@ def test_the_scalar_fallback_decides_as_the_batch_fallback(error_world, data: st
     w.registry._cache.pop("scalar_fallback", None)
     with pytest.MonkeyPatch.context() as mp:
         if data.draw(st.booleans()):  # the batch path's matrix blocks and batched units (the sizes a run reaches)
-            mp.setattr(fallback, "_SMALL", data.draw(st.sampled_from([1, 40, 200])))
-            mp.setattr(fallback, "_BATCH", data.draw(st.sampled_from([1, 300, 2_000])))
+            mp.setattr(fallback, "SMALL_BLOCK_PAIRS", data.draw(st.sampled_from([1, 40, 200])))
+            mp.setattr(fallback, "BATCH_PAIRS", data.draw(st.sampled_from([1, 300, 2_000])))
         batch = fallback.run(scalar.frame(stu), w.registry, model).decisions.to_dicts()
         _assert_same_decisions(scalar_fallback.run(stu, w.registry, model), batch)
 
