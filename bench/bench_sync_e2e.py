@@ -101,19 +101,43 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-class PgCpu(threading.Thread):
+class Periodic(threading.Thread):
+    """Calls ``tick`` every ``period`` seconds until ``stop``; an exception is printed, not raised (the databases
+    are dropped at the end while the last tick may still be running)."""
+
+    def __init__(self, period: float) -> None:
+        super().__init__(daemon=True)
+        self.period = period
+        self._halt = threading.Event()
+
+    def tick(self) -> object:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while not self._halt.wait(self.period):
+            try:
+                self.tick()
+            except Exception as exc:
+                print(f"{type(self).__name__}: {exc}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+
+class PgCpu(Periodic):
     """CPU seconds of the PostgreSQL backends serving the bench's databases, sampled every ``period`` seconds: a
     backend that connects and leaves within a phase (a job's pooled connection, a worker's session) is counted up
     to its last sample, where snapshots taken only at a phase's ends missed it (the first quiet re-measure of
     session 8 named about half of the busy cores' CPU; docs/benchmarks.md)."""
 
     def __init__(self, dbs: list[str], period: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.dbs, self.period = dbs, period
+        super().__init__(period)
+        self.dbs = dbs
         self.seen: dict[int, float] = {}  # pid -> the most CPU seen (a pid gone keeps its last sample)
         self.db_of: dict[int, str] = {}  # pid -> its database
         self._lock = threading.Lock()
-        self._halt = threading.Event()
 
     def sample(self) -> float:
         """Sample now; the CPU seconds of every backend seen so far."""
@@ -137,17 +161,8 @@ class PgCpu(threading.Thread):
                 out[self.db_of.get(pid, "")] = out.get(self.db_of.get(pid, ""), 0.0) + cpu
         return out
 
-    def run(self) -> None:
-        while not self._halt.wait(self.period):
-            try:
-                self.sample()
-            except Exception as exc:  # the databases being dropped at the end
-                print(f"pg cpu: {exc}", file=sys.stderr)
-
-    def stop(self) -> None:
-        self._halt.set()
-        if self.is_alive():
-            self.join()
+    def tick(self) -> float:
+        return self.sample()
 
 
 def cpu_snapshot(stack: Stack, pg: PgCpu) -> dict[str, Any]:
@@ -182,16 +197,15 @@ def pg_create(names: list[str]) -> None:
             conn.execute(f'CREATE DATABASE "{n}"')
 
 
-class Analyzer(threading.Thread):
+class Analyzer(Periodic):
     """``ANALYZE`` the bench's databases every ``period`` seconds: what autovacuum does on a production server.
     The shared test server runs with ``autovacuum = off``, so tables filled by a run keep the statistics of an
     empty table and the planner picks plans that scan the whole table per lookup."""
 
     def __init__(self, urls: list[str], period: float) -> None:
-        super().__init__(daemon=True)
-        self.urls, self.period = urls, period
+        super().__init__(period)
+        self.urls = urls
         self.seconds = 0.0
-        self._halt = threading.Event()
 
     def once(self) -> None:
         import psycopg
@@ -202,17 +216,8 @@ class Analyzer(threading.Thread):
                 conn.execute("ANALYZE")
         self.seconds += time.perf_counter() - t
 
-    def run(self) -> None:
-        while not self._halt.wait(self.period):
-            try:
-                self.once()
-            except Exception as exc:  # a database being dropped at the end
-                print(f"analyze: {exc}", file=sys.stderr)
-
-    def stop(self) -> None:
-        self._halt.set()
-        if self.is_alive():
-            self.join()
+    def tick(self) -> None:
+        self.once()
 
 
 def pg_drop(names: list[str]) -> None:
