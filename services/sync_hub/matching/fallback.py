@@ -726,7 +726,7 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     model.stats = {"students": sample.height, "pairs": int(counts.sum()), "u_pairs": n_random,
                    "u_persons": len(others), "registry_persons": stats.persons, "share_deterministic": det_share,
                    "share": share, "prior_rounds": rounds}
-    estimated, unkeyed = record_prior(row_codes, sample.height, model, persons, share)
+    estimated, unkeyed = record_prior(row_codes, model, persons, share)
     model.record_share = max(estimated, share / (1.0 + share))  # raised, never lowered
     model.stats |= {"record_share": model.record_share, "record_share_estimated": estimated,
                     "record_students": unkeyed}
@@ -744,8 +744,8 @@ MAX_RECORD_SHARE = 0.99  # the record prior's odds stay finite (at most 99 : 1) 
 MIN_RECORDS = 500
 
 
-def record_prior(row_codes: tuple[np.ndarray, np.ndarray], students: int, model: Model, persons: int,
-                 share: float) -> tuple[float, int]:
+def record_prior(row_codes: tuple[np.ndarray, np.ndarray], model: Model, persons: int, share: float
+                 ) -> tuple[float, int]:
     """The chance that a record the fallback decides has its person in the registry, by EM over the sampled
     records: each record's chance given its candidate pairs, (o * S) / (1 + o * S) with S the sum of its
     candidates' likelihood ratios m/u and o the prior odds per registry person, pi / ((1 - pi) * persons); pi
@@ -758,20 +758,22 @@ def record_prior(row_codes: tuple[np.ndarray, np.ndarray], students: int, model:
     has "no person in the registry" (1 - pi) as its only alternative. When the deterministic pass links few
     (no NIKs, as on FEBRL 4) pi is near 1 and the pair's odds are 1 / (1 - pi) times larger than the per-pair
     prior says. Records with a candidate of equal NIK or KK number are left out of the mean: those the
-    deterministic pass links, which never reach the fallback (what the fallback decides is the rest). A record
-    with no candidate counts, with chance 0. Fewer than ``MIN_RECORDS`` such records: the start is kept.
-    Returns (pi, the number of records it was estimated over)."""
+    deterministic pass links, which never reach the fallback (what the fallback decides is the rest). So are the
+    records without a candidate: the fallback decides nothing for them, and their chance is not 0 (their person
+    may be outside every block) but unknown; counted as 0 they pulled pi down by what blocking misses (FEBRL 4,
+    where every record has its person: 0.877 over every record, 0.99 over those with a candidate). Fewer than
+    ``MIN_RECORDS`` records left: the start is kept. Returns (pi, the number of records it was estimated over)."""
     keys, n = row_codes
     start = share / (1.0 + share)
     rows, codes = keys // N_PATTERNS, keys % N_PATTERNS
     lv = decode(codes)
     keyed = sorted_unique(rows[(lv[:, 5] == 0) | (lv[:, 6] == 0)])
     keep = ~np.isin(rows, keyed)
-    records = students - keyed.size
-    if records < MIN_RECORDS or not keep.any():
-        return start, max(records, 0)
     rows, lr_bits = rows[keep], model.pattern_weights()[codes[keep]] + np.log2(n[keep])
     _, at = np.unique(rows, return_index=True)
+    records = int(at.size)  # with a candidate, none of equal NIK or KK number
+    if records < MIN_RECORDS:
+        return start, records
     top = np.maximum.reduceat(lr_bits, at)
     s_bits = top + np.log2(np.add.reduceat(np.exp2(lr_bits - np.repeat(top, np.diff(np.r_[at, rows.size]))), at))
     pi = start

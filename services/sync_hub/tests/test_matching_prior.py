@@ -33,30 +33,41 @@ def _rows(codes_by_row: dict[int, list[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_the_share_of_records_with_a_sure_candidate_is_found() -> None:
-    # 600 of 1,000 records have a candidate agreeing on everything; 400 have only strangers (or nothing)
+    # 600 of 1,000 records have a candidate agreeing on everything; 400 have only strangers
     strangers = _code(nama=4, lahir=4, wilayah=1)
-    rows = {i: [_code(), strangers] for i in range(600)} | {i: [strangers] for i in range(600, 900)}
-    share, records = fallback.record_prior(_rows(rows), 1_000, _model(), PERSONS, share=0.25)
+    rows = {i: [_code(), strangers] for i in range(600)} | {i: [strangers] for i in range(600, 1_000)}
+    share, records = fallback.record_prior(_rows(rows), _model(), PERSONS, share=0.25)
     assert records == 1_000 and share == pytest.approx(0.6, abs=0.01)
 
 
 def test_records_a_key_links_are_left_out() -> None:
     # the deterministic pass links records with an equal NIK or KK number: they never reach the fallback
     keyed = {i: [_code(nik=0)] for i in range(500)}
-    rows = keyed | {i: [_code()] for i in range(500, 1_100)} | {i: [] for i in range(1_100, 1_700)}
-    share, records = fallback.record_prior(_rows(rows), 1_700, _model(), PERSONS, share=0.25)
+    strangers = _code(nama=4, lahir=4, wilayah=1)
+    rows = keyed | {i: [_code()] for i in range(500, 1_100)} | {i: [strangers] for i in range(1_100, 1_700)}
+    share, records = fallback.record_prior(_rows(rows), _model(), PERSONS, share=0.25)
+    assert records == 1_200 and share == pytest.approx(0.5, abs=0.01)
+
+
+def test_records_without_a_candidate_are_left_out() -> None:
+    # 600 records with a sure candidate, 600 with strangers only, and 800 for which blocking found no candidate
+    # at all: those are never decided, and their person may be outside every block, so they do not count as
+    # records without a person (counted, they would pull the share to 600 / 2,000)
+    strangers = _code(nama=4, lahir=4, wilayah=1)
+    rows = {i: [_code()] for i in range(600)} | {i: [strangers] for i in range(600, 1_200)}
+    share, records = fallback.record_prior(_rows(rows), _model(), PERSONS, share=0.25)
     assert records == 1_200 and share == pytest.approx(0.5, abs=0.01)
 
 
 def test_few_records_keep_the_start() -> None:
     rows = {i: [_code()] for i in range(fallback.MIN_RECORDS - 1)}
-    share, _ = fallback.record_prior(_rows(rows), fallback.MIN_RECORDS - 1, _model(), PERSONS, share=0.25)
+    share, _ = fallback.record_prior(_rows(rows), _model(), PERSONS, share=0.25)
     assert share == pytest.approx(0.25 / 1.25)
 
 
 def test_the_share_is_capped() -> None:
     rows = {i: [_code()] for i in range(1_000)}
-    share, _ = fallback.record_prior(_rows(rows), 1_000, _model(), PERSONS, share=0.25)
+    share, _ = fallback.record_prior(_rows(rows), _model(), PERSONS, share=0.25)
     assert share == pytest.approx(fallback.MAX_RECORD_SHARE)
 
 
