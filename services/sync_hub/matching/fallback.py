@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from services.sync_hub.matching.frames import Registry, RegistryStats
+from services.sync_hub.matching.frames import SHARED_WITH_PARENT, Registry, RegistryStats
 from services.sync_hub.matching.levels import (
     FIELDS,
     FIELDS_SCHEMA,
@@ -561,6 +561,13 @@ def random_codes(s: Side, r: Side, n: int, seed: int) -> np.ndarray:
 
 # ---- decisions ---------------------------------------------------------------------------------------
 
+# Rules of a record's NIK (``rule_nik``) under which the fallback never auto-links it, whatever its weight and the
+# band: at most a reviewer's case. The child's NIK typed for a parent as well (Dapodik's ``nik_sama_orang_tua``):
+# one of the record's keys names someone else for sure, and which one cannot be told from the record, so a link
+# made without a key needs a person to confirm it. (The KK number or a placeholder typed as the NIK are other
+# rules: a clerk's slip that says nothing about the person, linked on the other fields as before.)
+REVIEW_ONLY_NIK_RULES = (SHARED_WITH_PARENT,)
+
 @dataclass
 class FallbackResult:
     decisions: pl.DataFrame  # sid, band, no_kk, pid, probability, weight, margin, code, other_no_kk
@@ -644,8 +651,9 @@ def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings,
         other.select("row", pl.col("rpos").alias("o_rpos"), pl.col("w").alias("w_other")), on="row", how="left")
     codes = d["code"].to_numpy()
     prob = 1.0 / (1.0 + np.exp2(-d["w"].to_numpy()))
+    held = b.stu["rule_nik"].is_in(list(REVIEW_ONLY_NIK_RULES)).fill_null(False).to_numpy()[d["row"].to_numpy()]
     d = d.with_columns(pl.Series("probability", prob),
-                       pl.Series("veto", vetoed(codes) if veto is None else veto[codes]),
+                       pl.Series("veto", (vetoed(codes) if veto is None else veto[codes]) | held),
                        pl.Series("agreeing", agreeing_fields(codes)),
                        (pl.col("w") - pl.col("w_other")).fill_null(99.0).alias("margin"),
                        pl.when(pl.col("w_sibling") > -inf).then(pl.col("w") - pl.col("w_sibling")).otherwise(99.0)
@@ -859,7 +867,9 @@ def lifted(model: Model, settings: Settings) -> np.ndarray:
     when it reaches ``settings.auto_p``. The auto band's other conditions still apply to a lifted pair: the
     marginal probability, the margin over every other family (another candidate close still refuses) and over
     the person's siblings. The mother's-name vetoes and a name and birth date both "other" are never lifted, nor
-    a pattern whose lookalikes the blocking rules do not all reach (``counted``).
+    a pattern whose lookalikes the blocking rules do not all reach (``counted``), nor one another comparison
+    contradicts (``contradicted``: another sex, NIK, KK number or mother), whatever its weight: evidence against is
+    a rule, not a number a lower band could outweigh.
 
     Where the registry holds twins, siblings, namesakes and fathers of one name (Indonesian families, the
     ``worldgen`` worlds), the joint u is thousands of times the product of the marginals and the pair stays
@@ -887,7 +897,18 @@ def lifted(model: Model, settings: Settings) -> np.ndarray:
             against += np.minimum(weights[f][lv[:, f]], 0.0)
     joint = model.decision_prior_weight() + log_m - log_u + against
     threshold = np.log2(settings.auto_p / (1.0 - settings.auto_p))
-    return name_date_vetoed(codes) & ~standing_vetoed(codes) & counted(lv) & (joint >= threshold)
+    return (name_date_vetoed(codes) & ~standing_vetoed(codes) & counted(lv) & ~contradicted(lv)
+            & (joint >= threshold))
+
+
+def contradicted(lv: np.ndarray) -> np.ndarray:
+    """Per level row (``decode``): whether a comparison other than name, birth date and region says *another
+    person*: the sex differs, the NIK differs (in the serial only — a twin's, anyone's born that day in that
+    kecamatan — or more), the KK number differs, the mother's name does not agree (< 0.92). Such a pattern keeps
+    its name-or-date veto whatever its weight and whatever the band (``lifted``): a name typo with the other sex is
+    a twin brother or sister, not a typo, however rare lookalikes are."""
+    jk, ibu, nik, kk = lv[:, 3], lv[:, 2], lv[:, 5], lv[:, 6]
+    return (jk == 1) | (nik == 3) | (nik == 4) | (kk == 1) | (ibu == 2) | (ibu == 3)
 
 
 def counted(lv: np.ndarray) -> np.ndarray:

@@ -265,7 +265,7 @@ def run(stu: list[dict[str, Any]], reg: Registry | Rows, model: fallback.Model,
         probability = float(1.0 / (1.0 + np.exp2(-np.array([w])))[0])
         margin = w - other[2] if other is not None else 99.0
         margin_sibling = w - w_sibling if w_sibling > -inf else 99.0
-        veto = bool(vetoes[code])
+        veto = bool(vetoes[code]) or stu[row]["rule_nik"] in fallback.REVIEW_ONLY_NIK_RULES
         agreeing = int(levels.agreeing_fields(np.array([code]))[0])
         if probability >= settings.auto_p and margin >= settings.margin and not veto:
             band = "auto"

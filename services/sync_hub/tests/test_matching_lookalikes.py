@@ -7,6 +7,7 @@ name) never lift; the scalar path decides as the batch path."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -14,8 +15,9 @@ import polars as pl
 import pytest
 
 from services.sync_hub.matching import fallback, levels, scalar, scalar_fallback
-from services.sync_hub.matching.frames import Registry, StudentRow, students_frame
+from services.sync_hub.matching.frames import SHARED_WITH_PARENT, Registry, StudentRow, students_frame
 from services.sync_hub.matching.levels import N_PATTERNS, RADIX, SIZES
+from shared.nik import Sex, encode
 
 PERSONS = 5_000
 WIL = "3201010001"  # kabupaten 3201, kecamatan 320101
@@ -177,3 +179,42 @@ def test_both_paths_decide_a_lifted_veto_alike(counts: np.ndarray, band: str) ->
     assert batch["band"] == few["band"] == band
     assert batch["no_kk"] == few["no_kk"] == "3201010000000001"
     assert batch["probability"] >= 0.999  # the marginal weights alone would auto-link it: the veto decides
+
+
+# ---- explicit rules: whatever the band ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auto_p", [0.999, 0.99, 0.9, 0.5])
+def test_evidence_against_is_never_lifted_whatever_the_band(auto_p: float) -> None:
+    # the pattern alone is lifted (no lookalikes measured); with another sex, a NIK differing in its serial (a
+    # twin's) or more, another KK number or a mother's name that does not agree, it keeps its veto even with the
+    # auto band lowered to a coin toss: evidence against is a rule, not weight a lower band outweighs
+    table = fallback.veto_table(_model(_none_seen()), fallback.Settings(auto_p=auto_p))
+    assert not table[NAME_TYPO] and not table[FATHER]
+    for against in ({"jk": 1}, {"nik": 3}, {"nik": 4}, {"kk": 1}, {"ibu": 2}):
+        assert table[_code(nama=3, **against)], against
+        assert table[_code(lahir=3, **against)], against
+    assert fallback.contradicted(levels.decode(np.array([_code(nama=3, jk=1)])))[0]
+    assert not fallback.contradicted(levels.decode(np.array([NAME_TYPO, _code(jk=0, ibu=0)]))).any()
+
+
+@pytest.mark.parametrize("auto_p", [0.999, 0.9, 0.5])
+def test_a_nik_typed_for_a_parent_too_is_never_auto_linked_by_the_fallback(auto_p: float) -> None:
+    # the child's NIK typed as the mother's and the father's as well, no KK number: the record names someone else
+    # for sure; the fallback finds the family (a reviewer's case) but never links it by itself, whatever the band.
+    # The same record with the parents' NIKs left empty is auto-linked: the rule, not the weight, holds it.
+    reg = _registry([("dewi lestari", date(2012, 5, 3), "3201010000000001", WIL), *_strangers(30)])
+    nik = encode("320101", Sex.P, date(2012, 5, 3), 7)
+    row = StudentRow(nama="Dewi Lestari", sex="", dob=date(2012, 5, 3), nama_ibu="", nama_ayah="", nama_wali="",
+                     nik=nik, nik_ibu=nik, nik_ayah=nik, nik_wali=None, no_kk=None, wil=WIL)
+    settings = fallback.Settings(auto_p=auto_p)
+    model = _model(_none_seen())
+    assert students_frame([row])["rule_nik"].to_list() == [SHARED_WITH_PARENT]
+    for shared, band in ((True, "review"), (False, "auto")):
+        r = row if shared else dataclasses.replace(row, nik_ibu=None, nik_ayah=None)
+        reg._cache.pop("scalar_fallback", None)
+        batch = fallback.run(students_frame([r]), reg, model, settings).decisions.to_dicts()[0]
+        few = scalar_fallback.run(scalar.students([r], date(2026, 7, 1)), reg, model, settings)[0]
+        assert batch["band"] == few["band"] == band
+        assert batch["no_kk"] == few["no_kk"] == "3201010000000001"
+        assert batch["probability"] >= auto_p
