@@ -352,6 +352,15 @@ RULES = {
 # and two letters, which u already describes, and siblings (one family name's initial).
 TRAINING_RULES = tuple(r for r in RULES if r not in ("kabupaten x mother", "birth date x initials",
                                                      "kabupaten x initials"))
+# A rescue rule: its pairs are scored only for the records the rules above leave without an auto link (``run``, a
+# second pass over those records alone), so that records already linked cost nothing more (nationwide, "the same
+# birth date" reaches many persons: scored for every record, it cost +17-29 % of the 200k x 1M pipeline's CPU,
+# h-febrl3). Scoring-only, as the initials rules.
+RESCUE_RULES = {
+    "birth date x an initial": "the same birth date and a letter in common between the initials (``initials``), "
+                               "nationwide: a name word dropped, replaced or split (``grubb`` / ``luke grubb``) and a "
+                               "school in another kabupaten",
+}
 
 
 def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
@@ -518,6 +527,24 @@ def _rule_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame) -> dict[s
     }
 
 
+def _letters(frame: pl.DataFrame, on: str) -> pl.DataFrame:
+    """(``on``, dob, letter) for each of the two letters of the initials (``ini``) of ``frame``'s rows, each once."""
+    keep = frame.select(on, "dob", "ini").drop_nulls()
+    return pl.concat([keep.select(on, "dob", pl.col("ini").str.slice(i, 1).alias("letter")) for i in (0, 1)]).unique()
+
+
+def _rescue_pairs(stu: pl.DataFrame, r: _Registry, rows: np.ndarray) -> pl.DataFrame:
+    """(row, rpos) of the rescue rule (``RESCUE_RULES``) for the students ``rows`` of ``stu`` (prepared): the same
+    birth date and a letter in common between the initials. The registry's side is only the persons born on one
+    of those students' birth dates."""
+    sk = _letters(_keys(stu).filter(pl.col("row").is_in(pl.Series(rows, dtype=pl.Int64).implode())), "row")
+    if sk.is_empty():
+        return pl.DataFrame(schema={"row": pl.Int64, "rpos": pl.Int64})
+    rk = r.frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("rpos"), "ini", "dob").join(
+        sk.select("dob").unique(), on="dob", how="semi")
+    return sk.join(_letters(rk, "rpos"), on=["dob", "letter"]).select("row", "rpos").unique()
+
+
 def rule_recall(stu: pl.DataFrame, reg: Registry, true_pid: pl.Series) -> dict[str, float]:
     """Blocking recall per rule and of their union: the share of (student, its true registry person) pairs each
     rule makes candidates. ``true_pid`` is aligned with ``stu`` (null: no true person, left out)."""
@@ -534,6 +561,8 @@ def rule_recall(stu: pl.DataFrame, reg: Registry, true_pid: pl.Series) -> dict[s
     found = {"kabupaten x birth year": first.select("row", "rpos")}
     found |= {k: v.select("row", "rpos").join(truth, on=["row", "rpos"], how="semi")
               for k, v in _rule_pairs(stu, r, member).items()}
+    found |= {rule: _rescue_pairs(stu, r, truth["row"].to_numpy()).join(truth, on=["row", "rpos"], how="semi")
+              for rule in RESCUE_RULES}  # as if every record were left without an auto link
     n = max(truth.height, 1)
     out = {k: v.unique().height / n for k, v in found.items()}
     out["union"] = pl.concat(found.values()).unique().height / n
@@ -944,6 +973,36 @@ def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | Non
     settings = settings or Settings()
     b = _blocks(stu, reg)
     summary = summarise(b, model)
-    decisions = decide(summary, b, reg, settings, veto_table(model, settings))
-    return FallbackResult(decisions, model, {"pairs_scored": b.pairs, "blocks": len(b.groups),
-                                             "candidate_pairs": b.pairs})
+    veto = veto_table(model, settings)
+    decisions = decide(summary, b, reg, settings, veto)
+    # the rescue rule, for the records left without an auto link (with no candidate at all, too): their new pairs
+    # are scored after every other segment (ties fall to the earlier), and those records decided again
+    auto = decisions.filter(pl.col("band") == "auto")["sid"].to_numpy()
+    rows = np.flatnonzero(~np.isin(b.stu["sid"].to_numpy(), auto))
+    rescued = _Blocks(b.stu, b.s, b.r, [], _unseen(b, _rescue_pairs(b.stu, b.r, rows)))
+    if rescued.extra[0].size:
+        summary = pl.concat([summary, summarise(rescued, model)])
+        decisions = decide(summary, b, reg, settings, veto)
+    pairs = b.pairs + rescued.pairs
+    return FallbackResult(decisions, model, {"pairs_scored": pairs, "blocks": len(b.groups), "candidate_pairs": pairs,
+                                             "rescued_students": int(rows.size), "rescue_pairs": rescued.pairs})
+
+
+def _unseen(b: _Blocks, found: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of ``found`` (row, rpos) not among ``b``'s (its blocks' and its other rules'), as (row, rpos)
+    sorted, each once."""
+    if found.is_empty():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n = max(len(b.r.pid), 1)
+    key = sorted_unique(found["row"].to_numpy() * n + found["rpos"].to_numpy())
+    si, ri = b.extra
+    key = key[~np.isin(key, si * n + ri, assume_unique=False)] if si.size else key
+    row, rpos = np.divmod(key, n)
+    nb = max(b.r.blocks.height, 1)
+    met = _student_blocks(b.stu).join(b.r.blocks.select("kab", "yr", "bid"), on=["kab", "yr"])
+    held = sorted_unique(met["row"].to_numpy() * nb + met["bid"].to_numpy())
+    pb = b.r.bid[rpos]
+    at = row * nb + pb
+    i = np.minimum(np.searchsorted(held, at), max(held.size - 1, 0))
+    inside = (pb >= 0) & (held[i] == at) if held.size else np.zeros(row.size, dtype=bool)
+    return row[~inside], rpos[~inside]

@@ -23,6 +23,7 @@ its polars expression on awkward inputs.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -67,6 +68,12 @@ def name_initials(name: str | None) -> str | None:
     if not words:
         return None
     return "".join(sorted((words[0][0], words[-1][0])))
+
+
+def initials_sharing(ini: str) -> set[str]:
+    """Every initials key (``name_initials``: two letters of a normalised name, ``[a-z]``, sorted) with a letter in
+    common with ``ini``: the keys the rescue rule (``fallback.RESCUE_RULES``) reaches, 51 for two letters."""
+    return {"".join(sorted((a, b))) for a in set(ini) for b in string.ascii_lowercase}
 
 
 def side(rows: Iterable[tuple[Any, ...]], missing_day: int) -> levels.Side:
@@ -132,7 +139,7 @@ class Slice:
                           for r in rows), levels.OTHER_MISSING_DAY)
         self.blocks: dict[tuple[str, int], tuple[int, int]] = {}
         self.keys: dict[str, dict[tuple[Any, Any], list[int]]] = {k: {} for k in (
-            "kab_words", "words_dob", "ibu_dob", "kab_ibu", "ini_dob", "kab_ini")}
+            "kab_words", "words_dob", "ibu_dob", "kab_ibu", "ini_dob", "kab_ini", "letter_dob")}
         self.kab_yr: list[tuple[str | None, int | None]] = []
         for pos, r in enumerate(rows):
             kab, yr = (r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None)
@@ -145,6 +152,9 @@ class Slice:
                                ("kab_ibu", kab, ibu), ("ini_dob", ini, dob), ("kab_ini", kab, ini)):
                 if a is not None and b is not None:
                     self.keys[rule].setdefault((a, b), []).append(pos)
+            if ini is not None and dob is not None:  # the rescue rule (``fallback.RESCUE_RULES``)
+                for letter in set(ini):
+                    self.keys["letter_dob"].setdefault((letter, dob), []).append(pos)
 
 
 def _slice(reg: Registry | Rows) -> Slice:
@@ -209,19 +219,44 @@ def _segments(stu: list[dict[str, Any]], s: Slice) -> list[tuple[int, list[int]]
             small, size = [], 0
     flush()
     for row, st in enumerate(stu):
-        kabs = kabs_of[row]
-        words, ini, dob = name_words(st["nama"]), name_initials(st["nama"]), st["dob"]
-        ibu = st["ibu"] or None
-        found: set[int] = set()
-        for rule, key in (("kab_words", [(k, words) for k in kabs]), ("words_dob", [(words, dob)]),
-                          ("ibu_dob", [(ibu, dob)]), ("kab_ibu", [(k, ibu) for k in kabs]),
-                          ("ini_dob", [(ini, dob)]), ("kab_ini", [(k, ini) for k in kabs] if dob is None else [])):
-            for a, b in key:
-                if a is not None and b is not None:
-                    found.update(s.keys[rule].get((a, b), ()))
+        found = _found(st, s, kabs_of[row])
         extra = sorted(p for p in found if s.kab_yr[p] not in blocked[row])  # a block already holds the rest
         if extra:
             out.append((row, extra))
+    return out
+
+
+def _found(st: dict[str, Any], s: Slice, kabs: set[str]) -> set[int]:
+    """The registry positions the other rules (``fallback.RULES`` but the first) find for one student."""
+    words, ini, dob = name_words(st["nama"]), name_initials(st["nama"]), st["dob"]
+    ibu = st["ibu"] or None
+    found: set[int] = set()
+    for rule, key in (("kab_words", [(k, words) for k in kabs]), ("words_dob", [(words, dob)]),
+                      ("ibu_dob", [(ibu, dob)]), ("kab_ibu", [(k, ibu) for k in kabs]),
+                      ("ini_dob", [(ini, dob)]), ("kab_ini", [(k, ini) for k in kabs] if dob is None else [])):
+        for a, b in key:
+            if a is not None and b is not None:
+                found.update(s.keys[rule].get((a, b), ()))
+    return found
+
+
+def _rescue_segments(stu: list[dict[str, Any]], s: Slice, rows: list[int]) -> list[tuple[int, list[int]]]:
+    """(student row, registry positions) of the rescue rule (``fallback.RESCUE_RULES``: the same birth date and a
+    letter in common between the initials) for the students ``rows``, less the pairs the other rules hold, one
+    segment per student, after every other segment (as ``fallback.run`` scores them)."""
+    out: list[tuple[int, list[int]]] = []
+    for row in rows:
+        st = stu[row]
+        ini, dob = name_initials(st["nama"]), st["dob"]
+        if ini is None or dob is None:
+            continue
+        kabs = {v[:4] for v in (st["wil"], st["no_kk"], st["nik_digits"]) if v is not None and len(v[:4]) == 4}
+        blocked = {(k, dob.year) for k in kabs}
+        seen = _found(st, s, kabs)
+        new = sorted({p for letter in set(ini) for p in s.keys["letter_dob"].get((letter, dob), ())
+                      if p not in seen and s.kab_yr[p] not in blocked})
+        if new:
+            out.append((row, new))
     return out
 
 
@@ -235,23 +270,42 @@ def run(stu: list[dict[str, Any]], reg: Registry | Rows, model: fallback.Model,
         return []
     stu = [{**st, "nik_digits": None if st["rule_nik"] in NOT_THE_CHILDS else st["nik_digits"]} for st in stu]
     s = _slice(reg)
-    segments = _segments(stu, s)
-    if not segments:
-        return []
     students = side(((st["nama"], st["ibu"], st["dob"], st["sex"], st["wil"], st["nik_digits"], st["no_kk"], None)
                      for st in stu), levels.STUDENT_MISSING_DAY)
+    per_row: dict[int, list[tuple[int, int, float, int, int, float, float]]] = {}
+    _score(_segments(stu, s), students, s, model, per_row)
+    vetoes = fallback.veto_table(model, settings)
+    out = _decide(stu, s, per_row, settings, vetoes)
+    # the rescue rule for the records left without an auto link (``fallback.run``), then those decided again
+    linked = {d["sid"] for d in out if d["band"] == "auto"}
+    if _score(_rescue_segments(stu, s, [r for r, st in enumerate(stu) if st["sid"] not in linked]), students, s,
+              model, per_row):
+        out = _decide(stu, s, per_row, settings, vetoes)
+    return out
+
+
+def _score(segments: list[tuple[int, list[int]]], students: levels.Side, s: Slice, model: fallback.Model,
+           per_row: dict[int, list[tuple[int, int, float, int, int, float, float]]]) -> bool:
+    """Score ``segments`` and append each one's summary to its student's in ``per_row``; False when none."""
+    if not segments:
+        return False
     srow = np.concatenate([np.full(len(p), row, dtype=np.int64) for row, p in segments])
     rpos = np.concatenate([np.asarray(p, dtype=np.int64) for _, p in segments])
     codes = levels.pair_codes(students.take(srow), s.side.take(rpos))
     starts = np.r_[0, np.cumsum([len(p) for _, p in segments])[:-1]].astype(np.int64)
     summary = fallback.segment_summary(_table(model)[codes], codes, s.fid[rpos], starts)
-    vetoes = fallback.veto_table(model, settings)
-    inf = float("inf")
-    per_row: dict[int, list[tuple[int, int, float, int, int, float, float]]] = {}
     for i, (row, _) in enumerate(segments):
         best, other = int(rpos[summary["best"][i]]), int(rpos[summary["other"][i]])
         per_row.setdefault(row, []).append((best, int(s.fid[best]), float(summary["w"][i]), int(summary["code"][i]),
                                             other, float(summary["w_other"][i]), float(summary["w_sibling"][i])))
+    return True
+
+
+def _decide(stu: list[dict[str, Any]], s: Slice, per_row: dict[int, list[tuple[int, int, float, int, int, float,
+                                                                                  float]]],
+            settings: fallback.Settings, vetoes: np.ndarray) -> list[dict[str, Any]]:
+    """The decision of every student of ``per_row`` from its segments' summaries (``fallback.decide``)."""
+    inf = float("inf")
     out = []
     for row in sorted(per_row, key=lambda r: stu[r]["sid"]):
         segs = per_row[row]

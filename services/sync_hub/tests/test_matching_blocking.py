@@ -1,14 +1,16 @@
 """The fallback's blocking rules (``fallback.RULES``): each one finds the true person of a record the others
-miss, pairs are scored once whichever rules find them, and the fallback then links the record."""
+miss, pairs are scored once whichever rules find them, and the fallback then links the record. The rescue rule
+(``fallback.RESCUE_RULES``) is scored only for the records the others leave without an auto link."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import polars as pl
 import pytest
 
-from services.sync_hub.matching import fallback, levels
+from services.sync_hub.matching import fallback, levels, scalar, scalar_fallback
 from services.sync_hub.matching.frames import students_frame
 from services.sync_hub.matching.service import Matcher, to_rows
 from services.sync_hub.tests.factories import CHILD, CHILD_DOB, KK
@@ -51,13 +53,61 @@ def _frame(overrides: dict[str, object], wil: str, others: int = 0) -> pl.DataFr
                                                  .alias("dob"))
 
 
+RESCUE = "birth date x an initial"
+# the rescue rule's own case: the same birth date, a letter in common between the initials ("rs" / "mr"), the name's
+# words and the mother's name other, the school elsewhere
+RESCUE_CASE = (dict(nama="Rizky Salim", nama_ibu_kandung="Aminah"), AWAY)
+
+
+def _rules(recall: dict[str, float]) -> dict[str, float]:
+    """``rule_recall`` of ``fallback.RULES`` and the union (the rescue rule's left out)."""
+    return {k: v for k, v in recall.items() if k not in fallback.RESCUE_RULES}
+
+
 @pytest.mark.parametrize("rule", list(CASES))
 def test_each_rule_finds_a_record_the_others_miss(rule: str) -> None:
     reg = _big_registry()
     stu = _frame(*CASES[rule])
     pid = reg.persons.filter(pl.col("nik") == CHILD)["pid"]
     recall = fallback.rule_recall(stu, reg, pid)
-    assert recall == {**dict.fromkeys(fallback.RULES, 0.0), rule: 1.0, "union": 1.0}
+    assert _rules(recall) == {**dict.fromkeys(fallback.RULES, 0.0), rule: 1.0, "union": 1.0}
+    # the rescue rule finds what shares the birth date and a letter of the initials ("ar" / "mr", "mr" / "mr")
+    assert recall[RESCUE] == (1.0 if rule in ("mother x birth date", "birth date x initials") else 0.0)
+
+
+def test_the_rescue_rule_finds_a_record_the_others_miss() -> None:
+    reg = _big_registry()
+    pid = reg.persons.filter(pl.col("nik") == CHILD)["pid"]
+    recall = fallback.rule_recall(_frame(*RESCUE_CASE), reg, pid)
+    assert recall == {**dict.fromkeys(fallback.RULES, 0.0), RESCUE: 1.0, "union": 1.0}
+    assert set(fallback.RESCUE_RULES) == {RESCUE} and not set(fallback.RESCUE_RULES) & set(fallback.TRAINING_RULES)
+
+
+def test_the_rescue_rule_is_scored_only_for_records_left_without_an_auto_link() -> None:
+    # the first record is linked by the other rules; the second only the rescue rule reaches. Its pairs are scored
+    # for the second alone (the first's would be its siblings and strangers born the same day)
+    reg = _big_registry()
+    stu = pl.concat([_frame({"nama": "M. Rizky"}, HOME), _frame(*RESCUE_CASE)],
+                    how="vertical_relaxed").with_columns(pl.Series("sid", [0, 1], dtype=pl.Int64))
+    settings = fallback.Settings(auto_p=0.95)  # the test's tiny fitted model: the first record at p 0.98
+    model = fallback.train(_frame(*RESCUE_CASE, others=30), reg, settings)
+    res = fallback.run(stu, reg, model, settings)
+    assert res.decisions.filter(pl.col("sid") == 0)["band"].to_list() == ["auto"]
+    assert res.stats["rescued_students"] == 1 and res.stats["rescue_pairs"] > 0
+    alone = fallback.run(stu.filter(pl.col("sid") == 1), reg, model, settings)
+    assert alone.stats["rescue_pairs"] == res.stats["rescue_pairs"]
+    second = res.decisions.filter(pl.col("sid") == 1).to_dicts()[0]
+    assert second["no_kk"] == KK and levels.evidence(second["code"])["wilayah"] == "other"
+    assert {k: v for k, v in alone.decisions.to_dicts()[0].items() if k != "sid"} == {
+        k: v for k, v in second.items() if k != "sid"}
+    # the scalar path (a check) decides both alike
+    rows = to_rows([make_student(**NO_KEYS, nama="M. Rizky"), make_student(**NO_KEYS, **RESCUE_CASE[0])],
+                   {"": HOME})
+    rows[1] = dataclasses.replace(rows[1], wil=AWAY)
+    rows[0] = dataclasses.replace(rows[0], wil=HOME)
+    few = scalar_fallback.run(scalar.students(rows, date(2026, 7, 1)), reg, model, settings)
+    assert [(d["band"], d["no_kk"], d["code"]) for d in few] == [
+        (d["band"], d["no_kk"], d["code"]) for d in res.decisions.to_dicts()]
 
 
 def test_every_rule_has_a_case() -> None:
@@ -69,7 +119,7 @@ def test_a_subsumed_rule_finds_what_its_wider_rule_finds(rule: str) -> None:
     case, finders = SUBSUMED[rule]
     reg = _big_registry()
     pid = reg.persons.filter(pl.col("nik") == CHILD)["pid"]
-    recall = fallback.rule_recall(_frame(*case), reg, pid)
+    recall = _rules(fallback.rule_recall(_frame(*case), reg, pid))
     assert recall == {**dict.fromkeys(fallback.RULES, 0.0), **dict.fromkeys(finders, 1.0), "union": 1.0}
 
 
@@ -89,7 +139,7 @@ def test_a_pair_several_rules_find_is_scored_once() -> None:
     reg = _big_registry()
     stu = _frame({"nama": "M. Rizky"}, HOME)  # every rule finds the child (but the one for a missing birth date)
     pid = reg.persons.filter(pl.col("nik") == CHILD)["pid"]
-    assert fallback.rule_recall(stu, reg, pid) == {**dict.fromkeys([*fallback.RULES, "union"], 1.0),
+    assert fallback.rule_recall(stu, reg, pid) == {**dict.fromkeys([*fallback.RULES, RESCUE, "union"], 1.0),
                                                    "kabupaten x initials": 0.0}
     b = fallback._blocks(stu, reg)
     pairs = sum(codes.size for _, _, _, codes in b.each())
