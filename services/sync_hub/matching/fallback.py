@@ -245,6 +245,13 @@ class Settings:
     # 4, 46 more right links and none wrong, 0.23 expected wrong among 4,639 (docs/benchmarks.md, h-febrl4). A
     # fallback link is *pending confirmation* (``LINKED_BY_FALLBACK``): it may add a benefit, never take one away.
     auto_p: float = 0.99
+    # The auto band of a pair a key speaks against (``keys_against``: the NIK differs in its serial or more, or the
+    # KK number differs): the band before h-febrl4. The band was lowered for what a record without keys can show;
+    # a key that disagrees is evidence of another person the model weighs only by its marginal m/u (measured: at
+    # 200k x 1M, a student not in the registry, name, birth date, mother's name and sex equal to a person's of
+    # another family in the same kabupaten, NIK and KK number other, p = 0.991: linked at 0.99, an adversarial wrong
+    # person). On the worldgen worlds every true auto link a key speaks against has p >= 0.999.
+    auto_p_keys_against: float = 0.999
     review_p: float = 0.5
     margin: float = 6.0  # bits the best candidate must beat other families (and, for a person, siblings) by
     review_min_fields: int = 2  # identity fields that must agree for the review band (see ``agreeing_fields``)
@@ -352,10 +359,13 @@ RULES = {
 # and two letters, which u already describes, and siblings (one family name's initial).
 TRAINING_RULES = tuple(r for r in RULES if r not in ("kabupaten x mother", "birth date x initials",
                                                      "kabupaten x initials"))
-# A rescue rule: its pairs are scored only for the records the rules above leave without an auto link (``run``, a
-# second pass over those records alone), so that records already linked cost nothing more (nationwide, "the same
-# birth date" reaches many persons: scored for every record, it cost +17-29 % of the 200k x 1M pipeline's CPU,
-# h-febrl3). Scoring-only, as the initials rules.
+# A rescue rule: its pairs are scored only for the records that carry no key (neither NIK digits nor a KK number:
+# ``rescued``) and that the rules above leave without an auto link (``run``, a second pass over those records
+# alone). Nationwide, "the same birth date" reaches many persons: scored for every record, it cost +17-29 % of the
+# 200k x 1M pipeline's CPU (h-febrl3); and a record with a key that did not link is mostly one whose family is not
+# in the registry (measured: 49,787 of the 49,788 students the fallback decides at 200k x 1M are left without an
+# auto link), where a wider look finds strangers. A record without keys has only its name, birth date and region:
+# the rule is for it. Scoring-only, as the initials rules.
 RESCUE_RULES = {
     "birth date x an initial": "the same birth date and a letter in common between the initials (``initials``), "
                                "nationwide: a name word dropped, replaced or split (``grubb`` / ``luke grubb``) and a "
@@ -698,7 +708,8 @@ def decide(summary: pl.DataFrame, b: _Blocks, reg: Registry, settings: Settings,
                        (pl.col("w") - pl.col("w_other")).fill_null(99.0).alias("margin"),
                        pl.when(pl.col("w_sibling") > -inf).then(pl.col("w") - pl.col("w_sibling")).otherwise(99.0)
                        .alias("margin_sibling"))
-    auto = (pl.col("probability") >= settings.auto_p) & (pl.col("margin") >= settings.margin) & ~pl.col("veto")
+    band_p = np.where(keys_against(decode(codes.astype(np.int64))), settings.auto_p_keys_against, settings.auto_p)
+    auto = (pl.col("probability") >= pl.Series(band_p)) & (pl.col("margin") >= settings.margin) & ~pl.col("veto")
     # review only for a candidate a person could confirm: probable, and agreeing on at least two identity
     # fields (whatever the fitted model says, a stranger of the same block agreeing on none is no case)
     review = (pl.col("probability") >= settings.review_p) & (pl.col("agreeing") >= settings.review_min_fields)
@@ -947,8 +958,14 @@ def contradicted(lv: np.ndarray) -> np.ndarray:
     kecamatan — or more), the KK number differs, the mother's name does not agree (< 0.92). Such a pattern keeps
     its name-or-date veto whatever its weight and whatever the band (``lifted``): a name typo with the other sex is
     a twin brother or sister, not a typo, however rare lookalikes are."""
-    jk, ibu, nik, kk = lv[:, 3], lv[:, 2], lv[:, 5], lv[:, 6]
-    return (jk == 1) | (nik == 3) | (nik == 4) | (kk == 1) | (ibu == 2) | (ibu == 3)
+    jk, ibu = lv[:, 3], lv[:, 2]
+    return (jk == 1) | keys_against(lv) | (ibu == 2) | (ibu == 3)
+
+
+def keys_against(lv: np.ndarray) -> np.ndarray:
+    """Per level row (``decode``): the NIK differs in its serial or more, or the KK number differs (both present)."""
+    nik, kk = lv[:, 5], lv[:, 6]
+    return (nik == 3) | (nik == 4) | (kk == 1)
 
 
 def counted(lv: np.ndarray) -> np.ndarray:
@@ -978,14 +995,21 @@ def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | Non
     # the rescue rule, for the records left without an auto link (with no candidate at all, too): their new pairs
     # are scored after every other segment (ties fall to the earlier), and those records decided again
     auto = decisions.filter(pl.col("band") == "auto")["sid"].to_numpy()
-    rows = np.flatnonzero(~np.isin(b.stu["sid"].to_numpy(), auto))
-    rescued = _Blocks(b.stu, b.s, b.r, [], _unseen(b, _rescue_pairs(b.stu, b.r, rows)))
-    if rescued.extra[0].size:
-        summary = pl.concat([summary, summarise(rescued, model)])
+    rows = np.flatnonzero(rescued(b.stu) & ~np.isin(b.stu["sid"].to_numpy(), auto))
+    more = _Blocks(b.stu, b.s, b.r, [], _unseen(b, _rescue_pairs(b.stu, b.r, rows)))
+    if more.extra[0].size:
+        summary = pl.concat([summary, summarise(more, model)])
         decisions = decide(summary, b, reg, settings, veto)
-    pairs = b.pairs + rescued.pairs
+    pairs = b.pairs + more.pairs
     return FallbackResult(decisions, model, {"pairs_scored": pairs, "blocks": len(b.groups), "candidate_pairs": pairs,
-                                             "rescued_students": int(rows.size), "rescue_pairs": rescued.pairs})
+                                             "rescued_students": int(rows.size), "rescue_pairs": more.pairs})
+
+
+def rescued(stu: pl.DataFrame) -> np.ndarray:
+    """Per row of ``stu`` (prepared: ``levels.prepare_students``): whether the rescue rule (``RESCUE_RULES``) may
+    look further for it — a record without a key: no NIK digits (none, or a placeholder, the KK number or a parent's
+    NIK typed as the child's) and no KK number."""
+    return (stu["nik_digits"].is_null() & stu["no_kk"].is_null()).to_numpy()
 
 
 def _unseen(b: _Blocks, found: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:

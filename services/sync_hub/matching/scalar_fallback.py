@@ -278,8 +278,9 @@ def run(stu: list[dict[str, Any]], reg: Registry | Rows, model: fallback.Model,
     out = _decide(stu, s, per_row, settings, vetoes)
     # the rescue rule for the records left without an auto link (``fallback.run``), then those decided again
     linked = {d["sid"] for d in out if d["band"] == "auto"}
-    if _score(_rescue_segments(stu, s, [r for r, st in enumerate(stu) if st["sid"] not in linked]), students, s,
-              model, per_row):
+    keyless = [r for r, st in enumerate(stu) if st["nik_digits"] is None and st["no_kk"] is None]  # ``rescued``
+    if _score(_rescue_segments(stu, s, [r for r in keyless if stu[r]["sid"] not in linked]), students, s, model,
+              per_row):
         out = _decide(stu, s, per_row, settings, vetoes)
     return out
 
@@ -321,7 +322,9 @@ def _decide(stu: list[dict[str, Any]], s: Slice, per_row: dict[int, list[tuple[i
         margin_sibling = w - w_sibling if w_sibling > -inf else 99.0
         veto = bool(vetoes[code]) or stu[row]["rule_nik"] in fallback.REVIEW_ONLY_NIK_RULES
         agreeing = int(levels.agreeing_fields(np.array([code]))[0])
-        if probability >= settings.auto_p and margin >= settings.margin and not veto:
+        against = bool(fallback.keys_against(levels.decode(np.array([code], dtype=np.int64)))[0])
+        band_p = settings.auto_p_keys_against if against else settings.auto_p
+        if probability >= band_p and margin >= settings.margin and not veto:
             band = "auto"
         elif probability >= settings.review_p and agreeing >= settings.review_min_fields:
             band = "review"

@@ -86,13 +86,18 @@ def test_the_rescue_rule_finds_a_record_the_others_miss() -> None:
 def test_the_rescue_rule_is_scored_only_for_records_left_without_an_auto_link() -> None:
     # the first record is linked by the other rules; the second only the rescue rule reaches. Its pairs are scored
     # for the second alone (the first's would be its siblings and strangers born the same day)
+    # A third record, the second's with a KK number that links nothing, carries a key: a record whose key did not
+    # link is mostly one whose family is not in the registry, and the rule is not for it
     reg = _big_registry()
-    stu = pl.concat([_frame({"nama": "M. Rizky"}, HOME), _frame(*RESCUE_CASE)],
-                    how="vertical_relaxed").with_columns(pl.Series("sid", [0, 1], dtype=pl.Int64))
+    keyed = _frame(*RESCUE_CASE).with_columns(pl.lit("7101019999999999").alias("no_kk"))
+    stu = pl.concat([_frame({"nama": "M. Rizky"}, HOME), _frame(*RESCUE_CASE), keyed],
+                    how="vertical_relaxed").with_columns(pl.Series("sid", [0, 1, 2], dtype=pl.Int64))
+    assert fallback.rescued(levels.prepare_students(stu)).tolist() == [True, True, False]
     settings = fallback.Settings(auto_p=0.95)  # the test's tiny fitted model: the first record at p 0.98
     model = fallback.train(_frame(*RESCUE_CASE, others=30), reg, settings)
     res = fallback.run(stu, reg, model, settings)
     assert res.decisions.filter(pl.col("sid") == 0)["band"].to_list() == ["auto"]
+    assert res.decisions.filter(pl.col("sid") == 2)["band"].to_list() == []  # no candidate: the key's record
     assert res.stats["rescued_students"] == 1 and res.stats["rescue_pairs"] > 0
     alone = fallback.run(stu.filter(pl.col("sid") == 1), reg, model, settings)
     assert alone.stats["rescue_pairs"] == res.stats["rescue_pairs"]
@@ -101,10 +106,9 @@ def test_the_rescue_rule_is_scored_only_for_records_left_without_an_auto_link() 
     assert {k: v for k, v in alone.decisions.to_dicts()[0].items() if k != "sid"} == {
         k: v for k, v in second.items() if k != "sid"}
     # the scalar path (a check) decides both alike
-    rows = to_rows([make_student(**NO_KEYS, nama="M. Rizky"), make_student(**NO_KEYS, **RESCUE_CASE[0])],
-                   {"": HOME})
-    rows[1] = dataclasses.replace(rows[1], wil=AWAY)
-    rows[0] = dataclasses.replace(rows[0], wil=HOME)
+    rows = to_rows([make_student(**NO_KEYS, nama="M. Rizky"), make_student(**NO_KEYS, **RESCUE_CASE[0])])
+    rows = [dataclasses.replace(rows[0], wil=HOME), dataclasses.replace(rows[1], wil=AWAY),
+            dataclasses.replace(rows[1], wil=AWAY, no_kk="7101019999999999")]
     few = scalar_fallback.run(scalar.students(rows, date(2026, 7, 1)), reg, model, settings)
     assert [(d["band"], d["no_kk"], d["code"]) for d in few] == [
         (d["band"], d["no_kk"], d["code"]) for d in res.decisions.to_dicts()]

@@ -218,3 +218,22 @@ def test_a_nik_typed_for_a_parent_too_is_never_auto_linked_by_the_fallback(auto_
         assert batch["band"] == few["band"] == band
         assert batch["no_kk"] == few["no_kk"] == "3201010000000001"
         assert batch["probability"] >= auto_p
+
+
+def test_a_key_against_holds_a_pair_to_its_own_band() -> None:
+    # the band was lowered for what a record without keys can show; a KK number (or NIK) that disagrees keeps the
+    # pair to ``auto_p_keys_against`` (here: never), the same record without it is linked at the band
+    assert fallback.keys_against(levels.decode(np.array([_code(kk=1), _code(nik=3), _code(nik=4)]))).all()
+    assert not fallback.keys_against(levels.decode(np.array([_code(), _code(nik=1), _code(nik=2)]))).any()
+    reg = _registry([("dewi lestari", date(2012, 5, 3), "3201010000000001", WIL), *_strangers(30)])
+    settings = fallback.Settings(auto_p=0.5, auto_p_keys_against=1.0)
+    row = StudentRow(nama="Dewi Lestari", sex="", dob=date(2012, 5, 3), nama_ibu="", nama_ayah="", nama_wali="",
+                     nik=None, nik_ibu=None, nik_ayah=None, nik_wali=None, no_kk="3201019999999999", wil=WIL)
+    model = _model(_none_seen())
+    for r, band in ((row, "none"), (dataclasses.replace(row, no_kk=None), "auto")):
+        reg._cache.pop("scalar_fallback", None)
+        batch = fallback.run(students_frame([r]), reg, model, settings).decisions.to_dicts()[0]
+        few = scalar_fallback.run(scalar.students([r], date(2026, 7, 1)), reg, model, settings)[0]
+        assert batch["band"] in (band, "review") and batch["band"] == few["band"]
+        assert (batch["band"] == "auto") == (band == "auto")
+        assert batch["no_kk"] == few["no_kk"] == "3201010000000001"
