@@ -7,7 +7,9 @@ still meets its block; persons of such a kabupaten with the same name words in a
 mistyped birth date); nationwide, the same name words and birth date (a school in another kabupaten), and the
 same mother's name and birth date; nationwide, the same birth date and initials (first letters of the first
 and last name words: a name typo and a school elsewhere), and for a record without a birth date the same
-initials in its kabupaten. A pair several rules find is scored once. Each candidate pair gets one level
+initials in its kabupaten. A pair several rules find is scored once. For a record without a key (no NIK digits,
+no KK number) that these leave without an auto link, a rescue rule (``RESCUE_RULES``: the same birth date and a
+letter in common between the initials) is scored in a second pass. Each candidate pair gets one level
 per comparison (``levels``: the name (token-insensitive) and the mother's name, the birth date, sex, region,
 NIK and KK number, each with a "missing" level; the table of levels is in that module's docstring).
 
@@ -28,10 +30,13 @@ Scoring runs block by block: names with rapidfuzz ``cdist`` (one matrix per bloc
 broadcasting; pairs never become Python objects. Each student keeps its best candidate, the best one in
 another family and the best one in the same family.
 
-Bands: ``auto`` (link) when the match probability is at least ``auto_p``, the best candidate beats every
+Bands: ``auto`` (link) when the match probability is at least ``auto_p`` (``auto_p_keys_against`` when a key
+disagrees: ``keys_against``), the best candidate beats every
 other family's by ``margin`` bits and no veto holds (the mother's name disagrees; the name or the birth
 date is far without a near NIK to make up for it — the latter lifted where the registry's own persons show such
-lookalikes rare: ``lookalikes``, ``veto_table``); ``review`` when the probability is at least
+lookalikes rare: ``lookalikes``, ``veto_table``, and never against another sex, NIK, KK number or mother:
+``contradicted``; the record's NIK typed for a parent too: ``REVIEW_ONLY_NIK_RULES``); ``review`` when the
+probability is at least
 ``review_p`` and at least ``review_min_fields`` identity fields agree; otherwise no link. A person (not
 only the family) is named only when it also beats its own family's other members by the margin: twins are
 linked to their family, never to one twin by a guess.
@@ -996,7 +1001,8 @@ def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | Non
     # are scored after every other segment (ties fall to the earlier), and those records decided again
     auto = decisions.filter(pl.col("band") == "auto")["sid"].to_numpy()
     rows = np.flatnonzero(rescued(b.stu) & ~np.isin(b.stu["sid"].to_numpy(), auto))
-    more = _Blocks(b.stu, b.s, b.r, [], _unseen(b, _rescue_pairs(b.stu, b.r, rows)))
+    found = _rescue_pairs(b.stu, b.r, rows) if rows.size else pl.DataFrame(schema={"row": pl.Int64, "rpos": pl.Int64})
+    more = _Blocks(b.stu, b.s, b.r, [], _unseen(b, found))
     if more.extra[0].size:
         summary = pl.concat([summary, summarise(more, model)])
         decisions = decide(summary, b, reg, settings, veto)

@@ -70,6 +70,12 @@ def name_initials(name: str | None) -> str | None:
     return "".join(sorted((words[0][0], words[-1][0])))
 
 
+def keyless(st: dict[str, Any]) -> bool:
+    """``fallback.rescued`` of one student (a ``scalar.students`` or ``students_frame`` row): no KK number and no NIK
+    digits (none, or a placeholder, the KK number or a parent's NIK typed as the child's)."""
+    return st["no_kk"] is None and (st["nik_digits"] is None or st["rule_nik"] in NOT_THE_CHILDS)
+
+
 def initials_sharing(ini: str) -> set[str]:
     """Every initials key (``name_initials``: two letters of a normalised name, ``[a-z]``, sorted) with a letter in
     common with ``ini``: the keys the rescue rule (``fallback.RESCUE_RULES``) reaches, 51 for two letters."""
@@ -278,9 +284,8 @@ def run(stu: list[dict[str, Any]], reg: Registry | Rows, model: fallback.Model,
     out = _decide(stu, s, per_row, settings, vetoes)
     # the rescue rule for the records left without an auto link (``fallback.run``), then those decided again
     linked = {d["sid"] for d in out if d["band"] == "auto"}
-    keyless = [r for r, st in enumerate(stu) if st["nik_digits"] is None and st["no_kk"] is None]  # ``rescued``
-    if _score(_rescue_segments(stu, s, [r for r in keyless if stu[r]["sid"] not in linked]), students, s, model,
-              per_row):
+    rows = [r for r, st in enumerate(stu) if keyless(st) and st["sid"] not in linked]
+    if _score(_rescue_segments(stu, s, rows), students, s, model, per_row):
         out = _decide(stu, s, per_row, settings, vetoes)
     return out
 

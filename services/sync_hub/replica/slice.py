@@ -18,9 +18,10 @@ whole replica in memory:
    with the student's name in any order and its birth date ((nama_norm, tanggal_lahir)), or the mother's name
    and the birth date ((ibu_norm, tanggal_lahir)), and persons of such a kabupaten with the student's mother's
    name (the same index, kab checked); nationwide persons with the name's initials and the birth date
-   ((inisial, tanggal_lahir)) — and with the birth date and a letter in common with the initials (the rescue
-   rule, ``fallback.RESCUE_RULES``: the 51 initials keys sharing a letter, the same index; read for every student
-   the step reads, as which ones the rule will be needed for is known only once they are decided) — and, for a
+   ((inisial, tanggal_lahir)) — for a student without a key (no NIK digits, no KK number), with the birth date
+   and a letter in common with the initials (the rescue rule, ``fallback.RESCUE_RULES``: the 51 initials keys
+   sharing a letter, the same index; read for every such student, as whether the rule is needed is known only
+   once it is decided) — and, for a
    student without a birth date, persons of such a kabupaten with the name's initials ((kab, inisial)); their
    family rows and former KK numbers.
 
@@ -99,9 +100,8 @@ def _fallback_keys(need: list[dict[str, Any]]) -> dict[str, set[tuple[Any, ...]]
                        and s["dob"] is not None for n in perms[w]},
         "ibu_birth": {(s["ibu"], s["dob"]) for s in need if s["ibu"] != "" and s["dob"] is not None},
         "ibu_kab": {(s["ibu"], k) for s, ks in zip(need, kabs, strict=True) if s["ibu"] for k in ks},
-        # the initials' own rule, and the rescue rule's keys (a letter in common: a superset of the former)
         "initials_birth": {(k, s["dob"]) for i, s in zip(initials, need, strict=True) if i is not None
-                           and s["dob"] is not None for k in scalar_fallback.initials_sharing(i)},
+                           and s["dob"] is not None for k in _initials_keys(i, s)},
         "kab_initials": {(k, i) for i, s, ks in zip(initials, need, kabs, strict=True) if i is not None
                          and s["dob"] is None for k in ks},
     }
@@ -166,12 +166,18 @@ def _add_fallback_rows(session: Session, persons: dict[str, tuple[Any, ...]], ne
     by_mother_kab = {(s["ibu"], k) for s, ks in zip(need, kabs, strict=True) if s["ibu"] for k in ks}
     _add(persons, repo.person_rows_by_name_in_kab(session, by_mother_kab, column="ibu_norm"))
     initials = [scalar_fallback.name_initials(s["nama"]) for s in need]
-    _add(persons, repo.person_rows_by_initials_and_birth(session, {  # with the rescue rule's: a letter in common
+    _add(persons, repo.person_rows_by_initials_and_birth(session, {
         (k, s["dob"]) for i, s in zip(initials, need, strict=True) if i is not None and s["dob"] is not None
-        for k in scalar_fallback.initials_sharing(i)}))
+        for k in _initials_keys(i, s)}))
     _add(persons, repo.person_rows_by_initials_in_kab(session, {
         (k, i) for i, s, ks in zip(initials, need, kabs, strict=True) if i is not None and s["dob"] is None
         for k in ks}))
+
+
+def _initials_keys(ini: str, st: dict[str, Any]) -> set[str]:
+    """The initials keys read with a student's birth date: its own ("birth date x initials"), and for a record
+    without a key, every key with a letter in common (the rescue rule, ``fallback.RESCUE_RULES``: a superset)."""
+    return scalar_fallback.initials_sharing(ini) if scalar_fallback.keyless(st) else {ini}
 
 
 def _permutations(words: str) -> set[str]:

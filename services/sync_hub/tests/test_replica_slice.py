@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,11 +22,12 @@ from sqlalchemy import Engine, func, select
 from bench.matching.world import load_world
 from services.sync_hub.domain.students import StudentView
 from services.sync_hub.main import MIGRATIONS
-from services.sync_hub.matching import deterministic, fallback
+from services.sync_hub.matching import deterministic, fallback, scalar_fallback
 from services.sync_hub.matching.frames import students_frame
 from services.sync_hub.matching.service import Matcher, to_rows
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica import service as replica
+from services.sync_hub.replica import slice as slice_module
 from services.sync_hub.replica.models import ReplicaAnggotaRow
 from services.sync_hub.replica.slice import registry_for
 from shared import names
@@ -172,3 +174,29 @@ def test_the_slice_holds_what_the_initials_rules_find(loaded: Loaded, rule: str)
         part = registry_for(session, stu, every_block=True)
     whole = found(replica.load(loaded.engine))
     assert whole and found(part) == whole
+
+
+def test_the_slice_holds_what_the_rescue_rule_finds(loaded: Loaded) -> None:
+    """Records without a key (no NIK digits, no KK number) and every name's last word replaced: the rescue rule
+    (``fallback.RESCUE_RULES``: the birth date and a letter in common between the initials) reaches their persons
+    through the 51 initials keys the slice reads for a record without a key; a record with a key reads its own
+    initials only."""
+    stu = students_frame(to_rows(loaded.students[:60], loaded.regions)).with_columns(
+        pl.lit(None, pl.String).alias("nik_digits"), pl.lit(None, pl.String).alias("no_kk"),
+        (pl.col("nama").str.replace(r"\S+$", "zulkarnain")).alias("nama"))
+
+    def found(reg: object) -> set[tuple[int, str]]:
+        r = fallback._registry(reg)  # type: ignore[arg-type]
+        pairs = fallback._rescue_pairs(fallback.prepare_students(stu), r, np.arange(stu.height))
+        nik = reg.persons["nik"].to_list()  # type: ignore[attr-defined]
+        return {(row, nik[r.pid[p]]) for row, p in pairs.select("row", "rpos").iter_rows()}
+
+    assert fallback.rescued(fallback.prepare_students(stu)).all()
+    with session_scope(loaded.engine) as session:
+        part = registry_for(session, stu, every_block=True)
+    whole = found(replica.load(loaded.engine))
+    assert whole and found(part) == whole
+    assert slice_module._initials_keys("bs", {"no_kk": None, "nik_digits": None, "rule_nik": None}) == \
+        scalar_fallback.initials_sharing("bs") and len(scalar_fallback.initials_sharing("bs")) == 51
+    assert slice_module._initials_keys("bs", {"no_kk": "3201010101200001", "nik_digits": None,
+                                              "rule_nik": None}) == {"bs"}
