@@ -72,6 +72,7 @@ class Level:
     error_kinds: dict[str, int]
     busy: float  # share of the machine's CPU time (all cores) not idle during the window, 0..1
     cpu_ms: dict[str, float]  # CPU ms per request by role (``role_cpu``): steadier than wall time on a shared machine
+    hub_calls: int = 0  # checks the hub recorded during the level (the gateways send the presses asked together)
 
 
     def pct(self, q: float) -> float:
@@ -233,14 +234,24 @@ def run_db(db: str, world: Path, families: int, levels: list[int], seconds: floa
         roots = {"hub": stack.procs["sync_hub"].pid, "emis": stack.procs["emis_gateway"].pid,
                  "dapodik": stack.procs["dapodik_gateway"].pid, "kemensos": stack.procs["kemensos_mock"].pid}
         roots |= {name: p.pid for name, p in stack.procs.items() if name.startswith("sync_hub_worker")}
+        hub_db = sa.create_engine(stack.database_url("sync_hub"))
+        ctx.callback(hub_db.dispose)
+
+        def hub_checks() -> int:
+            with hub_db.connect() as conn:
+                return int(conn.execute(sa.text("SELECT count(*) FROM hub_check")).scalar_one())
+
         for gateway, (url, paths, is_emis) in targets.items():
             for n in levels:
+                calls = hub_checks()
                 level = closed_loop(url, stack.creds.operator, paths, n, seconds, is_emis, roots, urls)
+                level.hub_calls = hub_checks() - calls
                 out.append(level)
                 print(f"[{db}] {gateway:7s} {n:4d} operators: {level.requests:6d} requests, {level.errors} errors "
                       f"{level.error_kinds or ''}, p50 {level.pct(0.5):.0f} ms, p95 {level.pct(0.95):.0f} ms, "
                       f"p99 {level.pct(0.99):.0f} ms, {level.requests / level.seconds:.0f} req/s, "
-                      f"load {level.load_before:.1f} -> {level.load_after:.1f}, CPU busy {level.busy:.0%}; "
+                      f"load {level.load_before:.1f} -> {level.load_after:.1f}, CPU busy {level.busy:.0%}, "
+                      f"{level.requests / max(1, level.hub_calls):.1f} presses per hub check; "
                       "CPU ms per request: "
                       + ", ".join(f"{k} {v:.1f}" for k, v in level.cpu_ms.items() if v), flush=True)
     print(f"[{db}] service logs kept in {Path(tempfile.gettempdir()) / f'bench-checks-logs-{db}'}")
@@ -249,13 +260,14 @@ def run_db(db: str, world: Path, families: int, levels: list[int], seconds: floa
 
 def table(results: dict[str, list[Level]]) -> str:
     lines = ["| database | gateway | operators | requests | errors | p50 ms | p95 ms | p99 ms | req/s "
-             "| load before → after | CPU busy | CPU ms per request |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| load before → after | CPU busy | presses per hub check | CPU ms per request |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for db, levels in results.items():
         for lv in levels:
             lines.append(f"| {db} | {lv.gateway} | {lv.operators} | {lv.requests} | {lv.errors} | {lv.pct(0.5):.0f} | "
                          f"{lv.pct(0.95):.0f} | {lv.pct(0.99):.0f} | {lv.requests / lv.seconds:.0f} | "
                          f"{lv.load_before:.1f} → {lv.load_after:.1f} | {lv.busy:.0%} | "
+                         f"{lv.requests / max(1, lv.hub_calls):.1f} | "
                          + ", ".join(f"{k} {v:.1f}" for k, v in lv.cpu_ms.items() if v) + " |")
     return "\n".join(lines)
 

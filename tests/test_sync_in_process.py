@@ -225,6 +225,46 @@ def test_a_checks_values_are_ledgered_with_the_record_hashes_it_returned(apps, d
     assert report.ok, report.problems
 
 
+def test_a_check_of_many_students_answers_each_as_a_check_of_it_alone(apps) -> None:  # type: ignore[no-untyped-def]
+    """The gateways send the presses that arrive together as one check (``shared.clients.coalesce``): the hub must
+    decide a student in a check of many exactly as in a check of it alone (outcome, key, detail, family, the values
+    to write). Before any sync (the replica only), so the checks have values to write; every student of both
+    systems, so deterministic keys, the fallback and refusals are all among them."""
+    from services.sync_hub.replica import service as replica
+
+    hub, ups, _, clients = apps
+    replica.refresh(clients["hub"].app.state.engine, ups.kemensos)
+    gateways = {SourceSystem.EMIS: as_gateway(hub), SourceSystem.DAPODIK: as_gateway(hub, "dapodik_gateway")}
+    emis_regions = {m.nsm: m.kode_wilayah for m in ups.emis.list_madrasah(None, 1000).items}
+    school_regions = {s.sekolah_id: s.kode_wilayah for s in ups.dapodik.list_sekolah(limit=1000).items}
+    siswa = ups.emis.list_students(limit=100).items
+    peserta = ups.dapodik.list_peserta_didik(limit=100).items
+    bodies = {
+        SourceSystem.EMIS: [CheckRequest(system=SourceSystem.EMIS, siswa=[r], kode_wilayah={
+            r.siswa_id: emis_regions[r.nsm]} if r.nsm in emis_regions else {}) for r in siswa],
+        SourceSystem.DAPODIK: [CheckRequest(system=SourceSystem.DAPODIK, peserta_didik=[r], kode_wilayah={
+            r.peserta_didik_id: school_regions[r.sekolah_id]} if r.sekolah_id in school_regions else {})
+            for r in peserta]}
+
+    def answers(response: CheckResponse) -> dict[str, tuple[object, ...]]:
+        items = {i.student_id: (i.outcome, i.outcome_detail, i.values, i.provenance.source_record,
+                                i.provenance.matched_by) for i in response.items}
+        return {r.student_id: (r.outcome, r.matched_by, r.detail, r.no_kk, items.get(r.student_id))
+                for r in response.results}
+
+    for system, alone in bodies.items():
+        together = gateways[system].check(CheckRequest(
+            system=system, siswa=[s for b in alone for s in b.siswa],
+            peserta_didik=[p for b in alone for p in b.peserta_didik],
+            kode_wilayah={k: v for b in alone for k, v in b.kode_wilayah.items()}))
+        one_by_one: dict[str, tuple[object, ...]] = {}
+        for body in alone:
+            one_by_one.update(answers(gateways[system].check(body)))
+        assert answers(together) == one_by_one
+        assert len(one_by_one) == len(alone) > 20 and together.items  # values to write among them
+        assert len({o[0] for o in one_by_one.values()}) >= 3, {o[0] for o in one_by_one.values()}
+
+
 def test_a_gateway_may_check_only_its_own_systems_students(system) -> None:  # type: ignore[no-untyped-def]
     """The finding: the Dapodik gateway's credential could check EMIS students. Now a 403 naming the field, and
     nothing is decided or recorded; the EMIS gateway's own check of the same records goes through."""

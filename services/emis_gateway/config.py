@@ -30,6 +30,9 @@ class Settings(ServiceSettings):
     # client name "emis_gateway"). Without a token, requests stay PENDING.
     hub_url: str = "http://127.0.0.1:8100"
     hub_token: SecretStr = SecretStr("")
+    # "Request Data PKH" presses waiting while this many calls to the hub are out go together in the next call
+    # (``shared.clients.coalesce``; no press waits for a batch to fill). 0: every press its own call.
+    hub_calls_in_flight: int = Field(2, ge=0, le=64)
     # The background worker that asks the hub for queued (PENDING) requests.
     pkh_worker: bool = True
     pkh_poll_seconds: float = Field(1.0, gt=0, le=60, description="Idle worker: how often it looks for due requests")

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from services.dapodik_gateway.peserta_didik import service as peserta_didik_service
 from services.dapodik_gateway.pkh import repository
 from services.dapodik_gateway.results import service as results_service
-from shared.clients import HubClient
+from shared.clients.coalesce import Checker
 from shared.clock import utcnow
 from shared.contracts.common import HubResultBatch
 from shared.contracts.dapodik import PermintaanPkh
@@ -29,7 +29,7 @@ log = logging.getLogger("dapodik_gateway.pkh")
 CHECK_CLIENT = "hub-check"  # how a check's items are named in the sync log (applied here, not posted by the hub)
 
 
-def request_student(engine: Engine, hub: HubClient | None, peserta_didik_id: str, client: str) -> PermintaanPkh:
+def request_student(engine: Engine, hub: Checker | None, peserta_didik_id: str, client: str) -> PermintaanPkh:
     """Two transactions at most: one reads the record the hub is sent (with its school's region); after the hub
     has answered, one applies its items and reads the record back as written. When the hub sends no items (the
     record holds its values already) nothing is written and the answer shows the record as it was sent."""

@@ -1,6 +1,7 @@
 """Request PKH data ("Request Data PKH") for one student or a whole madrasah.
 
-The gateway asks the sync hub (``HubClient.check``, <= 100 students per call), sending the records
+The gateway asks the sync hub (``HubClient.check``, <= 100 students per call; the presses asked while earlier
+calls are out go together, ``shared.clients.coalesce``), sending the records
 themselves and each one's madrasah region; the hub decides each student's outcome from its registry replica
 and answers with the outcomes and the result items (values with their provenance, recorded at the hub).
 The gateway applies the items with its results service (as it applies a sync run's batch) and stores the
@@ -41,7 +42,7 @@ from services.emis_gateway.results import service as results_service
 from services.emis_gateway.siswa import repository as siswa_repository
 from services.emis_gateway.siswa.models import SiswaRow
 from services.emis_gateway.siswa.service import pkh_of, read_models
-from shared.clients import HubClient
+from shared.clients.coalesce import Checker
 from shared.contracts.common import HubResultBatch, MatchKey, Outcome, Page
 from shared.contracts.emis import (
     PkhAnswer,
@@ -99,7 +100,7 @@ def _one_answer(row: sa.Row[Any], answer: repository.Answer, student: SiswaRow |
 class PkhRequests:
     """The requests of one app: created by the routes, asked by the routes (one student) and the worker."""
 
-    def __init__(self, engine: Engine, hub: HubClient | None, settings: Settings,
+    def __init__(self, engine: Engine, hub: Checker | None, settings: Settings,
                  rng: random.Random | None = None) -> None:
         self.engine, self.hub, self.settings = engine, hub, settings
         # transactions that write begin with BEGIN IMMEDIATE on SQLite: writers queue on the busy timeout

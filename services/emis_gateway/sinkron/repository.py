@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from services.emis_gateway.results.models import FieldHistoryRow, FieldProvenanceRow
@@ -33,20 +34,19 @@ def first_time(session: Session, sync_run_id: str, digest: str, now: datetime) -
 
 
 def add_counts(session: Session, sync_run_id: str, counts: Mapping[str, Mapping[str, int]], now: datetime) -> None:
-    """Add a batch's counts (nsm -> counter -> n) to the run's rows: two or three statements a batch."""
+    """Add a batch's counts (nsm -> counter -> n) to the run's rows: one upsert (``INSERT ... ON CONFLICT DO
+    UPDATE``), in NSM order. Two batches of one check may be applied at once (the presses a gateway sent to the
+    hub together, ``shared.clients.coalesce``): the second waits for the first's row and adds to it."""
     if not counts:
         return
-    nsms = sorted(counts)
-    have = set(session.execute(sa.select(LOG.c.nsm).where(LOG.c.sync_run_id == sync_run_id,
-                                                          LOG.c.nsm.in_(nsms))).scalars())
-    executemany(session, sa.insert(LOG), [
+    conn = session.connection()
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(LOG)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[LOG.c.nsm, LOG.c.sync_run_id],
+        set_={"last_at": insert.excluded.last_at, **{c: LOG.c[c] + insert.excluded[c] for c in COUNTERS}})
+    executemany(session, stmt, [
         {"nsm": nsm, "sync_run_id": sync_run_id, "first_at": now, "last_at": now,
-         **{c: counts[nsm].get(c, 0) for c in COUNTERS}} for nsm in nsms if nsm not in have])
-    executemany(session, sa.update(LOG).where(LOG.c.nsm == sa.bindparam("b_nsm"),
-                                              LOG.c.sync_run_id == sa.bindparam("b_run")).values(
-        last_at=sa.bindparam("b_now"), **{c: LOG.c[c] + sa.bindparam(f"b_{c}") for c in COUNTERS}),
-        [{"b_nsm": nsm, "b_run": sync_run_id, "b_now": now, **{f"b_{c}": counts[nsm].get(c, 0) for c in COUNTERS}}
-         for nsm in nsms if nsm in have])
+         **{c: counts[nsm].get(c, 0) for c in COUNTERS}} for nsm in sorted(counts)])
 
 
 def runs(session: Session, nsm: str, limit: int) -> list[SyncLogRow]:

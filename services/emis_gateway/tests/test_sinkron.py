@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from services.emis_gateway.tests.conftest import NSM_A, NSM_B, batch, item
+from services.emis_gateway.sinkron.repository import LOG, add_counts
+from services.emis_gateway.tests.conftest import NSM_A, NSM_B, batch, item, seed
+from shared.db import make_engine, session_scope
 
 
 def post(api: TestClient, body: dict[str, Any]) -> list[str]:
@@ -88,3 +94,34 @@ def test_a_run_id_no_database_can_store_is_a_422(api: TestClient) -> None:
     r = api.post("/api/v1/hub/results", json={**FIRST, "sync_run_id": "run\x00"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "sync_run_id"
     assert api.get(f"/api/v1/madrasah/{NSM_A}/sinkron").json()["terakhir"] is None
+
+
+def test_two_parts_of_one_check_counted_at_once_for_one_madrasah_add_up(db_url: str, tmp_path: Path) -> None:
+    """A gateway sends the presses that arrive together as one hub check (``shared.clients.coalesce``); each press
+    applies its part in its own transaction, so two of them may count the same (madrasah, check) row at once. The
+    second waits for the first and adds to its row (it used to read "no row", then fail inserting it: a 500)."""
+    seed(db_url, tmp_path / "world", 2)
+    engine = make_engine(db_url)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    errors: list[BaseException] = []
+    try:
+        with session_scope(engine) as first:
+            add_counts(first, "check-1", {NSM_A: {"items": 1, "applied": 1, "values_written": 3}}, now)
+
+            def second() -> None:
+                try:
+                    with session_scope(engine) as session:
+                        add_counts(session, "check-1", {NSM_A: {"items": 1, "unchanged": 1}}, now)
+                except BaseException as exc:  # reported below
+                    errors.append(exc)
+
+            thread = threading.Thread(target=second)
+            thread.start()
+            thread.join(0.5)  # it waits for the first's row (lock) while the first is open
+        thread.join(30)
+        assert not errors, errors
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(LOG).where(LOG.c.nsm == NSM_A, LOG.c.sync_run_id == "check-1")).one()
+        assert (row.items, row.applied, row.unchanged, row.values_written) == (2, 1, 1, 3)
+    finally:
+        engine.dispose()
