@@ -133,6 +133,21 @@ def one_of(session: Session, column: sa.ColumnElement[Any], name: str = "one_of"
     return column.in_(listed.scalar_subquery()), lambda values: json.dumps(list(values))
 
 
+def each_key(seek: Callable[[sa.ColumnElement[str]], sa.Select[Any]], name: str = "keys") -> sa.Select[Any]:
+    """PostgreSQL: the rows ``seek(key)`` selects, for every key of the JSON array bound as ``name`` (make its value
+    with ``json.dumps(keys)``), as ``SELECT seek.* FROM json_array_elements_text(:name) AS k JOIN LATERAL
+    (seek(k.value) OFFSET 0) AS seek ON true``: a nested loop that runs ``seek`` once per key, so each key is an
+    index seek whatever the table's statistics say. A plain ``column IN (...)`` / ``= ANY(...)`` of a page's keys
+    is planned from the statistics: while a page's keys are a few per cent of the table (a first sync; a table
+    analyzed when it was small) PostgreSQL reads the whole table for every page instead. ``OFFSET 0`` keeps the
+    planner from flattening the subquery into a join it would plan the same way. Order the result through
+    ``stmt.selected_columns``."""
+    keys = sa.func.json_array_elements_text(sa.cast(sa.bindparam(name, type_=sa.String), sa.JSON))
+    k = keys.table_valued("value").alias("k")
+    inner = seek(k.c.value).offset(sa.literal_column("0")).lateral("seek")
+    return sa.select(inner).select_from(k).join(inner, sa.true())
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
