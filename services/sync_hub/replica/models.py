@@ -31,12 +31,14 @@ class ReplicaKeluargaRow(HubTable, table=True):
 class ReplicaAnggotaRow(HubTable, table=True):
     __tablename__ = "replica_anggota"
     # what ``replica.slice`` reads a matcher's slice by: the fallback's blocks (kabupaten, birth date range)
-    # and its nationwide pass (name or mother's name, with the birth date), the initials with the birth date or
-    # the kabupaten
+    # and its nationwide pass (name or mother's name, with the birth date or the kabupaten), the initials with the
+    # birth date or the kabupaten
     __table_args__ = (
         sa.Index("ix_replica_anggota_kab_tanggal_lahir", "kab", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_nama_norm_tanggal_lahir", "nama_norm", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_ibu_norm_tanggal_lahir", "ibu_norm", "tanggal_lahir"),
+        sa.Index("ix_replica_anggota_nama_norm_kab", "nama_norm", "kab"),
+        sa.Index("ix_replica_anggota_ibu_norm_kab", "ibu_norm", "kab"),
         sa.Index("ix_replica_anggota_inisial_tanggal_lahir", "inisial", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_kab_inisial", "kab", "inisial"),
     )
