@@ -41,6 +41,7 @@ class ReplicaAnggotaRow(HubTable, table=True):
         sa.Index("ix_replica_anggota_ibu_norm_kab", "ibu_norm", "kab"),
         sa.Index("ix_replica_anggota_inisial_tanggal_lahir", "inisial", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_kab_inisial", "kab", "inisial"),
+        sa.Index("ix_replica_anggota_sample_key", "sample_key", "nik"),
     )
 
     nik: str = Field(primary_key=True, max_length=16)
@@ -61,6 +62,10 @@ class ReplicaAnggotaRow(HubTable, table=True):
     # the initials of nama_norm (``matching.fallback.initials``: first letters of its first and last words,
     # sorted), written with the member: the fallback's initials blocking rules read by it
     inisial: str | None = Field(default=None, max_length=2)
+    # a 63-bit hash of the NIK (``replica.sample.sample_key``), written with the member: the fallback model's random
+    # sample of the registry is the persons whose keys follow a point drawn from the seed (``sample.random_persons``),
+    # the same rows whatever order the replica's pages were written in
+    sample_key: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
 
 
 class ReplicaKkLamaRow(HubTable, table=True):
