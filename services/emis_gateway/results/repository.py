@@ -20,6 +20,7 @@ from services.emis_gateway.results.models import FieldHistoryRow, FieldObservati
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.bulk import executemany, insert
 from shared.contracts.common import FieldProvenance, Provenance
+from shared.db import each_key
 from shared.inbound import FieldValue
 
 PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
@@ -44,18 +45,34 @@ _PROVENANCE_COLUMNS = (
 )
 
 
+_LATEST = PROVENANCE.alias("latest")
+
+
+def _latest_of(siswa_id: sa.ColumnElement[str]) -> sa.Select:  # type: ignore[type-arg]
+    """The newest provenance row of each field of one student (index (siswa_id, field))."""
+    newest = (sa.select(sa.func.max(_LATEST.c.id)).where(_LATEST.c.siswa_id == siswa_id)
+              .group_by(_LATEST.c.field).correlate_except(_LATEST))
+    return sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
+
+
 def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, list[FieldProvenance]]:
     """The newest provenance row of each (student, field), grouped by student, fields in name order.
-    One statement for up to 1000 students (a page)."""
+    One statement for up to 1000 students (a page); on PostgreSQL an index seek per student."""
     out: dict[str, list[FieldProvenance]] = {}
     values: dict[str, FieldValue] = {}  # JSON text -> value: values repeat (true, null, outcome codes)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for part in _chunks(siswa_ids):
-        newest = (sa.select(sa.func.max(PROVENANCE.c.id)).where(PROVENANCE.c.siswa_id.in_(part))
-                  .group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
-        stmt = (sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
-                .order_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
+        if postgres:  # one index seek per student, whatever the statistics (shared.db.each_key)
+            stmt = each_key(_latest_of, "ids")
+            got = stmt.selected_columns
+            rows = session.execute(stmt.order_by(got.siswa_id, got.field), {"ids": json.dumps(part)}).all()
+        else:
+            newest = (sa.select(sa.func.max(PROVENANCE.c.id)).where(PROVENANCE.c.siswa_id.in_(part))
+                      .group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
+            rows = session.execute(sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
+                                   .order_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field)).all()
         for (sid, name, text, pid, run, system, record, version, seq, retrieved, matched,
-             written, record_hash) in session.execute(stmt).all():
+             written, record_hash) in rows:
             if text not in values:
                 values[text] = json.loads(text)
             out.setdefault(sid, []).append(FieldProvenance.model_validate({
