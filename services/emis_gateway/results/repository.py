@@ -92,28 +92,51 @@ class HubState:
     held_ids: dict[str, str] = field(default_factory=dict)  # field -> provenance_id of its newest provenance row
 
 
+def _written_of(siswa_id: sa.ColumnElement[str]) -> sa.Select:  # type: ignore[type-arg]
+    """One student's fields with provenance: the highest observed sequence and the newest row's provenance id."""
+    grouped = (sa.select(_LATEST.c.field, sa.func.max(_LATEST.c.observed_seq).label("seq"),
+                         sa.func.max(_LATEST.c.id).label("newest"))
+               .where(_LATEST.c.siswa_id == siswa_id).group_by(_LATEST.c.field).correlate_except(_LATEST)
+               .subquery("grouped"))
+    return (sa.select(PROVENANCE.c.siswa_id, grouped.c.field, grouped.c.seq, PROVENANCE.c.provenance_id)
+            .select_from(grouped.join(PROVENANCE, PROVENANCE.c.id == grouped.c.newest)))
+
+
+def _marks_of(siswa_id: sa.ColumnElement[str] | None) -> sa.Select:  # type: ignore[type-arg]
+    """The observation marks of one student (of every student, to be filtered, when None)."""
+    stmt = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq)
+    return stmt if siswa_id is None else stmt.where(OBSERVATION.c.siswa_id == siswa_id)
+
+
 def hub_states(session: Session, siswa_ids: Sequence[str]) -> dict[str, HubState]:
     """Per student: the observed sequence of each field (the highest ``observed_seq`` of its provenance rows,
     raised by the observation mark of later observations that confirmed the value without changing it), the
     observation marks, the attested fields and the provenance id of each field's newest provenance row (the
-    one shown next to the value). Every student asked for is present. Two statements."""
+    one shown next to the value). Every student asked for is present. Two statements per 1,000 students (on
+    PostgreSQL an index seek per student in each)."""
     states = {sid: HubState() for sid in siswa_ids}
+    postgres = session.get_bind().dialect.name == "postgresql"
     for part in _chunks(siswa_ids):
-        grouped = (sa.select(PROVENANCE.c.siswa_id, PROVENANCE.c.field,
-                             sa.func.max(PROVENANCE.c.observed_seq).label("seq"),
-                             sa.func.max(PROVENANCE.c.id).label("newest"))
-                   .where(PROVENANCE.c.siswa_id.in_(part)).group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field)
-                   .subquery())
-        written = sa.select(grouped.c.siswa_id, grouped.c.field, grouped.c.seq, PROVENANCE.c.provenance_id).join(
-            PROVENANCE, PROVENANCE.c.id == grouped.c.newest)
-        for sid, name, seq, pid in session.execute(written):
+        if postgres:  # one index seek per student, whatever the statistics (shared.db.each_key)
+            keys = {"ids": json.dumps(part)}
+            written: sa.Select = each_key(_written_of, "ids")  # type: ignore[type-arg]
+            marks: sa.Select = each_key(_marks_of, "ids")  # type: ignore[type-arg]
+        else:
+            keys = {}
+            grouped = (sa.select(PROVENANCE.c.siswa_id, PROVENANCE.c.field,
+                                 sa.func.max(PROVENANCE.c.observed_seq).label("seq"),
+                                 sa.func.max(PROVENANCE.c.id).label("newest"))
+                       .where(PROVENANCE.c.siswa_id.in_(part)).group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field)
+                       .subquery())
+            written = sa.select(grouped.c.siswa_id, grouped.c.field, grouped.c.seq, PROVENANCE.c.provenance_id).join(
+                PROVENANCE, PROVENANCE.c.id == grouped.c.newest)
+            marks = _marks_of(None).where(OBSERVATION.c.siswa_id.in_(part))
+        for sid, name, seq, pid in session.execute(written, keys):
             state = states[sid]
             state.seqs[name] = seq
             state.attested.add(name)
             state.held_ids[name] = pid
-        marks = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
-            OBSERVATION.c.siswa_id.in_(part))
-        for sid, name, seq in session.execute(marks):
+        for sid, name, seq in session.execute(marks, keys):
             state = states[sid]
             state.seqs[name] = max(state.seqs.get(name, -1), seq)
             state.marks[name] = seq
