@@ -124,13 +124,33 @@ def one_of(session: Session, column: sa.ColumnElement[Any], name: str = "one_of"
     SQLite and ``json_array_elements_text`` on PostgreSQL. A chunk of thousands of keys is then neither rendered into
     the statement (compiled and parsed key by key) nor adapted by the driver value by value; the column's index is
     still used. Returns the condition and the function that makes the parameter's value from the keys:
-    ``where, bind = one_of(session, col, "ids")``, then ``session.execute(stmt.where(where), {"ids": bind(keys)})``."""
+    ``where, bind = one_of(session, col, "ids")``, then ``session.execute(stmt.where(where), {"ids": bind(keys)})``.
+
+    On PostgreSQL the condition is ``column = ANY(ARRAY(SELECT json_array_elements_text(:name)))``: the array is an
+    init plan, and the index takes ``= ANY`` as its condition whatever the table's statistics. As ``IN (SELECT
+    ...)`` it was a join, planned from the statistics: on a table last analyzed while it was empty (the hub's copy
+    during a first sync's plan) PostgreSQL hash-joined the keys with every row of the table, for every page."""
     param = sa.bindparam(name, type_=sa.String)
     if session.get_bind().dialect.name == "postgresql":
-        listed = sa.select(sa.func.json_array_elements_text(sa.cast(param, sa.JSON)))
-    else:
-        listed = sa.select(sa.literal_column("value")).select_from(sa.func.json_each(param))
-    return column.in_(listed.scalar_subquery()), lambda values: json.dumps(list(values))
+        listed = sa.select(sa.func.json_array_elements_text(sa.cast(param, sa.JSON))).scalar_subquery()
+        return column == sa.any_(sa.func.array(listed)), lambda values: json.dumps(list(values))
+    listed = sa.select(sa.literal_column("value")).select_from(sa.func.json_each(param)).scalar_subquery()
+    return column.in_(listed), lambda values: json.dumps(list(values))
+
+
+def each_key(seek: Callable[[sa.ColumnElement[str]], sa.Select[Any]], name: str = "keys") -> sa.Select[Any]:
+    """PostgreSQL: the rows ``seek(key)`` selects, for every key of the JSON array bound as ``name`` (make its value
+    with ``json.dumps(keys)``), as ``SELECT seek.* FROM json_array_elements_text(:name) AS k JOIN LATERAL
+    (seek(k.value) OFFSET 0) AS seek ON true``: a nested loop that runs ``seek`` once per key, so each key is an
+    index seek whatever the table's statistics say. A plain ``column IN (...)`` / ``= ANY(...)`` of a page's keys
+    is planned from the statistics: while a page's keys are a few per cent of the table (a first sync; a table
+    analyzed when it was small) PostgreSQL reads the whole table for every page instead. ``OFFSET 0`` keeps the
+    planner from flattening the subquery into a join it would plan the same way. Order the result through
+    ``stmt.selected_columns``."""
+    keys = sa.func.json_array_elements_text(sa.cast(sa.bindparam(name, type_=sa.String), sa.JSON))
+    k = keys.table_valued("value").alias("k")
+    inner = seek(k.c.value).offset(sa.literal_column("0")).lateral("seek")
+    return sa.select(inner).select_from(k).join(inner, sa.true())
 
 
 @contextmanager

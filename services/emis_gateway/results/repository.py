@@ -20,6 +20,7 @@ from services.emis_gateway.results.models import FieldHistoryRow, FieldObservati
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.bulk import executemany, insert
 from shared.contracts.common import FieldProvenance, Provenance
+from shared.db import each_key
 from shared.inbound import FieldValue
 
 PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
@@ -44,18 +45,34 @@ _PROVENANCE_COLUMNS = (
 )
 
 
+_LATEST = PROVENANCE.alias("latest")
+
+
+def _latest_of(siswa_id: sa.ColumnElement[str]) -> sa.Select:  # type: ignore[type-arg]
+    """The newest provenance row of each field of one student (index (siswa_id, field))."""
+    newest = (sa.select(sa.func.max(_LATEST.c.id)).where(_LATEST.c.siswa_id == siswa_id)
+              .group_by(_LATEST.c.field).correlate_except(_LATEST))
+    return sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
+
+
 def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, list[FieldProvenance]]:
     """The newest provenance row of each (student, field), grouped by student, fields in name order.
-    One statement for up to 1000 students (a page)."""
+    One statement for up to 1000 students (a page); on PostgreSQL an index seek per student."""
     out: dict[str, list[FieldProvenance]] = {}
     values: dict[str, FieldValue] = {}  # JSON text -> value: values repeat (true, null, outcome codes)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for part in _chunks(siswa_ids):
-        newest = (sa.select(sa.func.max(PROVENANCE.c.id)).where(PROVENANCE.c.siswa_id.in_(part))
-                  .group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
-        stmt = (sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
-                .order_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
+        if postgres:  # one index seek per student, whatever the statistics (shared.db.each_key)
+            stmt = each_key(_latest_of, "ids")
+            got = stmt.selected_columns
+            rows = session.execute(stmt.order_by(got.siswa_id, got.field), {"ids": json.dumps(part)}).all()
+        else:
+            newest = (sa.select(sa.func.max(PROVENANCE.c.id)).where(PROVENANCE.c.siswa_id.in_(part))
+                      .group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
+            rows = session.execute(sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
+                                   .order_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field)).all()
         for (sid, name, text, pid, run, system, record, version, seq, retrieved, matched,
-             written, record_hash) in session.execute(stmt).all():
+             written, record_hash) in rows:
             if text not in values:
                 values[text] = json.loads(text)
             out.setdefault(sid, []).append(FieldProvenance.model_validate({
@@ -75,28 +92,51 @@ class HubState:
     held_ids: dict[str, str] = field(default_factory=dict)  # field -> provenance_id of its newest provenance row
 
 
+def _written_of(siswa_id: sa.ColumnElement[str]) -> sa.Select:  # type: ignore[type-arg]
+    """One student's fields with provenance: the highest observed sequence and the newest row's provenance id."""
+    grouped = (sa.select(_LATEST.c.field, sa.func.max(_LATEST.c.observed_seq).label("seq"),
+                         sa.func.max(_LATEST.c.id).label("newest"))
+               .where(_LATEST.c.siswa_id == siswa_id).group_by(_LATEST.c.field).correlate_except(_LATEST)
+               .subquery("grouped"))
+    return (sa.select(PROVENANCE.c.siswa_id, grouped.c.field, grouped.c.seq, PROVENANCE.c.provenance_id)
+            .select_from(grouped.join(PROVENANCE, PROVENANCE.c.id == grouped.c.newest)))
+
+
+def _marks_of(siswa_id: sa.ColumnElement[str] | None) -> sa.Select:  # type: ignore[type-arg]
+    """The observation marks of one student (of every student, to be filtered, when None)."""
+    stmt = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq)
+    return stmt if siswa_id is None else stmt.where(OBSERVATION.c.siswa_id == siswa_id)
+
+
 def hub_states(session: Session, siswa_ids: Sequence[str]) -> dict[str, HubState]:
     """Per student: the observed sequence of each field (the highest ``observed_seq`` of its provenance rows,
     raised by the observation mark of later observations that confirmed the value without changing it), the
     observation marks, the attested fields and the provenance id of each field's newest provenance row (the
-    one shown next to the value). Every student asked for is present. Two statements."""
+    one shown next to the value). Every student asked for is present. Two statements per 1,000 students (on
+    PostgreSQL an index seek per student in each)."""
     states = {sid: HubState() for sid in siswa_ids}
+    postgres = session.get_bind().dialect.name == "postgresql"
     for part in _chunks(siswa_ids):
-        grouped = (sa.select(PROVENANCE.c.siswa_id, PROVENANCE.c.field,
-                             sa.func.max(PROVENANCE.c.observed_seq).label("seq"),
-                             sa.func.max(PROVENANCE.c.id).label("newest"))
-                   .where(PROVENANCE.c.siswa_id.in_(part)).group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field)
-                   .subquery())
-        written = sa.select(grouped.c.siswa_id, grouped.c.field, grouped.c.seq, PROVENANCE.c.provenance_id).join(
-            PROVENANCE, PROVENANCE.c.id == grouped.c.newest)
-        for sid, name, seq, pid in session.execute(written):
+        if postgres:  # one index seek per student, whatever the statistics (shared.db.each_key)
+            keys = {"ids": json.dumps(part)}
+            written: sa.Select = each_key(_written_of, "ids")  # type: ignore[type-arg]
+            marks: sa.Select = each_key(_marks_of, "ids")  # type: ignore[type-arg]
+        else:
+            keys = {}
+            grouped = (sa.select(PROVENANCE.c.siswa_id, PROVENANCE.c.field,
+                                 sa.func.max(PROVENANCE.c.observed_seq).label("seq"),
+                                 sa.func.max(PROVENANCE.c.id).label("newest"))
+                       .where(PROVENANCE.c.siswa_id.in_(part)).group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field)
+                       .subquery())
+            written = sa.select(grouped.c.siswa_id, grouped.c.field, grouped.c.seq, PROVENANCE.c.provenance_id).join(
+                PROVENANCE, PROVENANCE.c.id == grouped.c.newest)
+            marks = _marks_of(None).where(OBSERVATION.c.siswa_id.in_(part))
+        for sid, name, seq, pid in session.execute(written, keys):
             state = states[sid]
             state.seqs[name] = seq
             state.attested.add(name)
             state.held_ids[name] = pid
-        marks = sa.select(OBSERVATION.c.siswa_id, OBSERVATION.c.field, OBSERVATION.c.observed_seq).where(
-            OBSERVATION.c.siswa_id.in_(part))
-        for sid, name, seq in session.execute(marks):
+        for sid, name, seq in session.execute(marks, keys):
             state = states[sid]
             state.seqs[name] = max(state.seqs.get(name, -1), seq)
             state.marks[name] = seq

@@ -31,14 +31,17 @@ class ReplicaKeluargaRow(HubTable, table=True):
 class ReplicaAnggotaRow(HubTable, table=True):
     __tablename__ = "replica_anggota"
     # what ``replica.slice`` reads a matcher's slice by: the fallback's blocks (kabupaten, birth date range)
-    # and its nationwide pass (name or mother's name, with the birth date), the initials with the birth date or
-    # the kabupaten
+    # and its nationwide pass (name or mother's name, with the birth date or the kabupaten), the initials with the
+    # birth date or the kabupaten
     __table_args__ = (
         sa.Index("ix_replica_anggota_kab_tanggal_lahir", "kab", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_nama_norm_tanggal_lahir", "nama_norm", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_ibu_norm_tanggal_lahir", "ibu_norm", "tanggal_lahir"),
+        sa.Index("ix_replica_anggota_nama_norm_kab", "nama_norm", "kab"),
+        sa.Index("ix_replica_anggota_ibu_norm_kab", "ibu_norm", "kab"),
         sa.Index("ix_replica_anggota_inisial_tanggal_lahir", "inisial", "tanggal_lahir"),
         sa.Index("ix_replica_anggota_kab_inisial", "kab", "inisial"),
+        sa.Index("ix_replica_anggota_sample_key", "sample_key", "nik"),
     )
 
     nik: str = Field(primary_key=True, max_length=16)
@@ -59,6 +62,10 @@ class ReplicaAnggotaRow(HubTable, table=True):
     # the initials of nama_norm (``matching.fallback.initials``: first letters of its first and last words,
     # sorted), written with the member: the fallback's initials blocking rules read by it
     inisial: str | None = Field(default=None, max_length=2)
+    # a 63-bit hash of the NIK (``replica.sample.sample_key``), written with the member: the fallback model's random
+    # sample of the registry is the persons whose keys follow a point drawn from the seed (``sample.random_persons``),
+    # the same rows whatever order the replica's pages were written in
+    sample_key: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
 
 
 class ReplicaKkLamaRow(HubTable, table=True):

@@ -30,6 +30,7 @@ from services.sync_hub.replica.models import (
     ReplicaKkLamaRow,
     ReplicaStateRow,
 )
+from services.sync_hub.replica.sample import sample_key
 from shared.db import one_of
 
 # Bound parameters per IN list: well under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -91,14 +92,17 @@ def write_page(session: Session, *, replaced: Collection[str], claimed_niks: Col
     whose NIK a family claimed, former KK numbers a family claimed, the family rows ``rewritten``. Then
     inserts the final rows (given column by column). Every inserted key was deleted first, so no insert
     meets an existing key. Each member is written with its family's kabupaten (``kab``, the first 4 digits of
-    the family's kode_wilayah): every member written belongs to a family written in the same page; and with the
-    initials of its normalised name (``inisial``).
+    the family's kode_wilayah): every member written belongs to a family written in the same page; with the
+    initials of its normalised name (``inisial``) and the hash of its NIK the registry's sample is drawn by
+    (``sample_key``).
     """
     if members and "kab" not in members and members.get("nik"):
         region = dict(zip(families.get("no_kk", []), families.get("kode_wilayah", []), strict=True))
         members = {**members, "kab": [(region.get(k) or "")[:4] or None for k in members["no_kk"]]}
     if members and "inisial" not in members and "nama_norm" in members:
         members = {**members, "inisial": [initials(n or "") for n in members["nama_norm"]]}
+    if members and "sample_key" not in members and members.get("nik"):
+        members = {**members, "sample_key": [sample_key(nik) for nik in members["nik"]]}
     statements = _delete_in(session, ReplicaAnggotaRow.nik, claimed_niks)
     statements += _delete_in(session, ReplicaAnggotaRow.no_kk, replaced)
     statements += _delete_in(session, ReplicaKkLamaRow.no_kk, replaced)

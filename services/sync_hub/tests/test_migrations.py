@@ -17,7 +17,7 @@ from services.sync_hub.mirror import models as _mirror  # noqa: F401
 from services.sync_hub.provenance import models as _provenance  # noqa: F401
 from services.sync_hub.replica import models as _replica  # noqa: F401
 from services.sync_hub.runs import models as _runs  # noqa: F401
-from shared.db import make_engine, migrate
+from shared.db import make_engine, migrate, session_scope
 
 
 def test_migrations_reach_the_models(db_url: str) -> None:
@@ -106,5 +106,30 @@ def test_0017_backfills_the_initials_of_every_members_name(db_url: str) -> None:
             got = dict(conn.execute(sa.text("SELECT nama_norm, inisial FROM replica_anggota")).all())
         assert got == {n: initials(n) for n in names} == {"muhammad rizky": "mr", "santoso budi": "bs", "siti": "ss",
                                                           "": None}
+    finally:
+        engine.dispose()
+
+
+def test_0020_backfills_the_sample_key_of_every_member(db_url: str) -> None:
+    """Members written before 0020 get ``sample_key`` from their NIK (as the writer computes it), so the fallback
+    model's registry sample (``replica.sample.random_persons``) reaches them."""
+    from services.sync_hub.replica.sample import random_persons, sample_key
+
+    migrate(MIGRATIONS, db_url, "0019")
+    engine = make_engine(db_url)
+    niks = [f"32010109031400{i:02d}" for i in range(12)]
+    try:
+        with engine.begin() as conn:
+            for nik in niks:
+                conn.execute(sa.text(
+                    "INSERT INTO replica_anggota (nik, no_kk, nama, jenis_kelamin, tanggal_lahir, nama_ibu_kandung, "
+                    "hubungan_keluarga, nama_norm, ibu_norm, kab, inisial) VALUES (:nik, '3201010101200001', 'siti', "
+                    "'P', '2014-03-09', '', 'ANAK', 'siti', '', '3201', 'ss')"), {"nik": nik})
+        migrate(MIGRATIONS, db_url)
+        with engine.connect() as conn:
+            got = dict(conn.execute(sa.text("SELECT nik, sample_key FROM replica_anggota")).all())
+        assert got == {nik: sample_key(nik) for nik in niks}
+        with session_scope(engine) as session:
+            assert sorted(random_persons(session, 20, seed=1)["nik"]) == niks
     finally:
         engine.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from services.sync_hub.matching.frames import SAMPLE_SCHEMA, RegistryStats
 from services.sync_hub.replica import sample
@@ -72,3 +72,34 @@ def test_random_persons_are_a_uniform_sample_in_the_matchers_schema(engine: Engi
         "siti", "muhammad ibu", "P", "ANAK", "3201010001")
     assert first["old_kk"] == "3201010101900000" and first["dob"] == date(1990, 1, 1)
     assert everyone.filter(pl.col("old_kk").is_not_null()).height == 4 * FAMILIES // 50
+
+
+def test_the_sample_is_the_same_whatever_order_the_rows_were_written_in(engine: Engine) -> None:
+    """Two replicas holding the same persons, written by pages in another order (another physical placement, other
+    SQLite row ids), give the same sample: the fallback model of one world is the same from run to run."""
+    fill(engine)
+    with session_scope(engine) as s:
+        first = sample.random_persons(s, 300, seed=7)
+        window = sample.random_persons(s, 40, seed=7)
+    test_replica.clear(engine)
+    pages = [ChangePage(items=[family(i) for i in reversed(range(start, start + 50))], next_cursor=f"r{start}",
+                        has_more=start > 0, observed_seq=FAMILIES - start)
+             for start in reversed(range(0, FAMILIES, 50))]
+    replica.refresh(engine, FakeFeed(*pages))  # type: ignore[arg-type]
+    with session_scope(engine) as s:
+        again = sample.random_persons(s, 300, seed=7)
+        assert s.execute(text("SELECT count(*) FROM replica_anggota WHERE sample_key IS NULL")).scalar_one() == 0
+    assert again.equals(first)
+    assert set(window["nik"]) <= set(first["nik"])  # a smaller sample: the first persons of the same window
+
+
+def test_the_sample_wraps_round_to_the_smallest_keys(engine: Engine) -> None:
+    fill(engine)
+    with session_scope(engine) as s:
+        keys = sorted(s.execute(text("SELECT sample_key, nik FROM replica_anggota")).all())
+        seed = next(i for i in range(10_000) if sample.sample_key(f"#{i}") > keys[-30][0])  # 30 keys or fewer after it
+        got = set(sample.random_persons(s, 100, seed=seed)["nik"])
+    start = sample.sample_key(f"#{seed}")
+    after = [nik for key, nik in keys if key >= start]
+    assert len(after) < 100 and got == {*after, *(nik for _, nik in keys[:100 - len(after)])}
+    assert all(key == sample.sample_key(nik) for key, nik in keys)  # the writer's key is the NIK's hash
