@@ -44,9 +44,14 @@ linked to their family, never to one twin by a guess.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterable, Iterator
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -265,6 +270,11 @@ class Settings:
     # registry persons whose lookalikes among the other persons are counted (``lookalikes``); 0: not measured
     lookalike_persons: int = 5_000
     seed: int = 1
+    # threads that score candidate pairs (``_Blocks.map``; 0: one per core); changes no result, only the wall time
+    threads: int = 0
+
+    def scoring_threads(self) -> int:
+        return self.threads if self.threads > 0 else os.cpu_count() or 1
 
 
 @dataclass
@@ -395,6 +405,12 @@ SMALL_BLOCK_PAIRS = 5_000  # pairs: a block smaller than this is scored with oth
 BATCH_PAIRS = 500_000  # pairs per unit of small blocks
 
 
+# one unit of scored pairs: (student row per segment, segment starts, registry position per pair, codes per pair)
+Unit = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
 @dataclass
 class _Blocks:
     """The candidate pairs of a set of students, produced block by block (never all at once)."""
@@ -405,34 +421,57 @@ class _Blocks:
     groups: list[tuple[np.ndarray, int, int]]  # (student rows, registry start, registry end)
     extra: tuple[np.ndarray, np.ndarray]  # nationwide pairs (student row, registry sorted position)
     pairs: int = 0
+    threads: int = 1  # units scored at once (``Settings.threads``)
 
-    def each(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def each(self) -> Iterator[Unit]:
         """The pairs in units of segments: ``(student row per segment, segment starts, registry position per
         pair, codes per pair)``, a segment being one student against one whole block. A large block is one
         unit, scored as a matrix (rapidfuzz ``cdist``); small blocks are gathered into units of about
         ``BATCH_PAIRS`` explicit pairs (``cpdist``), so that numpy's per-call cost is paid per unit, not per block."""
+        return self.map(lambda *unit: unit)
+
+    def map(self, fn: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], R]) -> Iterator[R]:
+        """``fn(*unit)`` of every unit of ``each``, in ``each``'s order. With ``threads`` > 1 the units are scored
+        and ``fn`` applied on that many threads (rapidfuzz and numpy release the GIL for the bulk of the work), at
+        most ``2 * threads`` units ahead of the consumer, so memory stays that of a few units. Each unit is
+        computed alone and the results come back in order: the same results whatever the number of threads."""
+        def one(task: Callable[[], Unit]) -> tuple[int, R]:
+            unit = task()
+            return unit[3].size, fn(*unit)
+
+        for n, out in ordered_map(one, self._tasks(), self.threads):
+            self.pairs += n
+            yield out
+
+    def _tasks(self) -> Iterator[Callable[[], Unit]]:
+        """Every unit of ``each`` as a function that scores it (in the order of ``each``)."""
         small: list[tuple[np.ndarray, int, int]] = []
         size = 0
+        workers = 1 if self.threads > 1 else None  # parallel across units, not inside rapidfuzz as well
         for rows, start, end in self.groups:
             nr = end - start
             if rows.size * nr >= SMALL_BLOCK_PAIRS:
-                codes = matrix_codes(self.s.take(rows), self.r.side.take(slice(start, end)))
-                self.pairs += codes.size
-                yield (rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel())
+                yield functools.partial(self._matrix, rows, start, end, workers)
                 continue
             small.append((rows, start, end))
             size += rows.size * nr
             if size >= BATCH_PAIRS:
-                yield self._pairs(small)
+                yield functools.partial(self._pairs, small, workers)
                 small, size = [], 0
         if small:
-            yield self._pairs(small)
-        yield from self._extra_units()
+            yield functools.partial(self._pairs, small, workers)
+        yield from self._extra_tasks(workers)
 
-    def _extra_units(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def _matrix(self, rows: np.ndarray, start: int, end: int, workers: int | None) -> Unit:
+        """A large block as one unit: a matrix of its students against its persons."""
+        nr = end - start
+        codes = matrix_codes(self.s.take(rows), self.r.side.take(slice(start, end)), workers=workers)
+        return rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel()
+
+    def _extra_tasks(self, workers: int | None) -> Iterator[Callable[[], Unit]]:
         """The other rules' pairs (sorted by student) in units of about ``BATCH_PAIRS`` pairs cut at student
         boundaries, a segment being one student against all its pairs of these rules."""
-        si, ri = self.extra
+        si, _ = self.extra
         if not si.size:
             return
         first = np.flatnonzero(np.r_[True, si[1:] != si[:-1]])  # each student's first pair
@@ -443,34 +482,50 @@ class _Blocks:
                 bounds.append(at)
         bounds.append(si.size)
         for lo, hi in itertools.pairwise(bounds):
-            rows, rpos = si[lo:hi], ri[lo:hi]
-            codes = pair_codes(self.s.take(rows), self.r.side.take(rpos))
-            self.pairs += codes.size
-            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-            yield rows[starts], starts, rpos, codes
+            yield functools.partial(self._extra_unit, lo, hi, workers)
 
-    def _pairs(self, blocks: list[tuple[np.ndarray, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                           np.ndarray]:
+    def _extra_unit(self, lo: int, hi: int, workers: int | None) -> Unit:
+        rows, rpos = self.extra[0][lo:hi], self.extra[1][lo:hi]
+        codes = pair_codes(self.s.take(rows), self.r.side.take(rpos), workers=workers)
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        return rows[starts], starts, rpos, codes
+
+    def _pairs(self, blocks: list[tuple[np.ndarray, int, int]], workers: int | None) -> Unit:
         """Small blocks as one unit: names compared per block (``cdist``, cheap on one thread), every other
         comparison on the unit's explicit pairs at once."""
         sim_n, sim_i = [], []
         for rows, start, end in blocks:
             a, r = self.s.names_at(rows), self.r.side.names_at(slice(start, end))
-            sim_n.append(name_matrix(a, r).ravel())
-            sim_i.append(ibu_matrix(a.ibu, r.ibu).ravel())
+            sim_n.append(name_matrix(a, r, workers=workers).ravel())
+            sim_i.append(ibu_matrix(a.ibu, r.ibu, workers=workers).ravel())
         srows = np.concatenate([np.repeat(rows, end - start) for rows, start, end in blocks])
         rpos = np.concatenate([np.tile(np.arange(start, end), rows.size) for rows, start, end in blocks])
         lens = np.concatenate([np.full(rows.size, end - start) for rows, start, end in blocks])
         codes = pattern_codes(self.s.take(srows, names=False), self.r.side.take(rpos, names=False),
                               np.concatenate(sim_n), np.concatenate(sim_i), pairwise=True)
-        self.pairs += codes.size
         starts = np.r_[0, np.cumsum(lens)[:-1]]  # a segment: one student against one whole block
         return np.concatenate([rows for rows, _, _ in blocks]), starts, rpos, codes
 
 
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+    """``map(fn, items)`` on ``threads`` threads, results in the order of ``items``, at most ``2 * threads``
+    items submitted ahead of the one the consumer waits for; plain ``map`` for one thread."""
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="fallback") as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
-def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES)) -> _Blocks:
-    """The candidate pairs of ``stu``: the first rule's blocks, and the pairs of the other ``rules``."""
+
+def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES), threads: int = 1) -> _Blocks:
+    """The candidate pairs of ``stu``: the first rule's blocks, and the pairs of the other ``rules`` (scored on
+    ``threads`` threads, ``_Blocks.map``)."""
     stu = prepare_students(stu)
     r = _registry(reg)
     s = student_side(stu)
@@ -478,7 +533,7 @@ def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES
     joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
     groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
               zip(joined["row"].to_list(), joined["start"].to_list(), joined["end"].to_list(), strict=True)]
-    return _Blocks(stu, s, r, groups, _extra_pairs(stu, r, member, rules))
+    return _Blocks(stu, s, r, groups, _extra_pairs(stu, r, member, rules), threads=threads)
 
 
 def _extra_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame, rules: Iterable[str]
@@ -584,23 +639,28 @@ def rule_recall(stu: pl.DataFrame, reg: Registry, true_pid: pl.Series) -> dict[s
     return out
 
 
-def pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Blocks]:
+def pattern_counts(stu: pl.DataFrame, reg: Registry, threads: int = 1) -> tuple[np.ndarray, _Blocks]:
     """How often each comparison pattern occurs among the candidate pairs of ``stu`` that EM learns from (those of
     ``TRAINING_RULES``)."""
-    counts, b, _ = _pattern_counts(stu, reg)
+    counts, b, _ = _pattern_counts(stu, reg, threads)
     return counts, b
 
 
-def _pattern_counts(stu: pl.DataFrame, reg: Registry) -> tuple[np.ndarray, _Blocks, tuple[np.ndarray, np.ndarray]]:
+def _pattern_counts(stu: pl.DataFrame, reg: Registry, threads: int = 1
+                    ) -> tuple[np.ndarray, _Blocks, tuple[np.ndarray, np.ndarray]]:
     """``pattern_counts`` and, per student row of ``stu``, the pattern codes of its candidate pairs (what
     ``record_prior`` reads): the distinct ``row * N_PATTERNS + code`` (int64) and how many pairs have each."""
-    b = _blocks(stu, reg, TRAINING_RULES)
+    b = _blocks(stu, reg, TRAINING_RULES, threads)
+
+    def count(rows: np.ndarray, starts: np.ndarray, _: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        per_pair = np.repeat(rows.astype(np.int64), np.diff(np.r_[starts, codes.size]))
+        return np.bincount(codes, minlength=N_PATTERNS), per_pair * N_PATTERNS + codes
+
     counts = np.zeros(N_PATTERNS, dtype=np.float64)
     keys: list[np.ndarray] = []
-    for rows, starts, _, codes in b.each():
-        counts += np.bincount(codes, minlength=N_PATTERNS)
-        per_pair = np.repeat(rows.astype(np.int64), np.diff(np.r_[starts, codes.size]))
-        keys.append(per_pair * N_PATTERNS + codes)
+    for n, k in b.map(count):
+        counts += n
+        keys.append(k)
     if not keys:
         return counts, b, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     return counts, b, np.unique(np.concatenate(keys), return_counts=True)
@@ -667,12 +727,14 @@ def segment_summary(w: np.ndarray, codes: np.ndarray, fid: np.ndarray, starts: n
 def summarise(b: _Blocks, model: Model) -> pl.DataFrame:
     """SUMMARY_SCHEMA rows for every (student, block), scored block by block with the model's weights."""
     table = model.pattern_weights() + model.decision_prior_weight()
-    parts: list[dict[str, np.ndarray]] = []
     fid = b.r.fid
-    for rows, starts, rpos, codes in b.each():
+
+    def one(rows: np.ndarray, starts: np.ndarray, rpos: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
         s = segment_summary(table[codes], codes, fid[rpos], starts)
-        parts.append({"row": rows, "rpos": rpos[s["best"]], "w": s["w"], "code": s["code"],
-                      "o_rpos": rpos[s["other"]], "w_other": s["w_other"], "w_sibling": s["w_sibling"]})
+        return {"row": rows, "rpos": rpos[s["best"]], "w": s["w"], "code": s["code"], "o_rpos": rpos[s["other"]],
+                "w_other": s["w_other"], "w_sibling": s["w_sibling"]}
+
+    parts = list(b.map(one))
     if not parts:
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
     out = pl.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})
@@ -770,7 +832,7 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     students' own kabupaten and birth years)."""
     sample = training_sample(stu_all, settings)
     stats = reg.stats() if stats is None else stats
-    counts, b, row_codes = _pattern_counts(sample, reg)
+    counts, b, row_codes = _pattern_counts(sample, reg, settings.scoring_threads())
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
     others = b.r.side if population is None else registry_side(population)
     u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
@@ -993,7 +1055,7 @@ def run(stu: pl.DataFrame, reg: Registry, model: Model, settings: Settings | Non
     """Score ``stu`` block by block with ``model`` and decide: only a few numbers per student and block are
     kept, so memory does not grow with the number of candidate pairs."""
     settings = settings or Settings()
-    b = _blocks(stu, reg)
+    b = _blocks(stu, reg, threads=settings.scoring_threads())
     summary = summarise(b, model)
     veto = veto_table(model, settings)
     decisions = decide(summary, b, reg, settings, veto)

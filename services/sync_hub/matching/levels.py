@@ -75,18 +75,23 @@ def decode(codes: np.ndarray) -> np.ndarray:
 
 # ---- arrays ------------------------------------------------------------------------------------------
 
+# a side's names: a polars column, a list, or a numpy object array (``interned``)
+NameColumn = pl.Series | list[str] | np.ndarray
+
 _DD_MASK = np.uint64(0xFF << 32)  # the nibbles of NIK digits 7-8 (DD) in the packed form
 _NIBBLE_LOW = np.uint64(0x1111111111111111)
 
 
 @dataclass
 class Side:
-    """One side's comparison columns, row-aligned: names as a polars column (the registry: sliced and turned
-    into lists block by block) or as Python lists (the students: few), everything else as numpy arrays."""
+    """One side's comparison columns, row-aligned: names as Python lists (the students: few), as numpy object
+    arrays of interned strings (the registry: ``interned``; a block's or a unit's names are a gather of
+    references, no string is decoded again) or as a polars column (KIP cards), everything else as numpy
+    arrays."""
 
-    nama: pl.Series | list[str]
-    nsort: pl.Series | list[str]  # the name's words sorted (token sort)
-    ibu: pl.Series | list[str]
+    nama: NameColumn
+    nsort: NameColumn  # the name's words sorted (token sort)
+    ibu: NameColumn
     ibu_missing: np.ndarray
     nama_missing: np.ndarray
     days: np.ndarray  # days since epoch (int32; a sentinel where missing)
@@ -131,21 +136,39 @@ _ARRAYS = ("ibu_missing", "nama_missing", "days", "yr", "mon", "day", "sex", "ke
            "ymd", "kk", "kk_old")
 
 
-def _pick(names: pl.Series | list[str], rows: np.ndarray | slice) -> pl.Series | list[str]:
+def _pick(names: NameColumn, rows: np.ndarray | slice) -> NameColumn:
+    if isinstance(names, np.ndarray):
+        return names[rows]
     if isinstance(names, list):
         return names[rows] if isinstance(rows, slice) else [names[i] for i in rows.tolist()]
     return names.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else names.gather(rows)
 
 
-def _as_list(names: pl.Series | list[str]) -> list[str]:
-    return names if isinstance(names, list) else names.to_list()
+def _as_list(names: NameColumn) -> list[str]:
+    if isinstance(names, list):
+        return names
+    return names.tolist() if isinstance(names, np.ndarray) else names.to_list()
+
+
+def interned(names: pl.Series) -> np.ndarray:
+    """``names`` (no nulls) as a numpy object array in which equal names are one ``str`` object: each distinct
+    name is decoded from polars once. A registry repeats its names (41,295 distinct among 995,109 persons in the
+    benchmark's world), so the array costs a pointer per person, and the names of any rows are a gather of
+    references (``_pick``): no per-pair decoding, as ``pl.Series.gather(...).to_list()`` did."""
+    distinct = names.unique()
+    table = np.empty(len(distinct), dtype=object)
+    table[:] = distinct.to_list()
+    code = pl.DataFrame({"n": names}).join(pl.DataFrame({"n": distinct, "i": np.arange(len(distinct))}), on="n",
+                                           how="left", maintain_order="left")["i"].to_numpy()
+    return table[code]
 
 
 def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None, missing_day: int,
-         name_lists: bool = False) -> Side:
+         name_lists: bool = False, intern: bool = False) -> Side:
     """Columns ``nama``, ``ibu``, ``dob``, ``sex``, ``wil``, ``nik_col``, ``kk_col`` (and ``kk_old_col``; and
     ``nsort``, the name's ``sorted_words``, when the frame has it already), vectorised: the NIK is packed from
-    its digits by integer arithmetic, never character by character."""
+    its digits by integer arithmetic, never character by character. Names as lists (``name_lists``), as
+    ``interned`` object arrays (``intern``) or as polars columns."""
     frame = frame.with_columns(  # computed once as a column: an expression used twice is evaluated twice
         pl.when(pl.col(nik_col).str.contains(r"^[0-9]{16}$")).then(pl.col(nik_col).cast(pl.UInt64, strict=False))
         .alias("_x"),
@@ -178,7 +201,7 @@ def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None,
         .alias("kk_old"),
     )
     cols = ("nama", "nsort", "ibu")
-    named = {c: (f[c].to_list() if name_lists else f[c]) for c in cols}
+    named = {c: (f[c].to_list() if name_lists else interned(f[c]) if intern else f[c]) for c in cols}
     return Side(**named, **{c: f[c].to_numpy() for c in _ARRAYS})
 
 
@@ -206,7 +229,7 @@ def student_side(stu: pl.DataFrame) -> Side:
 
 def registry_side(persons: pl.DataFrame) -> Side:
     """The registry's side of persons with the family's region (``wil``) and a former KK number (``old_kk``)."""
-    return side(persons, "nik", "no_kk", "old_kk", OTHER_MISSING_DAY)
+    return side(persons, "nik", "no_kk", "old_kk", OTHER_MISSING_DAY, intern=True)
 
 
 # ---- levels ------------------------------------------------------------------------------------------
@@ -214,14 +237,19 @@ def registry_side(persons: pl.DataFrame) -> Side:
 _PARALLEL_FROM = 100_000  # pairs: below this rapidfuzz's threads cost more than they save
 
 
-def sim_matrix(a: list[str], b: list[str]) -> np.ndarray:
-    workers = -1 if len(a) * len(b) >= _PARALLEL_FROM else 1
+def _workers(pairs: int, workers: int | None) -> int:
+    """rapidfuzz's ``workers``: as asked, else every core from ``_PARALLEL_FROM`` pairs on."""
+    return workers if workers is not None else -1 if pairs >= _PARALLEL_FROM else 1
+
+
+def sim_matrix(a: list[str], b: list[str], workers: int | None = None) -> np.ndarray:
+    workers = _workers(len(a) * len(b), workers)
     return process.cdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
 
 
-def sim_pairs(a: list[str], b: list[str]) -> np.ndarray:
+def sim_pairs(a: list[str], b: list[str], workers: int | None = None) -> np.ndarray:
     """The same scorer as ``sim_matrix``, on aligned pairs (u sampling): the levels must mean the same."""
-    workers = -1 if len(a) >= _PARALLEL_FROM else 1
+    workers = _workers(len(a), workers)
     return process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32, workers=workers)
 
 
@@ -232,16 +260,16 @@ def _token_sort(raw: np.ndarray, by_sorted: np.ndarray) -> np.ndarray:
     return np.maximum(raw, np.minimum(by_sorted, REORDERED))
 
 
-def name_matrix(a: Names, b: Names) -> np.ndarray:
+def name_matrix(a: Names, b: Names, workers: int | None = None) -> np.ndarray:
     """Names of ``a`` against names of ``b``: the larger of Jaro-Winkler on the names as written and on their
     words sorted (token sort), the latter capped at ``REORDERED`` ("santoso budi" / "budi santoso": 0.99).
     Jaro-Winkler alone rewards a common start, which a name written in another order does not have."""
-    return _token_sort(sim_matrix(a.nama, b.nama), sim_matrix(a.nsort, b.nsort))
+    return _token_sort(sim_matrix(a.nama, b.nama, workers), sim_matrix(a.nsort, b.nsort, workers))
 
 
-def name_pairs(a: Names, b: Names) -> np.ndarray:
+def name_pairs(a: Names, b: Names, workers: int | None = None) -> np.ndarray:
     """``name_matrix`` on aligned pairs."""
-    return _token_sort(sim_pairs(a.nama, b.nama), sim_pairs(a.nsort, b.nsort))
+    return _token_sort(sim_pairs(a.nama, b.nama, workers), sim_pairs(a.nsort, b.nsort, workers))
 
 
 _SHARED_START = 0.92  # a mother's name this close may owe it to shared leading words ("ni gede s...", "siti ...")
@@ -261,16 +289,16 @@ def _last_words_apart(sim: np.ndarray, idx: tuple[np.ndarray, ...], a: list[str]
     return out
 
 
-def ibu_matrix(a: list[str], b: list[str]) -> np.ndarray:
+def ibu_matrix(a: list[str], b: list[str], workers: int | None = None) -> np.ndarray:
     """Mothers' names compared (``sim_matrix``), a close score owed to shared leading words demoted."""
-    sim = sim_matrix(a, b)
+    sim = sim_matrix(a, b, workers)
     idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
     return _last_words_apart(sim, idx, a, b, pairwise=False) if idx[0].size else sim
 
 
-def ibu_pairs(a: list[str], b: list[str]) -> np.ndarray:
+def ibu_pairs(a: list[str], b: list[str], workers: int | None = None) -> np.ndarray:
     """``ibu_matrix`` on aligned pairs."""
-    sim = sim_pairs(a, b)
+    sim = sim_pairs(a, b, workers)
     idx = np.nonzero((sim >= _SHARED_START) & (sim < 0.999))
     return _last_words_apart(sim, idx, a, b, pairwise=True) if idx[0].size else sim
 
@@ -346,16 +374,17 @@ def _nik_level(s: Side, r: Side, pairwise: bool) -> np.ndarray:
 
 
 
-def matrix_codes(s: Side, r: Side) -> np.ndarray:
-    """Pattern codes of every row of ``s`` against every row of ``r`` (a matrix), names compared here."""
+def matrix_codes(s: Side, r: Side, workers: int | None = None) -> np.ndarray:
+    """Pattern codes of every row of ``s`` against every row of ``r`` (a matrix), names compared here
+    (``workers``: rapidfuzz's; default by size, ``_workers``)."""
     a, b = s.names(), r.names()
-    return pattern_codes(s, r, name_matrix(a, b), ibu_matrix(a.ibu, b.ibu))
+    return pattern_codes(s, r, name_matrix(a, b, workers), ibu_matrix(a.ibu, b.ibu, workers))
 
 
-def pair_codes(s: Side, r: Side) -> np.ndarray:
+def pair_codes(s: Side, r: Side, workers: int | None = None) -> np.ndarray:
     """Pattern codes of the aligned pairs (row i of ``s`` with row i of ``r``), names compared here."""
     a, b = s.names(), r.names()
-    return pattern_codes(s, r, name_pairs(a, b), ibu_pairs(a.ibu, b.ibu), pairwise=True)
+    return pattern_codes(s, r, name_pairs(a, b, workers), ibu_pairs(a.ibu, b.ibu, workers), pairwise=True)
 
 
 # ---- reading codes -----------------------------------------------------------------------------------
