@@ -70,10 +70,19 @@ class _Index:
     pkh: pl.Series  # family id -> PKH status (null for a number without a family row)
 
 
+INDEX = "deterministic_index"  # the key of ``_index``'s result in the registry's cache
+
+
+def prepare(reg: Registry) -> None:
+    """Build the registry's index (``_index``) on a background thread (``Registry.prepare``)."""
+    reg.prepare(INDEX, _build_index)
+
+
 def _index(reg: Registry) -> _Index:
-    cached = reg._cache.get("deterministic_index")
-    if isinstance(cached, _Index):
-        return cached
+    return reg.cached(INDEX, _build_index)
+
+
+def _build_index(reg: Registry) -> _Index:
     p, f = reg.persons, reg.families
     kk = pl.concat([f["no_kk"], p["no_kk"]]).drop_nulls().unique(maintain_order=True).rename("kk")
     codes = pl.DataFrame({"kk": kk, "fid": pl.int_range(kk.len(), dtype=pl.Int64, eager=True)})
@@ -85,10 +94,7 @@ def _index(reg: Registry) -> _Index:
     by_kk = pl.concat([current, old]).select(pl.col("kk").cast(pl.UInt64, strict=False), "fid").drop_nulls().unique()
     pkh = codes.join(f.select(pl.col("no_kk").alias("kk"), "pkh_status"), on="kk", how="left",
                      maintain_order="left")["pkh_status"]
-    out = _Index(kk, by_nik, fid, by_kk,
-                 pl.DataFrame({"fid": fid, "pid": p["pid"]}).drop_nulls("fid"), pkh)
-    reg._cache["deterministic_index"] = out
-    return out
+    return _Index(kk, by_nik, fid, by_kk, pl.DataFrame({"fid": fid, "pid": p["pid"]}).drop_nulls("fid"), pkh)
 
 
 def _positions(stu: pl.DataFrame, sid: pl.Series) -> pl.Series:

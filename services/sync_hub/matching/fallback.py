@@ -290,10 +290,20 @@ class _Registry:
     bid: np.ndarray  # sorted position -> its block's id (int64), -1 outside every block (no kabupaten or year)
 
 
+REGISTRY = "fallback_registry"  # the key of ``_registry``'s result in the registry's cache
+
+
+def prepare(reg: Registry) -> None:
+    """Build the registry's block order (``_registry``) on a background thread (``Registry.prepare``), while
+    the caller makes the students' frame and runs the deterministic pass."""
+    reg.prepare(REGISTRY, _build_registry)
+
+
 def _registry(reg: Registry) -> _Registry:
-    cached = reg._cache.get("fallback_registry")
-    if isinstance(cached, _Registry):
-        return cached
+    return reg.cached(REGISTRY, _build_registry)
+
+
+def _build_registry(reg: Registry) -> _Registry:
     old = reg.kk_lama.group_by("no_kk").agg(pl.col("old_kk").last())
     persons = reg.persons.with_columns(pl.col("nama").fill_null("").alias("_n"))
     frame = persons.join(old, on="no_kk", how="left", maintain_order="left").join(
@@ -310,11 +320,8 @@ def _registry(reg: Registry) -> _Registry:
     if lens.size:  # a block is a contiguous run of positions
         bid[np.arange(int(lens.sum())) + np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)] = np.repeat(
             blocks["bid"].to_numpy(), lens)
-    out = _Registry(registry_side(frame), frame["pid"].to_numpy(),
-                    frame["fid"].fill_null(-1).to_numpy(), blocks,
-                    frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"), bid)
-    reg._cache["fallback_registry"] = out
-    return out
+    return _Registry(registry_side(frame), frame["pid"].to_numpy(), frame["fid"].fill_null(-1).to_numpy(), blocks,
+                     frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"), bid)
 
 
 def name_keys(names: pl.Series) -> pl.DataFrame:

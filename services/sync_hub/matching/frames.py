@@ -8,14 +8,19 @@ normalised; raw names never reach the matcher.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
 
 import polars as pl
 
 from shared import names
 from shared.nik import NikSuspicion, check_frame, normalise_column
 
+T = TypeVar("T")
 NIK_KEYS = ("nik", "nik_ibu", "nik_ayah", "nik_wali")
 # Rules of a child's well-formed NIK that its record makes unusable (``rule_nik``), besides shared.nik's.
 SAME_AS_NO_KK = NikSuspicion.SAME_AS_NO_KK.value
@@ -78,6 +83,35 @@ class Registry:
     def stats(self) -> RegistryStats:
         """The size of these frames, for when they are the whole registry (not a slice)."""
         return RegistryStats(self.observed_seq, self.persons.height, self.families.height)
+
+    def cached(self, key: str, build: Callable[[Registry], T]) -> T:
+        """What ``build(self)`` returns, built once per registry and kept under ``key``; when ``prepare``
+        started building it, the result of that build (waited for; its exception raised here)."""
+        held = self._cache.get(key)
+        if isinstance(held, Future):
+            value: T = held.result()
+            self._cache[key] = value
+            return value
+        if held is None:
+            held = self._cache[key] = build(self)
+        return held  # type: ignore[return-value]
+
+    def prepare(self, key: str, build: Callable[[Registry], object]) -> None:
+        """Start ``build(self)`` on a background thread (``cached`` waits for it), unless ``key`` is held or
+        being built: a pass's preparation of the registry (the deterministic index, the fallback's block order)
+        then runs while the caller does other work (polars releases the GIL; the two cores both work)."""
+        if key in self._cache:
+            return
+        pending: Future[object] = Future()
+        self._cache[key] = pending
+
+        def work() -> None:
+            try:
+                pending.set_result(build(self))
+            except BaseException as exc:  # handed to whoever waits for it (``cached``)
+                pending.set_exception(exc)
+
+        threading.Thread(target=work, name=f"registry-{key}", daemon=True).start()
 
     @classmethod
     def empty(cls) -> Registry:

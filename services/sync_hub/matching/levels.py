@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,8 +76,30 @@ def decode(codes: np.ndarray) -> np.ndarray:
 
 # ---- arrays ------------------------------------------------------------------------------------------
 
-# a side's names: a polars column, a list, or a numpy object array (``interned``)
-NameColumn = pl.Series | list[str] | np.ndarray
+
+
+@dataclass(frozen=True)
+class Interned:
+    """Names as codes into a table of distinct names (``interned``): taking rows gathers integers, the strings are
+    looked up only for the rows compared, and aligned pairs are compared once per distinct pair of names
+    (``pair_codes``). ``table`` is a numpy object array; two columns built together share their codes (a name
+    and its words sorted: ``interned_names``)."""
+
+    table: np.ndarray
+    code: np.ndarray  # int64 per row
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+    def take(self, rows: np.ndarray | slice) -> Interned:
+        return Interned(self.table, self.code[rows])
+
+    def tolist(self) -> list[str]:
+        return self.table[self.code].tolist()  # type: ignore[no-any-return]
+
+
+# a side's names: a polars column (KIP cards), a list (a check's few rows) or ``Interned`` (the fallback's sides)
+NameColumn = pl.Series | list[str] | Interned
 
 _DD_MASK = np.uint64(0xFF << 32)  # the nibbles of NIK digits 7-8 (DD) in the packed form
 _NIBBLE_LOW = np.uint64(0x1111111111111111)
@@ -84,10 +107,9 @@ _NIBBLE_LOW = np.uint64(0x1111111111111111)
 
 @dataclass
 class Side:
-    """One side's comparison columns, row-aligned: names as Python lists (the students: few), as numpy object
-    arrays of interned strings (the registry: ``interned``; a block's or a unit's names are a gather of
-    references, no string is decoded again) or as a polars column (KIP cards), everything else as numpy
-    arrays."""
+    """One side's comparison columns, row-aligned: names as ``Interned`` codes (the fallback's students and
+    registry: a block's or a unit's names are a gather of integers, no string is decoded again), as Python lists
+    (a check's few rows) or as a polars column (KIP cards), everything else as numpy arrays."""
 
     nama: NameColumn
     nsort: NameColumn  # the name's words sorted (token sort)
@@ -137,8 +159,8 @@ _ARRAYS = ("ibu_missing", "nama_missing", "days", "yr", "mon", "day", "sex", "ke
 
 
 def _pick(names: NameColumn, rows: np.ndarray | slice) -> NameColumn:
-    if isinstance(names, np.ndarray):
-        return names[rows]
+    if isinstance(names, Interned):
+        return names.take(rows)
     if isinstance(names, list):
         return names[rows] if isinstance(rows, slice) else [names[i] for i in rows.tolist()]
     return names.slice(rows.start, rows.stop - rows.start) if isinstance(rows, slice) else names.gather(rows)
@@ -147,20 +169,23 @@ def _pick(names: NameColumn, rows: np.ndarray | slice) -> NameColumn:
 def _as_list(names: NameColumn) -> list[str]:
     if isinstance(names, list):
         return names
-    return names.tolist() if isinstance(names, np.ndarray) else names.to_list()
+    return names.tolist() if isinstance(names, Interned) else names.to_list()
 
 
-def interned(names: pl.Series) -> np.ndarray:
-    """``names`` (no nulls) as a numpy object array in which equal names are one ``str`` object: each distinct
-    name is decoded from polars once. A registry repeats its names (41,295 distinct among 995,109 persons in the
-    benchmark's world), so the array costs a pointer per person, and the names of any rows are a gather of
-    references (``_pick``): no per-pair decoding, as ``pl.Series.gather(...).to_list()`` did."""
-    distinct = names.unique()
-    table = np.empty(len(distinct), dtype=object)
-    table[:] = distinct.to_list()
-    code = pl.DataFrame({"n": names}).join(pl.DataFrame({"n": distinct, "i": np.arange(len(distinct))}), on="n",
-                                           how="left", maintain_order="left")["i"].to_numpy()
-    return table[code]
+def _table(values: pl.Series) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values.to_list()
+    return out
+
+
+def interned_names(*columns: pl.Series) -> tuple[Interned, ...]:
+    """Row-aligned string columns (no nulls) as ``Interned`` sharing one code per distinct combination of their
+    values: each distinct value is decoded from polars once. A registry repeats its names (41,295 distinct among
+    995,109 persons in the benchmark's world), so a side costs an integer per row and per column."""
+    frame = pl.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
+    distinct = frame.unique(maintain_order=True).with_row_index("_code")
+    code = frame.join(distinct, on=list(frame.columns), how="left", maintain_order="left")["_code"]
+    return tuple(Interned(_table(distinct[c]), code.to_numpy().astype(np.int64)) for c in frame.columns)
 
 
 def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None, missing_day: int,
@@ -168,7 +193,7 @@ def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None,
     """Columns ``nama``, ``ibu``, ``dob``, ``sex``, ``wil``, ``nik_col``, ``kk_col`` (and ``kk_old_col``; and
     ``nsort``, the name's ``sorted_words``, when the frame has it already), vectorised: the NIK is packed from
     its digits by integer arithmetic, never character by character. Names as lists (``name_lists``), as
-    ``interned`` object arrays (``intern``) or as polars columns."""
+    ``Interned`` codes (``intern``: the name and its sorted words share theirs) or as polars columns."""
     frame = frame.with_columns(  # computed once as a column: an expression used twice is evaluated twice
         pl.when(pl.col(nik_col).str.contains(r"^[0-9]{16}$")).then(pl.col(nik_col).cast(pl.UInt64, strict=False))
         .alias("_x"),
@@ -201,7 +226,10 @@ def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None,
         .alias("kk_old"),
     )
     cols = ("nama", "nsort", "ibu")
-    named = {c: (f[c].to_list() if name_lists else interned(f[c]) if intern else f[c]) for c in cols}
+    named: dict[str, NameColumn] = {c: (f[c].to_list() if name_lists else f[c]) for c in cols}
+    if intern:
+        named["nama"], named["nsort"] = interned_names(f["nama"], f["nsort"])
+        (named["ibu"],) = interned_names(f["ibu"])
     return Side(**named, **{c: f[c].to_numpy() for c in _ARRAYS})
 
 
@@ -223,8 +251,8 @@ def prepare_students(stu: pl.DataFrame) -> pl.DataFrame:
 
 
 def student_side(stu: pl.DataFrame) -> Side:
-    """The students' side of ``prepare_students(stu)`` (names as lists: students are few per block)."""
-    return side(stu, "nik_digits", "no_kk", None, STUDENT_MISSING_DAY, name_lists=True)
+    """The students' side of ``prepare_students(stu)`` (names ``Interned``, as the registry's)."""
+    return side(stu, "nik_digits", "no_kk", None, STUDENT_MISSING_DAY, intern=True)
 
 
 def registry_side(persons: pl.DataFrame) -> Side:
@@ -382,9 +410,41 @@ def matrix_codes(s: Side, r: Side, workers: int | None = None) -> np.ndarray:
 
 
 def pair_codes(s: Side, r: Side, workers: int | None = None) -> np.ndarray:
-    """Pattern codes of the aligned pairs (row i of ``s`` with row i of ``r``), names compared here."""
+    """Pattern codes of the aligned pairs (row i of ``s`` with row i of ``r``), names compared here: once per
+    distinct pair of names when both sides are ``Interned`` (``_distinct_pairs``), else pair by pair."""
+    if all(isinstance(getattr(x, c), Interned) for x in (s, r) for c in ("nama", "nsort", "ibu")):
+        return pattern_codes(s, r, _distinct_pairs(lambda a, b: name_pairs(a, b, workers), s, r, ("nama", "nsort")),
+                             _distinct_pairs(lambda a, b: ibu_pairs(a.ibu, b.ibu, workers), s, r, ("ibu",)),
+                             pairwise=True)
     a, b = s.names(), r.names()
     return pattern_codes(s, r, name_pairs(a, b, workers), ibu_pairs(a.ibu, b.ibu, workers), pairwise=True)
+
+
+def _distinct_pairs(score: Callable[[Names, Names], np.ndarray], s: Side, r: Side, columns: tuple[str, ...]
+                    ) -> np.ndarray:
+    """``score`` of the aligned pairs of ``Interned`` names of ``s`` and ``r``, computed once per distinct pair of
+    codes (``columns`` share their codes on each side) and spread back to every pair. The candidate pairs of the
+    nationwide rules repeat their names (siblings share a mother, namesakes a name): 2.2M pairs of the
+    benchmark's fallback hold 1.3M distinct pairs of names and 0.16M of mothers' names. The integer work (a sort)
+    runs without the GIL; the strings rapidfuzz converts, and the lists holding them, are the distinct ones."""
+    a, b = getattr(s, columns[0]), getattr(r, columns[0])
+    if len(a) == 0:
+        return score(Names([], [], []), Names([], [], []))
+    width = max(len(b.table), 1)
+    key = a.code * width + b.code
+    order = np.argsort(key)
+    ordered = key[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    inverse = np.empty(key.size, dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    distinct = ordered[first]
+    ca, cb = distinct // width, distinct % width
+
+    def names(side: Side, code: np.ndarray) -> Names:
+        cols = {c: getattr(side, c).table[code].tolist() for c in columns}
+        return Names(cols.get("nama", []), cols.get("nsort", []), cols.get("ibu", []))
+
+    return score(names(s, ca), names(r, cb))[inverse]
 
 
 # ---- reading codes -----------------------------------------------------------------------------------

@@ -157,6 +157,9 @@ class Matcher:
         """``frame``: ``students_frame(to_rows(students, regions), self.today)`` when the caller has made it."""
         if not students:
             return []
+        if self.registry.persons.height:  # the registry's preparation runs while the students' frame is made
+            deterministic.prepare(self.registry)
+            fallback.prepare(self.registry)
         reviewed = reviewed or {}
         stu = frame if frame is not None else students_frame(to_rows(students, regions), self.today)
         nik_of = self.registry.persons["nik"].to_list()
