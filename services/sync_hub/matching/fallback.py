@@ -56,7 +56,7 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 
-from services.sync_hub.matching.frames import SHARED_WITH_PARENT, Registry, RegistryStats
+from services.sync_hub.matching.frames import SHARED_WITH_PARENT, Registry, RegistryStats, in_background
 from services.sync_hub.matching.levels import (
     FIELDS,
     FIELDS_SCHEMA,
@@ -426,9 +426,18 @@ class _Blocks:
     s: Side
     r: _Registry
     groups: list[tuple[np.ndarray, int, int]]  # (student rows, registry start, registry end)
-    extra: tuple[np.ndarray, np.ndarray]  # nationwide pairs (student row, registry sorted position)
+    # the other rules' pairs (student row, registry sorted position), or their computation still running
+    # (``_blocks``: while the first rule's blocks are scored)
+    extra_pairs: tuple[np.ndarray, np.ndarray] | Future[tuple[np.ndarray, np.ndarray]]
     pairs: int = 0
     threads: int = 1  # units scored at once (``Settings.threads``)
+
+    @property
+    def extra(self) -> tuple[np.ndarray, np.ndarray]:
+        """The other rules' pairs (student row, registry sorted position), waited for when still computed."""
+        if isinstance(self.extra_pairs, Future):
+            self.extra_pairs = self.extra_pairs.result()
+        return self.extra_pairs
 
     def each(self) -> Iterator[Unit]:
         """The pairs in units of segments: ``(student row per segment, segment starts, registry position per
@@ -540,7 +549,11 @@ def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES
     joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
     groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
               zip(joined["row"].to_list(), joined["start"].to_list(), joined["end"].to_list(), strict=True)]
-    return _Blocks(stu, s, r, groups, _extra_pairs(stu, r, member, rules), threads=threads)
+    extra = functools.partial(_extra_pairs, stu, r, member, tuple(rules))
+    # with threads, the other rules' joins run while the first rule's blocks are scored (they come last)
+    pairs = in_background(extra, "fallback-candidates") if threads > 1 else extra()
+    return _Blocks(stu, s, r, groups, pairs, threads=threads)
+
 
 
 def _extra_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame, rules: Iterable[str]

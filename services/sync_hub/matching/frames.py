@@ -43,6 +43,20 @@ KK_LAMA_SCHEMA = {"old_kk": pl.String, "no_kk": pl.String}
 SAMPLE_SCHEMA = {**{k: v for k, v in PERSON_SCHEMA.items() if k != "pid"}, "wil": pl.String, "old_kk": pl.String}
 
 
+def in_background(fn: Callable[[], T], name: str) -> Future[T]:
+    """``fn()`` on a thread of its own (named ``name``); the future holds its result or its exception."""
+    out: Future[T] = Future()
+
+    def work() -> None:
+        try:
+            out.set_result(fn())
+        except BaseException as exc:  # handed to whoever waits for it
+            out.set_exception(exc)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return out
+
+
 @dataclass(frozen=True)
 class RegistryStats:
     """The whole registry's size at a registry sequence: what the fallback's prior and a stored model's drift
@@ -100,18 +114,8 @@ class Registry:
         """Start ``build(self)`` on a background thread (``cached`` waits for it), unless ``key`` is held or
         being built: a pass's preparation of the registry (the deterministic index, the fallback's block order)
         then runs while the caller does other work (polars releases the GIL; the two cores both work)."""
-        if key in self._cache:
-            return
-        pending: Future[object] = Future()
-        self._cache[key] = pending
-
-        def work() -> None:
-            try:
-                pending.set_result(build(self))
-            except BaseException as exc:  # handed to whoever waits for it (``cached``)
-                pending.set_exception(exc)
-
-        threading.Thread(target=work, name=f"registry-{key}", daemon=True).start()
+        if key not in self._cache:
+            self._cache[key] = in_background(lambda: build(self), f"registry-{key}")
 
     @classmethod
     def empty(cls) -> Registry:

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -87,12 +86,15 @@ class Interned:
 
     table: np.ndarray
     code: np.ndarray  # int64 per row
+    # names (``Side.nama``): per table entry, whether the name's words are out of alphabetical order (its token-sort
+    # form, ``Side.nsort``, differs from it); None: not known
+    reordered: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.code)
 
     def take(self, rows: np.ndarray | slice) -> Interned:
-        return Interned(self.table, self.code[rows])
+        return Interned(self.table, self.code[rows], self.reordered)
 
     def tolist(self) -> list[str]:
         return self.table[self.code].tolist()  # type: ignore[no-any-return]
@@ -228,7 +230,8 @@ def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None,
     cols = ("nama", "nsort", "ibu")
     named: dict[str, NameColumn] = {c: (f[c].to_list() if name_lists else f[c]) for c in cols}
     if intern:
-        named["nama"], named["nsort"] = interned_names(f["nama"], f["nsort"])
+        nama, nsort = interned_names(f["nama"], f["nsort"])
+        named["nama"], named["nsort"] = replace(nama, reordered=nama.table != nsort.table), nsort
         (named["ibu"],) = interned_names(f["ibu"])
     return Side(**named, **{c: f[c].to_numpy() for c in _ARRAYS})
 
@@ -411,40 +414,54 @@ def matrix_codes(s: Side, r: Side, workers: int | None = None) -> np.ndarray:
 
 def pair_codes(s: Side, r: Side, workers: int | None = None) -> np.ndarray:
     """Pattern codes of the aligned pairs (row i of ``s`` with row i of ``r``), names compared here: once per
-    distinct pair of names when both sides are ``Interned`` (``_distinct_pairs``), else pair by pair."""
+    distinct pair of names when both sides are ``Interned`` (``_distinct``), else pair by pair."""
     if all(isinstance(getattr(x, c), Interned) for x in (s, r) for c in ("nama", "nsort", "ibu")):
-        return pattern_codes(s, r, _distinct_pairs(lambda a, b: name_pairs(a, b, workers), s, r, ("nama", "nsort")),
-                             _distinct_pairs(lambda a, b: ibu_pairs(a.ibu, b.ibu, workers), s, r, ("ibu",)),
+        return pattern_codes(s, r, _interned_name_pairs(s, r, workers), _interned_ibu_pairs(s, r, workers),
                              pairwise=True)
     a, b = s.names(), r.names()
     return pattern_codes(s, r, name_pairs(a, b, workers), ibu_pairs(a.ibu, b.ibu, workers), pairwise=True)
 
 
-def _distinct_pairs(score: Callable[[Names, Names], np.ndarray], s: Side, r: Side, columns: tuple[str, ...]
-                    ) -> np.ndarray:
-    """``score`` of the aligned pairs of ``Interned`` names of ``s`` and ``r``, computed once per distinct pair of
-    codes (``columns`` share their codes on each side) and spread back to every pair. The candidate pairs of the
-    nationwide rules repeat their names (siblings share a mother, namesakes a name): 2.2M pairs of the
-    benchmark's fallback hold 1.3M distinct pairs of names and 0.16M of mothers' names. The integer work (a sort)
-    runs without the GIL; the strings rapidfuzz converts, and the lists holding them, are the distinct ones."""
-    a, b = getattr(s, columns[0]), getattr(r, columns[0])
-    if len(a) == 0:
-        return score(Names([], [], []), Names([], [], []))
+def _distinct(a: Interned, b: Interned) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct pairs of codes of the aligned ``a`` and ``b``: (codes of ``a``, codes of ``b``, and per pair the
+    index of its distinct pair). The candidate pairs of the nationwide rules repeat their names (siblings share a
+    mother, namesakes a name): 2.2M pairs of the benchmark's fallback hold 1.3M distinct pairs of names and 0.16M of
+    mothers' names. Integer work (a sort), which numpy runs without the GIL."""
     width = max(len(b.table), 1)
     key = a.code * width + b.code
     order = np.argsort(key)
     ordered = key[order]
-    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if key.size else np.zeros(0, dtype=bool)
     inverse = np.empty(key.size, dtype=np.int64)
     inverse[order] = np.cumsum(first) - 1
     distinct = ordered[first]
-    ca, cb = distinct // width, distinct % width
+    return distinct // width, distinct % width, inverse
 
-    def names(side: Side, code: np.ndarray) -> Names:
-        cols = {c: getattr(side, c).table[code].tolist() for c in columns}
-        return Names(cols.get("nama", []), cols.get("nsort", []), cols.get("ibu", []))
 
-    return score(names(s, ca), names(r, cb))[inverse]
+def _interned_name_pairs(s: Side, r: Side, workers: int | None) -> np.ndarray:
+    """``name_pairs`` of ``Interned`` sides, once per distinct pair of names; the token-sort comparison only where
+    one of the two names is written out of alphabetical order (where neither is, the sorted forms are the names
+    themselves and the comparison would repeat the first: the same value)."""
+    a, b, a_sorted, b_sorted = s.nama, r.nama, s.nsort, r.nsort
+    assert isinstance(a, Interned) and isinstance(b, Interned)
+    assert isinstance(a_sorted, Interned) and isinstance(b_sorted, Interned)
+    ca, cb, inverse = _distinct(a, b)
+    raw = sim_pairs(a.table[ca].tolist(), b.table[cb].tolist(), workers)
+    by_sorted = raw.copy()
+    moved = np.ones(ca.size, dtype=bool) if a.reordered is None or b.reordered is None else (
+        a.reordered[ca] | b.reordered[cb])
+    at = np.flatnonzero(moved)
+    if at.size:
+        by_sorted[at] = sim_pairs(a_sorted.table[ca[at]].tolist(), b_sorted.table[cb[at]].tolist(), workers)
+    return _token_sort(raw, by_sorted)[inverse]
+
+
+def _interned_ibu_pairs(s: Side, r: Side, workers: int | None) -> np.ndarray:
+    """``ibu_pairs`` of ``Interned`` sides, once per distinct pair of mothers' names."""
+    a, b = s.ibu, r.ibu
+    assert isinstance(a, Interned) and isinstance(b, Interned)
+    ca, cb, inverse = _distinct(a, b)
+    return ibu_pairs(a.table[ca].tolist(), b.table[cb].tolist(), workers)[inverse]
 
 
 # ---- reading codes -----------------------------------------------------------------------------------
