@@ -309,8 +309,8 @@ def _build_registry(reg: Registry) -> _Registry:
     frame = persons.join(old, on="no_kk", how="left", maintain_order="left").join(
         name_keys(persons["_n"]), on="_n", how="left", maintain_order="left").drop("_n").with_columns(
         pl.col("wil").str.slice(0, 4).alias("kab"), pl.col("dob").dt.year().alias("yr"),
-        pl.col("no_kk").rank("dense").cast(pl.Int64).alias("fid")
-    ).sort("kab", "yr", "pid", nulls_last=True)
+    ).join(family_ids(persons["no_kk"]), on="no_kk", how="left", maintain_order="left").sort(
+        "kab", "yr", "pid", nulls_last=True)
     blocks = frame.select("kab", "yr").with_row_index("row").drop_nulls().group_by("kab", "yr").agg(
         pl.col("row").min().alias("start"), (pl.col("row").max() + 1).alias("end")).sort("start").with_row_index(
         "bid").with_columns(pl.col("bid").cast(pl.Int64))
@@ -322,6 +322,13 @@ def _build_registry(reg: Registry) -> _Registry:
             blocks["bid"].to_numpy(), lens)
     return _Registry(registry_side(frame), frame["pid"].to_numpy(), frame["fid"].fill_null(-1).to_numpy(), blocks,
                      frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"), bid)
+
+
+def family_ids(no_kk: pl.Series) -> pl.DataFrame:
+    """``no_kk`` -> ``fid``: an int64 per distinct KK number, numbered in order of appearance (only equal or not is
+    read: one family or two), by a hash join, not a sort of every person's KK number (a dense rank)."""
+    return no_kk.drop_nulls().unique(maintain_order=True).to_frame("no_kk").with_row_index("fid").with_columns(
+        pl.col("fid").cast(pl.Int64))
 
 
 def name_keys(names: pl.Series) -> pl.DataFrame:

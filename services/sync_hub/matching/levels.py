@@ -180,29 +180,40 @@ def _table(values: pl.Series) -> np.ndarray:
     return out
 
 
-def interned_names(*columns: pl.Series) -> tuple[Interned, ...]:
-    """Row-aligned string columns (no nulls) as ``Interned`` sharing one code per distinct combination of their
-    values: each distinct value is decoded from polars once. A registry repeats its names (41,295 distinct among
-    995,109 persons in the benchmark's world), so a side costs an integer per row and per column."""
-    frame = pl.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
-    distinct = frame.unique(maintain_order=True).with_row_index("_code")
-    code = frame.join(distinct, on=list(frame.columns), how="left", maintain_order="left")["_code"]
-    return tuple(Interned(_table(distinct[c]), code.to_numpy().astype(np.int64)) for c in frame.columns)
+def interned(values: pl.Series) -> tuple[Interned, pl.Series]:
+    """A string column (no nulls) as ``Interned`` (one code per distinct value; each distinct value is decoded from
+    polars once), and the distinct values in the table's order. A registry repeats its names (41,295 distinct among
+    995,109 persons in the benchmark's world), so a side costs an integer per row."""
+    distinct = values.unique().rename("v")
+    code = pl.DataFrame({"v": values}).join(distinct.to_frame().with_row_index("_code"), on="v", how="left",
+                                            maintain_order="left")["_code"]
+    return Interned(_table(distinct), code.to_numpy().astype(np.int64)), distinct
+
+
+def interned_names(nama: pl.Series) -> tuple[Interned, Interned]:
+    """Names (no nulls) and their words sorted (``sorted_words``, the token-sort form) as ``Interned`` sharing one
+    code per distinct name; the sorted forms are computed once per distinct name, and the names' ``reordered``
+    says which differ from theirs."""
+    names, distinct = interned(nama)
+    nsort = _table(distinct.to_frame().select(sorted_words(pl.col("v"))).to_series())
+    return replace(names, reordered=names.table != nsort), Interned(nsort, names.code)
 
 
 def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None, missing_day: int,
          name_lists: bool = False, intern: bool = False) -> Side:
     """Columns ``nama``, ``ibu``, ``dob``, ``sex``, ``wil``, ``nik_col``, ``kk_col`` (and ``kk_old_col``; and
-    ``nsort``, the name's ``sorted_words``, when the frame has it already), vectorised: the NIK is packed from
-    its digits by integer arithmetic, never character by character. Names as lists (``name_lists``), as
-    ``Interned`` codes (``intern``: the name and its sorted words share theirs) or as polars columns."""
+    ``nsort``, the name's ``sorted_words``, when the frame has it already), vectorised: the NIK is packed one
+    digit per nibble (its digits read as a hexadecimal number), never character by character. Names as lists
+    (``name_lists``), as ``Interned`` codes (``intern``: the name and its sorted words share theirs, the sorted
+    words computed per distinct name) or as polars columns."""
     frame = frame.with_columns(  # computed once as a column: an expression used twice is evaluated twice
         pl.when(pl.col(nik_col).str.contains(r"^[0-9]{16}$")).then(pl.col(nik_col).cast(pl.UInt64, strict=False))
         .alias("_x"),
         (pl.col("dob").dt.year().cast(pl.UInt64) * 10_000 + pl.col("dob").dt.month().cast(pl.UInt64) * 100
          + pl.col("dob").dt.day().cast(pl.UInt64)).alias("_ymd"))
     x, ymd = pl.col("_x"), pl.col("_ymd")
-    packed = pl.sum_horizontal([((x // 10 ** (15 - i)) % 10) * (1 << (4 * (15 - i))) for i in range(16)])
+    # 16 decimal digits read as hexadecimal: each digit in a nibble of its own
+    packed = pl.col(nik_col).str.to_integer(base=16, dtype=pl.UInt64, strict=False)
     ymd_packed = pl.sum_horizontal([((ymd // 10 ** (7 - i)) % 10) * (1 << (4 * (7 - i))) for i in range(8)])
     wil = pl.col("wil").fill_null("")
     f = frame.select(
@@ -230,9 +241,8 @@ def side(frame: pl.DataFrame, nik_col: str, kk_col: str, kk_old_col: str | None,
     cols = ("nama", "nsort", "ibu")
     named: dict[str, NameColumn] = {c: (f[c].to_list() if name_lists else f[c]) for c in cols}
     if intern:
-        nama, nsort = interned_names(f["nama"], f["nsort"])
-        named["nama"], named["nsort"] = replace(nama, reordered=nama.table != nsort.table), nsort
-        (named["ibu"],) = interned_names(f["ibu"])
+        named["nama"], named["nsort"] = interned_names(f["nama"])
+        named["ibu"] = interned(f["ibu"])[0]
     return Side(**named, **{c: f[c].to_numpy() for c in _ARRAYS})
 
 

@@ -121,10 +121,12 @@ def test_interned_pair_codes_equal_the_codes_of_name_lists(world: World) -> None
 
 def test_interned_names_share_a_code_per_distinct_name() -> None:
     names = pl.Series(["budi santoso", "santoso budi", "budi santoso", "ani"])
-    nama, nsort = levels.interned_names(names, names.str.split(" ").list.sort().list.join(" "))
+    nama, nsort = levels.interned_names(names)
     assert nama.tolist() == names.to_list() and len(nama.table) == 3
     assert nama.code[0] == nama.code[2] != nama.code[1]
     assert nsort.tolist() == ["budi santoso", "budi santoso", "budi santoso", "ani"]
+    assert nama.reordered is not None
+    assert nama.reordered[nama.code].tolist() == [False, True, False, False]
 
 
 def test_registry_preparation_runs_once_in_the_background_and_is_waited_for(world: World,
