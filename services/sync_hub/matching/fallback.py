@@ -859,7 +859,12 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     students' own kabupaten and birth years)."""
     sample = training_sample(stu_all, settings)
     stats = reg.stats() if stats is None else stats
-    counts, b, row_codes = _pattern_counts(sample, reg, settings.scoring_threads())
+    threads = settings.scoring_threads()
+    measure = population is None and settings.lookalike_persons > 0  # the whole registry is here: its lookalikes
+    looks = functools.partial(lookalikes, reg, settings)
+    # with threads, the registry's lookalikes are counted while the sample's pairs are scored
+    counted_looks = in_background(looks, "fallback-lookalikes") if measure and threads > 1 else None
+    counts, b, row_codes = _pattern_counts(sample, reg, threads)
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
     others = b.r.side if population is None else registry_side(population)
     u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
@@ -883,8 +888,8 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     model.record_share = max(estimated, share / (1.0 + share))  # raised, never lowered
     model.stats |= {"record_share": model.record_share, "record_share_estimated": estimated,
                     "record_students": unkeyed}
-    if population is None and settings.lookalike_persons > 0:  # the whole registry is here: measure its lookalikes
-        model.lookalikes, model.lookalike_persons = lookalikes(reg, settings)
+    if measure:
+        model.lookalikes, model.lookalike_persons = looks() if counted_looks is None else counted_looks.result()
         model.stats |= {"lookalike_persons": model.lookalike_persons,
                         "lookalike_pairs": int(model.lookalikes.sum())}
     return model
