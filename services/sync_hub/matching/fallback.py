@@ -28,7 +28,9 @@ slice, which holds the students' own kabupaten and birth years and so would make
 
 Scoring runs block by block: names with rapidfuzz ``cdist`` (one matrix per block), the rest with numpy
 broadcasting; pairs never become Python objects. Each student keeps its best candidate, the best one in
-another family and the best one in the same family.
+another family and the best one in the same family. Units of pairs are scored on ``Settings.threads`` threads
+(``_Blocks.map``: in order, the same results as one thread), the other rules' joins while the first rule's
+blocks are scored.
 
 Bands: ``auto`` (link) when the match probability is at least ``auto_p`` (``auto_p_keys_against`` when a key
 disagrees: ``keys_against``), the best candidate beats every
