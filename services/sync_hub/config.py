@@ -64,6 +64,9 @@ class Settings(ServiceSettings):
 
     unit_max_students: int = Field(20_000, ge=1, description="A province with more students than this is cut "
                                    "into one work unit per kabupaten")
+    match_threads: int = Field(0, ge=0, le=64, description="Threads a worker scores fallback candidate pairs on "
+                               "(0: one per core). Several workers on one machine: cores / workers each; the "
+                               "decisions are the same whatever the number")
     local_workers: int = Field(1, ge=1, le=16, description="SQLite (embedded) only: threads of the hub's own "
                                "process that run jobs (PostgreSQL: separate `worker` processes)")
     in_process_worker: bool = Field(False, description="PostgreSQL only: the API process also runs a worker "

@@ -145,8 +145,8 @@ def _decide(ctx: JobContext, model_version: str | None, stored: list[mirror.Stor
     stu = students_frame(to_rows(students, regions))  # made once: the slice, the matcher and the KIP cards read it
     registry = replica.registry_for_students(ctx.db, stu)
     reviewed = review_service.standing_decisions(ctx.db, students)
-    matcher = Matcher(registry, model=chosen.model if chosen else None,
-                      model_version=chosen.version if chosen else None)
+    matcher = Matcher(registry, fallback.Settings(threads=ctx.settings.match_threads),
+                      model=chosen.model if chosen else None, model_version=chosen.version if chosen else None)
     decisions = matcher.match(students, regions, reviewed, frame=stu)
     kips: list[LinkedKip | KipIssuance | None] = [None] * len(students)
     if students[0].system is SourceSystem.DAPODIK:
