@@ -105,6 +105,8 @@ NameColumn = pl.Series | list[str] | Interned
 
 _DD_MASK = np.uint64(0xFF << 32)  # the nibbles of NIK digits 7-8 (DD) in the packed form
 _NIBBLE_LOW = np.uint64(0x1111111111111111)
+# levels as int8 constants: a chain of ``np.where`` over them stays int8 (a Python int makes it int64, 8x the bytes)
+_I8 = tuple(np.int8(i) for i in range(6))
 
 
 @dataclass
@@ -366,17 +368,18 @@ def pattern_codes(s: Side, r: Side, sim_nama: np.ndarray, sim_ibu: np.ndarray, p
     year_off = (ma == mb) & (xa == xb) & (np.abs(ya - yb) == 1)
     (pa, pb) = g("ymd")
     lahir = np.where(diff == 0, 0, np.where((diff <= 1) | swapped | year_off, 1, np.where(
-        _one_digit(pa, pb), 2, np.where(same_month, 3, 4))))
+        _one_digit(pa, pb), 2, np.where(same_month, _I8[3], _I8[4]))))
     lahir = np.where((pa == 0) | (pb == 0), 5, lahir)
     ia, ib = g("ibu_missing")
-    ibu = np.where(ia | ib, 4, 3 - (sim_ibu >= 0.80).astype(np.int16) - (sim_ibu >= 0.92) - (sim_ibu >= 0.999))
+    ibu = np.where(ia | ib, 4, 3 - (sim_ibu >= 0.80).astype(np.int8) - (sim_ibu >= 0.92) - (sim_ibu >= 0.999))
     sa, sb = g("sex")
-    jk = np.where((sa < 0) | (sb < 0), 2, (sa != sb).astype(np.int32))
+    jk = np.where((sa < 0) | (sb < 0), 2, (sa != sb).astype(np.int8))
     (ka, kb), (ba, bb) = g("kec"), g("kab")
-    wil = np.where((ka < 0) | (kb < 0), 3, np.where(ka == kb, 0, np.where(ba == bb, 1, 2)))
+    wil = np.where((ka < 0) | (kb < 0), 3, np.where(ka == kb, 0, np.where(ba == bb, _I8[1], _I8[2])))
     nik = _nik_level(s, r, pairwise) if s.has_nik.any() else np.int16(5)  # no student NIK: all "missing"
     (kka, kkb), (_, kob) = g("kk"), g("kk_old")
-    kk = np.where(kka < 0, 2, np.where((kka == kkb) | (kka == kob), 0, 1)) if (s.kk >= 0).any() else np.int16(2)
+    kk = (np.where(kka < 0, 2, np.where((kka == kkb) | (kka == kob), _I8[0], _I8[1])) if (s.kk >= 0).any()
+          else np.int16(2))
     codes = ((((((nama * SIZES[1] + lahir) * SIZES[2] + ibu) * SIZES[3] + jk) * SIZES[4] + wil) * SIZES[5] + nik)
              * SIZES[6] + kk)
     return np.broadcast_to(codes, np.broadcast_shapes(sim_nama.shape, codes.shape)).astype(np.int32)
@@ -409,8 +412,8 @@ def _nik_level(s: Side, r: Side, pairwise: bool) -> np.ndarray:
     transposed = _transposed(na, nb, y, ndiff)
     same12 = (d >> np.uint64(16)) == 0
     flipped = ((d & ~_DD_MASK) == 0) & (np.abs(dda - ddb) == 40)
-    return np.where(~(ha & hb), 5, np.where(d == 0, 0, np.where(((ndiff == 1) | transposed) & ~same12, 1,
-                                                                np.where(flipped, 2, np.where(same12, 3, 4)))))
+    other = np.where(flipped, 2, np.where(same12, _I8[3], _I8[4]))
+    return np.where(~(ha & hb), 5, np.where(d == 0, 0, np.where(((ndiff == 1) | transposed) & ~same12, 1, other)))
 
 
 
