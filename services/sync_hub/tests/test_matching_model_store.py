@@ -3,7 +3,6 @@ it moved past the threshold, over other comparisons, or on an operator's request
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from services.sync_hub.main import MIGRATIONS
 from services.sync_hub.matching import fallback, levels, model_store
 from services.sync_hub.matching.frames import Registry, RegistryStats
 from services.sync_hub.matching.model_store import MatchingModelRow, ModelStore
@@ -20,15 +18,7 @@ from services.sync_hub.matching.service import Matcher
 from services.sync_hub.tests.factories import student as make_student
 from services.sync_hub.tests.test_matching import _big_registry
 from shared.contracts.common import MatchKey, Outcome
-from shared.db import make_engine, migrate, session_scope
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate(MIGRATIONS, db_url)
-    e = make_engine(db_url)
-    yield e
-    e.dispose()
+from shared.db import session_scope
 
 
 def _model(prior: float = 1e-4) -> fallback.Model:

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, event, select
 
-from services.sync_hub.main import MIGRATIONS
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaAnggotaRow, ReplicaKeluargaRow, ReplicaKkLamaRow
@@ -33,7 +32,7 @@ from shared.contracts.kemensos import (
     PkhChange,
     StatusPkh,
 )
-from shared.db import make_engine, migrate, session_scope
+from shared.db import session_scope
 
 AT = datetime(2026, 7, 1, tzinfo=UTC)
 KKS = [f"32010100000000{i:02d}" for i in range(6)]
@@ -121,14 +120,6 @@ def stored(engine: Engine) -> Reference:
 def apply(engine: Engine, p: ChangePage) -> int:
     with session_scope(engine) as s:
         return replica._apply(s, p)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate(MIGRATIONS, db_url)
-    e = make_engine(db_url)
-    yield e
-    e.dispose()
 
 
 def clear(engine: Engine) -> None:

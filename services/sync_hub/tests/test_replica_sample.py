@@ -18,7 +18,6 @@ from shared.contracts.kemensos import Anggota, ChangePage, HubunganKeluarga, Kel
 from shared.db import session_scope
 
 AT = datetime(2026, 7, 1, tzinfo=UTC)
-engine = test_replica.engine  # the replica's database fixture (migrated, SQLite and PostgreSQL)
 FAMILIES = 400  # 4 persons each; the first half in kabupaten 3201, written first, the second half in 3273
 
 

@@ -3,7 +3,6 @@ machine can share its cores instead of each taking all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,19 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from services.sync_hub.config import Settings
-from services.sync_hub.main import MIGRATIONS
 from services.sync_hub.matching import fallback
 from services.sync_hub.sync import unit
 from services.sync_hub.tests.factories import student as make_student
-from shared.db import make_engine, migrate
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate(MIGRATIONS, db_url)
-    e = make_engine(db_url)
-    yield e
-    e.dispose()
 
 
 def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,28 +4,17 @@ one, a row whose provenance was replaced since (or whose NIK differs) is left al
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from services.sync_hub.main import MIGRATIONS
 from services.sync_hub.verification import repository as repo
-from shared.db import make_engine, migrate, session_scope
+from shared.db import session_scope
 
 AT = datetime(2026, 5, 1, 3, 4, 5, 678901, tzinfo=UTC)
 PERIODE = "2026-T2"
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    migrate(MIGRATIONS, db_url)
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def _row(n: int, periode: str) -> dict[str, Any]:
