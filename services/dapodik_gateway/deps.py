@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, params
-from sqlmodel import Session
 
 from services.dapodik_gateway import access
-from services.dapodik_gateway.db import SQLITE_IMMEDIATE
-from shared.db import session_scope
+from shared.deps import SessionDep as SessionDep  # re-exported for the routers
+from shared.deps import WriteSessionDep as WriteSessionDep
 from shared.errors import FieldError, InvalidInput
 
-
-def get_session(request: Request) -> Iterator[Session]:
-    """A read transaction for the request; committed before the response is sent."""
-    with session_scope(request.app.state.engine) as session:
-        yield session
-
-
-def get_write_session(request: Request) -> Iterator[Session]:
-    """A write transaction: on SQLite it takes the write lock at BEGIN, so concurrent writers queue."""
-    with session_scope(request.app.state.engine) as session:
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        yield session
-
-
-# scope="function": the transaction commits before the response goes out, so a failed commit is an
-# error answer rather than a 200 for something that was not stored.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 # Authentication and object-level access live in ``access``; re-exported for the routers.
 authenticate = access.authenticate
 ClientDep = access.ClientDep

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from pydantic import SecretStr
-from sqlmodel import Session
 
 from services.emis_gateway.access import Principal
 from shared.auth import bearer_client
-from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.deps import SessionDep as SessionDep  # re-exported for the routers
+from shared.deps import WriteSessionDep as WriteSessionDep
 
 
 def every_token(request: Request) -> dict[str, SecretStr]:
@@ -50,26 +49,6 @@ async def results_writer(principal: PrincipalDep) -> Principal:
 
 
 ResultsWriterDep = Annotated[Principal, Depends(results_writer)]
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """Committed when the route returns, before the answer is sent; rolled back on any error."""
-    with session_scope(request.app.state.engine) as session:
-        yield session
-
-
-def get_write_session(request: Request) -> Iterator[Session]:
-    """A write transaction: on SQLite it takes the write lock at BEGIN, so concurrent writers queue on the
-    busy timeout instead of failing when one upgrades its read snapshot."""
-    with session_scope(request.app.state.engine) as session:
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        yield session
-
-
-# scope="function": the transaction commits before the answer goes out, so a failed commit is an error
-# answer rather than a 200 for something that was not stored.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
 async def raw_body(request: Request) -> bytes:

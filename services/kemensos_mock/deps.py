@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 from pydantic import SecretStr
-from sqlmodel import Session
 
 from services.kemensos_mock.faults.service import FaultInjector, FaultKind, mark
 from services.kemensos_mock.ratelimit.service import RateLimiter
 from shared.auth import bearer_client
-from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.deps import SessionDep as SessionDep  # re-exported for the routers
+from shared.deps import WriteSessionDep as WriteSessionDep
 from shared.errors import InvalidInput, RateLimited
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed when the route returns (before the answer is sent)."""
-    with session_scope(request.app.state.engine) as session:
-        yield session
-
-
-def get_write_session(request: Request) -> Iterator[Session]:
-    """A write transaction: on SQLite it takes the write lock at BEGIN, so concurrent writers queue on the
-    busy timeout instead of failing when one upgrades its read snapshot."""
-    with session_scope(request.app.state.engine) as session:
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
 
 
 def _api_tokens(request: Request) -> dict[str, SecretStr]:
