@@ -125,6 +125,14 @@ def _marks_of(peserta_didik_id: sa.ColumnElement[str], fields: Sequence[str]) ->
         OBSERVATION.c.peserta_didik_id == peserta_didik_id, OBSERVATION.c.field.in_(fields))
 
 
+def _hub_state_statements(fields: tuple[str, ...]) -> tuple[sa.Select, sa.Select]:  # type: ignore[type-arg]
+    """PostgreSQL: ``hub_states``' two statements for these fields (they hold the names: built once per set)."""
+    return (built_once(("dapodik.hub_states.written", fields),
+                       lambda: each_key(lambda key: _written_of(key, fields), "ids")),
+            built_once(("dapodik.hub_states.marks", fields),
+                       lambda: each_key(lambda key: _marks_of(key, fields), "ids")))
+
+
 def hub_states(session: Session, peserta_didik_ids: Sequence[str], fields: Sequence[str]) -> dict[str, HubState]:
     """The hub state of every given student (two queries per 1,000 students; on PostgreSQL an index seek per
     student in each)."""
@@ -133,11 +141,7 @@ def hub_states(session: Session, peserta_didik_ids: Sequence[str], fields: Seque
     for part in chunked(list(peserta_didik_ids)):
         keys = {"ids": json.dumps(list(part))} if postgres else {}
         if postgres:  # one index seek per student, whatever the statistics (shared.db.each_key)
-            named = tuple(fields)  # the statements hold the field names: built once per set of them
-            prov: sa.Select = built_once(("dapodik.hub_states.written", named),  # type: ignore[type-arg]
-                                         lambda: each_key(lambda key: _written_of(key, named), "ids"))
-            obs: sa.Select = built_once(("dapodik.hub_states.marks", named),  # type: ignore[type-arg]
-                                        lambda: each_key(lambda key: _marks_of(key, named), "ids"))
+            prov, obs = _hub_state_statements(tuple(fields))
         else:
             grouped = (
                 sa.select(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field,
