@@ -365,3 +365,26 @@ def test_presses_done_together_are_answered_each_as_alone(mixed: TestClient, hub
     assert hub.calls[calls:] == [["siswa-0000", "siswa-0002"], ["siswa-0000"], ["siswa-0002"]]
     assert [r.status.value for r in refused] == ["FAILED", "FAILED"]
     assert all(r.model_dump(mode="json") == mixed.get(f"/api/v1/pkh-requests/{r.id}").json() for r in refused)
+
+
+def test_presses_done_together_whose_students_the_worker_answered_meanwhile_read_their_requests_back(
+        mixed: TestClient, hub: StandInHub) -> None:
+    """The batch's form of the test above: each press writes nothing over the worker's answer and reads its
+    finished request back."""
+    from services.emis_gateway.access import Principal
+
+    def worker_answers_first() -> None:
+        with mixed.app.state.engine.begin() as conn:
+            conn.execute(sa.update(ITEM).values(state="DONE", outcome="NOT_REGISTERED", detail="by the worker",
+                                                matched_by="nik_ibu", sync_run_id="check-worker",
+                                                answered_at=datetime.now(UTC)))
+
+    hub.meanwhile = worker_answers_first
+    answers = mixed.app.state.pkh._request_many([("siswa-0000", Principal("operator")),
+                                                 ("siswa-0002", Principal("operator"))])
+    assert len(hub.calls) == 1
+    for answer in answers:
+        body = answer.model_dump(mode="json")
+        assert body["status"] == "DONE" and body["outcomes"] == {"NOT_REGISTERED": 1}
+        assert body["results"][0]["keterangan_pkh"] == "by the worker"
+        assert body == mixed.get(f"/api/v1/pkh-requests/{body['id']}").json()
