@@ -91,11 +91,15 @@ def rows_by_student(session, table, key: str, student_ids, chunk: int = 1000):  
     ids = sorted(set(student_ids))
     column = table.c[key]
     if ids and session.get_bind().dialect.name == "postgresql":  # one index seek per student (whatever the stats)
-        from shared.db import each_key
+        from shared.db import built_once, each_key
 
-        stmt = each_key(lambda student: sa.select(table).where(column == student), "ids")
-        got = stmt.selected_columns
-        for row in session.execute(stmt.order_by(got[key], got.tahun, got.bulan), {"ids": json.dumps(ids)}).mappings():
+        def build():  # type: ignore[no-untyped-def]
+            stmt = each_key(lambda student: sa.select(table).where(column == student), "ids")
+            got = stmt.selected_columns
+            return stmt.order_by(got[key], got.tahun, got.bulan)
+
+        stmt = built_once(("kehadiran.rows_by_student", table, key), build)
+        for row in session.execute(stmt, {"ids": json.dumps(ids)}).mappings():
             out.setdefault(row[key], []).append(row)
         return out
     for start in range(0, len(ids), chunk):

@@ -19,6 +19,7 @@ from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_serv
 from services.dapodik_gateway.kesejahteraan.router import router as kesejahteraan_router
 from services.dapodik_gateway.kip.router import router as kip_router
 from services.dapodik_gateway.peserta_didik.router import router as peserta_didik_router
+from services.dapodik_gateway.pkh import service as pkh_service
 from services.dapodik_gateway.pkh.router import router as pkh_router
 from services.dapodik_gateway.results.router import router as results_router
 from services.dapodik_gateway.sekolah.router import router as sekolah_router
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
         app.state.engine = engine
         app.state.settings = settings
         app.state.hub = coalescing((hub or make_hub)(settings), settings.hub_calls_in_flight)
+        app.state.pkh_presses = pkh_service.Presses(engine, lambda: app.state.hub, settings.hub_calls_in_flight)
         # Everything imported and built so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise scan it all every few result batches (~0.1 s each here).
         gc.freeze()

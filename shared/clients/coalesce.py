@@ -136,7 +136,7 @@ class CoalescingChecks:
                 self.calls += 1
             response = self.hub.check(merged(batch[0].body if len(batch) == 1 else None, [p.body for p in batch]))
         except ClientError as exc:
-            if len(batch) > 1 and _of_a_record(exc):
+            if len(batch) > 1 and of_a_record(exc):
                 for press in batch:  # only the press it concerns gets the error
                     self._ask([press])
                 return
@@ -163,7 +163,7 @@ def coalescing(hub: Checker | None, max_in_flight: int) -> Checker | None:
     return CoalescingChecks(hub, max_in_flight)
 
 
-def _of_a_record(exc: ClientError) -> bool:
+def of_a_record(exc: ClientError) -> bool:
     """Whether the hub's refusal may concern one record of the call rather than the hub or the caller."""
     if isinstance(exc, Rejected):
         return exc.status not in _HUB_WIDE

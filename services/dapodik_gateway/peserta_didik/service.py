@@ -97,6 +97,11 @@ def with_provenance(session: Session, row: sa.RowMapping) -> PesertaDidik:
     return _with_provenance(session, [row])[0]
 
 
+def with_provenances(session: Session, rows: list[sa.RowMapping]) -> list[PesertaDidik]:
+    """``with_provenance`` of several rows, each read for all of them in one statement."""
+    return _with_provenance(session, rows)
+
+
 def riwayat(session: Session, peserta_didik_id: str) -> list[RiwayatNilai]:
     _require(session, peserta_didik_id)
     return [

@@ -26,6 +26,21 @@ def record_with_region(session: Session, peserta_didik_id: str) -> sa.RowMapping
     return session.execute(_RECORD_WITH_REGION, {"b_peserta_didik_id": peserta_didik_id}).mappings().first()
 
 
+_RECORDS_WITH_REGION = (
+    sa.select(PESERTA_DIDIK, SEKOLAH.c.kode_wilayah.label(REGION))
+    .select_from(PESERTA_DIDIK.outerjoin(SEKOLAH, SEKOLAH.c.sekolah_id == PESERTA_DIDIK.c.sekolah_id))
+    .where(PESERTA_DIDIK.c.peserta_didik_id.in_(sa.bindparam("b_peserta_didik_ids", expanding=True)),
+           PESERTA_DIDIK.c.soft_delete.is_(False)))
+
+
+def records_with_region(session: Session, peserta_didik_ids: list[str]) -> dict[str, sa.RowMapping]:
+    """``record_with_region`` of several students in one statement (at most a check's 100): the active ones."""
+    if not peserta_didik_ids:
+        return {}
+    rows = session.execute(_RECORDS_WITH_REGION, {"b_peserta_didik_ids": sorted(set(peserta_didik_ids))}).mappings()
+    return {row["peserta_didik_id"]: row for row in rows}
+
+
 def region_of(session: Session, sekolah_id: str) -> str | None:
     stmt = sa.select(SEKOLAH.c.kode_wilayah).where(SEKOLAH.c.sekolah_id == sekolah_id)
     return session.execute(stmt).scalar_one_or_none()

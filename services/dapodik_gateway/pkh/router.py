@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from services.dapodik_gateway import paging
 from services.dapodik_gateway.access import Role, require_roles, student_scope
 from services.dapodik_gateway.deps import ClientDep, authenticate, only_query_params
-from services.dapodik_gateway.pkh import service
 from shared.contracts.dapodik import PermintaanPkh
 from shared.errors import ERROR_RESPONSES, ErrorBody, UpstreamFailure
 from shared.idempotency import IdempotencyKey
@@ -39,8 +38,8 @@ async def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client
     try:
         # the blocking work in one hop to the thread pool; the answer is validated and serialised on the event loop
         # (a ``def`` route costs a second hop for that)
-        answer = await run_in_threadpool(service.request_student, request.app.state.engine, request.app.state.hub,
-                                         peserta_didik_id, client)
+        # presses asked at once are done together, each answered as alone (``service.Presses``)
+        answer = await run_in_threadpool(request.app.state.pkh_presses.request, peserta_didik_id, client)
     except UpstreamFailure:
         metrics.pkh_request("dapodik_gateway", "FAILED")
         raise

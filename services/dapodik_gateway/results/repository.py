@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from services.dapodik_gateway import db
 from services.dapodik_gateway.results.models import FieldObservationRow, FieldProvenanceRow, ValueHistoryRow
-from shared.db import each_key
+from shared.db import built_once, each_key
 from shared.inbound import FieldValue
 
 PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
@@ -53,6 +53,14 @@ def chunked(values: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[st
         yield values[i:i + size]
 
 
+def _latest_provenance_pg() -> sa.Select:  # type: ignore[type-arg]
+    newest = PROVENANCE.alias("newest")
+    stmt = each_key(lambda key: sa.select(PROVENANCE).where(PROVENANCE.c.id.in_(
+        sa.select(sa.func.max(newest.c.id)).where(newest.c.peserta_didik_id == key)
+        .group_by(newest.c.field).correlate_except(newest))), "ids")
+    return stmt.order_by(stmt.selected_columns.peserta_didik_id, stmt.selected_columns.field)
+
+
 def latest_provenance(session: Session, peserta_didik_ids: Iterable[str]) -> dict[str, list[sa.RowMapping]]:
     """peserta_didik_id -> the latest provenance row of each field the hub ever wrote, by field name
     (PostgreSQL: one statement, an index seek per student; SQLite: one statement per 1,000 students; plain
@@ -60,11 +68,7 @@ def latest_provenance(session: Session, peserta_didik_ids: Iterable[str]) -> dic
     ids = list(peserta_didik_ids)
     out: dict[str, list[sa.RowMapping]] = defaultdict(list)
     if ids and session.get_bind().dialect.name == "postgresql":  # one index seek per student (shared.db.each_key)
-        newest = PROVENANCE.alias("newest")
-        stmt = each_key(lambda key: sa.select(PROVENANCE).where(PROVENANCE.c.id.in_(
-            sa.select(sa.func.max(newest.c.id)).where(newest.c.peserta_didik_id == key)
-            .group_by(newest.c.field).correlate_except(newest))), "ids")
-        stmt = stmt.order_by(stmt.selected_columns.peserta_didik_id, stmt.selected_columns.field)
+        stmt = built_once("dapodik.latest_provenance", _latest_provenance_pg)
         for row in session.execute(stmt, {"ids": json.dumps(ids)}).mappings().all():
             out[row["peserta_didik_id"]].append(row)
         return out
@@ -121,6 +125,14 @@ def _marks_of(peserta_didik_id: sa.ColumnElement[str], fields: Sequence[str]) ->
         OBSERVATION.c.peserta_didik_id == peserta_didik_id, OBSERVATION.c.field.in_(fields))
 
 
+def _hub_state_statements(fields: tuple[str, ...]) -> tuple[sa.Select, sa.Select]:  # type: ignore[type-arg]
+    """PostgreSQL: ``hub_states``' two statements for these fields (they hold the names: built once per set)."""
+    return (built_once(("dapodik.hub_states.written", fields),
+                       lambda: each_key(lambda key: _written_of(key, fields), "ids")),
+            built_once(("dapodik.hub_states.marks", fields),
+                       lambda: each_key(lambda key: _marks_of(key, fields), "ids")))
+
+
 def hub_states(session: Session, peserta_didik_ids: Sequence[str], fields: Sequence[str]) -> dict[str, HubState]:
     """The hub state of every given student (two queries per 1,000 students; on PostgreSQL an index seek per
     student in each)."""
@@ -129,8 +141,7 @@ def hub_states(session: Session, peserta_didik_ids: Sequence[str], fields: Seque
     for part in chunked(list(peserta_didik_ids)):
         keys = {"ids": json.dumps(list(part))} if postgres else {}
         if postgres:  # one index seek per student, whatever the statistics (shared.db.each_key)
-            prov: sa.Select = each_key(lambda key: _written_of(key, fields), "ids")  # type: ignore[type-arg]
-            obs: sa.Select = each_key(lambda key: _marks_of(key, fields), "ids")  # type: ignore[type-arg]
+            prov, obs = _hub_state_statements(tuple(fields))
         else:
             grouped = (
                 sa.select(PROVENANCE.c.peserta_didik_id, PROVENANCE.c.field,

@@ -99,3 +99,57 @@ def test_an_unknown_student_is_404_and_the_hub_is_not_asked(gateway: TestClient,
     r = gateway.post(f"/api/v1/peserta-didik/{f.uid(99)}/pkh-request")
     assert r.status_code == 404 and r.json()["errors"][0]["field"] == "peserta_didik_id"
     assert hub.bodies == []
+
+
+class StandInHubOfMany(StandInHub):
+    """``StandInHub`` for checks of several records: each answered as a check of it alone would be."""
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        if self.status != 200:
+            return httpx.Response(self.status, json={"error": "UpstreamFailure", "detail": "no", "errors": []})
+        self.seq += 1
+        check = f"check-{self.seq}"
+        items, results = [], []
+        for record in body["peserta_didik"]:
+            n = next(n for n in range(1, 9) if f.uid(n) == record["peserta_didik_id"])
+            if not record["penerima_kps"]:
+                items.append(f.pkh_item(n, self.seq, pid=f"p-{self.seq}-{n}", run=check))
+            results.append(StudentOutcome(sync_run_id=check, system="dapodik", student_id=record["peserta_didik_id"],
+                                          outcome=Outcome.PKH_RECIPIENT, detail="KPM PKH aktif (nik_ibu)",
+                                          matched_by="nik_ibu"))
+        answer = CheckResponse(check_id=check, observed_seq=self.seq, items=items, results=results)
+        return httpx.Response(200, content=answer.model_dump_json(), headers={"Content-Type": "application/json"})
+
+
+def test_presses_done_together_are_answered_each_as_alone(gateway: TestClient) -> None:
+    """Presses asked at once go through one read, one call to the hub and one transaction for the values
+    (``service.request_students``); each is answered as alone: its outcome, the values written for it, its record
+    as written; a student not found fails only its own press; a refusal that may concern one record asks each
+    press again alone."""
+    from services.dapodik_gateway.pkh import service
+    from shared.errors import NotFound, UpstreamFailure
+
+    many = StandInHubOfMany()
+    hub = HubClient("http://hub.test", "hub-token-0123456789", transport=httpx.MockTransport(many.handle),
+                    retry=RetryPolicy(attempts=1))
+    engine = gateway.app.state.engine
+    presses = [(f.uid(6), "operator"), (f.uid(99), "operator"), (f.uid(1), "operator")]
+    answers = service.request_students(engine, hub, presses)
+    assert [[r["peserta_didik_id"] for r in b["peserta_didik"]] for b in many.bodies] == [[f.uid(6), f.uid(1)]]
+    assert many.bodies[0]["kode_wilayah"] == {f.uid(6): "3301020003", f.uid(1): f.sekolah(1)["kode_wilayah"]}
+    assert isinstance(answers[1], NotFound)
+    for (pid, _), answer in ((presses[0], answers[0]), (presses[2], answers[2])):
+        assert not isinstance(answer, BaseException)
+        assert answer.status_padan is Outcome.PKH_RECIPIENT and answer.check_id == "check-11"
+        assert set(answer.nilai_ditulis) >= {"penerima_kps", "status_padan"}
+        assert answer.peserta_didik.model_dump(mode="json") == gateway.get(f"/api/v1/peserta-didik/{pid}").json()
+    # again: the values are held now, nothing written, each answered with its record as it was sent
+    again = service.request_students(engine, hub, presses)
+    assert all(not a.nilai_ditulis for a in (again[0], again[2]))  # type: ignore[union-attr]
+    # the hub refusing the call: each press asked again alone, each its own failure
+    many.status = 400
+    refused = service.request_students(engine, hub, [(f.uid(6), "operator"), (f.uid(1), "operator")])
+    assert [len(b["peserta_didik"]) for b in many.bodies[2:]] == [2, 1, 1]
+    assert all(isinstance(r, UpstreamFailure) for r in refused) and refused[0] is not refused[1]

@@ -16,7 +16,7 @@ from services.dapodik_gateway import db, paging
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from services.dapodik_gateway.validasi.models import VldPesertaDidikRow
 from shared.cursor import Cursor
-from shared.db import each_key
+from shared.db import built_once, each_key
 
 PD: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 VLD: sa.Table = VldPesertaDidikRow.__table__  # type: ignore[assignment]
@@ -68,12 +68,16 @@ def student(session: Session, peserta_didik_id: str) -> sa.RowMapping | None:
     return session.execute(stmt).mappings().first()
 
 
+def _findings_pg() -> sa.Select:  # type: ignore[type-arg]
+    stmt = each_key(lambda key: sa.select(VLD).where(VLD.c.peserta_didik_id == key), "ids")
+    return stmt.order_by(stmt.selected_columns.peserta_didik_id, stmt.selected_columns.logid)
+
+
 def findings(session: Session, ids: Sequence[str]) -> dict[str, list[sa.RowMapping]]:
     """The findings of each of ``ids`` in logid order (PostgreSQL: an index seek per student)."""
     out: dict[str, list[sa.RowMapping]] = defaultdict(list)
     if ids and session.get_bind().dialect.name == "postgresql":  # one index seek per student (shared.db.each_key)
-        stmt = each_key(lambda key: sa.select(VLD).where(VLD.c.peserta_didik_id == key), "ids")
-        stmt = stmt.order_by(stmt.selected_columns.peserta_didik_id, stmt.selected_columns.logid)
+        stmt = built_once("dapodik.findings", _findings_pg)
         for row in session.execute(stmt, {"ids": json.dumps(list(ids))}).mappings().all():
             out[row["peserta_didik_id"]].append(row)
         return out

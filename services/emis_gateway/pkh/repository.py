@@ -64,6 +64,16 @@ def add_one(session: Session, values: dict[str, object], siswa_id: str) -> None:
     session.execute(_INSERT_ITEM, {"request_id": values["id"], "position": 0, "siswa_id": siswa_id, "state": QUEUED})
 
 
+def add_ones(session: Session, requests: Sequence[dict[str, object]]) -> None:
+    """``add_one`` for several requests at once (each of one student, its ``siswa_id`` among its columns): two
+    ``executemany`` INSERTs."""
+    if not requests:
+        return
+    session.execute(_INSERT_REQUEST, list(requests))
+    session.execute(_INSERT_ITEM, [{"request_id": r["id"], "position": 0, "siswa_id": r["siswa_id"], "state": QUEUED}
+                                   for r in requests])
+
+
 def get(session: Session, request_id: str) -> PkhRequestRow | None:
     return session.get(PkhRequestRow, request_id)
 

@@ -42,7 +42,8 @@ from services.emis_gateway.results import service as results_service
 from services.emis_gateway.siswa import repository as siswa_repository
 from services.emis_gateway.siswa.models import SiswaRow
 from services.emis_gateway.siswa.service import pkh_of, read_models
-from shared.clients.coalesce import Checker
+from shared.batching import Batches
+from shared.clients.coalesce import Checker, of_a_record, part_of
 from shared.contracts.common import HubResultBatch, MatchKey, Outcome, Page
 from shared.contracts.emis import (
     PkhAnswer,
@@ -52,10 +53,10 @@ from shared.contracts.emis import (
     PkhRequestStatus,
     Siswa,
 )
-from shared.contracts.hub import CheckRequest, CheckResponse, SourceSystem, StudentOutcome
+from shared.contracts.hub import MAX_CHECK, CheckRequest, CheckResponse, SourceSystem, StudentOutcome
 from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.errors import NotFound
-from shared.http import ClientError, ContractError, Rejected, Unavailable
+from shared.http import ClientError, Rejected, Unavailable
 
 log = logging.getLogger("emis_gateway.pkh")
 
@@ -108,12 +109,25 @@ class PkhRequests:
         self.writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._rng = rng or random.Random()
         self.wake: Callable[[], None] = lambda: None  # set by the worker: a new request is waiting
+        # one-student presses asked while earlier ones are being worked on are done together (``_request_many``);
+        # the same count of batches out as of calls to the hub (EMIS_HUB_CALLS_IN_FLIGHT; 0: every press alone)
+        self._presses: Batches[tuple[str, Principal], PkhRequest] | None = (
+            Batches(self._request_many, key=lambda press: press[0], max_in_flight=settings.hub_calls_in_flight,
+                    max_items=MAX_CHECK)
+            if hub is not None and settings.hub_calls_in_flight > 0 else None)
 
     # -- creating ----------------------------------------------------------------------------------
 
     def request_siswa(self, siswa_id: str, principal: Principal) -> PkhRequest:
         """Ask the hub for one student now; if the registry cannot be reached, the request stays PENDING
-        (queued) and the worker completes it later.
+        (queued) and the worker completes it later. Presses asked at once are done together (``_request_many``),
+        each answered as alone."""
+        if self._presses is not None:
+            return self._presses.submit((siswa_id, principal))
+        return self._request_one(siswa_id, principal)
+
+    def _request_one(self, siswa_id: str, principal: Principal) -> PkhRequest:
+        """One press alone.
 
         Two transactions: the first stores the request (PENDING, held by this call) and reads the record the hub
         is sent; it commits before the hub is called, so a crash leaves the request for the worker. The second
@@ -135,6 +149,12 @@ class PkhRequests:
             # what the hub is sent, read in the transaction that stores the request (committed before the hub
             # is called): one transaction, not three, before the call
             first = self._chunk(session, [(0, siswa_id)], {siswa_id: student})
+        return self._finish(request_id, siswa_id, principal, first, student, lease)
+
+    def _finish(self, request_id: str, siswa_id: str, principal: Principal, first: _Chunk,
+                student: SiswaRow | sa.Row[Any] | None, lease: datetime) -> PkhRequest:
+        """A stored one-student request, held by this call (its lease until ``lease``), from the call to the hub
+        on; the lease is let go whatever happens."""
         finished = False
         try:
             asked = self._ask(request_id, first)  # no transaction is open here
@@ -161,6 +181,117 @@ class PkhRequests:
             if not finished:
                 with session_scope(self.writer) as session:
                     repository.release(session, request_id)
+
+    def _request_many(self, presses: list[tuple[str, Principal]]) -> list[PkhRequest | BaseException]:
+        """Several presses (distinct students) done together, each answered as ``_request_one`` answers it alone:
+        one transaction stores every request and reads every record sent (the same statements as one press, each
+        for all of them), one call to the hub, one transaction applies the hub's items and stores every answer.
+        A student not found or not the caller's fails only its own press; when the hub refuses the call for a
+        reason that may concern one record, each press is asked again alone."""
+        if len(presses) == 1:
+            try:
+                return [self._request_one(*presses[0])]
+            except Exception as exc:
+                return [exc]
+        out: list[PkhRequest | BaseException | None] = [None] * len(presses)
+        now = utcnow()
+        lease = now + timedelta(seconds=self.settings.pkh_lease_seconds)
+        asked: list[int] = []  # the presses whose request is stored and asked
+        ids: dict[int, str] = {}
+        with session_scope(self.writer) as session:
+            students = siswa_repository.get_records(session, [sid for sid, _ in presses])
+            for k, (sid, principal) in enumerate(presses):
+                student = students.get(sid)
+                if student is None:
+                    out[k] = NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
+                    continue
+                try:
+                    principal.ensure_student(student.nsm)
+                except Exception as exc:
+                    out[k] = exc
+                    continue
+                asked.append(k)
+                ids[k] = str(uuid.uuid4())
+            repository.add_ones(session, [{
+                "id": ids[k], "scope": PkhRequestScope.SISWA.value, "nsm": students[presses[k][0]].nsm,
+                "siswa_id": presses[k][0], "requested_by": presses[k][1].name,
+                "status": PkhRequestStatus.PENDING.value, "total": 1, "done": 0, "failed": 0, "attempts": 0,
+                "next_attempt_at": now, "lease_until": lease, "created_at": now, "updated_at": now} for k in asked])
+            chunk = self._chunk(session, [(k, presses[k][0]) for k in asked], students) if asked else None
+        if chunk is None or not chunk.records:
+            return [answer if answer is not None else RuntimeError("unanswered press") for answer in out]
+        finished: set[int] = set()
+        try:
+            self._ask_many(presses, ids, asked, chunk, students, lease, out, finished)
+        finally:
+            for k in asked:
+                if k not in finished:
+                    try:
+                        with session_scope(self.writer) as session:
+                            repository.release(session, ids[k])
+                    except Exception as exc:  # a release that fails must not hide the others
+                        log.warning("PKH request %s: lease not let go (%s)", ids[k], type(exc).__name__)
+        return [answer if answer is not None else RuntimeError("unanswered press") for answer in out]
+
+    def _ask_many(self, presses: list[tuple[str, Principal]], ids: dict[int, str], asked: list[int], chunk: _Chunk,
+                  students: Mapping[str, sa.Row[Any]], lease: datetime, out: list[PkhRequest | BaseException | None],
+                  finished: set[int]) -> None:
+        """``_request_many`` from the call to the hub on (the requests held until ``lease``): ``out`` and
+        ``finished`` filled per press."""
+        def alone(k: int) -> _Chunk:
+            sid = presses[k][0]
+            return _Chunk([(0, sid)], frozenset({sid}), [r for r in chunk.records if r.siswa_id == sid],
+                          chunk.regions)
+
+        assert self.hub is not None
+        body = CheckRequest(system=SourceSystem.EMIS, siswa=chunk.records,
+                            kode_wilayah={r.siswa_id: chunk.regions[r.nsm] for r in chunk.records
+                                          if r.nsm in chunk.regions})
+        try:
+            response: CheckResponse | ClientError = self.hub.check(body)
+        except ClientError as exc:
+            response = exc
+        if isinstance(response, ClientError) and of_a_record(response):
+            for k in asked:  # only the press it concerns gets the refusal: each asked again alone
+                finished.add(k)  # ``_finish`` lets the lease go itself
+                try:
+                    out[k] = self._finish(ids[k], presses[k][0], presses[k][1], alone(k), students[presses[k][0]],
+                                          lease)
+                except Exception as exc:
+                    out[k] = exc
+            return
+        answers: dict[int, repository.Answer] = {}
+        for k in asked:
+            # each press judged as alone (a refusal of the hub itself postpones each; an answer is its part)
+            asked_alone = self._judge(ids[k], alone(k), response if isinstance(response, ClientError)
+                                      else part_of(response, [presses[k][0]]))
+            if asked_alone is None:
+                out[k] = self.get(ids[k], presses[k][1], with_results=True)
+            else:
+                answers[k] = asked_alone[0][0]
+        if not answers:
+            return
+        now = utcnow()
+        with session_scope(self.writer) as session:  # every press's values and answer, together
+            assert isinstance(response, CheckResponse)
+            mine = {presses[k][0] for k in answers}
+            written = self._apply(session, part_of(response, sorted(mine)))
+            changed = {i.student_id for i in response.items if i.student_id in mine} if written else set()
+            rows = {k: repository.record_one(session, ids[k], answers[k], now) for k in answers}
+            again = siswa_repository.get_records(session, sorted(changed)) if changed else {}  # as just written
+            for k, row in rows.items():
+                sid, principal = presses[k]
+                if row is not None:
+                    out[k] = _one_answer(row, answers[k], again.get(sid) if sid in changed else students[sid], now)
+                    finished.add(k)
+                elif repository.record(session, ids[k], [answers[k]], now, lease):
+                    # answered meanwhile (this call's lease ran out and the worker asked): the general way
+                    finished.add(k)
+                    session.expire_all()
+                    out[k] = self._read(session, ids[k], principal, True)
+        for k in answers:
+            if out[k] is None:
+                out[k] = self.get(ids[k], presses[k][1], with_results=True)
 
     def request_madrasah(self, nsm: str, client: str, student_ids: list[str] | None = None) -> PkhRequest:
         """Queue every active student of the madrasah (or the given ones); the worker asks the hub in chunks.
@@ -322,19 +453,30 @@ class PkhRequests:
         body = CheckRequest(system=SourceSystem.EMIS, siswa=records,
                             kode_wilayah={r.siswa_id: regions[r.nsm] for r in records if r.nsm in regions})
         try:
-            response = self.hub.check(body)
-        except Unavailable as exc:
-            self._postpone(request_id, f"registry unreachable: {exc}")
+            response: CheckResponse | ClientError = self.hub.check(body)
+        except ClientError as exc:
+            response = exc
+        return self._judge(request_id, chunk, response)
+
+    def _judge(self, request_id: str, chunk: _Chunk, response: CheckResponse | ClientError
+               ) -> tuple[list[repository.Answer], CheckResponse | None] | None:
+        """``_ask`` once the hub has answered the chunk's students (``response``) or failed (the client's error)."""
+        waiting, present, records = chunk.waiting, chunk.present, chunk.records
+        gone = [repository.Answer(pos, repository.FAILED, None, "no student with this siswa_id any more", None, None)
+                for pos, sid in waiting if sid not in present]
+        if isinstance(response, Unavailable):
+            self._postpone(request_id, f"registry unreachable: {response}")
             return None
-        except Rejected as exc:
+        if isinstance(response, Rejected):
+            exc = response
             if exc.status in (401, 403, 429):  # our credential or the hub's limits: a person must look
                 self._postpone(request_id, f"the hub refused the request: {exc}")
                 return None
             log.warning("PKH request %s: the hub rejected %d students: %s", request_id, len(records), exc.status)
             return gone + [repository.Answer(pos, repository.FAILED, None, f"the hub refused the check: {exc}"[:300],
                                              None, None) for pos, sid in waiting if sid in present], None
-        except (ContractError, ClientError) as exc:
-            self._postpone(request_id, f"unexpected answer from the hub: {type(exc).__name__}")
+        if isinstance(response, ClientError):  # ContractError, or another client error
+            self._postpone(request_id, f"unexpected answer from the hub: {type(response).__name__}")
             return None
         by_student: dict[str, StudentOutcome] = {o.student_id: o for o in response.results}
         answers = list(gone)

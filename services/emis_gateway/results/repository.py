@@ -20,7 +20,7 @@ from services.emis_gateway.results.models import FieldHistoryRow, FieldObservati
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.bulk import executemany, insert
 from shared.contracts.common import FieldProvenance, Provenance
-from shared.db import each_key
+from shared.db import built_once, each_key
 from shared.inbound import FieldValue
 
 PROVENANCE: sa.Table = FieldProvenanceRow.__table__  # type: ignore[assignment]
@@ -55,6 +55,12 @@ def _latest_of(siswa_id: sa.ColumnElement[str]) -> sa.Select:  # type: ignore[ty
     return sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
 
 
+def _latest_provenance_pg() -> sa.Select:  # type: ignore[type-arg]
+    stmt = each_key(_latest_of, "ids")
+    got = stmt.selected_columns
+    return stmt.order_by(got.siswa_id, got.field)
+
+
 def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, list[FieldProvenance]]:
     """The newest provenance row of each (student, field), grouped by student, fields in name order.
     One statement for up to 1000 students (a page); on PostgreSQL an index seek per student."""
@@ -63,9 +69,8 @@ def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, l
     postgres = session.get_bind().dialect.name == "postgresql"
     for part in _chunks(siswa_ids):
         if postgres:  # one index seek per student, whatever the statistics (shared.db.each_key)
-            stmt = each_key(_latest_of, "ids")
-            got = stmt.selected_columns
-            rows = session.execute(stmt.order_by(got.siswa_id, got.field), {"ids": json.dumps(part)}).all()
+            rows = session.execute(built_once("emis.latest_provenance", _latest_provenance_pg),
+                                   {"ids": json.dumps(part)}).all()
         else:
             newest = (sa.select(sa.func.max(PROVENANCE.c.id)).where(PROVENANCE.c.siswa_id.in_(part))
                       .group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
@@ -119,8 +124,9 @@ def hub_states(session: Session, siswa_ids: Sequence[str]) -> dict[str, HubState
     for part in _chunks(siswa_ids):
         if postgres:  # one index seek per student, whatever the statistics (shared.db.each_key)
             keys = {"ids": json.dumps(part)}
-            written: sa.Select = each_key(_written_of, "ids")  # type: ignore[type-arg]
-            marks: sa.Select = each_key(_marks_of, "ids")  # type: ignore[type-arg]
+            written: sa.Select = built_once("emis.hub_states.written",  # type: ignore[type-arg]
+                                            lambda: each_key(_written_of, "ids"))
+            marks: sa.Select = built_once("emis.hub_states.marks", lambda: each_key(_marks_of, "ids"))  # type: ignore[type-arg]
         else:
             keys = {}
             grouped = (sa.select(PROVENANCE.c.siswa_id, PROVENANCE.c.field,

@@ -42,6 +42,16 @@ def get_record(session: Session, siswa_id: str) -> sa.Row[Any] | None:
     return session.execute(_RECORD, {"b_siswa_id": siswa_id}).first()
 
 
+_RECORDS = sa.select(SISWA).where(SISWA.c.siswa_id.in_(sa.bindparam("b_siswa_ids", expanding=True)))
+
+
+def get_records(session: Session, siswa_ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
+    """``get_record`` of several students in one statement (at most a check's 100 ids): the ones that exist."""
+    if not siswa_ids:
+        return {}
+    return {row.siswa_id: row for row in session.execute(_RECORDS, {"b_siswa_ids": sorted(set(siswa_ids))})}
+
+
 def lock_hub_values(session: Session, siswa_ids: Sequence[str], fields: Sequence[str],
                     chunk: int = 1000) -> tuple[dict[str, dict[str, FieldValue]], dict[str, str]]:
     """The hub-written values of the students among ``siswa_ids`` that exist, and their madrasah (NSM);

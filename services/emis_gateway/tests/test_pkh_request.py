@@ -324,3 +324,67 @@ def test_a_press_whose_student_the_worker_answered_meanwhile_reads_the_request_b
     assert body["status"] == "DONE" and body["done"] == 1 and body["outcomes"] == {"NOT_REGISTERED": 1}
     assert body["results"][0]["keterangan_pkh"] == "by the worker"
     assert body == mixed.get(f"/api/v1/pkh-requests/{body['id']}").json()
+
+
+def test_presses_done_together_are_answered_each_as_alone(mixed: TestClient, hub: StandInHub) -> None:
+    """Presses asked at once go through one transaction, one call to the hub and one transaction for the answers
+    (``PkhRequests._request_many``); each press is answered as it would have been alone: the body its request
+    reads back, values written where the hub sent some, a student not found or outside the caller's scope failing
+    only its own press."""
+    from services.emis_gateway.access import Principal
+    from shared.errors import NotFound
+
+    requests = mixed.app.state.pkh
+    operator = Principal("operator")
+    scoped = Principal("school", frozenset({NSM_B}))  # sees none of NSM_A's students
+    presses = [("siswa-0000", operator), ("siswa-9999", operator), ("siswa-0001", scoped), ("siswa-0002", operator),
+               ("siswa-0020", operator)]
+    answers = requests._request_many(presses)
+    assert hub.calls == [["siswa-0000", "siswa-0002", "siswa-0020"]]  # one call for the presses asked
+    assert isinstance(answers[1], NotFound) and isinstance(answers[2], NotFound)
+    for (sid, _), answer in zip(presses, answers, strict=True):
+        if isinstance(answer, Exception):
+            continue
+        body = answer.model_dump(mode="json")
+        assert body == mixed.get(f"/api/v1/pkh-requests/{answer.id}").json()
+        assert body["status"] == "DONE" and body["siswa_id"] == sid and body["requested_by"] == "operator"
+    assert answers[0].results[0].pkh.penerima_pkh is True  # written by this press, shown in its answer
+    assert mixed.get("/api/v1/siswa/siswa-0000").json()["pkh"]["penerima_pkh"] is True
+    # the registry down: every press of the batch is PENDING (202 path), kept for the worker, its lease let go
+    hub.down = True
+    pending = requests._request_many([("siswa-0000", operator), ("siswa-0002", operator)])
+    assert [p.status.value for p in pending] == ["PENDING", "PENDING"]
+    with mixed.app.state.engine.connect() as conn:
+        leases = conn.execute(sa.text("SELECT lease_until FROM pkh_request WHERE id IN (:a, :b)"),
+                              {"a": pending[0].id, "b": pending[1].id}).scalars().all()
+    assert leases == [None, None]
+    # the hub refusing a batch for one of its records: each press asked again alone, each its own answer
+    hub.down, hub.status = False, 400
+    calls = len(hub.calls)
+    refused = requests._request_many([("siswa-0000", operator), ("siswa-0002", operator)])
+    assert hub.calls[calls:] == [["siswa-0000", "siswa-0002"], ["siswa-0000"], ["siswa-0002"]]
+    assert [r.status.value for r in refused] == ["FAILED", "FAILED"]
+    assert all(r.model_dump(mode="json") == mixed.get(f"/api/v1/pkh-requests/{r.id}").json() for r in refused)
+
+
+def test_presses_done_together_whose_students_the_worker_answered_meanwhile_read_their_requests_back(
+        mixed: TestClient, hub: StandInHub) -> None:
+    """The batch's form of the test above: each press writes nothing over the worker's answer and reads its
+    finished request back."""
+    from services.emis_gateway.access import Principal
+
+    def worker_answers_first() -> None:
+        with mixed.app.state.engine.begin() as conn:
+            conn.execute(sa.update(ITEM).values(state="DONE", outcome="NOT_REGISTERED", detail="by the worker",
+                                                matched_by="nik_ibu", sync_run_id="check-worker",
+                                                answered_at=datetime.now(UTC)))
+
+    hub.meanwhile = worker_answers_first
+    answers = mixed.app.state.pkh._request_many([("siswa-0000", Principal("operator")),
+                                                 ("siswa-0002", Principal("operator"))])
+    assert len(hub.calls) == 1
+    for answer in answers:
+        body = answer.model_dump(mode="json")
+        assert body["status"] == "DONE" and body["outcomes"] == {"NOT_REGISTERED": 1}
+        assert body["results"][0]["keterangan_pkh"] == "by the worker"
+        assert body == mixed.get(f"/api/v1/pkh-requests/{body['id']}").json()
