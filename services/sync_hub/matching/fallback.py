@@ -322,7 +322,9 @@ def _build_registry(reg: Registry) -> _Registry:
     if lens.size:  # a block is a contiguous run of positions
         bid[np.arange(int(lens.sum())) + np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)] = np.repeat(
             blocks["bid"].to_numpy(), lens)
-    return _Registry(registry_side(frame), frame["pid"].to_numpy(), frame["fid"].fill_null(-1).to_numpy(), blocks,
+    # the names as lists too (``Interned.listed``): a block's names are then a slice of them
+    return _Registry(registry_side(frame).listed(), frame["pid"].to_numpy(), frame["fid"].fill_null(-1).to_numpy(),
+                     blocks,
                      frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"), bid)
 
 
@@ -495,7 +497,9 @@ class _Blocks:
     def _matrix(self, rows: np.ndarray, start: int, end: int, workers: int | None) -> Unit:
         """A large block as one unit: a matrix of its students against its persons."""
         nr = end - start
-        codes = matrix_codes(self.s.take(rows), self.r.side.take(slice(start, end)), workers=workers)
+        block = slice(start, end)
+        codes = matrix_codes(self.s.take(rows, names=False), self.r.side.take(block, names=False), workers=workers,
+                             names=(self.s.names_at(rows), self.r.side.names_at(block)))
         return rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel()
 
     def _extra_tasks(self, workers: int | None) -> Iterator[tuple[int, Callable[[], Unit]]]:
@@ -568,7 +572,7 @@ def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES
     ``threads`` threads, ``_Blocks.map``)."""
     stu = prepare_students(stu)
     r = _registry(reg)
-    s = student_side(stu)
+    s = student_side(stu).listed()
     member = _student_blocks(stu)
     joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
     groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
@@ -709,6 +713,12 @@ def _pattern_counts(stu: pl.DataFrame, reg: Registry, threads: int = 1
     """``pattern_counts`` and, per student row of ``stu``, the pattern codes of its candidate pairs (what
     ``record_prior`` reads): the distinct ``row * N_PATTERNS + code`` (int64) and how many pairs have each."""
     b = _blocks(stu, reg, TRAINING_RULES, threads)
+    counts, row_codes = _counted(b)
+    return counts, b, row_codes
+
+
+def _counted(b: _Blocks) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The pattern counts of the pairs of ``b`` and per student row the codes of its pairs (``_pattern_counts``)."""
 
     def count(rows: np.ndarray, starts: np.ndarray, _: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         per_pair = np.repeat(rows.astype(np.int64), np.diff(np.r_[starts, codes.size]))
@@ -720,16 +730,16 @@ def _pattern_counts(stu: pl.DataFrame, reg: Registry, threads: int = 1
         counts += n
         keys.append(k)
     if not keys:
-        return counts, b, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    return counts, b, counted_unique(np.concatenate(keys))
+        return counts, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    return counts, counted_unique(np.concatenate(keys))
 
 
-def random_codes(s: Side, r: Side, n: int, seed: int) -> np.ndarray:
-    """Pattern codes of ``n`` random student-registry pairs (for u)."""
+def random_codes(s: Side, r: Side, n: int, seed: int, workers: int | None = None) -> np.ndarray:
+    """Pattern codes of ``n`` random student-registry pairs (for u); ``workers``: rapidfuzz's (``pair_codes``)."""
     rng = np.random.default_rng(seed)
     if not len(s) or not len(r):
         return np.zeros(0, dtype=np.int32)
-    return pair_codes(s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n)))
+    return pair_codes(s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n)), workers)
 
 
 # ---- decisions ---------------------------------------------------------------------------------------
@@ -895,10 +905,15 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     looks = functools.partial(lookalikes, reg, settings)
     # with threads, the registry's lookalikes are counted while the sample's pairs are scored
     counted_looks = in_background(looks, "fallback-lookalikes") if measure and threads > 1 else None
-    counts, b, row_codes = _pattern_counts(sample, reg, threads)
+    b = _blocks(sample, reg, TRAINING_RULES, threads)
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
     others = b.r.side if population is None else registry_side(population)
-    u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
+    # with threads, the random pairs (u) are scored while the sample's pairs are counted, not after them on the
+    # main thread alone (the same codes: rapidfuzz's workers change no score)
+    sampled = in_background(functools.partial(random_codes, b.s, others, n_random, settings.seed, 1),
+                            "fallback-u") if threads > 1 else None
+    counts, row_codes = _counted(b)
+    u = estimate_u(random_codes(b.s, others, n_random, settings.seed) if sampled is None else sampled.result())
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
     persons = max(stats.persons, 1)
     model = fit(counts, u, prior=min(share / persons, 0.5))
