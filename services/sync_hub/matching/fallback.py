@@ -322,7 +322,9 @@ def _build_registry(reg: Registry) -> _Registry:
     if lens.size:  # a block is a contiguous run of positions
         bid[np.arange(int(lens.sum())) + np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)] = np.repeat(
             blocks["bid"].to_numpy(), lens)
-    return _Registry(registry_side(frame), frame["pid"].to_numpy(), frame["fid"].fill_null(-1).to_numpy(), blocks,
+    # the names as lists too (``Interned.listed``): a block's names are then a slice of them
+    return _Registry(registry_side(frame).listed(), frame["pid"].to_numpy(), frame["fid"].fill_null(-1).to_numpy(),
+                     blocks,
                      frame.select("pid", "words", "ini", "ibu", "dob", "kab", "yr"), bid)
 
 
@@ -419,6 +421,9 @@ def _student_blocks(stu: pl.DataFrame) -> pl.DataFrame:
 # check's pairs the same way, so that both break ties alike (public for that reason)
 SMALL_BLOCK_PAIRS = 5_000  # pairs: a block smaller than this is scored with others as explicit pairs
 BATCH_PAIRS = 500_000  # pairs per unit of small blocks
+# units scored ahead of the consumer (``_Blocks.map``): pairs per thread, and units at most (their results wait)
+AHEAD_PAIRS = 2 * BATCH_PAIRS
+MAX_AHEAD = 64
 
 
 # one unit of scored pairs: (student row per segment, segment starts, registry position per pair, codes per pair)
@@ -457,43 +462,47 @@ class _Blocks:
 
     def map(self, fn: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], R]) -> Iterator[R]:
         """``fn(*unit)`` of every unit of ``each``, in ``each``'s order. With ``threads`` > 1 the units are scored
-        and ``fn`` applied on that many threads (rapidfuzz and numpy release the GIL for the bulk of the work), at
-        most ``2 * threads`` units ahead of the consumer, so memory stays that of a few units. Each unit is
-        computed alone and the results come back in order: the same results whatever the number of threads."""
-        def one(task: Callable[[], Unit]) -> tuple[int, R]:
-            unit = task()
+        and ``fn`` applied on that many threads (rapidfuzz and numpy release the GIL for the bulk of the work),
+        ahead of the consumer by at most ``2 * threads`` units or, when they are small, ``AHEAD_PAIRS`` pairs per
+        thread (``ordered_map``), so memory stays that of a few units. Each unit is computed alone and the results
+        come back in order: the same results whatever the number of threads."""
+        def one(task: tuple[int, Callable[[], Unit]]) -> tuple[int, R]:
+            unit = task[1]()
             return unit[3].size, fn(*unit)
 
-        for n, out in ordered_map(one, self._tasks(), self.threads):
+        for n, out in ordered_map(one, self._tasks(), self.threads, weight=lambda task: task[0],
+                                  budget=AHEAD_PAIRS * self.threads):
             self.pairs += n
             yield out
 
-    def _tasks(self) -> Iterator[Callable[[], Unit]]:
-        """Every unit of ``each`` as a function that scores it (in the order of ``each``)."""
+    def _tasks(self) -> Iterator[tuple[int, Callable[[], Unit]]]:
+        """Every unit of ``each`` as (its pairs, a function that scores it), in the order of ``each``."""
         small: list[tuple[np.ndarray, int, int]] = []
         size = 0
         workers = 1 if self.threads > 1 else None  # parallel across units, not inside rapidfuzz as well
         for rows, start, end in self.groups:
             nr = end - start
             if rows.size * nr >= SMALL_BLOCK_PAIRS:
-                yield functools.partial(self._matrix, rows, start, end, workers)
+                yield rows.size * nr, functools.partial(self._matrix, rows, start, end, workers)
                 continue
             small.append((rows, start, end))
             size += rows.size * nr
             if size >= BATCH_PAIRS:
-                yield functools.partial(self._pairs, small, workers)
+                yield size, functools.partial(self._pairs, small, workers)
                 small, size = [], 0
         if small:
-            yield functools.partial(self._pairs, small, workers)
+            yield size, functools.partial(self._pairs, small, workers)
         yield from self._extra_tasks(workers)
 
     def _matrix(self, rows: np.ndarray, start: int, end: int, workers: int | None) -> Unit:
         """A large block as one unit: a matrix of its students against its persons."""
         nr = end - start
-        codes = matrix_codes(self.s.take(rows), self.r.side.take(slice(start, end)), workers=workers)
+        block = slice(start, end)
+        codes = matrix_codes(self.s.take(rows, names=False), self.r.side.take(block, names=False), workers=workers,
+                             names=(self.s.names_at(rows), self.r.side.names_at(block)))
         return rows, np.arange(0, codes.size, nr), np.tile(np.arange(start, end), rows.size), codes.ravel()
 
-    def _extra_tasks(self, workers: int | None) -> Iterator[Callable[[], Unit]]:
+    def _extra_tasks(self, workers: int | None) -> Iterator[tuple[int, Callable[[], Unit]]]:
         """The other rules' pairs (sorted by student) in units of about ``BATCH_PAIRS`` pairs cut at student
         boundaries, a segment being one student against all its pairs of these rules."""
         si, _ = self.extra
@@ -507,7 +516,7 @@ class _Blocks:
                 bounds.append(at)
         bounds.append(si.size)
         for lo, hi in itertools.pairwise(bounds):
-            yield functools.partial(self._extra_unit, lo, hi, workers)
+            yield hi - lo, functools.partial(self._extra_unit, lo, hi, workers)
 
     def _extra_unit(self, lo: int, hi: int, workers: int | None) -> Unit:
         rows, rpos = self.extra[0][lo:hi], self.extra[1][lo:hi]
@@ -532,20 +541,30 @@ class _Blocks:
         return np.concatenate([rows for rows, _, _ in blocks]), starts, rpos, codes
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int, weight: Callable[[T], int] | None = None,
+                budget: int = 0) -> Iterator[R]:
     """``map(fn, items)`` on ``threads`` threads, results in the order of ``items``, at most ``2 * threads``
-    items submitted ahead of the one the consumer waits for; plain ``map`` for one thread."""
+    items submitted ahead of the one the consumer waits for; plain ``map`` for one thread. With ``weight``, more
+    while the items submitted and not yet consumed weigh at most ``budget`` together (``MAX_AHEAD`` items at
+    most): light items then do not leave a thread idle behind a heavy one at the head (measured: a unit of
+    500,000 small-block pairs followed by dozens of one-block matrices of ~10,000 pairs ran alone, the other
+    thread done with the 4 matrices it was allowed, ~1 s of one core at 200k x 1M)."""
     if threads <= 1:
         yield from map(fn, items)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="fallback") as pool:
-        pending: deque[Future[R]] = deque()
+        pending: deque[tuple[Future[R], int]] = deque()
+        held = 0
         for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) > 2 * threads:
-                yield pending.popleft().result()
+            w = weight(item) if weight is not None else 0
+            pending.append((pool.submit(fn, item), w))
+            held += w
+            while len(pending) > 2 * threads and (weight is None or held > budget or len(pending) > MAX_AHEAD):
+                done, w = pending.popleft()
+                held -= w
+                yield done.result()
         while pending:
-            yield pending.popleft().result()
+            yield pending.popleft()[0].result()
 
 
 def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES), threads: int = 1) -> _Blocks:
@@ -553,7 +572,7 @@ def _blocks(stu: pl.DataFrame, reg: Registry, rules: Iterable[str] = tuple(RULES
     ``threads`` threads, ``_Blocks.map``)."""
     stu = prepare_students(stu)
     r = _registry(reg)
-    s = student_side(stu)
+    s = student_side(stu).listed()
     member = _student_blocks(stu)
     joined = member.group_by("kab", "yr").agg(pl.col("row")).join(r.blocks, on=["kab", "yr"]).sort("start")
     groups = [(np.asarray(rows, dtype=np.int64), start, end) for rows, start, end in
@@ -590,11 +609,25 @@ def _extra_pairs(stu: pl.DataFrame, r: _Registry, member: pl.DataFrame, rules: I
     return row[~inside], rpos[~inside]
 
 
+def counted_unique(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, return_counts=True)`` of an integer array, by a stable sort: the keys repeat (a student's
+    pairs of one pattern) and come in sorted runs (a unit's students in order), where numpy's default quicksort
+    took 2.7x as long (748,000 keys of the training sample, 86,000 distinct: 88 against 32 ms, on the main
+    thread)."""
+    out = np.sort(a, axis=None, kind="stable")
+    if not out.size:
+        return out, np.zeros(0, dtype=np.int64)
+    first = np.flatnonzero(np.r_[True, out[1:] != out[:-1]])
+    return out[first], np.diff(np.r_[first, out.size])
+
+
 def sorted_unique(a: np.ndarray) -> np.ndarray:
     """``np.unique(a)`` of an integer array, by a sort: numpy 2.3+ finds the distinct values of a plain
     ``np.unique`` with a hash set first, which on millions of distinct int64 keys took ~100x the CPU of
-    sorting them (measured: 18 s against 0.18 s for 12M keys, numpy 2.4.6)."""
-    out = np.sort(a, axis=None)
+    sorting them (measured: 18 s against 0.18 s for 12M keys, numpy 2.4.6). A stable sort (timsort), which
+    takes the runs the keys come in (joins' outputs, units in order): 2.24M keys of the other rules' pairs at
+    200k x 1M, 88 against 132 ms with the default quicksort."""
+    out = np.sort(a, axis=None, kind="stable")
     return out[np.r_[True, out[1:] != out[:-1]]] if out.size else out
 
 
@@ -680,6 +713,12 @@ def _pattern_counts(stu: pl.DataFrame, reg: Registry, threads: int = 1
     """``pattern_counts`` and, per student row of ``stu``, the pattern codes of its candidate pairs (what
     ``record_prior`` reads): the distinct ``row * N_PATTERNS + code`` (int64) and how many pairs have each."""
     b = _blocks(stu, reg, TRAINING_RULES, threads)
+    counts, row_codes = _counted(b)
+    return counts, b, row_codes
+
+
+def _counted(b: _Blocks) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The pattern counts of the pairs of ``b`` and per student row the codes of its pairs (``_pattern_counts``)."""
 
     def count(rows: np.ndarray, starts: np.ndarray, _: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         per_pair = np.repeat(rows.astype(np.int64), np.diff(np.r_[starts, codes.size]))
@@ -691,16 +730,16 @@ def _pattern_counts(stu: pl.DataFrame, reg: Registry, threads: int = 1
         counts += n
         keys.append(k)
     if not keys:
-        return counts, b, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    return counts, b, np.unique(np.concatenate(keys), return_counts=True)
+        return counts, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    return counts, counted_unique(np.concatenate(keys))
 
 
-def random_codes(s: Side, r: Side, n: int, seed: int) -> np.ndarray:
-    """Pattern codes of ``n`` random student-registry pairs (for u)."""
+def random_codes(s: Side, r: Side, n: int, seed: int, workers: int | None = None) -> np.ndarray:
+    """Pattern codes of ``n`` random student-registry pairs (for u); ``workers``: rapidfuzz's (``pair_codes``)."""
     rng = np.random.default_rng(seed)
     if not len(s) or not len(r):
         return np.zeros(0, dtype=np.int32)
-    return pair_codes(s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n)))
+    return pair_codes(s.take(rng.integers(0, len(s), n)), r.take(rng.integers(0, len(r), n)), workers)
 
 
 # ---- decisions ---------------------------------------------------------------------------------------
@@ -866,10 +905,15 @@ def train(stu_all: pl.DataFrame, reg: Registry, settings: Settings, share: float
     looks = functools.partial(lookalikes, reg, settings)
     # with threads, the registry's lookalikes are counted while the sample's pairs are scored
     counted_looks = in_background(looks, "fallback-lookalikes") if measure and threads > 1 else None
-    counts, b, row_codes = _pattern_counts(sample, reg, threads)
+    b = _blocks(sample, reg, TRAINING_RULES, threads)
     n_random = min(settings.u_pairs, max(20_000, 20 * sample.height))  # enough for u; small runs stay quick
     others = b.r.side if population is None else registry_side(population)
-    u = estimate_u(random_codes(b.s, others, n_random, settings.seed))
+    # with threads, the random pairs (u) are scored while the sample's pairs are counted, not after them on the
+    # main thread alone (the same codes: rapidfuzz's workers change no score)
+    sampled = in_background(functools.partial(random_codes, b.s, others, n_random, settings.seed, 1),
+                            "fallback-u") if threads > 1 else None
+    counts, row_codes = _counted(b)
+    u = estimate_u(random_codes(b.s, others, n_random, settings.seed) if sampled is None else sampled.result())
     share = match_share(sample, reg) if share is None else min(1.0, max(MIN_SHARE, share))
     persons = max(stats.persons, 1)
     model = fit(counts, u, prior=min(share / persons, 0.5))

@@ -91,6 +91,53 @@ def test_units_are_scored_ahead_of_the_consumer_but_only_a_few(monkeypatch: pyte
     assert 1 < most <= 3
 
 
+def test_light_units_go_on_behind_a_heavy_one_at_the_head() -> None:
+    # a heavy unit at the head (a batch of 500,000 small-block pairs) and light ones behind it (one-block
+    # matrices): the other thread keeps scoring light units while the head runs, within the weight budget, instead
+    # of stopping 2 x threads units ahead and waiting for the head
+    release = threading.Event()
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        if i == 0:
+            assert release.wait(10), "the light units stopped behind the heavy one"
+        else:
+            with lock:
+                done.append(i)
+                if len(done) == 20:
+                    release.set()
+        return i
+
+    submitted: list[int] = []
+
+    def items():  # type: ignore[no-untyped-def]
+        for i in range(200):
+            submitted.append(i)
+            yield i
+
+    out = []
+    for x in fallback.ordered_map(work, items(), 2, weight=lambda i: 1_000 if i == 0 else 10, budget=1_500):
+        out.append(x)
+        assert len(submitted) <= len(out) + fallback.MAX_AHEAD + 1
+    assert out == list(range(200)) and release.is_set()
+
+
+def test_heavy_units_keep_to_two_per_thread_ahead() -> None:
+    submitted: list[int] = []
+
+    def items():  # type: ignore[no-untyped-def]
+        for i in range(40):
+            submitted.append(i)
+            yield i
+
+    out = []
+    for x in fallback.ordered_map(lambda i: i, items(), 3, weight=lambda i: 1_000, budget=1_500):
+        out.append(x)
+        assert len(submitted) <= len(out) + 2 * 3 + 1
+    assert out == list(range(40))
+
+
 def test_a_failing_unit_raises_in_the_caller() -> None:
     def work(i: int) -> int:
         if i == 5:
