@@ -65,11 +65,10 @@ def unread_since(session: Session, system: str, since: datetime) -> dict[str, st
 def current_of(session: Session, system: str, student_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     ids = sorted(set(student_ids))
-    where, bind = one_of(session, MIRROR.c.student_id, "ids")  # a batch's ids as one parameter, not 1,000
-    stmt = sa.select(MIRROR.c.student_id, MIRROR.c.current_json, MIRROR.c.attested_json).where(
-        MIRROR.c.system == system, where)
     for start in range(0, len(ids), CHUNK):
-        out.update({r[0]: (r[1], r[2]) for r in session.execute(stmt, {"ids": bind(ids[start:start + CHUNK])})})
+        stmt = sa.select(MIRROR.c.student_id, MIRROR.c.current_json, MIRROR.c.attested_json).where(
+            MIRROR.c.system == system, MIRROR.c.student_id.in_(ids[start:start + CHUNK]))
+        out.update({r[0]: (r[1], r[2]) for r in session.execute(stmt)})
     return out
 
 
