@@ -534,7 +534,7 @@ def main() -> None:
                     help="start recording when the run starts (plan) or when its first unit starts (units)")
     ap.add_argument("--keep", action="store_true",
                     help="PostgreSQL: keep the databases (named on stderr; drop them yourself), e.g. for "
-                    "bench/bench_unit_decide.py")
+                    "bench/bench_unit_decide.py; SQLite: keep the work directory (runN/db/<service>.db)")
     ap.add_argument("--json", type=Path, help="write the raw measurements here")
     ap.add_argument("--write", type=Path, help="Append a results section to this markdown file")
     args = ap.parse_args()
@@ -550,7 +550,10 @@ def main() -> None:
             gen = f"{world.name} (seed {args.seed})"
         rounds = [one_round(world, base / f"run{i}", args) for i in range(args.repeat)]
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        if args.keep and args.db == "sqlite":
+            print(f"kept work directory (SQLite databases): {base}", file=sys.stderr)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rounds": rounds},
                                         indent=1, default=str))

@@ -123,11 +123,14 @@ def _candidates(stu: pl.DataFrame, cards: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sides(stu: pl.DataFrame, cards: pl.DataFrame) -> tuple[levels.Side, levels.Side]:
-    """Both sides with their names as polars columns (``levels.student_side``'s arrays, names not turned into
-    lists): ``_codes`` gathers the rows of 100,000 pairs and more, which polars does without a Python loop."""
-    s = levels.side(levels.prepare_students(stu), "nik_digits", "no_kk", None, levels.STUDENT_MISSING_DAY)
+    """Both sides with their names ``Interned`` (``levels.student_side``'s): ``_codes`` gathers the rows of 100,000
+    pairs and more as integers, the strings are looked up once per distinct pair of names, and the token-sort
+    comparison is made only where a name is out of alphabetical order (``levels.pair_codes``: the same levels as
+    comparing every pair's strings)."""
+    s = levels.side(levels.prepare_students(stu), "nik_digits", "no_kk", None, levels.STUDENT_MISSING_DAY,
+                    intern=True)
     c = levels.side(cards.with_columns(pl.lit(None, pl.String).alias("sex"), pl.lit(None, pl.String).alias("kk")),
-                    "nik_digits", "kk", None, levels.OTHER_MISSING_DAY)
+                    "nik_digits", "kk", None, levels.OTHER_MISSING_DAY, intern=True)
     return s, c
 
 

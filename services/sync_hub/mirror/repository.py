@@ -36,10 +36,13 @@ def generation(session: Session, system: str) -> int:
     return int(value or 0)
 
 
-def rows_in_region(session: Session, system: str, region: str) -> list[sa.Row[Any]]:
-    """The stored students of ``system`` whose region starts with ``region`` (all columns), by student id."""
+def rows_in_region(session: Session, system: str, region: str, columns: Sequence[str] = COLUMNS
+                   ) -> list[sa.Row[Any]]:
+    """The stored students of ``system`` whose region starts with ``region`` (``columns``, in that order), by
+    student id."""
     where = code_range(MIRROR.c.region, region) if region else MIRROR.c.region == ""
-    stmt = sa.select(MIRROR).where(MIRROR.c.system == system, where).order_by(MIRROR.c.student_id)
+    stmt = sa.select(*(MIRROR.c[c] for c in columns)).where(MIRROR.c.system == system, where).order_by(
+        MIRROR.c.student_id)
     return list(session.execute(stmt).all())
 
 
@@ -75,7 +78,7 @@ def update_current(session: Session, updates: list[dict[str, Any]]) -> None:
         stmt = (sa.update(MIRROR).where(MIRROR.c.system == sa.bindparam("b_system"),
                                         MIRROR.c.student_id == sa.bindparam("b_id"))
                 .values(current_json=sa.bindparam("current_json"), attested_json=sa.bindparam("attested_json")))
-        session.connection().execute(stmt, updates)
+        bulk.executemany(session, stmt, updates)  # the statement compiled once, rows as tuples
 
 
 def regions_by_keys(session: Session, niks: Sequence[str], kks: Sequence[str]) -> set[tuple[str, str]]:

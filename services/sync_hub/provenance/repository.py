@@ -7,10 +7,11 @@ from sqlmodel import Session, func, select
 
 from services.sync_hub.provenance.models import OutboxItemRow, ProvenanceRow
 from shared import bulk
+from shared.db import one_of
 
 OUTBOX: sa.Table = OutboxItemRow.__table__  # type: ignore[assignment]
 PROVENANCE: sa.Table = ProvenanceRow.__table__  # type: ignore[assignment]
-_IN_LIST = 500  # ids per UPDATE ... WHERE id IN (...)
+_IN_LIST = 1000  # ids per UPDATE (bound as one parameter: ``shared.db.one_of``)
 
 
 def add_outbox(session: Session, rows: list[dict[str, object]]) -> None:
@@ -21,13 +22,14 @@ def add_outbox(session: Session, rows: list[dict[str, object]]) -> None:
 def settle_outbox(session: Session, updates: list[dict[str, object]]) -> None:
     """``updates``: dicts with ``b_id``, ``status``, ``detail``, ``sent_at``. One UPDATE per distinct answer
     (status, detail, time) and up to ``_IN_LIST`` ids, not one per row: a batch's answers are nearly all the same."""
-    groups: dict[tuple[object, object, object], list[object]] = {}
+    groups: dict[tuple[object, object, object], list[str]] = {}
     for u in updates:
-        groups.setdefault((u["status"], u["detail"], u["sent_at"]), []).append(u["b_id"])
+        groups.setdefault((u["status"], u["detail"], u["sent_at"]), []).append(str(u["b_id"]))
+    where, bind = one_of(session, OUTBOX.c.id, "ids")  # the ids bound as one parameter, not one each
     for (status, detail, sent_at), ids in groups.items():
+        stmt = sa.update(OUTBOX).where(where).values(status=status, detail=detail, sent_at=sent_at)
         for start in range(0, len(ids), _IN_LIST):
-            session.execute(sa.update(OUTBOX).where(OUTBOX.c.id.in_(ids[start:start + _IN_LIST]))
-                            .values(status=status, detail=detail, sent_at=sent_at))
+            session.execute(stmt, {"ids": bind(ids[start:start + _IN_LIST])})
 
 
 def add_provenance(session: Session, rows: list[dict[str, object]]) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +37,7 @@ from shared.contracts.common import HubResultItem, Provenance, ResultStatus
 from shared.contracts.hub import SourceSystem
 from shared.db import session_scope
 from shared.http import ClientError
+from shared.ids import uuid4_texts
 from shared.ledger_hash import utc_text
 
 log = logging.getLogger("jembatan.hub.push")
@@ -66,10 +66,10 @@ def to_items(run_id: str, batch: list[PlannedItem], seq: int, system: SourceSyst
         HubResultItem(
             student_id=p.student_id, outcome=p.outcome, outcome_detail=p.detail, values=p.values,
             provenance=Provenance(
-                provenance_id=str(uuid.uuid4()), sync_run_id=run_id, source_system=p.source.system,
+                provenance_id=pid, sync_run_id=run_id, source_system=p.source.system,
                 source_record=p.source.record, source_version=p.source.version, observed_seq=seq,
                 retrieved_at=p.source.retrieved_at, matched_by=p.source.matched_by))
-        for p in batch
+        for p, pid in zip(batch, uuid4_texts(len(batch)), strict=True)
     ]
     if system is not None:
         times: dict[datetime, str] = {}  # the items of a unit share their retrieval time: written once
@@ -102,9 +102,13 @@ def _json(value: FieldValue, texts: dict[tuple[type, FieldValue], str] | None = 
 
 
 def _provenance_rows(system: SourceSystem, item: HubResultItem, fields: Iterable[str], written_at: datetime,
-                     texts: dict[tuple[type, FieldValue], str] | None = None) -> list[dict[str, object]]:
+                     texts: dict[tuple[type, FieldValue], str] | None = None, ids: Iterator[str] | None = None
+                     ) -> list[dict[str, object]]:
+    """One provenance row per field; ``ids``: the rows' ids (``uuid4_texts`` drawn for a whole batch at once)."""
     values, p = _values(system, item), item.provenance
-    return [{"id": str(uuid.uuid4()), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
+    fields = list(fields)
+    ids = ids if ids is not None else iter(uuid4_texts(len(fields)))
+    return [{"id": next(ids), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
              "target_system": system.value, "target_record": item.student_id, "field": name,
              "value_json": _json(values.get(name), texts), "source_system": p.source_system,
              "source_record": p.source_record, "source_version": p.source_version, "observed_seq": p.observed_seq,
@@ -187,6 +191,8 @@ class Pusher:
         held_ids: dict[str, list[tuple[HubResultItem, str]]] = {}  # provenance id held -> (item, field)
         texts: dict[tuple[type, FieldValue], str] = {}
         holds: dict[str, dict[str, FieldValue]] = {}
+        ids = iter(uuid4_texts(sum(len(r.fields_written) for r in answer.results
+                                   if r.status is ResultStatus.APPLIED)))  # the provenance rows' ids
         for item, result in zip(items, answer.results, strict=True):
             pid = item.provenance.provenance_id
             settle.append({"b_id": pid, "status": result.status.value, "detail": result.detail,
@@ -198,7 +204,7 @@ class Pusher:
             else:
                 self.tally.rejected.append(f"{self.system.value} {result.status.value}: {result.detail or ''}"[:200])
             if result.status is ResultStatus.APPLIED:
-                provenance.extend(_provenance_rows(self.system, item, result.fields_written, written_at, texts))
+                provenance.extend(_provenance_rows(self.system, item, result.fields_written, written_at, texts, ids))
                 hashes.extend(_stamped(item, result.fields_written))
             for name, held in (getattr(result, "held", None) or {}).items():
                 if held != pid or result.status is not ResultStatus.APPLIED:

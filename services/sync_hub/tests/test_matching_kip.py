@@ -110,3 +110,29 @@ def test_never_two_cards_for_one_student_nor_one_card_for_two() -> None:
     links = kip.link(stu, [None] * stu.height, cards)
     assert links["sid"].n_unique() == links.height and links["card"].n_unique() == links.height
     assert links.filter(pl.col("sid") == 0)["card"].to_list() == [1]  # the NIK card; the other stays unmatched
+
+
+def test_interned_sides_give_the_codes_of_comparing_every_pairs_strings() -> None:
+    """``_codes`` on the ``Interned`` sides (names compared once per distinct pair, the token sort only where a name
+    is out of order) equals the codes of the sides holding the names as polars columns, pair by pair: random pairs
+    of a crowd and its cards, names written in both orders and mothers' names sharing their first words."""
+    import numpy as np
+
+    from services.sync_hub.matching import levels
+
+    students = crowd(200)
+    cards = [card(f"K{i:03d}", " ".join(reversed(s.nama.split())) if i % 3 == 0 else s.nama, s.tanggal_lahir,
+                  f"Ni Gede {s.nama_ibu_kandung}" if i % 4 == 0 else s.nama_ibu_kandung, wil=WIL)
+             for i, s in enumerate(students[:120])]
+    stu = students_frame(to_rows(students, {s.student_id: WIL for s in students})).with_columns(
+        pl.lit("SD").alias("jenjang"))
+    cf = kip.cards_frame(cards)
+    s_int, c_int = kip._sides(stu, cf)
+    assert isinstance(s_int.nama, levels.Interned) and isinstance(c_int.ibu, levels.Interned)
+    s_col = levels.side(levels.prepare_students(stu), "nik_digits", "no_kk", None, levels.STUDENT_MISSING_DAY)
+    c_col = levels.side(cf.with_columns(pl.lit(None, pl.String).alias("sex"), pl.lit(None, pl.String).alias("kk")),
+                        "nik_digits", "kk", None, levels.OTHER_MISSING_DAY)
+    rng = np.random.default_rng(7)
+    si, ci = rng.integers(0, len(students), 5_000), rng.integers(0, len(cards), 5_000)
+    si[:120], ci[:120] = np.arange(120), np.arange(120)  # every card with its own student (near names) too
+    assert np.array_equal(kip._codes(s_int, c_int, si, ci), kip._codes(s_col, c_col, si, ci))

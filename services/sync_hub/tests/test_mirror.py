@@ -66,3 +66,19 @@ def test_a_page_is_stored_replaced_and_dropped(engine: sa.Engine) -> None:
         assert len(gone) == many and gone["pd-00001"] == "3201011001"
         assert mirror.region_counts(session, SourceSystem.DAPODIK, 2) == {}
         assert session.execute(sa.select(sa.func.count()).select_from(KEHADIRAN)).scalar() == 0
+
+
+def test_in_region_reads_back_the_view_that_was_stored(engine: sa.Engine) -> None:
+    """Every field of the view comes back as stored (``in_region`` reads its columns by position: a distinct value
+    in each field catches a field read into another)."""
+    view = StudentView(system=SourceSystem.EMIS, student_id="s-1", nama="SITI", jenis_kelamin="P",
+                       tanggal_lahir=date(2013, 5, 6), nik="3201014705130001", no_kk="3201010101130002",
+                       nama_ibu_kandung="AMINAH", nik_ibu="3201014101850003", nama_ayah="BUDI",
+                       nik_ayah="3201010101800004", nama_wali="WATI", nik_wali="3201014101700005",
+                       current={"penerima_pkh": True, "status_pkh": "PKH_RECIPIENT"},
+                       provenance=dict.fromkeys(["penerima_pkh"]), nisn="0123456789")
+    with session_scope(engine) as session:
+        mirror.store(session, [mirror.Stored(view, "madrasah-9", "3201011001", None)], AT)
+    with session_scope(engine) as session:
+        (got,) = mirror.in_region(session, SourceSystem.EMIS, "32")
+    assert got == mirror.Stored(view, "madrasah-9", "3201011001", None)
