@@ -7,6 +7,7 @@ gateway and the hub run in this process as ASGI apps (Starlette's ``TestClient``
 through an in-process transport, as ``tests/test_emis_pkh_in_process.py`` wires them; the hub's replica is read
 whole first. Then ``--presses`` presses of Request Data PKH (EMIS ``POST /api/v1/siswa/{id}/pkh-request``), one
 after another, each for a random student, ``--repeat`` times; reported: the process's CPU time per press
+(plus a digest of the answers: the same on two checkouts unless a decision changed)
 (``time.process_time``: every thread, so the gateway's and the hub's work and the SQLite engine's, not the
 PostgreSQL server's) and wall time per press, median of the repeats; then CPU per press split by whether the hub's
 fallback ran for it (the student's keys left it undecided) or not. Less sensitive to other load on the machine
@@ -18,6 +19,7 @@ where the time goes. No test asserts any figure.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import statistics
@@ -128,6 +130,7 @@ def main() -> None:
         for _ in range(20):  # warm-up: imports, caches, the stored model
             operator.request_pkh(rng.choice(students))
         cpu, wall, hub_cpu = [], [], []
+        digest = hashlib.sha256()  # the decisions: same seed, same picks -> the same digest unless a decision changed
         split: dict[bool, list[float]] = {False: [], True: []}  # CPU ms of each press, by "the fallback ran"
         hub_split: dict[bool, list[float]] = {False: [], True: []}  # the hub's part of it
         for _ in range(args.repeat):
@@ -140,6 +143,9 @@ def main() -> None:
                 hub_split[FALLBACK_CALLS[0] > before].append((HUB_CPU[0] - hub0) * 1000)
                 if answer.status.value != "DONE":
                     raise SystemExit(f"press for a student answered {answer.status.value}")
+                for r in answer.results:
+                    digest.update(repr((r.siswa_id, r.state.value, r.status_pkh and r.status_pkh.value,
+                                        r.keterangan_pkh, r.matched_by and r.matched_by.value)).encode())
             cpu.append((time.process_time() - c0) / args.presses * 1000)
             wall.append((time.perf_counter() - w0) / args.presses * 1000)
             hub_cpu.append((HUB_CPU[0] - h0) / args.presses * 1000)
@@ -148,6 +154,7 @@ def main() -> None:
               f"(runs {', '.join(f'{x:.1f}' for x in cpu)}), of which the hub {statistics.median(hub_cpu):.1f} ms "
               f"(runs {', '.join(f'{x:.1f}' for x in hub_cpu)}), wall per press {statistics.median(wall):.1f} ms, "
               f"load average {os.getloadavg()[0]:.1f}")
+        print(f"  decisions digest {digest.hexdigest()[:16]}")
         for ran, label in ((False, "keys decide"), (True, "fallback needed")):
             if split[ran]:
                 print(f"  {label}: {len(split[ran])} presses, CPU per press median "

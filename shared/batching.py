@@ -1,5 +1,4 @@
-"""Work asked at once by many request threads, done together (``Batches``): the same leader hand-over as
-``shared.clients.coalesce`` (which batches the hub calls), one step earlier.
+"""Work asked at once by many request threads, done together (``Batches``).
 
 A gateway's "Request Data PKH" press stores its request, reads the record it sends, asks the hub and stores the
 answer: ~9 statements in two transactions. Presses that arrive while earlier ones are being worked on are done as
@@ -13,6 +12,9 @@ one batch by one thread: the same statements for all of them at once (rows read 
   that item's caller raises (a record not found fails only its own press). When ``work`` itself raises, every item
   of the batch gets that exception.
 * **No key twice in a batch** (two operators pressing the same student go in two batches).
+* **A trace per item survives.** With ``span`` named, each batch is worked on inside a span of that name (a child
+  of the span current in the thread that works on it) that links the span current at each item's ``submit``
+  (OpenTelemetry links), so every press's trace leads to the batch, and the hub call, that answered it.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
+from opentelemetry import trace
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 class _Item(Generic[T, R]):
-    __slots__ = ("answer", "done", "error", "key", "lead", "value")
+    __slots__ = ("answer", "done", "error", "key", "lead", "span", "value")
 
-    def __init__(self, value: T, key: Hashable) -> None:
-        self.value, self.key = value, key
+    def __init__(self, value: T, key: Hashable, span: trace.SpanContext | None) -> None:
+        self.value, self.key, self.span = value, key, span
         self.done = threading.Event()  # set when answered, or when this item is handed the right to work
         self.lead = False
         self.answer: R | None = None
@@ -43,17 +47,21 @@ class Batches(Generic[T, R]):
     no ``key`` twice)."""
 
     def __init__(self, work: Callable[[list[T]], Sequence[R | BaseException]], key: Callable[[T], Hashable], *,
-                 max_in_flight: int = 2, max_items: int = 100) -> None:
+                 max_in_flight: int = 2, max_items: int = 100, span: str | None = None,
+                 tracer: trace.Tracer | None = None) -> None:
         if max_in_flight < 1 or max_items < 1:
             raise ValueError("max_in_flight >= 1 and max_items >= 1")
         self.work, self.key, self.max_in_flight, self.max_items = work, key, max_in_flight, max_items
+        self.span = span
+        self._tracer = (tracer or trace.get_tracer("jembatan.batching")) if span else None  # the process's provider
         self._lock = threading.Lock()
         self._waiting: deque[_Item[T, R]] = deque()
         self._in_flight = 0
         self.batches = 0  # batches worked on (for tests and curiosity)
 
     def submit(self, value: T) -> R:
-        item: _Item[T, R] = _Item(value, self.key(value))
+        context = trace.get_current_span().get_span_context() if self.span else None
+        item: _Item[T, R] = _Item(value, self.key(value), context if context and context.is_valid else None)
         with self._lock:
             self._waiting.append(item)
             work = self._in_flight < self.max_in_flight
@@ -108,7 +116,13 @@ class Batches(Generic[T, R]):
             self.batches += 1
         answers: Sequence[R | BaseException]
         try:
-            answers = self.work([i.value for i in batch])
+            if self._tracer is not None:
+                links = [trace.Link(i.span) for i in batch if i.span is not None]
+                with self._tracer.start_as_current_span(self.span, links=links,  # type: ignore[arg-type]
+                                                        attributes={"batch.items": len(batch)}):
+                    answers = self.work([i.value for i in batch])
+            else:
+                answers = self.work([i.value for i in batch])
             if len(answers) != len(batch):
                 raise RuntimeError(f"{len(answers)} answers for a batch of {len(batch)}")
         except BaseException as exc:  # a failure of the whole batch: every item's answer (none left waiting)

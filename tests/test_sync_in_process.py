@@ -226,7 +226,7 @@ def test_a_checks_values_are_ledgered_with_the_record_hashes_it_returned(apps, d
 
 
 def test_a_check_of_many_students_answers_each_as_a_check_of_it_alone(apps) -> None:  # type: ignore[no-untyped-def]
-    """The gateways send the presses that arrive together as one check (``shared.clients.coalesce``): the hub must
+    """The gateways send the presses that arrive together as one check (``shared.batching``): the hub must
     decide a student in a check of many exactly as in a check of it alone (outcome, key, detail, family, the values
     to write). Before any sync (the replica only), so the checks have values to write; every student of both
     systems, so deterministic keys, the fallback and refusals are all among them."""

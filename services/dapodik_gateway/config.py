@@ -39,7 +39,7 @@ class Settings(ServiceSettings):
     hub_url: str = "http://127.0.0.1:8100"
     hub_token: SecretStr = SecretStr("")
     # "Request Data PKH" presses waiting while this many batches of presses are being worked on (each one call to
-    # the hub) go together in the next batch (``shared.batching``, ``shared.clients.coalesce``; no press waits for a
+    # the hub) go together in the next batch (``shared.batching``; no press waits for a
     # batch to fill). 0: every press alone.
     hub_calls_in_flight: int = Field(2, ge=0, le=64)
 

@@ -29,7 +29,6 @@ from services.dapodik_gateway.validasi import service as validasi_service
 from services.dapodik_gateway.validasi.router import router as validasi_router
 from shared.app import create_service_app
 from shared.clients import HubClient
-from shared.clients.coalesce import coalescing
 from shared.logging import configure
 
 DESCRIPTION = """Dapodik (Kemendikdasmen) gateway: schools (`sekolah`) and students (`peserta_didik`) with
@@ -61,7 +60,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
         kesejahteraan_service.reconcile_missing_on(engine)  # ... or before kesejahteraan_pd existed
         app.state.engine = engine
         app.state.settings = settings
-        app.state.hub = coalescing((hub or make_hub)(settings), settings.hub_calls_in_flight)
+        app.state.hub = (hub or make_hub)(settings)
         app.state.pkh_presses = pkh_service.Presses(engine, lambda: app.state.hub, settings.hub_calls_in_flight)
         # Everything imported and built so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise scan it all every few result batches (~0.1 s each here).

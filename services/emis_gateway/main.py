@@ -27,7 +27,6 @@ from services.emis_gateway.siswa.router import router as siswa_router
 from services.emis_gateway.spreadsheet.router import router as spreadsheet_router
 from shared.app import create_service_app
 from shared.clients import HubClient
-from shared.clients.coalesce import coalescing
 from shared.db import make_engine, migrate
 from shared.logging import configure
 
@@ -55,7 +54,7 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
             migrate(MIGRATIONS, settings.database_url)
         engine = make_engine(settings.database_url)
         hub_client = (hub or make_hub)(settings)
-        requests = PkhRequests(engine, coalescing(hub_client, settings.hub_calls_in_flight), settings)
+        requests = PkhRequests(engine, hub_client, settings)
         worker = PkhWorker(requests, settings.pkh_poll_seconds) if settings.pkh_worker else None
         app.state.engine, app.state.settings, app.state.pkh = engine, settings, requests
         app.state.ganda = DuplicateIndex()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Protocol
 
 from pydantic import RootModel
 
@@ -25,7 +26,34 @@ from shared.contracts.ledger import (
     LedgerReport,
 )
 from shared.contracts.risk import FamilyAtRisk, RiskSummary
-from shared.http import BaseClient
+from shared.http import BaseClient, ClientError, Rejected, Unavailable
+
+_HUB_WIDE = (401, 403, 429)  # the refusals that concern the caller, not one of the records
+
+
+class Checker(Protocol):
+    """What a gateway asks checks of: the hub's client (tests pass fakes)."""
+
+    def check(self, body: CheckRequest) -> CheckResponse: ...
+
+    def close(self) -> None: ...
+
+
+def of_a_record(exc: ClientError) -> bool:
+    """Whether the hub's refusal of a check of several presses may concern one record of the call rather than the
+    hub or the caller (the gateways then ask each press again alone, so only the press it concerns gets it)."""
+    if isinstance(exc, Rejected):
+        return exc.status not in _HUB_WIDE
+    return isinstance(exc, Unavailable) and exc.status == 500
+
+
+def part_of(response: CheckResponse, ids: list[str]) -> CheckResponse:
+    """The answer of one press of a batch: the outcomes and result items of its students, under the check's id."""
+    mine = set(ids)
+    return CheckResponse.model_construct(
+        check_id=response.check_id, observed_seq=response.observed_seq,
+        results=[r for r in response.results if r.student_id in mine],
+        items=[i for i in response.items if i.student_id in mine])
 
 
 class _ProvenanceList(RootModel[list[ProvenanceRecord]]):

@@ -60,3 +60,59 @@ def test_a_batch_that_fails_as_a_whole_fails_each_of_its_items_and_the_next_batc
     with pytest.raises(RuntimeError):
         batches.submit(1)
     assert batches.submit(2) == 2
+
+
+def test_a_batch_is_worked_on_in_one_span_that_links_the_span_of_every_item() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = tp.get_tracer("t")
+    started, release = threading.Event(), threading.Event()
+
+    def work(items: list[str]) -> list[str]:
+        if items == ["first"]:
+            started.set()
+            assert release.wait(10)
+        return [i.upper() for i in items]
+
+    batches: Batches[str, str] = Batches(work, key=lambda i: i, max_in_flight=1, span="pkh.presses", tracer=tracer)
+    press_spans: dict[str, int] = {}
+
+    def press(item: str) -> None:
+        with tracer.start_as_current_span(f"press {item}") as span:
+            press_spans[item] = span.get_span_context().span_id
+            assert batches.submit(item) == item.upper()
+
+    first = threading.Thread(target=press, args=("first",))
+    first.start()
+    assert started.wait(10)
+    others = [threading.Thread(target=press, args=(i,)) for i in ("b", "c")]
+    for t in others:
+        t.start()
+    time.sleep(0.2)  # both queued behind the first batch
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    batch_spans = [s for s in exporter.get_finished_spans() if s.name == "pkh.presses"]
+    linked = sorted(sorted(link.context.span_id for link in s.links) for s in batch_spans)
+    assert linked == sorted([[press_spans["first"]], sorted([press_spans["b"], press_spans["c"]])])
+    assert sorted(s.attributes["batch.items"] for s in batch_spans) == [1, 2]  # type: ignore[index]
+
+
+def test_without_a_span_name_no_span_is_made() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    batches: Batches[str, str] = Batches(lambda items: [i.upper() for i in items], key=lambda i: i,
+                                         tracer=tp.get_tracer("t"))
+    with tp.get_tracer("t").start_as_current_span("press"):
+        assert batches.submit("a") == "A"
+    assert [s.name for s in exporter.get_finished_spans()] == ["press"]

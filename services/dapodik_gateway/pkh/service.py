@@ -18,7 +18,7 @@ from services.dapodik_gateway.peserta_didik import service as peserta_didik_serv
 from services.dapodik_gateway.pkh import repository
 from services.dapodik_gateway.results import service as results_service
 from shared.batching import Batches
-from shared.clients.coalesce import Checker, of_a_record
+from shared.clients.hub import Checker, of_a_record
 from shared.clock import utcnow
 from shared.contracts.common import HubResultBatch
 from shared.contracts.dapodik import PermintaanPkh, PesertaDidik
@@ -80,7 +80,7 @@ class Presses:
         self.engine, self.hub = engine, hub
         self._batches: Batches[tuple[str, str], PermintaanPkh] | None = (
             Batches(lambda presses: request_students(engine, hub(), presses), key=lambda press: press[0],
-                    max_in_flight=in_flight, max_items=MAX_CHECK) if in_flight > 0 else None)
+                    max_in_flight=in_flight, max_items=MAX_CHECK, span="pkh.presses") if in_flight > 0 else None)
 
     def request(self, peserta_didik_id: str, client: str) -> PermintaanPkh:
         if self._batches is None:

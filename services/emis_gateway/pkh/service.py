@@ -1,7 +1,7 @@
 """Request PKH data ("Request Data PKH") for one student or a whole madrasah.
 
 The gateway asks the sync hub (``HubClient.check``, <= 100 students per call; the presses asked while earlier
-calls are out go together, ``shared.clients.coalesce``), sending the records
+calls are out go together, ``shared.batching``), sending the records
 themselves and each one's madrasah region; the hub decides each student's outcome from its registry replica
 and answers with the outcomes and the result items (values with their provenance, recorded at the hub).
 The gateway applies the items with its results service (as it applies a sync run's batch) and stores the
@@ -43,7 +43,7 @@ from services.emis_gateway.siswa import repository as siswa_repository
 from services.emis_gateway.siswa.models import SiswaRow
 from services.emis_gateway.siswa.service import pkh_of, read_models
 from shared.batching import Batches
-from shared.clients.coalesce import Checker, of_a_record, part_of
+from shared.clients.hub import Checker, of_a_record, part_of
 from shared.contracts.common import HubResultBatch, MatchKey, Outcome, Page
 from shared.contracts.emis import (
     PkhAnswer,
@@ -113,7 +113,7 @@ class PkhRequests:
         # the same count of batches out as of calls to the hub (EMIS_HUB_CALLS_IN_FLIGHT; 0: every press alone)
         self._presses: Batches[tuple[str, Principal], PkhRequest] | None = (
             Batches(self._request_many, key=lambda press: press[0], max_in_flight=settings.hub_calls_in_flight,
-                    max_items=MAX_CHECK)
+                    max_items=MAX_CHECK, span="pkh.presses")
             if hub is not None and settings.hub_calls_in_flight > 0 else None)
 
     # -- creating ----------------------------------------------------------------------------------

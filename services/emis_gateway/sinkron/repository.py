@@ -36,7 +36,7 @@ def first_time(session: Session, sync_run_id: str, digest: str, now: datetime) -
 def add_counts(session: Session, sync_run_id: str, counts: Mapping[str, Mapping[str, int]], now: datetime) -> None:
     """Add a batch's counts (nsm -> counter -> n) to the run's rows: one upsert (``INSERT ... ON CONFLICT DO
     UPDATE``), in NSM order. Two batches of one check may be applied at once (the presses a gateway sent to the
-    hub together, ``shared.clients.coalesce``): the second waits for the first's row and adds to it."""
+    hub together, ``shared.batching``): the second waits for the first's row and adds to it."""
     if not counts:
         return
     conn = session.connection()

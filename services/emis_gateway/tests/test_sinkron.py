@@ -97,7 +97,7 @@ def test_a_run_id_no_database_can_store_is_a_422(api: TestClient) -> None:
 
 
 def test_two_parts_of_one_check_counted_at_once_for_one_madrasah_add_up(db_url: str, tmp_path: Path) -> None:
-    """A gateway sends the presses that arrive together as one hub check (``shared.clients.coalesce``); each press
+    """A gateway sends the presses that arrive together as one hub check (``shared.batching``); each press
     applies its part in its own transaction, so two of them may count the same (madrasah, check) row at once. The
     second waits for the first and adds to its row (it used to read "no row", then fail inserting it: a 500)."""
     seed(db_url, tmp_path / "world", 2)
