@@ -8,6 +8,7 @@ setting the service's ``*_DATABASE_URL`` (``postgresql+psycopg://...``).
 from __future__ import annotations
 
 import json
+import select
 from collections.abc import Callable, Collection, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -114,8 +115,29 @@ def make_engine(url: str) -> Engine:
     # PostgreSQL: at most POOL_SIZE + POOL_OVERFLOW connections per process (a stack is ~7 processes against a
     # server's default 100 connections: 15 each ran it out at 200 concurrent operators, "too many clients");
     # a request beyond that waits for a connection (up to POOL_TIMEOUT, the clients' own timeout) rather than fail
-    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
-                         pool_timeout=POOL_TIMEOUT)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=POOL_TIMEOUT)
+    event.listen(engine, "checkout", _still_open)
+    return engine
+
+
+_READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+
+
+def _still_open(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled PostgreSQL connection checked out is first looked at without a round trip (in place of
+    ``pool_pre_ping``'s ``SELECT 1`` on every checkout): psycopg's own view of it, then a poll of its socket that
+    does not wait. An idle connection's socket has nothing to read unless the server closed it or said it is
+    closing it (``pg_terminate_backend``, a restart, an idle timeout); then ``DisconnectionError`` makes the pool
+    drop it and connect anew, so no request sees the dead connection."""
+    pgconn = getattr(dbapi_conn, "pgconn", None)
+    if pgconn is None:  # not psycopg 3: nothing to look at
+        return
+    if dbapi_conn.closed or pgconn.status != 0:  # psycopg.pq.ConnStatus.OK
+        raise exc.DisconnectionError("the connection is closed")
+    poll = select.poll()
+    poll.register(pgconn.socket, _READABLE)
+    if poll.poll(0):
+        raise exc.DisconnectionError("the server closed the connection, or is closing it")
 
 
 def one_of(session: Session, column: sa.ColumnElement[Any], name: str = "one_of"

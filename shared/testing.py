@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,3 +70,23 @@ def path_probes(spec: dict[str, Any], value: str = NIK_PROBE) -> list[tuple[str,
             url = re.sub(r"\{[^}]+\}", value, path)
             out += [(method.upper(), url) for method in ops if method in ("get", "post", "put", "patch", "delete")]
     return out
+
+
+def terminate_all_but(database: str) -> list[int]:
+    """Close, from the server's side, every connection to ``database`` (as ``pg_terminate_backend``, a restart or an
+    idle timeout would); return their pids once they are gone."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            pids = [int(p) for p in conn.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+                {"d": database}).scalars()]
+            for pid in pids:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            deadline = time.monotonic() + 10
+            while conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"),
+                               {"p": pids}).scalar_one() and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        admin.dispose()
+    return pids

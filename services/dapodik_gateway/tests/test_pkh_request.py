@@ -153,3 +153,24 @@ def test_presses_done_together_are_answered_each_as_alone(gateway: TestClient) -
     refused = service.request_students(engine, hub, [(f.uid(6), "operator"), (f.uid(1), "operator")])
     assert [len(b["peserta_didik"]) for b in many.bodies[2:]] == [2, 1, 1]
     assert all(isinstance(r, UpstreamFailure) for r in refused) and refused[0] is not refused[1]
+
+
+@pytest.mark.postgres
+def test_a_press_after_the_databases_connections_were_closed_by_the_server_is_answered(
+        make_client: Callable[..., TestClient], hub: StandInHub, postgres_url: str) -> None:
+    """The server closed every pooled connection (a restart, an idle timeout, ``pg_terminate_backend``): the next
+    press gets fresh ones at checkout and is answered, not failed with a 500."""
+    import sqlalchemy as sa
+
+    from shared.testing import terminate_all_but
+
+    client = make_client([f.sekolah(1)], [f.peserta_didik(n, 1) for n in range(1, 3)], url=postgres_url,
+                         hub_url="http://hub.test", hub_token="hub-token-0123456789")
+    client.app.state.hub = HubClient("http://hub.test", "hub-token-0123456789",
+                                     transport=httpx.MockTransport(hub.handle), retry=RetryPolicy(attempts=1))
+    client.headers.update(AS_OPERATOR)
+    assert client.post(f"/api/v1/peserta-didik/{f.uid(1)}/pkh-request").status_code == 200
+    assert terminate_all_but(sa.engine.make_url(postgres_url).database or "")  # the pool's connections, closed
+    r = client.post(f"/api/v1/peserta-didik/{f.uid(2)}/pkh-request")
+    assert r.status_code == 200, r.text
+    assert r.json()["status_padan"] == "PKH_RECIPIENT" and r.json()["peserta_didik"]["penerima_kps"] is True
