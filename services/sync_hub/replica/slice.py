@@ -85,8 +85,9 @@ def _slice(session: Session, persons: pl.DataFrame, seq: int) -> Registry:
 
 
 def _fallback_keys(need: list[dict[str, Any]]) -> dict[str, set[tuple[Any, ...]]]:
-    """Step 2's keys for the students ``need`` by kind (``repository.PERSON_MEETS``): the keys
-    ``_add_fallback_rows`` looks up one reader at a time."""
+    """Step 2's keys for the students ``need`` by kind (``repository.PERSON_MEETS``): the fallback's blocks and its
+    other blocking rules, keys made one student at a time (``matching.scalar_fallback``'s twins of the fallback's
+    key expressions: a check widens for one or a few students, where polars' per-call cost would dominate)."""
     blocks = {(k, date(y, 1, 1), date(y + 1, 1, 1)) for k, y in _blocks(need) if 1 <= y < 9999}
     words = [scalar_fallback.name_words(s["nama"]) for s in need]
     perms = {w: _permutations(w) for w in set(words) if w is not None}
@@ -125,7 +126,7 @@ def keys_for(session: Session, stu: list[dict[str, Any]], seq: int | None = None
 
     def widen(need: list[dict[str, Any]]) -> scalar.Rows:
         wider = dict(persons)
-        _add_fallback_rows(session, wider, need)
+        _add(wider, repo.person_rows_meeting(session, _fallback_keys(need)))  # step 2: one statement
         rows = [wider[k] for k in sorted(wider)]  # NIK order, as ``_registry``
         no_kks = {row[1] for row in rows}
         return scalar.Rows(rows, list(zip(*repo.family_columns(session, no_kks), strict=True)),
@@ -144,34 +145,6 @@ def _key_persons(session: Session, niks: set[str], kks: set[str]) -> dict[str, t
     persons: dict[str, tuple[Any, ...]] = {}  # a person a NIK names is a member of its family
     _add(persons, repo.person_rows_of(session, repo.family_ids_by_keys(session, niks, kks)))
     return persons
-
-
-def _add_fallback_rows(session: Session, persons: dict[str, tuple[Any, ...]], need: list[dict[str, Any]]) -> None:
-    """Step 2 for the students ``need`` (rows of a ``students_frame``): the fallback's blocks and its other
-    blocking rules. Keys made one student at a time (``matching.scalar_fallback``'s twins of the fallback's key
-    expressions): a check widens for one or a few students, where polars' per-call cost would dominate."""
-    _add(persons, repo.person_rows_in_blocks(session, _blocks(need)))
-    # the fallback's other blocking rules (``fallback.RULES``): a name's key is its words in any order, so the
-    # persons it reaches are those whose name is one of the permutations of the student's words
-    words = [scalar_fallback.name_words(s["nama"]) for s in need]
-    perms = {w: _permutations(w) for w in set(words) if w is not None}
-    kabs = _kabs(need)
-    by_kab = {(n, k) for w, ks in zip(words, kabs, strict=True) if w is not None for n in perms[w] for k in ks}
-    _add(persons, repo.person_rows_by_name_in_kab(session, by_kab))
-    by_dob = {(n, s["dob"]) for w, s in zip(words, need, strict=True) if w is not None and s["dob"] is not None
-              for n in perms[w]}
-    _add(persons, repo.person_rows_by_name_and_birth(session, "nama_norm", by_dob))
-    mothers = list(dict.fromkeys((s["ibu"], s["dob"]) for s in need if s["ibu"] != "" and s["dob"] is not None))
-    _add(persons, repo.person_rows_by_name_and_birth(session, "ibu_norm", mothers))
-    by_mother_kab = {(s["ibu"], k) for s, ks in zip(need, kabs, strict=True) if s["ibu"] for k in ks}
-    _add(persons, repo.person_rows_by_name_in_kab(session, by_mother_kab, column="ibu_norm"))
-    initials = [scalar_fallback.name_initials(s["nama"]) for s in need]
-    _add(persons, repo.person_rows_by_initials_and_birth(session, {
-        (k, s["dob"]) for i, s in zip(initials, need, strict=True) if i is not None and s["dob"] is not None
-        for k in _initials_keys(i, s)}))
-    _add(persons, repo.person_rows_by_initials_in_kab(session, {
-        (k, i) for i, s, ks in zip(initials, need, kabs, strict=True) if i is not None and s["dob"] is None
-        for k in ks}))
 
 
 def _initials_keys(ini: str, st: dict[str, Any]) -> set[str]:

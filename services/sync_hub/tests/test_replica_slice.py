@@ -10,6 +10,7 @@ erases some of their keys (NIKs, KK number) so the fallback's blocks and nationw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,29 @@ def test_the_slice_holds_what_the_rescue_rule_finds(loaded: Loaded) -> None:
         scalar_fallback.initials_sharing("bs") and len(scalar_fallback.initials_sharing("bs")) == 51
     assert slice_module._initials_keys("bs", {"no_kk": "3201010101200001", "nik_digits": None,
                                               "rule_nik": None}) == {"bs"}
+
+
+def test_the_widened_slice_read_in_one_statement_holds_what_each_kind_of_key_reads(loaded: Loaded) -> None:
+    """``repository.person_rows_meeting`` (a check's step 2, every kind of key in one statement) reads the rows
+    ``person_columns_meeting`` reads kind by kind, and over ``KEY_CHUNK`` keys it reads them kind by kind."""
+    from services.sync_hub.matching import scalar
+    from services.sync_hub.replica import repository as repo
+
+    need = scalar.students(to_rows(loaded.students[:40], loaded.regions))
+    keys = slice_module._fallback_keys(need)
+    assert sum(1 for ks in keys.values() if ks) >= 4  # several kinds at once
+    with session_scope(loaded.engine) as session:
+        one = repo.person_rows_meeting(session, keys)
+        kind_by_kind = [row for kind, ks in keys.items() if ks
+                        for row in zip(*repo.person_columns_meeting(session, kind, ks), strict=True)]
+        kind_by_kind = [(*r[:4], date.fromisoformat(r[4]) if isinstance(r[4], str) else r[4], *r[5:])
+                        for r in kind_by_kind]
+        assert one and sorted(one) == sorted(kind_by_kind)
+        assert all(isinstance(r[4], date) for r in one)
+        assert repo.person_rows_meeting(session, {k: set() for k in keys}) == []
+        chunk = repo.KEY_CHUNK
+        repo.KEY_CHUNK = 3
+        try:
+            assert sorted(repo.person_rows_meeting(session, keys)) == sorted(one)
+        finally:
+            repo.KEY_CHUNK = chunk
