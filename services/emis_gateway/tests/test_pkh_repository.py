@@ -1,0 +1,53 @@
+"""``pkh.repository.record_one``: a one-student request's answer and its finishing (one statement on PostgreSQL,
+two on SQLite), and nothing written when the item was answered already."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from services.emis_gateway.main import MIGRATIONS
+from services.emis_gateway.pkh import repository
+from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
+from shared.db import make_engine, migrate, session_scope
+
+NOW = datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+
+def add(session: sa.orm.Session, request_id: str) -> None:
+    repository.add_one(session, {
+        "id": request_id, "scope": "SISWA", "nsm": "111", "siswa_id": "s-1", "requested_by": "op",
+        "status": "PENDING", "total": 1, "done": 0, "failed": 0, "attempts": 0, "next_attempt_at": NOW,
+        "lease_until": NOW + timedelta(minutes=5), "created_at": NOW, "updated_at": NOW}, "s-1")
+
+
+def test_a_one_student_answer_finishes_its_request_once(db_url: str) -> None:
+    migrate(MIGRATIONS, db_url)
+    engine = make_engine(db_url)
+    later = NOW + timedelta(seconds=3)
+    try:
+        with session_scope(engine) as session:
+            add(session, "r-done")
+            add(session, "r-failed")
+        with session_scope(engine) as session:
+            row = repository.record_one(session, "r-done", repository.Answer(
+                0, repository.DONE, "PKH_RECIPIENT", "KPM PKH aktif (nik_ibu)", "nik_ibu", "check-1"), later)
+            assert row is not None
+            assert (row.status, row.done, row.failed, row.lease_until, row.last_error) == ("DONE", 1, 0, None, None)
+            assert row.finished_at == row.updated_at and row.finished_at.replace(tzinfo=UTC) == later
+            failed = repository.record_one(session, "r-failed", repository.Answer(
+                0, repository.FAILED, None, "student not found", None, None), later)
+            assert failed is not None and (failed.status, failed.done, failed.failed) == ("FAILED", 0, 1)
+        with session_scope(engine) as session:  # answered already: nothing written, None
+            assert repository.record_one(session, "r-done", repository.Answer(
+                0, repository.DONE, "NOT_PKH_RECIPIENT", "x", None, "check-2"), later + timedelta(seconds=1)) is None
+        with session_scope(engine) as session:
+            item = session.get(PkhRequestItemRow, ("r-done", 0))
+            request = session.get(PkhRequestRow, "r-done")
+            assert item is not None and request is not None
+            assert (item.state, item.outcome, item.matched_by, item.sync_run_id) == (
+                "DONE", "PKH_RECIPIENT", "nik_ibu", "check-1")
+            assert request.updated_at.replace(tzinfo=UTC) == later
+    finally:
+        engine.dispose()
