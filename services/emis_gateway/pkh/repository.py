@@ -37,14 +37,16 @@ _ANSWER_ONE = (
             matched_by=sa.bindparam("b_matched_by", type_=ITEM.c.matched_by.type),
             sync_run_id=sa.bindparam("b_sync_run_id", type_=ITEM.c.sync_run_id.type),
             answered_at=sa.bindparam("b_now", type_=ITEM.c.answered_at.type)))
+_FINISHED = {  # a one-student request finished: its counters, status and times, its lease let go
+    "status": sa.bindparam("b_status", type_=REQUEST.c.status.type),
+    "done": sa.bindparam("b_done", type_=REQUEST.c.done.type),
+    "failed": sa.bindparam("b_failed", type_=REQUEST.c.failed.type),
+    "updated_at": sa.bindparam("b_now", type_=REQUEST.c.updated_at.type),
+    "finished_at": sa.bindparam("b_now", type_=REQUEST.c.finished_at.type),
+    "lease_until": None, "last_error": None}
 _FINISH_ONE = (
     sa.update(REQUEST).where(REQUEST.c.id == sa.bindparam("b_request_id"))
-    .values(status=sa.bindparam("b_status", type_=REQUEST.c.status.type),
-            done=sa.bindparam("b_done", type_=REQUEST.c.done.type),
-            failed=sa.bindparam("b_failed", type_=REQUEST.c.failed.type),
-            updated_at=sa.bindparam("b_now", type_=REQUEST.c.updated_at.type),
-            finished_at=sa.bindparam("b_now", type_=REQUEST.c.finished_at.type),
-            lease_until=None, last_error=None)
+    .values(_FINISHED)
     .returning(*REQUEST.c))
 # PostgreSQL: both in one statement (the item's UPDATE a data-modifying CTE; the request finished only when it
 # answered the item), so a press's answer costs one round trip instead of two
@@ -52,12 +54,7 @@ _ANSWERED_ONE = _ANSWER_ONE.returning(ITEM.c.request_id).cte("answered")
 _RECORD_ONE_PG = (
     sa.update(REQUEST).where(REQUEST.c.id == sa.bindparam("b_request_id"),
                              sa.exists(sa.select(_ANSWERED_ONE.c.request_id)))
-    .values(status=sa.bindparam("b_status", type_=REQUEST.c.status.type),
-            done=sa.bindparam("b_done", type_=REQUEST.c.done.type),
-            failed=sa.bindparam("b_failed", type_=REQUEST.c.failed.type),
-            updated_at=sa.bindparam("b_now", type_=REQUEST.c.updated_at.type),
-            finished_at=sa.bindparam("b_now", type_=REQUEST.c.finished_at.type),
-            lease_until=None, last_error=None)
+    .values(_FINISHED)
     .returning(*REQUEST.c))
 _INSTITUTIONS = (sa.select(MADRASAH.c.nsm, MADRASAH.c.jenis_lembaga, MADRASAH.c.kode_wilayah)
                  .where(MADRASAH.c.nsm.in_(sa.bindparam("b_nsms", expanding=True))))
