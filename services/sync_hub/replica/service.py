@@ -155,8 +155,8 @@ class _Page:
         return repo.write_page(
             # deletes by KK number only for the families held (a first sync's pages: none, so no delete)
             session, replaced=self.replaced & self.held, claimed_niks=self.claimed_niks,
-            claimed_old_kks=self.claimed_old, rewritten=self.rewritten & self.held, families={c: [f[c] for f in families] for c in repo.FAMILY_COLUMNS},
-            members=members, kk_lama=lama)
+            claimed_old_kks=self.claimed_old, rewritten=self.rewritten & self.held,
+            families={c: [f[c] for f in families] for c in repo.FAMILY_COLUMNS}, members=members, kk_lama=lama)
 
 
 def page_names(page: ChangePage) -> dict[str, str]:
