@@ -16,6 +16,8 @@ the load average before and after. ``--workers N``: hub worker processes on Post
 on SQLite. Then, unless ``--first-only``, on the same data: a run with nothing changed (plans no unit), a run
 after a small change (one student edited at Dapodik, one registry family leaving PKH) and a forced full re-read.
 With ``--repeat`` everything is repeated on fresh databases; medians are reported. No test asserts any figure.
+Environment ``BENCH_AUTO_EXPLAIN_MS=N`` (PostgreSQL): the plans of statements slower than N ms go to the server's
+log (``auto_explain``).
 """
 
 from __future__ import annotations
@@ -220,6 +222,21 @@ class Analyzer(Periodic):
         self.once()
 
 
+def pg_auto_explain(names: list[str], ms: str | None) -> None:
+    """``BENCH_AUTO_EXPLAIN_MS``: every session on the bench's databases loads ``auto_explain`` with
+    ``log_min_duration`` = that many ms, so the plan of each statement slower than that lands in the PostgreSQL
+    server's log (on this machine ``/var/log/postgresql/``), e.g. to see which lookups a first sync seq-scans. The
+    plans carry the statements' text with placeholders, not the values bound (the world is generated anyway)."""
+    if not ms:
+        return
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for n in names:
+            conn.execute(f'ALTER DATABASE "{n}" SET session_preload_libraries = \'auto_explain\'')
+            conn.execute(f'ALTER DATABASE "{n}" SET auto_explain.log_min_duration = {int(ms)}')
+
+
 def pg_drop(names: list[str]) -> None:
     import psycopg
 
@@ -352,6 +369,7 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
             dbs.append(name)
             urls[s] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
         pg_create(dbs)
+        pg_auto_explain(dbs, os.environ.get("BENCH_AUTO_EXPLAIN_MS"))
     hub_env = {"HUB_LOCAL_WORKERS": str(args.workers)}
     if args.unit_max:
         hub_env["HUB_UNIT_MAX_STUDENTS"] = str(args.unit_max)

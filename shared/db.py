@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import select
+import threading
 from collections.abc import Callable, Collection, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -149,9 +150,12 @@ def one_of(session: Session, column: sa.ColumnElement[Any], name: str = "one_of"
     ``where, bind = one_of(session, col, "ids")``, then ``session.execute(stmt.where(where), {"ids": bind(keys)})``.
 
     On PostgreSQL the condition is ``column = ANY(ARRAY(SELECT json_array_elements_text(:name)))``: the array is an
-    init plan, and the index takes ``= ANY`` as its condition whatever the table's statistics. As ``IN (SELECT
-    ...)`` it was a join, planned from the statistics: on a table last analyzed while it was empty (the hub's copy
-    during a first sync's plan) PostgreSQL hash-joined the keys with every row of the table, for every page."""
+    init plan, and the index can take ``= ANY`` as its condition. As ``IN (SELECT ...)`` it was a join, planned
+    from the statistics: on a table last analyzed while it was empty (the hub's copy during a first sync's plan)
+    PostgreSQL hash-joined the keys with every row of the table, for every page. Whether the index is used is
+    still the planner's choice from the statistics: on stale ones (a table filled since its last ANALYZE) it can
+    pick a seq scan per lookup, so the write paths that fill a table during a first sync keep them in step
+    (``Growing``, below)."""
     param = sa.bindparam(name, type_=sa.String)
     if session.get_bind().dialect.name == "postgresql":
         listed = sa.select(sa.func.json_array_elements_text(sa.cast(param, sa.JSON))).scalar_subquery()
@@ -318,3 +322,47 @@ def run_migrations_env(target_metadata, include_name=None) -> None:  # type: ign
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+# ---- statistics of tables a first sync fills (h-plan5) ----------------------------------------------------------
+
+
+def analyze_due(before: int, after: int, first: int = 1000) -> bool:
+    """Whether growing from ``before`` to ``after`` rows passes a point of ``Growing``'s schedule: ``first`` rows,
+    then each doubling (``first``, ``2 * first``, ``4 * first``, ...)."""
+    if after < first or after <= before:
+        return False
+    mark = first
+    while mark <= before:
+        mark *= 2
+    return mark <= after
+
+
+class Growing:
+    """Keeps a table's statistics in step while a process fills it (a first sync: the mirror, the replica): after
+    ``first`` rows are inserted, then on each doubling, ``ANALYZE`` of the table's key columns in the writer's
+    own transaction (it counts the rows that transaction inserted). PostgreSQL only; on SQLite a no-op.
+
+    Why: a table last analyzed while empty (autovacuum off, or not yet run) is planned as if it had no rows; the
+    lookups that read it right after its writes (``one_of`` deletes and reads per page) then got seq scans, each
+    reading the whole table, so a first sync grew quadratic. Doubling keeps the cost of the ANALYZEs (a sample of
+    at most 30,000 rows each) logarithmic in the rows written. ``SKIP_LOCKED``: a writer never waits for another
+    one analyzing the same table (the statistics it would make are as good). Counted per process."""
+
+    def __init__(self, table: str, columns: Collection[str], first: int = 1000) -> None:
+        self.table, self.columns, self.first = table, tuple(columns), first
+        self.rows = 0
+        self._lock = threading.Lock()
+
+    def added(self, session: Session, rows: int) -> bool:
+        """Count ``rows`` inserted into the table by ``session``'s transaction; ANALYZE when the schedule says so.
+        Returns whether it did."""
+        if rows <= 0 or session.get_bind().dialect.name != "postgresql":
+            return False
+        with self._lock:
+            before, self.rows = self.rows, self.rows + rows
+        if not analyze_due(before, before + rows, self.first):
+            return False
+        session.connection().exec_driver_sql(
+            f"ANALYZE (SKIP_LOCKED) {self.table} ({', '.join(self.columns)})")
+        return True

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
 from shared import bulk
-from shared.db import one_of
+from shared.db import Growing, one_of
 from shared.regions import code_range
 
 MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
@@ -20,6 +20,11 @@ REFETCH: sa.Table = MirrorRefetchRow.__table__  # type: ignore[assignment]
 KEHADIRAN: sa.Table = MirrorKehadiranRow.__table__  # type: ignore[assignment]
 CHUNK = 1000
 COLUMNS = tuple(c.name for c in MIRROR.columns)
+# the statistics of the columns the mirror is read by, kept in step while a first sync fills it (``one_of`` reads
+# and deletes right after each page's insert)
+GROWING = {MIRROR.name: Growing(MIRROR.name, ("system", "student_id", "region", "nik", "nik_ibu", "nik_ayah",
+                                              "nik_wali", "no_kk")),
+           KEHADIRAN.name: Growing(KEHADIRAN.name, ("system", "student_id"))}
 
 
 def feed_state(session: Session, system: str) -> FeedStateRow:
@@ -112,6 +117,8 @@ def replace(session: Session, system: str, *, everything: bool, gone: Collection
             session.execute(stmt, {"ids": bind(keys[start:start + CHUNK])})
     bulk.insert(session, MIRROR, rows)  # (no key of them is left: deleted above)
     bulk.insert(session, KEHADIRAN, months)
+    GROWING[MIRROR.name].added(session, len(rows))
+    GROWING[KEHADIRAN.name].added(session, len(months))
 
 
 def save_position(session: Session, system: str, cursor: str | None, at: datetime) -> int:

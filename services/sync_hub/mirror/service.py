@@ -63,7 +63,8 @@ def store(session: Session, rows: Iterable[Stored], at: datetime) -> dict[str, s
         return {}
     system = rows[0].view.system.value
     before = repo.regions_of(session, system, [s.view.student_id for s in rows])
-    repo.replace(session, system, everything=False, gone=[s.view.student_id for s in rows],
+    # only the students stored already are deleted (a first sync's pages: none, so no delete at all)
+    repo.replace(session, system, everything=False, gone=list(before),
                  rows=[_row(s, at) for s in rows], months=[m for s in rows for m in _months(s)])
     return before
 

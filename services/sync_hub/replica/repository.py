@@ -31,10 +31,17 @@ from services.sync_hub.replica.models import (
     ReplicaStateRow,
 )
 from services.sync_hub.replica.sample import sample_key
-from shared.db import one_of
+from shared.db import Growing, one_of
 
 # Bound parameters per IN list: well under SQLite's 32,766 and PostgreSQL's 65,535.
 CHUNK = 5_000
+
+# the statistics of the key columns the replica is read and deleted by, kept in step while a first sync fills it
+GROWING = {name: Growing(name, columns) for name, columns in (
+    ("replica_keluarga", ("no_kk", "kode_wilayah")),
+    ("replica_anggota", ("nik", "no_kk", "kab", "nama_norm", "ibu_norm", "inisial", "tanggal_lahir")),
+    ("replica_kk_lama", ("old_kk", "no_kk")),
+    ("replica_touch", ("no_kk", "seq")))}
 
 FAMILY_COLUMNS = ("no_kk", "kode_wilayah", "no_kks", "version", "pkh_status", "pkh_periode", "pkh_tahun",
                   "pkh_tahap")
@@ -111,6 +118,7 @@ def write_page(session: Session, *, replaced: Collection[str], claimed_niks: Col
     for table, columns in ((ReplicaKeluargaRow, families), (ReplicaAnggotaRow, members), (ReplicaKkLamaRow, kk_lama)):
         if columns and next(iter(columns.values())):
             _insert_many(session, table.__table__, columns)  # type: ignore[attr-defined]
+            GROWING[table.__tablename__].added(session, len(next(iter(columns.values()))))
             statements += 1
     return statements
 
@@ -242,9 +250,15 @@ def touch(session: Session, no_kks: Collection[str], seq: int) -> None:
     from services.sync_hub.replica.models import ReplicaTouchRow
 
     table = ReplicaTouchRow.__table__  # type: ignore[attr-defined]
-    for chunk in _chunks(no_kks):
-        session.execute(table.delete().where(table.c.no_kk.in_(chunk)))
-        session.execute(table.insert(), [{"no_kk": k, "seq": seq} for k in chunk])
+    keys = sorted(set(no_kks))
+    if not keys:
+        return
+    # one delete, the keys bound as one JSON parameter (``one_of``: no limit on bound parameters), then one COPY
+    # (PostgreSQL) / executemany of the rows
+    where, bind = one_of(session, table.c.no_kk, "keys")
+    session.execute(table.delete().where(where), {"keys": bind(keys)})
+    _insert_many(session, table, {"no_kk": keys, "seq": [seq] * len(keys)})
+    GROWING[table.name].added(session, len(keys))
 
 
 def touched_since(session: Session, seq: int) -> list[str]:

@@ -63,6 +63,7 @@ class _Page:
 
     def __init__(self, stored: dict[str, dict[str, Any]], keys: set[str]) -> None:
         self.fam: dict[str, dict[str, Any] | None] = {k: stored.get(k) for k in keys}
+        self.held = set(stored)  # the families stored before the page: the only ones with rows to delete by KK
         self.rewritten: set[str] = set()  # family rows to delete (and insert again when alive)
         self.replaced: set[str] = set()  # families whose stored members and former KK numbers go
         self.claimed_niks: set[str] = set()
@@ -152,9 +153,10 @@ class _Page:
         lama = {"old_kk": [o for olds in self.lama.values() for o in olds],
                 "no_kk": [k for k, olds in self.lama.items() for _ in olds]}
         return repo.write_page(
-            session, replaced=self.replaced, claimed_niks=self.claimed_niks, claimed_old_kks=self.claimed_old,
-            rewritten=self.rewritten, families={c: [f[c] for f in families] for c in repo.FAMILY_COLUMNS},
-            members=members, kk_lama=lama)
+            # deletes by KK number only for the families held (a first sync's pages: none, so no delete)
+            session, replaced=self.replaced & self.held, claimed_niks=self.claimed_niks,
+            claimed_old_kks=self.claimed_old, rewritten=self.rewritten & self.held,
+            families={c: [f[c] for f in families] for c in repo.FAMILY_COLUMNS}, members=members, kk_lama=lama)
 
 
 def page_names(page: ChangePage) -> dict[str, str]:

@@ -82,3 +82,47 @@ def test_in_region_reads_back_the_view_that_was_stored(engine: sa.Engine) -> Non
     with session_scope(engine) as session:
         (got,) = mirror.in_region(session, SourceSystem.EMIS, "32")
     assert got == mirror.Stored(view, "madrasah-9", "3201011001", None)
+
+
+def _deletes(engine: sa.Engine) -> list[tuple[str, object]]:
+    seen: list[tuple[str, object]] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda _c, _cur, sql, params, *_: seen.append((sql, params))
+                    if sql.lstrip().upper().startswith("DELETE") else None)
+    return seen
+
+
+def test_storing_deletes_only_the_students_stored_already(engine: sa.Engine) -> None:
+    deletes = _deletes(engine)
+    with session_scope(engine) as session:  # a first sync's page: nobody stored, nothing to delete
+        mirror.store(session, [stored(i, "3201011001") for i in range(10)], AT)
+    assert deletes == []
+    with session_scope(engine) as session:  # 5 of them again and 5 new: the 5 stored ones are deleted, nobody else
+        mirror.store(session, [stored(i, "3301011001", months=1) for i in range(5, 15)], AT)
+    assert len(deletes) == 2  # the students, their attendance
+    for _sql, params in deletes:
+        assert all(f"pd-{i:05d}" in str(params) for i in range(5, 10))
+        assert not any(f"pd-{i:05d}" in str(params) for i in range(10, 15))
+    with session_scope(engine) as session:
+        assert mirror.region_counts(session, SourceSystem.DAPODIK, 2) == {"32": 5, "33": 10}
+        months = session.execute(sa.select(sa.func.count()).select_from(KEHADIRAN)).scalar()
+        assert months == 5 * 2 + 10 * 1
+
+
+def test_a_growing_mirror_is_analyzed_on_postgres(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.sync_hub.mirror import repository
+    from shared.db import Growing
+
+    fresh = {name: Growing(g.table, g.columns) for name, g in repository.GROWING.items()}
+    monkeypatch.setattr(repository, "GROWING", fresh)
+    with session_scope(engine) as session:
+        mirror.store(session, [stored(i, "3201011001") for i in range(1200)], AT)
+    with engine.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            assert fresh["student_mirror"].rows == 0  # no-op on SQLite
+            return
+        tuples = conn.execute(sa.text("SELECT relname, reltuples FROM pg_class WHERE relname IN "
+                                      "('student_mirror', 'mirror_kehadiran')")).all()
+        stats = conn.execute(sa.text("SELECT attname FROM pg_stats WHERE tablename = 'student_mirror'")).scalars()
+    assert dict(tuples) == {"student_mirror": 1200, "mirror_kehadiran": 2400}
+    assert {"student_id", "region", "nik"} <= set(stats)

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, event, select
+from sqlalchemy import text as sa_text
 
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica import service as replica
@@ -290,3 +291,66 @@ def test_frames_patched_after_a_refresh_equal_the_frames_read_whole(engine: Engi
             whole = replica._whole(s, seq)
         for got, want in zip(_sorted_frames(patched), _sorted_frames(whole), strict=True):
             assert got.equals(want) if hasattr(got, "equals") else got == want
+
+
+# ---- deletes, touch and statistics on a first sync ------------------------------------------------------------
+
+def test_deletes_by_kk_only_for_families_the_replica_holds(engine: Engine) -> None:
+    statements: list[tuple[str, object]] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, params, *_: statements.append((sql, params)))
+
+    def deletes() -> list[tuple[str, object]]:
+        out = [(sql, p) for sql, p in statements if sql.lstrip().upper().startswith("DELETE")
+               and "replica_touch" not in sql]
+        statements.clear()
+        return out
+
+    apply(engine, page(fam_change(KKS[0], 1, NIKS[:2])))  # nothing held: no delete by KK number
+    assert [sql for sql, _ in deletes() if "no_kk" in sql.split("WHERE", 1)[-1]] == []
+    # KKS[0] held, KKS[1] new: only KKS[0]'s members, former numbers and family row deleted by KK
+    apply(engine, page(fam_change(KKS[0], 2, NIKS[:1]), fam_change(KKS[1], 3, NIKS[3:4])))
+    by_kk = [p for sql, p in deletes() if "no_kk" in sql.split("WHERE", 1)[-1] and "old_kk" not in sql]
+    assert len(by_kk) == 3 and all(KKS[0] in str(p) and KKS[1] not in str(p) for p in by_kk), by_kk
+    assert stored(engine).mem == {NIKS[0]: (KKS[0], "Siti 00"), NIKS[3]: (KKS[1], "Siti 03")}
+
+
+def test_touch_records_families_in_one_delete_and_one_insert(engine: Engine) -> None:
+    from services.sync_hub.replica.models import ReplicaTouchRow
+
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    keys = [f"3201010000{i:06d}" for i in range(repo.CHUNK + 3)]  # more than one chunk of keys
+    with session_scope(engine) as s:
+        repo.touch(s, keys[:10], 1)
+    statements.clear()
+    with session_scope(engine) as s:
+        repo.touch(s, keys, 2)
+    writes = [x for x in statements if x.lstrip().upper().startswith(("INSERT", "DELETE", "COPY"))]
+    assert len(writes) == (1 if engine.dialect.name == "postgresql" else 2), writes  # PG: the COPY is not seen here
+    with session_scope(engine) as s:
+        assert sorted(repo.touched_since(s, 1)) == keys
+        assert repo.touched_since(s, 2) == []
+        assert s.execute(select(ReplicaTouchRow.seq).where(ReplicaTouchRow.no_kk == keys[0])).scalar() == 2
+        repo.touch(s, [], 3)  # nothing: no statement
+
+
+def test_a_growing_replica_is_analyzed_on_postgres(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.db import Growing
+
+    fresh = {name: Growing(g.table, g.columns) for name, g in repo.GROWING.items()}
+    monkeypatch.setattr(repo, "GROWING", fresh)
+    items = [fam_change(f"3201010000{i:06d}", 10, [f"320101010190{i:04d}", f"320101010191{i:04d}"])
+             for i in range(600)]
+    with session_scope(engine) as s:
+        _, state = replica._apply_page(s, page(*items))
+        repo.touch(s, state.rewritten | state.replaced, 1)
+    if engine.dialect.name != "postgresql":
+        assert all(g.rows == 0 for g in fresh.values())  # no-op on SQLite
+        return
+    with session_scope(engine) as s:
+        tuples = dict(s.execute(sa_text("SELECT relname, reltuples FROM pg_class WHERE relname LIKE 'replica_%' "
+                                        "AND relkind = 'r'")).all())
+        stats = set(s.execute(sa_text("SELECT attname FROM pg_stats WHERE tablename = 'replica_anggota'")).scalars())
+    assert tuples["replica_anggota"] == 1200  # 1,200 members passed the first point; 600 families did not
+    assert tuples["replica_keluarga"] <= 0 and tuples["replica_touch"] <= 0
+    assert {"nik", "no_kk", "kab", "nama_norm"} <= stats
