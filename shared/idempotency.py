@@ -90,18 +90,31 @@ def idempotent_routes(app: FastAPI) -> list[tuple[str, str]]:
     return found
 
 
+def _by_method(routes: list[tuple[str, str]]) -> dict[str, re.Pattern[str]]:
+    """method -> one anchored regex matching the path of any of its routes (Starlette's path regexes, their
+    named groups made plain: the same name may appear in two routes)."""
+    alternatives: dict[str, list[str]] = {}
+    for method, path in routes:
+        pattern = compile_path(path)[0].pattern.removeprefix("^").removesuffix("$")
+        alternatives.setdefault(method, []).append(re.sub(r"\(\?P<[^>]+>", "(?:", pattern))
+    return {m: re.compile("^(?:" + "|".join(alts) + ")$") for m, alts in alternatives.items()}
+
+
 class IdempotencyMiddleware:
     """See the module docstring. ``table_of(app)`` gives the table; the engine is ``app.state.engine``."""
 
     def __init__(self, app: ASGIApp, fastapi_app: FastAPI, tbl: sa.Table) -> None:
         self.app, self.fastapi_app, self.table = app, fastapi_app, tbl
-        self._routes: list[tuple[str, re.Pattern[str]]] | None = None
+        self._routes: dict[str, re.Pattern[str]] | None = None
         self._pruned = 0.0
 
     def _matches(self, method: str, path: str) -> bool:
+        """Whether (method, path) is a route taking ``Idempotency-Key``: one regex per method (the routes' own
+        path regexes joined), asked on every request, not one regex per route."""
         if self._routes is None:
-            self._routes = [(m, compile_path(p)[0]) for m, p in idempotent_routes(self.fastapi_app)]
-        return any(m == method and rx.match(path) for m, rx in self._routes)
+            self._routes = _by_method(idempotent_routes(self.fastapi_app))
+        rx = self._routes.get(method)
+        return rx is not None and rx.match(path) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._matches(scope["method"], scope["path"]):
