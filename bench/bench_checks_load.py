@@ -1,7 +1,7 @@
 """Load benchmark of "Request Data PKH": operators pressing the button at once, through both gateways.
 
     .venv/bin/python bench/bench_checks_load.py [--families 5000] [--db sqlite --db postgres]
-        [--levels 1,10,100,200] [--seconds 10] [--workers 2] [--write docs/benchmarks.md]
+        [--levels 1,10,100,200] [--seconds 10] [--workers 2] [--write docs/benchmarks.md] [--py-spy DIR]
 
 One generated world (``worldgen``, seed 7), the four services started as processes (``jembatan.stack``; on
 PostgreSQL each service gets a fresh ``jembatan_bench_*`` database on 127.0.0.1:5432, dropped at the end),
@@ -13,7 +13,8 @@ transport error, and any EMIS answer not DONE), p50 / p95 / p99 latency, request
 after, and the CPU time per request of each process (the hub, its worker, each gateway, the Kemensos mock,
 the PostgreSQL backends of the bench's databases, the load generator), read from ``/proc``: on a shared
 machine the steadier figure. The load generator shares the machine's cores with the services. No test asserts
-any figure.
+any figure. ``--py-spy DIR`` records each service (its uvicorn workers too) with py-spy during every level, as
+collapsed stacks ``DIR/<db>-<gateway>-<operators>-<service>.txt`` (``pip install py-spy``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import os
 import platform
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -204,8 +207,18 @@ def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds:
                  os.getloadavg()[0], kinds, busy, cpu_ms)
 
 
+def py_spy(pids: dict[str, int], out: Path, tag: str, seconds: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy recording each process (and its children: the uvicorn workers) for ``seconds``, collapsed stacks."""
+    exe = Path(sys.executable).parent / "py-spy"
+    out.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([str(exe), "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
+                              "--rate", "100", "--duration", str(max(1, int(seconds))), "--nonblocking",
+                              "-o", str(out / f"{tag}-{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in pids.items()]
+
+
 def run_db(db: str, world: Path, families: int, levels: list[int], seconds: float, workers: int,
-           start_timeout: float = 300.0) -> list[Level]:
+           start_timeout: float = 300.0, spy: Path | None = None) -> list[Level]:
     out: list[Level] = []
     with ExitStack() as ctx:
         urls = ctx.enter_context(postgres_databases()) if db == "postgres" else {}
@@ -244,8 +257,12 @@ def run_db(db: str, world: Path, families: int, levels: list[int], seconds: floa
         for gateway, (url, paths, is_emis) in targets.items():
             for n in levels:
                 calls = hub_checks()
+                spies = py_spy({k: v for k, v in roots.items() if k in ("hub", "emis", "dapodik")}, spy,
+                               f"{db}-{gateway}-{n}", seconds) if spy else []
                 level = closed_loop(url, stack.creds.operator, paths, n, seconds, is_emis, roots, urls)
                 level.hub_calls = hub_checks() - calls
+                for p in spies:
+                    p.wait()
                 out.append(level)
                 print(f"[{db}] {gateway:7s} {n:4d} operators: {level.requests:6d} requests, {level.errors} errors "
                       f"{level.error_kinds or ''}, p50 {level.pct(0.5):.0f} ms, p95 {level.pct(0.95):.0f} ms, "
@@ -281,13 +298,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--start-timeout", type=float, default=300.0, help="seconds for the services to come up")
     parser.add_argument("--write", type=Path)
+    parser.add_argument("--py-spy", type=Path, help="record the hub and the gateways with py-spy here, per level")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     root = Path(tempfile.mkdtemp(prefix="bench-checks-world-"))
     try:
         world = root / "world"
         generate_world(WorldConfig(seed=7, n_families=args.families), world)
-        results = {db: run_db(db, world, args.families, levels, args.seconds, args.workers, args.start_timeout)
+        results = {db: run_db(db, world, args.families, levels, args.seconds, args.workers, args.start_timeout,
+                              args.py_spy)
                    for db in (args.db or ["sqlite", "postgres"])}
     finally:
         shutil.rmtree(root, ignore_errors=True)

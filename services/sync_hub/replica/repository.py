@@ -7,6 +7,7 @@ statements per family.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Iterator, Mapping
 from datetime import date, datetime
@@ -471,6 +472,22 @@ def person_columns_meeting(session: Session, kind: str, keys: Collection[tuple[A
     return list(zip(*rows, strict=True)) if rows else [() for _ in _PERSON]
 
 
+@functools.cache
+def _person_seek(kind: str) -> str:
+    """PostgreSQL: the members meeting each key of the JSON array bound once (``%s``) by ``kind``, as one index seek
+    per key (``shared.db.each_key``'s form: a ``LATERAL`` subquery run once per key, ``OFFSET 0`` so the planner
+    cannot flatten it into a join). Planned as a join instead, a prepared statement's generic plan (psycopg prepares
+    a statement from its fifth use) estimates the JSON array at 100 keys and reads a ``block`` kind (kabupaten +
+    year of birth) by a hash join over the whole table, in parallel workers: 15-25 ms of the server's CPU per check
+    on a 5,000-family registry, against 0.3 ms seeking each key (docs/benchmarks.md, session 13)."""
+    on, types = PERSON_MEETS[kind]
+    for i, t in enumerate(types):
+        on = on.replace(f"k.c{i}", f"(v ->> {i})::{t}")
+    cols = ", ".join(f"a.{c}" for c in _PERSON)
+    return (f"SELECT s.* FROM json_array_elements(%s::json) AS v CROSS JOIN LATERAL "
+            f"(SELECT {cols} FROM replica_anggota a WHERE {on} OFFSET 0) AS s")
+
+
 def person_rows_meeting(session: Session, keys: Mapping[str, Collection[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
     """The members (``_PERSON`` rows, the birth date as a ``date``) meeting one of ``keys[kind]`` of any kind
     (``PERSON_MEETS``), a member once per key it meets, in no particular order: what ``person_columns_meeting``
@@ -491,9 +508,7 @@ def person_rows_meeting(session: Session, keys: Mapping[str, Collection[tuple[An
         for kind in wanted:
             on, types = PERSON_MEETS[kind]
             if postgres:
-                parts = ", ".join(f"(v ->> {i})::{t} AS c{i}" for i, t in enumerate(types))
-                branches.append(f"SELECT {cols} FROM (SELECT {parts} FROM json_array_elements(%s::json) AS v) AS k "
-                                f"JOIN replica_anggota a ON {on}")
+                branches.append(_person_seek(kind))
             else:
                 parts = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(types)))
                 branches.append(f"SELECT {cols} FROM (SELECT {parts} FROM json_each(?)) AS k "
