@@ -31,6 +31,7 @@ from services.sync_hub.runs.service import RunQueue
 from services.sync_hub.upstreams import Upstreams, make_upstreams
 from services.sync_hub.verification.router import router as verification_router
 from shared import logging as jlog
+from shared import regions
 from shared.app import create_service_app
 from shared.db import SQLITE_IMMEDIATE, make_engine, migrate
 from shared.oidc import JwtVerifier, LocalIssuer
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         jlog.configure("sync_hub", settings.log_level, settings.log_format)
+        regions.load()  # a check's NIK rules read them: not on the first operator's press
         app.state.authenticator = make_authenticator(settings)
         if settings.auto_migrate:
             migrate(MIGRATIONS, settings.database_url)
