@@ -446,15 +446,13 @@ def person_columns_meeting(session: Session, kind: str, keys: Collection[tuple[A
     order, a member once per key it meets: one statement per ``KEY_CHUNK`` keys, through the driver, the keys
     bound as one JSON parameter (an array of arrays: ``json_array_elements`` on PostgreSQL, ``json_each`` on
     SQLite; one ``json.dumps``, no adapter per value), each key an index lookup (the indexes the
-    ``person_rows_*`` readers use)."""
+    ``person_rows_*`` readers use; on PostgreSQL ``_person_seek``, one seek per key whatever the plan)."""
     on, types = PERSON_MEETS[kind]
     ordered = sorted({key for key in keys if None not in key})  # a null part meets nobody
     postgres = session.get_bind().dialect.name == "postgresql"
     cols = ", ".join(f"a.{c}" for c in _PERSON)
     if postgres:
-        parts = ", ".join(f"(v ->> {i})::{t} AS c{i}" for i, t in enumerate(types))
-        sql = (f"SELECT {cols} FROM (SELECT {parts} FROM json_array_elements(%s::json) AS v) AS k "
-               f"JOIN replica_anggota a ON {on}")
+        sql = _person_seek(kind)
     else:
         parts = ", ".join(f"json_extract(value, '$[{i}]') AS c{i}" for i in range(len(types)))
         sql = (f"WITH k AS (SELECT {parts} FROM json_each(?)) "
@@ -479,7 +477,8 @@ def _person_seek(kind: str) -> str:
     cannot flatten it into a join). Planned as a join instead, a prepared statement's generic plan (psycopg prepares
     a statement from its fifth use) estimates the JSON array at 100 keys and reads a ``block`` kind (kabupaten +
     year of birth) by a hash join over the whole table, in parallel workers: 15-25 ms of the server's CPU per check
-    on a 5,000-family registry, against 0.3 ms seeking each key (docs/benchmarks.md, session 13)."""
+    on a 5,000-family registry, against 0.3 ms seeking each key (docs/benchmarks.md, session 13); for a unit of a
+    run, a read of the whole national table per unit."""
     on, types = PERSON_MEETS[kind]
     for i, t in enumerate(types):
         on = on.replace(f"k.c{i}", f"(v ->> {i})::{t}")
