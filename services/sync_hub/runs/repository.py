@@ -10,7 +10,7 @@ from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow, S
 from shared import bulk
 from shared.clock import as_utc, utcnow
 from shared.cursor import Cursor
-from shared.db import one_of
+from shared.db import Growing, one_of
 
 
 def add_run(session: Session, row: SyncRunRow) -> None:
@@ -87,6 +87,14 @@ def verified_through(session: Session, run_id: str, periode: str) -> datetime | 
     return session.execute(stmt).scalar()
 
 
+# The record step's tables, filled by every unit of a first sync and read by the next unit's delete (``one_of``): on
+# statistics taken while they were small PostgreSQL read the delete through ``sync_run_id`` (or ``system``) alone,
+# filtering every row the run had written so far against the unit's ids, 100 ms per unit at 20,000 students and
+# quadratic in a run's students (docs/benchmarks.md, session 13). Kept in step as they grow.
+GROWING = {"student_outcome": Growing("student_outcome", ("sync_run_id", "system", "student_id")),
+           "student_status": Growing("student_status", ("system", "student_id"))}
+
+
 def replace_outcomes(session: Session, run_id: str, system: str, rows: list[dict[str, object]]) -> None:
     """A unit's outcomes in its run (those of an earlier attempt replaced)."""
     table = StudentOutcomeRow.__table__  # type: ignore[attr-defined]
@@ -96,6 +104,7 @@ def replace_outcomes(session: Session, run_id: str, system: str, rows: list[dict
     for start in range(0, len(ids), 1000):
         session.execute(stmt, {"ids": bind(ids[start:start + 1000])})
     insert_outcomes(session, rows)
+    GROWING["student_outcome"].added(session, len(rows))
 
 
 def upsert_status(session: Session, rows: list[dict[str, object]]) -> None:
@@ -111,6 +120,7 @@ def upsert_status(session: Session, rows: list[dict[str, object]]) -> None:
     for start in range(0, len(ids), 1000):
         session.execute(stmt, {"ids": bind(ids[start:start + 1000])})
     bulk.insert(session, table, rows)
+    GROWING["student_status"].added(session, len(rows))
 
 
 def unit_counts(session: Session, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
