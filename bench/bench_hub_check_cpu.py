@@ -75,13 +75,15 @@ def merged(bodies: list[dict]) -> dict:
             "kode_wilayah": {k: v for b in bodies for k, v in b["kode_wilayah"].items()}}
 
 
-def digest_of(answer: CheckResponse, digest: hashlib._Hash) -> None:
+def digest_of(answer: CheckResponse, digest: hashlib._Hash, dump: list[str]) -> None:
     for r in answer.results:
-        digest.update(repr((r.student_id, r.outcome.value, r.matched_by.value, r.detail, r.no_kk)).encode())
+        dump.append(repr((r.student_id, r.outcome.value, r.matched_by.value, r.detail, r.no_kk)))
+        digest.update(dump[-1].encode())
     for i in answer.items:
-        digest.update(repr((i.student_id, i.outcome and i.outcome.value, i.outcome_detail, sorted(i.values.items()),
+        dump.append(repr((i.student_id, i.outcome and i.outcome.value, i.outcome_detail, sorted(i.values.items()),
                             i.provenance.source_system, i.provenance.source_record, i.provenance.source_version,
-                            i.provenance.matched_by.value, sorted(i.provenance.record_hashes.items()))).encode())
+                            i.provenance.matched_by.value)))  # record hashes: of the ids too
+        digest.update(dump[-1].encode())
 
 
 def main() -> None:
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", default="1,10")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
+    parser.add_argument("--dump", help="also write each answer's digested parts to DUMP-N.txt (to diff two runs)")
     parser.add_argument("--profile", help="also write a cProfile of the service calls per batch size to PREFIX-N.prof")
     args = parser.parse_args()
     sizes = [int(x) for x in args.batch.split(",")]
@@ -132,7 +135,7 @@ def main() -> None:
             for r in requests[:5]:  # warm-up
                 checks.check(r, "emis_gateway")
             service, http = [], []
-            digest = hashlib.sha256()
+            digest, dump = hashlib.sha256(), []
             for rep in range(args.repeat):
                 c0 = time.process_time()
                 answers = [checks.check(r, "emis_gateway") for r in requests]
@@ -142,17 +145,19 @@ def main() -> None:
                 http.append((time.process_time() - c0) / len(groups) * 1000)
                 if rep == 0:
                     for a in answers:
-                        digest_of(a, digest)
+                        digest_of(a, digest, dump)
                     for p in posted:
                         if p.status_code != 200:
                             raise SystemExit(f"check answered {p.status_code}: {p.text[:300]}")
-                        digest_of(CheckResponse.model_validate_json(p.content), digest)
+                        digest_of(CheckResponse.model_validate_json(p.content), digest, dump)
             print(f"  batch {size}: {len(groups)} checks; CPU ms per check: service {statistics.median(service):.2f} "
                   f"(runs {', '.join(f'{x:.2f}' for x in service)}), through the app {statistics.median(http):.2f} "
                   f"(runs {', '.join(f'{x:.2f}' for x in http)}); answers digest {digest.hexdigest()[:16]}; "
                   f"load average {os.getloadavg()[0]:.1f}")
+            if args.dump:
+                Path(f"{args.dump}-{size}.txt").write_text("\n".join(dump) + "\n")
             if args.profile:
-                profile = cProfile.Profile()
+                profile = cProfile.Profile(time.process_time)  # CPU, not waits on the database
                 profile.runcall(lambda: [checks.check(r, "emis_gateway") for r in requests])  # noqa: B023
                 profile.dump_stats(f"{args.profile}-{size}.prof")
 
