@@ -141,11 +141,13 @@ class Slice:
         for old_kk, no_kk in lama:
             old[no_kk] = old_kk  # the last one (``group_by("no_kk").agg(last)``)
 
-        def block(r: tuple[Any, ...]) -> tuple[Any, ...]:
-            kab, yr = (r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None)
-            return kab is None, kab or "", yr is None, yr or 0, r[0]
-
-        rows.sort(key=block)
+        # each row with its (kabupaten, birth year), in block order
+        kab_yr = [((r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None))
+                  for r in rows]
+        order = sorted(range(len(rows)), key=lambda i: (kab_yr[i][0] is None, kab_yr[i][0] or "",
+                                                         kab_yr[i][1] is None, kab_yr[i][1] or 0, rows[i][0]))
+        rows = [rows[i] for i in order]
+        self.kab_yr: list[tuple[str | None, int | None]] = [kab_yr[i] for i in order]
         self.pid = np.array([r[0] for r in rows], dtype=np.int64)
         self.no_kk: list[str | None] = [r[2] for r in rows]
         families: dict[str | None, int] = {None: -1}
@@ -155,21 +157,28 @@ class Slice:
         self.blocks: dict[tuple[str, int], tuple[int, int]] = {}
         self.keys: dict[str, dict[tuple[Any, Any], list[int]]] = {k: {} for k in (
             "kab_words", "words_dob", "ibu_dob", "kab_ibu", "ini_dob", "kab_ini", "letter_dob")}
-        self.kab_yr: list[tuple[str | None, int | None]] = []
-        for pos, r in enumerate(rows):
-            kab, yr = (r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None)
-            self.kab_yr.append((kab, yr))
+        kab_words, words_dob, ibu_dob, kab_ibu, ini_dob, kab_ini, letter_dob = self.keys.values()
+        for pos, (r, (kab, yr)) in enumerate(zip(rows, self.kab_yr, strict=True)):
             if kab is not None and yr is not None:
                 start, _ = self.blocks.get((kab, yr), (pos, pos))
                 self.blocks[(kab, yr)] = (start, pos + 1)
             words, ini, ibu, dob = name_words(r[3] or ""), name_initials(r[3]), r[6], r[5]
-            for rule, a, b in (("kab_words", kab, words), ("words_dob", words, dob), ("ibu_dob", ibu, dob),
-                               ("kab_ibu", kab, ibu), ("ini_dob", ini, dob), ("kab_ini", kab, ini)):
-                if a is not None and b is not None:
-                    self.keys[rule].setdefault((a, b), []).append(pos)
-            if ini is not None and dob is not None:  # the rescue rule (``fallback.RESCUE_RULES``)
-                for letter in set(ini):
-                    self.keys["letter_dob"].setdefault((letter, dob), []).append(pos)
+            if kab is not None:
+                if words is not None:
+                    kab_words.setdefault((kab, words), []).append(pos)
+                if ibu is not None:
+                    kab_ibu.setdefault((kab, ibu), []).append(pos)
+                if ini is not None:
+                    kab_ini.setdefault((kab, ini), []).append(pos)
+            if dob is not None:
+                if words is not None:
+                    words_dob.setdefault((words, dob), []).append(pos)
+                if ibu is not None:
+                    ibu_dob.setdefault((ibu, dob), []).append(pos)
+                if ini is not None:
+                    ini_dob.setdefault((ini, dob), []).append(pos)
+                    for letter in set(ini):  # the rescue rule (``fallback.RESCUE_RULES``)
+                        letter_dob.setdefault((letter, dob), []).append(pos)
 
 
 def _slice(reg: Registry | Rows) -> Slice:
