@@ -96,6 +96,13 @@ def _json_insert(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s::json)"
 
 
+def json_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
+    """Rows as one JSON array of objects for ``json_populate_recordset`` (times and dates as ISO text, with their
+    offset: the column's type reads them back exactly)."""
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False,
+                      default=_json_time)
+
+
 def _json_time(value: object) -> str:
     if isinstance(value, date):  # a time (a ``datetime`` is a ``date``) or a date
         return value.isoformat()
@@ -120,9 +127,7 @@ def copy_rows(session: Session, table: sa.Table, columns: Sequence[str], rows: S
         # count, which psycopg parses in Python every time (it caches only statements of <= 50 parameters:
         # ~0.25 ms for 8 provenance rows, ~2.5 ms for 64)
         with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(_json_insert(table.name, tuple(columns)),
-                        (json.dumps([dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False,
-                                    default=_json_time),))
+            cur.execute(_json_insert(table.name, tuple(columns)), (json_rows(columns, rows),))
         return
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
