@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -88,6 +90,25 @@ def sqlite_value(value: object) -> object:
     return value
 
 
+@functools.cache
+def _json_insert(table: str, columns: tuple[str, ...]) -> str:
+    names = ", ".join(columns)
+    return f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s::json)"
+
+
+def json_rows(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
+    """Rows as one JSON array of objects for ``json_populate_recordset`` (times and dates as ISO text, with their
+    offset: the column's type reads them back exactly)."""
+    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False,
+                      default=_json_time)
+
+
+def _json_time(value: object) -> str:
+    if isinstance(value, date):  # a time (a ``datetime`` is a ``date``) or a date
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value copy_rows writes")
+
+
 FEW_ROWS = 64  # up to this many rows, ``copy_rows`` writes one multi-row INSERT on PostgreSQL instead of a COPY
 
 
@@ -100,11 +121,13 @@ def copy_rows(session: Session, table: sa.Table, columns: Sequence[str], rows: S
     conn = session.connection()
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql" and len(rows) <= FEW_ROWS:
-        # a few rows (a check's): one multi-row INSERT, one round trip (COPY's handshake takes two)
-        values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+        # a few rows (a check's): one INSERT, one round trip (COPY's handshake takes two), the rows bound as ONE
+        # JSON parameter (one ``json.dumps``; times as ISO text with their offset, read back exactly by the
+        # column's type): a multi-row ``VALUES`` with a placeholder per value is a new statement text per row
+        # count, which psycopg parses in Python every time (it caches only statements of <= 50 parameters:
+        # ~0.25 ms for 8 provenance rows, ~2.5 ms for 64)
         with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {values}",
-                        [v for row in rows for v in row])
+            cur.execute(_json_insert(table.name, tuple(columns)), (json_rows(columns, rows),))
         return
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]

@@ -82,39 +82,48 @@ def initials_sharing(ini: str) -> set[str]:
     return {"".join(sorted((a, b))) for a in set(ini) for b in string.ascii_lowercase}
 
 
+_TYPES = {"ibu_missing": np.bool_, "nama_missing": np.bool_, "days": np.int32, "yr": np.int16, "mon": np.int8,
+          "day": np.int8, "sex": np.int8, "kec": np.int64, "kab": np.int64, "nik": np.uint64, "has_nik": np.bool_,
+          "dd": np.int16, "ymd": np.uint64, "kk": np.int64, "kk_old": np.int64}
+_EPOCH_DAY = _EPOCH.toordinal()
+_SEX = {"L": 0, "P": 1}
+_NIBBLES = [(10**i, np.uint64(4 * i)) for i in range(8)]
+
+
+def _ints(values: list[str | None], cut: int | None = None) -> list[int]:
+    """``as_int64`` of each value (its first ``cut`` characters), -1 where None; each distinct value cast once."""
+    cast = {v: as_int64(v if cut is None or v is None else v[:cut]) for v in set(values)}
+    return [-1 if (x := cast[v]) is None else x for v in values]
+
+
 def side(rows: Iterable[tuple[Any, ...]], missing_day: int) -> levels.Side:
-    """``levels.side`` of rows (nama, ibu, dob, sex, wil, nik, kk, kk_old), built in Python: the same arrays."""
-    cols: dict[str, list[Any]] = {f: [] for f in ("nama", "nsort", "ibu", *levels._ARRAYS)}
-    for nama, ibu, dob, sex, wil, nik, kk, kk_old in rows:
-        nama, ibu, wil = nama or "", ibu or "", wil or ""
-        cols["nama"].append(nama)
-        cols["nsort"].append(sorted_words(nama))
-        cols["ibu"].append(ibu)
-        cols["ibu_missing"].append(ibu == "")
-        cols["nama_missing"].append(nama == "")
-        if dob is None:
-            cols["days"].append(missing_day)
-            cols["yr"].append(-1), cols["mon"].append(-1), cols["day"].append(-1), cols["ymd"].append(0)
-        else:
-            cols["days"].append((dob - _EPOCH).days)
-            cols["yr"].append(dob.year), cols["mon"].append(dob.month), cols["day"].append(dob.day)
-            cols["ymd"].append(int(str(dob.year * 10_000 + dob.month * 100 + dob.day)[-8:], 16))  # digits as nibbles
-        cols["sex"].append(0 if sex == "L" else 1 if sex == "P" else -1)
-        kec, kab = as_int64(wil[:6]), as_int64(wil[:4])
-        cols["kec"].append(-1 if kec is None else kec)
-        cols["kab"].append(-1 if kab is None else kab)
-        has = _digits16(nik)  # polars: ``^[0-9]{16}$``
-        cols["nik"].append(int(nik, 16) if nik is not None and has else 0)
-        cols["has_nik"].append(has)
-        cols["dd"].append(int(nik[6:8]) if has else 0)
-        k, ko = as_int64(kk), as_int64(kk_old)
-        cols["kk"].append(-1 if k is None else k)
-        cols["kk_old"].append(-1 if ko is None else ko)
-    types = {"ibu_missing": np.bool_, "nama_missing": np.bool_, "days": np.int32, "yr": np.int16, "mon": np.int8,
-             "day": np.int8, "sex": np.int8, "kec": np.int64, "kab": np.int64, "nik": np.uint64, "has_nik": np.bool_,
-             "dd": np.int16, "ymd": np.uint64, "kk": np.int64, "kk_old": np.int64}
-    return levels.Side(nama=cols["nama"], nsort=cols["nsort"], ibu=cols["ibu"],
-                       **{f: np.array(cols[f], dtype=types[f]) for f in levels._ARRAYS})
+    """``levels.side`` of rows (nama, ibu, dob, sex, wil, nik, kk, kk_old), built in Python: the same arrays,
+    column by column (a distinct region or KK number cast once)."""
+    rows = list(rows)
+    nama = [r[0] or "" for r in rows]
+    ibu = [r[1] or "" for r in rows]
+    dobs = [r[2] for r in rows]
+    wil = [r[4] or "" for r in rows]
+    niks = [r[5] for r in rows]
+    has = [_digits16(n) for n in niks]  # polars: ``^[0-9]{16}$``
+    cols: dict[str, Any] = {
+        "ibu_missing": [b == "" for b in ibu], "nama_missing": [n == "" for n in nama],
+        "days": [missing_day if d is None else d.toordinal() - _EPOCH_DAY for d in dobs],
+        "yr": [-1 if d is None else d.year for d in dobs], "mon": [-1 if d is None else d.month for d in dobs],
+        "day": [-1 if d is None else d.day for d in dobs], "sex": [_SEX.get(r[3], -1) for r in rows],
+        "kec": _ints(wil, 6), "kab": _ints(wil, 4),
+        "nik": [int(n, 16) if h else 0 for n, h in zip(niks, has, strict=True)], "has_nik": has,
+        "dd": [int(n[6:8]) if h else 0 for n, h in zip(niks, has, strict=True)],
+        "kk": _ints([r[6] for r in rows]), "kk_old": _ints([r[7] for r in rows]),
+    }
+    arrays = {f: np.array(cols[f], dtype=_TYPES[f]) for f in levels._ARRAYS if f != "ymd"}
+    # the birth date's digits (yyyymmdd, < 10**8) one per nibble; 0 where missing
+    ymd = np.array([0 if d is None else d.year * 10_000 + d.month * 100 + d.day for d in dobs], dtype=np.int64)
+    packed = np.zeros(len(rows), dtype=np.uint64)
+    for scale, shift in _NIBBLES:
+        packed |= ((ymd // scale) % 10).astype(np.uint64) << shift
+    arrays["ymd"] = packed
+    return levels.Side(nama=nama, nsort=[sorted_words(n) for n in nama], ibu=ibu, **arrays)
 
 
 class Slice:
@@ -132,11 +141,13 @@ class Slice:
         for old_kk, no_kk in lama:
             old[no_kk] = old_kk  # the last one (``group_by("no_kk").agg(last)``)
 
-        def block(r: tuple[Any, ...]) -> tuple[Any, ...]:
-            kab, yr = (r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None)
-            return kab is None, kab or "", yr is None, yr or 0, r[0]
-
-        rows.sort(key=block)
+        # each row with its (kabupaten, birth year), in block order
+        kab_yr = [((r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None))
+                  for r in rows]
+        order = sorted(range(len(rows)), key=lambda i: (kab_yr[i][0] is None, kab_yr[i][0] or "",
+                                                         kab_yr[i][1] is None, kab_yr[i][1] or 0, rows[i][0]))
+        rows = [rows[i] for i in order]
+        self.kab_yr: list[tuple[str | None, int | None]] = [kab_yr[i] for i in order]
         self.pid = np.array([r[0] for r in rows], dtype=np.int64)
         self.no_kk: list[str | None] = [r[2] for r in rows]
         families: dict[str | None, int] = {None: -1}
@@ -146,21 +157,28 @@ class Slice:
         self.blocks: dict[tuple[str, int], tuple[int, int]] = {}
         self.keys: dict[str, dict[tuple[Any, Any], list[int]]] = {k: {} for k in (
             "kab_words", "words_dob", "ibu_dob", "kab_ibu", "ini_dob", "kab_ini", "letter_dob")}
-        self.kab_yr: list[tuple[str | None, int | None]] = []
-        for pos, r in enumerate(rows):
-            kab, yr = (r[7][:4] if r[7] is not None else None), (r[5].year if r[5] is not None else None)
-            self.kab_yr.append((kab, yr))
+        kab_words, words_dob, ibu_dob, kab_ibu, ini_dob, kab_ini, letter_dob = self.keys.values()
+        for pos, (r, (kab, yr)) in enumerate(zip(rows, self.kab_yr, strict=True)):
             if kab is not None and yr is not None:
                 start, _ = self.blocks.get((kab, yr), (pos, pos))
                 self.blocks[(kab, yr)] = (start, pos + 1)
             words, ini, ibu, dob = name_words(r[3] or ""), name_initials(r[3]), r[6], r[5]
-            for rule, a, b in (("kab_words", kab, words), ("words_dob", words, dob), ("ibu_dob", ibu, dob),
-                               ("kab_ibu", kab, ibu), ("ini_dob", ini, dob), ("kab_ini", kab, ini)):
-                if a is not None and b is not None:
-                    self.keys[rule].setdefault((a, b), []).append(pos)
-            if ini is not None and dob is not None:  # the rescue rule (``fallback.RESCUE_RULES``)
-                for letter in set(ini):
-                    self.keys["letter_dob"].setdefault((letter, dob), []).append(pos)
+            if kab is not None:
+                if words is not None:
+                    kab_words.setdefault((kab, words), []).append(pos)
+                if ibu is not None:
+                    kab_ibu.setdefault((kab, ibu), []).append(pos)
+                if ini is not None:
+                    kab_ini.setdefault((kab, ini), []).append(pos)
+            if dob is not None:
+                if words is not None:
+                    words_dob.setdefault((words, dob), []).append(pos)
+                if ibu is not None:
+                    ibu_dob.setdefault((ibu, dob), []).append(pos)
+                if ini is not None:
+                    ini_dob.setdefault((ini, dob), []).append(pos)
+                    for letter in set(ini):  # the rescue rule (``fallback.RESCUE_RULES``)
+                        letter_dob.setdefault((letter, dob), []).append(pos)
 
 
 def _slice(reg: Registry | Rows) -> Slice:

@@ -215,11 +215,10 @@ class Matcher:
         det_rows = scalar.link(stu, keys)
         need = [r["sid"] for r in det_rows if r["outcome"] not in _SETTLED]
         fb_by_sid: dict[int, dict] = {}  # type: ignore[type-arg]
-        held = keys
+        rows: scalar.Rows | None = None  # the widened slice: the persons, families and members the batch path reads
         if need:
             undecided = [stu[i] for i in need]
             rows = widen(undecided)
-            held = scalar.Keys.of_rows(rows)  # the persons, families and members the batch path would read
             if rows.persons:
                 nik_of = [p[0] for p in rows.persons]
                 if len(need) <= SCALAR_FALLBACK_MAX:  # over the rows: no frames built
@@ -230,10 +229,17 @@ class Matcher:
                 fb_by_sid = {r["sid"]: _person_named(r, nik_of) for r in fb_rows}
         key_niks = [p.nik for p in keys.persons]
         det_rows = [_person_named(r, key_niks) for r in det_rows]
-        families = {f.no_kk: FamilyRef(f.no_kk, f.version, f.pkh_status, f.pkh_periode, f.no_kks)
-                    for f in held.families.values()}
+        # (``scalar.Keys.of_rows(rows)``'s families; its members only of the families a child is looked for in)
+        families = ({f.no_kk: FamilyRef(f.no_kk, f.version, f.pkh_status, f.pkh_periode, f.no_kks)
+                     for f in keys.families.values()} if rows is None else
+                    {f[0]: FamilyRef(f[0], f[2], f[3], f[4], f[5]) for f in rows.families})
         out = self._decide(students, det_rows, fb_by_sid, families, reviewed)
-        for i, nik in scalar.find_children(stu, _wanted(out), held).items():
+        wanted = _wanted(out)
+        held = keys
+        if rows is not None:
+            kks = set(wanted.values())
+            held = scalar.Keys([p for p in rows.persons if p[1] in kks], (), ()) if kks else scalar.Keys((), (), ())
+        for i, nik in scalar.find_children(stu, wanted, held).items():
             out[i] = replace(out[i], person_nik=nik)
         return out
 

@@ -522,3 +522,76 @@ def person_rows_meeting(session: Session, keys: Mapping[str, Collection[tuple[An
             cursor.close()
     # SQLite's driver: the birth date as stored (ISO text)
     return [(*r[:4], date.fromisoformat(r[4]), *r[5:]) if isinstance(r[4], str) else r for r in rows]
+
+
+# ---- a check's slice (``replica.slice.keys_for``) on PostgreSQL: the persons and their families in one statement ----
+
+_WITH_FAMILIES = (
+    "WITH p AS MATERIALIZED ({persons}), "
+    # the families of those persons and of the KK numbers bound (``extra``), as one array (an index seek each)
+    "k AS MATERIALIZED (SELECT ARRAY(SELECT no_kk FROM p UNION SELECT json_array_elements_text(%s::json)) AS a) "
+    "SELECT 0, nik, no_kk, nama_norm, jenis_kelamin, ibu_norm, hubungan_keluarga, tanggal_lahir, NULL::bigint "
+    "FROM p UNION ALL "
+    "SELECT 1, no_kk, kode_wilayah, pkh_status, pkh_periode, no_kks, NULL, NULL, version FROM replica_keluarga "
+    "WHERE no_kk = ANY((SELECT a FROM k)::text[]) UNION ALL "
+    "SELECT 2, old_kk, no_kk, NULL, NULL, NULL, NULL, NULL, NULL FROM replica_kk_lama "
+    "WHERE no_kk = ANY((SELECT a FROM k)::text[])")
+_BY_KEYS = ("SELECT nik, no_kk, nama_norm, jenis_kelamin, tanggal_lahir, ibu_norm, hubungan_keluarga "
+            "FROM replica_anggota WHERE no_kk = ANY(ARRAY("
+            "SELECT no_kk FROM replica_anggota WHERE nik = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
+            "UNION SELECT no_kk FROM replica_keluarga "
+            "WHERE no_kk = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
+            "UNION SELECT no_kk FROM replica_kk_lama "
+            "WHERE old_kk = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))))")
+
+Slice = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]  # persons, families, kk_lama
+
+
+def _persons_with_families(session: Session, persons: str, params: tuple[Any, ...], extra: Collection[str]) -> Slice:
+    """PostgreSQL: the members the statement ``persons`` reads (``_PERSON`` columns, in no particular order), the
+    families (``family_columns``) and former numbers (``kk_lama_columns``) of their KK numbers and of ``extra``,
+    in ONE statement (one round trip and one statement's driver work instead of three)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(_WITH_FAMILIES.format(persons=persons), (*params, json.dumps(sorted(extra))))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    people, families, lama = [], [], []
+    for r in rows:
+        if r[0] == 0:
+            people.append((r[1], r[2], r[3], r[4], r[7], r[5], r[6]))
+        elif r[0] == 1:
+            families.append((r[1], r[2], r[8], r[3], r[4], r[5]))
+        else:
+            lama.append((r[1], r[2]))
+    return people, families, lama
+
+
+def slice_by_keys(session: Session, niks: Collection[str], kks: Collection[str]) -> Slice | None:
+    """PostgreSQL: ``person_rows_of(family_ids_by_keys(niks, kks))`` with ``family_columns`` and ``kk_lama_columns``
+    of the persons' KK numbers, in one statement; None on another database (read them one by one)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    if not niks and not kks:
+        return [], [], []
+    return _persons_with_families(session, _BY_KEYS, (json.dumps(sorted(niks)), json.dumps(sorted(kks)),
+                                                      json.dumps(sorted(kks))), ())
+
+
+def slice_meeting(session: Session, keys: Mapping[str, Collection[tuple[Any, ...]]], no_kks: Collection[str]
+                  ) -> Slice | None:
+    """PostgreSQL: ``person_rows_meeting(keys)`` with ``family_columns`` and ``kk_lama_columns`` of their KK numbers
+    and of ``no_kks``, in one statement; None on another database or beyond ``KEY_CHUNK`` keys (read them one by
+    one)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    wanted = {kind: sorted({key for key in ks if None not in key}) for kind, ks in keys.items()}  # a null meets nobody
+    wanted = {kind: ks for kind, ks in wanted.items() if ks}
+    if sum(map(len, wanted.values())) > KEY_CHUNK:
+        return None
+    persons = (" UNION ALL ".join(_person_seek(kind) for kind in wanted) if wanted
+               else f"SELECT {', '.join(_PERSON)} FROM replica_anggota WHERE false")
+    params = tuple(json.dumps([[v.isoformat() if isinstance(v, date) else v for v in key] for key in ks])
+                   for ks in wanted.values())
+    return _persons_with_families(session, persons, params, no_kks)

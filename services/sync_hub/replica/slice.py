@@ -117,20 +117,34 @@ def keys_for(session: Session, stu: list[dict[str, Any]], seq: int | None = None
     reads through ``session``: call it while the session is open. ``seq``: the replica's registry sequence when
     the caller has read it (read here otherwise)."""
     seq = _seq(session) if seq is None else seq
-    persons = _key_persons(session, {s[k] for s in stu for k in NIK_KEYS if s[k] is not None},
-                           {s["no_kk"] for s in stu if s["no_kk"] is not None})
+    niks, kks = ({s[k] for s in stu for k in NIK_KEYS if s[k] is not None},
+                 {s["no_kk"] for s in stu if s["no_kk"] is not None})
+    # PostgreSQL: the persons, their families and former numbers in one statement (three otherwise)
+    one = repo.slice_by_keys(session, niks, kks)
+    persons: dict[str, tuple[Any, ...]] = {}
+    if one is not None:
+        _add(persons, one[0])
+    else:
+        persons = _key_persons(session, niks, kks)
     rows = [persons[k] for k in sorted(persons)]  # NIK order, as ``_registry``
     no_kks = {row[1] for row in rows}
-    keys = scalar.Keys(rows, zip(*repo.family_columns(session, no_kks), strict=True),
-                       zip(*repo.kk_lama_columns(session, no_kks), strict=True))
+    keys = (scalar.Keys(rows, one[1], one[2]) if one is not None else
+            scalar.Keys(rows, zip(*repo.family_columns(session, no_kks), strict=True),
+                        zip(*repo.kk_lama_columns(session, no_kks), strict=True)))
 
     def widen(need: list[dict[str, Any]]) -> scalar.Rows:
         wider = dict(persons)
-        _add(wider, repo.person_rows_meeting(session, _fallback_keys(need)))  # step 2: one statement
+        wanted = _fallback_keys(need)
+        # PostgreSQL: step 2's persons and every family of the slice in one statement
+        more = repo.slice_meeting(session, wanted, no_kks)
+        if more is not None:
+            _add(wider, more[0])
+            return scalar.Rows([wider[k] for k in sorted(wider)], more[1], more[2], seq)  # NIK order
+        _add(wider, repo.person_rows_meeting(session, wanted))  # step 2: one statement
         rows = [wider[k] for k in sorted(wider)]  # NIK order, as ``_registry``
-        no_kks = {row[1] for row in rows}
-        return scalar.Rows(rows, list(zip(*repo.family_columns(session, no_kks), strict=True)),
-                           list(zip(*repo.kk_lama_columns(session, no_kks), strict=True)), seq)
+        wider_kks = {row[1] for row in rows}
+        return scalar.Rows(rows, list(zip(*repo.family_columns(session, wider_kks), strict=True)),
+                           list(zip(*repo.kk_lama_columns(session, wider_kks), strict=True)), seq)
 
     return keys, widen
 
