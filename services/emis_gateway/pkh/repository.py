@@ -56,6 +56,29 @@ _RECORD_ONE_PG = (
                              sa.exists(sa.select(_ANSWERED_ONE.c.request_id)))
     .values(_FINISHED)
     .returning(*REQUEST.c))
+# PostgreSQL: the request and its item in one statement (the request's INSERT a data-modifying CTE the item's
+# reads its id from); the same two rows ``_INSERT_REQUEST`` and ``_INSERT_ITEM`` write
+_REQUEST_COLUMNS = ("id", "scope", "nsm", "siswa_id", "requested_by", "status", "total", "done", "failed", "attempts",
+                    "next_attempt_at", "lease_until", "created_at", "updated_at")
+_STORED = (sa.insert(REQUEST)
+           .values({c: sa.bindparam(f"b_{c}", type_=REQUEST.c[c].type) for c in _REQUEST_COLUMNS})
+           .returning(REQUEST.c.id).cte("stored"))
+_ADD_ONE_PG = (
+    sa.insert(ITEM)
+    .from_select(["request_id", "position", "siswa_id", "state"],
+                 sa.select(_STORED.c.id, sa.bindparam("b_position", type_=ITEM.c.position.type),
+                           sa.bindparam("b_item_siswa_id", type_=ITEM.c.siswa_id.type),
+                           sa.bindparam("b_state", type_=ITEM.c.state.type)))
+    .add_cte(_STORED))
+# the student's row (every column, as ``siswa.repository.get_record`` reads it) with its institution's kind and
+# region, under names of their own (``institution_of`` reads them)
+_INSTITUTION_NSM, _INSTITUTION_KIND, _INSTITUTION_REGION = (
+    "institution_nsm", "institution_jenis_lembaga", "institution_kode_wilayah")
+_RECORD_WITH_INSTITUTION = (
+    sa.select(SISWA, MADRASAH.c.nsm.label(_INSTITUTION_NSM), MADRASAH.c.jenis_lembaga.label(_INSTITUTION_KIND),
+              MADRASAH.c.kode_wilayah.label(_INSTITUTION_REGION))
+    .select_from(SISWA.outerjoin(MADRASAH, MADRASAH.c.nsm == SISWA.c.nsm))
+    .where(SISWA.c.siswa_id == sa.bindparam("b_siswa_id")))
 _INSTITUTIONS = (sa.select(MADRASAH.c.nsm, MADRASAH.c.jenis_lembaga, MADRASAH.c.kode_wilayah)
                  .where(MADRASAH.c.nsm.in_(sa.bindparam("b_nsms", expanding=True))))
 
@@ -68,8 +91,14 @@ def add(session: Session, row: PkhRequestRow, siswa_ids: Sequence[str]) -> None:
 
 
 def add_one(session: Session, values: dict[str, object], siswa_id: str) -> None:
-    """A request for one student (``values``: the request's columns) and its one item: two plain INSERTs (no
-    ORM unit of work, statements compiled once per process)."""
+    """A request for one student (``values``: the request's columns) and its one item: no ORM unit of work,
+    statements compiled once per process; one statement on PostgreSQL (so it needs no transaction of its own:
+    ``shared.db.statement_at_a_time``), two plain INSERTs on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        params = {f"b_{c}": values[c] for c in _REQUEST_COLUMNS}
+        params.update(b_position=0, b_item_siswa_id=siswa_id, b_state=QUEUED)
+        session.execute(_ADD_ONE_PG, params)
+        return
     session.execute(_INSERT_REQUEST, values)
     session.execute(_INSERT_ITEM, {"request_id": values["id"], "position": 0, "siswa_id": siswa_id, "state": QUEUED})
 
@@ -205,6 +234,20 @@ def postpone(session: Session, request_id: str, now: datetime, retry_at: datetim
 
 def release(session: Session, request_id: str) -> None:
     session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(lease_until=None))
+
+
+def record_with_institution(session: Session, siswa_id: str) -> sa.Row[Any] | None:
+    """The student's row as ``siswa.repository.get_record`` reads it, with its institution's columns (read them with
+    ``institution_of``), or None: one statement where ``get_record`` and ``institutions_of`` are two."""
+    return session.execute(_RECORD_WITH_INSTITUTION, {"b_siswa_id": siswa_id}).first()
+
+
+def institution_of(row: sa.Row[Any]) -> dict[str, tuple[str, str]]:
+    """What ``institutions_of(session, [row.nsm])`` answers, from a ``record_with_institution`` row."""
+    found = row._mapping
+    if found[_INSTITUTION_NSM] is None:
+        return {}
+    return {str(found[_INSTITUTION_NSM]): (str(found[_INSTITUTION_KIND]), str(found[_INSTITUTION_REGION]))}
 
 
 def institutions_of(session: Session, nsms: Sequence[str]) -> dict[str, tuple[str, str]]:
