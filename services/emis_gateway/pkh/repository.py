@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,6 +80,25 @@ _RECORD_WITH_INSTITUTION = (
               MADRASAH.c.kode_wilayah.label(_INSTITUTION_REGION))
     .select_from(SISWA.outerjoin(MADRASAH, MADRASAH.c.nsm == SISWA.c.nsm))
     .where(SISWA.c.siswa_id == sa.bindparam("b_siswa_id")))
+# PostgreSQL: ``record_one`` for several requests in one statement, their answers bound as one JSON array
+_GIVEN = (sa.func.json_to_recordset(sa.cast(sa.bindparam("b_answers", type_=sa.String), sa.JSON))
+          .table_valued(sa.column("request_id", sa.String), sa.column("position", sa.Integer),
+                        sa.column("state", sa.String), sa.column("outcome", sa.String), sa.column("detail", sa.String),
+                        sa.column("matched_by", sa.String), sa.column("sync_run_id", sa.String))
+          .render_derived(name="given", with_types=True))
+_ANSWERED_MANY = (
+    sa.update(ITEM)
+    .where(ITEM.c.request_id == _GIVEN.c.request_id, ITEM.c.position == _GIVEN.c.position, ITEM.c.state == QUEUED)
+    .values(state=_GIVEN.c.state, outcome=_GIVEN.c.outcome, detail=_GIVEN.c.detail, matched_by=_GIVEN.c.matched_by,
+            sync_run_id=_GIVEN.c.sync_run_id, answered_at=sa.bindparam("b_now", type_=ITEM.c.answered_at.type))
+    .returning(ITEM.c.request_id, ITEM.c.state).cte("answered"))
+_FAILED = _ANSWERED_MANY.c.state == FAILED
+_RECORD_MANY_PG = (
+    sa.update(REQUEST).where(REQUEST.c.id == _ANSWERED_MANY.c.request_id)
+    .values(status=sa.case((_FAILED, FAILED), else_=DONE), done=sa.case((_FAILED, 0), else_=1),
+            failed=sa.case((_FAILED, 1), else_=0), updated_at=sa.bindparam("b_now", type_=REQUEST.c.updated_at.type),
+            finished_at=sa.bindparam("b_now", type_=REQUEST.c.finished_at.type), lease_until=None, last_error=None)
+    .returning(*REQUEST.c))
 _INSTITUTIONS = (sa.select(MADRASAH.c.nsm, MADRASAH.c.jenis_lembaga, MADRASAH.c.kode_wilayah)
                  .where(MADRASAH.c.nsm.in_(sa.bindparam("b_nsms", expanding=True))))
 
@@ -223,6 +243,22 @@ def record_one(session: Session, request_id: str, answer: Answer, now: datetime)
     if answered.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.execute(_FINISH_ONE, params).one()
+
+
+def record_ones(session: Session, answers: Sequence[tuple[str, Answer]], now: datetime
+                ) -> dict[str, sa.Row[Any] | None]:
+    """``record_one`` for several one-student requests (request id, its answer; each request once): request id ->
+    the request's row as now stored, or None when its item was answered already (nothing written for it). One
+    statement on PostgreSQL (the answers bound as one JSON array), ``record_one`` for each elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        return {rid: record_one(session, rid, answer, now) for rid, answer in answers}
+    given = json.dumps([{"request_id": rid, "position": a.position, "state": a.state, "outcome": a.outcome,
+                         "detail": a.detail, "matched_by": a.matched_by, "sync_run_id": a.sync_run_id}
+                        for rid, a in answers])
+    out: dict[str, sa.Row[Any] | None] = dict.fromkeys((rid for rid, _ in answers), None)
+    for row in session.execute(_RECORD_MANY_PG, {"b_answers": given, "b_now": now}):
+        out[row.id] = row
+    return out
 
 
 def postpone(session: Session, request_id: str, now: datetime, retry_at: datetime, error: str) -> None:

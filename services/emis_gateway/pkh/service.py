@@ -288,7 +288,8 @@ class PkhRequests:
             mine = {presses[k][0] for k in answers}
             written = self._apply(session, part_of(response, sorted(mine)))
             changed = {i.student_id for i in response.items if i.student_id in mine} if written else set()
-            rows = {k: repository.record_one(session, ids[k], answers[k], now) for k in answers}
+            recorded = repository.record_ones(session, [(ids[k], answers[k]) for k in answers], now)
+            rows = {k: recorded[ids[k]] for k in answers}
             again = siswa_repository.get_records(session, sorted(changed)) if changed else {}  # as just written
             for k, row in rows.items():
                 sid, principal = presses[k]

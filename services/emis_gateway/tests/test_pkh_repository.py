@@ -101,3 +101,40 @@ def test_a_one_student_request_is_stored_as_two_rows_with_or_without_a_transacti
                               "answered_at": None}
     finally:
         engine.dispose()
+
+
+def test_answers_recorded_together_write_what_each_recorded_alone_writes(db_url: str) -> None:
+    migrate(MIGRATIONS, db_url)
+    engine = make_engine(db_url)
+    later = NOW + timedelta(seconds=3)
+    answers = {"done": repository.Answer(0, repository.DONE, "PKH_RECIPIENT", "KPM PKH aktif", "nik_ibu", "check-1"),
+               "failed": repository.Answer(0, repository.FAILED, None, "the hub refused the check", None, None),
+               "quoted": repository.Answer(0, repository.DONE, "NOT_PKH_RECIPIENT", 'a "quoted" \\ detail', None,
+                                           "check-2"),
+               "answered": repository.Answer(0, repository.DONE, "NOT_PKH_RECIPIENT", "x", None, "check-3")}
+    try:
+        with session_scope(engine) as session:
+            for name in answers:
+                add(session, f"alone-{name}")
+                add(session, f"together-{name}")
+        with session_scope(engine) as session:  # answered already (by the worker): nothing written either way
+            for way in ("alone", "together"):
+                assert repository.record_one(session, f"{way}-answered", answers["done"], NOW) is not None
+        with session_scope(engine) as session:
+            alone = {name: repository.record_one(session, f"alone-{name}", a, later) for name, a in answers.items()}
+            together = repository.record_ones(session, [(f"together-{n}", a) for n, a in answers.items()], later)
+        assert together["together-answered"] is None and alone["answered"] is None
+        with session_scope(engine) as session:
+            requests = {r["id"]: dict(r) for r in session.execute(sa.select(repository.REQUEST)).mappings()}
+            items = {r["request_id"]: dict(r) for r in session.execute(sa.select(repository.ITEM)).mappings()}
+        for name in answers:
+            one, both = alone[name], together[f"together-{name}"]
+            if name != "answered":
+                assert one is not None and both is not None
+                assert {**both._asdict(), "id": None} == {**one._asdict(), "id": None}  # the rows as returned
+            assert {**requests[f"together-{name}"], "id": None} == {**requests[f"alone-{name}"], "id": None}
+            assert {**items[f"together-{name}"], "request_id": None} == {**items[f"alone-{name}"], "request_id": None}
+        assert requests["together-failed"]["status"] == "FAILED" and items["together-quoted"]["detail"] == (
+            'a "quoted" \\ detail')
+    finally:
+        engine.dispose()
