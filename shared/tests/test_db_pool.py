@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from shared.db import make_engine
+from shared.db import make_engine, session_scope, statement_at_a_time
 from shared.testing import terminate_all_but
 
 
@@ -35,5 +35,35 @@ def test_a_healthy_pooled_connection_is_kept(postgres_url: str) -> None:
             first = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() == first
+    finally:
+        engine.dispose()
+
+
+def test_statement_at_a_time_is_the_engine_itself_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    try:
+        assert statement_at_a_time(engine) is engine
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_statement_at_a_time_runs_each_statement_as_its_own_transaction_and_gives_the_pool_back_as_it_was(
+        postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    single = statement_at_a_time(engine)
+    try:
+        assert statement_at_a_time(engine) is single  # made once per engine
+        with session_scope(single) as session:
+            # no transaction open around a statement: each is its own (and a second one sees no earlier xid)
+            assert session.execute(sa.text("SELECT txid_current_if_assigned()")).scalar_one() is None
+            assert session.connection().connection.dbapi_connection.autocommit is True
+            first = session.execute(sa.text("SELECT txid_current()")).scalar_one()
+            second = session.execute(sa.text("SELECT txid_current()")).scalar_one()
+            assert second != first
+        with session_scope(engine) as session:  # the same pooled connection, in transactions again
+            assert session.connection().connection.dbapi_connection.autocommit is False
+            first = session.execute(sa.text("SELECT txid_current()")).scalar_one()
+            assert session.execute(sa.text("SELECT txid_current()")).scalar_one() == first
     finally:
         engine.dispose()

@@ -23,7 +23,7 @@ from shared.clock import utcnow
 from shared.contracts.common import HubResultBatch
 from shared.contracts.dapodik import PermintaanPkh, PesertaDidik
 from shared.contracts.hub import MAX_CHECK, CheckRequest, CheckResponse, SourceSystem
-from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.db import SQLITE_IMMEDIATE, session_scope, statement_at_a_time
 from shared.errors import NotFound, UpstreamFailure
 from shared.http import ClientError, Rejected, Unavailable
 
@@ -32,12 +32,13 @@ CHECK_CLIENT = "hub-check"  # how a check's items are named in the sync log (app
 
 
 def request_student(engine: Engine, hub: Checker | None, peserta_didik_id: str, client: str) -> PermintaanPkh:
-    """Two transactions at most: one reads the record the hub is sent (with its school's region); after the hub
-    has answered, one applies its items and reads the record back as written. When the hub sends no items (the
-    record holds its values already) nothing is written and the answer shows the record as it was sent."""
+    """Two transactions at most: one reads the record the hub is sent (with its school's region; on PostgreSQL its
+    statements without a transaction around them, ``shared.db.statement_at_a_time``); after the hub has answered,
+    one applies its items and reads the record back as written. When the hub sends no items (the record holds its
+    values already) nothing is written and the answer shows the record as it was sent."""
     if hub is None:
         raise UpstreamFailure("no credential for the hub is configured (DAPODIK_HUB_TOKEN); ask an administrator")
-    with session_scope(engine) as session:
+    with session_scope(statement_at_a_time(engine)) as session:  # reads only: no BEGIN/COMMIT on PostgreSQL
         row = repository.record_with_region(session, peserta_didik_id)
         if row is None:
             raise NotFound.field("peserta_didik_id", "not_found", "no student with this peserta_didik_id")
@@ -103,7 +104,7 @@ def request_students(engine: Engine, hub: Checker | None, presses: list[tuple[st
     if hub is None or len(presses) == 1:
         return [alone(p) for p in presses]
     out: list[PermintaanPkh | BaseException | None] = [None] * len(presses)
-    with session_scope(engine) as session:
+    with session_scope(statement_at_a_time(engine)) as session:  # reads only: no BEGIN/COMMIT on PostgreSQL
         rows = repository.records_with_region(session, [pid for pid, _ in presses])
         found = [rows[pid] for pid, _ in presses if pid in rows]
         records = {r.peserta_didik_id: r for r in peserta_didik_service.with_provenances(session, found)}

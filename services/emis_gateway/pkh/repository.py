@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,48 @@ _RECORD_ONE_PG = (
                              sa.exists(sa.select(_ANSWERED_ONE.c.request_id)))
     .values(_FINISHED)
     .returning(*REQUEST.c))
+# PostgreSQL: the request and its item in one statement (the request's INSERT a data-modifying CTE the item's
+# reads its id from); the same two rows ``_INSERT_REQUEST`` and ``_INSERT_ITEM`` write
+_REQUEST_COLUMNS = ("id", "scope", "nsm", "siswa_id", "requested_by", "status", "total", "done", "failed", "attempts",
+                    "next_attempt_at", "lease_until", "created_at", "updated_at")
+_STORED = (sa.insert(REQUEST)
+           .values({c: sa.bindparam(f"b_{c}", type_=REQUEST.c[c].type) for c in _REQUEST_COLUMNS})
+           .returning(REQUEST.c.id).cte("stored"))
+_ADD_ONE_PG = (
+    sa.insert(ITEM)
+    .from_select(["request_id", "position", "siswa_id", "state"],
+                 sa.select(_STORED.c.id, sa.bindparam("b_position", type_=ITEM.c.position.type),
+                           sa.bindparam("b_item_siswa_id", type_=ITEM.c.siswa_id.type),
+                           sa.bindparam("b_state", type_=ITEM.c.state.type)))
+    .add_cte(_STORED))
+# the student's row (every column, as ``siswa.repository.get_record`` reads it) with its institution's kind and
+# region, under names of their own (``institution_of`` reads them)
+_INSTITUTION_NSM, _INSTITUTION_KIND, _INSTITUTION_REGION = (
+    "institution_nsm", "institution_jenis_lembaga", "institution_kode_wilayah")
+_RECORD_WITH_INSTITUTION = (
+    sa.select(SISWA, MADRASAH.c.nsm.label(_INSTITUTION_NSM), MADRASAH.c.jenis_lembaga.label(_INSTITUTION_KIND),
+              MADRASAH.c.kode_wilayah.label(_INSTITUTION_REGION))
+    .select_from(SISWA.outerjoin(MADRASAH, MADRASAH.c.nsm == SISWA.c.nsm))
+    .where(SISWA.c.siswa_id == sa.bindparam("b_siswa_id")))
+# PostgreSQL: ``record_one`` for several requests in one statement, their answers bound as one JSON array
+_GIVEN = (sa.func.json_to_recordset(sa.cast(sa.bindparam("b_answers", type_=sa.String), sa.JSON))
+          .table_valued(sa.column("request_id", sa.String), sa.column("position", sa.Integer),
+                        sa.column("state", sa.String), sa.column("outcome", sa.String), sa.column("detail", sa.String),
+                        sa.column("matched_by", sa.String), sa.column("sync_run_id", sa.String))
+          .render_derived(name="given", with_types=True))
+_ANSWERED_MANY = (
+    sa.update(ITEM)
+    .where(ITEM.c.request_id == _GIVEN.c.request_id, ITEM.c.position == _GIVEN.c.position, ITEM.c.state == QUEUED)
+    .values(state=_GIVEN.c.state, outcome=_GIVEN.c.outcome, detail=_GIVEN.c.detail, matched_by=_GIVEN.c.matched_by,
+            sync_run_id=_GIVEN.c.sync_run_id, answered_at=sa.bindparam("b_now", type_=ITEM.c.answered_at.type))
+    .returning(ITEM.c.request_id, ITEM.c.state).cte("answered"))
+_FAILED = _ANSWERED_MANY.c.state == FAILED
+_RECORD_MANY_PG = (
+    sa.update(REQUEST).where(REQUEST.c.id == _ANSWERED_MANY.c.request_id)
+    .values(status=sa.case((_FAILED, FAILED), else_=DONE), done=sa.case((_FAILED, 0), else_=1),
+            failed=sa.case((_FAILED, 1), else_=0), updated_at=sa.bindparam("b_now", type_=REQUEST.c.updated_at.type),
+            finished_at=sa.bindparam("b_now", type_=REQUEST.c.finished_at.type), lease_until=None, last_error=None)
+    .returning(*REQUEST.c))
 _INSTITUTIONS = (sa.select(MADRASAH.c.nsm, MADRASAH.c.jenis_lembaga, MADRASAH.c.kode_wilayah)
                  .where(MADRASAH.c.nsm.in_(sa.bindparam("b_nsms", expanding=True))))
 
@@ -68,8 +111,14 @@ def add(session: Session, row: PkhRequestRow, siswa_ids: Sequence[str]) -> None:
 
 
 def add_one(session: Session, values: dict[str, object], siswa_id: str) -> None:
-    """A request for one student (``values``: the request's columns) and its one item: two plain INSERTs (no
-    ORM unit of work, statements compiled once per process)."""
+    """A request for one student (``values``: the request's columns) and its one item: no ORM unit of work,
+    statements compiled once per process; one statement on PostgreSQL (so it needs no transaction of its own:
+    ``shared.db.statement_at_a_time``), two plain INSERTs on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        params = {f"b_{c}": values[c] for c in _REQUEST_COLUMNS}
+        params.update(b_position=0, b_item_siswa_id=siswa_id, b_state=QUEUED)
+        session.execute(_ADD_ONE_PG, params)
+        return
     session.execute(_INSERT_REQUEST, values)
     session.execute(_INSERT_ITEM, {"request_id": values["id"], "position": 0, "siswa_id": siswa_id, "state": QUEUED})
 
@@ -196,6 +245,22 @@ def record_one(session: Session, request_id: str, answer: Answer, now: datetime)
     return session.execute(_FINISH_ONE, params).one()
 
 
+def record_ones(session: Session, answers: Sequence[tuple[str, Answer]], now: datetime
+                ) -> dict[str, sa.Row[Any] | None]:
+    """``record_one`` for several one-student requests (request id, its answer; each request once): request id ->
+    the request's row as now stored, or None when its item was answered already (nothing written for it). One
+    statement on PostgreSQL (the answers bound as one JSON array), ``record_one`` for each elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        return {rid: record_one(session, rid, answer, now) for rid, answer in answers}
+    given = json.dumps([{"request_id": rid, "position": a.position, "state": a.state, "outcome": a.outcome,
+                         "detail": a.detail, "matched_by": a.matched_by, "sync_run_id": a.sync_run_id}
+                        for rid, a in answers])
+    out: dict[str, sa.Row[Any] | None] = dict.fromkeys((rid for rid, _ in answers), None)
+    for row in session.execute(_RECORD_MANY_PG, {"b_answers": given, "b_now": now}):
+        out[row.id] = row
+    return out
+
+
 def postpone(session: Session, request_id: str, now: datetime, retry_at: datetime, error: str) -> None:
     """The registry could not be reached: try again at ``retry_at``; the lease is let go."""
     session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(
@@ -205,6 +270,20 @@ def postpone(session: Session, request_id: str, now: datetime, retry_at: datetim
 
 def release(session: Session, request_id: str) -> None:
     session.execute(sa.update(REQUEST).where(REQUEST.c.id == request_id).values(lease_until=None))
+
+
+def record_with_institution(session: Session, siswa_id: str) -> sa.Row[Any] | None:
+    """The student's row as ``siswa.repository.get_record`` reads it, with its institution's columns (read them with
+    ``institution_of``), or None: one statement where ``get_record`` and ``institutions_of`` are two."""
+    return session.execute(_RECORD_WITH_INSTITUTION, {"b_siswa_id": siswa_id}).first()
+
+
+def institution_of(row: sa.Row[Any]) -> dict[str, tuple[str, str]]:
+    """What ``institutions_of(session, [row.nsm])`` answers, from a ``record_with_institution`` row."""
+    found = row._mapping
+    if found[_INSTITUTION_NSM] is None:
+        return {}
+    return {str(found[_INSTITUTION_NSM]): (str(found[_INSTITUTION_KIND]), str(found[_INSTITUTION_REGION]))}
 
 
 def institutions_of(session: Session, nsms: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -54,7 +54,7 @@ from shared.contracts.emis import (
     Siswa,
 )
 from shared.contracts.hub import MAX_CHECK, CheckRequest, CheckResponse, SourceSystem, StudentOutcome
-from shared.db import SQLITE_IMMEDIATE, session_scope
+from shared.db import SQLITE_IMMEDIATE, session_scope, statement_at_a_time
 from shared.errors import NotFound
 from shared.http import ClientError, Rejected, Unavailable
 
@@ -107,6 +107,9 @@ class PkhRequests:
         # transactions that write begin with BEGIN IMMEDIATE on SQLite: writers queue on the busy timeout
         # instead of failing ("database is locked") when a read snapshot is upgraded to a write
         self.writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
+        # a lone press's work whose every write is one statement: on PostgreSQL without BEGIN/COMMIT round trips
+        # (``statement_at_a_time``), on SQLite the writer's one transaction
+        self._single = statement_at_a_time(self.writer)
         self._rng = rng or random.Random()
         self.wake: Callable[[], None] = lambda: None  # set by the worker: a new request is waiting
         # one-student presses asked while earlier ones are being worked on are done together (``_request_many``);
@@ -129,26 +132,29 @@ class PkhRequests:
     def _request_one(self, siswa_id: str, principal: Principal) -> PkhRequest:
         """One press alone.
 
-        Two transactions: the first stores the request (PENDING, held by this call) and reads the record the hub
-        is sent; it commits before the hub is called, so a crash leaves the request for the worker. The second
-        applies the hub's items, stores the answer, finishes the request and lets its lease go; the operator's
-        answer is made from what it wrote (the record read again only when the items changed it)."""
+        Before the hub is called: the record the hub is sent is read (the student with its institution in one
+        statement, then its provenance and attendance), then the request is stored (PENDING, held by this call) by
+        the last statement, and committed, so a crash leaves the request for the worker and a failed read stores
+        nothing. On SQLite that is one transaction; on PostgreSQL each statement is its own (the request and its
+        item are one statement there: ``statement_at_a_time``). After the hub, one transaction applies the hub's
+        items, stores the answer, finishes the request and lets its lease go (on PostgreSQL, when the hub sends no
+        items, that is one statement and needs no transaction of its own); the operator's answer is made from what
+        it wrote (the record read again only when the items changed it)."""
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.pkh_lease_seconds)  # this call asks
         request_id = str(uuid.uuid4())
-        with session_scope(self.writer) as session:
-            student = siswa_repository.get_record(session, siswa_id)
+        with session_scope(self._single) as session:
+            student = repository.record_with_institution(session, siswa_id)
             if student is None:
                 raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
             principal.ensure_student(student.nsm)
+            # what the hub is sent, read before the request is stored (committed before the hub is called)
+            first = self._chunk(session, [(0, siswa_id)], {siswa_id: student}, repository.institution_of(student))
             repository.add_one(session, {
                 "id": request_id, "scope": PkhRequestScope.SISWA.value, "nsm": student.nsm, "siswa_id": siswa_id,
                 "requested_by": principal.name, "status": PkhRequestStatus.PENDING.value, "total": 1, "done": 0,
                 "failed": 0, "attempts": 0, "next_attempt_at": now, "lease_until": lease, "created_at": now,
                 "updated_at": now}, siswa_id)
-            # what the hub is sent, read in the transaction that stores the request (committed before the hub
-            # is called): one transaction, not three, before the call
-            first = self._chunk(session, [(0, siswa_id)], {siswa_id: student})
         return self._finish(request_id, siswa_id, principal, first, student, lease)
 
     def _finish(self, request_id: str, siswa_id: str, principal: Principal, first: _Chunk,
@@ -162,14 +168,19 @@ class PkhRequests:
                 return self.get(request_id, principal, with_results=True)
             answers, response = asked
             now = utcnow()
-            with session_scope(self.writer) as session:  # the values and the answer, together
-                written = self._apply(session, response)
-                [answer] = answers
-                row = repository.record_one(session, request_id, answer, now)
+            [answer] = answers
+            if response is None or not response.items:  # the answer alone: ``record_one``, one statement on PostgreSQL
+                with session_scope(self._single) as session:
+                    row = repository.record_one(session, request_id, answer, now)
                 if row is not None:
                     finished = True
-                    if written:
-                        student = siswa_repository.get_record(session, siswa_id)
+                    return _one_answer(row, answer, student, now)
+            with session_scope(self.writer) as session:  # the values and the answer, together
+                written = self._apply(session, response)
+                row = repository.record_one(session, request_id, answer, now) if written else None
+                if row is not None:
+                    finished = True
+                    student = siswa_repository.get_record(session, siswa_id)
                     return _one_answer(row, answer, student, now)
                 # answered meanwhile (this call's lease ran out and the worker asked): the general way
                 finished = repository.record(session, request_id, answers, now, lease)
@@ -277,7 +288,8 @@ class PkhRequests:
             mine = {presses[k][0] for k in answers}
             written = self._apply(session, part_of(response, sorted(mine)))
             changed = {i.student_id for i in response.items if i.student_id in mine} if written else set()
-            rows = {k: repository.record_one(session, ids[k], answers[k], now) for k in answers}
+            recorded = repository.record_ones(session, [(ids[k], answers[k]) for k in answers], now)
+            rows = {k: recorded[ids[k]] for k in answers}
             again = siswa_repository.get_records(session, sorted(changed)) if changed else {}  # as just written
             for k, row in rows.items():
                 sid, principal = presses[k]
@@ -427,14 +439,17 @@ class PkhRequests:
 
     @staticmethod
     def _chunk(session: Session, waiting: list[tuple[int, str]],
-               rows: Mapping[str, SiswaRow | sa.Row[Any]] | None = None) -> _Chunk:
+               rows: Mapping[str, SiswaRow | sa.Row[Any]] | None = None,
+               institutions: dict[str, tuple[str, str]] | None = None) -> _Chunk:
         """The records of ``waiting`` as the hub is sent them, with their madrasah's regions (``rows``: the
-        students' rows when the caller has read them in this session)."""
+        students' rows when the caller has read them in this session; ``institutions``: what ``institutions_of``
+        answers for them, when the caller has read it)."""
         if rows is None:
             rows = siswa_repository.get_many(session, [sid for _, sid in waiting])
         found = [rows[sid] for _, sid in waiting if sid in rows]
         # which institutions are pesantren (a record's nspp) and their regions: one statement
-        institutions = repository.institutions_of(session, [r.nsm for r in found])
+        if institutions is None:
+            institutions = repository.institutions_of(session, [r.nsm for r in found])
         records = read_models(session, found,  # type: ignore[arg-type]
                               pesantren={n for n, (jenis, _) in institutions.items() if jenis == PESANTREN})
         return _Chunk(waiting, frozenset(rows), records, {n: region for n, (_, region) in institutions.items()})
