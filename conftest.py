@@ -12,7 +12,28 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from shared.testing import fresh_postgres_database, on_ci
+from shared.testing import MigrationTemplates, fresh_postgres_database, on_ci
+
+_TEMPLATES = MigrationTemplates()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migration_templates() -> Iterator[MigrationTemplates]:
+    """An upgrade to head of an empty database replays the chain's result, made once per process
+    (``shared.testing.MigrationTemplates``)."""
+    _TEMPLATES.install()
+    yield _TEMPLATES
+    _TEMPLATES.uninstall()
+
+
+@pytest.fixture
+def real_migrations() -> Iterator[None]:
+    """Run every Alembic chain for real in this test (tests of the migrations themselves)."""
+    _TEMPLATES.enabled = False
+    try:
+        yield
+    finally:
+        _TEMPLATES.enabled = True
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
