@@ -90,3 +90,126 @@ def terminate_all_but(database: str) -> list[int]:
     finally:
         admin.dispose()
     return pids
+
+
+# -- migrations replayed from a template (the suite's time) -------------------------------------------------------
+# A service's Alembic chain costs ~1 s on SQLite and ~1.5-2.5 s on PostgreSQL (mostly building and compiling the DDL
+# of batch operations), and most tests start from an empty database. ``MigrationTemplates`` runs each chain for real
+# once per test process and backend, keeps the database it made as SQL (SQLite's ``iterdump``, PostgreSQL's
+# ``pg_dump``), and answers a later upgrade to head of an *empty* database by running that SQL in the migration's own
+# transaction: the same tables, indexes, constraints, functions, seeded rows and ``alembic_version``. Any other
+# upgrade (a given revision, a database that holds anything) runs the chain as before; so do the tests that check
+# the chain itself (fixture ``real_migrations``).
+
+
+def _is_empty(connection: sa.Connection) -> bool:
+    if connection.dialect.name == "sqlite":
+        return not connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar_one()
+    return not connection.exec_driver_sql(
+        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND left(n.nspname, 8) <> 'pg_toast'"
+    ).scalar_one() and not connection.exec_driver_sql(
+        "SELECT count(*) FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
+        "WHERE n.nspname = 'public'").scalar_one()
+
+
+def _pg_script(dump: str) -> str:
+    """``pg_dump``'s plain output as one script for the migration's transaction: its session settings made local
+    to the transaction (they would otherwise stay on a pooled connection), psql's meta-commands left out."""
+    out: list[str] = []
+    for line in dump.splitlines():
+        if line.startswith("\\"):
+            continue
+        if line.startswith("SET "):
+            line = "SET LOCAL " + line[4:]
+        elif line.startswith("SELECT pg_catalog.set_config("):
+            line = line.replace(", false);", ", true);")
+        out.append(line)
+    return "\n".join(out)
+
+
+class MigrationTemplates:
+    """Replace ``alembic.command.upgrade`` while installed (see above); one per test process."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from alembic import command
+
+        self._real = command.upgrade
+        self._scripts: dict[tuple[str, str], Any] = {}
+        self._lock = threading.RLock()
+        self.enabled = True
+        self.replayed = 0
+
+    def install(self) -> None:
+        from alembic import command
+
+        command.upgrade = self.upgrade  # type: ignore[assignment]
+
+    def uninstall(self) -> None:
+        from alembic import command
+
+        command.upgrade = self._real  # type: ignore[assignment]
+
+    def upgrade(self, config: Any, revision: str, *args: Any, **kwargs: Any) -> None:
+        connection = config.attributes.get("connection")
+        if (not self.enabled or revision != "head" or args or kwargs or not isinstance(connection, sa.Connection)
+                or not _is_empty(connection)):
+            return self._real(config, revision, *args, **kwargs)
+        location = config.get_main_option("script_location") or ""
+        script = self._script(connection.dialect.name, location)
+        if script is None:
+            return self._real(config, revision, *args, **kwargs)
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            if connection.dialect.name == "sqlite":
+                cur.execute("PRAGMA defer_foreign_keys = ON")
+                for statement in script:
+                    cur.execute(statement)
+            else:
+                cur.execute(script)
+        finally:
+            cur.close()
+        self.replayed += 1
+        return None
+
+    def _script(self, dialect: str, location: str) -> Any:
+        with self._lock:
+            key = (dialect, location)
+            if key not in self._scripts:
+                self._scripts[key] = self._build(dialect, location)
+            return self._scripts[key]
+
+    def _build(self, dialect: str, location: str) -> Any:
+        import shutil
+        import sqlite3
+        import subprocess
+        import tempfile
+        from pathlib import Path
+
+        from shared.db import migrate
+
+        self.enabled = False  # this thread's migration of the template, and any other meanwhile, run the chain
+        try:
+            if dialect == "sqlite":
+                directory = tempfile.mkdtemp(prefix="migration-template-")
+                try:
+                    path = Path(directory) / "template.db"
+                    migrate(Path(location), f"sqlite:///{path}")
+                    with sqlite3.connect(path) as conn:
+                        return [s for s in conn.iterdump() if s not in ("BEGIN TRANSACTION;", "COMMIT;")]
+                finally:
+                    shutil.rmtree(directory, ignore_errors=True)
+            if dialect != "postgresql" or shutil.which("pg_dump") is None:
+                return None
+            with fresh_postgres_database() as url:
+                migrate(Path(location), url)
+                libpq = sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+                dump = subprocess.run(["pg_dump", "--no-owner", "--no-privileges", "--inserts", "--dbname", libpq],
+                                      capture_output=True, text=True, check=True).stdout
+            return _pg_script(dump)
+        finally:
+            self.enabled = True

@@ -35,6 +35,7 @@ def _count(engine: Engine, table: str) -> int:
         return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
+@pytest.mark.usefixtures("real_migrations")  # the chain itself, not its template
 def test_migration_creates_exactly_the_models(db_url: str) -> None:
     db.migrate(db_url)
     engine = db.make_engine(db_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -12,6 +13,8 @@ from shared.db import make_engine, migrate
 
 EMIS_TABLES = {"idempotency_key", "madrasah", "siswa", "field_provenance", "field_history", "field_observation",
                "pkh_request", "pkh_request_item", "sync_log", "sync_batch", "kehadiran_siswa"}
+
+pytestmark = pytest.mark.usefixtures("real_migrations")  # these tests check the chain itself: no template
 
 
 def test_head_matches_the_models(db_url: str) -> None:

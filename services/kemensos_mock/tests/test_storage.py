@@ -43,6 +43,7 @@ def loaded(engine: Engine, world_dir: Path) -> Engine:
     return engine
 
 
+@pytest.mark.usefixtures("real_migrations")  # the chain itself, not its template
 def test_migrations_match_the_models_and_go_down_and_up(db_url: str, engine: Engine) -> None:
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -18,6 +19,8 @@ from services.sync_hub.provenance import models as _provenance  # noqa: F401
 from services.sync_hub.replica import models as _replica  # noqa: F401
 from services.sync_hub.runs import models as _runs  # noqa: F401
 from shared.db import make_engine, migrate, session_scope
+
+pytestmark = pytest.mark.usefixtures("real_migrations")  # these tests check the chain itself: no template
 
 
 def test_migrations_reach_the_models(db_url: str) -> None:
