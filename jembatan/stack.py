@@ -161,7 +161,11 @@ class Stack:
         if on_step is not None:
             on_step("sync_hub")
 
-    def start(self, timeout: float = 60.0) -> None:
+    # seconds for every service to answer /health: a process that exits fails at once, a live one may be slow to
+    # start on a loaded 2-core machine (two stacks starting at once beside a test suite took over 60 s)
+    START_TIMEOUT = 180.0
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         for service in SERVICES:
             log = (self.workdir / "logs" / f"{service}.log").open("ab")
@@ -195,7 +199,7 @@ class Stack:
         proc.kill()
         proc.wait()
 
-    def restart(self, service: str, timeout: float = 60.0) -> None:
+    def restart(self, service: str, timeout: float = START_TIMEOUT) -> None:
         """Start a service again (after ``kill``) and wait until it is healthy."""
         log = (self.workdir / "logs" / f"{service}.log").open("ab")
         self.procs[service] = subprocess.Popen(
