@@ -157,6 +157,17 @@ def cpu_ms_per(before: dict[tuple[str, int], int], after: dict[tuple[str, int], 
     return {role: j * 1000 / CLOCK_TICK / max(1, requests) for role, j in per.items()}
 
 
+def _tally(lock: threading.Lock, latencies: list[float], count: list[int], kinds: dict[str, int], took: float,
+           kind: str | None) -> None:
+    """One answered press into a level's figures (requests, errors by kind, latencies), from any operator."""
+    with lock:
+        count[0] += 1
+        latencies.append(took)
+        if kind:
+            count[1] += 1
+            kinds[kind] = kinds.get(kind, 0) + 1
+
+
 async def _async_operators(url: str, token: str, paths: list[str], operators: int, emis: bool,
                            start: threading.Barrier, go: threading.Event, stop_at: list[float], lock: threading.Lock,
                            latencies: list[float], count: list[int], kinds: dict[str, int]) -> None:
@@ -207,13 +218,7 @@ async def _async_operators(url: str, token: str, paths: list[str], operators: in
                     kind = f"EMIS {json.loads(body).get('status')}"
             except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
                 kind = type(exc).__name__
-            took = time.perf_counter() - t0
-            with lock:
-                count[0] += 1
-                latencies.append(took)
-                if kind:
-                    count[1] += 1
-                    kinds[kind] = kinds.get(kind, 0) + 1
+            _tally(lock, latencies, count, kinds, time.perf_counter() - t0, kind)
             if close or kind:
                 writer.close()
                 reader, writer = await connect()
@@ -257,13 +262,7 @@ def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds:
                         kind = f"EMIS {r.json().get('status')}"
                 except httpx.HTTPError as exc:
                     kind = type(exc).__name__
-                took = time.perf_counter() - t0
-                with lock:
-                    count[0] += 1
-                    latencies.append(took)
-                    if kind:
-                        count[1] += 1
-                        kinds[kind] = kinds.get(kind, 0) + 1
+                _tally(lock, latencies, count, kinds, time.perf_counter() - t0, kind)
 
     if client == "asyncio":
         threads = [threading.Thread(target=asyncio.run, args=(_async_operators(
