@@ -64,4 +64,29 @@ the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the b
     for router in routers:
         app.include_router(router)
     openapi.install(app, scoped=scoped, security_description=security)
+    build_routes(app)
     return app
+
+
+def build_routes(app: FastAPI) -> int:
+    """Build now what FastAPI (0.137 and later) builds on the first request that reaches an included router: the
+    effective form of each of its routes, with their parameter and response fields. Building a field makes pydantic
+    warn, and FastAPI silences that with ``warnings.catch_warnings()``, which swaps the whole process's filters and
+    is not thread-safe: on the first requests of several threads at once (a hub job thread, the load of many
+    operators) it can leave another thread's filters swapped, and under pytest's ``error`` filter turn a request
+    into a 500 that is not the app's. Built here, once, on the thread that makes the app, no request builds one.
+    Answers the number of routes built; a FastAPI that builds them eagerly has nothing to build (0)."""
+    built = 0
+    pending: list[Any] = list(app.router.routes)
+    while pending:
+        route = pending.pop()
+        for name in ("effective_candidates", "effective_low_priority_routes", "effective_route_contexts"):
+            build = getattr(route, name, None)
+            if not callable(build):
+                continue
+            for effective in build():
+                if callable(getattr(effective, "effective_candidates", None)):
+                    pending.append(effective)  # a router included in this one: its own routes are built apart
+                else:
+                    built += 1
+    return built

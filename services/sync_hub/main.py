@@ -32,7 +32,7 @@ from services.sync_hub.upstreams import Upstreams, make_upstreams
 from services.sync_hub.verification.router import router as verification_router
 from shared import logging as jlog
 from shared import regions
-from shared.app import create_service_app
+from shared.app import build_routes, create_service_app
 from shared.db import SQLITE_IMMEDIATE, make_engine, migrate
 from shared.oidc import JwtVerifier, LocalIssuer
 
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         telemetry=settings.telemetry, ready_checks={"replica": replica_ready}, collectors=[HubCollector],
     )
     console.install(app)
+    build_routes(app)  # the console's routes too, before any request (shared.app.build_routes)
     for route in undeclared(app):  # deny by default: a route nobody declared roles for stays closed
         log.error("route %s declares no role: every call is answered 403", route)
     return app

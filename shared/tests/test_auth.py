@@ -94,3 +94,23 @@ def test_the_gate_admits_any_client_and_the_route_still_checks_its_role(api: Tes
 @pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json", "/redoc"])
 def test_health_and_docs_stay_open(api: TestClient, path: str) -> None:
     assert api.get(path).status_code == 200
+
+
+def test_no_request_builds_a_route(monkeypatch: pytest.MonkeyPatch, api: TestClient) -> None:
+    """FastAPI builds an included router's routes (their pydantic fields) on the first request that needs them,
+    under a ``warnings.catch_warnings()`` that is not thread-safe; the app factory builds them all when it makes the
+    app (``shared.app.build_routes``), so concurrent first requests build nothing."""
+    from fastapi._compat import v2
+
+    fields: list[object] = []
+    made = v2.ModelField.__post_init__
+
+    def counting(self: object) -> None:
+        fields.append(self)
+        made(self)
+
+    monkeypatch.setattr(v2.ModelField, "__post_init__", counting)
+    headers = {**_bearer("admin"), "content-type": "application/json"}
+    assert api.post("/api/v1/things", json={"n": 1}, headers=headers).status_code == 200
+    assert api.post("/api/v1/admin/things", json={"n": "x"}, headers=headers).status_code == 422
+    assert fields == []
