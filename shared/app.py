@@ -3,6 +3,7 @@ observability (shared.observability), OpenAPI metadata."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -19,6 +20,15 @@ from shared.observability import install as install_observability
 from shared.observability.install import OPEN_PATHS, ReadyCheck
 
 VERSION = "0.1.0"
+
+# FastAPI (0.16x) has OpenTelemetry of its own, on whenever a global tracer provider is set (ours is): it then asks,
+# on every request, whether it is configured and whether the OpenTelemetry instrumentation is in the middleware stack
+# (walking it), and, finding that it is, records nothing itself. Our traces come from that instrumentation
+# (``shared.observability.tracing``), our metrics from prometheus-client: FastAPI's own is switched off, which saves
+# those per-request steps and changes no span, metric or log (``shared/tests/test_observability.py``).
+_NATIVE_TELEMETRY_OFF: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {})
 
 
 def create_service_app(
@@ -45,7 +55,7 @@ the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the b
 (``shared.idempotency``)."""
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan,  # type: ignore[arg-type]
                   responses=ERROR_RESPONSES, dependencies=list(dependencies or []),
-                  generate_unique_id_function=openapi.operation_id)
+                  generate_unique_id_function=openapi.operation_id, **_NATIVE_TELEMETRY_OFF)
     install_error_handlers(app)
     if idempotency_table is not None:  # added before the gate, so it runs inside it (it knows the caller)
         app.add_middleware(IdempotencyMiddleware, fastapi_app=app, tbl=idempotency_table)

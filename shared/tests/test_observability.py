@@ -144,6 +144,15 @@ def test_json_lines_carry_service_request_and_trace_ids_and_mask_personal_data(
     assert NIK not in lines.getvalue() and "Budi" not in lines.getvalue()
 
 
+def test_fastapis_own_telemetry_stays_off_with_ours_on(tmp_path: Path) -> None:
+    """FastAPI (0.16x) would check on every request whether to trace it itself (our tracer provider is global);
+    our traces come from the instrumentation, so the app is made with FastAPI's own switched off."""
+    app = make_app(tmp_path)
+    tracing.provider("svc_test")  # a global tracer provider is set
+    native = getattr(app, "_native_telemetry", None)  # absent before FastAPI 0.16x: nothing to switch off
+    assert native is None or not native.enabled()
+
+
 def test_warnings_are_masked_by_lokal_ids_filter_too(lines: io.StringIO) -> None:
     log = logging.getLogger("jembatan.test")
     log.warning("could not reach the registry for Siti Aminah, HP 0812-3456-7890, KK %s", "3201019876540002")
