@@ -39,9 +39,11 @@ class Settings(ServiceSettings):
     hub_url: str = "http://127.0.0.1:8100"
     hub_token: SecretStr = SecretStr("")
     # "Request Data PKH" presses waiting while this many batches of presses are being worked on (each one call to
-    # the hub) go together in the next batch (``shared.batching``; no press waits for a
-    # batch to fill). 0: every press alone.
-    hub_calls_in_flight: int = Field(2, ge=0, le=64)
+    # the hub) go together in the next batch (``shared.batching``; no press waits for a batch to fill). 0: every
+    # press alone. One per process: the checks in flight at the hub are then the gateway's processes, about the
+    # machine's cores; a second batch out per process halves the batches under load and costs more CPU per press
+    # than the overlap saves (docs/benchmarks.md, "Session 14").
+    hub_calls_in_flight: int = Field(1, ge=0, le=64)
 
     @field_validator("operators")
     @classmethod
