@@ -38,6 +38,7 @@ from shared.contracts.common import HubResultItem, Provenance
 from shared.contracts.hub import CheckRequest, CheckResponse, StudentOutcome
 from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.errors import UpstreamFailure
+from shared.ids import uuid4_texts
 from shared.nik import mask
 
 log = logging.getLogger("jembatan.hub.checks")
@@ -73,19 +74,25 @@ class Checks:
         # never inside the read session below: it may take a second pooled connection (a thread holding one
         # connection while waiting for another starves the pool under load)
         stored = self._stored_model(students, regions)  # held in memory (looked up every MODEL_TTL seconds)
-        # one pooled connection for the read and the write transaction (one checkout, one liveness ping)
-        with self.db.connect() as conn:
-            with Session(conn, expire_on_commit=False) as session:  # reads only: the slice and the replica's position
-                seq = self._ensure_ready(session)
-                reviewed = review_service.standing_decisions_of(session, body.system.value,
-                                                                [s.student_id for s in students])
-                # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch
-                # path; the fallback's rows are read (``widen``) only for students the keys leave undecided
-                stu = scalar.students(to_rows(students, regions))
-                keys, widen = keys_for(session, stu, seq)
-                decisions = Matcher(self._empty, model=stored.model, model_version=stored.version).match_few(
-                    students, regions, reviewed, keys, widen, stu)
+        # one pooled connection and one session for the reads and the write (one checkout, one liveness look)
+        with self.db.connect() as conn, Session(conn, expire_on_commit=False) as session:
+            # reads only: the slice and the replica's position
+            seq = self._ensure_ready(session)
+            reviewed = review_service.standing_decisions_of(session, body.system.value,
+                                                            [s.student_id for s in students])
+            # a handful of students: the scalar path (``matching.scalar``), same decisions as a run's batch
+            # path; the fallback's rows are read (``widen``) only for students the keys leave undecided
+            stu = scalar.students(to_rows(students, regions))
+            keys, widen = keys_for(session, stu, seq)
+            decisions = Matcher(self._empty, model=stored.model, model_version=stored.version).match_few(
+                students, regions, reviewed, keys, widen, stu)
+            if conn.dialect.name != "postgresql":
+                # SQLite: the reads end their deferred transaction; the write's begins IMMEDIATE (the write lock
+                # at once). PostgreSQL: the reads and the write are ONE transaction (one BEGIN and COMMIT fewer):
+                # at READ COMMITTED each read saw a snapshot of its own inside it as it would in one of its own,
+                # and the reads take no lock, so the write's locks are held no longer than before
                 session.commit()
+                conn.execution_options(**{SQLITE_IMMEDIATE: True})
             check_id, now = str(uuid.uuid4()), utcnow()
             items = [item for s, d in zip(students, decisions, strict=True)
                      if (item := self._item(check_id, s, d, seq, now)) is not None]
@@ -93,20 +100,20 @@ class Checks:
                          "matched_by": d.matched_by.value, "detail": (d.detail or "")[:300] or None}
                         for s, d in zip(students, decisions, strict=True)]
             provenance, hashes = self._provenance(body, items, now)
-            # BEGIN IMMEDIATE on SQLite (the write lock at once; the reads above ran in a deferred transaction)
-            writer = conn.execution_options(**{SQLITE_IMMEDIATE: True})
-            with Session(writer, expire_on_commit=False) as session, session.begin():
-                # one short write transaction: the check, its outcomes, the provenance of what it returns, its
-                # ledger entries (last: the ledger's lock until the commit)
-                repository.record(
-                    session,
-                    {"id": check_id, "system": body.system.value, "client": client[:64], "created_at": now,
-                     "observed_seq": seq, "students": len(students), "items": len(items)},
-                    outcomes, provenance,
-                    [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items])
-                # the record hashes stamped on the items (``ledger.stamp``): each value hashed once
-                ledger.append_provenance(session, provenance, hashes)
-                uncovered = ledger.appended_pending(session)  # from the head the append read: no second read
+            # one short write: the check, its outcomes, the provenance of what it returns, its ledger entries
+            # (last: the ledger's lock until the commit)
+            # on PostgreSQL the record's statement also takes the ledger's lock when there is something to append
+            locked = repository.record(
+                session,
+                {"id": check_id, "system": body.system.value, "client": client[:64], "created_at": now,
+                 "observed_seq": seq, "students": len(students), "items": len(items)},
+                outcomes, provenance,
+                [{"system": body.system.value, "student_id": i.student_id, "requested_at": now} for i in items],
+                lock_ledger=bool(provenance))
+            # the record hashes stamped on the items (``ledger.stamp``): each value hashed once
+            ledger.append_provenance(session, provenance, hashes, locked)
+            uncovered = ledger.appended_pending(session)  # from the head the append read: no second read
+            session.commit()
         if uncovered is not None:  # only a check that appended to the ledger can make a checkpoint due
             ledger.maybe_checkpoint(self._writer, self.signer, self.checkpoint_every, uncovered)
         log.info("check %s by %s: %d %s students decided at registry sequence %d, %d items", check_id, client,
@@ -149,13 +156,17 @@ class Checks:
         outcome_field, detail_field = OUTCOME_FIELDS[body.system]
         rows: list[dict[str, object]] = []
         hashes: list[str | None] = []
+        every = []
         for item in items:
             values = dict(item.values)
             if item.outcome is not None:
                 values[outcome_field], values[detail_field] = item.outcome.value, item.outcome_detail
+            every.append(values)
+        ids = iter(uuid4_texts(sum(map(len, every))))  # the rows' ids at once (``str(uuid.uuid4())`` each)
+        for item, values in zip(items, every, strict=True):
             ledger.stamp(item, body.system.value, values)
             p = item.provenance
-            rows += [{"id": str(uuid.uuid4()), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
+            rows += [{"id": next(ids), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
                       "target_system": body.system.value, "target_record": item.student_id, "field": name,
                       "value_json": json.dumps(value), "source_system": p.source_system,
                       "source_record": p.source_record, "source_version": p.source_version,

@@ -72,26 +72,29 @@ def stamp(item: HubResultItem, target_system: str, values: Mapping[str, FieldVal
 
 
 def append_provenance(session: Session, rows: Sequence[Mapping[str, object]],
-                      hashes: Sequence[str | None] | None = None) -> int:
+                      hashes: Sequence[str | None] | None = None, locked: repo.Head | None = None) -> int:
     """Append the provenance rows just written in this transaction; returns the last seq (0: nothing).
 
     ``hashes``: the record hash (hex) of each row when the caller already has it (the pusher: the hash stamped on
     the item the row was made from, ``stamp``), None where it has not: those are computed here. A wrong hash
-    passed here is not caught at append time but by verification (``record_hash``), like any other mismatch."""
+    passed here is not caught at append time but by verification (``record_hash``), like any other mismatch.
+    ``locked``: the head as this transaction already locked and read it (a check's write took the lock in its
+    own statement, ``repo.lock_head_after``); None: locked here."""
     if not rows:
         return 0
     if hashes is None:
         hashes = [None] * len(rows)
     # hashed before the lock is taken: the lock is held for the chain and the inserts only
     return _append(session, lh.KIND_PROVENANCE, [(str(row["id"]), bytes.fromhex(known) if known else row_hash(row))
-                                                 for row, known in zip(rows, hashes, strict=True)])
+                                                 for row, known in zip(rows, hashes, strict=True)], locked)
 
 
-def _append(session: Session, kind: str, records: Sequence[tuple[str, bytes]]) -> int:
+def _append(session: Session, kind: str, records: Sequence[tuple[str, bytes]], locked: repo.Head | None = None
+            ) -> int:
     """Chain ``records`` (record id, record hash) after the head, under its lock, in one pass and one insert."""
     if not records:
         return 0
-    head = repo.lock_head(session)
+    head = repo.lock_head(session) if locked is None else locked
     seq, chain = int(head.seq), bytes.fromhex(head.chain_hash)
     now = utcnow()
     sha = hashlib.sha256
