@@ -24,10 +24,15 @@ PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 IN_CHUNK = 1000
 
 
+def read_model_part_list() -> list[tuple[sa.Select, tuple[str, ...]]]:  # type: ignore[type-arg]
+    """The parts ``read_model_parts`` reads together (the student ids bound as ``ids``): for a caller that reads
+    them with more (``shared.db.together``)."""
+    return [results_repository.latest_provenance_part(),
+            each_student_part(KehadiranPdRow.__table__, "peserta_didik_id"), validasi_repository.findings_part()]
+
+
 def _read_model_parts() -> sa.Select:  # type: ignore[type-arg]
-    return together(results_repository.latest_provenance_part(),
-                    each_student_part(KehadiranPdRow.__table__, "peserta_didik_id"),
-                    validasi_repository.findings_part())
+    return together(*read_model_part_list())
 
 
 def read_model_parts(session: Session, ids: Sequence[str]

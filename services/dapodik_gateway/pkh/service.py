@@ -39,10 +39,16 @@ def request_student(engine: Engine, hub: Checker | None, peserta_didik_id: str, 
     if hub is None:
         raise UpstreamFailure("no credential for the hub is configured (DAPODIK_HUB_TOKEN); ask an administrator")
     with session_scope(statement_at_a_time(engine)) as session:  # reads only: no BEGIN/COMMIT on PostgreSQL
-        row = repository.record_with_region(session, peserta_didik_id)
+        if engine.dialect.name == "postgresql":  # the record and what its read model shows, in one statement
+            row, *parts = repository.record_with_read_model(session, peserta_didik_id)
+        else:
+            row = repository.record_with_region(session, peserta_didik_id)  # type: ignore[assignment]
         if row is None:
             raise NotFound.field("peserta_didik_id", "not_found", "no student with this peserta_didik_id")
-        record = peserta_didik_service.with_provenance(session, row)
+        if engine.dialect.name == "postgresql":
+            [record] = peserta_didik_service.from_parts([row], *parts)
+        else:
+            record = peserta_didik_service.with_provenance(session, row)  # type: ignore[arg-type]
         region = row[repository.REGION]
     body = CheckRequest(system=SourceSystem.DAPODIK, peserta_didik=[record],
                         kode_wilayah={record.peserta_didik_id: region} if region else {})

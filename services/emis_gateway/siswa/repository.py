@@ -21,9 +21,14 @@ from shared.kehadiran import each_student_part
 SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
 
 
+def read_model_part_list() -> list[tuple[sa.Select, tuple[str, ...]]]:  # type: ignore[type-arg]
+    """The parts ``provenance_and_months`` reads together (the student ids bound as ``ids``): for a caller that
+    reads them with more (``shared.db.together``)."""
+    return [results_repository.latest_provenance_part(), each_student_part(KehadiranSiswaRow.__table__, "siswa_id")]
+
+
 def _provenance_and_months() -> sa.Select:  # type: ignore[type-arg]
-    return together(results_repository.latest_provenance_part(),
-                    each_student_part(KehadiranSiswaRow.__table__, "siswa_id"))
+    return together(*read_model_part_list())
 
 
 def provenance_and_months(session: Session, siswa_ids: Sequence[str]
