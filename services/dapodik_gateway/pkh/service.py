@@ -32,8 +32,9 @@ CHECK_CLIENT = "hub-check"  # how a check's items are named in the sync log (app
 
 
 def request_student(engine: Engine, hub: Checker | None, peserta_didik_id: str, client: str) -> PermintaanPkh:
-    """Two transactions at most: one reads the record the hub is sent (with its school's region; on PostgreSQL its
-    statements without a transaction around them, ``shared.db.statement_at_a_time``); after the hub has answered,
+    """Two transactions at most: one reads the record the hub is sent (with its school's region; on PostgreSQL in one
+    statement with its provenance, months and findings, ``repository.record_with_read_model``, without a
+    transaction around it, ``shared.db.statement_at_a_time``); after the hub has answered,
     one applies its items and reads the record back as written. When the hub sends no items (the record holds its
     values already) nothing is written and the answer shows the record as it was sent."""
     if hub is None:

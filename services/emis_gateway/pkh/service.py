@@ -133,11 +133,12 @@ class PkhRequests:
     def _request_one(self, siswa_id: str, principal: Principal) -> PkhRequest:
         """One press alone.
 
-        Before the hub is called: the record the hub is sent is read (the student with its institution in one
-        statement, then its provenance and attendance), then the request is stored (PENDING, held by this call) by
-        the last statement, and committed, so a crash leaves the request for the worker and a failed read stores
-        nothing. On SQLite that is one transaction; on PostgreSQL each statement is its own (the request and its
-        item are one statement there: ``statement_at_a_time``). After the hub, one transaction applies the hub's
+        Before the hub is called: the record the hub is sent is read (the student with its institution, then its
+        provenance and attendance; on PostgreSQL all in one statement, ``repository.record_with_read_model``), then
+        the request is stored (PENDING, held by this call) by the last statement, and committed, so a crash leaves
+        the request for the worker and a failed read stores nothing. On SQLite that is one transaction; on
+        PostgreSQL each statement is its own (the request and its item are one statement there:
+        ``statement_at_a_time``). After the hub, one transaction applies the hub's
         items, stores the answer, finishes the request and lets its lease go (on PostgreSQL, when the hub sends no
         items, that is one statement and needs no transaction of its own); the operator's answer is made from what
         it wrote (the record read again only when the items changed it)."""
