@@ -195,6 +195,43 @@ def each_key(seek: Callable[[sa.ColumnElement[str]], sa.Select[Any]], name: str 
     return sa.select(inner).select_from(k).join(inner, sa.true())
 
 
+def together(*parts: tuple[sa.Select[Any], tuple[str, ...]]) -> sa.Select[Any]:
+    """Several reads of unrelated shapes in one statement (one round trip, one execution instead of several):
+    ``parts`` are (an unordered ``SELECT``, the names of its columns to order it by). Every row carries a column
+    ``part`` (the read's index) and every read's columns, labelled ``r<index>_<name>``, NULL (cast to the column's
+    own type) outside its own read, as ``SELECT ... UNION ALL SELECT ...`` ordered by ``part`` and then each read's
+    order: each read's rows come out as its own statement, ordered, would give them (the same values through the
+    same types, the same collation). Split the rows with ``apart``."""
+    columns = [list(read.selected_columns) for read, _ in parts]
+    branches = []
+    for i, (stmt, _) in enumerate(parts):
+        labelled: list[sa.ColumnElement[Any]] = [sa.literal_column(str(i), sa.Integer).label("part")]
+        for j, read in enumerate(columns):
+            labelled += [(c if j == i else sa.cast(sa.null(), c.type)).label(f"r{j}_{c.key}") for c in read]
+        branches.append(stmt.with_only_columns(*labelled, maintain_column_froms=False))
+    union = sa.union_all(*branches).subquery("together")
+    order = [union.c.part, *(union.c[f"r{j}_{name}"] for j, (_, names) in enumerate(parts) for name in names)]
+    return sa.select(union).order_by(*order)
+
+
+def apart(stmt: sa.Select[Any], rows: Iterator[sa.Row[Any]] | list[sa.Row[Any]]) -> list[list[dict[str, Any]]]:
+    """The rows of a ``together`` statement, each read's apart and in its order: every row as a dict of that read's
+    columns under their own names (what ``.mappings()`` of the read alone gives, for reading by name)."""
+    names: list[list[tuple[int, str]]] = []  # per read: (position in the row, the column's own name)
+    for position, column in enumerate(stmt.selected_columns):
+        if column.key == "part":
+            continue
+        index, _, name = column.key[1:].partition("_")
+        while len(names) <= int(index):
+            names.append([])
+        names[int(index)].append((position, name))
+    out: list[list[dict[str, Any]]] = [[] for _ in names]
+    for row in rows:
+        part = row[0]
+        out[part].append({name: row[position] for position, name in names[part]})
+    return out
+
+
 _AUTOCOMMIT = "_jembatan_statement_at_a_time"  # where the engine keeps its variant (made once: ~0.1 ms to make)
 
 

@@ -110,6 +110,17 @@ def rows_by_student(session, table, key: str, student_ids, chunk: int = 1000):  
     return out
 
 
+def each_student_part(table, key: str):  # type: ignore[no-untyped-def]
+    """PostgreSQL: ``rows_by_student``'s statement unordered, and its order, as a part of ``shared.db.together``
+    (the student ids bound as ``ids``, a JSON array of distinct ids)."""
+    import sqlalchemy as sa
+
+    from shared.db import each_key
+
+    column = table.c[key]
+    return each_key(lambda student: sa.select(table).where(column == student), "ids"), (key, "tahun", "bulan")
+
+
 def stored_months(session, table, key: str, student_ids, months, chunk: int = 1000):  # type: ignore[no-untyped-def]
     """The rows of a gateway's attendance ``table`` (student column ``key``) for these students in these
     (year, month) pairs: what an import compares its file with."""

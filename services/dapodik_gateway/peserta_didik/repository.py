@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from services.dapodik_gateway import db, paging
+from services.dapodik_gateway.kehadiran.models import KehadiranPdRow
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
+from services.dapodik_gateway.results import repository as results_repository
+from services.dapodik_gateway.validasi import repository as validasi_repository
 from shared.cursor import Cursor
+from shared.db import apart, built_once, together
 from shared.inbound import FieldValue
+from shared.kehadiran import each_student_part
 
 PESERTA_DIDIK: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 IN_CHUNK = 1000
+
+
+def read_model_part_list() -> list[tuple[sa.Select, tuple[str, ...]]]:  # type: ignore[type-arg]
+    """The parts ``read_model_parts`` reads together (the student ids bound as ``ids``): for a caller that reads
+    them with more (``shared.db.together``)."""
+    return [results_repository.latest_provenance_part(),
+            each_student_part(KehadiranPdRow.__table__, "peserta_didik_id"), validasi_repository.findings_part()]
+
+
+def _read_model_parts() -> sa.Select:  # type: ignore[type-arg]
+    return together(*read_model_part_list())
+
+
+def read_model_parts(session: Session, ids: Sequence[str]
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """PostgreSQL only: what ``results.repository.latest_provenance``, ``kehadiran.repository.of_students`` and
+    ``validasi.repository.findings`` read for these students, in one statement (``shared.db.together``: one round
+    trip and one execution instead of three, for a press's record): the provenance rows, the months and the
+    findings, each in its own statement's order, each row by column name."""
+    stmt = built_once("dapodik.read_model_parts", _read_model_parts)
+    provenance, months, found = apart(stmt, session.execute(stmt, {"ids": json.dumps(sorted(set(ids)))}).all())
+    return provenance, months, found
 
 
 def list_after(session: Session, cursor: Cursor | None, limit: int, sekolah_id: str | None = None, *,

@@ -50,9 +50,27 @@ def _with_provenance(session: Session, rows: list[sa.RowMapping]) -> list[Pesert
     """The read models of a page: its provenance, its months of attendance and its validation findings, each
     read in one statement."""
     ids = [r["peserta_didik_id"] for r in rows]
+    if ids and session.get_bind().dialect.name == "postgresql":  # the three in one statement
+        return from_parts(rows, *repository.read_model_parts(session, ids))
     prov = results_repository.latest_provenance(session, ids)
     months = kehadiran_service.of_students(session, ids)
     found = validasi_service.temuan_of(session, ids)
+    return [to_contract(r, prov.get(pid, []), months.get(pid, []), found.get(pid, []))
+            for r in rows for pid in (r["peserta_didik_id"],)]
+
+
+def from_parts(rows: Sequence[Mapping[str, Any]], prov_rows: list[dict[str, Any]], month_rows: list[dict[str, Any]],
+               found_rows: list[dict[str, Any]]) -> list[PesertaDidik]:
+    """The read models of ``rows`` from what ``repository.read_model_parts`` read for them (PostgreSQL)."""
+    prov: dict[str, list[Any]] = {}
+    for p in prov_rows:
+        prov.setdefault(p["peserta_didik_id"], []).append(p)
+    months: dict[str, list[KehadiranPd]] = {}
+    for m in month_rows:
+        months.setdefault(m["peserta_didik_id"], []).append(kehadiran_service.to_contract(m))
+    found: dict[str, list[TemuanValidasi]] = {}
+    for f in found_rows:
+        found.setdefault(f["peserta_didik_id"], []).append(validasi_service.temuan(f))
     return [to_contract(r, prov.get(pid, []), months.get(pid, []), found.get(pid, []))
             for r in rows for pid in (r["peserta_didik_id"],)]
 

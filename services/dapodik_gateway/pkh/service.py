@@ -32,17 +32,24 @@ CHECK_CLIENT = "hub-check"  # how a check's items are named in the sync log (app
 
 
 def request_student(engine: Engine, hub: Checker | None, peserta_didik_id: str, client: str) -> PermintaanPkh:
-    """Two transactions at most: one reads the record the hub is sent (with its school's region; on PostgreSQL its
-    statements without a transaction around them, ``shared.db.statement_at_a_time``); after the hub has answered,
+    """Two transactions at most: one reads the record the hub is sent (with its school's region; on PostgreSQL in one
+    statement with its provenance, months and findings, ``repository.record_with_read_model``, without a
+    transaction around it, ``shared.db.statement_at_a_time``); after the hub has answered,
     one applies its items and reads the record back as written. When the hub sends no items (the record holds its
     values already) nothing is written and the answer shows the record as it was sent."""
     if hub is None:
         raise UpstreamFailure("no credential for the hub is configured (DAPODIK_HUB_TOKEN); ask an administrator")
     with session_scope(statement_at_a_time(engine)) as session:  # reads only: no BEGIN/COMMIT on PostgreSQL
-        row = repository.record_with_region(session, peserta_didik_id)
+        if engine.dialect.name == "postgresql":  # the record and what its read model shows, in one statement
+            row, *parts = repository.record_with_read_model(session, peserta_didik_id)
+        else:
+            row = repository.record_with_region(session, peserta_didik_id)  # type: ignore[assignment]
         if row is None:
             raise NotFound.field("peserta_didik_id", "not_found", "no student with this peserta_didik_id")
-        record = peserta_didik_service.with_provenance(session, row)
+        if engine.dialect.name == "postgresql":
+            [record] = peserta_didik_service.from_parts([row], *parts)
+        else:
+            record = peserta_didik_service.with_provenance(session, row)  # type: ignore[arg-type]
         region = row[repository.REGION]
     body = CheckRequest(system=SourceSystem.DAPODIK, peserta_didik=[record],
                         kode_wilayah={record.peserta_didik_id: region} if region else {})

@@ -61,6 +61,13 @@ def _latest_provenance_pg() -> sa.Select:  # type: ignore[type-arg]
     return stmt.order_by(stmt.selected_columns.peserta_didik_id, stmt.selected_columns.field)
 
 
+def latest_provenance_part() -> tuple[sa.Select, tuple[str, ...]]:  # type: ignore[type-arg]
+    """PostgreSQL: ``latest_provenance``'s statement unordered, and its order, as a part of ``shared.db.together``
+    (the student ids bound as ``ids``, a JSON array of distinct ids)."""
+    stmt = _latest_provenance_pg().order_by(None)
+    return stmt, ("peserta_didik_id", "field")
+
+
 def latest_provenance(session: Session, peserta_didik_ids: Iterable[str]) -> dict[str, list[sa.RowMapping]]:
     """peserta_didik_id -> the latest provenance row of each field the hub ever wrote, by field name
     (PostgreSQL: one statement, an index seek per student; SQLite: one statement per 1,000 students; plain

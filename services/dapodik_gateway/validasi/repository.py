@@ -73,6 +73,12 @@ def _findings_pg() -> sa.Select:  # type: ignore[type-arg]
     return stmt.order_by(stmt.selected_columns.peserta_didik_id, stmt.selected_columns.logid)
 
 
+def findings_part() -> tuple[sa.Select, tuple[str, ...]]:  # type: ignore[type-arg]
+    """PostgreSQL: ``findings``' statement unordered, and its order, as a part of ``shared.db.together`` (the
+    student ids bound as ``ids``, a JSON array of distinct ids)."""
+    return _findings_pg().order_by(None), ("peserta_didik_id", "logid")
+
+
 def findings(session: Session, ids: Sequence[str]) -> dict[str, list[sa.RowMapping]]:
     """The findings of each of ``ids`` in logid order (PostgreSQL: an index seek per student)."""
     out: dict[str, list[sa.RowMapping]] = defaultdict(list)

@@ -98,6 +98,11 @@ def for_student(session: Session, peserta_didik_id: str) -> ValidasiPesertaDidik
     return _contract(row, repository.findings(session, [peserta_didik_id]).get(peserta_didik_id, []))
 
 
+def temuan(row: Mapping[str, Any]) -> TemuanValidasi:
+    """A finding row (read by column name) as the read model shows it."""
+    return _temuan(row)  # type: ignore[arg-type]
+
+
 def temuan_of(session: Session, ids: Sequence[str]) -> dict[str, list[TemuanValidasi]]:
     """Every finding of each student (by id), in the order they were found; students without any are absent."""
     return {pid: [_temuan(f) for f in found] for pid, found in repository.findings(session, ids).items()}

@@ -13,8 +13,10 @@ from sqlmodel import Session, col, select
 
 from services.emis_gateway.madrasah.models import MadrasahRow
 from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
+from services.emis_gateway.siswa import repository as siswa_repository
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.bulk import executemany
+from shared.db import apart, built_once, together
 
 REQUEST: sa.Table = PkhRequestRow.__table__  # type: ignore[assignment]
 ITEM: sa.Table = PkhRequestItemRow.__table__  # type: ignore[assignment]
@@ -278,7 +280,39 @@ def record_with_institution(session: Session, siswa_id: str) -> sa.Row[Any] | No
     return session.execute(_RECORD_WITH_INSTITUTION, {"b_siswa_id": siswa_id}).first()
 
 
-def institution_of(row: sa.Row[Any]) -> dict[str, tuple[str, str]]:
+class Record:
+    """A student's row read by ``record_with_read_model``, read as ``record_with_institution``'s row is: its columns
+    as attributes, and by name through ``_mapping``."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _record_with_read_model() -> sa.Select:  # type: ignore[type-arg]
+    return together((_RECORD_WITH_INSTITUTION, ()), *siswa_repository.read_model_part_list())
+
+
+def record_with_read_model(session: Session, siswa_id: str
+                           ) -> tuple[Record | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """PostgreSQL only: ``record_with_institution`` and what ``siswa.repository.provenance_and_months`` reads for
+    the student, in one statement (``shared.db.together``; a press's reads in one round trip instead of two): the
+    row (None when there is no such student) and the provenance and months rows (``siswa.service.from_parts``
+    makes the read model of them)."""
+    stmt = built_once("emis.record_with_read_model", _record_with_read_model)
+    rows = session.execute(stmt, {"b_siswa_id": siswa_id, "ids": json.dumps([siswa_id])}).all()
+    record, provenance, months = apart(stmt, rows)
+    return (Record(record[0]) if record else None), provenance, months
+
+
+def institution_of(row: sa.Row[Any] | Record) -> dict[str, tuple[str, str]]:
     """What ``institutions_of(session, [row.nsm])`` answers, from a ``record_with_institution`` row."""
     found = row._mapping
     if found[_INSTITUTION_NSM] is None:

@@ -41,6 +41,7 @@ from services.emis_gateway.pkh.models import PkhRequestItemRow, PkhRequestRow
 from services.emis_gateway.results import service as results_service
 from services.emis_gateway.siswa import repository as siswa_repository
 from services.emis_gateway.siswa.models import SiswaRow
+from services.emis_gateway.siswa.service import from_parts as siswa_from_parts
 from services.emis_gateway.siswa.service import pkh_of, read_models
 from shared.batching import Batches
 from shared.clients.hub import Checker, of_a_record, part_of
@@ -132,11 +133,12 @@ class PkhRequests:
     def _request_one(self, siswa_id: str, principal: Principal) -> PkhRequest:
         """One press alone.
 
-        Before the hub is called: the record the hub is sent is read (the student with its institution in one
-        statement, then its provenance and attendance), then the request is stored (PENDING, held by this call) by
-        the last statement, and committed, so a crash leaves the request for the worker and a failed read stores
-        nothing. On SQLite that is one transaction; on PostgreSQL each statement is its own (the request and its
-        item are one statement there: ``statement_at_a_time``). After the hub, one transaction applies the hub's
+        Before the hub is called: the record the hub is sent is read (the student with its institution, then its
+        provenance and attendance; on PostgreSQL all in one statement, ``repository.record_with_read_model``), then
+        the request is stored (PENDING, held by this call) by the last statement, and committed, so a crash leaves
+        the request for the worker and a failed read stores nothing. On SQLite that is one transaction; on
+        PostgreSQL each statement is its own (the request and its item are one statement there:
+        ``statement_at_a_time``). After the hub, one transaction applies the hub's
         items, stores the answer, finishes the request and lets its lease go (on PostgreSQL, when the hub sends no
         items, that is one statement and needs no transaction of its own); the operator's answer is made from what
         it wrote (the record read again only when the items changed it)."""
@@ -144,12 +146,18 @@ class PkhRequests:
         lease = now + timedelta(seconds=self.settings.pkh_lease_seconds)  # this call asks
         request_id = str(uuid.uuid4())
         with session_scope(self._single) as session:
-            student = repository.record_with_institution(session, siswa_id)
+            parts: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+            if self.engine.dialect.name == "postgresql":  # the record and what its read model shows: one statement
+                student, *read = repository.record_with_read_model(session, siswa_id)
+                parts = (read[0], read[1])
+            else:
+                student = repository.record_with_institution(session, siswa_id)  # type: ignore[assignment]
             if student is None:
                 raise NotFound.field("siswa_id", "not_found", "no student with this siswa_id")
             principal.ensure_student(student.nsm)
             # what the hub is sent, read before the request is stored (committed before the hub is called)
-            first = self._chunk(session, [(0, siswa_id)], {siswa_id: student}, repository.institution_of(student))
+            first = self._chunk(session, [(0, siswa_id)], {siswa_id: student},  # type: ignore[dict-item]
+                                repository.institution_of(student), parts)
             repository.add_one(session, {
                 "id": request_id, "scope": PkhRequestScope.SISWA.value, "nsm": student.nsm, "siswa_id": siswa_id,
                 "requested_by": principal.name, "status": PkhRequestStatus.PENDING.value, "total": 1, "done": 0,
@@ -440,18 +448,21 @@ class PkhRequests:
     @staticmethod
     def _chunk(session: Session, waiting: list[tuple[int, str]],
                rows: Mapping[str, SiswaRow | sa.Row[Any]] | None = None,
-               institutions: dict[str, tuple[str, str]] | None = None) -> _Chunk:
+               institutions: dict[str, tuple[str, str]] | None = None,
+               parts: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None) -> _Chunk:
         """The records of ``waiting`` as the hub is sent them, with their madrasah's regions (``rows``: the
         students' rows when the caller has read them in this session; ``institutions``: what ``institutions_of``
-        answers for them, when the caller has read it)."""
+        answers for them, when the caller has read it; ``parts``: their provenance and months rows, when the caller
+        has read them with ``repository.record_with_read_model``)."""
         if rows is None:
             rows = siswa_repository.get_many(session, [sid for _, sid in waiting])
         found = [rows[sid] for _, sid in waiting if sid in rows]
         # which institutions are pesantren (a record's nspp) and their regions: one statement
         if institutions is None:
             institutions = repository.institutions_of(session, [r.nsm for r in found])
-        records = read_models(session, found,  # type: ignore[arg-type]
-                              pesantren={n for n, (jenis, _) in institutions.items() if jenis == PESANTREN})
+        pesantren = {n for n, (jenis, _) in institutions.items() if jenis == PESANTREN}
+        records = (read_models(session, found, pesantren=pesantren) if parts is None  # type: ignore[arg-type]
+                   else siswa_from_parts(found, *parts, pesantren))  # type: ignore[arg-type]
         return _Chunk(waiting, frozenset(rows), records, {n: region for n, (_, region) in institutions.items()})
 
     def _ask(self, request_id: str, chunk: _Chunk) -> tuple[list[repository.Answer], CheckResponse | None] | None:

@@ -76,15 +76,35 @@ def latest_provenance(session: Session, siswa_ids: Sequence[str]) -> dict[str, l
                       .group_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field))
             rows = session.execute(sa.select(*_PROVENANCE_COLUMNS).where(PROVENANCE.c.id.in_(newest))
                                    .order_by(PROVENANCE.c.siswa_id, PROVENANCE.c.field)).all()
-        for (sid, name, text, pid, run, system, record, version, seq, retrieved, matched,
-             written, record_hash) in rows:
-            if text not in values:
-                values[text] = json.loads(text)
-            out.setdefault(sid, []).append(FieldProvenance.model_validate({
-                "provenance_id": pid, "sync_run_id": run, "source_system": system, "source_record": record,
-                "source_version": version, "observed_seq": seq, "retrieved_at": retrieved, "matched_by": matched,
-                "field": name, "value": values[text], "written_at": written, "record_hash": record_hash}))
+        _add_provenance(out, values, rows)
     return out
+
+
+def latest_provenance_part() -> tuple[sa.Select, tuple[str, ...]]:  # type: ignore[type-arg]
+    """PostgreSQL: ``latest_provenance``'s statement unordered, and its order, as a part of ``shared.db.together``
+    (the student ids bound as ``ids``, a JSON array of distinct ids); read its rows with ``provenance_of``."""
+    return each_key(_latest_of, "ids"), ("siswa_id", "field")
+
+
+def provenance_of(rows: Iterable[dict[str, object]]) -> dict[str, list[FieldProvenance]]:
+    """``latest_provenance`` from the rows of ``latest_provenance_part`` (by column name, in its order)."""
+    out: dict[str, list[FieldProvenance]] = {}
+    names = [c.key for c in _PROVENANCE_COLUMNS]
+    _add_provenance(out, {}, [tuple(row[n] for n in names) for row in rows])
+    return out
+
+
+def _add_provenance(out: dict[str, list[FieldProvenance]], values: dict[str, FieldValue],
+                    rows: Iterable[Sequence]) -> None:  # type: ignore[type-arg]
+    """Each row (the columns of ``_PROVENANCE_COLUMNS``, in order) as its student's ``FieldProvenance``."""
+    for (sid, name, text, pid, run, system, record, version, seq, retrieved, matched,
+         written, record_hash) in rows:
+        if text not in values:
+            values[text] = json.loads(text)
+        out.setdefault(sid, []).append(FieldProvenance.model_validate({
+            "provenance_id": pid, "sync_run_id": run, "source_system": system, "source_record": record,
+            "source_version": version, "observed_seq": seq, "retrieved_at": retrieved, "matched_by": matched,
+            "field": name, "value": values[text], "written_at": written, "record_hash": record_hash}))
 
 
 @dataclass(slots=True)

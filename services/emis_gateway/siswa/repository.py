@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,11 +10,36 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from services.emis_gateway import paging
+from services.emis_gateway.kehadiran.models import KehadiranSiswaRow
+from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.siswa.models import SiswaRow
 from shared.cursor import Cursor
+from shared.db import apart, built_once, together
 from shared.inbound import FieldValue
+from shared.kehadiran import each_student_part
 
 SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
+
+
+def read_model_part_list() -> list[tuple[sa.Select, tuple[str, ...]]]:  # type: ignore[type-arg]
+    """The parts ``provenance_and_months`` reads together (the student ids bound as ``ids``): for a caller that
+    reads them with more (``shared.db.together``)."""
+    return [results_repository.latest_provenance_part(), each_student_part(KehadiranSiswaRow.__table__, "siswa_id")]
+
+
+def _provenance_and_months() -> sa.Select:  # type: ignore[type-arg]
+    return together(*read_model_part_list())
+
+
+def provenance_and_months(session: Session, siswa_ids: Sequence[str]
+                          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """PostgreSQL only: what ``results.repository.latest_provenance`` and ``kehadiran.repository.of_students``
+    read for these students, in one statement (``shared.db.together``: one round trip and one execution instead of
+    two, for a press's record): the provenance rows (``results.repository.provenance_of`` reads them) and the
+    months, each in its own statement's order."""
+    stmt = built_once("emis.provenance_and_months", _provenance_and_months)
+    provenance, months = apart(stmt, session.execute(stmt, {"ids": json.dumps(sorted(set(siswa_ids)))}).all())
+    return provenance, months
 
 
 def page(session: Session, cursor: Cursor | None, limit: int, nsm: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import Session
 
@@ -66,10 +67,28 @@ def read_models(session: Session, rows: Sequence[SiswaRow], pesantren: set[str] 
 
 
 def _read_models(session: Session, rows: Sequence[SiswaRow], pesantren: set[str] | None = None) -> list[Siswa]:
-    latest = results_repository.latest_provenance(session, [r.siswa_id for r in rows])
+    ids = [r.siswa_id for r in rows]
+    if ids and session.get_bind().dialect.name == "postgresql":  # the provenance and the months in one statement
+        provenance, month_rows = repository.provenance_and_months(session, ids)
+        if pesantren is None:
+            pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in rows])
+        return from_parts(rows, provenance, month_rows, pesantren)
+    latest = results_repository.latest_provenance(session, ids)
     if pesantren is None:
         pesantren = madrasah_repository.pesantren_among(session, [r.nsm for r in rows])
-    months = kehadiran_service.of_students(session, [r.siswa_id for r in rows])
+    months = kehadiran_service.of_students(session, ids)
+    return [to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren,
+                          kehadiran=months.get(r.siswa_id, [])) for r in rows]
+
+
+def from_parts(rows: Sequence[SiswaRow], provenance: list[dict[str, Any]], month_rows: list[dict[str, Any]],
+               pesantren: set[str]) -> list[Siswa]:
+    """The read models of ``rows`` from their provenance and months as ``repository.provenance_and_months`` reads
+    them (PostgreSQL); ``pesantren``: which of the rows' institutions are pesantren."""
+    latest = results_repository.provenance_of(provenance)
+    months: dict[str, list[KehadiranSiswa]] = {}
+    for month in month_rows:
+        months.setdefault(month["siswa_id"], []).append(kehadiran_service.to_contract(month))
     return [to_read_model(r, latest.get(r.siswa_id, []), santri=r.nsm in pesantren,
                           kehadiran=months.get(r.siswa_id, [])) for r in rows]
 
