@@ -290,11 +290,13 @@ def closed_loop(url: str, token: str, paths: list[str], operators: int, seconds:
 
 
 def py_spy(pids: dict[str, int], out: Path, tag: str, seconds: float) -> list[subprocess.Popen[bytes]]:
-    """py-spy recording each process (and its children: the uvicorn workers) for ``seconds``, collapsed stacks."""
+    """py-spy recording each process (and its children: the uvicorn workers) for ``seconds``, collapsed stacks.
+    Only the thread holding the GIL is sampled (``--gil``): a gateway's many request threads waiting for the GIL
+    would otherwise be counted where they wait (a list comprehension, a lock), not where the CPU goes."""
     exe = Path(sys.executable).parent / "py-spy"
     out.mkdir(parents=True, exist_ok=True)
     return [subprocess.Popen([str(exe), "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-                              "--rate", "100", "--duration", str(max(1, int(seconds))), "--nonblocking",
+                              "--rate", "100", "--gil", "--duration", str(max(1, int(seconds))), "--nonblocking",
                               "-o", str(out / f"{tag}-{name}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in pids.items()]
 
