@@ -12,6 +12,11 @@ one batch by one thread: the same statements for all of them at once (rows read 
   that item's caller raises (a record not found fails only its own press). When ``work`` itself raises, every item
   of the batch gets that exception.
 * **No key twice in a batch** (two operators pressing the same student go in two batches).
+* **Waiting callers do not cap the batch.** A caller waits for its batch in a thread of its own (a blocked wait,
+  no database connection). From an event loop, ``run_waiting`` runs it in a thread of the batcher's own pool, as
+  large as the items that can be out or next (``(max_in_flight + 1) * max_items``), not in anyio's default pool
+  (40 threads a process, shared with every other route): there, at 100 operators on a gateway process, only ~40
+  presses could wait at once, so the next batch held ~20 and the rest waited a batch more.
 * **A trace per item survives.** With ``span`` named, each batch is worked on inside a span of that name (a child
   of the span current in the thread that works on it) that links the span current at each item's ``submit``
   (OpenTelemetry links), so every press's trace leads to the batch, and the hub call, that answered it.
@@ -24,6 +29,9 @@ from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
 from opentelemetry import trace
 
 T = TypeVar("T")
@@ -58,6 +66,18 @@ class Batches(Generic[T, R]):
         self._waiting: deque[_Item[T, R]] = deque()
         self._in_flight = 0
         self.batches = 0  # batches worked on (for tests and curiosity)
+        self._threads: RunVar[CapacityLimiter] = RunVar(f"batches-{id(self)}")  # ``threads``, one per event loop
+
+    def threads(self) -> CapacityLimiter:
+        """The pool of threads the callers of this batcher wait in, this event loop's (made on first use): as many
+        as there can be items out and next, ``(max_in_flight + 1) * max_items``; more would only queue for a
+        later batch. Used by ``run_waiting``."""
+        try:
+            return self._threads.get()
+        except LookupError:
+            limiter = CapacityLimiter((self.max_in_flight + 1) * self.max_items)
+            self._threads.set(limiter)
+            return limiter
 
     def submit(self, value: T) -> R:
         context = trace.get_current_span().get_span_context() if self.span else None
@@ -140,3 +160,10 @@ class Batches(Generic[T, R]):
                 else:
                     item.answer = answer
                 item.done.set()
+
+
+async def run_waiting(batches: Batches[T, R] | None, func: Callable[..., R], *args: object) -> R:
+    """``func(*args)`` in a worker thread, from an event loop: a thread of ``batches``' own pool
+    (``Batches.threads``) when ``func`` waits on ``batches``, of anyio's default pool when there is none (``func``
+    then works alone, as any blocking route does)."""
+    return await anyio.to_thread.run_sync(func, *args, limiter=batches.threads() if batches is not None else None)

@@ -116,3 +116,39 @@ def test_without_a_span_name_no_span_is_made() -> None:
     with tp.get_tracer("t").start_as_current_span("press"):
         assert batches.submit("a") == "A"
     assert [s.name for s in exporter.get_finished_spans()] == ["press"]
+
+
+def test_callers_waiting_from_an_event_loop_are_not_capped_by_the_default_thread_pool() -> None:
+    """anyio's default pool has 40 threads a process: 60 presses waiting behind a batch in it would make a next
+    batch of at most 39. ``run_waiting`` waits in the batcher's own pool, so all 60 go in the next batch."""
+    import anyio
+
+    from shared.batching import run_waiting
+
+    started, release = threading.Event(), threading.Event()
+    seen: list[list[int]] = []
+
+    def work(items: list[int]) -> list[int]:
+        seen.append(list(items))
+        if len(seen) == 1:
+            started.set()
+            assert release.wait(10)
+        return items
+
+    batches: Batches[int, int] = Batches(work, key=lambda i: i, max_in_flight=1, max_items=100)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_waiting, batches, batches.submit, 0)
+            await anyio.to_thread.run_sync(started.wait, 10)
+            for i in range(1, 61):
+                tg.start_soon(run_waiting, batches, batches.submit, i)
+            for _ in range(100):  # every caller queued behind the first batch (or, capped, as many as could)
+                await anyio.sleep(0.02)
+                if len(batches._waiting) == 60:
+                    break
+            release.set()
+
+    anyio.run(main)
+    assert seen[0] == [0]
+    assert sorted(seen[1]) == list(range(1, 61))

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from starlette.concurrency import run_in_threadpool
 
 from services.dapodik_gateway import paging
 from services.dapodik_gateway.access import Role, require_roles, student_scope
 from services.dapodik_gateway.deps import ClientDep, authenticate, only_query_params
+from shared.batching import run_waiting
 from shared.contracts.dapodik import PermintaanPkh
 from shared.errors import ERROR_RESPONSES, ErrorBody, UpstreamFailure
 from shared.idempotency import IdempotencyKey
@@ -36,10 +36,12 @@ async def request_pkh(request: Request, peserta_didik_id: PesertaDidikId, client
     to make a retry safe.
     """
     try:
-        # the blocking work in one hop to the thread pool; the answer is validated and serialised on the event loop
-        # (a ``def`` route costs a second hop for that)
-        # presses asked at once are done together, each answered as alone (``service.Presses``)
-        answer = await run_in_threadpool(request.app.state.pkh_presses.request, peserta_didik_id, client)
+        # the blocking work in one hop to a thread; the answer is validated and serialised on the event loop (a
+        # ``def`` route costs a second hop for that). Presses asked at once are done together, each answered as
+        # alone (``service.Presses``); the thread waits for the press's batch: one of the batcher's own
+        # (``shared.batching.run_waiting``), so that waiting presses are not capped by the default pool
+        presses = request.app.state.pkh_presses
+        answer = await run_waiting(presses.batches, presses.request, peserta_didik_id, client)
     except UpstreamFailure:
         metrics.pkh_request("dapodik_gateway", "FAILED")
         raise

@@ -86,14 +86,14 @@ class Presses:
 
     def __init__(self, engine: Engine, hub: Callable[[], Checker | None], in_flight: int) -> None:
         self.engine, self.hub = engine, hub
-        self._batches: Batches[tuple[str, str], PermintaanPkh] | None = (
+        self.batches: Batches[tuple[str, str], PermintaanPkh] | None = (
             Batches(lambda presses: request_students(engine, hub(), presses), key=lambda press: press[0],
                     max_in_flight=in_flight, max_items=MAX_CHECK, span="pkh.presses") if in_flight > 0 else None)
 
     def request(self, peserta_didik_id: str, client: str) -> PermintaanPkh:
-        if self._batches is None:
+        if self.batches is None:
             return request_student(self.engine, self.hub(), peserta_didik_id, client)
-        return self._batches.submit((peserta_didik_id, client))
+        return self.batches.submit((peserta_didik_id, client))
 
 
 def request_students(engine: Engine, hub: Checker | None, presses: list[tuple[str, str]]

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
 from services.emis_gateway.base import storable
 from services.emis_gateway.deps import InstitutionDep, PrincipalDep, require_client
 from services.emis_gateway.pkh.service import PkhRequests
+from shared.batching import run_waiting
 from shared.contracts.common import Page, Strict
 from shared.contracts.emis import PkhAnswer, PkhRequest, PkhRequestStatus
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
@@ -51,10 +51,11 @@ async def request_siswa(siswa_id: SiswaPath, requests: RequestsDep, principal: P
     """
     if not storable(siswa_id):
         raise InvalidInput.field("siswa_id", "characters", "siswa_id contains a NUL character or invalid Unicode")
-    # the blocking work (database, the hub) in one hop to the thread pool; the route itself is asynchronous, so
-    # FastAPI validates and serialises the answer on the event loop instead of in a second hop (a ``def`` route
-    # costs two: the endpoint, then the response model)
-    answer = await run_in_threadpool(requests.request_siswa, siswa_id, principal)
+    # the blocking work (database, the hub) in one hop to a thread; the route itself is asynchronous, so FastAPI
+    # validates and serialises the answer on the event loop instead of in a second hop (a ``def`` route costs two:
+    # the endpoint, then the response model). The thread waits for the press's batch: one of the batcher's own
+    # (``shared.batching.run_waiting``), so that waiting presses are not capped by the default pool
+    answer = await run_waiting(requests.presses, requests.request_siswa, siswa_id, principal)
     metrics.pkh_request("emis_gateway", answer.status.value)
     if answer.status is PkhRequestStatus.PENDING:
         response.status_code = status.HTTP_202_ACCEPTED

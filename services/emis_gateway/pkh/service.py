@@ -115,7 +115,7 @@ class PkhRequests:
         self.wake: Callable[[], None] = lambda: None  # set by the worker: a new request is waiting
         # one-student presses asked while earlier ones are being worked on are done together (``_request_many``);
         # the same count of batches out as of calls to the hub (EMIS_HUB_CALLS_IN_FLIGHT; 0: every press alone)
-        self._presses: Batches[tuple[str, Principal], PkhRequest] | None = (
+        self.presses: Batches[tuple[str, Principal], PkhRequest] | None = (
             Batches(self._request_many, key=lambda press: press[0], max_in_flight=settings.hub_calls_in_flight,
                     max_items=MAX_CHECK, span="pkh.presses")
             if hub is not None and settings.hub_calls_in_flight > 0 else None)
@@ -126,8 +126,8 @@ class PkhRequests:
         """Ask the hub for one student now; if the registry cannot be reached, the request stays PENDING
         (queued) and the worker completes it later. Presses asked at once are done together (``_request_many``),
         each answered as alone."""
-        if self._presses is not None:
-            return self._presses.submit((siswa_id, principal))
+        if self.presses is not None:
+            return self.presses.submit((siswa_id, principal))
         return self._request_one(siswa_id, principal)
 
     def _request_one(self, siswa_id: str, principal: Principal) -> PkhRequest:
