@@ -20,7 +20,7 @@ from services.sync_hub.ledger import keys
 from services.sync_hub.ledger import service as ledger
 from services.sync_hub.ledger.verify import verify
 from services.sync_hub.main import MIGRATIONS
-from services.sync_hub.tests.test_ledger import provenance_rows, write
+from services.sync_hub.tests.test_ledger import _append_many, provenance_rows
 from shared.db import make_engine, migrate, session_scope
 
 pytestmark = pytest.mark.postgres
@@ -68,20 +68,11 @@ def _checks_in_a_process(url: str, tag: str, batches: int) -> None:
         engine.dispose()
 
 
-def _appends_in_a_process(url: str, tag: str, batches: int) -> None:
-    engine = make_engine(url)
-    try:
-        for b in range(batches):
-            write(engine, provenance_rows(7, f"{tag}{b}-"))
-    finally:
-        engine.dispose()
-
-
 def test_checks_and_other_appends_in_two_processes_at_once_keep_one_valid_chain(hub, postgres_url: str) -> None:  # type: ignore[no-untyped-def]
     engine, signer = hub
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_checks_in_a_process, args=(postgres_url, "c", 20)),
-             ctx.Process(target=_appends_in_a_process, args=(postgres_url, "a", 15))]
+             ctx.Process(target=_append_many, args=(postgres_url, "a", 15))]
     for p in procs:
         p.start()
     for p in procs:
