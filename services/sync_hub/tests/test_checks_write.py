@@ -18,9 +18,8 @@ from sqlmodel import Session
 from services.sync_hub.checks import repository
 from services.sync_hub.ledger import keys
 from services.sync_hub.ledger import service as ledger
-from services.sync_hub.ledger.verify import verify
 from services.sync_hub.main import MIGRATIONS
-from services.sync_hub.tests.test_ledger import _append_many, provenance_rows
+from services.sync_hub.tests.test_ledger import _append_many, at_once, check, provenance_rows
 from shared.db import make_engine, migrate, session_scope
 
 pytestmark = pytest.mark.postgres
@@ -71,16 +70,10 @@ def _checks_in_a_process(url: str, tag: str, batches: int) -> None:
 def test_checks_and_other_appends_in_two_processes_at_once_keep_one_valid_chain(hub, postgres_url: str) -> None:  # type: ignore[no-untyped-def]
     engine, signer = hub
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_checks_in_a_process, args=(postgres_url, "c", 20)),
-             ctx.Process(target=_append_many, args=(postgres_url, "a", 15))]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    at_once([ctx.Process(target=_checks_in_a_process, args=(postgres_url, "c", 20)),
+             ctx.Process(target=_append_many, args=(postgres_url, "a", 15))])
     ledger.checkpoint(engine, signer)
-    with session_scope(engine) as session:
-        report = verify(session, {signer.key_id: keys.public_key(signer.public.public_key)})
+    report = check(engine, signer)
     assert report.ok, report.problems
     assert report.entries == 20 * 3 + 15 * 7 and report.unledgered == 0 and report.unchecked_tail == 0
 

@@ -206,15 +206,19 @@ def _append_many(url: str, tag: str, batches: int) -> None:
         engine.dispose()
 
 
-def test_two_processes_appending_at_once_keep_one_valid_chain(hub, db_url: str) -> None:  # type: ignore[no-untyped-def]
-    engine, signer = hub
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_many, args=(db_url, tag, 15)) for tag in ("a", "b")]
+def at_once(procs: list[multiprocessing.process.BaseProcess]) -> None:
+    """Start the processes together and wait for each to end well."""
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
+
+
+def test_two_processes_appending_at_once_keep_one_valid_chain(hub, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    engine, signer = hub
+    ctx = multiprocessing.get_context("spawn")
+    at_once([ctx.Process(target=_append_many, args=(db_url, tag, 15)) for tag in ("a", "b")])
     ledger.checkpoint(engine, signer)
     report = check(engine, signer)
     assert report.ok, report.problems
