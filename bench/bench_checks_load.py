@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import shutil
 import socket
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import machine  # bench/machine.py: this directory is on sys.path when a bench runs as a script
 import sqlalchemy as sa
 
 from jembatan.stack import SERVICES, Stack, free_port
@@ -398,13 +398,14 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     text = table(results)
     print(text)
+    print(f"({machine.describe()})")
     if args.write:
         with args.write.open("a") as f:
             f.write(f"\n## Request Data PKH under load (issue 9, part 4)\n\n"
                     f"`.venv/bin/python bench/bench_checks_load.py --families {args.families} "
                     f"{' '.join('--db ' + d for d in results)} --levels {args.levels} --seconds {args.seconds:g} "
-                    f"--workers {args.workers} --write docs/benchmarks.md` — {platform.node()}, "
-                    f"{os.cpu_count()} cores; each level a closed loop of {args.seconds:g} s, operators = "
+                    f"--workers {args.workers} --write docs/benchmarks.md` — {machine.describe()}; "
+                    f"each level a closed loop of {args.seconds:g} s, operators = "
                     f"{args.client} of the load generator on the same machine; {args.workers} uvicorn workers per "
                     f"service (hub, EMIS, Dapodik).\n\n{text}\n")
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import machine  # bench/machine.py: this directory is on sys.path when a bench runs as a script
 
 from jembatan.changes import edit_peserta_didik, graduate_family, pkh_family_of_an_emis_recipient
 from jembatan.stack import SERVICES, Stack, free_port
@@ -575,7 +575,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rounds": rounds},
                                         indent=1, default=str))
-    text = report(args, rounds, gen) + f"\n({platform.machine()}, Python {platform.python_version()})\n"
+    text = report(args, rounds, gen) + f"\n({machine.describe()})\n"
     print(text)
     if args.write:
         with args.write.open("a") as fh:
