@@ -13,7 +13,8 @@ finished, from ``GET /sync-runs/{id}/units``), per-core CPU busy % (``/proc/stat
 each phase, the CPU seconds each process used in each phase (``/proc/<pid>/stat``; PostgreSQL: the backends
 connected to the bench's databases), the peak resident memory of each process (each hub worker included) and
 the load average before and after. ``--workers N``: hub worker processes on PostgreSQL, ``HUB_LOCAL_WORKERS``
-on SQLite. Then, unless ``--first-only``, on the same data: a run with nothing changed (plans no unit), a run
+on SQLite; ``--gateway-workers N``: uvicorn workers of each gateway (CPU counted over each service's process
+tree). Then, unless ``--first-only``, on the same data: a run with nothing changed (plans no unit), a run
 after a small change (one student edited at Dapodik, one registry family leaving PKH) and a forced full re-read.
 With ``--repeat`` everything is repeated on fresh databases; medians are reported. No test asserts any figure.
 Environment ``BENCH_AUTO_EXPLAIN_MS=N`` (PostgreSQL): the plans of statements slower than N ms go to the server's
@@ -103,6 +104,23 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def tree_cpu(pid: int) -> float:
+    """``proc_cpu`` of a process and of every process under it (a service run with several uvicorn workers)."""
+    parent: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += [child for child, ppid in parent.items() if ppid == p]
+    return sum(proc_cpu(p) for p in tree)
+
+
 class Periodic(threading.Thread):
     """Calls ``tick`` every ``period`` seconds until ``stop``; an exception is printed, not raised (the databases
     are dropped at the end while the last tick may still be running)."""
@@ -169,7 +187,7 @@ class PgCpu(Periodic):
 
 def cpu_snapshot(stack: Stack, pg: PgCpu) -> dict[str, Any]:
     dbs = pg.by_db()
-    return {"procs": {name: proc_cpu(p.pid) for name, p in stack.procs.items()}, "pg": sum(dbs.values()),
+    return {"procs": {name: tree_cpu(p.pid) for name, p in stack.procs.items()}, "pg": sum(dbs.values()),
             "pg_db": dbs, "t": time.time()}
 
 
@@ -371,10 +389,14 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
         pg_create(dbs)
         pg_auto_explain(dbs, os.environ.get("BENCH_AUTO_EXPLAIN_MS"))
     hub_env = {"HUB_LOCAL_WORKERS": str(args.workers)}
+    extra = {"sync_hub": hub_env}
+    if args.gateway_workers > 1:  # uvicorn workers of each gateway (their CPU: the process tree's)
+        extra |= {"emis_gateway": {"EMIS_WORKERS": str(args.gateway_workers)},
+                  "dapodik_gateway": {"DAPODIK_WORKERS": str(args.gateway_workers)}}
     if args.unit_max:
         hub_env["HUB_UNIT_MAX_STUDENTS"] = str(args.unit_max)
     stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, database_urls=urls, log_level="WARNING",
-                  hub_workers=args.workers, extra_env={"sync_hub": hub_env})
+                  hub_workers=args.workers, extra_env=extra)
     sampler = CoreSampler()
     pg = PgCpu(dbs)
     analyzer = Analyzer([f"postgresql://postgres@127.0.0.1:5432/{n}" for n in dbs], args.analyze_every)
@@ -470,6 +492,7 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
             peaks[k] = max(peaks.get(k, 0.0), v)
     cmd = (f"`.venv/bin/python bench/bench_sync_e2e.py --families {args.families} --db {args.db} "
            f"--workers {args.workers}" + (f" --unit-max {args.unit_max}" if args.unit_max else "")
+           + (f" --gateway-workers {args.gateway_workers}" if args.gateway_workers > 1 else "")
            + (f" --analyze-every {args.analyze_every:g}" if args.analyze_every else "")
            + (f" --repeat {args.repeat}" if args.repeat > 1 else "") + (" --first-only" if args.first_only else "")
            + "`")
@@ -539,6 +562,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--workers", type=int, default=1, help="hub worker processes (PostgreSQL) / HUB_LOCAL_WORKERS")
+    ap.add_argument("--gateway-workers", type=int, default=1, help="uvicorn worker processes of each gateway")
     ap.add_argument("--unit-max", type=int, help="HUB_UNIT_MAX_STUDENTS")
     ap.add_argument("--world", type=Path, help="a generated world to use (its --families must be given too)")
     ap.add_argument("--analyze-every", type=float, default=0.0,
