@@ -14,8 +14,10 @@ each phase, the CPU seconds each process used in each phase (``/proc/<pid>/stat`
 connected to the bench's databases), the peak resident memory of each process (each hub worker included) and
 the load average before and after. ``--workers N``: hub worker processes on PostgreSQL, ``HUB_LOCAL_WORKERS``
 on SQLite; ``--gateway-workers N``: uvicorn workers of each gateway (CPU counted over each service's process
-tree). Then, unless ``--first-only``, on the same data: a run with nothing changed (plans no unit), a run
-after a small change (one student edited at Dapodik, one registry family leaving PKH) and a forced full re-read.
+tree); ``--worker-cpu C``: each hub worker capped at C cores (``WorkerQuota``: how two workers are compared
+with one on a machine whose cores the services share). Then, unless ``--first-only``, on the same data: a run
+with nothing changed (plans no unit), a run after a small change (one student edited at Dapodik, one registry
+family leaving PKH) and a forced full re-read.
 With ``--repeat`` everything is repeated on fresh databases; medians are reported. No test asserts any figure.
 Environment ``BENCH_AUTO_EXPLAIN_MS=N`` (PostgreSQL): the plans of statements slower than N ms go to the server's
 log (``auto_explain``).
@@ -119,6 +121,40 @@ def tree_cpu(pid: int) -> float:
         tree.append(p)
         todo += [child for child, ppid in parent.items() if ppid == p]
     return sum(proc_cpu(p) for p in tree)
+
+
+class WorkerQuota:
+    """Each hub worker in a CPU cgroup of its own, capped at ``cores`` (CFS bandwidth control: ``cpu.cfs_quota_us``
+    under cgroup v1's ``cpu`` controller, ``cpu.max`` under cgroup v2; root only). Two workers against one on a
+    machine whose two cores also run the gateways, Kemensos and PostgreSQL: uncapped, one worker already keeps the
+    cores ~70 % busy and a second can only take what is left, so the ratio says how much CPU was idle, not whether
+    the work scales. Capped below half a core each, the workers are the bottleneck in both runs and the services
+    have the capacity to serve two: each worker stands for a machine of its own, and the ratio is the run's."""
+
+    def __init__(self, cores: float, tag: str) -> None:
+        self.cores, self.tag = cores, tag
+        v1 = Path("/sys/fs/cgroup/cpu")
+        self.root = v1 if (v1 / "cpu.cfs_quota_us").exists() else Path("/sys/fs/cgroup")
+        self.groups: list[Path] = []
+
+    def cap(self, name: str, pid: int) -> None:
+        group = self.root / f"jembatan_bench_{self.tag}_{name}"
+        group.mkdir()
+        self.groups.append(group)
+        period = 100_000
+        if (group / "cpu.cfs_quota_us").exists():
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(int(self.cores * period)))
+        else:
+            (group / "cpu.max").write_text(f"{int(self.cores * period)} {period}")
+        (group / "cgroup.procs").write_text(str(pid))  # every thread of the process, and those it starts later
+
+    def release(self) -> None:
+        for group in self.groups:  # its processes have ended (the stack is stopped first)
+            try:
+                group.rmdir()
+            except OSError as exc:
+                print(f"cgroup {group} not removed: {exc}", file=sys.stderr)
 
 
 class Periodic(threading.Thread):
@@ -397,6 +433,7 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
         hub_env["HUB_UNIT_MAX_STUDENTS"] = str(args.unit_max)
     stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, database_urls=urls, log_level="WARNING",
                   hub_workers=args.workers, extra_env=extra)
+    quota = WorkerQuota(args.worker_cpu, uuid.uuid4().hex[:8]) if args.worker_cpu else None
     sampler = CoreSampler()
     pg = PgCpu(dbs)
     analyzer = Analyzer([f"postgresql://postgres@127.0.0.1:5432/{n}" for n in dbs], args.analyze_every)
@@ -409,6 +446,10 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
             analyzer.once()  # after the load, as autovacuum would
             analyzer.start()
         stack.start()
+        if quota:
+            for name, proc in stack.procs.items():
+                if name.startswith("sync_hub_worker"):
+                    quota.cap(name, proc.pid)
         sampler.start()
         pg.start()
         hub = Hub(stack)
@@ -443,6 +484,8 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
         pg.stop()
         sampler.stop()
         stack.stop()
+        if quota:
+            quota.release()
         if dbs and not args.keep:
             pg_drop(dbs)
         elif dbs:
@@ -493,6 +536,7 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
     cmd = (f"`.venv/bin/python bench/bench_sync_e2e.py --families {args.families} --db {args.db} "
            f"--workers {args.workers}" + (f" --unit-max {args.unit_max}" if args.unit_max else "")
            + (f" --gateway-workers {args.gateway_workers}" if args.gateway_workers > 1 else "")
+           + (f" --worker-cpu {args.worker_cpu:g}" if args.worker_cpu else "")
            + (f" --analyze-every {args.analyze_every:g}" if args.analyze_every else "")
            + (f" --repeat {args.repeat}" if args.repeat > 1 else "") + (" --first-only" if args.first_only else "")
            + "`")
@@ -562,6 +606,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--workers", type=int, default=1, help="hub worker processes (PostgreSQL) / HUB_LOCAL_WORKERS")
+    ap.add_argument("--worker-cpu", type=float, default=0.0,
+                    help="cap each hub worker at this many cores (a CPU cgroup each; root; PostgreSQL only)")
     ap.add_argument("--gateway-workers", type=int, default=1, help="uvicorn worker processes of each gateway")
     ap.add_argument("--unit-max", type=int, help="HUB_UNIT_MAX_STUDENTS")
     ap.add_argument("--world", type=Path, help="a generated world to use (its --families must be given too)")
