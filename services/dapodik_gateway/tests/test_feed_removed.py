@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -123,3 +124,30 @@ def test_the_served_feed_is_byte_for_byte_the_pages_model_dump(make_client: Call
     assert [m["persen_hadir"] for m in items[f.uid(7)]["kehadiran_pd"]] == [100.0, 85.0, 65.0]
     assert {g["peserta_didik_id"] for p in pages for g in p["removed"]} == {f.uid(5), f.uid(6)}
     assert client.get(FEED, params={"limit": 3, "removed": "true"}).content == served[0]
+
+
+@pytest.mark.parametrize(("field", "bad"), [("tanggal_lahir", "not a date"), ("jenis_kelamin", "X"),
+                                            ("peserta_didik_id", "not-a-uuid")])
+def test_the_hubs_client_still_rejects_a_record_off_contract(make_client: Callable[..., TestClient], field: str,
+                                                             bad: str) -> None:
+    """The page is served without a read model per student; the hub's client still validates every record it
+    reads (``PesertaDidikFeed``): a page the gateway serves parses, the same page with one value off contract is a
+    ``ContractError``, not a record stored."""
+    import httpx
+
+    from shared.clients import DapodikClient
+    from shared.http import ContractError, RetryPolicy
+
+    client = make_client([f.sekolah(1)], [f.peserta_didik(n) for n in range(1, 4)])
+    body = client.get(FEED, params={"limit": 5, "removed": "true"}).json()
+    bad_body = json.loads(json.dumps(body))
+    bad_body["items"][1][field] = bad
+
+    def reader(answer: dict[str, Any]) -> DapodikClient:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+        return DapodikClient("http://dapodik.test", "t" * 20, transport=transport, retry=RetryPolicy(attempts=1))
+
+    assert [s.peserta_didik_id for s in reader(body).changes(limit=5, removed=True).items] == [
+        f.uid(n) for n in range(1, 4)]
+    with pytest.raises(ContractError):
+        reader(bad_body).changes(limit=5, removed=True)
