@@ -7,6 +7,7 @@ read position moves to its last record in the page."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -16,7 +17,7 @@ from services.dapodik_gateway.feed import repository
 from services.dapodik_gateway.peserta_didik import service as pd_service
 from services.dapodik_gateway.sekolah import service as sekolah_service
 from services.dapodik_gateway.sinkronisasi import service as sync_service
-from shared.contracts.dapodik import AlasanKeluar, PesertaDidik, PesertaDidikFeed, PesertaDidikKeluar
+from shared.contracts.dapodik import AlasanKeluar, PesertaDidik, PesertaDidikFeed
 from shared.errors import InvalidInput, NotFound
 
 
@@ -26,13 +27,21 @@ def feed(session: Session, cursor: str | None, limit: int, npsn: str | None = No
     ``delivered_to``: the hub client reading it (its read positions move). ``removed``: also the tombstones of
     the records the feed leaves out (not validated, deleted) in the page's range, so a reader that
     keeps a copy drops them; at most ``limit`` of them per page (the page then ends at the last one)."""
+    return PesertaDidikFeed.model_validate(feed_data(session, cursor, limit, npsn, since=since,
+                                                     delivered_to=delivered_to, removed=removed))
+
+
+def feed_data(session: Session, cursor: str | None, limit: int, npsn: str | None = None, *, since: str | None = None,
+              delivered_to: str | None = None, removed: bool = False) -> dict[str, Any]:
+    """``feed``'s page as plain data in the contract's field order (``pydantic_core.to_json`` of it is byte for byte
+    the page's ``model_dump_json()``; the route serves it so)."""
     if cursor is not None and since is not None:
         raise InvalidInput.field("since", "exclusive", "give `cursor` (the next page) or `since` (resume), not both")
     field = "since" if since is not None else "cursor"
     after = paging.parse_seq_cursor(since if since is not None else cursor, field)
     sekolah_id = sekolah_service.require_sekolah_id(session, npsn) if npsn is not None else None
     rows, items, next_cursor = pd_service.feed_page(session, after, limit, sekolah_id)
-    gone: list[PesertaDidikKeluar] = []
+    gone: list[dict[str, Any]] = []
     end = paging.SeqCursor(rows[-1]["change_seq"], rows[-1]["peserta_didik_id"]) if rows else None
     if removed:
         upto = end if next_cursor is not None else None  # the last page reaches to the end of the feed
@@ -43,14 +52,14 @@ def feed(session: Session, cursor: str | None, limit: int, npsn: str | None = No
             keep = [i for i, r in enumerate(rows) if (r["change_seq"], r["peserta_didik_id"]) <= (cut.seq, cut.key)]
             rows, items = [rows[i] for i in keep], [items[i] for i in keep]
             next_cursor = cut.encode()
-        gone = [PesertaDidikKeluar(peserta_didik_id=r["peserta_didik_id"], alasan=_why(r)) for r in left]
+        gone = [{"peserta_didik_id": r["peserta_didik_id"], "alasan": _why(r)} for r in left]
         if left:
             last = paging.SeqCursor(left[-1]["change_seq"], left[-1]["peserta_didik_id"])
             end = last if end is None or (last.seq, last.key) > (end.seq, end.key) else end
     if delivered_to is not None and rows:
         sync_service.record_delivery(session, rows, delivered_to, datetime.now(UTC))
     resume = end or after or paging.SeqCursor(0)
-    return PesertaDidikFeed(items=items, removed=gone, next_cursor=next_cursor, resume_cursor=resume.encode())
+    return {"items": items, "removed": gone, "next_cursor": next_cursor, "resume_cursor": resume.encode()}
 
 
 def _why(row: sa.RowMapping) -> AlasanKeluar:

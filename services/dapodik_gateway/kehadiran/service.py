@@ -56,6 +56,16 @@ def to_contract(row: Mapping[str, Any]) -> KehadiranPd:
                        memenuhi_85_persen=kehadiran.memenuhi(he, a, i, s))
 
 
+def month_data(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``to_contract`` as plain data in ``KehadiranPd``'s field order (``pydantic_core.to_json`` of it is the model's
+    JSON)."""
+    he, a, i, s = row["jml_hari_efektif"], row["jml_tanpa_keterangan"], row["jml_izin"], row["jml_sakit"]
+    return {"peserta_didik_id": row["peserta_didik_id"], "tahun": row["tahun"], "bulan": row["bulan"],
+            "jml_hari_efektif": he, "jml_sakit": s, "jml_izin": i, "jml_tanpa_keterangan": a,
+            "jml_tidak_hadir": a + i + s, "persen_hadir": float(kehadiran.persen(he, a, i, s)),
+            "memenuhi_85_persen": kehadiran.memenuhi(he, a, i, s)}
+
+
 def of_students(session: Session, peserta_didik_ids: Sequence[str]) -> dict[str, list[KehadiranPd]]:
     """The months of a page of students, read set-wise."""
     return {pid: [to_contract(r) for r in rows]

@@ -5,9 +5,11 @@ tombstones and paging stays exact."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -82,3 +84,70 @@ def test_a_run_of_tombstones_longer_than_a_page_is_paged_exactly(make_client: Ca
     ids, gone, _ = read(client, limit=3, since=resume)
     assert ids == [f.uid(12)]
     assert [g for g, _ in gone] == [f.uid(n) for n in range(1, 9)]  # each once, in change order
+
+
+def test_the_served_feed_is_byte_for_byte_the_pages_model_dump(make_client: Callable[..., TestClient],
+                                                               db_url: str) -> None:
+    """The route serves ``pydantic_core.to_json`` of the page's data (no read model per student): with provenance
+    (values of each type), attendance months (100 % and below), findings and tombstones, every page is the model's
+    own JSON, on both databases."""
+    from datetime import UTC, datetime
+
+    from pydantic_core import to_json
+    from sqlmodel import Session
+
+    from services.dapodik_gateway.feed import service
+
+    client = make_client([f.sekolah(1)], [f.peserta_didik(n) for n in range(1, 11)], url=db_url)
+    r = client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(2, 10), f.kip_item(3, 10, "K0003"))))
+    assert r.status_code == 200, r.text
+    edit(client, 4, {"nik": "1234567890123456"})  # held back: findings
+    retire(client, [5], "deleted")
+    retire(client, [6], "not_validated")
+    with client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(sa.text("INSERT INTO kehadiran_pd (peserta_didik_id, tahun, bulan, jml_hari_efektif, jml_sakit, "
+                             "jml_izin, jml_tanpa_keterangan, last_update) VALUES (:id, 2026, :m, 20, :s, 0, 0, :at)"),
+                     [{"id": f.uid(7), "m": m, "s": s, "at": datetime(2026, 3, 1, tzinfo=UTC)}
+                      for m, s in ((1, 0), (2, 3), (3, 7))])
+    served: list[bytes] = []
+    cursor = None
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        while True:
+            data = service.feed_data(session, cursor, 3, removed=True)
+            assert to_json(data) == service.feed(session, cursor, 3, removed=True).model_dump_json().encode()
+            served.append(to_json(data))
+            if not (cursor := data["next_cursor"]):
+                break
+    pages = [json.loads(b) for b in served]
+    items = {s["peserta_didik_id"]: s for p in pages for s in p["items"]}
+    assert items[f.uid(2)]["provenance"] and items[f.uid(3)]["provenance"] and items[f.uid(4)]["temuan_validasi"]
+    assert [m["persen_hadir"] for m in items[f.uid(7)]["kehadiran_pd"]] == [100.0, 85.0, 65.0]
+    assert {g["peserta_didik_id"] for p in pages for g in p["removed"]} == {f.uid(5), f.uid(6)}
+    assert client.get(FEED, params={"limit": 3, "removed": "true"}).content == served[0]
+
+
+@pytest.mark.parametrize(("field", "bad"), [("tanggal_lahir", "not a date"), ("jenis_kelamin", "X"),
+                                            ("peserta_didik_id", "not-a-uuid")])
+def test_the_hubs_client_still_rejects_a_record_off_contract(make_client: Callable[..., TestClient], field: str,
+                                                             bad: str) -> None:
+    """The page is served without a read model per student; the hub's client still validates every record it
+    reads (``PesertaDidikFeed``): a page the gateway serves parses, the same page with one value off contract is a
+    ``ContractError``, not a record stored."""
+    import httpx
+
+    from shared.clients import DapodikClient
+    from shared.http import ContractError, RetryPolicy
+
+    client = make_client([f.sekolah(1)], [f.peserta_didik(n) for n in range(1, 4)])
+    body = client.get(FEED, params={"limit": 5, "removed": "true"}).json()
+    bad_body = json.loads(json.dumps(body))
+    bad_body["items"][1][field] = bad
+
+    def reader(answer: dict[str, Any]) -> DapodikClient:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+        return DapodikClient("http://dapodik.test", "t" * 20, transport=transport, retry=RetryPolicy(attempts=1))
+
+    assert [s.peserta_didik_id for s in reader(body).changes(limit=5, removed=True).items] == [
+        f.uid(n) for n in range(1, 4)]
+    with pytest.raises(ContractError):
+        reader(bad_body).changes(limit=5, removed=True)

@@ -103,6 +103,12 @@ def temuan(row: Mapping[str, Any]) -> TemuanValidasi:
     return _temuan(row)  # type: ignore[arg-type]
 
 
+def temuan_data(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``temuan`` as plain data in ``TemuanValidasi``'s field order."""
+    return {"idtype": row["idtype"], "kode": row["kode"], "status_validasi": row["status_validasi"],
+            "field_error": row["field_error"], "error_message": row["error_message"]}
+
+
 def temuan_of(session: Session, ids: Sequence[str]) -> dict[str, list[TemuanValidasi]]:
     """Every finding of each student (by id), in the order they were found; students without any are absent."""
     return {pid: [_temuan(f) for f in found] for pid, found in repository.findings(session, ids).items()}

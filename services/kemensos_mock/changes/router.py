@@ -64,9 +64,10 @@ router = APIRouter(prefix="/api/v1", tags=["changes"], dependencies=API_DEPENDEN
 )
 def list_changes(session: SessionDep, query: Annotated[ChangesQuery, Query()], client: ClientDep,
                  faults: FaultsDep, request: Request) -> Response:
-    page, fault = service.serve_changes(session, query, faults, client)
+    body, fault = service.serve_changes(session, query, faults, client)
     if fault is not FeedFault.NONE:
         mark(request.state, fault.value)
-    # serialised once: returning the model has FastAPI dump it, validate the dump against ``response_model`` and
-    # serialise it again, which for a page of 1,000 families with their members costs more than building it
-    return Response(content=page.model_dump_json(), media_type="application/json")
+    # serialised once, from plain data (``service.page_data``): returning the model has FastAPI dump it, validate
+    # the dump against ``response_model`` and serialise it again, which for a page of 1,000 families with their
+    # members costs more than building it
+    return Response(content=body, media_type="application/json")

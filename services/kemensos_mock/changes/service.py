@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic_core import to_json
 from sqlmodel import Session
 
 from services.kemensos_mock.changes import repository as repo
 from services.kemensos_mock.changes.schemas import ChangesQuery
 from services.kemensos_mock.faults.service import FaultInjector, FeedFault
 from services.kemensos_mock.registry import repository as registry
-from services.kemensos_mock.registry.service import to_anggota, to_keluarga, to_pkh
-from shared.contracts.kemensos import (
-    ChangePage,
-    KeluargaChange,
-    KeluargaDihapusChange,
-    PkhChange,
-    RegistryChange,
-)
+from services.kemensos_mock.registry.service import anggota_data, keluarga_data, pkh_data
+from shared.contracts.kemensos import ChangeKind, ChangePage
 from shared.cursor import Cursor
 from shared.errors import InvalidInput
 
@@ -31,6 +28,13 @@ def list_changes(session: Session, query: ChangesQuery) -> ChangePage:
     """One page of the feed, read from one snapshot (the observed sequence, the positions and the states
     all agree). A family's item carries its members and its latest PKH; a PKH item says whether its
     period is the family's latest."""
+    return ChangePage.model_validate(page_data(session, query))
+
+
+def page_data(session: Session, query: ChangesQuery) -> dict[str, Any]:
+    """``list_changes``'s page as plain data in the contract's field order (``registry.service``'s ``*_data``):
+    ``pydantic_core.to_json`` of it is byte for byte the page's ``model_dump_json()``, without building and
+    validating a model per family, member and membership (the router serves a page of 1,000 families so)."""
     after = None
     resume_from = query.cursor
     if query.cursor:
@@ -48,36 +52,39 @@ def list_changes(session: Session, query: ChangesQuery) -> ChangePage:
     bansos = registry.latest_bansos(session, {f.no_kk for f in families.values()})
     members = repo.members_by_family(session, {f.no_kk for f in families.values()})
     past = repo.past_kks(session, families.keys())
-    items: list[RegistryChange] = []
+    items: list[dict[str, Any]] = []
     for ref in refs:
         if ref.kind == repo.KELUARGA:
             fam = families[ref.id]
-            items.append(KeluargaChange(no_kk=fam.no_kk, version=fam.version, updated_at=fam.updated_at,
-                                        keluarga=to_keluarga(fam, latest.get(fam.no_kk), bansos.get(fam.no_kk, ())),
-                                        anggota=[to_anggota(m) for m in members.get(fam.no_kk, [])],
-                                        no_kk_lama=past.get(ref.id, [])))
+            items.append({"kind": ChangeKind.KELUARGA, "no_kk": fam.no_kk, "version": fam.version,
+                          "updated_at": fam.updated_at,
+                          "keluarga": keluarga_data(fam, latest.get(fam.no_kk), bansos.get(fam.no_kk, ())),
+                          "anggota": [anggota_data(m) for m in members.get(fam.no_kk, [])],
+                          "no_kk_lama": past.get(ref.id, [])})
         elif ref.kind == repo.PKH:
             pkh = pkhs[ref.id]
             newest = latest.get(pkh.no_kk)
-            items.append(PkhChange(no_kk=pkh.no_kk, version=pkh.version, updated_at=pkh.updated_at,
-                                   pkh=to_pkh(pkh), latest=newest is not None and newest.id == pkh.id))
+            items.append({"kind": ChangeKind.PKH, "no_kk": pkh.no_kk, "version": pkh.version,
+                          "updated_at": pkh.updated_at, "pkh": pkh_data(pkh),
+                          "latest": newest is not None and newest.id == pkh.id})
         else:
             gone = removed[ref.id]
-            items.append(KeluargaDihapusChange(no_kk=gone.no_kk, version=gone.version, updated_at=gone.updated_at))
+            items.append({"kind": ChangeKind.KELUARGA_DIHAPUS, "no_kk": gone.no_kk, "version": gone.version,
+                          "updated_at": gone.updated_at})
     if refs:  # after the last change of this page; else where the reader already was
         resume_from = Cursor(refs[-1].updated_at, str(refs[-1].version)).encode()
-    return ChangePage(items=items, next_cursor=resume_from, has_more=more, observed_seq=seq)
+    return {"items": items, "next_cursor": resume_from, "has_more": more, "observed_seq": seq}
 
 
 def serve_changes(session: Session, query: ChangesQuery, faults: FaultInjector, client: str
-                  ) -> tuple[ChangePage, FeedFault]:
-    """A feed page for ``client`` with the feed faults of the fault settings (none while they are off):
-    a duplicated page keeps ``next_cursor`` at the asked cursor, a re-delivered one is the page of the
+                  ) -> tuple[bytes, FeedFault]:
+    """A feed page for ``client`` (its JSON body) with the feed faults of the fault settings (none while they are
+    off): a duplicated page keeps ``next_cursor`` at the asked cursor, a re-delivered one is the page of the
     client's previous request."""
     if not faults.config.feed_active:
-        return list_changes(session, query), FeedFault.NONE
+        return to_json(page_data(session, query)), FeedFault.NONE
     fault, cursor = faults.feed(client, query.cursor)
-    page = list_changes(session, query.model_copy(update={"cursor": cursor}))
+    page = page_data(session, query.model_copy(update={"cursor": cursor}))
     if fault is FeedFault.DUPLICATE:
-        page = page.model_copy(update={"next_cursor": query.cursor, "has_more": True})
-    return page, fault
+        page = {**page, "next_cursor": query.cursor, "has_more": True}
+    return to_json(page), fault

@@ -24,6 +24,8 @@ from services.kemensos_mock.storage import UtcDateTime, utcnow
 SEQUENCE_ROW = 1
 ANGGOTA: Table = AnggotaRow.__table__  # type: ignore[attr-defined]
 KELUARGA: Table = KeluargaRow.__table__  # type: ignore[attr-defined]
+PKH: Table = PkhRow.__table__  # type: ignore[attr-defined]
+BANSOS: Table = BansosRow.__table__  # type: ignore[attr-defined]
 
 
 # ---- the change sequence ---------------------------------------------------------------------
@@ -91,27 +93,29 @@ def members_with_family(session: Session, niks: Collection[str]) -> list[tuple[R
     return [(m, families[m.no_kk]) for m in members if m.no_kk in families]
 
 
-def latest_pkh(session: Session, no_kks: Collection[str]) -> dict[str, PkhRow]:
-    """The latest PKH membership (by year, then stage) of each family in ``no_kks``: one IN query."""
+def latest_pkh(session: Session, no_kks: Collection[str]) -> dict[str, Row[Any]]:
+    """The latest PKH membership (by year, then stage) of each family in ``no_kks``: one IN query. Plain rows with
+    the table's attribute names (read-only; ORM instances cost more than the query for a page's thousand)."""
     if not no_kks:
         return {}
-    rank = func.row_number().over(partition_by=PkhRow.no_kk,
-                                  order_by=(PkhRow.tahun.desc(), PkhRow.tahap.desc())).label("rank")
-    ranked = select(PkhRow.id, rank).where(among(session, PkhRow.no_kk, no_kks)).subquery()
-    stmt = select(PkhRow).join(ranked, ranked.c.id == PkhRow.id).where(ranked.c.rank == 1)
-    return {row.no_kk: row for row in session.scalars(stmt)}
+    rank = func.row_number().over(partition_by=PKH.c.no_kk, order_by=(PKH.c.tahun.desc(), PKH.c.tahap.desc())
+                                  ).label("rank")
+    ranked = select(PKH.c.id, rank).where(among(session, PKH.c.no_kk, no_kks)).subquery()
+    stmt = select(PKH).join(ranked, ranked.c.id == PKH.c.id).where(ranked.c.rank == 1)
+    return {row.no_kk: row for row in session.execute(stmt)}
 
 
-def latest_bansos(session: Session, no_kks: Collection[str]) -> dict[str, list[BansosRow]]:
-    """The latest BPNT and PBI-JK membership (by year, then quarter) of each family: one IN query."""
+def latest_bansos(session: Session, no_kks: Collection[str]) -> dict[str, list[Row[Any]]]:
+    """The latest BPNT and PBI-JK membership (by year, then quarter) of each family: one IN query (plain rows, as
+    ``latest_pkh``)."""
     if not no_kks:
         return {}
-    rank = func.row_number().over(partition_by=(BansosRow.no_kk, BansosRow.program),
-                                  order_by=(BansosRow.tahun.desc(), BansosRow.tahap.desc())).label("rank")
-    ranked = select(BansosRow.id, rank).where(among(session, BansosRow.no_kk, no_kks)).subquery()
-    stmt = select(BansosRow).join(ranked, ranked.c.id == BansosRow.id).where(ranked.c.rank == 1)
-    out: dict[str, list[BansosRow]] = {}
-    for row in session.scalars(stmt):
+    rank = func.row_number().over(partition_by=(BANSOS.c.no_kk, BANSOS.c.program),
+                                  order_by=(BANSOS.c.tahun.desc(), BANSOS.c.tahap.desc())).label("rank")
+    ranked = select(BANSOS.c.id, rank).where(among(session, BANSOS.c.no_kk, no_kks)).subquery()
+    stmt = select(BANSOS).join(ranked, ranked.c.id == BANSOS.c.id).where(ranked.c.rank == 1)
+    out: dict[str, list[Row[Any]]] = {}
+    for row in session.execute(stmt):
         out.setdefault(row.no_kk, []).append(row)
     return out
 

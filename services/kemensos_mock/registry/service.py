@@ -15,7 +15,6 @@ from services.kemensos_mock.registry import repository as repo
 from services.kemensos_mock.registry.models import AnggotaRow, BansosRow, KeluargaRow, PkhRow
 from services.kemensos_mock.registry.schemas import KeluargaUpdate, PecahKk
 from services.kemensos_mock.storage import reject_unstorable, utcnow
-from shared.contracts.common import JenisKelamin
 from shared.contracts.kemensos import (
     AlasanGantiKk,
     Anggota,
@@ -28,12 +27,10 @@ from shared.contracts.kemensos import (
     KomponenPkh,
     NikLookupResponse,
     NikLookupResult,
-    PenerimaPkh,
     Pkh,
     PkhRecord,
     Program,
     RiwayatKk,
-    StatusPkh,
     StatusProgram,
 )
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -52,26 +49,42 @@ def periode(tahun: int, tahap: int) -> str:
     return f"{tahun} tahap {TAHAP[tahap]}"
 
 
-def to_pkh(row: PkhRow) -> Pkh:
+# Each mapping has two forms: ``*_data`` gives the contract's fields as plain values in the model's field order
+# (enums as their stored text), and ``to_*`` validates them into the model. The change feed's page of 1,000
+# families with their members is served from the data (``changes.service.page_data``), without a model per
+# family, member and membership.
+
+
+def pkh_data(row: PkhRow) -> dict[str, Any]:
     komponen = [KomponenPkh(k) for k in row.komponen]
-    return Pkh(status=StatusPkh(row.status), komponen=komponen, periode=periode(row.tahun, row.tahap),
-               tahun=row.tahun, tahap=row.tahap,
-               penerima=[PenerimaPkh.model_validate(p) for p in row.penerima or []],
-               nominal_tahap=reference.nominal_tahap(row.tahun, row.tahap, komponen))
+    return {"status": row.status, "komponen": komponen, "periode": periode(row.tahun, row.tahap),
+            "tahun": row.tahun, "tahap": row.tahap,
+            "penerima": [{"nik": p.get("nik"), "komponen": p["komponen"]} for p in row.penerima or []],
+            "nominal_tahap": reference.nominal_tahap(row.tahun, row.tahap, komponen)}
+
+
+def to_pkh(row: PkhRow) -> Pkh:
+    return Pkh.model_validate(pkh_data(row))
+
+
+def status_data(row: PkhRow | BansosRow) -> dict[str, Any]:
+    return {"program": Program.PKH if isinstance(row, PkhRow) else row.program, "status": row.status,
+            "periode": periode(row.tahun, row.tahap), "tahun": row.tahun, "tahap": row.tahap}
 
 
 def to_status(row: PkhRow | BansosRow) -> StatusProgram:
-    program = Program.PKH if isinstance(row, PkhRow) else Program(row.program)
-    return StatusProgram(program=program, status=row.status, periode=periode(row.tahun, row.tahap),
-                         tahun=row.tahun, tahap=row.tahap)
+    return StatusProgram.model_validate(status_data(row))
+
+
+def anggota_data(row: AnggotaRow | Row[Any]) -> dict[str, Any]:
+    """From a member row: the table class or a plain row of its table (same attribute names)."""
+    return {"nik": row.nik, "nama": row.nama, "jenis_kelamin": row.jenis_kelamin, "tempat_lahir": row.tempat_lahir,
+            "tanggal_lahir": row.tanggal_lahir, "nama_ibu_kandung": row.nama_ibu_kandung,
+            "hubungan_keluarga": row.hubungan_keluarga}
 
 
 def to_anggota(row: AnggotaRow | Row[Any]) -> Anggota:
-    """From a member row: the table class or a plain row of its table (same attribute names)."""
-    return Anggota(nik=row.nik, nama=row.nama, jenis_kelamin=JenisKelamin(row.jenis_kelamin),
-                   tempat_lahir=row.tempat_lahir, tanggal_lahir=row.tanggal_lahir,
-                   nama_ibu_kandung=row.nama_ibu_kandung,
-                   hubungan_keluarga=HubunganKeluarga(row.hubungan_keluarga))
+    return Anggota.model_validate(anggota_data(row))
 
 
 def _state(row: KeluargaRow | Row[Any], pkh: PkhRow | None) -> tuple[int, datetime]:
@@ -82,15 +95,20 @@ def _state(row: KeluargaRow | Row[Any], pkh: PkhRow | None) -> tuple[int, dateti
     return row.version, row.updated_at
 
 
-def to_keluarga(row: KeluargaRow | Row[Any], pkh: PkhRow | None, bansos: Sequence[BansosRow] = ()) -> Keluarga:
+def keluarga_data(row: KeluargaRow | Row[Any], pkh: PkhRow | None, bansos: Sequence[BansosRow] = ()
+                  ) -> dict[str, Any]:
     """From a family row (the table class or a plain row of its table). ``pkh``: the family's latest PKH
     membership; ``bansos``: its latest BPNT and PBI-JK ones."""
     version, updated_at = _state(row, pkh)
-    program = [to_status(b) for b in sorted(bansos, key=lambda b: b.program)]
-    return Keluarga(no_kk=row.no_kk, kode_wilayah=row.kode_wilayah, desil=row.desil,
-                    dtsen_triwulan=row.dtsen_triwulan, no_kks=row.no_kks, version=version,
-                    updated_at=updated_at, pkh=to_pkh(pkh) if pkh else None, program=program,
-                    asal_no_kk=row.asal_no_kk)
+    return {"no_kk": row.no_kk, "kode_wilayah": row.kode_wilayah, "desil": row.desil,
+            "dtsen_triwulan": row.dtsen_triwulan, "no_kks": row.no_kks, "version": version,
+            "updated_at": updated_at, "pkh": pkh_data(pkh) if pkh else None,
+            "program": [status_data(b) for b in sorted(bansos, key=lambda b: b.program)],
+            "asal_no_kk": row.asal_no_kk}
+
+
+def to_keluarga(row: KeluargaRow | Row[Any], pkh: PkhRow | None, bansos: Sequence[BansosRow] = ()) -> Keluarga:
+    return Keluarga.model_validate(keluarga_data(row, pkh, bansos))
 
 
 def default_triwulan(at: datetime) -> str:

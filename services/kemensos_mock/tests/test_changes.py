@@ -284,3 +284,31 @@ def test_concurrent_edits_while_paging_with_equal_timestamps_lose_nothing(
         for no_kk, state in fresh.families.items():
             detail = registry.get_keluarga(s, no_kk)
             assert sorted(state["anggota"]) == sorted(m.nik for m in detail.anggota)
+
+
+@pytest.mark.parametrize(("where", "bad"), [("anggota.jenis_kelamin", "X"), ("anggota.tanggal_lahir", "kemarin"),
+                                            ("keluarga.version", "v1")])
+def test_the_hubs_client_still_rejects_a_family_off_contract(client: TestClient, where: str, bad: str) -> None:
+    """The page is served from plain data, without a model per family; the reader's client still validates every
+    item (``ChangePage``): a page the registry serves parses, the same page with one value off contract is a
+    ``ContractError``."""
+    import json
+
+    import httpx
+
+    from shared.clients import KemensosClient
+    from shared.http import ContractError, RetryPolicy
+
+    body = client.get(CHANGES, params={"limit": 5}).json()
+    bad_body = json.loads(json.dumps(body))
+    family = next(i for i in bad_body["items"] if i["kind"] == "keluarga" and i["anggota"])
+    part, name = where.split(".")
+    (family["anggota"][0] if part == "anggota" else family["keluarga"])[name] = bad
+
+    def reader(answer: dict) -> KemensosClient:
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+        return KemensosClient("http://kemensos.test", "t" * 20, transport=transport, retry=RetryPolicy(attempts=1))
+
+    assert len(reader(body).list_changes(None, 5).items) == len(body["items"])
+    with pytest.raises(ContractError):
+        reader(bad_body).list_changes(None, 5)

@@ -230,3 +230,34 @@ def test_reference_data(client: TestClient) -> None:
     (nominal,) = body["nominal"]
     assert nominal["berlaku_mulai"] == "2021-01-01" and nominal["per_tahun"]["SMA"] == 2_000_000
     assert body["tahap"]["3"] == "Juli-September"
+
+
+def test_the_served_feed_is_byte_for_byte_the_pages_model_dump(engine: Engine) -> None:
+    """The route serves ``pydantic_core.to_json`` of the page's data (no model per family, member and membership):
+    every page, of every kind of item (families with programmes and former KK numbers, PKH rows with
+    beneficiaries, latest or not, removed families), is the model's own JSON."""
+    from pydantic_core import to_json
+
+    from shared.contracts.kemensos import PkhRecord
+
+    with session_scope(engine) as s:
+        registry.put_pkh(s, PkhRecord.model_validate(
+            {"no_kk": KK1, "status": "AKTIF", "tahun": 2026, "tahap": 3,
+             "penerima": [{"nik": ANAK1, "komponen": "SD"}, {"nik": ANAK2, "komponen": "SMP"}]}))
+        registry.put_pkh(s, PkhRecord.model_validate(  # an older period: not the family's latest
+            {"no_kk": KK1, "status": "AKTIF", "tahun": 2025, "tahap": 1, "komponen": ["SD"]}))
+        registry.delete_keluarga(s, KK3)
+    kinds: set[str] = set()
+    cursor, pages = None, 0
+    while True:
+        with session_scope(engine) as s:
+            query = ChangesQuery(limit=2, cursor=cursor)
+            served = to_json(changes.page_data(s, query))
+            page = changes.list_changes(s, query)
+        assert served == page.model_dump_json().encode()
+        kinds.update(i.kind.value for i in page.items)
+        pages += 1
+        cursor = page.next_cursor
+        if not page.has_more:
+            break
+    assert kinds == {"keluarga", "pkh", "keluarga_dihapus"} and pages > 2
