@@ -26,6 +26,8 @@ ratio after/before per phase. No test asserts any figure.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import json
 import os
 import platform
@@ -78,10 +80,13 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
         out.writelines(json.dumps(row) + "\n" for row in rows)
 
 
+_PROVENANCE_IDS = itertools.count()  # restarted by every run: the same ids in every run, so its digests compare
+
+
 def _prov(seq: int, source: str = "kemensos.dtsen") -> dict[str, Any]:
-    return {"provenance_id": str(uuid.uuid4()), "sync_run_id": "bench-run", "source_system": source,
-            "source_record": "keluarga/3201010101010001", "source_version": 1, "observed_seq": seq,
-            "retrieved_at": datetime(2026, 1, 2, tzinfo=UTC).isoformat(), "matched_by": "nik_ibu"}
+    return {"provenance_id": _uid("provenance", next(_PROVENANCE_IDS)), "sync_run_id": "bench-run",
+            "source_system": source, "source_record": "keluarga/3201010101010001", "source_version": 1,
+            "observed_seq": seq, "retrieved_at": datetime(2026, 1, 2, tzinfo=UTC).isoformat(), "matched_by": "nik_ibu"}
 
 
 def _outcome(sid: str, recipient: bool, values: dict[str, Any], seq: int) -> Item:
@@ -221,8 +226,37 @@ class StatementCounter:
         self.n += 1
 
 
-def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int) -> dict[str, dict[str, Any]]:
-    """One run on a fresh database: per phase the median batch (wall and CPU) and SQL statements."""
+def digests(engine: sa.Engine) -> dict[str, str]:
+    """sha256 (16 hex digits) of every table's rows, as sorted text, without what a run makes anew: integer ids
+    from sequences and the timestamps of the writes (every DateTime column but the hub's ``retrieved_at``);
+    a row's link to a provenance row (``field_provenance_id``) as that row's provenance id and field."""
+    out = {}
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        for table in sorted(meta.tables.values(), key=lambda t: t.name):
+            if table.name == "alembic_version":
+                continue
+            cols = [c for c in table.c if not (c.name == "id" and isinstance(c.type, sa.Integer))
+                    and not (isinstance(c.type, sa.DateTime) and c.name != "retrieved_at")
+                    and c.name != "field_provenance_id"]
+            stmt = sa.select(*cols)
+            if "field_provenance_id" in table.c:
+                prov = meta.tables["field_provenance"]
+                stmt = stmt.add_columns(prov.c.provenance_id.label("fp_provenance_id"), prov.c.field.label("fp_field"))
+                stmt = stmt.outerjoin(prov, prov.c.id == table.c.field_provenance_id)
+            rows = sorted(repr(tuple(row)) for row in conn.execute(stmt))
+            out[table.name] = f"{len(rows)}:" + hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+    return out
+
+
+def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int, digest: bool = False
+        ) -> dict[str, dict[str, Any]]:
+    """One run on a fresh database: per phase the median batch (wall and CPU) and SQL statements (with
+    ``digest``: also ``digests``, of each phase's answers and, at the end, of every table)."""
+    global _PROVENANCE_IDS
+    _PROVENANCE_IDS = itertools.count()
+    answers: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix=f"bench-{gateway.name}-"))
     ids = gateway.write_world(work / "world", n_students, n_schools)
     app = gateway.prepare(url, work / "world")
@@ -237,6 +271,7 @@ def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int)
         counter = StatementCounter(app.state.engine)
         for name, make, expect in gateway.phases:
             times, cpu, statements = [], [], []
+            answers[name] = hashlib.sha256()
             # Items are made batch by batch, as the hub does: the process holds no more objects than a
             # service would (the garbage collector's full passes scan every live object).
             for start in range(0, len(ids), batch):
@@ -248,6 +283,7 @@ def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int)
                 cpu.append(time.process_time() - c)
                 statements.append(counter.n - before)
                 assert r.status_code == 200, r.text[:300]
+                answers[name].update(r.content)
                 got = {x["status"] for x in r.json()["results"]}
                 assert got == {expect}, (gateway.name, name, got)
             record(name, times, cpu, statements, batch)
@@ -267,11 +303,15 @@ def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int)
                 break
         assert seen == n_students
         record("list (page of 1000)", times, cpu, statements, 1000)
+    if digest:
+        phases["digests"] = {**{f"answers {k}": v.hexdigest()[:16] for k, v in answers.items()},
+                             **digests(app.state.engine)}
     app.state.engine.dispose()
     return phases
 
 
-def measure(gateway: Gateway, db: str, n_students: int, n_schools: int, batch: int, repeat: int) -> dict[str, Any]:
+def measure(gateway: Gateway, db: str, n_students: int, n_schools: int, batch: int, repeat: int,
+            digest: bool = False) -> dict[str, Any]:
     """``repeat`` runs on fresh databases; per phase the median over runs of each run's median batch."""
     runs: list[dict[str, dict[str, Any]]] = []
     loads: list[float] = []
@@ -286,9 +326,10 @@ def measure(gateway: Gateway, db: str, n_students: int, n_schools: int, batch: i
                 url = db
             backend = sa.engine.make_url(normalise_url(url)).get_backend_name()
             loads.append(os.getloadavg()[0])
-            runs.append(run(gateway, url, n_students, n_schools, batch))
+            runs.append(run(gateway, url, n_students, n_schools, batch, digest))
             loads.append(os.getloadavg()[0])
     phases = {}
+    found = [r.pop("digests") for r in runs if "digests" in r]
     for name in runs[0]:
         per = runs[0][name]["per"]
         cpu = statistics.median(r[name]["cpu_s"] for r in runs)
@@ -298,7 +339,8 @@ def measure(gateway: Gateway, db: str, n_students: int, n_schools: int, batch: i
                         "cpu_runs_ms": [round(r[name]["cpu_s"] * 1000, 1) for r in runs],
                         "statements": statistics.median(r[name]["statements"] for r in runs)}
     return {"gateway": gateway.name, "backend": backend, "students": n_students, "batch": batch, "repeat": repeat,
-            "load_min": min(loads), "load_max": max(loads), "date": time.strftime("%Y-%m-%d"), "phases": phases}
+            "load_min": min(loads), "load_max": max(loads), "date": time.strftime("%Y-%m-%d"), "phases": phases,
+            **({"digests": found} if found else {})}
 
 
 def render(result: dict[str, Any], label: str, baseline: dict[str, Any] | None) -> str:
@@ -342,16 +384,21 @@ def main() -> None:
     ap.add_argument("--save", type=Path, help="Write the figures as JSON (a list, one entry per gateway and db)")
     ap.add_argument("--baseline", type=Path, help="JSON saved by --save before a change: adds after/before")
     ap.add_argument("--write", type=Path, help="Append the results sections to this markdown file")
+    ap.add_argument("--digest", action="store_true", help="Print digests of every run's answers and tables "
+                    "(the same in every run of the same code: compare two trees)")
     args = ap.parse_args()
     before = json.loads(args.baseline.read_text()) if args.baseline else []
     results, texts = [], []
     for name in args.gateway or list(GATEWAYS):
         for db in args.db or ["sqlite"]:
-            result = measure(GATEWAYS[name], db, args.students, args.schools, args.batch, args.repeat)
+            result = measure(GATEWAYS[name], db, args.students, args.schools, args.batch, args.repeat, args.digest)
             results.append(result)
             base = next((b for b in before if (b["gateway"], b["backend"]) == (name, result["backend"])), None)
             texts.append(render(result, args.label, base))
             print(texts[-1], flush=True)
+            for i, found in enumerate(result.get("digests", [])):
+                print(f"digests, {name} {result['backend']} run {i + 1}: " + json.dumps(found, sort_keys=True),
+                      flush=True)
     if args.save:
         args.save.write_text(json.dumps(results, indent=1))
     if args.write:
