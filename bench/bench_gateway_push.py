@@ -37,7 +37,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -217,6 +217,33 @@ GATEWAYS = {g.name: g for g in (DAPODIK, EMIS)}
 
 # -- measuring ----------------------------------------------------------------------------------------------
 
+class DatabaseCpu:
+    """PostgreSQL: CPU seconds of the backends connected to the app's database (``/proc/<pid>/schedstat``), read
+    through a connection of its own, left out; elsewhere always 0 (SQLite runs in this process)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(normalise_url(url), poolclass=sa.pool.NullPool)
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self.conn = self.engine.connect() if self.postgres else None
+
+    def __call__(self) -> float:
+        if self.conn is None:
+            return 0.0
+        pids = self.conn.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                         "AND pid <> pg_backend_pid()")).scalars().all()
+        self.conn.rollback()
+        total = 0
+        for pid in pids:
+            with suppress(OSError, ValueError):  # a backend gone meanwhile
+                total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        return total / 1e9
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.engine.dispose()
+
+
 class StatementCounter:
     def __init__(self, engine: sa.Engine) -> None:
         self.n = 0
@@ -262,9 +289,14 @@ def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int,
     app = gateway.prepare(url, work / "world")
     phases: dict[str, dict[str, Any]] = {}
 
+    db_cpu = DatabaseCpu(url)
+    db_times: list[float] = []
+
     def record(name: str, times: list[float], cpu: list[float], statements: list[int], per: int) -> None:
         phases[name] = {"batches": len(times), "wall_s": statistics.median(times), "cpu_s": statistics.median(cpu),
+                        "db_cpu_s": statistics.median(db_times) if db_times else 0.0,
                         "statements": statistics.median(statements), "per": per}
+        db_times.clear()
 
     with TestClient(app) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"
@@ -277,10 +309,12 @@ def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int,
             for start in range(0, len(ids), batch):
                 part = [make(sid, n) for n, sid in enumerate(ids[start:start + batch], start)]
                 before = counter.n
+                d = db_cpu()
                 t, c = time.perf_counter(), time.process_time()
                 r = client.post("/api/v1/hub/results", json={"sync_run_id": "bench-run", "items": part})
                 times.append(time.perf_counter() - t)
                 cpu.append(time.process_time() - c)
+                db_times.append(db_cpu() - d)
                 statements.append(counter.n - before)
                 assert r.status_code == 200, r.text[:300]
                 answers[name].update(r.content)
@@ -290,10 +324,12 @@ def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int,
         times, cpu, statements, seen, cursor = [], [], [], 0, None
         while True:
             before = counter.n
+            d = db_cpu()
             t, c = time.perf_counter(), time.process_time()
             r = client.get(gateway.list_path, params={"limit": 1000, **({"cursor": cursor} if cursor else {})})
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
+            db_times.append(db_cpu() - d)
             statements.append(counter.n - before)
             assert r.status_code == 200, r.text[:300]
             page = r.json()
@@ -303,6 +339,7 @@ def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int,
                 break
         assert seen == n_students
         record("list (page of 1000)", times, cpu, statements, 1000)
+    db_cpu.close()
     if digest:
         phases["digests"] = {**{f"answers {k}": v.hexdigest()[:16] for k, v in answers.items()},
                              **digests(app.state.engine)}
@@ -334,9 +371,11 @@ def measure(gateway: Gateway, db: str, n_students: int, n_schools: int, batch: i
         per = runs[0][name]["per"]
         cpu = statistics.median(r[name]["cpu_s"] for r in runs)
         wall = statistics.median(r[name]["wall_s"] for r in runs)
+        db = statistics.median(r[name].get("db_cpu_s", 0.0) for r in runs)
         phases[name] = {"batches": runs[0][name]["batches"], "per": per, "wall_s": wall, "cpu_s": cpu,
                         "items_per_s_wall": per / wall, "items_per_s_cpu": per / cpu,
                         "cpu_runs_ms": [round(r[name]["cpu_s"] * 1000, 1) for r in runs],
+                        "db_cpu_s": db, "db_cpu_runs_ms": [round(r[name].get("db_cpu_s", 0.0) * 1000, 1) for r in runs],
                         "statements": statistics.median(r[name]["statements"] for r in runs)}
     return {"gateway": gateway.name, "backend": backend, "students": n_students, "batch": batch, "repeat": repeat,
             "load_min": min(loads), "load_max": max(loads), "date": time.strftime("%Y-%m-%d"), "phases": phases,
@@ -353,8 +392,8 @@ def render(result: dict[str, Any], label: str, baseline: dict[str, Any] | None) 
              f"{result['repeat']} runs on fresh databases. Load average during the runs: "
              f"{result['load_min']:.1f}-{result['load_max']:.1f} on {os.cpu_count()} CPUs.", ""]
     head = ("| phase | batches | median batch (wall) | items/s (wall) | median CPU per batch (runs) | items/s (CPU) "
-            "| SQL statements per batch |")
-    rule = "|---|---|---|---|---|---|---|"
+            "| SQL statements per batch | database CPU per batch (runs) |")
+    rule = "|---|---|---|---|---|---|---|---|"
     if baseline:
         head += " items/s (CPU) before | after/before |"
         rule += "---|---|"
@@ -362,7 +401,9 @@ def render(result: dict[str, Any], label: str, baseline: dict[str, Any] | None) 
     for name, p in result["phases"].items():
         runs = ", ".join(f"{x:.0f}" for x in p["cpu_runs_ms"])
         line = (f"| {name} | {p['batches']} | {p['wall_s'] * 1000:.0f} ms | {p['items_per_s_wall']:,.0f} | "
-                f"{p['cpu_s'] * 1000:.0f} ms ({runs}) | {p['items_per_s_cpu']:,.0f} | {p['statements']:.0f} |")
+                f"{p['cpu_s'] * 1000:.0f} ms ({runs}) | {p['items_per_s_cpu']:,.0f} | {p['statements']:.0f} | "
+                f"{p.get('db_cpu_s', 0.0) * 1000:.0f} ms "
+                f"({', '.join(f'{x:.0f}' for x in p.get('db_cpu_runs_ms', []))}) |")
         if baseline:
             old = baseline["phases"].get(name)
             line += (f" {old['items_per_s_cpu']:,.0f} | {p['items_per_s_cpu'] / old['items_per_s_cpu']:.2f}x |"
