@@ -93,6 +93,7 @@ def insert(target: Target, table: sa.Table, rows: Sequence[Row]) -> None:
 
 
 _TIMES = (datetime, date, time)
+_ZONED = (datetime, time)
 
 
 def _has_time(values: list[Any]) -> bool:
@@ -154,15 +155,18 @@ def load_page_cache(target: Target, kib: int = LOAD_CACHE_KIB) -> Iterator[None]
 
 
 def _memoised(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``processor`` run once per distinct value; a datetime's offset is part of the value (equal instants in
+    two offsets are distinct: SQLite stores the wall time as given)."""
     seen: dict[Hashable, Any] = {}
 
     def convert(value: Any) -> Any:
         if value is None:
             return processor(value)
+        key = (value, value.tzinfo) if type(value) in _ZONED else value
         try:
-            return seen[value]
+            return seen[key]
         except KeyError:
-            out = seen[value] = processor(value)
+            out = seen[key] = processor(value)
             return out
         except TypeError:  # unhashable
             return processor(value)
