@@ -26,6 +26,8 @@ ratio after/before per phase. No test asserts any figure.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import json
 import os
 import platform
@@ -35,7 +37,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -78,10 +80,13 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
         out.writelines(json.dumps(row) + "\n" for row in rows)
 
 
+_PROVENANCE_IDS = itertools.count()  # restarted by every run: the same ids in every run, so its digests compare
+
+
 def _prov(seq: int, source: str = "kemensos.dtsen") -> dict[str, Any]:
-    return {"provenance_id": str(uuid.uuid4()), "sync_run_id": "bench-run", "source_system": source,
-            "source_record": "keluarga/3201010101010001", "source_version": 1, "observed_seq": seq,
-            "retrieved_at": datetime(2026, 1, 2, tzinfo=UTC).isoformat(), "matched_by": "nik_ibu"}
+    return {"provenance_id": _uid("provenance", next(_PROVENANCE_IDS)), "sync_run_id": "bench-run",
+            "source_system": source, "source_record": "keluarga/3201010101010001", "source_version": 1,
+            "observed_seq": seq, "retrieved_at": datetime(2026, 1, 2, tzinfo=UTC).isoformat(), "matched_by": "nik_ibu"}
 
 
 def _outcome(sid: str, recipient: bool, values: dict[str, Any], seq: int) -> Item:
@@ -212,6 +217,33 @@ GATEWAYS = {g.name: g for g in (DAPODIK, EMIS)}
 
 # -- measuring ----------------------------------------------------------------------------------------------
 
+class DatabaseCpu:
+    """PostgreSQL: CPU seconds of the backends connected to the app's database (``/proc/<pid>/schedstat``), read
+    through a connection of its own, left out; elsewhere always 0 (SQLite runs in this process)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(normalise_url(url), poolclass=sa.pool.NullPool)
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self.conn = self.engine.connect() if self.postgres else None
+
+    def __call__(self) -> float:
+        if self.conn is None:
+            return 0.0
+        pids = self.conn.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                         "AND pid <> pg_backend_pid()")).scalars().all()
+        self.conn.rollback()
+        total = 0
+        for pid in pids:
+            with suppress(OSError, ValueError):  # a backend gone meanwhile
+                total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        return total / 1e9
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.engine.dispose()
+
+
 class StatementCounter:
     def __init__(self, engine: sa.Engine) -> None:
         self.n = 0
@@ -221,43 +253,83 @@ class StatementCounter:
         self.n += 1
 
 
-def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int) -> dict[str, dict[str, Any]]:
-    """One run on a fresh database: per phase the median batch (wall and CPU) and SQL statements."""
+def digests(engine: sa.Engine) -> dict[str, str]:
+    """sha256 (16 hex digits) of every table's rows, as sorted text, without what a run makes anew: integer ids
+    from sequences and the timestamps of the writes (every DateTime column but the hub's ``retrieved_at``);
+    a row's link to a provenance row (``field_provenance_id``) as that row's provenance id and field."""
+    out = {}
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        for table in sorted(meta.tables.values(), key=lambda t: t.name):
+            if table.name == "alembic_version":
+                continue
+            cols = [c for c in table.c if not (c.name == "id" and isinstance(c.type, sa.Integer))
+                    and not (isinstance(c.type, sa.DateTime) and c.name != "retrieved_at")
+                    and c.name != "field_provenance_id"]
+            stmt = sa.select(*cols)
+            if "field_provenance_id" in table.c:
+                prov = meta.tables["field_provenance"]
+                stmt = stmt.add_columns(prov.c.provenance_id.label("fp_provenance_id"), prov.c.field.label("fp_field"))
+                stmt = stmt.outerjoin(prov, prov.c.id == table.c.field_provenance_id)
+            rows = sorted(repr(tuple(row)) for row in conn.execute(stmt))
+            out[table.name] = f"{len(rows)}:" + hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+    return out
+
+
+def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int, digest: bool = False
+        ) -> dict[str, dict[str, Any]]:
+    """One run on a fresh database: per phase the median batch (wall and CPU) and SQL statements (with
+    ``digest``: also ``digests``, of each phase's answers and, at the end, of every table)."""
+    global _PROVENANCE_IDS
+    _PROVENANCE_IDS = itertools.count()
+    answers: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix=f"bench-{gateway.name}-"))
     ids = gateway.write_world(work / "world", n_students, n_schools)
     app = gateway.prepare(url, work / "world")
     phases: dict[str, dict[str, Any]] = {}
 
+    db_cpu = DatabaseCpu(url)
+    db_times: list[float] = []
+
     def record(name: str, times: list[float], cpu: list[float], statements: list[int], per: int) -> None:
         phases[name] = {"batches": len(times), "wall_s": statistics.median(times), "cpu_s": statistics.median(cpu),
+                        "db_cpu_s": statistics.median(db_times) if db_times else 0.0,
                         "statements": statistics.median(statements), "per": per}
+        db_times.clear()
 
     with TestClient(app) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"
         counter = StatementCounter(app.state.engine)
         for name, make, expect in gateway.phases:
             times, cpu, statements = [], [], []
+            answers[name] = hashlib.sha256()
             # Items are made batch by batch, as the hub does: the process holds no more objects than a
             # service would (the garbage collector's full passes scan every live object).
             for start in range(0, len(ids), batch):
                 part = [make(sid, n) for n, sid in enumerate(ids[start:start + batch], start)]
                 before = counter.n
+                d = db_cpu()
                 t, c = time.perf_counter(), time.process_time()
                 r = client.post("/api/v1/hub/results", json={"sync_run_id": "bench-run", "items": part})
                 times.append(time.perf_counter() - t)
                 cpu.append(time.process_time() - c)
+                db_times.append(db_cpu() - d)
                 statements.append(counter.n - before)
                 assert r.status_code == 200, r.text[:300]
+                answers[name].update(r.content)
                 got = {x["status"] for x in r.json()["results"]}
                 assert got == {expect}, (gateway.name, name, got)
             record(name, times, cpu, statements, batch)
         times, cpu, statements, seen, cursor = [], [], [], 0, None
         while True:
             before = counter.n
+            d = db_cpu()
             t, c = time.perf_counter(), time.process_time()
             r = client.get(gateway.list_path, params={"limit": 1000, **({"cursor": cursor} if cursor else {})})
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
+            db_times.append(db_cpu() - d)
             statements.append(counter.n - before)
             assert r.status_code == 200, r.text[:300]
             page = r.json()
@@ -267,11 +339,16 @@ def run(gateway: Gateway, url: str, n_students: int, n_schools: int, batch: int)
                 break
         assert seen == n_students
         record("list (page of 1000)", times, cpu, statements, 1000)
+    db_cpu.close()
+    if digest:
+        phases["digests"] = {**{f"answers {k}": v.hexdigest()[:16] for k, v in answers.items()},
+                             **digests(app.state.engine)}
     app.state.engine.dispose()
     return phases
 
 
-def measure(gateway: Gateway, db: str, n_students: int, n_schools: int, batch: int, repeat: int) -> dict[str, Any]:
+def measure(gateway: Gateway, db: str, n_students: int, n_schools: int, batch: int, repeat: int,
+            digest: bool = False) -> dict[str, Any]:
     """``repeat`` runs on fresh databases; per phase the median over runs of each run's median batch."""
     runs: list[dict[str, dict[str, Any]]] = []
     loads: list[float] = []
@@ -286,19 +363,23 @@ def measure(gateway: Gateway, db: str, n_students: int, n_schools: int, batch: i
                 url = db
             backend = sa.engine.make_url(normalise_url(url)).get_backend_name()
             loads.append(os.getloadavg()[0])
-            runs.append(run(gateway, url, n_students, n_schools, batch))
+            runs.append(run(gateway, url, n_students, n_schools, batch, digest))
             loads.append(os.getloadavg()[0])
     phases = {}
+    found = [r.pop("digests") for r in runs if "digests" in r]
     for name in runs[0]:
         per = runs[0][name]["per"]
         cpu = statistics.median(r[name]["cpu_s"] for r in runs)
         wall = statistics.median(r[name]["wall_s"] for r in runs)
+        db = statistics.median(r[name].get("db_cpu_s", 0.0) for r in runs)
         phases[name] = {"batches": runs[0][name]["batches"], "per": per, "wall_s": wall, "cpu_s": cpu,
                         "items_per_s_wall": per / wall, "items_per_s_cpu": per / cpu,
                         "cpu_runs_ms": [round(r[name]["cpu_s"] * 1000, 1) for r in runs],
+                        "db_cpu_s": db, "db_cpu_runs_ms": [round(r[name].get("db_cpu_s", 0.0) * 1000, 1) for r in runs],
                         "statements": statistics.median(r[name]["statements"] for r in runs)}
     return {"gateway": gateway.name, "backend": backend, "students": n_students, "batch": batch, "repeat": repeat,
-            "load_min": min(loads), "load_max": max(loads), "date": time.strftime("%Y-%m-%d"), "phases": phases}
+            "load_min": min(loads), "load_max": max(loads), "date": time.strftime("%Y-%m-%d"), "phases": phases,
+            **({"digests": found} if found else {})}
 
 
 def render(result: dict[str, Any], label: str, baseline: dict[str, Any] | None) -> str:
@@ -311,8 +392,8 @@ def render(result: dict[str, Any], label: str, baseline: dict[str, Any] | None) 
              f"{result['repeat']} runs on fresh databases. Load average during the runs: "
              f"{result['load_min']:.1f}-{result['load_max']:.1f} on {os.cpu_count()} CPUs.", ""]
     head = ("| phase | batches | median batch (wall) | items/s (wall) | median CPU per batch (runs) | items/s (CPU) "
-            "| SQL statements per batch |")
-    rule = "|---|---|---|---|---|---|---|"
+            "| SQL statements per batch | database CPU per batch (runs) |")
+    rule = "|---|---|---|---|---|---|---|---|"
     if baseline:
         head += " items/s (CPU) before | after/before |"
         rule += "---|---|"
@@ -320,7 +401,9 @@ def render(result: dict[str, Any], label: str, baseline: dict[str, Any] | None) 
     for name, p in result["phases"].items():
         runs = ", ".join(f"{x:.0f}" for x in p["cpu_runs_ms"])
         line = (f"| {name} | {p['batches']} | {p['wall_s'] * 1000:.0f} ms | {p['items_per_s_wall']:,.0f} | "
-                f"{p['cpu_s'] * 1000:.0f} ms ({runs}) | {p['items_per_s_cpu']:,.0f} | {p['statements']:.0f} |")
+                f"{p['cpu_s'] * 1000:.0f} ms ({runs}) | {p['items_per_s_cpu']:,.0f} | {p['statements']:.0f} | "
+                f"{p.get('db_cpu_s', 0.0) * 1000:.0f} ms "
+                f"({', '.join(f'{x:.0f}' for x in p.get('db_cpu_runs_ms', []))}) |")
         if baseline:
             old = baseline["phases"].get(name)
             line += (f" {old['items_per_s_cpu']:,.0f} | {p['items_per_s_cpu'] / old['items_per_s_cpu']:.2f}x |"
@@ -342,16 +425,21 @@ def main() -> None:
     ap.add_argument("--save", type=Path, help="Write the figures as JSON (a list, one entry per gateway and db)")
     ap.add_argument("--baseline", type=Path, help="JSON saved by --save before a change: adds after/before")
     ap.add_argument("--write", type=Path, help="Append the results sections to this markdown file")
+    ap.add_argument("--digest", action="store_true", help="Print digests of every run's answers and tables "
+                    "(the same in every run of the same code: compare two trees)")
     args = ap.parse_args()
     before = json.loads(args.baseline.read_text()) if args.baseline else []
     results, texts = [], []
     for name in args.gateway or list(GATEWAYS):
         for db in args.db or ["sqlite"]:
-            result = measure(GATEWAYS[name], db, args.students, args.schools, args.batch, args.repeat)
+            result = measure(GATEWAYS[name], db, args.students, args.schools, args.batch, args.repeat, args.digest)
             results.append(result)
             base = next((b for b in before if (b["gateway"], b["backend"]) == (name, result["backend"])), None)
             texts.append(render(result, args.label, base))
             print(texts[-1], flush=True)
+            for i, found in enumerate(result.get("digests", [])):
+                print(f"digests, {name} {result['backend']} run {i + 1}: " + json.dumps(found, sort_keys=True),
+                      flush=True)
     if args.save:
         args.save.write_text(json.dumps(results, indent=1))
     if args.write:

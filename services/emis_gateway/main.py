@@ -3,6 +3,7 @@ the lifespan, never at import."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -58,11 +59,15 @@ def create_app(settings: Settings | None = None, hub: HubFactory | None = None) 
         worker = PkhWorker(requests, settings.pkh_poll_seconds) if settings.pkh_worker else None
         app.state.engine, app.state.settings, app.state.pkh = engine, settings, requests
         app.state.ganda = DuplicateIndex()
+        # Everything imported and built so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise scan it all every few result batches (as the Dapodik gateway).
+        gc.freeze()
         if worker is not None:
             worker.start()
         try:
             yield
         finally:
+            gc.unfreeze()
             if worker is not None:
                 worker.stop()
             if hub is None and hub_client is not None:

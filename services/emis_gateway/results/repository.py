@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
 from services.emis_gateway.siswa.models import SiswaRow
-from shared.bulk import executemany, insert
+from shared.bulk import executemany, insert, next_ids
 from shared.contracts.common import FieldProvenance, Provenance
 from shared.db import built_once, each_key
 from shared.inbound import FieldValue
@@ -194,18 +194,10 @@ class Writes:
 
 def _provenance_ids(session: Session, rows: list[dict[str, object]]) -> list[int]:
     """Insert the provenance rows with ids chosen first (so history rows can point at them without an
-    INSERT ... RETURNING, which SQLite cannot order and psycopg parses slowly); their ids in row order.
-
-    SQLite: after the highest stored id (the batch holds the write lock, taken at BEGIN IMMEDIATE; a
-    concurrent writer could not commit in between). PostgreSQL: from the column's sequence, in one query."""
-    n = len(rows)
-    if session.get_bind().dialect.name == "sqlite":
-        top = session.execute(sa.select(sa.func.coalesce(sa.func.max(PROVENANCE.c.id), 0))).scalar_one()
-        ids = list(range(top + 1, top + 1 + n))
-    else:
-        ids = sorted(session.execute(sa.text(
-            "SELECT nextval(pg_get_serial_sequence('field_provenance', 'id')) FROM generate_series(1, :n)"),
-            {"n": n}).scalars())
+    INSERT ... RETURNING, which SQLite cannot order and psycopg parses slowly); their ids in row order
+    (``shared.bulk.next_ids``: SQLite after the highest stored id, the batch holding the write lock taken at
+    BEGIN IMMEDIATE; PostgreSQL from the column's sequence, in one query)."""
+    ids = next_ids(session, PROVENANCE, len(rows))
     insert(session, PROVENANCE, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
     return ids
 
