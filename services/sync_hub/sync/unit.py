@@ -25,14 +25,15 @@ from services.sync_hub.domain.students import StudentView
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.ledger import keys as ledger_keys
 from services.sync_hub.ledger import service as ledger
-from services.sync_hub.matching import fallback, kip
+from services.sync_hub.matching import fallback, kip, scalar
 from services.sync_hub.matching import model_store as models
-from services.sync_hub.matching.frames import students_frame
+from services.sync_hub.matching.frames import Registry, students_frame
 from services.sync_hub.matching.kip import LinkedKip
 from services.sync_hub.matching.service import MatchDecision, Matcher, to_rows
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.models import ReplicaKipRow
+from services.sync_hub.replica.slice import keys_for
 from services.sync_hub.review import service as review_service
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import SyncRunRow
@@ -47,6 +48,10 @@ from shared.db import SQLITE_IMMEDIATE, one_of, session_scope
 from shared.regions import code_range
 
 log = logging.getLogger("jembatan.hub.unit")
+
+# a unit of at most this many students is decided on the scalar path (``Matcher.match_few``), larger ones on the
+# batch path (``Matcher.match`` over ``replica.registry_for``): same decisions, whichever is cheaper (h-decide3)
+SCALAR_UNIT_MAX = 400
 
 @dataclass
 class UnitTally:
@@ -142,14 +147,25 @@ def _decide(ctx: JobContext, model_version: str | None, stored: list[mirror.Stor
     if not students:
         return [], [], None
     chosen = models.ModelStore(ctx.db).get(model_version) if model_version else None
-    stu = students_frame(to_rows(students, regions))  # made once: the slice, the matcher and the KIP cards read it
-    registry = replica.registry_for_students(ctx.db, stu)
+    settings = fallback.Settings(threads=ctx.settings.match_threads)
     reviewed = review_service.standing_decisions(ctx.db, students)
-    matcher = Matcher(registry, fallback.Settings(threads=ctx.settings.match_threads),
-                      model=chosen.model if chosen else None, model_version=chosen.version if chosen else None)
-    decisions = matcher.match(students, regions, reviewed, frame=stu)
+    if chosen is not None and len(students) <= SCALAR_UNIT_MAX:
+        # a small unit: the check's scalar path (``Matcher.match_few``, the same decisions: a property test holds
+        # both paths equal); the batch path's fixed cost (hundreds of small frame operations) would dominate
+        rows = scalar.students(to_rows(students, regions))
+        matcher = Matcher(Registry.empty(), settings, model=chosen.model, model_version=chosen.version)
+        with session_scope(ctx.db) as session:  # ``widen`` reads through the session
+            keys, widen = keys_for(session, rows)
+            decisions = matcher.match_few(students, regions, reviewed, keys, widen, rows)
+        stu = scalar.frame(rows) if students[0].system is SourceSystem.DAPODIK else None
+    else:
+        stu = students_frame(to_rows(students, regions))  # made once: the slice, the matcher and the KIP cards read it
+        registry = replica.registry_for_students(ctx.db, stu)
+        matcher = Matcher(registry, settings, model=chosen.model if chosen else None,
+                          model_version=chosen.version if chosen else None)
+        decisions = matcher.match(students, regions, reviewed, frame=stu)
     kips: list[LinkedKip | KipIssuance | None] = [None] * len(students)
-    if students[0].system is SourceSystem.DAPODIK:
+    if stu is not None and students[0].system is SourceSystem.DAPODIK:
         kips = list(_kips(ctx.db, stored, stu, matcher.model))
     return decisions, kips, matcher.model_version
 

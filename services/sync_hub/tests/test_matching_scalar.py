@@ -283,3 +283,40 @@ def test_a_checks_fallback_decisions_equal_a_runs(error_engine: Engine, error_wo
         few = Matcher(Registry.empty(), model=model, model_version="m").match_few(
             students, regions, reviewed, keys, widen)
     assert few == batch
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_small_units_decisions_equal_a_large_units(error_engine: Engine, error_world,  # type: ignore[no-untyped-def]
+                                                    data: st.DataObject) -> None:
+    """A run's unit of at most ``sync.unit.SCALAR_UNIT_MAX`` students is decided on the scalar path
+    (``match_few``), a larger one on the batch path: the same decisions either way (``unit._decide``)."""
+    from types import SimpleNamespace
+
+    from services.sync_hub.config import Settings
+    from services.sync_hub.matching.model_store import ModelStore
+    from services.sync_hub.mirror.service import Stored
+    from services.sync_hub.sync import unit
+
+    _, pool, regions, model = error_world
+    students = data.draw(_undecided(pool)) + data.draw(_students(pool))
+    chosen = ModelStore(error_engine).obtain(replica.load(error_engine), lambda: model)
+    ctx = SimpleNamespace(db=error_engine, settings=Settings(match_threads=1))
+    stored = [Stored(s, "school", regions.get(s.student_id, "")) for s in students]
+    taken: list[int] = []
+    real = Matcher.match_few
+
+    def spy(self: Matcher, *args, **kwargs):  # type: ignore[no-untyped-def]
+        taken.append(1)
+        return real(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Matcher, "match_few", spy)
+        mp.setattr(unit, "SCALAR_UNIT_MAX", 0)
+        batch = unit._decide(ctx, chosen.version, stored, students, regions)  # type: ignore[arg-type]
+        assert taken == []
+        mp.setattr(unit, "SCALAR_UNIT_MAX", len(students))
+        few = unit._decide(ctx, chosen.version, stored, students, regions)  # type: ignore[arg-type]
+        assert taken == [1]
+    assert few == batch
