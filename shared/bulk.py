@@ -66,16 +66,29 @@ def insert(target: Target, table: sa.Table, rows: Sequence[Row]) -> None:
     if any(row.keys() != keys for row in rows):
         conn.execute(sa.insert(table), [dict(row) for row in rows])
         return
-    dialect = conn.dialect
-    if dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         executemany(conn, sa.insert(table), rows)
         return
     names = list(keys)
-    columns: list[list[Any]] = []
-    for name in names:
-        values = list(map(itemgetter(name), rows))
+    insert_columns(conn, table, names, [list(map(itemgetter(name), rows)) for name in names])
+
+
+def insert_columns(target: Target, table: sa.Table, names: Sequence[str], columns: Sequence[Sequence[Any]]) -> None:
+    """:func:`insert` of rows given a column at a time: ``columns[i]`` holds every row's value of column
+    ``names[i]`` (all of the same length), so no dict is made per row on PostgreSQL."""
+    if not columns or not len(columns[0]):
+        return
+    conn = _connection(target)
+    dialect = conn.dialect
+    if dialect.name != "postgresql":
+        executemany(conn, sa.insert(table), [dict(zip(names, values, strict=True))
+                                             for values in zip(*columns, strict=True)])
+        return
+    converted: list[Sequence[Any]] = []
+    for name, values in zip(names, columns, strict=True):
         processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        columns.append(values if processor is None else list(map(_memoised(processor), values)))
+        converted.append(values if processor is None else list(map(_memoised(processor), values)))
+    columns = converted
     quote = dialect.identifier_preparer.quote
     statement = (f"COPY {dialect.identifier_preparer.format_table(table)} "
                  f"({', '.join(quote(n) for n in names)}) FROM STDIN")
@@ -103,10 +116,16 @@ def copy_columns(raw: Any, statement: str, columns: Sequence[Sequence[Any]]) -> 
 
 # what COPY's text format escapes in a value (psycopg's ``_copy_base._dump_re``), and how
 _COPY_SPECIAL = re.compile("[\b\t\n\v\f\r\x00\\\\]")  # (a backslash last, escaped for the pattern)
+_COPY_SPECIALS = "\\\t\n\r\b\v\f\x00"  # the same characters, looked for one at a time (~25x the regex's speed)
 _COPY_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r",
                  "\\": "\\\\"}
 _COPY_CHUNK = 10_000  # rows per piece of text handed to the driver
 _NULL = "\\N"
+
+
+def _special(text: str) -> bool:
+    """Whether ``text`` holds a character COPY escapes (or a NUL)."""
+    return any(c in text for c in _COPY_SPECIALS)
 
 
 def _copy_escape(match: re.Match[str]) -> str:
@@ -117,7 +136,7 @@ def _copy_strings(values: Sequence[str | None]) -> list[str] | None:
     """COPY text of a column of strings (and NULLs); None if one holds a NUL (psycopg refuses it: left to it)."""
     plain = [v for v in values if v is not None]
     joined = "".join(plain)  # one scan of the whole column: nearly always nothing to escape
-    if _COPY_SPECIAL.search(joined) is not None:
+    if _special(joined):
         if "\x00" in joined:
             return None
         sub = _COPY_SPECIAL.sub
@@ -131,7 +150,7 @@ def _copy_value(value: Any) -> str | None:
     """COPY text of one value as psycopg's text dumpers write it (None: a type not covered here)."""
     kind = type(value)
     if kind is str:
-        if _COPY_SPECIAL.search(value) is None:
+        if not _special(value):
             return value  # type: ignore[no-any-return]
         return None if "\x00" in value else _COPY_SPECIAL.sub(_copy_escape, value)
     if value is None:
