@@ -132,6 +132,42 @@ def _card(n: int) -> LinkedKip:
                      version=1, updated_at=datetime(2026, 1, 1, tzinfo=UTC))
 
 
+DIGEST_TIME = datetime(2026, 12, 4, 21, 0, 0, 123456, tzinfo=UTC)
+# what ``--digest`` compares, per table: every column but the times the hub takes from its clock (and the
+# checkpoints, signed with a key made per run over their creation time)
+DIGEST = {"provenance": "written_at", "outbox_item": "created_at sent_at", "ledger_entry": "appended_at",
+          "ledger_head": "checkpoint_seq checkpoint_hash", "student_mirror": "read_at", "student_outcome": "decided_at",
+          "student_status": "decided_at updated_at"}
+
+
+def _deterministic_ids() -> None:
+    """``--digest``: the hub's random ids (provenance ids, provenance rows) drawn from a counter, so that two runs
+    of the same input write the same rows and the same ledger (ids and times are part of the records hashed)."""
+    from services.sync_hub.sync import push
+
+    count = iter(range(1, 1 << 62))
+
+    def ids(n: int) -> list[str]:
+        return [str(uuid.UUID(int=(next(count) << 64) | 0x4000_0000_8000)) for _ in range(n)]
+
+    push.uuid4_texts = ids  # type: ignore[attr-defined]
+
+
+def digest(engine: sa.Engine) -> dict[str, str]:
+    """sha256 (first 16 hex digits) of each table's rows sorted, less the columns in ``DIGEST``."""
+    import hashlib
+
+    out = {}
+    meta = sa.MetaData()
+    with engine.connect() as conn:
+        for table, skip in DIGEST.items():
+            t = sa.Table(table, meta, autoload_with=conn)
+            cols = [c for c in t.c if c.name not in skip.split()]
+            rows = sorted(repr(tuple(r)) for r in conn.execute(sa.select(*cols)))
+            out[table] = f"{len(rows)} rows {hashlib.sha256(chr(10).join(rows).encode()).hexdigest()[:16]}"
+    return out
+
+
 def _spy(directory: Path | None, system: str, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
     """py-spy on ``pids`` (raw collapsed stacks in ``directory``) until sent SIGINT."""
     if directory is None:
@@ -182,14 +218,14 @@ def one_round(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         hub_url = stack.database_url("sync_hub")
         migrate(MIGRATIONS, hub_url)
         engine = make_engine(hub_url)
-        run_id = str(uuid.uuid4())
+        run_id = str(uuid.UUID(int=1)) if args.digest else str(uuid.uuid4())
         now = datetime.now(UTC)
         units: dict[str, str] = {}
         with session_scope(engine) as session:
             session.add(SyncRunRow(id=run_id, status="RUNNING", trigger="bench", systems=list(args.system),
                                    created_at=now, started_at=now, full=True, registry_seq=10))
             for system in args.system:
-                units[system] = str(uuid.uuid4())
+                units[system] = str(uuid.UUID(int=2 + len(units))) if args.digest else str(uuid.uuid4())
                 session.add(SyncUnitRow(id=units[system], sync_run_id=run_id, system=system, region="32",
                                         status="RUNNING", created_at=now, started_at=now, attempts=1))
             session.flush()
@@ -209,7 +245,7 @@ def one_round(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             decisions = [_decision(n) for n in range(len(students))]
             cards = [(_card(n) if system is SourceSystem.DAPODIK and n % 10 == 0 else None)
                      for n in range(len(students))]
-            retrieved = datetime.now(UTC)
+            retrieved = DIGEST_TIME if args.digest else datetime.now(UTC)
             planned = [item for s, d, k in zip(students, decisions, cards, strict=True)
                        for item in _plan(s, d, k, retrieved)[0]]
             regions = {s.student_id: "3201010001" for s in students}
@@ -231,6 +267,8 @@ def one_round(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                                 "values": pusher.tally.values_written,
                                 "push": delta(s0, s1), "record": delta(s1, s2)}
         ups.close()
+        if args.digest:
+            out["digest"] = digest(engine)
     finally:
         if engine is not None:
             engine.dispose()
@@ -278,7 +316,13 @@ def main() -> None:
     ap.add_argument("--system", action="append", choices=("emis", "dapodik"))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--py-spy", type=Path, help="record the hub side and the gateway with py-spy here (raw stacks)")
+    ap.add_argument("--digest", action="store_true",
+                    help="ids and retrieval time from a counter, and print a digest of the hub's tables after each "
+                         "round (provenance, outbox, ledger entries and head, the copy, outcomes): equal between two "
+                         "builds when they write the same rows")
     args = ap.parse_args()
+    if args.digest:
+        _deterministic_ids()
     args.system = args.system or ["emis", "dapodik"]
     rounds = []
     for _ in range(args.repeat):
@@ -290,6 +334,9 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(rounds, indent=1))
     print(report(args, rounds))
+    for n, r in enumerate(rounds):
+        if "digest" in r:
+            print(f"digest, round {n + 1}: " + json.dumps(r["digest"], indent=1))
 
 
 if __name__ == "__main__":

@@ -105,6 +105,29 @@ def test_the_item_hasher_hashes_each_value_as_its_own_canonical_record() -> None
         lh.item_record_hasher(retrieved_at_text="t", kind="other", **shared)  # type: ignore[arg-type]
 
 
+def test_the_batch_hasher_hashes_each_value_as_its_own_canonical_record() -> None:
+    """Items of one batch (text that needs escaping, and % signs, in every part) hash as their canonical records."""
+    at = datetime(2026, 3, 1, 8, 30, 0, 5, tzinfo=UTC)
+    values = {"status_pkh": "PKH", "no_kip": None, "penerima_kip": True, "é\"\x02%s": 0,
+              "x": 'é "quoted" \\ \n\t ☃ \x03 %d %%', "n": -12}
+    for kind in lh.FIELD_KINDS:
+        hashes = lh.batch_record_hasher('r"%s\x03', "dapodik%", 7, lh.utc_text(at), kind)
+        for n, (pid, record, source, source_record, version, matched_by) in enumerate([
+                ("p-\x02", "é/ü\n", "kemensos.dtsen", 'keluarga/"x"', 3, "no_kk"),
+                ("p-%s", "%d%%", "jembatan.nik-rules", "student-record", 0, "nik"),
+                ("p-3", "s3", "kemensos.dtsen", "keluarga/1", 2**40, "no_kk")]):
+            got = hashes(pid, record, source, source_record, version, matched_by, values)
+            assert list(got) == list(values), n
+            for field, value in values.items():
+                expected = lh.record_hash(lh.field_record(
+                    provenance_id=pid, sync_run_id='r"%s\x03', target_system="dapodik%", target_record=record,
+                    field=field, value=value, source_system=source, source_record=source_record,  # type: ignore[arg-type]
+                    source_version=version, observed_seq=7, retrieved_at=at, matched_by=matched_by, kind=kind))
+                assert got[field] == expected.hex()
+    with pytest.raises(ValueError):
+        lh.batch_record_hasher("r", "emis", 1, "t", "other")
+
+
 @pytest.mark.parametrize("value", [1.5, [1], {"a": 1}])
 def test_a_value_of_no_ledger_type_is_refused(value: object) -> None:
     with pytest.raises(TypeError):

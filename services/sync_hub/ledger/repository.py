@@ -18,6 +18,7 @@ from services.sync_hub.ledger.models import (
     LedgerVerificationRow,
 )
 from services.sync_hub.provenance.models import ProvenanceRow
+from shared import bulk
 
 HEAD: sa.Table = LedgerHeadRow.__table__  # type: ignore[assignment]
 ENTRY: sa.Table = LedgerEntryRow.__table__  # type: ignore[assignment]
@@ -158,11 +159,8 @@ def copy_rows(session: Session, table: sa.Table, columns: Sequence[str], rows: S
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(_json_insert(table.name, tuple(columns)), (json_rows(columns, rows),))
         return
-    if conn.dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
-                f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    if conn.dialect.name == "postgresql":  # the rows' text written a column at a time (``shared.bulk.copy_columns``)
+        bulk.copy_columns(raw, f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", list(zip(*rows, strict=True)))
         return
     cur = raw.cursor()  # type: ignore[union-attr]
     try:

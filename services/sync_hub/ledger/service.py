@@ -89,6 +89,12 @@ def append_provenance(session: Session, rows: Sequence[Mapping[str, object]],
                                                  for row, known in zip(rows, hashes, strict=True)], locked)
 
 
+def append_provenance_records(session: Session, records: Sequence[tuple[str, bytes]]) -> int:
+    """``append_provenance`` of rows whose record hashes the caller has made: (the row's id, its record hash) each,
+    in the order they are chained. Returns the last seq (0: nothing)."""
+    return _append(session, lh.KIND_PROVENANCE, records)
+
+
 def _append(session: Session, kind: str, records: Sequence[tuple[str, bytes]], locked: repo.Head | None = None
             ) -> int:
     """Chain ``records`` (record id, record hash) after the head, under its lock, in one pass and one insert."""

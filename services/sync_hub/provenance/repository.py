@@ -19,6 +19,11 @@ def add_outbox(session: Session, rows: list[dict[str, object]]) -> None:
     bulk.insert(session, OUTBOX, rows)
 
 
+def add_outbox_columns(session: Session, names: Sequence[str], columns: Sequence[Sequence[object]]) -> None:
+    """``add_outbox`` of rows given a column at a time (``shared.bulk.insert_columns``)."""
+    bulk.insert_columns(session, OUTBOX, names, columns)
+
+
 def settle_outbox(session: Session, updates: list[dict[str, object]]) -> None:
     """``updates``: dicts with ``b_id``, ``status``, ``detail``, ``sent_at``. One UPDATE per distinct answer
     (status, detail, time) and up to ``_IN_LIST`` ids, not one per row: a batch's answers are nearly all the same."""
@@ -35,6 +40,11 @@ def settle_outbox(session: Session, updates: list[dict[str, object]]) -> None:
 def add_provenance(session: Session, rows: list[dict[str, object]]) -> None:
     """Set-wise (``shared.bulk.insert``: COPY on PostgreSQL); every row has the keys of the first."""
     bulk.insert(session, PROVENANCE, rows)
+
+
+def add_provenance_columns(session: Session, names: Sequence[str], columns: Sequence[Sequence[object]]) -> None:
+    """``add_provenance`` of rows given a column at a time (``shared.bulk.insert_columns``)."""
+    bulk.insert_columns(session, PROVENANCE, names, columns)
 
 
 def count_provenance(session: Session, run_id: str | None = None) -> int:

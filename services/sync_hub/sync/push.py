@@ -18,9 +18,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from services.sync_hub.domain.students import OUTCOME_FIELDS, FieldValue
@@ -33,12 +35,12 @@ from services.sync_hub.runs.models import SyncUnitRow
 from services.sync_hub.sync.plan import PlannedItem
 from services.sync_hub.upstreams import Upstreams
 from shared.clock import utcnow
-from shared.contracts.common import HubResultItem, Provenance, ResultStatus
+from shared.contracts.common import HubResultItem, MatchKey, Outcome, Provenance, ResultStatus
 from shared.contracts.hub import SourceSystem
 from shared.db import session_scope
 from shared.http import ClientError
 from shared.ids import uuid4_texts
-from shared.ledger_hash import utc_text
+from shared.ledger_hash import batch_record_hasher, utc_text
 
 log = logging.getLogger("jembatan.hub.push")
 
@@ -80,7 +82,112 @@ def to_items(run_id: str, batch: list[PlannedItem], seq: int, system: SourceSyst
     return items
 
 
-def _values(system: SourceSystem, item: HubResultItem) -> dict[str, FieldValue]:
+@dataclass(slots=True)
+class SentProvenance:
+    """A sent item's ``Provenance``, as plain attributes (the fields ``Provenance`` has, same names)."""
+
+    provenance_id: str
+    sync_run_id: str
+    source_system: str
+    source_record: str
+    source_version: int
+    observed_seq: int
+    retrieved_at: datetime
+    matched_by: MatchKey
+    record_hashes: dict[str, str]
+
+
+@dataclass(slots=True)
+class SentItem:
+    """A result item as the pusher keeps it between the send and the answer: ``HubResultItem``'s fields, without a
+    pydantic model per item (``items_json`` made the item's JSON directly; a ``HubResultItem`` from the outbox,
+    on replay, is used the same way)."""
+
+    student_id: str
+    outcome: Outcome | None
+    outcome_detail: str | None
+    values: dict[str, FieldValue]
+    provenance: SentProvenance
+
+
+_DATETIME = TypeAdapter(datetime)
+_PLAIN = (str, bool, int, type(None))  # a value's types as ``HubResultItem.values`` keeps them (exact: no subclass)
+_ITEM = ('{"student_id":%s,"outcome":%s,"outcome_detail":%s,"values":{%s},"provenance":{"provenance_id":"%s",'
+         '"sync_run_id":%s,"source_system":%s,"source_record":%s,"source_version":%d,"observed_seq":%d,'
+         '"retrieved_at":%s,"matched_by":%s,"record_hashes":{%s}}}')
+_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
+def _plain(p: PlannedItem, seq: int) -> bool:
+    """Whether ``HubResultItem`` would keep ``p``'s values as they are (types and bounds its fields check): then
+    ``items_json`` writes it; otherwise the model is made (it converts, or refuses the item as before)."""
+    s = p.source
+    return (type(p.student_id) is str and len(p.student_id) <= 64
+            and (p.outcome is None or type(p.outcome) is Outcome)
+            and (p.detail is None or (type(p.detail) is str and len(p.detail) <= 300))
+            and type(p.values) is dict and all(type(k) is str for k in p.values)
+            and all(type(v) in _PLAIN for v in p.values.values())
+            and type(s.system) is str and type(s.record) is str and type(s.version) is int and s.version >= 0
+            and type(seq) is int and seq >= 0 and type(s.retrieved_at) is datetime and type(s.matched_by) is MatchKey)
+
+
+def _value_json(value: FieldValue) -> str:
+    """A value as pydantic writes it in an item's JSON (and as ``json.dumps`` writes it)."""
+    if value is None or value is True or value is False:
+        return _CONSTANTS[value]
+    if type(value) is int:
+        return str(value)
+    return encode_basestring(value)  # type: ignore[no-any-return]
+
+
+def items_json(run_id: str, batch: list[PlannedItem], seq: int, system: SourceSystem
+               ) -> tuple[list[HubResultItem | SentItem], list[str]]:
+    """The batch's items, each with the ledger's record hash of every value (``ledger.stamp``'s), and each one's
+    JSON: the text ``HubResultItem.model_dump_json`` writes (tested byte-equal), made without a model per item.
+    An item whose values the model would convert or refuse is made as the model (``to_items``)."""
+    if type(run_id) is not str or len(run_id) > 64 or not all(_plain(p, seq) for p in batch):
+        items = to_items(run_id, batch, seq, system)
+        return items, [i.model_dump_json() for i in items]  # type: ignore[return-value]
+    enc, value_json = encode_basestring, _value_json
+    run_text, target = enc(run_id), system.value
+    outcome_field, detail_field = OUTCOME_FIELDS[system]
+    times: dict[int, tuple[datetime, str, str]] = {}  # the items of a unit share their retrieval time: once
+    texts: dict[tuple[type, FieldValue], str] = {}  # values repeat (true, null, outcomes): written once each
+    hashers: dict[str, Callable[..., dict[str, str]]] = {}  # the ledger's record hashes, per retrieval time
+    items: list[HubResultItem | SentItem] = []
+    payloads: list[str] = []
+    for p, pid in zip(batch, uuid4_texts(len(batch)), strict=True):
+        s = p.source
+        at = times.get(id(s.retrieved_at))
+        if at is None:  # (keyed by identity, each kept alive by its item: equal times of other offsets differ)
+            at = times[id(s.retrieved_at)] = (s.retrieved_at, utc_text(s.retrieved_at),
+                                              _DATETIME.dump_json(s.retrieved_at).decode())
+        values = dict(p.values)
+        if p.outcome is not None:
+            values[outcome_field] = p.outcome.value
+            values[detail_field] = p.detail
+        hasher = hashers.get(at[1])
+        if hasher is None:
+            hasher = hashers[at[1]] = batch_record_hasher(run_id, target, seq, at[1])
+        hashes = hasher(pid, p.student_id, s.system, s.record, s.version, s.matched_by.value, values)
+        parts = []
+        for name, value in p.values.items():
+            key = (type(value), value)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = value_json(value)
+            parts.append(f"{enc(name)}:{text}")
+        payloads.append(_ITEM % (
+            enc(p.student_id), "null" if p.outcome is None else enc(p.outcome.value),
+            "null" if p.detail is None else enc(p.detail), ",".join(parts), pid, run_text, enc(s.system),
+            enc(s.record), s.version, seq, at[2], enc(s.matched_by.value),
+            ",".join([f'{enc(name)}:"{h}"' for name, h in hashes.items()])))
+        items.append(SentItem(p.student_id, p.outcome, p.detail, p.values, SentProvenance(
+            pid, run_id, s.system, s.record, s.version, seq, s.retrieved_at, s.matched_by, hashes)))
+    return items, payloads
+
+
+def _values(system: SourceSystem, item: HubResultItem | SentItem) -> dict[str, FieldValue]:
     """Every field the item sets, the outcome and its detail included."""
     values = dict(item.values)
     if item.outcome is not None:
@@ -101,6 +208,17 @@ def _json(value: FieldValue, texts: dict[tuple[type, FieldValue], str] | None = 
     return text
 
 
+PROVENANCE_COLUMNS = ("id", "provenance_id", "sync_run_id", "target_system", "target_record", "field", "value_json",
+                      "source_system", "source_record", "source_version", "observed_seq", "retrieved_at", "matched_by",
+                      "written_at")  # a provenance row's columns, as ``_provenance_rows`` makes them
+OUTBOX_COLUMNS = ("id", "sync_run_id", "unit_id", "target_system", "student_id", "payload", "status", "created_at")
+
+
+def _body(run_id: str, payloads: list[str]) -> bytes:
+    """A result batch's body made of its items' JSON (as the outbox keeps it), not serialised again."""
+    return f'{{"sync_run_id":{json.dumps(run_id)},"items":[{",".join(payloads)}]}}'.encode()
+
+
 def _provenance_rows(system: SourceSystem, item: HubResultItem, fields: Iterable[str], written_at: datetime,
                      texts: dict[tuple[type, FieldValue], str] | None = None, ids: Iterator[str] | None = None
                      ) -> list[dict[str, object]]:
@@ -116,7 +234,7 @@ def _provenance_rows(system: SourceSystem, item: HubResultItem, fields: Iterable
             for name in fields]
 
 
-def _stamped(item: HubResultItem, fields: Iterable[str]) -> list[str | None]:
+def _stamped(item: HubResultItem | SentItem, fields: Iterable[str]) -> list[str | None]:
     """The record hash stamped on the item for each field (``ledger.stamp``; None for a field it has none of):
     the ledger appends it as is instead of hashing the value a second time."""
     stamped = item.provenance.record_hashes
@@ -140,16 +258,20 @@ class Pusher:
         for batch in chunks(planned, batch_size):
             if self.cancelled():
                 return False
-            items = to_items(run_id, batch, seq, self.system)
-            payloads = [i.model_dump_json() for i in items]
+            items, payloads = items_json(run_id, batch, seq, self.system)
+            try:
+                body = _body(run_id, payloads)
+            except UnicodeEncodeError:  # a text UTF-8 cannot hold: left to the model (it refused it before)
+                items = to_items(run_id, batch, seq, self.system)  # type: ignore[assignment]
+                payloads = [i.model_dump_json() for i in items]  # type: ignore[union-attr]
+                body = _body(run_id, payloads)
             now = utcnow()
+            n = len(items)
             with session_scope(self.db) as session:  # outbox first: the intent is on disk before it is sent
-                prov_repo.add_outbox(session, [
-                    {"id": i.provenance.provenance_id, "sync_run_id": run_id, "unit_id": self.unit_id,
-                     "target_system": self.system.value, "student_id": i.student_id,
-                     "payload": payload, "status": "PENDING", "created_at": now}
-                    for i, payload in zip(items, payloads, strict=True)])
-            self._send(run_id, items, payloads)
+                prov_repo.add_outbox_columns(session, OUTBOX_COLUMNS, [
+                    [i.provenance.provenance_id for i in items], [run_id] * n, [self.unit_id] * n,
+                    [self.system.value] * n, [i.student_id for i in items], payloads, ["PENDING"] * n, [now] * n])
+            self._send(run_id, items, payloads, body)
         return True
 
     def replay(self, region: str, batch_size: int) -> int:
@@ -173,12 +295,12 @@ class Pusher:
             log.info("unit %s: %d outbox item(s) sent again after an interruption", self.unit_id, len(pending))
         return len(pending)
 
-    def _send(self, run_id: str, items: list[HubResultItem], payloads: list[str]) -> None:
+    def _send(self, run_id: str, items: list[HubResultItem] | list[HubResultItem | SentItem], payloads: list[str],
+              body: bytes | None = None) -> None:
         """POST ``items`` (``payloads``: each one's JSON, as the outbox holds it: the batch's body is made of them
-        rather than serialised again) and record the answer."""
-        body = f'{{"sync_run_id":{json.dumps(run_id)},"items":[{",".join(payloads)}]}}'
+        rather than serialised again; ``body``: that body when the caller made it) and record the answer."""
         try:
-            answer = self.client.post_results_json(body.encode("utf-8"))
+            answer = self.client.post_results_json(body if body is not None else _body(run_id, payloads))
         except ClientError as exc:
             with session_scope(self.db) as session:
                 prov_repo.settle_outbox(session, [{"b_id": i.provenance.provenance_id, "status": "FAILED",
@@ -186,42 +308,69 @@ class Pusher:
             raise
         written_at = utcnow()
         settle: list[dict[str, object]] = []
-        provenance: list[dict[str, object]] = []
+        # the provenance rows written, a column at a time (``PROVENANCE_COLUMNS``), and each one's record hash
+        columns: list[list[Any]] = [[] for _ in PROVENANCE_COLUMNS]
+        (c_id, c_pid, c_run, c_target, c_record, c_field, c_value, c_source, c_source_record, c_version, c_seq,
+         c_retrieved, c_matched, c_written) = columns
         hashes: list[str | None] = []
-        held_ids: dict[str, list[tuple[HubResultItem, str]]] = {}  # provenance id held -> (item, field)
+        held_ids: dict[str, list[tuple[HubResultItem | SentItem, str]]] = {}  # provenance id held -> (item, field)
         texts: dict[tuple[type, FieldValue], str] = {}
         holds: dict[str, dict[str, FieldValue]] = {}
-        ids = iter(uuid4_texts(sum(len(r.fields_written) for r in answer.results
-                                   if r.status is ResultStatus.APPLIED)))  # the provenance rows' ids
+        ids = uuid4_texts(sum(len(r.fields_written) for r in answer.results
+                              if r.status is ResultStatus.APPLIED))  # the provenance rows' ids
+        target = self.system.value
         for item, result in zip(items, answer.results, strict=True):
-            pid = item.provenance.provenance_id
+            p = item.provenance
+            pid = p.provenance_id
             settle.append({"b_id": pid, "status": result.status.value, "detail": result.detail,
                            "sent_at": written_at})
+            values = _values(self.system, item)
             if result.status in (ResultStatus.APPLIED, ResultStatus.UNCHANGED):  # the gateway holds them now
-                holds[item.student_id] = {**holds.get(item.student_id, {}), **_values(self.system, item)}
+                holds[item.student_id] = {**holds.get(item.student_id, {}), **values}
             elif result.status in (ResultStatus.STALE, ResultStatus.NOT_FOUND):  # it knows better: read again
                 self.tally.stale.add(item.student_id)
             else:
                 self.tally.rejected.append(f"{self.system.value} {result.status.value}: {result.detail or ''}"[:200])
-            if result.status is ResultStatus.APPLIED:
-                provenance.extend(_provenance_rows(self.system, item, result.fields_written, written_at, texts, ids))
-                hashes.extend(_stamped(item, result.fields_written))
+            if result.status is ResultStatus.APPLIED and (fields := result.fields_written):
+                n, start = len(fields), len(c_id)
+                c_id.extend(ids[start:start + n])
+                c_pid.extend([pid] * n)
+                c_run.extend([p.sync_run_id] * n)
+                c_target.extend([target] * n)
+                c_record.extend([item.student_id] * n)
+                c_field.extend(fields)
+                c_value.extend([_json(values.get(name), texts) for name in fields])
+                c_source.extend([p.source_system] * n)
+                c_source_record.extend([p.source_record] * n)
+                c_version.extend([p.source_version] * n)
+                c_seq.extend([p.observed_seq] * n)
+                c_retrieved.extend([p.retrieved_at] * n)
+                c_matched.extend([p.matched_by.value] * n)
+                c_written.extend([written_at] * n)
+                hashes.extend(_stamped(item, fields))
             for name, held in (getattr(result, "held", None) or {}).items():
                 if held != pid or result.status is not ResultStatus.APPLIED:
                     held_ids.setdefault(held, []).append((item, name))
+        written = len(c_id)
+        # the ledger's record of each row: the hash stamped on its item, else made from the row
+        records = [(c_id[n], bytes.fromhex(h) if h else ledger.row_hash(
+            {name: column[n] for name, column in zip(PROVENANCE_COLUMNS, columns, strict=True)}))
+            for n, h in enumerate(hashes)]
         with session_scope(self.db) as session:
             prov_repo.settle_outbox(session, settle)
-            prov_repo.add_provenance(session, provenance)
+            prov_repo.add_provenance_columns(session, PROVENANCE_COLUMNS, columns)
             rebuilt, rebuilt_hashes = self._reconcile(session, held_ids, {i.provenance.provenance_id for i in items})
             mirror.holds(session, self.system, holds)
             if self.tally.stale:
                 mirror.ask_refetch(session, self.system, self.tally.stale, written_at)
             # last: the ledger's lock until the commit
-            ledger.append_provenance(session, provenance + rebuilt, hashes + rebuilt_hashes)
-            uncovered = ledger.appended_pending(session) if provenance or rebuilt else 0
+            records.extend((str(row["id"]), bytes.fromhex(h) if h else ledger.row_hash(row))
+                           for row, h in zip(rebuilt, rebuilt_hashes, strict=True))
+            ledger.append_provenance_records(session, records)
+            uncovered = ledger.appended_pending(session) if written or rebuilt else 0
         self.tally.reconciled += len(rebuilt)
-        self.tally.values_written += len(provenance)
-        self.tally.provenance_records += len(provenance)
+        self.tally.values_written += written
+        self.tally.provenance_records += written
         ledger.maybe_checkpoint(self.db, self.signer, self.checkpoint_every, uncovered)
 
     def _reconcile(self, session: sa.orm.Session, held: dict[str, list[tuple[HubResultItem, str]]],
