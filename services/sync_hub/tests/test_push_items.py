@@ -4,6 +4,7 @@ convert or refuse still go through the model."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from enum import IntEnum
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from services.sync_hub.sync import push
 from services.sync_hub.sync.plan import PlannedItem, Source
-from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Outcome
+from shared.contracts.common import HubResultBatch, HubResultItem, MatchKey, Outcome, Provenance
 from shared.contracts.hub import SourceSystem
 
 TEXT = "ab Z09-_/\\\"'{}:,é日本🙂\u00a0\u2028\x00\x01\x08\x0c\x1f\x7f\t\n\r"
@@ -92,3 +93,10 @@ def test_items_the_model_would_convert_or_refuse_go_through_it(change: dict[str,
     items, payloads = push.items_json("run", [*base, odd], 1, SourceSystem.EMIS)
     assert payloads == expected
     assert all(isinstance(i, HubResultItem) for i in items)
+
+
+def test_the_kept_items_have_the_models_fields_in_their_order():
+    """``SentItem`` / ``SentProvenance`` stand for ``HubResultItem`` / ``Provenance`` between the send and the answer
+    (and ``items_json`` writes the models' JSON in their field order): a field added to a model fails here first."""
+    assert [f.name for f in dataclasses.fields(push.SentItem)] == list(HubResultItem.model_fields)
+    assert [f.name for f in dataclasses.fields(push.SentProvenance)] == list(Provenance.model_fields)
