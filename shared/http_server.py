@@ -30,3 +30,39 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+
+
+class PerProcessListener(socket.socket):
+    """The listening socket of a service run as several uvicorn processes: each process gets one of its own, bound to
+    the same address with ``SO_REUSEPORT``, and the kernel spreads new connections over them by a hash of their
+    addresses.
+
+    uvicorn binds one socket in its supervisor and hands it to every worker process; they all accept from it, and a
+    burst of connections (a proxy or a load generator opening its keep-alive pool) lands on whichever process wakes
+    first while the other sits idle. Measured with 10 operators on 2 processes: a third of the runs had all 10
+    connections on one process, their presses in batches of 5 with the cores ~60 % busy (docs/benchmarks.md,
+    "Session 16"). The supervisor's own socket is bound and never listens (it holds the port); pickled for a worker
+    process (``spawn``), it is rebuilt there as a new socket bound with ``SO_REUSEPORT``, which the worker's server
+    listens on. Nginx's ``listen ... reuseport`` does the same.
+    """
+
+    address: tuple[str, int]
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return bind_reuse_port, self.address
+
+
+def bind_reuse_port(host: str, port: int) -> PerProcessListener:
+    """A TCP socket bound to ``(host, port)`` with ``SO_REUSEADDR`` and ``SO_REUSEPORT``, not yet listening."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = PerProcessListener(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.address = (host, sock.getsockname()[1])
+    sock.set_inheritable(True)
+    return sock

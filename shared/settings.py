@@ -42,7 +42,8 @@ class ServiceSettings(BaseSettings):
 
 def serve_app(module: str, settings: ServiceSettings, **kwargs: object) -> None:
     """``uvicorn.run`` of ``<module>:create_app``: the app built here with ``settings`` for one worker, or by
-    each of ``settings.workers`` processes (which read the same environment) when more than one."""
+    each of ``settings.workers`` processes (which read the same environment) when more than one, under uvicorn's
+    supervisor (restarts a worker that dies), each process listening on a socket of its own."""
     import importlib
 
     import uvicorn
@@ -53,9 +54,16 @@ def serve_app(module: str, settings: ServiceSettings, **kwargs: object) -> None:
     kwargs.setdefault("http", NoDelayHTTPProtocol)  # no 40 ms wait for a delayed ACK per response (workers > 1)
     kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE_SECONDS)  # longer than a client reuses an idle connection
     if settings.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        from shared.http_server import bind_reuse_port
+
         prepare_multiprocess(settings.workers)
-        uvicorn.run(f"{module}:create_app", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, log_config=None, **kwargs)  # type: ignore[arg-type]
+        # what ``uvicorn.run`` does for several workers, but each worker listens on a socket of its own
+        # (``SO_REUSEPORT``: the kernel spreads new connections over the workers; ``http_server.PerProcessListener``)
+        config = uvicorn.Config(f"{module}:create_app", factory=True, workers=settings.workers, host=settings.host,
+                                port=settings.port, log_config=None, **kwargs)  # type: ignore[arg-type]
+        Multiprocess(config, sockets=[bind_reuse_port(settings.host, settings.port)]).run()
         return
     app = importlib.import_module(module).create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, **kwargs)  # type: ignore[arg-type]
