@@ -40,6 +40,16 @@ def test_hub_workers_run_the_real_worker_command_against_the_hubs_database() -> 
     assert "ports" not in worker
 
 
+def test_each_gateway_has_a_process_per_hub_worker() -> None:
+    """The hub's workers push result batches to a gateway at once; in one gateway process they wait for each other
+    (two workers' push 1.42x one's with one gateway process, 1.72-2.14x with two: docs/benchmarks.md, "Session 15")."""
+    replicas = COMPOSE["services"]["sync_hub_worker"]["deploy"]["replicas"]
+    for service in ("emis_gateway", "dapodik_gateway"):
+        environment = COMPOSE["services"][service]["environment"]
+        workers = int(environment.get(f"{PREFIX[service]}WORKERS", settings_class(service)().workers))
+        assert workers >= min(replicas, 2), service
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_port_matches_settings_and_dockerfile(service: str) -> None:
     spec = COMPOSE["services"][service]
