@@ -30,6 +30,7 @@ from services.kemensos_mock.main import create_app as kemensos_app
 from services.sync_hub.config import Settings as HubSettings
 from services.sync_hub.ledger import keys as ledger_keys
 from services.sync_hub.main import create_app as hub_app
+from services.sync_hub.mirror.models import StudentMirrorRow
 from services.sync_hub.sync import planner as planner_module
 from services.sync_hub.sync import unit as unit_module
 from services.sync_hub.upstreams import Upstreams
@@ -530,6 +531,54 @@ def test_an_incremental_run_reads_no_school_list_and_only_the_kip_issuances_put_
     assert again.progress is not None and again.progress.units_total >= 1  # the card's region is decided again
     full = run(hub, SyncRunCreate(full=True))
     assert full.status is RunStatus.SUCCEEDED and read["kip"] == 1 + len(cards) and read["schools"] == 2
+
+
+def test_a_changed_student_at_the_same_school_needs_no_school_list_a_moved_one_does(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9: a run costs what changed. A student edited at the school the hub's copy holds for it keeps that
+    school's region from the copy: no school list is read (nationally ~530,000 schools). A student the copy holds at
+    another school (one that moved school) makes the run read the list, and the copy gets the new school's region."""
+    hub, ups, _, clients = apps
+    assert run(hub).status is RunStatus.SUCCEEDED
+    read = {"schools": 0}
+    for cls, name in ((EmisClient, "list_madrasah"), (DapodikClient, "list_sekolah")):
+        def counting(self, *args, _original=getattr(cls, name), **kwargs):  # type: ignore[no-untyped-def]
+            read["schools"] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counting)
+    engine = clients["hub"].app.state.engine  # type: ignore[attr-defined]
+    mirror_table = StudentMirrorRow.__table__  # type: ignore[attr-defined]
+
+    def held(student_id: str) -> tuple[str, str, str | None, str | None]:
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(mirror_table.c.school, mirror_table.c.region, mirror_table.c.bentuk,
+                                         mirror_table.c.npsn).where(mirror_table.c.system == "dapodik",
+                                                                    mirror_table.c.student_id == student_id)).one()
+        return tuple(row)  # type: ignore[return-value]
+
+    edited, moved = [p for p in ups.dapodik.iter_students(1000) if p.nik][:2]
+    before = held(edited.peserta_didik_id), held(moved.peserta_didik_id)
+    assert before[0][1] and before[1][1]
+    for student, place in ((edited, "Bogor Barat"), (moved, "Depok")):
+        r = clients["dapodik"].patch(f"/api/v1/peserta-didik/{student.peserta_didik_id}",
+                                     json={"tempat_lahir": place}, headers=as_operator(clients))
+        assert r.status_code == 200, r.text
+    with engine.begin() as conn:  # the copy last saw this student at another school, in another region
+        conn.execute(mirror_table.update().where(mirror_table.c.system == "dapodik",
+                                                 mirror_table.c.student_id == moved.peserta_didik_id)
+                     .values(school="another-school", region="9999", npsn=None))
+    first = run(hub)
+    assert first.status is RunStatus.SUCCEEDED and first.students_from_feed == 2, first.errors
+    assert read["schools"] >= 1 and "plan.read_schools" in first.timings  # the moved student's new school
+    assert held(moved.peserta_didik_id) == before[1]
+    r = clients["dapodik"].patch(f"/api/v1/peserta-didik/{edited.peserta_didik_id}", json={"tempat_lahir": "Bogor"},
+                                 headers=as_operator(clients))
+    assert r.status_code == 200, r.text
+    read["schools"] = 0
+    second = run(hub)
+    assert second.status is RunStatus.SUCCEEDED and second.students_from_feed == 1, second.errors
+    assert read["schools"] == 0 and "plan.read_schools" not in second.timings
+    assert held(edited.peserta_didik_id) == before[0]
 
 
 def test_full_run_rereads_everything_and_a_check_makes_the_next_run_read_its_students(apps) -> None:  # type: ignore[no-untyped-def]

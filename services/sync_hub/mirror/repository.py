@@ -61,6 +61,19 @@ def regions_of(session: Session, system: str, student_ids: Sequence[str]) -> dic
     return out
 
 
+def schools_of(session: Session, system: str, student_ids: Sequence[str]
+               ) -> dict[str, tuple[str, str, str | None, str | None]]:
+    """student id -> (school, region, bentuk, npsn) as stored, for those held."""
+    out: dict[str, tuple[str, str, str | None, str | None]] = {}
+    ids = sorted(set(student_ids))
+    where, bind = one_of(session, MIRROR.c.student_id, "ids")
+    stmt = sa.select(MIRROR.c.student_id, MIRROR.c.school, MIRROR.c.region, MIRROR.c.bentuk, MIRROR.c.npsn).where(
+        MIRROR.c.system == system, where)
+    for start in range(0, len(ids), CHUNK):
+        out.update({r[0]: (r[1], r[2], r[3], r[4]) for r in session.execute(stmt, {"ids": bind(ids[start:start + CHUNK])})})
+    return out
+
+
 def unread_since(session: Session, system: str, since: datetime) -> dict[str, str]:
     stmt = sa.select(MIRROR.c.student_id, MIRROR.c.region).where(
         MIRROR.c.system == system, sa.or_(MIRROR.c.read_at.is_(None), MIRROR.c.read_at < since))

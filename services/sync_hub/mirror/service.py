@@ -69,6 +69,13 @@ def store(session: Session, rows: Iterable[Stored], at: datetime) -> dict[str, s
     return before
 
 
+def schools_of(session: Session, system: SourceSystem, student_ids: Iterable[str]
+               ) -> dict[str, tuple[str, str, str | None, str | None]]:
+    """student id -> (school, region, bentuk, npsn) as the copy holds them (the school a student was last read
+    at, and that school's region, bentuk_pendidikan and NPSN then)."""
+    return repo.schools_of(session, system.value, list(student_ids))
+
+
 def drop(session: Session, system: SourceSystem, student_ids: Iterable[str]) -> dict[str, str]:
     """Forget these students; returns the region of each one that was known."""
     ids = sorted(set(student_ids))

@@ -149,7 +149,7 @@ class Planner:
                  if system is SourceSystem.EMIS
                  else self.up.dapodik.iter_changes(None if full else cursor, self.settings.page_size, removed=True))
         # the next page is read (the gateway builds it, the hub parses and maps it) while this one is stored
-        for page, stored in read_ahead(pages, lambda page: [self._stored(record, schools) for record in page.items]):
+        for page, stored in read_ahead(pages, lambda page: self._stored_page(system, page.items, schools, full)):
             gone = [g.peserta_didik_id for g in getattr(page, "removed", ())]
             with session_scope(self.db) as session:
                 before = mirror.store(session, stored, utcnow())
@@ -174,14 +174,15 @@ class Planner:
     def _refetch(self, system: SourceSystem, wanted: dict, schools: _LazySchools) -> None:  # type: ignore[type-arg]
         """Students the hub asked to read again (a gateway answered STALE or NOT_FOUND), read directly."""
         client = self.up.emis if system is SourceSystem.EMIS else self.up.dapodik
-        stored, missing = [], []
+        records, missing = [], []
         for student_id in sorted(wanted):
             try:
-                stored.append(self._stored(client.get_student(student_id), schools))
+                records.append(client.get_student(student_id))
             except Rejected as exc:
                 if exc.status != 404:
                     raise
                 missing.append(student_id)
+        stored = self._stored_page(system, records, schools, full=False)
         with session_scope(self.db) as session:
             before = mirror.store(session, stored, utcnow())
             dropped = mirror.drop(session, system, missing) if missing else {}
@@ -191,14 +192,34 @@ class Planner:
         self.dirty.update((system.value, s.region) for s in stored)
         self.dirty.update((system.value, r) for r in (*before.values(), *dropped.values()))
 
+    def _stored_page(self, system: SourceSystem, records: list[Siswa] | list[PesertaDidik], schools: _LazySchools,
+                     full: bool) -> list[mirror.Stored]:
+        """The records as the copy stores them, each with its school's region, bentuk_pendidikan and NPSN.
+
+        On an incremental read a student still at the school the copy holds for it keeps what the copy holds of that
+        school (unless this run read the school list anyway): the school list, ~530,000 schools nationally, is read
+        only when a student is new to the copy or moved school, not because some student changed. A full read
+        reads the list, which also picks up a school that moved to another region."""
+        known: dict[str, tuple[str, str, str | None, str | None]] = {}
+        if not full and records:
+            ids = [r.siswa_id if isinstance(r, Siswa) else r.peserta_didik_id for r in records]
+            with session_scope(self.db) as session:
+                known = mirror.schools_of(session, system, ids)
+        return [self._stored(record, schools, known) for record in records]
+
     @staticmethod
-    def _stored(record: Siswa | PesertaDidik, schools: _LazySchools) -> mirror.Stored:
+    def _stored(record: Siswa | PesertaDidik, schools: _LazySchools,
+                known: dict[str, tuple[str, str, str | None, str | None]] | None = None) -> mirror.Stored:
         view: StudentView
         if isinstance(record, Siswa):
             view, school = from_siswa(record), record.nsm
         else:
             view, school = from_peserta_didik(record), record.sekolah_id
-        region, bentuk, npsn = schools.get(school, ("", None, None))
+        held = known.get(view.student_id) if known else None
+        if held is not None and held[0] == school and held[1] and not schools.loaded:
+            region, bentuk, npsn = held[1:]
+        else:
+            region, bentuk, npsn = schools.get(school, ("", None, None))
         return mirror.Stored(view, school, region, bentuk, enrolment_of(record, npsn))
 
     def _schools(self, system: SourceSystem) -> Schools:
@@ -326,10 +347,14 @@ class Planner:
 
 class _LazySchools:
     """A system's schools, read from its gateway the first time a student needs its school's region: a run in which
-    no student of that system changed reads none."""
+    no student of that system is new or moved school reads none."""
 
     def __init__(self, load: Callable[[], Schools], phase: Callable[[str, float], None]) -> None:
         self._load, self._phase, self._schools = load, phase, None  # type: ignore[var-annotated]
+
+    @property
+    def loaded(self) -> bool:
+        return self._schools is not None
 
     def get(self, key: str, default: tuple[str, str | None, str | None]) -> tuple[str, str | None, str | None]:
         if self._schools is None:
