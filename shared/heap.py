@@ -14,6 +14,9 @@ collector, most of it in full collections over objects that never die.
 them would stay), and raises the first threshold so that young collections, and with them the full ones, come
 less often. Nothing a process computes changes; only when unreachable cycles are found.
 
+The gateways' lifespans freeze their start-up heap themselves (since h-gwapply); here the hub's processes (API and
+workers) and kemensos are frozen too, and every served process gets the higher threshold.
+
 Entry points that start a long-running process (``shared.settings.serve_app``, the hub's worker) ask for it with
 ``settle_on_start``; a service settles at the end of its start-up (``after_start``, in ``shared.app``'s lifespan),
 in each of its uvicorn worker processes (the request goes through the environment, which they inherit). Test
