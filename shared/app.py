@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 
-from shared import openapi
+from shared import heap, openapi
 from shared.auth import Authenticate, CredentialGate, TokensOf
 from shared.contracts.common import Health
 from shared.errors import ERROR_RESPONSES, install_error_handlers
@@ -53,7 +53,7 @@ def create_service_app(
 the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the bearer scheme in the OpenAPI.
 ``idempotency_table``: the service's ``idempotency_key`` table; routes taking ``Idempotency-Key`` then honour it
 (``shared.idempotency``)."""
-    app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan,  # type: ignore[arg-type]
+    app = FastAPI(title=title, description=description, version=VERSION, lifespan=_settling(lifespan),
                   responses=ERROR_RESPONSES, dependencies=list(dependencies or []),
                   generate_unique_id_function=openapi.operation_id, **_NATIVE_TELEMETRY_OFF)
     install_error_handlers(app)
@@ -76,6 +76,20 @@ the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the b
     openapi.install(app, scoped=scoped, security_description=security)
     build_routes(app)
     return app
+
+
+def _settling(lifespan: Callable[[FastAPI], Any]) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """``lifespan`` (a context manager factory or an async generator function), then, once the service's start-up is
+    done, its heap settled when the process that serves it asked for it (``shared.heap``)."""
+    enter = asynccontextmanager(lifespan) if inspect.isasyncgenfunction(lifespan) else lifespan
+
+    @asynccontextmanager
+    async def settling(app: FastAPI) -> AsyncIterator[None]:
+        async with enter(app):
+            heap.after_start()
+            yield
+
+    return settling
 
 
 def build_routes(app: FastAPI) -> int:

@@ -14,14 +14,15 @@ from collections.abc import Callable, Collection, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
+
+if TYPE_CHECKING:  # alembic is imported where a migration runs: a worker process never loads it
+    from alembic.config import Config
 
 # Execution option: start the SQLite transaction with BEGIN IMMEDIATE (take the write lock at once, so
 # two writers queue on the busy timeout instead of failing when one upgrades a read snapshot).
@@ -264,6 +265,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(script_location: Path, url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
@@ -272,6 +275,8 @@ def alembic_config(script_location: Path, url: str) -> Config:
 
 def migrate(script_location: Path, url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` with the service's Alembic scripts."""
+    from alembic import command
+
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
@@ -324,6 +329,8 @@ def migrate_to(script_location: Path, url: str, revision: str = "head") -> tuple
         return before, before
     older = before is not None and (target is None or target in {
         r.revision for r in script.iterate_revisions(before, "base")})
+    from alembic import command
+
     engine = make_engine(url)
     try:
         with engine.begin() as connection:

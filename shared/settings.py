@@ -48,9 +48,11 @@ def serve_app(module: str, settings: ServiceSettings, **kwargs: object) -> None:
 
     import uvicorn
 
+    from shared import heap
     from shared.http_server import KEEP_ALIVE_SECONDS, NoDelayHTTPProtocol
     from shared.observability.metrics import prepare_multiprocess
 
+    heap.settle_on_start()  # once started (its lifespan done), in each worker process too: shared.heap
     kwargs.setdefault("http", NoDelayHTTPProtocol)  # no 40 ms wait for a delayed ACK per response (workers > 1)
     kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE_SECONDS)  # longer than a client reuses an idle connection
     if settings.workers > 1:

@@ -23,9 +23,11 @@ def serve() -> None:
     """Run the API with uvicorn on KEMENSOS_HOST:KEMENSOS_PORT (default 127.0.0.1:8101)."""
     import uvicorn
 
+    from shared import heap
     from shared.http_server import KEEP_ALIVE_SECONDS
 
     settings = get_settings()
+    heap.settle_on_start()  # once its lifespan is done: shared.heap
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
                 log_level=settings.log_level.lower(), timeout_keep_alive=KEEP_ALIVE_SECONDS)
 

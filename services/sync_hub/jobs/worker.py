@@ -20,6 +20,7 @@ from services.sync_hub.config import Settings
 from services.sync_hub.jobs import queue, tasks
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.upstreams import make_upstreams
+from shared import heap
 from shared.db import make_engine
 
 log = logging.getLogger("jembatan.hub.worker")
@@ -92,6 +93,8 @@ def main(settings: Settings, concurrency: int = 1) -> None:
         raise SystemExit("a separate worker needs the hub on PostgreSQL (HUB_DATABASE_URL); the embedded SQLite hub "
                          "runs its jobs in its own process")
     ups = make_upstreams(settings)
+    heap.settle_on_start()
+    heap.after_start()  # its start-up's objects frozen: shared.heap
     try:
         asyncio.run(run(JobContext(engine, ups, settings), concurrency))
     finally:
