@@ -207,3 +207,31 @@ def test_feed_positions_sync_log_and_incoming_on_both_databases(db_url: str,
     client.post("/api/v1/hub/results", json=f.body(f.batch(f.pkh_item(1, 11, penerima=False, pid="p11"))))
     programmes = client.get(f"/api/v1/peserta-didik/{f.uid(1)}/kesejahteraan").json()
     assert [(p["jenis_kesejahteraan_id"], p["aktif"]) for p in programmes] == [(12, False)]
+
+
+def _pages(engine: Engine) -> dict[str, int]:
+    """peserta_didik_id -> the heap page its row is on (PostgreSQL's ``ctid``)."""
+    with engine.connect() as conn:
+        stmt = sa.text("SELECT peserta_didik_id, (ctid::text::point)[0]::int FROM peserta_didik")
+        return dict(conn.execute(stmt).all())
+
+
+def test_the_hubs_write_leaves_most_loaded_students_on_their_pages(
+        make_client: Callable[..., TestClient], db_url: str) -> None:
+    """PostgreSQL: a load leaves room on every page of ``peserta_didik`` (fillfactor, migration 0009), so writing
+    the hub's values to every student keeps most rows on their pages (a HOT update: no new entry in any of the
+    table's indexes); on full pages every row moved. SQLite has no fillfactor: the write is the same there."""
+    n = 120
+    client = make_client([f.sekolah(1)], [f.peserta_didik(k) for k in range(1, n + 1)], url=db_url)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    postgres = engine.dialect.name == "postgresql"
+    before = _pages(engine) if postgres else {}
+    r = client.post("/api/v1/hub/results", json=f.body(f.batch(*[f.pkh_item(k, 10, no_kps=f"KPS-{k:05d}")
+                                                                  for k in range(1, n + 1)])))
+    assert r.status_code == 200 and {x["status"] for x in r.json()["results"]} == {"APPLIED"}
+    if postgres:
+        after = _pages(engine)
+        assert sum(after[pid] == page for pid, page in before.items()) >= 0.75 * n  # 104 of 120; 2 at fillfactor 100
+        with engine.connect() as conn:
+            options = conn.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = 'peserta_didik'")).scalar()
+        assert options == ["fillfactor=50"]
