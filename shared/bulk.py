@@ -13,6 +13,7 @@ Every function takes a ``Session`` (its transaction) or a ``Connection``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -53,6 +54,82 @@ def executemany(target: Target, stmt: UpdateBase, rows: Sequence[Row]) -> None:
     params: list[Any] = (list(zip(*columns, strict=True)) if positional
                          else [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)])
     conn.exec_driver_sql(compiled.string, params)
+
+
+# The column types (by affinity: SQLModel's AutoString is a String) whose values update() sends as JSON, and the
+# one Python type each may hold there.
+_JSON_TYPES: tuple[tuple[type[Any], type], ...] = ((sa.Boolean, bool), (sa.String, str), (sa.Integer, int))
+
+
+def _json_ready(dialect: sa.Dialect, table: sa.Table, rows: Sequence[Row]) -> bool:
+    """Whether every value of ``rows`` goes through JSON to its column as the driver would send it: plain
+    ``str`` / ``bool`` / ``int`` (exact types) or None, in a column of that Python type whose type has no bind
+    processing of its own, every row with the first row's keys, and no string that psycopg would refuse (a NUL,
+    text UTF-8 cannot hold): those keep the driver's own way, and its errors."""
+    keys = rows[0].keys()
+    texts: list[str] = []
+    for name in keys:
+        column_type = table.c[name].type
+        affinity = column_type._type_affinity
+        wanted = next((py for sql, py in _JSON_TYPES if affinity is not None and issubclass(affinity, sql)), None)
+        if wanted is None:
+            return False
+        # a Boolean's processor only checks that the value is a boolean; any other processor changes values
+        if not (isinstance(column_type, sa.Boolean)
+                or column_type.dialect_impl(dialect).bind_processor(dialect) is None):
+            return False
+        values = [row[name] for row in rows]
+        if not set(map(type, values)) <= {wanted, type(None)}:
+            return False
+        if wanted is str:
+            texts += values
+    if any(row.keys() != keys for row in rows):
+        return False
+    joined = "".join(t for t in texts if t is not None)
+    if "\x00" in joined:
+        return False
+    if not joined.isascii():
+        try:
+            joined.encode()
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
+def update(target: Target, table: sa.Table, key: str, rows: Sequence[Row], also: Mapping[str, Any] | None = None
+           ) -> None:
+    """Set, in the row of ``table`` whose ``key`` column is each row's ``key``, that row's other columns (every row
+    has the first row's keys), and every column of ``also`` to its one value; keys that match no row change
+    nothing, and of two rows with one key the later one stands (as one UPDATE per row in order would leave it).
+
+    PostgreSQL: one ``UPDATE ... FROM json_to_recordset(:rows)`` for all of them (the rows as one JSON text, the
+    ``also`` values as bound parameters through their columns' types), where one UPDATE per row cost the driver a
+    parameter set and the server an executor start each (measured: ~12 µs per row of the Dapodik gateway's CPU,
+    ~2 µs with one statement). The planner joins the rows to the table by its key's index (a nested loop), or by
+    reading the table when it is small enough for that to be cheaper. Values JSON would not carry as the driver
+    does (other types, a column type with its own bind processing, text psycopg refuses) take :func:`executemany`,
+    as does SQLite. Rows are updated in no particular order: lock them first where that matters."""
+    if not rows:
+        return
+    conn = _connection(target)
+    also = dict(also or {})
+    names = [name for name in rows[0] if name != key]
+    if conn.dialect.name != "postgresql" or not names or not _json_ready(conn.dialect, table, rows):
+        stmt = sa.update(table).where(table.c[key] == sa.bindparam(f"b_{key}")).values(
+            {name: sa.bindparam(f"b_{name}") for name in names} | {name: sa.bindparam(f"b_{name}") for name in also})
+        executemany(conn, stmt, [{f"b_{k}": v for k, v in (row | also).items()} for row in rows])
+        return
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(f"{quote(n)} {table.c[n].type.compile(dialect=dialect)}" for n in (key, *names))
+    sets = [f"{quote(n)} = v.{quote(n)}" for n in names] + [f"{quote(n)} = :a_{i}" for i, n in enumerate(also)]
+    stmt = sa.text(f"UPDATE {dialect.identifier_preparer.format_table(table)} SET {', '.join(sets)} "
+                   f"FROM json_to_recordset(CAST(:rows AS json)) AS v({columns}) "
+                   f"WHERE {dialect.identifier_preparer.format_table(table)}.{quote(key)} = v.{quote(key)}")
+    stmt = stmt.bindparams(*(sa.bindparam(f"a_{i}", type_=table.c[n].type) for i, n in enumerate(also)))
+    latest = {row[key]: row for row in rows}  # the later of two rows for one key stands
+    conn.execute(stmt, {"rows": json.dumps([row if type(row) is dict else dict(row) for row in latest.values()]),
+                        **{f"a_{i}": v for i, v in enumerate(also.values())}})
 
 
 def insert(target: Target, table: sa.Table, rows: Sequence[Row]) -> None:

@@ -33,6 +33,7 @@ unstorable_text = shared_db.unstorable_text
 executemany = bulk.executemany
 bulk_insert = bulk.insert
 next_ids = bulk.next_ids
+bulk_update = bulk.update
 NAMING_CONVENTION = shared_db.NAMING_CONVENTION
 
 

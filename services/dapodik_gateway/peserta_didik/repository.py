@@ -127,13 +127,13 @@ def lock_hub_values(session: Session, peserta_didik_ids: Sequence[str], fields: 
 def set_hub_values(session: Session, values: Mapping[str, Mapping[str, FieldValue]], fields: Sequence[str],
                    at: datetime) -> None:
     """Set every given field of each student (``values``: id -> field -> value) and ``last_sync``, in one
-    statement; ``last_update`` stays (a hub write is not a record change)."""
+    statement (``db.bulk_update``: on PostgreSQL one UPDATE for all of them; the rows are locked already, by
+    ``lock_hub_values``); ``last_update`` stays (a hub write is not a record change)."""
     if not values:
         return
-    stmt = (sa.update(PESERTA_DIDIK).where(PESERTA_DIDIK.c.peserta_didik_id == sa.bindparam("b_id"))
-            .values({name: sa.bindparam(f"b_{name}") for name in fields} | {"last_sync": sa.bindparam("b_at")}))
-    db.executemany(session.connection(), stmt, [
-        {"b_id": pid, "b_at": at, **{f"b_{name}": v[name] for name in fields}} for pid, v in values.items()])
+    db.bulk_update(session.connection(), PESERTA_DIDIK, "peserta_didik_id", [
+        {"peserta_didik_id": pid, **{name: v[name] for name in fields}} for pid, v in values.items()],
+        {"last_sync": at})
 
 
 def write_hub_values(session: Session, row: PesertaDidikRow, changes: dict[str, FieldValue], at: datetime) -> None:

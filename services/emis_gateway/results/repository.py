@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
 from services.emis_gateway.siswa.models import SiswaRow
-from shared.bulk import executemany, insert, next_ids
+from shared.bulk import executemany, insert, next_ids, update
 from shared.contracts.common import FieldProvenance, Provenance
 from shared.db import built_once, each_key
 from shared.inbound import FieldValue
@@ -242,10 +242,11 @@ def write(session: Session, writes: Writes, stored_marks: dict[tuple[str, str], 
             OBSERVATION.c.siswa_id == sa.bindparam("b_siswa_id"), OBSERVATION.c.field == sa.bindparam("b_field"),
             OBSERVATION.c.observed_seq < sa.bindparam("b_seq")), raised)
     # Hub values and last_sync; updated_at is left alone on purpose (hub writes are not record changes,
-    # and the hub's change feed must not loop on them). One executemany per set of columns written.
+    # and the hub's change feed must not loop on them). One statement per set of columns written
+    # (``shared.bulk.update``: on PostgreSQL one UPDATE for all the students of a set; their rows are locked).
     by_columns: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
     for sid, values in writes.values.items():
         columns = tuple(sorted(values))
-        by_columns[columns].append({"b_siswa_id": sid, **values, "last_sync": now})
-    for params in by_columns.values():
-        executemany(session, sa.update(SISWA).where(SISWA.c.siswa_id == sa.bindparam("b_siswa_id")), params)
+        by_columns[columns].append({"siswa_id": sid, **values})
+    for rows in by_columns.values():
+        update(session, SISWA, "siswa_id", rows, {"last_sync": now})
