@@ -105,10 +105,10 @@ def update(target: Target, table: sa.Table, key: str, rows: Sequence[Row], also:
     PostgreSQL: one ``UPDATE ... FROM json_to_recordset(:rows)`` for all of them (the rows as one JSON text, the
     ``also`` values as bound parameters through their columns' types), where one UPDATE per row cost the driver a
     parameter set and the server an executor run each (measured, a hub batch's students at the Dapodik gateway:
-    ~14 µs of the gateway's CPU and ~11 µs of its database's per row, ~4 and ~9 µs with one statement). The planner joins the rows to the table by its key's index (a nested loop), or by
-    reading the table when it is small enough for that to be cheaper. Values JSON would not carry as the driver
-    does (other types, a column type with its own bind processing, text psycopg refuses) take :func:`executemany`,
-    as does SQLite. Rows are updated in no particular order: lock them first where that matters."""
+    ~14 µs of the gateway's CPU and ~11 µs of its database's per row, ~4 and ~9 µs with one statement). The
+    planner joins the rows to the table by its key's index (a nested loop), or by reading the table when it is
+    small enough for that to be cheaper. Values JSON would not carry as the driver does (other types, a column
+    type with its own bind processing, text psycopg refuses) take :func:`executemany`, as does SQLite. Rows are updated in no particular order: lock them first where that matters."""
     if not rows:
         return
     conn = _connection(target)
