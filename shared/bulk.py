@@ -108,7 +108,8 @@ def update(target: Target, table: sa.Table, key: str, rows: Sequence[Row], also:
     ~14 µs of the gateway's CPU and ~11 µs of its database's per row, ~4 and ~9 µs with one statement). The
     planner joins the rows to the table by its key's index (a nested loop), or by reading the table when it is
     small enough for that to be cheaper. Values JSON would not carry as the driver does (other types, a column
-    type with its own bind processing, text psycopg refuses) take :func:`executemany`, as does SQLite. Rows are updated in no particular order: lock them first where that matters."""
+    type with its own bind processing, text psycopg refuses) take :func:`executemany`, as does SQLite. Rows are
+    updated in no particular order: lock them first where that matters."""
     if not rows:
         return
     conn = _connection(target)
