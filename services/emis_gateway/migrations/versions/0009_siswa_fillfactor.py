@@ -4,9 +4,10 @@ A first sync updates every student's row once (the hub's values, the outcome, ``
 columns is indexed, so the new row version could stay on its page without touching the table's three indexes
 (a HOT update), but a bulk-loaded page is full and every version went to another page with an entry in each
 index. At fillfactor 50 a load (COPY or INSERT) leaves half of each page free: room for one new version of
-each of its rows. Measured (5,000 students, one PKH batch each): 0.6 % of the updates HOT before, 78 % after,
-the UPDATE's server CPU ~25 % lower (three indexes, so less to save than at Dapodik's peserta_didik). The table
-is twice as large after a load, about the size the first sync's new versions made it before.
+each of its rows. Measured: 5,000 students, one PKH batch each (``bench/bench_gateway_push.py``), 0.6 % of the
+updates HOT before, 78 % after, the UPDATE's server CPU ~25 % lower (three indexes: less to save than at
+Dapodik's peserta_didik); a 20k first sync (``bench/bench_sync_e2e.py``), 67 % before, 98 % after. The table is
+about 1.5-2 times as large after a load: about the size the first sync's new row versions made it before.
 
 Only rows written from now on are placed this way (ALTER TABLE ... SET does not rewrite the table). SQLite has
 no fillfactor: a no-op there.
