@@ -48,9 +48,10 @@ def one_round(world: Path) -> dict[str, Any]:
     try:
         stack.load_world(world)  # every service's part, and the hub's database migrated (empty)
         (workdir / "logs").mkdir(exist_ok=True)
+        log = (workdir / "logs" / "kemensos.log").open("ab")
         kemensos = subprocess.Popen([sys.executable, "-m", "services.kemensos_mock", "serve"],
-                                    env=stack.env("kemensos_mock"), stdout=(workdir / "logs" / "kemensos.log").open("ab"),
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+                                    env=stack.env("kemensos_mock"), stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -91,9 +92,10 @@ def main() -> None:
     rounds = [one_round(args.world) for _ in range(args.repeat)]
     for r in rounds:
         per_k = {n: round(1000 * v / r["people"], 2) for n, v in r["cpu"].items()}
+        cpu = ", ".join(f"{n} {v:.1f}" for n, v in r["cpu"].items())
         print(f"{r['families']:,} families, {r['people']:,} people ({r['changes']:,} feed changes) in "
-              f"{r['wall_s']:.1f} s: {r['people_per_s']:,.0f} people/s; CPU-s {', '.join(f'{n} {v:.1f}' for n, v in r['cpu'].items())}"
-              f" = per 1,000 people {per_k}; load {r['load_before']} -> {r['load_after']}", flush=True)
+              f"{r['wall_s']:.1f} s: {r['people_per_s']:,.0f} people/s; CPU-s {cpu} = per 1,000 people {per_k}; "
+              f"load {r['load_before']} -> {r['load_after']}", flush=True)
     if len(rounds) > 1:
         print(f"median: {statistics.median(r['people_per_s'] for r in rounds):,.0f} people/s")
     print(f"({machine.describe()})")

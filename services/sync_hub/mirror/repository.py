@@ -70,7 +70,8 @@ def schools_of(session: Session, system: str, student_ids: Sequence[str]
     stmt = sa.select(MIRROR.c.student_id, MIRROR.c.school, MIRROR.c.region, MIRROR.c.bentuk, MIRROR.c.npsn).where(
         MIRROR.c.system == system, where)
     for start in range(0, len(ids), CHUNK):
-        out.update({r[0]: (r[1], r[2], r[3], r[4]) for r in session.execute(stmt, {"ids": bind(ids[start:start + CHUNK])})})
+        rows = session.execute(stmt, {"ids": bind(ids[start:start + CHUNK])})
+        out.update({r[0]: (r[1], r[2], r[3], r[4]) for r in rows})
     return out
 
 
