@@ -3,6 +3,7 @@ chunks)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from sqlmodel import Session
 
 from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
 from shared import bulk
-from shared.db import Growing, one_of
+from shared.db import Growing, built_once, one_of
 from shared.regions import code_range
 
 MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
@@ -82,22 +83,46 @@ def unread_since(session: Session, system: str, since: datetime) -> dict[str, st
 
 
 def current_of(session: Session, system: str, student_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(current_json, attested_json) of these students; the ids bound as one parameter (``one_of``: the primary
+    key's index takes them as ``= ANY``), ``CHUNK`` at a time."""
     out: dict[str, tuple[str, str]] = {}
     ids = sorted(set(student_ids))
+    where, bind = one_of(session, MIRROR.c.student_id, "ids")
+    stmt = sa.select(MIRROR.c.student_id, MIRROR.c.current_json, MIRROR.c.attested_json).where(
+        MIRROR.c.system == system, where)
     for start in range(0, len(ids), CHUNK):
-        stmt = sa.select(MIRROR.c.student_id, MIRROR.c.current_json, MIRROR.c.attested_json).where(
-            MIRROR.c.system == system, MIRROR.c.student_id.in_(ids[start:start + CHUNK]))
-        out.update({r[0]: (r[1], r[2]) for r in session.execute(stmt)})
+        out.update({r[0]: (r[1], r[2]) for r in session.execute(stmt, {"ids": bind(ids[start:start + CHUNK])})})
     return out
 
 
-def update_current(session: Session, updates: list[dict[str, Any]]) -> None:
-    """``updates``: dicts of ``b_system``, ``b_id``, ``current_json``, ``attested_json``."""
-    if updates:
-        stmt = (sa.update(MIRROR).where(MIRROR.c.system == sa.bindparam("b_system"),
-                                        MIRROR.c.student_id == sa.bindparam("b_id"))
-                .values(current_json=sa.bindparam("current_json"), attested_json=sa.bindparam("attested_json")))
-        bulk.executemany(session, stmt, updates)  # the statement compiled once, rows as tuples
+def _current_rows(dialect: str) -> sa.Update:
+    """``UPDATE student_mirror ... FROM`` the rows bound as ONE parameter ``b_rows``, a JSON array of
+    ``[student_id, current_json, attested_json]``: a batch's rows in one statement, not one statement each
+    (``json_array_elements`` on PostgreSQL, ``json_each`` on SQLite; the texts come back exactly as bound). The
+    join is planned as a probe of the primary key per row (the bound rows are estimated at 100, the copy is
+    analyzed by the plan that filled it)."""
+    param = sa.bindparam("b_rows", type_=sa.String)
+    if dialect == "postgresql":
+        v = sa.func.json_array_elements(sa.cast(param, sa.JSON)).table_valued("value").alias("v")
+        sid, current, attested = (v.c.value.op("->>")(sa.literal_column(str(n))) for n in range(3))
+    else:  # a subquery: SQLite loops over its rows and probes the key (a bare ``json_each`` was scanned per row)
+        each = sa.func.json_each(param).table_valued("value")
+        v = sa.select(*(sa.func.json_extract(each.c.value, sa.literal_column(f"'$[{n}]'")).label(name)
+                        for n, name in enumerate(("sid", "current", "attested")))).cte("v").prefix_with("MATERIALIZED")
+        sid, current, attested = v.c.sid, v.c.current, v.c.attested
+    return (sa.update(MIRROR).where(MIRROR.c.system == sa.bindparam("b_system"), MIRROR.c.student_id == sid)
+            .values(current_json=current, attested_json=attested))
+
+
+def update_current(session: Session, system: str, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Set (``student_id``, ``current_json``, ``attested_json``) of ``system``'s students: one statement per
+    ``CHUNK`` rows (``_current_rows``)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt = built_once(("mirror.update_current", dialect), lambda: _current_rows(dialect))
+    for start in range(0, len(rows), CHUNK):
+        session.execute(stmt, {"b_system": system, "b_rows": json.dumps(rows[start:start + CHUNK])})
 
 
 def regions_by_keys(session: Session, niks: Sequence[str], kks: Sequence[str]) -> set[tuple[str, str]]:

@@ -117,13 +117,12 @@ def holds(session: Session, system: SourceSystem, values: dict[str, dict[str, Fi
     """The gateway now holds ``values[student_id]``, attested by the hub: the copy learns them."""
     if not values:
         return
-    updates = []
+    rows = []
     for student_id, (current_json, attested_json) in repo.current_of(session, system.value, list(values)).items():
         current = {**json.loads(current_json), **values[student_id]}
         attested = sorted({*json.loads(attested_json), *values[student_id]})
-        updates.append({"b_system": system.value, "b_id": student_id,
-                        "current_json": json.dumps(current, sort_keys=True), "attested_json": json.dumps(attested)})
-    repo.update_current(session, updates)
+        rows.append((student_id, json.dumps(current, sort_keys=True), json.dumps(attested)))
+    repo.update_current(session, system.value, rows)
 
 
 def with_values(view: StudentView, values: dict[str, FieldValue]) -> StudentView:

@@ -3,6 +3,7 @@ dropped, on SQLite and PostgreSQL (rows written with COPY there, ids bound as on
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -126,3 +127,53 @@ def test_a_growing_mirror_is_analyzed_on_postgres(engine: sa.Engine, monkeypatch
         stats = conn.execute(sa.text("SELECT attname FROM pg_stats WHERE tablename = 'student_mirror'")).scalars()
     assert dict(tuples) == {"student_mirror": 1200, "mirror_kehadiran": 2400}
     assert {"student_id", "region", "nik"} <= set(stats)
+
+
+def test_holds_writes_what_the_gateway_now_holds_in_one_statement_per_chunk(engine: sa.Engine) -> None:
+    """``mirror.holds`` merges the values into each student's ``current_json`` / ``attested_json`` (keys sorted, the
+    texts exactly as ``json.dumps`` makes them) with one UPDATE per ``CHUNK`` students, the rows bound as one JSON
+    parameter (it was one UPDATE per student); ids and values that JSON escapes come back exactly; students not
+    named are left alone."""
+    import json
+
+    odd = ['pd-"q\\uote', "pd-ü\u2028é", "pd-\x01tab\t", "pd-😀"]
+    students = [stored(i, "3201011001") for i in range(CHUNK + 7)]
+    students += [mirror.Stored(dataclasses.replace(students[0].view, student_id=s), "sekolah-1", "3201011001")
+                 for s in odd]
+    with session_scope(engine) as session:
+        mirror.store(session, students, AT)
+    named = [s.view.student_id for s in students if s.view.student_id != "pd-00003"]
+    values: dict[str, dict[str, object]] = {
+        sid: {"no_kip": f'K"{n}\\ é\u2028', "status_padan": None if n % 2 else "TIDAK_PADAN", "penerima_pkh": n % 3 == 0,
+              "desil": n} for n, sid in enumerate(named)}
+    seen: list[tuple[str, bool]] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, _p, _ctx, many: seen.append((sql, many))
+                    if "UPDATE student_mirror" in sql else None)
+    with session_scope(engine) as session:
+        mirror.holds(session, SourceSystem.DAPODIK, values)  # type: ignore[arg-type]
+    assert len(seen) == 2 and not any(many for _, many in seen)  # two chunks, each one statement
+    with session_scope(engine) as session:
+        got = {s.view.student_id: s.view for s in mirror.in_region(session, SourceSystem.DAPODIK, "32")}
+        texts = dict(session.execute(sa.select(sa.column("student_id"), sa.column("current_json")).select_from(
+            sa.table("student_mirror"))).all())
+    assert set(got) == {s.view.student_id for s in students}
+    before = {"status_padan": "PADAN", "no_kip": None}
+    for sid, view in got.items():
+        want = before if sid == "pd-00003" else {**before, **values[sid]}
+        assert view.current == want
+        assert texts[sid] == json.dumps(want, sort_keys=True)
+        assert list(view.provenance) == (["status_padan"] if sid == "pd-00003"
+                                         else sorted({"status_padan", *values[sid]}))
+
+
+def test_holds_probes_the_key_per_row_on_sqlite(engine: sa.Engine) -> None:
+    """SQLite plans the batch's UPDATE as a loop over the bound rows with a primary-key probe each, not a scan of the
+    copy with a scan of the bound rows per student (what a bare ``json_each`` in the FROM was planned as)."""
+    from services.sync_hub.mirror.repository import _current_rows
+
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            return
+        sql = str(_current_rows("sqlite").compile(dialect=conn.dialect))
+        plan = [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, ("[]", "dapodik")).all()]
+    assert any("student_mirror" in p and "student_id=?" in p for p in plan), plan
