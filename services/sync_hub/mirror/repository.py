@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
 from shared import bulk
-from shared.db import Growing, built_once, one_of
+from shared.db import Growing, built_once, each_key, one_of
 from shared.regions import code_range
 
 MIRROR: sa.Table = StudentMirrorRow.__table__  # type: ignore[assignment]
@@ -83,15 +83,23 @@ def unread_since(session: Session, system: str, since: datetime) -> dict[str, st
 
 
 def current_of(session: Session, system: str, student_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """(current_json, attested_json) of these students; the ids bound as one parameter (``one_of``: the primary
-    key's index takes them as ``= ANY``), ``CHUNK`` at a time."""
+    """(current_json, attested_json) of these students, ``CHUNK`` ids at a time bound as one parameter: on PostgreSQL
+    a primary-key seek per id whatever the statistics say (``each_key``; as ``= ANY`` of the bound array, a copy whose
+    statistics were older than its rows was read by region with every id compared to every row), ``one_of`` on
+    SQLite."""
     out: dict[str, tuple[str, str]] = {}
     ids = sorted(set(student_ids))
-    where, bind = one_of(session, MIRROR.c.student_id, "ids")
-    stmt = sa.select(MIRROR.c.student_id, MIRROR.c.current_json, MIRROR.c.attested_json).where(
-        MIRROR.c.system == system, where)
+    columns = (MIRROR.c.student_id, MIRROR.c.current_json, MIRROR.c.attested_json)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = built_once("mirror.current_of", lambda: each_key(lambda key: sa.select(*columns).where(
+            MIRROR.c.system == sa.bindparam("b_system"), MIRROR.c.student_id == key), "ids"))
+        bind = json.dumps
+    else:
+        where, bind = one_of(session, MIRROR.c.student_id, "ids")
+        stmt = sa.select(*columns).where(MIRROR.c.system == sa.bindparam("b_system"), where)
     for start in range(0, len(ids), CHUNK):
-        out.update({r[0]: (r[1], r[2]) for r in session.execute(stmt, {"ids": bind(ids[start:start + CHUNK])})})
+        rows = session.execute(stmt, {"b_system": system, "ids": bind(ids[start:start + CHUNK])})
+        out.update({r[0]: (r[1], r[2]) for r in rows})
     return out
 
 
