@@ -144,8 +144,8 @@ def test_holds_writes_what_the_gateway_now_holds_in_one_statement_per_chunk(engi
         mirror.store(session, students, AT)
     named = [s.view.student_id for s in students if s.view.student_id != "pd-00003"]
     values: dict[str, dict[str, object]] = {
-        sid: {"no_kip": f'K"{n}\\ é\u2028', "status_padan": None if n % 2 else "TIDAK_PADAN", "penerima_pkh": n % 3 == 0,
-              "desil": n} for n, sid in enumerate(named)}
+        sid: {"no_kip": f'K"{n}\\ é\u2028', "status_padan": None if n % 2 else "TIDAK_PADAN",
+              "penerima_pkh": n % 3 == 0, "desil": n} for n, sid in enumerate(named)}
     seen: list[tuple[str, bool]] = []
     sa.event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, _p, _ctx, many: seen.append((sql, many))
                     if "UPDATE student_mirror" in sql else None)
