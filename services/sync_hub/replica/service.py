@@ -38,14 +38,14 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class RefreshResult:
+    """What one refresh did. It keeps counts, not the keys it touched: a first load reads the whole registry
+    (nationally ~95 M families and ~289 M people), and no reader needs them (a run's plan finds the families changed
+    since its previous plan through ``replica_keluarga.touched_seq``, ``repository.touched_since``)."""
+
     pages: int
     changes: int
     observed_seq: int
-    # what the refresh touched, so a copy loaded at ``start_seq`` can be patched instead of reloaded
-    start_seq: int = 0
-    families: frozenset[str] = frozenset()  # rewritten, replaced or dropped
-    niks: frozenset[str] = frozenset()  # claimed by a family written (their old rows are gone)
-    old_kks: frozenset[str] = frozenset()  # former KK numbers claimed by a family written
+    start_seq: int = 0  # the sequence the replica held before this refresh
     reset: bool = False  # the replica was emptied and read again from the start
 
 
@@ -229,9 +229,6 @@ def _refresh(engine: Engine, client: KemensosClient, page_size: int) -> RefreshR
             repo.reset(session, names.VERSION)
         cursor, start_seq = current.cursor, current.observed_seq
     pages = changes = seq = 0
-    families: set[str] = set()
-    niks: set[str] = set()
-    old_kks: set[str] = set()
     # names are normalised by the reading thread (polars runs outside the GIL) while a page is written
     for page, normal in _read_ahead(client.iter_changes(cursor, limit=page_size), page_names):
         with session_scope(engine) as session:
@@ -239,24 +236,18 @@ def _refresh(engine: Engine, client: KemensosClient, page_size: int) -> RefreshR
             repo.touch(session, state.rewritten | state.replaced, page.observed_seq)
             repo.save_state(session, page.next_cursor, page.observed_seq, utcnow())
         changes += applied
-        families |= state.rewritten | state.replaced
-        niks |= state.claimed_niks
-        old_kks |= state.claimed_old
         pages += 1
         seq = max(seq, page.observed_seq)
     with session_scope(engine) as session:
         seq = max(seq, repo.state(session).observed_seq)
     log.info("replica refreshed: %d pages, %d changes applied, registry sequence %d", pages, changes, seq)
-    return RefreshResult(pages, changes, seq, start_seq, frozenset(families), frozenset(niks), frozenset(old_kks),
-                         reset)
+    return RefreshResult(pages, changes, seq, start_seq, reset)
 
 
 _cache_lock = threading.Lock()
 _cache: dict[str, tuple[int, Registry]] = {}
 
 
-# A refresh touching more families than this reloads the replica whole (patching is for small deltas).
-PATCH_AT_MOST = 50_000
 PERSONS = {"nik": pl.String, "no_kk": pl.String, "nama": pl.String, "sex": pl.String, "dob": pl.Date,
            "ibu": pl.String, "hub": pl.String}
 FAMILIES = {"no_kk": pl.String, "wil": pl.String, "version": pl.Int64, "pkh_status": pl.String,
@@ -264,11 +255,11 @@ FAMILIES = {"no_kk": pl.String, "wil": pl.String, "version": pl.Int64, "pkh_stat
 KK_LAMA = {"old_kk": pl.String, "no_kk": pl.String}
 
 
-def load(engine: Engine, refreshed: RefreshResult | None = None) -> Registry:
-    """The replica as the matcher's frames, kept in memory per database between runs: the same frames while
-    the registry sequence is unchanged; patched with the rows of the families a refresh touched when the
-    frames held are those of the refresh's starting sequence (``refreshed``); otherwise read whole. Names
-    come in their stored normal forms: nothing is normalised here."""
+def load(engine: Engine) -> Registry:
+    """The **whole** replica as the matcher's frames (kept per database while the registry sequence is unchanged).
+    Neither a run nor a check uses it (they read the rows their students reach: ``registry_for_students``,
+    ``replica.slice``); it is the reference the slices are tested against, on small registries. Names come in
+    their stored normal forms: nothing is normalised here."""
     key = f"{engine.url}#{id(engine)}"  # one cache entry per engine (tests reuse database URLs)
     with session_scope(engine) as session:
         seq = repo.state(session).observed_seq
@@ -276,11 +267,7 @@ def load(engine: Engine, refreshed: RefreshResult | None = None) -> Registry:
             hit = _cache.get(key)
         if hit is not None and hit[0] == seq:
             return hit[1]
-        if (hit is not None and refreshed is not None and not refreshed.reset and hit[0] == refreshed.start_seq
-                and refreshed.observed_seq == seq and len(refreshed.families) <= PATCH_AT_MOST):
-            registry = _patched(session, hit[1], refreshed, seq)
-        else:
-            registry = _whole(session, seq)
+        registry = _whole(session, seq)
     with _cache_lock:
         _cache[key] = (seq, registry)
     return registry
@@ -290,21 +277,6 @@ def _whole(session: Session, seq: int) -> Registry:
     persons = _frame(repo.person_columns(session), PERSONS).sort("nik")  # pid = position
     families = _frame(repo.family_columns(session), FAMILIES)
     kk = _frame(repo.kk_lama_columns(session), KK_LAMA)
-    return Registry.build(persons, families, kk, seq, raw_names=False)
-
-
-def _patched(session: Session, held: Registry, refreshed: RefreshResult, seq: int) -> Registry:
-    """``held`` with the touched families' rows replaced by their stored ones (the same frames a whole read
-    gives: persons in NIK order, so a person's pid is its position)."""
-    fams = sorted(refreshed.families)
-    gone_person = pl.col("no_kk").is_in(fams) | pl.col("nik").is_in(sorted(refreshed.niks))
-    persons = pl.concat([held.persons.filter(~gone_person).select(list(PERSONS)),
-                         _frame(repo.person_columns(session, fams), PERSONS)]).sort("nik")
-    families = pl.concat([held.families.filter(~pl.col("no_kk").is_in(fams)).select(list(FAMILIES)),
-                          _frame(repo.family_columns(session, fams), FAMILIES)])
-    gone_kk = pl.col("no_kk").is_in(fams) | pl.col("old_kk").is_in(sorted(refreshed.old_kks))
-    kk = pl.concat([held.kk_lama.filter(~gone_kk).select(list(KK_LAMA)),
-                    _frame(repo.kk_lama_columns(session, fams), KK_LAMA)])
     return Registry.build(persons, families, kk, seq, raw_names=False)
 
 

@@ -268,31 +268,6 @@ def test_other_normalisation_rules_read_the_registry_again_from_the_start(engine
     assert set(got.fam) == {KKS[1]} and set(got.mem) == {NIKS[2]}  # emptied first, then read from the start
 
 
-# ---- the matcher's frames patched with what a refresh touched equal a whole read -----------------------
-
-def _sorted_frames(reg):  # type: ignore[no-untyped-def]
-    return (reg.persons, reg.families.sort("no_kk"), reg.kk_lama.sort("old_kk"), reg.observed_seq)
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pages=pages)
-def test_frames_patched_after_a_refresh_equal_the_frames_read_whole(engine: Engine, pages: list[ChangePage]) -> None:
-    from shared import names
-
-    clear(engine)
-    with session_scope(engine) as s:
-        repo.reset(s, names.VERSION)
-    replica._cache.clear()
-    replica.load(engine)  # the frames held in memory (empty)
-    for seq, p in enumerate(pages, start=1):
-        refreshed = replica.refresh(engine, FakeFeed(p.model_copy(update={"observed_seq": seq})))  # type: ignore[arg-type]
-        patched = replica.load(engine, refreshed)
-        with session_scope(engine) as s:
-            whole = replica._whole(s, seq)
-        for got, want in zip(_sorted_frames(patched), _sorted_frames(whole), strict=True):
-            assert got.equals(want) if hasattr(got, "equals") else got == want
-
-
 # ---- deletes, touch and statistics on a first sync ------------------------------------------------------------
 
 def test_deletes_by_kk_only_for_families_the_replica_holds(engine: Engine) -> None:
