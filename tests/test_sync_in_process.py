@@ -853,3 +853,46 @@ def test_no_nik_a_caller_sent_comes_back_or_is_kept_in_a_run_error(apps, monkeyp
         for table in sa.inspect(conn).get_table_names():
             rows = conn.execute(sa.text(f'SELECT * FROM "{table}"')).all()
             assert NIK_PROBE not in repr(rows), table
+
+
+def test_what_a_failed_plan_stored_is_decided_by_the_next_run(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A plan that stops after it stored feed pages and KIP cards (here: the registry cannot be read, its last
+    attempt) leaves the run FAILED with the gateways' feed positions moved on and the cards held. The next run reads
+    neither again, yet decides the changed student and the card's region: it plans the regions of everything stored
+    since the previous run was planned (the next run decided neither before)."""
+    hub, ups, _, clients = apps
+    assert run(hub).status is RunStatus.SUCCEEDED
+    student = next(p for p in ups.dapodik.iter_students(1000) if p.nik)
+    r = clients["dapodik"].patch(f"/api/v1/peserta-didik/{student.peserta_didik_id}",
+                                 json={"tempat_lahir": "Cianjur"}, headers=as_operator(clients))
+    assert r.status_code == 200, r.text
+    card = next(c for c, _ in ups.kemensos.iter_kip(limit=1000))
+    admin = clients["kemensos"].app.state.settings.admin_token.get_secret_value()  # type: ignore[attr-defined]
+    body = {**card.model_dump(mode="json", exclude={"version", "updated_at"}), "tahun": card.tahun + 1}
+    assert clients["kemensos"].put("/api/v1/admin/kip", json=body,
+                                   headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+
+    def registry_down(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the plan stopped here")
+
+    monkeypatch.setattr(planner_module.follower, "refresh", registry_down)
+    failed = run(hub)
+    assert failed.status is RunStatus.FAILED and any("the plan stopped here" in e for e in failed.errors)
+    monkeypatch.undo()
+    engine = clients["hub"].app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:  # the failed plan stored both
+        held = conn.execute(sa.text("SELECT version FROM replica_kip WHERE no_kip = :k"), {"k": card.no_kip}).scalar()
+    assert held is not None and held > card.version
+    again = run(hub)
+    assert again.status is RunStatus.SUCCEEDED and again.students_from_feed == 0, again.errors
+    with engine.connect() as conn:
+        units = {r[1] for r in conn.execute(sa.text("SELECT system, region FROM sync_unit WHERE sync_run_id = :r"),
+                                            {"r": again.id}) if r[0] == "dapodik"}
+    assert any(card.kode_wilayah.startswith(u) for u in units)  # the card's region is decided again
+    decided, cursor = set(), None
+    while True:
+        page = hub.outcomes(again.id, cursor=cursor, limit=1000)
+        decided |= {o.student_id for o in page.items}
+        if not (cursor := page.next_cursor):
+            break
+    assert student.peserta_didik_id in decided

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
+from services.sync_hub.replica.models import ReplicaKipRow
 from shared import bulk
 from shared.db import Growing, built_once, each_key, one_of
 from shared.regions import code_range
@@ -140,6 +141,17 @@ def regions_by_keys(session: Session, niks: Sequence[str], kks: Sequence[str]) -
         for start in range(0, len(keys), CHUNK):
             stmt = sa.select(MIRROR.c.system, MIRROR.c.region).where(column.in_(keys[start:start + CHUNK])).distinct()
             out.update((r[0], r[1]) for r in session.execute(stmt))
+    return out
+
+
+def kip_regions_stored_since(session: Session, since: datetime) -> set[tuple[str, str]]:
+    kip = ReplicaKipRow.__table__  # type: ignore[attr-defined]
+    stored = kip.c.stored_at >= since
+    out = {("dapodik", r[0]) for r in session.execute(sa.select(kip.c.kode_wilayah).where(stored).distinct())}
+    for column in (MIRROR.c.nik, MIRROR.c.nik_ibu, MIRROR.c.nik_ayah, MIRROR.c.nik_wali):
+        stmt = (sa.select(MIRROR.c.system, MIRROR.c.region).join(kip, kip.c.nik == column).where(stored)
+                .distinct())
+        out.update((r[0], r[1]) for r in session.execute(stmt))
     return out
 
 

@@ -179,6 +179,13 @@ def all_regions(session: Session, system: SourceSystem) -> set[str]:
                                           .where(repo.MIRROR.c.system == system.value).distinct())}
 
 
+def kip_regions_stored_since(session: Session, since: datetime) -> set[tuple[str, str]]:
+    """What a plan's KIP cards stored since ``since`` mark: ("dapodik", the card's region) and (system, region) of
+    every student whose own, mother's, father's or guardian's NIK is a card's (joined in the database: a first
+    sync stores every card)."""
+    return repo.kip_regions_stored_since(session, since)
+
+
 def regions_read_since(session: Session, since: datetime) -> set[tuple[str, str]]:
     """(system, region) of the students stored since ``since``."""
     stmt = sa.select(repo.MIRROR.c.system, repo.MIRROR.c.region).where(repo.MIRROR.c.read_at >= since).distinct()

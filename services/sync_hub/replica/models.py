@@ -109,3 +109,6 @@ class ReplicaKipRow(HubTable, table=True):
     nik: str | None = Field(default=None, max_length=64, index=True)
     version: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # when a plan stored this version: a plan stopped before it stored its KIP position reads the same cards again
+    # and finds them held, so it marks the regions of the cards stored since its run started (null: before 0021)
+    stored_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), index=True))

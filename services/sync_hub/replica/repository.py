@@ -28,6 +28,7 @@ from services.sync_hub.matching.fallback import initials
 from services.sync_hub.replica.models import (
     ReplicaAnggotaRow,
     ReplicaKeluargaRow,
+    ReplicaKipRow,
     ReplicaKkLamaRow,
     ReplicaStateRow,
 )
@@ -42,7 +43,8 @@ GROWING = {name: Growing(name, columns) for name, columns in (
     ("replica_keluarga", ("no_kk", "kode_wilayah")),
     ("replica_anggota", ("nik", "no_kk", "kab", "nama_norm", "ibu_norm", "inisial", "tanggal_lahir")),
     ("replica_kk_lama", ("old_kk", "no_kk")),
-    ("replica_touch", ("no_kk", "seq")))}
+    ("replica_touch", ("no_kk", "seq")),
+    ("replica_kip", ("no_kip", "nik", "kode_wilayah")))}
 
 FAMILY_COLUMNS = ("no_kk", "kode_wilayah", "no_kks", "version", "pkh_status", "pkh_periode", "pkh_tahun",
                   "pkh_tahap")
@@ -52,6 +54,26 @@ def _chunks(values: Collection[str]) -> Iterator[list[str]]:
     ordered = sorted(values)
     for start in range(0, len(ordered), CHUNK):
         yield ordered[start : start + CHUNK]
+
+
+def store_kip(session: Session, cards: Mapping[str, Any], at: datetime) -> list[Any]:
+    """Store the KIP issuances of ``cards`` (no_kip -> ``KipIssuance``, one page of the listing) whose version the
+    replica does not hold, stamped ``stored_at``; returns those (a card new or changed). One read, one delete, one
+    insert per page, the keys bound as one parameter each."""
+    table = ReplicaKipRow.__table__  # type: ignore[attr-defined]
+    where, bind = one_of(session, table.c.no_kip, "keys")
+    held = {r[0]: r[1] for r in session.execute(select(table.c.no_kip, table.c.version).where(where),
+                                                {"keys": bind(sorted(cards))})}
+    changed = [c for k, c in cards.items() if held.get(k) != c.version]
+    gone = sorted(c.no_kip for c in changed if c.no_kip in held)
+    if gone:
+        session.execute(table.delete().where(where), {"keys": bind(gone)})
+    if changed:
+        session.execute(table.insert(), [{"no_kip": c.no_kip, "kode_wilayah": c.kode_wilayah, "nik": c.nik,
+                                          "version": c.version, "payload": c.model_dump_json(), "stored_at": at}
+                                         for c in changed])
+        GROWING[table.name].added(session, len(changed))
+    return changed
 
 
 def state(session: Session) -> ReplicaStateRow:

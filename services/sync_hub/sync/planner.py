@@ -5,14 +5,16 @@
    (the next page is read by a thread while one is stored: ``shared.readahead``);
    students a gateway asked to be read again (STALE answers, checks) are read directly.
 2. The KIP issuances put since the stored position (every one for a full run) are read into the hub's KIP replica
-   (cards new or changed mark their region); the position is stored with the plan's units.
+   a page at a time (cards new or changed mark their region); the position is stored with the plan's units.
 3. The registry replica is brought up to date; the families changed since the previous run's plan name the
    students concerned: by their members' NIKs and KK numbers (the copy's indexes), by the students linked to
    them (``student_status``), and by region (the fallback compares students with the persons of their
    kabupaten).
 4. Every region something changed in becomes a unit of work: one per source system and province, or per
    kabupaten when the province has more than ``unit_max_students`` students. Units of the previous run that
-   did not succeed are planned again. A full run plans every region.
+   did not succeed are planned again, and so are the regions of what a plan stored after the previous run was
+   planned (a plan that failed, or an earlier attempt of this one: their feed positions moved on). A full run
+   plans every region.
 5. The fallback model the units will use is chosen (the stored one while the registry holds still, else
    fitted once, here).
 6. The units are written and their jobs enqueued in one transaction (``jobs.queue``).
@@ -24,6 +26,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -34,7 +37,6 @@ from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.replica import follower
 from services.sync_hub.replica import repository as replica_repo
-from services.sync_hub.replica.models import ReplicaKipRow
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import StudentStatusRow, SyncUnitRow
 from services.sync_hub.sync import lifecycle, training
@@ -45,6 +47,7 @@ from shared.contracts.common import Page
 from shared.contracts.dapodik import PesertaDidik
 from shared.contracts.emis import Siswa
 from shared.contracts.hub import RunStatus, SourceSystem, UnitStatus
+from shared.contracts.kemensos import KipIssuance
 from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.errors import scrub
 from shared.http import Rejected
@@ -54,6 +57,7 @@ log = logging.getLogger("jembatan.hub.plan")
 T = TypeVar("T")
 
 Schools = dict[str, tuple[str, str | None, str | None]]  # school key -> (kode_wilayah, bentuk_pendidikan, npsn)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ANALYZE_AFTER = 5_000  # records stored by a plan above which PostgreSQL's statistics are refreshed
 
 
@@ -81,10 +85,12 @@ class Planner:
                 run.status, run.finished_at = RunStatus.CANCELLED.value, utcnow()
                 return
             run.status, run.started_at = RunStatus.RUNNING.value, run.started_at or utcnow()
-            started = run.started_at
             systems, full = [SourceSystem(s) for s in run.systems], bool(run.full)
             previous = runs_repo.previous_planned(session, run_id)
             baseline = previous.registry_seq if previous is not None else 0
+            # what a plan stored after the previous run was planned (a plan that failed, or an earlier attempt of
+            # this one, stored pages and cards whose positions moved on) is decided by this run
+            since = previous.planned_at if previous is not None and previous.planned_at else EPOCH
             carried = ([(u.system, u.region) for u in runs_repo.unfinished_units(session, previous.id)]
                        if previous is not None else [])
         read_whole = [self._read_system(system, full) for system in systems]
@@ -101,8 +107,10 @@ class Planner:
         # (the follower may have applied the changes: the sequence's advance counts them too)
         self._analyze(max(refreshed.changes, refreshed.observed_seq - baseline))
         self.dirty.update((s, r) for s, r in carried if SourceSystem(s) in systems)
-        with session_scope(self.db) as session:  # what an earlier attempt of this plan stored before it stopped
-            self.dirty.update(mirror.regions_read_since(session, started))
+        with session_scope(self.db) as session:  # what a plan stored since the previous run was planned
+            self.dirty.update(mirror.regions_read_since(session, since))
+            if SourceSystem.DAPODIK in systems:
+                self.dirty.update(mirror.kip_regions_stored_since(session, since))
         t = time.perf_counter()
         units = self._units(systems)
         model_version = self._ensure_model() if units else None
@@ -233,36 +241,28 @@ class Planner:
 
     def _read_kip(self, full: bool) -> None:
         """The registry's KIP issuances put since the stored position (every one when ``full``) into the hub's KIP
-        replica; a card new or changed marks its region and the students carrying its NIK. An incremental run with
-        no new issuance reads one empty page."""
-        table = ReplicaKipRow.__table__  # type: ignore[attr-defined]
+        replica, a page at a time (nationally ~19 M cards: never all in memory); a card new or changed marks its
+        region and the students carrying its NIK. An incremental run with no new issuance reads one empty page.
+
+        The position is stored with the plan's units; a plan stopped before that reads the same pages again and
+        finds their cards stored already, so it marks the regions of the cards stored since the previous run was
+        planned (``mirror.kip_regions_stored_since``, with the students stored since, in ``plan``)."""
         with session_scope(self.db) as session:
             position = None if full else mirror.kip_position(session)
-        read = []
         while True:
             page = self.up.kemensos.list_kip(position, 1000)
-            read += page.items
+            if page.items:
+                self._store_kip(page.items)
             if page.resume_cursor is not None:
                 position = page.resume_cursor
             if not page.next_cursor:
                 break
         self.kip_position = position
-        if not read:
-            return
-        with session_scope(self.db) as session:
-            keys = sorted({c.no_kip for c in read})
-            held = {r[0]: r[1] for start in range(0, len(keys), 1000) for r in session.execute(
-                sa.select(table.c.no_kip, table.c.version).where(table.c.no_kip.in_(keys[start:start + 1000])))}
+
+    def _store_kip(self, read: list[KipIssuance]) -> None:
         latest = {c.no_kip: c for c in read}  # in version order: the last one read is the card's latest
-        changed = [c for c in latest.values() if held.get(c.no_kip) != c.version]
-        if not changed:
-            return
         with session_scope(self.db) as session:
-            keys = [c.no_kip for c in changed]
-            for start in range(0, len(keys), 1000):
-                session.execute(table.delete().where(table.c.no_kip.in_(keys[start:start + 1000])))
-            session.execute(table.insert(), [{"no_kip": c.no_kip, "kode_wilayah": c.kode_wilayah, "nik": c.nik,
-                                              "version": c.version, "payload": c.model_dump_json()} for c in changed])
+            changed = replica_repo.store_kip(session, latest, utcnow())
             self.dirty.update(("dapodik", c.kode_wilayah) for c in changed)
             self.dirty.update(mirror.regions_of_keys(session, [c.nik for c in changed if c.nik], []))
 
