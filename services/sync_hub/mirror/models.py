@@ -60,6 +60,22 @@ class StudentMirrorRow(HubTable, table=True):
     attested_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
 
 
+class SchoolCopyRow(HubTable, table=True):
+    """Each gateway's schools as its list last said: what a student's region, bentuk_pendidikan and NPSN are taken
+    from (its school's). A plan that needs the list (a full run, a student new to the copy or moved school) reads it
+    into this table a page at a time and then looks up each feed page's schools here, so no process holds the
+    country's ~530,000 schools."""
+
+    __tablename__ = "school_copy"
+
+    system: str = Field(primary_key=True, max_length=16)
+    school: str = Field(primary_key=True, max_length=64)  # NSM / NSPP (EMIS) or sekolah_id (Dapodik)
+    kode_wilayah: str = Field(max_length=10)
+    bentuk: str | None = Field(default=None, max_length=16)
+    npsn: str | None = Field(default=None, max_length=8)
+    read_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
 class FeedStateRow(HubTable, table=True):
     """Per source system: the feed position to resume from, kept only once a run's work is done."""
 

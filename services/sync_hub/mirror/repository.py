@@ -11,7 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from services.sync_hub.mirror.models import FeedStateRow, MirrorKehadiranRow, MirrorRefetchRow, StudentMirrorRow
+from services.sync_hub.mirror.models import (
+    FeedStateRow,
+    MirrorKehadiranRow,
+    MirrorRefetchRow,
+    SchoolCopyRow,
+    StudentMirrorRow,
+)
 from services.sync_hub.replica.models import ReplicaKipRow
 from shared import bulk
 from shared.db import Growing, built_once, each_key, one_of
@@ -142,6 +148,30 @@ def regions_by_keys(session: Session, niks: Sequence[str], kks: Sequence[str]) -
             stmt = sa.select(MIRROR.c.system, MIRROR.c.region).where(column.in_(keys[start:start + CHUNK])).distinct()
             out.update((r[0], r[1]) for r in session.execute(stmt))
     return out
+
+
+SCHOOLS: sa.Table = SchoolCopyRow.__table__  # type: ignore[attr-defined]
+
+
+def store_schools(session: Session, system: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Replace the schools of ``rows`` (one page of a gateway's list: school, kode_wilayah, bentuk, npsn, read_at)."""
+    where, bind = one_of(session, SCHOOLS.c.school, "keys")
+    session.execute(sa.delete(SCHOOLS).where(SCHOOLS.c.system == system, where),
+                    {"keys": bind([r["school"] for r in rows])})
+    bulk.insert(session, SCHOOLS, [{"system": system, **r} for r in rows])
+
+
+def drop_schools_unread(session: Session, system: str, since: datetime) -> int:
+    """Schools the list no longer names (not read since ``since``)."""
+    return session.execute(sa.delete(SCHOOLS).where(SCHOOLS.c.system == system, SCHOOLS.c.read_at < since)).rowcount
+
+
+def schools(session: Session, system: str, keys: Collection[str]) -> dict[str, tuple[str, str | None, str | None]]:
+    """School -> (kode_wilayah, bentuk, npsn) of ``keys`` the copy holds."""
+    where, bind = one_of(session, SCHOOLS.c.school, "keys")
+    stmt = sa.select(SCHOOLS.c.school, SCHOOLS.c.kode_wilayah, SCHOOLS.c.bentuk, SCHOOLS.c.npsn).where(
+        SCHOOLS.c.system == system, where)
+    return {r[0]: (r[1], r[2], r[3]) for r in session.execute(stmt, {"keys": bind(sorted(set(keys)))})}
 
 
 def kip_regions_stored_since(session: Session, since: datetime) -> set[tuple[str, str]]:

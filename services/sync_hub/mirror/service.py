@@ -76,6 +76,23 @@ def schools_of(session: Session, system: SourceSystem, student_ids: Iterable[str
     return repo.schools_of(session, system.value, list(student_ids))
 
 
+def store_schools(session: Session, system: SourceSystem, schools: Iterable[tuple[str, str, str | None, str | None]],
+                  at: datetime) -> None:
+    """One page of a gateway's school list: (school, kode_wilayah, bentuk_pendidikan, npsn)."""
+    repo.store_schools(session, system.value, [{"school": k, "kode_wilayah": w, "bentuk": b, "npsn": n, "read_at": at}
+                                               for k, w, b, n in schools])
+
+
+def drop_schools_unread(session: Session, system: SourceSystem, since: datetime) -> int:
+    return repo.drop_schools_unread(session, system.value, since)
+
+
+def schools(session: Session, system: SourceSystem, keys: Iterable[str]
+            ) -> dict[str, tuple[str, str | None, str | None]]:
+    """School -> (kode_wilayah, bentuk_pendidikan, npsn), for the ``keys`` the copy of the school list holds."""
+    return repo.schools(session, system.value, list(keys))
+
+
 def drop(session: Session, system: SourceSystem, student_ids: Iterable[str]) -> dict[str, str]:
     """Forget these students; returns the region of each one that was known."""
     ids = sorted(set(student_ids))

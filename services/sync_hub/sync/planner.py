@@ -32,7 +32,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from services.sync_hub.domain.students import StudentView, enrolment_of, from_peserta_didik, from_siswa
+from services.sync_hub.domain.students import enrolment_of, from_peserta_didik, from_siswa
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.replica import follower
@@ -56,7 +56,6 @@ from shared.readahead import read_ahead
 log = logging.getLogger("jembatan.hub.plan")
 T = TypeVar("T")
 
-Schools = dict[str, tuple[str, str | None, str | None]]  # school key -> (kode_wilayah, bentuk_pendidikan, npsn)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ANALYZE_AFTER = 5_000  # records stored by a plan above which PostgreSQL's statistics are refreshed
 
@@ -147,7 +146,7 @@ class Planner:
     # -- 1. the gateways' feeds ------------------------------------------------------------------------------
 
     def _read_system(self, system: SourceSystem, full: bool) -> bool:
-        schools = _LazySchools(lambda: self._schools(system), self._phase)
+        schools = _LazySchools(self.db, system, self._schools, self._phase)
         t = time.perf_counter()
         with session_scope(self.db) as session:
             cursor = mirror.position(session, system)
@@ -207,35 +206,40 @@ class Planner:
         On an incremental read a student still at the school the copy holds for it keeps what the copy holds of that
         school (unless this run read the school list anyway): the school list, ~530,000 schools nationally, is read
         only when a student is new to the copy or moved school, not because some student changed. A full read
-        reads the list, which also picks up a school that moved to another region."""
+        reads the list, which also picks up a school that moved to another region. The list is read into the hub's
+        database (``school_copy``) and looked up a page at a time."""
         known: dict[str, tuple[str, str, str | None, str | None]] = {}
         if not full and records:
             ids = [r.siswa_id if isinstance(r, Siswa) else r.peserta_didik_id for r in records]
             with session_scope(self.db) as session:
                 known = mirror.schools_of(session, system, ids)
-        return [self._stored(record, schools, known) for record in records]
+        pairs = [(from_siswa(r), r.nsm) if isinstance(r, Siswa) else (from_peserta_didik(r), r.sekolah_id)
+                 for r in records]
+        if not schools.loaded:
+            for view, school in pairs:
+                held = known.get(view.student_id)
+                if held is None or held[0] != school or not held[1]:  # new to the copy, or moved school
+                    schools.load()
+                    break
+        listed = schools.lookup({school for _, school in pairs}) if schools.loaded else {}
+        stored = []
+        for record, (view, school) in zip(records, pairs, strict=True):
+            if schools.loaded:
+                region, bentuk, npsn = listed.get(school, ("", None, None))
+            else:
+                region, bentuk, npsn = known[view.student_id][1:]
+            stored.append(mirror.Stored(view, school, region, bentuk, enrolment_of(record, npsn)))
+        return stored
 
-    @staticmethod
-    def _stored(record: Siswa | PesertaDidik, schools: _LazySchools,
-                known: dict[str, tuple[str, str, str | None, str | None]] | None = None) -> mirror.Stored:
-        view: StudentView
-        if isinstance(record, Siswa):
-            view, school = from_siswa(record), record.nsm
-        else:
-            view, school = from_peserta_didik(record), record.sekolah_id
-        held = known.get(view.student_id) if known else None
-        if held is not None and held[0] == school and held[1] and not schools.loaded:
-            region, bentuk, npsn = held[1:]
-        else:
-            region, bentuk, npsn = schools.get(school, ("", None, None))
-        return mirror.Stored(view, school, region, bentuk, enrolment_of(record, npsn))
-
-    def _schools(self, system: SourceSystem) -> Schools:
-        """School key -> (kode_wilayah, bentuk_pendidikan, npsn): a student's region is its school's."""
+    def _schools(self, system: SourceSystem) -> Iterator[list[tuple[str, str, str | None, str | None]]]:
+        """The pages of a system's school list: (school key, kode_wilayah, bentuk_pendidikan, npsn); a student's
+        region is its school's."""
         if system is SourceSystem.EMIS:
-            return {m.nsm: (m.kode_wilayah, None, m.npsn) for m in _pages(self.up.emis.list_madrasah)}
-        return {s.sekolah_id: (s.kode_wilayah, s.bentuk_pendidikan.value, s.npsn)
-                for s in _pages(self.up.dapodik.list_sekolah)}
+            for madrasah in _pages(self.up.emis.list_madrasah):
+                yield [(m.nsm, m.kode_wilayah, None, m.npsn) for m in madrasah]
+            return
+        for sekolah in _pages(self.up.dapodik.list_sekolah):
+            yield [(s.sekolah_id, s.kode_wilayah, s.bentuk_pendidikan.value, s.npsn) for s in sekolah]
 
     # -- 2. KIP -------------------------------------------------------------------------------------------------
 
@@ -346,29 +350,39 @@ class Planner:
 
 
 class _LazySchools:
-    """A system's schools, read from its gateway the first time a student needs its school's region: a run in which
-    no student of that system is new or moved school reads none."""
+    """A system's school list, read from its gateway into the hub's copy (``school_copy``) the first time a student
+    of this plan needs its school's region — a run in which no student of that system is new or moved school reads
+    none — and then looked up a feed page at a time: a page of the list in memory, never the whole list."""
 
-    def __init__(self, load: Callable[[], Schools], phase: Callable[[str, float], None]) -> None:
-        self._load, self._phase, self._schools = load, phase, None  # type: ignore[var-annotated]
+    def __init__(self, db: Engine, system: SourceSystem,
+                 pages: Callable[[SourceSystem], Iterator[list[tuple[str, str, str | None, str | None]]]],
+                 phase: Callable[[str, float], None]) -> None:
+        self.db, self.system, self._pages, self._phase = db, system, pages, phase
+        self.loaded = False
 
-    @property
-    def loaded(self) -> bool:
-        return self._schools is not None
+    def load(self) -> None:
+        """Read the list into the copy (once per plan); schools it no longer names leave the copy."""
+        if self.loaded:
+            return
+        t, started = time.perf_counter(), utcnow()
+        for page in self._pages(self.system):
+            with session_scope(self.db) as session:
+                mirror.store_schools(session, self.system, page, utcnow())
+        with session_scope(self.db) as session:
+            mirror.drop_schools_unread(session, self.system, started)
+        self.loaded = True
+        self._phase("read_schools", t)
 
-    def get(self, key: str, default: tuple[str, str | None, str | None]) -> tuple[str, str | None, str | None]:
-        if self._schools is None:
-            t = time.perf_counter()
-            self._schools = self._load()
-            self._phase("read_schools", t)
-        return self._schools.get(key, default)
+    def lookup(self, keys: set[str]) -> dict[str, tuple[str, str | None, str | None]]:
+        with session_scope(self.db) as session:
+            return mirror.schools(session, self.system, keys)
 
 
-def _pages(lister: Callable[[str | None, int], Page[T]]) -> Iterator[T]:
+def _pages(lister: Callable[[str | None, int], Page[T]]) -> Iterator[list[T]]:
     cursor: str | None = None
     while True:
         page = lister(cursor, 1000)
-        yield from page.items
+        yield page.items
         if not page.next_cursor:
             return
         cursor = page.next_cursor

@@ -201,8 +201,8 @@ def test_a_student_read_from_a_gateway_is_found_by_its_nisn_in_a_post_form(hub: 
     taken only in a form body (never a URL), never echoed, and bad input is a visible, specific 422."""
     from datetime import date
 
+    from services.sync_hub.domain.students import enrolment_of, from_siswa
     from services.sync_hub.mirror import service as mirror
-    from services.sync_hub.sync.planner import Planner
     from shared.clock import utcnow
     from shared.contracts.emis import PkhData, Siswa
 
@@ -210,10 +210,12 @@ def test_a_student_read_from_a_gateway_is_found_by_its_nisn_in_a_post_form(hub: 
         return Siswa(siswa_id=sid, nsm="111232010001", nisn=nisn, nama="Siti", jenis_kelamin="P",
                      tanggal_lahir=date(2014, 3, 3), tingkat=4, updated_at=utcnow(), pkh=PkhData())
 
-    schools = {"111232010001": ("3201010001", None, "20200001")}
+    def stored(record: Siswa) -> mirror.Stored:  # as a plan stores it, at its madrasah in 3201010001
+        return mirror.Stored(from_siswa(record), record.nsm, "3201010001", None, enrolment_of(record, "20200001"))
+
     with session_scope(hub.http.app.state.engine) as s:  # type: ignore[attr-defined]
-        mirror.store(s, [Planner._stored(siswa("s-41", NISN), schools), Planner._stored(siswa("s-42", None), schools),
-                         Planner._stored(siswa("s-43", "0141234568"), schools)], utcnow())
+        mirror.store(s, [stored(siswa("s-41", NISN)), stored(siswa("s-42", None)), stored(siswa("s-43", "0141234568"))],
+                     utcnow())
     cookie, csrf = signed_in(hub, "viewer")
     found = hub.http.post("/console/provenance", headers=cookie, data={"csrf": csrf, "nisn": NISN})
     assert found.status_code == 200 and "Students found</span> (NISN): 1" in found.text, found.text[-1500:]
