@@ -539,6 +539,15 @@ def test_a_changed_student_at_the_same_school_needs_no_school_list_a_moved_one_d
     another school (one that moved school) makes the run read the list, and the copy gets the new school's region."""
     hub, ups, _, clients = apps
     assert run(hub).status is RunStatus.SUCCEEDED
+    engine = clients["hub"].app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:  # the first run read both lists into the hub's copy of them, a page at a time
+        listed = dict(conn.execute(sa.text("SELECT system, count(*) FROM school_copy GROUP BY system")).all())
+        placed = conn.execute(sa.text(
+            "SELECT count(*), sum(CASE WHEN s.kode_wilayah = m.region THEN 1 ELSE 0 END) FROM student_mirror m"
+            " JOIN school_copy s ON s.system = m.system AND s.school = m.school")).one()
+    assert listed == {"emis": sum(len(p.items) for p in _school_pages(ups.emis.list_madrasah)),
+                      "dapodik": sum(len(p.items) for p in _school_pages(ups.dapodik.list_sekolah))}
+    assert placed[0] > 0 and placed[1] == placed[0]  # a student's region is its school's
     read = {"schools": 0}
     for cls, name in ((EmisClient, "list_madrasah"), (DapodikClient, "list_sekolah")):
         def counting(self, *args, _original=getattr(cls, name), **kwargs):  # type: ignore[no-untyped-def]
@@ -546,7 +555,6 @@ def test_a_changed_student_at_the_same_school_needs_no_school_list_a_moved_one_d
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, name, counting)
-    engine = clients["hub"].app.state.engine  # type: ignore[attr-defined]
     mirror_table = StudentMirrorRow.__table__  # type: ignore[attr-defined]
 
     def held(student_id: str) -> tuple[str, str, str | None, str | None]:
@@ -896,3 +904,12 @@ def test_what_a_failed_plan_stored_is_decided_by_the_next_run(apps, monkeypatch)
         if not (cursor := page.next_cursor):
             break
     assert student.peserta_didik_id in decided
+
+
+def _school_pages(lister):  # type: ignore[no-untyped-def]
+    cursor = None
+    while True:
+        page = lister(cursor, 1000)
+        yield page
+        if not (cursor := page.next_cursor):
+            return
