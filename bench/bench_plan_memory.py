@@ -32,7 +32,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import machine  # bench/machine.py: this directory is on sys.path when a bench runs as a script
 from bench_sync_e2e import load_avg, pg_create, pg_drop
 
@@ -84,19 +83,6 @@ def child(run_id: str) -> None:
     engine.dispose()
 
 
-def _wait_healthy(stack: Stack, service: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{stack.url(service)}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError(f"{service} did not start")
-        time.sleep(0.2)
-
-
 def one_round(world: Path) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     dbs = {s: f"jb_bench_{s}_{tag}" for s in SERVICES}
@@ -104,17 +90,9 @@ def one_round(world: Path) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-planmem-"))
     stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, log_level="WARNING",
                   database_urls={s: f"postgresql+psycopg://postgres@127.0.0.1:5432/{n}" for s, n in dbs.items()})
-    procs: list[subprocess.Popen[bytes]] = []
     try:
         stack.load_world(world)  # every service's part, and the hub's database migrated (empty)
-        (workdir / "logs").mkdir(exist_ok=True)
-        for service in UPSTREAMS:
-            log = (workdir / "logs" / f"{service}.log").open("ab")
-            procs.append(subprocess.Popen([sys.executable, "-m", f"services.{service}", "serve"],
-                                          env=stack.env(service), stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
-        for service, proc in zip(UPSTREAMS, procs, strict=True):
-            _wait_healthy(stack, service, proc)
+        stack.start(services=UPSTREAMS)
         run_id = str(uuid.uuid4())
         engine = make_engine(stack.database_url("sync_hub"))
         with session_scope(engine) as session:  # as ``RunQueue.submit`` queues one (its job is this bench's child)
@@ -132,10 +110,7 @@ def one_round(world: Path) -> dict[str, Any]:
         result.update(world=world.name, load_before=la0, load_after=load_avg())
         return result
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
+        stack.stop()
         pg_drop(list(dbs.values()))
 
 

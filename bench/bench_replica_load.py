@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import machine  # bench/machine.py: this directory is on sys.path when a bench runs as a script
 from bench_sync_e2e import PgCpu, load_avg, pg_create, pg_drop, tree_cpu
 
@@ -43,25 +41,11 @@ def one_round(world: Path) -> dict[str, Any]:
     stack = Stack(workdir, ports={s: free_port() for s in SERVICES}, log_level="WARNING",
                   database_urls={s: f"postgresql+psycopg://postgres@127.0.0.1:5432/{n}" for s, n in dbs.items()})
     pg = PgCpu([dbs["sync_hub"], dbs["kemensos_mock"]])
-    kemensos: subprocess.Popen[bytes] | None = None
     engine = make_engine(stack.database_url("sync_hub"))
     try:
         stack.load_world(world)  # every service's part, and the hub's database migrated (empty)
-        (workdir / "logs").mkdir(exist_ok=True)
-        log = (workdir / "logs" / "kemensos.log").open("ab")
-        kemensos = subprocess.Popen([sys.executable, "-m", "services.kemensos_mock", "serve"],
-                                    env=stack.env("kemensos_mock"), stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{stack.url('kemensos_mock')}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or kemensos.poll() is not None:
-                raise RuntimeError("the Kemensos mock did not start")
-            time.sleep(0.2)
+        stack.start(services=["kemensos_mock"])
+        kemensos = stack.procs["kemensos_mock"]
         pg.start()
         la0 = load_avg()
         with KemensosClient(stack.url("kemensos_mock"), stack.creds.hub_to_kemensos) as client:
@@ -78,9 +62,7 @@ def one_round(world: Path) -> dict[str, Any]:
     finally:
         pg.stop()
         engine.dispose()
-        if kemensos is not None:
-            kemensos.terminate()
-            kemensos.wait(30)
+        stack.stop()
         pg_drop(list(dbs.values()))
 
 

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,17 +165,19 @@ class Stack:
     # start on a loaded 2-core machine (two stacks starting at once beside a test suite took over 60 s)
     START_TIMEOUT = 180.0
 
-    def start(self, timeout: float = START_TIMEOUT) -> None:
+    def start(self, timeout: float = START_TIMEOUT, services: Sequence[str] = SERVICES) -> None:
+        """Start ``services`` (every one by default; a benchmark may start only the upstreams) and wait until each
+        answers ``/health``; with the hub on PostgreSQL, its worker processes too."""
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
-        for service in SERVICES:
+        for service in services:
             log = (self.workdir / "logs" / f"{service}.log").open("ab")
             self.procs[service] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}", "serve"], env=self.env(service),
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
-        for service in SERVICES:
+        for service in services:
             self._wait_healthy(service, deadline)
-        if self.hub_on_postgres:
+        if "sync_hub" in services and self.hub_on_postgres:
             for _ in range(self.hub_workers):
                 self.start_worker()
 
