@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from services.sync_hub.provenance.models import OutboxItemRow, ProvenanceRow
 from shared import bulk
@@ -45,13 +45,6 @@ def add_provenance(session: Session, rows: list[dict[str, object]]) -> None:
 def add_provenance_columns(session: Session, names: Sequence[str], columns: Sequence[Sequence[object]]) -> None:
     """``add_provenance`` of rows given a column at a time (``shared.bulk.insert_columns``)."""
     bulk.insert_columns(session, PROVENANCE, names, columns)
-
-
-def count_provenance(session: Session, run_id: str | None = None) -> int:
-    query = select(func.count()).select_from(ProvenanceRow)
-    if run_id:
-        query = query.where(ProvenanceRow.sync_run_id == run_id)
-    return int(session.exec(query).one())
 
 
 def for_target(session: Session, target_system: str, target_record: str) -> Sequence[ProvenanceRow]:

@@ -97,30 +97,45 @@ GROWING = {"student_outcome": Growing("student_outcome", ("sync_run_id", "system
 
 def replace_outcomes(session: Session, run_id: str, system: str, rows: list[dict[str, object]]) -> None:
     """A unit's outcomes in its run (those of an earlier attempt replaced)."""
+    if rows:
+        names = list(rows[0])
+        replace_outcome_columns(session, run_id, system, names, [[r[n] for r in rows] for n in names])
+
+
+def replace_outcome_columns(session: Session, run_id: str, system: str, names: Sequence[str],
+                            columns: Sequence[Sequence[object]]) -> None:
+    """``replace_outcomes`` of rows given a column at a time (``shared.bulk.insert_columns``: no dict per row)."""
     table = StudentOutcomeRow.__table__  # type: ignore[attr-defined]
-    ids = [str(r["student_id"]) for r in rows]
+    ids = [str(i) for i in columns[names.index("student_id")]]
     where, bind = one_of(session, table.c.student_id, "ids")  # an index seek per id, whatever the statistics
     stmt = table.delete().where(table.c.sync_run_id == run_id, table.c.system == system, where)
     for start in range(0, len(ids), 1000):
         session.execute(stmt, {"ids": bind(ids[start:start + 1000])})
-    insert_outcomes(session, rows)
-    GROWING["student_outcome"].added(session, len(rows))
+    bulk.insert_columns(session, table, names, columns)
+    GROWING["student_outcome"].added(session, len(ids))
 
 
 def upsert_status(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        names = list(rows[0])
+        upsert_status_columns(session, names, [[r[n] for r in rows] for n in names])
+
+
+def upsert_status_columns(session: Session, names: Sequence[str], columns: Sequence[Sequence[object]]) -> None:
+    """Each student's current status (its row replaced), the rows given a column at a time, all of one system."""
     table = StudentStatusRow.__table__  # type: ignore[attr-defined]
-    if not rows:
+    if not columns or not len(columns[0]):
         return
-    system = rows[0]["system"]
-    ids = [str(r["student_id"]) for r in rows]
+    system = columns[names.index("system")][0]
+    ids = [str(i) for i in columns[names.index("student_id")]]
     # the ids bound as one array: an IN list of 1,000 was planned from the statistics, and a table analyzed while
     # it was small (a first sync) was read whole for every unit's delete
     where, bind = one_of(session, table.c.student_id, "ids")
     stmt = table.delete().where(table.c.system == system, where)
     for start in range(0, len(ids), 1000):
         session.execute(stmt, {"ids": bind(ids[start:start + 1000])})
-    bulk.insert(session, table, rows)
-    GROWING["student_status"].added(session, len(rows))
+    bulk.insert_columns(session, table, names, columns)
+    GROWING["student_status"].added(session, len(ids))
 
 
 def unit_counts(session: Session, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:

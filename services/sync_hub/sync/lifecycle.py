@@ -49,16 +49,23 @@ def record(session: Session, run_id: str, system: SourceSystem, students: Sequen
     """A unit's students as decided, in the transaction that ends the unit: their outcomes in the run (an
     earlier attempt's replaced) and their current status (``student_status``: region, outcome, family, the
     child's registry NIK when linked)."""
-    runs_repo.replace_outcomes(session, run_id, system.value, [
-        {"sync_run_id": run_id, "system": system.value, "student_id": s.student_id,
-         "outcome": d.outcome.value, "detail": (d.detail or "")[:300] or None, "matched_by": d.matched_by.value,
-         "no_kk": d.family.no_kk if d.family else None}
-        for s, d in zip(students, decisions, strict=True)])
-    runs_repo.upsert_status(session, [
-        {"system": system.value, "student_id": s.student_id, "region": regions.get(s.student_id, ""),
-         "outcome": d.outcome.value, "no_kk": d.family.no_kk if d.family else None,
-         "child_nik": d.person_nik if d.outcome in LINKED else None, "sync_run_id": run_id,
-         "updated_at": now} for s, d in zip(students, decisions, strict=True)])
+    n, target = len(students), system.value
+    if len(decisions) != n:
+        raise ValueError(f"{n} students, {len(decisions)} decisions")
+    ids = [s.student_id for s in students]
+    outcomes = [d.outcome.value for d in decisions]
+    kk = [d.family.no_kk if d.family else None for d in decisions]
+    runs, systems = [run_id] * n, [target] * n
+    runs_repo.replace_outcome_columns(session, run_id, target, OUTCOME_COLUMNS, [
+        runs, systems, ids, outcomes, [(d.detail or "")[:300] or None for d in decisions],
+        [d.matched_by.value for d in decisions], kk])
+    runs_repo.upsert_status_columns(session, STATUS_COLUMNS, [
+        systems, ids, [regions.get(i, "") for i in ids], outcomes, kk,
+        [d.person_nik if d.outcome in LINKED else None for d in decisions], runs, [now] * n])
+
+
+OUTCOME_COLUMNS = ("sync_run_id", "system", "student_id", "outcome", "detail", "matched_by", "no_kk")
+STATUS_COLUMNS = ("system", "student_id", "region", "outcome", "no_kk", "child_nik", "sync_run_id", "updated_at")
 
 
 def fail(ctx: JobContext, unit_id: str, error: str) -> None:

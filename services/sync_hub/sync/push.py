@@ -30,7 +30,7 @@ from services.sync_hub.ledger import service as ledger
 from services.sync_hub.ledger.keys import Signer
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.provenance import repository as prov_repo
-from services.sync_hub.provenance.models import OutboxItemRow, ProvenanceRow
+from services.sync_hub.provenance.models import REPLAY_WHERE, OutboxItemRow, ProvenanceRow
 from services.sync_hub.runs.models import SyncUnitRow
 from services.sync_hub.sync.plan import PlannedItem
 from services.sync_hub.upstreams import Upstreams
@@ -43,8 +43,6 @@ from shared.ids import uuid4_texts
 from shared.ledger_hash import batch_record_hasher, utc_text
 
 log = logging.getLogger("jembatan.hub.push")
-
-REPLAY = ("PENDING", "FAILED")  # outbox rows whose answer the hub never recorded
 
 
 @dataclass
@@ -241,6 +239,16 @@ def _stamped(item: HubResultItem | SentItem, fields: Iterable[str]) -> list[str 
     return [stamped.get(name) for name in fields]
 
 
+def replay_query(system: SourceSystem, region: str) -> sa.Select[tuple[str, str]]:
+    """The outbox rows of ``system``'s units of ``region`` (any run's) whose answer was never recorded: payload and
+    run, oldest first. The statuses are written as the partial index ``ix_outbox_item_replay``'s predicate
+    (constants, not bound: a plan made for any parameters could not use the index)."""
+    units = sa.select(SyncUnitRow.id).where(SyncUnitRow.system == system.value, SyncUnitRow.region == region)
+    return (sa.select(OutboxItemRow.payload, OutboxItemRow.sync_run_id)  # type: ignore[return-value]
+            .where(OutboxItemRow.unit_id.in_(units), sa.text(f"outbox_item.{REPLAY_WHERE}"))  # type: ignore[union-attr]
+            .order_by(OutboxItemRow.created_at))
+
+
 class Pusher:
     """Sends one unit's items to one gateway and records what the gateway answered."""
 
@@ -278,13 +286,8 @@ class Pusher:
         """Send again the outbox rows of this system and region whose answer was never recorded (a unit that
         died, a batch that got no answer), with their own provenance ids. Returns how many were sent."""
         with session_scope(self.db) as session:
-            units = sa.select(SyncUnitRow.id).where(SyncUnitRow.system == self.system.value,
-                                                     SyncUnitRow.region == region)
-            stmt = (sa.select(OutboxItemRow.payload, OutboxItemRow.sync_run_id)
-                    .where(OutboxItemRow.unit_id.in_(units),  # type: ignore[union-attr]
-                           OutboxItemRow.status.in_(REPLAY))  # type: ignore[attr-defined]
-                    .order_by(OutboxItemRow.created_at))
-            pending = [(HubResultItem.model_validate_json(r[0]), r[1], r[0]) for r in session.execute(stmt)]
+            pending = [(HubResultItem.model_validate_json(r[0]), r[1], r[0])
+                       for r in session.execute(replay_query(self.system, region))]
         for batch in chunks(pending, batch_size):
             by_run: dict[str, list[tuple[HubResultItem, str]]] = {}
             for item, run_id, payload in batch:
