@@ -24,7 +24,7 @@ class OutboxItemRow(HubTable, table=True):
 
     __tablename__ = "outbox_item"
     # the replay's read (a region's units' rows not settled), the one read by unit or by status: partial, so
-    # that a settled row's new version is entered in no index but the key's and the run's (0022)
+    # that a settled row's new version is entered in no index but the key's and the run's (0023)
     __table_args__ = (sa.Index("ix_outbox_item_replay", "unit_id", postgresql_where=sa.text(REPLAY_WHERE),
                                sqlite_where=sa.text(REPLAY_WHERE)),)
 
@@ -50,7 +50,7 @@ class ProvenanceRow(HubTable, table=True):
     # the item's id: an outbox row of a sync run, or an item a check returned (no outbox: the gateway applies
     # the check's answer itself); the activity: a sync run or a check (``hub_check``)
     provenance_id: str = Field(index=True, max_length=36)
-    sync_run_id: str = Field(max_length=36)  # not indexed: no query reads provenance by run (0022)
+    sync_run_id: str = Field(max_length=36)  # not indexed: no query reads provenance by run (0023)
     target_system: str = Field(max_length=16)
     target_record: str = Field(max_length=64)
     field: str = Field(max_length=40)

@@ -56,7 +56,7 @@ class StudentOutcomeRow(HubTable, table=True):
     __table_args__ = (sa.UniqueConstraint("sync_run_id", "system", "student_id", name="uq_outcome_run_student"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    sync_run_id: str = Field(foreign_key="sync_run.id", max_length=36)  # read through uq_outcome_run_student (0022)
+    sync_run_id: str = Field(foreign_key="sync_run.id", max_length=36)  # read through uq_outcome_run_student (0023)
     system: str = Field(max_length=16)
     student_id: str = Field(max_length=64, index=True)
     outcome: str = Field(max_length=24, index=True)

@@ -1,4 +1,4 @@
-"""The outbox's replay read and its partial index (migration 0022): the rows not settled of a region's units, found
+"""The outbox's replay read and its partial index (migration 0023): the rows not settled of a region's units, found
 through ``ix_outbox_item_replay``; settled rows are in no index but the key's and the run's."""
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def test_the_outbox_keeps_three_indexes_the_replays_partial(filled: Engine) -> N
         "ix_outbox_item_sync_run_id": ["sync_run_id"], "ix_outbox_item_replay": ["unit_id"]}
 
 
-def test_0022_keeps_the_outbox_and_its_downgrade_gives_the_indexes_back(db_url: str, real_migrations: None) -> None:
-    before = ScriptDirectory.from_config(alembic_config(MIGRATIONS, db_url)).get_revision("0022").down_revision
+def test_0023_keeps_the_outbox_and_its_downgrade_gives_the_indexes_back(db_url: str, real_migrations: None) -> None:
+    before = ScriptDirectory.from_config(alembic_config(MIGRATIONS, db_url)).get_revision("0023").down_revision
     assert isinstance(before, str)
     migrate_to(MIGRATIONS, db_url, before)
     engine = make_engine(db_url)
