@@ -23,9 +23,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -37,6 +39,7 @@ from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.mirror import service as mirror
 from services.sync_hub.replica import follower
 from services.sync_hub.replica import repository as replica_repo
+from services.sync_hub.replica.service import RefreshResult
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import StudentStatusRow, SyncUnitRow
 from services.sync_hub.sync import lifecycle, training
@@ -68,9 +71,20 @@ class Planner:
         self.kip_position: str | None = None  # where the KIP listing was read up to (stored with the units)
         self.from_feed = self.removed = 0
         self.timings: dict[str, float] = {}
+        self._lock = threading.Lock()  # over the four above
 
     def _phase(self, name: str, start: float) -> None:
-        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+        with self._lock:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+
+    def _mark(self, regions: Iterable[tuple[str, str]], read: int = 0, removed: int = 0) -> None:
+        """Regions to plan, and the counts of records read and removed (the upstreams are read by several
+        threads at once)."""
+        regions = list(regions)
+        with self._lock:
+            self.dirty.update(regions)
+            self.from_feed += read
+            self.removed += removed
 
     def plan(self, run_id: str) -> None:
         with session_scope(self.db) as session:
@@ -92,17 +106,14 @@ class Planner:
             since = previous.planned_at if previous is not None and previous.planned_at else EPOCH
             carried = ([(u.system, u.region) for u in runs_repo.unfinished_units(session, previous.id)]
                        if previous is not None else [])
-        read_whole = [self._read_system(system, full) for system in systems]
-        read_full = any(read_whole)
-        if SourceSystem.DAPODIK in systems:
-            t = time.perf_counter()
-            self._read_kip(full)
-            self._phase("read_kip", t)
         t = time.perf_counter()
-        refreshed = follower.refresh(self.db, self.up.kemensos)  # after the follower's round, never beside it
+        read_whole, refreshed = self._read_upstreams(systems, full)
+        self._phase("read", t)  # the wall time of the reads (on PostgreSQL they overlap: read_* and registry)
+        read_full = any(read_whole)
+        t = time.perf_counter()
         if not all(read_whole):  # a system read whole plans every region of it: no registry change to look for
             self._registry_changes(baseline, [s for s, whole in zip(systems, read_whole, strict=True) if not whole])
-        self._phase("registry", t)
+        self._phase("registry_changes", t)
         # (the follower may have applied the changes: the sequence's advance counts them too)
         self._analyze(max(refreshed.changes, refreshed.observed_seq - baseline))
         self.dirty.update((s, r) for s, r in carried if SourceSystem(s) in systems)
@@ -143,6 +154,34 @@ class Planner:
         log.info("sync run %s planned: %d unit(s), %d record(s) read from the gateways, %d removed", run_id,
                  len(units), self.from_feed, self.removed)
 
+    # -- 1-3. what the upstreams changed ---------------------------------------------------------------------
+
+    def _read_upstreams(self, systems: list[SourceSystem], full: bool) -> tuple[list[bool], RefreshResult]:
+        """Each system's feed, the KIP listing (with Dapodik) and the registry replica's round, read: on
+        PostgreSQL at the same time, one thread per upstream (each its own client and connections; they write
+        different tables), so a first sync's plan takes the longest of them rather than their sum; on SQLite,
+        with its one writer at a time, one after another. Whether each system was read whole, and the refresh."""
+
+        def kemensos() -> RefreshResult:
+            if SourceSystem.DAPODIK in systems:
+                t = time.perf_counter()
+                self._read_kip(full)
+                self._phase("read_kip", t)
+            t = time.perf_counter()
+            refreshed = follower.refresh(self.db, self.up.kemensos)  # after the follower's round, never beside it
+            self._phase("registry", t)
+            return refreshed
+
+        if self.db.dialect.name != "postgresql":
+            return [self._read_system(system, full) for system in systems], kemensos()
+        with ThreadPoolExecutor(max_workers=len(systems) + 1, thread_name_prefix="plan-read") as pool:
+            feeds = [pool.submit(self._read_system, system, full) for system in systems]
+            registry = pool.submit(kemensos)
+            # every read runs to its end (each stores its position page by page, so a retry goes on from there);
+            # the first error, if any, is raised after all have stopped
+            wait([*feeds, registry])
+            return [f.result() for f in feeds], registry.result()
+
     # -- 1. the gateways' feeds ------------------------------------------------------------------------------
 
     def _read_system(self, system: SourceSystem, full: bool) -> bool:
@@ -162,16 +201,13 @@ class Planner:
                 before = mirror.store(session, stored, utcnow())
                 dropped = mirror.drop(session, system, gone) if gone else {}
                 mirror.save_position(session, system, page.resume_cursor, utcnow())
-            self.from_feed += len(stored)
-            self.removed += len(dropped)
-            self.dirty.update((system.value, s.region) for s in stored)
-            self.dirty.update((system.value, r) for r in (*before.values(), *dropped.values()))
+            self._mark([(system.value, r) for r in (*(s.region for s in stored), *before.values(),
+                                                     *dropped.values())], len(stored), len(dropped))
         with session_scope(self.db) as session:
             if full:
                 gone_regions = mirror.drop_unread(session, system, started)
-                self.removed += len(gone_regions)
-                self.dirty.update((system.value, r) for r in gone_regions.values())
-                self.dirty.update((system.value, r) for r in mirror.all_regions(session, system))
+                self._mark([(system.value, r) for r in (*gone_regions.values(), *mirror.all_regions(session, system))],
+                           removed=len(gone_regions))
             wanted = mirror.refetch_wanted(session, system)
         if wanted:
             self._refetch(system, wanted, schools)
@@ -194,10 +230,8 @@ class Planner:
             before = mirror.store(session, stored, utcnow())
             dropped = mirror.drop(session, system, missing) if missing else {}
             mirror.refetch_done(session, system, wanted)
-        self.from_feed += len(stored)
-        self.removed += len(dropped)
-        self.dirty.update((system.value, s.region) for s in stored)
-        self.dirty.update((system.value, r) for r in (*before.values(), *dropped.values()))
+        self._mark([(system.value, r) for r in (*(s.region for s in stored), *before.values(), *dropped.values())],
+                   len(stored), len(dropped))
 
     def _stored_page(self, system: SourceSystem, records: list[Siswa] | list[PesertaDidik], schools: _LazySchools,
                      full: bool) -> list[mirror.Stored]:
@@ -267,8 +301,8 @@ class Planner:
         latest = {c.no_kip: c for c in read}  # in version order: the last one read is the card's latest
         with session_scope(self.db) as session:
             changed = replica_repo.store_kip(session, latest, utcnow())
-            self.dirty.update(("dapodik", c.kode_wilayah) for c in changed)
-            self.dirty.update(mirror.regions_of_keys(session, [c.nik for c in changed if c.nik], []))
+            self._mark([*(("dapodik", c.kode_wilayah) for c in changed),
+                        *mirror.regions_of_keys(session, [c.nik for c in changed if c.nik], [])])
 
     # -- 3. the registry ------------------------------------------------------------------------------------
 
