@@ -7,6 +7,7 @@ Faster than the e2e tests (no processes), so it also covers the hub API's error 
 from __future__ import annotations
 
 import shutil
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -913,3 +914,48 @@ def _school_pages(lister):  # type: ignore[no-untyped-def]
         yield page
         if not (cursor := page.next_cursor):
             return
+
+
+def test_while_a_plan_reads_the_run_shows_what_it_has_read_from_each_upstream(apps, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A first national sync's plan reads for hours before its units exist: meanwhile the run shows, per upstream,
+    the records read so far and whether that read has ended; once planned, the units' progress takes over."""
+    import threading
+
+    hub, ups, _, _ = apps
+    release, holding = threading.Event(), threading.Event()
+    real = planner_module.follower.refresh
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]  # the registry's round, after the feeds and KIP
+        holding.set()
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(planner_module.follower, "refresh", held)
+    run_id = hub.start_run(SyncRunCreate(full=True)).id
+    try:
+        assert holding.wait(60)
+        emis = sum(len(p.items) for p in ups.emis.iter_changes(None, 1000))
+        dapodik = sum(len(p.items) + len(p.removed) for p in ups.dapodik.iter_changes(None, 1000, removed=True))
+        kip = 0
+        cursor = None
+        while True:
+            page = ups.kemensos.list_kip(cursor, 1000)
+            kip, cursor = kip + len(page.items), page.next_cursor
+            if not cursor:
+                break
+        deadline = time.monotonic() + 60  # on PostgreSQL the feeds are read beside the registry's round
+        while True:
+            seen = hub.get_run(run_id)
+            reading = {r.source: r for r in seen.reading or []}
+            if all(reading[s].done for s in ("emis", "dapodik", "kip")) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert seen.status is RunStatus.RUNNING and seen.progress is None
+        assert set(reading) == {"emis", "dapodik", "kip", "registry"}
+        assert (reading["emis"].records, reading["dapodik"].records, reading["kip"].records) == (emis, dapodik, kip)
+        assert emis > 0 and dapodik > 0 and kip > 0
+        assert all(reading[s].done for s in ("emis", "dapodik", "kip")) and not reading["registry"].done
+    finally:
+        release.set()
+    done = hub.wait(run_id, timeout=300, poll=0.05)
+    assert done.status is RunStatus.SUCCEEDED and done.reading is None and done.progress is not None

@@ -94,6 +94,16 @@ class CheckRequest(Strict):
         return [s.siswa_id for s in self.siswa] + [p.peserta_didik_id for p in self.peserta_didik]
 
 
+class ReadProgress(BaseModel):
+    """What a run's plan has read so far from one upstream, before its units exist."""
+
+    source: str = Field(..., description="`emis` or `dapodik` (student records from the gateway's feed), `kip` "
+                        "(KIP issuances), `registry` (changes applied to the registry replica)")
+    records: int = Field(..., description="Records read so far")
+    done: bool = Field(..., description="This read has ended")
+    updated_at: datetime
+
+
 class SyncRun(BaseModel):
     id: str
     status: RunStatus
@@ -123,6 +133,9 @@ class SyncRun(BaseModel):
         default_factory=dict, description="Education verifications of PKH children by the registry's answer "
         "(APPLIED, UNCHANGED, STALE, NOT_FOUND, REJECTED) and not_sent_unchanged (facts as already sent), NO_SCHOOL "
         "(enrolled at a school the hub does not know)")
+    reading: list[ReadProgress] | None = Field(
+        None, description="While the run's plan reads (before its units exist): what it has read so far from each "
+        "upstream. A first national sync reads for hours before it decides anyone")
     progress: RunProgress | None = Field(None, description="Work units of the run (planned once its students are "
                                          "read): done, failed, waiting, running, students decided so far")
     at_risk: RunRiskCounts | None = Field(

@@ -28,6 +28,15 @@ class RunProgress(Resource):
     students_done: int
 
 
+class ReadProgress(Resource):
+    """What a run's plan has read so far from one upstream (``emis``, ``dapodik``, ``kip``, ``registry``)."""
+
+    source: str
+    records: int
+    done: bool
+    updated_at: datetime
+
+
 class SyncRun(Resource):
     id: str
     status: RunStatus
@@ -41,6 +50,7 @@ class SyncRun(Resource):
     values_written: int = 0
     errors: list[str] = []
     periode: str | None = None
+    reading: list[ReadProgress] | None = None
     progress: RunProgress | None = None
 
     @property
@@ -753,6 +763,7 @@ class PesertaDidikKeluar(Resource):
 # SDK model -> (service, OpenAPI schema) it mirrors: tests/test_sdk.py checks names and required fields
 MIRRORS: dict[type[Resource], tuple[str, str]] = {
     RunProgress: ("sync_hub", "RunProgress"), SyncRun: ("sync_hub", "SyncRun"),
+    ReadProgress: ("sync_hub", "ReadProgress"),
     UnitProgress: ("sync_hub", "UnitProgress"), StudentOutcome: ("sync_hub", "StudentOutcome"),
     CaseSummary: ("sync_hub", "CaseSummary"), CaseView: ("sync_hub", "CaseView"),
     DecisionView: ("sync_hub", "DecisionView"), Siswa: ("emis_gateway", "Siswa"),

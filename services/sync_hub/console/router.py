@@ -59,7 +59,8 @@ from shared.nik import mask
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals.update(region_name=service.region_name, duration=service.duration, mask=mask,
+templates.env.globals.update(region_name=service.region_name, reading_label=service.reading_label,
+                             duration=service.duration, mask=mask,
                              outcomes=[o.value for o in Outcome], keys=[k.value for k in MatchKey],
                              systems=[s.value for s in SourceSystem], reasons=[r.value for r in RiskReason])
 templates.env.filters["advice"] = service.advice

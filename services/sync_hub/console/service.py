@@ -35,6 +35,15 @@ def region_name(code: str) -> str:
     return code or "?"
 
 
+READING_LABELS = {"emis": "EMIS (siswa · students)", "dapodik": "Dapodik (peserta didik · students)",
+                  "kip": "KIP (kartu · cards)", "registry": "DTSEN (perubahan · changes)"}
+
+
+def reading_label(source: str) -> str:
+    """What a plan reads from ``source``, as the run page names it."""
+    return READING_LABELS.get(source, source)
+
+
 def duration(start: datetime | None, end: datetime | None) -> str:
     if start is None:
         return "–"

@@ -114,3 +114,18 @@ class StudentStatusRow(HubTable, table=True):
     child_nik: str | None = Field(default=None, max_length=16, index=True)
     sync_run_id: str = Field(max_length=36, index=True)
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class RunReadingRow(HubTable, table=True):
+    """What a run's plan has read so far from one upstream (``emis``, ``dapodik``, ``kip``, ``registry``): a
+    first national sync's plan reads for hours before any unit exists, and this is its progress. Written in the
+    transaction that stores each page (one row per upstream, so the plan's concurrent reads never wait on each
+    other); cleared when a plan starts again."""
+
+    __tablename__ = "run_reading"
+
+    sync_run_id: str = Field(foreign_key="sync_run.id", primary_key=True, max_length=36)
+    source: str = Field(primary_key=True, max_length=16)
+    records: int = 0
+    done: bool = False
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow, SyncRunRow, SyncUnitRow
+from services.sync_hub.runs.models import RunReadingRow, StudentOutcomeRow, StudentStatusRow, SyncRunRow, SyncUnitRow
 from shared import bulk
 from shared.clock import as_utc, utcnow
 from shared.cursor import Cursor
@@ -144,6 +144,27 @@ def unit_counts(session: Session, run_id: str) -> dict[tuple[str, str], tuple[in
                       sa.func.coalesce(sa.func.sum(SyncUnitRow.students), 0))
             .where(SyncUnitRow.sync_run_id == run_id).group_by(SyncUnitRow.kind, SyncUnitRow.status))
     return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in session.execute(stmt)}
+
+
+def start_reading(session: Session, run_id: str, sources: Sequence[str], at: datetime) -> None:
+    """A plan (or a new attempt of it) starts reading these upstreams: their counts start from 0."""
+    session.execute(sa.delete(RunReadingRow).where(RunReadingRow.sync_run_id == run_id))
+    session.add_all(RunReadingRow(sync_run_id=run_id, source=s, records=0, done=False, updated_at=at) for s in sources)
+    session.flush()
+
+
+def add_read(session: Session, run_id: str, source: str, records: int, at: datetime, *, done: bool = False) -> None:
+    """``records`` more read from ``source`` (in the transaction that stores them); ``done``: its read has ended."""
+    values: dict[str, object] = {"records": RunReadingRow.records + records, "updated_at": at}
+    if done:
+        values["done"] = True
+    session.execute(sa.update(RunReadingRow).where(RunReadingRow.sync_run_id == run_id,
+                                                   RunReadingRow.source == source).values(**values))
+
+
+def reading(session: Session, run_id: str) -> Sequence[RunReadingRow]:
+    return session.scalars(select(RunReadingRow).where(RunReadingRow.sync_run_id == run_id)
+                           .order_by(RunReadingRow.source)).all()
 
 
 def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:

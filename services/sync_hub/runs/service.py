@@ -15,6 +15,7 @@ from services.sync_hub.runs.models import StudentOutcomeRow, SyncRunRow, SyncUni
 from shared.clock import as_utc, utcnow
 from shared.contracts.common import MatchKey, Outcome
 from shared.contracts.hub import (
+    ReadProgress,
     RunProgress,
     RunRiskCounts,
     RunStatus,
@@ -60,6 +61,9 @@ def with_progress(session: Session, row: SyncRunRow) -> SyncRun:
     """The run with the progress of its units (once planned)."""
     run = to_contract(row)
     if row.planned_at is None:
+        if row.status == RunStatus.RUNNING.value:
+            run.reading = [ReadProgress(source=r.source, records=r.records, done=r.done,
+                                        updated_at=as_utc(r.updated_at)) for r in repository.reading(session, row.id)]
         return run
     counts = repository.unit_counts(session, row.id)
     decide = {status: v for (kind, status), v in counts.items() if kind == UnitKind.DECIDE.value}

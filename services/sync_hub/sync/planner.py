@@ -67,6 +67,7 @@ class Planner:
     def __init__(self, ctx: JobContext, defer_units: Callable[[sa.orm.Session, list[str]], None]) -> None:
         self.ctx, self.db, self.up, self.settings = ctx, ctx.db, ctx.upstreams, ctx.settings
         self.defer_units = defer_units
+        self.run_id = ""
         self.dirty: set[tuple[str, str]] = set()  # (system, region or region prefix)
         self.kip_position: str | None = None  # where the KIP listing was read up to (stored with the units)
         self.from_feed = self.removed = 0
@@ -106,6 +107,9 @@ class Planner:
             since = previous.planned_at if previous is not None and previous.planned_at else EPOCH
             carried = ([(u.system, u.region) for u in runs_repo.unfinished_units(session, previous.id)]
                        if previous is not None else [])
+            self.run_id = run_id
+            runs_repo.start_reading(session, run_id, [*(s.value for s in systems), *(
+                ["kip"] if SourceSystem.DAPODIK in systems else []), "registry"], utcnow())
         t = time.perf_counter()
         read_whole, refreshed = self._read_upstreams(systems, full)
         self._phase("read", t)  # the wall time of the reads (on PostgreSQL they overlap: read_* and registry)
@@ -170,6 +174,8 @@ class Planner:
             t = time.perf_counter()
             refreshed = follower.refresh(self.db, self.up.kemensos)  # after the follower's round, never beside it
             self._phase("registry", t)
+            with session_scope(self.db) as session:
+                runs_repo.add_read(session, self.run_id, "registry", refreshed.changes, utcnow(), done=True)
             return refreshed
 
         if self.db.dialect.name != "postgresql":
@@ -201,6 +207,7 @@ class Planner:
                 before = mirror.store(session, stored, utcnow())
                 dropped = mirror.drop(session, system, gone) if gone else {}
                 mirror.save_position(session, system, page.resume_cursor, utcnow())
+                runs_repo.add_read(session, self.run_id, system.value, len(stored) + len(gone), utcnow())
             self._mark([(system.value, r) for r in (*(s.region for s in stored), *before.values(),
                                                      *dropped.values())], len(stored), len(dropped))
         with session_scope(self.db) as session:
@@ -211,6 +218,8 @@ class Planner:
             wanted = mirror.refetch_wanted(session, system)
         if wanted:
             self._refetch(system, wanted, schools)
+        with session_scope(self.db) as session:
+            runs_repo.add_read(session, self.run_id, system.value, 0, utcnow(), done=True)
         self._phase(f"read_{system.value}", t)
         return full
 
@@ -230,6 +239,7 @@ class Planner:
             before = mirror.store(session, stored, utcnow())
             dropped = mirror.drop(session, system, missing) if missing else {}
             mirror.refetch_done(session, system, wanted)
+            runs_repo.add_read(session, self.run_id, system.value, len(records) + len(missing), utcnow())
         self._mark([(system.value, r) for r in (*(s.region for s in stored), *before.values(), *dropped.values())],
                    len(stored), len(dropped))
 
@@ -296,11 +306,14 @@ class Planner:
             if not page.next_cursor:
                 break
         self.kip_position = position
+        with session_scope(self.db) as session:
+            runs_repo.add_read(session, self.run_id, "kip", 0, utcnow(), done=True)
 
     def _store_kip(self, read: list[KipIssuance]) -> None:
         latest = {c.no_kip: c for c in read}  # in version order: the last one read is the card's latest
         with session_scope(self.db) as session:
             changed = replica_repo.store_kip(session, latest, utcnow())
+            runs_repo.add_read(session, self.run_id, "kip", len(read), utcnow())
             self._mark([*(("dapodik", c.kode_wilayah) for c in changed),
                         *mirror.regions_of_keys(session, [c.nik for c in changed if c.nik], [])])
 

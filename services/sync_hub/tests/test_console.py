@@ -280,3 +280,41 @@ def test_the_outcomes_page_shows_the_province_map_until_a_province_is_chosen(hub
     assert page.text.count('class="tile" data-province=') == 38
     one = hub.http.get("/console/outcomes?province=32", headers=cookie)
     assert one.status_code == 200 and 'id="province-map"' not in one.text and 'id="rates"' in one.text
+
+
+RUN = "5b0e3c9e-7a51-4c1e-9d7e-2f8f8c1a0b11"
+
+
+def test_a_run_still_reading_shows_what_its_plan_has_read_per_upstream(hub: Hub) -> None:
+    """Before a run's units exist its plan reads (for hours, nationally): the API and the console's run page show the
+    records read so far from each upstream and which reads have ended."""
+    from datetime import UTC, datetime
+
+    from services.sync_hub.runs import repository as runs_repo
+    from services.sync_hub.runs.models import SyncRunRow
+
+    engine = hub.http.app.state.engine  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        session.add(SyncRunRow(id=RUN, status="RUNNING", trigger="person:ana", systems=["emis", "dapodik"],
+                               created_at=now, started_at=now))
+        session.flush()
+        runs_repo.start_reading(session, RUN, ["emis", "dapodik", "kip", "registry"], now)
+        runs_repo.add_read(session, RUN, "emis", 1200, now)
+        runs_repo.add_read(session, RUN, "emis", 34, now, done=True)
+        runs_repo.add_read(session, RUN, "dapodik", 5000, now)
+    body = hub.http.get(f"/api/v1/sync-runs/{RUN}", headers=hub.person("ana", "viewer")).json()
+    assert body["progress"] is None
+    assert {r["source"]: (r["records"], r["done"]) for r in body["reading"]} == {
+        "emis": (1234, True), "dapodik": (5000, False), "kip": (0, False), "registry": (0, False)}
+    cookie, _ = signed_in(hub, "viewer")
+    page = hub.http.get(f"/console/runs/{RUN}/progress", headers=cookie)
+    assert page.status_code == 200
+    emis = re.search(r'id="read-emis">([^<]*)<small>\(([^)]*)\)', page.text)
+    dapodik = re.search(r'id="read-dapodik">([^<]*)<small>\(([^)]*)\)', page.text)
+    assert emis is not None and emis.groups() == ("1,234 ", "selesai · done")
+    assert dapodik is not None and dapodik.groups() == ("5,000 ", "membaca · reading…")
+    with session_scope(engine) as session:  # once planned, the units' progress is shown instead
+        session.execute(sa.update(SyncRunRow).where(SyncRunRow.id == RUN).values(planned_at=now))
+    body = hub.http.get(f"/api/v1/sync-runs/{RUN}", headers=hub.person("ana", "viewer")).json()
+    assert body["reading"] is None and body["progress"] is not None
