@@ -14,11 +14,12 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from services.sync_hub.replica import service as replica
 from shared.clients import KemensosClient
@@ -61,11 +62,12 @@ def _lease(engine: Engine, *, wait: bool = False) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def refresh(engine: Engine, client: KemensosClient) -> replica.RefreshResult:
+def refresh(engine: Engine, client: KemensosClient,
+            on_page: Callable[[Session, int], None] | None = None) -> replica.RefreshResult:
     """``replica.service.refresh`` under the follower's lease, waited for: a run's plan brings the replica up to
     date from where the follower (in another process, or a thread of this one) left it, never beside it."""
     with _lease(engine, wait=True):
-        return replica.refresh(engine, client)
+        return replica.refresh(engine, client, on_page=on_page)
 
 
 class ReplicaFollower:

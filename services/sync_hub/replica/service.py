@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -201,12 +202,14 @@ _read_ahead = read_ahead  # (its home is shared.readahead: the plan reads the ga
 _refresh_lock = threading.Lock()  # one refresh at a time in a process (a run's and the follower's)
 
 
-def refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -> RefreshResult:
+def refresh(engine: Engine, client: KemensosClient, page_size: int = 1000,
+            on_page: Callable[[Session, int], None] | None = None) -> RefreshResult:
     """Follow the change feed from the stored cursor until it is caught up. Each page is applied with its
     cursor in one transaction, in feed order; the next page is fetched while one is applied. One refresh runs
-    at a time in a process: a second caller waits for the first (then reads what is left)."""
+    at a time in a process: a second caller waits for the first (then reads what is left). ``on_page(session,
+    changes)``: called in each page's transaction with the changes it applied (a run's plan counts its reading)."""
     with _refresh_lock:
-        return _refresh(engine, client, page_size)
+        return _refresh(engine, client, page_size, on_page)
 
 
 def try_refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -> RefreshResult | None:
@@ -214,12 +217,13 @@ def try_refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -
     if not _refresh_lock.acquire(blocking=False):
         return None
     try:
-        return _refresh(engine, client, page_size)
+        return _refresh(engine, client, page_size, None)
     finally:
         _refresh_lock.release()
 
 
-def _refresh(engine: Engine, client: KemensosClient, page_size: int) -> RefreshResult:
+def _refresh(engine: Engine, client: KemensosClient, page_size: int,
+             on_page: Callable[[Session, int], None] | None) -> RefreshResult:
     with session_scope(engine) as session:
         current = repo.state(session)
         reset = current.names_version != names.VERSION
@@ -235,6 +239,8 @@ def _refresh(engine: Engine, client: KemensosClient, page_size: int) -> RefreshR
             applied, state = _apply_page(session, page, normal)
             repo.touch(session, state.rewritten | state.replaced, page.observed_seq)
             repo.save_state(session, page.next_cursor, page.observed_seq, utcnow())
+            if on_page is not None:
+                on_page(session, applied)
         changes += applied
         pages += 1
         seq = max(seq, page.observed_seq)

@@ -172,10 +172,12 @@ class Planner:
                 self._read_kip(full)
                 self._phase("read_kip", t)
             t = time.perf_counter()
-            refreshed = follower.refresh(self.db, self.up.kemensos)  # after the follower's round, never beside it
+            # after the follower's round, never beside it
+            refreshed = follower.refresh(self.db, self.up.kemensos, on_page=lambda session, changes: (
+                runs_repo.add_read(session, self.run_id, "registry", changes, utcnow())))
             self._phase("registry", t)
             with session_scope(self.db) as session:
-                runs_repo.add_read(session, self.run_id, "registry", refreshed.changes, utcnow(), done=True)
+                runs_repo.add_read(session, self.run_id, "registry", 0, utcnow(), done=True)
             return refreshed
 
         if self.db.dialect.name != "postgresql":

@@ -254,6 +254,17 @@ def test_load_gives_the_frames_with_names_in_normal_form(engine: Engine) -> None
         assert repo.person(s, NIKS[0]).nama == "Hj. St. Aminah binti Umar"  # type: ignore[union-attr]
 
 
+def test_each_page_tells_its_changes_in_its_own_transaction(engine: Engine) -> None:
+    """``on_page`` (a run's plan counting what it read) is called per page with the changes the page applied,
+    inside the page's transaction: a count written there is kept or lost with the page."""
+    feed = FakeFeed(page(fam_change(KKS[0], 2, NIKS[:2]), fam_change(KKS[1], 1, NIKS[2:3]), seq=3),
+                    page(fam_change(KKS[0], 2, NIKS[:2]), gone(KKS[1], 2), seq=4))  # one delivered again
+    told: list[tuple[int, bool]] = []
+    result = replica.refresh(engine, feed, on_page=lambda session, n: told.append(  # type: ignore[arg-type]
+        (n, session.in_transaction())))
+    assert told == [(2, True), (1, True)] and result.changes == 3
+
+
 def test_other_normalisation_rules_read_the_registry_again_from_the_start(engine: Engine) -> None:
     feed = FakeFeed(page(fam_change(KKS[0], 2, NIKS[:2]), seq=3))
     replica.refresh(engine, feed)  # type: ignore[arg-type]
