@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale_national.py --unit-rate 600 --plan-rate 1500 [--unit-max 20000]
         [--students 53.32e6] [--emis-share 0.21] [--machines 1,4,16] [--cores 2]
+        [--emis-rate N --dapodik-rate N] [--registry-rate N --registry-people 289e6]
 
 Students per province: the national total (shared/DOMAIN.md §5: 53.32 M, 2024) split by the provinces' population
 (worldgen/population.py PROVINCE_POPULATION, BPS mid-2024); within a province by its kabupaten's share of the
@@ -10,7 +11,11 @@ province's kecamatan (the same model worldgen uses: real kabupaten differ, see d
 kabupaten (shared/regions.py: 38 provinces, 514 kabupaten with desa). ``--unit-rate``: students per second one
 worker decides and pushes (measured: students of a run / the worker's CPU seconds in the units phase, so that N
 workers on N cores add up); ``--plan-rate``: students per second the plan job reads from a gateway's feed into the
-hub's copy (one job per run: it does not grow with the machines). Nothing here is measured; it multiplies.
+hub's copy (one job per run: it does not grow with the machines). With ``--emis-rate`` and ``--dapodik-rate``
+(each feed's own rate, students/s) the two feeds are read at the same time, as the plan does on PostgreSQL since
+session 18, and the plan takes the longer of them; with ``--registry-rate`` (people/s of the registry replica's
+first load, ``--registry-people`` in DTSEN) the plan of a first sync takes at least that load, read beside the
+feeds. Nothing here is measured; it multiplies.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ def main() -> None:
     ap.add_argument("--unit-max", type=int, default=20_000)
     ap.add_argument("--unit-rate", type=float, required=True, help="students/s per worker (one core)")
     ap.add_argument("--plan-rate", type=float, required=True, help="students/s of the plan's feed reading")
+    ap.add_argument("--emis-rate", type=float, help="students/s of the EMIS feed alone (feeds read at once)")
+    ap.add_argument("--dapodik-rate", type=float, help="students/s of the Dapodik feed alone (feeds read at once)")
+    ap.add_argument("--registry-rate", type=float, help="people/s of the registry replica's first load")
+    ap.add_argument("--registry-people", type=float, default=289e6)
     ap.add_argument("--machines", default="1,4,16,64")
     ap.add_argument("--cores", type=int, default=2, help="workers per machine (one per core)")
     args = ap.parse_args()
@@ -55,7 +64,17 @@ def main() -> None:
     print("largest units:", ", ".join(f"{s} {c} {n:,.0f}" for s, c, n in top))
     print(f"unit size: median {np.median(sizes):,.0f}, p90 {np.percentile(sizes, 90):,.0f}, max {sizes.max():,.0f}")
     plan_h = args.students / args.plan_rate / 3600
-    print(f"plan (feed reading, one job): {plan_h:.1f} h")
+    print(f"plan (feed reading, one job, one feed after the other): {plan_h:.1f} h")
+    if args.emis_rate and args.dapodik_rate:
+        emis_h = args.students * args.emis_share / args.emis_rate / 3600
+        dapodik_h = args.students * (1 - args.emis_share) / args.dapodik_rate / 3600
+        plan_h = max(emis_h, dapodik_h)
+        print(f"plan, the feeds read at once: EMIS {emis_h:.1f} h, Dapodik {dapodik_h:.1f} h -> {plan_h:.1f} h")
+    if args.registry_rate:
+        registry_h = args.registry_people / args.registry_rate / 3600
+        print(f"registry replica's first load (one stream, beside the feeds): {registry_h:.1f} h")
+        plan_h = max(plan_h, registry_h)
+        print(f"plan of a first sync: {plan_h:.1f} h")
     print("| machines | workers | units phase (h) | first sync (h) | longest unit (h) |")
     print("|---|---|---|---|---|")
     for m in (int(x) for x in args.machines.split(",")):
