@@ -16,6 +16,7 @@ with warnings.catch_warnings():
 
 from services.sync_hub.config import Settings
 from services.sync_hub.main import create_app
+from services.sync_hub.tests.test_roles import seed
 from shared.oidc import LocalIssuer
 
 NUL = "%00"
@@ -60,3 +61,26 @@ def test_a_nul_in_a_query_parameter_the_route_does_not_take_is_ignored(hub: Test
     r = hub.get(f"/api/v1/sync-runs?made{NUL}up=x{NUL}")
     assert r.status_code == 200, r.text
 
+
+
+@pytest.fixture
+def seeded(hub: TestClient) -> tuple[TestClient, str, str]:
+    """An open review case and a decision on another case (test_roles' seed)."""
+    case_id, decision_id, _run_id = seed(hub.app.state.engine)  # type: ignore[attr-defined]
+    return hub, case_id, decision_id
+
+
+@pytest.mark.parametrize("reason", ["a\x00b", "nul at the end\x00"])
+def test_a_reason_holding_a_nul_is_a_422_and_decides_nothing(seeded: tuple[TestClient, str, str],
+                                                             reason: str) -> None:
+    hub, case_id, decision_id = seeded
+    decided = hub.post(f"/api/v1/reviews/{case_id}/decision", json={"verdict": "no_link", "reason": reason})
+    assert decided.status_code == 422, (decided.status_code, decided.text)
+    assert [(e["field"], e["rule"]) for e in decided.json()["errors"]] == [("reason", "nul_character")]
+    reversed_ = hub.post(f"/api/v1/reviews/decisions/{decision_id}/reverse", json={"reason": reason})
+    assert reversed_.status_code == 422, (reversed_.status_code, reversed_.text)
+    assert [(e["field"], e["rule"]) for e in reversed_.json()["errors"]] == [("reason", "nul_character")]
+    # nothing changed: the case is still open, the decision still stands
+    assert hub.get(f"/api/v1/reviews/{case_id}").json()["status"] == "OPEN"
+    views = hub.get("/api/v1/reviews/decisions", params={"system": "dapodik", "student_id": "pd-1"}).json()
+    assert [v["reversed_at"] for v in views] == [None]
