@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel
 
 from shared import heap, openapi
 from shared.auth import Authenticate, CredentialGate, TokensOf
@@ -107,7 +108,12 @@ def _query_names(route: Any) -> tuple[str, ...]:
         while pending:
             dependant = pending.pop()
             if dependant is not None:
-                found += [p.alias for p in dependant.query_params]
+                for param in dependant.query_params:
+                    model = param.field_info.annotation
+                    if isinstance(model, type) and issubclass(model, BaseModel):  # a query model: its fields
+                        found += [f.alias or name for name, f in model.model_fields.items()]
+                    else:
+                        found.append(param.alias)
                 pending += dependant.dependencies
         names = tuple(dict.fromkeys(found))
         route._jembatan_query_names = names

@@ -38,6 +38,9 @@ NUL_PARAMETERS = [
     ("GET", f"/api/v1/provenance?target_system=emis&target_record=a{NUL}b", "target_record"),
     ("GET", f"/api/v1/ledger/proof?provenance_id=a{NUL}b&field=nama", "provenance_id"),
     ("GET", f"/api/v1/ledger/proof?provenance_id=p-1&field=x{NUL}", "field"),
+    # a field of a query model (CasesQuery, RiskQuery)
+    ("GET", f"/api/v1/reviews?cursor=a{NUL}", "cursor"),
+    ("GET", f"/api/v1/families-at-risk?cursor=a{NUL}", "cursor"),
 ]
 
 
