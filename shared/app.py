@@ -9,12 +9,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel
 
 from shared import heap, openapi
 from shared.auth import Authenticate, CredentialGate, TokensOf
 from shared.contracts.common import Health
-from shared.errors import ERROR_RESPONSES, install_error_handlers
+from shared.db import unstorable_text
+from shared.errors import ERROR_RESPONSES, InvalidInput, install_error_handlers
 from shared.idempotency import IdempotencyMiddleware
 from shared.observability import install as install_observability
 from shared.observability.install import OPEN_PATHS, ReadyCheck
@@ -54,7 +56,7 @@ the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the b
 ``idempotency_table``: the service's ``idempotency_key`` table; routes taking ``Idempotency-Key`` then honour it
 (``shared.idempotency``)."""
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=_settling(lifespan),
-                  responses=ERROR_RESPONSES, dependencies=list(dependencies or []),
+                  responses=ERROR_RESPONSES, dependencies=[*(dependencies or []), Depends(storable_parameters)],
                   generate_unique_id_function=openapi.operation_id, **_NATIVE_TELEMETRY_OFF)
     install_error_handlers(app)
     if idempotency_table is not None:  # added before the gate, so it runs inside it (it knows the caller)
@@ -76,6 +78,47 @@ the OpenAPI documents 403 on every ``/api`` route). ``security`` describes the b
     openapi.install(app, scoped=scoped, security_description=security)
     build_routes(app)
     return app
+
+
+async def storable_parameters(request: Request) -> None:
+    """Every route's path and query parameters hold text both databases can store: a NUL (``%00``) in one is a
+    422 naming the parameter (rule ``nul_character``) before any handler looks it up, on every service and both
+    databases alike; PostgreSQL refuses a NUL in a text parameter, and a lookup by one was a 500 there (a 404 on
+    SQLite). Only the route's own parameters are named, so an error never repeats a name the caller made up.
+    ``async``: it does no I/O, and a plain ``def`` dependency would cost every request a hop to the thread pool."""
+    scope = request.scope
+    if "\x00" not in scope["path"] and b"%00" not in scope["query_string"]:
+        return  # the whole check for nearly every request
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and (rule := unstorable_text(value)):
+            raise InvalidInput.field(name, rule, "a path parameter holding a NUL character (or not UTF-8) is no id")
+    route = scope.get("route")
+    declared = _query_names(route) if route is not None else ()
+    for name in declared:
+        for value in request.query_params.getlist(name):
+            if rule := unstorable_text(value):
+                raise InvalidInput.field(name, rule, "a query parameter may not hold a NUL character (or not UTF-8)")
+
+
+def _query_names(route: Any) -> tuple[str, ...]:
+    """The query parameters ``route`` declares (its dependencies' included), worked out once per route."""
+    names: tuple[str, ...] | None = getattr(route, "_jembatan_query_names", None)
+    if names is None:
+        found: list[str] = []
+        pending = [getattr(route, "dependant", None)]
+        while pending:
+            dependant = pending.pop()
+            if dependant is not None:
+                for param in dependant.query_params:
+                    model = param.field_info.annotation
+                    if isinstance(model, type) and issubclass(model, BaseModel):  # a query model: its fields
+                        found += [f.alias or name for name, f in model.model_fields.items()]
+                    else:
+                        found.append(param.alias)
+                pending += dependant.dependencies
+        names = tuple(dict.fromkeys(found))
+        route._jembatan_query_names = names
+    return names
 
 
 def _settling(lifespan: Callable[[FastAPI], Any]) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

@@ -14,9 +14,11 @@ from collections.abc import Callable, Collection, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import sqlalchemy as sa
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
@@ -73,6 +75,17 @@ def unstorable_text(text: str) -> str | None:
     except UnicodeEncodeError:
         return "not_utf8"
     return None
+
+
+def _storable(text: str) -> str:
+    if rule := unstorable_text(text):
+        raise PydanticCustomError(rule, "text holding a NUL character (or not UTF-8) cannot be stored")
+    return text
+
+
+# A text field of an inbound model that goes to the database as it is: a NUL (or a lone surrogate) is a 422 naming
+# the field, rule ``nul_character`` (``not_utf8``), instead of PostgreSQL's refusal (a 500) or SQLite storing it.
+StorableText = Annotated[str, AfterValidator(_storable)]
 
 
 def normalise_url(url: str) -> str:

@@ -24,6 +24,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import InvalidFileException
 
 from shared.contracts.common import FileFormat
@@ -170,6 +171,8 @@ def _xlsx(data: bytes) -> Iterator[Row]:
 
 def _cell(value: Any) -> Cell:
     if isinstance(value, str):
+        if "_x" in value:  # a control character as XLSX writes one (``_xlsx_text``)
+            value = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), value)
         return value.strip() or None
     if value is None or isinstance(value, bool | int | float | date | time):
         return value
@@ -177,6 +180,16 @@ def _cell(value: Any) -> Cell:
 
 
 # -- writing --------------------------------------------------------------------------------------------
+
+# The control characters an XLSX cell cannot hold (openpyxl refuses them: an export of a record holding one was a
+# 500). They are written as OOXML's escape ``_xHHHH_`` (what Excel writes and shows as the character) and read back
+# from it, so an exported file imports back unchanged. (A NUL is never stored: ``shared.db.unstorable_text``.)
+_ESCAPED = re.compile(r"_x(00(?:0[0-8BbCcEeFf]|1[0-9A-Fa-f]))_")
+
+
+def _xlsx_text(value: str) -> str:
+    return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"_x{ord(m.group()):04X}_", value)
+
 
 def write(fmt: FileFormat, header: Sequence[str], rows: Iterable[Sequence[Any]], sheet: str) -> bytes:
     """A file of ``header`` and ``rows``. Identifiers must be given as strings: XLSX keeps them as text."""
@@ -190,7 +203,7 @@ def write(fmt: FileFormat, header: Sequence[str], rows: Iterable[Sequence[Any]],
     ws = book.create_sheet(sheet)
     ws.append(list(header))
     for row in rows:
-        ws.append(list(row))
+        ws.append([_xlsx_text(v) if isinstance(v, str) else v for v in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -36,8 +36,8 @@ from services.sync_hub.sync.plan import desired_pkh, diff, pkh_source
 from shared.clock import utcnow
 from shared.contracts.common import HubResultItem, Provenance
 from shared.contracts.hub import CheckRequest, CheckResponse, StudentOutcome
-from shared.db import SQLITE_IMMEDIATE, session_scope
-from shared.errors import UpstreamFailure
+from shared.db import SQLITE_IMMEDIATE, session_scope, unstorable_text
+from shared.errors import InvalidInput, UpstreamFailure
 from shared.ids import uuid4_texts
 from shared.nik import mask
 
@@ -53,6 +53,17 @@ class _Stored:
     at: float
 
 
+def reject_unstorable_ids(body: CheckRequest) -> None:
+    """A record whose id neither database can store (a NUL: PostgreSQL refuses it in a lookup) is malformed input:
+    422 naming the record's id field, before the check reads or writes anything."""
+    for name, records, key in (("siswa", body.siswa, "siswa_id"), ("peserta_didik", body.peserta_didik,
+                                                                   "peserta_didik_id")):
+        for index, record in enumerate(records):
+            if rule := unstorable_text(getattr(record, key)):
+                raise InvalidInput.field(f"{name}[{index}].{key}", rule,
+                                         "a student id holding a NUL character (or not UTF-8) is no id")
+
+
 class Checks:
     """What ``POST /api/v1/checks`` runs; one per app, safe to call from many request threads at once."""
 
@@ -66,6 +77,7 @@ class Checks:
         self._empty = Registry.empty()  # the Matcher's batch registry, unused by ``match_few``
 
     def check(self, body: CheckRequest, client: str) -> CheckResponse:
+        reject_unstorable_ids(body)
         students = [from_siswa(s) for s in body.siswa] + [from_peserta_didik(p) for p in body.peserta_didik]
         regions = dict(body.kode_wilayah)
         if not self._ready:  # once the replica has been read whole it stays ready (checked again below)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from shared.contracts.common import Strict
 from shared.contracts.hub import SourceSystem
+from shared.db import StorableText
 
 
 class CaseStatus(StrEnum):
@@ -93,11 +94,11 @@ class CaseView(CaseSummary):
 class DecisionCreate(Strict):
     verdict: Verdict
     no_kk: str | None = Field(None, pattern=r"^\d{16}$", description="The candidate family (verdict=link)")
-    reason: str = Field(..., min_length=3, max_length=300)
+    reason: StorableText = Field(..., min_length=3, max_length=300)
 
 
 class ReversalCreate(Strict):
-    reason: str = Field(..., min_length=3, max_length=300)
+    reason: StorableText = Field(..., min_length=3, max_length=300)
 
 
 class CasesQuery(Strict):
