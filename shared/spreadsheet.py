@@ -191,6 +191,11 @@ def _xlsx_text(value: str) -> str:
     return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"_x{ord(m.group()):04X}_", value)
 
 
+def xlsx_row(row: Sequence[Any]) -> list[Any]:
+    """A row as an XLSX cell can hold it (control characters escaped); for writers that stream their own workbook."""
+    return [_xlsx_text(v) if isinstance(v, str) else v for v in row]
+
+
 def write(fmt: FileFormat, header: Sequence[str], rows: Iterable[Sequence[Any]], sheet: str) -> bytes:
     """A file of ``header`` and ``rows``. Identifiers must be given as strings: XLSX keeps them as text."""
     if fmt == FileFormat.CSV:
@@ -203,7 +208,7 @@ def write(fmt: FileFormat, header: Sequence[str], rows: Iterable[Sequence[Any]],
     ws = book.create_sheet(sheet)
     ws.append(list(header))
     for row in rows:
-        ws.append([_xlsx_text(v) if isinstance(v, str) else v for v in row])
+        ws.append(xlsx_row(row))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -105,11 +105,13 @@ def outcomes_csv(session: Session, f: OutcomeFilters) -> IO[bytes]:
 def outcomes_xlsx(session: Session, f: OutcomeFilters) -> IO[bytes]:
     from openpyxl import Workbook
 
+    from shared.spreadsheet import xlsx_row
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("outcomes")
     ws.append(list(COLUMNS))
     for r in repo.outcomes_all(session, f):
-        ws.append(outcome_line(r))
+        ws.append(xlsx_row(outcome_line(r)))
     out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
     wb.save(out)
     out.seek(0)

@@ -135,11 +135,13 @@ def xlsx_file(session: Session, periode: str, filters: repository.Filters) -> IO
     """The XLSX workbook (a zip: written whole, to a spooled temporary file, then streamed)."""
     from openpyxl import Workbook
 
+    from shared.spreadsheet import xlsx_row
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(f"families at risk {periode}")
     ws.append(list(COLUMNS))
     for r in repository.iter_rows(session, periode, filters):
-        ws.append(_line(periode, r))
+        ws.append(xlsx_row(_line(periode, r)))
     out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115  (closed by file_chunks)
     wb.save(out)
     out.seek(0)

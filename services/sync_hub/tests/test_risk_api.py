@@ -191,3 +191,25 @@ def test_csv_and_xlsx_exports(hub: TestClient) -> None:
     assert len(values) == 2 and values[1][5] == "NIK_MISMATCH" and values[1][1] == "320101******0001"
     no_personal_numbers(repr(values))
     assert get(hub, "/export", format="pdf").status_code == 422
+
+
+def test_a_control_character_from_a_gateway_reaches_the_xlsx_export_as_it_was(db_url: str, tmp_path: Path) -> None:
+    """A student id or school a gateway sent may hold a control character an XLSX cell cannot (openpyxl refuses it:
+    the export was a 500); it is written escaped and reads back as sent."""
+    from shared.spreadsheet import FileFormat, read
+
+    m = members((CICI, KK3, "cici", date(2011, 3, 3), "ANAK"))
+    v = verified({"nik": CICI, "no_kk": KK3, "student_id": "s-\x013", "active": False, "keluar_on": date(2026, 8, 1),
+                  "keluar_reason": "PUTUS_SEKOLAH"})
+    rows = rs.build(P, m, pl.Series("nik", [CICI]), v, unlinked(), attributed())
+    settings = Settings(database_url=db_url, local_key_dir=tmp_path / "keys", replica_follow_seconds=0)
+    with warnings.catch_warnings(), TestClient(create_app(settings)) as http:
+        warnings.simplefilter("ignore")
+        with session_scope(http.app.state.engine) as session:  # type: ignore[attr-defined]
+            repository.replace(session, P.periode, rows, rs.counts(rows), "run-1", utcnow())
+        token = LocalIssuer(tmp_path / "keys").issue("ana", ["viewer"])
+        r = http.get("/api/v1/families-at-risk/export", params={"periode": P.periode, "format": "xlsx"},
+                     headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    header, got = read(r.content, FileFormat.XLSX)
+    assert [cells[header.index("student_id")] for _, cells in got] == ["s-\x013"]
