@@ -119,8 +119,10 @@ class Registry:
 
     @classmethod
     def empty(cls) -> Registry:
-        return cls.build(pl.DataFrame(schema={k: v for k, v in PERSON_SCHEMA.items() if k != "pid"}),
-                         pl.DataFrame(schema=FAMILY_SCHEMA), None)
+        """What ``build`` makes of no rows (its frames' schemas), without its frame operations (a unit or a
+        check on the scalar path makes one per call)."""
+        return cls(pl.DataFrame(schema={**PERSON_SCHEMA, "wil": pl.String}), pl.DataFrame(schema=FAMILY_SCHEMA),
+                   pl.DataFrame(schema=KK_LAMA_SCHEMA))
 
 
 @dataclass(frozen=True, slots=True)

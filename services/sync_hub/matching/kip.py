@@ -139,7 +139,7 @@ def _codes(s: levels.Side, c: levels.Side, si: np.ndarray, ci: np.ndarray) -> np
     if len(si) == 0:
         return levels.pair_codes(s.take(si), c.take(ci))
     key = si.astype(np.int64) * max(len(c), 1) + ci.astype(np.int64)
-    unique, inverse = np.unique(key, return_inverse=True)
+    unique, inverse = levels.distinct_keys(key, max(len(s), 1) * max(len(c), 1))
     if len(unique) == len(key):
         return levels.pair_codes(s.take(si), c.take(ci))
     n = max(len(c), 1)

@@ -148,7 +148,25 @@ class ModelStore:
                 raise LookupError(f"no stored model {model_version!r}")
             if row.fields_schema != FIELDS_SCHEMA:
                 raise LookupError(f"{model_version} was fitted over other comparisons")
-            return Chosen(fallback.Model.from_json(row.params), model_version, False, "the run's model")
+            return Chosen(_loaded(row.params), model_version, False, "the run's model")
+
+
+# the models ``ModelStore.get`` made, by their parameters: the work units of a run read the same stored model one
+# after another, and an object seen before keeps what was derived from it (``fallback.veto_table``, the scalar
+# fallback's pattern weights), where a new one per unit derives them again
+_LOADED: list[tuple[dict[str, object], fallback.Model]] = []
+_LOADED_MAX = 4
+
+
+def _loaded(params: dict[str, object]) -> fallback.Model:
+    """``fallback.Model.from_json(params)``, the same object as for equal parameters read before (compared whole:
+    whatever database or version they come from, equal parameters are the same model)."""
+    for held, model in list(_LOADED):
+        if held == params:
+            return model
+    model = fallback.Model.from_json(params)
+    _LOADED[:] = [(params, model), *_LOADED[:_LOADED_MAX - 1]]
+    return model
 
 
 def retire(db: Engine, reason: str) -> list[str]:

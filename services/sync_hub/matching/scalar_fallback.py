@@ -64,7 +64,7 @@ def name_initials(name: str | None) -> str | None:
     order."""
     if name is None:
         return None
-    words = re.findall(r"\S+", name)
+    words = name.split()  # runs of non-whitespace, as ``\S+`` finds them (both by ``str.isspace``)
     if not words:
         return None
     return "".join(sorted((words[0][0], words[-1][0])))
@@ -96,9 +96,10 @@ def _ints(values: list[str | None], cut: int | None = None) -> list[int]:
     return [-1 if (x := cast[v]) is None else x for v in values]
 
 
-def side(rows: Iterable[tuple[Any, ...]], missing_day: int) -> levels.Side:
+def side(rows: Iterable[tuple[Any, ...]], missing_day: int, nsort: list[str] | None = None) -> levels.Side:
     """``levels.side`` of rows (nama, ibu, dob, sex, wil, nik, kk, kk_old), built in Python: the same arrays,
-    column by column (a distinct region or KK number cast once)."""
+    column by column (a distinct region or KK number cast once). ``nsort``: each name's words sorted
+    (``sorted_words``) when the caller has them."""
     rows = list(rows)
     nama = [r[0] or "" for r in rows]
     ibu = [r[1] or "" for r in rows]
@@ -123,14 +124,19 @@ def side(rows: Iterable[tuple[Any, ...]], missing_day: int) -> levels.Side:
     for scale, shift in _NIBBLES:
         packed |= ((ymd // scale) % 10).astype(np.uint64) << shift
     arrays["ymd"] = packed
-    return levels.Side(nama=nama, nsort=[sorted_words(n) for n in nama], ibu=ibu, **arrays)
+    return levels.Side(nama=nama, nsort=[sorted_words(n) for n in nama] if nsort is None else nsort, ibu=ibu,
+                       **arrays)
 
 
 class Slice:
     """The registry's persons as the fallback reads them (``fallback.summarise``'s registry): in block order (kabupaten,
     birth year, pid; missing last), with their comparison columns and blocking keys."""
 
-    def __init__(self, reg: Registry | Rows) -> None:
+    def __init__(self, reg: Registry | Rows, students: list[dict[str, Any]] | None = None) -> None:
+        """``students``: the only students the slice will be asked about (``run``'s rows), when known: the blocking
+        keys none of them can look up (``_found``, ``_rescue_segments``) are then left out — a key's positions are
+        the same either way, only keys no lookup reaches are missing. None: every key (a registry's slice, kept
+        for later calls)."""
         if isinstance(reg, Rows):  # the same values as the frames of ``reg.registry()`` hold
             lama: Iterable[tuple[Any, ...]] = reg.kk_lama
             rows = reg.with_region()
@@ -152,38 +158,55 @@ class Slice:
         self.no_kk: list[str | None] = [r[2] for r in rows]
         families: dict[str | None, int] = {None: -1}
         self.fid = np.array([families.setdefault(r[2], len(families)) for r in rows], dtype=np.int64)
+        nsort = [sorted_words(r[3] or "") for r in rows]  # the side's and ``name_words``' (one sort per name)
         self.side = side(((r[3], r[6], r[5], r[4], r[7], r[1], r[2], old.get(r[2]) if r[2] is not None else None)
-                          for r in rows), levels.OTHER_MISSING_DAY)
+                          for r in rows), levels.OTHER_MISSING_DAY, nsort)
         self.blocks: dict[tuple[str, int], tuple[int, int]] = {}
         self.keys: dict[str, dict[tuple[Any, Any], list[int]]] = {k: {} for k in (
             "kab_words", "words_dob", "ibu_dob", "kab_ibu", "ini_dob", "kab_ini", "letter_dob")}
         kab_words, words_dob, ibu_dob, kab_ibu, ini_dob, kab_ini, letter_dob = self.keys.values()
+        # what ``students`` look up (None: anything): their name words, mothers' names and birth dates; the
+        # (kabupaten, initials) rule only for a student without a birth date
+        wanted_words = wanted_ibu = wanted_dob = None
+        any_ini_kab = True
+        if students is not None:
+            wanted_words = {name_words(st["nama"]) for st in students} - {None}
+            wanted_ibu = {st["ibu"] for st in students if st["ibu"]}
+            wanted_dob = {st["dob"] for st in students if st["dob"] is not None}
+            any_ini_kab = any(st["dob"] is None for st in students)
         for pos, (r, (kab, yr)) in enumerate(zip(rows, self.kab_yr, strict=True)):
             if kab is not None and yr is not None:
                 start, _ = self.blocks.get((kab, yr), (pos, pos))
                 self.blocks[(kab, yr)] = (start, pos + 1)
-            words, ini, ibu, dob = name_words(r[3] or ""), name_initials(r[3]), r[6], r[5]
+            nama, ibu, dob = r[3], r[6], r[5]
+            words = nsort[pos] if nama and nama.count(" ") < fallback.MAX_WORDS else None  # ``name_words``
+            words_wanted = words is not None and (wanted_words is None or words in wanted_words)
+            ibu_wanted = ibu is not None and (wanted_ibu is None or ibu in wanted_ibu)
+            dob_wanted = dob is not None and (wanted_dob is None or dob in wanted_dob)
+            ini = name_initials(nama) if dob_wanted or (any_ini_kab and kab is not None) else None
             if kab is not None:
-                if words is not None:
+                if words_wanted:
                     kab_words.setdefault((kab, words), []).append(pos)
-                if ibu is not None:
+                if ibu_wanted:
                     kab_ibu.setdefault((kab, ibu), []).append(pos)
-                if ini is not None:
+                if ini is not None and any_ini_kab:
                     kab_ini.setdefault((kab, ini), []).append(pos)
-            if dob is not None:
-                if words is not None:
+            if dob_wanted:
+                if words_wanted:
                     words_dob.setdefault((words, dob), []).append(pos)
-                if ibu is not None:
+                if ibu_wanted:
                     ibu_dob.setdefault((ibu, dob), []).append(pos)
                 if ini is not None:
                     ini_dob.setdefault((ini, dob), []).append(pos)
-                    for letter in set(ini):  # the rescue rule (``fallback.RESCUE_RULES``)
-                        letter_dob.setdefault((letter, dob), []).append(pos)
+                    # the rescue rule (``fallback.RESCUE_RULES``): each of the initials' (one or two) letters
+                    letter_dob.setdefault((ini[0], dob), []).append(pos)
+                    if ini[1] != ini[0]:
+                        letter_dob.setdefault((ini[1], dob), []).append(pos)
 
 
-def _slice(reg: Registry | Rows) -> Slice:
-    if isinstance(reg, Rows):  # a check's rows: made for this one call
-        return Slice(reg)
+def _slice(reg: Registry | Rows, students: list[dict[str, Any]]) -> Slice:
+    if isinstance(reg, Rows):  # a check's or a unit's rows: made for this one call, for these students
+        return Slice(reg, students)
     cached = reg._cache.get("scalar_fallback")
     if isinstance(cached, Slice):
         return cached
@@ -293,7 +316,7 @@ def run(stu: list[dict[str, Any]], reg: Registry | Rows, model: fallback.Model,
     if not stu or not (len(reg.persons) if isinstance(reg, Rows) else reg.persons.height):
         return []
     stu = [{**st, "nik_digits": None if st["rule_nik"] in NOT_THE_CHILDS else st["nik_digits"]} for st in stu]
-    s = _slice(reg)
+    s = _slice(reg, stu)
     students = side(((st["nama"], st["ibu"], st["dob"], st["sex"], st["wil"], st["nik_digits"], st["no_kk"], None)
                      for st in stu), levels.STUDENT_MISSING_DAY)
     per_row: dict[int, list[tuple[int, int, float, int, int, float, float]]] = {}

@@ -50,8 +50,10 @@ from shared.regions import code_range
 log = logging.getLogger("jembatan.hub.unit")
 
 # a unit of at most this many students is decided on the scalar path (``Matcher.match_few``), larger ones on the
-# batch path (``Matcher.match`` over ``replica.registry_for``): same decisions, whichever is cheaper (h-decide3)
-SCALAR_UNIT_MAX = 400
+# batch path (``Matcher.match`` over ``replica.registry_for``): same decisions, whichever is cheaper (h-decide3: 400;
+# h-decide4, the scalar fallback's slice indexed for its students only: the scalar path cheaper up to ~900 Dapodik
+# students a unit, equal at ~1,000, dearer from ~2,000; EMIS cheaper at 888; see docs/benchmarks.md)
+SCALAR_UNIT_MAX = 800
 
 @dataclass
 class UnitTally:

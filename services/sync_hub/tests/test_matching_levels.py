@@ -122,3 +122,16 @@ def test_the_level_chains_stay_one_byte_a_pair() -> None:
     assert levels._nik_level(s, r, pairwise=True).dtype == np.int8
     assert levels._nik_level(s, r, pairwise=True).tolist() == [3, 5]  # only the serial differs / missing
     assert levels.pair_codes(s, r).tolist() == np.diag(levels.matrix_codes(s, r)).tolist()
+
+
+@pytest.mark.parametrize("space", [1, 7, 1_000, 50_000, 10**9])
+def test_distinct_keys_are_numpys_unique_whichever_way_they_are_found(space: int) -> None:
+    """``levels.distinct_keys`` marks the keys in a table when their range is small against them and sorts them
+    otherwise: both give ``np.unique``'s distinct keys and inverse, repeated and running keys included."""
+    rng = np.random.default_rng(space)
+    for i, n in enumerate((0, 1, 5, 2_000, 2_000, 20_000, 20_000)):
+        key = np.sort(rng.integers(0, space, n)) if i % 2 else rng.integers(0, space, n)
+        distinct, inverse = levels.distinct_keys(key.astype(np.int64), space)
+        want, want_inverse = np.unique(key, return_inverse=True)
+        assert distinct.tolist() == want.tolist()
+        assert inverse.tolist() == want_inverse.reshape(-1).tolist()

@@ -144,3 +144,20 @@ def test_matcher_stores_the_model_and_names_it_in_the_evidence(engine: Engine) -
     assert d2.evidence["model"] == version and d2.family == d.family
     with session_scope(engine) as s:
         assert len(s.exec(select(MatchingModelRow)).all()) == 1
+
+
+def test_a_stored_model_read_again_is_the_same_object_until_its_parameters_differ(engine: Engine) -> None:
+    """``get`` hands the work units of a run one model object (what is derived from it, the veto table, the pattern
+    weights, is kept on it), but never one whose parameters differ from the row's (another database, a row
+    changed): the parameters are compared whole."""
+    store = ModelStore(engine)
+    first = store.obtain(RegistryStats(1, 400, 100), Fits())
+    a, b = store.get(first.version), store.get(first.version)
+    assert a.model is b.model
+    table = fallback.veto_table(a.model, fallback.Settings())
+    assert fallback.veto_table(b.model, fallback.Settings()) is table
+    with session_scope(engine) as s:
+        row = s.exec(select(MatchingModelRow)).one()
+        row.params = {**row.params, "prior": 0.25}
+    c = store.get(first.version)
+    assert c.model is not a.model and c.model.prior == 0.25 and a.model.prior != 0.25

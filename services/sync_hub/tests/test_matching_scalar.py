@@ -320,3 +320,31 @@ def test_a_small_units_decisions_equal_a_large_units(error_engine: Engine, error
         few = unit._decide(ctx, chosen.version, stored, students, regions)  # type: ignore[arg-type]
         assert taken == [1]
     assert few == batch
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_slice_made_for_its_students_finds_what_the_whole_slice_finds(error_engine: Engine, error_world,  # type: ignore[no-untyped-def]
+                                                                        data: st.DataObject) -> None:
+    """``scalar_fallback.Slice(rows, students)`` keeps only the blocking keys those students can look up: every
+    lookup they make (the other rules', ``_found``; the rescue rule's, ``_rescue_segments``) and every segment
+    finds the same registry positions as over the slice with every key, and the decisions are the same."""
+    _, pool, regions, model = error_world
+    students = data.draw(_undecided(pool))
+    stu = scalar.students(to_rows(students, regions), TODAY)
+    with session_scope(error_engine) as session:
+        _, widen = keys_for(session, stu)
+        rows = widen(stu)
+    whole, made = scalar_fallback.Slice(rows), scalar_fallback.Slice(rows, stu)
+    assert made.blocks == whole.blocks and made.kab_yr == whole.kab_yr and made.pid.tolist() == whole.pid.tolist()
+    for st_ in stu:
+        kabs = {v[:4] for v in (st_["wil"], st_["no_kk"], st_["nik_digits"]) if v is not None and len(v[:4]) == 4}
+        assert scalar_fallback._found(st_, made, kabs) == scalar_fallback._found(st_, whole, kabs)
+    every = list(range(len(stu)))
+    assert scalar_fallback._segments(stu, made) == scalar_fallback._segments(stu, whole)
+    assert scalar_fallback._rescue_segments(stu, made, every) == scalar_fallback._rescue_segments(stu, whole, every)
+    assert len(made.keys["letter_dob"]) <= len(whole.keys["letter_dob"])
+    if rows.persons:
+        _assert_same_decisions(scalar_fallback.run(stu, rows, model),
+                               fallback.run(scalar.frame(stu), rows.registry(), model).decisions.to_dicts())

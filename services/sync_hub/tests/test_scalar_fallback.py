@@ -111,3 +111,28 @@ def test_integers_are_read_as_polars_casts_them() -> None:
               "9223372036854775808", "-9223372036854775808", "-9223372036854775809", "-0", "+", "-", "٣٣", "+-1", None]
     want = pl.Series(values, dtype=pl.String).cast(pl.Int64, strict=False).to_list()
     assert [scalar_fallback.as_int64(v) for v in values] == want
+
+
+def test_initials_split_words_as_the_regex_they_replace() -> None:
+    """``name_initials`` splits with ``str.split()`` where it used ``re.findall(r"\\S+")``: the same words for every
+    whitespace character Python knows (both ask ``str.isspace``), leading, trailing, repeated or alone."""
+    import re
+
+    spaces = [c for c in map(chr, range(0x3100)) if c.isspace()]
+    names = [*NAMES, *spaces, *(f"{a}budi{s}{s}santoso{a}" for s in spaces for a in ("", s)),
+             *(f"é{s}ß" for s in spaces)]
+    for name in names:
+        words = re.findall(r"\S+", name)
+        want = "".join(sorted((words[0][0], words[-1][0]))) if words else None
+        assert scalar_fallback.name_initials(name) == want, repr(name)
+
+
+def test_an_empty_registry_is_what_build_makes_of_no_rows() -> None:
+    from services.sync_hub.matching.frames import FAMILY_SCHEMA, PERSON_SCHEMA, Registry
+
+    built = Registry.build(pl.DataFrame(schema={k: v for k, v in PERSON_SCHEMA.items() if k != "pid"}),
+                           pl.DataFrame(schema=FAMILY_SCHEMA), None)
+    empty = Registry.empty()
+    for name in ("persons", "families", "kk_lama"):
+        assert getattr(empty, name).schema == getattr(built, name).schema
+        assert getattr(empty, name).equals(getattr(built, name))
