@@ -26,6 +26,7 @@ from services.sync_hub.provenance.router import router as provenance_router
 from services.sync_hub.replica.follower import ReplicaFollower
 from services.sync_hub.review.router import router as review_router
 from services.sync_hub.risk.router import router as risk_router
+from services.sync_hub.runs import repository as runs_repository
 from services.sync_hub.runs.router import router as runs_router
 from services.sync_hub.runs.service import RunQueue
 from services.sync_hub.upstreams import Upstreams, make_upstreams
@@ -72,7 +73,9 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         app.state.checks = Checks(base, signer, settings.ledger_checkpoint_every)
         follower = None
         if settings.replica_follow_seconds > 0:
-            follower = ReplicaFollower(engine, ups.kemensos, settings.replica_follow_seconds)
+            # the pages it applies count in the reading of a run being planned (a first load, mostly)
+            follower = ReplicaFollower(engine, ups.kemensos, settings.replica_follow_seconds,
+                                       on_page=runs_repository.add_registry_read)
             follower.start()
         try:
             yield

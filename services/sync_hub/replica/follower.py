@@ -71,8 +71,10 @@ def refresh(engine: Engine, client: KemensosClient,
 
 
 class ReplicaFollower:
-    def __init__(self, engine: Engine, client: KemensosClient, every_seconds: float) -> None:
-        self.engine, self.client, self.every = engine, client, every_seconds
+    def __init__(self, engine: Engine, client: KemensosClient, every_seconds: float,
+                 on_page: Callable[[Session, int], None] | None = None) -> None:
+        """``on_page``: as ``replica.service.refresh``'s, for each page a round applies."""
+        self.engine, self.client, self.every, self.on_page = engine, client, every_seconds, on_page
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="replica-follower", daemon=True)
 
@@ -89,7 +91,7 @@ class ReplicaFollower:
         with _lease(self.engine) as mine:
             if not mine:
                 return None
-            return replica.try_refresh(self.engine, self.client)
+            return replica.try_refresh(self.engine, self.client, on_page=self.on_page)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -212,12 +212,13 @@ def refresh(engine: Engine, client: KemensosClient, page_size: int = 1000,
         return _refresh(engine, client, page_size, on_page)
 
 
-def try_refresh(engine: Engine, client: KemensosClient, page_size: int = 1000) -> RefreshResult | None:
+def try_refresh(engine: Engine, client: KemensosClient, page_size: int = 1000,
+                on_page: Callable[[Session, int], None] | None = None) -> RefreshResult | None:
     """``refresh`` unless one is running in this process already (then None, at once)."""
     if not _refresh_lock.acquire(blocking=False):
         return None
     try:
-        return _refresh(engine, client, page_size, None)
+        return _refresh(engine, client, page_size, on_page)
     finally:
         _refresh_lock.release()
 

@@ -162,6 +162,16 @@ def add_read(session: Session, run_id: str, source: str, records: int, at: datet
                                                    RunReadingRow.source == source).values(**values))
 
 
+def add_registry_read(session: Session, changes: int) -> None:
+    """``changes`` applied to the registry replica (in the transaction of the page that applied them), counted in
+    the ``registry`` reading of every run whose plan is reading: whoever applies the page, the plan's own round or
+    the replica follower (which holds the lease first, e.g. during a first load)."""
+    planning = sa.select(SyncRunRow.id).where(SyncRunRow.status == "RUNNING", SyncRunRow.planned_at.is_(None))
+    session.execute(sa.update(RunReadingRow).where(
+        RunReadingRow.source == "registry", RunReadingRow.done.is_(False), RunReadingRow.sync_run_id.in_(planning)
+    ).values(records=RunReadingRow.records + changes, updated_at=utcnow()))
+
+
 def reading(session: Session, run_id: str) -> Sequence[RunReadingRow]:
     return session.scalars(select(RunReadingRow).where(RunReadingRow.sync_run_id == run_id)
                            .order_by(RunReadingRow.source)).all()

@@ -173,8 +173,7 @@ class Planner:
                 self._phase("read_kip", t)
             t = time.perf_counter()
             # after the follower's round, never beside it
-            refreshed = follower.refresh(self.db, self.up.kemensos, on_page=lambda session, changes: (
-                runs_repo.add_read(session, self.run_id, "registry", changes, utcnow())))
+            refreshed = follower.refresh(self.db, self.up.kemensos, on_page=runs_repo.add_registry_read)
             self._phase("registry", t)
             with session_scope(self.db) as session:
                 runs_repo.add_read(session, self.run_id, "registry", 0, utcnow(), done=True)

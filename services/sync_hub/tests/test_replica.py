@@ -20,6 +20,7 @@ from sqlalchemy import text as sa_text
 
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica import service as replica
+from services.sync_hub.replica.follower import ReplicaFollower
 from services.sync_hub.replica.models import ReplicaAnggotaRow, ReplicaKeluargaRow, ReplicaKkLamaRow
 from shared.contracts.common import JenisKelamin
 from shared.contracts.kemensos import (
@@ -263,6 +264,30 @@ def test_each_page_tells_its_changes_in_its_own_transaction(engine: Engine) -> N
     result = replica.refresh(engine, feed, on_page=lambda session, n: told.append(  # type: ignore[arg-type]
         (n, session.in_transaction())))
     assert told == [(2, True), (1, True)] and result.changes == 3
+
+
+def test_the_registry_pages_applied_count_in_the_reading_of_the_run_being_planned(engine: Engine) -> None:
+    """Whoever applies the registry's pages, the plan's own round or the replica follower holding the lease first (a
+    first load), they count in the ``registry`` reading of the run being planned, and of no other run."""
+    from services.sync_hub.runs import repository as runs_repo
+    from services.sync_hub.runs.models import SyncRunRow
+
+    now = AT
+    with session_scope(engine) as s:
+        for run_id, planned in (("planning", None), ("planned", now)):
+            s.add(SyncRunRow(id=run_id, status="RUNNING", trigger="t", systems=["emis"], created_at=now,
+                             started_at=now, planned_at=planned))
+        s.flush()
+        for run_id in ("planning", "planned"):
+            runs_repo.start_reading(s, run_id, ["emis", "registry"], now)
+    feed = FakeFeed(page(fam_change(KKS[0], 2, NIKS[:2]), fam_change(KKS[1], 1, NIKS[2:3]), seq=3),
+                    page(gone(KKS[1], 2), seq=4))
+    follower = ReplicaFollower(engine, feed, 60, on_page=runs_repo.add_registry_read)  # type: ignore[arg-type]
+    assert follower.follow_once() is not None
+    with session_scope(engine) as s:
+        got = {r.source: r.records for r in runs_repo.reading(s, "planning")}
+        other = {r.source: r.records for r in runs_repo.reading(s, "planned")}
+    assert got == {"emis": 0, "registry": 3} and other == {"emis": 0, "registry": 0}
 
 
 def test_other_normalisation_rules_read_the_registry_again_from_the_start(engine: Engine) -> None:
