@@ -52,6 +52,12 @@ class Settings(ServiceSettings):
     replica_follow_seconds: float = Field(
         5.0, ge=0, description="Seconds between the replica follower's reads of the registry's change feed (0: no "
         "follower; the replica then moves only with sync runs)")
+    replica_load_ranges: int = Field(
+        16, ge=1, le=1024, description="PostgreSQL: ranges a first load of the registry replica is read as, each a "
+        "job any worker can take (1: one stream, by the follower or the plan)")
+    replica_load_range_versions: int = Field(
+        50_000, ge=1, description="Registry versions a range of a first load holds at least: a smaller registry is "
+        "read in fewer ranges, one below two ranges' worth")
     push_batch: int = Field(1000, ge=1, le=1000,
                             description="Result items per batch pushed to a gateway (the contract's most)")
 

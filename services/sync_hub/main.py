@@ -23,6 +23,7 @@ from services.sync_hub.ledger import keys as ledger_keys
 from services.sync_hub.ledger.router import router as ledger_router
 from services.sync_hub.ops.metrics import HubCollector, replica_ready
 from services.sync_hub.provenance.router import router as provenance_router
+from services.sync_hub.replica import ranged
 from services.sync_hub.replica.follower import ReplicaFollower
 from services.sync_hub.review.router import router as review_router
 from services.sync_hub.risk.router import router as risk_router
@@ -59,7 +60,8 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         # slice through ``base`` (snapshots, concurrent) and write through ``engine``. No effect on PostgreSQL.
         engine = base.execution_options(**{SQLITE_IMMEDIATE: True})
         ups = upstreams or make_upstreams(settings)
-        jobs = make_queue(JobContext(engine, ups, settings))
+        jobs_ctx = JobContext(engine, ups, settings)
+        jobs = make_queue(jobs_ctx)
         queue = RunQueue(engine, jobs)
         jobs.start()
         worker = InProcessWorker(JobContext(engine, ups, settings)) if (
@@ -74,8 +76,10 @@ def create_app(settings: Settings | None = None, upstreams: Upstreams | None = N
         follower = None
         if settings.replica_follow_seconds > 0:
             # the pages it applies count in the reading of a run being planned (a first load, mostly)
+            # a first load is read as ranges, each a job (``replica.ranged``); the follower reads those nobody holds
             follower = ReplicaFollower(engine, ups.kemensos, settings.replica_follow_seconds,
-                                       on_page=runs_repository.add_registry_read)
+                                       on_page=runs_repository.add_registry_read,
+                                       load=ranged.load_plan(settings, jobs_ctx.defer_registry_ranges))
             follower.start()
         try:
             yield

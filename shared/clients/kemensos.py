@@ -79,14 +79,21 @@ class KemensosClient(BaseClient):
         return self.request("POST", "/api/v1/keluarga/search", KeluargaDetail, idempotent=True,
                             json=body.model_dump(mode="json"))
 
-    def list_changes(self, cursor: str | None = None, limit: int = 500) -> ChangePage:
-        """One page of the change feed after ``cursor`` (None: from the beginning)."""
+    def list_changes(self, cursor: str | None = None, limit: int = 500, *, since_version: int | None = None,
+                     until_version: int | None = None) -> ChangePage:
+        """One page of the change feed after ``cursor`` (None: from the beginning); only the changes with a
+        version in (``since_version``, ``until_version``] when given (a range of the feed)."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
+        if since_version is not None:
+            params["since_version"] = since_version
+        if until_version is not None:
+            params["until_version"] = until_version
         return self.request("GET", "/api/v1/changes", ChangePage, idempotent=True, params=params)
 
-    def iter_changes(self, cursor: str | None = None, limit: int = 500) -> Iterator[ChangePage]:
+    def iter_changes(self, cursor: str | None = None, limit: int = 500, *, since_version: int | None = None,
+                     until_version: int | None = None) -> Iterator[ChangePage]:
         """Pages of the change feed from ``cursor`` until the feed is caught up (``has_more`` false).
 
         Yields pages, not items, so a consumer stores each page's changes together with its
@@ -95,7 +102,7 @@ class KemensosClient(BaseClient):
         the consumer always learns the current cursor and ``observed_seq``.
         """
         while True:
-            page = self.list_changes(cursor, limit)
+            page = self.list_changes(cursor, limit, since_version=since_version, until_version=until_version)
             yield page
             if not page.has_more:
                 return

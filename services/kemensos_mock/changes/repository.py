@@ -34,8 +34,10 @@ def snapshot(session: Session) -> None:
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
-def page(session: Session, after: tuple[datetime, int] | None, limit: int) -> list[ChangeRef]:
-    """Up to ``limit`` changed records after ``after`` = (updated_at, version).
+def page(session: Session, after: tuple[datetime, int] | None, limit: int, since_version: int | None = None,
+         until_version: int | None = None) -> list[ChangeRef]:
+    """Up to ``limit`` changed records after ``after`` = (updated_at, version); only those with a version in
+    (``since_version``, ``until_version``] when given (a range of the feed).
 
     The version breaks ties between rows sharing a timestamp; it is unique across the tables because
     every change takes its own number from one sequence. Each side is filtered and limited on its own
@@ -49,6 +51,10 @@ def page(session: Session, after: tuple[datetime, int] | None, limit: int) -> li
             at, version = after
             # a row-value comparison: both databases seek the (updated_at, version) index to it
             stmt = stmt.where(tuple_(model.updated_at, model.version) > tuple_(literal(at, UtcDateTime()), version))
+        if since_version is not None:
+            stmt = stmt.where(model.version > since_version)
+        if until_version is not None:
+            stmt = stmt.where(model.version <= until_version)
         sides.append(stmt.order_by(model.updated_at, model.version).limit(limit).subquery().select())
     merged = union_all(*sides).subquery()
     stmt = select(merged).order_by(merged.c.updated_at, merged.c.version).limit(limit)

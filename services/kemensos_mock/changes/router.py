@@ -37,7 +37,12 @@ router = APIRouter(prefix="/api/v1", tags=["changes"], dependencies=API_DEPENDEN
         "Rows sharing one timestamp are never skipped: the registry-wide `version` breaks ties, and writers "
         "take versions one at a time in commit order, so a change committed while a reader pages always "
         "lands after the reader's cursor. Each page is read from one snapshot. Items may come again (a page "
-        "duplicated or re-delivered): apply them idempotently by `version`."
+        "duplicated or re-delivered): apply them idempotently by `version`.\n\n"
+        "**Ranges.** `since_version` / `until_version` keep only the changes whose `version` is above / up to "
+        "them, in the same order and with the same cursors. A first load can so be read as several ranges at "
+        "once, up to the `observed_seq` of its first page: a family, membership or tombstone changed while the "
+        "ranges are read moves above that sequence and is read from there on (`since_version`) with its new "
+        "state."
     ),
     responses={200: {"content": {"application/json": {"example": {
         "items": [

@@ -42,7 +42,7 @@ def page_data(session: Session, query: ChangesQuery) -> dict[str, Any]:
         after = (cursor.at, key)
     repo.snapshot(session)
     seq = registry.observed_seq(session)
-    refs = repo.page(session, after, query.limit + 1)
+    refs = repo.page(session, after, query.limit + 1, query.since_version, query.until_version)
     more = len(refs) > query.limit
     refs = refs[: query.limit]
     families = repo.families_by_id(session, [r.id for r in refs if r.kind == repo.KELUARGA])

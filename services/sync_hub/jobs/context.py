@@ -20,3 +20,5 @@ class JobContext:
     # enqueues units as part of a session's transaction (the process's queue sets it): how a unit that ends a
     # run's deciding stage enqueues its verification units
     defer_units: Callable[[Session, list[str]], None] | None = None
+    # enqueues the range jobs of a ranged first load of the registry replica (``replica.ranged``), likewise
+    defer_registry_ranges: Callable[[Session, int, list[int]], None] | None = None

@@ -50,6 +50,9 @@ class JobQueue(Protocol):
     def defer_units(self, session: Session, unit_ids: list[str]) -> None:
         """Enqueue these units' jobs as part of ``session``'s transaction."""
 
+    def defer_registry_ranges(self, session: Session, load_id: int, indexes: list[int]) -> None:
+        """Enqueue the range jobs of a ranged first load of the replica as part of ``session``'s transaction."""
+
     def start(self) -> None: ...
 
     def shutdown(self) -> None: ...
@@ -74,6 +77,7 @@ def bind(ctx: JobContext) -> None:
     _context["ctx"] = ctx
     _context["queue"] = ProcrastinateQueue(make_app(ctx.settings.database_url))
     ctx.defer_units = _context["queue"].defer_units
+    ctx.defer_registry_ranges = _context["queue"].defer_registry_ranges
 
 
 def _last(job_context: procrastinate.JobContext) -> bool:
@@ -90,6 +94,10 @@ def work_unit(job_context: procrastinate.JobContext, unit_id: str) -> None:
     tasks.work_unit(_context["ctx"], unit_id, _last(job_context))
 
 
+def load_registry_range(job_context: procrastinate.JobContext, load_id: int, idx: int) -> None:
+    tasks.load_registry_range(_context["ctx"], load_id, idx, _last(job_context))
+
+
 def make_app(database_url: str, *, worker: bool = False) -> procrastinate.App:
     """A worker's app (asynchronous pool) or a deferring app: the API process enqueues on the connection of its
     own transaction, synchronously, and never opens a pool. Each app has its own task objects (a task is bound
@@ -99,6 +107,7 @@ def make_app(database_url: str, *, worker: bool = False) -> procrastinate.App:
     app = procrastinate.App(connector=connector)
     app.task(name="hub:plan_run", queue=QUEUE, pass_context=True, retry=RETRY)(plan_run)
     app.task(name="hub:work_unit", queue=QUEUE, pass_context=True, retry=RETRY)(work_unit)
+    app.task(name="hub:load_registry_range", queue=QUEUE, pass_context=True, retry=RETRY)(load_registry_range)
     return app
 
 
@@ -122,6 +131,13 @@ class ProcrastinateQueue:
             u = units[unit_id]
             self.app.configure_task("hub:work_unit", connection=raw, lock=f"unit:{u.system}:{u.region}",
                                     queueing_lock=f"unit:{unit_id}").defer(unit_id=unit_id)
+
+    def defer_registry_ranges(self, session: Session, load_id: int, indexes: list[int]) -> None:
+        raw = _raw(session)
+        for idx in indexes:
+            key = f"registry-range:{load_id}:{idx}"
+            self.app.configure_task("hub:load_registry_range", connection=raw, lock=key,
+                                    queueing_lock=key).defer(load_id=load_id, idx=idx)
 
     def start(self) -> None:
         pass
@@ -151,6 +167,7 @@ class LocalQueue:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         ctx.defer_units = self.defer_units
+        ctx.defer_registry_ranges = self.defer_registry_ranges
         self._pool = ThreadPoolExecutor(max_workers=ctx.settings.local_workers, thread_name_prefix="hub-job")
         self._stopping = threading.Event()
         self._plan_lock = threading.Lock()  # one plan at a time, as procrastinate's "hub:plan" lock
@@ -176,7 +193,16 @@ class LocalQueue:
         ids = list(unit_ids)
         event.listen(session, "after_commit", lambda _s: [self._submit(self._unit, i) for i in ids], once=True)
 
-    def _submit(self, fn: Any, key: str) -> None:
+    def defer_registry_ranges(self, session: Session, load_id: int, indexes: list[int]) -> None:
+        """(A ranged load is PostgreSQL's: ``replica.ranged.start``. Here for the protocol, on the same threads.)"""
+        ids = list(indexes)
+        event.listen(session, "after_commit",
+                     lambda _s: [self._submit(self._range, (load_id, i)) for i in ids], once=True)
+
+    def _range(self, key: tuple[int, int]) -> None:
+        self._attempts(lambda last: tasks.load_registry_range(self.ctx, key[0], key[1], last))
+
+    def _submit(self, fn: Any, key: Any) -> None:
         if not self._stopping.is_set():
             self._pool.submit(fn, key)
 
@@ -260,6 +286,7 @@ def make_queue(ctx: JobContext) -> JobQueue:
     if ctx.db.dialect.name == "postgresql":
         queue = ProcrastinateQueue(make_app(ctx.settings.database_url))
         ctx.defer_units = queue.defer_units
+        ctx.defer_registry_ranges = queue.defer_registry_ranges
         return queue
     return LocalQueue(ctx)
 

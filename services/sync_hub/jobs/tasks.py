@@ -60,6 +60,26 @@ def work_unit(ctx: JobContext, unit_id: str, last_attempt: bool) -> None:
             lifecycle.fail(ctx, unit_id, f"internal error: {type(exc).__name__}: {exc}")
 
 
+def load_registry_range(ctx: JobContext, load_id: int, idx: int, last_attempt: bool) -> None:
+    """One range of a ranged first load of the registry replica (``replica.ranged``); the load finished when it
+    was the last. A range given up on stays for the next reader: a run's plan or the API's follower."""
+    from services.sync_hub.replica import ranged
+    from services.sync_hub.runs import repository as runs_repo
+
+    with job_span("job registry range", load_id=load_id, range=idx):
+        try:
+            if ranged.work_range(ctx.db, ctx.upstreams.kemensos, load_id, idx, runs_repo.add_registry_read):
+                ranged.finish(ctx.db, load_id)
+        except Unavailable as exc:
+            if last_attempt:
+                log.warning("registry load %d, range %d: gave up, left to the next reader: %s", load_id, idx, exc)
+                return
+            log.warning("registry load %d, range %d will be tried again: %s", load_id, idx, exc)
+            raise Retry(str(exc)) from exc
+        except Exception:
+            log.exception("registry load %d, range %d failed; left to the next reader", load_id, idx)
+
+
 def _kind(db: sa.Engine, unit_id: str) -> str | None:
     from services.sync_hub.runs.models import SyncUnitRow
     from shared.db import session_scope

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from services.sync_hub.replica import ranged
 from services.sync_hub.replica import service as replica
 from shared.clients import KemensosClient
 from shared.http import ClientError
@@ -63,18 +64,25 @@ def _lease(engine: Engine, *, wait: bool = False) -> Iterator[bool]:
 
 
 def refresh(engine: Engine, client: KemensosClient,
-            on_page: Callable[[Session, int], None] | None = None) -> replica.RefreshResult:
+            on_page: Callable[[Session, int], None] | None = None,
+            load: ranged.LoadPlan | None = None) -> replica.RefreshResult:
     """``replica.service.refresh`` under the follower's lease, waited for: a run's plan brings the replica up to
-    date from where the follower (in another process, or a thread of this one) left it, never beside it."""
+    date from where the follower (in another process, or a thread of this one) left it, never beside it. ``load``:
+    a first load is read as ranges (``replica.ranged``); the plan reads the ranges nobody holds and waits for the
+    others before it follows the feed."""
+    if load is not None:
+        ranged.settle(engine, client, load, on_page, wait=True)
     with _lease(engine, wait=True):
         return replica.refresh(engine, client, on_page=on_page)
 
 
 class ReplicaFollower:
     def __init__(self, engine: Engine, client: KemensosClient, every_seconds: float,
-                 on_page: Callable[[Session, int], None] | None = None) -> None:
-        """``on_page``: as ``replica.service.refresh``'s, for each page a round applies."""
-        self.engine, self.client, self.every, self.on_page = engine, client, every_seconds, on_page
+                 on_page: Callable[[Session, int], None] | None = None, load: ranged.LoadPlan | None = None) -> None:
+        """``on_page``: as ``replica.service.refresh``'s, for each page a round applies; ``load``: a first load is
+        read as ranges (``replica.ranged``): a round reads the ranges nobody holds, and follows the feed once
+        every range is read."""
+        self.engine, self.client, self.every, self.on_page, self.load = engine, client, every_seconds, on_page, load
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="replica-follower", daemon=True)
 
@@ -87,7 +95,10 @@ class ReplicaFollower:
             self._thread.join(timeout)
 
     def follow_once(self) -> replica.RefreshResult | None:
-        """One refresh if this process holds the lease and no refresh runs here; None when skipped."""
+        """One refresh if this process holds the lease and no refresh runs here; None when skipped (or while a
+        ranged first load is still being read)."""
+        if self.load is not None and not ranged.settle(self.engine, self.client, self.load, self.on_page, wait=False):
+            return None
         with _lease(self.engine) as mine:
             if not mine:
                 return None

@@ -86,6 +86,9 @@ class ReplicaStateRow(HubTable, table=True):
     synced_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     # shared.names.VERSION the stored normal forms were made with; another one empties the replica
     names_version: str | None = Field(default=None, max_length=32)
+    # the registry version a ranged first load read up to (``replica.ranged``): the feed is followed from there on
+    # (``since_version``) until a cursor of that part of the feed is stored; null: loaded in one stream
+    floor_version: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
 
 
 class ReplicaTouchRow(HubTable, table=True):
@@ -112,3 +115,45 @@ class ReplicaKipRow(HubTable, table=True):
     # when a plan stored this version: a plan stopped before it stored its KIP position reads the same cards again
     # and finds them held, so it marks the regions of the cards stored since its run started (null: before 0021)
     stored_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), index=True))
+
+
+class ReplicaLoadRow(HubTable, table=True):
+    """A first load of the replica read as ranges of the change feed at once (``replica.ranged``): the registry's
+    versions up to ``head`` split into ``ranges`` ranges, each a job any worker can take. At most one is
+    unfinished at a time; the follower goes on from ``head`` once every range is read."""
+
+    __tablename__ = "replica_load"
+
+    id: int | None = Field(default=None, primary_key=True)
+    head: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    ranges: int
+    started_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class ReplicaLoadRangeRow(HubTable, table=True):
+    """One range of a ranged load: the versions in (``lo``, ``hi``], where its reading stands (``cursor``, stored
+    with each page applied) and how many changes it applied."""
+
+    __tablename__ = "replica_load_range"
+
+    load_id: int = Field(foreign_key="replica_load.id", primary_key=True)
+    idx: int = Field(primary_key=True)
+    lo: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    hi: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    cursor: str | None = Field(default=None, max_length=200)
+    changes: int = 0
+    done_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class ReplicaPkhParkedRow(HubTable, table=True):
+    """A PKH item a range read before the family it belongs to was in the replica (another range holds the
+    family): applied, in version order, when the load finishes, if the family then held is older than it (read in
+    one stream, the family would have come first)."""
+
+    __tablename__ = "replica_pkh_parked"
+
+    load_id: int = Field(foreign_key="replica_load.id", primary_key=True)
+    version: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    no_kk: str = Field(max_length=16)
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

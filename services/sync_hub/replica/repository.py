@@ -30,6 +30,9 @@ from services.sync_hub.replica.models import (
     ReplicaKeluargaRow,
     ReplicaKipRow,
     ReplicaKkLamaRow,
+    ReplicaLoadRangeRow,
+    ReplicaLoadRow,
+    ReplicaPkhParkedRow,
     ReplicaStateRow,
 )
 from services.sync_hub.replica.sample import sample_key
@@ -184,11 +187,20 @@ def family(session: Session, no_kk: str) -> ReplicaKeluargaRow | None:
 
 
 def reset(session: Session, names_version: str) -> None:
-    """Empty the replica and its cursor (the next refresh reads the feed from the start)."""
-    for table in (ReplicaAnggotaRow, ReplicaKkLamaRow, ReplicaKeluargaRow):
+    """Empty the replica and its cursor (the next refresh reads the feed from the start), and forget any ranged
+    load of it."""
+    for table in (ReplicaAnggotaRow, ReplicaKkLamaRow, ReplicaKeluargaRow, ReplicaPkhParkedRow, ReplicaLoadRangeRow,
+                  ReplicaLoadRow):
         session.execute(delete(table.__table__))  # type: ignore[attr-defined]
     row = state(session)
     row.cursor, row.observed_seq, row.synced_at, row.names_version = None, 0, None, names_version
+    row.floor_version = None
+
+
+def loading(session: Session) -> bool:
+    """Whether a ranged first load of the replica is being read (``replica.ranged``)."""
+    return session.execute(select(ReplicaLoadRow.id).where(ReplicaLoadRow.finished_at.is_(None)).limit(1)  # type: ignore[union-attr]
+                           ).first() is not None
 
 
 def _columns(session: Session, sql: str) -> list[tuple[Any, ...]]:

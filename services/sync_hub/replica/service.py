@@ -62,7 +62,9 @@ class _Page:
     meet a stored one.
     """
 
-    def __init__(self, stored: dict[str, dict[str, Any]], keys: set[str]) -> None:
+    def __init__(self, stored: dict[str, dict[str, Any]], keys: set[str], ranged: bool = False) -> None:
+        self.ranged = ranged  # a range of a ranged first load (``replica.ranged``): PKH items may come first
+        self.parked: list[PkhChange] = []  # (ranged) PKH items whose family is not held yet
         self.fam: dict[str, dict[str, Any] | None] = {k: stored.get(k) for k in keys}
         self.held = set(stored)  # the families stored before the page: the only ones with rows to delete by KK
         self.rewritten: set[str] = set()  # family rows to delete (and insert again when alive)
@@ -122,6 +124,15 @@ class _Page:
 
     def pkh(self, change: PkhChange) -> bool:
         current = self.fam.get(change.no_kk)
+        if self.ranged and change.latest:
+            # read in one stream the family's own item comes first (it has the lower version) or the item finds
+            # no family: a range meets the two in either order, so an item whose family is not held yet waits
+            # for the load's end (``ranged.finish``), and one older than the family held changes nothing
+            if current is None:
+                self.parked.append(change)
+                return False
+            if current["version"] > change.version:
+                return False
         if current is None or not change.latest:
             return False
         period = (change.pkh.tahun, change.pkh.tahap)
@@ -174,15 +185,17 @@ def _apply(session: Session, page: ChangePage, normal: dict[str, str] | None = N
     return _apply_page(session, page, normal)[0]
 
 
-def _apply_page(session: Session, page: ChangePage, normal: dict[str, str] | None = None) -> tuple[int, _Page]:
+def _apply_page(session: Session, page: ChangePage, normal: dict[str, str] | None = None, *,
+                ranged: bool = False) -> tuple[int, _Page]:
     """Apply one page set-wise; returns how many items changed (or confirmed) something. ``normal``: the
-    page's ``page_names`` when already computed."""
+    page's ``page_names`` when already computed; ``ranged``: the page is of a range of a ranged first load
+    (``_Page.pkh``)."""
     keys: set[str] = set()
     for change in page.items:
         keys.add(change.no_kk)
         if isinstance(change, KeluargaChange):
             keys.update(change.no_kk_lama)
-    state = _Page(repo.family_states(session, keys), keys)
+    state = _Page(repo.family_states(session, keys), keys, ranged)
     applied = 0
     for change in page.items:
         if isinstance(change, KeluargaChange):
@@ -229,13 +242,18 @@ def _refresh(engine: Engine, client: KemensosClient, page_size: int,
         current = repo.state(session)
         reset = current.names_version != names.VERSION
         if reset:  # normal forms made under other rules: read it all again
-            if current.cursor is not None:
+            if current.cursor is not None or current.floor_version is not None:
                 log.info("replica: name normalisation changed; reading the registry again from the start")
             repo.reset(session, names.VERSION)
-        cursor, start_seq = current.cursor, current.observed_seq
+        elif repo.loading(session):  # a ranged first load is being read (``replica.ranged``): not from 0 beside it
+            return RefreshResult(0, 0, current.observed_seq, current.observed_seq)
+        cursor, start_seq, floor = current.cursor, current.observed_seq, current.floor_version
     pages = changes = seq = 0
+    # after a ranged first load: only what changed after the version it read up to
+    pages_of = (client.iter_changes(cursor, limit=page_size) if floor is None
+                else client.iter_changes(cursor, limit=page_size, since_version=floor))
     # names are normalised by the reading thread (polars runs outside the GIL) while a page is written
-    for page, normal in _read_ahead(client.iter_changes(cursor, limit=page_size), page_names):
+    for page, normal in _read_ahead(pages_of, page_names):
         with session_scope(engine) as session:
             applied, state = _apply_page(session, page, normal)
             repo.touch(session, state.rewritten | state.replaced, page.observed_seq)

@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 from services.sync_hub.domain.students import enrolment_of, from_peserta_didik, from_siswa
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.mirror import service as mirror
-from services.sync_hub.replica import follower
+from services.sync_hub.replica import follower, ranged
 from services.sync_hub.replica import repository as replica_repo
 from services.sync_hub.replica.service import RefreshResult
 from services.sync_hub.runs import repository as runs_repo
@@ -173,7 +173,9 @@ class Planner:
                 self._phase("read_kip", t)
             t = time.perf_counter()
             # after the follower's round, never beside it
-            refreshed = follower.refresh(self.db, self.up.kemensos, on_page=runs_repo.add_registry_read)
+            # (a first load is read as ranges, each a job: the plan reads those nobody holds and waits for the rest)
+            refreshed = follower.refresh(self.db, self.up.kemensos, on_page=runs_repo.add_registry_read,
+                                         load=ranged.load_plan(self.settings, self.ctx.defer_registry_ranges))
             self._phase("registry", t)
             with session_scope(self.db) as session:
                 runs_repo.add_read(session, self.run_id, "registry", 0, utcnow(), done=True)
