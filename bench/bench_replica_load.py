@@ -11,11 +11,21 @@ world written by ``jembatan world generate`` on PostgreSQL (a fresh ``jb_bench_*
 wall seconds, people per second, and the CPU seconds of the follower (this process), the Kemensos mock and the two
 services' PostgreSQL backends (CPU is the steadier figure on a shared machine), per 1,000 people. No test asserts
 any figure.
+
+    .venv/bin/python bench/bench_replica_load.py --world DIR --ranges 16 --readers 1,2 [--repeat 1]
+
+``--ranges K``: the same load read as a ranged first load (``replica/ranged.py``) of up to K ranges, by each number
+of reader processes in ``--readers`` (each does what a worker's range jobs or a plan do: reads the ranges nobody
+holds, then waits for the rest); ``--ranges 1`` (the default) is the follower's one stream. Each round also prints
+a digest of the replica's rows (families, members, former KK numbers), to show a ranged load holds what one stream
+holds.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -28,12 +38,36 @@ import machine  # bench/machine.py: this directory is on sys.path when a bench r
 from bench_sync_e2e import PgCpu, load_avg, pg_create, pg_drop, tree_cpu
 
 from jembatan.stack import SERVICES, Stack, free_port
-from services.sync_hub.replica import follower
+from services.sync_hub.replica import follower, ranged
 from shared.clients import KemensosClient
 from shared.db import make_engine
 
+DIGEST = {"replica_keluarga": "no_kk, kode_wilayah, no_kks, version, pkh_status, pkh_periode, pkh_tahun, pkh_tahap",
+          "replica_anggota": "nik, no_kk, nama, jenis_kelamin, tanggal_lahir, nama_ibu_kandung, hubungan_keluarga, "
+                             "nama_norm, ibu_norm, kab, inisial, sample_key",
+          "replica_kk_lama": "old_kk, no_kk"}
 
-def one_round(world: Path) -> dict[str, Any]:
+
+def digest(engine: Any) -> str:
+    h = hashlib.sha256()
+    with engine.connect() as conn:
+        for table, cols in DIGEST.items():
+            for row in conn.exec_driver_sql(f"SELECT {cols} FROM {table} ORDER BY 1"):
+                h.update(repr(tuple(row)).encode())
+    return h.hexdigest()[:16]
+
+
+def _reader(url: str, kemensos_url: str, token: str, plan: ranged.LoadPlan, out: Any) -> None:
+    """A reader process: the ranges nobody holds, then wait for the rest (what a plan does)."""
+    engine = make_engine(url)
+    t0 = time.process_time()
+    with KemensosClient(kemensos_url, token) as client:
+        ranged.settle(engine, client, plan, wait=True)
+    out.put(time.process_time() - t0)
+    engine.dispose()
+
+
+def one_round(world: Path, ranges: int = 1, readers: int = 1) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     dbs = {s: f"jb_bench_{s}_{tag}" for s in SERVICES}
     pg_create(list(dbs.values()))
@@ -50,14 +84,32 @@ def one_round(world: Path) -> dict[str, Any]:
         la0 = load_avg()
         with KemensosClient(stack.url("kemensos_mock"), stack.creds.hub_to_kemensos) as client:
             cpu0, kem0, pg0, t0 = time.process_time(), tree_cpu(kemensos.pid), pg.sample(), time.perf_counter()
-            result = follower.refresh(engine, client)  # what the hub's follower does on its first round
+            if ranges <= 1:
+                result = follower.refresh(engine, client)  # what the hub's follower does on its first round
+                hub_cpu = time.process_time() - cpu0
+            else:  # the ranges recorded here, read by ``readers`` processes (as a worker's range jobs would be)
+                plan = ranged.LoadPlan(ranges=ranges, min_versions=1)
+                assert ranged.start(engine, client, plan) is not None
+                ctx = multiprocessing.get_context("spawn")
+                out = ctx.Queue()
+                procs = [ctx.Process(target=_reader, args=(stack.database_url("sync_hub"), stack.url("kemensos_mock"),
+                                                           stack.creds.hub_to_kemensos, plan, out))
+                         for _ in range(readers)]
+                for proc in procs:
+                    proc.start()
+                hub_cpu = sum(out.get() for _ in procs)
+                for proc in procs:
+                    proc.join()
+                result = follower.refresh(engine, client)  # the feed after the ranges' head (nothing, here)
+                hub_cpu += time.process_time() - cpu0
             wall = time.perf_counter() - t0
-            cpu = {"hub (follower)": time.process_time() - cpu0, "kemensos_mock": tree_cpu(kemensos.pid) - kem0,
+            cpu = {"hub (follower)": hub_cpu, "kemensos_mock": tree_cpu(kemensos.pid) - kem0,
                    "postgres": pg.sample() - pg0}
         with engine.connect() as conn:
             families = conn.exec_driver_sql("SELECT count(*) FROM replica_keluarga").scalar_one()
             people = conn.exec_driver_sql("SELECT count(*) FROM replica_anggota").scalar_one()
         return {"families": families, "people": people, "changes": result.changes, "wall_s": wall,
+                "ranges": ranges, "readers": readers if ranges > 1 else 1, "digest": digest(engine),
                 "people_per_s": people / wall, "cpu": cpu, "load_before": la0, "load_after": load_avg()}
     finally:
         pg.stop()
@@ -70,16 +122,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", type=Path, required=True, help="a world written by `jembatan world generate`")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--ranges", type=int, default=1, help="a ranged first load of up to this many ranges")
+    parser.add_argument("--readers", default="1", help="reader processes of a ranged load, e.g. 1,2 (one round each)")
     args = parser.parse_args()
-    rounds = [one_round(args.world) for _ in range(args.repeat)]
+    shapes = [(1, 1)] if args.ranges <= 1 else [(args.ranges, int(n)) for n in args.readers.split(",")]
+    rounds = [one_round(args.world, k, n) for _ in range(args.repeat) for k, n in shapes]
     for r in rounds:
-        per_k = {n: round(1000 * v / r["people"], 2) for n, v in r["cpu"].items()}
+        per_k = {n: round(1000 * v / r["people"], 3) for n, v in r["cpu"].items()}
         cpu = ", ".join(f"{n} {v:.1f}" for n, v in r["cpu"].items())
-        print(f"{r['families']:,} families, {r['people']:,} people ({r['changes']:,} feed changes) in "
-              f"{r['wall_s']:.1f} s: {r['people_per_s']:,.0f} people/s; CPU-s {cpu} = per 1,000 people {per_k}; "
+        how = "one stream" if r["ranges"] <= 1 else f"{r['ranges']} ranges, {r['readers']} reader(s)"
+        print(f"{how}: {r['families']:,} families, {r['people']:,} people in {r['wall_s']:.1f} s: "
+              f"{r['people_per_s']:,.0f} people/s; CPU-s {cpu} = per 1,000 people {per_k}; digest {r['digest']}; "
               f"load {r['load_before']} -> {r['load_after']}", flush=True)
-    if len(rounds) > 1:
-        print(f"median: {statistics.median(r['people_per_s'] for r in rounds):,.0f} people/s")
+    for k, n in shapes:
+        same = [r["people_per_s"] for r in rounds if (r["ranges"], r["readers"]) == (k, n)]
+        if len(same) > 1:
+            print(f"median ({k} ranges, {n} readers): {statistics.median(same):,.0f} people/s")
     print(f"({machine.describe()})")
 
 
