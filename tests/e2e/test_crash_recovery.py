@@ -36,8 +36,10 @@ from worldgen.generate import generate_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
+# the registry replica's first load is read as ranges (``replica.ranged``: range jobs on the workers, the plan and
+# the API's follower reading what nobody holds), so the kills and the registry's faults meet it too
 HUB_ENV = {"HUB_STALLED_AFTER": "5", "HUB_UNIT_MAX_STUDENTS": "120", "HUB_PUSH_BATCH": "40",
-           "HUB_JOB_RETRY_WAIT": "0.5"}
+           "HUB_JOB_RETRY_WAIT": "0.5", "HUB_REPLICA_LOAD_RANGE_VERSIONS": "150"}
 KILLS = 10
 
 
@@ -113,10 +115,13 @@ def _hub_state(url: str) -> dict[str, Any]:
                 "SELECT nik_anak, periode, facts_hash, status FROM education_verification"))}
             open_runs = conn.execute(sa.text(
                 "SELECT count(*) FROM sync_run WHERE status IN ('QUEUED', 'RUNNING')")).scalar()
+            # each ranged first load of the replica: finished, in more than one range
+            ranged_load = [r[0] is not None and r[1] > 1 for r in conn.execute(sa.text(
+                "SELECT finished_at, ranges FROM replica_load"))]
     finally:
         engine.dispose()
     return {"outcomes": outcomes, "provenance": provenance, "pending": pending, "open_runs": open_runs,
-            "verified": verified}
+            "verified": verified, "ranged_load": ranged_load}
 
 
 def _until_success(hub: HubClient, first: str | None = None, timeout: float = 600) -> None:
@@ -133,6 +138,7 @@ def _compare(stack: Stack, hub_url: str, reference: dict[str, Any]) -> None:
     held = _held(stack)
     state = _hub_state(hub_url)
     assert state["pending"] == 0, "outbox rows left PENDING"
+    assert state["ranged_load"] and all(state["ranged_load"]), "the replica's first load was not read as ranges"
     assert state["open_runs"] == 0, "runs left QUEUED or RUNNING"
     assert state["outcomes"] == reference["outcomes"]
     assert {k: v for k, (v, _) in held.items()} == {k: v for k, (v, _) in reference["held"].items()}
