@@ -155,14 +155,11 @@ class Stopping:
         self.client, self.left = client, pages
 
     def list_changes(self, *a: Any, **kw: Any) -> Any:
-        return self.client.list_changes(*a, **kw)
-
-    def iter_changes(self, *a: Any, **kw: Any) -> Iterator[Any]:
-        for page in self.client.iter_changes(*a, **kw):
+        if kw.get("until_version") is not None:  # a range's page
             if self.left == 0:
                 raise ConnectionError("killed")
             self.left -= 1
-            yield page
+        return self.client.list_changes(*a, **kw)
 
 
 @pytest.mark.postgres
@@ -268,3 +265,48 @@ def test_the_feed_read_by_version_ranges_is_the_whole_feed(registry: Registry) -
         registry.client.list_changes(None, 5, since_version=-1)
     assert caught.value.status == 422
     assert [(e.field, e.rule) for e in caught.value.errors] == [("since_version", "greater_than_equal")]
+
+
+class Replaying:
+    """The registry's client, answering the first ``foreign`` requests with a page of another request: one holding
+    a change outside the range asked for, then an empty one pointing elsewhere (a feed re-delivering a page)."""
+
+    def __init__(self, client: KemensosClient, other: Any) -> None:
+        self.client, self.other, self.asked = client, list(other), []  # type: ignore[var-annotated]
+
+    def list_changes(self, cursor: Any, limit: int, **kw: Any) -> Any:
+        self.asked.append(cursor)
+        if self.other:
+            return self.other.pop(0)
+        return self.client.list_changes(cursor, limit, **kw)
+
+
+@pytest.mark.postgres
+def test_a_page_of_another_range_is_not_taken_for_the_ranges_own(registry: Registry, one_stream: sa.Engine,
+                                                                  by_ranges: sa.Engine) -> None:
+    replica.refresh(one_stream, registry.client)
+    load_id = ranged.start(by_ranges, registry.client, ranged.LoadPlan(ranges=2, min_versions=1))
+    assert load_id is not None
+    with session_scope(by_ranges) as session:
+        first = session.get(ReplicaLoadRangeRow, (load_id, 0))
+        assert first is not None
+        hi = first.hi
+    beyond = registry.client.list_changes(None, 3, since_version=hi)  # the second range's first page
+    elsewhere = beyond.model_copy(update={"items": [], "has_more": False})  # empty, its cursor not ours
+    client = Replaying(registry.client, [beyond, elsewhere])
+    assert ranged.work_range(by_ranges, client, load_id, 0, page_size=6)  # type: ignore[arg-type]
+    assert client.asked[:3] == [None, None, None]  # asked again from where the range stood
+    ranged.work_range(by_ranges, registry.client, load_id, 1)
+    assert ranged.finish(by_ranges, load_id)
+    assert contents(by_ranges) == contents(one_stream)
+
+
+def test_a_redelivered_page_is_the_previous_request_range_and_all() -> None:
+    from services.kemensos_mock.changes.schemas import ChangesQuery
+    from services.kemensos_mock.faults.schemas import FaultConfig
+    from services.kemensos_mock.faults.service import FaultInjector, FeedFault
+
+    faults = FaultInjector(FaultConfig(feed_redeliver_rate=1.0, seed=1))
+    first, second = ChangesQuery(limit=5, since_version=0, until_version=10), ChangesQuery(limit=5, since_version=10)
+    assert faults.feed("hub", first) == (FeedFault.NONE, first)
+    assert faults.feed("hub", second) == (FeedFault.REDELIVER, first)

@@ -83,8 +83,8 @@ def serve_changes(session: Session, query: ChangesQuery, faults: FaultInjector, 
     client's previous request."""
     if not faults.config.feed_active:
         return to_json(page_data(session, query)), FeedFault.NONE
-    fault, cursor = faults.feed(client, query.cursor)
-    page = page_data(session, query.model_copy(update={"cursor": cursor}))
+    fault, served = faults.feed(client, query)  # a re-delivery serves the client's previous request, range and all
+    page = page_data(session, served)
     if fault is FeedFault.DUPLICATE:
         page = {**page, "next_cursor": query.cursor, "has_more": True}
     return to_json(page), fault

@@ -26,6 +26,8 @@ class FaultConfig(Strict):
       to the cursor asked (and `has_more` true), so the reader receives the same page again;
     * **re-delivered page**: with probability `feed_redeliver_rate` the answer is the page of the
       reader's previous request again (items it already has), whose `next_cursor` leads back to where it was.
+      A reader asking for several ranges of the feed at once (`since_version` / `until_version`) may so get the
+      page of another range it asked for.
 
     Every response with an injected fault carries the header `X-Injected-Fault` naming it (and the delay).
     """

@@ -11,11 +11,12 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from services.kemensos_mock.faults.schemas import FaultConfig
 from shared.errors import ApiError, RateLimited
 
+T = TypeVar("T")
 log = logging.getLogger("jembatan.kemensos.faults")
 
 SERVER_ERRORS = (500, 502, 503)
@@ -77,7 +78,7 @@ class FaultInjector:
             self._config = config
             self._rng = random.Random(config.seed)
             self._feed_rng = random.Random(None if config.seed is None else config.seed + 1)
-            self._feed_previous: dict[str, str | None] = {}  # client -> cursor of its previous feed request
+            self._feed_previous: dict[str, Any] = {}  # client -> its previous feed request (cursor and range)
         if not quiet:
             log.warning("fault injection set: %s", config.model_dump_json())
 
@@ -112,9 +113,10 @@ class FaultInjector:
             return InjectedFailure(504, "injected fault: upstream timed out")
         return None
 
-    def feed(self, client: str, cursor: str | None) -> tuple[FeedFault, str | None]:
-        """The change-feed fault of this call and the cursor to serve: the asked one, or for a re-delivery
-        the cursor of the client's previous request (its page again)."""
+    def feed(self, client: str, cursor: T) -> tuple[FeedFault, T]:
+        """The change-feed fault of this call and the request to serve (``cursor``: the cursor asked, or the whole
+        query): the asked one, or for a re-delivery the client's previous request (its page again; a client
+        reading several ranges of the feed at once may so get another range's page)."""
         with self._lock:
             cfg = self._config
             u = self._feed_rng.random()

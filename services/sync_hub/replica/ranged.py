@@ -49,8 +49,9 @@ from services.sync_hub.replica.models import ReplicaLoadRangeRow, ReplicaLoadRow
 from shared import names
 from shared.clients import KemensosClient
 from shared.clock import utcnow
-from shared.contracts.kemensos import PkhChange
+from shared.contracts.kemensos import ChangePage, PkhChange
 from shared.db import session_scope
+from shared.http import Unavailable
 
 log = logging.getLogger("jembatan.hub.replica.ranged")
 
@@ -167,6 +168,31 @@ def _park(session: Session, load_id: int, items: list[PkhChange]) -> None:
                                       "payload": c.model_dump_json()} for v, c in sorted(rows.items())])
 
 
+FOREIGN_PAGES_MAX = 20  # another reader's pages in a row before a range's read gives up (and is tried again)
+
+
+def _range_pages(client: KemensosClient, cursor: str | None, lo: int, hi: int, page_size: int
+                 ) -> Iterator[ChangePage]:
+    """The range's pages from ``cursor`` to its end. A page that is not an answer to this range's request is asked
+    for again: a feed that re-delivers a client's previous page may hand one reader another's (the hub reads
+    several ranges as one client). Such a page holds a change outside (``lo``, ``hi``], or, empty, points elsewhere
+    than where this reader asked from; taken, it could move the range's cursor past changes it never read."""
+    foreign = 0
+    while True:
+        page = client.list_changes(cursor, page_size, since_version=lo, until_version=hi)
+        if any(not lo < c.version <= hi for c in page.items) or (not page.items and page.next_cursor != cursor):
+            foreign += 1
+            if foreign > FOREIGN_PAGES_MAX:
+                raise Unavailable(f"the change feed answered {foreign} requests of range ({lo}, {hi}] with "
+                                  "another request's page")
+            continue
+        foreign = 0
+        yield page
+        if not page.has_more:
+            return
+        cursor = page.next_cursor
+
+
 def work_range(engine: Engine, client: KemensosClient, load_id: int, idx: int,
                on_page: Callable[[Session, int], None] | None = None, *, wait: bool = False,
                page_size: int = PAGE_SIZE) -> bool:
@@ -180,7 +206,7 @@ def work_range(engine: Engine, client: KemensosClient, load_id: int, idx: int,
             if row is None or row.done_at is not None:  # read already (or the load was forgotten by a reset)
                 return True
             cursor, lo, hi = row.cursor, row.lo, row.hi
-        pages = client.iter_changes(cursor, limit=page_size, since_version=lo, until_version=hi)
+        pages = _range_pages(client, cursor, lo, hi, page_size)
         for page, normal in service._read_ahead(pages, service.page_names):
             with session_scope(engine) as session:
                 applied, state = service._apply_page(session, page, normal, ranged=True)
