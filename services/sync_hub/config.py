@@ -58,6 +58,12 @@ class Settings(ServiceSettings):
     replica_load_range_versions: int = Field(
         50_000, ge=1, description="Registry versions a range of a first load holds at least: a smaller registry is "
         "read in fewer ranges, one below two ranges' worth")
+    feed_read_ranges: int = Field(
+        16, ge=1, le=1024, description="PostgreSQL: ranges of student ids a full read of a gateway's feed is read as, "
+        "each a job any worker can take (1: one stream, by the plan)")
+    feed_read_range_records: int = Field(
+        20_000, ge=1, description="Students a range of a full feed read holds at least: a smaller feed is read in "
+        "fewer ranges, one below two ranges' worth")
     push_batch: int = Field(1000, ge=1, le=1000,
                             description="Result items per batch pushed to a gateway (the contract's most)")
 

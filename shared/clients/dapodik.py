@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shared.clients._gateway import GatewayClient
-from shared.contracts.common import Page
+from shared.contracts.common import FeedEnd, Page
 from shared.contracts.dapodik import HUB_FEED_PATH, PesertaDidik, PesertaDidikFeed, Sekolah
 
 
@@ -36,10 +36,11 @@ class DapodikClient(GatewayClient[PesertaDidik]):
             cursor = page.next_cursor
 
     def changes(self, since: str | None = None, limit: int = 500, cursor: str | None = None, *,
-                removed: bool = False) -> PesertaDidikFeed:
+                removed: bool = False, id_after: str | None = None, id_upto: str | None = None) -> PesertaDidikFeed:
         """One page of the change feed: after ``cursor`` (the previous page's ``next_cursor``) or, to resume a
         later run, after ``since`` (the last ``resume_cursor`` kept). ``removed``: also the tombstones of
-        records that left the feed (not validated, deleted) in the page's range."""
+        records that left the feed (not validated, deleted) in the page's range. ``id_after`` / ``id_upto``: only
+        the records whose id is above / up to these (a range of the feed)."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
@@ -47,7 +48,15 @@ class DapodikClient(GatewayClient[PesertaDidik]):
             params["since"] = since
         if removed:
             params["removed"] = "true"
+        if id_after is not None:
+            params["id_after"] = id_after
+        if id_upto is not None:
+            params["id_upto"] = id_upto
         return self.request("GET", HUB_FEED_PATH, PesertaDidikFeed, idempotent=True, params=params)
+
+    def feed_end(self) -> FeedEnd:
+        """Where the hub's change feed ends now, and how many students it holds."""
+        return self.request("GET", "/api/v1/hub/feed-end", FeedEnd, idempotent=True)
 
     def iter_changes(self, since: str | None = None, limit: int = 500, *, removed: bool = True
                      ) -> Iterator[PesertaDidikFeed]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shared.clients._gateway import GatewayClient
-from shared.contracts.common import Page
+from shared.contracts.common import FeedEnd, Page
 from shared.contracts.emis import HUB_SISWA_FEED_PATH, Madrasah, Pesantren, PkhAnswer, PkhRequest, Siswa, SiswaFeed
 
 
@@ -11,15 +11,25 @@ class EmisClient(GatewayClient[Siswa]):
     students_path = "/api/v1/siswa"
     student_model = Siswa
 
-    def changes(self, since: str | None = None, limit: int = 500, cursor: str | None = None) -> SiswaFeed:
+    def changes(self, since: str | None = None, limit: int = 500, cursor: str | None = None, *,
+                id_after: str | None = None, id_upto: str | None = None) -> SiswaFeed:
         """One page of the hub's change feed: after ``cursor`` (the previous page's ``next_cursor``) or, to
-        resume a later run, after ``since`` (the last ``resume_cursor`` kept)."""
+        resume a later run, after ``since`` (the last ``resume_cursor`` kept); only the students whose id is above
+        ``id_after`` and up to ``id_upto`` when given (a range of the feed)."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
         elif since:
             params["since"] = since
+        if id_after is not None:
+            params["id_after"] = id_after
+        if id_upto is not None:
+            params["id_upto"] = id_upto
         return self.request("GET", HUB_SISWA_FEED_PATH, SiswaFeed, idempotent=True, params=params)
+
+    def feed_end(self) -> FeedEnd:
+        """Where the hub's change feed ends now, and how many students it holds."""
+        return self.request("GET", "/api/v1/hub/feed-end", FeedEnd, idempotent=True)
 
     def iter_changes(self, since: str | None = None, limit: int = 500) -> Iterator[SiswaFeed]:
         """The pages of the feed after ``since`` (everything when None) until the last; the last page's

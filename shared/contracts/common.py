@@ -26,6 +26,14 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(None, description="Opaque; pass back as `cursor` for the next page")
 
 
+class FeedEnd(BaseModel):
+    """Where a gateway's change feed for the hub ends now, and how many records it holds: a reader of the whole feed
+    in id ranges at once (``id_after`` / ``id_upto``) resumes from here afterwards."""
+
+    resume_cursor: str = Field(..., description="Pass as `since` to read what changes from now on")
+    records: int = Field(..., ge=0, description="Records in the feed now")
+
+
 class FileFormat(StrEnum):
     """A spreadsheet's format (``shared.spreadsheet``)."""
 

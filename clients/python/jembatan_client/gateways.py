@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from jembatan_client._base import MEDIA_TYPES, BaseClient, FileFormat, if_match_header, operation, parse, query
 from jembatan_client.models import (
     DataGanda,
+    FeedEnd,
     HubResultBatch,
     HubResultBatchResponse,
     ImportReport,
@@ -191,10 +192,16 @@ class EmisClient(_Gateway):
     # the hub's change feed
     @operation("hub_hub_feed")
     def hub_feed(self, *, since: str | None = None, cursor: str | None = None,
-                 limit: int | None = None) -> SiswaFeed:
+                 limit: int | None = None, id_after: str | None = None, id_upto: str | None = None) -> SiswaFeed:
         """One page of the hub's change feed (the hub's credential). A page, not an iterator: the caller keeps
-        the page's ``resume_cursor`` to pass as ``since`` next time."""
-        return self.get_model("/api/v1/hub/siswa", SiswaFeed, params=query(since=since, cursor=cursor, limit=limit))
+        the page's ``resume_cursor`` to pass as ``since`` next time. ``id_after`` / ``id_upto``: a range of ids."""
+        return self.get_model("/api/v1/hub/siswa", SiswaFeed, params=query(
+            since=since, cursor=cursor, limit=limit, id_after=id_after, id_upto=id_upto))
+
+    @operation("hub_feed_end")
+    def hub_feed_end(self) -> FeedEnd:
+        """Where the hub's change feed ends now, and how many students it holds."""
+        return self.get_model("/api/v1/hub/feed-end", FeedEnd)
 
 
 class DapodikClient(_Gateway):
@@ -313,11 +320,18 @@ class DapodikClient(_Gateway):
     # the hub's change feed
     @operation("hub_hub_feed")
     def hub_feed(self, *, since: str | None = None, cursor: str | None = None, limit: int | None = None,
-                 npsn: str | None = None, removed: bool | None = None) -> PesertaDidikFeed:
+                 npsn: str | None = None, removed: bool | None = None, id_after: str | None = None,
+                 id_upto: str | None = None) -> PesertaDidikFeed:
         """One page of the hub's change feed (the hub's credential). A page, not an iterator: the caller keeps
-        the page's ``resume_cursor`` to pass as ``since`` next time."""
+        the page's ``resume_cursor`` to pass as ``since`` next time. ``id_after`` / ``id_upto``: a range of ids."""
         return self.get_model("/api/v1/hub/peserta-didik", PesertaDidikFeed,
-                              params=query(since=since, cursor=cursor, limit=limit, npsn=npsn, removed=removed))
+                              params=query(since=since, cursor=cursor, limit=limit, npsn=npsn, removed=removed,
+                                           id_after=id_after, id_upto=id_upto))
+
+    @operation("hub_feed_end")
+    def hub_feed_end(self) -> FeedEnd:
+        """Where the hub's change feed ends now, and how many students it holds."""
+        return self.get_model("/api/v1/hub/feed-end", FeedEnd)
 
     @operation("hub_hub_one")
     def hub_one(self, peserta_didik_id: str) -> PesertaDidik:

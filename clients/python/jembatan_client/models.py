@@ -544,6 +544,13 @@ class SiswaFeed(Resource):
     resume_cursor: str
 
 
+class FeedEnd(Resource):
+    """Where a gateway's change feed for the hub ends now, and how many records it holds."""
+
+    resume_cursor: str
+    records: int
+
+
 class Sekolah(Resource):
     sekolah_id: str
     npsn: str
@@ -787,7 +794,8 @@ MIRRORS: dict[type[Resource], tuple[str, str]] = {
     DataGandaSiswa: ("emis_gateway", "DataGandaSiswa"), MadrasahSinkron: ("emis_gateway", "MadrasahSinkron"),
     SinkronRingkasan: ("emis_gateway", "SinkronRingkasan"), Perubahan: ("emis_gateway", "Perubahan"),
     ImportReport: ("emis_gateway", "ImportReport"), KehadiranImportReport: ("emis_gateway",
-    "KehadiranImportReport"), SiswaFeed: ("emis_gateway", "SiswaFeed"), Sekolah: ("dapodik_gateway", "Sekolah"),
+    "KehadiranImportReport"), SiswaFeed: ("emis_gateway", "SiswaFeed"),
+    FeedEnd: ("emis_gateway", "FeedEnd"), Sekolah: ("dapodik_gateway", "Sekolah"),
     Sinkronisasi: ("dapodik_gateway", "Sinkronisasi"), SyncLogRun: ("dapodik_gateway", "SyncLogRun"),
     PerubahanKeluar: ("dapodik_gateway", "PerubahanKeluar"), PerubahanMasuk: ("dapodik_gateway", "PerubahanMasuk"),
     SpreadsheetImportReport: ("dapodik_gateway", "ImportReport"), ImportRow: ("dapodik_gateway", "ImportRow"),

@@ -11,6 +11,7 @@ from services.dapodik_gateway import paging
 from services.dapodik_gateway.access import Role, require_roles
 from services.dapodik_gateway.deps import PrincipalDep, SessionDep, WriteSessionDep, authenticate, only_query_params
 from services.dapodik_gateway.feed import service
+from shared.contracts.common import FeedEnd
 from shared.contracts.dapodik import PesertaDidik, PesertaDidikFeed
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
@@ -25,7 +26,7 @@ _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such student (rule `n
                     "records (an INVALID finding) included with their findings (`temuan_validasi`); `since` = a "
                     "previous `resume_cursor` reads only what changed since; the hub's reads move each school's "
                     "read position",
-            dependencies=[only_query_params("cursor", "since", "limit", "npsn", "removed")])
+            dependencies=[only_query_params("cursor", "since", "limit", "npsn", "removed", "id_after", "id_upto")])
 def hub_feed(
     session: WriteSessionDep,
     principal: PrincipalDep,
@@ -38,6 +39,11 @@ def hub_feed(
                                                "not validated yet or deleted (tombstones for a reader keeping a "
                                                "copy)")
                        ] = False,
+    id_after: Annotated[str | None, Query(pattern=paging.UUID_PATTERN, description="Only records whose "
+                                          "`peserta_didik_id` is above this (a range of the feed: the hub reads a "
+                                          "whole feed as ranges at once)")] = None,
+    id_upto: Annotated[str | None, Query(pattern=paging.UUID_PATTERN, description="Only records whose "
+                                         "`peserta_didik_id` is up to this (the end of a range)")] = None,
 ) -> Response:
     """The sync hub's change feed (the hub's credential only): every validated student in the order it last changed;
     held-back records (an INVALID finding) are included with their findings (`temuan_validasi`). Pass a previous
@@ -47,7 +53,20 @@ def hub_feed(
     # served from plain data (``service.feed_data``): byte for byte the page's model JSON, without a read model
     # built and validated per student
     return Response(content=to_json(service.feed_data(session, cursor, limit, npsn, since=since, delivered_to=hub,
-                                                      removed=removed)), media_type="application/json")
+                                                      removed=removed, id_after=id_after, id_upto=id_upto)),
+                    media_type="application/json")
+
+
+@router.get("/feed-end", response_model=FeedEnd, responses=ERROR_RESPONSES,
+            summary="Where the hub's change feed ends now and how many students it holds: a reader of the whole feed "
+                    "as id ranges at once resumes from here",
+            dependencies=[only_query_params()])
+def feed_end(session: SessionDep) -> FeedEnd:
+    """Where the change feed ends now (`resume_cursor`: after every record, in the feed or left out of it) and how
+    many students it holds. The hub reads a whole feed as ranges of `peserta_didik_id` at once (`id_after`,
+    `id_upto`), then reads on `since` this position: what changed meanwhile is after it.
+    """
+    return service.end(session)
 
 
 @router.get("/peserta-didik/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,

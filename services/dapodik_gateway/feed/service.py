@@ -17,6 +17,7 @@ from services.dapodik_gateway.feed import repository
 from services.dapodik_gateway.peserta_didik import service as pd_service
 from services.dapodik_gateway.sekolah import service as sekolah_service
 from services.dapodik_gateway.sinkronisasi import service as sync_service
+from shared.contracts.common import FeedEnd
 from shared.contracts.dapodik import AlasanKeluar, PesertaDidik, PesertaDidikFeed
 from shared.errors import InvalidInput, NotFound
 
@@ -32,20 +33,22 @@ def feed(session: Session, cursor: str | None, limit: int, npsn: str | None = No
 
 
 def feed_data(session: Session, cursor: str | None, limit: int, npsn: str | None = None, *, since: str | None = None,
-              delivered_to: str | None = None, removed: bool = False) -> dict[str, Any]:
+              delivered_to: str | None = None, removed: bool = False, id_after: str | None = None,
+              id_upto: str | None = None) -> dict[str, Any]:
     """``feed``'s page as plain data in the contract's field order (``pydantic_core.to_json`` of it is byte for byte
-    the page's ``model_dump_json()``; the route serves it so)."""
+    the page's ``model_dump_json()``; the route serves it so). ``id_after`` / ``id_upto``: only the records whose id
+    is above / up to these (the hub reads a whole feed as id ranges at once)."""
     if cursor is not None and since is not None:
         raise InvalidInput.field("since", "exclusive", "give `cursor` (the next page) or `since` (resume), not both")
     field = "since" if since is not None else "cursor"
     after = paging.parse_seq_cursor(since if since is not None else cursor, field)
     sekolah_id = sekolah_service.require_sekolah_id(session, npsn) if npsn is not None else None
-    rows, items, next_cursor = pd_service.feed_page(session, after, limit, sekolah_id)
+    rows, items, next_cursor = pd_service.feed_page(session, after, limit, sekolah_id, id_after, id_upto)
     gone: list[dict[str, Any]] = []
     end = paging.SeqCursor(rows[-1]["change_seq"], rows[-1]["peserta_didik_id"]) if rows else None
     if removed:
         upto = end if next_cursor is not None else None  # the last page reaches to the end of the feed
-        left = repository.left_out_after(session, after, upto, limit, sekolah_id)
+        left = repository.left_out_after(session, after, upto, limit, sekolah_id, id_after, id_upto)
         if len(left) > limit:  # more tombstones than a page: the page ends at the last one given
             left = left[:limit]
             cut = paging.SeqCursor(left[-1]["change_seq"], left[-1]["peserta_didik_id"])
@@ -60,6 +63,12 @@ def feed_data(session: Session, cursor: str | None, limit: int, npsn: str | None
         sync_service.record_delivery(session, rows, delivered_to, datetime.now(UTC))
     resume = end or after or paging.SeqCursor(0)
     return {"items": items, "removed": gone, "next_cursor": next_cursor, "resume_cursor": resume.encode()}
+
+
+def end(session: Session) -> FeedEnd:
+    """Where the feed ends now (after every record, in the feed or left out of it) and how many records it holds."""
+    last, records = repository.feed_end(session)
+    return FeedEnd(resume_cursor=(last or paging.SeqCursor(0)).encode(), records=records)
 
 
 def _why(row: sa.RowMapping) -> AlasanKeluar:

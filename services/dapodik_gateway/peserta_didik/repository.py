@@ -60,11 +60,16 @@ def list_after(session: Session, cursor: Cursor | None, limit: int, sekolah_id: 
     return list(session.execute(stmt).mappings().all())
 
 
-def feed_after(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None
-               ) -> list[sa.RowMapping]:
-    """Active validated students (held back or not), after ``cursor`` in (change_seq, id) order."""
+def feed_after(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None,
+               id_after: str | None = None, id_upto: str | None = None) -> list[sa.RowMapping]:
+    """Active validated students (held back or not), after ``cursor`` in (change_seq, id) order; of the id range
+    given, if any."""
     stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.soft_delete.is_(False),
                                           PESERTA_DIDIK.c.status_validasi.is_not(None))
+    if id_after is not None:
+        stmt = stmt.where(PESERTA_DIDIK.c.peserta_didik_id > id_after)
+    if id_upto is not None:
+        stmt = stmt.where(PESERTA_DIDIK.c.peserta_didik_id <= id_upto)
     if sekolah_id is not None:
         stmt = stmt.where(PESERTA_DIDIK.c.sekolah_id == sekolah_id)
     stmt = paging.after_seq(stmt, PESERTA_DIDIK.c.change_seq, PESERTA_DIDIK.c.peserta_didik_id, cursor, limit)

@@ -139,11 +139,12 @@ def list_peserta_didik(session: Session, cursor: str | None, limit: int, npsn: s
     return Page[PesertaDidik](items=_with_provenance(session, page), next_cursor=next_cursor)
 
 
-def feed_page(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None
+def feed_page(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None,
+              id_after: str | None = None, id_upto: str | None = None
               ) -> tuple[list[sa.RowMapping], list[dict[str, Any]], str | None]:
-    """A page of the change feed: the rows, the students with provenance (as ``to_data``), the cursor of the next
-    page."""
-    rows = repository.feed_after(session, cursor, limit, sekolah_id)
+    """A page of the change feed (of the id range given, if any): the rows, the students with provenance (as
+    ``to_data``), the cursor of the next page."""
+    rows = repository.feed_after(session, cursor, limit, sekolah_id, id_after, id_upto)
     page = rows[:limit]
     next_cursor = (paging.SeqCursor(page[-1]["change_seq"], page[-1]["peserta_didik_id"]).encode()
                    if len(rows) > limit else None)

@@ -25,6 +25,7 @@ from services.emis_gateway.base import as_utc
 from services.emis_gateway.feed import repository
 from services.emis_gateway.siswa import repository as siswa_repository
 from services.emis_gateway.siswa import service as siswa_service
+from shared.contracts.common import FeedEnd
 from shared.contracts.emis import SiswaFeed
 from shared.cursor import Cursor
 from shared.errors import InvalidInput
@@ -41,13 +42,14 @@ def _key(c: Cursor) -> tuple[datetime, str]:
 
 
 def feed(session: Session, cursor: str | None, limit: int, *, since: str | None = None,
-         principal: Principal = SYSTEM) -> SiswaFeed:
+         principal: Principal = SYSTEM, id_after: str | None = None, id_upto: str | None = None) -> SiswaFeed:
     """A page after ``cursor`` (the previous page's ``next_cursor``) or ``since`` (a ``resume_cursor``); a
-    scoped client reads only its institutions' students."""
+    scoped client reads only its institutions' students; ``id_after`` / ``id_upto``: only the students whose id is
+    above / up to these (the hub reads a whole feed as id ranges at once)."""
     if cursor is not None and since is not None:
         raise InvalidInput.field("since", "exclusive", "give `cursor` (the next page) or `since` (resume), not both")
     after = _decode(since, "since") if since is not None else _decode(cursor, "cursor")
-    rows = siswa_repository.page(session, after, limit, None, principal.scope)
+    rows = siswa_repository.page(session, after, limit, None, principal.scope, id_after=id_after, id_upto=id_upto)
     page = list(rows[:limit])
     items = siswa_service.read_models(session, page)
     last = Cursor(as_utc(page[-1].updated_at), page[-1].siswa_id) if page else None  # type: ignore[arg-type]
@@ -62,6 +64,19 @@ def feed(session: Session, cursor: str | None, limit: int, *, since: str | None 
         if _key(bound) < _key(resume):
             resume = max(bound, floor, key=_key)
     return SiswaFeed(items=items, next_cursor=next_cursor, resume_cursor=resume.encode())
+
+
+def end(session: Session) -> FeedEnd:
+    """Where the feed ends now (held back before the oldest open transaction, as a page's ``resume_cursor`` is) and
+    how many students it holds."""
+    at, key, records = siswa_repository.feed_end(session)
+    resume = Cursor(as_utc(at), key or "") if at is not None else _START  # type: ignore[arg-type]
+    open_since = repository.oldest_open_transaction(session)
+    if open_since is not None:
+        bound = Cursor(as_utc(open_since) - OPEN_TRANSACTION_MARGIN, "")  # type: ignore[operator]
+        if _key(bound) < _key(resume):
+            resume = max(bound, _START, key=_key)
+    return FeedEnd(resume_cursor=resume.encode(), records=records)
 
 
 def _decode(token: str | None, field: str) -> Cursor | None:

@@ -43,8 +43,14 @@ def provenance_and_months(session: Session, siswa_ids: Sequence[str]
 
 
 def page(session: Session, cursor: Cursor | None, limit: int, nsm: str | None = None,
-         scope: frozenset[str] | None = None) -> Sequence[SiswaRow]:
+         scope: frozenset[str] | None = None, *, id_after: str | None = None,
+         id_upto: str | None = None) -> Sequence[SiswaRow]:
+    """``id_after`` / ``id_upto``: only the students whose id is above / up to these (a range of the feed)."""
     stmt = select(SiswaRow)
+    if id_after is not None:
+        stmt = stmt.where(SiswaRow.siswa_id > id_after)
+    if id_upto is not None:
+        stmt = stmt.where(SiswaRow.siswa_id <= id_upto)
     if nsm is not None:
         stmt = stmt.where(SiswaRow.nsm == nsm)
     if scope is not None:
@@ -116,3 +122,12 @@ def set_manual(session: Session, siswa_id: str, values: dict[str, object]) -> No
     assert set(values) <= set(MANUAL_COLUMNS)
     session.execute(sa.update(SISWA).where(SISWA.c.siswa_id == siswa_id).values(**values))
     session.expire_all()
+
+
+def feed_end(session: Session) -> tuple[Any, str | None, int]:
+    """The latest (updated_at, siswa_id) of the feed and how many students it holds."""
+    at = session.execute(sa.select(sa.func.max(SiswaRow.updated_at))).scalar()
+    if at is None:
+        return None, None, 0
+    key = session.execute(sa.select(sa.func.max(SiswaRow.siswa_id)).where(SiswaRow.updated_at == at)).scalar()
+    return at, key, int(session.execute(sa.select(sa.func.count()).select_from(SiswaRow)).scalar_one())

@@ -22,3 +22,5 @@ class JobContext:
     defer_units: Callable[[Session, list[str]], None] | None = None
     # enqueues the range jobs of a ranged first load of the registry replica (``replica.ranged``), likewise
     defer_registry_ranges: Callable[[Session, int, list[int]], None] | None = None
+    # enqueues the range jobs of a full feed read as ranges (``sync.feed_ranges``), likewise
+    defer_feed_ranges: Callable[[Session, int, list[int]], None] | None = None

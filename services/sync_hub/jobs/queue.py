@@ -53,6 +53,9 @@ class JobQueue(Protocol):
     def defer_registry_ranges(self, session: Session, load_id: int, indexes: list[int]) -> None:
         """Enqueue the range jobs of a ranged first load of the replica as part of ``session``'s transaction."""
 
+    def defer_feed_ranges(self, session: Session, read_id: int, indexes: list[int]) -> None:
+        """Enqueue the range jobs of a full feed read as ranges as part of ``session``'s transaction."""
+
     def start(self) -> None: ...
 
     def shutdown(self) -> None: ...
@@ -78,6 +81,7 @@ def bind(ctx: JobContext) -> None:
     _context["queue"] = ProcrastinateQueue(make_app(ctx.settings.database_url))
     ctx.defer_units = _context["queue"].defer_units
     ctx.defer_registry_ranges = _context["queue"].defer_registry_ranges
+    ctx.defer_feed_ranges = _context["queue"].defer_feed_ranges
 
 
 def _last(job_context: procrastinate.JobContext) -> bool:
@@ -98,6 +102,10 @@ def load_registry_range(job_context: procrastinate.JobContext, load_id: int, idx
     tasks.load_registry_range(_context["ctx"], load_id, idx, _last(job_context))
 
 
+def read_feed_range(job_context: procrastinate.JobContext, read_id: int, idx: int) -> None:
+    tasks.read_feed_range(_context["ctx"], read_id, idx, _last(job_context))
+
+
 def make_app(database_url: str, *, worker: bool = False) -> procrastinate.App:
     """A worker's app (asynchronous pool) or a deferring app: the API process enqueues on the connection of its
     own transaction, synchronously, and never opens a pool. Each app has its own task objects (a task is bound
@@ -108,6 +116,7 @@ def make_app(database_url: str, *, worker: bool = False) -> procrastinate.App:
     app.task(name="hub:plan_run", queue=QUEUE, pass_context=True, retry=RETRY)(plan_run)
     app.task(name="hub:work_unit", queue=QUEUE, pass_context=True, retry=RETRY)(work_unit)
     app.task(name="hub:load_registry_range", queue=QUEUE, pass_context=True, retry=RETRY)(load_registry_range)
+    app.task(name="hub:read_feed_range", queue=QUEUE, pass_context=True, retry=RETRY)(read_feed_range)
     return app
 
 
@@ -139,6 +148,13 @@ class ProcrastinateQueue:
             self.app.configure_task("hub:load_registry_range", connection=raw, lock=key,
                                     queueing_lock=key).defer(load_id=load_id, idx=idx)
 
+    def defer_feed_ranges(self, session: Session, read_id: int, indexes: list[int]) -> None:
+        raw = _raw(session)
+        for idx in indexes:
+            key = f"feed-range:{read_id}:{idx}"
+            self.app.configure_task("hub:read_feed_range", connection=raw, lock=key,
+                                    queueing_lock=key).defer(read_id=read_id, idx=idx)
+
     def start(self) -> None:
         pass
 
@@ -168,6 +184,7 @@ class LocalQueue:
         self.ctx = ctx
         ctx.defer_units = self.defer_units
         ctx.defer_registry_ranges = self.defer_registry_ranges
+        ctx.defer_feed_ranges = self.defer_feed_ranges
         self._pool = ThreadPoolExecutor(max_workers=ctx.settings.local_workers, thread_name_prefix="hub-job")
         self._stopping = threading.Event()
         self._plan_lock = threading.Lock()  # one plan at a time, as procrastinate's "hub:plan" lock
@@ -201,6 +218,15 @@ class LocalQueue:
 
     def _range(self, key: tuple[int, int]) -> None:
         self._attempts(lambda last: tasks.load_registry_range(self.ctx, key[0], key[1], last))
+
+    def defer_feed_ranges(self, session: Session, read_id: int, indexes: list[int]) -> None:
+        """(A ranged feed read is PostgreSQL's: ``feed_ranges.due``. Here for the protocol, on the same threads.)"""
+        ids = list(indexes)
+        event.listen(session, "after_commit",
+                     lambda _s: [self._submit(self._feed_range, (read_id, i)) for i in ids], once=True)
+
+    def _feed_range(self, key: tuple[int, int]) -> None:
+        self._attempts(lambda last: tasks.read_feed_range(self.ctx, key[0], key[1], last))
 
     def _submit(self, fn: Any, key: Any) -> None:
         if not self._stopping.is_set():
@@ -287,6 +313,7 @@ def make_queue(ctx: JobContext) -> JobQueue:
         queue = ProcrastinateQueue(make_app(ctx.settings.database_url))
         ctx.defer_units = queue.defer_units
         ctx.defer_registry_ranges = queue.defer_registry_ranges
+        ctx.defer_feed_ranges = queue.defer_feed_ranges
         return queue
     return LocalQueue(ctx)
 

@@ -80,6 +80,29 @@ def load_registry_range(ctx: JobContext, load_id: int, idx: int, last_attempt: b
             log.exception("registry load %d, range %d failed; left to the next reader", load_id, idx)
 
 
+def read_feed_range(ctx: JobContext, read_id: int, idx: int, last_attempt: bool) -> None:
+    """One range of a full feed read (``sync.feed_ranges``). A range given up on stays for the plan, which waits for
+    every range and reads any nobody holds."""
+    from services.sync_hub.sync import feed_ranges
+
+    with job_span("job feed range", read_id=read_id, range=idx):
+        try:
+            system = feed_ranges.system_of(ctx.db, read_id)
+            if system is None:
+                return
+            client = ctx.upstreams.emis if system.value == "emis" else ctx.upstreams.dapodik
+            feed_ranges.work_range(ctx.db, client, read_id, idx, planner.store_range_page,
+                                   page_size=ctx.settings.page_size)
+        except Unavailable as exc:
+            if last_attempt:
+                log.warning("feed read %d, range %d: gave up, left to the plan: %s", read_id, idx, exc)
+                return
+            log.warning("feed read %d, range %d will be tried again: %s", read_id, idx, exc)
+            raise Retry(str(exc)) from exc
+        except Exception:
+            log.exception("feed read %d, range %d failed; left to the plan", read_id, idx)
+
+
 def _kind(db: sa.Engine, unit_id: str) -> str | None:
     from services.sync_hub.runs.models import SyncUnitRow
     from shared.db import session_scope

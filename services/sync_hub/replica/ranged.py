@@ -45,7 +45,12 @@ from sqlmodel import Session
 from services.sync_hub.config import Settings
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica import service
-from services.sync_hub.replica.models import ReplicaLoadRangeRow, ReplicaLoadRow, ReplicaPkhParkedRow
+from services.sync_hub.replica.models import (
+    ReplicaLoadRangeRow,
+    ReplicaLoadRow,
+    ReplicaPkhParkedRow,
+    ReplicaStateRow,
+)
 from shared import names
 from shared.clients import KemensosClient
 from shared.clock import utcnow
@@ -102,8 +107,11 @@ def _unfinished(session: Session) -> ReplicaLoadRow | None:
 
 
 def _empty(session: Session) -> bool:
-    """The replica has read nothing yet (or is to be read again: its names were normalised under other rules)."""
-    st = repo.state(session)
+    """The replica has read nothing yet (or is to be read again: its names were normalised under other rules).
+    Reads the state without making it: the follower's or a plan's refresh makes it, under their own locks."""
+    st = session.get(ReplicaStateRow, 1)
+    if st is None:
+        return True
     if st.names_version != names.VERSION:
         return True
     return st.cursor is None and st.floor_version is None and st.observed_seq == 0

@@ -129,3 +129,35 @@ class RunReadingRow(HubTable, table=True):
     records: int = 0
     done: bool = False
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class FeedReadRow(HubTable, table=True):
+    """A full read of a gateway's feed read as ranges of its student ids at once (``sync.feed_ranges``): where the
+    feed ended when the read started (the system's position once every range is read) and into how many ranges it
+    is split. A retry of the run's plan goes on with it."""
+
+    __tablename__ = "feed_read"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sync_run_id: str = Field(foreign_key="sync_run.id", index=True, max_length=36)
+    system: str = Field(max_length=16)
+    ranges: int
+    resume_cursor: str = Field(max_length=512)
+    started_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+
+
+class FeedReadRangeRow(HubTable, table=True):
+    """One range of a ranged feed read: the ids above ``id_after`` and up to ``id_upto`` (null: no bound), where its
+    reading stands (``cursor``, stored with each page) and how many records it stored."""
+
+    __tablename__ = "feed_read_range"
+
+    read_id: int = Field(foreign_key="feed_read.id", primary_key=True)
+    idx: int = Field(primary_key=True)
+    id_after: str | None = Field(default=None, max_length=64)
+    id_upto: str | None = Field(default=None, max_length=64)
+    cursor: str | None = Field(default=None, max_length=512)
+    records: int = 0
+    done_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+

@@ -42,7 +42,7 @@ from services.sync_hub.replica import repository as replica_repo
 from services.sync_hub.replica.service import RefreshResult
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import StudentStatusRow, SyncUnitRow
-from services.sync_hub.sync import lifecycle, training
+from services.sync_hub.sync import feed_ranges, lifecycle, training
 from services.sync_hub.verification import repository as verification_repo
 from services.sync_hub.verification.service import Period
 from shared.clock import utcnow
@@ -200,7 +200,14 @@ class Planner:
             cursor = mirror.position(session, system)
         full = full or cursor is None
         started = utcnow()
-        pages = (self.up.emis.iter_changes(None if full else cursor, self.settings.page_size)
+        ranged = self._read_ranges(system, schools) if full else None
+        if ranged is not None:  # read as ranges of ids (PostgreSQL, a large feed): ``sync.feed_ranges``
+            position, started, records = ranged
+            with session_scope(self.db) as session:
+                mirror.save_position(session, system, position, utcnow())
+            self._mark([], records)
+        pages = (iter(()) if ranged is not None
+                 else self.up.emis.iter_changes(None if full else cursor, self.settings.page_size)
                  if system is SourceSystem.EMIS
                  else self.up.dapodik.iter_changes(None if full else cursor, self.settings.page_size, removed=True))
         # the next page is read (the gateway builds it, the hub parses and maps it) while this one is stored
@@ -225,6 +232,25 @@ class Planner:
             runs_repo.add_read(session, self.run_id, system.value, 0, utcnow(), done=True)
         self._phase(f"read_{system.value}", t)
         return full
+
+    def _read_ranges(self, system: SourceSystem, schools: _LazySchools) -> tuple[str, datetime, int] | None:
+        """A full read of the system's feed as ranges of ids, each a job (``sync.feed_ranges``), when the feed is
+        large enough (or an earlier attempt of this plan started one): the plan reads the ranges nobody holds and
+        waits for the rest. The feed's end position at the read's start, when it started, and the records stored;
+        None: read in one stream."""
+        client = self.up.emis if system is SourceSystem.EMIS else self.up.dapodik
+        read = feed_ranges.existing(self.db, self.run_id, system)
+        if read is not None:
+            read_id = read.id
+        else:
+            plan = feed_ranges.feed_plan(self.settings, self.ctx.defer_feed_ranges)
+            due = feed_ranges.due(self.db, client, plan)
+            if due is None:
+                return None
+            schools.load()  # the ranges look their students' schools up in the hub's copy of the list
+            read_id = feed_ranges.start(self.db, self.run_id, system, *due, plan)
+        assert read_id is not None
+        return feed_ranges.read_all(self.db, client, read_id, store_range_page)
 
     def _refetch(self, system: SourceSystem, wanted: dict, schools: _LazySchools) -> None:  # type: ignore[type-arg]
         """Students the hub asked to read again (a gateway answered STALE or NOT_FOUND), read directly."""
@@ -397,6 +423,23 @@ class Planner:
 
     def _ensure_model(self) -> str | None:
         return training.ensure_model(self.db)
+
+
+def store_range_page(session: sa.orm.Session, run_id: str, system: SourceSystem,
+                     records: list[Siswa] | list[PesertaDidik]) -> int:
+    """One page of a ranged full read (``sync.feed_ranges``; the plan's or a range job's) into the hub's copy, each
+    student with its school's region, bentuk_pendidikan and NPSN from the copy of the school list (which the plan read
+    before the ranges started); counted in the run's reading. Returns how many were stored."""
+    pairs = [(from_siswa(r), r.nsm) if isinstance(r, Siswa) else (from_peserta_didik(r), r.sekolah_id)
+             for r in records]
+    listed = mirror.schools(session, system, {school for _, school in pairs})
+    stored = []
+    for record, (view, school) in zip(records, pairs, strict=True):
+        region, bentuk, npsn = listed.get(school, ("", None, None))
+        stored.append(mirror.Stored(view, school, region, bentuk, enrolment_of(record, npsn)))
+    mirror.store(session, stored, utcnow())
+    runs_repo.add_read(session, run_id, system.value, len(stored), utcnow())
+    return len(stored)
 
 
 class _LazySchools:

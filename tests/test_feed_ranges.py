@@ -1,0 +1,170 @@
+"""A full read of a gateway's feed as ranges of student ids (``sync.feed_ranges``, PostgreSQL): a first sync whose
+plan reads both feeds as ranges, each a job on the hub's queue, ends with the same copy, outcomes and values as one
+read in one stream; the next run reads on from where the feeds ended when the ranges started; and the gateways'
+id ranges split a feed into parts that hold every record once.
+
+The four apps in process (the hub with its in-process worker taking the range jobs), on real databases.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from jembatan.stack import Stack
+from services.dapodik_gateway.config import Settings as DapodikSettings
+from services.dapodik_gateway.main import create_app as dapodik_app
+from services.emis_gateway.config import Settings as EmisSettings
+from services.emis_gateway.main import create_app as emis_app
+from services.kemensos_mock.config import Settings as KemensosSettings
+from services.kemensos_mock.main import create_app as kemensos_app
+from services.sync_hub.config import Settings as HubSettings
+from services.sync_hub.ledger import keys as ledger_keys
+from services.sync_hub.main import create_app as hub_app
+from services.sync_hub.sync import feed_ranges
+from services.sync_hub.upstreams import Upstreams
+from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
+from shared.contracts.hub import RunStatus
+from shared.db import make_engine
+from shared.testing import fresh_postgres_database
+from worldgen.config import WorldConfig
+from worldgen.generate import generate_world
+
+pytestmark = pytest.mark.postgres
+BASE = "http://testserver"
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    root = tmp_path_factory.mktemp("feedranges")
+    generate_world(WorldConfig(seed=8, n_families=150), root / "world")
+    stack = Stack(root)
+    stack.load_world(root / "world")
+    return stack
+
+
+def _system(loaded: Stack, workdir: Path, hub_url: str, **hub: Any) -> Iterator[tuple[HubClient, Upstreams]]:
+    shutil.copytree(loaded.workdir / "db", workdir / "db")
+    stack = Stack(workdir, creds=loaded.creds)
+    c = stack.creds
+    with ExitStack() as ctx:
+        def client(app):  # type: ignore[no-untyped-def]
+            return ctx.enter_context(TestClient(app, base_url=BASE))
+
+        kemensos = client(kemensos_app(KemensosSettings(database_url=stack.database_url("kemensos_mock"),
+                                                        api_tokens={"sync_hub": c.hub_to_kemensos},
+                                                        admin_token=c.kemensos_admin)))
+        emis = client(emis_app(EmisSettings(database_url=stack.database_url("emis_gateway"),
+                                            api_tokens={"sync_hub": c.hub_to_emis})))
+        dapodik = client(dapodik_app(DapodikSettings(database_url=stack.database_url("dapodik_gateway"),
+                                                     api_tokens={"sync_hub": c.hub_to_dapodik})))
+        ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
+                        EmisClient(BASE, c.hub_to_emis, http=emis),
+                        DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
+        ledger_keys.generate(workdir / "ledger.pem")
+        app = client(hub_app(HubSettings(database_url=hub_url, local_key_dir=workdir / "keys",
+                                         api_tokens={"emis_gateway": c.emis_to_hub,
+                                                     "dapodik_gateway": c.dapodik_to_hub},
+                                         in_process_worker=True, ledger_key_file=workdir / "ledger.pem", **hub),
+                             upstreams=ups))
+        yield HubClient(BASE, stack.hub_operator, http=app), ups
+
+
+@pytest.fixture
+def databases() -> Iterator[tuple[str, str]]:
+    with fresh_postgres_database() as one, fresh_postgres_database() as two:
+        yield one, two
+
+
+COPY = ("SELECT system, student_id, region, school, bentuk, npsn, aktif, held_back FROM student_mirror "
+        "ORDER BY system, student_id")
+OUTCOMES = "SELECT system, student_id, outcome FROM student_status ORDER BY system, student_id"
+
+
+def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def test_a_first_sync_reading_its_feeds_as_ranges_ends_as_one_stream_does(
+        loaded: Stack, databases: tuple[str, str], tmp_path: Path) -> None:
+    one_url, ranges_url = databases
+    # one hub at a time: a process holds one worker context (``jobs.queue.bind``)
+    with _ctx(_system(loaded, tmp_path / "one", one_url)) as (one_hub, _):
+        base = one_hub.wait(one_hub.start_run().id, timeout=300, poll=0.05)
+    with _ctx(_system(loaded, tmp_path / "ranges", ranges_url, feed_read_range_records=5)) as (hub, _):
+        run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
+        assert base.status is run.status is RunStatus.SUCCEEDED, run.errors
+        assert run.students_read == base.students_read and run.outcomes == base.outcomes
+        reads = _rows(ranges_url, "SELECT system, ranges, finished_at IS NOT NULL FROM feed_read ORDER BY system")
+        assert [(s, done) for s, _, done in reads] == [("dapodik", True), ("emis", True)]
+        assert all(n > 1 for _, n, _ in reads)
+        left = _rows(ranges_url, "SELECT count(*) FROM feed_read_range WHERE done_at IS NULL OR records = 0")
+        assert left == [(0,)]  # every range read, none empty
+        assert _rows(ranges_url, COPY) == _rows(one_url, COPY) and _rows(ranges_url, COPY)
+        assert _rows(ranges_url, OUTCOMES) == _rows(one_url, OUTCOMES)
+
+        # the next run reads on from where the feeds ended when the ranges started: nothing changed, nothing read
+        again = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
+        assert again.status is RunStatus.SUCCEEDED and again.students_from_feed == 0
+        assert _rows(ranges_url, "SELECT count(*) FROM feed_read") == [(2,)]  # an incremental read is one stream
+
+
+def _ctx(gen: Iterator[Any]) -> Any:
+    @contextmanager
+    def wrapped() -> Iterator[Any]:
+        try:
+            yield next(gen)
+        finally:
+            gen.close()
+
+    return wrapped()
+
+
+def test_the_id_ranges_of_a_feed_hold_every_record_once(loaded: Stack, tmp_path: Path) -> None:
+    with fresh_postgres_database() as url, _ctx(_system(loaded, tmp_path, url)) as (_, ups):
+        for client in (ups.emis, ups.dapodik):
+            whole = [_id(s) for p in _pages(client) for s in p.items]
+            end = client.feed_end()
+            assert end.records == len(whole) > 0
+            edges = feed_ranges.bounds(5)
+            parts = [_id(s) for lo, hi in pairwise(edges) for p in _pages(client, lo, hi) for s in p.items]
+            assert sorted(parts) == sorted(whole) and len(parts) == len(whole)
+
+
+def _id(record: Any) -> str:
+    return getattr(record, "siswa_id", None) or record.peserta_didik_id
+
+
+def _pages(client: Any, id_after: str | None = None, id_upto: str | None = None) -> Iterator[Any]:
+    cursor = None
+    while True:
+        page = client.changes(limit=7, cursor=cursor, id_after=id_after, id_upto=id_upto)
+        yield page
+        if not page.next_cursor:
+            return
+        cursor = page.next_cursor
+
+
+def test_bounds_are_increasing_and_open_at_both_ends() -> None:
+    for n in (2, 3, 16, 100):
+        edges = feed_ranges.bounds(n)
+        assert edges[0] is None and edges[-1] is None and len(edges) == n + 1
+        inner = edges[1:-1]
+        assert inner == sorted(inner) and len(set(inner)) == len(inner)
