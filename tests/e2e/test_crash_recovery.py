@@ -36,10 +36,11 @@ from worldgen.generate import generate_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-# the registry replica's first load is read as ranges (``replica.ranged``: range jobs on the workers, the plan and
-# the API's follower reading what nobody holds), so the kills and the registry's faults meet it too
+# the registry replica's first load and each full read of a gateway's feed are read as ranges (``replica.ranged``,
+# ``sync.feed_ranges``: range jobs on the workers, the plan and the API's follower reading what nobody holds), so
+# the kills and the registry's faults meet them too
 HUB_ENV = {"HUB_STALLED_AFTER": "5", "HUB_UNIT_MAX_STUDENTS": "120", "HUB_PUSH_BATCH": "40",
-           "HUB_JOB_RETRY_WAIT": "0.5", "HUB_REPLICA_LOAD_RANGE_VERSIONS": "150"}
+           "HUB_JOB_RETRY_WAIT": "0.5", "HUB_REPLICA_LOAD_RANGE_VERSIONS": "150", "HUB_FEED_READ_RANGE_RECORDS": "60"}
 KILLS = 10
 
 
@@ -118,10 +119,12 @@ def _hub_state(url: str) -> dict[str, Any]:
             # each ranged first load of the replica: finished, in more than one range
             ranged_load = [r[0] is not None and r[1] > 1 for r in conn.execute(sa.text(
                 "SELECT finished_at, ranges FROM replica_load"))]
+            ranged_feeds = {r[0] for r in conn.execute(sa.text(
+                "SELECT system FROM feed_read WHERE finished_at IS NOT NULL AND ranges > 1"))}
     finally:
         engine.dispose()
     return {"outcomes": outcomes, "provenance": provenance, "pending": pending, "open_runs": open_runs,
-            "verified": verified, "ranged_load": ranged_load}
+            "verified": verified, "ranged_load": ranged_load, "ranged_feeds": ranged_feeds}
 
 
 def _until_success(hub: HubClient, first: str | None = None, timeout: float = 600) -> None:
@@ -139,6 +142,7 @@ def _compare(stack: Stack, hub_url: str, reference: dict[str, Any]) -> None:
     state = _hub_state(hub_url)
     assert state["pending"] == 0, "outbox rows left PENDING"
     assert state["ranged_load"] and all(state["ranged_load"]), "the replica's first load was not read as ranges"
+    assert state["ranged_feeds"] >= {"emis", "dapodik"}, "the first full read of each feed was not read as ranges"
     assert state["open_runs"] == 0, "runs left QUEUED or RUNNING"
     assert state["outcomes"] == reference["outcomes"]
     assert {k: v for k, (v, _) in held.items()} == {k: v for k, (v, _) in reference["held"].items()}
