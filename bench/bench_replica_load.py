@@ -14,6 +14,9 @@ any figure.
 
     .venv/bin/python bench/bench_replica_load.py --world DIR --ranges 16 --readers 1,2 [--repeat 1]
 
+``--kip``: also the KIP listing read whole into the hub's ``replica_kip`` a page at a time, as a first sync's plan
+reads it (one stream; ``planner._read_kip`` less its marks): cards per second and CPU per 1,000 cards.
+
 ``--ranges K``: the same load read as a ranged first load (``replica/ranged.py``) of up to K ranges, by each number
 of reader processes in ``--readers`` (each does what a worker's range jobs or a plan do: reads the ranges nobody
 holds, then waits for the rest); ``--ranges 1`` (the default) is the follower's one stream. Each round also prints
@@ -39,8 +42,10 @@ from bench_sync_e2e import PgCpu, load_avg, pg_create, pg_drop, tree_cpu
 
 from jembatan.stack import SERVICES, Stack, free_port
 from services.sync_hub.replica import follower, ranged
+from services.sync_hub.replica import repository as replica_repo
 from shared.clients import KemensosClient
-from shared.db import make_engine
+from shared.clock import utcnow
+from shared.db import make_engine, session_scope
 
 DIGEST = {"replica_keluarga": "no_kk, kode_wilayah, no_kks, version, pkh_status, pkh_periode, pkh_tahun, pkh_tahap",
           "replica_anggota": "nik, no_kk, nama, jenis_kelamin, tanggal_lahir, nama_ibu_kandung, hubungan_keluarga, "
@@ -67,7 +72,22 @@ def _reader(url: str, kemensos_url: str, token: str, plan: ranged.LoadPlan, out:
     engine.dispose()
 
 
-def one_round(world: Path, ranges: int = 1, readers: int = 1) -> dict[str, Any]:
+def read_kip(engine: Any, client: KemensosClient) -> int:
+    """The KIP listing whole into ``replica_kip`` a page at a time (the plan's ``_read_kip`` and ``_store_kip``,
+    without marking regions). Returns the cards read."""
+    cards, position = 0, None
+    while True:
+        page = client.list_kip(position, 1000)
+        if page.items:
+            with session_scope(engine) as session:
+                replica_repo.store_kip(session, {c.no_kip: c for c in page.items}, utcnow())
+            cards += len(page.items)
+        if not page.next_cursor:
+            return cards
+        position = page.next_cursor
+
+
+def one_round(world: Path, ranges: int = 1, readers: int = 1, kip: bool = False) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     dbs = {s: f"jb_bench_{s}_{tag}" for s in SERVICES}
     pg_create(list(dbs.values()))
@@ -105,11 +125,20 @@ def one_round(world: Path, ranges: int = 1, readers: int = 1) -> dict[str, Any]:
             wall = time.perf_counter() - t0
             cpu = {"hub (follower)": hub_cpu, "kemensos_mock": tree_cpu(kemensos.pid) - kem0,
                    "postgres": pg.sample() - pg0}
+        kip_result: dict[str, Any] = {}
+        if kip:
+            with KemensosClient(stack.url("kemensos_mock"), stack.creds.hub_to_kemensos) as client:
+                cpu0, kem0, pg0, t0 = time.process_time(), tree_cpu(kemensos.pid), pg.sample(), time.perf_counter()
+                n = read_kip(engine, client)
+                kwall = time.perf_counter() - t0
+                kip_result = {"cards": n, "wall_s": kwall, "cards_per_s": n / kwall,
+                              "cpu": {"hub (plan)": time.process_time() - cpu0,
+                                      "kemensos_mock": tree_cpu(kemensos.pid) - kem0, "postgres": pg.sample() - pg0}}
         with engine.connect() as conn:
             families = conn.exec_driver_sql("SELECT count(*) FROM replica_keluarga").scalar_one()
             people = conn.exec_driver_sql("SELECT count(*) FROM replica_anggota").scalar_one()
         return {"families": families, "people": people, "changes": result.changes, "wall_s": wall,
-                "ranges": ranges, "readers": readers if ranges > 1 else 1, "digest": digest(engine),
+                "ranges": ranges, "readers": readers if ranges > 1 else 1, "digest": digest(engine), "kip": kip_result,
                 "people_per_s": people / wall, "cpu": cpu, "load_before": la0, "load_after": load_avg()}
     finally:
         pg.stop()
@@ -124,9 +153,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--ranges", type=int, default=1, help="a ranged first load of up to this many ranges")
     parser.add_argument("--readers", default="1", help="reader processes of a ranged load, e.g. 1,2 (one round each)")
+    parser.add_argument("--kip", action="store_true", help="also read the KIP listing whole (one stream)")
     args = parser.parse_args()
     shapes = [(1, 1)] if args.ranges <= 1 else [(args.ranges, int(n)) for n in args.readers.split(",")]
-    rounds = [one_round(args.world, k, n) for _ in range(args.repeat) for k, n in shapes]
+    rounds = [one_round(args.world, k, n, args.kip) for _ in range(args.repeat) for k, n in shapes]
     for r in rounds:
         per_k = {n: round(1000 * v / r["people"], 3) for n, v in r["cpu"].items()}
         cpu = ", ".join(f"{n} {v:.1f}" for n, v in r["cpu"].items())
@@ -134,6 +164,11 @@ def main() -> None:
         print(f"{how}: {r['families']:,} families, {r['people']:,} people in {r['wall_s']:.1f} s: "
               f"{r['people_per_s']:,.0f} people/s; CPU-s {cpu} = per 1,000 people {per_k}; digest {r['digest']}; "
               f"load {r['load_before']} -> {r['load_after']}", flush=True)
+        if r["kip"]:
+            k = r["kip"]
+            per_k = {n: round(1000 * v / max(k["cards"], 1), 3) for n, v in k["cpu"].items()}
+            print(f"  KIP listing: {k['cards']:,} cards in {k['wall_s']:.1f} s: {k['cards_per_s']:,.0f} cards/s; "
+                  f"CPU per 1,000 cards {per_k}", flush=True)
     for k, n in shapes:
         same = [r["people_per_s"] for r in rounds if (r["ranges"], r["readers"]) == (k, n)]
         if len(same) > 1:
