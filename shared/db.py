@@ -266,6 +266,26 @@ def statement_at_a_time(engine: Engine) -> Engine:
 
 
 @contextmanager
+def advisory_lock(engine: Engine, key: int, *, wait: bool = False) -> Iterator[bool]:
+    """A PostgreSQL session-level advisory lock on ``key``, on a connection of its own, held for the block. Yields
+    whether this process holds it (``wait``: blocks until the holder lets it go, then True). The server lets it go
+    when the block ends or when the holding process dies (its connection closes)."""
+    with engine.connect() as conn:
+        if wait:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            got = True
+        else:
+            got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+@contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
     with Session(engine, expire_on_commit=False) as session:

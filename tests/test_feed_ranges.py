@@ -8,10 +8,9 @@ The four apps in process (the hub with its in-process worker taking the range jo
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -21,24 +20,15 @@ import sqlalchemy as sa
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 from jembatan.stack import Stack
-from services.dapodik_gateway.config import Settings as DapodikSettings
-from services.dapodik_gateway.main import create_app as dapodik_app
-from services.emis_gateway.config import Settings as EmisSettings
-from services.emis_gateway.main import create_app as emis_app
-from services.kemensos_mock.config import Settings as KemensosSettings
-from services.kemensos_mock.main import create_app as kemensos_app
-from services.sync_hub.config import Settings as HubSettings
-from services.sync_hub.ledger import keys as ledger_keys
-from services.sync_hub.main import create_app as hub_app
 from services.sync_hub.sync import feed_ranges
 from services.sync_hub.upstreams import Upstreams
-from shared.clients import DapodikClient, EmisClient, HubClient, KemensosClient
+from shared.clients import HubClient
 from shared.contracts.hub import RunStatus
 from shared.db import make_engine
 from shared.testing import fresh_postgres_database
+from tests.inprocess import four_apps
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
@@ -56,30 +46,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Stack:
 
 
 def _system(loaded: Stack, workdir: Path, hub_url: str, **hub: Any) -> Iterator[tuple[HubClient, Upstreams]]:
-    shutil.copytree(loaded.workdir / "db", workdir / "db")
-    stack = Stack(workdir, creds=loaded.creds)
-    c = stack.creds
-    with ExitStack() as ctx:
-        def client(app):  # type: ignore[no-untyped-def]
-            return ctx.enter_context(TestClient(app, base_url=BASE))
-
-        kemensos = client(kemensos_app(KemensosSettings(database_url=stack.database_url("kemensos_mock"),
-                                                        api_tokens={"sync_hub": c.hub_to_kemensos},
-                                                        admin_token=c.kemensos_admin)))
-        emis = client(emis_app(EmisSettings(database_url=stack.database_url("emis_gateway"),
-                                            api_tokens={"sync_hub": c.hub_to_emis})))
-        dapodik = client(dapodik_app(DapodikSettings(database_url=stack.database_url("dapodik_gateway"),
-                                                     api_tokens={"sync_hub": c.hub_to_dapodik})))
-        ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
-                        EmisClient(BASE, c.hub_to_emis, http=emis),
-                        DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
-        ledger_keys.generate(workdir / "ledger.pem")
-        app = client(hub_app(HubSettings(database_url=hub_url, local_key_dir=workdir / "keys",
-                                         api_tokens={"emis_gateway": c.emis_to_hub,
-                                                     "dapodik_gateway": c.dapodik_to_hub},
-                                         in_process_worker=True, ledger_key_file=workdir / "ledger.pem", **hub),
-                             upstreams=ups))
-        yield HubClient(BASE, stack.hub_operator, http=app), ups
+    with four_apps(loaded, workdir, hub_url, **hub) as (client, ups, _, _):
+        yield client, ups
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ Faster than the e2e tests (no processes), so it also covers the hub API's error 
 
 from __future__ import annotations
 
-import shutil
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -22,15 +20,7 @@ with warnings.catch_warnings():
 
 from jembatan.evaluate import evaluate_world
 from jembatan.stack import Stack
-from services.dapodik_gateway.config import Settings as DapodikSettings
-from services.dapodik_gateway.main import create_app as dapodik_app
-from services.emis_gateway.config import Settings as EmisSettings
-from services.emis_gateway.main import create_app as emis_app
-from services.kemensos_mock.config import Settings as KemensosSettings
-from services.kemensos_mock.main import create_app as kemensos_app
-from services.sync_hub.config import Settings as HubSettings
 from services.sync_hub.ledger import keys as ledger_keys
-from services.sync_hub.main import create_app as hub_app
 from services.sync_hub.mirror.models import StudentMirrorRow
 from services.sync_hub.sync import planner as planner_module
 from services.sync_hub.sync import unit as unit_module
@@ -42,6 +32,7 @@ from shared.errors import ErrorBody
 from shared.http import Rejected
 from shared.oidc import LocalIssuer
 from shared.testing import NIK_PROBE, path_probes
+from tests.inprocess import four_apps
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
@@ -68,32 +59,8 @@ def apps(loaded: tuple[Path, Stack], db_url: str, tmp_path: Path
          ) -> Iterator[tuple[HubClient, Upstreams, Path, dict[str, TestClient]]]:
     """The four apps in process; also the upstream apps' test clients (registry admin, school operator)."""
     world, template = loaded
-    shutil.copytree(template.workdir / "db", tmp_path / "db")  # each test syncs its own copy
-    stack = Stack(tmp_path, creds=template.creds)
-    c = stack.creds
-    with ExitStack() as stack_ctx:
-        def client(app):  # type: ignore[no-untyped-def]
-            return stack_ctx.enter_context(TestClient(app, base_url=BASE))
-
-        kemensos = client(kemensos_app(KemensosSettings(database_url=stack.database_url("kemensos_mock"),
-                                                        api_tokens={"sync_hub": c.hub_to_kemensos},
-                                                        admin_token=c.kemensos_admin)))
-        emis = client(emis_app(EmisSettings(database_url=stack.database_url("emis_gateway"),
-                                            api_tokens={"sync_hub": c.hub_to_emis})))
-        dapodik = client(dapodik_app(DapodikSettings(database_url=stack.database_url("dapodik_gateway"),
-                                                     api_tokens={"sync_hub": c.hub_to_dapodik,
-                                                                 "operator": c.operator})))
-        ups = Upstreams(KemensosClient(BASE, c.hub_to_kemensos, http=kemensos),
-                        EmisClient(BASE, c.hub_to_emis, http=emis),
-                        DapodikClient(BASE, c.hub_to_dapodik, http=dapodik))
-        ledger_keys.generate(tmp_path / "ledger.pem")
-        hub = client(hub_app(HubSettings(database_url=db_url, local_key_dir=tmp_path / "keys",
-                                         api_tokens={"emis_gateway": c.emis_to_hub,
-                                                     "dapodik_gateway": c.dapodik_to_hub},
-                                         in_process_worker=True, ledger_key_file=tmp_path / "ledger.pem"),
-                             upstreams=ups))
-        yield (HubClient(BASE, stack.hub_operator, http=hub), ups, world,
-               {"kemensos": kemensos, "dapodik": dapodik, "hub": hub})
+    with four_apps(template, tmp_path, db_url) as (hub, ups, _, clients):
+        yield hub, ups, world, clients
 
 
 def test_sync_through_the_hub_api_and_again(system) -> None:  # type: ignore[no-untyped-def]

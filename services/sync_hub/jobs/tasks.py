@@ -60,47 +60,48 @@ def work_unit(ctx: JobContext, unit_id: str, last_attempt: bool) -> None:
             lifecycle.fail(ctx, unit_id, f"internal error: {type(exc).__name__}: {exc}")
 
 
+def _range_job(what: str, last_attempt: bool, body: Callable[[], None]) -> None:
+    """A range of a read split into jobs (a replica load's, a feed read's). A range given up on is not lost: it stays
+    for the next reader (the plan waits for every range and reads any that nobody holds)."""
+    try:
+        body()
+    except Unavailable as exc:
+        if last_attempt:
+            log.warning("%s: gave up, left to the next reader: %s", what, exc)
+            return
+        log.warning("%s will be tried again: %s", what, exc)
+        raise Retry(str(exc)) from exc
+    except Exception:
+        log.exception("%s failed; left to the next reader", what)
+
+
 def load_registry_range(ctx: JobContext, load_id: int, idx: int, last_attempt: bool) -> None:
     """One range of a ranged first load of the registry replica (``replica.ranged``); the load finished when it
-    was the last. A range given up on stays for the next reader: a run's plan or the API's follower."""
+    was the last (else by the next reader: a run's plan or the API's follower)."""
     from services.sync_hub.replica import ranged
     from services.sync_hub.runs import repository as runs_repo
 
+    def body() -> None:
+        if ranged.work_range(ctx.db, ctx.upstreams.kemensos, load_id, idx, runs_repo.add_registry_read):
+            ranged.finish(ctx.db, load_id)
+
     with job_span("job registry range", load_id=load_id, range=idx):
-        try:
-            if ranged.work_range(ctx.db, ctx.upstreams.kemensos, load_id, idx, runs_repo.add_registry_read):
-                ranged.finish(ctx.db, load_id)
-        except Unavailable as exc:
-            if last_attempt:
-                log.warning("registry load %d, range %d: gave up, left to the next reader: %s", load_id, idx, exc)
-                return
-            log.warning("registry load %d, range %d will be tried again: %s", load_id, idx, exc)
-            raise Retry(str(exc)) from exc
-        except Exception:
-            log.exception("registry load %d, range %d failed; left to the next reader", load_id, idx)
+        _range_job(f"registry load {load_id}, range {idx}", last_attempt, body)
 
 
 def read_feed_range(ctx: JobContext, read_id: int, idx: int, last_attempt: bool) -> None:
-    """One range of a full feed read (``sync.feed_ranges``). A range given up on stays for the plan, which waits for
-    every range and reads any nobody holds."""
+    """One range of a full feed read (``sync.feed_ranges``)."""
     from services.sync_hub.sync import feed_ranges
 
-    with job_span("job feed range", read_id=read_id, range=idx):
-        try:
-            system = feed_ranges.system_of(ctx.db, read_id)
-            if system is None:
-                return
+    def body() -> None:
+        system = feed_ranges.system_of(ctx.db, read_id)
+        if system is not None:
             client = ctx.upstreams.emis if system.value == "emis" else ctx.upstreams.dapodik
             feed_ranges.work_range(ctx.db, client, read_id, idx, planner.store_range_page,
                                    page_size=ctx.settings.page_size)
-        except Unavailable as exc:
-            if last_attempt:
-                log.warning("feed read %d, range %d: gave up, left to the plan: %s", read_id, idx, exc)
-                return
-            log.warning("feed read %d, range %d will be tried again: %s", read_id, idx, exc)
-            raise Retry(str(exc)) from exc
-        except Exception:
-            log.exception("feed read %d, range %d failed; left to the plan", read_id, idx)
+
+    with job_span("job feed range", read_id=read_id, range=idx):
+        _range_job(f"feed read {read_id}, range {idx}", last_attempt, body)
 
 
 def _kind(db: sa.Engine, unit_id: str) -> str | None:

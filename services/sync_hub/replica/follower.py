@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from services.sync_hub.replica import ranged
 from services.sync_hub.replica import service as replica
 from shared.clients import KemensosClient
+from shared.db import advisory_lock
 from shared.http import ClientError
 
 log = logging.getLogger("jembatan.hub.replica.follower")
@@ -34,18 +35,8 @@ ADVISORY_KEY = 0x4A424654  # "JBFT": the follower's lease in PostgreSQL
 def _lease(engine: Engine, *, wait: bool = False) -> Iterator[bool]:
     """Whether this process may follow now (held for the block); ``wait``: until the holder lets it go."""
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            if wait:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_KEY})
-                got = True
-            else:
-                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
-                conn.commit()
+        with advisory_lock(engine, ADVISORY_KEY, wait=wait) as got:
+            yield got
         return
     database = engine.url.database
     if not database or database == ":memory:":

@@ -13,7 +13,7 @@ How:
   (``head``) split into up to ``LoadPlan.ranges`` ranges (``replica_load_range``), and defers a job per range in
   the same transaction (``hub:load_registry_range``).
 * **A range** is read from its stored cursor with ``since_version`` / ``until_version``; each page is applied
-  (``service._apply_page(ranged=True)``) in one transaction with the range's cursor, so a range goes on after a
+  (``service.apply_page(ranged=True)``) in one transaction with the range's cursor, so a range goes on after a
   crash from its last page. Whoever reads a range holds a PostgreSQL advisory lock on it, so no two read the same
   range. A range's job, a run's plan (which works the ranges nobody holds, then waits for the others: a plan cannot
   decide before the replica is whole) and the API's follower (which works what nobody holds, without waiting) all
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -55,8 +55,9 @@ from shared import names
 from shared.clients import KemensosClient
 from shared.clock import utcnow
 from shared.contracts.kemensos import ChangePage, PkhChange
-from shared.db import session_scope
+from shared.db import advisory_lock, session_scope
 from shared.http import Unavailable
+from shared.readahead import read_ahead
 
 log = logging.getLogger("jembatan.hub.replica.ranged")
 
@@ -83,22 +84,9 @@ def _key(load_id: int, idx: int) -> int:
     return LOCK_BASE + load_id * 4096 + idx
 
 
-@contextmanager
-def _range_lock(engine: Engine, load_id: int, idx: int, *, wait: bool) -> Iterator[bool]:
+def _range_lock(engine: Engine, load_id: int, idx: int, *, wait: bool) -> AbstractContextManager[bool]:
     """Whether this process may read the range now (held for the block); ``wait``: until its holder lets it go."""
-    with engine.connect() as conn:
-        if wait:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _key(load_id, idx)})
-            got = True
-        else:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(load_id, idx)}).scalar())
-        conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(load_id, idx)})
-                conn.commit()
+    return advisory_lock(engine, _key(load_id, idx), wait=wait)
 
 
 def _unfinished(session: Session) -> ReplicaLoadRow | None:
@@ -215,9 +203,9 @@ def work_range(engine: Engine, client: KemensosClient, load_id: int, idx: int,
                 return True
             cursor, lo, hi = row.cursor, row.lo, row.hi
         pages = _range_pages(client, cursor, lo, hi, page_size)
-        for page, normal in service._read_ahead(pages, service.page_names):
+        for page, normal in read_ahead(pages, service.page_names):
             with session_scope(engine) as session:
-                applied, state = service._apply_page(session, page, normal, ranged=True)
+                applied, state = service.apply_page(session, page, normal, ranged=True)
                 _park(session, load_id, state.parked)
                 repo.touch(session, state.rewritten | state.replaced, page.observed_seq)
                 session.execute(sa.update(ReplicaLoadRangeRow)
@@ -246,7 +234,7 @@ def finish(engine: Engine, load_id: int) -> bool:
             sa.select(table.c.payload).where(table.c.load_id == load_id).order_by(table.c.version))]
         if parked:
             keys = {c.no_kk for c in parked}
-            page = service._Page(repo.family_states(session, keys), keys, ranged=True)
+            page = service.PageReplay(repo.family_states(session, keys), keys, ranged=True)
             applied = sum(page.pkh(c) for c in parked)  # a family still not held: the item finds none, as in one stream
             page.write(session, {})
             repo.touch(session, page.rewritten, load.head)

@@ -50,7 +50,7 @@ class RefreshResult:
     reset: bool = False  # the replica was emptied and read again from the start
 
 
-class _Page:
+class PageReplay:
     """One page replayed in memory, item by item, with exactly the semantics of applying the items one after
     another (later items win by version; a family's change takes its NIKs from any other family and drops
     the families held under its former KK numbers); then written with a fixed number of statements.
@@ -182,20 +182,20 @@ def page_names(page: ChangePage) -> dict[str, str]:
 
 
 def _apply(session: Session, page: ChangePage, normal: dict[str, str] | None = None) -> int:
-    return _apply_page(session, page, normal)[0]
+    return apply_page(session, page, normal)[0]
 
 
-def _apply_page(session: Session, page: ChangePage, normal: dict[str, str] | None = None, *,
-                ranged: bool = False) -> tuple[int, _Page]:
+def apply_page(session: Session, page: ChangePage, normal: dict[str, str] | None = None, *,
+                ranged: bool = False) -> tuple[int, PageReplay]:
     """Apply one page set-wise; returns how many items changed (or confirmed) something. ``normal``: the
     page's ``page_names`` when already computed; ``ranged``: the page is of a range of a ranged first load
-    (``_Page.pkh``)."""
+    (``PageReplay.pkh``)."""
     keys: set[str] = set()
     for change in page.items:
         keys.add(change.no_kk)
         if isinstance(change, KeluargaChange):
             keys.update(change.no_kk_lama)
-    state = _Page(repo.family_states(session, keys), keys, ranged)
+    state = PageReplay(repo.family_states(session, keys), keys, ranged)
     applied = 0
     for change in page.items:
         if isinstance(change, KeluargaChange):
@@ -255,7 +255,7 @@ def _refresh(engine: Engine, client: KemensosClient, page_size: int,
     # names are normalised by the reading thread (polars runs outside the GIL) while a page is written
     for page, normal in _read_ahead(pages_of, page_names):
         with session_scope(engine) as session:
-            applied, state = _apply_page(session, page, normal)
+            applied, state = apply_page(session, page, normal)
             repo.touch(session, state.rewritten | state.replaced, page.observed_seq)
             repo.save_state(session, page.next_cursor, page.observed_seq, utcnow())
             if on_page is not None:

@@ -29,21 +29,21 @@ exactly one range, since the ranges are consecutive intervals of the database's 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.sync_hub.config import Settings
 from services.sync_hub.runs.models import FeedReadRangeRow, FeedReadRow
 from shared.clock import utcnow
 from shared.contracts.hub import SourceSystem
-from shared.db import session_scope
+from shared.db import advisory_lock, session_scope
 
 log = logging.getLogger("jembatan.hub.feed_ranges")
 
@@ -77,18 +77,8 @@ def _key(read_id: int, idx: int) -> int:
     return LOCK_BASE + read_id * 4096 + idx
 
 
-@contextmanager
-def _range_lock(engine: Engine, read_id: int, idx: int, *, wait: bool) -> Iterator[bool]:
-    with engine.connect() as conn:
-        sql = "SELECT pg_advisory_lock(:k)" if wait else "SELECT pg_try_advisory_lock(:k)"
-        got = bool(conn.execute(text(sql), {"k": _key(read_id, idx)}).scalar()) or wait
-        conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(read_id, idx)})
-                conn.commit()
+def _range_lock(engine: Engine, read_id: int, idx: int, *, wait: bool) -> AbstractContextManager[bool]:
+    return advisory_lock(engine, _key(read_id, idx), wait=wait)
 
 
 def existing(engine: Engine, run_id: str, system: SourceSystem) -> FeedReadRow | None:

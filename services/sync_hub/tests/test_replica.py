@@ -353,7 +353,7 @@ def test_a_growing_replica_is_analyzed_on_postgres(engine: Engine, monkeypatch: 
     items = [fam_change(f"3201010000{i:06d}", 10, [f"320101010190{i:04d}", f"320101010191{i:04d}"])
              for i in range(600)]
     with session_scope(engine) as s:
-        _, state = replica._apply_page(s, page(*items))
+        _, state = replica.apply_page(s, page(*items))
         repo.touch(s, state.rewritten | state.replaced, 1)
     if engine.dialect.name != "postgresql":
         assert all(g.rows == 0 for g in fresh.values())  # no-op on SQLite
