@@ -8,9 +8,9 @@ The four apps in process (the hub with its in-process worker taking the range jo
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,9 @@ with warnings.catch_warnings():
 
 from jembatan.stack import Stack
 from services.sync_hub.sync import feed_ranges
-from services.sync_hub.upstreams import Upstreams
-from shared.clients import HubClient
 from shared.contracts.hub import RunStatus
 from shared.db import make_engine
+from shared.http import Unavailable
 from shared.testing import fresh_postgres_database
 from tests.inprocess import four_apps
 from worldgen.config import WorldConfig
@@ -45,17 +44,6 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     return stack
 
 
-def _system(loaded: Stack, workdir: Path, hub_url: str, **hub: Any) -> Iterator[tuple[HubClient, Upstreams]]:
-    with four_apps(loaded, workdir, hub_url, **hub) as (client, ups, _, _):
-        yield client, ups
-
-
-@pytest.fixture
-def databases() -> Iterator[tuple[str, str]]:
-    with fresh_postgres_database() as one, fresh_postgres_database() as two:
-        yield one, two
-
-
 COPY = ("SELECT system, student_id, region, school, bentuk, npsn, aktif, held_back FROM student_mirror "
         "ORDER BY system, student_id")
 OUTCOMES = "SELECT system, student_id, outcome FROM student_status ORDER BY system, student_id"
@@ -70,43 +58,64 @@ def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
         engine.dispose()
 
 
-def test_a_first_sync_reading_its_feeds_as_ranges_ends_as_one_stream_does(
-        loaded: Stack, databases: tuple[str, str], tmp_path: Path) -> None:
-    one_url, ranges_url = databases
-    # one hub at a time: a process holds one worker context (``jobs.queue.bind``)
-    with _ctx(_system(loaded, tmp_path / "one", one_url)) as (one_hub, _):
-        base = one_hub.wait(one_hub.start_run().id, timeout=300, poll=0.05)
-    with _ctx(_system(loaded, tmp_path / "ranges", ranges_url, feed_read_range_records=5)) as (hub, _):
+@pytest.fixture(scope="module")
+def baseline(loaded: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A first sync of the world with both feeds read in one stream: its run, copy and outcomes."""
+    with fresh_postgres_database() as url, \
+            four_apps(loaded, tmp_path_factory.mktemp("one"), url, feed_read_ranges=1) as (hub, _, _, _):
         run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
-        assert base.status is run.status is RunStatus.SUCCEEDED, run.errors
-        assert run.students_read == base.students_read and run.outcomes == base.outcomes
-        reads = _rows(ranges_url, "SELECT system, ranges, finished_at IS NOT NULL FROM feed_read ORDER BY system")
+        assert run.status is RunStatus.SUCCEEDED, run.errors
+        return {"run": run, "copy": _rows(url, COPY), "outcomes": _rows(url, OUTCOMES)}
+
+
+def _same_as(baseline: dict[str, Any], url: str, run: Any) -> None:
+    assert run.status is RunStatus.SUCCEEDED, run.errors
+    assert run.students_read == baseline["run"].students_read and run.outcomes == baseline["run"].outcomes
+    assert _rows(url, COPY) == baseline["copy"] and baseline["copy"]
+    assert _rows(url, OUTCOMES) == baseline["outcomes"]
+
+
+def test_a_first_sync_reading_its_feeds_as_ranges_ends_as_one_stream_does(
+        loaded: Stack, baseline: dict[str, Any], tmp_path: Path) -> None:
+    with fresh_postgres_database() as url, \
+            four_apps(loaded, tmp_path, url, feed_read_range_records=5) as (hub, _, _, _):
+        run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
+        _same_as(baseline, url, run)
+        reads = _rows(url, "SELECT system, ranges, finished_at IS NOT NULL FROM feed_read ORDER BY system")
         assert [(s, done) for s, _, done in reads] == [("dapodik", True), ("emis", True)]
         assert all(n > 1 for _, n, _ in reads)
-        left = _rows(ranges_url, "SELECT count(*) FROM feed_read_range WHERE done_at IS NULL OR records = 0")
+        left = _rows(url, "SELECT count(*) FROM feed_read_range WHERE done_at IS NULL OR records = 0")
         assert left == [(0,)]  # every range read, none empty
-        assert _rows(ranges_url, COPY) == _rows(one_url, COPY) and _rows(ranges_url, COPY)
-        assert _rows(ranges_url, OUTCOMES) == _rows(one_url, OUTCOMES)
 
         # the next run reads on from where the feeds ended when the ranges started: nothing changed, nothing read
         again = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
         assert again.status is RunStatus.SUCCEEDED and again.students_from_feed == 0
-        assert _rows(ranges_url, "SELECT count(*) FROM feed_read") == [(2,)]  # an incremental read is one stream
+        assert _rows(url, "SELECT count(*) FROM feed_read") == [(2,)]  # an incremental read is one stream
 
 
-def _ctx(gen: Iterator[Any]) -> Any:
-    @contextmanager
-    def wrapped() -> Iterator[Any]:
-        try:
-            yield next(gen)
-        finally:
-            gen.close()
+def test_a_plan_that_fails_while_reading_ranges_goes_on_with_them_when_tried_again(
+        loaded: Stack, baseline: dict[str, Any], tmp_path: Path) -> None:
+    with fresh_postgres_database() as url, \
+            four_apps(loaded, tmp_path, url, feed_read_range_records=5, job_retry_wait=0.1) as (hub, ups, _, _):
+        real, failed = ups.dapodik.changes, []
 
-    return wrapped()
+        def changes(*a: Any, **kw: Any) -> Any:  # the plan's own read of a range: the gateway gone, once
+            if kw.get("id_upto") and threading.current_thread().name.startswith("plan-read") and not failed:
+                failed.append(kw["id_upto"])
+                raise Unavailable("the gateway went away")
+            return real(*a, **kw)
+
+        ups.dapodik.changes = changes  # type: ignore[method-assign]
+        run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
+        assert failed, "the plan never read a range itself"
+        _same_as(baseline, url, run)
+        # the retry went on with the read its first attempt started, not a new one
+        assert _rows(url, "SELECT system, count(*) FROM feed_read GROUP BY system ORDER BY system") == [
+            ("dapodik", 1), ("emis", 1)]
 
 
 def test_the_id_ranges_of_a_feed_hold_every_record_once(loaded: Stack, tmp_path: Path) -> None:
-    with fresh_postgres_database() as url, _ctx(_system(loaded, tmp_path, url)) as (_, ups):
+    with fresh_postgres_database() as url, four_apps(loaded, tmp_path, url) as (_, ups, _, _):
         for client in (ups.emis, ups.dapodik):
             whole = [_id(s) for p in _pages(client) for s in p.items]
             end = client.feed_end()
