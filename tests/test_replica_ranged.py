@@ -310,3 +310,31 @@ def test_a_redelivered_page_is_the_previous_request_range_and_all() -> None:
     first, second = ChangesQuery(limit=5, since_version=0, until_version=10), ChangesQuery(limit=5, since_version=10)
     assert faults.feed("hub", first) == (FeedFault.NONE, first)
     assert faults.feed("hub", second) == (FeedFault.REDELIVER, first)
+
+
+class Resetting:
+    """The registry's client; the replica is reset (names normalised under new rules) while a range reads its
+    second page."""
+
+    def __init__(self, client: KemensosClient, engine: sa.Engine) -> None:
+        self.client, self.engine, self.calls = client, engine, 0
+
+    def list_changes(self, *a: Any, **kw: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            with session_scope(self.engine) as session:
+                repo.reset(session, "other rules")
+        return self.client.list_changes(*a, **kw)
+
+
+@pytest.mark.postgres
+def test_a_reset_while_a_range_is_read_leaves_no_row_of_the_forgotten_load(registry: Registry,
+                                                                           by_ranges: sa.Engine) -> None:
+    load_id = ranged.start(by_ranges, registry.client, PLAN)
+    assert load_id is not None
+    client = Resetting(registry.client, by_ranges)
+    assert ranged.work_range(by_ranges, client, load_id, 0, page_size=5)  # type: ignore[arg-type]
+    assert client.calls >= 2
+    assert contents(by_ranges) == {t: [] for t in TABLES}  # the first page's rows went with the reset, no later one
+    with session_scope(by_ranges) as session:
+        assert session.scalars(sa.select(ReplicaLoadRow)).first() is None

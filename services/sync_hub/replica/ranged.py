@@ -205,6 +205,11 @@ def work_range(engine: Engine, client: KemensosClient, load_id: int, idx: int,
         pages = _range_pages(client, cursor, lo, hi, page_size)
         for page, normal in read_ahead(pages, service.page_names):
             with session_scope(engine) as session:
+                # the load's row, held while the page is applied: a reset of the replica waits for the page, and a
+                # page after a reset finds the load gone (``repository.reset``)
+                if session.execute(sa.select(ReplicaLoadRow.id).where(ReplicaLoadRow.id == load_id)
+                                   .with_for_update(read=True)).first() is None:
+                    return True
                 applied, state = service.apply_page(session, page, normal, ranged=True)
                 _park(session, load_id, state.parked)
                 repo.touch(session, state.rewritten | state.replaced, page.observed_seq)

@@ -188,7 +188,9 @@ def family(session: Session, no_kk: str) -> ReplicaKeluargaRow | None:
 
 def reset(session: Session, names_version: str) -> None:
     """Empty the replica and its cursor (the next refresh reads the feed from the start), and forget any ranged
-    load of it."""
+    load of it. A ranged load's page being applied finishes first (it holds its load's row: ``ranged.work_range``),
+    and any page after it finds the load gone: no row normalised under the old rules survives."""
+    session.execute(select(ReplicaLoadRow.id).with_for_update())  # type: ignore[call-overload]
     for table in (ReplicaAnggotaRow, ReplicaKkLamaRow, ReplicaKeluargaRow, ReplicaPkhParkedRow, ReplicaLoadRangeRow,
                   ReplicaLoadRow):
         session.execute(delete(table.__table__))  # type: ignore[attr-defined]
