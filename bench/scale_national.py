@@ -3,6 +3,7 @@
     .venv/bin/python bench/scale_national.py --unit-rate 600 --plan-rate 1500 [--unit-max 20000]
         [--students 53.32e6] [--emis-share 0.21] [--machines 1,4,16] [--cores 2]
         [--emis-rate N --dapodik-rate N] [--registry-rate N --registry-people 289e6]
+        [--ranged [--ranges 16] --kip-rate N --kip-cards 19e6]
 
 Students per province: the national total (shared/DOMAIN.md §5: 53.32 M, 2024) split by the provinces' population
 (worldgen/population.py PROVINCE_POPULATION, BPS mid-2024); within a province by its kabupaten's share of the
@@ -15,7 +16,10 @@ hub's copy (one job per run: it does not grow with the machines). With ``--emis-
 (each feed's own rate, students/s) the two feeds are read at the same time, as the plan does on PostgreSQL since
 session 18, and the plan takes the longer of them; with ``--registry-rate`` (people/s of the registry replica's
 first load, ``--registry-people`` in DTSEN) the plan of a first sync takes at least that load, read beside the
-feeds. Nothing here is measured; it multiplies.
+feeds. With ``--ranged`` (since session 19) the registry's first load and each feed's full read are read as up to
+``--ranges`` ranges by the workers (``replica/ranged.py``, ``sync/feed_ranges.py``): each read goes as fast as
+min(workers, ranges) readers at its one-stream rate, the KIP listing (``--kip-rate`` cards/s, ``--kip-cards``) stays
+one stream, and the plan takes the longest of them per number of machines. Nothing here is measured; it multiplies.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ def main() -> None:
     ap.add_argument("--dapodik-rate", type=float, help="students/s of the Dapodik feed alone (feeds read at once)")
     ap.add_argument("--registry-rate", type=float, help="people/s of the registry replica's first load")
     ap.add_argument("--registry-people", type=float, default=289e6)
+    ap.add_argument("--ranged", action="store_true", help="the replica's load and the feeds read as ranges")
+    ap.add_argument("--ranges", type=int, default=16, help="ranges a ranged read is split into at most")
+    ap.add_argument("--kip-rate", type=float, help="cards/s of the KIP listing (one stream)")
+    ap.add_argument("--kip-cards", type=float, default=19e6)
     ap.add_argument("--machines", default="1,4,16,64")
     ap.add_argument("--cores", type=int, default=2, help="workers per machine (one per core)")
     args = ap.parse_args()
@@ -75,11 +83,29 @@ def main() -> None:
         print(f"registry replica's first load (one stream, beside the feeds): {registry_h:.1f} h")
         plan_h = max(plan_h, registry_h)
         print(f"plan of a first sync: {plan_h:.1f} h")
-    print("| machines | workers | units phase (h) | first sync (h) | longest unit (h) |")
-    print("|---|---|---|---|---|")
+    if args.ranged:
+        if not (args.emis_rate and args.dapodik_rate and args.registry_rate and args.kip_rate):
+            ap.error("--ranged needs --emis-rate, --dapodik-rate, --registry-rate and --kip-rate")
+        kip_h = args.kip_cards / args.kip_rate / 3600
+        print(f"KIP listing (one stream): {kip_h:.2f} h")
+        print("| machines | workers | readers | feeds (h) | replica load (h) | plan (h) | units phase (h) "
+              "| first sync (h) |")
+        print("|---|---|---|---|---|---|---|---|")
+    else:
+        print("| machines | workers | units phase (h) | first sync (h) | longest unit (h) |")
+        print("|---|---|---|---|---|")
     for m in (int(x) for x in args.machines.split(",")):
         w = m * args.cores
         units_h = max(args.students / (args.unit_rate * w), sizes.max() / args.unit_rate) / 3600
+        if args.ranged:
+            readers = min(w, args.ranges)
+            feeds_h = max(args.students * args.emis_share / args.emis_rate,
+                          args.students * (1 - args.emis_share) / args.dapodik_rate) / readers / 3600
+            replica_h = args.registry_people / args.registry_rate / readers / 3600
+            plan_m = max(feeds_h, replica_h, kip_h)
+            print(f"| {m} | {w} | {readers} | {feeds_h:.2f} | {replica_h:.2f} | {plan_m:.2f} | {units_h:.2f} | "
+                  f"**{plan_m + units_h:.2f}** |")
+            continue
         print(f"| {m} | {w} | {units_h:.1f} | {plan_h + units_h:.1f} | {sizes.max() / args.unit_rate / 3600:.2f} |")
 
 
