@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
 
 from jembatan.stack import Stack
+from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.sync import feed_ranges
 from shared.contracts.hub import RunStatus
 from shared.db import make_engine
@@ -86,6 +88,12 @@ def test_a_first_sync_reading_its_feeds_as_ranges_ends_as_one_stream_does(
         assert all(n > 1 for _, n, _ in reads)
         left = _rows(url, "SELECT count(*) FROM feed_read_range WHERE done_at IS NULL OR records = 0")
         assert left == [(0,)]  # every range read, none empty
+        engine = make_engine(url)
+        try:  # what the run's reading progress says of them (shown while the plan reads)
+            with engine.connect() as conn, Session(conn) as session:
+                assert runs_repo.read_ranges(session, run.id, None) == {s: (n, n) for s, n, _ in reads}
+        finally:
+            engine.dispose()
 
         # the next run reads on from where the feeds ended when the ranges started: nothing changed, nothing read
         again = hub.wait(hub.start_run().id, timeout=300, poll=0.05)

@@ -102,6 +102,9 @@ class ReadProgress(BaseModel):
     records: int = Field(..., description="Records read so far")
     done: bool = Field(..., description="This read has ended")
     updated_at: datetime
+    ranges: int | None = Field(None, description="Read as this many ranges at once, each a job any worker takes (a "
+                               "full read of a feed, the registry replica's first load); null: one stream")
+    ranges_done: int | None = Field(None, description="Of ``ranges``, how many have been read to their end")
 
 
 class SyncRun(BaseModel):

@@ -35,6 +35,8 @@ class ReadProgress(Resource):
     records: int
     done: bool
     updated_at: datetime
+    ranges: int | None = None  # read as this many ranges at once, each a job (None: one stream)
+    ranges_done: int | None = None
 
 
 class SyncRun(Resource):

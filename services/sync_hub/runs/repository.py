@@ -6,7 +6,16 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from services.sync_hub.runs.models import RunReadingRow, StudentOutcomeRow, StudentStatusRow, SyncRunRow, SyncUnitRow
+from services.sync_hub.replica.models import ReplicaLoadRangeRow, ReplicaLoadRow
+from services.sync_hub.runs.models import (
+    FeedReadRangeRow,
+    FeedReadRow,
+    RunReadingRow,
+    StudentOutcomeRow,
+    StudentStatusRow,
+    SyncRunRow,
+    SyncUnitRow,
+)
 from shared import bulk
 from shared.clock import as_utc, utcnow
 from shared.cursor import Cursor
@@ -175,6 +184,27 @@ def add_registry_read(session: Session, changes: int) -> None:
 def reading(session: Session, run_id: str) -> Sequence[RunReadingRow]:
     return session.scalars(select(RunReadingRow).where(RunReadingRow.sync_run_id == run_id)
                            .order_by(RunReadingRow.source)).all()
+
+
+def read_ranges(session: Session, run_id: str, started_at: datetime | None) -> dict[str, tuple[int, int]]:
+    """(ranges, ranges read) per upstream a run's plan reads as ranges: each feed it reads whole as ranges
+    (``sync.feed_ranges``), and the registry replica's first load (``replica.ranged``) while it is read or when it
+    ended after the run started (the API's follower may have started it before)."""
+    out: dict[str, tuple[int, int]] = {}
+    done = sa.func.count(FeedReadRangeRow.done_at)
+    feeds = (select(FeedReadRow.system, FeedReadRow.ranges, done)
+             .join(FeedReadRangeRow, FeedReadRangeRow.read_id == FeedReadRow.id)
+             .where(FeedReadRow.sync_run_id == run_id)
+             .group_by(FeedReadRow.id, FeedReadRow.system, FeedReadRow.ranges).order_by(FeedReadRow.id))
+    for system, ranges, read in session.execute(feeds):
+        out[system] = (ranges, read)  # the latest read of each system (a retry goes on with the same one)
+    load = session.scalars(select(ReplicaLoadRow).order_by(ReplicaLoadRow.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    if load is not None and (load.finished_at is None or (started_at is not None
+                                                   and as_utc(load.finished_at) >= as_utc(started_at))):
+        read = session.execute(select(sa.func.count(ReplicaLoadRangeRow.done_at))
+                               .where(ReplicaLoadRangeRow.load_id == load.id)).scalar_one()
+        out["registry"] = (load.ranges, int(read))
+    return out
 
 
 def close_run(run: SyncRunRow, units: Sequence[SyncUnitRow]) -> None:

@@ -62,8 +62,11 @@ def with_progress(session: Session, row: SyncRunRow) -> SyncRun:
     run = to_contract(row)
     if row.planned_at is None:
         if row.status == RunStatus.RUNNING.value:
+            ranges = repository.read_ranges(session, row.id, row.started_at)
             run.reading = [ReadProgress(source=r.source, records=r.records, done=r.done,
-                                        updated_at=as_utc(r.updated_at)) for r in repository.reading(session, row.id)]
+                                        updated_at=as_utc(r.updated_at), ranges=ranges.get(r.source, (None,))[0],
+                                        ranges_done=ranges.get(r.source, (None, None))[1])
+                           for r in repository.reading(session, row.id)]
         return run
     counts = repository.unit_counts(session, row.id)
     decide = {status: v for (kind, status), v in counts.items() if kind == UnitKind.DECIDE.value}

@@ -314,6 +314,25 @@ def test_a_run_still_reading_shows_what_its_plan_has_read_per_upstream(hub: Hub)
     dapodik = re.search(r'id="read-dapodik">([^<]*)<small>\(([^)]*)\)', page.text)
     assert emis is not None and emis.groups() == ("1,234 ", "selesai · done")
     assert dapodik is not None and dapodik.groups() == ("5,000 ", "membaca · reading…")
+    # a feed read whole as ranges, and the registry replica's first load as ranges: how many of them are read
+    from services.sync_hub.replica.models import ReplicaLoadRangeRow, ReplicaLoadRow
+    from services.sync_hub.runs.models import FeedReadRangeRow, FeedReadRow
+
+    with session_scope(engine) as session:
+        read = FeedReadRow(sync_run_id=RUN, system="dapodik", ranges=3, resume_cursor="end", started_at=now)
+        load = ReplicaLoadRow(head=1000, ranges=4, started_at=now)
+        session.add_all([read, load])
+        session.flush()
+        session.add_all([FeedReadRangeRow(read_id=read.id, idx=i, done_at=now if i < 2 else None) for i in range(3)]
+                        + [ReplicaLoadRangeRow(load_id=load.id, idx=i, lo=i * 250, hi=(i + 1) * 250,
+                                               done_at=now if i == 0 else None) for i in range(4)])
+    body = hub.http.get(f"/api/v1/sync-runs/{RUN}", headers=hub.person("ana", "viewer")).json()
+    assert {r["source"]: (r["ranges"], r["ranges_done"]) for r in body["reading"]} == {
+        "emis": (None, None), "dapodik": (3, 2), "kip": (None, None), "registry": (4, 1)}
+    page = hub.http.get(f"/console/runs/{RUN}/progress", headers=cookie)
+    dapodik = re.search(r'id="read-dapodik">.*?<small class="ranges">([^<]*)<span', page.text)
+    assert dapodik is not None and dapodik.group(1) == "2 / 3 rentang · "
+    assert 'id="read-emis">1,234 <small>(selesai · done)</small></dd>' in page.text  # one stream: no ranges
     with session_scope(engine) as session:  # once planned, the units' progress is shown instead
         session.execute(sa.update(SyncRunRow).where(SyncRunRow.id == RUN).values(planned_at=now))
     body = hub.http.get(f"/api/v1/sync-runs/{RUN}", headers=hub.person("ana", "viewer")).json()
