@@ -142,18 +142,19 @@ class ProcrastinateQueue:
                                     queueing_lock=f"unit:{unit_id}").defer(unit_id=unit_id)
 
     def defer_registry_ranges(self, session: Session, load_id: int, indexes: list[int]) -> None:
-        raw = _raw(session)
-        for idx in indexes:
-            key = f"registry-range:{load_id}:{idx}"
-            self.app.configure_task("hub:load_registry_range", connection=raw, lock=key,
-                                    queueing_lock=key).defer(load_id=load_id, idx=idx)
+        self._defer_ranges(session, "hub:load_registry_range", "registry-range", "load_id", load_id, indexes)
 
     def defer_feed_ranges(self, session: Session, read_id: int, indexes: list[int]) -> None:
+        self._defer_ranges(session, "hub:read_feed_range", "feed-range", "read_id", read_id, indexes)
+
+    def _defer_ranges(self, session: Session, task: str, prefix: str, parent: str, parent_id: int,
+                      indexes: list[int]) -> None:
+        """One job per range of a read split into ranges, each with a lock of its own (never read twice at once)."""
         raw = _raw(session)
         for idx in indexes:
-            key = f"feed-range:{read_id}:{idx}"
-            self.app.configure_task("hub:read_feed_range", connection=raw, lock=key,
-                                    queueing_lock=key).defer(read_id=read_id, idx=idx)
+            key = f"{prefix}:{parent_id}:{idx}"
+            self.app.configure_task(task, connection=raw, lock=key, queueing_lock=key).defer(
+                **{parent: parent_id, "idx": idx})
 
     def start(self) -> None:
         pass
@@ -210,23 +211,22 @@ class LocalQueue:
         ids = list(unit_ids)
         event.listen(session, "after_commit", lambda _s: [self._submit(self._unit, i) for i in ids], once=True)
 
+    # (reads in ranges are PostgreSQL's: ``replica.ranged.start``, ``feed_ranges.due``; here for the protocol)
     def defer_registry_ranges(self, session: Session, load_id: int, indexes: list[int]) -> None:
-        """(A ranged load is PostgreSQL's: ``replica.ranged.start``. Here for the protocol, on the same threads.)"""
-        ids = list(indexes)
-        event.listen(session, "after_commit",
-                     lambda _s: [self._submit(self._range, (load_id, i)) for i in ids], once=True)
-
-    def _range(self, key: tuple[int, int]) -> None:
-        self._attempts(lambda last: tasks.load_registry_range(self.ctx, key[0], key[1], last))
+        self._after_commit(session, lambda key: tasks.load_registry_range(self.ctx, *key), load_id, indexes)
 
     def defer_feed_ranges(self, session: Session, read_id: int, indexes: list[int]) -> None:
-        """(A ranged feed read is PostgreSQL's: ``feed_ranges.due``. Here for the protocol, on the same threads.)"""
-        ids = list(indexes)
-        event.listen(session, "after_commit",
-                     lambda _s: [self._submit(self._feed_range, (read_id, i)) for i in ids], once=True)
+        self._after_commit(session, lambda key: tasks.read_feed_range(self.ctx, *key), read_id, indexes)
 
-    def _feed_range(self, key: tuple[int, int]) -> None:
-        self._attempts(lambda last: tasks.read_feed_range(self.ctx, key[0], key[1], last))
+    def _after_commit(self, session: Session, job: Any, parent_id: int, indexes: list[int]) -> None:
+        """Each range's job on the same threads, with the same retry policy, once ``session`` commits."""
+        ids = list(indexes)
+
+        def run(key: tuple[int, int]) -> None:
+            self._attempts(lambda last: job((*key, last)))
+
+        event.listen(session, "after_commit",
+                     lambda _s: [self._submit(run, (parent_id, i)) for i in ids], once=True)
 
     def _submit(self, fn: Any, key: Any) -> None:
         if not self._stopping.is_set():
