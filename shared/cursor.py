@@ -1,9 +1,11 @@
-"""Opaque keyset cursors over ``(updated_at, id)``: safe when many rows share one timestamp."""
+"""Opaque keyset cursors: over ``(updated_at, id)`` (``Cursor``: safe when many rows share one timestamp) and over
+the id alone (``IdCursor``: a range of a feed read in id order)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,3 +29,30 @@ class Cursor:
             return cls(datetime.fromisoformat(at), str(key))
         except (ValueError, TypeError) as exc:
             raise InvalidInput.field(field, "opaque_cursor", "cursor is not one this service issued") from exc
+
+
+_ID = re.compile(r"^[^\x00]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class IdCursor:
+    """An opaque position in a range of a feed read in id order (the gateways' ``id_after`` / ``id_upto``): the
+    last id handed out (at most 64 characters, as the services' ids)."""
+
+    key: str
+
+    def encode(self) -> str:
+        raw = json.dumps(["id", self.key], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, field: str = "cursor") -> IdCursor:
+        try:
+            kind, key = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+            ok = kind == "id" and isinstance(key, str) and _ID.match(key) is not None
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            raise InvalidInput.field(field, "opaque_cursor", "cursor is not one this service issued for a range of "
+                                     "the feed (a range is paged in id order: give its own `next_cursor`)")
+        return cls(key)

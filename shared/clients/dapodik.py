@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shared.clients._gateway import GatewayClient
-from shared.contracts.common import FeedEnd, Page
+from shared.contracts.common import FeedEnd, FeedReadAnswer, Page
 from shared.contracts.dapodik import HUB_FEED_PATH, PesertaDidik, PesertaDidikFeed, Sekolah
 
 
@@ -57,6 +57,12 @@ class DapodikClient(GatewayClient[PesertaDidik]):
     def feed_end(self) -> FeedEnd:
         """Where the hub's change feed ends now, and how many students it holds."""
         return self.request("GET", "/api/v1/hub/feed-end", FeedEnd, idempotent=True)
+
+    def feed_read(self, resume_cursor: str) -> FeedReadAnswer:
+        """The hub holds the whole feed up to ``resume_cursor`` (``feed_end()``'s, read before the ranges): each
+        school's read position moves up to it (idempotent)."""
+        return self.request("POST", "/api/v1/hub/feed-read", FeedReadAnswer, idempotent=True,
+                            json={"resume_cursor": resume_cursor})
 
     def iter_changes(self, since: str | None = None, limit: int = 500, *, removed: bool = True
                      ) -> Iterator[PesertaDidikFeed]:

@@ -34,6 +34,20 @@ class FeedEnd(BaseModel):
     records: int = Field(..., ge=0, description="Records in the feed now")
 
 
+class FeedRead(Strict):
+    """A reader of the whole feed as id ranges says it holds every range: the feed up to ``resume_cursor`` (the
+    position ``GET /hub/feed-end`` gave before the ranges were read) is read."""
+
+    resume_cursor: str = Field(..., min_length=1, max_length=200,
+                               description="The `resume_cursor` of `GET /api/v1/hub/feed-end`, read before the ranges")
+
+
+class FeedReadAnswer(BaseModel):
+    """What a ``FeedRead`` moved."""
+
+    positions_moved: int = Field(..., ge=0, description="Schools whose read position moved up to the position given")
+
+
 class FileFormat(StrEnum):
     """A spreadsheet's format (``shared.spreadsheet``)."""
 

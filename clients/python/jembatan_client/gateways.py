@@ -15,6 +15,7 @@ from jembatan_client._base import MEDIA_TYPES, BaseClient, FileFormat, if_match_
 from jembatan_client.models import (
     DataGanda,
     FeedEnd,
+    FeedReadAnswer,
     HubResultBatch,
     HubResultBatchResponse,
     ImportReport,
@@ -332,6 +333,14 @@ class DapodikClient(_Gateway):
     def hub_feed_end(self) -> FeedEnd:
         """Where the hub's change feed ends now, and how many students it holds."""
         return self.get_model("/api/v1/hub/feed-end", FeedEnd)
+
+    @operation("hub_feed_read")
+    def hub_feed_read(self, resume_cursor: str) -> FeedReadAnswer:
+        """The hub holds the whole feed up to ``resume_cursor`` (``hub_feed_end()``'s, read before reading the feed as
+        ranges, whose pages move no school's read position): each school's read position moves up to it. Idempotent
+        (a position never moves back), so it is retried."""
+        return self.send_model("POST", "/api/v1/hub/feed-read", FeedReadAnswer, {"resume_cursor": resume_cursor},
+                               retry=True)
 
     @operation("hub_hub_one")
     def hub_one(self, peserta_didik_id: str) -> PesertaDidik:

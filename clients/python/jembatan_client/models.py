@@ -553,6 +553,18 @@ class FeedEnd(Resource):
     records: int
 
 
+class FeedRead(Resource):
+    """The hub says it holds the whole feed up to a ``FeedEnd.resume_cursor`` (read before its ranges)."""
+
+    resume_cursor: str
+
+
+class FeedReadAnswer(Resource):
+    """How many schools' read positions a ``FeedRead`` moved."""
+
+    positions_moved: int
+
+
 class Sekolah(Resource):
     sekolah_id: str
     npsn: str
@@ -797,7 +809,8 @@ MIRRORS: dict[type[Resource], tuple[str, str]] = {
     SinkronRingkasan: ("emis_gateway", "SinkronRingkasan"), Perubahan: ("emis_gateway", "Perubahan"),
     ImportReport: ("emis_gateway", "ImportReport"), KehadiranImportReport: ("emis_gateway",
     "KehadiranImportReport"), SiswaFeed: ("emis_gateway", "SiswaFeed"),
-    FeedEnd: ("emis_gateway", "FeedEnd"), Sekolah: ("dapodik_gateway", "Sekolah"),
+    FeedEnd: ("emis_gateway", "FeedEnd"), FeedRead: ("dapodik_gateway", "FeedRead"),
+    FeedReadAnswer: ("dapodik_gateway", "FeedReadAnswer"), Sekolah: ("dapodik_gateway", "Sekolah"),
     Sinkronisasi: ("dapodik_gateway", "Sinkronisasi"), SyncLogRun: ("dapodik_gateway", "SyncLogRun"),
     PerubahanKeluar: ("dapodik_gateway", "PerubahanKeluar"), PerubahanMasuk: ("dapodik_gateway", "PerubahanMasuk"),
     SpreadsheetImportReport: ("dapodik_gateway", "ImportReport"), ImportRow: ("dapodik_gateway", "ImportRow"),

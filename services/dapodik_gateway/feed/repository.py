@@ -11,24 +11,13 @@ from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 PD: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
 
 
-def ids_between(stmt: sa.Select, id_after: str | None, id_upto: str | None) -> sa.Select:  # type: ignore[type-arg]
-    """Only the records whose id is above ``id_after`` and up to ``id_upto`` (a range of the feed)."""
-    if id_after is not None:
-        stmt = stmt.where(PD.c.peserta_didik_id > id_after)
-    if id_upto is not None:
-        stmt = stmt.where(PD.c.peserta_didik_id <= id_upto)
-    return stmt
-
-
 def left_out_after(session: Session, after: paging.SeqCursor | None, upto: paging.SeqCursor | None, limit: int,
-                   sekolah_id: str | None, id_after: str | None = None, id_upto: str | None = None
-                   ) -> list[sa.RowMapping]:
+                   sekolah_id: str | None) -> list[sa.RowMapping]:
     """Records after ``after`` and up to ``upto`` (inclusive; None: to the end) in (change_seq, id) order that
     the feed leaves out — soft-deleted or not validated yet (a held-back record is in the feed) — at most
-    ``limit + 1`` (one more tells whether more follow); of the id range given, if any."""
+    ``limit + 1`` (one more tells whether more follow)."""
     stmt = sa.select(PD.c.peserta_didik_id, PD.c.change_seq, PD.c.status_validasi, PD.c.soft_delete).where(
         sa.or_(PD.c.soft_delete.is_(True), PD.c.status_validasi.is_(None)))
-    stmt = ids_between(stmt, id_after, id_upto)
     if sekolah_id is not None:
         stmt = stmt.where(PD.c.sekolah_id == sekolah_id)
     if upto is not None:

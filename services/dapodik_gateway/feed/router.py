@@ -11,7 +11,7 @@ from services.dapodik_gateway import paging
 from services.dapodik_gateway.access import Role, require_roles
 from services.dapodik_gateway.deps import PrincipalDep, SessionDep, WriteSessionDep, authenticate, only_query_params
 from services.dapodik_gateway.feed import service
-from shared.contracts.common import FeedEnd
+from shared.contracts.common import FeedEnd, FeedRead, FeedReadAnswer
 from shared.contracts.dapodik import PesertaDidik, PesertaDidikFeed
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
@@ -40,8 +40,9 @@ def hub_feed(
                                                "copy)")
                        ] = False,
     id_after: Annotated[str | None, Query(pattern=paging.UUID_PATTERN, description="Only records whose "
-                                          "`peserta_didik_id` is above this (a range of the feed: the hub reads a "
-                                          "whole feed as ranges at once)")] = None,
+                                          "`peserta_didik_id` is above this: a range of the feed, paged in id "
+                                          "order (the hub reads a whole feed as ranges at once; not with `since` "
+                                          "or `removed`)")] = None,
     id_upto: Annotated[str | None, Query(pattern=paging.UUID_PATTERN, description="Only records whose "
                                          "`peserta_didik_id` is up to this (the end of a range)")] = None,
 ) -> Response:
@@ -67,6 +68,21 @@ def feed_end(session: SessionDep) -> FeedEnd:
     `id_upto`), then reads on `since` this position: what changed meanwhile is after it.
     """
     return service.end(session)
+
+
+@router.post("/feed-read", response_model=FeedReadAnswer, responses=ERROR_RESPONSES,
+             summary="The hub says it holds the whole feed up to a `feed-end` position (it read the feed as id "
+                     "ranges, whose pages move no school's read position): each school's read position moves up to "
+                     "its last record at or before it",
+             dependencies=[require_roles(Role.HUB), only_query_params()])
+def feed_read(body: FeedRead, session: WriteSessionDep, principal: PrincipalDep) -> FeedReadAnswer:
+    """The hub read the whole feed as ranges of `peserta_didik_id` (`id_after`, `id_upto`), whose pages do not move
+    the schools' read positions (they are not in change order). Once it holds every range it sends the `resume_cursor`
+    that `GET /api/v1/hub/feed-end` gave before the ranges: each school's read position moves up to its last record
+    at or before it, so the sync screen counts as waiting only what changed since. Idempotent: a position never
+    moves back.
+    """
+    return FeedReadAnswer(positions_moved=service.read_whole(session, body.resume_cursor, principal.client))
 
 
 @router.get("/peserta-didik/{peserta_didik_id}", response_model=PesertaDidik, responses=_NOT_FOUND,

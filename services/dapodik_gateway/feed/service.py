@@ -19,6 +19,7 @@ from services.dapodik_gateway.sekolah import service as sekolah_service
 from services.dapodik_gateway.sinkronisasi import service as sync_service
 from shared.contracts.common import FeedEnd
 from shared.contracts.dapodik import AlasanKeluar, PesertaDidik, PesertaDidikFeed
+from shared.cursor import IdCursor
 from shared.errors import InvalidInput, NotFound
 
 
@@ -40,15 +41,18 @@ def feed_data(session: Session, cursor: str | None, limit: int, npsn: str | None
     is above / up to these (the hub reads a whole feed as id ranges at once)."""
     if cursor is not None and since is not None:
         raise InvalidInput.field("since", "exclusive", "give `cursor` (the next page) or `since` (resume), not both")
+    if id_after is not None or id_upto is not None:
+        return _range_data(session, cursor, limit, npsn, since=since, removed=removed, id_after=id_after,
+                           id_upto=id_upto)
     field = "since" if since is not None else "cursor"
     after = paging.parse_seq_cursor(since if since is not None else cursor, field)
     sekolah_id = sekolah_service.require_sekolah_id(session, npsn) if npsn is not None else None
-    rows, items, next_cursor = pd_service.feed_page(session, after, limit, sekolah_id, id_after, id_upto)
+    rows, items, next_cursor = pd_service.feed_page(session, after, limit, sekolah_id)
     gone: list[dict[str, Any]] = []
     end = paging.SeqCursor(rows[-1]["change_seq"], rows[-1]["peserta_didik_id"]) if rows else None
     if removed:
         upto = end if next_cursor is not None else None  # the last page reaches to the end of the feed
-        left = repository.left_out_after(session, after, upto, limit, sekolah_id, id_after, id_upto)
+        left = repository.left_out_after(session, after, upto, limit, sekolah_id)
         if len(left) > limit:  # more tombstones than a page: the page ends at the last one given
             left = left[:limit]
             cut = paging.SeqCursor(left[-1]["change_seq"], left[-1]["peserta_didik_id"])
@@ -63,6 +67,33 @@ def feed_data(session: Session, cursor: str | None, limit: int, npsn: str | None
         sync_service.record_delivery(session, rows, delivered_to, datetime.now(UTC))
     resume = end or after or paging.SeqCursor(0)
     return {"items": items, "removed": gone, "next_cursor": next_cursor, "resume_cursor": resume.encode()}
+
+
+def _range_data(session: Session, cursor: str | None, limit: int, npsn: str | None, *, since: str | None,
+                removed: bool, id_after: str | None, id_upto: str | None) -> dict[str, Any]:
+    """A page of a range of the feed (``id_after`` / ``id_upto``), in id order: a range is part of a read of the
+    whole feed, so it has no resume position of its own and no tombstones, and the schools' read positions do not
+    move (a range's pages are not in change order: a position moved by one would claim records another range has not
+    read yet). The reader resumes the whole feed from ``GET /hub/feed-end`` read before its ranges, and says when it
+    holds them all (``POST /hub/feed-read``: the positions move then)."""
+    if since is not None:
+        raise InvalidInput.field("since", "exclusive", "a range (`id_after` / `id_upto`) is read whole, in id order; "
+                                 "resume the whole feed with `since` from `GET /api/v1/hub/feed-end`")
+    if removed:
+        raise InvalidInput.field("removed", "exclusive", "a range (`id_after` / `id_upto`) is read whole: a record "
+                                 "it does not hold is not in the feed, and it has no tombstones")
+    after = IdCursor.decode(cursor) if cursor is not None else None
+    sekolah_id = sekolah_service.require_sekolah_id(session, npsn) if npsn is not None else None
+    _, items, next_cursor = pd_service.feed_range_page(session, after, limit, sekolah_id, id_after, id_upto)
+    return {"items": items, "removed": [], "next_cursor": next_cursor, "resume_cursor": paging.SeqCursor(0).encode()}
+
+
+def read_whole(session: Session, resume_cursor: str, client: str) -> int:
+    """The hub holds the whole feed up to ``resume_cursor`` (a position of ``GET /hub/feed-end``; it read the feed
+    as ranges): each school's read position is raised to its last record in the feed at or before it. Returns how
+    many schools' positions moved. Idempotent: a position never moves back."""
+    upto = paging.SeqCursor.decode(resume_cursor, "resume_cursor")
+    return sync_service.record_read_upto(session, upto, client, datetime.now(UTC))
 
 
 def end(session: Session) -> FeedEnd:

@@ -60,19 +60,32 @@ def list_after(session: Session, cursor: Cursor | None, limit: int, sekolah_id: 
     return list(session.execute(stmt).mappings().all())
 
 
-def feed_after(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None,
-               id_after: str | None = None, id_upto: str | None = None) -> list[sa.RowMapping]:
-    """Active validated students (held back or not), after ``cursor`` in (change_seq, id) order; of the id range
-    given, if any."""
+def feed_after(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None
+               ) -> list[sa.RowMapping]:
+    """Active validated students (held back or not), after ``cursor`` in (change_seq, id) order."""
     stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.soft_delete.is_(False),
                                           PESERTA_DIDIK.c.status_validasi.is_not(None))
-    if id_after is not None:
-        stmt = stmt.where(PESERTA_DIDIK.c.peserta_didik_id > id_after)
+    if sekolah_id is not None:
+        stmt = stmt.where(PESERTA_DIDIK.c.sekolah_id == sekolah_id)
+    stmt = paging.after_seq(stmt, PESERTA_DIDIK.c.change_seq, PESERTA_DIDIK.c.peserta_didik_id, cursor, limit)
+    return list(session.execute(stmt).mappings().all())
+
+
+def feed_range_after(session: Session, after_id: str | None, limit: int, sekolah_id: str | None,
+                     id_after: str | None, id_upto: str | None) -> list[sa.RowMapping]:
+    """Active validated students (held back or not) of the id range, after ``after_id`` in id order: a range of a
+    whole read walks the primary key over its own ids only (in change order each range would scan the whole feed's
+    index, fetching every row to test its id)."""
+    low = max((v for v in (after_id, id_after) if v is not None), default=None)
+    stmt = sa.select(PESERTA_DIDIK).where(PESERTA_DIDIK.c.soft_delete.is_(False),
+                                          PESERTA_DIDIK.c.status_validasi.is_not(None))
+    if low is not None:
+        stmt = stmt.where(PESERTA_DIDIK.c.peserta_didik_id > low)
     if id_upto is not None:
         stmt = stmt.where(PESERTA_DIDIK.c.peserta_didik_id <= id_upto)
     if sekolah_id is not None:
         stmt = stmt.where(PESERTA_DIDIK.c.sekolah_id == sekolah_id)
-    stmt = paging.after_seq(stmt, PESERTA_DIDIK.c.change_seq, PESERTA_DIDIK.c.peserta_didik_id, cursor, limit)
+    stmt = stmt.order_by(PESERTA_DIDIK.c.peserta_didik_id).limit(limit + 1)
     return list(session.execute(stmt).mappings().all())
 
 

@@ -20,6 +20,7 @@ from services.dapodik_gateway.validasi import repository as validasi_repository
 from services.dapodik_gateway.validasi import service as validasi_service
 from shared.contracts.common import Page
 from shared.contracts.dapodik import KehadiranPd, PesertaDidik, PesertaDidikRecord, TemuanValidasi
+from shared.cursor import IdCursor
 from shared.errors import NotFound
 
 RECORD_FIELDS = tuple(PesertaDidikRecord.model_fields)
@@ -139,15 +140,25 @@ def list_peserta_didik(session: Session, cursor: str | None, limit: int, npsn: s
     return Page[PesertaDidik](items=_with_provenance(session, page), next_cursor=next_cursor)
 
 
-def feed_page(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None,
-              id_after: str | None = None, id_upto: str | None = None
+def feed_page(session: Session, cursor: paging.SeqCursor | None, limit: int, sekolah_id: str | None
               ) -> tuple[list[sa.RowMapping], list[dict[str, Any]], str | None]:
-    """A page of the change feed (of the id range given, if any): the rows, the students with provenance (as
-    ``to_data``), the cursor of the next page."""
-    rows = repository.feed_after(session, cursor, limit, sekolah_id, id_after, id_upto)
+    """A page of the change feed: the rows, the students with provenance (as ``to_data``), the cursor of the next
+    page."""
+    rows = repository.feed_after(session, cursor, limit, sekolah_id)
     page = rows[:limit]
     next_cursor = (paging.SeqCursor(page[-1]["change_seq"], page[-1]["peserta_didik_id"]).encode()
                    if len(rows) > limit else None)
+    return page, _data_of(session, page), next_cursor
+
+
+def feed_range_page(session: Session, cursor: IdCursor | None, limit: int, sekolah_id: str | None,
+                    id_after: str | None, id_upto: str | None
+                    ) -> tuple[list[sa.RowMapping], list[dict[str, Any]], str | None]:
+    """A page of a range of the feed, in id order: the rows, the students with provenance (as ``to_data``), the
+    cursor of the next page."""
+    rows = repository.feed_range_after(session, cursor.key if cursor else None, limit, sekolah_id, id_after, id_upto)
+    page = rows[:limit]
+    next_cursor = IdCursor(page[-1]["peserta_didik_id"]).encode() if len(rows) > limit else None
     return page, _data_of(session, page), next_cursor
 
 

@@ -75,6 +75,34 @@ def raise_positions(session: Session, rows: list[dict[str, Any]]) -> None:
         conn.execute(stmt, sorted(rows, key=lambda r: r["sekolah_id"]))
 
 
+def raise_positions_upto(session: Session, upto: paging.SeqCursor, client: str, at: datetime) -> int:
+    """Every school's read position raised to its last record in the feed (validated, not deleted) at or before
+    ``upto`` in (change_seq, id) order, in one statement; a position never moves back. Returns how many moved."""
+    conn = session.connection()
+    last = (sa.select(PD.c.sekolah_id, PD.c.change_seq, PD.c.peserta_didik_id,
+                      sa.func.row_number().over(partition_by=PD.c.sekolah_id,
+                                                order_by=(PD.c.change_seq.desc(), PD.c.peserta_didik_id.desc())
+                                                ).label("nth"))
+            .where(PD.c.soft_delete.is_(False), PD.c.status_validasi.is_not(None),
+                   sa.tuple_(PD.c.change_seq, PD.c.peserta_didik_id)
+                   <= sa.tuple_(sa.literal(upto.seq, PD.c.change_seq.type),
+                                sa.literal(upto.key, PD.c.peserta_didik_id.type)))
+            .subquery())
+    rows = (sa.select(last.c.sekolah_id, last.c.change_seq, last.c.peserta_didik_id,
+                      sa.literal(at, POSITION.c.delivered_at.type), sa.literal(client, POSITION.c.client.type))
+            .where(last.c.nth == 1).order_by(last.c.sekolah_id))  # the order school rows are locked in
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(POSITION)
+    new = insert.excluded
+    stmt = insert.from_select(["sekolah_id", "change_seq", "peserta_didik_id", "delivered_at", "client"], rows
+                              ).on_conflict_do_update(
+        index_elements=[POSITION.c.sekolah_id],
+        set_={"change_seq": new.change_seq, "peserta_didik_id": new.peserta_didik_id,
+              "delivered_at": new.delivered_at, "client": new.client},
+        where=sa.tuple_(POSITION.c.change_seq, POSITION.c.peserta_didik_id)
+        < sa.tuple_(new.change_seq, new.peserta_didik_id)).returning(POSITION.c.sekolah_id)
+    return len(conn.execute(stmt).all())
+
+
 def _after_position(position: sa.RowMapping | None) -> sa.ColumnElement[bool]:
     if position is None:
         return sa.true()

@@ -50,6 +50,12 @@ def record_delivery(session: Session, rows: Iterable[sa.RowMapping], client: str
         for sid, (seq, pid) in last.items()])
 
 
+def record_read_upto(session: Session, upto: paging.SeqCursor, client: str, at: datetime) -> int:
+    """The hub holds the whole feed up to ``upto`` (it read it as ranges, whose pages move no position): each school's
+    read position raised to its last record at or before it. How many schools' positions moved."""
+    return repository.raise_positions_upto(session, upto, client, at)
+
+
 def record_batch(session: Session, sync_run_id: str, client: str, begin: datetime, end: datetime,
                  outcomes: Sequence[tuple[str, str]]) -> None:
     """One ``table_sync_log`` row per school the batch touched; ``outcomes``: (sekolah_id, count name)."""

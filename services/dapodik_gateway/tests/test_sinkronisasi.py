@@ -150,3 +150,77 @@ def test_bad_input_is_4xx_naming_field_and_rule(client: TestClient, path: str, p
     r = client.get(path, params=params)
     assert r.status_code == status, r.text
     assert (field, rule) in {(e["field"], e["rule"]) for e in r.json()["errors"]}
+
+
+FEED = "/api/v1/hub/peserta-didik"
+
+
+def _kip_sk(client: TestClient, n: int, nomor: str) -> None:
+    """A change of record ``n`` (a KIP SK): it moves to the end of the feed's change order."""
+    sk = {"nomor_sk": nomor, "tanggal_sk": "2026-03-01", "sumber": "puslapdik"}
+    r = client.post("/api/v1/kip/sk", json={"sk": sk, "items": [{"peserta_didik_id": f.uid(n), "no_kip": f"K{n:05d}",
+                                                                 "nm_kip": "SISWA"}]})
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "APPLIED", r.text
+
+
+def test_a_read_as_id_ranges_moves_the_positions_when_the_hub_says_it_holds_every_range(
+        make_client: Callable[..., TestClient], db_url: str) -> None:
+    students = [f.peserta_didik(n, 1) for n in range(1, 5)] + [f.peserta_didik(5, 1, nik="1234567890123456")]
+    client = make_client([f.sekolah(1), f.sekolah(2)], students + [f.peserta_didik(n, 2) for n in (6, 7)], url=db_url,
+                         api_tokens={"operator": OPERATOR})
+    ids = sorted(f.uid(n) for n in range(1, 8))
+    lowest = next(n for n in range(1, 8) if f.uid(n) == ids[0])
+    _kip_sk(client, lowest, "SK-R1")  # the lowest id changed last: change order is no longer id order
+    end = client.get("/api/v1/hub/feed-end").json()
+    got = pages(client, FEED, id_upto=ids[3]) + pages(client, FEED, id_after=ids[3])
+    assert [i["peserta_didik_id"] for i in got] == ids  # each range paged in id order, every record once
+    # a range's pages move no school's read position (another range may not have been read yet)
+    assert screen(client)["local_changes_waiting"] == 5 and screen(client, B)["local_changes_waiting"] == 2
+    assert screen(client)["last_read_by_hub"] is None
+
+    r = client.post("/api/v1/hub/feed-read", json={"resume_cursor": end["resume_cursor"]})
+    assert r.status_code == 200 and r.json() == {"positions_moved": 2}, r.text
+    assert screen(client)["local_changes_waiting"] == 0 == screen(client, B)["local_changes_waiting"]
+    assert screen(client)["last_read_by_hub"] is not None
+    again = client.post("/api/v1/hub/feed-read", json={"resume_cursor": end["resume_cursor"]})
+    assert again.json() == {"positions_moved": 0}  # idempotent
+
+    _kip_sk(client, 6, "SK-R2")  # after the position: waiting, and an earlier position moves nothing back
+    start = client.get(FEED, params={"limit": 1, "id_upto": ids[0]}).json()["resume_cursor"]  # the feed's start
+    assert client.post("/api/v1/hub/feed-read", json={"resume_cursor": start}).json() == {"positions_moved": 0}
+    assert screen(client, B)["local_changes_waiting"] == 1 and screen(client)["local_changes_waiting"] == 0
+
+
+@pytest.mark.parametrize(("params", "field", "rule"), [
+    ({"id_after": f.uid(1), "since": "WyJzIiwwLCIiXQ"}, "since", "exclusive"),
+    ({"id_upto": f.uid(1), "removed": "true"}, "removed", "exclusive"),
+    ({"id_upto": f.uid(1), "cursor": "WyJzIiwwLCIiXQ"}, "cursor", "opaque_cursor"),  # a change-order cursor
+    # a range's cursor without its range
+    ({"cursor": "WyJpZCIsIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd"}, "cursor", "opaque_cursor"),
+])
+def test_a_range_is_read_whole_in_id_order_and_says_so_when_asked_otherwise(
+        client: TestClient, params: dict[str, str], field: str, rule: str) -> None:
+    r = client.get(FEED, params=params)
+    assert r.status_code == 422, r.text
+    assert (field, rule) in {(e["field"], e["rule"]) for e in r.json()["errors"]}
+
+
+@pytest.mark.parametrize(("body", "field", "rule"), [
+    ({}, "resume_cursor", "missing"),
+    ({"resume_cursor": "bm9wZQ"}, "resume_cursor", "opaque_cursor"),
+    ({"resume_cursor": "WyJzIiwwLCIiXQ", "extra": 1}, "extra", "extra_forbidden"),
+])
+def test_bad_feed_read_is_422_naming_field_and_rule_and_moves_nothing(
+        client: TestClient, body: dict[str, Any], field: str, rule: str) -> None:
+    r = client.post("/api/v1/hub/feed-read", json=body)
+    assert r.status_code == 422, r.text
+    assert (field, rule) in {(e["field"], e["rule"]) for e in r.json()["errors"]}
+    assert screen(client)["local_changes_waiting"] == 5
+
+
+def test_only_the_hub_says_it_holds_the_feed(client: TestClient) -> None:
+    end = client.get("/api/v1/hub/feed-end").json()
+    r = client.post("/api/v1/hub/feed-read", json={"resume_cursor": end["resume_cursor"]},
+                    headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert r.status_code == 403, r.text
+    assert screen(client)["local_changes_waiting"] == 5

@@ -20,7 +20,8 @@ class FeedParams(PageParams):
     since: str | None = Field(None, min_length=1, max_length=512,
                               description="Opaque: a `resume_cursor` of an earlier read; only what changed since")
     id_after: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$", description="Only students whose `siswa_id` is "
-                                 "above this (a range of the feed: the hub reads a whole feed as ranges at once)")
+                                 "above this: a range of the feed, paged in id order (the hub reads a whole feed as "
+                                 "ranges at once; not with `since`)")
     id_upto: str | None = Field(None, pattern=r"^[0-9a-f-]{36}$",
                                 description="Only students whose `siswa_id` is up to this (the end of a range)")
 

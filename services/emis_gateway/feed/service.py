@@ -27,7 +27,7 @@ from services.emis_gateway.siswa import repository as siswa_repository
 from services.emis_gateway.siswa import service as siswa_service
 from shared.contracts.common import FeedEnd
 from shared.contracts.emis import SiswaFeed
-from shared.cursor import Cursor
+from shared.cursor import Cursor, IdCursor
 from shared.errors import InvalidInput
 
 # How far before the oldest open transaction a resume position stays (timestamp taken before the first
@@ -48,8 +48,10 @@ def feed(session: Session, cursor: str | None, limit: int, *, since: str | None 
     above / up to these (the hub reads a whole feed as id ranges at once)."""
     if cursor is not None and since is not None:
         raise InvalidInput.field("since", "exclusive", "give `cursor` (the next page) or `since` (resume), not both")
+    if id_after is not None or id_upto is not None:
+        return _range(session, cursor, limit, since=since, principal=principal, id_after=id_after, id_upto=id_upto)
     after = _decode(since, "since") if since is not None else _decode(cursor, "cursor")
-    rows = siswa_repository.page(session, after, limit, None, principal.scope, id_after=id_after, id_upto=id_upto)
+    rows = siswa_repository.page(session, after, limit, None, principal.scope)
     page = list(rows[:limit])
     items = siswa_service.read_models(session, page)
     last = Cursor(as_utc(page[-1].updated_at), page[-1].siswa_id) if page else None  # type: ignore[arg-type]
@@ -64,6 +66,24 @@ def feed(session: Session, cursor: str | None, limit: int, *, since: str | None 
         if _key(bound) < _key(resume):
             resume = max(bound, floor, key=_key)
     return SiswaFeed(items=items, next_cursor=next_cursor, resume_cursor=resume.encode())
+
+
+def _range(session: Session, cursor: str | None, limit: int, *, since: str | None, principal: Principal,
+           id_after: str | None, id_upto: str | None) -> SiswaFeed:
+    """A page of a range of the feed (``id_after`` / ``id_upto``), in id order: each range walks the primary key over
+    its own ids (in change order each range would scan the whole feed's index). A range is part of a read of the
+    whole feed: it has no resume position of its own (``resume_cursor`` is the feed's start); the reader resumes from
+    ``GET /hub/feed-end`` read before its ranges."""
+    if since is not None:
+        raise InvalidInput.field("since", "exclusive", "a range (`id_after` / `id_upto`) is read whole, in id order; "
+                                 "resume the whole feed with `since` from `GET /api/v1/hub/feed-end`")
+    after = IdCursor.decode(cursor) if cursor is not None else None
+    rows = siswa_repository.range_page(session, after.key if after else None, limit, principal.scope,
+                                       id_after=id_after, id_upto=id_upto)
+    page = list(rows[:limit])
+    next_cursor = IdCursor(page[-1].siswa_id).encode() if len(rows) > limit else None
+    return SiswaFeed(items=siswa_service.read_models(session, page), next_cursor=next_cursor,
+                     resume_cursor=_START.encode())
 
 
 def end(session: Session) -> FeedEnd:

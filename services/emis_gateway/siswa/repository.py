@@ -42,15 +42,24 @@ def provenance_and_months(session: Session, siswa_ids: Sequence[str]
     return provenance, months
 
 
-def page(session: Session, cursor: Cursor | None, limit: int, nsm: str | None = None,
-         scope: frozenset[str] | None = None, *, id_after: str | None = None,
-         id_upto: str | None = None) -> Sequence[SiswaRow]:
-    """``id_after`` / ``id_upto``: only the students whose id is above / up to these (a range of the feed)."""
+def range_page(session: Session, after_id: str | None, limit: int, scope: frozenset[str] | None = None, *,
+               id_after: str | None = None, id_upto: str | None = None) -> Sequence[SiswaRow]:
+    """The students whose id is above ``id_after`` and up to ``id_upto`` (a range of the feed), after ``after_id`` in
+    id order, one more than ``limit`` (to know if more follow): the primary key walked over the range's ids only."""
+    low = max((v for v in (after_id, id_after) if v is not None), default=None)
     stmt = select(SiswaRow)
-    if id_after is not None:
-        stmt = stmt.where(SiswaRow.siswa_id > id_after)
+    if low is not None:
+        stmt = stmt.where(SiswaRow.siswa_id > low)
     if id_upto is not None:
         stmt = stmt.where(SiswaRow.siswa_id <= id_upto)
+    if scope is not None:
+        stmt = stmt.where(SiswaRow.nsm.in_(sorted(scope)))  # type: ignore[attr-defined]
+    return session.exec(stmt.order_by(SiswaRow.siswa_id).limit(limit + 1)).all()  # type: ignore[arg-type]
+
+
+def page(session: Session, cursor: Cursor | None, limit: int, nsm: str | None = None,
+         scope: frozenset[str] | None = None) -> Sequence[SiswaRow]:
+    stmt = select(SiswaRow)
     if nsm is not None:
         stmt = stmt.where(SiswaRow.nsm == nsm)
     if scope is not None:

@@ -109,3 +109,42 @@ def test_feed_refuses_bad_positions_and_both_kinds_at_once(api: TestClient) -> N
         assert r.status_code == 422, (params, r.text)
         assert r.json()["errors"][0]["field"].endswith(field), r.json()
     assert api.get(FEED, headers={"Authorization": "Bearer nope-nope-nope-nope"}).status_code == 401
+
+
+LOW = "00000000-0000-0000-0000-000000000000"  # below every id of the seeded world
+
+
+def read_range(client: TestClient, limit: int = 2, **bounds: str) -> tuple[list[str], str]:
+    """Every page of a range (its bounds given with each page's cursor)."""
+    ids: list[str] = []
+    cursor = None
+    while True:
+        r = client.get(FEED, params={"limit": limit, **bounds, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        page = r.json()
+        ids += [s["siswa_id"] for s in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            return ids, page["resume_cursor"]
+
+
+def test_a_range_of_the_feed_is_paged_in_id_order_and_read_whole(app_client: AppFactory, db_url: str, tmp_path: Path,
+                                                                auth: dict[str, str]) -> None:
+    seed(db_url, tmp_path / "world", 5)
+    client = app_client(db_url)
+    client.headers.update(auth)
+    edit_rombel(client, "siswa-0000", "6B")  # the lowest id changed last: change order is no longer id order
+    assert read(client)[0] == ["siswa-0001", "siswa-0002", "siswa-0003", "siswa-0004", "siswa-0000"]
+    ids, resume = read_range(client, id_after=LOW)
+    assert ids == [f"siswa-{i:04d}" for i in range(5)]  # the primary key walked, each id once
+    start = Cursor.decode(resume)
+    assert start.key == "" and start.at.year == 1970  # a range has no resume position of its own: the feed's start
+    assert read_range(client, id_upto=LOW) == ([], resume)
+
+    first = client.get(FEED, params={"limit": 2, "id_after": LOW}).json()
+    for params, field, rule in (({"since": first["resume_cursor"]}, "since", "exclusive"),
+                                ({"cursor": read(client, limit=2)[1]}, "cursor", "opaque_cursor")):
+        r = client.get(FEED, params={"id_after": LOW, **params})
+        assert r.status_code == 422, r.text
+        assert (field, rule) in {(e["field"], e["rule"]) for e in r.json()["errors"]}
+    r = client.get(FEED, params={"cursor": first["next_cursor"]})  # a range's cursor outside its range
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "opaque_cursor", r.text

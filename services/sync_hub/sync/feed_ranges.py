@@ -13,14 +13,16 @@ How (``planner._read_system``, for a full read):
   the feed's end position, up to ``FeedPlan.ranges`` ranges of ids in ``feed_read_range``) and defers a job per
   range in the same transaction (``hub:read_feed_range``). A retry of the plan finds the run's read and goes on with
   it.
-* **A range** is read with ``id_after`` / ``id_upto`` from its stored cursor; each page is stored in the hub's copy
-  with the range's cursor in one transaction, so a range goes on after a crash from its last page. Whoever reads a
-  range holds a PostgreSQL advisory lock on it: its job on any worker, or the plan, which reads the ranges nobody
-  holds and then waits for the others (reading any whose holder stopped).
+* **A range** is read with ``id_after`` / ``id_upto`` from its stored cursor, in id order (the gateways walk their
+  primary key over the range's ids: in change order each range would scan the whole feed's index); each page is
+  stored in the hub's copy with the range's cursor in one transaction, so a range goes on after a crash from its last
+  page. Whoever reads a range holds a PostgreSQL advisory lock on it: its job on any worker, or the plan, which reads
+  the ranges nobody holds and then waits for the others (reading any whose holder stopped).
 * **Finish.** When every range is read, the plan stores the feed's end position read at the start as the system's
   position, drops the students not read since the read started (gone from the gateway) and plans every region, as
   after a full read in one stream. What changed while the ranges were read is after that position: the next run
-  reads it.
+  reads it. Dapodik is then told the hub holds its feed up to that position (``POST /api/v1/hub/feed-read``): a
+  range's pages move no school's read position on its sync screen (they are not in change order), this does.
 
 The ranges split the id space by its first four hexadecimal digits (UUIDs spread evenly over them); any id falls in
 exactly one range, since the ranges are consecutive intervals of the database's own order of the ids.

@@ -250,7 +250,10 @@ class Planner:
             schools.load()  # the ranges look their students' schools up in the hub's copy of the list
             read_id = feed_ranges.start(self.db, self.run_id, system, *due, plan)
         assert read_id is not None
-        return feed_ranges.read_all(self.db, client, read_id, store_range_page)
+        done = feed_ranges.read_all(self.db, client, read_id, store_range_page)
+        if system is SourceSystem.DAPODIK:  # its schools' read positions move now (a range's pages move none)
+            self.up.dapodik.feed_read(done[0])
+        return done
 
     def _refetch(self, system: SourceSystem, wanted: dict, schools: _LazySchools) -> None:  # type: ignore[type-arg]
         """Students the hub asked to read again (a gateway answered STALE or NOT_FOUND), read directly."""
