@@ -32,7 +32,12 @@ from services.sync_hub.replica import ranged
 from services.sync_hub.replica import repository as repo
 from services.sync_hub.replica import service as replica
 from services.sync_hub.replica.follower import ReplicaFollower
-from services.sync_hub.replica.models import ReplicaLoadRangeRow, ReplicaLoadRow, ReplicaPkhParkedRow
+from services.sync_hub.replica.models import (
+    MATCHING_INDEXES,
+    ReplicaLoadRangeRow,
+    ReplicaLoadRow,
+    ReplicaPkhParkedRow,
+)
 from shared.clients import KemensosClient
 from shared.db import make_engine, migrate, session_scope
 from shared.http import Rejected
@@ -140,6 +145,16 @@ def contents(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
                 for t, cols in TABLES.items()}
 
 
+def matching_indexes(engine: sa.Engine) -> set[str]:
+    """Which of the members' matching indexes exist."""
+    with engine.connect() as conn:
+        there = {i["name"] for i in sa.inspect(conn).get_indexes("replica_anggota")}
+    return there & {str(i.name) for i in MATCHING_INDEXES}
+
+
+ALL_MATCHING = {str(i.name) for i in MATCHING_INDEXES}
+
+
 def observed(engine: sa.Engine) -> int:
     with session_scope(engine) as session:
         return repo.state(session).observed_seq
@@ -173,6 +188,7 @@ def test_ranges_read_in_any_order_make_the_replica_one_stream_makes(
         load = session.get(ReplicaLoadRow, load_id)
         assert load is not None and load.ranges == 5 and load.head == observed(one_stream)
     assert ranged.start(by_ranges, registry.client, PLAN) == load_id  # one load at a time
+    assert matching_indexes(by_ranges) == set()  # built at the end, not kept up page by page
     # the follower reads nothing while the ranges are being read
     assert replica.refresh(by_ranges, registry.client).pages == 0
     assert not ranged.finish(by_ranges, load_id)
@@ -181,6 +197,7 @@ def test_ranges_read_in_any_order_make_the_replica_one_stream_makes(
     with session_scope(by_ranges) as session:
         assert session.scalars(sa.select(ReplicaPkhParkedRow)).first() is not None  # the case is exercised
     assert ranged.finish(by_ranges, load_id)
+    assert matching_indexes(by_ranges) == ALL_MATCHING == matching_indexes(one_stream)
     assert contents(by_ranges) == contents(one_stream)
     assert observed(by_ranges) == observed(one_stream)
 
@@ -338,3 +355,4 @@ def test_a_reset_while_a_range_is_read_leaves_no_row_of_the_forgotten_load(regis
     assert contents(by_ranges) == {t: [] for t in TABLES}  # the first page's rows went with the reset, no later one
     with session_scope(by_ranges) as session:
         assert session.scalars(sa.select(ReplicaLoadRow)).first() is None
+    assert matching_indexes(by_ranges) == ALL_MATCHING  # the forgotten load's dropped indexes are back

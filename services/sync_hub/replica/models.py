@@ -28,21 +28,26 @@ class ReplicaKeluargaRow(HubTable, table=True):
     pkh_tahap: int | None = None
 
 
+# What ``replica.slice`` reads a matcher's slice by: the fallback's blocks (kabupaten, birth date range) and its
+# nationwide pass (name or mother's name, with the birth date or the kabupaten), the initials with the birth date or
+# the kabupaten; and the registry's sample (``replica.sample``). A first load in ranges builds these once at its end
+# instead of keeping them up with every page (``replica.ranged``): a page reads and deletes members by NIK and by KK
+# number only, through the primary key and ``no_kk``'s index, which stay.
+MATCHING_INDEXES = (
+    sa.Index("ix_replica_anggota_kab_tanggal_lahir", "kab", "tanggal_lahir"),
+    sa.Index("ix_replica_anggota_nama_norm_tanggal_lahir", "nama_norm", "tanggal_lahir"),
+    sa.Index("ix_replica_anggota_ibu_norm_tanggal_lahir", "ibu_norm", "tanggal_lahir"),
+    sa.Index("ix_replica_anggota_nama_norm_kab", "nama_norm", "kab"),
+    sa.Index("ix_replica_anggota_ibu_norm_kab", "ibu_norm", "kab"),
+    sa.Index("ix_replica_anggota_inisial_tanggal_lahir", "inisial", "tanggal_lahir"),
+    sa.Index("ix_replica_anggota_kab_inisial", "kab", "inisial"),
+    sa.Index("ix_replica_anggota_sample_key", "sample_key", "nik"),
+)
+
+
 class ReplicaAnggotaRow(HubTable, table=True):
     __tablename__ = "replica_anggota"
-    # what ``replica.slice`` reads a matcher's slice by: the fallback's blocks (kabupaten, birth date range)
-    # and its nationwide pass (name or mother's name, with the birth date or the kabupaten), the initials with the
-    # birth date or the kabupaten
-    __table_args__ = (
-        sa.Index("ix_replica_anggota_kab_tanggal_lahir", "kab", "tanggal_lahir"),
-        sa.Index("ix_replica_anggota_nama_norm_tanggal_lahir", "nama_norm", "tanggal_lahir"),
-        sa.Index("ix_replica_anggota_ibu_norm_tanggal_lahir", "ibu_norm", "tanggal_lahir"),
-        sa.Index("ix_replica_anggota_nama_norm_kab", "nama_norm", "kab"),
-        sa.Index("ix_replica_anggota_ibu_norm_kab", "ibu_norm", "kab"),
-        sa.Index("ix_replica_anggota_inisial_tanggal_lahir", "inisial", "tanggal_lahir"),
-        sa.Index("ix_replica_anggota_kab_inisial", "kab", "inisial"),
-        sa.Index("ix_replica_anggota_sample_key", "sample_key", "nik"),
-    )
+    __table_args__ = MATCHING_INDEXES
 
     nik: str = Field(primary_key=True, max_length=16)
     no_kk: str = Field(index=True, max_length=16)

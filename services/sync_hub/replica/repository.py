@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from services.sync_hub.matching.fallback import initials
 from services.sync_hub.replica.models import (
+    MATCHING_INDEXES,
     ReplicaAnggotaRow,
     ReplicaKeluargaRow,
     ReplicaKipRow,
@@ -186,6 +187,26 @@ def family(session: Session, no_kk: str) -> ReplicaKeluargaRow | None:
     return session.get(ReplicaKeluargaRow, no_kk)
 
 
+def drop_matching_indexes(session: Session) -> None:
+    """``replica_anggota``'s matching and sample indexes dropped (a first load in ranges builds them at its end)."""
+    conn = session.connection()
+    for index in MATCHING_INDEXES:
+        index.drop(conn, checkfirst=True)
+
+
+def build_matching_indexes(session: Session) -> list[str]:
+    """``replica_anggota``'s matching and sample indexes built where missing (after a first load in ranges, or a reset
+    during one); the names of those built."""
+    conn = session.connection()
+    there = {i["name"] for i in sa.inspect(conn).get_indexes(ReplicaAnggotaRow.__tablename__)}
+    built = []
+    for index in MATCHING_INDEXES:
+        if index.name not in there:
+            index.create(conn)
+            built.append(str(index.name))
+    return built
+
+
 def reset(session: Session, names_version: str) -> None:
     """Empty the replica and its cursor (the next refresh reads the feed from the start), and forget any ranged
     load of it. A ranged load's page being applied finishes first (it holds its load's row: ``ranged.work_range``),
@@ -194,6 +215,7 @@ def reset(session: Session, names_version: str) -> None:
     for table in (ReplicaAnggotaRow, ReplicaKkLamaRow, ReplicaKeluargaRow, ReplicaPkhParkedRow, ReplicaLoadRangeRow,
                   ReplicaLoadRow):
         session.execute(delete(table.__table__))  # type: ignore[attr-defined]
+    build_matching_indexes(session)  # a load forgotten mid-way had dropped them
     row = state(session)
     row.cursor, row.observed_seq, row.synced_at, row.names_version = None, 0, None, names_version
     row.floor_version = None
