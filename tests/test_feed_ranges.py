@@ -49,6 +49,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Stack:
 COPY = ("SELECT system, student_id, region, school, bentuk, npsn, aktif, held_back FROM student_mirror "
         "ORDER BY system, student_id")
 OUTCOMES = "SELECT system, student_id, outcome FROM student_status ORDER BY system, student_id"
+KIP = "SELECT no_kip, version, nik, kode_wilayah FROM replica_kip ORDER BY no_kip"
 
 
 def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -67,7 +68,7 @@ def baseline(loaded: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[st
             four_apps(loaded, tmp_path_factory.mktemp("one"), url, feed_read_ranges=1) as (hub, _, _, _):
         run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
         assert run.status is RunStatus.SUCCEEDED, run.errors
-        return {"run": run, "copy": _rows(url, COPY), "outcomes": _rows(url, OUTCOMES)}
+        return {"run": run, "copy": _rows(url, COPY), "outcomes": _rows(url, OUTCOMES), "kip": _rows(url, KIP)}
 
 
 # Dapodik's records the hub has not read since they last changed, by its read positions (its sync screen's count)
@@ -82,21 +83,27 @@ def _same_as(baseline: dict[str, Any], url: str, run: Any) -> None:
     assert run.students_read == baseline["run"].students_read and run.outcomes == baseline["run"].outcomes
     assert _rows(url, COPY) == baseline["copy"] and baseline["copy"]
     assert _rows(url, OUTCOMES) == baseline["outcomes"]
+    assert _rows(url, KIP) == baseline["kip"] and baseline["kip"]
 
 
 def test_a_first_sync_reading_its_feeds_as_ranges_ends_as_one_stream_does(
         loaded: Stack, baseline: dict[str, Any], tmp_path: Path) -> None:
     with fresh_postgres_database() as url, \
-            four_apps(loaded, tmp_path, url, feed_read_range_records=5) as (hub, _, stack, _):
+            four_apps(loaded, tmp_path, url, feed_read_range_records=5, replica_load_range_versions=50
+                      ) as (hub, _, stack, _):
         run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
         _same_as(baseline, url, run)
         # the ranges' pages moved no school's read position; the hub's word that it holds them all did
         assert _rows(stack.database_url("dapodik_gateway"), WAITING) == [(0,)]
         reads = _rows(url, "SELECT system, ranges, finished_at IS NOT NULL FROM feed_read ORDER BY system")
-        assert [(s, done) for s, _, done in reads] == [("dapodik", True), ("emis", True)]
+        assert [(s, done) for s, _, done in reads] == [("dapodik", True), ("emis", True), ("kip", True)]
         assert all(n > 1 for _, n, _ in reads)
-        left = _rows(url, "SELECT count(*) FROM feed_read_range WHERE done_at IS NULL OR records = 0")
-        assert left == [(0,)]  # every range read, none empty
+        left = _rows(url, "SELECT count(*) FROM feed_read_range r JOIN feed_read f ON f.id = r.read_id "
+                          "WHERE r.done_at IS NULL OR (r.records = 0 AND f.system <> 'kip')")
+        assert left == [(0,)]  # every range read, no feed's empty (the KIP cards hold few of the registry's versions)
+        kip_read = _rows(url, "SELECT sum(r.records) FROM feed_read_range r JOIN feed_read f ON f.id = r.read_id "
+                              "WHERE f.system = 'kip'")
+        assert kip_read == [(len(baseline["kip"]),)]  # each card read once
         engine = make_engine(url)
         try:  # what the run's reading progress says of them (shown while the plan reads)
             with engine.connect() as conn, Session(conn) as session:
@@ -107,7 +114,10 @@ def test_a_first_sync_reading_its_feeds_as_ranges_ends_as_one_stream_does(
         # the next run reads on from where the feeds ended when the ranges started: nothing changed, nothing read
         again = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
         assert again.status is RunStatus.SUCCEEDED and again.students_from_feed == 0
-        assert _rows(url, "SELECT count(*) FROM feed_read") == [(2,)]  # an incremental read is one stream
+        # and the KIP listing from after the registry's sequence when its ranges started: no card read again
+        assert _rows(url, f"SELECT records FROM run_reading WHERE sync_run_id = '{again.id}' AND source = 'kip'"
+                     ) == [(0,)]
+        assert _rows(url, "SELECT count(*) FROM feed_read") == [(3,)]  # an incremental read is one stream
 
 
 def test_a_plan_that_fails_while_reading_ranges_goes_on_with_them_when_tried_again(

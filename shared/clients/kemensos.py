@@ -50,8 +50,15 @@ class KemensosClient(BaseClient):
                             json=body.model_dump(mode="json", exclude_none=True))
 
     def list_kip(self, cursor: str | None = None, limit: int = 500, kode_wilayah: str | None = None,
-                 jenjang: Jenjang | None = None) -> KipPage:
+                 jenjang: Jenjang | None = None, *, since_version: int | None = None,
+                 until_version: int | None = None) -> KipPage:
+        """One page of the KIP listing; ``since_version`` / ``until_version``: only the issuances whose version is in
+        (since, until] (a range of the listing; its last page's ``resume_cursor`` is after ``until_version``)."""
         params: dict[str, str | int] = {"limit": limit}
+        if since_version is not None:
+            params["since_version"] = since_version
+        if until_version is not None:
+            params["until_version"] = until_version
         if cursor:
             params["cursor"] = cursor
         if kode_wilayah:

@@ -14,17 +14,21 @@ def prefix_upper_bound(prefix: str) -> str:
 
 
 def page(session: Session, *, after: int | None, limit: int, kode_wilayah: str | None,
-         jenjang: str | None) -> list[KipRow]:
+         jenjang: str | None, since_version: int | None = None, until_version: int | None = None) -> list[KipRow]:
     """Up to ``limit`` issuances whose version is above ``after``, in version order: the registry sequence grows in
     commit order and every write takes a new number, so a reader resuming after the last version it saw misses no
     later write (a timestamp can repeat; a version cannot).
 
     The region prefix is a range condition (``>= prefix`` and ``< next prefix``) so a plain B-tree index
-    serves it on both databases.
+    serves it on both databases. ``since_version`` / ``until_version``: only the versions in (since, until] (a
+    range of the listing: the version index walked over the range alone).
     """
     stmt = select(KipRow)
-    if after is not None:
-        stmt = stmt.where(KipRow.version > after)
+    low = max((v for v in (after, since_version) if v is not None), default=None)
+    if low is not None:
+        stmt = stmt.where(KipRow.version > low)
+    if until_version is not None:
+        stmt = stmt.where(KipRow.version <= until_version)
     if kode_wilayah:
         stmt = stmt.where(KipRow.kode_wilayah >= kode_wilayah,
                           KipRow.kode_wilayah < prefix_upper_bound(kode_wilayah))

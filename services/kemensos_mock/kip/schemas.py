@@ -16,3 +16,9 @@ class KipQuery(Strict):
         description="Kemendagri code prefix without dots: province (2 digits), kab/kota (4), "
                     "kecamatan (6) or desa/kelurahan (10)", examples=["32", "3201", "320101", "3201011001"])
     jenjang: Jenjang | None = Field(None, description="School level of the issuance")
+    since_version: int | None = Field(
+        None, ge=0, le=2**62, description="Only issuances with a `version` above this one (a range of the listing: "
+        "a whole listing read in parallel)")
+    until_version: int | None = Field(
+        None, ge=0, le=2**62, description="Only issuances with a `version` up to this one (the end of a range); its "
+        "last page's `resume_cursor` is after this version (or the registry's sequence, if lower)")

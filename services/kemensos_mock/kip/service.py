@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from sqlmodel import Session
 
@@ -25,6 +26,9 @@ def to_issuance(row: KipRow) -> KipIssuance:
                        updated_at=row.updated_at)
 
 
+_RANGE_END_AT = datetime(1970, 1, 1, tzinfo=UTC)  # a range's end position names a version, not an issuance's time
+
+
 def decode_cursor(token: str) -> tuple[Cursor, int]:
     cursor = Cursor.decode(token)
     if not (cursor.key.isascii() and cursor.key.isdigit() and len(cursor.key) <= 18):
@@ -35,14 +39,19 @@ def decode_cursor(token: str) -> tuple[Cursor, int]:
 def list_kip(session: Session, query: KipQuery) -> KipPage:
     """One page of issuances in version order (each write takes a new registry version, so a changed issuance
     moves to the end); ``resume_cursor`` is the position after the page's last issuance, from which a later read
-    returns only what was put since."""
+    returns only what was put since (a range's last page: after the range's end)."""
     after = decode_cursor(query.cursor)[1] if query.cursor else None
     seq = registry.observed_seq(session)  # before the rows: they reflect at least this sequence
     rows = repo.page(session, after=after, limit=query.limit + 1, kode_wilayah=query.kode_wilayah,
-                     jenjang=query.jenjang.value if query.jenjang else None)
+                     jenjang=query.jenjang.value if query.jenjang else None, since_version=query.since_version,
+                     until_version=query.until_version)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     end = Cursor(rows[-1].updated_at, str(rows[-1].version)).encode() if rows else query.cursor
+    if query.until_version is not None and not more:
+        # a range's last page: after the range's end, which no later write can fall below (a write takes a version
+        # above the sequence read here); a reader holding every range up to it resumes the whole listing from it
+        end = Cursor(_RANGE_END_AT, str(min(query.until_version, seq))).encode()
     return KipPage(items=[to_issuance(r) for r in rows], next_cursor=end if more else None, observed_seq=seq,
                    resume_cursor=end)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 
 import pytest
 from fastapi.testclient import TestClient
@@ -132,3 +133,33 @@ def test_cursor_from_far_away_times_is_answered(client: TestClient) -> None:
         cursor = Cursor(datetime.fromisoformat(at), "1").encode()
         response = client.get(KIP, params={"cursor": cursor})
         assert response.status_code == 200, response.text
+
+
+def test_version_ranges_split_the_listing_and_resume_after_their_end(client: TestClient) -> None:
+    whole, _ = all_pages(client, limit=13)
+    head = client.get(KIP, params={"limit": 1}).json()["observed_seq"]
+    edges = [None, head // 3, 2 * head // 3, head]
+    parts: list[dict] = []
+    for lo, hi in pairwise(edges):
+        got, _ = all_pages(client, limit=5, **({"since_version": lo} if lo is not None else {}), until_version=hi)
+        assert all((lo or 0) < i["version"] <= hi for i in got)
+        parts += got
+    assert [i["no_kip"] for i in parts] == [i["no_kip"] for i in whole]  # every issuance once, in version order
+    # a range's last page resumes after the range's end: the whole listing resumes from the last range's
+    end = client.get(KIP, params={"since_version": head, "until_version": head}).json()
+    assert end["items"] == [] and end["next_cursor"] is None
+    assert Cursor.decode(end["resume_cursor"]).key == str(head)
+    assert client.get(KIP, params={"cursor": end["resume_cursor"]}).json()["items"] == []
+    far = client.get(KIP, params={"until_version": 2**62}).json()  # never past the registry's sequence
+    assert Cursor.decode(far["resume_cursor"]).key == str(head)
+
+
+@pytest.mark.parametrize(("params", "field", "rule"), [
+    ({"since_version": -1}, "since_version", "greater_than_equal"),
+    ({"until_version": 2**62 + 1}, "until_version", "less_than_equal"),
+    ({"until_version": "x"}, "until_version", "int_parsing"),
+])
+def test_bad_version_ranges_are_422_naming_the_field(client: TestClient, params: dict, field: str, rule: str) -> None:
+    response = client.get(KIP, params=params)
+    assert response.status_code == 422, response.text
+    assert (field, rule) in {(e["field"], e["rule"]) for e in response.json()["errors"]}

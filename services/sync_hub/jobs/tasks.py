@@ -90,14 +90,13 @@ def load_registry_range(ctx: JobContext, load_id: int, idx: int, last_attempt: b
 
 
 def read_feed_range(ctx: JobContext, read_id: int, idx: int, last_attempt: bool) -> None:
-    """One range of a full feed read (``sync.feed_ranges``)."""
+    """One range of a full read of a gateway's feed or of the KIP listing (``sync.feed_ranges``)."""
     from services.sync_hub.sync import feed_ranges
 
     def body() -> None:
-        system = feed_ranges.system_of(ctx.db, read_id)
-        if system is not None:
-            client = ctx.upstreams.emis if system.value == "emis" else ctx.upstreams.dapodik
-            feed_ranges.work_range(ctx.db, client, read_id, idx, planner.store_range_page,
+        name = feed_ranges.source_of(ctx.db, read_id)
+        if name is not None:
+            feed_ranges.work_range(ctx.db, planner.range_source(name, ctx.upstreams), read_id, idx,
                                    page_size=ctx.settings.page_size)
 
     with job_span("job feed range", read_id=read_id, range=idx):

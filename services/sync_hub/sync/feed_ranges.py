@@ -1,5 +1,5 @@
-"""A full read of a gateway's feed (a first sync, a forced full run) read as ranges of its student ids at once, each
-range a job any worker can take (PostgreSQL).
+"""A full read of a gateway's feed (a first sync, a forced full run), or of the registry's KIP listing, read as ranges
+at once, each range a job any worker can take (PostgreSQL).
 
 Why: a first national sync's plan read the two feeds in one stream each: ≈2.4 h for ~53 M students at the rates
 measured in session 16, on any number of machines (docs/scale.md). Read as ranges, they go as fast as the workers
@@ -26,6 +26,13 @@ How (``planner._read_system``, for a full read):
 
 The ranges split the id space by its first four hexadecimal digits (UUIDs spread evenly over them); any id falls in
 exactly one range, since the ranges are consecutive intervals of the database's own order of the ids.
+
+**The KIP listing** is read the same way (``KipListing``, ``planner._read_kip``), when a plan reads it from its
+start: in ranges of registry versions up to the registry's sequence at the start (``head``), split as the replica's
+first load is (``HUB_REPLICA_LOAD_RANGES``, ``HUB_REPLICA_LOAD_RANGE_VERSIONS``). The listing holds each card once, at
+its latest version, so the ranges commute; the position after ``head`` is the listing's position once all are read.
+The regions a range's cards mark are found by the plan from the cards stored since the previous plan
+(``mirror.kip_regions_stored_since``), as after a plan's retry.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -54,9 +61,9 @@ LOCK_BASE = 0x4A4246 << 40  # "JBF": the advisory lock of range ``idx`` of read 
 
 @dataclass(frozen=True)
 class FeedPlan:
-    """How a full read is split: into up to ``ranges`` ranges of at least ``min_records`` students each (fewer than
-    two: one stream, as before); ``defer(session, read_id, indexes)`` enqueues the ranges' jobs in ``session``'s
-    transaction (None: the plan reads every range itself)."""
+    """How a full read is split: into up to ``ranges`` ranges of at least ``min_records`` records (for the KIP listing:
+    registry versions) each (fewer than two: one stream, as before); ``defer(session, read_id, indexes)`` enqueues the
+    ranges' jobs in ``session``'s transaction (None: the plan reads every range itself)."""
 
     ranges: int = 1
     min_records: int = 20_000
@@ -67,12 +74,84 @@ def feed_plan(settings: Settings, defer: Callable[[Session, int, list[int]], Non
     return FeedPlan(settings.feed_read_ranges, settings.feed_read_range_records, defer)
 
 
+def kip_plan(settings: Settings, defer: Callable[[Session, int, list[int]], None] | None) -> FeedPlan:
+    """The KIP listing is split by registry version, as the replica's first load is."""
+    return FeedPlan(settings.replica_load_ranges, settings.replica_load_range_versions, defer)
+
+
 def bounds(count: int) -> list[str | None]:
     """``count + 1`` increasing bounds: range ``i`` holds the ids above bound ``i`` and up to bound ``i + 1`` (None: no
     bound). Each bound is a UUID, the least one with its first four hex digits (``10000000-0000-...``): the gateways
     take a bound shaped as their ids."""
     inner = [f"{(i * 0x10000) // count:04x}0000-0000-0000-0000-000000000000" for i in range(1, count)]
     return [None, *inner, None]
+
+
+# ``store(session, run_id, records) -> int``: one page's records stored at the hub (the planner's)
+Store = Callable[[Session, str, list[Any]], int]
+
+
+class Source(Protocol):
+    """What is read whole as ranges: a gateway's feed of students, or the registry's KIP listing."""
+
+    name: str  # ``feed_read.system``
+    store: Store
+
+    def end(self) -> tuple[str, int]:
+        """Where the source ends now (its resume position) and its size to split by."""
+
+    def edges(self, count: int, size: int) -> list[str | None]:
+        """``count + 1`` bounds of ``count`` ranges (None: no bound)."""
+
+    def page(self, cursor: str | None, lo: str | None, hi: str | None, limit: int) -> Any:
+        """The page of range (lo, hi] after ``cursor``: ``items`` and ``next_cursor`` (None: the range's last)."""
+
+
+@dataclass
+class GatewayFeed:
+    """A gateway's feed, in ranges of student ids (``GET /api/v1/hub/feed-end``, ``id_after`` / ``id_upto``)."""
+
+    system: SourceSystem
+    client: Any
+    store: Store
+
+    @property
+    def name(self) -> str:
+        return self.system.value
+
+    def end(self) -> tuple[str, int]:
+        end = self.client.feed_end()
+        return end.resume_cursor, end.records
+
+    def edges(self, count: int, size: int) -> list[str | None]:
+        return bounds(count)
+
+    def page(self, cursor: str | None, lo: str | None, hi: str | None, limit: int) -> Any:
+        return self.client.changes(limit=limit, cursor=cursor, id_after=lo, id_upto=hi)
+
+
+@dataclass
+class KipListing:
+    """The registry's KIP listing, in ranges of registry versions (``since_version`` / ``until_version``): it holds
+    each card once, at its latest version. The listing ends, for the read, at the registry's sequence when it starts
+    (``head``): a range's last page resumes after its end, so the empty range (head, head] gives the position after
+    head. A card changed while the ranges are read is above it, read by the next run."""
+
+    client: Any
+    store: Store
+    name: str = "kip"
+
+    def end(self) -> tuple[str, int]:
+        head = self.client.list_kip(None, 1).observed_seq
+        at_head = self.client.list_kip(None, 1, since_version=head, until_version=head).resume_cursor
+        return at_head, head
+
+    def edges(self, count: int, size: int) -> list[str | None]:
+        return [None, *(str(size * i // count) for i in range(1, count)), str(size)]
+
+    def page(self, cursor: str | None, lo: str | None, hi: str | None, limit: int) -> Any:
+        return self.client.list_kip(cursor, limit, since_version=None if lo is None else int(lo),
+                                    until_version=None if hi is None else int(hi))
 
 
 def _key(read_id: int, idx: int) -> int:
@@ -83,48 +162,50 @@ def _range_lock(engine: Engine, read_id: int, idx: int, *, wait: bool) -> Abstra
     return advisory_lock(engine, _key(read_id, idx), wait=wait)
 
 
-def existing(engine: Engine, run_id: str, system: SourceSystem) -> FeedReadRow | None:
-    """The run's ranged read of the system's feed, if an earlier attempt of its plan started one."""
+def existing(engine: Engine, run_id: str, name: str) -> FeedReadRow | None:
+    """The run's ranged read of the source (``Source.name``), if an earlier attempt of its plan started one."""
     with session_scope(engine) as session:
         row = session.scalars(sa.select(FeedReadRow).where(FeedReadRow.sync_run_id == run_id,
-                                                           FeedReadRow.system == system.value)
+                                                           FeedReadRow.system == name)
                               .order_by(FeedReadRow.id.desc())).first()  # type: ignore[union-attr]
         if row is not None:
             session.expunge(row)
         return row
 
 
-def system_of(engine: Engine, read_id: int) -> SourceSystem | None:
+def source_of(engine: Engine, read_id: int) -> str | None:
+    """The name of the source the read reads (``Source.name``)."""
     with session_scope(engine) as session:
         read = session.get(FeedReadRow, read_id)
-        return SourceSystem(read.system) if read is not None else None
+        return read.system if read is not None else None
 
 
-def due(engine: Engine, client: Any, plan: FeedPlan) -> tuple[str, int] | None:
-    """The feed's end position and the number of ranges, when a full read should be read as ranges; else None."""
+def due(engine: Engine, source: Source, plan: FeedPlan) -> tuple[str, list[str | None]] | None:
+    """The source's end position and the ranges' bounds, when a full read should be read as ranges; else None."""
     if plan.ranges < 2 or engine.dialect.name != "postgresql":
         return None
-    end = client.feed_end()
-    count = min(plan.ranges, end.records // max(plan.min_records, 1))
-    return (end.resume_cursor, count) if count >= 2 else None
+    end, size = source.end()
+    count = min(plan.ranges, size // max(plan.min_records, 1))
+    return (end, source.edges(count, size)) if count >= 2 else None
 
 
-def start(engine: Engine, run_id: str, system: SourceSystem, end_cursor: str, count: int, plan: FeedPlan) -> int:
-    """Record a ranged read of the whole feed (its ranges, their jobs deferred in the same transaction)."""
+def start(engine: Engine, run_id: str, source: Source, end_cursor: str, edges: list[str | None],
+          plan: FeedPlan) -> int:
+    """Record a ranged read of the whole source (its ranges, their jobs deferred in the same transaction)."""
+    count = len(edges) - 1
     with session_scope(engine) as session:
-        read = FeedReadRow(sync_run_id=run_id, system=system.value, ranges=count, resume_cursor=end_cursor,
+        read = FeedReadRow(sync_run_id=run_id, system=source.name, ranges=count, resume_cursor=end_cursor,
                            started_at=utcnow())
         session.add(read)
         session.flush()
         assert read.id is not None
-        edges = bounds(count)
         session.add_all([FeedReadRangeRow(read_id=read.id, idx=i, id_after=edges[i], id_upto=edges[i + 1])
                          for i in range(count)])
         session.flush()
         if plan.defer is not None:
             plan.defer(session, read.id, list(range(count)))
         read_id = read.id
-    log.info("run %s: the %s feed read as %d ranges (read %d)", run_id, system.value, count, read_id)
+    log.info("run %s: %s read as %d ranges (read %d)", run_id, source.name, count, read_id)
     return read_id
 
 
@@ -136,11 +217,7 @@ def pending(engine: Engine, read_id: int) -> list[int]:
             .order_by(FeedReadRangeRow.idx)))
 
 
-# ``store(session, run_id, system, records) -> int``: one page's records put into the hub's copy (the planner's)
-Store = Callable[[Session, str, SourceSystem, list[Any]], int]
-
-
-def work_range(engine: Engine, client: Any, read_id: int, idx: int, store: Store, *, wait: bool = False,
+def work_range(engine: Engine, source: Source, read_id: int, idx: int, *, wait: bool = False,
                page_size: int = 1000) -> bool:
     """Read range ``idx`` from its stored cursor to its end unless another holds it (``wait``: until it lets go).
     True when the range is read, by this call or another."""
@@ -152,12 +229,12 @@ def work_range(engine: Engine, client: Any, read_id: int, idx: int, store: Store
             read = session.get(FeedReadRow, read_id)
             if row is None or read is None or row.done_at is not None:
                 return True
-            cursor, id_after, id_upto = row.cursor, row.id_after, row.id_upto
-            run_id, system = read.sync_run_id, SourceSystem(read.system)
+            cursor, lo, hi = row.cursor, row.id_after, row.id_upto
+            run_id = read.sync_run_id
         while True:
-            page = client.changes(limit=page_size, cursor=cursor, id_after=id_after, id_upto=id_upto)
+            page = source.page(cursor, lo, hi, page_size)
             with session_scope(engine) as session:
-                stored = store(session, run_id, system, list(page.items))
+                stored = source.store(session, run_id, list(page.items))
                 session.execute(sa.update(FeedReadRangeRow)
                                 .where(FeedReadRangeRow.read_id == read_id, FeedReadRangeRow.idx == idx)
                                 .values(cursor=page.next_cursor, records=FeedReadRangeRow.records + stored,
@@ -167,14 +244,14 @@ def work_range(engine: Engine, client: Any, read_id: int, idx: int, store: Store
             cursor = page.next_cursor
 
 
-def read_all(engine: Engine, client: Any, read_id: int, store: Store) -> tuple[str, datetime, int]:
+def read_all(engine: Engine, source: Source, read_id: int) -> tuple[str, datetime, int]:
     """Read the ranges nobody holds, then wait for the others (reading any whose holder stopped). Returns the feed's
     end position at the read's start, when the read started, and how many records the ranges stored."""
     for idx in pending(engine, read_id):
-        work_range(engine, client, read_id, idx, store)
+        work_range(engine, source, read_id, idx)
     while left := pending(engine, read_id):
         for idx in left:
-            work_range(engine, client, read_id, idx, store, wait=True)
+            work_range(engine, source, read_id, idx, wait=True)
     with session_scope(engine) as session:
         read = session.get(FeedReadRow, read_id)
         assert read is not None

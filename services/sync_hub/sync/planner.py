@@ -43,6 +43,7 @@ from services.sync_hub.replica.service import RefreshResult
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import StudentStatusRow, SyncUnitRow
 from services.sync_hub.sync import feed_ranges, lifecycle, training
+from services.sync_hub.upstreams import Upstreams
 from services.sync_hub.verification import repository as verification_repo
 from services.sync_hub.verification.service import Period
 from shared.clock import utcnow
@@ -238,19 +239,19 @@ class Planner:
         large enough (or an earlier attempt of this plan started one): the plan reads the ranges nobody holds and
         waits for the rest. The feed's end position at the read's start, when it started, and the records stored;
         None: read in one stream."""
-        client = self.up.emis if system is SourceSystem.EMIS else self.up.dapodik
-        read = feed_ranges.existing(self.db, self.run_id, system)
+        source = range_source(system.value, self.up)
+        read = feed_ranges.existing(self.db, self.run_id, source.name)
         if read is not None:
             read_id = read.id
         else:
             plan = feed_ranges.feed_plan(self.settings, self.ctx.defer_feed_ranges)
-            due = feed_ranges.due(self.db, client, plan)
+            due = feed_ranges.due(self.db, source, plan)
             if due is None:
                 return None
             schools.load()  # the ranges look their students' schools up in the hub's copy of the list
-            read_id = feed_ranges.start(self.db, self.run_id, system, *due, plan)
+            read_id = feed_ranges.start(self.db, self.run_id, source, *due, plan)
         assert read_id is not None
-        done = feed_ranges.read_all(self.db, client, read_id, store_range_page)
+        done = feed_ranges.read_all(self.db, source, read_id)
         if system is SourceSystem.DAPODIK:  # its schools' read positions move now (a range's pages move none)
             self.up.dapodik.feed_read(done[0])
         return done
@@ -329,6 +330,11 @@ class Planner:
         planned (``mirror.kip_regions_stored_since``, with the students stored since, in ``plan``)."""
         with session_scope(self.db) as session:
             position = None if full else mirror.kip_position(session)
+        if position is None and (ranged := self._read_kip_ranges()) is not None:
+            self.kip_position = ranged
+            with session_scope(self.db) as session:
+                runs_repo.add_read(session, self.run_id, "kip", 0, utcnow(), done=True)
+            return
         while True:
             page = self.up.kemensos.list_kip(position, 1000)
             if page.items:
@@ -340,6 +346,24 @@ class Planner:
         self.kip_position = position
         with session_scope(self.db) as session:
             runs_repo.add_read(session, self.run_id, "kip", 0, utcnow(), done=True)
+
+    def _read_kip_ranges(self) -> str | None:
+        """The whole KIP listing read as ranges of registry versions, each a job (``sync.feed_ranges.KipListing``),
+        when the registry is large enough (or an earlier attempt of this plan started one): the plan reads the ranges
+        nobody holds and waits for the rest. The listing's position after them; None: read in one stream. The cards'
+        regions are marked by the plan from what was stored since the previous plan (``kip_regions_stored_since``)."""
+        source = range_source("kip", self.up)
+        read = feed_ranges.existing(self.db, self.run_id, source.name)
+        if read is not None:
+            read_id = read.id
+        else:
+            plan = feed_ranges.kip_plan(self.settings, self.ctx.defer_feed_ranges)
+            due = feed_ranges.due(self.db, source, plan)
+            if due is None:
+                return None
+            read_id = feed_ranges.start(self.db, self.run_id, source, *due, plan)
+        assert read_id is not None
+        return feed_ranges.read_all(self.db, source, read_id)[0]
 
     def _store_kip(self, read: list[KipIssuance]) -> None:
         latest = {c.no_kip: c for c in read}  # in version order: the last one read is the card's latest
@@ -426,6 +450,24 @@ class Planner:
 
     def _ensure_model(self) -> str | None:
         return training.ensure_model(self.db)
+
+
+def range_source(name: str, up: Upstreams) -> feed_ranges.Source:
+    """What a ranged read of ``name`` (``feed_read.system``: "emis", "dapodik" or "kip") reads and how it stores."""
+    if name == "kip":
+        return feed_ranges.KipListing(up.kemensos, store_kip_range_page)
+    system = SourceSystem(name)
+    client = up.emis if system is SourceSystem.EMIS else up.dapodik
+    return feed_ranges.GatewayFeed(system, client, lambda session, run_id, records: store_range_page(
+        session, run_id, system, records))
+
+
+def store_kip_range_page(session: sa.orm.Session, run_id: str, cards: list[KipIssuance]) -> int:
+    """One page of a ranged read of the KIP listing into the hub's KIP replica, counted in the run's reading. The
+    cards' regions are marked by the plan (``mirror.kip_regions_stored_since``). Returns how many were stored."""
+    replica_repo.store_kip(session, {c.no_kip: c for c in cards}, utcnow())
+    runs_repo.add_read(session, run_id, "kip", len(cards), utcnow())
+    return len(cards)
 
 
 def store_range_page(session: sa.orm.Session, run_id: str, system: SourceSystem,
