@@ -130,21 +130,25 @@ class GatewayFeed:
         return self.client.changes(limit=limit, cursor=cursor, id_after=lo, id_upto=hi)
 
 
+BEYOND = 2**62  # above any registry version (the largest the listing's range bounds take)
+
+
 @dataclass
 class KipListing:
     """The registry's KIP listing, in ranges of registry versions (``since_version`` / ``until_version``): it holds
     each card once, at its latest version. The listing ends, for the read, at the registry's sequence when it starts
-    (``head``): a range's last page resumes after its end, so the empty range (head, head] gives the position after
-    head. A card changed while the ranges are read is above it, read by the next run."""
+    (``head``): a range's last page resumes after its end, or after the registry's sequence if that is lower, so an
+    empty range beyond every version gives the position after head. A card changed while the ranges are read is above
+    it, read by the next run."""
 
     client: Any
     store: Store
     name: str = "kip"
 
     def end(self) -> tuple[str, int]:
-        head = self.client.list_kip(None, 1).observed_seq
-        at_head = self.client.list_kip(None, 1, since_version=head, until_version=head).resume_cursor
-        return at_head, head
+        # an empty range beyond any version: its page says the registry's sequence and resumes after it
+        page = self.client.list_kip(None, 1, since_version=BEYOND, until_version=BEYOND)
+        return page.resume_cursor, page.observed_seq
 
     def edges(self, count: int, size: int) -> list[str | None]:
         return [None, *(str(size * i // count) for i in range(1, count)), str(size)]
