@@ -51,10 +51,16 @@ class KemensosClient(BaseClient):
 
     def list_kip(self, cursor: str | None = None, limit: int = 500, kode_wilayah: str | None = None,
                  jenjang: Jenjang | None = None, *, since_version: int | None = None,
-                 until_version: int | None = None) -> KipPage:
+                 until_version: int | None = None, no_kip_after: str | None = None,
+                 no_kip_upto: str | None = None) -> KipPage:
         """One page of the KIP listing; ``since_version`` / ``until_version``: only the issuances whose version is in
-        (since, until] (a range of the listing; its last page's ``resume_cursor`` is after ``until_version``)."""
+        (since, until] (the last page's ``resume_cursor`` is after ``until_version``); ``no_kip_after`` /
+        ``no_kip_upto``: a range of card numbers, paged in that order (a whole listing read as ranges at once)."""
         params: dict[str, str | int] = {"limit": limit}
+        if no_kip_after is not None:
+            params["no_kip_after"] = no_kip_after
+        if no_kip_upto is not None:
+            params["no_kip_upto"] = no_kip_upto
         if since_version is not None:
             params["since_version"] = since_version
         if until_version is not None:

@@ -38,6 +38,28 @@ def page(session: Session, *, after: int | None, limit: int, kode_wilayah: str |
     return list(session.scalars(stmt))
 
 
+def range_page(session: Session, *, after: str | None, limit: int, no_kip_after: str | None,
+               no_kip_upto: str | None, kode_wilayah: str | None, jenjang: str | None, since_version: int | None,
+               until_version: int | None) -> list[KipRow]:
+    """Up to ``limit`` issuances of a range of card numbers (above ``no_kip_after``, up to ``no_kip_upto``), after
+    ``after`` in ``no_kip`` order: the card number's unique index walked over the range alone."""
+    stmt = select(KipRow)
+    low = max((v for v in (after, no_kip_after) if v is not None), default=None)
+    if low is not None:
+        stmt = stmt.where(KipRow.no_kip > low)
+    if no_kip_upto is not None:
+        stmt = stmt.where(KipRow.no_kip <= no_kip_upto)
+    if since_version is not None:
+        stmt = stmt.where(KipRow.version > since_version)
+    if until_version is not None:
+        stmt = stmt.where(KipRow.version <= until_version)
+    if kode_wilayah:
+        stmt = stmt.where(KipRow.kode_wilayah >= kode_wilayah, KipRow.kode_wilayah < prefix_upper_bound(kode_wilayah))
+    if jenjang:
+        stmt = stmt.where(KipRow.jenjang == jenjang)
+    return list(session.scalars(stmt.order_by(KipRow.no_kip).limit(limit)))
+
+
 def by_no_kip(session: Session, no_kip: str) -> KipRow | None:
     return session.scalars(select(KipRow).where(KipRow.no_kip == no_kip)).first()
 

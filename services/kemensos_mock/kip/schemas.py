@@ -22,3 +22,10 @@ class KipQuery(Strict):
     until_version: int | None = Field(
         None, ge=0, le=2**62, description="Only issuances with a `version` up to this one (the end of a range); its "
         "last page's `resume_cursor` is after this version (or the registry's sequence, if lower)")
+    no_kip_after: str | None = Field(
+        None, pattern=r"^[A-Z0-9]{1,6}$", description="Only issuances whose `no_kip` sorts above this: a range of the "
+        "listing, paged in `no_kip` order (a whole listing read as ranges at once); its pages resume nowhere "
+        "(`resume_cursor` null): resume the whole listing from a position taken before the ranges")
+    no_kip_upto: str | None = Field(
+        None, pattern=r"^[A-Z0-9]{1,6}$", description="Only issuances whose `no_kip` sorts up to this (the end of a "
+        "range)")

@@ -13,7 +13,7 @@ from services.kemensos_mock.kip.schemas import KipQuery
 from services.kemensos_mock.registry import repository as registry
 from services.kemensos_mock.storage import reject_unstorable
 from shared.contracts.kemensos import Jenjang, KipIssuance, KipPage, KipRecord
-from shared.cursor import Cursor
+from shared.cursor import Cursor, IdCursor
 from shared.errors import InvalidInput
 
 log = logging.getLogger("jembatan.kemensos.kip")
@@ -40,6 +40,8 @@ def list_kip(session: Session, query: KipQuery) -> KipPage:
     """One page of issuances in version order (each write takes a new registry version, so a changed issuance
     moves to the end); ``resume_cursor`` is the position after the page's last issuance, from which a later read
     returns only what was put since (a range's last page: after the range's end)."""
+    if query.no_kip_after is not None or query.no_kip_upto is not None:
+        return _range_page(session, query)
     after = decode_cursor(query.cursor)[1] if query.cursor else None
     seq = registry.observed_seq(session)  # before the rows: they reflect at least this sequence
     rows = repo.page(session, after=after, limit=query.limit + 1, kode_wilayah=query.kode_wilayah,
@@ -54,6 +56,21 @@ def list_kip(session: Session, query: KipQuery) -> KipPage:
         end = Cursor(_RANGE_END_AT, str(min(query.until_version, seq))).encode()
     return KipPage(items=[to_issuance(r) for r in rows], next_cursor=end if more else None, observed_seq=seq,
                    resume_cursor=end)
+
+
+def _range_page(session: Session, query: KipQuery) -> KipPage:
+    """A page of a range of card numbers, in ``no_kip`` order: part of a read of the whole listing, so it resumes
+    nowhere (``resume_cursor`` None); its cursors are its own."""
+    after = IdCursor.decode(query.cursor).key if query.cursor else None
+    seq = registry.observed_seq(session)
+    rows = repo.range_page(session, after=after, limit=query.limit + 1, no_kip_after=query.no_kip_after,
+                           no_kip_upto=query.no_kip_upto, kode_wilayah=query.kode_wilayah,
+                           jenjang=query.jenjang.value if query.jenjang else None, since_version=query.since_version,
+                           until_version=query.until_version)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    next_cursor = IdCursor(rows[-1].no_kip).encode() if more else None
+    return KipPage(items=[to_issuance(r) for r in rows], next_cursor=next_cursor, observed_seq=seq, resume_cursor=None)
 
 
 def put_kip(session: Session, record: KipRecord) -> KipIssuance:

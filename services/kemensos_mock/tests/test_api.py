@@ -64,7 +64,7 @@ def test_docs_and_openapi_are_open_and_document_the_api(anon: TestClient) -> Non
     assert "example" in lookup["responses"]["200"]["content"]["application/json"]
     kip = spec["paths"]["/api/v1/kip"]["get"]
     assert {p["name"] for p in kip["parameters"]} == {"cursor", "limit", "kode_wilayah", "jenjang", "since_version",
-                                                   "until_version"}
+                                                   "until_version", "no_kip_after", "no_kip_upto"}
     assert "ApiToken" in spec["components"]["securitySchemes"]
 
 

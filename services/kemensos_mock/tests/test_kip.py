@@ -154,7 +154,34 @@ def test_version_ranges_split_the_listing_and_resume_after_their_end(client: Tes
     assert Cursor.decode(far["resume_cursor"]).key == str(head)
 
 
+def test_card_number_ranges_split_the_listing_in_card_order_and_resume_nowhere(client: TestClient) -> None:
+    whole, _ = all_pages(client, limit=13)
+    numbers = sorted(i["no_kip"] for i in whole)
+    edges = [None, numbers[len(numbers) // 3], numbers[2 * len(numbers) // 3], None]  # bounds the cards fall between
+    parts: list[dict] = []
+    for lo, hi in pairwise(edges):
+        bounds = {k: v for k, v in (("no_kip_after", lo), ("no_kip_upto", hi)) if v is not None}
+        cursor, got = None, []
+        while True:  # the range's own cursors, with its bounds
+            body = client.get(KIP, params={"limit": 4, **bounds, **({"cursor": cursor} if cursor else {})}).json()
+            assert body["resume_cursor"] is None  # a range is part of a whole read: it resumes nowhere
+            got += body["items"]
+            if not (cursor := body["next_cursor"]):
+                break
+        assert [i["no_kip"] for i in got] == sorted(i["no_kip"] for i in got)
+        parts += got
+    assert [i["no_kip"] for i in parts] == sorted(i["no_kip"] for i in whole)  # every card once
+    # a range's cursor is no position of the whole listing, nor the listing's of a range
+    range_cursor = client.get(KIP, params={"limit": 1, "no_kip_upto": "ZZZZZZ"}).json()["next_cursor"]
+    assert client.get(KIP, params={"cursor": range_cursor}).status_code == 422
+    version_cursor = client.get(KIP, params={"limit": 1}).json()["next_cursor"]
+    r = client.get(KIP, params={"cursor": version_cursor, "no_kip_after": "A"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
+
+
 @pytest.mark.parametrize(("params", "field", "rule"), [
+    ({"no_kip_after": "abc"}, "no_kip_after", "string_pattern_mismatch"),
+    ({"no_kip_upto": "ABCDEFG"}, "no_kip_upto", "string_pattern_mismatch"),
     ({"since_version": -1}, "since_version", "greater_than_equal"),
     ({"until_version": 2**62 + 1}, "until_version", "less_than_equal"),
     ({"until_version": "x"}, "until_version", "int_parsing"),

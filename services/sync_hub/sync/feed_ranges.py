@@ -28,9 +28,9 @@ The ranges split the id space by its first four hexadecimal digits (UUIDs spread
 exactly one range, since the ranges are consecutive intervals of the database's own order of the ids.
 
 **The KIP listing** is read the same way (``KipListing``, ``planner._read_kip``), when a plan reads it from its
-start: in ranges of registry versions up to the registry's sequence at the start (``head``), split as the replica's
-first load is (``HUB_REPLICA_LOAD_RANGES``, ``HUB_REPLICA_LOAD_RANGE_VERSIONS``). The listing holds each card once, at
-its latest version, so the ranges commute; the position after ``head`` is the listing's position once all are read.
+start: in ranges of card numbers, as many as the replica's first load would take for the registry's sequence
+(``HUB_REPLICA_LOAD_RANGES``, ``HUB_REPLICA_LOAD_RANGE_VERSIONS``: the sequence counts at least as many versions as
+there are cards). The listing's position once all are read is the one after the registry's sequence at the start.
 The regions a range's cards mark are found by the plan from the cards stored since the previous plan
 (``mirror.kip_regions_stored_since``), as after a plan's retry.
 """
@@ -135,27 +135,40 @@ BEYOND = 2**62  # above any registry version (the largest the listing's range bo
 
 @dataclass
 class KipListing:
-    """The registry's KIP listing, in ranges of registry versions (``since_version`` / ``until_version``): it holds
-    each card once, at its latest version. The listing ends, for the read, at the registry's sequence when it starts
-    (``head``): a range's last page resumes after its end, or after the registry's sequence if that is lower, so an
-    empty range beyond every version gives the position after head. A card changed while the ranges are read is above
-    it, read by the next run."""
+    """The registry's KIP listing, in ranges of card numbers (``no_kip_after`` / ``no_kip_upto``, paged in that order:
+    every card present throughout the read is read once, as the gateways' id ranges read each student). The listing
+    ends, for the read, at the registry's sequence when it starts (``head``): an empty page of a version window beyond
+    every version says that sequence and resumes after it. A card changed while the ranges are read is above it, and
+    the next run reads it (again, if its range had not passed it)."""
 
     client: Any
     store: Store
     name: str = "kip"
 
     def end(self) -> tuple[str, int]:
-        # an empty range beyond any version: its page says the registry's sequence and resumes after it
         page = self.client.list_kip(None, 1, since_version=BEYOND, until_version=BEYOND)
-        return page.resume_cursor, page.observed_seq
+        return page.resume_cursor, page.observed_seq  # the sequence: at least as many versions as cards
 
     def edges(self, count: int, size: int) -> list[str | None]:
-        return [None, *(str(size * i // count) for i in range(1, count)), str(size)]
+        return kip_bounds(count)
 
     def page(self, cursor: str | None, lo: str | None, hi: str | None, limit: int) -> Any:
-        return self.client.list_kip(cursor, limit, since_version=None if lo is None else int(lo),
-                                    until_version=None if hi is None else int(hi))
+        return self.client.list_kip(cursor, limit, no_kip_after=lo, no_kip_upto=hi)
+
+
+KIP_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # a card number's characters, in the databases' order
+
+
+def kip_bounds(count: int) -> list[str | None]:
+    """``count + 1`` increasing bounds of card numbers (``[A-Z0-9]{6}``): range ``i`` holds the numbers above bound
+    ``i`` and up to bound ``i + 1``. Each inner bound is a two-character prefix's largest number (``"3Z"`` then
+    ``"3ZZZZZ"``), so a range ends where a prefix does."""
+    n = len(KIP_ALPHABET) ** 2
+    inner = []
+    for i in range(1, count):
+        k = i * n // count - 1
+        inner.append(KIP_ALPHABET[k // len(KIP_ALPHABET)] + KIP_ALPHABET[k % len(KIP_ALPHABET)] + "ZZZZ")
+    return [None, *inner, None]
 
 
 def _key(read_id: int, idx: int) -> int:
