@@ -18,8 +18,9 @@ session 18, and the plan takes the longer of them; with ``--registry-rate`` (peo
 first load, ``--registry-people`` in DTSEN) the plan of a first sync takes at least that load, read beside the
 feeds. With ``--ranged`` (since session 19) the registry's first load and each feed's full read are read as up to
 ``--ranges`` ranges by the workers (``replica/ranged.py``, ``sync/feed_ranges.py``): each read goes as fast as
-min(workers, ranges) readers at its one-stream rate, the KIP listing (``--kip-rate`` cards/s, ``--kip-cards``) stays
-one stream, and the plan takes the longest of them per number of machines. Nothing here is measured; it multiplies.
+min(workers, ranges) readers at its one-stream rate, and so does the KIP listing (``--kip-rate`` cards/s of one
+stream, ``--kip-cards``; read in ranges of card numbers since session 20); the plan takes the longest of them per number
+of machines. Nothing here is measured; it multiplies.
 """
 
 from __future__ import annotations
@@ -88,9 +89,9 @@ def main() -> None:
             ap.error("--ranged needs --emis-rate, --dapodik-rate, --registry-rate and --kip-rate")
         kip_h = args.kip_cards / args.kip_rate / 3600
         print(f"KIP listing (one stream): {kip_h:.2f} h")
-        print("| machines | workers | readers | feeds (h) | replica load (h) | plan (h) | units phase (h) "
-              "| first sync (h) |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| machines | workers | readers | feeds (h) | replica load (h) | KIP listing (h) | plan (h) "
+              "| units phase (h) | first sync (h) |")
+        print("|---|---|---|---|---|---|---|---|---|")
     else:
         print("| machines | workers | units phase (h) | first sync (h) | longest unit (h) |")
         print("|---|---|---|---|---|")
@@ -102,9 +103,10 @@ def main() -> None:
             feeds_h = max(args.students * args.emis_share / args.emis_rate,
                           args.students * (1 - args.emis_share) / args.dapodik_rate) / readers / 3600
             replica_h = args.registry_people / args.registry_rate / readers / 3600
-            plan_m = max(feeds_h, replica_h, kip_h)
-            print(f"| {m} | {w} | {readers} | {feeds_h:.2f} | {replica_h:.2f} | {plan_m:.2f} | {units_h:.2f} | "
-                  f"**{plan_m + units_h:.2f}** |")
+            kip_m = kip_h / readers  # its ranges of card numbers, each read at the one stream's rate
+            plan_m = max(feeds_h, replica_h, kip_m)
+            print(f"| {m} | {w} | {readers} | {feeds_h:.2f} | {replica_h:.2f} | {kip_m:.2f} | {plan_m:.2f} | "
+                  f"{units_h:.2f} | **{plan_m + units_h:.2f}** |")
             continue
         print(f"| {m} | {w} | {units_h:.1f} | {plan_h + units_h:.1f} | {sizes.max() / args.unit_rate / 3600:.2f} |")
 
