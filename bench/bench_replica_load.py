@@ -15,7 +15,9 @@ any figure.
     .venv/bin/python bench/bench_replica_load.py --world DIR --ranges 16 --readers 1,2 [--repeat 1]
 
 ``--kip``: also the KIP listing read whole into the hub's ``replica_kip`` a page at a time, as a first sync's plan
-reads it (one stream; ``planner._read_kip`` less its marks): cards per second and CPU per 1,000 cards.
+reads it (one stream; ``planner._read_kip`` less its marks): cards per second and CPU per 1,000 cards. With
+``--ranges K`` it is read as K ranges of card numbers (``feed_ranges.KipListing``) by the ``--readers`` processes
+(the hub's CPU is theirs).
 
 ``--ranges K``: the same load read as a ranged first load (``replica/ranged.py``) of up to K ranges, by each number
 of reader processes in ``--readers`` (each does what a worker's range jobs or a plan do: reads the ranges nobody
@@ -34,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from bench_sync_e2e import PgCpu, load_avg, pg_create, pg_drop, tree_cpu
 from jembatan.stack import SERVICES, Stack, free_port
 from services.sync_hub.replica import follower, ranged
 from services.sync_hub.replica import repository as replica_repo
+from services.sync_hub.sync import feed_ranges
 from shared.clients import KemensosClient
 from shared.clock import utcnow
 from shared.db import make_engine, session_scope
@@ -87,6 +91,46 @@ def read_kip(engine: Any, client: KemensosClient) -> int:
         position = page.next_cursor
 
 
+def _kip_reader(url: str, kemensos_url: str, token: str, ranges: list[tuple[str | None, str | None]], out: Any
+                ) -> None:
+    """A reader process of the KIP listing's ranges of card numbers (what a worker's range jobs do, less the
+    range rows and locks): each range's pages stored in ``replica_kip``."""
+    engine = make_engine(url)
+    t0, cards = time.process_time(), 0
+    with KemensosClient(kemensos_url, token) as client:
+        listing = feed_ranges.KipListing(client, lambda s, r, c: 0)
+        for lo, hi in ranges:
+            cursor = None
+            while True:
+                page = listing.page(cursor, lo, hi, 1000)
+                if page.items:
+                    with session_scope(engine) as session:
+                        replica_repo.store_kip(session, {c.no_kip: c for c in page.items}, utcnow())
+                    cards += len(page.items)
+                if not (cursor := page.next_cursor):
+                    break
+    out.put((time.process_time() - t0, cards))
+    engine.dispose()
+
+
+def read_kip_ranges(stack: Stack, ranges: int, readers: int) -> tuple[int, float]:
+    """The KIP listing read as ``ranges`` ranges of card numbers by ``readers`` processes (ranges dealt round-robin).
+    Returns the cards read and the readers' CPU seconds."""
+    edges = feed_ranges.kip_bounds(ranges)
+    pairs = list(pairwise(edges))
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_kip_reader, args=(stack.database_url("sync_hub"), stack.url("kemensos_mock"),
+                                                   stack.creds.hub_to_kemensos, pairs[r::readers], out))
+             for r in range(readers)]
+    for proc in procs:
+        proc.start()
+    got = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    return sum(n for _, n in got), sum(c for c, _ in got)
+
+
 def one_round(world: Path, ranges: int = 1, readers: int = 1, kip: bool = False) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     dbs = {s: f"jb_bench_{s}_{tag}" for s in SERVICES}
@@ -129,10 +173,11 @@ def one_round(world: Path, ranges: int = 1, readers: int = 1, kip: bool = False)
         if kip:
             with KemensosClient(stack.url("kemensos_mock"), stack.creds.hub_to_kemensos) as client:
                 cpu0, kem0, pg0, t0 = time.process_time(), tree_cpu(kemensos.pid), pg.sample(), time.perf_counter()
-                n = read_kip(engine, client)
+                n, readers_cpu = (read_kip(engine, client), 0.0) if ranges <= 1 else read_kip_ranges(stack, ranges,
+                                                                                                    readers)
                 kwall = time.perf_counter() - t0
                 kip_result = {"cards": n, "wall_s": kwall, "cards_per_s": n / kwall,
-                              "cpu": {"hub (plan)": time.process_time() - cpu0,
+                              "cpu": {"hub (plan)": time.process_time() - cpu0 + readers_cpu,
                                       "kemensos_mock": tree_cpu(kemensos.pid) - kem0, "postgres": pg.sample() - pg0}}
         with engine.connect() as conn:
             families = conn.exec_driver_sql("SELECT count(*) FROM replica_keluarga").scalar_one()
