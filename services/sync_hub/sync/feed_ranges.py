@@ -261,6 +261,25 @@ def work_range(engine: Engine, source: Source, read_id: int, idx: int, *, wait: 
             cursor = page.next_cursor
 
 
+def read_whole(engine: Engine, run_id: str, source: Source, plan: FeedPlan,
+               before_start: Callable[[], object] | None = None) -> tuple[str, datetime, int] | None:
+    """The run's ranged read of the source: the one an earlier attempt of its plan started, or a new one when the
+    source is large enough (``before_start`` called first), read to its end (``read_all``). None: not read in
+    ranges (read it in one stream)."""
+    read = existing(engine, run_id, source.name)
+    if read is not None:
+        read_id = read.id
+    else:
+        due_now = due(engine, source, plan)
+        if due_now is None:
+            return None
+        if before_start is not None:
+            before_start()
+        read_id = start(engine, run_id, source, *due_now, plan)
+    assert read_id is not None
+    return read_all(engine, source, read_id)
+
+
 def read_all(engine: Engine, source: Source, read_id: int) -> tuple[str, datetime, int]:
     """Read the ranges nobody holds, then wait for the others (reading any whose holder stopped). Returns the feed's
     end position at the read's start, when the read started, and how many records the ranges stored."""

@@ -239,19 +239,12 @@ class Planner:
         large enough (or an earlier attempt of this plan started one): the plan reads the ranges nobody holds and
         waits for the rest. The feed's end position at the read's start, when it started, and the records stored;
         None: read in one stream."""
-        source = range_source(system.value, self.up)
-        read = feed_ranges.existing(self.db, self.run_id, source.name)
-        if read is not None:
-            read_id = read.id
-        else:
-            plan = feed_ranges.feed_plan(self.settings, self.ctx.defer_feed_ranges)
-            due = feed_ranges.due(self.db, source, plan)
-            if due is None:
-                return None
-            schools.load()  # the ranges look their students' schools up in the hub's copy of the list
-            read_id = feed_ranges.start(self.db, self.run_id, source, *due, plan)
-        assert read_id is not None
-        done = feed_ranges.read_all(self.db, source, read_id)
+        plan = feed_ranges.feed_plan(self.settings, self.ctx.defer_feed_ranges)
+        # the ranges look their students' schools up in the hub's copy of the list: read before they start
+        done = feed_ranges.read_whole(self.db, self.run_id, range_source(system.value, self.up), plan,
+                                      before_start=schools.load)
+        if done is None:
+            return None
         if system is SourceSystem.DAPODIK:  # its schools' read positions move now (a range's pages move none)
             self.up.dapodik.feed_read(done[0])
         return done
@@ -348,22 +341,13 @@ class Planner:
             runs_repo.add_read(session, self.run_id, "kip", 0, utcnow(), done=True)
 
     def _read_kip_ranges(self) -> str | None:
-        """The whole KIP listing read as ranges of registry versions, each a job (``sync.feed_ranges.KipListing``),
+        """The whole KIP listing read as ranges of card numbers, each a job (``sync.feed_ranges.KipListing``),
         when the registry is large enough (or an earlier attempt of this plan started one): the plan reads the ranges
         nobody holds and waits for the rest. The listing's position after them; None: read in one stream. The cards'
         regions are marked by the plan from what was stored since the previous plan (``kip_regions_stored_since``)."""
-        source = range_source("kip", self.up)
-        read = feed_ranges.existing(self.db, self.run_id, source.name)
-        if read is not None:
-            read_id = read.id
-        else:
-            plan = feed_ranges.kip_plan(self.settings, self.ctx.defer_feed_ranges)
-            due = feed_ranges.due(self.db, source, plan)
-            if due is None:
-                return None
-            read_id = feed_ranges.start(self.db, self.run_id, source, *due, plan)
-        assert read_id is not None
-        return feed_ranges.read_all(self.db, source, read_id)[0]
+        plan = feed_ranges.kip_plan(self.settings, self.ctx.defer_feed_ranges)
+        done = feed_ranges.read_whole(self.db, self.run_id, range_source("kip", self.up), plan)
+        return None if done is None else done[0]
 
     def _store_kip(self, read: list[KipIssuance]) -> None:
         latest = {c.no_kip: c for c in read}  # in version order: the last one read is the card's latest
