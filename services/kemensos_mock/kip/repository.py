@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlmodel import Session
 
 from services.kemensos_mock.kip.models import KipRow
@@ -23,10 +23,17 @@ def page(session: Session, *, after: int | None, limit: int, kode_wilayah: str |
     serves it on both databases. ``since_version`` / ``until_version``: only the versions in (since, until] (a
     range of the listing: the version index walked over the range alone).
     """
-    stmt = select(KipRow)
     low = max((v for v in (after, since_version) if v is not None), default=None)
-    if low is not None:
-        stmt = stmt.where(KipRow.version > low)
+    stmt = _filtered(low, until_version, kode_wilayah, jenjang)
+    return list(session.scalars(stmt.order_by(KipRow.version).limit(limit)))
+
+
+def _filtered(since_version: int | None, until_version: int | None, kode_wilayah: str | None,
+              jenjang: str | None) -> Select[tuple[KipRow]]:
+    """The issuances of the version window (since, until], of the region prefix and the school level, where given."""
+    stmt = select(KipRow)
+    if since_version is not None:
+        stmt = stmt.where(KipRow.version > since_version)
     if until_version is not None:
         stmt = stmt.where(KipRow.version <= until_version)
     if kode_wilayah:
@@ -34,8 +41,7 @@ def page(session: Session, *, after: int | None, limit: int, kode_wilayah: str |
                           KipRow.kode_wilayah < prefix_upper_bound(kode_wilayah))
     if jenjang:
         stmt = stmt.where(KipRow.jenjang == jenjang)
-    stmt = stmt.order_by(KipRow.version).limit(limit)
-    return list(session.scalars(stmt))
+    return stmt
 
 
 def range_page(session: Session, *, after: str | None, limit: int, no_kip_after: str | None,
@@ -43,20 +49,12 @@ def range_page(session: Session, *, after: str | None, limit: int, no_kip_after:
                until_version: int | None) -> list[KipRow]:
     """Up to ``limit`` issuances of a range of card numbers (above ``no_kip_after``, up to ``no_kip_upto``), after
     ``after`` in ``no_kip`` order: the card number's unique index walked over the range alone."""
-    stmt = select(KipRow)
+    stmt = _filtered(since_version, until_version, kode_wilayah, jenjang)
     low = max((v for v in (after, no_kip_after) if v is not None), default=None)
     if low is not None:
         stmt = stmt.where(KipRow.no_kip > low)
     if no_kip_upto is not None:
         stmt = stmt.where(KipRow.no_kip <= no_kip_upto)
-    if since_version is not None:
-        stmt = stmt.where(KipRow.version > since_version)
-    if until_version is not None:
-        stmt = stmt.where(KipRow.version <= until_version)
-    if kode_wilayah:
-        stmt = stmt.where(KipRow.kode_wilayah >= kode_wilayah, KipRow.kode_wilayah < prefix_upper_bound(kode_wilayah))
-    if jenjang:
-        stmt = stmt.where(KipRow.jenjang == jenjang)
     return list(session.scalars(stmt.order_by(KipRow.no_kip).limit(limit)))
 
 
