@@ -9,9 +9,10 @@ batch migrations on SQLite can refer to them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import BigInteger, DateTime, MetaData, literal
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
@@ -52,6 +53,13 @@ def reject_unstorable(record: BaseModel, prefix: str = "") -> None:
     if bad:
         raise InvalidInput.field(prefix + bad[0], "unstorable_text", "text with a NUL character or a lone surrogate "
                                  "cannot be stored")
+
+
+def version_param(value: int) -> Any:
+    """A registry version as a bound parameter of type BIGINT: the columns are INTEGER where the schema began so, and
+    a bound value takes its column's type (a version beyond INTEGER, given by a caller, would then fail in the
+    database instead of matching nothing)."""
+    return literal(value, BigInteger)
 
 
 def utcnow() -> datetime:

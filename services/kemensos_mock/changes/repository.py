@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from services.kemensos_mock.registry.models import AnggotaRow, KeluargaHapusRow, KeluargaRow, KkLamaRow, PkhRow
 from services.kemensos_mock.registry.repository import among
-from services.kemensos_mock.storage import UtcDateTime
+from services.kemensos_mock.storage import UtcDateTime, version_param
 
 KELUARGA, PKH, DIHAPUS = "keluarga", "pkh", "keluarga_dihapus"
 _SIDES = ((KELUARGA, KeluargaRow), (PKH, PkhRow), (DIHAPUS, KeluargaHapusRow))
@@ -50,11 +50,12 @@ def page(session: Session, after: tuple[datetime, int] | None, limit: int, since
         if after is not None:
             at, version = after
             # a row-value comparison: both databases seek the (updated_at, version) index to it
-            stmt = stmt.where(tuple_(model.updated_at, model.version) > tuple_(literal(at, UtcDateTime()), version))
+            stmt = stmt.where(tuple_(model.updated_at, model.version) > tuple_(literal(at, UtcDateTime()),
+                                                                               version_param(version)))
         if since_version is not None:
-            stmt = stmt.where(model.version > since_version)
+            stmt = stmt.where(model.version > version_param(since_version))
         if until_version is not None:
-            stmt = stmt.where(model.version <= until_version)
+            stmt = stmt.where(model.version <= version_param(until_version))
         sides.append(stmt.order_by(model.updated_at, model.version).limit(limit).subquery().select())
     merged = union_all(*sides).subquery()
     stmt = select(merged).order_by(merged.c.updated_at, merged.c.version).limit(limit)

@@ -6,6 +6,7 @@ from sqlalchemy import Select, select
 from sqlmodel import Session
 
 from services.kemensos_mock.kip.models import KipRow
+from services.kemensos_mock.storage import version_param
 
 
 def prefix_upper_bound(prefix: str) -> str:
@@ -33,9 +34,9 @@ def _filtered(since_version: int | None, until_version: int | None, kode_wilayah
     """The issuances of the version window (since, until], of the region prefix and the school level, where given."""
     stmt = select(KipRow)
     if since_version is not None:
-        stmt = stmt.where(KipRow.version > since_version)
+        stmt = stmt.where(KipRow.version > version_param(since_version))
     if until_version is not None:
-        stmt = stmt.where(KipRow.version <= until_version)
+        stmt = stmt.where(KipRow.version <= version_param(until_version))
     if kode_wilayah:
         stmt = stmt.where(KipRow.kode_wilayah >= kode_wilayah,
                           KipRow.kode_wilayah < prefix_upper_bound(kode_wilayah))

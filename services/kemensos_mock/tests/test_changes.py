@@ -17,6 +17,7 @@ from sqlmodel import Session
 from services.kemensos_mock.changes import service as changes
 from services.kemensos_mock.changes.schemas import ChangesQuery
 from services.kemensos_mock.kip import service as kip
+from services.kemensos_mock.kip.schemas import KipQuery
 from services.kemensos_mock.main import MIGRATIONS
 from services.kemensos_mock.registry import repository as registry_repo
 from services.kemensos_mock.registry import service as registry
@@ -182,6 +183,22 @@ def test_feed_on_both_databases_with_ties_and_changes(engine: Engine, world: Wor
     assert len(set(seen)) == len(seen)
     assert [v for _, v in seen[-2:]] == [world.versioned_rows + 1, world.versioned_rows + 2]
     assert page.observed_seq == world.versioned_rows + 3
+
+
+def test_versions_beyond_any_stored_match_nothing_on_both_databases(engine: Engine) -> None:
+    """The version columns began as INTEGER: a larger version given by a caller (a range bound up to 2^62, a cursor
+    of 18 digits) matches nothing; it is not an error of the database (a 500)."""
+    huge, beyond = 2**62, Cursor(datetime(2026, 1, 1, tzinfo=UTC), "9" * 18).encode()
+    with session_scope(engine) as s:
+        seq = changes.list_changes(s, ChangesQuery(limit=5)).observed_seq
+        for query in (ChangesQuery(limit=5, since_version=huge), ChangesQuery(limit=5, since_version=huge,
+                                                                             until_version=huge)):
+            assert changes.list_changes(s, query).items == []
+        assert len(changes.list_changes(s, ChangesQuery(limit=5, until_version=huge)).items) == 5
+        assert kip.list_kip(s, KipQuery(since_version=huge, until_version=huge)).items == []
+        assert kip.list_kip(s, KipQuery(cursor=beyond)).items == []
+        end = kip.list_kip(s, KipQuery(limit=1, since_version=huge, until_version=huge))
+        assert Cursor.decode(end.resume_cursor or "").key == str(seq)  # after the registry's sequence
 
 
 def test_a_load_adding_members_to_a_stored_family_puts_it_in_the_feed_again(engine: Engine, world: World,
