@@ -35,9 +35,13 @@ def four_apps(template: Stack, workdir: Path, hub_url: str, **hub: Any
               ) -> Iterator[tuple[HubClient, Upstreams, Stack, dict[str, TestClient]]]:
     """The world ``template`` loaded, copied into ``workdir``; the hub on ``hub_url`` with its in-process worker and
     ``hub`` settings besides. Yields the hub's client (as the operator), the upstream clients, the copy's stack and
-    the apps' test clients (registry admin, school operator)."""
-    shutil.copytree(template.workdir / "db", workdir / "db")  # each test syncs its own copy
-    stack = Stack(workdir, creds=template.creds)
+    the apps' test clients (registry admin, school operator). A template whose upstreams have databases of their own
+    (``Stack.database_urls``: PostgreSQL) is used as it is, not copied."""
+    if template.database_urls:
+        stack = template
+    else:
+        shutil.copytree(template.workdir / "db", workdir / "db")  # each test syncs its own copy
+        stack = Stack(workdir, creds=template.creds)
     c = stack.creds
     with ExitStack() as ctx:
         def client(app: Any) -> TestClient:

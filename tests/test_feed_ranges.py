@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import ExitStack
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,28 @@ def test_a_first_sync_reading_its_feeds_as_ranges_ends_as_one_stream_does(
         assert _rows(url, f"SELECT records FROM run_reading WHERE sync_run_id = '{again.id}' AND source = 'kip'"
                      ) == [(0,)]
         assert _rows(url, "SELECT count(*) FROM feed_read") == [(3,)]  # an incremental read is one stream
+
+
+def test_a_first_sync_in_ranges_with_every_service_on_postgresql(baseline: dict[str, Any], tmp_path: Path) -> None:
+    """The same first sync with Kemensos and the gateways on PostgreSQL too: their range queries (ids, card numbers,
+    versions beyond any stored), feed-end and feed-read on the database a ministry runs them on."""
+    generate_world(WorldConfig(seed=8, n_families=150), tmp_path / "world")  # the ``loaded`` world
+    with ExitStack() as dbs:
+        urls = {s: dbs.enter_context(fresh_postgres_database())
+                for s in ("kemensos_mock", "emis_gateway", "dapodik_gateway", "sync_hub")}
+        hub_url = urls.pop("sync_hub")
+        stack = Stack(tmp_path, database_urls=urls)
+        stack.load_world(tmp_path / "world")
+        with four_apps(stack, tmp_path, hub_url, feed_read_range_records=5, replica_load_range_versions=50
+                       ) as (hub, _, _, _):
+            run = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
+            _same_as(baseline, hub_url, run)
+            reads = _rows(hub_url, "SELECT system, finished_at IS NOT NULL FROM feed_read ORDER BY system")
+            assert reads == [("dapodik", True), ("emis", True), ("kip", True)]
+            assert _rows(hub_url, "SELECT count(*) FROM replica_load WHERE finished_at IS NOT NULL") == [(1,)]
+            assert _rows(urls["dapodik_gateway"], WAITING) == [(0,)]
+            again = hub.wait(hub.start_run().id, timeout=300, poll=0.05)
+            assert again.status is RunStatus.SUCCEEDED and again.students_from_feed == 0
 
 
 def test_a_plan_that_fails_while_reading_ranges_goes_on_with_them_when_tried_again(
