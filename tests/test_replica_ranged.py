@@ -13,6 +13,7 @@ import random
 import shutil
 import warnings
 from collections.abc import Iterator
+from contextlib import ExitStack
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,43 @@ def test_a_small_registry_or_sqlite_is_read_in_one_stream(registry: Registry, tm
         assert ranged.start(engine, registry.client, PLAN) is None  # SQLite: one writer at a time
     finally:
         engine.dispose()
+
+
+class Failing:
+    """The registry's client, failing after ``pages`` pages of the feed (the follower's process killed mid-load)."""
+
+    def __init__(self, client: KemensosClient, pages: int) -> None:
+        self.client, self.left = client, pages
+
+    def iter_changes(self, *a: Any, **kw: Any) -> Iterator[Any]:
+        for page in self.client.iter_changes(*a, **kw):
+            if self.left == 0:
+                raise ConnectionError("killed")
+            self.left -= 1
+            yield page
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_first_load_in_one_stream_builds_the_matching_indexes_at_its_end_even_after_a_stop(
+        registry: Registry, one_stream: sa.Engine, tmp_path: Path, db: str) -> None:
+    replica.refresh(one_stream, registry.client)  # reference: one stream on PostgreSQL, uninterrupted
+    assert matching_indexes(one_stream) == ALL_MATCHING
+    with ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'hub.db'}" if db == "sqlite" else stack.enter_context(fresh_postgres_database())
+        migrate(MIGRATIONS, url)
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        with pytest.raises(ConnectionError):
+            replica.refresh(engine, Failing(registry.client, 2), page_size=7)  # type: ignore[arg-type]
+        assert matching_indexes(engine) == set()  # dropped at the start, not built: the load did not end
+        assert observed(engine) > 0
+        replica.refresh(engine, registry.client)  # goes on from its cursor, and builds them at its end
+        assert matching_indexes(engine) == ALL_MATCHING
+        text = [{t: [tuple(map(str, r)) for r in rows] for t, rows in contents(e).items()}
+                for e in (engine, one_stream)]
+        assert text[0] == text[1]  # (as text: SQLite gives its dates as text)
+        replica.refresh(engine, registry.client)  # a later round: nothing dropped, nothing built
+        assert matching_indexes(engine) == ALL_MATCHING
 
 
 @pytest.mark.postgres

@@ -248,6 +248,8 @@ def _refresh(engine: Engine, client: KemensosClient, page_size: int,
         elif repo.loading(session):  # a ranged first load is being read (``replica.ranged``): not from 0 beside it
             return RefreshResult(0, 0, current.observed_seq, current.observed_seq)
         cursor, start_seq, floor = current.cursor, current.observed_seq, current.floor_version
+        if cursor is None and start_seq == 0 and floor is None:  # a first load in one stream: the members'
+            repo.drop_matching_indexes(session)  # matching indexes are built at its end, not kept up page by page
     pages = changes = seq = 0
     # after a ranged first load: only what changed after the version it read up to
     pages_of = (client.iter_changes(cursor, limit=page_size) if floor is None
@@ -265,6 +267,9 @@ def _refresh(engine: Engine, client: KemensosClient, page_size: int,
         seq = max(seq, page.observed_seq)
     with session_scope(engine) as session:
         seq = max(seq, repo.state(session).observed_seq)
+        # caught up: the indexes a first load dropped (this refresh's, or one stopped before its end) are built
+        if built := repo.build_matching_indexes(session):
+            log.info("replica: %d matching index(es) built after the first load", len(built))
     log.info("replica refreshed: %d pages, %d changes applied, registry sequence %d", pages, changes, seq)
     return RefreshResult(pages, changes, seq, start_seq, reset)
 
