@@ -30,9 +30,9 @@ class ReplicaKeluargaRow(HubTable, table=True):
 
 # What ``replica.slice`` reads a matcher's slice by: the fallback's blocks (kabupaten, birth date range) and its
 # nationwide pass (name or mother's name, with the birth date or the kabupaten), the initials with the birth date or
-# the kabupaten; and the registry's sample (``replica.sample``). A first load in ranges builds these once at its end
-# instead of keeping them up with every page (``replica.ranged``): a page reads and deletes members by NIK and by KK
-# number only, through the primary key and ``no_kk``'s index, which stay.
+# the kabupaten; and the registry's sample (``replica.sample``). A first load builds these once at its end instead of
+# keeping them up with every page (in ranges: ``replica.ranged``; in one stream: ``replica.service._refresh``): a page
+# reads and deletes members by NIK and by KK number only, through the primary key and ``no_kk``'s index, which stay.
 MATCHING_INDEXES = (
     sa.Index("ix_replica_anggota_kab_tanggal_lahir", "kab", "tanggal_lahir"),
     sa.Index("ix_replica_anggota_nama_norm_tanggal_lahir", "nama_norm", "tanggal_lahir"),
