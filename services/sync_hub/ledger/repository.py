@@ -297,8 +297,7 @@ def verification_rows(session: Session, ids: Sequence[str]) -> dict[str, sa.Row[
 
 
 def add_verifications(session: Session, rows: list[dict[str, object]]) -> None:
-    if rows:
-        session.connection().execute(VERIFICATION.insert(), rows)
+    bulk.insert(session, VERIFICATION, rows)  # COPY on PostgreSQL
 
 
 def unledgered(session: Session, table: sa.Table | None = None) -> tuple[int, str | None]:

@@ -57,3 +57,26 @@ def test_verifications_are_settled_each_with_its_own_answer(engine: Engine) -> N
         assert (got.status, got.detail) == (status, detail), n
         assert got.sent_at.replace(tzinfo=UTC) == sent_at  # SQLite hands UTC back naive
     assert all(stored[(r["nik_anak"], "2026-T1")].status == "PENDING" for r in other)
+
+
+def test_written_verifications_read_back_as_given_and_replace_the_period_s_earlier_ones(engine: Engine) -> None:
+    """``write`` goes by COPY on PostgreSQL: every column reads back as it was given (JSON lists, flags, exact times,
+    nulls, text COPY would escape), and writing a child again for a period replaces its row, not another period's."""
+    rows = [_row(n, PERIODE) | {"months_below": [7, 8] if n % 2 else [], "enrolled": bool(n % 3),
+                                "detail": "tab\there\\back\nline" if n == 1 else None,
+                                "payload": '{"a": "b"}', "observed_at": AT + timedelta(microseconds=n)}
+            for n in range(70)]  # more than a multi-row INSERT's few rows
+    with session_scope(engine) as session:
+        repo.write(session, PERIODE, rows)
+        repo.write(session, "2026-T1", [_row(0, "2026-T1")])
+        repo.write(session, PERIODE, [rows[3] | {"version": 2, "status": "APPLIED"}])  # the child decided again
+    with engine.connect() as conn:
+        stored = {(r.nik_anak, r.periode): r._mapping for r in conn.execute(sa.select(repo.VERIFIED))}
+    assert len(stored) == len(rows) + 1
+    for n, row in enumerate(rows):
+        got = dict(stored[(row["nik_anak"], PERIODE)])
+        want = row | ({"version": 2, "status": "APPLIED"} if n == 3 else {})
+        for name in ("observed_at", "decided_at"):
+            got[name] = got[name].replace(tzinfo=UTC)  # SQLite hands UTC back naive
+        assert got == want, n
+    assert stored[(rows[0]["nik_anak"], "2026-T1")]["version"] == 1

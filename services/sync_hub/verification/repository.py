@@ -15,6 +15,7 @@ from services.sync_hub.mirror.models import MirrorKehadiranRow, StudentMirrorRow
 from services.sync_hub.runs.models import StudentStatusRow
 from services.sync_hub.verification.models import VerificationRow
 from services.sync_hub.verification.service import Period, SchoolRecord
+from shared import bulk
 from shared.regions import code_range
 
 STATUS: sa.Table = StudentStatusRow.__table__  # type: ignore[assignment]
@@ -107,8 +108,7 @@ def write(session: Session, periode: str, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(niks), CHUNK):
         session.execute(VERIFIED.delete().where(VERIFIED.c.periode == periode,
                                                 VERIFIED.c.nik_anak.in_(niks[start:start + CHUNK])))
-    if rows:
-        session.connection().execute(VERIFIED.insert(), rows)
+    bulk.insert(session, VERIFIED, rows)  # COPY on PostgreSQL (a first sync writes one row per PKH child)
 
 
 def settle(session: Session, periode: str, answers: list[dict[str, Any]]) -> None:
