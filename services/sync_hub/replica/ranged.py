@@ -57,7 +57,7 @@ from services.sync_hub.replica.models import (
     ReplicaPkhParkedRow,
     ReplicaStateRow,
 )
-from shared import names
+from shared import bulk, names
 from shared.clients import KemensosClient
 from shared.clock import utcnow
 from shared.contracts.kemensos import ChangePage, PkhChange
@@ -169,8 +169,8 @@ def _park(session: Session, load_id: int, items: list[PkhChange]) -> None:
     versions = sorted({c.version for c in items})
     session.execute(table.delete().where(table.c.load_id == load_id, table.c.version.in_(versions)))
     rows = {c.version: c for c in items}  # a page delivered again parks its items once
-    session.execute(table.insert(), [{"load_id": load_id, "version": v, "no_kk": c.no_kk,
-                                      "payload": c.model_dump_json()} for v, c in sorted(rows.items())])
+    bulk.insert(session, table, [{"load_id": load_id, "version": v, "no_kk": c.no_kk,
+                                  "payload": c.model_dump_json()} for v, c in sorted(rows.items())])
 
 
 FOREIGN_PAGES_MAX = 20  # another reader's pages in a row before a range's read gives up (and is tried again)

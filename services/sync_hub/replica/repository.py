@@ -37,6 +37,7 @@ from services.sync_hub.replica.models import (
     ReplicaStateRow,
 )
 from services.sync_hub.replica.sample import sample_key
+from shared import bulk
 from shared.db import Growing, one_of
 
 # Bound parameters per IN list: well under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -73,9 +74,9 @@ def store_kip(session: Session, cards: Mapping[str, Any], at: datetime) -> list[
     if gone:
         session.execute(table.delete().where(where), {"keys": bind(gone)})
     if changed:
-        session.execute(table.insert(), [{"no_kip": c.no_kip, "kode_wilayah": c.kode_wilayah, "nik": c.nik,
-                                          "version": c.version, "payload": c.model_dump_json(), "stored_at": at}
-                                         for c in changed])
+        bulk.insert(session, table, [{"no_kip": c.no_kip, "kode_wilayah": c.kode_wilayah, "nik": c.nik,
+                                      "version": c.version, "payload": c.model_dump_json(), "stored_at": at}
+                                     for c in changed])  # COPY on PostgreSQL
         GROWING[table.name].added(session, len(changed))
     return changed
 

@@ -22,6 +22,7 @@ from services.sync_hub.risk.models import FamilyRiskReportRow, FamilyRiskRow
 from services.sync_hub.runs.models import StudentOutcomeRow, StudentStatusRow
 from services.sync_hub.verification.models import VerificationRow
 from services.sync_hub.verification.service import Period
+from shared import bulk
 from shared.regions import code_range
 
 K: sa.Table = ReplicaKeluargaRow.__table__  # type: ignore[assignment]
@@ -158,9 +159,8 @@ def replace(session: Session, periode: str, rows: pl.DataFrame, counts: dict[str
     records = rows.with_columns(pl.lit(periode).alias("periode"), pl.lit(run_id).alias("sync_run_id")).select(
         "periode", "family_seq", "no_kk", "family_region", "region", "child_nik", "age", "reason", "actor", "error",
         "system", "student_id", "school", "npsn", "months_below", "evidence", "detail", "sync_run_id").to_dicts()
-    conn = session.connection()
     for start in range(0, len(records), 5000):
-        conn.execute(RISK.insert(), records[start:start + 5000])
+        bulk.insert(session, RISK, records[start:start + 5000])  # COPY on PostgreSQL
     build_id = str(uuid.uuid4())
     session.execute(REPORT.delete().where(REPORT.c.periode == periode))
     session.execute(REPORT.insert().values(periode=periode, build_id=build_id, sync_run_id=run_id, built_at=now,
