@@ -292,7 +292,8 @@ def pg_auto_explain(names: list[str], ms: str | None) -> None:
 
 
 def pg_statement_stats(names: list[str], on: str | None) -> None:
-    """``BENCH_HUB_STATEMENT_STATS=1``: every statement on the hub's database goes to the server's log with its
+    """``BENCH_HUB_STATEMENT_STATS=1`` (or a comma list of services: ``dapodik_gateway,sync_hub``): every statement
+    on the hub's database (those services' databases) goes to the server's log with its
     duration and the backend's CPU for it (``log_statement_stats``: user and system seconds per parse, bind and
     execute), to add up by statement (``bench/pg_statement_cpu.py``). The logging costs CPU itself: a run with it
     is for finding where the database spends, not for the figures."""
@@ -439,7 +440,10 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
             urls[s] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
         pg_create(dbs)
         pg_auto_explain(dbs, os.environ.get("BENCH_AUTO_EXPLAIN_MS"))
-        pg_statement_stats([n for n in dbs if "_sync_hub_" in n], os.environ.get("BENCH_HUB_STATEMENT_STATS"))
+        # BENCH_HUB_STATEMENT_STATS=1: the hub's database; =dapodik_gateway,emis_gateway,...: those services' databases
+        stats = os.environ.get("BENCH_HUB_STATEMENT_STATS")
+        which = ["sync_hub"] if stats == "1" else (stats or "").split(",")
+        pg_statement_stats([n for n in dbs if any(f"_{s}_" in n for s in which if s)], stats)
     hub_env = {"HUB_LOCAL_WORKERS": str(args.workers)}
     extra = {"sync_hub": hub_env}
     if args.gateway_workers > 1:  # uvicorn workers of each gateway (their CPU: the process tree's)

@@ -141,7 +141,8 @@ def count_held_back(session: Session, sekolah_id: str) -> int:
 # -- what the hub wrote ------------------------------------------------------------------------------------
 
 def insert_log(session: Session, rows: list[dict[str, Any]]) -> None:
-    db.executemany(session.connection(), sa.insert(LOG), rows)
+    """A batch's rows (one per school it touched: hundreds in a first sync's batch): COPY on PostgreSQL."""
+    db.bulk_insert(session, LOG, rows)
 
 
 def last_run_id(session: Session, sekolah_id: str) -> str | None:
