@@ -15,6 +15,7 @@ from sqlmodel import Session
 from services.dapodik_gateway import db, paging
 from services.dapodik_gateway.peserta_didik.models import PesertaDidikRow
 from services.dapodik_gateway.results.models import FieldProvenanceRow, ValueHistoryRow
+from services.dapodik_gateway.sekolah.models import SekolahRow
 from services.dapodik_gateway.sinkronisasi.models import ChangeCounterRow, SyncPositionRow, TableSyncLogRow
 
 PD: sa.Table = PesertaDidikRow.__table__  # type: ignore[assignment]
@@ -23,6 +24,7 @@ HIST: sa.Table = ValueHistoryRow.__table__  # type: ignore[assignment]
 COUNTER: sa.Table = ChangeCounterRow.__table__  # type: ignore[assignment]
 POSITION: sa.Table = SyncPositionRow.__table__  # type: ignore[assignment]
 LOG: sa.Table = TableSyncLogRow.__table__  # type: ignore[assignment]
+SEKOLAH: sa.Table = SekolahRow.__table__  # type: ignore[assignment]
 COUNTER_NAME = "peserta_didik"
 INVALID = 2
 
@@ -77,20 +79,17 @@ def raise_positions(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def raise_positions_upto(session: Session, upto: paging.SeqCursor, client: str, at: datetime) -> int:
     """Every school's read position raised to its last record in the feed (validated, not deleted) at or before
-    ``upto`` in (change_seq, id) order, in one statement; a position never moves back. Returns how many moved."""
+    ``upto`` in (change_seq, id) order, in one statement; a position never moves back. Returns how many moved.
+
+    PostgreSQL finds each school's last record by one backward probe of ``ix_peserta_didik_sekolah_change_seq_id``
+    per school (a ``LATERAL ... LIMIT 1`` over ``sekolah``): the work follows the number of schools, not of records
+    (nationally ~448,000 schools against ~53 M records, which a window over the feed would sort whole). SQLite, the
+    embedded default's size, ranks the records by school with a window."""
     conn = session.connection()
-    last = (sa.select(PD.c.sekolah_id, PD.c.change_seq, PD.c.peserta_didik_id,
-                      sa.func.row_number().over(partition_by=PD.c.sekolah_id,
-                                                order_by=(PD.c.change_seq.desc(), PD.c.peserta_didik_id.desc())
-                                                ).label("nth"))
-            .where(PD.c.soft_delete.is_(False), PD.c.status_validasi.is_not(None),
-                   sa.tuple_(PD.c.change_seq, PD.c.peserta_didik_id)
-                   <= sa.tuple_(sa.literal(upto.seq, PD.c.change_seq.type),
-                                sa.literal(upto.key, PD.c.peserta_didik_id.type)))
-            .subquery())
+    last = _last_per_school(conn.dialect.name, upto)
     rows = (sa.select(last.c.sekolah_id, last.c.change_seq, last.c.peserta_didik_id,
                       sa.literal(at, POSITION.c.delivered_at.type), sa.literal(client, POSITION.c.client.type))
-            .where(last.c.nth == 1).order_by(last.c.sekolah_id))  # the order school rows are locked in
+            .order_by(last.c.sekolah_id))  # the order school rows are locked in
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(POSITION)
     new = insert.excluded
     stmt = insert.from_select(["sekolah_id", "change_seq", "peserta_didik_id", "delivered_at", "client"], rows
@@ -101,6 +100,29 @@ def raise_positions_upto(session: Session, upto: paging.SeqCursor, client: str, 
         where=sa.tuple_(POSITION.c.change_seq, POSITION.c.peserta_didik_id)
         < sa.tuple_(new.change_seq, new.peserta_didik_id)).returning(POSITION.c.sekolah_id)
     return len(conn.execute(stmt).all())
+
+
+def _last_per_school(dialect: str, upto: paging.SeqCursor) -> sa.Subquery:
+    """(sekolah_id, change_seq, peserta_didik_id) of each school's last record in the feed at or before ``upto``;
+    schools with none are absent."""
+    in_feed = [PD.c.soft_delete.is_(False), PD.c.status_validasi.is_not(None),
+               sa.tuple_(PD.c.change_seq, PD.c.peserta_didik_id)
+               <= sa.tuple_(sa.literal(upto.seq, PD.c.change_seq.type),
+                            sa.literal(upto.key, PD.c.peserta_didik_id.type))]
+    if dialect == "postgresql":
+        probe = (sa.select(PD.c.change_seq, PD.c.peserta_didik_id)
+                 .where(PD.c.sekolah_id == SEKOLAH.c.sekolah_id, *in_feed)
+                 .order_by(PD.c.change_seq.desc(), PD.c.peserta_didik_id.desc()).limit(1)
+                 .lateral("last_record"))
+        return (sa.select(SEKOLAH.c.sekolah_id, probe.c.change_seq, probe.c.peserta_didik_id)
+                .select_from(SEKOLAH.join(probe, sa.true())).subquery())
+    ranked = (sa.select(PD.c.sekolah_id, PD.c.change_seq, PD.c.peserta_didik_id,
+                        sa.func.row_number().over(partition_by=PD.c.sekolah_id,
+                                                  order_by=(PD.c.change_seq.desc(), PD.c.peserta_didik_id.desc())
+                                                  ).label("nth"))
+              .where(*in_feed).subquery())
+    return (sa.select(ranked.c.sekolah_id, ranked.c.change_seq, ranked.c.peserta_didik_id)
+            .where(ranked.c.nth == 1).subquery())
 
 
 def _after_position(position: sa.RowMapping | None) -> sa.ColumnElement[bool]:
