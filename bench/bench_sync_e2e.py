@@ -1,8 +1,8 @@
 """End-to-end sync throughput: the main job on a larger world, measured.
 
     .venv/bin/python bench/bench_sync_e2e.py --families 93000 --db postgres --workers 2 [--repeat 3]
-        [--world DIR] [--unit-max N] [--first-only] [--py-spy DIR] [--py-spy-phase plan|units] [--json OUT]
-        [--write docs/benchmarks.md]
+        [--world DIR] [--unit-max N] [--first-only] [--replica-first] [--py-spy DIR] [--py-spy-phase plan|units]
+        [--json OUT] [--write docs/benchmarks.md]
 
 Starts the four services as processes (SQLite files, or with ``--db postgres`` a fresh PostgreSQL database per
 service on 127.0.0.1:5432, user postgres, dropped afterwards), loads a generated world (``--world`` reuses one
@@ -18,6 +18,8 @@ tree); ``--worker-cpu C``: each hub worker capped at C cores (``WorkerQuota``: h
 with one on a machine whose cores the services share). Then, unless ``--first-only``, on the same data: a run
 with nothing changed (plans no unit), a run after a small change (one student edited at Dapodik, one registry
 family leaving PKH) and a forced full re-read.
+``--replica-first``: the first sync starts once the hub says it is ready (``/ready``: its follower has loaded the
+registry replica), as on a hub installed before its first run; its figures then leave the replica's first load out.
 With ``--repeat`` everything is repeated on fresh databases; medians are reported. No test asserts any figure.
 Environment ``BENCH_AUTO_EXPLAIN_MS=N`` (PostgreSQL): the plans of statements slower than N ms go to the server's
 log (``auto_explain``).
@@ -328,6 +330,14 @@ class Hub:
         self.http = httpx.Client(base_url=stack.url("sync_hub"), timeout=60.0,
                                  headers={"Authorization": f"Bearer {token}"})
 
+    def wait_ready(self, timeout: float) -> None:
+        """Until ``/ready`` says yes: the hub's follower has loaded the registry replica once."""
+        end = time.time() + timeout
+        while self.http.get("/ready").status_code != 200:
+            if time.time() > end:
+                raise RuntimeError(f"the hub was not ready in {timeout} s")
+            time.sleep(0.5)
+
     def start(self, full: bool = False) -> str:
         r = self.http.post("/api/v1/sync-runs", json={"full": True} if full else {})
         r.raise_for_status()
@@ -473,6 +483,10 @@ def one_round(world: Path, workdir: Path, args: argparse.Namespace) -> dict[str,
         sampler.start()
         pg.start()
         hub = Hub(stack)
+        if args.replica_first:  # as on an installed hub: the follower has loaded the registry before any run
+            t = time.perf_counter()
+            hub.wait_ready(timeout=1800)
+            result["replica_first_s"] = time.perf_counter() - t
         spies: list[subprocess.Popen[bytes]] = []
 
         def profile() -> None:
@@ -559,6 +573,7 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
            + (f" --worker-cpu {args.worker_cpu:g}" if args.worker_cpu else "")
            + (f" --analyze-every {args.analyze_every:g}" if args.analyze_every else "")
            + (f" --repeat {args.repeat}" if args.repeat > 1 else "") + (" --first-only" if args.first_only else "")
+           + (" --replica-first" if args.replica_first else "")
            + "`")
     lines = [
         f"#### {args.db}, {args.workers} worker(s) — {args.families:,} families, {students:,} students "
@@ -570,6 +585,8 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], gen: str) -> 
         "|---|---|",
         f"| world | {gen} |",
         f"| load into the three upstream databases | {med(r['load_s'] for r in rounds):.1f} s |",
+        *([f"| `--replica-first`: the follower's first load of the registry, before the run (not in the figures "
+           f"below) | {med(r['replica_first_s'] for r in rounds):.1f} s |"] if "replica_first_s" in rounds[0] else []),
         f"| first sync (API call to run end) | {wall:.1f} s — **{students / wall:,.0f} students/s** "
         f"(each round: {each} s) |",
         f"| first sync: plan / units phase wall | {plan_wall:.1f} s / {units_wall:.1f} s "
@@ -635,6 +652,10 @@ def main() -> None:
                     help="PostgreSQL: ANALYZE the databases after the load and every this many seconds (the shared "
                     "server runs with autovacuum off); 0: never")
     ap.add_argument("--first-only", action="store_true", help="only the first sync")
+    ap.add_argument("--replica-first", action="store_true",
+                    help="start the first sync once the hub is ready (its follower has loaded the registry replica), "
+                         "as on a hub installed before its first run; by default the run starts at once and its plan "
+                         "loads the replica")
     ap.add_argument("--py-spy", type=Path,
                     help="record every service process with py-spy here (from --py-spy-phase on)")
     ap.add_argument("--py-spy-seconds", type=int, default=60)
