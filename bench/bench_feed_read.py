@@ -60,7 +60,8 @@ def fill(engine: sa.Engine, schools: int, students: int) -> None:
             "SELECT md5('p' || i)::uuid::text, md5('s' || (1 + (hashint % :schools)))::uuid::text, "
             "'SISWA', 'L', date '2015-01-01', 1, 'IBU', CASE WHEN i % 100 = 7 THEN NULL ELSE 0 END, now(), now(), "
             "CASE WHEN i % 10 < 6 THEN 1 ELSE 2 + (hashint % :students) END, i % 100 = 3, '', '', '', '', false, "
-            "false, false FROM (SELECT i, abs(hashtext(i::text)) AS hashint FROM generate_series(1, :students) AS i) AS g"),
+            "false, false "
+            "FROM (SELECT i, abs(hashtext(i::text)) AS hashint FROM generate_series(1, :students) AS i) AS g"),
             {"schools": schools, "students": students})
         conn.execute(sa.text("UPDATE change_counter SET value = :v WHERE name = 'peserta_didik'"),
                      {"v": students + 2})

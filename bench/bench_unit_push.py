@@ -150,7 +150,7 @@ def _deterministic_ids() -> None:
     def ids(n: int) -> list[str]:
         return [str(uuid.UUID(int=(next(count) << 64) | 0x4000_0000_8000)) for _ in range(n)]
 
-    push.uuid4_texts = ids  # type: ignore[attr-defined]
+    push.uuid7_texts = ids  # type: ignore[attr-defined]
 
 
 def digest(engine: sa.Engine) -> dict[str, str]:

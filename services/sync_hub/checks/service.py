@@ -38,7 +38,7 @@ from shared.contracts.common import HubResultItem, Provenance
 from shared.contracts.hub import CheckRequest, CheckResponse, StudentOutcome
 from shared.db import SQLITE_IMMEDIATE, session_scope, unstorable_text
 from shared.errors import InvalidInput, UpstreamFailure
-from shared.ids import uuid4_texts
+from shared.ids import uuid7_texts
 from shared.nik import mask
 
 log = logging.getLogger("jembatan.hub.checks")
@@ -157,7 +157,7 @@ class Checks:
         return HubResultItem(
             student_id=planned.student_id, outcome=planned.outcome, outcome_detail=planned.detail,
             values=planned.values, provenance=Provenance(
-                provenance_id=str(uuid.uuid4()), sync_run_id=check_id, source_system=src.system,
+                provenance_id=uuid7_texts(1)[0], sync_run_id=check_id, source_system=src.system,
                 source_record=src.record, source_version=src.version, observed_seq=seq,
                 retrieved_at=src.retrieved_at, matched_by=src.matched_by))
 
@@ -174,7 +174,7 @@ class Checks:
             if item.outcome is not None:
                 values[outcome_field], values[detail_field] = item.outcome.value, item.outcome_detail
             every.append(values)
-        ids = iter(uuid4_texts(sum(map(len, every))))  # the rows' ids at once (``str(uuid.uuid4())`` each)
+        ids = iter(uuid7_texts(sum(map(len, every))))  # the rows' ids at once, time-ordered (``shared.ids``)
         for item, values in zip(items, every, strict=True):
             ledger.stamp(item, body.system.value, values)
             p = item.provenance

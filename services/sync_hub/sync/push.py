@@ -39,7 +39,7 @@ from shared.contracts.common import HubResultItem, MatchKey, Outcome, Provenance
 from shared.contracts.hub import SourceSystem
 from shared.db import session_scope
 from shared.http import ClientError
-from shared.ids import uuid4_texts
+from shared.ids import uuid7_texts
 from shared.ledger_hash import batch_record_hasher, utc_text
 
 log = logging.getLogger("jembatan.hub.push")
@@ -69,7 +69,7 @@ def to_items(run_id: str, batch: list[PlannedItem], seq: int, system: SourceSyst
                 provenance_id=pid, sync_run_id=run_id, source_system=p.source.system,
                 source_record=p.source.record, source_version=p.source.version, observed_seq=seq,
                 retrieved_at=p.source.retrieved_at, matched_by=p.source.matched_by))
-        for p, pid in zip(batch, uuid4_texts(len(batch)), strict=True)
+        for p, pid in zip(batch, uuid7_texts(len(batch)), strict=True)
     ]
     if system is not None:
         times: dict[datetime, str] = {}  # the items of a unit share their retrieval time: written once
@@ -154,7 +154,7 @@ def items_json(run_id: str, batch: list[PlannedItem], seq: int, system: SourceSy
     hashers: dict[str, Callable[..., dict[str, str]]] = {}  # the ledger's record hashes, per retrieval time
     items: list[HubResultItem | SentItem] = []
     payloads: list[str] = []
-    for p, pid in zip(batch, uuid4_texts(len(batch)), strict=True):
+    for p, pid in zip(batch, uuid7_texts(len(batch)), strict=True):
         s = p.source
         at = times.get(id(s.retrieved_at))
         if at is None:  # (keyed by identity, each kept alive by its item: equal times of other offsets differ)
@@ -220,10 +220,10 @@ def _body(run_id: str, payloads: list[str]) -> bytes:
 def _provenance_rows(system: SourceSystem, item: HubResultItem, fields: Iterable[str], written_at: datetime,
                      texts: dict[tuple[type, FieldValue], str] | None = None, ids: Iterator[str] | None = None
                      ) -> list[dict[str, object]]:
-    """One provenance row per field; ``ids``: the rows' ids (``uuid4_texts`` drawn for a whole batch at once)."""
+    """One provenance row per field; ``ids``: the rows' ids (``uuid7_texts`` drawn for a whole batch at once)."""
     values, p = _values(system, item), item.provenance
     fields = list(fields)
-    ids = ids if ids is not None else iter(uuid4_texts(len(fields)))
+    ids = ids if ids is not None else iter(uuid7_texts(len(fields)))
     return [{"id": next(ids), "provenance_id": p.provenance_id, "sync_run_id": p.sync_run_id,
              "target_system": system.value, "target_record": item.student_id, "field": name,
              "value_json": _json(values.get(name), texts), "source_system": p.source_system,
@@ -319,7 +319,7 @@ class Pusher:
         held_ids: dict[str, list[tuple[HubResultItem | SentItem, str]]] = {}  # provenance id held -> (item, field)
         texts: dict[tuple[type, FieldValue], str] = {}
         holds: dict[str, dict[str, FieldValue]] = {}
-        ids = uuid4_texts(sum(len(r.fields_written) for r in answer.results
+        ids = uuid7_texts(sum(len(r.fields_written) for r in answer.results
                               if r.status is ResultStatus.APPLIED))  # the provenance rows' ids
         target = self.system.value
         for item, result in zip(items, answer.results, strict=True):

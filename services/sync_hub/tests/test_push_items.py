@@ -48,7 +48,7 @@ def _planned(rng: random.Random, n: int) -> list[PlannedItem]:
 @pytest.fixture
 def ids(monkeypatch: pytest.MonkeyPatch) -> None:
     """The items' provenance ids the same in both ways of making them."""
-    monkeypatch.setattr(push, "uuid4_texts", lambda n: [f"00000000-0000-4000-8000-{i:012d}" for i in range(n)])
+    monkeypatch.setattr(push, "uuid7_texts", lambda n: [f"00000000-0000-4000-8000-{i:012d}" for i in range(n)])
 
 
 @pytest.mark.parametrize("seed", range(20))
