@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, DateTime, MetaData, literal
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, literal
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
@@ -55,10 +55,14 @@ def reject_unstorable(record: BaseModel, prefix: str = "") -> None:
                                  "cannot be stored")
 
 
+# A registry version (and the sequence that hands them out): BIGINT on PostgreSQL (migration 0008; INTEGER before,
+# which a national registry's changes would outgrow at 2^31), INTEGER on SQLite, whose integers are 8 bytes anyway.
+VERSION = BigInteger().with_variant(Integer(), "sqlite")
+
+
 def version_param(value: int) -> Any:
-    """A registry version as a bound parameter of type BIGINT: the columns are INTEGER where the schema began so, and
-    a bound value takes its column's type (a version beyond INTEGER, given by a caller, would then fail in the
-    database instead of matching nothing)."""
+    """A registry version as a bound parameter of type BIGINT, whatever the column's type: a database migrated only
+    up to 0007 still answers a version beyond INTEGER, given by a caller, by matching nothing (not a 500)."""
     return literal(value, BigInteger)
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Index
 from sqlmodel import Field
 
-from services.kemensos_mock.storage import Table, UtcDateTime
+from services.kemensos_mock.storage import VERSION, Table, UtcDateTime
 
 
 class KipRow(Table, table=True):
@@ -26,6 +26,6 @@ class KipRow(Table, table=True):
     jenjang: str = Field(max_length=3, index=True)
     nik: str | None = Field(None, max_length=32)
     tahun: int
-    version: int
+    version: int = Field(sa_type=VERSION)
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)

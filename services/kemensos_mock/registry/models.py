@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field
 
-from services.kemensos_mock.storage import Table, UtcDateTime
+from services.kemensos_mock.storage import VERSION, Table, UtcDateTime
 
 
 class RegistrySequence(Table, table=True):
@@ -21,7 +21,7 @@ class RegistrySequence(Table, table=True):
     __tablename__ = "registry_sequence"
 
     id: int = Field(primary_key=True)
-    value: int = Field(0, ge=0)
+    value: int = Field(0, ge=0, sa_type=VERSION)
     last_at: datetime | None = Field(None, sa_type=UtcDateTime)
 
 
@@ -43,7 +43,7 @@ class KeluargaRow(Table, table=True):
     no_kks: str | None = Field(None, max_length=16)
     asal_no_kk: str | None = Field(None, max_length=16, index=True,
                                    description="KK number of the family this one split off from")
-    version: int
+    version: int = Field(sa_type=VERSION)
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
@@ -57,7 +57,7 @@ class KkLamaRow(Table, table=True):
     keluarga_id: int = Field(foreign_key="keluarga.id", ondelete="CASCADE", index=True)
     no_kk: str = Field(max_length=16, index=True)
     replaced_at: datetime = Field(sa_type=UtcDateTime)
-    version: int = Field(description="Sequence of the change that replaced this number")
+    version: int = Field(description="Sequence of the change that replaced this number", sa_type=VERSION)
     alasan: str | None = Field(None, max_length=30, description="AlasanGantiKk; null when not recorded")
 
 
@@ -107,7 +107,7 @@ class PkhRow(Table, table=True):
     komponen: list[str] = Field(default_factory=list, sa_type=JSON)
     penerima: list[dict[str, str | None]] = Field(default_factory=list, sa_type=JSON,
                                                  description="[{nik, komponen}], at most 4")
-    version: int
+    version: int = Field(sa_type=VERSION)
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
@@ -123,7 +123,7 @@ class KeluargaHapusRow(Table, table=True):
 
     id: int | None = Field(None, primary_key=True)
     no_kk: str = Field(max_length=16, index=True)
-    version: int
+    version: int = Field(sa_type=VERSION)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
@@ -140,6 +140,6 @@ class BansosRow(Table, table=True):
     tahun: int
     tahap: int
     status: str = Field(max_length=12)
-    version: int
+    version: int = Field(sa_type=VERSION)
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)

@@ -201,6 +201,27 @@ def test_versions_beyond_any_stored_match_nothing_on_both_databases(engine: Engi
         assert Cursor.decode(end.resume_cursor or "").key == str(seq)  # after the registry's sequence
 
 
+def test_versions_past_integer_are_stored_and_read_on_both_databases(engine: Engine, world: World) -> None:
+    """A registry whose changes passed 2^31 (a national one's would): a family, a PKH membership and a KIP card
+    changed then keep their versions, and the feed and the listing give them back by version and in order."""
+    from sqlalchemy import update
+
+    from services.kemensos_mock.registry.models import RegistrySequence
+
+    start = 2**31 + 10
+    with session_scope(engine) as s:
+        s.execute(update(RegistrySequence.__table__).values(value=start))
+        registry.update_keluarga(s, KK1, KeluargaUpdate(desil=9))
+        registry.put_pkh(s, PkhRecord(no_kk=KK3, status="AKTIF", komponen=["SMA"], tahun=2026, tahap=3))
+        kip.put_kip(s, KipRecord.model_validate({**world.kip[0], "nama": "BARU"}))
+    with session_scope(engine) as s:
+        page = changes.list_changes(s, ChangesQuery(limit=10, since_version=2**31))
+        cards = kip.list_kip(s, KipQuery(since_version=2**31, until_version=2**62))
+    assert [(i.kind, i.version) for i in page.items] == [("keluarga", start + 1), ("pkh", start + 2)]
+    assert page.observed_seq == start + 3
+    assert [(c.no_kip, c.version) for c in cards.items] == [(world.kip[0]["no_kip"], start + 3)]
+
+
 def test_a_load_adding_members_to_a_stored_family_puts_it_in_the_feed_again(engine: Engine, world: World,
                                                                            tmp_path: Path) -> None:
     cursor = feed(engine, None, 1000).next_cursor
