@@ -41,3 +41,8 @@ def uuid7_texts(count: int, now_ms: int | None = None) -> list[str]:
     h = raw.tobytes().hex()
     return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
             for i in range(0, 32 * count, 32)]
+
+
+def new_id() -> str:
+    """One version 7 UUID as text: the id of a row written often (a check, a verification and its ledger row)."""
+    return uuid7_texts(1)[0]

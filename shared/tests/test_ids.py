@@ -37,3 +37,11 @@ def test_the_random_bits_vary() -> None:
 
 def test_none_asked_none_given() -> None:
     assert uuid7_texts(0) == []
+
+
+def test_one_new_id_is_a_version_7_uuid_of_now() -> None:
+    from shared.ids import new_id
+
+    before = time.time_ns() // 1_000_000
+    parsed = uuid.UUID(new_id())
+    assert parsed.version == 7 and before <= parsed.int >> 80 <= time.time_ns() // 1_000_000

@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,7 +37,7 @@ from shared.contracts.common import HubResultItem, Provenance
 from shared.contracts.hub import CheckRequest, CheckResponse, StudentOutcome
 from shared.db import SQLITE_IMMEDIATE, session_scope, unstorable_text
 from shared.errors import InvalidInput, UpstreamFailure
-from shared.ids import uuid7_texts
+from shared.ids import new_id, uuid7_texts
 from shared.nik import mask
 
 log = logging.getLogger("jembatan.hub.checks")
@@ -105,7 +104,7 @@ class Checks:
                 # and the reads take no lock, so the write's locks are held no longer than before
                 session.commit()
                 conn.execution_options(**{SQLITE_IMMEDIATE: True})
-            check_id, now = str(uuid.uuid4()), utcnow()
+            check_id, now = new_id(), utcnow()
             items = [item for s, d in zip(students, decisions, strict=True)
                      if (item := self._item(check_id, s, d, seq, now)) is not None]
             outcomes = [{"check_id": check_id, "student_id": s.student_id, "outcome": d.outcome.value,
@@ -157,7 +156,7 @@ class Checks:
         return HubResultItem(
             student_id=planned.student_id, outcome=planned.outcome, outcome_detail=planned.detail,
             values=planned.values, provenance=Provenance(
-                provenance_id=uuid7_texts(1)[0], sync_run_id=check_id, source_system=src.system,
+                provenance_id=new_id(), sync_run_id=check_id, source_system=src.system,
                 source_record=src.record, source_version=src.version, observed_seq=seq,
                 retrieved_at=src.retrieved_at, matched_by=src.matched_by))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -27,6 +26,7 @@ from shared.contracts.common import HubResultItem
 from shared.contracts.ledger import LedgerCheckpoint, LedgerProof
 from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.errors import Conflict, NotFound
+from shared.ids import new_id
 
 log = logging.getLogger("jembatan.hub.ledger")
 
@@ -129,7 +129,7 @@ def append_verifications(session: Session, sent: Sequence[Mapping[str, object]],
     rows: list[dict[str, object]] = []
     for s in sent:
         row = {c: s[c] for c in repo.VERIFICATION_COLUMNS if c not in ("id", "payload_hash", "answered_at")}
-        row.update(id=str(uuid.uuid4()), answered_at=answered_at,
+        row.update(id=new_id(), answered_at=answered_at,
                    payload_hash=hashlib.sha256(str(s["payload"]).encode("utf-8")).hexdigest())
         rows.append(row)
     if not rows:

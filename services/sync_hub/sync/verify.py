@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -33,6 +32,7 @@ from shared.contracts.hub import UnitStatus
 from shared.contracts.kemensos import ProvenansiHub, SumberPendidikan, VerifikasiPendidikan
 from shared.db import SQLITE_IMMEDIATE, session_scope
 from shared.http import Rejected
+from shared.ids import new_id
 
 log = logging.getLogger("jembatan.hub.verify")
 
@@ -136,7 +136,7 @@ def _item(facts: Facts, version: int, observed_at: Any, observed_seq: int) -> Ve
     src = facts.source
     return VerifikasiPendidikan.model_validate({
         **facts.wire(), "observed_at": observed_at, "version": version,
-        "provenance": ProvenansiHub(provenance_id=str(uuid.uuid4()), source_system=SumberPendidikan(src.system.upper()),
+        "provenance": ProvenansiHub(provenance_id=new_id(), source_system=SumberPendidikan(src.system.upper()),
                                     source_record=src.student_id, source_version=src.source_version,
                                     observed_seq=observed_seq).model_dump()})
 
