@@ -28,7 +28,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,8 +40,7 @@ from services.dapodik_gateway.db import MIGRATIONS
 from services.dapodik_gateway.sinkronisasi import repository as repo
 from shared.clock import utcnow
 from shared.db import make_engine, migrate
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from shared.testing import fresh_postgres_database
 
 
 def fill(engine: sa.Engine, schools: int, students: int) -> None:
@@ -98,13 +96,7 @@ def main() -> None:
     ap.add_argument("--students", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    import psycopg
-
-    name = f"jb_bench_feedread_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    try:
+    with fresh_postgres_database() as url:  # dropped at the end (shared.testing)
         migrate(MIGRATIONS, url)
         engine = make_engine(url)
         t = time.perf_counter()
@@ -133,9 +125,6 @@ def main() -> None:
             print(f"\nthe whole call (probes + upsert of {moved:,} positions, commit): "
                   f"{time.perf_counter() - t:.2f} s; load average {os.getloadavg()[0]:.1f}")
         engine.dispose()
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
