@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fastapi import Query, Response
 from pydantic import BaseModel
 
+from shared.contracts.common import MAX_BIGINT
 from shared.cursor import Cursor
 from shared.errors import InvalidInput
 
@@ -25,7 +26,6 @@ MAX_LIMIT = 1000
 UUID_PATTERN = r"^[0-9a-f-]{36}$"
 NPSN_PATTERN = r"^\d{8}$"
 _UUID = re.compile(UUID_PATTERN)
-MAX_BIGINT = 2**63 - 1
 
 CursorParam = Annotated[str | None, Query(max_length=200, description="Opaque; `next_cursor` of the previous page")]
 LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1..1000)")]

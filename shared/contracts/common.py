@@ -6,13 +6,28 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
 Digits16 = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]
 # Values as education systems hold them: possibly empty, possibly malformed; never trusted.
 RawId = Annotated[str | None, StringConstraints(max_length=64)]
+# The largest integer both databases store (PostgreSQL's BIGINT; SQLite's INTEGER is 8 bytes too): a version or a
+# sequence number received and stored is held to it, so a larger one is a 4xx, not a driver's overflow (a 500).
+MAX_BIGINT = 2**63 - 1
+
+
+def _within_bigint(value: int) -> int:
+    if value > MAX_BIGINT:
+        raise PydanticCustomError("less_than_equal", "Input should be less than or equal to {le}", {"le": MAX_BIGINT})
+    return value
+
+
+# A non-negative integer a database stores: documented as OpenAPI's ``format: int64`` rather than as ``maximum``
+# (FastAPI writes a schema's bounds as floats, and 2^63 - 1 is not one), refused past it as ``le`` would refuse it.
+StoredInt = Annotated[int, Field(ge=0, json_schema_extra={"format": "int64"}), AfterValidator(_within_bigint)]
 
 
 class Strict(BaseModel):

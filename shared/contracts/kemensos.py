@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from shared.contracts.common import Digits16, JenisKelamin, Page, Strict
+from shared.contracts.common import Digits16, JenisKelamin, Page, StoredInt, Strict
 
 
 class HubunganKeluarga(StrEnum):
@@ -517,8 +517,8 @@ class ProvenansiHub(Strict):
     provenance_id: str = Field(..., min_length=1, max_length=64, description="The hub's provenance record id")
     source_system: SumberPendidikan = Field(..., description="The education system the facts were read from")
     source_record: str = Field(..., min_length=1, max_length=64, description="The record id in that system")
-    source_version: int = Field(..., ge=0, description="The version of that record the hub read")
-    observed_seq: int = Field(..., ge=0, description="The registry change sequence the hub had observed")
+    source_version: StoredInt = Field(..., description="The version of that record the hub read")
+    observed_seq: StoredInt = Field(..., description="The registry change sequence the hub had observed")
 
 
 class VerifikasiPendidikan(Strict):
@@ -542,7 +542,7 @@ class VerifikasiPendidikan(Strict):
     provenance: ProvenansiHub
     observed_at: AwareDatetime = Field(..., description="When the hub observed these facts (ISO 8601, "
                                                          "timezone-aware)")
-    version: int = Field(0, ge=0, description="The hub's version of these facts; orders equal observed_at")
+    version: StoredInt = Field(0, description="The hub's version of these facts; orders equal observed_at")
 
     @field_validator("observed_at", mode="before")
     @classmethod

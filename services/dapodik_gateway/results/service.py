@@ -25,7 +25,13 @@ from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_serv
 from services.dapodik_gateway.peserta_didik import repository as pd_repository
 from services.dapodik_gateway.results import repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
-from shared.contracts.common import HubResultBatch, HubResultBatchResponse, HubResultItem, HubResultItemStatus
+from shared.contracts.common import (
+    MAX_BIGINT,
+    HubResultBatch,
+    HubResultBatchResponse,
+    HubResultItem,
+    HubResultItemStatus,
+)
 from shared.contracts.common import ResultStatus as S
 from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, PesertaDidikRecord
 from shared.inbound import FieldValue, decide
@@ -40,7 +46,6 @@ DETAIL_FIELD = "keterangan_padan"
 TRACKED_FIELDS = (*DAPODIK_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
 # Read with them: the other fields the programme rows (kesejahteraan_pd) are derived from.
 LOADED_FIELDS = (*TRACKED_FIELDS, *(f for f in kesejahteraan_rules.FIELDS if f not in TRACKED_FIELDS))
-MAX_BIGINT = 2**63 - 1
 _UUID = re.compile(r"^[0-9a-f-]{36}$")
 
 

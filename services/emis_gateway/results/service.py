@@ -22,6 +22,7 @@ from services.emis_gateway.results import repository
 from services.emis_gateway.sinkron import repository as sinkron_repository
 from services.emis_gateway.siswa import repository as siswa_repository
 from shared.contracts.common import (
+    MAX_BIGINT,
     HubResultBatch,
     HubResultBatchResponse,
     HubResultItem,
@@ -38,7 +39,6 @@ OUTCOME_FIELD = "status_pkh"
 DETAIL_FIELD = "keterangan_pkh"
 # Every column the hub writes, the outcome and its detail included.
 TRACKED_FIELDS = (*EMIS_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
-MAX_BIGINT = 2**63 - 1
 
 
 def _optional_bool(value: FieldValue) -> str | None:
