@@ -21,7 +21,7 @@ from services.sync_hub.ledger import repository as repo
 from services.sync_hub.ledger.keys import Signer
 from services.sync_hub.ledger.models import LedgerCheckpointRow
 from shared import ledger_hash as lh
-from shared.clock import utcnow
+from shared.clock import as_utc, utcnow
 from shared.contracts.common import HubResultItem
 from shared.contracts.ledger import LedgerCheckpoint, LedgerProof
 from shared.db import SQLITE_IMMEDIATE, session_scope
@@ -204,7 +204,7 @@ def appended_pending(session: Session) -> int | None:
 
 def to_contract(row: LedgerCheckpointRow) -> LedgerCheckpoint:
     return LedgerCheckpoint(first_seq=row.first_seq, last_seq=row.last_seq, root=row.root, chain_hash=row.chain_hash,
-                            previous=row.previous, created_at=row.created_at, key_id=row.key_id,
+                            previous=row.previous, created_at=as_utc(row.created_at), key_id=row.key_id,
                             signature=row.signature)
 
 

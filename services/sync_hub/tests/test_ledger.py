@@ -9,7 +9,7 @@ import json
 import multiprocessing
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from services.sync_hub.ledger import keys
+from services.sync_hub.ledger import repository as ledger_repo
 from services.sync_hub.ledger import service as ledger
 from services.sync_hub.ledger.verify import verify
 from services.sync_hub.main import MIGRATIONS
@@ -88,6 +89,19 @@ def test_an_untouched_ledger_verifies(ledgered) -> None:  # type: ignore[no-unty
     assert lh.record_hash(proof.record).hex() == proof.record_hash
     assert lh.verify_inclusion(bytes.fromhex(proof.record_hash), proof.leaf_index, proof.tree_size,
                                [bytes.fromhex(h) for h in proof.audit_path], bytes.fromhex(proof.checkpoint.root))
+
+
+def test_a_checkpoint_read_back_and_its_proof_carry_their_time_zone(ledgered) -> None:  # type: ignore[no-untyped-def]
+    # SQLite hands a stored time back naive: the checkpoint answered again (POST /ledger/checkpoints with nothing
+    # new to sign) and the one in a proof said "2026-12-05T13:40:24.787482", not RFC 3339 (found by schemathesis)
+    engine, signer, rows = ledgered
+    with session_scope(engine) as session:
+        answered = [ledger.to_contract(r) for r in ledger_repo.checkpoints(session)]
+        proof = ledger.proof(session, signer, str(rows[0]["provenance_id"]), "status_pkh")
+    assert len(answered) == 2
+    for checkpoint in [*answered, proof.checkpoint]:
+        assert checkpoint.created_at.utcoffset() == timedelta(0)
+        assert checkpoint.model_dump(mode="json")["created_at"].endswith("Z")
 
 
 def test_a_flipped_byte_of_a_value_is_named(ledgered) -> None:  # type: ignore[no-untyped-def]
