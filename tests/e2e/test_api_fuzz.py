@@ -1,0 +1,130 @@
+"""No input gets a 5xx, and every answer is what the published OpenAPI says: the four services fuzzed from their own
+specs on real sockets, on both databases.
+
+The four services run as processes (``jembatan.stack``) over a small generated world, synced once. For each
+service and each kind of caller that can reach it (the hub: a person holding every role, and a gateway's
+credential; a gateway: its operator and the hub; the registry: its admin and the hub), schemathesis reads the
+service's ``/openapi.json`` and sends what it generates from it: the documented examples, the boundary and negative
+cases of every parameter and body field (its "coverage" phase: each bound one past, each type wrong, each required
+field left out, NULs and surrogates in text...), and random valid and invalid requests. Two checks hold for every
+answer: never a 5xx (``not_a_server_error``), and a documented answer's body matches its schema
+(``response_schema_conformance``). The run is deterministic (a fixed seed, ``--generation-deterministic``), so a
+failure found here is found again by the same command.
+
+What this holds, with what it found when it was written: ``PUT /api/v1/education-verification/item`` at the
+registry with a sequence past BIGINT (a 500 from the driver), and the hub's ledger checkpoint answered with a time
+without its zone on SQLite (a schema violation). An earlier fuzz by hand (docs/benchmarks.md, "h-fuzz") found NULs
+reaching PostgreSQL. After the hub's fuzz, no sync run the fuzzer started stays QUEUED or RUNNING (the issue that
+asked for this saw runs stuck after a fuzz).
+
+Not sent: the spreadsheet uploads (``.../import``), whose bodies schemathesis cannot build; their malformed bodies
+are the gateways' own tests (``test_kehadiran_files.py``, ``test_spreadsheet.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from jembatan.stack import SERVICES, Stack
+from shared.clients import HubClient
+from shared.contracts.hub import RunStatus, SyncRunCreate
+from shared.testing import fresh_postgres_database, on_ci
+from worldgen.config import WorldConfig
+from worldgen.generate import generate_world
+
+pytestmark = pytest.mark.e2e
+
+SEED = 20261205
+EXAMPLES = 8  # per operation in the fuzzing phase; the coverage phase sends every boundary case whatever this is
+# (service, caller): every credential that opens routes the others do not
+CALLERS = [("sync_hub", "person"), ("sync_hub", "emis_gateway"),
+           ("emis_gateway", "operator"), ("emis_gateway", "sync_hub"),
+           ("dapodik_gateway", "operator"), ("dapodik_gateway", "sync_hub"),
+           ("kemensos_mock", "admin"), ("kemensos_mock", "sync_hub")]
+
+
+def token(stack: Stack, service: str, caller: str) -> str:
+    c = stack.creds
+    if service == "sync_hub":
+        return stack.hub_token("fuzz", "admin", "reviewer", "auditor", "viewer") if caller == "person" \
+            else c.emis_to_hub
+    if service == "kemensos_mock":
+        return c.kemensos_admin if caller == "admin" else c.hub_to_kemensos
+    if caller == "operator":
+        return c.operator
+    return c.hub_to_emis if service == "emis_gateway" else c.hub_to_dapodik
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("fuzz_world")
+    generate_world(WorldConfig(seed=SEED, n_families=150), out)
+    return out
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def stack(request: pytest.FixtureRequest, world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with ExitStack() as ctx:
+        urls: dict[str, str] = {}
+        if request.param == "postgres":
+            try:
+                urls = {s: ctx.enter_context(fresh_postgres_database()) for s in SERVICES}  # type: ignore[arg-type]
+            except sa.exc.OperationalError as exc:
+                if on_ci():
+                    pytest.fail(f"PostgreSQL is required on CI but unreachable: {exc}")
+                pytest.skip(f"PostgreSQL unreachable: {exc}")
+        stack = ctx.enter_context(Stack.on_free_ports(tmp_path_factory.mktemp(f"fuzz_{request.param}"),
+                                                      database_urls=urls).serving(world))
+        with HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:  # something to read: runs, outcomes
+            run = hub.start_run(SyncRunCreate())
+            assert settled(hub, 180.0), "the first sync did not end"
+            assert hub.get_run(run.id).status == RunStatus.SUCCEEDED
+        yield stack
+
+
+def settled(hub: HubClient, timeout: float) -> bool:
+    """No run QUEUED or RUNNING (within ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [r for r in hub.list_runs(limit=100).items if r.status in (RunStatus.QUEUED, RunStatus.RUNNING)]:
+            return True
+        time.sleep(1.0)
+    return False
+
+
+def failures(output: str) -> str:
+    """The report's failures and errors, each line cut short (a failing body can be long)."""
+    start = min((i for i in (output.find("=== FAILURES ==="), output.find("=== ERRORS ===")) if i >= 0),
+                default=0)
+    end = output.find("=== WARNINGS ===", start)
+    text = output[start:end if end > start else None]
+    return "\n".join(line[:300] for line in text.splitlines()[:150])
+
+
+@pytest.mark.parametrize(("service", "caller"), CALLERS, ids=[f"{s}-{c}" for s, c in CALLERS])
+def test_no_input_gets_a_server_error_and_every_answer_matches_the_spec(stack: Stack, service: str, caller: str,
+                                                                         tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "schemathesis.cli", "run", f"{stack.url(service)}/openapi.json",
+               "--header", f"Authorization: Bearer {token(stack, service, caller)}",
+               "--checks", "not_a_server_error,response_schema_conformance",
+               "--phases", "examples,coverage,fuzzing", "--max-examples", str(EXAMPLES), "--seed", str(SEED),
+               "--generation-deterministic", "--workers", "1", "--request-timeout", "60", "--continue-on-failure",
+               "--exclude-path-regex", "/import$", "--no-color", "--report", "junit",
+               "--report-junit-path", str(tmp_path / "junit.xml")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    output = done.stdout + done.stderr
+    counted = re.search(r"(\d+) generated", output)
+    assert done.returncode == 0, f"{service} as {caller}:\n{failures(output)}"
+    assert counted and int(counted.group(1)) >= 100, output[-2000:]  # it did send requests
+    if service == "sync_hub":
+        with HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:
+            assert settled(hub, 120.0), [r.status for r in hub.list_runs(limit=100).items]
