@@ -56,3 +56,19 @@ class IdCursor:
             raise InvalidInput.field(field, "opaque_cursor", "cursor is not one this service issued for a range of "
                                      "the feed (a range is paged in id order: give its own `next_cursor`)")
         return cls(key)
+
+
+# The largest id of an INTEGER primary key (PostgreSQL's ``integer``; the services' autoincrement ids): a keyset
+# cursor naming a larger one is not one a service issued, and bound as a parameter it overflows (a 500).
+MAX_INTEGER_ID = 2**31 - 1
+_DIGITS = re.compile(r"^[0-9]{1,10}$")
+
+
+def row_id_after(token: str | None, field: str = "cursor", start: int = 0) -> int:
+    """The row id a keyset cursor over an INTEGER id stands for (``start`` without one): ASCII digits naming an id the
+    column can hold. Anything else (another alphabet's digits, a number past ``MAX_INTEGER_ID``) is a 422."""
+    if not token:
+        return start
+    if _DIGITS.match(token) is None or int(token) > MAX_INTEGER_ID:
+        raise InvalidInput.field(field, "opaque_cursor", "cursor is not one this service issued")
+    return int(token)

@@ -11,6 +11,7 @@ from services.emis_gateway.deps import InstitutionDep, SessionDep, require_clien
 from services.emis_gateway.sinkron import service
 from shared.contracts.common import Page, Strict
 from shared.contracts.emis import MadrasahSinkron, Perubahan
+from shared.cursor import row_id_after
 from shared.errors import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(prefix="/api/v1/madrasah", tags=["sinkron"], dependencies=[Depends(require_client)])
@@ -20,7 +21,7 @@ _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such madrasah or run"
 class PerubahanParams(Strict):
     sync_run_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
                                     description="A run of /sinkron's riwayat; default: the last one")
-    cursor: str | None = Field(None, min_length=1, max_length=18, pattern=r"^\d+$",
+    cursor: str | None = Field(None, min_length=1, max_length=10, pattern=r"^[0-9]+$",
                                description="Opaque: the `next_cursor` of the previous page")
     limit: int = Field(500, ge=1, le=1000)
 
@@ -42,5 +43,5 @@ def get_perubahan(session: SessionDep, nsm: InstitutionDep,
     """Every value a sync run wrote on this madrasah's students, with the value it replaced and the field; `run_id`
     names a run (default: the last one). Keyset-paged.
     """
-    after = int(params.cursor) if params.cursor else 0
+    after = row_id_after(params.cursor)
     return service.perubahan(session, nsm, params.sync_run_id, after, params.limit)

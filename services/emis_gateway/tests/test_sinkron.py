@@ -79,6 +79,10 @@ def test_changes_are_paged(api: TestClient) -> None:
 @pytest.mark.parametrize(("path", "params", "status", "field"), [
     (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"sync_run_id": "no-such-run"}, 404, "sync_run_id"),
     (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"cursor": "x1"}, 422, "cursor"),
+    # past an INTEGER id: a 500 on PostgreSQL before (the bound parameter overflowed), found by fuzzing
+    (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"cursor": "2147483648"}, 422, "cursor"),
+    (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"cursor": "9" * 18}, 422, "cursor"),
+    (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"cursor": "\u0661\u0662"}, 422, "cursor"),
     (f"/api/v1/madrasah/{NSM_A}/sinkron/perubahan", {"limit": 5000}, 422, "limit"),
     ("/api/v1/madrasah/999999999999/sinkron", None, 404, "nsm"),
     ("/api/v1/madrasah/12/sinkron", None, 422, "nsm"),

@@ -9,8 +9,7 @@ from services.sync_hub.runs import repository, service
 from shared.clock import as_utc
 from shared.contracts.common import Page
 from shared.contracts.hub import StudentOutcome, SyncRun, SyncRunCreate, UnitProgress
-from shared.cursor import Cursor
-from shared.errors import InvalidInput
+from shared.cursor import Cursor, row_id_after
 from shared.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/api/v1/sync-runs", tags=["sync runs"])
@@ -75,11 +74,7 @@ def list_outcomes(run_id: str, session: ReadSessionDep, _: Reader,
     KK numbers masked. Paged with the opaque `next_cursor`.
     """
     service.get(session, run_id)
-    after = 0
-    if cursor:
-        if not cursor.isdigit():
-            raise InvalidInput.field("cursor", "opaque_cursor", "cursor is not one this service issued")
-        after = int(cursor)
+    after = row_id_after(cursor)
     rows = repository.list_outcomes(session, run_id, limit + 1, after)
     items = [service.outcome_contract(r) for r in rows[:limit]]
     nxt = str(rows[limit - 1].id) if len(rows) > limit else None
