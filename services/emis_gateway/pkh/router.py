@@ -14,6 +14,7 @@ from services.emis_gateway.pkh.service import PkhRequests
 from shared.batching import run_waiting
 from shared.contracts.common import Page, Strict
 from shared.contracts.emis import PkhAnswer, PkhRequest, PkhRequestStatus
+from shared.cursor import row_id_after
 from shared.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
 from shared.idempotency import IdempotencyKey
 from shared.observability import metrics
@@ -35,7 +36,7 @@ RequestsDep = Annotated[PkhRequests, Depends(get_requests)]
 
 
 class ResultsParams(Strict):
-    cursor: str | None = Field(None, min_length=1, max_length=9, pattern=r"^\d+$",
+    cursor: str | None = Field(None, min_length=1, max_length=9, pattern=r"^[0-9]+$",
                                description="Opaque: the `next_cursor` of the previous page")
     limit: int = Field(500, ge=1, le=1000)
 
@@ -90,4 +91,4 @@ def get_request(request_id: RequestPath, requests: RequestsDep, principal: Princ
 def get_results(request_id: RequestPath, requests: RequestsDep, principal: PrincipalDep,
                 params: Annotated[ResultsParams, Query()]) -> Page[PkhAnswer]:
     """Each student's answer of a request (reason, the PKH data stored, sync date), in request order; keyset-paged."""
-    return requests.results(request_id, int(params.cursor) if params.cursor else -1, params.limit, principal)
+    return requests.results(request_id, row_id_after(params.cursor, start=-1), params.limit, principal)
