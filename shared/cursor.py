@@ -58,17 +58,18 @@ class IdCursor:
         return cls(key)
 
 
-# The largest id of an INTEGER primary key (PostgreSQL's ``integer``; the services' autoincrement ids): a keyset
-# cursor naming a larger one is not one a service issued, and bound as a parameter it overflows (a 500).
+# The largest id of an INTEGER primary key (PostgreSQL's ``integer``; most of the services' autoincrement ids): a
+# keyset cursor naming a larger one is not one a service issued, and bound as a parameter it overflows (a 500).
 MAX_INTEGER_ID = 2**31 - 1
-_DIGITS = re.compile(r"^[0-9]{1,10}$")
+_DIGITS = re.compile(r"^[0-9]{1,19}$")
 
 
-def row_id_after(token: str | None, field: str = "cursor", start: int = 0) -> int:
-    """The row id a keyset cursor over an INTEGER id stands for (``start`` without one): ASCII digits naming an id the
-    column can hold. Anything else (another alphabet's digits, a number past ``MAX_INTEGER_ID``) is a 422."""
+def row_id_after(token: str | None, field: str = "cursor", start: int = 0, largest: int = MAX_INTEGER_ID) -> int:
+    """The row id a keyset cursor over an autoincrement id stands for (``start`` without one): ASCII digits naming an
+    id the column can hold (``largest``: ``MAX_BIGINT`` for a BIGINT id). Anything else (another alphabet's digits, a
+    number past ``largest``) is a 422."""
     if not token:
         return start
-    if _DIGITS.match(token) is None or int(token) > MAX_INTEGER_ID:
+    if _DIGITS.match(token) is None or int(token) > largest:
         raise InvalidInput.field(field, "opaque_cursor", "cursor is not one this service issued")
     return int(token)

@@ -40,6 +40,12 @@ NAMING_CONVENTION = {
 }
 
 
+# An autoincrement id of a table that takes rows by the million per run (a run's outcomes, a rebuilt report): BIGINT
+# on PostgreSQL, where INTEGER's 2^31 would be reached within years of national runs; INTEGER on SQLite, where an
+# INTEGER PRIMARY KEY is the 8-byte rowid (a BIGINT one would not be, and would not number itself).
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every backend.
 

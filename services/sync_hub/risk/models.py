@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Field
 
 from services.sync_hub.db import HubTable
+from shared.db import BIG_ID
 
 
 class FamilyRiskReportRow(HubTable, table=True):
@@ -37,7 +38,8 @@ class FamilyRiskRow(HubTable, table=True):
                       sa.Index("ix_family_risk_periode_region", "periode", "region"),
                       sa.Index("ix_family_risk_periode_school", "periode", "school"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    # a build replaces the period's rows, so every run's build takes new ids (BIGINT since 0027)
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     periode: str = Field(max_length=8)
     # the family's position in the report (by region, then KK number): what a cursor holds instead of the KK
     family_seq: int

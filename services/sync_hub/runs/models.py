@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import Field
 
 from services.sync_hub.db import HubTable
+from shared.db import BIG_ID
 
 
 class SyncRunRow(HubTable, table=True):
@@ -55,7 +56,8 @@ class StudentOutcomeRow(HubTable, table=True):
     __tablename__ = "student_outcome"
     __table_args__ = (sa.UniqueConstraint("sync_run_id", "system", "student_id", name="uq_outcome_run_student"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    # every run adds a row per student it decides: ~53 M for a national full run (BIGINT since 0027)
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     sync_run_id: str = Field(foreign_key="sync_run.id", max_length=36)  # read through uq_outcome_run_student (0023)
     system: str = Field(max_length=16)
     student_id: str = Field(max_length=64, index=True)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, status
 from services.sync_hub.deps import Admin, Reader, ReadSessionDep
 from services.sync_hub.runs import repository, service
 from shared.clock import as_utc
-from shared.contracts.common import Page
+from shared.contracts.common import MAX_BIGINT, Page
 from shared.contracts.hub import StudentOutcome, SyncRun, SyncRunCreate, UnitProgress
 from shared.cursor import Cursor, row_id_after
 from shared.idempotency import IdempotencyKey
@@ -74,7 +74,7 @@ def list_outcomes(run_id: str, session: ReadSessionDep, _: Reader,
     KK numbers masked. Paged with the opaque `next_cursor`.
     """
     service.get(session, run_id)
-    after = row_id_after(cursor)
+    after = row_id_after(cursor, largest=MAX_BIGINT)  # student_outcome.id is BIGINT (0027)
     rows = repository.list_outcomes(session, run_id, limit + 1, after)
     items = [service.outcome_contract(r) for r in rows[:limit]]
     nxt = str(rows[limit - 1].id) if len(rows) > limit else None

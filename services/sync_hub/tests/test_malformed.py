@@ -95,15 +95,16 @@ def test_a_reason_holding_a_nul_is_a_422_and_decides_nothing(seeded: tuple[TestC
     assert [v["reversed_at"] for v in views] == [None]
 
 
-@pytest.mark.parametrize("cursor", ["2147483648", "9" * 23, "\u00b2", "\u0661\u0662", "-1", "1e3"])
+@pytest.mark.parametrize("cursor", [str(2**63), "9" * 23, "\u00b2", "\u0661\u0662", "-1", "1e3"])
 def test_an_outcomes_cursor_no_page_could_have_issued_is_a_422(hub: TestClient, cursor: str) -> None:
-    """Past an INTEGER id it overflowed the bound parameter on PostgreSQL (a 500), and a superscript digit passed
-    ``str.isdigit`` but not ``int`` (a 500 on both); found by fuzzing the hub on real sockets."""
+    """Past the id's type it overflowed the bound parameter on PostgreSQL (a 500; INTEGER then, BIGINT since 0027),
+    and a superscript digit passed ``str.isdigit`` but not ``int`` (a 500 on both); found by fuzzing the hub."""
     _case, _decision, run_id = seed(hub.app.state.engine)  # type: ignore[attr-defined]
     r = hub.get(f"/api/v1/sync-runs/{run_id}/outcomes", params={"cursor": cursor})
     assert r.status_code == 422, (r.status_code, r.text)
     assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("cursor", "opaque_cursor")]
-    assert hub.get(f"/api/v1/sync-runs/{run_id}/outcomes", params={"cursor": "2147483647"}).status_code == 200
+    for past_integer in ("2147483648", str(2**63 - 1)):
+        assert hub.get(f"/api/v1/sync-runs/{run_id}/outcomes", params={"cursor": past_integer}).status_code == 200
 
 
 def example(model: type[BaseModel]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from services.sync_hub.risk import repository as repo
 from services.sync_hub.risk.models import FamilyRiskRow
+from services.sync_hub.tests.test_runs_record import ids_past_integer
 from shared.db import session_scope
 
 RISK: sa.Table = FamilyRiskRow.__table__  # type: ignore[assignment]
@@ -46,3 +47,15 @@ def test_a_build_s_rows_read_back_as_given_and_replace_only_their_period(engine:
     assert [r["periode"] for r in stored] == ["2026-T1"] * 3 + ["2026-T2"] * 150
     got = [{k: v for k, v in r.items() if k not in ("id", "periode")} for r in stored[3:]]
     assert got == [r | {"sync_run_id": "run-2"} for r in rows.to_dicts()]
+
+
+def test_builds_numbered_past_integer_are_written(engine: Engine) -> None:
+    """Every build replaces the period's rows with new ids: a hub that has built for years is past INTEGER."""
+    with session_scope(engine) as session:
+        repo.replace(session, "2026-T1", _rows(3), {}, "run-0", AT)
+    past = ids_past_integer(engine, "family_risk")
+    with session_scope(engine) as session:
+        repo.replace(session, "2026-T2", _rows(150), {}, "run-1", AT)
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.select(RISK.c.id).where(RISK.c.periode == "2026-T2"))]
+    assert len(ids) == 150 == len(set(ids)) and min(ids) > past

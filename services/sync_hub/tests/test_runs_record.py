@@ -85,3 +85,29 @@ def test_the_next_units_delete_seeks_its_students_on_postgres(engine: Engine) ->
             # the students' ids are the index's condition, not a filter over the rows the run wrote so far
             assert "student_id" in plan.split("Index Cond", 1)[-1].split("\n", 1)[0], (name, plan)
             assert "Seq Scan" not in plan, (name, plan)
+
+
+def ids_past_integer(engine: Engine, table: str) -> int:
+    """The table's rows renumbered past INTEGER, and its next ids after them, as on a hub that has run for years
+    (every run adds its outcomes; every build replaces the report's rows). Returns the first id past INTEGER."""
+    past = 2**31 + 10
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {table} SET id = id + {past}"))  # INTEGER on PostgreSQL before 0027: out of range
+        if conn.dialect.name == "postgresql":  # SQLite's rowid goes on from the largest one
+            conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {past + 10**6})"))
+    return past
+
+
+def test_outcomes_numbered_past_integer_are_written_and_paged(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        _unit(session, 0)
+    past = ids_past_integer(engine, "student_outcome")
+    with session_scope(engine) as session:
+        _unit(session, UNIT)  # a later unit: its rows take the next ids
+    with session_scope(engine) as session:
+        first = runs_repo.list_outcomes(session, "run-1", 1000, 0)
+        pages = [first]
+        while len(pages[-1]) == 1000:
+            pages.append(runs_repo.list_outcomes(session, "run-1", 1000, int(pages[-1][-1].id or 0)))
+        ids = [int(r.id or 0) for page in pages for r in page]
+    assert len(ids) == 2 * UNIT == len(set(ids)) and ids == sorted(ids) and min(ids) > past
