@@ -1,7 +1,8 @@
 """How the services are served: uvicorn's HTTP protocol with Nagle's algorithm off on every connection, and an idle
 connection kept open longer than any of our clients keeps one. uvicorn picks its C parts, which are dependencies:
 httptools' HTTP parser (``AutoHTTPProtocol``) and uvloop's event loop, ~15 % less CPU per request than h11 and
-asyncio's own loop (docs/benchmarks.md, "Session 22").
+asyncio's own loop (docs/benchmarks.md, "Session 22"). uvloop turns Nagle's algorithm off itself; the protocol below
+still does, for asyncio's loop, which uvicorn falls back to where uvloop cannot be installed.
 
 With ``workers > 1`` uvicorn binds the listening socket itself as ``socket.socket(AF_INET, SOCK_STREAM)``, whose
 ``proto`` is 0, and asyncio sets ``TCP_NODELAY`` on an accepted connection only when its ``proto`` is

@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import pytest
 import uvicorn
 
 from shared.http_server import NoDelayHTTPProtocol
@@ -20,8 +21,9 @@ async def _app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def _nodelay_of_served_connections(http: object) -> list[int]:
-    config = uvicorn.Config(_app, host="127.0.0.1", port=0, http=http, log_level="warning", lifespan="off")  # type: ignore[arg-type]
+def _nodelay_of_served_connections(http: object, loop: str = "asyncio") -> list[int]:
+    config = uvicorn.Config(_app, host="127.0.0.1", port=0, http=http, loop=loop, log_level="warning",  # type: ignore[arg-type]
+                            lifespan="off")
     sock = config.bind_socket()  # as uvicorn binds it for several workers: proto 0
     assert sock.proto == 0
     server = uvicorn.Server(config)
@@ -42,15 +44,17 @@ def _nodelay_of_served_connections(http: object) -> list[int]:
         sock.close()
 
 
-def test_connections_accepted_from_uvicorns_own_socket_have_nagle_off() -> None:
-    flags = _nodelay_of_served_connections(NoDelayHTTPProtocol)
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_connections_accepted_from_uvicorns_own_socket_have_nagle_off(loop: str) -> None:
+    flags = _nodelay_of_served_connections(NoDelayHTTPProtocol, loop)
     assert flags and all(flags)
 
 
-def test_without_it_asyncio_leaves_nagle_on_for_such_a_socket() -> None:
-    """Why the protocol exists (if uvicorn or asyncio ever set it themselves, this tells that it is no longer
-    needed)."""
-    flags = _nodelay_of_served_connections("h11")
+def test_without_it_asyncios_loop_leaves_nagle_on_for_such_a_socket() -> None:
+    """Why the protocol exists: the services run on uvloop (a dependency), which turns Nagle off itself, but where it
+    cannot be installed uvicorn falls back to asyncio's loop, which does not (if asyncio ever does, this tells that
+    the protocol is no longer needed)."""
+    flags = _nodelay_of_served_connections("h11", "asyncio")
     assert flags and not any(flags)
 
 
