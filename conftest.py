@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from shared.testing import MigrationTemplates, fresh_postgres_database, on_ci
+from shared.testing import MigrationTemplates, fresh_postgres_database, postgres_unreachable
 
 _TEMPLATES = MigrationTemplates()
 
@@ -55,9 +55,7 @@ def _postgres() -> Iterator[str]:
         ctx = fresh_postgres_database()
         url = ctx.__enter__()
     except sa.exc.OperationalError as exc:
-        if on_ci():
-            pytest.fail(f"PostgreSQL is required on CI but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
+        postgres_unreachable(exc)
     try:
         yield url
     finally:

@@ -7,9 +7,9 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
@@ -43,6 +43,27 @@ def fresh_postgres_database() -> Iterator[str]:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
             admin.dispose()
+
+
+def postgres_unreachable(exc: Exception) -> NoReturn:
+    """A test that needs PostgreSQL and cannot reach it fails on CI (PostgreSQL tests never skip there) and is skipped
+    elsewhere."""
+    import pytest
+
+    if on_ci():
+        pytest.fail(f"PostgreSQL is required on CI but unreachable: {exc}")
+    pytest.skip(f"PostgreSQL unreachable: {exc}")
+
+
+def service_databases(ctx: ExitStack, backend: str, services: Iterable[str]) -> dict[str, str]:
+    """The database URLs to give a stack's ``services`` for a test on ``backend``: none on ``sqlite`` (each service
+    keeps its own file), a fresh PostgreSQL database each on ``postgres``, dropped when ``ctx`` closes."""
+    if backend != "postgres":
+        return {}
+    try:
+        return {s: ctx.enter_context(fresh_postgres_database()) for s in services}
+    except sa.exc.OperationalError as exc:
+        postgres_unreachable(exc)
 
 
 # -- personal data never echoed (issue "Trust": no NIK in any error body or URL) ----------------------------

@@ -34,12 +34,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from jembatan.stack import SERVICES, Stack
 from shared.clients import HubClient
 from shared.contracts.hub import RunStatus, SyncRunCreate
-from shared.testing import fresh_postgres_database, on_ci
+from shared.testing import service_databases
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
@@ -79,14 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def stack(request: pytest.FixtureRequest, world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with ExitStack() as ctx:
-        urls: dict[str, str] = {}
-        if request.param == "postgres":
-            try:
-                urls = {s: ctx.enter_context(fresh_postgres_database()) for s in SERVICES}  # type: ignore[arg-type]
-            except sa.exc.OperationalError as exc:
-                if on_ci():
-                    pytest.fail(f"PostgreSQL is required on CI but unreachable: {exc}")
-                pytest.skip(f"PostgreSQL unreachable: {exc}")
+        urls = service_databases(ctx, request.param, SERVICES)
         stack = ctx.enter_context(Stack.on_free_ports(tmp_path_factory.mktemp(f"fuzz_{request.param}"),
                                                       database_urls=urls).serving(world))
         with HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:  # something to read: runs, outcomes

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from jembatan.evaluate import evaluate_world
 from jembatan.stack import SERVICES, Stack
 from shared.clients import DapodikClient, EmisClient, HubClient
 from shared.contracts.hub import SourceSystem
-from shared.testing import fresh_postgres_database, on_ci
+from shared.testing import service_databases
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
@@ -44,14 +43,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", "postgres"])
 def stack(request: pytest.FixtureRequest, world: Path, tmp_path: Path) -> Iterator[Stack]:
     with ExitStack() as ctx:
-        urls: dict[str, str] = {}
-        if request.param == "postgres":
-            try:
-                urls = {s: ctx.enter_context(fresh_postgres_database()) for s in SERVICES}  # type: ignore[arg-type]
-            except sa.exc.OperationalError as exc:
-                if on_ci():
-                    pytest.fail(f"PostgreSQL is required on CI but unreachable: {exc}")
-                pytest.skip(f"PostgreSQL unreachable: {exc}")
+        urls = service_databases(ctx, request.param, SERVICES)
         yield ctx.enter_context(Stack.on_free_ports(tmp_path, database_urls=urls, log_level="INFO")
                                 .serving(world, clean_stop=True))
 
