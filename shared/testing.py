@@ -113,6 +113,27 @@ def terminate_all_but(database: str) -> list[int]:
     return pids
 
 
+def ids_past_integer(engine: sa.Engine, *tables: str, pointers: Iterable[tuple[str, str]] = ()) -> int:
+    """Renumber the rows of ``tables`` past INTEGER, and their next ids after them, as on a database that has taken
+    rows for years (a run's outcomes, a rebuilt report, a gateway's audit trail). ``pointers``: ``(table, column)``
+    pairs that hold such ids (foreign keys), moved with them. Returns
+    the first id past INTEGER. Before a column was BIGINT, PostgreSQL refuses the UPDATE (out of range)."""
+    past = 2**31 + 10
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        # the foreign keys are checked at the commit (SQLite), or not at all for this transaction (PostgreSQL)
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica" if postgres
+                             else "PRAGMA defer_foreign_keys = ON"))
+        for table in tables:
+            conn.execute(sa.text(f"UPDATE {table} SET id = id + {past}"))
+        for table, column in pointers:
+            conn.execute(sa.text(f"UPDATE {table} SET {column} = {column} + {past} WHERE {column} IS NOT NULL"))
+        if postgres:  # SQLite's rowid goes on from the largest one
+            for table in tables:
+                conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {past + 10**6})"))
+    return past
+
+
 # -- migrations replayed from a template (the suite's time) -------------------------------------------------------
 # A service's Alembic chain costs ~1 s on SQLite and ~1.5-2.5 s on PostgreSQL (mostly building and compiling the DDL
 # of batch operations), and most tests start from an empty database. ``MigrationTemplates`` runs each chain for real

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Field
 
 from services.dapodik_gateway.db import DapodikTable, UTCDateTime
+from shared.db import BIG_ID
 
 
 class FieldProvenanceRow(DapodikTable, table=True):
@@ -16,7 +17,8 @@ class FieldProvenanceRow(DapodikTable, table=True):
     __tablename__ = "field_provenance"
     __table_args__ = (sa.Index("ix_field_provenance_pd_field", "peserta_didik_id", "field", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    # a row per value the hub writes: ~190 M in a national first sync, then every change (migration 0010)
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     peserta_didik_id: str = Field(foreign_key="peserta_didik.peserta_didik_id", max_length=36)
     field: str = Field(max_length=40)
     value: str = Field(sa_type=sa.Text, description="The written value as JSON text")
@@ -42,7 +44,7 @@ class ValueHistoryRow(DapodikTable, table=True):
     __table_args__ = (sa.Index("ix_value_history_pd_id", "peserta_didik_id", "id"),
                       sa.Index("ix_value_history_field_provenance_id", "field_provenance_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     peserta_didik_id: str = Field(foreign_key="peserta_didik.peserta_didik_id", max_length=36)
     field: str = Field(max_length=40)
     old_value: str = Field(sa_type=sa.Text, description="JSON text")
@@ -51,7 +53,8 @@ class ValueHistoryRow(DapodikTable, table=True):
     source: str = Field(default="hub", max_length=16, description="hub, sk, import, operator")
     changed_by: str | None = Field(default=None, max_length=64, description="Authenticated client name")
     provenance_id: str | None = Field(default=None, sa_type=sa.Text, description="The hub's provenance id")
-    field_provenance_id: int | None = Field(default=None, foreign_key="field_provenance.id")
+    field_provenance_id: int | None = Field(
+        default=None, sa_column=sa.Column(BIG_ID, sa.ForeignKey("field_provenance.id"), nullable=True))
 
 
 class FieldObservationRow(DapodikTable, table=True):

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from services.dapodik_gateway.tests import factories as f
 from shared.contracts.common import HubResultItem, Outcome
+from shared.testing import ids_past_integer
 
 RESULTS = "/api/v1/hub/results"
 
@@ -357,3 +358,22 @@ def test_values_a_kip_sk_wrote_are_not_named_as_the_hubs(both: TestClient) -> No
     [res] = post(both, f.pkh_item(5, 41, pid="hub-pkh", no_kps="GH56IJ"))
     assert res["status"] == "APPLIED" and "no_kps" not in res["fields_written"]
     assert res["held"] == {"penerima_kps": "hub-pkh", "status_padan": "hub-pkh", "keterangan_padan": "hub-pkh"}
+
+
+def test_the_audit_trail_numbered_past_integer_takes_more_rows(both: TestClient) -> None:
+    """A gateway that has taken the hub's values for years: ``field_provenance`` and ``value_history`` ids past
+    2^31 - 1 (BIGINT on PostgreSQL since migration 0010; before, the renumbering itself is out of range)."""
+    post(both, f.pkh_item(1, 10, no_kps="KPS-0001"))
+    engine = both.app.state.engine  # type: ignore[attr-defined]
+    past = ids_past_integer(engine, "field_provenance", "value_history",
+                            pointers=[("value_history", "field_provenance_id")])
+    [res] = post(both, f.pkh_item(2, 11, pid="prov-2", no_kps="KPS-0002"))
+    assert res["status"] == "APPLIED"
+    with engine.connect() as conn:
+        provenance = conn.execute(sa.text("SELECT id FROM field_provenance")).scalars().all()
+        pointers = conn.execute(sa.text("SELECT field_provenance_id FROM value_history")).scalars().all()
+    assert len(provenance) == len(pointers) == 8 and min(provenance) > past
+    assert set(pointers) == set(provenance)
+    assert shown(both, 2) == dict.fromkeys(PKH_FIELDS, "prov-2")
+    assert ("no_kps", None, "KPS-0002", "prov-2") in [
+        (h["field"], h["old_value"], h["new_value"], h["provenance_id"]) for h in riwayat(both, 2)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, String, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Text
 from sqlmodel import Field
 
 from services.emis_gateway.base import EmisTable, UTCDateTime
+from shared.db import BIG_ID
 
 
 class FieldProvenanceRow(EmisTable, table=True):
@@ -17,7 +18,8 @@ class FieldProvenanceRow(EmisTable, table=True):
     __table_args__ = (Index("ix_field_provenance_siswa_field", "siswa_id", "field"),
                       Index("ix_field_provenance_sync_run_id", "sync_run_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    # a row per value the hub writes (~4.3 per student in a first sync), then one per change (migration 0010)
+    id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True))
     siswa_id: str = Field(sa_type=String(64), foreign_key="siswa.siswa_id", nullable=False)
     field: str = Field(sa_type=String(40))
     value: str = Field(sa_type=Text, description="JSON text of the value written")
@@ -40,13 +42,14 @@ class FieldHistoryRow(EmisTable, table=True):
     __tablename__ = "field_history"
     __table_args__ = (Index("ix_field_history_siswa_field", "siswa_id", "field"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True))
     siswa_id: str = Field(sa_type=String(64), foreign_key="siswa.siswa_id", nullable=False)
     field: str = Field(sa_type=String(40))
     old_value: str = Field(sa_type=Text, description="JSON text")
     new_value: str = Field(sa_type=Text, description="JSON text")
     changed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    provenance_id: int = Field(foreign_key="field_provenance.id", nullable=False, index=True)
+    provenance_id: int = Field(
+        sa_column=Column(BIG_ID, ForeignKey("field_provenance.id"), nullable=False, index=True))
 
 
 class FieldObservationRow(EmisTable, table=True):

@@ -16,6 +16,7 @@ from services.emis_gateway.results import repository as results_repository
 from services.emis_gateway.results.models import FieldHistoryRow, FieldObservationRow, FieldProvenanceRow
 from services.emis_gateway.tests.conftest import AppFactory, batch, item, seed
 from shared.db import make_engine
+from shared.testing import ids_past_integer
 
 
 @pytest.fixture
@@ -443,3 +444,22 @@ def test_the_hubs_write_leaves_most_loaded_students_on_their_pages(
             assert options == ["fillfactor=50"]
     finally:
         engine.dispose()
+
+
+def test_the_audit_trail_numbered_past_integer_takes_more_rows(hub: TestClient, db_url: str) -> None:
+    """A gateway that has taken the hub's values for years: ``field_provenance`` and ``field_history`` ids past
+    2^31 - 1 (BIGINT on PostgreSQL since migration 0010; before, the renumbering itself is out of range)."""
+    post(hub, batch(item("siswa-0001", 10, penerima_pkh=True, periode_pkh="2026 tahap I")))
+    engine = make_engine(db_url)
+    try:
+        past = ids_past_integer(engine, "field_provenance", "field_history",
+                                pointers=[("field_history", "provenance_id")])
+    finally:
+        engine.dispose()
+    [res] = post(hub, batch(item("siswa-0002", 11, penerima_pkh=True, periode_pkh="2026 tahap II")))
+    assert res["status"] == "APPLIED"
+    provenance, history = rows(db_url, FieldProvenanceRow), rows(db_url, FieldHistoryRow)
+    assert len(provenance) == len(history) == 8 and min(p.id for p in provenance) > past
+    assert {h.provenance_id for h in history} == {p.id for p in provenance}
+    assert {p["field"]: p["value"] for p in hub.get("/api/v1/siswa/siswa-0002").json()["provenance"]}[
+        "periode_pkh"] == "2026 tahap II"

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from services.sync_hub.risk import repository as repo
 from services.sync_hub.risk.models import FamilyRiskRow
-from services.sync_hub.tests.test_runs_record import ids_past_integer
 from shared.db import session_scope
+from shared.testing import ids_past_integer
 
 RISK: sa.Table = FamilyRiskRow.__table__  # type: ignore[assignment]
 AT = datetime(2026, 5, 1, 3, 4, 5, tzinfo=UTC)

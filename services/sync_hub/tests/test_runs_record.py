@@ -16,6 +16,7 @@ from services.sync_hub.main import MIGRATIONS
 from services.sync_hub.runs import repository as runs_repo
 from services.sync_hub.runs.models import SyncRunRow
 from shared.db import Growing, make_engine, migrate, one_of, session_scope
+from shared.testing import ids_past_integer
 
 AT = datetime(2026, 5, 1, 3, 4, 5, tzinfo=UTC)
 UNIT = 1200  # students per unit
@@ -85,17 +86,6 @@ def test_the_next_units_delete_seeks_its_students_on_postgres(engine: Engine) ->
             # the students' ids are the index's condition, not a filter over the rows the run wrote so far
             assert "student_id" in plan.split("Index Cond", 1)[-1].split("\n", 1)[0], (name, plan)
             assert "Seq Scan" not in plan, (name, plan)
-
-
-def ids_past_integer(engine: Engine, table: str) -> int:
-    """The table's rows renumbered past INTEGER, and its next ids after them, as on a hub that has run for years
-    (every run adds its outcomes; every build replaces the report's rows). Returns the first id past INTEGER."""
-    past = 2**31 + 10
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"UPDATE {table} SET id = id + {past}"))  # INTEGER on PostgreSQL before 0027: out of range
-        if conn.dialect.name == "postgresql":  # SQLite's rowid goes on from the largest one
-            conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {past + 10**6})"))
-    return past
 
 
 def test_outcomes_numbered_past_integer_are_written_and_paged(engine: Engine) -> None:
