@@ -19,14 +19,12 @@ import sqlalchemy as sa
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from sqlmodel import Session
 
-from services.dapodik_gateway.db import unstorable_text
 from services.dapodik_gateway.kesejahteraan import rules as kesejahteraan_rules
 from services.dapodik_gateway.kesejahteraan import service as kesejahteraan_service
 from services.dapodik_gateway.peserta_didik import repository as pd_repository
 from services.dapodik_gateway.results import repository
 from services.dapodik_gateway.sinkronisasi import service as sync_service
 from shared.contracts.common import (
-    MAX_BIGINT,
     HubResultBatch,
     HubResultBatchResponse,
     HubResultItem,
@@ -34,7 +32,7 @@ from shared.contracts.common import (
 )
 from shared.contracts.common import ResultStatus as S
 from shared.contracts.dapodik import DAPODIK_HUB_FIELDS, PesertaDidikRecord
-from shared.inbound import FieldValue, decide
+from shared.inbound import UNATTESTED, FieldValue, decide, storage_problems
 
 log = logging.getLogger("dapodik_gateway.results")
 
@@ -47,16 +45,6 @@ TRACKED_FIELDS = (*DAPODIK_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
 # Read with them: the other fields the programme rows (kesejahteraan_pd) are derived from.
 LOADED_FIELDS = (*TRACKED_FIELDS, *(f for f in kesejahteraan_rules.FIELDS if f not in TRACKED_FIELDS))
 _UUID = re.compile(r"^[0-9a-f-]{36}$")
-
-
-class _Unattested:
-    """Stands for the value of a field the hub has never written: equal to nothing the hub sends."""
-
-    def __repr__(self) -> str:
-        return "<unattested>"
-
-
-_UNATTESTED = _Unattested()
 
 
 def _adapter(name: str) -> TypeAdapter[Any]:
@@ -91,45 +79,11 @@ def _value_problem(name: str, value: FieldValue) -> str | None:
     return problem
 
 
-def _strings(item: HubResultItem) -> list[tuple[str, str]]:
-    p = item.provenance
-    out = [("provenance.provenance_id", p.provenance_id), ("provenance.sync_run_id", p.sync_run_id),
-           ("provenance.source_system", p.source_system), ("provenance.source_record", p.source_record)]
-    if item.outcome_detail is not None:
-        out.append(("outcome_detail", item.outcome_detail))
-    out += [(f"values.{k}", v) for k, v in item.values.items() if isinstance(v, str)]
-    return out
-
-
 def problems_of(item: HubResultItem) -> list[str]:
     """Why an item cannot be stored, whatever the record holds (empty when it can)."""
-    problems: list[str] = []
-    unknown = sorted(set(item.values) - _HUB_FIELDS)
-    if unknown:
-        problems.append(f"fields not writable by the hub: {', '.join(unknown)}")
-    for name, value in item.values.items():
-        if name in _VALUE_TYPES:
-            problem = _value_problem(name, value)
-            if problem:
-                problems.append(problem)
-    strings = _strings(item)
-    if unstorable_text("".join(text for _, text in strings)):  # one look at all texts; each only if needed
-        for where, text in strings:
-            rule = unstorable_text(text)
-            if rule:
-                problems.append(f"{where}: {rule}: text neither database can store")
-    p = item.provenance
-    for name, number in (("source_version", p.source_version), ("observed_seq", p.observed_seq)):
-        if number > MAX_BIGINT:
-            problems.append(f"provenance.{name}: larger than {MAX_BIGINT}")
-    if p.retrieved_at.tzinfo is None:
-        problems.append("provenance.retrieved_at: needs a timezone (UTC)")
-    else:
-        try:
-            p.retrieved_at.astimezone(UTC)
-        except OverflowError:
-            problems.append("provenance.retrieved_at: out of range")
-    return problems
+    return storage_problems(item, _HUB_FIELDS) + [
+        problem for name, value in item.values.items()
+        if name in _VALUE_TYPES and (problem := _value_problem(name, value))]
 
 
 def _result(item: HubResultItem, status: S, fields: list[str] | None = None, detail: str | None = None,
@@ -166,7 +120,7 @@ def _decide(item: HubResultItem, student: _Student, writes: repository.Writes, c
     # first time the hub sends it, it is recorded with provenance, though not changed. (``decide`` reads the
     # fields the item touches; a field outside TRACKED_FIELDS rejects the item before any is read.)
     attested = state.attested
-    current = {name: held[name] if name in attested else _UNATTESTED for name in touched if name in held}
+    current = {name: held[name] if name in attested else UNATTESTED for name in touched if name in held}
     decision = decide(item, current, state.seqs, DAPODIK_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
                       DETAIL_FIELD)
     if decision.status not in (S.APPLIED, S.UNCHANGED):

@@ -17,12 +17,11 @@ from datetime import datetime
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
-from services.emis_gateway.base import as_utc, storable, utcnow
+from services.emis_gateway.base import storable, utcnow
 from services.emis_gateway.results import repository
 from services.emis_gateway.sinkron import repository as sinkron_repository
 from services.emis_gateway.siswa import repository as siswa_repository
 from shared.contracts.common import (
-    MAX_BIGINT,
     HubResultBatch,
     HubResultBatchResponse,
     HubResultItem,
@@ -31,7 +30,7 @@ from shared.contracts.common import (
 )
 from shared.contracts.emis import EMIS_HUB_FIELDS
 from shared.errors import InvalidInput
-from shared.inbound import Decision, FieldValue, decide
+from shared.inbound import UNATTESTED, Decision, FieldValue, decide, storage_problems
 
 log = logging.getLogger("emis_gateway.results")
 
@@ -42,7 +41,7 @@ TRACKED_FIELDS = (*EMIS_HUB_FIELDS, OUTCOME_FIELD, DETAIL_FIELD)
 
 
 def _optional_bool(value: FieldValue) -> str | None:
-    return None if value is None or isinstance(value, bool) else "must be true, false or null"
+    return None if value is None or isinstance(value, bool) else "bool_type: must be true, false or null"
 
 
 def _optional_text(max_length: int) -> Callable[[FieldValue], str | None]:
@@ -50,9 +49,9 @@ def _optional_text(max_length: int) -> Callable[[FieldValue], str | None]:
         if value is None:
             return None
         if not isinstance(value, str):
-            return "must be a string or null"
+            return "string_type: must be a string or null"
         if len(value) > max_length:
-            return f"must be at most {max_length} characters"
+            return f"string_too_long: must be at most {max_length} characters"
         return None
 
     return check
@@ -67,45 +66,11 @@ VALUE_RULES: dict[str, Callable[[FieldValue], str | None]] = {
 assert set(VALUE_RULES) == set(EMIS_HUB_FIELDS)
 
 
-def _texts(item: HubResultItem) -> list[tuple[str, str]]:
-    p = item.provenance
-    out = [("provenance.provenance_id", p.provenance_id), ("provenance.sync_run_id", p.sync_run_id),
-           ("provenance.source_system", p.source_system), ("provenance.source_record", p.source_record)]
-    if item.outcome_detail is not None:
-        out.append(("outcome_detail", item.outcome_detail))
-    return out + [(f"values.{k}", v) for k, v in item.values.items() if isinstance(v, str)]
-
-
 def problems_of(item: HubResultItem) -> list[str]:
     """Why an item cannot be stored whatever the record holds (empty when it can)."""
-    problems: list[str] = []
-    if not storable(item.student_id):
-        problems.append("student_id: contains a NUL character or invalid Unicode")
-    unknown = sorted(set(item.values) - set(EMIS_HUB_FIELDS))
-    if unknown:
-        problems.append(f"fields not writable by the hub: {', '.join(unknown)}")
-    problems += [f"values.{field}: {problem}" for field, value in item.values.items()
-                 if field in VALUE_RULES and (problem := VALUE_RULES[field](value))]
-    problems += [f"{where}: contains a NUL character or invalid Unicode"
-                 for where, text in _texts(item) if not storable(text)]
-    for name in ("source_version", "observed_seq"):
-        if getattr(item.provenance, name) > MAX_BIGINT:
-            problems.append(f"provenance.{name}: must be at most {MAX_BIGINT}")
-    if as_utc(item.provenance.retrieved_at) is None:
-        problems.append("provenance.retrieved_at: needs a time zone and a year that UTC can represent")
-    return problems
-
-
-class _Unattested:
-    """Stands for the value of a field the hub never wrote: equal to nothing the hub sends, so the first
-    time the hub sends a value the record already holds (say no_kks = null), it is recorded with its
-    provenance. The hub sends values that lack its provenance for exactly that reason."""
-
-    def __repr__(self) -> str:
-        return "<unattested>"
-
-
-_UNATTESTED = _Unattested()
+    return storage_problems(item, EMIS_HUB_FIELDS) + [
+        f"values.{field}: {problem}" for field, value in item.values.items()
+        if field in VALUE_RULES and (problem := VALUE_RULES[field](value))]
 
 
 def apply_batch(session: Session, batch: HubResultBatch, client: str = "?",
@@ -241,7 +206,7 @@ def _decide(item: HubResultItem, held: dict[str, FieldValue] | None,
         return _status(item, ResultStatus.REJECTED, detail="; ".join(problems)), None
     if held is None or state is None:
         return _status(item, ResultStatus.NOT_FOUND, detail="no student with this siswa_id"), None
-    current = {name: held[name] if name in state.attested else _UNATTESTED for name in TRACKED_FIELDS}
+    current = {name: held[name] if name in state.attested else UNATTESTED for name in TRACKED_FIELDS}
     decision = decide(item, current, state.seqs, EMIS_HUB_FIELDS, OUTCOME_FIELD,  # type: ignore[arg-type]
                       DETAIL_FIELD)
     if decision.status not in (ResultStatus.APPLIED, ResultStatus.UNCHANGED):
