@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, NoReturn
 
@@ -132,6 +133,46 @@ def ids_past_integer(engine: sa.Engine, *tables: str, pointers: Iterable[tuple[s
             for table in tables:
                 conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {past + 10**6})"))
     return past
+
+
+def second_waits_for_first(engine: sa.Engine, first: Callable[[Any], Any], second: Callable[[Any], Any],
+                           timeout: float = 60.0) -> tuple[Any, Any]:
+    """Two writers of one thing at once, on PostgreSQL, in a fixed order: ``first(session)`` runs in a transaction
+    left open; ``second(session)`` then starts in a thread, in a transaction of its own, and must wait on a lock
+    the first holds (row or advisory: ``pg_stat_activity`` says so) before the first commits. Returns the first's
+    result and the second's (or the exception it raised; its transaction is rolled back then). Asserts that the
+    second waited: a writer that does not wait decided on what it read before the first committed."""
+    from sqlmodel import Session
+
+    outcome: list[Any] = []
+
+    def run_second() -> None:
+        with Session(engine) as session:
+            try:
+                outcome.append(second(session))
+                session.commit()
+            except Exception as exc:  # the caller asserts on what it was
+                session.rollback()
+                outcome.append(exc)
+
+    with Session(engine) as session:
+        result = first(session)
+        thread = threading.Thread(target=run_second)
+        thread.start()
+        waited = False
+        with engine.connect() as probe:
+            deadline = time.monotonic() + timeout
+            while not waited and thread.is_alive() and time.monotonic() < deadline:
+                waited = bool(probe.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'")).scalar_one())
+                probe.rollback()  # a new snapshot of pg_stat_activity each time
+                time.sleep(0.02)
+        session.commit()
+    thread.join(timeout)
+    assert not thread.is_alive(), "the second writer did not finish"
+    assert waited, f"the second writer did not wait for the first (it answered {outcome!r})"
+    return result, outcome[0]
 
 
 # -- migrations replayed from a template (the suite's time) -------------------------------------------------------

@@ -46,6 +46,7 @@ from shared.contracts.kemensos import (
     VerifikasiPendidikanItemStatus,
     VerifikasiPendidikanTercatat,
 )
+from shared.db import lock_keys
 from shared.errors import InvalidInput
 from shared.nik import mask
 
@@ -77,6 +78,9 @@ def put_batch(session: Session, batch: VerifikasiPendidikanBatch, client: str,
         if item.observed_at > now + CLOCK_SKEW:
             field = f"{prefix}[{index}].observed_at" if prefix else "observed_at"
             raise InvalidInput.field(field, "in_future", "observed_at is in the future")
+    # a key's writers take turns: each reads what the one before committed (a first insert of a key, a newer
+    # observation that an older one must not overwrite) before it decides
+    lock_keys(session, "verifikasi_pendidikan", {f"{i.nik_anak}|{i.periode}" for i in batch.items})
     known = repo.known_niks(session, {i.nik_anak for i in batch.items})
     stored: dict[tuple[str, str], Any] = dict(repo.current(session, {(i.nik_anak, i.periode) for i in batch.items}))
     created: dict[tuple[str, str], dict[str, Any]] = {}  # current rows this batch adds (a later item may replace)

@@ -40,6 +40,16 @@ class Versions:
     at: datetime
 
 
+def begin_edit(session: Session) -> None:
+    """The first step of an edit that reads before it writes (an admin edit: does the family exist, is the new KK
+    number free, is the member there): lock the counter row, which ``take_versions`` moves later in the same
+    transaction. Edits then take turns, and each reads what the one before committed: two splits into one new KK
+    number are a 200 and a 409, two deletions of one family a 200 and a 404 with one tombstone. PostgreSQL; SQLite's
+    write transaction holds the database already."""
+    table = RegistrySequence.__table__
+    session.execute(select(table.c.value).where(table.c.id == SEQUENCE_ROW).with_for_update())
+
+
 def take_versions(session: Session, count: int, at: datetime | None = None) -> Versions:
     """Take the next ``count`` sequence numbers.
 

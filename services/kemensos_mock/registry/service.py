@@ -179,6 +179,7 @@ def get_keluarga(session: Session, no_kk: str) -> KeluargaDetail:
 
 
 def update_keluarga(session: Session, no_kk: str, change: KeluargaUpdate) -> KeluargaDetail:
+    repo.begin_edit(session)
     reject_unstorable(change)
     row = repo.family(session, no_kk)
     if row is None:
@@ -208,6 +209,7 @@ def update_keluarga(session: Session, no_kk: str, change: KeluargaUpdate) -> Kel
 
 def put_pkh(session: Session, record: PkhRecord) -> KeluargaDetail:
     """Insert or replace a family's PKH membership of one period; takes a new version either way."""
+    repo.begin_edit(session)
     row = repo.family(session, record.no_kk)
     if row is None:
         raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
@@ -239,6 +241,7 @@ def put_anggota(session: Session, record: AnggotaKeluargaRecord) -> KeluargaDeta
     Every family whose member list changes takes a new version (so it moves to the change feed's end with
     its members); on a move the family losing the member takes the lower one, so a replica following the
     feed never holds one NIK in two families."""
+    repo.begin_edit(session)
     reject_unstorable(record)
     target = repo.family(session, record.no_kk)
     if target is None:
@@ -262,6 +265,7 @@ def put_anggota(session: Session, record: AnggotaKeluargaRecord) -> KeluargaDeta
 
 def delete_anggota(session: Session, nik: str) -> KeluargaDetail:
     """Remove a member (death, a move out of the registry); the family takes a new version."""
+    repo.begin_edit(session)
     row = repo.member(session, nik)
     if row is None:
         raise NotFound.field("nik", "not_found", "no member of the registry has this NIK")
@@ -276,6 +280,7 @@ def delete_anggota(session: Session, nik: str) -> KeluargaDetail:
 
 def delete_keluarga(session: Session, no_kk: str) -> KeluargaDihapusChange:
     """Remove a family with its members and PKH rows; the change feed carries a tombstone."""
+    repo.begin_edit(session)
     row = repo.family(session, no_kk)
     if row is None:
         raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
@@ -288,6 +293,7 @@ def delete_keluarga(session: Session, no_kk: str) -> KeluargaDihapusChange:
 def put_bansos(session: Session, record: BansosRecord) -> KeluargaDetail:
     """Insert or replace a family's BPNT or PBI-JK membership of one period. The row and the family take
     one new version together (the change feed carries the family with its new programme statuses)."""
+    repo.begin_edit(session)
     row = repo.family(session, record.no_kk)
     if row is None:
         raise NotFound.field("no_kk", "not_found", "no family in the registry holds this KK number")
@@ -312,6 +318,7 @@ def pecah_kk(session: Session, split: PecahKk) -> KeluargaDetail:
     The origin keeps its number and takes the lower version (it loses the members first), the new family
     the next one; the new family's ``asal_no_kk`` names the origin. The members' search region follows the
     new family's address."""
+    repo.begin_edit(session)
     reject_unstorable(split)
     no_kk = split.no_kk
     origin = repo.family(session, no_kk)
