@@ -104,8 +104,9 @@ def get_case(session: Session, case_id: str, lock: bool = False) -> ReviewCaseRo
     return session.scalars(stmt).first()
 
 
-def get_decision(session: Session, decision_id: str) -> ReviewDecisionRow | None:
-    return session.get(ReviewDecisionRow, decision_id)
+def get_decision(session: Session, decision_id: str, lock: bool = False) -> ReviewDecisionRow | None:
+    """``lock``: held until the transaction ends (PostgreSQL), so a second reversal waits and then sees the first."""
+    return session.get(ReviewDecisionRow, decision_id, with_for_update=lock)
 
 
 def decisions_for(session: Session, system: str, student_id: str) -> list[ReviewDecisionRow]:

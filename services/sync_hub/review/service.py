@@ -252,7 +252,7 @@ def _decide_again(session: Session, system: str, student_id: str, at: datetime) 
 
 
 def reverse(session: Session, decision_id: str, reviewer: str, body: ReversalCreate) -> DecisionView:
-    row = repo.get_decision(session, decision_id)
+    row = repo.get_decision(session, decision_id, lock=True)
     if row is None:
         raise NotFound("no review decision with this id")
     if row.reversed_at is not None:
