@@ -31,9 +31,10 @@ def page(session: Session, cursor: Cursor | None, limit: int, scope: frozenset[s
     return session.exec(stmt).all()
 
 
-def get(session: Session, nsm: str, jenis: str | None = None) -> MadrasahRow | None:
-    """The institution numbered ``nsm`` (NSM or NSPP); with ``jenis``, only of that kind."""
-    row = session.get(MadrasahRow, nsm)
+def get(session: Session, nsm: str, jenis: str | None = None, *, lock: bool = False) -> MadrasahRow | None:
+    """The institution numbered ``nsm`` (NSM or NSPP); with ``jenis``, only of that kind. ``lock``: its row is
+    locked until the transaction ends (PostgreSQL), so writers of its student list take turns."""
+    row = session.get(MadrasahRow, nsm, with_for_update=lock)
     return row if row is not None and (jenis is None or row.jenis_lembaga == jenis) else None
 
 

@@ -14,13 +14,17 @@ from shared.bulk import executemany
 SISWA: sa.Table = SiswaRow.__table__  # type: ignore[assignment]
 
 
-def records_by_id(session: Session, siswa_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The record columns of the students among ``siswa_ids`` (any madrasah)."""
+def records_by_id(session: Session, siswa_ids: Sequence[str], *, lock: bool = False) -> dict[str, dict[str, Any]]:
+    """The record columns of the students among ``siswa_ids`` (any madrasah). ``lock`` (an import that will write
+    them): their rows are locked until the transaction ends, in id order, the order the hub's results take them in
+    (PostgreSQL; SQLite's write transaction holds the database)."""
     out: dict[str, dict[str, Any]] = {}
-    unique = list(dict.fromkeys(siswa_ids))
+    unique = sorted(set(siswa_ids))
     columns = [SISWA.c[name] for name in RECORD_COLUMNS]
     for start in range(0, len(unique), 1000):
         stmt = sa.select(*columns).where(SISWA.c.siswa_id.in_(unique[start:start + 1000]))
+        if lock:
+            stmt = stmt.order_by(SISWA.c.siswa_id).with_for_update()
         for row in session.execute(stmt):
             out[row[0]] = dict(zip(RECORD_COLUMNS, row, strict=True))
     return out

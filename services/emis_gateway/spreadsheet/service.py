@@ -62,15 +62,17 @@ class _Report:
             self.errors.append(FieldError(field=f"rows[{row}].{column}", rule=rule, message=message))
 
 
-def _madrasah(session: Session, nsm: str) -> None:
-    if madrasah_repository.get(session, nsm) is None:
+def _madrasah(session: Session, nsm: str, *, lock: bool = False) -> None:
+    if madrasah_repository.get(session, nsm, lock=lock) is None:
         raise NotFound.field("nsm", "not_found", "no madrasah or pesantren with this number")
 
 
 # -- import -------------------------------------------------------------------------------------------
 
 def import_siswa(session: Session, nsm: str, data: bytes, fmt: FileFormat, *, dry_run: bool = False) -> ImportReport:
-    _madrasah(session, nsm)
+    """Imports of one madrasah take turns (its row locked first): a file sent twice at once creates its new students
+    once, the second finding them by their NISN. The students the file names are locked in id order."""
+    _madrasah(session, nsm, lock=not dry_run)
     try:
         header, rows = sheets.read(data, fmt)
     except sheets.FileError as exc:
@@ -83,7 +85,7 @@ def import_siswa(session: Session, nsm: str, data: bytes, fmt: FileFormat, *, dr
             record = _row(number, cells, fields, nsm, report)
             if record is not None:
                 records.append((number, record))
-    plan = _match(session, nsm, records, report)
+    plan = _match(session, nsm, records, report, lock=not dry_run)
     if report.count:
         raise InvalidInput(f"{report.count} problem(s) in the file; nothing was imported", report.errors)
     now = utcnow()
@@ -193,8 +195,8 @@ def _date(text: str) -> date | None:
     return None
 
 
-def _match(session: Session, nsm: str, records: list[tuple[int, dict[str, Any]]],
-           report: _Report) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+def _match(session: Session, nsm: str, records: list[tuple[int, dict[str, Any]]], report: _Report,
+           *, lock: bool) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
     """(siswa_id, record, stored record or None) per row; rows naming a student twice, or a student of
     another madrasah, are reported."""
     by_nisn = repository.ids_by_nisn(session, nsm)
@@ -209,7 +211,7 @@ def _match(session: Session, nsm: str, records: list[tuple[int, dict[str, Any]]]
                 continue
             sid = holders[0] if holders else None
         named.append((number, sid, rec))
-    stored = repository.records_by_id(session, [sid for _, sid, _ in named if sid is not None])
+    stored = repository.records_by_id(session, [sid for _, sid, _ in named if sid is not None], lock=lock)
     plan: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
     first_row: dict[str, int] = {}
     for number, known, rec in named:
