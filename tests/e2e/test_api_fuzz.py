@@ -1,5 +1,5 @@
 """No input gets a 5xx, and every answer is what the published OpenAPI says: the four services fuzzed from their own
-specs on real sockets, on both databases.
+specs on real sockets, on both databases; and the same write sent many times at once gets the answers it should.
 
 The four services run as processes (``jembatan.stack``) over a small generated world, synced once. For each
 service and each kind of caller that can reach it (the hub: a person holding every role, and a gateway's
@@ -25,17 +25,24 @@ purpose).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from jembatan.stack import SERVICES, Stack
+from services.emis_gateway.tests.test_spreadsheet import new_row, table, to_csv
 from shared.clients import HubClient
 from shared.contracts.hub import RunStatus, SyncRunCreate
 from shared.testing import service_databases
@@ -105,6 +112,103 @@ def failures(output: str) -> str:
     end = output.find("=== WARNINGS ===", start)
     text = output[start:end if end > start else None]
     return "\n".join(line[:300] for line in text.splitlines()[:150])
+
+
+# -- the same request at once ------------------------------------------------------------------------------------
+# A fuzzer sends one request at a time. Two writers of one thing at once are where a read-then-write rule breaks (a
+# unique index refusing the second: a 500; both deciding on what neither had written yet). Each burst below sends
+# AT_ONCE copies of one request, each on its own connection, and says what the answers must be. When written, the
+# registry's split and deletions and its first education verification of a child, and EMIS's import of one file,
+# broke this way on PostgreSQL (a 500; two tombstones; students created twice).
+
+AT_ONCE = 16
+
+
+def burst(url: str, method: str, token: str, bodies: Any = None, headers: dict[str, str] | None = None,
+          content: bytes | None = None) -> list[httpx.Response]:
+    """``AT_ONCE`` copies of one request, all sent before any is answered. ``bodies``: one JSON body, or a function
+    of the copy's index."""
+    async def send() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=AT_ONCE, max_keepalive_connections=AT_ONCE)
+        async with httpx.AsyncClient(limits=limits, timeout=120.0) as client:
+            await asyncio.gather(*(client.get(url.split("/api/")[0] + "/health") for _ in range(AT_ONCE)))
+            sent = {"Authorization": f"Bearer {token}", **(headers or {})}
+            return list(await asyncio.gather(*(
+                client.request(method, url, headers=sent, content=content,
+                               json=bodies(i) if callable(bodies) else bodies) for i in range(AT_ONCE))))
+
+    return asyncio.run(send())
+
+
+def statuses(answers: list[httpx.Response]) -> dict[int, int]:
+    return dict(Counter(r.status_code for r in answers))
+
+
+def family_that_can_split(world: Path) -> tuple[str, str, str]:
+    """A family's KK number, a child who can leave it and a member who stays (the family keeps members)."""
+    members: dict[str, list[dict[str, Any]]] = {}
+    for line in (world / "kemensos" / "anggota_keluarga.jsonl").read_text().splitlines():
+        m = json.loads(line)
+        members.setdefault(m["no_kk"], []).append(m)
+    for no_kk, people in sorted(members.items()):
+        children = [p["nik"] for p in people if p["hubungan_keluarga"] == "ANAK"]
+        if len(people) >= 3 and children:
+            return no_kk, children[0], next(p["nik"] for p in people if p["nik"] != children[0])
+    raise AssertionError("the world has no family of three with a child")
+
+
+def test_the_same_request_at_once_is_never_a_server_error(stack: Stack, world: Path) -> None:
+    c = stack.creds
+    km, em, dp = (f"{stack.url(s)}/api/v1" for s in ("kemensos_mock", "emis_gateway", "dapodik_gateway"))
+    no_kk, child, stays = family_that_can_split(world)
+
+    # the registry: one education verification of a child and period, first written by one of the copies
+    item = {"nik_anak": child, "periode": "2026-T3", "enrolled": True, "active": True, "npsn": "20212345",
+            "provenance": {"provenance_id": "burst", "source_system": "DAPODIK", "source_record": "pd-burst",
+                           "source_version": 1, "observed_seq": 1}, "observed_at": "2026-08-01T00:00:00Z"}
+    answers = burst(f"{km}/education-verification/item", "PUT", c.hub_to_kemensos, item)
+    assert statuses(answers) == {200: AT_ONCE}
+    assert sorted(r.json()["status"] for r in answers) == ["APPLIED"] + ["UNCHANGED"] * (AT_ONCE - 1)
+
+    # the registry: one child splits off into one new KK number; one member leaves; one family leaves
+    split = {"no_kk": no_kk, "no_kk_baru": "3201010707260077", "anggota": [child], "kepala_keluarga": child}
+    assert statuses(burst(f"{km}/admin/keluarga/pecah", "POST", c.kemensos_admin, split)) == {
+        200: 1, 409: AT_ONCE - 1}
+    assert statuses(burst(f"{km}/admin/anggota", "DELETE", c.kemensos_admin, {"nik": stays})) == {
+        200: 1, 404: AT_ONCE - 1}
+    assert statuses(burst(f"{km}/admin/keluarga", "DELETE", c.kemensos_admin, {"no_kk": no_kk})) == {
+        200: 1, 404: AT_ONCE - 1}
+
+    # EMIS: one file of two new students, uploaded many times at once: they are created once
+    nsm = json.loads((world / "emis" / "madrasah.jsonl").read_text().splitlines()[0])["nsm"]
+    data = to_csv(table([new_row(1), new_row(2)]))
+    answers = burst(f"{em}/madrasah/{nsm}/siswa/import", "POST", c.operator, content=data,
+                    headers={"Content-Type": "text/csv"})
+    assert statuses(answers) == {200: AT_ONCE}
+    assert sum(r.json()["created"] for r in answers) == 2
+
+    # the gateways: edits of one record read at one ETag: one is applied, the others are told it changed
+    pd = json.loads((world / "dapodik" / "peserta_didik.jsonl").read_text().splitlines()[0])["peserta_didik_id"]
+    read = httpx.get(f"{dp}/peserta-didik/{pd}", headers={"Authorization": f"Bearer {c.operator}"})
+    assert read.status_code == 200
+    answers = burst(f"{dp}/peserta-didik/{pd}", "PATCH", c.operator, lambda i: {"nipd": f"B{i:05d}"},
+                    headers={"If-Match": read.headers["ETag"]})
+    assert statuses(answers) == {200: 1, 412: AT_ONCE - 1}
+    siswa = json.loads((world / "emis" / "siswa.jsonl").read_text().splitlines()[0])["siswa_id"]
+    read = httpx.get(f"{em}/siswa/{siswa}", headers={"Authorization": f"Bearer {c.operator}"})
+    assert read.status_code == 200
+    answers = burst(f"{em}/siswa/{siswa}/pkh-manual", "PUT", c.operator,
+                    lambda i: {"penerima_pkh": True, "periode_pkh": f"2026 tahap {i}"},
+                    headers={"If-Match": read.headers["ETag"]})
+    assert statuses(answers) == {200: 1, 412: AT_ONCE - 1}
+
+    # the hub: one run asked for many times with one Idempotency-Key: one run
+    answers = burst(f"{stack.url('sync_hub')}/api/v1/sync-runs", "POST", stack.hub_operator, {},
+                    headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert set(statuses(answers)) <= {202, 409} and len({r.json()["id"] for r in answers
+                                                         if r.status_code == 202}) == 1
+    with HubClient(stack.url("sync_hub"), stack.hub_operator) as hub:
+        assert settled(hub, 180.0)
 
 
 @pytest.mark.parametrize(("service", "caller"), CALLERS, ids=[f"{s}-{c}" for s, c in CALLERS])
