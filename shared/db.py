@@ -291,6 +291,32 @@ def advisory_lock(engine: Engine, key: int, *, wait: bool = False) -> Iterator[b
             conn.commit()
 
 
+def database_unavailable(error: BaseException) -> str | None:
+    """Why the database could not do this now though it may later (None: the error is of another kind, a bug): the
+    connection was lost (a restart, a failover, an administrator ending it), none could be opened, the pool had none
+    free in time, PostgreSQL chose this transaction to end a deadlock or a serialization conflict, SQLite stayed busy
+    past its timeout. A job tries such an error again later, as it does an upstream it could not reach. The words are
+    the driver's first line (no statement, no parameters: they may hold a NIK)."""
+    import sqlite3
+
+    import psycopg
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, exc.TimeoutError):
+            return "no database connection was free in time"
+        if isinstance(seen, exc.DBAPIError):
+            orig = seen.orig
+            first = (str(orig).strip().splitlines() or [""])[0][:200]
+            if seen.connection_invalidated or isinstance(orig, psycopg.OperationalError):
+                return f"the database was not available ({type(orig).__name__}: {first})"
+            if isinstance(orig, sqlite3.OperationalError) and ("locked" in first or "busy" in first):
+                return f"the database was busy ({first})"
+            return None
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def lock_keys(session: Session, namespace: str, keys: Iterable[str]) -> None:
     """Lock ``keys`` of ``namespace`` until the transaction ends, whether or not a row holds them yet: two writers
     of one key take turns, so the second reads what the first committed before it decides (a first insert of a

@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("jembatan.errors")
@@ -46,7 +47,7 @@ _TITLES = {
     "RateLimited": "Too many requests", "UpstreamFailure": "A dependency failed",
     "MethodNotAllowed": "Method not allowed", "PreconditionFailed": "The record changed since it was read",
     "PreconditionRequired": "If-Match is required", "IdempotencyConflict": "Idempotency-Key reused with another body",
-    "InternalError": "Internal error",
+    "InternalError": "Internal error", "DatabaseUnavailable": "The service's database is not available now",
 }
 
 
@@ -190,6 +191,22 @@ def install_error_handlers(app: FastAPI) -> None:
         names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}
         return _render(names.get(exc.status_code, "HTTPError"), exc.status_code, str(exc.detail), [],
                        getattr(exc, "headers", None), request.url.path)
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        """The database could not answer now (a lost connection: a restart, a failover; no pooled connection free in
+        time; a deadlock chosen against this request): 503 with ``Retry-After``, as for a failing upstream; nothing
+        was stored (the request's transaction rolled back). Any other database error is a bug: 500."""
+        from shared.db import database_unavailable
+
+        why = database_unavailable(exc)
+        if why is None:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return _render("InternalError", 500, "internal error; see the service log", [], instance=request.url.path)
+        log.warning("%s %s: 503, %s", request.method, request.url.path, why)
+        return _render("DatabaseUnavailable", 503, "the service's database is not available now; nothing was "
+                       "stored: try again shortly", [], {"Retry-After": "1"}, request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - safety net

@@ -1,8 +1,10 @@
 """The job functions, the same whoever runs them (a procrastinate worker, or the embedded thread pool).
 
-Each returns normally when the job is done (or has nothing left to do) and raises ``Retry`` when an upstream
-could not be reached and the job should be tried again later; on its last attempt the job ends FAILED
-instead, saying why. Any other error ends the job FAILED at once (it is a bug, logged with its traceback).
+Each returns normally when the job is done (or has nothing left to do) and raises ``Retry`` when it should be tried
+again later: an upstream could not be reached, or the hub's own database could not do it now (a lost connection: a
+restart, a failover; a deadlock chosen against it). A job is written to be run again from any point, as after a
+crash. On its last attempt the job ends FAILED instead, saying why. Any other error ends the job FAILED at once (it
+is a bug, logged with its traceback).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 
 from services.sync_hub.jobs.context import JobContext
 from services.sync_hub.sync import lifecycle, planner, unit, verify
+from shared.db import database_unavailable
 from shared.http import Unavailable
 from shared.observability.tracing import job_span
 
@@ -21,7 +24,25 @@ log = logging.getLogger("jembatan.hub.jobs")
 
 
 class Retry(Exception):
-    """Try this job again later (an upstream could not be reached)."""
+    """Try this job again later (an upstream could not be reached, the database was not available)."""
+
+
+def passing(error: BaseException) -> str | None:
+    """Why a job failed for now though it may succeed later (None: a bug)."""
+    if isinstance(error, Unavailable):
+        return f"an upstream could not be reached: {error}"
+    return database_unavailable(error)
+
+
+def _meanwhile(what: str, note: Callable[[], None]) -> None:
+    """Write a note of a job's state that may not be writable yet (the database still away): the next attempt
+    finds the job as it was left, which is fine."""
+    try:
+        note()
+    except Exception as exc:
+        if database_unavailable(exc) is None:
+            raise
+        log.warning("%s: not noted, the database is still away", what)
 
 
 def plan_run(ctx: JobContext, run_id: str, defer_units: Callable[[sa.orm.Session, list[str]], None],
@@ -29,15 +50,16 @@ def plan_run(ctx: JobContext, run_id: str, defer_units: Callable[[sa.orm.Session
     with job_span("job plan", run_id=run_id):
         try:
             planner.plan(ctx, run_id, defer_units)
-        except Unavailable as exc:
-            if last_attempt:
-                planner.fail(ctx.db, run_id, f"planning gave up: an upstream could not be reached: {exc}")
-                return
-            log.warning("sync run %s: planning will be tried again: %s", run_id, exc)
-            raise Retry(str(exc)) from exc
         except Exception as exc:
-            log.exception("sync run %s: planning failed", run_id)
-            planner.fail(ctx.db, run_id, f"internal error while planning: {type(exc).__name__}: {exc}")
+            why = passing(exc)
+            if why is None:
+                log.exception("sync run %s: planning failed", run_id)
+                planner.fail(ctx.db, run_id, f"internal error while planning: {type(exc).__name__}: {exc}")
+            elif last_attempt:
+                planner.fail(ctx.db, run_id, f"planning gave up: {why}")
+            else:
+                log.warning("sync run %s: planning will be tried again: %s", run_id, why)
+                raise Retry(why) from exc
 
 
 def work_unit(ctx: JobContext, unit_id: str, last_attempt: bool) -> None:
@@ -48,16 +70,17 @@ def work_unit(ctx: JobContext, unit_id: str, last_attempt: bool) -> None:
                 verify.work(ctx, unit_id)
             else:
                 unit.work(ctx, unit_id)
-        except Unavailable as exc:
-            if last_attempt:
-                lifecycle.fail(ctx, unit_id, f"gave up: an upstream could not be reached: {exc}")
-                return
-            lifecycle.retry_later(ctx.db, unit_id, str(exc))
-            log.warning("unit %s will be tried again: %s", unit_id, exc)
-            raise Retry(str(exc)) from exc
         except Exception as exc:
-            log.exception("unit %s failed", unit_id)
-            lifecycle.fail(ctx, unit_id, f"internal error: {type(exc).__name__}: {exc}")
+            why = passing(exc)
+            if why is None:
+                log.exception("unit %s failed", unit_id)
+                lifecycle.fail(ctx, unit_id, f"internal error: {type(exc).__name__}: {exc}")
+            elif last_attempt:
+                lifecycle.fail(ctx, unit_id, f"gave up: {why}")
+            else:
+                _meanwhile(f"unit {unit_id}", lambda: lifecycle.retry_later(ctx.db, unit_id, why))
+                log.warning("unit %s will be tried again: %s", unit_id, why)
+                raise Retry(why) from exc
 
 
 def _range_job(what: str, last_attempt: bool, body: Callable[[], None]) -> None:
@@ -65,14 +88,15 @@ def _range_job(what: str, last_attempt: bool, body: Callable[[], None]) -> None:
     for the next reader (the plan waits for every range and reads any that nobody holds)."""
     try:
         body()
-    except Unavailable as exc:
-        if last_attempt:
-            log.warning("%s: gave up, left to the next reader: %s", what, exc)
-            return
-        log.warning("%s will be tried again: %s", what, exc)
-        raise Retry(str(exc)) from exc
-    except Exception:
-        log.exception("%s failed; left to the next reader", what)
+    except Exception as exc:
+        why = passing(exc)
+        if why is None:
+            log.exception("%s failed; left to the next reader", what)
+        elif last_attempt:
+            log.warning("%s: gave up, left to the next reader: %s", what, why)
+        else:
+            log.warning("%s will be tried again: %s", what, why)
+            raise Retry(why) from exc
 
 
 def load_registry_range(ctx: JobContext, load_id: int, idx: int, last_attempt: bool) -> None:
