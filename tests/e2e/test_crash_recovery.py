@@ -9,6 +9,8 @@ value a gateway holds, the hub's provenance row under the id the gateway shows. 
 run stays RUNNING. The education verifications the hub sent Kemensos are the reference's (the same facts for the
 same children, none left PENDING), and the registry received each one once: a verification unit killed after
 sending and before recording the answer sends the same item again, which the registry answers UNCHANGED.
+The same final state when the registry fails often, and when the hub's database ends every connection again and
+again during a run (which must then succeed: a lost connection is tried again, it is no failure).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from shared.contracts.dapodik import DAPODIK_HUB_FIELDS
 from shared.contracts.emis import EMIS_HUB_FIELDS
 from shared.contracts.hub import RunStatus, SyncRunCreate
 from shared.db import make_engine
-from shared.testing import fresh_postgres_database
+from shared.testing import fresh_postgres_database, terminate_all_but
 from worldgen.config import WorldConfig
 from worldgen.generate import generate_world
 
@@ -42,6 +44,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 HUB_ENV = {"HUB_STALLED_AFTER": "5", "HUB_UNIT_MAX_STUDENTS": "120", "HUB_PUSH_BATCH": "40",
            "HUB_JOB_RETRY_WAIT": "0.5", "HUB_REPLICA_LOAD_RANGE_VERSIONS": "150", "HUB_FEED_READ_RANGE_RECORDS": "60"}
 KILLS = 10
+ENDS = 12  # times the hub's database ends every connection of the hub's processes during one run
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,8 @@ def _stack(workdir: Path, world: Path, hub_url: str, registry_faults: dict[str, 
 @pytest.fixture(scope="module")
 def hub_databases() -> Iterator[tuple[str, str, str]]:
     with fresh_postgres_database() as reference, fresh_postgres_database() as chaos, \
-            fresh_postgres_database() as faults:
-        yield reference, chaos, faults
+            fresh_postgres_database() as faults, fresh_postgres_database() as ended:
+        yield reference, chaos, faults, ended
 
 
 @pytest.fixture(scope="module")
@@ -220,8 +223,40 @@ def test_a_registry_failing_often_changes_nothing_in_the_end(world: Path, hub_da
         assert any("X-Injected-Fault" in r.headers for r in answers)  # the registry was failing all along
 
 
+def test_the_hubs_database_ending_its_connections_again_and_again_fails_no_run(
+        world: Path, hub_databases, reference, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    """The hub's PostgreSQL ends every connection of the hub's processes at random moments of a run (as a restart or
+    a failover does): the jobs whose connection was lost are tried again, and the run itself succeeds, with the
+    reference's final state. Before, a verification unit whose connection ended failed its run."""
+    url = hub_databases[3]
+    database = sa.engine.make_url(url).database or ""
+    rng = random.Random(20261205)
+    ended: list[str] = []
+    with _stack(tmp_path_factory.mktemp("ended"), world, url) as s, \
+            HubClient(s.url("sync_hub"), s.hub_operator) as hub:
+        run_id = hub.start_run().id
+        deadline = time.monotonic() + 600
+        while len(ended) < ENDS and time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.3, 1.5))
+            try:
+                phase = _phase(hub, run_id)
+            except Exception:  # the API's own connection may be the one just ended: a 503
+                phase = "unknown"
+            if phase == "over":
+                break
+            if terminate_all_but(database):
+                ended.append(phase)
+        run = hub.wait(run_id, timeout=600, poll=0.5)
+        assert run.status is RunStatus.SUCCEEDED, (run.status, run.errors, ended)
+        assert len(ended) >= 5, f"the run ended before the database had ended enough connections: {ended}"
+        _until_success(hub)
+        _compare(s, url, reference)
+
+
 def _phase(hub: HubClient, run_id: str) -> str:
     run = hub.get_run(run_id)
+    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+        return "over"
     if run.progress is None:
         return "planning"
     if run.progress.units_done == 0:

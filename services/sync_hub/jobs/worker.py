@@ -3,7 +3,8 @@
 It takes the hub's jobs from procrastinate's queue in the hub's database, sends a heartbeat every few seconds
 and, every ``stalled_after / 3`` seconds, hands back to the queue the jobs of workers whose heartbeat stopped
 (a worker killed with -9, a machine lost): any worker may pick them up again, and the job functions are safe to
-run again (docs/architecture.md). It also closes runs whose units have all ended.
+run again (docs/architecture.md). It also closes runs whose units have all ended. It outlives its database: when
+the connection to the queue is lost (a restart, a failover), it starts again once the database answers.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import logging
 import os
 import socket
 import threading
+import time
 
 import procrastinate
+import psycopg
+from procrastinate.exceptions import ConnectorException
 
 from services.sync_hub.config import Settings
 from services.sync_hub.jobs import queue, tasks
@@ -41,7 +45,29 @@ async def sweep(app: procrastinate.App, ctx: JobContext) -> None:
             log.exception("sweeping stalled jobs failed; trying again")
 
 
+RESTART_PAUSE_MAX = 30.0  # seconds between starts while the database stays away
+
+
 async def run(ctx: JobContext, concurrency: int = 1, install_signal_handlers: bool = True) -> None:
+    """Work until stopped. Procrastinate's worker ends when its connection to the queue is lost; this one then
+    starts again, after a pause that doubles (up to ``RESTART_PAUSE_MAX``) while the database stays away. The jobs
+    it held are handed back to the queue by the stalled-job sweep (its heartbeat stopped with it)."""
+    pause = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            await _work(ctx, concurrency, install_signal_handlers)
+            return
+        except (ConnectorException, psycopg.OperationalError) as exc:  # (a pool's timeout is one too)
+            cause = exc.__cause__ or exc
+            log.warning("the queue's database failed the worker (%s: a lost connection, or its place pruned as "
+                        "stalled); it starts again in %.0f s",
+                        type(cause).__name__, pause)
+        await asyncio.sleep(pause)
+        pause = 1.0 if time.monotonic() - started > 4 * RESTART_PAUSE_MAX else min(2 * pause, RESTART_PAUSE_MAX)
+
+
+async def _work(ctx: JobContext, concurrency: int, install_signal_handlers: bool) -> None:
     app = queue.make_app(ctx.settings.database_url, worker=True)
     queue.bind(ctx)
     async with app.open_async():

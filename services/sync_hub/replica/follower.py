@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from services.sync_hub.replica import ranged
 from services.sync_hub.replica import service as replica
 from shared.clients import KemensosClient
-from shared.db import advisory_lock
+from shared.db import advisory_lock, database_unavailable
 from shared.http import ClientError
 
 log = logging.getLogger("jembatan.hub.replica.follower")
@@ -101,6 +101,10 @@ class ReplicaFollower:
                 self.follow_once()
             except ClientError as exc:  # the registry is down: the replica stays as it is, try again later
                 log.warning("replica follower: the registry could not be read: %s", type(exc).__name__)
-            except Exception:  # the follower must survive anything
-                log.exception("replica follower: a refresh failed")
+            except Exception as exc:  # the follower must survive anything
+                why = database_unavailable(exc)
+                if why is None:
+                    log.exception("replica follower: a refresh failed")
+                else:  # a restart, a failover: the next refresh goes on from what was committed
+                    log.warning("replica follower: a refresh was cut short: %s", why)
             self._stop.wait(self.every)
