@@ -29,7 +29,7 @@ import anyio
 import sqlalchemy as sa
 from fastapi import FastAPI, Header
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -201,17 +201,20 @@ class IdempotencyMiddleware:
                 conn.execute(t.delete().where(t.c.expires_at < now))
             else:
                 conn.execute(t.delete().where(t.c.caller == caller, t.c.key == key, t.c.expires_at < now))
-        try:
-            with engine.begin() as conn:
-                conn.execute(t.insert().values(caller=caller, key=key, request_hash=digest, status=None,
-                                               created_at=now, expires_at=now + TTL))
+        # a key another request holds is no error: the insert does nothing (PostgreSQL logged each such conflict
+        # as an ERROR when the unique index refused it)
+        insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(t)
+        with engine.begin() as conn:
+            claimed = conn.execute(insert.values(
+                caller=caller, key=key, request_hash=digest, status=None, created_at=now, expires_at=now + TTL,
+            ).on_conflict_do_nothing(index_elements=[t.c.caller, t.c.key]).returning(t.c.key)).first()
+        if claimed is not None:
             return None
-        except IntegrityError:
-            with engine.connect() as conn:
-                row = conn.execute(sa.select(t).where(t.c.caller == caller, t.c.key == key)).first()
-            if row is None:  # expired and removed in between: claim again
-                return self._claim(engine, caller, key, digest)
-            return row
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.caller == caller, t.c.key == key)).first()
+        if row is None:  # expired and removed in between: claim again
+            return self._claim(engine, caller, key, digest)
+        return row
 
     def _settle(self, engine: sa.Engine, caller: str, key: str, status: int | None, headers: dict[str, str],
                 body: bytes) -> None:
