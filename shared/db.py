@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import select
 import threading
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -315,21 +315,6 @@ def database_unavailable(error: BaseException) -> str | None:
             return None
         seen = seen.__cause__ or seen.__context__
     return None
-
-
-def lock_keys(session: Session, namespace: str, keys: Iterable[str]) -> None:
-    """Lock ``keys`` of ``namespace`` until the transaction ends, whether or not a row holds them yet: two writers
-    of one key take turns, so the second reads what the first committed before it decides (a first insert of a
-    key, read-then-write rules). PostgreSQL: transaction-level advisory locks on a 64-bit hash of each key, taken
-    in one statement in hash order (two writers of overlapping sets cannot wait on each other in a circle; two
-    keys sharing a hash only wait for each other). SQLite: nothing to do, a write transaction holds the database
-    (``WriteSessionDep``). Call it before reading what the write depends on."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    wanted = sorted({f"{namespace}:{key}" for key in keys})
-    if wanted:
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
-                                "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS locks"), {"keys": wanted})
 
 
 @contextmanager

@@ -20,13 +20,18 @@ def known_niks(session: Session, niks: Collection[str]) -> set[str]:
     return set(session.scalars(select(AnggotaRow.nik).where(AnggotaRow.nik.in_(list(niks)))))
 
 
-def current(session: Session, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], VerifikasiRow]:
-    """The stored verifications for these (nik_anak, periode) keys: one query on the unique index."""
+def current(session: Session, keys: Collection[tuple[str, str]], *, lock: bool = False
+            ) -> dict[tuple[str, str], VerifikasiRow]:
+    """The stored verifications for these (nik_anak, periode) keys: one query on the unique index. ``lock`` (a
+    write): the rows are locked until the transaction ends, in key order (PostgreSQL; SQLite's write transaction
+    holds the database), so a second writer of a key waits and then reads what the first stored."""
     if not keys:
         return {}
     niks = list({nik for nik, _ in keys})
     periods = list({periode for _, periode in keys})
     stmt = select(VerifikasiRow).where(VerifikasiRow.nik_anak.in_(niks), VerifikasiRow.periode.in_(periods))
+    if lock:
+        stmt = stmt.order_by(VerifikasiRow.nik_anak, VerifikasiRow.periode).with_for_update()
     return {(r.nik_anak, r.periode): r for r in session.scalars(stmt) if (r.nik_anak, r.periode) in keys}
 
 

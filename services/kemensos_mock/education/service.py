@@ -21,6 +21,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from services.kemensos_mock.education import repository as repo
@@ -46,13 +47,14 @@ from shared.contracts.kemensos import (
     VerifikasiPendidikanItemStatus,
     VerifikasiPendidikanTercatat,
 )
-from shared.db import lock_keys
 from shared.errors import InvalidInput
 from shared.nik import mask
 
 log = logging.getLogger("jembatan.kemensos.education")
 
 CLOCK_SKEW = timedelta(minutes=5)  # an observed_at further in the future than this is refused
+UNIQUE_KEY = "uq_verifikasi_pendidikan_nik_anak_periode"  # one current row per child and period
+WRITE_ATTEMPTS = 3  # a batch whose first write of a key another batch won is decided again (each time it waited)
 _FACTS = ("enrolled", "active", "npsn", "nsm", "sumber", "kehadiran", "keterangan")
 EDUCATION = {KomponenPkh.SD.value, KomponenPkh.SMP.value, KomponenPkh.SMA.value}
 SCHOOL_AGE = (6, 21)  # PKH education: children 6-21 who have not completed 12 years of schooling
@@ -78,11 +80,29 @@ def put_batch(session: Session, batch: VerifikasiPendidikanBatch, client: str,
         if item.observed_at > now + CLOCK_SKEW:
             field = f"{prefix}[{index}].observed_at" if prefix else "observed_at"
             raise InvalidInput.field(field, "in_future", "observed_at is in the future")
-    # a key's writers take turns: each reads what the one before committed (a first insert of a key, a newer
-    # observation that an older one must not overwrite) before it decides
-    lock_keys(session, "verifikasi_pendidikan", {f"{i.nik_anak}|{i.periode}" for i in batch.items})
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                results = _write(session, batch, client, now)
+            break
+        except sa.exc.IntegrityError as exc:
+            if attempt == WRITE_ATTEMPTS or not _first_write_lost(exc):
+                raise
+            session.expire_all()  # what the savepoint read is gone with it
+            log.info("education verification from %s: another batch first wrote a key of this one; again", client)
+    response = VerifikasiPendidikanBatchResponse(results=results)
+    log.info("education verification from %s: %d items, %d applied, %d unchanged, %d stale, %d not found",
+             client, len(results), *(response.count(s) for s in StatusVerifikasi))
+    return response
+
+
+def _write(session: Session, batch: VerifikasiPendidikanBatch, client: str,
+           now: datetime) -> list[VerifikasiPendidikanItemStatus]:
+    """Decide every item against what is stored (the stored rows locked: a second writer of a key waits, then reads
+    what the first stored) and write the batch."""
     known = repo.known_niks(session, {i.nik_anak for i in batch.items})
-    stored: dict[tuple[str, str], Any] = dict(repo.current(session, {(i.nik_anak, i.periode) for i in batch.items}))
+    stored: dict[tuple[str, str], Any] = dict(repo.current(session, {(i.nik_anak, i.periode) for i in batch.items},
+                                                           lock=True))
     created: dict[tuple[str, str], dict[str, Any]] = {}  # current rows this batch adds (a later item may replace)
     history: list[dict[str, Any]] = []
     results: list[VerifikasiPendidikanItemStatus] = []
@@ -91,10 +111,14 @@ def put_batch(session: Session, batch: VerifikasiPendidikanBatch, client: str,
         results.append(VerifikasiPendidikanItemStatus(nik_anak=item.nik_anak, periode=item.periode, status=status))
     repo.insert_current(session, list(created.values()))
     repo.insert_history(session, history)
-    response = VerifikasiPendidikanBatchResponse(results=results)
-    log.info("education verification from %s: %d items, %d applied, %d unchanged, %d stale, %d not found",
-             client, len(results), *(response.count(s) for s in StatusVerifikasi))
-    return response
+    return results
+
+
+def _first_write_lost(error: sa.exc.IntegrityError) -> bool:
+    """Whether the unique index of (child, period) refused a first write: a key no row held when this batch read,
+    written meanwhile by another batch that committed first (PostgreSQL made this one wait for it). The batch is
+    decided again, against that row."""
+    return getattr(getattr(error.orig, "diag", None), "constraint_name", None) == UNIQUE_KEY
 
 
 def _apply(item: VerifikasiPendidikan, known: set[str], stored: dict[tuple[str, str], Any],

@@ -2,7 +2,7 @@
 waits for the first, then decides on what the first committed. Found by firing 24 identical requests at once at the
 running service: a second split into one new KK number was a 500 (the unique index refused it), two deletions of
 one family both answered 200 and left two tombstones in the change feed, and two first verifications of one child
-and period were a 500, or an older one could overwrite a newer one."""
+and period were a 500, and an older update of a stored one could overwrite a newer one."""
 
 from __future__ import annotations
 
@@ -64,6 +64,20 @@ def test_two_first_verifications_of_a_child_and_period_take_turns(engine: Engine
         [stored] = s.scalars(select(VerifikasiRow).where(VerifikasiRow.nik_anak == ANAK1)).all()
     assert stored.active is True  # the newer observation stands
     assert count(engine, VerifikasiRiwayatRow) == 1
+
+
+def test_an_older_update_of_a_stored_verification_waits_and_does_not_overwrite_a_newer_one(engine: Engine) -> None:
+    with Session(engine) as s:  # stored: observed 2026-08-01
+        assert put(batch())(s) == StatusVerifikasi.APPLIED
+        s.commit()
+    newer = batch(observed_at="2026-08-20T00:00:00+00:00", active=False)
+    between = batch(observed_at="2026-08-10T00:00:00+00:00", keterangan="pindah rombel")
+    first, then = second_waits_for_first(engine, put(newer), put(between))
+    assert (first, then) == (StatusVerifikasi.APPLIED, StatusVerifikasi.STALE)
+    with Session(engine) as s:
+        [stored] = s.scalars(select(VerifikasiRow).where(VerifikasiRow.nik_anak == ANAK1)).all()
+    assert stored.active is False and stored.keterangan is None  # the newest observation stands
+    assert count(engine, VerifikasiRiwayatRow) == 2
 
 
 def test_verifications_of_other_children_do_not_wait(engine: Engine) -> None:
