@@ -11,10 +11,21 @@ from services.sync_hub.main import MIGRATIONS
 from shared.db import make_engine, migrate
 
 
+def _migrated(url: str) -> Iterator[Engine]:
+    migrate(MIGRATIONS, url)
+    e = make_engine(url)
+    yield e
+    e.dispose()
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     """The hub's database, migrated to head (SQLite, and PostgreSQL where ``db_url`` is)."""
-    migrate(MIGRATIONS, db_url)
-    e = make_engine(db_url)
-    yield e
-    e.dispose()
+    yield from _migrated(db_url)
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """The hub's database on PostgreSQL alone, migrated to head: for what only PostgreSQL does (row locks between
+    sessions; SQLite's writers hold the whole database)."""
+    yield from _migrated(postgres_url)
