@@ -14,6 +14,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,13 @@ from shared.errors import ErrorBody, FieldError, scrub
 from shared.observability.tracing import outbound_headers
 
 log = logging.getLogger("jembatan.http")
+
+
+def segment(value: str) -> str:
+    """``value`` as one path segment of a URL: every character that is not unreserved percent-encoded (a ``/``, a
+    ``?``, a control character, any non-ASCII). An id read from data (a student the hub was asked to read again)
+    can hold anything; unencoded it named another path, or httpx refused the URL and the caller failed."""
+    return quote(value, safe="")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -142,8 +150,8 @@ class BaseClient:
         if response.status_code == 429 or response.status_code >= 500:
             raise Unavailable(f"{method} {path}: HTTP {response.status_code}", response.status_code,
                               _retry_after(response))
-        if response.status_code >= 400:
-            try:
+        if response.status_code >= 300:  # a redirect is no answer either: an API's path names one resource, and a
+            try:  # redirect (say, of a path an id with a "/" made) names another; the client follows none
                 body = ErrorBody.model_validate_json(response.content)
             except ValidationError:
                 body = ErrorBody(error=f"HTTP{response.status_code}", detail=response.text[:200])

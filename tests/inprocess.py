@@ -45,7 +45,8 @@ def four_apps(template: Stack, workdir: Path, hub_url: str, **hub: Any
     c = stack.creds
     with ExitStack() as ctx:
         def client(app: Any) -> TestClient:
-            return ctx.enter_context(TestClient(app, base_url=BASE))
+            # as the services' own httpx clients: no redirect followed (an API path names one resource)
+            return ctx.enter_context(TestClient(app, base_url=BASE, follow_redirects=False))
 
         kemensos = client(kemensos_app(KemensosSettings(database_url=stack.database_url("kemensos_mock"),
                                                         api_tokens={"sync_hub": c.hub_to_kemensos},

@@ -926,3 +926,21 @@ def test_while_a_plan_reads_the_run_shows_what_it_has_read_from_each_upstream(ap
         release.set()
     done = hub.wait(run_id, timeout=300, poll=0.05)
     assert done.status is RunStatus.SUCCEEDED and done.reading is None and done.progress is not None
+
+
+def test_a_student_to_read_again_under_an_id_no_url_holds_as_is_fails_no_run(apps) -> None:  # type: ignore[no-untyped-def]
+    """The hub reads again each student a check or a push named (``mirror_refetch``), by its id in the URL. An id
+    from data may hold anything: a ``/``, a ``?``, a control character, 64 characters of non-ASCII. Once a check
+    left such an id, every run's plan failed ("InvalidURL", found by a concurrent fuzz). The id is now one
+    percent-encoded path segment; the gateway answers it has no such student, and the run goes on."""
+    hub, _, _, clients = apps
+    assert run(hub).status is RunStatus.SUCCEEDED
+    odd = ["a/b?c#d", "\x88U\xd8\x0c\xbbA*\xf1", "../../api/v1/hub/results", "%2F", "\U00107e7e" * 64]
+    engine = clients["hub"].app.state.engine
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO mirror_refetch (system, student_id, requested_at) VALUES (:s, :i, :t)"),
+                     [{"s": "emis", "i": i, "t": "2026-12-05 00:00:00+00:00"} for i in odd])
+    after = run(hub)
+    assert after.status is RunStatus.SUCCEEDED, after.errors
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM mirror_refetch")).scalar_one() == 0

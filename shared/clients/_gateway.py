@@ -6,7 +6,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from shared.contracts.common import Health, HubResultBatch, HubResultBatchResponse, Page
-from shared.http import BaseClient
+from shared.http import BaseClient, segment
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -37,7 +37,7 @@ class GatewayClient(BaseClient, Generic[S]):
             cursor = page.next_cursor
 
     def get_student(self, student_id: str) -> S:
-        return self.request("GET", f"{self.students_path}/{student_id}", self.student_model, idempotent=True)
+        return self.request("GET", f"{self.students_path}/{segment(student_id)}", self.student_model, idempotent=True)
 
     def post_results(self, batch: HubResultBatch) -> HubResultBatchResponse:
         """Idempotent by contract (a repeated batch changes nothing), so it is safe to retry."""

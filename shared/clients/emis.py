@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from shared.clients._gateway import GatewayClient
 from shared.contracts.common import FeedEnd, Page
 from shared.contracts.emis import HUB_SISWA_FEED_PATH, Madrasah, Pesantren, PkhAnswer, PkhRequest, Siswa, SiswaFeed
+from shared.http import segment
 
 
 class EmisClient(GatewayClient[Siswa]):
@@ -47,7 +48,7 @@ class EmisClient(GatewayClient[Siswa]):
         return self.request("GET", "/api/v1/madrasah", Page[Madrasah], idempotent=True, params=params)
 
     def get_madrasah(self, nsm: str) -> Madrasah:
-        return self.request("GET", f"/api/v1/madrasah/{nsm}", Madrasah, idempotent=True)
+        return self.request("GET", f"/api/v1/madrasah/{segment(nsm)}", Madrasah, idempotent=True)
 
     def list_pesantren(self, cursor: str | None = None, limit: int = 500) -> Page[Pesantren]:
         params: dict[str, str | int] = {"limit": limit}
@@ -56,7 +57,7 @@ class EmisClient(GatewayClient[Siswa]):
         return self.request("GET", "/api/v1/pesantren", Page[Pesantren], idempotent=True, params=params)
 
     def get_pesantren(self, nspp: str) -> Pesantren:
-        return self.request("GET", f"/api/v1/pesantren/{nspp}", Pesantren, idempotent=True)
+        return self.request("GET", f"/api/v1/pesantren/{segment(nspp)}", Pesantren, idempotent=True)
 
     # -- Request Data PKH ----------------------------------------------------------------------------
 
@@ -64,19 +65,19 @@ class EmisClient(GatewayClient[Siswa]):
         """Ask for one student's PKH data now. ``status`` PENDING (HTTP 202) means the registry could not be
         reached: the request is queued and completed by the gateway later. Not retried (each call is a
         new request)."""
-        return self.request("POST", f"/api/v1/siswa/{siswa_id}/pkh-request", PkhRequest, idempotent=False)
+        return self.request("POST", f"/api/v1/siswa/{segment(siswa_id)}/pkh-request", PkhRequest, idempotent=False)
 
     def request_pkh_madrasah(self, nsm: str) -> PkhRequest:
         """Queue every active student of a madrasah (HTTP 202); follow it with ``get_pkh_request``. Asking
         again while one is PENDING answers that one, so a retry cannot queue twice."""
-        return self.request("POST", f"/api/v1/madrasah/{nsm}/pkh-request", PkhRequest, idempotent=True)
+        return self.request("POST", f"/api/v1/madrasah/{segment(nsm)}/pkh-request", PkhRequest, idempotent=True)
 
     def get_pkh_request(self, request_id: str) -> PkhRequest:
-        return self.request("GET", f"/api/v1/pkh-requests/{request_id}", PkhRequest, idempotent=True)
+        return self.request("GET", f"/api/v1/pkh-requests/{segment(request_id)}", PkhRequest, idempotent=True)
 
     def pkh_request_results(self, request_id: str, cursor: str | None = None, limit: int = 500) -> Page[PkhAnswer]:
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        return self.request("GET", f"/api/v1/pkh-requests/{request_id}/results", Page[PkhAnswer], idempotent=True,
-                            params=params)
+        return self.request("GET", f"/api/v1/pkh-requests/{segment(request_id)}/results", Page[PkhAnswer],
+                            idempotent=True, params=params)

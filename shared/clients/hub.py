@@ -26,7 +26,7 @@ from shared.contracts.ledger import (
     LedgerReport,
 )
 from shared.contracts.risk import FamilyAtRisk, RiskSummary
-from shared.http import BaseClient, ClientError, Rejected, Unavailable
+from shared.http import BaseClient, ClientError, Rejected, Unavailable, segment
 
 _HUB_WIDE = (401, 403, 429)  # the refusals that concern the caller, not one of the records
 
@@ -78,7 +78,7 @@ class HubClient(BaseClient):
                             content=body.model_dump_json())
 
     def get_run(self, run_id: str) -> SyncRun:
-        return self.request("GET", f"/api/v1/sync-runs/{run_id}", SyncRun, idempotent=True)
+        return self.request("GET", f"/api/v1/sync-runs/{segment(run_id)}", SyncRun, idempotent=True)
 
     def list_runs(self, limit: int = 20) -> Page[SyncRun]:
         return self.request("GET", "/api/v1/sync-runs", Page[SyncRun], idempotent=True, params={"limit": limit})
@@ -87,7 +87,7 @@ class HubClient(BaseClient):
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        return self.request("GET", f"/api/v1/sync-runs/{run_id}/outcomes", Page[StudentOutcome],
+        return self.request("GET", f"/api/v1/sync-runs/{segment(run_id)}/outcomes", Page[StudentOutcome],
                             idempotent=True, params=params)
 
     def provenance(self, target_system: SourceSystem, target_record: str) -> list[ProvenanceRecord]:

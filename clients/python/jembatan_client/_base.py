@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -33,6 +34,12 @@ def operation(operation_id: str) -> Callable[[F], F]:
         return fn
 
     return mark
+
+
+def segment(value: str) -> str:
+    """``value`` as one path segment of a URL, every character that is not unreserved percent-encoded: an id with a
+    ``/``, a ``?`` or a control character names the record, never another path."""
+    return quote(value, safe="")
 
 
 def query(**params: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from jembatan_client._base import MEDIA_TYPES, BaseClient, FileFormat, if_match_header, operation, parse, query
+from jembatan_client._base import MEDIA_TYPES, BaseClient, FileFormat, if_match_header, operation, parse, query, segment
 from jembatan_client.models import (
     DataGanda,
     FeedEnd,
@@ -82,7 +82,7 @@ class EmisClient(_Gateway):
 
     @operation("madrasah_get_madrasah")
     def get_madrasah(self, nsm: str) -> Madrasah:
-        return self.get_model(f"/api/v1/madrasah/{nsm}", Madrasah)
+        return self.get_model(f"/api/v1/madrasah/{segment(nsm)}", Madrasah)
 
     @operation("pesantren_list_pesantren")
     def iter_pesantren(self, limit: int | None = None) -> Iterator[Pesantren]:
@@ -90,7 +90,7 @@ class EmisClient(_Gateway):
 
     @operation("pesantren_get_pesantren")
     def get_pesantren(self, nspp: str) -> Pesantren:
-        return self.get_model(f"/api/v1/pesantren/{nspp}", Pesantren)
+        return self.get_model(f"/api/v1/pesantren/{segment(nspp)}", Pesantren)
 
     # students
     @operation("siswa_list_siswa")
@@ -99,39 +99,39 @@ class EmisClient(_Gateway):
 
     @operation("siswa_get_siswa")
     def get_siswa(self, siswa_id: str) -> Versioned[Siswa]:
-        return _versioned(Siswa, self.request("GET", f"/api/v1/siswa/{siswa_id}"))
+        return _versioned(Siswa, self.request("GET", f"/api/v1/siswa/{segment(siswa_id)}"))
 
     @operation("siswa_put_manual")
     def set_manual_pkh(self, siswa_id: str, data: PkhManualInput | dict[str, Any],
                        if_match: str | None = None) -> Versioned[Siswa]:
         """Replace the PKH data entered by hand (a PUT: retried). ``if_match``: the ETag you read."""
-        r = self.request("PUT", f"/api/v1/siswa/{siswa_id}/pkh-manual", json=_json(data),
+        r = self.request("PUT", f"/api/v1/siswa/{segment(siswa_id)}/pkh-manual", json=_json(data),
                          headers=if_match_header(if_match))
         return _versioned(Siswa, r)
 
     @operation("siswa_delete_manual")
     def clear_manual_pkh(self, siswa_id: str, if_match: str | None = None) -> Versioned[Siswa]:
-        r = self.request("DELETE", f"/api/v1/siswa/{siswa_id}/pkh-manual", headers=if_match_header(if_match))
+        r = self.request("DELETE", f"/api/v1/siswa/{segment(siswa_id)}/pkh-manual", headers=if_match_header(if_match))
         return _versioned(Siswa, r)
 
     # Request Data PKH
     @operation("pkh_requests_request_siswa")
     def request_pkh(self, siswa_id: str, *, idempotency_key: str | bool = True) -> PkhRequest:
-        return self.send_model("POST", f"/api/v1/siswa/{siswa_id}/pkh-request", PkhRequest,
+        return self.send_model("POST", f"/api/v1/siswa/{segment(siswa_id)}/pkh-request", PkhRequest,
                                idempotency_key=idempotency_key)
 
     @operation("pkh_requests_request_madrasah")
     def request_pkh_madrasah(self, nsm: str, *, idempotency_key: str | bool = True) -> PkhRequest:
-        return self.send_model("POST", f"/api/v1/madrasah/{nsm}/pkh-request", PkhRequest,
+        return self.send_model("POST", f"/api/v1/madrasah/{segment(nsm)}/pkh-request", PkhRequest,
                                idempotency_key=idempotency_key)
 
     @operation("pkh_requests_get_request")
     def get_pkh_request(self, request_id: str) -> PkhRequest:
-        return self.get_model(f"/api/v1/pkh-requests/{request_id}", PkhRequest)
+        return self.get_model(f"/api/v1/pkh-requests/{segment(request_id)}", PkhRequest)
 
     @operation("pkh_requests_get_results")
     def iter_pkh_results(self, request_id: str, limit: int | None = None) -> Iterator[PkhAnswer]:
-        return self.iterate(f"/api/v1/pkh-requests/{request_id}/results", PkhAnswer, query(limit=limit))
+        return self.iterate(f"/api/v1/pkh-requests/{segment(request_id)}/results", PkhAnswer, query(limit=limit))
 
     # data ganda (one person active in several institutions)
     @operation("data_ganda_list_all")
@@ -140,17 +140,17 @@ class EmisClient(_Gateway):
 
     @operation("data_ganda_list_madrasah")
     def iter_data_ganda_madrasah(self, nsm: str, limit: int | None = None) -> Iterator[DataGanda]:
-        return self.iterate(f"/api/v1/madrasah/{nsm}/data-ganda", DataGanda, query(limit=limit))
+        return self.iterate(f"/api/v1/madrasah/{segment(nsm)}/data-ganda", DataGanda, query(limit=limit))
 
     # the sync screen
     @operation("sinkron_get_sinkron")
     def get_sinkron(self, nsm: str) -> MadrasahSinkron:
-        return self.get_model(f"/api/v1/madrasah/{nsm}/sinkron", MadrasahSinkron)
+        return self.get_model(f"/api/v1/madrasah/{segment(nsm)}/sinkron", MadrasahSinkron)
 
     @operation("sinkron_get_perubahan")
     def iter_perubahan(self, nsm: str, sync_run_id: str | None = None,
                        limit: int | None = None) -> Iterator[Perubahan]:
-        return self.iterate(f"/api/v1/madrasah/{nsm}/sinkron/perubahan", Perubahan,
+        return self.iterate(f"/api/v1/madrasah/{segment(nsm)}/sinkron/perubahan", Perubahan,
                             query(sync_run_id=sync_run_id, limit=limit))
 
     # spreadsheets and attendance files
@@ -158,36 +158,36 @@ class EmisClient(_Gateway):
     def import_siswa(self, nsm: str, data: bytes | BinaryIO, format: FileFormat = "csv", *,
                      dry_run: bool = False) -> ImportReport:
         """All rows or none: a bad file raises ``InvalidInput`` naming each ``rows[<n>].<column>``."""
-        return self.send_file(f"/api/v1/madrasah/{nsm}/siswa/import", ImportReport, data, MEDIA_TYPES[format],
+        return self.send_file(f"/api/v1/madrasah/{segment(nsm)}/siswa/import", ImportReport, data, MEDIA_TYPES[format],
                               {"format": format, "dry_run": dry_run})
 
     @operation("import_export_export_siswa")
     def export_siswa(self, nsm: str, format: FileFormat = "csv", *, into: BinaryIO | None = None) -> bytes | None:
-        return self.download(f"/api/v1/madrasah/{nsm}/siswa/export", {"format": format}, into)
+        return self.download(f"/api/v1/madrasah/{segment(nsm)}/siswa/export", {"format": format}, into)
 
     @operation("kehadiran_import_verkom")
     def import_kehadiran_verkom(self, nsm: str, data: bytes | BinaryIO, tahun: int, tahap: int, *,
                                 dry_run: bool = False) -> KehadiranImportReport:
-        return self.send_file(f"/api/v1/madrasah/{nsm}/kehadiran/verkom/import", KehadiranImportReport, data,
+        return self.send_file(f"/api/v1/madrasah/{segment(nsm)}/kehadiran/verkom/import", KehadiranImportReport, data,
                               VERKOM, {"tahun": tahun, "tahap": tahap, "dry_run": dry_run})
 
     @operation("kehadiran_export_verkom")
     def export_kehadiran_verkom(self, nsm: str, tahun: int, tahap: int, *,
                                 into: BinaryIO | None = None) -> bytes | None:
-        return self.download(f"/api/v1/madrasah/{nsm}/kehadiran/verkom/export", {"tahun": tahun, "tahap": tahap},
-                             into)
+        return self.download(f"/api/v1/madrasah/{segment(nsm)}/kehadiran/verkom/export",
+                             {"tahun": tahun, "tahap": tahap}, into)
 
     @operation("kehadiran_import_table")
     def import_kehadiran(self, nsm: str, data: bytes | BinaryIO, tahun: int, tahap: int,
                          format: FileFormat = "csv", *, dry_run: bool = False) -> KehadiranImportReport:
-        return self.send_file(f"/api/v1/madrasah/{nsm}/kehadiran/import", KehadiranImportReport, data,
+        return self.send_file(f"/api/v1/madrasah/{segment(nsm)}/kehadiran/import", KehadiranImportReport, data,
                               MEDIA_TYPES[format], {"tahun": tahun, "tahap": tahap, "format": format,
                                                     "dry_run": dry_run})
 
     @operation("kehadiran_export_table")
     def export_kehadiran(self, nsm: str, tahun: int, tahap: int, format: FileFormat = "csv", *,
                          into: BinaryIO | None = None) -> bytes | None:
-        return self.download(f"/api/v1/madrasah/{nsm}/kehadiran/export",
+        return self.download(f"/api/v1/madrasah/{segment(nsm)}/kehadiran/export",
                              {"tahun": tahun, "tahap": tahap, "format": format}, into)
 
     # the hub's change feed
@@ -213,26 +213,26 @@ class DapodikClient(_Gateway):
 
     @operation("sekolah_get_sekolah")
     def get_sekolah(self, npsn: str) -> Sekolah:
-        return self.get_model(f"/api/v1/sekolah/{npsn}", Sekolah)
+        return self.get_model(f"/api/v1/sekolah/{segment(npsn)}", Sekolah)
 
     @operation("sinkronisasi_sinkronisasi")
     def get_sinkronisasi(self, npsn: str) -> Sinkronisasi:
-        return self.get_model(f"/api/v1/sekolah/{npsn}/sinkronisasi", Sinkronisasi)
+        return self.get_model(f"/api/v1/sekolah/{segment(npsn)}/sinkronisasi", Sinkronisasi)
 
     @operation("sinkronisasi_keluar")
     def iter_perubahan_keluar(self, npsn: str, limit: int | None = None) -> Iterator[PerubahanKeluar]:
-        return self.iterate(f"/api/v1/sekolah/{npsn}/sinkronisasi/keluar", PerubahanKeluar, query(limit=limit))
+        return self.iterate(f"/api/v1/sekolah/{segment(npsn)}/sinkronisasi/keluar", PerubahanKeluar, query(limit=limit))
 
     @operation("sinkronisasi_masuk")
     def iter_perubahan_masuk(self, npsn: str, sync_run_id: str | None = None,
                              limit: int | None = None) -> Iterator[PerubahanMasuk]:
-        return self.iterate(f"/api/v1/sekolah/{npsn}/sinkronisasi/masuk", PerubahanMasuk,
+        return self.iterate(f"/api/v1/sekolah/{segment(npsn)}/sinkronisasi/masuk", PerubahanMasuk,
                             query(sync_run_id=sync_run_id, limit=limit))
 
     @operation("validasi_validasi_sekolah")
     def iter_validasi(self, npsn: str, status_validasi: int | None = None,
                       limit: int | None = None) -> Iterator[ValidasiPesertaDidik]:
-        return self.iterate(f"/api/v1/sekolah/{npsn}/validasi", ValidasiPesertaDidik,
+        return self.iterate(f"/api/v1/sekolah/{segment(npsn)}/validasi", ValidasiPesertaDidik,
                             query(status_validasi=status_validasi, limit=limit))
 
     # students
@@ -242,32 +242,32 @@ class DapodikClient(_Gateway):
 
     @operation("peserta_didik_get_peserta_didik")
     def get_peserta_didik(self, peserta_didik_id: str) -> Versioned[PesertaDidik]:
-        return _versioned(PesertaDidik, self.request("GET", f"/api/v1/peserta-didik/{peserta_didik_id}"))
+        return _versioned(PesertaDidik, self.request("GET", f"/api/v1/peserta-didik/{segment(peserta_didik_id)}"))
 
     @operation("peserta_didik_edit_peserta_didik")
     def edit_peserta_didik(self, peserta_didik_id: str, fields: PesertaDidikEdit | dict[str, Any],
                            if_match: str | None = None) -> Versioned[PesertaDidik]:
         """PATCH the given fields (not retried: a PATCH is not idempotent in general). ``if_match``: the ETag you
         read; ``PreconditionFailed`` when someone else edited the record since."""
-        r = self.request("PATCH", f"/api/v1/peserta-didik/{peserta_didik_id}", json=_json(fields),
+        r = self.request("PATCH", f"/api/v1/peserta-didik/{segment(peserta_didik_id)}", json=_json(fields),
                          headers=if_match_header(if_match))
         return _versioned(PesertaDidik, r)
 
     @operation("peserta_didik_riwayat")
     def riwayat(self, peserta_didik_id: str) -> list[RiwayatNilai]:
-        return self.get_model(f"/api/v1/peserta-didik/{peserta_didik_id}/riwayat", list[RiwayatNilai])
+        return self.get_model(f"/api/v1/peserta-didik/{segment(peserta_didik_id)}/riwayat", list[RiwayatNilai])
 
     @operation("validasi_validasi_peserta_didik")
     def get_validasi(self, peserta_didik_id: str) -> ValidasiPesertaDidik:
-        return self.get_model(f"/api/v1/peserta-didik/{peserta_didik_id}/validasi", ValidasiPesertaDidik)
+        return self.get_model(f"/api/v1/peserta-didik/{segment(peserta_didik_id)}/validasi", ValidasiPesertaDidik)
 
     @operation("kesejahteraan_kesejahteraan")
     def kesejahteraan(self, peserta_didik_id: str) -> list[KesejahteraanPd]:
-        return self.get_model(f"/api/v1/peserta-didik/{peserta_didik_id}/kesejahteraan", list[KesejahteraanPd])
+        return self.get_model(f"/api/v1/peserta-didik/{segment(peserta_didik_id)}/kesejahteraan", list[KesejahteraanPd])
 
     @operation("pkh_requests_request_pkh")
     def request_pkh(self, peserta_didik_id: str, *, idempotency_key: str | bool = True) -> PermintaanPkh:
-        return self.send_model("POST", f"/api/v1/peserta-didik/{peserta_didik_id}/pkh-request", PermintaanPkh,
+        return self.send_model("POST", f"/api/v1/peserta-didik/{segment(peserta_didik_id)}/pkh-request", PermintaanPkh,
                                idempotency_key=idempotency_key)
 
     # KIP
@@ -286,36 +286,36 @@ class DapodikClient(_Gateway):
     def import_peserta_didik(self, npsn: str, data: bytes | BinaryIO,
                              format: FileFormat = "csv") -> SpreadsheetImportReport:
         """All rows or none: a bad file raises ``InvalidInput`` naming each ``rows[<row>].<column>``."""
-        return self.send_file(f"/api/v1/sekolah/{npsn}/peserta-didik/import", SpreadsheetImportReport, data,
+        return self.send_file(f"/api/v1/sekolah/{segment(npsn)}/peserta-didik/import", SpreadsheetImportReport, data,
                               MEDIA_TYPES[format], {"format": format})
 
     @operation("spreadsheet_export_students")
     def export_peserta_didik(self, npsn: str, format: FileFormat = "csv", *,
                              into: BinaryIO | None = None) -> bytes | None:
-        return self.download(f"/api/v1/sekolah/{npsn}/peserta-didik/export", {"format": format}, into)
+        return self.download(f"/api/v1/sekolah/{segment(npsn)}/peserta-didik/export", {"format": format}, into)
 
     @operation("kehadiran_import_verkom")
     def import_kehadiran_verkom(self, npsn: str, data: bytes | BinaryIO, tahun: int,
                                 tahap: int) -> KehadiranImportReport:
-        return self.send_file(f"/api/v1/sekolah/{npsn}/kehadiran/verkom/import", KehadiranImportReport, data,
+        return self.send_file(f"/api/v1/sekolah/{segment(npsn)}/kehadiran/verkom/import", KehadiranImportReport, data,
                               VERKOM, {"tahun": tahun, "tahap": tahap})
 
     @operation("kehadiran_export_verkom")
     def export_kehadiran_verkom(self, npsn: str, tahun: int, tahap: int, *,
                                 into: BinaryIO | None = None) -> bytes | None:
-        return self.download(f"/api/v1/sekolah/{npsn}/kehadiran/verkom/export", {"tahun": tahun, "tahap": tahap},
-                             into)
+        return self.download(f"/api/v1/sekolah/{segment(npsn)}/kehadiran/verkom/export",
+                             {"tahun": tahun, "tahap": tahap}, into)
 
     @operation("kehadiran_import_table")
     def import_kehadiran(self, npsn: str, data: bytes | BinaryIO, tahun: int, tahap: int,
                          format: FileFormat = "csv") -> KehadiranImportReport:
-        return self.send_file(f"/api/v1/sekolah/{npsn}/kehadiran/import", KehadiranImportReport, data,
+        return self.send_file(f"/api/v1/sekolah/{segment(npsn)}/kehadiran/import", KehadiranImportReport, data,
                               MEDIA_TYPES[format], {"tahun": tahun, "tahap": tahap, "format": format})
 
     @operation("kehadiran_export_table")
     def export_kehadiran(self, npsn: str, tahun: int, tahap: int, format: FileFormat = "csv", *,
                          into: BinaryIO | None = None) -> bytes | None:
-        return self.download(f"/api/v1/sekolah/{npsn}/kehadiran/export",
+        return self.download(f"/api/v1/sekolah/{segment(npsn)}/kehadiran/export",
                              {"tahun": tahun, "tahap": tahap, "format": format}, into)
 
     # the hub's change feed
@@ -344,4 +344,4 @@ class DapodikClient(_Gateway):
 
     @operation("hub_hub_one")
     def hub_one(self, peserta_didik_id: str) -> PesertaDidik:
-        return self.get_model(f"/api/v1/hub/peserta-didik/{peserta_didik_id}", PesertaDidik)
+        return self.get_model(f"/api/v1/hub/peserta-didik/{segment(peserta_didik_id)}", PesertaDidik)

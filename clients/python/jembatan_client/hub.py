@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from jembatan_client._base import BaseClient, FileFormat, operation, query
+from jembatan_client._base import BaseClient, FileFormat, operation, query, segment
 from jembatan_client.models import (
     CaseSummary,
     CaseView,
@@ -90,18 +90,18 @@ class HubClient(BaseClient):
 
     @operation("review_get_case")
     def get_case(self, case_id: str) -> CaseView:
-        return self.get_model(f"/api/v1/reviews/{case_id}", CaseView)
+        return self.get_model(f"/api/v1/reviews/{segment(case_id)}", CaseView)
 
     @operation("review_decide")
     def decide(self, case_id: str, verdict: str, reason: str, no_kk: str | None = None, *,
                idempotency_key: str | bool = True) -> DecisionView:
         body = {"verdict": verdict, "reason": reason, **({"no_kk": no_kk} if no_kk else {})}
-        return self.send_model("POST", f"/api/v1/reviews/{case_id}/decision", DecisionView, body,
+        return self.send_model("POST", f"/api/v1/reviews/{segment(case_id)}/decision", DecisionView, body,
                                idempotency_key=idempotency_key)
 
     @operation("review_reverse")
     def reverse(self, decision_id: str, reason: str, *, idempotency_key: str | bool = True) -> DecisionView:
-        return self.send_model("POST", f"/api/v1/reviews/decisions/{decision_id}/reverse", DecisionView,
+        return self.send_model("POST", f"/api/v1/reviews/decisions/{segment(decision_id)}/reverse", DecisionView,
                                {"reason": reason}, idempotency_key=idempotency_key)
 
     @operation("review_decisions")

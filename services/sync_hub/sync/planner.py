@@ -256,8 +256,8 @@ class Planner:
         for student_id in sorted(wanted):
             try:
                 records.append(client.get_student(student_id))
-            except Rejected as exc:
-                if exc.status != 404:
+            except Rejected as exc:  # no such student; or an id that cannot name one (malformed, a redirect)
+                if exc.status in (401, 403):
                     raise
                 missing.append(student_id)
         stored = self._stored_page(system, records, schools, full=False)
