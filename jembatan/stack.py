@@ -186,8 +186,12 @@ class Stack:
         return self.database_url("sync_hub").startswith("postgres")
 
     def start_worker(self) -> str:
-        """Start one more hub worker process (``python -m services.sync_hub worker``); returns its name."""
-        n = 1 + sum(1 for name in self.procs if name.startswith("sync_hub_worker"))
+        """Start one more hub worker process (``python -m services.sync_hub worker``); returns its name: the first
+        ``sync_hub_worker_<n>`` no running worker has (after a kill, counting the workers gave the name of one still
+        running, which was then forgotten and never stopped)."""
+        n = 1
+        while f"sync_hub_worker_{n}" in self.procs:
+            n += 1
         name = f"sync_hub_worker_{n}"
         log = (self.workdir / "logs" / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "services.sync_hub", "worker"],
